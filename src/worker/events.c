@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <pthread.h>
+#include <stdarg.h>
+#include <time.h>
+
+#include "events.h"
+
+static int events_fd = STDOUT_FILENO;
+static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void events_set_fd(int fd) {
+        events_fd = fd;
+}
+
+static int64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int events_emit(const char *event, json_object *fields) {
+        const char *s;
+        size_t len;
+        _cleanup_free_ char *line = NULL;
+        int r;
+
+        if (!fields)
+                fields = json_object_new_object();
+        if (!fields)
+                return -ENOMEM;
+        json_object_object_add(fields, "event", json_object_new_string(event));
+        json_object_object_add(fields, "time", json_object_new_int64(now_usec()));
+
+        s = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        len = strlen(s);
+        line = malloc(len + 2);
+        if (!line) {
+                json_object_put(fields);
+                return -ENOMEM;
+        }
+        memcpy(line, s, len);
+        line[len] = '\n';
+        json_object_put(fields);
+
+        pthread_mutex_lock(&events_lock);
+        r = write_all(events_fd, line, len + 1);
+        pthread_mutex_unlock(&events_lock);
+        return r;
+}
+
+int events_emit_log(const char *level, const char *format, ...) {
+        char buf[4096];
+        va_list ap;
+        json_object *o;
+
+        va_start(ap, format);
+        vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "level", json_object_new_string(level));
+        json_object_object_add(o, "message", json_object_new_string(buf));
+        return events_emit("log", o);
+}
+
+int events_emit_status(const char *status, const char *message) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "status", json_object_new_string(status));
+        if (message)
+                json_object_object_add(o, "message", json_object_new_string(message));
+        return events_emit("status", o);
+}
