@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* gatewayd's configuration (DESIGN.md §4): /etc/gatewayd/gatewayd.json, or --config PATH.
