@@ -1,0 +1,93 @@
+"""Child processes that tests start: every one is stopped and waited for, whatever happens."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import shutil
+
+
+class Processes:
+    """Owns the children a test starts. stop_all() terminates them in reverse order and waits,
+    so no daemon outlives its test (PID 1 here does not reap orphans)."""
+
+    def __init__(self):
+        self.children = []
+
+    def start(self, argv, **kw):
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("start_new_session", True)
+        p = subprocess.Popen(argv, **kw)
+        self.children.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=10):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        if p in self.children:
+            self.children.remove(p)
+        return p.returncode
+
+    def stop_all(self):
+        for p in reversed(list(self.children)):
+            self.stop(p)
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    """Polls a condition that has no event to wait on (a socket appearing, a file written by
+    another process). Returns the predicate's value; raises on timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def read_line_from_fd(fd, timeout=10.0):
+    """Reads one line that a child prints on an inherited pipe (e.g. --print-address)."""
+    import select
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no line from child")
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+    return buf.decode().strip()
+
+
+class TempDir:
+    def __init__(self, prefix="gatewayd-test-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.path, 0o755)
+
+    def cleanup(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def build_dir():
+    """The meson build directory under test (GATEWAYD_BUILD_DIR, default ./build)."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.environ.get("GATEWAYD_BUILD_DIR", os.path.join(top, "build"))
+
+
+def source_dir():
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

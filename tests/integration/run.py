@@ -1,0 +1,32 @@
+#!/usr/bin/python3
+"""Runs every tests/integration/test_*.py module (or the ones named) and prints one closing line
+'N passed, N failed, N skipped'. Exit status 0 only if nothing failed."""
+import os
+import sys
+import unittest
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+
+
+class Result(unittest.TextTestResult):
+    pass
+
+
+def main():
+    loader = unittest.TestLoader()
+    names = sys.argv[1:]
+    if names:
+        suite = unittest.TestSuite(loader.loadTestsFromName(n.removesuffix(".py")) for n in names)
+    else:
+        suite = loader.discover(here, pattern="test_*.py", top_level_dir=here)
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=Result, stream=sys.stdout)
+    res = runner.run(suite)
+    failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
+    passed = res.testsRun - failed - len(res.skipped)
+    print(f"integration: {passed} passed, {failed} failed, {len(res.skipped)} skipped")
+    return 0 if failed == 0 and res.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
