@@ -207,3 +207,89 @@ def _alive(pid):
 
 def _sh_quote(s):
     return "'" + str(s).replace("'", "'\\''") + "'"
+
+
+class BusMonitor:
+    """busctl monitor (as root, which the system policy allows) in JSON mode: every message on
+    the bus, read line by line. Subscribed once start() returns: busctl reports "Monitoring"
+    only after BecomeMonitor succeeded."""
+
+    def __init__(self, bus):
+        self.bus = bus
+        self.proc = None
+        self.seen = []
+
+    def start(self):
+        import json  # noqa: F401  (used by wait_signal)
+        self.proc = subprocess.Popen(["busctl", "--system", "monitor", "--json=short"],
+                                     env=self.bus.env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        line = procs.read_line_from_fd(self.proc.stderr.fileno(), timeout=10)
+        if "Monitoring" not in line:
+            self.stop()
+            raise RuntimeError(f"busctl monitor did not start: {line}")
+        self._buf = b""
+        return self
+
+    def _lines(self, timeout):
+        import select
+        import time
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                if line.strip():
+                    yield line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            r, _, _ = select.select([fd], [], [], left)
+            if not r:
+                return
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            self._buf += chunk
+
+    def wait_signal(self, member, path=None, interface=None, predicate=None, timeout=10):
+        """Returns the first signal (parsed JSON) MEMBER [on PATH] [of INTERFACE] for which
+        PREDICATE(msg) holds, among those seen so far or arriving within TIMEOUT."""
+        import json
+
+        def match(m):
+            return (m.get("type") == "signal" and m.get("member") == member
+                    and (path is None or m.get("path") == path)
+                    and (interface is None or m.get("interface") == interface)
+                    and (predicate is None or predicate(m)))
+        for m in self.seen:
+            if match(m):
+                return m
+        for line in self._lines(timeout):
+            try:
+                m = json.loads(line)
+            except ValueError:
+                continue
+            self.seen.append(m)
+            if match(m):
+                return m
+        raise TimeoutError(f"no {member} signal on {path or 'any path'} within {timeout}s")
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -10,6 +10,7 @@ Readiness is an event: READY=1 on a notify socket the harness listens on, or the
 import collections
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -377,6 +378,23 @@ class Gatewayd:
             data = json.loads(p.stdout)["data"]
         return p, data
 
+    def gdbus_call(self, method, *args, as_user=None, path=BUS_PATH, iface=MANAGER_IFACE, timeout=30):
+        """A method call with gdbus, which (unlike busctl) prints the D-Bus error name.
+        Returns (CompletedProcess, error_name or None). String arguments are quoted as
+        GVariant text; ints are passed as they are."""
+        argv = ["gdbus", "call", "--system", "--dest", BUS_NAME, "--object-path", path,
+                "--method", f"{iface}.{method}", "--timeout", str(timeout)]
+        for a in args:
+            if isinstance(a, str):
+                argv.append("'" + a.replace("\\", "\\\\").replace("'", "\\'") + "'")
+            else:
+                argv.append(str(a))
+        env = self.bus.env() if self.bus else os.environ.copy()
+        p = subprocess.run(as_user_argv(as_user, argv), env=env, capture_output=True, text=True,
+                           timeout=timeout + 10)
+        m = re.search(r"GDBus\.Error:([A-Za-z0-9_.]+):", p.stderr)
+        return p, (m.group(1) if m else None)
+
     def gatewayctl(self, *args, as_user=None, timeout=60, input=None):
         argv = [gatewayctl_binary()] + [str(a) for a in args]
         env = self.bus.env() if self.bus else os.environ.copy()
@@ -407,7 +425,7 @@ class GatewaydTestCase(unittest.TestCase):
         before = len(result.failures) + len(result.errors) if result is not None else 0
         r = super().run(result)
         if result is not None and len(result.failures) + len(result.errors) > before:
-            for obj in getattr(self, "_tracked", []):
+            for obj in list(getattr(self, "_tracked", [])) + list(getattr(type(self), "class_tracked", [])):
                 text = obj.stderr_text() if hasattr(obj, "stderr_text") else obj.log_text()
                 name = type(obj).__name__
                 print(f"\n----- {name} output ({self.id()}) -----\n{text[-20000:]}\n----- end -----")
