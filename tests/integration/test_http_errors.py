@@ -1,6 +1,5 @@
 """Every kind of bad input on the HTTP surface gets its status and a JSON error naming the
 problem, and the daemon keeps serving afterwards (same process, still answering)."""
-import json
 import socket
 import unittest
 
