@@ -5,11 +5,11 @@ import configparser
 import os
 import shutil
 import subprocess
-import tempfile
 import unittest
 
 from harness import procs
 from harness.bus import PrivateBus
+from harness.install import Destdir
 from harness.polkit import Polkit
 
 HOST_UNIT_DIR = "/lib/systemd/system"
@@ -40,25 +40,16 @@ def read_unit(path):
 class InstalledDataFiles(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.destdir = tempfile.mkdtemp(prefix="gatewayd-destdir-")
-        p = subprocess.run(["meson", "install", "-C", procs.build_dir(), "--no-rebuild", "--quiet",
-                            "--destdir", cls.destdir], capture_output=True, text=True)
-        if p.returncode != 0:
-            shutil.rmtree(cls.destdir, ignore_errors=True)
-            raise AssertionError(f"meson install failed:\n{p.stdout}\n{p.stderr}")
-        cls.files = set()
-        for root, _, files in os.walk(cls.destdir):
-            for f in files:
-                cls.files.add(os.path.relpath(os.path.join(root, f), cls.destdir))
+        cls.dest = Destdir()
+        cls.destdir = cls.dest.path
+        cls.files = cls.dest.files
 
     @classmethod
     def tearDownClass(cls):
-        shutil.rmtree(cls.destdir, ignore_errors=True)
+        cls.dest.cleanup()
 
     def find(self, suffix):
-        hits = [f for f in self.files if f.endswith(suffix)]
-        self.assertEqual(len(hits), 1, f"{suffix} installed once (installed: {sorted(self.files)})")
-        return hits[0]
+        return self.dest.find(suffix)
 
     def test_install_locations(self):
         units = unit_dir().lstrip("/")
