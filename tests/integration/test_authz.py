@@ -170,5 +170,33 @@ class NoPolkit(StackTestCase):
         self.assertEqual(r.status, 200, r.body)
 
 
+class BusPolicyWithDaemon(StackTestCase):
+    """The bus policy in front of a running gatewayd: any user reaches the gatewayd interfaces
+    and the standard ones; anything else is stopped by the bus, before gatewayd sees it."""
+    with_polkit = False
+
+    def test_user_reaches_gatewayd_interfaces(self):
+        p = self.gw.busctl("get-property", "org.gatewayd.Gateway1", "/org/gatewayd/Gateway1",
+                           "org.gatewayd.Gateway1.Manager", "Version", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.gw.busctl("introspect", "org.gatewayd.Gateway1", "/org/gatewayd/Gateway1",
+                           as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.gw.busctl("call", "org.gatewayd.Gateway1", "/org/gatewayd/Gateway1",
+                           "org.freedesktop.DBus.Peer", "Ping", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_other_interfaces_blocked_by_bus(self):
+        argv = ("call", "org.gatewayd.Gateway1", "/org/gatewayd/Gateway1",
+                "org.gatewayd.Gateway1.Secret", "Anything")
+        p = self.gw.busctl(*argv, as_user=users.USER)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("Rejected send message", p.stderr)
+        # root passes the bus; gatewayd itself answers that there is no such method.
+        p = self.gw.busctl(*argv)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertNotIn("Rejected send message", p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

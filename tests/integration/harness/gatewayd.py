@@ -197,7 +197,7 @@ class Gatewayd:
             env = self.bus.env(env)
         env.update(self.env_extra)
         env["NOTIFY_SOCKET"] = self.notify.path
-        env.setdefault("SYSTEMD_LOG_LEVEL", "debug")
+        env.setdefault("GATEWAYD_LOG_LEVEL", "debug")
         return sanitizer_env(env)
 
     def start(self, wait=True):
@@ -211,7 +211,7 @@ class Gatewayd:
             if self.mode == "dbus":
                 env = self.child_env()
                 keep = {k: env[k] for k in ("NOTIFY_SOCKET", "ASAN_OPTIONS", "UBSAN_OPTIONS",
-                                            "LSAN_OPTIONS", "SYSTEMD_LOG_LEVEL",
+                                            "LSAN_OPTIONS", "GATEWAYD_LOG_LEVEL",
                                             "DBUS_SYSTEM_BUS_ADDRESS") if k in env}
                 keep.update(self.env_extra)
                 self.pidfile = self.bus.install_service(BUS_NAME, self.argv(),
@@ -229,7 +229,7 @@ class Gatewayd:
                 env = self.child_env()
                 argv = ["systemd-socket-activate", "-l", self.socket_path, "--fdname=http"]
                 for k in ("NOTIFY_SOCKET", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
-                          "SYSTEMD_LOG_LEVEL", "DBUS_SYSTEM_BUS_ADDRESS", *self.env_extra):
+                          "GATEWAYD_LOG_LEVEL", "DBUS_SYSTEM_BUS_ADDRESS", *self.env_extra):
                     if k in env:
                         argv.append(f"-E{k}={env[k]}")
                 self.proc = self.procs.start(argv + self.argv(), env=env,
