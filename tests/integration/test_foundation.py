@@ -268,6 +268,12 @@ class HttpServices(StackTestCase):
         s = self.create(description="Grüße — 量子 \"quoted\" \\ back\nline")
         self.assertEqual(self.gw.http("GET", f"/v1/services/{s['name']}").json["description"],
                          "Grüße — 量子 \"quoted\" \\ back\nline")
+        p, data = self.gw.call("GetService", "s", s["name"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(data[0]), s, "the same record on D-Bus")
+        p = self.gw.busctl("--json=short", "get-property", BUS_NAME, service_path(s["name"]),
+                           SERVICE_IFACE, "Description")
+        self.assertEqual(json.loads(p.stdout)["data"], s["description"])
 
     def test_charset_parameter_accepted(self):
         r = self.gw.http("POST", "/v1/services", spec(self.name()),
