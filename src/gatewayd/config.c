@@ -486,7 +486,6 @@ static int dispatch_compression(ParseContext *ctx, const char *path, json_object
                 {}
         };
         Config *c = field;
-        int r;
 
         /* Levels depend on the algorithm, so a level from the defaults must not survive an
          * algorithm change; -1 is resolved in config_finalize(). */
@@ -496,12 +495,8 @@ static int dispatch_compression(ParseContext *ctx, const char *path, json_object
         if (json_object_is_type(v, json_type_string))
                 return dispatch_algorithm(ctx, path, v, &c->compressor);
 
-        r = dispatch_object(ctx, path, v, fields, c);
-        if (r < 0)
-                return r;
-        if (!c->compressor)
-                return config_error(ctx, path, "missing \"algorithm\"");
-        return 0;
+        /* Without "algorithm" the level applies to the default, zstd. */
+        return dispatch_object(ctx, path, v, fields, c);
 }
 
 static int dispatch_limits(ParseContext *ctx, const char *path, json_object *v, void *field) {
