@@ -418,6 +418,10 @@ static int dispatch_log_level(ParseContext *ctx, const char *path, json_object *
         };
         const char *s;
 
+        if (json_object_is_type(v, json_type_null)) {
+                *(int *) field = -1;
+                return 0;
+        }
         if (!json_object_is_type(v, json_type_string))
                 return config_error(ctx, path, "expected a string, got %s", json_type_article(v));
         s = json_object_get_string(v);

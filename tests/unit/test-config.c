@@ -296,10 +296,11 @@ START_TEST(test_null_means_default) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *err = NULL;
 
-        ck_assert_int_eq(config_parse("{\"CacheDirectory\":null,\"Locations\":{\"r.example\":"
+        ck_assert_int_eq(config_parse("{\"CacheDirectory\":null,\"LogLevel\":null,\"Locations\":{\"r.example\":"
                                       "{\"remotetype\":null,\"authentication\":null,\"url\":null}}}",
                                       NULL, &c, &err), 0);
         ck_assert_ptr_null(c->cache_directory);
+        ck_assert_int_eq(c->log_level, -1);
         ck_assert_str_eq(c->locations[0].remotetype, "dockerv2");
         ck_assert_str_eq(c->locations[0].authentication, "http");
         ck_assert_ptr_null(c->locations[0].url);
@@ -401,6 +402,7 @@ static const struct {
         { "{\"Limits\": []}", "Limits: expected an object, got an array" },
         { "{\"LogLevel\": 7}", "LogLevel: expected a string, got an integer" },
         { "{\"DefaultPlatform\": \"\"}", "DefaultPlatform: must not be empty" },
+        { "{\"CacheDirectory\": \"/a\\u0000b\"}", "CacheDirectory: must not contain NUL characters" },
         /* negative / out of range */
         { "{\"PullUpdateTimeout\": -1}", "PullUpdateTimeout: must not be negative" },
         { "{\"Limits\": {\"InterimCount\": -5}}", "Limits.InterimCount: must not be negative" },
@@ -641,6 +643,41 @@ START_TEST(test_example_file) {
 }
 END_TEST
 
+/* The examples in docs/configuration.md must stay loadable too. */
+START_TEST(test_documentation_examples) {
+        const char *src = getenv("GATEWAYD_SOURCE_DIR");
+        _cleanup_free_ char *path = NULL, *doc = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        unsigned n = 0;
+        size_t size;
+        char *p;
+
+        ck_assert_ptr_nonnull(src);
+        ck_assert_int_ge(asprintf(&path, "%s/docs/configuration.md", src), 0);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        doc = calloc(1, 256 * 1024);
+        ck_assert_ptr_nonnull(doc);
+        size = fread(doc, 1, 256 * 1024 - 1, f);
+        ck_assert_uint_gt(size, 0);
+
+        for (p = doc; (p = strstr(p, "```json\n")); n++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+                char *end;
+
+                p += strlen("```json\n");
+                end = strstr(p, "```");
+                ck_assert_ptr_nonnull(end);
+                *end = 0;
+                ck_assert_msg(config_parse(p, NULL, &c, &err) == 0, "example %u: %s", n, strna(err));
+                ck_assert_ptr_null(c->unknown_keys);
+                p = end + 3;
+        }
+        ck_assert_uint_ge(n, 2);
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -665,6 +702,7 @@ static Suite *config_suite(void) {
         tc = tcase_create("files");
         tcase_add_test(tc, test_load_files);
         tcase_add_test(tc, test_example_file);
+        tcase_add_test(tc, test_documentation_examples);
         suite_add_tcase(s, tc);
 
         return s;
