@@ -1084,7 +1084,17 @@ int config_load(const char *path, bool missing_ok, Config **ret, char **ret_erro
                 return -EBADMSG;
         }
 
-        return config_parse(text, path, ret, ret_error);
+        r = config_parse(text, path, ret, ret_error);
+        if (r < 0 && ret_error && *ret_error) {
+                /* "FILE: key: message", like a compiler's "file:line: message" */
+                char *e;
+
+                if (asprintf(&e, "%s: %s", path, *ret_error) >= 0) {
+                        free(*ret_error);
+                        *ret_error = e;
+                }
+        }
+        return r;
 }
 
 int config_parse_duration(const char *s, uint64_t *ret_sec) {

@@ -95,7 +95,8 @@ Config *config_free(Config *c);
  * only Shifter uses are noted at info level. */
 int config_parse(const char *text, const char *path, Config **ret, char **ret_error);
 
-/* Loads a file; a missing file is not an error when missing_ok is true (then: defaults). */
+/* Loads a file; a missing file is not an error when missing_ok is true (then: defaults).
+ * Error messages start with the file name: "/etc/gatewayd/gatewayd.json: MaxClusters: ...". */
 int config_load(const char *path, bool missing_ok, Config **ret, char **ret_error);
 
 /* Parses "D:HH:MM:SS" (also "HH:MM:SS", "MM:SS", "SS") into seconds. */
