@@ -434,6 +434,29 @@ static int dispatch_log_level(ParseContext *ctx, const char *path, json_object *
                             "unsupported value \"%s\" (expected \"debug\", \"info\", \"warn\", \"error\" or \"critical\")", s);
 }
 
+/* Host and user names may end up on a command line on the far side (or in ours, for
+ * debugging with ssh): refuse anything that could be read as an option or split into two. */
+static bool ssh_name_is_valid(const char *s) {
+        if (!*s || *s == '-' || strlen(s) > 255)
+                return false;
+        for (; *s; s++)
+                if ((unsigned char) *s <= ' ' || strchr("@/\\'\"`$;&|<>()", *s))
+                        return false;
+        return true;
+}
+
+static int dispatch_ssh_name(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!ssh_name_is_valid(*s))
+                return config_error(ctx, path, "invalid name \"%s\"", *s);
+        return 0;
+}
+
 /* "host" is a list in Shifter (only the first entry is used there), a plain string is accepted
  * as well. */
 static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, void *field) {
@@ -445,10 +468,13 @@ static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, v
         p->hosts = NULL;
         p->host = mfree(p->host);
 
+        if (json_object_is_type(v, json_type_null))
+                return 0;
+
         if (json_object_is_type(v, json_type_string)) {
                 _cleanup_free_ char *h = NULL;
 
-                r = dispatch_string(ctx, path, v, &h);
+                r = dispatch_ssh_name(ctx, path, v, &h);
                 if (r < 0)
                         return r;
                 r = strv_push(&p->hosts, &n, h);
@@ -464,7 +490,7 @@ static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, v
 
                         if (asprintf(&p_i, "%s[%zu]", path, i) < 0)
                                 return -ENOMEM;
-                        r = dispatch_string(ctx, p_i, json_object_array_get_idx(v, i), &h);
+                        r = dispatch_ssh_name(ctx, p_i, json_object_array_get_idx(v, i), &h);
                         if (r < 0)
                                 return r;
                         if (!h)
@@ -519,7 +545,7 @@ static int dispatch_limits(ParseContext *ctx, const char *path, json_object *v, 
 
 static int dispatch_ssh(ParseContext *ctx, const char *path, json_object *v, void *field) {
         static const Field fields[] = {
-                { "username",      dispatch_string,  offsetof(ConfigPlatform, ssh_username) },
+                { "username",      dispatch_ssh_name, offsetof(ConfigPlatform, ssh_username) },
                 { "key",           dispatch_path,    offsetof(ConfigPlatform, ssh_key) },
                 { "imageDir",      dispatch_path,    offsetof(ConfigPlatform, ssh_image_dir) },
                 { "port",          dispatch_port,    offsetof(ConfigPlatform, ssh_port) },
@@ -851,9 +877,14 @@ static Config *config_alloc(void) {
 static int config_finalize(ParseContext *ctx, Config *c) {
         int def, min, max;
 
-        if (c->n_locations == 0 &&
-            !config_add_location(c, c->default_image_location ?: DEFAULT_LOCATION))
-                return -ENOMEM;
+        if (c->n_locations == 0) {
+                if (c->default_image_location && !location_name_is_valid(c->default_image_location))
+                        return config_error(ctx, "DefaultImageLocation",
+                                            "invalid registry name \"%s\" (expected host or host:port)",
+                                            c->default_image_location);
+                if (!config_add_location(c, c->default_image_location ?: DEFAULT_LOCATION))
+                        return -ENOMEM;
+        }
         if (!c->default_image_location) {
                 c->default_image_location = strdup(c->locations[0].name);
                 if (!c->default_image_location)

@@ -273,6 +273,18 @@ START_TEST(test_gatewayd_keys) {
 }
 END_TEST
 
+START_TEST(test_default_location_without_locations) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *url = NULL;
+
+        ck_assert_int_eq(config_parse("{\"DefaultImageLocation\": \"registry.example.org:5000\"}", NULL, &c, NULL), 0);
+        ck_assert_uint_eq(c->n_locations, 1);
+        ck_assert_str_eq(config_location_find(c, NULL)->name, "registry.example.org:5000");
+        ck_assert_int_eq(config_location_base_url(config_location_find(c, NULL), &url), 0);
+        ck_assert_str_eq(url, "https://registry.example.org:5000");
+}
+END_TEST
+
 START_TEST(test_compression_forms) {
         _cleanup_(config_freep) Config *a = NULL, *b = NULL, *d = NULL;
 
@@ -453,6 +465,14 @@ static const struct {
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": []}}}", "Platforms.c.host: must list at least one host" },
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": [\"h\", 3]}}}",
           "Platforms.c.host[1]: expected a string, got an integer" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": [\"-oProxyCommand=x\"]}}}",
+          "Platforms.c.host[0]: invalid name \"-oProxyCommand=x\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": \"a b\"}}}",
+          "Platforms.c.host: invalid name \"a b\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": null, \"ssh\": {\"username\": \"u\", \"imageDir\": \"/i\"}}}}",
+          "Platforms.c.host: required when accesstype is \"remote\"" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"remote\",\"host\":\"h\",\"ssh\":{\"username\":\"u@h\",\"imageDir\":\"/i\"}}}}",
+          "Platforms.c.ssh.username: invalid name \"u@h\"" },
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": {}}}}",
           "Platforms.c.host: expected a string or a list of strings, got an object" },
         { "{\"Platforms\": {\"my cluster\": {\"accesstype\": \"local\"}}}",
@@ -475,6 +495,8 @@ static const struct {
         { "{\"Locations\": {\"r.example\": {\"sslcacert\": \"ca.pem\"}}}",
           "Locations.r.example.sslcacert: expected an absolute path, got \"ca.pem\"" },
         /* cross references */
+        { "{\"DefaultImageLocation\": \"https://r.example/v2\"}",
+          "DefaultImageLocation: invalid registry name \"https://r.example/v2\" (expected host or host:port)" },
         { "{\"DefaultPlatform\": \"nope\"}", "DefaultPlatform: \"nope\" is not defined in Platforms" },
         { "{\"DefaultImageLocation\": \"index.docker.io\", \"Locations\": {\"registry-1.docker.io\": {}}}",
           "DefaultImageLocation: \"index.docker.io\" is not defined in Locations" },
@@ -689,6 +711,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_empty_object_is_defaults);
         tcase_add_test(tc, test_shifter_example);
         tcase_add_test(tc, test_gatewayd_keys);
+        tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
         tcase_add_test(tc, test_null_means_default);
         tcase_add_test(tc, test_unknown_keys);
