@@ -11,6 +11,10 @@
  * all defaults. After a successful parse every field holds its effective value: there is always
  * at least one location and one platform, and default_platform names one of them. */
 
+/* DESIGN.md §2. (Not derived from SYSCONFDIR: the generated top-level config.h is shadowed by
+ * this header inside src/gatewayd.) */
+#define CONFIG_PATH_DEFAULT "/etc/gatewayd/gatewayd.json"
+
 typedef struct ConfigLocation {
         char *name;            /* key in "Locations", e.g. "registry-1.docker.io" */
         char *remotetype;      /* "dockerv2" (or Shifter's "dockerhub") */
