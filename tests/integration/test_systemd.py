@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import unittest
 
 from harness.gatewayd import BUS_NAME, BUS_PATH, MANAGER_IFACE, GatewaydTestCase
@@ -188,6 +189,24 @@ class UnderSystemd(GatewaydTestCase):
         status, _ = self.curl("http://localhost/v1/status")
         self.assertEqual(status, 200)
 
+    def test_watchdog_pings(self):
+        """With a short WatchdogSec= (runtime drop-in), gatewayd outlives several periods: its
+        WATCHDOG=1 pings reach systemd under NotifyAccess=main. The wait is deliberate: what is
+        tested is that nothing happens."""
+        self.ensure_socket_only()
+        d = "/run/systemd/system/gatewayd.service.d"
+        self.sh("mkdir", "-p", d)
+        self.sh("sh", "-c", f"printf '[Service]\\nWatchdogSec=1s\\n' > {d}/60-watchdog.conf")
+        self.addCleanup(lambda: (self.sh("rm", "-rf", d), self.sh("systemctl", "daemon-reload")))
+        self.sh("systemctl", "daemon-reload")
+        self.curl("http://localhost/v1/status")
+        pid = self.prop("gatewayd.service", "MainPID")
+        self.assertEqual(self.prop("gatewayd.service", "WatchdogUSec"), "1s")
+        time.sleep(3.5)
+        self.assertEqual(self.prop("gatewayd.service", "ActiveState"), "active",
+                         self.container.journal("gatewayd.service"))
+        self.assertEqual(self.prop("gatewayd.service", "MainPID"), pid, "not killed by the watchdog")
+        self.assertNotIn("Watchdog timeout", self.container.journal("gatewayd.service"))
 
 if __name__ == "__main__":
     unittest.main()
