@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "events.h"
+#include "log.h"
 
 static int events_fd = STDOUT_FILENO;
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,4 +88,32 @@ int events_emit_status(const char *status, const char *message) {
         if (message)
                 json_object_object_add(o, "message", json_object_new_string(message));
         return events_emit("status", o);
+}
+
+static char *first_error = NULL;
+
+int worker_error_errno(int error, const char *format, ...) {
+        char buf[2048];
+        va_list ap;
+
+        errno = abs(error);
+        va_start(ap, format);
+        vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+
+        pthread_mutex_lock(&events_lock);
+        if (!first_error)
+                first_error = strdup(buf);
+        pthread_mutex_unlock(&events_lock);
+
+        return log_error_errno(error, "%s", buf);
+}
+
+const char *worker_error_message(void) {
+        const char *s;
+
+        pthread_mutex_lock(&events_lock);
+        s = first_error;
+        pthread_mutex_unlock(&events_lock);
+        return s;
 }

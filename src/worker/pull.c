@@ -1,9 +1,1067 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "log.h"
-#include "pull.h"
+#include <archive.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
 
-/* Placeholder until the pull verb lands (it is being built on its own branch). */
-int verb_pull(int argc, char *argv[]) {
-        log_error("gateway-worker pull is not available in this build.");
+#include <curl/curl.h>
+
+#include "blob-cache.h"
+#include "events.h"
+#include "fs-util.h"
+#include "image-meta.h"
+#include "json-util.h"
+#include "layer-apply.h"
+#include "log.h"
+#include "manifest.h"
+#include "pull.h"
+#include "reference.h"
+#include "registry.h"
+#include "squashfs.h"
+
+#define MAX_CONFIG_SIZE (16U * 1024U * 1024U)
+#define PROGRESS_INTERVAL_USEC 200000
+#define READ_BUFFER_SIZE (1024U * 1024U)
+
+typedef struct PullArgs {
+        const char *reference;
+        const char *image_dir;
+        char *cache_dir;
+        const char *expand_dir;
+        const char *default_location;
+        const char *platform;
+        const char *credentials_file;
+        char **insecure;
+        SquashfsCompressor compressor;
+        int level;
+        unsigned jobs;
+        unsigned processors;
+        unsigned retries;
+        int events_fd;
+        bool resolve_only;
+        bool force;
+} PullArgs;
+
+typedef enum LayerState {
+        LAYER_PENDING,
+        LAYER_DOWNLOADING,
+        LAYER_DOWNLOADED,
+        LAYER_FAILED,
+} LayerState;
+
+typedef struct Pull {
+        const PullArgs *args;
+        ImageReference *ref;
+        char *ref_string;
+        Platform platform;
+        RegistryClient *client;
+        BlobCache *cache;
+
+        char *digest, *index_digest, *id;
+        ImageManifest *manifest;
+        ImageConfig *config;
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        LayerState *states;
+        size_t next_layer;
+        atomic_bool abort;
+
+        uint64_t bytes_total;
+        atomic_uint_fast64_t bytes_done;
+        atomic_uint layers_downloaded, layers_applied;
+        int64_t last_progress;
+
+        char *staging;
+        char *squashfs_tmp;
+
+        int64_t t_start, t_resolved, t_downloaded, t_applied, t_squashfs;
+} Pull;
+
+static volatile sig_atomic_t got_signal = 0;
+
+static int64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void help(void) {
+        printf("NAME\n"
+               "    gateway-worker pull - pull a container image and convert it to squashfs\n"
+               "\n"
+               "SYNOPSIS\n"
+               "    gateway-worker pull [OPTIONS...] REFERENCE\n"
+               "\n"
+               "DESCRIPTION\n"
+               "    Resolves REFERENCE against a Docker Registry v2 / OCI distribution registry,\n"
+               "    selects the manifest for the requested platform, downloads the layers in\n"
+               "    parallel into a content-addressed blob cache (verifying each SHA-256 digest\n"
+               "    while it streams), applies the layers in order to a staging tree and packs the\n"
+               "    tree into <IMAGE-DIR>/<ID>.squashfs with <ID>.meta.json beside it. <ID> is the\n"
+               "    hex part of the platform manifest's sha256 digest.\n"
+               "\n"
+               "    REFERENCE is read as docker does: 'alpine' is docker.io/library/alpine:latest,\n"
+               "    'host:5000/team/app:1.2' names a registry, 'app@sha256:HEX' pins a digest and\n"
+               "    'app:tag@sha256:HEX' keeps the tag for display while the digest decides.\n"
+               "\n"
+               "    Layers are untrusted input: entries that would leave the staging tree (absolute\n"
+               "    names, '..', writes through symlinks, hardlinks to outside) fail the pull, device\n"
+               "    nodes are dropped. Nothing is written to IMAGE-DIR unless every blob verified.\n"
+               "\n"
+               "OPTIONS\n"
+               "    --image-dir=DIR          Where <ID>.squashfs and <ID>.meta.json are written\n"
+               "                             (required unless --resolve-only).\n"
+               "    --cache-dir=DIR          Blob cache shared by pulls (default: IMAGE-DIR/.cache).\n"
+               "    --expand-dir=DIR         Staging area for unpacked layers (default: /var/tmp).\n"
+               "    --default-location=HOST  Registry for references without one (default: docker.io).\n"
+               "    --platform=OS/ARCH[/VARIANT]\n"
+               "                             Platform to select from an image index (default: this\n"
+               "                             host, e.g. linux/amd64).\n"
+               "    --credentials-file=FILE  JSON {\"username\":…,\"password\":…} or {\"token\":…} used\n"
+               "                             for basic or bearer authentication. Credentials are\n"
+               "                             never accepted on the command line.\n"
+               "    --insecure-registry=HOST[:PORT]\n"
+               "                             Talk plain HTTP to this registry (repeatable).\n"
+               "                             localhost and 127.0.0.0/8 always use plain HTTP.\n"
+               "    --compressor=NAME        squashfs compressor: zstd (default), lz4, gzip, xz.\n"
+               "    --compression-level=N    zstd 1-22 (default 3), gzip 1-9 (default 6),\n"
+               "                             lz4 1 = fast, 2-12 = high compression; xz ignores it.\n"
+               "    --processors=N           Threads for mksquashfs (default: all online).\n"
+               "    --jobs=N                 Parallel layer downloads (default: 4, max 32).\n"
+               "    --retries=N              Retries of transient registry errors (default: 4).\n"
+               "    --events-fd=FD           Write JSON-line events to FD instead of stdout.\n"
+               "    --resolve-only, --id-only\n"
+               "                             Only resolve REFERENCE to the platform manifest digest:\n"
+               "                             emit it in the 'done' event and, with --events-fd, also\n"
+               "                             print it on stdout. Nothing is downloaded or written.\n"
+               "    --force                  Convert again even if IMAGE-DIR already has the image.\n"
+               "    -h, --help               Show this help.\n"
+               "\n"
+               "EVENTS\n"
+               "    One JSON object per line, each with \"event\" and \"time\" (µs since the epoch):\n"
+               "      {\"event\":\"status\",\"status\":\"PULLING\"|\"CONVERSION\"|\"READY\"|\"FAILURE\",\"message\":…}\n"
+               "      {\"event\":\"progress\",\"bytesDone\":N,\"bytesTotal\":N,\"layersDone\":N,\n"
+               "       \"layersApplied\":N,\"layersTotal\":N}\n"
+               "      {\"event\":\"log\",\"level\":…,\"message\":…}\n"
+               "      {\"event\":\"done\",\"id\":…,\"digest\":…,\"size\":N,\"squashfs\":PATH,\"meta\":PATH,\n"
+               "       \"timings\":{…}}\n"
+               "\n"
+               "FILES\n"
+               "    CACHE-DIR/blobs/sha256/HEX      verified blobs, safe to share between pulls\n"
+               "    EXPAND-DIR/gateway-pull-XXXXXX  staging tree, removed when the pull ends\n"
+               "\n"
+               "ENVIRONMENT\n"
+               "    GATEWAYD_MKSQUASHFS  mksquashfs binary to run (default: mksquashfs in PATH)\n"
+               "    GATEWAYD_LOG_LEVEL   stderr log level (err, warning, info, debug)\n"
+               "\n"
+               "EXIT STATUS\n"
+               "    0 on success; 1 on failure, after a FAILURE status event and a message on stderr.\n"
+               "\n"
+               "EXAMPLES\n"
+               "    gateway-worker pull --image-dir=/var/lib/gatewayd/images alpine:3.19\n"
+               "    gateway-worker pull --resolve-only --events-fd=3 127.0.0.1:5000/app:latest\n");
+}
+
+static void progress(Pull *p, bool force) {
+        json_object *o;
+        int64_t now = now_usec();
+
+        pthread_mutex_lock(&p->lock);
+        if (!force && now - p->last_progress < PROGRESS_INTERVAL_USEC) {
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
+        p->last_progress = now;
+        pthread_mutex_unlock(&p->lock);
+
+        o = json_object_new_object();
+        if (!o)
+                return;
+        json_object_object_add(o, "bytesDone", json_object_new_int64((int64_t) atomic_load(&p->bytes_done)));
+        json_object_object_add(o, "bytesTotal", json_object_new_int64((int64_t) p->bytes_total));
+        json_object_object_add(o, "layersDone", json_object_new_int((int) atomic_load(&p->layers_downloaded)));
+        json_object_object_add(o, "layersApplied", json_object_new_int((int) atomic_load(&p->layers_applied)));
+        json_object_object_add(o, "layersTotal", json_object_new_int((int) p->manifest->n_layers));
+        (void) events_emit("progress", o);
+}
+
+/* ---- credentials ---- */
+
+static int read_credentials(const char *path, char **ret_user, char **ret_password, char **ret_token) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        const char *u, *pw, *t;
+
+        o = json_object_from_file(path);
+        if (!o || !json_object_is_type(o, json_type_object))
+                return worker_error_errno(EINVAL, "Cannot read credentials file %s: expected a JSON object", path);
+        u = json_get_string(o, "username");
+        pw = json_get_string(o, "password");
+        t = json_get_string(o, "token") ?: json_get_string(o, "registrytoken");
+        if (!t && !u)
+                return worker_error_errno(EINVAL, "Credentials file %s has neither \"username\" nor \"token\"", path);
+        if ((u && !(*ret_user = strdup(u))) || (pw && !(*ret_password = strdup(pw))) ||
+            (t && !(*ret_token = strdup(t))))
+                return -ENOMEM;
+        return 0;
+}
+
+/* ---- blobs ---- */
+
+typedef struct Download {
+        Pull *pull;
+        BlobWriter *writer;
+        bool count;       /* layers count towards progress, the config does not */
+        uint64_t counted;
+} Download;
+
+static int download_reset(void *userdata) {
+        Download *d = userdata;
+
+        atomic_fetch_sub(&d->pull->bytes_done, d->counted);
+        d->counted = 0;
+        return blob_writer_reset(d->writer);
+}
+
+static int download_write(const void *buf, size_t n, void *userdata) {
+        Download *d = userdata;
+        int r;
+
+        if (atomic_load(&d->pull->abort) || got_signal)
+                return -ECANCELED;
+        r = blob_writer_write(d->writer, buf, n);
+        if (r < 0)
+                return r;
+        if (!d->count)
+                return 0;
+        d->counted += n;
+        atomic_fetch_add(&d->pull->bytes_done, n);
+        progress(d->pull, false);
+        return 0;
+}
+
+/* Makes sure the blob is in the cache. */
+static int fetch_blob(Pull *p, const char *digest, uint64_t size, bool count) {
+        _cleanup_(blob_writer_freep) BlobWriter *w = NULL;
+        _cleanup_free_ char *subject = NULL;
+        Download d = { .pull = p, .count = count };
+        RegistrySink sink = { .reset = download_reset, .write = download_write, .userdata = &d };
+        uint64_t have;
+        int fd, r;
+
+        r = blob_cache_open_blob(p->cache, digest, &fd, &have);
+        if (r >= 0) {
+                close(fd);
+                if (count)
+                        atomic_fetch_add(&p->bytes_done, size);
+                return 0;
+        }
+        if (r != -ENOENT)
+                return worker_error_errno(r, "Cannot open cached blob %s: %m", digest);
+
+        if (asprintf(&subject, "%s/%s@%s", p->ref->registry, p->ref->repository, digest) < 0)
+                return -ENOMEM;
+        r = blob_writer_new(p->cache, digest, size, subject, &w);
+        if (r < 0)
+                return r;
+        d.writer = w;
+        r = registry_get_blob(p->client, digest, &sink);
+        if (r < 0) {
+                atomic_fetch_sub(&p->bytes_done, d.counted);
+                return r;
+        }
+        return blob_writer_commit(w);
+}
+
+static void *download_thread(void *userdata) {
+        Pull *p = userdata;
+
+        for (;;) {
+                size_t i;
+                int r;
+
+                pthread_mutex_lock(&p->lock);
+                if (atomic_load(&p->abort) || p->next_layer >= p->manifest->n_layers) {
+                        pthread_mutex_unlock(&p->lock);
+                        break;
+                }
+                i = p->next_layer++;
+                p->states[i] = LAYER_DOWNLOADING;
+                pthread_mutex_unlock(&p->lock);
+
+                r = fetch_blob(p, p->manifest->layers[i].digest, p->manifest->layers[i].size, true);
+
+                pthread_mutex_lock(&p->lock);
+                p->states[i] = r < 0 ? LAYER_FAILED : LAYER_DOWNLOADED;
+                if (r < 0)
+                        atomic_store(&p->abort, true);
+                else
+                        atomic_fetch_add(&p->layers_downloaded, 1);
+                pthread_cond_broadcast(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+                if (r >= 0)
+                        progress(p, true);
+        }
+        return NULL;
+}
+
+static int read_blob(Pull *p, const char *digest, size_t max, char **ret) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        uint64_t size;
+        char actual[72];
+        ssize_t n;
+        int r;
+
+        r = blob_cache_open_blob(p->cache, digest, &fd, &size);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot open cached blob %s: %m", digest);
+        if (size > max)
+                return worker_error_errno(EFBIG, "Blob %s is too large (%" PRIu64 " bytes)", digest, size);
+        buf = malloc(size + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = pread(fd, buf, size, 0);
+        if (n < 0 || (uint64_t) n != size)
+                return worker_error_errno(n < 0 ? errno : EIO, "Cannot read cached blob %s", digest);
+        buf[size] = 0;
+        r = sha256_digest_of(buf, size, actual);
+        if (r < 0)
+                return r;
+        if (!streq(actual, digest))
+                return worker_error_errno(EBADMSG, "digest mismatch: cached blob %s has digest %s", digest, actual);
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* ---- resolving ---- */
+
+static int resolve(Pull *p) {
+        _cleanup_free_ char *body = NULL, *media_type = NULL, *digest = NULL;
+        size_t size;
+        ManifestKind kind;
+        int r;
+
+        r = registry_get_manifest(p->client, image_reference_manifest_ref(p->ref), &body, &size, &media_type, &digest);
+        if (r < 0)
+                return r;
+        r = manifest_kind(media_type, body, &kind);
+        if (r < 0)
+                return worker_error_errno(r, "Unsupported manifest for %s (media type %s)", p->ref_string, strna(media_type));
+
+        if (kind == MANIFEST_INDEX) {
+                _cleanup_free_ char *pdigest = NULL, *platform = platform_to_string(&p->platform);
+
+                r = manifest_index_select(body, &p->platform, &pdigest);
+                if (r == -ENOENT)
+                        return worker_error_errno(r, "no manifest for platform %s in %s", strna(platform), p->ref_string);
+                if (r < 0)
+                        return worker_error_errno(r, "Malformed image index for %s", p->ref_string);
+                p->index_digest = TAKE_PTR(digest);
+                body = mfree(body);
+                media_type = mfree(media_type);
+                r = registry_get_manifest(p->client, pdigest, &body, &size, &media_type, &digest);
+                if (r < 0)
+                        return r;
+                r = manifest_kind(media_type, body, &kind);
+                if (r < 0 || kind != MANIFEST_IMAGE)
+                        return worker_error_errno(EBADMSG, "Index entry %s of %s is not an image manifest", pdigest, p->ref_string);
+        }
+
+        r = image_manifest_parse(body, &p->manifest);
+        if (r == -EPROTONOSUPPORT)
+                return worker_error_errno(r, "Image %s has a layer of an unsupported media type", p->ref_string);
+        if (r < 0)
+                return worker_error_errno(r, "Malformed image manifest for %s", p->ref_string);
+
+        p->digest = TAKE_PTR(digest);
+        p->id = strdup(p->digest + 7);
+        return p->id ? 0 : -ENOMEM;
+}
+
+/* ---- applying ---- */
+
+typedef struct LayerReader {
+        int fd;
+        Sha256 hash;
+        char *buf;
+} LayerReader;
+
+static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret) {
+        LayerReader *lr = userdata;
+        ssize_t n;
+
+        do
+                n = read(lr->fd, lr->buf, READ_BUFFER_SIZE);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                archive_set_error(a, errno, "read failed");
+                return -1;
+        }
+        if (sha256_update(&lr->hash, lr->buf, (size_t) n) < 0) {
+                archive_set_error(a, EIO, "hashing failed");
+                return -1;
+        }
+        *ret = lr->buf;
+        return n;
+}
+
+static void archive_read_freep(struct archive **a) {
+        if (*a)
+                archive_read_free(*a);
+}
+
+static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
+        const ManifestLayer *l = &p->manifest->layers[i];
+        _cleanup_(archive_read_freep) struct archive *ar = NULL;
+        _cleanup_free_ char *subject = NULL;
+        LayerReader lr = { .fd = -1 };
+        char actual[72];
+        int r;
+
+        if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, l->digest) < 0)
+                return -ENOMEM;
+
+        r = blob_cache_open_blob(p->cache, l->digest, &lr.fd, NULL);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot open cached layer %s: %m", l->digest);
+        lr.buf = malloc(READ_BUFFER_SIZE);
+        if (!lr.buf) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        r = sha256_init(&lr.hash);
+        if (r < 0)
+                goto finish;
+
+        ar = archive_read_new();
+        if (!ar) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        switch (l->compression) {
+        case LAYER_GZIP:
+                archive_read_support_filter_gzip(ar);
+                break;
+        case LAYER_ZSTD:
+                archive_read_support_filter_zstd(ar);
+                break;
+        case LAYER_UNCOMPRESSED:
+                break;
+        }
+        archive_read_support_filter_none(ar);
+        archive_read_support_format_tar(ar);
+        archive_read_support_format_empty(ar);
+        if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK) {
+                r = worker_error_errno(EBADMSG, "Layer %s is not a tar archive of the announced type %s: %s",
+                                       subject, l->media_type, strna(archive_error_string(ar)));
+                goto finish;
+        }
+
+        r = layer_applier_apply(applier, ar, subject);
+        if (r < 0)
+                goto finish;
+
+        /* hash what libarchive did not need (padding, trailers) too */
+        for (;;) {
+                const void *dummy;
+                la_ssize_t n = layer_read(ar, &lr, &dummy);
+                if (n < 0) {
+                        r = -EIO;
+                        goto finish;
+                }
+                if (n == 0)
+                        break;
+        }
+        r = sha256_final_digest(&lr.hash, actual);
+        if (r < 0)
+                goto finish;
+        if (!streq(actual, l->digest))
+                r = worker_error_errno(EBADMSG, "digest mismatch: cached layer %s has digest %s", l->digest, actual);
+finish:
+        safe_close(lr.fd);
+        free(lr.buf);
+        sha256_done(&lr.hash);
+        return r;
+}
+
+static int wait_for_layer(Pull *p, size_t i) {
+        int r = 0;
+
+        pthread_mutex_lock(&p->lock);
+        while (p->states[i] == LAYER_PENDING || p->states[i] == LAYER_DOWNLOADING) {
+                if (atomic_load(&p->abort) && p->states[i] == LAYER_PENDING)
+                        break;
+                pthread_cond_wait(&p->cond, &p->lock);
+        }
+        if (p->states[i] != LAYER_DOWNLOADED)
+                r = -ECANCELED;
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+static int download_and_apply(Pull *p, int root_fd, LayerApplier *applier) {
+        size_t n = p->manifest->n_layers;
+        unsigned jobs = MIN((size_t) p->args->jobs, MAX(n, (size_t) 1));
+        pthread_t threads[32];
+        unsigned started = 0;
+        int r = 0;
+
+        p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
+        if (!p->states)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                p->bytes_total += p->manifest->layers[i].size;
+        progress(p, true);
+
+        for (unsigned j = 0; j < jobs; j++) {
+                if (pthread_create(&threads[j], NULL, download_thread, p) != 0) {
+                        r = worker_error_errno(EAGAIN, "Cannot start download thread");
+                        atomic_store(&p->abort, true);
+                        break;
+                }
+                started++;
+        }
+
+        /* Layer i is applied while layers i+1… are still downloading. */
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                r = wait_for_layer(p, i);
+                if (r < 0)
+                        break;
+                if (i == n - 1 || atomic_load(&p->layers_downloaded) == n)
+                        p->t_downloaded = p->t_downloaded ?: now_usec();
+                r = apply_layer(p, applier, i);
+                if (r < 0) {
+                        atomic_store(&p->abort, true);
+                        break;
+                }
+                atomic_fetch_add(&p->layers_applied, 1);
+                progress(p, true);
+        }
+
+        pthread_mutex_lock(&p->lock);
+        atomic_store(&p->abort, atomic_load(&p->abort) || r < 0);
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        for (unsigned j = 0; j < started; j++)
+                pthread_join(threads[j], NULL);
+        if (!p->t_downloaded)
+                p->t_downloaded = now_usec();
+        (void) root_fd;
+        return r;
+}
+
+/* ---- converting ---- */
+
+static const char * const mount_points[] = { "proc", "sys", "dev", "tmp", "var", "var/input" };
+
+static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool privileged, char **ret_path, uint64_t *ret_size) {
+        _cleanup_free_ char *pseudo = NULL, *dest = NULL;
+        SquashfsOptions so = {
+                .compressor = p->args->compressor,
+                .level = p->args->level,
+                .processors = p->args->processors,
+        };
+        struct stat st;
+        int fd, r;
+
+        for (size_t i = 0; i < ELEMENTSOF(mount_points); i++) {
+                r = layer_applier_ensure_dir(applier, mount_points[i], streq(mount_points[i], "tmp") ? 01777 : 0755);
+                if (r < 0)
+                        log_warning("Cannot create mount point /%s in the image: %s", mount_points[i], strerror(-r));
+        }
+
+        if (!privileged) {
+                _cleanup_fclose_ FILE *f = NULL;
+
+                if (asprintf(&pseudo, "%s/pseudo", p->staging) < 0)
+                        return -ENOMEM;
+                f = fopen(pseudo, "we");
+                if (!f)
+                        return worker_error_errno(errno, "Cannot create %s: %m", pseudo);
+                r = layer_applier_write_pseudo_file(applier, f, &so.root_mode, &so.root_uid, &so.root_gid);
+                if (r < 0)
+                        return worker_error_errno(r, "Cannot write the owner list for mksquashfs: %m");
+                so.pseudo_file = pseudo;
+                so.set_root = true;
+        }
+
+        if (asprintf(&p->squashfs_tmp, "%s/.%s.squashfs.tmp-%d", p->args->image_dir, p->id, (int) getpid()) < 0 ||
+            asprintf(&dest, "%s/%s.squashfs", p->args->image_dir, p->id) < 0) {
+                p->squashfs_tmp = dest = NULL;
+                return -ENOMEM;
+        }
+        r = squashfs_build(rootfs, p->squashfs_tmp, &so);
+        if (r < 0)
+                return r;
+
+        fd = open(p->squashfs_tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return worker_error_errno(errno, "Cannot open %s: %m", p->squashfs_tmp);
+        if (fsync(fd) < 0 || fstat(fd, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return worker_error_errno(r, "Cannot sync %s: %m", p->squashfs_tmp);
+        }
+        close(fd);
+        if (rename(p->squashfs_tmp, dest) < 0)
+                return worker_error_errno(errno, "Cannot move the image into place as %s: %m", dest);
+        p->squashfs_tmp = mfree(p->squashfs_tmp);
+
+        *ret_size = (uint64_t) st.st_size;
+        *ret_path = TAKE_PTR(dest);
+        return 0;
+}
+
+/* ---- the verb ---- */
+
+static void emit_done(Pull *p, const char *squashfs, const char *meta, uint64_t size, bool cached) {
+        json_object *o = json_object_new_object(), *t;
+
+        if (!o)
+                return;
+        json_object_object_add(o, "id", json_object_new_string(p->id));
+        json_object_object_add(o, "digest", json_object_new_string(p->digest));
+        if (p->index_digest)
+                json_object_object_add(o, "indexDigest", json_object_new_string(p->index_digest));
+        json_object_object_add(o, "reference", json_object_new_string(p->ref_string));
+        if (squashfs) {
+                json_object_object_add(o, "size", json_object_new_int64((int64_t) size));
+                json_object_object_add(o, "squashfs", json_object_new_string(squashfs));
+                json_object_object_add(o, "meta", json_object_new_string(meta));
+                json_object_object_add(o, "cached", json_object_new_boolean(cached));
+        } else
+                json_object_object_add(o, "resolveOnly", json_object_new_boolean(true));
+
+        t = json_object_new_object();
+        if (t) {
+                int64_t end = now_usec();
+                json_object_object_add(t, "resolveMs", json_object_new_int64((p->t_resolved - p->t_start) / 1000));
+                if (p->t_applied) {
+                        json_object_object_add(t, "downloadMs", json_object_new_int64((p->t_downloaded - p->t_resolved) / 1000));
+                        json_object_object_add(t, "applyMs", json_object_new_int64((p->t_applied - p->t_resolved) / 1000));
+                        json_object_object_add(t, "squashfsMs", json_object_new_int64((p->t_squashfs - p->t_applied) / 1000));
+                }
+                json_object_object_add(t, "totalMs", json_object_new_int64((end - p->t_start) / 1000));
+                json_object_object_add(o, "timings", t);
+        }
+        (void) events_emit("done", o);
+}
+
+static int image_present(const PullArgs *args, const char *id, char **ret_squashfs, char **ret_meta, uint64_t *ret_size) {
+        _cleanup_free_ char *s = NULL, *m = NULL;
+        struct stat st;
+
+        if (asprintf(&s, "%s/%s.squashfs", args->image_dir, id) < 0 || asprintf(&m, "%s/%s.meta.json", args->image_dir, id) < 0) {
+                free(s);
+                s = NULL;
+                return -ENOMEM;
+        }
+        if (stat(s, &st) < 0 || !S_ISREG(st.st_mode) || access(m, F_OK) < 0)
+                return 0;
+        *ret_size = (uint64_t) st.st_size;
+        *ret_squashfs = TAKE_PTR(s);
+        *ret_meta = TAKE_PTR(m);
         return 1;
+}
+
+static int pull_run(Pull *p) {
+        const PullArgs *args = p->args;
+        _cleanup_(layer_applier_freep) LayerApplier *applier = NULL;
+        _cleanup_free_ char *rootfs = NULL, *squashfs = NULL, *meta = NULL, *config_body = NULL;
+        _cleanup_free_ char *user = NULL, *password = NULL, *token = NULL, *template = NULL;
+        _cleanup_close_ int root_fd = -1;
+        RegistryOptions ro = {
+                .insecure_registries = args->insecure,
+                .retries = args->retries,
+        };
+        bool privileged = geteuid() == 0;
+        uint64_t size = 0;
+        int r;
+
+        p->t_start = now_usec();
+        events_emit_status("PULLING", p->ref_string);
+
+        if (args->credentials_file) {
+                r = read_credentials(args->credentials_file, &user, &password, &token);
+                if (r < 0)
+                        return r;
+                ro.username = user;
+                ro.password = password;
+                ro.token = token;
+        }
+        r = registry_client_new(p->ref, &ro, &p->client);
+        if (r < 0)
+                return r;
+
+        r = resolve(p);
+        if (r < 0)
+                return r;
+        p->t_resolved = now_usec();
+
+        if (args->resolve_only) {
+                if (args->events_fd != STDOUT_FILENO)
+                        printf("%s\n", p->digest);
+                emit_done(p, NULL, NULL, 0, false);
+                return 0;
+        }
+
+        if (!args->force) {
+                r = image_present(args, p->id, &squashfs, &meta, &size);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        events_emit_status("READY", "image already present");
+                        emit_done(p, squashfs, meta, size, true);
+                        return 0;
+                }
+        }
+
+        r = mkdir_p(args->image_dir, 0755);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create image directory %s: %m", args->image_dir);
+        r = blob_cache_open(args->cache_dir, &p->cache);
+        if (r < 0)
+                return r;
+
+        r = fetch_blob(p, p->manifest->config_digest, p->manifest->config_size, false);
+        if (r < 0)
+                return r;
+        r = read_blob(p, p->manifest->config_digest, MAX_CONFIG_SIZE, &config_body);
+        if (r < 0)
+                return r;
+        r = image_config_parse(config_body, &p->config);
+        if (r < 0)
+                return worker_error_errno(r, "Malformed image configuration %s for %s", p->manifest->config_digest, p->ref_string);
+        if (p->config->platform.os && p->config->platform.architecture &&
+            (!streq(p->config->platform.os, p->platform.os) || !streq(p->config->platform.architecture, p->platform.architecture)))
+                log_warning("Image %s is for %s/%s, not %s/%s", p->ref_string, p->config->platform.os,
+                            p->config->platform.architecture, p->platform.os, p->platform.architecture);
+
+        r = mkdir_p(args->expand_dir, 0755);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create expand directory %s: %m", args->expand_dir);
+        if (asprintf(&template, "%s/gateway-pull-XXXXXX", args->expand_dir) < 0)
+                return -ENOMEM;
+        if (!mkdtemp(template))
+                return worker_error_errno(errno, "Cannot create a staging directory in %s: %m", args->expand_dir);
+        p->staging = TAKE_PTR(template);
+        if (asprintf(&rootfs, "%s/rootfs", p->staging) < 0)
+                return -ENOMEM;
+        if (mkdir(rootfs, 0755) < 0)
+                return worker_error_errno(errno, "Cannot create %s: %m", rootfs);
+        root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return worker_error_errno(errno, "Cannot open %s: %m", rootfs);
+
+        r = layer_applier_new(root_fd, privileged, &applier);
+        if (r < 0)
+                return r;
+
+        r = download_and_apply(p, root_fd, applier);
+        if (r == -ECANCELED && got_signal)
+                return worker_error_errno(EINTR, "Interrupted by signal");
+        if (r < 0)
+                return r;
+        p->t_applied = now_usec();
+        if (layer_applier_stats(applier)->dropped > 0)
+                events_emit_log("info", "dropped %" PRIu64 " device nodes or sockets",
+                                layer_applier_stats(applier)->dropped);
+
+        events_emit_status("CONVERSION", NULL);
+        r = convert(p, rootfs, applier, privileged, &squashfs, &size);
+        if (r < 0)
+                return r;
+        p->t_squashfs = now_usec();
+
+        {
+                ImageMeta m = {
+                        .id = p->id,
+                        .reference = p->ref_string,
+                        .digest = p->digest,
+                        .index_digest = p->index_digest,
+                        .compressor = squashfs_compressor_to_string(args->compressor),
+                        .size = size,
+                        .manifest = p->manifest,
+                        .config = p->config,
+                };
+                _cleanup_free_ char *name = NULL;
+
+                if (asprintf(&name, "%s.squashfs", p->id) < 0 || asprintf(&meta, "%s/%s.meta.json", args->image_dir, p->id) < 0) {
+                        name = meta = NULL;
+                        return -ENOMEM;
+                }
+                m.squashfs = name;
+                r = image_meta_write(args->image_dir, &m);
+                if (r < 0)
+                        return worker_error_errno(r, "Cannot write %s: %m", meta);
+        }
+
+        events_emit_status("READY", NULL);
+        emit_done(p, squashfs, meta, size, false);
+        return 0;
+}
+
+static void pull_done(Pull *p) {
+        if (p->squashfs_tmp) {
+                (void) unlink(p->squashfs_tmp);
+                free(p->squashfs_tmp);
+        }
+        if (p->staging) {
+                int r = rm_rf(p->staging);
+                if (r < 0)
+                        log_warning("Cannot remove staging directory %s: %s", p->staging, strerror(-r));
+                free(p->staging);
+        }
+        registry_client_free(p->client);
+        blob_cache_free(p->cache);
+        image_reference_free(p->ref);
+        free(p->ref_string);
+        platform_done(&p->platform);
+        free(p->digest);
+        free(p->index_digest);
+        free(p->id);
+        image_manifest_free(p->manifest);
+        image_config_free(p->config);
+        free(p->states);
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->cond);
+}
+
+static void on_signal(int sig) {
+        got_signal = sig;
+}
+
+static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || *s == '-' || v < min || v > max)
+                return -ERANGE;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int strv_push(char ***l, const char *s) {
+        size_t n = strv_length(*l);
+        char **t = realloc(*l, (n + 2) * sizeof(char *));
+
+        if (!t)
+                return -ENOMEM;
+        *l = t;
+        t[n] = strdup(s);
+        if (!t[n])
+                return -ENOMEM;
+        t[n + 1] = NULL;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[], PullArgs *a) {
+        enum {
+                ARG_IMAGE_DIR = 0x100,
+                ARG_CACHE_DIR,
+                ARG_EXPAND_DIR,
+                ARG_DEFAULT_LOCATION,
+                ARG_PLATFORM,
+                ARG_CREDENTIALS_FILE,
+                ARG_INSECURE,
+                ARG_COMPRESSOR,
+                ARG_LEVEL,
+                ARG_JOBS,
+                ARG_PROCESSORS,
+                ARG_RETRIES,
+                ARG_EVENTS_FD,
+                ARG_RESOLVE_ONLY,
+                ARG_FORCE,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "image-dir", required_argument, NULL, ARG_IMAGE_DIR },
+                { "cache-dir", required_argument, NULL, ARG_CACHE_DIR },
+                { "expand-dir", required_argument, NULL, ARG_EXPAND_DIR },
+                { "default-location", required_argument, NULL, ARG_DEFAULT_LOCATION },
+                { "platform", required_argument, NULL, ARG_PLATFORM },
+                { "credentials-file", required_argument, NULL, ARG_CREDENTIALS_FILE },
+                { "insecure-registry", required_argument, NULL, ARG_INSECURE },
+                { "compressor", required_argument, NULL, ARG_COMPRESSOR },
+                { "compression-level", required_argument, NULL, ARG_LEVEL },
+                { "jobs", required_argument, NULL, ARG_JOBS },
+                { "processors", required_argument, NULL, ARG_PROCESSORS },
+                { "retries", required_argument, NULL, ARG_RETRIES },
+                { "events-fd", required_argument, NULL, ARG_EVENTS_FD },
+                { "resolve-only", no_argument, NULL, ARG_RESOLVE_ONLY },
+                { "id-only", no_argument, NULL, ARG_RESOLVE_ONLY },
+                { "force", no_argument, NULL, ARG_FORCE },
+                {}
+        };
+        const char *level = NULL;
+        unsigned u;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_IMAGE_DIR:
+                        a->image_dir = optarg;
+                        break;
+                case ARG_CACHE_DIR:
+                        r = free_and_strdup(&a->cache_dir, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        break;
+                case ARG_EXPAND_DIR:
+                        a->expand_dir = optarg;
+                        break;
+                case ARG_DEFAULT_LOCATION:
+                        a->default_location = optarg;
+                        break;
+                case ARG_PLATFORM:
+                        a->platform = optarg;
+                        break;
+                case ARG_CREDENTIALS_FILE:
+                        a->credentials_file = optarg;
+                        break;
+                case ARG_INSECURE:
+                        if (strv_push(&a->insecure, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_COMPRESSOR:
+                        if (squashfs_compressor_from_string(optarg, &a->compressor) < 0)
+                                return log_error_errno(EINVAL, "Unknown compressor '%s' (expected zstd, lz4, gzip or xz).", optarg);
+                        break;
+                case ARG_LEVEL:
+                        level = optarg;
+                        break;
+                case ARG_JOBS:
+                        if (parse_unsigned(optarg, 1, 32, &a->jobs) < 0)
+                                return log_error_errno(EINVAL, "Invalid --jobs '%s' (expected 1-32).", optarg);
+                        break;
+                case ARG_PROCESSORS:
+                        if (parse_unsigned(optarg, 1, 1024, &a->processors) < 0)
+                                return log_error_errno(EINVAL, "Invalid --processors '%s' (expected 1-1024).", optarg);
+                        break;
+                case ARG_RETRIES:
+                        if (parse_unsigned(optarg, 0, 20, &a->retries) < 0)
+                                return log_error_errno(EINVAL, "Invalid --retries '%s' (expected 0-20).", optarg);
+                        break;
+                case ARG_EVENTS_FD:
+                        if (parse_unsigned(optarg, 0, INT32_MAX, &u) < 0 || fcntl((int) u, F_GETFD) < 0)
+                                return log_error_errno(EBADF, "Invalid --events-fd '%s': not an open file descriptor.", optarg);
+                        a->events_fd = (int) u;
+                        break;
+                case ARG_RESOLVE_ONLY:
+                        a->resolve_only = true;
+                        break;
+                case ARG_FORCE:
+                        a->force = true;
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        }
+
+        if (level) {
+                unsigned l;
+                if (parse_unsigned(level, 0, 22, &l) < 0 || squashfs_level_check(a->compressor, (int) l) < 0)
+                        return log_error_errno(EINVAL, "Invalid --compression-level '%s' for %s.", level,
+                                               squashfs_compressor_to_string(a->compressor));
+                a->level = (int) l;
+        }
+
+        if (optind + 1 != argc)
+                return log_error_errno(EINVAL, "Expected exactly one REFERENCE. See 'gateway-worker pull --help'.");
+        a->reference = argv[optind];
+
+        if (!a->image_dir && !a->resolve_only)
+                return log_error_errno(EINVAL, "--image-dir= is required.");
+        if (!a->cache_dir && a->image_dir && asprintf(&a->cache_dir, "%s/.cache", a->image_dir) < 0) {
+                a->cache_dir = NULL;
+                return log_oom();
+        }
+        return 1;
+}
+
+int verb_pull(int argc, char *argv[]) {
+        PullArgs args = {
+                .expand_dir = "/var/tmp",
+                .default_location = "docker.io",
+                .compressor = SQUASHFS_ZSTD,
+                .level = -1,
+                .jobs = 4,
+                .retries = 4,
+                .events_fd = STDOUT_FILENO,
+        };
+        Pull p = {
+                .args = &args,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .cond = PTHREAD_COND_INITIALIZER,
+        };
+        struct sigaction sa = { .sa_handler = on_signal };
+        int r;
+
+        r = parse_argv(argc, argv, &args);
+        if (r <= 0)
+                goto finish_args;
+
+        if (args.events_fd != STDOUT_FILENO)
+                (void) fcntl(args.events_fd, F_SETFD, FD_CLOEXEC);
+        events_set_fd(args.events_fd);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                r = worker_error_errno(EIO, "Cannot initialize libcurl");
+                goto finish;
+        }
+
+        r = image_reference_parse(args.reference, args.default_location, &p.ref);
+        if (r < 0) {
+                r = worker_error_errno(r, "Invalid image reference '%s'", args.reference);
+                goto finish;
+        }
+        p.ref_string = image_reference_to_string(p.ref);
+        if (!p.ref_string) {
+                r = log_oom();
+                goto finish;
+        }
+        r = args.platform ? platform_parse(args.platform, &p.platform) : platform_host(&p.platform);
+        if (r < 0) {
+                r = worker_error_errno(r, "Invalid platform '%s' (expected OS/ARCH[/VARIANT])", strna(args.platform));
+                goto finish;
+        }
+
+        r = pull_run(&p);
+
+finish:
+        if (r < 0) {
+                const char *m = worker_error_message();
+                char buf[256];
+
+                if (!m) {
+                        snprintf(buf, sizeof(buf), "Pull of %s failed: %s", args.reference, strerror(-r));
+                        log_error("%s", buf);
+                        m = buf;
+                }
+                events_emit_status("FAILURE", m);
+        }
+        pull_done(&p);
+        curl_global_cleanup();
+finish_args:
+        strv_free(args.insecure);
+        free(args.cache_dir);
+        return r < 0 ? 1 : 0;
 }
