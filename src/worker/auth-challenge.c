@@ -18,7 +18,7 @@ AuthChallenge *auth_challenge_free(AuthChallenge *c) {
 }
 
 static bool is_token_char(char c) {
-        return isalnum((unsigned char) c) || strchr("!#$%&'*+-.^_`|~", c);
+        return c != 0 && (isalnum((unsigned char) c) || strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static const char *skip_ws(const char *p) {

@@ -90,8 +90,16 @@ static bool tag_is_valid(const char *s) {
 }
 
 static bool registry_is_valid(const char *s) {
+        const char *port;
+
         if (!*s || strlen(s) > 255)
                 return false;
+        port = strrchr(s, ':');
+        if (port && !strchr(port, ']')) {
+                /* host:port: the port is a number */
+                if (!port[1] || strspn(port + 1, "0123456789") != strlen(port + 1) || strlen(port + 1) > 5)
+                        return false;
+        }
         for (const char *c = s; *c; c++)
                 if (!isalnum((unsigned char) *c) && !strchr(".-:[]", *c))
                         return false;
