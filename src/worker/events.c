@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "events.h"
@@ -92,21 +93,40 @@ int events_emit_status(const char *status, const char *message) {
 
 static char *first_error = NULL;
 
-int worker_error_errno(int error, const char *format, ...) {
+static int record_error(bool replace, int error, const char *format, va_list ap) {
         char buf[2048];
-        va_list ap;
 
         errno = abs(error);
-        va_start(ap, format);
         vsnprintf(buf, sizeof(buf), format, ap);
-        va_end(ap);
 
         pthread_mutex_lock(&events_lock);
-        if (!first_error)
+        if (!first_error || replace) {
+                free(first_error);
                 first_error = strdup(buf);
+        }
         pthread_mutex_unlock(&events_lock);
 
         return log_error_errno(error, "%s", buf);
+}
+
+int worker_error_errno(int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = record_error(false, error, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int worker_error_replace_errno(int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = record_error(true, error, format, ap);
+        va_end(ap);
+        return r;
 }
 
 const char *worker_error_message(void) {

@@ -220,7 +220,42 @@ static int resolve_dir(LayerApplier *a, const char *path, bool create, int *ret_
         return 0;
 }
 
+/* Whether a component of path (below the root) is a symlink. Only used to explain a refusal
+ * that openat2() already made: O_DIRECTORY on a final symlink gives ENOTDIR, not ELOOP. */
+static bool path_has_symlink(LayerApplier *a, const char *path) {
+        _cleanup_free_ char *copy = strdup(path);
+        _cleanup_close_ int fd = -1;
+        char *p, *slash;
+
+        if (!copy)
+                return false;
+        fd = fcntl(a->root_fd, F_DUPFD_CLOEXEC, 3);
+        for (p = copy; fd >= 0 && p; p = slash ? slash + 1 : NULL) {
+                struct stat st;
+                int next;
+
+                slash = strchr(p, '/');
+                if (slash)
+                        *slash = 0;
+                if (fstatat(fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return false;
+                if (S_ISLNK(st.st_mode))
+                        return true;
+                if (!S_ISDIR(st.st_mode))
+                        return false;
+                next = openat2_beneath(fd, p, O_PATH | O_DIRECTORY);
+                close(fd);
+                fd = next;
+        }
+        return false;
+}
+
 static int resolve_error(LayerApplier *a, int r, const char *name) {
+        if (r == -ENOTDIR) {
+                _cleanup_free_ char *n = NULL;
+                if (layer_path_normalize(name, &n) >= 0 && path_has_symlink(a, n))
+                        r = -ELOOP;
+        }
         if (r == -ELOOP)
                 return refuse(a, r, "path goes through a symlink", name);
         if (r == -EXDEV)

@@ -461,29 +461,31 @@ static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK) {
                 r = worker_error_errno(EBADMSG, "Layer %s is not a tar archive of the announced type %s: %s",
                                        subject, l->media_type, strna(archive_error_string(ar)));
-                goto finish;
+                goto check_digest;
         }
 
         r = layer_applier_apply(applier, ar, subject);
-        if (r < 0)
-                goto finish;
 
-        /* hash what libarchive did not need (padding, trailers) too */
+check_digest:
+        /* Hash what libarchive did not need (padding, trailers) too. The cache only holds verified
+         * blobs, so a mismatch here means it was damaged since: say so rather than blame the
+         * layer's content. */
         for (;;) {
                 const void *dummy;
                 la_ssize_t n = layer_read(ar, &lr, &dummy);
                 if (n < 0) {
-                        r = -EIO;
+                        r = r < 0 ? r : -EIO;
                         goto finish;
                 }
                 if (n == 0)
                         break;
         }
-        r = sha256_final_digest(&lr.hash, actual);
-        if (r < 0)
+        if (sha256_final_digest(&lr.hash, actual) < 0) {
+                r = r < 0 ? r : -EIO;
                 goto finish;
+        }
         if (!streq(actual, l->digest))
-                r = worker_error_errno(EBADMSG, "digest mismatch: cached layer %s has digest %s", l->digest, actual);
+                r = worker_error_replace_errno(EBADMSG, "digest mismatch: cached layer %s has digest %s", l->digest, actual);
 finish:
         safe_close(lr.fd);
         free(lr.buf);

@@ -244,3 +244,85 @@ class Registry:
         """Where the filesystem driver keeps a blob (for corrupting it on purpose)."""
         hexd = digest.split(":", 1)[1]
         return os.path.join(self.storage, "docker", "registry", "v2", "blobs", "sha256", hexd[:2], hexd, "data")
+
+
+class Proxy:
+    """A TCP proxy in front of a registry for fault injection: rate limits what the registry
+    sends (so a test can act mid-download) and can answer the first N connections with
+    'HTTP 503' (transient failures that must be retried)."""
+
+    def __init__(self, target_port, rate=None, fail_first=0, retry_after=None):
+        self.target_port = target_port
+        self.rate = rate
+        self.fail_first = fail_first
+        self.retry_after = retry_after
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.threads = []
+        self.stopping = False
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, c):
+        with self.lock:
+            self.connections += 1
+            n = self.connections
+        try:
+            if n <= self.fail_first:
+                c.recv(65536)
+                extra = f"Retry-After: {self.retry_after}\r\n" if self.retry_after is not None else ""
+                c.sendall(f"HTTP/1.1 503 Service Unavailable\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                return
+            up = threading.Thread(target=self._pump, args=(c, u, None), daemon=True)
+            up.start()
+            self._pump(u, c, self.rate)
+            up.join(timeout=5)
+            u.close()
+        finally:
+            c.close()
+
+    def _pump(self, src, dst, rate):
+        chunk = 16384
+        try:
+            while True:
+                data = src.recv(chunk)
+                if not data:
+                    break
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
