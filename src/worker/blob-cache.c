@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 
 #include "blob-cache.h"
@@ -23,6 +24,7 @@ struct BlobWriter {
         int fd;
         char *tmp_name; /* NULL with O_TMPFILE */
         Sha256 hash;
+        bool verified;
 };
 
 int blob_cache_open(const char *cache_dir, BlobCache **ret) {
@@ -133,6 +135,7 @@ int blob_writer_reset(BlobWriter *w) {
         if (ftruncate(w->fd, 0) < 0 || lseek(w->fd, 0, SEEK_SET) < 0)
                 return -errno;
         w->size = 0;
+        w->verified = false;
         sha256_done(&w->hash);
         return sha256_init(&w->hash);
 }
@@ -150,10 +153,12 @@ int blob_writer_write(BlobWriter *w, const void *p, size_t n) {
         return sha256_update(&w->hash, p, n);
 }
 
-int blob_writer_commit(BlobWriter *w) {
-        char digest[72], proc[64];
+int blob_writer_verify(BlobWriter *w) {
+        char digest[72];
         int r;
 
+        if (w->verified)
+                return 0;
         r = sha256_final_digest(&w->hash, digest);
         if (r < 0)
                 return r;
@@ -162,6 +167,21 @@ int blob_writer_commit(BlobWriter *w) {
         if (w->size != w->expected_size)
                 return worker_error_errno(EBADMSG, "size mismatch: blob %s has %" PRIu64 " bytes, the manifest says %" PRIu64,
                                           w->subject, w->size, w->expected_size);
+        w->verified = true;
+        return 0;
+}
+
+int blob_writer_fd(BlobWriter *w) {
+        return w->fd;
+}
+
+int blob_writer_commit(BlobWriter *w) {
+        char proc[64];
+        int r;
+
+        r = blob_writer_verify(w);
+        if (r < 0)
+                return r;
 
         if (fdatasync(w->fd) < 0)
                 return worker_error_errno(errno, "Cannot sync blob %s: %m", w->subject);

@@ -32,5 +32,10 @@ static inline void blob_writer_freep(BlobWriter **w) {
 }
 int blob_writer_reset(BlobWriter *w);
 int blob_writer_write(BlobWriter *w, const void *p, size_t n);
-/* Verifies and publishes the blob. A digest mismatch is -EBADMSG with a message naming both. */
+/* Checks digest and size of what was written. A digest mismatch is -EBADMSG with a message
+ * naming both digests. */
+int blob_writer_verify(BlobWriter *w);
+/* The temp file, readable once verified (consumers need not wait for the fsync in commit). */
+int blob_writer_fd(BlobWriter *w);
+/* Verifies (unless done), fsyncs and publishes the blob under its name. */
 int blob_writer_commit(BlobWriter *w);

@@ -18,6 +18,8 @@
 #include "image-meta.h"
 #include "json-util.h"
 #include "layer-apply.h"
+#include "layer-decode.h"
+#include "layer-stream.h"
 #include "log.h"
 #include "manifest.h"
 #include "pull.h"
@@ -70,7 +72,9 @@ typedef struct Pull {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         LayerState *states;
-        size_t next_layer;
+        int *blob_fds;          /* verified blob per layer, handed from download to decoder */
+        LayerStream **streams;  /* decoded tar per layer, from decoder to applier */
+        size_t next_layer, next_decode;
         atomic_bool abort;
 
         uint64_t bytes_total;
@@ -246,20 +250,49 @@ static int download_write(const void *buf, size_t n, void *userdata) {
         return 0;
 }
 
-/* Makes sure the blob is in the cache. */
-static int fetch_blob(Pull *p, const char *digest, uint64_t size, bool count) {
+static void pull_abort(Pull *p) {
+        atomic_store(&p->abort, true);
+        /* wake the applier and decoders wherever they wait */
+        for (size_t i = 0; p->streams && i < p->manifest->n_layers; i++)
+                if (p->streams[i])
+                        layer_stream_finish(p->streams[i], -ECANCELED);
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* Layer i's blob is verified and readable through fd (taken): its decoder may start. */
+static void publish_layer(Pull *p, ssize_t i, int fd) {
+        if (i < 0) {
+                safe_close(fd);
+                return;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->blob_fds[i] = fd;
+        p->states[i] = LAYER_DOWNLOADED;
+        atomic_fetch_add(&p->layers_downloaded, 1);
+        if (atomic_load(&p->layers_downloaded) == p->manifest->n_layers)
+                p->t_downloaded = now_usec();
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        progress(p, true);
+}
+
+/* Makes sure the blob is in the cache. For a layer (index >= 0) it is published as soon as its
+ * digest checks out, before the fsync and link that make it durable in the cache. */
+static int fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
         _cleanup_(blob_writer_freep) BlobWriter *w = NULL;
         _cleanup_free_ char *subject = NULL;
-        Download d = { .pull = p, .count = count };
+        Download d = { .pull = p, .count = layer >= 0 };
         RegistrySink sink = { .reset = download_reset, .write = download_write, .userdata = &d };
         uint64_t have;
         int fd, r;
 
         r = blob_cache_open_blob(p->cache, digest, &fd, &have);
         if (r >= 0) {
-                close(fd);
-                if (count)
+                if (layer >= 0)
                         atomic_fetch_add(&p->bytes_done, size);
+                publish_layer(p, layer, fd);
                 return 0;
         }
         if (r != -ENOENT)
@@ -272,9 +305,17 @@ static int fetch_blob(Pull *p, const char *digest, uint64_t size, bool count) {
                 return r;
         d.writer = w;
         r = registry_get_blob(p->client, digest, &sink);
+        if (r >= 0)
+                r = blob_writer_verify(w);
         if (r < 0) {
                 atomic_fetch_sub(&p->bytes_done, d.counted);
                 return r;
+        }
+        if (layer >= 0) {
+                fd = fcntl(blob_writer_fd(w), F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                publish_layer(p, layer, fd);
         }
         return blob_writer_commit(w);
 }
@@ -295,18 +336,65 @@ static void *download_thread(void *userdata) {
                 p->states[i] = LAYER_DOWNLOADING;
                 pthread_mutex_unlock(&p->lock);
 
-                r = fetch_blob(p, p->manifest->layers[i].digest, p->manifest->layers[i].size, true);
+                r = fetch_blob(p, p->manifest->layers[i].digest, p->manifest->layers[i].size, (ssize_t) i);
+                if (r < 0) {
+                        pthread_mutex_lock(&p->lock);
+                        p->states[i] = LAYER_FAILED;
+                        pthread_mutex_unlock(&p->lock);
+                        pull_abort(p);
+                        break;
+                }
+        }
+        return NULL;
+}
+
+static int wait_for_layer(Pull *p, size_t i) {
+        int r = 0;
+
+        pthread_mutex_lock(&p->lock);
+        while ((p->states[i] == LAYER_PENDING || p->states[i] == LAYER_DOWNLOADING) && !atomic_load(&p->abort))
+                pthread_cond_wait(&p->cond, &p->lock);
+        if (p->states[i] != LAYER_DOWNLOADED || atomic_load(&p->abort))
+                r = -ECANCELED;
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+/* Decoders take layers in order, so the applier's next layer is always the first decoded. */
+static void *decode_thread(void *userdata) {
+        Pull *p = userdata;
+
+        for (;;) {
+                _cleanup_free_ char *subject = NULL;
+                size_t i;
+                int fd, r;
 
                 pthread_mutex_lock(&p->lock);
-                p->states[i] = r < 0 ? LAYER_FAILED : LAYER_DOWNLOADED;
-                if (r < 0)
-                        atomic_store(&p->abort, true);
-                else
-                        atomic_fetch_add(&p->layers_downloaded, 1);
-                pthread_cond_broadcast(&p->cond);
+                if (atomic_load(&p->abort) || p->next_decode >= p->manifest->n_layers) {
+                        pthread_mutex_unlock(&p->lock);
+                        break;
+                }
+                i = p->next_decode++;
                 pthread_mutex_unlock(&p->lock);
-                if (r >= 0)
-                        progress(p, true);
+
+                if (wait_for_layer(p, i) < 0) {
+                        layer_stream_finish(p->streams[i], -ECANCELED);
+                        break;
+                }
+                pthread_mutex_lock(&p->lock);
+                fd = p->blob_fds[i];
+                p->blob_fds[i] = -1;
+                pthread_mutex_unlock(&p->lock);
+
+                if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
+                        subject = NULL;
+                r = layer_decode(fd, p->manifest->layers[i].compression, p->manifest->layers[i].digest,
+                                 strna(subject), p->streams[i], &p->abort);
+                close(fd);
+                if (r < 0) {
+                        pull_abort(p);
+                        break;
+                }
         }
         return NULL;
 }
@@ -388,8 +476,7 @@ static int resolve(Pull *p) {
 /* ---- applying ---- */
 
 typedef struct LayerReader {
-        int fd;
-        Sha256 hash;
+        LayerStream *stream;
         char *buf;
 } LayerReader;
 
@@ -397,15 +484,13 @@ static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret
         LayerReader *lr = userdata;
         ssize_t n;
 
-        do
-                n = read(lr->fd, lr->buf, READ_BUFFER_SIZE);
-        while (n < 0 && errno == EINTR);
-        if (n < 0) {
-                archive_set_error(a, errno, "read failed");
+        if (got_signal) {
+                archive_set_error(a, EINTR, "interrupted");
                 return -1;
         }
-        if (sha256_update(&lr->hash, lr->buf, (size_t) n) < 0) {
-                archive_set_error(a, EIO, "hashing failed");
+        n = layer_stream_read(lr->stream, lr->buf, READ_BUFFER_SIZE);
+        if (n < 0) {
+                archive_set_error(a, (int) -n, "decoding the layer failed");
                 return -1;
         }
         *ret = lr->buf;
@@ -418,144 +503,71 @@ static void archive_read_freep(struct archive **a) {
 }
 
 static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
-        const ManifestLayer *l = &p->manifest->layers[i];
         _cleanup_(archive_read_freep) struct archive *ar = NULL;
-        _cleanup_free_ char *subject = NULL;
-        LayerReader lr = { .fd = -1 };
-        char actual[72];
-        int r;
+        _cleanup_free_ char *subject = NULL, *buf = NULL;
+        LayerReader lr = { .stream = p->streams[i] };
 
-        if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, l->digest) < 0)
+        if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                 return -ENOMEM;
-
-        r = blob_cache_open_blob(p->cache, l->digest, &lr.fd, NULL);
-        if (r < 0)
-                return worker_error_errno(r, "Cannot open cached layer %s: %m", l->digest);
-        lr.buf = malloc(READ_BUFFER_SIZE);
-        if (!lr.buf) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        r = sha256_init(&lr.hash);
-        if (r < 0)
-                goto finish;
-
+        buf = lr.buf = malloc(READ_BUFFER_SIZE);
         ar = archive_read_new();
-        if (!ar) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        switch (l->compression) {
-        case LAYER_GZIP:
-                archive_read_support_filter_gzip(ar);
-                break;
-        case LAYER_ZSTD:
-                archive_read_support_filter_zstd(ar);
-                break;
-        case LAYER_UNCOMPRESSED:
-                break;
-        }
+        if (!buf || !ar)
+                return -ENOMEM;
         archive_read_support_filter_none(ar);
         archive_read_support_format_tar(ar);
         archive_read_support_format_empty(ar);
-        if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK) {
-                r = worker_error_errno(EBADMSG, "Layer %s is not a tar archive of the announced type %s: %s",
-                                       subject, l->media_type, strna(archive_error_string(ar)));
-                goto check_digest;
-        }
-
-        r = layer_applier_apply(applier, ar, subject);
-
-check_digest:
-        /* Hash what libarchive did not need (padding, trailers) too. The cache only holds verified
-         * blobs, so a mismatch here means it was damaged since: say so rather than blame the
-         * layer's content. */
-        for (;;) {
-                const void *dummy;
-                la_ssize_t n = layer_read(ar, &lr, &dummy);
-                if (n < 0) {
-                        r = r < 0 ? r : -EIO;
-                        goto finish;
-                }
-                if (n == 0)
-                        break;
-        }
-        if (sha256_final_digest(&lr.hash, actual) < 0) {
-                r = r < 0 ? r : -EIO;
-                goto finish;
-        }
-        if (!streq(actual, l->digest))
-                r = worker_error_replace_errno(EBADMSG, "digest mismatch: cached layer %s has digest %s", l->digest, actual);
-finish:
-        safe_close(lr.fd);
-        free(lr.buf);
-        sha256_done(&lr.hash);
-        return r;
+        if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK)
+                return worker_error_errno(EBADMSG, "Layer %s is not a tar archive: %s", subject,
+                                          strna(archive_error_string(ar)));
+        return layer_applier_apply(applier, ar, subject);
 }
 
-static int wait_for_layer(Pull *p, size_t i) {
-        int r = 0;
-
-        pthread_mutex_lock(&p->lock);
-        while (p->states[i] == LAYER_PENDING || p->states[i] == LAYER_DOWNLOADING) {
-                if (atomic_load(&p->abort) && p->states[i] == LAYER_PENDING)
-                        break;
-                pthread_cond_wait(&p->cond, &p->lock);
-        }
-        if (p->states[i] != LAYER_DOWNLOADED)
-                r = -ECANCELED;
-        pthread_mutex_unlock(&p->lock);
-        return r;
-}
-
-static int download_and_apply(Pull *p, int root_fd, LayerApplier *applier) {
+static int download_and_apply(Pull *p, LayerApplier *applier) {
         size_t n = p->manifest->n_layers;
-        unsigned jobs = MIN((size_t) p->args->jobs, MAX(n, (size_t) 1));
-        pthread_t threads[32];
+        unsigned jobs = (unsigned) MIN((size_t) p->args->jobs, MAX(n, (size_t) 1));
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned decoders = (unsigned) MIN((size_t) MAX(ncpu, 1L), MAX(n, (size_t) 1));
+        pthread_t threads[64];
         unsigned started = 0;
         int r = 0;
 
+        decoders = MIN(decoders, 16U);
         p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
-        if (!p->states)
+        p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
+        p->streams = calloc(MAX(n, (size_t) 1), sizeof(LayerStream *));
+        if (!p->states || !p->blob_fds || !p->streams)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+                p->blob_fds[i] = -1;
                 p->bytes_total += p->manifest->layers[i].size;
+                r = layer_stream_new(p->staging, &p->streams[i]);
+                if (r < 0)
+                        return worker_error_errno(r, "Cannot create a temporary file in %s: %m", p->staging);
+        }
         progress(p, true);
 
-        for (unsigned j = 0; j < jobs; j++) {
-                if (pthread_create(&threads[j], NULL, download_thread, p) != 0) {
-                        r = worker_error_errno(EAGAIN, "Cannot start download thread");
-                        atomic_store(&p->abort, true);
+        for (unsigned j = 0; j < jobs + decoders; j++) {
+                if (pthread_create(&threads[j], NULL, j < jobs ? download_thread : decode_thread, p) != 0) {
+                        r = worker_error_errno(EAGAIN, "Cannot start a thread");
                         break;
                 }
                 started++;
         }
 
-        /* Layer i is applied while layers i+1… are still downloading. */
+        /* Layer i is applied while i+1… download and decompress. */
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                r = wait_for_layer(p, i);
+                r = apply_layer(p, applier, i);
                 if (r < 0)
                         break;
-                if (i == n - 1 || atomic_load(&p->layers_downloaded) == n)
-                        p->t_downloaded = p->t_downloaded ?: now_usec();
-                r = apply_layer(p, applier, i);
-                if (r < 0) {
-                        atomic_store(&p->abort, true);
-                        break;
-                }
                 atomic_fetch_add(&p->layers_applied, 1);
                 progress(p, true);
         }
-
-        pthread_mutex_lock(&p->lock);
-        atomic_store(&p->abort, atomic_load(&p->abort) || r < 0);
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
+        if (r < 0)
+                pull_abort(p);
         for (unsigned j = 0; j < started; j++)
                 pthread_join(threads[j], NULL);
         if (!p->t_downloaded)
                 p->t_downloaded = now_usec();
-        (void) root_fd;
         return r;
 }
 
@@ -732,7 +744,7 @@ static int pull_run(Pull *p) {
         if (r < 0)
                 return r;
 
-        r = fetch_blob(p, p->manifest->config_digest, p->manifest->config_size, false);
+        r = fetch_blob(p, p->manifest->config_digest, p->manifest->config_size, -1);
         if (r < 0)
                 return r;
         r = read_blob(p, p->manifest->config_digest, MAX_CONFIG_SIZE, &config_body);
@@ -766,7 +778,7 @@ static int pull_run(Pull *p) {
         if (r < 0)
                 return r;
 
-        r = download_and_apply(p, root_fd, applier);
+        r = download_and_apply(p, applier);
         if (r == -ECANCELED && got_signal)
                 return worker_error_errno(EINTR, "Interrupted by signal");
         if (r < 0)
@@ -829,9 +841,17 @@ static void pull_done(Pull *p) {
         free(p->digest);
         free(p->index_digest);
         free(p->id);
-        image_manifest_free(p->manifest);
         image_config_free(p->config);
         free(p->states);
+        for (size_t i = 0; p->manifest && i < p->manifest->n_layers; i++) {
+                if (p->blob_fds)
+                        safe_close(p->blob_fds[i]);
+                if (p->streams)
+                        layer_stream_free(p->streams[i]);
+        }
+        free(p->blob_fds);
+        free(p->streams);
+        image_manifest_free(p->manifest);
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->cond);
 }
