@@ -17,5 +17,10 @@ int layer_stream_write(LayerStream *s, const void *p, size_t n);
 /* error == 0: end of stream; otherwise the reader gets error. */
 void layer_stream_finish(LayerStream *s, int error);
 
-/* Reads up to n bytes; 0 at the end, negative errno when the producer failed. */
-ssize_t layer_stream_read(LayerStream *s, void *buf, size_t n);
+/* Finishes the stream with a complete in-memory layer: the reader gets pointers into it, no
+ * copies. release(buf, size) frees it when the stream is freed. */
+void layer_stream_finish_buffer(LayerStream *s, void *buf, size_t size, void (*release)(void *buf, size_t size));
+
+/* Returns up to n bytes at *ret: a pointer into the in-memory layer, or scratch filled from the
+ * temp file. 0 at the end, negative errno when the producer failed. */
+ssize_t layer_stream_read(LayerStream *s, void *scratch, size_t n, const void **ret);

@@ -72,6 +72,7 @@ typedef struct Pull {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         LayerState *states;
+        bool *fresh;            /* verified while downloading: no need to hash again */
         int *blob_fds;          /* verified blob per layer, handed from download to decoder */
         LayerStream **streams;  /* decoded tar per layer, from decoder to applier */
         size_t next_layer, next_decode;
@@ -253,22 +254,23 @@ static int download_write(const void *buf, size_t n, void *userdata) {
 static void pull_abort(Pull *p) {
         atomic_store(&p->abort, true);
         /* wake the applier and decoders wherever they wait */
+        pthread_mutex_lock(&p->lock);
         for (size_t i = 0; p->streams && i < p->manifest->n_layers; i++)
                 if (p->streams[i])
                         layer_stream_finish(p->streams[i], -ECANCELED);
-        pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->cond);
         pthread_mutex_unlock(&p->lock);
 }
 
 /* Layer i's blob is verified and readable through fd (taken): its decoder may start. */
-static void publish_layer(Pull *p, ssize_t i, int fd) {
+static void publish_layer(Pull *p, ssize_t i, int fd, bool fresh) {
         if (i < 0) {
                 safe_close(fd);
                 return;
         }
         pthread_mutex_lock(&p->lock);
         p->blob_fds[i] = fd;
+        p->fresh[i] = fresh;
         p->states[i] = LAYER_DOWNLOADED;
         atomic_fetch_add(&p->layers_downloaded, 1);
         if (atomic_load(&p->layers_downloaded) == p->manifest->n_layers)
@@ -292,7 +294,7 @@ static int fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer)
         if (r >= 0) {
                 if (layer >= 0)
                         atomic_fetch_add(&p->bytes_done, size);
-                publish_layer(p, layer, fd);
+                publish_layer(p, layer, fd, false);
                 return 0;
         }
         if (r != -ENOENT)
@@ -315,7 +317,7 @@ static int fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer)
                 fd = fcntl(blob_writer_fd(w), F_DUPFD_CLOEXEC, 3);
                 if (fd < 0)
                         return -errno;
-                publish_layer(p, layer, fd);
+                publish_layer(p, layer, fd, true);
         }
         return blob_writer_commit(w);
 }
@@ -389,7 +391,7 @@ static void *decode_thread(void *userdata) {
                 if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                         subject = NULL;
                 r = layer_decode(fd, p->manifest->layers[i].compression, p->manifest->layers[i].digest,
-                                 strna(subject), p->streams[i], &p->abort);
+                                 !p->fresh[i], strna(subject), p->streams[i], &p->abort);
                 close(fd);
                 if (r < 0) {
                         pull_abort(p);
@@ -488,12 +490,11 @@ static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret
                 archive_set_error(a, EINTR, "interrupted");
                 return -1;
         }
-        n = layer_stream_read(lr->stream, lr->buf, READ_BUFFER_SIZE);
+        n = layer_stream_read(lr->stream, lr->buf, READ_BUFFER_SIZE, ret);
         if (n < 0) {
                 archive_set_error(a, (int) -n, "decoding the layer failed");
                 return -1;
         }
-        *ret = lr->buf;
         return n;
 }
 
@@ -534,8 +535,9 @@ static int download_and_apply(Pull *p, LayerApplier *applier) {
         decoders = MIN(decoders, 16U);
         p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
         p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
+        p->fresh = calloc(MAX(n, (size_t) 1), sizeof(bool));
         p->streams = calloc(MAX(n, (size_t) 1), sizeof(LayerStream *));
-        if (!p->states || !p->blob_fds || !p->streams)
+        if (!p->states || !p->blob_fds || !p->streams || !p->fresh)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 p->blob_fds[i] = -1;
@@ -559,6 +561,10 @@ static int download_and_apply(Pull *p, LayerApplier *applier) {
                 r = apply_layer(p, applier, i);
                 if (r < 0)
                         break;
+                /* drop the decoded layer now rather than hold every layer in memory */
+                pthread_mutex_lock(&p->lock);
+                p->streams[i] = layer_stream_free(p->streams[i]);
+                pthread_mutex_unlock(&p->lock);
                 atomic_fetch_add(&p->layers_applied, 1);
                 progress(p, true);
         }
@@ -850,6 +856,7 @@ static void pull_done(Pull *p) {
                         layer_stream_free(p->streams[i]);
         }
         free(p->blob_fds);
+        free(p->fresh);
         free(p->streams);
         image_manifest_free(p->manifest);
         pthread_mutex_destroy(&p->lock);

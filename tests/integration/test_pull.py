@@ -161,7 +161,8 @@ class PullTest(unittest.TestCase):
         l2 = Layer().dir("etc").file("etc/os-release", "ID=two\n").dir("opt").file("opt/zstd", "z" * 100000)
         l3 = Layer().dir("opt").file("opt/plain", "plain\n").file("etc/os-release", "ID=three\n")
         l4 = Layer().dir("usr").file("usr/docker-style", "d\n")
-        img = Image([(l1, "gzip"), (l2, "zstd"), (l3, "none"), (l4, "gzip")])
+        l5 = Layer().dir("multi").file("multi/member", "m" * 300000).file("multi/big", os.urandom(200000))
+        img = Image([(l1, "gzip"), (l2, "zstd"), (l3, "none"), (l4, "gzip"), (l5, "gzip-multi")])
         images.push_image(self.registry, "multi", "latest", img)
         done, events, _ = self.pull(self.ref("multi"), "--jobs", "2")
         mnt = self.mount(done["squashfs"])
@@ -173,7 +174,10 @@ class PullTest(unittest.TestCase):
             self.assertEqual(f.read(), "z" * 100000)
         with open(os.path.join(mnt, "opt/plain")) as f:
             self.assertEqual(f.read(), "plain\n")
-        self.assertEqual([e for e in events if e["event"] == "progress"][-1]["layersApplied"], 4)
+        with open(os.path.join(mnt, "multi/member")) as f:
+            self.assertEqual(f.read(), "m" * 300000)
+        self.assertEqual(os.path.getsize(os.path.join(mnt, "multi/big")), 200000)
+        self.assertEqual([e for e in events if e["event"] == "progress"][-1]["layersApplied"], 5)
 
         # Docker schema 2 media types too
         img = Image([(Layer().busybox(), "gzip"), (l4, "gzip")], style="docker")

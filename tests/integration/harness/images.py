@@ -20,6 +20,7 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
 LAYER_TYPES = {
     ("oci", "gzip"): "application/vnd.oci.image.layer.v1.tar+gzip",
+    ("oci", "gzip-multi"): "application/vnd.oci.image.layer.v1.tar+gzip",
     ("oci", "zstd"): "application/vnd.oci.image.layer.v1.tar+zstd",
     ("oci", "none"): "application/vnd.oci.image.layer.v1.tar",
     ("docker", "gzip"): "application/vnd.docker.image.rootfs.diff.tar.gzip",
@@ -108,6 +109,10 @@ class Layer:
 def compress(data, kind):
     if kind == "gzip":
         return gzip.compress(data, compresslevel=6, mtime=0)
+    if kind == "gzip-multi":
+        # two concatenated gzip members, as pigz or appending writers produce
+        half = len(data) // 2
+        return gzip.compress(data[:half], mtime=0) + gzip.compress(data[half:], mtime=0)
     if kind == "zstd":
         return subprocess.run(["zstd", "-q", "-3", "-c"], input=data, check=True, stdout=subprocess.PIPE).stdout
     if kind == "none":
