@@ -139,7 +139,7 @@ static void help(void) {
                "    --compression-level=N    zstd 1-22 (default 3), gzip 1-9 (default 6),\n"
                "                             lz4 1 = fast, 2-12 = high compression; xz ignores it.\n"
                "    --processors=N           Threads for mksquashfs (default: all online).\n"
-               "    --jobs=N                 Parallel layer downloads (default: 4, max 32).\n"
+               "    --jobs=N                 Parallel layer downloads (default: 3, max 32).\n"
                "    --retries=N              Retries of transient registry errors (default: 4).\n"
                "    --events-fd=FD           Write JSON-line events to FD instead of stdout.\n"
                "    --resolve-only, --id-only\n"
@@ -1029,7 +1029,7 @@ int verb_pull(int argc, char *argv[]) {
                 .default_location = "docker.io",
                 .compressor = SQUASHFS_ZSTD,
                 .level = -1,
-                .jobs = 4,
+                .jobs = 3,
                 .retries = 4,
                 .events_fd = STDOUT_FILENO,
         };

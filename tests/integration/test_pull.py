@@ -12,7 +12,7 @@ import unittest
 
 from harness import images, procs
 from harness.images import Image, Layer
-from harness.registry import Proxy, Registry, TokenIssuer
+from harness.registry import Proxy, RedirectingFrontend, Registry, TokenIssuer
 
 
 def worker():
@@ -427,6 +427,48 @@ class PullTest(unittest.TestCase):
         self.addCleanup(proxy2.stop)
         msg, _, _ = self.pull(f"{proxy2.host}/flaky:latest", "--retries", "1", ok=False)
         self.assertIn("(HTTP 503)", msg)
+
+    def test_blob_redirect_does_not_leak_credentials(self):
+        self.registry.stop()
+        self.registry = Registry(self.procs, self.tmp.path, auth=("htpasswd", {"carol": "pw"})).start()
+        digest, _ = images.push_image(self.registry, "redir", "latest", images.busybox_image())
+        front = RedirectingFrontend(self.registry)
+        self.addCleanup(front.stop)
+        creds = os.path.join(self.tmp.path, "creds.json")
+        with open(creds, "w") as f:
+            json.dump({"username": "carol", "password": "pw"}, f)
+        done, _, _ = self.pull(f"{front.host}/redir:latest", "--credentials-file", creds)
+        self.assertEqual(done["digest"], digest)
+        self.assertGreaterEqual(front.redirects, 2)  # config and layer
+        self.assertEqual(len(front.storage_requests), front.redirects)
+        for h in front.storage_requests:
+            self.assertNotIn("authorization", {k.lower() for k in h})
+
+    def test_insecure_registry_option(self):
+        # "vm"/the host name resolves to 127.0.0.1 but is not a loopback name: https unless told
+        import socket
+        name = socket.gethostname()
+        try:
+            if socket.gethostbyname(name) != "127.0.0.1":
+                self.skipTest("host name does not resolve to 127.0.0.1")
+        except OSError:
+            self.skipTest("host name does not resolve")
+        images.push_image(self.registry, "insec", "latest", images.busybox_image())
+        ref = f"{name}:{self.registry.port}/insec:latest"
+        msg, _, _ = self.pull(ref, "--retries", "0", ok=False)
+        self.assertIn(f"{name}:{self.registry.port}/insec", msg)
+        done, _, _ = self.pull(ref, "--insecure-registry", f"{name}:{self.registry.port}")
+        self.assertTrue(os.path.exists(done["squashfs"]))
+
+    def test_429_with_retry_after(self):
+        images.push_image(self.registry, "busy", "latest", images.busybox_image())
+        proxy = Proxy(self.registry.port, fail_first=1, retry_after=1, status="429 Too Many Requests")
+        self.addCleanup(proxy.stop)
+        import time
+        t = time.monotonic()
+        done, _, _ = self.pull(f"{proxy.host}/busy:latest")
+        self.assertGreaterEqual(time.monotonic() - t, 1.0)  # honoured Retry-After: 1
+        self.assertTrue(os.path.exists(done["squashfs"]))
 
     def hostile(self, name, layers, expect):
         outside = os.path.join(self.tmp.path, "outside")

@@ -251,8 +251,9 @@ class Proxy:
     sends (so a test can act mid-download) and can answer the first N connections with
     'HTTP 503' (transient failures that must be retried)."""
 
-    def __init__(self, target_port, rate=None, fail_first=0, retry_after=None):
+    def __init__(self, target_port, rate=None, fail_first=0, retry_after=None, status="503 Service Unavailable"):
         self.target_port = target_port
+        self.status = status
         self.rate = rate
         self.fail_first = fail_first
         self.retry_after = retry_after
@@ -291,7 +292,7 @@ class Proxy:
             if n <= self.fail_first:
                 c.recv(65536)
                 extra = f"Retry-After: {self.retry_after}\r\n" if self.retry_after is not None else ""
-                c.sendall(f"HTTP/1.1 503 Service Unavailable\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+                c.sendall(f"HTTP/1.1 {self.status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
                 return
             try:
                 u = socket.create_connection(("127.0.0.1", self.target_port))
@@ -326,3 +327,87 @@ class Proxy:
     def stop(self):
         self.stopping = True
         self.sock.close()
+
+
+class RedirectingFrontend:
+    """An HTTP front for a registry that answers every blob GET with '307 Temporary Redirect' to a
+    separate 'storage' server on another port (another origin), the way registries hand blobs to
+    S3 or a CDN. Everything else is forwarded with the client's headers. The storage server
+    records the headers it receives, so tests can check that no Authorization leaked there."""
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.storage_requests = []
+        self.redirects = 0
+        front = self
+
+        class Storage(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                front.storage_requests.append(dict(self.headers.items()))
+                url = urllib.parse.urlparse(self.path)
+                repo = urllib.parse.parse_qs(url.query)["repo"][0]
+                digest = url.path.rsplit("/", 1)[1]
+                with registry.request("GET", f"/v2/{repo}/blobs/{digest}", repo=repo) as r:
+                    body = r.read()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Front(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _forward(self, method):
+                if method == "GET" and "/blobs/sha256:" in self.path:
+                    front.redirects += 1
+                    repo, _, digest = self.path[len("/v2/"):].partition("/blobs/")
+                    self.send_response(307)
+                    self.send_header("Location", f"http://127.0.0.1:{front.storage_port}/storage/{digest}?repo={repo}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                h = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+                req = urllib.request.Request(f"http://{registry.host}{self.path}", method=method, headers=h)
+                try:
+                    r = urllib.request.urlopen(req, timeout=30)
+                except urllib.error.HTTPError as e:
+                    r = e
+                body = r.read()
+                self.send_response(r.status if hasattr(r, "status") else r.code)
+                for k in ("Content-Type", "Docker-Content-Digest", "WWW-Authenticate"):
+                    if r.headers.get(k):
+                        self.send_header(k, r.headers[k])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if method != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self._forward("GET")
+
+            def do_HEAD(self):
+                self._forward("HEAD")
+
+        self.servers = []
+        for handler in (Storage, Front):
+            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            t = threading.Thread(target=s.serve_forever, daemon=True)
+            t.start()
+            self.servers.append((s, t))
+        self.storage_port = self.servers[0][0].server_address[1]
+        self.port = self.servers[1][0].server_address[1]
+
+    @property
+    def host(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        for s, t in self.servers:
+            s.shutdown()
+            s.server_close()
+            t.join()
+        self.servers = []
