@@ -40,6 +40,9 @@ class PullTest(unittest.TestCase):
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
                            env=env)
         events = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+        # under -Db_sanitize=address,undefined a report must fail the test, failing pull or not
+        self.assertNotIn("Sanitizer", p.stderr)
+        self.assertNotIn("runtime error:", p.stderr)
         for e in events:
             self.assertIn("event", e)
             self.assertIn("time", e)
@@ -405,6 +408,7 @@ class PullTest(unittest.TestCase):
                 killed = True
         stderr = p.stderr.read()
         self.assertEqual(p.wait(), 1)
+        self.assertNotIn("Sanitizer", stderr)
         self.assertTrue(killed)
         failure = [e for e in events if e["event"] == "status" and e["status"] == "FAILURE"]
         self.assertEqual(len(failure), 1)
