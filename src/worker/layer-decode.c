@@ -8,6 +8,7 @@
 
 #include <endian.h>
 
+#include "cancel.h"
 #include "events.h"
 #include "layer-decode.h"
 #include "log.h"
@@ -66,7 +67,7 @@ static int decompress(BlobReader *b, LayerCompression compression, const char *s
                                 return worker_error_errno(n, "Cannot read layer %s: %m", subject);
                         if (n == 0)
                                 return 0;
-                        if (atomic_load(abort))
+                        if (atomic_load(abort) || cancelled())
                                 return -ECANCELED;
                         k = layer_stream_write(out, b->buf, (size_t) n);
                         if (k < 0)
@@ -97,7 +98,7 @@ static int decompress(BlobReader *b, LayerCompression compression, const char *s
                         return 0;
                 if (k < ARCHIVE_WARN)
                         return worker_error_errno(EBADMSG, "Layer %s is corrupt: %s", subject, strna(archive_error_string(ar)));
-                if (atomic_load(abort))
+                if (atomic_load(abort) || cancelled())
                         return -ECANCELED;
                 k = layer_stream_write(out, buf, size);
                 if (k < 0)

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "blob-cache.h"
+#include "cancel.h"
 #include "events.h"
 #include "fs-util.h"
 #include "image-meta.h"
@@ -88,8 +89,6 @@ typedef struct Pull {
 
         int64_t t_start, t_resolved, t_downloaded, t_applied, t_squashfs;
 } Pull;
-
-static volatile sig_atomic_t got_signal = 0;
 
 static int64_t now_usec(void) {
         struct timespec ts;
@@ -238,7 +237,7 @@ static int download_write(const void *buf, size_t n, void *userdata) {
         Download *d = userdata;
         int r;
 
-        if (atomic_load(&d->pull->abort) || got_signal)
+        if (atomic_load(&d->pull->abort) || cancelled())
                 return -ECANCELED;
         r = blob_writer_write(d->writer, buf, n);
         if (r < 0)
@@ -486,7 +485,7 @@ static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret
         LayerReader *lr = userdata;
         ssize_t n;
 
-        if (got_signal) {
+        if (cancelled()) {
                 archive_set_error(a, EINTR, "interrupted");
                 return -1;
         }
@@ -785,8 +784,6 @@ static int pull_run(Pull *p) {
                 return r;
 
         r = download_and_apply(p, applier);
-        if (r == -ECANCELED && got_signal)
-                return worker_error_errno(EINTR, "Interrupted by signal");
         if (r < 0)
                 return r;
         p->t_applied = now_usec();
@@ -861,10 +858,6 @@ static void pull_done(Pull *p) {
         image_manifest_free(p->manifest);
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->cond);
-}
-
-static void on_signal(int sig) {
-        got_signal = sig;
 }
 
 static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
@@ -1038,7 +1031,6 @@ int verb_pull(int argc, char *argv[]) {
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .cond = PTHREAD_COND_INITIALIZER,
         };
-        struct sigaction sa = { .sa_handler = on_signal };
         int r;
 
         r = parse_argv(argc, argv, &args);
@@ -1048,8 +1040,7 @@ int verb_pull(int argc, char *argv[]) {
         if (args.events_fd != STDOUT_FILENO)
                 (void) fcntl(args.events_fd, F_SETFD, FD_CLOEXEC);
         events_set_fd(args.events_fd);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        cancel_setup();
         signal(SIGPIPE, SIG_IGN);
 
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -1074,6 +1065,8 @@ int verb_pull(int argc, char *argv[]) {
         }
 
         r = pull_run(&p);
+        if (r < 0 && cancelled())
+                r = worker_error_replace_errno(EINTR, "Pull of %s interrupted by a signal", args.reference);
 
 finish:
         if (r < 0) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "auth-challenge.h"
+#include "cancel.h"
 #include "events.h"
 #include "json-util.h"
 #include "log.h"
@@ -260,6 +261,10 @@ static size_t write_cb(char *buf, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        return cancelled() ? 1 : 0; /* non-zero aborts the transfer */
+}
+
 static CURL *curl_new(const char *url) {
         CURL *curl = curl_easy_init();
         if (!curl)
@@ -277,6 +282,8 @@ static CURL *curl_new(const char *url) {
         curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
         return curl;
 }
 
@@ -361,7 +368,7 @@ static bool curl_code_is_transient(CURLcode code) {
 
 static void sleep_ms(unsigned ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !cancelled())
                 ;
 }
 
@@ -602,6 +609,8 @@ static int registry_get(RegistryClient *c, const char *path, const char *accept,
                 if (x->sink_error < 0)
                         return x->sink_error;
 
+                if (code != CURLE_OK && cancelled())
+                        return -EINTR;
                 if (code != CURLE_OK) {
                         if (curl_code_is_transient(code) && attempt < c->retries) {
                                 log_debug("%s: %s, retrying", subject, curl_easy_strerror(code));

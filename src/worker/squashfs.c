@@ -2,6 +2,9 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 
+#include <signal.h>
+
+#include "cancel.h"
 #include "events.h"
 #include "log.h"
 #include "macro.h"
@@ -110,9 +113,14 @@ int squashfs_build(const char *src, const char *dest, const SquashfsOptions *o) 
                 _exit(127);
         }
 
-        while (waitpid(pid, &status, 0) < 0)
+        while (waitpid(pid, &status, 0) < 0) {
                 if (errno != EINTR)
                         return worker_error_errno(errno, "Cannot wait for mksquashfs: %m");
+                if (cancelled())
+                        (void) kill(pid, SIGTERM);
+        }
+        if (cancelled())
+                return -EINTR;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
         if (WIFEXITED(status))

@@ -419,6 +419,32 @@ class PullTest(unittest.TestCase):
         self.assert_cache_consistent()
         self.assert_staging_clean()
 
+    def test_sigterm_mid_download(self):
+        import signal
+        img = Image([(Layer().busybox(), "gzip"), (Layer().file("big", os.urandom(16 * 1024 * 1024)), "none")])
+        images.push_image(self.registry, "term", "latest", img)
+        proxy = Proxy(self.registry.port, rate=4 * 1024 * 1024)
+        self.addCleanup(proxy.stop)
+        argv = [worker(), "pull", "--image-dir", self.image_dir, "--cache-dir", self.cache_dir,
+                "--expand-dir", self.expand_dir, f"{proxy.host}/term:latest"]
+        p = self.procs.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        events = []
+        for line in p.stdout:
+            e = json.loads(line)
+            events.append(e)
+            if e["event"] == "progress" and e["bytesDone"] > 0 and len(events) < 1000 and p.poll() is None:
+                if not any(x.get("sent") for x in events):
+                    p.send_signal(signal.SIGTERM)
+                    events.append({"event": "x", "sent": True})
+        stderr = p.stderr.read()
+        self.assertEqual(p.wait(), 1)
+        failure = [e for e in events if e["event"] == "status" and e.get("status") == "FAILURE"]
+        self.assertEqual(len(failure), 1, stderr)
+        self.assertIn("interrupted by a signal", failure[0]["message"])
+        self.assert_no_image()
+        self.assert_staging_clean()
+        self.assert_cache_consistent()
+
     def test_transient_503_is_retried(self):
         images.push_image(self.registry, "flaky", "latest", images.busybox_image())
         proxy = Proxy(self.registry.port, fail_first=2, retry_after=0)
