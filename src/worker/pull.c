@@ -27,6 +27,7 @@
 #include "reference.h"
 #include "registry.h"
 #include "squashfs.h"
+#include "staging.h"
 
 #define MAX_CONFIG_SIZE (16U * 1024U * 1024U)
 #define PROGRESS_INTERVAL_USEC 200000
@@ -85,6 +86,7 @@ typedef struct Pull {
         int64_t last_progress;
 
         char *staging;
+        int staging_lock;
         char *squashfs_tmp;
 
         int64_t t_start, t_resolved, t_downloaded, t_applied, t_squashfs;
@@ -694,7 +696,7 @@ static int pull_run(Pull *p) {
         const PullArgs *args = p->args;
         _cleanup_(layer_applier_freep) LayerApplier *applier = NULL;
         _cleanup_free_ char *rootfs = NULL, *squashfs = NULL, *meta = NULL, *config_body = NULL;
-        _cleanup_free_ char *user = NULL, *password = NULL, *token = NULL, *template = NULL;
+        _cleanup_free_ char *user = NULL, *password = NULL, *token = NULL;
         _cleanup_close_ int root_fd = -1;
         RegistryOptions ro = {
                 .insecure_registries = args->insecure,
@@ -766,11 +768,10 @@ static int pull_run(Pull *p) {
         r = mkdir_p(args->expand_dir, 0755);
         if (r < 0)
                 return worker_error_errno(r, "Cannot create expand directory %s: %m", args->expand_dir);
-        if (asprintf(&template, "%s/gateway-pull-XXXXXX", args->expand_dir) < 0)
-                return -ENOMEM;
-        if (!mkdtemp(template))
-                return worker_error_errno(errno, "Cannot create a staging directory in %s: %m", args->expand_dir);
-        p->staging = TAKE_PTR(template);
+        staging_remove_stale(args->expand_dir);
+        r = staging_create(args->expand_dir, &p->staging, &p->staging_lock);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create a staging directory in %s: %m", args->expand_dir);
         if (asprintf(&rootfs, "%s/rootfs", p->staging) < 0)
                 return -ENOMEM;
         if (mkdir(rootfs, 0755) < 0)
@@ -836,6 +837,7 @@ static void pull_done(Pull *p) {
                         log_warning("Cannot remove staging directory %s: %s", p->staging, strerror(-r));
                 free(p->staging);
         }
+        safe_close(p->staging_lock);
         registry_client_free(p->client);
         blob_cache_free(p->cache);
         image_reference_free(p->ref);
@@ -1030,6 +1032,7 @@ int verb_pull(int argc, char *argv[]) {
                 .args = &args,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .cond = PTHREAD_COND_INITIALIZER,
+                .staging_lock = -1,
         };
         int r;
 

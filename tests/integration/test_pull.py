@@ -159,6 +159,24 @@ class PullTest(unittest.TestCase):
         done2, _, _ = self.pull(self.ref("busybox", "1.0"))
         self.assertTrue(done2["cached"])
 
+    def test_stale_staging_is_removed(self):
+        import fcntl
+        images.push_image(self.registry, "stale", "latest", images.busybox_image())
+        old = os.path.join(self.expand_dir, "gateway-pull-crashed")
+        busy = os.path.join(self.expand_dir, "gateway-pull-running")
+        young = os.path.join(self.expand_dir, "gateway-pull-young")
+        for d in (old, busy, young):
+            os.makedirs(os.path.join(d, "rootfs", "etc"))
+            with open(os.path.join(d, "rootfs", "etc", "f"), "w") as f:
+                f.write("x")
+        for d in (old, busy):
+            os.utime(d, (0, 0))
+        lock = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+        self.addCleanup(os.close, lock)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        self.pull(self.ref("stale"))
+        self.assertEqual(sorted(os.listdir(self.expand_dir)), ["gateway-pull-running", "gateway-pull-young"])
+
     def test_multi_layer_compressions(self):
         l1 = Layer().busybox().dir("etc").file("etc/os-release", "ID=one\n").file("etc/keep", "keep\n")
         l2 = Layer().dir("etc").file("etc/os-release", "ID=two\n").dir("opt").file("opt/zstd", "z" * 100000)
