@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "ctl-spec.h"
+#include "ctl-util.h"
+#include "log.h"
+#include "macro.h"
+
+/* A spec larger than this is surely a mistake (the daemon limits request bodies too). */
+#define SPEC_FILE_MAX (4U * 1024U * 1024U)
+
+void spec_changes_done(SpecChanges *c) {
+        c->file = mfree(c->file);
+        c->image = mfree(c->image);
+        c->description = mfree(c->description);
+        strv_free(c->command);
+        c->command = NULL;
+        strv_free(c->env_set);
+        c->env_set = NULL;
+        strv_free(c->env_unset);
+        c->env_unset = NULL;
+}
+
+bool spec_changes_empty(const SpecChanges *c) {
+        return !c->file && !c->image && !c->description && !c->command_set && !c->env_set &&
+               !c->env_unset && !c->memory_set && !c->cpus_set && !c->timeout_set && c->network < 0;
+}
+
+int strv_extend(char ***l, const char *s) {
+        size_t n = strv_length(*l);
+        char **t, *d;
+
+        d = strdup(s);
+        if (!d)
+                return -ENOMEM;
+        t = reallocarray(*l, n + 2, sizeof(char *));
+        if (!t) {
+                free(d);
+                return -ENOMEM;
+        }
+        t[n] = d;
+        t[n + 1] = NULL;
+        *l = t;
+        return 0;
+}
+
+int env_assignment_is_valid(const char *s) {
+        const char *eq = strchr(s, '=');
+
+        if (!eq || eq == s)
+                return -EINVAL;
+        return 0;
+}
+
+static json_object *json_strv(char **l) {
+        json_object *a = json_object_new_array();
+
+        if (!a)
+                return NULL;
+        for (char **i = l; i && *i; i++)
+                if (json_object_array_add(a, json_object_new_string(*i)) < 0) {
+                        json_object_put(a);
+                        return NULL;
+                }
+        return a;
+}
+
+static int json_set(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The environment is an object {"KEY": "value"}; a daemon that keeps it as a list of
+ * "KEY=value" strings is served in that form, so an update never changes its shape. */
+static int env_apply_object(json_object *env, const SpecChanges *c) {
+        for (char **i = c->env_unset; i && *i; i++)
+                json_object_object_del(env, *i);
+        for (char **i = c->env_set; i && *i; i++) {
+                const char *eq = strchr(*i, '=');
+                _cleanup_free_ char *key = strndup(*i, (size_t) (eq - *i));
+                int r;
+
+                if (!key)
+                        return -ENOMEM;
+                r = json_set(env, key, json_object_new_string(eq + 1));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static bool env_entry_has_key(const char *entry, const char *key, size_t key_len) {
+        return strneq(entry, key, key_len) && entry[key_len] == '=';
+}
+
+static int env_apply_array(json_object **env, const SpecChanges *c) {
+        json_object *a;
+        size_t n = json_object_array_length(*env);
+
+        a = json_object_new_array();
+        if (!a)
+                return -ENOMEM;
+
+        /* Keep entries that are neither unset nor replaced, in order; then append the new ones. */
+        for (size_t k = 0; k < n; k++) {
+                const char *e = json_object_get_string(json_object_array_get_idx(*env, k));
+                bool drop = false;
+
+                if (!e)
+                        continue;
+                for (char **i = c->env_unset; i && *i && !drop; i++)
+                        drop = env_entry_has_key(e, *i, strlen(*i));
+                for (char **i = c->env_set; i && *i && !drop; i++)
+                        drop = env_entry_has_key(e, *i, (size_t) (strchr(*i, '=') - *i));
+                if (!drop && json_object_array_add(a, json_object_new_string(e)) < 0)
+                        goto oom;
+        }
+        for (char **i = c->env_set; i && *i; i++)
+                if (json_object_array_add(a, json_object_new_string(*i)) < 0)
+                        goto oom;
+
+        *env = a;
+        return 0;
+oom:
+        json_object_put(a);
+        return -ENOMEM;
+}
+
+static int spec_apply_env(json_object *spec, const SpecChanges *c) {
+        json_object *env = NULL;
+        int r;
+
+        if (!c->env_set && !c->env_unset)
+                return 0;
+
+        if (!json_object_object_get_ex(spec, SPEC_KEY_ENVIRONMENT, &env) || json_object_is_type(env, json_type_null)) {
+                env = json_object_new_object();
+                r = json_set(spec, SPEC_KEY_ENVIRONMENT, env);
+                if (r < 0)
+                        return r;
+        }
+
+        if (json_object_is_type(env, json_type_object))
+                return env_apply_object(env, c);
+        if (json_object_is_type(env, json_type_array)) {
+                r = env_apply_array(&env, c);
+                if (r < 0)
+                        return r;
+                return json_set(spec, SPEC_KEY_ENVIRONMENT, env);
+        }
+        return log_error_errno(EINVAL, "The spec's \"" SPEC_KEY_ENVIRONMENT "\" is neither an object nor an array.");
+}
+
+int spec_apply(json_object *spec, const SpecChanges *c) {
+        int r = 0;
+
+        if (c->image)
+                r = json_set(spec, SPEC_KEY_IMAGE, json_object_new_string(c->image));
+        if (r >= 0 && c->description)
+                r = json_set(spec, SPEC_KEY_DESCRIPTION, json_object_new_string(c->description));
+        if (r >= 0 && c->command_set)
+                r = json_set(spec, SPEC_KEY_COMMAND, json_strv(c->command));
+        if (r >= 0)
+                r = spec_apply_env(spec, c);
+        if (r >= 0 && c->network >= 0)
+                r = json_set(spec, SPEC_KEY_NETWORK, json_object_new_boolean(c->network));
+
+        /* A limit of 0 means "no limit": drop the key rather than send a 0 the daemon might
+         * reject as out of range. */
+        if (r >= 0 && c->memory_set) {
+                if (c->memory == 0)
+                        json_object_object_del(spec, SPEC_KEY_MEMORY);
+                else
+                        r = json_set(spec, SPEC_KEY_MEMORY, json_object_new_uint64(c->memory));
+        }
+        if (r >= 0 && c->cpus_set) {
+                if (c->cpus == 0)
+                        json_object_object_del(spec, SPEC_KEY_CPUS);
+                else
+                        r = json_set(spec, SPEC_KEY_CPUS, json_object_new_double(c->cpus));
+        }
+        if (r >= 0 && c->timeout_set) {
+                if (c->timeout_sec == 0)
+                        json_object_object_del(spec, SPEC_KEY_TIMEOUT);
+                else
+                        r = json_set(spec, SPEC_KEY_TIMEOUT, json_object_new_uint64(c->timeout_sec));
+        }
+        if (r == -ENOMEM)
+                return log_oom();
+        return r;
+}
+
+int spec_load_file(const char *path, json_object **ret) {
+        _cleanup_free_ char *text = NULL, *msg = NULL;
+        json_object *o;
+        const char *what = streq(path, "-") ? "standard input" : path;
+        int r;
+
+        r = read_full_file(path, SPEC_FILE_MAX, &text, NULL);
+        if (r == -EFBIG)
+                return log_error_errno(r, "Spec %s is larger than %u bytes.", what, SPEC_FILE_MAX);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read spec %s: %m", what);
+
+        r = json_parse_text(text, &o, &msg);
+        if (r < 0)
+                return log_error_errno(r, "Spec %s is not valid JSON: %s", what, strna(msg));
+        if (!json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                return log_error_errno(EINVAL, "Spec %s is not a JSON object.", what);
+        }
+        *ret = o;
+        return 0;
+}
