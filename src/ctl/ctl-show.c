@@ -6,11 +6,18 @@
 #include "ctl-util.h"
 #include "macro.h"
 
+static size_t label_width = SHOW_LABEL_WIDTH;
+
+void show_set_label_width(size_t width) {
+        label_width = MIN(width, (size_t) 60);
+}
+
 static void show_line(const char *label, const char *value) {
         _cleanup_free_ char *e = escape_for_terminal(value);
+        _cleanup_free_ char *l = escape_for_terminal(label);
+        size_t w = l ? utf8_width(l) : 0;
 
-        printf("%*s%s %s\n", (int) (SHOW_LABEL_WIDTH - MIN(strlen(label), (size_t) SHOW_LABEL_WIDTH)), "",
-               label, e ?: "?");
+        printf("%*s%s %s\n", (int) (label_width - MIN(w, label_width)), "", strempty(l), e ?: "?");
 }
 
 void show_field(const char *label, const char *value) {
@@ -66,6 +73,26 @@ static void show_json_fields_prefixed(json_object *o, const char *prefix, const 
                         show_field(label, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
                                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
         }
+}
+
+static size_t label_width_prefixed(json_object *o, size_t prefix_len, const char * const *skip) {
+        size_t w = 0;
+
+        json_object_object_foreach(o, key, v) {
+                size_t l = prefix_len + (prefix_len > 0 ? 1 : 0) + strlen(key);
+
+                if (prefix_len == 0 && skipped(key, skip))
+                        continue;
+                if (json_object_is_type(v, json_type_object))
+                        w = MAX(w, label_width_prefixed(v, l, skip));
+                else
+                        w = MAX(w, l + 1);   /* with the colon */
+        }
+        return w;
+}
+
+size_t show_json_fields_label_width(json_object *o, const char * const *skip) {
+        return json_object_is_type(o, json_type_object) ? label_width_prefixed(o, 0, skip) : 0;
 }
 
 void show_json_fields(json_object *o, const char * const *skip) {

@@ -46,6 +46,7 @@ int verb_status(int argc, char *argv[], char *tail[]) {
                                        ctl_bus_error_message(&error, r));
         }
 
+        show_set_label_width(MAX((size_t) SHOW_LABEL_WIDTH, show_json_fields_label_width(status, status_shown)));
         show_field("Daemon", "gatewayd " GATEWAY_BUS_NAME);
         show_field("Version", version);
         show_field("Client", "gatewayctl " GATEWAYD_VERSION);

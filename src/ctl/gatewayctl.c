@@ -182,9 +182,9 @@ static const Verb *default_verb = &verbs[0];
 static void help_overview(void) {
         printf("gatewayctl [OPTIONS...] COMMAND ...\n"
                "\n"
-               "Control gatewayd, the gateway that imports container images and runs services\n"
-               "as sandboxed one-shot jobs. gatewayctl talks to gatewayd (%s) on the\n"
-               "system bus. Without a command, it lists the services.\n"
+               "Control gatewayd, the gateway that imports container images and runs\n"
+               "services as sandboxed one-shot jobs. gatewayctl talks to gatewayd\n"
+               "(%s) on the system bus. Without a command, it lists the services.\n"
                "\n"
                "Commands:\n", "org.gatewayd.Gateway1");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
@@ -456,11 +456,11 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                                 arg_spec.network = 1;
                         break;
                 case ':':
-                        if (optopt)
+                        if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
                         return log_error_errno(EINVAL, "Option %s needs an argument.", argv[optind - 1]);
                 case '?':
-                        if (optopt)
+                        if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Unknown option -%c; see 'gatewayctl --help'.", optopt);
                         return log_error_errno(EINVAL, "Unknown option %s; see 'gatewayctl --help'.", argv[optind - 1]);
                 default:
@@ -516,8 +516,9 @@ static int dispatch(ParsedArgs *p) {
 
         for (unsigned bit = 0; bit < 64; bit++)
                 if ((p->given & (UINT64_C(1) << bit)) && !(v->options & (UINT64_C(1) << bit)))
-                        return log_error_errno(EINVAL, "Option %s does not apply to '%s'; see 'gatewayctl %s --help'.",
-                                               p->given_name[bit], v->synopsis, v->words[0]);
+                        return log_error_errno(EINVAL, "Option %s does not apply to '%s%s%s'; see 'gatewayctl %s%s%s --help'.",
+                                               p->given_name[bit], v->words[0], v->words[1] ? " " : "", strempty(v->words[1]),
+                                               v->words[0], v->words[1] ? " " : "", strempty(v->words[1]));
 
         args = p->positional + consumed;
         n_args = p->n_positional - consumed;
@@ -530,11 +531,9 @@ static int dispatch(ParsedArgs *p) {
         }
 
         if (n_args < v->min_args)
-                return log_error_errno(EINVAL, "Too few arguments for '%s'; usage: gatewayctl %s", v->synopsis,
-                                       v->synopsis);
+                return log_error_errno(EINVAL, "Too few arguments; usage: gatewayctl %s", v->synopsis);
         if (v->max_args != VERB_ANY && n_args > v->max_args)
-                return log_error_errno(EINVAL, "Too many arguments for '%s'; usage: gatewayctl %s", v->synopsis,
-                                       v->synopsis);
+                return log_error_errno(EINVAL, "Too many arguments; usage: gatewayctl %s", v->synopsis);
 
         /* args and the tail are contiguous in argv, so a merged tail needs no copying. */
         return v->run((int) n_args, args, p->tail);
