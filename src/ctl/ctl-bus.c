@@ -53,8 +53,14 @@ const char *ctl_bus_error_message(const sd_bus_error *e, int r) {
                         return "Access denied by the D-Bus policy";
                 if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT))
                         return "gatewayd did not answer in time";
-                if (e->message && *e->message)
-                        return e->message;
+                if (e->message && *e->message) {
+                        /* The message may quote names a user chose; keep their control
+                         * characters away from the terminal. */
+                        static char *escaped = NULL;
+                        free(escaped);
+                        escaped = escape_for_terminal(e->message);
+                        return escaped ?: e->message;
+                }
         }
         return strerror(abs(r));
 }

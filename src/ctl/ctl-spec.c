@@ -163,7 +163,10 @@ int spec_apply(json_object *spec, const SpecChanges *c) {
                 r = json_set(spec, SPEC_KEY_IMAGE, json_object_new_string(c->image));
         if (r >= 0 && c->description)
                 r = json_set(spec, SPEC_KEY_DESCRIPTION, json_object_new_string(c->description));
-        if (r >= 0 && c->command_set)
+        /* An empty command ("--" with nothing after it) means the image's default command. */
+        if (r >= 0 && c->command_set && strv_length(c->command) == 0)
+                json_object_object_del(spec, SPEC_KEY_COMMAND);
+        else if (r >= 0 && c->command_set)
                 r = json_set(spec, SPEC_KEY_COMMAND, json_strv(c->command));
         if (r >= 0)
                 r = spec_apply_env(spec, c);

@@ -210,6 +210,12 @@ START_TEST(test_spec_apply) {
         ck_assert(json_object_object_get_ex(spec, "environment", &v));
         ck_assert_str_eq(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "[\"B=2\"]");
         spec_changes_done(&c);
+
+        /* An empty command line removes the command: the image's default runs. */
+        c = (SpecChanges) SPEC_CHANGES_INIT;
+        c.command_set = true;
+        ck_assert_int_eq(spec_apply(spec, &c), 0);
+        ck_assert(!json_object_object_get_ex(spec, "command", NULL));
         json_object_put(spec);
 
         ck_assert_int_eq(env_assignment_is_valid("A=1"), 0);
