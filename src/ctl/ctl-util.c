@@ -381,8 +381,6 @@ char *escape_for_terminal(const char *s) {
                                 else
                                         o += sprintf(o, "\\u%04x", (unsigned) cp);
                         }
-                } else if (cp == '\\') {
-                        o = stpcpy(o, "\\\\");
                 } else {
                         memcpy(o, s, l);
                         o += l;

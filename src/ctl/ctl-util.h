@@ -46,7 +46,9 @@ int json_parse_text(const char *text, json_object **ret, char **ret_error);
 int json_print(json_object *o, bool pretty, FILE *f);
 
 /* Escapes control characters and invalid UTF-8 as C escapes (\n, \t, \x1b) so that text from
- * the daemon cannot move the terminal's cursor or change its state. Returns NULL on OOM. */
+ * the daemon cannot move the terminal's cursor or change its state. Backslashes stay as they
+ * are: this is for reading, not for parsing back (that is what --json is for). Returns NULL
+ * on OOM. */
 char *escape_for_terminal(const char *s);
 
 /* Display width of valid UTF-8 text (wide characters count 2). */

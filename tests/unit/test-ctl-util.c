@@ -103,7 +103,7 @@ START_TEST(test_escape) {
         _cleanup_free_ char *b = escape_for_terminal("caf\xc3\xa9 \xff");
         _cleanup_free_ char *c = escape_for_terminal("\xe2\x80\xae" "rtl");
 
-        ck_assert_str_eq(a, "a\\nb\\x1b[31mc\\\\");
+        ck_assert_str_eq(a, "a\\nb\\x1b[31mc\\");
         ck_assert_str_eq(b, "caf\xc3\xa9 \\xff");
         ck_assert_str_eq(c, "\\u202ertl");
 }
