@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ctl-bus.h"
+#include "ctl-polkit-agent.h"
 #include "ctl-services.h"
 #include "ctl-show.h"
 #include "ctl-table.h"
@@ -461,7 +462,9 @@ int verb_service_create(int argc, char *argv[], char *tail[]) {
         r = ctl_bus_connect(&bus);
         if (r < 0)
                 goto finish;
+        pid_t agent = ctl_polkit_agent_open();
         r = ctl_call_manager(bus, "CreateService", &error, &reply, "s", text);
+        ctl_polkit_agent_close(agent);
         if (r < 0) {
                 log_error_errno(r, "Failed to create service: %s", ctl_bus_error_message(&error, r));
                 goto finish;
@@ -543,7 +546,9 @@ int verb_service_update(int argc, char *argv[], char *tail[]) {
                 r = log_oom();
                 goto finish;
         }
+        pid_t agent = ctl_polkit_agent_open();
         r = ctl_call_manager(bus, "UpdateService", &error, &reply, "ss", name, text);
+        ctl_polkit_agent_close(agent);
         if (r < 0) {
                 log_error_errno(r, "Failed to update service: %s", ctl_bus_error_message(&error, r));
                 goto finish;
@@ -556,11 +561,13 @@ finish:
 
 int verb_service_remove(int argc, char *argv[], char *tail[]) {
         _cleanup_bus_unref_ sd_bus *bus = NULL;
+        _cleanup_polkit_agent_ pid_t agent = 0;
         int r, ret = 0;
 
         r = ctl_bus_connect(&bus);
         if (r < 0)
                 return r;
+        agent = ctl_polkit_agent_open();
 
         /* Like "machinectl remove": try every name, report each failure, fail if any did. */
         for (int i = 0; i < argc; i++) {
