@@ -9,7 +9,7 @@ import tempfile
 import unittest
 
 from harness.bus import PrivateBus
-from harness.gatewayd import Gatewayd, GatewaydTestCase, gatewayctl_binary
+from harness.gatewayd import Gatewayd, GatewaydTestCase, check_sanitizer_output, gatewayctl_binary
 from harness.polkit import Polkit
 from harness import users
 
@@ -21,8 +21,10 @@ def ctl(*args, env=None, input=None, as_user=None):
     work, so that a test notices if gatewayctl tried to connect."""
     e = dict(os.environ if env is None else env)
     e.setdefault("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/gatewayctl-test")
-    return subprocess.run(users.as_user_argv(as_user, [gatewayctl_binary()] + list(args)), env=e,
-                          capture_output=True, text=True, input=input, timeout=30)
+    p = subprocess.run(users.as_user_argv(as_user, [gatewayctl_binary()] + list(args)), env=e,
+                       capture_output=True, text=True, input=input, timeout=30)
+    check_sanitizer_output(p.stderr)
+    return p
 
 
 class CommandLine(unittest.TestCase):
@@ -173,8 +175,10 @@ class AgainstDaemon(GatewaydTestCase):
         e = self.bus.env()
         e.pop("COLUMNS", None)
         e.update(env or {})
-        return subprocess.run(users.as_user_argv(as_user, [gatewayctl_binary()] + list(args)), env=e,
-                              capture_output=True, text=True, input=input, timeout=60)
+        p = subprocess.run(users.as_user_argv(as_user, [gatewayctl_binary()] + list(args)), env=e,
+                           capture_output=True, text=True, input=input, timeout=60)
+        check_sanitizer_output(p.stderr)
+        return p
 
     def ok(self, *args, **kw):
         p = self.ctl(*args, **kw)
