@@ -75,62 +75,7 @@ static int json_set(json_object *o, const char *key, json_object *v) {
         return 0;
 }
 
-/* The environment is an object {"KEY": "value"}; a daemon that keeps it as a list of
- * "KEY=value" strings is served in that form, so an update never changes its shape. */
-static int env_apply_object(json_object *env, const SpecChanges *c) {
-        for (char **i = c->env_unset; i && *i; i++)
-                json_object_object_del(env, *i);
-        for (char **i = c->env_set; i && *i; i++) {
-                const char *eq = strchr(*i, '=');
-                _cleanup_free_ char *key = strndup(*i, (size_t) (eq - *i));
-                int r;
-
-                if (!key)
-                        return -ENOMEM;
-                r = json_set(env, key, json_object_new_string(eq + 1));
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-static bool env_entry_has_key(const char *entry, const char *key, size_t key_len) {
-        return strneq(entry, key, key_len) && entry[key_len] == '=';
-}
-
-static int env_apply_array(json_object **env, const SpecChanges *c) {
-        json_object *a;
-        size_t n = json_object_array_length(*env);
-
-        a = json_object_new_array();
-        if (!a)
-                return -ENOMEM;
-
-        /* Keep entries that are neither unset nor replaced, in order; then append the new ones. */
-        for (size_t k = 0; k < n; k++) {
-                const char *e = json_object_get_string(json_object_array_get_idx(*env, k));
-                bool drop = false;
-
-                if (!e)
-                        continue;
-                for (char **i = c->env_unset; i && *i && !drop; i++)
-                        drop = env_entry_has_key(e, *i, strlen(*i));
-                for (char **i = c->env_set; i && *i && !drop; i++)
-                        drop = env_entry_has_key(e, *i, (size_t) (strchr(*i, '=') - *i));
-                if (!drop && json_object_array_add(a, json_object_new_string(e)) < 0)
-                        goto oom;
-        }
-        for (char **i = c->env_set; i && *i; i++)
-                if (json_object_array_add(a, json_object_new_string(*i)) < 0)
-                        goto oom;
-
-        *env = a;
-        return 0;
-oom:
-        json_object_put(a);
-        return -ENOMEM;
-}
-
+/* The environment is an object {"KEY": "value"}: --unset-env removes keys, --env sets them. */
 static int spec_apply_env(json_object *spec, const SpecChanges *c) {
         json_object *env = NULL;
         int r;
@@ -144,16 +89,51 @@ static int spec_apply_env(json_object *spec, const SpecChanges *c) {
                 if (r < 0)
                         return r;
         }
+        if (!json_object_is_type(env, json_type_object))
+                return log_error_errno(EINVAL, "The spec's \"" SPEC_KEY_ENVIRONMENT "\" is not an object.");
 
-        if (json_object_is_type(env, json_type_object))
-                return env_apply_object(env, c);
-        if (json_object_is_type(env, json_type_array)) {
-                r = env_apply_array(&env, c);
+        for (char **i = c->env_unset; i && *i; i++)
+                json_object_object_del(env, *i);
+        for (char **i = c->env_set; i && *i; i++) {
+                const char *eq = strchr(*i, '=');
+                _cleanup_free_ char *key = strndup(*i, (size_t) (eq - *i));
+
+                if (!key)
+                        return -ENOMEM;
+                r = json_set(env, key, json_object_new_string(eq + 1));
                 if (r < 0)
                         return r;
-                return json_set(spec, SPEC_KEY_ENVIRONMENT, env);
         }
-        return log_error_errno(EINVAL, "The spec's \"" SPEC_KEY_ENVIRONMENT "\" is neither an object nor an array.");
+        return 0;
+}
+
+/* The limits live in a "resources" object; a limit of 0 is written as null ("no limit"), which
+ * is how gatewayd itself shows an unset limit. */
+static int spec_apply_resources(json_object *spec, const SpecChanges *c) {
+        json_object *res = NULL;
+        int r = 0;
+
+        if (!c->memory_set && !c->cpus_set && !c->timeout_set)
+                return 0;
+
+        if (!json_object_object_get_ex(spec, SPEC_KEY_RESOURCES, &res) || !json_object_is_type(res, json_type_object)) {
+                if (res && !json_object_is_type(res, json_type_null))
+                        return log_error_errno(EINVAL, "The spec's \"" SPEC_KEY_RESOURCES "\" is not an object.");
+                res = json_object_new_object();
+                r = json_set(spec, SPEC_KEY_RESOURCES, res);
+                if (r < 0)
+                        return r;
+        }
+
+        if (c->memory_set)
+                r = json_object_object_add(res, SPEC_KEY_MEMORY,
+                                           c->memory > 0 ? json_object_new_uint64(c->memory) : NULL);
+        if (r >= 0 && c->cpus_set)
+                r = json_object_object_add(res, SPEC_KEY_CPUS, c->cpus > 0 ? json_object_new_double(c->cpus) : NULL);
+        if (r >= 0 && c->timeout_set)
+                r = json_object_object_add(res, SPEC_KEY_TIMEOUT,
+                                           c->timeout_sec > 0 ? json_object_new_uint64(c->timeout_sec) : NULL);
+        return r < 0 ? -ENOMEM : 0;
 }
 
 int spec_apply(json_object *spec, const SpecChanges *c) {
@@ -165,34 +145,15 @@ int spec_apply(json_object *spec, const SpecChanges *c) {
                 r = json_set(spec, SPEC_KEY_DESCRIPTION, json_object_new_string(c->description));
         /* An empty command ("--" with nothing after it) means the image's default command. */
         if (r >= 0 && c->command_set && strv_length(c->command) == 0)
-                json_object_object_del(spec, SPEC_KEY_COMMAND);
+                r = json_object_object_add(spec, SPEC_KEY_COMMAND, NULL) < 0 ? -ENOMEM : 0;
         else if (r >= 0 && c->command_set)
                 r = json_set(spec, SPEC_KEY_COMMAND, json_strv(c->command));
         if (r >= 0)
                 r = spec_apply_env(spec, c);
         if (r >= 0 && c->network >= 0)
                 r = json_set(spec, SPEC_KEY_NETWORK, json_object_new_boolean(c->network));
-
-        /* A limit of 0 means "no limit": drop the key rather than send a 0 the daemon might
-         * reject as out of range. */
-        if (r >= 0 && c->memory_set) {
-                if (c->memory == 0)
-                        json_object_object_del(spec, SPEC_KEY_MEMORY);
-                else
-                        r = json_set(spec, SPEC_KEY_MEMORY, json_object_new_uint64(c->memory));
-        }
-        if (r >= 0 && c->cpus_set) {
-                if (c->cpus == 0)
-                        json_object_object_del(spec, SPEC_KEY_CPUS);
-                else
-                        r = json_set(spec, SPEC_KEY_CPUS, json_object_new_double(c->cpus));
-        }
-        if (r >= 0 && c->timeout_set) {
-                if (c->timeout_sec == 0)
-                        json_object_object_del(spec, SPEC_KEY_TIMEOUT);
-                else
-                        r = json_set(spec, SPEC_KEY_TIMEOUT, json_object_new_uint64(c->timeout_sec));
-        }
+        if (r >= 0)
+                r = spec_apply_resources(spec, c);
         if (r == -ENOMEM)
                 return log_oom();
         return r;

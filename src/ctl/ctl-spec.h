@@ -13,12 +13,13 @@
 #define SPEC_KEY_NAME "name"
 #define SPEC_KEY_IMAGE "image"
 #define SPEC_KEY_DESCRIPTION "description"
-#define SPEC_KEY_COMMAND "command"
-#define SPEC_KEY_ENVIRONMENT "environment"
-#define SPEC_KEY_NETWORK "network"
-#define SPEC_KEY_MEMORY "memoryMax"
-#define SPEC_KEY_CPUS "cpus"
-#define SPEC_KEY_TIMEOUT "timeoutSec"
+#define SPEC_KEY_COMMAND "command"          /* array of strings; null = the image's default */
+#define SPEC_KEY_ENVIRONMENT "env"          /* object {"KEY": "value"} */
+#define SPEC_KEY_NETWORK "network"          /* boolean */
+#define SPEC_KEY_RESOURCES "resources"      /* object of limits; null members = no limit */
+#define SPEC_KEY_MEMORY "memory"            /* resources.memory, bytes */
+#define SPEC_KEY_CPUS "cpus"                /* resources.cpus */
+#define SPEC_KEY_TIMEOUT "timeout"          /* resources.timeout, seconds */
 
 /* What the options of "service create/update" asked for. Unset fields leave the spec alone. */
 typedef struct SpecChanges {

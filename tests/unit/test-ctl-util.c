@@ -171,51 +171,67 @@ START_TEST(test_table) {
 }
 END_TEST
 
+static const char *json_text(json_object *o) {
+        return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+}
+
 START_TEST(test_spec_apply) {
         SpecChanges c = SPEC_CHANGES_INIT;
         json_object *spec = json_object_new_object(), *v;
-        char *cmd[] = { "echo", "hi", NULL };
 
         c.image = strdup("busybox");
-        c.command = calloc(3, sizeof(char *));
-        c.command[0] = strdup(cmd[0]);
-        c.command[1] = strdup(cmd[1]);
+        ck_assert_int_eq(strv_extend(&c.command, "echo"), 0);
+        ck_assert_int_eq(strv_extend(&c.command, "hi"), 0);
         c.command_set = true;
         ck_assert_int_eq(strv_extend(&c.env_set, "A=1"), 0);
         ck_assert_int_eq(strv_extend(&c.env_set, "B=x=y"), 0);
         c.memory = 1024, c.memory_set = true;
+        c.timeout_sec = 90, c.timeout_set = true;
         c.network = 1;
         ck_assert_int_eq(spec_apply(spec, &c), 0);
-        ck_assert_str_eq(json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN),
+        ck_assert_str_eq(json_text(spec),
                          "{\"image\":\"busybox\",\"command\":[\"echo\",\"hi\"],"
-                         "\"environment\":{\"A\":\"1\",\"B\":\"x=y\"},\"network\":true,\"memoryMax\":1024}");
+                         "\"env\":{\"A\":\"1\",\"B\":\"x=y\"},\"network\":true,"
+                         "\"resources\":{\"memory\":1024,\"timeout\":90}}");
         spec_changes_done(&c);
 
-        /* An update: unset A, replace B, drop the memory limit; other keys stay. */
+        /* An update: unset A, replace B, drop the memory limit, add a CPU limit; the rest stays. */
         c = (SpecChanges) SPEC_CHANGES_INIT;
         ck_assert_int_eq(strv_extend(&c.env_unset, "A"), 0);
         ck_assert_int_eq(strv_extend(&c.env_set, "B=2"), 0);
         c.memory_set = true;
+        c.cpus = 1.5, c.cpus_set = true;
         ck_assert_int_eq(spec_apply(spec, &c), 0);
-        ck_assert(json_object_object_get_ex(spec, "environment", &v));
-        ck_assert_str_eq(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "{\"B\":\"2\"}");
-        ck_assert(!json_object_object_get_ex(spec, "memoryMax", NULL));
+        ck_assert(json_object_object_get_ex(spec, "env", &v));
+        ck_assert_str_eq(json_text(v), "{\"B\":\"2\"}");
+        ck_assert(json_object_object_get_ex(spec, "resources", &v));
+        ck_assert_str_eq(json_text(v), "{\"memory\":null,\"timeout\":90,\"cpus\":1.5}");
         ck_assert(json_object_object_get_ex(spec, "image", NULL));
-
-        /* A daemon that keeps the environment as a list keeps getting a list. */
-        json_object_object_add(spec, "environment", json_tokener_parse("[\"A=1\",\"B=1\",\"C=1\"]"));
-        ck_assert_int_eq(strv_extend(&c.env_unset, "C"), 0);
-        c.memory_set = false;
-        ck_assert_int_eq(spec_apply(spec, &c), 0);
-        ck_assert(json_object_object_get_ex(spec, "environment", &v));
-        ck_assert_str_eq(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "[\"B=2\"]");
         spec_changes_done(&c);
 
-        /* An empty command line removes the command: the image's default runs. */
+        /* An empty command line means the image's default: null. */
         c = (SpecChanges) SPEC_CHANGES_INIT;
         c.command_set = true;
         ck_assert_int_eq(spec_apply(spec, &c), 0);
-        ck_assert(!json_object_object_get_ex(spec, "command", NULL));
+        ck_assert(json_object_object_get_ex(spec, "command", &v));
+        ck_assert_ptr_null(v);
+
+        /* gatewayd shows unset parts as null; options fill them in. */
+        json_object_object_add(spec, "env", NULL);
+        json_object_object_add(spec, "resources", NULL);
+        ck_assert_int_eq(strv_extend(&c.env_set, "C=3"), 0);
+        c.timeout_sec = 5, c.timeout_set = true;
+        c.command_set = false;
+        ck_assert_int_eq(spec_apply(spec, &c), 0);
+        ck_assert(json_object_object_get_ex(spec, "env", &v));
+        ck_assert_str_eq(json_text(v), "{\"C\":\"3\"}");
+        ck_assert(json_object_object_get_ex(spec, "resources", &v));
+        ck_assert_str_eq(json_text(v), "{\"timeout\":5}");
+
+        /* A spec of the wrong shape is refused, not mangled. */
+        json_object_object_add(spec, "env", json_object_new_array());
+        ck_assert_int_eq(spec_apply(spec, &c), -EINVAL);
+        spec_changes_done(&c);
         json_object_put(spec);
 
         ck_assert_int_eq(env_assignment_is_valid("A=1"), 0);
