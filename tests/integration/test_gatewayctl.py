@@ -16,13 +16,18 @@ from harness import users
 IMAGE = "docker.io/library/busybox:latest"
 
 
+def stdin_kw(input):
+    """Never the runner's terminal: gatewayctl would start a polkit agent and prompt."""
+    return {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+
+
 def ctl(*args, env=None, input=None, as_user=None):
     """gatewayctl without a daemon (help, bad command lines); a bus address that cannot
     work, so that a test notices if gatewayctl tried to connect."""
     e = dict(os.environ if env is None else env)
     e.setdefault("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/gatewayctl-test")
     p = subprocess.run(users.as_user_argv(as_user, [gatewayctl_binary()] + list(args)), env=e,
-                       capture_output=True, text=True, input=input, timeout=30)
+                       capture_output=True, text=True, timeout=30, **stdin_kw(input))
     check_sanitizer_output(p.stderr)
     return p
 
@@ -176,7 +181,7 @@ class AgainstDaemon(GatewaydTestCase):
         e.pop("COLUMNS", None)
         e.update(env or {})
         p = subprocess.run(users.as_user_argv(as_user, [gatewayctl_binary()] + list(args)), env=e,
-                           capture_output=True, text=True, input=input, timeout=60)
+                           capture_output=True, text=True, timeout=60, **stdin_kw(input))
         check_sanitizer_output(p.stderr)
         return p
 
