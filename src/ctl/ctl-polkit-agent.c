@@ -24,8 +24,11 @@ static _noreturn_ void agent_exec(int notify_fd, pid_t parent) {
                 _exit(EXIT_FAILURE);
         snprintf(fd_arg, sizeof(fd_arg), "%d", fd);
         snprintf(pid_arg, sizeof(pid_arg), "%d", (int) parent);
-        execl(PKTTYAGENT_PATH, PKTTYAGENT_PATH, "--notify-fd", fd_arg, "--fallback", "--process", pid_arg,
-              (char *) NULL);
+        /* Registered for our process only, and not with --fallback: polkit 122 drops a fallback
+         * agent when the caller has no logind session (su, runuser, ssh without pam_systemd,
+         * containers), which is where a command-line gateway tool is used most. The price is
+         * that on a desktop the password is asked on the terminal rather than in a dialog. */
+        execl(PKTTYAGENT_PATH, PKTTYAGENT_PATH, "--notify-fd", fd_arg, "--process", pid_arg, (char *) NULL);
         _exit(127);
 }
 
