@@ -1,11 +1,15 @@
 """gatewayctl against a real gatewayd on a private system bus with a real polkitd: the output
 formats (tables, --json, key/value views, --help), its command-line errors, and how it reports
 the daemon's errors."""
+import fcntl
 import json
 import os
 import re
+import select
 import subprocess
 import tempfile
+import termios
+import time
 import unittest
 
 from harness.bus import PrivateBus
@@ -394,6 +398,138 @@ class AgainstDaemon(GatewaydTestCase):
         self.ok("service", "create", "ctl-auth-admin", f"--image={IMAGE}", as_user=users.ADMIN)
         self.addCleanup(self.ctl, "service", "rm", "ctl-auth-admin")
         self.assertIn("ctl-auth-admin", self.listed_names())
+
+
+AUTH_USER = "gwtest-ctlauth"
+AUTH_PASSWORD = "gatewayctl-Test-pw-1"
+
+# The account may authenticate as itself (not as an administrator) for gatewayd's actions, so
+# that the test can answer the prompt without knowing root's password.
+AUTH_SELF_RULE = """
+polkit.addRule(function(action, subject) {
+        if (action.id == "org.gatewayd.manage-services" && subject.user == "%s") {
+                return polkit.Result.AUTH_SELF;
+        }
+});
+""" % AUTH_USER
+
+
+def _controlling_tty():
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def run_on_pty(argv, env, answer=None, timeout=60):
+    """Runs ARGV with a new pseudo-terminal as its controlling terminal and stdin/stdout/stderr,
+    as if typed in a terminal. If ANSWER is given, it is typed once "Password:" appears.
+    Returns (exit status, everything the terminal showed)."""
+    master, slave = os.openpty()
+    try:
+        p = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave,
+                             preexec_fn=_controlling_tty)
+    finally:
+        os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no end of output from {argv}: {out!r}")
+            r, _, _ = select.select([master], [], [], left)
+            if not r:
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every process on the terminal is gone
+                break
+            if not chunk:
+                break
+            out += chunk
+            if answer is not None and not answered and b"Password:" in out:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+        return p.wait(timeout=max(deadline - time.monotonic(), 1)), out.decode(errors="replace")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+
+
+class InteractiveAuthorization(GatewaydTestCase):
+    """On a terminal gatewayctl lets polkit ask for a password (pkttyagent); with
+    --no-ask-password or without a terminal it does not. Real polkitd, real PAM."""
+
+    @classmethod
+    def setUpClass(cls):
+        users.ensure_test_users()
+        users.ensure_user(AUTH_USER)
+        subprocess.run(["chpasswd"], input=f"{AUTH_USER}:{AUTH_PASSWORD}\n", text=True, check=True)
+        cls.bus = PrivateBus().start()
+        try:
+            cls.polkit = Polkit(cls.bus, rules=AUTH_SELF_RULE).start()
+            cls.gw = Gatewayd(mode="direct", bus=cls.bus).start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        cls.class_tracked = [cls.gw]
+
+    @classmethod
+    def tearDownClass(cls):
+        AgainstDaemon.tearDownClass.__func__(cls)
+
+    def create_on_pty(self, name, *extra, answer=None):
+        argv = users.as_user_argv(AUTH_USER, [gatewayctl_binary(), "service", "create", name,
+                                              f"--image={IMAGE}", *extra])
+        # polkit-agent-helper-1 is setuid, so GLib ignores $DBUS_SYSTEM_BUS_ADDRESS there and
+        # it reports the password check to the standard system bus socket. In a mount namespace
+        # of its own, that path leads to the private bus; nothing changes outside.
+        script = ('mount -t tmpfs -o mode=0755 tmpfs /run/dbus && '
+                  'touch /run/dbus/system_bus_socket && '
+                  'mount --bind "$1" /run/dbus/system_bus_socket && shift && exec "$@"')
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                self.bus.socket_path] + argv
+        return run_on_pty(argv, self.bus.env(), answer=answer)
+
+    def exists(self, name):
+        p = subprocess.run([gatewayctl_binary(), "service", "show", name], env=self.bus.env(),
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        return p.returncode == 0
+
+    def test_password_prompt_on_terminal(self):
+        rc, out = self.create_on_pty("ctl-pty-ok", answer=AUTH_PASSWORD)
+        self.addCleanup(subprocess.run, [gatewayctl_binary(), "service", "rm", "ctl-pty-ok"],
+                        env=self.bus.env(), stdin=subprocess.DEVNULL, capture_output=True)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("AUTHENTICATING FOR org.gatewayd.manage-services", out)
+        self.assertIn(f"Authenticating as: {AUTH_USER}", out)
+        self.assertTrue(self.exists("ctl-pty-ok"))
+
+    def test_wrong_password(self):
+        rc, out = self.create_on_pty("ctl-pty-wrong", answer="not-the-password")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("AUTHENTICATING FOR org.gatewayd.manage-services", out)
+        self.assertIn("gatewayctl: Failed to create service: ", out)
+        self.assertFalse(self.exists("ctl-pty-wrong"))
+
+    def test_no_ask_password(self):
+        rc, out = self.create_on_pty("ctl-pty-noask", "--no-ask-password")
+        self.assertEqual(rc, 1, out)
+        self.assertNotIn("AUTHENTICATING", out)
+        self.assertIn("gatewayctl: Failed to create service: ", out)
+        self.assertFalse(self.exists("ctl-pty-noask"))
+
+    def test_no_terminal_no_prompt(self):
+        p = subprocess.run(users.as_user_argv(AUTH_USER, [gatewayctl_binary(), "service", "create",
+                                                          "ctl-notty", f"--image={IMAGE}"]),
+                           env=self.bus.env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertNotIn("AUTHENTICATING", p.stdout + p.stderr)
+        self.assertIn("Failed to create service: ", p.stderr)
+        self.assertFalse(self.exists("ctl-notty"))
 
 
 if __name__ == "__main__":
