@@ -24,6 +24,9 @@ static const sd_bus_error_map gateway_errors[] = {
         SD_BUS_ERROR_MAP_END
 };
 
+/* Whether this run lets polkit ask for a password; explains an authorization failure. */
+static bool interactive = false;
+
 int ctl_bus_connect(sd_bus **ret) {
         _cleanup_bus_unref_ sd_bus *bus = NULL;
         int r;
@@ -36,7 +39,8 @@ int ctl_bus_connect(sd_bus **ret) {
                                        getenv("DBUS_SYSTEM_BUS_ADDRESS") ? " ($DBUS_SYSTEM_BUS_ADDRESS)" : "");
 
         /* Like systemd's tools: let polkit ask for a password only if someone can type it. */
-        r = sd_bus_set_allow_interactive_authorization(bus, arg_ask_password && isatty(STDIN_FILENO));
+        interactive = arg_ask_password && isatty(STDIN_FILENO);
+        r = sd_bus_set_allow_interactive_authorization(bus, interactive);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up interactive authorization: %m");
 
@@ -44,25 +48,46 @@ int ctl_bus_connect(sd_bus **ret) {
         return 0;
 }
 
+static const char *error_fixed_message(const sd_bus_error *e) {
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                return "gatewayd is not running (" GATEWAY_BUS_NAME " is not on the system bus and cannot be "
+                       "activated)";
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT))
+                return "gatewayd did not answer in time";
+        if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED) && (!e->message || !*e->message))
+                return "Access denied by the D-Bus policy";
+        return NULL;
+}
+
 const char *ctl_bus_error_message(const sd_bus_error *e, int r) {
-        if (e && sd_bus_error_is_set(e)) {
-                if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                        return "gatewayd is not running (" GATEWAY_BUS_NAME " is not on the system bus and "
-                               "cannot be activated)";
-                if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED))
-                        return "Access denied by the D-Bus policy";
-                if (sd_bus_error_has_names(e, SD_BUS_ERROR_NO_REPLY, SD_BUS_ERROR_TIMEOUT))
-                        return "gatewayd did not answer in time";
-                if (e->message && *e->message) {
-                        /* The message may quote names a user chose; keep their control
-                         * characters away from the terminal. */
-                        static char *escaped = NULL;
-                        free(escaped);
-                        escaped = escape_for_terminal(e->message);
-                        return escaped ?: e->message;
-                }
+        static char *buf = NULL;
+        _cleanup_free_ char *escaped = NULL;
+        const char *fixed;
+        bool hint;
+
+        if (!e || !sd_bus_error_is_set(e))
+                return strerror(abs(r));
+        fixed = error_fixed_message(e);
+        if (fixed)
+                return fixed;
+        if (!e->message || !*e->message)
+                return strerror(abs(r));
+
+        /* The message may quote names a user chose: keep their control characters away from
+         * the terminal. A refusal is easier to understand if it says that nobody was asked. */
+        escaped = escape_for_terminal(e->message);
+        if (!escaped)
+                return e->message;
+        hint = !interactive && sd_bus_error_has_names(e, "org.gatewayd.Gateway1.Error.AccessDenied",
+                                                      SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED);
+        buf = mfree(buf);
+        if (asprintf(&buf, "%s%s", escaped,
+                     hint ? " (no password was asked for: standard input is not a terminal, or "
+                            "--no-ask-password was given)" : "") < 0) {
+                buf = NULL;
+                return e->message;
         }
-        return strerror(abs(r));
+        return buf;
 }
 
 static int call_manager_va(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **reply,
