@@ -487,6 +487,11 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
         p->tail = n_tail > 0 || (optind > 1 && streq(argv[optind - 1], "--") && argv[optind - 1] != dashdash_arg)
                           ? argv + (argc - (int) n_tail)
                           : NULL;
+        /* "gatewayctl -- status": the command itself came after "--". */
+        if (p->n_positional == 0 && p->tail) {
+                p->n_positional = n_tail;
+                p->tail = NULL;
+        }
         return 0;
 }
 
