@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+
+#include "caller.h"
+#include "gw-error.h"
+#include "http-router.h"
+
+typedef struct Manager Manager;
+typedef struct HttpServer HttpServer;
+typedef struct HttpPeer HttpPeer;
+
+/* One HTTP request. Handlers answer with one of the http_request_reply*() calls, either before
+ * they return or later (after http_request_suspend()), e.g. when polkit has answered. */
+typedef struct HttpRequest {
+        HttpServer *server;
+        Manager *manager;
+        struct MHD_Connection *connection;
+        HttpPeer *peer;
+        const char *method;
+        const char *url;
+
+        char *body;
+        size_t body_size;
+        bool body_too_large;
+
+        bool dispatched;
+        bool suspended;
+        struct MHD_Response *response;
+        unsigned status;
+
+        /* State a handler keeps across suspension; freed with the request. */
+        void *userdata;
+        void (*free_userdata)(void *userdata);
+} HttpRequest;
+
+int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n_routes, HttpServer **ret);
+HttpServer *http_server_free(HttpServer *s);
+unsigned http_server_n_connections(HttpServer *s);
+/* Stops accepting connections; those already open are still served. */
+void http_server_quiesce(HttpServer *s);
+
+/* Opens the listening socket: the one passed by systemd under the name "http" if there is one,
+ * else a socket bound at path. */
+int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated);
+
+/* The verified identity of the peer (SO_PEERCRED); pidfd is fetched on first use. */
+const Caller *http_request_caller(HttpRequest *req);
+
+/* Parses the body as JSON. Replies 415 (not application/json) or 400 (malformed) itself and
+ * returns NULL then. */
+json_object *http_request_json_body(HttpRequest *req);
+
+const char *http_request_query(HttpRequest *req, const char *key);
+
+void http_request_suspend(HttpRequest *req);
+
+void http_request_reply_json(HttpRequest *req, unsigned status, json_object *body);  /* takes ownership */
+void http_request_reply_text(HttpRequest *req, unsigned status, const char *json_text);
+void http_request_reply_empty(HttpRequest *req, unsigned status);
+void http_request_reply_error(HttpRequest *req, const GwError *e);
+void http_request_reply_errorf(HttpRequest *req, GwErrorCode code, const char *format, ...) _printf_(3, 4);
+/* Only after a reply was set. */
+void http_request_add_header(HttpRequest *req, const char *name, const char *value);
