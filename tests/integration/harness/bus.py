@@ -128,6 +128,17 @@ class PrivateBus:
         self.reload()
         return pidfile
 
+    def uninstall_service(self, name):
+        """Removes NAME's activation file, so that nothing can start it again (e.g. while a
+        test tears down); processes already running are left to stop_activated()."""
+        for f in (f"{name}.service", f"{name}.sh"):
+            try:
+                os.unlink(os.path.join(self.service_dir, f))
+            except FileNotFoundError:
+                pass
+        if self.proc is not None and self.proc.poll() is None:
+            self.reload()
+
     def reload(self):
         """ReloadConfig returns once the bus has re-read its configuration and service
         directories."""
