@@ -326,18 +326,28 @@ static bool image_file_present(const Image *i) {
         return i->squashfs_path && access(i->squashfs_path, R_OK) == 0;
 }
 
-static void image_pull_apply_acl(ImagePull *p) {
-        /* Pulled with credentials: private to the puller and the named users and groups. */
-        if (!p->credentials_path)
+static void image_pull_apply_acl(ImagePull *p, bool created) {
+        Image *i = p->image;
+
+        if (!p->credentials_path) {
+                /* Anyone could pull these very bytes without credentials: nothing left to hide. */
+                if (i->private_image)
+                        (void) image_registry_clear_acl(i);
                 return;
-        (void) image_registry_set_acl(p->image, &p->caller.uid, 1, NULL, 0);
-        (void) image_registry_set_acl(p->image, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
+        }
+        /* Pulled with credentials: private to the puller and the named users and groups —
+         * unless the same content is public already. */
+        if (!created && !i->private_image)
+                return;
+        (void) image_registry_set_acl(i, &p->caller.uid, 1, NULL, 0);
+        (void) image_registry_set_acl(i, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
 }
 
 static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         ImagePull *p = userdata;
         Manager *m = p->manager;
         _cleanup_free_ char *pinned = NULL;
+        bool created;
         Image *i;
         int r;
 
@@ -351,6 +361,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 return;
         }
 
+        created = !image_registry_get(m, id);
         r = image_registry_add(m, id, digest, canonical ?: p->reference, p->platform, &i);
         if (r < 0) {
                 image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image.");
@@ -361,7 +372,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         (void) image_registry_tag(i, p->reference);
         if (canonical && !streq(canonical, p->reference))
                 (void) image_registry_tag(i, canonical);
-        image_pull_apply_acl(p);
+        image_pull_apply_acl(p, created);
 
         if (i->status == IMAGE_READY && image_file_present(i)) {
                 /* Same digest as what we have: nothing to convert. Record the re-check. */
