@@ -12,6 +12,7 @@ import termios
 import time
 import unittest
 
+from harness import procs
 from harness.bus import PrivateBus
 from harness.gatewayd import Gatewayd, GatewaydTestCase, check_sanitizer_output, gatewayctl_binary
 from harness.polkit import Polkit
@@ -58,7 +59,8 @@ class CommandLine(unittest.TestCase):
         p = ctl("service", "create", "--help")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(p.stdout.startswith(
-            "gatewayctl [OPTIONS...] service create NAME --image=REF [OPTIONS...] [-- COMMAND...]\n"))
+            "gatewayctl [OPTIONS...] service create NAME --image=REF\n"
+            "        [OPTIONS...] [-- COMMAND...]\n"), p.stdout)
         for word in ("--image=REF", "--command=ARG", "--env=KEY=VALUE", "--memory=SIZE", "512M",
                      "--cpus=N", "--timeout=TIME", "--network", "--file=PATH", "Examples:"):
             self.assertIn(word, p.stdout)
@@ -68,6 +70,15 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(ctl("--help", "service", "create", "x", "--image=y").stdout, p.stdout)
         self.assertIn("--unset-env=KEY", ctl("service", "update", "--help").stdout)
         self.assertIn("service rm NAME...", ctl("service", "rm", "-h").stdout)
+
+    def test_help_fits_80_columns(self):
+        for verb in ([], ["services"], ["service", "show"], ["service", "create"],
+                     ["service", "update"], ["service", "rm"], ["status"], ["help"]):
+            with self.subTest(verb=verb):
+                p = ctl(*verb, "--help")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                for line in p.stdout.splitlines():
+                    self.assertLessEqual(len(line), 79, line)
 
     def assertUsageError(self, p, message):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
@@ -448,6 +459,10 @@ def run_on_pty(argv, env, answer=None, timeout=60):
                 break
             out += chunk
             if answer is not None and not answered and b"Password:" in out:
+                # Type only once the agent has turned echo off: it does so with TCSAFLUSH,
+                # which would throw away anything typed earlier.
+                procs.wait_for(lambda: not termios.tcgetattr(master)[3] & termios.ECHO, timeout=10,
+                               what="the password prompt to turn echo off")
                 os.write(master, answer.encode() + b"\n")
                 answered = True
         return p.wait(timeout=max(deadline - time.monotonic(), 1)), out.decode(errors="replace")
