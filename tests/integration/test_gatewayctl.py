@@ -425,6 +425,16 @@ polkit.addRule(function(action, subject) {
 """ % AUTH_USER
 
 
+def set_password(user, password):
+    """chpasswd, retried while another test run holds the lock on /etc/shadow."""
+    def attempt():
+        p = subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, capture_output=True)
+        if p.returncode != 0 and "lock" not in p.stderr:
+            raise RuntimeError(f"chpasswd failed: {p.stderr.strip()}")
+        return p.returncode == 0
+    procs.wait_for(attempt, timeout=10, what="chpasswd to get the lock on /etc/shadow")
+
+
 def _controlling_tty():
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
@@ -481,7 +491,7 @@ class InteractiveAuthorization(GatewaydTestCase):
     def setUpClass(cls):
         users.ensure_test_users()
         users.ensure_user(AUTH_USER)
-        subprocess.run(["chpasswd"], input=f"{AUTH_USER}:{AUTH_PASSWORD}\n", text=True, check=True)
+        set_password(AUTH_USER, AUTH_PASSWORD)
         cls.bus = PrivateBus().start()
         try:
             cls.polkit = Polkit(cls.bus, rules=AUTH_SELF_RULE).start()
