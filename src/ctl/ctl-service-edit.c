@@ -7,6 +7,7 @@
 #include "ctl-services.h"
 #include "ctl-util.h"
 #include "ctl.h"
+#include "json-util.h"
 #include "log.h"
 
 /* The verbs that change services: create, update, rm. */
@@ -49,35 +50,39 @@ static int spec_finish(json_object *spec, const char *name, char *tail[], const 
         return 0;
 }
 
-static const char *spec_name(json_object *spec) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(spec, SPEC_KEY_NAME, &v))
-                return NULL;
-        return json_object_get_string(v);
-}
-
-/* CreateService()/UpdateService() done: with --json, show the record the daemon now has. */
-static int print_result_record(sd_bus *bus, const char *name) {
-        json_object *record = NULL;
+/* Sends the spec with CreateService(spec) or UpdateService(name, spec), with a polkit agent on
+ * a terminal; then, with --json, prints the record the daemon now has. */
+static int send_spec(sd_bus *bus, const char *method, const char *update_name, json_object *spec,
+                     const char *what) {
+        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *record = NULL;
+        const char *text = json_text(spec), *name = json_get_string(spec, SPEC_KEY_NAME);
+        pid_t agent;
         int r;
+
+        if (!text)
+                return log_oom();
+
+        agent = ctl_polkit_agent_open();
+        if (update_name)
+                r = ctl_call_manager(bus, method, &error, NULL, "ss", update_name, text);
+        else
+                r = ctl_call_manager(bus, method, &error, NULL, "s", text);
+        ctl_polkit_agent_close(agent);
+        if (r < 0)
+                return log_error_errno(r, "Failed to %s service: %s", what, ctl_bus_error_message(&error, r));
 
         if (arg_json == JSON_OFF)
                 return 0;
         r = service_get_json(bus, name, &record);
         if (r < 0)
                 return r;
-        r = json_print(record, arg_json == JSON_PRETTY, stdout);
-        json_object_put(record);
-        return r;
+        return json_print(record, arg_json == JSON_PRETTY, stdout);
 }
 
 int verb_service_create(int argc, char *argv[], char *tail[]) {
-        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
         _cleanup_bus_unref_ sd_bus *bus = NULL;
-        json_object *spec = NULL;
-        const char *name = argc > 0 ? argv[0] : NULL, *text;
+        _cleanup_(json_object_putp) json_object *spec = NULL;
         int r;
 
         if (!arg_spec.file && !arg_spec.image)
@@ -91,31 +96,14 @@ int verb_service_create(int argc, char *argv[], char *tail[]) {
         if (r < 0)
                 return r;
 
-        r = spec_finish(spec, name, tail, "create");
+        r = spec_finish(spec, argc > 0 ? argv[0] : NULL, tail, "create");
         if (r < 0)
-                goto finish;
-        name = spec_name(spec);
-
-        text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text) {
-                r = log_oom();
-                goto finish;
-        }
+                return r;
 
         r = ctl_bus_connect(&bus);
         if (r < 0)
-                goto finish;
-        pid_t agent = ctl_polkit_agent_open();
-        r = ctl_call_manager(bus, "CreateService", &error, &reply, "s", text);
-        ctl_polkit_agent_close(agent);
-        if (r < 0) {
-                log_error_errno(r, "Failed to create service: %s", ctl_bus_error_message(&error, r));
-                goto finish;
-        }
-        r = print_result_record(bus, name);
-finish:
-        json_object_put(spec);
-        return r;
+                return r;
+        return send_spec(bus, "CreateService", NULL, spec, "create");
 }
 
 /* The spec the daemon holds now: the Service object's Spec property, which is exactly what
@@ -123,7 +111,7 @@ finish:
 static int get_current_spec(sd_bus *bus, const char *name, json_object **ret) {
         _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *path = NULL, *text = NULL, *msg = NULL;
-        json_object *record = NULL;
+        _cleanup_(json_object_putp) json_object *record = NULL, *spec = NULL;
         int r;
 
         /* GetService() first, so that an unknown name gets gatewayd's own error message. */
@@ -132,36 +120,29 @@ static int get_current_spec(sd_bus *bus, const char *name, json_object **ret) {
                 return r;
 
         r = ctl_service_path(name, &path);
-        if (r < 0) {
-                json_object_put(record);
+        if (r < 0)
                 return log_oom();
-        }
         r = sd_bus_get_property_string(bus, GATEWAY_BUS_NAME, path, GATEWAY_SERVICE_INTERFACE, "Spec",
                                        &error, &text);
         if (r < 0) {
                 log_debug("Cannot read the Spec property (%s), updating from the record.",
                           ctl_bus_error_message(&error, r));
-                *ret = record;
+                *ret = TAKE_PTR(record);
                 return 0;
         }
-        json_object_put(record);
 
-        r = json_parse_text(text, ret, &msg);
+        r = json_parse_text(text, &spec, &msg);
         if (r < 0)
                 return log_error_errno(r, "gatewayd sent an invalid Spec: %s", strna(msg));
-        if (!json_object_is_type(*ret, json_type_object)) {
-                json_object_put(*ret);
+        if (!json_object_is_type(spec, json_type_object))
                 return log_error_errno(EBADMSG, "gatewayd sent a Spec that is not a JSON object.");
-        }
+        *ret = TAKE_PTR(spec);
         return 0;
 }
 
 int verb_service_update(int argc, char *argv[], char *tail[]) {
-        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
         _cleanup_bus_unref_ sd_bus *bus = NULL;
-        json_object *spec = NULL;
-        const char *name = argv[0], *text;
+        _cleanup_(json_object_putp) json_object *spec = NULL;
         int r;
 
         if (spec_changes_empty(&arg_spec) && !tail)
@@ -176,30 +157,14 @@ int verb_service_update(int argc, char *argv[], char *tail[]) {
         if (arg_spec.file)
                 r = spec_load_file(arg_spec.file, &spec);
         else
-                r = get_current_spec(bus, name, &spec);
+                r = get_current_spec(bus, argv[0], &spec);
         if (r < 0)
                 return r;
 
-        r = spec_finish(spec, name, tail, "update");
+        r = spec_finish(spec, argv[0], tail, "update");
         if (r < 0)
-                goto finish;
-
-        text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text) {
-                r = log_oom();
-                goto finish;
-        }
-        pid_t agent = ctl_polkit_agent_open();
-        r = ctl_call_manager(bus, "UpdateService", &error, &reply, "ss", name, text);
-        ctl_polkit_agent_close(agent);
-        if (r < 0) {
-                log_error_errno(r, "Failed to update service: %s", ctl_bus_error_message(&error, r));
-                goto finish;
-        }
-        r = print_result_record(bus, name);
-finish:
-        json_object_put(spec);
-        return r;
+                return r;
+        return send_spec(bus, "UpdateService", argv[0], spec, "update");
 }
 
 int verb_service_remove(int argc, char *argv[], char *tail[]) {

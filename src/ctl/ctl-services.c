@@ -8,6 +8,7 @@
 #include "ctl-table.h"
 #include "ctl-util.h"
 #include "ctl.h"
+#include "json-util.h"
 #include "log.h"
 
 /* The verbs that look at services: services, service show. */
@@ -82,48 +83,49 @@ int service_get_json(sd_bus *bus, const char *name, json_object **ret) {
         return ctl_call_manager_json(bus, what, "GetService", ret, "s", name);
 }
 
-static int verb_services_json(sd_bus *bus, ServiceListEntry *l, size_t n) {
-        json_object *a;
-        int r = 0;
+/* GetService() for one listed service; one removed since ListServices() is simply gone
+ * (returns 0 with *ret NULL). */
+static int get_listed_service(sd_bus *bus, const char *name, json_object **ret) {
+        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
+        _cleanup_free_ char *msg = NULL;
+        const char *text;
+        int r;
 
-        a = json_object_new_array();
+        r = ctl_call_manager(bus, "GetService", &error, &reply, "s", name);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to get service '%s': %s", name, ctl_bus_error_message(&error, r));
+        r = sd_bus_message_read(reply, "s", &text);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse reply of GetService(): %m");
+        r = json_parse_text(text, ret, &msg);
+        if (r < 0)
+                return log_error_errno(r, "gatewayd sent invalid JSON from GetService(): %s", strna(msg));
+        return 0;
+}
+
+static int verb_services_json(sd_bus *bus, ServiceListEntry *l, size_t n) {
+        _cleanup_(json_object_putp) json_object *a = json_object_new_array();
+        int r;
+
         if (!a)
                 return log_oom();
         for (size_t i = 0; i < n; i++) {
-                _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-                _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
-                _cleanup_free_ char *msg = NULL;
-                const char *text;
                 json_object *o;
 
-                r = ctl_call_manager(bus, "GetService", &error, &reply, "s", l[i].name);
-                if (r == -ENOENT)   /* removed since ListServices(): it is simply gone */
-                        continue;
-                if (r < 0) {
-                        log_error_errno(r, "Failed to get service '%s': %s", l[i].name,
-                                        ctl_bus_error_message(&error, r));
-                        goto finish;
-                }
-                r = sd_bus_message_read(reply, "s", &text);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to parse reply of GetService(): %m");
-                        goto finish;
-                }
-                r = json_parse_text(text, &o, &msg);
-                if (r < 0) {
-                        log_error_errno(r, "gatewayd sent invalid JSON from GetService(): %s", strna(msg));
-                        goto finish;
-                }
-                if (json_object_array_add(a, o) < 0) {
+                r = get_listed_service(bus, l[i].name, &o);
+                if (r < 0)
+                        return r;
+                if (o && json_object_array_add(a, o) < 0) {
                         json_object_put(o);
-                        r = log_oom();
-                        goto finish;
+                        return log_oom();
                 }
         }
-        r = json_print(a, arg_json == JSON_PRETTY, stdout);
-finish:
-        json_object_put(a);
-        return r;
+        return json_print(a, arg_json == JSON_PRETTY, stdout);
 }
 
 int verb_services(int argc, char *argv[], char *tail[]) {
@@ -336,8 +338,8 @@ static void show_service_info(const ServiceInfo *i) {
 int verb_service_show(int argc, char *argv[], char *tail[]) {
         _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_bus_unref_ sd_bus *bus = NULL;
-        ServiceInfo info = { .network = 0 };
-        json_object *record = NULL;
+        _cleanup_(service_info_done) ServiceInfo info = {};
+        _cleanup_(json_object_putp) json_object *record = NULL;
         int r;
 
         r = ctl_bus_connect(&bus);
@@ -348,23 +350,17 @@ int verb_service_show(int argc, char *argv[], char *tail[]) {
         r = service_get_json(bus, argv[0], &record);
         if (r < 0)
                 return r;
-        if (arg_json != JSON_OFF) {
-                r = json_print(record, arg_json == JSON_PRETTY, stdout);
-                json_object_put(record);
-                return r;
-        }
+        if (arg_json != JSON_OFF)
+                return json_print(record, arg_json == JSON_PRETTY, stdout);
 
         r = get_service_info(bus, argv[0], &info, &error);
-        if (r >= 0)
-                show_service_info(&info);
-        else {
+        if (r < 0) {
                 /* Without the typed properties, the record still says everything. */
                 log_debug_errno(r, "Failed to read service properties, showing the record: %s",
                                 ctl_bus_error_message(&error, r));
                 show_json_fields(record, NULL);
-                r = 0;
+                return 0;
         }
-        service_info_done(&info);
-        json_object_put(record);
-        return r;
+        show_service_info(&info);
+        return 0;
 }
