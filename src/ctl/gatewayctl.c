@@ -163,6 +163,10 @@ static const char help_help[] =
         "  gatewayctl help\n"
         "  gatewayctl help service create\n";
 
+/* Adding a verb: write verb_<noun>_<verb>() in ctl-<noun>.c (declared in ctl-<noun>.h), give
+ * it an entry here with its manual, add an OPT_* bit and a getopt case for each option of its
+ * own (storing into an arg_* variable of its file), and list it in docs/gatewayctl.md. Verbs
+ * open the bus themselves (ctl_bus_connect()), so --help never needs the daemon. */
 static const Verb verbs[] = {
         { { "services", NULL }, 0, 0, OPT_JSON, false, false, verb_services,
           "services", "List services", help_services },
