@@ -165,6 +165,18 @@ class Bench:
         self.wait_ready(p, "gatewayd")
         return p, os.path.join(runtime, "http.sock")
 
+    def measure(self, server_pid, argv, rate_key, count_key):
+        """Runs the client once against a server; returns (rate/s, server CPU µs per request,
+        fraction of the run the server spent waiting for a CPU, the client's output fields). The CPU time comes from the
+        scheduler (/proc/PID/task/*/schedstat), so it holds however busy the machine is."""
+        before = sched_ns(server_pid)
+        f = self.run_client(argv)
+        after = sched_ns(server_pid)
+        n = max(int(f[count_key]), 1)
+        run_us = (after[0] - before[0]) / 1000
+        wait_frac = (after[1] - before[1]) / 1e9 / (DURATION + WARMUP)
+        return float(f[rate_key]), run_us / n, wait_frac, f
+
     def run_client(self, argv):
         out = subprocess.run(argv, env=self.env, stdout=subprocess.PIPE, text=True, preexec_fn=pin(CLIENT_CPU),
                              timeout=DURATION + WARMUP + 60)
@@ -174,17 +186,50 @@ class Bench:
         return fields
 
 
+def sched_ns(pid):
+    """(on-CPU ns, runqueue-wait ns) summed over the threads of pid."""
+    run = wait = 0
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
+                a, b, _ = f.read().split()
+            run += int(a)
+            wait += int(b)
+        except (FileNotFoundError, ValueError):
+            pass
+    return run, wait
+
+
 def alternate(measure_gatewayd, measure_baseline):
-    """Runs ROUNDS alternating measurements; returns the best of each and all samples."""
+    """Runs ROUNDS alternating measurements (each returning measure()'s triple); returns the
+    lists of samples for gatewayd and the baseline."""
     g, b = [], []
     for _ in range(ROUNDS):
         g.append(measure_gatewayd())
         b.append(measure_baseline())
-    return max(g), max(b), g, b
+    return g, b
 
 
-def report(name, gatewayd, baseline, target):
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def report(name, g, b, target, unit="request"):
+    """Prints the summary line (best round of each) and the CPU cost per request, which the
+    machine's other load does not distort."""
+    gatewayd = max(x[0] for x in g)
+    baseline = max(x[0] for x in b)
     ratio = gatewayd / baseline if baseline else 0.0
+    print("  gatewayd rounds: " + ", ".join(f"{x[0]:.0f}/s" for x in g) +
+          "; baseline rounds: " + ", ".join(f"{x[0]:.0f}/s" for x in b))
+    gcpu, bcpu = median([x[1] for x in g]), median([x[1] for x in b])
+    print(f"  server CPU per {unit} (median): gatewayd {gcpu:.2f} µs, baseline {bcpu:.2f} µs "
+          f"(gatewayd costs {gcpu / bcpu:.2f}x)")
+    wait = max(x[2] for x in g + b)
+    if wait > 0.1:
+        print(f"  note: a server waited for a CPU up to {wait * 100:.0f}% of a round: the machine is busy "
+              f"with other work, rates are noisy (CPU per {unit} is not affected)")
     print(f"{name}: gatewayd {gatewayd:.0f}/s, baseline {baseline:.0f}/s, ratio {ratio:.2f}", flush=True)
     verdict = "met" if ratio >= target else "MISSED"
     print(f"  (target ratio >= {target:.2f}: {verdict})", flush=True)
