@@ -137,6 +137,9 @@ START_TEST(test_newer_version_refused) {
         ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
         ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations + 1);
         ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE name='services'"), 0);
+        /* Not even switched to WAL. */
+        _cleanup_free_ char *mode = query_text(db, "PRAGMA journal_mode");
+        ck_assert_str_eq(mode, "delete");
         sqlite3_close(db);
 }
 END_TEST
