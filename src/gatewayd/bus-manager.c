@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bus-image.h"
 #include "bus-manager.h"
 #include "bus-service.h"
 #include "bus-util.h"
 #include "gw-error.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "service-registry.h"
@@ -141,7 +143,7 @@ static int method_get_status(sd_bus_message *message, void *userdata, sd_bus_err
 
         if (!o)
                 return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        r = sd_bus_reply_method_return(message, "s", json_text(o));
         json_object_put(o);
         return r;
 }
@@ -174,6 +176,16 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_RESULT, method_remove_service, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("s", json), method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PullImage", SD_BUS_ARGS("s", reference, "s", options_json),
+                                SD_BUS_RESULT("o", path), method_pull_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListImages", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssstso)", images), method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_RESULT("s", json), method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExpireImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_expire_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
         SD_BUS_VTABLE_END
@@ -188,5 +200,8 @@ int bus_manager_register(Manager *m) {
         r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_OBJECT_PATH);
         if (r < 0)
                 return log_error_errno(r, "Failed to add object manager: %m");
-        return bus_service_register(m);
+        r = bus_service_register(m);
+        if (r < 0)
+                return r;
+        return bus_image_register(m);
 }

@@ -7,6 +7,7 @@
 #include "db.h"
 #include "http-api.h"
 #include "http-server.h"
+#include "image-registry.h"
 #include "log.h"
 #include "manager.h"
 #include "service-registry.h"
@@ -68,6 +69,7 @@ Manager *manager_free(Manager *m) {
         m->http = http_server_free(m->http);
         sd_event_source_disable_unref(m->idle_timer);
         sd_bus_slot_unref(m->name_owner_slot);
+        image_registry_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
         db_close(m->db);
@@ -202,7 +204,10 @@ static int manager_open_state(Manager *m) {
         r = db_open(path, &m->db);
         if (r < 0)
                 return r;
-        return service_registry_load(m);
+        r = service_registry_load(m);
+        if (r < 0)
+                return r;
+        return image_registry_load(m);
 }
 
 static int manager_start_http(Manager *m) {
@@ -235,6 +240,7 @@ int manager_startup(Manager *m) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD); /* sd-event child sources for workers */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
@@ -256,6 +262,10 @@ int manager_startup(Manager *m) {
         r = manager_connect_bus(m);
         if (r < 0)
                 return r;
+
+        r = image_registry_start_expiry(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up image expiry: %m");
 
         manager_touch(m);
         if (m->idle_timeout_usec > 0) {

@@ -23,6 +23,10 @@ typedef struct Manager {
         usec_t start_usec;
 
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
+        Hashmap *images;                /* id → Image */
+        Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
+        Hashmap *pulls;                 /* "<platform>\n<reference>" → ImagePull still resolving */
+        sd_event_source *expiry_timer;
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */
