@@ -562,6 +562,21 @@ class PullTest(unittest.TestCase):
             with self.subTest(name):
                 self.hostile(name, layers, expect)
 
+    def test_garbage_layer(self):
+        img = Image([(Layer().busybox(), "gzip"), (os.urandom(5000), "gzip")])
+        images.push_image(self.registry, "garbage", "latest", img)
+        msg, _, _ = self.pull(self.ref("garbage"), ok=False)
+        self.assertIn("Layer 2/2", msg)
+        self.assertIn("not a tar archive", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+
+    def test_image_without_layers(self):
+        images.push_image(self.registry, "empty", "latest", Image([], cmd=["/bin/true"]))
+        done, _, _ = self.pull(self.ref("empty"))
+        t = self.tree(done["squashfs"])
+        self.assertEqual(sorted(t), ["/", "dev", "proc", "sys", "tmp", "var", "var/input"])
+
     def test_device_nodes_are_dropped(self):
         l1 = Layer().busybox().dir("dev").device("dev/null").device("dev/sda", char=False, major=8, minor=0)
         images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip")]))
