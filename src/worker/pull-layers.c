@@ -200,6 +200,10 @@ static void *decode_thread(void *userdata) {
                         break;
                 }
                 i = p->next_decode++;
+                /* Decoded layers wait in memory (or temp files) for the applier: stay at most
+                 * max_ahead layers ahead of it so a big image is not held all at once. */
+                while (i >= atomic_load(&p->layers_applied) + p->max_ahead && !atomic_load(&p->abort))
+                        pthread_cond_wait(&p->cond, &p->lock);
                 pthread_mutex_unlock(&p->lock);
 
                 if (wait_for_layer(p, i) < 0) {
@@ -311,6 +315,7 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         int r = 0;
 
         decoders = MIN(decoders, 16U);
+        p->max_ahead = decoders + 1;
         p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
         p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
         p->fresh = calloc(MAX(n, (size_t) 1), sizeof(bool));
@@ -342,8 +347,9 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
                 /* drop the decoded layer now rather than hold every layer in memory */
                 pthread_mutex_lock(&p->lock);
                 p->streams[i] = layer_stream_free(p->streams[i]);
-                pthread_mutex_unlock(&p->lock);
                 atomic_fetch_add(&p->layers_applied, 1);
+                pthread_cond_broadcast(&p->cond);
+                pthread_mutex_unlock(&p->lock);
                 pull_progress(p, true);
         }
         if (r < 0)
