@@ -578,13 +578,16 @@ class PullTest(unittest.TestCase):
         self.assertEqual(sorted(t), ["/", "dev", "proc", "sys", "tmp", "var", "var/input"])
 
     def test_device_nodes_are_dropped(self):
-        l1 = Layer().busybox().dir("dev").device("dev/null").device("dev/sda", char=False, major=8, minor=0)
-        images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip")]))
-        done, _, _ = self.pull(self.ref("devs"))
+        l1 = (Layer().busybox().dir("dev").device("dev/null").device("dev/sda", char=False, major=8, minor=0)
+              .hardlink("dev/null-link", "dev/null").file("etc-file", "lower"))
+        l2 = Layer().device("etc-file")  # replaces a lower file: the file goes, no node comes
+        images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip"), (l2, "gzip")]))
+        done, events, _ = self.pull(self.ref("devs"))
         t = self.tree(done["squashfs"])
-        self.assertNotIn("dev/null", t)
-        self.assertNotIn("dev/sda", t)
+        for p in ("dev/null", "dev/sda", "dev/null-link", "etc-file"):
+            self.assertNotIn(p, t)
         self.assertIn("dev", t)
+        self.assertTrue(any(e["event"] == "log" and "dropped 4" in e["message"] for e in events))
 
     def test_resolve_only(self):
         d, _ = images.push_image(self.registry, "res", "latest", images.busybox_image())
