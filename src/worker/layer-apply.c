@@ -691,6 +691,12 @@ static int walk_pseudo(LayerApplier *a, int dfd, char *path, size_t len, FILE *f
                         r = -errno;
                         break;
                 }
+                /* The pseudo file is line based: a newline in a name would let a layer add its
+                 * own definitions (modes, owners, even commands to run). Refuse those names. */
+                if (strpbrk(path, "\n\r")) {
+                        r = worker_error_errno(EINVAL, "Cannot convert unprivileged: file name with a line break: %s", path);
+                        break;
+                }
                 o = hashmap_get(a->owners, path);
                 write_quoted(f, path);
                 fprintf(f, " m %o %u %u\n", o ? o->mode & 07777 : st.st_mode & 07777, o ? o->uid : 0, o ? o->gid : 0);

@@ -308,6 +308,23 @@ class PullTest(unittest.TestCase):
         self.assertEqual(t["tmp"][:2], ("drwxrwxrwt", "0/0"))
         self.assert_staging_clean()
 
+    def test_unprivileged_refuses_pseudo_file_injection(self):
+        evil = 'x"\nbin/busybox m 6777 0 0\n"y'
+        l1 = Layer().busybox().file(evil, "x")
+        images.push_image(self.registry, "inject", "latest", Image([(l1, "gzip")]))
+        for d in (self.image_dir, self.cache_dir, self.expand_dir):
+            os.makedirs(d)
+            os.chown(d, 65534, 65534)
+        msg, _, _ = self.pull(self.ref("inject"), user=65534, ok=False)
+        self.assertIn("file name with a line break", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+        # as root no pseudo file is involved and the name is kept as it is
+        done, _, _ = self.pull(self.ref("inject"))
+        mnt = self.mount(done["squashfs"])
+        self.assertTrue(os.path.exists(os.path.join(mnt, evil)))
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(mnt, "bin/busybox")).st_mode), 0o755)
+
     def test_htpasswd_auth(self):
         self.registry.stop()
         self.registry = Registry(self.procs, self.tmp.path, auth=("htpasswd", {"alice": "s3cret"})).start()
