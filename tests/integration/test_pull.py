@@ -679,7 +679,7 @@ class PullTest(unittest.TestCase):
             with self.subTest(args):
                 msg, _, _ = self.pull(args[-1], *args[:-1], ok=False)
                 self.assertIn(expect, msg)
-        # argument errors are reported before anything starts (no events)
+        # argument errors: exit 1, the message on stderr and in a FAILURE event
         for args, expect in [
             (["--compressor", "brotli", "x"], "Unknown compressor"),
             (["--compression-level", "23", "x"], "Invalid --compression-level"),
@@ -688,12 +688,16 @@ class PullTest(unittest.TestCase):
             (["--events-fd", "77", "x"], "Invalid --events-fd"),
             ([], "Expected exactly one REFERENCE"),
             (["a", "b"], "Expected exactly one REFERENCE"),
+            (["--no-such-option", "x"], "Invalid command line"),
         ]:
             with self.subTest(args):
                 p = subprocess.run([worker(), "pull", "--image-dir", self.image_dir, *args],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 self.assertEqual(p.returncode, 1)
                 self.assertIn(expect, p.stderr)
+                ev = [json.loads(l) for l in p.stdout.splitlines()]
+                self.assertEqual([(e["event"], e["status"]) for e in ev], [("status", "FAILURE")])
+                self.assertIn(expect, ev[0]["message"])
         p = subprocess.run([worker(), "pull", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assertEqual(p.returncode, 1)
         self.assertIn("--image-dir= is required", p.stderr)
