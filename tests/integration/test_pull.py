@@ -396,6 +396,25 @@ class PullTest(unittest.TestCase):
         self.assert_cache_consistent()
         self.assert_staging_clean()
 
+    def test_failure_stops_other_downloads(self):
+        import time
+        img = Image([(Layer().file("small", "s" * 1000), "gzip"), (Layer().file("big", os.urandom(12 * 1024 * 1024)), "none")])
+        images.push_image(self.registry, "stop", "latest", img)
+        small = json.loads(img.build()[0])["layers"][0]["digest"]
+        with open(self.registry.blob_path(small), "r+b") as f:
+            data = bytearray(f.read())
+            data[-1] ^= 1
+            f.seek(0)
+            f.write(data)
+        proxy = Proxy(self.registry.port, rate=1024 * 1024)  # the big layer alone would take 12 s
+        self.addCleanup(proxy.stop)
+        t = time.monotonic()
+        msg, _, _ = self.pull(f"{proxy.host}/stop:latest", "--jobs", "2", ok=False)
+        self.assertLess(time.monotonic() - t, 6)
+        self.assertIn("digest mismatch", msg)
+        self.assert_no_image()
+        self.assert_cache_consistent()
+
     def test_corrupted_cache_blob(self):
         img = Image([(Layer().busybox(), "gzip")])
         images.push_image(self.registry, "cachecorrupt", "latest", img)
