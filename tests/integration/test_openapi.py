@@ -700,8 +700,9 @@ class Conformance(StackTestCase):
                         r = self.gw.http(method.upper(), path)
                         self.assertEqual(r.status, 405, r.body)
                         self.assertEqual(self.api.schemas.errors(schema, r.json), [], r.body)
-                        got = {m.strip().lower() for m in r.headers.get("allow", "").split(",") if m.strip()}
-                        self.assertEqual(got, allowed - {"head"}, r.headers.get("allow"))
+                        listed = [m.strip().lower() for m in r.headers.get("allow", "").split(",") if m.strip()]
+                        self.assertEqual(set(listed), allowed - {"head"}, r.headers.get("allow"))
+                        self.assertEqual(len(listed), len(set(listed)), f"each method once: {r.headers.get('allow')}")
         self.assertServing()
 
     def test_unknown_paths_are_404(self):
