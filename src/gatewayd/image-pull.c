@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include "bus-image.h"
@@ -561,5 +562,84 @@ int image_pull_stream_progress(Image *i, HttpStream *s) {
         }
         i->pull->streams = l;
         l[i->pull->n_streams++] = http_stream_ref(s);
+        return 0;
+}
+
+typedef struct ReadyCall {
+        Manager *manager;
+        char *image_id;
+        ImageReadyCallback done;
+        void *userdata;
+        sd_event_source *defer;
+} ReadyCall;
+
+static ReadyCall *ready_call_free(ReadyCall *c) {
+        if (c) {
+                sd_event_source_disable_unref(c->defer);
+                free(c->image_id);
+                free(c);
+        }
+        return NULL;
+}
+
+static int on_ready_defer(sd_event_source *s, void *userdata) {
+        ReadyCall *c = userdata;
+        Image *i = image_registry_get(c->manager, c->image_id);
+        GwError e = { .code = GW_ERROR_NO_SUCH_IMAGE, .message = (char *) "The image was removed." };
+
+        c->done(c->manager, i && i->status == IMAGE_READY ? i : NULL,
+                i && i->status == IMAGE_READY ? NULL : &e, c->userdata);
+        ready_call_free(c);
+        return 0;
+}
+
+static void on_ready_pull_finished(Manager *m, Image *image, const GwError *error, void *userdata) {
+        ReadyCall *c = userdata;
+        GwError e = { .code = GW_ERROR_UNAVAILABLE, .message = (char *) "The image could not be pulled." };
+
+        if (image && image->status == IMAGE_READY)
+                c->done(m, image, NULL, c->userdata);
+        else {
+                if (gw_error_is_set(error))
+                        e = *error;
+                else if (image && image->status_message)
+                        e.message = image->status_message;
+                c->done(m, NULL, &e, c->userdata);
+        }
+        ready_call_free(c);
+}
+
+int image_registry_ensure_ready(Manager *m, const char *reference, uid_t uid, ImageReadyCallback done, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Image *i = image_registry_lookup(m, reference);
+        struct passwd *pw = getpwuid(uid);
+        ImagePullRequest req = {
+                .reference = reference,
+                .caller = { .uid = uid, .gid = pw ? pw->pw_gid : (gid_t) -1, .pidfd = -1 },
+        };
+        ReadyCall *c;
+        int r;
+
+        c = calloc(1, sizeof(ReadyCall));
+        if (!c)
+                return -ENOMEM;
+        *c = (ReadyCall) { .manager = m, .done = done, .userdata = userdata };
+
+        /* A READY image serves jobs as it is: re-checking the registry before every job would put
+         * a network round trip on the job's start. The answer still comes from the loop. */
+        if (i && i->status == IMAGE_READY && image_file_present(i) && image_is_visible(i, &req.caller)) {
+                c->image_id = strdup(i->id);
+                if (!c->image_id || sd_event_add_defer(m->event, &c->defer, on_ready_defer, c) < 0) {
+                        ready_call_free(c);
+                        return -ENOMEM;
+                }
+                return 0;
+        }
+
+        r = image_pull_start(m, &req, NULL, on_ready_pull_finished, c, &e);
+        if (r < 0) {
+                ready_call_free(c);
+                return log_warning_errno(r, "Cannot pull %s: %s", reference, strna(e.message));
+        }
         return 0;
 }
