@@ -430,7 +430,9 @@ class Conformance(StackTestCase):
             ("delete", "/v1/images/{idOrReference}"): self.scenario_remove_image,
             ("post", "/v1/images/{id}/expire"): self.scenario_expire,
         }
-        documented = [(m, t) for m, t, _ in self.api.operations()]
+        # Job operations have their own tests (test_jobs, test_planqk) should they be added here.
+        documented = [(m, t) for m, t, _ in self.api.operations()
+                      if not ELSEWHERE.search(self.api.route_pattern(t))]
         for op in documented:
             with self.subTest(operation=f"{op[0].upper()} {op[1]}"):
                 self.assertIn(op, scenarios, "documented operation without a scenario in test_openapi.py")
@@ -440,6 +442,8 @@ class Conformance(StackTestCase):
         self.private_pull_conflict()
 
         for method, template, op in self.api.operations():
+            if (method, template) not in documented:
+                continue
             for status in op["responses"]:
                 status = str(status)
                 if status in NOT_TRIGGERED or (method, template, status) in NOT_TRIGGERED:
