@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <poll.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <time.h>
@@ -7,6 +9,12 @@
 
 static int events_fd = STDOUT_FILENO;
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Set once the reader is gone (EPIPE) or stalled: the worker goes on without it, since
+ * everything durable also lands in files (the run verb's spool). */
+static bool events_broken;
+
+/* How long a full pipe may block us (non-blocking fds only) before the reader counts as gone. */
+#define EVENTS_STALL_MSEC 30000
 
 void events_set_fd(int fd) {
         events_fd = fd;
@@ -24,6 +32,15 @@ static int write_all(int fd, const char *p, size_t n) {
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
+                        if (errno == EAGAIN) {
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                int r = poll(&pfd, 1, EVENTS_STALL_MSEC);
+                                if (r < 0 && errno != EINTR)
+                                        return -errno;
+                                if (r == 0)
+                                        return -ETIMEDOUT;
+                                continue;
+                        }
                         return -errno;
                 }
                 p += k;
@@ -57,7 +74,13 @@ int events_emit(const char *event, json_object *fields) {
         json_object_put(fields);
 
         pthread_mutex_lock(&events_lock);
-        r = write_all(events_fd, line, len + 1);
+        if (events_broken)
+                r = -EPIPE;
+        else {
+                r = write_all(events_fd, line, len + 1);
+                if (r == -EPIPE || r == -ETIMEDOUT)
+                        events_broken = true;
+        }
         pthread_mutex_unlock(&events_lock);
         return r;
 }
