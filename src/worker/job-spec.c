@@ -315,8 +315,11 @@ static int parse_command_and_env(json_object *o, JobSpec *s, size_t *env_n, char
                                 return r;
                 }
         }
-        /* Docker's default, so that "python" in a cmd resolves as it would there. */
-        return env_set(&s->env, env_n, "PATH", 4, DEFAULT_PATH) < 0 ? -ENOMEM : 0;
+        /* Docker's default when the image sets none, so "python" in a cmd resolves as there. */
+        for (size_t i = 0; i < *env_n; i++)
+                if (strneq(s->env[i], "PATH=", 5))
+                        return 0;
+        return strv_push(&s->env, env_n, DEFAULT_PATH);
 }
 
 static int parse_ids(json_object *o, JobSpec *s, char **ret_error) {

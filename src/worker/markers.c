@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "macro.h"
 #include "markers.h"
 
-/* Deeper than any sane result, shallow enough that json-c's recursive free cannot overflow. */
+/* Deeper than any sane result; shallow enough for the recursion here and json-c's in gatewayd. */
 #define JSON_MAX_DEPTH 512
 
 struct MarkerParser {
@@ -58,26 +57,198 @@ MarkerParser *marker_parser_free(MarkerParser *p) {
         return mfree(p);
 }
 
-bool json_text_valid(const char *s, size_t len) {
-        struct json_tokener *tok;
-        json_object *o;
+/* A strict RFC 8259 validator. json-c's tokener, even in strict mode, lets single-quoted
+ * strings through, and results are served to clients as JSON, so they are checked here:
+ * no allocation, bounded depth, UTF-8 checked. */
+typedef struct JsonScan {
+        const unsigned char *p, *end;
+        unsigned depth;
+} JsonScan;
+
+static bool scan_value(JsonScan *s);
+
+static void skip_ws(JsonScan *s) {
+        while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+                s->p++;
+}
+
+static bool scan_char(JsonScan *s, unsigned char c) {
+        if (s->p < s->end && *s->p == c) {
+                s->p++;
+                return true;
+        }
+        return false;
+}
+
+static bool is_hex(unsigned char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* One UTF-8 sequence starting with a byte >= 0x80: no overlongs, surrogates or > U+10FFFF. */
+static bool scan_utf8(JsonScan *s) {
+        unsigned char c = *s->p;
+        unsigned n, cp, min;
+
+        if (c >= 0xC2 && c <= 0xDF)
+                n = 1, cp = c & 0x1F, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF)
+                n = 2, cp = c & 0x0F, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4)
+                n = 3, cp = c & 0x07, min = 0x10000;
+        else
+                return false;
+        if ((size_t) (s->end - s->p) <= n)
+                return false;
+        for (unsigned i = 1; i <= n; i++) {
+                if ((s->p[i] & 0xC0) != 0x80)
+                        return false;
+                cp = (cp << 6) | (s->p[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                return false;
+        s->p += n + 1;
+        return true;
+}
+
+static bool scan_string(JsonScan *s) {
+        if (!scan_char(s, '"'))
+                return false;
+        while (s->p < s->end) {
+                unsigned char c = *s->p;
+                if (c == '"') {
+                        s->p++;
+                        return true;
+                }
+                if (c < 0x20)
+                        return false;
+                if (c >= 0x80) {
+                        if (!scan_utf8(s))
+                                return false;
+                        continue;
+                }
+                s->p++;
+                if (c != '\\')
+                        continue;
+                if (s->p >= s->end)
+                        return false;
+                c = *s->p++;
+                if (c == 'u') {
+                        for (int i = 0; i < 4; i++)
+                                if (s->p >= s->end || !is_hex(*s->p++))
+                                        return false;
+                } else if (!strchr("\"\\/bfnrt", c) || c == 0)
+                        return false;
+        }
+        return false;
+}
+
+static bool scan_digits(JsonScan *s) {
+        const unsigned char *start = s->p;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+                s->p++;
+        return s->p > start;
+}
+
+static bool scan_number(JsonScan *s) {
+        (void) scan_char(s, '-');
+        if (scan_char(s, '0')) {
+                if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+                        return false;   /* no leading zeros */
+        } else if (!scan_digits(s))
+                return false;
+        if (scan_char(s, '.') && !scan_digits(s))
+                return false;
+        if (scan_char(s, 'e') || scan_char(s, 'E')) {
+                if (!scan_char(s, '+'))
+                        (void) scan_char(s, '-');
+                if (!scan_digits(s))
+                        return false;
+        }
+        return true;
+}
+
+static bool scan_literal(JsonScan *s, const char *word) {
+        size_t l = strlen(word);
+        if ((size_t) (s->end - s->p) < l || memcmp(s->p, word, l) != 0)
+                return false;
+        s->p += l;
+        return true;
+}
+
+/* Members of an object (object=true) or elements of an array, after the opening bracket. */
+static bool scan_container(JsonScan *s, bool object) {
+        unsigned char close = object ? '}' : ']';
+        bool ok = false;
+
+        if (++s->depth > JSON_MAX_DEPTH)
+                return false;
+        skip_ws(s);
+        if (scan_char(s, close))
+                ok = true;
+        else
+                for (;;) {
+                        if (object) {
+                                skip_ws(s);
+                                if (!scan_string(s))
+                                        break;
+                                skip_ws(s);
+                                if (!scan_char(s, ':'))
+                                        break;
+                        }
+                        if (!scan_value(s))
+                                break;
+                        if (scan_char(s, close)) {
+                                ok = true;
+                                break;
+                        }
+                        if (!scan_char(s, ','))
+                                break;
+                }
+        s->depth--;
+        return ok;
+}
+
+static bool scan_value(JsonScan *s) {
         bool ok;
 
-        /* json-c stops at a NUL, so an embedded one would hide trailing garbage. */
-        if (len == 0 || memchr(s, 0, len))
+        skip_ws(s);
+        if (s->p >= s->end)
                 return false;
-
-        tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-        if (!tok)
-                return false;
-        /* Strict: no single quotes, no trailing garbage. The terminating NUL is passed too, so a
-         * bare number at the end of the text is complete rather than "to be continued". */
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tok, s, (int) len + 1);
-        ok = json_tokener_get_error(tok) == json_tokener_success;
-        json_object_put(o);
-        json_tokener_free(tok);
+        switch (*s->p) {
+        case '{':
+                s->p++;
+                ok = scan_container(s, true);
+                break;
+        case '[':
+                s->p++;
+                ok = scan_container(s, false);
+                break;
+        case '"':
+                ok = scan_string(s);
+                break;
+        case 't':
+                ok = scan_literal(s, "true");
+                break;
+        case 'f':
+                ok = scan_literal(s, "false");
+                break;
+        case 'n':
+                ok = scan_literal(s, "null");
+                break;
+        default:
+                ok = scan_number(s);
+        }
+        skip_ws(s);
         return ok;
+}
+
+bool json_text_valid(const char *text, size_t len) {
+        JsonScan s = {
+                .p = (const unsigned char *) text,
+                .end = (const unsigned char *) text + len,
+        };
+
+        return scan_value(&s) && s.p == s.end;
 }
 
 _printf_(2, 3)

@@ -425,6 +425,7 @@ int verb_run(int argc, char *argv[]) {
                 r = log_oom();
                 goto finish;
         }
+        a.runner.init = a.init;
         r = check_tools(&a);
         if (r < 0)
                 goto finish;
