@@ -564,7 +564,9 @@ static int fill_outcome(Runner *r, JobOutcome *o) {
         if (o->exit_code != 0 && job_cgroup_oom_killed(r->cgroup))
                 return set_error(o, "FAILED", "OUT_OF_MEMORY", "Memory limit of %" PRIu64 " bytes exceeded.\nLast lines of the log:\n%s",
                                  r->spec->memory, strempty(tail));
-        if (!have_init && r->sandbox_pid <= 0)
+        /* Our init reports every job it started, so silence from it means bwrap (or the init's
+         * own privilege drop) failed, unless we killed it. */
+        if (!have_init && !r->killed)
                 return set_error(o, "FAILED", "SANDBOX_ERROR", "The sandbox could not be set up.\nLast lines of the log:\n%s",
                                  strempty(tail));
         if (o->exit_code == 0) {

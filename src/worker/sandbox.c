@@ -138,11 +138,11 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         if (r >= 0)
                 r = bind_entries(&a, p->image_root, "", true);
         if (r >= 0)
-                r = argv_addv(&a, 13,
+                r = argv_addv(&a, 15,
                               "--dir", "/var",    /* no-op if the image has one */
                               "--proc", "/proc",
                               "--dev", "/dev",
-                              "--tmpfs", "/tmp",
+                              "--perms", "1777", "--tmpfs", "/tmp",
                               "--dir", "/var/input",
                               "--ro-bind", p->data_path, "/var/input/data.json");
         if (r >= 0)
