@@ -1,30 +1,32 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gateway-job-init: pid 1 of a job's sandbox (see sandbox.h for why it exists).
  *
- *   gateway-job-init STATUS_FD UID GID -- COMMAND [ARG...]
+ *   gateway-job-init STATUS_FD LIFELINE_FD UID GID -- COMMAND [ARG...]
  *
  * Drops from root to UID/GID (no supplementary groups; every capability goes with uid 0),
  * forks COMMAND in its own process group, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2
  * to that group, reaps orphans, and when COMMAND ends writes "exited N\n" or "killed SIG\n" to
- * STATUS_FD and exits (which, as pid 1, ends every other process of the sandbox). It is linked
- * statically because it runs inside an arbitrary image; it uses no helper of the project. */
+ * STATUS_FD and exits (which, as pid 1, ends every other process of the sandbox).
+ *
+ * LIFELINE_FD is the read end of a pipe whose only writer is the worker: when it reports EOF the
+ * worker has died, and the init exits, ending the sandbox. (bwrap's --die-with-parent does not
+ * cover us: changing uid clears the parent-death signal, and even when set again afterwards it
+ * was not delivered when bwrap died, presumably because bwrap may not signal another uid.)
+ *
+ * It is linked statically because it runs inside an arbitrary image; it uses no helper of the
+ * project. */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static volatile pid_t job_pid;
-
-static void forward(int sig) {
-        if (job_pid > 0)
-                kill(-job_pid, sig);
-}
 
 static int parse_id(const char *s, unsigned long *ret) {
         char *end;
@@ -45,17 +47,32 @@ static int drop_privileges(uid_t uid, gid_t gid) {
         return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
-/* Closes every fd from 3 up except keep (-1: none). */
-static void close_fds_except(int keep) {
+static void close_range_(unsigned from, unsigned to) {
+        if (from > to)
+                return;
 #ifdef SYS_close_range
-        if (keep < 0 ? syscall(SYS_close_range, 3, ~0U, 0) == 0
-                     : (keep == 3 || syscall(SYS_close_range, 3, keep - 1, 0) == 0) &&
-                       syscall(SYS_close_range, keep + 1, ~0U, 0) == 0)
+        if (syscall(SYS_close_range, from, to, 0) == 0)
                 return;
 #endif
-        for (int fd = 3; fd < 65536; fd++)
-                if (fd != keep)
-                        close(fd);
+        for (unsigned fd = from; fd <= to && fd < 65536; fd++)
+                close((int) fd);
+}
+
+/* Closes every fd from 3 up except keep1 and keep2 (-1: none). */
+static void close_fds_except(int keep1, int keep2) {
+        unsigned lo = keep1 < keep2 ? (unsigned) keep1 : (unsigned) keep2;   /* -1 is huge */
+        unsigned hi = keep1 < keep2 ? (unsigned) keep2 : (unsigned) keep1;
+        unsigned from = 3;
+
+        if (lo >= 3 && lo != ~0U) {
+                close_range_(from, lo - 1);
+                from = lo + 1;
+        }
+        if (hi >= 3 && hi != ~0U && hi != lo) {
+                close_range_(from, hi - 1);
+                from = hi + 1;
+        }
+        close_range_(from, ~0U);
 }
 
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -63,28 +80,60 @@ static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGU
 static void exec_job(char **argv, const sigset_t *mask) {
         int e;
 
-        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-                signal(forwarded[i], SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
         sigprocmask(SIG_SETMASK, mask, NULL);
         setpgid(0, 0);
-        close_fds_except(-1);
+        close_fds_except(-1, -1);
         execvp(argv[0], argv);
         e = errno;
         dprintf(STDERR_FILENO, "gateway-job-init: cannot execute '%s': %s\n", argv[0], strerror(e));
         _exit(e == ENOENT ? 127 : 126);
 }
 
+/* Waits for the job, forwarding signals and reaping orphans. Returns its wait status, or -1 if
+ * the worker went away (lifeline closed). */
+static int supervise(pid_t job, int sfd, int lifeline) {
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = sfd, .events = POLLIN },
+                        { .fd = lifeline, .events = POLLIN },
+                };
+                struct signalfd_siginfo si;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -1;
+                }
+                if (p[1].revents)
+                        return -1;    /* only EOF ever arrives here: the worker is gone */
+                if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                        continue;
+                if (si.ssi_signo != SIGCHLD) {
+                        kill(-job, (int) si.ssi_signo);
+                        continue;
+                }
+                for (;;) {
+                        int st;
+                        pid_t r = waitpid(-1, &st, WNOHANG);
+                        if (r <= 0)
+                                break;
+                        if (r == job)
+                                return st;
+                }
+        }
+}
+
 int main(int argc, char *argv[]) {
-        unsigned long status_fd, uid, gid;
-        struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
-        sigset_t all, old;
-        int status = 0;
+        unsigned long status_fd, lifeline, uid, gid;
+        sigset_t mask, old;
+        int status, sfd;
         pid_t pid;
 
-        if (argc < 6 || strcmp(argv[4], "--") != 0 ||
-            parse_id(argv[1], &status_fd) < 0 || parse_id(argv[2], &uid) < 0 || parse_id(argv[3], &gid) < 0) {
-                dprintf(STDERR_FILENO, "Usage: gateway-job-init STATUS_FD UID GID -- COMMAND [ARG...]\n");
+        if (argc < 7 || strcmp(argv[5], "--") != 0 ||
+            parse_id(argv[1], &status_fd) < 0 || parse_id(argv[2], &lifeline) < 0 ||
+            parse_id(argv[3], &uid) < 0 || parse_id(argv[4], &gid) < 0) {
+                dprintf(STDERR_FILENO, "Usage: gateway-job-init STATUS_FD LIFELINE_FD UID GID -- COMMAND [ARG...]\n");
                 return 125;
         }
 
@@ -95,13 +144,19 @@ int main(int argc, char *argv[]) {
         }
 
         /* bwrap's own status fd and whatever else leaked stay outside the job. */
-        close_fds_except((int) status_fd);
+        close_fds_except((int) status_fd, (int) lifeline);
 
-        /* Block the forwarded signals across fork, so none arrives before job_pid is known. */
-        sigfillset(&all);
-        sigprocmask(SIG_BLOCK, &all, &old);
+        /* Signals are taken through a signalfd; blocked before fork, so none is lost. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
         for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-                sigaction(forwarded[i], &sa, NULL);
+                sigaddset(&mask, forwarded[i]);
+        sigprocmask(SIG_BLOCK, &mask, &old);
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        if (sfd < 0) {
+                dprintf(STDERR_FILENO, "gateway-job-init: signalfd: %s\n", strerror(errno));
+                return 125;
+        }
 
         pid = fork();
         if (pid < 0) {
@@ -109,26 +164,13 @@ int main(int argc, char *argv[]) {
                 return 125;
         }
         if (pid == 0)
-                exec_job(argv + 5, &old);
-
+                exec_job(argv + 6, &old);
         setpgid(pid, pid);  /* also here, so forwarding works before the child got to it */
-        job_pid = pid;
-        sigprocmask(SIG_SETMASK, &old, NULL);
 
-        for (;;) {
-                int st;
-                pid_t p = waitpid(-1, &st, 0);
-                if (p < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        break;
-                }
-                if (p == pid) {
-                        status = st;
-                        break;
-                }
-        }
-
+        status = supervise(pid, sfd, (int) lifeline);
+        if (status < 0)
+                /* As pid 1, exiting takes every process of the sandbox with it. */
+                return 137;
         if (WIFSIGNALED(status)) {
                 dprintf((int) status_fd, "killed %d\n", WTERMSIG(status));
                 return 128 + WTERMSIG(status);

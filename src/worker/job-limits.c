@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -14,6 +15,11 @@
 #include "macro.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
 #define CFS_PERIOD_US 100000
 
 enum { CG_MEMORY, CG_PIDS, CG_CPU, _CG_MAX };
@@ -98,6 +104,53 @@ static bool file_has_word(const char *path, const char *word) {
         return false;
 }
 
+static void kill_procs(const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        int pid;
+
+        if (asprintf(&path, "%s/cgroup.procs", dir) < 0)
+                return;
+        f = fopen(path, "re");
+        while (f && fscanf(f, "%d", &pid) == 1)
+                if (pid > 0)
+                        (void) kill(pid, SIGKILL);
+}
+
+/* A worker killed with SIGKILL cannot remove its job's cgroups: the next one kills what is left
+ * in job cgroups whose worker (the pid at the end of the name) is gone, and removes them. */
+static void prune_stale(const char *base) {
+        _cleanup_(closedirp) DIR *d = opendir(base);
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                const char *dash;
+                _cleanup_free_ char *p = NULL;
+                int pid;
+
+                if (de->d_type != DT_DIR || !strneq(de->d_name, "gatewayd-job-", 13))
+                        continue;
+                dash = strrchr(de->d_name, '-');
+                pid = atoi(dash + 1);
+                if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                if (asprintf(&p, "%s/%s", base, de->d_name) < 0)
+                        continue;
+                kill_procs(p);
+                for (int attempt = 0; attempt < 20; attempt++) {
+                        if (rmdir(p) >= 0) {
+                                log_debug("Removed stale cgroup %s.", p);
+                                break;
+                        }
+                        if (errno != EBUSY)
+                                break;
+                        usleep(5000);
+                }
+        }
+}
+
 static int make_dir(JobCgroup *c, int i, const char *base, const char *name) {
         _cleanup_free_ char *d = NULL;
 
@@ -123,6 +176,7 @@ static void setup_v1(JobCgroup *c, const char *name) {
                         continue;
                 if (statfs(base, &fs) < 0 || fs.f_type != CGROUP_SUPER_MAGIC)
                         continue;
+                prune_stale(base);
                 r = make_dir(c, i, base, name);
                 if (r < 0)
                         log_debug_errno(r, "Cannot create a %s cgroup below %s: %m", controller_names[i], base);
@@ -138,6 +192,7 @@ static void setup_v2(JobCgroup *c, const char *name) {
                 return;
         /* Fails with EBUSY when processes live in our cgroup, i.e. nothing was delegated. */
         (void) write_file(ctl, "+memory +pids +cpu");
+        prune_stale(base);
         r = make_dir(c, CG_MEMORY, base, name);
         if (r < 0) {
                 log_debug_errno(r, "Cannot create a cgroup below %s: %m", base);

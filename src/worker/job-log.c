@@ -5,6 +5,7 @@
 
 #include "job-log.h"
 #include "macro.h"
+#include "utf8.h"
 
 #define TAIL_LINE_MAX 1024
 /* When cutting the head, the kept part starts after a newline if one is this close. */
@@ -119,6 +120,7 @@ static void tail_remember(JobLog *l, const char *data, size_t len) {
         s = strndup(data, len);
         if (!s)
                 return;  /* only used for error messages */
+        utf8_sanitize(s, strlen(s));
         free(l->tail[l->tail_next]);
         l->tail[l->tail_next] = s;
         l->tail_next = (l->tail_next + 1) % l->tail_n;

@@ -4,6 +4,7 @@
 
 #include "macro.h"
 #include "markers.h"
+#include "utf8.h"
 
 /* Deeper than any sane result; shallow enough for the recursion here and json-c's in gatewayd. */
 #define JSON_MAX_DEPTH 512
@@ -84,32 +85,6 @@ static bool is_hex(unsigned char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* One UTF-8 sequence starting with a byte >= 0x80: no overlongs, surrogates or > U+10FFFF. */
-static bool scan_utf8(JsonScan *s) {
-        unsigned char c = *s->p;
-        unsigned n, cp, min;
-
-        if (c >= 0xC2 && c <= 0xDF)
-                n = 1, cp = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-                n = 2, cp = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-                n = 3, cp = c & 0x07, min = 0x10000;
-        else
-                return false;
-        if ((size_t) (s->end - s->p) <= n)
-                return false;
-        for (unsigned i = 1; i <= n; i++) {
-                if ((s->p[i] & 0xC0) != 0x80)
-                        return false;
-                cp = (cp << 6) | (s->p[i] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                return false;
-        s->p += n + 1;
-        return true;
-}
-
 static bool scan_string(JsonScan *s) {
         if (!scan_char(s, '"'))
                 return false;
@@ -122,8 +97,10 @@ static bool scan_string(JsonScan *s) {
                 if (c < 0x20)
                         return false;
                 if (c >= 0x80) {
-                        if (!scan_utf8(s))
+                        size_t n = utf8_sequence_length(s->p, (size_t) (s->end - s->p));
+                        if (n == 0)
                                 return false;
+                        s->p += n;
                         continue;
                 }
                 s->p++;

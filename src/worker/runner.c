@@ -19,6 +19,7 @@
 #include "runner.h"
 #include "sandbox.h"
 #include "squashfs-mount.h"
+#include "utf8.h"
 #include "spool.h"
 
 /* Log events carry at most this much of a line; the log file has all of it. */
@@ -28,6 +29,7 @@
 /* fd numbers in the bwrap process */
 #define FD_JSON_STATUS 3
 #define FD_INIT_STATUS 4
+#define FD_LIFELINE 5
 
 typedef enum StopReason {
         STOP_NONE,
@@ -58,6 +60,7 @@ typedef struct Runner {
         int sandbox_pidfd;
 
         int fd_out, fd_err, fd_json, fd_init;
+        int lifeline;           /* write end: we only hold it, our death closes it */
         char json_buf[4096];
         size_t json_len;
         char init_buf[64];
@@ -154,15 +157,25 @@ static int on_interim(const char *json, size_t len, size_t index, void *userdata
 }
 
 static void emit_line_event(const char *stream, const char *data, size_t len, bool first_piece) {
+        size_t n = MIN(len, (size_t) EVENT_LINE_MAX);
+        _cleanup_free_ char *copy = NULL;
         json_object *o;
 
         if (!first_piece)
                 return;    /* the rest of an over-long line: only its start goes out */
+        copy = malloc(n + 1);
+        if (copy) {
+                memcpy(copy, data, n);   /* not strndup: the line may hold NUL bytes */
+                copy[n] = 0;
+        }
         o = json_object_new_object();
-        if (!o)
+        if (!o || !copy) {
+                json_object_put(o);
                 return;
+        }
+        utf8_sanitize(copy, n);
         json_object_object_add(o, "stream", json_object_new_string(stream));
-        json_object_object_add(o, "line", json_object_new_string_len(data, (int) MIN(len, (size_t) EVENT_LINE_MAX)));
+        json_object_object_add(o, "line", json_object_new_string_len(copy, (int) n));
         if (len > EVENT_LINE_MAX)
                 json_object_object_add(o, "truncated", json_object_new_boolean(true));
         (void) events_emit("log", o);
@@ -379,9 +392,9 @@ static void event_loop(Runner *r, int signal_fd) {
         }
 }
 
-static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int child_fds[4]) {
-        static const int targets[4] = { STDOUT_FILENO, STDERR_FILENO, FD_JSON_STATUS, FD_INIT_STATUS };
-        int moved[4], null_fd, k;
+static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int child_fds[5]) {
+        static const int targets[5] = { STDOUT_FILENO, STDERR_FILENO, FD_JSON_STATUS, FD_INIT_STATUS, FD_LIFELINE };
+        int moved[5], null_fd, k;
         sigset_t empty;
 
         sigemptyset(&empty);
@@ -394,17 +407,17 @@ static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int
                 _exit(120);
 
         /* Out of the way of the target numbers first, then into place (dup2 clears CLOEXEC). */
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
                 if ((moved[i] = fcntl(child_fds[i], F_DUPFD, 10)) < 0)
                         _exit(120);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
                 if (dup2(moved[i], targets[i]) < 0)
                         _exit(120);
         null_fd = open("/dev/null", O_RDONLY);
         if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0)
                 _exit(120);
-        if (syscall(SYS_close_range, 5, ~0U, 0) < 0)
-                for (int fd = 5; fd < 1024; fd++)
+        if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
+                for (int fd = 6; fd < 1024; fd++)
                         close(fd);
 
         k = job_cgroup_enter(r->cgroup);
@@ -423,9 +436,12 @@ static int make_pipe(int p[2]) {
 
 static int spawn(Runner *r, char **argv) {
         int out[2] = { -1, -1 }, err[2] = { -1, -1 }, js[2] = { -1, -1 }, is[2] = { -1, -1 };
+        int life[2] = { -1, -1 };
         int k;
 
-        k = make_pipe(out);
+        k = make_pipe(life);
+        if (k >= 0)
+                k = make_pipe(out);
         if (k >= 0)
                 k = make_pipe(err);
         if (k >= 0)
@@ -437,8 +453,10 @@ static int spawn(Runner *r, char **argv) {
                 if (r->bwrap_pid < 0)
                         k = -errno;
                 else if (r->bwrap_pid == 0)
-                        child_exec(r, argv, r->spec->env, (int[4]) { out[1], err[1], js[1], is[1] });
+                        child_exec(r, argv, r->spec->env, (int[5]) { out[1], err[1], js[1], is[1], life[0] });
         }
+        safe_close(life[0]);
+        r->lifeline = life[1];
         safe_close(out[1]);
         safe_close(err[1]);
         safe_close(js[1]);
@@ -523,6 +541,7 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .network = r->spec->network,
                 .json_status_fd = FD_JSON_STATUS,
                 .init_status_fd = FD_INIT_STATUS,
+                .lifeline_fd = FD_LIFELINE,
                 .uid = r->spec->uid,
                 .gid = r->spec->gid,
                 .command = r->spec->argv,
@@ -594,6 +613,7 @@ static void runner_done(Runner *r) {
         safe_close(r->bwrap_pidfd);
         safe_close(r->sandbox_pidfd);
         safe_close(r->interim_fd);
+        safe_close(r->lifeline);
         line_splitter_done(&r->out);
         line_splitter_done(&r->err);
         marker_parser_free(r->parser);
@@ -633,6 +653,7 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
                 .bwrap_pidfd = -1,
                 .sandbox_pidfd = -1,
                 .fd_out = -1, .fd_err = -1, .fd_json = -1, .fd_init = -1,
+                .lifeline = -1,
         };
         int k;
 

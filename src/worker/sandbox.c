@@ -157,6 +157,8 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         if (r >= 0)
                 r = argv_addf(&a, "%d", p->init_status_fd);
         if (r >= 0)
+                r = argv_addf(&a, "%d", p->lifeline_fd);
+        if (r >= 0)
                 r = argv_addf(&a, "%u", (unsigned) p->uid);
         if (r >= 0)
                 r = argv_addf(&a, "%u", (unsigned) p->gid);

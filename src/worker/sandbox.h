@@ -20,7 +20,9 @@
  * bound from the host) as pid 1 of the sandbox; the init drops to the job's uid/gid (clearing
  * every capability), forks the job, forwards termination signals to it and reports how it ended
  * on a status fd. Dropping to the user before bwrap would instead need a user namespace in which
- * the image's root-owned files appear as "nobody", and could not bind root-only input files. */
+ * the image's root-owned files appear as "nobody", and could not bind root-only input files.
+ * The init also watches a lifeline pipe from the worker, so the sandbox ends if the worker is
+ * killed outright (see job-init.c). */
 
 #define SANDBOX_INIT_PATH "/.gatewayd-init"
 
@@ -35,6 +37,7 @@ typedef struct SandboxParams {
         bool network;
         int json_status_fd;             /* fd numbers as the bwrap process will see them */
         int init_status_fd;
+        int lifeline_fd;
         uid_t uid;
         gid_t gid;
         char * const *command;

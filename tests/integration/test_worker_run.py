@@ -508,18 +508,43 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(rootfs.mounts_under(self.runtime), [])
         self.assertFalse(os.path.exists(entry))
 
-    def test_stale_reference_is_pruned(self):
-        # a worker killed with SIGKILL leaves its reference; the next job cleans up after it
-        spool = self.spool("echo ready; sleep 30")
+    def test_worker_killed_outright(self):
+        # SIGKILL: the sandbox dies with the worker (PDEATHSIG, --die-with-parent); its image
+        # reference and cgroups are left behind and cleaned up by the next job.
+        spool = self.spool("echo ready; exec sleep 30")
         p = self.start(spool)
         self.wait_event(p, lambda e: e.get("line") == "ready")
+        groups = [os.path.join(root, d) for root, dirs, _ in os.walk("/sys/fs/cgroup") for d in dirs
+                  if d.startswith(f"gatewayd-job-test-{self.n}-{p.pid}")]
+        if not groups:
+            self.skipTest("no job cgroups on this host to watch the job's processes with")
         p.kill()
         p.wait()
         self.procs.children.remove(p)
+
+        def job_processes():
+            left = []
+            for g in groups:
+                with open(os.path.join(g, "cgroup.procs")) as f:
+                    left += f.read().split()
+            return left
+        procs.wait_for(lambda: not job_processes(), 10, "the job to die with its worker")
         self.assertEqual(len(rootfs.mounts_under(self.runtime)), 1)
+
         o = self.run_job(self.spool("echo 'PlanQK:Job:Result: 2'"))
         self.assert_succeeded(o)
         self.assertEqual(rootfs.mounts_under(self.runtime), [])
+        for g in groups:
+            self.assertFalse(os.path.exists(g), g)
+
+    def test_binary_output(self):
+        o = self.run_job(self.spool("printf 'caf\\303\\251 \\377\\376 nul:\\000:\\n'; exit 1"))
+        self.assertEqual(o.error_code, "EXIT_CODE")
+        self.assertIn("café ?? nul:", o.exit["error"]["detail"])   # exit.json stays UTF-8
+        line = [e for e in o.of("log") if e.get("stream") == "stdout"][0]["line"]
+        self.assertEqual(line, "café ?? nul:\x00:")
+        with open(os.path.join(o.spool, "log"), "rb") as f:
+            self.assertEqual(f.read(), b"caf\xc3\xa9 \xff\xfe nul:\x00:\n")   # the log has the bytes
 
     def test_cgroups_removed(self):
         # The job cgroup lives below the worker's (= our) cgroup in each v1 hierarchy here.
@@ -529,11 +554,11 @@ class WorkerRunTest(unittest.TestCase):
                 _, ctrls, path = line.rstrip("\n").split(":", 2)
                 for c in ctrls.split(","):
                     own[c] = path
-        bases = [f"/sys/fs/cgroup/{c}{own[c]}".rstrip("/") for c in ("memory", "pids")
+        bases = [f"/sys/fs/cgroup/{c}{own[c]}".rstrip("/") for c in ("memory", "pids", "cpu")
                  if c in own and os.path.exists(f"/sys/fs/cgroup/{c}")]
         if not bases:
             self.skipTest("no v1 memory/pids hierarchy on this host")
-        spool = self.spool("echo ready; sleep 30", resources={"memory": 64 << 20, "pids": 50})
+        spool = self.spool("echo ready; sleep 30", resources={"memory": 64 << 20, "pids": 50, "cpus": 0.5})
         p = self.start(spool)
         self.wait_event(p, lambda e: e.get("line") == "ready")
         job_groups = [os.path.join(b, d) for b in bases for d in os.listdir(b)
@@ -547,6 +572,10 @@ class WorkerRunTest(unittest.TestCase):
         if pids:
             with open(os.path.join(pids[0], "pids.max")) as f:
                 self.assertEqual(int(f.read()), 52)    # + bwrap and our init
+        cpu = [g for g in job_groups if "/cpu/" in g]
+        if cpu:
+            with open(os.path.join(cpu[0], "cpu.cfs_quota_us")) as f:
+                self.assertEqual(int(f.read()), 50000)
         p.send_signal(signal.SIGTERM)
         o = self.finish(p, spool)
         self.assertEqual(o.status, "CANCELLED")

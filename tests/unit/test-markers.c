@@ -5,6 +5,7 @@
 #include "line-splitter.h"
 #include "macro.h"
 #include "markers.h"
+#include "utf8.h"
 
 /* Collects what the parser reports, fed through the real line splitter as the runner does. */
 typedef struct Capture {
@@ -410,6 +411,15 @@ START_TEST(test_splitter_pieces) {
 }
 END_TEST
 
+START_TEST(test_utf8_sanitize) {
+        char s[] = "ok \xc3\xa9 \xff bad \xe2\x82 cut \xf0\x9f\x98\x80 \xed\xa0\x80";
+        utf8_sanitize(s, strlen(s));
+        ck_assert_str_eq(s, "ok \xc3\xa9 ? bad ?? cut \xf0\x9f\x98\x80 ???");
+        ck_assert_uint_eq(utf8_sequence_length((const unsigned char *) "\xc3", 1), 0);
+        ck_assert_uint_eq(utf8_sequence_length((const unsigned char *) "a", 1), 1);
+}
+END_TEST
+
 static Suite *markers_suite(void) {
         Suite *s = suite_create("markers");
         TCase *tc = tcase_create("core");
@@ -441,6 +451,7 @@ static Suite *markers_suite(void) {
         tcase_add_test(tc, test_deep_nesting);
         tcase_add_test(tc, test_json_text_valid);
         tcase_add_test(tc, test_splitter_pieces);
+        tcase_add_test(tc, test_utf8_sanitize);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -61,6 +61,7 @@ static char **build(bool network) {
                 .network = network,
                 .json_status_fd = 3,
                 .init_status_fd = 4,
+                .lifeline_fd = 5,
                 .uid = 1000,
                 .gid = 100,
                 .command = command,
@@ -127,12 +128,13 @@ START_TEST(test_root_entries) {
         ck_assert_int_gt(dash, 0);
         ck_assert_str_eq(argv[dash + 1], SANDBOX_INIT_PATH);
         ck_assert_str_eq(argv[dash + 2], "4");
-        ck_assert_str_eq(argv[dash + 3], "1000");
-        ck_assert_str_eq(argv[dash + 4], "100");
-        ck_assert_str_eq(argv[dash + 5], "--");
-        ck_assert_str_eq(argv[dash + 6], "python3");
-        ck_assert_str_eq(argv[dash + 7], "main.py");
-        ck_assert_ptr_null(argv[dash + 8]);
+        ck_assert_str_eq(argv[dash + 3], "5");
+        ck_assert_str_eq(argv[dash + 4], "1000");
+        ck_assert_str_eq(argv[dash + 5], "100");
+        ck_assert_str_eq(argv[dash + 6], "--");
+        ck_assert_str_eq(argv[dash + 7], "python3");
+        ck_assert_str_eq(argv[dash + 8], "main.py");
+        ck_assert_ptr_null(argv[dash + 9]);
         strv_free(argv);
 }
 END_TEST
