@@ -402,9 +402,13 @@ static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int
         signal(SIGPIPE, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
 
-        /* If the worker is killed outright, bwrap (and with --die-with-parent the sandbox) goes too. */
+        /* If the worker is killed outright, bwrap goes too (and the sandbox's init notices its
+         * lifeline closing). */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                 _exit(120);
+        /* Out of our process group: a Ctrl-C at a terminal is a cancel for us to handle, not a
+         * signal that kills bwrap behind our back. */
+        (void) setpgid(0, 0);
 
         /* Out of the way of the target numbers first, then into place (dup2 clears CLOEXEC). */
         for (int i = 0; i < 5; i++)
@@ -515,8 +519,7 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
 
         k = image_mount_acquire(r->opts->runtime_dir, r->spec->image_path, &r->mount);
         if (k < 0)
-                return set_error(o, "FAILED", "IMAGE_ERROR", "Cannot mount image %s: %s",
-                                 r->spec->image_path, strerror(-k));
+                return set_error(o, "FAILED", "IMAGE_ERROR", "%s", image_mount_last_error());
 
         /* The sandbox's own processes (bwrap and our init) count against the pids limit too. */
         if (limits.pids > 0)
@@ -680,6 +683,12 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
                                 (void) waitpid(r.bwrap_pid, &r.bwrap_status, 0);
                         }
                         k = fill_outcome(&r, o);
+                        /* Nothing of the job may outlive us, even if bwrap was killed by
+                         * someone else and left the sandbox behind. */
+                        if (r.sandbox_pidfd >= 0)
+                                (void) pidfd_kill(r.sandbox_pidfd, SIGKILL);
+                        if (r.cgroup)
+                                (void) job_cgroup_kill(r.cgroup, SIGKILL);
                 }
         }
 

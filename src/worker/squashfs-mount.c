@@ -14,6 +14,21 @@
 #include "macro.h"
 #include "squashfs-mount.h"
 
+/* The reason of the last failure, for the job's error detail (the worker is single-threaded). */
+static char last_error[512];
+
+#define fail(error, ...)                                                          \
+        ({                                                                        \
+                int _e = (error);                                                 \
+                errno = abs(_e);                                                  \
+                snprintf(last_error, sizeof(last_error), __VA_ARGS__);            \
+                log_error_errno(_e, "%s", last_error);                            \
+        })
+
+const char *image_mount_last_error(void) {
+        return last_error;
+}
+
 struct ImageMount {
         char *runtime_dir;
         char *entry;    /* RUNTIME_DIR/images/KEY */
@@ -127,7 +142,7 @@ static int loop_attach(int image_fd, char *ret_dev, size_t size, int *ret_loop_f
 
         ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
         if (ctl < 0)
-                return log_error_errno(errno, "Cannot open /dev/loop-control: %m");
+                return fail(errno, "Cannot open /dev/loop-control: %m");
 
         for (int attempt = 0; attempt < 64; attempt++) {
                 struct loop_config c = {
@@ -138,26 +153,26 @@ static int loop_attach(int image_fd, char *ret_dev, size_t size, int *ret_loop_f
 
                 nr = ioctl(ctl, LOOP_CTL_GET_FREE);
                 if (nr < 0)
-                        return log_error_errno(errno, "Cannot allocate a loop device: %m");
+                        return fail(errno, "Cannot allocate a loop device: %m");
                 snprintf(ret_dev, size, "/dev/loop%d", nr);
                 fd = open(ret_dev, O_RDONLY | O_CLOEXEC);
                 if (fd < 0 && errno == ENOENT) {
                         /* a /dev without udev (containers) lacks nodes for new devices */
                         if (mknod(ret_dev, S_IFBLK | 0600, makedev(7, nr)) < 0 && errno != EEXIST)
-                                return log_error_errno(errno, "Cannot create %s: %m", ret_dev);
+                                return fail(errno, "Cannot create %s: %m", ret_dev);
                         fd = open(ret_dev, O_RDONLY | O_CLOEXEC);
                 }
                 if (fd < 0)
-                        return log_error_errno(errno, "Cannot open %s: %m", ret_dev);
+                        return fail(errno, "Cannot open %s: %m", ret_dev);
                 if (ioctl(fd, LOOP_CONFIGURE, &c) >= 0) {
                         *ret_loop_fd = fd;
                         return 0;
                 }
                 close(fd);
                 if (errno != EBUSY)   /* EBUSY: another process took it first */
-                        return log_error_errno(errno, "Cannot configure %s: %m", ret_dev);
+                        return fail(errno, "Cannot configure %s: %m", ret_dev);
         }
-        return log_error_errno(EBUSY, "No free loop device.");
+        return fail(EBUSY, "No free loop device.");
 }
 
 static int do_mount(int image_fd, const char *image_path, const char *root) {
@@ -170,7 +185,7 @@ static int do_mount(int image_fd, const char *image_path, const char *root) {
                 return r;
         if (mount(dev, root, "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
                 /* closing loop_fd then detaches the device (autoclear) */
-                return log_error_errno(errno, "Cannot mount %s (%s) on %s: %m", image_path, dev, root);
+                return fail(errno, "Cannot mount %s (%s) on %s: %m", image_path, dev, root);
         log_debug("Mounted %s on %s via %s.", image_path, root, dev);
         return 0;
 }
@@ -227,52 +242,57 @@ int image_mount_acquire(const char *runtime_dir, const char *image_path, ImageMo
 
         image_fd = open(image_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (image_fd < 0)
-                return log_error_errno(errno, "Cannot open image %s: %m", image_path);
+                return fail(errno, "Cannot open image %s: %m", image_path);
         if (fstat(image_fd, &st) < 0)
-                return log_error_errno(errno, "Cannot stat image %s: %m", image_path);
+                return fail(errno, "Cannot stat image %s: %m", image_path);
         if (!S_ISREG(st.st_mode))
-                return log_error_errno(EINVAL, "Image %s is not a regular file.", image_path);
+                return fail(EINVAL, "Image %s is not a regular file.", image_path);
 
         if (asprintf(&images, "%s/images", runtime_dir) < 0)
-                return log_oom();
+                return fail(ENOMEM, "Out of memory.");
         r = mkdir_ok(runtime_dir, 0755);
         if (r >= 0)
                 r = mkdir_ok(images, 0755);
         if (r < 0)
-                return log_error_errno(r, "Cannot create %s: %m", images);
+                return fail(r, "Cannot create %s: %m", images);
 
         lock_fd = take_lock(runtime_dir);
         if (lock_fd < 0)
-                return log_error_errno(lock_fd, "Cannot lock %s/lock: %m", runtime_dir);
+                return fail(lock_fd, "Cannot lock %s/lock: %m", runtime_dir);
 
         m = calloc(1, sizeof(*m));
         if (!m)
-                return log_oom();
+                return fail(ENOMEM, "Out of memory.");
         r = make_paths(m, runtime_dir, &st);
-        if (r < 0)
-                goto fail;
+        if (r < 0) {
+                (void) fail(r, "Cannot set up the mount of %s below %s: %m", image_path, runtime_dir);
+                goto error;
+        }
         r = mkdir_ok(m->entry, 0700);
         if (r >= 0)
                 r = mkdir_ok(m->root, 0755);
         if (r >= 0)
                 r = mkdir_ok(m->refs, 0700);
         if (r < 0) {
-                log_error_errno(r, "Cannot create %s: %m", m->entry);
-                goto fail;
+                (void) fail(r, "Cannot create %s: %m", m->entry);
+                goto error;
         }
 
         r = prune_refs(m->refs);
         if (r >= 0 && !is_mount_point(m->root, m->entry))
                 r = do_mount(image_fd, image_path, m->root);
-        if (r >= 0)
+        if (r >= 0) {
                 r = create_ref(m->ref);
+                if (r < 0)
+                        (void) fail(r, "Cannot create %s: %m", m->ref);
+        }
         if (r < 0)
-                goto fail;
+                goto error;
 
         *ret = m;
         return 0;
 
-fail:
+error:
         if (prune_refs(m->refs) == 0)
                 (void) unmount_and_remove(m);
         image_mount_free(m);
@@ -287,7 +307,7 @@ int image_mount_release(ImageMount *m) {
                 return 0;
         lock_fd = take_lock(m->runtime_dir);
         if (lock_fd < 0)
-                r = log_error_errno(lock_fd, "Cannot lock %s/lock: %m", m->runtime_dir);
+                r = fail(lock_fd, "Cannot lock %s/lock: %m", m->runtime_dir);
         else {
                 (void) unlink(m->ref);
                 live = prune_refs(m->refs);

@@ -20,3 +20,5 @@ int image_mount_acquire(const char *runtime_dir, const char *image_path, ImageMo
 /* Drops this process's reference; unmounts if it was the last. Frees m. */
 int image_mount_release(ImageMount *m);
 const char *image_mount_root(const ImageMount *m);
+/* Why the last image_mount_acquire() failed, as a sentence naming the file. */
+const char *image_mount_last_error(void);

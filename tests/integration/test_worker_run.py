@@ -226,6 +226,19 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(o.exit["interimCount"], 3)
         self.assertEqual(o.result, "done")
 
+    def test_interim_event_is_immediate(self):
+        spool = self.spool("echo 'PlanQK:Job:InterimResult: {\"progress\": 0.5}'; sleep 30")
+        p = self.start(spool)
+        seen = self.wait_event(p, lambda e: e["event"] == "interim")
+        self.assertEqual(seen[-1]["result"], {"progress": 0.5})
+        with open(os.path.join(spool, "interim.jsonl")) as f:
+            self.assertEqual(f.read(), '{"progress": 0.5}\n')   # on disk already, too
+        self.assertFalse(os.path.exists(os.path.join(spool, "exit.json")))
+        p.send_signal(signal.SIGTERM)
+        o = self.finish(p, spool)
+        self.assertEqual(o.status, "CANCELLED")
+        self.assertEqual(o.interim, [{"progress": 0.5}])
+
     def test_interim_limits(self):
         o = self.run_job(self.spool(
             "i=0; while [ $i -lt 8 ]; do echo \"PlanQK:Job:InterimResult: $i\"; i=$((i+1)); done;"
@@ -656,6 +669,34 @@ class WorkerRunTest(unittest.TestCase):
             r = subprocess.run([self.worker, *args], capture_output=True, text=True)
             self.assertEqual(r.returncode, 1, args)
             self.assertIn(message, r.stderr, args)
+
+    def test_events_fd_and_pid_file(self):
+        spool = self.spool("echo 'PlanQK:Job:Result: 3'")
+        pidfile = os.path.join(self.tmp.path, "elsewhere.pid")
+        r, w = os.pipe()
+        p = self.procs.start(self.argv(spool, f"--events-fd={w}", f"--pid-file={pidfile}"),
+                             stdout=subprocess.PIPE, pass_fds=(w,))
+        os.close(w)
+        with os.fdopen(r) as f:
+            events = [json.loads(line) for line in f]
+        self.assertEqual(p.stdout.read(), b"")    # nothing on stdout
+        p.wait(30)
+        self.procs.children.remove(p)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(events[-1]["event"], "done")
+        self.assertEqual(events[-1]["status"], "SUCCEEDED")
+        self.assertFalse(os.path.exists(pidfile))
+        self.assertFalse(os.path.exists(os.path.join(spool, "worker.pid")))
+
+    def test_bad_input_files(self):
+        spool = self.spool("true")
+        os.mkdir(os.path.join(spool, "input", "params.json"))
+        o = self.run_job(spool)
+        self.assertEqual(o.error_code, "INVALID_JOB")
+        self.assertIn("input", o.exit["error"]["detail"])
+        o = self.run_job(self.spool("true", image=self.tmp.path))
+        self.assertEqual(o.error_code, "IMAGE_ERROR")
+        self.assertIn("not a regular file", o.exit["error"]["detail"])
 
     def test_help(self):
         r = subprocess.run([self.worker, "run", "--help"], capture_output=True, text=True)
