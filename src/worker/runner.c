@@ -12,18 +12,13 @@
 #include <time.h>
 
 #include "events.h"
-#include "job-log.h"
 #include "job-limits.h"
-#include "line-splitter.h"
+#include "job-output.h"
 #include "log.h"
 #include "runner.h"
 #include "sandbox.h"
-#include "squashfs-mount.h"
-#include "utf8.h"
 #include "spool.h"
-
-/* Log events carry at most this much of a line; the log file has all of it. */
-#define EVENT_LINE_MAX (64 * 1024)
+#include "squashfs-mount.h"
 /* After bwrap exits, how long stray pipe writers may keep us reading. */
 #define DRAIN_USEC (5 * 1000000ULL)
 /* fd numbers in the bwrap process */
@@ -42,12 +37,7 @@ typedef struct Runner {
         const RunnerOptions *opts;
         int spool_fd;
 
-        JobLog *log;
-        bool log_failed;
-        MarkerParser *parser;
-        int interim_fd;
-        LineSplitter out, err;
-        bool out_in_line, err_in_line;
+        JobOutput *output;
 
         JobCgroup *cgroup;
         ImageMount *mount;
@@ -108,110 +98,6 @@ static int set_error(JobOutcome *o, const char *status, const char *code, const 
         return o->error_code && o->error_detail ? 0 : -ENOMEM;
 }
 
-/* A worker note: into the log file and onto the events stream. */
-static void note(Runner *r, const char *level, const char *format, ...) _printf_(3, 4);
-static void note(Runner *r, const char *level, const char *format, ...) {
-        char buf[1024];
-        va_list ap;
-
-        va_start(ap, format);
-        vsnprintf(buf, sizeof(buf), format, ap);
-        va_end(ap);
-        if (r->log)
-                (void) job_log_note(r->log, level, buf);
-        (void) events_emit_log(level, "%s", buf);
-}
-
-static void on_marker_warning(const char *message, void *userdata) {
-        note(userdata, "warning", "%s", message);
-}
-
-static int write_line(int fd, const char *s, size_t n) {
-        _cleanup_free_ char *b = malloc(n + 1);
-
-        if (!b)
-                return -ENOMEM;
-        memcpy(b, s, n);
-        b[n] = '\n';
-        /* one write: interim.jsonl never holds half a line that a reader could take as whole */
-        return write(fd, b, n + 1) == (ssize_t) (n + 1) ? 0 : -EIO;
-}
-
-static int on_interim(const char *json, size_t len, size_t index, void *userdata) {
-        Runner *r = userdata;
-        json_object *o;
-        int k;
-
-        k = write_line(r->interim_fd, json, len);
-        if (k < 0) {
-                note(r, "warning", "Cannot append to interim.jsonl: %s", strerror(-k));
-                return 0;
-        }
-        o = json_object_new_object();
-        if (!o)
-                return 0;
-        json_object_object_add(o, "index", json_object_new_int64((int64_t) index));
-        json_object_object_add(o, "result", json_tokener_parse(json));
-        (void) events_emit("interim", o);
-        return 0;
-}
-
-static void emit_line_event(const char *stream, const char *data, size_t len, bool first_piece) {
-        size_t n = MIN(len, (size_t) EVENT_LINE_MAX);
-        _cleanup_free_ char *copy = NULL;
-        json_object *o;
-
-        if (!first_piece)
-                return;    /* the rest of an over-long line: only its start goes out */
-        copy = malloc(n + 1);
-        if (copy) {
-                memcpy(copy, data, n);   /* not strndup: the line may hold NUL bytes */
-                copy[n] = 0;
-        }
-        o = json_object_new_object();
-        if (!o || !copy) {
-                json_object_put(o);
-                return;
-        }
-        utf8_sanitize(copy, n);
-        json_object_object_add(o, "stream", json_object_new_string(stream));
-        json_object_object_add(o, "line", json_object_new_string_len(copy, (int) n));
-        if (len > EVENT_LINE_MAX)
-                json_object_object_add(o, "truncated", json_object_new_boolean(true));
-        (void) events_emit("log", o);
-}
-
-static void log_piece(Runner *r, const char *data, size_t len, bool continued) {
-        int k;
-
-        if (r->log_failed)
-                return;
-        k = job_log_line(r->log, data, len, continued);
-        if (k < 0) {
-                /* The job goes on; only its log is incomplete. */
-                r->log_failed = true;
-                log_warning_errno(k, "Cannot write the job log, it will be incomplete: %m");
-        }
-}
-
-static int on_stdout(const char *data, size_t len, bool continued, void *userdata) {
-        Runner *r = userdata;
-
-        emit_line_event("stdout", data, len, !r->out_in_line);
-        r->out_in_line = continued;
-        log_piece(r, data, len, continued);
-        return marker_parser_feed(r->parser, data, len, continued);
-}
-
-static int on_stderr(const char *data, size_t len, bool continued, void *userdata) {
-        Runner *r = userdata;
-
-        emit_line_event("stderr", data, len, !r->err_in_line);
-        r->err_in_line = continued;
-        log_piece(r, data, len, continued);
-        return 0;
-}
-
 static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
@@ -239,10 +125,10 @@ static void begin_stop(Runner *r, StopReason reason) {
         }
         r->stop = reason;
         if (reason == STOP_TIMEOUT)
-                note(r, "error", "Time limit of %.3g s exceeded; terminating the job.",
+                job_output_note(r->output, "error", "Time limit of %.3g s exceeded; terminating the job.",
                      (double) r->spec->timeout_usec / 1e6);
         else
-                note(r, "notice", "Job cancelled; terminating it.");
+                job_output_note(r->output, "notice", "Job cancelled; terminating it.");
 
         if (r->sandbox_pidfd >= 0 && pidfd_kill(r->sandbox_pidfd, SIGTERM) >= 0)
                 r->kill_at = now_usec() + r->opts->kill_grace_usec;
@@ -257,9 +143,12 @@ static void parse_json_status(Runner *r) {
                 return;
         r->json_buf[r->json_len] = 0;
         p = strstr(r->json_buf, "\"child-pid\"");
-        if (!p || !(p = strchr(p, ':')) || !strchr(p, ','))
+        if (!p || !(p = strchr(p, ':')))
                 return;
-        r->sandbox_pid = (pid_t) atoi(p + 1);
+        p += 1 + strspn(p + 1, " ");
+        if (!p[strspn(p, "0123456789")])
+                return;    /* the number may go on in the next read */
+        r->sandbox_pid = (pid_t) atoi(p);
         if (r->sandbox_pid <= 0)
                 return;
         /* Referring to the sandbox's init by pidfd: its pid may be reused once bwrap reaps it. */
@@ -278,7 +167,6 @@ static void parse_json_status(Runner *r) {
 static bool read_stream(Runner *r, int *fd) {
         char buf[65536];
         ssize_t n;
-        int k;
 
         n = read(*fd, buf, sizeof(buf));
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -288,23 +176,19 @@ static bool read_stream(Runner *r, int *fd) {
                 return false;
         }
         if (*fd == r->fd_out)
-                k = line_splitter_feed(&r->out, buf, (size_t) n);
+                (void) job_output_feed(r->output, JOB_STDOUT, buf, (size_t) n);
         else if (*fd == r->fd_err)
-                k = line_splitter_feed(&r->err, buf, (size_t) n);
+                (void) job_output_feed(r->output, JOB_STDERR, buf, (size_t) n);
         else if (*fd == r->fd_json) {
                 size_t m = MIN((size_t) n, sizeof(r->json_buf) - 1 - r->json_len);
                 memcpy(r->json_buf + r->json_len, buf, m);
                 r->json_len += m;
                 parse_json_status(r);
-                k = 0;
         } else {
                 size_t m = MIN((size_t) n, sizeof(r->init_buf) - 1 - r->init_len);
                 memcpy(r->init_buf + r->init_len, buf, m);
                 r->init_len += m;
-                k = 0;
         }
-        if (k < 0)
-                log_warning_errno(k, "Cannot process job output: %m");
         return true;
 }
 
@@ -344,7 +228,7 @@ static void check_timers(Runner *r) {
         if (r->stop == STOP_NONE && r->deadline && now >= r->deadline)
                 begin_stop(r, STOP_TIMEOUT);
         if (r->kill_at && !r->killed && now >= r->kill_at) {
-                note(r, "notice", "Job did not end within the grace period; killing it.");
+                job_output_note(r->output, "notice", "Job did not end within the grace period; killing it.");
                 kill_all(r);
         }
 }
@@ -562,7 +446,7 @@ static const char *signal_name(int sig) {
 }
 
 static int fill_outcome(Runner *r, JobOutcome *o) {
-        _cleanup_free_ char *tail = job_log_tail(r->log);
+        _cleanup_free_ char *tail = job_output_log_tail(r->output);
         bool have_init = false;
         int v;
 
@@ -602,10 +486,24 @@ static int fill_outcome(Runner *r, JobOutcome *o) {
                          o->exit_code, strempty(tail));
 }
 
-static void finish_streams(Runner *r) {
-        (void) line_splitter_flush(&r->out);
-        (void) line_splitter_flush(&r->err);
-        (void) marker_parser_finish(r->parser);
+/* Runs the event loop until the sandbox is gone, then works out how the job ended. */
+static int supervise(Runner *r, int signal_fd, JobOutcome *o) {
+        int k;
+
+        event_loop(r, signal_fd);
+        job_output_end(r->output);
+        if (!r->bwrap_exited) {
+                kill_all(r);
+                (void) waitpid(r->bwrap_pid, &r->bwrap_status, 0);
+        }
+        k = fill_outcome(r, o);
+        /* Nothing of the job may outlive us, even if bwrap was killed by someone else and left
+         * the sandbox behind. */
+        if (r->sandbox_pidfd >= 0)
+                (void) pidfd_kill(r->sandbox_pidfd, SIGKILL);
+        if (r->cgroup)
+                (void) job_cgroup_kill(r->cgroup, SIGKILL);
+        return k;
 }
 
 static void runner_done(Runner *r) {
@@ -615,34 +513,11 @@ static void runner_done(Runner *r) {
         safe_close(r->fd_init);
         safe_close(r->bwrap_pidfd);
         safe_close(r->sandbox_pidfd);
-        safe_close(r->interim_fd);
         safe_close(r->lifeline);
-        line_splitter_done(&r->out);
-        line_splitter_done(&r->err);
-        marker_parser_free(r->parser);
         job_cgroup_free(r->cgroup);
         if (r->mount)
                 (void) image_mount_release(r->mount);
-        job_log_free(r->log);
-}
-
-static int open_outputs(Runner *r) {
-        int k;
-
-        k = job_log_open(r->spool_fd, r->opts->log_max, r->opts->tail_lines, &r->log);
-        if (k < 0)
-                return log_error_errno(k, "Cannot create the job log: %m");
-        r->interim_fd = openat(r->spool_fd, "interim.jsonl",
-                               O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (r->interim_fd < 0)
-                return log_error_errno(errno, "Cannot create interim.jsonl: %m");
-        k = marker_parser_new(&r->opts->limits, on_interim, on_marker_warning, r, &r->parser);
-        if (k < 0)
-                return log_oom();
-        /* A result line needs room for its marker as well as the result. */
-        line_splitter_init(&r->out, r->opts->limits.result_max + 64, on_stdout, r);
-        line_splitter_init(&r->err, r->opts->limits.result_max + 64, on_stderr, r);
-        return 0;
+        job_output_free(r->output);
 }
 
 int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
@@ -652,59 +527,38 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
                 .spec = spec,
                 .opts = opts,
                 .spool_fd = spool_fd,
-                .interim_fd = -1,
                 .bwrap_pidfd = -1,
                 .sandbox_pidfd = -1,
                 .fd_out = -1, .fd_err = -1, .fd_json = -1, .fd_init = -1,
                 .lifeline = -1,
         };
+        const char *result;
         int k;
 
         *o = (JobOutcome) { .exit_code = -1 };
-        k = open_outputs(&r);
-        if (k < 0) {
-                runner_done(&r);
+        k = job_output_open(spool_fd, &opts->limits, opts->log_max, opts->tail_lines, &r.output);
+        if (k < 0)
                 return k;
-        }
 
         k = prepare(&r, spool_path, o, &argv);
         if (o->status)
                 /* failed before the job could start: say why in the job's own log too */
-                note(&r, "error", "%s", strna(o->error_detail));
+                job_output_note(r.output, "error", "%s", strna(o->error_detail));
         else if (k >= 0) {
                 k = spawn(&r, argv);
                 if (k < 0)
                         k = set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot start %s: %s", opts->bwrap, strerror(-k));
-                else {
-                        event_loop(&r, signal_fd);
-                        finish_streams(&r);
-                        if (!r.bwrap_exited) {
-                                kill_all(&r);
-                                (void) waitpid(r.bwrap_pid, &r.bwrap_status, 0);
-                        }
-                        k = fill_outcome(&r, o);
-                        /* Nothing of the job may outlive us, even if bwrap was killed by
-                         * someone else and left the sandbox behind. */
-                        if (r.sandbox_pidfd >= 0)
-                                (void) pidfd_kill(r.sandbox_pidfd, SIGKILL);
-                        if (r.cgroup)
-                                (void) job_cgroup_kill(r.cgroup, SIGKILL);
-                }
+                else
+                        k = supervise(&r, signal_fd, o);
         }
 
         o->started_at = r.started_at;
         o->ended_at = now_realtime_usec();
-        o->interim_count = marker_parser_interim_count(r.parser);
-        if (marker_parser_has_result(r.parser)) {
-                const char *res = marker_parser_result(r.parser, &o->result_len);
-                o->result = strndup(res, o->result_len);
-        }
-        if (r.log) {
-                int f = job_log_finish(r.log);
-                if (f < 0)
-                        log_warning_errno(f, "Cannot finish the job log: %m");
-                o->log_dropped = job_log_dropped(r.log);
-        }
+        o->interim_count = job_output_interim_count(r.output);
+        result = job_output_result(r.output, &o->result_len);
+        if (result)
+                o->result = strndup(result, o->result_len);
+        (void) job_output_finish_log(r.output, &o->log_dropped);
         runner_done(&r);
         return k < 0 ? k : 0;
 }
