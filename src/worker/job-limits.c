@@ -183,15 +183,40 @@ static void setup_v1(JobCgroup *c, const char *name) {
         }
 }
 
+/* Hands memory, pids and cpu (those available) down to children of base. */
+static int enable_controllers(const char *base) {
+        int r = 0;
+
+        for (int i = 0; i < _CG_MAX; i++) {
+                int k = write_filef(base, "cgroup.subtree_control", "+%s", controller_names[i]);
+                if (k == -EBUSY)
+                        return k;
+                if (k < 0 && k != -ENOENT)   /* ENOENT: not available here */
+                        r = k;
+        }
+        return r;
+}
+
 static void setup_v2(JobCgroup *c, const char *name) {
-        _cleanup_free_ char *own = own_cgroup(NULL), *base = NULL, *ctl = NULL;
+        _cleanup_free_ char *own = own_cgroup(NULL), *base = NULL;
         int r;
 
-        if (!own || asprintf(&base, CGROUP_ROOT "%s", own) < 0 ||
-            asprintf(&ctl, "%s/cgroup.subtree_control", base) < 0)
+        if (!own || asprintf(&base, CGROUP_ROOT "%s", own) < 0)
                 return;
-        /* Fails with EBUSY when processes live in our cgroup, i.e. nothing was delegated. */
-        (void) write_file(ctl, "+memory +pids +cpu");
+        r = enable_controllers(base);
+        if (r == -EBUSY) {
+                /* "No internal processes": a cgroup that hands controllers to children may not
+                 * hold processes itself. Move ourselves into a leaf and try again; this works when
+                 * gatewayd gave the worker a (delegated) cgroup of its own, and changes nothing
+                 * that matters when it did not. */
+                _cleanup_free_ char *leaf = NULL;
+                if (asprintf(&leaf, "%s/gatewayd-worker", base) >= 0 &&
+                    (mkdir(leaf, 0755) >= 0 || errno == EEXIST) &&
+                    write_filef(leaf, "cgroup.procs", "0") >= 0)
+                        r = enable_controllers(base);
+        }
+        if (r < 0)
+                log_debug_errno(r, "Cannot enable controllers in %s: %m", base);
         prune_stale(base);
         r = make_dir(c, CG_MEMORY, base, name);
         if (r < 0) {

@@ -459,8 +459,7 @@ static int fill_outcome(Runner *r, JobOutcome *o) {
                 have_init = true;
         } else if (r->killed)
                 o->signal = SIGKILL;
-        else if (WIFEXITED(r->bwrap_status))
-                o->exit_code = WEXITSTATUS(r->bwrap_status);
+        /* else bwrap's own exit status is about the sandbox, not the job: no exitCode */
 
         if (r->stop == STOP_CANCEL)
                 return set_error(o, "CANCELLED", "CANCELLED", "The job was cancelled.");

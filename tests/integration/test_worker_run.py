@@ -634,6 +634,7 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(o.status, "FAILED")
         self.assertEqual(o.error_code, "SANDBOX_ERROR")
         self.assertIn("/does/not/exist", o.exit["error"]["detail"])
+        self.assertIsNone(o.exit["exitCode"])
 
     def test_input_symlink_refused(self):
         spool = self.spool("cat /var/input/data.json")
