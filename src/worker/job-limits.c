@@ -271,7 +271,8 @@ static void apply_limits(JobCgroup *c) {
                 c->rlimit_memory = l->memory > 0;
 
         if (l->pids > 0 && has(c, CG_PIDS)) {
-                r = write_filef(c->dir[CG_PIDS], "pids.max", "%" PRIu64, l->pids);
+                /* bwrap and our init live in the cgroup too */
+                r = write_filef(c->dir[CG_PIDS], "pids.max", "%" PRIu64, l->pids + 2);
                 if (r < 0)
                         log_warning_errno(r, "Cannot set the pids limit in %s: %m", c->dir[CG_PIDS]);
                 c->rlimit_pids = r < 0;
@@ -344,7 +345,8 @@ int job_cgroup_enter(const JobCgroup *c) {
                         r = -errno;
         }
         if (c->rlimit_pids) {
-                struct rlimit rl = { c->limits.pids, c->limits.pids };
+                /* counted per uid: our init runs as the job's uid, bwrap (root) does not count */
+                struct rlimit rl = { c->limits.pids + 1, c->limits.pids + 1 };
                 if (setrlimit(RLIMIT_NPROC, &rl) < 0)
                         r = -errno;
         }

@@ -17,7 +17,7 @@
 
 typedef struct JobLimits {
         uint64_t memory;        /* bytes; 0 = none */
-        uint64_t pids;          /* 0 = none */
+        uint64_t pids;          /* processes of the job, the sandbox's own not counted; 0 = none */
         double cpus;            /* 0 = none */
 } JobLimits;
 

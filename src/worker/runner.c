@@ -405,9 +405,6 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
         if (k < 0)
                 return set_error(o, "FAILED", "IMAGE_ERROR", "%s", image_mount_last_error());
 
-        /* The sandbox's own processes (bwrap and our init) count against the pids limit too. */
-        if (limits.pids > 0)
-                limits.pids += 2;
         cgroup_name(r, name, sizeof(name));
         k = job_cgroup_new(name, &limits, r->opts->use_cgroups, &r->cgroup);
         if (k < 0)

@@ -24,13 +24,16 @@ def worker_binary():
 
 
 def ensure_test_user():
+    """(uid, gid, created) of the test user, made with useradd if missing."""
     try:
         pw = pwd.getpwnam(TEST_USER)
+        created = False
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
                        check=True)
         pw = pwd.getpwnam(TEST_USER)
-    return pw.pw_uid, pw.pw_gid
+        created = True
+    return pw.pw_uid, pw.pw_gid, created
 
 
 class Outcome:
@@ -72,11 +75,13 @@ class WorkerRunTest(unittest.TestCase):
         cls.images = procs.TempDir(prefix="gatewayd-images-")
         cls.image = rootfs.busybox_image(cls.images.path)
         cls.worker = worker_binary()
-        cls.uid, cls.gid = ensure_test_user()
+        cls.uid, cls.gid, cls.created_user = ensure_test_user()
 
     @classmethod
     def tearDownClass(cls):
         cls.images.cleanup()
+        if cls.created_user:
+            subprocess.run(["userdel", TEST_USER], check=False)
 
     def setUp(self):
         self.tmp = procs.TempDir(prefix="gatewayd-run-")
@@ -348,6 +353,11 @@ class WorkerRunTest(unittest.TestCase):
         self.assertGreater(o.result["forked"], 5)
         self.assertLess(o.result["forked"], 20)
         self.assertIn("unavailable", o.result["error"])   # EAGAIN
+        # without cgroups, RLIMIT_NPROC (per uid: the test user runs nothing else)
+        o = self.run_job(self.spool(command=["/usr/local/bin/forkbomb"], resources={"pids": 20}), "--no-cgroups")
+        self.assert_succeeded(o)
+        self.assertGreater(o.result["forked"], 5)
+        self.assertLess(o.result["forked"], 20)
 
     def test_huge_output(self):
         o = self.run_job(self.spool("seq 1 400000; echo 'PlanQK:Job:Result: \"end\"'"), "--log-max=64K",
