@@ -14,7 +14,11 @@ static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool events_broken;
 
 /* How long a full pipe may block us (non-blocking fds only) before the reader counts as gone. */
-#define EVENTS_STALL_MSEC 30000
+static int events_stall_msec = 30000;
+
+void events_set_stall_timeout(int msec) {
+        events_stall_msec = msec;
+}
 
 void events_set_fd(int fd) {
         events_fd = fd;
@@ -34,7 +38,7 @@ static int write_all(int fd, const char *p, size_t n) {
                                 continue;
                         if (errno == EAGAIN) {
                                 struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-                                int r = poll(&pfd, 1, EVENTS_STALL_MSEC);
+                                int r = poll(&pfd, 1, events_stall_msec);
                                 if (r < 0 && errno != EINTR)
                                         return -errno;
                                 if (r == 0)

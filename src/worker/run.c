@@ -25,6 +25,7 @@ typedef struct RunArgs {
         const char *spool;
         const char *pid_file;
         int events_fd;
+        int events_timeout_msec;
         RunnerOptions runner;
         char *init;
 } RunArgs;
@@ -57,6 +58,9 @@ static void help(void) {
                "Options:\n"
                "  -h --help                  Show this help\n"
                "     --events-fd=FD          Write events to FD instead of stdout\n"
+               "     --events-timeout=SECONDS\n"
+               "                             Give up on an events reader that accepts nothing for\n"
+               "                             this long (default: 30)\n"
                "     --pid-file=PATH         Lock file naming the worker's pid\n"
                "                             (default: SPOOLDIR/worker.pid)\n"
                "     --runtime-dir=DIR       Where shared image mounts live\n"
@@ -117,6 +121,18 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
+static int parse_seconds(const char *s, double max, double *ret) {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(s, &end);
+        if (errno || end == s || *end || !(d >= 0 && d <= max))
+                return -EINVAL;
+        *ret = d;
+        return 0;
+}
+
 static char *default_init(void) {
         char exe[PATH_MAX];
         ssize_t n;
@@ -135,13 +151,14 @@ static char *default_init(void) {
 
 static int parse_argv(int argc, char *argv[], RunArgs *a) {
         enum {
-                ARG_EVENTS_FD = 0x100, ARG_PID_FILE, ARG_RUNTIME_DIR, ARG_BWRAP, ARG_INIT,
+                ARG_EVENTS_FD = 0x100, ARG_EVENTS_TIMEOUT, ARG_PID_FILE, ARG_RUNTIME_DIR, ARG_BWRAP, ARG_INIT,
                 ARG_RESULT_MAX, ARG_INTERIM_MAX, ARG_INTERIM_COUNT_MAX, ARG_LOG_MAX,
                 ARG_LOG_TAIL_LINES, ARG_KILL_GRACE, ARG_DEFAULT_PIDS, ARG_NO_CGROUPS, ARG_LOG_LEVEL,
         };
         static const struct option options[] = {
                 { "help",              no_argument,       NULL, 'h' },
                 { "events-fd",         required_argument, NULL, ARG_EVENTS_FD },
+                { "events-timeout",    required_argument, NULL, ARG_EVENTS_TIMEOUT },
                 { "pid-file",          required_argument, NULL, ARG_PID_FILE },
                 { "runtime-dir",       required_argument, NULL, ARG_RUNTIME_DIR },
                 { "bwrap",             required_argument, NULL, ARG_BWRAP },
@@ -158,8 +175,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 {}
         };
         uint64_t v;
-        char *end;
-        double d;
+        double d = 0;
         int c;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -173,6 +189,10 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                         if (r >= 0 && fcntl((int) v, F_GETFD) < 0)
                                 return log_error_errno(EBADF, "--events-fd=%s: not an open file descriptor.", optarg);
                         a->events_fd = (int) v;
+                        break;
+                case ARG_EVENTS_TIMEOUT:
+                        r = parse_seconds(optarg, 3600, &d);
+                        a->events_timeout_msec = (int) (d * 1000);
                         break;
                 case ARG_PID_FILE:
                         a->pid_file = optarg;
@@ -210,10 +230,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                         a->runner.tail_lines = (unsigned) v;
                         break;
                 case ARG_KILL_GRACE:
-                        errno = 0;
-                        d = strtod(optarg, &end);
-                        if (errno || end == optarg || *end || !(d >= 0 && d <= 86400))
-                                r = -EINVAL;
+                        r = parse_seconds(optarg, 86400, &d);
                         a->runner.kill_grace_usec = (uint64_t) (d * 1e6);
                         break;
                 case ARG_DEFAULT_PIDS:
@@ -397,6 +414,7 @@ static int open_spool(const char *spool, char **ret_path, int *ret_fd) {
 int verb_run(int argc, char *argv[]) {
         RunArgs a = {
                 .events_fd = STDOUT_FILENO,
+                .events_timeout_msec = 30000,
                 .pid_file = "worker.pid",
                 .runner = {
                         .bwrap = DEFAULT_BWRAP,
@@ -448,6 +466,7 @@ int verb_run(int argc, char *argv[]) {
                 goto finish;
         }
         setup_events(a.events_fd);
+        events_set_stall_timeout(a.events_timeout_msec);
 
         r = run_job(&a, spool_fd, spool_path, signal_fd);
         /* Only now: gatewayd treats "exit.json and no live worker.pid holder" as finished. */

@@ -500,6 +500,25 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(o.interim, [1])
         self.assertIn("after-2000\n", o.log)
 
+    def test_events_reader_stops_reading(self):
+        # A reader that is alive but reads nothing (gatewayd hanging) must not hold up the job,
+        # its time limit, or the spool.
+        spool = self.spool("seq 1 100000; echo 'PlanQK:Job:Result: \"done\"'")
+        r, w = os.pipe()
+        try:
+            t0 = time.monotonic()
+            p = self.procs.start(self.argv(spool, "--events-timeout=0.5"), stdout=w, stderr=subprocess.DEVNULL)
+            p.wait(30)
+            self.procs.children.remove(p)
+            self.assertLess(time.monotonic() - t0, 10)
+        finally:
+            os.close(w)
+            os.close(r)
+        o = Outcome(spool, p.returncode, [])
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "done")
+        self.assertIn("\n100000\n", o.log)
+
     def test_parent_process_dies(self):
         # gatewayd (here: a shell) starts the worker in its own session and dies at once.
         spool = self.spool("sleep 0.5; echo 'PlanQK:Job:Result: \"orphan\"'")
