@@ -37,6 +37,14 @@ static int parse_id(const char *s, unsigned long *ret) {
 }
 
 static int drop_privileges(uid_t uid, gid_t gid) {
+        /* Empty the bounding set too, so nothing the job execs can ever regain a capability
+         * (file capabilities are moot with NO_NEW_PRIVS, but this costs nothing). */
+        for (int cap = 0;; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+                        if (errno == EINVAL)
+                                break;    /* past the last capability */
+                        return -1;
+                }
         if (setgroups(0, NULL) < 0 ||
             setresgid(gid, gid, gid) < 0 ||
             setresuid(uid, uid, uid) < 0)

@@ -395,12 +395,14 @@ class WorkerRunTest(unittest.TestCase):
     def test_runs_as_given_user(self):
         script = ("echo \"PlanQK:Job:Result: [$(id -u), $(id -g), \\\"$(id -G)\\\","
                   " \\\"$(awk '/CapEff/ {print $2}' /proc/self/status)\\\","
+                  " \\\"$(awk '/CapBnd/ {print $2}' /proc/self/status)\\\","
                   " \\\"$(awk '/NoNewPrivs/ {print $2}' /proc/self/status)\\\"]\"")
         o = self.run_job(self.spool(script))
         self.assert_succeeded(o)
         self.assertEqual(o.result[:3], [self.uid, self.gid, str(self.gid)])
         self.assertEqual(o.result[3], "0000000000000000")
-        self.assertEqual(o.result[4], "1")
+        self.assertEqual(o.result[4], "0000000000000000")
+        self.assertEqual(o.result[5], "1")
         # root's jobs run as nobody
         o = self.run_job(self.spool(script, uid=0, gid=0))
         self.assert_succeeded(o)
