@@ -420,6 +420,68 @@ START_TEST(test_utf8_sanitize) {
 }
 END_TEST
 
+/* Feeds in pieces of random sizes: the outcome must not depend on how reads split the output. */
+static Capture *run_chunked(const char *output, size_t n, const MarkerLimits *limits, size_t max_line,
+                            unsigned *seed) {
+        Capture *c = calloc(1, sizeof(*c));
+        ck_assert_ptr_nonnull(c);
+        ck_assert_int_eq(marker_parser_new(limits, on_interim, on_warning, c, &c->parser), 0);
+        line_splitter_init(&c->splitter, max_line, on_line, c);
+        for (size_t i = 0; i < n;) {
+                size_t want = (size_t) (rand_r(seed) % 7 + 1);   /* not inside MIN(): evaluated twice */
+                size_t k = MIN(n - i, want);
+                ck_assert_int_eq(line_splitter_feed(&c->splitter, output + i, k), 0);
+                i += k;
+        }
+        ck_assert_int_eq(line_splitter_flush(&c->splitter), 0);
+        ck_assert_int_eq(marker_parser_finish(c->parser), 0);
+        return c;
+}
+
+START_TEST(test_random_output) {
+        static const char * const tokens[] = {
+                "PlanQK:Job:Result: ", "PlanQK:Job:MultilineResult", "PlanQK:Job:InterimResult: ",
+                "{", "}", "[", "]", "\"", "\"k\":", "1", "-0.5e3", "null", "true", ",", " ", "\n", "\n",
+                "\r\n", "\\", "\\u00e9", "\xc3\xa9", "\xff", "'", "x",
+        };
+        MarkerLimits l = { .result_max = 40, .interim_max = 12, .interim_count_max = 3 };
+        unsigned seed = 12345;
+
+        for (int iter = 0; iter < 3000; iter++) {
+                char out[512];
+                size_t n = 0;
+                Capture *a, *b;
+
+                while (n < sizeof(out) - 32) {
+                        const char *t = tokens[rand_r(&seed) % ELEMENTSOF(tokens)];
+                        memcpy(out + n, t, strlen(t));
+                        n += strlen(t);
+                        if (rand_r(&seed) % 50 == 0)
+                                break;
+                }
+                a = run_limits(out, n, &l, 64);
+                b = run_chunked(out, n, &l, 64, &seed);
+                ck_assert_int_eq(marker_parser_has_result(a->parser), marker_parser_has_result(b->parser));
+                if (marker_parser_has_result(a->parser)) {
+                        size_t len;
+                        const char *r = marker_parser_result(a->parser, &len);
+                        ck_assert(json_text_valid(r, len));
+                        ck_assert_uint_le(len, l.result_max);
+                        ck_assert_str_eq(r, result(b));
+                }
+                ck_assert_uint_le(a->n_interim, l.interim_count_max);
+                ck_assert_uint_eq(a->n_interim, b->n_interim);
+                ck_assert_uint_eq(a->n_warnings, b->n_warnings);
+                for (size_t i = 0; i < MIN(a->n_interim, (size_t) 16); i++) {
+                        ck_assert(json_text_valid(a->interim[i], strlen(a->interim[i])));
+                        ck_assert_str_eq(a->interim[i], b->interim[i]);
+                }
+                capture_free(a);
+                capture_free(b);
+        }
+}
+END_TEST
+
 static Suite *markers_suite(void) {
         Suite *s = suite_create("markers");
         TCase *tc = tcase_create("core");
@@ -452,6 +514,7 @@ static Suite *markers_suite(void) {
         tcase_add_test(tc, test_json_text_valid);
         tcase_add_test(tc, test_splitter_pieces);
         tcase_add_test(tc, test_utf8_sanitize);
+        tcase_add_test(tc, test_random_output);
         suite_add_tcase(s, tc);
         return s;
 }
