@@ -60,7 +60,15 @@ static int write_filef(const char *dir, const char *file, const char *format, ..
         return write_file(path, value);
 }
 
-/* The worker's own cgroup path in the hierarchy holding controller (NULL: the v2 "0::" line). */
+static bool list_has(char *list, const char *separators, const char *word) {
+        for (char *t, *s = list; (t = strsep(&s, separators));)
+                if (streq(t, word))
+                        return true;
+        return false;
+}
+
+/* The worker's own cgroup path in the hierarchy holding controller (NULL: the v2 "0::" line),
+ * "" for the root. */
 static char *own_cgroup(const char *controller) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
         char line[4096];
@@ -76,12 +84,7 @@ static char *own_cgroup(const char *controller) {
                         continue;
                 *path++ = 0;
                 path[strcspn(path, "\n")] = 0;
-                if (!controller ? ctrls[0] == 0 : ({
-                            bool found = false;
-                            for (char *t, *s = ctrls; (t = strsep(&s, ","));)
-                                    if (streq(t, controller))
-                                            found = true;
-                            found; }))
+                if (controller ? list_has(ctrls, ",", controller) : ctrls[0] == 0)
                         return strdup(streq(path, "/") ? "" : path);
         }
         return NULL;
@@ -96,12 +99,7 @@ static bool file_has_word(const char *path, const char *word) {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         char buf[512];
 
-        if (!f || !fgets(buf, sizeof(buf), f))
-                return false;
-        for (char *t, *s = buf; (t = strsep(&s, " \n"));)
-                if (streq(t, word))
-                        return true;
-        return false;
+        return f && fgets(buf, sizeof(buf), f) && list_has(buf, " \n", word);
 }
 
 static void kill_procs(const char *dir) {
@@ -118,7 +116,8 @@ static void kill_procs(const char *dir) {
 }
 
 /* A worker killed with SIGKILL cannot remove its job's cgroups: the next one kills what is left
- * in job cgroups whose worker (the pid at the end of the name) is gone, and removes them. */
+ * in job cgroups whose worker (the pid at the end of the name) is gone, and removes them. Only
+ * below our own cgroup, i.e. among workers of the same gatewayd, which share our pid namespace. */
 static void prune_stale(const char *base) {
         _cleanup_(closedirp) DIR *d = opendir(base);
         struct dirent *de;
