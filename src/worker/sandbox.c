@@ -121,7 +121,7 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
 
         r = argv_addv(&a, 9, p->bwrap,
                       "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
-                      /* bwrap (as root) keeps the sandbox going if we die only with this: */
+                      /* covers the sandbox's setup; once our init changed uid, its lifeline does */
                       "--die-with-parent",
                       /* no TIOCSTI into a terminal we might have */
                       "--new-session",
