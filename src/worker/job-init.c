@@ -145,9 +145,9 @@ int main(int argc, char *argv[]) {
                 return 125;
         }
 
-        /* No oom_score_adj protection for us: a job that fills its /tmp (a tmpfs charged to its
-         * memory cgroup) frees nothing by losing processes, only by losing the sandbox, which
-         * goes with us. An OOM kill of the init still ends as OUT_OF_MEMORY in exit.json. */
+        /* No oom_score_adj protection for us: memory that only the end of the sandbox frees
+         * (its tmpfs) must stay freeable by the OOM killer. An OOM kill of the init still ends
+         * as OUT_OF_MEMORY in exit.json. */
         if (drop_privileges((uid_t) uid, (gid_t) gid) < 0) {
                 dprintf(STDERR_FILENO, "gateway-job-init: cannot switch to uid %lu gid %lu: %s\n",
                         uid, gid, strerror(errno));

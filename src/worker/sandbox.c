@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <sys/stat.h>
 
@@ -138,11 +139,19 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         if (r >= 0)
                 r = bind_entries(&a, p->image_root, "", true);
         if (r >= 0)
-                r = argv_addv(&a, 15,
+                r = argv_addv(&a, 8,
                               "--dir", "/var",    /* no-op if the image has one */
                               "--proc", "/proc",
                               "--dev", "/dev",
-                              "--perms", "1777", "--tmpfs", "/tmp",
+                              "--perms", "1777");
+        if (r >= 0 && p->tmp_size > 0) {
+                r = argv_add(&a, "--size");
+                if (r >= 0)
+                        r = argv_addf(&a, "%" PRIu64, p->tmp_size);
+        }
+        if (r >= 0)
+                r = argv_addv(&a, 7,
+                              "--tmpfs", "/tmp",
                               "--dir", "/var/input",
                               "--ro-bind", p->data_path, "/var/input/data.json");
         if (r >= 0)

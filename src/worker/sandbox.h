@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The bubblewrap command line for one job.
@@ -35,6 +36,7 @@ typedef struct SandboxParams {
         const char *workdir;
         const char *hostname;
         bool network;
+        uint64_t tmp_size;              /* bytes of /tmp; 0: tmpfs's default */
         int json_status_fd;             /* fd numbers as the bwrap process will see them */
         int init_status_fd;
         int lifeline_fd;

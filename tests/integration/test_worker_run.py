@@ -339,14 +339,16 @@ class WorkerRunTest(unittest.TestCase):
         self.assert_succeeded(o)
         self.assertEqual(o.result, {"allocatedMiB": 16})
 
-    def test_tmp_counts_against_memory_limit(self):
-        # /tmp is a tmpfs whose pages are charged to the job: filling it is an OOM like any other.
-        # (Its memory is only freed when the sandbox goes, which is why the init must stay
-        # killable by the OOM killer.)
-        o = self.run_job(self.spool("head -c 100000000 /dev/zero > /tmp/big; echo survived",
-                                    resources={"memory": 32 << 20, "timeout": 30}))
-        self.assertEqual(o.error_code, "OUT_OF_MEMORY", o.exit)
-        self.assertNotIn("survived", o.log)
+    def test_tmp_is_half_the_memory_limit(self):
+        # /tmp is a tmpfs charged to the job's memory; at half the limit, filling it fails with
+        # ENOSPC instead of wedging the cgroup in an OOM that killing processes cannot resolve.
+        o = self.run_job(self.spool("head -c 100000000 /dev/zero > /tmp/big || echo full; df -k /tmp | tail -1;"
+                                    "echo 'PlanQK:Job:Result: \"survived\"'",
+                                    resources={"memory": 64 << 20, "timeout": 30}))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "survived")
+        self.assertIn("full\n", o.log)     # the write failed (busybox says "I/O error")
+        self.assertRegex(o.log, r"tmpfs\s+32768\s+32768\s+0 ")
 
     def test_memory_limit_rlimit_fallback(self):
         o = self.run_job(self.spool(command=["/usr/local/bin/alloc", "256"], resources={"memory": 64 << 20}),

@@ -49,6 +49,7 @@ static int find(char **argv, const char *a) {
         return -1;
 }
 
+/* network=true also sets a /tmp size: two variants from one helper */
 static char **build(bool network) {
         static char * const command[] = { "python3", "main.py", NULL };
         SandboxParams p = {
@@ -59,6 +60,7 @@ static char **build(bool network) {
                 .params_path = "/spool/input/params.json",
                 .workdir = "/app",
                 .network = network,
+                .tmp_size = network ? 1048576 : 0,
                 .json_status_fd = 3,
                 .init_status_fd = 4,
                 .lifeline_fd = 5,
@@ -115,6 +117,7 @@ START_TEST(test_root_entries) {
         ck_assert_int_ge(find(argv, "--proc"), 0);
         ck_assert_int_ge(find(argv, "--dev"), 0);
         ck_assert_int_ge(find(argv, "--tmpfs"), 0);
+        ck_assert_int_lt(find(argv, "--size"), 0);
 
         ck_assert_int_ge(find(argv, "--unshare-net"), 0);
         ck_assert_int_ge(find(argv, "--unshare-pid"), 0);
@@ -145,6 +148,7 @@ START_TEST(test_network_and_var_symlink) {
         mk("var", 'l', "private/var");
         argv = build(true);
         ck_assert_int_lt(find(argv, "--unshare-net"), 0);
+        ck_assert_int_ge(find3(argv, "--size", "1048576", "--tmpfs"), 0);
         ck_assert_int_lt(find3(argv, "--symlink", "private/var", "/var"), 0);
         ck_assert_int_ge(find3(argv, "--dir", "/var", "--proc"), 0);
         strv_free(argv);
