@@ -1,22 +1,1259 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Placeholder: the configuration parser is being written on its own branch. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
 #include "config.h"
+#include "log.h"
 #include "macro.h"
 
-Config *config_new(void) {
-        Config *c = calloc(1, sizeof(Config));
+#define KIB UINT64_C(1024)
+#define MIB (KIB * KIB)
+
+/* Config files are small; anything bigger than this is a mistake, not a configuration. */
+#define CONFIG_FILE_MAX (4 * MIB)
+
+#define DEFAULT_LOCATION "registry-1.docker.io"
+#define DEFAULT_PLATFORM "local"
+
+typedef struct ParseContext {
+        char *error;          /* first error, "path: message" */
+        char **unknown;       /* NULL-terminated paths of unknown keys */
+        size_t n_unknown;
+        const char *dir;      /* directory of the config file, for relative sslcacert */
+} ParseContext;
+
+typedef int (*DispatchFunc)(ParseContext *ctx, const char *path, json_object *v, void *field);
+
+typedef struct Field {
+        const char *name;
+        DispatchFunc dispatch;  /* NULL: a Shifter key that gatewayd accepts and ignores */
+        size_t offset;          /* of the field in the struct being filled */
+} Field;
+
+static int config_error(ParseContext *ctx, const char *path, const char *format, ...) _printf_(3, 4);
+
+static int config_error(ParseContext *ctx, const char *path, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        int r;
+
+        /* Keep the first, innermost error: outer levels only propagate it. */
+        if (ctx->error)
+                return -EINVAL;
+
+        va_start(ap, format);
+        r = vasprintf(&msg, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+
+        if (asprintf(&ctx->error, "%s: %s", path ?: "(top level)", msg) < 0) {
+                ctx->error = NULL;
+                return -ENOMEM;
+        }
+        return -EINVAL;
+}
+
+static char *path_join(const char *parent, const char *key) {
+        char *p;
+
+        if (!parent)
+                return strdup(key);
+        if (asprintf(&p, "%s.%s", parent, key) < 0)
+                return NULL;
+        return p;
+}
+
+static int strv_push(char ***l, size_t *n, const char *s) {
+        char **t;
+
+        t = reallocarray(*l, *n + 2, sizeof(char *));
+        if (!t)
+                return -ENOMEM;
+        *l = t;
+        t[*n] = strdup(s);
+        if (!t[*n])
+                return -ENOMEM;
+        t[++*n] = NULL;
+        return 0;
+}
+
+static const char *json_type_article(json_object *v) {
+        switch (json_object_get_type(v)) {
+        case json_type_null:    return "null";
+        case json_type_boolean: return "a boolean";
+        case json_type_double:  return "a number";
+        case json_type_int:     return "an integer";
+        case json_type_object:  return "an object";
+        case json_type_array:   return "an array";
+        case json_type_string:  return "a string";
+        }
+        return "something else";
+}
+
+static int dispatch_object(ParseContext *ctx, const char *path, json_object *obj,
+                           const Field *fields, void *base) {
+        if (!json_object_is_type(obj, json_type_object))
+                return config_error(ctx, path, "expected an object, got %s", json_type_article(obj));
+
+        json_object_object_foreach(obj, key, v) {
+                _cleanup_free_ char *p = path_join(path, key);
+                const Field *f;
+                int r;
+
+                if (!p)
+                        return -ENOMEM;
+
+                for (f = fields; f->name; f++)
+                        if (streq(f->name, key))
+                                break;
+
+                if (!f->name) {
+                        log_warning("%s: unknown key, ignored.", p);
+                        r = strv_push(&ctx->unknown, &ctx->n_unknown, p);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (!f->dispatch) {
+                        log_info("%s: ignored (Shifter key not used by gatewayd).", p);
+                        continue;
+                }
+
+                r = f->dispatch(ctx, p, v, (uint8_t *) base + f->offset);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- scalar values ---- */
+
+static int dispatch_string(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+
+        if (json_object_is_type(v, json_type_null)) {
+                *s = mfree(*s);
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_string))
+                return config_error(ctx, path, "expected a string, got %s", json_type_article(v));
+        if (json_object_get_string_len(v) == 0)
+                return config_error(ctx, path, "must not be empty");
+        if (strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v))
+                return config_error(ctx, path, "must not contain NUL characters");
+
+        return free_and_strdup(s, json_object_get_string(v));
+}
+
+static int dispatch_path(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0)
+                return r;
+        if (*s && (*s)[0] != '/')
+                return config_error(ctx, path, "expected an absolute path, got \"%s\"", *s);
+        return 0;
+}
+
+/* Shifter resolves a relative sslcacert against its working directory; a daemon has no
+ * meaningful one, so use the directory of the config file instead. */
+static int dispatch_ca_path(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        char *abs;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s || (*s)[0] == '/')
+                return r;
+        if (!ctx->dir)
+                return config_error(ctx, path, "expected an absolute path, got \"%s\"", *s);
+
+        if (asprintf(&abs, "%s/%s", ctx->dir, *s) < 0)
+                return -ENOMEM;
+        free(*s);
+        *s = abs;
+        return 0;
+}
+
+static int dispatch_bool(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        bool *b = field;
+
+        if (!json_object_is_type(v, json_type_boolean))
+                return config_error(ctx, path, "expected true or false, got %s", json_type_article(v));
+        *b = json_object_get_boolean(v);
+        return 0;
+}
+
+static int parse_uint64(const char *s, uint64_t *ret) {
+        uint64_t n = 0;
+
+        if (!isdigit((unsigned char) *s))
+                return -EINVAL;
+        for (; isdigit((unsigned char) *s); s++)
+                if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t) (*s - '0'), &n))
+                        return -ERANGE;
+        if (*s)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}
+
+/* Integers may be JSON numbers or decimal strings: Shifter passes some of them through int(),
+ * so site configs contain both. */
+static int get_uint64(ParseContext *ctx, const char *path, json_object *v, uint64_t max, uint64_t *ret) {
+        uint64_t n;
+
+        if (json_object_is_type(v, json_type_int)) {
+                int64_t i = json_object_get_int64(v);
+
+                if (i < 0)
+                        return config_error(ctx, path, "must not be negative");
+                /* json-c keeps values above INT64_MAX as unsigned and clamps get_int64() */
+                n = i == INT64_MAX ? json_object_get_uint64(v) : (uint64_t) i;
+        } else if (json_object_is_type(v, json_type_string)) {
+                if (parse_uint64(json_object_get_string(v), &n) < 0)
+                        return config_error(ctx, path, "expected a non-negative integer, got \"%s\"",
+                                            json_object_get_string(v));
+        } else
+                return config_error(ctx, path, "expected an integer, got %s", json_type_article(v));
+
+        if (n > max)
+                return config_error(ctx, path, "out of range (maximum %" PRIu64 ")", max);
+        *ret = n;
+        return 0;
+}
+
+static int dispatch_uint64(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        return get_uint64(ctx, path, v, INT64_MAX, field);
+}
+
+static int dispatch_unsigned(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t n;
+        int r;
+
+        r = get_uint64(ctx, path, v, UINT_MAX, &n);
+        if (r < 0)
+                return r;
+        *(unsigned *) field = (unsigned) n;
+        return 0;
+}
+
+static int dispatch_int(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t n;
+        int r;
+
+        r = get_uint64(ctx, path, v, INT_MAX, &n);
+        if (r < 0)
+                return r;
+        *(int *) field = (int) n;
+        return 0;
+}
+
+static int dispatch_positive(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        int r;
+
+        r = dispatch_unsigned(ctx, path, v, field);
+        if (r < 0)
+                return r;
+        if (*(unsigned *) field == 0)
+                return config_error(ctx, path, "must be at least 1");
+        return 0;
+}
+
+static int dispatch_port(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t n;
+        int r;
+
+        r = get_uint64(ctx, path, v, 65535, &n);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return config_error(ctx, path, "must be a port number between 1 and 65535");
+        *(unsigned *) field = (unsigned) n;
+        return 0;
+}
+
+static int dispatch_size(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t *ret = field;
+
+        if (json_object_is_type(v, json_type_string)) {
+                int r = config_parse_size(json_object_get_string(v), ret);
+                if (r == -ERANGE)
+                        return config_error(ctx, path, "out of range");
+                if (r < 0)
+                        return config_error(ctx, path,
+                                            "expected a byte count such as 1048576 or \"16M\", got \"%s\"",
+                                            json_object_get_string(v));
+                return 0;
+        }
+        return get_uint64(ctx, path, v, INT64_MAX, ret);
+}
+
+static int dispatch_size_nonzero(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        int r;
+
+        r = dispatch_size(ctx, path, v, field);
+        if (r < 0)
+                return r;
+        if (*(uint64_t *) field == 0)
+                return config_error(ctx, path, "must be at least 1");
+        return 0;
+}
+
+static int dispatch_duration(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t *ret = field;
+
+        if (json_object_is_type(v, json_type_string)) {
+                if (config_parse_duration(json_object_get_string(v), ret) < 0)
+                        return config_error(ctx, path,
+                                            "expected a duration \"D:HH:MM:SS\" (or seconds), got \"%s\"",
+                                            json_object_get_string(v));
+                return 0;
+        }
+        return get_uint64(ctx, path, v, INT64_MAX, ret);
+}
+
+static int dispatch_enum(ParseContext *ctx, const char *path, json_object *v, char **field,
+                         const char * const *allowed) {
+        _cleanup_free_ char *list = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*field)
+                return r;
+        for (const char * const *a = allowed; *a; a++)
+                if (streq(*field, *a))
+                        return 0;
+
+        f = open_memstream(&list, &len);
+        if (!f)
+                return -ENOMEM;
+        for (const char * const *a = allowed; *a; a++)
+                fprintf(f, "%s\"%s\"", a == allowed ? "" : a[1] ? ", " : " or ", *a);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        return config_error(ctx, path, "unsupported value \"%s\" (expected %s)", *field, list);
+}
+
+static int dispatch_image_format(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const char * const allowed[] = { "squashfs", NULL };
+        return dispatch_enum(ctx, path, v, field, allowed);
+}
+
+static int dispatch_remotetype(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const char * const allowed[] = { "dockerv2", "dockerhub", NULL };
+        return dispatch_enum(ctx, path, v, field, allowed);
+}
+
+static int dispatch_authentication(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const char * const allowed[] = { "http", "basic", "none", NULL };
+        return dispatch_enum(ctx, path, v, field, allowed);
+}
+
+static int dispatch_algorithm(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const char * const allowed[] = { "zstd", "lz4", "gzip", "xz", NULL };
+        return dispatch_enum(ctx, path, v, field, allowed);
+}
+
+static int dispatch_accesstype(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const char * const allowed[] = { "local", "remote", NULL };
+        ConfigPlatform *p = field;
+        int r;
+
+        r = dispatch_enum(ctx, path, v, &p->accesstype, allowed);
+        if (r < 0)
+                return r;
+        p->access = p->accesstype && streq(p->accesstype, "remote") ? CONFIG_ACCESS_REMOTE : CONFIG_ACCESS_LOCAL;
+        return 0;
+}
+
+static int dispatch_url(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!strneq(*s, "http://", 7) && !strneq(*s, "https://", 8))
+                return config_error(ctx, path, "expected an http:// or https:// URL, got \"%s\"", *s);
+        return 0;
+}
+
+static int dispatch_slurm_url(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!strneq(*s, "http://", 7) && !strneq(*s, "https://", 8) && !strneq(*s, "unix:/", 6))
+                return config_error(ctx, path, "expected an http://, https:// or unix:/PATH URL, got \"%s\"", *s);
+        return 0;
+}
+
+static int dispatch_log_level(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const struct { const char *name; int level; } levels[] = {
+                /* Shifter's names first, then syslog's */
+                { "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "warn", LOG_WARNING },
+                { "error", LOG_ERR }, { "critical", LOG_CRIT },
+                { "notice", LOG_NOTICE }, { "warning", LOG_WARNING }, { "err", LOG_ERR },
+                { "crit", LOG_CRIT }, { "alert", LOG_ALERT }, { "emerg", LOG_EMERG },
+        };
+        const char *s;
+
+        if (json_object_is_type(v, json_type_null)) {
+                *(int *) field = -1;
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_string))
+                return config_error(ctx, path, "expected a string, got %s", json_type_article(v));
+        s = json_object_get_string(v);
+        for (size_t i = 0; i < ELEMENTSOF(levels); i++)
+                if (strcasecmp(s, levels[i].name) == 0) {
+                        *(int *) field = levels[i].level;
+                        return 0;
+                }
+        return config_error(ctx, path,
+                            "unsupported value \"%s\" (expected \"debug\", \"info\", \"warn\", \"error\" or \"critical\")", s);
+}
+
+/* Host and user names may end up on a command line on the far side (or in ours, for
+ * debugging with ssh): refuse anything that could be read as an option or split into two. */
+static bool ssh_name_is_valid(const char *s) {
+        if (!*s || *s == '-' || strlen(s) > 255)
+                return false;
+        for (; *s; s++)
+                if ((unsigned char) *s <= ' ' || strchr("@/\\'\"`$;&|<>()", *s))
+                        return false;
+        return true;
+}
+
+static int dispatch_ssh_name(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!ssh_name_is_valid(*s))
+                return config_error(ctx, path, "invalid name \"%s\"", *s);
+        return 0;
+}
+
+/* "host" is a list in Shifter (only the first entry is used there), a plain string is accepted
+ * as well. */
+static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        ConfigPlatform *p = field;
+        size_t n = 0;
+        int r;
+
+        strv_free(p->hosts);
+        p->hosts = NULL;
+        p->host = mfree(p->host);
+
+        if (json_object_is_type(v, json_type_null))
+                return 0;
+
+        if (json_object_is_type(v, json_type_string)) {
+                _cleanup_free_ char *h = NULL;
+
+                r = dispatch_ssh_name(ctx, path, v, &h);
+                if (r < 0)
+                        return r;
+                r = strv_push(&p->hosts, &n, h);
+                if (r < 0)
+                        return r;
+        } else if (json_object_is_type(v, json_type_array)) {
+                size_t len = json_object_array_length(v);
+
+                if (len == 0)
+                        return config_error(ctx, path, "must list at least one host");
+                for (size_t i = 0; i < len; i++) {
+                        _cleanup_free_ char *h = NULL, *p_i = NULL;
+
+                        if (asprintf(&p_i, "%s[%zu]", path, i) < 0)
+                                return -ENOMEM;
+                        r = dispatch_ssh_name(ctx, p_i, json_object_array_get_idx(v, i), &h);
+                        if (r < 0)
+                                return r;
+                        if (!h)
+                                return config_error(ctx, p_i, "expected a string, got null");
+                        r = strv_push(&p->hosts, &n, h);
+                        if (r < 0)
+                                return r;
+                }
+        } else
+                return config_error(ctx, path, "expected a string or a list of strings, got %s",
+                                    json_type_article(v));
+
+        p->host = strdup(p->hosts[0]);
+        return p->host ? 0 : -ENOMEM;
+}
+
+/* ---- nested objects ---- */
+
+static int dispatch_compression(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "algorithm", dispatch_algorithm, offsetof(Config, compressor) },
+                { "level",     dispatch_int,       offsetof(Config, compression_level) },
+                {}
+        };
+        Config *c = field;
+
+        /* Levels depend on the algorithm, so a level from the defaults must not survive an
+         * algorithm change; -1 is resolved in config_finalize(). */
+        c->compression_level = -1;
+
+        /* Shorthand: "Compression": "xz" */
+        if (json_object_is_type(v, json_type_string))
+                return dispatch_algorithm(ctx, path, v, &c->compressor);
+
+        /* Without "algorithm" the level applies to the default, zstd. */
+        return dispatch_object(ctx, path, v, fields, c);
+}
+
+static int dispatch_limits(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "ResultMax",    dispatch_size_nonzero, offsetof(Config, result_max) },
+                { "InterimMax",   dispatch_size_nonzero, offsetof(Config, interim_max) },
+                { "InterimCount", dispatch_uint64,       offsetof(Config, interim_count) },
+                { "LogMax",       dispatch_size_nonzero, offsetof(Config, log_max) },
+                { "RuntimeMax",   dispatch_duration,     offsetof(Config, runtime_max_sec) },
+                { "MemoryMax",    dispatch_size,         offsetof(Config, memory_max) },
+                { "TasksMax",     dispatch_uint64,       offsetof(Config, tasks_max) },
+                {}
+        };
+        return dispatch_object(ctx, path, v, fields, field);
+}
+
+static int dispatch_ssh(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "username",      dispatch_ssh_name, offsetof(ConfigPlatform, ssh_username) },
+                { "key",           dispatch_path,    offsetof(ConfigPlatform, ssh_key) },
+                { "imageDir",      dispatch_path,    offsetof(ConfigPlatform, ssh_image_dir) },
+                { "port",          dispatch_port,    offsetof(ConfigPlatform, ssh_port) },
+                { "knownHosts",    dispatch_path,    offsetof(ConfigPlatform, ssh_known_hosts) },
+                { "sshCmdOptions", NULL, 0 },
+                { "scpCmdOptions", NULL, 0 },
+                {}
+        };
+        return dispatch_object(ctx, path, v, fields, field);
+}
+
+static int dispatch_local(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "imageDir", dispatch_path, offsetof(ConfigPlatform, local_image_dir) },
+                {}
+        };
+        return dispatch_object(ctx, path, v, fields, field);
+}
+
+static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "url",       dispatch_slurm_url, offsetof(ConfigPlatform, slurm_url) },
+                { "user",      dispatch_string,    offsetof(ConfigPlatform, slurm_user) },
+                { "tokenFile", dispatch_path,      offsetof(ConfigPlatform, slurm_token_file) },
+                { "partition", dispatch_string,    offsetof(ConfigPlatform, slurm_partition) },
+                { "account",   dispatch_string,    offsetof(ConfigPlatform, slurm_account) },
+                { "spoolDir",  dispatch_path,      offsetof(ConfigPlatform, slurm_spool_dir) },
+                {}
+        };
+        ConfigPlatform *p = field;
+        int r;
+
+        r = dispatch_object(ctx, path, v, fields, field);
+        if (r < 0)
+                return r;
+        if (!p->slurm_url) {
+                _cleanup_free_ char *u = path_join(path, "url");
+                return u ? config_error(ctx, u, "required when \"slurm\" is set") : -ENOMEM;
+        }
+        return 0;
+}
+
+/* Names end up in D-Bus object paths, URLs and file names: keep them boring. */
+static bool platform_name_is_valid(const char *s) {
+        if (!*s || strlen(s) > 64)
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char) *s) && !strchr("._-", *s))
+                        return false;
+        return true;
+}
+
+/* Registry host names, optionally with ":port". */
+static bool location_name_is_valid(const char *s) {
+        if (!*s || strlen(s) > 255)
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char) *s) && !strchr(".-_:[]", *s))
+                        return false;
+        return true;
+}
+
+static void location_done(ConfigLocation *l) {
+        free(l->name);
+        free(l->remotetype);
+        free(l->authentication);
+        free(l->url);
+        free(l->sslcacert);
+}
+
+static void platform_done(ConfigPlatform *p) {
+        free(p->name);
+        free(p->accesstype);
+        free(p->host);
+        strv_free(p->hosts);
+        free(p->ssh_username);
+        free(p->ssh_key);
+        free(p->ssh_image_dir);
+        free(p->ssh_known_hosts);
+        free(p->local_image_dir);
+        free(p->worker_path);
+        free(p->slurm_url);
+        free(p->slurm_user);
+        free(p->slurm_token_file);
+        free(p->slurm_partition);
+        free(p->slurm_account);
+        free(p->slurm_spool_dir);
+}
+
+static ConfigLocation *config_add_location(Config *c, const char *name) {
+        ConfigLocation *t;
+
+        t = reallocarray(c->locations, c->n_locations + 1, sizeof(ConfigLocation));
+        if (!t)
+                return NULL;
+        c->locations = t;
+        t = &c->locations[c->n_locations];
+        *t = (ConfigLocation) {};
+        /* Counted before it is complete so that config_free() cleans up after a failure. */
+        c->n_locations++;
+
+        t->name = strdup(name);
+        t->remotetype = strdup("dockerv2");
+        t->authentication = strdup("http");
+        if (!t->name || !t->remotetype || !t->authentication)
+                return NULL;
+        return t;
+}
+
+static ConfigPlatform *config_add_platform(Config *c, const char *name) {
+        ConfigPlatform *t;
+
+        t = reallocarray(c->platforms, c->n_platforms + 1, sizeof(ConfigPlatform));
+        if (!t)
+                return NULL;
+        c->platforms = t;
+        t = &c->platforms[c->n_platforms];
+        *t = (ConfigPlatform) { .ssh_port = 22 };
+        c->n_platforms++;
+
+        t->name = strdup(name);
+        return t->name ? t : NULL;
+}
+
+static int dispatch_locations(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "remotetype",     dispatch_remotetype,     offsetof(ConfigLocation, remotetype) },
+                { "authentication", dispatch_authentication, offsetof(ConfigLocation, authentication) },
+                { "url",            dispatch_url,            offsetof(ConfigLocation, url) },
+                { "sslcacert",      dispatch_ca_path,        offsetof(ConfigLocation, sslcacert) },
+                { "insecure",       dispatch_bool,           offsetof(ConfigLocation, insecure) },
+                {}
+        };
+        Config *c = field;
+
+        if (!json_object_is_type(v, json_type_object))
+                return config_error(ctx, path, "expected an object, got %s", json_type_article(v));
+
+        json_object_object_foreach(v, name, lv) {
+                _cleanup_free_ char *p = path_join(path, name);
+                ConfigLocation *l;
+                int r;
+
+                if (!p)
+                        return -ENOMEM;
+                if (!location_name_is_valid(name))
+                        return config_error(ctx, p, "invalid registry name (expected host or host:port)");
+
+                l = config_add_location(c, name);
+                if (!l)
+                        return -ENOMEM;
+                r = dispatch_object(ctx, p, lv, fields, l);
+                if (r < 0)
+                        return r;
+                /* null resets optional keys to their defaults; these two have no "unset" */
+                if (!l->remotetype && free_and_strdup(&l->remotetype, "dockerv2") < 0)
+                        return -ENOMEM;
+                if (!l->authentication && free_and_strdup(&l->authentication, "http") < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int platform_verify(ParseContext *ctx, const char *path, ConfigPlatform *p) {
+        _cleanup_free_ char *k = NULL;
+        const char *missing = NULL;
+
+        if (!p->accesstype)
+                missing = "accesstype";
+        else if (p->access == CONFIG_ACCESS_REMOTE) {
+                if (!p->host)
+                        missing = "host";
+                else if (!p->ssh_username)
+                        missing = "ssh.username";
+                else if (!p->ssh_image_dir)
+                        missing = "ssh.imageDir";
+        }
+        if (!missing)
+                return 0;
+
+        k = path_join(path, missing);
+        if (!k)
+                return -ENOMEM;
+        if (streq(missing, "accesstype"))
+                return config_error(ctx, k, "missing (expected \"local\" or \"remote\")");
+        return config_error(ctx, k, "required when accesstype is \"remote\"");
+}
+
+static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "accesstype",       dispatch_accesstype, 0 },
+                { "host",             dispatch_hosts,      0 },
+                { "ssh",              dispatch_ssh,        0 },
+                { "local",            dispatch_local,      0 },
+                { "slurm",            dispatch_slurm,      0 },
+                { "workerPath",       dispatch_path,       offsetof(ConfigPlatform, worker_path) },
+                /* Shifter: munge authentication, admin lists, user lookup, site mounts */
+                { "mungeSocketPath",  NULL, 0 },
+                { "admins",           NULL, 0 },
+                { "usergroupService", NULL, 0 },
+                { "ldap",             NULL, 0 },
+                { "mountCommand",     NULL, 0 },
+                { "use_external",     NULL, 0 },
+                { "policy_file",      NULL, 0 },
+                { "ExpandDirectory",  NULL, 0 },
+                {}
+        };
+        Config *c = field;
+
+        if (!json_object_is_type(v, json_type_object))
+                return config_error(ctx, path, "expected an object, got %s", json_type_article(v));
+
+        json_object_object_foreach(v, name, pv) {
+                _cleanup_free_ char *p = path_join(path, name);
+                ConfigPlatform *pl;
+                int r;
+
+                if (!p)
+                        return -ENOMEM;
+                if (!platform_name_is_valid(name))
+                        return config_error(ctx, p, "invalid platform name (use letters, digits, \".\", \"_\", \"-\")");
+
+                pl = config_add_platform(c, name);
+                if (!pl)
+                        return -ENOMEM;
+                r = dispatch_object(ctx, p, pv, fields, pl);
+                if (r < 0)
+                        return r;
+                r = platform_verify(ctx, p, pl);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static const Field config_fields[] = {
+        { "DefaultImageLocation",     dispatch_string,       offsetof(Config, default_image_location) },
+        { "DefaultImageFormat",       dispatch_image_format, offsetof(Config, default_image_format) },
+        { "PullUpdateTimeout",        dispatch_uint64,       offsetof(Config, pull_update_timeout_sec) },
+        { "ImageExpirationTimeout",   dispatch_duration,     offsetof(Config, image_expiration_sec) },
+        { "CacheDirectory",           dispatch_path,         offsetof(Config, cache_directory) },
+        { "ExpandDirectory",          dispatch_path,         offsetof(Config, expand_directory) },
+        { "LogLevel",                 dispatch_log_level,    offsetof(Config, log_level) },
+        { "Locations",                dispatch_locations,    0 },
+        { "Platforms",                dispatch_platforms,    0 },
+
+        /* Shifter keys for its own machinery (MongoDB, celery, munge, Lustre striping, ...) */
+        { "WorkerThreads",            NULL, 0 },
+        { "DefaultLustreReplication", NULL, 0 },
+        { "DefaultOstCount",          NULL, 0 },
+        { "MongoDBURI",               NULL, 0 },
+        { "MongoDB",                  NULL, 0 },
+        { "Broker",                   NULL, 0 },
+        { "Authentication",           NULL, 0 },
+        { "Metrics",                  NULL, 0 },
+        { "ImportUsers",              NULL, 0 },
+        { "ConverterOptions",         NULL, 0 },
+        { "examiner",                 NULL, 0 },
+
+        /* gatewayd */
+        { "DefaultPlatform",          dispatch_string,       offsetof(Config, default_platform) },
+        { "StateDirectory",           dispatch_path,         offsetof(Config, state_directory) },
+        { "WorkerPath",               dispatch_path,         offsetof(Config, worker_path) },
+        { "MaxRequestBody",           dispatch_size_nonzero, offsetof(Config, max_request_body) },
+        { "JobsPerUser",              dispatch_unsigned,     offsetof(Config, jobs_per_user) },
+        { "ActiveJobsPerUser",        dispatch_unsigned,     offsetof(Config, active_jobs_per_user) },
+        { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
+        { "Compression",              dispatch_compression,  0 },
+        { "Limits",                   dispatch_limits,       0 },
+        {}
+};
+
+/* ---- whole configuration ---- */
+
+static int compression_default_level(const char *algorithm, int *ret_default, int *ret_min, int *ret_max) {
+        /* Ranges are mksquashfs's: -Xcompression-level for zstd/gzip, -Xpreset for xz, and
+         * for lz4 0 (fast) or 1 (-Xhc). */
+        static const struct { const char *name; int def, min, max; } table[] = {
+                { "zstd", 3, 1, 22 },
+                { "gzip", 6, 1, 9 },
+                { "xz",   6, 0, 9 },
+                { "lz4",  0, 0, 1 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (streq(table[i].name, algorithm)) {
+                        *ret_default = table[i].def;
+                        *ret_min = table[i].min;
+                        *ret_max = table[i].max;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* Defaults for everything that is not a list; see docs/configuration.md. */
+static Config *config_alloc(void) {
+        Config *c;
+
+        c = calloc(1, sizeof(Config));
         if (!c)
                 return NULL;
-        c->max_request_body = 1024 * 1024;
+
+        *c = (Config) {
+                .pull_update_timeout_sec = 300,
+                .image_expiration_sec = 90 * 24 * 3600, /* Shifter's "90:00:00:00" */
+                .log_level = -1,
+                .max_request_body = 1 * MIB,
+                .jobs_per_user = 100,
+                .active_jobs_per_user = 2,
+                .max_clusters = 4,
+                .compression_level = -1,
+                .result_max = 16 * MIB,
+                .interim_max = 1 * MIB,
+                .interim_count = 10000,
+                .log_max = 50 * MIB,
+                .runtime_max_sec = 24 * 3600,
+                .memory_max = 0,
+                .tasks_max = 512,
+        };
+        c->default_image_format = strdup("squashfs");
+        c->compressor = strdup("zstd");
+        if (!c->default_image_format || !c->compressor)
+                return config_free(c);
+        return c;
+}
+
+/* Fills in what depends on the whole file: the implicit registry and platform, the defaults
+ * that name one of them, and the compression level that depends on the algorithm. */
+static int config_finalize(ParseContext *ctx, Config *c) {
+        int def, min, max;
+
+        if (c->n_locations == 0) {
+                if (c->default_image_location && !location_name_is_valid(c->default_image_location))
+                        return config_error(ctx, "DefaultImageLocation",
+                                            "invalid registry name \"%s\" (expected host or host:port)",
+                                            c->default_image_location);
+                if (!config_add_location(c, c->default_image_location ?: DEFAULT_LOCATION))
+                        return -ENOMEM;
+        }
+        if (!c->default_image_location) {
+                c->default_image_location = strdup(c->locations[0].name);
+                if (!c->default_image_location)
+                        return -ENOMEM;
+        } else if (!config_location_find(c, c->default_image_location))
+                return config_error(ctx, "DefaultImageLocation", "\"%s\" is not defined in Locations",
+                                    c->default_image_location);
+
+        if (c->n_platforms == 0) {
+                ConfigPlatform *p = config_add_platform(c, DEFAULT_PLATFORM);
+                if (!p || !(p->accesstype = strdup("local")))
+                        return -ENOMEM;
+                p->access = CONFIG_ACCESS_LOCAL;
+        }
+        if (!c->default_platform) {
+                c->default_platform = strdup(c->platforms[0].name);
+                if (!c->default_platform)
+                        return -ENOMEM;
+        } else if (!config_platform_find(c, c->default_platform))
+                return config_error(ctx, "DefaultPlatform", "\"%s\" is not defined in Platforms",
+                                    c->default_platform);
+
+        if (!c->default_image_format && !(c->default_image_format = strdup("squashfs")))
+                return -ENOMEM;
+        if (!c->compressor && !(c->compressor = strdup("zstd")))
+                return -ENOMEM;
+        if (compression_default_level(c->compressor, &def, &min, &max) < 0)
+                return config_error(ctx, "Compression.algorithm", "unsupported value \"%s\"", c->compressor);
+        if (c->compression_level < 0)
+                c->compression_level = def;
+        else if (c->compression_level < min || c->compression_level > max)
+                return config_error(ctx, "Compression.level", "%d is out of range for %s (%d..%d)",
+                                    c->compression_level, c->compressor, min, max);
+        return 0;
+}
+
+Config *config_new(void) {
+        ParseContext ctx = {};
+        Config *c;
+
+        c = config_alloc();
+        if (!c)
+                return NULL;
+        if (config_finalize(&ctx, c) < 0) {
+                free(ctx.error);
+                return config_free(c);
+        }
         return c;
 }
 
 Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+
+        free(c->path);
+        free(c->default_image_location);
+        free(c->default_image_format);
+        free(c->cache_directory);
+        free(c->expand_directory);
+        for (size_t i = 0; i < c->n_locations; i++)
+                location_done(&c->locations[i]);
+        free(c->locations);
+        for (size_t i = 0; i < c->n_platforms; i++)
+                platform_done(&c->platforms[i]);
+        free(c->platforms);
+        free(c->default_platform);
+        free(c->state_directory);
+        free(c->worker_path);
+        free(c->compressor);
+        strv_free(c->unknown_keys);
         free(c);
         return NULL;
 }
 
+static void offset_to_line_column(const char *text, size_t offset, unsigned *ret_line, unsigned *ret_column) {
+        unsigned line = 1, column = 1;
+
+        for (size_t i = 0; i < offset && text[i]; i++) {
+                if (text[i] == '\n') {
+                        line++;
+                        column = 1;
+                } else
+                        column++;
+        }
+        *ret_line = line;
+        *ret_column = column;
+}
+
+static int parse_json(const char *text, json_object **ret, char **ret_error) {
+        json_tokener *tok;
+        json_object *root;
+        enum json_tokener_error jerr;
+        size_t len = strlen(text), end;
+        unsigned line, column;
+
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+
+        root = json_tokener_parse_ex(tok, text, (int) len);
+        jerr = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+
+        if (!root || jerr != json_tokener_success) {
+                const char *why = jerr == json_tokener_continue ? "unexpected end of input"
+                                                                : json_tokener_error_desc(jerr);
+                json_object_put(root);
+                offset_to_line_column(text, end, &line, &column);
+                if (ret_error && asprintf(ret_error, "line %u, column %u: invalid JSON: %s", line, column, why) < 0)
+                        *ret_error = NULL;
+                return -EBADMSG;
+        }
+
+        /* json-c stops after the first value; anything but white space after it is an error. */
+        for (size_t i = end; i < len; i++)
+                if (!strchr(" \t\r\n", text[i])) {
+                        json_object_put(root);
+                        offset_to_line_column(text, i, &line, &column);
+                        if (ret_error &&
+                            asprintf(ret_error, "line %u, column %u: invalid JSON: trailing characters", line, column) < 0)
+                                *ret_error = NULL;
+                        return -EBADMSG;
+                }
+
+        *ret = root;
+        return 0;
+}
+
+int config_parse(const char *text, const char *path, Config **ret, char **ret_error) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *dir = NULL;
+        ParseContext ctx = {};
+        json_object *root = NULL;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+
+        r = parse_json(text, &root, ret_error);
+        if (r < 0)
+                return r;
+
+        c = config_alloc();
+        if (!c) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        if (path) {
+                _cleanup_free_ char *copy = strdup(path);
+
+                c->path = strdup(path);
+                dir = copy ? strdup(dirname(copy)) : NULL;
+                if (!c->path || !dir) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                ctx.dir = dir;
+        }
+
+        r = dispatch_object(&ctx, NULL, root, config_fields, c);
+        if (r >= 0)
+                r = config_finalize(&ctx, c);
+        if (r >= 0) {
+                c->unknown_keys = TAKE_PTR(ctx.unknown);
+                *ret = TAKE_PTR(c);
+        }
+
+finish:
+        json_object_put(root);
+        strv_free(ctx.unknown);
+        if (r == -ENOMEM && !ctx.error)
+                ctx.error = strdup("out of memory");
+        if (r < 0 && ret_error)
+                *ret_error = TAKE_PTR(ctx.error);
+        free(ctx.error);
+        return r;
+}
+
+static int read_file(const char *path, char **ret, size_t *ret_size) {
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *buf = NULL;
+        size_t n;
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+
+        buf = malloc(CONFIG_FILE_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+        if (ferror(f))
+                return errno > 0 ? -errno : -EIO;
+        if (n > CONFIG_FILE_MAX)
+                return -EFBIG;
+        buf[n] = 0;
+
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
 int config_load(const char *path, bool missing_ok, Config **ret, char **ret_error) {
-        *ret = config_new();
-        return *ret ? 0 : -ENOMEM;
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+
+        r = read_file(path, &text, &size);
+        if (r == -ENOENT && missing_ok) {
+                log_debug("%s: not found, using defaults.", path);
+                *ret = config_new();
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (r < 0) {
+                if (ret_error && asprintf(ret_error, "%s: %s", path,
+                                          r == -EFBIG ? "file too large" : strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        if (strlen(text) != size) {
+                if (ret_error && asprintf(ret_error, "%s: contains a NUL byte", path) < 0)
+                        *ret_error = NULL;
+                return -EBADMSG;
+        }
+
+        r = config_parse(text, path, ret, ret_error);
+        if (r < 0 && ret_error && *ret_error) {
+                /* "FILE: key: message", like a compiler's "file:line: message" */
+                char *e;
+
+                if (asprintf(&e, "%s: %s", path, *ret_error) >= 0) {
+                        free(*ret_error);
+                        *ret_error = e;
+                }
+        }
+        return r;
+}
+
+int config_parse_duration(const char *s, uint64_t *ret_sec) {
+        /* Seconds per field, counted from the right: SS, MM, HH, D. A field that is not the
+         * leftmost one must stay below its limit and have at most two digits. */
+        static const uint64_t unit[] = { 1, 60, 3600, 86400 };
+        static const uint64_t limit[] = { 60, 60, 24, 0 };
+        const char *fields[4];
+        size_t n = 0, lens[4];
+        uint64_t total = 0;
+        const char *p = s;
+
+        if (!s || !*s)
+                return -EINVAL;
+
+        for (;;) {
+                const char *colon = strchr(p, ':');
+                size_t l = colon ? (size_t) (colon - p) : strlen(p);
+
+                if (n >= ELEMENTSOF(fields) || l == 0)
+                        return -EINVAL;
+                fields[n] = p;
+                lens[n++] = l;
+                if (!colon)
+                        break;
+                p = colon + 1;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                size_t pos = n - 1 - i; /* 0 = seconds */
+                uint64_t v = 0;
+
+                for (size_t j = 0; j < lens[i]; j++) {
+                        char ch = fields[i][j];
+                        if (ch < '0' || ch > '9')
+                                return -EINVAL;
+                        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t) (ch - '0'), &v))
+                                return -ERANGE;
+                }
+                if (i > 0 && (lens[i] > 2 || v >= limit[pos]))
+                        return -EINVAL;
+                if (__builtin_mul_overflow(v, unit[pos], &v) || __builtin_add_overflow(total, v, &total))
+                        return -ERANGE;
+        }
+
+        *ret_sec = total;
+        return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *ret) {
+        static const struct { const char *suffix; uint64_t factor; } suffixes[] = {
+                { "",  1 },
+                { "B", 1 },
+                { "K", KIB },              { "KiB", KIB },
+                { "M", MIB },              { "MiB", MIB },
+                { "G", MIB * KIB },        { "GiB", MIB * KIB },
+                { "T", MIB * MIB },        { "TiB", MIB * MIB },
+        };
+        uint64_t n = 0;
+
+        if (!s || !isdigit((unsigned char) *s))
+                return -EINVAL;
+        for (; isdigit((unsigned char) *s); s++)
+                if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t) (*s - '0'), &n))
+                        return -ERANGE;
+
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++)
+                if (streq(s, suffixes[i].suffix)) {
+                        if (__builtin_mul_overflow(n, suffixes[i].factor, &n) || n > INT64_MAX)
+                                return -ERANGE;
+                        *ret = n;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+ConfigPlatform *config_platform_find(Config *c, const char *name) {
+        if (!c || !name)
+                return NULL;
+        for (size_t i = 0; i < c->n_platforms; i++)
+                if (streq(c->platforms[i].name, name))
+                        return &c->platforms[i];
+        return NULL;
+}
+
+ConfigPlatform *config_platform_default(Config *c) {
+        if (!c)
+                return NULL;
+        return config_platform_find(c, c->default_platform) ?: (c->n_platforms > 0 ? c->platforms : NULL);
+}
+
+const char *config_platform_image_dir(const ConfigPlatform *p) {
+        if (!p)
+                return NULL;
+        return p->access == CONFIG_ACCESS_REMOTE ? p->ssh_image_dir : p->local_image_dir;
+}
+
+ConfigLocation *config_location_find(Config *c, const char *name) {
+        if (!c)
+                return NULL;
+        if (!name)
+                name = c->default_image_location;
+        if (!name)
+                return NULL;
+        for (size_t i = 0; i < c->n_locations; i++)
+                if (streq(c->locations[i].name, name))
+                        return &c->locations[i];
+        return NULL;
+}
+
+int config_location_base_url(const ConfigLocation *l, char **ret) {
+        const char *host;
+        size_t len;
+        char *u;
+
+        if (l->url) {
+                /* "https://host/" and "https://host" mean the same base */
+                len = strlen(l->url);
+                while (len > 0 && l->url[len - 1] == '/')
+                        len--;
+                u = strndup(l->url, len);
+        } else {
+                host = l->name;
+                if (streq(host, "docker.io") || streq(host, "index.docker.io") || streq(l->remotetype, "dockerhub"))
+                        host = "registry-1.docker.io";
+                if (asprintf(&u, "%s://%s", l->insecure ? "http" : "https", host) < 0)
+                        u = NULL;
+        }
+        if (!u)
+                return -ENOMEM;
+        *ret = u;
+        return 0;
 }

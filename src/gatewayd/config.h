@@ -5,65 +5,124 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* gatewayd's configuration (DESIGN.md §4): /etc/gatewayd/gatewayd.json, or --config PATH.
- * Keys shared with Shifter's imagegw keep their names and meaning; gatewayd's own keys live
- * beside them. A missing file means all defaults. */
+/* gatewayd's configuration (DESIGN.md §4, docs/configuration.md): /etc/gatewayd/gatewayd.json,
+ * or --config PATH. Keys shared with Shifter's imagegw keep their names and meaning, so an
+ * existing imagemanager.json loads; gatewayd's own keys live beside them. A missing file means
+ * all defaults. After a successful parse every field holds its effective value: there is always
+ * at least one location and one platform, and default_platform names one of them. */
+
+/* DESIGN.md §2. (Not derived from SYSCONFDIR: the generated top-level config.h is shadowed by
+ * this header inside src/gatewayd.) */
+#define CONFIG_PATH_DEFAULT "/etc/gatewayd/gatewayd.json"
 
 typedef struct ConfigLocation {
-        char *name;            /* key in "Locations", e.g. "index.docker.io" */
-        char *remotetype;      /* "dockerv2" */
-        char *authentication;  /* "http" (anonymous/token), "basic", ... */
+        char *name;            /* key in "Locations", e.g. "registry-1.docker.io" */
+        char *remotetype;      /* "dockerv2" (or Shifter's "dockerhub") */
+        char *authentication;  /* "http" (anonymous/token, Shifter's value), "basic", "none" */
         char *url;             /* optional explicit base URL */
+        char *sslcacert;       /* CA bundle for this registry, NULL = system store */
         bool insecure;         /* plain http (gatewayd key, for local registries) */
 } ConfigLocation;
+
+typedef enum ConfigAccessType {
+        CONFIG_ACCESS_LOCAL,   /* images land in a directory on this host */
+        CONFIG_ACCESS_REMOTE,  /* images and jobs go to "host" over SSH */
+} ConfigAccessType;
 
 typedef struct ConfigPlatform {
         char *name;            /* key in "Platforms" */
         char *accesstype;      /* "local" or "remote" */
-        char *host;            /* remote: host name */
+        ConfigAccessType access;
+        char *host;            /* remote: first entry of "host" (string or list) */
+        char **hosts;          /* remote: every entry of "host", NULL-terminated */
         char *ssh_username, *ssh_key, *ssh_image_dir;
-        char *local_image_dir;
+        unsigned ssh_port;     /* "ssh.port" (gatewayd), default 22 */
+        char *ssh_known_hosts; /* "ssh.knownHosts" (gatewayd), NULL = system default */
+        char *local_image_dir; /* "local.imageDir", NULL = <state>/images */
+        char *worker_path;     /* "workerPath" (gatewayd): gateway-worker on the node, NULL = ours */
+
+        /* "slurm" (gatewayd): jobs go through slurmrestd when slurm_url is set */
+        char *slurm_url;       /* "http(s)://host:port" or "unix:/path" */
+        char *slurm_user;      /* X-SLURM-USER-NAME */
+        char *slurm_token_file;/* file holding the JWT for X-SLURM-USER-TOKEN */
+        char *slurm_partition;
+        char *slurm_account;
+        char *slurm_spool_dir; /* job spool on a file system shared with the nodes */
 } ConfigPlatform;
 
 typedef struct Config {
         char *path;                       /* file it was loaded from, or NULL */
 
         /* Shifter-compatible keys */
-        char *default_image_location;     /* DefaultImageLocation */
+        char *default_image_location;     /* DefaultImageLocation, "registry-1.docker.io" */
         char *default_image_format;       /* DefaultImageFormat, "squashfs" */
-        uint64_t pull_update_timeout_sec; /* PullUpdateTimeout */
+        uint64_t pull_update_timeout_sec; /* PullUpdateTimeout, 300 */
         uint64_t image_expiration_sec;    /* ImageExpirationTimeout "D:HH:MM:SS", 0 = never */
         char *cache_directory;            /* CacheDirectory, NULL = <state>/cache */
         char *expand_directory;           /* ExpandDirectory, NULL = <state>/expand */
+        int log_level;                    /* LogLevel as a syslog level, -1 = not set */
         ConfigLocation *locations;
         size_t n_locations;
         ConfigPlatform *platforms;
         size_t n_platforms;
-        char *default_platform;           /* gatewayd: "DefaultPlatform", NULL = first/local */
+        char *default_platform;           /* gatewayd: "DefaultPlatform", default: the first */
 
         /* gatewayd's own keys */
+        char *state_directory;            /* "StateDirectory", NULL = /var/lib/gatewayd */
+        char *worker_path;                /* "WorkerPath", NULL = next to gatewayd */
         uint64_t max_request_body;        /* "MaxRequestBody" bytes, default 1 MiB */
-        unsigned jobs_per_user;           /* "JobsPerUser" */
-        unsigned active_jobs_per_user;    /* "ActiveJobsPerUser" */
-        unsigned max_clusters;            /* "MaxClusters" */
+        unsigned jobs_per_user;           /* "JobsPerUser", 0 = unlimited */
+        unsigned active_jobs_per_user;    /* "ActiveJobsPerUser", 0 = unlimited */
+        unsigned max_clusters;            /* "MaxClusters", >= 1 */
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */
+
+        /* "Limits": per-job caps */
+        uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */
+        uint64_t interim_max;             /* "InterimMax" bytes per interim result, 1 MiB */
+        uint64_t interim_count;           /* "InterimCount" interim results per job, 10000 */
+        uint64_t log_max;                 /* "LogMax" bytes of job log, 50 MiB */
+        uint64_t runtime_max_sec;         /* "RuntimeMax" duration, 1 day, 0 = unlimited */
+        uint64_t memory_max;              /* "MemoryMax" bytes, 0 = unlimited */
+        uint64_t tasks_max;               /* "TasksMax" processes/threads, 512, 0 = unlimited */
+
+        char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;
 
-/* Returns a configuration with every default filled in. */
+/* Returns a configuration with every default filled in (one location, one "local" platform). */
 Config *config_new(void);
 Config *config_free(Config *c);
 
 /* Parses JSON text. On error returns a negative errno and, if ret_error is set, a message that
  * names the offending key path (e.g. "Platforms.mycluster.ssh.key: expected a string").
- * Unknown keys are logged as warnings (also with their path) and otherwise ignored. */
+ * Unknown keys are logged as warnings (also with their path) and otherwise ignored; keys that
+ * only Shifter uses are noted at info level. */
 int config_parse(const char *text, const char *path, Config **ret, char **ret_error);
 
-/* Loads a file; a missing file is not an error when missing_ok is true (then: defaults). */
+/* Loads a file; a missing file is not an error when missing_ok is true (then: defaults).
+ * Error messages start with the file name: "/etc/gatewayd/gatewayd.json: MaxClusters: ...". */
 int config_load(const char *path, bool missing_ok, Config **ret, char **ret_error);
 
 /* Parses "D:HH:MM:SS" (also "HH:MM:SS", "MM:SS", "SS") into seconds. */
 int config_parse_duration(const char *s, uint64_t *ret_sec);
+
+/* Parses a byte count: "1048576", "512K", "16M", "2G", "1T" (powers of 1024). */
+int config_parse_size(const char *s, uint64_t *ret);
+
+ConfigPlatform *config_platform_find(Config *c, const char *name);
+/* The platform used when a request names none. Never NULL for a parsed Config. */
+ConfigPlatform *config_platform_default(Config *c);
+/* Where squashfs images live for this platform (local.imageDir or ssh.imageDir), may be NULL. */
+const char *config_platform_image_dir(const ConfigPlatform *p);
+static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
+        return p && p->slurm_url;
+}
+
+/* Looks up a registry by name; NULL name means DefaultImageLocation. */
+ConfigLocation *config_location_find(Config *c, const char *name);
+/* Base URL for the registry API: "url" if set, else http(s)://name; Docker Hub's aliases
+ * ("docker.io", "index.docker.io") map to https://registry-1.docker.io. */
+int config_location_base_url(const ConfigLocation *l, char **ret);
 
 static inline void config_freep(Config **c) {
         config_free(*c);

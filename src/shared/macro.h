@@ -2,6 +2,8 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,9 @@
 #define _noreturn_ __attribute__((noreturn))
 #define _likely_(x) __builtin_expect(!!(x), 1)
 #define _unlikely_(x) __builtin_expect(!!(x), 0)
+
+typedef uint64_t usec_t;
+#define USEC_PER_SEC UINT64_C(1000000)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -76,6 +81,13 @@ static inline int safe_close(int fd) {
                 (fd) = -1;                      \
                 _fd_;                           \
         })
+
+static inline void *memdup(const void *p, size_t n) {
+        void *q = malloc(n ?: 1);
+        if (q && n > 0)
+                memcpy(q, p, n);
+        return q;
+}
 
 static inline void *mfree(void *p) {
         free(p);

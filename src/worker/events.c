@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <poll.h>
-#include <stdbool.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "events.h"
+#include "log.h"
 
 static int events_fd = STDOUT_FILENO;
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,7 +31,8 @@ static int64_t now_usec(void) {
         return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+/* loop_write(), but a full non-blocking pipe is waited for, up to the stall timeout. */
+static int write_events(int fd, const char *p, size_t n) {
         while (n > 0) {
                 ssize_t k = write(fd, p, n);
                 if (k < 0) {
@@ -81,7 +83,7 @@ int events_emit(const char *event, json_object *fields) {
         if (events_broken)
                 r = -EPIPE;
         else {
-                r = write_all(events_fd, line, len + 1);
+                r = write_events(events_fd, line, len + 1);
                 if (r == -EPIPE || r == -ETIMEDOUT)
                         events_broken = true;
         }
@@ -114,4 +116,51 @@ int events_emit_status(const char *status, const char *message) {
         if (message)
                 json_object_object_add(o, "message", json_object_new_string(message));
         return events_emit("status", o);
+}
+
+static char *first_error = NULL;
+
+static int record_error(bool replace, int error, const char *format, va_list ap) {
+        char buf[2048];
+
+        errno = abs(error);
+        vsnprintf(buf, sizeof(buf), format, ap);
+
+        pthread_mutex_lock(&events_lock);
+        if (!first_error || replace) {
+                free(first_error);
+                first_error = strdup(buf);
+        }
+        pthread_mutex_unlock(&events_lock);
+
+        return log_error_errno(error, "%s", buf);
+}
+
+int worker_error_errno(int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = record_error(false, error, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int worker_error_replace_errno(int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = record_error(true, error, format, ap);
+        va_end(ap);
+        return r;
+}
+
+const char *worker_error_message(void) {
+        const char *s;
+
+        pthread_mutex_lock(&events_lock);
+        s = first_error;
+        pthread_mutex_unlock(&events_lock);
+        return s;
 }

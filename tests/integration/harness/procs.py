@@ -85,9 +85,12 @@ class TempDir:
 
 def build_dir():
     """The meson build directory under test (GATEWAYD_BUILD_DIR, default ./build)."""
-    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.environ.get("GATEWAYD_BUILD_DIR", os.path.join(top, "build"))
+    return os.environ.get("GATEWAYD_BUILD_DIR", os.path.join(source_dir(), "build"))
 
 
 def source_dir():
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    """The top of the source tree (this file is tests/integration/harness/procs.py)."""
+    here = os.path.abspath(__file__)
+    for _ in range(4):
+        here = os.path.dirname(here)
+    return here

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bus-image.h"
+#include "bus-manager.h"
+#include "bus-service.h"
+#include "bus-util.h"
+#include "gw-error.h"
+#include "json-util.h"
+#include "log.h"
+#include "manager.h"
+#include "service-registry.h"
+#include "status.h"
+
+static int reply_gw_error(GwError *e, sd_bus_error *error) {
+        return gw_error_to_bus(e, error);
+}
+
+static json_object *parse_json_argument(const char *text, const char *what, GwError *e) {
+        json_object *o;
+        enum json_tokener_error jerr;
+
+        o = json_tokener_parse_verbose(text, &jerr);
+        if (!o)
+                gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s is not valid JSON: %s", what, json_tokener_error_desc(jerr));
+        return o;
+}
+
+static int method_list_services(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ Service **l = NULL;
+        Manager *m = userdata;
+        int r;
+
+        l = service_registry_list(m, NULL);
+        if (!l)
+                return -ENOMEM;
+        r = sd_bus_message_new_method_return(message, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssso)");
+        if (r < 0)
+                return r;
+        for (Service **s = l; *s; s++) {
+                r = sd_bus_message_append(reply, "(ssso)", (*s)->name, (*s)->image, (*s)->description, (*s)->object_path);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_service(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *name, *json;
+        Service *s;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &name);
+        if (r < 0)
+                return r;
+        s = service_registry_get(m, name);
+        if (!s) {
+                _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+                gw_error_set(&e, GW_ERROR_NO_SUCH_SERVICE, "No service '%s'.", name);
+                return reply_gw_error(&e, error);
+        }
+        json = service_json(s);
+        if (!json)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(message, "s", json);
+}
+
+static int create_service_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        json_object *spec;
+        const char *text;
+        Service *s;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &text);
+        if (r < 0)
+                return r;
+        spec = parse_json_argument(text, "Service spec", &e);
+        if (!spec)
+                return reply_gw_error(&e, error);
+        r = service_registry_create(m, spec, &s, &e);
+        json_object_put(spec);
+        if (r < 0)
+                return reply_gw_error(&e, error);
+        return sd_bus_reply_method_return(message, "o", s->object_path);
+}
+
+static int update_service_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        const char *name, *text;
+        json_object *spec;
+        Service *s;
+        int r;
+
+        r = sd_bus_message_read(message, "ss", &name, &text);
+        if (r < 0)
+                return r;
+        spec = parse_json_argument(text, "Service spec", &e);
+        if (!spec)
+                return reply_gw_error(&e, error);
+        r = service_registry_update(m, name, spec, &s, &e);
+        json_object_put(spec);
+        if (r < 0)
+                return reply_gw_error(&e, error);
+        return sd_bus_reply_method_return(message, "o", s->object_path);
+}
+
+static int remove_service_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &name);
+        if (r < 0)
+                return r;
+        r = service_registry_remove(m, name, &e);
+        if (r < 0)
+                return reply_gw_error(&e, error);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_create_service(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return bus_verify_polkit_then(userdata, message, "org.gatewayd.manage-services", create_service_authorized, error);
+}
+
+static int method_update_service(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return bus_verify_polkit_then(userdata, message, "org.gatewayd.manage-services", update_service_authorized, error);
+}
+
+static int method_remove_service(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return bus_verify_polkit_then(userdata, message, "org.gatewayd.manage-services", remove_service_authorized, error);
+}
+
+static int method_get_status(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        json_object *o = status_to_json(userdata);
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = sd_bus_reply_method_return(message, "s", json_text(o));
+        json_object_put(o);
+        return r;
+}
+
+static int property_get_n_services(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "u", (uint32_t) hashmap_size(m->services));
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", GATEWAYD_VERSION);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0), /* every method is open to all: gatewayd authorizes with polkit itself */
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("StateDirectory", "s", NULL, offsetof(Manager, state_dir), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("NServices", "u", property_get_n_services, 0, 0),
+        SD_BUS_METHOD_WITH_ARGS("ListServices", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssso)", services), method_list_services, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetService", SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("s", json), method_get_service, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateService", SD_BUS_ARGS("s", spec_json),
+                                SD_BUS_RESULT("o", path), method_create_service, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UpdateService", SD_BUS_ARGS("s", name, "s", spec_json),
+                                SD_BUS_RESULT("o", path), method_update_service, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveService", SD_BUS_ARGS("s", name),
+                                SD_BUS_NO_RESULT, method_remove_service, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", json), method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PullImage", SD_BUS_ARGS("s", reference, "s", options_json),
+                                SD_BUS_RESULT("o", path), method_pull_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListImages", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssstso)", images), method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_RESULT("s", json), method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExpireImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_expire_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("ServiceRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
+        SD_BUS_VTABLE_END
+};
+
+int bus_manager_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_OBJECT_PATH, MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add manager object vtable: %m");
+        r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_OBJECT_PATH);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add object manager: %m");
+        r = bus_service_register(m);
+        if (r < 0)
+                return r;
+        return bus_image_register(m);
+}

@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+typedef struct Manager Manager;
+
+#define MANAGER_OBJECT_PATH "/org/gatewayd/Gateway1"
+#define MANAGER_INTERFACE "org.gatewayd.Gateway1.Manager"
+
+int bus_manager_register(Manager *m);

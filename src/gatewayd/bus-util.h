@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "caller.h"
+
+typedef struct Manager Manager;
+
+/* The rest of an admin method, run once polkit said yes. It reads its arguments from the
+ * (rewound) message and sends the reply itself; a negative return is turned into an error
+ * reply. */
+typedef int (*BusAuthorizedHandler)(Manager *m, sd_bus_message *message, sd_bus_error *error);
+
+/* Checks the action for the sender of message with polkit, asynchronously, then runs handler.
+ * Returns what an sd-bus method handler should return. */
+int bus_verify_polkit_then(Manager *m, sd_bus_message *message, const char *action,
+                           BusAuthorizedHandler handler, sd_bus_error *error);
+
+/* The sender's identity, from the bus daemon (never from the message body). */
+int bus_get_caller(sd_bus_message *message, Caller *ret);

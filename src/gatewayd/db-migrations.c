@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "db-migrations.h"
+
+/* Forward-only: never edit a migration that has shipped, append a new one. Entry i moves the
+ * schema from version i to i + 1. */
+const char * const db_migrations[] = {
+        /* 1: the service registry. The spec is kept as JSON so that new optional fields do not
+         * need a schema change; what we query on is in columns. */
+        "CREATE TABLE services ("
+        "  name TEXT PRIMARY KEY NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  updated_usec INTEGER NOT NULL"
+        ") STRICT;",
+
+        /* 2: images (Shifter's lifecycle) and the references that point at them. id is the hex
+         * digest of the platform manifest, so one image has many tags. acl is JSON
+         * {"uids":[…],"gids":[…]} for private images, NULL for public ones. */
+        "CREATE TABLE images ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  reference TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  message TEXT,"
+        "  size INTEGER NOT NULL DEFAULT 0,"
+        "  squashfs TEXT,"
+        "  meta TEXT,"
+        "  acl TEXT,"
+        "  created_usec INTEGER NOT NULL,"
+        "  updated_usec INTEGER NOT NULL,"
+        "  last_used_usec INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE image_tags ("
+        "  reference TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+        "  PRIMARY KEY (reference, platform)"
+        ") STRICT;",
+};
+
+const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+
+typedef struct HttpRequest HttpRequest;
+
+#define HTTP_ROUTE_MAX_CAPTURES 4
+
+/* Handlers get the path segments that matched "*" in the route's pattern. */
+typedef void (*HttpHandler)(HttpRequest *req, char **captures);
+
+typedef struct HttpRoute {
+        const char *method;   /* "GET", "POST", ... */
+        /* "/v1/services/{}"-like: a "*" segment matches one non-empty segment; a final "**"
+         * matches the rest of the path (one or more segments). The first matching route wins. */
+        const char *pattern;
+        HttpHandler handler;
+} HttpRoute;
+
+typedef enum HttpRouteResult {
+        HTTP_ROUTE_FOUND,
+        HTTP_ROUTE_NOT_FOUND,           /* no pattern matches the path */
+        HTTP_ROUTE_METHOD_NOT_ALLOWED,  /* the path exists, but not with this method */
+} HttpRouteResult;
+
+/* Matches path against the table. On FOUND sets *ret_route and fills captures (strings owned by
+ * the caller, freed with http_route_captures_free()). On METHOD_NOT_ALLOWED writes the methods the
+ * path does allow ("GET, PUT") into allow. A trailing '/' is ignored; "//" never matches. */
+HttpRouteResult http_route_match(const HttpRoute *table, size_t n, const char *method, const char *path,
+                                 const HttpRoute **ret_route, char *captures[HTTP_ROUTE_MAX_CAPTURES],
+                                 char *allow, size_t allow_size);
+
+void http_route_captures_free(char *captures[HTTP_ROUTE_MAX_CAPTURES]);

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+
+#include "caller.h"
+#include "gw-error.h"
+#include "http-router.h"
+
+typedef struct Manager Manager;
+typedef struct HttpServer HttpServer;
+typedef struct HttpPeer HttpPeer;
+
+/* One HTTP request. Handlers answer with one of the http_request_reply*() calls, either before
+ * they return or later (after http_request_suspend()), e.g. when polkit has answered. */
+typedef struct HttpRequest {
+        HttpServer *server;
+        Manager *manager;
+        struct MHD_Connection *connection;
+        HttpPeer *peer;
+        const char *method;
+        const char *url;
+
+        char *body;
+        size_t body_size;
+        bool body_too_large;
+
+        bool dispatched;
+        bool suspended;
+        struct MHD_Response *response;
+        unsigned status;
+
+        /* Suspended requests are listed so that shutdown can answer them (libmicrohttpd must not
+         * be stopped with suspended connections). */
+        struct HttpRequest *suspended_prev, *suspended_next;
+
+        /* State a handler keeps across suspension; freed with the request. */
+        void *userdata;
+        void (*free_userdata)(void *userdata);
+} HttpRequest;
+
+int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n_routes, HttpServer **ret);
+HttpServer *http_server_free(HttpServer *s);
+unsigned http_server_n_connections(HttpServer *s);
+/* Stops accepting connections; those already open are still served. */
+void http_server_quiesce(HttpServer *s);
+
+/* Opens the listening socket: the one passed by systemd under the name "http" if there is one,
+ * else a socket bound at path. */
+int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated);
+
+/* The verified identity of the peer (SO_PEERCRED); pidfd is fetched on first use. */
+const Caller *http_request_caller(HttpRequest *req);
+
+/* Parses the body as JSON. Replies 415 (not application/json) or 400 (malformed) itself and
+ * returns NULL then. */
+json_object *http_request_json_body(HttpRequest *req);
+
+const char *http_request_query(HttpRequest *req, const char *key);
+
+void http_request_suspend(HttpRequest *req);
+
+/* Keeps a copy of s as the request's userdata (e.g. a name from the path, needed after a polkit
+ * check). Replies 500 itself on failure. */
+int http_request_keep_string(HttpRequest *req, const char *s);
+
+void http_request_reply_json(HttpRequest *req, unsigned status, json_object *body);  /* takes ownership */
+void http_request_reply_text(HttpRequest *req, unsigned status, const char *json_text);
+void http_request_reply_empty(HttpRequest *req, unsigned status);
+void http_request_reply_error(HttpRequest *req, const GwError *e);
+void http_request_reply_errorf(HttpRequest *req, GwErrorCode code, const char *format, ...) _printf_(3, 4);
+/* A streamed reply (chunked, e.g. JSON lines or a log being followed): the request is answered
+ * with status 200 at once and the returned stream carries the body. Write to it as data comes;
+ * finish it to end the body. The stream is reference counted: the reply holds one reference, the
+ * caller gets another and must drop it with http_stream_unref(). http_stream_is_closed() tells
+ * when the client has gone away, so the producer can stop. */
+typedef struct HttpStream HttpStream;
+HttpStream *http_request_reply_stream(HttpRequest *req, const char *content_type);
+int http_stream_write(HttpStream *s, const void *data, size_t size);
+void http_stream_finish(HttpStream *s);
+bool http_stream_is_closed(HttpStream *s);
+HttpStream *http_stream_ref(HttpStream *s);
+HttpStream *http_stream_unref(HttpStream *s);
+
+/* Only after a reply was set. */
+void http_request_add_header(HttpRequest *req, const char *name, const char *value);

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "bus-manager.h"
+#include "db.h"
+#include "fs-util.h"
+#include "http-api.h"
+#include "http-server.h"
+#include "image-registry.h"
+#include "log.h"
+#include "manager.h"
+#include "service-registry.h"
+
+#define BUS_NAME "org.gatewayd.Gateway1"
+
+int manager_new(const ManagerOptions *o, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return log_oom();
+
+        m->state_dir = strdup(o->state_dir);
+        m->runtime_dir = strdup(o->runtime_dir);
+        m->services = hashmap_new();
+        if (!m->state_dir || !m->runtime_dir || !m->services)
+                return log_oom();
+        m->idle_timeout_usec = o->idle_timeout_usec;
+
+        r = config_load(o->config_path, /* missing_ok= */ !o->config_path_explicit, &m->config, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load configuration %s: %s", o->config_path, strna(error));
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &m->start_usec);
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        /* The HTTP server goes first: its requests may point into everything else. */
+        m->http = http_server_free(m->http);
+        sd_event_source_disable_unref(m->idle_timer);
+        sd_bus_slot_unref(m->name_owner_slot);
+        image_registry_free(m);
+        sd_bus_flush_close_unref(m->bus);
+        service_registry_free(m);
+        db_close(m->db);
+        config_free(m->config);
+        sd_event_unref(m->event);
+        free(m->state_dir);
+        free(m->runtime_dir);
+        free(m);
+        return NULL;
+}
+
+void manager_update_status(Manager *m) {
+        if (m->exiting)
+                return;
+        (void) sd_notifyf(false, "STATUS=Serving %zu services.", hashmap_size(m->services));
+}
+
+void manager_touch(Manager *m) {
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &m->last_activity_usec);
+}
+
+void manager_busy_ref(Manager *m) {
+        m->n_busy++;
+}
+
+void manager_busy_unref(Manager *m) {
+        if (m->n_busy > 0)
+                m->n_busy--;
+        manager_touch(m);
+}
+
+static int on_bus_message(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        manager_touch(userdata);
+        return 0;
+}
+
+static int on_name_owner_changed(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        /* Everything sent to our name before it was released has been queued ahead of this
+         * signal and handled by now; later callers will activate a fresh instance. */
+        log_info("Bus name released; exiting.");
+        return sd_event_exit(m->event, 0);
+}
+
+static int manager_begin_exit(Manager *m) {
+        int r;
+
+        m->exiting = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Exiting after idle timeout.");
+        log_info("Idle for %llu s, exiting.", (unsigned long long) (m->idle_timeout_usec / 1000000));
+
+        if (!m->bus)
+                return sd_event_exit(m->event, 0);
+
+        /* No new HTTP connections from now on: with socket activation they wait in the listen
+         * queue for the next instance instead of being cut off by our exit. */
+        http_server_quiesce(m->http);
+
+        r = sd_bus_add_match_async(m->bus, &m->name_owner_slot,
+                                   "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                   "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BUS_NAME "'",
+                                   on_name_owner_changed, NULL, m);
+        if (r < 0)
+                return sd_event_exit(m->event, 0);
+        r = sd_bus_release_name_async(m->bus, NULL, BUS_NAME, NULL, NULL);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to release bus name: %m");
+                return sd_event_exit(m->event, 0);
+        }
+        return 0;
+}
+
+static bool manager_is_idle(Manager *m) {
+        return m->n_busy == 0 && http_server_n_connections(m->http) == 0;
+}
+
+static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        usec_t now;
+
+        if (m->exiting)
+                return 0;
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (manager_is_idle(m) && now >= m->last_activity_usec + m->idle_timeout_usec)
+                return manager_begin_exit(m);
+
+        /* Not idle yet: look again when the current quiet period would have run out. */
+        (void) sd_event_source_set_time(s, MAX(now, m->last_activity_usec) + m->idle_timeout_usec);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static int on_terminate(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        m->exiting = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down.");
+        log_info("Received SIG%s, exiting.", si->ssi_signo == SIGINT ? "INT" : "TERM");
+        return sd_event_exit(m->event, 0);
+}
+
+static int manager_connect_bus(Manager *m) {
+        int r;
+
+        r = sd_bus_open_system_with_description(&m->bus, "gatewayd");
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = bus_manager_register(m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_filter(m->bus, NULL, on_bus_message, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add bus filter: %m");
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach bus to event loop: %m");
+        r = sd_bus_request_name(m->bus, BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to acquire bus name %s: %m", BUS_NAME);
+        return 0;
+}
+
+static int manager_open_state(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = mkdir_p(m->state_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create state directory %s: %m", m->state_dir);
+        if (asprintf(&path, "%s/state.db", m->state_dir) < 0)
+                return log_oom();
+        r = db_open(path, &m->db);
+        if (r < 0)
+                return r;
+        r = service_registry_load(m);
+        if (r < 0)
+                return r;
+        return image_registry_load(m);
+}
+
+static int manager_start_http(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        bool activated;
+        int fd, r;
+
+        r = mkdir_p(m->runtime_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create runtime directory %s: %m", m->runtime_dir);
+        if (asprintf(&path, "%s/http.sock", m->runtime_dir) < 0)
+                return log_oom();
+        r = http_listen_socket(path, &fd, &activated);
+        if (r < 0)
+                return r;
+        r = http_server_new(m, fd, http_api_routes, http_api_n_routes, &m->http);
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        log_info("Serving HTTP on %s%s.", activated ? "socket passed by the service manager" : path,
+                 activated ? "" : " (bound by gatewayd)");
+        return 0;
+}
+
+int manager_startup(Manager *m) {
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD); /* sd-event child sources for workers */
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_terminate, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_terminate, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install signal handlers: %m");
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable watchdog support: %m");
+
+        r = manager_open_state(m);
+        if (r < 0)
+                return r;
+        r = manager_start_http(m);
+        if (r < 0)
+                return r;
+        r = manager_connect_bus(m);
+        if (r < 0)
+                return r;
+
+        r = image_registry_start_expiry(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up image expiry: %m");
+
+        manager_touch(m);
+        if (m->idle_timeout_usec > 0) {
+                r = sd_event_add_time_relative(m->event, &m->idle_timer, CLOCK_MONOTONIC, m->idle_timeout_usec,
+                                               0, on_idle_timer, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up idle timer: %m");
+        }
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving %zu services.", hashmap_size(m->services));
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <sqlite3.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "hashmap.h"
+#include "macro.h"
+
+typedef struct HttpServer HttpServer;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        HttpServer *http;
+        sqlite3 *db;
+        Config *config;
+
+        char *state_dir;
+        char *runtime_dir;
+        usec_t start_usec;
+
+        Hashmap *services;              /* name → Service, mirrors the committed DB rows */
+        Hashmap *images;                /* id → Image */
+        Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
+        Hashmap *pulls;                 /* "<platform>\n<reference>" → ImagePull still resolving */
+        sd_event_source *expiry_timer;
+
+        /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
+         * has talked to us for idle_timeout_usec. */
+        usec_t idle_timeout_usec;       /* 0 = never */
+        usec_t last_activity_usec;
+        unsigned n_busy;                /* operations in flight (polkit checks, pulls, jobs…) */
+        sd_event_source *idle_timer;
+        sd_bus_slot *name_owner_slot;
+        bool exiting;
+} Manager;
+
+typedef struct ManagerOptions {
+        const char *config_path;
+        bool config_path_explicit;      /* given with --config: then it must exist */
+        const char *state_dir;
+        const char *runtime_dir;
+        usec_t idle_timeout_usec;
+} ManagerOptions;
+
+int manager_new(const ManagerOptions *o, Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_startup(Manager *m);
+int manager_run(Manager *m);
+
+/* Activity bookkeeping for idle exit. */
+void manager_touch(Manager *m);
+void manager_busy_ref(Manager *m);
+void manager_busy_unref(Manager *m);
+void manager_update_status(Manager *m);
+
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "caller.h"
+
+typedef struct Manager Manager;
+
+/* Called once with r > 0 if authorized, r == 0 if not, r < 0 if polkit could not be asked (then
+ * the operation must be refused: an unreachable polkit never grants anything). message explains
+ * a refusal for the client. */
+typedef void (*PolkitDone)(int r, const char *message, void *userdata);
+
+/* Asks polkit whether the caller may perform the action, asynchronously: the event loop keeps
+ * serving meanwhile. Returns 1 when the answer is known at once (root is always an admin; the
+ * callback is not called), 0 when the callback will be called, or a negative errno. */
+int polkit_check(Manager *m, const Caller *caller, const char *action, bool interactive,
+                 PolkitDone done, void *userdata);
+
+/* Field 22 of /proc/PID/stat: the process start time in clock ticks since boot. */
+int process_start_time(pid_t pid, uint64_t *ret);

@@ -1,0 +1,746 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+
+/* Shifter's imagegw configuration as sites deploy it: a remote platform with a host list, LDAP
+ * and munge settings, a local platform, two registries (one with a relative CA file). */
+static const char shifter_example[] =
+        "{\n"
+        "    \"WorkerThreads\":8,\n"
+        "    \"LogLevel\":\"info\",\n"
+        "    \"DefaultLustreReplication\": 1,\n"
+        "    \"DefaultOstCount\": 16,\n"
+        "    \"DefaultImageLocation\": \"index.docker.io\",\n"
+        "    \"DefaultImageFormat\": \"squashfs\",\n"
+        "    \"PullUpdateTimeout\": 300,\n"
+        "    \"ImageExpirationTimeout\": \"90:00:00:00\",\n"
+        "    \"CacheDirectory\": \"/data/cache/\",\n"
+        "    \"ExpandDirectory\": \"/data/expand/\",\n"
+        "    \"MongoDBURI\":\"mongodb://mongo/\",\n"
+        "    \"MongoDB\":\"ShifterTest\",\n"
+        "    \"Broker\":\"redis://:password@redis/\",\n"
+        "    \"Authentication\":\"munge\",\n"
+        "    \"Metrics\": true,\n"
+        "    \"ImportUsers\": \"all\",\n"
+        "    \"Locations\": {\n"
+        "        \"index.docker.io\": {\n"
+        "            \"remotetype\": \"dockerv2\",\n"
+        "            \"authentication\": \"http\"\n"
+        "        },\n"
+        "        \"registry.example.org\": {\n"
+        "            \"remotetype\": \"dockerv2\",\n"
+        "            \"sslcacert\": \"certs/site.pem\",\n"
+        "            \"authentication\": \"http\"\n"
+        "        }\n"
+        "    },\n"
+        "    \"Platforms\": {\n"
+        "        \"systema\": {\n"
+        "            \"mungeSocketPath\": \"/var/run/munge/systema.socket\",\n"
+        "            \"usergroupService\": \"ldap\",\n"
+        "            \"accesstype\": \"remote\",\n"
+        "            \"admins\": \"root\",\n"
+        "            \"mountCommand\": \"/bin/mount\",\n"
+        "            \"host\": [\n"
+        "                \"systema01\", \"systema02\"\n"
+        "            ],\n"
+        "            \"ssh\": {\n"
+        "                \"username\": \"shifter\",\n"
+        "                \"key\": \"/config/ssh.key\",\n"
+        "                \"imageDir\": \"/images/\",\n"
+        "                \"sshCmdOptions\": [\"-o\", \"BatchMode=yes\"]\n"
+        "            },\n"
+        "            \"ldap\": {\n"
+        "                \"userBase\": \"ou=People,dc=example,dc=org\",\n"
+        "                \"groupBase\": \"ou=PosixGroup,dc=example,dc=org\"\n"
+        "            }\n"
+        "        },\n"
+        "        \"systemb\": {\n"
+        "            \"mungeSocketPath\": \"/var/run/munge/systemb.socket\",\n"
+        "            \"accesstype\": \"local\",\n"
+        "            \"usergroupService\": \"local\",\n"
+        "            \"admins\": [\"root\"],\n"
+        "            \"use_external\": true,\n"
+        "            \"local\": {\n"
+        "                \"imageDir\": \"/images/systemb\"\n"
+        "            }\n"
+        "        }\n"
+        "    }\n"
+        "}\n";
+
+static void check_defaults(Config *c) {
+        ck_assert_ptr_null(c->cache_directory);
+        ck_assert_ptr_null(c->expand_directory);
+        ck_assert_ptr_null(c->state_directory);
+        ck_assert_ptr_null(c->worker_path);
+        ck_assert_str_eq(c->default_image_location, "registry-1.docker.io");
+        ck_assert_str_eq(c->default_image_format, "squashfs");
+        ck_assert_uint_eq(c->pull_update_timeout_sec, 300);
+        ck_assert_uint_eq(c->image_expiration_sec, 90 * 86400);
+        ck_assert_int_eq(c->log_level, -1);
+
+        ck_assert_uint_eq(c->n_locations, 1);
+        ck_assert_str_eq(c->locations[0].name, "registry-1.docker.io");
+        ck_assert_str_eq(c->locations[0].remotetype, "dockerv2");
+        ck_assert_str_eq(c->locations[0].authentication, "http");
+        ck_assert(!c->locations[0].insecure);
+
+        ck_assert_uint_eq(c->n_platforms, 1);
+        ck_assert_str_eq(c->platforms[0].name, "local");
+        ck_assert_str_eq(c->platforms[0].accesstype, "local");
+        ck_assert_int_eq(c->platforms[0].access, CONFIG_ACCESS_LOCAL);
+        ck_assert_ptr_null(c->platforms[0].local_image_dir);
+        ck_assert_str_eq(c->default_platform, "local");
+        ck_assert_ptr_eq(config_platform_default(c), &c->platforms[0]);
+
+        ck_assert_uint_eq(c->max_request_body, 1024 * 1024);
+        ck_assert_uint_eq(c->jobs_per_user, 100);
+        ck_assert_uint_eq(c->active_jobs_per_user, 2);
+        ck_assert_uint_eq(c->max_clusters, 4);
+        ck_assert_str_eq(c->compressor, "zstd");
+        ck_assert_int_eq(c->compression_level, 3);
+
+        ck_assert_uint_eq(c->result_max, 16 * 1024 * 1024);
+        ck_assert_uint_eq(c->interim_max, 1024 * 1024);
+        ck_assert_uint_eq(c->interim_count, 10000);
+        ck_assert_uint_eq(c->log_max, 50 * 1024 * 1024);
+        ck_assert_uint_eq(c->runtime_max_sec, 86400);
+        ck_assert_uint_eq(c->memory_max, 0);
+        ck_assert_uint_eq(c->tasks_max, 512);
+        ck_assert_ptr_null(c->unknown_keys);
+}
+
+START_TEST(test_defaults) {
+        _cleanup_(config_freep) Config *c = config_new();
+
+        ck_assert_ptr_nonnull(c);
+        ck_assert_ptr_null(c->path);
+        check_defaults(c);
+        ck_assert_ptr_null(config_free(NULL));
+}
+END_TEST
+
+START_TEST(test_empty_object_is_defaults) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("  {}\n", NULL, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        check_defaults(c);
+}
+END_TEST
+
+START_TEST(test_shifter_example) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL, *url = NULL;
+        ConfigPlatform *a, *b;
+        ConfigLocation *l;
+
+        ck_assert_int_eq(config_parse(shifter_example, "/etc/imagegw/imagemanager.json", &c, &err), 0);
+        ck_assert_ptr_null(err);
+        ck_assert_str_eq(c->path, "/etc/imagegw/imagemanager.json");
+        ck_assert_ptr_null(c->unknown_keys);
+
+        ck_assert_str_eq(c->default_image_location, "index.docker.io");
+        ck_assert_uint_eq(c->pull_update_timeout_sec, 300);
+        ck_assert_uint_eq(c->image_expiration_sec, 7776000);
+        ck_assert_str_eq(c->cache_directory, "/data/cache/");
+        ck_assert_str_eq(c->expand_directory, "/data/expand/");
+        ck_assert_int_eq(c->log_level, LOG_INFO);
+
+        ck_assert_uint_eq(c->n_locations, 2);
+        l = config_location_find(c, NULL);
+        ck_assert_ptr_eq(l, &c->locations[0]);
+        ck_assert_int_eq(config_location_base_url(l, &url), 0);
+        ck_assert_str_eq(url, "https://registry-1.docker.io");
+        l = config_location_find(c, "registry.example.org");
+        ck_assert_ptr_nonnull(l);
+        /* relative to the directory of the config file, not to the daemon's cwd */
+        ck_assert_str_eq(l->sslcacert, "/etc/imagegw/certs/site.pem");
+        ck_assert_ptr_null(config_location_find(c, "nope.example.org"));
+
+        ck_assert_uint_eq(c->n_platforms, 2);
+        a = config_platform_find(c, "systema");
+        b = config_platform_find(c, "systemb");
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_ptr_null(config_platform_find(c, "systemc"));
+        ck_assert_ptr_null(config_platform_find(c, NULL));
+
+        ck_assert_int_eq(a->access, CONFIG_ACCESS_REMOTE);
+        ck_assert_str_eq(a->accesstype, "remote");
+        ck_assert_str_eq(a->host, "systema01");
+        ck_assert_uint_eq(strv_length(a->hosts), 2);
+        ck_assert_str_eq(a->hosts[1], "systema02");
+        ck_assert_str_eq(a->ssh_username, "shifter");
+        ck_assert_str_eq(a->ssh_key, "/config/ssh.key");
+        ck_assert_str_eq(a->ssh_image_dir, "/images/");
+        ck_assert_uint_eq(a->ssh_port, 22);
+        ck_assert_str_eq(config_platform_image_dir(a), "/images/");
+        ck_assert(!config_platform_is_slurm(a));
+
+        ck_assert_int_eq(b->access, CONFIG_ACCESS_LOCAL);
+        ck_assert_str_eq(b->local_image_dir, "/images/systemb");
+        ck_assert_str_eq(config_platform_image_dir(b), "/images/systemb");
+
+        /* no DefaultPlatform: the first one in the file */
+        ck_assert_str_eq(c->default_platform, "systema");
+        ck_assert_ptr_eq(config_platform_default(c), a);
+}
+END_TEST
+
+START_TEST(test_gatewayd_keys) {
+        static const char text[] =
+                "{ \"DefaultImageLocation\": \"localhost:5000\","
+                "  \"Locations\": { \"localhost:5000\": { \"remotetype\": \"dockerv2\","
+                "                     \"authentication\": \"none\", \"insecure\": true },"
+                "                   \"mirror\": { \"url\": \"https://mirror.example.org/\" } },"
+                "  \"Platforms\": {"
+                "    \"here\": { \"accesstype\": \"local\" },"
+                "    \"hpc\": { \"accesstype\": \"remote\", \"host\": \"login1\","
+                "               \"ssh\": { \"username\": \"gw\", \"imageDir\": \"/scratch/images\","
+                "                          \"port\": 2222, \"knownHosts\": \"/etc/gatewayd/known_hosts\" },"
+                "               \"workerPath\": \"/opt/gatewayd/gateway-worker\","
+                "               \"slurm\": { \"url\": \"unix:/run/slurmrestd.sock\", \"user\": \"gw\","
+                "                            \"tokenFile\": \"/etc/gatewayd/slurm.jwt\", \"partition\": \"debug\","
+                "                            \"account\": \"qc\", \"spoolDir\": \"/scratch/gatewayd\" } } },"
+                "  \"DefaultPlatform\": \"hpc\","
+                "  \"StateDirectory\": \"/srv/gatewayd\", \"WorkerPath\": \"/usr/lib/gatewayd/gateway-worker\","
+                "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
+                "  \"Compression\": { \"algorithm\": \"xz\" },"
+                "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
+                "              \"LogMax\": \"1G\", \"RuntimeMax\": \"02:00:00\", \"MemoryMax\": \"2GiB\", \"TasksMax\": 0 },"
+                "  \"ImageExpirationTimeout\": 0, \"PullUpdateTimeout\": \"60\", \"LogLevel\": \"DEBUG\" }";
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL, *u1 = NULL, *u2 = NULL;
+        ConfigPlatform *p;
+
+        ck_assert_msg(config_parse(text, NULL, &c, &err) == 0, "%s", strna(err));
+        ck_assert_uint_eq(c->n_locations, 2);
+        ck_assert(c->locations[0].insecure);
+        ck_assert_str_eq(c->locations[0].authentication, "none");
+        ck_assert_int_eq(config_location_base_url(&c->locations[0], &u1), 0);
+        ck_assert_str_eq(u1, "http://localhost:5000");
+        ck_assert_str_eq(c->locations[1].remotetype, "dockerv2");
+        ck_assert_int_eq(config_location_base_url(&c->locations[1], &u2), 0);
+        ck_assert_str_eq(u2, "https://mirror.example.org");
+
+        p = config_platform_default(c);
+        ck_assert_str_eq(p->name, "hpc");
+        ck_assert_str_eq(p->host, "login1");
+        ck_assert_uint_eq(strv_length(p->hosts), 1);
+        ck_assert_uint_eq(p->ssh_port, 2222);
+        ck_assert_ptr_null(p->ssh_key);
+        ck_assert_str_eq(p->ssh_known_hosts, "/etc/gatewayd/known_hosts");
+        ck_assert_str_eq(p->worker_path, "/opt/gatewayd/gateway-worker");
+        ck_assert(config_platform_is_slurm(p));
+        ck_assert_str_eq(p->slurm_url, "unix:/run/slurmrestd.sock");
+        ck_assert_str_eq(p->slurm_user, "gw");
+        ck_assert_str_eq(p->slurm_token_file, "/etc/gatewayd/slurm.jwt");
+        ck_assert_str_eq(p->slurm_partition, "debug");
+        ck_assert_str_eq(p->slurm_account, "qc");
+        ck_assert_str_eq(p->slurm_spool_dir, "/scratch/gatewayd");
+        ck_assert_ptr_null(config_platform_image_dir(config_platform_find(c, "here")));
+
+        ck_assert_str_eq(c->state_directory, "/srv/gatewayd");
+        ck_assert_str_eq(c->worker_path, "/usr/lib/gatewayd/gateway-worker");
+        ck_assert_uint_eq(c->max_request_body, 4 * 1024 * 1024);
+        ck_assert_uint_eq(c->jobs_per_user, 0);
+        ck_assert_uint_eq(c->active_jobs_per_user, 3);
+        ck_assert_uint_eq(c->max_clusters, 16);
+        ck_assert_str_eq(c->compressor, "xz");
+        ck_assert_int_eq(c->compression_level, 6);   /* xz's default, not zstd's 3 */
+        ck_assert_uint_eq(c->result_max, 1024);
+        ck_assert_uint_eq(c->interim_max, 64 * 1024);
+        ck_assert_uint_eq(c->interim_count, 5);
+        ck_assert_uint_eq(c->log_max, 1024 * 1024 * 1024);
+        ck_assert_uint_eq(c->runtime_max_sec, 7200);
+        ck_assert_uint_eq(c->memory_max, UINT64_C(2) * 1024 * 1024 * 1024);
+        ck_assert_uint_eq(c->tasks_max, 0);
+        ck_assert_uint_eq(c->image_expiration_sec, 0);
+        ck_assert_uint_eq(c->pull_update_timeout_sec, 60);
+        ck_assert_int_eq(c->log_level, LOG_DEBUG);
+}
+END_TEST
+
+START_TEST(test_default_location_without_locations) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *url = NULL;
+
+        ck_assert_int_eq(config_parse("{\"DefaultImageLocation\": \"registry.example.org:5000\"}", NULL, &c, NULL), 0);
+        ck_assert_uint_eq(c->n_locations, 1);
+        ck_assert_str_eq(config_location_find(c, NULL)->name, "registry.example.org:5000");
+        ck_assert_int_eq(config_location_base_url(config_location_find(c, NULL), &url), 0);
+        ck_assert_str_eq(url, "https://registry.example.org:5000");
+}
+END_TEST
+
+START_TEST(test_compression_forms) {
+        _cleanup_(config_freep) Config *a = NULL, *b = NULL, *d = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Compression\":\"lz4\"}", NULL, &a, NULL), 0);
+        ck_assert_str_eq(a->compressor, "lz4");
+        ck_assert_int_eq(a->compression_level, 0);
+        ck_assert_int_eq(config_parse("{\"Compression\":{\"algorithm\":\"zstd\",\"level\":19}}", NULL, &b, NULL), 0);
+        ck_assert_int_eq(b->compression_level, 19);
+        ck_assert_int_eq(config_parse("{\"Compression\":{\"algorithm\":\"gzip\",\"level\":9}}", NULL, &d, NULL), 0);
+        ck_assert_str_eq(d->compressor, "gzip");
+        ck_assert_int_eq(d->compression_level, 9);
+        d = config_free(d);
+        /* a level alone applies to the default algorithm */
+        ck_assert_int_eq(config_parse("{\"Compression\":{\"level\":12}}", NULL, &d, NULL), 0);
+        ck_assert_str_eq(d->compressor, "zstd");
+        ck_assert_int_eq(d->compression_level, 12);
+}
+END_TEST
+
+START_TEST(test_null_means_default) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("{\"CacheDirectory\":null,\"LogLevel\":null,\"Locations\":{\"r.example\":"
+                                      "{\"remotetype\":null,\"authentication\":null,\"url\":null}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->cache_directory);
+        ck_assert_int_eq(c->log_level, -1);
+        ck_assert_str_eq(c->locations[0].remotetype, "dockerv2");
+        ck_assert_str_eq(c->locations[0].authentication, "http");
+        ck_assert_ptr_null(c->locations[0].url);
+        ck_assert_str_eq(c->default_image_location, "r.example");
+}
+END_TEST
+
+static const struct {
+        const char *text;
+        uint64_t sec;
+} good_durations[] = {
+        { "90:00:00:00", 90 * 86400 },
+        { "1:02:03:04", 86400 + 2 * 3600 + 3 * 60 + 4 },
+        { "0:00:00:00", 0 },
+        { "02:03:04", 2 * 3600 + 3 * 60 + 4 },
+        { "2:3:4", 2 * 3600 + 3 * 60 + 4 },
+        { "05:30", 330 },
+        { "45", 45 },
+        { "0", 0 },
+        { "300", 300 },           /* the leftmost field has no upper bound */
+        { "36:00:00", 36 * 3600 },
+        { "365:23:59:59", 365 * 86400 + 86399 },
+};
+
+START_TEST(test_duration_valid) {
+        uint64_t sec = 12345;
+
+        ck_assert_msg(config_parse_duration(good_durations[_i].text, &sec) == 0, "%s", good_durations[_i].text);
+        ck_assert_uint_eq(sec, good_durations[_i].sec);
+}
+END_TEST
+
+static const char * const bad_durations[] = {
+        "", ":", "1:", ":1", "1::2", "1:2:3:4:5", "a", "1d", "-1", " 1", "1 ", "1.5",
+        "1:60", "1:60:00", "1:24:00:00", "1:00:60:00", "1:00:00:60", "1:00:00:005", "1:000:00",
+        "+1", "0x10", "99999999999999999999", "9999999999999999:00:00:00",
+};
+
+START_TEST(test_duration_invalid) {
+        uint64_t sec = 12345;
+
+        ck_assert_msg(config_parse_duration(bad_durations[_i], &sec) < 0, "\"%s\" accepted", bad_durations[_i]);
+        ck_assert_uint_eq(sec, 12345);
+}
+END_TEST
+
+START_TEST(test_size) {
+        uint64_t n;
+
+        ck_assert_int_eq(config_parse_size("0", &n), 0);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_int_eq(config_parse_size("1048576", &n), 0);
+        ck_assert_uint_eq(n, 1048576);
+        ck_assert_int_eq(config_parse_size("512K", &n), 0);
+        ck_assert_uint_eq(n, 512 * 1024);
+        ck_assert_int_eq(config_parse_size("16MiB", &n), 0);
+        ck_assert_uint_eq(n, 16 * 1024 * 1024);
+        ck_assert_int_eq(config_parse_size("3T", &n), 0);
+        ck_assert_uint_eq(n, UINT64_C(3) << 40);
+        ck_assert_int_eq(config_parse_size("100B", &n), 0);
+        ck_assert_uint_eq(n, 100);
+
+        ck_assert_int_eq(config_parse_size("", &n), -EINVAL);
+        ck_assert_int_eq(config_parse_size("M", &n), -EINVAL);
+        ck_assert_int_eq(config_parse_size("1.5M", &n), -EINVAL);
+        ck_assert_int_eq(config_parse_size("16m", &n), -EINVAL);
+        ck_assert_int_eq(config_parse_size("-1", &n), -EINVAL);
+        ck_assert_int_eq(config_parse_size("16 M", &n), -EINVAL);
+        ck_assert_int_eq(config_parse_size("9000000T", &n), -ERANGE);
+        ck_assert_int_eq(config_parse_size("99999999999999999999", &n), -ERANGE);
+}
+END_TEST
+
+/* Every class of invalid value, with the exact message: the key path is what an administrator
+ * needs to find the mistake. */
+static const struct {
+        const char *text;
+        const char *error;
+} bad_configs[] = {
+        /* not JSON / not an object */
+        { "{ \"MaxClusters\": 4,\n  \"JobsPerUser\": }", "line 2, column 18: invalid JSON: unexpected character" },
+        { "{ \"MaxClusters\": 4", "line 1, column 19: invalid JSON: unexpected end of input" },
+        { "{} {}", "line 1, column 4: invalid JSON: unexpected character" },
+        { "", "line 1, column 1: invalid JSON: unexpected end of input" },
+        { "[]", "(top level): expected an object, got an array" },
+        /* wrong type */
+        { "{\"CacheDirectory\": 5}", "CacheDirectory: expected a string, got an integer" },
+        { "{\"Platforms\":{\"cluster\":{\"accesstype\":\"remote\",\"host\":\"h\",\"ssh\":{\"username\":\"u\",\"imageDir\":\"/i\",\"key\":[\"/k\"]}}}}",
+          "Platforms.cluster.ssh.key: expected a string, got an array" },
+        { "{\"Platforms\":{\"cluster\":{\"accesstype\":\"local\",\"local\":\"/images\"}}}",
+          "Platforms.cluster.local: expected an object, got a string" },
+        { "{\"Platforms\": []}", "Platforms: expected an object, got an array" },
+        { "{\"Locations\": {\"r.example\": 1}}", "Locations.r.example: expected an object, got an integer" },
+        { "{\"Locations\": {\"r.example\": {\"insecure\": \"yes\"}}}",
+          "Locations.r.example.insecure: expected true or false, got a string" },
+        { "{\"MaxRequestBody\": 1.5}", "MaxRequestBody: expected an integer, got a number" },
+        { "{\"JobsPerUser\": true}", "JobsPerUser: expected an integer, got a boolean" },
+        { "{\"JobsPerUser\": \"many\"}", "JobsPerUser: expected a non-negative integer, got \"many\"" },
+        { "{\"Limits\": []}", "Limits: expected an object, got an array" },
+        { "{\"LogLevel\": 7}", "LogLevel: expected a string, got an integer" },
+        { "{\"DefaultPlatform\": \"\"}", "DefaultPlatform: must not be empty" },
+        { "{\"CacheDirectory\": \"/a\\u0000b\"}", "CacheDirectory: must not contain NUL characters" },
+        /* negative / out of range */
+        { "{\"PullUpdateTimeout\": -1}", "PullUpdateTimeout: must not be negative" },
+        { "{\"Limits\": {\"InterimCount\": -5}}", "Limits.InterimCount: must not be negative" },
+        { "{\"ActiveJobsPerUser\": 4294967296}", "ActiveJobsPerUser: out of range (maximum 4294967295)" },
+        { "{\"Limits\": {\"TasksMax\": 18446744073709551615}}", "Limits.TasksMax: out of range (maximum 9223372036854775807)" },
+        { "{\"MaxClusters\": 0}", "MaxClusters: must be at least 1" },
+        { "{\"MaxRequestBody\": 0}", "MaxRequestBody: must be at least 1" },
+        { "{\"Limits\": {\"ResultMax\": \"0\"}}", "Limits.ResultMax: must be at least 1" },
+        { "{\"Limits\": {\"LogMax\": \"lots\"}}",
+          "Limits.LogMax: expected a byte count such as 1048576 or \"16M\", got \"lots\"" },
+        { "{\"Limits\": {\"MemoryMax\": \"99999999T\"}}", "Limits.MemoryMax: out of range" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"remote\",\"host\":\"h\",\"ssh\":{\"username\":\"u\",\"imageDir\":\"/i\",\"port\":70000}}}}",
+          "Platforms.c.ssh.port: out of range (maximum 65535)" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"remote\",\"host\":\"h\",\"ssh\":{\"username\":\"u\",\"imageDir\":\"/i\",\"port\":0}}}}",
+          "Platforms.c.ssh.port: must be a port number between 1 and 65535" },
+        { "{\"Compression\": {\"algorithm\": \"zstd\", \"level\": 23}}", "Compression.level: 23 is out of range for zstd (1..22)" },
+        { "{\"Compression\": {\"algorithm\": \"gzip\", \"level\": 0}}", "Compression.level: 0 is out of range for gzip (1..9)" },
+        { "{\"Compression\": {\"level\": -3}}", "Compression.level: must not be negative" },
+        /* durations */
+        { "{\"ImageExpirationTimeout\": \"90 days\"}",
+          "ImageExpirationTimeout: expected a duration \"D:HH:MM:SS\" (or seconds), got \"90 days\"" },
+        { "{\"ImageExpirationTimeout\": \"1:25:00:00\"}",
+          "ImageExpirationTimeout: expected a duration \"D:HH:MM:SS\" (or seconds), got \"1:25:00:00\"" },
+        { "{\"Limits\": {\"RuntimeMax\": \"1:60\"}}",
+          "Limits.RuntimeMax: expected a duration \"D:HH:MM:SS\" (or seconds), got \"1:60\"" },
+        { "{\"ImageExpirationTimeout\": -60}", "ImageExpirationTimeout: must not be negative" },
+        /* enums */
+        { "{\"DefaultImageFormat\": \"ext4\"}", "DefaultImageFormat: unsupported value \"ext4\" (expected \"squashfs\")" },
+        { "{\"Compression\": {\"algorithm\": \"lzo\"}}",
+          "Compression.algorithm: unsupported value \"lzo\" (expected \"zstd\", \"lz4\", \"gzip\" or \"xz\")" },
+        { "{\"Locations\": {\"r.example\": {\"remotetype\": \"s3\"}}}",
+          "Locations.r.example.remotetype: unsupported value \"s3\" (expected \"dockerv2\" or \"dockerhub\")" },
+        { "{\"Locations\": {\"r.example\": {\"authentication\": \"munge\"}}}",
+          "Locations.r.example.authentication: unsupported value \"munge\" (expected \"http\", \"basic\" or \"none\")" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"cloud\"}}}",
+          "Platforms.c.accesstype: unsupported value \"cloud\" (expected \"local\" or \"remote\")" },
+        { "{\"LogLevel\": \"loud\"}",
+          "LogLevel: unsupported value \"loud\" (expected \"debug\", \"info\", \"warn\", \"error\" or \"critical\")" },
+        /* platforms: required keys and names */
+        { "{\"Platforms\": {\"c\": {\"local\": {\"imageDir\": \"/i\"}}}}",
+          "Platforms.c.accesstype: missing (expected \"local\" or \"remote\")" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"ssh\": {\"username\": \"u\", \"imageDir\": \"/i\"}}}}",
+          "Platforms.c.host: required when accesstype is \"remote\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": [\"h\"], \"ssh\": {\"imageDir\": \"/i\"}}}}",
+          "Platforms.c.ssh.username: required when accesstype is \"remote\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": [\"h\"], \"ssh\": {\"username\": \"u\"}}}}",
+          "Platforms.c.ssh.imageDir: required when accesstype is \"remote\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": []}}}", "Platforms.c.host: must list at least one host" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": [\"h\", 3]}}}",
+          "Platforms.c.host[1]: expected a string, got an integer" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": [\"-oProxyCommand=x\"]}}}",
+          "Platforms.c.host[0]: invalid name \"-oProxyCommand=x\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": \"a b\"}}}",
+          "Platforms.c.host: invalid name \"a b\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": null, \"ssh\": {\"username\": \"u\", \"imageDir\": \"/i\"}}}}",
+          "Platforms.c.host: required when accesstype is \"remote\"" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"remote\",\"host\":\"h\",\"ssh\":{\"username\":\"u@h\",\"imageDir\":\"/i\"}}}}",
+          "Platforms.c.ssh.username: invalid name \"u@h\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"remote\", \"host\": {}}}}",
+          "Platforms.c.host: expected a string or a list of strings, got an object" },
+        { "{\"Platforms\": {\"my cluster\": {\"accesstype\": \"local\"}}}",
+          "Platforms.my cluster: invalid platform name (use letters, digits, \".\", \"_\", \"-\")" },
+        { "{\"Platforms\": {\"\": {\"accesstype\": \"local\"}}}",
+          "Platforms.: invalid platform name (use letters, digits, \".\", \"_\", \"-\")" },
+        { "{\"Locations\": {\"http://r.example\": {}}}",
+          "Locations.http://r.example: invalid registry name (expected host or host:port)" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"partition\": \"debug\"}}}}",
+          "Platforms.c.slurm.url: required when \"slurm\" is set" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"slurm.example:6820\"}}}}",
+          "Platforms.c.slurm.url: expected an http://, https:// or unix:/PATH URL, got \"slurm.example:6820\"" },
+        { "{\"Locations\": {\"r.example\": {\"url\": \"ftp://r.example\"}}}",
+          "Locations.r.example.url: expected an http:// or https:// URL, got \"ftp://r.example\"" },
+        /* paths */
+        { "{\"CacheDirectory\": \"images/cache\"}", "CacheDirectory: expected an absolute path, got \"images/cache\"" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"local\",\"local\":{\"imageDir\":\"images\"}}}}",
+          "Platforms.c.local.imageDir: expected an absolute path, got \"images\"" },
+        /* relative CA file without a config file to be relative to */
+        { "{\"Locations\": {\"r.example\": {\"sslcacert\": \"ca.pem\"}}}",
+          "Locations.r.example.sslcacert: expected an absolute path, got \"ca.pem\"" },
+        /* cross references */
+        { "{\"DefaultImageLocation\": \"https://r.example/v2\"}",
+          "DefaultImageLocation: invalid registry name \"https://r.example/v2\" (expected host or host:port)" },
+        { "{\"DefaultPlatform\": \"nope\"}", "DefaultPlatform: \"nope\" is not defined in Platforms" },
+        { "{\"DefaultImageLocation\": \"index.docker.io\", \"Locations\": {\"registry-1.docker.io\": {}}}",
+          "DefaultImageLocation: \"index.docker.io\" is not defined in Locations" },
+};
+
+START_TEST(test_invalid_values) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = config_parse(bad_configs[_i].text, NULL, &c, &err);
+        ck_assert_msg(r < 0, "accepted: %s", bad_configs[_i].text);
+        ck_assert_int_eq(r, strneq(bad_configs[_i].error, "line ", 5) ? -EBADMSG : -EINVAL);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(err);
+        ck_assert_str_eq(err, bad_configs[_i].error);
+
+        /* a NULL ret_error is fine too */
+        ck_assert_int_eq(config_parse(bad_configs[_i].text, NULL, &c, NULL), r);
+}
+END_TEST
+
+/* Runs config_parse() with stderr captured, returning what was logged. */
+static char *parse_capturing_stderr(const char *text, Config **ret, int *ret_r) {
+        char tmpl[] = "/tmp/test-config-XXXXXX";
+        _cleanup_close_ int fd = -1, saved = -1;
+        char *buf;
+        ssize_t n;
+
+        fd = mkstemp(tmpl);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(unlink(tmpl), 0);
+        saved = dup(STDERR_FILENO);
+        ck_assert_int_ge(saved, 0);
+        fflush(stderr);
+        ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+
+        *ret_r = config_parse(text, NULL, ret, NULL);
+
+        fflush(stderr);
+        ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+
+        buf = calloc(1, 65536);
+        ck_assert_ptr_nonnull(buf);
+        n = pread(fd, buf, 65535, 0);
+        ck_assert_int_ge(n, 0);
+        return buf;
+}
+
+START_TEST(test_unknown_keys) {
+        static const char text[] =
+                "{ \"Frobnicate\": 1,"
+                "  \"MongoDBURI\": \"mongodb://localhost/\","
+                "  \"Limits\": { \"ResultMax\": 10, \"ResultMaxx\": 20 },"
+                "  \"Locations\": { \"r.example\": { \"remotetype\": \"dockerv2\", \"proxy\": \"x\" } },"
+                "  \"Platforms\": { \"c\": { \"accesstype\": \"local\", \"admins\": [\"root\"],"
+                "                           \"local\": { \"imageDir\": \"/i\", \"flavour\": {} } } } }";
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *log = NULL;
+        int r;
+
+        log_set_max_level(LOG_INFO);
+        log = parse_capturing_stderr(text, &c, &r);
+        ck_assert_int_eq(r, 0);
+
+        /* accepted, and the known keys around them still count */
+        ck_assert_uint_eq(c->result_max, 10);
+        ck_assert_str_eq(c->platforms[0].local_image_dir, "/i");
+
+        ck_assert_uint_eq(strv_length(c->unknown_keys), 4);
+        ck_assert_str_eq(c->unknown_keys[0], "Frobnicate");
+        ck_assert_str_eq(c->unknown_keys[1], "Limits.ResultMaxx");
+        ck_assert_str_eq(c->unknown_keys[2], "Locations.r.example.proxy");
+        ck_assert_str_eq(c->unknown_keys[3], "Platforms.c.local.flavour");
+
+        ck_assert_msg(strstr(log, "Frobnicate: unknown key, ignored."), "log: %s", log);
+        ck_assert_msg(strstr(log, "Limits.ResultMaxx: unknown key, ignored."), "log: %s", log);
+        ck_assert_msg(strstr(log, "Platforms.c.local.flavour: unknown key, ignored."), "log: %s", log);
+        /* Shifter's own keys are noted, not reported as unknown */
+        ck_assert_msg(strstr(log, "MongoDBURI: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
+        ck_assert_msg(strstr(log, "Platforms.c.admins: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
+        ck_assert_ptr_null(strstr(log, "MongoDBURI: unknown"));
+}
+END_TEST
+
+static char *write_temp(const char *dir, const char *name, const void *data, size_t size) {
+        char *p;
+        FILE *f;
+
+        ck_assert_int_ge(asprintf(&p, "%s/%s", dir, name), 0);
+        f = fopen(p, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(data, 1, size, f), size);
+        ck_assert_int_eq(fclose(f), 0);
+        return p;
+}
+
+START_TEST(test_load_files) {
+        char dir[] = "/tmp/test-config-XXXXXX";
+        _cleanup_free_ char *good = NULL, *nul = NULL, *bad = NULL, *missing = NULL, *err = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        good = write_temp(dir, "good.json", shifter_example, strlen(shifter_example));
+        nul = write_temp(dir, "nul.json", "{}\0{}", 5);
+        bad = write_temp(dir, "bad.json", "{\"MaxClusters\": \"x\"}", 20);
+        ck_assert_int_ge(asprintf(&missing, "%s/missing.json", dir), 0);
+
+        ck_assert_int_eq(config_load(good, false, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        ck_assert_str_eq(c->path, good);
+        ck_assert_uint_eq(c->n_platforms, 2);
+        ck_assert_str_eq(c->locations[1].name, "registry.example.org");
+        ck_assert(strneq(c->locations[1].sslcacert, dir, strlen(dir)));
+        ck_assert_str_eq(c->locations[1].sslcacert + strlen(dir), "/certs/site.pem");
+        c = config_free(c);
+
+        /* missing, tolerated: defaults */
+        ck_assert_int_eq(config_load(missing, true, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        ck_assert_ptr_null(c->path);
+        check_defaults(c);
+        c = config_free(c);
+
+        /* missing, required */
+        ck_assert_int_eq(config_load(missing, false, &c, &err), -ENOENT);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(strstr(err, missing));
+        ck_assert_ptr_nonnull(strstr(err, "No such file or directory"));
+        err = mfree(err);
+
+        /* a directory is not a config file, even when missing ones are fine */
+        ck_assert_int_lt(config_load(dir, true, &c, &err), 0);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(err);
+        err = mfree(err);
+
+        ck_assert_int_eq(config_load(nul, false, &c, &err), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(err, "NUL"));
+        err = mfree(err);
+
+        ck_assert_int_eq(config_load(bad, true, &c, &err), -EINVAL);
+        ck_assert_ptr_nonnull(err);
+        ck_assert(strneq(err, bad, strlen(bad)));
+        ck_assert_str_eq(err + strlen(bad), ": MaxClusters: expected a non-negative integer, got \"x\"");
+
+        ck_assert_int_eq(unlink(good), 0);
+        ck_assert_int_eq(unlink(nul), 0);
+        ck_assert_int_eq(unlink(bad), 0);
+        ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+START_TEST(test_example_file) {
+        const char *src = getenv("GATEWAYD_SOURCE_DIR");
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *path = NULL, *err = NULL;
+
+        ck_assert_msg(src, "GATEWAYD_SOURCE_DIR is not set (run through meson test)");
+        ck_assert_int_ge(asprintf(&path, "%s/docs/gatewayd.json.example", src), 0);
+
+        ck_assert_msg(config_load(path, false, &c, &err) == 0, "%s", strna(err));
+        /* the example documents every key, so none may be unknown */
+        ck_assert_ptr_null(c->unknown_keys);
+        ck_assert_uint_ge(c->n_platforms, 2);
+        ck_assert_ptr_nonnull(config_platform_default(c));
+        ck_assert_ptr_nonnull(config_location_find(c, NULL));
+}
+END_TEST
+
+/* The examples in docs/configuration.md must stay loadable too. */
+START_TEST(test_documentation_examples) {
+        const char *src = getenv("GATEWAYD_SOURCE_DIR");
+        _cleanup_free_ char *path = NULL, *doc = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        unsigned n = 0;
+        size_t size;
+        char *p;
+
+        ck_assert_ptr_nonnull(src);
+        ck_assert_int_ge(asprintf(&path, "%s/docs/configuration.md", src), 0);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        doc = calloc(1, 256 * 1024);
+        ck_assert_ptr_nonnull(doc);
+        size = fread(doc, 1, 256 * 1024 - 1, f);
+        ck_assert_uint_gt(size, 0);
+
+        for (p = doc; (p = strstr(p, "```json\n")); n++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+                char *end;
+
+                p += strlen("```json\n");
+                end = strstr(p, "```");
+                ck_assert_ptr_nonnull(end);
+                *end = 0;
+                ck_assert_msg(config_parse(p, NULL, &c, &err) == 0, "example %u: %s", n, strna(err));
+                ck_assert_ptr_null(c->unknown_keys);
+                p = end + 3;
+        }
+        ck_assert_uint_ge(n, 2);
+}
+END_TEST
+
+static Suite *config_suite(void) {
+        Suite *s = suite_create("config");
+        TCase *tc;
+
+        tc = tcase_create("parse");
+        tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_empty_object_is_defaults);
+        tcase_add_test(tc, test_shifter_example);
+        tcase_add_test(tc, test_gatewayd_keys);
+        tcase_add_test(tc, test_default_location_without_locations);
+        tcase_add_test(tc, test_compression_forms);
+        tcase_add_test(tc, test_null_means_default);
+        tcase_add_test(tc, test_unknown_keys);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("values");
+        tcase_add_loop_test(tc, test_duration_valid, 0, ELEMENTSOF(good_durations));
+        tcase_add_loop_test(tc, test_duration_invalid, 0, ELEMENTSOF(bad_durations));
+        tcase_add_test(tc, test_size);
+        tcase_add_loop_test(tc, test_invalid_values, 0, ELEMENTSOF(bad_configs));
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("files");
+        tcase_add_test(tc, test_load_files);
+        tcase_add_test(tc, test_example_file);
+        tcase_add_test(tc, test_documentation_examples);
+        suite_add_tcase(s, tc);
+
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(config_suite());
+        int failed;
+
+        /* Parsing is quiet by default; only test_unknown_keys looks at the log. */
+        log_set_max_level(LOG_ERR);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
