@@ -12,15 +12,14 @@ import threading
 import time
 import unittest
 
-from harness import procs, rootfs
+from harness import images, procs, rootfs
+from harness.registry import Registry
 
 TEST_USER = "gw-job-test"
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def worker_binary():
-    build = os.environ.get("GATEWAYD_BUILD_DIR", os.path.join(TOP, "build"))
-    return os.path.join(build, "src", "worker", "gateway-worker")
+    return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
 
 
 def ensure_test_user():
@@ -746,6 +745,51 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn("Usage: gateway-worker run [OPTIONS...] SPOOLDIR", r.stdout)
         self.assertIn("--kill-grace=SECONDS", r.stdout)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "gateway-worker run needs root")
+class PulledImageTest(unittest.TestCase):
+    """The run verb on what the pull verb produces: a squashfs plus <id>.meta.json from a real
+    registry, referenced from job.json by metaPath, as gatewayd will do."""
+
+    def setUp(self):
+        self.procs = procs.Processes()
+        self.tmp = procs.TempDir(prefix="gatewayd-run-pulled-")
+        self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(lambda: self.assertEqual(rootfs.unmount_all_under(self.tmp.path), []))
+        self.addCleanup(self.procs.stop_all)
+        self.registry = Registry(self.procs, self.tmp.path).start()
+
+    def test_run_pulled_image(self):
+        image = images.Image([(images.Layer().busybox(("sh", "echo", "cat", "pwd", "id")).dir("srv"), "gzip")],
+                             entrypoint=["/bin/sh", "-c"],
+                             cmd=['echo "PlanQK:Job:Result: [\\"$GREETING\\", \\"$(pwd)\\", $(cat /var/input/data.json)]"'],
+                             env=["PATH=/bin", "GREETING=from-image"], workdir="/srv")
+        images.push_image(self.registry, "service", "v1", image)
+        image_dir = os.path.join(self.tmp.path, "images")
+        subprocess.run([worker_binary(), "pull", "--image-dir", image_dir,
+                        "--cache-dir", os.path.join(self.tmp.path, "cache"),
+                        "--expand-dir", os.path.join(self.tmp.path, "expand"),
+                        f"{self.registry.host}/service:v1"],
+                       check=True, stdout=subprocess.DEVNULL, timeout=120)
+        meta = [f for f in os.listdir(image_dir) if f.endswith(".meta.json")]
+        self.assertEqual(len(meta), 1)
+        squashfs = os.path.join(image_dir, meta[0][:-len(".meta.json")] + ".squashfs")
+
+        spool = os.path.join(self.tmp.path, "job")
+        os.makedirs(os.path.join(spool, "input"))
+        with open(os.path.join(spool, "job.json"), "w") as f:
+            json.dump({"id": "pulled", "image": {"path": squashfs, "metaPath": os.path.join(image_dir, meta[0])},
+                       "uid": 65534, "gid": 65534}, f)
+        with open(os.path.join(spool, "input", "data.json"), "w") as f:
+            f.write('{"n": 1}')
+        p = subprocess.run([worker_binary(), "run", "--runtime-dir", os.path.join(self.tmp.path, "runtime"), spool],
+                           stdout=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(p.returncode, 0)
+        with open(os.path.join(spool, "exit.json")) as f:
+            self.assertEqual(json.load(f)["status"], "SUCCEEDED")
+        with open(os.path.join(spool, "result.json")) as f:
+            self.assertEqual(json.load(f), ["from-image", "/srv", {"n": 1}])
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ import shutil
 import subprocess
 import tempfile
 
+from . import procs
+
 BUSYBOX = "/bin/busybox"
-# (not procs.source_dir(): that currently resolves to tests/, one level short)
-PAYLOADS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "payloads")
+PAYLOADS = os.path.join(procs.source_dir(), "tests", "integration", "payloads")
 
 _cache = {}
 
