@@ -12,27 +12,11 @@ import threading
 import time
 import unittest
 
-from harness import images, procs, rootfs
+from harness import images, procs, rootfs, users
 from harness.registry import Registry
-
-TEST_USER = "gw-job-test"
-
 
 def worker_binary():
     return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
-
-
-def ensure_test_user():
-    """(uid, gid, created) of the test user, made with useradd if missing."""
-    try:
-        pw = pwd.getpwnam(TEST_USER)
-        created = False
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
-                       check=True)
-        pw = pwd.getpwnam(TEST_USER)
-        created = True
-    return pw.pw_uid, pw.pw_gid, created
 
 
 class Outcome:
@@ -74,13 +58,13 @@ class WorkerRunTest(unittest.TestCase):
         cls.images = procs.TempDir(prefix="gatewayd-images-")
         cls.image = rootfs.busybox_image(cls.images.path)
         cls.worker = worker_binary()
-        cls.uid, cls.gid, cls.created_user = ensure_test_user()
+        # the shared ordinary test account (harness/users.py)
+        cls.uid = users.ensure_user(users.USER)
+        cls.gid = pwd.getpwnam(users.USER).pw_gid
 
     @classmethod
     def tearDownClass(cls):
         cls.images.cleanup()
-        if cls.created_user:
-            subprocess.run(["userdel", TEST_USER], check=False)
 
     def setUp(self):
         self.tmp = procs.TempDir(prefix="gatewayd-run-")
