@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "config.h"
+#include "build-config.h"
 #include "events.h"
 #include "job-spec.h"
 #include "log.h"

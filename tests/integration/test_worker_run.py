@@ -119,13 +119,16 @@ class WorkerRunTest(unittest.TestCase):
                 events.append(json.loads(line))
         p.wait(timeout)
         self.procs.children.remove(p)
-        return Outcome(spool, p.returncode, events)
+        o = Outcome(spool, p.returncode, events)
+        o.stderr = p.stderr.read().decode() if p.stderr else ""
+        # under -Db_sanitize=address,undefined a report must fail the test
+        self.assertNotIn("Sanitizer", o.stderr)
+        self.assertNotIn("runtime error:", o.stderr)
+        return o
 
     def run_job(self, spool, *args, events=True, timeout=60):
         p = self.start(spool, *args, stdout=subprocess.PIPE if events else subprocess.DEVNULL)
-        o = self.finish(p, spool, timeout)
-        o.stderr = p.stderr.read().decode()
-        return o
+        return self.finish(p, spool, timeout)
 
     def wait_event(self, p, predicate, timeout=20):
         """Reads events from a running worker until one matches; returns those read."""
