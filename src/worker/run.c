@@ -11,6 +11,7 @@
 
 #include "build-config.h"
 #include "events.h"
+#include "job-log.h"
 #include "job-spec.h"
 #include "log.h"
 #include "run.h"
@@ -352,6 +353,16 @@ static void setup_events(int fd) {
                 (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/* A job that never ran still gets a log saying why, for whoever asks for its log. */
+static void write_log_note(int spool_fd, const char *message) {
+        _cleanup_job_log_ JobLog *l = NULL;
+
+        if (job_log_open(spool_fd, 4096, 0, &l) < 0)
+                return;
+        (void) job_log_note(l, "error", message);
+        (void) job_log_finish(l);
+}
+
 static int run_job(RunArgs *a, int spool_fd, const char *spool_path, int signal_fd) {
         _cleanup_job_spec_ JobSpec *spec = NULL;
         _cleanup_free_ char *error = NULL;
@@ -363,6 +374,7 @@ static int run_job(RunArgs *a, int spool_fd, const char *spool_path, int signal_
                 if (r != -EINVAL)
                         return log_error_errno(r, "Cannot load job.json: %m");
                 log_error("%s", error);
+                write_log_note(spool_fd, error);
                 o.status = "FAILED";
                 o.error_code = strdup("INVALID_JOB");
                 o.error_detail = TAKE_PTR(error);

@@ -632,6 +632,7 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(o.status, "FAILED")
         self.assertEqual(o.error_code, "INVALID_JOB")
         self.assertEqual(o.exit["error"]["detail"], "job.json: resources.memroy: unknown key")
+        self.assertEqual(o.log, "[gateway-worker] error: job.json: resources.memroy: unknown key\n")
         self.assertEqual(o.events[-1]["event"], "done")
 
     def test_unparsable_job_json(self):
