@@ -190,21 +190,57 @@ static int do_mount(int image_fd, const char *image_path, const char *root) {
         return 0;
 }
 
-static int unmount_and_remove(ImageMount *m) {
+/* Unmounts RUNTIME_DIR/images/KEY (entry) and removes its directories. */
+static int unmount_entry(const char *entry) {
+        _cleanup_free_ char *root = NULL, *refs = NULL;
         int r = 0;
 
-        if (is_mount_point(m->root, m->entry) && umount2(m->root, UMOUNT_NOFOLLOW) < 0) {
+        if (asprintf(&root, "%s/root", entry) < 0 || asprintf(&refs, "%s/refs", entry) < 0)
+                return -ENOMEM;
+        if (is_mount_point(root, entry) && umount2(root, UMOUNT_NOFOLLOW) < 0) {
                 /* A process outside our control (an admin's shell) keeps it busy: detach, the
                  * loop device goes when the last user does. */
-                if (errno != EBUSY || umount2(m->root, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-                        r = log_error_errno(errno, "Cannot unmount %s: %m", m->root);
+                if (errno != EBUSY || umount2(root, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                        r = log_error_errno(errno, "Cannot unmount %s: %m", root);
         }
         if (r >= 0) {
-                (void) rmdir(m->root);
-                (void) rmdir(m->refs);
-                (void) rmdir(m->entry);
+                (void) rmdir(root);
+                (void) rmdir(refs);
+                (void) rmdir(entry);
         }
         return r;
+}
+
+static int unmount_and_remove(ImageMount *m) {
+        return unmount_entry(m->entry);
+}
+
+/* Mounts of other images whose users all died (workers killed outright) are unmounted by
+ * whichever worker comes next, so a leaked mount lives at most until the next job. Called with
+ * the lock held. */
+static void sweep_stale(const char *runtime_dir, const char *skip_entry) {
+        _cleanup_free_ char *images = NULL;
+        struct dirent *de;
+        DIR *d;
+
+        if (asprintf(&images, "%s/images", runtime_dir) < 0)
+                return;
+        d = opendir(images);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *entry = NULL, *refs = NULL;
+
+                if (de->d_name[0] == '.' ||
+                    asprintf(&entry, "%s/%s", images, de->d_name) < 0 ||
+                    asprintf(&refs, "%s/refs", entry) < 0)
+                        continue;
+                if ((skip_entry && streq(entry, skip_entry)) || prune_refs(refs) != 0)
+                        continue;
+                log_debug("Unmounting %s, whose users are gone.", entry);
+                (void) unmount_entry(entry);
+        }
+        closedir(d);
 }
 
 static int make_paths(ImageMount *m, const char *runtime_dir, const struct stat *st) {
@@ -278,6 +314,7 @@ int image_mount_acquire(const char *runtime_dir, const char *image_path, ImageMo
                 goto error;
         }
 
+        sweep_stale(runtime_dir, m->entry);
         r = prune_refs(m->refs);
         if (r >= 0 && !is_mount_point(m->root, m->entry))
                 r = do_mount(image_fd, image_path, m->root);
@@ -313,6 +350,7 @@ int image_mount_release(ImageMount *m) {
                 live = prune_refs(m->refs);
                 if (live == 0)
                         r = unmount_and_remove(m);
+                sweep_stale(m->runtime_dir, m->entry);
         }
         image_mount_free(m);
         return r;

@@ -10,9 +10,10 @@
  * The key is the squashfs file's device and inode, so a re-pulled image (a new file renamed
  * over the old) gets a mount of its own while jobs on the old one finish. The reference count is
  * the set of ref files whose process is still alive (same pid and start time): a worker killed
- * with SIGKILL leaves a stale file that the next acquire or release prunes, so a mount is never
- * leaked for good. The last release unmounts and removes the directories. Mounts are
- * ro,nosuid,nodev on a loop device set up with LOOP_CONFIGURE and autoclear. */
+ * with SIGKILL leaves a stale file that the next acquire or release prunes (for any image, not
+ * just its own), so a mount is never leaked for good. The last release unmounts and removes the
+ * directories. Mounts are ro,nosuid,nodev on a loop device set up with LOOP_CONFIGURE and
+ * autoclear. */
 
 typedef struct ImageMount ImageMount;
 

@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import threading
@@ -572,7 +573,10 @@ class WorkerRunTest(unittest.TestCase):
         procs.wait_for(lambda: not job_processes(), 10, "the job to die with its worker")
         self.assertEqual(len(rootfs.mounts_under(self.runtime)), 1)
 
-        o = self.run_job(self.spool("echo 'PlanQK:Job:Result: 2'"))
+        # the next job, even of another image (a copy: another inode, another mount), cleans up
+        other = os.path.join(self.tmp.path, "other.squashfs")
+        shutil.copy(self.image, other)
+        o = self.run_job(self.spool("echo 'PlanQK:Job:Result: 2'", image=other))
         self.assert_succeeded(o)
         self.assertEqual(rootfs.mounts_under(self.runtime), [])
         for g in groups:
