@@ -732,6 +732,15 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(o.error_code, "IMAGE_ERROR")
         self.assertIn("not a regular file", o.exit["error"]["detail"])
 
+    def test_not_root(self):
+        spool = self.spool("true")
+        os.chmod(self.tmp.path, 0o755)
+        r = subprocess.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--",
+                            *self.argv(spool)], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("must run as root", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(spool, "exit.json")))
+
     def test_help(self):
         r = subprocess.run([self.worker, "run", "--help"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0)
