@@ -223,6 +223,62 @@ START_TEST(test_load) {
 }
 END_TEST
 
+/* A value of a random JSON type. */
+static json_object *random_value(unsigned *seed, int depth) {
+        switch (rand_r(seed) % 9) {
+        case 0: return NULL;
+        case 1: return json_object_new_boolean(rand_r(seed) % 2);
+        case 2: return json_object_new_int64((int64_t) rand_r(seed) - RAND_MAX / 2);
+        case 3: return json_object_new_double((double) rand_r(seed) / 7.0 - 1000);
+        case 4: return json_object_new_string("/abs/path");
+        case 5: return json_object_new_string(rand_r(seed) % 2 ? "" : "K=V");
+        case 6: {
+                json_object *a = json_object_new_array();
+                for (int i = depth > 2 ? 0 : rand_r(seed) % 3; i > 0; i--)
+                        json_object_array_add(a, random_value(seed, depth + 1));
+                return a;
+        }
+        default: {
+                static const char * const keys[] = { "path", "meta", "metaPath", "env", "cmd", "entrypoint",
+                                                     "workdir", "memory", "cpus", "timeout", "pids", "x" };
+                json_object *o = json_object_new_object();
+                for (int i = depth > 2 ? 0 : rand_r(seed) % 4; i > 0; i--)
+                        json_object_object_add(o, keys[rand_r(seed) % ELEMENTSOF(keys)], random_value(seed, depth + 1));
+                return o;
+        }
+        }
+}
+
+START_TEST(test_random_specs) {
+        /* Whatever the types, the answer is a spec or -EINVAL with a message, never a crash. */
+        static const char * const keys[] = {
+                "id", "image", "command", "env", "workdir", "network", "resources", "uid", "gid",
+        };
+        unsigned seed = 4242;
+
+        for (int iter = 0; iter < 20000; iter++) {
+                json_object *o = json_tokener_parse(
+                        "{\"image\":{\"path\":\"/i\",\"meta\":{\"cmd\":[\"x\"]}},\"resources\":{}}");
+                JobSpec *spec = NULL;
+                char *error = NULL;
+                int r;
+
+                for (int k = rand_r(&seed) % 4; k >= 0; k--)
+                        json_object_object_add(o, keys[rand_r(&seed) % ELEMENTSOF(keys)], random_value(&seed, 0));
+                r = job_spec_from_json(o, &spec, &error);
+                ck_assert_msg(r == 0 || (r == -EINVAL && error), "r=%d for %s", r, json_object_to_json_string(o));
+                if (r == 0) {
+                        ck_assert_ptr_nonnull(spec->argv[0]);
+                        ck_assert(spec->workdir[0] == '/');
+                        ck_assert_uint_ne(spec->uid, 0);
+                }
+                job_spec_free(spec);
+                free(error);
+                json_object_put(o);
+        }
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("job-spec");
         TCase *tc = tcase_create("core");
@@ -237,6 +293,7 @@ int main(void) {
         tcase_add_test(tc, test_meta_path);
         tcase_add_test(tc, test_bad);
         tcase_add_test(tc, test_load);
+        tcase_add_test(tc, test_random_specs);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
