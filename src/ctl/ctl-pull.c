@@ -646,6 +646,13 @@ int verb_pull(int argc, char *argv[], char *tail[]) {
         }
 
         if (arg_json != JSON_OFF) {
+                /* The event loop closes the connection it was attached to when it ends. */
+                if (sd_bus_is_open(bus) <= 0) {
+                        bus = sd_bus_unref(bus);
+                        r = ctl_bus_connect(&bus);
+                        if (r < 0)
+                                return r;
+                }
                 r = image_get_json(bus, w.state.id ?: argv[0], &record);
                 if (r < 0)
                         return r;

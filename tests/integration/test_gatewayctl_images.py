@@ -314,18 +314,31 @@ class ListShowRemove(CtlImages):
         self.assertFails(self.ctl("image", "show", "nosuch/thing:1"), "No image")
 
     def test_ambiguous_short_id(self):
-        self.pulled()
-        self.pulled()
-        ids = [r["id"] for r in self.gw.http("GET", "/v1/images").json["images"]]
-        # Find a prefix that at least two ids share (one hex digit always works for 17+).
-        for n in range(1, 4):
-            prefixes = [i[:n] for i in ids]
-            shared = [x for x in prefixes if prefixes.count(x) > 1]
-            if shared:
+        # Two images whose ids start with the same digit: made until their manifests agree.
+        base = images.Layer().busybox().tar()
+        made = {}
+        while True:
+            extra = images.Layer().file("data/n", os.urandom(16)).tar()
+            img = images.Image([(base, "gzip"), (extra, "none")])
+            body, _, _ = img.build()
+            first = images.sha256(body)[7]
+            if first in made:
                 break
-        if not shared:
-            self.skipTest("no shared id prefix among the images")
-        self.assertFails(self.ctl("image", "show", shared[0]), "ambiguous")
+            made[first] = img
+        ids = []
+        for i in (made[first], img):
+            tag = os.urandom(4).hex()
+            digest, _ = images.push_image(self.registry, "ctl/ambiguous", tag, i)
+            self.assertOk(self.ctl("pull", "-q", f"{self.registry.host}/ctl/ambiguous:{tag}"))
+            ids.append(digest.split(":")[1])
+        self.assertEqual(ids[0][0], ids[1][0])
+        common = os.path.commonprefix(ids)
+        self.assertFails(self.ctl("image", "show", common), "ambiguous", "give more digits")
+        self.assertFails(self.ctl("rmi", common), "ambiguous")
+        # One more digit tells them apart.
+        p = self.ctl("image", "show", ids[1][:len(common) + 1], "--json")
+        self.assertOk(p)
+        self.assertEqual(json.loads(p.stdout)["id"], ids[1])
 
     def test_rmi_needs_admin(self):
         ref, image_id = self.pulled()
