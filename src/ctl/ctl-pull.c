@@ -446,9 +446,18 @@ static int add_matches(sd_bus *bus, PullWatch *w, sd_bus_slot **slots) {
 
 /* -- the request -------------------------------------------------------------------------- */
 
+/* The file's text holds the password: not left behind in freed memory. */
+static void erase_and_freep(char **p) {
+        if (*p) {
+                explicit_bzero(*p, strlen(*p));
+                free(*p);
+        }
+}
+
 static int read_credentials(const char *path, json_object **ret) {
         _cleanup_(json_object_putp) json_object *file = NULL, *o = NULL;
-        _cleanup_free_ char *text = NULL, *msg = NULL;
+        _cleanup_(erase_and_freep) char *text = NULL;
+        _cleanup_free_ char *msg = NULL;
         const char *username, *password;
         int r;
 
