@@ -567,11 +567,13 @@ static int read_current_state(sd_bus *bus, PullWatch *w) {
         return 0;
 }
 
-static int follow_pull(sd_bus *bus, PullWatch *w) {
+/* Ctrl-C leaves the pull to gatewayd, but first ends the progress line cleanly. Set up once
+ * the pull has started and before any progress is shown; until then, Ctrl-C just ends
+ * gatewayctl. */
+static int watch_signals(PullWatch *w) {
         sigset_t mask;
         int r;
 
-        /* Ctrl-C leaves the pull to gatewayd, but first ends the progress line cleanly. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
@@ -580,10 +582,17 @@ static int follow_pull(sd_bus *bus, PullWatch *w) {
         r = sd_event_add_signal(w->event, NULL, SIGINT, on_signal, w);
         if (r >= 0)
                 r = sd_event_add_signal(w->event, NULL, SIGTERM, on_signal, w);
-        if (r >= 0)
-                r = sd_event_add_time_relative(w->event, NULL, CLOCK_MONOTONIC,
-                                               w->state.private_image ? REREAD_PRIVATE_USEC : REREAD_PUBLIC_USEC, 0,
-                                               on_reread_timer, w);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for signals: %m");
+        return 0;
+}
+
+static int follow_pull(sd_bus *bus, PullWatch *w) {
+        int r;
+
+        r = sd_event_add_time_relative(w->event, NULL, CLOCK_MONOTONIC,
+                                       w->state.private_image ? REREAD_PRIVATE_USEC : REREAD_PUBLIC_USEC, 0,
+                                       on_reread_timer, w);
         if (r >= 0)
                 r = sd_bus_attach_event(bus, w->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
@@ -633,6 +642,9 @@ int verb_pull(int argc, char *argv[], char *tail[]) {
                 return r;
 
         r = call_pull_image(bus, argv[0], options, &w);
+        if (r < 0)
+                return r;
+        r = watch_signals(&w);
         if (r < 0)
                 return r;
         r = read_current_state(bus, &w);

@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import tempfile
 
@@ -217,6 +218,26 @@ class Progress(CtlImages):
         self.assertEqual(percents, sorted(percents), p.stderr)
         self.assertGreater(len(pulling), 1, f"progress shown during the download: {p.stderr}")
         self.assertTrue(lines[-1].startswith("READY") and "100%" in lines[-1], p.stderr)
+
+    def test_interrupt_stops_following_not_the_pull(self):
+        ref, image_id = self.slow_ref("ctl/sigint")
+        proc = subprocess.Popen([gatewayctl_binary(), "pull", ref], env=self.gw.bus.env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            first = proc.stderr.readline()
+            self.assertTrue(first.startswith("PULLING"), first)
+            proc.send_signal(signal.SIGINT)
+            out, rest = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        check_sanitizer_output(rest)
+        self.assertEqual(proc.returncode, 1, first + rest)
+        self.assertEqual(out, "")
+        self.assertIn(f"Interrupted. The pull goes on in gatewayd; 'gatewayctl image show {image_id}'", rest)
+        # It does go on: the daemon's progress stream ends with READY.
+        self.assertEqual(self.wait_done(image_id)[-1]["status"], "READY")
 
     def test_terminal_progress_bar_redraws_in_place(self):
         ref, image_id = self.slow_ref("ctl/tty")
