@@ -368,6 +368,18 @@ HttpStream *http_request_reply_stream(HttpRequest *req, const char *content_type
         return s;
 }
 
+int http_request_keep_string(HttpRequest *req, const char *s) {
+        if (req->free_userdata)
+                req->free_userdata(req->userdata);
+        req->userdata = strdup(s);
+        req->free_userdata = free;
+        if (!req->userdata) {
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 void http_request_suspend(HttpRequest *req) {
         /* The actual MHD_suspend_connection() happens when the handler returns (see
          * on_access); a reply that arrives before that simply cancels the suspension. */
