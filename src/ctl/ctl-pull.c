@@ -29,10 +29,10 @@
 /* PullImage() answers once the worker has resolved the reference at the registry, which a
  * slow registry may take a while to allow. */
 #define PULL_CALL_TIMEOUT_USEC (UINT64_C(5) * 60 * 1000000)
-/* gatewayd announces no changes of private images (their signals would reach everyone on
- * the bus), so those are read again every second. For the others it is a safety net only. */
-#define REREAD_PRIVATE_USEC (UINT64_C(1000000))
-#define REREAD_PUBLIC_USEC (UINT64_C(10) * 1000000)
+/* The signals say everything; the state is read again now and then all the same, so that a
+ * daemon that did not announce a change (an older gatewayd sent no signals for private
+ * images) cannot leave gatewayctl waiting forever. */
+#define REREAD_USEC (UINT64_C(5) * 1000000)
 
 char *arg_pull_platform = NULL;
 char *arg_pull_credentials_file = NULL;
@@ -49,7 +49,6 @@ typedef struct ImageState {
         double progress;
         uint64_t bytes_done, bytes_total, size;
         uint32_t layers_done, layers_total;
-        int private_image;
 } ImageState;
 
 typedef struct PullWatch {
@@ -105,7 +104,6 @@ static int image_state_read_property(sd_bus_message *m, const char *name, const 
                 { "LayersDone", "u", offsetof(ImageState, layers_done) },
                 { "LayersTotal", "u", offsetof(ImageState, layers_total) },
                 { "Size", "t", offsetof(ImageState, size) },
-                { "Private", "b", offsetof(ImageState, private_image) },
         };
 
         for (size_t k = 0; k < ELEMENTSOF(fields); k++) {
@@ -414,7 +412,7 @@ static int on_reread_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (r < 0)
                         log_debug_errno(r, "Failed to read the image's state again: %m");
         }
-        r = sd_event_source_set_time_relative(s, w->state.private_image ? REREAD_PRIVATE_USEC : REREAD_PUBLIC_USEC);
+        r = sd_event_source_set_time_relative(s, REREAD_USEC);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return r;
@@ -590,9 +588,7 @@ static int watch_signals(PullWatch *w) {
 static int follow_pull(sd_bus *bus, PullWatch *w) {
         int r;
 
-        r = sd_event_add_time_relative(w->event, NULL, CLOCK_MONOTONIC,
-                                       w->state.private_image ? REREAD_PRIVATE_USEC : REREAD_PUBLIC_USEC, 0,
-                                       on_reread_timer, w);
+        r = sd_event_add_time_relative(w->event, NULL, CLOCK_MONOTONIC, REREAD_USEC, 0, on_reread_timer, w);
         if (r >= 0)
                 r = sd_bus_attach_event(bus, w->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
