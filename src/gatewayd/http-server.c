@@ -151,7 +151,20 @@ static void on_request_completed(void *cls, struct MHD_Connection *connection, v
         *req_cls = NULL;
 }
 
-static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
+static void http_request_take_response(HttpRequest *req, unsigned status, struct MHD_Response *r) {
+        req->response = r;
+        req->status = status;
+
+        if (req->suspended) {
+                req->suspended = false;
+                MHD_resume_connection(req->connection);
+                http_server_wake(req->server);
+                manager_busy_unref(req->manager);
+        }
+}
+
+static void http_request_set_response_typed(HttpRequest *req, unsigned status, const char *content_type,
+                                            const char *data, size_t size) {
         struct MHD_Response *r;
 
         if (req->response) {
@@ -162,16 +175,40 @@ static void http_request_set_response(HttpRequest *req, unsigned status, const c
         if (!r)
                 return;
         if (size > 0)
-                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        req->response = r;
-        req->status = status;
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        http_request_take_response(req, status, r);
+}
 
-        if (req->suspended) {
-                req->suspended = false;
-                MHD_resume_connection(req->connection);
-                http_server_wake(req->server);
-                manager_busy_unref(req->manager);
+static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
+        http_request_set_response_typed(req, status, "application/json", data, size);
+}
+
+void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size) {
+        http_request_set_response_typed(req, status, content_type, data, size);
+}
+
+void http_request_reply_stream(HttpRequest *req, unsigned status, const char *content_type,
+                               MHD_ContentReaderCallback reader, void *cls, MHD_ContentReaderFreeCallback free_cls) {
+        struct MHD_Response *r;
+
+        if (req->response) {
+                log_error("BUG: second reply to %s %s ignored.", req->method, req->url);
+                free_cls(cls);
+                return;
         }
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader, cls, free_cls);
+        if (!r) {
+                free_cls(cls);
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        http_request_take_response(req, status, r);
+}
+
+void http_server_resume_connection(HttpServer *s, struct MHD_Connection *connection) {
+        MHD_resume_connection(connection);
+        http_server_wake(s);
 }
 
 void http_request_reply_text(HttpRequest *req, unsigned status, const char *json_text) {

@@ -63,5 +63,12 @@ void http_request_reply_text(HttpRequest *req, unsigned status, const char *json
 void http_request_reply_empty(HttpRequest *req, unsigned status);
 void http_request_reply_error(HttpRequest *req, const GwError *e);
 void http_request_reply_errorf(HttpRequest *req, GwErrorCode code, const char *format, ...) _printf_(3, 4);
+void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size);
+/* A body produced piecewise by reader (which owns cls; free_cls is called when the response is
+ * gone). A reader that has nothing yet may MHD_suspend_connection() and return 0; whoever has
+ * more data later calls http_server_resume_connection(). */
+void http_request_reply_stream(HttpRequest *req, unsigned status, const char *content_type,
+                               MHD_ContentReaderCallback reader, void *cls, MHD_ContentReaderFreeCallback free_cls);
+void http_server_resume_connection(HttpServer *s, struct MHD_Connection *connection);
 /* Only after a reply was set. */
 void http_request_add_header(HttpRequest *req, const char *name, const char *value);

@@ -23,6 +23,8 @@ typedef struct Manager {
         usec_t start_usec;
 
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
+        Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
+        sd_event_source *job_dispatch;  /* deferred scheduler run */
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */
