@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bus-image.h"
 #include "bus-job.h"
 #include "bus-manager.h"
 #include "bus-service.h"
@@ -175,6 +176,16 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_RESULT, method_remove_service, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("s", json), method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PullImage", SD_BUS_ARGS("s", reference, "s", options_json),
+                                SD_BUS_RESULT("o", path), method_pull_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListImages", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssstso)", images), method_list_images, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_RESULT("s", json), method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExpireImage", SD_BUS_ARGS("s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_expire_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SubmitJob", SD_BUS_ARGS("s", service, "s", data_json, "s", params_json),
                                 SD_BUS_RESULT("o", path), bus_method_submit_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_ARGS("b", all_users),
@@ -196,6 +207,9 @@ int bus_manager_register(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to add object manager: %m");
         r = bus_service_register(m);
+        if (r < 0)
+                return r;
+        r = bus_image_register(m);
         if (r < 0)
                 return r;
         return bus_job_register(m);

@@ -13,7 +13,31 @@ const char * const db_migrations[] = {
         "  updated_usec INTEGER NOT NULL"
         ") STRICT;",
 
-        /* jobs: one row per job, its state machine in columns. seq is the submission order
+        /* 2: images (Shifter's lifecycle) and the references that point at them. id is the hex
+         * digest of the platform manifest, so one image has many tags. acl is JSON
+         * {"uids":[…],"gids":[…]} for private images, NULL for public ones. */
+        "CREATE TABLE images ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  reference TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  message TEXT,"
+        "  size INTEGER NOT NULL DEFAULT 0,"
+        "  squashfs TEXT,"
+        "  meta TEXT,"
+        "  acl TEXT,"
+        "  created_usec INTEGER NOT NULL,"
+        "  updated_usec INTEGER NOT NULL,"
+        "  last_used_usec INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE image_tags ("
+        "  reference TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+        "  PRIMARY KEY (reference, platform)"
+        ") STRICT;",
+
+        /* 3: jobs: one row per job, its state machine in columns. seq is the submission order
          * (fair share, paging); the job's data lives in its spool directory, not here. */
         "CREATE TABLE jobs ("
         "  seq INTEGER PRIMARY KEY,"

@@ -14,6 +14,12 @@ void http_get_service(HttpRequest *req, char **captures);
 void http_create_service(HttpRequest *req, char **captures);
 void http_update_service(HttpRequest *req, char **captures);
 void http_remove_service(HttpRequest *req, char **captures);
+void http_list_images(HttpRequest *req, char **captures);
+void http_pull_image(HttpRequest *req, char **captures);
+void http_get_image(HttpRequest *req, char **captures);
+void http_get_image_progress(HttpRequest *req, char **captures);
+void http_remove_image(HttpRequest *req, char **captures);
+void http_expire_image(HttpRequest *req, char **captures);
 
 /* Jobs (http-jobs.c) */
 void http_submit_service_job(HttpRequest *req, char **captures);

@@ -316,81 +316,80 @@ void http_cancel_job(HttpRequest *req, char **captures) {
 
 /* ---- the log, optionally followed ---- */
 
+/* A follower copies what the worker appended to the log into the HTTP stream whenever the job
+ * reports a change, and once a second besides (re-attached jobs have no event pipe). It ends the
+ * stream after the job has ended and everything is sent, or when the client has gone. */
 typedef struct LogFollow {
         Manager *manager;
-        HttpServer *server;
-        struct MHD_Connection *connection;
+        HttpStream *stream;
         char *job_id;
         char *path;
-        uint64_t start;
+        uint64_t offset;
         int fd;
-        bool suspended;
         sd_event_source *timer;
 } LogFollow;
 
-static void log_follow_resume(void *userdata) {
+static void log_follow_free(void *userdata) {
         LogFollow *f = userdata;
-
-        if (!f->suspended)
-                return;
-        f->suspended = false;
-        (void) sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
-        http_server_resume_connection(f->server, f->connection);
-}
-
-static int on_log_follow_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        /* Re-attached jobs report no log events, and a suspended connection does not notice a
-         * client that went away: look again now and then. */
-        log_follow_resume(userdata);
-        return 0;
-}
-
-static void log_follow_free(void *cls) {
-        LogFollow *f = cls;
-        Job *j;
 
         if (!f)
                 return;
-        j = job_registry_get(f->manager, f->job_id);
-        if (j)
-                job_watch_remove(j, log_follow_resume, f);
         sd_event_source_disable_unref(f->timer);
+        http_stream_unref(f->stream);
         safe_close(f->fd);
         free(f->job_id);
         free(f->path);
         free(f);
 }
 
-static ssize_t log_follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
-        LogFollow *f = cls;
-        bool ended;
-        ssize_t n;
-        Job *j;
+static void log_follow_pump(void *userdata);
 
-        for (int attempt = 0; attempt < 2; attempt++) {
-                j = job_registry_get(f->manager, f->job_id);
-                ended = !j || job_state_is_terminal(j->state);
-                if (f->fd < 0)
-                        f->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (f->fd >= 0) {
-                        n = pread(f->fd, buf, max, (off_t) (f->start + pos));
-                        if (n > 0)
-                                return n;
-                        if (n < 0)
-                                return MHD_CONTENT_READER_END_WITH_ERROR;
-                }
-                /* Nothing new: if the job had ended before we read, nothing more will come. The
-                 * second round catches what was written between the read and the end. */
-                if (ended && attempt == 1)
-                        return MHD_CONTENT_READER_END_OF_STREAM;
-                if (!ended)
-                        break;
+static void log_follow_end(LogFollow *f) {
+        Job *j = job_registry_get(f->manager, f->job_id);
+
+        if (!http_stream_is_closed(f->stream))
+                http_stream_finish(f->stream);
+        if (j)
+                job_watch_remove(j, log_follow_pump, f);  /* frees f */
+        else
+                log_follow_free(f);
+}
+
+/* Copies new log bytes; returns how many, or < 0 when the stream is gone. */
+static ssize_t log_follow_copy(LogFollow *f) {
+        char buf[65536];
+        ssize_t n, total = 0;
+
+        if (f->fd < 0)
+                f->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (f->fd < 0)
+                return 0;
+        while ((n = pread(f->fd, buf, sizeof(buf), (off_t) f->offset)) > 0) {
+                if (http_stream_write(f->stream, buf, (size_t) n) < 0)
+                        return -EPIPE;
+                f->offset += (uint64_t) n;
+                total += n;
         }
+        return total;
+}
 
-        f->suspended = true;
-        (void) sd_event_source_set_time_relative(f->timer, USEC_PER_SEC);
-        (void) sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
-        MHD_suspend_connection(f->connection);
+static void log_follow_pump(void *userdata) {
+        LogFollow *f = userdata;
+        Job *j = job_registry_get(f->manager, f->job_id);
+        bool ended = !j || job_state_is_terminal(j->state);
+
+        if (http_stream_is_closed(f->stream) || log_follow_copy(f) < 0)
+                return log_follow_end(f);
+        /* Ended before the copy, so the copy got everything the worker wrote. */
+        if (ended)
+                return log_follow_end(f);
+}
+
+static int on_log_follow_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        LogFollow *f = userdata;
+
+        (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        log_follow_pump(f);   /* may free f and with it s; it was re-armed before */
         return 0;
 }
 
@@ -429,19 +428,24 @@ static void get_log_found(HttpRequest *req, Job *j) {
         f = calloc(1, sizeof(LogFollow));
         if (!f)
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-        *f = (LogFollow) { .manager = req->manager, .server = req->server, .connection = req->connection,
-                           .start = offset, .fd = -1, .path = TAKE_PTR(path) };
+        *f = (LogFollow) { .manager = req->manager, .offset = offset, .fd = -1, .path = TAKE_PTR(path) };
         f->job_id = strdup(j->id);
-        r = f->job_id ? sd_event_add_time(req->manager->event, &f->timer, CLOCK_MONOTONIC, 0, 0, on_log_follow_timer, f) : -ENOMEM;
+        r = f->job_id ? sd_event_add_time_relative(req->manager->event, &f->timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                                   on_log_follow_timer, f) : -ENOMEM;
         if (r >= 0)
-                r = sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(f->timer, SD_EVENT_ON);
         if (r >= 0)
-                r = job_watch_add(j, log_follow_resume, f);
+                r = job_watch_add(j, log_follow_pump, log_follow_free, f);
         if (r < 0) {
                 log_follow_free(f);
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Cannot follow the log: %s", strerror(-r));
         }
-        http_request_reply_stream(req, MHD_HTTP_OK, "text/plain; charset=utf-8", log_follow_read, f, log_follow_free);
+        f->stream = http_request_reply_stream(req, "text/plain; charset=utf-8");
+        if (!f->stream) {
+                job_watch_remove(j, log_follow_pump, f);
+                return;
+        }
+        log_follow_pump(f);
 }
 
 void http_get_job_log(HttpRequest *req, char **captures) {

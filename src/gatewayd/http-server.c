@@ -24,6 +24,18 @@ struct HttpPeer {
         int fd;
 };
 
+struct HttpStream {
+        unsigned n_ref;
+        HttpServer *server;
+        struct MHD_Connection *connection;
+        char *buf;
+        size_t size, used;
+        bool finished;  /* the producer is done: end of body once buf is drained */
+        bool suspended; /* waiting for data */
+        bool closed;    /* libmicrohttpd dropped the response: sent, or the client went away */
+        HttpStream *suspended_prev, *suspended_next;
+};
+
 struct HttpServer {
         Manager *manager;
         struct MHD_Daemon *daemon;
@@ -33,7 +45,29 @@ struct HttpServer {
         size_t n_routes;
         unsigned n_connections;
         int listen_fd;
+        HttpRequest *suspended_requests;
+        HttpStream *suspended_streams;
 };
+
+#define LIST_PREPEND(head, item, prefix)                                \
+        do {                                                            \
+                (item)->prefix##_prev = NULL;                           \
+                (item)->prefix##_next = (head);                         \
+                if (head)                                               \
+                        (head)->prefix##_prev = (item);                 \
+                (head) = (item);                                        \
+        } while (0)
+
+#define LIST_REMOVE(head, item, prefix)                                 \
+        do {                                                            \
+                if ((item)->prefix##_next)                              \
+                        (item)->prefix##_next->prefix##_prev = (item)->prefix##_prev; \
+                if ((item)->prefix##_prev)                              \
+                        (item)->prefix##_prev->prefix##_next = (item)->prefix##_next; \
+                else                                                    \
+                        (head) = (item)->prefix##_next;                 \
+                (item)->prefix##_prev = (item)->prefix##_next = NULL;   \
+        } while (0)
 
 static void http_server_arm_timer(HttpServer *s) {
         MHD_UNSIGNED_LONG_LONG timeout_ms;
@@ -151,17 +185,7 @@ static void on_request_completed(void *cls, struct MHD_Connection *connection, v
         *req_cls = NULL;
 }
 
-static void http_request_take_response(HttpRequest *req, unsigned status, struct MHD_Response *r) {
-        req->response = r;
-        req->status = status;
-
-        if (req->suspended) {
-                req->suspended = false;
-                MHD_resume_connection(req->connection);
-                http_server_wake(req->server);
-                manager_busy_unref(req->manager);
-        }
-}
+static void http_request_attach_response(HttpRequest *req, unsigned status, struct MHD_Response *r);
 
 static void http_request_set_response_typed(HttpRequest *req, unsigned status, const char *content_type,
                                             const char *data, size_t size) {
@@ -176,7 +200,7 @@ static void http_request_set_response_typed(HttpRequest *req, unsigned status, c
                 return;
         if (size > 0)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-        http_request_take_response(req, status, r);
+        http_request_attach_response(req, status, r);
 }
 
 static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
@@ -187,28 +211,17 @@ void http_request_reply_data(HttpRequest *req, unsigned status, const char *cont
         http_request_set_response_typed(req, status, content_type, data, size);
 }
 
-void http_request_reply_stream(HttpRequest *req, unsigned status, const char *content_type,
-                               MHD_ContentReaderCallback reader, void *cls, MHD_ContentReaderFreeCallback free_cls) {
-        struct MHD_Response *r;
+static void http_request_attach_response(HttpRequest *req, unsigned status, struct MHD_Response *r) {
+        req->response = r;
+        req->status = status;
 
-        if (req->response) {
-                log_error("BUG: second reply to %s %s ignored.", req->method, req->url);
-                free_cls(cls);
-                return;
+        if (req->suspended) {
+                req->suspended = false;
+                LIST_REMOVE(req->server->suspended_requests, req, suspended);
+                MHD_resume_connection(req->connection);
+                http_server_wake(req->server);
+                manager_busy_unref(req->manager);
         }
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader, cls, free_cls);
-        if (!r) {
-                free_cls(cls);
-                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-                return;
-        }
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-        http_request_take_response(req, status, r);
-}
-
-void http_server_resume_connection(HttpServer *s, struct MHD_Connection *connection) {
-        MHD_resume_connection(connection);
-        http_server_wake(s);
 }
 
 void http_request_reply_text(HttpRequest *req, unsigned status, const char *json_text) {
@@ -258,9 +271,116 @@ void http_request_add_header(HttpRequest *req, const char *name, const char *val
                 MHD_add_response_header(req->response, name, value);
 }
 
+HttpStream *http_stream_ref(HttpStream *s) {
+        if (s)
+                s->n_ref++;
+        return s;
+}
+
+HttpStream *http_stream_unref(HttpStream *s) {
+        if (!s || --s->n_ref > 0)
+                return NULL;
+        free(s->buf);
+        free(s);
+        return NULL;
+}
+
+bool http_stream_is_closed(HttpStream *s) {
+        return s->closed;
+}
+
+static void http_stream_resume(HttpStream *s) {
+        if (!s->suspended || s->closed)
+                return;
+        s->suspended = false;
+        LIST_REMOVE(s->server->suspended_streams, s, suspended);
+        MHD_resume_connection(s->connection);
+        http_server_wake(s->server);
+}
+
+int http_stream_write(HttpStream *s, const void *data, size_t size) {
+        if (s->closed || s->finished)
+                return -EPIPE;
+        if (s->used + size > s->size) {
+                size_t ns = MAX(s->size * 2, s->used + size);
+                char *b = realloc(s->buf, ns);
+                if (!b)
+                        return -ENOMEM;
+                s->buf = b;
+                s->size = ns;
+        }
+        memcpy(s->buf + s->used, data, size);
+        s->used += size;
+        http_stream_resume(s);
+        return 0;
+}
+
+void http_stream_finish(HttpStream *s) {
+        s->finished = true;
+        http_stream_resume(s);
+}
+
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        HttpStream *s = cls;
+        size_t n;
+
+        if (s->used == 0) {
+                if (s->finished)
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                /* Nothing to send yet: park the connection until the producer writes. */
+                s->suspended = true;
+                LIST_PREPEND(s->server->suspended_streams, s, suspended);
+                MHD_suspend_connection(s->connection);
+                return 0;
+        }
+        n = MIN(max, s->used);
+        memcpy(buf, s->buf, n);
+        memmove(s->buf, s->buf + n, s->used - n);
+        s->used -= n;
+        return (ssize_t) n;
+}
+
+static void http_stream_response_freed(void *cls) {
+        HttpStream *s = cls;
+
+        s->closed = true;
+        if (s->suspended) {
+                s->suspended = false;
+                LIST_REMOVE(s->server->suspended_streams, s, suspended);
+        }
+        http_stream_unref(s);
+}
+
+HttpStream *http_request_reply_stream(HttpRequest *req, const char *content_type) {
+        struct MHD_Response *r;
+        HttpStream *s;
+
+        s = calloc(1, sizeof(HttpStream));
+        if (!s) {
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return NULL;
+        }
+        *s = (HttpStream) { .n_ref = 2, .server = req->server, .connection = req->connection };
+
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, http_stream_read, s,
+                                              http_stream_response_freed);
+        if (!r) {
+                free(s);
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return NULL;
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        /* Proxies and curl should hand lines on as they come. */
+        MHD_add_response_header(r, "X-Accel-Buffering", "no");
+        http_request_attach_response(req, MHD_HTTP_OK, r);
+        return s;
+}
+
 void http_request_suspend(HttpRequest *req) {
         /* The actual MHD_suspend_connection() happens when the handler returns (see
          * on_access); a reply that arrives before that simply cancels the suspension. */
+        if (req->response || req->suspended)
+                return; /* answered already (the operation completed at once) */
         req->suspended = true;
         manager_busy_ref(req->manager);
 }
@@ -437,6 +557,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Internal error.");
                 return queue_reply(req);
         }
+        LIST_PREPEND(s->suspended_requests, req, suspended);
         MHD_suspend_connection(connection);
         return MHD_YES;
 }
@@ -541,6 +662,12 @@ HttpServer *http_server_free(HttpServer *s) {
                 return NULL;
         if (s->daemon) {
                 MHD_quiesce_daemon(s->daemon);
+                /* libmicrohttpd must not be stopped with suspended connections: answer them. */
+                while (s->suspended_requests)
+                        http_request_reply_errorf(s->suspended_requests, GW_ERROR_UNAVAILABLE, "gatewayd is shutting down.");
+                while (s->suspended_streams)
+                        http_stream_finish(s->suspended_streams);
+                MHD_run(s->daemon);
                 MHD_stop_daemon(s->daemon);
         }
         sd_event_source_disable_unref(s->io_source);

@@ -32,6 +32,10 @@ typedef struct HttpRequest {
         struct MHD_Response *response;
         unsigned status;
 
+        /* Suspended requests are listed so that shutdown can answer them (libmicrohttpd must not
+         * be stopped with suspended connections). */
+        struct HttpRequest *suspended_prev, *suspended_next;
+
         /* State a handler keeps across suspension; freed with the request. */
         void *userdata;
         void (*free_userdata)(void *userdata);
@@ -63,12 +67,20 @@ void http_request_reply_text(HttpRequest *req, unsigned status, const char *json
 void http_request_reply_empty(HttpRequest *req, unsigned status);
 void http_request_reply_error(HttpRequest *req, const GwError *e);
 void http_request_reply_errorf(HttpRequest *req, GwErrorCode code, const char *format, ...) _printf_(3, 4);
+/* A body of any type (e.g. text/plain), copied. */
 void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size);
-/* A body produced piecewise by reader (which owns cls; free_cls is called when the response is
- * gone). A reader that has nothing yet may MHD_suspend_connection() and return 0; whoever has
- * more data later calls http_server_resume_connection(). */
-void http_request_reply_stream(HttpRequest *req, unsigned status, const char *content_type,
-                               MHD_ContentReaderCallback reader, void *cls, MHD_ContentReaderFreeCallback free_cls);
-void http_server_resume_connection(HttpServer *s, struct MHD_Connection *connection);
+/* A streamed reply (chunked, e.g. JSON lines or a log being followed): the request is answered
+ * with status 200 at once and the returned stream carries the body. Write to it as data comes;
+ * finish it to end the body. The stream is reference counted: the reply holds one reference, the
+ * caller gets another and must drop it with http_stream_unref(). http_stream_is_closed() tells
+ * when the client has gone away, so the producer can stop. */
+typedef struct HttpStream HttpStream;
+HttpStream *http_request_reply_stream(HttpRequest *req, const char *content_type);
+int http_stream_write(HttpStream *s, const void *data, size_t size);
+void http_stream_finish(HttpStream *s);
+bool http_stream_is_closed(HttpStream *s);
+HttpStream *http_stream_ref(HttpStream *s);
+HttpStream *http_stream_unref(HttpStream *s);
+
 /* Only after a reply was set. */
 void http_request_add_header(HttpRequest *req, const char *name, const char *value);

@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <json-c/json.h>
+#include <stdbool.h>
+
 #include "gw-error.h"
 
 typedef struct Manager Manager;
@@ -38,7 +41,24 @@ typedef struct Image {
         char *meta_path;        /* <imageDir>/<id>.meta.json (env, entrypoint, cmd, workdir, user) */
         uint64_t created_usec, updated_usec, last_used_usec;
         char *object_path;
+
+        /* Private images (pulled with credentials) are visible only to these; NULL = public. */
+        uid_t *acl_uids;
+        size_t n_acl_uids;
+        gid_t *acl_gids;
+        size_t n_acl_gids;
+        bool private_image;
+
+        struct ImagePull *pull;  /* the pull converting it right now, if any */
+        uint64_t bytes_done, bytes_total;
+        unsigned layers_done, layers_total;
 } Image;
+
+Image *image_free(Image *i);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Image *, image_free);
+json_object *image_to_json(const Image *i);
+/* Progress of a pull in [0, 1]: bytes while downloading, 1 when READY. */
+double image_progress(const Image *i);
 
 /* Ensures the image for reference is READY on the default platform, pulling it if needed (or
  * joining a pull already in flight). done is called exactly once, from the event loop, with the

@@ -82,6 +82,8 @@ Job *job_free(Job *j) {
         while (j->watches) {
                 JobWatch *w = j->watches;
                 j->watches = w->next;
+                if (w->destroy)
+                        w->destroy(w->userdata);
                 free(w);
         }
         free(j->events_buf);
@@ -171,12 +173,12 @@ json_object *job_to_json(const Job *j) {
         return o;
 }
 
-int job_watch_add(Job *j, JobWatchCallback callback, void *userdata) {
+int job_watch_add(Job *j, JobWatchCallback callback, void (*destroy)(void *userdata), void *userdata) {
         JobWatch *w = calloc(1, sizeof(JobWatch));
 
         if (!w)
                 return -ENOMEM;
-        *w = (JobWatch) { .callback = callback, .userdata = userdata, .next = j->watches };
+        *w = (JobWatch) { .callback = callback, .destroy = destroy, .userdata = userdata, .next = j->watches };
         j->watches = w;
         return 0;
 }
@@ -186,6 +188,8 @@ void job_watch_remove(Job *j, JobWatchCallback callback, void *userdata) {
                 if ((*p)->callback == callback && (*p)->userdata == userdata) {
                         JobWatch *w = *p;
                         *p = w->next;
+                        if (w->destroy)
+                                w->destroy(w->userdata);
                         free(w);
                         return;
                 }

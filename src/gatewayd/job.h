@@ -42,6 +42,7 @@ typedef void (*JobWatchCallback)(void *userdata);
 
 typedef struct JobWatch {
         JobWatchCallback callback;
+        void (*destroy)(void *userdata);
         void *userdata;
         struct JobWatch *next;
 } JobWatch;
@@ -91,7 +92,8 @@ bool job_id_is_valid(const char *id);
 json_object *job_to_json(const Job *j);
 json_object *job_to_planqk_json(const Job *j);
 
-int job_watch_add(Job *j, JobWatchCallback callback, void *userdata);
+/* destroy (may be NULL) is called for userdata when the watch is removed or the job freed. */
+int job_watch_add(Job *j, JobWatchCallback callback, void (*destroy)(void *userdata), void *userdata);
 void job_watch_remove(Job *j, JobWatchCallback callback, void *userdata);
 void job_notify_watches(Job *j);
 

@@ -7,6 +7,7 @@
 #include "db.h"
 #include "http-api.h"
 #include "http-server.h"
+#include "image-registry.h"
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
@@ -70,6 +71,7 @@ Manager *manager_free(Manager *m) {
         m->http = http_server_free(m->http);
         sd_event_source_disable_unref(m->idle_timer);
         sd_bus_slot_unref(m->name_owner_slot);
+        image_registry_free(m);
         job_registry_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
@@ -208,6 +210,9 @@ static int manager_open_state(Manager *m) {
         r = service_registry_load(m);
         if (r < 0)
                 return r;
+        r = image_registry_load(m);
+        if (r < 0)
+                return r;
         return job_registry_load(m);
 }
 
@@ -241,6 +246,7 @@ int manager_startup(Manager *m) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD); /* sd-event child sources for workers */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
@@ -264,6 +270,10 @@ int manager_startup(Manager *m) {
                 return r;
         /* After the bus: recovery announces what it finds. */
         job_registry_start(m);
+
+        r = image_registry_start_expiry(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up image expiry: %m");
 
         manager_touch(m);
         if (m->idle_timeout_usec > 0) {

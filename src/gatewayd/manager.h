@@ -23,6 +23,10 @@ typedef struct Manager {
         usec_t start_usec;
 
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
+        Hashmap *images;                /* id → Image */
+        Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
+        Hashmap *pulls;                 /* "<platform>\n<reference>" → ImagePull still resolving */
+        sd_event_source *expiry_timer;
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
 

@@ -6,12 +6,7 @@
 #include "log.h"
 #include "manager.h"
 #include "service-registry.h"
-
-static uint64_t now_realtime_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
+#include "time-util.h"
 
 static int service_attach(Manager *m, Service *s) {
         int r;

@@ -82,6 +82,13 @@ static inline int safe_close(int fd) {
                 _fd_;                           \
         })
 
+static inline void *memdup(const void *p, size_t n) {
+        void *q = malloc(n ?: 1);
+        if (q && n > 0)
+                memcpy(q, p, n);
+        return q;
+}
+
 static inline void *mfree(void *p) {
         free(p);
         return NULL;

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "events.h"
+#include "log.h"
 
 static int events_fd = STDOUT_FILENO;
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,4 +89,51 @@ int events_emit_status(const char *status, const char *message) {
         if (message)
                 json_object_object_add(o, "message", json_object_new_string(message));
         return events_emit("status", o);
+}
+
+static char *first_error = NULL;
+
+static int record_error(bool replace, int error, const char *format, va_list ap) {
+        char buf[2048];
+
+        errno = abs(error);
+        vsnprintf(buf, sizeof(buf), format, ap);
+
+        pthread_mutex_lock(&events_lock);
+        if (!first_error || replace) {
+                free(first_error);
+                first_error = strdup(buf);
+        }
+        pthread_mutex_unlock(&events_lock);
+
+        return log_error_errno(error, "%s", buf);
+}
+
+int worker_error_errno(int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = record_error(false, error, format, ap);
+        va_end(ap);
+        return r;
+}
+
+int worker_error_replace_errno(int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = record_error(true, error, format, ap);
+        va_end(ap);
+        return r;
+}
+
+const char *worker_error_message(void) {
+        const char *s;
+
+        pthread_mutex_lock(&events_lock);
+        s = first_error;
+        pthread_mutex_unlock(&events_lock);
+        return s;
 }

@@ -17,3 +17,13 @@ int events_emit(const char *event, json_object *fields);
 
 int events_emit_log(const char *level, const char *format, ...) _printf_(2, 3);
 int events_emit_status(const char *status, const char *message);
+
+/* The first failure of an operation, as a human-readable sentence. Worker code that fails calls
+ * worker_error_errno() where the cause is known best (a 404 from the registry, a digest mismatch)
+ * so that the final FAILURE status carries that sentence rather than a bare errno. Logs the
+ * message to stderr too and returns -abs(error). Thread-safe; later messages are only logged. */
+int worker_error_errno(int error, const char *format, ...) _printf_(2, 3);
+const char *worker_error_message(void);
+/* Like worker_error_errno() but replaces the recorded message: for when a later finding explains
+ * an earlier failure (a layer that fails to decompress because its cached blob is corrupt). */
+int worker_error_replace_errno(int error, const char *format, ...) _printf_(2, 3);

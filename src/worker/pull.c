@@ -1,9 +1,685 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "log.h"
-#include "pull.h"
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
 
-/* Placeholder until the pull verb lands (it is being built on its own branch). */
-int verb_pull(int argc, char *argv[]) {
-        log_error("gateway-worker pull is not available in this build.");
+#include <curl/curl.h>
+
+#include "blob-cache.h"
+#include "cancel.h"
+#include "events.h"
+#include "fs-util.h"
+#include "image-meta.h"
+#include "json-util.h"
+#include "layer-apply.h"
+#include "log.h"
+#include "manifest.h"
+#include "pull-job.h"
+#include "pull.h"
+#include "reference.h"
+#include "registry.h"
+#include "squashfs.h"
+#include "staging.h"
+
+#define MAX_CONFIG_SIZE (16U * 1024U * 1024U)
+
+static void help(void) {
+        printf("NAME\n"
+               "    gateway-worker pull - pull a container image and convert it to squashfs\n"
+               "\n"
+               "SYNOPSIS\n"
+               "    gateway-worker pull [OPTIONS...] REFERENCE\n"
+               "\n"
+               "DESCRIPTION\n"
+               "    Resolves REFERENCE against a Docker Registry v2 / OCI distribution registry,\n"
+               "    selects the manifest for the requested platform, downloads the layers in\n"
+               "    parallel into a content-addressed blob cache (verifying each SHA-256 digest\n"
+               "    while it streams), applies the layers in order to a staging tree and packs the\n"
+               "    tree into <IMAGE-DIR>/<ID>.squashfs with <ID>.meta.json beside it. <ID> is the\n"
+               "    hex part of the platform manifest's sha256 digest.\n"
+               "\n"
+               "    REFERENCE is read as docker does: 'alpine' is docker.io/library/alpine:latest,\n"
+               "    'host:5000/team/app:1.2' names a registry, 'app@sha256:HEX' pins a digest and\n"
+               "    'app:tag@sha256:HEX' keeps the tag for display while the digest decides.\n"
+               "\n"
+               "    Layers are untrusted input: entries that would leave the staging tree (absolute\n"
+               "    names, '..', writes through symlinks, hardlinks to outside) fail the pull, device\n"
+               "    nodes are dropped. Nothing is written to IMAGE-DIR unless every blob verified.\n"
+               "\n"
+               "OPTIONS\n"
+               "    --image-dir=DIR          Where <ID>.squashfs and <ID>.meta.json are written\n"
+               "                             (required unless --resolve-only).\n"
+               "    --cache-dir=DIR          Blob cache shared by pulls (default: IMAGE-DIR/.cache).\n"
+               "    --expand-dir=DIR         Staging area for unpacked layers (default: /var/tmp).\n"
+               "    --default-location=HOST  Registry for references without one (default: docker.io).\n"
+               "    --platform=OS/ARCH[/VARIANT]\n"
+               "                             Platform to select from an image index (default: this\n"
+               "                             host, e.g. linux/amd64).\n"
+               "    --credentials-file=FILE  JSON {\"username\":…,\"password\":…} or {\"token\":…} used\n"
+               "                             for basic or bearer authentication. Credentials are\n"
+               "                             never accepted on the command line.\n"
+               "    --insecure-registry=HOST[:PORT]\n"
+               "                             Talk plain HTTP to this registry (repeatable).\n"
+               "                             localhost and 127.0.0.0/8 always use plain HTTP.\n"
+               "    --compressor=NAME        squashfs compressor: zstd (default), lz4, gzip, xz.\n"
+               "    --compression-level=N    zstd 1-22 (default 3), gzip 1-9 (default 6),\n"
+               "                             lz4 1 = fast, 2-12 = high compression; xz ignores it.\n"
+               "    --processors=N           Threads for mksquashfs (default: all online).\n"
+               "    --jobs=N                 Parallel layer downloads (default: 3, max 32).\n"
+               "    --retries=N              Retries of transient registry errors (default: 4).\n"
+               "    --events-fd=FD           Write JSON-line events to FD instead of stdout.\n"
+               "    --resolve-only, --id-only\n"
+               "                             Only resolve REFERENCE to the platform manifest digest:\n"
+               "                             emit it in the 'done' event and, with --events-fd, also\n"
+               "                             print it on stdout. Nothing is downloaded or written.\n"
+               "    --force                  Convert again even if IMAGE-DIR already has the image.\n"
+               "    -h, --help               Show this help.\n"
+               "\n"
+               "EVENTS\n"
+               "    One JSON object per line, each with \"event\" and \"time\" (µs since the epoch):\n"
+               "      {\"event\":\"status\",\"status\":\"PULLING\"|\"CONVERSION\"|\"READY\"|\"FAILURE\",\"message\":…}\n"
+               "      {\"event\":\"progress\",\"bytesDone\":N,\"bytesTotal\":N,\"layersDone\":N,\n"
+               "       \"layersApplied\":N,\"layersTotal\":N}\n"
+               "      {\"event\":\"log\",\"level\":…,\"message\":…}\n"
+               "      {\"event\":\"done\",\"id\":…,\"digest\":…,\"size\":N,\"squashfs\":PATH,\"meta\":PATH,\n"
+               "       \"timings\":{…}}\n"
+               "\n"
+               "FILES\n"
+               "    CACHE-DIR/blobs/sha256/HEX      verified blobs, safe to share between pulls\n"
+               "    EXPAND-DIR/gateway-pull-XXXXXX  staging tree, removed when the pull ends\n"
+               "\n"
+               "ENVIRONMENT\n"
+               "    GATEWAYD_MKSQUASHFS  mksquashfs binary to run (default: mksquashfs in PATH)\n"
+               "    GATEWAYD_LOG_LEVEL   stderr log level (err, warning, info, debug)\n"
+               "\n"
+               "EXIT STATUS\n"
+               "    0 on success; 1 on failure, after a FAILURE status event and a message on stderr.\n"
+               "\n"
+               "EXAMPLES\n"
+               "    gateway-worker pull --image-dir=/var/lib/gatewayd/images alpine:3.19\n"
+               "    gateway-worker pull --resolve-only --events-fd=3 127.0.0.1:5000/app:latest\n");
+}
+
+/* ---- credentials ---- */
+
+static int read_credentials(const char *path, char **ret_user, char **ret_password, char **ret_token) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        const char *u, *pw, *t;
+
+        o = json_object_from_file(path);
+        if (!o || !json_object_is_type(o, json_type_object))
+                return worker_error_errno(EINVAL, "Cannot read credentials file %s: expected a JSON object", path);
+        u = json_get_string(o, "username");
+        pw = json_get_string(o, "password");
+        t = json_get_string(o, "token") ?: json_get_string(o, "registrytoken");
+        if (!t && !u)
+                return worker_error_errno(EINVAL, "Credentials file %s has neither \"username\" nor \"token\"", path);
+        if ((u && !(*ret_user = strdup(u))) || (pw && !(*ret_password = strdup(pw))) ||
+            (t && !(*ret_token = strdup(t))))
+                return -ENOMEM;
+        return 0;
+}
+
+/* ---- resolving ---- */
+
+static int resolve(Pull *p) {
+        _cleanup_free_ char *body = NULL, *media_type = NULL, *digest = NULL;
+        size_t size;
+        ManifestKind kind;
+        int r;
+
+        r = registry_get_manifest(p->client, image_reference_manifest_ref(p->ref), &body, &size, &media_type, &digest);
+        if (r < 0)
+                return r;
+        r = manifest_kind(media_type, body, &kind);
+        if (r < 0)
+                return worker_error_errno(r, "Unsupported manifest for %s (media type %s)", p->ref_string, strna(media_type));
+
+        if (kind == MANIFEST_INDEX) {
+                _cleanup_free_ char *pdigest = NULL, *platform = platform_to_string(&p->platform);
+
+                r = manifest_index_select(body, &p->platform, &pdigest);
+                if (r == -ENOENT)
+                        return worker_error_errno(r, "no manifest for platform %s in %s", strna(platform), p->ref_string);
+                if (r < 0)
+                        return worker_error_errno(r, "Malformed image index for %s", p->ref_string);
+                p->index_digest = TAKE_PTR(digest);
+                body = mfree(body);
+                media_type = mfree(media_type);
+                r = registry_get_manifest(p->client, pdigest, &body, &size, &media_type, &digest);
+                if (r < 0)
+                        return r;
+                r = manifest_kind(media_type, body, &kind);
+                if (r < 0 || kind != MANIFEST_IMAGE)
+                        return worker_error_errno(EBADMSG, "Index entry %s of %s is not an image manifest", pdigest, p->ref_string);
+        }
+
+        r = image_manifest_parse(body, &p->manifest);
+        if (r == -EPROTONOSUPPORT)
+                return worker_error_errno(r, "Image %s has a layer of an unsupported media type", p->ref_string);
+        if (r < 0)
+                return worker_error_errno(r, "Malformed image manifest for %s", p->ref_string);
+
+        p->digest = TAKE_PTR(digest);
+        p->id = strdup(p->digest + 7);
+        return p->id ? 0 : -ENOMEM;
+}
+
+/* ---- converting ---- */
+
+static const char * const mount_points[] = { "proc", "sys", "dev", "tmp", "var", "var/input" };
+
+static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool privileged, char **ret_path, uint64_t *ret_size) {
+        _cleanup_free_ char *pseudo = NULL, *dest = NULL;
+        SquashfsOptions so = {
+                .compressor = p->args->compressor,
+                .level = p->args->level,
+                .processors = p->args->processors,
+        };
+        struct stat st;
+        int fd, r;
+
+        for (size_t i = 0; i < ELEMENTSOF(mount_points); i++) {
+                r = layer_applier_ensure_dir(applier, mount_points[i], streq(mount_points[i], "tmp") ? 01777 : 0755);
+                if (r < 0)
+                        log_warning("Cannot create mount point /%s in the image: %s", mount_points[i], strerror(-r));
+        }
+
+        if (!privileged) {
+                _cleanup_fclose_ FILE *f = NULL;
+
+                if (asprintf(&pseudo, "%s/pseudo", p->staging) < 0)
+                        return -ENOMEM;
+                f = fopen(pseudo, "we");
+                if (!f)
+                        return worker_error_errno(errno, "Cannot create %s: %m", pseudo);
+                r = layer_applier_write_pseudo_file(applier, f, &so.root_mode, &so.root_uid, &so.root_gid);
+                if (r < 0)
+                        return worker_error_errno(r, "Cannot write the owner list for mksquashfs: %m");
+                so.pseudo_file = pseudo;
+                so.set_root = true;
+        }
+
+        if (asprintf(&p->squashfs_tmp, "%s/.%s.squashfs.tmp-%d", p->args->image_dir, p->id, (int) getpid()) < 0 ||
+            asprintf(&dest, "%s/%s.squashfs", p->args->image_dir, p->id) < 0) {
+                p->squashfs_tmp = dest = NULL;
+                return -ENOMEM;
+        }
+        r = squashfs_build(rootfs, p->squashfs_tmp, &so);
+        if (r < 0)
+                return r;
+
+        fd = open(p->squashfs_tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return worker_error_errno(errno, "Cannot open %s: %m", p->squashfs_tmp);
+        if (fsync(fd) < 0 || fstat(fd, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return worker_error_errno(r, "Cannot sync %s: %m", p->squashfs_tmp);
+        }
+        close(fd);
+        if (rename(p->squashfs_tmp, dest) < 0)
+                return worker_error_errno(errno, "Cannot move the image into place as %s: %m", dest);
+        p->squashfs_tmp = mfree(p->squashfs_tmp);
+
+        *ret_size = (uint64_t) st.st_size;
+        *ret_path = TAKE_PTR(dest);
+        return 0;
+}
+
+/* ---- the verb ---- */
+
+static void emit_done(Pull *p, const char *squashfs, const char *meta, uint64_t size, bool cached) {
+        json_object *o = json_object_new_object(), *t;
+
+        if (!o)
+                return;
+        json_object_object_add(o, "id", json_object_new_string(p->id));
+        json_object_object_add(o, "digest", json_object_new_string(p->digest));
+        if (p->index_digest)
+                json_object_object_add(o, "indexDigest", json_object_new_string(p->index_digest));
+        json_object_object_add(o, "reference", json_object_new_string(p->ref_string));
+        if (squashfs) {
+                json_object_object_add(o, "size", json_object_new_int64((int64_t) size));
+                json_object_object_add(o, "squashfs", json_object_new_string(squashfs));
+                json_object_object_add(o, "meta", json_object_new_string(meta));
+                json_object_object_add(o, "cached", json_object_new_boolean(cached));
+        } else
+                json_object_object_add(o, "resolveOnly", json_object_new_boolean(true));
+
+        t = json_object_new_object();
+        if (t) {
+                int64_t end = now_usec();
+                json_object_object_add(t, "resolveMs", json_object_new_int64((p->t_resolved - p->t_start) / 1000));
+                if (p->t_applied) {
+                        json_object_object_add(t, "downloadMs", json_object_new_int64((p->t_downloaded - p->t_resolved) / 1000));
+                        json_object_object_add(t, "applyMs", json_object_new_int64((p->t_applied - p->t_resolved) / 1000));
+                        json_object_object_add(t, "squashfsMs", json_object_new_int64((p->t_squashfs - p->t_applied) / 1000));
+                }
+                json_object_object_add(t, "totalMs", json_object_new_int64((end - p->t_start) / 1000));
+                json_object_object_add(o, "timings", t);
+        }
+        (void) events_emit("done", o);
+}
+
+static int image_present(const PullArgs *args, const char *id, char **ret_squashfs, char **ret_meta, uint64_t *ret_size) {
+        _cleanup_free_ char *s = NULL, *m = NULL;
+        struct stat st;
+
+        if (asprintf(&s, "%s/%s.squashfs", args->image_dir, id) < 0 || asprintf(&m, "%s/%s.meta.json", args->image_dir, id) < 0) {
+                free(s);
+                s = NULL;
+                return -ENOMEM;
+        }
+        if (stat(s, &st) < 0 || !S_ISREG(st.st_mode) || access(m, F_OK) < 0)
+                return 0;
+        *ret_size = (uint64_t) st.st_size;
+        *ret_squashfs = TAKE_PTR(s);
+        *ret_meta = TAKE_PTR(m);
         return 1;
+}
+
+static int pull_run(Pull *p) {
+        const PullArgs *args = p->args;
+        _cleanup_(layer_applier_freep) LayerApplier *applier = NULL;
+        _cleanup_free_ char *rootfs = NULL, *squashfs = NULL, *meta = NULL, *config_body = NULL;
+        _cleanup_free_ char *user = NULL, *password = NULL, *token = NULL;
+        _cleanup_close_ int root_fd = -1;
+        RegistryOptions ro = {
+                .insecure_registries = args->insecure,
+                .retries = args->retries,
+        };
+        bool privileged = geteuid() == 0;
+        uint64_t size = 0;
+        int r;
+
+        p->t_start = now_usec();
+        events_emit_status("PULLING", p->ref_string);
+
+        if (args->credentials_file) {
+                r = read_credentials(args->credentials_file, &user, &password, &token);
+                if (r < 0)
+                        return r;
+                ro.username = user;
+                ro.password = password;
+                ro.token = token;
+        }
+        r = registry_client_new(p->ref, &ro, &p->client);
+        if (r < 0)
+                return r;
+
+        r = resolve(p);
+        if (r < 0)
+                return r;
+        p->t_resolved = now_usec();
+
+        if (args->resolve_only) {
+                if (args->events_fd != STDOUT_FILENO)
+                        printf("%s\n", p->digest);
+                emit_done(p, NULL, NULL, 0, false);
+                return 0;
+        }
+
+        if (!args->force) {
+                r = image_present(args, p->id, &squashfs, &meta, &size);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        events_emit_status("READY", "image already present");
+                        emit_done(p, squashfs, meta, size, true);
+                        return 0;
+                }
+        }
+
+        r = mkdir_p(args->image_dir, 0755);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create image directory %s: %m", args->image_dir);
+        r = blob_cache_open(args->cache_dir, &p->cache);
+        if (r < 0)
+                return r;
+
+        r = pull_fetch_blob(p, p->manifest->config_digest, p->manifest->config_size, -1);
+        if (r < 0)
+                return r;
+        r = pull_read_blob(p, p->manifest->config_digest, MAX_CONFIG_SIZE, &config_body);
+        if (r < 0)
+                return r;
+        r = image_config_parse(config_body, &p->config);
+        if (r < 0)
+                return worker_error_errno(r, "Malformed image configuration %s for %s", p->manifest->config_digest, p->ref_string);
+        if (p->config->platform.os && p->config->platform.architecture &&
+            (!streq(p->config->platform.os, p->platform.os) || !streq(p->config->platform.architecture, p->platform.architecture)))
+                log_warning("Image %s is for %s/%s, not %s/%s", p->ref_string, p->config->platform.os,
+                            p->config->platform.architecture, p->platform.os, p->platform.architecture);
+
+        r = mkdir_p(args->expand_dir, 0755);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create expand directory %s: %m", args->expand_dir);
+        staging_remove_stale(args->expand_dir);
+        r = staging_create(args->expand_dir, &p->staging, &p->staging_lock);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create a staging directory in %s: %m", args->expand_dir);
+        if (asprintf(&rootfs, "%s/rootfs", p->staging) < 0)
+                return -ENOMEM;
+        if (mkdir(rootfs, 0755) < 0)
+                return worker_error_errno(errno, "Cannot create %s: %m", rootfs);
+        root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return worker_error_errno(errno, "Cannot open %s: %m", rootfs);
+
+        r = layer_applier_new(root_fd, privileged, &applier);
+        if (r < 0)
+                return r;
+
+        r = pull_download_and_apply(p, applier);
+        if (r < 0)
+                return r;
+        p->t_applied = now_usec();
+        if (layer_applier_stats(applier)->dropped > 0)
+                events_emit_log("info", "dropped %" PRIu64 " device nodes or sockets",
+                                layer_applier_stats(applier)->dropped);
+
+        events_emit_status("CONVERSION", NULL);
+        r = convert(p, rootfs, applier, privileged, &squashfs, &size);
+        if (r < 0)
+                return r;
+        p->t_squashfs = now_usec();
+
+        {
+                ImageMeta m = {
+                        .id = p->id,
+                        .reference = p->ref_string,
+                        .digest = p->digest,
+                        .index_digest = p->index_digest,
+                        .compressor = squashfs_compressor_to_string(args->compressor),
+                        .size = size,
+                        .manifest = p->manifest,
+                        .config = p->config,
+                };
+                _cleanup_free_ char *name = NULL;
+
+                if (asprintf(&name, "%s.squashfs", p->id) < 0 || asprintf(&meta, "%s/%s.meta.json", args->image_dir, p->id) < 0) {
+                        name = meta = NULL;
+                        return -ENOMEM;
+                }
+                m.squashfs = name;
+                r = image_meta_write(args->image_dir, &m);
+                if (r < 0)
+                        return worker_error_errno(r, "Cannot write %s: %m", meta);
+        }
+
+        events_emit_status("READY", NULL);
+        emit_done(p, squashfs, meta, size, false);
+        return 0;
+}
+
+static void pull_done(Pull *p) {
+        if (p->squashfs_tmp) {
+                (void) unlink(p->squashfs_tmp);
+                free(p->squashfs_tmp);
+        }
+        if (p->staging) {
+                int r = rm_rf(p->staging);
+                if (r < 0)
+                        log_warning("Cannot remove staging directory %s: %s", p->staging, strerror(-r));
+                free(p->staging);
+        }
+        safe_close(p->staging_lock);
+        registry_client_free(p->client);
+        blob_cache_free(p->cache);
+        image_reference_free(p->ref);
+        free(p->ref_string);
+        platform_done(&p->platform);
+        free(p->digest);
+        free(p->index_digest);
+        free(p->id);
+        image_config_free(p->config);
+        free(p->states);
+        for (size_t i = 0; p->manifest && i < p->manifest->n_layers; i++) {
+                if (p->blob_fds)
+                        safe_close(p->blob_fds[i]);
+                if (p->streams)
+                        layer_stream_free(p->streams[i]);
+        }
+        free(p->blob_fds);
+        free(p->fresh);
+        free(p->streams);
+        image_manifest_free(p->manifest);
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->cond);
+}
+
+static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || end == s || *end || *s == '-' || v < min || v > max)
+                return -ERANGE;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int strv_push(char ***l, const char *s) {
+        size_t n = strv_length(*l);
+        char **t = realloc(*l, (n + 2) * sizeof(char *));
+
+        if (!t)
+                return -ENOMEM;
+        *l = t;
+        t[n] = strdup(s);
+        if (!t[n])
+                return -ENOMEM;
+        t[n + 1] = NULL;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[], PullArgs *a) {
+        enum {
+                ARG_IMAGE_DIR = 0x100,
+                ARG_CACHE_DIR,
+                ARG_EXPAND_DIR,
+                ARG_DEFAULT_LOCATION,
+                ARG_PLATFORM,
+                ARG_CREDENTIALS_FILE,
+                ARG_INSECURE,
+                ARG_COMPRESSOR,
+                ARG_LEVEL,
+                ARG_JOBS,
+                ARG_PROCESSORS,
+                ARG_RETRIES,
+                ARG_EVENTS_FD,
+                ARG_RESOLVE_ONLY,
+                ARG_FORCE,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "image-dir", required_argument, NULL, ARG_IMAGE_DIR },
+                { "cache-dir", required_argument, NULL, ARG_CACHE_DIR },
+                { "expand-dir", required_argument, NULL, ARG_EXPAND_DIR },
+                { "default-location", required_argument, NULL, ARG_DEFAULT_LOCATION },
+                { "platform", required_argument, NULL, ARG_PLATFORM },
+                { "credentials-file", required_argument, NULL, ARG_CREDENTIALS_FILE },
+                { "insecure-registry", required_argument, NULL, ARG_INSECURE },
+                { "compressor", required_argument, NULL, ARG_COMPRESSOR },
+                { "compression-level", required_argument, NULL, ARG_LEVEL },
+                { "jobs", required_argument, NULL, ARG_JOBS },
+                { "processors", required_argument, NULL, ARG_PROCESSORS },
+                { "retries", required_argument, NULL, ARG_RETRIES },
+                { "events-fd", required_argument, NULL, ARG_EVENTS_FD },
+                { "resolve-only", no_argument, NULL, ARG_RESOLVE_ONLY },
+                { "id-only", no_argument, NULL, ARG_RESOLVE_ONLY },
+                { "force", no_argument, NULL, ARG_FORCE },
+                {}
+        };
+        const char *level = NULL;
+        unsigned u;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_IMAGE_DIR:
+                        a->image_dir = optarg;
+                        break;
+                case ARG_CACHE_DIR:
+                        r = free_and_strdup(&a->cache_dir, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        break;
+                case ARG_EXPAND_DIR:
+                        a->expand_dir = optarg;
+                        break;
+                case ARG_DEFAULT_LOCATION:
+                        a->default_location = optarg;
+                        break;
+                case ARG_PLATFORM:
+                        a->platform = optarg;
+                        break;
+                case ARG_CREDENTIALS_FILE:
+                        a->credentials_file = optarg;
+                        break;
+                case ARG_INSECURE:
+                        if (strv_push(&a->insecure, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_COMPRESSOR:
+                        if (squashfs_compressor_from_string(optarg, &a->compressor) < 0)
+                                return log_error_errno(EINVAL, "Unknown compressor '%s' (expected zstd, lz4, gzip or xz).", optarg);
+                        break;
+                case ARG_LEVEL:
+                        level = optarg;
+                        break;
+                case ARG_JOBS:
+                        if (parse_unsigned(optarg, 1, 32, &a->jobs) < 0)
+                                return log_error_errno(EINVAL, "Invalid --jobs '%s' (expected 1-32).", optarg);
+                        break;
+                case ARG_PROCESSORS:
+                        if (parse_unsigned(optarg, 1, 1024, &a->processors) < 0)
+                                return log_error_errno(EINVAL, "Invalid --processors '%s' (expected 1-1024).", optarg);
+                        break;
+                case ARG_RETRIES:
+                        if (parse_unsigned(optarg, 0, 20, &a->retries) < 0)
+                                return log_error_errno(EINVAL, "Invalid --retries '%s' (expected 0-20).", optarg);
+                        break;
+                case ARG_EVENTS_FD:
+                        if (parse_unsigned(optarg, 0, INT32_MAX, &u) < 0 || fcntl((int) u, F_GETFD) < 0)
+                                return log_error_errno(EBADF, "Invalid --events-fd '%s': not an open file descriptor.", optarg);
+                        a->events_fd = (int) u;
+                        break;
+                case ARG_RESOLVE_ONLY:
+                        a->resolve_only = true;
+                        break;
+                case ARG_FORCE:
+                        a->force = true;
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        }
+
+        if (level) {
+                unsigned l;
+                if (parse_unsigned(level, 0, 22, &l) < 0 || squashfs_level_check(a->compressor, (int) l) < 0)
+                        return log_error_errno(EINVAL, "Invalid --compression-level '%s' for %s.", level,
+                                               squashfs_compressor_to_string(a->compressor));
+                a->level = (int) l;
+        }
+
+        if (optind + 1 != argc)
+                return log_error_errno(EINVAL, "Expected exactly one REFERENCE. See 'gateway-worker pull --help'.");
+        a->reference = argv[optind];
+
+        if (!a->image_dir && !a->resolve_only)
+                return log_error_errno(EINVAL, "--image-dir= is required.");
+        if (!a->cache_dir && a->image_dir && asprintf(&a->cache_dir, "%s/.cache", a->image_dir) < 0) {
+                a->cache_dir = NULL;
+                return log_oom();
+        }
+        return 1;
+}
+
+int verb_pull(int argc, char *argv[]) {
+        PullArgs args = {
+                .expand_dir = "/var/tmp",
+                .default_location = "docker.io",
+                .compressor = SQUASHFS_ZSTD,
+                .level = -1,
+                .jobs = 3,
+                .retries = 4,
+                .events_fd = STDOUT_FILENO,
+        };
+        Pull p = {
+                .args = &args,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .cond = PTHREAD_COND_INITIALIZER,
+                .staging_lock = -1,
+        };
+        int r;
+
+        r = parse_argv(argc, argv, &args);
+        if (r <= 0)
+                goto finish_args;
+
+        if (args.events_fd != STDOUT_FILENO)
+                (void) fcntl(args.events_fd, F_SETFD, FD_CLOEXEC);
+        events_set_fd(args.events_fd);
+        cancel_setup();
+        signal(SIGPIPE, SIG_IGN);
+
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                r = worker_error_errno(EIO, "Cannot initialize libcurl");
+                goto finish;
+        }
+
+        r = image_reference_parse(args.reference, args.default_location, &p.ref);
+        if (r < 0) {
+                r = worker_error_errno(r, "Invalid image reference '%s'", args.reference);
+                goto finish;
+        }
+        p.ref_string = image_reference_to_string(p.ref);
+        if (!p.ref_string) {
+                r = log_oom();
+                goto finish;
+        }
+        r = args.platform ? platform_parse(args.platform, &p.platform) : platform_host(&p.platform);
+        if (r < 0) {
+                r = worker_error_errno(r, "Invalid platform '%s' (expected OS/ARCH[/VARIANT])", strna(args.platform));
+                goto finish;
+        }
+
+        r = pull_run(&p);
+        if (r < 0 && cancelled())
+                r = worker_error_replace_errno(EINTR, "Pull of %s interrupted by a signal", args.reference);
+
+finish:
+        if (r < 0) {
+                const char *m = worker_error_message();
+                char buf[256];
+
+                if (!m) {
+                        snprintf(buf, sizeof(buf), "Pull of %s failed: %s", args.reference, strerror(-r));
+                        log_error("%s", buf);
+                        m = buf;
+                }
+                events_emit_status("FAILURE", m);
+        }
+        pull_done(&p);
+        curl_global_cleanup();
+finish_args:
+        strv_free(args.insecure);
+        free(args.cache_dir);
+        return r < 0 ? 1 : 0;
 }

@@ -85,9 +85,9 @@ class TempDir:
 
 def build_dir():
     """The meson build directory under test (GATEWAYD_BUILD_DIR, default ./build)."""
-    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.environ.get("GATEWAYD_BUILD_DIR", os.path.join(top, "build"))
+    return os.environ.get("GATEWAYD_BUILD_DIR", os.path.join(source_dir(), "build"))
 
 
 def source_dir():
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # this file is <top>/tests/integration/harness/procs.py
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <grp.h>
+#include <pwd.h>
+
+#include "http-api.h"
+#include "http-auth.h"
+#include "image-pull.h"
+#include "image-registry.h"
+#include "manager.h"
+
+#define ACTION_PULL_IMAGE "org.gatewayd.pull-image"
+#define ACTION_MANAGE_IMAGES "org.gatewayd.manage-images"
+
+static Image *lookup_visible(HttpRequest *req, const char *name) {
+        Image *i = image_registry_lookup(req->manager, name);
+
+        /* Someone else's private image does not exist for this caller. */
+        if (!i || !image_is_visible(i, http_request_caller(req))) {
+                http_request_reply_errorf(req, GW_ERROR_NO_SUCH_IMAGE, "No image '%s'.", name);
+                return NULL;
+        }
+        return i;
+}
+
+void http_list_images(HttpRequest *req, char **captures) {
+        _cleanup_free_ Image **l = image_registry_list(req->manager, http_request_caller(req));
+        json_object *o, *a;
+
+        if (!l)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        a = json_object_new_array();
+        for (Image **i = l; *i; i++)
+                json_object_array_add(a, image_to_json(*i));
+        o = json_object_new_object();
+        json_object_object_add(o, "images", a);
+        http_request_reply_json(req, MHD_HTTP_OK, o);
+}
+
+void http_get_image(HttpRequest *req, char **captures) {
+        Image *i = lookup_visible(req, captures[0]);
+
+        if (!i)
+                return;
+        /* A lookup is a use, as in Shifter: it keeps the image from expiring. */
+        if (i->status == IMAGE_READY)
+                image_mark_used(i);
+        http_request_reply_json(req, MHD_HTTP_OK, image_to_json(i));
+}
+
+void http_get_image_progress(HttpRequest *req, char **captures) {
+        Image *i = lookup_visible(req, captures[0]);
+        HttpStream *s;
+
+        if (!i)
+                return;
+        s = http_request_reply_stream(req, "application/jsonl");
+        if (!s)
+                return;
+        (void) image_pull_stream_progress(i, s);
+        http_stream_unref(s);
+}
+
+static void on_pull_resolved(Manager *m, Image *image, const GwError *e, void *userdata) {
+        HttpRequest *req = userdata;
+
+        if (gw_error_is_set(e))
+                return http_request_reply_error(req, e);
+        http_request_reply_json(req, image->status == IMAGE_READY ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED, image_to_json(image));
+}
+
+/* "acl": {"users": [name or uid, …], "groups": [name or gid, …]} */
+static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gids, size_t *n_gids) {
+        json_object *users = NULL, *groups = NULL;
+
+        if (!json_object_is_type(acl, json_type_object))
+                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl: expected an object"), -EINVAL;
+        json_object_object_foreach(acl, k, v) {
+                if (streq(k, "users"))
+                        users = v;
+                else if (streq(k, "groups"))
+                        groups = v;
+                else
+                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.%s: unknown field", k), -EINVAL;
+        }
+        *n_uids = users ? json_object_array_length(users) : 0;
+        *n_gids = groups ? json_object_array_length(groups) : 0;
+        *uids = calloc(*n_uids + 1, sizeof(uid_t));
+        *gids = calloc(*n_gids + 1, sizeof(gid_t));
+        if (!*uids || !*gids)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory."), -ENOMEM;
+
+        for (size_t idx = 0; idx < *n_uids; idx++) {
+                json_object *item = json_object_array_get_idx(users, idx);
+                struct passwd *pw = json_object_is_type(item, json_type_string) ? getpwnam(json_object_get_string(item)) : NULL;
+                if (json_object_is_type(item, json_type_int) && json_object_get_int64(item) >= 0)
+                        (*uids)[idx] = (uid_t) json_object_get_int64(item);
+                else if (pw)
+                        (*uids)[idx] = pw->pw_uid;
+                else
+                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.users[%zu]: unknown user", idx), -EINVAL;
+        }
+        for (size_t idx = 0; idx < *n_gids; idx++) {
+                json_object *item = json_object_array_get_idx(groups, idx);
+                struct group *gr = json_object_is_type(item, json_type_string) ? getgrnam(json_object_get_string(item)) : NULL;
+                if (json_object_is_type(item, json_type_int) && json_object_get_int64(item) >= 0)
+                        (*gids)[idx] = (gid_t) json_object_get_int64(item);
+                else if (gr)
+                        (*gids)[idx] = gr->gr_gid;
+                else
+                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.groups[%zu]: unknown group", idx), -EINVAL;
+        }
+        return 0;
+}
+
+static int parse_pull_body(HttpRequest *req, json_object *body, ImagePullRequest *p, uid_t **uids, gid_t **gids) {
+        json_object_object_foreach(body, k, v) {
+                if (streq(k, "reference")) {
+                        if (!json_object_is_type(v, json_type_string))
+                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "reference: expected a string"), -EINVAL;
+                        p->reference = json_object_get_string(v);
+                } else if (streq(k, "platform")) {
+                        if (!json_object_is_type(v, json_type_string))
+                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "platform: expected a string"), -EINVAL;
+                        p->platform = json_object_get_string(v);
+                } else if (streq(k, "credentials")) {
+                        if (!json_object_is_type(v, json_type_object))
+                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "credentials: expected an object"), -EINVAL;
+                        p->credentials = v;
+                } else if (streq(k, "force")) {
+                        if (!json_object_is_type(v, json_type_boolean))
+                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "force: expected true or false"), -EINVAL;
+                        p->force = json_object_get_boolean(v);
+                } else if (streq(k, "acl")) {
+                        if (parse_acl(req, v, uids, &p->n_acl_uids, gids, &p->n_acl_gids) < 0)
+                                return -EINVAL;
+                        p->acl_uids = *uids;
+                        p->acl_gids = *gids;
+                } else
+                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "%s: unknown field", k), -EINVAL;
+        }
+        if (!p->reference)
+                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "reference: missing"), -EINVAL;
+        return 0;
+}
+
+static void pull_image_authorized(HttpRequest *req) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_free_ uid_t *uids = NULL;
+        _cleanup_free_ gid_t *gids = NULL;
+        ImagePullRequest p = { .caller = *http_request_caller(req) };
+        json_object *body;
+
+        body = http_request_json_body(req);
+        if (!body)
+                return;
+        if (!json_object_is_type(body, json_type_object))
+                http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "body: expected a JSON object");
+        else if (parse_pull_body(req, body, &p, &uids, &gids) >= 0) {
+                /* The pull outlives this request; the request only waits for the record. */
+                if (image_pull_start(req->manager, &p, on_pull_resolved, NULL, req, &e) < 0)
+                        http_request_reply_error(req, &e);
+                else
+                        http_request_suspend(req);
+        }
+        json_object_put(body);
+}
+
+void http_pull_image(HttpRequest *req, char **captures) {
+        http_request_authorize(req, ACTION_PULL_IMAGE, pull_image_authorized);
+}
+
+static int remember_name(HttpRequest *req, const char *name) {
+        req->userdata = strdup(name);
+        req->free_userdata = free;
+        if (!req->userdata) {
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static void remove_image_authorized(HttpRequest *req) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Image *i = lookup_visible(req, req->userdata);
+
+        if (!i)
+                return;
+        if (image_registry_remove(i, &e) < 0)
+                return http_request_reply_error(req, &e);
+        http_request_reply_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+void http_remove_image(HttpRequest *req, char **captures) {
+        if (remember_name(req, captures[0]) >= 0)
+                http_request_authorize(req, ACTION_MANAGE_IMAGES, remove_image_authorized);
+}
+
+static void expire_image_authorized(HttpRequest *req) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Image *i = lookup_visible(req, req->userdata);
+
+        if (!i)
+                return;
+        if (image_registry_expire(i, &e) < 0)
+                return http_request_reply_error(req, &e);
+        http_request_reply_json(req, MHD_HTTP_OK, image_to_json(i));
+}
+
+void http_expire_image(HttpRequest *req, char **captures) {
+        if (remember_name(req, captures[0]) >= 0)
+                http_request_authorize(req, ACTION_MANAGE_IMAGES, expire_image_authorized);
+}

@@ -1,0 +1,569 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "bus-image.h"
+#include "image-pull.h"
+#include "image-registry.h"
+#include "log.h"
+#include "manager.h"
+#include "time-util.h"
+#include "worker-process.h"
+
+typedef struct PullWaiter {
+        ImagePullCallback resolved;
+        ImagePullCallback finished;
+        void *userdata;
+        struct PullWaiter *next;
+} PullWaiter;
+
+typedef struct ImagePull {
+        Manager *manager;
+        char *key;                /* "<platform>\n<reference as asked>" in m->pulls while resolving */
+        char *reference;
+        char *platform;
+        char *credentials_path;
+        Caller caller;
+        uid_t *acl_uids;
+        size_t n_acl_uids;
+        gid_t *acl_gids;
+        size_t n_acl_gids;
+
+        WorkerProcess *worker;
+        bool resolving;
+        char *resolved_id, *resolved_digest, *canonical;
+        char *failure;            /* message of the worker's FAILURE status */
+        json_object *done;        /* the worker's "done" event */
+        Image *image;
+
+        PullWaiter *waiters;
+        HttpStream **streams;
+        size_t n_streams;
+} ImagePull;
+
+static ImagePull *image_pull_free(ImagePull *p) {
+        if (!p)
+                return NULL;
+        worker_process_free(p->worker);
+        if (p->credentials_path) {
+                (void) unlink(p->credentials_path);
+                free(p->credentials_path);
+        }
+        for (PullWaiter *w = p->waiters, *n; w; w = n) {
+                n = w->next;
+                free(w);
+        }
+        for (size_t k = 0; k < p->n_streams; k++) {
+                http_stream_finish(p->streams[k]);
+                http_stream_unref(p->streams[k]);
+        }
+        free(p->streams);
+        if (p->image && p->image->pull == p)
+                p->image->pull = NULL;
+        json_object_put(p->done);
+        free(p->key);
+        free(p->reference);
+        free(p->platform);
+        free(p->acl_uids);
+        free(p->acl_gids);
+        free(p->resolved_id);
+        free(p->resolved_digest);
+        free(p->canonical);
+        free(p->failure);
+        free(p);
+        return NULL;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(ImagePull *, image_pull_free);
+
+void image_pulls_free(Manager *m) {
+        ImagePull *p;
+        Image *i;
+
+        /* Pulls that resolved hang off their image; the rest are in m->pulls. */
+        HASHMAP_FOREACH(i, m->images)
+                if (i->pull && hashmap_get(m->pulls, i->pull->key) != i->pull)
+                        image_pull_free(i->pull);
+        HASHMAP_FOREACH(p, m->pulls)
+                image_pull_free(p);
+        m->pulls = hashmap_free(m->pulls);
+}
+
+static int image_pull_add_waiter(ImagePull *p, ImagePullCallback resolved, ImagePullCallback finished, void *userdata) {
+        PullWaiter *w;
+
+        if (!resolved && !finished)
+                return 0;
+        w = calloc(1, sizeof(PullWaiter));
+        if (!w)
+                return -ENOMEM;
+        *w = (PullWaiter) { .resolved = resolved, .finished = finished, .userdata = userdata, .next = p->waiters };
+        p->waiters = w;
+        return 0;
+}
+
+/* Calls (and clears) the resolved callbacks; with final also the finished ones. */
+static void image_pull_notify(ImagePull *p, const GwError *e, bool final) {
+        Image *image = gw_error_is_set(e) ? NULL : p->image;
+
+        for (PullWaiter *w = p->waiters; w; w = w->next)
+                if (w->resolved) {
+                        ImagePullCallback cb = w->resolved;
+                        w->resolved = NULL;
+                        cb(p->manager, image, e, w->userdata);
+                }
+        if (!final)
+                return;
+        while (p->waiters) {
+                PullWaiter *w = p->waiters;
+                p->waiters = w->next;
+                if (w->finished)
+                        w->finished(p->manager, image, e, w->userdata);
+                free(w);
+        }
+}
+
+static void image_pull_broadcast(ImagePull *p, json_object *line) {
+        const char *t = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN);
+        size_t n = 0;
+
+        for (size_t k = 0; k < p->n_streams; k++) {
+                HttpStream *s = p->streams[k];
+                if (http_stream_is_closed(s) || http_stream_write(s, t, strlen(t)) < 0 || http_stream_write(s, "\n", 1) < 0) {
+                        http_stream_unref(s);
+                        continue;
+                }
+                p->streams[n++] = s;
+        }
+        p->n_streams = n;
+}
+
+static void image_pull_broadcast_image(ImagePull *p) {
+        json_object *o;
+
+        if (!p->image || p->n_streams == 0)
+                return;
+        o = image_to_json(p->image);
+        if (o) {
+                image_pull_broadcast(p, o);
+                json_object_put(o);
+        }
+}
+
+/* The worker's failure message decides what the client is told. */
+static GwErrorCode error_code_from_failure(const char *msg) {
+        if (!msg)
+                return GW_ERROR_UNAVAILABLE;
+        if (strstr(msg, "(HTTP 404)") || strstr(msg, "unknown") || strstr(msg, "no manifest for platform"))
+                return GW_ERROR_NOT_FOUND;
+        if (strstr(msg, "authentication") || strstr(msg, "(HTTP 401)") || strstr(msg, "(HTTP 403)"))
+                return GW_ERROR_ACCESS_DENIED;
+        if (strstr(msg, "nvalid reference") || strstr(msg, "Credentials file"))
+                return GW_ERROR_INVALID_ARGUMENT;
+        return GW_ERROR_UNAVAILABLE;
+}
+
+static const char *json_get_string(json_object *o, const char *key) {
+        json_object *v;
+        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+                ? json_object_get_string(v) : NULL;
+}
+
+static uint64_t json_get_u64(json_object *o, const char *key) {
+        json_object *v;
+        int64_t x;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0;
+        x = json_object_get_int64(v);
+        return x > 0 ? (uint64_t) x : 0;
+}
+
+static void on_worker_event(WorkerProcess *w, json_object *ev, void *userdata) {
+        ImagePull *p = userdata;
+        const char *type = json_get_string(ev, "event"), *status;
+
+        if (!type)
+                return;
+        if (streq(type, "done")) {
+                json_object_put(p->done);
+                p->done = json_object_get(ev);
+        } else if (streq(type, "status")) {
+                status = json_get_string(ev, "status");
+                if (status && streq(status, "FAILURE"))
+                        (void) free_and_strdup(&p->failure, json_get_string(ev, "message") ?: "pull failed");
+                else if (status && p->image && !p->resolving) {
+                        ImageStatus s = image_status_from_string(status);
+                        /* READY is set only once the worker has exited cleanly (see below). */
+                        if (s == IMAGE_PULLING || s == IMAGE_CONVERSION || s == IMAGE_TRANSFER) {
+                                (void) image_registry_set_status(p->image, s, NULL);
+                                image_pull_broadcast_image(p);
+                        }
+                }
+        } else if (streq(type, "progress") && p->image && !p->resolving) {
+                Image *i = p->image;
+                i->bytes_done = json_get_u64(ev, "bytesDone");
+                i->bytes_total = json_get_u64(ev, "bytesTotal");
+                i->layers_done = (unsigned) json_get_u64(ev, "layersApplied");
+                i->layers_total = (unsigned) json_get_u64(ev, "layersTotal");
+                bus_image_emit_progress(i);
+                image_pull_broadcast_image(p);
+        } else if (streq(type, "log"))
+                log_debug("pull %s: %s", p->reference, strna(json_get_string(ev, "message")));
+}
+
+static void image_pull_fail(ImagePull *p, GwErrorCode code, const char *message) {
+        GwError e = { .code = code, .message = (char *) message };
+
+        if (p->image) {
+                (void) image_registry_set_status(p->image, IMAGE_FAILURE, message);
+                image_pull_broadcast_image(p);
+        }
+        image_pull_notify(p, &e, true);
+}
+
+static void image_pull_end(ImagePull *p) {
+        Manager *m = p->manager;
+
+        if (p->key && hashmap_get(m->pulls, p->key) == p)
+                hashmap_remove(m->pulls, p->key);
+        manager_busy_unref(m);
+        image_pull_free(p);
+}
+
+static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
+        ImagePull *p = userdata;
+        Image *i = p->image;
+        const char *squashfs = p->done ? json_get_string(p->done, "squashfs") : NULL;
+        const char *meta = p->done ? json_get_string(p->done, "meta") : NULL;
+
+        if (status != 0 || !squashfs || !meta) {
+                _cleanup_free_ char *msg = NULL;
+                if (!p->failure && asprintf(&msg, "gateway-worker pull %s %i", status < 0 ? "killed by signal" : "exited with status",
+                                            status < 0 ? -status : status) < 0)
+                        msg = NULL;
+                image_pull_fail(p, GW_ERROR_UNAVAILABLE, p->failure ?: msg ?: "pull failed");
+                image_pull_end(p);
+                return;
+        }
+
+        (void) free_and_strdup(&i->squashfs_path, squashfs);
+        (void) free_and_strdup(&i->meta_path, meta);
+        i->size = json_get_u64(p->done, "size");
+        i->bytes_done = i->bytes_total;
+        i->layers_done = i->layers_total;
+        i->last_used_usec = now_realtime_usec();
+        if (image_registry_set_status(i, IMAGE_READY, NULL) < 0) {
+                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image as READY.");
+                image_pull_end(p);
+                return;
+        }
+        image_pull_broadcast_image(p);
+        image_pull_notify(p, NULL, true);
+        image_pull_end(p);
+}
+
+/* Appends option (e.g. "--cache-dir=") followed by value (may be NULL). */
+static int append_arg(char ***argv, size_t *n, const char *option, const char *value) {
+        char **l = realloc(*argv, (*n + 2) * sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        *argv = l;
+        if (asprintf(&l[*n], "%s%s", option, strempty(value)) < 0)
+                return -ENOMEM;
+        l[++*n] = NULL;
+        return 0;
+}
+
+static int image_pull_build_argv(ImagePull *p, bool resolve_only, const char *what, char ***ret) {
+        Manager *m = p->manager;
+        Config *c = m->config;
+        ConfigPlatform *pl = config_platform_find(c, p->platform);
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *images = NULL, *cache = NULL, *expand = NULL, *level = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        if (asprintf(&images, "%s/images", m->state_dir) < 0 || asprintf(&cache, "%s/cache", m->state_dir) < 0 ||
+            asprintf(&expand, "%s/expand", m->state_dir) < 0 || asprintf(&level, "%i", c->compression_level) < 0)
+                return -ENOMEM;
+
+        r |= append_arg(&argv, &n, "pull", NULL);
+        r |= append_arg(&argv, &n, "--events-fd=3", NULL);
+        r |= append_arg(&argv, &n, "--image-dir=", pl && pl->local_image_dir ? pl->local_image_dir : images);
+        r |= append_arg(&argv, &n, "--cache-dir=", c->cache_directory ?: cache);
+        r |= append_arg(&argv, &n, "--expand-dir=", c->expand_directory ?: expand);
+        if (c->default_image_location)
+                r |= append_arg(&argv, &n, "--default-location=", c->default_image_location);
+        r |= append_arg(&argv, &n, "--compressor=", c->compressor ?: "zstd");
+        r |= append_arg(&argv, &n, "--compression-level=", level);
+        for (size_t k = 0; k < c->n_locations; k++)
+                if (c->locations[k].insecure)
+                        r |= append_arg(&argv, &n, "--insecure-registry=", c->locations[k].name);
+        if (p->credentials_path)
+                r |= append_arg(&argv, &n, "--credentials-file=", p->credentials_path);
+        if (resolve_only)
+                r |= append_arg(&argv, &n, "--resolve-only", NULL);
+        r |= append_arg(&argv, &n, "", what);
+        if (r < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(argv);
+        return 0;
+}
+
+static int image_pull_spawn(ImagePull *p, bool resolve_only, const char *what,
+                            void (*on_exit)(WorkerProcess *, int, void *)) {
+        _cleanup_strv_free_ char **argv = NULL;
+        WorkerOptions o = {};
+        WorkerCallbacks cb = { .on_event = on_worker_event, .on_exit = on_exit };
+        int r;
+
+        r = image_pull_build_argv(p, resolve_only, what, &argv);
+        if (r < 0)
+                return r;
+        o.argv = argv;
+        p->worker = worker_process_free(p->worker);
+        p->resolving = resolve_only;
+        return worker_process_spawn(p->manager, &o, &cb, p, &p->worker);
+}
+
+/* Hands this pull's waiters to the pull already converting the same image. */
+static void image_pull_merge_into(ImagePull *p, ImagePull *into) {
+        PullWaiter **tail = &into->waiters;
+
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = TAKE_PTR(p->waiters);
+}
+
+static bool image_file_present(const Image *i) {
+        return i->squashfs_path && access(i->squashfs_path, R_OK) == 0;
+}
+
+static void image_pull_apply_acl(ImagePull *p) {
+        /* Pulled with credentials: private to the puller and the named users and groups. */
+        if (!p->credentials_path)
+                return;
+        (void) image_registry_set_acl(p->image, &p->caller.uid, 1, NULL, 0);
+        (void) image_registry_set_acl(p->image, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
+}
+
+static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
+        ImagePull *p = userdata;
+        Manager *m = p->manager;
+        _cleanup_free_ char *pinned = NULL;
+        Image *i;
+        int r;
+
+        const char *id = p->done ? json_get_string(p->done, "id") : NULL;
+        const char *digest = p->done ? json_get_string(p->done, "digest") : NULL;
+        const char *canonical = p->done ? json_get_string(p->done, "reference") : NULL;
+
+        if (status != 0 || !id || !digest) {
+                image_pull_fail(p, error_code_from_failure(p->failure), p->failure ?: "Failed to resolve the image reference.");
+                image_pull_end(p);
+                return;
+        }
+
+        r = image_registry_add(m, id, digest, canonical ?: p->reference, p->platform, &i);
+        if (r < 0) {
+                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image.");
+                image_pull_end(p);
+                return;
+        }
+        p->image = i;
+        (void) image_registry_tag(i, p->reference);
+        if (canonical && !streq(canonical, p->reference))
+                (void) image_registry_tag(i, canonical);
+        image_pull_apply_acl(p);
+
+        if (i->status == IMAGE_READY && image_file_present(i)) {
+                /* Same digest as what we have: nothing to convert. Record the re-check. */
+                i->updated_usec = now_realtime_usec();
+                (void) image_registry_save(i);
+                image_pull_notify(p, NULL, true);
+                image_pull_end(p);
+                return;
+        }
+        if (i->pull) {
+                image_pull_merge_into(p, i->pull);
+                image_pull_notify(i->pull, NULL, false);
+                image_pull_end(p);
+                return;
+        }
+
+        /* Pull exactly the manifest we resolved, even if the tag moves meanwhile. */
+        if (asprintf(&pinned, "%s@%s", canonical ?: p->reference, digest) < 0)
+                pinned = NULL;
+        i->pull = p;
+        i->bytes_done = i->bytes_total = 0;
+        i->layers_done = i->layers_total = 0;
+        hashmap_remove(m->pulls, p->key);     /* joiners now find it through the image */
+        (void) image_registry_set_status(i, IMAGE_PULLING, NULL);
+
+        r = pinned ? image_pull_spawn(p, false, pinned, on_full_pull_exit) : -ENOMEM;
+        if (r < 0) {
+                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to start gateway-worker.");
+                image_pull_end(p);
+                return;
+        }
+        image_pull_notify(p, NULL, false);
+}
+
+static int write_credentials_file(Manager *m, json_object *credentials, char **ret) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *t = json_object_to_json_string_ext(credentials, JSON_C_TO_STRING_PLAIN);
+        size_t n = strlen(t);
+
+        /* Secrets travel in a 0600 file, never on a command line that ps shows. */
+        if (asprintf(&path, "%s/credentials-XXXXXX", m->runtime_dir) < 0)
+                return -ENOMEM;
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, 0600) < 0 || write(fd, t, n) != (ssize_t) n) {
+                int r = -errno;
+                (void) unlink(path);
+                return r ?: -EIO;
+        }
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *platform, char *key, ImagePull **ret) {
+        _cleanup_(image_pull_freep) ImagePull *p = calloc(1, sizeof(ImagePull));
+        int r;
+
+        if (!p) {
+                free(key);
+                return -ENOMEM;
+        }
+        p->manager = m;
+        p->key = key;
+        p->caller = req->caller;
+        p->caller.bus_sender = NULL;
+        p->caller.pidfd = -1;
+        p->reference = strdup(req->reference);
+        p->platform = strdup(platform);
+        if (!p->reference || !p->platform)
+                return -ENOMEM;
+        if (req->n_acl_uids > 0 && !(p->acl_uids = memdup(req->acl_uids, req->n_acl_uids * sizeof(uid_t))))
+                return -ENOMEM;
+        if (req->n_acl_gids > 0 && !(p->acl_gids = memdup(req->acl_gids, req->n_acl_gids * sizeof(gid_t))))
+                return -ENOMEM;
+        p->n_acl_uids = req->n_acl_uids;
+        p->n_acl_gids = req->n_acl_gids;
+        if (req->credentials) {
+                r = write_credentials_file(m, req->credentials, &p->credentials_path);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to write credentials file: %m");
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* An image pulled as this reference recently enough (PullUpdateTimeout) is served as is. */
+static Image *image_fresh_for(Manager *m, const ImagePullRequest *req, const char *platform) {
+        Image *i = image_registry_lookup(m, req->reference);
+        uint64_t timeout = m->config->pull_update_timeout_sec * USEC_PER_SEC;
+
+        if (!i || req->force || req->credentials || !streq(i->platform, platform))
+                return NULL;
+        if (i->status != IMAGE_READY || !image_file_present(i) || !image_is_visible(i, &req->caller))
+                return NULL;
+        if (i->updated_usec + timeout < now_realtime_usec())
+                return NULL;
+        return i;
+}
+
+int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback resolved,
+                     ImagePullCallback finished, void *userdata, GwError *e) {
+        ConfigPlatform *pl = req->platform ? config_platform_find(m->config, req->platform) : config_platform_default(m->config);
+        ImagePull *p;
+        Image *i;
+        char *key;
+        int r;
+
+        if (!pl)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
+        if (!req->reference[0] || strlen(req->reference) > 1024 || strpbrk(req->reference, " \t\n\r"))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: not a valid image reference");
+
+        i = image_fresh_for(m, req, pl->name);
+        if (i) {
+                if (resolved)
+                        resolved(m, i, NULL, userdata);
+                if (finished)
+                        finished(m, i, NULL, userdata);
+                return 0;
+        }
+
+        if (asprintf(&key, "%s\n%s%s", pl->name, req->reference, req->credentials ? "\nprivate" : "") < 0)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+
+        /* Same reference (and same credentials-ness) in flight: join it. */
+        p = hashmap_get(m->pulls, key);
+        if (p && !req->credentials) {
+                free(key);
+                if (image_pull_add_waiter(p, resolved, finished, userdata) < 0)
+                        return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+                return 0;
+        }
+        if (p) {
+                /* Private pulls never share credentials; the second one just waits its turn. */
+                free(key);
+                return gw_error_set(e, GW_ERROR_CONFLICT, "A private pull of %s is in flight; retry when it is done.", req->reference);
+        }
+
+        r = image_pull_new(m, req, pl->name, key, &p);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to set up the pull.");
+        r = image_pull_add_waiter(p, resolved, finished, userdata);
+        if (r >= 0)
+                r = hashmap_put(m->pulls, p->key, p);
+        if (r < 0) {
+                image_pull_free(p);
+                return gw_error_set_errno(e, r, "Failed to set up the pull.");
+        }
+        manager_busy_ref(m);
+
+        r = image_pull_spawn(p, true, p->reference, on_resolve_exit);
+        if (r < 0) {
+                /* Waiters are not told: the caller learns from the error return. */
+                for (PullWaiter *w = p->waiters; w; w = w->next)
+                        w->resolved = w->finished = NULL;
+                image_pull_end(p);
+                return gw_error_set_errno(e, r, "Failed to start gateway-worker.");
+        }
+        log_info("Pulling %s for uid %u.", req->reference, (unsigned) req->caller.uid);
+        return 0;
+}
+
+int image_pull_stream_progress(Image *i, HttpStream *s) {
+        json_object *o = image_to_json(i);
+        const char *t;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        r = http_stream_write(s, t, strlen(t));
+        if (r >= 0)
+                r = http_stream_write(s, "\n", 1);
+        json_object_put(o);
+        if (r < 0 || !i->pull) {
+                http_stream_finish(s);
+                return r;
+        }
+
+        HttpStream **l = realloc(i->pull->streams, (i->pull->n_streams + 1) * sizeof(HttpStream *));
+        if (!l) {
+                http_stream_finish(s);
+                return -ENOMEM;
+        }
+        i->pull->streams = l;
+        l[i->pull->n_streams++] = http_stream_ref(s);
+        return 0;
+}

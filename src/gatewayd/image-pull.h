@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "caller.h"
+#include "http-server.h"
+#include "image.h"
+
+/* Pulls run in gateway-worker children: first a quick resolve of the reference to the platform
+ * manifest digest (the image id), then — unless that image is READY already — the full pull and
+ * conversion. Requests for a reference already in flight, or for an image another reference is
+ * already converting, join that pull instead of starting their own. */
+
+typedef void (*ImagePullCallback)(Manager *m, Image *image, const GwError *error, void *userdata);
+
+typedef struct ImagePullRequest {
+        const char *reference;
+        const char *platform;      /* NULL: the default platform */
+        Caller caller;
+        json_object *credentials;  /* {"username","password"} or {"token"}; makes the image private */
+        const uid_t *acl_uids;     /* further users and groups who may see a private image */
+        size_t n_acl_uids;
+        const gid_t *acl_gids;
+        size_t n_acl_gids;
+        bool force;                /* re-check the registry even within PullUpdateTimeout */
+} ImagePullRequest;
+
+/* resolved: the image record exists (or the pull failed before it could); finished: the image is
+ * READY or FAILED. Either may be NULL. Both may be called before this returns. */
+int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback resolved,
+                     ImagePullCallback finished, void *userdata, GwError *e);
+
+/* Streams the image's progress as JSON lines until its pull ends (one line at once if none). */
+int image_pull_stream_progress(Image *i, HttpStream *s);
+
+void image_pulls_free(Manager *m);

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include "bus-image.h"
+#include "db.h"
+#include "image-pull.h"
+#include "image-registry.h"
+#include "log.h"
+#include "manager.h"
+#include "time-util.h"
+
+typedef struct ImageTag {
+        char *key;       /* "<platform>\n<reference>" */
+        char *image_id;
+} ImageTag;
+
+static ImageTag *image_tag_free(ImageTag *t) {
+        if (t) {
+                free(t->key);
+                free(t->image_id);
+                free(t);
+        }
+        return NULL;
+}
+
+static char *tag_key(const char *platform, const char *reference) {
+        char *k = NULL;
+        return asprintf(&k, "%s\n%s", platform, reference) < 0 ? NULL : k;
+}
+
+static const char *default_platform_name(Manager *m) {
+        ConfigPlatform *p = config_platform_default(m->config);
+        return p ? p->name : "local";
+}
+
+static int image_attach(Manager *m, Image *i) {
+        int r;
+
+        i->manager = m;
+        r = sd_bus_path_encode("/org/gatewayd/Gateway1/image", i->id, &i->object_path);
+        if (r < 0)
+                return r;
+        return hashmap_put(m->images, i->id, i);
+}
+
+static int acl_from_json(Image *i, const char *text) {
+        json_object *o = json_tokener_parse(text), *uids, *gids;
+        int r = -EBADMSG;
+
+        if (!o)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "uids", &uids) && json_object_object_get_ex(o, "gids", &gids)) {
+                size_t nu = json_object_array_length(uids), ng = json_object_array_length(gids);
+                uid_t u[nu + 1];
+                gid_t g[ng + 1];
+
+                for (size_t k = 0; k < nu; k++)
+                        u[k] = (uid_t) json_object_get_int64(json_object_array_get_idx(uids, k));
+                for (size_t k = 0; k < ng; k++)
+                        g[k] = (gid_t) json_object_get_int64(json_object_array_get_idx(gids, k));
+                i->acl_uids = nu ? memdup(u, nu * sizeof(uid_t)) : NULL;
+                i->acl_gids = ng ? memdup(g, ng * sizeof(gid_t)) : NULL;
+                i->n_acl_uids = nu;
+                i->n_acl_gids = ng;
+                i->private_image = true;
+                r = 0;
+        }
+        json_object_put(o);
+        return r;
+}
+
+static char *acl_to_json(const Image *i) {
+        json_object *o, *u, *g;
+        char *s;
+
+        if (!i->private_image)
+                return NULL;
+        o = json_object_new_object();
+        u = json_object_new_array();
+        g = json_object_new_array();
+        for (size_t k = 0; k < i->n_acl_uids; k++)
+                json_object_array_add(u, json_object_new_int64(i->acl_uids[k]));
+        for (size_t k = 0; k < i->n_acl_gids; k++)
+                json_object_array_add(g, json_object_new_int64(i->acl_gids[k]));
+        json_object_object_add(o, "uids", u);
+        json_object_object_add(o, "gids", g);
+        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        return s;
+}
+
+static char *column_strdup(sqlite3_stmt *st, int c) {
+        const char *t = (const char *) sqlite3_column_text(st, c);
+        return t ? strdup(t) : NULL;
+}
+
+static int image_from_row(sqlite3_stmt *st, Image **ret) {
+        _cleanup_(image_freep) Image *i = calloc(1, sizeof(Image));
+
+        if (!i)
+                return -ENOMEM;
+        i->id = column_strdup(st, 0);
+        i->reference = column_strdup(st, 1);
+        i->platform = column_strdup(st, 2);
+        i->status = image_status_from_string((const char *) sqlite3_column_text(st, 3));
+        i->status_message = column_strdup(st, 4);
+        i->size = (uint64_t) sqlite3_column_int64(st, 5);
+        i->squashfs_path = column_strdup(st, 6);
+        i->meta_path = column_strdup(st, 7);
+        if (sqlite3_column_type(st, 8) != SQLITE_NULL && acl_from_json(i, (const char *) sqlite3_column_text(st, 8)) < 0)
+                return -EBADMSG;
+        i->created_usec = (uint64_t) sqlite3_column_int64(st, 9);
+        i->updated_usec = (uint64_t) sqlite3_column_int64(st, 10);
+        i->last_used_usec = (uint64_t) sqlite3_column_int64(st, 11);
+        if (!i->id || !i->reference || !i->platform || i->status < 0)
+                return -EBADMSG;
+        if (asprintf(&i->digest, "sha256:%s", i->id) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(i);
+        return 0;
+}
+
+static int image_registry_put_tag(Manager *m, const char *platform, const char *reference, const char *image_id) {
+        ImageTag *t;
+        char *key = tag_key(platform, reference);
+
+        if (!key)
+                return -ENOMEM;
+        t = hashmap_get(m->image_tags, key);
+        if (t) {
+                free(key);
+                return free_and_strdup(&t->image_id, image_id);
+        }
+        t = calloc(1, sizeof(ImageTag));
+        if (!t || !(t->image_id = strdup(image_id))) {
+                free(t);
+                free(key);
+                return -ENOMEM;
+        }
+        t->key = key;
+        return hashmap_put(m->image_tags, t->key, t);
+}
+
+static int image_registry_load_tags(Manager *m) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        r = db_prepare(m->db, "SELECT platform, reference, image_id FROM image_tags", &st);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = image_registry_put_tag(m, (const char *) sqlite3_column_text(st, 0),
+                                           (const char *) sqlite3_column_text(st, 1),
+                                           (const char *) sqlite3_column_text(st, 2));
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+int image_registry_load(Manager *m) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        m->images = hashmap_new();
+        m->image_tags = hashmap_new();
+        m->pulls = hashmap_new();
+        if (!m->images || !m->image_tags || !m->pulls)
+                return log_oom();
+
+        r = db_prepare(m->db,
+                       "SELECT id, reference, platform, status, message, size, squashfs, meta, acl, "
+                       "created_usec, updated_usec, last_used_usec FROM images", &st);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                Image *i = NULL;
+
+                r = image_from_row(st, &i);
+                if (r < 0) {
+                        log_error_errno(r, "Skipping unreadable image record: %m");
+                        continue;
+                }
+                r = image_attach(m, i);
+                if (r < 0) {
+                        image_free(i);
+                        return log_error_errno(r, "Failed to register image: %m");
+                }
+                /* A pull does not survive gatewayd: its worker died with us and never published
+                 * a half-written image, so the record is failed, never left PULLING. */
+                if (i->status == IMAGE_PENDING || i->status == IMAGE_PULLING || i->status == IMAGE_CONVERSION ||
+                    i->status == IMAGE_TRANSFER) {
+                        log_notice("Image %s (%s) was being pulled when gatewayd stopped; marking it failed.",
+                                   i->id, i->reference);
+                        r = image_registry_set_status(i, IMAGE_FAILURE, "Pull interrupted by a restart of gatewayd; pull again.");
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (rc != SQLITE_DONE)
+                return log_error_errno(db_errno(rc), "Failed to read images: %s", sqlite3_errmsg(m->db));
+
+        r = image_registry_load_tags(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read image tags: %m");
+
+        log_info("Loaded %zu images.", hashmap_size(m->images));
+        return 0;
+}
+
+void image_registry_free(Manager *m) {
+        Image *i;
+        ImageTag *t;
+
+        image_pulls_free(m);
+        HASHMAP_FOREACH(i, m->images)
+                image_free(i);
+        m->images = hashmap_free(m->images);
+        HASHMAP_FOREACH(t, m->image_tags)
+                image_tag_free(t);
+        m->image_tags = hashmap_free(m->image_tags);
+        m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
+}
+
+Image *image_registry_get(Manager *m, const char *id) {
+        return hashmap_get(m->images, id);
+}
+
+Image *image_registry_lookup(Manager *m, const char *s) {
+        _cleanup_free_ char *key = NULL;
+        ImageTag *t;
+        Image *i;
+
+        if (strneq(s, "sha256:", 7))
+                s += 7;
+        i = hashmap_get(m->images, s);
+        if (i)
+                return i;
+        key = tag_key(default_platform_name(m), s);
+        if (!key)
+                return NULL;
+        t = hashmap_get(m->image_tags, key);
+        return t ? hashmap_get(m->images, t->image_id) : NULL;
+}
+
+static bool user_in_group(uid_t uid, gid_t primary, gid_t wanted) {
+        struct passwd *pw;
+        gid_t groups[256];
+        int n = ELEMENTSOF(groups);
+
+        if (primary == wanted)
+                return true;
+        pw = getpwuid(uid);
+        if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+                return false;
+        for (int k = 0; k < n; k++)
+                if (groups[k] == wanted)
+                        return true;
+        return false;
+}
+
+bool image_is_visible(const Image *i, const Caller *c) {
+        if (!i->private_image || caller_is_root(c))
+                return true;
+        for (size_t k = 0; k < i->n_acl_uids; k++)
+                if (i->acl_uids[k] == c->uid)
+                        return true;
+        for (size_t k = 0; k < i->n_acl_gids; k++)
+                if (user_in_group(c->uid, c->gid, i->acl_gids[k]))
+                        return true;
+        return false;
+}
+
+int image_registry_save(Image *i) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ char *acl = acl_to_json(i);
+        Manager *m = i->manager;
+        int rc, r;
+
+        r = db_prepare(m->db,
+                       "INSERT OR REPLACE INTO images (id, reference, platform, status, message, size, squashfs, meta, acl, "
+                       "created_usec, updated_usec, last_used_usec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, i->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, i->reference, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, i->platform, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, image_status_to_string(i->status), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, i->status_message, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64) i->size);
+        sqlite3_bind_text(st, 7, i->squashfs_path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, i->meta_path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, acl, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64) i->created_usec);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64) i->updated_usec);
+        sqlite3_bind_int64(st, 12, (sqlite3_int64) i->last_used_usec);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return log_error_errno(db_errno(rc), "Failed to store image %s: %s", i->id, sqlite3_errmsg(m->db));
+        return 0;
+}
+
+int image_registry_add(Manager *m, const char *id, const char *digest, const char *reference, const char *platform,
+                       Image **ret) {
+        _cleanup_(image_freep) Image *n = NULL;
+        Image *i;
+        int r;
+
+        i = hashmap_get(m->images, id);
+        if (i) {
+                *ret = i;
+                return 0;
+        }
+
+        n = calloc(1, sizeof(Image));
+        if (!n)
+                return -ENOMEM;
+        n->id = strdup(id);
+        n->digest = strdup(digest);
+        n->reference = strdup(reference);
+        n->platform = strdup(platform);
+        if (!n->id || !n->digest || !n->reference || !n->platform)
+                return -ENOMEM;
+        n->status = IMAGE_PENDING;
+        n->created_usec = n->updated_usec = n->last_used_usec = now_realtime_usec();
+        n->manager = m;
+
+        r = image_registry_save(n);
+        if (r < 0)
+                return r;
+        i = TAKE_PTR(n);
+        r = image_attach(m, i);
+        if (r < 0) {
+                image_free(i);
+                return r;
+        }
+        bus_image_emit_added(i);
+        *ret = i;
+        return 0;
+}
+
+int image_registry_set_status(Image *i, ImageStatus status, const char *message) {
+        int r;
+
+        if (i->status == status && streq(strempty(i->status_message), strempty(message)))
+                return 0;
+        i->status = status;
+        r = free_and_strdup(&i->status_message, message);
+        if (r < 0)
+                return r;
+        i->updated_usec = now_realtime_usec();
+        r = image_registry_save(i);
+        if (r < 0)
+                return r;
+        log_info("Image %s (%s): %s%s%s", i->id, i->reference, image_status_to_string(status),
+                 message ? ": " : "", strempty(message));
+        bus_image_emit_changed(i);
+        return 0;
+}
+
+int image_registry_tag(Image *i, const char *reference) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        Manager *m = i->manager;
+        int rc, r;
+
+        r = db_prepare(m->db, "INSERT OR REPLACE INTO image_tags (reference, platform, image_id) VALUES (?,?,?)", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, i->platform, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, i->id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return log_error_errno(db_errno(rc), "Failed to tag image %s: %s", i->id, sqlite3_errmsg(m->db));
+        return image_registry_put_tag(m, i->platform, reference, i->id);
+}
+
+int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid_t *gids, size_t n_gids) {
+        /* Merges: an image pulled privately by two users is visible to both. */
+        uid_t *u = realloc(i->acl_uids, (i->n_acl_uids + n_uids + 1) * sizeof(uid_t));
+        gid_t *g;
+
+        if (!u)
+                return -ENOMEM;
+        i->acl_uids = u;
+        for (size_t k = 0; k < n_uids; k++)
+                i->acl_uids[i->n_acl_uids++] = uids[k];
+        g = realloc(i->acl_gids, (i->n_acl_gids + n_gids + 1) * sizeof(gid_t));
+        if (!g)
+                return -ENOMEM;
+        i->acl_gids = g;
+        for (size_t k = 0; k < n_gids; k++)
+                i->acl_gids[i->n_acl_gids++] = gids[k];
+        i->private_image = true;
+        return image_registry_save(i);
+}
+
+static void image_unlink_files(Image *i) {
+        if (i->squashfs_path && unlink(i->squashfs_path) < 0 && errno != ENOENT)
+                log_warning("Failed to remove %s: %m", i->squashfs_path);
+        if (i->meta_path && unlink(i->meta_path) < 0 && errno != ENOENT)
+                log_warning("Failed to remove %s: %m", i->meta_path);
+}
+
+int image_registry_expire(Image *i, GwError *e) {
+        int r;
+
+        if (i->pull)
+                return gw_error_set(e, GW_ERROR_CONFLICT, "Image %s is being pulled; try again when it is done.", i->id);
+        if (i->status == IMAGE_EXPIRED)
+                return 0;
+        /* Record first: an EXPIRED record with files still on disk is harmless, the reverse is a
+         * READY image whose file is gone. */
+        r = image_registry_set_status(i, IMAGE_EXPIRED, NULL);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to expire image %s.", i->id);
+        image_unlink_files(i);
+        return 0;
+}
+
+int image_registry_remove(Image *i, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        Manager *m = i->manager;
+        ImageTag *t;
+        char **dead = NULL;
+        size_t n = 0;
+        int r;
+
+        if (i->pull)
+                return gw_error_set(e, GW_ERROR_CONFLICT, "Image %s is being pulled; try again when it is done.", i->id);
+
+        r = db_prepare(m->db, "DELETE FROM images WHERE id = ?", &st);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error.");
+        sqlite3_bind_text(st, 1, i->id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return gw_error_set_errno(e, -EIO, "Database error while removing image %s.", i->id);
+
+        /* The tags went with ON DELETE CASCADE; drop their in-memory mirror too. */
+        dead = calloc(hashmap_size(m->image_tags) + 1, sizeof(char *));
+        if (dead) {
+                HASHMAP_FOREACH(t, m->image_tags)
+                        if (streq(t->image_id, i->id))
+                                dead[n++] = t->key;
+                for (size_t k = 0; k < n; k++)
+                        image_tag_free(hashmap_remove(m->image_tags, dead[k]));
+                free(dead);
+        }
+
+        image_unlink_files(i);
+        hashmap_remove(m->images, i->id);
+        log_info("Removed image %s (%s).", i->id, i->reference);
+        bus_image_emit_removed(i);
+        image_free(i);
+        return 0;
+}
+
+static int compare_images(const void *a, const void *b) {
+        return strcmp((*(Image * const *) a)->reference, (*(Image * const *) b)->reference);
+}
+
+Image **image_registry_list(Manager *m, const Caller *c) {
+        size_t n = 0;
+        Image **l = calloc(hashmap_size(m->images) + 1, sizeof(Image *)), *i;
+
+        if (!l)
+                return NULL;
+        HASHMAP_FOREACH(i, m->images)
+                if (image_is_visible(i, c))
+                        l[n++] = i;
+        qsort(l, n, sizeof(Image *), compare_images);
+        return l;
+}
+
+static int on_expiry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t now = now_realtime_usec(), limit = m->config->image_expiration_sec * USEC_PER_SEC;
+        Image **l, *i;
+        size_t n = 0;
+
+        l = calloc(hashmap_size(m->images) + 1, sizeof(Image *));
+        if (l) {
+                HASHMAP_FOREACH(i, m->images)
+                        if (i->status == IMAGE_READY && !i->pull && i->last_used_usec + limit <= now)
+                                l[n++] = i;
+                for (size_t k = 0; k < n; k++) {
+                        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+                        log_info("Image %s (%s) unused for longer than ImageExpirationTimeout; expiring it.",
+                                 l[k]->id, l[k]->reference);
+                        (void) image_registry_expire(l[k], &e);
+                }
+                free(l);
+        }
+
+        /* Look again at a tenth of the timeout (at most hourly, at least every second). */
+        (void) sd_event_source_set_time_relative(s, MAX(MIN(limit / 10, 3600 * USEC_PER_SEC), USEC_PER_SEC));
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+int image_registry_start_expiry(Manager *m) {
+        if (m->config->image_expiration_sec == 0)
+                return 0;
+        return sd_event_add_time_relative(m->event, &m->expiry_timer, CLOCK_MONOTONIC, 0, 0, on_expiry_timer, m);
+}
+
+void image_mark_used(Image *i) {
+        i->last_used_usec = now_realtime_usec();
+        (void) image_registry_save(i);
+}

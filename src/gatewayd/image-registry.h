@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "caller.h"
+#include "image.h"
+
+/* Image records: committed to the database first, then changed in memory, then announced. */
+
+int image_registry_load(Manager *m);
+void image_registry_free(Manager *m);
+
+Image *image_registry_get(Manager *m, const char *id);
+/* By id, "sha256:<id>", or a reference it was pulled as on the default platform. */
+Image *image_registry_lookup(Manager *m, const char *id_or_reference);
+bool image_is_visible(const Image *i, const Caller *c);
+
+/* Creates the record if needed (status PENDING) and returns it. */
+int image_registry_add(Manager *m, const char *id, const char *digest, const char *reference, const char *platform,
+                       Image **ret);
+int image_registry_save(Image *i);
+int image_registry_set_status(Image *i, ImageStatus status, const char *message);
+int image_registry_tag(Image *i, const char *reference);
+int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid_t *gids, size_t n_gids);
+
+int image_registry_remove(Image *i, GwError *e);
+int image_registry_expire(Image *i, GwError *e);
+int image_registry_start_expiry(Manager *m);
+
+/* Visible images sorted by reference (borrowed pointers, NULL-terminated). */
+Image **image_registry_list(Manager *m, const Caller *c);

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <systemd/sd-event.h>
+
+#include "build-config.h"
+#include "log.h"
+#include "manager.h"
+#include "worker-process.h"
+
+/* An event line longer than this is a broken worker, not data: results travel in spool files. */
+#define EVENT_LINE_MAX (4u * 1024u * 1024u)
+
+struct WorkerProcess {
+        Manager *manager;
+        pid_t pid;
+        int fd;                      /* read end of the events pipe */
+        sd_event_source *io_source;
+        sd_event_source *child_source;
+        char *buf;
+        size_t buf_size, buf_used;
+        bool eof, exited, own_session;
+        int exit_status;
+        WorkerCallbacks cb;
+        void *userdata;
+};
+
+const char *worker_binary_path(void) {
+        static char path[PATH_MAX];
+        const char *e = getenv("GATEWAYD_WORKER");
+        ssize_t n;
+        char *slash;
+
+        if (e)
+                return e;
+        if (path[0])
+                return path;
+
+        n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+        if (n > 0) {
+                path[n] = 0;
+                slash = strrchr(path, '/');
+                /* In the build tree the worker lives in ../worker/ relative to gatewayd. */
+                if (slash && (size_t) (slash - path) + 32 < sizeof(path)) {
+                        strcpy(slash, "/../worker/gateway-worker");
+                        if (access(path, X_OK) == 0)
+                                return path;
+                }
+        }
+        snprintf(path, sizeof(path), "%s/gateway-worker", LIBEXECDIR);
+        return path;
+}
+
+static void worker_maybe_finish(WorkerProcess *w) {
+        /* Deliver exit only after the pipe is drained, so the final "done" event comes first. */
+        if (!w->eof || !w->exited || !w->cb.on_exit)
+                return;
+        void (*on_exit)(WorkerProcess *, int, void *) = w->cb.on_exit;
+        w->cb.on_exit = NULL;
+        on_exit(w, w->exit_status, w->userdata);
+}
+
+static void worker_dispatch_lines(WorkerProcess *w) {
+        size_t start = 0;
+
+        for (;;) {
+                char *nl = memchr(w->buf + start, '\n', w->buf_used - start);
+                json_object *o;
+
+                if (!nl)
+                        break;
+                *nl = 0;
+                o = json_tokener_parse(w->buf + start);
+                if (o && json_object_is_type(o, json_type_object)) {
+                        if (w->cb.on_event)
+                                w->cb.on_event(w, o, w->userdata);
+                } else
+                        log_warning("Worker %i sent an unparsable event line; ignoring it.", (int) w->pid);
+                json_object_put(o);
+                start = (size_t) (nl - w->buf) + 1;
+        }
+        memmove(w->buf, w->buf + start, w->buf_used - start);
+        w->buf_used -= start;
+}
+
+static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        WorkerProcess *w = userdata;
+        ssize_t n;
+
+        if (w->buf_size - w->buf_used < 4096) {
+                size_t ns = w->buf_size ? w->buf_size * 2 : 65536;
+                char *b;
+
+                if (ns > EVENT_LINE_MAX) {
+                        log_error("Worker %i sent an event line over %u bytes; killing it.", (int) w->pid, EVENT_LINE_MAX);
+                        (void) kill(w->pid, SIGKILL);
+                        w->buf_used = 0;
+                        goto eof;
+                }
+                b = realloc(w->buf, ns);
+                if (!b)
+                        return log_oom();
+                w->buf = b;
+                w->buf_size = ns;
+        }
+
+        n = read(fd, w->buf + w->buf_used, w->buf_size - w->buf_used);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                log_warning("Failed to read worker events: %m");
+                goto eof;
+        }
+        if (n == 0)
+                goto eof;
+        w->buf_used += (size_t) n;
+        worker_dispatch_lines(w);
+        return 0;
+
+eof:
+        w->io_source = sd_event_source_disable_unref(w->io_source);
+        w->fd = safe_close(w->fd);
+        w->eof = true;
+        worker_maybe_finish(w);
+        return 0;
+}
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        WorkerProcess *w = userdata;
+
+        w->exited = true;
+        w->exit_status = si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
+        w->child_source = sd_event_source_disable_unref(w->child_source);
+        worker_maybe_finish(w);
+        return 0;
+}
+
+static _noreturn_ void worker_exec(const WorkerOptions *o, int events_fd, pid_t parent) {
+        size_t n = strv_length(o->argv);
+        char **argv = calloc(n + 2, sizeof(char *));
+        sigset_t all;
+
+        /* Undo what gatewayd set up for itself: blocked signals and ignored SIGPIPE. */
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        signal(SIGPIPE, SIG_DFL);
+
+        if (o->own_session)
+                (void) setsid();
+        else {
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() != parent)
+                        _exit(EXIT_FAILURE);
+        }
+
+        if (events_fd != 3) {
+                if (dup2(events_fd, 3) < 0)
+                        _exit(EXIT_FAILURE);
+        } else
+                (void) fcntl(3, F_SETFD, 0);
+        if (o->stderr_path) {
+                int fd = open(o->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (fd >= 0)
+                        dup2(fd, STDERR_FILENO);
+        }
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+                dup2(null, STDIN_FILENO);
+                dup2(null, STDOUT_FILENO);
+        }
+        if (!argv)
+                _exit(EXIT_FAILURE);
+        argv[0] = (char *) "gateway-worker";
+        memcpy(argv + 1, o->argv, n * sizeof(char *));
+        execv(worker_binary_path(), argv);
+        fprintf(stderr, "Failed to execute %s: %m\n", worker_binary_path());
+        _exit(127);
+}
+
+int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbacks *cb, void *userdata,
+                         WorkerProcess **ret) {
+        WorkerProcess *w;
+        int pipefd[2], r;
+        pid_t parent = getpid(), pid;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return log_error_errno(errno, "Failed to create worker pipe: %m");
+
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close(pipefd[0]);
+                safe_close(pipefd[1]);
+                return log_error_errno(r, "Failed to fork worker: %m");
+        }
+        if (pid == 0) {
+                close(pipefd[0]);
+                worker_exec(o, pipefd[1], parent);
+        }
+        close(pipefd[1]);
+
+        w = calloc(1, sizeof(WorkerProcess));
+        if (!w) {
+                (void) kill(pid, SIGKILL);
+                safe_close(pipefd[0]);
+                return log_oom();
+        }
+        *w = (WorkerProcess) { .manager = m, .pid = pid, .fd = pipefd[0], .cb = *cb, .userdata = userdata,
+                               .own_session = o->own_session };
+        (void) fcntl(w->fd, F_SETFL, O_NONBLOCK);
+
+        r = sd_event_add_io(m->event, &w->io_source, w->fd, EPOLLIN, on_events, w);
+        if (r >= 0)
+                r = sd_event_add_child(m->event, &w->child_source, pid, WEXITED, on_child, w);
+        if (r < 0) {
+                worker_process_free(w);
+                return log_error_errno(r, "Failed to watch worker: %m");
+        }
+        log_debug("Started worker %i: %s", (int) pid, o->argv[0]);
+        *ret = w;
+        return 0;
+}
+
+WorkerProcess *worker_process_free(WorkerProcess *w) {
+        if (!w)
+                return NULL;
+        /* A worker in its own session (a job) carries on without us and is re-attached through
+         * its spool after a restart; others die with their owner. */
+        if (!w->exited && w->pid > 0 && !w->own_session) {
+                (void) kill(w->pid, SIGKILL);
+                (void) waitpid(w->pid, NULL, 0);
+        }
+        sd_event_source_disable_unref(w->io_source);
+        sd_event_source_disable_unref(w->child_source);
+        safe_close(w->fd);
+        free(w->buf);
+        free(w);
+        return NULL;
+}
+
+pid_t worker_process_pid(WorkerProcess *w) {
+        return w->pid;
+}
+
+int worker_process_kill(WorkerProcess *w, int sig) {
+        if (w->exited)
+                return 0;
+        return kill(w->pid, sig) < 0 ? -errno : 0;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct Manager Manager;
+typedef struct WorkerProcess WorkerProcess;
+
+/* A gateway-worker child on the local host. Its JSON-line events (DESIGN.md §3) arrive on a
+ * pipe at fd 3 of the child and are handed over one parsed object at a time; on_exit is called
+ * once, after the last event was delivered. */
+typedef struct WorkerCallbacks {
+        void (*on_event)(WorkerProcess *w, json_object *event, void *userdata);
+        /* status: exit code (>= 0) or -signal number */
+        void (*on_exit)(WorkerProcess *w, int status, void *userdata);
+} WorkerCallbacks;
+
+typedef struct WorkerOptions {
+        char **argv;              /* argv after the binary name: { "pull", "--image-dir=…", ref, NULL } */
+        bool own_session;         /* survive gatewayd (jobs); otherwise it dies with us (pulls) */
+        const char *stderr_path;  /* NULL: inherit gatewayd's stderr (the journal) */
+} WorkerOptions;
+
+int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbacks *cb, void *userdata,
+                         WorkerProcess **ret);
+/* Kills a still running worker (SIGKILL), unless it runs in its own session. */
+WorkerProcess *worker_process_free(WorkerProcess *w);
+pid_t worker_process_pid(WorkerProcess *w);
+int worker_process_kill(WorkerProcess *w, int sig);
+
+/* The gateway-worker binary: $GATEWAYD_WORKER, else next to gatewayd (build tree), else the
+ * installed one. */
+const char *worker_binary_path(void);

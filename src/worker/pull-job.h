@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "blob-cache.h"
+#include "layer-apply.h"
+#include "layer-stream.h"
+#include "manifest.h"
+#include "reference.h"
+#include "registry.h"
+#include "squashfs.h"
+
+/* The state of one "gateway-worker pull", shared by pull.c (command line, resolving, conversion)
+ * and pull-layers.c (the download → decode → apply pipeline). */
+
+typedef struct PullArgs {
+        const char *reference;
+        const char *image_dir;
+        char *cache_dir;
+        const char *expand_dir;
+        const char *default_location;
+        const char *platform;
+        const char *credentials_file;
+        char **insecure;
+        SquashfsCompressor compressor;
+        int level;
+        unsigned jobs;
+        unsigned processors;
+        unsigned retries;
+        int events_fd;
+        bool resolve_only;
+        bool force;
+} PullArgs;
+
+typedef enum LayerState {
+        LAYER_PENDING,
+        LAYER_DOWNLOADING,
+        LAYER_DOWNLOADED,
+        LAYER_FAILED,
+} LayerState;
+
+typedef struct Pull {
+        const PullArgs *args;
+        ImageReference *ref;
+        char *ref_string;
+        Platform platform;
+        RegistryClient *client;
+        BlobCache *cache;
+
+        char *digest, *index_digest, *id;
+        ImageManifest *manifest;
+        ImageConfig *config;
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        LayerState *states;
+        bool *fresh;            /* verified while downloading: no need to hash again */
+        int *blob_fds;          /* verified blob per layer, handed from download to decoder */
+        LayerStream **streams;  /* decoded tar per layer, from decoder to applier */
+        size_t next_layer, next_decode;
+        atomic_bool abort;
+
+        uint64_t bytes_total;
+        atomic_uint_fast64_t bytes_done;
+        atomic_uint layers_downloaded, layers_applied;
+        int64_t last_progress;
+
+        char *staging;
+        int staging_lock;
+        char *squashfs_tmp;
+
+        int64_t t_start, t_resolved, t_downloaded, t_applied, t_squashfs;
+} Pull;
+
+static inline int64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A progress event, at most every 200 ms unless forced. */
+void pull_progress(Pull *p, bool force);
+
+/* Makes sure a blob is in the cache; for layer >= 0 also hands it to that layer's decoder. */
+int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer);
+
+/* Reads a small cached blob (the image config), verifying its digest. */
+int pull_read_blob(Pull *p, const char *digest, size_t max, char **ret);
+
+/* Downloads (--jobs in parallel), decodes (one thread per CPU) and applies (in order) all layers. */
+int pull_download_and_apply(Pull *p, LayerApplier *applier);

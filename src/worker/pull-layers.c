@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <archive.h>
+#include <fcntl.h>
+#include <inttypes.h>
+
+#include "cancel.h"
+#include "events.h"
+#include "layer-decode.h"
+#include "log.h"
+#include "pull-job.h"
+
+#define PROGRESS_INTERVAL_USEC 200000
+#define READ_BUFFER_SIZE (1024U * 1024U)
+
+/* The pipeline: download threads fetch layers in order into the blob cache; as soon as a layer's
+ * digest checks out it is handed to a decoder thread (one per CPU, also in order), which inflates
+ * it into a LayerStream; the calling thread applies stream after stream. So layer N is applied
+ * while N+1 decompresses and N+2 downloads. Any failure aborts every stage. */
+
+void pull_progress(Pull *p, bool force) {
+        json_object *o;
+        int64_t now = now_usec();
+
+        pthread_mutex_lock(&p->lock);
+        if (!force && now - p->last_progress < PROGRESS_INTERVAL_USEC) {
+                pthread_mutex_unlock(&p->lock);
+                return;
+        }
+        p->last_progress = now;
+        pthread_mutex_unlock(&p->lock);
+
+        o = json_object_new_object();
+        if (!o)
+                return;
+        json_object_object_add(o, "bytesDone", json_object_new_int64((int64_t) atomic_load(&p->bytes_done)));
+        json_object_object_add(o, "bytesTotal", json_object_new_int64((int64_t) p->bytes_total));
+        json_object_object_add(o, "layersDone", json_object_new_int((int) atomic_load(&p->layers_downloaded)));
+        json_object_object_add(o, "layersApplied", json_object_new_int((int) atomic_load(&p->layers_applied)));
+        json_object_object_add(o, "layersTotal", json_object_new_int((int) p->manifest->n_layers));
+        (void) events_emit("progress", o);
+}
+
+/* ---- blobs ---- */
+
+typedef struct Download {
+        Pull *pull;
+        BlobWriter *writer;
+        bool count;       /* layers count towards progress, the config does not */
+        uint64_t counted;
+} Download;
+
+static int download_reset(void *userdata) {
+        Download *d = userdata;
+
+        atomic_fetch_sub(&d->pull->bytes_done, d->counted);
+        d->counted = 0;
+        return blob_writer_reset(d->writer);
+}
+
+static int download_write(const void *buf, size_t n, void *userdata) {
+        Download *d = userdata;
+        int r;
+
+        if (atomic_load(&d->pull->abort) || cancelled())
+                return -ECANCELED;
+        r = blob_writer_write(d->writer, buf, n);
+        if (r < 0)
+                return r;
+        if (!d->count)
+                return 0;
+        d->counted += n;
+        atomic_fetch_add(&d->pull->bytes_done, n);
+        pull_progress(d->pull, false);
+        return 0;
+}
+
+static void pull_abort(Pull *p) {
+        atomic_store(&p->abort, true);
+        /* wake the applier and decoders wherever they wait */
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; p->streams && i < p->manifest->n_layers; i++)
+                if (p->streams[i])
+                        layer_stream_finish(p->streams[i], -ECANCELED);
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* Layer i's blob is verified and readable through fd (taken): its decoder may start. */
+static void publish_layer(Pull *p, ssize_t i, int fd, bool fresh) {
+        if (i < 0) {
+                safe_close(fd);
+                return;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->blob_fds[i] = fd;
+        p->fresh[i] = fresh;
+        p->states[i] = LAYER_DOWNLOADED;
+        atomic_fetch_add(&p->layers_downloaded, 1);
+        if (atomic_load(&p->layers_downloaded) == p->manifest->n_layers)
+                p->t_downloaded = now_usec();
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        pull_progress(p, true);
+}
+
+/* Makes sure the blob is in the cache. For a layer (index >= 0) it is published as soon as its
+ * digest checks out, before the fsync and link that make it durable in the cache. */
+int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
+        _cleanup_(blob_writer_freep) BlobWriter *w = NULL;
+        _cleanup_free_ char *subject = NULL;
+        Download d = { .pull = p, .count = layer >= 0 };
+        RegistrySink sink = { .reset = download_reset, .write = download_write, .userdata = &d };
+        uint64_t have;
+        int fd, r;
+
+        r = blob_cache_open_blob(p->cache, digest, &fd, &have);
+        if (r >= 0) {
+                if (layer >= 0)
+                        atomic_fetch_add(&p->bytes_done, size);
+                publish_layer(p, layer, fd, false);
+                return 0;
+        }
+        if (r != -ENOENT)
+                return worker_error_errno(r, "Cannot open cached blob %s: %m", digest);
+
+        if (asprintf(&subject, "%s/%s@%s", p->ref->registry, p->ref->repository, digest) < 0)
+                return -ENOMEM;
+        r = blob_writer_new(p->cache, digest, size, subject, &w);
+        if (r < 0)
+                return r;
+        d.writer = w;
+        r = registry_get_blob(p->client, digest, &sink);
+        if (r >= 0)
+                r = blob_writer_verify(w);
+        if (r < 0) {
+                atomic_fetch_sub(&p->bytes_done, d.counted);
+                return r;
+        }
+        if (layer >= 0) {
+                fd = fcntl(blob_writer_fd(w), F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                publish_layer(p, layer, fd, true);
+        }
+        return blob_writer_commit(w);
+}
+
+static void *download_thread(void *userdata) {
+        Pull *p = userdata;
+
+        for (;;) {
+                size_t i;
+                int r;
+
+                pthread_mutex_lock(&p->lock);
+                if (atomic_load(&p->abort) || p->next_layer >= p->manifest->n_layers) {
+                        pthread_mutex_unlock(&p->lock);
+                        break;
+                }
+                i = p->next_layer++;
+                p->states[i] = LAYER_DOWNLOADING;
+                pthread_mutex_unlock(&p->lock);
+
+                r = pull_fetch_blob(p, p->manifest->layers[i].digest, p->manifest->layers[i].size, (ssize_t) i);
+                if (r < 0) {
+                        pthread_mutex_lock(&p->lock);
+                        p->states[i] = LAYER_FAILED;
+                        pthread_mutex_unlock(&p->lock);
+                        pull_abort(p);
+                        break;
+                }
+        }
+        return NULL;
+}
+
+static int wait_for_layer(Pull *p, size_t i) {
+        int r = 0;
+
+        pthread_mutex_lock(&p->lock);
+        while ((p->states[i] == LAYER_PENDING || p->states[i] == LAYER_DOWNLOADING) && !atomic_load(&p->abort))
+                pthread_cond_wait(&p->cond, &p->lock);
+        if (p->states[i] != LAYER_DOWNLOADED || atomic_load(&p->abort))
+                r = -ECANCELED;
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+/* Decoders take layers in order, so the applier's next layer is always the first decoded. */
+static void *decode_thread(void *userdata) {
+        Pull *p = userdata;
+
+        for (;;) {
+                _cleanup_free_ char *subject = NULL;
+                size_t i;
+                int fd, r;
+
+                pthread_mutex_lock(&p->lock);
+                if (atomic_load(&p->abort) || p->next_decode >= p->manifest->n_layers) {
+                        pthread_mutex_unlock(&p->lock);
+                        break;
+                }
+                i = p->next_decode++;
+                pthread_mutex_unlock(&p->lock);
+
+                if (wait_for_layer(p, i) < 0) {
+                        layer_stream_finish(p->streams[i], -ECANCELED);
+                        break;
+                }
+                pthread_mutex_lock(&p->lock);
+                fd = p->blob_fds[i];
+                p->blob_fds[i] = -1;
+                pthread_mutex_unlock(&p->lock);
+
+                if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
+                        subject = NULL;
+                r = layer_decode(fd, p->manifest->layers[i].compression, p->manifest->layers[i].digest,
+                                 !p->fresh[i], strna(subject), p->streams[i], &p->abort);
+                close(fd);
+                if (r < 0) {
+                        pull_abort(p);
+                        break;
+                }
+        }
+        return NULL;
+}
+
+int pull_read_blob(Pull *p, const char *digest, size_t max, char **ret) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        uint64_t size;
+        char actual[72];
+        ssize_t n;
+        int r;
+
+        r = blob_cache_open_blob(p->cache, digest, &fd, &size);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot open cached blob %s: %m", digest);
+        if (size > max)
+                return worker_error_errno(EFBIG, "Blob %s is too large (%" PRIu64 " bytes)", digest, size);
+        buf = malloc(size + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = pread(fd, buf, size, 0);
+        if (n < 0 || (uint64_t) n != size)
+                return worker_error_errno(n < 0 ? errno : EIO, "Cannot read cached blob %s", digest);
+        buf[size] = 0;
+        r = sha256_digest_of(buf, size, actual);
+        if (r < 0)
+                return r;
+        if (!streq(actual, digest))
+                return worker_error_errno(EBADMSG, "digest mismatch: cached blob %s has digest %s", digest, actual);
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* ---- applying ---- */
+
+typedef struct LayerReader {
+        LayerStream *stream;
+        char *buf;
+} LayerReader;
+
+static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret) {
+        LayerReader *lr = userdata;
+        ssize_t n;
+
+        if (cancelled()) {
+                archive_set_error(a, EINTR, "interrupted");
+                return -1;
+        }
+        n = layer_stream_read(lr->stream, lr->buf, READ_BUFFER_SIZE, ret);
+        if (n < 0) {
+                archive_set_error(a, (int) -n, "decoding the layer failed");
+                return -1;
+        }
+        return n;
+}
+
+static void archive_read_freep(struct archive **a) {
+        if (*a)
+                archive_read_free(*a);
+}
+
+static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
+        _cleanup_(archive_read_freep) struct archive *ar = NULL;
+        _cleanup_free_ char *subject = NULL, *buf = NULL;
+        LayerReader lr = { .stream = p->streams[i] };
+
+        if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
+                return -ENOMEM;
+        buf = lr.buf = malloc(READ_BUFFER_SIZE);
+        ar = archive_read_new();
+        if (!buf || !ar)
+                return -ENOMEM;
+        archive_read_support_filter_none(ar);
+        archive_read_support_format_tar(ar);
+        archive_read_support_format_empty(ar);
+        if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK)
+                return worker_error_errno(EBADMSG, "Layer %s is not a tar archive: %s", subject,
+                                          strna(archive_error_string(ar)));
+        return layer_applier_apply(applier, ar, subject);
+}
+
+int pull_download_and_apply(Pull *p, LayerApplier *applier) {
+        size_t n = p->manifest->n_layers;
+        unsigned jobs = (unsigned) MIN((size_t) p->args->jobs, MAX(n, (size_t) 1));
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        unsigned decoders = (unsigned) MIN((size_t) MAX(ncpu, 1L), MAX(n, (size_t) 1));
+        pthread_t threads[64];
+        unsigned started = 0;
+        int r = 0;
+
+        decoders = MIN(decoders, 16U);
+        p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
+        p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
+        p->fresh = calloc(MAX(n, (size_t) 1), sizeof(bool));
+        p->streams = calloc(MAX(n, (size_t) 1), sizeof(LayerStream *));
+        if (!p->states || !p->blob_fds || !p->streams || !p->fresh)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                p->blob_fds[i] = -1;
+                p->bytes_total += p->manifest->layers[i].size;
+                r = layer_stream_new(p->staging, &p->streams[i]);
+                if (r < 0)
+                        return worker_error_errno(r, "Cannot create a temporary file in %s: %m", p->staging);
+        }
+        pull_progress(p, true);
+
+        for (unsigned j = 0; j < jobs + decoders; j++) {
+                if (pthread_create(&threads[j], NULL, j < jobs ? download_thread : decode_thread, p) != 0) {
+                        r = worker_error_errno(EAGAIN, "Cannot start a thread");
+                        break;
+                }
+                started++;
+        }
+
+        /* Layer i is applied while i+1… download and decompress. */
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                r = apply_layer(p, applier, i);
+                if (r < 0)
+                        break;
+                /* drop the decoded layer now rather than hold every layer in memory */
+                pthread_mutex_lock(&p->lock);
+                p->streams[i] = layer_stream_free(p->streams[i]);
+                pthread_mutex_unlock(&p->lock);
+                atomic_fetch_add(&p->layers_applied, 1);
+                pull_progress(p, true);
+        }
+        if (r < 0)
+                pull_abort(p);
+        for (unsigned j = 0; j < started; j++)
+                pthread_join(threads[j], NULL);
+        if (!p->t_downloaded)
+                p->t_downloaded = now_usec();
+        return r;
+}

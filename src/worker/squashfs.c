@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include <signal.h>
+
+#include "cancel.h"
+#include "events.h"
+#include "log.h"
+#include "macro.h"
+#include "squashfs.h"
+
+static const char * const compressor_names[] = {
+        [SQUASHFS_ZSTD] = "zstd",
+        [SQUASHFS_LZ4] = "lz4",
+        [SQUASHFS_GZIP] = "gzip",
+        [SQUASHFS_XZ] = "xz",
+};
+
+int squashfs_compressor_from_string(const char *s, SquashfsCompressor *ret) {
+        for (size_t i = 0; i < ELEMENTSOF(compressor_names); i++)
+                if (streq(s, compressor_names[i])) {
+                        *ret = (SquashfsCompressor) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+const char *squashfs_compressor_to_string(SquashfsCompressor c) {
+        return (size_t) c < ELEMENTSOF(compressor_names) ? compressor_names[c] : NULL;
+}
+
+int squashfs_level_check(SquashfsCompressor c, int level) {
+        switch (c) {
+        case SQUASHFS_ZSTD:
+                return level >= 1 && level <= 22 ? 0 : -ERANGE;
+        case SQUASHFS_GZIP:
+                return level >= 1 && level <= 9 ? 0 : -ERANGE;
+        case SQUASHFS_LZ4:
+                /* lz4 has two modes: 1 is the fast one, anything higher uses -Xhc */
+                return level >= 1 && level <= 12 ? 0 : -ERANGE;
+        case SQUASHFS_XZ:
+                return level >= 0 && level <= 9 ? 0 : -ERANGE; /* accepted, mksquashfs takes none */
+        }
+        return -EINVAL;
+}
+
+int squashfs_build(const char *src, const char *dest, const SquashfsOptions *o) {
+        char level[16], processors[16], rmode[16], ruid[16], rgid[16];
+        const char *argv[32];
+        const char *binary = getenv("GATEWAYD_MKSQUASHFS") ?: "mksquashfs";
+        size_t n = 0;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        int status;
+        pid_t pid;
+
+        snprintf(processors, sizeof(processors), "%u", o->processors ?: (unsigned) MAX(ncpu, 1L));
+        argv[n++] = binary;
+        argv[n++] = src;
+        argv[n++] = dest;
+        argv[n++] = "-noappend";
+        argv[n++] = "-no-progress";
+        argv[n++] = "-quiet";
+        argv[n++] = "-processors";
+        argv[n++] = processors;
+        argv[n++] = "-comp";
+        argv[n++] = compressor_names[o->compressor];
+
+        switch (o->compressor) {
+        case SQUASHFS_ZSTD:
+        case SQUASHFS_GZIP:
+                snprintf(level, sizeof(level), "%d", o->level >= 0 ? o->level : o->compressor == SQUASHFS_ZSTD ? 3 : 6);
+                argv[n++] = "-Xcompression-level";
+                argv[n++] = level;
+                break;
+        case SQUASHFS_LZ4:
+                if (o->level > 1)
+                        argv[n++] = "-Xhc";
+                break;
+        case SQUASHFS_XZ:
+                break;
+        }
+
+        if (o->pseudo_file) {
+                argv[n++] = "-pf";
+                argv[n++] = o->pseudo_file;
+        }
+        if (o->set_root) {
+                snprintf(rmode, sizeof(rmode), "%o", o->root_mode & 07777);
+                snprintf(ruid, sizeof(ruid), "%u", o->root_uid);
+                snprintf(rgid, sizeof(rgid), "%u", o->root_gid);
+                argv[n++] = "-root-mode";
+                argv[n++] = rmode;
+                argv[n++] = "-root-uid";
+                argv[n++] = ruid;
+                argv[n++] = "-root-gid";
+                argv[n++] = rgid;
+        }
+        argv[n] = NULL;
+
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0)
+                return worker_error_errno(errno, "Cannot fork: %m");
+        if (pid == 0) {
+                /* stdout may be the events stream: mksquashfs's chatter goes to stderr */
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null >= 0)
+                        dup2(null, STDIN_FILENO);
+                dup2(STDERR_FILENO, STDOUT_FILENO);
+                execvp(binary, (char **) argv);
+                fprintf(stderr, "Cannot execute %s: %m\n", binary);
+                _exit(127);
+        }
+
+        while (waitpid(pid, &status, 0) < 0) {
+                if (errno != EINTR)
+                        return worker_error_errno(errno, "Cannot wait for mksquashfs: %m");
+                if (cancelled())
+                        (void) kill(pid, SIGTERM);
+        }
+        if (cancelled())
+                return -EINTR;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (WIFEXITED(status))
+                return worker_error_errno(EIO, "mksquashfs failed with exit status %d", WEXITSTATUS(status));
+        return worker_error_errno(EIO, "mksquashfs was killed by signal %d", WTERMSIG(status));
+}

@@ -1,0 +1,202 @@
+"""Builds OCI / Docker images without docker and pushes them to a harness.registry.Registry.
+
+Layers are tarballs made reproducibly with Python's tarfile (mtime 0 unless given, numeric owners,
+PAX format so xattrs survive), compressed with gzip -n semantics, zstd or not at all. Real content
+comes from Debian's busybox-static. Hostile entries (../, absolute names, devices, links that point
+outside) can be written on purpose: tarfile stores names as given."""
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+
+LAYER_TYPES = {
+    ("oci", "gzip"): "application/vnd.oci.image.layer.v1.tar+gzip",
+    ("oci", "gzip-multi"): "application/vnd.oci.image.layer.v1.tar+gzip",
+    ("oci", "zstd"): "application/vnd.oci.image.layer.v1.tar+zstd",
+    ("oci", "none"): "application/vnd.oci.image.layer.v1.tar",
+    ("docker", "gzip"): "application/vnd.docker.image.rootfs.diff.tar.gzip",
+}
+
+BUSYBOX = "/bin/busybox"
+
+
+def sha256(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Layer:
+    def __init__(self):
+        self.entries = []
+
+    def _info(self, path, type_, mode, uid=0, gid=0, mtime=0):
+        ti = tarfile.TarInfo(path)
+        ti.type = type_
+        ti.mode = mode
+        ti.uid, ti.gid = uid, gid
+        ti.uname = ti.gname = ""
+        ti.mtime = mtime
+        return ti
+
+    def dir(self, path, mode=0o755, uid=0, gid=0):
+        self.entries.append((self._info(path, tarfile.DIRTYPE, mode, uid, gid), None))
+        return self
+
+    def file(self, path, data=b"", mode=0o644, uid=0, gid=0, xattrs=None):
+        if isinstance(data, str):
+            data = data.encode()
+        ti = self._info(path, tarfile.REGTYPE, mode, uid, gid)
+        ti.size = len(data)
+        for k, v in (xattrs or {}).items():
+            ti.pax_headers["SCHILY.xattr." + k] = v
+        self.entries.append((ti, data))
+        return self
+
+    def symlink(self, path, target, uid=0, gid=0):
+        ti = self._info(path, tarfile.SYMTYPE, 0o777, uid, gid)
+        ti.linkname = target
+        self.entries.append((ti, None))
+        return self
+
+    def hardlink(self, path, target):
+        ti = self._info(path, tarfile.LNKTYPE, 0o644)
+        ti.linkname = target
+        self.entries.append((ti, None))
+        return self
+
+    def device(self, path, char=True, major=1, minor=3):
+        ti = self._info(path, tarfile.CHRTYPE if char else tarfile.BLKTYPE, 0o666)
+        ti.devmajor, ti.devminor = major, minor
+        self.entries.append((ti, None))
+        return self
+
+    def fifo(self, path, mode=0o644):
+        self.entries.append((self._info(path, tarfile.FIFOTYPE, mode), None))
+        return self
+
+    def whiteout(self, path):
+        parent, _, base = path.rpartition("/")
+        return self.file((parent + "/" if parent else "") + ".wh." + base)
+
+    def opaque(self, dirpath):
+        return self.file(dirpath.rstrip("/") + "/.wh..wh..opq")
+
+    def busybox(self, applets=("sh", "ls", "cat", "echo", "true")):
+        with open(BUSYBOX, "rb") as f:
+            data = f.read()
+        self.dir("bin")
+        self.file("bin/busybox", data, mode=0o755)
+        for a in applets:
+            self.symlink(f"bin/{a}", "busybox")
+        return self
+
+    def tar(self):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for ti, data in self.entries:
+                t.addfile(ti, io.BytesIO(data) if data is not None else None)
+        return buf.getvalue()
+
+
+def compress(data, kind):
+    if kind == "gzip":
+        return gzip.compress(data, compresslevel=6, mtime=0)
+    if kind == "gzip-multi":
+        # two concatenated gzip members, as pigz or appending writers produce
+        half = len(data) // 2
+        return gzip.compress(data[:half], mtime=0) + gzip.compress(data[half:], mtime=0)
+    if kind == "zstd":
+        return subprocess.run(["zstd", "-q", "-3", "-c"], input=data, check=True, stdout=subprocess.PIPE).stdout
+    if kind == "none":
+        return data
+    raise ValueError(kind)
+
+
+class Image:
+    """layers: list of (Layer or raw tar bytes, compression)."""
+
+    def __init__(self, layers, os_="linux", arch="amd64", variant=None, env=None, entrypoint=None,
+                 cmd=None, workdir=None, user=None, labels=None, style="oci"):
+        self.layers = layers
+        self.os, self.arch, self.variant = os_, arch, variant
+        self.cfg = {"Env": env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+        if entrypoint is not None:
+            self.cfg["Entrypoint"] = entrypoint
+        if cmd is not None:
+            self.cfg["Cmd"] = cmd
+        if workdir:
+            self.cfg["WorkingDir"] = workdir
+        if user:
+            self.cfg["User"] = user
+        if labels:
+            self.cfg["Labels"] = labels
+        self.style = style
+
+    def build(self):
+        """Returns (manifest bytes, media type, {digest: blob})."""
+        blobs = {}
+        descs, diff_ids = [], []
+        for layer, comp in self.layers:
+            raw = layer.tar() if isinstance(layer, Layer) else layer
+            data = compress(raw, comp)
+            d = sha256(data)
+            blobs[d] = data
+            diff_ids.append(sha256(raw))
+            descs.append({"mediaType": LAYER_TYPES[(self.style, comp)], "digest": d, "size": len(data)})
+        config = {"architecture": self.arch, "os": self.os, "config": self.cfg,
+                  "rootfs": {"type": "layers", "diff_ids": diff_ids}, "created": "1970-01-01T00:00:00Z"}
+        if self.variant:
+            config["variant"] = self.variant
+        cfg = json.dumps(config, sort_keys=True).encode()
+        blobs[sha256(cfg)] = cfg
+        mt = OCI_MANIFEST if self.style == "oci" else DOCKER_MANIFEST
+        manifest = {"schemaVersion": 2, "mediaType": mt,
+                    "config": {"mediaType": OCI_CONFIG if self.style == "oci" else DOCKER_CONFIG,
+                               "digest": sha256(cfg), "size": len(cfg)},
+                    "layers": descs}
+        return json.dumps(manifest, sort_keys=True).encode(), mt, blobs
+
+    def platform(self):
+        p = {"os": self.os, "architecture": self.arch}
+        if self.variant:
+            p["variant"] = self.variant
+        return p
+
+
+def push_image(registry, repo, tag, image):
+    """Pushes blobs and the manifest; returns (manifest digest, {digest: blob})."""
+    body, mt, blobs = image.build()
+    for d, data in blobs.items():
+        registry.push_blob(repo, data, d)
+    registry.push_manifest(repo, tag, body, mt)
+    return sha256(body), blobs
+
+
+def push_index(registry, repo, tag, images, style="oci"):
+    """Pushes every image by digest and an index (OCI) or manifest list (Docker) under tag.
+    Returns (index digest, [manifest digest per image])."""
+    entries, digests = [], []
+    for img in images:
+        body, mt, blobs = img.build()
+        for d, data in blobs.items():
+            registry.push_blob(repo, data, d)
+        d = sha256(body)
+        registry.push_manifest(repo, d, body, mt)
+        digests.append(d)
+        entries.append({"mediaType": mt, "digest": d, "size": len(body), "platform": img.platform()})
+    imt = OCI_INDEX if style == "oci" else DOCKER_LIST
+    index = json.dumps({"schemaVersion": 2, "mediaType": imt, "manifests": entries}, sort_keys=True).encode()
+    registry.push_manifest(repo, tag, index, imt)
+    return sha256(index), digests
+
+
+def busybox_image(**kw):
+    return Image([(Layer().busybox(), "gzip")], entrypoint=["/bin/sh"], cmd=["-c", "echo hi"], **kw)

@@ -1,0 +1,680 @@
+"""gateway-worker pull against a real docker-registry: images built from busybox-static, pushed over
+HTTP, pulled, converted with mksquashfs and inspected with unsquashfs and loop mounts."""
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+import unittest
+
+from harness import images, procs
+from harness.images import Image, Layer
+from harness.registry import Proxy, RedirectingFrontend, Registry, TokenIssuer
+
+
+def worker():
+    return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
+
+
+class PullTest(unittest.TestCase):
+    def setUp(self):
+        self.procs = procs.Processes()
+        self.tmp = procs.TempDir()
+        self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(self.procs.stop_all)
+        self.image_dir = os.path.join(self.tmp.path, "images")
+        self.cache_dir = os.path.join(self.tmp.path, "cache")
+        self.expand_dir = os.path.join(self.tmp.path, "expand")
+        self.registry = Registry(self.procs, self.tmp.path).start()
+
+    # ---- helpers ----
+
+    def pull(self, ref, *args, ok=True, user=None, env=None):
+        argv = [worker(), "pull", "--image-dir", self.image_dir, "--cache-dir", self.cache_dir,
+                "--expand-dir", self.expand_dir, "--retries", "2", *args, ref]
+        if user:
+            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"] + argv
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
+                           env=env)
+        events = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+        # under -Db_sanitize=address,undefined a report must fail the test, failing pull or not
+        self.assertNotIn("Sanitizer", p.stderr)
+        self.assertNotIn("runtime error:", p.stderr)
+        for e in events:
+            self.assertIn("event", e)
+            self.assertIn("time", e)
+        if ok:
+            self.assertEqual(p.returncode, 0, f"pull failed: {p.stderr}")
+            done = [e for e in events if e["event"] == "done"]
+            self.assertEqual(len(done), 1)
+            return done[0], events, p
+        self.assertNotEqual(p.returncode, 0)
+        failure = [e for e in events if e["event"] == "status" and e["status"] == "FAILURE"]
+        self.assertEqual(len(failure), 1, p.stdout)
+        self.assertIn(failure[0]["message"], p.stderr)
+        return failure[0]["message"], events, p
+
+    def ref(self, repo, tag="latest", host=None):
+        return f"{host or self.registry.host}/{repo}:{tag}"
+
+    def tree(self, squashfs):
+        """{path: (mode string, "uid/gid", symlink target or None)} from unsquashfs -lln."""
+        out = subprocess.run(["unsquashfs", "-lln", squashfs], check=True, stdout=subprocess.PIPE,
+                             text=True).stdout
+        t = {}
+        for line in out.splitlines():
+            if not line or line[0] not in "-dlcbps":
+                continue
+            parts = line.split(None, 5)
+            name = parts[5]
+            target = None
+            if parts[0].startswith("l"):
+                name, _, target = name.partition(" -> ")
+            rel = name[len("squashfs-root"):].lstrip("/") or "/"
+            t[rel] = (parts[0], parts[1], target)
+        return t
+
+    def mount(self, squashfs):
+        mnt = tempfile.mkdtemp(prefix="gw-mnt-", dir=self.tmp.path)
+        subprocess.run(["mount", "-t", "squashfs", "-o", "loop,ro,nosuid,nodev", squashfs, mnt], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-d", mnt], check=True)
+        return mnt
+
+    def assert_no_image(self):
+        names = [n for n in os.listdir(self.image_dir) if not n.startswith(".cache")] \
+            if os.path.isdir(self.image_dir) else []
+        self.assertEqual([n for n in names if n.endswith(".squashfs") or n.endswith(".json") or ".tmp" in n], [])
+
+    def assert_staging_clean(self):
+        if os.path.isdir(self.expand_dir):
+            self.assertEqual(os.listdir(self.expand_dir), [])
+
+    def assert_cache_consistent(self):
+        d = os.path.join(self.cache_dir, "blobs", "sha256")
+        if not os.path.isdir(d):
+            return
+        for n in os.listdir(d):
+            self.assertFalse(n.startswith(".tmp"), f"temp file left in cache: {n}")
+            with open(os.path.join(d, n), "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), n)
+
+    def snapshot(self, root):
+        s = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for n in dirnames + filenames:
+                p = os.path.join(dirpath, n)
+                st = os.lstat(p)
+                s[p] = (st.st_mode, st.st_size, st.st_mtime_ns)
+        return s
+
+    # ---- cases ----
+
+    def test_single_layer(self):
+        img = images.busybox_image(labels={"org.example": "yes"}, workdir="/work", user="1000")
+        digest, _ = images.push_image(self.registry, "busybox", "1.0", img)
+        done, events, _ = self.pull(self.ref("busybox", "1.0"))
+
+        self.assertEqual(done["digest"], digest)
+        self.assertEqual(done["id"], digest[7:])
+        self.assertEqual(done["squashfs"], os.path.join(self.image_dir, digest[7:] + ".squashfs"))
+        self.assertEqual(done["size"], os.path.getsize(done["squashfs"]))
+        statuses = [e["status"] for e in events if e["event"] == "status"]
+        self.assertEqual(statuses, ["PULLING", "CONVERSION", "READY"])
+        prog = [e for e in events if e["event"] == "progress"]
+        self.assertEqual(prog[-1]["bytesDone"], prog[-1]["bytesTotal"])
+        self.assertEqual(prog[-1]["layersApplied"], 1)
+        self.assertEqual(prog[-1]["layersTotal"], 1)
+
+        with open(done["meta"]) as f:
+            meta = json.load(f)
+        self.assertEqual(meta["digest"], digest)
+        self.assertEqual(meta["entrypoint"], ["/bin/sh"])
+        self.assertEqual(meta["cmd"], ["-c", "echo hi"])
+        self.assertEqual(meta["workdir"], "/work")
+        self.assertEqual(meta["user"], "1000")
+        self.assertEqual(meta["labels"], {"org.example": "yes"})
+        self.assertEqual(meta["os"], "linux")
+        self.assertEqual(meta["architecture"], "amd64")
+        self.assertTrue(meta["env"][0].startswith("PATH="))
+        self.assertEqual(meta["reference"], self.ref("busybox", "1.0"))
+        self.assertEqual(meta["size"], done["size"])
+
+        t = self.tree(done["squashfs"])
+        self.assertEqual(t["bin/busybox"][:2], ("-rwxr-xr-x", "0/0"))
+        self.assertEqual(t["bin/sh"][2], "busybox")
+        for mp in ("proc", "sys", "dev", "tmp", "var/input"):
+            self.assertTrue(t[mp][0].startswith("d"), mp)
+        self.assertEqual(t["tmp"][0], "drwxrwxrwt")
+
+        mnt = self.mount(done["squashfs"])
+        with open(os.path.join(mnt, "bin/busybox"), "rb") as a, open(images.BUSYBOX, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        self.assert_staging_clean()
+        self.assert_cache_consistent()
+
+        # a second pull finds the image in place
+        done2, _, _ = self.pull(self.ref("busybox", "1.0"))
+        self.assertTrue(done2["cached"])
+
+    def test_stale_staging_is_removed(self):
+        import fcntl
+        images.push_image(self.registry, "stale", "latest", images.busybox_image())
+        old = os.path.join(self.expand_dir, "gateway-pull-crashed")
+        busy = os.path.join(self.expand_dir, "gateway-pull-running")
+        young = os.path.join(self.expand_dir, "gateway-pull-young")
+        for d in (old, busy, young):
+            os.makedirs(os.path.join(d, "rootfs", "etc"))
+            with open(os.path.join(d, "rootfs", "etc", "f"), "w") as f:
+                f.write("x")
+        for d in (old, busy):
+            os.utime(d, (0, 0))
+        lock = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+        self.addCleanup(os.close, lock)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        self.pull(self.ref("stale"))
+        self.assertEqual(sorted(os.listdir(self.expand_dir)), ["gateway-pull-running", "gateway-pull-young"])
+
+    def test_multi_layer_compressions(self):
+        l1 = Layer().busybox().dir("etc").file("etc/os-release", "ID=one\n").file("etc/keep", "keep\n")
+        l2 = Layer().dir("etc").file("etc/os-release", "ID=two\n").dir("opt").file("opt/zstd", "z" * 100000)
+        l3 = Layer().dir("opt").file("opt/plain", "plain\n").file("etc/os-release", "ID=three\n")
+        l4 = Layer().dir("usr").file("usr/docker-style", "d\n")
+        l5 = Layer().dir("multi").file("multi/member", "m" * 300000).file("multi/big", os.urandom(200000))
+        img = Image([(l1, "gzip"), (l2, "zstd"), (l3, "none"), (l4, "gzip"), (l5, "gzip-multi")])
+        images.push_image(self.registry, "multi", "latest", img)
+        done, events, _ = self.pull(self.ref("multi"), "--jobs", "2")
+        mnt = self.mount(done["squashfs"])
+        with open(os.path.join(mnt, "etc/os-release")) as f:
+            self.assertEqual(f.read(), "ID=three\n")
+        with open(os.path.join(mnt, "etc/keep")) as f:
+            self.assertEqual(f.read(), "keep\n")
+        with open(os.path.join(mnt, "opt/zstd")) as f:
+            self.assertEqual(f.read(), "z" * 100000)
+        with open(os.path.join(mnt, "opt/plain")) as f:
+            self.assertEqual(f.read(), "plain\n")
+        with open(os.path.join(mnt, "multi/member")) as f:
+            self.assertEqual(f.read(), "m" * 300000)
+        self.assertEqual(os.path.getsize(os.path.join(mnt, "multi/big")), 200000)
+        self.assertEqual([e for e in events if e["event"] == "progress"][-1]["layersApplied"], 5)
+
+        # Docker schema 2 media types too
+        img = Image([(Layer().busybox(), "gzip"), (l4, "gzip")], style="docker")
+        digest, _ = images.push_image(self.registry, "dockerstyle", "v1", img)
+        done, _, _ = self.pull(self.ref("dockerstyle", "v1"))
+        self.assertEqual(done["digest"], digest)
+        self.assertIn("usr/docker-style", self.tree(done["squashfs"]))
+
+    def test_multi_arch_index(self):
+        def plat(arch, variant=None):
+            name = arch + ("/" + variant if variant else "")
+            return Image([(Layer().busybox().file("platform", name + "\n"), "gzip")], arch=arch, variant=variant)
+        imgs = [plat("arm", "v6"), plat("arm", "v7"), plat("amd64"), plat("arm64", "v8")]
+        index, digests = images.push_index(self.registry, "multiarch", "latest", imgs)
+
+        done, _, _ = self.pull(self.ref("multiarch"), "--platform", "linux/arm/v7")
+        self.assertEqual(done["digest"], digests[1])
+        self.assertEqual(done["indexDigest"], index)
+        mnt = self.mount(done["squashfs"])
+        with open(os.path.join(mnt, "platform")) as f:
+            self.assertEqual(f.read(), "arm/v7\n")
+        with open(done["meta"]) as f:
+            meta = json.load(f)
+        self.assertEqual((meta["architecture"], meta["variant"], meta["indexDigest"]), ("arm", "v7", index))
+
+        done, _, _ = self.pull(self.ref("multiarch"), "--platform", "linux/arm/v6")
+        self.assertEqual(done["digest"], digests[0])
+        done, _, _ = self.pull(self.ref("multiarch"))  # the host: amd64
+        self.assertEqual(done["digest"], digests[2])
+        done, _, _ = self.pull(self.ref("multiarch"), "--platform", "linux/arm64")
+        self.assertEqual(done["digest"], digests[3])
+
+        msg, _, _ = self.pull(self.ref("multiarch"), "--platform", "linux/arm/v5", ok=False)
+        self.assertIn("no manifest for platform linux/arm/v5", msg)
+
+        # the same as a Docker manifest list
+        index, digests = images.push_index(self.registry, "multiarch", "list", imgs, style="docker")
+        done, _, _ = self.pull(self.ref("multiarch", "list"), "--platform", "linux/arm/v7")
+        self.assertEqual(done["digest"], digests[1])
+
+    def test_whiteouts_and_opaque_dirs(self):
+        l1 = (Layer().dir("a").file("a/x", "x").file("a/y", "y").dir("a/sub").file("a/sub/z", "z")
+              .dir("b").file("b/1", "1").file("b/2", "2").dir("b/d").file("b/d/deep", "d")
+              .file("c", "c").dir("e").file("e/f", "f"))
+        l2 = (Layer().dir("a").whiteout("a/x").whiteout("a/sub")
+              .dir("b").opaque("b").file("b/3", "3")
+              .whiteout("c").whiteout("e").file("new", "n")
+              .whiteout("does/not/exist"))
+        l3 = Layer().dir("e").file("e/again", "again")  # re-created after its whiteout
+        images.push_image(self.registry, "wh", "latest", Image([(l1, "gzip"), (l2, "gzip"), (l3, "zstd")]))
+        done, _, _ = self.pull(self.ref("wh"))
+        t = self.tree(done["squashfs"])
+        got = sorted(p for p in t if p not in ("/", "proc", "sys", "dev", "tmp", "var", "var/input"))
+        self.assertEqual(got, ["a", "a/y", "b", "b/3", "e", "e/again", "new"])
+
+    def test_hardlinks_setuid_owners_xattrs(self):
+        l1 = (Layer().busybox().dir("usr").dir("usr/bin")
+              .file("usr/bin/su", "#!suid\n", mode=0o4755)
+              .file("usr/bin/wall", "#!sgid\n", mode=0o2755, gid=5)
+              .hardlink("usr/bin/su-link", "usr/bin/su")
+              .dir("home", mode=0o755).dir("home/user", mode=0o700, uid=1000, gid=1000)
+              .file("home/user/notes", "mine\n", mode=0o600, uid=1000, gid=1000)
+              .file("xattr-file", "x\n", xattrs={"user.gatewayd": "hello"})
+              .fifo("fifo")
+              .device("dev-null-copy"))
+        # a hardlink in a later layer to a file of an earlier one
+        l2 = Layer().dir("usr").dir("usr/bin").hardlink("usr/bin/su-link2", "usr/bin/su")
+        images.push_image(self.registry, "perm", "latest", Image([(l1, "gzip"), (l2, "gzip")]))
+        done, events, _ = self.pull(self.ref("perm"))
+        t = self.tree(done["squashfs"])
+        self.assertEqual(t["usr/bin/su"][:2], ("-rwsr-xr-x", "0/0"))
+        self.assertEqual(t["usr/bin/su-link"][:2], ("-rwsr-xr-x", "0/0"))
+        self.assertEqual(t["usr/bin/wall"][:2], ("-rwxr-sr-x", "0/5"))
+        self.assertEqual(t["home/user"][:2], ("drwx------", "1000/1000"))
+        self.assertEqual(t["home/user/notes"][:2], ("-rw-------", "1000/1000"))
+        self.assertTrue(t["fifo"][0].startswith("p"))
+        self.assertNotIn("dev-null-copy", t)
+        self.assertTrue(any(e["event"] == "log" and "dropped 1" in e["message"] for e in events))
+
+        mnt = self.mount(done["squashfs"])
+        a = os.stat(os.path.join(mnt, "usr/bin/su"))
+        self.assertEqual(a.st_ino, os.stat(os.path.join(mnt, "usr/bin/su-link")).st_ino)
+        self.assertEqual(a.st_ino, os.stat(os.path.join(mnt, "usr/bin/su-link2")).st_ino)
+        self.assertEqual(a.st_nlink, 3)
+        self.assertEqual(os.getxattr(os.path.join(mnt, "xattr-file"), "user.gatewayd"), b"hello")
+
+    def test_unprivileged_pull_keeps_owners(self):
+        l1 = (Layer().busybox().dir("usr").dir("usr/bin").file("usr/bin/su", "s", mode=0o4755)
+              .dir("secret", mode=0o500, uid=1000, gid=1000).file("secret/f", "f", mode=0o400, uid=1000, gid=1000)
+              .file("with space \"q\"", "sp", mode=0o640, uid=3, gid=4))
+        l2 = Layer().dir("secret", mode=0o500, uid=1000, gid=1000).file("secret/g", "g", mode=0o000, uid=7, gid=7)
+        images.push_image(self.registry, "unpriv", "latest", Image([(l1, "gzip"), (l2, "gzip")]))
+        for d in (self.image_dir, self.cache_dir, self.expand_dir):
+            os.makedirs(d)
+            os.chown(d, 65534, 65534)
+        done, _, _ = self.pull(self.ref("unpriv"), user=65534)
+        self.assertEqual(os.stat(done["squashfs"]).st_uid, 65534)
+        t = self.tree(done["squashfs"])
+        self.assertEqual(t["/"][:2], ("drwxr-xr-x", "0/0"))
+        self.assertEqual(t["bin/busybox"][:2], ("-rwxr-xr-x", "0/0"))
+        self.assertEqual(t["bin/sh"][1], "0/0")
+        self.assertEqual(t["usr/bin/su"][:2], ("-rwsr-xr-x", "0/0"))
+        self.assertEqual(t["secret"][:2], ("dr-x------", "1000/1000"))
+        self.assertEqual(t["secret/f"][:2], ("-r--------", "1000/1000"))
+        self.assertEqual(t["secret/g"][:2], ("----------", "7/7"))
+        self.assertEqual(t['with space "q"'][:2], ("-rw-r-----", "3/4"))
+        self.assertEqual(t["tmp"][:2], ("drwxrwxrwt", "0/0"))
+        self.assert_staging_clean()
+
+    def test_htpasswd_auth(self):
+        self.registry.stop()
+        self.registry = Registry(self.procs, self.tmp.path, auth=("htpasswd", {"alice": "s3cret"})).start()
+        digest, _ = images.push_image(self.registry, "private/app", "latest", images.busybox_image())
+
+        msg, _, _ = self.pull(self.ref("private/app"), ok=False)
+        self.assertIn("authentication required", msg)
+        self.assertIn("private/app", msg)
+        self.assert_no_image()
+
+        creds = os.path.join(self.tmp.path, "creds.json")
+        with open(creds, "w") as f:
+            json.dump({"username": "alice", "password": "wrong"}, f)
+        msg, _, _ = self.pull(self.ref("private/app"), "--credentials-file", creds, ok=False)
+        self.assertIn("authentication failed", msg)
+
+        with open(creds, "w") as f:
+            json.dump({"username": "alice", "password": "s3cret"}, f)
+        done, _, p = self.pull(self.ref("private/app"), "--credentials-file", creds)
+        self.assertEqual(done["digest"], digest)
+        self.assertNotIn("s3cret", p.stdout + p.stderr)
+
+        msg, _, _ = self.pull(self.ref("private/app"), "--credentials-file", "/nonexistent.json", ok=False)
+        self.assertIn("credentials file", msg.lower())
+
+    def test_token_auth(self):
+        issuer = TokenIssuer(self.tmp.path, users={"bob": "pw"})
+        issuer.start()
+        self.addCleanup(issuer.stop)
+        self.registry.stop()
+        self.registry = Registry(self.procs, self.tmp.path, auth=("token", issuer)).start()
+        digest, _ = images.push_image(self.registry, "tok/app", "latest", images.busybox_image())
+
+        msg, _, _ = self.pull(self.ref("tok/app"), ok=False)
+        self.assertIn("authentication failed", msg)
+        self.assertIn("requires credentials", msg)
+
+        creds = os.path.join(self.tmp.path, "creds.json")
+        with open(creds, "w") as f:
+            json.dump({"username": "bob", "password": "pw"}, f)
+        issuer.requests.clear()
+        done, _, _ = self.pull(self.ref("tok/app"), "--credentials-file", creds)
+        self.assertEqual(done["digest"], digest)
+        self.assertTrue(issuer.requests)
+        self.assertEqual(issuer.requests[0]["query"]["scope"], ["repository:tok/app:pull"])
+        self.assertEqual(issuer.requests[0]["query"]["service"], [issuer.service])
+
+        # anonymous tokens from an issuer without users
+        issuer.users = None
+        done, _, _ = self.pull(self.ref("tok/app"), "--force")
+        self.assertEqual(done["digest"], digest)
+
+    def test_corrupted_blob(self):
+        img = Image([(Layer().busybox(), "gzip"), (Layer().file("second", "2" * 5000), "gzip")])
+        _, blobs = images.push_image(self.registry, "corrupt", "latest", img)
+        body, _, _ = img.build()
+        layer = json.loads(body)["layers"][1]["digest"]
+        path = self.registry.blob_path(layer)
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            data[len(data) // 2] ^= 0xFF
+            f.seek(0)
+            f.write(data)
+        msg, _, _ = self.pull(self.ref("corrupt"), ok=False)
+        self.assertIn("digest mismatch", msg)
+        self.assertIn(layer, msg)
+        self.assert_no_image()
+        self.assertFalse(os.path.exists(os.path.join(self.cache_dir, "blobs", "sha256", layer[7:])))
+        self.assert_cache_consistent()
+        self.assert_staging_clean()
+
+    def test_corrupted_cache_blob(self):
+        img = Image([(Layer().busybox(), "gzip")])
+        images.push_image(self.registry, "cachecorrupt", "latest", img)
+        done, _, _ = self.pull(self.ref("cachecorrupt"))
+        layer = json.loads(img.build()[0])["layers"][0]["digest"]
+        os.unlink(done["squashfs"])
+        os.unlink(done["meta"])
+        with open(os.path.join(self.cache_dir, "blobs", "sha256", layer[7:]), "r+b") as f:
+            f.seek(100)
+            f.write(b"\0garbage\0")
+        msg, _, _ = self.pull(self.ref("cachecorrupt"), ok=False)
+        self.assertIn("digest mismatch", msg)
+        self.assert_no_image()
+
+    def test_unknown_tag_and_repository(self):
+        images.push_image(self.registry, "foo", "latest", images.busybox_image())
+        msg, _, _ = self.pull(self.ref("foo", "nosuchtag"), ok=False)
+        self.assertEqual(msg, f"manifest unknown: {self.registry.host}/foo:nosuchtag (HTTP 404)")
+        msg, _, _ = self.pull(self.ref("nosuchrepo"), ok=False)
+        self.assertIn("(HTTP 404)", msg)
+        self.assertIn("nosuchrepo", msg)
+        self.assert_no_image()
+
+    def test_unreachable_registry(self):
+        from harness.registry import free_port
+        msg, _, _ = self.pull(f"127.0.0.1:{free_port()}/x:latest", "--retries", "1", ok=False)
+        self.assertIn("Couldn't connect to server", msg)
+
+    def test_registry_killed_mid_download(self):
+        big = os.urandom(24 * 1024 * 1024)
+        img = Image([(Layer().busybox(), "gzip"), (Layer().file("big", big), "none")])
+        images.push_image(self.registry, "big", "latest", img)
+        proxy = Proxy(self.registry.port, rate=4 * 1024 * 1024)
+        self.addCleanup(proxy.stop)
+        argv = [worker(), "pull", "--image-dir", self.image_dir, "--cache-dir", self.cache_dir,
+                "--expand-dir", self.expand_dir, "--retries", "2", f"{proxy.host}/big:latest"]
+        p = self.procs.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        events = []
+        killed = False
+        for line in p.stdout:
+            e = json.loads(line)
+            events.append(e)
+            if not killed and e["event"] == "progress" and 0 < e["bytesDone"] < e["bytesTotal"] - 2000000:
+                self.registry.kill()
+                killed = True
+        stderr = p.stderr.read()
+        self.assertEqual(p.wait(), 1)
+        self.assertNotIn("Sanitizer", stderr)
+        self.assertTrue(killed)
+        failure = [e for e in events if e["event"] == "status" and e["status"] == "FAILURE"]
+        self.assertEqual(len(failure), 1)
+        self.assertIn("Failed to fetch blob", failure[0]["message"])
+        self.assertIn("/big@sha256:", failure[0]["message"])
+        self.assertIn(failure[0]["message"], stderr)
+        self.assert_no_image()
+        self.assert_cache_consistent()
+        self.assert_staging_clean()
+
+    def test_sigterm_mid_download(self):
+        import signal
+        img = Image([(Layer().busybox(), "gzip"), (Layer().file("big", os.urandom(16 * 1024 * 1024)), "none")])
+        images.push_image(self.registry, "term", "latest", img)
+        proxy = Proxy(self.registry.port, rate=4 * 1024 * 1024)
+        self.addCleanup(proxy.stop)
+        argv = [worker(), "pull", "--image-dir", self.image_dir, "--cache-dir", self.cache_dir,
+                "--expand-dir", self.expand_dir, f"{proxy.host}/term:latest"]
+        p = self.procs.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        events = []
+        for line in p.stdout:
+            e = json.loads(line)
+            events.append(e)
+            if e["event"] == "progress" and e["bytesDone"] > 0 and len(events) < 1000 and p.poll() is None:
+                if not any(x.get("sent") for x in events):
+                    p.send_signal(signal.SIGTERM)
+                    events.append({"event": "x", "sent": True})
+        stderr = p.stderr.read()
+        self.assertEqual(p.wait(), 1)
+        failure = [e for e in events if e["event"] == "status" and e.get("status") == "FAILURE"]
+        self.assertEqual(len(failure), 1, stderr)
+        self.assertIn("interrupted by a signal", failure[0]["message"])
+        self.assert_no_image()
+        self.assert_staging_clean()
+        self.assert_cache_consistent()
+
+    def test_transient_503_is_retried(self):
+        images.push_image(self.registry, "flaky", "latest", images.busybox_image())
+        proxy = Proxy(self.registry.port, fail_first=2, retry_after=0)
+        self.addCleanup(proxy.stop)
+        done, _, _ = self.pull(f"{proxy.host}/flaky:latest")
+        self.assertTrue(os.path.exists(done["squashfs"]))
+        self.assertGreaterEqual(proxy.connections, 3)
+
+        proxy2 = Proxy(self.registry.port, fail_first=100, retry_after=0)
+        self.addCleanup(proxy2.stop)
+        msg, _, _ = self.pull(f"{proxy2.host}/flaky:latest", "--retries", "1", ok=False)
+        self.assertIn("(HTTP 503)", msg)
+
+    def test_blob_redirect_does_not_leak_credentials(self):
+        self.registry.stop()
+        self.registry = Registry(self.procs, self.tmp.path, auth=("htpasswd", {"carol": "pw"})).start()
+        digest, _ = images.push_image(self.registry, "redir", "latest", images.busybox_image())
+        front = RedirectingFrontend(self.registry)
+        self.addCleanup(front.stop)
+        creds = os.path.join(self.tmp.path, "creds.json")
+        with open(creds, "w") as f:
+            json.dump({"username": "carol", "password": "pw"}, f)
+        done, _, _ = self.pull(f"{front.host}/redir:latest", "--credentials-file", creds)
+        self.assertEqual(done["digest"], digest)
+        self.assertGreaterEqual(front.redirects, 2)  # config and layer
+        self.assertEqual(len(front.storage_requests), front.redirects)
+        for h in front.storage_requests:
+            self.assertNotIn("authorization", {k.lower() for k in h})
+
+    def test_insecure_registry_option(self):
+        # "vm"/the host name resolves to 127.0.0.1 but is not a loopback name: https unless told
+        import socket
+        name = socket.gethostname()
+        try:
+            if socket.gethostbyname(name) != "127.0.0.1":
+                self.skipTest("host name does not resolve to 127.0.0.1")
+        except OSError:
+            self.skipTest("host name does not resolve")
+        images.push_image(self.registry, "insec", "latest", images.busybox_image())
+        ref = f"{name}:{self.registry.port}/insec:latest"
+        msg, _, _ = self.pull(ref, "--retries", "0", ok=False)
+        self.assertIn(f"{name}:{self.registry.port}/insec", msg)
+        done, _, _ = self.pull(ref, "--insecure-registry", f"{name}:{self.registry.port}")
+        self.assertTrue(os.path.exists(done["squashfs"]))
+
+    def test_429_with_retry_after(self):
+        images.push_image(self.registry, "busy", "latest", images.busybox_image())
+        proxy = Proxy(self.registry.port, fail_first=1, retry_after=1, status="429 Too Many Requests")
+        self.addCleanup(proxy.stop)
+        import time
+        t = time.monotonic()
+        done, _, _ = self.pull(f"{proxy.host}/busy:latest")
+        self.assertGreaterEqual(time.monotonic() - t, 1.0)  # honoured Retry-After: 1
+        self.assertTrue(os.path.exists(done["squashfs"]))
+
+    def hostile(self, name, layers, expect):
+        outside = os.path.join(self.tmp.path, "outside")
+        os.makedirs(outside, exist_ok=True)
+        with open(os.path.join(outside, "secret"), "w") as f:
+            f.write("untouched\n")
+        before = self.snapshot(self.tmp.path + "/outside")
+        before_tmp = set(os.listdir(self.tmp.path))
+        images.push_image(self.registry, "hostile/" + name, "latest", Image(layers))
+        msg, _, _ = self.pull(self.ref("hostile/" + name), ok=False)
+        self.assertIn(expect, msg)
+        self.assertEqual(self.snapshot(self.tmp.path + "/outside"), before)
+        with open(os.path.join(outside, "secret")) as f:
+            self.assertEqual(f.read(), "untouched\n")
+        # nothing new appeared anywhere next to the staging tree
+        self.assertEqual(set(os.listdir(self.tmp.path)) - before_tmp - {"images", "cache", "expand"}, set())
+        self.assertFalse(os.path.exists("/escape-gatewayd-test"))
+        self.assert_no_image()
+        self.assert_staging_clean()
+
+    def test_hostile_layers(self):
+        outside = os.path.join(self.tmp.path, "outside")
+        cases = {
+            "dotdot": ([(Layer().busybox().file("../../../escape", "x"), "gzip")], "path outside the image"),
+            "dotdot-deep": ([(Layer().dir("a").file("a/../../escape", "x"), "gzip")], "path outside the image"),
+            "absolute": ([(Layer().file("/escape-gatewayd-test", "x"), "gzip")], "path outside the image"),
+            "symlink-then-write": ([(Layer().symlink("evil", outside).file("evil/pwned", "x"), "gzip")],
+                                   "path goes through a symlink"),
+            "symlink-relative": ([(Layer().symlink("evil", "../../../outside").file("evil/pwned", "x"), "gzip")],
+                                 "path goes through a symlink"),
+            "symlink-across-layers": ([(Layer().symlink("evil", outside), "gzip"),
+                                       (Layer().file("evil/pwned", "x"), "zstd")], "path goes through a symlink"),
+            "hardlink-outside": ([(Layer().hardlink("hl", "../../outside/secret"), "gzip")],
+                                 "hardlink target outside the image"),
+            "hardlink-absolute": ([(Layer().hardlink("hl", outside + "/secret"), "gzip")],
+                                  "hardlink target outside the image"),
+            "hardlink-via-symlink": ([(Layer().symlink("evil", outside).hardlink("hl", "evil/secret"), "gzip")],
+                                     "path goes through a symlink"),
+            "whiteout-via-symlink": ([(Layer().symlink("evil", outside), "gzip"),
+                                      (Layer().whiteout("evil/secret"), "gzip")], "path goes through a symlink"),
+        }
+        for name, (layers, expect) in cases.items():
+            with self.subTest(name):
+                self.hostile(name, layers, expect)
+
+    def test_device_nodes_are_dropped(self):
+        l1 = Layer().busybox().dir("dev").device("dev/null").device("dev/sda", char=False, major=8, minor=0)
+        images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip")]))
+        done, _, _ = self.pull(self.ref("devs"))
+        t = self.tree(done["squashfs"])
+        self.assertNotIn("dev/null", t)
+        self.assertNotIn("dev/sda", t)
+        self.assertIn("dev", t)
+
+    def test_resolve_only(self):
+        d, _ = images.push_image(self.registry, "res", "latest", images.busybox_image())
+        r, w = os.pipe()
+        p = subprocess.run([worker(), "pull", "--resolve-only", "--events-fd", str(w), self.ref("res")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, pass_fds=(w,), timeout=30)
+        os.close(w)
+        with os.fdopen(r) as f:
+            events = [json.loads(l) for l in f]
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, d + "\n")
+        done = events[-1]
+        self.assertEqual((done["event"], done["digest"], done["id"], done["resolveOnly"]), ("done", d, d[7:], True))
+        self.assertFalse(os.path.exists(self.image_dir))
+
+        # for an index, the platform manifest's digest; --id-only is the same switch
+        _, digests = images.push_index(self.registry, "res", "multi", [
+            Image([(Layer().file("a", "a"), "gzip")], arch="arm64", variant="v8"),
+            Image([(Layer().file("b", "b"), "gzip")], arch="amd64")])
+        p = subprocess.run([worker(), "pull", "--id-only", "--platform", "linux/arm64", self.ref("res", "multi")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        done = [json.loads(l) for l in p.stdout.splitlines()][-1]
+        self.assertEqual(done["digest"], digests[0])
+
+    def test_pull_by_digest(self):
+        d, _ = images.push_image(self.registry, "bydigest", "v1", images.busybox_image())
+        done, _, _ = self.pull(f"{self.registry.host}/bydigest@{d}")
+        self.assertEqual(done["digest"], d)
+        done, _, _ = self.pull(f"{self.registry.host}/bydigest:v1@{d}", "--force")
+        self.assertEqual(done["digest"], d)
+        wrong = "sha256:" + "0" * 64
+        msg, _, _ = self.pull(f"{self.registry.host}/bydigest@{wrong}", ok=False)
+        self.assertIn("(HTTP 404)", msg)
+
+    def test_concurrent_pulls_share_cache(self):
+        l = [(Layer().busybox(), "gzip")] + [(Layer().file(f"f{i}", os.urandom(2 * 1024 * 1024)), "gzip") for i in range(4)]
+        d, _ = images.push_image(self.registry, "conc", "latest", Image(l))
+        outs = []
+        for i in range(4):
+            argv = [worker(), "pull", "--image-dir", self.image_dir + str(i % 2), "--cache-dir", self.cache_dir,
+                    "--expand-dir", self.expand_dir, "--force", "--jobs", "3", self.ref("conc")]
+            outs.append(self.procs.start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        results = [(p.communicate(timeout=120), p.returncode) for p in outs]
+        for (out, err), rc in results:
+            self.assertEqual(rc, 0, err)
+        self.assert_cache_consistent()
+        self.assertEqual(len(os.listdir(os.path.join(self.cache_dir, "blobs", "sha256"))), 6)
+        for i in range(2):
+            self.assertEqual(sorted(os.listdir(self.image_dir + str(i))), [d[7:] + ".meta.json", d[7:] + ".squashfs"])
+            t = self.tree(os.path.join(self.image_dir + str(i), d[7:] + ".squashfs"))
+            self.assertIn("f3", t)
+        self.assert_staging_clean()
+
+    def test_compressors(self):
+        images.push_image(self.registry, "comp", "latest", images.busybox_image())
+        for comp, level in (("lz4", None), ("gzip", "1"), ("xz", None), ("zstd", "19")):
+            with self.subTest(comp):
+                args = ["--force", "--compressor", comp] + (["--compression-level", level] if level else [])
+                done, _, _ = self.pull(self.ref("comp"), *args)
+                out = subprocess.run(["unsquashfs", "-s", done["squashfs"]], stdout=subprocess.PIPE, text=True).stdout
+                self.assertIn(f"Compression {comp}", out)
+                with open(done["meta"]) as f:
+                    self.assertEqual(json.load(f)["compressor"], comp)
+
+    def test_bad_input(self):
+        cases = [
+            (["UPPER/case"], "Invalid image reference"),
+            (["--platform", "linux", "x"], "Invalid platform"),
+        ]
+        for args, expect in cases:
+            with self.subTest(args):
+                msg, _, _ = self.pull(args[-1], *args[:-1], ok=False)
+                self.assertIn(expect, msg)
+        # argument errors are reported before anything starts (no events)
+        for args, expect in [
+            (["--compressor", "brotli", "x"], "Unknown compressor"),
+            (["--compression-level", "23", "x"], "Invalid --compression-level"),
+            (["--compressor", "gzip", "--compression-level", "12", "x"], "Invalid --compression-level"),
+            (["--jobs", "0", "x"], "Invalid --jobs"),
+            (["--events-fd", "77", "x"], "Invalid --events-fd"),
+            ([], "Expected exactly one REFERENCE"),
+            (["a", "b"], "Expected exactly one REFERENCE"),
+        ]:
+            with self.subTest(args):
+                p = subprocess.run([worker(), "pull", "--image-dir", self.image_dir, *args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                self.assertEqual(p.returncode, 1)
+                self.assertIn(expect, p.stderr)
+        p = subprocess.run([worker(), "pull", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--image-dir= is required", p.stderr)
+        p = subprocess.run([worker(), "pull", "--help"], stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.returncode, 0)
+        for opt in ("--image-dir", "--cache-dir", "--expand-dir", "--default-location", "--platform",
+                    "--credentials-file", "--insecure-registry", "--compressor", "--compression-level",
+                    "--jobs", "--events-fd", "--resolve-only", "--id-only", "EXIT STATUS"):
+            self.assertIn(opt, p.stdout)
+
+    def test_default_location(self):
+        d, _ = images.push_image(self.registry, "team/app", "latest", images.busybox_image())
+        done, _, _ = self.pull("team/app", "--default-location", self.registry.host)
+        self.assertEqual(done["digest"], d)
+        self.assertEqual(done["reference"], f"{self.registry.host}/team/app:latest")
+
+
+if __name__ == "__main__":
+    unittest.main()
