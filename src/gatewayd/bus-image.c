@@ -3,6 +3,7 @@
 #include "bus-util.h"
 #include "image-pull.h"
 #include "image-registry.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 
@@ -264,7 +265,7 @@ int method_get_image(sd_bus_message *message, void *userdata, sd_bus_error *erro
         o = image_to_json(i);
         if (!o)
                 return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        r = sd_bus_reply_method_return(message, "s", json_text(o));
         json_object_put(o);
         return r;
 }

@@ -5,6 +5,7 @@
 #include "bus-service.h"
 #include "bus-util.h"
 #include "gw-error.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "service-registry.h"
@@ -143,7 +144,7 @@ static int method_get_status(sd_bus_message *message, void *userdata, sd_bus_err
 
         if (!o)
                 return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        r = sd_bus_reply_method_return(message, "s", json_text(o));
         json_object_put(o);
         return r;
 }

@@ -11,10 +11,11 @@ const HttpRoute http_api_routes[] = {
         { "DELETE", "/v1/services/*",   http_remove_service },
         { "GET",    "/v1/images",       http_list_images },
         { "POST",   "/v1/images/pull",  http_pull_image },
-        { "GET",    "/v1/images/*",     http_get_image },
-        { "DELETE", "/v1/images/*",     http_remove_image },
         { "GET",    "/v1/images/*/progress", http_get_image_progress },
         { "POST",   "/v1/images/*/expire",   http_expire_image },
+        /* After the routes above: a reference like "library/alpine:3" spans segments. */
+        { "GET",    "/v1/images/**",    http_get_image },
+        { "DELETE", "/v1/images/**",    http_remove_image },
         { "POST",   "/v1/services/*/jobs",      http_submit_service_job },
         { "GET",    "/v1/jobs",                 http_list_jobs },
         { "GET",    "/v1/jobs/*",               http_get_job },

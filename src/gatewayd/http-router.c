@@ -23,6 +23,21 @@ static bool path_matches(const char *pattern, const char *path, char *captures[H
 
                 if (qlen == 0)
                         return false; /* empty segment: "//" or a trailing slash where a segment is due */
+                if (plen == 2 && p[0] == '*' && p[1] == '*' && p[2] == 0) {
+                        /* "**" ends a pattern and takes the rest of the path: image references
+                         * contain slashes. */
+                        size_t rest = strlen(q);
+                        if (rest > 0 && q[rest - 1] == '/')
+                                rest--;
+                        if (captures) {
+                                if (n_captures >= HTTP_ROUTE_MAX_CAPTURES)
+                                        return false;
+                                captures[n_captures] = strndup(q, rest);
+                                if (!captures[n_captures])
+                                        return false;
+                        }
+                        return rest > 0 && !strstr(q, "//");
+                }
                 if (plen == 1 && *p == '*') {
                         if (captures) {
                                 if (n_captures >= HTTP_ROUTE_MAX_CAPTURES)

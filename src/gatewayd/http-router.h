@@ -12,7 +12,9 @@ typedef void (*HttpHandler)(HttpRequest *req, char **captures);
 
 typedef struct HttpRoute {
         const char *method;   /* "GET", "POST", ... */
-        const char *pattern;  /* "/v1/services/{}"-like: a "*" segment matches one non-empty segment */
+        /* "/v1/services/{}"-like: a "*" segment matches one non-empty segment; a final "**"
+         * matches the rest of the path (one or more segments). The first matching route wins. */
+        const char *pattern;
         HttpHandler handler;
 } HttpRoute;
 

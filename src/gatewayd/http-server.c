@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "http-server.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 
@@ -235,7 +236,7 @@ void http_request_reply_json(HttpRequest *req, unsigned status, json_object *bod
                 http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
                 return;
         }
-        t = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        t = json_text(body);
         http_request_set_response(req, status, t, strlen(t));
         json_object_put(body);
 }

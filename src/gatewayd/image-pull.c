@@ -5,6 +5,7 @@
 #include "bus-image.h"
 #include "image-pull.h"
 #include "image-registry.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "time-util.h"
@@ -124,7 +125,7 @@ static void image_pull_notify(ImagePull *p, const GwError *e, bool final) {
 }
 
 static void image_pull_broadcast(ImagePull *p, json_object *line) {
-        const char *t = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN);
+        const char *t = json_text(line);
         size_t n = 0;
 
         for (size_t k = 0; k < p->n_streams; k++) {
@@ -161,22 +162,6 @@ static GwErrorCode error_code_from_failure(const char *msg) {
         if (strstr(msg, "nvalid reference") || strstr(msg, "Credentials file"))
                 return GW_ERROR_INVALID_ARGUMENT;
         return GW_ERROR_UNAVAILABLE;
-}
-
-static const char *json_get_string(json_object *o, const char *key) {
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
-                ? json_object_get_string(v) : NULL;
-}
-
-static uint64_t json_get_u64(json_object *o, const char *key) {
-        json_object *v;
-        int64_t x;
-
-        if (!json_object_object_get_ex(o, key, &v))
-                return 0;
-        x = json_object_get_int64(v);
-        return x > 0 ? (uint64_t) x : 0;
 }
 
 static void on_worker_event(WorkerProcess *w, json_object *ev, void *userdata) {
@@ -414,7 +399,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
 static int write_credentials_file(Manager *m, json_object *credentials, char **ret) {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
-        const char *t = json_object_to_json_string_ext(credentials, JSON_C_TO_STRING_PLAIN);
+        const char *t = json_text(credentials);
         size_t n = strlen(t);
 
         /* Secrets travel in a 0600 file, never on a command line that ps shows. */
@@ -548,7 +533,7 @@ int image_pull_stream_progress(Image *i, HttpStream *s) {
 
         if (!o)
                 return -ENOMEM;
-        t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        t = json_text(o);
         r = http_stream_write(s, t, strlen(t));
         if (r >= 0)
                 r = http_stream_write(s, "\n", 1);

@@ -7,6 +7,7 @@
 #include "db.h"
 #include "image-pull.h"
 #include "image-registry.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "time-util.h"
@@ -86,7 +87,7 @@ static char *acl_to_json(const Image *i) {
                 json_object_array_add(g, json_object_new_int64(i->acl_gids[k]));
         json_object_object_add(o, "uids", u);
         json_object_object_add(o, "gids", g);
-        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        s = strdup(json_text(o));
         json_object_put(o);
         return s;
 }

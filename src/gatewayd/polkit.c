@@ -45,8 +45,8 @@ int process_start_time(pid_t pid, uint64_t *ret) {
         if (!p)
                 return -EIO;
         p++;
-        /* Skip fields 3..21 (19 fields) to reach field 22. */
-        for (int i = 0; i < 20; i++) {
+        /* p is at the blank before field 3; 19 more blanks bring it to the one before field 22. */
+        for (int i = 0; i < 19; i++) {
                 p = strchr(p + 1, ' ');
                 if (!p)
                         return -EIO;

@@ -3,6 +3,7 @@
 
 #include "bus-service.h"
 #include "db.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "service-registry.h"
@@ -92,7 +93,7 @@ static int service_store(Manager *m, const Service *s, bool create, GwError *e) 
         spec = service_spec_to_json(s);
         if (!spec)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory");
-        sqlite3_bind_text(st, 1, json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 1, json_text(spec), -1, SQLITE_TRANSIENT);
         json_object_put(spec);
         sqlite3_bind_int64(st, 2, (sqlite3_int64) s->created_usec);
         sqlite3_bind_int64(st, 3, (sqlite3_int64) s->updated_usec);

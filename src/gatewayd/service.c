@@ -3,6 +3,7 @@
 #include <math.h>
 #include <time.h>
 
+#include "json-util.h"
 #include "service.h"
 
 Service *service_free(Service *s) {
@@ -296,7 +297,7 @@ const char *service_json(Service *s) {
                 json_object *o = service_to_json(s);
                 if (!o)
                         return NULL;
-                s->json = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                s->json = strdup(json_text(o));
                 json_object_put(o);
         }
         return s->json;

@@ -89,5 +89,8 @@ def build_dir():
 
 
 def source_dir():
-    # this file is <top>/tests/integration/harness/procs.py
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    """The top of the source tree (this file is tests/integration/harness/procs.py)."""
+    here = os.path.abspath(__file__)
+    for _ in range(4):
+        here = os.path.dirname(here)
+    return here

@@ -3,6 +3,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 static inline void json_object_putp(json_object **o) {
         if (*o)
@@ -24,4 +25,22 @@ static inline json_object *json_get_typed(json_object *o, const char *key, json_
         if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, t))
                 return NULL;
         return v;
+}
+
+/* Compact JSON as every surface sends it (no "\/" escapes: references and paths stay legible). */
+#define JSON_TEXT_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+static inline const char *json_text(json_object *o) {
+        return json_object_to_json_string_ext(o, JSON_TEXT_FLAGS);
+}
+
+/* A non-negative integer member, 0 if missing or not a number. */
+static inline uint64_t json_get_u64(json_object *o, const char *key) {
+        json_object *v;
+        int64_t x;
+
+        if (!o || !json_object_object_get_ex(o, key, &v))
+                return 0;
+        x = json_object_get_int64(v);
+        return x > 0 ? (uint64_t) x : 0;
 }

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <getopt.h>
+#include <limits.h>
+#include <locale.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl-services.h"
+#include "ctl-status.h"
+#include "ctl-util.h"
+#include "ctl.h"
+#include "log.h"
+
+JsonMode arg_json = JSON_OFF;
+bool arg_legend = true;
+bool arg_ask_password = true;
+
+/* Options that belong to some verbs only. A verb lists the ones it takes, so that
+ * "gatewayctl status --image=x" is an error and not silently ignored. Options without a bit
+ * (help, version, no-pager, no-legend, no-ask-password) apply everywhere. */
+enum {
+        OPT_JSON        = UINT64_C(1) << 0,
+        OPT_FILE        = UINT64_C(1) << 1,
+        OPT_IMAGE       = UINT64_C(1) << 2,
+        OPT_COMMAND     = UINT64_C(1) << 3,
+        OPT_ENV         = UINT64_C(1) << 4,
+        OPT_UNSET_ENV   = UINT64_C(1) << 5,
+        OPT_DESCRIPTION = UINT64_C(1) << 6,
+        OPT_MEMORY      = UINT64_C(1) << 7,
+        OPT_CPUS        = UINT64_C(1) << 8,
+        OPT_TIMEOUT     = UINT64_C(1) << 9,
+        OPT_NETWORK     = UINT64_C(1) << 10,
+};
+
+#define OPTS_SPEC (OPT_JSON | OPT_FILE | OPT_IMAGE | OPT_COMMAND | OPT_ENV | OPT_DESCRIPTION | OPT_MEMORY | \
+                   OPT_CPUS | OPT_TIMEOUT | OPT_NETWORK)
+
+#define VERB_ANY UINT_MAX
+
+typedef struct Verb {
+        const char *words[2];   /* "service", "create"; words[1] NULL for one-word verbs */
+        unsigned min_args, max_args;
+        uint64_t options;       /* OPT_* bits the verb takes */
+        bool tail;              /* "-- ARG..." is the verb's own (a command line) */
+        bool hidden;            /* an alias: not in the overview */
+        VerbFunction run;
+        const char *synopsis;   /* after "gatewayctl [OPTIONS...] " */
+        const char *summary;    /* one line for the overview */
+        const char *help;       /* the verb's manual: description, options, examples */
+} Verb;
+
+static const char help_services[] =
+        "Lists the services registered with gatewayd, sorted by name: a table with the\n"
+        "columns NAME, IMAGE and DESCRIPTION, followed by a count. On a terminal the table\n"
+        "is fitted to its width; in a pipe every cell is printed whole.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]       Print a JSON array with the full record of every service\n"
+        "                         (as 'service show --json' gives it); MODE is \"pretty\"\n"
+        "                         (the default) or \"short\" (one line)\n"
+        "     --no-legend         Print neither the header line nor the count\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl services\n"
+        "  gatewayctl services --no-legend | cut -d' ' -f1\n"
+        "  gatewayctl services --json=short\n";
+
+static const char help_show[] =
+        "Shows one service: its image, command, environment, limits and timestamps, one\n"
+        "field per line.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]       Print the service record as JSON instead (the same record\n"
+        "                         as the HTTP API returns); MODE is \"pretty\" or \"short\"\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl service show hello\n"
+        "  gatewayctl service show hello --json | jq .image\n";
+
+#define SPEC_OPTIONS_HELP                                                                          \
+        "     --image=REF          Container image to run, e.g. docker.io/library/busybox:latest\n" \
+        "     --command=ARG        Append ARG to the command line run in the image (repeat the\n"  \
+        "                          option for each argument); alternatively give the whole\n"     \
+        "                          command after \"--\". Without either, the image's default\n"    \
+        "                          command runs\n"                                                \
+        "     --env=KEY=VALUE      Set an environment variable (repeatable)\n"                    \
+        "     --description=TEXT   Free text shown in listings\n"                                 \
+        "     --memory=SIZE        Memory limit: bytes, or with a suffix K, M, G, T (base 1024),\n" \
+        "                          e.g. 512M, 2G, 1.5G; 0 removes the limit\n"                    \
+        "     --cpus=N             CPU limit in CPUs, e.g. 0.5 or 2; 0 removes the limit\n"        \
+        "     --timeout=TIME       Time limit of a job: seconds, or e.g. 90s, 5min, 1h30min;\n"     \
+        "                          0 removes the limit\n"                                         \
+        "     --network[=BOOL]     Give jobs network access (default: no network)\n"              \
+        "  -f --file=PATH          Read the spec as JSON from PATH (\"-\" = standard input);\n"    \
+        "                          the other options are applied on top of it\n"                  \
+        "     --json[=MODE]        Print the resulting service record as JSON\n"
+
+static const char help_create[] =
+        "Registers a new service: a container image and the command to run in it as a\n"
+        "one-shot job, with its environment and limits. NAME may be omitted when the spec\n"
+        "given with --file contains a \"name\". Creating services needs the polkit action\n"
+        "org.gatewayd.manage-services (root always has it); on a terminal, polkit may ask\n"
+        "for a password unless --no-ask-password is given.\n"
+        "\n"
+        "Options:\n" SPEC_OPTIONS_HELP
+        "\n"
+        "Examples:\n"
+        "  gatewayctl service create hello --image=docker.io/library/busybox:latest \\\n"
+        "          --description='Says hello' -- echo hello\n"
+        "  gatewayctl service create solver --image=registry.example.com/solver:1.2 \\\n"
+        "          --env=THREADS=4 --memory=2G --cpus=2 --timeout=10min\n"
+        "  gatewayctl service create --file=solver.json\n"
+        "  echo '{\"name\":\"x\",\"image\":\"busybox\"}' | gatewayctl service create --file=-\n";
+
+static const char help_update[] =
+        "Changes a service. gatewayctl fetches the current spec, applies the options given,\n"
+        "and sends the whole spec back; whatever no option names stays as it is. With\n"
+        "--file the spec read replaces the current one (the options still apply on top).\n"
+        "--command or \"-- ARG...\" replaces the whole command line. Needs the polkit action\n"
+        "org.gatewayd.manage-services.\n"
+        "\n"
+        "Options:\n" SPEC_OPTIONS_HELP
+        "     --unset-env=KEY      Remove an environment variable (repeatable)\n"
+        "     --network=no         Take network access away again\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl service update hello --image=docker.io/library/busybox:1.36\n"
+        "  gatewayctl service update solver --env=THREADS=8 --unset-env=DEBUG --memory=0\n"
+        "  gatewayctl service update hello -- echo hello again\n";
+
+static const char help_rm[] =
+        "Removes the named services. Every name is tried; if any removal fails, the errors\n"
+        "are printed and the exit status is 1. Needs the polkit action\n"
+        "org.gatewayd.manage-services.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl service rm hello solver\n";
+
+static const char help_status[] =
+        "Shows gatewayd's version, its state directory, the number of services, and\n"
+        "whatever else the daemon reports about itself (uptime, counts, paths).\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]       Print the daemon's status object as JSON\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl status\n";
+
+static int verb_help(int argc, char *argv[], char *tail[]);
+
+static const char help_help[] =
+        "Shows the overview of all commands, or the manual of one command.\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl help\n"
+        "  gatewayctl help service create\n";
+
+static const Verb verbs[] = {
+        { { "services", NULL }, 0, 0, OPT_JSON, false, false, verb_services,
+          "services", "List services", help_services },
+        { { "service", "list" }, 0, 0, OPT_JSON, false, true, verb_services,
+          "service list", "List services", help_services },
+        { { "service", "show" }, 1, 1, OPT_JSON, false, false, verb_service_show,
+          "service show NAME", "Show a service", help_show },
+        { { "service", "create" }, 0, 1, OPTS_SPEC, true, false, verb_service_create,
+          "service create NAME --image=REF [OPTIONS...] [-- COMMAND...]", "Register a service", help_create },
+        { { "service", "update" }, 1, 1, OPTS_SPEC | OPT_UNSET_ENV, true, false, verb_service_update,
+          "service update NAME [OPTIONS...] [-- COMMAND...]", "Change a service", help_update },
+        { { "service", "rm" }, 1, VERB_ANY, 0, false, false, verb_service_remove,
+          "service rm NAME...", "Remove services", help_rm },
+        { { "service", "remove" }, 1, VERB_ANY, 0, false, true, verb_service_remove,
+          "service remove NAME...", "Remove services", help_rm },
+        { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
+          "status", "Show the daemon's version and state", help_status },
+        { { "help", NULL }, 0, 2, 0, false, false, verb_help,
+          "help [COMMAND]", "Show this overview, or a command's manual", help_help },
+};
+
+static const Verb *default_verb = &verbs[0];
+
+static void help_overview(void) {
+        printf("gatewayctl [OPTIONS...] COMMAND ...\n"
+               "\n"
+               "Control gatewayd, the gateway that imports container images and runs\n"
+               "services as sandboxed one-shot jobs. gatewayctl talks to gatewayd\n"
+               "(%s) on the system bus. Without a command, it lists the services.\n"
+               "\n"
+               "Commands:\n", "org.gatewayd.Gateway1");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                if (verbs[i].hidden)
+                        continue;
+                if (strlen(verbs[i].synopsis) <= 34)
+                        printf("  %-34s %s\n", verbs[i].synopsis, verbs[i].summary);
+                else
+                        printf("  %s\n  %-34s %s\n", verbs[i].synopsis, "", verbs[i].summary);
+        }
+        printf("\n"
+               "Options:\n"
+               "  -h --help               Show this help; after a command, the command's manual\n"
+               "     --version            Show the version\n"
+               "     --json[=MODE]        Print JSON instead of tables and fields; MODE is\n"
+               "                          \"pretty\" (default) or \"short\" (one line)\n"
+               "     --no-legend          Print no header and no footer around tables\n"
+               "     --no-pager           Accepted for compatibility; output is never paged\n"
+               "     --no-ask-password    Do not let polkit ask for a password\n"
+               "\n"
+               "Options of 'service create' and 'service update' are described by\n"
+               "'gatewayctl service create --help'.\n"
+               "\n"
+               "Environment:\n"
+               "  DBUS_SYSTEM_BUS_ADDRESS  The system bus to use (default: the standard socket)\n"
+               "  COLUMNS                  Width to fit tables to, also when not on a terminal\n"
+               "  NO_COLOR                 Do not underline table headers\n"
+               "\n"
+               "Exit status: 0 on success, 1 on any failure (the error is printed on\n"
+               "standard error). See docs/gatewayctl.md for the full reference.\n");
+}
+
+static void help_verb(const Verb *v) {
+        printf("gatewayctl [OPTIONS...] %s\n\n%s", v->synopsis, v->help);
+        printf("\nGeneral options (--no-legend, --no-ask-password, ...): gatewayctl --help\n");
+}
+
+static const Verb *verb_find(char *words[], size_t n, size_t *ret_consumed) {
+        if (n == 0)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                const Verb *v = &verbs[i];
+                if (!streq(v->words[0], words[0]))
+                        continue;
+                if (!v->words[1]) {
+                        *ret_consumed = 1;
+                        return v;
+                }
+                if (n >= 2 && streq(v->words[1], words[1])) {
+                        *ret_consumed = 2;
+                        return v;
+                }
+        }
+        return NULL;
+}
+
+/* A verb's first word that needs a second ("service"), for a helpful error. */
+static bool verb_is_group(const char *word) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (verbs[i].words[1] && streq(verbs[i].words[0], word))
+                        return true;
+        return false;
+}
+
+static int log_unknown_subcommand(const char *group, const char *sub) {
+        char list[256] = "";
+
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (verbs[i].words[1] && !verbs[i].hidden && streq(verbs[i].words[0], group)) {
+                        if (list[0])
+                                strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+                        strncat(list, verbs[i].words[1], sizeof(list) - strlen(list) - 1);
+                }
+        if (sub)
+                return log_error_errno(EINVAL, "Unknown command '%s %s'; '%s' takes one of: %s.", group, sub,
+                                       group, list);
+        return log_error_errno(EINVAL, "'%s' needs a command: one of %s.", group, list);
+}
+
+static int verb_help(int argc, char *argv[], char *tail[]) {
+        const Verb *v;
+        size_t consumed;
+
+        if (argc == 0) {
+                help_overview();
+                return 0;
+        }
+        v = verb_find(argv, (size_t) argc, &consumed);
+        if (!v || consumed != (size_t) argc) {
+                if (verb_is_group(argv[0]))
+                        return log_unknown_subcommand(argv[0], argc > 1 ? argv[1] : NULL);
+                return log_error_errno(EINVAL, "Unknown command '%s'; see 'gatewayctl --help'.", argv[0]);
+        }
+        help_verb(v);
+        return 0;
+}
+
+typedef struct ParsedArgs {
+        bool help, version;
+        uint64_t given;          /* OPT_* bits seen */
+        const char *given_name[64];
+        char **positional;       /* points into argv */
+        size_t n_positional;
+        char **tail;             /* after "--", NULL-terminated, or NULL */
+} ParsedArgs;
+
+static int parse_memory(const char *s) {
+        int r = parse_size(s, &arg_spec.memory);
+        if (r < 0)
+                return log_error_errno(r, "Invalid --memory= value '%s': expected bytes or a size such as 512M "
+                                       "or 2G.", s);
+        arg_spec.memory_set = true;
+        return 0;
+}
+
+static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_JSON,
+                ARG_NO_PAGER,
+                ARG_NO_LEGEND,
+                ARG_NO_ASK_PASSWORD,
+                ARG_IMAGE,
+                ARG_COMMAND,
+                ARG_ENV,
+                ARG_UNSET_ENV,
+                ARG_DESCRIPTION,
+                ARG_MEMORY,
+                ARG_CPUS,
+                ARG_TIMEOUT,
+                ARG_NETWORK,
+        };
+        static const struct option options[] = {
+                { "help",            no_argument,       NULL, 'h'                 },
+                { "version",         no_argument,       NULL, ARG_VERSION         },
+                { "json",            optional_argument, NULL, ARG_JSON            },
+                { "no-pager",        no_argument,       NULL, ARG_NO_PAGER        },
+                { "no-legend",       no_argument,       NULL, ARG_NO_LEGEND       },
+                { "no-ask-password", no_argument,       NULL, ARG_NO_ASK_PASSWORD },
+                { "file",            required_argument, NULL, 'f'                 },
+                { "image",           required_argument, NULL, ARG_IMAGE           },
+                { "command",         required_argument, NULL, ARG_COMMAND         },
+                { "env",             required_argument, NULL, ARG_ENV             },
+                { "unset-env",       required_argument, NULL, ARG_UNSET_ENV       },
+                { "description",     required_argument, NULL, ARG_DESCRIPTION     },
+                { "memory",          required_argument, NULL, ARG_MEMORY          },
+                { "cpus",            required_argument, NULL, ARG_CPUS            },
+                { "timeout",         required_argument, NULL, ARG_TIMEOUT         },
+                { "network",         optional_argument, NULL, ARG_NETWORK         },
+                {}
+        };
+        _cleanup_free_ char **original = NULL;
+        const char *dashdash_arg = NULL;   /* a "--" taken as an option's argument */
+        size_t n_tail = 0;
+        int c, r;
+
+        /* getopt permutes argv; keep the original order to find where "--" was. */
+        original = malloc(sizeof(char *) * ((size_t) argc + 1));
+        if (!original)
+                return log_oom();
+        memcpy(original, argv, sizeof(char *) * ((size_t) argc + 1));
+
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":hf:", options, NULL)) >= 0) {
+                uint64_t bit = 0;
+                const char *name = NULL;
+
+                if (optarg && streq(optarg, "--"))
+                        dashdash_arg = optarg;
+
+                switch (c) {
+                case 'h':
+                        p->help = true;
+                        break;
+                case ARG_VERSION:
+                        p->version = true;
+                        break;
+                case ARG_JSON:
+                        bit = OPT_JSON, name = "--json";
+                        if (!optarg || streq(optarg, "pretty"))
+                                arg_json = JSON_PRETTY;
+                        else if (streq(optarg, "short"))
+                                arg_json = JSON_SHORT;
+                        else if (streq(optarg, "off"))
+                                arg_json = JSON_OFF;
+                        else
+                                return log_error_errno(EINVAL, "Invalid --json= mode '%s': expected pretty, short "
+                                                       "or off.", optarg);
+                        break;
+                case ARG_NO_PAGER:
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        arg_ask_password = false;
+                        break;
+                case 'f':
+                        bit = OPT_FILE, name = "--file";
+                        if (!*optarg)
+                                return log_error_errno(EINVAL, "--file= needs a path (or \"-\" for standard input).");
+                        if (free_and_strdup(&arg_spec.file, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_IMAGE:
+                        bit = OPT_IMAGE, name = "--image";
+                        if (!*optarg)
+                                return log_error_errno(EINVAL, "--image= needs an image reference.");
+                        if (free_and_strdup(&arg_spec.image, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_COMMAND:
+                        bit = OPT_COMMAND, name = "--command";
+                        if (strv_extend(&arg_spec.command, optarg) < 0)
+                                return log_oom();
+                        arg_spec.command_set = true;
+                        break;
+                case ARG_ENV:
+                        bit = OPT_ENV, name = "--env";
+                        if (env_assignment_is_valid(optarg) < 0)
+                                return log_error_errno(EINVAL, "Invalid --env= value '%s': expected KEY=VALUE.", optarg);
+                        if (strv_extend(&arg_spec.env_set, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_UNSET_ENV:
+                        bit = OPT_UNSET_ENV, name = "--unset-env";
+                        if (!*optarg || strchr(optarg, '='))
+                                return log_error_errno(EINVAL, "Invalid --unset-env= value '%s': expected a variable "
+                                                       "name.", optarg);
+                        if (strv_extend(&arg_spec.env_unset, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_DESCRIPTION:
+                        bit = OPT_DESCRIPTION, name = "--description";
+                        if (free_and_strdup(&arg_spec.description, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_MEMORY:
+                        bit = OPT_MEMORY, name = "--memory";
+                        r = parse_memory(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
+                case ARG_CPUS:
+                        bit = OPT_CPUS, name = "--cpus";
+                        r = parse_cpus(optarg, &arg_spec.cpus);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid --cpus= value '%s': expected a number of CPUs "
+                                                       "such as 0.5 or 2.", optarg);
+                        arg_spec.cpus_set = true;
+                        break;
+                case ARG_TIMEOUT:
+                        bit = OPT_TIMEOUT, name = "--timeout";
+                        r = parse_timespan_sec(optarg, &arg_spec.timeout_sec);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid --timeout= value '%s': expected seconds or a time "
+                                                       "such as 90s, 5min, 1h30min.", optarg);
+                        arg_spec.timeout_set = true;
+                        break;
+                case ARG_NETWORK:
+                        bit = OPT_NETWORK, name = "--network";
+                        if (optarg) {
+                                r = parse_boolean(optarg);
+                                if (r < 0)
+                                        return log_error_errno(r, "Invalid --network= value '%s': expected yes or no.",
+                                                               optarg);
+                                arg_spec.network = r;
+                        } else
+                                arg_spec.network = 1;
+                        break;
+                case ':':
+                        if (optopt > 0 && optopt < 0x100)
+                                return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
+                        return log_error_errno(EINVAL, "Option %s needs an argument.", argv[optind - 1]);
+                case '?':
+                        if (optopt > 0 && optopt < 0x100)
+                                return log_error_errno(EINVAL, "Unknown option -%c; see 'gatewayctl --help'.", optopt);
+                        return log_error_errno(EINVAL, "Unknown option %s; see 'gatewayctl --help'.", argv[optind - 1]);
+                default:
+                        return log_error_errno(EINVAL, "Unhandled option.");
+                }
+
+                if (bit) {
+                        p->given |= bit;
+                        p->given_name[__builtin_ctzll(bit)] = name;
+                }
+        }
+
+        /* If getopt stopped at a "--" (and not at one that was an option's argument), what
+         * follows it is the tail, left in its original order at the end of argv. */
+        if (optind > 1 && streq(argv[optind - 1], "--") && argv[optind - 1] != dashdash_arg)
+                for (int k = 1; k < argc; k++)
+                        if (original[k] == argv[optind - 1]) {
+                                n_tail = (size_t) (argc - k - 1);
+                                break;
+                        }
+
+        p->positional = argv + optind;
+        p->n_positional = (size_t) (argc - optind) - n_tail;
+        p->tail = n_tail > 0 || (optind > 1 && streq(argv[optind - 1], "--") && argv[optind - 1] != dashdash_arg)
+                          ? argv + (argc - (int) n_tail)
+                          : NULL;
+        /* "gatewayctl -- status": the command itself came after "--". */
+        if (p->n_positional == 0 && p->tail) {
+                p->n_positional = n_tail;
+                p->tail = NULL;
+        }
+        return 0;
+}
+
+static int dispatch(ParsedArgs *p) {
+        const Verb *v = default_verb;
+        size_t consumed = 0, n_args;
+        char **args;
+
+        if (p->n_positional > 0) {
+                v = verb_find(p->positional, p->n_positional, &consumed);
+                if (!v) {
+                        if (verb_is_group(p->positional[0]))
+                                return log_unknown_subcommand(p->positional[0],
+                                                              p->n_positional > 1 ? p->positional[1] : NULL);
+                        return log_error_errno(EINVAL, "Unknown command '%s'; see 'gatewayctl --help'.",
+                                               p->positional[0]);
+                }
+        }
+
+        if (p->help) {
+                if (p->n_positional == 0)
+                        help_overview();
+                else
+                        help_verb(v);
+                return 0;
+        }
+
+        for (unsigned bit = 0; bit < 64; bit++)
+                if ((p->given & (UINT64_C(1) << bit)) && !(v->options & (UINT64_C(1) << bit)))
+                        return log_error_errno(EINVAL, "Option %s does not apply to '%s%s%s'; see 'gatewayctl %s%s%s --help'.",
+                                               p->given_name[bit], v->words[0], v->words[1] ? " " : "", strempty(v->words[1]),
+                                               v->words[0], v->words[1] ? " " : "", strempty(v->words[1]));
+
+        args = p->positional + consumed;
+        n_args = p->n_positional - consumed;
+
+        /* For verbs that do not run a command line, "--" just ends the options, as usual: what
+         * follows are more arguments (e.g. a name that starts with "-"). */
+        if (p->tail && !v->tail) {
+                n_args += strv_length(p->tail);
+                p->tail = NULL;
+        }
+
+        if (n_args < v->min_args)
+                return log_error_errno(EINVAL, "Too few arguments; usage: gatewayctl %s", v->synopsis);
+        if (v->max_args != VERB_ANY && n_args > v->max_args)
+                return log_error_errno(EINVAL, "Too many arguments; usage: gatewayctl %s", v->synopsis);
+
+        /* args and the tail are contiguous in argv, so a merged tail needs no copying. */
+        return v->run((int) n_args, args, p->tail);
+}
+
+int main(int argc, char *argv[]) {
+        ParsedArgs p = {};
+        int r;
+
+        log_setup("gatewayctl");
+        setlocale(LC_ALL, "");
+
+        r = parse_argv(argc, argv, &p);
+        if (r >= 0 && p.version) {
+                printf("gatewayctl %s\n", GATEWAYD_VERSION);
+        } else if (r >= 0)
+                r = dispatch(&p);
+
+        spec_changes_done(&arg_spec);
+        if (fflush(stdout) == EOF && r >= 0)
+                r = log_error_errno(errno, "Failed to write output: %m");
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,200 @@
+"""Authorization of the service registry: anyone may read; create/update/delete need the polkit
+action org.gatewayd.manage-services. root always, members of gatewayd-admin through the test
+rule, ordinary users never. Checked on every surface (HTTP, D-Bus, gatewayctl), with a real
+polkitd, and with no polkitd at all (then only root)."""
+import json
+import unittest
+
+from harness import users
+from harness.stack import StackTestCase, spec
+
+ACCESS_DENIED = "org.gatewayd.Gateway1.Error.AccessDenied"
+ALLOWED = ("root", users.ADMIN)
+DENIED = (users.USER, users.OTHER)
+
+
+class Matrix(StackTestCase):
+    """(root, admin, user) × (HTTP, D-Bus, gatewayctl) × (create, update, delete)."""
+
+    # -- one operation on one surface as one user; returns True if it was allowed -----------
+
+    def http_op(self, op, user, name):
+        if op == "create":
+            r = self.gw.http("POST", "/v1/services", spec(name), as_user=user)
+            ok_status = 201
+        elif op == "update":
+            r = self.gw.http("PUT", f"/v1/services/{name}", spec(name, description=f"by {user}"),
+                             as_user=user)
+            ok_status = 200
+        else:
+            r = self.gw.http("DELETE", f"/v1/services/{name}", as_user=user)
+            ok_status = 204
+        if r.status == ok_status:
+            return True
+        self.assertError(r, 403, "AccessDenied")
+        return False
+
+    def dbus_op(self, op, user, name):
+        if op == "create":
+            p, err = self.gw.gdbus_call("CreateService", json.dumps(spec(name)), as_user=user)
+        elif op == "update":
+            p, err = self.gw.gdbus_call("UpdateService", name,
+                                        json.dumps(spec(name, description=f"by {user}")), as_user=user)
+        else:
+            p, err = self.gw.gdbus_call("RemoveService", name, as_user=user)
+        if p.returncode == 0:
+            return True
+        self.assertEqual(err, ACCESS_DENIED, p.stderr)
+        return False
+
+    def ctl_op(self, op, user, name):
+        if op == "create":
+            p = self.gw.gatewayctl("--no-ask-password", "service", "create", name,
+                                   f"--image={spec(name)['image']}", as_user=user)
+        elif op == "update":
+            p = self.gw.gatewayctl("--no-ask-password", "service", "update", name,
+                                   f"--description=by {user}", as_user=user)
+        else:
+            p = self.gw.gatewayctl("--no-ask-password", "service", "rm", name, as_user=user)
+        if p.returncode == 0:
+            return True
+        # The D-Bus error's message reaches the user.
+        self.assertTrue(p.stderr.strip(), "gatewayctl says why")
+        dp, err = self.gw.gdbus_call("RemoveService", name, as_user=user) if op == "delete" else \
+            self.gw.gdbus_call("CreateService", json.dumps(spec(name)), as_user=user) if op == "create" else \
+            self.gw.gdbus_call("UpdateService", name, json.dumps(spec(name)), as_user=user)
+        self.assertEqual(err, ACCESS_DENIED, dp.stderr)
+        msg = dp.stderr.split(ACCESS_DENIED + ": ", 1)[-1].strip()
+        self.assertIn(msg, p.stderr)
+        return False
+
+    def run_matrix(self, surface):
+        do = {"http": self.http_op, "dbus": self.dbus_op, "ctl": self.ctl_op}[surface]
+        for user in ALLOWED + DENIED:
+            allowed = user in ALLOWED
+            with self.subTest(surface=surface, user=user):
+                name = self.name(f"{surface}")
+                # create
+                self.assertEqual(do("create", user, name), allowed, f"{user} create")
+                self.assertEqual(self.exists(name), allowed)
+                if not allowed:
+                    self.create(name)  # as root, for update/delete
+                before = self.gw.http("GET", f"/v1/services/{name}").json
+                # update
+                self.assertEqual(do("update", user, name), allowed, f"{user} update")
+                after = self.gw.http("GET", f"/v1/services/{name}").json
+                if allowed:
+                    self.assertEqual(after["description"], f"by {user}")
+                else:
+                    self.assertEqual(after, before, "a refused update changes nothing")
+                # delete
+                self.assertEqual(do("delete", user, name), allowed, f"{user} delete")
+                self.assertEqual(self.exists(name), not allowed)
+
+    def test_http(self):
+        self.run_matrix("http")
+
+    def test_dbus(self):
+        self.run_matrix("dbus")
+
+    def test_gatewayctl(self):
+        self.run_matrix("ctl")
+
+    def test_everyone_may_read(self):
+        name = self.name("read")
+        rec = self.create(name)
+        for user in ALLOWED + DENIED:
+            with self.subTest(user=user):
+                r = self.gw.http("GET", "/v1/services", as_user=user)
+                self.assertEqual(r.status, 200, r.body)
+                self.assertIn(rec, r.json["services"])
+                r = self.gw.http("GET", f"/v1/services/{name}", as_user=user)
+                self.assertEqual(r.json, rec)
+                self.assertEqual(self.gw.http("GET", "/v1/status", as_user=user).status, 200)
+                p, data = self.gw.call("GetService", "s", name, as_user=user)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(json.loads(data[0]), rec)
+                p, data = self.gw.call("ListServices", as_user=user)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                p, data = self.gw.call("GetStatus", as_user=user)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                p = self.gw.gatewayctl("services", "--json", as_user=user)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn(name, [s["name"] for s in json.loads(p.stdout)])
+
+    def test_denied_before_validation_leaks_nothing(self):
+        """An ordinary user's invalid or duplicate create is still just AccessDenied (no
+        probing of what exists through error codes)."""
+        name = self.name("probe")
+        self.create(name)
+        r = self.gw.http("POST", "/v1/services", spec(name), as_user=users.USER)
+        self.assertError(r, 403, "AccessDenied")
+        r = self.gw.http("DELETE", "/v1/services/does-not-exist", as_user=users.USER)
+        self.assertIn(r.status, (403, 404), r.body)
+
+
+class NoPolkit(StackTestCase):
+    """polkitd not running (not even activatable): only root may change services; everyone
+    else is refused with a message that mentions polkit, and the daemon stays up."""
+    with_polkit = False
+
+    def test_root_still_allowed(self):
+        name = self.name("root")
+        self.create(name)
+        r = self.gw.http("PUT", f"/v1/services/{name}", spec(name, description="x"))
+        self.assertEqual(r.status, 200, r.body)
+        p, _ = self.gw.call("RemoveService", "s", name)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_admin_refused_http(self):
+        r = self.gw.http("POST", "/v1/services", spec(self.name("adm")), as_user=users.ADMIN)
+        self.assertError(r, 403, "AccessDenied")
+        self.assertIn("polkit", r.error_message().lower())
+
+    def test_admin_refused_dbus(self):
+        name = self.name("adm")
+        p, err = self.gw.gdbus_call("CreateService", json.dumps(spec(name)), as_user=users.ADMIN)
+        self.assertEqual(err, ACCESS_DENIED, p.stderr)
+        self.assertIn("polkit", p.stderr.lower())
+        self.assertFalse(self.exists(name))
+
+    def test_user_refused(self):
+        name = self.name("usr")
+        self.create(name)
+        r = self.gw.http("DELETE", f"/v1/services/{name}", as_user=users.USER)
+        self.assertError(r, 403, "AccessDenied")
+        self.assertTrue(self.exists(name))
+
+    def test_reads_need_no_polkit(self):
+        r = self.gw.http("GET", "/v1/services", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+
+
+class BusPolicyWithDaemon(StackTestCase):
+    """The bus policy in front of a running gatewayd: any user reaches the gatewayd interfaces
+    and the standard ones; anything else is stopped by the bus, before gatewayd sees it."""
+    with_polkit = False
+
+    def test_user_reaches_gatewayd_interfaces(self):
+        p = self.gw.busctl("get-property", "org.gatewayd.Gateway1", "/org/gatewayd/Gateway1",
+                           "org.gatewayd.Gateway1.Manager", "Version", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.gw.busctl("introspect", "org.gatewayd.Gateway1", "/org/gatewayd/Gateway1",
+                           as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.gw.busctl("call", "org.gatewayd.Gateway1", "/org/gatewayd/Gateway1",
+                           "org.freedesktop.DBus.Peer", "Ping", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_other_interfaces_blocked_by_bus(self):
+        p, err = self.gw.gdbus_call("Anything", iface="org.gatewayd.Gateway1.Secret", as_user=users.USER)
+        self.assertEqual(err, "org.freedesktop.DBus.Error.AccessDenied", p.stderr)
+        self.assertIn("Rejected send message", p.stderr)
+        # root passes the bus; gatewayd itself answers that there is no such method.
+        p, err = self.gw.gdbus_call("Anything", iface="org.gatewayd.Gateway1.Secret")
+        self.assertIn(err, ("org.freedesktop.DBus.Error.UnknownMethod",
+                            "org.freedesktop.DBus.Error.UnknownInterface",
+                            "org.freedesktop.DBus.Error.UnknownObject"), p.stderr)
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,266 @@
+"""Images in gatewayd: pulls through the daemon (HTTP and D-Bus) from a real docker-registry,
+de-duplication, failures, private images, removal, expiry and restart in the middle of a pull.
+The worker's own behaviour (layers, hostile input, auth flows) is covered by test_pull."""
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+
+from harness import images, users
+from harness.gatewayd import BUS_NAME
+from harness.procs import Processes, TempDir, wait_for
+from harness.registry import Proxy, Registry
+from harness.stack import StackTestCase
+
+IMAGE_IFACE = "org.gatewayd.Gateway1.Image"
+
+
+def location(host):
+    return {"remotetype": "dockerv2", "authentication": "http", "insecure": True}
+
+
+class ImageStack(StackTestCase):
+    """A registry with a busybox image (and a private one behind htpasswd), and gatewayd
+    configured to reach both over plain HTTP."""
+
+    extra_config = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.reg_procs = Processes()
+        cls.reg_tmp = TempDir()
+        try:
+            cls.registry = Registry(cls.reg_procs, os.path.join(cls.reg_tmp.path, "public")).start()
+            os.makedirs(cls.registry.tmpdir, exist_ok=True)
+            cls.digest, _ = images.push_image(cls.registry, "test/busybox", "latest", images.busybox_image())
+            images.push_image(cls.registry, "test/other", "v1",
+                              images.Image([(images.Layer().busybox().file("etc/marker", "other\n"), "gzip")]))
+            ptmp = os.path.join(cls.reg_tmp.path, "private")
+            os.makedirs(ptmp)
+            cls.private = Registry(cls.reg_procs, ptmp, auth=("htpasswd", {"alice": "s3cret"})).start()
+            images.push_image(cls.private, "team/secret", "1", images.busybox_image())
+            cls.config = {
+                "DefaultImageLocation": cls.registry.host,
+                "Locations": {cls.registry.host: location(cls.registry.host),
+                              cls.private.host: location(cls.private.host)},
+                **cls.extra_config,
+            }
+            super().setUpClass()
+        except BaseException:
+            cls.reg_procs.stop_all()
+            cls.reg_tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.reg_procs.stop_all()
+            cls.reg_tmp.cleanup()
+
+    def pull(self, reference, as_user=None, **kw):
+        return self.gw.http("POST", "/v1/images/pull", {"reference": reference, **kw}, as_user=as_user)
+
+    def wait_done(self, image_id, as_user=None):
+        """Follows the progress stream, which ends when the pull does; returns its lines."""
+        r = self.gw.http("GET", f"/v1/images/{image_id}/progress", as_user=as_user, timeout=120)
+        self.assertEqual(r.status, 200, r.body)
+        lines = [json.loads(x) for x in r.body.splitlines() if x.strip()]
+        self.assertTrue(lines, "progress stream has at least one line")
+        return lines
+
+    def image(self, ref, as_user=None):
+        return self.gw.http("GET", f"/v1/images/{ref}", as_user=as_user)
+
+
+class Pull(ImageStack):
+    def test_pull_over_http_to_ready(self):
+        ref = f"{self.registry.host}/test/busybox:latest"
+        r = self.pull(ref, as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        rec = r.json
+        self.assertEqual(rec["digest"], self.digest)
+        self.assertEqual(rec["id"], self.digest.split(":")[1])
+        lines = self.wait_done(rec["id"], as_user=users.USER)
+        self.assertEqual(lines[-1]["status"], "READY", lines[-1])
+        statuses = [x["status"] for x in lines]
+        if len(lines) > 1:  # watched from the start: Shifter's phases in order
+            self.assertEqual(statuses, sorted(statuses, key=["PENDING", "PULLING", "CONVERSION", "READY"].index))
+
+        got = self.image(rec["id"], as_user=users.OTHER)
+        self.assertEqual(got.status, 200, got.body)
+        self.assertEqual(got.json["status"], "READY")
+        self.assertGreater(got.json["size"], 0)
+        by_ref = self.image(ref)
+        self.assertEqual(by_ref.json["id"], rec["id"])
+        squashfs = os.path.join(self.gw.state_dir, "images", rec["id"] + ".squashfs")
+        self.assertTrue(os.path.exists(squashfs))
+        self.assertEqual(os.path.getsize(squashfs), got.json["size"])
+        listing = subprocess.run(["unsquashfs", "-lls", squashfs], capture_output=True, text=True, check=True).stdout
+        self.assertIn("squashfs-root/bin/busybox", listing)
+        self.assertIn("squashfs-root/var/input", listing)
+
+        # Within PullUpdateTimeout a second pull is answered from the record, at once.
+        again = self.pull(ref, as_user=users.OTHER)
+        self.assertEqual(again.status, 200, again.body)
+        self.assertEqual(again.json["status"], "READY")
+
+        # Over D-Bus the record is an object with properties.
+        p = self.gw.busctl("get-property", BUS_NAME, f"/org/gatewayd/Gateway1/image/{rec['id']}", IMAGE_IFACE, "Status",
+                           as_user=users.OTHER)
+        self.assertEqual(p.stdout.strip(), 's "READY"', p.stderr)
+
+    def test_concurrent_pulls_convert_once(self):
+        ref = f"{self.registry.host}/test/other:v1"
+        with concurrent.futures.ThreadPoolExecutor(6) as ex:
+            rs = list(ex.map(lambda u: self.pull(ref, as_user=u), [users.USER, users.OTHER, users.ADMIN, None] * 2))
+        for r in rs:
+            self.assertIn(r.status, (200, 202), r.body)
+        ids = {r.json["id"] for r in rs}
+        self.assertEqual(len(ids), 1, ids)
+        image_id = ids.pop()
+        self.assertEqual(self.wait_done(image_id)[-1]["status"], "READY")
+        log = self.gw.stderr_text()
+        self.assertEqual(log.count(f"Image {image_id} ({ref}): CONVERSION"), 1, "one conversion for all pulls")
+
+    def test_pull_over_dbus(self):
+        ref = f"{self.registry.host}/test/busybox:latest"
+        p, data = self.gw.call("PullImage", "ss", ref, "", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        path = data[0]
+        self.assertTrue(path.startswith("/org/gatewayd/Gateway1/image/"), path)
+        self.wait_done(path.rsplit("/", 1)[1])
+        p = self.gw.busctl("get-property", BUS_NAME, path, IMAGE_IFACE, "Progress")
+        self.assertEqual(p.stdout.strip(), "d 1", p.stdout)
+
+    def test_unknown_tag_is_not_found(self):
+        r = self.pull(f"{self.registry.host}/test/busybox:nosuchtag", as_user=users.USER)
+        self.assertError(r, 404, "NotFound")
+        self.assertIn("nosuchtag", r.json["error"]["message"])
+        p, err = self.gw.gdbus_call("PullImage", f"{self.registry.host}/test/nope:1", "", as_user=users.USER)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
+        self.assertServing()
+
+    def test_bad_pull_requests(self):
+        self.assertError(self.pull("", as_user=users.USER), 400, "InvalidArgument", "reference")
+        self.assertError(self.gw.http("POST", "/v1/images/pull", {"ref": "x"}), 400, "InvalidArgument", "ref")
+        self.assertError(self.gw.http("POST", "/v1/images/pull", {}), 400, "InvalidArgument", "reference")
+        self.assertError(self.gw.http("POST", "/v1/images/pull", "{"), 400, "BadRequest")
+        self.assertError(self.pull("alpine", platform="nowhere"), 400, "InvalidArgument", "platform")
+        self.assertError(self.pull("alpine", acl={"users": ["no-such-user-xyz"]}), 400, "InvalidArgument", "acl.users")
+        self.assertError(self.image("0" * 64), 404, "NotFound")
+        self.assertServing()
+
+    def test_remove_needs_admin(self):
+        ref = f"{self.registry.host}/test/busybox:latest"
+        image_id = self.pull(ref).json["id"]
+        self.wait_done(image_id)
+        self.assertError(self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.USER), 403, "AccessDenied")
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.ADMIN)
+        self.assertEqual(r.status, 204, r.body)
+        self.assertError(self.image(image_id), 404, "NotFound")
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "images", image_id + ".squashfs")))
+        self.assertError(self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.ADMIN), 404, "NotFound")
+
+    def test_private_image_acl(self):
+        ref = f"{self.private.host}/team/secret:1"
+        r = self.pull(ref, as_user=users.USER)
+        self.assertError(r, 403, "AccessDenied")
+        self.assertIn("authentication", r.json["error"]["message"])
+
+        r = self.pull(ref, as_user=users.USER, credentials={"username": "alice", "password": "wrong"})
+        self.assertError(r, 403, "AccessDenied")
+
+        r = self.pull(ref, as_user=users.USER, credentials={"username": "alice", "password": "s3cret"},
+                      acl={"users": [users.ADMIN]})
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertTrue(r.json["private"])
+        image_id = r.json["id"]
+        self.assertEqual(self.wait_done(image_id, as_user=users.USER)[-1]["status"], "READY")
+
+        self.assertEqual(self.image(image_id, as_user=users.USER).status, 200)
+        self.assertEqual(self.image(image_id, as_user=users.ADMIN).status, 200)
+        self.assertError(self.image(image_id, as_user=users.OTHER), 404, "NotFound")
+        self.assertError(self.image(ref, as_user=users.OTHER), 404, "NotFound")
+        listed = self.gw.http("GET", "/v1/images", as_user=users.OTHER).json["images"]
+        self.assertNotIn(image_id, [i["id"] for i in listed])
+        p = self.gw.busctl("get-property", BUS_NAME, f"/org/gatewayd/Gateway1/image/{image_id}", IMAGE_IFACE,
+                           "Status", as_user=users.OTHER)
+        self.assertNotEqual(p.returncode, 0, "private image object is invisible on the bus too")
+        # No credentials were left behind in the runtime directory.
+        self.assertEqual([f for f in os.listdir(self.gw.runtime_dir) if f.startswith("credentials")], [])
+
+
+class Expiry(ImageStack):
+    extra_config = {"ImageExpirationTimeout": "0:00:00:02"}
+
+    def test_unused_image_expires(self):
+        image_id = self.pull(f"{self.registry.host}/test/busybox:latest").json["id"]
+        self.wait_done(image_id)
+        squashfs = os.path.join(self.gw.state_dir, "images", image_id + ".squashfs")
+        self.assertTrue(os.path.exists(squashfs))
+        # Expiry runs on a timer; there is no event a client could wait for but the status.
+        wait_for(lambda: self.image(image_id).json["status"] == "EXPIRED", timeout=20, what="expiry")
+        self.assertFalse(os.path.exists(squashfs))
+
+    def test_admin_expires_on_demand(self):
+        image_id = self.pull(f"{self.registry.host}/test/other:v1").json["id"]
+        self.wait_done(image_id)
+        self.assertError(self.gw.http("POST", f"/v1/images/{image_id}/expire", as_user=users.USER), 403, "AccessDenied")
+        r = self.gw.http("POST", f"/v1/images/{image_id}/expire", as_user=users.ADMIN)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["status"], "EXPIRED")
+        # Pulling again brings it back.
+        r = self.pull(f"{self.registry.host}/test/other:v1")
+        self.assertEqual(self.wait_done(r.json["id"])[-1]["status"], "READY")
+
+
+class Interrupted(ImageStack):
+    """Pulls that break: a registry that dies mid-download, and gatewayd killed mid-pull."""
+
+    def slow_image(self, tag):
+        layer = images.Layer().busybox().file("data/random.bin", os.urandom(4 * 1024 * 1024))
+        images.push_image(self.registry, "test/big", tag, images.Image([(layer, "none")]))
+        proxy = Proxy(self.registry.port, rate=256 * 1024)
+        self.addCleanup(proxy.stop)
+        return proxy, f"{proxy.host}/test/big:{tag}"
+
+    def reconfigure_for(self, proxy):
+        self.gw.config["Locations"][proxy.host] = location(proxy.host)
+        self.gw.write_config()
+
+    def test_kill_gatewayd_mid_pull(self):
+        proxy, ref = self.slow_image("kill")
+        self.reconfigure_for(proxy)
+        self.gw.restart()
+        r = self.pull(ref, as_user=users.USER)
+        self.assertEqual(r.status, 202, r.body)
+        image_id = r.json["id"]
+        self.gw.kill(signal.SIGKILL)
+        self.gw.wait_exit()
+        self.gw.restart()
+        got = self.image(image_id)
+        self.assertEqual(got.json["status"], "FAILURE", got.body)
+        self.assertIn("restart", got.json["message"])
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "images", image_id + ".squashfs")))
+        self.assertEqual([f for f in os.listdir(os.path.join(self.gw.state_dir, "images"))
+                          if not f.endswith((".squashfs", ".meta.json"))], [], "no temporary files visible")
+
+    def test_registry_dies_mid_download(self):
+        proxy, ref = self.slow_image("dies")
+        self.reconfigure_for(proxy)
+        self.gw.restart()
+        r = self.pull(ref, as_user=users.USER)
+        self.assertEqual(r.status, 202, r.body)
+        image_id = r.json["id"]
+        # The registry crashes mid-transfer; it comes back (same port, same storage) afterwards.
+        self.registry.kill()
+        self.addCleanup(self.registry.start, self.registry.port)
+        lines = self.wait_done(image_id)
+        self.assertEqual(lines[-1]["status"], "FAILURE", lines[-1])
+        self.assertTrue(lines[-1]["message"])
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "images", image_id + ".squashfs")))
+        self.assertServing()

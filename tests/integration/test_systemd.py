@@ -1,0 +1,212 @@
+"""The installed units under a real systemd (PID 1 in a throw-away nspawn container): socket
+activation through gatewayd.socket, Type=notify, D-Bus activation through SystemdService=, the
+hardening actually applied to a daemon that still works, state in StateDirectory= across
+restarts."""
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import unittest
+
+from harness.gatewayd import BUS_NAME, BUS_PATH, MANAGER_IFACE, GatewaydTestCase
+from harness.install import Destdir
+from harness.nspawn import Container
+
+CURL = ["curl", "-sS", "--unix-socket", "/run/gatewayd/http.sock",
+        "-w", "\n%{http_code}"]
+
+
+def exec_start(unit_path):
+    with open(unit_path) as f:
+        for line in f:
+            if line.startswith("ExecStart="):
+                return line.split("=", 1)[1].split()[0]
+    raise AssertionError("no ExecStart=")
+
+
+@unittest.skipUnless(shutil.which("systemd-nspawn"), "systemd-nspawn not installed")
+class UnderSystemd(GatewaydTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.class_tracked = []
+        cls.dest = Destdir()
+        cls.tmp = tempfile.mkdtemp(prefix="gatewayd-units-")
+        cls.container = None
+        try:
+            d = cls.dest
+            service = d.find("/gatewayd.service")
+            exe = exec_start(d.abspath(service))
+            if not exe.startswith("/usr/local/"):
+                raise unittest.SkipTest(f"ExecStart={exe}: only a /usr/local prefix can be bound "
+                                        "into the container's read-only /usr")
+            # The system bus searches /usr/local/share/dbus-1/system-services too; /usr/share is
+            # the host's (read-only) in the container.
+            act_dir = d.abspath("usr/local/share/dbus-1/system-services")
+            os.makedirs(act_dir, exist_ok=True)
+            shutil.copy(d.abspath(d.find("/org.gatewayd.Gateway1.service")), act_dir)
+            # Sanitizer builds: LeakSanitizer stops the world with ptrace, which
+            # SystemCallFilter=@system-service forbids; everything else stays on.
+            dropin = os.path.join(cls.tmp, "50-test.conf")
+            with open(dropin, "w") as f:
+                f.write("[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 "
+                        "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1\n")
+            binds = [
+                (d.abspath("usr/local"), "/usr/local"),
+                (d.abspath(service), "/etc/systemd/system/gatewayd.service"),
+                (d.abspath(d.find("/gatewayd.socket")), "/etc/systemd/system/gatewayd.socket"),
+                (dropin, "/etc/systemd/system/gatewayd.service.d/50-test.conf"),
+                (d.abspath(d.find("/org.gatewayd.Gateway1.conf")),
+                 "/etc/dbus-1/system.d/org.gatewayd.Gateway1.conf"),
+            ]
+            cls.container = Container(binds=binds)
+            cls.class_tracked.append(cls.container)
+            cls.container.start()
+            cls.container.run(["useradd", "--no-create-home", "gwtest-user"])
+        except BaseException:
+            cls._cleanup()
+            raise
+
+    @classmethod
+    def _cleanup(cls):
+        try:
+            if cls.container is not None:
+                cls.container.stop()
+        finally:
+            cls.dest.cleanup()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._cleanup()
+        super().tearDownClass()
+
+    def sh(self, *argv, **kw):
+        return self.container.run(list(argv), **kw)
+
+    def curl(self, *args, user=None):
+        p = self.container.run(CURL + list(args), user=user, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr + self.container.journal("gatewayd.service"))
+        body, _, status = p.stdout.rpartition("\n")
+        return int(status), (json.loads(body) if body.strip() else None)
+
+    def prop(self, unit, name):
+        return self.sh("systemctl", "show", "-P", name, unit).stdout.strip()
+
+    def ensure_socket_only(self):
+        """gatewayd.socket listening, gatewayd.service stopped."""
+        self.sh("systemctl", "start", "gatewayd.socket")
+        self.sh("systemctl", "stop", "gatewayd.service")
+        # The tests start and stop the service more often than StartLimitBurst= allows.
+        self.sh("systemctl", "reset-failed", "gatewayd.service", check=False)
+        self.assertEqual(self.prop("gatewayd.service", "ActiveState"), "inactive")
+
+    def tearDown(self):
+        if self.container is not None and self.container.proc is not None:
+            j = self.container.journal("gatewayd.service")
+            for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+                self.assertNotIn(marker, j)
+        super().tearDown()
+
+    def test_socket_activation(self):
+        self.ensure_socket_only()
+        self.assertEqual(self.prop("gatewayd.socket", "ActiveState"), "active")
+        status, body = self.curl("http://localhost/v1/status", user="gwtest-user")
+        self.assertEqual(status, 200, body)
+        self.assertIn("version", body)
+        # Type=notify: active (not activating) means READY=1 arrived; STATUS= is shown.
+        self.assertEqual(self.prop("gatewayd.service", "ActiveState"), "active",
+                         self.container.journal("gatewayd.service"))
+        self.assertEqual(self.prop("gatewayd.service", "Type"), "notify")
+        self.assertTrue(self.prop("gatewayd.service", "StatusText"), "STATUS= reached systemd")
+        # SocketMode=0666 on the socket systemd made.
+        st = self.sh("stat", "-c", "%a", "/run/gatewayd/http.sock").stdout.strip()
+        self.assertEqual(st, "666")
+
+    def test_dbus_activation(self):
+        self.ensure_socket_only()
+        p = self.sh("busctl", "--json=short", "call", BUS_NAME, BUS_PATH, MANAGER_IFACE, "GetStatus",
+                    check=False)
+        self.assertEqual(p.returncode, 0, p.stderr + self.container.journal("gatewayd.service")
+                         + self.container.journal("dbus.service"))
+        self.assertIn("version", json.loads(json.loads(p.stdout)["data"][0]))
+        self.assertEqual(self.prop("gatewayd.service", "ActiveState"), "active")
+        main_pid = self.prop("gatewayd.service", "MainPID")
+        p = self.sh("busctl", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus", "GetConnectionUnixProcessID", "s", BUS_NAME)
+        self.assertEqual(p.stdout.split()[1], main_pid, "the unit's main process owns the name")
+
+    def test_hardening_applied(self):
+        self.ensure_socket_only()
+        self.curl("http://localhost/v1/status")
+        pid = self.prop("gatewayd.service", "MainPID")
+        status = self.sh("cat", f"/proc/{pid}/status").stdout
+        self.assertRegex(status, r"NoNewPrivs:\s+1")
+        self.assertRegex(status, r"Seccomp:\s+2")
+        # ProtectSystem=strict: /usr is read-only for the daemon (its own mount namespace).
+        mounts = self.sh("cat", f"/proc/{pid}/mountinfo").stdout
+        opts = {}
+        for line in mounts.splitlines():
+            f = line.split()
+            opts[f[4]] = f[5].split(",")  # later lines are mounted on top: last one wins
+        for mp in ("/", "/usr", "/etc"):
+            if mp in opts:
+                self.assertIn("ro", opts[mp], f"{mp} read-only for gatewayd")
+        self.assertIn("rw", opts.get("/var/lib/gatewayd", ["rw"]), "StateDirectory= writable")
+        # Capabilities: what workers need is there, the rest is gone.
+        cap_bnd = int(re.search(r"CapBnd:\s+([0-9a-f]+)", status).group(1), 16)
+        self.assertTrue(cap_bnd & (1 << 21), "CAP_SYS_ADMIN kept for mounts")
+        self.assertTrue(cap_bnd & (1 << 7), "CAP_SETUID kept for jobs")
+        self.assertFalse(cap_bnd & (1 << 16), "CAP_SYS_MODULE dropped")
+
+    def test_state_survives_restart(self):
+        self.ensure_socket_only()
+        spec = json.dumps({"name": "undersystemd", "image": "registry.example.org/a/b:1"})
+        status, body = self.curl("-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                                 spec, "http://localhost/v1/services")
+        self.assertIn(status, (201, 409), body)
+        self.sh("systemctl", "restart", "gatewayd.service")
+        status, body = self.curl("http://localhost/v1/services/undersystemd")
+        self.assertEqual(status, 200, body)
+        self.sh("test", "-f", "/var/lib/gatewayd/state.db")
+
+    def test_unprivileged_write_refused(self):
+        self.ensure_socket_only()
+        spec = json.dumps({"name": "nope", "image": "registry.example.org/a/b:1"})
+        status, body = self.curl("-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+                                 spec, "http://localhost/v1/services", user="gwtest-user")
+        self.assertEqual(status, 403, body)
+
+    def test_clean_stop(self):
+        self.ensure_socket_only()
+        self.curl("http://localhost/v1/status")
+        self.sh("systemctl", "stop", "gatewayd.service")
+        self.assertEqual(self.prop("gatewayd.service", "Result"), "success")
+        self.assertEqual(self.prop("gatewayd.socket", "ActiveState"), "active",
+                         "the socket stays to start it again")
+        status, _ = self.curl("http://localhost/v1/status")
+        self.assertEqual(status, 200)
+
+    def test_watchdog_pings(self):
+        """With a short WatchdogSec= (runtime drop-in), gatewayd outlives several periods: its
+        WATCHDOG=1 pings reach systemd under NotifyAccess=main. The wait is deliberate: what is
+        tested is that nothing happens."""
+        self.ensure_socket_only()
+        d = "/run/systemd/system/gatewayd.service.d"
+        self.sh("mkdir", "-p", d)
+        self.sh("sh", "-c", f"printf '[Service]\\nWatchdogSec=1s\\n' > {d}/60-watchdog.conf")
+        self.addCleanup(lambda: (self.sh("rm", "-rf", d), self.sh("systemctl", "daemon-reload")))
+        self.sh("systemctl", "daemon-reload")
+        self.curl("http://localhost/v1/status")
+        pid = self.prop("gatewayd.service", "MainPID")
+        self.assertEqual(self.prop("gatewayd.service", "WatchdogUSec"), "1s")
+        time.sleep(3.5)
+        self.assertEqual(self.prop("gatewayd.service", "ActiveState"), "active",
+                         self.container.journal("gatewayd.service"))
+        self.assertEqual(self.prop("gatewayd.service", "MainPID"), pid, "not killed by the watchdog")
+        self.assertNotIn("Watchdog timeout", self.container.journal("gatewayd.service"))
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "db-migrations.h"
+#include "db.h"
+#include "log.h"
+
+static char dir[] = "/tmp/test-db-XXXXXX";
+
+static void setup(void) {
+        ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/test-db-XXXXXX")));
+}
+
+static void teardown(void) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *path_in(const char *sub, const char *name) {
+        static char buf[4][512];
+        static unsigned n;
+        char *p = buf[n++ % 4];
+        snprintf(p, sizeof(buf[0]), "%s%s%s/%s", dir, sub ? "/" : "", sub ?: "", name);
+        return p;
+}
+
+static long long query_int(sqlite3 *db, const char *sql) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        ck_assert_int_eq(db_prepare(db, sql, &s), 0);
+        ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+        return sqlite3_column_int64(s, 0);
+}
+
+static char *query_text(sqlite3 *db, const char *sql) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        ck_assert_int_eq(db_prepare(db, sql, &s), 0);
+        ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+        return strdup((const char *) sqlite3_column_text(s, 0));
+}
+
+static void assert_integrity(sqlite3 *db) {
+        _cleanup_free_ char *t = query_text(db, "PRAGMA integrity_check");
+        ck_assert_str_eq(t, "ok");
+}
+
+static void insert_service(sqlite3 *db, const char *name) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        ck_assert_int_eq(db_prepare(db, "INSERT INTO services (name, spec, created_usec, updated_usec) VALUES (?, '{}', 1, 1)", &s), 0);
+        ck_assert_int_eq(sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT), SQLITE_OK);
+        ck_assert_int_eq(sqlite3_step(s), SQLITE_DONE);
+}
+
+static void copy_file(const char *from, const char *to) {
+        char buf[65536];
+        ssize_t n;
+        int in = open(from, O_RDONLY | O_CLOEXEC), out;
+
+        ck_assert_msg(in >= 0, "open %s: %m", from);
+        out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(out, 0);
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+                ck_assert_int_eq(write(out, buf, (size_t) n), n);
+        ck_assert_int_eq(n, 0);
+        close(in);
+        close(out);
+}
+
+START_TEST(test_fresh_db_migrates_to_latest) {
+        sqlite3 *db = NULL;
+        _cleanup_free_ char *mode = NULL;
+
+        ck_assert_uint_gt(db_n_migrations, 0);
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='services'"), 1);
+        mode = query_text(db, "PRAGMA journal_mode");
+        ck_assert_str_eq(mode, "wal");
+        ck_assert_int_eq(query_int(db, "PRAGMA foreign_keys"), 1);
+        ck_assert_int_eq(query_int(db, "PRAGMA synchronous"), 2); /* FULL */
+        /* Nothing is left open. */
+        ck_assert_int_ne(sqlite3_get_autocommit(db), 0);
+        db_close(db);
+        ck_assert_ptr_null(db_close(NULL));
+}
+END_TEST
+
+START_TEST(test_reopen_is_idempotent) {
+        sqlite3 *db = NULL;
+
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        insert_service(db, "keep-me");
+        db_close(db);
+
+        for (int i = 0; i < 3; i++) {
+                db = NULL;
+                ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+                ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations);
+                ck_assert_int_eq(db_migrate(db), (int) db_n_migrations);
+                ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM services WHERE name='keep-me'"), 1);
+                _cleanup_free_ char *mode = query_text(db, "PRAGMA journal_mode");
+                ck_assert_str_eq(mode, "wal");
+                db_close(db);
+        }
+}
+END_TEST
+
+START_TEST(test_newer_version_refused) {
+        sqlite3 *db = NULL;
+        char sql[64];
+
+        /* A database from a future gatewayd: it must be left exactly as it is. */
+        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
+        ck_assert_int_eq(db_exec(db, "CREATE TABLE future (x INTEGER)"), 0);
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %u", db_n_migrations + 1);
+        ck_assert_int_eq(db_exec(db, sql), 0);
+        ck_assert_int_eq(db_migrate(db), -EPROTONOSUPPORT);
+        sqlite3_close(db);
+
+        db = NULL;
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), -EPROTONOSUPPORT);
+        ck_assert_ptr_null(db);
+
+        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
+        ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations + 1);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE name='services'"), 0);
+        sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_failed_migration_rolls_back) {
+        sqlite3 *db = NULL;
+
+        /* Version 0 but the table of migration 1 already there: migration 1 fails, and must leave
+         * the version at 0 with nothing half-applied. */
+        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
+        ck_assert_int_eq(db_exec(db, "CREATE TABLE services (x INTEGER)"), 0);
+        sqlite3_close(db);
+
+        db = NULL;
+        ck_assert_int_lt(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_ptr_null(db);
+
+        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
+        ck_assert_int_eq(db_schema_version(db), 0);
+        ck_assert_int_eq(sqlite3_get_autocommit(db), 1);
+        sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_not_a_database) {
+        sqlite3 *db = NULL;
+        int fd = open(path_in(NULL, "state.db"), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+        ck_assert_int_ge(fd, 0);
+        for (int i = 0; i < 100; i++)
+                ck_assert_int_eq(write(fd, "this is not sqlite at all ", 26), 26);
+        close(fd);
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), -EUCLEAN);
+        ck_assert_ptr_null(db);
+
+        ck_assert_int_eq(db_open("/nonexistent-dir/state.db", &db), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_copy_with_uncommitted_wal) {
+        sqlite3 *db = NULL, *copy = NULL;
+        struct stat st;
+        char sub[600];
+
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_int_eq(db_exec(db, "PRAGMA wal_autocheckpoint=0"), 0);
+        ck_assert_int_eq(db_begin(db), 0);
+        for (int i = 0; i < 100; i++) {
+                char n[32];
+                snprintf(n, sizeof(n), "committed-%i", i);
+                insert_service(db, n);
+        }
+        ck_assert_int_eq(db_commit(db), 0);
+
+        /* A big transaction with a tiny page cache spills its uncommitted pages into the WAL:
+         * a backup tool copying the files now sees frames of a transaction that never commits. */
+        ck_assert_int_eq(db_exec(db, "PRAGMA cache_size=2"), 0);
+        ck_assert_int_eq(db_begin(db), 0);
+        for (int i = 0; i < 5000; i++) {
+                char n[64];
+                snprintf(n, sizeof(n), "uncommitted-%i-padding-padding-padding-padding", i);
+                insert_service(db, n);
+        }
+        ck_assert_int_eq(stat(path_in(NULL, "state.db-wal"), &st), 0);
+        ck_assert_int_gt(st.st_size, 100 * 1024); /* the spill really happened */
+
+        snprintf(sub, sizeof(sub), "%s/copy", dir);
+        ck_assert_int_eq(mkdir(sub, 0700), 0);
+        copy_file(path_in(NULL, "state.db"), path_in("copy", "state.db"));
+        copy_file(path_in(NULL, "state.db-wal"), path_in("copy", "state.db-wal"));
+        db_rollback(db);
+        db_close(db);
+
+        ck_assert_int_eq(db_open(path_in("copy", "state.db"), &copy), 0);
+        assert_integrity(copy);
+        ck_assert_int_eq(db_schema_version(copy), (int) db_n_migrations);
+        ck_assert_int_eq(query_int(copy, "SELECT COUNT(*) FROM services WHERE name LIKE 'committed-%'"), 100);
+        ck_assert_int_eq(query_int(copy, "SELECT COUNT(*) FROM services WHERE name LIKE 'uncommitted-%'"), 0);
+        /* And it is writable. */
+        ck_assert_int_eq(db_begin(copy), 0);
+        insert_service(copy, "after-recovery");
+        ck_assert_int_eq(db_commit(copy), 0);
+        db_close(copy);
+}
+END_TEST
+
+/* The child commits transactions of two rows each and reports every commit on a pipe; the
+ * parent kills it with SIGKILL mid-stream, repeatedly on the same database. */
+static _noreturn_ void writer_child(const char *path, int report_fd, int start) {
+        sqlite3 *db = NULL;
+
+        if (db_open(path, &db) < 0)
+                _exit(2);
+        for (int i = start;; i++) {
+                char a[32], b[32];
+                int r;
+
+                snprintf(a, sizeof(a), "a-%i", i);
+                snprintf(b, sizeof(b), "b-%i", i);
+                r = db_begin(db);
+                if (r < 0)
+                        _exit(3);
+                insert_service(db, a);
+                insert_service(db, b);
+                if (db_commit(db) < 0)
+                        _exit(4);
+                if (write(report_fd, &i, sizeof(i)) != sizeof(i))
+                        _exit(5);
+        }
+}
+
+START_TEST(test_killed_writer) {
+        const char *path = path_in(NULL, "state.db");
+        int next = 0;
+
+        for (int round = 0; round < 5; round++) {
+                int pipefd[2], last = -1, status, v;
+                sqlite3 *db = NULL;
+                pid_t pid;
+
+                ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+                pid = fork();
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        close(pipefd[0]);
+                        writer_child(path, pipefd[1], next);
+                }
+                close(pipefd[1]);
+
+                /* Let it commit a varying number of transactions, then kill it without warning
+                 * (it is most likely inside the next one). */
+                for (int n = 0; n < 20 + round * 37; n++) {
+                        ck_assert_int_eq(read(pipefd[0], &v, sizeof(v)), sizeof(v));
+                        last = v;
+                }
+                ck_assert_int_eq(kill(pid, SIGKILL), 0);
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+                /* Commits reported after our last read also count. */
+                while (read(pipefd[0], &v, sizeof(v)) == sizeof(v))
+                        last = v;
+                close(pipefd[0]);
+
+                ck_assert_int_eq(db_open(path, &db), 0);
+                assert_integrity(db);
+                /* Transactions are whole: as many a- rows as b- rows, none half-inserted. */
+                long long na = query_int(db, "SELECT COUNT(*) FROM services WHERE name LIKE 'a-%'");
+                long long nb = query_int(db, "SELECT COUNT(*) FROM services WHERE name LIKE 'b-%'");
+                ck_assert_int_eq(na, nb);
+                /* Every reported commit survived (and at most the one in flight more). */
+                long long max = query_int(db, "SELECT MAX(CAST(substr(name, 3) AS INTEGER)) FROM services WHERE name LIKE 'a-%'");
+                ck_assert_int_ge(max, last);
+                ck_assert_int_le(max, last + 1);
+                ck_assert_int_eq(na, max + 1);
+                db_close(db);
+                next = (int) max + 1;
+        }
+}
+END_TEST
+
+START_TEST(test_db_errno) {
+        ck_assert_int_eq(db_errno(SQLITE_OK), 0);
+        ck_assert_int_eq(db_errno(SQLITE_DONE), 0);
+        ck_assert_int_eq(db_errno(SQLITE_ROW), 0);
+        ck_assert_int_eq(db_errno(SQLITE_NOMEM), -ENOMEM);
+        ck_assert_int_eq(db_errno(SQLITE_BUSY), -EBUSY);
+        ck_assert_int_eq(db_errno(SQLITE_BUSY_SNAPSHOT), -EBUSY); /* extended codes map by their base */
+        ck_assert_int_eq(db_errno(SQLITE_CONSTRAINT_PRIMARYKEY), -EEXIST);
+        ck_assert_int_eq(db_errno(SQLITE_READONLY), -EACCES);
+        ck_assert_int_eq(db_errno(SQLITE_FULL), -ENOSPC);
+        ck_assert_int_eq(db_errno(SQLITE_NOTADB), -EUCLEAN);
+        ck_assert_int_eq(db_errno(SQLITE_CORRUPT), -EUCLEAN);
+        ck_assert_int_eq(db_errno(SQLITE_CANTOPEN), -ENOENT);
+        ck_assert_int_eq(db_errno(SQLITE_ERROR), -EIO);
+}
+END_TEST
+
+static Suite *db_suite(void) {
+        Suite *s = suite_create("db");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_fresh_db_migrates_to_latest);
+        tcase_add_test(tc, test_reopen_is_idempotent);
+        tcase_add_test(tc, test_newer_version_refused);
+        tcase_add_test(tc, test_failed_migration_rolls_back);
+        tcase_add_test(tc, test_not_a_database);
+        tcase_add_test(tc, test_copy_with_uncommitted_wal);
+        tcase_add_test(tc, test_killed_writer);
+        tcase_add_test(tc, test_db_errno);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr;
+        int failed;
+
+        log_set_max_level(LOG_CRIT); /* the refusals above log errors on purpose */
+        sr = srunner_create(db_suite());
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
