@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -382,6 +383,19 @@ static unsigned count_unfinished(Manager *m, uid_t uid) {
         return n;
 }
 
+/* The bus daemon does not always pass the sender's gid: then the job runs with the user's primary
+ * group, and a user without a passwd entry as nobody's group. */
+static gid_t caller_gid(const Caller *c) {
+        struct passwd pw, *result = NULL;
+        char buf[4096];
+
+        if (c->gid != (gid_t) -1)
+                return c->gid;
+        if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &result) == 0 && result)
+                return result->pw_gid;
+        return (gid_t) 65534;
+}
+
 static int job_insert(Job *j, GwError *e) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         Manager *m = j->manager;
@@ -436,7 +450,7 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
         if (!j->service || !j->platform)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         j->uid = c->uid;
-        j->gid = c->gid;
+        j->gid = caller_gid(c);
         j->created_usec = realtime_now_usec();
         j->manager = m;
         if (asprintf(&j->spool_dir, "%s/jobs/%s", m->state_dir, j->id) < 0)
