@@ -14,7 +14,7 @@ import time
 import unittest
 
 from harness import images, procs, users
-from harness.registry import Registry
+from harness.registry import Proxy, Registry
 from harness.stack import StackTestCase
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
@@ -78,9 +78,13 @@ class JobsBase(StackTestCase):
         images.push_image(cls.registry, "busybox", "1.0", images.busybox_image())
         host = cls.registry.host
         cls.image_ref = f"{host}/busybox:1.0"
+        # A slow path to the same registry: jobs of its services stay PENDING while it pulls.
+        cls.slow = Proxy(cls.registry.port, rate=4096)
+        cls.slow_ref = f"{cls.slow.host}/busybox:1.0"
         cls.config = {
             "DefaultImageLocation": host,
-            "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
+            "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True},
+                          cls.slow.host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
             "WorkerPath": worker_path(),
             "JobsPerUser": cls.jobs_per_user,
             "ActiveJobsPerUser": cls.active_jobs_per_user,
@@ -89,6 +93,7 @@ class JobsBase(StackTestCase):
         try:
             super().setUpClass()
         except BaseException:
+            cls.slow.stop()
             cls.rprocs.stop_all()
             cls.rtmp.cleanup()
             raise
@@ -105,6 +110,7 @@ class JobsBase(StackTestCase):
         try:
             super().tearDownClass()
         finally:
+            cls.slow.stop()
             cls.rprocs.stop_all()
             cls.rtmp.cleanup()
 
@@ -248,6 +254,24 @@ class JobsTest(JobsBase):
         r = self.gw.http("PUT", f"/v1/jobs/{job['id']}/cancel", as_user=users.USER)
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json["status"], "CANCELLED")
+
+    def test_cancel_pending_while_image_pulls(self):
+        svc = self.name("slowpull")
+        r = self.gw.http("POST", "/v1/services", {"name": svc, "image": self.slow_ref,
+                                                   "command": ["/bin/sh", "-c", "echo should-not-run"]})
+        self.assertEqual(r.status, 201, r.body)
+        r = self.gw.http("POST", f"/v1/services/{svc}/jobs", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.assertEqual(self.job(jid)["status"], "PENDING")
+        # the pull is under way (through the slow proxy), the job waits for it
+        procs.wait_for(lambda: self.slow.connections > 0, timeout=10, what="the pull to reach the registry")
+        self.assertEqual(self.job(jid)["status"], "PENDING")
+        r = self.gw.http("PUT", f"/v1/jobs/{jid}/cancel", as_user=users.USER)
+        self.assertEqual(r.json["status"], "CANCELLED")
+        self.assertIsNone(r.json["startedAt"])
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/log", as_user=users.USER).body, "")
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "jobs", jid, "worker.pid")))
 
     def test_cancel_queued_never_starts(self):
         # JobsPerUser=2: the third one waits QUEUED.
