@@ -438,6 +438,61 @@ class JobsTest(JobsBase):
         p, err = self.gw.gdbus_call("ListJobs", GVariantText("true"), as_user=users.OTHER)
         self.assertEqual(err, "org.gatewayd.Gateway1.Error.AccessDenied")
 
+    def test_gatewayctl(self):
+        svc = self.services["echo"]
+        p = self.gw.gatewayctl("submit", svc, "--data=-", "--wait", "--json=short", as_user=users.USER,
+                               input='{"from": "ctl"}')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), {"data": {"from": "ctl"}, "params": {}})
+
+        p = self.gw.gatewayctl("submit", svc, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        jid = p.stdout.strip()
+        self.assertRegex(jid, r"^[0-9a-f-]{36}$")
+        self.wait_status(jid, TERMINAL)
+        p = self.gw.gatewayctl("jobs", "--json=short", as_user=users.USER)
+        self.assertIn(jid, [j["id"] for j in json.loads(p.stdout)])
+        p = self.gw.gatewayctl("jobs", as_user=users.USER)
+        self.assertIn(jid, p.stdout)
+        self.assertIn("SUCCEEDED", p.stdout)
+        p = self.gw.gatewayctl("job", "show", jid, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("SUCCEEDED", p.stdout)
+        p = self.gw.gatewayctl("job", "show", jid, "--json=short", as_user=users.USER)
+        self.assertEqual(json.loads(p.stdout)["exitCode"], 0)
+        p = self.gw.gatewayctl("result", jid, as_user=users.USER)
+        self.assertEqual(json.loads(p.stdout)["params"], {})
+        p = self.gw.gatewayctl("logs", jid, as_user=users.USER)
+        self.assertIn("to stderr", p.stdout)
+        # someone else's job does not exist for gatewayctl either
+        p = self.gw.gatewayctl("job", "show", jid, as_user=users.OTHER)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("No job", p.stderr)
+
+        # logs -f follows a running job to its end; cancel stops one
+        p = self.gw.gatewayctl("submit", self.services["sleep"], "--params=-", as_user=users.USER,
+                               input='{"sleep": 2}')
+        jid = p.stdout.strip()
+        p = self.gw.gatewayctl("logs", "-f", jid, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("sleeping 2", p.stdout)
+        self.assertIn(self.job(jid)["status"], TERMINAL)
+        p = self.gw.gatewayctl("submit", self.services["sleep"], as_user=users.USER)
+        jid = p.stdout.strip()
+        p = self.gw.gatewayctl("cancel", jid, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "CANCELLED")
+        # a failing job makes --wait fail; bad input is refused before anything is sent
+        p = self.gw.gatewayctl("submit", self.services["fail"], "--wait", as_user=users.USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("EXIT_CODE", p.stdout)
+        p = self.gw.gatewayctl("submit", svc, "--data=-", as_user=users.USER, input="{nope")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not valid JSON", p.stderr)
+        p = self.gw.gatewayctl("submit", "no-such-service", as_user=users.USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no-such-service", p.stderr)
+
 
 class JobsRecoveryTest(JobsBase):
     jobs_per_user = 1
