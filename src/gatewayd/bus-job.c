@@ -14,10 +14,17 @@
 #define ACTION_MANAGE_JOBS "org.gatewayd.manage-jobs"
 #define LOG_CHUNK_MAX (1024 * 1024)
 
-static int current_caller(sd_bus *bus, Caller *ret) {
+/* The caller whose view of the objects is being built: the sender of the method call being
+ * handled, if it addresses path (or path is NULL). Emissions of signals also resolve objects,
+ * sometimes while some other message is current (e.g. polkit's reply); they are not a caller's
+ * view and must see every object. */
+static int current_caller(sd_bus *bus, const char *path, Caller *ret) {
         sd_bus_message *m = sd_bus_get_current_message(bus);
+        uint8_t type = 0;
 
-        if (!m)
+        if (!m || sd_bus_message_get_type(m, &type) < 0 || type != SD_BUS_MESSAGE_METHOD_CALL)
+                return -ENXIO;
+        if (path && !streq(strempty(sd_bus_message_get_path(m)), path))
                 return -ENXIO;
         return bus_get_caller(m, ret);
 }
@@ -36,8 +43,8 @@ static int job_object_find(sd_bus *bus, const char *path, const char *interface,
         j = job_registry_get(m, id);
         if (!j)
                 return 0;
-        /* Signals are built without a current message: they describe an object that exists. */
-        if (sd_bus_get_current_message(bus) && (current_caller(bus, &c) < 0 || !job_is_visible_to(j, &c)))
+        r = current_caller(bus, path, &c);
+        if (r != -ENXIO && (r < 0 || !job_is_visible_to(j, &c)))
                 return 0;
         *found = j;
         return 1;
@@ -46,17 +53,17 @@ static int job_object_find(sd_bus *bus, const char *path, const char *interface,
 static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         Manager *m = userdata;
         _cleanup_strv_free_ char **l = NULL;
-        bool have_caller;
         size_t i = 0;
         Caller c;
         Job *j;
+        int r;
 
-        have_caller = current_caller(bus, &c) >= 0;
+        r = current_caller(bus, NULL, &c);
         l = calloc(hashmap_size(m->jobs) + 1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
         HASHMAP_FOREACH(j, m->jobs) {
-                if (!have_caller || !job_is_visible_to(j, &c))
+                if (r != -ENXIO && (r < 0 || !job_is_visible_to(j, &c)))
                         continue;
                 l[i] = strdup(j->object_path);
                 if (!l[i++])

@@ -14,6 +14,7 @@ import time
 import unittest
 
 from harness import images, procs, users
+from harness.bus import BusMonitor
 from harness.registry import Proxy, Registry
 from harness.stack import StackTestCase
 
@@ -412,12 +413,19 @@ class JobsTest(JobsBase):
         self.assertIn("sleeping 3", result["r"].body)
 
     def test_dbus_submit_and_job_object(self):
-        p, data = self.gw.call("SubmitJob", "sss", self.services["echo"], '{"a": 1}', "", as_user=users.USER)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        path = data[0]
-        self.assertTrue(path.startswith("/org/gatewayd/Gateway1/job/"))
-        jid = bus_path_decode(path.rsplit("/", 1)[1])
-        self.wait_status(jid, TERMINAL)
+        with BusMonitor(self.bus) as mon:
+            p, data = self.gw.call("SubmitJob", "sss", self.services["echo"], '{"a": 1}', "", as_user=users.USER)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            path = data[0]
+            self.assertTrue(path.startswith("/org/gatewayd/Gateway1/job/"))
+            jid = bus_path_decode(path.rsplit("/", 1)[1])
+            new = mon.wait_signal("JobNew", path="/org/gatewayd/Gateway1")
+            self.assertEqual(new["payload"]["data"], [jid, path])
+            # the end is announced, and only after it is committed: a read right then sees it
+            mon.wait_signal("PropertiesChanged", path=path, timeout=60,
+                            predicate=lambda m: "SUCCEEDED" in json.dumps(m.get("payload")))
+            self.assertEqual(self.job(jid)["status"], "SUCCEEDED")
+            mon.wait_signal("InterimResult", path=path)
         iface = "org.gatewayd.Gateway1.Job"
         p, data = self.gw.call("GetResult", as_user=users.USER, path=path, iface=iface)
         self.assertEqual(p.returncode, 0, p.stderr)
