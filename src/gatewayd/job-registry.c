@@ -266,14 +266,16 @@ static void job_fail(Job *j, const char *code, const char *message) {
 }
 
 static void on_image_ready(Manager *m, Image *image, const GwError *error, void *userdata) {
-        _cleanup_free_ char *id = userdata;
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        char *id = userdata;
         Job *j = job_registry_get(m, id);
         Service *s;
 
-        if (!j)
+        if (!j || j->image_request != id) {
+                free(id);
                 return;
-        j->image_requested = false;
+        }
+        j->image_request = mfree(j->image_request);
         if (j->state != JOB_PENDING || j->worker_started)
                 return; /* cancelled meanwhile */
         if (error && gw_error_is_set(error))
@@ -292,24 +294,21 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
 static void job_start(Job *j) {
         Manager *m = j->manager;
         Service *s;
-        char *id;
         int r;
 
-        if (j->image_requested || j->worker_started)
+        if (j->image_request || j->worker_started)
                 return;
         s = service_registry_get(m, j->service);
         if (!s)
                 return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
-        id = strdup(j->id);
-        if (!id)
+        j->image_request = strdup(j->id);
+        if (!j->image_request)
                 return job_fail(j, "INTERNAL_ERROR", "Out of memory.");
 
         /* PENDING while the image is made READY; the callback may come at once or after a pull. */
-        j->image_requested = true;
-        r = image_registry_ensure_ready(m, s->image, j->uid, on_image_ready, id);
+        r = image_registry_ensure_ready(m, s->image, j->uid, on_image_ready, j->image_request);
         if (r < 0) {
-                j->image_requested = false;
-                free(id);
+                j->image_request = mfree(j->image_request);
                 log_warning_errno(r, "Job %s: cannot get image %s: %m", j->id, s->image);
                 return job_fail(j, "IMAGE_PULL_FAILED", "The image could not be requested.");
         }

@@ -87,6 +87,7 @@ Job *job_free(Job *j) {
                 free(w);
         }
         free(j->events_buf);
+        free(j->image_request);
         free(j->id);
         free(j->service);
         free(j->platform);

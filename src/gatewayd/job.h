@@ -65,7 +65,9 @@ typedef struct Job {
         char *object_path;
 
         /* Runtime only. */
-        bool image_requested;           /* an image_registry_ensure_ready() is in flight */
+        char *image_request;            /* userdata of an image_registry_ensure_ready() in flight
+                                         * (our id, copied): owned here, so that a request still
+                                         * open at shutdown is freed with the job */
         bool worker_started;            /* a worker was spawned or re-attached */
         bool cancel_requested;
         bool busy;                      /* holds a manager_busy_ref() */

@@ -80,8 +80,10 @@ class JobsBase(StackTestCase):
         host = cls.registry.host
         cls.image_ref = f"{host}/busybox:1.0"
         # A slow path to the same registry: jobs of its services stay PENDING while it pulls.
+        # (An image of its own: one already READY would not be pulled again.)
+        images.push_image(cls.registry, "slowbox", "1.0", images.busybox_image(labels={"slow": "yes"}))
         cls.slow = Proxy(cls.registry.port, rate=4096)
-        cls.slow_ref = f"{cls.slow.host}/busybox:1.0"
+        cls.slow_ref = f"{cls.slow.host}/slowbox:1.0"
         cls.config = {
             "DefaultImageLocation": host,
             "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True},
