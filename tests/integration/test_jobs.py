@@ -555,5 +555,26 @@ class JobsRecoveryTest(JobsBase):
         self.assertTrue(j["error"]["message"])
 
 
+
+class JobsIdleTest(JobsBase):
+    """Idle exit waits for unfinished jobs: nobody else would watch them."""
+    idle_timeout = 1
+
+    def test_no_idle_exit_while_job_runs(self):
+        jid = self.submit("sleep", params={"sleep": 4}).json["id"]
+        # well past the idle timeout, with no client connected between the polls
+        deadline = time.monotonic() + 60
+        while True:
+            self.assertTrue(self.gw.alive(), "gatewayd exited while a job was unfinished")
+            status = self.job(jid)["status"]
+            if status in TERMINAL:
+                break
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(1.5)  # longer than the idle timeout: the daemon must stay anyway
+        self.assertEqual(status, "SUCCEEDED")
+        # with the job done, it leaves on its own
+        self.assertEqual(self.gw.wait_exit(timeout=20), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
