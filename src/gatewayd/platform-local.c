@@ -157,6 +157,12 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
         int exit_code = -1, r;
 
         r = job_read_spool_file(j, "exit.json", 1024 * 1024, &text, NULL);
+        if (r < 0 && j->cancel_requested) {
+                /* We stopped it, e.g. before it had its signal handlers set up: that is what
+                 * was asked for, nothing was lost. */
+                job_worker_finished(j, JOB_CANCELLED, -1, "CANCELLED", "Cancelled while the worker was starting.", 0, 0);
+                return;
+        }
         if (r < 0) {
                 /* No commit point: whatever happened to the job, nobody can tell its outcome. */
                 job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);

@@ -276,6 +276,14 @@ class JobsTest(JobsBase):
         self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/log", as_user=users.USER).body, "")
         self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "jobs", jid, "worker.pid")))
 
+    def test_cancel_right_after_submit(self):
+        # Whatever state the job is in when the cancel arrives (worker perhaps still starting),
+        # it ends CANCELLED, never UNKNOWN.
+        for _ in range(5):
+            jid = self.submit("sleep", params={"sleep": 60}).json["id"]
+            self.gw.http("PUT", f"/v1/jobs/{jid}/cancel", as_user=users.USER)
+            self.assertEqual(self.wait_status(jid, TERMINAL, timeout=30)["status"], "CANCELLED")
+
     def test_cancel_queued_never_starts(self):
         # JobsPerUser=2: the third one waits QUEUED.
         first = [self.submit("sleep", params={"sleep": 60}, as_user=users.OTHER).json for _ in range(2)]
