@@ -24,6 +24,9 @@ static const sd_bus_error_map gateway_errors[] = {
         SD_BUS_ERROR_MAP_END
 };
 
+/* How long a call may take when polkit may be asking someone for a password. */
+#define CTL_INTERACTIVE_TIMEOUT_USEC (UINT64_C(5) * 60 * 1000000)
+
 /* Whether this run lets polkit ask for a password; explains an authorization failure. */
 static bool interactive = false;
 
@@ -104,7 +107,8 @@ static int call_manager_va(sd_bus *bus, const char *method, sd_bus_error *error,
                 if (r < 0)
                         return r;
         }
-        return sd_bus_call(bus, m, 0, error, reply);
+        /* Someone may be typing a password while polkit waits: give them time. */
+        return sd_bus_call(bus, m, interactive ? CTL_INTERACTIVE_TIMEOUT_USEC : 0, error, reply);
 }
 
 int ctl_call_manager(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **reply,

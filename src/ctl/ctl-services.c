@@ -3,15 +3,15 @@
 #include <string.h>
 
 #include "ctl-bus.h"
-#include "ctl-polkit-agent.h"
 #include "ctl-services.h"
 #include "ctl-show.h"
 #include "ctl-table.h"
 #include "ctl-util.h"
 #include "ctl.h"
+#include "json-util.h"
 #include "log.h"
 
-SpecChanges arg_spec = SPEC_CHANGES_INIT;
+/* The verbs that look at services: services, service show. */
 
 typedef struct ServiceListEntry {
         char *name, *image, *description;
@@ -75,7 +75,7 @@ parse_error:
         return log_error_errno(r, "Failed to parse reply of ListServices(): %m");
 }
 
-static int get_service_json(sd_bus *bus, const char *name, json_object **ret) {
+int service_get_json(sd_bus *bus, const char *name, json_object **ret) {
         _cleanup_free_ char *what = NULL;
 
         if (asprintf(&what, "get service '%s'", name) < 0)
@@ -83,48 +83,49 @@ static int get_service_json(sd_bus *bus, const char *name, json_object **ret) {
         return ctl_call_manager_json(bus, what, "GetService", ret, "s", name);
 }
 
-static int verb_services_json(sd_bus *bus, ServiceListEntry *l, size_t n) {
-        json_object *a;
-        int r = 0;
+/* GetService() for one listed service; one removed since ListServices() is simply gone
+ * (returns 0 with *ret NULL). */
+static int get_listed_service(sd_bus *bus, const char *name, json_object **ret) {
+        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
+        _cleanup_free_ char *msg = NULL;
+        const char *text;
+        int r;
 
-        a = json_object_new_array();
+        r = ctl_call_manager(bus, "GetService", &error, &reply, "s", name);
+        if (r == -ENOENT) {
+                *ret = NULL;
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to get service '%s': %s", name, ctl_bus_error_message(&error, r));
+        r = sd_bus_message_read(reply, "s", &text);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse reply of GetService(): %m");
+        r = json_parse_text(text, ret, &msg);
+        if (r < 0)
+                return log_error_errno(r, "gatewayd sent invalid JSON from GetService(): %s", strna(msg));
+        return 0;
+}
+
+static int verb_services_json(sd_bus *bus, ServiceListEntry *l, size_t n) {
+        _cleanup_(json_object_putp) json_object *a = json_object_new_array();
+        int r;
+
         if (!a)
                 return log_oom();
         for (size_t i = 0; i < n; i++) {
-                _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-                _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
-                _cleanup_free_ char *msg = NULL;
-                const char *text;
                 json_object *o;
 
-                r = ctl_call_manager(bus, "GetService", &error, &reply, "s", l[i].name);
-                if (r == -ENOENT)   /* removed since ListServices(): it is simply gone */
-                        continue;
-                if (r < 0) {
-                        log_error_errno(r, "Failed to get service '%s': %s", l[i].name,
-                                        ctl_bus_error_message(&error, r));
-                        goto finish;
-                }
-                r = sd_bus_message_read(reply, "s", &text);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to parse reply of GetService(): %m");
-                        goto finish;
-                }
-                r = json_parse_text(text, &o, &msg);
-                if (r < 0) {
-                        log_error_errno(r, "gatewayd sent invalid JSON from GetService(): %s", strna(msg));
-                        goto finish;
-                }
-                if (json_object_array_add(a, o) < 0) {
+                r = get_listed_service(bus, l[i].name, &o);
+                if (r < 0)
+                        return r;
+                if (o && json_object_array_add(a, o) < 0) {
                         json_object_put(o);
-                        r = log_oom();
-                        goto finish;
+                        return log_oom();
                 }
         }
-        r = json_print(a, arg_json == JSON_PRETTY, stdout);
-finish:
-        json_object_put(a);
-        return r;
+        return json_print(a, arg_json == JSON_PRETTY, stdout);
 }
 
 int verb_services(int argc, char *argv[], char *tail[]) {
@@ -337,8 +338,8 @@ static void show_service_info(const ServiceInfo *i) {
 int verb_service_show(int argc, char *argv[], char *tail[]) {
         _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_bus_unref_ sd_bus *bus = NULL;
-        ServiceInfo info = { .network = 0 };
-        json_object *record = NULL;
+        _cleanup_(service_info_done) ServiceInfo info = {};
+        _cleanup_(json_object_putp) json_object *record = NULL;
         int r;
 
         r = ctl_bus_connect(&bus);
@@ -346,240 +347,20 @@ int verb_service_show(int argc, char *argv[], char *tail[]) {
                 return r;
 
         /* GetService() first: it names a missing service properly, and --json wants it anyway. */
-        r = get_service_json(bus, argv[0], &record);
+        r = service_get_json(bus, argv[0], &record);
         if (r < 0)
                 return r;
-        if (arg_json != JSON_OFF) {
-                r = json_print(record, arg_json == JSON_PRETTY, stdout);
-                json_object_put(record);
-                return r;
-        }
+        if (arg_json != JSON_OFF)
+                return json_print(record, arg_json == JSON_PRETTY, stdout);
 
         r = get_service_info(bus, argv[0], &info, &error);
-        if (r >= 0)
-                show_service_info(&info);
-        else {
+        if (r < 0) {
                 /* Without the typed properties, the record still says everything. */
                 log_debug_errno(r, "Failed to read service properties, showing the record: %s",
                                 ctl_bus_error_message(&error, r));
                 show_json_fields(record, NULL);
-                r = 0;
-        }
-        service_info_done(&info);
-        json_object_put(record);
-        return r;
-}
-
-/* Applies the options and "-- ARG..." to spec, and makes sure it carries the name. */
-static int spec_finish(json_object *spec, const char *name, char *tail[], const char *verb) {
-        json_object *v;
-        int r;
-
-        if (tail) {
-                if (arg_spec.command_set)
-                        return log_error_errno(EINVAL, "--command= and \"-- ARG...\" cannot be combined.");
-                strv_free(arg_spec.command);
-                arg_spec.command = NULL;
-                for (char **i = tail; *i; i++)
-                        if (strv_extend(&arg_spec.command, *i) < 0)
-                                return log_oom();
-                arg_spec.command_set = true;
-        }
-
-        r = spec_apply(spec, &arg_spec);
-        if (r < 0)
-                return r;
-
-        if (json_object_object_get_ex(spec, SPEC_KEY_NAME, &v)) {
-                const char *n = json_object_get_string(v);
-                if (name && (!json_object_is_type(v, json_type_string) || !streq(n, name)))
-                        return log_error_errno(EINVAL, "The spec's name \"%s\" does not match '%s'.", strna(n), name);
-        } else if (name) {
-                v = json_object_new_string(name);
-                if (!v || json_object_object_add(spec, SPEC_KEY_NAME, v) < 0) {
-                        json_object_put(v);
-                        return log_oom();
-                }
-        } else
-                return log_error_errno(EINVAL, "No service name given: pass NAME, or \"name\" in the --file spec "
-                                       "(see 'gatewayctl service %s --help').", verb);
-        return 0;
-}
-
-static const char *spec_name(json_object *spec) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(spec, SPEC_KEY_NAME, &v))
-                return NULL;
-        return json_object_get_string(v);
-}
-
-/* CreateService()/UpdateService() done: with --json, show the record the daemon now has. */
-static int print_result_record(sd_bus *bus, const char *name) {
-        json_object *record = NULL;
-        int r;
-
-        if (arg_json == JSON_OFF)
-                return 0;
-        r = get_service_json(bus, name, &record);
-        if (r < 0)
-                return r;
-        r = json_print(record, arg_json == JSON_PRETTY, stdout);
-        json_object_put(record);
-        return r;
-}
-
-int verb_service_create(int argc, char *argv[], char *tail[]) {
-        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
-        _cleanup_bus_unref_ sd_bus *bus = NULL;
-        json_object *spec = NULL;
-        const char *name = argc > 0 ? argv[0] : NULL, *text;
-        int r;
-
-        if (!arg_spec.file && !arg_spec.image)
-                return log_error_errno(EINVAL, "--image= is required (or a spec with --file=); "
-                                       "see 'gatewayctl service create --help'.");
-
-        if (arg_spec.file)
-                r = spec_load_file(arg_spec.file, &spec);
-        else
-                r = (spec = json_object_new_object()) ? 0 : log_oom();
-        if (r < 0)
-                return r;
-
-        r = spec_finish(spec, name, tail, "create");
-        if (r < 0)
-                goto finish;
-        name = spec_name(spec);
-
-        text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text) {
-                r = log_oom();
-                goto finish;
-        }
-
-        r = ctl_bus_connect(&bus);
-        if (r < 0)
-                goto finish;
-        pid_t agent = ctl_polkit_agent_open();
-        r = ctl_call_manager(bus, "CreateService", &error, &reply, "s", text);
-        ctl_polkit_agent_close(agent);
-        if (r < 0) {
-                log_error_errno(r, "Failed to create service: %s", ctl_bus_error_message(&error, r));
-                goto finish;
-        }
-        r = print_result_record(bus, name);
-finish:
-        json_object_put(spec);
-        return r;
-}
-
-/* The spec the daemon holds now: the Service object's Spec property, which is exactly what
- * CreateService()/UpdateService() accept (the record from GetService() may carry more). */
-static int get_current_spec(sd_bus *bus, const char *name, json_object **ret) {
-        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *path = NULL, *text = NULL, *msg = NULL;
-        json_object *record = NULL;
-        int r;
-
-        /* GetService() first, so that an unknown name gets gatewayd's own error message. */
-        r = get_service_json(bus, name, &record);
-        if (r < 0)
-                return r;
-
-        r = ctl_service_path(name, &path);
-        if (r < 0) {
-                json_object_put(record);
-                return log_oom();
-        }
-        r = sd_bus_get_property_string(bus, GATEWAY_BUS_NAME, path, GATEWAY_SERVICE_INTERFACE, "Spec",
-                                       &error, &text);
-        if (r < 0) {
-                log_debug("Cannot read the Spec property (%s), updating from the record.",
-                          ctl_bus_error_message(&error, r));
-                *ret = record;
                 return 0;
         }
-        json_object_put(record);
-
-        r = json_parse_text(text, ret, &msg);
-        if (r < 0)
-                return log_error_errno(r, "gatewayd sent an invalid Spec: %s", strna(msg));
-        if (!json_object_is_type(*ret, json_type_object)) {
-                json_object_put(*ret);
-                return log_error_errno(EBADMSG, "gatewayd sent a Spec that is not a JSON object.");
-        }
+        show_service_info(&info);
         return 0;
-}
-
-int verb_service_update(int argc, char *argv[], char *tail[]) {
-        _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
-        _cleanup_bus_unref_ sd_bus *bus = NULL;
-        json_object *spec = NULL;
-        const char *name = argv[0], *text;
-        int r;
-
-        if (spec_changes_empty(&arg_spec) && !tail)
-                return log_error_errno(EINVAL, "Nothing to change; give an option such as --image= "
-                                       "(see 'gatewayctl service update --help').");
-
-        r = ctl_bus_connect(&bus);
-        if (r < 0)
-                return r;
-
-        /* --file replaces the whole spec; otherwise the options edit the current one. */
-        if (arg_spec.file)
-                r = spec_load_file(arg_spec.file, &spec);
-        else
-                r = get_current_spec(bus, name, &spec);
-        if (r < 0)
-                return r;
-
-        r = spec_finish(spec, name, tail, "update");
-        if (r < 0)
-                goto finish;
-
-        text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text) {
-                r = log_oom();
-                goto finish;
-        }
-        pid_t agent = ctl_polkit_agent_open();
-        r = ctl_call_manager(bus, "UpdateService", &error, &reply, "ss", name, text);
-        ctl_polkit_agent_close(agent);
-        if (r < 0) {
-                log_error_errno(r, "Failed to update service: %s", ctl_bus_error_message(&error, r));
-                goto finish;
-        }
-        r = print_result_record(bus, name);
-finish:
-        json_object_put(spec);
-        return r;
-}
-
-int verb_service_remove(int argc, char *argv[], char *tail[]) {
-        _cleanup_bus_unref_ sd_bus *bus = NULL;
-        _cleanup_polkit_agent_ pid_t agent = 0;
-        int r, ret = 0;
-
-        r = ctl_bus_connect(&bus);
-        if (r < 0)
-                return r;
-        agent = ctl_polkit_agent_open();
-
-        /* Like "machinectl remove": try every name, report each failure, fail if any did. */
-        for (int i = 0; i < argc; i++) {
-                _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                r = ctl_call_manager(bus, "RemoveService", &error, NULL, "s", argv[i]);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to remove service '%s': %s", argv[i],
-                                        ctl_bus_error_message(&error, r));
-                        if (ret == 0)
-                                ret = r;
-                }
-        }
-        return ret;
 }

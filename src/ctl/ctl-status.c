@@ -6,6 +6,7 @@
 #include "ctl-status.h"
 #include "ctl-util.h"
 #include "ctl.h"
+#include "json-util.h"
 #include "log.h"
 
 /* Members of GetStatus() with a label of their own; "seconds" ones are shown as time spans.
@@ -64,8 +65,9 @@ static int read_properties(sd_bus *bus, char **version, char **state_dir, uint32
 int verb_status(int argc, char *argv[], char *tail[]) {
         _cleanup_bus_unref_ sd_bus *bus = NULL;
         _cleanup_free_ char *version = NULL, *state_dir = NULL;
-        json_object *status = NULL;
+        _cleanup_(json_object_putp) json_object *status = NULL;
         uint32_t n_services = 0;
+        size_t width;
         int r;
 
         r = ctl_bus_connect(&bus);
@@ -75,22 +77,18 @@ int verb_status(int argc, char *argv[], char *tail[]) {
         r = ctl_call_manager_json(bus, "get status", "GetStatus", &status, NULL);
         if (r < 0)
                 return r;
-        if (arg_json != JSON_OFF) {
-                r = json_print(status, arg_json == JSON_PRETTY, stdout);
-                json_object_put(status);
-                return r;
-        }
+        if (arg_json != JSON_OFF)
+                return json_print(status, arg_json == JSON_PRETTY, stdout);
 
         r = read_properties(bus, &version, &state_dir, &n_services);
-        if (r < 0) {
-                json_object_put(status);
+        if (r < 0)
                 return r;
-        }
 
-        size_t width = MAX((size_t) SHOW_LABEL_WIDTH, show_json_fields_label_width(status, status_shown));
+        width = MAX((size_t) SHOW_LABEL_WIDTH, show_json_fields_label_width(status, status_shown));
         for (size_t i = 0; i < ELEMENTSOF(status_fields); i++)
                 width = MAX(width, strlen(status_fields[i].label) + 1);
         show_set_label_width(width);
+
         show_field("Daemon", "gatewayd " GATEWAY_BUS_NAME);
         show_field("Version", version);
         show_field("Client", "gatewayctl " GATEWAYD_VERSION);
@@ -98,7 +96,7 @@ int verb_status(int argc, char *argv[], char *tail[]) {
         for (size_t i = 0; i < ELEMENTSOF(status_fields); i++)
                 show_status_member(status, status_fields[i].key, status_fields[i].label, status_fields[i].seconds);
         show_fieldf("Services", "%" PRIu32, n_services);
+        /* Whatever else the daemon reports, under its JSON names. */
         show_json_fields(status, status_shown);
-        json_object_put(status);
         return 0;
 }

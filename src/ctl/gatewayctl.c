@@ -57,15 +57,15 @@ typedef struct Verb {
 } Verb;
 
 static const char help_services[] =
-        "Lists the services registered with gatewayd, sorted by name: a table with the\n"
-        "columns NAME, IMAGE and DESCRIPTION, followed by a count. On a terminal the table\n"
-        "is fitted to its width; in a pipe every cell is printed whole.\n"
+        "Lists the services registered with gatewayd, sorted by name: a table with\n"
+        "the columns NAME, IMAGE and DESCRIPTION, followed by a count. On a terminal\n"
+        "the table is fitted to its width; in a pipe every cell is printed whole.\n"
         "\n"
         "Options:\n"
-        "     --json[=MODE]       Print a JSON array with the full record of every service\n"
-        "                         (as 'service show --json' gives it); MODE is \"pretty\"\n"
-        "                         (the default) or \"short\" (one line)\n"
-        "     --no-legend         Print neither the header line nor the count\n"
+        "     --json[=MODE]      Print a JSON array with the full record of every\n"
+        "                        service (as 'service show --json' prints it); MODE\n"
+        "                        is \"pretty\" (the default) or \"short\" (one line)\n"
+        "     --no-legend        Print neither the header line nor the count\n"
         "\n"
         "Examples:\n"
         "  gatewayctl services\n"
@@ -73,82 +73,89 @@ static const char help_services[] =
         "  gatewayctl services --json=short\n";
 
 static const char help_show[] =
-        "Shows one service: its image, command, environment, limits and timestamps, one\n"
-        "field per line.\n"
+        "Shows one service: its image, command, environment, limits and timestamps,\n"
+        "one field per line.\n"
         "\n"
         "Options:\n"
-        "     --json[=MODE]       Print the service record as JSON instead (the same record\n"
-        "                         as the HTTP API returns); MODE is \"pretty\" or \"short\"\n"
+        "     --json[=MODE]      Print the service record as JSON instead (the record\n"
+        "                        the HTTP API returns); MODE is \"pretty\" or \"short\"\n"
         "\n"
         "Examples:\n"
         "  gatewayctl service show hello\n"
         "  gatewayctl service show hello --json | jq .image\n";
 
-#define SPEC_OPTIONS_HELP                                                                          \
-        "     --image=REF          Container image to run, e.g. docker.io/library/busybox:latest\n" \
-        "     --command=ARG        Append ARG to the command line run in the image (repeat the\n"  \
-        "                          option for each argument); alternatively give the whole\n"     \
-        "                          command after \"--\". Without either, the image's default\n"    \
-        "                          command runs\n"                                                \
-        "     --env=KEY=VALUE      Set an environment variable (repeatable)\n"                    \
-        "     --description=TEXT   Free text shown in listings\n"                                 \
-        "     --memory=SIZE        Memory limit: bytes, or with a suffix K, M, G, T (base 1024),\n" \
-        "                          e.g. 512M, 2G, 1.5G; 0 removes the limit\n"                    \
-        "     --cpus=N             CPU limit in CPUs, e.g. 0.5 or 2; 0 removes the limit\n"        \
-        "     --timeout=TIME       Time limit of a job: seconds, or e.g. 90s, 5min, 1h30min;\n"     \
-        "                          0 removes the limit\n"                                         \
-        "     --network[=BOOL]     Give jobs network access (default: no network)\n"              \
-        "  -f --file=PATH          Read the spec as JSON from PATH (\"-\" = standard input);\n"    \
-        "                          the other options are applied on top of it\n"                  \
-        "     --json[=MODE]        Print the resulting service record as JSON\n"
+#define SPEC_OPTIONS_HELP(env_extra, network_extra)                                          \
+        "     --image=REF        Container image to run, e.g.\n"                            \
+        "                        docker.io/library/busybox:latest\n"                         \
+        "     --command=ARG      Append ARG to the job's command line; repeat it for\n"     \
+        "                        each argument, or give the command after \"--\".\n"        \
+        "                        Without either, the image's default command runs\n"        \
+        "     --env=KEY=VALUE    Set an environment variable (repeatable)\n"                \
+        env_extra                                                                            \
+        "     --description=TEXT Free text shown in listings\n"                             \
+        "     --memory=SIZE      Memory limit: bytes, or with a suffix K, M, G, T\n"        \
+        "                        (base 1024): 512M, 2G, 1.5G; 0 removes the limit\n"        \
+        "     --cpus=N           CPU limit, e.g. 0.5 or 2; 0 removes the limit\n"           \
+        "     --timeout=TIME     Time limit of a job: seconds, or 90s, 5min, 1h30min;\n"    \
+        "                        0 removes the limit\n"                                     \
+        "     --network[=BOOL]   Give jobs network access (default: none)\n"               \
+        network_extra                                                                        \
+        "  -f --file=PATH        Read the spec as JSON from PATH (\"-\" = standard\n"       \
+        "                        input); the other options apply on top of it\n"            \
+        "     --json[=MODE]      Print the resulting service record as JSON\n"
 
 static const char help_create[] =
-        "Registers a new service: a container image and the command to run in it as a\n"
-        "one-shot job, with its environment and limits. NAME may be omitted when the spec\n"
-        "given with --file contains a \"name\". Creating services needs the polkit action\n"
-        "org.gatewayd.manage-services (root always has it); on a terminal, polkit may ask\n"
-        "for a password unless --no-ask-password is given.\n"
+        "Registers a new service: a container image and the command to run in it as\n"
+        "a one-shot job, with its environment and limits. NAME is a lowercase DNS\n"
+        "label (a-z, 0-9, '-'); it may be omitted when the spec given with --file has\n"
+        "a \"name\". Needs the polkit action org.gatewayd.manage-services (root always\n"
+        "has it); on a terminal, polkit may ask for a password unless\n"
+        "--no-ask-password is given. Prints nothing on success.\n"
         "\n"
-        "Options:\n" SPEC_OPTIONS_HELP
+        "Options:\n" SPEC_OPTIONS_HELP("", "")
         "\n"
         "Examples:\n"
-        "  gatewayctl service create hello --image=docker.io/library/busybox:latest \\\n"
+        "  gatewayctl service create hello \\\n"
+        "          --image=docker.io/library/busybox:latest \\\n"
         "          --description='Says hello' -- echo hello\n"
         "  gatewayctl service create solver --image=registry.example.com/solver:1.2 \\\n"
         "          --env=THREADS=4 --memory=2G --cpus=2 --timeout=10min\n"
         "  gatewayctl service create --file=solver.json\n"
-        "  echo '{\"name\":\"x\",\"image\":\"busybox\"}' | gatewayctl service create --file=-\n";
+        "  echo '{\"name\":\"x\",\"image\":\"busybox\"}' | gatewayctl service create -f -\n";
 
 static const char help_update[] =
-        "Changes a service. gatewayctl fetches the current spec, applies the options given,\n"
-        "and sends the whole spec back; whatever no option names stays as it is. With\n"
-        "--file the spec read replaces the current one (the options still apply on top).\n"
-        "--command or \"-- ARG...\" replaces the whole command line. Needs the polkit action\n"
+        "Changes a service. gatewayctl fetches the current spec, applies the options\n"
+        "given and sends the whole spec back; whatever no option names stays as it\n"
+        "is. With --file the spec read replaces the current one (the options still\n"
+        "apply on top). --command or \"-- ARG...\" replaces the whole command line;\n"
+        "\"--\" alone restores the image's default command. Needs the polkit action\n"
         "org.gatewayd.manage-services.\n"
         "\n"
-        "Options:\n" SPEC_OPTIONS_HELP
-        "     --unset-env=KEY      Remove an environment variable (repeatable)\n"
-        "     --network=no         Take network access away again\n"
+        "Options:\n"
+        SPEC_OPTIONS_HELP("     --unset-env=KEY    Remove an environment variable (repeatable)\n",
+                          "     --network=no       Take network access away again\n")
         "\n"
         "Examples:\n"
         "  gatewayctl service update hello --image=docker.io/library/busybox:1.36\n"
-        "  gatewayctl service update solver --env=THREADS=8 --unset-env=DEBUG --memory=0\n"
+        "  gatewayctl service update solver --env=THREADS=8 --unset-env=DEBUG \\\n"
+        "          --memory=0\n"
         "  gatewayctl service update hello -- echo hello again\n";
 
 static const char help_rm[] =
-        "Removes the named services. Every name is tried; if any removal fails, the errors\n"
-        "are printed and the exit status is 1. Needs the polkit action\n"
+        "Removes the named services. Every name is tried; if any removal fails, the\n"
+        "errors are printed and the exit status is 1. Needs the polkit action\n"
         "org.gatewayd.manage-services.\n"
         "\n"
         "Example:\n"
         "  gatewayctl service rm hello solver\n";
 
 static const char help_status[] =
-        "Shows gatewayd's version, its state directory, the number of services, and\n"
-        "whatever else the daemon reports about itself (uptime, counts, paths).\n"
+        "Shows gatewayd's version, its directories and configuration file, uptime,\n"
+        "idle timeout, the number of services, and whatever else the daemon reports\n"
+        "about itself.\n"
         "\n"
         "Options:\n"
-        "     --json[=MODE]       Print the daemon's status object as JSON\n"
+        "     --json[=MODE]      Print the daemon's status object as JSON\n"
         "\n"
         "Example:\n"
         "  gatewayctl status\n";
@@ -211,6 +218,10 @@ static const char help_help[] =
         "  gatewayctl help\n"
         "  gatewayctl help service create\n";
 
+/* Adding a verb: write verb_<noun>_<verb>() in ctl-<noun>.c (declared in ctl-<noun>.h), give
+ * it an entry here with its manual, add an OPT_* bit and a getopt case for each option of its
+ * own (storing into an arg_* variable of its file), and list it in docs/gatewayctl.md. Verbs
+ * open the bus themselves (ctl_bus_connect()), so --help never needs the daemon. */
 static const Verb verbs[] = {
         { { "services", NULL }, 0, 0, OPT_JSON, false, false, verb_services,
           "services", "List services", help_services },
@@ -251,7 +262,8 @@ static void help_overview(void) {
                "\n"
                "Control gatewayd, the gateway that imports container images and runs\n"
                "services as sandboxed one-shot jobs. gatewayctl talks to gatewayd\n"
-               "(%s) on the system bus. Without a command, it lists the services.\n"
+               "(%s) on the system bus. Without a command, it lists\n"
+               "the services.\n"
                "\n"
                "Commands:\n", "org.gatewayd.Gateway1");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
@@ -285,7 +297,14 @@ static void help_overview(void) {
 }
 
 static void help_verb(const Verb *v) {
-        printf("gatewayctl [OPTIONS...] %s\n\n%s", v->synopsis, v->help);
+        /* A long synopsis continues on a second line, so that the manual stays within 80
+         * columns. */
+        if (strlen(v->synopsis) > 55 && strstr(v->synopsis, " [OPTIONS...]"))
+                printf("gatewayctl [OPTIONS...] %.*s\n        %s\n\n%s",
+                       (int) (strstr(v->synopsis, " [OPTIONS...]") - v->synopsis), v->synopsis,
+                       strstr(v->synopsis, " [OPTIONS...]") + 1, v->help);
+        else
+                printf("gatewayctl [OPTIONS...] %s\n\n%s", v->synopsis, v->help);
         printf("\nGeneral options (--no-legend, --no-ask-password, ...): gatewayctl --help\n");
 }
 

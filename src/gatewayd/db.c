@@ -73,8 +73,11 @@ int db_schema_version(sqlite3 *db) {
         r = db_prepare(db, "PRAGMA user_version", &s);
         if (r < 0)
                 return r;
-        if (sqlite3_step(s) != SQLITE_ROW)
-                return -EIO;
+        r = sqlite3_step(s);
+        if (r != SQLITE_ROW)
+                /* e.g. SQLITE_NOTADB: the first read of the file happens here, not in open */
+                return log_error_errno(r == SQLITE_DONE ? -EIO : db_errno(r), "Failed to read schema version: %s",
+                                       sqlite3_errmsg(db));
         return sqlite3_column_int(s, 0);
 }
 
@@ -125,6 +128,20 @@ int db_open(const char *path, sqlite3 **ret) {
         }
 
         sqlite3_busy_timeout(db, 5000);
+
+        /* Check the version before anything below writes to the file (journal_mode=WAL does):
+         * a database from a newer gatewayd is left exactly as it was. */
+        r = db_schema_version(db);
+        if (r >= 0 && (unsigned) r > db_n_migrations)
+                r = log_error_errno(EPROTONOSUPPORT,
+                                    "State database %s has schema version %i, this gatewayd knows only up to %u. "
+                                    "Refusing to touch a database written by a newer version.",
+                                    path, r, db_n_migrations);
+        if (r < 0) {
+                sqlite3_close(db);
+                return r;
+        }
+
         /* WAL keeps readers and the writer apart and makes every commit atomic on crash;
          * synchronous=FULL makes a commit durable before we announce the change it records. */
         r = db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");

@@ -169,16 +169,6 @@ void http_pull_image(HttpRequest *req, char **captures) {
         http_request_authorize(req, ACTION_PULL_IMAGE, pull_image_authorized);
 }
 
-static int remember_name(HttpRequest *req, const char *name) {
-        req->userdata = strdup(name);
-        req->free_userdata = free;
-        if (!req->userdata) {
-                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static void remove_image_authorized(HttpRequest *req) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         Image *i = lookup_visible(req, req->userdata);
@@ -191,7 +181,7 @@ static void remove_image_authorized(HttpRequest *req) {
 }
 
 void http_remove_image(HttpRequest *req, char **captures) {
-        if (remember_name(req, captures[0]) >= 0)
+        if (http_request_keep_string(req, captures[0]) >= 0)
                 http_request_authorize(req, ACTION_MANAGE_IMAGES, remove_image_authorized);
 }
 
@@ -207,6 +197,6 @@ static void expire_image_authorized(HttpRequest *req) {
 }
 
 void http_expire_image(HttpRequest *req, char **captures) {
-        if (remember_name(req, captures[0]) >= 0)
+        if (http_request_keep_string(req, captures[0]) >= 0)
                 http_request_authorize(req, ACTION_MANAGE_IMAGES, expire_image_authorized);
 }

@@ -377,6 +377,18 @@ HttpStream *http_request_reply_stream(HttpRequest *req, const char *content_type
         return s;
 }
 
+int http_request_keep_string(HttpRequest *req, const char *s) {
+        if (req->free_userdata)
+                req->free_userdata(req->userdata);
+        req->userdata = strdup(s);
+        req->free_userdata = free;
+        if (!req->userdata) {
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 void http_request_suspend(HttpRequest *req) {
         /* The actual MHD_suspend_connection() happens when the handler returns (see
          * on_access); a reply that arrives before that simply cancels the suspension. */
@@ -418,6 +430,8 @@ json_object *http_request_json_body(HttpRequest *req) {
                 http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
                 return NULL;
         }
+        /* JSON is UTF-8; invalid bytes would end up in D-Bus strings, which must be valid. */
+        json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
         o = json_tokener_parse_ex(tok, req->body, (int) req->body_size);
         if (!o || json_tokener_get_parse_end(tok) != req->body_size) {
                 enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -459,6 +473,32 @@ static void http_request_dispatch(HttpRequest *req) {
                 http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No such resource: %s", req->url);
                 break;
         }
+}
+
+static int hex_value(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        c = (char) (c | 0x20);
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes %HH escapes in the path and query, except %00: a NUL would silently cut the string
+ * short ("/v1/services/%00" would become "/v1/services/"), so it stays as the literal text
+ * "%00", which no name or id accepts. */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s) {
+        char *w = s;
+
+        for (const char *r = s; *r; r++) {
+                int hi, lo;
+
+                if (*r == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 && (hi | lo) != 0) {
+                        *w++ = (char) (hi << 4 | lo);
+                        r += 2;
+                } else
+                        *w++ = *r;
+        }
+        *w = 0;
+        return (size_t) (w - s);
 }
 
 static enum MHD_Result queue_reply(HttpRequest *req) {
@@ -629,6 +669,7 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
                         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
                         MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, s,
                         MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, s,
+                        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                         /* Idle keep-alive connections must not keep the daemon alive forever. */
                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
                         MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096,

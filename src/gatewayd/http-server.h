@@ -62,6 +62,10 @@ const char *http_request_query(HttpRequest *req, const char *key);
 
 void http_request_suspend(HttpRequest *req);
 
+/* Keeps a copy of s as the request's userdata (e.g. a name from the path, needed after a polkit
+ * check). Replies 500 itself on failure. */
+int http_request_keep_string(HttpRequest *req, const char *s);
+
 void http_request_reply_json(HttpRequest *req, unsigned status, json_object *body);  /* takes ownership */
 void http_request_reply_text(HttpRequest *req, unsigned status, const char *json_text);
 void http_request_reply_empty(HttpRequest *req, unsigned status);

@@ -6,17 +6,6 @@
 
 #define ACTION_MANAGE_SERVICES "org.gatewayd.manage-services"
 
-/* The service name from the path, kept across the polkit check. */
-static int remember_name(HttpRequest *req, const char *name) {
-        req->userdata = strdup(name);
-        req->free_userdata = free;
-        if (!req->userdata) {
-                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static void reply_service(HttpRequest *req, unsigned status, Service *s) {
         const char *j = service_json(s);
 
@@ -89,7 +78,7 @@ static void update_service_authorized(HttpRequest *req) {
 }
 
 void http_update_service(HttpRequest *req, char **captures) {
-        if (remember_name(req, captures[0]) < 0)
+        if (http_request_keep_string(req, captures[0]) < 0)
                 return;
         http_request_authorize(req, ACTION_MANAGE_SERVICES, update_service_authorized);
 }
@@ -103,7 +92,7 @@ static void remove_service_authorized(HttpRequest *req) {
 }
 
 void http_remove_service(HttpRequest *req, char **captures) {
-        if (remember_name(req, captures[0]) < 0)
+        if (http_request_keep_string(req, captures[0]) < 0)
                 return;
         http_request_authorize(req, ACTION_MANAGE_SERVICES, remove_service_authorized);
 }

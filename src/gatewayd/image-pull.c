@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include "bus-image.h"
@@ -326,18 +327,28 @@ static bool image_file_present(const Image *i) {
         return i->squashfs_path && access(i->squashfs_path, R_OK) == 0;
 }
 
-static void image_pull_apply_acl(ImagePull *p) {
-        /* Pulled with credentials: private to the puller and the named users and groups. */
-        if (!p->credentials_path)
+static void image_pull_apply_acl(ImagePull *p, bool created) {
+        Image *i = p->image;
+
+        if (!p->credentials_path) {
+                /* Anyone could pull these very bytes without credentials: nothing left to hide. */
+                if (i->private_image)
+                        (void) image_registry_clear_acl(i);
                 return;
-        (void) image_registry_set_acl(p->image, &p->caller.uid, 1, NULL, 0);
-        (void) image_registry_set_acl(p->image, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
+        }
+        /* Pulled with credentials: private to the puller and the named users and groups —
+         * unless the same content is public already. */
+        if (!created && !i->private_image)
+                return;
+        (void) image_registry_set_acl(i, &p->caller.uid, 1, NULL, 0);
+        (void) image_registry_set_acl(i, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
 }
 
 static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         ImagePull *p = userdata;
         Manager *m = p->manager;
         _cleanup_free_ char *pinned = NULL;
+        bool created;
         Image *i;
         int r;
 
@@ -351,6 +362,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 return;
         }
 
+        created = !image_registry_get(m, id);
         r = image_registry_add(m, id, digest, canonical ?: p->reference, p->platform, &i);
         if (r < 0) {
                 image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image.");
@@ -361,7 +373,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         (void) image_registry_tag(i, p->reference);
         if (canonical && !streq(canonical, p->reference))
                 (void) image_registry_tag(i, canonical);
-        image_pull_apply_acl(p);
+        image_pull_apply_acl(p, created);
 
         if (i->status == IMAGE_READY && image_file_present(i)) {
                 /* Same digest as what we have: nothing to convert. Record the re-check. */
@@ -550,5 +562,84 @@ int image_pull_stream_progress(Image *i, HttpStream *s) {
         }
         i->pull->streams = l;
         l[i->pull->n_streams++] = http_stream_ref(s);
+        return 0;
+}
+
+typedef struct ReadyCall {
+        Manager *manager;
+        char *image_id;
+        ImageReadyCallback done;
+        void *userdata;
+        sd_event_source *defer;
+} ReadyCall;
+
+static ReadyCall *ready_call_free(ReadyCall *c) {
+        if (c) {
+                sd_event_source_disable_unref(c->defer);
+                free(c->image_id);
+                free(c);
+        }
+        return NULL;
+}
+
+static int on_ready_defer(sd_event_source *s, void *userdata) {
+        ReadyCall *c = userdata;
+        Image *i = image_registry_get(c->manager, c->image_id);
+        GwError e = { .code = GW_ERROR_NO_SUCH_IMAGE, .message = (char *) "The image was removed." };
+
+        c->done(c->manager, i && i->status == IMAGE_READY ? i : NULL,
+                i && i->status == IMAGE_READY ? NULL : &e, c->userdata);
+        ready_call_free(c);
+        return 0;
+}
+
+static void on_ready_pull_finished(Manager *m, Image *image, const GwError *error, void *userdata) {
+        ReadyCall *c = userdata;
+        GwError e = { .code = GW_ERROR_UNAVAILABLE, .message = (char *) "The image could not be pulled." };
+
+        if (image && image->status == IMAGE_READY)
+                c->done(m, image, NULL, c->userdata);
+        else {
+                if (gw_error_is_set(error))
+                        e = *error;
+                else if (image && image->status_message)
+                        e.message = image->status_message;
+                c->done(m, NULL, &e, c->userdata);
+        }
+        ready_call_free(c);
+}
+
+int image_registry_ensure_ready(Manager *m, const char *reference, uid_t uid, ImageReadyCallback done, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Image *i = image_registry_lookup(m, reference);
+        struct passwd *pw = getpwuid(uid);
+        ImagePullRequest req = {
+                .reference = reference,
+                .caller = { .uid = uid, .gid = pw ? pw->pw_gid : (gid_t) -1, .pidfd = -1 },
+        };
+        ReadyCall *c;
+        int r;
+
+        c = calloc(1, sizeof(ReadyCall));
+        if (!c)
+                return -ENOMEM;
+        *c = (ReadyCall) { .manager = m, .done = done, .userdata = userdata };
+
+        /* A READY image serves jobs as it is: re-checking the registry before every job would put
+         * a network round trip on the job's start. The answer still comes from the loop. */
+        if (i && i->status == IMAGE_READY && image_file_present(i) && image_is_visible(i, &req.caller)) {
+                c->image_id = strdup(i->id);
+                if (!c->image_id || sd_event_add_defer(m->event, &c->defer, on_ready_defer, c) < 0) {
+                        ready_call_free(c);
+                        return -ENOMEM;
+                }
+                return 0;
+        }
+
+        r = image_pull_start(m, &req, NULL, on_ready_pull_finished, c, &e);
+        if (r < 0) {
+                ready_call_free(c);
+                return log_warning_errno(r, "Cannot pull %s: %s", reference, strna(e.message));
+        }
         return 0;
 }

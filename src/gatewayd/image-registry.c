@@ -161,6 +161,24 @@ static int image_registry_load_tags(Manager *m) {
         return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
+/* A pull does not survive gatewayd: its worker died with us and never published a half-written
+ * image, so the record is failed, never left PULLING. */
+static int image_registry_fail_interrupted(Manager *m) {
+        Image *i;
+        int r;
+
+        HASHMAP_FOREACH(i, m->images) {
+                if (i->status != IMAGE_PENDING && i->status != IMAGE_PULLING && i->status != IMAGE_CONVERSION &&
+                    i->status != IMAGE_TRANSFER)
+                        continue;
+                log_notice("Image %s (%s) was being pulled when gatewayd stopped; marking it failed.", i->id, i->reference);
+                r = image_registry_set_status(i, IMAGE_FAILURE, "Pull interrupted by a restart of gatewayd; pull again.");
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int image_registry_load(Manager *m) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc, r;
@@ -189,19 +207,15 @@ int image_registry_load(Manager *m) {
                         image_free(i);
                         return log_error_errno(r, "Failed to register image: %m");
                 }
-                /* A pull does not survive gatewayd: its worker died with us and never published
-                 * a half-written image, so the record is failed, never left PULLING. */
-                if (i->status == IMAGE_PENDING || i->status == IMAGE_PULLING || i->status == IMAGE_CONVERSION ||
-                    i->status == IMAGE_TRANSFER) {
-                        log_notice("Image %s (%s) was being pulled when gatewayd stopped; marking it failed.",
-                                   i->id, i->reference);
-                        r = image_registry_set_status(i, IMAGE_FAILURE, "Pull interrupted by a restart of gatewayd; pull again.");
-                        if (r < 0)
-                                return r;
-                }
         }
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to read images: %s", sqlite3_errmsg(m->db));
+        sqlite3_finalize(TAKE_PTR(st));
+
+        /* After the SELECT is done: rewriting rows under an open cursor could show them twice. */
+        r = image_registry_fail_interrupted(m);
+        if (r < 0)
+                return r;
 
         r = image_registry_load_tags(m);
         if (r < 0)
@@ -395,6 +409,14 @@ int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid
         for (size_t k = 0; k < n_gids; k++)
                 i->acl_gids[i->n_acl_gids++] = gids[k];
         i->private_image = true;
+        return image_registry_save(i);
+}
+
+int image_registry_clear_acl(Image *i) {
+        i->acl_uids = mfree(i->acl_uids);
+        i->acl_gids = mfree(i->acl_gids);
+        i->n_acl_uids = i->n_acl_gids = 0;
+        i->private_image = false;
         return image_registry_save(i);
 }
 

@@ -20,6 +20,7 @@ int image_registry_add(Manager *m, const char *id, const char *digest, const cha
 int image_registry_save(Image *i);
 int image_registry_set_status(Image *i, ImageStatus status, const char *message);
 int image_registry_tag(Image *i, const char *reference);
+int image_registry_clear_acl(Image *i);
 int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid_t *gids, size_t n_gids);
 
 int image_registry_remove(Image *i, GwError *e);

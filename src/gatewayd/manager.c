@@ -5,6 +5,7 @@
 
 #include "bus-manager.h"
 #include "db.h"
+#include "fs-util.h"
 #include "http-api.h"
 #include "http-server.h"
 #include "image-registry.h"
@@ -14,24 +15,6 @@
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
-
-static int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
 
 int manager_new(const ManagerOptions *o, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "events.h"
+#include "fs-util.h"
 #include "log.h"
 
 static int events_fd = STDOUT_FILENO;
@@ -18,20 +19,6 @@ static int64_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
 }
 
 int events_emit(const char *event, json_object *fields) {
@@ -59,7 +46,7 @@ int events_emit(const char *event, json_object *fields) {
         json_object_put(fields);
 
         pthread_mutex_lock(&events_lock);
-        r = write_all(events_fd, line, len + 1);
+        r = loop_write(events_fd, line, len + 1);
         pthread_mutex_unlock(&events_lock);
         return r;
 }

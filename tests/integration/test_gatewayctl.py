@@ -12,6 +12,7 @@ import termios
 import time
 import unittest
 
+from harness import procs
 from harness.bus import PrivateBus
 from harness.gatewayd import Gatewayd, GatewaydTestCase, check_sanitizer_output, gatewayctl_binary
 from harness.polkit import Polkit
@@ -58,7 +59,8 @@ class CommandLine(unittest.TestCase):
         p = ctl("service", "create", "--help")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(p.stdout.startswith(
-            "gatewayctl [OPTIONS...] service create NAME --image=REF [OPTIONS...] [-- COMMAND...]\n"))
+            "gatewayctl [OPTIONS...] service create NAME --image=REF\n"
+            "        [OPTIONS...] [-- COMMAND...]\n"), p.stdout)
         for word in ("--image=REF", "--command=ARG", "--env=KEY=VALUE", "--memory=SIZE", "512M",
                      "--cpus=N", "--timeout=TIME", "--network", "--file=PATH", "Examples:"):
             self.assertIn(word, p.stdout)
@@ -68,6 +70,15 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(ctl("--help", "service", "create", "x", "--image=y").stdout, p.stdout)
         self.assertIn("--unset-env=KEY", ctl("service", "update", "--help").stdout)
         self.assertIn("service rm NAME...", ctl("service", "rm", "-h").stdout)
+
+    def test_help_fits_80_columns(self):
+        for verb in ([], ["services"], ["service", "show"], ["service", "create"],
+                     ["service", "update"], ["service", "rm"], ["status"], ["help"]):
+            with self.subTest(verb=verb):
+                p = ctl(*verb, "--help")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                for line in p.stdout.splitlines():
+                    self.assertLessEqual(len(line), 79, line)
 
     def assertUsageError(self, p, message):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
@@ -414,6 +425,16 @@ polkit.addRule(function(action, subject) {
 """ % AUTH_USER
 
 
+def set_password(user, password):
+    """chpasswd, retried while another test run holds the lock on /etc/shadow."""
+    def attempt():
+        p = subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, capture_output=True)
+        if p.returncode != 0 and "lock" not in p.stderr:
+            raise RuntimeError(f"chpasswd failed: {p.stderr.strip()}")
+        return p.returncode == 0
+    procs.wait_for(attempt, timeout=10, what="chpasswd to get the lock on /etc/shadow")
+
+
 def _controlling_tty():
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
@@ -448,6 +469,10 @@ def run_on_pty(argv, env, answer=None, timeout=60):
                 break
             out += chunk
             if answer is not None and not answered and b"Password:" in out:
+                # Type only once the agent has turned echo off: it does so with TCSAFLUSH,
+                # which would throw away anything typed earlier.
+                procs.wait_for(lambda: not termios.tcgetattr(master)[3] & termios.ECHO, timeout=10,
+                               what="the password prompt to turn echo off")
                 os.write(master, answer.encode() + b"\n")
                 answered = True
         return p.wait(timeout=max(deadline - time.monotonic(), 1)), out.decode(errors="replace")
@@ -466,7 +491,7 @@ class InteractiveAuthorization(GatewaydTestCase):
     def setUpClass(cls):
         users.ensure_test_users()
         users.ensure_user(AUTH_USER)
-        subprocess.run(["chpasswd"], input=f"{AUTH_USER}:{AUTH_PASSWORD}\n", text=True, check=True)
+        set_password(AUTH_USER, AUTH_PASSWORD)
         cls.bus = PrivateBus().start()
         try:
             cls.polkit = Polkit(cls.bus, rules=AUTH_SELF_RULE).start()

@@ -266,7 +266,9 @@ int main(void) {
         SRunner *sr;
         int failed;
 
-        setlocale(LC_ALL, "");
+        /* Display widths of wide characters need a UTF-8 locale, whatever the caller's is. */
+        if (!setlocale(LC_ALL, "C.UTF-8"))
+                setlocale(LC_ALL, "");
         tcase_add_test(tc, test_parse_size);
         tcase_add_test(tc, test_parse_timespan);
         tcase_add_test(tc, test_parse_cpus_boolean);

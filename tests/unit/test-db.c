@@ -15,16 +15,26 @@
 #include "db.h"
 #include "log.h"
 
-static char dir[] = "/tmp/test-db-XXXXXX";
+/* base is made and removed in the parent (unchecked fixture), so it goes away even when a test
+ * fails and its process exits early; each test works in its own directory below it. */
+static char base[] = "/tmp/test-db-XXXXXX";
+static char dir[64];
 
-static void setup(void) {
-        ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/test-db-XXXXXX")));
+static void setup_base(void) {
+        if (!mkdtemp(base))
+                abort();
 }
 
-static void teardown(void) {
+static void teardown_base(void) {
         char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        ck_assert_int_eq(system(cmd), 0);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", base);
+}
+
+static void setup(void) {
+        snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
+        ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
 static char *path_in(const char *sub, const char *name) {
@@ -137,6 +147,9 @@ START_TEST(test_newer_version_refused) {
         ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
         ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations + 1);
         ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE name='services'"), 0);
+        /* Not even switched to WAL. */
+        _cleanup_free_ char *mode = query_text(db, "PRAGMA journal_mode");
+        ck_assert_str_eq(mode, "delete");
         sqlite3_close(db);
 }
 END_TEST
@@ -318,7 +331,8 @@ static Suite *db_suite(void) {
         Suite *s = suite_create("db");
         TCase *tc = tcase_create("core");
 
-        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_unchecked_fixture(tc, setup_base, teardown_base);
+        tcase_add_checked_fixture(tc, setup, NULL);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_fresh_db_migrates_to_latest);
         tcase_add_test(tc, test_reopen_is_idempotent);

@@ -202,6 +202,73 @@ START_TEST(test_head_is_get) {
 }
 END_TEST
 
+/* A final "**" takes the rest of the path (image references contain slashes). */
+static const HttpRoute rest_routes[] = {
+        { "GET",    "/v1/images",           h_list },
+        { "GET",    "/v1/images/**",        h_get },
+        { "DELETE", "/v1/images/**",        h_delete },
+        { "GET",    "/p/*/x/**",            h_job },
+};
+
+static HttpRouteResult match_rest(const char *method, const char *path, char *captures[HTTP_ROUTE_MAX_CAPTURES],
+                                  const HttpRoute **route, char *allow, size_t allow_size) {
+        return http_route_match(rest_routes, ELEMENTSOF(rest_routes), method, path, route, captures, allow, allow_size);
+}
+
+static void assert_rest(const char *method, const char *path, HttpHandler h, const char *c0, const char *c1) {
+        char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
+        const HttpRoute *route = NULL;
+        char allow[64];
+
+        ck_assert_msg(match_rest(method, path, captures, &route, allow, sizeof(allow)) == HTTP_ROUTE_FOUND, "%s", path);
+        ck_assert_ptr_eq(route->handler, h);
+        if (c0)
+                ck_assert_str_eq(captures[0], c0);
+        else
+                ck_assert_ptr_null(captures[0]);
+        if (c1)
+                ck_assert_str_eq(captures[1], c1);
+        else
+                ck_assert_ptr_null(captures[1]);
+        http_route_captures_free(captures);
+}
+
+static void assert_rest_not_found(const char *path) {
+        char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
+        const HttpRoute *route = NULL;
+        char allow[64];
+
+        ck_assert_msg(match_rest("GET", path, captures, &route, allow, sizeof(allow)) == HTTP_ROUTE_NOT_FOUND, "%s", path);
+        for (size_t i = 0; i < HTTP_ROUTE_MAX_CAPTURES; i++)
+                ck_assert_ptr_null(captures[i]);
+}
+
+START_TEST(test_rest_of_path) {
+        char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
+        const HttpRoute *route = NULL;
+        char allow[64];
+
+        assert_rest("GET", "/v1/images/busybox", h_get, "busybox", NULL);
+        assert_rest("GET", "/v1/images/docker.io/library/busybox:latest", h_get, "docker.io/library/busybox:latest", NULL);
+        assert_rest("DELETE", "/v1/images/a/b@sha256:00", h_delete, "a/b@sha256:00", NULL);
+        assert_rest("HEAD", "/v1/images/a/b", h_get, "a/b", NULL);
+        assert_rest("GET", "/v1/images/a/b/", h_get, "a/b", NULL);        /* one trailing slash ignored */
+        assert_rest("GET", "/p/svc/x/1/2/3", h_job, "svc", "1/2/3");
+        assert_rest("GET", "/v1/images/", h_list, NULL, NULL);            /* the list, not an empty reference */
+
+        assert_rest_not_found("/v1/images/a//b");
+        assert_rest_not_found("/v1/images//a");
+        assert_rest_not_found("/v1/images/a/b//");
+        assert_rest_not_found("/p/svc/x/");
+        assert_rest_not_found("/p/svc/x");
+        assert_rest_not_found("/p//x/1");
+
+        ck_assert_int_eq(match_rest("PUT", "/v1/images/a/b", captures, &route, allow, sizeof(allow)),
+                         HTTP_ROUTE_METHOD_NOT_ALLOWED);
+        ck_assert_str_eq(allow, "GET, DELETE");
+}
+END_TEST
+
 static Suite *router_suite(void) {
         Suite *s = suite_create("http-router");
         TCase *tc = tcase_create("core");
@@ -215,6 +282,7 @@ static Suite *router_suite(void) {
         tcase_add_test(tc, test_trailing_slash);
         tcase_add_test(tc, test_double_slash);
         tcase_add_test(tc, test_head_is_get);
+        tcase_add_test(tc, test_rest_of_path);
         suite_add_tcase(s, tc);
         return s;
 }
