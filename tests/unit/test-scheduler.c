@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "job.h"
+#include "platform-local.h"
 #include "scheduler.h"
 
 #define MAX_JOBS 64
@@ -226,6 +227,36 @@ START_TEST(test_empty) {
 }
 END_TEST
 
+START_TEST(test_planqk_view) {
+        Job j = { .id = (char *) "01234567-89ab-4def-8123-456789abcdef", .state = JOB_QUEUED,
+                  .created_usec = UINT64_C(1795285882427000), .exit_code = -1 };
+        json_object *o = job_to_planqk_json(&j), *v;
+
+        /* exactly the five keys, QUEUED as PENDING, unset times as null */
+        ck_assert_int_eq(json_object_object_length(o), 5);
+        ck_assert(json_object_object_get_ex(o, "status", &v));
+        ck_assert_str_eq(json_object_get_string(v), "PENDING");
+        ck_assert(json_object_object_get_ex(o, "createdAt", &v));
+        ck_assert_str_eq(json_object_get_string(v), "2026-11-21T18:31:22.427Z");
+        ck_assert(json_object_object_get_ex(o, "startedAt", &v));
+        ck_assert_ptr_null(v);
+        ck_assert(json_object_object_get_ex(o, "endedAt", &v));
+        ck_assert_ptr_null(v);
+        json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_timestamps) {
+        ck_assert_uint_eq(parse_timestamp_iso("2026-11-21T18:31:22.427Z"), UINT64_C(1795285882427000));
+        ck_assert_uint_eq(parse_timestamp_iso("2026-11-21T18:31:22Z"), UINT64_C(1795285882000000));
+        ck_assert_uint_eq(parse_timestamp_iso("2026-11-21T18:31:22.4Z"), UINT64_C(1795285882400000));
+        ck_assert_uint_eq(parse_timestamp_iso("2026-11-21 18:31:22Z"), 0);
+        ck_assert_uint_eq(parse_timestamp_iso("2026-11-21T18:31:22.427"), 0);
+        ck_assert_uint_eq(parse_timestamp_iso("garbage"), 0);
+        ck_assert_uint_eq(parse_timestamp_iso(NULL), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("scheduler");
         TCase *tc = tcase_create("core");
@@ -238,6 +269,8 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_platforms_independent);
         tcase_add_test(tc, test_both_limits_and_unknown_ignored);
         tcase_add_test(tc, test_empty);
+        tcase_add_test(tc, test_planqk_view);
+        tcase_add_test(tc, test_timestamps);
         suite_add_tcase(s, tc);
         return s;
 }
