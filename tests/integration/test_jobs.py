@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from harness import images, procs, users
+from harness import images, openapi, procs, users
 from harness.bus import BusMonitor
 from harness.registry import Proxy, Registry
 from harness.stack import StackTestCase
@@ -51,6 +51,34 @@ def bus_path_encode(s):
 
 def bus_path_decode(s):
     return re.sub(r"_([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), s)
+
+
+JOBS_DOC = openapi.load(os.path.join(procs.source_dir(), "docs", "openapi-jobs.yaml"))
+
+
+def checked_http(http):
+    """Wraps Gatewayd.http: every answer of a /v1 job route must be a status the document lists
+    for it, with a body that matches the documented schema (and the documented headers)."""
+    v = openapi.Validator(JOBS_DOC)
+    templates = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", t) + "/?$"), t) for t in JOBS_DOC["paths"]]
+
+    def call(method, path, *args, **kw):
+        r = http(method, path, *args, **kw)
+        bare = path.split("?", 1)[0]
+        for rx, t in templates:
+            if not rx.match(bare) or method.lower() not in JOBS_DOC["paths"][t]:
+                continue
+            op = JOBS_DOC["paths"][t][method.lower()]
+            assert str(r.status) in op["responses"], f"{method} {path}: undocumented status {r.status}: {r.body}"
+            schema = v.response_schema(t, method, r.status)
+            if schema is not None:
+                problems = v.check(schema, r.json)
+                assert not problems, f"{method} {path} → {r.status} {r.body[:500]}: {problems}"
+            for h in v.response_headers(t, method, r.status):
+                assert h.lower() in r.headers, f"{method} {path}: no {h} header"
+            break
+        return r
+    return call
 
 
 def worker_path():
@@ -100,6 +128,7 @@ class JobsBase(StackTestCase):
             cls.rprocs.stop_all()
             cls.rtmp.cleanup()
             raise
+        cls.gw.http = checked_http(cls.gw.http)
         cls.services = {}
         for name, script in (("echo", ECHO), ("sleep", SLEEP), ("fail", FAIL)):
             svc = f"jobs-{name}-{os.getpid() % 10000}"
