@@ -229,6 +229,11 @@ static int submit_job_authorized(Manager *m, sd_bus_message *message, sd_bus_err
         r = bus_get_caller(message, &c);
         if (r < 0)
                 return r;
+        if (strlen(data_text) + strlen(params_text) > m->config->max_request_body) {
+                gw_error_set(&e, GW_ERROR_PAYLOAD_TOO_LARGE, "data and params exceed the limit of %llu bytes (MaxRequestBody).",
+                             (unsigned long long) m->config->max_request_body);
+                return gw_error_to_bus(&e, error);
+        }
         data = parse_optional_json(data_text, "data", &e);
         params = data ? parse_optional_json(params_text, "params", &e) : NULL;
         if (data && params)

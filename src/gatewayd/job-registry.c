@@ -580,6 +580,42 @@ int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, 
         return 0;
 }
 
+int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        off_t start;
+        ssize_t n;
+        char *p;
+
+        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        start = st.st_size > (off_t) max ? st.st_size - (off_t) max : 0;
+        buf = malloc((size_t) (st.st_size - start) + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = pread(fd, buf, (size_t) (st.st_size - start), start);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        /* Started inside a line: drop that partial line. */
+        p = buf;
+        if (start > 0) {
+                p = strchr(buf, '\n');
+                p = p ? p + 1 : buf + n;
+        }
+        memmove(buf, p, strlen(p) + 1);
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
 int job_result_json(const Job *j, json_object **ret, GwError *e) {
         _cleanup_free_ char *text = NULL;
         enum json_tokener_error jerr;
@@ -620,7 +656,12 @@ int job_interim_json(const Job *j, bool last, json_object **ret, GwError *e) {
 
         if (!a)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
-        r = job_read_spool_file(j, "interim.jsonl", (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
+        /* The latest one is within the last InterimMax bytes (+ its newline): no need to read
+         * up to InterimCount × InterimMax for it. */
+        if (last)
+                r = job_read_spool_tail(j, "interim.jsonl", c->interim_max + 2, &text);
+        else
+                r = job_read_spool_file(j, "interim.jsonl", (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
         if (r < 0 && r != -ENOENT) {
                 json_object_put(a);
                 return gw_error_set_errno(e, r, "Cannot read the interim results of job %s.", j->id);

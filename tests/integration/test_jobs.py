@@ -252,6 +252,8 @@ class JobsTest(JobsBase):
         self.assertError(r, 400, "InvalidArgument", "bogus")
         r = self.gw.http("POST", f"/v1/services/{svc}/jobs", "{}", content_type="text/plain", as_user=users.USER)
         self.assertError(r, 415, "UnsupportedMediaType")
+        r = self.gw.http("POST", f"/v1/services/{svc}/jobs", {"data": "x" * (2 << 20)}, as_user=users.USER)
+        self.assertError(r, 413, "PayloadTooLarge")
         r = self.gw.http("POST", "/v1/services/no-such-service/jobs", {}, as_user=users.USER)
         self.assertError(r, 404, "NotFound")
         for path in ("/v1/jobs/nope", "/v1/jobs/../../etc", "/v1/jobs/01234567-89ab-4def-8123-456789abcdef"):
