@@ -271,6 +271,8 @@ static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
+static int try_reattach(Job *j, bool *ret_had_pid);
+
 static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Job *j = userdata;
         char why[256];
@@ -293,6 +295,16 @@ static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *us
 
         log_debug("Job %s: worker %i ended.", j->id, (int) j->worker_pid);
         job_detach_worker(j);
+
+        /* A worker started after a restart finds the spool locked if the previous gatewayd had
+         * started one just before it died, too early for recovery to see its worker.pid: that
+         * one is the job's worker, and ours gave way to it. */
+        if (!j->cancel_requested && si.si_code == CLD_EXITED && si.si_status == 1) {
+                bool had_pid;
+
+                if (try_reattach(j, &had_pid) > 0)
+                        return 0;
+        }
         job_conclude_from_spool(j, why);
         return 0;
 }
@@ -427,36 +439,46 @@ static int read_worker_pid(Job *j, int *ret_fd, pid_t *ret_pid) {
         return 0;
 }
 
-int platform_local_recover(Job *j) {
+/* Re-attaches to a live worker of the job, found through its locked worker.pid. Returns 1 if
+ * re-attached, 0 if there is none, and sets *ret_had_pid if a worker.pid exists at all. */
+static int try_reattach(Job *j, bool *ret_had_pid) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *exit_path = NULL;
         pid_t pid = 0;
         int r;
+
+        r = read_worker_pid(j, &fd, &pid);
+        *ret_had_pid = r >= 0;
+        if (r < 0 || flock(fd, LOCK_SH | LOCK_NB) >= 0 || errno != EWOULDBLOCK)
+                return 0;
+
+        /* The lock holder is alive, so pid is the worker (a recycled pid holds no lock). Pin it
+         * with a pidfd, then make sure the lock is still held: else it exited in between and its
+         * outcome is collected instead. */
+        j->worker_pidfd = pidfd_open_(pid);
+        if (j->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+                j->worker_pid = pid;
+                j->worker_is_child = false;
+                j->worker_started = true;
+                if (watch_worker(j) >= 0) {
+                        log_info("Job %s: re-attached to worker %i.", j->id, (int) pid);
+                        return 1;
+                }
+        }
+        job_detach_worker(j);
+        return 0;
+}
+
+int platform_local_recover(Job *j) {
+        _cleanup_free_ char *exit_path = NULL;
+        bool had_pid;
 
         if (asprintf(&exit_path, "%s/exit.json", j->spool_dir) < 0)
                 return -ENOMEM;
 
-        r = read_worker_pid(j, &fd, &pid);
-        if (r >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-                /* The lock holder is alive, so pid is the worker (a recycled pid holds no lock).
-                 * Pin it with a pidfd, then make sure the lock is still held: else it exited in
-                 * between and we collect instead. */
-                j->worker_pidfd = pidfd_open_(pid);
-                if (j->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-                        j->worker_pid = pid;
-                        j->worker_is_child = false;
-                        j->worker_started = true;
-                        r = watch_worker(j);
-                        if (r >= 0) {
-                                log_info("Job %s: re-attached to worker %i.", j->id, (int) pid);
-                                /* Without the pipe, log readers are woken by their own timer. */
-                                return 1;
-                        }
-                }
-                job_detach_worker(j);
-        }
+        if (try_reattach(j, &had_pid) > 0)
+                return 1;  /* without the pipe, log readers are woken by their own timer */
 
-        if (access(exit_path, F_OK) >= 0 || r >= 0) {
+        if (access(exit_path, F_OK) >= 0 || had_pid) {
                 /* Finished while we were away, or started and vanished. */
                 j->worker_started = true;
                 job_conclude_from_spool(j, "The worker went away without recording an outcome (gatewayd was restarted meanwhile).");
