@@ -94,7 +94,7 @@ def worker_has_run():
 
 class JobsBase(StackTestCase):
     jobs_per_user = 2
-    active_jobs_per_user = 4
+    active_jobs_per_user = 5
     max_clusters = 6
 
     @classmethod
@@ -336,7 +336,8 @@ class JobsTest(JobsBase):
 
     def test_jobs_per_user_and_fair_share(self):
         uid = users.uid_of(users.ADMIN)
-        ids = [self.submit("sleep", params={"sleep": 2}, as_user=users.ADMIN).json["id"] for _ in range(4)]
+        # JobsPerUser=2: five jobs, never more than two with a slot at once
+        ids = [self.submit("sleep", params={"sleep": 2}, as_user=users.ADMIN).json["id"] for _ in range(5)]
         other = self.submit("sleep", params={"sleep": 1}, as_user=users.USER).json["id"]
         seen_max = 0
         deadline = time.monotonic() + 90
@@ -349,7 +350,7 @@ class JobsTest(JobsBase):
                 break
             time.sleep(0.2)  # sampling the state over time is the assertion itself
         self.assertEqual(seen_max, 2)
-        self.assertEqual(states, ["SUCCEEDED"] * 4)
+        self.assertEqual(states, ["SUCCEEDED"] * 5)
         # the other user's job was not held up behind the first user's queue
         o = self.wait_status(other, TERMINAL)
         self.assertEqual(o["status"], "SUCCEEDED")
@@ -357,7 +358,8 @@ class JobsTest(JobsBase):
         self.assertLess(o["startedAt"], first_two_end)
 
     def test_active_jobs_per_user_limit(self):
-        ids = [self.submit("sleep", params={"sleep": 60}, as_user=users.OTHER).json["id"] for _ in range(4)]
+        ids = [self.submit("sleep", params={"sleep": 60}, as_user=users.OTHER).json["id"]
+               for _ in range(self.active_jobs_per_user)]
         for i in ids:
             self.cleanup_job(i, as_user=users.OTHER)
         r = self.submit("sleep", as_user=users.OTHER, status=429)
