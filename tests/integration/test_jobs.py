@@ -563,6 +563,10 @@ class JobsRecoveryTest(JobsBase):
         self.gw.start()
 
         self.assertIn(self.job(queued)["status"], ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED"))
+        # following the re-attached job's log (no event pipe any more) ends with the job
+        f = self.gw.http("GET", f"/v1/jobs/{running}/log?follow=1", as_user=users.USER, timeout=60)
+        self.assertIn("sleeping 6", f.body)
+        self.assertIn(self.job(running)["status"], TERMINAL)
         done = self.wait_status(running, TERMINAL)
         self.assertEqual(done["status"], "SUCCEEDED", done)
         res = self.gw.http("GET", f"/v1/jobs/{running}/result", as_user=users.USER)
