@@ -583,6 +583,15 @@ class JobsRecoveryTest(JobsBase):
         self.assertEqual(mine.count(running), 1)
         self.assertEqual(mine.count(queued), 1)
 
+    def test_graceful_restart_keeps_running_job(self):
+        jid = self.submit("sleep", params={"sleep": 3}, as_user=users.ADMIN).json["id"]
+        self.wait_log(jid, "sleeping 3", as_user=users.ADMIN)
+        self.gw.restart()  # SIGTERM: the worker is left running, in its own session
+        j = self.wait_status(jid, TERMINAL, as_user=users.ADMIN)
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        r = self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.ADMIN)
+        self.assertEqual(r.json, {"slept": 3})
+
     def test_worker_vanished_is_unknown(self):
         job = self.submit("sleep", params={"sleep": 60}, as_user=users.OTHER).json["id"]
         self.wait_log(job, "sleeping 60", as_user=users.OTHER)
