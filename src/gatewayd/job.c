@@ -77,6 +77,7 @@ Job *job_free(Job *j) {
         sd_event_source_disable_unref(j->pidfd_source);
         sd_event_source_disable_unref(j->events_source);
         sd_event_source_disable_unref(j->kill_timer);
+        sd_event_source_disable_unref(j->spool_timer);
         safe_close(j->worker_pidfd);
         safe_close(j->events_fd);
         while (j->watches) {

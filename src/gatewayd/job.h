@@ -76,6 +76,9 @@ typedef struct Job {
         bool worker_is_child;           /* ours to reap (not re-attached) */
         int events_fd;
         sd_event_source *pidfd_source, *events_source, *kill_timer;
+        sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
+        uint64_t interim_offset, log_size;
+        unsigned interim_index;
         char *events_buf;
         size_t events_len;
         JobWatch *watches;              /* woken on every change: log growth, state */

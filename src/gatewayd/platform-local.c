@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -192,6 +193,7 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
 }
 
 static void job_detach_worker(Job *j) {
+        j->spool_timer = sd_event_source_disable_unref(j->spool_timer);
         j->pidfd_source = sd_event_source_disable_unref(j->pidfd_source);
         j->events_source = sd_event_source_disable_unref(j->events_source);
         j->kill_timer = sd_event_source_disable_unref(j->kill_timer);
@@ -272,6 +274,7 @@ static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdat
 }
 
 static int try_reattach(Job *j, bool *ret_had_pid);
+static void spool_poll_interim(Job *j);
 
 static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Job *j = userdata;
@@ -280,6 +283,8 @@ static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *us
 
         if (j->events_fd >= 0)
                 (void) drain_events(j);  /* the last lines may still be in the pipe */
+        else if (j->spool_timer)
+                spool_poll_interim(j);   /* what came since the last look */
 
         if (j->worker_is_child) {
                 if (waitid((idtype_t) 3 /* P_PIDFD */, (id_t) j->worker_pidfd, &si, WEXITED) < 0)
@@ -309,6 +314,86 @@ static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *us
         return 0;
 }
 
+/* ---- re-attached workers: the pipe died with the previous gatewayd, the spool did not ---- */
+
+static uint64_t spool_file_size(Job *j, const char *name) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+
+        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0 || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                return 0;
+        return (uint64_t) st.st_size;
+}
+
+/* Sends the interim results appended since the last look, as the event pipe would have. */
+static void spool_poll_interim(Job *j) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        uint64_t size = spool_file_size(j, "interim.jsonl");
+        size_t n, start = 0;
+        ssize_t k;
+
+        if (size <= j->interim_offset || size - j->interim_offset > 64 * 1024 * 1024)
+                return;
+        n = (size_t) (size - j->interim_offset);
+        if (asprintf(&path, "%s/interim.jsonl", j->spool_dir) < 0 || !(buf = malloc(n + 1)))
+                return;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        k = pread(fd, buf, n, (off_t) j->interim_offset);
+        if (k <= 0)
+                return;
+        buf[k] = 0;
+        for (char *nl; (nl = memchr(buf + start, '\n', (size_t) k - start)); start = (size_t) (nl - buf) + 1) {
+                enum json_tokener_error jerr;
+                json_object *o;
+
+                *nl = 0;
+                /* The same text as the event would have carried: compact JSON. */
+                o = json_tokener_parse_verbose(buf + start, &jerr);
+                if (jerr == json_tokener_success)
+                        job_worker_interim(j, j->interim_index,
+                                           json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                j->interim_index++;
+        }
+        j->interim_offset += start;  /* a line still being written waits for the next look */
+}
+
+static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        uint64_t log_size = spool_file_size(j, "log");
+
+        (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        spool_poll_interim(j);
+        if (log_size != j->log_size) {
+                j->log_size = log_size;
+                job_worker_log(j);
+        }
+        return 0;
+}
+
+static int watch_spool(Job *j) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        /* What is there already was announced by the previous gatewayd (or can be read). */
+        j->log_size = spool_file_size(j, "log");
+        j->interim_offset = spool_file_size(j, "interim.jsonl");
+        j->interim_index = 0;
+        if (j->interim_offset > 0 && job_read_spool_file(j, "interim.jsonl", j->interim_offset, &text, NULL) >= 0)
+                for (const char *p = text; (p = strchr(p, '\n')); p++)
+                        j->interim_index++;
+
+        r = sd_event_add_time_relative(j->manager->event, &j->spool_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                       on_spool_timer, j);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(j->spool_timer, "job-spool");
+        return sd_event_source_set_enabled(j->spool_timer, SD_EVENT_ON);
+}
+
 static int watch_worker(Job *j) {
         int r;
 
@@ -321,6 +406,10 @@ static int watch_worker(Job *j) {
                 if (r < 0)
                         return r;
                 (void) sd_event_source_set_description(j->events_source, "job-events");
+        } else {
+                r = watch_spool(j);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

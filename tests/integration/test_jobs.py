@@ -30,7 +30,8 @@ ECHO = ('cat /var/input/data.json; echo; echo "to stderr" >&2; '
         '\\"params\\": $(cat /var/input/params.json)}"')
 # Sleeps params.sleep seconds (default 60), printing a line first so a test knows it runs.
 SLEEP = ('s=$(sed -n \'s/.*"sleep": *\\([0-9]*\\).*/\\1/p\' /var/input/params.json); '
-         'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
+         'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:InterimResult: {\\"woke\\": true}"; '
+         'echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
 FAIL = 'echo "going to fail"; echo "PlanQK:Job:Result: {\\"partial\\": true}"; exit 3'
 
 
@@ -560,6 +561,8 @@ class JobsRecoveryTest(JobsBase):
         self.gw.kill(signal.SIGKILL)
         # the worker survived gatewayd
         os.kill(worker_pid, 0)
+        mon = BusMonitor(self.bus).start()
+        self.addCleanup(mon.stop)
         self.gw.start()
 
         self.assertIn(self.job(queued)["status"], ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED"))
@@ -569,6 +572,9 @@ class JobsRecoveryTest(JobsBase):
         self.assertIn(self.job(running)["status"], TERMINAL)
         done = self.wait_status(running, TERMINAL)
         self.assertEqual(done["status"], "SUCCEEDED", done)
+        # its interim result, printed after the restart, was announced from the spool
+        sig = mon.wait_signal("InterimResult", path="/org/gatewayd/Gateway1/job/" + bus_path_encode(running))
+        self.assertEqual(sig["payload"]["data"], [0, '{"woke":true}'])
         res = self.gw.http("GET", f"/v1/jobs/{running}/result", as_user=users.USER)
         self.assertEqual(res.json, {"slept": 6})
         self.assertIn("sleeping 6", self.gw.http("GET", f"/v1/jobs/{running}/log", as_user=users.USER).body)
