@@ -11,14 +11,16 @@
 #define ACTION_PULL_IMAGE "org.gatewayd.pull-image"
 #define ACTION_MANAGE_IMAGES "org.gatewayd.manage-images"
 
-/* Private images are invisible to those outside their ACL, on the bus as over HTTP. */
+/* Private images are invisible to those outside their ACL, on the bus as over HTTP. The object
+ * is looked up for incoming calls (then the caller is checked) and when we emit its signals
+ * (then there is no call being handled, and the signal goes out). */
 static bool bus_caller_may_see(sd_bus *bus, Image *i) {
         sd_bus_message *m = sd_bus_get_current_message(bus);
         Caller c;
 
-        if (!i->private_image)
+        if (!i->private_image || !m || !sd_bus_message_is_method_call(m, NULL, NULL))
                 return true;
-        return m && bus_get_caller(m, &c) >= 0 && image_is_visible(i, &c);
+        return bus_get_caller(m, &c) >= 0 && image_is_visible(i, &c);
 }
 
 static int image_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,

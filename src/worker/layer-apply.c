@@ -26,6 +26,7 @@ struct LayerApplier {
         bool privileged;
         Hashmap *owners;      /* path → OwnerRecord (unprivileged) */
         Hashmap *layer_paths; /* paths this layer created: opaque markers keep them */
+        Hashmap *dropped;     /* device nodes we skipped: hardlinks to them are skipped too */
         char *cached_parent;  /* the last parent resolved, and its O_PATH fd */
         int cached_parent_fd;
         const char *subject;
@@ -77,6 +78,10 @@ LayerApplier *layer_applier_free(LayerApplier *a) {
                 string_set_clear(a->layer_paths);
                 hashmap_free(a->layer_paths);
         }
+        if (a->dropped) {
+                string_set_clear(a->dropped);
+                hashmap_free(a->dropped);
+        }
         free(a);
         return NULL;
 }
@@ -91,7 +96,8 @@ int layer_applier_new(int root_fd, bool privileged, LayerApplier **ret) {
         a->cached_parent_fd = -1;
         a->privileged = privileged;
         a->layer_paths = hashmap_new();
-        if (!a->layer_paths)
+        a->dropped = hashmap_new();
+        if (!a->layer_paths || !a->dropped)
                 return -ENOMEM;
         if (!privileged) {
                 a->owners = hashmap_new();
@@ -135,19 +141,23 @@ static int record_owner(LayerApplier *a, const char *path, unsigned mode, unsign
         return 0;
 }
 
-static int remember_layer_path(LayerApplier *a, const char *path) {
+static int string_set_add(Hashmap *h, const char *path) {
         char *s;
         int r;
 
-        if (hashmap_get(a->layer_paths, path))
+        if (hashmap_get(h, path))
                 return 0;
         s = strdup(path);
         if (!s)
                 return -ENOMEM;
-        r = hashmap_put(a->layer_paths, s, s);
+        r = hashmap_put(h, s, s);
         if (r < 0)
                 free(s);
         return r;
+}
+
+static int remember_layer_path(LayerApplier *a, const char *path) {
+        return string_set_add(a->layer_paths, path);
 }
 
 static int refuse(LayerApplier *a, int error, const char *what, const char *name) {
@@ -430,6 +440,10 @@ static int apply_hardlink(LayerApplier *a, struct archive_entry *e, int parent_f
         r = layer_path_normalize(archive_entry_hardlink(e), &target);
         if (r < 0 || !*target)
                 return refuse(a, EINVAL, "hardlink target outside the image", archive_entry_hardlink(e));
+        if (hashmap_get(a->dropped, target)) {
+                a->stats.dropped++;
+                return string_set_add(a->dropped, path);
+        }
         r = layer_path_split(target, &tparent, &tbase);
         if (r < 0)
                 return r;
@@ -500,12 +514,7 @@ static int apply_entry(LayerApplier *a, struct archive *ar, struct archive_entry
                 break;
         }
 
-        if (!archive_entry_hardlink(e) && (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK)) {
-                a->stats.dropped++;
-                log_debug("Layer %s: dropping device node or socket %s", a->subject, path);
-                return 0;
-        }
-        if (!archive_entry_hardlink(e) && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFIFO)
+        if (!archive_entry_hardlink(e) && type != AE_IFREG && type != AE_IFCHR && type != AE_IFBLK && type != AE_IFSOCK && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFIFO)
                 return refuse(a, EINVAL, "unsupported entry type", name);
 
         r = open_parent(a, parent, name, &parent_fd);
@@ -525,6 +534,13 @@ static int apply_entry(LayerApplier *a, struct archive *ar, struct archive_entry
                 if (r < 0)
                         return worker_error_errno(r, "Layer %s: cannot replace %s: %m", a->subject, path);
                 exists = false;
+        }
+
+        if (!archive_entry_hardlink(e) && (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFSOCK)) {
+                /* what it replaced is gone, the node itself is not created */
+                a->stats.dropped++;
+                log_debug("Layer %s: dropping device node or socket %s", a->subject, path);
+                return string_set_add(a->dropped, path);
         }
 
         if (archive_entry_hardlink(e))
@@ -673,6 +689,12 @@ static int walk_pseudo(LayerApplier *a, int dfd, char *path, size_t len, FILE *f
                 memcpy(path + len + (len > 0), de->d_name, l + 1);
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                         r = -errno;
+                        break;
+                }
+                /* The pseudo file is line based: a newline in a name would let a layer add its
+                 * own definitions (modes, owners, even commands to run). Refuse those names. */
+                if (strpbrk(path, "\n\r")) {
+                        r = worker_error_errno(EINVAL, "Cannot convert unprivileged: file name with a line break: %s", path);
                         break;
                 }
                 o = hashmap_get(a->owners, path);

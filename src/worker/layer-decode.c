@@ -154,9 +154,15 @@ static int decode_in_memory(BlobReader *b, LayerCompression compression, const c
         /* A gzip trailer ends with the uncompressed size mod 2^32. */
         memcpy(&isize, (const char *) map + st.st_size - 4, 4);
         isize = le32toh(isize);
+        /* The trailer is the layer's word, not a fact: a lie only sends us to the streaming path
+         * (libdeflate stops at the buffer's end), and a huge claim is not allocated at all. */
+        if (isize > MAX_INMEMORY_LAYER)
+                goto fallback;
         buf = malloc(MAX(isize, 1U));
+        if (!buf)
+                goto fallback;
         d = libdeflate_alloc_decompressor();
-        if (!buf || !d) {
+        if (!d) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -171,7 +177,8 @@ static int decode_in_memory(BlobReader *b, LayerCompression compression, const c
                 r = worker_error_errno(EBADMSG, "Layer %s is corrupt: bad gzip data", subject);
                 goto fail;
         }
-        /* larger than 4 GiB or several members: stream it */
+fallback:
+        /* larger than 4 GiB, several members, or a trailer that lied: stream it */
         free(buf);
         munmap(map, (size_t) st.st_size);
         return 0;

@@ -64,6 +64,7 @@ typedef struct Pull {
         int *blob_fds;          /* verified blob per layer, handed from download to decoder */
         LayerStream **streams;  /* decoded tar per layer, from decoder to applier */
         size_t next_layer, next_decode;
+        size_t max_ahead;       /* how many layers decoders may be ahead of the applier */
         atomic_bool abort;
 
         uint64_t bytes_total;

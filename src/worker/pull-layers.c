@@ -57,6 +57,11 @@ static int download_reset(void *userdata) {
         return blob_writer_reset(d->writer);
 }
 
+static bool download_cancelled(void *userdata) {
+        Download *d = userdata;
+        return atomic_load(&d->pull->abort);
+}
+
 static int download_write(const void *buf, size_t n, void *userdata) {
         Download *d = userdata;
         int r;
@@ -109,7 +114,12 @@ int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
         _cleanup_(blob_writer_freep) BlobWriter *w = NULL;
         _cleanup_free_ char *subject = NULL;
         Download d = { .pull = p, .count = layer >= 0 };
-        RegistrySink sink = { .reset = download_reset, .write = download_write, .userdata = &d };
+        RegistrySink sink = {
+                .reset = download_reset,
+                .write = download_write,
+                .cancelled = download_cancelled,
+                .userdata = &d,
+        };
         uint64_t have;
         int fd, r;
 
@@ -200,6 +210,10 @@ static void *decode_thread(void *userdata) {
                         break;
                 }
                 i = p->next_decode++;
+                /* Decoded layers wait in memory (or temp files) for the applier: stay at most
+                 * max_ahead layers ahead of it so a big image is not held all at once. */
+                while (i >= atomic_load(&p->layers_applied) + p->max_ahead && !atomic_load(&p->abort))
+                        pthread_cond_wait(&p->cond, &p->lock);
                 pthread_mutex_unlock(&p->lock);
 
                 if (wait_for_layer(p, i) < 0) {
@@ -256,6 +270,7 @@ int pull_read_blob(Pull *p, const char *digest, size_t max, char **ret) {
 /* ---- applying ---- */
 
 typedef struct LayerReader {
+        Pull *pull;
         LayerStream *stream;
         char *buf;
 } LayerReader;
@@ -264,8 +279,8 @@ static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret
         LayerReader *lr = userdata;
         ssize_t n;
 
-        if (cancelled()) {
-                archive_set_error(a, EINTR, "interrupted");
+        if (cancelled() || atomic_load(&lr->pull->abort)) {
+                archive_set_error(a, ECANCELED, "cancelled");
                 return -1;
         }
         n = layer_stream_read(lr->stream, lr->buf, READ_BUFFER_SIZE, ret);
@@ -284,7 +299,7 @@ static void archive_read_freep(struct archive **a) {
 static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         _cleanup_(archive_read_freep) struct archive *ar = NULL;
         _cleanup_free_ char *subject = NULL, *buf = NULL;
-        LayerReader lr = { .stream = p->streams[i] };
+        LayerReader lr = { .pull = p, .stream = p->streams[i] };
 
         if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                 return -ENOMEM;
@@ -311,6 +326,7 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         int r = 0;
 
         decoders = MIN(decoders, 16U);
+        p->max_ahead = decoders + 1;
         p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
         p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
         p->fresh = calloc(MAX(n, (size_t) 1), sizeof(bool));
@@ -342,8 +358,9 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
                 /* drop the decoded layer now rather than hold every layer in memory */
                 pthread_mutex_lock(&p->lock);
                 p->streams[i] = layer_stream_free(p->streams[i]);
-                pthread_mutex_unlock(&p->lock);
                 atomic_fetch_add(&p->layers_applied, 1);
+                pthread_cond_broadcast(&p->cond);
+                pthread_mutex_unlock(&p->lock);
                 pull_progress(p, true);
         }
         if (r < 0)

@@ -555,26 +555,26 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                         break;
                 case ARG_COMPRESSOR:
                         if (squashfs_compressor_from_string(optarg, &a->compressor) < 0)
-                                return log_error_errno(EINVAL, "Unknown compressor '%s' (expected zstd, lz4, gzip or xz).", optarg);
+                                return worker_error_errno(EINVAL, "Unknown compressor '%s' (expected zstd, lz4, gzip or xz).", optarg);
                         break;
                 case ARG_LEVEL:
                         level = optarg;
                         break;
                 case ARG_JOBS:
                         if (parse_unsigned(optarg, 1, 32, &a->jobs) < 0)
-                                return log_error_errno(EINVAL, "Invalid --jobs '%s' (expected 1-32).", optarg);
+                                return worker_error_errno(EINVAL, "Invalid --jobs '%s' (expected 1-32).", optarg);
                         break;
                 case ARG_PROCESSORS:
                         if (parse_unsigned(optarg, 1, 1024, &a->processors) < 0)
-                                return log_error_errno(EINVAL, "Invalid --processors '%s' (expected 1-1024).", optarg);
+                                return worker_error_errno(EINVAL, "Invalid --processors '%s' (expected 1-1024).", optarg);
                         break;
                 case ARG_RETRIES:
                         if (parse_unsigned(optarg, 0, 20, &a->retries) < 0)
-                                return log_error_errno(EINVAL, "Invalid --retries '%s' (expected 0-20).", optarg);
+                                return worker_error_errno(EINVAL, "Invalid --retries '%s' (expected 0-20).", optarg);
                         break;
                 case ARG_EVENTS_FD:
                         if (parse_unsigned(optarg, 0, INT32_MAX, &u) < 0 || fcntl((int) u, F_GETFD) < 0)
-                                return log_error_errno(EBADF, "Invalid --events-fd '%s': not an open file descriptor.", optarg);
+                                return worker_error_errno(EBADF, "Invalid --events-fd '%s': not an open file descriptor.", optarg);
                         a->events_fd = (int) u;
                         break;
                 case ARG_RESOLVE_ONLY:
@@ -584,7 +584,7 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                         a->force = true;
                         break;
                 case '?':
-                        return -EINVAL;
+                        return worker_error_errno(EINVAL, "Invalid command line. See 'gateway-worker pull --help'.");
                 default:
                         return -EINVAL;
                 }
@@ -593,17 +593,17 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
         if (level) {
                 unsigned l;
                 if (parse_unsigned(level, 0, 22, &l) < 0 || squashfs_level_check(a->compressor, (int) l) < 0)
-                        return log_error_errno(EINVAL, "Invalid --compression-level '%s' for %s.", level,
+                        return worker_error_errno(EINVAL, "Invalid --compression-level '%s' for %s.", level,
                                                squashfs_compressor_to_string(a->compressor));
                 a->level = (int) l;
         }
 
         if (optind + 1 != argc)
-                return log_error_errno(EINVAL, "Expected exactly one REFERENCE. See 'gateway-worker pull --help'.");
+                return worker_error_errno(EINVAL, "Expected exactly one REFERENCE. See 'gateway-worker pull --help'.");
         a->reference = argv[optind];
 
         if (!a->image_dir && !a->resolve_only)
-                return log_error_errno(EINVAL, "--image-dir= is required.");
+                return worker_error_errno(EINVAL, "--image-dir= is required.");
         if (!a->cache_dir && a->image_dir && asprintf(&a->cache_dir, "%s/.cache", a->image_dir) < 0) {
                 a->cache_dir = NULL;
                 return log_oom();
@@ -630,6 +630,11 @@ int verb_pull(int argc, char *argv[]) {
         int r;
 
         r = parse_argv(argc, argv, &args);
+        if (r < 0) {
+                /* the caller reads events: say why even when the command line was wrong */
+                events_set_fd(args.events_fd);
+                events_emit_status("FAILURE", worker_error_message() ?: "Invalid command line");
+        }
         if (r <= 0)
                 goto finish_args;
 

@@ -262,7 +262,10 @@ static size_t write_cb(char *buf, size_t size, size_t nmemb, void *userdata) {
 }
 
 static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
-        return cancelled() ? 1 : 0; /* non-zero aborts the transfer */
+        const RegistrySink *sink = userdata;
+
+        /* non-zero aborts the transfer */
+        return cancelled() || (sink && sink->cancelled && sink->cancelled(sink->userdata));
 }
 
 static CURL *curl_new(const char *url) {
@@ -340,6 +343,7 @@ static int exchange_perform(RegistryClient *c, const char *url, bool send_auth, 
         curl_easy_setopt(curl, CURLOPT_HEADERDATA, x);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, x);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, x->sink);
 
         code = curl_easy_perform(curl);
         if (x->status == 0)
@@ -611,6 +615,8 @@ static int registry_get(RegistryClient *c, const char *path, const char *accept,
 
                 if (code != CURLE_OK && cancelled())
                         return -EINTR;
+                if (code != CURLE_OK && sink->cancelled && sink->cancelled(sink->userdata))
+                        return -ECANCELED;
                 if (code != CURLE_OK) {
                         if (curl_code_is_transient(code) && attempt < c->retries) {
                                 log_debug("%s: %s, retrying", subject, curl_easy_strerror(code));

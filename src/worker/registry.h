@@ -33,6 +33,8 @@ typedef struct RegistryOptions {
 typedef struct RegistrySink {
         int (*reset)(void *userdata);
         int (*write)(const void *p, size_t n, void *userdata);
+        /* optional: polled during transfers, also stalled ones; true aborts with -ECANCELED */
+        bool (*cancelled)(void *userdata);
         void *userdata;
 } RegistrySink;
 

@@ -122,6 +122,15 @@ class Matrix(StackTestCase):
                 self.assertEqual(p.returncode, 0, p.stderr)
                 self.assertIn(name, [s["name"] for s in json.loads(p.stdout)])
 
+    def test_identity_not_from_request(self):
+        """Only the socket's peer credentials count: user names in headers change nothing."""
+        name = self.name("hdr")
+        r = self.gw.http("POST", "/v1/services", spec(name), as_user=users.USER,
+                         headers={"X-Remote-User": "root", "X-Forwarded-User": "root",
+                                  "Authorization": "Basic cm9vdDpyb290", "X-User": "0"})
+        self.assertError(r, 403, "AccessDenied")
+        self.assertFalse(self.exists(name))
+
     def test_denied_before_validation_leaks_nothing(self):
         """An ordinary user's invalid or duplicate create is still just AccessDenied (no
         probing of what exists through error codes)."""

@@ -263,6 +263,7 @@ class HttpErrors(StackTestCase):
             # The stuck connection is still open here.
             self.assertServing()
             self.create()
+            s.settimeout(0.5)
             try:
                 out = s.recv(100)
             except (socket.timeout, ConnectionResetError):

@@ -308,6 +308,23 @@ class PullTest(unittest.TestCase):
         self.assertEqual(t["tmp"][:2], ("drwxrwxrwt", "0/0"))
         self.assert_staging_clean()
 
+    def test_unprivileged_refuses_pseudo_file_injection(self):
+        evil = 'x"\nbin/busybox m 6777 0 0\n"y'
+        l1 = Layer().busybox().file(evil, "x")
+        images.push_image(self.registry, "inject", "latest", Image([(l1, "gzip")]))
+        for d in (self.image_dir, self.cache_dir, self.expand_dir):
+            os.makedirs(d)
+            os.chown(d, 65534, 65534)
+        msg, _, _ = self.pull(self.ref("inject"), user=65534, ok=False)
+        self.assertIn("file name with a line break", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+        # as root no pseudo file is involved and the name is kept as it is
+        done, _, _ = self.pull(self.ref("inject"))
+        mnt = self.mount(done["squashfs"])
+        self.assertTrue(os.path.exists(os.path.join(mnt, evil)))
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(mnt, "bin/busybox")).st_mode), 0o755)
+
     def test_htpasswd_auth(self):
         self.registry.stop()
         self.registry = Registry(self.procs, self.tmp.path, auth=("htpasswd", {"alice": "s3cret"})).start()
@@ -378,6 +395,25 @@ class PullTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.cache_dir, "blobs", "sha256", layer[7:])))
         self.assert_cache_consistent()
         self.assert_staging_clean()
+
+    def test_failure_stops_other_downloads(self):
+        import time
+        img = Image([(Layer().file("small", "s" * 1000), "gzip"), (Layer().file("big", os.urandom(12 * 1024 * 1024)), "none")])
+        images.push_image(self.registry, "stop", "latest", img)
+        small = json.loads(img.build()[0])["layers"][0]["digest"]
+        with open(self.registry.blob_path(small), "r+b") as f:
+            data = bytearray(f.read())
+            data[-1] ^= 1
+            f.seek(0)
+            f.write(data)
+        proxy = Proxy(self.registry.port, rate=1024 * 1024)  # the big layer alone would take 12 s
+        self.addCleanup(proxy.stop)
+        t = time.monotonic()
+        msg, _, _ = self.pull(f"{proxy.host}/stop:latest", "--jobs", "2", ok=False)
+        self.assertLess(time.monotonic() - t, 6)
+        self.assertIn("digest mismatch", msg)
+        self.assert_no_image()
+        self.assert_cache_consistent()
 
     def test_corrupted_cache_blob(self):
         img = Image([(Layer().busybox(), "gzip")])
@@ -562,14 +598,32 @@ class PullTest(unittest.TestCase):
             with self.subTest(name):
                 self.hostile(name, layers, expect)
 
-    def test_device_nodes_are_dropped(self):
-        l1 = Layer().busybox().dir("dev").device("dev/null").device("dev/sda", char=False, major=8, minor=0)
-        images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip")]))
-        done, _, _ = self.pull(self.ref("devs"))
+    def test_garbage_layer(self):
+        img = Image([(Layer().busybox(), "gzip"), (os.urandom(5000), "gzip")])
+        images.push_image(self.registry, "garbage", "latest", img)
+        msg, _, _ = self.pull(self.ref("garbage"), ok=False)
+        self.assertIn("Layer 2/2", msg)
+        self.assertIn("not a tar archive", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+
+    def test_image_without_layers(self):
+        images.push_image(self.registry, "empty", "latest", Image([], cmd=["/bin/true"]))
+        done, _, _ = self.pull(self.ref("empty"))
         t = self.tree(done["squashfs"])
-        self.assertNotIn("dev/null", t)
-        self.assertNotIn("dev/sda", t)
+        self.assertEqual(sorted(t), ["/", "dev", "proc", "sys", "tmp", "var", "var/input"])
+
+    def test_device_nodes_are_dropped(self):
+        l1 = (Layer().busybox().dir("dev").device("dev/null").device("dev/sda", char=False, major=8, minor=0)
+              .hardlink("dev/null-link", "dev/null").file("etc-file", "lower"))
+        l2 = Layer().device("etc-file")  # replaces a lower file: the file goes, no node comes
+        images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip"), (l2, "gzip")]))
+        done, events, _ = self.pull(self.ref("devs"))
+        t = self.tree(done["squashfs"])
+        for p in ("dev/null", "dev/sda", "dev/null-link", "etc-file"):
+            self.assertNotIn(p, t)
         self.assertIn("dev", t)
+        self.assertTrue(any(e["event"] == "log" and "dropped 4" in e["message"] for e in events))
 
     def test_resolve_only(self):
         d, _ = images.push_image(self.registry, "res", "latest", images.busybox_image())
@@ -644,7 +698,7 @@ class PullTest(unittest.TestCase):
             with self.subTest(args):
                 msg, _, _ = self.pull(args[-1], *args[:-1], ok=False)
                 self.assertIn(expect, msg)
-        # argument errors are reported before anything starts (no events)
+        # argument errors: exit 1, the message on stderr and in a FAILURE event
         for args, expect in [
             (["--compressor", "brotli", "x"], "Unknown compressor"),
             (["--compression-level", "23", "x"], "Invalid --compression-level"),
@@ -653,12 +707,16 @@ class PullTest(unittest.TestCase):
             (["--events-fd", "77", "x"], "Invalid --events-fd"),
             ([], "Expected exactly one REFERENCE"),
             (["a", "b"], "Expected exactly one REFERENCE"),
+            (["--no-such-option", "x"], "Invalid command line"),
         ]:
             with self.subTest(args):
                 p = subprocess.run([worker(), "pull", "--image-dir", self.image_dir, *args],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 self.assertEqual(p.returncode, 1)
                 self.assertIn(expect, p.stderr)
+                ev = [json.loads(l) for l in p.stdout.splitlines()]
+                self.assertEqual([(e["event"], e["status"]) for e in ev], [("status", "FAILURE")])
+                self.assertIn(expect, ev[0]["message"])
         p = subprocess.run([worker(), "pull", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.assertEqual(p.returncode, 1)
         self.assertIn("--image-dir= is required", p.stderr)

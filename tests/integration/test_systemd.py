@@ -208,5 +208,31 @@ class UnderSystemd(GatewaydTestCase):
         self.assertEqual(self.prop("gatewayd.service", "MainPID"), pid, "not killed by the watchdog")
         self.assertNotIn("Watchdog timeout", self.container.journal("gatewayd.service"))
 
+    def test_idle_exit_and_socket_reactivation(self):
+        """With --idle-timeout (runtime drop-in), gatewayd exits when idle and systemd starts it
+        again on the next connection; HTTP requests spaced around the idle moment all get
+        answers (a connection queued on the socket during the exit goes to the next instance)."""
+        self.ensure_socket_only()
+        d = "/run/systemd/system/gatewayd.service.d"
+        exe = exec_start(self.dest.abspath(self.dest.find("/gatewayd.service")))
+        self.sh("mkdir", "-p", d)
+        self.sh("sh", "-c", f"printf '[Service]\\nExecStart=\\nExecStart={exe} "
+                f"--state-dir=/var/lib/gatewayd --runtime-dir=/run/gatewayd --idle-timeout=1\\n' "
+                f"> {d}/60-idle.conf")
+        self.addCleanup(lambda: (self.sh("rm", "-rf", d), self.sh("systemctl", "daemon-reload")))
+        self.sh("systemctl", "daemon-reload")
+        # One shell loop inside the container: requests at gaps that straddle the timeout.
+        script = ("for gap in 0 0.9 1.0 1.1 1.3 1.6 2.0 0.2 1.5; do sleep $gap; "
+                  "curl -sS -m 20 -o /dev/null -w '%{http_code}\\n' --unix-socket /run/gatewayd/http.sock "
+                  "http://localhost/v1/status || echo fail; done")
+        p = self.sh("sh", "-c", script, check=False, timeout=120)
+        codes = p.stdout.split()
+        self.assertEqual(codes, ["200"] * 9, p.stderr + self.container.journal("gatewayd.service")[-3000:])
+        j = self.container.journal("gatewayd.service")
+        starts = j.count("Started gatewayd.service") + j.count("Started Container Image Gateway")
+        self.assertGreaterEqual(starts, 2, "it really exited and was started again:\n" + j[-3000:]
+                                + self.sh("systemctl", "show", "-p", "DropInPaths,ExecStart", "gatewayd.service").stdout)
+        self.assertEqual(self.prop("gatewayd.service", "Result"), "success")
+
 if __name__ == "__main__":
     unittest.main()

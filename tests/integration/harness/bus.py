@@ -128,6 +128,17 @@ class PrivateBus:
         self.reload()
         return pidfile
 
+    def uninstall_service(self, name):
+        """Removes NAME's activation file, so that nothing can start it again (e.g. while a
+        test tears down); processes already running are left to stop_activated()."""
+        for f in (f"{name}.service", f"{name}.sh"):
+            try:
+                os.unlink(os.path.join(self.service_dir, f))
+            except FileNotFoundError:
+                pass
+        if self.proc is not None and self.proc.poll() is None:
+            self.reload()
+
     def reload(self):
         """ReloadConfig returns once the bus has re-read its configuration and service
         directories."""
@@ -145,12 +156,31 @@ class PrivateBus:
             return None
         return int(p.stdout.split()[1])
 
-    def wait_name(self, name, timeout=10):
-        """Waits (on NameOwnerChanged, via gdbus wait) until NAME is owned. Does not activate."""
-        p = subprocess.run(["gdbus", "wait", "--system", "--timeout", str(int(timeout)), name],
-                           env=self.env(), capture_output=True, text=True, timeout=timeout + 5)
-        if p.returncode != 0:
-            raise TimeoutError(f"bus name {name} did not appear: {p.stderr.strip()}")
+    def wait_name(self, name, timeout=10, alive=None):
+        """Waits (on NameOwnerChanged, via gdbus wait) until NAME is owned. Does not activate.
+        ALIVE, if given, is checked while waiting: when the process that should take the name
+        dies, the wait fails at once."""
+        import time
+        w = subprocess.Popen(["gdbus", "wait", "--system", "--timeout", str(int(timeout)), name],
+                             env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            deadline = time.monotonic() + timeout + 5
+            while True:
+                try:
+                    w.wait(0.1)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if (alive is not None and not alive()) or time.monotonic() > deadline:
+                    raise TimeoutError(f"bus name {name} did not appear (owner died or timeout)")
+            if w.returncode != 0:
+                raise TimeoutError(f"bus name {name} did not appear: {w.stderr.read().strip()}")
+        finally:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+            w.stderr.close()
 
     def stop_activated(self, timeout=10):
         """SIGTERMs processes the bus activated that are still running and waits until the

@@ -289,8 +289,10 @@ class Gatewayd:
         self.stop_daemon()
         self.start()
 
-    def stop_daemon(self):
+    def stop_daemon(self, final=False):
         if self.mode == "dbus":
+            if final:
+                self.bus.uninstall_service(BUS_NAME)
             self.bus.stop_activated()
         elif self.proc is not None:
             self.procs.stop(self.proc)
@@ -302,7 +304,7 @@ class Gatewayd:
     def stop(self, check=True):
         """Stops everything, cleans up; with CHECK, fails on sanitizer reports in stderr."""
         try:
-            self.stop_daemon()
+            self.stop_daemon(final=True)
         finally:
             self.procs.stop_all()
             if self.notify is not None:

@@ -48,7 +48,7 @@ class Polkit:
             self.log = open(self.log_path, "wb")
             self.proc = self.procs.start([POLKITD, "--no-debug"], env=self.bus.env(),
                                          stdout=self.log, stderr=subprocess.STDOUT)
-            self.bus.wait_name(NAME, timeout=15)
+            self.bus.wait_name(NAME, timeout=15, alive=lambda: self.proc.poll() is None)
         except BaseException:
             self.stop()
             raise
