@@ -7,6 +7,7 @@
 #include "bus-job.h"
 #include "config.h"
 #include "db.h"
+#include "fs-util.h"
 #include "image.h"
 #include "job-registry.h"
 #include "log.h"
@@ -316,21 +317,15 @@ static void job_start(Job *j) {
 
 static int write_file_at(int dfd, const char *name, const char *text) {
         _cleanup_close_ int fd = -1;
-        size_t n = strlen(text);
+        int r;
 
         fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
-        while (n > 0) {
-                ssize_t k = write(fd, text, n);
-                if (k < 0)
-                        return -errno;
-                text += k;
-                n -= (size_t) k;
-        }
-        if (fsync(fd) < 0)
-                return -errno;
-        return 0;
+        r = loop_write(fd, text, strlen(text));
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        return r;
 }
 
 /* The spool exists before the row that points at it, so a committed job always has its input. */
@@ -357,19 +352,6 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
                 r = write_file_at(dfd, "params.json",
                                   params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
         return r;
-}
-
-static void rm_rf_spool(const char *dir) {
-        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
-
-        /* Only what job_create_spool() made: a failed submission leaves nothing behind. */
-        if (asprintf(&a, "%s/input/data.json", dir) >= 0)
-                (void) unlink(a);
-        if (asprintf(&b, "%s/input/params.json", dir) >= 0)
-                (void) unlink(b);
-        if (asprintf(&c, "%s/input", dir) >= 0)
-                (void) rmdir(c);
-        (void) rmdir(dir);
 }
 
 static unsigned count_unfinished(Manager *m, uid_t uid) {
@@ -458,12 +440,13 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
         r = job_create_spool(j, data, params);
         if (r < 0) {
                 log_error_errno(r, "Failed to create spool directory %s: %m", j->spool_dir);
-                rm_rf_spool(j->spool_dir);
+                if (r != -EEXIST)  /* (not ours to remove then) */
+                        (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
                 return gw_error_set_errno(e, r, "Cannot create the job's spool directory.");
         }
         r = job_insert(j, e);
         if (r < 0) {
-                rm_rf_spool(j->spool_dir);
+                (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
                 return r;
         }
 

@@ -11,6 +11,7 @@
 
 #include "build-config.h"
 #include "config.h"
+#include "fs-util.h"
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
@@ -132,20 +133,9 @@ static json_object *job_spec_json(Job *j, const Service *s, const Image *image) 
 }
 
 static int write_job_json(Job *j, json_object *spec) {
-        _cleanup_free_ char *path = NULL, *tmp = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
+        const char *text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-        if (asprintf(&path, "%s/job.json", j->spool_dir) < 0 || asprintf(&tmp, "%s/.job.json.tmp", j->spool_dir) < 0)
-                return -ENOMEM;
-        f = fopen(tmp, "we");
-        if (!f)
-                return -errno;
-        fputs(json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), f);
-        if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0)
-                return -errno ?: -EIO;
-        if (rename(tmp, path) < 0)
-                return -errno;
-        return 0;
+        return write_file_atomic(j->spool_dir, "job.json", text, strlen(text));
 }
 
 /* ---- outcome ---- */
