@@ -179,8 +179,13 @@ class JobsBase(StackTestCase):
                        timeout=timeout, what=f"'{text}' in the log of {job_id}")
 
     def cleanup_job(self, job_id, as_user=users.USER):
-        self.addCleanup(lambda: self.gw.alive() and
-                        self.gw.http("PUT", f"/v1/jobs/{job_id}/cancel", as_user=as_user))
+        """Cancels the job after the test and waits for it to end, so that it holds no slot and
+        counts against no limit in the next test."""
+        def cancel():
+            if self.gw.alive():
+                self.gw.http("PUT", f"/v1/jobs/{job_id}/cancel", as_user=as_user)
+                self.wait_status(job_id, TERMINAL, as_user=as_user, timeout=30)
+        self.addCleanup(cancel)
 
     def running_of(self, uid, service=None):
         r = self.gw.http("GET", "/v1/jobs?all=1", as_user=None)

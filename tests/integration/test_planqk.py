@@ -91,6 +91,8 @@ class PlanqkTest(JobsBase):
         svc = self.services["sleep"]
         running = self.call("POST", "/", 201, service=svc, body={"params": {"sleep": 60}}).json["id"]
         queued = self.call("POST", "/", 201, service=svc, body={"params": {"sleep": 60}}).json["id"]
+        self.cleanup_job(running)
+        self.cleanup_job(queued)
         # natively QUEUED (JobsPerUser=1), PENDING in the PlanQK view
         self.assertEqual(self.job(queued)["status"], "QUEUED")
         self.assertEqual(self.call("GET", "/{id}", 200, service=svc, job=queued).json["status"], "PENDING")
@@ -137,7 +139,7 @@ class PlanqkTest(JobsBase):
         ids = [self.call("POST", "/", 201, service=svc, body={"params": {"sleep": 60}}, as_user=users.ADMIN).json["id"]
                for _ in range(3)]
         for i in ids:
-            self.addCleanup(self.gw.http, "PUT", f"/planqk/{svc}/{i}/cancel", as_user=users.ADMIN)
+            self.cleanup_job(i, as_user=users.ADMIN)
         r = self.call("POST", "/", 429, service=svc, body={}, as_user=users.ADMIN)
         self.assertEqual(r.json["error"]["code"], "LimitExceeded")
 
