@@ -169,12 +169,22 @@ static int parse_pull_options(sd_bus_message *message, const char *text, ImagePu
                         return gw_error_to_bus(&e, error);
                 }
         }
-        if (json_object_object_get_ex(o, "platform", &v))
+        if (json_object_object_get_ex(o, "platform", &v)) {
+                if (!json_object_is_type(v, json_type_string))
+                        gw_error_set(&e, GW_ERROR_INVALID_ARGUMENT, "platform: expected a string");
                 req->platform = json_object_get_string(v);
+        }
         if (json_object_object_get_ex(o, "credentials", &v))
-                req->credentials = v;
-        if (json_object_object_get_ex(o, "force", &v))
+                req->credentials = v; /* shape checked by image_pull_start() */
+        if (json_object_object_get_ex(o, "force", &v)) {
+                if (!json_object_is_type(v, json_type_boolean))
+                        gw_error_set(&e, GW_ERROR_INVALID_ARGUMENT, "force: expected true or false");
                 req->force = json_object_get_boolean(v);
+        }
+        if (gw_error_is_set(&e)) {
+                json_object_put(o);
+                return gw_error_to_bus(&e, error);
+        }
         *ret = o;
         return 0;
 }

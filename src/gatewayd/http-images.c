@@ -81,6 +81,9 @@ static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n
                         groups = v;
                 else
                         return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.%s: unknown field", k), -EINVAL;
+                /* json-c asserts on array calls on anything else. */
+                if (!json_object_is_type(v, json_type_array))
+                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.%s: expected an array", k), -EINVAL;
         }
         *n_uids = users ? json_object_array_length(users) : 0;
         *n_gids = groups ? json_object_array_length(groups) : 0;

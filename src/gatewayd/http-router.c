@@ -58,6 +58,16 @@ static bool path_matches(const char *pattern, const char *path, char *captures[H
         return *p == 0 && *q == 0;
 }
 
+/* Whether method is one of the comma-separated methods in allow already. */
+static bool allow_has(const char *allow, const char *method) {
+        size_t n = strlen(method);
+
+        for (const char *p = allow; (p = strstr(p, method)); p += n)
+                if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == 0))
+                        return true;
+        return false;
+}
+
 HttpRouteResult http_route_match(const HttpRoute *table, size_t n, const char *method, const char *path,
                                  const HttpRoute **ret_route, char *captures[HTTP_ROUTE_MAX_CAPTURES],
                                  char *allow, size_t allow_size) {
@@ -81,7 +91,9 @@ HttpRouteResult http_route_match(const HttpRoute *table, size_t n, const char *m
                 }
 
                 path_known = true;
-                if (allow_size > 0) {
+                /* A path can match several routes with the same method (an image id route and the
+                 * rest-of-path route): list each method once. */
+                if (allow_size > 0 && !allow_has(allow, table[i].method)) {
                         size_t l = strlen(allow);
                         snprintf(allow + l, allow_size - l, "%s%s", l > 0 ? ", " : "", table[i].method);
                 }

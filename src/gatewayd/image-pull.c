@@ -461,6 +461,20 @@ static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *p
         return 0;
 }
 
+static bool credentials_are_valid(json_object *c) {
+        size_t n = 0;
+
+        if (!json_object_is_type(c, json_type_object))
+                return false;
+        json_object_object_foreach(c, k, v) {
+                if ((!streq(k, "username") && !streq(k, "password") && !streq(k, "token")) ||
+                    !json_object_is_type(v, json_type_string))
+                        return false;
+                n++;
+        }
+        return json_get_string(c, "token") ? n == 1 : json_get_string(c, "username") && json_get_string(c, "password") && n == 2;
+}
+
 /* An image pulled as this reference recently enough (PullUpdateTimeout) is served as is. */
 static Image *image_fresh_for(Manager *m, const ImagePullRequest *req, const char *platform) {
         Image *i = image_registry_lookup(m, req->reference);
@@ -487,6 +501,9 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
         if (!req->reference[0] || strlen(req->reference) > 1024 || strpbrk(req->reference, " \t\n\r"))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: not a valid image reference");
+        if (req->credentials && !credentials_are_valid(req->credentials))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                    "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");
 
         i = image_fresh_for(m, req, pl->name);
         if (i) {

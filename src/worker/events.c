@@ -1,15 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <time.h>
 
 #include "events.h"
-#include "fs-util.h"
 #include "log.h"
 
 static int events_fd = STDOUT_FILENO;
 static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Set once the reader is gone (EPIPE) or stalled: the worker goes on without it, since
+ * everything durable also lands in files (the run verb's spool). */
+static bool events_broken;
+
+/* How long a full pipe may block us (non-blocking fds only) before the reader counts as gone. */
+static int events_stall_msec = 30000;
+
+void events_set_stall_timeout(int msec) {
+        events_stall_msec = msec;
+}
 
 void events_set_fd(int fd) {
         events_fd = fd;
@@ -19,6 +29,30 @@ static int64_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* loop_write(), but a full non-blocking pipe is waited for, up to the stall timeout. */
+static int write_events(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                int r = poll(&pfd, 1, events_stall_msec);
+                                if (r < 0 && errno != EINTR)
+                                        return -errno;
+                                if (r == 0)
+                                        return -ETIMEDOUT;
+                                continue;
+                        }
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
 }
 
 int events_emit(const char *event, json_object *fields) {
@@ -46,7 +80,13 @@ int events_emit(const char *event, json_object *fields) {
         json_object_put(fields);
 
         pthread_mutex_lock(&events_lock);
-        r = loop_write(events_fd, line, len + 1);
+        if (events_broken)
+                r = -EPIPE;
+        else {
+                r = write_events(events_fd, line, len + 1);
+                if (r == -EPIPE || r == -ETIMEDOUT)
+                        events_broken = true;
+        }
         pthread_mutex_unlock(&events_lock);
         return r;
 }

@@ -11,6 +11,9 @@
  * torn object. Thread-safe. */
 
 void events_set_fd(int fd);
+/* If the events fd is non-blocking and stays full this long, the reader counts as gone and no
+ * further events are written (default 30 s). */
+void events_set_stall_timeout(int msec);
 
 /* Takes ownership of fields (may be NULL); adds "event" and "time" (µs since the epoch). */
 int events_emit(const char *event, json_object *fields);

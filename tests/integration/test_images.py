@@ -154,7 +154,13 @@ class Pull(ImageStack):
         self.assertError(self.gw.http("POST", "/v1/images/pull", "{"), 400, "BadRequest")
         self.assertError(self.pull("alpine", platform="nowhere"), 400, "InvalidArgument", "platform")
         self.assertError(self.pull("alpine", acl={"users": ["no-such-user-xyz"]}), 400, "InvalidArgument", "acl.users")
+        self.assertError(self.pull("alpine", credentials={"username": "a"}), 400, "InvalidArgument", "credentials")
+        self.assertError(self.pull("alpine", credentials={"token": 5}), 400, "InvalidArgument", "credentials")
         self.assertError(self.image("0" * 64), 404, "NotFound")
+        for options in ('{"force": "yes"}', '{"platform": 1}', '{"bogus": 1}', '[1]', '{"credentials": "x"}'):
+            p, err = self.gw.gdbus_call("PullImage", "alpine", options, as_user=users.USER)
+            self.assertNotEqual(p.returncode, 0, options)
+            self.assertIn(err, ("org.gatewayd.Gateway1.Error.InvalidArgument", "org.gatewayd.Gateway1.Error.BadRequest"), options)
         self.assertServing()
 
     def test_remove_needs_admin(self):

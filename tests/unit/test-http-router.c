@@ -25,6 +25,9 @@ static const HttpRoute routes[] = {
         { "DELETE", "/v1/services/*",              h_delete },
         { "GET",    "/planqk/*/*/result",          h_job },
         { "GET",    "/x/*/*/*/*/*",                h_many },
+        { "GET",    "/img/*/progress",             h_get },
+        { "GET",    "/img/**",                     h_get },
+        { "DELETE", "/img/**",                     h_delete },
 };
 
 typedef struct Match {
@@ -140,6 +143,9 @@ START_TEST(test_method_not_allowed) {
         assert_not_allowed("POST", "/v1/status", "GET");
         assert_not_allowed("POST", "/v1/status/", "GET");
         assert_not_allowed("put", "/v1/services/foo", "GET, PUT, DELETE"); /* methods are case-sensitive */
+        /* Two routes with GET match: GET is listed once. */
+        assert_not_allowed("PATCH", "/img/a/progress", "GET, DELETE");
+        assert_not_allowed("POST", "/img/a/b", "GET, DELETE");
 }
 END_TEST
 

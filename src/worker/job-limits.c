@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include "job-limits.h"
+#include "log.h"
+#include "macro.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+#define CFS_PERIOD_US 100000
+
+enum { CG_MEMORY, CG_PIDS, CG_CPU, _CG_MAX };
+static const char * const controller_names[_CG_MAX] = { "memory", "pids", "cpu" };
+
+struct JobCgroup {
+        JobLimits limits;
+        bool v2;
+        char *dir[_CG_MAX];      /* job cgroup per controller (v2: all the same) */
+        char *procs[_CG_MAX];    /* DIR/cgroup.procs, or NULL */
+        bool rlimit_memory, rlimit_pids;
+        char description[128];
+};
+
+static int write_file(const char *path, const char *value) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = write(fd, value, strlen(value));
+        if (n < 0)
+                return -errno;
+        return (size_t) n == strlen(value) ? 0 : -EIO;
+}
+
+static int write_filef(const char *dir, const char *file, const char *format, ...) _printf_(3, 4);
+static int write_filef(const char *dir, const char *file, const char *format, ...) {
+        _cleanup_free_ char *path = NULL, *value = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&value, format, ap);
+        va_end(ap);
+        if (r < 0 || asprintf(&path, "%s/%s", dir, file) < 0)
+                return -ENOMEM;
+        return write_file(path, value);
+}
+
+static bool list_has(char *list, const char *separators, const char *word) {
+        for (char *t, *s = list; (t = strsep(&s, separators));)
+                if (streq(t, word))
+                        return true;
+        return false;
+}
+
+/* The worker's own cgroup path in the hierarchy holding controller (NULL: the v2 "0::" line),
+ * "" for the root. */
+static char *own_cgroup(const char *controller) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[4096];
+
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof(line), f)) {
+                char *ctrls = strchr(line, ':'), *path;
+                if (!ctrls)
+                        continue;
+                path = strchr(++ctrls, ':');
+                if (!path)
+                        continue;
+                *path++ = 0;
+                path[strcspn(path, "\n")] = 0;
+                if (controller ? list_has(ctrls, ",", controller) : ctrls[0] == 0)
+                        return strdup(streq(path, "/") ? "" : path);
+        }
+        return NULL;
+}
+
+static bool is_v2_host(void) {
+        struct statfs fs;
+        return statfs(CGROUP_ROOT, &fs) >= 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static bool file_has_word(const char *path, const char *word) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char buf[512];
+
+        return f && fgets(buf, sizeof(buf), f) && list_has(buf, " \n", word);
+}
+
+static void kill_procs(const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        int pid;
+
+        if (asprintf(&path, "%s/cgroup.procs", dir) < 0)
+                return;
+        f = fopen(path, "re");
+        while (f && fscanf(f, "%d", &pid) == 1)
+                if (pid > 0)
+                        (void) kill(pid, SIGKILL);
+}
+
+/* A worker killed with SIGKILL cannot remove its job's cgroups: the next one kills what is left
+ * in job cgroups whose worker (the pid at the end of the name) is gone, and removes them. Only
+ * below our own cgroup, i.e. among workers of the same gatewayd, which share our pid namespace. */
+static void prune_stale(const char *base) {
+        _cleanup_(closedirp) DIR *d = opendir(base);
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                const char *dash;
+                _cleanup_free_ char *p = NULL;
+                int pid;
+
+                if (de->d_type != DT_DIR || !strneq(de->d_name, "gatewayd-job-", 13))
+                        continue;
+                dash = strrchr(de->d_name, '-');
+                pid = atoi(dash + 1);
+                if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                if (asprintf(&p, "%s/%s", base, de->d_name) < 0)
+                        continue;
+                kill_procs(p);
+                for (int attempt = 0; attempt < 20; attempt++) {
+                        if (rmdir(p) >= 0) {
+                                log_debug("Removed stale cgroup %s.", p);
+                                break;
+                        }
+                        if (errno != EBUSY)
+                                break;
+                        usleep(5000);
+                }
+        }
+}
+
+static int make_dir(JobCgroup *c, int i, const char *base, const char *name) {
+        _cleanup_free_ char *d = NULL;
+
+        if (asprintf(&d, "%s/%s", base, name) < 0)
+                return -ENOMEM;
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        if (asprintf(&c->procs[i], "%s/cgroup.procs", d) < 0)
+                return -ENOMEM;
+        c->dir[i] = TAKE_PTR(d);
+        return 0;
+}
+
+static void setup_v1(JobCgroup *c, const char *name) {
+        for (int i = 0; i < _CG_MAX; i++) {
+                _cleanup_free_ char *own = own_cgroup(controller_names[i]), *base = NULL;
+                struct statfs fs;
+                int r;
+
+                if (!own)
+                        continue;
+                if (asprintf(&base, CGROUP_ROOT "/%s%s", controller_names[i], own) < 0)
+                        continue;
+                if (statfs(base, &fs) < 0 || fs.f_type != CGROUP_SUPER_MAGIC)
+                        continue;
+                prune_stale(base);
+                r = make_dir(c, i, base, name);
+                if (r < 0)
+                        log_debug_errno(r, "Cannot create a %s cgroup below %s: %m", controller_names[i], base);
+        }
+}
+
+/* Hands memory, pids and cpu (those available) down to children of base. */
+static int enable_controllers(const char *base) {
+        int r = 0;
+
+        for (int i = 0; i < _CG_MAX; i++) {
+                int k = write_filef(base, "cgroup.subtree_control", "+%s", controller_names[i]);
+                if (k == -EBUSY)
+                        return k;
+                if (k < 0 && k != -ENOENT)   /* ENOENT: not available here */
+                        r = k;
+        }
+        return r;
+}
+
+static void setup_v2(JobCgroup *c, const char *name) {
+        _cleanup_free_ char *own = own_cgroup(NULL), *base = NULL;
+        int r;
+
+        if (!own || asprintf(&base, CGROUP_ROOT "%s", own) < 0)
+                return;
+        r = enable_controllers(base);
+        if (r == -EBUSY) {
+                /* "No internal processes": a cgroup that hands controllers to children may not
+                 * hold processes itself. Move ourselves into a leaf and try again; this works when
+                 * gatewayd gave the worker a (delegated) cgroup of its own, and changes nothing
+                 * that matters when it did not. */
+                _cleanup_free_ char *leaf = NULL;
+                if (asprintf(&leaf, "%s/gatewayd-worker", base) >= 0 &&
+                    (mkdir(leaf, 0755) >= 0 || errno == EEXIST) &&
+                    write_filef(leaf, "cgroup.procs", "0") >= 0)
+                        r = enable_controllers(base);
+        }
+        if (r < 0)
+                log_debug_errno(r, "Cannot enable controllers in %s: %m", base);
+        prune_stale(base);
+        r = make_dir(c, CG_MEMORY, base, name);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot create a cgroup below %s: %m", base);
+                return;
+        }
+        c->v2 = true;
+        for (int i = CG_PIDS; i < _CG_MAX; i++) {
+                c->dir[i] = strdup(c->dir[CG_MEMORY]);
+                c->procs[i] = strdup(c->procs[CG_MEMORY]);
+        }
+        /* Only the controllers that are actually available count. */
+        for (int i = 0; i < _CG_MAX; i++) {
+                _cleanup_free_ char *ctrls = NULL;
+                if (asprintf(&ctrls, "%s/cgroup.controllers", c->dir[CG_MEMORY]) >= 0 &&
+                    file_has_word(ctrls, controller_names[i]))
+                        continue;
+                if (i != CG_MEMORY) {
+                        c->dir[i] = mfree(c->dir[i]);
+                        c->procs[i] = mfree(c->procs[i]);
+                }
+        }
+}
+
+static bool has(const JobCgroup *c, int i) {
+        _cleanup_free_ char *ctrls = NULL;
+
+        if (!c->dir[i])
+                return false;
+        if (!c->v2 || i != CG_MEMORY)
+                return true;
+        return asprintf(&ctrls, "%s/cgroup.controllers", c->dir[i]) >= 0 && file_has_word(ctrls, "memory");
+}
+
+static void apply_limits(JobCgroup *c) {
+        const JobLimits *l = &c->limits;
+        int r;
+
+        if (l->memory > 0 && has(c, CG_MEMORY)) {
+                if (c->v2) {
+                        r = write_filef(c->dir[CG_MEMORY], "memory.max", "%" PRIu64, l->memory);
+                        (void) write_filef(c->dir[CG_MEMORY], "memory.swap.max", "0");
+                } else {
+                        r = write_filef(c->dir[CG_MEMORY], "memory.limit_in_bytes", "%" PRIu64, l->memory);
+                        /* memory+swap = memory: no swapping past the limit (absent without swap accounting) */
+                        (void) write_filef(c->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", "%" PRIu64, l->memory);
+                }
+                if (r < 0)
+                        log_warning_errno(r, "Cannot set the memory limit in %s: %m", c->dir[CG_MEMORY]);
+                c->rlimit_memory = r < 0;
+        } else
+                c->rlimit_memory = l->memory > 0;
+
+        if (l->pids > 0 && has(c, CG_PIDS)) {
+                /* bwrap and our init live in the cgroup too */
+                r = write_filef(c->dir[CG_PIDS], "pids.max", "%" PRIu64, l->pids + 2);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot set the pids limit in %s: %m", c->dir[CG_PIDS]);
+                c->rlimit_pids = r < 0;
+        } else
+                c->rlimit_pids = l->pids > 0;
+
+        if (l->cpus > 0 && has(c, CG_CPU)) {
+                uint64_t quota = (uint64_t) (l->cpus * CFS_PERIOD_US);
+                quota = MAX(quota, (uint64_t) 1000);
+                if (c->v2)
+                        r = write_filef(c->dir[CG_CPU], "cpu.max", "%" PRIu64 " %d", quota, CFS_PERIOD_US);
+                else {
+                        r = write_filef(c->dir[CG_CPU], "cpu.cfs_period_us", "%d", CFS_PERIOD_US);
+                        if (r >= 0)
+                                r = write_filef(c->dir[CG_CPU], "cpu.cfs_quota_us", "%" PRIu64, quota);
+                }
+                if (r < 0)
+                        log_warning_errno(r, "Cannot set the CPU limit in %s: %m", c->dir[CG_CPU]);
+        }
+}
+
+int job_cgroup_new(const char *name, const JobLimits *limits, bool use_cgroups, JobCgroup **ret) {
+        JobCgroup *c;
+        const char *kind;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->limits = *limits;
+        if (use_cgroups) {
+                if (is_v2_host())
+                        setup_v2(c, name);
+                else
+                        setup_v1(c, name);
+        }
+        apply_limits(c);
+
+        kind = c->v2 ? "cgroup-v2" : "cgroup-v1";
+        snprintf(c->description, sizeof(c->description), "memory=%s pids=%s cpu=%s",
+                 has(c, CG_MEMORY) ? kind : limits->memory > 0 ? "rlimit" : "none",
+                 has(c, CG_PIDS) ? kind : limits->pids > 0 ? "rlimit" : "none",
+                 has(c, CG_CPU) ? kind : "none");
+        *ret = c;
+        return 0;
+}
+
+const char *job_cgroup_describe(const JobCgroup *c) {
+        return c->description;
+}
+
+int job_cgroup_enter(const JobCgroup *c) {
+        int r = 0;
+
+        for (int i = 0; i < _CG_MAX; i++) {
+                bool dup = false;
+                if (!c->procs[i])
+                        continue;
+                for (int j = 0; j < i; j++)
+                        if (c->procs[j] && streq(c->procs[j], c->procs[i]))
+                                dup = true;
+                if (!dup) {
+                        int k = write_file(c->procs[i], "0");
+                        if (k < 0)
+                                r = k;
+                }
+        }
+        if (c->rlimit_memory) {
+                struct rlimit rl = { c->limits.memory, c->limits.memory };
+                if (setrlimit(RLIMIT_AS, &rl) < 0)
+                        r = -errno;
+        }
+        if (c->rlimit_pids) {
+                /* counted per uid: our init runs as the job's uid, bwrap (root) does not count */
+                struct rlimit rl = { c->limits.pids + 1, c->limits.pids + 1 };
+                if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+                        r = -errno;
+        }
+        return r;
+}
+
+static uint64_t read_key(const char *dir, const char *file, const char *key) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char k[64];
+        unsigned long long v;
+
+        if (asprintf(&path, "%s/%s", dir, file) < 0)
+                return 0;
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fscanf(f, "%63s %llu", k, &v) == 2)
+                if (streq(k, key))
+                        return v;
+        return 0;
+}
+
+bool job_cgroup_oom_killed(const JobCgroup *c) {
+        if (!has(c, CG_MEMORY))
+                return false;
+        if (c->v2)
+                return read_key(c->dir[CG_MEMORY], "memory.events", "oom_kill") > 0;
+        return read_key(c->dir[CG_MEMORY], "memory.oom_control", "oom_kill") > 0;
+}
+
+int job_cgroup_kill(const JobCgroup *c, int sig) {
+        int n = 0;
+
+        for (int i = 0; i < _CG_MAX; i++) {
+                _cleanup_fclose_ FILE *f = NULL;
+                int pid;
+
+                if (!c->procs[i])
+                        continue;
+                f = fopen(c->procs[i], "re");
+                if (!f)
+                        continue;
+                while (fscanf(f, "%d", &pid) == 1)
+                        if (pid > 0 && kill(pid, sig) >= 0)
+                                n++;
+                if (n > 0 || i == _CG_MAX - 1)
+                        break;    /* one hierarchy holding processes is enough */
+        }
+        return n;
+}
+
+void job_cgroup_free(JobCgroup *c) {
+        if (!c)
+                return;
+        for (int i = 0; i < _CG_MAX; i++) {
+                if (!c->dir[i])
+                        continue;
+                /* Removal fails while the last killed processes are still exiting. */
+                for (int attempt = 0; attempt < 200 && rmdir(c->dir[i]) < 0 && errno == EBUSY; attempt++) {
+                        job_cgroup_kill(c, SIGKILL);
+                        usleep(5000);
+                }
+                if (access(c->dir[i], F_OK) >= 0 && !c->v2)
+                        log_warning("Cannot remove cgroup %s.", c->dir[i]);
+                free(c->dir[i]);
+                free(c->procs[i]);
+        }
+        free(c);
+}

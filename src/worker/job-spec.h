@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* SPOOLDIR/job.json, written by gatewayd, read by "gateway-worker run". Schema (docs/worker-run.md
+ * has the prose):
+ *
+ *   {
+ *     "id": "j-123",                         optional, informational (logs, hostname)
+ *     "image": {
+ *       "path": "/var/lib/gatewayd/images/ID.squashfs",     required, absolute
+ *       "meta": { "env": ["K=V", ...], "entrypoint": [...], "cmd": [...], "workdir": "/app",
+ *                 "user": "...", "labels": {...} },          the pull worker's ID.meta.json,
+ *       "metaPath": "/var/lib/gatewayd/images/ID.meta.json"  inline or by path (not both);
+ *     },                                                      "user" and "labels" are ignored
+ *     "command": ["python", "main.py"],      optional: replaces entrypoint + cmd as a whole
+ *     "env": { "K": "V" },                   optional: set over the image's env
+ *     "workdir": "/app",                     optional: replaces the image's workdir (default /)
+ *     "network": false,                      optional: true keeps the host's network
+ *     "resources": {                         optional, every key optional, 0 = no limit
+ *       "memory": 536870912,                 bytes
+ *       "cpus": 1.5,                         CPU bandwidth in CPUs
+ *       "timeout": 3600,                     seconds of wall-clock time (may be fractional)
+ *       "pids": 512                          processes/threads of the job
+ *     },
+ *     "uid": 1000, "gid": 1000               whom to run as; default and uid 0 → nobody (65534)
+ *   }
+ *
+ * Unknown keys are rejected, so a typo in gatewayd cannot silently drop a limit. */
+
+#define JOB_NOBODY_ID 65534
+
+typedef struct JobSpec {
+        char *id;
+        char *image_path;
+        char **argv;            /* entrypoint + cmd, or command */
+        char **env;             /* "K=V", merged */
+        char *workdir;
+        bool network;
+        uint64_t memory;
+        double cpus;
+        uint64_t timeout_usec;
+        uint64_t pids;
+        uid_t uid;
+        gid_t gid;
+} JobSpec;
+
+JobSpec *job_spec_free(JobSpec *s);
+static inline void job_spec_freep(JobSpec **s) {
+        job_spec_free(*s);
+}
+#define _cleanup_job_spec_ __attribute__((cleanup(job_spec_freep)))
+
+/* Parses a job.json document. On bad input returns -EINVAL and a message naming the key in
+ * *ret_error (caller frees). metaPath files are read here. */
+int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error);
+/* Reads and parses SPOOLDIR/job.json given the spool directory fd. */
+int job_spec_load(int dir_fd, JobSpec **ret, char **ret_error);

@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "events.h"
+#include "job-limits.h"
+#include "job-output.h"
+#include "log.h"
+#include "runner.h"
+#include "sandbox.h"
+#include "spool.h"
+#include "squashfs-mount.h"
+/* After bwrap exits, how long stray pipe writers may keep us reading. */
+#define DRAIN_USEC (5 * 1000000ULL)
+/* fd numbers in the bwrap process */
+#define FD_JSON_STATUS 3
+#define FD_INIT_STATUS 4
+#define FD_LIFELINE 5
+
+typedef enum StopReason {
+        STOP_NONE,
+        STOP_TIMEOUT,
+        STOP_CANCEL,
+} StopReason;
+
+typedef struct Runner {
+        const JobSpec *spec;
+        const RunnerOptions *opts;
+        int spool_fd;
+
+        JobOutput *output;
+
+        JobCgroup *cgroup;
+        ImageMount *mount;
+
+        pid_t bwrap_pid;
+        int bwrap_pidfd;
+        bool bwrap_exited;
+        int bwrap_status;
+        pid_t sandbox_pid;
+        int sandbox_pidfd;
+
+        int fd_out, fd_err, fd_json, fd_init;
+        int lifeline;           /* write end: we only hold it, our death closes it */
+        char json_buf[4096];
+        size_t json_len;
+        char init_buf[64];
+        size_t init_len;
+
+        StopReason stop;
+        uint64_t deadline, kill_at, drain_until;    /* CLOCK_MONOTONIC µs, 0 = unset */
+        bool killed;
+        int64_t started_at;
+} Runner;
+
+int64_t now_realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+void job_outcome_done(JobOutcome *o) {
+        free(o->error_code);
+        free(o->error_detail);
+        free(o->result);
+        *o = (JobOutcome) { .exit_code = -1 };
+}
+
+static int set_error(JobOutcome *o, const char *status, const char *code, const char *format, ...) _printf_(4, 5);
+static int set_error(JobOutcome *o, const char *status, const char *code, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        o->status = status;
+        free(o->error_code);
+        free(o->error_detail);
+        o->error_code = strdup(code);
+        va_start(ap, format);
+        r = vasprintf(&o->error_detail, format, ap);
+        va_end(ap);
+        if (r < 0)
+                o->error_detail = NULL;
+        return o->error_code && o->error_detail ? 0 : -ENOMEM;
+}
+
+static int pidfd_open_(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_kill(int pidfd, int sig) {
+        return (int) syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static void kill_all(Runner *r) {
+        r->killed = true;
+        if (r->sandbox_pidfd >= 0)
+                (void) pidfd_kill(r->sandbox_pidfd, SIGKILL);
+        if (!r->bwrap_exited)
+                (void) pidfd_kill(r->bwrap_pidfd, SIGKILL);
+        if (r->cgroup)
+                (void) job_cgroup_kill(r->cgroup, SIGKILL);
+}
+
+static void begin_stop(Runner *r, StopReason reason) {
+        if (r->stop != STOP_NONE) {
+                /* asked twice: no more grace */
+                if (!r->killed)
+                        kill_all(r);
+                return;
+        }
+        r->stop = reason;
+        if (reason == STOP_TIMEOUT)
+                job_output_note(r->output, "error", "Time limit of %.3g s exceeded; terminating the job.",
+                     (double) r->spec->timeout_usec / 1e6);
+        else
+                job_output_note(r->output, "notice", "Job cancelled; terminating it.");
+
+        if (r->sandbox_pidfd >= 0 && pidfd_kill(r->sandbox_pidfd, SIGTERM) >= 0)
+                r->kill_at = now_usec() + r->opts->kill_grace_usec;
+        else
+                kill_all(r);   /* not started yet (or gone): nothing to be graceful to */
+}
+
+static void parse_json_status(Runner *r) {
+        const char *p;
+
+        if (r->sandbox_pid > 0)
+                return;
+        r->json_buf[r->json_len] = 0;
+        p = strstr(r->json_buf, "\"child-pid\"");
+        if (!p || !(p = strchr(p, ':')))
+                return;
+        p += 1 + strspn(p + 1, " ");
+        if (!p[strspn(p, "0123456789")])
+                return;    /* the number may go on in the next read */
+        r->sandbox_pid = (pid_t) atoi(p);
+        if (r->sandbox_pid <= 0)
+                return;
+        /* Referring to the sandbox's init by pidfd: its pid may be reused once bwrap reaps it. */
+        r->sandbox_pidfd = pidfd_open_(r->sandbox_pid);
+        r->started_at = now_realtime_usec();
+
+        json_object *o = json_object_new_object();
+        if (o) {
+                json_object_object_add(o, "status", json_object_new_string("RUNNING"));
+                json_object_object_add(o, "startedAt", json_object_new_int64(r->started_at));
+                (void) events_emit("status", o);
+        }
+}
+
+/* Reads what is there; returns false at EOF or error (the fd is then closed). */
+static bool read_stream(Runner *r, int *fd) {
+        char buf[65536];
+        ssize_t n;
+
+        n = read(*fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        if (n <= 0) {
+                *fd = safe_close(*fd);
+                return false;
+        }
+        if (*fd == r->fd_out)
+                (void) job_output_feed(r->output, JOB_STDOUT, buf, (size_t) n);
+        else if (*fd == r->fd_err)
+                (void) job_output_feed(r->output, JOB_STDERR, buf, (size_t) n);
+        else if (*fd == r->fd_json) {
+                size_t m = MIN((size_t) n, sizeof(r->json_buf) - 1 - r->json_len);
+                memcpy(r->json_buf + r->json_len, buf, m);
+                r->json_len += m;
+                parse_json_status(r);
+        } else {
+                size_t m = MIN((size_t) n, sizeof(r->init_buf) - 1 - r->init_len);
+                memcpy(r->init_buf + r->init_len, buf, m);
+                r->init_len += m;
+        }
+        return true;
+}
+
+static void handle_signal(Runner *r, int signal_fd) {
+        struct signalfd_siginfo si;
+
+        if (read(signal_fd, &si, sizeof(si)) != sizeof(si))
+                return;
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                begin_stop(r, STOP_CANCEL);
+}
+
+static void handle_exit(Runner *r) {
+        if (waitpid(r->bwrap_pid, &r->bwrap_status, WNOHANG) != r->bwrap_pid)
+                return;
+        r->bwrap_exited = true;
+        r->drain_until = now_usec() + DRAIN_USEC;
+}
+
+static int poll_timeout(const Runner *r) {
+        uint64_t now = now_usec(), next = UINT64_MAX;
+
+        if (r->stop == STOP_NONE && r->deadline)
+                next = MIN(next, r->deadline);
+        if (r->kill_at && !r->killed)
+                next = MIN(next, r->kill_at);
+        if (r->drain_until)
+                next = MIN(next, r->drain_until);
+        if (next == UINT64_MAX)
+                return -1;
+        return next <= now ? 0 : (int) MIN((next - now + 999) / 1000, (uint64_t) INT32_MAX);
+}
+
+static void check_timers(Runner *r) {
+        uint64_t now = now_usec();
+
+        if (r->stop == STOP_NONE && r->deadline && now >= r->deadline)
+                begin_stop(r, STOP_TIMEOUT);
+        if (r->kill_at && !r->killed && now >= r->kill_at) {
+                job_output_note(r->output, "notice", "Job did not end within the grace period; killing it.");
+                kill_all(r);
+        }
+}
+
+static void event_loop(Runner *r, int signal_fd) {
+        for (;;) {
+                int *fds[] = { &r->fd_out, &r->fd_err, &r->fd_json, &r->fd_init };
+                struct pollfd p[6];
+                int *owner[6];
+                size_t n = 0;
+
+                if (r->bwrap_exited &&
+                    ((r->fd_out < 0 && r->fd_err < 0 && r->fd_json < 0 && r->fd_init < 0) ||
+                     now_usec() >= r->drain_until))
+                        return;
+
+                for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                        if (*fds[i] >= 0) {
+                                owner[n] = fds[i];
+                                p[n++] = (struct pollfd) { .fd = *fds[i], .events = POLLIN };
+                        }
+                owner[n] = NULL;
+                p[n++] = (struct pollfd) { .fd = signal_fd, .events = POLLIN };
+                if (!r->bwrap_exited) {
+                        owner[n] = NULL;
+                        p[n++] = (struct pollfd) { .fd = r->bwrap_pidfd, .events = POLLIN };
+                }
+
+                if (poll(p, n, poll_timeout(r)) < 0 && errno != EINTR) {
+                        log_error_errno(errno, "poll() failed: %m");
+                        kill_all(r);
+                        return;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        if (!p[i].revents)
+                                continue;
+                        if (owner[i])
+                                (void) read_stream(r, owner[i]);
+                        else if (p[i].fd == signal_fd)
+                                handle_signal(r, signal_fd);
+                        else
+                                handle_exit(r);
+                }
+                check_timers(r);
+        }
+}
+
+static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int child_fds[5]) {
+        static const int targets[5] = { STDOUT_FILENO, STDERR_FILENO, FD_JSON_STATUS, FD_INIT_STATUS, FD_LIFELINE };
+        int moved[5], null_fd, k;
+        sigset_t empty;
+
+        sigemptyset(&empty);
+        sigprocmask(SIG_SETMASK, &empty, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+
+        /* If the worker is killed outright, bwrap goes too (and the sandbox's init notices its
+         * lifeline closing). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                _exit(120);
+        /* Out of our process group: a Ctrl-C at a terminal is a cancel for us to handle, not a
+         * signal that kills bwrap behind our back. */
+        (void) setpgid(0, 0);
+
+        /* Out of the way of the target numbers first, then into place (dup2 clears CLOEXEC). */
+        for (int i = 0; i < 5; i++)
+                if ((moved[i] = fcntl(child_fds[i], F_DUPFD, 10)) < 0)
+                        _exit(120);
+        for (int i = 0; i < 5; i++)
+                if (dup2(moved[i], targets[i]) < 0)
+                        _exit(120);
+        null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0)
+                _exit(120);
+        if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
+                for (int fd = 6; fd < 1024; fd++)
+                        close(fd);
+
+        k = job_cgroup_enter(r->cgroup);
+        if (k < 0) {
+                dprintf(STDERR_FILENO, "gateway-worker: cannot apply resource limits: %s\n", strerror(-k));
+                _exit(120);
+        }
+        execve(argv[0], argv, envp);
+        dprintf(STDERR_FILENO, "gateway-worker: cannot execute %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+}
+
+static int make_pipe(int p[2]) {
+        return pipe2(p, O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+static int spawn(Runner *r, char **argv) {
+        int out[2] = { -1, -1 }, err[2] = { -1, -1 }, js[2] = { -1, -1 }, is[2] = { -1, -1 };
+        int life[2] = { -1, -1 };
+        int k;
+
+        k = make_pipe(life);
+        if (k >= 0)
+                k = make_pipe(out);
+        if (k >= 0)
+                k = make_pipe(err);
+        if (k >= 0)
+                k = make_pipe(js);
+        if (k >= 0)
+                k = make_pipe(is);
+        if (k >= 0) {
+                r->bwrap_pid = fork();
+                if (r->bwrap_pid < 0)
+                        k = -errno;
+                else if (r->bwrap_pid == 0)
+                        child_exec(r, argv, r->spec->env, (int[5]) { out[1], err[1], js[1], is[1], life[0] });
+        }
+        safe_close(life[0]);
+        r->lifeline = life[1];
+        safe_close(out[1]);
+        safe_close(err[1]);
+        safe_close(js[1]);
+        safe_close(is[1]);
+        r->fd_out = out[0];
+        r->fd_err = err[0];
+        r->fd_json = js[0];
+        r->fd_init = is[0];
+        if (k < 0)
+                return k;
+
+        /* poll() says "readable", but a read must never be able to stall the loop */
+        (void) fcntl(r->fd_out, F_SETFL, O_NONBLOCK);
+        (void) fcntl(r->fd_err, F_SETFL, O_NONBLOCK);
+        (void) fcntl(r->fd_json, F_SETFL, O_NONBLOCK);
+        (void) fcntl(r->fd_init, F_SETFL, O_NONBLOCK);
+
+        r->bwrap_pidfd = pidfd_open_(r->bwrap_pid);
+        if (r->bwrap_pidfd < 0) {
+                k = -errno;
+                (void) kill(r->bwrap_pid, SIGKILL);
+                (void) waitpid(r->bwrap_pid, NULL, 0);
+                return k;
+        }
+        if (r->spec->timeout_usec > 0)
+                r->deadline = now_usec() + r->spec->timeout_usec;
+        return 0;
+}
+
+static void cgroup_name(const Runner *r, char *buf, size_t size) {
+        const char *id = r->spec->id ?: "job";
+        size_t n;
+
+        n = (size_t) snprintf(buf, size, "gatewayd-job-");
+        for (const char *p = id; *p && n + 1 < size - 16; p++)
+                buf[n++] = (char) ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                                   (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ? *p : '_');
+        snprintf(buf + n, size - n, "-%d", (int) getpid());
+}
+
+static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret_argv) {
+        _cleanup_free_ char *data = NULL, *params = NULL;
+        JobLimits limits = {
+                .memory = r->spec->memory,
+                .pids = r->spec->pids ?: r->opts->default_pids,
+                .cpus = r->spec->cpus,
+        };
+        SandboxParams sp;
+        char name[128];
+        int k;
+
+        k = spool_prepare_input(r->spool_fd, r->spec->uid, r->spec->gid);
+        if (k < 0)
+                return set_error(o, "FAILED", "INVALID_JOB", "Cannot prepare the input files in %s/input: %s",
+                                 spool_path, strerror(-k));
+
+        k = image_mount_acquire(r->opts->runtime_dir, r->spec->image_path, &r->mount);
+        if (k < 0)
+                return set_error(o, "FAILED", "IMAGE_ERROR", "%s", image_mount_last_error());
+
+        cgroup_name(r, name, sizeof(name));
+        k = job_cgroup_new(name, &limits, r->opts->use_cgroups, &r->cgroup);
+        if (k < 0)
+                return set_error(o, "FAILED", "INTERNAL_ERROR", "Cannot set up resource limits: %s", strerror(-k));
+        log_debug("Limits: %s", job_cgroup_describe(r->cgroup));
+
+        if (asprintf(&data, "%s/input/data.json", spool_path) < 0 ||
+            asprintf(&params, "%s/input/params.json", spool_path) < 0)
+                return -ENOMEM;
+        sp = (SandboxParams) {
+                .bwrap = r->opts->bwrap,
+                .image_root = image_mount_root(r->mount),
+                .init = r->opts->init,
+                .data_path = data,
+                .params_path = params,
+                .workdir = r->spec->workdir,
+                .hostname = "gatewayd-job",
+                .network = r->spec->network,
+                /* /tmp's pages are charged to the job's memory cgroup, but killing processes
+                 * does not free them: a /tmp that could fill the whole limit can wedge the
+                 * cgroup's OOM handling (seen with cgroup v1). Half the limit fails with ENOSPC
+                 * first and leaves the job room to run. */
+                .tmp_size = r->spec->memory / 2,
+                .json_status_fd = FD_JSON_STATUS,
+                .init_status_fd = FD_INIT_STATUS,
+                .lifeline_fd = FD_LIFELINE,
+                .uid = r->spec->uid,
+                .gid = r->spec->gid,
+                .command = r->spec->argv,
+        };
+        k = sandbox_build_argv(&sp, ret_argv);
+        if (k < 0)
+                return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot read the image's root directory: %s",
+                                 strerror(-k));
+        return 0;
+}
+
+static const char *signal_name(int sig) {
+        const char *s = sigabbrev_np(sig);
+        return s ?: "?";
+}
+
+static int fill_outcome(Runner *r, JobOutcome *o) {
+        _cleanup_free_ char *tail = job_output_log_tail(r->output);
+        bool have_init = false;
+        int v;
+
+        r->init_buf[r->init_len] = 0;
+        if (sscanf(r->init_buf, "exited %d", &v) == 1) {
+                o->exit_code = v;
+                have_init = true;
+        } else if (sscanf(r->init_buf, "killed %d", &v) == 1) {
+                o->signal = v;
+                have_init = true;
+        } else if (r->killed)
+                o->signal = SIGKILL;
+        /* else bwrap's own exit status is about the sandbox, not the job: no exitCode */
+
+        if (r->stop == STOP_CANCEL)
+                return set_error(o, "CANCELLED", "CANCELLED", "The job was cancelled.");
+        if (r->stop == STOP_TIMEOUT)
+                return set_error(o, "FAILED", "TIMEOUT", "Time limit of %.3g s exceeded.\nLast lines of the log:\n%s",
+                                 (double) r->spec->timeout_usec / 1e6, strempty(tail));
+        if (o->exit_code != 0 && job_cgroup_oom_killed(r->cgroup))
+                return set_error(o, "FAILED", "OUT_OF_MEMORY", "Memory limit of %" PRIu64 " bytes exceeded.\nLast lines of the log:\n%s",
+                                 r->spec->memory, strempty(tail));
+        /* Our init reports every job it started, so silence from it means bwrap (or the init's
+         * own privilege drop) failed, unless we killed it. */
+        if (!have_init && !r->killed)
+                return set_error(o, "FAILED", "SANDBOX_ERROR", "The sandbox could not be set up.\nLast lines of the log:\n%s",
+                                 strempty(tail));
+        if (o->exit_code == 0) {
+                o->status = "SUCCEEDED";
+                return 0;
+        }
+        if (o->signal > 0)
+                return set_error(o, "FAILED", "EXIT_CODE", "Killed by signal %d (SIG%s).\nLast lines of the log:\n%s",
+                                 o->signal, signal_name(o->signal), strempty(tail));
+        return set_error(o, "FAILED", "EXIT_CODE", "Exited with code %d.\nLast lines of the log:\n%s",
+                         o->exit_code, strempty(tail));
+}
+
+/* Runs the event loop until the sandbox is gone, then works out how the job ended. */
+static int supervise(Runner *r, int signal_fd, JobOutcome *o) {
+        int k;
+
+        event_loop(r, signal_fd);
+        job_output_end(r->output);
+        if (!r->bwrap_exited) {
+                kill_all(r);
+                (void) waitpid(r->bwrap_pid, &r->bwrap_status, 0);
+        }
+        k = fill_outcome(r, o);
+        /* Nothing of the job may outlive us, even if bwrap was killed by someone else and left
+         * the sandbox behind. */
+        if (r->sandbox_pidfd >= 0)
+                (void) pidfd_kill(r->sandbox_pidfd, SIGKILL);
+        if (r->cgroup)
+                (void) job_cgroup_kill(r->cgroup, SIGKILL);
+        return k;
+}
+
+static void runner_done(Runner *r) {
+        safe_close(r->fd_out);
+        safe_close(r->fd_err);
+        safe_close(r->fd_json);
+        safe_close(r->fd_init);
+        safe_close(r->bwrap_pidfd);
+        safe_close(r->sandbox_pidfd);
+        safe_close(r->lifeline);
+        job_cgroup_free(r->cgroup);
+        if (r->mount)
+                (void) image_mount_release(r->mount);
+        job_output_free(r->output);
+}
+
+int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
+               const RunnerOptions *opts, JobOutcome *o) {
+        _cleanup_strv_free_ char **argv = NULL;
+        Runner r = {
+                .spec = spec,
+                .opts = opts,
+                .spool_fd = spool_fd,
+                .bwrap_pidfd = -1,
+                .sandbox_pidfd = -1,
+                .fd_out = -1, .fd_err = -1, .fd_json = -1, .fd_init = -1,
+                .lifeline = -1,
+        };
+        const char *result;
+        int k;
+
+        *o = (JobOutcome) { .exit_code = -1 };
+        k = job_output_open(spool_fd, &opts->limits, opts->log_max, opts->tail_lines, &r.output);
+        if (k < 0)
+                return k;
+
+        k = prepare(&r, spool_path, o, &argv);
+        if (o->status)
+                /* failed before the job could start: say why in the job's own log too */
+                job_output_note(r.output, "error", "%s", strna(o->error_detail));
+        else if (k >= 0) {
+                k = spawn(&r, argv);
+                if (k < 0)
+                        k = set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot start %s: %s", opts->bwrap, strerror(-k));
+                else
+                        k = supervise(&r, signal_fd, o);
+        }
+
+        o->started_at = r.started_at;
+        o->ended_at = now_realtime_usec();
+        o->interim_count = job_output_interim_count(r.output);
+        result = job_output_result(r.output, &o->result_len);
+        if (result)
+                o->result = strndup(result, o->result_len);
+        (void) job_output_finish_log(r.output, &o->log_dropped);
+        runner_done(&r);
+        return k < 0 ? k : 0;
+}

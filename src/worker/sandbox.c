@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+#include "sandbox.h"
+
+typedef struct Argv {
+        char **v;
+        size_t n, alloc;
+} Argv;
+
+static int argv_add(Argv *a, const char *s) {
+        if (a->n + 2 > a->alloc) {
+                size_t n = MAX(a->alloc * 2, (size_t) 64);
+                char **t = realloc(a->v, n * sizeof(char *));
+                if (!t)
+                        return -ENOMEM;
+                a->v = t;
+                a->alloc = n;
+        }
+        a->v[a->n] = strdup(s);
+        if (!a->v[a->n])
+                return -ENOMEM;
+        a->v[++a->n] = NULL;
+        return 0;
+}
+
+static int argv_addv(Argv *a, size_t n, ...) {
+        va_list ap;
+        int r = 0;
+
+        va_start(ap, n);
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = argv_add(a, va_arg(ap, const char *));
+        va_end(ap);
+        return r;
+}
+
+static int argv_addf(Argv *a, const char *format, ...) _printf_(2, 3);
+static int argv_addf(Argv *a, const char *format, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        return argv_add(a, s);
+}
+
+/* Entries of the sandbox root that are never taken from the image. */
+static bool is_replaced(const char *dest) {
+        static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", SANDBOX_INIT_PATH, NULL };
+        for (const char * const *r = replaced; *r; r++)
+                if (streq(dest, *r))
+                        return true;
+        return false;
+}
+
+static int compare_names(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Binds (or re-creates, for symlinks) each entry of host directory src at dest (no trailing
+ * "/"; "" for the root). */
+static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var) {
+        struct dirent **names = NULL;
+        int n, r = 0;
+
+        n = scandir(src, &names, NULL, compare_names);
+        if (n < 0)
+                return -errno;
+
+        for (int i = 0; i < n && r >= 0; i++) {
+                const char *name = names[i]->d_name;
+                char from[PATH_MAX], to[PATH_MAX], target[PATH_MAX];
+                struct stat st;
+                ssize_t l;
+
+                if (streq(name, ".") || streq(name, ".."))
+                        continue;
+                if ((size_t) snprintf(from, sizeof(from), "%s/%s", src, name) >= sizeof(from) ||
+                    (size_t) snprintf(to, sizeof(to), "%s/%s", dest, name) >= sizeof(to))
+                        continue;
+                if (is_replaced(to) || lstat(from, &st) < 0)
+                        continue;
+
+                if (S_ISLNK(st.st_mode)) {
+                        /* /var as a symlink cannot hold /var/input; a real /var is made below. */
+                        if (expand_var && streq(to, "/var"))
+                                continue;
+                        l = readlink(from, target, sizeof(target) - 1);
+                        if (l < 0)
+                                continue;
+                        target[l] = 0;
+                        r = argv_addv(a, 3, "--symlink", target, to);
+                } else if (S_ISDIR(st.st_mode) && expand_var && streq(to, "/var")) {
+                        r = argv_addv(a, 2, "--dir", "/var");
+                        if (r >= 0)
+                                r = bind_entries(a, from, "/var", false);
+                } else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
+                        r = argv_addv(a, 3, "--ro-bind", from, to);
+                /* Device nodes, fifos and sockets in an image are not carried into a sandbox. */
+        }
+
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
+}
+
+int sandbox_build_argv(const SandboxParams *p, char ***ret) {
+        Argv a = {};
+        int r;
+
+        r = argv_addv(&a, 9, p->bwrap,
+                      "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                      /* covers the sandbox's setup; once our init changed uid, its lifeline does */
+                      "--die-with-parent",
+                      /* no TIOCSTI into a terminal we might have */
+                      "--new-session",
+                      /* our init is pid 1, so it can forward signals and report the exit */
+                      "--as-pid-1",
+                      "--json-status-fd");
+        if (r >= 0)
+                r = argv_addf(&a, "%d", p->json_status_fd);
+        if (r >= 0 && !p->network)
+                r = argv_add(&a, "--unshare-net");
+        if (r >= 0 && p->hostname)
+                r = argv_addv(&a, 2, "--hostname", p->hostname);
+
+        if (r >= 0)
+                r = bind_entries(&a, p->image_root, "", true);
+        if (r >= 0)
+                r = argv_addv(&a, 8,
+                              "--dir", "/var",    /* no-op if the image has one */
+                              "--proc", "/proc",
+                              "--dev", "/dev",
+                              "--perms", "1777");
+        if (r >= 0 && p->tmp_size > 0) {
+                r = argv_add(&a, "--size");
+                if (r >= 0)
+                        r = argv_addf(&a, "%" PRIu64, p->tmp_size);
+        }
+        if (r >= 0)
+                r = argv_addv(&a, 7,
+                              "--tmpfs", "/tmp",
+                              "--dir", "/var/input",
+                              "--ro-bind", p->data_path, "/var/input/data.json");
+        if (r >= 0)
+                r = argv_addv(&a, 6,
+                              "--ro-bind", p->params_path, "/var/input/params.json",
+                              "--ro-bind", p->init, SANDBOX_INIT_PATH);
+        if (r >= 0)
+                r = argv_addv(&a, 4, "--remount-ro", "/", "--chdir", p->workdir);
+
+        if (r >= 0)
+                r = argv_addv(&a, 2, "--", SANDBOX_INIT_PATH);
+        if (r >= 0)
+                r = argv_addf(&a, "%d", p->init_status_fd);
+        if (r >= 0)
+                r = argv_addf(&a, "%d", p->lifeline_fd);
+        if (r >= 0)
+                r = argv_addf(&a, "%u", (unsigned) p->uid);
+        if (r >= 0)
+                r = argv_addf(&a, "%u", (unsigned) p->gid);
+        if (r >= 0)
+                r = argv_add(&a, "--");
+        for (char * const *c = p->command; r >= 0 && c && *c; c++)
+                r = argv_add(&a, *c);
+
+        if (r < 0) {
+                strv_free(a.v);
+                return r;
+        }
+        *ret = a.v;
+        return 0;
+}

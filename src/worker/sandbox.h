@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The bubblewrap command line for one job.
+ *
+ * Root file system: bwrap's new root is a tmpfs; every top-level entry of the image is bound
+ * into it read-only (directories and files) or recreated (symlinks), /proc, /dev and a private
+ * /tmp are mounted fresh, and at the end the tmpfs itself is remounted read-only. Binding entries
+ * one by one instead of the whole image at / is what lets /var/input exist even when the image
+ * has no such directory (a squashfs cannot grow a mount point): /var is rebuilt the same way one
+ * level down. The job's input files are bound read-only at /var/input/{data,params}.json.
+ *
+ * Privileges: bwrap runs as root without a user namespace (we are root: no setuid bit, no
+ * unprivileged user namespace for the job to attack), with its own mount, pid, ipc, uts (and,
+ * unless the service asks for network, net) namespaces, and sets NO_NEW_PRIVS. bwrap only
+ * switches uid/gid inside a user namespace, so it starts our own static init (SANDBOX_INIT_PATH,
+ * bound from the host) as pid 1 of the sandbox; the init drops to the job's uid/gid (clearing
+ * every capability), forks the job, forwards termination signals to it and reports how it ended
+ * on a status fd. Dropping to the user before bwrap would instead need a user namespace in which
+ * the image's root-owned files appear as "nobody", and could not bind root-only input files.
+ * The init also watches a lifeline pipe from the worker, so the sandbox ends if the worker is
+ * killed outright (see job-init.c). */
+
+#define SANDBOX_INIT_PATH "/.gatewayd-init"
+
+typedef struct SandboxParams {
+        const char *bwrap;              /* path of bwrap */
+        const char *image_root;         /* where the image's squashfs is mounted */
+        const char *init;               /* host path of gateway-job-init */
+        const char *data_path;          /* host paths of the input files */
+        const char *params_path;
+        const char *workdir;
+        const char *hostname;
+        bool network;
+        uint64_t tmp_size;              /* bytes of /tmp; 0: tmpfs's default */
+        int json_status_fd;             /* fd numbers as the bwrap process will see them */
+        int init_status_fd;
+        int lifeline_fd;
+        uid_t uid;
+        gid_t gid;
+        char * const *command;
+} SandboxParams;
+
+/* Builds the argv for execve(). Reads the image's top-level and /var directories. */
+int sandbox_build_argv(const SandboxParams *p, char ***ret);

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+#include "spool.h"
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int spool_write_atomic(int dir_fd, const char *name, const char *data, size_t len) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (asprintf(&tmp, ".%s.tmp", name) < 0)
+                return -ENOMEM;
+        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, data, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
+        /* the rename itself must be durable before anyone is told */
+        (void) fsync(dir_fd);
+        return 0;
+}
+
+int spool_lock_pid_file(int dir_fd, const char *path, pid_t *ret_holder) {
+        _cleanup_close_ int fd = -1;
+        char buf[32];
+        int n;
+
+        fd = openat(dir_fd, path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK) {
+                        ssize_t k = pread(fd, buf, sizeof(buf) - 1, 0);
+                        buf[MAX(k, (ssize_t) 0)] = 0;
+                        *ret_holder = (pid_t) atoi(buf);
+                        return -EBUSY;
+                }
+                return -errno;
+        }
+        n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+static int prepare_input_file(int input_fd, const char *name, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        fd = openat(input_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 && errno == ENOENT) {
+                fd = openat(input_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+                if (fd < 0)
+                        return -errno;
+                if (write_all(fd, "{}\n", 3) < 0)
+                        return -EIO;
+        }
+        if (fd < 0)
+                return errno == ELOOP ? -ELOOP : -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        /* The job may read its input and nothing else may: others' jobs run as other uids. */
+        if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0400) < 0)
+                return -errno;
+        return 0;
+}
+
+int spool_prepare_input(int dir_fd, uid_t uid, gid_t gid) {
+        _cleanup_close_ int input_fd = -1;
+        int r;
+
+        if (mkdirat(dir_fd, "input", 0755) < 0 && errno != EEXIST)
+                return -errno;
+        input_fd = openat(dir_fd, "input", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (input_fd < 0)
+                return -errno;
+        r = prepare_input_file(input_fd, "data.json", uid, gid);
+        if (r < 0)
+                return r;
+        return prepare_input_file(input_fd, "params.json", uid, gid);
+}

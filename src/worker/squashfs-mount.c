@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "log.h"
+#include "macro.h"
+#include "squashfs-mount.h"
+
+/* The reason of the last failure, for the job's error detail (the worker is single-threaded). */
+static char last_error[512];
+
+#define fail(error, ...)                                                          \
+        ({                                                                        \
+                int _e = (error);                                                 \
+                errno = abs(_e);                                                  \
+                snprintf(last_error, sizeof(last_error), __VA_ARGS__);            \
+                log_error_errno(_e, "%s", last_error);                            \
+        })
+
+const char *image_mount_last_error(void) {
+        return last_error;
+}
+
+struct ImageMount {
+        char *runtime_dir;
+        char *entry;    /* RUNTIME_DIR/images/KEY */
+        char *root;
+        char *refs;
+        char *ref;
+};
+
+static ImageMount *image_mount_free(ImageMount *m) {
+        if (!m)
+                return NULL;
+        free(m->runtime_dir);
+        free(m->entry);
+        free(m->root);
+        free(m->refs);
+        free(m->ref);
+        return mfree(m);
+}
+
+const char *image_mount_root(const ImageMount *m) {
+        return m->root;
+}
+
+static int mkdir_ok(const char *p, mode_t mode) {
+        return mkdir(p, mode) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int take_lock(const char *runtime_dir) {
+        _cleanup_free_ char *p = NULL;
+        int fd;
+
+        if (asprintf(&p, "%s/lock", runtime_dir) < 0)
+                return -ENOMEM;
+        fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        while (flock(fd, LOCK_EX) < 0)
+                if (errno != EINTR) {
+                        int r = -errno;
+                        close(fd);
+                        return r;
+                }
+        return fd;
+}
+
+/* Field 22 of /proc/PID/stat: distinguishes a live worker from a recycled pid. */
+static int process_start_time(pid_t pid, unsigned long long *ret) {
+        char path[64], buf[1024], *p;
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return -EIO;
+        buf[n] = 0;
+        p = strrchr(buf, ')');
+        if (!p)
+                return -EIO;
+        /* after ")" come fields 3.. ; skip 19 of them to reach field 22 */
+        for (int i = 0; i < 20 && p; i++)
+                p = strchr(p + 1, ' ');
+        if (!p || sscanf(p + 1, "%llu", ret) != 1)
+                return -EIO;
+        return 0;
+}
+
+static bool ref_alive(const char *name) {
+        unsigned long long start, now;
+        int pid;
+        char c;
+
+        if (sscanf(name, "%d-%llu%c", &pid, &start, &c) != 2 || pid <= 0)
+                return false;
+        return process_start_time(pid, &now) >= 0 && now == start;
+}
+
+/* Removes refs of dead processes; returns how many live ones remain. */
+static int prune_refs(const char *refs) {
+        DIR *d;
+        struct dirent *de;
+        int live = 0;
+
+        d = opendir(refs);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (ref_alive(de->d_name))
+                        live++;
+                else {
+                        log_debug("Removing stale image reference %s/%s.", refs, de->d_name);
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+                }
+        }
+        closedir(d);
+        return live;
+}
+
+static bool is_mount_point(const char *dir, const char *parent) {
+        struct stat a, b;
+        return stat(dir, &a) >= 0 && stat(parent, &b) >= 0 && a.st_dev != b.st_dev;
+}
+
+static int loop_attach(int image_fd, char *ret_dev, size_t size, int *ret_loop_fd) {
+        _cleanup_close_ int ctl = -1;
+
+        ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (ctl < 0)
+                return fail(errno, "Cannot open /dev/loop-control: %m");
+
+        for (int attempt = 0; attempt < 64; attempt++) {
+                struct loop_config c = {
+                        .fd = (unsigned) image_fd,
+                        .info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR,
+                };
+                int nr, fd;
+
+                nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+                if (nr < 0)
+                        return fail(errno, "Cannot allocate a loop device: %m");
+                snprintf(ret_dev, size, "/dev/loop%d", nr);
+                fd = open(ret_dev, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 && errno == ENOENT) {
+                        /* a /dev without udev (containers) lacks nodes for new devices */
+                        if (mknod(ret_dev, S_IFBLK | 0600, makedev(7, nr)) < 0 && errno != EEXIST)
+                                return fail(errno, "Cannot create %s: %m", ret_dev);
+                        fd = open(ret_dev, O_RDONLY | O_CLOEXEC);
+                }
+                if (fd < 0)
+                        return fail(errno, "Cannot open %s: %m", ret_dev);
+                if (ioctl(fd, LOOP_CONFIGURE, &c) >= 0) {
+                        *ret_loop_fd = fd;
+                        return 0;
+                }
+                close(fd);
+                if (errno != EBUSY)   /* EBUSY: another process took it first */
+                        return fail(errno, "Cannot configure %s: %m", ret_dev);
+        }
+        return fail(EBUSY, "No free loop device.");
+}
+
+static int do_mount(int image_fd, const char *image_path, const char *root) {
+        _cleanup_close_ int loop_fd = -1;
+        char dev[64];
+        int r;
+
+        r = loop_attach(image_fd, dev, sizeof(dev), &loop_fd);
+        if (r < 0)
+                return r;
+        if (mount(dev, root, "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                /* closing loop_fd then detaches the device (autoclear) */
+                return fail(errno, "Cannot mount %s (%s) on %s: %m", image_path, dev, root);
+        log_debug("Mounted %s on %s via %s.", image_path, root, dev);
+        return 0;
+}
+
+/* Unmounts RUNTIME_DIR/images/KEY (entry) and removes its directories. */
+static int unmount_entry(const char *entry) {
+        _cleanup_free_ char *root = NULL, *refs = NULL;
+        int r = 0;
+
+        if (asprintf(&root, "%s/root", entry) < 0 || asprintf(&refs, "%s/refs", entry) < 0)
+                return -ENOMEM;
+        if (is_mount_point(root, entry) && umount2(root, UMOUNT_NOFOLLOW) < 0) {
+                /* A process outside our control (an admin's shell) keeps it busy: detach, the
+                 * loop device goes when the last user does. */
+                if (errno != EBUSY || umount2(root, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                        r = log_error_errno(errno, "Cannot unmount %s: %m", root);
+        }
+        if (r >= 0) {
+                (void) rmdir(root);
+                (void) rmdir(refs);
+                (void) rmdir(entry);
+        }
+        return r;
+}
+
+static int unmount_and_remove(ImageMount *m) {
+        return unmount_entry(m->entry);
+}
+
+/* Mounts of other images whose users all died (workers killed outright) are unmounted by
+ * whichever worker comes next, so a leaked mount lives at most until the next job. Called with
+ * the lock held. */
+static void sweep_stale(const char *runtime_dir, const char *skip_entry) {
+        _cleanup_free_ char *images = NULL;
+        struct dirent *de;
+        DIR *d;
+
+        if (asprintf(&images, "%s/images", runtime_dir) < 0)
+                return;
+        d = opendir(images);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *entry = NULL, *refs = NULL;
+
+                if (de->d_name[0] == '.' ||
+                    asprintf(&entry, "%s/%s", images, de->d_name) < 0 ||
+                    asprintf(&refs, "%s/refs", entry) < 0)
+                        continue;
+                if ((skip_entry && streq(entry, skip_entry)) || prune_refs(refs) != 0)
+                        continue;
+                log_debug("Unmounting %s, whose users are gone.", entry);
+                (void) unmount_entry(entry);
+        }
+        closedir(d);
+}
+
+static int make_paths(ImageMount *m, const char *runtime_dir, const struct stat *st) {
+        unsigned long long start;
+        int r;
+
+        r = process_start_time(getpid(), &start);
+        if (r < 0)
+                return r;
+        m->runtime_dir = strdup(runtime_dir);
+        if (!m->runtime_dir ||
+            asprintf(&m->entry, "%s/images/%llx-%llx", runtime_dir,
+                     (unsigned long long) st->st_dev, (unsigned long long) st->st_ino) < 0 ||
+            asprintf(&m->root, "%s/root", m->entry) < 0 ||
+            asprintf(&m->refs, "%s/refs", m->entry) < 0 ||
+            asprintf(&m->ref, "%s/%d-%llu", m->refs, (int) getpid(), start) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int create_ref(const char *ref) {
+        int fd = open(ref, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        return 0;
+}
+
+int image_mount_acquire(const char *runtime_dir, const char *image_path, ImageMount **ret) {
+        ImageMount *m = NULL;
+        _cleanup_close_ int image_fd = -1, lock_fd = -1;
+        _cleanup_free_ char *images = NULL;
+        struct stat st;
+        int r;
+
+        image_fd = open(image_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (image_fd < 0)
+                return fail(errno, "Cannot open image %s: %m", image_path);
+        if (fstat(image_fd, &st) < 0)
+                return fail(errno, "Cannot stat image %s: %m", image_path);
+        if (!S_ISREG(st.st_mode))
+                return fail(EINVAL, "Image %s is not a regular file.", image_path);
+
+        if (asprintf(&images, "%s/images", runtime_dir) < 0)
+                return fail(ENOMEM, "Out of memory.");
+        r = mkdir_ok(runtime_dir, 0755);
+        if (r >= 0)
+                r = mkdir_ok(images, 0755);
+        if (r < 0)
+                return fail(r, "Cannot create %s: %m", images);
+
+        lock_fd = take_lock(runtime_dir);
+        if (lock_fd < 0)
+                return fail(lock_fd, "Cannot lock %s/lock: %m", runtime_dir);
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return fail(ENOMEM, "Out of memory.");
+        r = make_paths(m, runtime_dir, &st);
+        if (r < 0) {
+                (void) fail(r, "Cannot set up the mount of %s below %s: %m", image_path, runtime_dir);
+                goto error;
+        }
+        r = mkdir_ok(m->entry, 0700);
+        if (r >= 0)
+                r = mkdir_ok(m->root, 0755);
+        if (r >= 0)
+                r = mkdir_ok(m->refs, 0700);
+        if (r < 0) {
+                (void) fail(r, "Cannot create %s: %m", m->entry);
+                goto error;
+        }
+
+        sweep_stale(runtime_dir, m->entry);
+        r = prune_refs(m->refs);
+        if (r >= 0 && !is_mount_point(m->root, m->entry))
+                r = do_mount(image_fd, image_path, m->root);
+        if (r >= 0) {
+                r = create_ref(m->ref);
+                if (r < 0)
+                        (void) fail(r, "Cannot create %s: %m", m->ref);
+        }
+        if (r < 0)
+                goto error;
+
+        *ret = m;
+        return 0;
+
+error:
+        if (prune_refs(m->refs) == 0)
+                (void) unmount_and_remove(m);
+        image_mount_free(m);
+        return r;
+}
+
+int image_mount_release(ImageMount *m) {
+        _cleanup_close_ int lock_fd = -1;
+        int r = 0, live;
+
+        if (!m)
+                return 0;
+        lock_fd = take_lock(m->runtime_dir);
+        if (lock_fd < 0)
+                r = fail(lock_fd, "Cannot lock %s/lock: %m", m->runtime_dir);
+        else {
+                (void) unlink(m->ref);
+                live = prune_refs(m->refs);
+                if (live == 0)
+                        r = unmount_and_remove(m);
+                sweep_stale(m->runtime_dir, m->entry);
+        }
+        image_mount_free(m);
+        return r;
+}

@@ -1,0 +1,797 @@
+"""gateway-worker run against real squashfs loop mounts, bubblewrap sandboxes and cgroups.
+
+Images are busybox-static root file systems plus static C payloads (harness/rootfs.py), jobs are
+spool directories as gatewayd prepares them. Needs root (mounts, sandboxes, test user)."""
+import fcntl
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import images, procs, rootfs, users
+from harness.registry import Registry
+
+def worker_binary():
+    return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
+
+
+class Outcome:
+    def __init__(self, spool, rc, events):
+        self.rc = rc
+        self.events = events
+        self.spool = spool
+
+        def read(name, parse=True):
+            p = os.path.join(spool, name)
+            if not os.path.exists(p):
+                return None
+            with open(p, "rb") as f:
+                data = f.read()
+            return json.loads(data) if parse else data.decode(errors="replace")
+
+        self.exit = read("exit.json")
+        self.result = read("result.json")
+        self.log = read("log", parse=False)
+        interim = read("interim.jsonl", parse=False)
+        self.interim = [json.loads(line) for line in interim.splitlines()] if interim else []
+
+    @property
+    def status(self):
+        return self.exit["status"]
+
+    @property
+    def error_code(self):
+        return (self.exit.get("error") or {}).get("code")
+
+    def of(self, kind):
+        return [e for e in self.events if e["event"] == kind]
+
+
+@unittest.skipUnless(os.geteuid() == 0, "gateway-worker run needs root")
+class WorkerRunTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.images = procs.TempDir(prefix="gatewayd-images-")
+        cls.image = rootfs.busybox_image(cls.images.path)
+        cls.worker = worker_binary()
+        # the shared ordinary test account (harness/users.py)
+        cls.uid = users.ensure_user(users.USER)
+        cls.gid = pwd.getpwnam(users.USER).pw_gid
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.images.cleanup()
+
+    def setUp(self):
+        self.tmp = procs.TempDir(prefix="gatewayd-run-")
+        self.runtime = os.path.join(self.tmp.path, "runtime")
+        self.procs = procs.Processes()
+        self.n = 0
+
+    def tearDown(self):
+        self.procs.stop_all()
+        left = rootfs.unmount_all_under(self.tmp.path)
+        self.tmp.cleanup()
+        self.assertEqual(left, [], "the worker left mounts behind")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def spool(self, script=None, command=None, data=None, params=None, image=None, meta=None, **spec):
+        """A spool dir for a job running 'sh -c script' (or command) as the test user."""
+        self.n += 1
+        d = os.path.join(self.tmp.path, f"job{self.n}")
+        os.makedirs(os.path.join(d, "input"))
+        job = {
+            "id": f"test-{self.n}",
+            "image": {"path": image or self.image,
+                      "meta": meta if meta is not None else
+                      {"env": ["IMAGE_VAR=from-image"], "cmd": ["/bin/sh", "-c", "echo image-default"],
+                       "workdir": "/app"}},
+            "uid": self.uid, "gid": self.gid,
+        }
+        if script is not None:
+            job["command"] = ["/bin/sh", "-c", script]
+        if command is not None:
+            job["command"] = command
+        job.update(spec)
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(job, f)
+        for name, value in (("data.json", data), ("params.json", params)):
+            if value is not None:
+                with open(os.path.join(d, "input", name), "w") as f:
+                    f.write(value if isinstance(value, str) else json.dumps(value))
+        return d
+
+    def argv(self, spool, *args):
+        return [self.worker, "run", "--runtime-dir", self.runtime, *args, spool]
+
+    def start(self, spool, *args, stdout=subprocess.PIPE):
+        return self.procs.start(self.argv(spool, *args), stdout=stdout, stderr=subprocess.PIPE)
+
+    def finish(self, p, spool, timeout=60):
+        events = []
+        if p.stdout:
+            for line in p.stdout:
+                events.append(json.loads(line))
+        p.wait(timeout)
+        self.procs.children.remove(p)
+        o = Outcome(spool, p.returncode, events)
+        o.stderr = p.stderr.read().decode() if p.stderr else ""
+        # under -Db_sanitize=address,undefined a report must fail the test
+        self.assertNotIn("Sanitizer", o.stderr)
+        self.assertNotIn("runtime error:", o.stderr)
+        return o
+
+    def run_job(self, spool, *args, events=True, timeout=60):
+        p = self.start(spool, *args, stdout=subprocess.PIPE if events else subprocess.DEVNULL)
+        return self.finish(p, spool, timeout)
+
+    def wait_event(self, p, predicate, timeout=20):
+        """Reads events from a running worker until one matches; returns those read."""
+        seen = []
+        result = []
+
+        def reader():
+            for line in p.stdout:
+                e = json.loads(line)
+                seen.append(e)
+                if predicate(e):
+                    result.append(e)
+                    return
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        t.join(timeout)
+        if not result:
+            raise TimeoutError(f"no matching event; saw {seen[-5:]}")
+        return seen
+
+    def assert_succeeded(self, o):
+        self.assertEqual(o.exit["status"], "SUCCEEDED", f"{o.exit}\nlog:\n{o.log}")
+        self.assertEqual(o.rc, 0)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def test_single_line_result(self):
+        o = self.run_job(self.spool('echo before; echo \'PlanQK:Job:Result: {"answer": 42}\'; echo after'))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, {"answer": 42})
+        self.assertEqual(o.exit["exitCode"], 0)
+        self.assertIsNone(o.exit["signal"])
+        self.assertIsNone(o.exit["error"])
+        self.assertTrue(o.exit["hasResult"])
+        self.assertRegex(o.exit["startedAt"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertLessEqual(o.exit["startedAt"], o.exit["endedAt"])
+        self.assertEqual(o.log, 'before\nPlanQK:Job:Result: {"answer": 42}\nafter\n')
+        # events: RUNNING first, one log event per line, done last carrying exit.json
+        self.assertEqual(o.events[0]["event"], "status")
+        self.assertEqual(o.events[0]["status"], "RUNNING")
+        self.assertEqual([e["line"] for e in o.of("log") if "stream" in e],
+                         ["before", 'PlanQK:Job:Result: {"answer": 42}', "after"])
+        self.assertEqual(o.events[-1]["event"], "done")
+        self.assertEqual(o.events[-1]["status"], "SUCCEEDED")
+        self.assertFalse(os.path.exists(os.path.join(o.spool, "worker.pid")))
+
+    def test_multiline_result(self):
+        o = self.run_job(self.spool(
+            "echo PlanQK:Job:MultilineResult; printf '{\\n  \"a\": [1,\\r\\n   2]\\n}\\n';"
+            "echo PlanQK:Job:MultilineResult"))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, {"a": [1, 2]})
+
+    def test_first_result_wins(self):
+        o = self.run_job(self.spool(
+            "echo PlanQK:Job:MultilineResult; echo '\"first\"'; echo PlanQK:Job:MultilineResult;"
+            "echo 'PlanQK:Job:Result: \"second\"'"))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "first")
+        self.assertIn("[gateway-worker] warning: Ignoring result on line 4: a result was already set on line 1.",
+                      o.log)
+        self.assertTrue(any(e.get("level") == "warning" for e in o.of("log")))
+
+    def test_invalid_json_result_is_ignored(self):
+        o = self.run_job(self.spool("echo 'PlanQK:Job:Result: {nope'; echo \"PlanQK:Job:Result: {'a': 1}\""))
+        self.assert_succeeded(o)
+        self.assertIsNone(o.result)
+        self.assertFalse(o.exit["hasResult"])
+        self.assertEqual(o.log.count("not valid JSON"), 2)
+
+    def test_unterminated_block_is_ignored(self):
+        o = self.run_job(self.spool("echo 'PlanQK:Job:Result: 1'; echo PlanQK:Job:MultilineResult; echo '[2]'"))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, 1)
+        self.assertIn("Ignoring multiline result started on line 2: no closing marker", o.log)
+
+    def test_interim_results(self):
+        o = self.run_job(self.spool(
+            "for i in 1 2 3; do echo \"PlanQK:Job:InterimResult: {\\\"step\\\": $i}\"; done;"
+            "echo 'PlanQK:Job:InterimResult: broken'; echo 'PlanQK:Job:Result: \"done\"'"))
+        self.assert_succeeded(o)
+        self.assertEqual(o.interim, [{"step": 1}, {"step": 2}, {"step": 3}])
+        self.assertEqual([(e["index"], e["result"]) for e in o.of("interim")],
+                         [(0, {"step": 1}), (1, {"step": 2}), (2, {"step": 3})])
+        self.assertEqual(o.exit["interimCount"], 3)
+        self.assertEqual(o.result, "done")
+
+    def test_interim_event_is_immediate(self):
+        spool = self.spool("echo 'PlanQK:Job:InterimResult: {\"progress\": 0.5}'; sleep 30")
+        p = self.start(spool)
+        seen = self.wait_event(p, lambda e: e["event"] == "interim")
+        self.assertEqual(seen[-1]["result"], {"progress": 0.5})
+        with open(os.path.join(spool, "interim.jsonl")) as f:
+            self.assertEqual(f.read(), '{"progress": 0.5}\n')   # on disk already, too
+        self.assertFalse(os.path.exists(os.path.join(spool, "exit.json")))
+        p.send_signal(signal.SIGTERM)
+        o = self.finish(p, spool)
+        self.assertEqual(o.status, "CANCELLED")
+        self.assertEqual(o.interim, [{"progress": 0.5}])
+
+    def test_interim_limits(self):
+        o = self.run_job(self.spool(
+            "i=0; while [ $i -lt 8 ]; do echo \"PlanQK:Job:InterimResult: $i\"; i=$((i+1)); done;"
+            "echo 'PlanQK:Job:InterimResult: [\"this one is far too long\"]'",
+        ), "--interim-count-max=5", "--interim-max=8")
+        self.assert_succeeded(o)
+        self.assertEqual(o.interim, [0, 1, 2, 3, 4])
+        self.assertEqual(o.log.count("Interim result limit of 5 reached"), 1)
+
+    def test_result_limit(self):
+        o = self.run_job(self.spool(
+            "echo \"PlanQK:Job:Result: \\\"$(yes x | head -c 3000 | tr -d '\\n')\\\"\"; echo 'PlanQK:Job:Result: 7'"),
+            "--result-max=1K")
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, 7)
+        self.assertIn("larger than the limit of 1024 bytes", o.log)
+
+    def test_no_result(self):
+        o = self.run_job(self.spool("echo just logging"))
+        self.assert_succeeded(o)
+        self.assertIsNone(o.result)
+        with open(os.path.join(o.spool, "result.json")) as f:
+            self.assertEqual(f.read(), "null")
+
+    def test_image_defaults_and_overrides(self):
+        # no command: the image's cmd, env and workdir
+        o = self.run_job(self.spool(meta={"env": ["IMAGE_VAR=x", "KEEP=1"],
+                                          "cmd": ["/bin/sh", "-c", "echo \"PlanQK:Job:Result: [\\\"$IMAGE_VAR\\\", \\\"$KEEP\\\", \\\"$(pwd)\\\", \\\"$PATH\\\"]\""],
+                                          "workdir": "/var/lib"}))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result[:3], ["x", "1", "/var/lib"])
+        self.assertIn("/usr/bin", o.result[3])
+        # the service's env and workdir win
+        o = self.run_job(self.spool("echo \"PlanQK:Job:Result: [\\\"$IMAGE_VAR\\\", \\\"$(pwd)\\\"]\"",
+                                    env={"IMAGE_VAR": "service"}, workdir="/tmp"))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, ["service", "/tmp"])
+
+    # -- failures ------------------------------------------------------------------------------
+
+    def test_nonzero_exit(self):
+        o = self.run_job(self.spool("echo 'PlanQK:Job:Result: 1'; for i in $(seq 1 30); do echo line$i; done;"
+                                    "echo oops >&2; exit 3"))
+        self.assertEqual(o.rc, 0)
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.exit["exitCode"], 3)
+        self.assertEqual(o.error_code, "EXIT_CODE")
+        detail = o.exit["error"]["detail"]
+        self.assertIn("Exited with code 3.", detail)
+        self.assertIn("line30\noops", detail)
+        self.assertNotIn("line5\n", detail)   # only the last lines
+        self.assertEqual(o.result, 1)         # a result printed before failing is kept
+
+    def test_killed_by_signal(self):
+        o = self.run_job(self.spool("kill -SEGV $$"))
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.error_code, "EXIT_CODE")
+        self.assertIsNone(o.exit["exitCode"])
+        self.assertEqual(o.exit["signal"], signal.SIGSEGV)
+        self.assertIn("SIGSEGV", o.exit["error"]["detail"])
+
+    def test_command_not_found(self):
+        o = self.run_job(self.spool(command=["/no/such/program"]))
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.exit["exitCode"], 127)
+        self.assertIn("cannot execute '/no/such/program'", o.exit["error"]["detail"])
+
+    def test_timeout(self):
+        t0 = time.monotonic()
+        o = self.run_job(self.spool("echo started; sleep 60", resources={"timeout": 1}), "--kill-grace=2")
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.error_code, "TIMEOUT")
+        self.assertIn("Time limit of 1 s exceeded", o.exit["error"]["detail"])
+        self.assertIn("started", o.log)
+
+    def test_timeout_ignoring_sigterm_is_killed(self):
+        t0 = time.monotonic()
+        o = self.run_job(self.spool("trap '' TERM; echo started; while :; do sleep 1; done",
+                                    resources={"timeout": 0.5}), "--kill-grace=1")
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(o.error_code, "TIMEOUT")
+        self.assertEqual(o.exit["signal"], signal.SIGKILL)
+        self.assertIn("did not end within the grace period", o.log)
+
+    def test_memory_limit(self):
+        o = self.run_job(self.spool(command=["/usr/local/bin/alloc", "256"], resources={"memory": 64 << 20}))
+        self.assertEqual(o.status, "FAILED", o.log)
+        self.assertEqual(o.error_code, "OUT_OF_MEMORY", o.exit)
+        self.assertEqual(o.exit["signal"], signal.SIGKILL)
+        # within the limit it runs
+        o = self.run_job(self.spool(command=["/usr/local/bin/alloc", "16"], resources={"memory": 64 << 20}))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, {"allocatedMiB": 16})
+
+    def test_tmp_is_half_the_memory_limit(self):
+        # /tmp is a tmpfs charged to the job's memory; at half the limit, filling it fails with
+        # ENOSPC instead of wedging the cgroup in an OOM that killing processes cannot resolve.
+        o = self.run_job(self.spool("head -c 100000000 /dev/zero > /tmp/big || echo full; df -k /tmp | tail -1;"
+                                    "echo 'PlanQK:Job:Result: \"survived\"'",
+                                    resources={"memory": 64 << 20, "timeout": 30}))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "survived")
+        self.assertIn("full\n", o.log)     # the write failed (busybox says "I/O error")
+        self.assertRegex(o.log, r"tmpfs\s+32768\s+32768\s+0 ")
+
+    def test_memory_limit_rlimit_fallback(self):
+        o = self.run_job(self.spool(command=["/usr/local/bin/alloc", "256"], resources={"memory": 64 << 20}),
+                         "--no-cgroups")
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.error_code, "EXIT_CODE")
+        self.assertEqual(o.exit["exitCode"], 3)
+        self.assertIn("allocation failed", o.log)
+
+    def test_fork_bomb(self):
+        o = self.run_job(self.spool(command=["/usr/local/bin/forkbomb"], resources={"pids": 20}))
+        self.assert_succeeded(o)
+        self.assertGreater(o.result["forked"], 5)
+        self.assertLess(o.result["forked"], 20)
+        self.assertIn("unavailable", o.result["error"])   # EAGAIN
+        # without cgroups, RLIMIT_NPROC (per uid: the test user runs nothing else)
+        o = self.run_job(self.spool(command=["/usr/local/bin/forkbomb"], resources={"pids": 20}), "--no-cgroups")
+        self.assert_succeeded(o)
+        self.assertGreater(o.result["forked"], 5)
+        self.assertLess(o.result["forked"], 20)
+
+    def test_huge_output(self):
+        o = self.run_job(self.spool("seq 1 400000; echo 'PlanQK:Job:Result: \"end\"'"), "--log-max=64K",
+                         events=False)
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "end")
+        head, body = o.log.split("\n", 1)
+        self.assertRegex(head, r"^\[gateway-worker\] Log truncated: the first \d+ bytes were dropped")
+        self.assertLessEqual(len(body.encode()), 64 * 1024)
+        self.assertGreater(len(body.encode()), 60 * 1024)
+        self.assertTrue(body.endswith("399999\n400000\nPlanQK:Job:Result: \"end\"\n"))
+        self.assertRegex(body, r"^\d+\n")    # cut on a line boundary
+        self.assertGreater(o.exit["logDroppedBytes"], 2_000_000)
+        self.assertFalse(os.path.exists(os.path.join(o.spool, "log.old")))
+
+    def test_long_line_is_not_fatal(self):
+        o = self.run_job(self.spool("head -c 3000000 /dev/zero | tr '\\0' x; echo; echo 'PlanQK:Job:Result: 1'"),
+                         "--result-max=1M")
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, 1)
+        long = [e for e in o.of("log") if e.get("stream") == "stdout"][0]
+        self.assertTrue(long["truncated"])
+        self.assertEqual(len(long["line"]), 64 * 1024)
+
+    # -- the sandbox ---------------------------------------------------------------------------
+
+    def test_reads_input_files(self):
+        o = self.run_job(self.spool("echo \"PlanQK:Job:Result: [$(cat /var/input/data.json), $(cat /var/input/params.json)]\";"
+                                    "ls /var/input",
+                                    data={"values": [1, 2]}))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, [{"values": [1, 2]}, {}])
+        self.assertTrue(o.log.endswith("data.json\nparams.json\n"))
+
+    def test_runs_as_given_user(self):
+        script = ("echo \"PlanQK:Job:Result: [$(id -u), $(id -g), \\\"$(id -G)\\\","
+                  " \\\"$(awk '/CapEff/ {print $2}' /proc/self/status)\\\","
+                  " \\\"$(awk '/CapBnd/ {print $2}' /proc/self/status)\\\","
+                  " \\\"$(awk '/NoNewPrivs/ {print $2}' /proc/self/status)\\\"]\"")
+        o = self.run_job(self.spool(script))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result[:3], [self.uid, self.gid, str(self.gid)])
+        self.assertEqual(o.result[3], "0000000000000000")
+        self.assertEqual(o.result[4], "0000000000000000")
+        self.assertEqual(o.result[5], "1")
+        # root's jobs run as nobody
+        o = self.run_job(self.spool(script, uid=0, gid=0))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result[:2], [65534, 65534])
+
+    def test_root_is_read_only(self):
+        o = self.run_job(self.spool(
+            "for p in /x /bin/x /usr/x /var/input/x /var/lib/x /tmp/x; do"
+            "  if touch $p 2>/dev/null; then echo $p:writable; else echo $p:denied; fi; done;"
+            "grep ' / ' /proc/mounts"))
+        self.assert_succeeded(o)
+        for p in ("/x", "/bin/x", "/usr/x", "/var/input/x", "/var/lib/x"):
+            self.assertIn(f"{p}:denied", o.log)
+        self.assertIn("/tmp/x:writable", o.log)
+        self.assertRegex(o.log, r"tmpfs / tmpfs ro")
+
+    def test_image_mounted_nosuid_nodev(self):
+        o = self.run_job(self.spool("grep squashfs /proc/mounts"))
+        self.assert_succeeded(o)
+        lines = [l for l in o.log.splitlines() if "squashfs" in l]
+        self.assertTrue(lines)
+        for l in lines:
+            opts = l.split()[3].split(",")
+            self.assertIn("ro", opts)
+            self.assertIn("nosuid", opts)
+            self.assertIn("nodev", opts)
+
+    def test_no_network(self):
+        script = "ip -o link | cut -d: -f2 | tr -d ' '"
+        o = self.run_job(self.spool(script))
+        self.assert_succeeded(o)
+        self.assertEqual(o.log.split(), ["lo"])
+        host = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        if len(host.splitlines()) > 1:
+            o = self.run_job(self.spool(script, network=True))
+            self.assert_succeeded(o)
+            self.assertGreater(len(o.log.split()), 1)
+
+    def test_own_pid_namespace(self):
+        o = self.run_job(self.spool("echo \"PlanQK:Job:Result: [$$, $(ls /proc | grep -c '^[0-9]')]\""))
+        self.assert_succeeded(o)
+        pid, nprocs = o.result
+        self.assertEqual(pid, 2)          # our init is 1
+        # init, sh, the $(...) subshell, ls, grep: nothing of the host's
+        self.assertLessEqual(nprocs, 6)
+        self.assertGreater(len([p for p in os.listdir("/proc") if p.isdigit()]), 6)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def test_cancel(self):
+        spool = self.spool("trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.1; done")
+        p = self.start(spool, "--kill-grace=5")
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        pidfile = os.path.join(spool, "worker.pid")
+        with open(pidfile) as f:
+            self.assertEqual(int(f.read()), p.pid)
+        with open(pidfile) as f:
+            with self.assertRaises(BlockingIOError):
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        p.send_signal(signal.SIGTERM)
+        o = self.finish(p, spool)
+        self.assertEqual(o.rc, 0)
+        self.assertEqual(o.status, "CANCELLED")
+        self.assertEqual(o.error_code, "CANCELLED")
+        self.assertIn("got-term", o.log)       # it was asked nicely first
+        self.assertEqual(o.exit["exitCode"], 5)
+
+    def test_cancel_ignored_sigterm(self):
+        spool = self.spool("trap '' TERM; echo ready; while :; do sleep 0.1; done")
+        p = self.start(spool, "--kill-grace=0.5")
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        o = self.finish(p, spool)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(o.status, "CANCELLED")
+        self.assertEqual(o.exit["signal"], signal.SIGKILL)
+
+    def test_events_reader_goes_away(self):
+        # The worker must finish the spool when nobody reads its events any more (gatewayd died).
+        spool = self.spool("echo started; sleep 0.5; for i in $(seq 1 2000); do echo after-$i; done;"
+                           "echo 'PlanQK:Job:InterimResult: 1'; echo 'PlanQK:Job:Result: \"finished\"'")
+        r, w = os.pipe()
+        p = self.procs.start(self.argv(spool), stdout=w, stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as events:
+            for line in events:
+                if json.loads(line).get("line") == "started":
+                    break
+        # the read end is closed now: writes get EPIPE
+        p.wait(30)
+        self.procs.children.remove(p)
+        o = Outcome(spool, p.returncode, [])
+        self.assertEqual(o.rc, 0)
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "finished")
+        self.assertEqual(o.interim, [1])
+        self.assertIn("after-2000\n", o.log)
+
+    def test_events_reader_stops_reading(self):
+        # A reader that is alive but reads nothing (gatewayd hanging) must not hold up the job,
+        # its time limit, or the spool.
+        spool = self.spool("seq 1 100000; echo 'PlanQK:Job:Result: \"done\"'")
+        r, w = os.pipe()
+        try:
+            t0 = time.monotonic()
+            p = self.procs.start(self.argv(spool, "--events-timeout=0.5"), stdout=w, stderr=subprocess.DEVNULL)
+            p.wait(30)
+            self.procs.children.remove(p)
+            self.assertLess(time.monotonic() - t0, 10)
+        finally:
+            os.close(w)
+            os.close(r)
+        o = Outcome(spool, p.returncode, [])
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "done")
+        self.assertIn("\n100000\n", o.log)
+
+    def test_parent_process_dies(self):
+        # gatewayd (here: a shell) starts the worker in its own session and dies at once.
+        spool = self.spool("sleep 0.5; echo 'PlanQK:Job:Result: \"orphan\"'")
+        sh = self.procs.start(["/bin/sh", "-c", 'setsid "$@" >/dev/null 2>&1 & echo $!', "sh", *self.argv(spool)],
+                              stdout=subprocess.PIPE)
+        worker_pid = int(sh.stdout.readline())
+        sh.wait(10)
+        self.procs.children.remove(sh)
+        procs.wait_for(lambda: os.path.exists(os.path.join(spool, "exit.json")), 30, "exit.json")
+        procs.wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}") or
+                       open(f"/proc/{worker_pid}/stat").read().split()[2] == "Z", 10, "worker exit")
+        o = Outcome(spool, 0, [])
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "orphan")
+
+    def test_concurrent_jobs_share_one_mount(self):
+        spools = [self.spool("echo ready; sleep 2; echo 'PlanQK:Job:Result: 1'") for _ in range(3)]
+        ps = [self.start(s) for s in spools]
+        for p in ps:
+            self.wait_event(p, lambda e: e.get("line") == "ready")
+        # all three run now: one mount, three references
+        mounts = rootfs.mounts_under(self.runtime)
+        self.assertEqual(len(mounts), 1, mounts)
+        entry = os.path.dirname(mounts[0])
+        self.assertEqual(len(os.listdir(os.path.join(entry, "refs"))), 3)
+        outcomes = [self.finish(p, s) for p, s in zip(ps, spools)]
+        for o in outcomes:
+            self.assert_succeeded(o)
+        self.assertEqual(rootfs.mounts_under(self.runtime), [])
+        self.assertFalse(os.path.exists(entry))
+
+    def test_worker_killed_outright(self):
+        # SIGKILL: the sandbox dies with the worker (PDEATHSIG, --die-with-parent); its image
+        # reference and cgroups are left behind and cleaned up by the next job.
+        spool = self.spool("echo ready; exec sleep 30")
+        p = self.start(spool)
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        groups = [os.path.join(root, d) for root, dirs, _ in os.walk("/sys/fs/cgroup") for d in dirs
+                  if d.startswith(f"gatewayd-job-test-{self.n}-{p.pid}")]
+        if not groups:
+            self.skipTest("no job cgroups on this host to watch the job's processes with")
+        p.kill()
+        p.wait()
+        self.procs.children.remove(p)
+
+        def job_processes():
+            left = []
+            for g in groups:
+                with open(os.path.join(g, "cgroup.procs")) as f:
+                    left += f.read().split()
+            return left
+        procs.wait_for(lambda: not job_processes(), 10, "the job to die with its worker")
+        self.assertEqual(len(rootfs.mounts_under(self.runtime)), 1)
+
+        # the next job, even of another image (a copy: another inode, another mount), cleans up
+        other = os.path.join(self.tmp.path, "other.squashfs")
+        shutil.copy(self.image, other)
+        o = self.run_job(self.spool("echo 'PlanQK:Job:Result: 2'", image=other))
+        self.assert_succeeded(o)
+        self.assertEqual(rootfs.mounts_under(self.runtime), [])
+        for g in groups:
+            self.assertFalse(os.path.exists(g), g)
+
+    def test_binary_output(self):
+        o = self.run_job(self.spool("printf 'caf\\303\\251 \\377\\376 nul:\\000:\\n'; exit 1"))
+        self.assertEqual(o.error_code, "EXIT_CODE")
+        self.assertIn("café ?? nul:", o.exit["error"]["detail"])   # exit.json stays UTF-8
+        line = [e for e in o.of("log") if e.get("stream") == "stdout"][0]["line"]
+        self.assertEqual(line, "café ?? nul:\x00:")
+        with open(os.path.join(o.spool, "log"), "rb") as f:
+            self.assertEqual(f.read(), b"caf\xc3\xa9 \xff\xfe nul:\x00:\n")   # the log has the bytes
+
+    def test_cgroups_removed(self):
+        # The job cgroup lives below the worker's (= our) cgroup in each v1 hierarchy here.
+        own = {}
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, ctrls, path = line.rstrip("\n").split(":", 2)
+                for c in ctrls.split(","):
+                    own[c] = path
+        bases = [f"/sys/fs/cgroup/{c}{own[c]}".rstrip("/") for c in ("memory", "pids", "cpu")
+                 if c in own and os.path.exists(f"/sys/fs/cgroup/{c}")]
+        if not bases:
+            self.skipTest("no v1 memory/pids hierarchy on this host")
+        spool = self.spool("echo ready; sleep 30", resources={"memory": 64 << 20, "pids": 50, "cpus": 0.5})
+        p = self.start(spool)
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        job_groups = [os.path.join(b, d) for b in bases for d in os.listdir(b)
+                      if d.startswith(f"gatewayd-job-test-{self.n}-{p.pid}")]
+        self.assertEqual(len(job_groups), len(bases), job_groups)
+        mem = [g for g in job_groups if "/memory/" in g]
+        if mem:
+            with open(os.path.join(mem[0], "memory.limit_in_bytes")) as f:
+                self.assertEqual(int(f.read()), 64 << 20)
+        pids = [g for g in job_groups if "/pids/" in g]
+        if pids:
+            with open(os.path.join(pids[0], "pids.max")) as f:
+                self.assertEqual(int(f.read()), 52)    # + bwrap and our init
+        cpu = [g for g in job_groups if "/cpu/" in g]
+        if cpu:
+            with open(os.path.join(cpu[0], "cpu.cfs_quota_us")) as f:
+                self.assertEqual(int(f.read()), 50000)
+        p.send_signal(signal.SIGTERM)
+        o = self.finish(p, spool)
+        self.assertEqual(o.status, "CANCELLED")
+        for g in job_groups:
+            self.assertFalse(os.path.exists(g), g)
+
+    # -- bad input -----------------------------------------------------------------------------
+
+    def test_invalid_job_json(self):
+        spool = self.spool("true", resources={"memroy": 1})
+        o = self.run_job(spool)
+        self.assertEqual(o.rc, 2)
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.error_code, "INVALID_JOB")
+        self.assertEqual(o.exit["error"]["detail"], "job.json: resources.memroy: unknown key")
+        self.assertEqual(o.log, "[gateway-worker] error: job.json: resources.memroy: unknown key\n")
+        self.assertEqual(o.events[-1]["event"], "done")
+
+    def test_unparsable_job_json(self):
+        spool = self.spool("true")
+        with open(os.path.join(spool, "job.json"), "w") as f:
+            f.write("{not json")
+        o = self.run_job(spool)
+        self.assertEqual(o.rc, 2)
+        self.assertIn("job.json: not valid JSON", o.exit["error"]["detail"])
+
+    def test_missing_image(self):
+        o = self.run_job(self.spool("true", image="/nonexistent/image.squashfs"))
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.error_code, "IMAGE_ERROR")
+        self.assertIn("No such file", o.exit["error"]["detail"])
+        self.assertIsNone(o.exit["startedAt"])
+
+    def test_image_not_squashfs(self):
+        bogus = os.path.join(self.tmp.path, "bogus.squashfs")
+        with open(bogus, "wb") as f:
+            f.write(b"\0" * 8192)
+        o = self.run_job(self.spool("true", image=bogus))
+        self.assertEqual(o.error_code, "IMAGE_ERROR")
+        self.assertEqual(os.listdir(os.path.join(self.runtime, "images")), [])
+
+    def test_missing_workdir(self):
+        o = self.run_job(self.spool("true", workdir="/does/not/exist"))
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.error_code, "SANDBOX_ERROR")
+        self.assertIn("/does/not/exist", o.exit["error"]["detail"])
+        self.assertIsNone(o.exit["exitCode"])
+
+    def test_input_symlink_refused(self):
+        spool = self.spool("cat /var/input/data.json")
+        os.symlink("/etc/shadow", os.path.join(spool, "input", "data.json"))
+        o = self.run_job(spool)
+        self.assertEqual(o.status, "FAILED")
+        self.assertEqual(o.error_code, "INVALID_JOB")
+        self.assertNotIn("root:", o.log)
+
+    def test_finished_spool_refused(self):
+        spool = self.spool("echo 'PlanQK:Job:Result: 1'")
+        self.assert_succeeded(self.run_job(spool))
+        o = self.run_job(spool)
+        self.assertEqual(o.rc, 1)
+        self.assertIn("already has exit.json", o.stderr)
+        self.assertEqual(o.result, 1)
+
+    def test_locked_spool_refused(self):
+        spool = self.spool("echo ready; sleep 30")
+        p = self.start(spool)
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        o = self.run_job(spool)
+        self.assertEqual(o.rc, 1)
+        self.assertIn(f"in use by worker {p.pid}", o.stderr)
+        self.procs.stop(p)
+
+    def test_bad_arguments(self):
+        for args, message in ((["run"], "Expected exactly one argument"),
+                              (["run", "--log-max=lots", "/tmp"], "Invalid value for --log-max"),
+                              (["run", "--events-fd=99", "/tmp"], "not an open file descriptor"),
+                              (["run", "--bogus", "/tmp"], "unrecognized option"),
+                              (["run", "--runtime-dir", self.runtime, "/nonexistent"], "Cannot resolve spool directory")):
+            r = subprocess.run([self.worker, *args], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn(message, r.stderr, args)
+
+    def test_events_fd_and_pid_file(self):
+        spool = self.spool("echo 'PlanQK:Job:Result: 3'")
+        pidfile = os.path.join(self.tmp.path, "elsewhere.pid")
+        r, w = os.pipe()
+        p = self.procs.start(self.argv(spool, f"--events-fd={w}", f"--pid-file={pidfile}"),
+                             stdout=subprocess.PIPE, pass_fds=(w,))
+        os.close(w)
+        with os.fdopen(r) as f:
+            events = [json.loads(line) for line in f]
+        self.assertEqual(p.stdout.read(), b"")    # nothing on stdout
+        p.wait(30)
+        self.procs.children.remove(p)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(events[-1]["event"], "done")
+        self.assertEqual(events[-1]["status"], "SUCCEEDED")
+        self.assertFalse(os.path.exists(pidfile))
+        self.assertFalse(os.path.exists(os.path.join(spool, "worker.pid")))
+
+    def test_bad_input_files(self):
+        spool = self.spool("true")
+        os.mkdir(os.path.join(spool, "input", "params.json"))
+        o = self.run_job(spool)
+        self.assertEqual(o.error_code, "INVALID_JOB")
+        self.assertIn("input", o.exit["error"]["detail"])
+        o = self.run_job(self.spool("true", image=self.tmp.path))
+        self.assertEqual(o.error_code, "IMAGE_ERROR")
+        self.assertIn("not a regular file", o.exit["error"]["detail"])
+
+    def test_not_root(self):
+        spool = self.spool("true")
+        os.chmod(self.tmp.path, 0o755)
+        r = subprocess.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--",
+                            *self.argv(spool)], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("must run as root", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(spool, "exit.json")))
+
+    def test_help(self):
+        r = subprocess.run([self.worker, "run", "--help"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("Usage: gateway-worker run [OPTIONS...] SPOOLDIR", r.stdout)
+        self.assertIn("--kill-grace=SECONDS", r.stdout)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "gateway-worker run needs root")
+class PulledImageTest(unittest.TestCase):
+    """The run verb on what the pull verb produces: a squashfs plus <id>.meta.json from a real
+    registry, referenced from job.json by metaPath, as gatewayd will do."""
+
+    def setUp(self):
+        self.procs = procs.Processes()
+        self.tmp = procs.TempDir(prefix="gatewayd-run-pulled-")
+        self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(lambda: self.assertEqual(rootfs.unmount_all_under(self.tmp.path), []))
+        self.addCleanup(self.procs.stop_all)
+        self.registry = Registry(self.procs, self.tmp.path).start()
+
+    def test_run_pulled_image(self):
+        image = images.Image([(images.Layer().busybox(("sh", "echo", "cat", "pwd", "id")).dir("srv"), "gzip")],
+                             entrypoint=["/bin/sh", "-c"],
+                             cmd=['echo "PlanQK:Job:Result: [\\"$GREETING\\", \\"$(pwd)\\", $(cat /var/input/data.json)]"'],
+                             env=["PATH=/bin", "GREETING=from-image"], workdir="/srv")
+        images.push_image(self.registry, "service", "v1", image)
+        image_dir = os.path.join(self.tmp.path, "images")
+        subprocess.run([worker_binary(), "pull", "--image-dir", image_dir,
+                        "--cache-dir", os.path.join(self.tmp.path, "cache"),
+                        "--expand-dir", os.path.join(self.tmp.path, "expand"),
+                        f"{self.registry.host}/service:v1"],
+                       check=True, stdout=subprocess.DEVNULL, timeout=120)
+        meta = [f for f in os.listdir(image_dir) if f.endswith(".meta.json")]
+        self.assertEqual(len(meta), 1)
+        squashfs = os.path.join(image_dir, meta[0][:-len(".meta.json")] + ".squashfs")
+
+        spool = os.path.join(self.tmp.path, "job")
+        os.makedirs(os.path.join(spool, "input"))
+        with open(os.path.join(spool, "job.json"), "w") as f:
+            json.dump({"id": "pulled", "image": {"path": squashfs, "metaPath": os.path.join(image_dir, meta[0])},
+                       "uid": 65534, "gid": 65534}, f)
+        with open(os.path.join(spool, "input", "data.json"), "w") as f:
+            f.write('{"n": 1}')
+        p = subprocess.run([worker_binary(), "run", "--runtime-dir", os.path.join(self.tmp.path, "runtime"), spool],
+                           stdout=subprocess.DEVNULL, timeout=60)
+        self.assertEqual(p.returncode, 0)
+        with open(os.path.join(spool, "exit.json")) as f:
+            self.assertEqual(json.load(f)["status"], "SUCCEEDED")
+        with open(os.path.join(spool, "result.json")) as f:
+            self.assertEqual(json.load(f), ["from-image", "/srv", {"n": 1}])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "job-spec.h"
+#include "macro.h"
+
+static JobSpec *parse_ok(const char *text) {
+        json_object *o = json_tokener_parse(text);
+        JobSpec *s = NULL;
+        char *error = NULL;
+        int r;
+
+        ck_assert_ptr_nonnull(o);
+        r = job_spec_from_json(o, &s, &error);
+        ck_assert_msg(r == 0, "rejected: %s: %s", text, strna(error));
+        json_object_put(o);
+        free(error);
+        return s;
+}
+
+/* Asserts rejection with a message containing what. */
+static void parse_bad(const char *text, const char *what) {
+        json_object *o = json_tokener_parse(text);
+        JobSpec *s = NULL;
+        char *error = NULL;
+
+        ck_assert_ptr_nonnull(o);
+        ck_assert_int_eq(job_spec_from_json(o, &s, &error), -EINVAL);
+        ck_assert_ptr_null(s);
+        ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error, what), "'%s' lacks '%s'", error, what);
+        free(error);
+        json_object_put(o);
+}
+
+static const char *env_get(JobSpec *s, const char *key) {
+        size_t l = strlen(key);
+        for (char **e = s->env; e && *e; e++)
+                if (strneq(*e, key, l) && (*e)[l] == '=')
+                        return *e + l + 1;
+        return NULL;
+}
+
+START_TEST(test_minimal) {
+        JobSpec *s = parse_ok("{\"image\":{\"path\":\"/i.sqfs\",\"meta\":{\"cmd\":[\"/bin/true\"]}}}");
+        ck_assert_str_eq(s->image_path, "/i.sqfs");
+        ck_assert_str_eq(s->argv[0], "/bin/true");
+        ck_assert_ptr_null(s->argv[1]);
+        ck_assert_str_eq(s->workdir, "/");
+        ck_assert(!s->network);
+        ck_assert_uint_eq(s->uid, JOB_NOBODY_ID);
+        ck_assert_uint_eq(s->gid, JOB_NOBODY_ID);
+        ck_assert_uint_eq(s->memory, 0);
+        ck_assert_uint_eq(s->timeout_usec, 0);
+        ck_assert_ptr_nonnull(env_get(s, "PATH"));
+        job_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_full) {
+        JobSpec *s = parse_ok(
+                "{\"id\":\"j1\",\"image\":{\"path\":\"/i.sqfs\",\"meta\":{"
+                "\"env\":[\"A=image\",\"B=image\",\"PATH=/opt/bin\",\"E=x=y\"],"
+                "\"entrypoint\":[\"/entry\",\"-v\"],\"cmd\":[\"run\"],\"workdir\":\"/app\","
+                "\"user\":\"someone\",\"labels\":{\"a\":\"b\"},\"future\":1}},"
+                "\"env\":{\"B\":\"service\",\"C\":\"\"},\"network\":true,"
+                "\"resources\":{\"memory\":1048576,\"cpus\":1.5,\"timeout\":2.5,\"pids\":64},"
+                "\"uid\":1000,\"gid\":100}");
+        ck_assert_str_eq(s->id, "j1");
+        ck_assert_str_eq(s->argv[0], "/entry");
+        ck_assert_str_eq(s->argv[1], "-v");
+        ck_assert_str_eq(s->argv[2], "run");
+        ck_assert_ptr_null(s->argv[3]);
+        ck_assert_str_eq(env_get(s, "A"), "image");
+        ck_assert_str_eq(env_get(s, "B"), "service");
+        ck_assert_str_eq(env_get(s, "C"), "");
+        ck_assert_str_eq(env_get(s, "E"), "x=y");
+        ck_assert_str_eq(env_get(s, "PATH"), "/opt/bin");   /* the image's PATH is kept */
+        ck_assert_str_eq(s->workdir, "/app");
+        ck_assert(s->network);
+        ck_assert_uint_eq(s->memory, 1048576);
+        ck_assert(s->cpus == 1.5);
+        ck_assert_uint_eq(s->timeout_usec, 2500000);
+        ck_assert_uint_eq(s->pids, 64);
+        ck_assert_uint_eq(s->uid, 1000);
+        ck_assert_uint_eq(s->gid, 100);
+        job_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_command_overrides) {
+        JobSpec *s = parse_ok("{\"image\":{\"path\":\"/i\",\"meta\":{\"entrypoint\":[\"/e\"],\"cmd\":[\"c\"],"
+                              "\"workdir\":\"/w\"}},\"command\":[\"/bin/sh\",\"-c\",\"x\"],\"workdir\":\"/o\"}");
+        ck_assert_str_eq(s->argv[0], "/bin/sh");
+        ck_assert_str_eq(s->argv[2], "x");
+        ck_assert_ptr_null(s->argv[3]);
+        ck_assert_str_eq(s->workdir, "/o");
+        job_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_root_runs_as_nobody) {
+        JobSpec *s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"uid\":0,\"gid\":0}");
+        ck_assert_uint_eq(s->uid, JOB_NOBODY_ID);
+        ck_assert_uint_eq(s->gid, JOB_NOBODY_ID);
+        job_spec_free(s);
+        s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"uid\":5,\"gid\":0}");
+        ck_assert_uint_eq(s->uid, 5);
+        ck_assert_uint_eq(s->gid, JOB_NOBODY_ID);
+        job_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_empty_workdir_means_root) {
+        JobSpec *s = parse_ok("{\"image\":{\"path\":\"/i\",\"meta\":{\"cmd\":[\"x\"],\"workdir\":\"\"}}}");
+        ck_assert_str_eq(s->workdir, "/");
+        job_spec_free(s);
+}
+END_TEST
+
+START_TEST(test_meta_path) {
+        char dir[] = "/tmp/test-job-spec-XXXXXX", path[256], text[512];
+        FILE *f;
+        JobSpec *s;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/i.meta.json", dir);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs("{\"cmd\":[\"from-file\"],\"env\":[\"F=1\"]}", f);
+        fclose(f);
+        snprintf(text, sizeof(text), "{\"image\":{\"path\":\"/i\",\"metaPath\":\"%s\"}}", path);
+        s = parse_ok(text);
+        ck_assert_str_eq(s->argv[0], "from-file");
+        ck_assert_str_eq(env_get(s, "F"), "1");
+        job_spec_free(s);
+
+        f = fopen(path, "w");
+        fputs("{\"cmd\":[", f);
+        fclose(f);
+        parse_bad(text, "image.metaPath: not valid JSON");
+        unlink(path);
+        parse_bad(text, "image.metaPath: cannot open");
+        rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_bad) {
+        parse_bad("[]", "expected a JSON object");
+        parse_bad("{\"command\":[\"x\"]}", "image: missing");
+        parse_bad("{\"image\":{}}", "image.path: missing");
+        parse_bad("{\"image\":{\"path\":\"rel.sqfs\"},\"command\":[\"x\"]}", "image.path: expected an absolute path");
+        parse_bad("{\"image\":{\"path\":7},\"command\":[\"x\"]}", "image.path: expected a string");
+        parse_bad("{\"image\":{\"path\":\"/i\",\"meta\":{},\"metaPath\":\"/m\"}}", "not both");
+        parse_bad("{\"image\":{\"path\":\"/i\",\"meta\":[]}}", "image.meta: expected an object");
+        parse_bad("{\"image\":{\"path\":\"/i\",\"meta\":{\"env\":[\"NOEQUALS\"]}},\"command\":[\"x\"]}", "image.meta.env[0]");
+        parse_bad("{\"image\":{\"path\":\"/i\",\"meta\":{\"env\":[\"=v\"]}},\"command\":[\"x\"]}", "image.meta.env[0]");
+        parse_bad("{\"image\":{\"path\":\"/i\",\"meta\":{\"cmd\":\"string\"}}}", "image.meta.cmd: expected an array");
+        parse_bad("{\"image\":{\"path\":\"/i\",\"meta\":{\"entrypoint\":[1]}}}", "image.meta.entrypoint[0]");
+        parse_bad("{\"image\":{\"path\":\"/i\"}}", "command: missing");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[]}", "command: missing");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"a\\u0000b\"]}", "command[0]");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"env\":{\"A=B\":\"x\"}}", "env.A=B: invalid");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"env\":{\"A\":1}}", "env.A: expected a string");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"env\":[]}", "env: expected an object");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"workdir\":\"app\"}", "workdir: expected an absolute path");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"network\":\"yes\"}", "network: expected true or false");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"memory\":-1}}", "resources.memory: out of range");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"memory\":1.5}}", "resources.memory: expected a non-negative integer");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"timeout\":-3}}", "resources.timeout: out of range");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"cpus\":\"2\"}}", "resources.cpus: expected a non-negative number");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"memroy\":1}}", "resources.memroy: unknown key");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":5}", "resources: expected an object");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"uid\":-1}", "uid: out of range");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"uid\":4294967295}", "uid: out of range");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"gid\":\"100\"}", "gid: expected a non-negative integer");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"netwrok\":true}", "netwrok: unknown key");
+        parse_bad("{\"image\":{\"path\":\"/i\",\"tag\":1},\"command\":[\"x\"]}", "image.tag: unknown key");
+}
+END_TEST
+
+START_TEST(test_load) {
+        char dir[] = "/tmp/test-job-spec-XXXXXX", path[256];
+        int fd;
+        FILE *f;
+        JobSpec *s = NULL;
+        char *error = NULL;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        fd = open(dir, O_RDONLY | O_DIRECTORY);
+        ck_assert_int_eq(job_spec_load(fd, &s, &error), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(error, "job.json: cannot open"));
+        free(error);
+
+        snprintf(path, sizeof(path), "%s/job.json", dir);
+        f = fopen(path, "w");
+        fputs("{\"image\": {\"path\": \"/i\"}, \"command\": [\"x\"]} trailing", f);
+        fclose(f);
+        ck_assert_int_eq(job_spec_load(fd, &s, &error), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(error, "job.json: not valid JSON"));
+        free(error);
+
+        f = fopen(path, "w");
+        fputs("{\"image\": {\"path\": \"/i\"}}", f);
+        fclose(f);
+        ck_assert_int_eq(job_spec_load(fd, &s, &error), -EINVAL);
+        ck_assert_str_eq(error, "job.json: command: missing: the image has no entrypoint or cmd and the service sets no command");
+        free(error);
+
+        f = fopen(path, "w");
+        fputs("{\"image\": {\"path\": \"/i\"}, \"command\": [\"x\"]}", f);
+        fclose(f);
+        ck_assert_int_eq(job_spec_load(fd, &s, &error), 0);
+        ck_assert_str_eq(s->argv[0], "x");
+        job_spec_free(s);
+
+        unlink(path);
+        close(fd);
+        rmdir(dir);
+}
+END_TEST
+
+/* A value of a random JSON type. */
+static json_object *random_value(unsigned *seed, int depth) {
+        switch (rand_r(seed) % 9) {
+        case 0: return NULL;
+        case 1: return json_object_new_boolean(rand_r(seed) % 2);
+        case 2: return json_object_new_int64((int64_t) rand_r(seed) - RAND_MAX / 2);
+        case 3: return json_object_new_double((double) rand_r(seed) / 7.0 - 1000);
+        case 4: return json_object_new_string("/abs/path");
+        case 5: return json_object_new_string(rand_r(seed) % 2 ? "" : "K=V");
+        case 6: {
+                json_object *a = json_object_new_array();
+                for (int i = depth > 2 ? 0 : rand_r(seed) % 3; i > 0; i--)
+                        json_object_array_add(a, random_value(seed, depth + 1));
+                return a;
+        }
+        default: {
+                static const char * const keys[] = { "path", "meta", "metaPath", "env", "cmd", "entrypoint",
+                                                     "workdir", "memory", "cpus", "timeout", "pids", "x" };
+                json_object *o = json_object_new_object();
+                for (int i = depth > 2 ? 0 : rand_r(seed) % 4; i > 0; i--)
+                        json_object_object_add(o, keys[rand_r(seed) % ELEMENTSOF(keys)], random_value(seed, depth + 1));
+                return o;
+        }
+        }
+}
+
+START_TEST(test_random_specs) {
+        /* Whatever the types, the answer is a spec or -EINVAL with a message, never a crash. */
+        static const char * const keys[] = {
+                "id", "image", "command", "env", "workdir", "network", "resources", "uid", "gid",
+        };
+        unsigned seed = 4242;
+
+        for (int iter = 0; iter < 20000; iter++) {
+                json_object *o = json_tokener_parse(
+                        "{\"image\":{\"path\":\"/i\",\"meta\":{\"cmd\":[\"x\"]}},\"resources\":{}}");
+                JobSpec *spec = NULL;
+                char *error = NULL;
+                int r;
+
+                for (int k = rand_r(&seed) % 4; k >= 0; k--)
+                        json_object_object_add(o, keys[rand_r(&seed) % ELEMENTSOF(keys)], random_value(&seed, 0));
+                r = job_spec_from_json(o, &spec, &error);
+                ck_assert_msg(r == 0 || (r == -EINVAL && error), "r=%d for %s", r, json_object_to_json_string(o));
+                if (r == 0) {
+                        ck_assert_ptr_nonnull(spec->argv[0]);
+                        ck_assert(spec->workdir[0] == '/');
+                        ck_assert_uint_ne(spec->uid, 0);
+                }
+                job_spec_free(spec);
+                free(error);
+                json_object_put(o);
+        }
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("job-spec");
+        TCase *tc = tcase_create("core");
+        SRunner *sr;
+        int failed;
+
+        tcase_add_test(tc, test_minimal);
+        tcase_add_test(tc, test_full);
+        tcase_add_test(tc, test_command_overrides);
+        tcase_add_test(tc, test_root_runs_as_nobody);
+        tcase_add_test(tc, test_empty_workdir_means_root);
+        tcase_add_test(tc, test_meta_path);
+        tcase_add_test(tc, test_bad);
+        tcase_add_test(tc, test_load);
+        tcase_add_test(tc, test_random_specs);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+#include "sandbox.h"
+
+static char root[64];
+
+static void mk(const char *rel, char type, const char *target) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/%s", root, rel);
+        if (type == 'd')
+                ck_assert_int_eq(mkdir(p, 0755), 0);
+        else if (type == 'f')
+                ck_assert_int_ge(close(open(p, O_CREAT | O_WRONLY, 0644)), 0);
+        else if (type == 'l')
+                ck_assert_int_eq(symlink(target, p), 0);
+        else if (type == 'p')
+                ck_assert_int_eq(mkfifo(p, 0644), 0);
+}
+
+static void setup(void) {
+        snprintf(root, sizeof(root), "/tmp/test-sandbox-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(root));
+}
+
+static void teardown(void) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+        ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Index of the option sequence a b c in argv, or -1. */
+static int find3(char **argv, const char *a, const char *b, const char *c) {
+        for (int i = 0; argv[i] && argv[i + 1] && argv[i + 2]; i++)
+                if (streq(argv[i], a) && streq(argv[i + 1], b) && streq(argv[i + 2], c))
+                        return i;
+        return -1;
+}
+
+static int find(char **argv, const char *a) {
+        for (int i = 0; argv[i]; i++)
+                if (streq(argv[i], a))
+                        return i;
+        return -1;
+}
+
+/* network=true also sets a /tmp size: two variants from one helper */
+static char **build(bool network) {
+        static char * const command[] = { "python3", "main.py", NULL };
+        SandboxParams p = {
+                .bwrap = "/usr/bin/bwrap",
+                .image_root = root,
+                .init = "/usr/libexec/gateway-job-init",
+                .data_path = "/spool/input/data.json",
+                .params_path = "/spool/input/params.json",
+                .workdir = "/app",
+                .network = network,
+                .tmp_size = network ? 1048576 : 0,
+                .json_status_fd = 3,
+                .init_status_fd = 4,
+                .lifeline_fd = 5,
+                .uid = 1000,
+                .gid = 100,
+                .command = command,
+        };
+        char **argv = NULL;
+
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        return argv;
+}
+
+START_TEST(test_root_entries) {
+        char src[256];
+        char **argv;
+        int dash;
+
+        mk("bin", 'l', "usr/bin");
+        mk("usr", 'd', NULL);
+        mk("etc", 'd', NULL);
+        mk("proc", 'd', NULL);
+        mk("tmp", 'd', NULL);
+        mk("dev", 'd', NULL);
+        mk("var", 'd', NULL);
+        mk("var/lib", 'd', NULL);
+        mk("var/input", 'd', NULL);
+        mk("var/run", 'l', "/run");
+        mk("fifo", 'p', NULL);
+        mk("VERSION", 'f', NULL);
+
+        argv = build(false);
+        ck_assert_str_eq(argv[0], "/usr/bin/bwrap");
+        ck_assert_int_ge(find3(argv, "--symlink", "usr/bin", "/bin"), 0);
+        snprintf(src, sizeof(src), "%s/usr", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", src, "/usr"), 0);
+        snprintf(src, sizeof(src), "%s/VERSION", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", src, "/VERSION"), 0);
+        /* /var is rebuilt one level down so that /var/input can be created */
+        snprintf(src, sizeof(src), "%s/var", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", src, "/var"), 0);
+        snprintf(src, sizeof(src), "%s/var/lib", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", src, "/var/lib"), 0);
+        ck_assert_int_ge(find3(argv, "--symlink", "/run", "/var/run"), 0);
+        snprintf(src, sizeof(src), "%s/var/input", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", src, "/var/input"), 0);
+        ck_assert_int_ge(find3(argv, "--ro-bind", "/spool/input/data.json", "/var/input/data.json"), 0);
+        ck_assert_int_ge(find3(argv, "--ro-bind", "/spool/input/params.json", "/var/input/params.json"), 0);
+        /* replaced, not taken from the image; special files dropped */
+        snprintf(src, sizeof(src), "%s/proc", root);
+        ck_assert_int_lt(find(argv, src), 0);
+        snprintf(src, sizeof(src), "%s/fifo", root);
+        ck_assert_int_lt(find(argv, src), 0);
+        ck_assert_int_ge(find(argv, "--proc"), 0);
+        ck_assert_int_ge(find(argv, "--dev"), 0);
+        ck_assert_int_ge(find(argv, "--tmpfs"), 0);
+        ck_assert_int_lt(find(argv, "--size"), 0);
+
+        ck_assert_int_ge(find(argv, "--unshare-net"), 0);
+        ck_assert_int_ge(find(argv, "--unshare-pid"), 0);
+        ck_assert_int_ge(find(argv, "--die-with-parent"), 0);
+        ck_assert_int_ge(find(argv, "--as-pid-1"), 0);
+        ck_assert_int_gt(find(argv, "--remount-ro"), find(argv, "--tmpfs"));
+        ck_assert_int_ge(find3(argv, "--remount-ro", "/", "--chdir"), 0);
+        ck_assert_int_ge(find3(argv, "--ro-bind", "/usr/libexec/gateway-job-init", SANDBOX_INIT_PATH), 0);
+
+        dash = find(argv, "--");
+        ck_assert_int_gt(dash, 0);
+        ck_assert_str_eq(argv[dash + 1], SANDBOX_INIT_PATH);
+        ck_assert_str_eq(argv[dash + 2], "4");
+        ck_assert_str_eq(argv[dash + 3], "5");
+        ck_assert_str_eq(argv[dash + 4], "1000");
+        ck_assert_str_eq(argv[dash + 5], "100");
+        ck_assert_str_eq(argv[dash + 6], "--");
+        ck_assert_str_eq(argv[dash + 7], "python3");
+        ck_assert_str_eq(argv[dash + 8], "main.py");
+        ck_assert_ptr_null(argv[dash + 9]);
+        strv_free(argv);
+}
+END_TEST
+
+START_TEST(test_network_and_var_symlink) {
+        char **argv;
+
+        mk("var", 'l', "private/var");
+        argv = build(true);
+        ck_assert_int_lt(find(argv, "--unshare-net"), 0);
+        ck_assert_int_ge(find3(argv, "--size", "1048576", "--tmpfs"), 0);
+        ck_assert_int_lt(find3(argv, "--symlink", "private/var", "/var"), 0);
+        ck_assert_int_ge(find3(argv, "--dir", "/var", "--proc"), 0);
+        strv_free(argv);
+}
+END_TEST
+
+START_TEST(test_missing_root) {
+        SandboxParams p = { .bwrap = "b", .image_root = "/nonexistent/root", .init = "i",
+                            .data_path = "d", .params_path = "p", .workdir = "/" };
+        char **argv = NULL;
+
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), -ENOENT);
+        ck_assert_ptr_null(argv);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("sandbox");
+        TCase *tc = tcase_create("core");
+        SRunner *sr;
+        int failed;
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_root_entries);
+        tcase_add_test(tc, test_network_and_var_symlink);
+        tcase_add_test(tc, test_missing_root);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
