@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctl-images.h"
+#include "ctl-jobs.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
 #include "ctl-util.h"
@@ -37,6 +38,11 @@ enum {
         OPT_CREDENTIALS = UINT64_C(1) << 12,
         OPT_FORCE       = UINT64_C(1) << 13,
         OPT_QUIET       = UINT64_C(1) << 14,
+        OPT_DATA        = UINT64_C(1) << 15,
+        OPT_PARAMS      = UINT64_C(1) << 16,
+        OPT_WAIT        = UINT64_C(1) << 17,
+        OPT_FOLLOW      = UINT64_C(1) << 18,
+        OPT_ALL         = UINT64_C(1) << 19,
 };
 
 #define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
@@ -242,6 +248,54 @@ static const char help_image_expire[] =
         "\n"
         "Example:\n"
         "  gatewayctl image expire docker.io/library/busybox:latest\n";
+static const char help_submit[] =
+        "Submits a job of the service: gatewayd runs the service's image as the calling user,\n"
+        "with the data and params mounted as /var/input/data.json and /var/input/params.json.\n"
+        "Prints the job id, or with --wait waits for the job to end and prints its result\n"
+        "(exit status 1 unless it SUCCEEDED). Needs the polkit action org.gatewayd.submit-job.\n"
+        "\n"
+        "Options:\n"
+        "     --data=FILE          JSON input data (\"-\" = standard input; default {})\n"
+        "     --params=FILE        JSON parameters (\"-\" = standard input; default {})\n"
+        "     --wait               Wait for the job to end, then print its result\n"
+        "     --json[=MODE]        Print the result as JSON of that mode\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl submit solver --data=problem.json --wait\n"
+        "  echo '{\"n\": 5}' | gatewayctl submit solver --data=-\n";
+
+static const char help_jobs[] =
+        "Lists your jobs (id, service, owner, status), oldest first. --all lists every user's\n"
+        "jobs; that needs the polkit action org.gatewayd.manage-jobs.\n"
+        "\n"
+        "Options:\n"
+        "     --all                Every user's jobs\n"
+        "     --json[=MODE]        Print a JSON array\n";
+
+static const char help_job_show[] =
+        "Shows a job: status, service, owner, timestamps, exit code and error.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print the job as JSON\n";
+
+static const char help_result[] =
+        "Prints the result of a finished job as JSON: what it printed behind\n"
+        "PlanQK:Job:Result, or {\"code\", \"detail\"} if it did not succeed.\n";
+
+static const char help_logs[] =
+        "Prints the job's log (its stdout and stderr). With -f, keeps printing as the job\n"
+        "writes, until it ends.\n"
+        "\n"
+        "Options:\n"
+        "  -f --follow             Follow the log until the job ends\n";
+
+static const char help_cancel[] =
+        "Cancels jobs: a queued one never starts, a running one is stopped (SIGTERM, then\n"
+        "SIGKILL after a grace period) and ends CANCELLED. Cancelling a finished job does\n"
+        "nothing.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl cancel 6f1c2b7e-9a4d-4c1e-8f00-2a1b3c4d5e6f\n";
 
 static int verb_help(int argc, char *argv[], char *tail[]);
 
@@ -287,6 +341,18 @@ static const Verb verbs[] = {
           "image rm ID|REF...", "Remove images", help_rmi },
         { { "image", "expire" }, 1, VERB_ANY, 0, false, false, verb_image_expire,
           "image expire ID|REF...", "Expire images now", help_image_expire },
+        { { "submit", NULL }, 1, 1, OPT_DATA | OPT_PARAMS | OPT_WAIT | OPT_JSON, false, false, verb_submit,
+          "submit SERVICE [--data=FILE] [--params=FILE] [--wait]", "Submit a job", help_submit },
+        { { "jobs", NULL }, 0, 0, OPT_ALL | OPT_JSON, false, false, verb_jobs,
+          "jobs [--all]", "List jobs", help_jobs },
+        { { "job", "show" }, 1, 1, OPT_JSON, false, false, verb_job_show,
+          "job show ID", "Show a job", help_job_show },
+        { { "result", NULL }, 1, 1, OPT_JSON, false, false, verb_result,
+          "result ID", "Print a job's result", help_result },
+        { { "logs", NULL }, 1, 1, OPT_FOLLOW, false, false, verb_logs,
+          "logs ID [-f]", "Print a job's log", help_logs },
+        { { "cancel", NULL }, 1, VERB_ANY, 0, false, false, verb_cancel,
+          "cancel ID...", "Cancel jobs", help_cancel },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,
@@ -444,6 +510,11 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_PLATFORM,
                 ARG_CREDENTIALS_FILE,
                 ARG_FORCE,
+                ARG_DATA,
+                ARG_PARAMS,
+                ARG_WAIT,
+                ARG_FOLLOW,
+                ARG_ALL,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -466,6 +537,11 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "credentials-file", required_argument, NULL, ARG_CREDENTIALS_FILE },
                 { "force",           no_argument,       NULL, ARG_FORCE           },
                 { "quiet",           no_argument,       NULL, 'q'                 },
+                { "data",            required_argument, NULL, ARG_DATA            },
+                { "params",          required_argument, NULL, ARG_PARAMS          },
+                { "wait",            no_argument,       NULL, ARG_WAIT            },
+                { "follow",          no_argument,       NULL, ARG_FOLLOW          },
+                { "all",             no_argument,       NULL, ARG_ALL             },
                 {}
         };
         _cleanup_free_ char **original = NULL;
@@ -478,6 +554,19 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
         if (!original)
                 return log_oom();
         memcpy(original, argv, sizeof(char *) * ((size_t) argc + 1));
+
+        /* "-f" is --file for the service verbs but --follow for "logs", as in journalctl. */
+        for (int k = 1; k < argc; k++) {
+                if (streq(argv[k], "--"))
+                        break;
+                if (argv[k][0] == '-')
+                        continue;
+                if (streq(argv[k], "logs"))
+                        for (int m = 1; m < argc && !streq(argv[m], "--"); m++)
+                                if (streq(argv[m], "-f"))
+                                        argv[m] = (char *) "--follow";
+                break;
+        }
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":hf:q", options, NULL)) >= 0) {
@@ -610,6 +699,28 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                         bit = OPT_QUIET, name = "--quiet";
                         arg_quiet = true;
                         break;
+                case ARG_DATA:
+                        bit = OPT_DATA, name = "--data";
+                        if (!*optarg || free_and_strdup(&arg_job.data_file, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--data= needs a file (or \"-\").");
+                        break;
+                case ARG_PARAMS:
+                        bit = OPT_PARAMS, name = "--params";
+                        if (!*optarg || free_and_strdup(&arg_job.params_file, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--params= needs a file (or \"-\").");
+                        break;
+                case ARG_WAIT:
+                        bit = OPT_WAIT, name = "--wait";
+                        arg_job.wait = true;
+                        break;
+                case ARG_FOLLOW:
+                        bit = OPT_FOLLOW, name = "--follow";
+                        arg_job.follow = true;
+                        break;
+                case ARG_ALL:
+                        bit = OPT_ALL, name = "--all";
+                        arg_job.all = true;
+                        break;
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
@@ -714,6 +825,7 @@ int main(int argc, char *argv[]) {
 
         spec_changes_done(&arg_spec);
         images_args_done();
+        job_args_done(&arg_job);
         if (fflush(stdout) == EOF && r >= 0)
                 r = log_error_errno(errno, "Failed to write output: %m");
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
