@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The quick start's main job, on the embedded default: a private system bus, a local
 docker-registry with a sample image, and gatewayd with a temporary state directory. Registers a
-service over HTTP and with gatewayctl, pulls its image, runs a job and prints its result.
+service over HTTP and with gatewayctl, pulls its image, runs jobs (gatewayctl and the
+PlanQK-compatible HTTP API) and prints their results.
 Everything it starts is stopped at the end."""
 import json
 import os
@@ -77,6 +78,23 @@ def main():
                                          "-d", json.dumps({"reference": ref}), "http://localhost/v1/images/pull"]))
         print()
         show(curl + [f"http://localhost/v1/images/{pulled['id']}/progress"])
+        show(ctl + ["images"], env=env)
+
+        step("Submitting a job with sample data and waiting for its result")
+        data = os.path.join(tmp.path, "data.json")
+        with open(data, "w") as f:
+            json.dump({"numbers": [1, 2, 3]}, f)
+        show(ctl + ["submit", "hello", f"--data={data}", "--wait"], env=env)
+        job = json.loads(show(curl + ["-X", "POST", "-H", "Content-Type: application/json",
+                                      "-d", json.dumps({"data": {"via": "http"}}),
+                                      "http://localhost/planqk/hello/"]))
+        print()
+        # The PlanQK API is asynchronous: follow the job's log until it ends, then fetch the result.
+        show(ctl + ["logs", "-f", job["id"]], env=env)
+        show(curl + [f"http://localhost/planqk/hello/{job['id']}"])
+        print()
+        show(curl + [f"http://localhost/planqk/hello/{job['id']}/result"])
+        print()
     finally:
         if gw is not None:
             gw.stop(check=False)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdarg.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -21,6 +22,9 @@ static const sd_bus_error_map gateway_errors[] = {
         SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.LimitExceeded", EUSERS),
         SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.Unavailable", EHOSTDOWN),
         SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.Internal", EIO),
+        SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.NotFound", ENOENT),
+        SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.BadRequest", EBADMSG),
+        SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.Conflict", EBUSY),
         SD_BUS_ERROR_MAP_END
 };
 
@@ -66,7 +70,7 @@ const char *ctl_bus_error_message(const sd_bus_error *e, int r) {
         static char *buf = NULL;
         _cleanup_free_ char *escaped = NULL;
         const char *fixed;
-        bool hint;
+        bool hint, denied;
 
         if (!e || !sd_bus_error_is_set(e))
                 return strerror(abs(r));
@@ -83,8 +87,12 @@ const char *ctl_bus_error_message(const sd_bus_error *e, int r) {
                 return e->message;
         hint = !interactive && sd_bus_error_has_names(e, "org.gatewayd.Gateway1.Error.AccessDenied",
                                                       SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED);
+        /* polkit's reasons ("Interactive authentication required.") do not say what they
+         * mean for the command. */
+        denied = sd_bus_error_has_name(e, "org.gatewayd.Gateway1.Error.AccessDenied") &&
+                 strncasecmp(escaped, "Access denied", strlen("Access denied")) != 0;
         buf = mfree(buf);
-        if (asprintf(&buf, "%s%s", escaped,
+        if (asprintf(&buf, "%s%s%s", denied ? "Access denied: " : "", escaped,
                      hint ? " (no password was asked for: standard input is not a terminal, or "
                             "--no-ask-password was given)" : "") < 0) {
                 buf = NULL;

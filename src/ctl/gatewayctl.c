@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl-images.h"
+#include "ctl-jobs.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
 #include "ctl-util.h"
@@ -15,6 +17,7 @@
 JsonMode arg_json = JSON_OFF;
 bool arg_legend = true;
 bool arg_ask_password = true;
+bool arg_quiet = false;
 
 /* Options that belong to some verbs only. A verb lists the ones it takes, so that
  * "gatewayctl status --image=x" is an error and not silently ignored. Options without a bit
@@ -31,7 +34,18 @@ enum {
         OPT_CPUS        = UINT64_C(1) << 8,
         OPT_TIMEOUT     = UINT64_C(1) << 9,
         OPT_NETWORK     = UINT64_C(1) << 10,
+        OPT_PLATFORM    = UINT64_C(1) << 11,
+        OPT_CREDENTIALS = UINT64_C(1) << 12,
+        OPT_FORCE       = UINT64_C(1) << 13,
+        OPT_QUIET       = UINT64_C(1) << 14,
+        OPT_DATA        = UINT64_C(1) << 15,
+        OPT_PARAMS      = UINT64_C(1) << 16,
+        OPT_WAIT        = UINT64_C(1) << 17,
+        OPT_FOLLOW      = UINT64_C(1) << 18,
+        OPT_ALL         = UINT64_C(1) << 19,
 };
+
+#define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
 
 #define OPTS_SPEC (OPT_JSON | OPT_FILE | OPT_IMAGE | OPT_COMMAND | OPT_ENV | OPT_DESCRIPTION | OPT_MEMORY | \
                    OPT_CPUS | OPT_TIMEOUT | OPT_NETWORK)
@@ -154,6 +168,135 @@ static const char help_status[] =
         "Example:\n"
         "  gatewayctl status\n";
 
+static const char help_pull[] =
+        "Asks gatewayd to import an image from a registry and convert it to squashfs,\n"
+        "and follows the pull until the image is READY: on a terminal with a progress\n"
+        "bar on standard error (status, downloaded/total bytes, layers applied,\n"
+        "percentage), otherwise with a line whenever the status changes, a layer is\n"
+        "done, or another tenth of the work is. Then prints the image's ID on standard\n"
+        "output. If the pull fails, prints gatewayd's reason and exits with 1. An image\n"
+        "pulled recently is answered from the cache at once, unless --force is given.\n"
+        "Ctrl-C stops following, not the pull, which goes on in gatewayd.\n"
+        "\n"
+        "REF is a registry reference such as docker.io/library/busybox:latest,\n"
+        "registry.example.com:5000/team/app@sha256:..., or a short name that\n"
+        "gatewayd completes with its DefaultImageLocation. Needs the polkit action\n"
+        "org.gatewayd.pull-image (allowed to everyone by default).\n"
+        "\n"
+        "Options:\n"
+        "     --platform=NAME    Pull for this platform of gatewayd's configuration\n"
+        "                        (default: the default platform)\n"
+        "     --credentials-file=FILE\n"
+        "                        Log in to the registry with the JSON object\n"
+        "                        {\"username\": ..., \"password\": ...} read from FILE\n"
+        "                        (\"-\" for standard input). The image becomes private\n"
+        "                        to you\n"
+        "     --force            Ask the registry again even if the image was pulled\n"
+        "                        recently\n"
+        "  -q --quiet            Show no progress; print only the ID (or the error)\n"
+        "     --json[=MODE]      Print the image's record as JSON instead of its ID\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl pull docker.io/library/busybox:latest\n"
+        "  gatewayctl pull registry.example.com/team/solver:1.2 \\\n"
+        "          --credentials-file=/etc/gatewayd/solver-login.json\n"
+        "  id=$(gatewayctl pull -q busybox) && gatewayctl image show \"$id\"\n";
+
+static const char help_images[] =
+        "Lists the images gatewayd knows and you may see, sorted by reference: a table\n"
+        "with the columns ID (the first 12 digits of the image's sha256 content ID),\n"
+        "REFERENCE, STATUS (PENDING, PULLING, CONVERSION, READY, FAILURE, EXPIRED),\n"
+        "SIZE (of the squashfs) and PLATFORM, followed by a count.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print a JSON array with the full record of every\n"
+        "                        image (as 'image show --json' prints it)\n"
+        "     --no-legend        Print neither the header line nor the count\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl images\n"
+        "  gatewayctl images --no-legend | awk '$3 == \"FAILURE\" {print $1}'\n";
+
+static const char help_image_show[] =
+        "Shows one image: ID, digest, reference, platform, status (with gatewayd's\n"
+        "message after a failure), squashfs size, whether it is private, the progress\n"
+        "of a pull under way, and when it was created, updated and last used. The\n"
+        "image is named by its ID, a reference it was pulled as, or the start of its\n"
+        "ID as 'images' shows it (if only one image's ID starts so).\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print the image record as JSON (the record the HTTP\n"
+        "                        API returns)\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl image show docker.io/library/busybox:latest\n"
+        "  gatewayctl image show 3f2a9c1b4d5e --json | jq .size\n";
+
+static const char help_rmi[] =
+        "Removes images: their records and squashfs files. Each is named by ID, by a\n"
+        "reference, or by the start of its ID. Every name is tried; if any removal\n"
+        "fails, the errors are printed and the exit status is 1. Needs the polkit\n"
+        "action org.gatewayd.manage-images (root always has it).\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl rmi 3f2a9c1b4d5e docker.io/library/busybox:latest\n";
+
+static const char help_image_expire[] =
+        "Expires images now instead of when ImageExpirationTimeout says: the squashfs\n"
+        "file is deleted and the record stays, with the status EXPIRED, until the\n"
+        "image is pulled again. Needs the polkit action org.gatewayd.manage-images.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl image expire docker.io/library/busybox:latest\n";
+static const char help_submit[] =
+        "Submits a job of the service: gatewayd runs the service's image as the calling user,\n"
+        "with the data and params mounted as /var/input/data.json and /var/input/params.json.\n"
+        "Prints the job id, or with --wait waits for the job to end and prints its result\n"
+        "(exit status 1 unless it SUCCEEDED). Needs the polkit action org.gatewayd.submit-job.\n"
+        "\n"
+        "Options:\n"
+        "     --data=FILE          JSON input data (\"-\" = standard input; default {})\n"
+        "     --params=FILE        JSON parameters (\"-\" = standard input; default {})\n"
+        "     --wait               Wait for the job to end, then print its result\n"
+        "     --json[=MODE]        Print the result as JSON of that mode\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl submit solver --data=problem.json --wait\n"
+        "  echo '{\"n\": 5}' | gatewayctl submit solver --data=-\n";
+
+static const char help_jobs[] =
+        "Lists your jobs (id, service, owner, status), oldest first. --all lists every user's\n"
+        "jobs; that needs the polkit action org.gatewayd.manage-jobs.\n"
+        "\n"
+        "Options:\n"
+        "     --all                Every user's jobs\n"
+        "     --json[=MODE]        Print a JSON array\n";
+
+static const char help_job_show[] =
+        "Shows a job: status, service, owner, timestamps, exit code and error.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print the job as JSON\n";
+
+static const char help_result[] =
+        "Prints the result of a finished job as JSON: what it printed behind\n"
+        "PlanQK:Job:Result, or {\"code\", \"detail\"} if it did not succeed.\n";
+
+static const char help_logs[] =
+        "Prints the job's log (its stdout and stderr). With -f, keeps printing as the job\n"
+        "writes, until it ends.\n"
+        "\n"
+        "Options:\n"
+        "  -f --follow             Follow the log until the job ends\n";
+
+static const char help_cancel[] =
+        "Cancels jobs: a queued one never starts, a running one is stopped (SIGTERM, then\n"
+        "SIGKILL after a grace period) and ends CANCELLED. Cancelling a finished job does\n"
+        "nothing.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl cancel 6f1c2b7e-9a4d-4c1e-8f00-2a1b3c4d5e6f\n";
+
 static int verb_help(int argc, char *argv[], char *tail[]);
 
 static const char help_help[] =
@@ -182,6 +325,34 @@ static const Verb verbs[] = {
           "service rm NAME...", "Remove services", help_rm },
         { { "service", "remove" }, 1, VERB_ANY, 0, false, true, verb_service_remove,
           "service remove NAME...", "Remove services", help_rm },
+        { { "pull", NULL }, 1, 1, OPTS_PULL, false, false, verb_pull,
+          "pull REF [OPTIONS...]", "Import an image and wait until it is READY", help_pull },
+        { { "image", "pull" }, 1, 1, OPTS_PULL, false, true, verb_pull,
+          "image pull REF [OPTIONS...]", "Import an image and wait until it is READY", help_pull },
+        { { "images", NULL }, 0, 0, OPT_JSON, false, false, verb_images,
+          "images", "List images", help_images },
+        { { "image", "list" }, 0, 0, OPT_JSON, false, true, verb_images,
+          "image list", "List images", help_images },
+        { { "image", "show" }, 1, 1, OPT_JSON, false, false, verb_image_show,
+          "image show ID|REF", "Show an image", help_image_show },
+        { { "rmi", NULL }, 1, VERB_ANY, 0, false, false, verb_image_remove,
+          "rmi ID|REF...", "Remove images", help_rmi },
+        { { "image", "rm" }, 1, VERB_ANY, 0, false, true, verb_image_remove,
+          "image rm ID|REF...", "Remove images", help_rmi },
+        { { "image", "expire" }, 1, VERB_ANY, 0, false, false, verb_image_expire,
+          "image expire ID|REF...", "Expire images now", help_image_expire },
+        { { "submit", NULL }, 1, 1, OPT_DATA | OPT_PARAMS | OPT_WAIT | OPT_JSON, false, false, verb_submit,
+          "submit SERVICE [--data=FILE] [--params=FILE] [--wait]", "Submit a job", help_submit },
+        { { "jobs", NULL }, 0, 0, OPT_ALL | OPT_JSON, false, false, verb_jobs,
+          "jobs [--all]", "List jobs", help_jobs },
+        { { "job", "show" }, 1, 1, OPT_JSON, false, false, verb_job_show,
+          "job show ID", "Show a job", help_job_show },
+        { { "result", NULL }, 1, 1, OPT_JSON, false, false, verb_result,
+          "result ID", "Print a job's result", help_result },
+        { { "logs", NULL }, 1, 1, OPT_FOLLOW, false, false, verb_logs,
+          "logs ID [-f]", "Print a job's log", help_logs },
+        { { "cancel", NULL }, 1, VERB_ANY, 0, false, false, verb_cancel,
+          "cancel ID...", "Cancel jobs", help_cancel },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,
@@ -218,7 +389,8 @@ static void help_overview(void) {
                "     --no-ask-password    Do not let polkit ask for a password\n"
                "\n"
                "Options of 'service create' and 'service update' are described by\n"
-               "'gatewayctl service create --help'.\n"
+               "'gatewayctl service create --help', those of 'pull' (--platform,\n"
+               "--credentials-file, --force, --quiet) by 'gatewayctl pull --help'.\n"
                "\n"
                "Environment:\n"
                "  DBUS_SYSTEM_BUS_ADDRESS  The system bus to use (default: the standard socket)\n"
@@ -335,6 +507,14 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_CPUS,
                 ARG_TIMEOUT,
                 ARG_NETWORK,
+                ARG_PLATFORM,
+                ARG_CREDENTIALS_FILE,
+                ARG_FORCE,
+                ARG_DATA,
+                ARG_PARAMS,
+                ARG_WAIT,
+                ARG_FOLLOW,
+                ARG_ALL,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -353,6 +533,15 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "cpus",            required_argument, NULL, ARG_CPUS            },
                 { "timeout",         required_argument, NULL, ARG_TIMEOUT         },
                 { "network",         optional_argument, NULL, ARG_NETWORK         },
+                { "platform",        required_argument, NULL, ARG_PLATFORM        },
+                { "credentials-file", required_argument, NULL, ARG_CREDENTIALS_FILE },
+                { "force",           no_argument,       NULL, ARG_FORCE           },
+                { "quiet",           no_argument,       NULL, 'q'                 },
+                { "data",            required_argument, NULL, ARG_DATA            },
+                { "params",          required_argument, NULL, ARG_PARAMS          },
+                { "wait",            no_argument,       NULL, ARG_WAIT            },
+                { "follow",          no_argument,       NULL, ARG_FOLLOW          },
+                { "all",             no_argument,       NULL, ARG_ALL             },
                 {}
         };
         _cleanup_free_ char **original = NULL;
@@ -366,8 +555,21 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 return log_oom();
         memcpy(original, argv, sizeof(char *) * ((size_t) argc + 1));
 
+        /* "-f" is --file for the service verbs but --follow for "logs", as in journalctl. */
+        for (int k = 1; k < argc; k++) {
+                if (streq(argv[k], "--"))
+                        break;
+                if (argv[k][0] == '-')
+                        continue;
+                if (streq(argv[k], "logs"))
+                        for (int m = 1; m < argc && !streq(argv[m], "--"); m++)
+                                if (streq(argv[m], "-f"))
+                                        argv[m] = (char *) "--follow";
+                break;
+        }
+
         opterr = 0;
-        while ((c = getopt_long(argc, argv, ":hf:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hf:q", options, NULL)) >= 0) {
                 uint64_t bit = 0;
                 const char *name = NULL;
 
@@ -474,6 +676,51 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                         } else
                                 arg_spec.network = 1;
                         break;
+                case ARG_PLATFORM:
+                        bit = OPT_PLATFORM, name = "--platform";
+                        if (!*optarg)
+                                return log_error_errno(EINVAL, "--platform= needs a platform name.");
+                        if (free_and_strdup(&arg_pull_platform, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_CREDENTIALS_FILE:
+                        bit = OPT_CREDENTIALS, name = "--credentials-file";
+                        if (!*optarg)
+                                return log_error_errno(EINVAL, "--credentials-file= needs a path (or \"-\" for "
+                                                       "standard input).");
+                        if (free_and_strdup(&arg_pull_credentials_file, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_FORCE:
+                        bit = OPT_FORCE, name = "--force";
+                        arg_pull_force = true;
+                        break;
+                case 'q':
+                        bit = OPT_QUIET, name = "--quiet";
+                        arg_quiet = true;
+                        break;
+                case ARG_DATA:
+                        bit = OPT_DATA, name = "--data";
+                        if (!*optarg || free_and_strdup(&arg_job.data_file, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--data= needs a file (or \"-\").");
+                        break;
+                case ARG_PARAMS:
+                        bit = OPT_PARAMS, name = "--params";
+                        if (!*optarg || free_and_strdup(&arg_job.params_file, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--params= needs a file (or \"-\").");
+                        break;
+                case ARG_WAIT:
+                        bit = OPT_WAIT, name = "--wait";
+                        arg_job.wait = true;
+                        break;
+                case ARG_FOLLOW:
+                        bit = OPT_FOLLOW, name = "--follow";
+                        arg_job.follow = true;
+                        break;
+                case ARG_ALL:
+                        bit = OPT_ALL, name = "--all";
+                        arg_job.all = true;
+                        break;
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
@@ -577,6 +824,8 @@ int main(int argc, char *argv[]) {
                 r = dispatch(&p);
 
         spec_changes_done(&arg_spec);
+        images_args_done();
+        job_args_done(&arg_job);
         if (fflush(stdout) == EOF && r >= 0)
                 r = log_error_errno(errno, "Failed to write output: %m");
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

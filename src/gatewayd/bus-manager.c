@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "bus-image.h"
+#include "bus-job.h"
 #include "bus-manager.h"
 #include "bus-service.h"
 #include "bus-util.h"
@@ -186,6 +187,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_RESULT, method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ExpireImage", SD_BUS_ARGS("s", id_or_reference),
                                 SD_BUS_NO_RESULT, method_expire_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SubmitJob", SD_BUS_ARGS("s", service, "s", data_json, "s", params_json),
+                                SD_BUS_RESULT("o", path), bus_method_submit_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_ARGS("b", all_users),
+                                SD_BUS_RESULT("a(ssuso)", jobs), bus_method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
         SD_BUS_VTABLE_END
@@ -203,5 +210,8 @@ int bus_manager_register(Manager *m) {
         r = bus_service_register(m);
         if (r < 0)
                 return r;
-        return bus_image_register(m);
+        r = bus_image_register(m);
+        if (r < 0)
+                return r;
+        return bus_job_register(m);
 }

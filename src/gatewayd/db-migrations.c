@@ -36,6 +36,25 @@ const char * const db_migrations[] = {
         "  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
         "  PRIMARY KEY (reference, platform)"
         ") STRICT;",
+
+        /* 3: jobs: one row per job, its state machine in columns. seq is the submission order
+         * (fair share, paging); the job's data lives in its spool directory, not here. */
+        "CREATE TABLE jobs ("
+        "  seq INTEGER PRIMARY KEY,"
+        "  id TEXT NOT NULL UNIQUE,"
+        "  service TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  gid INTEGER NOT NULL,"
+        "  state TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  started_usec INTEGER NOT NULL DEFAULT 0,"
+        "  ended_usec INTEGER NOT NULL DEFAULT 0,"
+        "  exit_code INTEGER,"
+        "  error_code TEXT,"
+        "  error_message TEXT"
+        ") STRICT;"
+        "CREATE INDEX jobs_uid_state ON jobs (uid, state);",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -16,6 +16,19 @@ const HttpRoute http_api_routes[] = {
         /* After the routes above: a reference like "library/alpine:3" spans segments. */
         { "GET",    "/v1/images/**",    http_get_image },
         { "DELETE", "/v1/images/**",    http_remove_image },
+        { "POST",   "/v1/services/*/jobs",      http_submit_service_job },
+        { "GET",    "/v1/jobs",                 http_list_jobs },
+        { "GET",    "/v1/jobs/*",               http_get_job },
+        { "GET",    "/v1/jobs/*/result",        http_get_job_result },
+        { "GET",    "/v1/jobs/*/interim-results", http_get_job_interim_results },
+        { "GET",    "/v1/jobs/*/log",           http_get_job_log },
+        { "PUT",    "/v1/jobs/*/cancel",        http_cancel_job },
+        { "GET",    "/planqk/*",                http_planqk_health },
+        { "POST",   "/planqk/*",                http_planqk_submit },
+        { "GET",    "/planqk/*/*",              http_planqk_get_job },
+        { "GET",    "/planqk/*/*/result",       http_planqk_get_result },
+        { "GET",    "/planqk/*/*/interim-results", http_planqk_get_interim_results },
+        { "PUT",    "/planqk/*/*/cancel",       http_planqk_cancel },
 };
 
 const size_t http_api_n_routes = ELEMENTSOF(http_api_routes);

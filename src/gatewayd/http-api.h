@@ -20,3 +20,20 @@ void http_get_image(HttpRequest *req, char **captures);
 void http_get_image_progress(HttpRequest *req, char **captures);
 void http_remove_image(HttpRequest *req, char **captures);
 void http_expire_image(HttpRequest *req, char **captures);
+
+/* Jobs (http-jobs.c) */
+void http_submit_service_job(HttpRequest *req, char **captures);
+void http_list_jobs(HttpRequest *req, char **captures);
+void http_get_job(HttpRequest *req, char **captures);
+void http_get_job_result(HttpRequest *req, char **captures);
+void http_get_job_interim_results(HttpRequest *req, char **captures);
+void http_get_job_log(HttpRequest *req, char **captures);
+void http_cancel_job(HttpRequest *req, char **captures);
+
+/* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
+void http_planqk_health(HttpRequest *req, char **captures);
+void http_planqk_submit(HttpRequest *req, char **captures);
+void http_planqk_get_job(HttpRequest *req, char **captures);
+void http_planqk_get_result(HttpRequest *req, char **captures);
+void http_planqk_get_interim_results(HttpRequest *req, char **captures);
+void http_planqk_cancel(HttpRequest *req, char **captures);

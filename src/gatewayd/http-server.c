@@ -188,7 +188,8 @@ static void on_request_completed(void *cls, struct MHD_Connection *connection, v
 
 static void http_request_attach_response(HttpRequest *req, unsigned status, struct MHD_Response *r);
 
-static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
+static void http_request_set_response_typed(HttpRequest *req, unsigned status, const char *content_type,
+                                            const char *data, size_t size) {
         struct MHD_Response *r;
 
         if (req->response) {
@@ -199,8 +200,16 @@ static void http_request_set_response(HttpRequest *req, unsigned status, const c
         if (!r)
                 return;
         if (size > 0)
-                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
         http_request_attach_response(req, status, r);
+}
+
+static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
+        http_request_set_response_typed(req, status, "application/json", data, size);
+}
+
+void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size) {
+        http_request_set_response_typed(req, status, content_type, data, size);
 }
 
 static void http_request_attach_response(HttpRequest *req, unsigned status, struct MHD_Response *r) {

@@ -71,6 +71,8 @@ void http_request_reply_text(HttpRequest *req, unsigned status, const char *json
 void http_request_reply_empty(HttpRequest *req, unsigned status);
 void http_request_reply_error(HttpRequest *req, const GwError *e);
 void http_request_reply_errorf(HttpRequest *req, GwErrorCode code, const char *format, ...) _printf_(3, 4);
+/* A body of any type (e.g. text/plain), copied. */
+void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size);
 /* A streamed reply (chunked, e.g. JSON lines or a log being followed): the request is answered
  * with status 200 at once and the returned stream carries the body. Write to it as data comes;
  * finish it to end the body. The stream is reference counted: the reply holds one reference, the

@@ -9,6 +9,7 @@
 #include "http-api.h"
 #include "http-server.h"
 #include "image-registry.h"
+#include "job-registry.h"
 #include "log.h"
 #include "manager.h"
 #include "service-registry.h"
@@ -27,7 +28,8 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(o->state_dir);
         m->runtime_dir = strdup(o->runtime_dir);
         m->services = hashmap_new();
-        if (!m->state_dir || !m->runtime_dir || !m->services)
+        m->jobs = hashmap_new();
+        if (!m->state_dir || !m->runtime_dir || !m->services || !m->jobs)
                 return log_oom();
         m->idle_timeout_usec = o->idle_timeout_usec;
 
@@ -53,6 +55,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->idle_timer);
         sd_bus_slot_unref(m->name_owner_slot);
         image_registry_free(m);
+        job_registry_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
         db_close(m->db);
@@ -190,7 +193,10 @@ static int manager_open_state(Manager *m) {
         r = service_registry_load(m);
         if (r < 0)
                 return r;
-        return image_registry_load(m);
+        r = image_registry_load(m);
+        if (r < 0)
+                return r;
+        return job_registry_load(m);
 }
 
 static int manager_start_http(Manager *m) {
@@ -245,6 +251,8 @@ int manager_startup(Manager *m) {
         r = manager_connect_bus(m);
         if (r < 0)
                 return r;
+        /* After the bus: recovery announces what it finds. */
+        job_registry_start(m);
 
         r = image_registry_start_expiry(m);
         if (r < 0)

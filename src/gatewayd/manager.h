@@ -27,6 +27,8 @@ typedef struct Manager {
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
         Hashmap *pulls;                 /* "<platform>\n<reference>" → ImagePull still resolving */
         sd_event_source *expiry_timer;
+        Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
+        sd_event_source *job_dispatch;  /* deferred scheduler run */
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */

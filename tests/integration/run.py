@@ -3,6 +3,7 @@
 'N passed, N failed, N skipped'. Exit status 0 only if nothing failed."""
 import os
 import sys
+import time
 import unittest
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -10,7 +11,16 @@ sys.path.insert(0, here)
 
 
 class Result(unittest.TextTestResult):
-    pass
+    """Also records how long each test took, so the slow ones can be named at the end."""
+    durations = []
+
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        Result.durations.append((time.monotonic() - self._started, test.id()))
+        super().stopTest(test)
 
 
 def main():
@@ -22,6 +32,11 @@ def main():
         suite = loader.discover(here, pattern="test_*.py", top_level_dir=here)
     runner = unittest.TextTestRunner(verbosity=2, resultclass=Result, stream=sys.stdout)
     res = runner.run(suite)
+    slow = sorted(Result.durations, reverse=True)[:10]
+    if slow:
+        print("slowest tests:")
+        for d, name in slow:
+            print(f"  {d:6.1f}s {name}")
     failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
     passed = res.testsRun - failed - len(res.skipped)
     print(f"integration: {passed} passed, {failed} failed, {len(res.skipped)} skipped")

@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from . import procs
+from . import procs, rootfs
 from .users import as_user_argv
 
 BUS_NAME = "org.gatewayd.Gateway1"
@@ -309,6 +309,9 @@ class Gatewayd:
             if self.notify is not None:
                 self.notify.close()
                 self.notify = None
+            # Job workers outlive gatewayd by design; nothing of this daemon may outlive the test.
+            procs.kill_processes_mentioning(self.tmp.path)
+            rootfs.unmount_all_under(self.tmp.path)
         text = self.stderr_text()
         self._stderr_at_stop = text
         self.tmp.cleanup()

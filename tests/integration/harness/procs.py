@@ -94,3 +94,43 @@ def source_dir():
     for _ in range(4):
         here = os.path.dirname(here)
     return here
+
+
+def pids_mentioning(text):
+    """Processes whose command line contains text (e.g. a test's temporary directory)."""
+    found = []
+    me = os.getpid()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(d))
+        except OSError:
+            pass
+    return found
+
+
+def kill_processes_mentioning(text, timeout=15):
+    """SIGKILLs the processes that outlive their parent on purpose (gateway-worker runs jobs in
+    its own session so a job survives gatewayd) and waits until they are gone. They are not our
+    children, so there is nothing to wait() for: their /proc entries are watched."""
+    pids = pids_mentioning(text)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def gone():
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        return False
+            except OSError:
+                pass
+        return True
+    wait_for(gone, timeout=timeout, what="left-over workers to exit")
+    return pids

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bus-job.h"
+#include "config.h"
+#include "db.h"
+#include "fs-util.h"
+#include "image.h"
+#include "job-registry.h"
+#include "log.h"
+#include "manager.h"
+#include "platform-local.h"
+#include "scheduler.h"
+#include "service-registry.h"
+
+#define JOB_COLUMNS "seq, id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, " \
+                    "exit_code, error_code, error_message"
+
+static void job_start(Job *j);
+
+static void job_busy_update(Job *j) {
+        bool want = !job_state_is_terminal(j->state);
+
+        /* An unfinished job keeps gatewayd from exiting on idle: nobody else would watch it. */
+        if (want && !j->busy)
+                manager_busy_ref(j->manager);
+        else if (!want && j->busy)
+                manager_busy_unref(j->manager);
+        j->busy = want;
+}
+
+static int job_attach(Manager *m, Job *j) {
+        int r;
+
+        j->manager = m;
+        if (asprintf(&j->spool_dir, "%s/jobs/%s", m->state_dir, j->id) < 0)
+                return -ENOMEM;
+        r = sd_bus_path_encode(JOB_OBJECT_PREFIX, j->id, &j->object_path);
+        if (r < 0)
+                return r;
+        r = hashmap_put(m->jobs, j->id, j);
+        if (r < 0)
+                return r;
+        job_busy_update(j);
+        return 0;
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? strdup((const char *) t) : NULL;
+}
+
+static int job_from_row(sqlite3_stmt *st, Job **ret) {
+        _cleanup_(job_freep) Job *j = job_new();
+
+        if (!j)
+                return -ENOMEM;
+        j->seq = sqlite3_column_int64(st, 0);
+        j->id = column_strdup(st, 1);
+        j->service = column_strdup(st, 2);
+        j->platform = column_strdup(st, 3);
+        if (!j->id || !j->service || !j->platform)
+                return -ENOMEM;
+        j->uid = (uid_t) sqlite3_column_int64(st, 4);
+        j->gid = (gid_t) sqlite3_column_int64(st, 5);
+        j->state = job_state_from_string((const char *) sqlite3_column_text(st, 6));
+        if (j->state < 0)
+                return log_error_errno(EBADMSG, "Job %s in the database has an invalid state; skipping it.", j->id);
+        j->created_usec = (uint64_t) sqlite3_column_int64(st, 7);
+        j->started_usec = (uint64_t) sqlite3_column_int64(st, 8);
+        j->ended_usec = (uint64_t) sqlite3_column_int64(st, 9);
+        j->exit_code = sqlite3_column_type(st, 10) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 10);
+        j->error_code = column_strdup(st, 11);
+        j->error_message = column_strdup(st, 12);
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+int job_registry_load(Manager *m) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        r = db_prepare(m->db, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY seq", &st);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                Job *j = NULL;
+
+                if (job_from_row(st, &j) < 0)
+                        continue;
+                r = job_attach(m, j);
+                if (r < 0) {
+                        job_free(j);
+                        return log_error_errno(r, "Failed to register job: %m");
+                }
+        }
+        if (rc != SQLITE_DONE)
+                return log_error_errno(db_errno(rc), "Failed to read jobs: %s", sqlite3_errmsg(m->db));
+        log_info("Loaded %zu jobs.", hashmap_size(m->jobs));
+        return 0;
+}
+
+void job_registry_free(Manager *m) {
+        Job *j;
+
+        /* Workers are left running: they are in sessions of their own and will be re-attached
+         * by the next gatewayd. */
+        m->job_dispatch = sd_event_source_disable_unref(m->job_dispatch);
+        HASHMAP_FOREACH(j, m->jobs)
+                job_free(j);
+        m->jobs = hashmap_free(m->jobs);
+}
+
+Job *job_registry_get(Manager *m, const char *id) {
+        if (!job_id_is_valid(id))
+                return NULL;
+        return hashmap_get(m->jobs, id);
+}
+
+bool job_is_visible_to(const Job *j, const Caller *c) {
+        return caller_is_root(c) || j->uid == c->uid;
+}
+
+/* The one place a job's state changes: database first, then memory, then the world. */
+typedef struct JobUpdate {
+        JobState state;
+        uint64_t started_usec, ended_usec;
+        int exit_code;
+        const char *error_code, *error_message;
+} JobUpdate;
+
+static int job_commit(Job *j, const JobUpdate *u) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        Manager *m = j->manager;
+        int rc, r;
+
+        if (!job_state_transition_is_valid(j->state, u->state)) {
+                log_debug("Job %s: ignoring transition %s → %s.", j->id, job_state_to_string(j->state),
+                          job_state_to_string(u->state));
+                return -ESTALE;
+        }
+
+        r = db_prepare(m->db,
+                       "UPDATE jobs SET state = ?, started_usec = ?, ended_usec = ?, exit_code = ?, "
+                       "error_code = ?, error_message = ? WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, job_state_to_string(u->state), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64) u->started_usec);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64) u->ended_usec);
+        if (u->exit_code >= 0)
+                sqlite3_bind_int(st, 4, u->exit_code);
+        else
+                sqlite3_bind_null(st, 4);
+        sqlite3_bind_text(st, 5, u->error_code, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, u->error_message, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, j->id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return log_error_errno(db_errno(rc), "Failed to store state of job %s: %s", j->id, sqlite3_errmsg(m->db));
+
+        if (free_and_strdup(&j->error_code, u->error_code) < 0 ||
+            free_and_strdup(&j->error_message, u->error_message) < 0)
+                log_oom();
+        log_info("Job %s (%s, uid %u): %s → %s%s%s", j->id, j->service, (unsigned) j->uid,
+                 job_state_to_string(j->state), job_state_to_string(u->state),
+                 u->error_message ? ": " : "", strempty(u->error_message));
+        j->state = u->state;
+        j->started_usec = u->started_usec;
+        j->ended_usec = u->ended_usec;
+        j->exit_code = u->exit_code;
+
+        bus_job_emit_changed(j);
+        job_notify_watches(j);
+        job_busy_update(j);
+        if (job_state_is_terminal(j->state))
+                job_registry_dispatch(m);  /* a slot was freed */
+        return 0;
+}
+
+static int job_transition(Job *j, JobState state, const char *error_code, const char *error_message) {
+        JobUpdate u = {
+                .state = state,
+                .started_usec = j->started_usec,
+                .ended_usec = j->ended_usec,
+                .exit_code = j->exit_code,
+                .error_code = error_code ?: j->error_code,
+                .error_message = error_message ?: j->error_message,
+        };
+
+        if (job_state_is_terminal(state) && u.ended_usec == 0)
+                u.ended_usec = realtime_now_usec();
+        return job_commit(j, &u);
+}
+
+void job_worker_running(Job *j, uint64_t started_usec) {
+        JobUpdate u = {
+                .state = JOB_RUNNING,
+                .started_usec = started_usec ?: realtime_now_usec(),
+                .exit_code = -1,
+        };
+
+        if (j->state == JOB_PENDING)
+                (void) job_commit(j, &u);
+}
+
+void job_worker_finished(Job *j, JobState state, int exit_code, const char *error_code,
+                         const char *error_message, uint64_t started_usec, uint64_t ended_usec) {
+        JobUpdate u = {
+                .state = state,
+                .started_usec = started_usec ?: j->started_usec,
+                .ended_usec = ended_usec ?: realtime_now_usec(),
+                .exit_code = exit_code,
+                .error_code = error_code,
+                .error_message = error_message,
+        };
+
+        (void) job_commit(j, &u);
+}
+
+void job_worker_log(Job *j) {
+        job_notify_watches(j);
+}
+
+void job_worker_interim(Job *j, unsigned index, const char *json_text) {
+        bus_job_emit_interim(j, index, json_text);
+        job_notify_watches(j);
+}
+
+/* Scheduling runs deferred, once per loop iteration, however many jobs changed in it. */
+static int on_dispatch(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        SchedulerLimits limits = {
+                .jobs_per_user = m->config->jobs_per_user,
+                .max_clusters = m->config->max_clusters,
+        };
+        _cleanup_free_ Job **all = NULL, **promote = NULL;
+        size_t n = 0, n_promote;
+        Job *j;
+
+        all = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
+        promote = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
+        if (!all || !promote)
+                return log_oom();
+        HASHMAP_FOREACH(j, m->jobs)
+                if (!job_state_is_terminal(j->state))
+                        all[n++] = j;
+
+        n_promote = scheduler_select(&limits, all, n, promote);
+        for (size_t i = 0; i < n_promote; i++)
+                if (job_transition(promote[i], JOB_PENDING, NULL, NULL) >= 0)
+                        job_start(promote[i]);
+        return 0;
+}
+
+void job_registry_dispatch(Manager *m) {
+        if (m->exiting || !m->job_dispatch)
+                return;
+        (void) sd_event_source_set_enabled(m->job_dispatch, SD_EVENT_ONESHOT);
+}
+
+static void job_fail(Job *j, const char *code, const char *message) {
+        (void) job_transition(j, JOB_FAILED, code, message);
+}
+
+static void on_image_ready(Manager *m, Image *image, const GwError *error, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        char *id = userdata;
+        Job *j = job_registry_get(m, id);
+        Service *s;
+
+        if (!j || j->image_request != id) {
+                free(id);
+                return;
+        }
+        j->image_request = mfree(j->image_request);
+        if (j->state != JOB_PENDING || j->worker_started)
+                return; /* cancelled meanwhile */
+        if (error && gw_error_is_set(error))
+                return job_fail(j, "IMAGE_PULL_FAILED", error->message ?: "Image could not be pulled.");
+        if (!image)
+                return job_fail(j, "IMAGE_PULL_FAILED", "Image is not available.");
+
+        s = service_registry_get(m, j->service);
+        if (!s)
+                return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
+        if (platform_local_start(j, s, image, &e) < 0)
+                return job_fail(j, "INTERNAL_ERROR", e.message ?: "Failed to start the worker.");
+        image_mark_used(image);
+}
+
+static void job_start(Job *j) {
+        Manager *m = j->manager;
+        Service *s;
+        int r;
+
+        if (j->image_request || j->worker_started)
+                return;
+        s = service_registry_get(m, j->service);
+        if (!s)
+                return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
+        j->image_request = strdup(j->id);
+        if (!j->image_request)
+                return job_fail(j, "INTERNAL_ERROR", "Out of memory.");
+
+        /* PENDING while the image is made READY; the callback may come at once or after a pull. */
+        r = image_registry_ensure_ready(m, s->image, j->uid, on_image_ready, j->image_request);
+        if (r < 0) {
+                j->image_request = mfree(j->image_request);
+                log_warning_errno(r, "Job %s: cannot get image %s: %m", j->id, s->image);
+                return job_fail(j, "IMAGE_PULL_FAILED", "The image could not be requested.");
+        }
+}
+
+static int write_file_at(int dfd, const char *name, const char *text) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        r = loop_write(fd, text, strlen(text));
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        return r;
+}
+
+/* The spool exists before the row that points at it, so a committed job always has its input. */
+static int job_create_spool(Job *j, json_object *data, json_object *params) {
+        _cleanup_free_ char *jobs_dir = NULL, *input = NULL;
+        _cleanup_close_ int dfd = -1;
+        int r;
+
+        if (asprintf(&jobs_dir, "%s/jobs", j->manager->state_dir) < 0 ||
+            asprintf(&input, "%s/input", j->spool_dir) < 0)
+                return -ENOMEM;
+        if (mkdir(jobs_dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        if (mkdir(j->spool_dir, 0700) < 0)
+                return -errno;
+        if (mkdir(input, 0700) < 0)
+                return -errno;
+        dfd = open(input, O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = write_file_at(dfd, "data.json",
+                          data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
+        if (r >= 0)
+                r = write_file_at(dfd, "params.json",
+                                  params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
+        return r;
+}
+
+static unsigned count_unfinished(Manager *m, uid_t uid) {
+        unsigned n = 0;
+        Job *j;
+
+        HASHMAP_FOREACH(j, m->jobs)
+                if (j->uid == uid && !job_state_is_terminal(j->state))
+                        n++;
+        return n;
+}
+
+/* The bus daemon does not always pass the sender's gid: then the job runs with the user's primary
+ * group, and a user without a passwd entry as nobody's group. */
+static gid_t caller_gid(const Caller *c) {
+        struct passwd pw, *result = NULL;
+        char buf[4096];
+
+        if (c->gid != (gid_t) -1)
+                return c->gid;
+        if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &result) == 0 && result)
+                return result->pw_gid;
+        return (gid_t) 65534;
+}
+
+static int job_insert(Job *j, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        Manager *m = j->manager;
+        int rc, r;
+
+        r = db_prepare(m->db,
+                       "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)", &st);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error.");
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, j->service, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, j->platform, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, j->uid);
+        sqlite3_bind_int64(st, 5, j->gid);
+        sqlite3_bind_text(st, 6, job_state_to_string(j->state), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64) j->created_usec);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+                log_error("Failed to store job %s: %s", j->id, sqlite3_errmsg(m->db));
+                return gw_error_set_errno(e, db_errno(rc), "Database error while storing the job.");
+        }
+        j->seq = sqlite3_last_insert_rowid(m->db);
+        return 0;
+}
+
+int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
+                        json_object *params, Job **ret, GwError *e) {
+        _cleanup_(job_freep) Job *j = NULL;
+        ConfigPlatform *p;
+        Job *added;
+        int r;
+
+        if (!service_registry_get(m, service))
+                return gw_error_set(e, GW_ERROR_NO_SUCH_SERVICE, "No service '%s'.", service);
+        if (m->config->active_jobs_per_user > 0 &&
+            count_unfinished(m, c->uid) >= m->config->active_jobs_per_user)
+                return gw_error_set(e, GW_ERROR_LIMIT_EXCEEDED,
+                                    "You have %u unfinished jobs, the limit (ActiveJobsPerUser) is %u; "
+                                    "wait for one to finish or cancel one.",
+                                    count_unfinished(m, c->uid), m->config->active_jobs_per_user);
+
+        p = config_platform_default(m->config);
+        j = job_new();
+        if (!j)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        r = job_id_new(&j->id);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Cannot generate a job id.");
+        j->service = strdup(service);
+        j->platform = strdup(p->name);
+        if (!j->service || !j->platform)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        j->uid = c->uid;
+        j->gid = caller_gid(c);
+        j->created_usec = realtime_now_usec();
+        j->manager = m;
+        if (asprintf(&j->spool_dir, "%s/jobs/%s", m->state_dir, j->id) < 0)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+
+        r = job_create_spool(j, data, params);
+        if (r < 0) {
+                log_error_errno(r, "Failed to create spool directory %s: %m", j->spool_dir);
+                if (r != -EEXIST)  /* (not ours to remove then) */
+                        (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
+                return gw_error_set_errno(e, r, "Cannot create the job's spool directory.");
+        }
+        r = job_insert(j, e);
+        if (r < 0) {
+                (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
+                return r;
+        }
+
+        j->spool_dir = mfree(j->spool_dir);  /* job_attach() sets it again */
+        added = j;
+        r = job_attach(m, TAKE_PTR(j));
+        if (r < 0) {
+                hashmap_remove(m->jobs, added->id);
+                job_free(added);
+                return gw_error_set_errno(e, r, "Failed to register the job.");
+        }
+        log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
+        bus_job_emit_added(added);
+        job_registry_dispatch(m);
+        if (ret)
+                *ret = added;
+        return 0;
+}
+
+int job_registry_cancel(Job *j, GwError *e) {
+        if (job_state_is_terminal(j->state))
+                return 0;
+        j->cancel_requested = true;
+        if (j->worker_started)
+                return platform_local_cancel(j);
+        /* Not started: nothing to stop. A pending image request finds the job cancelled. */
+        (void) job_transition(j, JOB_CANCELLED, "CANCELLED", "Cancelled before it started.");
+        return 0;
+}
+
+static int compare_seq(const void *a, const void *b) {
+        const Job *x = *(Job * const *) a, *y = *(Job * const *) b;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+Job **job_registry_list(Manager *m, const JobFilter *f, size_t *ret_n) {
+        Job **l = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *)), *j;
+        size_t n = 0;
+
+        if (!l)
+                return NULL;
+        HASHMAP_FOREACH(j, m->jobs) {
+                if (!f->all_users && j->uid != f->uid)
+                        continue;
+                if (f->state >= 0 && j->state != f->state)
+                        continue;
+                if (f->service && !streq(j->service, f->service))
+                        continue;
+                if (j->seq <= f->after_seq)
+                        continue;
+                l[n++] = j;
+        }
+        qsort(l, n, sizeof(Job *), compare_seq);
+        if (ret_n)
+                *ret_n = n;
+        return l;
+}
+
+void job_registry_start(Manager *m) {
+        Job *j;
+        int r;
+
+        r = sd_event_add_defer(m->event, &m->job_dispatch, on_dispatch, m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the job scheduler: %m");
+                return;
+        }
+        (void) sd_event_source_set_description(m->job_dispatch, "job-dispatch");
+        (void) sd_event_source_set_enabled(m->job_dispatch, SD_EVENT_OFF);
+
+        /* Jobs that had a slot when we went away: find their worker, or what it left behind. */
+        HASHMAP_FOREACH(j, m->jobs) {
+                if (!job_state_is_active(j->state))
+                        continue;
+                r = platform_local_recover(j);
+                if (r == 0 && j->state == JOB_PENDING)
+                        job_start(j);  /* the worker had not been started yet */
+        }
+        job_registry_dispatch(m);
+}
+
+int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        size_t n = 0;
+
+        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (n < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + n, (size_t) st.st_size - n);
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
+int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        off_t start;
+        ssize_t n;
+        char *p;
+
+        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        start = st.st_size > (off_t) max ? st.st_size - (off_t) max : 0;
+        buf = malloc((size_t) (st.st_size - start) + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = pread(fd, buf, (size_t) (st.st_size - start), start);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        /* Started inside a line: drop that partial line. */
+        p = buf;
+        if (start > 0) {
+                p = strchr(buf, '\n');
+                p = p ? p + 1 : buf + n;
+        }
+        memmove(buf, p, strlen(p) + 1);
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int job_result_json(const Job *j, json_object **ret, GwError *e) {
+        _cleanup_free_ char *text = NULL;
+        enum json_tokener_error jerr;
+        json_object *o;
+        int r;
+
+        if (!job_state_is_terminal(j->state))
+                return gw_error_set(e, GW_ERROR_CONFLICT, "Job %s is %s; it has no result yet.", j->id,
+                                    job_state_to_planqk(j->state));
+        if (j->state != JOB_SUCCEEDED) {
+                o = json_object_new_object();
+                json_object_object_add(o, "code", json_object_new_string(j->error_code ?: job_state_to_string(j->state)));
+                json_object_object_add(o, "detail", json_object_new_string(j->error_message ?: ""));
+                *ret = o;
+                return 0;
+        }
+        r = job_read_spool_file(j, "result.json", j->manager->config->result_max + 4096, &text, NULL);
+        if (r == -ENOENT) {
+                *ret = NULL;  /* succeeded without printing a result */
+                return 0;
+        }
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Cannot read the result of job %s.", j->id);
+        /* "null" parses to NULL too: a job may end without a result. */
+        o = json_tokener_parse_verbose(text, &jerr);
+        if (jerr != json_tokener_success)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "The result of job %s is not valid JSON.", j->id);
+        *ret = o;
+        return 0;
+}
+
+int job_interim_json(const Job *j, bool last, json_object **ret, GwError *e) {
+        _cleanup_free_ char *text = NULL;
+        Config *c = j->manager->config;
+        json_object *a = json_object_new_array();
+        char *line, *save = NULL;
+        int r;
+
+        if (!a)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        /* The latest one is within the last InterimMax bytes (+ its newline): no need to read
+         * up to InterimCount × InterimMax for it. */
+        if (last)
+                r = job_read_spool_tail(j, "interim.jsonl", c->interim_max + 2, &text);
+        else
+                r = job_read_spool_file(j, "interim.jsonl", (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
+        if (r < 0 && r != -ENOENT) {
+                json_object_put(a);
+                return gw_error_set_errno(e, r, "Cannot read the interim results of job %s.", j->id);
+        }
+        for (line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+                enum json_tokener_error jerr;
+                json_object *o = json_tokener_parse_verbose(line, &jerr);
+
+                if (jerr != json_tokener_success)
+                        continue; /* a line cut off by a crash */
+                if (last && json_object_array_length(a) > 0)
+                        json_object_array_del_idx(a, 0, 1);
+                json_object_array_add(a, o);
+        }
+        *ret = a;
+        return 0;
+}

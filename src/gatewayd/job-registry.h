@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "caller.h"
+#include "gw-error.h"
+#include "job.h"
+
+/* The job registry: submission, limits, the state machine's transitions, cancellation and
+ * recovery. Like the service registry, every transition is committed to the database before it
+ * is applied in memory and announced (bus signals, HTTP readers), so what a client has seen
+ * survives a crash. Authorization is the surfaces' job; the registry only enforces limits. */
+
+int job_registry_load(Manager *m);
+/* Once the bus is up: re-attaches to workers, resumes PENDING jobs, starts the scheduler. */
+void job_registry_start(Manager *m);
+void job_registry_free(Manager *m);
+
+Job *job_registry_get(Manager *m, const char *id);
+
+/* data and params may be NULL ({}). Refuses (LimitExceeded) beyond ActiveJobsPerUser. */
+int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
+                        json_object *params, Job **ret, GwError *e);
+/* Idempotent: a finished job stays as it is. A queued or image-waiting job is cancelled at once;
+ * a running one gets SIGTERM and ends CANCELLED when its worker has stopped it. */
+int job_registry_cancel(Job *j, GwError *e);
+
+typedef struct JobFilter {
+        bool all_users;
+        uid_t uid;
+        JobState state;         /* _JOB_STATE_INVALID = any */
+        const char *service;    /* NULL = any */
+        int64_t after_seq;      /* cursor: only jobs submitted after this one */
+} JobFilter;
+
+/* Matching jobs in submission order (borrowed; free the array only). */
+Job **job_registry_list(Manager *m, const JobFilter *f, size_t *ret_n);
+
+/* Who may see a job without asking polkit: its owner and root. */
+bool job_is_visible_to(const Job *j, const Caller *c);
+
+/* Runs the scheduler soon (once per loop iteration however often it is asked). */
+void job_registry_dispatch(Manager *m);
+
+/* Called by the platforms as the worker reports. */
+void job_worker_running(Job *j, uint64_t started_usec);
+void job_worker_finished(Job *j, JobState state, int exit_code, const char *error_code,
+                         const char *error_message, uint64_t started_usec, uint64_t ended_usec);
+void job_worker_log(Job *j);
+void job_worker_interim(Job *j, unsigned index, const char *json_text);
+
+/* Reads a spool file of a job, e.g. "result.json" (NUL-terminated; -ENOENT if absent). */
+int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size);
+
+/* The last (at most) max bytes of a spool file, from the first line that starts within them. */
+int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret);
+
+/* The result as a client sees it: result.json when SUCCEEDED, {code, detail} when the job failed;
+ * Conflict while the job has not ended. */
+int job_result_json(const Job *j, json_object **ret, GwError *e);
+/* Interim results as a JSON array; only the last one if last. */
+int job_interim_json(const Job *j, bool last, json_object **ret, GwError *e);

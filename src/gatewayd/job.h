@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "macro.h"
+
+typedef struct Manager Manager;
+
+/* QUEUED → PENDING → RUNNING → SUCCEEDED | FAILED | CANCELLED. QUEUED waits for the per-user and
+ * per-platform limits; PENDING has a slot and waits for its image and its worker; UNKNOWN is
+ * where a job ends when contact with its worker was lost without an outcome. */
+typedef enum JobState {
+        JOB_QUEUED,
+        JOB_PENDING,
+        JOB_RUNNING,
+        JOB_SUCCEEDED,
+        JOB_FAILED,
+        JOB_CANCELLED,
+        JOB_UNKNOWN,
+        _JOB_STATE_MAX,
+        _JOB_STATE_INVALID = -1,
+} JobState;
+
+const char *job_state_to_string(JobState s);
+JobState job_state_from_string(const char *s);
+/* The PlanQK status vocabulary has no QUEUED: a queued job is PENDING there. */
+const char *job_state_to_planqk(JobState s);
+bool job_state_is_terminal(JobState s);
+/* PENDING and RUNNING hold one of the user's JobsPerUser slots and one of the platform's. */
+static inline bool job_state_is_active(JobState s) {
+        return s == JOB_PENDING || s == JOB_RUNNING;
+}
+/* Whether from → to is a transition the state machine allows. */
+bool job_state_transition_is_valid(JobState from, JobState to);
+
+typedef void (*JobWatchCallback)(void *userdata);
+
+typedef struct JobWatch {
+        JobWatchCallback callback;
+        void (*destroy)(void *userdata);
+        void *userdata;
+        struct JobWatch *next;
+} JobWatch;
+
+typedef struct Job {
+        Manager *manager;
+
+        char *id;                       /* UUID, as PlanQK clients expect */
+        int64_t seq;                    /* submission order (the row id): fair share and paging */
+        char *service;
+        char *platform;
+        uid_t uid;
+        gid_t gid;
+        JobState state;
+        uint64_t created_usec, started_usec, ended_usec;   /* CLOCK_REALTIME, 0 = not yet */
+        int exit_code;                  /* -1 = none */
+        char *error_code;               /* worker's error.code ("EXIT_CODE", ...) or ours */
+        char *error_message;
+        char *spool_dir;
+        char *object_path;
+
+        /* Runtime only. */
+        char *image_request;            /* userdata of an image_registry_ensure_ready() in flight
+                                         * (our id, copied): owned here, so that a request still
+                                         * open at shutdown is freed with the job */
+        bool worker_started;            /* a worker was spawned or re-attached */
+        bool cancel_requested;
+        bool busy;                      /* holds a manager_busy_ref() */
+        pid_t worker_pid;
+        int worker_pidfd;
+        bool worker_is_child;           /* ours to reap (not re-attached) */
+        int events_fd;
+        sd_event_source *pidfd_source, *events_source, *kill_timer;
+        sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
+        uint64_t interim_offset, log_size;
+        unsigned interim_index;
+        char *events_buf;
+        size_t events_len;
+        JobWatch *watches;              /* woken on every change: log growth, state */
+} Job;
+
+Job *job_new(void);
+Job *job_free(Job *j);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Job *, job_free);
+
+/* A fresh random (version 4) UUID, as text. */
+int job_id_new(char **ret);
+bool job_id_is_valid(const char *id);
+
+/* The native record (/v1/jobs) and the PlanQK job object: exactly
+ * {id, status, createdAt, startedAt, endedAt}. */
+json_object *job_to_json(const Job *j);
+json_object *job_to_planqk_json(const Job *j);
+
+/* destroy (may be NULL) is called for userdata when the watch is removed or the job freed. */
+int job_watch_add(Job *j, JobWatchCallback callback, void (*destroy)(void *userdata), void *userdata);
+void job_watch_remove(Job *j, JobWatchCallback callback, void *userdata);
+void job_notify_watches(Job *j);
+
+uint64_t realtime_now_usec(void);

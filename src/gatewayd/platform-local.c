@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build-config.h"
+#include "config.h"
+#include "fs-util.h"
+#include "job-registry.h"
+#include "log.h"
+#include "manager.h"
+#include "platform-local.h"
+
+/* The worker gives the job --kill-grace (10 s) after SIGTERM; we give the worker a little more
+ * before we stop asking nicely. */
+#define CANCEL_KILL_USEC (15 * USEC_PER_SEC)
+#define EVENTS_LINE_MAX (4 * 1024 * 1024)
+
+static int pidfd_open_(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_signal(int pidfd, int sig) {
+        return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+uint64_t parse_timestamp_iso(const char *s) {
+        struct tm tm = {};
+        const char *p;
+        unsigned ms = 0;
+        time_t t;
+
+        if (!s)
+                return 0;
+        p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p)
+                return 0;
+        if (*p == '.') {
+                unsigned scale = 100;
+                for (p++; *p >= '0' && *p <= '9'; p++) {
+                        ms += (unsigned) (*p - '0') * scale;
+                        scale /= 10;
+                }
+        }
+        if (*p != 'Z')
+                return 0;
+        t = timegm(&tm);
+        if (t < 0)
+                return 0;
+        return (uint64_t) t * USEC_PER_SEC + (uint64_t) ms * 1000;
+}
+
+static const char *worker_path(Manager *m) {
+        static char path[PATH_MAX + 64];
+        const char *e = getenv("GATEWAYD_WORKER");
+        char self[PATH_MAX], *slash;
+        ssize_t n;
+
+        if (m->config->worker_path)
+                return m->config->worker_path;
+        if (e)
+                return e;
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+                return LIBEXECDIR "/gateway-worker";
+        self[n] = 0;
+        slash = strrchr(self, '/');
+        if (slash)
+                *slash = 0;
+        /* Installed: next to gatewayd. Build tree: src/gatewayd/ beside src/worker/. */
+        snprintf(path, sizeof(path), "%s/gateway-worker", self);
+        if (access(path, X_OK) < 0)
+                snprintf(path, sizeof(path), "%s/../worker/gateway-worker", self);
+        return path;
+}
+
+static json_object *strv_to_json_array(char **l) {
+        json_object *a = json_object_new_array();
+
+        for (char **s = l; s && *s; s++)
+                json_object_array_add(a, json_object_new_string(*s));
+        return a;
+}
+
+static uint64_t min_set(uint64_t a, uint64_t b) {
+        /* 0 means unset: the set one wins, else the smaller. */
+        if (a == 0)
+                return b;
+        if (b == 0)
+                return a;
+        return MIN(a, b);
+}
+
+static json_object *job_spec_json(Job *j, const Service *s, const Image *image) {
+        Config *c = j->manager->config;
+        json_object *o = json_object_new_object(), *img, *env, *res;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "id", json_object_new_string(j->id));
+        img = json_object_new_object();
+        json_object_object_add(img, "path", json_object_new_string(image->squashfs_path));
+        if (image->meta_path)
+                json_object_object_add(img, "metaPath", json_object_new_string(image->meta_path));
+        json_object_object_add(o, "image", img);
+        if (s->command)
+                json_object_object_add(o, "command", strv_to_json_array(s->command));
+        env = json_object_new_object();
+        for (char **e = s->env; e && *e; e++) {
+                const char *eq = strchr(*e, '=');
+                _cleanup_free_ char *k = eq ? strndup(*e, (size_t) (eq - *e)) : NULL;
+
+                if (k)
+                        json_object_object_add(env, k, json_object_new_string(eq + 1));
+        }
+        json_object_object_add(o, "env", env);
+        json_object_object_add(o, "network", json_object_new_boolean(s->network));
+        res = json_object_new_object();
+        json_object_object_add(res, "memory", json_object_new_int64((int64_t) min_set(s->memory, c->memory_max)));
+        json_object_object_add(res, "cpus", json_object_new_double(s->cpus));
+        json_object_object_add(res, "timeout", json_object_new_int64((int64_t) min_set(s->timeout_sec, c->runtime_max_sec)));
+        json_object_object_add(res, "pids", json_object_new_int64((int64_t) c->tasks_max));
+        json_object_object_add(o, "resources", res);
+        json_object_object_add(o, "uid", json_object_new_int64(j->uid));
+        json_object_object_add(o, "gid", json_object_new_int64(j->gid));
+        return o;
+}
+
+static int write_job_json(Job *j, json_object *spec) {
+        const char *text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+        return write_file_atomic(j->spool_dir, "job.json", text, strlen(text));
+}
+
+/* ---- outcome ---- */
+
+static void job_conclude_from_spool(Job *j, const char *why_missing) {
+        _cleanup_free_ char *text = NULL;
+        json_object *o, *err = NULL, *v;
+        JobState state;
+        const char *code = NULL, *detail = NULL;
+        int exit_code = -1, r;
+
+        r = job_read_spool_file(j, "exit.json", 1024 * 1024, &text, NULL);
+        if (r < 0 && j->cancel_requested) {
+                /* We stopped it, e.g. before it had its signal handlers set up: that is what
+                 * was asked for, nothing was lost. */
+                job_worker_finished(j, JOB_CANCELLED, -1, "CANCELLED", "Cancelled while the worker was starting.", 0, 0);
+                return;
+        }
+        if (r < 0) {
+                /* No commit point: whatever happened to the job, nobody can tell its outcome. */
+                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);
+                return;
+        }
+        o = json_tokener_parse(text);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST", "exit.json of the worker is unreadable.", 0, 0);
+                return;
+        }
+        state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
+        if (!job_state_is_terminal(state))
+                state = JOB_UNKNOWN;
+        if (json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
+                exit_code = json_object_get_int(v);
+        if (json_object_object_get_ex(o, "error", &err) && json_object_is_type(err, json_type_object)) {
+                if (json_object_object_get_ex(err, "code", &v))
+                        code = json_object_get_string(v);
+                if (json_object_object_get_ex(err, "detail", &v))
+                        detail = json_object_get_string(v);
+        }
+        job_worker_finished(j, state, exit_code, code, detail,
+                            parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
+                            parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
+        json_object_put(o);
+}
+
+static void job_detach_worker(Job *j) {
+        j->spool_timer = sd_event_source_disable_unref(j->spool_timer);
+        j->pidfd_source = sd_event_source_disable_unref(j->pidfd_source);
+        j->events_source = sd_event_source_disable_unref(j->events_source);
+        j->kill_timer = sd_event_source_disable_unref(j->kill_timer);
+        j->worker_pidfd = safe_close(j->worker_pidfd);
+        j->events_fd = safe_close(j->events_fd);
+        j->events_buf = mfree(j->events_buf);
+        j->events_len = 0;
+        j->worker_pid = 0;
+}
+
+/* ---- events ---- */
+
+static void handle_event(Job *j, const char *line) {
+        json_object *o = json_tokener_parse(line), *v;
+        const char *event;
+
+        if (!o)
+                return;
+        event = json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v) : "";
+        if (streq(event, "status")) {
+                if (json_object_object_get_ex(o, "status", &v) && streq(strempty(json_object_get_string(v)), "RUNNING")) {
+                        uint64_t started = json_object_object_get_ex(o, "startedAt", &v) ? (uint64_t) json_object_get_int64(v) : 0;
+                        job_worker_running(j, started);
+                }
+        } else if (streq(event, "log"))
+                job_worker_log(j);
+        else if (streq(event, "interim")) {
+                json_object *result = NULL;
+                unsigned index = json_object_object_get_ex(o, "index", &v) ? (unsigned) json_object_get_int(v) : 0;
+
+                json_object_object_get_ex(o, "result", &result);
+                job_worker_interim(j, index, json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        }
+        /* "done" repeats exit.json, which is read when the worker has exited. */
+        json_object_put(o);
+}
+
+static int drain_events(Job *j) {
+        for (;;) {
+                char buf[65536], *nl;
+                ssize_t n = read(j->events_fd, buf, sizeof(buf));
+                char *b;
+
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                if (n == 0)
+                        return -EPIPE;
+                b = realloc(j->events_buf, j->events_len + (size_t) n + 1);
+                if (!b)
+                        return -ENOMEM;
+                j->events_buf = b;
+                memcpy(b + j->events_len, buf, (size_t) n);
+                j->events_len += (size_t) n;
+                b[j->events_len] = 0;
+
+                while ((nl = memchr(j->events_buf, '\n', j->events_len))) {
+                        size_t len = (size_t) (nl - j->events_buf) + 1;
+
+                        *nl = 0;
+                        handle_event(j, j->events_buf);
+                        memmove(j->events_buf, j->events_buf + len, j->events_len - len);
+                        j->events_len -= len;
+                }
+                if (j->events_len > EVENTS_LINE_MAX)
+                        j->events_len = 0; /* a runaway line: drop it, the spool has everything */
+        }
+}
+
+static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Job *j = userdata;
+
+        if (drain_events(j) < 0) {
+                /* EOF or error: the exit is noticed through the pidfd. */
+                j->events_source = sd_event_source_disable_unref(j->events_source);
+                j->events_fd = safe_close(j->events_fd);
+        }
+        return 0;
+}
+
+static int try_reattach(Job *j, bool *ret_had_pid);
+static void spool_poll_interim(Job *j);
+
+static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Job *j = userdata;
+        char why[256];
+        siginfo_t si = {};
+
+        if (j->events_fd >= 0)
+                (void) drain_events(j);  /* the last lines may still be in the pipe */
+        else if (j->spool_timer)
+                spool_poll_interim(j);   /* what came since the last look */
+
+        if (j->worker_is_child) {
+                if (waitid((idtype_t) 3 /* P_PIDFD */, (id_t) j->worker_pidfd, &si, WEXITED) < 0)
+                        log_warning_errno(errno, "Job %s: failed to reap worker: %m", j->id);
+        }
+        if (si.si_code == CLD_EXITED)
+                snprintf(why, sizeof(why), "The worker exited with status %i without recording an outcome "
+                         "(see worker.err in the spool).", si.si_status);
+        else if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+                snprintf(why, sizeof(why), "The worker was killed by signal %i before it recorded an outcome.", si.si_status);
+        else
+                snprintf(why, sizeof(why), "The worker ended without recording an outcome.");
+
+        log_debug("Job %s: worker %i ended.", j->id, (int) j->worker_pid);
+        job_detach_worker(j);
+
+        /* A worker started after a restart finds the spool locked if the previous gatewayd had
+         * started one just before it died, too early for recovery to see its worker.pid: that
+         * one is the job's worker, and ours gave way to it. */
+        if (!j->cancel_requested && si.si_code == CLD_EXITED && si.si_status == 1) {
+                bool had_pid;
+
+                if (try_reattach(j, &had_pid) > 0)
+                        return 0;
+        }
+        job_conclude_from_spool(j, why);
+        return 0;
+}
+
+/* ---- re-attached workers: the pipe died with the previous gatewayd, the spool did not ---- */
+
+static uint64_t spool_file_size(Job *j, const char *name) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+
+        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0 || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                return 0;
+        return (uint64_t) st.st_size;
+}
+
+/* Sends the interim results appended since the last look, as the event pipe would have. */
+static void spool_poll_interim(Job *j) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        uint64_t size = spool_file_size(j, "interim.jsonl");
+        size_t n, start = 0;
+        ssize_t k;
+
+        if (size <= j->interim_offset || size - j->interim_offset > 64 * 1024 * 1024)
+                return;
+        n = (size_t) (size - j->interim_offset);
+        if (asprintf(&path, "%s/interim.jsonl", j->spool_dir) < 0 || !(buf = malloc(n + 1)))
+                return;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return;
+        k = pread(fd, buf, n, (off_t) j->interim_offset);
+        if (k <= 0)
+                return;
+        buf[k] = 0;
+        for (char *nl; (nl = memchr(buf + start, '\n', (size_t) k - start)); start = (size_t) (nl - buf) + 1) {
+                enum json_tokener_error jerr;
+                json_object *o;
+
+                *nl = 0;
+                /* The same text as the event would have carried: compact JSON. */
+                o = json_tokener_parse_verbose(buf + start, &jerr);
+                if (jerr == json_tokener_success)
+                        job_worker_interim(j, j->interim_index,
+                                           json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                j->interim_index++;
+        }
+        j->interim_offset += start;  /* a line still being written waits for the next look */
+}
+
+static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+        uint64_t log_size = spool_file_size(j, "log");
+
+        (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        spool_poll_interim(j);
+        if (log_size != j->log_size) {
+                j->log_size = log_size;
+                job_worker_log(j);
+        }
+        return 0;
+}
+
+static int watch_spool(Job *j) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        /* What is there already was announced by the previous gatewayd (or can be read). */
+        j->log_size = spool_file_size(j, "log");
+        j->interim_offset = spool_file_size(j, "interim.jsonl");
+        j->interim_index = 0;
+        if (j->interim_offset > 0 && job_read_spool_file(j, "interim.jsonl", j->interim_offset, &text, NULL) >= 0)
+                for (const char *p = text; (p = strchr(p, '\n')); p++)
+                        j->interim_index++;
+
+        r = sd_event_add_time_relative(j->manager->event, &j->spool_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                       on_spool_timer, j);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(j->spool_timer, "job-spool");
+        return sd_event_source_set_enabled(j->spool_timer, SD_EVENT_ON);
+}
+
+static int watch_worker(Job *j) {
+        int r;
+
+        r = sd_event_add_io(j->manager->event, &j->pidfd_source, j->worker_pidfd, EPOLLIN, on_worker_exit, j);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(j->pidfd_source, "job-worker");
+        if (j->events_fd >= 0) {
+                r = sd_event_add_io(j->manager->event, &j->events_source, j->events_fd, EPOLLIN, on_events, j);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(j->events_source, "job-events");
+        } else {
+                r = watch_spool(j);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- start ---- */
+
+static _noreturn_ void exec_worker(Job *j, const char *path, int events_fd, int err_fd) {
+        Config *c = j->manager->config;
+        char a_events[32], a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64];
+        sigset_t all;
+        int null_fd;
+
+        /* Its own session: gatewayd's death (or a SIGINT to its process group) must not reach it. */
+        (void) setsid();
+        sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < _NSIG; sig++)
+                (void) signal(sig, SIG_DFL);
+
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(err_fd, 2) < 0 || dup2(events_fd, 3) < 0)
+                _exit(127);
+        (void) syscall(SYS_close_range, 4, ~0U, 0);
+
+        snprintf(a_events, sizeof(a_events), "--events-fd=3");
+        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s/worker", j->manager->runtime_dir);
+        snprintf(a_result, sizeof(a_result), "--result-max=%llu", (unsigned long long) c->result_max);
+        snprintf(a_interim, sizeof(a_interim), "--interim-max=%llu", (unsigned long long) c->interim_max);
+        snprintf(a_count, sizeof(a_count), "--interim-count-max=%llu", (unsigned long long) c->interim_count);
+        snprintf(a_log, sizeof(a_log), "--log-max=%llu", (unsigned long long) c->log_max);
+        execl(path, path, "run", a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
+        dprintf(2, "Failed to execute %s: %m\n", path);
+        _exit(127);
+}
+
+int platform_local_start(Job *j, const Service *s, const Image *image, GwError *e) {
+        _cleanup_free_ char *err_path = NULL;
+        _cleanup_close_ int err_fd = -1;
+        json_object *spec;
+        const char *path = worker_path(j->manager);
+        int pipefd[2], r;
+        pid_t pid;
+
+        spec = job_spec_json(j, s, image);
+        if (!spec)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        r = write_job_json(j, spec);
+        json_object_put(spec);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Cannot write job.json: %s", strerror(-r));
+
+        if (asprintf(&err_path, "%s/worker.err", j->spool_dir) < 0)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        err_fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (err_fd < 0)
+                return gw_error_set_errno(e, -errno, "Cannot create %s: %m", err_path);
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return gw_error_set_errno(e, -errno, "Cannot create a pipe: %m");
+
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close(pipefd[0]);
+                safe_close(pipefd[1]);
+                return gw_error_set_errno(e, r, "Cannot fork: %s", strerror(-r));
+        }
+        if (pid == 0)
+                exec_worker(j, path, pipefd[1], err_fd);
+
+        safe_close(pipefd[1]);
+        j->events_fd = pipefd[0];
+        (void) fcntl(j->events_fd, F_SETFL, O_NONBLOCK);
+        j->worker_pid = pid;
+        j->worker_is_child = true;
+        j->worker_started = true;
+        j->worker_pidfd = pidfd_open_(pid);
+        if (j->worker_pidfd < 0) {
+                r = -errno;
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                job_detach_worker(j);
+                return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
+        }
+        r = watch_worker(j);
+        if (r < 0) {
+                (void) pidfd_signal(j->worker_pidfd, SIGKILL);
+                (void) waitid((idtype_t) 3, (id_t) j->worker_pidfd, NULL, WEXITED);
+                job_detach_worker(j);
+                return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
+        }
+        log_info("Job %s: started worker %i (%s).", j->id, (int) pid, path);
+        if (j->cancel_requested)
+                (void) platform_local_cancel(j);
+        return 0;
+}
+
+/* ---- recovery ---- */
+
+static int read_worker_pid(Job *j, int *ret_fd, pid_t *ret_pid) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        char buf[32] = {};
+        ssize_t n;
+        int pid;
+
+        if (asprintf(&path, "%s/worker.pid", j->spool_dir) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0 || sscanf(buf, "%d", &pid) != 1 || pid <= 0)
+                return -EBADMSG;
+        *ret_pid = pid;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Re-attaches to a live worker of the job, found through its locked worker.pid. Returns 1 if
+ * re-attached, 0 if there is none, and sets *ret_had_pid if a worker.pid exists at all. */
+static int try_reattach(Job *j, bool *ret_had_pid) {
+        _cleanup_close_ int fd = -1;
+        pid_t pid = 0;
+        int r;
+
+        r = read_worker_pid(j, &fd, &pid);
+        *ret_had_pid = r >= 0;
+        if (r < 0 || flock(fd, LOCK_SH | LOCK_NB) >= 0 || errno != EWOULDBLOCK)
+                return 0;
+
+        /* The lock holder is alive, so pid is the worker (a recycled pid holds no lock). Pin it
+         * with a pidfd, then make sure the lock is still held: else it exited in between and its
+         * outcome is collected instead. */
+        j->worker_pidfd = pidfd_open_(pid);
+        if (j->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+                j->worker_pid = pid;
+                j->worker_is_child = false;
+                j->worker_started = true;
+                if (watch_worker(j) >= 0) {
+                        log_info("Job %s: re-attached to worker %i.", j->id, (int) pid);
+                        return 1;
+                }
+        }
+        job_detach_worker(j);
+        return 0;
+}
+
+int platform_local_recover(Job *j) {
+        _cleanup_free_ char *exit_path = NULL;
+        bool had_pid;
+
+        if (asprintf(&exit_path, "%s/exit.json", j->spool_dir) < 0)
+                return -ENOMEM;
+
+        if (try_reattach(j, &had_pid) > 0)
+                return 1;  /* without the pipe, log readers are woken by their own timer */
+
+        if (access(exit_path, F_OK) >= 0 || had_pid) {
+                /* Finished while we were away, or started and vanished. */
+                j->worker_started = true;
+                job_conclude_from_spool(j, "The worker went away without recording an outcome (gatewayd was restarted meanwhile).");
+                return 1;
+        }
+        if (j->state == JOB_RUNNING) {
+                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST",
+                                    "The job was running, but its worker left no trace in the spool.", 0, 0);
+                return 1;
+        }
+        return 0;
+}
+
+/* ---- cancel ---- */
+
+static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Job *j = userdata;
+
+        log_warning("Job %s: worker did not stop within %llu s of SIGTERM; killing it.", j->id,
+                    (unsigned long long) (CANCEL_KILL_USEC / USEC_PER_SEC));
+        if (j->worker_pidfd >= 0)
+                (void) pidfd_signal(j->worker_pidfd, SIGKILL);
+        return 0;
+}
+
+int platform_local_cancel(Job *j) {
+        int r;
+
+        j->cancel_requested = true;
+        if (j->worker_pidfd < 0)
+                return 0;
+        if (j->kill_timer)
+                return 0; /* asked before: cancelling is idempotent, not an escalation */
+        r = pidfd_signal(j->worker_pidfd, SIGTERM);
+        if (r < 0 && r != -ESRCH)
+                return log_warning_errno(r, "Job %s: failed to signal worker: %m", j->id);
+        r = sd_event_add_time_relative(j->manager->event, &j->kill_timer, CLOCK_MONOTONIC, CANCEL_KILL_USEC, 0,
+                                       on_kill_timer, j);
+        if (r < 0)
+                log_warning_errno(r, "Job %s: cannot arm the kill timer: %m", j->id);
+        log_info("Job %s: cancelling (SIGTERM to worker %i).", j->id, (int) j->worker_pid);
+        return 0;
+}

@@ -1,0 +1,158 @@
+"""The PlanQK-compatible service API (/planqk/{service}/) against a real stack, every path and
+status code checked against docs/openapi-planqk.yaml: exact keys of the job object, Location,
+statuses, result and interim results, cancel, and 404 for other users' jobs."""
+import os
+import time
+
+from harness import openapi, procs, users
+from test_jobs import TERMINAL, JobsBase
+
+DOC = openapi.load(os.path.join(procs.source_dir(), "docs", "openapi-planqk.yaml"))
+
+
+class PlanqkTest(JobsBase):
+    jobs_per_user = 1
+    active_jobs_per_user = 3
+
+    def setUp(self):
+        super().setUp()
+        self.v = openapi.Validator(DOC)
+
+    def call(self, method, template, status, service=None, job=None, body=None, query="", as_user=users.USER,
+             **kw):
+        """One request to /planqk/SERVICE + TEMPLATE (with {id} filled in); asserts STATUS, that the
+        document lists it, and that the body matches the documented schema."""
+        service = service or self.services["echo"]
+        path = "/planqk/" + service + template.replace("{id}", job or "") + query
+        r = self.gw.http(method, path, body, as_user=as_user, **kw)
+        self.assertEqual(r.status, status, f"{method} {path}: {r.body}")
+        schema = self.v.response_schema(template, method, status)  # KeyError: undocumented status
+        if schema is not None:
+            self.assertTrue(r.headers.get("content-type", "").startswith("application/json"), r.headers)
+            problems = self.v.check(schema, r.json)
+            self.assertEqual(problems, [], f"{method} {path} → {r.body}")
+        for h in self.v.response_headers(template, method, status):
+            self.assertIn(h.lower(), r.headers, f"{method} {path}: header {h} is documented")
+        return r
+
+    def wait_planqk(self, job, statuses, service=None, as_user=users.USER, timeout=60):
+        last = {}
+
+        def check():
+            last["r"] = self.call("GET", "/{id}", 200, service=service, job=job, as_user=as_user)
+            return last["r"].json["status"] in statuses
+        procs.wait_for(check, timeout=timeout, what=f"job {job} to reach {statuses}")
+        return last["r"].json
+
+    def test_health(self):
+        r = self.call("GET", "/", 200)
+        self.assertEqual(r.json, {"status": "Service is up and running"})
+        # with and without the trailing slash
+        r = self.gw.http("GET", "/planqk/" + self.services["echo"], as_user=users.USER)
+        self.assertEqual(r.status, 200)
+        self.call("GET", "/", 404, service="no-such-service")
+
+    def test_submit_poll_result_interim(self):
+        r = self.call("POST", "/", 201, body={"data": {"n": 7}, "params": {"mode": "x"}})
+        job = r.json
+        self.assertEqual(set(job), {"id", "status", "createdAt", "startedAt", "endedAt"})
+        self.assertEqual(job["status"], "PENDING")
+        self.assertEqual(r.headers["location"], f"/planqk/{self.services['echo']}/{job['id']}")
+        # the Location is where the job is
+        loc = self.gw.http("GET", r.headers["location"], as_user=users.USER)
+        self.assertEqual(loc.json["id"], job["id"])
+
+        done = self.wait_planqk(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED")
+        self.assertEqual(set(done), {"id", "status", "createdAt", "startedAt", "endedAt"})
+        self.assertIsNotNone(done["startedAt"])
+        self.assertIsNotNone(done["endedAt"])
+
+        res = self.call("GET", "/{id}/result", 200, job=job["id"])
+        self.assertEqual(res.json, {"data": {"n": 7}, "params": {"mode": "x"}})
+        allr = self.call("GET", "/{id}/interim-results", 200, job=job["id"])
+        self.assertEqual(allr.json, [{"step": 1}, {"step": 2}])
+        for q, want in (("?last=true", [{"step": 2}]), ("?last=false", [{"step": 1}, {"step": 2}])):
+            self.assertEqual(self.call("GET", "/{id}/interim-results", 200, job=job["id"], query=q).json, want)
+        self.call("GET", "/{id}/interim-results", 400, job=job["id"], query="?last=perhaps")
+        # cancelling a finished job changes nothing
+        c = self.call("PUT", "/{id}/cancel", 200, job=job["id"])
+        self.assertEqual(c.json["status"], "SUCCEEDED")
+
+    def test_failed_result(self):
+        job = self.call("POST", "/", 201, service=self.services["fail"], body={"data": {}}).json
+        done = self.wait_planqk(job["id"], TERMINAL, service=self.services["fail"])
+        self.assertEqual(done["status"], "FAILED")
+        res = self.call("GET", "/{id}/result", 200, service=self.services["fail"], job=job["id"])
+        self.assertEqual(set(res.json), {"code", "detail"})
+        self.assertEqual(res.json["code"], "EXIT_CODE")
+
+    def test_queued_shows_pending_and_cancel_states(self):
+        svc = self.services["sleep"]
+        running = self.call("POST", "/", 201, service=svc, body={"params": {"sleep": 60}}).json["id"]
+        queued = self.call("POST", "/", 201, service=svc, body={"params": {"sleep": 60}}).json["id"]
+        self.cleanup_job(running)
+        self.cleanup_job(queued)
+        # natively QUEUED (JobsPerUser=1), PENDING in the PlanQK view
+        self.assertEqual(self.job(queued)["status"], "QUEUED")
+        self.assertEqual(self.call("GET", "/{id}", 200, service=svc, job=queued).json["status"], "PENDING")
+        self.wait_planqk(running, ("RUNNING",), service=svc)
+        self.call("GET", "/{id}/result", 409, service=svc, job=running)
+        self.assertEqual(self.call("GET", "/{id}/interim-results", 200, service=svc, job=running).json, [])
+
+        c = self.call("PUT", "/{id}/cancel", 200, service=svc, job=queued)
+        self.assertEqual(c.json["status"], "CANCELLED")
+        self.call("PUT", "/{id}/cancel", 200, service=svc, job=running)
+        done = self.wait_planqk(running, TERMINAL, service=svc, timeout=30)
+        self.assertEqual(done["status"], "CANCELLED")
+        res = self.call("GET", "/{id}/result", 200, service=svc, job=running)
+        self.assertEqual(res.json["code"], "CANCELLED")
+
+    def test_errors(self):
+        svc = self.services["echo"]
+        self.call("POST", "/", 400, body="{broken")
+        self.call("POST", "/", 400, body={"data": {}, "extra": True})
+        self.call("POST", "/", 415, body="{}", content_type="text/plain")
+        self.call("POST", "/", 404, service="no-such-service", body={})
+        self.call("GET", "/{id}", 404, job="00000000-0000-4000-8000-000000000000")
+        self.call("GET", "/{id}", 404, job="not-a-uuid")
+        self.call("GET", "/{id}/result", 404, job="00000000-0000-4000-8000-000000000000")
+        self.call("PUT", "/{id}/cancel", 404, job="00000000-0000-4000-8000-000000000000")
+        # a job of another service is not found under this one
+        job = self.call("POST", "/", 201, body={}).json["id"]
+        self.call("GET", "/{id}", 404, service=self.services["fail"], job=job)
+        r = self.gw.http("DELETE", f"/planqk/{svc}/{job}", as_user=users.USER)
+        self.assertEqual(r.status, 405)
+        self.wait_planqk(job, TERMINAL)
+
+    def test_other_users_jobs_do_not_exist(self):
+        job = self.call("POST", "/", 201, body={}, as_user=users.OTHER).json["id"]
+        for method, t in (("GET", "/{id}"), ("GET", "/{id}/result"), ("GET", "/{id}/interim-results"),
+                          ("PUT", "/{id}/cancel")):
+            self.call(method, t, 404, job=job, as_user=users.USER)
+        # the owner and an admin see it
+        self.wait_planqk(job, TERMINAL, as_user=users.OTHER)
+        self.call("GET", "/{id}", 200, job=job, as_user=users.ADMIN)
+
+    def test_limit_exceeded(self):
+        svc = self.services["sleep"]
+        ids = [self.call("POST", "/", 201, service=svc, body={"params": {"sleep": 60}}, as_user=users.ADMIN).json["id"]
+               for _ in range(3)]
+        for i in ids:
+            self.cleanup_job(i, as_user=users.ADMIN)
+        r = self.call("POST", "/", 429, service=svc, body={}, as_user=users.ADMIN)
+        self.assertEqual(r.json["error"]["code"], "LimitExceeded")
+
+    def test_document_is_consistent(self):
+        # every operation documents its success status and every $ref resolves
+        v = self.v
+        for path, item in DOC["paths"].items():
+            for method, op in item.items():
+                if method == "parameters":
+                    continue
+                self.assertTrue(any(s.startswith("2") for s in op["responses"]), f"{method} {path}")
+                for status in op["responses"]:
+                    v.response_schema(path, method, status)
+        self.assertEqual(DOC["openapi"][:2], "3.")
+        self.assertEqual(DOC["components"]["schemas"]["Job"]["required"],
+                         ["id", "status", "createdAt", "startedAt", "endedAt"])
