@@ -15,3 +15,5 @@ int rm_rf(const char *path);
 
 /* Writes data to dir/name atomically: a temp file in dir, fsync, rename. */
 int write_file_atomic(const char *dir, const char *name, const void *data, size_t size);
+/* Temp file in the same directory, fsync, rename, fsync of the directory. */
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode);
