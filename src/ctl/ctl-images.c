@@ -224,18 +224,7 @@ static int images_table(ImageListEntry *l, size_t n) {
         }
         if (r < 0)
                 return log_oom();
-        if (n > 0) {
-                r = table_print(t, stdout);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to print table: %m");
-        }
-        if (arg_legend) {
-                if (n > 0)
-                        printf("\n%zu image%s listed.\n", n, n == 1 ? "" : "s");
-                else
-                        printf("No images.\n");
-        }
-        return 0;
+        return table_print_listing(t, arg_legend, "image", "images");
 }
 
 int verb_images(int argc, char *argv[], char *tail[]) {

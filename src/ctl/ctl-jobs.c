@@ -252,11 +252,7 @@ int verb_jobs(int argc, char *argv[], char *tail[]) {
                 json_object_put(a);
                 return r;
         }
-        if (table_get_rows(t) > 0)
-                table_print(t, stdout);
-        if (arg_legend)
-                printf("%s%zu jobs listed.\n", table_get_rows(t) > 0 ? "\n" : "", table_get_rows(t));
-        return 0;
+        return table_print_listing(t, arg_legend, "job", "jobs");
 }
 
 typedef struct JobInfo {

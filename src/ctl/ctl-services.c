@@ -163,18 +163,7 @@ int verb_services(int argc, char *argv[], char *tail[]) {
         if (r < 0)
                 return log_oom();
 
-        if (n > 0) {
-                r = table_print(t, stdout);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to print table: %m");
-        }
-        if (arg_legend) {
-                if (n > 0)
-                        printf("\n%zu service%s listed.\n", n, n == 1 ? "" : "s");
-                else
-                        printf("No services.\n");
-        }
-        return 0;
+        return table_print_listing(t, arg_legend, "service", "services");
 }
 
 /* The typed properties of a Service object (docs/dbus-api.md). */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ctl-table.h"
+#include "log.h"
 #include "ctl-util.h"
 #include "macro.h"
 
@@ -232,4 +233,22 @@ int table_print(Table *t, FILE *f) {
                 fputc('\n', f);
         }
         return fflush(f) == EOF ? -errno : 0;
+}
+
+int table_print_listing(Table *t, bool legend, const char *singular, const char *plural) {
+        size_t n = table_get_rows(t);
+        int r;
+
+        if (n > 0) {
+                r = table_print(t, stdout);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to print table: %m");
+        }
+        if (legend) {
+                if (n > 0)
+                        printf("\n%zu %s listed.\n", n, n == 1 ? singular : plural);
+                else
+                        printf("No %s.\n", plural);
+        }
+        return 0;
 }

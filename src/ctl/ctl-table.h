@@ -27,6 +27,8 @@ void table_set_width(Table *t, size_t width);
 size_t table_get_rows(Table *t);
 
 int table_print(Table *t, FILE *f);
+/* Prints the table (if it has rows) and, with legend, "N things listed." or "No things.". */
+int table_print_listing(Table *t, bool legend, const char *singular, const char *plural);
 
 /* Width of the output terminal: $COLUMNS if set, else the tty's width when stdout is one,
  * else 0 (unlimited). */
