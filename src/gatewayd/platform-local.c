@@ -151,10 +151,14 @@ static json_object *job_spec_json(Job *j, const Service *s, const Image *image) 
         return o;
 }
 
+/* Not flushed to disk (that was a disk flush per job start): job.json only matters to a worker
+ * that is running, and a crash of the machine takes the worker with it; recovery then either
+ * finds its worker.pid (the job is lost, WORKER_LOST) or starts the job again, which writes
+ * job.json anew. */
 static int write_job_json(Job *j, json_object *spec) {
         const char *text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-        return write_file_atomic(j->spool_dir, "job.json", text, strlen(text));
+        return write_file_atomic_nosync(j->spool_dir, "job.json", text, strlen(text));
 }
 
 /* ---- outcome ---- */

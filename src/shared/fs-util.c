@@ -94,7 +94,7 @@ int rm_rf(const char *path) {
         return rm_rf_at(AT_FDCWD, path);
 }
 
-int write_file_atomic(const char *dir, const char *name, const void *data, size_t size) {
+static int write_file_atomic_full(const char *dir, const char *name, const void *data, size_t size, bool sync) {
         _cleanup_free_ char *tmp = NULL, *dst = NULL;
         _cleanup_close_ int fd = -1;
         int r;
@@ -108,11 +108,19 @@ int write_file_atomic(const char *dir, const char *name, const void *data, size_
         if (fd < 0)
                 return -errno;
         r = loop_write(fd, data, size);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && sync && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && rename(tmp, dst) < 0)
                 r = -errno;
         if (r < 0)
                 (void) unlink(tmp);
         return r;
+}
+
+int write_file_atomic(const char *dir, const char *name, const void *data, size_t size) {
+        return write_file_atomic_full(dir, name, data, size, true);
+}
+
+int write_file_atomic_nosync(const char *dir, const char *name, const void *data, size_t size) {
+        return write_file_atomic_full(dir, name, data, size, false);
 }

@@ -15,3 +15,6 @@ int rm_rf(const char *path);
 
 /* Writes data to dir/name atomically: a temp file in dir, fsync, rename. */
 int write_file_atomic(const char *dir, const char *name, const void *data, size_t size);
+/* The same without the fsync: readers never see a partial file, but after a crash of the
+ * machine the file may be empty or missing. Only for files that are written again anyway then. */
+int write_file_atomic_nosync(const char *dir, const char *name, const void *data, size_t size);

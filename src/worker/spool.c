@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -21,7 +22,7 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
-int spool_write_atomic(int dir_fd, const char *name, const char *data, size_t len) {
+static int write_atomic(int dir_fd, const char *name, const char *data, size_t len, bool sync_dir) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1;
         int r;
@@ -41,8 +42,17 @@ int spool_write_atomic(int dir_fd, const char *name, const char *data, size_t le
                 return r;
         }
         /* the rename itself must be durable before anyone is told */
-        (void) fsync(dir_fd);
+        if (sync_dir)
+                (void) fsync(dir_fd);
         return 0;
+}
+
+int spool_write_atomic(int dir_fd, const char *name, const char *data, size_t len) {
+        return write_atomic(dir_fd, name, data, len, true);
+}
+
+int spool_write_atomic_deferred(int dir_fd, const char *name, const char *data, size_t len) {
+        return write_atomic(dir_fd, name, data, len, false);
 }
 
 int spool_lock_pid_file(int dir_fd, const char *path, pid_t *ret_holder) {
