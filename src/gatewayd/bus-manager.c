@@ -164,7 +164,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0), /* every method is open to all: gatewayd authorizes with polkit itself */
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("StateDirectory", "s", NULL, offsetof(Manager, state_dir), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("NServices", "u", property_get_n_services, 0, 0),
+        SD_BUS_PROPERTY("NServices", "u", property_get_n_services, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("ListServices", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(ssso)", services), method_list_services, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetService", SD_BUS_ARGS("s", name),
@@ -197,6 +197,11 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_SIGNAL_WITH_ARGS("ServiceRemoved", SD_BUS_ARGS("s", name, "o", path), 0),
         SD_BUS_VTABLE_END
 };
+
+void bus_manager_emit_n_services(Manager *m) {
+        if (m->bus && sd_bus_emit_properties_changed(m->bus, MANAGER_OBJECT_PATH, MANAGER_INTERFACE, "NServices", NULL) < 0)
+                log_debug("Failed to announce the number of services.");
+}
 
 int bus_manager_register(Manager *m) {
         int r;

@@ -7,3 +7,4 @@ typedef struct Manager Manager;
 #define MANAGER_INTERFACE "org.gatewayd.Gateway1.Manager"
 
 int bus_manager_register(Manager *m);
+void bus_manager_emit_n_services(Manager *m);

@@ -271,7 +271,7 @@ void http_get_job(HttpRequest *req, char **captures) {
         http_with_job(req, captures[0], NULL, get_job_found);
 }
 
-static void get_result_found(HttpRequest *req, Job *j) {
+void http_reply_job_result(HttpRequest *req, Job *j) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         json_object *o = NULL;
 
@@ -283,10 +283,10 @@ static void get_result_found(HttpRequest *req, Job *j) {
 }
 
 void http_get_job_result(HttpRequest *req, char **captures) {
-        http_with_job(req, captures[0], NULL, get_result_found);
+        http_with_job(req, captures[0], NULL, http_reply_job_result);
 }
 
-static void get_interim_found(HttpRequest *req, Job *j) {
+void http_reply_job_interim(HttpRequest *req, Job *j) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         json_object *o = NULL;
         bool last;
@@ -299,7 +299,7 @@ static void get_interim_found(HttpRequest *req, Job *j) {
 }
 
 void http_get_job_interim_results(HttpRequest *req, char **captures) {
-        http_with_job(req, captures[0], NULL, get_interim_found);
+        http_with_job(req, captures[0], NULL, http_reply_job_interim);
 }
 
 static void cancel_found(HttpRequest *req, Job *j) {

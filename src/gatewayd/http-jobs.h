@@ -17,5 +17,10 @@ void http_with_job(HttpRequest *req, const char *id, const char *service, HttpJo
  * org.gatewayd.submit-job); replies 201 with the job and a Location built from location_prefix. */
 void http_submit_job(HttpRequest *req, const char *service, bool planqk);
 
+/* The answers both APIs give alike: the result (JSON null if none; {"code","detail"} for a
+ * failed job; 409 while unfinished), and the interim results (?last= for only the newest). */
+void http_reply_job_result(HttpRequest *req, Job *j);
+void http_reply_job_interim(HttpRequest *req, Job *j);
+
 /* ?last=true|false|1|0 (absent = false); replies 400 and returns < 0 on anything else. */
 int http_query_bool(HttpRequest *req, const char *key, bool *ret);

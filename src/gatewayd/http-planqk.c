@@ -25,35 +25,12 @@ void http_planqk_get_job(HttpRequest *req, char **captures) {
         http_with_job(req, captures[1], captures[0], get_job_found);
 }
 
-static void get_result_found(HttpRequest *req, Job *j) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        json_object *o = NULL;
-
-        if (job_result_json(j, &o, &e) < 0)
-                return http_request_reply_error(req, &e);
-        if (!o)
-                return http_request_reply_text(req, MHD_HTTP_OK, "null");
-        http_request_reply_json(req, MHD_HTTP_OK, o);
-}
-
 void http_planqk_get_result(HttpRequest *req, char **captures) {
-        http_with_job(req, captures[1], captures[0], get_result_found);
-}
-
-static void get_interim_found(HttpRequest *req, Job *j) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        json_object *o = NULL;
-        bool last;
-
-        if (http_query_bool(req, "last", &last) < 0)
-                return;
-        if (job_interim_json(j, last, &o, &e) < 0)
-                return http_request_reply_error(req, &e);
-        http_request_reply_json(req, MHD_HTTP_OK, o);
+        http_with_job(req, captures[1], captures[0], http_reply_job_result);
 }
 
 void http_planqk_get_interim_results(HttpRequest *req, char **captures) {
-        http_with_job(req, captures[1], captures[0], get_interim_found);
+        http_with_job(req, captures[1], captures[0], http_reply_job_interim);
 }
 
 static void cancel_found(HttpRequest *req, Job *j) {

@@ -664,7 +664,9 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
         s->listen_fd = listen_fd;
 
         s->daemon = MHD_start_daemon(
-                        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO,
+                        /* No MHD_USE_TURBO: with it a half-closed connection was sometimes
+                         * noticed only at the connection timeout. */
+                        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
                         0, NULL, NULL, on_access, s,
                         MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
                         MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, s,

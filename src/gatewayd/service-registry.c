@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <systemd/sd-bus.h>
 
+#include "bus-manager.h"
 #include "bus-service.h"
 #include "db.h"
 #include "json-util.h"
@@ -133,6 +134,7 @@ int service_registry_create(Manager *m, json_object *spec, Service **ret, GwErro
         }
         log_info("Created service '%s' (image %s).", added->name, added->image);
         bus_service_emit_added(added);
+        bus_manager_emit_n_services(m);
         manager_update_status(m);
         if (ret)
                 *ret = added;
@@ -203,6 +205,7 @@ int service_registry_remove(Manager *m, const char *name, GwError *e) {
         log_info("Removed service '%s'.", s->name);
         bus_service_emit_removed(s);
         service_free(s);
+        bus_manager_emit_n_services(m);
         manager_update_status(m);
         return 0;
 }

@@ -94,33 +94,49 @@ int rm_rf(const char *path) {
         return rm_rf_at(AT_FDCWD, path);
 }
 
-static int write_file_atomic_full(const char *dir, const char *name, const void *data, size_t size, bool sync) {
-        _cleanup_free_ char *tmp = NULL, *dst = NULL;
+int write_file_atomic_at_full(int dir_fd, const char *name, const void *data, size_t size, mode_t mode,
+                              WriteFileFlags flags) {
+        _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1;
         int r;
 
-        if (asprintf(&tmp, "%s/.%s.tmp-%d", dir, name, (int) getpid()) < 0 ||
-            asprintf(&dst, "%s/%s", dir, name) < 0) {
-                tmp = dst = NULL;
+        if (asprintf(&tmp, ".%s.tmp-%d", name, (int) getpid()) < 0)
                 return -ENOMEM;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
         r = loop_write(fd, data, size);
-        if (r >= 0 && sync && fsync(fd) < 0)
+        if (r >= 0 && (flags & WRITE_FILE_SYNC) && fsync(fd) < 0)
                 r = -errno;
-        if (r >= 0 && rename(tmp, dst) < 0)
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
                 r = -errno;
-        if (r < 0)
-                (void) unlink(tmp);
-        return r;
+        if (r < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
+        /* The rename itself must be durable before anyone is told about the file. */
+        if (flags & WRITE_FILE_SYNC_DIR)
+                (void) fsync(dir_fd);
+        return 0;
+}
+
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode) {
+        return write_file_atomic_at_full(dir_fd, name, data, size, mode, WRITE_FILE_SYNC | WRITE_FILE_SYNC_DIR);
+}
+
+static int write_file_atomic_dir(const char *dir, const char *name, const void *data, size_t size,
+                                 WriteFileFlags flags) {
+        _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dir_fd < 0)
+                return -errno;
+        return write_file_atomic_at_full(dir_fd, name, data, size, 0644, flags);
 }
 
 int write_file_atomic(const char *dir, const char *name, const void *data, size_t size) {
-        return write_file_atomic_full(dir, name, data, size, true);
+        return write_file_atomic_dir(dir, name, data, size, WRITE_FILE_SYNC | WRITE_FILE_SYNC_DIR);
 }
 
 int write_file_atomic_nosync(const char *dir, const char *name, const void *data, size_t size) {
-        return write_file_atomic_full(dir, name, data, size, false);
+        return write_file_atomic_dir(dir, name, data, size, 0);
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "job-log.h"
+#include "fs-util.h"
 #include "macro.h"
 #include "utf8.h"
 
@@ -71,20 +72,6 @@ JobLog *job_log_free(JobLog *l) {
         return mfree(l);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 static int rotate(JobLog *l) {
         if (renameat(l->dir_fd, "log", l->dir_fd, "log.old") < 0)
                 return -errno;
@@ -104,7 +91,7 @@ static int log_write(JobLog *l, const char *p, size_t n) {
                 if (r < 0)
                         return r;
         }
-        r = write_all(l->fd, p, n);
+        r = loop_write(l->fd, p, n);
         if (r < 0)
                 return r;
         l->cur_size += n;
@@ -169,7 +156,7 @@ static int copy_range(int from, uint64_t offset, uint64_t n, int to) {
                 }
                 if (k == 0)
                         return -EIO;   /* the file shrank under us */
-                r = write_all(to, buf, (size_t) k);
+                r = loop_write(to, buf, (size_t) k);
                 if (r < 0)
                         return r;
                 offset += (uint64_t) k;
@@ -239,7 +226,7 @@ int job_log_finish(JobLog *l) {
                      l->dropped, total - skip_old - skip_cur, l->max_size);
         if (n < 0)
                 return -ENOMEM;
-        r = write_all(tmp_fd, notice, (size_t) n);
+        r = loop_write(tmp_fd, notice, (size_t) n);
         if (r >= 0 && old_fd >= 0)
                 r = copy_range(old_fd, skip_old, l->old_size - skip_old, tmp_fd);
         if (r >= 0)

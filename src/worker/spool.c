@@ -1,58 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "fs-util.h"
 #include "macro.h"
 #include "spool.h"
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
-static int write_atomic(int dir_fd, const char *name, const char *data, size_t len, bool sync_dir) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -1;
-        int r;
-
-        if (asprintf(&tmp, ".%s.tmp", name) < 0)
-                return -ENOMEM;
-        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, data, len);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlinkat(dir_fd, tmp, 0);
-                return r;
-        }
-        /* the rename itself must be durable before anyone is told */
-        if (sync_dir)
-                (void) fsync(dir_fd);
-        return 0;
-}
-
 int spool_write_atomic(int dir_fd, const char *name, const char *data, size_t len) {
-        return write_atomic(dir_fd, name, data, len, true);
+        return write_file_atomic_at(dir_fd, name, data, len, 0640);
 }
 
 int spool_write_atomic_deferred(int dir_fd, const char *name, const char *data, size_t len) {
-        return write_atomic(dir_fd, name, data, len, false);
+        return write_file_atomic_at_full(dir_fd, name, data, len, 0640, WRITE_FILE_SYNC);
 }
 
 int spool_lock_pid_file(int dir_fd, const char *path, pid_t *ret_holder) {
@@ -87,7 +48,7 @@ static int prepare_input_file(int input_fd, const char *name, uid_t uid, gid_t g
                 fd = openat(input_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
                 if (fd < 0)
                         return -errno;
-                if (write_all(fd, "{}\n", 3) < 0)
+                if (loop_write(fd, "{}\n", 3) < 0)
                         return -EIO;
         }
         if (fd < 0)

@@ -26,6 +26,40 @@ def exec_start(unit_path):
     raise AssertionError("no ExecStart=")
 
 
+# What gateway-worker children will do under gatewayd.service's sandbox. Each step prints a
+# marker on success; the test names the steps whose marker is missing.
+PROBE_SCRIPT = r"""
+set -x
+d=$(mktemp -d)
+unshare -m sh -c "mount -t tmpfs none $d && umount $d" && echo PROBE-mount
+bwrap --unshare-all --hostname gatewayd-job --die-with-parent --ro-bind / / --proc /proc \
+      --dev /dev --tmpfs /tmp -- sh -c 'test "$(cat /proc/sys/kernel/hostname)" = gatewayd-job' \
+      && echo PROBE-bwrap-hostname
+bwrap --unshare-all --die-with-parent --ro-bind / / --proc /proc --dev /dev -- \
+      sh -c 'grep -q "^ *lo:" /proc/net/dev' && echo PROBE-bwrap-net
+setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'test "$(id -u)" = 65534' && echo PROBE-setuid
+setpriv --reuid=65534 --regid=65534 --clear-groups bwrap --unshare-all --die-with-parent \
+      --ro-bind / / --proc /proc --dev /dev true && echo PROBE-userns-bwrap
+rmdir $d
+true
+"""
+PROBE_STEPS = ("mount", "bwrap-hostname", "bwrap-net", "setuid", "userns-bwrap")
+
+
+def probe_unit(service_path):
+    """gatewayd.service's [Unit] and [Service] with its sandbox, running the probe instead."""
+    out = []
+    with open(service_path) as f:
+        for line in f:
+            if line.startswith(("ExecStart=", "Type=", "BusName=", "WatchdogSec=", "NotifyAccess=",
+                                "Requires=", "After=", "Also=", "[Install]", "WantedBy=")):
+                continue
+            out.append(line)
+            if line.strip() == "[Service]":
+                out.append("Type=oneshot\nExecStart=/bin/sh /run/gatewayd-probe.sh\n")
+    return "".join(out)
+
+
 @unittest.skipUnless(shutil.which("systemd-nspawn"), "systemd-nspawn not installed")
 class UnderSystemd(GatewaydTestCase):
     @classmethod
@@ -53,7 +87,15 @@ class UnderSystemd(GatewaydTestCase):
             with open(dropin, "w") as f:
                 f.write("[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 "
                         "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1\n")
+            # A probe unit with exactly gatewayd.service's sandbox that does what workers will
+            # do (mounts, bubblewrap sandboxes, switching to the job's user).
+            with open(os.path.join(cls.tmp, "gatewayd-probe.service"), "w") as f:
+                f.write(probe_unit(d.abspath(service)))
+            with open(os.path.join(cls.tmp, "gatewayd-probe.sh"), "w") as f:
+                f.write(PROBE_SCRIPT)
             binds = [
+                (os.path.join(cls.tmp, "gatewayd-probe.service"), "/etc/systemd/system/gatewayd-probe.service"),
+                (os.path.join(cls.tmp, "gatewayd-probe.sh"), "/run/gatewayd-probe.sh"),
                 (d.abspath("usr/local"), "/usr/local"),
                 (d.abspath(service), "/etc/systemd/system/gatewayd.service"),
                 (d.abspath(d.find("/gatewayd.socket")), "/etc/systemd/system/gatewayd.socket"),
@@ -160,6 +202,17 @@ class UnderSystemd(GatewaydTestCase):
         self.assertTrue(cap_bnd & (1 << 21), "CAP_SYS_ADMIN kept for mounts")
         self.assertTrue(cap_bnd & (1 << 7), "CAP_SETUID kept for jobs")
         self.assertFalse(cap_bnd & (1 << 16), "CAP_SYS_MODULE dropped")
+
+    def test_sandbox_allows_worker_operations(self):
+        """gatewayd.service's hardening leaves room for what workers must do (see the list of
+        directives kept off in the unit): mount, bwrap with all namespaces and a hostname,
+        loopback in a private network namespace, switching to a job's user, and bwrap as that
+        user in a user namespace."""
+        p = self.sh("systemctl", "start", "gatewayd-probe.service", check=False)
+        log = self.container.journal("gatewayd-probe.service")
+        missing = [s for s in PROBE_STEPS if f"PROBE-{s}\n" not in log + "\n"]
+        self.assertEqual(missing, [], log[-4000:])
+        self.assertEqual(p.returncode, 0, log[-2000:])
 
     def test_state_survives_restart(self):
         self.ensure_socket_only()

@@ -116,7 +116,7 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertEqual(s["Install"]["Also"], ["gatewayd.socket"])
         # Workers mount loop devices and build namespaces; jobs run as other users.
         for off in ("PrivateDevices", "RestrictNamespaces", "PrivateUsers", "DynamicUser", "User",
-                    "PrivateNetwork", "ProtectClock", "MemoryDenyWriteExecute"):
+                    "PrivateNetwork", "ProtectClock", "MemoryDenyWriteExecute", "ProtectHostname"):
             self.assertNotIn(off, svc, f"{off}= would break workers or jobs")
         caps = svc["CapabilityBoundingSet"][0].split()
         for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_SYS_CHROOT"):

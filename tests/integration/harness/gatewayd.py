@@ -171,7 +171,6 @@ class Gatewayd:
         self.procs = procs.Processes()
         self.proc = None
         self.notify = None
-        self.sanitizer_checked_upto = 0
 
     # -- lifecycle --------------------------------------------------------------------------
 
