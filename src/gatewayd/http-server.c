@@ -688,7 +688,11 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
         }
         r = sd_event_add_io(m->event, &s->io_source, info->epoll_fd, EPOLLIN, on_io, s);
         if (r >= 0)
-                r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, 0, on_timer, s);
+                /* Accuracy 1 µs, not sd-event's default of 250 ms: libmicrohttpd asks for a
+                 * timeout of 0 when a connection has work left (e.g. a stream that got data or
+                 * ended), and the default would let the loop coalesce that wake-up up to 250 ms
+                 * later. */
+                r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, 1, on_timer, s);
         if (r < 0) {
                 http_server_free(s);
                 return log_error_errno(r, "Failed to hook the HTTP server into the event loop: %m");

@@ -80,6 +80,25 @@ static const char *worker_path(Manager *m) {
         return path;
 }
 
+/* gateway-worker-run is "gateway-worker run" without the pull verb's libraries, which would
+ * add ~10 ms of dynamic loading to every job start. It is used when it sits next to a worker
+ * called gateway-worker (as installed, and in the build tree); any other worker, e.g. a
+ * wrapper, gets "run" as its first argument. Sets *ret_verb to whether the verb is needed. */
+static const char *run_path(Manager *m, bool *ret_verb) {
+        static char path[PATH_MAX + 64];
+        const char *worker = worker_path(m), *slash = strrchr(worker, '/');
+
+        *ret_verb = true;
+        if (!slash || !streq(slash + 1, "gateway-worker"))
+                return worker;
+        if (snprintf(path, sizeof(path), "%.*s/gateway-worker-run", (int) (slash - worker), worker) >= (int) sizeof(path))
+                return worker;
+        if (access(path, X_OK) < 0)
+                return worker;
+        *ret_verb = false;
+        return path;
+}
+
 static json_object *strv_to_json_array(char **l) {
         json_object *a = json_object_new_array();
 
@@ -132,10 +151,14 @@ static json_object *job_spec_json(Job *j, const Service *s, const Image *image) 
         return o;
 }
 
+/* Not flushed to disk (that was a disk flush per job start): job.json only matters to a worker
+ * that is running, and a crash of the machine takes the worker with it; recovery then either
+ * finds its worker.pid (the job is lost, WORKER_LOST) or starts the job again, which writes
+ * job.json anew. */
 static int write_job_json(Job *j, json_object *spec) {
         const char *text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-        return write_file_atomic(j->spool_dir, "job.json", text, strlen(text));
+        return write_file_atomic_nosync(j->spool_dir, "job.json", text, strlen(text));
 }
 
 /* ---- outcome ---- */
@@ -406,7 +429,7 @@ static int watch_worker(Job *j) {
 
 /* ---- start ---- */
 
-static _noreturn_ void exec_worker(Job *j, const char *path, int events_fd, int err_fd) {
+static _noreturn_ void exec_worker(Job *j, const char *path, bool verb, int events_fd, int err_fd) {
         Config *c = j->manager->config;
         char a_events[32], a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64];
         sigset_t all;
@@ -430,7 +453,10 @@ static _noreturn_ void exec_worker(Job *j, const char *path, int events_fd, int 
         snprintf(a_interim, sizeof(a_interim), "--interim-max=%llu", (unsigned long long) c->interim_max);
         snprintf(a_count, sizeof(a_count), "--interim-count-max=%llu", (unsigned long long) c->interim_count);
         snprintf(a_log, sizeof(a_log), "--log-max=%llu", (unsigned long long) c->log_max);
-        execl(path, path, "run", a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
+        if (verb)
+                execl(path, path, "run", a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
+        else
+                execl(path, path, a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
         dprintf(2, "Failed to execute %s: %m\n", path);
         _exit(127);
 }
@@ -439,7 +465,8 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
         _cleanup_free_ char *err_path = NULL;
         _cleanup_close_ int err_fd = -1;
         json_object *spec;
-        const char *path = worker_path(j->manager);
+        bool verb;
+        const char *path = run_path(j->manager, &verb);
         int pipefd[2], r;
         pid_t pid;
 
@@ -467,7 +494,7 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
                 return gw_error_set_errno(e, r, "Cannot fork: %s", strerror(-r));
         }
         if (pid == 0)
-                exec_worker(j, path, pipefd[1], err_fd);
+                exec_worker(j, path, verb, pipefd[1], err_fd);
 
         safe_close(pipefd[1]);
         j->events_fd = pipefd[0];

@@ -94,7 +94,8 @@ int rm_rf(const char *path) {
         return rm_rf_at(AT_FDCWD, path);
 }
 
-int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode) {
+int write_file_atomic_at_full(int dir_fd, const char *name, const void *data, size_t size, mode_t mode,
+                              WriteFileFlags flags) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1;
         int r;
@@ -105,7 +106,7 @@ int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t 
         if (fd < 0)
                 return -errno;
         r = loop_write(fd, data, size);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && (flags & WRITE_FILE_SYNC) && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
                 r = -errno;
@@ -114,14 +115,28 @@ int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t 
                 return r;
         }
         /* The rename itself must be durable before anyone is told about the file. */
-        (void) fsync(dir_fd);
+        if (flags & WRITE_FILE_SYNC_DIR)
+                (void) fsync(dir_fd);
         return 0;
 }
 
-int write_file_atomic(const char *dir, const char *name, const void *data, size_t size) {
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode) {
+        return write_file_atomic_at_full(dir_fd, name, data, size, mode, WRITE_FILE_SYNC | WRITE_FILE_SYNC_DIR);
+}
+
+static int write_file_atomic_dir(const char *dir, const char *name, const void *data, size_t size,
+                                 WriteFileFlags flags) {
         _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (dir_fd < 0)
                 return -errno;
-        return write_file_atomic_at(dir_fd, name, data, size, 0644);
+        return write_file_atomic_at_full(dir_fd, name, data, size, 0644, flags);
+}
+
+int write_file_atomic(const char *dir, const char *name, const void *data, size_t size) {
+        return write_file_atomic_dir(dir, name, data, size, WRITE_FILE_SYNC | WRITE_FILE_SYNC_DIR);
+}
+
+int write_file_atomic_nosync(const char *dir, const char *name, const void *data, size_t size) {
+        return write_file_atomic_dir(dir, name, data, size, 0);
 }

@@ -306,8 +306,8 @@ static int commit(int spool_fd, const JobOutcome *o) {
         const char *s;
         int r;
 
-        r = o->result ? spool_write_atomic(spool_fd, "result.json", o->result, o->result_len)
-                      : spool_write_atomic(spool_fd, "result.json", "null", 4);
+        r = o->result ? spool_write_atomic_deferred(spool_fd, "result.json", o->result, o->result_len)
+                      : spool_write_atomic_deferred(spool_fd, "result.json", "null", 4);
         if (r < 0)
                 return log_error_errno(r, "Cannot write result.json: %m");
 

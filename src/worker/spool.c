@@ -12,6 +12,10 @@ int spool_write_atomic(int dir_fd, const char *name, const char *data, size_t le
         return write_file_atomic_at(dir_fd, name, data, len, 0640);
 }
 
+int spool_write_atomic_deferred(int dir_fd, const char *name, const char *data, size_t len) {
+        return write_file_atomic_at_full(dir_fd, name, data, len, 0640, WRITE_FILE_SYNC);
+}
+
 int spool_lock_pid_file(int dir_fd, const char *path, pid_t *ret_holder) {
         _cleanup_close_ int fd = -1;
         char buf[32];

@@ -15,6 +15,10 @@
 
 /* Writes name atomically (temporary file, fsync, rename). */
 int spool_write_atomic(int dir_fd, const char *name, const char *data, size_t len);
+/* The same without the fsync of the directory: for a file written just before another
+ * spool_write_atomic() in the same directory (result.json before exit.json), whose fsync of
+ * the directory makes both renames durable. Saves a disk flush per job. */
+int spool_write_atomic_deferred(int dir_fd, const char *name, const char *data, size_t len);
 
 /* Creates or takes over the pid file (path relative to dir_fd or absolute) and holds an
  * exclusive flock on it for the life of the process. Returns the fd, -EBUSY with *ret_holder

@@ -101,6 +101,10 @@ class JobsBase(StackTestCase):
     skip_reason = None
 
     @classmethod
+    def gatewayd_worker_path(cls):
+        return worker_path()
+
+    @classmethod
     def setUpClass(cls):
         # Skipped test by test (not the class), so that the runner counts them.
         if not worker_has_run():
@@ -121,7 +125,7 @@ class JobsBase(StackTestCase):
             "DefaultImageLocation": host,
             "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True},
                           cls.slow.host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
-            "WorkerPath": worker_path(),
+            "WorkerPath": cls.gatewayd_worker_path(),
             "JobsPerUser": cls.jobs_per_user,
             "ActiveJobsPerUser": cls.active_jobs_per_user,
             "MaxClusters": cls.max_clusters,
@@ -245,6 +249,13 @@ class JobsTest(JobsBase):
         self.assertIn("to stderr", log.body)
         tail = self.gw.http("GET", f"/v1/jobs/{job['id']}/log?offset=5", as_user=users.USER)
         self.assertEqual(tail.body, log.body[5:])
+
+    def test_started_as_gateway_worker_run(self):
+        if not os.access(os.path.join(os.path.dirname(worker_path()), "gateway-worker-run"), os.X_OK):
+            self.skipTest("no gateway-worker-run next to " + worker_path())
+        jid = self.submit("echo").json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+        self.assertRegex(self.gw.stderr_text(), rf"Job {jid}: started worker \d+ \(\S*/gateway-worker-run\)")
 
     def test_failed_job(self):
         job = self.submit("fail").json
@@ -566,6 +577,37 @@ class JobsTest(JobsBase):
         p = self.gw.gatewayctl("submit", "no-such-service", as_user=users.USER)
         self.assertEqual(p.returncode, 1)
         self.assertIn("no-such-service", p.stderr)
+
+
+class JobsWorkerFallbackTest(JobsBase):
+    """gatewayd starts gateway-worker-run (the run verb without the pull libraries) when it is
+    next to gateway-worker, else "gateway-worker run"."""
+
+    @classmethod
+    def gatewayd_worker_path(cls):
+        # a gateway-worker alone in its directory
+        cls.lone = procs.TempDir(prefix="gatewayd-lone-worker-")
+        os.chmod(cls.lone.path, 0o755)
+        cls.lone_worker = os.path.join(cls.lone.path, "gateway-worker")
+        os.symlink(worker_path(), cls.lone_worker)
+        return cls.lone_worker
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if getattr(cls, "lone", None):
+                cls.lone.cleanup()
+
+    def test_falls_back_to_run_verb(self):
+        jid = self.submit("echo", data={"n": 1}).json["id"]
+        done = self.wait_status(jid, TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        res = self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER)
+        self.assertEqual(res.json, {"data": {"n": 1}, "params": {}})
+        self.assertIn(f"({self.lone_worker})", self.gw.stderr_text())
+        self.assertNotIn("gateway-worker-run", self.gw.stderr_text())
 
 
 class JobsRecoveryTest(JobsBase):

@@ -20,6 +20,11 @@ def worker_binary():
     return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
 
 
+def worker_run_binary():
+    """gateway-worker-run: the run verb alone (no pull libraries), what gatewayd starts."""
+    return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker-run")
+
+
 class Outcome:
     def __init__(self, spool, rc, events):
         self.rc = rc
@@ -54,11 +59,17 @@ class Outcome:
 
 @unittest.skipUnless(os.geteuid() == 0, "gateway-worker run needs root")
 class WorkerRunTest(unittest.TestCase):
+    """gateway-worker run; WorkerRunOnlyTest repeats every test with gateway-worker-run."""
+
+    @classmethod
+    def run_argv(cls):
+        return [worker_binary(), "run"]
+
     @classmethod
     def setUpClass(cls):
         cls.images = procs.TempDir(prefix="gatewayd-images-")
         cls.image = rootfs.busybox_image(cls.images.path)
-        cls.worker = worker_binary()
+        cls.worker_argv = cls.run_argv()
         # the shared ordinary test account (harness/users.py)
         cls.uid = users.ensure_user(users.USER)
         cls.gid = pwd.getpwnam(users.USER).pw_gid
@@ -108,7 +119,7 @@ class WorkerRunTest(unittest.TestCase):
         return d
 
     def argv(self, spool, *args):
-        return [self.worker, "run", "--runtime-dir", self.runtime, *args, spool]
+        return [*self.worker_argv, "--runtime-dir", self.runtime, *args, spool]
 
     def start(self, spool, *args, stdout=subprocess.PIPE):
         return self.procs.start(self.argv(spool, *args), stdout=stdout, stderr=subprocess.PIPE)
@@ -695,12 +706,12 @@ class WorkerRunTest(unittest.TestCase):
         self.procs.stop(p)
 
     def test_bad_arguments(self):
-        for args, message in ((["run"], "Expected exactly one argument"),
-                              (["run", "--log-max=lots", "/tmp"], "Invalid value for --log-max"),
-                              (["run", "--events-fd=99", "/tmp"], "not an open file descriptor"),
-                              (["run", "--bogus", "/tmp"], "unrecognized option"),
-                              (["run", "--runtime-dir", self.runtime, "/nonexistent"], "Cannot resolve spool directory")):
-            r = subprocess.run([self.worker, *args], capture_output=True, text=True)
+        for args, message in (([], "Expected exactly one argument"),
+                              (["--log-max=lots", "/tmp"], "Invalid value for --log-max"),
+                              (["--events-fd=99", "/tmp"], "not an open file descriptor"),
+                              (["--bogus", "/tmp"], "unrecognized option"),
+                              (["--runtime-dir", self.runtime, "/nonexistent"], "Cannot resolve spool directory")):
+            r = subprocess.run([*self.worker_argv, *args], capture_output=True, text=True)
             self.assertEqual(r.returncode, 1, args)
             self.assertIn(message, r.stderr, args)
 
@@ -742,10 +753,28 @@ class WorkerRunTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(spool, "exit.json")))
 
     def test_help(self):
-        r = subprocess.run([self.worker, "run", "--help"], capture_output=True, text=True)
+        r = subprocess.run([*self.worker_argv, "--help"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0)
         self.assertIn("Usage: gateway-worker run [OPTIONS...] SPOOLDIR", r.stdout)
         self.assertIn("--kill-grace=SECONDS", r.stdout)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "gateway-worker run needs root")
+class WorkerRunOnlyTest(WorkerRunTest):
+    """The same tests against gateway-worker-run, which gatewayd's local platform prefers: it
+    must behave exactly like "gateway-worker run"."""
+
+    @classmethod
+    def run_argv(cls):
+        return [worker_run_binary()]
+
+    def test_same_help_without_pull_libraries(self):
+        mine = subprocess.run([worker_run_binary(), "--help"], capture_output=True, text=True)
+        verb = subprocess.run([worker_binary(), "run", "--help"], capture_output=True, text=True)
+        self.assertEqual((mine.returncode, mine.stdout), (verb.returncode, verb.stdout))
+        libs = subprocess.run(["ldd", worker_run_binary()], capture_output=True, text=True).stdout
+        for lib in ("libcurl", "libarchive", "libcrypto", "libdeflate"):
+            self.assertNotIn(lib, libs)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "gateway-worker run needs root")
