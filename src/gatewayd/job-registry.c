@@ -528,21 +528,32 @@ void job_registry_start(Manager *m) {
         job_registry_dispatch(m);
 }
 
-int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
+/* Opens a regular file of the job's spool (never through a symlink the job might have left). */
+static int open_spool_file(const Job *j, const char *name, struct stat *st) {
+        _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
-        struct stat st;
-        size_t n = 0;
 
         if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
                 return -ENOMEM;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0)
+        if (fstat(fd, st) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode))
+        if (!S_ISREG(st->st_mode))
                 return -EBADF;
+        return TAKE_FD(fd);
+}
+
+int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        size_t n = 0;
+
+        fd = open_spool_file(j, name, &st);
+        if (fd < 0)
+                return fd;
         if ((uint64_t) st.st_size > max)
                 return -EFBIG;
         buf = malloc((size_t) st.st_size + 1);
@@ -564,22 +575,16 @@ int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, 
 }
 
 int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_free_ char *buf = NULL;
         _cleanup_close_ int fd = -1;
         struct stat st;
         off_t start;
         ssize_t n;
         char *p;
 
-        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
-                return -ENOMEM;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        fd = open_spool_file(j, name, &st);
         if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADF;
+                return fd;
         start = st.st_size > (off_t) max ? st.st_size - (off_t) max : 0;
         buf = malloc((size_t) (st.st_size - start) + 1);
         if (!buf)
