@@ -21,23 +21,26 @@ void pull_progress(Pull *p, bool force) {
         json_object *o;
         int64_t now = now_usec();
 
+        /* Snapshot and emission happen under the lock: otherwise a download thread's older
+         * snapshot could be written after the applier's newer one, and the last event a reader
+         * sees would understate the progress. */
         pthread_mutex_lock(&p->lock);
         if (!force && now - p->last_progress < PROGRESS_INTERVAL_USEC) {
                 pthread_mutex_unlock(&p->lock);
                 return;
         }
         p->last_progress = now;
-        pthread_mutex_unlock(&p->lock);
 
         o = json_object_new_object();
-        if (!o)
-                return;
-        json_object_object_add(o, "bytesDone", json_object_new_int64((int64_t) atomic_load(&p->bytes_done)));
-        json_object_object_add(o, "bytesTotal", json_object_new_int64((int64_t) p->bytes_total));
-        json_object_object_add(o, "layersDone", json_object_new_int((int) atomic_load(&p->layers_downloaded)));
-        json_object_object_add(o, "layersApplied", json_object_new_int((int) atomic_load(&p->layers_applied)));
-        json_object_object_add(o, "layersTotal", json_object_new_int((int) p->manifest->n_layers));
-        (void) events_emit("progress", o);
+        if (o) {
+                json_object_object_add(o, "bytesDone", json_object_new_int64((int64_t) atomic_load(&p->bytes_done)));
+                json_object_object_add(o, "bytesTotal", json_object_new_int64((int64_t) p->bytes_total));
+                json_object_object_add(o, "layersDone", json_object_new_int((int) atomic_load(&p->layers_downloaded)));
+                json_object_object_add(o, "layersApplied", json_object_new_int((int) atomic_load(&p->layers_applied)));
+                json_object_object_add(o, "layersTotal", json_object_new_int((int) p->manifest->n_layers));
+                (void) events_emit("progress", o);
+        }
+        pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- blobs ---- */
