@@ -105,16 +105,29 @@ int bus_image_register(Manager *m) {
         return 0;
 }
 
+/* Signals are broadcast to the whole bus, so for a private image they carry only what an outsider
+ * may see anyway: that some image (named by its digest) changes state. Its reference and status
+ * message (which names the repository) are read with calls, which are ACL-checked. */
+
 void bus_image_emit_added(Image *i) {
         Manager *m = i->manager;
-        if (m->bus && sd_bus_emit_object_added(m->bus, i->object_path) < 0)
+        if (m->bus && !i->private_image && sd_bus_emit_object_added(m->bus, i->object_path) < 0)
                 log_debug("Failed to announce image %s.", i->id);
 }
 
 void bus_image_emit_changed(Image *i) {
         Manager *m = i->manager;
-        if (m->bus && sd_bus_emit_properties_changed(m->bus, i->object_path, IMAGE_INTERFACE, "Status", "StatusMessage",
-                                                     "Progress", "Size", "Private", "Reference", NULL) < 0)
+        int r;
+
+        if (!m->bus)
+                return;
+        if (i->private_image)
+                r = sd_bus_emit_properties_changed(m->bus, i->object_path, IMAGE_INTERFACE, "Status", "Progress", "Size",
+                                                   "Private", NULL);
+        else
+                r = sd_bus_emit_properties_changed(m->bus, i->object_path, IMAGE_INTERFACE, "Status", "StatusMessage",
+                                                   "Progress", "Size", "Private", "Reference", NULL);
+        if (r < 0)
                 log_debug("Failed to announce change of image %s.", i->id);
 }
 
@@ -127,7 +140,7 @@ void bus_image_emit_progress(Image *i) {
 
 void bus_image_emit_removed(Image *i) {
         Manager *m = i->manager;
-        if (m->bus && sd_bus_emit_interfaces_removed(m->bus, i->object_path, IMAGE_INTERFACE, NULL) < 0)
+        if (m->bus && !i->private_image && sd_bus_emit_interfaces_removed(m->bus, i->object_path, IMAGE_INTERFACE, NULL) < 0)
                 log_debug("Failed to announce removal of image %s.", i->id);
 }
 

@@ -374,6 +374,8 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         if (canonical && !streq(canonical, p->reference))
                 (void) image_registry_tag(i, canonical);
         image_pull_apply_acl(p, created);
+        if (created)
+                bus_image_emit_added(i);
 
         if (i->status == IMAGE_READY && image_file_present(i)) {
                 /* Same digest as what we have: nothing to convert. Record the re-check. */

@@ -351,7 +351,7 @@ int image_registry_add(Manager *m, const char *id, const char *digest, const cha
                 image_free(i);
                 return r;
         }
-        bus_image_emit_added(i);
+        /* Not announced yet: the caller first decides whether the image is private. */
         *ret = i;
         return 0;
 }

@@ -14,7 +14,8 @@ Image *image_registry_get(Manager *m, const char *id);
 Image *image_registry_lookup(Manager *m, const char *id_or_reference);
 bool image_is_visible(const Image *i, const Caller *c);
 
-/* Creates the record if needed (status PENDING) and returns it. */
+/* Creates the record if needed (status PENDING) and returns it; a new record is announced on the
+ * bus by bus_image_emit_added() once its ACL is set. */
 int image_registry_add(Manager *m, const char *id, const char *digest, const char *reference, const char *platform,
                        Image **ret);
 int image_registry_save(Image *i);

@@ -8,6 +8,7 @@ import signal
 import subprocess
 
 from harness import images, users
+from harness.bus import BusMonitor
 from harness.gatewayd import BUS_NAME
 from harness.procs import Processes, TempDir, wait_for
 from harness.registry import Proxy, Registry
@@ -201,6 +202,26 @@ class Pull(ImageStack):
         self.assertNotEqual(p.returncode, 0, "private image object is invisible on the bus too")
         # No credentials were left behind in the runtime directory.
         self.assertEqual([f for f in os.listdir(self.gw.runtime_dir) if f.startswith("credentials")], [])
+
+
+    def test_private_pull_signals_do_not_name_the_image(self):
+        # Bus signals are broadcast: for a private image they may say that some digest changed
+        # state, never which repository it came from.
+        images.push_image(self.private, "team/hidden", "2",
+                          images.Image([(images.Layer().busybox().file("etc/hidden", "x\n"), "gzip")]))
+        ref = f"{self.private.host}/team/hidden:2"
+        with BusMonitor(self.bus) as mon:
+            r = self.pull(ref, as_user=users.USER, credentials={"username": "alice", "password": "s3cret"})
+            self.assertIn(r.status, (200, 202), r.body)
+            path = "/org/gatewayd/Gateway1/image/"
+            ready = mon.wait_signal("PropertiesChanged", timeout=60,
+                                    predicate=lambda m: m.get("path", "").startswith(path) and "READY" in json.dumps(m))
+            self.assertTrue(ready)
+            signals = [m for m in mon.seen if m.get("type") == "signal"]
+        self.assertTrue(signals)
+        leaking = [m for m in signals if "team/hidden" in json.dumps(m)]
+        self.assertEqual(leaking, [], "no signal names the private repository")
+        self.assertEqual(self.image(r.json["id"], as_user=users.USER).json["reference"], ref)
 
 
 class Expiry(ImageStack):
