@@ -7,27 +7,21 @@
 
 #include "job-log.h"
 #include "macro.h"
+#include "test-tmpdir.h"
 
-static char dir[64];
-static int dir_fd = -1;
+static TestTmpdir tmp;
 
 static void setup(void) {
-        snprintf(dir, sizeof(dir), "/tmp/test-job-log-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ck_assert_int_ge(dir_fd, 0);
+        test_tmpdir_create(&tmp, "job-log");
 }
 
 static void teardown(void) {
-        (void) unlinkat(dir_fd, "log", 0);
-        (void) unlinkat(dir_fd, "log.old", 0);
-        close(dir_fd);
-        rmdir(dir);
+        test_tmpdir_remove(&tmp);
 }
 
 static char *read_log(size_t *ret_len) {
         static char buf[1 << 16];
-        int fd = openat(dir_fd, "log", O_RDONLY);
+        int fd = openat(tmp.fd, "log", O_RDONLY);
         ssize_t n;
 
         ck_assert_int_ge(fd, 0);
@@ -48,7 +42,7 @@ START_TEST(test_small_log_untouched) {
         JobLog *l = NULL;
         char *tail;
 
-        ck_assert_int_eq(job_log_open(dir_fd, 1024, 2, &l), 0);
+        ck_assert_int_eq(job_log_open(tmp.fd, 1024, 2, &l), 0);
         line(l, "one");
         ck_assert_int_eq(job_log_line(l, "tw", 2, true), 0);
         line(l, "o");
@@ -61,7 +55,7 @@ START_TEST(test_small_log_untouched) {
         ck_assert_str_eq(tail, "tw\n[gateway-worker] warning: careful");
         free(tail);
         job_log_free(l);
-        ck_assert_int_lt(faccessat(dir_fd, "log.old", F_OK, 0), 0);
+        ck_assert_int_lt(faccessat(tmp.fd, "log.old", F_OK, 0), 0);
 }
 END_TEST
 
@@ -70,7 +64,7 @@ START_TEST(test_truncated_keeps_the_end) {
         char buf[32], *log, *body;
         size_t len;
 
-        ck_assert_int_eq(job_log_open(dir_fd, 100, 3, &l), 0);
+        ck_assert_int_eq(job_log_open(tmp.fd, 100, 3, &l), 0);
         for (int i = 0; i < 100; i++) {
                 snprintf(buf, sizeof(buf), "line %03d", i);   /* 9 bytes with "\n" */
                 line(l, buf);
@@ -86,7 +80,7 @@ START_TEST(test_truncated_keeps_the_end) {
         ck_assert_msg(strncmp(body, "line ", 5) == 0, "%s", body);
         ck_assert_uint_eq(job_log_dropped(l), 900 - strlen(body));
         ck_assert_ptr_nonnull(strstr(log, "the first "));
-        ck_assert_int_lt(faccessat(dir_fd, "log.old", F_OK, 0), 0);
+        ck_assert_int_lt(faccessat(tmp.fd, "log.old", F_OK, 0), 0);
         job_log_free(l);
 }
 END_TEST
@@ -97,7 +91,7 @@ START_TEST(test_single_huge_piece) {
         char *log, *body;
 
         memset(big, 'x', sizeof(big));
-        ck_assert_int_eq(job_log_open(dir_fd, 64, 0, &l), 0);
+        ck_assert_int_eq(job_log_open(tmp.fd, 64, 0, &l), 0);
         line(l, "first");
         ck_assert_int_eq(job_log_line(l, big, sizeof(big), false), 0);
         line(l, "last");

@@ -6,28 +6,22 @@
 #include <sys/stat.h>
 
 #include "macro.h"
+#include "test-tmpdir.h"
 #include "spool.h"
 
-static char dir[64];
-static int dir_fd = -1;
+static TestTmpdir tmp;
 
 static void setup(void) {
-        snprintf(dir, sizeof(dir), "/tmp/test-spool-XXXXXX");
-        ck_assert_ptr_nonnull(mkdtemp(dir));
-        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ck_assert_int_ge(dir_fd, 0);
+        test_tmpdir_create(&tmp, "spool");
 }
 
 static void teardown(void) {
-        char cmd[128];
-        close(dir_fd);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        ck_assert_int_eq(system(cmd), 0);
+        test_tmpdir_remove(&tmp);
 }
 
 static char *slurp(const char *name) {
         static char buf[256];
-        int fd = openat(dir_fd, name, O_RDONLY);
+        int fd = openat(tmp.fd, name, O_RDONLY);
         ssize_t n;
 
         ck_assert_int_ge(fd, 0);
@@ -39,11 +33,11 @@ static char *slurp(const char *name) {
 }
 
 START_TEST(test_write_atomic) {
-        ck_assert_int_eq(spool_write_atomic(dir_fd, "exit.json", "{\"a\":1}", 7), 0);
+        ck_assert_int_eq(spool_write_atomic(tmp.fd, "exit.json", "{\"a\":1}", 7), 0);
         ck_assert_str_eq(slurp("exit.json"), "{\"a\":1}");
-        ck_assert_int_eq(spool_write_atomic(dir_fd, "exit.json", "2", 1), 0);
+        ck_assert_int_eq(spool_write_atomic(tmp.fd, "exit.json", "2", 1), 0);
         ck_assert_str_eq(slurp("exit.json"), "2");
-        ck_assert_int_lt(faccessat(dir_fd, ".exit.json.tmp", F_OK, 0), 0);
+        ck_assert_int_lt(faccessat(tmp.fd, ".exit.json.tmp", F_OK, 0), 0);
 }
 END_TEST
 
@@ -52,16 +46,16 @@ START_TEST(test_pid_file) {
         char expected[32];
         int fd, fd2;
 
-        fd = spool_lock_pid_file(dir_fd, "worker.pid", &holder);
+        fd = spool_lock_pid_file(tmp.fd, "worker.pid", &holder);
         ck_assert_int_ge(fd, 0);
         snprintf(expected, sizeof(expected), "%d\n", (int) getpid());
         ck_assert_str_eq(slurp("worker.pid"), expected);
         /* a second worker on the same spool is told who holds it */
-        ck_assert_int_eq(spool_lock_pid_file(dir_fd, "worker.pid", &holder), -EBUSY);
+        ck_assert_int_eq(spool_lock_pid_file(tmp.fd, "worker.pid", &holder), -EBUSY);
         ck_assert_int_eq(holder, getpid());
         close(fd);
         /* a stale file (its worker died) is taken over */
-        fd2 = spool_lock_pid_file(dir_fd, "worker.pid", &holder);
+        fd2 = spool_lock_pid_file(tmp.fd, "worker.pid", &holder);
         ck_assert_int_ge(fd2, 0);
         close(fd2);
 }
@@ -70,31 +64,31 @@ END_TEST
 START_TEST(test_prepare_input) {
         struct stat st;
 
-        ck_assert_int_eq(spool_prepare_input(dir_fd, getuid(), getgid()), 0);
+        ck_assert_int_eq(spool_prepare_input(tmp.fd, getuid(), getgid()), 0);
         ck_assert_str_eq(slurp("input/data.json"), "{}\n");
         ck_assert_str_eq(slurp("input/params.json"), "{}\n");
-        ck_assert_int_eq(fstatat(dir_fd, "input/data.json", &st, 0), 0);
+        ck_assert_int_eq(fstatat(tmp.fd, "input/data.json", &st, 0), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0400);
         /* existing content is kept */
-        ck_assert_int_eq(unlinkat(dir_fd, "input/data.json", 0), 0);
+        ck_assert_int_eq(unlinkat(tmp.fd, "input/data.json", 0), 0);
         {
-                int fd = openat(dir_fd, "input/data.json", O_WRONLY | O_CREAT, 0644);
+                int fd = openat(tmp.fd, "input/data.json", O_WRONLY | O_CREAT, 0644);
                 ck_assert_int_ge(fd, 0);
                 ck_assert_int_eq(write(fd, "[1]", 3), 3);
                 close(fd);
         }
-        ck_assert_int_eq(spool_prepare_input(dir_fd, getuid(), getgid()), 0);
+        ck_assert_int_eq(spool_prepare_input(tmp.fd, getuid(), getgid()), 0);
         ck_assert_str_eq(slurp("input/data.json"), "[1]");
 }
 END_TEST
 
 START_TEST(test_prepare_input_refuses_symlinks_and_dirs) {
-        ck_assert_int_eq(mkdirat(dir_fd, "input", 0755), 0);
-        ck_assert_int_eq(symlinkat("/etc/passwd", dir_fd, "input/data.json"), 0);
-        ck_assert_int_eq(spool_prepare_input(dir_fd, getuid(), getgid()), -ELOOP);
-        ck_assert_int_eq(unlinkat(dir_fd, "input/data.json", 0), 0);
-        ck_assert_int_eq(mkdirat(dir_fd, "input/data.json", 0755), 0);
-        ck_assert_int_eq(spool_prepare_input(dir_fd, getuid(), getgid()), -EISDIR);
+        ck_assert_int_eq(mkdirat(tmp.fd, "input", 0755), 0);
+        ck_assert_int_eq(symlinkat("/etc/passwd", tmp.fd, "input/data.json"), 0);
+        ck_assert_int_eq(spool_prepare_input(tmp.fd, getuid(), getgid()), -ELOOP);
+        ck_assert_int_eq(unlinkat(tmp.fd, "input/data.json", 0), 0);
+        ck_assert_int_eq(mkdirat(tmp.fd, "input/data.json", 0755), 0);
+        ck_assert_int_eq(spool_prepare_input(tmp.fd, getuid(), getgid()), -EISDIR);
 }
 END_TEST
 
