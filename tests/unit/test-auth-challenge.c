@@ -3,6 +3,7 @@
 
 #include "auth-challenge.h"
 #include "macro.h"
+#include "test-main.h"
 
 START_TEST(test_bearer) {
         _cleanup_(auth_challenge_freep) AuthChallenge *c = NULL;
@@ -63,8 +64,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("auth-challenge");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_bearer);
         tcase_add_test(tc, test_spacing_escapes_and_tokens);
@@ -72,9 +71,5 @@ int main(void) {
         tcase_add_test(tc, test_first_of_several);
         tcase_add_test(tc, test_invalid);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }

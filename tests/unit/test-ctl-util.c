@@ -7,6 +7,7 @@
 #include "ctl-table.h"
 #include "ctl-util.h"
 #include "macro.h"
+#include "test-main.h"
 
 START_TEST(test_parse_size) {
         uint64_t v;
@@ -263,8 +264,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("ctl-util");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         /* Display widths of wide characters need a UTF-8 locale, whatever the caller's is. */
         if (!setlocale(LC_ALL, "C.UTF-8"))
@@ -279,9 +278,5 @@ int main(void) {
         tcase_add_test(tc, test_spec_apply);
         tcase_add_test(tc, test_json_parse);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_run_suite(s);
 }

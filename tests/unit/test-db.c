@@ -14,6 +14,7 @@
 #include "db-migrations.h"
 #include "db.h"
 #include "log.h"
+#include "test-main.h"
 
 /* base is made and removed in the parent (unchecked fixture), so it goes away even when a test
  * fails and its process exits early; each test works in its own directory below it. */
@@ -347,13 +348,7 @@ static Suite *db_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr;
-        int failed;
 
         log_set_max_level(LOG_CRIT); /* the refusals above log errors on purpose */
-        sr = srunner_create(db_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_run_suite(db_suite());
 }

@@ -8,6 +8,7 @@
 #include "job-log.h"
 #include "macro.h"
 #include "test-tmpdir.h"
+#include "test-main.h"
 
 static TestTmpdir tmp;
 
@@ -106,17 +107,11 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("job-log");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_small_log_untouched);
         tcase_add_test(tc, test_truncated_keeps_the_end);
         tcase_add_test(tc, test_single_huge_piece);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }

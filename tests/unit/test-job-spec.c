@@ -6,6 +6,7 @@
 
 #include "job-spec.h"
 #include "macro.h"
+#include "test-main.h"
 
 static JobSpec *parse_ok(const char *text) {
         json_object *o = json_tokener_parse(text);
@@ -282,8 +283,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("job-spec");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_minimal);
         tcase_add_test(tc, test_full);
@@ -295,9 +294,5 @@ int main(void) {
         tcase_add_test(tc, test_load);
         tcase_add_test(tc, test_random_specs);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }

@@ -3,6 +3,7 @@
 
 #include "layer-path.h"
 #include "macro.h"
+#include "test-main.h"
 
 static void check_norm(const char *in, const char *out) {
         _cleanup_free_ char *s = NULL;
@@ -81,8 +82,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("layer-path");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_normalize);
         tcase_add_test(tc, test_refuse);
@@ -90,9 +89,5 @@ int main(void) {
         tcase_add_test(tc, test_whiteouts);
         tcase_add_test(tc, test_split);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }

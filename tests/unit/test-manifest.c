@@ -3,6 +3,7 @@
 
 #include "macro.h"
 #include "manifest.h"
+#include "test-main.h"
 
 #define DA "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define DB "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -135,8 +136,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("manifest");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_select);
         tcase_add_test(tc, test_platform_parse);
@@ -144,9 +143,5 @@ int main(void) {
         tcase_add_test(tc, test_manifest_parse);
         tcase_add_test(tc, test_config_parse);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }

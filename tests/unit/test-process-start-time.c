@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "polkit.h"
+#include "test-main.h"
 
 /* polkit's unix-process subject and our pid-recycling check both rely on field 22 of
  * /proc/PID/stat (start time in clock ticks since boot). */
@@ -67,16 +68,10 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("process-start-time");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_self);
         tcase_add_test(tc, test_hostile_comm);
         tcase_add_test(tc, test_no_such_process);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_run_suite(s);
 }

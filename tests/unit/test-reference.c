@@ -3,6 +3,7 @@
 
 #include "macro.h"
 #include "reference.h"
+#include "test-main.h"
 
 #define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -83,8 +84,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("reference");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_docker_defaults);
         tcase_add_test(tc, test_registries);
@@ -92,9 +91,5 @@ int main(void) {
         tcase_add_test(tc, test_invalid);
         tcase_add_test(tc, test_to_string);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }

@@ -7,6 +7,7 @@
 
 #include "macro.h"
 #include "sandbox.h"
+#include "test-main.h"
 
 static char root[64];
 
@@ -168,17 +169,11 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("sandbox");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_root_entries);
         tcase_add_test(tc, test_network_and_var_symlink);
         tcase_add_test(tc, test_missing_root);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }

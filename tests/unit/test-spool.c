@@ -8,6 +8,7 @@
 #include "macro.h"
 #include "test-tmpdir.h"
 #include "spool.h"
+#include "test-main.h"
 
 static TestTmpdir tmp;
 
@@ -95,8 +96,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("spool");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_write_atomic);
@@ -104,9 +103,5 @@ int main(void) {
         tcase_add_test(tc, test_prepare_input);
         tcase_add_test(tc, test_prepare_input_refuses_symlinks_and_dirs);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return test_run_suite(s);
 }
