@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "reference.h"
 #include "time-util.h"
 
 typedef struct ImageTag {
@@ -244,7 +245,8 @@ Image *image_registry_get(Manager *m, const char *id) {
 }
 
 Image *image_registry_lookup(Manager *m, const char *s) {
-        _cleanup_free_ char *key = NULL;
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        _cleanup_free_ char *key = NULL, *canonical = NULL;
         ImageTag *t;
         Image *i;
 
@@ -257,6 +259,20 @@ Image *image_registry_lookup(Manager *m, const char *s) {
         if (!key)
                 return NULL;
         t = hashmap_get(m->image_tags, key);
+        if (t)
+                return hashmap_get(m->images, t->image_id);
+
+        /* Another spelling of a pulled reference ("alpine" for "docker.io/library/alpine:latest"):
+         * every pull also tags the canonical form, and it is the tag that migration 4 could
+         * recover. */
+        if (image_reference_parse(s, m->config->default_image_location, &ref) < 0)
+                return NULL;
+        canonical = image_reference_to_string(ref);
+        if (!canonical || streq(canonical, s))
+                return NULL;
+        free(key);
+        key = tag_key(default_platform_name(m), canonical);
+        t = key ? hashmap_get(m->image_tags, key) : NULL;
         return t ? hashmap_get(m->images, t->image_id) : NULL;
 }
 
