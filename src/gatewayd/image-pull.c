@@ -159,7 +159,8 @@ static GwErrorCode error_code_from_failure(const char *msg) {
                 return GW_ERROR_UNAVAILABLE;
         if (strstr(msg, "(HTTP 404)") || strstr(msg, "unknown") || strstr(msg, "no manifest for platform"))
                 return GW_ERROR_NOT_FOUND;
-        if (strstr(msg, "authentication") || strstr(msg, "(HTTP 401)") || strstr(msg, "(HTTP 403)"))
+        if (strstr(msg, "authentication") || strstr(msg, "(HTTP 401)") || strstr(msg, "(HTTP 403)") ||
+            strstr(msg, "not an allowed location"))
                 return GW_ERROR_ACCESS_DENIED;
         if (strstr(msg, "nvalid reference") || strstr(msg, "Credentials file"))
                 return GW_ERROR_INVALID_ARGUMENT;
