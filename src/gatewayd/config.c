@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "reference.h"
 
 #define KIB UINT64_C(1024)
 #define MIB (KIB * KIB)
@@ -1230,6 +1231,15 @@ ConfigLocation *config_location_find(Config *c, const char *name) {
                 return NULL;
         for (size_t i = 0; i < c->n_locations; i++)
                 if (streq(c->locations[i].name, name))
+                        return &c->locations[i];
+        return NULL;
+}
+
+ConfigLocation *config_location_for_registry(Config *c, const char *registry) {
+        if (!c || !registry)
+                return NULL;
+        for (size_t i = 0; i < c->n_locations; i++)
+                if (registry_name_equal(c->locations[i].name, registry))
                         return &c->locations[i];
         return NULL;
 }

@@ -120,6 +120,9 @@ static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);
+/* The location a registry named in an image reference ("host[:port]") belongs to, or NULL: pulls
+ * go only to these. Names compare case-insensitively; Docker Hub's aliases count as one. */
+ConfigLocation *config_location_for_registry(Config *c, const char *registry);
 /* Base URL for the registry API: "url" if set, else http(s)://name; Docker Hub's aliases
  * ("docker.io", "index.docker.io") map to https://registry-1.docker.io. */
 int config_location_base_url(const ConfigLocation *l, char **ret);

@@ -285,6 +285,26 @@ START_TEST(test_default_location_without_locations) {
 }
 END_TEST
 
+START_TEST(test_location_for_registry) {
+        _cleanup_(config_freep) Config *c = NULL, *d = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Locations\": {\"index.docker.io\": {}, \"Reg.example.org:5000\": {}}}",
+                                      NULL, &c, NULL), 0);
+        ck_assert_str_eq(config_location_for_registry(c, "docker.io")->name, "index.docker.io");
+        ck_assert_str_eq(config_location_for_registry(c, "registry-1.docker.io")->name, "index.docker.io");
+        ck_assert_str_eq(config_location_for_registry(c, "reg.example.org:5000")->name, "Reg.example.org:5000");
+        ck_assert_ptr_null(config_location_for_registry(c, "reg.example.org"));
+        ck_assert_ptr_null(config_location_for_registry(c, "127.0.0.1:22"));
+        ck_assert_ptr_null(config_location_for_registry(c, NULL));
+        ck_assert_ptr_null(config_location_for_registry(NULL, "docker.io"));
+
+        /* No Locations: DefaultImageLocation (default registry-1.docker.io) is the only one. */
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_ptr_nonnull(config_location_for_registry(d, "docker.io"));
+        ck_assert_ptr_null(config_location_for_registry(d, "127.0.0.1:5000"));
+}
+END_TEST
+
 START_TEST(test_compression_forms) {
         _cleanup_(config_freep) Config *a = NULL, *b = NULL, *d = NULL;
 
@@ -713,6 +733,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_gatewayd_keys);
         tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
+        tcase_add_test(tc, test_location_for_registry);
         tcase_add_test(tc, test_null_means_default);
         tcase_add_test(tc, test_unknown_keys);
         suite_add_tcase(s, tc);
