@@ -85,7 +85,14 @@ static int job_from_row(sqlite3_stmt *st, Job **ret) {
 /* A spool directory without a row is what a crash leaves between the commit of a removal and the
  * removal of the directory (or between a submission's spool and its row): nobody can reach it
  * any more. At start no submission is under way, so every such directory is an orphan. */
+static bool job_row_exists(sqlite3_stmt *st, const char *id) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        return sqlite3_step(st) != SQLITE_DONE;  /* a row, or an error: then keep the spool */
+}
+
 static void job_remove_orphaned_spools(Manager *m) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_free_ char *jobs_dir = NULL;
         struct dirent *de;
         DIR *d;
@@ -94,6 +101,9 @@ static void job_remove_orphaned_spools(Manager *m) {
                 log_oom();
                 return;
         }
+        /* Asked of the database, not the map: a row that could not be loaded still owns its spool. */
+        if (db_prepare(m->db, "SELECT 1 FROM jobs WHERE id = ?", &st) < 0)
+                return;
         d = opendir(jobs_dir);
         if (!d) {
                 if (errno != ENOENT)
@@ -104,7 +114,8 @@ static void job_remove_orphaned_spools(Manager *m) {
                 int r;
 
                 /* Only names we create: anything else is not ours to delete. */
-                if (!job_id_is_valid(de->d_name) || hashmap_get(m->jobs, de->d_name))
+                if (!job_id_is_valid(de->d_name) || hashmap_get(m->jobs, de->d_name) ||
+                    job_row_exists(st, de->d_name))
                         continue;
                 r = rm_rf_at(dirfd(d), de->d_name);
                 if (r < 0)

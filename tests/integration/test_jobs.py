@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -819,6 +820,13 @@ class JobsRetentionTest(JobsBase):
         os.makedirs(os.path.join(self.spool(orphan), "input"))
         not_ours = os.path.join(self.gw.state_dir, "jobs", "not-a-job")
         os.makedirs(not_ours)
+        # a row gatewayd cannot load (it skips it) still owns its spool
+        unloadable = str(uuid.uuid4())
+        os.makedirs(os.path.join(self.spool(unloadable), "input"))
+        with sqlite3.connect(os.path.join(self.gw.state_dir, "state.db")) as db:
+            db.execute("INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec) "
+                       "VALUES (?, 'x', 'local', 0, 0, 'BOGUS', 0)", (unloadable,))
+        db.close()
         self.gw.write_config(dict(self.config))
         # no event marks the passing of JobRetention: wait out what is left of the second
         time.sleep(max(0.0, ended + 1.05 - time.time()))
@@ -829,6 +837,7 @@ class JobsRetentionTest(JobsBase):
         self.assertFalse(os.path.exists(self.spool(orphan)))
         self.assertTrue(os.path.isdir(not_ours))
         os.rmdir(not_ours)
+        self.assertTrue(os.path.isdir(self.spool(unloadable)))
 
 class JobsIdleTest(JobsBase):
     """Idle exit waits for unfinished jobs: nobody else would watch them."""
