@@ -814,6 +814,7 @@ static const Field config_fields[] = {
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
+        { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
         {}
 };
 
@@ -863,6 +864,7 @@ static Config *config_alloc(void) {
                 .runtime_max_sec = 24 * 3600,
                 .memory_max = 0,
                 .tasks_max = 512,
+                .job_retention_sec = 7 * 24 * 3600,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");

@@ -76,6 +76,7 @@ typedef struct Config {
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */
+        uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */
 
         /* "Limits": per-job caps */
         uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */

@@ -357,6 +357,31 @@ static const struct {
         { "365:23:59:59", 365 * 86400 + 86399 },
 };
 
+/* JobRetention: a duration like the others (seconds or "D:HH:MM:SS"), 7 days by default. */
+START_TEST(test_job_retention) {
+        static const struct { const char *text; uint64_t sec; } forms[] = {
+                { "{}", 7 * 86400 },
+                { "{\"JobRetention\": 1}", 1 },
+                { "{\"JobRetention\": \"30\"}", 30 },
+                { "{\"JobRetention\": \"1:12:00:00\"}", 36 * 3600 },
+                { "{\"JobRetention\": 0}", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_msg(config_parse(forms[i].text, NULL, &c, &err) == 0, "%s: %s", forms[i].text, strna(err));
+                ck_assert_uint_eq(c->job_retention_sec, forms[i].sec);
+        }
+
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ck_assert_int_eq(config_parse("{\"JobRetention\": \"7 days\"}", NULL, &c, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "JobRetention: expected a duration"));
+}
+END_TEST
+
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
 
@@ -736,6 +761,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_location_for_registry);
         tcase_add_test(tc, test_null_means_default);
         tcase_add_test(tc, test_unknown_keys);
+        tcase_add_test(tc, test_job_retention);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");
