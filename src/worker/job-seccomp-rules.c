@@ -21,15 +21,15 @@ static const char * const denied[] = {
         /* new namespaces and joining others' (clone is filtered by its flags below) */
         "unshare", "setns",
         /* the kernel keyrings: they are per user, not per sandbox, so a job could read and
-         * change the submitting user's keys on the host (CAP_SYS_ADMIN in the profiles' terms:
-         * the profiles refuse them outright) */
+         * change the submitting user's keys on the host (the profiles refuse them whatever the
+         * capabilities) */
         "add_key", "request_key", "keyctl",
         /* mounts, old and new API, and changing the root (CAP_SYS_ADMIN, CAP_SYS_CHROOT) */
         "mount", "umount", "umount2", "pivot_root", "chroot",
         "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
         /* loading code into the kernel and hooking it (CAP_SYS_MODULE, CAP_SYS_BOOT, CAP_BPF,
-         * CAP_PERFMON, CAP_SYS_ADMIN); userfaultfd and io_uring are the usual tools of kernel
-         * exploits and refused by the profiles as well */
+         * CAP_PERFMON, CAP_SYS_ADMIN); userfaultfd and io_uring, common tools of kernel
+         * exploits, are refused by the profiles too (io_uring by their recent versions) */
         "init_module", "finit_module", "delete_module", "create_module", "query_module",
         "get_kernel_syms", "kexec_load", "kexec_file_load",
         "bpf", "perf_event_open", "userfaultfd",

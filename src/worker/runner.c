@@ -433,7 +433,7 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
         /* No job runs without its filter. */
         k = job_seccomp_memfd(&r->seccomp_fd);
         if (k < 0)
-                return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot build the sandbox's seccomp filter: %s",
+                return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot prepare the sandbox's seccomp filter: %s",
                                  strerror(-k));
 
         if (asprintf(&data, "%s/input/data.json", spool_path) < 0 ||
