@@ -873,8 +873,19 @@ static Config *config_alloc(void) {
         return c;
 }
 
+/* A quarter of the machine's physical memory: jobs run on this machine (the local platform),
+ * and without a limit one job could take all of it. */
+static uint64_t default_memory_max(void) {
+        long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+
+        if (pages <= 0 || page_size <= 0)
+                return 0;
+        return (uint64_t) pages * (uint64_t) page_size / 4;
+}
+
 /* Fills in what depends on the whole file: the implicit registry and platform, the defaults
- * that name one of them, and the compression level that depends on the algorithm. */
+ * that name one of them, the compression level that depends on the algorithm, and the defaults
+ * that depend on the machine. */
 static int config_finalize(ParseContext *ctx, Config *c) {
         int def, min, max;
 
@@ -919,6 +930,9 @@ static int config_finalize(ParseContext *ctx, Config *c) {
         else if (c->compression_level < min || c->compression_level > max)
                 return config_error(ctx, "Compression.level", "%d is out of range for %s (%d..%d)",
                                     c->compression_level, c->compressor, min, max);
+
+        if (c->memory_max == 0)
+                c->memory_max = default_memory_max();
         return 0;
 }
 

@@ -84,7 +84,7 @@ typedef struct Config {
         uint64_t interim_count;           /* "InterimCount" interim results per job, 10000 */
         uint64_t log_max;                 /* "LogMax" bytes of job log, 50 MiB */
         uint64_t runtime_max_sec;         /* "RuntimeMax" duration, 1 day, 0 = unlimited */
-        uint64_t memory_max;              /* "MemoryMax" bytes, 0 = unlimited */
+        uint64_t memory_max;              /* "MemoryMax" bytes; unset/0: a quarter of physical RAM */
         uint64_t tasks_max;               /* "TasksMax" processes/threads, 512, 0 = unlimited */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */

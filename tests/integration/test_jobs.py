@@ -101,6 +101,7 @@ class JobsBase(StackTestCase):
     active_jobs_per_user = 5
     max_clusters = 6
     job_retention = None     # JobRetention, None = the default (7 days)
+    extra_config = {}
 
     skip_reason = None
 
@@ -133,6 +134,7 @@ class JobsBase(StackTestCase):
             "JobsPerUser": cls.jobs_per_user,
             "ActiveJobsPerUser": cls.active_jobs_per_user,
             "MaxClusters": cls.max_clusters,
+            **cls.extra_config,
         }
         if cls.job_retention is not None:
             cls.config["JobRetention"] = cls.job_retention
@@ -266,6 +268,15 @@ class JobsTest(JobsBase):
         jid = self.submit("echo").json["id"]
         self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
         self.assertRegex(self.gw.stderr_text(), rf"Job {jid}: started worker \d+ \(\S*/gateway-worker-run\)")
+
+    def test_default_memory_limit_is_a_quarter_of_ram(self):
+        # no MemoryMax in the configuration: a job must still not be able to take the machine
+        jid = self.submit("echo").json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+        with open(os.path.join(self.gw.state_dir, "jobs", jid, "job.json")) as f:
+            spec = json.load(f)
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        self.assertEqual(spec["resources"]["memory"], ram // 4)
 
     def test_failed_job(self):
         job = self.submit("fail").json
@@ -710,6 +721,24 @@ class JobsWorkerFallbackTest(JobsBase):
         self.assertEqual(res.json, {"data": {"n": 1}, "params": {}})
         self.assertIn(f"({self.lone_worker})", self.gw.stderr_text())
         self.assertNotIn("gateway-worker-run", self.gw.stderr_text())
+
+
+class JobsMemoryMaxTest(JobsBase):
+    """Limits.MemoryMax reaches the job's sandbox."""
+    extra_config = {"Limits": {"MemoryMax": "64M"}}
+
+    def test_job_over_memory_max_is_killed(self):
+        # the shell doubles a string until it no longer fits
+        svc = f"jobs-hog-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/services", {"name": svc, "image": self.image_ref, "command": [
+            "/bin/sh", "-c", 'echo started; x=0123456789abcdef; while :; do x="$x$x"; done']})
+        self.assertEqual(r.status, 201, r.body)
+        r = self.gw.http("POST", f"/v1/services/{svc}/jobs", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        done = self.wait_status(r.json["id"], TERMINAL)
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["error"]["code"], "OUT_OF_MEMORY", done)
+        self.assertIn(str(64 << 20), done["error"]["message"])
 
 
 class JobsRecoveryTest(JobsBase):

@@ -78,6 +78,10 @@ static const char shifter_example[] =
         "    }\n"
         "}\n";
 
+static uint64_t quarter_of_ram(void) {
+        return (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE) / 4;
+}
+
 static void check_defaults(Config *c) {
         ck_assert_ptr_null(c->cache_directory);
         ck_assert_ptr_null(c->expand_directory);
@@ -115,7 +119,8 @@ static void check_defaults(Config *c) {
         ck_assert_uint_eq(c->interim_count, 10000);
         ck_assert_uint_eq(c->log_max, 50 * 1024 * 1024);
         ck_assert_uint_eq(c->runtime_max_sec, 86400);
-        ck_assert_uint_eq(c->memory_max, 0);
+        /* unset: a quarter of the machine's memory */
+        ck_assert_uint_eq(c->memory_max, quarter_of_ram());
         ck_assert_uint_eq(c->tasks_max, 512);
         ck_assert_ptr_null(c->unknown_keys);
 }
@@ -321,6 +326,19 @@ START_TEST(test_compression_forms) {
         ck_assert_int_eq(config_parse("{\"Compression\":{\"level\":12}}", NULL, &d, NULL), 0);
         ck_assert_str_eq(d->compressor, "zstd");
         ck_assert_int_eq(d->compression_level, 12);
+}
+END_TEST
+
+START_TEST(test_memory_max_zero_is_quarter_of_ram) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        /* 0 is not "unlimited": a job must never be able to take the whole machine */
+        ck_assert_int_eq(config_parse("{\"Limits\": {\"MemoryMax\": 0}}", NULL, &c, NULL), 0);
+        ck_assert_uint_gt(quarter_of_ram(), 0);
+        ck_assert_uint_eq(c->memory_max, quarter_of_ram());
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Limits\": {\"MemoryMax\": \"64M\"}}", NULL, &c, NULL), 0);
+        ck_assert_uint_eq(c->memory_max, 64 * 1024 * 1024);
 }
 END_TEST
 
@@ -759,6 +777,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
         tcase_add_test(tc, test_location_for_registry);
+        tcase_add_test(tc, test_memory_max_zero_is_quarter_of_ram);
         tcase_add_test(tc, test_null_means_default);
         tcase_add_test(tc, test_unknown_keys);
         tcase_add_test(tc, test_job_retention);
