@@ -12,6 +12,7 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "polkit.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -50,6 +51,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        /* Refuse what still waits for polkit while requests and the bus can still be answered. */
+        polkit_queries_cancel(m);
         /* The HTTP server goes first: its requests may point into everything else. */
         m->http = http_server_free(m->http);
         sd_event_source_disable_unref(m->idle_timer);

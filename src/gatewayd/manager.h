@@ -10,6 +10,7 @@
 #include "macro.h"
 
 typedef struct HttpServer HttpServer;
+typedef struct PolkitQuery PolkitQuery;
 
 typedef struct Manager {
         sd_event *event;
@@ -29,6 +30,12 @@ typedef struct Manager {
         sd_event_source *expiry_timer;
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
+
+        /* polkit queries (polkit.c): all unanswered ones, the FIFO of those not sent yet, and
+         * how many are at polkitd now. */
+        PolkitQuery *polkit_queries;
+        PolkitQuery *polkit_waiting, *polkit_waiting_tail;
+        unsigned n_polkit_inflight;
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */
