@@ -9,6 +9,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "reference.h"
 #include "time-util.h"
 #include "worker-process.h"
 
@@ -160,7 +161,7 @@ static GwErrorCode error_code_from_failure(const char *msg) {
                 return GW_ERROR_NOT_FOUND;
         if (strstr(msg, "authentication") || strstr(msg, "(HTTP 401)") || strstr(msg, "(HTTP 403)"))
                 return GW_ERROR_ACCESS_DENIED;
-        if (strstr(msg, "nvalid reference") || strstr(msg, "Credentials file"))
+        if (strstr(msg, "nvalid reference") || strstr(msg, "nvalid image reference") || strstr(msg, "Credentials file"))
                 return GW_ERROR_INVALID_ARGUMENT;
         return GW_ERROR_UNAVAILABLE;
 }
@@ -494,6 +495,7 @@ static Image *image_fresh_for(Manager *m, const ImagePullRequest *req, const cha
 int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback resolved,
                      ImagePullCallback finished, void *userdata, GwError *e) {
         ConfigPlatform *pl = req->platform ? config_platform_find(m->config, req->platform) : config_platform_default(m->config);
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
         ImagePull *p;
         Image *i;
         char *key;
@@ -501,8 +503,15 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
 
         if (!pl)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
-        if (!req->reference[0] || strlen(req->reference) > 1024 || strpbrk(req->reference, " \t\n\r"))
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: not a valid image reference");
+        /* The worker's own parser, here: a reference it would refuse is the client's mistake (400),
+         * found before any worker is started, not a failed pull (503). */
+        r = image_reference_parse(req->reference, m->config->default_image_location, &ref);
+        if (r == -ENOMEM)
+                return gw_error_set_errno(e, r, "Out of memory.");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: '%s' is not a valid image reference "
+                                    "([REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], repository in lower case, ASCII only)",
+                                    req->reference);
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");

@@ -336,13 +336,14 @@ int polkit_check(Manager *m, const Caller *c, const char *action, bool interacti
 }
 
 void polkit_queries_cancel(Manager *m) {
-        /* Everyone waiting is told no, so no request or bus call is left hanging or leaked. */
+        /* Everyone waiting is answered (-ESHUTDOWN: 503), so no request or bus call is left
+         * hanging or leaked. */
         m->polkit_waiting = m->polkit_waiting_tail = NULL;
         while (m->polkit_queries) {
                 PolkitQuery *q = m->polkit_queries;
 
                 if (q->state == POLKIT_QUERY_WAITING)
                         q->state = POLKIT_QUERY_RETRY; /* off the FIFO, which is gone already */
-                polkit_query_finish(q, -ECANCELED, "gatewayd is shutting down.");
+                polkit_query_finish(q, -ESHUTDOWN, "gatewayd is shutting down.");
         }
 }

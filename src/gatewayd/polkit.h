@@ -8,8 +8,9 @@
 typedef struct Manager Manager;
 
 /* Called once with r > 0 if authorized, r == 0 if not, r < 0 if polkit could not be asked (then
- * the operation must be refused: an unreachable polkit never grants anything). message explains
- * a refusal for the client. */
+ * the operation must be refused: an unreachable polkit never grants anything; -ESHUTDOWN: the
+ * daemon is exiting, say Unavailable rather than AccessDenied). message explains a refusal for
+ * the client. */
 typedef void (*PolkitDone)(int r, const char *message, void *userdata);
 
 /* Asks polkit whether the caller may perform the action, asynchronously: the event loop keeps
@@ -18,7 +19,7 @@ typedef void (*PolkitDone)(int r, const char *message, void *userdata);
 int polkit_check(Manager *m, const Caller *caller, const char *action, bool interactive,
                  PolkitDone done, void *userdata);
 
-/* Answers every pending query with a refusal (at shutdown, while requests can still be
+/* Answers every pending query with -ESHUTDOWN (at shutdown, while requests can still be
  * answered). */
 void polkit_queries_cancel(Manager *m);
 
