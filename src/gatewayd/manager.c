@@ -182,12 +182,15 @@ static int manager_connect_bus(Manager *m) {
 }
 
 static int manager_open_state(Manager *m) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *error = NULL;
         int r;
 
         r = mkdir_p(m->state_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create state directory %s: %m", m->state_dir);
+        r = config_prepare_directories(m->config, m->state_dir, &error);
+        if (r < 0)
+                return log_error_errno(r, "Invalid configuration: %s", strna(error));
         if (asprintf(&path, "%s/state.db", m->state_dir) < 0)
                 return log_oom();
         r = db_open(path, &m->db);
