@@ -867,8 +867,9 @@ static Config *config_alloc(void) {
                 .image_expiration_sec = 90 * 24 * 3600, /* Shifter's "90:00:00:00" */
                 .log_level = -1,
                 .max_request_body = 1 * MIB,
-                .jobs_per_user = 100,
-                .active_jobs_per_user = 2,
+                /* the serverless gateway's LIMITS_JOBS_PER_USER and LIMITS_ACTIVE_JOBS_PER_USER */
+                .jobs_per_user = 2,
+                .active_jobs_per_user = 50,
                 .max_clusters = 4,
                 .compression_level = -1,
                 .result_max = 16 * MIB,

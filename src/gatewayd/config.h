@@ -71,8 +71,8 @@ typedef struct Config {
         char *state_directory;            /* "StateDirectory", NULL = /var/lib/gatewayd */
         char *worker_path;                /* "WorkerPath", NULL = next to gatewayd */
         uint64_t max_request_body;        /* "MaxRequestBody" bytes, default 1 MiB */
-        unsigned jobs_per_user;           /* "JobsPerUser", 0 = unlimited */
-        unsigned active_jobs_per_user;    /* "ActiveJobsPerUser", 0 = unlimited */
+        unsigned jobs_per_user;           /* "JobsPerUser": running (PENDING+RUNNING) per user, 2, 0 = unlimited */
+        unsigned active_jobs_per_user;    /* "ActiveJobsPerUser": unfinished per user, 50, 0 = unlimited */
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */

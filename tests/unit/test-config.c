@@ -105,8 +105,9 @@ static void check_defaults(Config *c) {
         ck_assert_ptr_eq(config_platform_default(c), &c->platforms[0]);
 
         ck_assert_uint_eq(c->max_request_body, 1024 * 1024);
-        ck_assert_uint_eq(c->jobs_per_user, 100);
-        ck_assert_uint_eq(c->active_jobs_per_user, 2);
+        /* the serverless gateway's LIMITS_JOBS_PER_USER and LIMITS_ACTIVE_JOBS_PER_USER */
+        ck_assert_uint_eq(c->jobs_per_user, 2);
+        ck_assert_uint_eq(c->active_jobs_per_user, 50);
         ck_assert_uint_eq(c->max_clusters, 4);
         ck_assert_str_eq(c->compressor, "zstd");
         ck_assert_int_eq(c->compression_level, 3);
