@@ -12,6 +12,11 @@
 typedef struct HttpServer HttpServer;
 typedef struct PolkitQuery PolkitQuery;
 
+typedef struct PolkitLane {
+        PolkitQuery *waiting, *waiting_tail;    /* FIFO, not sent yet */
+        unsigned n_inflight;                    /* sent, not answered */
+} PolkitLane;
+
 typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
@@ -31,11 +36,10 @@ typedef struct Manager {
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
 
-        /* polkit queries (polkit.c): all unanswered ones, the FIFO of those not sent yet, and
-         * how many are at polkitd now. */
+        /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,
+         * interactive) those not sent yet and how many are at polkitd. */
         PolkitQuery *polkit_queries;
-        PolkitQuery *polkit_waiting, *polkit_waiting_tail;
-        unsigned n_polkit_inflight;
+        PolkitLane polkit_lanes[2];
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */

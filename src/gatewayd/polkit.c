@@ -11,7 +11,9 @@
  * default, counting all of its calls) and refuses any further call with LimitsExceeded. A burst of
  * requests must not turn into refusals that are polkit's fault, so queries wait in a FIFO and only
  * POLKIT_INFLIGHT_MAX of them are at polkitd at a time, leaving room for gatewayd's other calls.
- * polkitd answers a query in well under a millisecond, so the queue drains quickly. */
+ * polkitd answers a query in well under a millisecond, so the queue drains quickly. Interactive
+ * queries may wait up to 25 minutes for a human (or an agent that never answers): they have a
+ * lane of their own, so that they can never hold up everyone else's checks. */
 #define POLKIT_INFLIGHT_MAX 32U
 
 /* Refusals by the bus itself (its limits, also hit by calls of others sharing our connection's
@@ -20,8 +22,8 @@
 #define POLKIT_RETRY_USEC (20 * USEC_PER_SEC / 1000)
 
 typedef enum PolkitQueryState {
-        POLKIT_QUERY_WAITING,   /* in m->polkit_waiting, not sent yet */
-        POLKIT_QUERY_SENT,      /* at polkitd, counted in m->n_polkit_inflight */
+        POLKIT_QUERY_WAITING,   /* in its lane's FIFO, not sent yet */
+        POLKIT_QUERY_SENT,      /* at polkitd, counted in its lane's n_inflight */
         POLKIT_QUERY_RETRY,     /* refused by the bus, retry_timer pending */
 } PolkitQueryState;
 
@@ -29,7 +31,7 @@ struct PolkitQuery {
         Manager *manager;
         PolkitQueryState state;
         PolkitQuery *all_prev, *all_next;   /* m->polkit_queries: every query not yet answered */
-        PolkitQuery *wait_next;             /* m->polkit_waiting FIFO */
+        PolkitQuery *wait_next;             /* its lane's FIFO */
         sd_bus_slot *slot;                  /* the call while SENT */
         sd_event_source *retry_timer;
         unsigned attempts;
@@ -59,12 +61,45 @@ static PolkitQuery *polkit_query_free(PolkitQuery *q) {
 
 static void polkit_dispatch(Manager *m);
 
+static PolkitLane *polkit_query_lane(PolkitQuery *q) {
+        return &q->manager->polkit_lanes[q->interactive];
+}
+
+static void polkit_lane_push(PolkitLane *l, PolkitQuery *q, bool front) {
+        q->state = POLKIT_QUERY_WAITING;
+        if (front) {
+                q->wait_next = l->waiting;
+                l->waiting = q;
+                if (!l->waiting_tail)
+                        l->waiting_tail = q;
+        } else {
+                q->wait_next = NULL;
+                if (l->waiting_tail)
+                        l->waiting_tail->wait_next = q;
+                else
+                        l->waiting = q;
+                l->waiting_tail = q;
+        }
+}
+
+static PolkitQuery *polkit_lane_pop(PolkitLane *l) {
+        PolkitQuery *q = l->waiting;
+
+        if (!q || l->n_inflight >= POLKIT_INFLIGHT_MAX)
+                return NULL;
+        l->waiting = q->wait_next;
+        if (!l->waiting)
+                l->waiting_tail = NULL;
+        q->wait_next = NULL;
+        return q;
+}
+
 /* Tells the caller and forgets the query; the only way a query ends. */
 static void polkit_query_finish(PolkitQuery *q, int r, const char *message) {
         Manager *m = q->manager;
 
         if (q->state == POLKIT_QUERY_SENT)
-                m->n_polkit_inflight--;
+                polkit_query_lane(q)->n_inflight--;
         if (q->all_prev)
                 q->all_prev->all_next = q->all_next;
         else
@@ -138,11 +173,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         q->retry_timer = sd_event_source_disable_unref(q->retry_timer);
         /* It waited longest: first in line again. */
-        q->state = POLKIT_QUERY_WAITING;
-        q->wait_next = m->polkit_waiting;
-        m->polkit_waiting = q;
-        if (!q->wait_next)
-                m->polkit_waiting_tail = q;
+        polkit_lane_push(polkit_query_lane(q), q, /* front= */ true);
         polkit_dispatch(m);
         return 0;
 }
@@ -157,7 +188,7 @@ static int polkit_query_retry_later(PolkitQuery *q) {
                 return r;
         q->slot = sd_bus_slot_unref(q->slot);
         q->state = POLKIT_QUERY_RETRY;
-        m->n_polkit_inflight--;
+        polkit_query_lane(q)->n_inflight--;
         return 0;
 }
 
@@ -250,31 +281,28 @@ static int polkit_query_send(PolkitQuery *q) {
                 return r;
         q->state = POLKIT_QUERY_SENT;
         q->attempts++;
-        m->n_polkit_inflight++;
+        polkit_query_lane(q)->n_inflight++;
         return 0;
 }
 
 static void polkit_dispatch(Manager *m) {
-        while (m->polkit_waiting && m->n_polkit_inflight < POLKIT_INFLIGHT_MAX) {
-                PolkitQuery *q = m->polkit_waiting;
-                int r;
+        for (size_t i = 0; i < ELEMENTSOF(m->polkit_lanes); i++) {
+                PolkitQuery *q;
 
-                m->polkit_waiting = q->wait_next;
-                if (!m->polkit_waiting)
-                        m->polkit_waiting_tail = NULL;
-                q->wait_next = NULL;
-
-                r = polkit_query_send(q);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to ask polkit: %m");
-                        polkit_query_finish(q, r, "Authorization could not be checked; only root may do this.");
-                        return; /* finishing dispatched the rest */
+                while ((q = polkit_lane_pop(&m->polkit_lanes[i]))) {
+                        int r = polkit_query_send(q);
+                        if (r < 0) {
+                                log_error_errno(r, "Failed to ask polkit: %m");
+                                polkit_query_finish(q, r, "Authorization could not be checked; only root may do this.");
+                                return; /* finishing dispatched the rest */
+                        }
                 }
         }
 }
 
 int polkit_check(Manager *m, const Caller *c, const char *action, bool interactive,
                  PolkitDone done, void *userdata) {
+        PolkitLane *lane;
         PolkitQuery *q;
         uint64_t start_time = 0;
         int r;
@@ -312,20 +340,15 @@ int polkit_check(Manager *m, const Caller *c, const char *action, bool interacti
         }
 
         /* Sent at once when there is room, so that a failure is still the caller's to report. */
-        if (!m->polkit_waiting && m->n_polkit_inflight < POLKIT_INFLIGHT_MAX) {
+        lane = polkit_query_lane(q);
+        if (!lane->waiting && lane->n_inflight < POLKIT_INFLIGHT_MAX) {
                 r = polkit_query_send(q);
                 if (r < 0) {
                         polkit_query_free(q);
                         return log_error_errno(r, "Failed to ask polkit: %m");
                 }
-        } else {
-                q->state = POLKIT_QUERY_WAITING;
-                if (m->polkit_waiting_tail)
-                        m->polkit_waiting_tail->wait_next = q;
-                else
-                        m->polkit_waiting = q;
-                m->polkit_waiting_tail = q;
-        }
+        } else
+                polkit_lane_push(lane, q, /* front= */ false);
 
         q->all_next = m->polkit_queries;
         if (q->all_next)
@@ -338,7 +361,8 @@ int polkit_check(Manager *m, const Caller *c, const char *action, bool interacti
 void polkit_queries_cancel(Manager *m) {
         /* Everyone waiting is answered (-ESHUTDOWN: 503), so no request or bus call is left
          * hanging or leaked. */
-        m->polkit_waiting = m->polkit_waiting_tail = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(m->polkit_lanes); i++)
+                m->polkit_lanes[i].waiting = m->polkit_lanes[i].waiting_tail = NULL;
         while (m->polkit_queries) {
                 PolkitQuery *q = m->polkit_queries;
 
