@@ -17,6 +17,7 @@
 #include "fs-util.h"
 #include "log.h"
 #include "macro.h"
+#include "reference.h"
 
 #define KIB UINT64_C(1024)
 #define MIB (KIB * KIB)
@@ -829,6 +830,7 @@ static const Field config_fields[] = {
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
+        { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
         {}
 };
 
@@ -879,6 +881,7 @@ static Config *config_alloc(void) {
                 .runtime_max_sec = 24 * 3600,
                 .memory_max = 0,
                 .tasks_max = 512,
+                .job_retention_sec = 7 * 24 * 3600,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -1247,6 +1250,15 @@ ConfigLocation *config_location_find(Config *c, const char *name) {
                 return NULL;
         for (size_t i = 0; i < c->n_locations; i++)
                 if (streq(c->locations[i].name, name))
+                        return &c->locations[i];
+        return NULL;
+}
+
+ConfigLocation *config_location_for_registry(Config *c, const char *registry) {
+        if (!c || !registry)
+                return NULL;
+        for (size_t i = 0; i < c->n_locations; i++)
+                if (registry_name_equal(c->locations[i].name, registry))
                         return &c->locations[i];
         return NULL;
 }

@@ -35,6 +35,7 @@ typedef struct Manager {
         sd_event_source *expiry_timer;
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
+        sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
         /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,
          * interactive) those not sent yet and how many are at polkitd. */

@@ -287,6 +287,26 @@ START_TEST(test_default_location_without_locations) {
 }
 END_TEST
 
+START_TEST(test_location_for_registry) {
+        _cleanup_(config_freep) Config *c = NULL, *d = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Locations\": {\"index.docker.io\": {}, \"Reg.example.org:5000\": {}}}",
+                                      NULL, &c, NULL), 0);
+        ck_assert_str_eq(config_location_for_registry(c, "docker.io")->name, "index.docker.io");
+        ck_assert_str_eq(config_location_for_registry(c, "registry-1.docker.io")->name, "index.docker.io");
+        ck_assert_str_eq(config_location_for_registry(c, "reg.example.org:5000")->name, "Reg.example.org:5000");
+        ck_assert_ptr_null(config_location_for_registry(c, "reg.example.org"));
+        ck_assert_ptr_null(config_location_for_registry(c, "127.0.0.1:22"));
+        ck_assert_ptr_null(config_location_for_registry(c, NULL));
+        ck_assert_ptr_null(config_location_for_registry(NULL, "docker.io"));
+
+        /* No Locations: DefaultImageLocation (default registry-1.docker.io) is the only one. */
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_ptr_nonnull(config_location_for_registry(d, "docker.io"));
+        ck_assert_ptr_null(config_location_for_registry(d, "127.0.0.1:5000"));
+}
+END_TEST
+
 START_TEST(test_compression_forms) {
         _cleanup_(config_freep) Config *a = NULL, *b = NULL, *d = NULL;
 
@@ -338,6 +358,31 @@ static const struct {
         { "36:00:00", 36 * 3600 },
         { "365:23:59:59", 365 * 86400 + 86399 },
 };
+
+/* JobRetention: a duration like the others (seconds or "D:HH:MM:SS"), 7 days by default. */
+START_TEST(test_job_retention) {
+        static const struct { const char *text; uint64_t sec; } forms[] = {
+                { "{}", 7 * 86400 },
+                { "{\"JobRetention\": 1}", 1 },
+                { "{\"JobRetention\": \"30\"}", 30 },
+                { "{\"JobRetention\": \"1:12:00:00\"}", 36 * 3600 },
+                { "{\"JobRetention\": 0}", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_msg(config_parse(forms[i].text, NULL, &c, &err) == 0, "%s: %s", forms[i].text, strna(err));
+                ck_assert_uint_eq(c->job_retention_sec, forms[i].sec);
+        }
+
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ck_assert_int_eq(config_parse("{\"JobRetention\": \"7 days\"}", NULL, &c, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "JobRetention: expected a duration"));
+}
+END_TEST
 
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
@@ -829,8 +874,10 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_gatewayd_keys);
         tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
+        tcase_add_test(tc, test_location_for_registry);
         tcase_add_test(tc, test_null_means_default);
         tcase_add_test(tc, test_unknown_keys);
+        tcase_add_test(tc, test_job_retention);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");
