@@ -169,7 +169,8 @@ static int parse_pull_options(sd_bus_message *message, const char *text, ImagePu
         *ret = NULL;
         if (!text[0])
                 return 0;
-        o = json_tokener_parse(text);
+        if (bus_parse_json_argument(text, "options", &o, &e) < 0)
+                return gw_error_to_bus(&e, error);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
                 gw_error_set(&e, GW_ERROR_BAD_REQUEST, "options: expected a JSON object");

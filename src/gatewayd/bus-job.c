@@ -213,17 +213,13 @@ int bus_job_register(Manager *m) {
 /* ---- Manager methods ---- */
 
 static json_object *parse_optional_json(const char *text, const char *what, GwError *e) {
-        enum json_tokener_error jerr;
         json_object *o;
 
         if (!text || !*text)
                 return json_object_new_object();
-        o = json_tokener_parse_verbose(text, &jerr);
-        if (jerr != json_tokener_success)
-                gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s is not valid JSON: %s", what, json_tokener_error_desc(jerr));
-        else if (!o)
-                o = json_object_new_object(); /* "null" */
-        return o;
+        if (bus_parse_json_argument(text, what, &o, e) < 0)
+                return NULL;
+        return o ?: json_object_new_object(); /* "null" */
 }
 
 static int submit_job_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {

@@ -17,11 +17,11 @@ static int reply_gw_error(GwError *e, sd_bus_error *error) {
 
 static json_object *parse_json_argument(const char *text, const char *what, GwError *e) {
         json_object *o;
-        enum json_tokener_error jerr;
 
-        o = json_tokener_parse_verbose(text, &jerr);
+        if (bus_parse_json_argument(text, what, &o, e) < 0)
+                return NULL;
         if (!o)
-                gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s is not valid JSON: %s", what, json_tokener_error_desc(jerr));
+                gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s must be a JSON object, not null.", what);
         return o;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "bus-util.h"
 #include "gw-error.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "polkit.h"
@@ -57,7 +58,8 @@ static void on_polkit_done(int r, const char *message, void *userdata) {
         if (r > 0)
                 reply_with_handler_result(p);
         else {
-                GwError e = { .code = GW_ERROR_ACCESS_DENIED, .message = (char *) (message ?: "Access denied.") };
+                GwError e = { .code = r == -ESHUTDOWN ? GW_ERROR_UNAVAILABLE : GW_ERROR_ACCESS_DENIED,
+                              .message = (char *) (message ?: "Access denied.") };
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
                 gw_error_to_bus(&e, &error);
@@ -96,4 +98,17 @@ int bus_verify_polkit_then(Manager *m, sd_bus_message *message, const char *acti
                 return gw_error_to_bus(&e, error);
         }
         return handler(m, message, error);
+}
+
+int bus_parse_json_argument(const char *text, const char *what, json_object **ret, GwError *e) {
+        const char *reason;
+        size_t offset;
+        int r;
+
+        r = json_parse_untrusted(text, strlen(text), ret, &offset, &reason);
+        if (r == -ENOMEM)
+                return gw_error_set_errno(e, r, "Out of memory.");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s is not valid JSON at offset %zu: %s", what, offset, reason);
+        return 0;
 }

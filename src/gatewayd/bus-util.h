@@ -3,7 +3,10 @@
 
 #include <systemd/sd-bus.h>
 
+#include <json-c/json.h>
+
 #include "caller.h"
+#include "gw-error.h"
 
 typedef struct Manager Manager;
 
@@ -19,3 +22,8 @@ int bus_verify_polkit_then(Manager *m, sd_bus_message *message, const char *acti
 
 /* The sender's identity, from the bus daemon (never from the message body). */
 int bus_get_caller(sd_bus_message *message, Caller *ret);
+
+/* A JSON argument of a method call, held to the same rules as an HTTP body
+ * (json_parse_untrusted()). Returns 0 and the value (NULL for "null"), or a negative errno with
+ * e set (BadRequest naming what and the offset). */
+int bus_parse_json_argument(const char *text, const char *what, json_object **ret, GwError *e);

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
 #include "config.h"
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "reference.h"
@@ -314,17 +316,31 @@ static int dispatch_size_nonzero(ParseContext *ctx, const char *path, json_objec
         return 0;
 }
 
+/* Durations become microseconds that are added to the current time: capped at 100 years, which
+ * keeps that far from overflowing and is longer than any meaningful timeout. */
+#define DURATION_MAX_SEC (UINT64_C(36500) * 24 * 3600)
+
 static int dispatch_duration(ParseContext *ctx, const char *path, json_object *v, void *field) {
         uint64_t *ret = field;
+        int r;
 
         if (json_object_is_type(v, json_type_string)) {
-                if (config_parse_duration(json_object_get_string(v), ret) < 0)
+                r = config_parse_duration(json_object_get_string(v), ret);
+                if (r == -ERANGE || (r >= 0 && *ret > DURATION_MAX_SEC))
+                        return config_error(ctx, path, "\"%s\" is out of range (at most \"36500:00:00:00\", 100 years)",
+                                            json_object_get_string(v));
+                if (r < 0)
                         return config_error(ctx, path,
                                             "expected a duration \"D:HH:MM:SS\" (or seconds), got \"%s\"",
                                             json_object_get_string(v));
                 return 0;
         }
-        return get_uint64(ctx, path, v, INT64_MAX, ret);
+        return get_uint64(ctx, path, v, DURATION_MAX_SEC, ret);
+}
+
+/* Whole seconds (Shifter's PullUpdateTimeout), with the same cap as durations. */
+static int dispatch_seconds(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        return get_uint64(ctx, path, v, DURATION_MAX_SEC, field);
 }
 
 static int dispatch_enum(ParseContext *ctx, const char *path, json_object *v, char **field,
@@ -783,7 +799,7 @@ static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *
 static const Field config_fields[] = {
         { "DefaultImageLocation",     dispatch_string,       offsetof(Config, default_image_location) },
         { "DefaultImageFormat",       dispatch_image_format, offsetof(Config, default_image_format) },
-        { "PullUpdateTimeout",        dispatch_uint64,       offsetof(Config, pull_update_timeout_sec) },
+        { "PullUpdateTimeout",        dispatch_seconds,      offsetof(Config, pull_update_timeout_sec) },
         { "ImageExpirationTimeout",   dispatch_duration,     offsetof(Config, image_expiration_sec) },
         { "CacheDirectory",           dispatch_path,         offsetof(Config, cache_directory) },
         { "ExpandDirectory",          dispatch_path,         offsetof(Config, expand_directory) },
@@ -853,8 +869,9 @@ static Config *config_alloc(void) {
                 .image_expiration_sec = 90 * 24 * 3600, /* Shifter's "90:00:00:00" */
                 .log_level = -1,
                 .max_request_body = 1 * MIB,
-                .jobs_per_user = 100,
-                .active_jobs_per_user = 2,
+                /* the serverless gateway's LIMITS_JOBS_PER_USER and LIMITS_ACTIVE_JOBS_PER_USER */
+                .jobs_per_user = 2,
+                .active_jobs_per_user = 50,
                 .max_clusters = 4,
                 .compression_level = -1,
                 .result_max = 16 * MIB,
@@ -1281,5 +1298,73 @@ int config_location_base_url(const ConfigLocation *l, char **ret) {
         if (!u)
                 return -ENOMEM;
         *ret = u;
+        return 0;
+}
+
+/* ---- directories, at start ---- */
+
+static int prepare_directory(const char *config_path, const char *key, const char *dir, char **ret_error) {
+        _cleanup_free_ char *why = NULL;
+        struct stat st;
+        int r;
+
+        /* Missing: created, as systemd creates a unit's StateDirectory=. Present but not a
+         * directory: the configuration names the wrong thing, which must stop the start rather
+         * than the first pull. */
+        r = mkdir_p(dir, 0755);
+        if (r < 0) {
+                if (asprintf(&why, "cannot be created (%s)", strerror(-r)) < 0)
+                        return -ENOMEM;
+        } else if (stat(dir, &st) < 0) {
+                r = -errno;
+                if (asprintf(&why, "cannot be accessed (%s)", strerror(-r)) < 0)
+                        return -ENOMEM;
+        } else if (!S_ISDIR(st.st_mode)) {
+                r = -ENOTDIR;
+                if (!(why = strdup("is not a directory")))
+                        return -ENOMEM;
+        } else
+                return 0;
+
+        if (ret_error && asprintf(ret_error, "%s%s%s: %s %s", strempty(config_path), config_path ? ": " : "",
+                                  key, dir, why) < 0)
+                *ret_error = NULL;
+        return r;
+}
+
+int config_prepare_directories(const Config *c, const char *state_dir, char **ret_error) {
+        _cleanup_free_ char *cache = NULL, *expand = NULL, *images = NULL;
+        int r;
+
+        if (ret_error)
+                *ret_error = NULL;
+        if (asprintf(&cache, "%s/cache", state_dir) < 0 || asprintf(&expand, "%s/expand", state_dir) < 0 ||
+            asprintf(&images, "%s/images", state_dir) < 0)
+                return -ENOMEM;
+
+        r = prepare_directory(c->path, c->cache_directory ? "CacheDirectory" : "CacheDirectory (default)",
+                              c->cache_directory ?: cache, ret_error);
+        if (r < 0)
+                return r;
+        r = prepare_directory(c->path, c->expand_directory ? "ExpandDirectory" : "ExpandDirectory (default)",
+                              c->expand_directory ?: expand, ret_error);
+        if (r < 0)
+                return r;
+        r = prepare_directory(c->path, "local.imageDir (default)", images, ret_error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < c->n_platforms; i++) {
+                const ConfigPlatform *p = &c->platforms[i];
+                _cleanup_free_ char *key = NULL;
+
+                /* ssh.imageDir lives on the node; only this host's directories are ours. */
+                if (p->access != CONFIG_ACCESS_LOCAL || !p->local_image_dir)
+                        continue;
+                if (asprintf(&key, "Platforms.%s.local.imageDir", p->name) < 0)
+                        return -ENOMEM;
+                r = prepare_directory(c->path, key, p->local_image_dir, ret_error);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }

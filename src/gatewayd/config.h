@@ -56,7 +56,7 @@ typedef struct Config {
         /* Shifter-compatible keys */
         char *default_image_location;     /* DefaultImageLocation, "registry-1.docker.io" */
         char *default_image_format;       /* DefaultImageFormat, "squashfs" */
-        uint64_t pull_update_timeout_sec; /* PullUpdateTimeout, 300 */
+        uint64_t pull_update_timeout_sec; /* PullUpdateTimeout, 300 (durations: at most 100 years) */
         uint64_t image_expiration_sec;    /* ImageExpirationTimeout "D:HH:MM:SS", 0 = never */
         char *cache_directory;            /* CacheDirectory, NULL = <state>/cache */
         char *expand_directory;           /* ExpandDirectory, NULL = <state>/expand */
@@ -71,8 +71,8 @@ typedef struct Config {
         char *state_directory;            /* "StateDirectory", NULL = /var/lib/gatewayd */
         char *worker_path;                /* "WorkerPath", NULL = next to gatewayd */
         uint64_t max_request_body;        /* "MaxRequestBody" bytes, default 1 MiB */
-        unsigned jobs_per_user;           /* "JobsPerUser", 0 = unlimited */
-        unsigned active_jobs_per_user;    /* "ActiveJobsPerUser", 0 = unlimited */
+        unsigned jobs_per_user;           /* "JobsPerUser": running (PENDING+RUNNING) per user, 2, 0 = unlimited */
+        unsigned active_jobs_per_user;    /* "ActiveJobsPerUser": unfinished per user, 50, 0 = unlimited */
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */
@@ -109,6 +109,13 @@ int config_parse_duration(const char *s, uint64_t *ret_sec);
 
 /* Parses a byte count: "1048576", "512K", "16M", "2G", "1T" (powers of 1024). */
 int config_parse_size(const char *s, uint64_t *ret);
+
+/* At start: creates the directories gatewayd writes on this host if they are missing
+ * (CacheDirectory, ExpandDirectory, each local platform's local.imageDir, or their defaults under
+ * state_dir) and refuses a configured path that is not a directory. The error message starts
+ * with the file and the key's path: "/etc/gatewayd/gatewayd.json: CacheDirectory: /x is not a
+ * directory". */
+int config_prepare_directories(const Config *c, const char *state_dir, char **ret_error);
 
 ConfigPlatform *config_platform_find(Config *c, const char *name);
 /* The platform used when a request names none. Never NULL for a parsed Config. */

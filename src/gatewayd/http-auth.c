@@ -14,7 +14,8 @@ static void on_polkit_done(int r, const char *message, void *userdata) {
         if (r > 0)
                 a->next(a->req);
         else
-                http_request_reply_errorf(a->req, GW_ERROR_ACCESS_DENIED, "%s", message ?: "Access denied.");
+                http_request_reply_errorf(a->req, r == -ESHUTDOWN ? GW_ERROR_UNAVAILABLE : GW_ERROR_ACCESS_DENIED,
+                                          "%s", message ?: "Access denied.");
         free(a);
 }
 

@@ -54,6 +54,8 @@ static void on_manage_jobs_checked(int r, const char *message, void *userdata) {
 
         if (r > 0 && j)
                 l->next(req, j);
+        else if (r == -ESHUTDOWN)
+                http_request_reply_errorf(req, GW_ERROR_UNAVAILABLE, "%s", message);
         else
                 reply_no_such_job(req, l->id);   /* not yours: it does not exist for you */
 }

@@ -412,8 +412,10 @@ static bool content_type_is_json(const char *ct) {
 
 json_object *http_request_json_body(HttpRequest *req) {
         const char *ct = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        json_tokener *tok;
+        const char *reason;
         json_object *o;
+        size_t offset;
+        int r;
 
         if (!content_type_is_json(ct)) {
                 http_request_reply_errorf(req, GW_ERROR_UNSUPPORTED_MEDIA_TYPE,
@@ -425,31 +427,18 @@ json_object *http_request_json_body(HttpRequest *req) {
                 return NULL;
         }
 
-        tok = json_tokener_new();
-        if (!tok) {
+        r = json_parse_untrusted(req->body, req->body_size, &o, &offset, &reason);
+        if (r == -ENOMEM) {
                 http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
                 return NULL;
         }
-        /* JSON is UTF-8; invalid bytes would end up in D-Bus strings, which must be valid. */
-        json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-        o = json_tokener_parse_ex(tok, req->body, (int) req->body_size);
-        if (!o || json_tokener_get_parse_end(tok) != req->body_size) {
-                enum json_tokener_error jerr = json_tokener_get_error(tok);
-                size_t end = json_tokener_get_parse_end(tok);
-
-                /* Trailing white space after a complete document is fine. */
-                while (o && end < req->body_size && strchr(" \t\r\n", req->body[end]))
-                        end++;
-                if (!o || end != req->body_size) {
-                        http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Malformed JSON in request body at offset %zu: %s",
-                                                  end, o ? "unexpected data after the document"
-                                                         : jerr == json_tokener_continue ? "unexpected end of input"
-                                                                                          : json_tokener_error_desc(jerr));
-                        json_object_put(o);
-                        o = NULL;
-                }
+        if (r < 0) {
+                http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Malformed JSON in request body at offset %zu: %s",
+                                          offset, reason);
+                return NULL;
         }
-        json_tokener_free(tok);
+        if (!o)
+                http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Request body must be a JSON object, not null.");
         return o;
 }
 

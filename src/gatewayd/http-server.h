@@ -54,8 +54,8 @@ int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated);
 /* The verified identity of the peer (SO_PEERCRED); pidfd is fetched on first use. */
 const Caller *http_request_caller(HttpRequest *req);
 
-/* Parses the body as JSON. Replies 415 (not application/json) or 400 (malformed) itself and
- * returns NULL then. */
+/* Parses the body as JSON (json_parse_untrusted(): whole, valid UTF-8, no "\u0000"). Replies
+ * 415 (not application/json) or 400 (malformed, or "null") itself and returns NULL then. */
 json_object *http_request_json_body(HttpRequest *req);
 
 const char *http_request_query(HttpRequest *req, const char *key);

@@ -162,7 +162,7 @@ static GwErrorCode error_code_from_failure(const char *msg) {
         if (strstr(msg, "authentication") || strstr(msg, "(HTTP 401)") || strstr(msg, "(HTTP 403)") ||
             strstr(msg, "not an allowed location"))
                 return GW_ERROR_ACCESS_DENIED;
-        if (strstr(msg, "nvalid reference") || strstr(msg, "Credentials file"))
+        if (strstr(msg, "nvalid reference") || strstr(msg, "nvalid image reference") || strstr(msg, "Credentials file"))
                 return GW_ERROR_INVALID_ARGUMENT;
         return GW_ERROR_UNAVAILABLE;
 }
@@ -489,11 +489,15 @@ static int image_pull_check_location(Manager *m, const char *reference, GwError 
         _cleanup_(image_reference_freep) ImageReference *ref = NULL;
         int r;
 
+        /* The worker's own parser: a reference it would refuse is the client's mistake (400), not a
+         * failed pull (503). */
         r = image_reference_parse(reference, m->config->default_image_location, &ref);
         if (r == -ENOMEM)
                 return gw_error_set_errno(e, r, "Out of memory.");
         if (r < 0)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: not a valid image reference");
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: '%s' is not a valid image reference "
+                                    "([REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], repository in lower case, ASCII only)",
+                                    reference);
         if (!config_location_for_registry(m->config, ref->registry)) {
                 log_info("Refusing pull of %s: registry %s is not in Locations.", reference, ref->registry);
                 return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
@@ -527,8 +531,6 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
 
         if (!pl)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
-        if (!req->reference[0] || strlen(req->reference) > 1024 || strpbrk(req->reference, " \t\n\r"))
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: not a valid image reference");
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");

@@ -12,6 +12,7 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "polkit.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -50,6 +51,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        /* Refuse what still waits for polkit while requests and the bus can still be answered. */
+        polkit_queries_cancel(m);
         /* The HTTP server goes first: its requests may point into everything else. */
         m->http = http_server_free(m->http);
         sd_event_source_disable_unref(m->idle_timer);
@@ -179,12 +182,15 @@ static int manager_connect_bus(Manager *m) {
 }
 
 static int manager_open_state(Manager *m) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *error = NULL;
         int r;
 
         r = mkdir_p(m->state_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create state directory %s: %m", m->state_dir);
+        r = config_prepare_directories(m->config, m->state_dir, &error);
+        if (r < 0)
+                return log_error_errno(r, "Invalid configuration: %s", strna(error));
         if (asprintf(&path, "%s/state.db", m->state_dir) < 0)
                 return log_oom();
         r = db_open(path, &m->db);

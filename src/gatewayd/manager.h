@@ -10,6 +10,12 @@
 #include "macro.h"
 
 typedef struct HttpServer HttpServer;
+typedef struct PolkitQuery PolkitQuery;
+
+typedef struct PolkitLane {
+        PolkitQuery *waiting, *waiting_tail;    /* FIFO, not sent yet */
+        unsigned n_inflight;                    /* sent, not answered */
+} PolkitLane;
 
 typedef struct Manager {
         sd_event *event;
@@ -30,6 +36,11 @@ typedef struct Manager {
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
+
+        /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,
+         * interactive) those not sent yet and how many are at polkitd. */
+        PolkitQuery *polkit_queries;
+        PolkitLane polkit_lanes[2];
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */

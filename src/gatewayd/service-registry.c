@@ -7,6 +7,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "reference.h"
 #include "service-registry.h"
 #include "time-util.h"
 
@@ -110,12 +111,31 @@ static int service_store(Manager *m, const Service *s, bool create, GwError *e) 
         return 0;
 }
 
+/* A new or changed spec must name an image the worker can pull: refused now (400), not when its
+ * first job fails. (Services stored by older versions were checked more loosely; they still
+ * load.) */
+static int service_check_image(Manager *m, const Service *s, GwError *e) {
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        int r;
+
+        r = image_reference_parse(s->image, m->config->default_image_location, &ref);
+        if (r == -ENOMEM)
+                return gw_error_set_errno(e, r, "Out of memory");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                    "image: '%s' is not a valid image reference (repository in lower case, ASCII only)",
+                                    s->image);
+        return 0;
+}
+
 int service_registry_create(Manager *m, json_object *spec, Service **ret, GwError *e) {
         _cleanup_(service_freep) Service *s = NULL;
         Service *added;
         int r;
 
         r = service_from_spec(spec, NULL, &s, e);
+        if (r >= 0)
+                r = service_check_image(m, s, e);
         if (r < 0)
                 return r;
         if (hashmap_get(m->services, s->name))
@@ -167,6 +187,8 @@ int service_registry_update(Manager *m, const char *name, json_object *spec, Ser
                 return gw_error_set(e, GW_ERROR_NO_SUCH_SERVICE, "No service '%s'.", name);
 
         r = service_from_spec(spec, name, &n, e);
+        if (r >= 0)
+                r = service_check_image(m, n, e);
         if (r < 0)
                 return r;
         n->created_usec = s->created_usec;

@@ -3,7 +3,17 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* Parses JSON text from a client (an HTTP body, a D-Bus argument); every such text goes through
+ * here. The whole text must be one JSON value (white space around it is fine) in valid UTF-8,
+ * and no string or key may contain "\u0000": json-c keeps such a string whole, but everything
+ * that reads it as a C string (names, keys, paths, references) would see it cut short, so what
+ * was validated would not be what is used. Returns 0 and the value (NULL for "null"), or
+ * -EBADMSG with the offset of the problem and a static description, or -ENOMEM. */
+int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_t *ret_offset,
+                         const char **ret_reason);
 
 static inline void json_object_putp(json_object **o) {
         if (*o)

@@ -125,8 +125,11 @@ int image_reference_parse(const char *s, const char *default_registry, ImageRefe
 
         if (!s || !*s || strlen(s) > 1024)
                 return -EINVAL;
+        /* References are ASCII: whatever ctype.h thinks of other bytes in the current locale,
+         * a letter like 'é' (or U+FFFD, which JSON parsers substitute for a lone surrogate
+         * escape) is not part of the grammar. */
         for (const char *c = s; *c; c++)
-                if ((unsigned char) *c <= ' ' || *c == 0x7f)
+                if ((unsigned char) *c <= ' ' || (unsigned char) *c >= 0x7f)
                         return -EINVAL;
 
         copy = strdup(s);

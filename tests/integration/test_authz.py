@@ -3,14 +3,18 @@ action org.gatewayd.manage-services. root always, members of gatewayd-admin thro
 rule, ordinary users never. Checked on every surface (HTTP, D-Bus, gatewayctl), with a real
 polkitd, and with no polkitd at all (then only root)."""
 import json
+import os
 import unittest
 
 from harness import users
+from harness.gatewayd import BUS_NAME, BUS_PATH, MANAGER_IFACE
 from harness.stack import StackTestCase, spec
 
 ACCESS_DENIED = "org.gatewayd.Gateway1.Error.AccessDenied"
 ALLOWED = ("root", users.ADMIN)
 DENIED = (users.USER, users.OTHER)
+# What polkit's own "no" for an ordinary user reads like (auth_admin: a challenge).
+POLKIT_REFUSALS = ("Interactive authentication required.", "Not authorized by polkit.")
 
 
 class Matrix(StackTestCase):
@@ -204,6 +208,48 @@ class BusPolicyWithDaemon(StackTestCase):
         self.assertIn(err, ("org.freedesktop.DBus.Error.UnknownMethod",
                             "org.freedesktop.DBus.Error.UnknownInterface",
                             "org.freedesktop.DBus.Error.UnknownObject"), p.stderr)
+
+
+class PolkitUnderLoad(StackTestCase):
+    """Many unauthorized calls at the same moment are each refused by polkit itself: none of
+    them is told that polkit is unavailable (the bus allows a connection only so many pending
+    replies; gatewayd must not run into that limit or report it as an absent polkit)."""
+    N = 200
+    # 200 connections of one user at once (a per-user connection cap must not refuse them).
+    config = {"ConnectionsPerUser": 256}
+
+    def flood(self, mode, spec):
+        p = users.run_as(users.USER, ["python3", os.path.join(os.path.dirname(__file__), "harness", "flood.py"),
+                                      mode, json.dumps(spec)], timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_dbus(self):
+        names = [self.name("flood") for _ in range(self.N)]
+        results = self.flood("dbus", {"address": self.bus.address, "dest": BUS_NAME, "path": BUS_PATH,
+                                      "iface": MANAGER_IFACE, "method": "CreateService",
+                                      "calls": [[json.dumps(spec(n))] for n in names]})
+        self.assertEqual(len(results), self.N)
+        unavailable = [m for _, m in results if m and "not available" in m]
+        self.assertEqual(unavailable, [], f"{len(unavailable)} of {self.N} told polkit is not available")
+        for error, message in results:
+            self.assertEqual(error, ACCESS_DENIED, message)
+            self.assertIn(message, POLKIT_REFUSALS)
+        self.assertFalse(any(self.exists(n) for n in names[:5]))
+        self.assertServing()
+
+    def test_http(self):
+        names = [self.name("flood") for _ in range(self.N)]
+        results = self.flood("http", {"socket": self.gw.socket_path,
+                                      "requests": [["POST", "/v1/services", json.dumps(spec(n))] for n in names]})
+        self.assertEqual(len(results), self.N)
+        for status, body in results:
+            self.assertEqual(status, 403, body)
+            error = json.loads(body)["error"]
+            self.assertEqual(error["code"], "AccessDenied", body)
+            self.assertIn(error["message"], POLKIT_REFUSALS)
+        self.assertServing()
+
 
 if __name__ == "__main__":
     unittest.main()

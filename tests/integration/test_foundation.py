@@ -9,7 +9,7 @@ import subprocess
 import threading
 import unittest
 
-from harness import users
+from harness import procs, users
 from harness.bus import BusMonitor, PrivateBus
 from harness.gatewayd import BUS_NAME, BUS_PATH, Gatewayd, GatewaydTestCase, gatewayd_binary
 from harness.stack import StackTestCase, spec
@@ -67,6 +67,41 @@ class CommandLine(unittest.TestCase):
             finally:
                 gw.stop()
 
+    def test_bad_directories_and_durations_refused(self):
+        """Directory keys that name a regular file, and durations that would overflow, stop
+        the start with the key's path in the message (not the first pull, not silently)."""
+        with PrivateBus() as bus:
+            gw = Gatewayd(bus=bus)
+            try:
+                afile = os.path.join(gw.tmp.path, "a-file")
+                with open(afile, "w") as f:
+                    f.write("x")
+                cases = [
+                    ({"CacheDirectory": afile}, "CacheDirectory", f"{afile} is not a directory"),
+                    ({"ExpandDirectory": afile}, "ExpandDirectory", f"{afile} is not a directory"),
+                    ({"ExpandDirectory": afile + "/sub"}, "ExpandDirectory", f"{afile}/sub cannot be created"),
+                    ({"Platforms": {"here": {"accesstype": "local", "local": {"imageDir": afile}}}},
+                     "Platforms.here.local.imageDir", f"{afile} is not a directory"),
+                    ({"ImageExpirationTimeout": "999999999999:00:00:00"}, "ImageExpirationTimeout",
+                     "out of range"),
+                    ({"PullUpdateTimeout": 18446744073709552}, "PullUpdateTimeout", "out of range"),
+                ]
+                os.makedirs(gw.runtime_dir, exist_ok=True)
+                for config, key, what in cases:
+                    with self.subTest(key=key):
+                        gw.write_config(config)
+                        try:
+                            p = subprocess.run(gw.argv(), capture_output=True, text=True, timeout=10,
+                                               env=bus.env())
+                        except subprocess.TimeoutExpired:
+                            self.fail("gatewayd started with an invalid configuration")
+                        self.assertNotEqual(p.returncode, 0)
+                        self.assertIn(f"{gw.config_path}: {key}: ", p.stderr)
+                        self.assertIn(what, p.stderr)
+                        self.assertFalse(os.path.exists(os.path.join(gw.runtime_dir, "http.sock")))
+            finally:
+                gw.stop()
+
 
 class Lifecycle(GatewaydTestCase):
     """Start-up notifications, shutdown, and state that survives restarts and SIGKILL."""
@@ -82,6 +117,21 @@ class Lifecycle(GatewaydTestCase):
         gw.start()
         self.addCleanup(gw.stop)
         return gw
+
+    def test_missing_directories_created_at_start(self):
+        """CacheDirectory, ExpandDirectory and a platform's imageDir that do not exist yet are
+        there once gatewayd is ready (not only after the first pull)."""
+        tmp = procs.TempDir(prefix="gatewayd-dirs-")
+        self.addCleanup(tmp.cleanup)
+        dirs = {k: os.path.join(tmp.path, "new", k) for k in ("cache", "expand", "images")}
+        gw = self.start(config={"CacheDirectory": dirs["cache"], "ExpandDirectory": dirs["expand"],
+                                "Platforms": {"here": {"accesstype": "local",
+                                                       "local": {"imageDir": dirs["images"]}}}})
+        for k, d in dirs.items():
+            self.assertTrue(os.path.isdir(d), k)
+        # Defaults only where nothing is configured: the cache and expand keys are set.
+        self.assertFalse(os.path.exists(os.path.join(gw.state_dir, "cache")))
+        self.assertFalse(os.path.exists(os.path.join(gw.state_dir, "expand")))
 
     def test_notify_ready_status_stopping(self):
         gw = self.start()

@@ -1,9 +1,27 @@
 """Every kind of bad input on the HTTP surface gets its status and a JSON error naming the
 problem, and the daemon keeps serving afterwards (same process, still answering)."""
+import json
 import socket
 import unittest
 
 from harness.stack import StackTestCase, spec
+
+BAD_REQUEST = "org.gatewayd.Gateway1.Error.BadRequest"
+INVALID_ARGUMENT = "org.gatewayd.Gateway1.Error.InvalidArgument"
+# A registry on loopback that nothing listens on: should a pull start after all, it fails fast
+# and sends nothing off the machine.
+NOWHERE = "127.0.0.1:9"
+
+# References the worker's grammar refuses (docs: 400 InvalidArgument), as JSON text fragments.
+BAD_REFERENCES = [
+    ("lone surrogate escape", f'"{NOWHERE}/app\\ud800:1"'),
+    ("upper case in the repository", f'"{NOWHERE}/Team/app:1"'),
+    ("upper case on Docker Hub", '"Alpine"'),
+    ("escaped e acute", f'"{NOWHERE}/caf\\u00e9:1"'),
+    ("raw e acute", f'"{NOWHERE}/app:caf\u00e9"'),
+    ("empty", '""'),
+    ("digest too short", f'"{NOWHERE}/app@sha256:abc"'),
+]
 
 VALIDATION_CASES = [
     # (what is wrong, spec changes (None value = remove the key), field the message must name)
@@ -104,6 +122,77 @@ class HttpErrors(StackTestCase):
             with self.subTest(body=body):
                 r = self.gw.http("POST", "/v1/services", body)
                 self.assertError(r, 400, "BadRequest")
+
+    def test_nul_escape_refused_everywhere(self):
+        """"\\u0000" in any string or key of any body is 400: json-c keeps such a string whole,
+        but names, keys and references are C strings and would be cut at the NUL (a service
+        "nul\\u0000x" used to be created as "nul")."""
+        name = self.name("nul")
+        before = self.create(name, image=f"{NOWHERE}/none/nul:1")
+        cases = [
+            ("POST", "/v1/services", {"name": "nul\x00x", "image": "a/b:1"}),
+            ("POST", "/v1/services", {"name": name + "x", "image": "a/b:1\x00"}),
+            ("POST", "/v1/services", {"name": name + "y", "image": "a/b:1", "description": "a\x00b"}),
+            ("POST", "/v1/services", {"name": name + "z", "image": "a/b:1", "env": {"A\x00B": "1"}}),
+            ("POST", "/v1/services", {"name\x00": name + "w", "image": "a/b:1"}),
+            ("PUT", f"/v1/services/{name}", {"name": name, "image": "a/b:1", "description": "\x00"}),
+            ("POST", "/v1/images/pull", {"reference": f"{NOWHERE}/nul\x00:1"}),
+            ("POST", f"/v1/services/{name}/jobs", {"data": {"s": "\x00"}}),
+            ("POST", f"/planqk/{name}", {"data": {"k\x00": 1}}),
+        ]
+        for method, path, body in cases:
+            text = json.dumps(body)
+            self.assertIn("\\u0000", text)
+            with self.subTest(method=method, path=path, body=text):
+                r = self.gw.http(method, path, text)
+                self.assertError(r, 400, "BadRequest", "\\u0000")
+        for n in ("nul", name + "x", name + "y", name + "z", name + "w"):
+            self.assertFalse(self.exists(n), n)
+        self.assertEqual(self.gw.http("GET", f"/v1/services/{name}").json, before, "unchanged")
+        self.assertEqual(self.gw.http("GET", "/v1/jobs").json.get("jobs"), [], "no job submitted")
+
+    def test_nul_escape_refused_on_dbus(self):
+        """The bus methods that take JSON text parse it with the same function."""
+        name = self.name("nulbus")
+        self.create(name, image=f"{NOWHERE}/none/nul:1")
+        calls = [
+            ("CreateService", json.dumps({"name": "nul\x00x", "image": "a/b:1"})),
+            ("UpdateService", name, json.dumps({"name": name, "image": "a/b:1", "description": "\x00"})),
+            ("SubmitJob", name, json.dumps({"s": "\x00"}), ""),
+            ("SubmitJob", name, "", json.dumps({"k\x00": 1})),
+            ("PullImage", f"{NOWHERE}/none/nul:1", json.dumps({"platform": "lo\x00cal"})),
+        ]
+        for method, *args in calls:
+            with self.subTest(method=method, args=args):
+                p, err = self.gw.gdbus_call(method, *args)
+                self.assertEqual(err, BAD_REQUEST, p.stderr)
+                self.assertIn("\\u0000", p.stderr)
+        self.assertFalse(self.exists("nul"))
+        self.assertEqual(self.gw.http("GET", f"/v1/services/{name}").json["description"], "")
+
+    def test_bad_reference_is_400(self):
+        """A reference outside the grammar is the client's mistake: 400 InvalidArgument naming
+        "reference", on HTTP and D-Bus, and no worker is started for it (it used to end as a
+        failed pull, 503)."""
+        for what, ref in BAD_REFERENCES:
+            with self.subTest(what):
+                r = self.gw.http("POST", "/v1/images/pull", '{"reference": %s}' % ref)
+                self.assertError(r, 400, "InvalidArgument", "reference")
+                # D-Bus strings are valid UTF-8: a lone surrogate arrives as U+FFFD there, as
+                # json-c decodes it.
+                text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in json.loads(ref))
+                p, err = self.gw.gdbus_call("PullImage", text, "")
+                self.assertEqual(err, INVALID_ARGUMENT, p.stderr)
+        self.assertEqual(self.gw.http("GET", "/v1/images").json["images"], [], "no image record")
+
+    def test_bad_service_image_is_400(self):
+        """A service must name an image the worker could pull."""
+        for what, ref in BAD_REFERENCES:
+            with self.subTest(what):
+                name = self.name("img")
+                r = self.gw.http("POST", "/v1/services", '{"name": "%s", "image": %s}' % (name, ref))
+                self.assertError(r, 400, "InvalidArgument", "image")
+                self.assertFalse(self.exists(name))
 
     def test_empty_body(self):
         r = self.gw.http("POST", "/v1/services", "")

@@ -138,6 +138,8 @@ class JobsBase(StackTestCase):
         }
         if cls.job_retention is not None:
             cls.config["JobRetention"] = cls.job_retention
+        # None: the built-in default
+        cls.config = {k: v for k, v in cls.config.items() if v is not None}
         try:
             super().setUpClass()
         except BaseException:
@@ -739,6 +741,38 @@ class JobsMemoryMaxTest(JobsBase):
         self.assertEqual(done["status"], "FAILED", done)
         self.assertEqual(done["error"]["code"], "OUT_OF_MEMORY", done)
         self.assertIn(str(64 << 20), done["error"]["message"])
+
+
+class JobsDefaultLimitsTest(JobsBase):
+    """Without JobsPerUser/ActiveJobsPerUser in the configuration, the serverless gateway's
+    defaults apply: LIMITS_JOBS_PER_USER = 2 jobs of a user run at a time (the third waits
+    QUEUED), LIMITS_ACTIVE_JOBS_PER_USER = 50 unfinished jobs (the 51st is refused, 429)."""
+    jobs_per_user = None
+    active_jobs_per_user = None
+
+    def test_defaults(self):
+        uid = users.uid_of(users.OTHER)
+        first = []
+        for _ in range(2):
+            first.append(self.submit("sleep", params={"sleep": 60}, as_user=users.OTHER).json["id"])
+            self.cleanup_job(first[-1], as_user=users.OTHER)
+        for jid in first:
+            self.wait_log(jid, "sleeping 60", as_user=users.OTHER)
+            self.assertEqual(self.job(jid, as_user=users.OTHER)["status"], "RUNNING")
+        # A third job is accepted and waits while two run; so do the rest up to 50 unfinished.
+        queued = []
+        for _ in range(48):
+            queued.append(self.submit("sleep", params={"sleep": 60}, as_user=users.OTHER).json["id"])
+            self.cleanup_job(queued[-1], as_user=users.OTHER)
+        for jid in (queued[0], queued[-1]):
+            self.assertEqual(self.job(jid, as_user=users.OTHER)["status"], "QUEUED")
+        self.assertEqual(sorted(j["id"] for j in self.running_of(uid)), sorted(first))
+        r = self.submit("sleep", as_user=users.OTHER, status=429)
+        self.assertError(r, 429, "LimitExceeded", "ActiveJobsPerUser")
+        self.assertIn("50", r.error_message())
+        # Cancelled queued jobs leave the cleanups less to do (and show the room comes back).
+        self.gw.http("PUT", f"/v1/jobs/{queued[-1]}/cancel", as_user=users.OTHER)
+        self.cleanup_job(self.submit("echo", as_user=users.OTHER).json["id"], as_user=users.OTHER)
 
 
 class JobsRecoveryTest(JobsBase):

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 
@@ -108,8 +109,9 @@ static void check_defaults(Config *c) {
         ck_assert_ptr_eq(config_platform_default(c), &c->platforms[0]);
 
         ck_assert_uint_eq(c->max_request_body, 1024 * 1024);
-        ck_assert_uint_eq(c->jobs_per_user, 100);
-        ck_assert_uint_eq(c->active_jobs_per_user, 2);
+        /* the serverless gateway's LIMITS_JOBS_PER_USER and LIMITS_ACTIVE_JOBS_PER_USER */
+        ck_assert_uint_eq(c->jobs_per_user, 2);
+        ck_assert_uint_eq(c->active_jobs_per_user, 50);
         ck_assert_uint_eq(c->max_clusters, 4);
         ck_assert_str_eq(c->compressor, "zstd");
         ck_assert_int_eq(c->compression_level, 3);
@@ -504,6 +506,16 @@ static const struct {
         { "{\"Limits\": {\"RuntimeMax\": \"1:60\"}}",
           "Limits.RuntimeMax: expected a duration \"D:HH:MM:SS\" (or seconds), got \"1:60\"" },
         { "{\"ImageExpirationTimeout\": -60}", "ImageExpirationTimeout: must not be negative" },
+        /* durations beyond 100 years would overflow as microseconds past now */
+        { "{\"ImageExpirationTimeout\": \"36501:00:00:00\"}",
+          "ImageExpirationTimeout: \"36501:00:00:00\" is out of range (at most \"36500:00:00:00\", 100 years)" },
+        { "{\"ImageExpirationTimeout\": \"213503982334:00:00:00\"}",
+          "ImageExpirationTimeout: \"213503982334:00:00:00\" is out of range (at most \"36500:00:00:00\", 100 years)" },
+        { "{\"ImageExpirationTimeout\": \"99999999999999999999\"}",
+          "ImageExpirationTimeout: \"99999999999999999999\" is out of range (at most \"36500:00:00:00\", 100 years)" },
+        { "{\"ImageExpirationTimeout\": 18446744073709}", "ImageExpirationTimeout: out of range (maximum 3153600000)" },
+        { "{\"Limits\": {\"RuntimeMax\": 9223372036854775807}}", "Limits.RuntimeMax: out of range (maximum 3153600000)" },
+        { "{\"PullUpdateTimeout\": 18446744073709552}", "PullUpdateTimeout: out of range (maximum 3153600000)" },
         /* enums */
         { "{\"DefaultImageFormat\": \"ext4\"}", "DefaultImageFormat: unsupported value \"ext4\" (expected \"squashfs\")" },
         { "{\"Compression\": {\"algorithm\": \"lzo\"}}",
@@ -657,6 +669,110 @@ static char *write_temp(const char *dir, const char *name, const void *data, siz
         return p;
 }
 
+START_TEST(test_duration_limit) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        /* exactly 100 years is fine, in either form */
+        ck_assert_int_eq(config_parse("{\"ImageExpirationTimeout\": \"36500:00:00:00\", \"PullUpdateTimeout\": 3153600000}",
+                                      NULL, &c, NULL), 0);
+        ck_assert_uint_eq(c->image_expiration_sec, UINT64_C(3153600000));
+        ck_assert_uint_eq(c->pull_update_timeout_sec, UINT64_C(3153600000));
+}
+END_TEST
+
+static char *prepare_dirs(const char *json, const char *state, int *ret_r) {
+        _cleanup_(config_freep) Config *c = NULL;
+        char *err = NULL;
+
+        ck_assert_int_eq(config_parse(json, "/etc/gw.json", &c, NULL), 0);
+        *ret_r = config_prepare_directories(c, state, &err);
+        return err;
+}
+
+/* A configuration with the directory key number i (see keys[] below) set to path. */
+static char *dir_config(size_t i, const char *path) {
+        char *j = NULL;
+        int r;
+
+        if (i == 0)
+                r = asprintf(&j, "{\"CacheDirectory\": \"%s\"}", path);
+        else if (i == 1)
+                r = asprintf(&j, "{\"ExpandDirectory\": \"%s\"}", path);
+        else
+                r = asprintf(&j, "{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"local\": {\"imageDir\": \"%s\"}}}}", path);
+        ck_assert_int_ge(r, 0);
+        return j;
+}
+
+static bool is_dir(const char *dir, const char *sub) {
+        _cleanup_free_ char *p = NULL;
+        struct stat st;
+
+        ck_assert_int_ge(asprintf(&p, "%s%s", dir, sub), 0);
+        return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+START_TEST(test_prepare_directories) {
+        char dir[] = "/tmp/test-config-XXXXXX";
+        _cleanup_free_ char *json = NULL, *state = NULL, *file = NULL, *err = NULL;
+        int r;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_ge(asprintf(&state, "%s/state", dir), 0);
+        free(write_temp(dir, "file", "x", 1));
+        ck_assert_int_ge(asprintf(&file, "%s/file", dir), 0);
+
+        /* defaults: created under the state directory */
+        err = prepare_dirs("{}", state, &r);
+        ck_assert_msg(r == 0, "%s", strna(err));
+        ck_assert(is_dir(dir, "/state/cache") && is_dir(dir, "/state/expand") && is_dir(dir, "/state/images"));
+
+        /* configured and missing (nested): created; present: fine, twice */
+        ck_assert_int_ge(asprintf(&json, "{\"CacheDirectory\": \"%s/c/1\", \"ExpandDirectory\": \"%s/e\", "
+                                  "\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"local\": {\"imageDir\": \"%s/i/2\"}}}}",
+                                  dir, dir, dir), 0);
+        for (int i = 0; i < 2; i++) {
+                err = mfree(err);
+                err = prepare_dirs(json, state, &r);
+                ck_assert_msg(r == 0, "%s", strna(err));
+        }
+        ck_assert(is_dir(dir, "/c/1") && is_dir(dir, "/e") && is_dir(dir, "/i/2"));
+
+        /* a regular file: refused with the file, the key's path and the directory */
+        static const char * const keys[] = { "CacheDirectory", "ExpandDirectory", "Platforms.p.local.imageDir" };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                _cleanup_free_ char *j = NULL, *want = NULL, *sub = NULL;
+
+                j = dir_config(i, file);
+                err = mfree(err);
+                err = prepare_dirs(j, state, &r);
+                ck_assert_int_eq(r, -ENOTDIR);
+                ck_assert_int_ge(asprintf(&want, "/etc/gw.json: %s: %s is not a directory", keys[i], file), 0);
+                ck_assert_str_eq(err, want);
+
+                /* below a file: cannot be created */
+                ck_assert_int_ge(asprintf(&sub, "%s/sub", file), 0);
+                free(j);
+                j = dir_config(i, sub);
+                err = mfree(err);
+                err = prepare_dirs(j, state, &r);
+                ck_assert_int_eq(r, -ENOTDIR);
+                ck_assert_msg(strstr(err, keys[i]) && strstr(err, sub) && strstr(err, "cannot be created"), "%s", err);
+        }
+
+        /* the default state subdirectory a file: named as the default */
+        ck_assert_int_eq(rm_rf(state), 0);
+        ck_assert_int_eq(mkdir(state, 0755), 0);
+        free(write_temp(state, "cache", "x", 1));
+        err = mfree(err);
+        err = prepare_dirs("{}", state, &r);
+        ck_assert_int_eq(r, -ENOTDIR);
+        ck_assert_msg(strstr(err, "CacheDirectory (default)") && strstr(err, "/state/cache is not a directory"), "%s", err);
+
+        ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
 START_TEST(test_load_files) {
         char dir[] = "/tmp/test-config-XXXXXX";
         _cleanup_free_ char *good = NULL, *nul = NULL, *bad = NULL, *missing = NULL, *err = NULL;
@@ -792,6 +908,8 @@ static Suite *config_suite(void) {
 
         tc = tcase_create("files");
         tcase_add_test(tc, test_load_files);
+        tcase_add_test(tc, test_duration_limit);
+        tcase_add_test(tc, test_prepare_directories);
         tcase_add_test(tc, test_example_file);
         tcase_add_test(tc, test_documentation_examples);
         suite_add_tcase(s, tc);

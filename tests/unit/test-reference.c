@@ -37,6 +37,7 @@ START_TEST(test_registries) {
         check_ref("localhost/a/b/c", NULL, "localhost", "a/b/c", "latest", NULL);
         check_ref("quay.io/team/app", NULL, "quay.io", "team/app", "latest", NULL);
         check_ref("host:5000/app", NULL, "host:5000", "app", "latest", NULL);
+        check_ref("Registry.Example.ORG/app:V1", NULL, "Registry.Example.ORG", "app", "V1", NULL);
         /* the default location applies to bare names, without library/ when it is not docker.io */
         check_ref("app", "registry.example.org", "registry.example.org", "app", "latest", NULL);
         check_ref("team/app:1", "registry.example.org:443", "registry.example.org:443", "team/app", "1", NULL);
@@ -54,7 +55,11 @@ START_TEST(test_invalid) {
         static const char * const bad[] = {
                 "", "UPPER", "app:", "app@", "app@sha256:abc", "app@md5:" "0123456789abcdef0123456789abcdef",
                 "app:bad/tag", "/app", "app/", "a//b", "app:-x", "-app", "app name", "app\n",
-                "host:5000/", "app@" D "x", "ap..p", "app:" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "host:5000/", "app@" D "x", "ap..p",
+                /* upper case in the repository (registry host names may have it), non-ASCII:
+                 * "é", and U+FFFD as json-c decodes a lone "\ud800" escape */
+                "Team/app", "host:5000/team/App:1", "localhost/Ab", "caf\xc3\xa9", "app:caf\xc3\xa9",
+                "h\xc3\xa9st.org/app", "app\xef\xbf\xbd", "\xef\xbf\xbd", "app:1\x7f", "app:" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 ImageReference *r = NULL;

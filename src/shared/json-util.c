@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "json-util.h"
+
+/* Offset of the first "\u0000" escape in a JSON text that json-c accepted, or SIZE_MAX. In a
+ * valid JSON text every backslash is inside a string and starts an escape, so a plain scan that
+ * skips each escaped character finds exactly the escapes (and not "\\u0000", which is a
+ * backslash followed by the letters u0000). */
+static size_t find_nul_escape(const char *text, size_t size) {
+        for (const char *p = text, *end = text + size; p < end; p++) {
+                p = memchr(p, '\\', (size_t) (end - p));
+                if (!p || p + 1 >= end)
+                        break;
+                if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+                        return (size_t) (p - text);
+                p++; /* the escaped character */
+        }
+        return SIZE_MAX;
+}
+
+static bool is_json_space(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_t *ret_offset,
+                         const char **ret_reason) {
+        json_tokener *tok;
+        json_object *o;
+        enum json_tokener_error jerr;
+        size_t end, nul;
+        bool complete;
+
+        *ret = NULL;
+        *ret_offset = 0;
+        *ret_reason = NULL;
+        if (size > INT_MAX) {
+                *ret_reason = "document too large";
+                return -EBADMSG;
+        }
+
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        /* JSON is UTF-8; invalid bytes would end up in D-Bus strings, which must be valid. */
+        json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+        o = json_tokener_parse_ex(tok, text, (int) size);
+        jerr = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
+        if (!o && jerr == json_tokener_continue && end == size) {
+                /* A bare number at the very end is complete only once something follows it. */
+                o = json_tokener_parse_ex(tok, " ", 1);
+                jerr = json_tokener_get_error(tok);
+                end = size;
+        }
+        complete = jerr == json_tokener_success;
+        json_tokener_free(tok);
+
+        /* Trailing white space after a complete document is fine. */
+        while (complete && end < size && is_json_space(text[end]))
+                end++;
+        if (!complete || end != size) {
+                json_object_put(o);
+                *ret_offset = end;
+                *ret_reason = complete ? "unexpected data after the document"
+                            : jerr == json_tokener_continue ? "unexpected end of input"
+                            : json_tokener_error_desc(jerr);
+                return -EBADMSG;
+        }
+
+        nul = find_nul_escape(text, size);
+        if (nul != SIZE_MAX) {
+                json_object_put(o);
+                *ret_offset = nul;
+                *ret_reason = "\\u0000 is not allowed in strings";
+                return -EBADMSG;
+        }
+
+        *ret = o; /* NULL for the document "null" */
+        return 0;
+}

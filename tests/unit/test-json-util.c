@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+
+#include "json-util.h"
+#include "macro.h"
+#include "test-main.h"
+
+static json_object *parse_ok(const char *text) {
+        json_object *o = (json_object *) 1;
+        const char *reason = NULL;
+        size_t off = 99;
+
+        ck_assert_msg(json_parse_untrusted(text, strlen(text), &o, &off, &reason) == 0, "refused '%s': %s at %zu",
+                      text, reason, off);
+        return o;
+}
+
+static void parse_bad(const char *text, size_t size, size_t offset, const char *reason_part) {
+        json_object *o = (json_object *) 1;
+        const char *reason = NULL;
+        size_t off = 99;
+
+        ck_assert_msg(json_parse_untrusted(text, size, &o, &off, &reason) == -EBADMSG, "accepted '%s'", text);
+        ck_assert_ptr_null(o);
+        ck_assert_uint_eq(off, offset);
+        ck_assert_ptr_nonnull(reason);
+        if (reason_part)
+                ck_assert_msg(strstr(reason, reason_part), "'%s' for '%s'", reason, text);
+}
+
+START_TEST(test_documents) {
+        json_object *o;
+
+        o = parse_ok("{\"name\": \"x\"}");
+        ck_assert_str_eq(json_get_string(o, "name"), "x");
+        json_object_put(o);
+        o = parse_ok(" \r\n[1, 2]\n\t ");
+        ck_assert_int_eq(json_object_array_length(o), 2);
+        json_object_put(o);
+        /* a bare number at the end is complete */
+        o = parse_ok("42");
+        ck_assert_int_eq(json_object_get_int(o), 42);
+        json_object_put(o);
+        ck_assert_ptr_null(parse_ok("null"));
+        /* escapes that merely look like "\u0000" */
+        o = parse_ok("{\"a\": \"\\\\u0000\", \"b\": \"\\u0001\\u1000\\\"u0000\\\\\\\\u0000\"}");
+        ck_assert_str_eq(json_get_string(o, "a"), "\\u0000");
+        ck_assert_str_eq(json_get_string(o, "b"), "\x01\xe1\x80\x80\"u0000\\\\u0000");
+        json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_nul_escape) {
+        /* in a value, a key, an array, nested, after other escapes; upper-case hex too */
+        static const char *bad[] = {
+                "{\"name\": \"a\\u0000b\"}",
+                "{\"a\\u0000b\": 1}",
+                "[\"\\u0000\"]",
+                "{\"x\": {\"y\": [\"ok\", \"\\t\\\\\\u0000\"]}}",
+                "\"\\u0000\"",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                parse_bad(bad[i], strlen(bad[i]), strstr(bad[i], "\\u0000") - bad[i], "\\u0000");
+}
+END_TEST
+
+START_TEST(test_malformed) {
+        parse_bad("{\"name\": \"x\", ", 14, 14, "end of input");
+        parse_bad("{\"a\":1}}", 8, 7, "after the document");
+        parse_bad("{\"a\":1} x", 9, 8, "after the document");
+        parse_bad("{name: 1}", 9, 1, NULL);
+        parse_bad("", 0, 0, NULL);
+        parse_bad("\"\xff\"", 3, 1, NULL);
+        parse_bad("\x00\x01", 2, 0, NULL);
+        /* a NUL byte inside the text (not an escape) ends nothing early */
+        parse_bad("{\"a\":1}\x00", 8, 7, NULL);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("json-util");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_test(tc, test_documents);
+        tcase_add_test(tc, test_nul_escape);
+        tcase_add_test(tc, test_malformed);
+        suite_add_tcase(s, tc);
+        return test_run_suite(s);
+}
