@@ -699,7 +699,7 @@ static int registry_get(RegistryClient *c, const char *path, const char *accept,
                         if (curl_code_is_tls(code))
                                 return worker_error_errno(EIO, "Failed to fetch %s %s: TLS error with %s: %s%s", kind,
                                                           subject, url, x->curl_error[0] ? x->curl_error : curl_easy_strerror(code),
-                                                          c->ca_file ? "" : " (a registry with its own CA needs sslcacert)");
+                                                          c->ca_file ? "" : " (no CA bundle given for this registry: sslcacert in Locations)");
                         return worker_error_errno(code == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
                                                   "Failed to fetch %s %s: %s%s", kind, subject,
                                                   curl_easy_strerror(code),
