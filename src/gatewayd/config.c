@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -1121,6 +1122,31 @@ static int read_file(const char *path, char **ret, size_t *ret_size) {
         return 0;
 }
 
+int config_verify_files(const Config *c, char **ret_error) {
+        for (size_t i = 0; i < c->n_locations; i++) {
+                const ConfigLocation *l = &c->locations[i];
+                _cleanup_close_ int fd = -1;
+                struct stat st;
+                int r = 0;
+
+                if (!l->sslcacert)
+                        continue;
+                fd = open(l->sslcacert, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        r = -errno;
+                else if (!S_ISREG(st.st_mode))
+                        r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+                if (r < 0) {
+                        if (ret_error && asprintf(ret_error, "Locations.%s.sslcacert: cannot read \"%s\": %s",
+                                                  l->name, l->sslcacert,
+                                                  r == -EINVAL ? "not a regular file" : strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+        }
+        return 0;
+}
+
 int config_load(const char *path, bool missing_ok, Config **ret, char **ret_error) {
         _cleanup_free_ char *text = NULL;
         size_t size = 0;
@@ -1366,5 +1392,33 @@ int config_prepare_directories(const Config *c, const char *state_dir, char **re
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+int config_location_worker_args(const ConfigLocation *l, char ***ret) {
+        _cleanup_strv_free_ char **args = NULL;
+        _cleanup_free_ char *url = NULL, *a = NULL;
+        size_t n = 0;
+        int r;
+
+        /* Only an explicit base URL: otherwise the worker derives it from the name, loopback and
+         * --insecure-registry rules included. */
+        if (l->url || streq(l->remotetype, "dockerhub")) {
+                r = config_location_base_url(l, &url);
+                if (r < 0)
+                        return r;
+                if (asprintf(&a, "--registry-url=%s=%s", l->name, url) < 0 || strv_push(&args, &n, a) < 0)
+                        return -ENOMEM;
+                a = mfree(a);
+        }
+        if (l->sslcacert) {
+                if (asprintf(&a, "--registry-cacert=%s=%s", l->name, l->sslcacert) < 0 || strv_push(&args, &n, a) < 0)
+                        return -ENOMEM;
+                a = mfree(a);
+        }
+        if (asprintf(&a, "--registry-auth=%s=%s", l->name, l->authentication) < 0 || strv_push(&args, &n, a) < 0)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(args);
         return 0;
 }

@@ -104,6 +104,11 @@ int config_parse(const char *text, const char *path, Config **ret, char **ret_er
  * Error messages start with the file name: "/etc/gatewayd/gatewayd.json: MaxClusters: ...". */
 int config_load(const char *path, bool missing_ok, Config **ret, char **ret_error);
 
+/* Files named by the configuration must be there when the daemon starts, not only when a pull
+ * first needs them: checks that each sslcacert is a readable file. The error names the key
+ * ("Locations.NAME.sslcacert: cannot read …"). */
+int config_verify_files(const Config *c, char **ret_error);
+
 /* Parses "D:HH:MM:SS" (also "HH:MM:SS", "MM:SS", "SS") into seconds. */
 int config_parse_duration(const char *s, uint64_t *ret_sec);
 
@@ -134,6 +139,9 @@ ConfigLocation *config_location_for_registry(Config *c, const char *registry);
 /* Base URL for the registry API: "url" if set, else http(s)://name; Docker Hub's aliases
  * ("docker.io", "index.docker.io") map to https://registry-1.docker.io. */
 int config_location_base_url(const ConfigLocation *l, char **ret);
+/* The gateway-worker pull options that carry this location's url, sslcacert and authentication
+ * ("--registry-url=NAME=URL", "--registry-cacert=NAME=FILE", "--registry-auth=NAME=MODE"). */
+int config_location_worker_args(const ConfigLocation *l, char ***ret);
 
 static inline void config_freep(Config **c) {
         config_free(*c);

@@ -287,10 +287,15 @@ static int image_pull_build_argv(ImagePull *p, bool resolve_only, const char *wh
         r |= append_arg(&argv, &n, "--compressor=", c->compressor ?: "zstd");
         r |= append_arg(&argv, &n, "--compression-level=", level);
         for (size_t k = 0; k < c->n_locations; k++) {
+                _cleanup_strv_free_ char **location_args = NULL;
+
                 /* The worker checks the reference against Locations too (defense in depth). */
                 r |= append_arg(&argv, &n, "--allowed-registry=", c->locations[k].name);
                 if (c->locations[k].insecure)
                         r |= append_arg(&argv, &n, "--insecure-registry=", c->locations[k].name);
+                r |= config_location_worker_args(&c->locations[k], &location_args);
+                for (char **a = location_args; a && *a; a++)
+                        r |= append_arg(&argv, &n, *a, NULL);
         }
         if (p->credentials_path)
                 r |= append_arg(&argv, &n, "--credentials-file=", p->credentials_path);

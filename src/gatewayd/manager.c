@@ -35,6 +35,8 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->idle_timeout_usec = o->idle_timeout_usec;
 
         r = config_load(o->config_path, /* missing_ok= */ !o->config_path_explicit, &m->config, &error);
+        if (r >= 0)
+                r = config_verify_files(m->config, &error);
         if (r < 0)
                 return log_error_errno(r, "Failed to load configuration %s: %s", o->config_path, strna(error));
 

@@ -29,6 +29,9 @@ typedef struct PullArgs {
         const char *credentials_file;
         char **insecure;
         char **allowed;            /* --allowed-registry: if any, the only registries to contact */
+        char **registry_urls;      /* --registry-url=NAME=URL, likewise --registry-cacert, */
+        char **registry_cacerts;   /* --registry-auth: per registry, "NAME=VALUE" */
+        char **registry_auths;
         SquashfsCompressor compressor;
         int level;
         unsigned jobs;

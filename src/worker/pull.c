@@ -71,6 +71,18 @@ static void help(void) {
                "                             Contact only these registries (repeatable; Docker Hub's\n"
                "                             names count as one). A reference naming another one\n"
                "                             fails before any connection. Default: any.\n"
+               "    --registry-url=HOST[:PORT]=URL\n"
+               "                             Reach this registry at URL (http:// or https://) instead\n"
+               "                             of https://HOST[:PORT]; HOST itself is never looked up.\n"
+               "    --registry-cacert=HOST[:PORT]=FILE\n"
+               "                             CA bundle for TLS to this registry (its token service and\n"
+               "                             redirects too) instead of the system trust store.\n"
+               "    --registry-auth=HOST[:PORT]=http|basic|none\n"
+               "                             http (default): answer the registry's challenge, a bearer\n"
+               "                             token (anonymous without credentials) or basic; basic:\n"
+               "                             send the credentials as HTTP basic from the first request;\n"
+               "                             none: never send credentials or ask a token service.\n"
+               "                             (All three repeatable, one per registry.)\n"
                "    --compressor=NAME        squashfs compressor: zstd (default), lz4, gzip, xz.\n"
                "    --compression-level=N    zstd 1-22 (default 3), gzip 1-9 (default 6),\n"
                "                             lz4 1 = fast, 2-12 = high compression; xz ignores it.\n"
@@ -289,14 +301,31 @@ static int image_present(const PullArgs *args, const char *id, char **ret_squash
         return 1;
 }
 
+/* The value of a "NAME=VALUE" option for this registry, or NULL; the last one given wins. */
+static const char *registry_setting(char **l, const char *registry) {
+        const char *found = NULL;
+
+        for (char **i = l; i && *i; i++) {
+                const char *eq = strchr(*i, '=');
+                _cleanup_free_ char *name = strndup(*i, eq - *i);
+
+                if (name && registry_name_equal(name, registry))
+                        found = eq + 1;
+        }
+        return found;
+}
+
 static int pull_run(Pull *p) {
         const PullArgs *args = p->args;
         _cleanup_(layer_applier_freep) LayerApplier *applier = NULL;
         _cleanup_free_ char *rootfs = NULL, *squashfs = NULL, *meta = NULL, *config_body = NULL;
         _cleanup_free_ char *user = NULL, *password = NULL, *token = NULL;
         _cleanup_close_ int root_fd = -1;
+        const char *auth = registry_setting(args->registry_auths, p->ref->registry);
         RegistryOptions ro = {
                 .insecure_registries = args->insecure,
+                .base_url = registry_setting(args->registry_urls, p->ref->registry),
+                .ca_file = registry_setting(args->registry_cacerts, p->ref->registry),
                 .retries = args->retries,
         };
         bool privileged = geteuid() == 0;
@@ -306,7 +335,9 @@ static int pull_run(Pull *p) {
         p->t_start = now_usec();
         events_emit_status("PULLING", p->ref_string);
 
-        if (args->credentials_file) {
+        if (auth)
+                (void) registry_auth_from_string(auth, &ro.auth); /* checked in parse_argv() */
+        if (args->credentials_file && ro.auth != REGISTRY_AUTH_NONE) {
                 r = read_credentials(args->credentials_file, &user, &password, &token);
                 if (r < 0)
                         return r;
@@ -495,6 +526,9 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 ARG_CREDENTIALS_FILE,
                 ARG_INSECURE,
                 ARG_ALLOWED,
+                ARG_REGISTRY_URL,
+                ARG_REGISTRY_CACERT,
+                ARG_REGISTRY_AUTH,
                 ARG_COMPRESSOR,
                 ARG_LEVEL,
                 ARG_JOBS,
@@ -514,6 +548,9 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 { "credentials-file", required_argument, NULL, ARG_CREDENTIALS_FILE },
                 { "insecure-registry", required_argument, NULL, ARG_INSECURE },
                 { "allowed-registry", required_argument, NULL, ARG_ALLOWED },
+                { "registry-url", required_argument, NULL, ARG_REGISTRY_URL },
+                { "registry-cacert", required_argument, NULL, ARG_REGISTRY_CACERT },
+                { "registry-auth", required_argument, NULL, ARG_REGISTRY_AUTH },
                 { "compressor", required_argument, NULL, ARG_COMPRESSOR },
                 { "compression-level", required_argument, NULL, ARG_LEVEL },
                 { "jobs", required_argument, NULL, ARG_JOBS },
@@ -563,6 +600,23 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                         if (strv_push(&a->allowed, optarg) < 0)
                                 return log_oom();
                         break;
+                case ARG_REGISTRY_URL:
+                case ARG_REGISTRY_CACERT:
+                case ARG_REGISTRY_AUTH: {
+                        const char *eq = strchr(optarg, '=');
+                        RegistryAuth auth;
+
+                        if (!eq || eq == optarg || !eq[1] ||
+                            (c == ARG_REGISTRY_URL && !strneq(eq + 1, "http://", 7) && !strneq(eq + 1, "https://", 8)) ||
+                            (c == ARG_REGISTRY_AUTH && registry_auth_from_string(eq + 1, &auth) < 0))
+                                return worker_error_errno(EINVAL, "Invalid --registry-%s '%s'.",
+                                                          c == ARG_REGISTRY_URL ? "url" : c == ARG_REGISTRY_CACERT ? "cacert" : "auth",
+                                                          optarg);
+                        if (strv_push(c == ARG_REGISTRY_URL ? &a->registry_urls :
+                                      c == ARG_REGISTRY_CACERT ? &a->registry_cacerts : &a->registry_auths, optarg) < 0)
+                                return log_oom();
+                        break;
+                }
                 case ARG_COMPRESSOR:
                         if (squashfs_compressor_from_string(optarg, &a->compressor) < 0)
                                 return worker_error_errno(EINVAL, "Unknown compressor '%s' (expected zstd, lz4, gzip or xz).", optarg);
@@ -711,6 +765,9 @@ finish:
 finish_args:
         strv_free(args.insecure);
         strv_free(args.allowed);
+        strv_free(args.registry_urls);
+        strv_free(args.registry_cacerts);
+        strv_free(args.registry_auths);
         free(args.cache_dir);
         return r < 0 ? 1 : 0;
 }

@@ -24,6 +24,8 @@ struct RegistryClient {
         char *origin;      /* base_url's scheme://host:port, to spot redirects elsewhere */
         char *repository;
         char *username, *password, *static_token;
+        char *ca_file;     /* CA bundle for every connection of this client, NULL = system's */
+        RegistryAuth auth;
         unsigned retries, retry_delay_ms;
 
         pthread_mutex_t lock;
@@ -56,8 +58,9 @@ static bool host_is_loopback(const char *registry) {
 static bool registry_is_insecure(const char *registry, char **insecure) {
         if (host_is_loopback(registry))
                 return true;
+        /* The same name rules as --allowed-registry: case-insensitive, Docker Hub's aliases. */
         for (char **i = insecure; i && *i; i++)
-                if (streq(*i, registry))
+                if (registry_name_equal(*i, registry))
                         return true;
         return false;
 }
@@ -80,6 +83,15 @@ static char *url_origin(const char *url) {
         curl_free(port);
         curl_url_cleanup(u);
         return s;
+}
+
+/* "https://host/" and "https://host" are the same base. */
+static size_t base_url_length(const char *url) {
+        size_t len = strlen(url);
+
+        while (len > 0 && url[len - 1] == '/')
+                len--;
+        return len;
 }
 
 /* Resolves a Location header against the URL it came from. */
@@ -111,10 +123,23 @@ RegistryClient *registry_client_free(RegistryClient *c) {
                 explicit_bzero(c->password, strlen(c->password));
         free(c->password);
         free(c->static_token);
+        free(c->ca_file);
         free(c->token);
         pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
+}
+
+int registry_auth_from_string(const char *s, RegistryAuth *ret) {
+        if (streq(s, "http"))
+                *ret = REGISTRY_AUTH_HTTP;
+        else if (streq(s, "basic"))
+                *ret = REGISTRY_AUTH_BASIC;
+        else if (streq(s, "none"))
+                *ret = REGISTRY_AUTH_NONE;
+        else
+                return -EINVAL;
+        return 0;
 }
 
 int registry_client_new(const ImageReference *ref, const RegistryOptions *o, RegistryClient **ret) {
@@ -125,21 +150,40 @@ int registry_client_new(const ImageReference *ref, const RegistryOptions *o, Reg
                 return -ENOMEM;
         pthread_mutex_init(&c->lock, NULL);
 
-        if (asprintf(&c->display, "%s/%s", ref->registry, ref->repository) < 0 ||
-            asprintf(&c->base_url, "%s://%s",
-                     registry_is_insecure(ref->registry, o->insecure_registries) ? "http" : "https",
-                     registry_api_host(ref->registry)) < 0) {
-                c->display = c->base_url = NULL;
+        if (asprintf(&c->display, "%s/%s", ref->registry, ref->repository) < 0) {
+                c->display = NULL;
                 return -ENOMEM;
         }
+        if (o->base_url)
+                /* A registry reached under another name: its own name is never looked up. */
+                c->base_url = strndup(o->base_url, base_url_length(o->base_url));
+        else if (asprintf(&c->base_url, "%s://%s",
+                          registry_is_insecure(ref->registry, o->insecure_registries) ? "http" : "https",
+                          registry_api_host(ref->registry)) < 0)
+                c->base_url = NULL;
+        if (!c->base_url)
+                return -ENOMEM;
+        if (!strneq(c->base_url, "http://", 7) && !strneq(c->base_url, "https://", 8))
+                return worker_error_errno(EINVAL, "Registry URL for %s must be http:// or https://, got '%s'",
+                                          ref->registry, c->base_url);
         c->origin = url_origin(c->base_url);
         c->repository = strdup(ref->repository);
         if (!c->origin || !c->repository)
                 return -ENOMEM;
-        if ((o->username && !(c->username = strdup(o->username))) ||
-            (o->password && !(c->password = strdup(o->password))) ||
-            (o->token && !(c->static_token = strdup(o->token))))
+        if (o->ca_file && !(c->ca_file = strdup(o->ca_file)))
                 return -ENOMEM;
+        c->auth = o->auth;
+        if (c->auth == REGISTRY_AUTH_BASIC && o->token && !o->username)
+                return worker_error_errno(EINVAL, "Credentials for %s: the registry takes basic authentication "
+                                          "(username and password), not a token", ref->registry);
+        /* With authentication "none" the credentials are dropped here, so none can ever be sent. */
+        if (c->auth != REGISTRY_AUTH_NONE &&
+            ((o->username && !(c->username = strdup(o->username))) ||
+             (o->password && !(c->password = strdup(o->password))) ||
+             (c->auth == REGISTRY_AUTH_HTTP && o->token && !(c->static_token = strdup(o->token)))))
+                return -ENOMEM;
+        /* Basic credentials go along from the first request, without waiting for a challenge. */
+        c->use_basic = c->auth == REGISTRY_AUTH_BASIC && c->username;
         c->retries = o->retries;
         c->retry_delay_ms = o->retry_delay_ms ?: 250;
 
@@ -158,6 +202,7 @@ typedef struct Exchange {
         char *error_body;
         size_t error_body_size;
         int sink_error;
+        char curl_error[CURL_ERROR_SIZE]; /* libcurl's details, e.g. why a certificate failed */
 } Exchange;
 
 static void exchange_clear(Exchange *x) {
@@ -170,6 +215,7 @@ static void exchange_clear(Exchange *x) {
         x->retry_after = -1;
         x->status = 0;
         x->sink_error = 0;
+        x->curl_error[0] = 0;
 }
 
 static bool header_is(const char *line, size_t n, const char *name, const char **ret_value, size_t *ret_len) {
@@ -268,11 +314,13 @@ static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
         return cancelled() || (sink && sink->cancelled && sink->cancelled(sink->userdata));
 }
 
-static CURL *curl_new(const char *url) {
+static CURL *curl_new(const RegistryClient *c, const char *url) {
         CURL *curl = curl_easy_init();
         if (!curl)
                 return NULL;
-        if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK) {
+        if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
+            (c->ca_file && (curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file) != CURLE_OK ||
+                            curl_easy_setopt(curl, CURLOPT_CAPATH, NULL) != CURLE_OK))) {
                 curl_easy_cleanup(curl);
                 return NULL;
         }
@@ -306,10 +354,11 @@ static int exchange_perform(RegistryClient *c, const char *url, bool send_auth, 
         if (r < 0)
                 return r;
 
-        curl = curl_new(url);
+        curl = curl_new(c, url);
         if (!curl)
                 return -ENOMEM;
         x->curl = curl;
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, x->curl_error);
 
         if (accept) {
                 _cleanup_free_ char *h = NULL;
@@ -367,6 +416,19 @@ static bool curl_code_is_transient(CURLcode code) {
         case CURLE_HTTP2:
         case CURLE_HTTP2_STREAM:
         case CURLE_SSL_CONNECT_ERROR:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static bool curl_code_is_tls(CURLcode code) {
+        switch (code) {
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_INVALIDCERTSTATUS:
                 return true;
         default:
                 return false;
@@ -508,7 +570,7 @@ static int registry_fetch_token(RegistryClient *c, const AuthChallenge *ch) {
                 return -ENOMEM;
 
         for (;;) {
-                curl = curl_new(url);
+                curl = curl_new(c, url);
                 if (!curl) {
                         r = -ENOMEM;
                         goto finish;
@@ -573,13 +635,21 @@ static int registry_authenticate(RegistryClient *c, const char *header, const ch
         _cleanup_(auth_challenge_freep) AuthChallenge *ch = NULL;
         int r;
 
+        if (c->auth == REGISTRY_AUTH_NONE)
+                return worker_error_errno(EACCES, "authentication required: %s (HTTP 401); the registry is configured "
+                                          "with authentication \"none\", so no credentials are sent", subject);
         if (!header)
                 return worker_error_errno(EACCES, "authentication required: %s (HTTP 401 without a challenge)", subject);
         r = auth_challenge_parse(header, &ch);
         if (r < 0)
                 return worker_error_errno(r, "Cannot parse the registry's authentication challenge for %s: %s", subject, header);
 
+        if (c->auth == REGISTRY_AUTH_BASIC && !streq(ch->scheme, "basic"))
+                return worker_error_errno(EACCES, "authentication required: %s asks for '%s' authentication, but the "
+                                          "registry is configured with authentication \"basic\"", subject, ch->scheme);
         if (streq(ch->scheme, "basic")) {
+                if (c->use_basic) /* sent with the request already */
+                        return worker_error_errno(EACCES, "authentication failed: %s (HTTP 401)", subject);
                 if (!c->username)
                         return worker_error_errno(EACCES, "authentication required: %s (HTTP 401; no credentials given)", subject);
                 pthread_mutex_lock(&c->lock);
@@ -626,6 +696,10 @@ static int registry_get(RegistryClient *c, const char *path, const char *accept,
                                 sleep_ms(backoff_ms(c, attempt++, -1));
                                 continue;
                         }
+                        if (curl_code_is_tls(code))
+                                return worker_error_errno(EIO, "Failed to fetch %s %s: TLS error with %s: %s%s", kind,
+                                                          subject, url, x->curl_error[0] ? x->curl_error : curl_easy_strerror(code),
+                                                          c->ca_file ? "" : " (no CA bundle given for this registry: sslcacert in Locations)");
                         return worker_error_errno(code == CURLE_COULDNT_CONNECT ? ECONNREFUSED : EIO,
                                                   "Failed to fetch %s %s: %s%s", kind, subject,
                                                   curl_easy_strerror(code),

@@ -19,8 +19,19 @@
 
 typedef struct RegistryClient RegistryClient;
 
+/* How credentials are used, per registry (gatewayd's Locations.NAME.authentication). */
+typedef enum RegistryAuth {
+        REGISTRY_AUTH_HTTP,  /* answer the registry's challenge: bearer token (anonymous unless
+                              * credentials are given), or basic with the given credentials */
+        REGISTRY_AUTH_BASIC, /* basic credentials from the first request on; no token service */
+        REGISTRY_AUTH_NONE,  /* never send credentials, never follow a challenge */
+} RegistryAuth;
+
 typedef struct RegistryOptions {
         char **insecure_registries; /* plain http; loopback registries are always plain http */
+        const char *base_url;       /* "https://mirror:5000" instead of http(s)://REGISTRY */
+        const char *ca_file;        /* CA bundle for TLS instead of the system trust store */
+        RegistryAuth auth;
         const char *username;
         const char *password;
         const char *token;          /* a bearer token to send as is */
@@ -37,6 +48,9 @@ typedef struct RegistrySink {
         bool (*cancelled)(void *userdata);
         void *userdata;
 } RegistrySink;
+
+/* "http", "basic", "none"; -EINVAL for anything else. */
+int registry_auth_from_string(const char *s, RegistryAuth *ret);
 
 int registry_client_new(const ImageReference *ref, const RegistryOptions *o, RegistryClient **ret);
 RegistryClient *registry_client_free(RegistryClient *c);

@@ -4,14 +4,15 @@ The worker's own behaviour (layers, hostile input, auth flows) is covered by tes
 import concurrent.futures
 import json
 import os
+import shutil
 import signal
 import subprocess
 
 from harness import images, users
 from harness.bus import BusMonitor
-from harness.gatewayd import BUS_NAME
+from harness.gatewayd import BUS_NAME, Gatewayd
 from harness.procs import Processes, TempDir, wait_for
-from harness.registry import Proxy, Registry
+from harness.registry import Proxy, Registry, TestCA
 from harness.stack import StackTestCase
 
 IMAGE_IFACE = "org.gatewayd.Gateway1.Image"
@@ -411,3 +412,97 @@ class Locations(ImageStack):
         for ref in (f"{self.registry.host}/UPPER/case:1", f"{self.outside.host}/a/b@sha256:1", "-x/y", "a/b:-t"):
             self.assertError(self.pull(ref, as_user=users.USER), 400, "InvalidArgument", "reference")
         self.assertFalse(self.outside.connected.is_set())
+
+
+class LocationKeys(ImageStack):
+    """A Location's url, sslcacert and authentication do what docs/configuration.md says (issue 8):
+    a registry under a made-up name reached at its url, TLS with the site's CA (and without it a
+    clear TLS error), authentication "none" sending no credentials, a missing CA file refusing the
+    start. gatewayd's proxy variables point at a server that counts connections: anything the
+    worker reached by a name instead of 127.0.0.1 would go there, never resolved by the worker."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.trap = CountingServer()
+            cls.ca = TestCA(cls.reg_tmp.path)
+            # The same storage as the plain registry, served over TLS only.
+            cls.tls = Registry(cls.reg_procs, cls.reg_tmp.path, tls=cls.ca, storage=cls.registry.storage).start()
+            shutil.copy(cls.ca.ca, os.path.join(os.path.dirname(cls.gw.config_path), "site-ca.pem"))
+            cls.gw.config["Locations"].update({
+                "mirror.gatewayd.invalid": {"url": f"http://{cls.registry.host}/"},
+                cls.tls.host: {"url": f"https://{cls.tls.host}", "sslcacert": "site-ca.pem"},
+                f"localhost:{cls.tls.port}": {"url": f"https://{cls.tls.host}"},
+                f"localhost:{cls.private.port}": {"authentication": "none"},
+            })
+            cls.gw.env_extra.update(http_proxy=f"http://{cls.trap.host}", https_proxy=f"http://{cls.trap.host}",
+                                    no_proxy="127.0.0.1,localhost")
+            cls.gw.write_config()
+            cls.gw.restart()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if getattr(cls, "trap", None):
+                cls.trap.stop()
+        finally:
+            super().tearDownClass()
+
+    def assert_ready(self, r, digest):
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(r.json["digest"], digest)
+        if r.status == 202:
+            self.assertEqual(self.wait_done(r.json["id"])[-1]["status"], "READY")
+
+    def test_url_reaches_registry_under_another_name(self):
+        r = self.pull("mirror.gatewayd.invalid/test/busybox:latest", as_user=users.USER)
+        self.assert_ready(r, self.digest)
+        self.assertEqual(self.image("mirror.gatewayd.invalid/test/busybox:latest").json["digest"], self.digest)
+        self.assertEqual(self.trap.connections, 0, "the made-up name was contacted")
+
+    def test_sslcacert_tls_pull(self):
+        # sslcacert is relative: resolved against the configuration file's directory.
+        r = self.pull(f"{self.tls.host}/test/other:v1", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        if r.status == 202:
+            self.assertEqual(self.wait_done(r.json["id"])[-1]["status"], "READY")
+        self.assertEqual(self.trap.connections, 0)
+
+    def test_tls_without_sslcacert_fails_clearly(self):
+        r = self.pull(f"localhost:{self.tls.port}/test/busybox:latest", as_user=users.USER)
+        self.assertError(r, 503, "Unavailable")
+        msg = r.json["error"]["message"]
+        self.assertIn("TLS error", msg)
+        self.assertIn("certificate", msg)
+        self.assertEqual(self.trap.connections, 0)
+
+    def test_authentication_none_sends_no_credentials(self):
+        # The credentials are right (the same registry under its other name takes them): the
+        # pull fails only because they are not sent.
+        r = self.pull(f"localhost:{self.private.port}/team/secret:1", as_user=users.USER,
+                      credentials={"username": "alice", "password": "s3cret"})
+        self.assertError(r, 403, "AccessDenied")
+        self.assertIn("authentication required", r.json["error"]["message"])
+        self.assertIn('authentication "none"', r.json["error"]["message"])
+
+    def test_missing_sslcacert_refuses_start(self):
+        config = dict(self.config, Locations={"reg.example.org": {"sslcacert": "missing-ca.pem"}},
+                      DefaultImageLocation="reg.example.org")
+        gw = Gatewayd(bus=self.bus, config=config)
+        try:
+            gw.write_config()
+            os.makedirs(gw.state_dir, exist_ok=True)
+            os.makedirs(gw.runtime_dir, exist_ok=True)
+            try:
+                p = subprocess.run(gw.argv(), capture_output=True, text=True, timeout=10, env=self.bus.env())
+            except subprocess.TimeoutExpired:
+                self.fail("gatewayd started without its sslcacert file")
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("Locations.reg.example.org.sslcacert", p.stderr)
+            self.assertIn(os.path.join(os.path.dirname(gw.config_path), "missing-ca.pem"), p.stderr)
+        finally:
+            gw.stop()

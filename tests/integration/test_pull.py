@@ -12,7 +12,12 @@ import unittest
 
 from harness import images, procs
 from harness.images import Image, Layer
-from harness.registry import Proxy, RedirectingFrontend, Registry, TokenIssuer
+from harness.registry import Proxy, RedirectingFrontend, Registry, TestCA, TokenIssuer
+
+
+def procs_free_port():
+    from harness.registry import free_port
+    return free_port()
 
 
 def worker():
@@ -610,6 +615,139 @@ class PullTest(unittest.TestCase):
         self.assertIn(f"{name}:{self.registry.port}/insec", msg)
         done, _, _ = self.pull(ref, "--insecure-registry", f"{name}:{self.registry.port}")
         self.assertTrue(os.path.exists(done["squashfs"]))
+
+    def proxy_trap(self):
+        """An environment whose proxy is a server that counts connections: any connection the
+        worker makes by a name instead of to 127.0.0.1 goes there (curl leaves the resolving of
+        proxied names to the proxy), so 0 connections means the name was neither contacted nor
+        looked up."""
+        from test_images import CountingServer
+        trap = CountingServer()
+        self.addCleanup(trap.stop)
+        env = dict(os.environ, http_proxy=f"http://{trap.host}", https_proxy=f"http://{trap.host}",
+                   no_proxy="127.0.0.1,localhost")
+        return trap, env
+
+    def test_registry_url_option(self):
+        """--registry-url: a registry reached under another name is fetched from the URL."""
+        digest, _ = images.push_image(self.registry, "mirrored/app", "1", images.busybox_image())
+        trap, env = self.proxy_trap()
+        name = "mirror.gatewayd.invalid:5000"
+        args = ["--allowed-registry", name, "--registry-url", f"{name.upper()}=http://{self.registry.host}/"]
+        done, _, _ = self.pull(f"{name}/mirrored/app:1", *args, env=env)
+        self.assertEqual(done["digest"], digest)
+        self.assertEqual(done["reference"], f"{name}/mirrored/app:1")
+        # another registry's URL does not apply
+        msg, _, _ = self.pull(f"other.gatewayd.invalid/mirrored/app:1", "--retries", "0", *args[2:], env=env, ok=False)
+        self.assertEqual(trap.connections, 1, msg)
+        for bad in ("x", "=http://a", f"{name}=", f"{name}=ftp://127.0.0.1/", f"{name}=file:///etc"):
+            msg, _, _ = self.pull(f"{name}/mirrored/app:1", "--registry-url", bad, ok=False)
+            self.assertIn("Invalid --registry-url", msg)
+
+    def test_registry_cacert_option(self):
+        """--registry-cacert: TLS to a registry with a private CA; without it the pull fails with
+        a TLS error that says why."""
+        ca = TestCA(self.tmp.path)
+        tls = Registry(self.procs, self.tmp.path, tls=ca, storage=self.registry.storage).start()
+        digest, _ = images.push_image(tls, "tls/app", "1", images.busybox_image())
+        url = ["--registry-url", f"{tls.host}=https://{tls.host}"]
+        done, _, _ = self.pull(f"{tls.host}/tls/app:1", *url, "--registry-cacert", f"{tls.host}={ca.ca}")
+        self.assertEqual(done["digest"], digest)
+        msg, _, _ = self.pull(f"{tls.host}/tls/app:1", *url, "--force", ok=False)
+        self.assertIn("TLS error", msg)
+        self.assertIn("certificate", msg)
+        self.assertIn(f"{tls.host}/tls/app:1", msg)
+        # a CA that did not sign the registry's certificate
+        msg, _, _ = self.pull(f"{tls.host}/tls/app:1", *url, "--force", "--registry-cacert",
+                              f"{tls.host}={TestCA(os.path.join(self.tmp.path, 'other')).ca}", ok=False)
+        self.assertIn("TLS error", msg)
+
+    def test_registry_auth_none(self):
+        """--registry-auth=none: no credentials go to the registry, no token service is asked."""
+        issuer = TokenIssuer(self.tmp.path, users={"bob": "pw"})
+        issuer.start()
+        self.addCleanup(issuer.stop)
+        basic = Registry(self.procs, os.path.join(self.tmp.path, "basic"), auth=("htpasswd", {"alice": "s3cret"}))
+        os.makedirs(basic.tmpdir)
+        basic.start()
+        token = Registry(self.procs, os.path.join(self.tmp.path, "token-registry"), auth=("token", issuer))
+        os.makedirs(token.tmpdir)
+        token.start()
+        images.push_image(basic, "private/app", "1", images.busybox_image())
+        images.push_image(token, "private/app", "1", images.busybox_image())
+        creds = os.path.join(self.tmp.path, "creds.json")
+        for reg, user, pw in ((basic, "alice", "s3cret"), (token, "bob", "pw")):
+            with self.subTest(reg.auth[0]):
+                with open(creds, "w") as f:
+                    json.dump({"username": user, "password": pw}, f)
+                issuer.requests.clear()
+                # The credentials are right: only not sending them makes the pull fail.
+                msg, _, _ = self.pull(f"{reg.host}/private/app:1", "--credentials-file", creds,
+                                      "--registry-auth", f"{reg.host}=none", ok=False)
+                self.assertIn("authentication required", msg)
+                self.assertIn('authentication "none"', msg)
+                self.assertEqual(issuer.requests, [])
+                # the control: with "http" (the default) the same pull works
+                done, _, _ = self.pull(f"{reg.host}/private/app:1", "--credentials-file", creds,
+                                       "--registry-auth", f"{reg.host}=http")
+                self.assertTrue(done["digest"].startswith("sha256:"))
+        msg, _, _ = self.pull(f"{basic.host}/private/app:1", "--registry-auth", f"{basic.host}=token", ok=False)
+        self.assertIn("Invalid --registry-auth", msg)
+
+    def test_registry_auth_basic(self):
+        """--registry-auth=basic: basic credentials from the first request; a registry that wants a
+        bearer token is refused without asking its token service."""
+        issuer = TokenIssuer(self.tmp.path, users={"bob": "pw"})
+        issuer.start()
+        self.addCleanup(issuer.stop)
+        self.registry.stop()
+        self.registry = Registry(self.procs, self.tmp.path, auth=("token", issuer)).start()
+        images.push_image(self.registry, "tok/app", "1", images.busybox_image())
+        creds = os.path.join(self.tmp.path, "creds.json")
+        with open(creds, "w") as f:
+            json.dump({"username": "bob", "password": "pw"}, f)
+        issuer.requests.clear()
+        msg, _, _ = self.pull(self.ref("tok/app", "1"), "--credentials-file", creds,
+                              "--registry-auth", f"{self.registry.host}=basic", ok=False)
+        self.assertIn("asks for 'bearer' authentication", msg)
+        self.assertIn('authentication "basic"', msg)
+        self.assertEqual(issuer.requests, [])
+
+        basic = Registry(self.procs, os.path.join(self.tmp.path, "basic"), auth=("htpasswd", {"alice": "s3cret"}))
+        os.makedirs(basic.tmpdir)
+        basic.start()
+        digest, _ = images.push_image(basic, "private/app", "1", images.busybox_image())
+        with open(creds, "w") as f:
+            json.dump({"username": "alice", "password": "s3cret"}, f)
+        done, _, _ = self.pull(f"{basic.host}/private/app:1", "--credentials-file", creds,
+                               "--registry-auth", f"{basic.host}=basic")
+        self.assertEqual(done["digest"], digest)
+        with open(creds, "w") as f:
+            json.dump({"username": "alice", "password": "wrong"}, f)
+        msg, _, _ = self.pull(f"{basic.host}/private/app:1", "--credentials-file", creds, "--force",
+                              "--registry-auth", f"{basic.host}=basic", ok=False)
+        self.assertIn("authentication failed", msg)
+        with open(creds, "w") as f:
+            json.dump({"token": "abc"}, f)
+        msg, _, _ = self.pull(f"{basic.host}/private/app:1", "--credentials-file", creds,
+                              "--registry-auth", f"{basic.host}=basic", ok=False)
+        self.assertIn("not a token", msg)
+
+    def test_insecure_registry_matches_docker_hub_aliases(self):
+        """--insecure-registry=registry-1.docker.io applies to 'alpine' (parsed as docker.io/…),
+        the way --allowed-registry does. Observed through http_proxy, which curl uses only for
+        http:// URLs: the proxy is our registry (it serves absolute-form requests), https goes to a
+        dead port, so nothing leaves the machine either way."""
+        digest, _ = images.push_image(self.registry, "library/alpine", "latest", images.busybox_image())
+        dead = procs_free_port()
+        env = dict(os.environ, http_proxy=f"http://{self.registry.host}", https_proxy=f"http://127.0.0.1:{dead}",
+                   no_proxy="")
+        for name in ("registry-1.docker.io", "DOCKER.IO"):
+            with self.subTest(name):
+                done, _, _ = self.pull("alpine", "--resolve-only", "--retries", "0", "--insecure-registry", name, env=env)
+                self.assertEqual(done["digest"], digest)
+        msg, _, _ = self.pull("alpine", "--resolve-only", "--retries", "0", env=env, ok=False)
+        self.assertIn("docker.io/library/alpine", msg)
 
     def test_429_with_retry_after(self):
         images.push_image(self.registry, "busy", "latest", images.busybox_image())

@@ -829,6 +829,59 @@ START_TEST(test_load_files) {
 }
 END_TEST
 
+/* url, sslcacert and authentication reach the worker; a CA file must exist when gatewayd starts. */
+START_TEST(test_location_worker_args) {
+        char dir[] = "/tmp/test-config-XXXXXX";
+        static const char text[] =
+                "{\"Locations\": {\"mirror.example:5000\": {\"url\": \"https://10.0.0.1:443/\", \"sslcacert\": \"ca.pem\","
+                "                  \"authentication\": \"none\"},"
+                "                \"localhost:5000\": {\"insecure\": true},"
+                "                \"hub\": {\"remotetype\": \"dockerhub\", \"authentication\": \"basic\"}}}";
+        _cleanup_free_ char *cfg = NULL, *ca = NULL, *err = NULL, *expect = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **a = NULL, **b = NULL, **h = NULL;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        cfg = write_temp(dir, "gatewayd.json", text, strlen(text));
+        ck_assert_int_ge(asprintf(&ca, "%s/ca.pem", dir), 0);
+        ck_assert_int_eq(config_load(cfg, false, &c, &err), 0);
+        ck_assert_str_eq(c->locations[0].sslcacert, ca);
+
+        ck_assert_int_eq(config_location_worker_args(&c->locations[0], &a), 0);
+        ck_assert_int_ge(asprintf(&expect, "--registry-cacert=mirror.example:5000=%s", ca), 0);
+        ck_assert_str_eq(a[0], "--registry-url=mirror.example:5000=https://10.0.0.1:443");
+        ck_assert_str_eq(a[1], expect);
+        ck_assert_str_eq(a[2], "--registry-auth=mirror.example:5000=none");
+        ck_assert_ptr_null(a[3]);
+        /* no url: the worker derives it (loopback and --insecure-registry rules) */
+        ck_assert_int_eq(config_location_worker_args(&c->locations[1], &b), 0);
+        ck_assert_str_eq(b[0], "--registry-auth=localhost:5000=http");
+        ck_assert_ptr_null(b[1]);
+        ck_assert_int_eq(config_location_worker_args(&c->locations[2], &h), 0);
+        ck_assert_str_eq(h[0], "--registry-url=hub=https://registry-1.docker.io");
+        ck_assert_str_eq(h[1], "--registry-auth=hub=basic");
+        ck_assert_ptr_null(h[2]);
+
+        /* missing, a directory, then there */
+        ck_assert_int_eq(config_verify_files(c, &err), -ENOENT);
+        ck_assert_msg(strstr(err, "Locations.mirror.example:5000.sslcacert: cannot read \"") == err, "%s", err);
+        ck_assert_ptr_nonnull(strstr(err, ca));
+        ck_assert_ptr_nonnull(strstr(err, "No such file or directory"));
+        err = mfree(err);
+        ck_assert_int_eq(mkdir(ca, 0755), 0);
+        ck_assert_int_eq(config_verify_files(c, &err), -EISDIR);
+        err = mfree(err);
+        ck_assert_int_eq(rmdir(ca), 0);
+        free(write_temp(dir, "ca.pem", "x", 1));
+        ck_assert_int_eq(config_verify_files(c, &err), 0);
+        ck_assert_ptr_null(err);
+
+        ck_assert_int_eq(unlink(ca), 0);
+        ck_assert_int_eq(unlink(cfg), 0);
+        ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 START_TEST(test_example_file) {
         const char *src = getenv("GATEWAYD_SOURCE_DIR");
         _cleanup_(config_freep) Config *c = NULL;
@@ -910,6 +963,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_load_files);
         tcase_add_test(tc, test_duration_limit);
         tcase_add_test(tc, test_prepare_directories);
+        tcase_add_test(tc, test_location_worker_args);
         tcase_add_test(tc, test_example_file);
         tcase_add_test(tc, test_documentation_examples);
         suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 """A real Docker registry (Debian's docker-registry, distribution 2.8) on a free 127.0.0.1 port,
 optionally behind htpasswd basic auth or bearer-token auth with a token issuer that runs inside the
-test process. Also a tiny push client (plain HTTP uploads) used by harness.images."""
+test process, optionally over TLS with a certificate from a test CA. Also a tiny push client used
+by harness.images."""
 import base64
 import http.server
 import json
@@ -24,6 +25,31 @@ def free_port():
 
 def _b64url(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+class TestCA:
+    """A throwaway CA (openssl) and one server certificate it signed for 127.0.0.1 and localhost:
+    ca (the bundle a client trusts), cert and key (for the server)."""
+
+    def __init__(self, tmpdir):
+        self.dir = os.path.join(tmpdir, "tls")
+        os.makedirs(self.dir, exist_ok=True)
+        self.ca = os.path.join(self.dir, "ca.pem")
+        self.cert = os.path.join(self.dir, "server.pem")
+        self.key = os.path.join(self.dir, "server.key")
+        ca_key = os.path.join(self.dir, "ca.key")
+        csr = os.path.join(self.dir, "server.csr")
+        ext = os.path.join(self.dir, "server.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for argv in (["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", self.ca, "-days", "2",
+                      "-subj", "/CN=gatewayd-test-ca"],
+                     ["openssl", "req", *ec, "-keyout", self.key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+                     ["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key, "-CAcreateserial",
+                      "-out", self.cert, "-days", "2", "-extfile", ext]):
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 class TokenIssuer:
@@ -114,15 +140,21 @@ class TokenIssuer:
 
 class Registry:
     """docker-registry serving a temp directory. auth is None, ("htpasswd", {user: password}) or
-    ("token", TokenIssuer). Push access for the harness uses the same credentials."""
+    ("token", TokenIssuer). Push access for the harness uses the same credentials. With tls (a
+    TestCA) it speaks only HTTPS."""
 
-    def __init__(self, processes, tmpdir, auth=None, storage=None):
+    def __init__(self, processes, tmpdir, auth=None, storage=None, tls=None):
         self.procs = processes
         self.tmpdir = tmpdir
         self.storage = storage or os.path.join(tmpdir, "registry-storage")
         self.auth = auth
+        self.tls = tls
         self.proc = None
         self.port = None
+
+    @property
+    def url(self):
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     @property
     def host(self):
@@ -143,6 +175,8 @@ class Registry:
             "http:",
             f"  addr: 127.0.0.1:{self.port}",
         ]
+        if self.tls:
+            cfg += ["  tls:", f"    certificate: {self.tls.cert}", f"    key: {self.tls.key}"]
         if self.auth and self.auth[0] == "htpasswd":
             path = os.path.join(self.tmpdir, "htpasswd")
             with open(path, "w") as f:
@@ -202,14 +236,18 @@ class Registry:
         return "Bearer " + self.auth[1].mint(f"repository:{repo}:pull,push", "harness")
 
     def request(self, method, path, data=None, headers=None, repo=None, auth=True):
-        url = path if path.startswith("http") else f"http://{self.host}{path}"
+        url = path if path.startswith("http") else f"{self.url}{path}"
         h = dict(headers or {})
         if auth and repo:
             a = self._auth_header(repo)
             if a:
                 h["Authorization"] = a
         req = urllib.request.Request(url, data=data, method=method, headers=h)
-        return urllib.request.urlopen(req, timeout=60)
+        context = None
+        if self.tls:
+            import ssl
+            context = ssl.create_default_context(cafile=self.tls.ca)
+        return urllib.request.urlopen(req, timeout=60, context=context)
 
     def blob_exists(self, repo, digest):
         try:
@@ -229,7 +267,7 @@ class Registry:
             return digest
         with self.request("POST", f"/v2/{repo}/blobs/uploads/", data=b"", repo=repo) as r:
             loc = r.headers["Location"]
-        loc = urllib.parse.urljoin(f"http://{self.host}/", loc)
+        loc = urllib.parse.urljoin(f"{self.url}/", loc)
         sep = "&" if "?" in loc else "?"
         self.request("PUT", f"{loc}{sep}digest={urllib.parse.quote(digest)}", data=data,
                      headers={"Content-Type": "application/octet-stream"}, repo=repo).close()
