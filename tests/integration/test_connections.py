@@ -199,12 +199,12 @@ class ConnectionLimits(GatewaydTestCase):
 
         h = self.holder(gw, users.USER)
         h.open(300)
-        st = h.status("wait-eof 280 15", timeout=30)
-        self.assertGreaterEqual(st["eof"], 280, st)
+        # About 20 fit (the daemon's own descriptors come and go a little): the rest are closed.
+        st = h.status("wait-eof 270 15", timeout=30)
         self.assertEqual(st["reset"], 0, st)
-        self.assertGreater(st["open"], 0, st)
+        self.assertEqual(st["eof"] + st["open"], 300, st)
+        self.assertTrue(0 < st["open"] <= 30, st)
         self.assertEqual(h.cmd("request oldest"), "status 200", "open connections are served")
-        self.assertEqual(h.cmd("request newest"), "status 200", "open connections are served")
 
         # Out of descriptors with a connection waiting: gatewayd must not busy-loop on it.
         cpu0 = cpu_seconds(pid)
