@@ -22,16 +22,29 @@
  * wants is a relative timer that we re-arm after every run. No threads, so handlers can touch the
  * Manager freely.
  *
- * accept() is ours, not libmicrohttpd's: a new connection's peer credentials are checked against
- * ConnectionsPerUser and ConnectionsMax before libmicrohttpd sees it (MHD_add_connection()), and
- * one over a limit is closed at once, before anything is read from it. libmicrohttpd's own accept
- * path cannot do that (its accept policy callback gets an address, useless on a unix socket, not
- * the socket), and on EMFILE it stops accepting until a connection closes, which let one user
- * holding connections wedge the socket for everyone. */
+ * Connections are limited per peer uid (ConnectionsPerUser) and in total (ConnectionsMax). When
+ * libmicrohttpd accepts a connection, on_connection_notify() reads its peer credentials; one over
+ * a limit is shut down right there: its client sees EOF at once, and libmicrohttpd, seeing the
+ * hang-up before it read anything, closes it without parsing a request. (The accept policy
+ * callback cannot do this: it gets an address, meaningless on a unix socket, not the socket.)
+ * libmicrohttpd accepting stays the normal path: connections handed over with
+ * MHD_add_connection() are not known to be AF_UNIX, and libmicrohttpd then retries TCP_NODELAY
+ * and TCP_CORK on every response (two failing system calls, ~12% of a small request's cost).
+ *
+ * But libmicrohttpd stops accepting at its connection limit and, worse, on EMFILE/ENFILE until
+ * one of its connections closes, so one user holding connections could wedge the socket for
+ * everyone. Hence a second watch on the listen socket at idle priority (on_listen): it runs only
+ * when connections wait and libmicrohttpd did not take them, accepts them itself and applies the
+ * same limits; out of descriptors it closes the newest connection with the help of a reserve
+ * descriptor. Accept never stalls. */
 
-/* New connections accepted per wake-up: a storm of connects must not starve the requests on open
- * connections (the listen socket is level-triggered, so the rest is taken on the next round). */
+/* Connections accepted per wake-up by the fallback: a storm of connects must not starve the
+ * requests on open connections (the listen socket is level-triggered: the rest comes next round). */
 #define ACCEPT_BATCH 64U
+
+/* libmicrohttpd's own connection limit lies this far above ConnectionsMax: connections that were
+ * refused still count for it until its next run closes them, and at its limit it stops accepting. */
+#define MHD_LIMIT_SLACK 64U
 
 /* Descriptors kept free for the database, the bus, workers and their pipes: connections are
  * planned within RLIMIT_NOFILE minus this, so that descriptors normally never run out. */
@@ -50,6 +63,7 @@ struct HttpPeer {
         Caller caller;
         int fd;
         HttpUser *user; /* counted here while the connection is open */
+        bool refused;   /* over a limit: shut down, closed by libmicrohttpd's next run */
 };
 
 struct HttpStream {
@@ -73,7 +87,8 @@ struct HttpServer {
         sd_event_source *accept_retry_source;
         const HttpRoute *routes;
         size_t n_routes;
-        unsigned n_connections;
+        unsigned n_connections; /* every connection libmicrohttpd has, refused ones too */
+        unsigned n_counted;     /* those counted against the limits */
         unsigned connections_max, connections_per_user;
         Hashmap *users;         /* HttpUser by uid */
         HttpPeer *adding;       /* handed from the accept loop to on_connection_notify() */
@@ -179,6 +194,8 @@ static void http_server_count_peer(HttpServer *s, HttpPeer *p) {
         char key[sizeof(p->user->key)];
         HttpUser *u;
 
+        s->n_counted++;
+
         snprintf(key, sizeof(key), "%u", (unsigned) p->caller.uid);
         u = hashmap_get(s->users, key);
         if (!u) {
@@ -198,43 +215,15 @@ static void http_server_count_peer(HttpServer *s, HttpPeer *p) {
 static void http_server_uncount_peer(HttpServer *s, HttpPeer *p) {
         HttpUser *u = TAKE_PTR(p->user);
 
+        if (p->refused)
+                return;
+        if (s->n_counted > 0)
+                s->n_counted--;
+
         if (!u || --u->n_connections > 0)
                 return;
         hashmap_remove(s->users, u->key);
         free(u);
-}
-
-static void on_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
-                                 enum MHD_ConnectionNotificationCode toe) {
-        HttpServer *s = cls;
-        HttpPeer *p;
-
-        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-                /* Called from within MHD_add_connection() in http_server_accept_one(). */
-                p = TAKE_PTR(s->adding);
-                if (!p) {
-                        const union MHD_ConnectionInfo *info;
-
-                        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-                        p = http_peer_new(info ? info->connect_fd : -1);
-                }
-                if (p)
-                        http_server_count_peer(s, p);
-                *socket_context = p;
-                s->n_connections++;
-                manager_touch(s->manager);
-                return;
-        }
-
-        p = *socket_context;
-        if (p) {
-                http_server_uncount_peer(s, p);
-                http_peer_free(p);
-                *socket_context = NULL;
-        }
-        if (s->n_connections > 0)
-                s->n_connections--;
-        manager_touch(s->manager);
 }
 
 /* Which limit a new connection of UID would exceed, or NULL. Root is held only to
@@ -244,7 +233,7 @@ static const char *http_server_limit_reached(HttpServer *s, uid_t uid, unsigned 
         char key[sizeof(((HttpUser *) NULL)->key)];
         HttpUser *u;
 
-        if (s->n_connections >= s->connections_max) {
+        if (s->n_counted >= s->connections_max) {
                 *ret_limit = s->connections_max;
                 return "ConnectionsMax";
         }
@@ -281,6 +270,56 @@ static void http_server_log_refusal(HttpServer *s, const char *format, ...) {
                 log_warning("%s", strna(msg));
         s->refusal_log_next = now + REFUSAL_LOG_INTERVAL_USEC;
         s->refusals_unlogged = 0;
+}
+
+/* Whether P's connection is over a limit; if so it is shut down, which its client sees as EOF. */
+static bool http_server_refuse(HttpServer *s, HttpPeer *p) {
+        const char *limit_name;
+        unsigned limit;
+
+        limit_name = http_server_limit_reached(s, p->caller.uid, &limit);
+        if (!limit_name)
+                return false;
+        http_server_log_refusal(s, "Closed a new HTTP connection of UID %u: %s=%u reached.",
+                                (unsigned) p->caller.uid, limit_name, limit);
+        (void) shutdown(p->fd, SHUT_RDWR);
+        return true;
+}
+
+static void on_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                                 enum MHD_ConnectionNotificationCode toe) {
+        HttpServer *s = cls;
+        HttpPeer *p;
+
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                /* Either accepted by the fallback (on_listen), which checked the limits already and
+                 * is inside MHD_add_connection() now, or by libmicrohttpd itself. */
+                p = TAKE_PTR(s->adding);
+                if (!p) {
+                        const union MHD_ConnectionInfo *info;
+
+                        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                        p = http_peer_new(info ? info->connect_fd : -1);
+                        if (p && http_server_refuse(s, p))
+                                p->refused = true;
+                }
+                if (p && !p->refused)
+                        http_server_count_peer(s, p);
+                *socket_context = p;
+                s->n_connections++;
+                manager_touch(s->manager);
+                return;
+        }
+
+        p = *socket_context;
+        if (p) {
+                http_server_uncount_peer(s, p);
+                http_peer_free(p);
+                *socket_context = NULL;
+        }
+        if (s->n_connections > 0)
+                s->n_connections--;
+        manager_touch(s->manager);
 }
 
 /* Something other than descriptors is short (ENOBUFS, ENOMEM): the listen socket stays readable,
@@ -334,8 +373,6 @@ static int http_server_accept_one(HttpServer *s) {
         union { struct sockaddr sa; struct sockaddr_un un; } sa = {};
         socklen_t salen = sizeof(sa);
         _cleanup_close_ int fd = -1;
-        const char *limit_name;
-        unsigned limit;
         HttpPeer *p;
 
         fd = accept4(s->listen_fd, &sa.sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -361,10 +398,7 @@ static int http_server_accept_one(HttpServer *s) {
                 log_oom();
                 return 1; /* closing it is all we can do */
         }
-        limit_name = http_server_limit_reached(s, p->caller.uid, &limit);
-        if (limit_name) {
-                http_server_log_refusal(s, "Closed a new HTTP connection of UID %u: %s=%u reached.",
-                                        (unsigned) p->caller.uid, limit_name, limit);
+        if (http_server_refuse(s, p)) {
                 http_peer_free(p);
                 return 1;
         }
@@ -782,6 +816,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 req = http_request_new(s, connection, method, url);
                 if (!req)
                         return MHD_NO;
+                if (req->peer && req->peer->refused) {
+                        /* Shut down already; libmicrohttpd normally notices before parsing. */
+                        http_request_free(req);
+                        return MHD_NO;
+                }
                 *req_cls = req;
                 manager_touch(s->manager);
                 if (content_length_too_large(req, max_body)) {
@@ -886,7 +925,8 @@ int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated) {
         return 0;
 }
 
-/* Each connection holds its socket, and a pidfd while polkit needs one. */
+/* Each connection holds its socket, and a pidfd while polkit needs one; FD_RESERVE also covers
+ * refused connections waiting to be closed (MHD_LIMIT_SLACK). */
 static unsigned connections_max_for_fd_limit(unsigned want) {
         struct rlimit rl;
         rlim_t avail;
@@ -925,21 +965,22 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
                 http_server_free(s);
                 return log_error_errno(r, "Failed to set up the HTTP server: %m");
         }
-        /* The listen socket is ours (see on_listen); systemd passes it blocking. */
+        /* on_listen() accepts too; systemd passes the socket blocking. */
         (void) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 
         s->daemon = MHD_start_daemon(
                         /* No MHD_USE_TURBO: with it a half-closed connection was sometimes
                          * noticed only at the connection timeout. */
-                        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET,
+                        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
                         0, NULL, NULL, on_access, s,
+                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
                         MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, s,
                         MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, s,
                         MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                         /* Idle connections (keep-alive or stuck mid-request) are closed; suspended
                          * ones (waiting for a job, following a log) are not idle. */
                         MHD_OPTION_CONNECTION_TIMEOUT, c->connection_timeout_sec,
-                        MHD_OPTION_CONNECTION_LIMIT, s->connections_max,
+                        MHD_OPTION_CONNECTION_LIMIT, s->connections_max + MHD_LIMIT_SLACK,
                         MHD_OPTION_END);
         if (!s->daemon) {
                 s->listen_fd = -1;
@@ -962,6 +1003,8 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
                 r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, 1, on_timer, s);
         if (r >= 0)
                 r = sd_event_add_io(m->event, &s->listen_source, listen_fd, EPOLLIN, on_listen, s);
+        if (r >= 0)
+                r = sd_event_source_set_priority(s->listen_source, SD_EVENT_PRIORITY_IDLE);
         if (r >= 0)
                 r = sd_event_add_time(m->event, &s->accept_retry_source, CLOCK_MONOTONIC, 0, 0, on_accept_retry, s);
         if (r >= 0)
@@ -1016,6 +1059,8 @@ void http_server_quiesce(HttpServer *s) {
         if (!s)
                 return;
         s->quiesced = true;
+        if (s->daemon)
+                (void) MHD_quiesce_daemon(s->daemon);
         (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
         (void) sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_OFF);
 }

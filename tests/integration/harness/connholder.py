@@ -20,6 +20,7 @@ import os
 import resource
 import selectors
 import socket
+import struct
 import sys
 import time
 
@@ -35,7 +36,9 @@ class Holder:
     def connect(self, n):
         for i in range(n):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(5)
+            # Blocking, so that a full listen queue is waited for (as most clients do), but not
+            # forever (a nonblocking connect would fail at once with EAGAIN).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 5, 0))
             try:
                 s.connect(self.path)
             except (socket.timeout, BlockingIOError):
