@@ -958,9 +958,10 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
         s->connections_max = connections_max_for_fd_limit(c->connections_max);
         s->connections_per_user = c->connections_per_user;
         s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        r = s->reserve_fd < 0 ? -errno : 0;
         s->users = hashmap_new();
-        if (s->reserve_fd < 0 || !s->users) {
-                r = s->reserve_fd < 0 ? -errno : -ENOMEM;
+        if (r < 0 || !s->users) {
+                r = r < 0 ? r : -ENOMEM;
                 s->listen_fd = -1; /* the caller closes it on failure */
                 http_server_free(s);
                 return log_error_errno(r, "Failed to set up the HTTP server: %m");
