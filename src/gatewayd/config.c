@@ -344,6 +344,20 @@ static int dispatch_seconds(ParseContext *ctx, const char *path, json_object *v,
         return get_uint64(ctx, path, v, DURATION_MAX_SEC, field);
 }
 
+/* Idle HTTP connections: at least a second (0 would mean "never" to libmicrohttpd), at most a day. */
+static int dispatch_connection_timeout(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t sec;
+        int r;
+
+        r = dispatch_duration(ctx, path, v, &sec);
+        if (r < 0)
+                return r;
+        if (sec < 1 || sec > 24 * 3600)
+                return config_error(ctx, path, "must be between 1 second and 1 day");
+        *(unsigned *) field = (unsigned) sec;
+        return 0;
+}
+
 static int dispatch_enum(ParseContext *ctx, const char *path, json_object *v, char **field,
                          const char * const *allowed) {
         _cleanup_free_ char *list = NULL;
@@ -829,6 +843,9 @@ static const Field config_fields[] = {
         { "JobsPerUser",              dispatch_unsigned,     offsetof(Config, jobs_per_user) },
         { "ActiveJobsPerUser",        dispatch_unsigned,     offsetof(Config, active_jobs_per_user) },
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
+        { "ConnectionsPerUser",       dispatch_positive,     offsetof(Config, connections_per_user) },
+        { "ConnectionsMax",           dispatch_positive,     offsetof(Config, connections_max) },
+        { "ConnectionTimeout",        dispatch_connection_timeout, offsetof(Config, connection_timeout_sec) },
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
@@ -874,6 +891,9 @@ static Config *config_alloc(void) {
                 .jobs_per_user = 2,
                 .active_jobs_per_user = 50,
                 .max_clusters = 4,
+                .connections_per_user = 64,
+                .connections_max = 4096,
+                .connection_timeout_sec = 60,
                 .compression_level = -1,
                 .result_max = 16 * MIB,
                 .interim_max = 1 * MIB,

@@ -74,6 +74,9 @@ typedef struct Config {
         unsigned jobs_per_user;           /* "JobsPerUser": running (PENDING+RUNNING) per user, 2, 0 = unlimited */
         unsigned active_jobs_per_user;    /* "ActiveJobsPerUser": unfinished per user, 50, 0 = unlimited */
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
+        unsigned connections_per_user;    /* "ConnectionsPerUser" HTTP connections per peer uid, 64 */
+        unsigned connections_max;         /* "ConnectionsMax" HTTP connections in total, 4096 */
+        unsigned connection_timeout_sec;  /* "ConnectionTimeout" idle HTTP connections, 60 s */
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */
         uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */

@@ -5,6 +5,7 @@
 
 #include "build-config.h"
 
+#include "fd-limit.h"
 #include "log.h"
 #include "manager.h"
 
@@ -119,6 +120,7 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
+        fd_limit_raise();
         r = manager_new(&o, &m);
         if (r >= 0)
                 r = manager_startup(m);

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "build-config.h"
+#include "fd-limit.h"
 #include "log.h"
 #include "manager.h"
 #include "worker-process.h"
@@ -147,6 +148,7 @@ static _noreturn_ void worker_exec(const WorkerOptions *o, int events_fd, pid_t 
         sigfillset(&all);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
         signal(SIGPIPE, SIG_DFL);
+        fd_limit_restore();
 
         if (o->own_session)
                 (void) setsid();

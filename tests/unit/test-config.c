@@ -113,6 +113,9 @@ static void check_defaults(Config *c) {
         ck_assert_uint_eq(c->jobs_per_user, 2);
         ck_assert_uint_eq(c->active_jobs_per_user, 50);
         ck_assert_uint_eq(c->max_clusters, 4);
+        ck_assert_uint_eq(c->connections_per_user, 64);
+        ck_assert_uint_eq(c->connections_max, 4096);
+        ck_assert_uint_eq(c->connection_timeout_sec, 60);
         ck_assert_str_eq(c->compressor, "zstd");
         ck_assert_int_eq(c->compression_level, 3);
 
@@ -224,6 +227,7 @@ START_TEST(test_gatewayd_keys) {
                 "  \"DefaultPlatform\": \"hpc\","
                 "  \"StateDirectory\": \"/srv/gatewayd\", \"WorkerPath\": \"/usr/lib/gatewayd/gateway-worker\","
                 "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
+                "  \"ConnectionsPerUser\": 8, \"ConnectionsMax\": \"100\", \"ConnectionTimeout\": \"1:30\","
                 "  \"Compression\": { \"algorithm\": \"xz\" },"
                 "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
                 "              \"LogMax\": \"1G\", \"RuntimeMax\": \"02:00:00\", \"MemoryMax\": \"2GiB\", \"TasksMax\": 0 },"
@@ -265,6 +269,9 @@ START_TEST(test_gatewayd_keys) {
         ck_assert_uint_eq(c->jobs_per_user, 0);
         ck_assert_uint_eq(c->active_jobs_per_user, 3);
         ck_assert_uint_eq(c->max_clusters, 16);
+        ck_assert_uint_eq(c->connections_per_user, 8);
+        ck_assert_uint_eq(c->connections_max, 100);
+        ck_assert_uint_eq(c->connection_timeout_sec, 90);
         ck_assert_str_eq(c->compressor, "xz");
         ck_assert_int_eq(c->compression_level, 6);   /* xz's default, not zstd's 3 */
         ck_assert_uint_eq(c->result_max, 1024);
@@ -487,6 +494,10 @@ static const struct {
         { "{\"Limits\": {\"TasksMax\": 18446744073709551615}}", "Limits.TasksMax: out of range (maximum 9223372036854775807)" },
         { "{\"MaxClusters\": 0}", "MaxClusters: must be at least 1" },
         { "{\"MaxRequestBody\": 0}", "MaxRequestBody: must be at least 1" },
+        { "{\"ConnectionsPerUser\": 0}", "ConnectionsPerUser: must be at least 1" },
+        { "{\"ConnectionsMax\": -1}", "ConnectionsMax: must not be negative" },
+        { "{\"ConnectionTimeout\": 0}", "ConnectionTimeout: must be between 1 second and 1 day" },
+        { "{\"ConnectionTimeout\": \"1:00:00:01\"}", "ConnectionTimeout: must be between 1 second and 1 day" },
         { "{\"Limits\": {\"ResultMax\": \"0\"}}", "Limits.ResultMax: must be at least 1" },
         { "{\"Limits\": {\"LogMax\": \"lots\"}}",
           "Limits.LogMax: expected a byte count such as 1048576 or \"16M\", got \"lots\"" },
