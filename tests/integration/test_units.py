@@ -116,8 +116,11 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertIn("@mount", svc["SystemCallFilter"][0])
         self.assertEqual(s["Install"]["Also"], ["gatewayd.socket"])
         # Workers mount loop devices and build namespaces; jobs run as other users.
-        for off in ("PrivateDevices", "RestrictNamespaces", "PrivateUsers", "DynamicUser", "User",
-                    "PrivateNetwork", "ProtectClock", "MemoryDenyWriteExecute", "ProtectHostname"):
+        # bwrap's namespaces stay allowed; only user (and time) namespaces are refused.
+        self.assertEqual(set(svc["RestrictNamespaces"][0].split()), {"mnt", "pid", "ipc", "uts", "net", "cgroup"})
+        self.assertEqual(svc["PrivateMounts"], ["yes"])
+        for off in ("PrivateDevices", "PrivateUsers", "DynamicUser", "User",
+                    "PrivateNetwork", "ProtectClock", "ProcSubset", "MemoryDenyWriteExecute", "ProtectHostname"):
             self.assertNotIn(off, svc, f"{off}= would break workers or jobs")
         caps = svc["CapabilityBoundingSet"][0].split()
         for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_SYS_CHROOT"):
