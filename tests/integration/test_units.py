@@ -251,6 +251,52 @@ class ManPages(unittest.TestCase):
         self.assertEqual(sorted(k for k in keys if k not in text), [])
 
 
+class UnitSecurity(unittest.TestCase):
+    """docs/units.md reports, for every installed service unit, the exposure that
+    systemd-analyze security measures and a reason for every setting it finds open."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dest = Destdir()
+        with open(os.path.join(procs.source_dir(), "docs", "units.md")) as f:
+            cls.doc = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dest.cleanup()
+
+    def section(self, unit):
+        m = re.search(r"^### " + re.escape(unit) + r"\n(.*?)(?=^##|\Z)", self.doc, re.M | re.S)
+        self.assertIsNotNone(m, f"docs/units.md has no section '### {unit}'")
+        return m.group(1).replace("\\|", "|")
+
+    def analyze(self, rel):
+        p = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={self.dest.path}",
+                            "--no-pager", rel], capture_output=True, text=True)
+        overall = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", p.stdout)
+        self.assertIsNotNone(overall, p.stdout + p.stderr)
+        open_settings = [line.split()[1] for line in p.stdout.splitlines() if line.startswith("✗")]
+        return overall.group(1), open_settings
+
+    def test_every_service_documented(self):
+        services = sorted(f for f in self.dest.files if re.search(r"/systemd/system/[^/]+\.service$", f))
+        self.assertTrue(services)
+        for rel in services:
+            unit = os.path.basename(rel)
+            with self.subTest(unit=unit):
+                text = self.section(unit)
+                exposure, open_settings = self.analyze(rel)
+                m = re.search(r"Overall exposure: \*\*(\d+\.\d+)", text)
+                self.assertIsNotNone(m, f"{unit}: no 'Overall exposure: **N.N' in docs/units.md")
+                self.assertEqual(m.group(1), exposure, f"{unit}: exposure in docs/units.md is not the measured one")
+                undocumented = []
+                for name in open_settings:
+                    base, _, neg = name.partition("=~")
+                    if f"`{name}`" not in text and not (neg and f"`{base}=~" in text and f"`~{neg}`" in text):
+                        undocumented.append(name)
+                self.assertEqual(undocumented, [], f"{unit}: open settings without a reason in docs/units.md")
+
+
 class BusPolicy(unittest.TestCase):
     """The installed policy, loaded by a real dbus-daemon: root may own the name, nobody else;
     everybody may call the gatewayd interfaces."""
