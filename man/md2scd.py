@@ -126,7 +126,7 @@ def convert(lines, name, section, title, drop, whatis=None):
                     if h.lower() in ("meaning", "description", "what"):
                         rest.append(inline(c))
                     else:
-                        rest.append(inline(h.capitalize()) + ": " + inline(c) + ".")
+                        rest.append(inline(h[:1].upper() + h[1:]) + ": " + inline(c) + ".")
                 out.append("\t" + " ".join(rest))
                 out.append("")
             continue
