@@ -60,6 +60,10 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertIn("usr/share/dbus-1/system-services/org.gatewayd.Gateway1.service", self.files)
         self.assertIn("usr/share/polkit-1/actions/org.gatewayd.policy", self.files)
         self.find("/gatewayd-admin.rules.example")
+        for f in ("usr/lib/sysusers.d/gatewayd.conf", "usr/lib/tmpfiles.d/gatewayd.conf",
+                  "usr/lib/sysusers.d/gateway-worker.conf", "usr/lib/tmpfiles.d/gateway-worker.conf"):
+            self.assertIn(f, self.files)
+        self.find("/bash-completion/completions/gatewayctl")
         # The example must not be active: nothing installed into a rules.d directory.
         self.assertFalse([f for f in self.files if "/rules.d/" in f])
 
