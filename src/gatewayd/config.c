@@ -1395,6 +1395,16 @@ int config_prepare_directories(const Config *c, const char *state_dir, char **re
         return 0;
 }
 
+const char *config_state_directory(const Config *c, const char *cmdline, const char *fallback) {
+        return cmdline ?: c->state_directory ?: fallback;
+}
+
+int config_log_level(const Config *c, int cmdline, int fallback) {
+        if (cmdline >= 0)
+                return cmdline;
+        return c->log_level >= 0 ? c->log_level : fallback;
+}
+
 int config_location_worker_args(const ConfigLocation *l, char ***ret) {
         _cleanup_strv_free_ char **args = NULL;
         _cleanup_free_ char *url = NULL, *a = NULL;

@@ -122,6 +122,14 @@ int config_parse_size(const char *s, uint64_t *ret);
  * directory". */
 int config_prepare_directories(const Config *c, const char *state_dir, char **ret_error);
 
+/* The state directory in effect: --state-dir (cmdline, NULL if not given) overrides
+ * "StateDirectory", which overrides fallback (the built-in default). */
+const char *config_state_directory(const Config *c, const char *cmdline, const char *fallback);
+
+/* The log level in effect: --log-level (cmdline, -1 if not given) overrides "LogLevel", which
+ * overrides fallback (the level set from $GATEWAYD_LOG_LEVEL, or info). */
+int config_log_level(const Config *c, int cmdline, int fallback);
+
 ConfigPlatform *config_platform_find(Config *c, const char *name);
 /* The platform used when a request names none. Never NULL for a parsed Config. */
 ConfigPlatform *config_platform_default(Config *c);
