@@ -45,6 +45,14 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
+        for (size_t i = 0; i < m->config->n_platforms; i++) {
+                const ConfigPlatform *p = &m->config->platforms[i];
+
+                if (config_platform_unsupported(p, /* jobs= */ true))
+                        log_warning("Platforms.%s: %s; %s for it are refused.", p->name,
+                                    config_platform_unsupported(p, true),
+                                    config_platform_unsupported(p, false) ? "pulls and jobs" : "jobs");
+        }
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
                 log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
                             m->config->state_directory, o->config_path, o->state_dir);

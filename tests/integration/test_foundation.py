@@ -644,3 +644,43 @@ class Gatewayctl(StackTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UnimplementedPlatforms(StackTestCase):
+    """SSH platforms (accesstype "remote") and Slurm are accepted in the configuration, so that
+    Shifter's load, but not implemented: gatewayd says so at start and refuses pulls and jobs for
+    them (503) instead of doing the work on this host under the platform's name."""
+    config = {
+        "Platforms": {
+            "here": {"accesstype": "local"},
+            "cluster": {"accesstype": "remote", "host": ["node01"],
+                        "ssh": {"username": "shifter", "imageDir": "/images"}},
+            "batch": {"accesstype": "local", "slurm": {"url": "unix:/run/slurmrestd.sock"}},
+        },
+        "DefaultPlatform": "batch",
+    }
+
+    def test_warned_at_start(self):
+        err = self.gw.stderr_text()
+        self.assertIn('Platforms.cluster: accesstype "remote" (SSH nodes) is not implemented by this '
+                      'gatewayd; pulls and jobs for it are refused.', err)
+        self.assertIn('Platforms.batch: "slurm" (jobs through slurmrestd) is not implemented by this '
+                      'gatewayd; jobs for it are refused.', err)
+        self.assertNotIn("Platforms.here:", err)
+
+    def test_pull_to_remote_platform_refused(self):
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": "busybox:latest", "platform": "cluster"},
+                         as_user=users.USER)
+        self.assertError(r, 503, "Unavailable")
+        self.assertIn("Platform 'cluster': accesstype \"remote\" (SSH nodes) is not implemented",
+                      r.json["error"]["message"])
+        self.assertEqual(self.gw.http("GET", "/v1/images").json["images"], [])
+
+    def test_job_on_slurm_platform_refused(self):
+        r = self.gw.http("POST", "/v1/services", spec("on-slurm"))
+        self.assertEqual(r.status, 201, r.body)
+        r = self.gw.http("POST", "/v1/services/on-slurm/jobs", {"data": {}}, as_user=users.USER)
+        self.assertError(r, 503, "Unavailable")
+        self.assertIn("Platform 'batch' (DefaultPlatform): \"slurm\" (jobs through slurmrestd) is not "
+                      "implemented", r.json["error"]["message"])
+        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).json["jobs"], [])

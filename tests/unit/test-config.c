@@ -951,6 +951,24 @@ START_TEST(test_state_directory_and_log_level) {
 }
 END_TEST
 
+START_TEST(test_unsupported_platforms) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Platforms\": {\"here\": {\"accesstype\": \"local\"},"
+                                      " \"cluster\": {\"accesstype\": \"remote\", \"host\": \"n1\","
+                                      "  \"ssh\": {\"username\": \"u\", \"imageDir\": \"/images\"}},"
+                                      " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\"}}}}",
+                                      NULL, &c, NULL), 0);
+        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), false));
+        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), true));
+        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), false), "remote"));
+        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), true), "remote"));
+        /* Slurm runs jobs; its images are local */
+        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "batch"), false));
+        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "batch"), true), "slurm"));
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -968,6 +986,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_unknown_keys);
         tcase_add_test(tc, test_job_retention);
         tcase_add_test(tc, test_state_directory_and_log_level);
+        tcase_add_test(tc, test_unsupported_platforms);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");
