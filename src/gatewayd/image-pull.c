@@ -536,6 +536,9 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
 
         if (!pl)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
+        if (config_platform_unsupported(pl, /* jobs= */ false))
+                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s': %s.", pl->name,
+                                    config_platform_unsupported(pl, false));
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");

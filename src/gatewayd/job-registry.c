@@ -471,6 +471,9 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
                                     count_unfinished(m, c->uid), m->config->active_jobs_per_user);
 
         p = config_platform_default(m->config);
+        if (config_platform_unsupported(p, /* jobs= */ true))
+                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s' (DefaultPlatform): %s.", p->name,
+                                    config_platform_unsupported(p, true));
         j = job_new();
         if (!j)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");

@@ -55,9 +55,11 @@ typedef struct Manager {
 typedef struct ManagerOptions {
         const char *config_path;
         bool config_path_explicit;      /* given with --config: then it must exist */
-        const char *state_dir;
+        const char *state_dir;          /* --state-dir, NULL: "StateDirectory" or state_dir_default */
+        const char *state_dir_default;
         const char *runtime_dir;
         usec_t idle_timeout_usec;
+        int log_level;                  /* --log-level, -1: "LogLevel" or what log_setup() chose */
 } ManagerOptions;
 
 int manager_new(const ManagerOptions *o, Manager **ret);

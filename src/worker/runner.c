@@ -448,11 +448,13 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .workdir = r->spec->workdir,
                 .hostname = "gatewayd-job",
                 .network = r->spec->network,
-                /* /tmp's pages are charged to the job's memory cgroup, but killing processes
-                 * does not free them: a /tmp that could fill the whole limit can wedge the
-                 * cgroup's OOM handling (seen with cgroup v1). Half the limit fails with ENOSPC
-                 * first and leaves the job room to run. */
+                /* /tmp's and /dev/shm's pages are charged to the job's memory cgroup, but
+                 * killing processes does not free them: tmpfs that could fill the whole limit
+                 * can wedge the cgroup's OOM handling (seen with cgroup v1). Half the limit for
+                 * /tmp and a quarter for /dev/shm (semaphores, multiprocessing's shared memory)
+                 * fail with ENOSPC first and leave the job room to run. */
                 .tmp_size = r->spec->memory / 2,
+                .shm_size = r->spec->memory / 4,
                 .json_status_fd = FD_JSON_STATUS,
                 .init_status_fd = FD_INIT_STATUS,
                 .lifeline_fd = FD_LIFELINE,

@@ -11,7 +11,7 @@ import subprocess
 from harness import images, users
 from harness.bus import BusMonitor
 from harness.gatewayd import BUS_NAME, Gatewayd
-from harness.procs import Processes, TempDir, wait_for
+from harness.procs import Processes, TempDir, build_dir, wait_for
 from harness.registry import Proxy, Registry, TestCA
 from harness.stack import StackTestCase
 
@@ -506,3 +506,40 @@ class LocationKeys(ImageStack):
             self.assertIn(os.path.join(os.path.dirname(gw.config_path), "missing-ca.pem"), p.stderr)
         finally:
             gw.stop()
+
+
+class WorkerPathPull(ImageStack):
+    """"WorkerPath" names the gateway-worker for pulls too, not only for jobs: a wrapper that
+    records its verb and runs the real worker does the pull."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.wrap_tmp = TempDir(prefix="gatewayd-workerpath-")
+        os.chmod(cls.wrap_tmp.path, 0o755)
+        cls.invocations = os.path.join(cls.wrap_tmp.path, "invocations")
+        real = os.path.join(build_dir(), "src", "worker", "gateway-worker")
+        wrapper = os.path.join(cls.wrap_tmp.path, "gateway-worker")
+        with open(wrapper, "w") as f:
+            f.write(f'#!/bin/sh\necho "$1" >> {cls.invocations}\nexec {real} "$@"\n')
+        os.chmod(wrapper, 0o755)
+        cls.extra_config = {"WorkerPath": wrapper}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.wrap_tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.wrap_tmp.cleanup()
+
+    def test_pull_uses_worker_path(self):
+        r = self.pull(f"{self.registry.host}/test/other:v1", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        if r.status == 202:
+            self.assertEqual(self.wait_done(r.json["id"])[-1]["status"], "READY")
+        with open(self.invocations) as f:
+            self.assertIn("pull", f.read().split())

@@ -362,6 +362,48 @@ class WorkerRunTest(unittest.TestCase):
         self.assertIn("full\n", o.log)     # the write failed (busybox says "I/O error")
         self.assertRegex(o.log, r"tmpfs\s+32768\s+32768\s+0 ")
 
+    def test_dev_shm_private_and_writable(self):
+        # Python's multiprocessing needs a writable /dev/shm: a tmpfs of the job's own (mode
+        # 1777, nosuid, nodev), a quarter of the memory limit (its pages are charged to the
+        # job, and /tmp already takes half).
+        o = self.run_job(self.spool("echo hello > /dev/shm/file && cat /dev/shm/file;"
+                                    "stat -c 'mode=%a owner=%u' /dev/shm; grep ' /dev/shm ' /proc/mounts;"
+                                    "df -k /dev/shm | tail -1;"
+                                    "head -c 100000000 /dev/zero > /dev/shm/big || echo full;"
+                                    "echo 'PlanQK:Job:Result: \"survived\"'",
+                                    resources={"memory": 64 << 20, "timeout": 30}))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "survived")
+        self.assertIn("hello\nmode=1777 owner=0\n", o.log)
+        mount = [l for l in o.log.splitlines() if " /dev/shm " in l]
+        self.assertEqual(len(mount), 1, o.log)
+        self.assertEqual(mount[0].split()[2], "tmpfs")
+        opts = mount[0].split()[3].split(",")
+        for opt in ("rw", "nosuid", "nodev"):
+            self.assertIn(opt, opts)
+        self.assertRegex(o.log, r"tmpfs\s+16384\s+\d+\s+\d+ ")
+        self.assertIn("full\n", o.log)
+
+    def test_dev_shm_not_shared(self):
+        # One job's /dev/shm is neither another's (running at the same time) nor the host's.
+        marker = f"gatewayd-shm-{os.getpid()}-{time.monotonic_ns()}"
+        first = self.spool(f"echo secret > /dev/shm/{marker} && echo ready; sleep 2; ls /dev/shm")
+        p = self.start(first)
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        o = self.run_job(self.spool(f"ls -A /dev/shm; cat /dev/shm/{marker} 2>/dev/null || echo absent"))
+        self.assert_succeeded(o)
+        self.assertEqual(o.log, "absent\n")
+        self.assertFalse(os.path.exists(f"/dev/shm/{marker}"))
+        o = self.finish(p, first)
+        self.assert_succeeded(o)
+        self.assertFalse(os.path.exists(f"/dev/shm/{marker}"))
+
+    def test_posix_semaphores_and_shared_memory(self):
+        # sem_open() and shm_open() (what multiprocessing.Lock/Pool use) work, across fork().
+        o = self.run_job(self.spool(command=["/usr/local/bin/shm"]))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, {"sem_open": "OK", "shm_open": "OK", "shared": 42})
+
     def test_memory_limit_rlimit_fallback(self):
         o = self.run_job(self.spool(command=["/usr/local/bin/alloc", "256"], resources={"memory": 64 << 20}),
                          "--no-cgroups")
