@@ -20,9 +20,6 @@ struct LayerStream {
         uint64_t read_pos;
         bool finished;
         int error;
-        void *buffer;
-        size_t buffer_size;
-        void (*release)(void *buf, size_t size);
 };
 
 int layer_stream_new(const char *dir, LayerStream **ret) {
@@ -48,8 +45,6 @@ LayerStream *layer_stream_free(LayerStream *s) {
         if (!s)
                 return NULL;
         safe_close(s->fd);
-        if (s->buffer && s->release)
-                s->release(s->buffer, s->buffer_size);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         free(s);
@@ -92,21 +87,15 @@ void layer_stream_finish(LayerStream *s, int error) {
         pthread_mutex_unlock(&s->lock);
 }
 
-void layer_stream_finish_buffer(LayerStream *s, void *buf, size_t size, void (*release)(void *buf, size_t size)) {
+int layer_stream_wait(LayerStream *s) {
+        int r;
+
         pthread_mutex_lock(&s->lock);
-        if (s->finished) {
-                pthread_mutex_unlock(&s->lock);
-                if (release)
-                        release(buf, size);
-                return;
-        }
-        s->buffer = buf;
-        s->buffer_size = size;
-        s->release = release;
-        s->written = size;
-        s->finished = true;
-        pthread_cond_broadcast(&s->cond);
+        while (!s->finished)
+                pthread_cond_wait(&s->cond, &s->lock);
+        r = s->error;
         pthread_mutex_unlock(&s->lock);
+        return r;
 }
 
 ssize_t layer_stream_read(LayerStream *s, void *scratch, size_t n, const void **ret) {
@@ -127,11 +116,6 @@ ssize_t layer_stream_read(LayerStream *s, void *scratch, size_t n, const void **
         if (avail == 0)
                 return 0;
         n = (size_t) MIN((uint64_t) n, avail);
-        if (s->buffer) {
-                *ret = (const char *) s->buffer + s->read_pos;
-                s->read_pos += n;
-                return (ssize_t) n;
-        }
         do
                 k = pread(s->fd, scratch, n, (off_t) s->read_pos);
         while (k < 0 && errno == EINTR);

@@ -17,10 +17,10 @@ int layer_stream_write(LayerStream *s, const void *p, size_t n);
 /* error == 0: end of stream; otherwise the reader gets error. */
 void layer_stream_finish(LayerStream *s, int error);
 
-/* Finishes the stream with a complete in-memory layer: the reader gets pointers into it, no
- * copies. release(buf, size) frees it when the stream is freed. */
-void layer_stream_finish_buffer(LayerStream *s, void *buf, size_t size, void (*release)(void *buf, size_t size));
+/* Waits until the producer has finished: 0 if the whole stream checked out, else its error.
+ * The consumer calls this when it needs no more data (a tar reader stops at the end-of-archive
+ * blocks), so that the producer's verdict on the rest (the diff_id) is known before it goes on. */
+int layer_stream_wait(LayerStream *s);
 
-/* Returns up to n bytes at *ret: a pointer into the in-memory layer, or scratch filled from the
- * temp file. 0 at the end, negative errno when the producer failed. */
+/* Returns up to n bytes at *ret (scratch, filled from the temp file). 0 at the end, negative errno when the producer failed. */
 ssize_t layer_stream_read(LayerStream *s, void *scratch, size_t n, const void **ret);

@@ -231,7 +231,8 @@ static void *decode_thread(void *userdata) {
                 if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                         subject = NULL;
                 r = layer_decode(fd, p->manifest->layers[i].compression, p->manifest->layers[i].digest,
-                                 !p->fresh[i], strna(subject), p->streams[i], &p->abort);
+                                 p->config->diff_ids[i], !p->fresh[i], strna(subject), &p->budget, p->streams[i],
+                                 &p->abort);
                 close(fd);
                 if (r < 0) {
                         pull_abort(p);
@@ -303,6 +304,7 @@ static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         _cleanup_(archive_read_freep) struct archive *ar = NULL;
         _cleanup_free_ char *subject = NULL, *buf = NULL;
         LayerReader lr = { .pull = p, .stream = p->streams[i] };
+        int r;
 
         if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                 return -ENOMEM;
@@ -316,7 +318,12 @@ static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK)
                 return worker_error_errno(EBADMSG, "Layer %s is not a tar archive: %s", subject,
                                           strna(archive_error_string(ar)));
-        return layer_applier_apply(applier, ar, subject);
+        r = layer_applier_apply(applier, ar, subject);
+        if (r < 0)
+                return r;
+        /* The tar reader stops at the end-of-archive blocks; the decoder still has to hash the
+         * rest and compare the diff_id. Only a layer that checked out counts as applied. */
+        return layer_stream_wait(lr.stream);
 }
 
 int pull_download_and_apply(Pull *p, LayerApplier *applier) {
