@@ -813,6 +813,8 @@ static const Field config_fields[] = {
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
+        { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
+        { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
         {}
 };
 
@@ -862,6 +864,8 @@ static Config *config_alloc(void) {
                 .runtime_max_sec = 24 * 3600,
                 .memory_max = 0,
                 .tasks_max = 512,
+                .image_size_max = 64 * KIB * MIB,
+                .image_files_max = 2000000,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");

@@ -15,6 +15,7 @@
 
 typedef struct Decoder {
         int fd;
+        off_t offset;
         bool verify;
         Sha256 blob_hash;   /* of the blob as stored: its digest */
         Sha256 diff_hash;   /* of the decompressed tar: its diff_id */
@@ -28,11 +29,13 @@ typedef struct Decoder {
 static ssize_t blob_read(Decoder *d) {
         ssize_t n;
 
+        /* pread: the fd of a fresh blob shares its offset with the cache's writer */
         do
-                n = read(d->fd, d->buf, READ_BUFFER_SIZE);
+                n = pread(d->fd, d->buf, READ_BUFFER_SIZE, d->offset);
         while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
+        d->offset += n;
         if (d->verify && sha256_update(&d->blob_hash, d->buf, (size_t) n) < 0)
                 return -EIO;
         return n;
