@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <archive.h>
 #include <archive_entry.h>
+#include <isa-l/igzip_lib.h>
 #include <inttypes.h>
 #include <stdint.h>
 
@@ -12,6 +13,7 @@
 #include "sha256.h"
 
 #define READ_BUFFER_SIZE (1024U * 1024U)
+#define INFLATE_BUFFER_SIZE (1024U * 1024U)
 
 typedef struct Decoder {
         int fd;
@@ -78,6 +80,72 @@ static int emit(Decoder *d, const void *p, size_t n) {
         return 0;
 }
 
+/* gzip with ISA-L's inflate (about twice zlib's speed, the fastest streaming inflate here), through
+ * a buffer that is reused, so its pages are faulted in once. Concatenated members (pigz, appending
+ * writers) are one stream, as gzip -d reads them; bytes after the last member that do not start
+ * another are ignored like gzip's "trailing garbage" (they are still part of the blob's digest). */
+static int inflate_gzip(Decoder *d) {
+        _cleanup_free_ struct inflate_state *st = NULL;
+        _cleanup_free_ uint8_t *out = NULL;
+        bool in_member = false, any = false;
+
+        st = malloc(sizeof(struct inflate_state));
+        out = malloc(INFLATE_BUFFER_SIZE);
+        if (!st || !out)
+                return -ENOMEM;
+        isal_inflate_init(st);
+        st->crc_flag = ISAL_GZIP;
+
+        for (;;) {
+                size_t produced;
+                int k;
+
+                if (st->avail_in == 0) {
+                        ssize_t n = blob_read(d);
+                        if (n < 0)
+                                return worker_error_errno(n, "Cannot read layer %s: %m", d->subject);
+                        if (n == 0)
+                                break;
+                        st->next_in = (uint8_t *) d->buf;
+                        st->avail_in = (uint32_t) n;
+                }
+                if (!in_member) {
+                        /* a new member starts here, or only trailing bytes follow the last one */
+                        uint8_t *next_in = st->next_in;
+                        uint32_t avail_in = st->avail_in;
+
+                        if (any && (next_in[0] != 0x1f || (avail_in > 1 && next_in[1] != 0x8b)))
+                                return 0;
+                        isal_inflate_reset(st);
+                        st->crc_flag = ISAL_GZIP;
+                        st->next_in = next_in;
+                        st->avail_in = avail_in;
+                        in_member = true;
+                }
+                st->next_out = out;
+                st->avail_out = INFLATE_BUFFER_SIZE;
+                k = isal_inflate(st);
+                if (k < 0)
+                        return worker_error_errno(EBADMSG, "Layer %s is %s: bad gzip data (ISA-L error %d)", d->subject,
+                                                  any || st->total_out > 0 ? "corrupt" : "not gzip compressed", k);
+                produced = INFLATE_BUFFER_SIZE - st->avail_out;
+                if (produced > 0) {
+                        k = emit(d, out, produced);
+                        if (k < 0)
+                                return k;
+                }
+                if (st->block_state == ISAL_BLOCK_FINISH) {
+                        in_member = false;
+                        any = true;
+                } else if (produced == 0 && st->avail_in > 0)
+                        return worker_error_errno(EBADMSG, "Layer %s is corrupt: gzip data makes no progress", d->subject);
+        }
+        if (in_member || !any)
+                return worker_error_errno(EBADMSG, "Layer %s is %s: the gzip data ends early", d->subject,
+                                          any ? "corrupt" : "not gzip compressed");
+        return 0;
+}
+
 static int decompress(Decoder *d, LayerCompression compression) {
         _cleanup_(archive_read_freep) struct archive *ar = NULL;
         struct archive_entry *e;
@@ -95,18 +163,18 @@ static int decompress(Decoder *d, LayerCompression compression) {
                                 return k;
                 }
 
+        if (compression == LAYER_GZIP)
+                return inflate_gzip(d);
+
         ar = archive_read_new();
         if (!ar)
                 return -ENOMEM;
-        if (compression == LAYER_GZIP)
-                archive_read_support_filter_gzip(ar);
-        else
-                archive_read_support_filter_zstd(ar);
+        archive_read_support_filter_zstd(ar);
         archive_read_support_format_raw(ar);
         if (archive_read_open(ar, d, NULL, archive_blob_read, NULL) != ARCHIVE_OK ||
             archive_read_next_header(ar, &e) != ARCHIVE_OK)
-                return worker_error_errno(EBADMSG, "Layer %s is not %s compressed: %s", d->subject,
-                                          compression == LAYER_GZIP ? "gzip" : "zstd", strna(archive_error_string(ar)));
+                return worker_error_errno(EBADMSG, "Layer %s is not zstd compressed: %s", d->subject,
+                                          strna(archive_error_string(ar)));
 
         for (;;) {
                 const void *buf;
