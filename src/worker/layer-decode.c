@@ -13,7 +13,6 @@
 #include "sha256.h"
 
 #define READ_BUFFER_SIZE (1024U * 1024U)
-#define INFLATE_BUFFER_SIZE (1024U * 1024U)
 
 typedef struct Decoder {
         int fd;
@@ -60,11 +59,10 @@ static void archive_read_freep(struct archive **a) {
                 archive_read_free(*a);
 }
 
-/* One chunk of decompressed tar: charged to the image's budget before anything is written, so
- * not a byte beyond ImageSizeMax reaches the disk. */
-static int emit(Decoder *d, const void *p, size_t n) {
+/* One chunk of decompressed tar, before the applier may see it: charged to the image's budget,
+ * so not a byte beyond ImageSizeMax is handed on, and hashed for the diff_id. */
+static int account(Decoder *d, const void *p, size_t n) {
         uint64_t used;
-        int r;
 
         if (atomic_load(d->abort) || cancelled())
                 return -ECANCELED;
@@ -74,10 +72,19 @@ static int emit(Decoder *d, const void *p, size_t n) {
                                           "stopped in layer %s", d->budget->max, d->subject);
         if (sha256_update(&d->diff_hash, p, n) < 0)
                 return -EIO;
-        r = layer_stream_write(d->out, p, n);
-        if (r < 0)
-                return worker_error_errno(r, "Cannot write decompressed layer %s: %m", d->subject);
         return 0;
+}
+
+static int emit(Decoder *d, const void *p, size_t n) {
+        int r;
+
+        r = account(d, p, n);
+        if (r < 0)
+                return r;
+        r = layer_stream_write(d->out, p, n);
+        if (r < 0 && r != -ECANCELED)
+                return worker_error_errno(r, "Cannot hand on decompressed layer %s: %m", d->subject);
+        return r;
 }
 
 /* gzip with ISA-L's inflate (about twice zlib's speed, the fastest streaming inflate here), through
@@ -86,18 +93,17 @@ static int emit(Decoder *d, const void *p, size_t n) {
  * another are ignored like gzip's "trailing garbage" (they are still part of the blob's digest). */
 static int inflate_gzip(Decoder *d) {
         _cleanup_free_ struct inflate_state *st = NULL;
-        _cleanup_free_ uint8_t *out = NULL;
         bool in_member = false, any = false;
 
         st = malloc(sizeof(struct inflate_state));
-        out = malloc(INFLATE_BUFFER_SIZE);
-        if (!st || !out)
+        if (!st)
                 return -ENOMEM;
         isal_inflate_init(st);
         st->crc_flag = ISAL_GZIP;
 
         for (;;) {
-                size_t produced;
+                size_t produced, room;
+                void *out;
                 int k;
 
                 if (st->avail_in == 0) {
@@ -122,15 +128,22 @@ static int inflate_gzip(Decoder *d) {
                         st->avail_in = avail_in;
                         in_member = true;
                 }
+                /* straight into the stream's memory: no copy */
+                k = layer_stream_reserve(d->out, &out, &room);
+                if (k < 0)
+                        return k;
                 st->next_out = out;
-                st->avail_out = INFLATE_BUFFER_SIZE;
+                st->avail_out = (uint32_t) room;
                 k = isal_inflate(st);
                 if (k < 0)
                         return worker_error_errno(EBADMSG, "Layer %s is %s: bad gzip data (ISA-L error %d)", d->subject,
                                                   any || st->total_out > 0 ? "corrupt" : "not gzip compressed", k);
-                produced = INFLATE_BUFFER_SIZE - st->avail_out;
+                produced = room - st->avail_out;
                 if (produced > 0) {
-                        k = emit(d, out, produced);
+                        k = account(d, out, produced);
+                        if (k < 0)
+                                return k;
+                        k = layer_stream_commit(d->out, produced);
                         if (k < 0)
                                 return k;
                 }

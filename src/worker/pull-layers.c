@@ -14,8 +14,9 @@
 
 /* The pipeline: download threads fetch layers in order into the blob cache; as soon as a layer's
  * digest checks out it is handed to a decoder thread (one per CPU, also in order), which inflates
- * it into a LayerStream; the calling thread applies stream after stream. So layer N is applied
- * while N+1 decompresses and N+2 downloads. Any failure aborts every stage. */
+ * it into a LayerStream (bounded memory: a decoder blocks while the applier is behind); the
+ * calling thread applies stream after stream. So layer N is applied while N+1 decompresses and
+ * N+2 downloads. Any failure aborts every stage. */
 
 void pull_progress(Pull *p, bool force) {
         json_object *o;
@@ -88,7 +89,7 @@ static void pull_abort(Pull *p) {
         pthread_mutex_lock(&p->lock);
         for (size_t i = 0; p->streams && i < p->manifest->n_layers; i++)
                 if (p->streams[i])
-                        layer_stream_finish(p->streams[i], -ECANCELED);
+                        layer_stream_abort(p->streams[i], -ECANCELED);
         pthread_cond_broadcast(&p->cond);
         pthread_mutex_unlock(&p->lock);
 }
@@ -213,8 +214,8 @@ static void *decode_thread(void *userdata) {
                         break;
                 }
                 i = p->next_decode++;
-                /* Decoded layers wait in memory (or temp files) for the applier: stay at most
-                 * max_ahead layers ahead of it so a big image is not held all at once. */
+                /* Decoders block on a full stream anyway; not starting layers far ahead of the
+                 * applier keeps the streams holding data (and their memory) to max_ahead. */
                 while (i >= atomic_load(&p->layers_applied) + p->max_ahead && !atomic_load(&p->abort))
                         pthread_cond_wait(&p->cond, &p->lock);
                 pthread_mutex_unlock(&p->lock);
@@ -276,7 +277,6 @@ int pull_read_blob(Pull *p, const char *digest, size_t max, char **ret) {
 typedef struct LayerReader {
         Pull *pull;
         LayerStream *stream;
-        char *buf;
 } LayerReader;
 
 static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret) {
@@ -287,7 +287,7 @@ static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret
                 archive_set_error(a, ECANCELED, "cancelled");
                 return -1;
         }
-        n = layer_stream_read(lr->stream, lr->buf, READ_BUFFER_SIZE, ret);
+        n = layer_stream_read(lr->stream, NULL, READ_BUFFER_SIZE, ret);
         if (n < 0) {
                 archive_set_error(a, (int) -n, "decoding the layer failed");
                 return -1;
@@ -302,15 +302,14 @@ static void archive_read_freep(struct archive **a) {
 
 static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         _cleanup_(archive_read_freep) struct archive *ar = NULL;
-        _cleanup_free_ char *subject = NULL, *buf = NULL;
+        _cleanup_free_ char *subject = NULL;
         LayerReader lr = { .pull = p, .stream = p->streams[i] };
         int r;
 
         if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                 return -ENOMEM;
-        buf = lr.buf = malloc(READ_BUFFER_SIZE);
         ar = archive_read_new();
-        if (!buf || !ar)
+        if (!ar)
                 return -ENOMEM;
         archive_read_support_filter_none(ar);
         archive_read_support_format_tar(ar);
@@ -346,9 +345,9 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         for (size_t i = 0; i < n; i++) {
                 p->blob_fds[i] = -1;
                 p->bytes_total += p->manifest->layers[i].size;
-                r = layer_stream_new(p->staging, &p->streams[i]);
+                r = layer_stream_new(&p->streams[i]);
                 if (r < 0)
-                        return worker_error_errno(r, "Cannot create a temporary file in %s: %m", p->staging);
+                        return r;
         }
         pull_progress(p, true);
 
