@@ -5,13 +5,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "layer-stream.h"
 #include "macro.h"
 
-/* Chunks kept for reuse across streams: enough for the streams that are active at once on a
- * small machine; the rest is freed. */
-#define POOL_MAX 32U
+/* Chunks kept for reuse across streams. */
+#define POOL_MAX 16U
 
 typedef struct Chunk {
         struct Chunk *next;
@@ -23,7 +23,7 @@ struct LayerStream {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         Chunk *head, *tail;  /* full chunks, oldest first */
-        unsigned queued;
+        size_t queued, max_queued;
         Chunk *filling;      /* the producer's */
         Chunk *reading;      /* the consumer's; *ret of the last read points into it */
         size_t read_off;
@@ -45,8 +45,14 @@ static Chunk *chunk_get(void) {
                 pool_size--;
         }
         pthread_mutex_unlock(&pool_lock);
-        if (!c)
-                c = malloc(sizeof(Chunk) + LAYER_STREAM_CHUNK_SIZE);
+        if (!c) {
+                /* One transparent huge page each where the kernel gives them on request
+                 * (THP "madvise"): a fresh chunk then costs one fault instead of 512, and first
+                 * touches of fresh memory are what inflating into memory used to pay most for. */
+                if (posix_memalign((void **) &c, LAYER_STREAM_CHUNK_ALLOC, LAYER_STREAM_CHUNK_ALLOC) != 0)
+                        return NULL;
+                (void) madvise(c, LAYER_STREAM_CHUNK_ALLOC, MADV_HUGEPAGE);
+        }
         if (c) {
                 c->next = NULL;
                 c->len = 0;
@@ -68,12 +74,13 @@ static void chunk_put(Chunk *c) {
         free(c);
 }
 
-int layer_stream_new(LayerStream **ret) {
+int layer_stream_new(size_t max_bytes, LayerStream **ret) {
         LayerStream *s;
 
         s = calloc(1, sizeof(LayerStream));
         if (!s)
                 return -ENOMEM;
+        s->max_queued = MAX(max_bytes, (size_t) LAYER_STREAM_MIN_BYTES) / LAYER_STREAM_CHUNK_SIZE - 2;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, NULL);
         *ret = s;
@@ -107,7 +114,7 @@ LayerStream *layer_stream_free(LayerStream *s) {
 static int enqueue(LayerStream *s) {
         Chunk *c = TAKE_PTR(s->filling);
 
-        while (s->queued >= LAYER_STREAM_QUEUE && !s->finished && !s->draining)
+        while (s->queued >= s->max_queued && !s->finished && !s->draining)
                 pthread_cond_wait(&s->cond, &s->lock);
         if (s->finished || s->draining) {
                 /* aborted, or the consumer needs no more: only the producer's verdict matters */

@@ -5,19 +5,21 @@
 #include <sys/types.h>
 
 /* A byte stream from one producer thread (a layer decoder) to one consumer thread (the layer
- * applier), in memory and bounded: at most LAYER_STREAM_MAX_BYTES wait in it, then the producer
- * blocks until the consumer catches up. So a decoded layer never piles up in memory or on disk
+ * applier), in memory and bounded: at most max_bytes wait in it, then the producer blocks until
+ * the consumer catches up. So a decoded layer never piles up in memory or on disk
  * whatever it unpacks to, and a decoder can only run that far ahead of the applier. Chunks are
  * recycled through a small pool, so their pages are faulted in once per process, not per layer.
  * The reader blocks until data arrives, the producer finishes, or the stream is aborted. */
 typedef struct LayerStream LayerStream;
 
-#define LAYER_STREAM_CHUNK_SIZE (1024U * 1024U)
-/* queued chunks + the one being filled + the one being read */
-#define LAYER_STREAM_QUEUE 6U
-#define LAYER_STREAM_MAX_BYTES ((LAYER_STREAM_QUEUE + 2U) * LAYER_STREAM_CHUNK_SIZE)
+/* a chunk is one 2 MiB allocation (a huge page), its header included */
+#define LAYER_STREAM_CHUNK_ALLOC (2U * 1024U * 1024U)
+#define LAYER_STREAM_CHUNK_SIZE (LAYER_STREAM_CHUNK_ALLOC - 64U)
+/* the least a stream can hold: a few chunks queued, the one being filled, the one being read */
+#define LAYER_STREAM_MIN_BYTES (4U * LAYER_STREAM_CHUNK_SIZE)
 
-int layer_stream_new(LayerStream **ret);
+/* max_bytes is rounded down to whole chunks, and up to LAYER_STREAM_MIN_BYTES. */
+int layer_stream_new(size_t max_bytes, LayerStream **ret);
 LayerStream *layer_stream_free(LayerStream *s);
 
 /* Producer: room to write into (1 … LAYER_STREAM_CHUNK_SIZE bytes), no copies; blocks while the

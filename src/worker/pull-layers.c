@@ -11,6 +11,7 @@
 
 #define PROGRESS_INTERVAL_USEC 200000
 #define READ_BUFFER_SIZE (1024U * 1024U)
+#define STREAMS_MEMORY (128U * 1024U * 1024U)
 
 /* The pipeline: download threads fetch layers in order into the blob cache; as soon as a layer's
  * digest checks out it is handed to a decoder thread (one per CPU, also in order), which inflates
@@ -331,11 +332,17 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         unsigned decoders = (unsigned) MIN((size_t) MAX(ncpu, 1L), MAX(n, (size_t) 1));
         pthread_t threads[64];
+        size_t stream_bytes;
         unsigned started = 0;
         int r = 0;
 
         decoders = MIN(decoders, 16U);
         p->max_ahead = decoders + 1;
+        /* Streams holding data: the applier's and max_ahead more. They share a fixed amount of
+         * memory, so that on a small machine decoders can run well ahead of the applier (the
+         * applier waiting for a decoder costs more than the memory) and on a big one the total
+         * stays the same. */
+        stream_bytes = STREAMS_MEMORY / (p->max_ahead + 1);
         p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
         p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
         p->fresh = calloc(MAX(n, (size_t) 1), sizeof(bool));
@@ -345,7 +352,7 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         for (size_t i = 0; i < n; i++) {
                 p->blob_fds[i] = -1;
                 p->bytes_total += p->manifest->layers[i].size;
-                r = layer_stream_new(&p->streams[i]);
+                r = layer_stream_new(stream_bytes, &p->streams[i]);
                 if (r < 0)
                         return r;
         }
