@@ -883,6 +883,35 @@ class PullTest(unittest.TestCase):
         self.assertIn("more than 1000 layers", msg)
         self.assert_no_image()
 
+    def test_gzip_variants(self):
+        # what image builders write: a header with a file name, many members (pigz), an empty
+        # member, padding after the last member; and a truncated stream, which must fail
+        import gzip
+        tar = Layer().busybox().file("hello", "x" * 100000).tar()
+        src = os.path.join(self.tmp.path, "layer.tar")
+        with open(src, "wb") as f:
+            f.write(tar)
+        whole = gzip.compress(tar, mtime=0)
+        variants = {
+            "name": subprocess.run(["gzip", "-c", "-9", src], stdout=subprocess.PIPE, check=True).stdout,
+            "members": b"".join(gzip.compress(tar[i:i + 7000], mtime=0) for i in range(0, len(tar), 7000)),
+            "empty-member": gzip.compress(b"", mtime=0) + whole,
+            "padding": whole + b"\0" * 1000,
+        }
+        for name, data in variants.items():
+            with self.subTest(name):
+                images.push_image(self.registry, "gz", name, Image([(images.Blob(data, images.sha256(tar)), "gzip")]))
+                done, _, _ = self.pull(self.ref("gz", name))
+                mnt = self.mount(done["squashfs"])
+                with open(os.path.join(mnt, "hello")) as f:
+                    self.assertEqual(f.read(), "x" * 100000)
+        d, _ = images.push_image(self.registry, "gz", "truncated",
+                                 Image([(images.Blob(whole[:len(whole) // 2], images.sha256(tar)), "gzip")]))
+        msg, _, _ = self.pull(self.ref("gz", "truncated"), ok=False)
+        self.assertIn("Layer 1/1", msg)
+        self.assertFalse(os.path.exists(os.path.join(self.image_dir, d[7:] + ".squashfs")))
+        self.assert_staging_clean()
+
     def test_free_space_checked_before_conversion(self):
         os.makedirs(self.image_dir)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.image_dir], check=True)
