@@ -32,7 +32,6 @@
 #define IMAGE_SIZE_MAX_DEFAULT (64ULL * 1024ULL * 1024ULL * 1024ULL)
 #define IMAGE_FILES_MAX_DEFAULT 2000000ULL
 
-
 static void help(void) {
         printf("NAME\n"
                "    gateway-worker pull - pull a container image and convert it to squashfs\n"
