@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "layer-stream.h"
 #include "macro.h"
@@ -45,14 +44,8 @@ static Chunk *chunk_get(void) {
                 pool_size--;
         }
         pthread_mutex_unlock(&pool_lock);
-        if (!c) {
-                /* One transparent huge page each where the kernel gives them on request
-                 * (THP "madvise"): a fresh chunk then costs one fault instead of 512, and first
-                 * touches of fresh memory are what inflating into memory used to pay most for. */
-                if (posix_memalign((void **) &c, LAYER_STREAM_CHUNK_ALLOC, LAYER_STREAM_CHUNK_ALLOC) != 0)
-                        return NULL;
-                (void) madvise(c, LAYER_STREAM_CHUNK_ALLOC, MADV_HUGEPAGE);
-        }
+        if (!c)
+                c = malloc(LAYER_STREAM_CHUNK_ALLOC);
         if (c) {
                 c->next = NULL;
                 c->len = 0;

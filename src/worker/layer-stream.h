@@ -12,7 +12,7 @@
  * The reader blocks until data arrives, the producer finishes, or the stream is aborted. */
 typedef struct LayerStream LayerStream;
 
-/* a chunk is one 2 MiB allocation (a huge page), its header included */
+/* a chunk is one 2 MiB allocation, its header included */
 #define LAYER_STREAM_CHUNK_ALLOC (2U * 1024U * 1024U)
 #define LAYER_STREAM_CHUNK_SIZE (LAYER_STREAM_CHUNK_ALLOC - 64U)
 /* the least a stream can hold: a few chunks queued, the one being filled, the one being read */
