@@ -849,6 +849,8 @@ static const Field config_fields[] = {
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
+        { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
+        { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
         {}
 };
 
@@ -903,6 +905,8 @@ static Config *config_alloc(void) {
                 .memory_max = 0,
                 .tasks_max = 512,
                 .job_retention_sec = 7 * 24 * 3600,
+                .image_size_max = 64 * KIB * MIB,
+                .image_files_max = 2000000,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");

@@ -80,6 +80,8 @@ typedef struct Config {
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */
         uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */
+        uint64_t image_size_max;          /* "ImageSizeMax" unpacked bytes of an image, 64 GiB */
+        unsigned image_files_max;         /* "ImageFilesMax" entries of an image, 2000000 */
 
         /* "Limits": per-job caps */
         uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */

@@ -904,7 +904,7 @@ class WorkerRunOnlyTest(WorkerRunTest):
         verb = subprocess.run([worker_binary(), "run", "--help"], capture_output=True, text=True)
         self.assertEqual((mine.returncode, mine.stdout), (verb.returncode, verb.stdout))
         libs = subprocess.run(["ldd", worker_run_binary()], capture_output=True, text=True).stdout
-        for lib in ("libcurl", "libarchive", "libcrypto", "libdeflate"):
+        for lib in ("libcurl", "libarchive", "libcrypto", "libisal"):
             self.assertNotIn(lib, libs)
 
 

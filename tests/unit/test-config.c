@@ -980,6 +980,33 @@ START_TEST(test_unsupported_platforms) {
 }
 END_TEST
 
+/* ImageSizeMax / ImageFilesMax (issue 8 §4): defaults, size syntax, refusals with the key path. */
+START_TEST(test_image_limits) {
+        static const struct { const char *text, *error; } bad[] = {
+                { "{\"ImageSizeMax\": 0}", "ImageSizeMax: must be at least 1" },
+                { "{\"ImageSizeMax\": \"big\"}", "ImageSizeMax: expected a byte count such as 1048576 or \"16M\", got \"big\"" },
+                { "{\"ImageFilesMax\": 0}", "ImageFilesMax: must be at least 1" },
+                { "{\"ImageFilesMax\": \"1M\"}", "ImageFilesMax: expected a non-negative integer, got \"1M\"" },
+        };
+        _cleanup_(config_freep) Config *d = NULL, *c = NULL;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_uint_eq(d->image_size_max, UINT64_C(64) * 1024 * 1024 * 1024);
+        ck_assert_uint_eq(d->image_files_max, 2000000);
+        ck_assert_int_eq(config_parse("{\"ImageSizeMax\": \"512M\", \"ImageFilesMax\": 1000}", NULL, &c, NULL), 0);
+        ck_assert_uint_eq(c->image_size_max, 512 * 1024 * 1024);
+        ck_assert_uint_eq(c->image_files_max, 1000);
+        ck_assert_ptr_null(c->unknown_keys);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(config_freep) Config *x = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
+                ck_assert_str_eq(err, bad[i].error);
+        }
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -1014,6 +1041,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_location_worker_args);
         tcase_add_test(tc, test_example_file);
         tcase_add_test(tc, test_documentation_examples);
+        tcase_add_test(tc, test_image_limits);
         suite_add_tcase(s, tc);
 
         return s;
