@@ -29,6 +29,8 @@ typedef struct Manager {
         sd_event_source *expiry_timer;
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
+        sd_event_source *job_retry;     /* retries job changes the database refused (disk full) */
+        usec_t job_retry_usec;          /* its current back-off */
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */
