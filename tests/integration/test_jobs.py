@@ -130,6 +130,7 @@ class JobsBase(StackTestCase):
             "ActiveJobsPerUser": cls.active_jobs_per_user,
             "MaxClusters": cls.max_clusters,
         }
+        cls.config.update(getattr(cls, "extra_config", {}))
         try:
             super().setUpClass()
         except BaseException:
