@@ -258,8 +258,14 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
                         left = true;
         }
         /* Only with everything stored: the reserve must not take the room a retry needs. */
-        if (!left && !db_has_reserve(db_path(m)) && db_reserve(db_path(m)) < 0)
-                left = true;
+        if (!left && !db_has_reserve(db_path(m))) {
+                int r = db_reserve(db_path(m));
+
+                if (errno_is_disk_full(r))
+                        left = true;
+                else if (r < 0)
+                        log_warning_errno(r, "Cannot reserve space for the state database, going on without: %m");
+        }
         if (!left) {
                 m->job_retry_usec = 0;
                 log_debug("Job changes stored, database reserve in place.");
@@ -278,8 +284,10 @@ static int job_check_space(Manager *m, GwError *e) {
         if (db_has_reserve(db_path(m)))
                 return 0;
         r = db_reserve(db_path(m));
-        if (r < 0)
+        if (errno_is_disk_full(r))
                 return gw_error_set_errno(e, r, "The state file system is full: cannot accept jobs (%s).", strerror(-r));
+        if (r < 0)
+                log_warning_errno(r, "Cannot reserve space for the state database, going on without: %m");
         return 0;
 }
 
