@@ -213,6 +213,11 @@ static int manager_open_state(Manager *m) {
         if (asprintf(&path, "%s/state.db", m->state_dir) < 0)
                 return log_oom();
         r = db_open(path, &m->db);
+        if (r < 0 && db_reserve_release(path) > 0) {
+                /* e.g. a full disk where the WAL's index must be created anew */
+                log_warning("Retrying to open the state database with the space reserved for it.");
+                r = db_open(path, &m->db);
+        }
         if (r < 0)
                 return r;
         r = service_registry_load(m);

@@ -41,6 +41,8 @@ typedef struct Manager {
          * interactive) those not sent yet and how many are at polkitd. */
         PolkitQuery *polkit_queries;
         PolkitLane polkit_lanes[2];
+        sd_event_source *job_retry;     /* retries job changes the database refused (disk full) */
+        usec_t job_retry_usec;          /* its current back-off */
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */
