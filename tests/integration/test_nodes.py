@@ -1,0 +1,400 @@
+"""Nodes over SSH, node side: `gateway-worker connect` as the forced command of a real sshd, and
+`gateway-worker serve` behind an emulated Accept=yes node socket, driven with the OpenSSH client
+through the relay (docs/worker-serve.md, docs/nodes.md). Two nodes on one host."""
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import procs, rootfs, sshnode
+
+JOB_A = "3f1c2a9e-1111-4a4a-8b8b-000000000001"
+
+
+def setUpModule():
+    # Detached jobs double-fork away from serve; make them our orphans so they can be reaped.
+    sshnode.subreaper(True)
+
+
+def tearDownModule():
+    sshnode.reap_orphans()
+    sshnode.subreaper(False)
+
+
+def job_spec(image, script, **kw):
+    spec = {"image": {"id": image, "meta": {"env": ["PATH=/bin:/usr/local/bin"]}},
+            "command": ["sh", "-c", script]}
+    spec.update(kw)
+    return spec
+
+
+class Nodes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = procs.TempDir(prefix="gatewayd-nodes-")
+        cls.key = sshnode.client_key(cls.tmp.path)
+        cls.image_path = rootfs.busybox_image()
+        with open(cls.image_path, "rb") as f:
+            cls.image = hashlib.sha256(f.read()).hexdigest()
+        cls.meta_path = os.path.join(cls.tmp.path, "busybox.meta")
+        with open(cls.meta_path, "w") as f:
+            f.write("FORMAT: squashfs\nENV: PATH=/bin:/usr/local/bin\n")
+        cls.nodes = []
+        try:
+            for name in ("a", "b"):
+                cls.nodes.append(sshnode.SSHNode(name, cls.key, serve_args=[
+                    "--max-request=256K", "--lost-after=5", "--run-option=--kill-grace=1"]).start())
+            cls.a, cls.b = cls.nodes
+            # Deploy the image to both nodes the way gatewayd will: SFTP through the forced
+            # command as partial files, then image-install by the root serve.
+            for n in cls.nodes:
+                cls.deploy(n)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def deploy(cls, node):
+        p = node.sftp(f"put {cls.image_path} {cls.image}.squashfs.partial\n"
+                      f"put {cls.meta_path} {cls.image}.meta.partial\n")
+        if p.returncode != 0:
+            raise AssertionError(f"sftp failed: {p.stderr}\n{node.log()}")
+        ev = node.request({"op": "image-install", "image": cls.image, "size": os.path.getsize(cls.image_path),
+                           "metaSize": os.path.getsize(cls.meta_path), "req": "deploy"})
+        if ev.get("event") != "image-installed":
+            raise AssertionError(f"image-install: {ev}")
+
+    @classmethod
+    def tearDownClass(cls):
+        for n in getattr(cls, "nodes", []):
+            n.stop()
+        cls.tmp.cleanup()
+
+    # ---- the account and the relay ----
+
+    def test_hello_on_two_nodes(self):
+        ha = self.a.request({"op": "hello", "req": 7})
+        hb = self.b.request({"op": "hello"})
+        self.assertEqual(ha["event"], "hello")
+        self.assertEqual(ha["req"], 7)
+        self.assertEqual(ha["protocol"], 1)
+        self.assertEqual(ha["slots"], os.cpu_count())
+        self.assertGreater(ha["freeDisk"], 0)
+        self.assertEqual(ha["launch"], "detached")     # no systemd as PID 1 here
+        self.assertIsInstance(ha["running"], list)
+        # Each node answers with its own paths.
+        self.assertEqual(ha["imageDir"], self.a.images)
+        self.assertEqual(hb["imageDir"], self.b.images)
+
+    def test_image_uploaded_over_sftp_and_installed(self):
+        # The setup uploaded with sftp (the subsystem, dispatched by connect to sftp-server in the
+        # image directory) and installed: final names, account-owned dir, no partial left.
+        for n in self.nodes:
+            names = sorted(os.listdir(n.images))
+            self.assertIn(f"{self.image}.squashfs", names)
+            self.assertIn(f"{self.image}.meta", names)
+            self.assertFalse([x for x in names if x.endswith(".partial") or x.startswith(".")], names)
+            ev = n.request({"op": "image-list"})
+            self.assertEqual(ev["event"], "images")
+            self.assertIn({"image": self.image, "size": os.path.getsize(self.image_path), "meta": True}, ev["images"])
+        # Installing again with nothing partial is fine and changes nothing.
+        ev = self.a.request({"op": "image-install", "image": self.image})
+        self.assertEqual(ev["event"], "image-installed")
+        self.assertFalse(ev["installed"])
+
+    def test_install_replaces_existing_image(self):
+        """OpenSSH's SFTP rename cannot overwrite; image-install can (a re-deployed image)."""
+        img = "ab" * 32
+        try:
+            for content in (b"first", b"second"):
+                sq = os.path.join(self.tmp.path, "x.squashfs")
+                with open(self.image_path, "rb") as src, open(sq, "wb") as dst:
+                    data = src.read()
+                    dst.write(data + content)
+                p = self.a.sftp(f"put {sq} {img}.squashfs.partial\n")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                ev = self.a.request({"op": "image-install", "image": img, "size": len(data) + len(content)})
+                self.assertEqual(ev["event"], "image-installed", ev)
+                with open(os.path.join(self.a.images, f"{img}.squashfs"), "rb") as f:
+                    self.assertTrue(f.read().endswith(content))
+        finally:
+            ev = self.a.request({"op": "image-remove", "image": img})
+            self.assertEqual(ev["event"], "image-removed")
+        self.assertFalse(os.path.exists(os.path.join(self.a.images, f"{img}.squashfs")))
+
+    def test_torn_image_never_installed(self):
+        img = "cd" * 32
+        torn = os.path.join(self.tmp.path, "torn.squashfs")
+        with open(self.image_path, "rb") as src, open(torn, "wb") as dst:
+            dst.write(src.read()[: 64 * 1024])
+        p = self.a.sftp(f"put {torn} {img}.squashfs.partial\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        try:
+            ev = self.a.request({"op": "image-install", "image": img})
+            self.assertEqual(ev["event"], "error")
+            self.assertEqual(ev["code"], "BAD_FILE")
+            self.assertIn("incomplete", ev["message"])
+            # With the announced size: refused for the size already.
+            ev = self.a.request({"op": "image-install", "image": img, "size": os.path.getsize(self.image_path)})
+            self.assertEqual(ev["code"], "BAD_FILE")
+            self.assertFalse(os.path.exists(os.path.join(self.a.images, f"{img}.squashfs")))
+        finally:
+            self.a.request({"op": "image-remove", "image": img})
+
+    def test_disallowed_command_refused(self):
+        p = subprocess.run(self.a.ssh_argv() + ["cat /etc/passwd"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("refusing to run", p.stderr)
+        self.assertNotIn("root:", p.stdout)
+        # scp's old protocol is a command too: refused.
+        p = subprocess.run(self.a.ssh_argv() + ["scp -t /tmp"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("refusing to run", p.stderr)
+
+    def test_relay_half_close(self):
+        """The client's end of input reaches serve as EOF: it answers and the session ends."""
+        p = subprocess.run(self.b.ssh_argv(), input='{"op":"hello"}\n{"op":"list"}\n',
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        events = [json.loads(x) for x in p.stdout.splitlines()]
+        self.assertEqual([e["event"] for e in events], ["hello", "jobs"])
+
+    # ---- bad input ----
+
+    def test_bad_input_answered_and_serve_keeps_going(self):
+        s = self.b.session()
+        try:
+            cases = [
+                (b"this is not json", "BAD_REQUEST"),
+                (b'{"op":"hello"', "BAD_REQUEST"),
+                (b"[1,2]", "BAD_REQUEST"),
+                (b'{"no":"op"}', "BAD_REQUEST"),
+                (b'{"op":"frobnicate"}', "UNKNOWN_OP"),
+                (b'{"op":"start","job":"../../etc"}', "BAD_REQUEST"),
+                (b'{"op":"attach","job":"j","from":-1}', "BAD_REQUEST"),
+                (b'{"op":"start","job":"x1","spec":{"image":{"id":"../x"}}}', "INVALID_JOB"),
+                (b'{"op":"start","job":"x2","spec":{"image":{"id":"' + b"e" * 64 + b'"}}}', "INVALID_JOB"),
+                (b'{"op":"start","job":"x3","spec":{"image":{"id":"' + b"e" * 64 + b'","path":"/etc/shadow"},"command":["true"]}}', "INVALID_JOB"),
+                (b'{"op":"start","job":"x4","spec":{"image":{"id":"' + b"e" * 64 + b'"},"command":["true"]}}', "IMAGE_NOT_FOUND"),
+                (b'{"op":"start","job":"x5","spec":{"image":{"id":"' + self.image.encode() + b'"},"command":["true"],"resources":{"memroy":1}}}', "INVALID_JOB"),
+                (b'{"op":"image-install","image":"../../etc/passwd"}', "BAD_NAME"),
+                (b'{"op":"image-install","image":"' + b"A" * 64 + b'"}', "BAD_NAME"),
+                (b'{"op":"image-remove","image":"x/../y"}', "BAD_NAME"),
+                (b'{"op":"read","job":"x","file":"../../etc/shadow"}', "BAD_REQUEST"),
+                (b'{"op":"hello","req":{"an":"object"}}', "BAD_REQUEST"),
+                (b'{"op":"hello\\u0000"}', "BAD_REQUEST"),
+                (b"\xff\xfe{}", "BAD_REQUEST"),
+                (b"x" * 300 * 1024, "TOO_LARGE"),     # over --max-request=256K
+            ]
+            for line, code in cases:
+                ev = s.request(line)
+                self.assertEqual(ev["event"], "error", (line[:80], ev))
+                self.assertEqual(ev["code"], code, (line[:80], ev))
+                self.assertTrue(ev["message"])
+            # No job directory came of any of it, and serve still answers.
+            self.assertEqual(s.request({"op": "hello"})["event"], "hello")
+            for j in ("x1", "x2", "x3", "x4", "x5"):
+                self.assertFalse(os.path.exists(self.b.job_dir(j)), j)
+        finally:
+            s.close()
+
+    def test_symlinked_partial_refused(self):
+        """The account may leave a symlink as the partial file (here made with sftp itself):
+        serve never follows it, and nothing appears under the final name."""
+        img = "ef" * 32
+        target = os.path.join(self.tmp.path, "secret")
+        with open(target, "w") as f:
+            f.write("secret\n")
+        p = self.a.sftp(f"symlink {target} {img}.squashfs.partial\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        try:
+            self.assertTrue(os.path.islink(os.path.join(self.a.images, f"{img}.squashfs.partial")))
+            ev = self.a.request({"op": "image-install", "image": img})
+            self.assertEqual(ev["event"], "error")
+            self.assertEqual(ev["code"], "BAD_FILE")
+            self.assertIn("symbolic link", ev["message"])
+            self.assertFalse(os.path.lexists(os.path.join(self.a.images, f"{img}.squashfs")))
+            # A hard link to another file is refused as well (st_nlink != 1).
+            os.unlink(os.path.join(self.a.images, f"{img}.squashfs.partial"))
+            os.link(target, os.path.join(self.a.images, f"{img}.squashfs.partial"))
+            ev = self.a.request({"op": "image-install", "image": img})
+            self.assertEqual(ev["code"], "BAD_FILE")
+            self.assertIn("links", ev["message"])
+            self.assertFalse(os.path.lexists(os.path.join(self.a.images, f"{img}.squashfs")))
+        finally:
+            self.a.request({"op": "image-remove", "image": img})
+        self.assertFalse([x for x in os.listdir(self.a.images) if x.startswith(img)])
+
+    # ---- jobs ----
+
+    def start(self, session, job, spec, **kw):
+        ev = session.request(dict({"op": "start", "job": job, "spec": spec}, **kw))
+        self.assertEqual(ev["event"], "started", ev)
+        return ev
+
+    def test_job_result_and_files(self):
+        job = "job-result-1"
+        s = self.b.session()
+        try:
+            ev = self.start(s, job, job_spec(self.image,
+                                             "cat /var/input/data.json; echo; echo 'PlanQK:Job:InterimResult: {\"step\":1}';"
+                                             " echo 'PlanQK:Job:Result: {\"sum\":3}'"),
+                            input={"data.json": '{"a":1,"b":2}', "params.json": "{}"})
+            self.assertTrue(ev["created"])
+            s.send({"op": "attach", "job": job, "from": 0, "req": "att"})
+            events = s.read_until(lambda e: e["event"] == "finished")
+        finally:
+            s.close()
+        self.assertEqual(events[0]["event"], "attached")
+        stream = events[1:]
+        self.assertEqual([e["seq"] for e in stream], list(range(1, len(stream) + 1)))
+        self.assertTrue(all(e["job"] == job and e["req"] == "att" for e in stream))
+        kinds = [e["event"] for e in stream]
+        self.assertEqual(kinds[0], "status")
+        self.assertIn("interim", kinds)
+        self.assertEqual(kinds[-2:], ["done", "finished"])
+        logs = [e["line"] for e in stream if e["event"] == "log" and "line" in e]
+        self.assertIn('{"a":1,"b":2}', logs)
+        fin = stream[-1]
+        self.assertEqual(fin["exit"]["status"], "SUCCEEDED")
+        self.assertEqual(fin["result"], {"sum": 3})
+        self.assertEqual(fin["interim"], [{"step": 1}])
+        log = base64.b64decode(fin["logTail"]).decode()
+        self.assertIn("PlanQK:Job:Result", log)
+        self.assertEqual(fin["logSize"], len(log.encode()))
+        # The node spool has the layout of gateway-worker run, and read gives the files.
+        d = self.b.job_dir(job)
+        for f in ("job.json", "input/data.json", "log", "result.json", "exit.json", "events.jsonl"):
+            self.assertTrue(os.path.exists(os.path.join(d, f)), f)
+        with open(os.path.join(d, "job.json")) as f:
+            self.assertEqual(json.load(f)["image"]["path"], os.path.join(self.b.images, f"{self.image}.squashfs"))
+        ev = self.b.request({"op": "read", "job": job, "file": "log", "offset": 0, "length": 4096})
+        self.assertEqual(ev["event"], "data")
+        self.assertEqual(base64.b64decode(ev["data"]).decode(), log)
+        self.assertTrue(ev["eof"])
+        # Remove: the spool is gone; a second remove is NOT_FOUND.
+        self.assertEqual(self.b.request({"op": "remove", "job": job})["event"], "removed")
+        self.assertFalse(os.path.exists(d))
+        self.assertEqual(self.b.request({"op": "remove", "job": job})["code"], "NOT_FOUND")
+
+    def test_lost_connection_resume_exactly_once(self):
+        """Kill the SSH client mid-job: the job keeps running; a new connection attaches from
+        the last sequence number seen and gets the rest exactly once, and the same result; a
+        second start of the same id does not run the job again."""
+        job = JOB_A
+        script = ("echo first; for i in 1 2 3 4 5 6; do sleep 0.3; echo line$i; done;"
+                  " echo 'PlanQK:Job:Result: {\"ok\":true}'")
+        s = self.a.session()
+        try:
+            self.start(s, job, job_spec(self.image, script))
+            s.send({"op": "attach", "job": job})
+            seen = s.read_until(lambda e: e.get("line") == "first")
+        finally:
+            s.kill()
+        self.assertNotIn("finished", [e["event"] for e in seen])
+        last = seen[-1]["seq"]
+
+        # The worker survived the connection (and the serve that started it).
+        pid = self.a.worker_pid(job)
+        self.assertIsNotNone(pid, "the job's worker is gone with the connection")
+
+        s = self.a.session()
+        try:
+            again = s.request({"op": "start", "job": job, "spec": job_spec(self.image, "echo SECOND RUN")})
+            self.assertEqual(again["event"], "started")
+            self.assertFalse(again["created"])
+            self.assertIn(again["state"], ("running", "finished"))
+            s.send({"op": "attach", "job": job, "from": last})
+            rest = s.read_until(lambda e: e["event"] == "finished")
+        finally:
+            s.close()
+        self.assertEqual(rest[0]["event"], "attached")
+        rest = rest[1:]
+        self.assertEqual([e["seq"] for e in rest], list(range(last + 1, last + 1 + len(rest))))
+        lines = [e["line"] for e in seen + rest if e["event"] == "log" and "line" in e]
+        self.assertEqual(lines, ["first"] + [f"line{i}" for i in range(1, 7)] + ['PlanQK:Job:Result: {"ok":true}'])
+        self.assertEqual(rest[-1]["result"], {"ok": True})
+        self.assertEqual(rest[-1]["exit"]["status"], "SUCCEEDED")
+        # One run: one RUNNING status in the node's event log, and no trace of the second spec.
+        with open(os.path.join(self.a.job_dir(job), "events.jsonl")) as f:
+            persisted = [json.loads(x) for x in f]
+        self.assertEqual([e for e in persisted if e["event"] == "status"].__len__(), 1)
+        self.assertNotIn("SECOND RUN", json.dumps(persisted))
+        # Attaching again after the end gives the same final answer.
+        s = self.a.session()
+        try:
+            s.send({"op": "attach", "job": job, "from": rest[-1]["seq"]})
+            again = s.read_until(lambda e: e["event"] == "finished")
+        finally:
+            s.close()
+        self.assertEqual([e["event"] for e in again], ["attached", "finished"])
+        self.assertEqual(again[-1]["result"], {"ok": True})
+        self.assertEqual(self.a.request({"op": "remove", "job": job})["event"], "removed")
+
+    def test_cancel(self):
+        job = "job-cancel-1"
+        s = self.b.session()
+        try:
+            self.start(s, job, job_spec(self.image, "echo started; sleep 60"))
+            s.send({"op": "attach", "job": job})
+            s.read_until(lambda e: e.get("line") == "started")
+            hello = self.b.request({"op": "hello"})
+            self.assertIn(job, hello["running"])
+            ev = self.b.request({"op": "cancel", "job": job})
+            self.assertEqual(ev["event"], "cancel")
+            self.assertTrue(ev["signalled"])
+            fin = s.read_until(lambda e: e["event"] == "finished")[-1]
+        finally:
+            s.close()
+        self.assertEqual(fin["exit"]["status"], "CANCELLED")
+        self.assertIsNone(fin["result"])
+        # Cancelling a finished job changes nothing; list shows it finished.
+        ev = self.b.request({"op": "cancel", "job": job})
+        self.assertEqual(ev["state"], "finished")
+        self.assertFalse(ev["signalled"])
+        jobs = self.b.request({"op": "list"})["jobs"]
+        self.assertIn(job, [j["job"] for j in jobs if j["state"] == "finished"])
+        self.assertEqual(self.b.request({"op": "remove", "job": job})["event"], "removed")
+
+    def test_remove_running_refused(self):
+        job = "job-busy-1"
+        s = self.b.session()
+        try:
+            self.start(s, job, job_spec(self.image, "echo up; sleep 60"))
+            s.send({"op": "attach", "job": job})
+            s.read_until(lambda e: e.get("line") == "up")
+            ev = s.request({"op": "remove", "job": job})
+            self.assertEqual(ev["code"], "CONFLICT")
+            s.send({"op": "cancel", "job": job})
+            s.read_until(lambda e: e["event"] == "finished")
+        finally:
+            s.close()
+        self.assertEqual(self.b.request({"op": "remove", "job": job})["event"], "removed")
+
+    def test_vanished_worker_is_lost_not_rerun(self):
+        """A worker killed -9 leaves no exit.json: after --lost-after the job ends FAILED
+        (WORKER_LOST), for every reader the same, and is never started again."""
+        job = "job-lost-1"
+        s = self.a.session()
+        try:
+            self.start(s, job, job_spec(self.image, "echo up; sleep 60"))
+            s.send({"op": "attach", "job": job})
+            s.read_until(lambda e: e.get("line") == "up")
+            os.kill(self.a.worker_pid(job), 9)
+            fin = s.read_until(lambda e: e["event"] == "finished", timeout=30)[-1]
+        finally:
+            s.close()
+        self.assertEqual(fin["exit"]["status"], "FAILED")
+        self.assertEqual(fin["exit"]["error"]["code"], "WORKER_LOST")
+        ev = self.a.request({"op": "start", "job": job, "spec": job_spec(self.image, "true")})
+        self.assertFalse(ev["created"])
+        self.assertEqual(ev["exit"]["error"]["code"], "WORKER_LOST")
+        self.assertEqual(self.a.request({"op": "remove", "job": job})["event"], "removed")
+
+
+if __name__ == "__main__":
+    unittest.main()
