@@ -37,6 +37,7 @@
 #define LOG_TAIL_MAX (64 * 1024)
 #define EVENT_LINE_MAX (8 * 1024 * 1024)
 #define LIST_MAX 100000
+#define SERVE_EVENTS_MAX "64M"
 
 typedef enum JobState {
         JOB_STARTING,   /* launched, no worker seen yet */
@@ -302,7 +303,7 @@ static int write_staging(Serve *s, const char *tmp, json_object *job, json_objec
 }
 
 static char **worker_argv(Serve *s, const char *spool) {
-        size_t n = 0, max = s->args->n_run_args + 4;
+        size_t n = 0, max = s->args->n_run_args + 5;
         char **argv = calloc(max, sizeof(char *));
 
         if (!argv)
@@ -310,6 +311,8 @@ static char **worker_argv(Serve *s, const char *spool) {
         argv[n++] = s->args->worker;
         if (s->args->worker_needs_verb)
                 argv[n++] = (char *) "run";
+        /* events.jsonl is kept on disk: bounded (a --run-option given later wins). */
+        argv[n++] = (char *) "--events-max=" SERVE_EVENTS_MAX;
         for (size_t i = 0; i < s->args->n_run_args; i++)
                 argv[n++] = s->args->run_args[i];
         argv[n++] = (char *) spool;

@@ -47,7 +47,8 @@ class Nodes(unittest.TestCase):
         try:
             for name in ("a", "b"):
                 cls.nodes.append(sshnode.SSHNode(name, cls.key, serve_args=[
-                    "--max-request=256K", "--lost-after=5", "--run-option=--kill-grace=1"]).start())
+                    "--max-request=256K", "--lost-after=5", "--run-option=--kill-grace=1",
+                    "--run-option=--events-max=64K"]).start())
             cls.a, cls.b = cls.nodes
             # Deploy the image to both nodes the way gatewayd will: SFTP through the forced
             # command as partial files, then image-install by the root serve.
@@ -333,6 +334,24 @@ class Nodes(unittest.TestCase):
             s.close()
         self.assertEqual([e["event"] for e in again], ["attached", "finished"])
         self.assertEqual(again[-1]["result"], {"ok": True})
+        self.assertEqual(self.a.request({"op": "remove", "job": job})["event"], "removed")
+
+    def test_events_file_bounded(self):
+        """A job that prints without end cannot grow events.jsonl past --events-max; the stream
+        says so, still ends with done and finished, and the log has everything."""
+        job = "job-chatty-1"
+        s = self.a.session()
+        try:
+            self.start(s, job, job_spec(self.image, "seq 1 5000"))
+            s.send({"op": "attach", "job": job})
+            events = s.read_until(lambda e: e["event"] == "finished")
+        finally:
+            s.close()
+        self.assertLessEqual(os.path.getsize(os.path.join(self.a.job_dir(job), "events.jsonl")), 64 * 1024 + 4096)
+        warnings = [e for e in events if e.get("level") == "warning" and "Event limit" in e.get("message", "")]
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual([e["event"] for e in events[-2:]], ["done", "finished"])
+        self.assertEqual(events[-1]["logSize"], sum(len(f"{i}\n") for i in range(1, 5001)))
         self.assertEqual(self.a.request({"op": "remove", "job": job})["event"], "removed")
 
     def test_cancel(self):
