@@ -31,6 +31,7 @@ typedef struct ServeArgs {
         const char *systemd_run;
         char *worker;                   /* executable that runs a job */
         bool worker_needs_verb;         /* gateway-worker (+ "run") rather than gateway-worker-run */
+        const char *runtime_dir;        /* the jobs' shared image mounts ("run --runtime-dir") */
         char **run_args;                /* extra options for "run" */
         size_t n_run_args;
         double lost_grace_sec;          /* a launched job without a worker this long is lost */
@@ -41,6 +42,7 @@ typedef struct Attach Attach;
 typedef struct Serve {
         ServeArgs *args;
         char *state_path;               /* absolute, resolved */
+        char *runtime_arg;              /* "--runtime-dir=..." for the worker */
         int state_fd;
         int jobs_fd;                    /* STATE/jobs */
         int image_fd;

@@ -302,8 +302,12 @@ static int write_staging(Serve *s, const char *tmp, json_object *job, json_objec
         return 0;
 }
 
+static bool startswith_run(const char *p) {
+        return strneq(p, "/run/", 5) && p[5] && !strstr(p, "/../") && !strstr(p, "/./");
+}
+
 static char **worker_argv(Serve *s, const char *spool) {
-        size_t n = 0, max = s->args->n_run_args + 5;
+        size_t n = 0, max = s->args->n_run_args + 6;
         char **argv = calloc(max, sizeof(char *));
 
         if (!argv)
@@ -313,6 +317,7 @@ static char **worker_argv(Serve *s, const char *spool) {
                 argv[n++] = (char *) "run";
         /* events.jsonl is kept on disk: bounded (a --run-option given later wins). */
         argv[n++] = (char *) "--events-max=" SERVE_EVENTS_MAX;
+        argv[n++] = s->runtime_arg;
         for (size_t i = 0; i < s->args->n_run_args; i++)
                 argv[n++] = s->args->run_args[i];
         argv[n++] = (char *) spool;
@@ -324,12 +329,16 @@ static char **worker_argv(Serve *s, const char *spool) {
  * nor the end of this serve reaches it. Exec failures come back through a CLOEXEC pipe. */
 static int launch_detached(Serve *s, int dir_fd, const char *spool, char **ret_error) {
         _cleanup_free_ char **argv = worker_argv(s, spool);
-        int pipefd[2], err = 0, status;
+        int pipefd[2], err = 0, status, r;
         pid_t pid;
         ssize_t k;
 
         if (!argv)
                 return -ENOMEM;
+        if ((r = mkdir_p(s->args->runtime_dir, 0755)) < 0) {
+                (void) asprintf(ret_error, "Cannot create %s: %s", s->args->runtime_dir, strerror(-r));
+                return r;
+        }
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
         pid = fork();
@@ -396,9 +405,18 @@ static int launch_systemd(Serve *s, const char *id, const char *spool, char **re
         char errbuf[2048];
         const char *argv[32 + 64];
         size_t n = 0, got = 0;
-        int pipefd[2], status;
+        int pipefd[2], status, r;
         pid_t pid;
 
+        _cleanup_free_ char *runtime_rel = NULL;
+
+        if (startswith_run(s->args->runtime_dir) &&
+            asprintf(&runtime_rel, "RuntimeDirectory=%s", s->args->runtime_dir + 5) < 0)
+                return -ENOMEM;
+        if (!runtime_rel && (r = mkdir_p(s->args->runtime_dir, 0755)) < 0) {
+                (void) asprintf(ret_error, "Cannot create %s: %s", s->args->runtime_dir, strerror(-r));
+                return r;
+        }
         if (!wargv || asprintf(&unit, "--unit=gateway-job-%s", id) < 0 ||
             asprintf(&desc, "--description=gatewayd job %s", id) < 0 ||
             asprintf(&out, "StandardOutput=append:%s/events.jsonl", spool) < 0)
@@ -418,6 +436,13 @@ static int launch_systemd(Serve *s, const char *id, const char *spool, char **re
         argv[n++] = "--property";
         argv[n++] = out;
         argv[n++] = "--property=StandardError=journal";
+        /* Under ProtectSystem=strict this serve cannot create it: the job's unit does, and
+         * keeps it (it holds the mounts other jobs share). */
+        if (runtime_rel) {
+                argv[n++] = "--property";
+                argv[n++] = runtime_rel;
+                argv[n++] = "--property=RuntimeDirectoryPreserve=yes";
+        }
         argv[n++] = "--";
         for (char **w = wargv; *w && n < ELEMENTSOF(argv) - 1; w++)
                 argv[n++] = *w;

@@ -30,6 +30,7 @@
 #define DEFAULT_STATE_DIR "/var/lib/gateway-worker"
 #define DEFAULT_SYSTEMD_RUN "/usr/bin/systemd-run"
 #define DEFAULT_MAX_REQUEST (48 * 1024 * 1024)
+#define DEFAULT_RUNTIME_DIR "/run/gateway-worker/mounts"
 #define REQ_TAG_MAX 128
 
 static void help(void) {
@@ -53,6 +54,8 @@ static void help(void) {
                "     --systemd-run=PATH    (default: " DEFAULT_SYSTEMD_RUN ")\n"
                "     --worker=PATH         Runs a job: gateway-worker-run, or gateway-worker\n"
                "                           (default: next to this binary)\n"
+               "     --runtime-dir=DIR     Where jobs share image mounts (run --runtime-dir; default:\n"
+               "                           " DEFAULT_RUNTIME_DIR ")\n"
                "     --run-option=OPTION   Passed on to 'run' (repeatable), e.g. --kill-grace=5\n"
                "     --lost-after=SECONDS  A started job whose worker never appeared or vanished\n"
                "                           without exit.json is failed after this (default: 10)\n"
@@ -103,7 +106,7 @@ static int default_worker(ServeArgs *a) {
 static int parse_argv(int argc, char *argv[], ServeArgs *a) {
         enum {
                 ARG_STATE_DIR = 0x100, ARG_IMAGE_DIR, ARG_SLOTS, ARG_MAX_REQUEST, ARG_LAUNCH,
-                ARG_SYSTEMD_RUN, ARG_WORKER, ARG_RUN_OPTION, ARG_LOST_AFTER, ARG_LOG_LEVEL,
+                ARG_SYSTEMD_RUN, ARG_WORKER, ARG_RUN_OPTION, ARG_LOST_AFTER, ARG_LOG_LEVEL, ARG_RUNTIME_DIR,
         };
         static const struct option options[] = {
                 { "help",        no_argument,       NULL, 'h' },
@@ -115,6 +118,7 @@ static int parse_argv(int argc, char *argv[], ServeArgs *a) {
                 { "systemd-run", required_argument, NULL, ARG_SYSTEMD_RUN },
                 { "worker",      required_argument, NULL, ARG_WORKER },
                 { "run-option",  required_argument, NULL, ARG_RUN_OPTION },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "lost-after",  required_argument, NULL, ARG_LOST_AFTER },
                 { "log-level",   required_argument, NULL, ARG_LOG_LEVEL },
                 {}
@@ -177,6 +181,11 @@ static int parse_argv(int argc, char *argv[], ServeArgs *a) {
                                 l[++a->n_run_args] = NULL;
                         break;
                 }
+                case ARG_RUNTIME_DIR:
+                        if (optarg[0] != '/')
+                                r = -EINVAL;
+                        a->runtime_dir = optarg;
+                        break;
                 case ARG_LOST_AFTER:
                         errno = 0;
                         a->lost_grace_sec = strtod(optarg, &end);
@@ -631,6 +640,7 @@ int verb_serve(int argc, char *argv[]) {
                 .max_request = DEFAULT_MAX_REQUEST,
                 .launch = LAUNCH_AUTO,
                 .systemd_run = DEFAULT_SYSTEMD_RUN,
+                .runtime_dir = DEFAULT_RUNTIME_DIR,
                 .lost_grace_sec = 10,
         };
         Serve s = {
@@ -656,6 +666,10 @@ int verb_serve(int argc, char *argv[]) {
         }
         /* The peer going away must not kill us mid-write; we see EPIPE instead. */
         signal(SIGPIPE, SIG_IGN);
+        if (asprintf(&s.runtime_arg, "--runtime-dir=%s", a.runtime_dir) < 0) {
+                r = log_oom();
+                goto finish;
+        }
         r = serve_open(&s);
         if (r < 0)
                 goto finish;
@@ -668,6 +682,7 @@ finish:
         safe_close(s.image_fd);
         safe_close(s.inotify_fd);
         free(s.state_path);
+        free(s.runtime_arg);
         free(s.out);
         free(a.image_dir);
         free(a.worker);

@@ -417,3 +417,82 @@ class Nodes(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SystemdNode(unittest.TestCase):
+    """A node booted with systemd, the real node units from a meson install: a job runs as
+    the transient unit gateway-job-<id>, owned by the service manager, and survives killing the
+    SSH connection (and the gateway-worker@ instance that started it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        from harness.install import Destdir
+        if not shutil.which("systemd-nspawn"):
+            raise unittest.SkipTest("systemd-nspawn not installed")
+        cls.tmp = procs.TempDir(prefix="gatewayd-sdnode-")
+        cls.dest = Destdir()
+        cls.key = sshnode.client_key(cls.tmp.path)
+        cls.image_path = rootfs.busybox_image()
+        with open(cls.image_path, "rb") as f:
+            cls.image = hashlib.sha256(f.read()).hexdigest()
+        cls.node = None
+        try:
+            cls.node = sshnode.SystemdNode("sd", cls.key, cls.dest.path).start()
+            p = cls.node.sftp(f"put {cls.image_path} {cls.image}.squashfs.partial\n")
+            if p.returncode != 0:
+                raise AssertionError(f"sftp: {p.stderr}\n{cls.node.log()}")
+            ev = cls.node.request({"op": "image-install", "image": cls.image})
+            if ev.get("event") != "image-installed":
+                raise AssertionError(f"image-install: {ev}")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "node", None):
+            cls.node.stop()
+        cls.dest.cleanup()
+        cls.tmp.cleanup()
+
+    def unit_state(self, job):
+        return self.node.run(["systemctl", "is-active", f"gateway-job-{job}.service"], check=False).stdout.strip()
+
+    def test_job_unit_survives_lost_connection(self):
+        node = self.node
+        hello = node.request({"op": "hello"})
+        self.assertEqual(hello["launch"], "systemd")
+        job = "7d0c4a2e-2222-4b4b-9c9c-000000000002"
+        script = "echo first; for i in 1 2 3 4 5; do sleep 0.4; echo line$i; done; echo 'PlanQK:Job:Result: {\"node\":\"sd\"}'"
+        s = node.session()
+        try:
+            ev = s.request({"op": "start", "job": job, "spec": job_spec(self.image, script)})
+            self.assertEqual(ev["event"], "started", f"{ev}\n{node.run(['journalctl', '--no-pager', '-n', '50'], check=False).stdout}")
+            self.assertEqual(ev["unit"], f"gateway-job-{job}.service")
+            s.send({"op": "attach", "job": job})
+            seen = s.read_until(lambda e: e.get("line") == "first", timeout=30)
+        finally:
+            s.kill()
+        last = seen[-1]["seq"]
+        # The job is its own unit, outside the connection's gateway-worker@ instance, and alive.
+        self.assertEqual(self.unit_state(job), "active")
+        cg = node.run(["systemctl", "show", "-P", "ControlGroup", f"gateway-job-{job}.service"]).stdout.strip()
+        self.assertTrue(cg.endswith(f"/gateway-job-{job}.service"), cg)
+        self.assertNotIn("gateway-worker@", cg)
+
+        s = node.session()
+        try:
+            again = s.request({"op": "start", "job": job, "spec": job_spec(self.image, "echo SECOND RUN")})
+            self.assertFalse(again["created"])
+            s.send({"op": "attach", "job": job, "from": last})
+            rest = s.read_until(lambda e: e["event"] == "finished", timeout=30)[1:]
+        finally:
+            s.close()
+        self.assertEqual([e["seq"] for e in rest], list(range(last + 1, last + 1 + len(rest))))
+        lines = [e["line"] for e in seen + rest if e["event"] == "log" and "line" in e]
+        self.assertEqual(lines, ["first"] + [f"line{i}" for i in range(1, 6)] + ['PlanQK:Job:Result: {"node":"sd"}'])
+        self.assertEqual(rest[-1]["exit"]["status"], "SUCCEEDED", rest[-1])
+        self.assertEqual(rest[-1]["result"], {"node": "sd"})
+        # --collect: the unit is gone once it ended.
+        procs.wait_for(lambda: self.unit_state(job) in ("inactive", "unknown"), what="job unit collected")
+        self.assertEqual(node.request({"op": "remove", "job": job})["event"], "removed")

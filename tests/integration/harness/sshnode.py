@@ -12,7 +12,9 @@ import os
 import pwd
 import grp
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -132,6 +134,8 @@ class Session:
             got.append(ev)
             if predicate(ev):
                 return got
+            if ev.get("event") == "finished":
+                raise AssertionError(f"the job finished before the awaited event: {got}")
 
     def kill(self):
         """The client dies (-9), as a lost connection."""
@@ -226,7 +230,7 @@ Subsystem sftp /usr/lib/openssh/sftp-server
         self.activate = self.procs.start(
             ["systemd-socket-activate", "--inetd", "-a", "-l", self.socket, worker_binary(), "serve",
              f"--state-dir={self.state}", f"--image-dir={self.images}",
-             f"--run-option=--runtime-dir={self.runtime}"] + self.serve_args,
+             f"--runtime-dir={self.runtime}"] + self.serve_args,
             stdout=self.activate_log, stderr=subprocess.STDOUT)
         procs.wait_for(lambda: os.path.exists(self.socket) or self.activate.poll() is not None,
                        what=f"node socket of {self.name}")
@@ -345,3 +349,200 @@ def client_key(dir_):
     key = os.path.join(dir_, "id_ed25519")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
     return key
+
+
+class SystemdNode(SSHNode):
+    """A node booted with systemd (facts/ssh-nodes.md §2): a small root directory (/usr bound
+    read-only from the host, a copy of /etc made after the account exists, a fresh machine-id,
+    only our units enabled), booted with systemd-nspawn on the host network in a cgroup of its
+    own, pure cgroup2 inside. The real gateway-worker.socket and gateway-worker@.service from a
+    meson install (DESTDIR/usr/local bound over /usr/local, where the units' ExecStart points),
+    sshd as a unit with the forced command, loop device nodes made by a oneshot. Jobs run as
+    transient units gateway-job-<id>."""
+
+    def __init__(self, name, client_key, destdir):
+        super().__init__(name, client_key)
+        self.destdir = destdir
+        self.root = os.path.join(self.dir, "root")
+        self.images = "/var/lib/gateway-worker/images"          # inside the container
+        self.state = os.path.join(self.root, "var/lib/gateway-worker")   # seen from the host
+        self.cgroup = f"test-node-{os.getpid()}-{name}"
+        self.proc = None
+        self.leader = None
+
+    def job_dir(self, job):
+        return os.path.join(self.state, "jobs", job)
+
+    def _start(self):
+        uid, gid = ensure_account()
+        r = self.root
+        for d in ("usr/lib", "proc", "sys", "dev", "run", "tmp", "var/lib", "root", "home", "mnt"):
+            os.makedirs(os.path.join(r, d), exist_ok=True)
+        os.chmod(os.path.join(r, "tmp"), 0o1777)
+        for l in ("bin", "sbin", "lib", "lib64"):
+            os.symlink(f"usr/{l}", os.path.join(r, l))
+        shutil.copy("/usr/lib/os-release", os.path.join(r, "usr/lib/os-release"))
+        subprocess.run(["cp", "-a", "/etc", os.path.join(r, "etc")], check=True)
+        etc = os.path.join(r, "etc")
+        with open(os.path.join(etc, "machine-id"), "w") as f:
+            f.write(subprocess.run(["systemd-id128", "new"], check=True, capture_output=True, text=True).stdout)
+        # The node socket's group, with the account in it (the package's sysusers.d entry would
+        # make the group; here in the copy only, the host's /etc stays as it is).
+        with open(os.path.join(etc, "group")) as f:
+            groups = f.read()
+        if "\ngateway-worker:" not in "\n" + groups:
+            used = {int(l.split(":")[2]) for l in groups.splitlines() if l.count(":") >= 3}
+            g = next(i for i in range(990, 100, -1) if i not in used)
+            with open(os.path.join(etc, "group"), "a") as f:
+                f.write(f"gateway-worker:x:{g}:{ACCOUNT}\n")
+
+        # Our units only.
+        units = os.path.join(etc, "systemd", "system")
+        shutil.rmtree(units)
+        os.makedirs(os.path.join(units, "sockets.target.wants"))
+        os.makedirs(os.path.join(units, "multi-user.target.wants"))
+        unit_src = subprocess.run(["pkg-config", "--variable=systemdsystemunitdir", "systemd"],
+                                  capture_output=True, text=True).stdout.strip() or "/lib/systemd/system"
+        for u in ("gateway-worker.socket", "gateway-worker@.service"):
+            shutil.copy(os.path.join(self.destdir, unit_src.lstrip("/"), u), units)
+        os.symlink("../gateway-worker.socket", os.path.join(units, "sockets.target.wants", "gateway-worker.socket"))
+
+        sshd_dir = os.path.join(self.dir, "sshd")
+        os.makedirs(sshd_dir)
+        host_key = os.path.join(sshd_dir, "host_ed25519_key")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True)
+        with open(self.client_key + ".pub") as f:
+            pub = f.read().strip()
+        with open(os.path.join(sshd_dir, "authorized_keys"), "w") as f:
+            f.write(f'restrict,command="/usr/local/libexec/gateway-worker connect --image-dir {self.images}" {pub}\n')
+        self.port = free_port()
+        with open(host_key + ".pub") as f:
+            host_pub = " ".join(f.read().split()[:2])
+        self.known_hosts = os.path.join(self.dir, "known_hosts")
+        with open(self.known_hosts, "w") as f:
+            f.write(f"[127.0.0.1]:{self.port} {host_pub}\n")
+        config = os.path.join(sshd_dir, "sshd_config")
+        with open(config, "w") as f:
+            f.write(f"""ListenAddress 127.0.0.1
+Port {self.port}
+HostKey {host_key}
+PidFile none
+AuthorizedKeysFile {sshd_dir}/authorized_keys
+AllowUsers {ACCOUNT}
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp /usr/lib/openssh/sftp-server
+""")
+        with open(os.path.join(units, "gwnode-sshd.service"), "w") as f:
+            f.write(f"""[Unit]
+Description=sshd of test node {self.name}
+[Service]
+Type=notify
+RuntimeDirectory=sshd
+ExecStart=/usr/sbin/sshd -D -e -f {config}
+""")
+        with open(os.path.join(units, "gwnode-loop.service"), "w") as f:
+            f.write("""[Unit]
+Description=loop device nodes for squashfs mounts
+DefaultDependencies=no
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'mknod -m 0660 /dev/loop-control c 10 237; i=0; while [ $i -lt 256 ]; do mknod -m 0660 /dev/loop$i b 7 $i; i=$((i+1)); done; true'
+""")
+        for u in ("gwnode-sshd.service", "gwnode-loop.service"):
+            os.symlink(f"../{u}", os.path.join(units, "multi-user.target.wants", u))
+        os.makedirs(os.path.join(r, "var/lib/gateway-worker/images"))
+        os.chown(os.path.join(r, "var/lib/gateway-worker/images"), uid, gid)
+
+        for h in ("unified", "systemd"):
+            os.makedirs(f"/sys/fs/cgroup/{h}/{self.cgroup}", exist_ok=True)
+        self.console_path = os.path.join(self.dir, "console.log")
+        self.console = open(self.console_path, "wb")
+        argv = ["systemd-nspawn", "-D", r, "--bind-ro=/usr",
+                f"--bind-ro={os.path.join(self.destdir, 'usr/local')}:/usr/local",
+                f"--bind={self.dir}", f"-M", f"gwt{os.getpid()}-{self.name}", "--register=no",
+                "--keep-unit", "--link-journal=no", "--resolv-conf=off", "--timezone=off",
+                # nspawn's own seccomp filter refuses keyrings; the job runner gives every
+                # job a fresh session keyring (a real node has no such filter).
+                "--system-call-filter=add_key keyctl request_key",
+                # On the host's network nspawn drops CAP_NET_ADMIN; bwrap needs it to bring up
+                # lo in a job's own network namespace (and serve's PrivateNetwork= too).
+                "--capability=CAP_NET_ADMIN",
+                "--console=read-only", "-b"]
+        script = (f'echo $$ > /sys/fs/cgroup/unified/{self.cgroup}/cgroup.procs && '
+                  f'echo $$ > /sys/fs/cgroup/systemd/{self.cgroup}/cgroup.procs && exec "$@"')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
+        env["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
+        self.proc = self.procs.start(["sh", "-c", script, "sh"] + argv, stdout=self.console,
+                                     stderr=subprocess.STDOUT, env=env)
+        procs.wait_for(self._find_leader, timeout=30, what="container init")
+
+        def sshd_up():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"systemd-nspawn exited:\n{self.log()}")
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+        procs.wait_for(sshd_up, timeout=60, what=f"sshd in node {self.name}")
+        # The socket unit is up once sockets.target is reached, before sshd.
+        self.wait_socket()
+
+    def wait_socket(self):
+        procs.wait_for(lambda: self.run(["systemctl", "is-active", "gateway-worker.socket"], check=False)
+                       .stdout.strip() == "active", timeout=30, what="gateway-worker.socket")
+
+    def _find_leader(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"systemd-nspawn exited ({self.proc.returncode}):\n{self.log()}")
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            return None
+        for k in kids:
+            try:
+                with open(f"/proc/{k}/comm") as f:
+                    if f.read().strip() == "systemd":
+                        self.leader = int(k)
+                        return self.leader
+            except OSError:
+                pass
+        return None
+
+    def run(self, argv, check=True, timeout=30):
+        p = subprocess.run(["nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "-C", "--wd=/", "--"]
+                           + list(argv), capture_output=True, text=True, timeout=timeout,
+                           env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0"})
+        if check and p.returncode != 0:
+            raise AssertionError(f"{argv} failed in node {self.name}: {p.stdout}\n{p.stderr}")
+        return p
+
+    def log(self):
+        try:
+            with open(self.console_path, errors="replace") as f:
+                return f.read()[-6000:]
+        except (OSError, AttributeError):
+            return ""
+
+    def stop(self):
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        finally:
+            self.procs.stop_all()
+            if getattr(self, "console", None):
+                self.console.close()
+            for h in ("unified", "systemd"):
+                try:
+                    os.rmdir(f"/sys/fs/cgroup/{h}/{self.cgroup}")
+                except OSError:
+                    pass
+            self.tmp.cleanup()
