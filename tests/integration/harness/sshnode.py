@@ -351,6 +351,22 @@ def client_key(dir_):
     return key
 
 
+def remove_cgroup(path):
+    """rmdir of a cgroup tree, deepest first (nspawn leaves payload/ and supervisor/ in it)."""
+    if not os.path.isdir(path):
+        return
+    for root, dirs, _ in os.walk(path, topdown=False):
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(root, d))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 class SystemdNode(SSHNode):
     """A node booted with systemd (facts/ssh-nodes.md §2): a small root directory (/usr bound
     read-only from the host, a copy of /etc made after the account exists, a fresh machine-id,
@@ -541,8 +557,5 @@ ExecStart=/bin/sh -c 'mknod -m 0660 /dev/loop-control c 10 237; i=0; while [ $i 
             if getattr(self, "console", None):
                 self.console.close()
             for h in ("unified", "systemd"):
-                try:
-                    os.rmdir(f"/sys/fs/cgroup/{h}/{self.cgroup}")
-                except OSError:
-                    pass
+                remove_cgroup(f"/sys/fs/cgroup/{h}/{self.cgroup}")
             self.tmp.cleanup()
