@@ -198,8 +198,10 @@ static int relay(int sock) {
                         pfd[i_up_out = n++] = (struct pollfd) { .fd = up.out, .events = POLLOUT };
                 if (!down.eof && down.len == 0)
                         pfd[i_down_in = n++] = (struct pollfd) { .fd = down.in, .events = POLLIN };
-                if (down.len > 0)
-                        pfd[i_down_out = n++] = (struct pollfd) { .fd = down.out, .events = POLLOUT };
+                /* stdout is always watched: when sshd closes the session (the client is gone),
+                 * its hang-up ends the relay and so the node's serve, even while the node has
+                 * nothing to say. The client's end of input is no hang-up of stdout. */
+                pfd[i_down_out = n++] = (struct pollfd) { .fd = down.out, .events = down.len > 0 ? POLLOUT : 0 };
 
                 if (poll(pfd, n, -1) < 0) {
                         if (errno == EINTR)
@@ -219,7 +221,9 @@ static int relay(int sock) {
 
                 if (i_down_in >= 0 && pfd[i_down_in].revents)
                         pipe_read(&down);
-                if (i_down_out >= 0 && pfd[i_down_out].revents && pipe_write(&down) < 0)
+                if (down.len == 0 && (pfd[i_down_out].revents & (POLLERR | POLLHUP)))
+                        return 0;       /* the client is gone */
+                if (down.len > 0 && pfd[i_down_out].revents && pipe_write(&down) < 0)
                         return 0;       /* the client is gone */
                 if (down.eof && down.len == 0) {
                         pipe_shut(&down, false);

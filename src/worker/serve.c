@@ -607,8 +607,10 @@ static int serve_loop(Serve *s) {
 
                 if (!in.eof && !serve_output_full(s))
                         pfd[0].fd = STDIN_FILENO;
-                if (pending)
-                        pfd[1].fd = STDOUT_FILENO;
+                /* Always watched: a peer that is gone entirely (POLLHUP) ends us even while
+                 * followed jobs are quiet. A half-close (the peer's end of input) is no hang-up. */
+                pfd[1].fd = STDOUT_FILENO;
+                pfd[1].events = pending ? POLLOUT : 0;
                 /* The timeout is for what inotify cannot tell: a worker that died. */
                 r = poll(pfd, 3, serve_attaches_active(s) ? 1000 : -1);
                 if (r < 0) {

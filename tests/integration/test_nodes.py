@@ -25,6 +25,20 @@ def tearDownModule():
     sshnode.subreaper(False)
 
 
+def serve_processes(node):
+    """pids of the node's serve processes (not systemd-socket-activate, which names it too)."""
+    want = f"{sshnode.worker_binary()}\0serve\0--state-dir={node.state}\0".encode()
+    found = []
+    for pid in procs.pids_mentioning(f"--state-dir={node.state}"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().startswith(want):
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def job_spec(image, script, **kw):
     spec = {"image": {"id": image, "meta": {"env": ["PATH=/bin:/usr/local/bin"]}},
             "command": ["sh", "-c", script]}
@@ -287,7 +301,8 @@ class Nodes(unittest.TestCase):
         the last sequence number seen and gets the rest exactly once, and the same result; a
         second start of the same id does not run the job again."""
         job = JOB_A
-        script = ("echo first; for i in 1 2 3 4 5 6; do sleep 0.3; echo line$i; done;"
+        # Quiet for a while after the first line: serve must notice the lost peer by itself.
+        script = ("echo first; sleep 3; for i in 1 2 3 4 5 6; do sleep 0.1; echo line$i; done;"
                   " echo 'PlanQK:Job:Result: {\"ok\":true}'")
         s = self.a.session()
         try:
@@ -299,7 +314,9 @@ class Nodes(unittest.TestCase):
         self.assertNotIn("finished", [e["event"] for e in seen])
         last = seen[-1]["seq"]
 
-        # The worker survived the connection (and the serve that started it).
+        # The connection's serve notices the peer is gone and ends at once (not only at the
+        # job's next event), and the worker survives it.
+        procs.wait_for(lambda: not serve_processes(self.a), timeout=1.5, what="the connection's serve to exit")
         pid = self.a.worker_pid(job)
         self.assertIsNotNone(pid, "the job's worker is gone with the connection")
 
