@@ -78,6 +78,8 @@ int serve_image_install(Serve *s, json_object *req);
 int serve_image_remove(Serve *s, json_object *req);
 int serve_image_list(Serve *s, json_object *req);
 
+void serve_jobs_cleanup(Serve *s);
+
 /* Ids of jobs that have not finished (for hello). */
 json_object *serve_running_jobs(Serve *s);
 

@@ -696,6 +696,31 @@ static json_object *collect_jobs(Serve *s, bool only_unfinished) {
         return a;
 }
 
+/* Staging directories of a start whose serve died before the rename (.new-<id>-<pid>): the job
+ * never existed, the directory is garbage. One of a live serve is left alone. */
+void serve_jobs_cleanup(Serve *s) {
+        _cleanup_close_ int fd = dup(s->jobs_fd);
+        struct dirent *de;
+        DIR *d;
+
+        if (fd < 0 || !(d = fdopendir(TAKE_FD(fd))))
+                return;
+        rewinddir(d);
+        while ((de = readdir(d))) {
+                const char *dash = strrchr(de->d_name, '-');
+                char *end;
+                long pid;
+
+                if (!strneq(de->d_name, ".new-", 5) || !dash)
+                        continue;
+                errno = 0;
+                pid = strtol(dash + 1, &end, 10);
+                if (errno || *end || pid <= 0 || (kill((pid_t) pid, 0) < 0 && errno == ESRCH))
+                        (void) rm_rf_at(s->jobs_fd, de->d_name);
+        }
+        closedir(d);
+}
+
 json_object *serve_running_jobs(Serve *s) {
         return collect_jobs(s, true);
 }

@@ -561,6 +561,7 @@ static int serve_open(Serve *s) {
         if (s->inotify_fd < 0)
                 return log_error_errno(errno, "inotify_init1: %m");
         s->state_path = TAKE_PTR(path);
+        serve_jobs_cleanup(s);
         return 0;
 }
 

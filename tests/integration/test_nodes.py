@@ -217,6 +217,23 @@ class Nodes(unittest.TestCase):
         finally:
             s.close()
 
+    def test_stale_staging_removed(self):
+        """A start whose serve died before the rename leaves .new-<id>-<pid>: the next serve
+        removes it (the job never existed); a live serve's staging stays."""
+        jobs = os.path.join(self.b.state, "jobs")
+        os.makedirs(jobs, exist_ok=True)
+        stale = os.path.join(jobs, ".new-job-x-2147483647")
+        live = os.path.join(jobs, f".new-job-y-{os.getpid()}")
+        os.makedirs(os.path.join(stale, "input"))
+        os.makedirs(live)
+        try:
+            self.assertEqual(self.b.request({"op": "hello"})["event"], "hello")
+            self.assertFalse(os.path.exists(stale))
+            self.assertTrue(os.path.exists(live))
+        finally:
+            shutil.rmtree(stale, ignore_errors=True)
+            shutil.rmtree(live, ignore_errors=True)
+
     def test_symlinked_partial_refused(self):
         """The account may leave a symlink as the partial file (here made with sftp itself):
         serve never follows it, and nothing appears under the final name."""
