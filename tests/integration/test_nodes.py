@@ -530,3 +530,23 @@ class SystemdNode(unittest.TestCase):
         # --collect: the unit is gone once it ended.
         procs.wait_for(lambda: self.unit_state(job) in ("inactive", "unknown"), what="job unit collected")
         self.assertEqual(node.request({"op": "remove", "job": job})["event"], "removed")
+
+    def test_cancel_job_unit(self):
+        """cancel signals the worker in its unit: the job ends CANCELLED and the unit is gone."""
+        node = self.node
+        job = "job-sd-cancel-1"
+        s = node.session()
+        try:
+            ev = s.request({"op": "start", "job": job, "spec": job_spec(self.image, "echo up; sleep 60")})
+            self.assertEqual(ev["event"], "started", ev)
+            s.send({"op": "attach", "job": job})
+            s.read_until(lambda e: e.get("line") == "up", timeout=30)
+            self.assertEqual(self.unit_state(job), "active")
+            ev = node.request({"op": "cancel", "job": job})
+            self.assertTrue(ev["signalled"], ev)
+            fin = s.read_until(lambda e: e["event"] == "finished", timeout=30)[-1]
+        finally:
+            s.close()
+        self.assertEqual(fin["exit"]["status"], "CANCELLED")
+        procs.wait_for(lambda: self.unit_state(job) in ("inactive", "unknown"), what="job unit collected")
+        self.assertEqual(node.request({"op": "remove", "job": job})["event"], "removed")
