@@ -130,7 +130,11 @@ class Nodes(unittest.TestCase):
                 with open(self.image_path, "rb") as src, open(sq, "wb") as dst:
                     data = src.read()
                     dst.write(data + content)
-                p = self.a.sftp(f"put {sq} {img}.squashfs.partial\n")
+                # sftp the first time, scp (which speaks SFTP too) the second.
+                if content == b"first":
+                    p = self.a.sftp(f"put {sq} {img}.squashfs.partial\n")
+                else:
+                    p = self.a.scp(sq, f"{img}.squashfs.partial")
                 self.assertEqual(p.returncode, 0, p.stderr)
                 ev = self.a.request({"op": "image-install", "image": img, "size": len(data) + len(content)})
                 self.assertEqual(ev["event"], "image-installed", ev)
@@ -177,6 +181,11 @@ class Nodes(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         events = [json.loads(x) for x in p.stdout.splitlines()]
         self.assertEqual([e["event"] for e in events], ["hello", "jobs"])
+        # Asking for the relay by name is the same.
+        p = subprocess.run(self.b.ssh_argv() + ["gateway-worker connect"], input='{"op":"hello"}\n',
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["event"], "hello")
 
     # ---- bad input ----
 

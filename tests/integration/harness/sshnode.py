@@ -283,6 +283,13 @@ Subsystem sftp /usr/lib/openssh/sftp-server
                                "-P", str(self.port), f"{ACCOUNT}@127.0.0.1"],
                               input=batch, capture_output=True, text=True, timeout=60)
 
+    def scp(self, local, remote):
+        """scp (SFTP protocol, OpenSSH 9) of a local file to REMOTE, relative to the image dir."""
+        return subprocess.run(["scp", "-q", "-i", self.client_key, "-o", f"UserKnownHostsFile={self.known_hosts}",
+                               "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                               "-P", str(self.port), local, f"{ACCOUNT}@127.0.0.1:{remote}"],
+                              capture_output=True, text=True, timeout=60)
+
     def log(self):
         out = []
         for name in ("serve.log", "sshd.log"):
