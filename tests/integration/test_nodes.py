@@ -559,3 +559,39 @@ class SystemdNode(unittest.TestCase):
         self.assertEqual(fin["exit"]["status"], "CANCELLED")
         procs.wait_for(lambda: self.unit_state(job) in ("inactive", "unknown"), what="job unit collected")
         self.assertEqual(node.request({"op": "remove", "job": job})["event"], "removed")
+
+
+class ServeInput(unittest.TestCase):
+    """serve on pipes (no SSH): many mangled requests, each answered with exactly one event;
+    serve neither crashes nor stops answering."""
+
+    def test_mangled_requests(self):
+        import random
+        rnd = random.Random(4711)
+        tmp = procs.TempDir(prefix="gatewayd-serve-")
+        self.addCleanup(tmp.cleanup)
+        values = [None, True, 0, -1, 2**63, 1.5, "", "x" * 200, "../../etc", "a/b", "\u00e9", [], {}, [1, {}],
+                  {"id": "e" * 64}, {"image": {"id": "e" * 64}}, "e" * 64, "j-1"]
+        keys = ["op", "job", "spec", "input", "from", "file", "offset", "length", "image", "size", "metaSize", "req"]
+        ops = ["hello", "start", "attach", "cancel", "remove", "list", "read", "image-install", "image-remove",
+               "image-list", "nope", 5]
+        lines = []
+        for _ in range(600):
+            req = {"op": rnd.choice(ops)}
+            for k in rnd.sample(keys, rnd.randint(0, 5)):
+                req[k] = rnd.choice(values)
+            text = json.dumps(req)
+            if rnd.random() < 0.2:      # byte-level damage
+                i = rnd.randrange(len(text))
+                text = text[:i] + rnd.choice(["", "\"", "{", "\\", "\x00", "\xff"]) + text[i + 1:]
+            lines.append(text.replace("\n", " "))
+        data = "".join(l + "\n" for l in lines).encode("utf-8", "surrogateescape") + b'{"op":"hello"}\n'
+        p = subprocess.run([sshnode.worker_binary(), "serve", f"--state-dir={tmp.path}", "--launch=detached",
+                            f"--runtime-dir={tmp.path}/rt"], input=data, capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        out = [json.loads(x) for x in p.stdout.decode().splitlines()]
+        blank = sum(1 for l in lines if not l.strip(" \t\r"))
+        self.assertEqual(len(out), len(lines) - blank + 1)
+        self.assertEqual(out[-1]["event"], "hello")
+        # Nothing was started: no spec was valid (no image is installed).
+        self.assertFalse([j for j in os.listdir(os.path.join(tmp.path, "jobs"))])
