@@ -344,6 +344,20 @@ static int dispatch_seconds(ParseContext *ctx, const char *path, json_object *v,
         return get_uint64(ctx, path, v, DURATION_MAX_SEC, field);
 }
 
+/* Idle HTTP connections: at least a second (0 would mean "never" to libmicrohttpd), at most a day. */
+static int dispatch_connection_timeout(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t sec;
+        int r;
+
+        r = dispatch_duration(ctx, path, v, &sec);
+        if (r < 0)
+                return r;
+        if (sec < 1 || sec > 24 * 3600)
+                return config_error(ctx, path, "must be between 1 second and 1 day");
+        *(unsigned *) field = (unsigned) sec;
+        return 0;
+}
+
 static int dispatch_enum(ParseContext *ctx, const char *path, json_object *v, char **field,
                          const char * const *allowed) {
         _cleanup_free_ char *list = NULL;
@@ -829,9 +843,14 @@ static const Field config_fields[] = {
         { "JobsPerUser",              dispatch_unsigned,     offsetof(Config, jobs_per_user) },
         { "ActiveJobsPerUser",        dispatch_unsigned,     offsetof(Config, active_jobs_per_user) },
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
+        { "ConnectionsPerUser",       dispatch_positive,     offsetof(Config, connections_per_user) },
+        { "ConnectionsMax",           dispatch_positive,     offsetof(Config, connections_max) },
+        { "ConnectionTimeout",        dispatch_connection_timeout, offsetof(Config, connection_timeout_sec) },
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
+        { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
+        { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
         {}
 };
 
@@ -874,6 +893,9 @@ static Config *config_alloc(void) {
                 .jobs_per_user = 2,
                 .active_jobs_per_user = 50,
                 .max_clusters = 4,
+                .connections_per_user = 64,
+                .connections_max = 4096,
+                .connection_timeout_sec = 60,
                 .compression_level = -1,
                 .result_max = 16 * MIB,
                 .interim_max = 1 * MIB,
@@ -883,6 +905,8 @@ static Config *config_alloc(void) {
                 .memory_max = 0,
                 .tasks_max = 512,
                 .job_retention_sec = 7 * 24 * 3600,
+                .image_size_max = 64 * KIB * MIB,
+                .image_files_max = 2000000,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -1281,6 +1305,14 @@ const char *config_platform_image_dir(const ConfigPlatform *p) {
         return p->access == CONFIG_ACCESS_REMOTE ? p->ssh_image_dir : p->local_image_dir;
 }
 
+const char *config_platform_unsupported(const ConfigPlatform *p, bool jobs) {
+        if (p->access == CONFIG_ACCESS_REMOTE)
+                return "accesstype \"remote\" (SSH nodes) is not implemented by this gatewayd";
+        if (jobs && config_platform_is_slurm(p))
+                return "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd";
+        return NULL;
+}
+
 ConfigLocation *config_location_find(Config *c, const char *name) {
         if (!c)
                 return NULL;
@@ -1393,6 +1425,16 @@ int config_prepare_directories(const Config *c, const char *state_dir, char **re
                         return r;
         }
         return 0;
+}
+
+const char *config_state_directory(const Config *c, const char *cmdline, const char *fallback) {
+        return cmdline ?: c->state_directory ?: fallback;
+}
+
+int config_log_level(const Config *c, int cmdline, int fallback) {
+        if (cmdline >= 0)
+                return cmdline;
+        return c->log_level >= 0 ? c->log_level : fallback;
 }
 
 int config_location_worker_args(const ConfigLocation *l, char ***ret) {

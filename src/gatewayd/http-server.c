@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "hashmap.h"
 #include "http-server.h"
 #include "json-util.h"
 #include "log.h"
@@ -18,11 +20,50 @@
 
 /* libmicrohttpd runs on our sd-event loop: its epoll fd is an IO source, and the timeout it
  * wants is a relative timer that we re-arm after every run. No threads, so handlers can touch the
- * Manager freely. */
+ * Manager freely.
+ *
+ * Connections are limited per peer uid (ConnectionsPerUser) and in total (ConnectionsMax). When
+ * libmicrohttpd accepts a connection, on_connection_notify() reads its peer credentials; one over
+ * a limit is shut down right there: its client sees EOF at once, and libmicrohttpd, seeing the
+ * hang-up before it read anything, closes it without parsing a request. (The accept policy
+ * callback cannot do this: it gets an address, meaningless on a unix socket, not the socket.)
+ * libmicrohttpd accepting stays the normal path: connections handed over with
+ * MHD_add_connection() are not known to be AF_UNIX, and libmicrohttpd then retries TCP_NODELAY
+ * and TCP_CORK on every response (two failing system calls, ~12% of a small request's cost).
+ *
+ * But libmicrohttpd stops accepting at its connection limit and, worse, on EMFILE/ENFILE until
+ * one of its connections closes, so one user holding connections could wedge the socket for
+ * everyone. Hence a second watch on the listen socket at idle priority (on_listen): it runs only
+ * when connections wait and libmicrohttpd did not take them, accepts them itself and applies the
+ * same limits; out of descriptors it closes the newest connection with the help of a reserve
+ * descriptor. Accept never stalls. */
+
+/* Connections accepted per wake-up by the fallback: a storm of connects must not starve the
+ * requests on open connections (the listen socket is level-triggered: the rest comes next round). */
+#define ACCEPT_BATCH 64U
+
+/* libmicrohttpd's own connection limit lies this far above ConnectionsMax: connections that were
+ * refused still count for it until its next run closes them, and at its limit it stops accepting. */
+#define MHD_LIMIT_SLACK 64U
+
+/* Descriptors kept free for the database, the bus, workers and their pipes: connections are
+ * planned within RLIMIT_NOFILE minus this, so that descriptors normally never run out. */
+#define FD_RESERVE 256U
+
+/* Refused connections are logged at most this often: a flood must not flood the journal. */
+#define REFUSAL_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
+
+/* The open connections of one peer uid. */
+typedef struct HttpUser {
+        char key[16];   /* the uid in decimal, the key in HttpServer.users */
+        unsigned n_connections;
+} HttpUser;
 
 struct HttpPeer {
         Caller caller;
         int fd;
+        HttpUser *user; /* counted here while the connection is open */
+        bool refused;   /* over a limit: shut down, closed by libmicrohttpd's next run */
 };
 
 struct HttpStream {
@@ -42,10 +83,20 @@ struct HttpServer {
         struct MHD_Daemon *daemon;
         sd_event_source *io_source;
         sd_event_source *timer_source;
+        sd_event_source *listen_source;
+        sd_event_source *accept_retry_source;
         const HttpRoute *routes;
         size_t n_routes;
-        unsigned n_connections;
+        unsigned n_connections; /* every connection libmicrohttpd has, refused ones too */
+        unsigned n_counted;     /* those counted against the limits */
+        unsigned connections_max, connections_per_user;
+        Hashmap *users;         /* HttpUser by uid */
+        HttpPeer *adding;       /* handed from the accept loop to on_connection_notify() */
         int listen_fd;
+        int reserve_fd;         /* given up to accept and close a connection when descriptors run out */
+        bool quiesced;
+        usec_t refusal_log_next;
+        unsigned refusals_unlogged;
         HttpRequest *suspended_requests;
         HttpStream *suspended_streams;
 };
@@ -121,20 +172,139 @@ static void peer_read_credentials(HttpPeer *p) {
         p->caller.pid = uc.pid;
 }
 
+static HttpPeer *http_peer_new(int fd) {
+        HttpPeer *p = calloc(1, sizeof(HttpPeer));
+
+        if (!p)
+                return NULL;
+        p->fd = fd;
+        peer_read_credentials(p);
+        return p;
+}
+
+static HttpPeer *http_peer_free(HttpPeer *p) {
+        if (!p)
+                return NULL;
+        safe_close(p->caller.pidfd);
+        free(p);
+        return NULL;
+}
+
+static void http_server_count_peer(HttpServer *s, HttpPeer *p) {
+        char key[sizeof(p->user->key)];
+        HttpUser *u;
+
+        s->n_counted++;
+
+        snprintf(key, sizeof(key), "%u", (unsigned) p->caller.uid);
+        u = hashmap_get(s->users, key);
+        if (!u) {
+                u = calloc(1, sizeof(HttpUser));
+                if (!u)
+                        return; /* not counted: out of memory is no reason to drop a connection */
+                memcpy(u->key, key, sizeof(key));
+                if (hashmap_put(s->users, u->key, u) < 0) {
+                        free(u);
+                        return;
+                }
+        }
+        u->n_connections++;
+        p->user = u;
+}
+
+static void http_server_uncount_peer(HttpServer *s, HttpPeer *p) {
+        HttpUser *u = TAKE_PTR(p->user);
+
+        if (p->refused)
+                return;
+        if (s->n_counted > 0)
+                s->n_counted--;
+
+        if (!u || --u->n_connections > 0)
+                return;
+        hashmap_remove(s->users, u->key);
+        free(u);
+}
+
+/* Which limit a new connection of UID would exceed, or NULL. Root is held only to
+ * ConnectionsMax: it can stop or kill gatewayd anyway, so a per-user limit would protect nothing
+ * from it, while the administrator's tools must keep working when users fill their share. */
+static const char *http_server_limit_reached(HttpServer *s, uid_t uid, unsigned *ret_limit) {
+        char key[sizeof(((HttpUser *) NULL)->key)];
+        HttpUser *u;
+
+        if (s->n_counted >= s->connections_max) {
+                *ret_limit = s->connections_max;
+                return "ConnectionsMax";
+        }
+        if (uid == 0)
+                return NULL;
+        snprintf(key, sizeof(key), "%u", (unsigned) uid);
+        u = hashmap_get(s->users, key);
+        if (u && u->n_connections >= s->connections_per_user) {
+                *ret_limit = s->connections_per_user;
+                return "ConnectionsPerUser";
+        }
+        return NULL;
+}
+
+static void http_server_log_refusal(HttpServer *s, const char *format, ...) _printf_(2, 3);
+static void http_server_log_refusal(HttpServer *s, const char *format, ...) {
+        _cleanup_free_ char *msg = NULL;
+        usec_t now;
+        va_list ap;
+
+        (void) sd_event_now(s->manager->event, CLOCK_MONOTONIC, &now);
+        if (now < s->refusal_log_next) {
+                s->refusals_unlogged++;
+                return;
+        }
+        va_start(ap, format);
+        if (vasprintf(&msg, format, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        if (s->refusals_unlogged > 0)
+                log_warning("%s (%u more connections closed unlogged in the last %llu s)", strna(msg),
+                            s->refusals_unlogged, (unsigned long long) (REFUSAL_LOG_INTERVAL_USEC / USEC_PER_SEC));
+        else
+                log_warning("%s", strna(msg));
+        s->refusal_log_next = now + REFUSAL_LOG_INTERVAL_USEC;
+        s->refusals_unlogged = 0;
+}
+
+/* Whether P's connection is over a limit; if so it is shut down, which its client sees as EOF. */
+static bool http_server_refuse(HttpServer *s, HttpPeer *p) {
+        const char *limit_name;
+        unsigned limit;
+
+        limit_name = http_server_limit_reached(s, p->caller.uid, &limit);
+        if (!limit_name)
+                return false;
+        http_server_log_refusal(s, "Closed a new HTTP connection of UID %u: %s=%u reached.",
+                                (unsigned) p->caller.uid, limit_name, limit);
+        (void) shutdown(p->fd, SHUT_RDWR);
+        return true;
+}
+
 static void on_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
                                  enum MHD_ConnectionNotificationCode toe) {
         HttpServer *s = cls;
         HttpPeer *p;
 
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-                const union MHD_ConnectionInfo *info;
+                /* Either accepted by the fallback (on_listen), which checked the limits already and
+                 * is inside MHD_add_connection() now, or by libmicrohttpd itself. */
+                p = TAKE_PTR(s->adding);
+                if (!p) {
+                        const union MHD_ConnectionInfo *info;
 
-                p = calloc(1, sizeof(HttpPeer));
-                if (!p)
-                        return;
-                info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-                p->fd = info ? info->connect_fd : -1;
-                peer_read_credentials(p);
+                        info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                        p = http_peer_new(info ? info->connect_fd : -1);
+                        if (p && http_server_refuse(s, p))
+                                p->refused = true;
+                }
+                if (p && !p->refused)
+                        http_server_count_peer(s, p);
                 *socket_context = p;
                 s->n_connections++;
                 manager_touch(s->manager);
@@ -143,13 +313,113 @@ static void on_connection_notify(void *cls, struct MHD_Connection *connection, v
 
         p = *socket_context;
         if (p) {
-                safe_close(p->caller.pidfd);
-                free(p);
+                http_server_uncount_peer(s, p);
+                http_peer_free(p);
                 *socket_context = NULL;
         }
         if (s->n_connections > 0)
                 s->n_connections--;
         manager_touch(s->manager);
+}
+
+/* Something other than descriptors is short (ENOBUFS, ENOMEM): the listen socket stays readable,
+ * so stop watching it for a moment instead of spinning on it. */
+static void http_server_pause_accept(HttpServer *s) {
+        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_time_relative(s->accept_retry_source, USEC_PER_SEC / 10);
+        (void) sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_ONESHOT);
+}
+
+static int on_accept_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+
+        if (!s->quiesced)
+                (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+        return 0;
+}
+
+/* Out of descriptors: the reserve descriptor makes room to accept the newest connection and close
+ * it at once. Its client learns right away instead of hanging in the listen queue, and we keep
+ * serving the connections we have; once some close, new ones are accepted again. */
+static int http_server_shed_one(HttpServer *s) {
+        int fd, error;
+
+        if (s->reserve_fd < 0)
+                s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (s->reserve_fd < 0) {
+                log_warning("Out of file descriptors and no reserve left, pausing accept.");
+                http_server_pause_accept(s);
+                return 0;
+        }
+        s->reserve_fd = safe_close(s->reserve_fd);
+        fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        error = errno;
+        safe_close(fd);
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                if (error == EAGAIN)
+                        return 0;
+                http_server_pause_accept(s);
+                return 0;
+        }
+        http_server_log_refusal(s, "Out of file descriptors (%u HTTP connections open): closed a new connection.",
+                                s->n_connections);
+        return 1;
+}
+
+/* Takes one connection off the listen queue. Returns 1 when there may be more, 0 when the queue
+ * is empty or accepting has to pause. */
+static int http_server_accept_one(HttpServer *s) {
+        union { struct sockaddr sa; struct sockaddr_un un; } sa = {};
+        socklen_t salen = sizeof(sa);
+        _cleanup_close_ int fd = -1;
+        HttpPeer *p;
+
+        fd = accept4(s->listen_fd, &sa.sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+                switch (errno) {
+                case EAGAIN:
+                        return 0;
+                case EINTR:
+                case ECONNABORTED:
+                case EPROTO:
+                        return 1; /* that client is gone already */
+                case EMFILE:
+                case ENFILE:
+                        return http_server_shed_one(s);
+                default:
+                        log_warning("Failed to accept an HTTP connection: %m");
+                        http_server_pause_accept(s);
+                        return 0;
+                }
+
+        p = http_peer_new(fd);
+        if (!p) {
+                log_oom();
+                return 1; /* closing it is all we can do */
+        }
+        if (http_server_refuse(s, p)) {
+                http_peer_free(p);
+                return 1;
+        }
+
+        /* libmicrohttpd takes the socket, and closes it itself when it fails; on success
+         * on_connection_notify() took the peer. */
+        s->adding = p;
+        (void) MHD_add_connection(s->daemon, TAKE_FD(fd), &sa.sa, salen);
+        http_peer_free(TAKE_PTR(s->adding));
+        return 1;
+}
+
+static int on_listen(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
+        HttpServer *s = userdata;
+
+        for (unsigned i = 0; i < ACCEPT_BATCH; i++)
+                if (http_server_accept_one(s) <= 0)
+                        break;
+        /* A first connection brings the first timeout. */
+        http_server_arm_timer(s);
+        return 0;
 }
 
 const Caller *http_request_caller(HttpRequest *req) {
@@ -535,6 +805,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 req = http_request_new(s, connection, method, url);
                 if (!req)
                         return MHD_NO;
+                if (req->peer && req->peer->refused) {
+                        /* Shut down already; libmicrohttpd normally notices before parsing. */
+                        http_request_free(req);
+                        return MHD_NO;
+                }
                 *req_cls = req;
                 manager_touch(s->manager);
                 if (content_length_too_large(req, max_body)) {
@@ -639,8 +914,26 @@ int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated) {
         return 0;
 }
 
+/* Each connection holds its socket, and a pidfd while polkit needs one; FD_RESERVE also covers
+ * refused connections waiting to be closed (MHD_LIMIT_SLACK). */
+static unsigned connections_max_for_fd_limit(unsigned want) {
+        struct rlimit rl;
+        rlim_t avail;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return want;
+        avail = rl.rlim_cur > 2 * FD_RESERVE ? (rl.rlim_cur - FD_RESERVE) / 2 : rl.rlim_cur / 4;
+        avail = MAX(avail, (rlim_t) 1);
+        if (avail >= want)
+                return want;
+        log_warning("ConnectionsMax=%u does not fit into RLIMIT_NOFILE=%llu; accepting at most %u HTTP connections.",
+                    want, (unsigned long long) rl.rlim_cur, (unsigned) avail);
+        return (unsigned) avail;
+}
+
 int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n_routes, HttpServer **ret) {
         const union MHD_DaemonInfo *info;
+        const Config *c = m->config;
         HttpServer *s;
         int r;
 
@@ -651,6 +944,19 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
         s->routes = routes;
         s->n_routes = n_routes;
         s->listen_fd = listen_fd;
+        s->connections_max = connections_max_for_fd_limit(c->connections_max);
+        s->connections_per_user = c->connections_per_user;
+        s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        r = s->reserve_fd < 0 ? -errno : 0;
+        s->users = hashmap_new();
+        if (r < 0 || !s->users) {
+                r = r < 0 ? r : -ENOMEM;
+                s->listen_fd = -1; /* the caller closes it on failure */
+                http_server_free(s);
+                return log_error_errno(r, "Failed to set up the HTTP server: %m");
+        }
+        /* on_listen() accepts too; systemd passes the socket blocking. */
+        (void) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 
         s->daemon = MHD_start_daemon(
                         /* No MHD_USE_TURBO: with it a half-closed connection was sometimes
@@ -661,17 +967,20 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
                         MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, s,
                         MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, s,
                         MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
-                        /* Idle keep-alive connections must not keep the daemon alive forever. */
-                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 30,
-                        MHD_OPTION_CONNECTION_LIMIT, (unsigned) 4096,
+                        /* Idle connections (keep-alive or stuck mid-request) are closed; suspended
+                         * ones (waiting for a job, following a log) are not idle. */
+                        MHD_OPTION_CONNECTION_TIMEOUT, c->connection_timeout_sec,
+                        MHD_OPTION_CONNECTION_LIMIT, s->connections_max + MHD_LIMIT_SLACK,
                         MHD_OPTION_END);
         if (!s->daemon) {
-                free(s);
+                s->listen_fd = -1;
+                http_server_free(s);
                 return log_error_errno(EIO, "Failed to start the HTTP server.");
         }
 
         info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (!info) {
+                s->listen_fd = -1;
                 http_server_free(s);
                 return log_error_errno(EIO, "HTTP server has no epoll fd.");
         }
@@ -682,12 +991,23 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
                  * ended), and the default would let the loop coalesce that wake-up up to 250 ms
                  * later. */
                 r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, 1, on_timer, s);
+        if (r >= 0)
+                r = sd_event_add_io(m->event, &s->listen_source, listen_fd, EPOLLIN, on_listen, s);
+        if (r >= 0)
+                r = sd_event_source_set_priority(s->listen_source, SD_EVENT_PRIORITY_IDLE);
+        if (r >= 0)
+                r = sd_event_add_time(m->event, &s->accept_retry_source, CLOCK_MONOTONIC, 0, 0, on_accept_retry, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_OFF);
         if (r < 0) {
+                s->listen_fd = -1;
                 http_server_free(s);
                 return log_error_errno(r, "Failed to hook the HTTP server into the event loop: %m");
         }
         (void) sd_event_source_set_description(s->io_source, "http-io");
         (void) sd_event_source_set_description(s->timer_source, "http-timer");
+        (void) sd_event_source_set_description(s->listen_source, "http-listen");
+        (void) sd_event_source_set_description(s->accept_retry_source, "http-accept-retry");
         http_server_arm_timer(s);
 
         *ret = s;
@@ -695,10 +1015,12 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
 }
 
 HttpServer *http_server_free(HttpServer *s) {
+        HttpUser *u;
+
         if (!s)
                 return NULL;
+        http_server_quiesce(s);
         if (s->daemon) {
-                MHD_quiesce_daemon(s->daemon);
                 /* libmicrohttpd must not be stopped with suspended connections: answer them. */
                 while (s->suspended_requests)
                         http_request_reply_errorf(s->suspended_requests, GW_ERROR_UNAVAILABLE, "gatewayd is shutting down.");
@@ -709,14 +1031,28 @@ HttpServer *http_server_free(HttpServer *s) {
         }
         sd_event_source_disable_unref(s->io_source);
         sd_event_source_disable_unref(s->timer_source);
+        sd_event_source_disable_unref(s->listen_source);
+        sd_event_source_disable_unref(s->accept_retry_source);
         safe_close(s->listen_fd);
+        safe_close(s->reserve_fd);
+        /* Normally empty by now: MHD_stop_daemon() reported every connection closed. */
+        HASHMAP_FOREACH(u, s->users)
+                free(u);
+        hashmap_free(s->users);
         free(s);
         return NULL;
 }
 
+/* No new connections from now on: they wait in the listen queue (for the next instance, with
+ * socket activation). */
 void http_server_quiesce(HttpServer *s) {
-        if (s && s->daemon)
+        if (!s)
+                return;
+        s->quiesced = true;
+        if (s->daemon)
                 (void) MHD_quiesce_daemon(s->daemon);
+        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_OFF);
 }
 
 unsigned http_server_n_connections(HttpServer *s) {

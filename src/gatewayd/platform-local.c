@@ -11,6 +11,7 @@
 
 #include "build-config.h"
 #include "config.h"
+#include "fd-limit.h"
 #include "fs-util.h"
 #include "job-registry.h"
 #include "log.h"
@@ -441,6 +442,7 @@ static _noreturn_ void exec_worker(Job *j, const char *path, bool verb, int even
         (void) sigprocmask(SIG_SETMASK, &all, NULL);
         for (int sig = 1; sig < _NSIG; sig++)
                 (void) signal(sig, SIG_DFL);
+        fd_limit_restore();
 
         null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(err_fd, 2) < 0 || dup2(events_fd, 3) < 0)
