@@ -60,6 +60,8 @@ static void help(void) {
                "Options:\n"
                "  -h --help                  Show this help\n"
                "     --events-fd=FD          Write events to FD instead of stdout\n"
+               "     --events-max=BYTES      Write at most this much of events, then only done\n"
+               "                             (default: no limit)\n"
                "     --events-timeout=SECONDS\n"
                "                             Give up on an events reader that accepts nothing for\n"
                "                             this long (default: 30)\n"
@@ -153,7 +155,7 @@ static char *default_init(void) {
 
 static int parse_argv(int argc, char *argv[], RunArgs *a) {
         enum {
-                ARG_EVENTS_FD = 0x100, ARG_EVENTS_TIMEOUT, ARG_PID_FILE, ARG_RUNTIME_DIR, ARG_BWRAP, ARG_INIT,
+                ARG_EVENTS_FD = 0x100, ARG_EVENTS_TIMEOUT, ARG_EVENTS_MAX, ARG_PID_FILE, ARG_RUNTIME_DIR, ARG_BWRAP, ARG_INIT,
                 ARG_RESULT_MAX, ARG_INTERIM_MAX, ARG_INTERIM_COUNT_MAX, ARG_LOG_MAX,
                 ARG_LOG_TAIL_LINES, ARG_KILL_GRACE, ARG_DEFAULT_PIDS, ARG_NO_CGROUPS, ARG_LOG_LEVEL,
         };
@@ -161,6 +163,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 { "help",              no_argument,       NULL, 'h' },
                 { "events-fd",         required_argument, NULL, ARG_EVENTS_FD },
                 { "events-timeout",    required_argument, NULL, ARG_EVENTS_TIMEOUT },
+                { "events-max",        required_argument, NULL, ARG_EVENTS_MAX },
                 { "pid-file",          required_argument, NULL, ARG_PID_FILE },
                 { "runtime-dir",       required_argument, NULL, ARG_RUNTIME_DIR },
                 { "bwrap",             required_argument, NULL, ARG_BWRAP },
@@ -195,6 +198,11 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 case ARG_EVENTS_TIMEOUT:
                         r = parse_seconds(optarg, 3600, &d);
                         a->events_timeout_msec = (int) (d * 1000);
+                        break;
+                case ARG_EVENTS_MAX:
+                        r = parse_bytes(optarg, &v);
+                        if (r >= 0)
+                                events_set_max_bytes(v);
                         break;
                 case ARG_PID_FILE:
                         a->pid_file = optarg;
