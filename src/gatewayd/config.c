@@ -849,6 +849,8 @@ static const Field config_fields[] = {
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
+        { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
+        { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
         {}
 };
 
@@ -903,6 +905,8 @@ static Config *config_alloc(void) {
                 .memory_max = 0,
                 .tasks_max = 512,
                 .job_retention_sec = 7 * 24 * 3600,
+                .image_size_max = 64 * KIB * MIB,
+                .image_files_max = 2000000,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -1301,6 +1305,14 @@ const char *config_platform_image_dir(const ConfigPlatform *p) {
         return p->access == CONFIG_ACCESS_REMOTE ? p->ssh_image_dir : p->local_image_dir;
 }
 
+const char *config_platform_unsupported(const ConfigPlatform *p, bool jobs) {
+        if (p->access == CONFIG_ACCESS_REMOTE)
+                return "accesstype \"remote\" (SSH nodes) is not implemented by this gatewayd";
+        if (jobs && config_platform_is_slurm(p))
+                return "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd";
+        return NULL;
+}
+
 ConfigLocation *config_location_find(Config *c, const char *name) {
         if (!c)
                 return NULL;
@@ -1413,6 +1425,16 @@ int config_prepare_directories(const Config *c, const char *state_dir, char **re
                         return r;
         }
         return 0;
+}
+
+const char *config_state_directory(const Config *c, const char *cmdline, const char *fallback) {
+        return cmdline ?: c->state_directory ?: fallback;
+}
+
+int config_log_level(const Config *c, int cmdline, int fallback) {
+        if (cmdline >= 0)
+                return cmdline;
+        return c->log_level >= 0 ? c->log_level : fallback;
 }
 
 int config_location_worker_args(const ConfigLocation *l, char ***ret) {

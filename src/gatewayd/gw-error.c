@@ -28,6 +28,7 @@ static const struct {
         [GW_ERROR_LIMIT_EXCEEDED] = { 429, "LimitExceeded", "LimitExceeded", EUSERS },
         [GW_ERROR_INTERNAL] = { 500, "Internal", "Internal", EIO },
         [GW_ERROR_UNAVAILABLE] = { 503, "Unavailable", "Unavailable", EAGAIN },
+        [GW_ERROR_INSUFFICIENT_STORAGE] = { 507, "InsufficientStorage", "InsufficientStorage", ENOSPC },
 };
 
 static int gw_error_setv(GwError *e, GwErrorCode code, const char *format, va_list ap) {
@@ -75,6 +76,10 @@ int gw_error_set_errno(GwError *e, int error, const char *format, ...) {
         case EAGAIN:
         case ESHUTDOWN:
                 code = GW_ERROR_UNAVAILABLE;
+                break;
+        case ENOSPC:
+        case EDQUOT:
+                code = GW_ERROR_INSUFFICIENT_STORAGE;
                 break;
         }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <sys/stat.h>
 
@@ -269,12 +270,13 @@ static int image_pull_build_argv(ImagePull *p, bool resolve_only, const char *wh
         Config *c = m->config;
         ConfigPlatform *pl = config_platform_find(c, p->platform);
         _cleanup_strv_free_ char **argv = NULL;
-        _cleanup_free_ char *images = NULL, *cache = NULL, *expand = NULL, *level = NULL;
+        _cleanup_free_ char *images = NULL, *cache = NULL, *expand = NULL, *level = NULL, *size_max = NULL, *files_max = NULL;
         size_t n = 0;
         int r = 0;
 
         if (asprintf(&images, "%s/images", m->state_dir) < 0 || asprintf(&cache, "%s/cache", m->state_dir) < 0 ||
-            asprintf(&expand, "%s/expand", m->state_dir) < 0 || asprintf(&level, "%i", c->compression_level) < 0)
+            asprintf(&expand, "%s/expand", m->state_dir) < 0 || asprintf(&level, "%i", c->compression_level) < 0 ||
+            asprintf(&size_max, "%" PRIu64, c->image_size_max) < 0 || asprintf(&files_max, "%u", c->image_files_max) < 0)
                 return -ENOMEM;
 
         r |= append_arg(&argv, &n, "pull", NULL);
@@ -286,6 +288,8 @@ static int image_pull_build_argv(ImagePull *p, bool resolve_only, const char *wh
                 r |= append_arg(&argv, &n, "--default-location=", c->default_image_location);
         r |= append_arg(&argv, &n, "--compressor=", c->compressor ?: "zstd");
         r |= append_arg(&argv, &n, "--compression-level=", level);
+        r |= append_arg(&argv, &n, "--image-size-max=", size_max);
+        r |= append_arg(&argv, &n, "--image-files-max=", files_max);
         for (size_t k = 0; k < c->n_locations; k++) {
                 _cleanup_strv_free_ char **location_args = NULL;
 
@@ -536,6 +540,9 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
 
         if (!pl)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
+        if (config_platform_unsupported(pl, /* jobs= */ false))
+                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s': %s.", pl->name,
+                                    config_platform_unsupported(pl, false));
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");

@@ -175,7 +175,9 @@ static int image_registry_fail_interrupted(Manager *m) {
                 log_notice("Image %s (%s) was being pulled when gatewayd stopped; marking it failed.", i->id, i->reference);
                 r = image_registry_set_status(i, IMAGE_FAILURE, "Pull interrupted by a restart of gatewayd; pull again.");
                 if (r < 0)
-                        return r;
+                        /* e.g. a full disk: start anyway (the record stays as it was, and the
+                         * next start tries again), rather than not serving at all */
+                        log_warning_errno(r, "Cannot mark image %s failed: %m", i->id);
         }
         return 0;
 }

@@ -17,6 +17,7 @@
 #include "platform-local.h"
 #include "scheduler.h"
 #include "service-registry.h"
+#include "spool-reserve.h"
 
 #define JOB_COLUMNS "seq, id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, " \
                     "exit_code, error_code, error_message"
@@ -158,6 +159,7 @@ void job_registry_free(Manager *m) {
          * by the next gatewayd. */
         m->job_dispatch = sd_event_source_disable_unref(m->job_dispatch);
         m->job_retention_timer = sd_event_source_disable_unref(m->job_retention_timer);
+        m->job_retry = sd_event_source_disable_unref(m->job_retry);
         HASHMAP_FOREACH(j, m->jobs)
                 job_free(j);
         m->jobs = hashmap_free(m->jobs);
@@ -173,24 +175,17 @@ bool job_is_visible_to(const Job *j, const Caller *c) {
         return caller_is_root(c) || j->uid == c->uid;
 }
 
-/* The one place a job's state changes: database first, then memory, then the world. */
-typedef struct JobUpdate {
-        JobState state;
-        uint64_t started_usec, ended_usec;
-        int exit_code;
-        const char *error_code, *error_message;
-} JobUpdate;
+#define RETRY_FIRST_USEC (USEC_PER_SEC / 10)
+#define RETRY_MAX_USEC (5 * USEC_PER_SEC)
 
-static int job_commit(Job *j, const JobUpdate *u) {
+static const char *db_path(Manager *m) {
+        return sqlite3_db_filename(m->db, "main");
+}
+
+static int job_store(Job *j, const JobUpdate *u) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         Manager *m = j->manager;
         int rc, r;
-
-        if (!job_state_transition_is_valid(j->state, u->state)) {
-                log_debug("Job %s: ignoring transition %s → %s.", j->id, job_state_to_string(j->state),
-                          job_state_to_string(u->state));
-                return -ESTALE;
-        }
 
         r = db_prepare(m->db,
                        "UPDATE jobs SET state = ?, started_usec = ?, ended_usec = ?, exit_code = ?, "
@@ -210,6 +205,12 @@ static int job_commit(Job *j, const JobUpdate *u) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to store state of job %s: %s", j->id, sqlite3_errmsg(m->db));
+        return 0;
+}
+
+/* Memory and the world, once the database has the change. */
+static void job_apply(Job *j, const JobUpdate *u) {
+        Manager *m = j->manager;
 
         if (free_and_strdup(&j->error_code, u->error_code) < 0 ||
             free_and_strdup(&j->error_message, u->error_message) < 0)
@@ -228,7 +229,115 @@ static int job_commit(Job *j, const JobUpdate *u) {
         if (job_state_is_terminal(j->state)) {
                 job_registry_dispatch(m);  /* a slot was freed */
                 job_retention_schedule(j);
+        } else if (j->state == JOB_PENDING)
+                job_start(j);              /* last: it may end the job at once */
+}
+
+static void job_retry_soon(Manager *m) {
+        if (!m->job_retry)
+                return;
+        if (m->job_retry_usec == 0)
+                m->job_retry_usec = RETRY_FIRST_USEC;
+        (void) sd_event_source_set_time_relative(m->job_retry, m->job_retry_usec);
+        (void) sd_event_source_set_enabled(m->job_retry, SD_EVENT_ONESHOT);
+}
+
+/* The one place a job's state changes: database first, then memory, then the world. A change the
+ * database refuses (a full disk) is kept as the job's pending change and retried with back-off;
+ * memory keeps the committed state until then, so nobody sees what a restart would take back. */
+static int job_commit(Job *j, const JobUpdate *u) {
+        Manager *m = j->manager;
+        JobUpdate merged;
+        int r;
+
+        if (j->pending) {
+                /* The first outcome wins, as it would have had it been stored at once. */
+                if (job_state_is_terminal(j->pending->state)) {
+                        log_debug("Job %s: ignoring %s, %s is waiting to be stored.", j->id,
+                                  job_state_to_string(u->state), job_state_to_string(j->pending->state));
+                        return -ESTALE;
+                }
+                merged = *u;
+                if (merged.started_usec == 0)
+                        merged.started_usec = j->pending->started_usec;
+                u = &merged;
         }
+        if (!job_state_transition_is_valid(j->state, u->state)) {
+                log_debug("Job %s: ignoring transition %s → %s.", j->id, job_state_to_string(j->state),
+                          job_state_to_string(u->state));
+                return -ESTALE;
+        }
+
+        r = job_store(j, u);
+        if (r < 0 && (r == -ENOSPC || r == -EIO) && db_reserve_release(db_path(m)) > 0) {
+                /* How a job ended must be recorded even on a full disk: that is what the space
+                 * set aside next to the database is for. */
+                log_warning("State database is out of space; using the space reserved for it.");
+                r = job_store(j, u);
+                job_retry_soon(m);  /* to take the reserve again once there is room */
+        }
+        if (r < 0) {
+                JobUpdate *p = job_update_dup(u);
+
+                if (!p)
+                        return log_oom();
+                job_update_free(j->pending);
+                j->pending = p;
+                log_warning_errno(r, "Job %s: cannot store %s yet; retrying: %m", j->id, job_state_to_string(u->state));
+                job_retry_soon(m);
+                return r;
+        }
+        j->pending = job_update_free(j->pending);
+        job_apply(j, u);
+        return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        bool left = false;
+        Job *j;
+
+        HASHMAP_FOREACH(j, m->jobs) {
+                JobUpdate *p = TAKE_PTR(j->pending);
+
+                if (!p)
+                        continue;
+                (void) job_commit(j, p);
+                job_update_free(p);
+                if (j->pending)
+                        left = true;
+        }
+        /* Only with everything stored: the reserve must not take the room a retry needs. */
+        if (!left && !db_has_reserve(db_path(m))) {
+                int r = db_reserve(db_path(m));
+
+                if (errno_is_disk_full(r))
+                        left = true;
+                else if (r < 0)
+                        log_warning_errno(r, "Cannot reserve space for the state database, going on without: %m");
+        }
+        if (!left) {
+                m->job_retry_usec = 0;
+                log_debug("Job changes stored, database reserve in place.");
+                return 0;
+        }
+        m->job_retry_usec = MIN(m->job_retry_usec * 2, (usec_t) RETRY_MAX_USEC);
+        job_retry_soon(m);
+        return 0;
+}
+
+/* A submission is refused while the database has no reserve: accepting it would hand the last
+ * space to a new job that the running ones need to record their outcomes. */
+static int job_check_space(Manager *m, GwError *e) {
+        int r;
+
+        if (db_has_reserve(db_path(m)))
+                return 0;
+        r = db_reserve(db_path(m));
+        if (errno_is_disk_full(r))
+                return gw_error_set_errno(e, r, "The state file system is full: cannot accept jobs (%s).", strerror(-r));
+        if (r < 0)
+                log_warning_errno(r, "Cannot reserve space for the state database, going on without: %m");
         return 0;
 }
 
@@ -302,8 +411,7 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
 
         n_promote = scheduler_select(&limits, all, n, promote);
         for (size_t i = 0; i < n_promote; i++)
-                if (job_transition(promote[i], JOB_PENDING, NULL, NULL) >= 0)
-                        job_start(promote[i]);
+                (void) job_transition(promote[i], JOB_PENDING, NULL, NULL);  /* starts it once stored */
         return 0;
 }
 
@@ -339,7 +447,8 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
         if (!s)
                 return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
         if (platform_local_start(j, s, image, &e) < 0)
-                return job_fail(j, "INTERNAL_ERROR", e.message ?: "Failed to start the worker.");
+                return job_fail(j, e.code == GW_ERROR_INSUFFICIENT_STORAGE ? "DISK_FULL" : "INTERNAL_ERROR",
+                                e.message ?: "Failed to start the worker.");
         image_mark_used(image);
 }
 
@@ -394,6 +503,16 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
                 return -errno;
         if (mkdir(input, 0700) < 0)
                 return -errno;
+        /* Room for the job's final state, whatever its output does to the disk (the worker
+         * writes exit.json into it). */
+        dfd = open(j->spool_dir, O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = reserve_file_at(dfd, SPOOL_RESERVE_NAME, SPOOL_RESERVE_SIZE);
+        if (r < 0)
+                return r;
+        safe_close(r);
+        safe_close(dfd);
         dfd = open(input, O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
@@ -448,6 +567,8 @@ static int job_insert(Job *j, GwError *e) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) {
                 log_error("Failed to store job %s: %s", j->id, sqlite3_errmsg(m->db));
+                if (errno_is_disk_full(db_errno(rc)))
+                        return gw_error_set_errno(e, db_errno(rc), "The state file system is full: cannot store the job.");
                 return gw_error_set_errno(e, db_errno(rc), "Database error while storing the job.");
         }
         j->seq = sqlite3_last_insert_rowid(m->db);
@@ -471,6 +592,9 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
                                     count_unfinished(m, c->uid), m->config->active_jobs_per_user);
 
         p = config_platform_default(m->config);
+        if (config_platform_unsupported(p, /* jobs= */ true))
+                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s' (DefaultPlatform): %s.", p->name,
+                                    config_platform_unsupported(p, true));
         j = job_new();
         if (!j)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
@@ -488,11 +612,16 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
         if (asprintf(&j->spool_dir, "%s/jobs/%s", m->state_dir, j->id) < 0)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
 
+        r = job_check_space(m, e);
+        if (r < 0)
+                return r;
         r = job_create_spool(j, data, params);
         if (r < 0) {
                 log_error_errno(r, "Failed to create spool directory %s: %m", j->spool_dir);
                 if (r != -EEXIST)  /* (not ours to remove then) */
                         (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
+                if (errno_is_disk_full(r))
+                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the job's input.");
                 return gw_error_set_errno(e, r, "Cannot create the job's spool directory.");
         }
         r = job_insert(j, e);
@@ -746,6 +875,15 @@ void job_registry_start(Manager *m) {
         }
         (void) sd_event_source_set_description(m->job_dispatch, "job-dispatch");
         (void) sd_event_source_set_enabled(m->job_dispatch, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(m->event, &m->job_retry, CLOCK_MONOTONIC, RETRY_FIRST_USEC, 0, on_retry, m);
+        if (r < 0)
+                log_error_errno(r, "Failed to set up retries of job changes: %m");
+        else {
+                (void) sd_event_source_set_description(m->job_retry, "job-retry");
+                (void) sd_event_source_set_enabled(m->job_retry, SD_EVENT_OFF);
+                if (!db_has_reserve(db_path(m)))
+                        job_retry_soon(m);  /* takes the database's reserve (again) */
+        }
 
         /* Jobs that had a slot when we went away: find their worker, or what it left behind. */
         HASHMAP_FOREACH(j, m->jobs) {

@@ -59,6 +59,27 @@ bool job_state_transition_is_valid(JobState from, JobState to) {
         }
 }
 
+JobUpdate *job_update_dup(const JobUpdate *u) {
+        JobUpdate *c = calloc(1, sizeof(JobUpdate));
+
+        if (!c)
+                return NULL;
+        *c = *u;
+        c->error_code = u->error_code ? strdup(u->error_code) : NULL;
+        c->error_message = u->error_message ? strdup(u->error_message) : NULL;
+        if ((u->error_code && !c->error_code) || (u->error_message && !c->error_message))
+                return job_update_free(c);
+        return c;
+}
+
+JobUpdate *job_update_free(JobUpdate *u) {
+        if (!u)
+                return NULL;
+        free((char *) u->error_code);
+        free((char *) u->error_message);
+        return mfree(u);
+}
+
 Job *job_new(void) {
         Job *j = calloc(1, sizeof(Job));
 
@@ -87,6 +108,7 @@ Job *job_free(Job *j) {
                         w->destroy(w->userdata);
                 free(w);
         }
+        job_update_free(j->pending);
         free(j->events_buf);
         free(j->image_request);
         free(j->id);

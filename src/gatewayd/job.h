@@ -38,6 +38,18 @@ static inline bool job_state_is_active(JobState s) {
 /* Whether from → to is a transition the state machine allows. */
 bool job_state_transition_is_valid(JobState from, JobState to);
 
+/* A change of a job's state, as it is committed to the database (job-registry.c). */
+typedef struct JobUpdate {
+        JobState state;
+        uint64_t started_usec, ended_usec;
+        int exit_code;
+        const char *error_code, *error_message;
+} JobUpdate;
+
+/* A copy that owns its strings, and its free. */
+JobUpdate *job_update_dup(const JobUpdate *u);
+JobUpdate *job_update_free(JobUpdate *u);
+
 typedef void (*JobWatchCallback)(void *userdata);
 
 typedef struct JobWatch {
@@ -65,6 +77,8 @@ typedef struct Job {
         char *object_path;
 
         /* Runtime only. */
+        JobUpdate *pending;             /* a change the database has not taken yet (disk full):
+                                         * retried; until then memory keeps the committed state */
         char *image_request;            /* userdata of an image_registry_ensure_ready() in flight
                                          * (our id, copied): owned here, so that a request still
                                          * open at shutdown is freed with the job */

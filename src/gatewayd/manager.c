@@ -26,11 +26,10 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         if (!m)
                 return log_oom();
 
-        m->state_dir = strdup(o->state_dir);
         m->runtime_dir = strdup(o->runtime_dir);
         m->services = hashmap_new();
         m->jobs = hashmap_new();
-        if (!m->state_dir || !m->runtime_dir || !m->services || !m->jobs)
+        if (!m->runtime_dir || !m->services || !m->jobs)
                 return log_oom();
         m->idle_timeout_usec = o->idle_timeout_usec;
 
@@ -39,6 +38,24 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
                 r = config_verify_files(m->config, &error);
         if (r < 0)
                 return log_error_errno(r, "Failed to load configuration %s: %s", o->config_path, strna(error));
+
+        /* The configuration is read before anything touches the state directory, so that
+         * "StateDirectory" and "LogLevel" apply; the command line still wins. */
+        log_set_max_level(config_log_level(m->config, o->log_level, log_get_max_level()));
+        m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
+        if (!m->state_dir)
+                return log_oom();
+        for (size_t i = 0; i < m->config->n_platforms; i++) {
+                const ConfigPlatform *p = &m->config->platforms[i];
+
+                if (config_platform_unsupported(p, /* jobs= */ true))
+                        log_warning("Platforms.%s: %s; %s for it are refused.", p->name,
+                                    config_platform_unsupported(p, true),
+                                    config_platform_unsupported(p, false) ? "pulls and jobs" : "jobs");
+        }
+        if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
+                log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
+                            m->config->state_directory, o->config_path, o->state_dir);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -196,6 +213,11 @@ static int manager_open_state(Manager *m) {
         if (asprintf(&path, "%s/state.db", m->state_dir) < 0)
                 return log_oom();
         r = db_open(path, &m->db);
+        if (r < 0 && db_reserve_release(path) > 0) {
+                /* e.g. a full disk where the WAL's index must be created anew */
+                log_warning("Retrying to open the state database with the space reserved for it.");
+                r = db_open(path, &m->db);
+        }
         if (r < 0)
                 return r;
         r = service_registry_load(m);

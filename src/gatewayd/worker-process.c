@@ -139,7 +139,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         return 0;
 }
 
-static _noreturn_ void worker_exec(const WorkerOptions *o, int events_fd, pid_t parent) {
+static _noreturn_ void worker_exec(const char *path, const WorkerOptions *o, int events_fd, pid_t parent) {
         size_t n = strv_length(o->argv);
         char **argv = calloc(n + 2, sizeof(char *));
         sigset_t all;
@@ -177,8 +177,8 @@ static _noreturn_ void worker_exec(const WorkerOptions *o, int events_fd, pid_t 
                 _exit(EXIT_FAILURE);
         argv[0] = (char *) "gateway-worker";
         memcpy(argv + 1, o->argv, n * sizeof(char *));
-        execv(worker_binary_path(), argv);
-        fprintf(stderr, "Failed to execute %s: %m\n", worker_binary_path());
+        execv(path, argv);
+        fprintf(stderr, "Failed to execute %s: %m\n", path);
         _exit(127);
 }
 
@@ -187,6 +187,8 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
         WorkerProcess *w;
         int pipefd[2], r;
         pid_t parent = getpid(), pid;
+        /* "WorkerPath" names the worker for pulls as for jobs (platform-local.c). */
+        const char *path = m->config->worker_path ?: worker_binary_path();
 
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create worker pipe: %m");
@@ -200,7 +202,7 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
         }
         if (pid == 0) {
                 close(pipefd[0]);
-                worker_exec(o, pipefd[1], parent);
+                worker_exec(path, o, pipefd[1], parent);
         }
         close(pipefd[1]);
 

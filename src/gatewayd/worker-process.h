@@ -30,6 +30,6 @@ WorkerProcess *worker_process_free(WorkerProcess *w);
 pid_t worker_process_pid(WorkerProcess *w);
 int worker_process_kill(WorkerProcess *w, int sig);
 
-/* The gateway-worker binary: $GATEWAYD_WORKER, else next to gatewayd (build tree), else the
- * installed one. */
+/* The gateway-worker binary when "WorkerPath" is not set: $GATEWAYD_WORKER, else next to
+ * gatewayd (build tree), else the installed one. */
 const char *worker_binary_path(void);

@@ -17,6 +17,13 @@ static bool events_broken;
 /* How long a full pipe may block us (non-blocking fds only) before the reader counts as gone. */
 static int events_stall_msec = 30000;
 
+static uint64_t events_max_bytes, events_written;
+static bool events_capped;
+
+void events_set_max_bytes(uint64_t max) {
+        events_max_bytes = max;
+}
+
 void events_set_stall_timeout(int msec) {
         events_stall_msec = msec;
 }
@@ -80,6 +87,20 @@ int events_emit(const char *event, json_object *fields) {
         json_object_put(fields);
 
         pthread_mutex_lock(&events_lock);
+        if (events_max_bytes > 0 && !streq(event, "done") && events_written + len + 1 > events_max_bytes) {
+                static const char note[] = "{\"event\":\"log\",\"level\":\"warning\",\"message\":"
+                        "\"[gateway-worker] Event limit reached: no further log and interim events (the log file has them).\"}\n";
+                r = 0;
+                if (!events_capped && !events_broken) {
+                        events_capped = true;
+                        r = write_events(events_fd, note, sizeof(note) - 1);
+                        if (r == -EPIPE || r == -ETIMEDOUT)
+                                events_broken = true;
+                }
+                pthread_mutex_unlock(&events_lock);
+                return r;
+        }
+        events_written += len + 1;
         if (events_broken)
                 r = -EPIPE;
         else {

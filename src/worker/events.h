@@ -15,6 +15,11 @@ void events_set_fd(int fd);
  * further events are written (default 30 s). */
 void events_set_stall_timeout(int msec);
 
+/* At most this many bytes of events (0: no limit, the default); past it only "done" is written,
+ * after one warning. For events kept in a file (a node's events.jsonl), so that a job printing
+ * without end cannot fill the disk twice over: its log is bounded and remains the truth. */
+void events_set_max_bytes(uint64_t max);
+
 /* Takes ownership of fields (may be NULL); adds "event" and "time" (µs since the epoch). */
 int events_emit(const char *event, json_object *fields);
 

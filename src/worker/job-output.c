@@ -8,6 +8,7 @@
 #include "job-output.h"
 #include "line-splitter.h"
 #include "log.h"
+#include "spool-reserve.h"
 #include "utf8.h"
 
 /* Log events carry at most this much of a line; the log file has all of it. */
@@ -18,6 +19,7 @@
 struct JobOutput {
         JobLog *log;
         bool log_failed;
+        bool disk_full;         /* a write to the spool failed for lack of space */
         MarkerParser *parser;
         int interim_fd;
         LineSplitter out, err;
@@ -42,13 +44,22 @@ static void on_marker_warning(const char *message, void *userdata) {
 
 static int write_line(int fd, const char *s, size_t n) {
         _cleanup_free_ char *b = malloc(n + 1);
+        ssize_t k;
 
         if (!b)
                 return -ENOMEM;
         memcpy(b, s, n);
         b[n] = '\n';
         /* one write: interim.jsonl never holds half a line that a reader could take as whole */
-        return write(fd, b, n + 1) == (ssize_t) (n + 1) ? 0 : -EIO;
+        k = write(fd, b, n + 1);
+        if (k < 0)
+                return -errno;
+        if (k != (ssize_t) (n + 1)) {
+                /* short: the file system filled up in between; take the half line back */
+                (void) ftruncate(fd, lseek(fd, 0, SEEK_CUR) - k);
+                return -ENOSPC;
+        }
+        return 0;
 }
 
 static int on_interim(const char *json, size_t len, size_t index, void *userdata) {
@@ -57,6 +68,8 @@ static int on_interim(const char *json, size_t len, size_t index, void *userdata
         int k;
 
         k = write_line(o->interim_fd, json, len);
+        if (errno_is_disk_full(k))
+                o->disk_full = true;
         if (k < 0) {
                 job_output_note(o, "warning", "Cannot append to interim.jsonl: %s", strerror(-k));
                 return 0;
@@ -96,6 +109,8 @@ static void log_piece(JobOutput *o, const char *data, size_t len, bool continued
         if (o->log_failed)
                 return;
         k = job_log_line(o->log, data, len, continued);
+        if (errno_is_disk_full(k))
+                o->disk_full = true;
         if (k < 0) {
                 o->log_failed = true;
                 log_warning_errno(k, "Cannot write the job log, it will be incomplete: %m");
@@ -185,6 +200,10 @@ void job_output_end(JobOutput *o) {
 
 const char *job_output_result(const JobOutput *o, size_t *ret_len) {
         return marker_parser_result(o->parser, ret_len);
+}
+
+bool job_output_disk_full(const JobOutput *o) {
+        return o->disk_full;
 }
 
 size_t job_output_interim_count(const JobOutput *o) {

@@ -20,6 +20,7 @@
 #include "runner.h"
 #include "sandbox.h"
 #include "spool.h"
+#include "spool-reserve.h"
 #include "squashfs-mount.h"
 /* After bwrap exits, how long stray pipe writers may keep us reading. */
 #define DRAIN_USEC (5 * 1000000ULL)
@@ -34,6 +35,7 @@ typedef enum StopReason {
         STOP_NONE,
         STOP_TIMEOUT,
         STOP_CANCEL,
+        STOP_DISK_FULL,
 } StopReason;
 
 typedef struct Runner {
@@ -132,6 +134,9 @@ static void begin_stop(Runner *r, StopReason reason) {
         if (reason == STOP_TIMEOUT)
                 job_output_note(r->output, "error", "Time limit of %.3g s exceeded; terminating the job.",
                      (double) r->spec->timeout_usec / 1e6);
+        else if (reason == STOP_DISK_FULL)
+                /* (this note reaches the events only: the log cannot take it) */
+                job_output_note(r->output, "error", "The file system of the spool is full; terminating the job.");
         else
                 job_output_note(r->output, "notice", "Job cancelled; terminating it.");
 
@@ -270,8 +275,13 @@ static void event_loop(Runner *r, int signal_fd) {
                 for (size_t i = 0; i < n; i++) {
                         if (!p[i].revents)
                                 continue;
-                        if (owner[i])
+                        if (owner[i]) {
                                 (void) read_stream(r, owner[i]);
+                                /* Output that cannot be stored is lost, and a job that goes on
+                                 * producing it takes the space other jobs need to finish. */
+                                if (r->stop == STOP_NONE && job_output_disk_full(r->output))
+                                        begin_stop(r, STOP_DISK_FULL);
+                        }
                         else if (p[i].fd == signal_fd)
                                 handle_signal(r, signal_fd);
                         else
@@ -416,6 +426,9 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
         int k;
 
         k = spool_prepare_input(r->spool_fd, r->spec->uid, r->spec->gid);
+        if (errno_is_disk_full(k))
+                return set_error(o, "FAILED", "DISK_FULL", "Cannot prepare the input files in %s/input: %s",
+                                 spool_path, strerror(-k));
         if (k < 0)
                 return set_error(o, "FAILED", "INVALID_JOB", "Cannot prepare the input files in %s/input: %s",
                                  spool_path, strerror(-k));
@@ -448,11 +461,13 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .workdir = r->spec->workdir,
                 .hostname = "gatewayd-job",
                 .network = r->spec->network,
-                /* /tmp's pages are charged to the job's memory cgroup, but killing processes
-                 * does not free them: a /tmp that could fill the whole limit can wedge the
-                 * cgroup's OOM handling (seen with cgroup v1). Half the limit fails with ENOSPC
-                 * first and leaves the job room to run. */
+                /* /tmp's and /dev/shm's pages are charged to the job's memory cgroup, but
+                 * killing processes does not free them: tmpfs that could fill the whole limit
+                 * can wedge the cgroup's OOM handling (seen with cgroup v1). Half the limit for
+                 * /tmp and a quarter for /dev/shm (semaphores, multiprocessing's shared memory)
+                 * fail with ENOSPC first and leave the job room to run. */
                 .tmp_size = r->spec->memory / 2,
+                .shm_size = r->spec->memory / 4,
                 .json_status_fd = FD_JSON_STATUS,
                 .init_status_fd = FD_INIT_STATUS,
                 .lifeline_fd = FD_LIFELINE,
@@ -491,6 +506,10 @@ static int fill_outcome(Runner *r, JobOutcome *o) {
 
         if (r->stop == STOP_CANCEL)
                 return set_error(o, "CANCELLED", "CANCELLED", "The job was cancelled.");
+        if (r->stop == STOP_DISK_FULL)
+                return set_error(o, "FAILED", "DISK_FULL", "The file system of the spool is full: the job's output "
+                                 "could not be stored, so the job was stopped.\nLast lines of the log:\n%s",
+                                 strempty(tail));
         if (r->stop == STOP_TIMEOUT)
                 return set_error(o, "FAILED", "TIMEOUT", "Time limit of %.3g s exceeded.\nLast lines of the log:\n%s",
                                  (double) r->spec->timeout_usec / 1e6, strempty(tail));
@@ -519,6 +538,8 @@ static int supervise(Runner *r, int signal_fd, JobOutcome *o) {
 
         event_loop(r, signal_fd);
         job_output_end(r->output);
+        if (r->stop == STOP_NONE && job_output_disk_full(r->output))
+                r->stop = STOP_DISK_FULL;   /* the last partial line did not fit */
         if (!r->bwrap_exited) {
                 kill_all(r);
                 (void) waitpid(r->bwrap_pid, &r->bwrap_status, 0);

@@ -34,22 +34,29 @@ int spool_lock_pid_file(int dir_fd, const char *path, pid_t *ret_holder) {
                 return -errno;
         }
         n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
+        if (ftruncate(fd, 0) < 0)
                 return -errno;
+        if (pwrite(fd, buf, (size_t) n, 0) != n && !(errno == ENOSPC || errno == EDQUOT))
+                return -errno;
+        /* On a full disk the file stays empty, but the lock holds: the caller sees the size. */
         return TAKE_FD(fd);
 }
 
 static int prepare_input_file(int input_fd, const char *name, uid_t uid, gid_t gid) {
         _cleanup_close_ int fd = -1;
         struct stat st;
+        int r;
 
         fd = openat(input_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0 && errno == ENOENT) {
                 fd = openat(input_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
                 if (fd < 0)
                         return -errno;
-                if (loop_write(fd, "{}\n", 3) < 0)
-                        return -EIO;
+                r = loop_write(fd, "{}\n", 3);
+                if (r < 0) {
+                        (void) unlinkat(input_fd, name, 0);
+                        return r;
+                }
         }
         if (fd < 0)
                 return errno == ELOOP ? -ELOOP : -errno;

@@ -56,6 +56,10 @@ class InstalledDataFiles(unittest.TestCase):
         units = unit_dir().lstrip("/")
         self.assertIn(os.path.join(units, "gatewayd.service"), self.files)
         self.assertIn(os.path.join(units, "gatewayd.socket"), self.files)
+        # The node part (meson option node, default true).
+        self.assertIn(os.path.join(units, "gateway-worker.socket"), self.files)
+        self.assertIn(os.path.join(units, "gateway-worker@.service"), self.files)
+        self.find("/sysusers.d/gateway-worker.conf")
         self.assertIn("usr/share/dbus-1/system.d/org.gatewayd.Gateway1.conf", self.files)
         self.assertIn("usr/share/dbus-1/system-services/org.gatewayd.Gateway1.service", self.files)
         self.assertIn("usr/share/polkit-1/actions/org.gatewayd.policy", self.files)
@@ -85,7 +89,8 @@ class InstalledDataFiles(unittest.TestCase):
                 shutil.copy(os.path.join(HOST_UNIT_DIR, f), root_units, follow_symlinks=False)
                 copied.append(f)
         try:
-            units = [os.path.join(unit_dir(), u) for u in ("gatewayd.service", "gatewayd.socket")]
+            units = [os.path.join(unit_dir(), u) for u in ("gatewayd.service", "gatewayd.socket",
+                                                            "gateway-worker.socket", "gateway-worker@.service")]
             p = subprocess.run(["systemd-analyze", "verify", f"--root={self.destdir}", *units],
                                capture_output=True, text=True, env=dict(os.environ, SYSTEMD_LOG_LEVEL="info"))
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -138,6 +143,34 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertEqual(sock["SocketMode"], ["0666"])
         self.assertEqual(sock["Service"], ["gatewayd.service"])
         self.assertEqual(s["Install"]["WantedBy"], ["sockets.target"])
+
+    def test_node_socket_unit_settings(self):
+        s = read_unit(os.path.join(self.destdir, self.find("/gateway-worker.socket")))
+        sock = s["Socket"]
+        self.assertEqual(sock["ListenStream"], ["/run/gateway-worker/worker.sock"])
+        self.assertEqual(sock["Accept"], ["yes"])
+        self.assertEqual(sock["SocketGroup"], ["gateway-worker"])
+        self.assertEqual(sock["SocketMode"], ["0660"])
+        self.assertEqual(s["Install"]["WantedBy"], ["sockets.target"])
+        with open(os.path.join(self.destdir, self.find("/sysusers.d/gateway-worker.conf"))) as f:
+            self.assertIn("g gateway-worker -", f.read())
+
+    def test_node_service_unit_settings(self):
+        s = read_unit(os.path.join(self.destdir, self.find("/gateway-worker@.service")))
+        svc = s["Service"]
+        exec_start = svc["ExecStart"][0].split()
+        self.assertTrue(exec_start[0].endswith("/libexec/gateway-worker"), exec_start)
+        self.assertTrue(os.access(os.path.join(self.destdir, exec_start[0].lstrip("/")), os.X_OK))
+        self.assertEqual(exec_start[1], "serve")
+        self.assertEqual(svc["StandardInput"], ["socket"])
+        self.assertEqual(svc["StandardOutput"], ["socket"])
+        self.assertEqual(svc["StateDirectory"], ["gateway-worker"])
+        for on in ("ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateNetwork",
+                   "NoNewPrivileges", "RestrictNamespaces"):
+            self.assertIn(on, svc, f"{on}= expected: jobs run in units of their own, not below serve")
+        # serve must stay root: it starts units for other users' jobs.
+        self.assertNotIn("User", svc)
+        self.assertNotIn("DynamicUser", svc)
 
     def test_dbus_activation_file(self):
         cp = configparser.ConfigParser()
@@ -236,6 +269,7 @@ class ManPages(unittest.TestCase):
     def test_worker_options(self):
         w = os.path.join(self.build, "src/worker/gateway-worker")
         self.check_options("man8/gateway-worker.8", [[w, "--help"], [w, "pull", "--help"], [w, "run", "--help"],
+                                                    [w, "serve", "--help"], [w, "connect", "--help"],
                                                     [os.path.join(self.build, "src/worker/gateway-worker-run"), "--help"]])
 
     def test_gatewayctl_options(self):
