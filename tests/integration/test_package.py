@@ -128,26 +128,43 @@ class InstalledPackages(unittest.TestCase):
         for g in ("gatewayd-admin", "gateway-worker"):
             self.assertEqual(self.sh("getent", "group", g, check=False).returncode, 0, g)
         pw = self.sh("getent", "passwd", "gwnode").stdout.strip().split(":")
-        self.assertEqual(pw[5], "/var/lib/gateway-worker")
-        group = self.sh("getent", "group", "gateway-worker").stdout.split(":")[2]
-        self.assertEqual(pw[3], group, "gwnode's primary group is gateway-worker")
+        self.assertEqual(pw[5:], ["/", "/bin/sh"])
+        self.assertIn("gateway-worker", self.sh("id", "-nG", "gwnode").stdout.split())
         expect = {"/var/lib/gatewayd": "755 root root", "/run/gatewayd": "755 root root",
                   "/var/lib/gateway-worker": "755 root root",
-                  "/var/lib/gateway-worker/images": "755 gwnode gateway-worker",
-                  "/run/gateway-worker": "750 root gateway-worker"}
+                  "/var/lib/gateway-worker/images": "755 gwnode gwnode",
+                  "/run/gateway-worker/worker.sock": "660 root gateway-worker"}
         for path, want in expect.items():
             self.assertEqual(self.sh("stat", "-c", "%a %U %G", path).stdout.strip(), want, path)
 
     def test_units_enabled_and_verified(self):
-        self.assertEqual(self.sh("systemctl", "is-enabled", "gatewayd.socket").stdout.strip(), "enabled")
-        # Started by the package's postinst.
-        self.assertEqual(self.sh("systemctl", "is-active", "gatewayd.socket", check=False).stdout.strip(),
-                         "active", self.dpkg_output)
-        p = self.sh("systemd-analyze", "verify", "/lib/systemd/system/gatewayd.service",
-                    "/lib/systemd/system/gatewayd.socket", check=False)
+        for sock in ("gatewayd.socket", "gateway-worker.socket"):
+            self.assertEqual(self.sh("systemctl", "is-enabled", sock).stdout.strip(), "enabled")
+            # Started by the packages' postinst.
+            self.assertEqual(self.sh("systemctl", "is-active", sock, check=False).stdout.strip(),
+                             "active", self.dpkg_output)
+        units = [f"/lib/systemd/system/{u}" for u in ("gatewayd.service", "gatewayd.socket",
+                                                       "gateway-worker.socket", "gateway-worker@.service")]
+        p = self.sh("systemd-analyze", "verify", *units, check=False)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
+    def test_node_answers_through_ssh_forced_command(self):
+        """The node account's forced command relays to the node socket, where a
+        gateway-worker@ instance answers (as gatewayd's SSH session would see it)."""
+        p = self.sh("setpriv", "--reuid=gwnode", "--regid=gwnode", "--init-groups", "--",
+                    "/usr/libexec/gateway-worker", "connect", input='{"op":"hello"}\n', check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + self.container.journal("gateway-worker@*"))
+        first = json.loads(p.stdout.splitlines()[0])
+        self.assertIn("slots", json.dumps(first), p.stdout)
+        # Anybody else may not connect.
+        self.sh("useradd", "--no-create-home", "gwpkg-stranger")
+        p = self.container.run(["/usr/libexec/gateway-worker", "connect"], user="gwpkg-stranger",
+                               input='{"op":"hello"}\n', check=False)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+
     def test_man_pages_and_completion(self):
+        for doc in ("nodes.md", "worker-serve.md", "units.md.gz", "configuration.md.gz"):
+            self.assertEqual(self.sh("test", "-e", f"/usr/share/doc/gatewayd/{doc}", check=False).returncode, 0, doc)
         for page in ("gatewayctl", "gatewayd", "gateway-worker", "gatewayd.json"):
             p = self.sh("man", "-w", page, check=False)
             self.assertEqual(p.returncode, 0, page + p.stderr)
