@@ -3,7 +3,8 @@
 """Turns one of docs/*.md into scdoc source, so that a man page is built from the same text as
 the Markdown reference and cannot drift from it.
 
-  md2scd.py INPUT.md NAME SECTION [--title TITLE] [--drop HEADING]... > OUTPUT.scd
+  md2scd.py INPUT.md NAME SECTION [--drop HEADING]... [--whatis TEXT] [--see-also TEXT]
+            [--output OUTPUT.scd]
 
 Handles the Markdown these documents use: headings, paragraphs, "* " lists, definition lists
 ("`term`" followed by ": text"), fenced code blocks, pipe tables (written as one entry per row),
