@@ -76,11 +76,16 @@ def convert(lines, name, section, title, drop, whatis=None):
 
     def flush():
         if para:
-            out.append(line_start(inline(" ".join(p.strip() for p in para))))
+            text = " ".join(p.strip() for p in para)
+            if in_name:
+                # whatis(1) wants "name - description".
+                text = text.replace(" — ", " - ")
+            out.append(line_start(inline(text)))
             out.append("")
             para.clear()
 
     first_heading = True
+    in_name = False
     while i < n:
         line = lines[i].rstrip("\n")
         if line.startswith("#"):
@@ -93,6 +98,7 @@ def convert(lines, name, section, title, drop, whatis=None):
                 continue
             if level == 2:
                 skipping = text in drop
+                in_name = text.upper() == "NAME"
             if not skipping:
                 if level <= 2:
                     out += ["# " + text.upper(), ""]
