@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -410,9 +411,46 @@ static bool content_type_is_json(const char *ct) {
         return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ';
 }
 
+int http_json_body_parse(const char *body, size_t size, json_object **ret, GwError *e) {
+        json_tokener *tok;
+        json_object *o;
+
+        if (size == 0)
+                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "Request body is empty; a JSON object is required.");
+        if (size > INT_MAX)
+                return gw_error_set(e, GW_ERROR_PAYLOAD_TOO_LARGE, "Request body is too large.");
+
+        tok = json_tokener_new();
+        if (!tok)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "Out of memory.");
+        /* JSON is UTF-8; invalid bytes would end up in D-Bus strings, which must be valid. */
+        json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+        o = json_tokener_parse_ex(tok, body, (int) size);
+        if (!o || json_tokener_get_parse_end(tok) != size) {
+                enum json_tokener_error jerr = json_tokener_get_error(tok);
+                size_t end = json_tokener_get_parse_end(tok);
+
+                /* Trailing white space after a complete document is fine. */
+                while (o && end < size && strchr(" \t\r\n", body[end]))
+                        end++;
+                if (!o || end != size) {
+                        gw_error_set(e, GW_ERROR_BAD_REQUEST, "Malformed JSON in request body at offset %zu: %s",
+                                     end, o ? "unexpected data after the document"
+                                            : jerr == json_tokener_continue ? "unexpected end of input"
+                                                                             : json_tokener_error_desc(jerr));
+                        json_object_put(o);
+                        json_tokener_free(tok);
+                        return -EINVAL;
+                }
+        }
+        json_tokener_free(tok);
+        *ret = o;
+        return 0;
+}
+
 json_object *http_request_json_body(HttpRequest *req) {
         const char *ct = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        json_tokener *tok;
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         json_object *o;
 
         if (!content_type_is_json(ct)) {
@@ -420,36 +458,10 @@ json_object *http_request_json_body(HttpRequest *req) {
                                           "Request body must be application/json (got %s).", ct ? ct : "no Content-Type");
                 return NULL;
         }
-        if (req->body_size == 0) {
-                http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Request body is empty; a JSON object is required.");
+        if (http_json_body_parse(req->body, req->body_size, &o, &e) < 0) {
+                http_request_reply_error(req, &e);
                 return NULL;
         }
-
-        tok = json_tokener_new();
-        if (!tok) {
-                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-                return NULL;
-        }
-        /* JSON is UTF-8; invalid bytes would end up in D-Bus strings, which must be valid. */
-        json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-        o = json_tokener_parse_ex(tok, req->body, (int) req->body_size);
-        if (!o || json_tokener_get_parse_end(tok) != req->body_size) {
-                enum json_tokener_error jerr = json_tokener_get_error(tok);
-                size_t end = json_tokener_get_parse_end(tok);
-
-                /* Trailing white space after a complete document is fine. */
-                while (o && end < req->body_size && strchr(" \t\r\n", req->body[end]))
-                        end++;
-                if (!o || end != req->body_size) {
-                        http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Malformed JSON in request body at offset %zu: %s",
-                                                  end, o ? "unexpected data after the document"
-                                                         : jerr == json_tokener_continue ? "unexpected end of input"
-                                                                                          : json_tokener_error_desc(jerr));
-                        json_object_put(o);
-                        o = NULL;
-                }
-        }
-        json_tokener_free(tok);
         return o;
 }
 
