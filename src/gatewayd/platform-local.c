@@ -13,6 +13,7 @@
 #include "config.h"
 #include "fs-util.h"
 #include "job-registry.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-local.h"
@@ -230,9 +231,10 @@ int job_event_parse(const char *line, JobEvent *ret) {
 
         if (!o)
                 return -EBADMSG;
-        event = json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v) : "";
+        /* Only strings: json_object_get_string() of a JSON null is NULL. */
+        event = strempty(json_get_string(o, "event"));
         if (streq(event, "status")) {
-                if (json_object_object_get_ex(o, "status", &v) && streq(strempty(json_object_get_string(v)), "RUNNING")) {
+                if (streq(strempty(json_get_string(o, "status")), "RUNNING")) {
                         ev.kind = JOB_EVENT_RUNNING;
                         ev.started_usec = json_object_object_get_ex(o, "startedAt", &v) ? (uint64_t) json_object_get_int64(v) : 0;
                 }
