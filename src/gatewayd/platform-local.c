@@ -225,7 +225,7 @@ void job_event_done(JobEvent *ev) {
 }
 
 int job_event_parse(const char *line, JobEvent *ret) {
-        json_object *o = json_tokener_parse(line), *v;
+        json_object *o = json_parse_deep(line, NULL), *v;
         const char *event;
         JobEvent ev = { .kind = JOB_EVENT_OTHER };
 

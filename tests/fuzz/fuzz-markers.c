@@ -2,10 +2,12 @@
 /* A job's stdout as the result protocol reads it (src/worker/markers.c), through the line
  * splitter as in the runner. Input: one byte choosing the line limit, then the stream. Every
  * result and interim result handed on must be valid JSON by json_text_valid() and parse with
- * json-c as the worker's event writer parses it (src/worker/job-output.c). */
+ * json-c as the worker's event writer (src/worker/job-output.c) and gatewayd's result readers
+ * (job_result_json(), job_interim_json()) parse it. */
 #include <json-c/json.h>
 
 #include "fuzz.h"
+#include "json-util.h"
 #include "line-splitter.h"
 #include "macro.h"
 #include "markers.h"
@@ -15,10 +17,10 @@ static int on_interim(const char *json, size_t len, size_t index, void *userdata
         json_object *o;
 
         fuzz_assert(json[len] == 0);
-        fuzz_assert(len <= 64);
+        fuzz_assert(len <= 1024);
         fuzz_assert(json_text_valid(json, len));
         /* (JSON null parses as NULL with success) */
-        o = json_tokener_parse_verbose(json, &e);
+        o = json_parse_deep(json, &e);
         fuzz_assert(e == json_tokener_success);
         json_object_put(o);
         return 0;
@@ -35,7 +37,7 @@ static int on_line(const char *data, size_t len, bool continued, void *userdata)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const MarkerLimits limits = {
                 .result_max = 256,
-                .interim_max = 64,
+                .interim_max = 1024,
                 .interim_count_max = 4,
         };
         _cleanup_marker_parser_ MarkerParser *p = NULL;
@@ -61,7 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (result) {
                 fuzz_assert(len <= limits.result_max);
                 fuzz_assert(result[len] == 0);
+                enum json_tokener_error e;
+
                 fuzz_assert(json_text_valid(result, len));
+                json_object_put(json_parse_deep(result, &e));
+                fuzz_assert(e == json_tokener_success);
         }
         return 0;
 }

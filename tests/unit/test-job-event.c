@@ -54,6 +54,27 @@ START_TEST(test_null_members) {
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz-markers: the worker accepts results nested up to 512 levels, json-c
+ * parses only 32 by default, so a deeper interim result was dropped here. */
+START_TEST(test_deep_interim) {
+        _cleanup_(job_event_done) JobEvent ev = {};
+        char line[1024], *p = line;
+
+        p = stpcpy(p, "{\"event\":\"interim\",\"index\":0,\"result\":");
+        for (int i = 0; i < 100; i++)
+                *p++ = '[';
+        for (int i = 0; i < 100; i++)
+                *p++ = ']';
+        strcpy(p, "}");
+
+        ck_assert_int_eq(job_event_parse(line, &ev), 0);
+        ck_assert_int_eq(ev.kind, JOB_EVENT_INTERIM);
+        ck_assert_uint_eq(strlen(ev.result), 200);
+        ck_assert_int_eq(ev.result[99], '[');
+        ck_assert_int_eq(ev.result[100], ']');
+}
+END_TEST
+
 static Suite *job_event_suite(void) {
         Suite *s = suite_create("job-event");
         TCase *tc = tcase_create("parse");
@@ -62,6 +83,7 @@ static Suite *job_event_suite(void) {
         tcase_add_test(tc, test_interim);
         tcase_add_test(tc, test_other_and_garbage);
         tcase_add_test(tc, test_null_members);
+        tcase_add_test(tc, test_deep_interim);
         suite_add_tcase(s, tc);
         return s;
 }
