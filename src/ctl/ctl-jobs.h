@@ -21,3 +21,4 @@ int verb_job_show(int argc, char *argv[], char *tail[]);
 int verb_result(int argc, char *argv[], char *tail[]);
 int verb_logs(int argc, char *argv[], char *tail[]);
 int verb_cancel(int argc, char *argv[], char *tail[]);
+int verb_job_remove(int argc, char *argv[], char *tail[]);

@@ -297,6 +297,17 @@ static const char help_cancel[] =
         "Example:\n"
         "  gatewayctl cancel 6f1c2b7e-9a4d-4c1e-8f00-2a1b3c4d5e6f\n";
 
+static const char help_job_rm[] =
+        "Removes finished jobs: their records, results and logs. A job that has not\n"
+        "ended yet must be cancelled first. Your own jobs you may remove; someone else's\n"
+        "need the polkit action org.gatewayd.manage-jobs (root always has it). gatewayd\n"
+        "also removes finished jobs by itself JobRetention (default 7 days) after they\n"
+        "ended. Every id is tried; if any removal fails, the errors are printed and the\n"
+        "exit status is 1.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl job rm 6f1c2b7e-9a4d-4c1e-8f00-2a1b3c4d5e6f\n";
+
 static int verb_help(int argc, char *argv[], char *tail[]);
 
 static const char help_help[] =
@@ -347,6 +358,10 @@ static const Verb verbs[] = {
           "jobs [--all]", "List jobs", help_jobs },
         { { "job", "show" }, 1, 1, OPT_JSON, false, false, verb_job_show,
           "job show ID", "Show a job", help_job_show },
+        { { "job", "rm" }, 1, VERB_ANY, 0, false, false, verb_job_remove,
+          "job rm ID...", "Remove finished jobs", help_job_rm },
+        { { "job", "remove" }, 1, VERB_ANY, 0, false, true, verb_job_remove,
+          "job remove ID...", "Remove finished jobs", help_job_rm },
         { { "result", NULL }, 1, 1, OPT_JSON, false, false, verb_result,
           "result ID", "Print a job's result", help_result },
         { { "logs", NULL }, 1, 1, OPT_FOLLOW, false, false, verb_logs,

@@ -9,6 +9,7 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "polkit.h"
 
 #define ACTION_SUBMIT_JOB "org.gatewayd.submit-job"
 #define ACTION_MANAGE_JOBS "org.gatewayd.manage-jobs"
@@ -105,6 +106,15 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(message, NULL);
 }
 
+static int method_remove(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+
+        /* The object resolves only for the owner and root: nobody else gets here. */
+        if (job_registry_remove(userdata, &e) < 0)
+                return gw_error_to_bus(&e, error);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
 static int method_get_result(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         json_object *o = NULL;
@@ -177,6 +187,7 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("ErrorCode", "s", property_get_string, offsetof(Job, error_code), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Error", "s", property_get_string, offsetof(Job, error_message), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetResult", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json),
                                 method_get_result, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetInterimResults", SD_BUS_ARGS("b", last), SD_BUS_RESULT("s", json),
@@ -293,6 +304,95 @@ int bus_method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_error *
         return list_jobs_reply(userdata, message, false, error);
 }
 
+/* RemoveJob(s id): the owner and root remove their job at once; anybody else needs polkit's
+ * org.gatewayd.manage-jobs, and without it the job does not exist for them (NoSuchJob, as the
+ * HTTP API's 404), so that a refusal does not tell that the id is taken. */
+typedef struct RemoveJobCall {
+        Manager *manager;
+        sd_bus_message *message;
+        char *id;
+} RemoveJobCall;
+
+static RemoveJobCall *remove_job_call_free(RemoveJobCall *c) {
+        if (c) {
+                sd_bus_message_unref(c->message);
+                free(c->id);
+                free(c);
+        }
+        return NULL;
+}
+
+static int remove_job_now(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Job *j = job_registry_get(m, id);
+
+        if (!j)
+                gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", id);
+        else if (job_registry_remove(j, &e) >= 0)
+                return sd_bus_reply_method_return(message, NULL);
+        return gw_error_to_bus(&e, error);
+}
+
+static void on_remove_job_checked(int r, const char *message, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        RemoveJobCall *c = userdata;
+
+        if (r > 0)
+                r = remove_job_now(c->manager, c->message, c->id, &error);
+        else {
+                _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+                gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", c->id);
+                r = gw_error_to_bus(&e, &error);
+        }
+        if (r < 0 && sd_bus_error_is_set(&error))
+                (void) sd_bus_reply_method_error(c->message, &error);
+        else if (r < 0)
+                (void) sd_bus_reply_method_errno(c->message, r, NULL);
+        manager_touch(c->manager);
+        remove_job_call_free(c);
+}
+
+int bus_method_remove_job(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Manager *m = userdata;
+        RemoveJobCall *c;
+        const char *id;
+        Caller caller;
+        Job *j;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &id);
+        if (r < 0)
+                return r;
+        r = bus_get_caller(message, &caller);
+        if (r < 0)
+                return r;
+        j = job_registry_get(m, id);
+        if (!j) {
+                gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", id);
+                return gw_error_to_bus(&e, error);
+        }
+        if (job_is_visible_to(j, &caller))
+                return remove_job_now(m, message, id, error);
+
+        c = calloc(1, sizeof(RemoveJobCall));
+        if (!c || !(c->id = strdup(id))) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->manager = m;
+        c->message = sd_bus_message_ref(message);
+        r = polkit_check(m, &caller, ACTION_MANAGE_JOBS, sd_bus_message_get_allow_interactive_authorization(message) > 0,
+                         on_remove_job_checked, c);
+        if (r == 0)
+                return 1;  /* the reply comes from on_remove_job_checked() */
+        remove_job_call_free(c);
+        if (r > 0)
+                return remove_job_now(m, message, id, error);
+        gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", id);
+        return gw_error_to_bus(&e, error);
+}
+
 /* ---- signals: best effort, the state is committed already ---- */
 
 void bus_job_emit_added(Job *j) {
@@ -306,6 +406,21 @@ void bus_job_emit_added(Job *j) {
                 r = sd_bus_emit_signal(m->bus, MANAGER_OBJECT_PATH, MANAGER_INTERFACE, "JobNew", "so", j->id, j->object_path);
         if (r < 0)
                 log_warning_errno(r, "Failed to announce job %s on the bus: %m", j->id);
+}
+
+void bus_job_emit_removed(Job *j) {
+        Manager *m = j->manager;
+        int r;
+
+        if (!m->bus)
+                return;
+        /* The job is gone from the registry already, so its object no longer resolves: name
+         * the interface instead of letting sd-bus look it up. */
+        r = sd_bus_emit_interfaces_removed(m->bus, j->object_path, JOB_INTERFACE, NULL);
+        if (r >= 0)
+                r = sd_bus_emit_signal(m->bus, MANAGER_OBJECT_PATH, MANAGER_INTERFACE, "JobRemoved", "so", j->id, j->object_path);
+        if (r < 0)
+                log_warning_errno(r, "Failed to announce removal of job %s: %m", j->id);
 }
 
 void bus_job_emit_changed(Job *j) {

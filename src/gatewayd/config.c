@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "reference.h"
 
 #define KIB UINT64_C(1024)
 #define MIB (KIB * KIB)
@@ -813,6 +814,7 @@ static const Field config_fields[] = {
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
+        { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
         {}
 };
 
@@ -862,6 +864,7 @@ static Config *config_alloc(void) {
                 .runtime_max_sec = 24 * 3600,
                 .memory_max = 0,
                 .tasks_max = 512,
+                .job_retention_sec = 7 * 24 * 3600,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -870,8 +873,19 @@ static Config *config_alloc(void) {
         return c;
 }
 
+/* A quarter of the machine's physical memory: jobs run on this machine (the local platform),
+ * and without a limit one job could take all of it. */
+static uint64_t default_memory_max(void) {
+        long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+
+        if (pages <= 0 || page_size <= 0)
+                return 0;
+        return (uint64_t) pages * (uint64_t) page_size / 4;
+}
+
 /* Fills in what depends on the whole file: the implicit registry and platform, the defaults
- * that name one of them, and the compression level that depends on the algorithm. */
+ * that name one of them, the compression level that depends on the algorithm, and the defaults
+ * that depend on the machine. */
 static int config_finalize(ParseContext *ctx, Config *c) {
         int def, min, max;
 
@@ -916,6 +930,9 @@ static int config_finalize(ParseContext *ctx, Config *c) {
         else if (c->compression_level < min || c->compression_level > max)
                 return config_error(ctx, "Compression.level", "%d is out of range for %s (%d..%d)",
                                     c->compression_level, c->compressor, min, max);
+
+        if (c->memory_max == 0)
+                c->memory_max = default_memory_max();
         return 0;
 }
 
@@ -1230,6 +1247,15 @@ ConfigLocation *config_location_find(Config *c, const char *name) {
                 return NULL;
         for (size_t i = 0; i < c->n_locations; i++)
                 if (streq(c->locations[i].name, name))
+                        return &c->locations[i];
+        return NULL;
+}
+
+ConfigLocation *config_location_for_registry(Config *c, const char *registry) {
+        if (!c || !registry)
+                return NULL;
+        for (size_t i = 0; i < c->n_locations; i++)
+                if (registry_name_equal(c->locations[i].name, registry))
                         return &c->locations[i];
         return NULL;
 }

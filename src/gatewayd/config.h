@@ -76,6 +76,7 @@ typedef struct Config {
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */
+        uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */
 
         /* "Limits": per-job caps */
         uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */
@@ -83,7 +84,7 @@ typedef struct Config {
         uint64_t interim_count;           /* "InterimCount" interim results per job, 10000 */
         uint64_t log_max;                 /* "LogMax" bytes of job log, 50 MiB */
         uint64_t runtime_max_sec;         /* "RuntimeMax" duration, 1 day, 0 = unlimited */
-        uint64_t memory_max;              /* "MemoryMax" bytes, 0 = unlimited */
+        uint64_t memory_max;              /* "MemoryMax" bytes; unset/0: a quarter of physical RAM */
         uint64_t tasks_max;               /* "TasksMax" processes/threads, 512, 0 = unlimited */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
@@ -120,6 +121,9 @@ static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);
+/* The location a registry named in an image reference ("host[:port]") belongs to, or NULL: pulls
+ * go only to these. Names compare case-insensitively; Docker Hub's aliases count as one. */
+ConfigLocation *config_location_for_registry(Config *c, const char *registry);
 /* Base URL for the registry API: "url" if set, else http(s)://name; Docker Hub's aliases
  * ("docker.io", "index.docker.io") map to https://registry-1.docker.io. */
 int config_location_base_url(const ConfigLocation *l, char **ret);

@@ -55,6 +55,33 @@ const char * const db_migrations[] = {
         "  error_message TEXT"
         ") STRICT;"
         "CREATE INDEX jobs_uid_state ON jobs (uid, state);",
+
+        /* 4: tags that never vanish. Up to here an image row was saved with INSERT OR REPLACE,
+         * whose implicit delete fired ON DELETE CASCADE: every re-pull or status change of an
+         * image dropped all its tags from disk (memory kept them until the next restart). The
+         * code upserts now; the table loses the cascade too, so that no rewrite of an image row
+         * can take tags along again (removing an image deletes its tags explicitly).
+         * What the lost tags were is stored nowhere else, with one exception: each image keeps
+         * the canonical reference it was first pulled as. That tag is put back unless the
+         * reference has a tag already; if several images were pulled as the same reference
+         * (the tag moved), the one resolved last (updated_usec) gets it. Other tags come back
+         * with the next pull of their reference. */
+        "CREATE TABLE image_tags_v4 ("
+        "  reference TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  image_id TEXT NOT NULL REFERENCES images(id),"
+        "  PRIMARY KEY (reference, platform)"
+        ") STRICT;"
+        "INSERT INTO image_tags_v4 (reference, platform, image_id) SELECT reference, platform, image_id FROM image_tags;"
+        "DROP TABLE image_tags;"
+        "ALTER TABLE image_tags_v4 RENAME TO image_tags;"
+        "CREATE INDEX image_tags_image_id ON image_tags (image_id);"
+        "INSERT INTO image_tags (reference, platform, image_id)"
+        "  SELECT reference, platform, id FROM images AS i"
+        "  WHERE updated_usec = (SELECT MAX(updated_usec) FROM images"
+        "                        WHERE reference = i.reference AND platform = i.platform)"
+        "  ORDER BY id"
+        "  ON CONFLICT DO NOTHING;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

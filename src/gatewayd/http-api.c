@@ -19,6 +19,7 @@ const HttpRoute http_api_routes[] = {
         { "POST",   "/v1/services/*/jobs",      http_submit_service_job },
         { "GET",    "/v1/jobs",                 http_list_jobs },
         { "GET",    "/v1/jobs/*",               http_get_job },
+        { "DELETE", "/v1/jobs/*",               http_remove_job },
         { "GET",    "/v1/jobs/*/result",        http_get_job_result },
         { "GET",    "/v1/jobs/*/interim-results", http_get_job_interim_results },
         { "GET",    "/v1/jobs/*/log",           http_get_job_log },

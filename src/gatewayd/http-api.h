@@ -29,6 +29,7 @@ void http_get_job_result(HttpRequest *req, char **captures);
 void http_get_job_interim_results(HttpRequest *req, char **captures);
 void http_get_job_log(HttpRequest *req, char **captures);
 void http_cancel_job(HttpRequest *req, char **captures);
+void http_remove_job(HttpRequest *req, char **captures);
 
 /* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
 void http_planqk_health(HttpRequest *req, char **captures);

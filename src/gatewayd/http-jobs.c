@@ -321,6 +321,20 @@ void http_cancel_job(HttpRequest *req, char **captures) {
         http_with_job(req, captures[0], NULL, cancel_found);
 }
 
+static void remove_found(HttpRequest *req, Job *j) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+
+        if (job_registry_remove(j, &e) < 0)
+                return http_request_reply_error(req, &e);
+        http_request_reply_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+/* The owner and root remove at once; an admin through polkit's manage-jobs (as http_with_job()
+ * finds someone else's job); for everybody else the job does not exist. */
+void http_remove_job(HttpRequest *req, char **captures) {
+        http_with_job(req, captures[0], NULL, remove_found);
+}
+
 /* ---- the log, optionally followed ---- */
 
 /* A follower copies what the worker appended to the log into the HTTP stream whenever the job

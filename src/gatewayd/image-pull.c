@@ -9,6 +9,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "reference.h"
 #include "time-util.h"
 #include "worker-process.h"
 
@@ -158,7 +159,8 @@ static GwErrorCode error_code_from_failure(const char *msg) {
                 return GW_ERROR_UNAVAILABLE;
         if (strstr(msg, "(HTTP 404)") || strstr(msg, "unknown") || strstr(msg, "no manifest for platform"))
                 return GW_ERROR_NOT_FOUND;
-        if (strstr(msg, "authentication") || strstr(msg, "(HTTP 401)") || strstr(msg, "(HTTP 403)"))
+        if (strstr(msg, "authentication") || strstr(msg, "(HTTP 401)") || strstr(msg, "(HTTP 403)") ||
+            strstr(msg, "not an allowed location"))
                 return GW_ERROR_ACCESS_DENIED;
         if (strstr(msg, "nvalid reference") || strstr(msg, "Credentials file"))
                 return GW_ERROR_INVALID_ARGUMENT;
@@ -284,9 +286,12 @@ static int image_pull_build_argv(ImagePull *p, bool resolve_only, const char *wh
                 r |= append_arg(&argv, &n, "--default-location=", c->default_image_location);
         r |= append_arg(&argv, &n, "--compressor=", c->compressor ?: "zstd");
         r |= append_arg(&argv, &n, "--compression-level=", level);
-        for (size_t k = 0; k < c->n_locations; k++)
+        for (size_t k = 0; k < c->n_locations; k++) {
+                /* The worker checks the reference against Locations too (defense in depth). */
+                r |= append_arg(&argv, &n, "--allowed-registry=", c->locations[k].name);
                 if (c->locations[k].insecure)
                         r |= append_arg(&argv, &n, "--insecure-registry=", c->locations[k].name);
+        }
         if (p->credentials_path)
                 r |= append_arg(&argv, &n, "--credentials-file=", p->credentials_path);
         if (resolve_only)
@@ -477,6 +482,27 @@ bool credentials_are_valid(json_object *c) {
         return json_get_string(c, "token") ? n == 1 : json_get_string(c, "username") && json_get_string(c, "password") && n == 2;
 }
 
+/* A pull makes the worker, which runs as root, connect to the registry the reference names: that
+ * must be one the site configured in Locations, never any host:port a user writes. Checked
+ * before anything is spawned, so that a refused pull makes no connection at all. */
+static int image_pull_check_location(Manager *m, const char *reference, GwError *e) {
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        int r;
+
+        r = image_reference_parse(reference, m->config->default_image_location, &ref);
+        if (r == -ENOMEM)
+                return gw_error_set_errno(e, r, "Out of memory.");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: not a valid image reference");
+        if (!config_location_for_registry(m->config, ref->registry)) {
+                log_info("Refusing pull of %s: registry %s is not in Locations.", reference, ref->registry);
+                return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
+                                    "reference: registry '%s' is not one of the configured Locations; "
+                                    "images can be pulled only from those.", ref->registry);
+        }
+        return 0;
+}
+
 /* An image pulled as this reference recently enough (PullUpdateTimeout) is served as is. */
 static Image *image_fresh_for(Manager *m, const ImagePullRequest *req, const char *platform) {
         Image *i = image_registry_lookup(m, req->reference);
@@ -506,6 +532,9 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");
+        r = image_pull_check_location(m, req->reference, e);
+        if (r < 0)
+                return r;
 
         i = image_fresh_for(m, req, pl->name);
         if (i) {

@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "reference.h"
 #include "time-util.h"
 
 typedef struct ImageTag {
@@ -244,7 +245,8 @@ Image *image_registry_get(Manager *m, const char *id) {
 }
 
 Image *image_registry_lookup(Manager *m, const char *s) {
-        _cleanup_free_ char *key = NULL;
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        _cleanup_free_ char *key = NULL, *canonical = NULL;
         ImageTag *t;
         Image *i;
 
@@ -257,6 +259,20 @@ Image *image_registry_lookup(Manager *m, const char *s) {
         if (!key)
                 return NULL;
         t = hashmap_get(m->image_tags, key);
+        if (t)
+                return hashmap_get(m->images, t->image_id);
+
+        /* Another spelling of a pulled reference ("alpine" for "docker.io/library/alpine:latest"):
+         * every pull also tags the canonical form, and it is the tag that migration 4 could
+         * recover. */
+        if (image_reference_parse(s, m->config->default_image_location, &ref) < 0)
+                return NULL;
+        canonical = image_reference_to_string(ref);
+        if (!canonical || streq(canonical, s))
+                return NULL;
+        free(key);
+        key = tag_key(default_platform_name(m), canonical);
+        t = key ? hashmap_get(m->image_tags, key) : NULL;
         return t ? hashmap_get(m->images, t->image_id) : NULL;
 }
 
@@ -294,9 +310,16 @@ int image_registry_save(Image *i) {
         Manager *m = i->manager;
         int rc, r;
 
+        /* An upsert, never REPLACE: REPLACE deletes the row first, and with it (ON DELETE CASCADE
+         * up to schema 3) every tag that references it. */
         r = db_prepare(m->db,
-                       "INSERT OR REPLACE INTO images (id, reference, platform, status, message, size, squashfs, meta, acl, "
-                       "created_usec, updated_usec, last_used_usec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", &st);
+                       "INSERT INTO images (id, reference, platform, status, message, size, squashfs, meta, acl, "
+                       "created_usec, updated_usec, last_used_usec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                       "ON CONFLICT (id) DO UPDATE SET reference = excluded.reference, platform = excluded.platform, "
+                       "status = excluded.status, message = excluded.message, size = excluded.size, "
+                       "squashfs = excluded.squashfs, meta = excluded.meta, acl = excluded.acl, "
+                       "created_usec = excluded.created_usec, updated_usec = excluded.updated_usec, "
+                       "last_used_usec = excluded.last_used_usec", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, i->id, -1, SQLITE_STATIC);
@@ -380,7 +403,9 @@ int image_registry_tag(Image *i, const char *reference) {
         Manager *m = i->manager;
         int rc, r;
 
-        r = db_prepare(m->db, "INSERT OR REPLACE INTO image_tags (reference, platform, image_id) VALUES (?,?,?)", &st);
+        r = db_prepare(m->db,
+                       "INSERT INTO image_tags (reference, platform, image_id) VALUES (?,?,?) "
+                       "ON CONFLICT (reference, platform) DO UPDATE SET image_id = excluded.image_id", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
@@ -443,8 +468,37 @@ int image_registry_expire(Image *i, GwError *e) {
         return 0;
 }
 
-int image_registry_remove(Image *i, GwError *e) {
+static int delete_where_id(sqlite3 *db, const char *sql, const char *id) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        r = db_prepare(db, sql, &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        return rc == SQLITE_DONE ? 0 : log_error_errno(db_errno(rc), "Failed to remove image %s: %s", id, sqlite3_errmsg(db));
+}
+
+/* The image and its tags go together. The schema does not cascade (since version 4): a tag is
+ * only ever dropped on purpose, here. */
+static int image_registry_delete_row(Manager *m, const char *id) {
+        int r;
+
+        r = db_begin(m->db);
+        if (r < 0)
+                return r;
+        r = delete_where_id(m->db, "DELETE FROM image_tags WHERE image_id = ?", id);
+        if (r >= 0)
+                r = delete_where_id(m->db, "DELETE FROM images WHERE id = ?", id);
+        if (r >= 0)
+                r = db_commit(m->db);
+        if (r < 0)
+                db_rollback(m->db);
+        return r;
+}
+
+int image_registry_remove(Image *i, GwError *e) {
         Manager *m = i->manager;
         ImageTag *t;
         char **dead = NULL;
@@ -454,14 +508,11 @@ int image_registry_remove(Image *i, GwError *e) {
         if (i->pull)
                 return gw_error_set(e, GW_ERROR_CONFLICT, "Image %s is being pulled; try again when it is done.", i->id);
 
-        r = db_prepare(m->db, "DELETE FROM images WHERE id = ?", &st);
+        r = image_registry_delete_row(m, i->id);
         if (r < 0)
-                return gw_error_set_errno(e, r, "Database error.");
-        sqlite3_bind_text(st, 1, i->id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-                return gw_error_set_errno(e, -EIO, "Database error while removing image %s.", i->id);
+                return gw_error_set_errno(e, r, "Database error while removing image %s.", i->id);
 
-        /* The tags went with ON DELETE CASCADE; drop their in-memory mirror too. */
+        /* Drop the in-memory mirror of the tags too. */
         dead = calloc(hashmap_size(m->image_tags) + 1, sizeof(char *));
         if (dead) {
                 HASHMAP_FOREACH(t, m->image_tags)

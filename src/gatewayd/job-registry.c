@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
                     "exit_code, error_code, error_message"
 
 static void job_start(Job *j);
+static void job_retention_schedule(Job *j);
 
 static void job_busy_update(Job *j) {
         bool want = !job_state_is_terminal(j->state);
@@ -80,6 +83,50 @@ static int job_from_row(sqlite3_stmt *st, Job **ret) {
         return 0;
 }
 
+/* A spool directory without a row is what a crash leaves between the commit of a removal and the
+ * removal of the directory (or between a submission's spool and its row): nobody can reach it
+ * any more. At start no submission is under way, so every such directory is an orphan. */
+static bool job_row_exists(sqlite3_stmt *st, const char *id) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        return sqlite3_step(st) != SQLITE_DONE;  /* a row, or an error: then keep the spool */
+}
+
+static void job_remove_orphaned_spools(Manager *m) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ char *jobs_dir = NULL;
+        struct dirent *de;
+        DIR *d;
+
+        if (asprintf(&jobs_dir, "%s/jobs", m->state_dir) < 0) {
+                log_oom();
+                return;
+        }
+        /* Asked of the database, not the map: a row that could not be loaded still owns its spool. */
+        if (db_prepare(m->db, "SELECT 1 FROM jobs WHERE id = ?", &st) < 0)
+                return;
+        d = opendir(jobs_dir);
+        if (!d) {
+                if (errno != ENOENT)
+                        log_warning_errno(errno, "Cannot read %s: %m", jobs_dir);
+                return;
+        }
+        while ((de = readdir(d))) {
+                int r;
+
+                /* Only names we create: anything else is not ours to delete. */
+                if (!job_id_is_valid(de->d_name) || hashmap_get(m->jobs, de->d_name) ||
+                    job_row_exists(st, de->d_name))
+                        continue;
+                r = rm_rf_at(dirfd(d), de->d_name);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remove orphaned job spool %s/%s: %m", jobs_dir, de->d_name);
+                else
+                        log_info("Removed spool directory %s/%s of a job that no longer exists.", jobs_dir, de->d_name);
+        }
+        closedir(d);
+}
+
 int job_registry_load(Manager *m) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc, r;
@@ -101,6 +148,7 @@ int job_registry_load(Manager *m) {
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to read jobs: %s", sqlite3_errmsg(m->db));
         log_info("Loaded %zu jobs.", hashmap_size(m->jobs));
+        job_remove_orphaned_spools(m);
         return 0;
 }
 
@@ -110,6 +158,7 @@ void job_registry_free(Manager *m) {
         /* Workers are left running: they are in sessions of their own and will be re-attached
          * by the next gatewayd. */
         m->job_dispatch = sd_event_source_disable_unref(m->job_dispatch);
+        m->job_retention_timer = sd_event_source_disable_unref(m->job_retention_timer);
         HASHMAP_FOREACH(j, m->jobs)
                 job_free(j);
         m->jobs = hashmap_free(m->jobs);
@@ -177,8 +226,10 @@ static int job_commit(Job *j, const JobUpdate *u) {
         bus_job_emit_changed(j);
         job_notify_watches(j);
         job_busy_update(j);
-        if (job_state_is_terminal(j->state))
+        if (job_state_is_terminal(j->state)) {
                 job_registry_dispatch(m);  /* a slot was freed */
+                job_retention_schedule(j);
+        }
         return 0;
 }
 
@@ -478,6 +529,185 @@ int job_registry_cancel(Job *j, GwError *e) {
         return 0;
 }
 
+/* ---- removal: by request, and after JobRetention ---- */
+
+/* Finished, and nothing of ours still watches a worker. (A finished job's worker is gone and
+ * detached; the check keeps a job whose pidfd is still open from being freed under it.) */
+static bool job_is_removable(const Job *j) {
+        return job_state_is_terminal(j->state) && j->worker_pidfd < 0;
+}
+
+/* Deletes the rows of l[0..n) in one transaction: all or none. */
+static int job_delete_rows(Manager *m, Job **l, size_t n) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        r = db_prepare(m->db, "DELETE FROM jobs WHERE id = ?", &st);
+        if (r < 0)
+                return r;
+        r = db_begin(m->db);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                sqlite3_reset(st);
+                sqlite3_bind_text(st, 1, l[i]->id, -1, SQLITE_STATIC);
+                rc = sqlite3_step(st);
+                if (rc != SQLITE_DONE) {
+                        log_error("Failed to remove job %s: %s", l[i]->id, sqlite3_errmsg(m->db));
+                        db_rollback(m->db);
+                        return db_errno(rc);
+                }
+        }
+        r = db_commit(m->db);
+        if (r < 0) {
+                db_rollback(m->db);
+                return log_error_errno(r, "Failed to commit the removal of %zu jobs: %m", n);
+        }
+        return 0;
+}
+
+/* After the commit: the spool goes before the announcement, so whoever hears of the removal
+ * finds nothing left; a crash before it leaves an orphaned spool, removed at the next start. */
+static void job_forget(Job *j) {
+        Manager *m = j->manager;
+        int r;
+
+        hashmap_remove(m->jobs, j->id);
+        r = rm_rf(j->spool_dir);
+        if (r < 0)
+                log_warning_errno(r, "Failed to remove spool directory %s of job %s: %m", j->spool_dir, j->id);
+        bus_job_emit_removed(j);
+        /* An image request still in flight (a job cancelled while its image was pulled) now
+         * belongs to its callback, which frees it on finding no job of that id. */
+        j->image_request = NULL;
+        job_free(j);
+}
+
+int job_registry_remove(Job *j, GwError *e) {
+        Manager *m = j->manager;
+        int r;
+
+        if (!job_is_removable(j))
+                return gw_error_set(e, GW_ERROR_CONFLICT, "Job %s is %s; only a finished job can be removed (cancel it first).",
+                                    j->id, job_state_to_string(j->state));
+        r = job_delete_rows(m, &j, 1);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error while removing job %s.", j->id);
+        log_info("Job %s (%s, uid %u) removed.", j->id, j->service, (unsigned) j->uid);
+        job_forget(j);
+        return 0;
+}
+
+static uint64_t job_retention_usec(Manager *m) {
+        uint64_t usec;
+
+        if (m->config->job_retention_sec == 0 ||
+            __builtin_mul_overflow(m->config->job_retention_sec, USEC_PER_SEC, &usec))
+                return UINT64_MAX;  /* keep forever */
+        return usec;
+}
+
+/* When a finished job is removed by JobRetention; UINT64_MAX = never. */
+static uint64_t job_expiry_usec(const Job *j) {
+        uint64_t retention = job_retention_usec(j->manager), ended = j->ended_usec ?: j->created_usec, t;
+
+        if (retention == UINT64_MAX || __builtin_add_overflow(ended, retention, &t))
+                return UINT64_MAX;
+        return t;
+}
+
+static int on_retention_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* One timer for all jobs, at the earliest expiry (CLOCK_REALTIME, as the timestamps are).
+ * Timers of up to a hundredth of JobRetention (at most a minute) late coalesce, so that jobs
+ * ending close together are removed in one pass and one transaction. */
+static void job_retention_arm(Manager *m, uint64_t when) {
+        uint64_t accuracy = MIN(job_retention_usec(m) / 100, 60 * USEC_PER_SEC);
+        int r;
+
+        if (when == UINT64_MAX) {
+                if (m->job_retention_timer)
+                        (void) sd_event_source_set_enabled(m->job_retention_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (!m->job_retention_timer) {
+                r = sd_event_add_time(m->event, &m->job_retention_timer, CLOCK_REALTIME, when, MAX(accuracy, 1),
+                                      on_retention_timer, m);
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to set up the JobRetention timer: %m");
+                        return;
+                }
+                (void) sd_event_source_set_description(m->job_retention_timer, "job-retention");
+        } else
+                (void) sd_event_source_set_time(m->job_retention_timer, when);
+        (void) sd_event_source_set_enabled(m->job_retention_timer, SD_EVENT_ONESHOT);
+}
+
+/* A job just finished: its expiry is the latest so far, unless the timer is off. */
+static void job_retention_schedule(Job *j) {
+        Manager *m = j->manager;
+        uint64_t when = job_expiry_usec(j), armed = UINT64_MAX;
+        int enabled = SD_EVENT_OFF;
+
+        if (when == UINT64_MAX || m->exiting)
+                return;
+        if (m->job_retention_timer &&
+            sd_event_source_get_enabled(m->job_retention_timer, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                (void) sd_event_source_get_time(m->job_retention_timer, &armed);
+        if (when < armed)
+                job_retention_arm(m, when);
+}
+
+/* Removes every finished job past JobRetention and arms the timer for the next one. */
+static void job_retention_run(Manager *m) {
+        _cleanup_free_ Job **expired = NULL;
+        uint64_t now = realtime_now_usec(), next = UINT64_MAX;
+        size_t n = 0;
+        Job *j;
+        int r;
+
+        if (job_retention_usec(m) == UINT64_MAX)
+                return;
+        expired = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
+        if (!expired) {
+                log_oom();
+                job_retention_arm(m, now + 60 * USEC_PER_SEC);
+                return;
+        }
+        HASHMAP_FOREACH(j, m->jobs) {
+                uint64_t t;
+
+                if (!job_state_is_terminal(j->state))
+                        continue;
+                t = job_expiry_usec(j);
+                if (t > now)
+                        next = MIN(next, t);
+                else if (job_is_removable(j))
+                        expired[n++] = j;
+                else
+                        next = MIN(next, now + USEC_PER_SEC);  /* its worker is still being let go */
+        }
+        if (n > 0) {
+                r = job_delete_rows(m, expired, n);
+                if (r < 0) {
+                        /* Nothing was removed; try again later rather than at once. */
+                        log_warning_errno(r, "JobRetention: removing %zu finished jobs failed, retrying in a minute: %m", n);
+                        next = MIN(next, now + 60 * USEC_PER_SEC);
+                } else {
+                        log_info("JobRetention: removing %zu finished jobs older than %" PRIu64 " s.", n,
+                                 m->config->job_retention_sec);
+                        for (size_t i = 0; i < n; i++)
+                                job_forget(expired[i]);
+                }
+        }
+        job_retention_arm(m, next);
+}
+
+static int on_retention_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        job_retention_run(userdata);
+        return 0;
+}
+
 static int compare_seq(const void *a, const void *b) {
         const Job *x = *(Job * const *) a, *y = *(Job * const *) b;
         return x->seq < y->seq ? -1 : x->seq > y->seq;
@@ -527,6 +757,8 @@ void job_registry_start(Manager *m) {
                         job_start(j);  /* the worker had not been started yet */
         }
         job_registry_dispatch(m);
+        /* Jobs that expired while we were away go now; the timer takes care of the rest. */
+        job_retention_run(m);
 }
 
 /* Opens a regular file of the job's spool (never through a symlink the job might have left). */

@@ -26,6 +26,12 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
  * a running one gets SIGTERM and ends CANCELLED when its worker has stopped it. */
 int job_registry_cancel(Job *j, GwError *e);
 
+/* Removes a finished job: its row (committed first), its spool directory, its bus object
+ * (InterfacesRemoved, Manager.JobRemoved). Conflict while the job has not ended. Finished jobs
+ * are also removed by themselves JobRetention after they ended (at start for those that expired
+ * while gatewayd was not running). */
+int job_registry_remove(Job *j, GwError *e);
+
 typedef struct JobFilter {
         bool all_users;
         uid_t uid;

@@ -29,6 +29,7 @@ typedef struct Manager {
         sd_event_source *expiry_timer;
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
+        sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */

@@ -13,6 +13,10 @@
  * cover us: changing uid clears the parent-death signal, and even when set again afterwards it
  * was not delivered when bwrap died, presumably because bwrap may not signal another uid.)
  *
+ * It already runs under the job's seccomp filter (bwrap installs it before executing us, see
+ * job-seccomp.h): whatever it does before the drop must be allowed to the job as well, which is
+ * why the session keyring is set up by the worker, not here.
+ *
  * It is linked statically because it runs inside an arbitrary image; it uses no helper of the
  * project. */
 #include <errno.h>

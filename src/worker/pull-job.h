@@ -28,6 +28,7 @@ typedef struct PullArgs {
         const char *platform;
         const char *credentials_file;
         char **insecure;
+        char **allowed;            /* --allowed-registry: if any, the only registries to contact */
         SquashfsCompressor compressor;
         int level;
         unsigned jobs;

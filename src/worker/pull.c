@@ -67,6 +67,10 @@ static void help(void) {
                "    --insecure-registry=HOST[:PORT]\n"
                "                             Talk plain HTTP to this registry (repeatable).\n"
                "                             localhost and 127.0.0.0/8 always use plain HTTP.\n"
+               "    --allowed-registry=HOST[:PORT]\n"
+               "                             Contact only these registries (repeatable; Docker Hub's\n"
+               "                             names count as one). A reference naming another one\n"
+               "                             fails before any connection. Default: any.\n"
                "    --compressor=NAME        squashfs compressor: zstd (default), lz4, gzip, xz.\n"
                "    --compression-level=N    zstd 1-22 (default 3), gzip 1-9 (default 6),\n"
                "                             lz4 1 = fast, 2-12 = high compression; xz ignores it.\n"
@@ -490,6 +494,7 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 ARG_PLATFORM,
                 ARG_CREDENTIALS_FILE,
                 ARG_INSECURE,
+                ARG_ALLOWED,
                 ARG_COMPRESSOR,
                 ARG_LEVEL,
                 ARG_JOBS,
@@ -508,6 +513,7 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 { "platform", required_argument, NULL, ARG_PLATFORM },
                 { "credentials-file", required_argument, NULL, ARG_CREDENTIALS_FILE },
                 { "insecure-registry", required_argument, NULL, ARG_INSECURE },
+                { "allowed-registry", required_argument, NULL, ARG_ALLOWED },
                 { "compressor", required_argument, NULL, ARG_COMPRESSOR },
                 { "compression-level", required_argument, NULL, ARG_LEVEL },
                 { "jobs", required_argument, NULL, ARG_JOBS },
@@ -551,6 +557,10 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                         break;
                 case ARG_INSECURE:
                         if (strv_push(&a->insecure, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_ALLOWED:
+                        if (strv_push(&a->allowed, optarg) < 0)
                                 return log_oom();
                         break;
                 case ARG_COMPRESSOR:
@@ -611,6 +621,18 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
         return 1;
 }
 
+/* gatewayd checks the registry against its Locations before it starts us; checking again here
+ * keeps a root process from being pointed anywhere should that check ever be bypassed. */
+static int check_allowed_registry(const PullArgs *a, const ImageReference *ref) {
+        if (!a->allowed)
+                return 0;
+        for (char **i = a->allowed; *i; i++)
+                if (registry_name_equal(*i, ref->registry))
+                        return 0;
+        return worker_error_errno(EACCES, "Registry %s is not an allowed location (--allowed-registry); not contacting it.",
+                                  ref->registry);
+}
+
 int verb_pull(int argc, char *argv[]) {
         PullArgs args = {
                 .expand_dir = "/var/tmp",
@@ -654,6 +676,9 @@ int verb_pull(int argc, char *argv[]) {
                 r = worker_error_errno(r, "Invalid image reference '%s'", args.reference);
                 goto finish;
         }
+        r = check_allowed_registry(&args, p.ref);
+        if (r < 0)
+                goto finish;
         p.ref_string = image_reference_to_string(p.ref);
         if (!p.ref_string) {
                 r = log_oom();
@@ -685,6 +710,7 @@ finish:
         curl_global_cleanup();
 finish_args:
         strv_free(args.insecure);
+        strv_free(args.allowed);
         free(args.cache_dir);
         return r < 0 ? 1 : 0;
 }

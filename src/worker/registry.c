@@ -282,7 +282,10 @@ static CURL *curl_new(const char *url) {
         /* A stalled transfer (under 1 byte/s for a minute) counts as a transient failure. */
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+        /* Redirects are followed by hand (registry_get() checks their scheme too); should
+         * libcurl ever follow one, it may only be to http or https. */
         curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 256L * 1024L);
         curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);

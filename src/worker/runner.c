@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/keyctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include "events.h"
 #include "job-limits.h"
 #include "job-output.h"
+#include "job-seccomp.h"
 #include "log.h"
 #include "runner.h"
 #include "sandbox.h"
@@ -25,6 +27,8 @@
 #define FD_JSON_STATUS 3
 #define FD_INIT_STATUS 4
 #define FD_LIFELINE 5
+#define FD_SECCOMP 6
+#define N_CHILD_FDS 6
 
 typedef enum StopReason {
         STOP_NONE,
@@ -51,6 +55,7 @@ typedef struct Runner {
 
         int fd_out, fd_err, fd_json, fd_init;
         int lifeline;           /* write end: we only hold it, our death closes it */
+        int seccomp_fd;         /* the job's BPF program, for bwrap --seccomp */
         char json_buf[4096];
         size_t json_len;
         char init_buf[64];
@@ -276,9 +281,11 @@ static void event_loop(Runner *r, int signal_fd) {
         }
 }
 
-static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int child_fds[5]) {
-        static const int targets[5] = { STDOUT_FILENO, STDERR_FILENO, FD_JSON_STATUS, FD_INIT_STATUS, FD_LIFELINE };
-        int moved[5], null_fd, k;
+static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int child_fds[N_CHILD_FDS]) {
+        static const int targets[N_CHILD_FDS] = {
+                STDOUT_FILENO, STDERR_FILENO, FD_JSON_STATUS, FD_INIT_STATUS, FD_LIFELINE, FD_SECCOMP,
+        };
+        int moved[N_CHILD_FDS], null_fd, k;
         sigset_t empty;
 
         sigemptyset(&empty);
@@ -295,18 +302,29 @@ static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int
         (void) setpgid(0, 0);
 
         /* Out of the way of the target numbers first, then into place (dup2 clears CLOEXEC). */
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < N_CHILD_FDS; i++)
                 if ((moved[i] = fcntl(child_fds[i], F_DUPFD, 10)) < 0)
                         _exit(120);
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < N_CHILD_FDS; i++)
                 if (dup2(moved[i], targets[i]) < 0)
                         _exit(120);
         null_fd = open("/dev/null", O_RDONLY);
         if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0)
                 _exit(120);
-        if (syscall(SYS_close_range, 6, ~0U, 0) < 0)
-                for (int fd = 6; fd < 1024; fd++)
+        if (syscall(SYS_close_range, N_CHILD_FDS + 1, ~0U, 0) < 0)
+                for (int fd = N_CHILD_FDS + 1; fd < 1024; fd++)
                         close(fd);
+
+        /* A new, anonymous session keyring for the sandbox, here because the job's init already
+         * runs under the seccomp filter, which refuses keyctl(). Without one, the job's key
+         * lookups would fall through to the session keyring we inherited or, lacking that, to
+         * the submitting user's own session keyring on the host. (The job cannot name a keyring
+         * itself either way: the filter refuses the keyring calls.) ENOSYS: no keyrings in this
+         * kernel, nothing to keep apart. */
+        if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS) {
+                dprintf(STDERR_FILENO, "gateway-worker: cannot create a session keyring: %s\n", strerror(errno));
+                _exit(120);
+        }
 
         k = job_cgroup_enter(r->cgroup);
         if (k < 0) {
@@ -341,7 +359,8 @@ static int spawn(Runner *r, char **argv) {
                 if (r->bwrap_pid < 0)
                         k = -errno;
                 else if (r->bwrap_pid == 0)
-                        child_exec(r, argv, r->spec->env, (int[5]) { out[1], err[1], js[1], is[1], life[0] });
+                        child_exec(r, argv, r->spec->env,
+                                   (int[N_CHILD_FDS]) { out[1], err[1], js[1], is[1], life[0], r->seccomp_fd });
         }
         safe_close(life[0]);
         r->lifeline = life[1];
@@ -411,6 +430,12 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 return set_error(o, "FAILED", "INTERNAL_ERROR", "Cannot set up resource limits: %s", strerror(-k));
         log_debug("Limits: %s", job_cgroup_describe(r->cgroup));
 
+        /* No job runs without its filter. */
+        k = job_seccomp_memfd(&r->seccomp_fd);
+        if (k < 0)
+                return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot prepare the sandbox's seccomp filter: %s",
+                                 strerror(-k));
+
         if (asprintf(&data, "%s/input/data.json", spool_path) < 0 ||
             asprintf(&params, "%s/input/params.json", spool_path) < 0)
                 return -ENOMEM;
@@ -431,6 +456,7 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .json_status_fd = FD_JSON_STATUS,
                 .init_status_fd = FD_INIT_STATUS,
                 .lifeline_fd = FD_LIFELINE,
+                .seccomp_fd = FD_SECCOMP,
                 .uid = r->spec->uid,
                 .gid = r->spec->gid,
                 .command = r->spec->argv,
@@ -515,6 +541,7 @@ static void runner_done(Runner *r) {
         safe_close(r->bwrap_pidfd);
         safe_close(r->sandbox_pidfd);
         safe_close(r->lifeline);
+        safe_close(r->seccomp_fd);
         job_cgroup_free(r->cgroup);
         if (r->mount)
                 (void) image_mount_release(r->mount);
@@ -532,6 +559,7 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
                 .sandbox_pidfd = -1,
                 .fd_out = -1, .fd_err = -1, .fd_json = -1, .fd_init = -1,
                 .lifeline = -1,
+                .seccomp_fd = -1,
         };
         const char *result;
         int k;

@@ -131,6 +131,11 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                       "--json-status-fd");
         if (r >= 0)
                 r = argv_addf(&a, "%d", p->json_status_fd);
+        if (r >= 0 && p->seccomp_fd > STDERR_FILENO) {
+                r = argv_add(&a, "--seccomp");
+                if (r >= 0)
+                        r = argv_addf(&a, "%d", p->seccomp_fd);
+        }
         if (r >= 0 && !p->network)
                 r = argv_add(&a, "--unshare-net");
         if (r >= 0 && p->hostname)

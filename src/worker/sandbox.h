@@ -23,7 +23,11 @@
  * on a status fd. Dropping to the user before bwrap would instead need a user namespace in which
  * the image's root-owned files appear as "nobody", and could not bind root-only input files.
  * The init also watches a lifeline pipe from the worker, so the sandbox ends if the worker is
- * killed outright (see job-init.c). */
+ * killed outright (see job-init.c).
+ *
+ * Seal: bwrap installs the job's seccomp filter (--seccomp, see job-seccomp.h) right before it
+ * executes the init, after its own namespace and mount setup, so the init and the job run under
+ * it. */
 
 #define SANDBOX_INIT_PATH "/.gatewayd-init"
 
@@ -40,6 +44,7 @@ typedef struct SandboxParams {
         int json_status_fd;             /* fd numbers as the bwrap process will see them */
         int init_status_fd;
         int lifeline_fd;
+        int seccomp_fd;                 /* the job's BPF program (job-seccomp.h); < 3: none */
         uid_t uid;
         gid_t gid;
         char * const *command;

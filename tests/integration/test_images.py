@@ -308,3 +308,106 @@ class Interrupted(ImageStack):
         self.assertTrue(lines[-1]["message"])
         self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "images", image_id + ".squashfs")))
         self.assertServing()
+
+
+class CountingServer:
+    """An HTTP server on 127.0.0.1 that counts every connection it accepts and answers every
+    request 404: it stands for an internal service that a pull must not reach."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        server = self
+        self.connections = 0
+        self.connected = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(404)
+                self.send_header("Content-Type", "application/json")
+                body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_HEAD = do_GET
+
+        class Server(http.server.ThreadingHTTPServer):
+            def verify_request(self, request, client_address):
+                server.connections += 1
+                server.connected.set()
+                return True
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+class Locations(ImageStack):
+    """Pulls go only to the registries in Locations (issue 8 §3): anything else is 403 and the
+    worker is never started, so no connection is made."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.outside = CountingServer()
+            cls.inside = CountingServer()
+            cls.gw.config["Locations"][cls.inside.host] = location(cls.inside.host)
+            cls.gw.write_config()
+            cls.gw.restart()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for s in ("outside", "inside"):
+                if getattr(cls, s, None):
+                    getattr(cls, s).stop()
+        finally:
+            super().tearDownClass()
+
+    def test_unconfigured_registry_is_refused_without_connection(self):
+        host = self.outside.host
+        for ref in (f"{host}/probe/anything:1", f"{host}/x@sha256:{'0' * 64}", f"{host.upper()}/y"):
+            r = self.pull(ref, as_user=users.USER)
+            self.assertError(r, 403, "AccessDenied", "Locations")
+            self.assertIn(host, r.json["error"]["message"])
+        # Also for root and with credentials, and over D-Bus.
+        self.assertError(self.pull(f"{host}/a/b:1"), 403, "AccessDenied", "Locations")
+        self.assertError(self.pull(f"{host}/a/b:1", credentials={"username": "u", "password": "p"}),
+                         403, "AccessDenied", "Locations")
+        p, err = self.gw.gdbus_call("PullImage", f"{host}/probe/bus:1", "", as_user=users.USER)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.AccessDenied", p.stderr)
+        self.assertIn("Locations", p.stderr)
+        # A refused pull starts no worker: nothing can connect later either.
+        self.assertFalse(self.outside.connected.wait(1.0), "a refused pull connected to the registry")
+        self.assertEqual(self.outside.connections, 0)
+        self.assertNotIn(f"Pulling {host}", self.gw.stderr_text())
+
+    def test_configured_location_is_contacted(self):
+        # The control: the same kind of server, listed in Locations, is asked.
+        r = self.pull(f"{self.inside.host}/probe/anything:1", as_user=users.USER)
+        self.assertError(r, 404, "NotFound")
+        self.assertTrue(self.inside.connected.is_set())
+        # The default location (references without a registry) is one of them too.
+        r = self.pull("test/busybox:latest", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(r.json["digest"], self.digest)
+
+    def test_invalid_reference_is_bad_request(self):
+        for ref in (f"{self.registry.host}/UPPER/case:1", f"{self.outside.host}/a/b@sha256:1", "-x/y", "a/b:-t"):
+            self.assertError(self.pull(ref, as_user=users.USER), 400, "InvalidArgument", "reference")
+        self.assertFalse(self.outside.connected.is_set())

@@ -8,10 +8,13 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
 import unittest
+import uuid
+from datetime import datetime
 
 from harness import images, openapi, procs, users
 from harness.bus import BusMonitor
@@ -100,6 +103,8 @@ class JobsBase(StackTestCase):
     jobs_per_user = 2
     active_jobs_per_user = 5
     max_clusters = 6
+    job_retention = None     # JobRetention, None = the default (7 days)
+    extra_config = {}
 
     skip_reason = None
 
@@ -132,7 +137,10 @@ class JobsBase(StackTestCase):
             "JobsPerUser": cls.jobs_per_user,
             "ActiveJobsPerUser": cls.active_jobs_per_user,
             "MaxClusters": cls.max_clusters,
+            **cls.extra_config,
         }
+        if cls.job_retention is not None:
+            cls.config["JobRetention"] = cls.job_retention
         try:
             super().setUpClass()
         except BaseException:
@@ -205,9 +213,13 @@ class JobsBase(StackTestCase):
         counts against no limit in the next test."""
         def cancel():
             if self.gw.alive():
-                self.gw.http("PUT", f"/v1/jobs/{job_id}/cancel", as_user=as_user)
-                self.wait_status(job_id, TERMINAL, as_user=as_user, timeout=30)
+                r = self.gw.http("PUT", f"/v1/jobs/{job_id}/cancel", as_user=as_user)
+                if r.status != 404:  # (not removed by the test already)
+                    self.wait_status(job_id, TERMINAL, as_user=as_user, timeout=30)
         self.addCleanup(cancel)
+
+    def spool(self, job_id):
+        return os.path.join(self.gw.state_dir, "jobs", job_id)
 
     def running_of(self, uid, service=None):
         r = self.gw.http("GET", "/v1/jobs?all=1", as_user=None)
@@ -275,6 +287,15 @@ class JobsTest(JobsBase):
         jid = self.submit("echo").json["id"]
         self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
         self.assertRegex(self.gw.stderr_text(), rf"Job {jid}: started worker \d+ \(\S*/gateway-worker-run\)")
+
+    def test_default_memory_limit_is_a_quarter_of_ram(self):
+        # no MemoryMax in the configuration: a job must still not be able to take the machine
+        jid = self.submit("echo").json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+        with open(os.path.join(self.gw.state_dir, "jobs", jid, "job.json")) as f:
+            spec = json.load(f)
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        self.assertEqual(spec["resources"]["memory"], ram // 4)
 
     def test_failed_job(self):
         job = self.submit("fail").json
@@ -597,6 +618,98 @@ class JobsTest(JobsBase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("no-such-service", p.stderr)
 
+    # ---- removal ----
+
+    def test_remove_finished_job_by_owner(self):
+        jid = self.submit("echo", as_user=users.USER).json["id"]
+        self.wait_status(jid, TERMINAL)
+        self.assertTrue(os.path.isdir(self.spool(jid)))
+        path = "/org/gatewayd/Gateway1/job/" + bus_path_encode(jid)
+        with BusMonitor(self.bus) as mon:
+            r = self.gw.http("DELETE", f"/v1/jobs/{jid}", as_user=users.USER)
+            self.assertEqual(r.status, 204, r.body)
+            # gone when the answer comes: row, spool, and the announcement follows
+            self.assertError(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.USER), 404, "NotFound")
+            self.assertFalse(os.path.exists(self.spool(jid)))
+            sig = mon.wait_signal("JobRemoved", path="/org/gatewayd/Gateway1")
+            self.assertEqual(sig["payload"]["data"], [jid, path])
+            mon.wait_signal("InterfacesRemoved", path="/org/gatewayd/Gateway1",
+                            predicate=lambda m: m["payload"]["data"][0] == path)
+        self.assertNotIn(jid, [j["id"] for j in self.gw.http("GET", "/v1/jobs?all=1").json["jobs"]])
+        self.assertError(self.gw.http("DELETE", f"/v1/jobs/{jid}", as_user=users.USER), 404, "NotFound")
+        p = self.gw.busctl("get-property", "org.gatewayd.Gateway1", path, "org.gatewayd.Gateway1.Job", "Status",
+                           as_user=users.USER)
+        self.assertNotEqual(p.returncode, 0)
+
+    def test_remove_unfinished_job_is_conflict(self):
+        jid = self.submit("sleep", params={"sleep": 60}, as_user=users.USER).json["id"]
+        self.cleanup_job(jid)
+        self.wait_log(jid, "sleeping 60")
+        r = self.gw.http("DELETE", f"/v1/jobs/{jid}", as_user=users.USER)
+        self.assertError(r, 409, "Conflict", "cancel")
+        p, err = self.gw.gdbus_call("RemoveJob", jid, as_user=users.USER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.Conflict")
+        self.assertEqual(self.job(jid)["status"], "RUNNING")
+        self.assertTrue(os.path.isdir(self.spool(jid)))
+        # cancel first, then it can go
+        self.gw.http("PUT", f"/v1/jobs/{jid}/cancel", as_user=users.USER)
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "CANCELLED")
+        self.assertEqual(self.gw.http("DELETE", f"/v1/jobs/{jid}", as_user=users.USER).status, 204)
+        self.assertFalse(os.path.exists(self.spool(jid)))
+
+    def test_remove_someone_elses_job(self):
+        iface = "org.gatewayd.Gateway1.Job"
+        jids = [self.submit("echo", as_user=users.USER).json["id"] for _ in range(4)]
+        for jid in jids:
+            self.wait_status(jid, TERMINAL)
+        # not yours: it does not exist for you, over HTTP and D-Bus alike
+        r = self.gw.http("DELETE", f"/v1/jobs/{jids[0]}", as_user=users.OTHER)
+        self.assertError(r, 404, "NotFound")
+        p, err = self.gw.gdbus_call("RemoveJob", jids[0], as_user=users.OTHER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NoSuchJob")
+        self.assertEqual(self.job(jids[0])["status"], "SUCCEEDED")
+        self.assertTrue(os.path.isdir(self.spool(jids[0])))
+        # an admin (polkit org.gatewayd.manage-jobs) removes it, over HTTP and D-Bus; root too
+        self.assertEqual(self.gw.http("DELETE", f"/v1/jobs/{jids[0]}", as_user=users.ADMIN).status, 204)
+        p, _ = self.gw.call("RemoveJob", "s", jids[1], as_user=users.ADMIN)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.gw.http("DELETE", f"/v1/jobs/{jids[2]}", as_user=None).status, 204)
+        # the owner through the job object
+        with BusMonitor(self.bus) as mon:
+            path = "/org/gatewayd/Gateway1/job/" + bus_path_encode(jids[3])
+            p, _ = self.gw.call("Remove", as_user=users.USER, path=path, iface=iface)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            mon.wait_signal("JobRemoved", path="/org/gatewayd/Gateway1",
+                            predicate=lambda m: m["payload"]["data"][0] == jids[3])
+        for jid in jids:
+            self.assertError(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.USER), 404, "NotFound")
+            self.assertFalse(os.path.exists(self.spool(jid)))
+
+    def test_gatewayctl_job_rm(self):
+        done = self.submit("echo", as_user=users.USER).json["id"]
+        other = self.submit("echo", as_user=users.USER).json["id"]
+        running = self.submit("sleep", params={"sleep": 60}, as_user=users.USER).json["id"]
+        self.cleanup_job(running)
+        self.wait_status(done, TERMINAL)
+        self.wait_status(other, TERMINAL)
+        p = self.gw.gatewayctl("job", "rm", done, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertError(self.gw.http("GET", f"/v1/jobs/{done}", as_user=users.USER), 404, "NotFound")
+        self.assertFalse(os.path.exists(self.spool(done)))
+        p = self.gw.gatewayctl("job", "rm", done, as_user=users.USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("No job", p.stderr)
+        p = self.gw.gatewayctl("job", "rm", running, as_user=users.USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cancel", p.stderr)
+        p = self.gw.gatewayctl("job", "rm", other, as_user=users.OTHER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("No job", p.stderr)
+        p = self.gw.gatewayctl("job", "rm", other, as_user=users.ADMIN)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertError(self.gw.http("GET", f"/v1/jobs/{other}", as_user=users.USER), 404, "NotFound")
+        p = self.gw.gatewayctl("--help")
+        self.assertIn("job rm ID...", p.stdout)
 
 class JobsWorkerFallbackTest(JobsBase):
     """gatewayd starts gateway-worker-run (the run verb without the pull libraries) when it is
@@ -627,6 +740,24 @@ class JobsWorkerFallbackTest(JobsBase):
         self.assertEqual(res.json, {"data": {"n": 1}, "params": {}})
         self.assertIn(f"({self.lone_worker})", self.gw.stderr_text())
         self.assertNotIn("gateway-worker-run", self.gw.stderr_text())
+
+
+class JobsMemoryMaxTest(JobsBase):
+    """Limits.MemoryMax reaches the job's sandbox."""
+    extra_config = {"Limits": {"MemoryMax": "64M"}}
+
+    def test_job_over_memory_max_is_killed(self):
+        # the shell doubles a string until it no longer fits
+        svc = f"jobs-hog-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/services", {"name": svc, "image": self.image_ref, "command": [
+            "/bin/sh", "-c", 'echo started; x=0123456789abcdef; while :; do x="$x$x"; done']})
+        self.assertEqual(r.status, 201, r.body)
+        r = self.gw.http("POST", f"/v1/services/{svc}/jobs", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        done = self.wait_status(r.json["id"], TERMINAL)
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["error"]["code"], "OUT_OF_MEMORY", done)
+        self.assertIn(str(64 << 20), done["error"]["message"])
 
 
 class JobsRecoveryTest(JobsBase):
@@ -698,6 +829,63 @@ class JobsRecoveryTest(JobsBase):
         self.assertTrue(j["error"]["message"])
 
 
+
+def iso_to_epoch(text):
+    return datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+class JobsRetentionTest(JobsBase):
+    """JobRetention: finished jobs go by themselves, on a timer at the next expiry, and at start
+    for those that expired while gatewayd was not running."""
+    job_retention = 1
+
+    def test_finished_job_removed_after_retention(self):
+        with BusMonitor(self.bus) as mon:
+            jid = self.submit("echo", as_user=users.USER).json["id"]
+            path = "/org/gatewayd/Gateway1/job/" + bus_path_encode(jid)
+            removed = mon.wait_signal("JobRemoved", path="/org/gatewayd/Gateway1", timeout=60,
+                                      predicate=lambda m: m["payload"]["data"][0] == jid)
+            self.assertEqual(removed["payload"]["data"], [jid, path])
+            # it had ended (and was announced so) before it went
+            order = [m for m in mon.seen if m.get("path") in (path, "/org/gatewayd/Gateway1")]
+            ended = [i for i, m in enumerate(order) if m.get("member") == "PropertiesChanged"
+                     and "SUCCEEDED" in json.dumps(m.get("payload"))]
+            self.assertTrue(ended, "the job's end was announced")
+            self.assertLess(ended[0], order.index(removed))
+        self.assertError(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.USER), 404, "NotFound")
+        self.assertFalse(os.path.exists(self.spool(jid)))
+
+    def test_expired_while_down_removed_at_start(self):
+        # finish a job under a long retention, then come back with a short one
+        self.gw.write_config(dict(self.config, JobRetention="7:00:00:00"))
+        self.gw.restart()
+        self.addCleanup(lambda: (self.gw.stop_daemon(), self.gw.write_config(dict(self.config)), self.gw.start()))
+        jid = self.submit("echo", as_user=users.USER).json["id"]
+        ended = iso_to_epoch(self.wait_status(jid, TERMINAL)["endedAt"])
+        self.gw.stop_daemon()
+        # what a crash between the commit of a removal and the removal of the spool leaves behind
+        orphan = str(uuid.uuid4())
+        os.makedirs(os.path.join(self.spool(orphan), "input"))
+        not_ours = os.path.join(self.gw.state_dir, "jobs", "not-a-job")
+        os.makedirs(not_ours)
+        # a row gatewayd cannot load (it skips it) still owns its spool
+        unloadable = str(uuid.uuid4())
+        os.makedirs(os.path.join(self.spool(unloadable), "input"))
+        with sqlite3.connect(os.path.join(self.gw.state_dir, "state.db")) as db:
+            db.execute("INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec) "
+                       "VALUES (?, 'x', 'local', 0, 0, 'BOGUS', 0)", (unloadable,))
+        db.close()
+        self.gw.write_config(dict(self.config))
+        # no event marks the passing of JobRetention: wait out what is left of the second
+        time.sleep(max(0.0, ended + 1.05 - time.time()))
+        self.gw.start()
+        # gone by the time gatewayd is ready, not later by its timer
+        self.assertError(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.USER), 404, "NotFound")
+        self.assertFalse(os.path.exists(self.spool(jid)))
+        self.assertFalse(os.path.exists(self.spool(orphan)))
+        self.assertTrue(os.path.isdir(not_ours))
+        os.rmdir(not_ours)
+        self.assertTrue(os.path.isdir(self.spool(unloadable)))
 
 class JobsIdleTest(JobsBase):
     """Idle exit waits for unfinished jobs: nobody else would watch them."""

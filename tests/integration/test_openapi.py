@@ -333,8 +333,9 @@ class Conformance(StackTestCase):
             cls.config = {
                 "DefaultImageLocation": cls.registry.host,
                 "MaxRequestBody": MAX_BODY,
+                # 127.0.0.1:1: a configured registry nobody listens on (503).
                 "Locations": {h: location() for h in (cls.registry.host, cls.private.host, cls.slow.host,
-                                                      cls.hang.host)},
+                                                      cls.hang.host, "127.0.0.1:1")},
             }
             super().setUpClass()
         except BaseException:
@@ -589,6 +590,8 @@ class Conformance(StackTestCase):
         self.assertTrue(r.json["private"])
         self.assertEqual(self.call("post", t, t, {"reference": f"{self.registry.host}/test/nothing:1"}).status, 404)
         self.assertEqual(self.call("post", t, t, {"reference": "127.0.0.1:1/x/y:1"}).status, 503)
+        r = self.call("post", t, t, {"reference": "127.0.0.1:2/x/y:1"}, as_user=users.USER)
+        self.assertEqual((r.status, r.error_code()), (403, "AccessDenied"), "a registry not in Locations")
 
         r = self.call("post", t, t, {"reference": ref, "credentials": {"user": "x"}}, semantic=True)
         self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), r.body)

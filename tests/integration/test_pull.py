@@ -528,6 +528,73 @@ class PullTest(unittest.TestCase):
         for h in front.storage_requests:
             self.assertNotIn("authorization", {k.lower() for k in h})
 
+    def test_allowed_registry_refuses_others_without_connecting(self):
+        from test_images import CountingServer
+        outside = CountingServer()
+        self.addCleanup(outside.stop)
+        images.push_image(self.registry, "allowed", "latest", images.busybox_image())
+        allow = ["--allowed-registry", self.registry.host.upper(), "--allowed-registry", "registry-1.docker.io"]
+        msg, _, _ = self.pull(f"{outside.host}/x/y:1", *allow, ok=False)
+        self.assertIn(f"Registry {outside.host} is not an allowed location", msg)
+        # Resolve-only too (the first step of every gatewayd pull).
+        msg, _, _ = self.pull(f"{outside.host}/x/y:1", "--resolve-only", *allow, ok=False)
+        self.assertIn("not an allowed location", msg)
+        self.assertEqual(outside.connections, 0)
+        done, _, _ = self.pull(self.ref("allowed"), *allow)
+        self.assertTrue(done["digest"].startswith("sha256:"))
+
+    def test_redirect_only_to_http(self):
+        """A registry redirecting a blob to another scheme (file:, ftp:, gopher:, dict:) fails the
+        pull; nothing is fetched from there."""
+        import http.server
+        import socket
+        images.push_image(self.registry, "badredir", "latest", images.busybox_image())
+        target = socket.socket()
+        target.bind(("127.0.0.1", 0))
+        target.listen(8)
+        target.setblocking(False)
+        self.addCleanup(target.close)
+        tport = target.getsockname()[1]
+        registry = self.registry
+        state = {}
+
+        class Front(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                if "/blobs/sha256:" in self.path:
+                    self.send_response(307)
+                    self.send_header("Location", state["location"])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                req = urllib.request.Request(f"http://{registry.host}{self.path}",
+                                             headers={"Accept": self.headers.get("Accept", "*/*")})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    body = r.read()
+                    self.send_response(r.status)
+                    for k in ("Content-Type", "Docker-Content-Digest"):
+                        if r.headers.get(k):
+                            self.send_header(k, r.headers[k])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        import urllib.request
+        front = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Front)
+        threading.Thread(target=front.serve_forever, daemon=True).start()
+        self.addCleanup(front.server_close)
+        self.addCleanup(front.shutdown)
+        host = f"127.0.0.1:{front.server_address[1]}"
+        for location in (f"ftp://127.0.0.1:{tport}/blob", f"gopher://127.0.0.1:{tport}/", f"dict://127.0.0.1:{tport}/x",
+                         "file:///etc/passwd", f"FTP://127.0.0.1:{tport}/blob"):
+            state["location"] = location
+            msg, _, _ = self.pull(f"{host}/badredir:latest", "--retries", "0", ok=False)
+            self.assertIn("Bad redirect", msg, location)
+        with self.assertRaises(BlockingIOError):
+            target.accept()
+
     def test_insecure_registry_option(self):
         # "vm"/the host name resolves to 127.0.0.1 but is not a loopback name: https unless told
         import socket

@@ -16,6 +16,20 @@ import unittest
 from harness import images, procs, rootfs, users
 from harness.registry import Registry
 
+# Run by /usr/bin/python3 as a user (the interpreter running the tests may live where the user
+# cannot reach it): keyctl(KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", argv[1]); prints FOUND
+# (and unlinks the key again) or the errno's name.
+FIND_USER_KEY = """
+import ctypes, errno, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_keyctl, KEYCTL_SEARCH, KEYCTL_UNLINK, KEY_SPEC_USER_KEYRING = 250, 10, 9, -4
+k = libc.syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, b"user", sys.argv[1].encode(), 0)
+if k >= 0:
+    libc.syscall(SYS_keyctl, KEYCTL_UNLINK, k, KEY_SPEC_USER_KEYRING)
+print("FOUND" if k >= 0 else errno.errorcode[ctypes.get_errno()])
+"""
+
+
 def worker_binary():
     return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
 
@@ -458,6 +472,81 @@ class WorkerRunTest(unittest.TestCase):
         # init, sh, the $(...) subshell, ls, grep: nothing of the host's
         self.assertLessEqual(nprocs, 6)
         self.assertGreater(len([p for p in os.listdir("/proc") if p.isdigit()]), 6)
+
+    # -- the sealed sandbox: seccomp filter, private keyring ----------------------------------
+    #
+    # sandbox-probe (payloads/) calls what the filter denies with arguments that the kernel itself
+    # would answer with something else than EPERM (or that succeed unprivileged), so an EPERM can
+    # only come from the filter.
+
+    def probe(self, *classes, env=None):
+        o = self.run_job(self.spool(command=["/usr/local/bin/sandbox-probe", *classes], env=env or {}))
+        self.assert_succeeded(o)
+        return o.result
+
+    def assert_denied(self, results, errno="EPERM"):
+        self.assertEqual(results, {k: errno for k in results}, results)
+
+    def probe_binary(self):
+        """The payload as built on the host (the image's root file system is kept beside it)."""
+        return os.path.join(os.path.dirname(self.image), "rootfs", "usr", "local", "bin", "sandbox-probe")
+
+    def test_seccomp_filter_in_force(self):
+        r = self.probe("status", "normal")
+        self.assertEqual(r["status"], {"seccomp": 2})
+        # what every program needs still works: fork, threads (glibc falls back from clone3
+        # to clone), sockets
+        self.assertEqual(r["normal"], {"fork": "OK", "thread": "OK", "socket-unix": "OK"})
+
+    def test_no_namespaces(self):
+        r = self.probe("namespaces")["namespaces"]
+        # clone3's flags are behind a pointer the filter cannot read: ENOSYS makes libc use clone
+        self.assertEqual(r.pop("clone3"), "ENOSYS")
+        # also through the x32 and i386 entry points
+        self.assert_denied(r)
+
+    def test_no_keyring(self):
+        key = f"gatewayd-probe-{os.getpid()}-{self.n}"
+        r = self.probe("keyring", env={"PROBE_KEY": key})["keyring"]
+        # the submitting user's own keyring on the host did not get the key (searched as the
+        # user; a key found is unlinked again)
+        found = subprocess.run(["/usr/bin/python3", "-c", FIND_USER_KEY, key], user=self.uid, group=self.gid,
+                               extra_groups=[], capture_output=True, text=True)
+        self.assertEqual(found.stdout.strip(), "ENOKEY", f"the job reached the user's keyring: {found}")
+        self.assert_denied(r)
+
+    def test_private_session_keyring(self):
+        # The worker runs in a session keyring of its own; the job must neither possess it nor
+        # any other keyring of the host's sessions (/proc/keys lists what the reader may view).
+        name = f"gatewayd-test-ses-{os.getpid()}-{self.n}"
+        spool = self.spool("cat /proc/keys")
+        p = self.procs.start([self.probe_binary(), "session", name, "--", *self.argv(spool)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        o = self.finish(p, spool)
+        self.assert_succeeded(o)
+        self.assertNotIn(name, o.log)
+        self.assertIn("_ses", o.log)     # its own, new session keyring
+
+    def test_no_mount(self):
+        self.assert_denied(self.probe("mount")["mount"])
+
+    def test_no_bpf_perf_userfaultfd_io_uring(self):
+        # and no AF_VSOCK socket, which would reach the host past the network namespace
+        self.assert_denied(self.probe("kernel")["kernel"])
+
+    def test_no_clock_changes(self):
+        self.assert_denied(self.probe("clock")["clock"])
+
+    def test_no_reboot_or_kexec(self):
+        self.assert_denied(self.probe("reboot")["reboot"])
+
+    def test_no_kernel_modules(self):
+        self.assert_denied(self.probe("modules")["modules"])
+
+    def test_no_process_inspection_calls(self):
+        # kcmp, pidfd_getfd, process_madvise, open_by_handle_at: denied as by the container
+        # profiles without CAP_SYS_PTRACE / CAP_DAC_READ_SEARCH (ptrace itself stays allowed)
+        self.assert_denied(self.probe("ptrace")["ptrace"])
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -78,6 +78,10 @@ static const char shifter_example[] =
         "    }\n"
         "}\n";
 
+static uint64_t quarter_of_ram(void) {
+        return (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE) / 4;
+}
+
 static void check_defaults(Config *c) {
         ck_assert_ptr_null(c->cache_directory);
         ck_assert_ptr_null(c->expand_directory);
@@ -115,7 +119,8 @@ static void check_defaults(Config *c) {
         ck_assert_uint_eq(c->interim_count, 10000);
         ck_assert_uint_eq(c->log_max, 50 * 1024 * 1024);
         ck_assert_uint_eq(c->runtime_max_sec, 86400);
-        ck_assert_uint_eq(c->memory_max, 0);
+        /* unset: a quarter of the machine's memory */
+        ck_assert_uint_eq(c->memory_max, quarter_of_ram());
         ck_assert_uint_eq(c->tasks_max, 512);
         ck_assert_ptr_null(c->unknown_keys);
 }
@@ -285,6 +290,26 @@ START_TEST(test_default_location_without_locations) {
 }
 END_TEST
 
+START_TEST(test_location_for_registry) {
+        _cleanup_(config_freep) Config *c = NULL, *d = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Locations\": {\"index.docker.io\": {}, \"Reg.example.org:5000\": {}}}",
+                                      NULL, &c, NULL), 0);
+        ck_assert_str_eq(config_location_for_registry(c, "docker.io")->name, "index.docker.io");
+        ck_assert_str_eq(config_location_for_registry(c, "registry-1.docker.io")->name, "index.docker.io");
+        ck_assert_str_eq(config_location_for_registry(c, "reg.example.org:5000")->name, "Reg.example.org:5000");
+        ck_assert_ptr_null(config_location_for_registry(c, "reg.example.org"));
+        ck_assert_ptr_null(config_location_for_registry(c, "127.0.0.1:22"));
+        ck_assert_ptr_null(config_location_for_registry(c, NULL));
+        ck_assert_ptr_null(config_location_for_registry(NULL, "docker.io"));
+
+        /* No Locations: DefaultImageLocation (default registry-1.docker.io) is the only one. */
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_ptr_nonnull(config_location_for_registry(d, "docker.io"));
+        ck_assert_ptr_null(config_location_for_registry(d, "127.0.0.1:5000"));
+}
+END_TEST
+
 START_TEST(test_compression_forms) {
         _cleanup_(config_freep) Config *a = NULL, *b = NULL, *d = NULL;
 
@@ -301,6 +326,19 @@ START_TEST(test_compression_forms) {
         ck_assert_int_eq(config_parse("{\"Compression\":{\"level\":12}}", NULL, &d, NULL), 0);
         ck_assert_str_eq(d->compressor, "zstd");
         ck_assert_int_eq(d->compression_level, 12);
+}
+END_TEST
+
+START_TEST(test_memory_max_zero_is_quarter_of_ram) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        /* 0 is not "unlimited": a job must never be able to take the whole machine */
+        ck_assert_int_eq(config_parse("{\"Limits\": {\"MemoryMax\": 0}}", NULL, &c, NULL), 0);
+        ck_assert_uint_gt(quarter_of_ram(), 0);
+        ck_assert_uint_eq(c->memory_max, quarter_of_ram());
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Limits\": {\"MemoryMax\": \"64M\"}}", NULL, &c, NULL), 0);
+        ck_assert_uint_eq(c->memory_max, 64 * 1024 * 1024);
 }
 END_TEST
 
@@ -336,6 +374,31 @@ static const struct {
         { "36:00:00", 36 * 3600 },
         { "365:23:59:59", 365 * 86400 + 86399 },
 };
+
+/* JobRetention: a duration like the others (seconds or "D:HH:MM:SS"), 7 days by default. */
+START_TEST(test_job_retention) {
+        static const struct { const char *text; uint64_t sec; } forms[] = {
+                { "{}", 7 * 86400 },
+                { "{\"JobRetention\": 1}", 1 },
+                { "{\"JobRetention\": \"30\"}", 30 },
+                { "{\"JobRetention\": \"1:12:00:00\"}", 36 * 3600 },
+                { "{\"JobRetention\": 0}", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_msg(config_parse(forms[i].text, NULL, &c, &err) == 0, "%s: %s", forms[i].text, strna(err));
+                ck_assert_uint_eq(c->job_retention_sec, forms[i].sec);
+        }
+
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ck_assert_int_eq(config_parse("{\"JobRetention\": \"7 days\"}", NULL, &c, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "JobRetention: expected a duration"));
+}
+END_TEST
 
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
@@ -713,8 +776,11 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_gatewayd_keys);
         tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
+        tcase_add_test(tc, test_location_for_registry);
+        tcase_add_test(tc, test_memory_max_zero_is_quarter_of_ram);
         tcase_add_test(tc, test_null_means_default);
         tcase_add_test(tc, test_unknown_keys);
+        tcase_add_test(tc, test_job_retention);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");

@@ -311,6 +311,82 @@ START_TEST(test_killed_writer) {
 }
 END_TEST
 
+static void insert_image(sqlite3 *db, const char *id, const char *reference, long long updated) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        ck_assert_int_eq(db_prepare(db, "INSERT INTO images (id, reference, platform, status, created_usec, updated_usec, "
+                                    "last_used_usec) VALUES (?, ?, 'local', 'READY', 1, ?, 1)", &s), 0);
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, reference, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, updated);
+        ck_assert_int_eq(sqlite3_step(s), SQLITE_DONE);
+}
+
+static char *tag_of(sqlite3 *db, const char *reference) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        ck_assert_int_eq(db_prepare(db, "SELECT image_id FROM image_tags WHERE reference = ? AND platform = 'local'", &s), 0);
+        sqlite3_bind_text(s, 1, reference, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(s) != SQLITE_ROW)
+                return NULL;
+        return strdup((const char *) sqlite3_column_text(s, 0));
+}
+
+static void assert_tag(sqlite3 *db, const char *reference, const char *id) {
+        _cleanup_free_ char *t = tag_of(db, reference);
+
+        ck_assert_msg(t, "no tag %s", reference);
+        ck_assert_str_eq(t, id);
+}
+
+/* A schema-3 database whose tags were wiped by REPLACE (issue 8 §1): migration 4 puts back what
+ * can be known, and from then on rewriting an image row cannot drop its tags. */
+START_TEST(test_tags_repaired_and_safe) {
+        sqlite3 *db = NULL;
+
+        ck_assert_uint_ge(db_n_migrations, 4);
+        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
+        ck_assert_int_eq(db_exec(db, "PRAGMA foreign_keys=ON"), 0);
+        for (unsigned v = 0; v < 3; v++)
+                ck_assert_int_eq(db_exec(db, db_migrations[v]), 0);
+        ck_assert_int_eq(db_exec(db, "PRAGMA user_version = 3"), 0);
+        insert_image(db, "aaaa", "reg.example/lost:1", 10);      /* every tag lost */
+        insert_image(db, "bbbb", "reg.example/kept:1", 10);      /* one tag survived */
+        insert_image(db, "cccc", "reg.example/moved:latest", 10); /* the tag moved on to dddd */
+        insert_image(db, "dddd", "reg.example/moved:latest", 20);
+        insert_image(db, "eeee", "reg.example/elsewhere:1", 30); /* its reference tags another image */
+        insert_image(db, "ffff", "reg.example/other:1", 10);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO image_tags VALUES ('kept:1', 'local', 'bbbb'), "
+                                     "('reg.example/elsewhere:1', 'local', 'ffff')"), 0);
+        /* What the old code did to an image row: its tags go. */
+        ck_assert_int_eq(db_exec(db, "INSERT OR REPLACE INTO images SELECT * FROM images WHERE id = 'ffff'"), 0);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM image_tags WHERE image_id = 'ffff'"), 0);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO image_tags VALUES ('reg.example/elsewhere:1', 'local', 'ffff')"), 0);
+        sqlite3_close(db);
+
+        db = NULL;
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations);
+        assert_integrity(db);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+        assert_tag(db, "reg.example/lost:1", "aaaa");
+        assert_tag(db, "reg.example/kept:1", "bbbb");
+        assert_tag(db, "kept:1", "bbbb");
+        assert_tag(db, "reg.example/moved:latest", "dddd");
+        assert_tag(db, "reg.example/elsewhere:1", "ffff"); /* an existing tag wins */
+        assert_tag(db, "reg.example/other:1", "ffff");
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM image_tags"), 6);
+
+        /* Rewriting the row, even the old way, keeps the tags now. */
+        ck_assert_int_eq(db_exec(db, "INSERT OR REPLACE INTO images SELECT * FROM images WHERE id = 'bbbb'"), 0);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM image_tags WHERE image_id = 'bbbb'"), 2);
+        /* An image with tags cannot be deleted by accident; with its tags it can. */
+        ck_assert_int_eq(db_exec(db, "DELETE FROM images WHERE id = 'bbbb'"), -EEXIST);
+        ck_assert_int_eq(db_exec(db, "DELETE FROM image_tags WHERE image_id = 'bbbb'; DELETE FROM images WHERE id = 'bbbb'"), 0);
+        db_close(db);
+}
+END_TEST
+
 START_TEST(test_db_errno) {
         ck_assert_int_eq(db_errno(SQLITE_OK), 0);
         ck_assert_int_eq(db_errno(SQLITE_DONE), 0);
@@ -343,6 +419,7 @@ static Suite *db_suite(void) {
         tcase_add_test(tc, test_copy_with_uncommitted_wal);
         tcase_add_test(tc, test_killed_writer);
         tcase_add_test(tc, test_db_errno);
+        tcase_add_test(tc, test_tags_repaired_and_safe);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -81,6 +81,24 @@ START_TEST(test_to_string) {
 }
 END_TEST
 
+START_TEST(test_registry_name_equal) {
+        ck_assert(registry_name_equal("127.0.0.1:5000", "127.0.0.1:5000"));
+        ck_assert(registry_name_equal("Registry.Example.org", "registry.example.ORG"));
+        ck_assert(!registry_name_equal("127.0.0.1:5000", "127.0.0.1:5001"));
+        ck_assert(!registry_name_equal("registry.example.org", "registry.example.org:443"));
+        ck_assert(!registry_name_equal("localhost:5000", "127.0.0.1:5000"));
+        ck_assert(!registry_name_equal("registry.example.org", NULL));
+        /* Docker Hub's names are one registry. */
+        ck_assert(registry_name_equal("docker.io", "registry-1.docker.io"));
+        ck_assert(registry_name_equal("index.docker.io", "Docker.IO"));
+        ck_assert(registry_name_equal("registry.hub.docker.com", "docker.io"));
+        ck_assert(!registry_name_equal("docker.io", "docker.io.evil.example"));
+        ck_assert(!registry_name_equal("docker.io:443", "docker.io"));
+        ck_assert(registry_is_docker_hub("REGISTRY-1.docker.io"));
+        ck_assert(!registry_is_docker_hub("ghcr.io"));
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("reference");
         TCase *tc = tcase_create("core");
@@ -90,6 +108,7 @@ int main(void) {
         tcase_add_test(tc, test_digests);
         tcase_add_test(tc, test_invalid);
         tcase_add_test(tc, test_to_string);
+        tcase_add_test(tc, test_registry_name_equal);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

@@ -65,6 +65,7 @@ static char **build(bool network) {
                 .json_status_fd = 3,
                 .init_status_fd = 4,
                 .lifeline_fd = 5,
+                .seccomp_fd = network ? 0 : 6,      /* 0: none */
                 .uid = 1000,
                 .gid = 100,
                 .command = command,
@@ -124,6 +125,8 @@ START_TEST(test_root_entries) {
         ck_assert_int_ge(find(argv, "--unshare-pid"), 0);
         ck_assert_int_ge(find(argv, "--die-with-parent"), 0);
         ck_assert_int_ge(find(argv, "--as-pid-1"), 0);
+        /* bwrap options, so before the "--" that ends them */
+        ck_assert_int_ge(find3(argv, "--seccomp", "6", "--unshare-net"), 0);
         ck_assert_int_gt(find(argv, "--remount-ro"), find(argv, "--tmpfs"));
         ck_assert_int_ge(find3(argv, "--remount-ro", "/", "--chdir"), 0);
         ck_assert_int_ge(find3(argv, "--ro-bind", "/usr/libexec/gateway-job-init", SANDBOX_INIT_PATH), 0);
@@ -149,6 +152,7 @@ START_TEST(test_network_and_var_symlink) {
         mk("var", 'l', "private/var");
         argv = build(true);
         ck_assert_int_lt(find(argv, "--unshare-net"), 0);
+        ck_assert_int_lt(find(argv, "--seccomp"), 0);
         ck_assert_int_ge(find3(argv, "--size", "1048576", "--tmpfs"), 0);
         ck_assert_int_lt(find3(argv, "--symlink", "private/var", "/var"), 0);
         ck_assert_int_ge(find3(argv, "--dir", "/var", "--proc"), 0);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "macro.h"
 #include "reference.h"
@@ -26,13 +27,24 @@ bool digest_is_valid(const char *s) {
         return s[64] == 0;
 }
 
-static bool is_docker_hub(const char *registry) {
-        return streq(registry, "docker.io") || streq(registry, "index.docker.io") ||
-                streq(registry, "registry-1.docker.io") || streq(registry, "registry.hub.docker.com");
+static bool strcaseeq(const char *a, const char *b) {
+        return strcasecmp(a, b) == 0;
+}
+
+bool registry_is_docker_hub(const char *registry) {
+        return strcaseeq(registry, "docker.io") || strcaseeq(registry, "index.docker.io") ||
+                strcaseeq(registry, "registry-1.docker.io") || strcaseeq(registry, "registry.hub.docker.com");
+}
+
+bool registry_name_equal(const char *a, const char *b) {
+        if (!a || !b)
+                return false;
+        /* Host names are case-insensitive; the port is part of the name ("host" is not "host:443"). */
+        return strcaseeq(a, b) || (registry_is_docker_hub(a) && registry_is_docker_hub(b));
 }
 
 const char *registry_api_host(const char *registry) {
-        return is_docker_hub(registry) ? "registry-1.docker.io" : registry;
+        return registry_is_docker_hub(registry) ? "registry-1.docker.io" : registry;
 }
 
 /* Repository components are lowercase alphanumerics joined by one separator out of '.', '_',
@@ -146,7 +158,7 @@ int image_reference_parse(const char *s, const char *default_registry, ImageRefe
                 return -ENOMEM;
         if (!registry_is_valid(r->registry))
                 return -EINVAL;
-        if (is_docker_hub(r->registry) && free_and_strdup(&r->registry, "docker.io") < 0)
+        if (registry_is_docker_hub(r->registry) && free_and_strdup(&r->registry, "docker.io") < 0)
                 return -ENOMEM;
 
         /* A ':' after the last '/' separates the tag (one before it belongs to a host:port). */

@@ -35,5 +35,12 @@ const char *image_reference_manifest_ref(const ImageReference *r);
 /* "sha256:" followed by 64 lowercase hex digits. */
 bool digest_is_valid(const char *s);
 
+/* docker.io, index.docker.io, registry-1.docker.io and registry.hub.docker.com: Docker Hub. */
+bool registry_is_docker_hub(const char *registry);
+
+/* Whether two registry names ("host" or "host:port") name the same registry: equal ignoring
+ * case, or both Docker Hub. */
+bool registry_name_equal(const char *a, const char *b);
+
 /* docker.io and its aliases are served by registry-1.docker.io. */
 const char *registry_api_host(const char *registry);
