@@ -31,7 +31,7 @@ static const struct {
         [GW_ERROR_INSUFFICIENT_STORAGE] = { 507, "InsufficientStorage", "InsufficientStorage", ENOSPC },
 };
 
-static int gw_error_setv(GwError *e, GwErrorCode code, const char *format, va_list ap) {
+static _printf_(3, 0) int gw_error_setv(GwError *e, GwErrorCode code, const char *format, va_list ap) {
         if (e && e->code == GW_ERROR_NONE) {
                 e->code = code;
                 if (vasprintf(&e->message, format, ap) < 0)

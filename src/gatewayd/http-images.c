@@ -69,28 +69,28 @@ static void on_pull_resolved(Manager *m, Image *image, const GwError *e, void *u
 }
 
 /* "acl": {"users": [name or uid, …], "groups": [name or gid, …]} */
-static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gids, size_t *n_gids) {
+static int parse_acl(json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gids, size_t *n_gids, GwError *e) {
         json_object *users = NULL, *groups = NULL;
 
         if (!json_object_is_type(acl, json_type_object))
-                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl: expected an object"), -EINVAL;
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl: expected an object");
         json_object_object_foreach(acl, k, v) {
                 if (streq(k, "users"))
                         users = v;
                 else if (streq(k, "groups"))
                         groups = v;
                 else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.%s: unknown field", k), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.%s: unknown field", k);
                 /* json-c asserts on array calls on anything else. */
                 if (!json_object_is_type(v, json_type_array))
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.%s: expected an array", k), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.%s: expected an array", k);
         }
         *n_uids = users ? json_object_array_length(users) : 0;
         *n_gids = groups ? json_object_array_length(groups) : 0;
         *uids = calloc(*n_uids + 1, sizeof(uid_t));
         *gids = calloc(*n_gids + 1, sizeof(gid_t));
         if (!*uids || !*gids)
-                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory."), -ENOMEM;
+                return gw_error_set(e, GW_ERROR_INTERNAL, "Out of memory.");
 
         for (size_t idx = 0; idx < *n_uids; idx++) {
                 json_object *item = json_object_array_get_idx(users, idx);
@@ -100,7 +100,7 @@ static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n
                 else if (pw)
                         (*uids)[idx] = pw->pw_uid;
                 else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.users[%zu]: unknown user", idx), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.users[%zu]: unknown user", idx);
         }
         for (size_t idx = 0; idx < *n_gids; idx++) {
                 json_object *item = json_object_array_get_idx(groups, idx);
@@ -110,39 +110,41 @@ static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n
                 else if (gr)
                         (*gids)[idx] = gr->gr_gid;
                 else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.groups[%zu]: unknown group", idx), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.groups[%zu]: unknown group", idx);
         }
         return 0;
 }
 
-static int parse_pull_body(HttpRequest *req, json_object *body, ImagePullRequest *p, uid_t **uids, gid_t **gids) {
+int image_pull_body_parse(json_object *body, ImagePullRequest *p, uid_t **uids, gid_t **gids, GwError *e) {
+        if (!json_object_is_type(body, json_type_object))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "body: expected a JSON object");
         json_object_object_foreach(body, k, v) {
                 if (streq(k, "reference")) {
                         if (!json_object_is_type(v, json_type_string))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "reference: expected a string"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: expected a string");
                         p->reference = json_object_get_string(v);
                 } else if (streq(k, "platform")) {
                         if (!json_object_is_type(v, json_type_string))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "platform: expected a string"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: expected a string");
                         p->platform = json_object_get_string(v);
                 } else if (streq(k, "credentials")) {
                         if (!json_object_is_type(v, json_type_object))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "credentials: expected an object"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "credentials: expected an object");
                         p->credentials = v;
                 } else if (streq(k, "force")) {
                         if (!json_object_is_type(v, json_type_boolean))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "force: expected true or false"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "force: expected true or false");
                         p->force = json_object_get_boolean(v);
                 } else if (streq(k, "acl")) {
-                        if (parse_acl(req, v, uids, &p->n_acl_uids, gids, &p->n_acl_gids) < 0)
+                        if (parse_acl(v, uids, &p->n_acl_uids, gids, &p->n_acl_gids, e) < 0)
                                 return -EINVAL;
                         p->acl_uids = *uids;
                         p->acl_gids = *gids;
                 } else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "%s: unknown field", k), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: unknown field", k);
         }
         if (!p->reference)
-                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "reference: missing"), -EINVAL;
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: missing");
         return 0;
 }
 
@@ -156,9 +158,9 @@ static void pull_image_authorized(HttpRequest *req) {
         body = http_request_json_body(req);
         if (!body)
                 return;
-        if (!json_object_is_type(body, json_type_object))
-                http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "body: expected a JSON object");
-        else if (parse_pull_body(req, body, &p, &uids, &gids) >= 0) {
+        if (image_pull_body_parse(body, &p, &uids, &gids, &e) < 0)
+                http_request_reply_error(req, &e);
+        else {
                 /* The pull outlives this request; the request only waits for the record. */
                 if (image_pull_start(req->manager, &p, on_pull_resolved, NULL, req, &e) < 0)
                         http_request_reply_error(req, &e);

@@ -477,7 +477,7 @@ static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *p
         return 0;
 }
 
-static bool credentials_are_valid(json_object *c) {
+bool credentials_are_valid(json_object *c) {
         size_t n = 0;
 
         if (!json_object_is_type(c, json_type_object))

@@ -12,6 +12,7 @@
 #include "fs-util.h"
 #include "image.h"
 #include "job-registry.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-local.h"
@@ -998,7 +999,7 @@ int job_result_json(const Job *j, json_object **ret, GwError *e) {
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot read the result of job %s.", j->id);
         /* "null" parses to NULL too: a job may end without a result. */
-        o = json_tokener_parse_verbose(text, &jerr);
+        o = json_parse_deep(text, &jerr);
         if (jerr != json_tokener_success)
                 return gw_error_set(e, GW_ERROR_INTERNAL, "The result of job %s is not valid JSON.", j->id);
         *ret = o;
@@ -1026,7 +1027,7 @@ int job_interim_json(const Job *j, bool last, json_object **ret, GwError *e) {
         }
         for (line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
                 enum json_tokener_error jerr;
-                json_object *o = json_tokener_parse_verbose(line, &jerr);
+                json_object *o = json_parse_deep(line, &jerr);
 
                 if (jerr != json_tokener_success)
                         continue; /* a line cut off by a crash */

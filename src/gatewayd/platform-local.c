@@ -14,6 +14,7 @@
 #include "fd-limit.h"
 #include "fs-util.h"
 #include "job-registry.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-local.h"
@@ -220,29 +221,62 @@ static void job_detach_worker(Job *j) {
 
 /* ---- events ---- */
 
-static void handle_event(Job *j, const char *line) {
-        json_object *o = json_tokener_parse(line), *v;
+void job_event_done(JobEvent *ev) {
+        ev->result = mfree(ev->result);
+}
+
+int job_event_parse(const char *line, JobEvent *ret) {
+        json_object *o = json_parse_deep(line, NULL), *v;
         const char *event;
+        JobEvent ev = { .kind = JOB_EVENT_OTHER };
 
         if (!o)
-                return;
-        event = json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v) : "";
+                return -EBADMSG;
+        /* Only strings: json_object_get_string() of a JSON null is NULL. */
+        event = strempty(json_get_string(o, "event"));
         if (streq(event, "status")) {
-                if (json_object_object_get_ex(o, "status", &v) && streq(strempty(json_object_get_string(v)), "RUNNING")) {
-                        uint64_t started = json_object_object_get_ex(o, "startedAt", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-                        job_worker_running(j, started);
+                if (streq(strempty(json_get_string(o, "status")), "RUNNING")) {
+                        ev.kind = JOB_EVENT_RUNNING;
+                        ev.started_usec = json_object_object_get_ex(o, "startedAt", &v) ? (uint64_t) json_object_get_int64(v) : 0;
                 }
         } else if (streq(event, "log"))
-                job_worker_log(j);
+                ev.kind = JOB_EVENT_LOG;
         else if (streq(event, "interim")) {
                 json_object *result = NULL;
-                unsigned index = json_object_object_get_ex(o, "index", &v) ? (unsigned) json_object_get_int(v) : 0;
 
+                ev.kind = JOB_EVENT_INTERIM;
+                ev.index = json_object_object_get_ex(o, "index", &v) ? (unsigned) json_object_get_int(v) : 0;
                 json_object_object_get_ex(o, "result", &result);
-                job_worker_interim(j, index, json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                ev.result = strdup(json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                if (!ev.result) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
         }
         /* "done" repeats exit.json, which is read when the worker has exited. */
         json_object_put(o);
+        *ret = ev;
+        return 0;
+}
+
+static void handle_event(Job *j, const char *line) {
+        _cleanup_(job_event_done) JobEvent ev = {};
+
+        if (job_event_parse(line, &ev) < 0)
+                return;
+        switch (ev.kind) {
+        case JOB_EVENT_RUNNING:
+                job_worker_running(j, ev.started_usec);
+                break;
+        case JOB_EVENT_LOG:
+                job_worker_log(j);
+                break;
+        case JOB_EVENT_INTERIM:
+                job_worker_interim(j, ev.index, ev.result);
+                break;
+        case JOB_EVENT_OTHER:
+                break;
+        }
 }
 
 static int drain_events(Job *j) {

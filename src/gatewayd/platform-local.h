@@ -20,3 +20,22 @@ int platform_local_cancel(Job *j);
 
 /* Parses RFC 3339 "2026-11-21T18:31:22.427Z" into µs since the epoch; 0 on failure. */
 uint64_t parse_timestamp_iso(const char *s);
+
+/* One event line of "gateway-worker run" (docs/worker-run.md), as far as gatewayd acts on it. */
+typedef enum JobEventKind {
+        JOB_EVENT_OTHER,        /* ignored ("done" repeats exit.json, which is read at exit) */
+        JOB_EVENT_RUNNING,
+        JOB_EVENT_LOG,
+        JOB_EVENT_INTERIM,
+} JobEventKind;
+
+typedef struct JobEvent {
+        JobEventKind kind;
+        uint64_t started_usec;  /* RUNNING */
+        unsigned index;         /* INTERIM */
+        char *result;           /* INTERIM: the result as JSON text */
+} JobEvent;
+
+/* -EBADMSG if the line is not JSON. */
+int job_event_parse(const char *line, JobEvent *ret);
+void job_event_done(JobEvent *ev);

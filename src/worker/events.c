@@ -141,7 +141,7 @@ int events_emit_status(const char *status, const char *message) {
 
 static char *first_error = NULL;
 
-static int record_error(bool replace, int error, const char *format, va_list ap) {
+static _printf_(3, 0) int record_error(bool replace, int error, const char *format, va_list ap) {
         char buf[2048];
 
         errno = abs(error);

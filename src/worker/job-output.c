@@ -6,6 +6,7 @@
 #include "events.h"
 #include "job-log.h"
 #include "job-output.h"
+#include "json-util.h"
 #include "line-splitter.h"
 #include "log.h"
 #include "spool-reserve.h"
@@ -78,7 +79,7 @@ static int on_interim(const char *json, size_t len, size_t index, void *userdata
         if (!e)
                 return 0;
         json_object_object_add(e, "index", json_object_new_int64((int64_t) index));
-        json_object_object_add(e, "result", json_tokener_parse(json));
+        json_object_object_add(e, "result", json_parse_deep(json, NULL));
         (void) events_emit("interim", e);
         return 0;
 }
