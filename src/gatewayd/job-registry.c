@@ -188,11 +188,16 @@ static int job_store(Job *j, const JobUpdate *u) {
         Manager *m = j->manager;
         int rc, r;
 
+        r = db_batch_stage(m->db, /* vital= */ true);  /* the UPDATE joins the group commit */
+        if (r < 0)
+                return r;
         r = db_prepare(m->db,
                        "UPDATE jobs SET state = ?, started_usec = ?, ended_usec = ?, exit_code = ?, "
                        "error_code = ?, error_message = ? WHERE id = ?", &st);
-        if (r < 0)
+        if (r < 0) {
+                db_batch_unstage(m->db);
                 return r;
+        }
         sqlite3_bind_text(st, 1, job_state_to_string(u->state), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64) u->started_usec);
         sqlite3_bind_int64(st, 3, (sqlite3_int64) u->ended_usec);
@@ -204,6 +209,7 @@ static int job_store(Job *j, const JobUpdate *u) {
         sqlite3_bind_text(st, 6, u->error_message, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, j->id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
+        db_batch_unstage(m->db);
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to store state of job %s: %s", j->id, sqlite3_errmsg(m->db));
         return 0;
@@ -243,6 +249,64 @@ static void job_retry_soon(Manager *m) {
         (void) sd_event_source_set_enabled(m->job_retry, SD_EVENT_ONESHOT);
 }
 
+typedef struct StagedUpdate {
+        Manager *manager;
+        char *id;
+        JobUpdate *update;
+} StagedUpdate;
+
+/* The group commit that carried a stored change has ended: applied if it is durable, else kept
+ * as the job's pending change and retried, as a refused store is. */
+static void on_update_committed(int r, void *userdata) {
+        StagedUpdate *s = userdata;
+        Manager *m = s->manager;
+        Job *j = hashmap_get(m->jobs, s->id);
+
+        if (j && j->staged == s->update)
+                j->staged = NULL;
+        if (j && r >= 0) {
+                job_apply(j, s->update);
+                if (r > 0)
+                        job_retry_soon(m);  /* it used the reserve: take it again once there is room */
+        } else if (j && !(j->pending && job_state_is_terminal(j->pending->state))) {
+                log_warning_errno(r, "Job %s: cannot store %s yet; retrying: %m", j->id,
+                                  job_state_to_string(s->update->state));
+                job_update_free(j->pending);
+                j->pending = TAKE_PTR(s->update);
+                job_retry_soon(m);
+        }
+        job_update_free(s->update);
+        free(s->id);
+        free(s);
+}
+
+/* Applies u once the group commit holding it is durable; at once if there is none. */
+static void job_apply_committed(Job *j, const JobUpdate *u) {
+        Manager *m = j->manager;
+        StagedUpdate *s;
+
+        if (!db_batch_is_open(m->db))
+                return job_apply(j, u);
+        s = calloc(1, sizeof(StagedUpdate));
+        if (s) {
+                s->manager = m;
+                s->id = strdup(j->id);
+                s->update = job_update_dup(u);
+        }
+        if (!s || !s->id || !s->update || db_batch_after(m->db, on_update_committed, s) < 0) {
+                if (s) {
+                        free(s->id);
+                        job_update_free(s->update);
+                        free(s);
+                }
+                log_oom();
+                if (db_batch_flush(m->db) >= 0)
+                        job_apply(j, u);
+                return;
+        }
+        j->staged = s->update;
+}
+
 /* The one place a job's state changes: database first, then memory, then the world. A change the
  * database refuses (a full disk) is kept as the job's pending change and retried with back-off;
  * memory keeps the committed state until then, so nobody sees what a restart would take back. */
@@ -263,7 +327,12 @@ static int job_commit(Job *j, const JobUpdate *u) {
                         merged.started_usec = j->pending->started_usec;
                 u = &merged;
         }
-        if (!job_state_transition_is_valid(j->state, u->state)) {
+        if (j->staged && u->started_usec == 0 && j->staged->started_usec != 0) {
+                merged = *u;
+                merged.started_usec = j->staged->started_usec;
+                u = &merged;
+        }
+        if (!job_state_transition_is_valid(j->staged ? j->staged->state : j->state, u->state)) {
                 log_debug("Job %s: ignoring transition %s → %s.", j->id, job_state_to_string(j->state),
                           job_state_to_string(u->state));
                 return -ESTALE;
@@ -289,7 +358,7 @@ static int job_commit(Job *j, const JobUpdate *u) {
                 return r;
         }
         j->pending = job_update_free(j->pending);
-        job_apply(j, u);
+        job_apply_committed(j, u);
         return 0;
 }
 
@@ -305,9 +374,11 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
                         continue;
                 (void) job_commit(j, p);
                 job_update_free(p);
+        }
+        (void) db_batch_flush(m->db);  /* a refused commit leaves the changes pending again */
+        HASHMAP_FOREACH(j, m->jobs)
                 if (j->pending)
                         left = true;
-        }
         /* Only with everything stored: the reserve must not take the room a retry needs. */
         if (!left && !db_has_reserve(db_path(m))) {
                 int r = db_reserve(db_path(m));
@@ -413,6 +484,8 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         n_promote = scheduler_select(&limits, all, n, promote);
         for (size_t i = 0; i < n_promote; i++)
                 (void) job_transition(promote[i], JOB_PENDING, NULL, NULL);  /* starts it once stored */
+        /* Now, with whatever else is staged: a staged PENDING is not counted as active above. */
+        (void) db_batch_flush(m->db);
         return 0;
 }
 
@@ -553,11 +626,16 @@ static int job_insert(Job *j, GwError *e) {
         Manager *m = j->manager;
         int rc, r;
 
+        r = db_batch_stage(m->db, /* vital= */ false);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error.");
         r = db_prepare(m->db,
                        "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)", &st);
-        if (r < 0)
+        if (r < 0) {
+                db_batch_unstage(m->db);
                 return gw_error_set_errno(e, r, "Database error.");
+        }
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, j->service, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, j->platform, -1, SQLITE_STATIC);
@@ -566,13 +644,19 @@ static int job_insert(Job *j, GwError *e) {
         sqlite3_bind_text(st, 6, job_state_to_string(j->state), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, (sqlite3_int64) j->created_usec);
         rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
+        db_batch_unstage(m->db);
+        r = db_errno(rc);
+        if (rc == SQLITE_DONE) {
+                j->seq = sqlite3_last_insert_rowid(m->db);
+                /* With what else is staged; the job is announced only once this is durable. */
+                r = db_batch_flush(m->db);
+        } else
                 log_error("Failed to store job %s: %s", j->id, sqlite3_errmsg(m->db));
-                if (errno_is_disk_full(db_errno(rc)))
-                        return gw_error_set_errno(e, db_errno(rc), "The state file system is full: cannot store the job.");
-                return gw_error_set_errno(e, db_errno(rc), "Database error while storing the job.");
+        if (r < 0) {
+                if (errno_is_disk_full(r))
+                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the job.");
+                return gw_error_set_errno(e, r, "Database error while storing the job.");
         }
-        j->seq = sqlite3_last_insert_rowid(m->db);
         return 0;
 }
 
