@@ -739,6 +739,7 @@ int job_registry_cancel(Job *j, GwError *e) {
                 return platform_local_cancel(j);
         /* Not started: nothing to stop. A pending image request finds the job cancelled. */
         (void) job_transition(j, JOB_CANCELLED, "CANCELLED", "Cancelled before it started.");
+        (void) db_batch_flush(j->manager->db);  /* the caller answers with the stored state */
         return 0;
 }
 
