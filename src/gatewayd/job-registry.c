@@ -621,7 +621,7 @@ static gid_t caller_gid(const Caller *c) {
         return (gid_t) 65534;
 }
 
-static int job_insert(Job *j, GwError *e) {
+static int job_insert(Job *j, bool now, GwError *e) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         Manager *m = j->manager;
         int rc, r;
@@ -649,7 +649,7 @@ static int job_insert(Job *j, GwError *e) {
         if (rc == SQLITE_DONE) {
                 j->seq = sqlite3_last_insert_rowid(m->db);
                 /* With what else is staged; the job is announced only once this is durable. */
-                r = db_batch_flush(m->db);
+                r = now ? db_batch_flush(m->db) : 0;
         } else
                 log_error("Failed to store job %s: %s", j->id, sqlite3_errmsg(m->db));
         if (r < 0) {
@@ -660,21 +660,82 @@ static int job_insert(Job *j, GwError *e) {
         return 0;
 }
 
-int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
-                        json_object *params, Job **ret, GwError *e) {
+/* Submissions whose row waits for the group commit: not in m->jobs yet, but they count
+ * against ActiveJobsPerUser. (One manager per process, as one state database.) */
+typedef struct Submission {
+        Job *job;
+        JobSubmitted cb;
+        void *userdata;
+        struct Submission *next;
+} Submission;
+static Submission *submissions;
+
+static unsigned count_submitting(uid_t uid) {
+        unsigned n = 0;
+
+        for (Submission *s = submissions; s; s = s->next)
+                n += s->job->uid == uid;
+        return n;
+}
+
+static int job_submitted(Manager *m, Job *j, Job **ret, GwError *e) {
+        Job *added = j;
+        int r;
+
+        j->spool_dir = mfree(j->spool_dir);  /* job_attach() sets it again */
+        r = job_attach(m, j);
+        if (r < 0) {
+                hashmap_remove(m->jobs, added->id);
+                job_free(added);
+                return gw_error_set_errno(e, r, "Failed to register the job.");
+        }
+        log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
+        bus_job_emit_added(added);
+        job_registry_dispatch(m);
+        if (ret)
+                *ret = added;
+        return 0;
+}
+
+static void on_submission_committed(int r, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Submission *s = userdata, **p;
+        Manager *m = s->job->manager;
+        Job *added = NULL;
+
+        for (p = &submissions; *p; p = &(*p)->next)
+                if (*p == s) {
+                        *p = s->next;
+                        break;
+                }
+        if (r < 0) {
+                (void) rm_rf(s->job->spool_dir);  /* a failed submission leaves nothing behind */
+                job_free(s->job);
+                if (errno_is_disk_full(r))
+                        (void) gw_error_set_errno(&e, r, "The state file system is full: cannot store the job.");
+                else
+                        (void) gw_error_set_errno(&e, r, "Database error while storing the job.");
+        } else
+                (void) job_submitted(m, s->job, &added, &e);
+        s->cb(m, added, &e, s->userdata);
+        free(s);
+}
+
+static int job_submit(Manager *m, const Caller *c, const char *service, json_object *data,
+                      json_object *params, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
         _cleanup_(job_freep) Job *j = NULL;
         ConfigPlatform *p;
-        Job *added;
         int r;
 
         if (!service_registry_get(m, service))
                 return gw_error_set(e, GW_ERROR_NO_SUCH_SERVICE, "No service '%s'.", service);
         if (m->config->active_jobs_per_user > 0 &&
-            count_unfinished(m, c->uid) >= m->config->active_jobs_per_user)
+            count_unfinished(m, c->uid) + count_submitting(c->uid) >= m->config->active_jobs_per_user)
                 return gw_error_set(e, GW_ERROR_LIMIT_EXCEEDED,
                                     "You have %u unfinished jobs, the limit (ActiveJobsPerUser) is %u; "
                                     "wait for one to finish or cancel one.",
-                                    count_unfinished(m, c->uid), m->config->active_jobs_per_user);
+                                    count_unfinished(m, c->uid) + count_submitting(c->uid),
+                                    m->config->active_jobs_per_user);
 
         p = config_platform_default(m->config);
         if (config_platform_unsupported(p, /* jobs= */ true))
@@ -709,26 +770,36 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
                         return gw_error_set_errno(e, r, "The state file system is full: cannot store the job's input.");
                 return gw_error_set_errno(e, r, "Cannot create the job's spool directory.");
         }
-        r = job_insert(j, e);
+        r = job_insert(j, /* now= */ !cb, e);
         if (r < 0) {
                 (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
                 return r;
         }
+        if (cb) {
+                Submission *sub = calloc(1, sizeof(Submission));
 
-        j->spool_dir = mfree(j->spool_dir);  /* job_attach() sets it again */
-        added = j;
-        r = job_attach(m, TAKE_PTR(j));
-        if (r < 0) {
-                hashmap_remove(m->jobs, added->id);
-                job_free(added);
-                return gw_error_set_errno(e, r, "Failed to register the job.");
+                if (!sub || db_batch_after(m->db, on_submission_committed, sub) < 0) {
+                        free(sub);
+                        db_rollback(m->db);  /* takes the staged row (and the rest of the batch) back */
+                        (void) db_batch_flush(m->db);
+                        (void) rm_rf(j->spool_dir);
+                        return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+                }
+                *sub = (Submission) { .job = TAKE_PTR(j), .cb = cb, .userdata = userdata, .next = submissions };
+                submissions = sub;
+                return 0;
         }
-        log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
-        bus_job_emit_added(added);
-        job_registry_dispatch(m);
-        if (ret)
-                *ret = added;
-        return 0;
+        return job_submitted(m, TAKE_PTR(j), ret, e);
+}
+
+int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
+                        json_object *params, Job **ret, GwError *e) {
+        return job_submit(m, c, service, data, params, NULL, NULL, ret, e);
+}
+
+int job_registry_submit_async(Manager *m, const Caller *c, const char *service, json_object *data,
+                              json_object *params, JobSubmitted cb, void *userdata, GwError *e) {
+        return job_submit(m, c, service, data, params, cb, userdata, NULL, e);
 }
 
 int job_registry_cancel(Job *j, GwError *e) {
