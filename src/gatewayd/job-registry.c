@@ -462,6 +462,15 @@ void job_worker_interim(Job *j, unsigned index, const char *json_text) {
         job_notify_watches(j);
 }
 
+/* Promotions staged and not yet applied: the scheduler counts a job as active only once its
+ * PENDING is applied, so it waits for them (one manager per process). */
+static bool promotions_staged;
+
+static void on_promotions_committed(int r, void *userdata) {
+        promotions_staged = false;
+        job_registry_dispatch(userdata);
+}
+
 /* Scheduling runs deferred, once per loop iteration, however many jobs changed in it. */
 static int on_dispatch(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
@@ -473,6 +482,8 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         size_t n = 0, n_promote;
         Job *j;
 
+        if (promotions_staged)
+                return 0;  /* on_promotions_committed() dispatches again */
         all = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         promote = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         if (!all || !promote)
@@ -484,8 +495,13 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         n_promote = scheduler_select(&limits, all, n, promote);
         for (size_t i = 0; i < n_promote; i++)
                 (void) job_transition(promote[i], JOB_PENDING, NULL, NULL);  /* starts it once stored */
-        /* Now, with whatever else is staged: a staged PENDING is not counted as active above. */
-        (void) db_batch_flush(m->db);
+        /* They join the group commit; their PENDING starts them once applied. */
+        if (n_promote > 0 && db_batch_is_open(m->db)) {
+                if (db_batch_after(m->db, on_promotions_committed, m) >= 0)
+                        promotions_staged = true;
+                else
+                        (void) db_batch_flush(m->db);
+        }
         return 0;
 }
 
