@@ -109,7 +109,7 @@ Job *job_free(Job *j) {
                 free(w);
         }
         job_update_free(j->pending);
-        free(j->events_buf);
+        line_splitter_done(&j->events_lines);
         free(j->image_request);
         free(j->id);
         free(j->service);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "line-splitter.h"
 #include "macro.h"
 
 typedef struct Manager Manager;
@@ -93,8 +94,8 @@ typedef struct Job {
         sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
         uint64_t interim_offset, log_size;
         unsigned interim_index;
-        char *events_buf;
-        size_t events_len;
+        LineSplitter events_lines;
+        bool events_overlong;           /* dropping the pieces of a line over the limit */
         JobWatch *watches;              /* woken on every change: log growth, state */
 } Job;
 

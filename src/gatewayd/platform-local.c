@@ -14,22 +14,16 @@
 #include "fd-limit.h"
 #include "fs-util.h"
 #include "job-registry.h"
+#include "line-splitter.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-local.h"
+#include "process-util.h"
 
 /* The worker gives the job --kill-grace (10 s) after SIGTERM; we give the worker a little more
  * before we stop asking nicely. */
 #define CANCEL_KILL_USEC (15 * USEC_PER_SEC)
 #define EVENTS_LINE_MAX (4 * 1024 * 1024)
-
-static int pidfd_open_(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_signal(int pidfd, int sig) {
-        return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
-}
 
 uint64_t parse_timestamp_iso(const char *s) {
         struct tm tm = {};
@@ -213,8 +207,8 @@ static void job_detach_worker(Job *j) {
         j->kill_timer = sd_event_source_disable_unref(j->kill_timer);
         j->worker_pidfd = safe_close(j->worker_pidfd);
         j->events_fd = safe_close(j->events_fd);
-        j->events_buf = mfree(j->events_buf);
-        j->events_len = 0;
+        line_splitter_done(&j->events_lines);
+        j->events_overlong = false;
         j->worker_pid = 0;
 }
 
@@ -245,34 +239,31 @@ static void handle_event(Job *j, const char *line) {
         json_object_put(o);
 }
 
+static int on_event_line(const char *line, size_t len, bool continued, void *userdata) {
+        Job *j = userdata;
+
+        /* A runaway line is dropped whole, all its pieces: the spool has everything. */
+        if (continued || j->events_overlong) {
+                j->events_overlong = continued;
+                return 0;
+        }
+        handle_event(j, line);
+        return 0;
+}
+
 static int drain_events(Job *j) {
         for (;;) {
-                char buf[65536], *nl;
+                char buf[65536];
                 ssize_t n = read(j->events_fd, buf, sizeof(buf));
-                char *b;
+                int r;
 
                 if (n < 0)
                         return errno == EAGAIN || errno == EINTR ? 0 : -errno;
                 if (n == 0)
                         return -EPIPE;
-                b = realloc(j->events_buf, j->events_len + (size_t) n + 1);
-                if (!b)
-                        return -ENOMEM;
-                j->events_buf = b;
-                memcpy(b + j->events_len, buf, (size_t) n);
-                j->events_len += (size_t) n;
-                b[j->events_len] = 0;
-
-                while ((nl = memchr(j->events_buf, '\n', j->events_len))) {
-                        size_t len = (size_t) (nl - j->events_buf) + 1;
-
-                        *nl = 0;
-                        handle_event(j, j->events_buf);
-                        memmove(j->events_buf, j->events_buf + len, j->events_len - len);
-                        j->events_len -= len;
-                }
-                if (j->events_len > EVENTS_LINE_MAX)
-                        j->events_len = 0; /* a runaway line: drop it, the spool has everything */
+                r = line_splitter_feed(&j->events_lines, buf, (size_t) n);
+                if (r < 0)
+                        return r;
         }
 }
 
@@ -301,8 +292,9 @@ static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *us
                 spool_poll_interim(j);   /* what came since the last look */
 
         if (j->worker_is_child) {
-                if (waitid((idtype_t) 3 /* P_PIDFD */, (id_t) j->worker_pidfd, &si, WEXITED) < 0)
-                        log_warning_errno(errno, "Job %s: failed to reap worker: %m", j->id);
+                int r = pidfd_wait(j->worker_pidfd, &si, WEXITED);
+                if (r < 0)
+                        log_warning_errno(r, "Job %s: failed to reap worker: %m", j->id);
         }
         if (si.si_code == CLD_EXITED)
                 snprintf(why, sizeof(why), "The worker exited with status %i without recording an outcome "
@@ -500,13 +492,14 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
 
         safe_close(pipefd[1]);
         j->events_fd = pipefd[0];
+        line_splitter_init(&j->events_lines, EVENTS_LINE_MAX, on_event_line, j);
         (void) fcntl(j->events_fd, F_SETFL, O_NONBLOCK);
         j->worker_pid = pid;
         j->worker_is_child = true;
         j->worker_started = true;
-        j->worker_pidfd = pidfd_open_(pid);
+        j->worker_pidfd = pidfd_open_fd(pid);
         if (j->worker_pidfd < 0) {
-                r = -errno;
+                r = j->worker_pidfd;
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
                 job_detach_worker(j);
@@ -515,7 +508,7 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
         r = watch_worker(j);
         if (r < 0) {
                 (void) pidfd_signal(j->worker_pidfd, SIGKILL);
-                (void) waitid((idtype_t) 3, (id_t) j->worker_pidfd, NULL, WEXITED);
+                (void) pidfd_wait(j->worker_pidfd, &(siginfo_t) {}, WEXITED);
                 job_detach_worker(j);
                 return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
         }
@@ -562,7 +555,7 @@ static int try_reattach(Job *j, bool *ret_had_pid) {
         /* The lock holder is alive, so pid is the worker (a recycled pid holds no lock). Pin it
          * with a pidfd, then make sure the lock is still held: else it exited in between and its
          * outcome is collected instead. */
-        j->worker_pidfd = pidfd_open_(pid);
+        j->worker_pidfd = MAX(pidfd_open_fd(pid), -1);
         if (j->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
                 j->worker_pid = pid;
                 j->worker_is_child = false;

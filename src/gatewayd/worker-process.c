@@ -8,6 +8,7 @@
 
 #include "build-config.h"
 #include "fd-limit.h"
+#include "line-splitter.h"
 #include "log.h"
 #include "manager.h"
 #include "worker-process.h"
@@ -21,8 +22,7 @@ struct WorkerProcess {
         int fd;                      /* read end of the events pipe */
         sd_event_source *io_source;
         sd_event_source *child_source;
-        char *buf;
-        size_t buf_size, buf_used;
+        LineSplitter lines;
         bool eof, exited, own_session;
         int exit_status;
         WorkerCallbacks cb;
@@ -64,61 +64,39 @@ static void worker_maybe_finish(WorkerProcess *w) {
         on_exit(w, w->exit_status, w->userdata);
 }
 
-static void worker_dispatch_lines(WorkerProcess *w) {
-        size_t start = 0;
+static int on_line(const char *line, size_t len, bool continued, void *userdata) {
+        WorkerProcess *w = userdata;
+        json_object *o;
 
-        for (;;) {
-                char *nl = memchr(w->buf + start, '\n', w->buf_used - start);
-                json_object *o;
-
-                if (!nl)
-                        break;
-                *nl = 0;
-                o = json_tokener_parse(w->buf + start);
-                if (o && json_object_is_type(o, json_type_object)) {
-                        if (w->cb.on_event)
-                                w->cb.on_event(w, o, w->userdata);
-                } else
-                        log_warning("Worker %i sent an unparsable event line; ignoring it.", (int) w->pid);
-                json_object_put(o);
-                start = (size_t) (nl - w->buf) + 1;
+        if (continued) {
+                log_error("Worker %i sent an event line over %u bytes; killing it.", (int) w->pid, EVENT_LINE_MAX);
+                (void) kill(w->pid, SIGKILL);
+                return -E2BIG;
         }
-        memmove(w->buf, w->buf + start, w->buf_used - start);
-        w->buf_used -= start;
+        o = json_tokener_parse(line);
+        if (o && json_object_is_type(o, json_type_object)) {
+                if (w->cb.on_event)
+                        w->cb.on_event(w, o, w->userdata);
+        } else
+                log_warning("Worker %i sent an unparsable event line; ignoring it.", (int) w->pid);
+        json_object_put(o);
+        return 0;
 }
 
 static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         WorkerProcess *w = userdata;
+        char buf[65536];
         ssize_t n;
 
-        if (w->buf_size - w->buf_used < 4096) {
-                size_t ns = w->buf_size ? w->buf_size * 2 : 65536;
-                char *b;
-
-                if (ns > EVENT_LINE_MAX) {
-                        log_error("Worker %i sent an event line over %u bytes; killing it.", (int) w->pid, EVENT_LINE_MAX);
-                        (void) kill(w->pid, SIGKILL);
-                        w->buf_used = 0;
-                        goto eof;
-                }
-                b = realloc(w->buf, ns);
-                if (!b)
-                        return log_oom();
-                w->buf = b;
-                w->buf_size = ns;
-        }
-
-        n = read(fd, w->buf + w->buf_used, w->buf_size - w->buf_used);
+        n = read(fd, buf, sizeof(buf));
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return 0;
                 log_warning("Failed to read worker events: %m");
                 goto eof;
         }
-        if (n == 0)
+        if (n == 0 || line_splitter_feed(&w->lines, buf, (size_t) n) < 0)
                 goto eof;
-        w->buf_used += (size_t) n;
-        worker_dispatch_lines(w);
         return 0;
 
 eof:
@@ -214,6 +192,7 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
         }
         *w = (WorkerProcess) { .manager = m, .pid = pid, .fd = pipefd[0], .cb = *cb, .userdata = userdata,
                                .own_session = o->own_session };
+        line_splitter_init(&w->lines, EVENT_LINE_MAX, on_line, w);
         (void) fcntl(w->fd, F_SETFL, O_NONBLOCK);
 
         r = sd_event_add_io(m->event, &w->io_source, w->fd, EPOLLIN, on_events, w);
@@ -240,7 +219,7 @@ WorkerProcess *worker_process_free(WorkerProcess *w) {
         sd_event_source_disable_unref(w->io_source);
         sd_event_source_disable_unref(w->child_source);
         safe_close(w->fd);
-        free(w->buf);
+        line_splitter_done(&w->lines);
         free(w);
         return NULL;
 }
