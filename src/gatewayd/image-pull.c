@@ -168,19 +168,19 @@ static GwErrorCode error_code_from_failure(const char *msg) {
         return GW_ERROR_UNAVAILABLE;
 }
 
-static void on_worker_event(WorkerProcess *w, json_object *ev, void *userdata) {
+static void on_worker_event(WorkerProcess *w, const WorkerEvent *ev, void *userdata) {
         ImagePull *p = userdata;
-        const char *type = json_get_string(ev, "event"), *status;
+        const char *status;
 
-        if (!type)
-                return;
-        if (streq(type, "done")) {
+        switch (ev->kind) {
+        case WORKER_EVENT_DONE:
                 json_object_put(p->done);
-                p->done = json_object_get(ev);
-        } else if (streq(type, "status")) {
-                status = json_get_string(ev, "status");
+                p->done = json_object_get(ev->object);
+                break;
+        case WORKER_EVENT_STATUS:
+                status = ev->status.status;
                 if (status && streq(status, "FAILURE"))
-                        (void) free_and_strdup(&p->failure, json_get_string(ev, "message") ?: "pull failed");
+                        (void) free_and_strdup(&p->failure, ev->status.message ?: "pull failed");
                 else if (status && p->image && !p->resolving) {
                         ImageStatus s = image_status_from_string(status);
                         /* READY is set only once the worker has exited cleanly (see below). */
@@ -189,16 +189,24 @@ static void on_worker_event(WorkerProcess *w, json_object *ev, void *userdata) {
                                 image_pull_broadcast_image(p);
                         }
                 }
-        } else if (streq(type, "progress") && p->image && !p->resolving) {
-                Image *i = p->image;
-                i->bytes_done = json_get_u64(ev, "bytesDone");
-                i->bytes_total = json_get_u64(ev, "bytesTotal");
-                i->layers_done = (unsigned) json_get_u64(ev, "layersApplied");
-                i->layers_total = (unsigned) json_get_u64(ev, "layersTotal");
-                bus_image_emit_progress(i);
-                image_pull_broadcast_image(p);
-        } else if (streq(type, "log"))
-                log_debug("pull %s: %s", p->reference, strna(json_get_string(ev, "message")));
+                break;
+        case WORKER_EVENT_PROGRESS:
+                if (p->image && !p->resolving) {
+                        Image *i = p->image;
+                        i->bytes_done = ev->progress.bytes_done;
+                        i->bytes_total = ev->progress.bytes_total;
+                        i->layers_done = ev->progress.layers_applied;
+                        i->layers_total = ev->progress.layers_total;
+                        bus_image_emit_progress(i);
+                        image_pull_broadcast_image(p);
+                }
+                break;
+        case WORKER_EVENT_LOG:
+                log_debug("pull %s: %s", p->reference, strna(ev->log.message));
+                break;
+        default:
+                break;
+        }
 }
 
 static void image_pull_fail(ImagePull *p, GwErrorCode code, const char *message) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "spool-layout.h"
 #include "bus-job.h"
 #include "config.h"
 #include "db.h"
@@ -495,7 +496,7 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
         int r;
 
         if (asprintf(&jobs_dir, "%s/jobs", j->manager->state_dir) < 0 ||
-            asprintf(&input, "%s/input", j->spool_dir) < 0)
+            !(input = spool_path(j->spool_dir, SPOOL_INPUT_DIR)))
                 return -ENOMEM;
         if (mkdir(jobs_dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
@@ -990,7 +991,7 @@ int job_result_json(const Job *j, json_object **ret, GwError *e) {
                 *ret = o;
                 return 0;
         }
-        r = job_read_spool_file(j, "result.json", j->manager->config->result_max + 4096, &text, NULL);
+        r = job_read_spool_file(j, SPOOL_RESULT, j->manager->config->result_max + 4096, &text, NULL);
         if (r == -ENOENT) {
                 *ret = NULL;  /* succeeded without printing a result */
                 return 0;
@@ -1017,9 +1018,9 @@ int job_interim_json(const Job *j, bool last, json_object **ret, GwError *e) {
         /* The latest one is within the last InterimMax bytes (+ its newline): no need to read
          * up to InterimCount × InterimMax for it. */
         if (last)
-                r = job_read_spool_tail(j, "interim.jsonl", c->interim_max + 2, &text);
+                r = job_read_spool_tail(j, SPOOL_INTERIM, c->interim_max + 2, &text);
         else
-                r = job_read_spool_file(j, "interim.jsonl", (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
+                r = job_read_spool_file(j, SPOOL_INTERIM, (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
         if (r < 0 && r != -ENOENT) {
                 json_object_put(a);
                 return gw_error_set_errno(e, r, "Cannot read the interim results of job %s.", j->id);

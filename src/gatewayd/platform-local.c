@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "spool-layout.h"
 #include "build-config.h"
 #include "config.h"
 #include "fd-limit.h"
@@ -19,6 +20,7 @@
 #include "manager.h"
 #include "platform-local.h"
 #include "process-util.h"
+#include "worker-events.h"
 
 /* The worker gives the job --kill-grace (10 s) after SIGTERM; we give the worker a little more
  * before we stop asking nicely. */
@@ -153,7 +155,7 @@ static json_object *job_spec_json(Job *j, const Service *s, const Image *image) 
 static int write_job_json(Job *j, json_object *spec) {
         const char *text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-        return write_file_atomic_nosync(j->spool_dir, "job.json", text, strlen(text));
+        return write_file_atomic_nosync(j->spool_dir, SPOOL_JOB_SPEC, text, strlen(text));
 }
 
 /* ---- outcome ---- */
@@ -165,7 +167,7 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
         const char *code = NULL, *detail = NULL;
         int exit_code = -1, r;
 
-        r = job_read_spool_file(j, "exit.json", 1024 * 1024, &text, NULL);
+        r = job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL);
         if (r < 0 && j->cancel_requested) {
                 /* We stopped it, e.g. before it had its signal handlers set up: that is what
                  * was asked for, nothing was lost. */
@@ -215,28 +217,27 @@ static void job_detach_worker(Job *j) {
 /* ---- events ---- */
 
 static void handle_event(Job *j, const char *line) {
-        json_object *o = json_tokener_parse(line), *v;
-        const char *event;
+        WorkerEvent e;
 
-        if (!o)
+        if (worker_event_parse(line, &e) < 0)
                 return;
-        event = json_object_object_get_ex(o, "event", &v) ? json_object_get_string(v) : "";
-        if (streq(event, "status")) {
-                if (json_object_object_get_ex(o, "status", &v) && streq(strempty(json_object_get_string(v)), "RUNNING")) {
-                        uint64_t started = json_object_object_get_ex(o, "startedAt", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-                        job_worker_running(j, started);
-                }
-        } else if (streq(event, "log"))
+        switch (e.kind) {
+        case WORKER_EVENT_STATUS:
+                if (streq(strempty(e.status.status), "RUNNING"))
+                        job_worker_running(j, e.status.started_usec);
+                break;
+        case WORKER_EVENT_LOG:
                 job_worker_log(j);
-        else if (streq(event, "interim")) {
-                json_object *result = NULL;
-                unsigned index = json_object_object_get_ex(o, "index", &v) ? (unsigned) json_object_get_int(v) : 0;
-
-                json_object_object_get_ex(o, "result", &result);
-                job_worker_interim(j, index, json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                break;
+        case WORKER_EVENT_INTERIM:
+                job_worker_interim(j, e.interim.index,
+                                   json_object_to_json_string_ext(e.interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                break;
+        default:
+                /* "done" repeats exit.json, which is read when the worker has exited. */
+                break;
         }
-        /* "done" repeats exit.json, which is read when the worker has exited. */
-        json_object_put(o);
+        worker_event_done(&e);
 }
 
 static int on_event_line(const char *line, size_t len, bool continued, void *userdata) {
@@ -326,7 +327,7 @@ static uint64_t spool_file_size(Job *j, const char *name) {
         _cleanup_free_ char *path = NULL;
         struct stat st;
 
-        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0 || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        if (!(path = spool_path(j->spool_dir, name)) || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
                 return 0;
         return (uint64_t) st.st_size;
 }
@@ -335,14 +336,14 @@ static uint64_t spool_file_size(Job *j, const char *name) {
 static void spool_poll_interim(Job *j) {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int fd = -1;
-        uint64_t size = spool_file_size(j, "interim.jsonl");
+        uint64_t size = spool_file_size(j, SPOOL_INTERIM);
         size_t n, start = 0;
         ssize_t k;
 
         if (size <= j->interim_offset || size - j->interim_offset > 64 * 1024 * 1024)
                 return;
         n = (size_t) (size - j->interim_offset);
-        if (asprintf(&path, "%s/interim.jsonl", j->spool_dir) < 0 || !(buf = malloc(n + 1)))
+        if (!(path = spool_path(j->spool_dir, SPOOL_INTERIM)) || !(buf = malloc(n + 1)))
                 return;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
@@ -369,7 +370,7 @@ static void spool_poll_interim(Job *j) {
 
 static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Job *j = userdata;
-        uint64_t log_size = spool_file_size(j, "log");
+        uint64_t log_size = spool_file_size(j, SPOOL_LOG);
 
         (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
         spool_poll_interim(j);
@@ -385,10 +386,10 @@ static int watch_spool(Job *j) {
         int r;
 
         /* What is there already was announced by the previous gatewayd (or can be read). */
-        j->log_size = spool_file_size(j, "log");
-        j->interim_offset = spool_file_size(j, "interim.jsonl");
+        j->log_size = spool_file_size(j, SPOOL_LOG);
+        j->interim_offset = spool_file_size(j, SPOOL_INTERIM);
         j->interim_index = 0;
-        if (j->interim_offset > 0 && job_read_spool_file(j, "interim.jsonl", j->interim_offset, &text, NULL) >= 0)
+        if (j->interim_offset > 0 && job_read_spool_file(j, SPOOL_INTERIM, j->interim_offset, &text, NULL) >= 0)
                 for (const char *p = text; (p = strchr(p, '\n')); p++)
                         j->interim_index++;
 
@@ -472,7 +473,7 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot write job.json: %s", strerror(-r));
 
-        if (asprintf(&err_path, "%s/worker.err", j->spool_dir) < 0)
+        if (!(err_path = spool_path(j->spool_dir, SPOOL_WORKER_ERR)))
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         err_fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (err_fd < 0)
@@ -527,7 +528,7 @@ static int read_worker_pid(Job *j, int *ret_fd, pid_t *ret_pid) {
         ssize_t n;
         int pid;
 
-        if (asprintf(&path, "%s/worker.pid", j->spool_dir) < 0)
+        if (!(path = spool_path(j->spool_dir, SPOOL_WORKER_PID)))
                 return -ENOMEM;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
@@ -573,7 +574,7 @@ int platform_local_recover(Job *j) {
         _cleanup_free_ char *exit_path = NULL;
         bool had_pid;
 
-        if (asprintf(&exit_path, "%s/exit.json", j->spool_dir) < 0)
+        if (!(exit_path = spool_path(j->spool_dir, SPOOL_EXIT)))
                 return -ENOMEM;
 
         if (try_reattach(j, &had_pid) > 0)

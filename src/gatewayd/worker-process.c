@@ -66,20 +66,20 @@ static void worker_maybe_finish(WorkerProcess *w) {
 
 static int on_line(const char *line, size_t len, bool continued, void *userdata) {
         WorkerProcess *w = userdata;
-        json_object *o;
+        WorkerEvent e;
 
         if (continued) {
                 log_error("Worker %i sent an event line over %u bytes; killing it.", (int) w->pid, EVENT_LINE_MAX);
                 (void) kill(w->pid, SIGKILL);
                 return -E2BIG;
         }
-        o = json_tokener_parse(line);
-        if (o && json_object_is_type(o, json_type_object)) {
-                if (w->cb.on_event)
-                        w->cb.on_event(w, o, w->userdata);
-        } else
+        if (worker_event_parse(line, &e) < 0) {
                 log_warning("Worker %i sent an unparsable event line; ignoring it.", (int) w->pid);
-        json_object_put(o);
+                return 0;
+        }
+        if (w->cb.on_event)
+                w->cb.on_event(w, &e, w->userdata);
+        worker_event_done(&e);
         return 0;
 }
 

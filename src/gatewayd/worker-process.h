@@ -5,14 +5,16 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "worker-events.h"
+
 typedef struct Manager Manager;
 typedef struct WorkerProcess WorkerProcess;
 
-/* A gateway-worker child on the local host. Its JSON-line events (DESIGN.md §3) arrive on a
- * pipe at fd 3 of the child and are handed over one parsed object at a time; on_exit is called
+/* A gateway-worker child on the local host. Its JSON-line events (worker-events.h) arrive on a
+ * pipe at fd 3 of the child and are handed over one parsed event at a time; on_exit is called
  * once, after the last event was delivered. */
 typedef struct WorkerCallbacks {
-        void (*on_event)(WorkerProcess *w, json_object *event, void *userdata);
+        void (*on_event)(WorkerProcess *w, const WorkerEvent *event, void *userdata);
         /* status: exit code (>= 0) or -signal number */
         void (*on_exit)(WorkerProcess *w, int status, void *userdata);
 } WorkerCallbacks;

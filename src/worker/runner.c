@@ -162,7 +162,7 @@ static void parse_json_status(Runner *r) {
         if (o) {
                 json_object_object_add(o, "status", json_object_new_string("RUNNING"));
                 json_object_object_add(o, "startedAt", json_object_new_int64(r->started_at));
-                (void) events_emit("status", o);
+                (void) events_emit(WORKER_EVENT_STATUS, o);
         }
 }
 
