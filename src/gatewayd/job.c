@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "job.h"
+#include "worker-process.h"
 #include "service.h"
 
 static const char * const job_state_table[_JOB_STATE_MAX] = {
@@ -87,7 +88,6 @@ Job *job_new(void) {
                 return NULL;
         j->exit_code = -1;
         j->worker_pidfd = -1;
-        j->events_fd = -1;
         j->state = JOB_QUEUED;
         return j;
 }
@@ -96,11 +96,10 @@ Job *job_free(Job *j) {
         if (!j)
                 return NULL;
         sd_event_source_disable_unref(j->pidfd_source);
-        sd_event_source_disable_unref(j->events_source);
+        worker_process_free(j->worker);
         sd_event_source_disable_unref(j->kill_timer);
         sd_event_source_disable_unref(j->spool_timer);
         safe_close(j->worker_pidfd);
-        safe_close(j->events_fd);
         while (j->watches) {
                 JobWatch *w = j->watches;
                 j->watches = w->next;
@@ -109,7 +108,6 @@ Job *job_free(Job *j) {
                 free(w);
         }
         job_update_free(j->pending);
-        line_splitter_done(&j->events_lines);
         free(j->image_request);
         free(j->id);
         free(j->service);

@@ -7,10 +7,10 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "line-splitter.h"
 #include "macro.h"
 
 typedef struct Manager Manager;
+typedef struct WorkerProcess WorkerProcess;
 
 /* QUEUED → PENDING → RUNNING → SUCCEEDED | FAILED | CANCELLED. QUEUED waits for the per-user and
  * per-platform limits; PENDING has a slot and waits for its image and its worker; UNKNOWN is
@@ -86,16 +86,14 @@ typedef struct Job {
         bool worker_started;            /* a worker was spawned or re-attached */
         bool cancel_requested;
         bool busy;                      /* holds a manager_busy_ref() */
+        WorkerProcess *worker;          /* our child, with its events pipe (NULL when re-attached) */
         pid_t worker_pid;
         int worker_pidfd;
-        bool worker_is_child;           /* ours to reap (not re-attached) */
-        int events_fd;
-        sd_event_source *pidfd_source, *events_source, *kill_timer;
+        sd_event_source *pidfd_source;  /* re-attached workers: their exit */
+        sd_event_source *kill_timer;
         sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
         uint64_t interim_offset, log_size;
         unsigned interim_index;
-        LineSplitter events_lines;
-        bool events_overlong;           /* dropping the pieces of a line over the limit */
         JobWatch *watches;              /* woken on every change: log growth, state */
 } Job;
 

@@ -15,17 +15,16 @@
 #include "fd-limit.h"
 #include "fs-util.h"
 #include "job-registry.h"
-#include "line-splitter.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-local.h"
 #include "process-util.h"
 #include "worker-events.h"
+#include "worker-process.h"
 
 /* The worker gives the job --kill-grace (10 s) after SIGTERM; we give the worker a little more
  * before we stop asking nicely. */
 #define CANCEL_KILL_USEC (15 * USEC_PER_SEC)
-#define EVENTS_LINE_MAX (4 * 1024 * 1024)
 
 uint64_t parse_timestamp_iso(const char *s) {
         struct tm tm = {};
@@ -53,37 +52,13 @@ uint64_t parse_timestamp_iso(const char *s) {
         return (uint64_t) t * USEC_PER_SEC + (uint64_t) ms * 1000;
 }
 
-static const char *worker_path(Manager *m) {
-        static char path[PATH_MAX + 64];
-        const char *e = getenv("GATEWAYD_WORKER");
-        char self[PATH_MAX], *slash;
-        ssize_t n;
-
-        if (m->config->worker_path)
-                return m->config->worker_path;
-        if (e)
-                return e;
-        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0)
-                return LIBEXECDIR "/gateway-worker";
-        self[n] = 0;
-        slash = strrchr(self, '/');
-        if (slash)
-                *slash = 0;
-        /* Installed: next to gatewayd. Build tree: src/gatewayd/ beside src/worker/. */
-        snprintf(path, sizeof(path), "%s/gateway-worker", self);
-        if (access(path, X_OK) < 0)
-                snprintf(path, sizeof(path), "%s/../worker/gateway-worker", self);
-        return path;
-}
-
 /* gateway-worker-run is "gateway-worker run" without the pull verb's libraries, which would
  * add ~10 ms of dynamic loading to every job start. It is used when it sits next to a worker
  * called gateway-worker (as installed, and in the build tree); any other worker, e.g. a
  * wrapper, gets "run" as its first argument. Sets *ret_verb to whether the verb is needed. */
 static const char *run_path(Manager *m, bool *ret_verb) {
         static char path[PATH_MAX + 64];
-        const char *worker = worker_path(m), *slash = strrchr(worker, '/');
+        const char *worker = worker_binary_path(m), *slash = strrchr(worker, '/');
 
         *ret_verb = true;
         if (!slash || !streq(slash + 1, "gateway-worker"))
@@ -205,103 +180,48 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
 static void job_detach_worker(Job *j) {
         j->spool_timer = sd_event_source_disable_unref(j->spool_timer);
         j->pidfd_source = sd_event_source_disable_unref(j->pidfd_source);
-        j->events_source = sd_event_source_disable_unref(j->events_source);
+        j->worker = worker_process_free(j->worker);  /* in its own session: it carries on */
         j->kill_timer = sd_event_source_disable_unref(j->kill_timer);
         j->worker_pidfd = safe_close(j->worker_pidfd);
-        j->events_fd = safe_close(j->events_fd);
-        line_splitter_done(&j->events_lines);
-        j->events_overlong = false;
         j->worker_pid = 0;
 }
 
 /* ---- events ---- */
 
-static void handle_event(Job *j, const char *line) {
-        WorkerEvent e;
+static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userdata) {
+        Job *j = userdata;
 
-        if (worker_event_parse(line, &e) < 0)
-                return;
-        switch (e.kind) {
+        switch (e->kind) {
         case WORKER_EVENT_STATUS:
-                if (streq(strempty(e.status.status), "RUNNING"))
-                        job_worker_running(j, e.status.started_usec);
+                if (streq(strempty(e->status.status), "RUNNING"))
+                        job_worker_running(j, e->status.started_usec);
                 break;
         case WORKER_EVENT_LOG:
                 job_worker_log(j);
                 break;
         case WORKER_EVENT_INTERIM:
-                job_worker_interim(j, e.interim.index,
-                                   json_object_to_json_string_ext(e.interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                job_worker_interim(j, e->interim.index,
+                                   json_object_to_json_string_ext(e->interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 break;
         default:
                 /* "done" repeats exit.json, which is read when the worker has exited. */
                 break;
         }
-        worker_event_done(&e);
-}
-
-static int on_event_line(const char *line, size_t len, bool continued, void *userdata) {
-        Job *j = userdata;
-
-        /* A runaway line is dropped whole, all its pieces: the spool has everything. */
-        if (continued || j->events_overlong) {
-                j->events_overlong = continued;
-                return 0;
-        }
-        handle_event(j, line);
-        return 0;
-}
-
-static int drain_events(Job *j) {
-        for (;;) {
-                char buf[65536];
-                ssize_t n = read(j->events_fd, buf, sizeof(buf));
-                int r;
-
-                if (n < 0)
-                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-                if (n == 0)
-                        return -EPIPE;
-                r = line_splitter_feed(&j->events_lines, buf, (size_t) n);
-                if (r < 0)
-                        return r;
-        }
-}
-
-static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Job *j = userdata;
-
-        if (drain_events(j) < 0) {
-                /* EOF or error: the exit is noticed through the pidfd. */
-                j->events_source = sd_event_source_disable_unref(j->events_source);
-                j->events_fd = safe_close(j->events_fd);
-        }
-        return 0;
 }
 
 static int try_reattach(Job *j, bool *ret_had_pid);
 static void spool_poll_interim(Job *j);
 
-static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Job *j = userdata;
+/* exited: whether status is known (our child: exit code >= 0 or -signal); a re-attached worker
+ * is not ours to reap. */
+static void worker_ended(Job *j, bool exited, int status) {
         char why[256];
-        siginfo_t si = {};
 
-        if (j->events_fd >= 0)
-                (void) drain_events(j);  /* the last lines may still be in the pipe */
-        else if (j->spool_timer)
-                spool_poll_interim(j);   /* what came since the last look */
-
-        if (j->worker_is_child) {
-                int r = pidfd_wait(j->worker_pidfd, &si, WEXITED);
-                if (r < 0)
-                        log_warning_errno(r, "Job %s: failed to reap worker: %m", j->id);
-        }
-        if (si.si_code == CLD_EXITED)
+        if (exited && status >= 0)
                 snprintf(why, sizeof(why), "The worker exited with status %i without recording an outcome "
-                         "(see worker.err in the spool).", si.si_status);
-        else if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
-                snprintf(why, sizeof(why), "The worker was killed by signal %i before it recorded an outcome.", si.si_status);
+                         "(see worker.err in the spool).", status);
+        else if (exited)
+                snprintf(why, sizeof(why), "The worker was killed by signal %i before it recorded an outcome.", -status);
         else
                 snprintf(why, sizeof(why), "The worker ended without recording an outcome.");
 
@@ -311,13 +231,27 @@ static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *us
         /* A worker started after a restart finds the spool locked if the previous gatewayd had
          * started one just before it died, too early for recovery to see its worker.pid: that
          * one is the job's worker, and ours gave way to it. */
-        if (!j->cancel_requested && si.si_code == CLD_EXITED && si.si_status == 1) {
+        if (!j->cancel_requested && exited && status == 1) {
                 bool had_pid;
 
                 if (try_reattach(j, &had_pid) > 0)
-                        return 0;
+                        return;
         }
         job_conclude_from_spool(j, why);
+}
+
+/* Our child: called once its events are all delivered. */
+static void on_worker_exit(WorkerProcess *w, int status, void *userdata) {
+        worker_ended(userdata, true, status);
+}
+
+/* A re-attached worker: its pidfd became readable. */
+static int on_reattached_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Job *j = userdata;
+
+        if (j->spool_timer)
+                spool_poll_interim(j);   /* what came since the last look */
+        worker_ended(j, false, 0);
         return 0;
 }
 
@@ -401,69 +335,30 @@ static int watch_spool(Job *j) {
         return sd_event_source_set_enabled(j->spool_timer, SD_EVENT_ON);
 }
 
-static int watch_worker(Job *j) {
+static int watch_reattached(Job *j) {
         int r;
 
-        r = sd_event_add_io(j->manager->event, &j->pidfd_source, j->worker_pidfd, EPOLLIN, on_worker_exit, j);
+        r = sd_event_add_io(j->manager->event, &j->pidfd_source, j->worker_pidfd, EPOLLIN, on_reattached_exit, j);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(j->pidfd_source, "job-worker");
-        if (j->events_fd >= 0) {
-                r = sd_event_add_io(j->manager->event, &j->events_source, j->events_fd, EPOLLIN, on_events, j);
-                if (r < 0)
-                        return r;
-                (void) sd_event_source_set_description(j->events_source, "job-events");
-        } else {
-                r = watch_spool(j);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return watch_spool(j);
 }
 
 /* ---- start ---- */
 
-static _noreturn_ void exec_worker(Job *j, const char *path, bool verb, int events_fd, int err_fd) {
-        Config *c = j->manager->config;
-        char a_events[32], a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64];
-        sigset_t all;
-        int null_fd;
-
-        /* Its own session: gatewayd's death (or a SIGINT to its process group) must not reach it. */
-        (void) setsid();
-        sigemptyset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int sig = 1; sig < _NSIG; sig++)
-                (void) signal(sig, SIG_DFL);
-        fd_limit_restore();
-
-        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(err_fd, 2) < 0 || dup2(events_fd, 3) < 0)
-                _exit(127);
-        (void) syscall(SYS_close_range, 4, ~0U, 0);
-
-        snprintf(a_events, sizeof(a_events), "--events-fd=3");
-        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s/worker", j->manager->runtime_dir);
-        snprintf(a_result, sizeof(a_result), "--result-max=%llu", (unsigned long long) c->result_max);
-        snprintf(a_interim, sizeof(a_interim), "--interim-max=%llu", (unsigned long long) c->interim_max);
-        snprintf(a_count, sizeof(a_count), "--interim-count-max=%llu", (unsigned long long) c->interim_count);
-        snprintf(a_log, sizeof(a_log), "--log-max=%llu", (unsigned long long) c->log_max);
-        if (verb)
-                execl(path, path, "run", a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
-        else
-                execl(path, path, a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
-        dprintf(2, "Failed to execute %s: %m\n", path);
-        _exit(127);
-}
-
 int platform_local_start(Job *j, const Service *s, const Image *image, GwError *e) {
+        Config *c = j->manager->config;
         _cleanup_free_ char *err_path = NULL;
         _cleanup_close_ int err_fd = -1;
+        char a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64];
+        char *argv[10];
+        size_t n = 0;
         json_object *spec;
         bool verb;
         const char *path = run_path(j->manager, &verb);
-        int pipefd[2], r;
-        pid_t pid;
+        WorkerOptions o;
+        int r;
 
         spec = job_spec_json(j, s, image);
         if (!spec)
@@ -478,42 +373,47 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
         err_fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (err_fd < 0)
                 return gw_error_set_errno(e, -errno, "Cannot create %s: %m", err_path);
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return gw_error_set_errno(e, -errno, "Cannot create a pipe: %m");
 
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close(pipefd[0]);
-                safe_close(pipefd[1]);
-                return gw_error_set_errno(e, r, "Cannot fork: %s", strerror(-r));
-        }
-        if (pid == 0)
-                exec_worker(j, path, verb, pipefd[1], err_fd);
+        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s/worker", j->manager->runtime_dir);
+        snprintf(a_result, sizeof(a_result), "--result-max=%llu", (unsigned long long) c->result_max);
+        snprintf(a_interim, sizeof(a_interim), "--interim-max=%llu", (unsigned long long) c->interim_max);
+        snprintf(a_count, sizeof(a_count), "--interim-count-max=%llu", (unsigned long long) c->interim_count);
+        snprintf(a_log, sizeof(a_log), "--log-max=%llu", (unsigned long long) c->log_max);
+        if (verb)
+                argv[n++] = (char *) "run";
+        argv[n++] = (char *) "--events-fd=3";
+        argv[n++] = a_runtime;
+        argv[n++] = a_result;
+        argv[n++] = a_interim;
+        argv[n++] = a_count;
+        argv[n++] = a_log;
+        argv[n++] = j->spool_dir;
+        argv[n] = NULL;
 
-        safe_close(pipefd[1]);
-        j->events_fd = pipefd[0];
-        line_splitter_init(&j->events_lines, EVENTS_LINE_MAX, on_event_line, j);
-        (void) fcntl(j->events_fd, F_SETFL, O_NONBLOCK);
-        j->worker_pid = pid;
-        j->worker_is_child = true;
+        o = (WorkerOptions) {
+                .path = path,
+                .argv = argv,
+                .own_session = true,   /* the job outlives gatewayd; its spool re-attaches it */
+                .drop_long_events = true,
+                .stderr_fd = err_fd,
+        };
+        r = worker_process_spawn(j->manager, &o, &(WorkerCallbacks) { .on_event = on_worker_event, .on_exit = on_worker_exit },
+                                 j, &j->worker);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Cannot start the worker: %s", strerror(-r));
+        j->worker_pid = worker_process_pid(j->worker);
         j->worker_started = true;
-        j->worker_pidfd = pidfd_open_fd(pid);
+        /* For signals: our child cannot be recycled before we reap it, but the pidfd is what
+         * cancellation uses for re-attached workers too. */
+        j->worker_pidfd = pidfd_open_fd(j->worker_pid);
         if (j->worker_pidfd < 0) {
                 r = j->worker_pidfd;
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
+                (void) worker_process_kill(j->worker, SIGKILL);
+                (void) waitpid(j->worker_pid, NULL, 0);
                 job_detach_worker(j);
                 return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
         }
-        r = watch_worker(j);
-        if (r < 0) {
-                (void) pidfd_signal(j->worker_pidfd, SIGKILL);
-                (void) pidfd_wait(j->worker_pidfd, &(siginfo_t) {}, WEXITED);
-                job_detach_worker(j);
-                return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
-        }
-        log_info("Job %s: started worker %i (%s).", j->id, (int) pid, path);
+        log_info("Job %s: started worker %i (%s).", j->id, (int) j->worker_pid, path);
         if (j->cancel_requested)
                 (void) platform_local_cancel(j);
         return 0;
@@ -559,9 +459,8 @@ static int try_reattach(Job *j, bool *ret_had_pid) {
         j->worker_pidfd = MAX(pidfd_open_fd(pid), -1);
         if (j->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
                 j->worker_pid = pid;
-                j->worker_is_child = false;
                 j->worker_started = true;
-                if (watch_worker(j) >= 0) {
+                if (watch_reattached(j) >= 0) {
                         log_info("Job %s: re-attached to worker %i.", j->id, (int) pid);
                         return 1;
                 }
