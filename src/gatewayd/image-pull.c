@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "reference.h"
 #include "time-util.h"
 #include "worker-process.h"
@@ -548,9 +549,9 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
 
         if (!pl)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
-        if (config_platform_unsupported(pl, /* jobs= */ false))
+        if (platform_unsupported(platform_get(m, pl->name), /* jobs= */ false))
                 return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s': %s.", pl->name,
-                                    config_platform_unsupported(pl, false));
+                                    platform_unsupported(platform_get(m, pl->name), false));
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");

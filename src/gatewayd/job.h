@@ -11,6 +11,7 @@
 
 typedef struct Manager Manager;
 typedef struct WorkerProcess WorkerProcess;
+typedef struct PlatformJobCallbacks PlatformJobCallbacks;
 
 /* QUEUED → PENDING → RUNNING → SUCCEEDED | FAILED | CANCELLED. QUEUED waits for the per-user and
  * per-platform limits; PENDING has a slot and waits for its image and its worker; UNKNOWN is
@@ -86,6 +87,8 @@ typedef struct Job {
         bool worker_started;            /* a worker was spawned or re-attached */
         bool cancel_requested;
         bool busy;                      /* holds a manager_busy_ref() */
+        const PlatformJobCallbacks *platform_callbacks; /* how its platform reports (platform.h) */
+        /* The local platform's (platform-local.c): */
         WorkerProcess *worker;          /* our child, with its events pipe (NULL when re-attached) */
         pid_t worker_pid;
         int worker_pidfd;
@@ -116,3 +119,9 @@ void job_watch_remove(Job *j, JobWatchCallback callback, void *userdata);
 void job_notify_watches(Job *j);
 
 uint64_t realtime_now_usec(void);
+
+/* Reads a spool file of a job, e.g. "result.json" (NUL-terminated; -ENOENT if absent). */
+int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size);
+
+/* The last (at most) max bytes of a spool file, from the first line that starts within them. */
+int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret);

@@ -12,6 +12,7 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "polkit.h"
 #include "service-registry.h"
 
@@ -45,14 +46,9 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
-        for (size_t i = 0; i < m->config->n_platforms; i++) {
-                const ConfigPlatform *p = &m->config->platforms[i];
-
-                if (config_platform_unsupported(p, /* jobs= */ true))
-                        log_warning("Platforms.%s: %s; %s for it are refused.", p->name,
-                                    config_platform_unsupported(p, true),
-                                    config_platform_unsupported(p, false) ? "pulls and jobs" : "jobs");
-        }
+        r = platforms_load(m);
+        if (r < 0)
+                return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
                 log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
                             m->config->state_directory, o->config_path, o->state_dir);
@@ -78,6 +74,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->name_owner_slot);
         image_registry_free(m);
         job_registry_free(m);
+        platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
         db_close(m->db);

@@ -28,6 +28,7 @@ typedef struct Manager {
         char *runtime_dir;
         usec_t start_usec;
 
+        Hashmap *platforms;             /* name → Platform (platform.h), one per "Platforms" entry */
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
         Hashmap *images;                /* id → Image */
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */

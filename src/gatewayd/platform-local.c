@@ -14,10 +14,10 @@
 #include "config.h"
 #include "fd-limit.h"
 #include "fs-util.h"
-#include "job-registry.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-local.h"
+#include "platform.h"
 #include "process-util.h"
 #include "worker-events.h"
 #include "worker-process.h"
@@ -146,18 +146,18 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
         if (r < 0 && j->cancel_requested) {
                 /* We stopped it, e.g. before it had its signal handlers set up: that is what
                  * was asked for, nothing was lost. */
-                job_worker_finished(j, JOB_CANCELLED, -1, "CANCELLED", "Cancelled while the worker was starting.", 0, 0);
+                j->platform_callbacks->on_exit(j, JOB_CANCELLED, -1, "CANCELLED", "Cancelled while the worker was starting.", 0, 0);
                 return;
         }
         if (r < 0) {
                 /* No commit point: whatever happened to the job, nobody can tell its outcome. */
-                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);
+                j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);
                 return;
         }
         o = json_tokener_parse(text);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST", "exit.json of the worker is unreadable.", 0, 0);
+                j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", "exit.json of the worker is unreadable.", 0, 0);
                 return;
         }
         state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
@@ -171,7 +171,7 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
                 if (json_object_object_get_ex(err, "detail", &v))
                         detail = json_object_get_string(v);
         }
-        job_worker_finished(j, state, exit_code, code, detail,
+        j->platform_callbacks->on_exit(j, state, exit_code, code, detail,
                             parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
                             parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
         json_object_put(o);
@@ -194,13 +194,13 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userda
         switch (e->kind) {
         case WORKER_EVENT_STATUS:
                 if (streq(strempty(e->status.status), "RUNNING"))
-                        job_worker_running(j, e->status.started_usec);
+                        j->platform_callbacks->on_started(j, e->status.started_usec);
                 break;
         case WORKER_EVENT_LOG:
-                job_worker_log(j);
+                j->platform_callbacks->on_log(j);
                 break;
         case WORKER_EVENT_INTERIM:
-                job_worker_interim(j, e->interim.index,
+                j->platform_callbacks->on_interim(j, e->interim.index,
                                    json_object_to_json_string_ext(e->interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 break;
         default:
@@ -210,6 +210,7 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userda
 }
 
 static int try_reattach(Job *j, bool *ret_had_pid);
+static int local_cancel_job(Platform *p, Job *j);
 static void spool_poll_interim(Job *j);
 
 /* exited: whether status is known (our child: exit code >= 0 or -signal); a re-attached worker
@@ -294,7 +295,7 @@ static void spool_poll_interim(Job *j) {
                 /* The same text as the event would have carried: compact JSON. */
                 o = json_tokener_parse_verbose(buf + start, &jerr);
                 if (jerr == json_tokener_success)
-                        job_worker_interim(j, j->interim_index,
+                        j->platform_callbacks->on_interim(j, j->interim_index,
                                            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
                 j->interim_index++;
@@ -310,7 +311,7 @@ static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         spool_poll_interim(j);
         if (log_size != j->log_size) {
                 j->log_size = log_size;
-                job_worker_log(j);
+                j->platform_callbacks->on_log(j);
         }
         return 0;
 }
@@ -347,7 +348,7 @@ static int watch_reattached(Job *j) {
 
 /* ---- start ---- */
 
-int platform_local_start(Job *j, const Service *s, const Image *image, GwError *e) {
+static int local_start_job(Platform *p, Job *j, const Service *s, const Image *image, GwError *e) {
         Config *c = j->manager->config;
         _cleanup_free_ char *err_path = NULL;
         _cleanup_close_ int err_fd = -1;
@@ -415,7 +416,7 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
         }
         log_info("Job %s: started worker %i (%s).", j->id, (int) j->worker_pid, path);
         if (j->cancel_requested)
-                (void) platform_local_cancel(j);
+                (void) local_cancel_job(p, j);
         return 0;
 }
 
@@ -469,7 +470,7 @@ static int try_reattach(Job *j, bool *ret_had_pid) {
         return 0;
 }
 
-int platform_local_recover(Job *j) {
+static int local_reattach_job(Platform *p, Job *j) {
         _cleanup_free_ char *exit_path = NULL;
         bool had_pid;
 
@@ -486,7 +487,7 @@ int platform_local_recover(Job *j) {
                 return 1;
         }
         if (j->state == JOB_RUNNING) {
-                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST",
+                j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST",
                                     "The job was running, but its worker left no trace in the spool.", 0, 0);
                 return 1;
         }
@@ -505,7 +506,7 @@ static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int platform_local_cancel(Job *j) {
+static int local_cancel_job(Platform *p, Job *j) {
         int r;
 
         j->cancel_requested = true;
@@ -523,3 +524,34 @@ int platform_local_cancel(Job *j) {
         log_info("Job %s: cancelling (SIGTERM to worker %i).", j->id, (int) j->worker_pid);
         return 0;
 }
+
+/* ---- images and nodes ---- */
+
+/* Images are converted into this host's image directory: nothing to deploy. */
+static int local_deploy_image(Platform *p, Image *i, GwError *e) {
+        return 0;
+}
+
+/* One node: this host, always up. */
+static json_object *local_report_nodes(Platform *p) {
+        json_object *a = json_object_new_array(), *n = json_object_new_object();
+
+        if (!a || !n) {
+                json_object_put(a);
+                json_object_put(n);
+                return NULL;
+        }
+        json_object_object_add(n, "name", json_object_new_string("localhost"));
+        json_object_object_add(n, "state", json_object_new_string("up"));
+        json_object_array_add(a, n);
+        return a;
+}
+
+const PlatformVTable platform_local_vtable = {
+        .kind = "local",
+        .start_job = local_start_job,
+        .cancel_job = local_cancel_job,
+        .reattach_job = local_reattach_job,
+        .deploy_image = local_deploy_image,
+        .report_nodes = local_report_nodes,
+};
