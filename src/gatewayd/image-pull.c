@@ -4,7 +4,6 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
-#include "bus-image.h"
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
@@ -12,6 +11,7 @@
 #include "manager.h"
 #include "platform.h"
 #include "reference.h"
+#include "registry-events.h"
 #include "time-util.h"
 #include "worker-process.h"
 
@@ -42,8 +42,6 @@ typedef struct ImagePull {
         Image *image;
 
         PullWaiter *waiters;
-        HttpStream **streams;
-        size_t n_streams;
 } ImagePull;
 
 static ImagePull *image_pull_free(ImagePull *p) {
@@ -58,13 +56,11 @@ static ImagePull *image_pull_free(ImagePull *p) {
                 n = w->next;
                 free(w);
         }
-        for (size_t k = 0; k < p->n_streams; k++) {
-                http_stream_finish(p->streams[k]);
-                http_stream_unref(p->streams[k]);
-        }
-        free(p->streams);
-        if (p->image && p->image->pull == p)
+        if (p->image && p->image->pull == p) {
                 p->image->pull = NULL;
+                /* Progress streams of the image end here. */
+                registry_publish_image(p->manager, REGISTRY_IMAGE_PULL_ENDED, p->image);
+        }
         json_object_put(p->done);
         free(p->key);
         free(p->reference);
@@ -128,31 +124,10 @@ static void image_pull_notify(ImagePull *p, const GwError *e, bool final) {
         }
 }
 
-static void image_pull_broadcast(ImagePull *p, json_object *line) {
-        const char *t = json_text(line);
-        size_t n = 0;
-
-        for (size_t k = 0; k < p->n_streams; k++) {
-                HttpStream *s = p->streams[k];
-                if (http_stream_is_closed(s) || http_stream_write(s, t, strlen(t)) < 0 || http_stream_write(s, "\n", 1) < 0) {
-                        http_stream_unref(s);
-                        continue;
-                }
-                p->streams[n++] = s;
-        }
-        p->n_streams = n;
-}
-
+/* A step of the pull that progress streams show (the status moved on). */
 static void image_pull_broadcast_image(ImagePull *p) {
-        json_object *o;
-
-        if (!p->image || p->n_streams == 0)
-                return;
-        o = image_to_json(p->image);
-        if (o) {
-                image_pull_broadcast(p, o);
-                json_object_put(o);
-        }
+        if (p->image)
+                registry_publish_image(p->manager, REGISTRY_IMAGE_PROGRESS, p->image);
 }
 
 /* The worker's failure message decides what the client is told. */
@@ -198,8 +173,8 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *ev, void *userd
                         i->bytes_total = ev->progress.bytes_total;
                         i->layers_done = ev->progress.layers_applied;
                         i->layers_total = ev->progress.layers_total;
-                        bus_image_emit_progress(i);
-                        image_pull_broadcast_image(p);
+                        registry_publish(p->manager, &(RegistryEvent) { .kind = REGISTRY_IMAGE_PROGRESS, .image = i,
+                                                                        .progress_counters = true });
                 }
                 break;
         case WORKER_EVENT_LOG:
@@ -398,7 +373,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 (void) image_registry_tag(i, canonical);
         image_pull_apply_acl(p, created);
         if (created)
-                bus_image_emit_added(i);
+                registry_publish_image(p->manager, REGISTRY_IMAGE_ADDED, i);
 
         if (i->status == IMAGE_READY && image_file_present(i)) {
                 /* Same digest as what we have: nothing to convert. Record the re-check. */
@@ -606,33 +581,6 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
                 return gw_error_set_errno(e, r, "Failed to start gateway-worker.");
         }
         log_info("Pulling %s for uid %u.", req->reference, (unsigned) req->caller.uid);
-        return 0;
-}
-
-int image_pull_stream_progress(Image *i, HttpStream *s) {
-        json_object *o = image_to_json(i);
-        const char *t;
-        int r;
-
-        if (!o)
-                return -ENOMEM;
-        t = json_text(o);
-        r = http_stream_write(s, t, strlen(t));
-        if (r >= 0)
-                r = http_stream_write(s, "\n", 1);
-        json_object_put(o);
-        if (r < 0 || !i->pull) {
-                http_stream_finish(s);
-                return r;
-        }
-
-        HttpStream **l = realloc(i->pull->streams, (i->pull->n_streams + 1) * sizeof(HttpStream *));
-        if (!l) {
-                http_stream_finish(s);
-                return -ENOMEM;
-        }
-        i->pull->streams = l;
-        l[i->pull->n_streams++] = http_stream_ref(s);
         return 0;
 }
 

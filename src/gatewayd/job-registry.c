@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "spool-layout.h"
-#include "bus-job.h"
 #include "config.h"
 #include "db.h"
 #include "fs-util.h"
@@ -15,6 +14,7 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "registry-events.h"
 #include "platform.h"
 #include "scheduler.h"
 #include "service-registry.h"
@@ -224,7 +224,7 @@ static void job_apply(Job *j, const JobUpdate *u) {
         j->ended_usec = u->ended_usec;
         j->exit_code = u->exit_code;
 
-        bus_job_emit_changed(j);
+        registry_publish_job(j->manager, REGISTRY_JOB_CHANGED, j);
         job_notify_watches(j);
         job_busy_update(j);
         if (job_state_is_terminal(j->state)) {
@@ -387,7 +387,8 @@ static void job_worker_log(Job *j) {
 }
 
 static void job_worker_interim(Job *j, unsigned index, const char *json_text) {
-        bus_job_emit_interim(j, index, json_text);
+        registry_publish(j->manager, &(RegistryEvent) { .kind = REGISTRY_JOB_INTERIM, .job = j,
+                                                        .interim_index = index, .interim_json = json_text });
         job_notify_watches(j);
 }
 
@@ -656,7 +657,7 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
                 return gw_error_set_errno(e, r, "Failed to register the job.");
         }
         log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
-        bus_job_emit_added(added);
+        registry_publish_job(m, REGISTRY_JOB_ADDED, added);
         job_registry_dispatch(m);
         if (ret)
                 *ret = added;
@@ -721,7 +722,7 @@ static void job_forget(Job *j) {
         r = rm_rf(j->spool_dir);
         if (r < 0)
                 log_warning_errno(r, "Failed to remove spool directory %s of job %s: %m", j->spool_dir, j->id);
-        bus_job_emit_removed(j);
+        registry_publish_job(j->manager, REGISTRY_JOB_REMOVED, j);
         /* An image request still in flight (a job cancelled while its image was pulled) now
          * belongs to its callback, which frees it on finding no job of that id. */
         j->image_request = NULL;

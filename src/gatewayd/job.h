@@ -10,6 +10,9 @@
 #include "macro.h"
 
 typedef struct Manager Manager;
+
+/* Where a job's D-Bus object lives: "<prefix>/<sd_bus_path_encode(id)>" (Job.object_path). */
+#define JOB_OBJECT_PREFIX "/org/gatewayd/Gateway1/job"
 typedef struct WorkerProcess WorkerProcess;
 typedef struct PlatformJobCallbacks PlatformJobCallbacks;
 

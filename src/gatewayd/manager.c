@@ -14,6 +14,7 @@
 #include "manager.h"
 #include "platform.h"
 #include "polkit.h"
+#include "registry-events.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -77,6 +78,8 @@ Manager *manager_free(Manager *m) {
         platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
+        http_image_streams_free(m);
+        registry_subscribers_free(m);
         db_close(m->db);
         config_free(m->config);
         sd_event_unref(m->event);
@@ -182,6 +185,9 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_open_system_with_description(&m->bus, "gatewayd");
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = bus_subscribe_registries(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to the registries: %m");
         r = bus_manager_register(m);
         if (r < 0)
                 return r;
@@ -239,6 +245,11 @@ static int manager_start_http(Manager *m) {
         r = http_listen_socket(path, &fd, &activated);
         if (r < 0)
                 return r;
+        r = http_images_subscribe(m);
+        if (r < 0) {
+                safe_close(fd);
+                return log_error_errno(r, "Failed to subscribe progress streams: %m");
+        }
         r = http_server_new(m, fd, http_api_routes, http_api_n_routes, &m->http);
         if (r < 0) {
                 safe_close(fd);
