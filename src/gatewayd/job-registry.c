@@ -678,9 +678,9 @@ int job_registry_cancel(Job *j, GwError *e) {
 /* ---- removal: by request, and after JobRetention ---- */
 
 /* Finished, and nothing of ours still watches a worker. (A finished job's worker is gone and
- * detached; the check keeps a job whose pidfd is still open from being freed under it.) */
+ * detached; the check keeps a job its platform still holds from being freed under it.) */
 static bool job_is_removable(const Job *j) {
-        return job_state_is_terminal(j->state) && j->worker_pidfd < 0;
+        return job_state_is_terminal(j->state) && !j->platform_data;
 }
 
 /* Deletes the rows of l[0..n) in one transaction: all or none. */

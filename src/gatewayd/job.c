@@ -7,7 +7,6 @@
 
 #include "job.h"
 #include "service.h"
-#include "worker-process.h"
 
 static const char * const job_state_table[_JOB_STATE_MAX] = {
         [JOB_QUEUED] = "QUEUED",
@@ -90,7 +89,6 @@ Job *job_new(void) {
         if (!j)
                 return NULL;
         j->exit_code = -1;
-        j->worker_pidfd = -1;
         j->state = JOB_QUEUED;
         return j;
 }
@@ -98,11 +96,8 @@ Job *job_new(void) {
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
-        sd_event_source_disable_unref(j->pidfd_source);
-        worker_process_free(j->worker);
-        sd_event_source_disable_unref(j->kill_timer);
-        sd_event_source_disable_unref(j->spool_timer);
-        safe_close(j->worker_pidfd);
+        if (j->platform_data_free)
+                j->platform_data_free(j->platform_data);
         while (j->watches) {
                 JobWatch *w = j->watches;
                 j->watches = w->next;

@@ -13,7 +13,6 @@ typedef struct Manager Manager;
 
 /* Where a job's D-Bus object lives: "<prefix>/<sd_bus_path_encode(id)>" (Job.object_path). */
 #define JOB_OBJECT_PREFIX "/org/gatewayd/Gateway1/job"
-typedef struct WorkerProcess WorkerProcess;
 typedef struct PlatformJobCallbacks PlatformJobCallbacks;
 
 /* QUEUED → PENDING → RUNNING → SUCCEEDED | FAILED | CANCELLED. QUEUED waits for the per-user and
@@ -91,15 +90,8 @@ typedef struct Job {
         bool cancel_requested;
         bool busy;                      /* holds a manager_busy_ref() */
         const PlatformJobCallbacks *platform_callbacks; /* how its platform reports (platform.h) */
-        /* The local platform's (platform-local.c): */
-        WorkerProcess *worker;          /* our child, with its events pipe (NULL when re-attached) */
-        pid_t worker_pid;
-        int worker_pidfd;
-        sd_event_source *pidfd_source;  /* re-attached workers: their exit */
-        sd_event_source *kill_timer;
-        sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
-        uint64_t interim_offset, log_size;
-        unsigned interim_index;
+        void *platform_data;            /* the platform's own state of the job, while it has one */
+        void (*platform_data_free)(void *data);
         JobWatch *watches;              /* woken on every change: log growth, state */
 } Job;
 

@@ -172,18 +172,56 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
                         detail = json_object_get_string(v);
         }
         j->platform_callbacks->on_exit(j, state, exit_code, code, detail,
-                            parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
-                            parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
+                                       parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
+                                       parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
         json_object_put(o);
 }
 
+/* What this platform holds of a job while it watches its worker (j->platform_data). */
+typedef struct LocalJob {
+        WorkerProcess *worker;          /* our child, with its events pipe (NULL when re-attached) */
+        pid_t worker_pid;
+        int worker_pidfd;               /* for signals, and the exit of a re-attached worker */
+        sd_event_source *pidfd_source;  /* re-attached workers: their exit */
+        sd_event_source *kill_timer;    /* SIGKILL if SIGTERM did not stop it */
+        sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
+        uint64_t interim_offset, log_size;
+        unsigned interim_index;
+} LocalJob;
+
+static void local_job_free(void *data) {
+        LocalJob *l = data;
+
+        if (!l)
+                return;
+        sd_event_source_disable_unref(l->spool_timer);
+        sd_event_source_disable_unref(l->pidfd_source);
+        sd_event_source_disable_unref(l->kill_timer);
+        worker_process_free(l->worker);  /* in its own session: it carries on */
+        safe_close(l->worker_pidfd);
+        free(l);
+}
+
+/* The job's LocalJob, created if it has none. */
+static LocalJob *local_job_get(Job *j) {
+        LocalJob *l = j->platform_data;
+
+        if (l)
+                return l;
+        l = calloc(1, sizeof(LocalJob));
+        if (!l)
+                return NULL;
+        l->worker_pidfd = -1;
+        j->platform_data = l;
+        j->platform_data_free = local_job_free;
+        return l;
+}
+
+/* Stops watching the worker (it carries on if it runs): the platform holds nothing of the job. */
 static void job_detach_worker(Job *j) {
-        j->spool_timer = sd_event_source_disable_unref(j->spool_timer);
-        j->pidfd_source = sd_event_source_disable_unref(j->pidfd_source);
-        j->worker = worker_process_free(j->worker);  /* in its own session: it carries on */
-        j->kill_timer = sd_event_source_disable_unref(j->kill_timer);
-        j->worker_pidfd = safe_close(j->worker_pidfd);
-        j->worker_pid = 0;
+        local_job_free(j->platform_data);
+        j->platform_data = NULL;
+        j->platform_data_free = NULL;
 }
 
 /* ---- events ---- */
@@ -201,7 +239,7 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userda
                 break;
         case WORKER_EVENT_INTERIM:
                 j->platform_callbacks->on_interim(j, e->interim.index,
-                                   json_object_to_json_string_ext(e->interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                  json_object_to_json_string_ext(e->interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 break;
         default:
                 /* "done" repeats exit.json, which is read when the worker has exited. */
@@ -216,6 +254,7 @@ static void spool_poll_interim(Job *j);
 /* exited: whether status is known (our child: exit code >= 0 or -signal); a re-attached worker
  * is not ours to reap. */
 static void worker_ended(Job *j, bool exited, int status) {
+        LocalJob *l = j->platform_data;
         char why[256];
 
         if (exited && status >= 0)
@@ -226,7 +265,7 @@ static void worker_ended(Job *j, bool exited, int status) {
         else
                 snprintf(why, sizeof(why), "The worker ended without recording an outcome.");
 
-        log_debug("Job %s: worker %i ended.", j->id, (int) j->worker_pid);
+        log_debug("Job %s: worker %i ended.", j->id, l ? (int) l->worker_pid : 0);
         job_detach_worker(j);
 
         /* A worker started after a restart finds the spool locked if the previous gatewayd had
@@ -249,8 +288,9 @@ static void on_worker_exit(WorkerProcess *w, int status, void *userdata) {
 /* A re-attached worker: its pidfd became readable. */
 static int on_reattached_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Job *j = userdata;
+        LocalJob *l = j->platform_data;
 
-        if (j->spool_timer)
+        if (l->spool_timer)
                 spool_poll_interim(j);   /* what came since the last look */
         worker_ended(j, false, 0);
         return 0;
@@ -269,21 +309,22 @@ static uint64_t spool_file_size(Job *j, const char *name) {
 
 /* Sends the interim results appended since the last look, as the event pipe would have. */
 static void spool_poll_interim(Job *j) {
+        LocalJob *l = j->platform_data;
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int fd = -1;
         uint64_t size = spool_file_size(j, SPOOL_INTERIM);
         size_t n, start = 0;
         ssize_t k;
 
-        if (size <= j->interim_offset || size - j->interim_offset > 64 * 1024 * 1024)
+        if (size <= l->interim_offset || size - l->interim_offset > 64 * 1024 * 1024)
                 return;
-        n = (size_t) (size - j->interim_offset);
+        n = (size_t) (size - l->interim_offset);
         if (!(path = spool_path(j->spool_dir, SPOOL_INTERIM)) || !(buf = malloc(n + 1)))
                 return;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return;
-        k = pread(fd, buf, n, (off_t) j->interim_offset);
+        k = pread(fd, buf, n, (off_t) l->interim_offset);
         if (k <= 0)
                 return;
         buf[k] = 0;
@@ -295,54 +336,57 @@ static void spool_poll_interim(Job *j) {
                 /* The same text as the event would have carried: compact JSON. */
                 o = json_tokener_parse_verbose(buf + start, &jerr);
                 if (jerr == json_tokener_success)
-                        j->platform_callbacks->on_interim(j, j->interim_index,
-                                           json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                        j->platform_callbacks->on_interim(j, l->interim_index,
+                                                          json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
-                j->interim_index++;
+                l->interim_index++;
         }
-        j->interim_offset += start;  /* a line still being written waits for the next look */
+        l->interim_offset += start;  /* a line still being written waits for the next look */
 }
 
 static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Job *j = userdata;
+        LocalJob *l = j->platform_data;
         uint64_t log_size = spool_file_size(j, SPOOL_LOG);
 
         (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
         spool_poll_interim(j);
-        if (log_size != j->log_size) {
-                j->log_size = log_size;
+        if (log_size != l->log_size) {
+                l->log_size = log_size;
                 j->platform_callbacks->on_log(j);
         }
         return 0;
 }
 
 static int watch_spool(Job *j) {
+        LocalJob *l = j->platform_data;
         _cleanup_free_ char *text = NULL;
         int r;
 
         /* What is there already was announced by the previous gatewayd (or can be read). */
-        j->log_size = spool_file_size(j, SPOOL_LOG);
-        j->interim_offset = spool_file_size(j, SPOOL_INTERIM);
-        j->interim_index = 0;
-        if (j->interim_offset > 0 && job_read_spool_file(j, SPOOL_INTERIM, j->interim_offset, &text, NULL) >= 0)
+        l->log_size = spool_file_size(j, SPOOL_LOG);
+        l->interim_offset = spool_file_size(j, SPOOL_INTERIM);
+        l->interim_index = 0;
+        if (l->interim_offset > 0 && job_read_spool_file(j, SPOOL_INTERIM, l->interim_offset, &text, NULL) >= 0)
                 for (const char *p = text; (p = strchr(p, '\n')); p++)
-                        j->interim_index++;
+                        l->interim_index++;
 
-        r = sd_event_add_time_relative(j->manager->event, &j->spool_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+        r = sd_event_add_time_relative(j->manager->event, &l->spool_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
                                        on_spool_timer, j);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(j->spool_timer, "job-spool");
-        return sd_event_source_set_enabled(j->spool_timer, SD_EVENT_ON);
+        (void) sd_event_source_set_description(l->spool_timer, "job-spool");
+        return sd_event_source_set_enabled(l->spool_timer, SD_EVENT_ON);
 }
 
 static int watch_reattached(Job *j) {
+        LocalJob *l = j->platform_data;
         int r;
 
-        r = sd_event_add_io(j->manager->event, &j->pidfd_source, j->worker_pidfd, EPOLLIN, on_reattached_exit, j);
+        r = sd_event_add_io(j->manager->event, &l->pidfd_source, l->worker_pidfd, EPOLLIN, on_reattached_exit, j);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(j->pidfd_source, "job-worker");
+        (void) sd_event_source_set_description(l->pidfd_source, "job-worker");
         return watch_spool(j);
 }
 
@@ -359,6 +403,7 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         bool verb;
         const char *path = run_path(j->manager, &verb);
         WorkerOptions o;
+        LocalJob *l;
         int r;
 
         spec = job_spec_json(j, s, image);
@@ -391,6 +436,9 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         argv[n++] = j->spool_dir;
         argv[n] = NULL;
 
+        l = local_job_get(j);
+        if (!l)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         o = (WorkerOptions) {
                 .path = path,
                 .argv = argv,
@@ -399,22 +447,24 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
                 .stderr_fd = err_fd,
         };
         r = worker_process_spawn(j->manager, &o, &(WorkerCallbacks) { .on_event = on_worker_event, .on_exit = on_worker_exit },
-                                 j, &j->worker);
-        if (r < 0)
+                                 j, &l->worker);
+        if (r < 0) {
+                job_detach_worker(j);
                 return gw_error_set_errno(e, r, "Cannot start the worker: %s", strerror(-r));
-        j->worker_pid = worker_process_pid(j->worker);
+        }
+        l->worker_pid = worker_process_pid(l->worker);
         j->worker_started = true;
         /* For signals: our child cannot be recycled before we reap it, but the pidfd is what
          * cancellation uses for re-attached workers too. */
-        j->worker_pidfd = pidfd_open_fd(j->worker_pid);
-        if (j->worker_pidfd < 0) {
-                r = j->worker_pidfd;
-                (void) worker_process_kill(j->worker, SIGKILL);
-                (void) waitpid(j->worker_pid, NULL, 0);
+        l->worker_pidfd = pidfd_open_fd(l->worker_pid);
+        if (l->worker_pidfd < 0) {
+                r = l->worker_pidfd;
+                (void) worker_process_kill(l->worker, SIGKILL);
+                (void) waitpid(l->worker_pid, NULL, 0);
                 job_detach_worker(j);
                 return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
         }
-        log_info("Job %s: started worker %i (%s).", j->id, (int) j->worker_pid, path);
+        log_info("Job %s: started worker %i (%s).", j->id, (int) l->worker_pid, path);
         if (j->cancel_requested)
                 (void) local_cancel_job(p, j);
         return 0;
@@ -446,6 +496,7 @@ static int read_worker_pid(Job *j, int *ret_fd, pid_t *ret_pid) {
  * re-attached, 0 if there is none, and sets *ret_had_pid if a worker.pid exists at all. */
 static int try_reattach(Job *j, bool *ret_had_pid) {
         _cleanup_close_ int fd = -1;
+        LocalJob *l;
         pid_t pid = 0;
         int r;
 
@@ -457,9 +508,12 @@ static int try_reattach(Job *j, bool *ret_had_pid) {
         /* The lock holder is alive, so pid is the worker (a recycled pid holds no lock). Pin it
          * with a pidfd, then make sure the lock is still held: else it exited in between and its
          * outcome is collected instead. */
-        j->worker_pidfd = MAX(pidfd_open_fd(pid), -1);
-        if (j->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-                j->worker_pid = pid;
+        l = local_job_get(j);
+        if (!l)
+                return 0;
+        l->worker_pidfd = MAX(pidfd_open_fd(pid), -1);
+        if (l->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+                l->worker_pid = pid;
                 j->worker_started = true;
                 if (watch_reattached(j) >= 0) {
                         log_info("Job %s: re-attached to worker %i.", j->id, (int) pid);
@@ -488,7 +542,7 @@ static int local_reattach_job(Platform *p, Job *j) {
         }
         if (j->state == JOB_RUNNING) {
                 j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST",
-                                    "The job was running, but its worker left no trace in the spool.", 0, 0);
+                                               "The job was running, but its worker left no trace in the spool.", 0, 0);
                 return 1;
         }
         return 0;
@@ -498,30 +552,32 @@ static int local_reattach_job(Platform *p, Job *j) {
 
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Job *j = userdata;
+        LocalJob *l = j->platform_data;
 
         log_warning("Job %s: worker did not stop within %llu s of SIGTERM; killing it.", j->id,
                     (unsigned long long) (CANCEL_KILL_USEC / USEC_PER_SEC));
-        if (j->worker_pidfd >= 0)
-                (void) pidfd_signal(j->worker_pidfd, SIGKILL);
+        if (l->worker_pidfd >= 0)
+                (void) pidfd_signal(l->worker_pidfd, SIGKILL);
         return 0;
 }
 
 static int local_cancel_job(Platform *p, Job *j) {
+        LocalJob *l = j->platform_data;
         int r;
 
         j->cancel_requested = true;
-        if (j->worker_pidfd < 0)
+        if (!l || l->worker_pidfd < 0)
                 return 0;
-        if (j->kill_timer)
+        if (l->kill_timer)
                 return 0; /* asked before: cancelling is idempotent, not an escalation */
-        r = pidfd_signal(j->worker_pidfd, SIGTERM);
+        r = pidfd_signal(l->worker_pidfd, SIGTERM);
         if (r < 0 && r != -ESRCH)
                 return log_warning_errno(r, "Job %s: failed to signal worker: %m", j->id);
-        r = sd_event_add_time_relative(j->manager->event, &j->kill_timer, CLOCK_MONOTONIC, CANCEL_KILL_USEC, 0,
+        r = sd_event_add_time_relative(j->manager->event, &l->kill_timer, CLOCK_MONOTONIC, CANCEL_KILL_USEC, 0,
                                        on_kill_timer, j);
         if (r < 0)
                 log_warning_errno(r, "Job %s: cannot arm the kill timer: %m", j->id);
-        log_info("Job %s: cancelling (SIGTERM to worker %i).", j->id, (int) j->worker_pid);
+        log_info("Job %s: cancelling (SIGTERM to worker %i).", j->id, (int) l->worker_pid);
         return 0;
 }
 
