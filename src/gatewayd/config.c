@@ -1305,14 +1305,6 @@ const char *config_platform_image_dir(const ConfigPlatform *p) {
         return p->access == CONFIG_ACCESS_REMOTE ? p->ssh_image_dir : p->local_image_dir;
 }
 
-const char *config_platform_unsupported(const ConfigPlatform *p, bool jobs) {
-        if (p->access == CONFIG_ACCESS_REMOTE)
-                return "accesstype \"remote\" (SSH nodes) is not implemented by this gatewayd";
-        if (jobs && config_platform_is_slurm(p))
-                return "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd";
-        return NULL;
-}
-
 ConfigLocation *config_location_find(Config *c, const char *name) {
         if (!c)
                 return NULL;

@@ -143,10 +143,7 @@ const char *config_platform_image_dir(const ConfigPlatform *p);
 static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
         return p && p->slurm_url;
 }
-/* SSH platforms (accesstype "remote") and Slurm are parsed, so that Shifter configurations load,
- * but not implemented yet. Returns why images (jobs = false) or jobs (jobs = true) cannot go to
- * p, or NULL if they can. Callers refuse such requests instead of doing the work on this host. */
-const char *config_platform_unsupported(const ConfigPlatform *p, bool jobs);
+/* Whether a platform's kind is implemented: platform_config_unsupported() (platform.h). */
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);

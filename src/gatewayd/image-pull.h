@@ -4,7 +4,7 @@
 #include <json-c/json.h>
 
 #include "caller.h"
-#include "http-server.h"
+#include "gw-error.h"
 #include "image.h"
 
 /* Pulls run in gateway-worker children: first a quick resolve of the reference to the platform
@@ -36,8 +36,5 @@ bool credentials_are_valid(json_object *c);
  * READY or FAILED. Either may be NULL. Both may be called before this returns. */
 int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback resolved,
                      ImagePullCallback finished, void *userdata, GwError *e);
-
-/* Streams the image's progress as JSON lines until its pull ends (one line at once if none). */
-int image_pull_stream_progress(Image *i, HttpStream *s);
 
 void image_pulls_free(Manager *m);

@@ -12,7 +12,9 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "polkit.h"
+#include "registry-events.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -45,14 +47,9 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
-        for (size_t i = 0; i < m->config->n_platforms; i++) {
-                const ConfigPlatform *p = &m->config->platforms[i];
-
-                if (config_platform_unsupported(p, /* jobs= */ true))
-                        log_warning("Platforms.%s: %s; %s for it are refused.", p->name,
-                                    config_platform_unsupported(p, true),
-                                    config_platform_unsupported(p, false) ? "pulls and jobs" : "jobs");
-        }
+        r = platforms_load(m);
+        if (r < 0)
+                return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
                 log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
                             m->config->state_directory, o->config_path, o->state_dir);
@@ -78,8 +75,11 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->name_owner_slot);
         image_registry_free(m);
         job_registry_free(m);
+        platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
+        http_image_streams_free(m);
+        registry_subscribers_free(m);
         db_close(m->db);
         config_free(m->config);
         sd_event_unref(m->event);
@@ -185,6 +185,9 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_open_system_with_description(&m->bus, "gatewayd");
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = bus_subscribe_registries(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to the registries: %m");
         r = bus_manager_register(m);
         if (r < 0)
                 return r;
@@ -242,6 +245,11 @@ static int manager_start_http(Manager *m) {
         r = http_listen_socket(path, &fd, &activated);
         if (r < 0)
                 return r;
+        r = http_images_subscribe(m);
+        if (r < 0) {
+                safe_close(fd);
+                return log_error_errno(r, "Failed to subscribe progress streams: %m");
+        }
         r = http_server_new(m, fd, http_api_routes, http_api_n_routes, &m->http);
         if (r < 0) {
                 safe_close(fd);

@@ -11,6 +11,7 @@
 
 typedef struct HttpServer HttpServer;
 typedef struct PolkitQuery PolkitQuery;
+typedef struct RegistrySubscriber RegistrySubscriber;
 
 typedef struct PolkitLane {
         PolkitQuery *waiting, *waiting_tail;    /* FIFO, not sent yet */
@@ -28,6 +29,9 @@ typedef struct Manager {
         char *runtime_dir;
         usec_t start_usec;
 
+        RegistrySubscriber *registry_subscribers;       /* registry-events.h */
+        Hashmap *image_streams;         /* image id → progress streams (http-images.c) */
+        Hashmap *platforms;             /* name → Platform (platform.h), one per "Platforms" entry */
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
         Hashmap *images;                /* id → Image */
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */

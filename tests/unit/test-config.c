@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "platform.h"
 #include "fs-util.h"
 #include "log.h"
 #include "macro.h"
@@ -970,13 +971,13 @@ START_TEST(test_unsupported_platforms) {
                                       "  \"ssh\": {\"username\": \"u\", \"imageDir\": \"/images\"}},"
                                       " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\"}}}}",
                                       NULL, &c, NULL), 0);
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), false));
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), true));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), false), "remote"));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), true), "remote"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), false), "remote"));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), true), "remote"));
         /* Slurm runs jobs; its images are local */
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "batch"), false));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "batch"), true), "slurm"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
 }
 END_TEST
 
