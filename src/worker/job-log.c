@@ -296,6 +296,10 @@ int job_log_finish(JobLog *l) {
                         r = copy_range(cur_fd, skip_cur, l->cur_size - skip_cur, tmp_fd);
                 if (r >= 0 && fsync(tmp_fd) < 0)
                         r = -errno;
+                /* The rotated part is in the merged copy now: drop it before the copy takes the
+                 * log's name, so that log and log.old never hold more than LogMax together. */
+                if (r >= 0 && l->rotated)
+                        (void) unlinkat(l->dir_fd, SPOOL_LOG_OLD, 0);
                 if (r >= 0 && renameat(l->dir_fd, SPOOL_LOG_TMP, l->dir_fd, SPOOL_LOG) < 0)
                         r = -errno;
         }
@@ -307,7 +311,6 @@ int job_log_finish(JobLog *l) {
                 (void) unlinkat(l->dir_fd, SPOOL_LOG_TMP, 0);
                 return r;
         }
-        (void) unlinkat(l->dir_fd, SPOOL_LOG_OLD, 0);
         return 0;
 }
 

@@ -58,7 +58,8 @@ static int write_line(int fd, const char *s, size_t n) {
                 return -errno;
         if (k != (ssize_t) (n + 1)) {
                 /* short: the file system filled up in between; take the half line back */
-                (void) ftruncate(fd, lseek(fd, 0, SEEK_CUR) - k);
+                if (ftruncate(fd, lseek(fd, 0, SEEK_CUR) - k) < 0)
+                        log_debug_errno(errno, "Cannot take back a partial line of interim.jsonl: %m");
                 return -ENOSPC;
         }
         return 0;
