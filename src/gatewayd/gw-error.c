@@ -28,6 +28,7 @@ static const struct {
         [GW_ERROR_LIMIT_EXCEEDED] = { 429, "LimitExceeded", "LimitExceeded", EUSERS },
         [GW_ERROR_INTERNAL] = { 500, "Internal", "Internal", EIO },
         [GW_ERROR_UNAVAILABLE] = { 503, "Unavailable", "Unavailable", EAGAIN },
+        [GW_ERROR_UNAUTHENTICATED] = { 401, "Unauthenticated", "Unauthenticated", EKEYREJECTED },
 };
 
 static int gw_error_setv(GwError *e, GwErrorCode code, const char *format, va_list ap) {

@@ -55,6 +55,8 @@ class InstalledDataFiles(unittest.TestCase):
         units = unit_dir().lstrip("/")
         self.assertIn(os.path.join(units, "gatewayd.service"), self.files)
         self.assertIn(os.path.join(units, "gatewayd.socket"), self.files)
+        self.assertIn(os.path.join(units, "gatewayd-tcp.socket"), self.files)
+        self.assertIn(os.path.join(units, "gatewayd-tls.socket"), self.files)
         self.assertIn("usr/share/dbus-1/system.d/org.gatewayd.Gateway1.conf", self.files)
         self.assertIn("usr/share/dbus-1/system-services/org.gatewayd.Gateway1.service", self.files)
         self.assertIn("usr/share/polkit-1/actions/org.gatewayd.policy", self.files)
@@ -80,7 +82,8 @@ class InstalledDataFiles(unittest.TestCase):
                 shutil.copy(os.path.join(HOST_UNIT_DIR, f), root_units, follow_symlinks=False)
                 copied.append(f)
         try:
-            units = [os.path.join(unit_dir(), u) for u in ("gatewayd.service", "gatewayd.socket")]
+            units = [os.path.join(unit_dir(), u) for u in ("gatewayd.service", "gatewayd.socket",
+                                                             "gatewayd-tcp.socket", "gatewayd-tls.socket")]
             p = subprocess.run(["systemd-analyze", "verify", f"--root={self.destdir}", *units],
                                capture_output=True, text=True, env=dict(os.environ, SYSTEMD_LOG_LEVEL="info"))
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -130,6 +133,21 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertEqual(sock["SocketMode"], ["0666"])
         self.assertEqual(sock["Service"], ["gatewayd.service"])
         self.assertEqual(s["Install"]["WantedBy"], ["sockets.target"])
+
+    def test_remote_socket_units(self):
+        """TCP and TLS listeners: the same service, told apart by FileDescriptorName (what
+        http_listen_sockets() looks for); installed but not enabled, so no remote access
+        appears by installing the package."""
+        for name, fdname in (("gatewayd-tcp.socket", "tcp"), ("gatewayd-tls.socket", "tls")):
+            with self.subTest(unit=name):
+                s = read_unit(os.path.join(self.destdir, self.find("/" + name)))
+                sock = s["Socket"]
+                self.assertEqual(sock["FileDescriptorName"], [fdname])
+                self.assertEqual(sock["Service"], ["gatewayd.service"])
+                self.assertEqual(len(sock["ListenStream"]), 1)
+                self.assertFalse(sock["ListenStream"][0].startswith("/"), "a TCP port, not a path")
+                self.assertNotIn("SocketMode", sock)
+                self.assertFalse([f for f in self.files if f.endswith(".wants/" + name)], "not enabled")
 
     def test_dbus_activation_file(self):
         cp = configparser.ConfigParser()
@@ -198,7 +216,7 @@ class PolkitActions(unittest.TestCase):
         return p.stdout
 
     def test_defaults(self):
-        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs"):
+        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs", "manage-tokens"):
             out = self.pkaction(f"org.gatewayd.{a}")
             self.assertIn("implicit any:      auth_admin_keep", out)
         for a in ("pull-image", "submit-job"):

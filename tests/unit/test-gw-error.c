@@ -30,6 +30,7 @@ static const struct {
         { GW_ERROR_LIMIT_EXCEEDED,         429, "LimitExceeded",        "org.gatewayd.Gateway1.Error.LimitExceeded" },
         { GW_ERROR_INTERNAL,               500, "Internal",             "org.gatewayd.Gateway1.Error.Internal" },
         { GW_ERROR_UNAVAILABLE,            503, "Unavailable",          "org.gatewayd.Gateway1.Error.Unavailable" },
+        { GW_ERROR_UNAUTHENTICATED,        401, "Unauthenticated",      "org.gatewayd.Gateway1.Error.Unauthenticated" },
 };
 
 START_TEST(test_table) {

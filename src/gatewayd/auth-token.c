@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "auth-token.h"
+#include "db.h"
+#include "http-server.h"
+#include "log.h"
+#include "manager.h"
+
+#define TOKEN_PREFIX "gwt_"
+#define TOKEN_ID_BYTES 8        /* 16 hex digits: the row's key, not secret */
+#define TOKEN_SECRET_BYTES 32   /* 256 bits */
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void hex_encode(const uint8_t *b, size_t n, char *out) {
+        static const char hex[] = "0123456789abcdef";
+
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = hex[b[i] >> 4];
+                out[2 * i + 1] = hex[b[i] & 15];
+        }
+        out[2 * n] = 0;
+}
+
+/* base64url without padding: the secret stays one word in headers and shells. */
+static void base64url_encode(const uint8_t *b, size_t n, char *out) {
+        static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        size_t o = 0;
+        uint32_t acc = 0;
+        int bits = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                acc = acc << 8 | b[i];
+                bits += 8;
+                while (bits >= 6) {
+                        bits -= 6;
+                        out[o++] = t[(acc >> bits) & 63];
+                }
+        }
+        if (bits > 0)
+                out[o++] = t[(acc << (6 - bits)) & 63];
+        out[o] = 0;
+}
+
+static int sha256(const char *s, size_t n, uint8_t out[32]) {
+        unsigned len = 0;
+
+        return EVP_Digest(s, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32 ? 0 : -EIO;
+}
+
+static void iso8601(uint64_t usec, char *buf, size_t size) {
+        time_t t = (time_t) (usec / 1000000);
+        struct tm tm;
+
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+static json_object *scope_to_json(unsigned scopes) {
+        json_object *a = json_object_new_array();
+
+        for (unsigned bit = 1; a && bit & AUTH_SCOPE_ALL; bit <<= 1)
+                if (scopes & bit)
+                        json_object_array_add(a, json_object_new_string(auth_scope_to_string(bit)));
+        return a;
+}
+
+static void json_add_time(json_object *o, const char *key, uint64_t usec) {
+        char buf[32];
+
+        iso8601(usec, buf, sizeof(buf));
+        json_object_object_add(o, key, json_object_new_string(buf));
+}
+
+/* Expired tokens are useless: forget them (and their hashes) rather than keep them forever. */
+static void token_prune(Manager *m) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        if (db_prepare(m->db, "DELETE FROM tokens WHERE expires_usec <= ?", &s) < 0)
+                return;
+        sqlite3_bind_int64(s, 1, (sqlite3_int64) realtime_usec());
+        (void) sqlite3_step(s);
+}
+
+int token_parse_request(json_object *o, uint64_t *ret_expires_in, unsigned *ret_scopes, GwError *e) {
+        json_object *v;
+
+        *ret_expires_in = 0;
+        *ret_scopes = 0;
+        if (!json_object_is_type(o, json_type_object))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Expected a JSON object.");
+        json_object_object_foreach(o, key, val) {
+                if (!streq(key, "expiresIn") && !streq(key, "scope"))
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Unknown field '%s'.", key);
+                (void) val;
+        }
+        if (json_object_object_get_ex(o, "expiresIn", &v)) {
+                int64_t n = json_object_get_int64(v);
+
+                if (!json_object_is_type(v, json_type_int) || n <= 0)
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "expiresIn: expected a positive number of seconds.");
+                *ret_expires_in = (uint64_t) n;
+        }
+        if (json_object_object_get_ex(o, "scope", &v)) {
+                if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                            "scope: expected a non-empty list of \"read\", \"submit\", \"pull\".");
+                for (size_t i = 0; i < json_object_array_length(v); i++) {
+                        json_object *s = json_object_array_get_idx(v, i);
+                        unsigned bit;
+
+                        if (!json_object_is_type(s, json_type_string) ||
+                            auth_scope_from_string(json_object_get_string(s), &bit) < 0)
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                                    "scope: unknown scope '%s' (expected \"read\", \"submit\" or \"pull\").",
+                                                    json_object_get_string(s));
+                        *ret_scopes |= bit;
+                }
+        }
+        return 0;
+}
+
+static int token_count(Manager *m, uid_t uid, unsigned *ret) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r;
+
+        r = db_prepare(m->db, "SELECT COUNT(*) FROM tokens WHERE uid = ?", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, uid);
+        if (sqlite3_step(s) != SQLITE_ROW)
+                return -EIO;
+        *ret = (unsigned) sqlite3_column_int64(s, 0);
+        return 0;
+}
+
+int token_create(Manager *m, const Caller *c, uint64_t expires_in_sec, unsigned scopes, json_object **ret, GwError *e) {
+        uint8_t id_bytes[TOKEN_ID_BYTES], secret_bytes[TOKEN_SECRET_BYTES], hash[32];
+        char id[2 * TOKEN_ID_BYTES + 1], secret[(TOKEN_SECRET_BYTES * 4 + 2) / 3 + 1];
+        _cleanup_free_ char *token = NULL;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        uint64_t now = realtime_usec(), expires;
+        unsigned n;
+        json_object *o;
+        int r;
+
+        if (caller_is_network(c))
+                return gw_error_set(e, GW_ERROR_ACCESS_DENIED, "Tokens can only be created by local users.");
+        if (expires_in_sec == 0)
+                expires_in_sec = m->config->token_expiry_sec;
+        if (expires_in_sec > m->config->token_expiry_max_sec)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "expiresIn: at most %llu seconds (TokenExpiryMax).",
+                                    (unsigned long long) m->config->token_expiry_max_sec);
+        if (scopes == 0)
+                scopes = AUTH_SCOPE_ALL;
+
+        token_prune(m);
+        r = token_count(m, c->uid, &n);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to count tokens.");
+        if (n >= TOKENS_PER_USER_MAX)
+                return gw_error_set(e, GW_ERROR_LIMIT_EXCEEDED, "At most %u tokens per user; revoke some first.",
+                                    TOKENS_PER_USER_MAX);
+
+        if (getrandom(id_bytes, sizeof(id_bytes), 0) != sizeof(id_bytes) ||
+            getrandom(secret_bytes, sizeof(secret_bytes), 0) != sizeof(secret_bytes))
+                return gw_error_set_errno(e, -EIO, "Failed to get random bytes.");
+        hex_encode(id_bytes, sizeof(id_bytes), id);
+        base64url_encode(secret_bytes, sizeof(secret_bytes), secret);
+        explicit_bzero(secret_bytes, sizeof(secret_bytes));
+        if (sha256(secret, strlen(secret), hash) < 0)
+                return gw_error_set_errno(e, -EIO, "Failed to hash the token.");
+        if (asprintf(&token, TOKEN_PREFIX "%s_%s", id, secret) < 0)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        explicit_bzero(secret, sizeof(secret));
+
+        expires = now + expires_in_sec * 1000000;
+        r = db_prepare(m->db, "INSERT INTO tokens (id, uid, gid, hash, scope, created_usec, expires_usec)"
+                              " VALUES (?, ?, ?, ?, ?, ?, ?)", &s);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to store the token.");
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, c->uid);
+        sqlite3_bind_int64(s, 3, c->gid);
+        sqlite3_bind_blob(s, 4, hash, sizeof(hash), SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, scopes);
+        sqlite3_bind_int64(s, 6, (sqlite3_int64) now);
+        sqlite3_bind_int64(s, 7, (sqlite3_int64) expires);
+        r = sqlite3_step(s);
+        if (r != SQLITE_DONE)
+                return gw_error_set_errno(e, db_errno(r), "Failed to store the token: %s", sqlite3_errmsg(m->db));
+
+        log_info("UID %u created token %s (expires in %llu s).", (unsigned) c->uid, id, (unsigned long long) expires_in_sec);
+        o = json_object_new_object();
+        if (!o)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        json_object_object_add(o, "id", json_object_new_string(id));
+        json_object_object_add(o, "token", json_object_new_string(token));
+        json_add_time(o, "expiresAt", expires);
+        json_object_object_add(o, "scope", scope_to_json(scopes));
+        explicit_bzero(token, strlen(token));
+        *ret = o;
+        return 0;
+}
+
+int token_list(Manager *m, uid_t uid, bool all, json_object **ret, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        json_object *a;
+        int r;
+
+        token_prune(m);
+        r = db_prepare(m->db, all ? "SELECT id, uid, scope, created_usec, expires_usec FROM tokens ORDER BY created_usec"
+                                  : "SELECT id, uid, scope, created_usec, expires_usec FROM tokens WHERE uid = ? ORDER BY created_usec",
+                       &s);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to list tokens.");
+        if (!all)
+                sqlite3_bind_int64(s, 1, uid);
+        a = json_object_new_array();
+        if (!a)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+                json_object *o = json_object_new_object();
+
+                json_object_object_add(o, "id", json_object_new_string((const char *) sqlite3_column_text(s, 0)));
+                json_object_object_add(o, "uid", json_object_new_int64(sqlite3_column_int64(s, 1)));
+                json_object_object_add(o, "scope", scope_to_json((unsigned) sqlite3_column_int64(s, 2)));
+                json_add_time(o, "createdAt", (uint64_t) sqlite3_column_int64(s, 3));
+                json_add_time(o, "expiresAt", (uint64_t) sqlite3_column_int64(s, 4));
+                json_object_array_add(a, o);
+        }
+        if (r != SQLITE_DONE) {
+                json_object_put(a);
+                return gw_error_set_errno(e, db_errno(r), "Failed to list tokens.");
+        }
+        *ret = a;
+        return 0;
+}
+
+int token_owner(Manager *m, const char *id, uid_t *ret_uid) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r;
+
+        r = db_prepare(m->db, "SELECT uid FROM tokens WHERE id = ? AND expires_usec > ?", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64) realtime_usec());
+        r = sqlite3_step(s);
+        if (r == SQLITE_DONE)
+                return -ENOENT;
+        if (r != SQLITE_ROW)
+                return db_errno(r);
+        *ret_uid = (uid_t) sqlite3_column_int64(s, 0);
+        return 0;
+}
+
+int token_revoke(Manager *m, const char *id, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r;
+
+        r = db_prepare(m->db, "DELETE FROM tokens WHERE id = ?", &s);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to revoke the token.");
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r != SQLITE_DONE)
+                return gw_error_set_errno(e, db_errno(r), "Failed to revoke the token.");
+        if (sqlite3_changes(m->db) == 0)
+                return gw_error_set(e, GW_ERROR_NOT_FOUND, "No token '%s'.", id);
+        log_info("Token %s revoked.", id);
+        return 0;
+}
+
+/* ---- the identity source ---- */
+
+static bool token_match(HttpRequest *req) {
+        const char *t = auth_bearer_token(req);
+
+        return t && strneq(t, TOKEN_PREFIX, strlen(TOKEN_PREFIX));
+}
+
+/* Splits "gwt_<id>_<secret>"; id is 16 hex digits. */
+static int token_split(const char *t, char id[static 2 * TOKEN_ID_BYTES + 1], const char **ret_secret) {
+        const char *p = t + strlen(TOKEN_PREFIX);
+
+        if (strlen(p) < 2 * TOKEN_ID_BYTES + 2 || p[2 * TOKEN_ID_BYTES] != '_')
+                return -EINVAL;
+        for (size_t i = 0; i < 2 * TOKEN_ID_BYTES; i++)
+                if (!strchr("0123456789abcdef", p[i]) || !p[i])
+                        return -EINVAL;
+        memcpy(id, p, 2 * TOKEN_ID_BYTES);
+        id[2 * TOKEN_ID_BYTES] = 0;
+        *ret_secret = p + 2 * TOKEN_ID_BYTES + 1;
+        return 0;
+}
+
+static void token_verify(HttpRequest *req, AuthVerified done) {
+        Manager *m = req->manager;
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        char id[2 * TOKEN_ID_BYTES + 1], namebuf[32];
+        uint8_t hash[32];
+        const char *secret;
+        const void *stored;
+        struct passwd *pw;
+        Identity identity;
+        int r;
+
+        if (token_split(auth_bearer_token(req), id, &secret) < 0)
+                return done(req, -EACCES, NULL, "Malformed token.");
+        if (sha256(secret, strlen(secret), hash) < 0)
+                return done(req, -EIO, NULL, "Failed to hash the token.");
+
+        r = db_prepare(m->db, "SELECT uid, gid, hash, scope, expires_usec FROM tokens WHERE id = ?", &s);
+        if (r < 0)
+                return done(req, r, NULL, "Token database unavailable.");
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r == SQLITE_DONE)
+                return done(req, -EACCES, NULL, "Invalid or revoked token.");
+        if (r != SQLITE_ROW)
+                return done(req, db_errno(r), NULL, "Token database unavailable.");
+        stored = sqlite3_column_blob(s, 2);
+        if (sqlite3_column_bytes(s, 2) != sizeof(hash) || !stored || CRYPTO_memcmp(stored, hash, sizeof(hash)) != 0)
+                return done(req, -EACCES, NULL, "Invalid or revoked token.");
+        if ((uint64_t) sqlite3_column_int64(s, 4) <= realtime_usec())
+                return done(req, -EACCES, NULL, "Token expired.");
+
+        identity = (Identity) {
+                .uid = (uid_t) sqlite3_column_int64(s, 0),
+                .gid = (gid_t) sqlite3_column_int64(s, 1),
+                .source = auth_source_token.name,
+                .scopes = (unsigned) sqlite3_column_int64(s, 3) & AUTH_SCOPE_ALL,
+        };
+        /* The name serves the Admins list; an account deleted since keeps acting by uid only. */
+        pw = getpwuid(identity.uid);
+        if (pw)
+                identity.name = pw->pw_name;
+        else {
+                snprintf(namebuf, sizeof(namebuf), "%u", (unsigned) identity.uid);
+                identity.name = namebuf;
+        }
+        done(req, 0, &identity, NULL);
+}
+
+const AuthSource auth_source_token = {
+        .name = "token",
+        .challenge = "Bearer realm=\"gatewayd\"",
+        .match = token_match,
+        .verify = token_verify,
+};
