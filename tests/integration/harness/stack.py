@@ -24,6 +24,7 @@ class StackTestCase(GatewaydTestCase):
     with_polkit = True
     idle_timeout = None
     config = None
+    listen = ()     # "socket" mode: further sockets, [(fdname, "HOST:PORT")]
 
     @classmethod
     def setUpClass(cls):
@@ -38,7 +39,7 @@ class StackTestCase(GatewaydTestCase):
                 cls.polkit = Polkit(cls.bus).start()
                 cls.class_tracked.append(cls.polkit)
             cls.gw = Gatewayd(mode=cls.mode, bus=cls.bus, idle_timeout=cls.idle_timeout,
-                              config=cls.config)
+                              config=cls.config, listen=cls.listen)
             cls.class_tracked.append(cls.gw)
             cls.gw.start()
         except BaseException:
