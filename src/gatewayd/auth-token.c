@@ -10,6 +10,7 @@
 #include "http-server.h"
 #include "log.h"
 #include "manager.h"
+#include "service.h"
 
 #define TOKEN_PREFIX "gwt_"
 #define TOKEN_ID_BYTES 8        /* 16 hex digits: the row's key, not secret */
@@ -58,13 +59,6 @@ static int sha256(const char *s, size_t n, uint8_t out[32]) {
         return EVP_Digest(s, n, out, &len, EVP_sha256(), NULL) == 1 && len == 32 ? 0 : -EIO;
 }
 
-static void iso8601(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / 1000000);
-        struct tm tm;
-
-        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-}
-
 static json_object *scope_to_json(unsigned scopes) {
         json_object *a = json_object_new_array();
 
@@ -77,8 +71,7 @@ static json_object *scope_to_json(unsigned scopes) {
 static void json_add_time(json_object *o, const char *key, uint64_t usec) {
         char buf[32];
 
-        iso8601(usec, buf, sizeof(buf));
-        json_object_object_add(o, key, json_object_new_string(buf));
+        json_object_object_add(o, key, json_object_new_string(format_timestamp_iso(buf, sizeof(buf), usec)));
 }
 
 /* Expired tokens are useless: forget them (and their hashes) rather than keep them forever. */

@@ -8,21 +8,19 @@
 
 void http_create_token(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        json_object *body = NULL, *o;
-        uint64_t expires_in = 0;
-        unsigned scopes = 0;
+        json_object *body, *o;
+        uint64_t expires_in;
+        unsigned scopes;
+        int r;
 
-        /* Both fields are optional, so is the body. */
-        if (req->body_size > 0) {
-                body = http_request_json_body(req);
-                if (!body)
-                        return;
-                if (token_parse_request(body, &expires_in, &scopes, &e) < 0) {
-                        json_object_put(body);
-                        return http_request_reply_error(req, &e);
-                }
-                json_object_put(body);
-        }
+        /* Both fields are optional; "{}" asks for the defaults. */
+        body = http_request_json_body(req);
+        if (!body)
+                return;
+        r = token_parse_request(body, &expires_in, &scopes, &e);
+        json_object_put(body);
+        if (r < 0)
+                return http_request_reply_error(req, &e);
         if (token_create(req->manager, http_request_caller(req), expires_in, scopes, &o, &e) < 0)
                 return http_request_reply_error(req, &e);
         http_request_reply_json(req, MHD_HTTP_CREATED, o);

@@ -114,7 +114,7 @@ class RemoteBase(StackTestCase):
             conn.close()
 
     def create_token(self, as_user=users.USER, **body):
-        r = self.gw.http("POST", "/v1/tokens", body if body else None, as_user=as_user)
+        r = self.gw.http("POST", "/v1/tokens", body, as_user=as_user)
         self.assertEqual(r.status, 201, r.body)
         return r.json
 
@@ -153,9 +153,9 @@ class Remote(RemoteBase):
         self.assertRegex(t["id"], r"^[0-9a-f]{16}$")
         self.assertTrue(t["token"].startswith("gwt_" + t["id"] + "_"), t)
         # 256 bits of secret, base64url
-        self.assertGreaterEqual(len(t["token"].rsplit("_", 1)[1]), 43)
+        self.assertGreaterEqual(len(t["token"][len("gwt_") + 17:]), 43)
         self.assertEqual(sorted(t["scope"]), ["pull", "read", "submit"])
-        days = (time.mktime(time.strptime(t["expiresAt"], "%Y-%m-%dT%H:%M:%SZ")) - time.mktime(time.gmtime())) / 86400
+        days = (time.mktime(time.strptime(t["expiresAt"][:19], "%Y-%m-%dT%H:%M:%S")) - time.mktime(time.gmtime())) / 86400
         self.assertAlmostEqual(days, 30, delta=1)
         # listed without the secret, only to its owner
         r = self.gw.http("GET", "/v1/tokens", as_user=users.USER)
@@ -163,14 +163,14 @@ class Remote(RemoteBase):
         mine = [x for x in r.json["tokens"] if x["id"] == t["id"]]
         self.assertEqual(len(mine), 1)
         self.assertNotIn("token", mine[0])
-        self.assertNotIn(t["token"].rsplit("_", 1)[1], r.body)
+        self.assertNotIn(t["token"][len("gwt_") + 17:], r.body)
         r = self.gw.http("GET", "/v1/tokens", as_user=users.OTHER)
         self.assertNotIn(t["id"], r.body)
         # stored only as a hash
         db = os.path.join(self.gw.state_dir, "state.db")
         dump = subprocess.run(["sqlite3", db, ".dump tokens"], capture_output=True, text=True).stdout
         self.assertIn(t["id"], dump)
-        self.assertNotIn(t["token"].rsplit("_", 1)[1], dump)
+        self.assertNotIn(t["token"][len("gwt_") + 17:], dump)
         # validation
         for body in ({"expiresIn": 0}, {"expiresIn": "1"}, {"expiresIn": 10 ** 10}, {"scope": []},
                      {"scope": ["admin"]}, {"bogus": 1}):
