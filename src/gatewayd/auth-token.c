@@ -239,6 +239,36 @@ int token_list(Manager *m, uid_t uid, bool all, json_object **ret, GwError *e) {
         return 0;
 }
 
+int token_list_infos(Manager *m, uid_t uid, TokenInfo **ret, size_t *ret_n, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        _cleanup_free_ TokenInfo *l = NULL;
+        size_t n = 0;
+        int r;
+
+        token_prune(m);
+        r = db_prepare(m->db, "SELECT id, scope, created_usec, expires_usec FROM tokens WHERE uid = ? ORDER BY created_usec", &s);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to list tokens.");
+        sqlite3_bind_int64(s, 1, uid);
+        while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+                TokenInfo *t = reallocarray(l, n + 1, sizeof(TokenInfo));
+
+                if (!t)
+                        return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+                l = t;
+                snprintf(l[n].id, sizeof(l[n].id), "%s", (const char *) sqlite3_column_text(s, 0));
+                l[n].scopes = (unsigned) sqlite3_column_int64(s, 1);
+                l[n].created_usec = (uint64_t) sqlite3_column_int64(s, 2);
+                l[n].expires_usec = (uint64_t) sqlite3_column_int64(s, 3);
+                n++;
+        }
+        if (r != SQLITE_DONE)
+                return gw_error_set_errno(e, db_errno(r), "Failed to list tokens.");
+        *ret = TAKE_PTR(l);
+        *ret_n = n;
+        return 0;
+}
+
 int token_owner(Manager *m, const char *id, uid_t *ret_uid) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int r;

@@ -25,6 +25,15 @@ int token_create(Manager *m, const Caller *c, uint64_t expires_in_sec, unsigned 
 /* The caller's tokens (all users' if all), without secrets: [{"id","uid","expiresAt","createdAt","scope"}]. */
 int token_list(Manager *m, uid_t uid, bool all, json_object **ret, GwError *e);
 
+typedef struct TokenInfo {
+        char id[17];
+        uint64_t created_usec, expires_usec;    /* CLOCK_REALTIME */
+        unsigned scopes;
+} TokenInfo;
+
+/* The same as an array (free() it). */
+int token_list_infos(Manager *m, uid_t uid, TokenInfo **ret, size_t *ret_n, GwError *e);
+
 /* The owner of token id: -ENOENT if there is none. */
 int token_owner(Manager *m, const char *id, uid_t *ret_uid);
 int token_revoke(Manager *m, const char *id, GwError *e);

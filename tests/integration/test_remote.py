@@ -410,6 +410,48 @@ class Remote(RemoteBase):
         self.assertEqual(serial(), after)
         self.assertEqual(self.net("GET", "/v1/status", tls=True).status, 200)
 
+    def test_dbus_and_gatewayctl(self):
+        """The same tokens through D-Bus (Manager.CreateToken/ListTokens/RevokeToken) and
+        gatewayctl token create|list|revoke."""
+        p = self.gw.gatewayctl("token", "create", "--scope=read", "--expires-in=2h", "-q", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        token = p.stdout.strip()
+        self.assertTrue(token.startswith("gwt_"), p.stdout)
+        tid = token[len("gwt_"):len("gwt_") + 16]
+        self.assertEqual(self.net("GET", "/v1/jobs", token=token, tls=True).status, 200)
+        self.assertNetError(self.net("POST", "/v1/images/pull", token=token, body={"reference": "x/y:1"}),
+                            403, "AccessDenied")
+        p = self.gw.gatewayctl("token", "list", "--json=short", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        listed = {t["id"]: t for t in json.loads(p.stdout)}
+        self.assertEqual(listed[tid]["scope"], ["read"])
+        self.assertAlmostEqual((listed[tid]["expiresUsec"] - listed[tid]["createdUsec"]) / 1e6, 7200, delta=2)
+        p = self.gw.gatewayctl("token", "list", as_user=users.USER)
+        self.assertIn(tid, p.stdout)
+        self.assertNotIn(token[len("gwt_") + 17:], p.stdout)
+
+        # D-Bus
+        p, data = self.gw.call("CreateToken", "s", '{"scope": ["submit"]}', as_user=users.OTHER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        created = json.loads(data[0])
+        self.assertEqual(created["scope"], ["submit"])
+        p, data = self.gw.call("ListTokens", as_user=users.OTHER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(created["id"], [t[0] for t in data[0]])
+        self.assertNotIn(tid, [t[0] for t in data[0]])
+        p, err = self.gw.gdbus_call("RevokeToken", tid, as_user=users.OTHER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound", p.stderr)
+        p, err = self.gw.gdbus_call("CreateToken", '{"scope": ["nope"]}', as_user=users.OTHER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.InvalidArgument", p.stderr)
+        p, err = self.gw.gdbus_call("RevokeToken", created["id"], as_user=users.ADMIN)
+        self.assertIsNone(err, p.stderr)
+
+        p = self.gw.gatewayctl("token", "revoke", tid, as_user=users.OTHER)
+        self.assertNotEqual(p.returncode, 0)
+        p = self.gw.gatewayctl("token", "revoke", tid, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNetError(self.net("GET", "/v1/jobs", token=token, source=new_address()), 401, "Unauthenticated")
+
     def test_unix_socket_unchanged(self):
         """Peer credentials still decide on the unix socket: no token needed, none honoured."""
         t = self.create_token(users.OTHER)
