@@ -5,8 +5,11 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <systemd/sd-event.h>
+
 #include "auth-token.h"
 #include "db.h"
+#include "hashmap.h"
 #include "http-server.h"
 #include "log.h"
 #include "manager.h"
@@ -15,6 +18,47 @@
 #define TOKEN_PREFIX "gwt_"
 #define TOKEN_ID_BYTES 8        /* 16 hex digits: the row's key, not secret */
 #define TOKEN_SECRET_BYTES 32   /* 256 bits */
+
+/* Verified tokens are remembered (by id: hash, owner, scope, expiry, the owner's name), so that a
+ * request costs a hash and a compare instead of a database query and a passwd lookup (which
+ * dominated a request over TLS). gatewayd is the only writer of the table: revoking drops the
+ * entry at once. An entry is reread after TOKEN_CACHE_USEC anyway, so that rows changed behind
+ * gatewayd's back (an administrator's sqlite3 shell) or a renamed account take effect soon. */
+#define TOKEN_CACHE_USEC (60 * USEC_PER_SEC)
+#define TOKEN_CACHE_MAX 4096U
+
+typedef struct TokenCacheEntry {
+        char id[2 * TOKEN_ID_BYTES + 1];
+        uint8_t hash[32];
+        uid_t uid;
+        gid_t gid;
+        unsigned scopes;
+        uint64_t expires_usec;  /* CLOCK_REALTIME */
+        usec_t cached_usec;     /* CLOCK_MONOTONIC */
+        char *name;
+} TokenCacheEntry;
+
+static void token_cache_entry_free(TokenCacheEntry *e) {
+        if (!e)
+                return;
+        free(e->name);
+        free(e);
+}
+
+static void token_cache_forget(Manager *m, const char *id) {
+        if (m->token_cache)
+                token_cache_entry_free(hashmap_remove(m->token_cache, id));
+}
+
+static void token_cache_clear(Manager *m) {
+        TokenCacheEntry *e;
+
+        if (!m->token_cache)
+                return;
+        HASHMAP_FOREACH(e, m->token_cache)
+                token_cache_entry_free(e);
+        m->token_cache = hashmap_free(m->token_cache);
+}
 
 static uint64_t realtime_usec(void) {
         struct timespec ts;
@@ -298,6 +342,7 @@ int token_revoke(Manager *m, const char *id, GwError *e) {
         r = sqlite3_step(s);
         if (r != SQLITE_DONE)
                 return gw_error_set_errno(e, db_errno(r), "Failed to revoke the token.");
+        token_cache_forget(m, id);
         if (sqlite3_changes(m->db) == 0)
                 return gw_error_set(e, GW_ERROR_NOT_FOUND, "No token '%s'.", id);
         log_info("Token %s revoked.", id);
@@ -327,15 +372,82 @@ static int token_split(const char *t, char id[static 2 * TOKEN_ID_BYTES + 1], co
         return 0;
 }
 
-static void token_verify(HttpRequest *req, AuthVerified done) {
-        Manager *m = req->manager;
+/* Reads token id from the database into a new cache entry: 0, -ENOENT, or another error. */
+static int token_load(Manager *m, const char *id, TokenCacheEntry **ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        char id[2 * TOKEN_ID_BYTES + 1], namebuf[32];
+        TokenCacheEntry *e;
+        struct passwd *pw;
+        const void *hash;
+        int r;
+
+        r = db_prepare(m->db, "SELECT uid, gid, hash, scope, expires_usec FROM tokens WHERE id = ?", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r == SQLITE_DONE)
+                return -ENOENT;
+        if (r != SQLITE_ROW)
+                return db_errno(r);
+        hash = sqlite3_column_blob(s, 2);
+        if (!hash || sqlite3_column_bytes(s, 2) != 32)
+                return -ENOENT;   /* not a row gatewayd wrote: no token matches it */
+
+        e = calloc(1, sizeof(TokenCacheEntry));
+        if (!e)
+                return -ENOMEM;
+        snprintf(e->id, sizeof(e->id), "%s", id);
+        memcpy(e->hash, hash, sizeof(e->hash));
+        e->uid = (uid_t) sqlite3_column_int64(s, 0);
+        e->gid = (gid_t) sqlite3_column_int64(s, 1);
+        e->scopes = (unsigned) sqlite3_column_int64(s, 3) & AUTH_SCOPE_ALL;
+        e->expires_usec = (uint64_t) sqlite3_column_int64(s, 4);
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &e->cached_usec);
+        /* The name serves the Admins list; an account deleted since keeps acting by uid only. */
+        pw = getpwuid(e->uid);
+        if (pw)
+                e->name = strdup(pw->pw_name);
+        else
+                (void) asprintf(&e->name, "%u", (unsigned) e->uid);
+        if (!e->name) {
+                token_cache_entry_free(e);
+                return -ENOMEM;
+        }
+        *ret = e;
+        return 0;
+}
+
+static int token_lookup(Manager *m, const char *id, TokenCacheEntry **ret) {
+        TokenCacheEntry *e = m->token_cache ? hashmap_get(m->token_cache, id) : NULL;
+        usec_t now;
+        int r;
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (e && now < e->cached_usec + TOKEN_CACHE_USEC) {
+                *ret = e;
+                return 0;
+        }
+        token_cache_forget(m, id);
+        r = token_load(m, id, &e);
+        if (r < 0)
+                return r;
+        if (!m->token_cache || hashmap_size(m->token_cache) >= TOKEN_CACHE_MAX) {
+                token_cache_clear(m);
+                m->token_cache = hashmap_new();
+        }
+        if (!m->token_cache || hashmap_put(m->token_cache, e->id, e) < 0) {
+                token_cache_entry_free(e);
+                return -ENOMEM;
+        }
+        *ret = e;
+        return 0;
+}
+
+static void token_verify(HttpRequest *req, AuthVerified done) {
+        char id[2 * TOKEN_ID_BYTES + 1];
+        TokenCacheEntry *e;
         uint8_t hash[32];
         const char *secret;
-        const void *stored;
-        struct passwd *pw;
-        Identity identity;
         int r;
 
         if (token_split(auth_bearer_token(req), id, &secret) < 0)
@@ -343,36 +455,27 @@ static void token_verify(HttpRequest *req, AuthVerified done) {
         if (sha256(secret, strlen(secret), hash) < 0)
                 return done(req, -EIO, NULL, "Failed to hash the token.");
 
-        r = db_prepare(m->db, "SELECT uid, gid, hash, scope, expires_usec FROM tokens WHERE id = ?", &s);
+        r = token_lookup(req->manager, id, &e);
+        if (r == -ENOENT)
+                return done(req, -EACCES, NULL, "Invalid or revoked token.");
         if (r < 0)
                 return done(req, r, NULL, "Token database unavailable.");
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        r = sqlite3_step(s);
-        if (r == SQLITE_DONE)
+        if (CRYPTO_memcmp(e->hash, hash, sizeof(hash)) != 0)
                 return done(req, -EACCES, NULL, "Invalid or revoked token.");
-        if (r != SQLITE_ROW)
-                return done(req, db_errno(r), NULL, "Token database unavailable.");
-        stored = sqlite3_column_blob(s, 2);
-        if (sqlite3_column_bytes(s, 2) != sizeof(hash) || !stored || CRYPTO_memcmp(stored, hash, sizeof(hash)) != 0)
-                return done(req, -EACCES, NULL, "Invalid or revoked token.");
-        if ((uint64_t) sqlite3_column_int64(s, 4) <= realtime_usec())
+        if (e->expires_usec <= realtime_usec())
                 return done(req, -EACCES, NULL, "Token expired.");
 
-        identity = (Identity) {
-                .uid = (uid_t) sqlite3_column_int64(s, 0),
-                .gid = (gid_t) sqlite3_column_int64(s, 1),
+        done(req, 0, &(Identity) {
+                .uid = e->uid,
+                .gid = e->gid,
+                .name = e->name,
                 .source = auth_source_token.name,
-                .scopes = (unsigned) sqlite3_column_int64(s, 3) & AUTH_SCOPE_ALL,
-        };
-        /* The name serves the Admins list; an account deleted since keeps acting by uid only. */
-        pw = getpwuid(identity.uid);
-        if (pw)
-                identity.name = pw->pw_name;
-        else {
-                snprintf(namebuf, sizeof(namebuf), "%u", (unsigned) identity.uid);
-                identity.name = namebuf;
-        }
-        done(req, 0, &identity, NULL);
+                .scopes = e->scopes,
+        }, NULL);
+}
+
+static void token_source_done(Manager *m) {
+        token_cache_clear(m);
 }
 
 const AuthSource auth_source_token = {
@@ -380,4 +483,5 @@ const AuthSource auth_source_token = {
         .challenge = "Bearer realm=\"gatewayd\"",
         .match = token_match,
         .verify = token_verify,
+        .done = token_source_done,
 };
