@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A load generator for gatewayd's listeners with the same client code on each: the unix socket
- * (plain HTTP) or TCP with TLS (OpenSSL), optionally with an Authorization header. One thread
- * per connection, blocking I/O, keep-alive, one request in flight per connection; a response is
- * complete after its headers and Content-Length bytes. Comparing two runs of this same client
+ * (plain HTTP) or TCP with TLS (OpenSSL), optionally with an Authorization header. N keep-alive
+ * connections driven by epoll from one thread (non-blocking OpenSSL), one request in flight per
+ * connection; a response is complete after its headers and Content-Length bytes. Comparing two runs of this same client
  * (unix vs TLS) isolates what the network listener costs gatewayd. Prints
  *
  *   requests=… ok=… non200=… errors=… seconds=… rps=…
@@ -15,8 +15,8 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ static SSL_CTX *ssl_ctx;
 static char request[4096];
 static size_t request_len;
 static double t_start, t_measure, t_end;
-static atomic_uint_fast64_t n_ok, n_non200, n_errors, n_total;
+static uint64_t n_ok, n_non200, n_errors, n_total;
 
 static double now(void) {
         struct timespec ts;
@@ -50,123 +50,181 @@ static double now(void) {
 typedef struct Conn {
         int fd;
         SSL *ssl;
+        bool handshaken;
+        size_t sent, have, need;
         char buf[BUF_SIZE];
 } Conn;
+
+static int epfd;
 
 static void conn_close(Conn *c) {
         if (c->ssl) {
                 SSL_free(c->ssl);
                 c->ssl = NULL;
         }
-        if (c->fd >= 0)
+        if (c->fd >= 0) {
+                (void) epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
+        }
         c->fd = -1;
 }
 
+/* Connects (blocking: a burst of N connects is absorbed by the listen backlog), then switches
+ * to non-blocking for the epoll loop; the TLS handshake runs in the loop. */
 static int conn_open(Conn *c) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
         c->fd = -1;
         c->ssl = NULL;
+        c->handshaken = false;
+        c->sent = c->have = c->need = 0;
         if (arg_socket) {
                 struct sockaddr_un sa = { .sun_family = AF_UNIX };
                 strncpy(sa.sun_path, arg_socket, sizeof(sa.sun_path) - 1);
                 c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (c->fd < 0 || connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                         return -1;
-                return 0;
-        }
-        char host[64];
-        const char *colon = strrchr(arg_tls, ':');
-        struct sockaddr_in sa = { .sin_family = AF_INET };
-        snprintf(host, sizeof(host), "%.*s", (int) (colon - arg_tls), arg_tls);
-        sa.sin_port = htons((uint16_t) atoi(colon + 1));
-        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-                return -1;
-        c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c->fd < 0 || connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -1;
-        (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
-        c->ssl = SSL_new(ssl_ctx);
-        if (!c->ssl)
-                return -1;
-        SSL_set_fd(c->ssl, c->fd);
-        SSL_set1_host(c->ssl, host);
-        if (SSL_connect(c->ssl) != 1)
-                return -1;
-        return 0;
-}
+                c->handshaken = true;
+        } else {
+                char host[64];
+                const char *colon = strrchr(arg_tls, ':');
+                struct sockaddr_in sa = { .sin_family = AF_INET };
 
-static ssize_t conn_write(Conn *c, const void *p, size_t n) {
-        return c->ssl ? SSL_write(c->ssl, p, (int) n) : send(c->fd, p, n, MSG_NOSIGNAL);
-}
-
-static ssize_t conn_read(Conn *c, void *p, size_t n) {
-        return c->ssl ? SSL_read(c->ssl, p, (int) n) : recv(c->fd, p, n, 0);
-}
-
-/* One request and its response; returns the status or -1. */
-static int conn_request(Conn *c) {
-        size_t have = 0, need = 0;
-        char *end;
-        unsigned status;
-
-        if (conn_write(c, request, request_len) != (ssize_t) request_len)
-                return -1;
-        for (;;) {
-                ssize_t n = conn_read(c, c->buf + have, BUF_SIZE - 1 - have);
-                if (n <= 0)
+                snprintf(host, sizeof(host), "%.*s", (int) (colon - arg_tls), arg_tls);
+                sa.sin_port = htons((uint16_t) atoi(colon + 1));
+                if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
                         return -1;
-                have += (size_t) n;
-                c->buf[have] = 0;
-                if (!need) {
-                        end = strstr(c->buf, "\r\n\r\n");
+                c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (c->fd < 0 || connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        return -1;
+                (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
+                c->ssl = SSL_new(ssl_ctx);
+                if (!c->ssl)
+                        return -1;
+                SSL_set_fd(c->ssl, c->fd);
+                SSL_set1_host(c->ssl, host);
+                SSL_set_connect_state(c->ssl);
+        }
+        (void) fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+        return epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+/* Wants EPOLLOUT only while TLS needs to write before it can go on. */
+static void conn_want(Conn *c, bool out) {
+        struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c };
+        (void) epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* 1: done, 0: try again on readiness, -1: failed. */
+static int io_result(Conn *c, int n) {
+        if (n > 0)
+                return 1;
+        if (c->ssl) {
+                int e = SSL_get_error(c->ssl, n);
+                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                        conn_want(c, e == SSL_ERROR_WANT_WRITE);
+                        return 0;
+                }
+                return -1;
+        }
+        return n < 0 && errno == EAGAIN ? 0 : -1;
+}
+
+/* Drives one connection as far as it goes; returns the status of a completed response, 0 if
+ * none completed, -1 on failure. */
+static int conn_step(Conn *c) {
+        int r;
+
+        if (!c->handshaken) {
+                r = io_result(c, SSL_do_handshake(c->ssl));
+                if (r <= 0)
+                        return r;
+                c->handshaken = true;
+                conn_want(c, false);
+        }
+        while (c->sent < request_len) {
+                int n = c->ssl ? SSL_write(c->ssl, request + c->sent, (int) (request_len - c->sent))
+                               : (int) send(c->fd, request + c->sent, request_len - c->sent, MSG_NOSIGNAL);
+                r = io_result(c, n);
+                if (r <= 0)
+                        return r;
+                c->sent += (size_t) n;
+        }
+        for (;;) {
+                int n = c->ssl ? SSL_read(c->ssl, c->buf + c->have, (int) (BUF_SIZE - 1 - c->have))
+                               : (int) recv(c->fd, c->buf + c->have, BUF_SIZE - 1 - c->have, 0);
+                r = io_result(c, n);
+                if (r <= 0)
+                        return r;
+                c->have += (size_t) n;
+                c->buf[c->have] = 0;
+                if (!c->need) {
+                        char *end = strstr(c->buf, "\r\n\r\n");
+                        const char *cl;
                         if (!end)
                                 continue;
-                        const char *cl = strcasestr(c->buf, "\r\nContent-Length:");
+                        cl = strcasestr(c->buf, "\r\nContent-Length:");
                         if (!cl || cl > end)
                                 return -1;
-                        need = (size_t) (end - c->buf) + 4 + strtoul(cl + 17, NULL, 10);
+                        c->need = (size_t) (end - c->buf) + 4 + strtoul(cl + 17, NULL, 10);
                 }
-                if (have >= need)
-                        break;
+                if (c->have >= c->need) {
+                        unsigned status;
+                        if (c->have != c->need || sscanf(c->buf, "HTTP/1.%*d %u", &status) != 1)
+                                return -1;
+                        c->sent = c->have = c->need = 0;
+                        return (int) status;
+                }
         }
-        if (sscanf(c->buf, "HTTP/1.%*d %u", &status) != 1)
-                return -1;
-        return (int) status;
 }
 
-static void *worker(void *userdata) {
-        Conn *c = calloc(1, sizeof(Conn));
+static void run(void) {
+        Conn *conns = calloc(arg_connections, sizeof(Conn));
+        struct epoll_event events[256];
 
-        if (!c || conn_open(c) < 0) {
-                atomic_fetch_add(&n_errors, 1);
-                if (c)
-                        conn_close(c);
-                free(c);
-                return NULL;
-        }
-        for (double t = now(); t < t_end; t = now()) {
-                int status = conn_request(c);
-                bool measured = now() >= t_measure && now() < t_end;
-
-                atomic_fetch_add(&n_total, 1);
-                if (status < 0) {
-                        if (measured)
-                                atomic_fetch_add(&n_errors, 1);
-                        conn_close(c);
-                        if (conn_open(c) < 0)
-                                break;
-                        continue;
+        epfd = epoll_create1(EPOLL_CLOEXEC);
+        for (unsigned i = 0; i < arg_connections; i++)
+                if (conn_open(&conns[i]) < 0) {
+                        n_errors++;
+                        conn_close(&conns[i]);
                 }
-                if (!measured)
-                        continue;
-                if (status == 200)
-                        atomic_fetch_add(&n_ok, 1);
-                else
-                        atomic_fetch_add(&n_non200, 1);
+        /* Every connection starts by sending its first request. */
+        for (unsigned i = 0; i < arg_connections; i++)
+                if (conns[i].fd >= 0 && conn_step(&conns[i]) < 0)
+                        conn_close(&conns[i]);
+
+        while (now() < t_end) {
+                int n = epoll_wait(epfd, events, 256, 100);
+
+                for (int k = 0; k < n; k++) {
+                        Conn *c = events[k].data.ptr;
+
+                        for (;;) {
+                                int status = conn_step(c);
+                                double t = now();
+                                bool measured = t >= t_measure && t < t_end;
+
+                                if (status == 0)
+                                        break;
+                                n_total++;
+                                if (status < 0) {
+                                        if (measured)
+                                                n_errors++;
+                                        conn_close(c);
+                                        if (conn_open(c) < 0)
+                                                conn_close(c);
+                                        break;
+                                }
+                                if (measured)
+                                        *(status == 200 ? &n_ok : &n_non200) += 1;
+                                /* the next request goes out at once (in conn_step) */
+                        }
+                }
         }
-        conn_close(c);
-        free(c);
-        return NULL;
+        for (unsigned i = 0; i < arg_connections; i++)
+                conn_close(&conns[i]);
+        free(conns);
+        close(epfd);
 }
 
 int main(int argc, char *argv[]) {
@@ -181,7 +239,6 @@ int main(int argc, char *argv[]) {
                 { "warmup",      required_argument, NULL, 'w' },
                 {}
         };
-        pthread_t *threads;
         int c;
 
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
@@ -215,15 +272,10 @@ int main(int argc, char *argv[]) {
         t_start = now();
         t_measure = t_start + arg_warmup;
         t_end = t_measure + arg_duration;
-        threads = calloc(arg_connections, sizeof(pthread_t));
-        for (unsigned i = 0; i < arg_connections; i++)
-                pthread_create(&threads[i], NULL, worker, NULL);
-        for (unsigned i = 0; i < arg_connections; i++)
-                pthread_join(threads[i], NULL);
+        run();
         printf("requests=%llu ok=%llu non200=%llu errors=%llu seconds=%.3f rps=%.1f\n",
                (unsigned long long) n_total, (unsigned long long) n_ok, (unsigned long long) n_non200,
                (unsigned long long) n_errors, arg_duration, (double) n_ok / arg_duration);
-        free(threads);
         if (arg_tls)
                 SSL_CTX_free(ssl_ctx);
         return n_ok > 0 ? 0 : 1;
