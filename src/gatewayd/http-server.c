@@ -1037,7 +1037,9 @@ static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const 
         const AuthSource *src = TAKE_PTR(req->auth_source);
 
         if (r == -EACCES) {
-                log_info("Failed %s authentication from %s: %s", src->name, strna(http_request_address(req)), strna(message));
+                /* Rate-limited like refusals: a guessing client must not flood the journal. */
+                http_server_log_refusal(req->server, "Failed %s authentication from %s: %s", src->name,
+                                        strna(http_request_address(req)), strna(message));
                 http_server_auth_failed(req->server, req->peer->address);
                 return http_request_reply_unauthenticated(req, message ?: "Invalid credential.");
         }
