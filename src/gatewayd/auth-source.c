@@ -4,9 +4,13 @@
 #include <strings.h>
 
 #include "auth-source.h"
-#include "auth-token.h"
 #include "http-server.h"
 #include "manager.h"
+
+/* The identity sources, each defined in a file of its own (auth-<name>.c). Adding one: write
+ * that file (an AuthSource, see auth-source.h), declare it here, add it to the table below and
+ * to src/gatewayd/meson.build. */
+extern const AuthSource auth_source_token;      /* auth-token.c: gatewayd's own tokens */
 
 /* Sources that look for a prefix of a shared header ("Bearer gwt_") come before those that take
  * any value of it (a site's opaque bearer tokens). */

@@ -14,6 +14,7 @@
 #include "manager.h"
 #include "service.h"
 
+#define TOKEN_SOURCE "token"   /* AuthSource.name, Identity.source */
 #define TOKEN_PREFIX "gwt_"
 #define TOKEN_ID_BYTES 8        /* 16 hex digits: the row's key, not secret */
 #define TOKEN_SECRET_BYTES 32   /* 256 bits */
@@ -477,7 +478,7 @@ static void token_verify(HttpRequest *req, AuthVerified done) {
                 .uid = e->uid,
                 .gid = e->gid,
                 .name = e->name,
-                .source = auth_source_token.name,
+                .source = TOKEN_SOURCE,
                 .scopes = e->scopes,
         }, NULL);
 }
@@ -487,7 +488,7 @@ static void token_source_done(Manager *m) {
 }
 
 const AuthSource auth_source_token = {
-        .name = "token",
+        .name = TOKEN_SOURCE,
         .challenge = "Bearer realm=\"gatewayd\"",
         .match = token_match,
         .verify = token_verify,

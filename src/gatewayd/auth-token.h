@@ -16,8 +16,6 @@
 /* Live (unexpired) tokens one user may have: the table must not grow without bound. */
 #define TOKENS_PER_USER_MAX 100U
 
-extern const AuthSource auth_source_token;
-
 /* Creates a token for the caller. expires_in_sec 0 = TokenExpiry; scopes 0 = all. Returns the
  * token's description {"id","token","expiresAt","scope"} (the only time "token" is shown). */
 int token_create(Manager *m, const Caller *c, uint64_t expires_in_sec, unsigned scopes, json_object **ret, GwError *e);

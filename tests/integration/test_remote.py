@@ -142,6 +142,32 @@ class Remote(RemoteBase):
                     self.assertNetError(r, 401, "Unauthenticated")
                     self.assertTrue(r.headers.get("www-authenticate", "").startswith("Bearer"), r.headers)
 
+    def test_anonymous_refusals_do_not_block(self):
+        """Only bad credentials count as failed authentications, not their absence."""
+        src = new_address()
+        conn = self.connection(source=src)
+        try:
+            for _ in range(25):
+                self.assertNetError(self.request(conn, "GET", "/v1/jobs"), 401, "Unauthenticated")
+            self.assertEqual(self.request(conn, "GET", "/v1/status").status, 200)
+        finally:
+            conn.close()
+
+    def test_tokens_per_user_bounded(self):
+        created = []
+        try:
+            for _ in range(101):
+                r = self.gw.http("POST", "/v1/tokens", {"expiresIn": 600}, as_user=users.ADMIN)
+                if r.status != 201:
+                    break
+                created.append(r.json["id"])
+            self.assertError(r, 429, "LimitExceeded")
+            self.assertLessEqual(len(created), 100)
+        finally:
+            for tid in created:
+                self.gw.http("DELETE", f"/v1/tokens/{tid}", as_user=users.ADMIN)
+        self.create_token(users.ADMIN)
+
     def test_plain_http_on_tls_port_is_refused(self):
         with socket.create_connection(("127.0.0.1", self.tls_port), timeout=10) as s:
             s.sendall(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
