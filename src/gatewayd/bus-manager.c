@@ -9,6 +9,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "registry-events.h"
 #include "service-registry.h"
 #include "status.h"
 
@@ -210,6 +211,62 @@ static const sd_bus_vtable manager_vtable[] = {
 void bus_manager_emit_n_services(Manager *m) {
         if (m->bus && sd_bus_emit_properties_changed(m->bus, MANAGER_OBJECT_PATH, MANAGER_INTERFACE, "NServices", NULL) < 0)
                 log_debug("Failed to announce the number of services.");
+}
+
+/* The registries' changes, as signals (registry-events.h). */
+static void on_registry_event(Manager *m, const RegistryEvent *e, void *userdata) {
+        switch (e->kind) {
+        case REGISTRY_SERVICE_ADDED:
+                bus_service_emit_added(e->service);
+                bus_manager_emit_n_services(m);
+                break;
+        case REGISTRY_SERVICE_CHANGED:
+                bus_service_emit_changed(e->service);
+                break;
+        case REGISTRY_SERVICE_REMOVED:
+                bus_service_emit_removed(e->service);
+                bus_manager_emit_n_services(m);
+                break;
+        case REGISTRY_IMAGE_ADDED:
+                bus_image_emit_added(e->image);
+                break;
+        case REGISTRY_IMAGE_CHANGED:
+                bus_image_emit_changed(e->image);
+                break;
+        case REGISTRY_IMAGE_PROGRESS:
+                /* A status step was announced as a change already. */
+                if (e->progress_counters)
+                        bus_image_emit_progress(e->image);
+                break;
+        case REGISTRY_IMAGE_REMOVED:
+                bus_image_emit_removed(e->image);
+                break;
+        case REGISTRY_JOB_ADDED:
+                bus_job_emit_added(e->job);
+                break;
+        case REGISTRY_JOB_CHANGED:
+                bus_job_emit_changed(e->job);
+                break;
+        case REGISTRY_JOB_INTERIM:
+                bus_job_emit_interim(e->job, e->interim_index, e->interim_json);
+                break;
+        case REGISTRY_JOB_REMOVED:
+                bus_job_emit_removed(e->job);
+                break;
+        default:
+                break;
+        }
+}
+
+int bus_subscribe_registries(Manager *m) {
+        int r;
+
+        for (RegistryEventKind k = 0; k < _REGISTRY_EVENT_KIND_MAX; k++) {
+                r = registry_subscribe(m, k, on_registry_event, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int bus_manager_register(Manager *m) {

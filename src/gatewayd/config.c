@@ -925,6 +925,8 @@ static const Field config_fields[] = {
         { "Compression",              dispatch_compression,  0 },
         { "Limits",                   dispatch_limits,       0 },
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
+        { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
+        { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
         /* remote access */
         { "Listen",                   dispatch_listen,       0 },
         { "TLS",                      dispatch_tls,          0 },
@@ -987,6 +989,8 @@ static Config *config_alloc(void) {
                 .memory_max = 0,
                 .tasks_max = 512,
                 .job_retention_sec = 7 * 24 * 3600,
+                .image_size_max = 64 * KIB * MIB,
+                .image_files_max = 2000000,
                 .connections_per_address = 64,
                 .token_expiry_sec = 30 * 24 * 3600,
                 .token_expiry_max_sec = 365 * 24 * 3600,
@@ -1588,6 +1592,16 @@ int config_prepare_directories(const Config *c, const char *state_dir, char **re
                         return r;
         }
         return 0;
+}
+
+const char *config_state_directory(const Config *c, const char *cmdline, const char *fallback) {
+        return cmdline ?: c->state_directory ?: fallback;
+}
+
+int config_log_level(const Config *c, int cmdline, int fallback) {
+        if (cmdline >= 0)
+                return cmdline;
+        return c->log_level >= 0 ? c->log_level : fallback;
 }
 
 int config_location_worker_args(const ConfigLocation *l, char ***ret) {

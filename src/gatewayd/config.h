@@ -81,6 +81,8 @@ typedef struct Config {
         char *compressor;                 /* "Compression": {"algorithm"}, default "zstd" */
         int compression_level;            /* "Compression": {"level"}, default 3 */
         uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */
+        uint64_t image_size_max;          /* "ImageSizeMax" unpacked bytes of an image, 64 GiB */
+        unsigned image_files_max;         /* "ImageFilesMax" entries of an image, 2000000 */
 
         /* "Limits": per-job caps */
         uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */
@@ -140,6 +142,14 @@ int config_parse_size(const char *s, uint64_t *ret);
  * directory". */
 int config_prepare_directories(const Config *c, const char *state_dir, char **ret_error);
 
+/* The state directory in effect: --state-dir (cmdline, NULL if not given) overrides
+ * "StateDirectory", which overrides fallback (the built-in default). */
+const char *config_state_directory(const Config *c, const char *cmdline, const char *fallback);
+
+/* The log level in effect: --log-level (cmdline, -1 if not given) overrides "LogLevel", which
+ * overrides fallback (the level set from $GATEWAYD_LOG_LEVEL, or info). */
+int config_log_level(const Config *c, int cmdline, int fallback);
+
 ConfigPlatform *config_platform_find(Config *c, const char *name);
 /* The platform used when a request names none. Never NULL for a parsed Config. */
 ConfigPlatform *config_platform_default(Config *c);
@@ -148,6 +158,7 @@ const char *config_platform_image_dir(const ConfigPlatform *p);
 static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
         return p && p->slurm_url;
 }
+/* Whether a platform's kind is implemented: platform_config_unsupported() (platform.h). */
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+
 #include "db-migrations.h"
 #include "db.h"
 #include "log.h"
+#include "spool-reserve.h"
 
 
 int db_errno(int code) {
@@ -150,6 +153,10 @@ int db_open(const char *path, sqlite3 **ret) {
                 return log_error_errno(r, "Failed to configure state database %s: %m", path);
         }
 
+        /* Keep the WAL and its index when the last connection closes: reopening (a restart on a
+         * full disk) then needs no new space, and a WAL already grown is reused in place. */
+        (void) sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int) { 1 });
+
         r = db_migrate(db);
         if (r < 0) {
                 sqlite3_close(db);
@@ -163,4 +170,39 @@ int db_open(const char *path, sqlite3 **ret) {
 sqlite3 *db_close(sqlite3 *db) {
         sqlite3_close(db);
         return NULL;
+}
+
+static char *reserve_path(const char *db_path) {
+        char *p;
+
+        return asprintf(&p, "%s.reserve", db_path) < 0 ? NULL : p;
+}
+
+int db_reserve(const char *db_path) {
+        _cleanup_free_ char *p = reserve_path(db_path);
+        int fd;
+
+        if (!p)
+                return -ENOMEM;
+        fd = reserve_file_at(AT_FDCWD, p, DB_RESERVE_SIZE);
+        if (fd < 0)
+                return fd;
+        safe_close(fd);
+        return 0;
+}
+
+bool db_has_reserve(const char *db_path) {
+        _cleanup_free_ char *p = reserve_path(db_path);
+
+        return p && access(p, F_OK) >= 0;
+}
+
+int db_reserve_release(const char *db_path) {
+        _cleanup_free_ char *p = reserve_path(db_path);
+
+        if (!p)
+                return -ENOMEM;
+        if (unlink(p) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return 1;
 }

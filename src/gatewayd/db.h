@@ -23,6 +23,14 @@ int db_begin(sqlite3 *db);
 int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);
 
+/* Space kept free for the database next to it (<db_path>.reserve): given up when a commit that
+ * must not be lost (a job's outcome) fails for lack of space, taken again when there is room.
+ * db_reserve_release() returns 1 if there was a reserve to give up. */
+#define DB_RESERVE_SIZE (4U * 1024U * 1024U)
+int db_reserve(const char *db_path);
+bool db_has_reserve(const char *db_path);
+int db_reserve_release(const char *db_path);
+
 /* Maps an SQLite result code to a negative errno. */
 int db_errno(int sqlite_code);
 

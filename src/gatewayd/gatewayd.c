@@ -26,13 +26,14 @@ static void help(void) {
                "     --version           Show the version and exit\n"
                "     --config=PATH       Configuration file (default: %s;\n"
                "                         a missing default file means built-in defaults)\n"
-               "     --state-dir=DIR     State: database, image cache, job spool\n"
-               "                         (default: %s)\n"
+               "     --state-dir=DIR     State: database, image cache, job spool; overrides\n"
+               "                         StateDirectory in the configuration (default: %s)\n"
                "     --runtime-dir=DIR   Where http.sock is bound when no socket is passed by\n"
                "                         the service manager (default: %s)\n"
                "     --idle-timeout=SEC  Exit after SEC seconds without clients or work in\n"
                "                         flight; 0 never exits (default: 0)\n"
-               "     --log-level=LEVEL   err, warning, notice, info (default) or debug\n"
+               "     --log-level=LEVEL   err, warning, notice, info (default) or debug;\n"
+               "                         overrides LogLevel in the configuration\n"
                "\n"
                "Environment:\n"
                "  DBUS_SYSTEM_BUS_ADDRESS  System bus to connect to, as for any D-Bus program\n"
@@ -95,6 +96,7 @@ static int parse_argv(int argc, char *argv[], ManagerOptions *o) {
                         if (l < 0)
                                 return log_error_errno(EINVAL, "Invalid --log-level '%s'.", optarg);
                         log_set_max_level(l);
+                        o->log_level = l;
                         break;
                 }
                 case '?':
@@ -110,8 +112,9 @@ int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         ManagerOptions o = {
                 .config_path = DEFAULT_CONFIG,
-                .state_dir = DEFAULT_STATE_DIR,
+                .state_dir_default = DEFAULT_STATE_DIR,
                 .runtime_dir = DEFAULT_RUNTIME_DIR,
+                .log_level = -1,
         };
         int r;
 

@@ -18,6 +18,10 @@ void http_list_images(HttpRequest *req, char **captures);
 void http_pull_image(HttpRequest *req, char **captures);
 void http_get_image(HttpRequest *req, char **captures);
 void http_get_image_progress(HttpRequest *req, char **captures);
+/* Progress streams follow the image registry's events (registry-events.h): subscribed when HTTP
+ * starts, the streams still open are ended at shutdown. */
+int http_images_subscribe(Manager *m);
+void http_image_streams_free(Manager *m);
 void http_remove_image(HttpRequest *req, char **captures);
 void http_expire_image(HttpRequest *req, char **captures);
 

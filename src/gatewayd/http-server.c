@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <sys/resource.h>
@@ -905,35 +906,40 @@ static bool content_type_is_json(const char *ct) {
         return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ';
 }
 
-json_object *http_request_json_body(HttpRequest *req) {
-        const char *ct = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+int http_json_body_parse(const char *body, size_t size, json_object **ret, GwError *e) {
         const char *reason;
         json_object *o;
         size_t offset;
         int r;
+
+        if (size == 0)
+                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "Request body is empty; a JSON object is required.");
+        r = json_parse_untrusted(body, size, &o, &offset, &reason);
+        if (r == -ENOMEM)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "Out of memory.");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "Malformed JSON in request body at offset %zu: %s",
+                                    offset, reason);
+        if (!o)
+                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "Request body must be a JSON object, not null.");
+        *ret = o;
+        return 0;
+}
+
+json_object *http_request_json_body(HttpRequest *req) {
+        const char *ct = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        json_object *o;
 
         if (!content_type_is_json(ct)) {
                 http_request_reply_errorf(req, GW_ERROR_UNSUPPORTED_MEDIA_TYPE,
                                           "Request body must be application/json (got %s).", ct ? ct : "no Content-Type");
                 return NULL;
         }
-        if (req->body_size == 0) {
-                http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Request body is empty; a JSON object is required.");
+        if (http_json_body_parse(req->body, req->body_size, &o, &e) < 0) {
+                http_request_reply_error(req, &e);
                 return NULL;
         }
-
-        r = json_parse_untrusted(req->body, req->body_size, &o, &offset, &reason);
-        if (r == -ENOMEM) {
-                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-                return NULL;
-        }
-        if (r < 0) {
-                http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Malformed JSON in request body at offset %zu: %s",
-                                          offset, reason);
-                return NULL;
-        }
-        if (!o)
-                http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST, "Request body must be a JSON object, not null.");
         return o;
 }
 

@@ -98,6 +98,9 @@ const char *http_request_header(HttpRequest *req, const char *name);
 /* Parses the body as JSON (json_parse_untrusted(): whole, valid UTF-8, no "\u0000"). Replies
  * 415 (not application/json) or 400 (malformed, or "null") itself and returns NULL then. */
 json_object *http_request_json_body(HttpRequest *req);
+/* The parsing part of it, on any buffer (tests/fuzz): a JSON document of size bytes, optionally
+ * followed by white space. On failure sets e (BadRequest with the offset). */
+int http_json_body_parse(const char *body, size_t size, json_object **ret, GwError *e);
 
 const char *http_request_query(HttpRequest *req, const char *key);
 

@@ -6,17 +6,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bus-job.h"
+#include "spool-layout.h"
 #include "config.h"
 #include "db.h"
 #include "fs-util.h"
 #include "image.h"
 #include "job-registry.h"
+#include "json-util.h"
 #include "log.h"
 #include "manager.h"
-#include "platform-local.h"
+#include "registry-events.h"
+#include "platform.h"
 #include "scheduler.h"
 #include "service-registry.h"
+#include "spool-reserve.h"
 
 #define JOB_COLUMNS "seq, id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, " \
                     "exit_code, error_code, error_message"
@@ -158,6 +161,7 @@ void job_registry_free(Manager *m) {
          * by the next gatewayd. */
         m->job_dispatch = sd_event_source_disable_unref(m->job_dispatch);
         m->job_retention_timer = sd_event_source_disable_unref(m->job_retention_timer);
+        m->job_retry = sd_event_source_disable_unref(m->job_retry);
         HASHMAP_FOREACH(j, m->jobs)
                 job_free(j);
         m->jobs = hashmap_free(m->jobs);
@@ -173,24 +177,17 @@ bool job_is_visible_to(const Job *j, const Caller *c) {
         return caller_is_root(c) || j->uid == c->uid;
 }
 
-/* The one place a job's state changes: database first, then memory, then the world. */
-typedef struct JobUpdate {
-        JobState state;
-        uint64_t started_usec, ended_usec;
-        int exit_code;
-        const char *error_code, *error_message;
-} JobUpdate;
+#define RETRY_FIRST_USEC (USEC_PER_SEC / 10)
+#define RETRY_MAX_USEC (5 * USEC_PER_SEC)
 
-static int job_commit(Job *j, const JobUpdate *u) {
+static const char *db_path(Manager *m) {
+        return sqlite3_db_filename(m->db, "main");
+}
+
+static int job_store(Job *j, const JobUpdate *u) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         Manager *m = j->manager;
         int rc, r;
-
-        if (!job_state_transition_is_valid(j->state, u->state)) {
-                log_debug("Job %s: ignoring transition %s → %s.", j->id, job_state_to_string(j->state),
-                          job_state_to_string(u->state));
-                return -ESTALE;
-        }
 
         r = db_prepare(m->db,
                        "UPDATE jobs SET state = ?, started_usec = ?, ended_usec = ?, exit_code = ?, "
@@ -210,6 +207,12 @@ static int job_commit(Job *j, const JobUpdate *u) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to store state of job %s: %s", j->id, sqlite3_errmsg(m->db));
+        return 0;
+}
+
+/* Memory and the world, once the database has the change. */
+static void job_apply(Job *j, const JobUpdate *u) {
+        Manager *m = j->manager;
 
         if (free_and_strdup(&j->error_code, u->error_code) < 0 ||
             free_and_strdup(&j->error_message, u->error_message) < 0)
@@ -222,13 +225,121 @@ static int job_commit(Job *j, const JobUpdate *u) {
         j->ended_usec = u->ended_usec;
         j->exit_code = u->exit_code;
 
-        bus_job_emit_changed(j);
+        registry_publish_job(j->manager, REGISTRY_JOB_CHANGED, j);
         job_notify_watches(j);
         job_busy_update(j);
         if (job_state_is_terminal(j->state)) {
                 job_registry_dispatch(m);  /* a slot was freed */
                 job_retention_schedule(j);
+        } else if (j->state == JOB_PENDING)
+                job_start(j);              /* last: it may end the job at once */
+}
+
+static void job_retry_soon(Manager *m) {
+        if (!m->job_retry)
+                return;
+        if (m->job_retry_usec == 0)
+                m->job_retry_usec = RETRY_FIRST_USEC;
+        (void) sd_event_source_set_time_relative(m->job_retry, m->job_retry_usec);
+        (void) sd_event_source_set_enabled(m->job_retry, SD_EVENT_ONESHOT);
+}
+
+/* The one place a job's state changes: database first, then memory, then the world. A change the
+ * database refuses (a full disk) is kept as the job's pending change and retried with back-off;
+ * memory keeps the committed state until then, so nobody sees what a restart would take back. */
+static int job_commit(Job *j, const JobUpdate *u) {
+        Manager *m = j->manager;
+        JobUpdate merged;
+        int r;
+
+        if (j->pending) {
+                /* The first outcome wins, as it would have had it been stored at once. */
+                if (job_state_is_terminal(j->pending->state)) {
+                        log_debug("Job %s: ignoring %s, %s is waiting to be stored.", j->id,
+                                  job_state_to_string(u->state), job_state_to_string(j->pending->state));
+                        return -ESTALE;
+                }
+                merged = *u;
+                if (merged.started_usec == 0)
+                        merged.started_usec = j->pending->started_usec;
+                u = &merged;
         }
+        if (!job_state_transition_is_valid(j->state, u->state)) {
+                log_debug("Job %s: ignoring transition %s → %s.", j->id, job_state_to_string(j->state),
+                          job_state_to_string(u->state));
+                return -ESTALE;
+        }
+
+        r = job_store(j, u);
+        if (r < 0 && (r == -ENOSPC || r == -EIO) && db_reserve_release(db_path(m)) > 0) {
+                /* How a job ended must be recorded even on a full disk: that is what the space
+                 * set aside next to the database is for. */
+                log_warning("State database is out of space; using the space reserved for it.");
+                r = job_store(j, u);
+                job_retry_soon(m);  /* to take the reserve again once there is room */
+        }
+        if (r < 0) {
+                JobUpdate *p = job_update_dup(u);
+
+                if (!p)
+                        return log_oom();
+                job_update_free(j->pending);
+                j->pending = p;
+                log_warning_errno(r, "Job %s: cannot store %s yet; retrying: %m", j->id, job_state_to_string(u->state));
+                job_retry_soon(m);
+                return r;
+        }
+        j->pending = job_update_free(j->pending);
+        job_apply(j, u);
+        return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        bool left = false;
+        Job *j;
+
+        HASHMAP_FOREACH(j, m->jobs) {
+                JobUpdate *p = TAKE_PTR(j->pending);
+
+                if (!p)
+                        continue;
+                (void) job_commit(j, p);
+                job_update_free(p);
+                if (j->pending)
+                        left = true;
+        }
+        /* Only with everything stored: the reserve must not take the room a retry needs. */
+        if (!left && !db_has_reserve(db_path(m))) {
+                int r = db_reserve(db_path(m));
+
+                if (errno_is_disk_full(r))
+                        left = true;
+                else if (r < 0)
+                        log_warning_errno(r, "Cannot reserve space for the state database, going on without: %m");
+        }
+        if (!left) {
+                m->job_retry_usec = 0;
+                log_debug("Job changes stored, database reserve in place.");
+                return 0;
+        }
+        m->job_retry_usec = MIN(m->job_retry_usec * 2, (usec_t) RETRY_MAX_USEC);
+        job_retry_soon(m);
+        return 0;
+}
+
+/* A submission is refused while the database has no reserve: accepting it would hand the last
+ * space to a new job that the running ones need to record their outcomes. */
+static int job_check_space(Manager *m, GwError *e) {
+        int r;
+
+        if (db_has_reserve(db_path(m)))
+                return 0;
+        r = db_reserve(db_path(m));
+        if (errno_is_disk_full(r))
+                return gw_error_set_errno(e, r, "The state file system is full: cannot accept jobs (%s).", strerror(-r));
+        if (r < 0)
+                log_warning_errno(r, "Cannot reserve space for the state database, going on without: %m");
         return 0;
 }
 
@@ -247,7 +358,7 @@ static int job_transition(Job *j, JobState state, const char *error_code, const 
         return job_commit(j, &u);
 }
 
-void job_worker_running(Job *j, uint64_t started_usec) {
+static void job_worker_running(Job *j, uint64_t started_usec) {
         JobUpdate u = {
                 .state = JOB_RUNNING,
                 .started_usec = started_usec ?: realtime_now_usec(),
@@ -258,8 +369,8 @@ void job_worker_running(Job *j, uint64_t started_usec) {
                 (void) job_commit(j, &u);
 }
 
-void job_worker_finished(Job *j, JobState state, int exit_code, const char *error_code,
-                         const char *error_message, uint64_t started_usec, uint64_t ended_usec) {
+static void job_worker_finished(Job *j, JobState state, int exit_code, const char *error_code,
+                                const char *error_message, uint64_t started_usec, uint64_t ended_usec) {
         JobUpdate u = {
                 .state = state,
                 .started_usec = started_usec ?: j->started_usec,
@@ -272,13 +383,28 @@ void job_worker_finished(Job *j, JobState state, int exit_code, const char *erro
         (void) job_commit(j, &u);
 }
 
-void job_worker_log(Job *j) {
+static void job_worker_log(Job *j) {
         job_notify_watches(j);
 }
 
-void job_worker_interim(Job *j, unsigned index, const char *json_text) {
-        bus_job_emit_interim(j, index, json_text);
+static void job_worker_interim(Job *j, unsigned index, const char *json_text) {
+        registry_publish(j->manager, &(RegistryEvent) { .kind = REGISTRY_JOB_INTERIM, .job = j,
+                                                        .interim_index = index, .interim_json = json_text });
         job_notify_watches(j);
+}
+
+/* What the platforms call as the worker reports. */
+static const PlatformJobCallbacks job_platform_callbacks = {
+        .on_started = job_worker_running,
+        .on_log = job_worker_log,
+        .on_interim = job_worker_interim,
+        .on_exit = job_worker_finished,
+};
+
+/* The job's platform; one that is no longer configured runs (and is recovered) on the default
+ * one, as every job did before there were several. */
+static Platform *job_platform(Job *j) {
+        return platform_get(j->manager, j->platform) ?: platform_default(j->manager);
 }
 
 /* Scheduling runs deferred, once per loop iteration, however many jobs changed in it. */
@@ -302,8 +428,7 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
 
         n_promote = scheduler_select(&limits, all, n, promote);
         for (size_t i = 0; i < n_promote; i++)
-                if (job_transition(promote[i], JOB_PENDING, NULL, NULL) >= 0)
-                        job_start(promote[i]);
+                (void) job_transition(promote[i], JOB_PENDING, NULL, NULL);  /* starts it once stored */
         return 0;
 }
 
@@ -338,8 +463,9 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
         s = service_registry_get(m, j->service);
         if (!s)
                 return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
-        if (platform_local_start(j, s, image, &e) < 0)
-                return job_fail(j, "INTERNAL_ERROR", e.message ?: "Failed to start the worker.");
+        if (platform_start_job(job_platform(j), j, s, image, &job_platform_callbacks, &e) < 0)
+                return job_fail(j, e.code == GW_ERROR_INSUFFICIENT_STORAGE ? "DISK_FULL" : "INTERNAL_ERROR",
+                                e.message ?: "Failed to start the worker.");
         image_mark_used(image);
 }
 
@@ -386,7 +512,7 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
         int r;
 
         if (asprintf(&jobs_dir, "%s/jobs", j->manager->state_dir) < 0 ||
-            asprintf(&input, "%s/input", j->spool_dir) < 0)
+            !(input = spool_path(j->spool_dir, SPOOL_INPUT_DIR)))
                 return -ENOMEM;
         if (mkdir(jobs_dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
@@ -394,6 +520,16 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
                 return -errno;
         if (mkdir(input, 0700) < 0)
                 return -errno;
+        /* Room for the job's final state, whatever its output does to the disk (the worker
+         * writes exit.json into it). */
+        dfd = open(j->spool_dir, O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        r = reserve_file_at(dfd, SPOOL_RESERVE_NAME, SPOOL_RESERVE_SIZE);
+        if (r < 0)
+                return r;
+        safe_close(r);
+        safe_close(dfd);
         dfd = open(input, O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
@@ -448,6 +584,8 @@ static int job_insert(Job *j, GwError *e) {
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) {
                 log_error("Failed to store job %s: %s", j->id, sqlite3_errmsg(m->db));
+                if (errno_is_disk_full(db_errno(rc)))
+                        return gw_error_set_errno(e, db_errno(rc), "The state file system is full: cannot store the job.");
                 return gw_error_set_errno(e, db_errno(rc), "Database error while storing the job.");
         }
         j->seq = sqlite3_last_insert_rowid(m->db);
@@ -457,7 +595,7 @@ static int job_insert(Job *j, GwError *e) {
 int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
                         json_object *params, Job **ret, GwError *e) {
         _cleanup_(job_freep) Job *j = NULL;
-        ConfigPlatform *p;
+        Platform *p;
         Job *added;
         int r;
 
@@ -470,7 +608,12 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
                                     "wait for one to finish or cancel one.",
                                     count_unfinished(m, c->uid), m->config->active_jobs_per_user);
 
-        p = config_platform_default(m->config);
+        p = platform_default(m);
+        if (!p)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "No platform to run jobs on.");
+        if (platform_unsupported(p, /* jobs= */ true))
+                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s' (DefaultPlatform): %s.", p->name,
+                                    platform_unsupported(p, true));
         j = job_new();
         if (!j)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
@@ -488,11 +631,16 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
         if (asprintf(&j->spool_dir, "%s/jobs/%s", m->state_dir, j->id) < 0)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
 
+        r = job_check_space(m, e);
+        if (r < 0)
+                return r;
         r = job_create_spool(j, data, params);
         if (r < 0) {
                 log_error_errno(r, "Failed to create spool directory %s: %m", j->spool_dir);
                 if (r != -EEXIST)  /* (not ours to remove then) */
                         (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
+                if (errno_is_disk_full(r))
+                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the job's input.");
                 return gw_error_set_errno(e, r, "Cannot create the job's spool directory.");
         }
         r = job_insert(j, e);
@@ -510,7 +658,7 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
                 return gw_error_set_errno(e, r, "Failed to register the job.");
         }
         log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
-        bus_job_emit_added(added);
+        registry_publish_job(m, REGISTRY_JOB_ADDED, added);
         job_registry_dispatch(m);
         if (ret)
                 *ret = added;
@@ -522,7 +670,7 @@ int job_registry_cancel(Job *j, GwError *e) {
                 return 0;
         j->cancel_requested = true;
         if (j->worker_started)
-                return platform_local_cancel(j);
+                return platform_cancel_job(job_platform(j), j);
         /* Not started: nothing to stop. A pending image request finds the job cancelled. */
         (void) job_transition(j, JOB_CANCELLED, "CANCELLED", "Cancelled before it started.");
         return 0;
@@ -531,9 +679,9 @@ int job_registry_cancel(Job *j, GwError *e) {
 /* ---- removal: by request, and after JobRetention ---- */
 
 /* Finished, and nothing of ours still watches a worker. (A finished job's worker is gone and
- * detached; the check keeps a job whose pidfd is still open from being freed under it.) */
+ * detached; the check keeps a job its platform still holds from being freed under it.) */
 static bool job_is_removable(const Job *j) {
-        return job_state_is_terminal(j->state) && j->worker_pidfd < 0;
+        return job_state_is_terminal(j->state) && !j->platform_data;
 }
 
 /* Deletes the rows of l[0..n) in one transaction: all or none. */
@@ -575,7 +723,7 @@ static void job_forget(Job *j) {
         r = rm_rf(j->spool_dir);
         if (r < 0)
                 log_warning_errno(r, "Failed to remove spool directory %s of job %s: %m", j->spool_dir, j->id);
-        bus_job_emit_removed(j);
+        registry_publish_job(j->manager, REGISTRY_JOB_REMOVED, j);
         /* An image request still in flight (a job cancelled while its image was pulled) now
          * belongs to its callback, which frees it on finding no job of that id. */
         j->image_request = NULL;
@@ -746,94 +894,27 @@ void job_registry_start(Manager *m) {
         }
         (void) sd_event_source_set_description(m->job_dispatch, "job-dispatch");
         (void) sd_event_source_set_enabled(m->job_dispatch, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(m->event, &m->job_retry, CLOCK_MONOTONIC, RETRY_FIRST_USEC, 0, on_retry, m);
+        if (r < 0)
+                log_error_errno(r, "Failed to set up retries of job changes: %m");
+        else {
+                (void) sd_event_source_set_description(m->job_retry, "job-retry");
+                (void) sd_event_source_set_enabled(m->job_retry, SD_EVENT_OFF);
+                if (!db_has_reserve(db_path(m)))
+                        job_retry_soon(m);  /* takes the database's reserve (again) */
+        }
 
         /* Jobs that had a slot when we went away: find their worker, or what it left behind. */
         HASHMAP_FOREACH(j, m->jobs) {
                 if (!job_state_is_active(j->state))
                         continue;
-                r = platform_local_recover(j);
+                r = platform_reattach_job(job_platform(j), j, &job_platform_callbacks);
                 if (r == 0 && j->state == JOB_PENDING)
                         job_start(j);  /* the worker had not been started yet */
         }
         job_registry_dispatch(m);
         /* Jobs that expired while we were away go now; the timer takes care of the rest. */
         job_retention_run(m);
-}
-
-/* Opens a regular file of the job's spool (never through a symlink the job might have left). */
-static int open_spool_file(const Job *j, const char *name, struct stat *st) {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
-
-        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
-                return -ENOMEM;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, st) < 0)
-                return -errno;
-        if (!S_ISREG(st->st_mode))
-                return -EBADF;
-        return TAKE_FD(fd);
-}
-
-int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        size_t n = 0;
-
-        fd = open_spool_file(j, name, &st);
-        if (fd < 0)
-                return fd;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (n < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + n, (size_t) st.st_size - n);
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        if (ret_size)
-                *ret_size = n;
-        return 0;
-}
-
-int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        off_t start;
-        ssize_t n;
-        char *p;
-
-        fd = open_spool_file(j, name, &st);
-        if (fd < 0)
-                return fd;
-        start = st.st_size > (off_t) max ? st.st_size - (off_t) max : 0;
-        buf = malloc((size_t) (st.st_size - start) + 1);
-        if (!buf)
-                return -ENOMEM;
-        n = pread(fd, buf, (size_t) (st.st_size - start), start);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
-        /* Started inside a line: drop that partial line. */
-        p = buf;
-        if (start > 0) {
-                p = strchr(buf, '\n');
-                p = p ? p + 1 : buf + n;
-        }
-        memmove(buf, p, strlen(p) + 1);
-        *ret = TAKE_PTR(buf);
-        return 0;
 }
 
 int job_result_json(const Job *j, json_object **ret, GwError *e) {
@@ -852,7 +933,7 @@ int job_result_json(const Job *j, json_object **ret, GwError *e) {
                 *ret = o;
                 return 0;
         }
-        r = job_read_spool_file(j, "result.json", j->manager->config->result_max + 4096, &text, NULL);
+        r = job_read_spool_file(j, SPOOL_RESULT, j->manager->config->result_max + 4096, &text, NULL);
         if (r == -ENOENT) {
                 *ret = NULL;  /* succeeded without printing a result */
                 return 0;
@@ -860,7 +941,7 @@ int job_result_json(const Job *j, json_object **ret, GwError *e) {
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot read the result of job %s.", j->id);
         /* "null" parses to NULL too: a job may end without a result. */
-        o = json_tokener_parse_verbose(text, &jerr);
+        o = json_parse_deep(text, &jerr);
         if (jerr != json_tokener_success)
                 return gw_error_set(e, GW_ERROR_INTERNAL, "The result of job %s is not valid JSON.", j->id);
         *ret = o;
@@ -879,16 +960,16 @@ int job_interim_json(const Job *j, bool last, json_object **ret, GwError *e) {
         /* The latest one is within the last InterimMax bytes (+ its newline): no need to read
          * up to InterimCount × InterimMax for it. */
         if (last)
-                r = job_read_spool_tail(j, "interim.jsonl", c->interim_max + 2, &text);
+                r = job_read_spool_tail(j, SPOOL_INTERIM, c->interim_max + 2, &text);
         else
-                r = job_read_spool_file(j, "interim.jsonl", (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
+                r = job_read_spool_file(j, SPOOL_INTERIM, (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
         if (r < 0 && r != -ENOENT) {
                 json_object_put(a);
                 return gw_error_set_errno(e, r, "Cannot read the interim results of job %s.", j->id);
         }
         for (line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
                 enum json_tokener_error jerr;
-                json_object *o = json_tokener_parse_verbose(line, &jerr);
+                json_object *o = json_parse_deep(line, &jerr);
 
                 if (jerr != json_tokener_success)
                         continue; /* a line cut off by a crash */

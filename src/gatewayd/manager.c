@@ -13,7 +13,9 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "polkit.h"
+#include "registry-events.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -27,11 +29,10 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         if (!m)
                 return log_oom();
 
-        m->state_dir = strdup(o->state_dir);
         m->runtime_dir = strdup(o->runtime_dir);
         m->services = hashmap_new();
         m->jobs = hashmap_new();
-        if (!m->state_dir || !m->runtime_dir || !m->services || !m->jobs)
+        if (!m->runtime_dir || !m->services || !m->jobs)
                 return log_oom();
         m->idle_timeout_usec = o->idle_timeout_usec;
 
@@ -40,6 +41,19 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
                 r = config_verify_files(m->config, &error);
         if (r < 0)
                 return log_error_errno(r, "Failed to load configuration %s: %s", o->config_path, strna(error));
+
+        /* The configuration is read before anything touches the state directory, so that
+         * "StateDirectory" and "LogLevel" apply; the command line still wins. */
+        log_set_max_level(config_log_level(m->config, o->log_level, log_get_max_level()));
+        m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
+        if (!m->state_dir)
+                return log_oom();
+        r = platforms_load(m);
+        if (r < 0)
+                return r;
+        if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
+                log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
+                            m->config->state_directory, o->config_path, o->state_dir);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -63,8 +77,11 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->name_owner_slot);
         image_registry_free(m);
         job_registry_free(m);
+        platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
+        http_image_streams_free(m);
+        registry_subscribers_free(m);
         db_close(m->db);
         config_free(m->config);
         sd_event_unref(m->event);
@@ -170,6 +187,9 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_open_system_with_description(&m->bus, "gatewayd");
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = bus_subscribe_registries(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to the registries: %m");
         r = bus_manager_register(m);
         if (r < 0)
                 return r;
@@ -198,6 +218,11 @@ static int manager_open_state(Manager *m) {
         if (asprintf(&path, "%s/state.db", m->state_dir) < 0)
                 return log_oom();
         r = db_open(path, &m->db);
+        if (r < 0 && db_reserve_release(path) > 0) {
+                /* e.g. a full disk where the WAL's index must be created anew */
+                log_warning("Retrying to open the state database with the space reserved for it.");
+                r = db_open(path, &m->db);
+        }
         if (r < 0)
                 return r;
         r = service_registry_load(m);
@@ -225,6 +250,11 @@ static int manager_start_http(Manager *m) {
         r = http_listen_sockets(m->config, path, &fds);
         if (r < 0)
                 return r;
+        r = http_images_subscribe(m);
+        if (r < 0) {
+                http_listen_fds_free(&fds);
+                return log_error_errno(r, "Failed to subscribe progress streams: %m");
+        }
         r = http_server_new(m, http_api_routes, http_api_n_routes, &m->http);
         if (r < 0) {
                 http_listen_fds_free(&fds);

@@ -11,6 +11,7 @@
 
 typedef struct HttpServer HttpServer;
 typedef struct PolkitQuery PolkitQuery;
+typedef struct RegistrySubscriber RegistrySubscriber;
 
 typedef struct PolkitLane {
         PolkitQuery *waiting, *waiting_tail;    /* FIFO, not sent yet */
@@ -28,6 +29,9 @@ typedef struct Manager {
         char *runtime_dir;
         usec_t start_usec;
 
+        RegistrySubscriber *registry_subscribers;       /* registry-events.h */
+        Hashmap *image_streams;         /* image id → progress streams (http-images.c) */
+        Hashmap *platforms;             /* name → Platform (platform.h), one per "Platforms" entry */
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
         Hashmap *images;                /* id → Image */
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
@@ -43,6 +47,8 @@ typedef struct Manager {
          * interactive) those not sent yet and how many are at polkitd. */
         PolkitQuery *polkit_queries;
         PolkitLane polkit_lanes[2];
+        sd_event_source *job_retry;     /* retries job changes the database refused (disk full) */
+        usec_t job_retry_usec;          /* its current back-off */
 
         /* Idle exit (like systemd's bus services): leave when nothing is in flight and nobody
          * has talked to us for idle_timeout_usec. */
@@ -57,9 +63,11 @@ typedef struct Manager {
 typedef struct ManagerOptions {
         const char *config_path;
         bool config_path_explicit;      /* given with --config: then it must exist */
-        const char *state_dir;
+        const char *state_dir;          /* --state-dir, NULL: "StateDirectory" or state_dir_default */
+        const char *state_dir_default;
         const char *runtime_dir;
         usec_t idle_timeout_usec;
+        int log_level;                  /* --log-level, -1: "LogLevel" or what log_setup() chose */
 } ManagerOptions;
 
 int manager_new(const ManagerOptions *o, Manager **ret);

@@ -24,6 +24,3 @@ int polkit_check(Manager *m, const Caller *caller, const char *action, bool inte
 /* Answers every pending query with -ESHUTDOWN (at shutdown, while requests can still be
  * answered). */
 void polkit_queries_cancel(Manager *m);
-
-/* Field 22 of /proc/PID/stat: the process start time in clock ticks since boot. */
-int process_start_time(pid_t pid, uint64_t *ret);

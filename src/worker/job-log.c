@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "spool-layout.h"
 #include "job-log.h"
 #include "fs-util.h"
 #include "macro.h"
@@ -27,7 +28,7 @@ struct JobLog {
 };
 
 static int open_segment(JobLog *l) {
-        l->fd = openat(l->dir_fd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+        l->fd = openat(l->dir_fd, SPOOL_LOG, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (l->fd < 0)
                 return -errno;
         l->cur_size = 0;
@@ -52,7 +53,7 @@ int job_log_open(int dir_fd, uint64_t max_size, size_t tail_lines, JobLog **ret)
                         return -ENOMEM;
                 }
         }
-        (void) unlinkat(dir_fd, "log.old", 0);
+        (void) unlinkat(dir_fd, SPOOL_LOG_OLD, 0);
         r = open_segment(l);
         if (r < 0) {
                 job_log_free(l);
@@ -73,7 +74,7 @@ JobLog *job_log_free(JobLog *l) {
 }
 
 static int rotate(JobLog *l) {
-        if (renameat(l->dir_fd, "log", l->dir_fd, "log.old") < 0)
+        if (renameat(l->dir_fd, SPOOL_LOG, l->dir_fd, SPOOL_LOG_OLD) < 0)
                 return -errno;
         l->fd = safe_close(l->fd);
         if (l->rotated)
@@ -83,18 +84,38 @@ static int rotate(JobLog *l) {
         return open_segment(l);
 }
 
+/* Each segment holds at most half the limit, so that "log" and "log.old" together never exceed
+ * it: the limit bounds what the job can take of the disk, not only what readers get. */
+static uint64_t segment_max(const JobLog *l) {
+        return MAX(l->max_size / 2, (uint64_t) 1);
+}
+
 static int log_write(JobLog *l, const char *p, size_t n) {
+        uint64_t seg = segment_max(l);
         int r;
 
-        if (l->cur_size > 0 && l->cur_size + n > l->max_size) {
+        if (n > seg) {
+                /* Only the end of a piece longer than a segment can be kept. */
+                l->dropped += n - seg;
+                p += n - seg;
+                n = (size_t) seg;
+        }
+        if (l->cur_size > 0 && l->cur_size + n > seg) {
                 r = rotate(l);
                 if (r < 0)
                         return r;
         }
-        r = loop_write(l->fd, p, n);
-        if (r < 0)
-                return r;
-        l->cur_size += n;
+        while (n > 0) {
+                ssize_t k = write(l->fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;   /* what was written of it is counted: the file has it */
+                }
+                l->cur_size += (uint64_t) k;
+                p += k;
+                n -= (size_t) k;
+        }
         return 0;
 }
 
@@ -183,16 +204,47 @@ static uint64_t skip_to_line(int fd, uint64_t skip, uint64_t size) {
         return 0;
 }
 
+static char *truncation_notice(uint64_t dropped, uint64_t kept, uint64_t max) {
+        char *s;
+
+        if (asprintf(&s, "[gateway-worker] Log truncated: the first %" PRIu64 " bytes were dropped, the last %" PRIu64
+                     " bytes follow (limit %" PRIu64 " bytes).\n", dropped, kept, max) < 0)
+                return NULL;
+        return s;
+}
+
+/* The disk is too full to write the merged log: keep the current segment as it is, give the
+ * space of the older one back, and say so at the end (a short append, after space was freed). */
+static int finish_in_place(JobLog *l) {
+        _cleanup_close_ int fd = -1;
+        char note[256];
+        int n;
+
+        (void) unlinkat(l->dir_fd, SPOOL_LOG_TMP, 0);
+        if (l->rotated && unlinkat(l->dir_fd, SPOOL_LOG_OLD, 0) >= 0)
+                l->dropped += l->old_size;
+        l->old_size = 0;
+        fd = openat(l->dir_fd, SPOOL_LOG, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        n = snprintf(note, sizeof(note),
+                     "[gateway-worker] Log truncated: the file system is full; %" PRIu64 " earlier bytes were dropped.\n",
+                     l->dropped);
+        (void) loop_write(fd, note, (size_t) n);
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
 int job_log_finish(JobLog *l) {
         _cleanup_close_ int old_fd = -1, cur_fd = -1, tmp_fd = -1;
         _cleanup_free_ char *notice = NULL;
-        uint64_t total, skip, skip_old, skip_cur;
-        int r, n;
+        uint64_t total, skip = 0, skip_old, skip_cur, want;
+        size_t n = 0;
+        int r;
 
         if (l->fd < 0)
                 return -EBADF;
         total = l->old_size + l->cur_size;
-        if (!l->rotated && total <= l->max_size) {
+        if (!l->rotated && l->dropped == 0) {
                 r = fsync(l->fd) < 0 ? -errno : 0;
                 l->fd = safe_close(l->fd);
                 return r;
@@ -200,46 +252,62 @@ int job_log_finish(JobLog *l) {
         l->fd = safe_close(l->fd);
 
         if (l->rotated) {
-                old_fd = openat(l->dir_fd, "log.old", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                old_fd = openat(l->dir_fd, SPOOL_LOG_OLD, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (old_fd < 0)
                         return -errno;
         }
-        cur_fd = openat(l->dir_fd, "log", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        cur_fd = openat(l->dir_fd, SPOOL_LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (cur_fd < 0)
                 return -errno;
 
-        skip = total > l->max_size ? total - l->max_size : 0;
+        /* The notice counts against the limit too: cut until notice and kept part fit (the
+         * notice's numbers change with the cut, hence a few rounds). */
+        want = l->max_size;
+        for (unsigned round = 0; round < 8; round++) {
+                skip = total > want ? total - want : 0;
+                skip_old = MIN(skip, l->old_size);
+                skip_cur = skip - skip_old;
+                if (skip_old < l->old_size)
+                        skip_old += skip_to_line(old_fd, skip_old, l->old_size);
+                else
+                        skip_cur += skip_to_line(cur_fd, skip_cur, l->cur_size);
+                skip = skip_old + skip_cur;
+                free(notice);
+                notice = truncation_notice(l->dropped + skip, total - skip, l->max_size);
+                if (!notice)
+                        return -ENOMEM;
+                n = strlen(notice);
+                if (n + total - skip <= l->max_size || n >= l->max_size)
+                        break;
+                want = total - skip - (n + total - skip - l->max_size);
+        }
         skip_old = MIN(skip, l->old_size);
         skip_cur = skip - skip_old;
-        if (skip_old < l->old_size)
-                skip_old += skip_to_line(old_fd, skip_old, l->old_size);
-        else
-                skip_cur += skip_to_line(cur_fd, skip_cur, l->cur_size);
-        l->dropped += skip_old + skip_cur;
+        l->dropped += skip;
 
-        tmp_fd = openat(l->dir_fd, "log.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+        tmp_fd = openat(l->dir_fd, SPOOL_LOG_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (tmp_fd < 0)
-                return -errno;
-        n = asprintf(&notice,
-                     "[gateway-worker] Log truncated: the first %" PRIu64 " bytes were dropped, the last %" PRIu64
-                     " bytes follow (limit %" PRIu64 " bytes).\n",
-                     l->dropped, total - skip_old - skip_cur, l->max_size);
-        if (n < 0)
-                return -ENOMEM;
-        r = loop_write(tmp_fd, notice, (size_t) n);
-        if (r >= 0 && old_fd >= 0)
-                r = copy_range(old_fd, skip_old, l->old_size - skip_old, tmp_fd);
-        if (r >= 0)
-                r = copy_range(cur_fd, skip_cur, l->cur_size - skip_cur, tmp_fd);
-        if (r >= 0 && fsync(tmp_fd) < 0)
                 r = -errno;
-        if (r >= 0 && renameat(l->dir_fd, "log.tmp", l->dir_fd, "log") < 0)
-                r = -errno;
+        else {
+                r = loop_write(tmp_fd, notice, n);
+                if (r >= 0 && old_fd >= 0)
+                        r = copy_range(old_fd, skip_old, l->old_size - skip_old, tmp_fd);
+                if (r >= 0)
+                        r = copy_range(cur_fd, skip_cur, l->cur_size - skip_cur, tmp_fd);
+                if (r >= 0 && fsync(tmp_fd) < 0)
+                        r = -errno;
+                if (r >= 0 && renameat(l->dir_fd, SPOOL_LOG_TMP, l->dir_fd, SPOOL_LOG) < 0)
+                        r = -errno;
+        }
+        if (r == -ENOSPC || r == -EDQUOT) {
+                l->dropped -= skip;
+                return finish_in_place(l);
+        }
         if (r < 0) {
-                (void) unlinkat(l->dir_fd, "log.tmp", 0);
+                (void) unlinkat(l->dir_fd, SPOOL_LOG_TMP, 0);
                 return r;
         }
-        (void) unlinkat(l->dir_fd, "log.old", 0);
+        (void) unlinkat(l->dir_fd, SPOOL_LOG_OLD, 0);
         return 0;
 }
 

@@ -6,9 +6,11 @@
 #include <stdint.h>
 
 /* The job log: SPOOLDIR/log, the job's stdout and stderr (whole lines, in arrival order) plus the
- * worker's own notes. It keeps the last max_size bytes: while the job runs, "log" is rotated to
- * "log.old" whenever it would grow past max_size, so at most two segments exist; job_log_finish()
- * cuts the tail of both together into the final "log", behind a one-line truncation notice. A
+ * worker's own notes. It keeps the last max_size bytes, and never takes more than that of the
+ * disk: while the job runs, "log" is rotated to "log.old" whenever it would grow past half the
+ * limit, so the two segments together stay within it; job_log_finish() cuts the tail of both
+ * together into the final "log", behind a one-line truncation notice, all within the limit. If
+ * the disk is too full for that, the current segment is kept as "log" and "log.old" dropped. A
  * reader tailing "log" while the job runs sees the current segment. It also remembers the last
  * few lines for error messages. */
 

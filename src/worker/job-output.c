@@ -3,11 +3,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "spool-layout.h"
 #include "events.h"
 #include "job-log.h"
 #include "job-output.h"
+#include "json-util.h"
 #include "line-splitter.h"
 #include "log.h"
+#include "spool-reserve.h"
 #include "utf8.h"
 
 /* Log events carry at most this much of a line; the log file has all of it. */
@@ -18,6 +21,7 @@
 struct JobOutput {
         JobLog *log;
         bool log_failed;
+        bool disk_full;         /* a write to the spool failed for lack of space */
         MarkerParser *parser;
         int interim_fd;
         LineSplitter out, err;
@@ -42,13 +46,22 @@ static void on_marker_warning(const char *message, void *userdata) {
 
 static int write_line(int fd, const char *s, size_t n) {
         _cleanup_free_ char *b = malloc(n + 1);
+        ssize_t k;
 
         if (!b)
                 return -ENOMEM;
         memcpy(b, s, n);
         b[n] = '\n';
         /* one write: interim.jsonl never holds half a line that a reader could take as whole */
-        return write(fd, b, n + 1) == (ssize_t) (n + 1) ? 0 : -EIO;
+        k = write(fd, b, n + 1);
+        if (k < 0)
+                return -errno;
+        if (k != (ssize_t) (n + 1)) {
+                /* short: the file system filled up in between; take the half line back */
+                (void) ftruncate(fd, lseek(fd, 0, SEEK_CUR) - k);
+                return -ENOSPC;
+        }
+        return 0;
 }
 
 static int on_interim(const char *json, size_t len, size_t index, void *userdata) {
@@ -57,6 +70,8 @@ static int on_interim(const char *json, size_t len, size_t index, void *userdata
         int k;
 
         k = write_line(o->interim_fd, json, len);
+        if (errno_is_disk_full(k))
+                o->disk_full = true;
         if (k < 0) {
                 job_output_note(o, "warning", "Cannot append to interim.jsonl: %s", strerror(-k));
                 return 0;
@@ -65,8 +80,8 @@ static int on_interim(const char *json, size_t len, size_t index, void *userdata
         if (!e)
                 return 0;
         json_object_object_add(e, "index", json_object_new_int64((int64_t) index));
-        json_object_object_add(e, "result", json_tokener_parse(json));
-        (void) events_emit("interim", e);
+        json_object_object_add(e, "result", json_parse_deep(json, NULL));
+        (void) events_emit(WORKER_EVENT_INTERIM, e);
         return 0;
 }
 
@@ -87,7 +102,7 @@ static void emit_line_event(const char *stream, const char *data, size_t len) {
         json_object_object_add(e, "line", json_object_new_string_len(copy, (int) n));
         if (len > EVENT_LINE_MAX)
                 json_object_object_add(e, "truncated", json_object_new_boolean(true));
-        (void) events_emit("log", e);
+        (void) events_emit(WORKER_EVENT_LOG, e);
 }
 
 static void log_piece(JobOutput *o, const char *data, size_t len, bool continued) {
@@ -96,6 +111,8 @@ static void log_piece(JobOutput *o, const char *data, size_t len, bool continued
         if (o->log_failed)
                 return;
         k = job_log_line(o->log, data, len, continued);
+        if (errno_is_disk_full(k))
+                o->disk_full = true;
         if (k < 0) {
                 o->log_failed = true;
                 log_warning_errno(k, "Cannot write the job log, it will be incomplete: %m");
@@ -139,7 +156,7 @@ int job_output_open(int spool_fd, const MarkerLimits *limits, uint64_t log_max, 
                 job_output_free(o);
                 return log_error_errno(k, "Cannot create the job log: %m");
         }
-        o->interim_fd = openat(spool_fd, "interim.jsonl",
+        o->interim_fd = openat(spool_fd, SPOOL_INTERIM,
                                O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (o->interim_fd < 0) {
                 k = -errno;
@@ -185,6 +202,10 @@ void job_output_end(JobOutput *o) {
 
 const char *job_output_result(const JobOutput *o, size_t *ret_len) {
         return marker_parser_result(o->parser, ret_len);
+}
+
+bool job_output_disk_full(const JobOutput *o) {
+        return o->disk_full;
 }
 
 size_t job_output_interim_count(const JobOutput *o) {

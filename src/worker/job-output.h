@@ -11,7 +11,8 @@
  * job log (job-log.h) and out as "log" events; stdout also goes through the marker parser
  * (markers.h), whose interim results are appended to interim.jsonl and sent as "interim" events
  * at once, and whose warnings become worker notes in the log. Write errors of the log or
- * interim.jsonl are reported and otherwise ignored: the job goes on. */
+ * interim.jsonl are reported and otherwise ignored, except that running out of space is
+ * remembered (job_output_disk_full()): the runner stops the job then. */
 
 typedef enum JobStream {
         JOB_STDOUT,
@@ -32,6 +33,8 @@ void job_output_end(JobOutput *o);
 
 const char *job_output_result(const JobOutput *o, size_t *ret_len);
 size_t job_output_interim_count(const JobOutput *o);
+/* Whether a write to the log or interim.jsonl failed for lack of space (ENOSPC, EDQUOT). */
+bool job_output_disk_full(const JobOutput *o);
 char *job_output_log_tail(const JobOutput *o);
 /* Writes the final log (truncated as needed); returns the bytes dropped via *ret_dropped. */
 int job_output_finish_log(JobOutput *o, uint64_t *ret_dropped);

@@ -2,6 +2,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -31,6 +32,7 @@ struct LayerApplier {
         int cached_parent_fd;
         const char *subject;
         LayerApplyStats stats;
+        uint64_t size_max, files_max;
 };
 
 #define RESOLVE_SAFE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
@@ -94,6 +96,7 @@ int layer_applier_new(int root_fd, bool privileged, LayerApplier **ret) {
                 return -ENOMEM;
         a->root_fd = root_fd;
         a->cached_parent_fd = -1;
+        a->size_max = a->files_max = UINT64_MAX;
         a->privileged = privileged;
         a->layer_paths = hashmap_new();
         a->dropped = hashmap_new();
@@ -106,6 +109,11 @@ int layer_applier_new(int root_fd, bool privileged, LayerApplier **ret) {
         }
         *ret = TAKE_PTR(a);
         return 0;
+}
+
+void layer_applier_set_limits(LayerApplier *a, uint64_t size_max, uint64_t files_max) {
+        a->size_max = size_max ?: UINT64_MAX;
+        a->files_max = files_max ?: UINT64_MAX;
 }
 
 const LayerApplyStats *layer_applier_stats(LayerApplier *a) {
@@ -484,7 +492,9 @@ static int apply_entry(LayerApplier *a, struct archive *ar, struct archive_entry
         if (r < 0)
                 return refuse(a, r, "path outside the image", name);
 
-        a->stats.entries++;
+        if (++a->stats.entries > a->files_max)
+                return worker_error_errno(EFBIG, "Image has more than ImageFilesMax (%" PRIu64 ") entries; "
+                                          "stopped in layer %s at %s", a->files_max, a->subject, name);
 
         if (!*path) {
                 /* the root directory itself ("./") */
@@ -561,6 +571,13 @@ static int apply_entry(LayerApplier *a, struct archive *ar, struct archive_entry
 
         case AE_IFREG: {
                 _cleanup_close_ int fd = -1;
+
+                /* A sparse entry costs little tar but its full size in mksquashfs's reading:
+                 * the file sizes count against ImageSizeMax too. */
+                a->stats.apparent += (uint64_t) MAX(archive_entry_size(e), (la_int64_t) 0);
+                if (a->stats.apparent > a->size_max)
+                        return worker_error_errno(EFBIG, "Image is larger than ImageSizeMax (%" PRIu64 " bytes unpacked); "
+                                                  "stopped in layer %s at %s", a->size_max, a->subject, name);
 
                 fd = openat(parent_fd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0)
@@ -645,7 +662,9 @@ int layer_applier_ensure_dir(LayerApplier *a, const char *path, unsigned mode) {
                         return 0;
                 return -errno;
         }
-        (void) fchmodat(fd, base, mode, 0);
+        /* mkdirat() applied the umask; the image's directory gets exactly its mode. */
+        if (fchmodat(fd, base, mode, 0) < 0)
+                return -errno;
         return record_owner(a, path, S_IFDIR | mode, 0, 0);
 }
 

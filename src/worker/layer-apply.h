@@ -27,6 +27,7 @@ typedef struct LayerApplyStats {
         uint64_t entries;
         uint64_t bytes;
         uint64_t dropped; /* device nodes, sockets */
+        uint64_t apparent; /* sum of regular file sizes, holes included */
 } LayerApplyStats;
 
 int layer_applier_new(int root_fd, bool privileged, LayerApplier **ret);
@@ -34,6 +35,10 @@ LayerApplier *layer_applier_free(LayerApplier *a);
 static inline void layer_applier_freep(LayerApplier **a) {
         layer_applier_free(*a);
 }
+
+/* Caps over all layers applied (0 = none): entries of any kind (ImageFilesMax) and the summed
+ * sizes of regular files (ImageSizeMax; holes count). The entry over a limit fails its layer. */
+void layer_applier_set_limits(LayerApplier *a, uint64_t size_max, uint64_t files_max);
 
 /* Reads every entry of an opened archive and applies it. subject names the layer in messages. */
 int layer_applier_apply(LayerApplier *a, struct archive *ar, const char *subject);

@@ -3,17 +3,28 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "layer-stream.h"
 #include "manifest.h"
 
-/* Decompresses a layer blob (gzip, zstd or plain tar) into a LayerStream and re-verifies the
- * blob's sha256 on the way, so a blob damaged in the cache is reported as a digest mismatch.
- * (verify=false skips that for a blob that was verified while it downloaded moments ago.)
- * gzip layers up to 1 GiB are inflated in one go with libdeflate (about twice zlib's speed) into
- * memory the applier reads without copies; larger, multi-member or zstd layers stream through
- * libarchive into the stream's temp file.
+/* How many decompressed bytes all layers of one image may produce together (ImageSizeMax).
+ * Shared by the decoder threads: the layer that crosses the limit fails at that very chunk. */
+typedef struct UnpackBudget {
+        atomic_uint_fast64_t used;
+        uint64_t max;
+} UnpackBudget;
+
+/* Decompresses a layer blob (gzip, zstd or plain tar) into a LayerStream, streaming: memory use
+ * is a few buffers whatever the layer holds, the decompressed tar waits for the applier in the
+ * stream's temp file. On the way it
+ *   - charges every decompressed byte to budget and stops at the first chunk over its max,
+ *   - hashes the decompressed stream and compares it with diff_id (the image configuration's
+ *     rootfs.diff_ids entry for this layer): a layer that does not unpack to what the image
+ *     says fails,
+ *   - re-verifies the blob's own sha256 unless verify is false (a blob verified while it
+ *     downloaded moments ago), so a blob damaged in the cache is reported as a digest mismatch.
  * Runs on its own thread, so layer N+1 decompresses while layer N is being applied. Always
  * finishes the stream, with the error if there was one; stops early once *abort is set. */
-int layer_decode(int blob_fd, LayerCompression compression, const char *digest, bool verify,
-                 const char *subject, LayerStream *out, atomic_bool *abort);
+int layer_decode(int blob_fd, LayerCompression compression, const char *digest, const char *diff_id, bool verify,
+                 const char *subject, UnpackBudget *budget, LayerStream *out, atomic_bool *abort);

@@ -6,7 +6,6 @@
 #include "manifest.h"
 #include "reference.h"
 
-#define MAX_LAYERS 1000
 
 void platform_done(Platform *p) {
         p->os = mfree(p->os);
@@ -290,6 +289,9 @@ ImageConfig *image_config_free(ImageConfig *c) {
         json_object_put(c->labels);
         free(c->working_dir);
         free(c->user);
+        for (size_t i = 0; i < c->n_diff_ids; i++)
+                free(c->diff_ids[i]);
+        free(c->diff_ids);
         platform_done(&c->platform);
         free(c);
         return NULL;
@@ -305,6 +307,7 @@ int image_config_parse(const char *body, ImageConfig **ret) {
         _cleanup_(image_config_freep) ImageConfig *c = NULL;
         json_object *cfg, *rootfs, *diff_ids;
         const char *s;
+        size_t n;
 
         o = json_tokener_parse(body);
         if (!o || !json_object_is_type(o, json_type_object))
@@ -333,7 +336,23 @@ int image_config_parse(const char *body, ImageConfig **ret) {
 
         rootfs = json_get_typed(o, "rootfs", json_type_object);
         diff_ids = json_get_typed(rootfs, "diff_ids", json_type_array);
-        c->n_diff_ids = diff_ids ? json_object_array_length(diff_ids) : 0;
+        n = diff_ids ? json_object_array_length(diff_ids) : 0;
+        if (n > MAX_LAYERS)
+                return -E2BIG;
+        c->diff_ids = calloc(n + 1, sizeof(char *));
+        if (!c->diff_ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *d = json_object_get_string(json_object_array_get_idx(diff_ids, i));
+
+                /* what each layer must unpack to: we hash with sha256, so only those can be checked */
+                if (!json_object_is_type(json_object_array_get_idx(diff_ids, i), json_type_string) || !digest_is_valid(d))
+                        return -EBADMSG;
+                c->diff_ids[i] = strdup(d);
+                if (!c->diff_ids[i])
+                        return -ENOMEM;
+                c->n_diff_ids++;
+        }
 
         *ret = TAKE_PTR(c);
         return 0;

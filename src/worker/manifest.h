@@ -5,6 +5,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Caps on what a registry can make the worker hold (docs/worker-pull.md, "Limits"): a manifest or
+ * index body, an image configuration blob, and the number of layers of one image. Docker itself
+ * cannot build more than 127 layers. */
+#define MANIFEST_SIZE_MAX (4U * 1024U * 1024U)
+#define CONFIG_SIZE_MAX (8U * 1024U * 1024U)
+#define MAX_LAYERS 1000
+
 #define MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
@@ -57,6 +64,7 @@ typedef struct ImageManifest {
         size_t n_layers;
 } ImageManifest;
 
+/* -E2BIG when it has more than MAX_LAYERS layers. */
 int image_manifest_parse(const char *body, ImageManifest **ret);
 ImageManifest *image_manifest_free(ImageManifest *m);
 static inline void image_manifest_freep(ImageManifest **m) {
@@ -68,6 +76,7 @@ typedef struct ImageConfig {
         json_object *env, *entrypoint, *cmd, *labels; /* arrays / object, may be NULL */
         char *working_dir, *user;
         Platform platform;
+        char **diff_ids;      /* rootfs.diff_ids: sha256 of each layer's uncompressed tar */
         size_t n_diff_ids;
 } ImageConfig;
 

@@ -10,6 +10,7 @@
 
 #include "blob-cache.h"
 #include "layer-apply.h"
+#include "layer-decode.h"
 #include "layer-stream.h"
 #include "manifest.h"
 #include "reference.h"
@@ -37,6 +38,8 @@ typedef struct PullArgs {
         unsigned jobs;
         unsigned processors;
         unsigned retries;
+        uint64_t image_size_max;   /* decompressed bytes of all layers (ImageSizeMax) */
+        uint64_t image_files_max;  /* tar entries of all layers (ImageFilesMax) */
         int events_fd;
         bool resolve_only;
         bool force;
@@ -70,6 +73,7 @@ typedef struct Pull {
         size_t next_layer, next_decode;
         size_t max_ahead;       /* how many layers decoders may be ahead of the applier */
         atomic_bool abort;
+        UnpackBudget budget;
 
         uint64_t bytes_total;
         atomic_uint_fast64_t bytes_done;

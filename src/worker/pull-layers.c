@@ -11,11 +11,13 @@
 
 #define PROGRESS_INTERVAL_USEC 200000
 #define READ_BUFFER_SIZE (1024U * 1024U)
+#define STREAMS_MEMORY (128U * 1024U * 1024U)
 
 /* The pipeline: download threads fetch layers in order into the blob cache; as soon as a layer's
  * digest checks out it is handed to a decoder thread (one per CPU, also in order), which inflates
- * it into a LayerStream; the calling thread applies stream after stream. So layer N is applied
- * while N+1 decompresses and N+2 downloads. Any failure aborts every stage. */
+ * it into a LayerStream (bounded memory: a decoder blocks while the applier is behind); the
+ * calling thread applies stream after stream. So layer N is applied while N+1 decompresses and
+ * N+2 downloads. Any failure aborts every stage. */
 
 void pull_progress(Pull *p, bool force) {
         json_object *o;
@@ -38,7 +40,7 @@ void pull_progress(Pull *p, bool force) {
                 json_object_object_add(o, "layersDone", json_object_new_int((int) atomic_load(&p->layers_downloaded)));
                 json_object_object_add(o, "layersApplied", json_object_new_int((int) atomic_load(&p->layers_applied)));
                 json_object_object_add(o, "layersTotal", json_object_new_int((int) p->manifest->n_layers));
-                (void) events_emit("progress", o);
+                (void) events_emit(WORKER_EVENT_PROGRESS, o);
         }
         pthread_mutex_unlock(&p->lock);
 }
@@ -88,7 +90,7 @@ static void pull_abort(Pull *p) {
         pthread_mutex_lock(&p->lock);
         for (size_t i = 0; p->streams && i < p->manifest->n_layers; i++)
                 if (p->streams[i])
-                        layer_stream_finish(p->streams[i], -ECANCELED);
+                        layer_stream_abort(p->streams[i], -ECANCELED);
         pthread_cond_broadcast(&p->cond);
         pthread_mutex_unlock(&p->lock);
 }
@@ -213,8 +215,8 @@ static void *decode_thread(void *userdata) {
                         break;
                 }
                 i = p->next_decode++;
-                /* Decoded layers wait in memory (or temp files) for the applier: stay at most
-                 * max_ahead layers ahead of it so a big image is not held all at once. */
+                /* Decoders block on a full stream anyway; not starting layers far ahead of the
+                 * applier keeps the streams holding data (and their memory) to max_ahead. */
                 while (i >= atomic_load(&p->layers_applied) + p->max_ahead && !atomic_load(&p->abort))
                         pthread_cond_wait(&p->cond, &p->lock);
                 pthread_mutex_unlock(&p->lock);
@@ -231,7 +233,8 @@ static void *decode_thread(void *userdata) {
                 if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                         subject = NULL;
                 r = layer_decode(fd, p->manifest->layers[i].compression, p->manifest->layers[i].digest,
-                                 !p->fresh[i], strna(subject), p->streams[i], &p->abort);
+                                 p->config->diff_ids[i], !p->fresh[i], strna(subject), &p->budget, p->streams[i],
+                                 &p->abort);
                 close(fd);
                 if (r < 0) {
                         pull_abort(p);
@@ -275,7 +278,6 @@ int pull_read_blob(Pull *p, const char *digest, size_t max, char **ret) {
 typedef struct LayerReader {
         Pull *pull;
         LayerStream *stream;
-        char *buf;
 } LayerReader;
 
 static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret) {
@@ -286,7 +288,7 @@ static la_ssize_t layer_read(struct archive *a, void *userdata, const void **ret
                 archive_set_error(a, ECANCELED, "cancelled");
                 return -1;
         }
-        n = layer_stream_read(lr->stream, lr->buf, READ_BUFFER_SIZE, ret);
+        n = layer_stream_read(lr->stream, NULL, READ_BUFFER_SIZE, ret);
         if (n < 0) {
                 archive_set_error(a, (int) -n, "decoding the layer failed");
                 return -1;
@@ -301,14 +303,14 @@ static void archive_read_freep(struct archive **a) {
 
 static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         _cleanup_(archive_read_freep) struct archive *ar = NULL;
-        _cleanup_free_ char *subject = NULL, *buf = NULL;
+        _cleanup_free_ char *subject = NULL;
         LayerReader lr = { .pull = p, .stream = p->streams[i] };
+        int r;
 
         if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                 return -ENOMEM;
-        buf = lr.buf = malloc(READ_BUFFER_SIZE);
         ar = archive_read_new();
-        if (!buf || !ar)
+        if (!ar)
                 return -ENOMEM;
         archive_read_support_filter_none(ar);
         archive_read_support_format_tar(ar);
@@ -316,7 +318,12 @@ static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK)
                 return worker_error_errno(EBADMSG, "Layer %s is not a tar archive: %s", subject,
                                           strna(archive_error_string(ar)));
-        return layer_applier_apply(applier, ar, subject);
+        r = layer_applier_apply(applier, ar, subject);
+        if (r < 0)
+                return r;
+        /* The tar reader stops at the end-of-archive blocks; the decoder still has to hash the
+         * rest and compare the diff_id. Only a layer that checked out counts as applied. */
+        return layer_stream_wait(lr.stream);
 }
 
 int pull_download_and_apply(Pull *p, LayerApplier *applier) {
@@ -325,11 +332,17 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         unsigned decoders = (unsigned) MIN((size_t) MAX(ncpu, 1L), MAX(n, (size_t) 1));
         pthread_t threads[64];
+        size_t stream_bytes;
         unsigned started = 0;
         int r = 0;
 
         decoders = MIN(decoders, 16U);
         p->max_ahead = decoders + 1;
+        /* Streams holding data: the applier's and max_ahead more. They share a fixed amount of
+         * memory, so that on a small machine decoders can run well ahead of the applier (the
+         * applier waiting for a decoder costs more than the memory) and on a big one the total
+         * stays the same. */
+        stream_bytes = STREAMS_MEMORY / (p->max_ahead + 1);
         p->states = calloc(MAX(n, (size_t) 1), sizeof(LayerState));
         p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
         p->fresh = calloc(MAX(n, (size_t) 1), sizeof(bool));
@@ -339,9 +352,9 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         for (size_t i = 0; i < n; i++) {
                 p->blob_fds[i] = -1;
                 p->bytes_total += p->manifest->layers[i].size;
-                r = layer_stream_new(p->staging, &p->streams[i]);
+                r = layer_stream_new(stream_bytes, &p->streams[i]);
                 if (r < 0)
-                        return worker_error_errno(r, "Cannot create a temporary file in %s: %m", p->staging);
+                        return r;
         }
         pull_progress(p, true);
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -27,7 +28,9 @@
 #include "squashfs.h"
 #include "staging.h"
 
-#define MAX_CONFIG_SIZE (16U * 1024U * 1024U)
+/* gatewayd's ImageSizeMax and ImageFilesMax defaults (docs/configuration.md) */
+#define IMAGE_SIZE_MAX_DEFAULT (64ULL * 1024ULL * 1024ULL * 1024ULL)
+#define IMAGE_FILES_MAX_DEFAULT 2000000ULL
 
 static void help(void) {
         printf("NAME\n"
@@ -89,6 +92,10 @@ static void help(void) {
                "    --processors=N           Threads for mksquashfs (default: all online).\n"
                "    --jobs=N                 Parallel layer downloads (default: 3, max 32).\n"
                "    --retries=N              Retries of transient registry errors (default: 4).\n"
+               "    --image-size-max=BYTES   Fail once the layers unpack to more than this many bytes\n"
+               "                             in total (K, M, G, T suffixes; default: 64G).\n"
+               "    --image-files-max=N      Fail once the layers hold more than N entries in total\n"
+               "                             (default: 2000000).\n"
                "    --events-fd=FD           Write JSON-line events to FD instead of stdout.\n"
                "    --resolve-only, --id-only\n"
                "                             Only resolve REFERENCE to the platform manifest digest:\n"
@@ -177,6 +184,8 @@ static int resolve(Pull *p) {
         }
 
         r = image_manifest_parse(body, &p->manifest);
+        if (r == -E2BIG)
+                return worker_error_errno(r, "Image %s has more than %d layers, the limit", p->ref_string, MAX_LAYERS);
         if (r == -EPROTONOSUPPORT)
                 return worker_error_errno(r, "Image %s has a layer of an unsupported media type", p->ref_string);
         if (r < 0)
@@ -188,6 +197,23 @@ static int resolve(Pull *p) {
 }
 
 /* ---- converting ---- */
+
+/* mksquashfs stores a block as is when compressing it does not pay, so the image is at most the
+ * file data plus metadata (well under 256 bytes an entry) and its tables. Checked before the
+ * conversion starts rather than found out by a full disk halfway through it. */
+static int check_free_space(Pull *p, LayerApplier *applier) {
+        const LayerApplyStats *st = layer_applier_stats(applier);
+        uint64_t need = st->bytes + st->entries * 256 + 1024 * 1024, avail;
+        struct statvfs sv;
+
+        if (statvfs(p->args->image_dir, &sv) < 0)
+                return worker_error_errno(errno, "Cannot check the free space in %s: %m", p->args->image_dir);
+        avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        if (avail < need)
+                return worker_error_errno(ENOSPC, "Not enough free space in %s for the image: it may take up to %" PRIu64
+                                          " bytes, %" PRIu64 " are available", p->args->image_dir, need, avail);
+        return 0;
+}
 
 static const char * const mount_points[] = { "proc", "sys", "dev", "tmp", "var", "var/input" };
 
@@ -281,7 +307,7 @@ static void emit_done(Pull *p, const char *squashfs, const char *meta, uint64_t 
                 json_object_object_add(t, "totalMs", json_object_new_int64((end - p->t_start) / 1000));
                 json_object_object_add(o, "timings", t);
         }
-        (void) events_emit("done", o);
+        (void) events_emit(WORKER_EVENT_DONE, o);
 }
 
 static int image_present(const PullArgs *args, const char *id, char **ret_squashfs, char **ret_meta, uint64_t *ret_size) {
@@ -379,15 +405,24 @@ static int pull_run(Pull *p) {
         if (r < 0)
                 return r;
 
+        /* The manifest's word bounds the download (the blob writer stops at the promised size). */
+        if (p->manifest->config_size > CONFIG_SIZE_MAX)
+                return worker_error_errno(EFBIG, "Image configuration %s of %s is %" PRIu64 " bytes, more than the limit of %u",
+                                          p->manifest->config_digest, p->ref_string, p->manifest->config_size, CONFIG_SIZE_MAX);
         r = pull_fetch_blob(p, p->manifest->config_digest, p->manifest->config_size, -1);
         if (r < 0)
                 return r;
-        r = pull_read_blob(p, p->manifest->config_digest, MAX_CONFIG_SIZE, &config_body);
+        r = pull_read_blob(p, p->manifest->config_digest, CONFIG_SIZE_MAX, &config_body);
         if (r < 0)
                 return r;
         r = image_config_parse(config_body, &p->config);
         if (r < 0)
                 return worker_error_errno(r, "Malformed image configuration %s for %s", p->manifest->config_digest, p->ref_string);
+        /* Every layer is checked against what it must unpack to: without that list it cannot be. */
+        if (p->config->n_diff_ids != p->manifest->n_layers)
+                return worker_error_errno(EBADMSG, "Image configuration %s of %s lists %zu diff_ids for %zu layers",
+                                          p->manifest->config_digest, p->ref_string, p->config->n_diff_ids,
+                                          p->manifest->n_layers);
         if (p->config->platform.os && p->config->platform.architecture &&
             (!streq(p->config->platform.os, p->platform.os) || !streq(p->config->platform.architecture, p->platform.architecture)))
                 log_warning("Image %s is for %s/%s, not %s/%s", p->ref_string, p->config->platform.os,
@@ -411,6 +446,8 @@ static int pull_run(Pull *p) {
         r = layer_applier_new(root_fd, privileged, &applier);
         if (r < 0)
                 return r;
+        layer_applier_set_limits(applier, args->image_size_max, args->image_files_max);
+        p->budget.max = args->image_size_max;
 
         r = pull_download_and_apply(p, applier);
         if (r < 0)
@@ -420,6 +457,9 @@ static int pull_run(Pull *p) {
                 events_emit_log("info", "dropped %" PRIu64 " device nodes or sockets",
                                 layer_applier_stats(applier)->dropped);
 
+        r = check_free_space(p, applier);
+        if (r < 0)
+                return r;
         events_emit_status("CONVERSION", NULL);
         r = convert(p, rootfs, applier, privileged, &squashfs, &size);
         if (r < 0)
@@ -502,6 +542,30 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
         return 0;
 }
 
+/* "1048576", "512K", "64G": powers of 1024, like gatewayd's size keys; 0 is refused. */
+static int parse_size(const char *s, uint64_t *ret) {
+        static const char suffixes[] = "KMGT";
+        unsigned long long v;
+        const char *x;
+        char *end;
+        unsigned shift = 0;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s || *s == '-' || v == 0)
+                return -ERANGE;
+        if (*end) {
+                x = strchr(suffixes, *end);
+                if (!x || end[1])
+                        return -ERANGE;
+                shift = 10 * (unsigned) (x - suffixes + 1);
+                if (v > (UINT64_MAX >> shift))
+                        return -ERANGE;
+        }
+        *ret = (uint64_t) v << shift;
+        return 0;
+}
+
 static int strv_push(char ***l, const char *s) {
         size_t n = strv_length(*l);
         char **t = realloc(*l, (n + 2) * sizeof(char *));
@@ -534,6 +598,8 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 ARG_JOBS,
                 ARG_PROCESSORS,
                 ARG_RETRIES,
+                ARG_IMAGE_SIZE_MAX,
+                ARG_IMAGE_FILES_MAX,
                 ARG_EVENTS_FD,
                 ARG_RESOLVE_ONLY,
                 ARG_FORCE,
@@ -556,6 +622,8 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 { "jobs", required_argument, NULL, ARG_JOBS },
                 { "processors", required_argument, NULL, ARG_PROCESSORS },
                 { "retries", required_argument, NULL, ARG_RETRIES },
+                { "image-size-max", required_argument, NULL, ARG_IMAGE_SIZE_MAX },
+                { "image-files-max", required_argument, NULL, ARG_IMAGE_FILES_MAX },
                 { "events-fd", required_argument, NULL, ARG_EVENTS_FD },
                 { "resolve-only", no_argument, NULL, ARG_RESOLVE_ONLY },
                 { "id-only", no_argument, NULL, ARG_RESOLVE_ONLY },
@@ -636,6 +704,14 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                         if (parse_unsigned(optarg, 0, 20, &a->retries) < 0)
                                 return worker_error_errno(EINVAL, "Invalid --retries '%s' (expected 0-20).", optarg);
                         break;
+                case ARG_IMAGE_SIZE_MAX:
+                        if (parse_size(optarg, &a->image_size_max) < 0)
+                                return worker_error_errno(EINVAL, "Invalid --image-size-max '%s' (expected bytes, e.g. 64G).", optarg);
+                        break;
+                case ARG_IMAGE_FILES_MAX:
+                        if (parse_size(optarg, &a->image_files_max) < 0 || strpbrk(optarg, "KMGTkmgt"))
+                                return worker_error_errno(EINVAL, "Invalid --image-files-max '%s' (expected a number > 0).", optarg);
+                        break;
                 case ARG_EVENTS_FD:
                         if (parse_unsigned(optarg, 0, INT32_MAX, &u) < 0 || fcntl((int) u, F_GETFD) < 0)
                                 return worker_error_errno(EBADF, "Invalid --events-fd '%s': not an open file descriptor.", optarg);
@@ -695,6 +771,8 @@ int verb_pull(int argc, char *argv[]) {
                 .level = -1,
                 .jobs = 3,
                 .retries = 4,
+                .image_size_max = IMAGE_SIZE_MAX_DEFAULT,
+                .image_files_max = IMAGE_FILES_MAX_DEFAULT,
                 .events_fd = STDOUT_FILENO,
         };
         Pull p = {

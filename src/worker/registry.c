@@ -11,11 +11,11 @@
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
+#include "manifest.h"
 #include "registry.h"
 #include "sha256.h"
 
 #define MAX_REDIRECTS 5
-#define MAX_MANIFEST_SIZE (4U * 1024U * 1024U)
 #define MAX_ERROR_BODY (64U * 1024U)
 
 struct RegistryClient {
@@ -499,7 +499,6 @@ static const char *status_to_message(long status, const char *kind) {
 }
 
 char *registry_token_url(const char *realm, const char *service, const char *scope) {
-        _cleanup_free_ char *s = NULL;
         char *esc_service = NULL, *esc_scope = NULL, *url = NULL;
         const char *sep = strchr(realm, '?') ? "&" : "?";
 
@@ -761,7 +760,7 @@ static int registry_get(RegistryClient *c, const char *path, const char *accept,
 int registry_get_manifest(RegistryClient *c, const char *ref, char **ret_body, size_t *ret_size,
                           char **ret_media_type, char **ret_digest) {
         _cleanup_free_ char *path = NULL, *subject = NULL, *media_type = NULL;
-        Buffer b = { .max = MAX_MANIFEST_SIZE };
+        Buffer b = { .max = MANIFEST_SIZE_MAX };
         RegistrySink sink = { .reset = buffer_reset, .write = buffer_write, .userdata = &b };
         Exchange x = { .sink = &sink, .retry_after = -1 };
         char digest[72];
@@ -775,7 +774,7 @@ int registry_get_manifest(RegistryClient *c, const char *ref, char **ret_body, s
 
         r = registry_get(c, path, MANIFEST_ACCEPT, "manifest", subject, &sink, &x);
         if (r == -EFBIG)
-                r = worker_error_errno(EFBIG, "Manifest %s is larger than %u bytes", subject, MAX_MANIFEST_SIZE);
+                r = worker_error_errno(EFBIG, "Manifest %s is larger than %u bytes", subject, MANIFEST_SIZE_MAX);
         if (r < 0)
                 goto finish;
         if (!b.data) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "spool-layout.h"
 #include "build-config.h"
 #include "events.h"
 #include "job-log.h"
@@ -17,6 +18,7 @@
 #include "run.h"
 #include "runner.h"
 #include "spool.h"
+#include "spool-reserve.h"
 
 #define DEFAULT_RUNTIME_DIR "/run/gatewayd/worker"
 #define DEFAULT_BWRAP "/usr/bin/bwrap"
@@ -59,6 +61,8 @@ static void help(void) {
                "Options:\n"
                "  -h --help                  Show this help\n"
                "     --events-fd=FD          Write events to FD instead of stdout\n"
+               "     --events-max=BYTES      Write at most this much of events, then only done\n"
+               "                             (default: no limit)\n"
                "     --events-timeout=SECONDS\n"
                "                             Give up on an events reader that accepts nothing for\n"
                "                             this long (default: 30)\n"
@@ -152,7 +156,7 @@ static char *default_init(void) {
 
 static int parse_argv(int argc, char *argv[], RunArgs *a) {
         enum {
-                ARG_EVENTS_FD = 0x100, ARG_EVENTS_TIMEOUT, ARG_PID_FILE, ARG_RUNTIME_DIR, ARG_BWRAP, ARG_INIT,
+                ARG_EVENTS_FD = 0x100, ARG_EVENTS_TIMEOUT, ARG_EVENTS_MAX, ARG_PID_FILE, ARG_RUNTIME_DIR, ARG_BWRAP, ARG_INIT,
                 ARG_RESULT_MAX, ARG_INTERIM_MAX, ARG_INTERIM_COUNT_MAX, ARG_LOG_MAX,
                 ARG_LOG_TAIL_LINES, ARG_KILL_GRACE, ARG_DEFAULT_PIDS, ARG_NO_CGROUPS, ARG_LOG_LEVEL,
         };
@@ -160,6 +164,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 { "help",              no_argument,       NULL, 'h' },
                 { "events-fd",         required_argument, NULL, ARG_EVENTS_FD },
                 { "events-timeout",    required_argument, NULL, ARG_EVENTS_TIMEOUT },
+                { "events-max",        required_argument, NULL, ARG_EVENTS_MAX },
                 { "pid-file",          required_argument, NULL, ARG_PID_FILE },
                 { "runtime-dir",       required_argument, NULL, ARG_RUNTIME_DIR },
                 { "bwrap",             required_argument, NULL, ARG_BWRAP },
@@ -194,6 +199,11 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 case ARG_EVENTS_TIMEOUT:
                         r = parse_seconds(optarg, 3600, &d);
                         a->events_timeout_msec = (int) (d * 1000);
+                        break;
+                case ARG_EVENTS_MAX:
+                        r = parse_bytes(optarg, &v);
+                        if (r >= 0)
+                                events_set_max_bytes(v);
                         break;
                 case ARG_PID_FILE:
                         a->pid_file = optarg;
@@ -300,27 +310,78 @@ static json_object *exit_json(const JobOutcome *o) {
         return j;
 }
 
-/* result.json, then exit.json (the commit point), then the done event. */
-static int commit(int spool_fd, const JobOutcome *o) {
-        json_object *j;
+static int outcome_disk_full(JobOutcome *o, const char *detail) {
+        o->status = "FAILED";
+        free(o->error_code);
+        free(o->error_detail);
+        o->error_code = strdup("DISK_FULL");
+        o->error_detail = strdup(detail);
+        return o->error_code && o->error_detail ? 0 : -ENOMEM;
+}
+
+/* The error detail quotes the log's last lines: cut it (at a character boundary) until exit.json
+ * fits into the space reserved for it. */
+static void shorten_detail(JobOutcome *o) {
+        size_t n;
+
+        if (!o->error_detail)
+                return;
+        n = strlen(o->error_detail) / 2;
+        while (n > 0 && ((unsigned char) o->error_detail[n] & 0xc0) == 0x80)
+                n--;
+        o->error_detail[n] = 0;
+}
+
+static int write_exit_json(int spool_fd, int reserve_fd, JobOutcome *o, json_object **ret) {
+        json_object *j = NULL;
         const char *s;
         int r;
 
-        r = o->result ? spool_write_atomic_deferred(spool_fd, "result.json", o->result, o->result_len)
-                      : spool_write_atomic_deferred(spool_fd, "result.json", "null", 4);
+        for (;;) {
+                json_object_put(j);
+                j = exit_json(o);
+                if (!j)
+                        return log_oom();
+                s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (reserve_fd < 0 || strlen(s) <= SPOOL_RESERVE_SIZE || !o->error_detail || !*o->error_detail)
+                        break;
+                shorten_detail(o);
+        }
+        /* Into the reserved blocks: this works however full the file system is. */
+        r = reserve_fd >= 0 ? reserve_file_commit(spool_fd, reserve_fd, SPOOL_RESERVE_NAME, SPOOL_EXIT, s, strlen(s))
+                            : -EBADF;
         if (r < 0)
-                return log_error_errno(r, "Cannot write result.json: %m");
-
-        j = exit_json(o);
-        if (!j)
-                return log_oom();
-        s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = spool_write_atomic(spool_fd, "exit.json", s, strlen(s));
+                r = spool_write_atomic(spool_fd, SPOOL_EXIT, s, strlen(s));
         if (r < 0) {
                 json_object_put(j);
                 return log_error_errno(r, "Cannot write exit.json: %m");
         }
-        (void) events_emit("done", j);
+        *ret = j;
+        return 0;
+}
+
+/* result.json, then exit.json (the commit point), then the done event. */
+static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
+        json_object *j = NULL;
+        int r;
+
+        r = o->result ? spool_write_atomic_deferred(spool_fd, SPOOL_RESULT, o->result, o->result_len)
+                      : spool_write_atomic_deferred(spool_fd, SPOOL_RESULT, "null", 4);
+        if (errno_is_disk_full(r)) {
+                /* No result.json reads as "no result". A job that succeeded but whose result is
+                 * lost did not succeed for its user. */
+                log_error_errno(r, "Cannot write result.json: %m");
+                if (o->result && o->status && streq(o->status, "SUCCEEDED") &&
+                    outcome_disk_full(o, "The job succeeded, but the file system of the spool is full: its result could not be stored.") < 0)
+                        return log_oom();
+                o->result = mfree(o->result);
+        } else if (r < 0)
+                return log_error_errno(r, "Cannot write result.json: %m");
+
+        r = write_exit_json(spool_fd, reserve_fd, o, &j);
+        if (r < 0)
+                return r;
+        (void) events_emit(WORKER_EVENT_DONE, j);
         return 0;
 }
 
@@ -363,7 +424,22 @@ static void write_log_note(int spool_fd, const char *message) {
         (void) job_log_finish(l);
 }
 
-static int run_job(RunArgs *a, int spool_fd, const char *spool_path, int signal_fd) {
+/* Without its reserve (or its pid in worker.pid) the job could fill the disk and then not record
+ * how it ended: it is not started at all. */
+static int run_disk_full(int spool_fd, int reserve_fd, const char *spool_path) {
+        JobOutcome o = { .exit_code = -1 };
+        int r;
+
+        log_error("No space left in %s: not starting the job.", spool_path);
+        r = outcome_disk_full(&o, "The file system of the spool is full: the job could not be started.");
+        o.ended_at = now_realtime_usec();
+        if (r >= 0)
+                r = commit(spool_fd, reserve_fd, &o);
+        job_outcome_done(&o);
+        return r < 0 ? r : 0;
+}
+
+static int run_job(RunArgs *a, int spool_fd, int reserve_fd, const char *spool_path, int signal_fd) {
         _cleanup_job_spec_ JobSpec *spec = NULL;
         _cleanup_free_ char *error = NULL;
         JobOutcome o = { .exit_code = -1 };
@@ -379,7 +455,7 @@ static int run_job(RunArgs *a, int spool_fd, const char *spool_path, int signal_
                 o.error_code = strdup("INVALID_JOB");
                 o.error_detail = TAKE_PTR(error);
                 o.ended_at = now_realtime_usec();
-                r = commit(spool_fd, &o);
+                r = commit(spool_fd, reserve_fd, &o);
                 job_outcome_done(&o);
                 return r < 0 ? r : 2;
         }
@@ -388,7 +464,7 @@ static int run_job(RunArgs *a, int spool_fd, const char *spool_path, int signal_
                   (unsigned) spec->uid, (unsigned) spec->gid);
         r = runner_run(spec, spool_fd, spool_path, signal_fd, &a->runner, &o);
         if (r >= 0)
-                r = commit(spool_fd, &o);
+                r = commit(spool_fd, reserve_fd, &o);
         if (r >= 0)
                 log_debug("Job ended %s.", o.status);
         job_outcome_done(&o);
@@ -414,7 +490,7 @@ static int open_spool(const char *spool, char **ret_path, int *ret_fd) {
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot open spool directory %s: %m", path);
-        if (faccessat(fd, "exit.json", F_OK, AT_SYMLINK_NOFOLLOW) >= 0) {
+        if (faccessat(fd, SPOOL_EXIT, F_OK, AT_SYMLINK_NOFOLLOW) >= 0) {
                 close(fd);
                 return log_error_errno(EEXIST, "Spool directory %s already has exit.json: the job has finished.", path);
         }
@@ -427,7 +503,7 @@ int verb_run(int argc, char *argv[]) {
         RunArgs a = {
                 .events_fd = STDOUT_FILENO,
                 .events_timeout_msec = 30000,
-                .pid_file = "worker.pid",
+                .pid_file = SPOOL_WORKER_PID,
                 .runner = {
                         .bwrap = DEFAULT_BWRAP,
                         .runtime_dir = DEFAULT_RUNTIME_DIR,
@@ -444,7 +520,8 @@ int verb_run(int argc, char *argv[]) {
                 },
         };
         _cleanup_free_ char *spool_path = NULL;
-        _cleanup_close_ int spool_fd = -1, pid_fd = -1, signal_fd = -1;
+        _cleanup_close_ int spool_fd = -1, pid_fd = -1, signal_fd = -1, reserve_fd = -1;
+        struct stat st;
         pid_t holder = 0;
         int r;
 
@@ -480,7 +557,16 @@ int verb_run(int argc, char *argv[]) {
         setup_events(a.events_fd);
         events_set_stall_timeout(a.events_timeout_msec);
 
-        r = run_job(&a, spool_fd, spool_path, signal_fd);
+        /* gatewayd made the reserve with the spool; a spool made by hand gets it now. */
+        reserve_fd = reserve_file_at(spool_fd, SPOOL_RESERVE_NAME, SPOOL_RESERVE_SIZE);
+        if (reserve_fd < 0 && !errno_is_disk_full(reserve_fd)) {
+                r = log_error_errno(reserve_fd, "Cannot reserve space for exit.json in %s: %m", spool_path);
+                goto finish;
+        }
+        if (reserve_fd < 0 || (fstat(pid_fd, &st) >= 0 && st.st_size == 0))
+                r = run_disk_full(spool_fd, reserve_fd, spool_path);
+        else
+                r = run_job(&a, spool_fd, reserve_fd, spool_path, signal_fd);
         /* Only now: gatewayd treats "exit.json and no live worker.pid holder" as finished. */
         (void) unlinkat(spool_fd, a.pid_file, 0);
 

@@ -17,9 +17,11 @@
 #include "job-output.h"
 #include "job-seccomp.h"
 #include "log.h"
+#include "process-util.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "spool.h"
+#include "spool-reserve.h"
 #include "squashfs-mount.h"
 /* After bwrap exits, how long stray pipe writers may keep us reading. */
 #define DRAIN_USEC (5 * 1000000ULL)
@@ -34,6 +36,7 @@ typedef enum StopReason {
         STOP_NONE,
         STOP_TIMEOUT,
         STOP_CANCEL,
+        STOP_DISK_FULL,
 } StopReason;
 
 typedef struct Runner {
@@ -103,20 +106,12 @@ static int set_error(JobOutcome *o, const char *status, const char *code, const 
         return o->error_code && o->error_detail ? 0 : -ENOMEM;
 }
 
-static int pidfd_open_(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_kill(int pidfd, int sig) {
-        return (int) syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
 static void kill_all(Runner *r) {
         r->killed = true;
         if (r->sandbox_pidfd >= 0)
-                (void) pidfd_kill(r->sandbox_pidfd, SIGKILL);
+                (void) pidfd_signal(r->sandbox_pidfd, SIGKILL);
         if (!r->bwrap_exited)
-                (void) pidfd_kill(r->bwrap_pidfd, SIGKILL);
+                (void) pidfd_signal(r->bwrap_pidfd, SIGKILL);
         if (r->cgroup)
                 (void) job_cgroup_kill(r->cgroup, SIGKILL);
 }
@@ -132,10 +127,13 @@ static void begin_stop(Runner *r, StopReason reason) {
         if (reason == STOP_TIMEOUT)
                 job_output_note(r->output, "error", "Time limit of %.3g s exceeded; terminating the job.",
                      (double) r->spec->timeout_usec / 1e6);
+        else if (reason == STOP_DISK_FULL)
+                /* (this note reaches the events only: the log cannot take it) */
+                job_output_note(r->output, "error", "The file system of the spool is full; terminating the job.");
         else
                 job_output_note(r->output, "notice", "Job cancelled; terminating it.");
 
-        if (r->sandbox_pidfd >= 0 && pidfd_kill(r->sandbox_pidfd, SIGTERM) >= 0)
+        if (r->sandbox_pidfd >= 0 && pidfd_signal(r->sandbox_pidfd, SIGTERM) >= 0)
                 r->kill_at = now_usec() + r->opts->kill_grace_usec;
         else
                 kill_all(r);   /* not started yet (or gone): nothing to be graceful to */
@@ -157,14 +155,14 @@ static void parse_json_status(Runner *r) {
         if (r->sandbox_pid <= 0)
                 return;
         /* Referring to the sandbox's init by pidfd: its pid may be reused once bwrap reaps it. */
-        r->sandbox_pidfd = pidfd_open_(r->sandbox_pid);
+        r->sandbox_pidfd = MAX(pidfd_open_fd(r->sandbox_pid), -1);
         r->started_at = now_realtime_usec();
 
         json_object *o = json_object_new_object();
         if (o) {
                 json_object_object_add(o, "status", json_object_new_string("RUNNING"));
                 json_object_object_add(o, "startedAt", json_object_new_int64(r->started_at));
-                (void) events_emit("status", o);
+                (void) events_emit(WORKER_EVENT_STATUS, o);
         }
 }
 
@@ -270,8 +268,13 @@ static void event_loop(Runner *r, int signal_fd) {
                 for (size_t i = 0; i < n; i++) {
                         if (!p[i].revents)
                                 continue;
-                        if (owner[i])
+                        if (owner[i]) {
                                 (void) read_stream(r, owner[i]);
+                                /* Output that cannot be stored is lost, and a job that goes on
+                                 * producing it takes the space other jobs need to finish. */
+                                if (r->stop == STOP_NONE && job_output_disk_full(r->output))
+                                        begin_stop(r, STOP_DISK_FULL);
+                        }
                         else if (p[i].fd == signal_fd)
                                 handle_signal(r, signal_fd);
                         else
@@ -381,9 +384,10 @@ static int spawn(Runner *r, char **argv) {
         (void) fcntl(r->fd_json, F_SETFL, O_NONBLOCK);
         (void) fcntl(r->fd_init, F_SETFL, O_NONBLOCK);
 
-        r->bwrap_pidfd = pidfd_open_(r->bwrap_pid);
+        r->bwrap_pidfd = pidfd_open_fd(r->bwrap_pid);
         if (r->bwrap_pidfd < 0) {
-                k = -errno;
+                k = r->bwrap_pidfd;
+                r->bwrap_pidfd = -1;
                 (void) kill(r->bwrap_pid, SIGKILL);
                 (void) waitpid(r->bwrap_pid, NULL, 0);
                 return k;
@@ -416,6 +420,9 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
         int k;
 
         k = spool_prepare_input(r->spool_fd, r->spec->uid, r->spec->gid);
+        if (errno_is_disk_full(k))
+                return set_error(o, "FAILED", "DISK_FULL", "Cannot prepare the input files in %s/input: %s",
+                                 spool_path, strerror(-k));
         if (k < 0)
                 return set_error(o, "FAILED", "INVALID_JOB", "Cannot prepare the input files in %s/input: %s",
                                  spool_path, strerror(-k));
@@ -448,11 +455,13 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .workdir = r->spec->workdir,
                 .hostname = "gatewayd-job",
                 .network = r->spec->network,
-                /* /tmp's pages are charged to the job's memory cgroup, but killing processes
-                 * does not free them: a /tmp that could fill the whole limit can wedge the
-                 * cgroup's OOM handling (seen with cgroup v1). Half the limit fails with ENOSPC
-                 * first and leaves the job room to run. */
+                /* /tmp's and /dev/shm's pages are charged to the job's memory cgroup, but
+                 * killing processes does not free them: tmpfs that could fill the whole limit
+                 * can wedge the cgroup's OOM handling (seen with cgroup v1). Half the limit for
+                 * /tmp and a quarter for /dev/shm (semaphores, multiprocessing's shared memory)
+                 * fail with ENOSPC first and leave the job room to run. */
                 .tmp_size = r->spec->memory / 2,
+                .shm_size = r->spec->memory / 4,
                 .json_status_fd = FD_JSON_STATUS,
                 .init_status_fd = FD_INIT_STATUS,
                 .lifeline_fd = FD_LIFELINE,
@@ -491,6 +500,10 @@ static int fill_outcome(Runner *r, JobOutcome *o) {
 
         if (r->stop == STOP_CANCEL)
                 return set_error(o, "CANCELLED", "CANCELLED", "The job was cancelled.");
+        if (r->stop == STOP_DISK_FULL)
+                return set_error(o, "FAILED", "DISK_FULL", "The file system of the spool is full: the job's output "
+                                 "could not be stored, so the job was stopped.\nLast lines of the log:\n%s",
+                                 strempty(tail));
         if (r->stop == STOP_TIMEOUT)
                 return set_error(o, "FAILED", "TIMEOUT", "Time limit of %.3g s exceeded.\nLast lines of the log:\n%s",
                                  (double) r->spec->timeout_usec / 1e6, strempty(tail));
@@ -519,6 +532,8 @@ static int supervise(Runner *r, int signal_fd, JobOutcome *o) {
 
         event_loop(r, signal_fd);
         job_output_end(r->output);
+        if (r->stop == STOP_NONE && job_output_disk_full(r->output))
+                r->stop = STOP_DISK_FULL;   /* the last partial line did not fit */
         if (!r->bwrap_exited) {
                 kill_all(r);
                 (void) waitpid(r->bwrap_pid, &r->bwrap_status, 0);
@@ -527,7 +542,7 @@ static int supervise(Runner *r, int signal_fd, JobOutcome *o) {
         /* Nothing of the job may outlive us, even if bwrap was killed by someone else and left
          * the sandbox behind. */
         if (r->sandbox_pidfd >= 0)
-                (void) pidfd_kill(r->sandbox_pidfd, SIGKILL);
+                (void) pidfd_signal(r->sandbox_pidfd, SIGKILL);
         if (r->cgroup)
                 (void) job_cgroup_kill(r->cgroup, SIGKILL);
         return k;

@@ -55,6 +55,22 @@ static int argv_addf(Argv *a, const char *format, ...) {
         return argv_add(a, s);
 }
 
+/* A tmpfs for everyone's files (mode 1777, sticky), size bytes (0: tmpfs's default, half of
+ * RAM). bwrap mounts it nosuid,nodev. */
+static int add_tmpfs(Argv *a, const char *dest, uint64_t size) {
+        int r;
+
+        r = argv_addv(a, 2, "--perms", "1777");
+        if (r >= 0 && size > 0) {
+                r = argv_add(a, "--size");
+                if (r >= 0)
+                        r = argv_addf(a, "%" PRIu64, size);
+        }
+        if (r >= 0)
+                r = argv_addv(a, 2, "--tmpfs", dest);
+        return r;
+}
+
 /* Entries of the sandbox root that are never taken from the image. */
 static bool is_replaced(const char *dest) {
         static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", SANDBOX_INIT_PATH, NULL };
@@ -144,19 +160,18 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         if (r >= 0)
                 r = bind_entries(&a, p->image_root, "", true);
         if (r >= 0)
-                r = argv_addv(&a, 8,
+                r = argv_addv(&a, 6,
                               "--dir", "/var",    /* no-op if the image has one */
                               "--proc", "/proc",
-                              "--dev", "/dev",
-                              "--perms", "1777");
-        if (r >= 0 && p->tmp_size > 0) {
-                r = argv_add(&a, "--size");
-                if (r >= 0)
-                        r = argv_addf(&a, "%" PRIu64, p->tmp_size);
-        }
+                              "--dev", "/dev");
         if (r >= 0)
-                r = argv_addv(&a, 7,
-                              "--tmpfs", "/tmp",
+                r = add_tmpfs(&a, "/tmp", p->tmp_size);
+        /* bwrap's /dev has /dev/shm only as a root-owned directory: POSIX semaphores and shared
+         * memory (Python's multiprocessing) need a writable one, private to the job. */
+        if (r >= 0)
+                r = add_tmpfs(&a, "/dev/shm", p->shm_size);
+        if (r >= 0)
+                r = argv_addv(&a, 5,
                               "--dir", "/var/input",
                               "--ro-bind", p->data_path, "/var/input/data.json");
         if (r >= 0)

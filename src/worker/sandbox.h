@@ -8,11 +8,11 @@
 /* The bubblewrap command line for one job.
  *
  * Root file system: bwrap's new root is a tmpfs; every top-level entry of the image is bound
- * into it read-only (directories and files) or recreated (symlinks), /proc, /dev and a private
- * /tmp are mounted fresh, and at the end the tmpfs itself is remounted read-only. Binding entries
- * one by one instead of the whole image at / is what lets /var/input exist even when the image
- * has no such directory (a squashfs cannot grow a mount point): /var is rebuilt the same way one
- * level down. The job's input files are bound read-only at /var/input/{data,params}.json.
+ * into it read-only (directories and files) or recreated (symlinks), /proc, /dev, a private
+ * /tmp and a private /dev/shm (tmpfs, mode 1777) are mounted fresh, and at the end the tmpfs
+ * itself is remounted read-only. Binding entries one by one instead of the whole image at / is
+ * what lets /var/input exist even when the image has no such directory (a squashfs cannot
+ * grow a mount point): /var is rebuilt the same way one level down. The job's input files are bound read-only at /var/input/{data,params}.json.
  *
  * Privileges: bwrap runs as root without a user namespace (we are root: no setuid bit, no
  * unprivileged user namespace for the job to attack), with its own mount, pid, ipc, uts (and,
@@ -41,6 +41,7 @@ typedef struct SandboxParams {
         const char *hostname;
         bool network;
         uint64_t tmp_size;              /* bytes of /tmp; 0: tmpfs's default */
+        uint64_t shm_size;              /* bytes of /dev/shm; 0: tmpfs's default */
         int json_status_fd;             /* fd numbers as the bwrap process will see them */
         int init_status_fd;
         int lifeline_fd;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "spool-layout.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "spool.h"
@@ -34,22 +35,29 @@ int spool_lock_pid_file(int dir_fd, const char *path, pid_t *ret_holder) {
                 return -errno;
         }
         n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t) n, 0) != n)
+        if (ftruncate(fd, 0) < 0)
                 return -errno;
+        if (pwrite(fd, buf, (size_t) n, 0) != n && !(errno == ENOSPC || errno == EDQUOT))
+                return -errno;
+        /* On a full disk the file stays empty, but the lock holds: the caller sees the size. */
         return TAKE_FD(fd);
 }
 
 static int prepare_input_file(int input_fd, const char *name, uid_t uid, gid_t gid) {
         _cleanup_close_ int fd = -1;
         struct stat st;
+        int r;
 
         fd = openat(input_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0 && errno == ENOENT) {
                 fd = openat(input_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
                 if (fd < 0)
                         return -errno;
-                if (loop_write(fd, "{}\n", 3) < 0)
-                        return -EIO;
+                r = loop_write(fd, "{}\n", 3);
+                if (r < 0) {
+                        (void) unlinkat(input_fd, name, 0);
+                        return r;
+                }
         }
         if (fd < 0)
                 return errno == ELOOP ? -ELOOP : -errno;
@@ -67,9 +75,9 @@ int spool_prepare_input(int dir_fd, uid_t uid, gid_t gid) {
         _cleanup_close_ int input_fd = -1;
         int r;
 
-        if (mkdirat(dir_fd, "input", 0755) < 0 && errno != EEXIST)
+        if (mkdirat(dir_fd, SPOOL_INPUT_DIR, 0755) < 0 && errno != EEXIST)
                 return -errno;
-        input_fd = openat(dir_fd, "input", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        input_fd = openat(dir_fd, SPOOL_INPUT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (input_fd < 0)
                 return -errno;
         r = prepare_input_file(input_fd, "data.json", uid, gid);

@@ -171,6 +171,51 @@ class Lifecycle(GatewaydTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(data[0]), before)
 
+    def test_state_directory_from_config(self):
+        """"StateDirectory" in the configuration, without --state-dir, is where gatewayd keeps
+        state.db and creates its directories; it is what the Manager reports."""
+        tmp = procs.TempDir(prefix="gatewayd-statedir-")
+        self.addCleanup(tmp.cleanup)
+        state = os.path.join(tmp.path, "configured", "state")
+        gw = self.start(config={"StateDirectory": state}, state_dir=state, state_dir_arg=False)
+        self.assertNotIn("--state-dir", gw.argv())
+        r = gw.http("POST", "/v1/services", spec("instatedir"))
+        self.assertEqual(r.status, 201, r.body)
+        db = os.path.join(state, "state.db")
+        self.assertTrue(os.path.exists(db), os.listdir(state) if os.path.isdir(state) else "no " + state)
+        for d in ("cache", "expand", "images"):
+            self.assertTrue(os.path.isdir(os.path.join(state, d)), d)
+        self.assertEqual(gw.http("GET", "/v1/status").json["stateDirectory"], state)
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            names = [row[0] for row in con.execute("SELECT name FROM services")]
+        finally:
+            con.close()
+        self.assertEqual(names, ["instatedir"])
+
+    def test_state_dir_option_overrides_config(self):
+        """--state-dir wins over "StateDirectory" (the unit passes it), with a warning that
+        names both."""
+        tmp = procs.TempDir(prefix="gatewayd-statedir-")
+        self.addCleanup(tmp.cleanup)
+        configured = os.path.join(tmp.path, "configured")
+        gw = self.start(config={"StateDirectory": configured})
+        self.assertTrue(os.path.exists(os.path.join(gw.state_dir, "state.db")))
+        self.assertFalse(os.path.exists(configured))
+        self.assertIn(f"StateDirectory {configured} in {gw.config_path} is overridden by "
+                      f"--state-dir={gw.state_dir}", gw.stderr_text())
+
+    def test_log_level_from_config(self):
+        """"LogLevel" sets the log level (over $GATEWAYD_LOG_LEVEL, which the harness sets to
+        debug); --log-level overrides it."""
+        gw = self.start(config={"LogLevel": "error"})
+        self.assertEqual(gw.http("GET", "/v1/status").status, 200)
+        gw.stop_daemon()
+        self.assertNotIn("Serving HTTP on", gw.stderr_text())
+        gw.extra_args = ["--log-level", "info"]
+        gw.start()
+        self.assertIn("Serving HTTP on", gw.stderr_text())
+
     def test_state_db_in_state_dir(self):
         gw = self.start()
         gw.http("POST", "/v1/services", spec("indb"))
@@ -599,3 +644,43 @@ class Gatewayctl(StackTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class UnimplementedPlatforms(StackTestCase):
+    """SSH platforms (accesstype "remote") and Slurm are accepted in the configuration, so that
+    Shifter's load, but not implemented: gatewayd says so at start and refuses pulls and jobs for
+    them (503) instead of doing the work on this host under the platform's name."""
+    config = {
+        "Platforms": {
+            "here": {"accesstype": "local"},
+            "cluster": {"accesstype": "remote", "host": ["node01"],
+                        "ssh": {"username": "shifter", "imageDir": "/images"}},
+            "batch": {"accesstype": "local", "slurm": {"url": "unix:/run/slurmrestd.sock"}},
+        },
+        "DefaultPlatform": "batch",
+    }
+
+    def test_warned_at_start(self):
+        err = self.gw.stderr_text()
+        self.assertIn('Platforms.cluster: accesstype "remote" (SSH nodes) is not implemented by this '
+                      'gatewayd; pulls and jobs for it are refused.', err)
+        self.assertIn('Platforms.batch: "slurm" (jobs through slurmrestd) is not implemented by this '
+                      'gatewayd; jobs for it are refused.', err)
+        self.assertNotIn("Platforms.here:", err)
+
+    def test_pull_to_remote_platform_refused(self):
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": "busybox:latest", "platform": "cluster"},
+                         as_user=users.USER)
+        self.assertError(r, 503, "Unavailable")
+        self.assertIn("Platform 'cluster': accesstype \"remote\" (SSH nodes) is not implemented",
+                      r.json["error"]["message"])
+        self.assertEqual(self.gw.http("GET", "/v1/images").json["images"], [])
+
+    def test_job_on_slurm_platform_refused(self):
+        r = self.gw.http("POST", "/v1/services", spec("on-slurm"))
+        self.assertEqual(r.status, 201, r.body)
+        r = self.gw.http("POST", "/v1/services/on-slurm/jobs", {"data": {}}, as_user=users.USER)
+        self.assertError(r, 503, "Unavailable")
+        self.assertIn("Platform 'batch' (DefaultPlatform): \"slurm\" (jobs through slurmrestd) is not "
+                      "implemented", r.json["error"]["message"])
+        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).json["jobs"], [])

@@ -11,7 +11,7 @@ import subprocess
 from harness import images, users
 from harness.bus import BusMonitor
 from harness.gatewayd import BUS_NAME, Gatewayd
-from harness.procs import Processes, TempDir, wait_for
+from harness.procs import Processes, TempDir, build_dir, wait_for
 from harness.registry import Proxy, Registry, TestCA
 from harness.stack import StackTestCase
 
@@ -263,6 +263,59 @@ class Expiry(ImageStack):
         self.assertEqual(self.wait_done(r.json["id"])[-1]["status"], "READY")
 
 
+class Limits(ImageStack):
+    """Images that would take too much: ImageSizeMax and ImageFilesMax (small here, so the tests
+    take seconds) reach the worker, its FAILURE names the limit, the staging tree is gone, and
+    the daemon keeps serving and pulling."""
+
+    extra_config = {"ImageSizeMax": "16M", "ImageFilesMax": 400}
+
+    def assert_fails(self, name, image, expect):
+        images.push_image(self.registry, "limits/" + name, "latest", image)
+        r = self.pull(f"{self.registry.host}/limits/{name}:latest", as_user=users.USER)
+        self.assertEqual(r.status, 202, r.body)
+        lines = self.wait_done(r.json["id"], as_user=users.USER)
+        self.assertEqual(lines[-1]["status"], "FAILURE", lines[-1])
+        self.assertIn(expect, lines[-1]["message"])
+        got = self.image(r.json["id"], as_user=users.USER)
+        self.assertEqual((got.json["status"], got.json["message"]), ("FAILURE", lines[-1]["message"]))
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "images", r.json["id"] + ".squashfs")))
+        expand = os.path.join(self.gw.state_dir, "expand")
+        self.assertEqual(os.listdir(expand) if os.path.isdir(expand) else [], [], "staging tree removed")
+        self.assertServing()
+        return r.json["id"]
+
+    def test_gzip_bomb(self):
+        self.assert_fails("bomb", images.Image([(images.gzip_bomb(256), "gzip")]), "ImageSizeMax (16777216 bytes")
+        # the daemon still pulls what fits
+        r = self.pull(f"{self.registry.host}/test/busybox:latest", force=True)
+        self.assertEqual(self.wait_done(r.json["id"])[-1]["status"], "READY")
+
+    def test_too_many_files(self):
+        layer = images.Layer().dir("d")
+        for i in range(450):
+            layer.file(f"d/{i}")
+        self.assert_fails("files", images.Image([(layer, "gzip")]), "ImageFilesMax (400)")
+
+    def test_diff_id_mismatch(self):
+        layer = images.Layer().busybox()
+        img = images.Image([(layer, "gzip")], diff_ids=[images.sha256(b"something else")])
+        self.assert_fails("diffid", img, "diff_id mismatch")
+
+    def test_config_too_large(self):
+        img = images.Image([(images.Layer().file("f", "x"), "gzip")], labels={"pad": "x" * (8 << 20)})
+        self.assert_fails("config", img, "more than the limit of 8388608")
+
+    def test_too_many_layers(self):
+        # found while resolving, before there is an image record: the pull request is refused
+        layer = (images.Layer().file("f", "x"), "gzip")
+        images.push_image(self.registry, "limits/layers", "latest", images.Image([layer] * 1001))
+        r = self.pull(f"{self.registry.host}/limits/layers:latest", as_user=users.USER)
+        self.assertEqual(r.status, 503, r.body)
+        self.assertIn("more than 1000 layers", r.json["error"]["message"])
+        self.assertServing()
+
+
 class Interrupted(ImageStack):
     """Pulls that break: a registry that dies mid-download, and gatewayd killed mid-pull."""
 
@@ -506,3 +559,40 @@ class LocationKeys(ImageStack):
             self.assertIn(os.path.join(os.path.dirname(gw.config_path), "missing-ca.pem"), p.stderr)
         finally:
             gw.stop()
+
+
+class WorkerPathPull(ImageStack):
+    """"WorkerPath" names the gateway-worker for pulls too, not only for jobs: a wrapper that
+    records its verb and runs the real worker does the pull."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.wrap_tmp = TempDir(prefix="gatewayd-workerpath-")
+        os.chmod(cls.wrap_tmp.path, 0o755)
+        cls.invocations = os.path.join(cls.wrap_tmp.path, "invocations")
+        real = os.path.join(build_dir(), "src", "worker", "gateway-worker")
+        wrapper = os.path.join(cls.wrap_tmp.path, "gateway-worker")
+        with open(wrapper, "w") as f:
+            f.write(f'#!/bin/sh\necho "$1" >> {cls.invocations}\nexec {real} "$@"\n')
+        os.chmod(wrapper, 0o755)
+        cls.extra_config = {"WorkerPath": wrapper}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.wrap_tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.wrap_tmp.cleanup()
+
+    def test_pull_uses_worker_path(self):
+        r = self.pull(f"{self.registry.host}/test/other:v1", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        if r.status == 202:
+            self.assertEqual(self.wait_done(r.json["id"])[-1]["status"], "READY")
+        with open(self.invocations) as f:
+            self.assertIn("pull", f.read().split())

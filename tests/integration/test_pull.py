@@ -24,6 +24,32 @@ def worker():
     return os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
 
 
+def sample_rss(argv, peak, env=None):
+    """Runs argv like subprocess.run, sampling /proc/PID/status VmRSS every few ms meanwhile."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak.append(0)
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            peak[0] = max(peak[0], int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            stop.wait(0.002)
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        stop.set()
+        t.join()
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 class PullTest(unittest.TestCase):
     def setUp(self):
         self.procs = procs.Processes()
@@ -37,13 +63,17 @@ class PullTest(unittest.TestCase):
 
     # ---- helpers ----
 
-    def pull(self, ref, *args, ok=True, user=None, env=None):
+    def pull(self, ref, *args, ok=True, user=None, env=None, rss=None):
+        """rss: a list that gets the worker's peak VmRSS (KiB), sampled while it runs."""
         argv = [worker(), "pull", "--image-dir", self.image_dir, "--cache-dir", self.cache_dir,
                 "--expand-dir", self.expand_dir, "--retries", "2", *args, ref]
         if user:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"] + argv
-        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
-                           env=env)
+        if rss is None:
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
+                               env=env)
+        else:
+            p = sample_rss(argv, rss, env=env)
         events = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
         # under -Db_sanitize=address,undefined a report must fail the test, failing pull or not
         self.assertNotIn("Sanitizer", p.stderr)
@@ -931,6 +961,173 @@ class PullTest(unittest.TestCase):
                     "--credentials-file", "--insecure-registry", "--compressor", "--compression-level",
                     "--jobs", "--events-fd", "--resolve-only", "--id-only", "EXIT STATUS"):
             self.assertIn(opt, p.stdout)
+
+    # ---- limits: a pull cannot take more disk, memory or entries than configured ----
+
+    def test_gzip_bomb_stops_at_image_size_max(self):
+        # 512 MiB of zeros in 0.5 MiB of gzip, as one member: the kind of layer that used to be
+        # inflated whole into memory. Stopped at 32 MiB, with the worker's memory sampled.
+        img = Image([(Layer().busybox(), "gzip"), (images.gzip_bomb(512), "gzip")])
+        images.push_image(self.registry, "bomb", "latest", img)
+        rss = []
+        msg, events, _ = self.pull(self.ref("bomb"), "--image-size-max", "32M", ok=False, rss=rss)
+        self.assertIn("ImageSizeMax", msg)
+        self.assertIn(str(32 << 20), msg)
+        self.assertGreater(rss[0], 0)
+        self.assertLess(rss[0], 128 * 1024, f"worker peak RSS {rss[0]} KiB")
+        self.assert_no_image()
+        self.assert_staging_clean()
+        self.assert_cache_consistent()
+        # under the limit the same image unpacks; the limit counts all layers together
+        rss = []
+        done, _, _ = self.pull(self.ref("bomb"), "--image-size-max", "600M", rss=rss)
+        self.assertEqual(self.tree(done["squashfs"])["zero"][0][0], "-")
+        self.assertLess(rss[0], 128 * 1024, f"worker peak RSS {rss[0]} KiB unpacking 512 MiB")
+        msg, _, _ = self.pull(self.ref("bomb"), "--force", "--image-size-max", f"{(512 << 20) + 4096}", ok=False)
+        self.assertIn("ImageSizeMax", msg)
+
+    def test_bomb_across_layers_and_sparse_files(self):
+        # four layers, each under the limit, over it together
+        img = Image([(images.gzip_bomb(8, f"zero{i}"), "gzip") for i in range(4)])
+        images.push_image(self.registry, "bombs", "latest", img)
+        msg, _, _ = self.pull(self.ref("bombs"), "--image-size-max", "20M", ok=False)
+        self.assertIn("ImageSizeMax", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+        # a sparse file costs little tar but its full size to read: it counts with its size
+        src = os.path.join(self.tmp.path, "sparse")
+        os.makedirs(src)
+        with open(os.path.join(src, "hole"), "wb") as f:
+            f.truncate(64 << 30)
+        tar = subprocess.run(["tar", "--sparse", "--format=pax", "-C", src, "-cf", "-", "hole"], check=True,
+                             stdout=subprocess.PIPE).stdout
+        self.assertLess(len(tar), 1 << 20)
+        images.push_image(self.registry, "sparse", "latest", Image([(tar, "gzip")]))
+        msg, _, _ = self.pull(self.ref("sparse"), "--image-size-max", "1G", ok=False)
+        self.assertIn("ImageSizeMax", msg)
+        self.assertIn("hole", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+
+    def test_image_files_max(self):
+        l1 = Layer().dir("a")
+        l2 = Layer().dir("b")
+        for i in range(300):
+            l1.file(f"a/{i}")
+            l2.file(f"b/{i}")
+        images.push_image(self.registry, "files", "latest", Image([(l1, "gzip"), (l2, "zstd")]))
+        msg, _, _ = self.pull(self.ref("files"), "--image-files-max", "500", ok=False)
+        self.assertIn("ImageFilesMax (500)", msg)
+        self.assertIn("layer 2/2", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+        done, _, _ = self.pull(self.ref("files"), "--image-files-max", "602")
+        self.assertIn("b/299", self.tree(done["squashfs"]))
+
+    def test_diff_id_mismatch(self):
+        good = Layer().busybox()
+        other = Layer().file("other", "x").tar()
+        for comp in ("gzip", "zstd", "none"):
+            with self.subTest(comp):
+                layer = Layer().file("f", "content of " + comp)
+                img = Image([(good, "gzip"), (layer, comp)],
+                            diff_ids=[images.sha256(good.tar()), images.sha256(other)])
+                images.push_image(self.registry, "diffid", comp, img)
+                msg, _, _ = self.pull(self.ref("diffid", comp), ok=False)
+                self.assertIn("diff_id mismatch: layer 2/2", msg)
+                self.assertIn(images.sha256(other), msg)
+                self.assert_no_image()
+                self.assert_staging_clean()
+        # a trailer after the tar's end is part of the layer too: the decoder hashes to the end
+        tar = good.tar() + b"\0" * 4096
+        images.push_image(self.registry, "diffid", "tail",
+                          Image([(tar, "gzip")], diff_ids=[images.sha256(good.tar())]))
+        msg, _, _ = self.pull(self.ref("diffid", "tail"), ok=False)
+        self.assertIn("diff_id mismatch", msg)
+        # a configuration that does not list one diff_id per layer
+        images.push_image(self.registry, "diffid", "count", Image([(good, "gzip")], diff_ids=[]))
+        msg, _, _ = self.pull(self.ref("diffid", "count"), ok=False)
+        self.assertIn("lists 0 diff_ids for 1 layers", msg)
+        self.assert_no_image()
+
+    def test_manifest_and_config_caps(self):
+        # docker-registry itself refuses manifests over 4 MiB, so a plain HTTP server plays a
+        # registry that sends one (an image manifest, and an index)
+        import http.server
+        body = json.dumps({"schemaVersion": 2, "layers": [], "annotations": {"pad": "x" * (4 << 20)}}).encode()
+
+        class Big(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", images.OCI_INDEX if "index" in self.path else images.OCI_MANIFEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Big)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        for tag in ("manifest", "index"):
+            msg, _, _ = self.pull(f"127.0.0.1:{srv.server_address[1]}/caps:{tag}", ok=False)
+            self.assertIn("larger than 4194304 bytes", msg)
+
+        img = Image([(Layer().file("f", "x"), "gzip")], labels={"pad": "x" * (8 << 20)})
+        images.push_image(self.registry, "caps", "config", img)
+        rss = []
+        msg, _, _ = self.pull(self.ref("caps", "config"), ok=False, rss=rss)
+        self.assertIn("more than the limit of 8388608", msg)
+        self.assertLess(rss[0], 64 * 1024, "the configuration is not downloaded")
+        self.assert_no_image()
+
+        layer = (Layer().file("f", "x"), "gzip")
+        images.push_image(self.registry, "caps", "layers", Image([layer] * 1001))
+        msg, _, _ = self.pull(self.ref("caps", "layers"), ok=False)
+        self.assertIn("more than 1000 layers", msg)
+        self.assert_no_image()
+
+    def test_gzip_variants(self):
+        # what image builders write: a header with a file name, many members (pigz), an empty
+        # member, padding after the last member; and a truncated stream, which must fail
+        import gzip
+        tar = Layer().busybox().file("hello", "x" * 100000).tar()
+        src = os.path.join(self.tmp.path, "layer.tar")
+        with open(src, "wb") as f:
+            f.write(tar)
+        whole = gzip.compress(tar, mtime=0)
+        variants = {
+            "name": subprocess.run(["gzip", "-c", "-9", src], stdout=subprocess.PIPE, check=True).stdout,
+            "members": b"".join(gzip.compress(tar[i:i + 7000], mtime=0) for i in range(0, len(tar), 7000)),
+            "empty-member": gzip.compress(b"", mtime=0) + whole,
+            "padding": whole + b"\0" * 1000,
+        }
+        for name, data in variants.items():
+            with self.subTest(name):
+                images.push_image(self.registry, "gz", name, Image([(images.Blob(data, images.sha256(tar)), "gzip")]))
+                done, _, _ = self.pull(self.ref("gz", name))
+                mnt = self.mount(done["squashfs"])
+                with open(os.path.join(mnt, "hello")) as f:
+                    self.assertEqual(f.read(), "x" * 100000)
+        d, _ = images.push_image(self.registry, "gz", "truncated",
+                                 Image([(images.Blob(whole[:len(whole) // 2], images.sha256(tar)), "gzip")]))
+        msg, _, _ = self.pull(self.ref("gz", "truncated"), ok=False)
+        self.assertIn("Layer 1/1", msg)
+        self.assertFalse(os.path.exists(os.path.join(self.image_dir, d[7:] + ".squashfs")))
+        self.assert_staging_clean()
+
+    def test_free_space_checked_before_conversion(self):
+        os.makedirs(self.image_dir)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.image_dir], check=True)
+        self.addCleanup(subprocess.run, ["umount", self.image_dir], check=True)
+        img = Image([(Layer().file("random", os.urandom(6 << 20)), "gzip")])
+        images.push_image(self.registry, "nospace", "latest", img)
+        msg, events, _ = self.pull(self.ref("nospace"), ok=False)
+        self.assertIn("Not enough free space in " + self.image_dir, msg)
+        self.assertNotIn("CONVERSION", [e.get("status") for e in events])
+        self.assert_staging_clean()
+        self.assertEqual(os.listdir(self.image_dir), [])
 
     def test_default_location(self):
         d, _ = images.push_image(self.registry, "team/app", "latest", images.busybox_image())

@@ -14,6 +14,7 @@ import time
 import unittest
 
 from harness import images, procs, rootfs, users
+from harness.smallfs import SmallFs
 from harness.registry import Registry
 
 # Run by /usr/bin/python3 as a user (the interpreter running the tests may live where the user
@@ -362,6 +363,48 @@ class WorkerRunTest(unittest.TestCase):
         self.assertIn("full\n", o.log)     # the write failed (busybox says "I/O error")
         self.assertRegex(o.log, r"tmpfs\s+32768\s+32768\s+0 ")
 
+    def test_dev_shm_private_and_writable(self):
+        # Python's multiprocessing needs a writable /dev/shm: a tmpfs of the job's own (mode
+        # 1777, nosuid, nodev), a quarter of the memory limit (its pages are charged to the
+        # job, and /tmp already takes half).
+        o = self.run_job(self.spool("echo hello > /dev/shm/file && cat /dev/shm/file;"
+                                    "stat -c 'mode=%a owner=%u' /dev/shm; grep ' /dev/shm ' /proc/mounts;"
+                                    "df -k /dev/shm | tail -1;"
+                                    "head -c 100000000 /dev/zero > /dev/shm/big || echo full;"
+                                    "echo 'PlanQK:Job:Result: \"survived\"'",
+                                    resources={"memory": 64 << 20, "timeout": 30}))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, "survived")
+        self.assertIn("hello\nmode=1777 owner=0\n", o.log)
+        mount = [l for l in o.log.splitlines() if " /dev/shm " in l]
+        self.assertEqual(len(mount), 1, o.log)
+        self.assertEqual(mount[0].split()[2], "tmpfs")
+        opts = mount[0].split()[3].split(",")
+        for opt in ("rw", "nosuid", "nodev"):
+            self.assertIn(opt, opts)
+        self.assertRegex(o.log, r"tmpfs\s+16384\s+\d+\s+\d+ ")
+        self.assertIn("full\n", o.log)
+
+    def test_dev_shm_not_shared(self):
+        # One job's /dev/shm is neither another's (running at the same time) nor the host's.
+        marker = f"gatewayd-shm-{os.getpid()}-{time.monotonic_ns()}"
+        first = self.spool(f"echo secret > /dev/shm/{marker} && echo ready; sleep 2; ls /dev/shm")
+        p = self.start(first)
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        o = self.run_job(self.spool(f"ls -A /dev/shm; cat /dev/shm/{marker} 2>/dev/null || echo absent"))
+        self.assert_succeeded(o)
+        self.assertEqual(o.log, "absent\n")
+        self.assertFalse(os.path.exists(f"/dev/shm/{marker}"))
+        o = self.finish(p, first)
+        self.assert_succeeded(o)
+        self.assertFalse(os.path.exists(f"/dev/shm/{marker}"))
+
+    def test_posix_semaphores_and_shared_memory(self):
+        # sem_open() and shm_open() (what multiprocessing.Lock/Pool use) work, across fork().
+        o = self.run_job(self.spool(command=["/usr/local/bin/shm"]))
+        self.assert_succeeded(o)
+        self.assertEqual(o.result, {"sem_open": "OK", "shm_open": "OK", "shared": 42})
+
     def test_memory_limit_rlimit_fallback(self):
         o = self.run_job(self.spool(command=["/usr/local/bin/alloc", "256"], resources={"memory": 64 << 20}),
                          "--no-cgroups")
@@ -389,12 +432,86 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(o.result, "end")
         head, body = o.log.split("\n", 1)
         self.assertRegex(head, r"^\[gateway-worker\] Log truncated: the first \d+ bytes were dropped")
-        self.assertLessEqual(len(body.encode()), 64 * 1024)
-        self.assertGreater(len(body.encode()), 60 * 1024)
+        # the limit bounds the whole file, notice included; at least the last segment (half) is kept
+        self.assertLessEqual(len(o.log.encode()), 64 * 1024)
+        self.assertGreater(len(body.encode()), 30 * 1024)
         self.assertTrue(body.endswith("399999\n400000\nPlanQK:Job:Result: \"end\"\n"))
         self.assertRegex(body, r"^\d+\n")    # cut on a line boundary
         self.assertGreater(o.exit["logDroppedBytes"], 2_000_000)
         self.assertFalse(os.path.exists(os.path.join(o.spool, "log.old")))
+
+    def test_log_max_bounds_rotated_part(self):
+        """--log-max bounds what the log takes of the disk while the job runs: "log" and the
+        rotated "log.old" together, sampled throughout the run."""
+        spool = self.spool("seq 1 600000")
+        p = self.start(spool, "--log-max=64K", stdout=subprocess.DEVNULL)
+        worst = samples = 0
+        while p.poll() is None:
+            total = 0
+            for name in ("log", "log.old"):
+                try:
+                    total += os.stat(os.path.join(spool, name)).st_size
+                except FileNotFoundError:
+                    pass
+            worst = max(worst, total)
+            samples += 1
+        o = self.finish(p, spool)
+        self.assert_succeeded(o)
+        self.assertGreater(samples, 20)
+        self.assertLessEqual(worst, 64 * 1024, f"log + log.old reached {worst} bytes")
+        self.assertLessEqual(len(o.log.encode()), 64 * 1024)
+
+    # -- a full disk ---------------------------------------------------------------------------
+
+    def small_spool(self, size, script, **kw):
+        """A spool on a tmpfs of its own (unmounted after the test)."""
+        fs = SmallFs(size)
+        self.addCleanup(fs.cleanup)
+        d = self.spool(script, **kw)
+        dest = os.path.join(fs.path, "job")
+        shutil.copytree(d, dest)
+        return fs, dest
+
+    def test_disk_full_stops_job(self):
+        # Endless output, a log limit far beyond the file system: the disk fills, the job is
+        # stopped, and exit.json is written all the same.
+        fs, spool = self.small_spool("4m", 'yes "$(head -c 4000 /dev/zero | tr \'\\0\' x)"')
+        start = time.monotonic()
+        o = self.run_job(spool, "--log-max=1G", "--kill-grace=5", events=False, timeout=30)
+        self.assertLess(time.monotonic() - start, 20)
+        self.assertEqual(o.rc, 0, o.stderr)
+        self.assertEqual(o.status, "FAILED", o.exit)
+        self.assertEqual(o.error_code, "DISK_FULL", o.exit)
+        self.assertIn("full", o.exit["error"]["detail"])
+        self.assertFalse(os.path.exists(os.path.join(spool, ".exit.json.reserve")))
+        self.assertLess(fs.free_bytes(), 64 * 1024)   # it really was full
+
+    def test_disk_full_before_start(self):
+        # gatewayd made the spool and its reserve, then the disk filled up: the job does not
+        # start, and says why.
+        fs, spool = self.small_spool("2m", "echo never")
+        with open(os.path.join(spool, ".exit.json.reserve"), "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, 64 * 1024)
+        fs.fill()
+        o = self.run_job(spool)
+        self.assertEqual(o.rc, 0, o.stderr)
+        self.assertEqual(o.status, "FAILED", o.exit)
+        self.assertEqual(o.error_code, "DISK_FULL", o.exit)
+        self.assertIsNone(o.exit["startedAt"])
+        self.assertNotIn("never", o.log or "")
+
+    def test_disk_full_result_lost(self):
+        # The job succeeds, but the disk filled up before its result could be stored: that is
+        # not a success for its user.
+        fs, spool = self.small_spool("2m", "echo 'PlanQK:Job:Result: {\"big\": 1}'; sleep 1")
+        p = self.start(spool)
+        self.wait_event(p, lambda e: e.get("line", "").startswith("PlanQK:Job:Result"))
+        fs.fill()
+        o = self.finish(p, spool)
+        self.assertEqual(o.rc, 0, o.stderr)
+        self.assertEqual(o.error_code, "DISK_FULL", o.exit)
+        self.assertFalse(o.exit["hasResult"])
+        self.assertIsNone(o.result)
 
     def test_long_line_is_not_fatal(self):
         o = self.run_job(self.spool("head -c 3000000 /dev/zero | tr '\\0' x; echo; echo 'PlanQK:Job:Result: 1'"),
@@ -862,7 +979,7 @@ class WorkerRunOnlyTest(WorkerRunTest):
         verb = subprocess.run([worker_binary(), "run", "--help"], capture_output=True, text=True)
         self.assertEqual((mine.returncode, mine.stdout), (verb.returncode, verb.stdout))
         libs = subprocess.run(["ldd", worker_run_binary()], capture_output=True, text=True).stdout
-        for lib in ("libcurl", "libarchive", "libcrypto", "libdeflate"):
+        for lib in ("libcurl", "libarchive", "libcrypto", "libisal"):
             self.assertNotIn(lib, libs)
 
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "platform.h"
 #include "fs-util.h"
 #include "log.h"
 #include "macro.h"
@@ -1009,6 +1010,68 @@ START_TEST(test_documentation_examples) {
 }
 END_TEST
 
+START_TEST(test_state_directory_and_log_level) {
+        _cleanup_(config_freep) Config *c = NULL, *d = NULL;
+
+        /* --state-dir over "StateDirectory" over the built-in default; likewise the log level. */
+        ck_assert_int_eq(config_parse("{\"StateDirectory\": \"/srv/gw\", \"LogLevel\": \"warn\"}", NULL, &c, NULL), 0);
+        ck_assert_str_eq(config_state_directory(c, NULL, "/var/lib/gatewayd"), "/srv/gw");
+        ck_assert_str_eq(config_state_directory(c, "/tmp/st", "/var/lib/gatewayd"), "/tmp/st");
+        ck_assert_int_eq(config_log_level(c, -1, LOG_DEBUG), LOG_WARNING);
+        ck_assert_int_eq(config_log_level(c, LOG_ERR, LOG_DEBUG), LOG_ERR);
+
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_str_eq(config_state_directory(d, NULL, "/var/lib/gatewayd"), "/var/lib/gatewayd");
+        ck_assert_str_eq(config_state_directory(d, "/tmp/st", "/var/lib/gatewayd"), "/tmp/st");
+        ck_assert_int_eq(config_log_level(d, -1, LOG_DEBUG), LOG_DEBUG);
+}
+END_TEST
+
+START_TEST(test_unsupported_platforms) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Platforms\": {\"here\": {\"accesstype\": \"local\"},"
+                                      " \"cluster\": {\"accesstype\": \"remote\", \"host\": \"n1\","
+                                      "  \"ssh\": {\"username\": \"u\", \"imageDir\": \"/images\"}},"
+                                      " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\"}}}}",
+                                      NULL, &c, NULL), 0);
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), false), "remote"));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), true), "remote"));
+        /* Slurm runs jobs; its images are local */
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
+}
+END_TEST
+
+/* ImageSizeMax / ImageFilesMax (issue 8 §4): defaults, size syntax, refusals with the key path. */
+START_TEST(test_image_limits) {
+        static const struct { const char *text, *error; } bad[] = {
+                { "{\"ImageSizeMax\": 0}", "ImageSizeMax: must be at least 1" },
+                { "{\"ImageSizeMax\": \"big\"}", "ImageSizeMax: expected a byte count such as 1048576 or \"16M\", got \"big\"" },
+                { "{\"ImageFilesMax\": 0}", "ImageFilesMax: must be at least 1" },
+                { "{\"ImageFilesMax\": \"1M\"}", "ImageFilesMax: expected a non-negative integer, got \"1M\"" },
+        };
+        _cleanup_(config_freep) Config *d = NULL, *c = NULL;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_uint_eq(d->image_size_max, UINT64_C(64) * 1024 * 1024 * 1024);
+        ck_assert_uint_eq(d->image_files_max, 2000000);
+        ck_assert_int_eq(config_parse("{\"ImageSizeMax\": \"512M\", \"ImageFilesMax\": 1000}", NULL, &c, NULL), 0);
+        ck_assert_uint_eq(c->image_size_max, 512 * 1024 * 1024);
+        ck_assert_uint_eq(c->image_files_max, 1000);
+        ck_assert_ptr_null(c->unknown_keys);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(config_freep) Config *x = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
+                ck_assert_str_eq(err, bad[i].error);
+        }
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -1025,6 +1088,8 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_null_means_default);
         tcase_add_test(tc, test_unknown_keys);
         tcase_add_test(tc, test_job_retention);
+        tcase_add_test(tc, test_state_directory_and_log_level);
+        tcase_add_test(tc, test_unsupported_platforms);
         tcase_add_test(tc, test_remote_access);
         suite_add_tcase(s, tc);
 
@@ -1042,6 +1107,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_location_worker_args);
         tcase_add_test(tc, test_example_file);
         tcase_add_test(tc, test_documentation_examples);
+        tcase_add_test(tc, test_image_limits);
         suite_add_tcase(s, tc);
 
         return s;

@@ -403,6 +403,36 @@ START_TEST(test_db_errno) {
         ck_assert_int_eq(db_errno(SQLITE_ERROR), -EIO);
 }
 END_TEST
+/* After a clean close the WAL and its index stay: reopening needs no new space (a full disk). */
+START_TEST(test_wal_kept_on_close) {
+        sqlite3 *db = NULL;
+        struct stat st;
+
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        insert_service(db, "x");
+        db_close(db);
+        ck_assert_int_eq(stat(path_in(NULL, "state.db-wal"), &st), 0);
+        ck_assert_int_eq(stat(path_in(NULL, "state.db-shm"), &st), 0);
+}
+END_TEST
+
+START_TEST(test_reserve) {
+        char db[512];
+        struct stat st;
+
+        snprintf(db, sizeof(db), "%s", path_in(NULL, "state.db"));   /* (path_in() reuses its buffers) */
+        ck_assert(!db_has_reserve(db));
+        ck_assert_int_eq(db_reserve_release(db), 0);
+        ck_assert_int_eq(db_reserve(db), 0);
+        ck_assert(db_has_reserve(db));
+        ck_assert_int_eq(stat(path_in(NULL, "state.db.reserve"), &st), 0);
+        ck_assert_int_eq(st.st_size, DB_RESERVE_SIZE);
+        ck_assert_int_ge((int64_t) st.st_blocks * 512, DB_RESERVE_SIZE);  /* allocated, not sparse */
+        ck_assert_int_eq(db_reserve(db), 0);                              /* idempotent */
+        ck_assert_int_eq(db_reserve_release(db), 1);
+        ck_assert(!db_has_reserve(db));
+}
+END_TEST
 
 static Suite *db_suite(void) {
         Suite *s = suite_create("db");
@@ -420,6 +450,8 @@ static Suite *db_suite(void) {
         tcase_add_test(tc, test_killed_writer);
         tcase_add_test(tc, test_db_errno);
         tcase_add_test(tc, test_tags_repaired_and_safe);
+        tcase_add_test(tc, test_wal_kept_on_close);
+        tcase_add_test(tc, test_reserve);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -30,6 +30,7 @@ static const struct {
         { GW_ERROR_LIMIT_EXCEEDED,         429, "LimitExceeded",        "org.gatewayd.Gateway1.Error.LimitExceeded" },
         { GW_ERROR_INTERNAL,               500, "Internal",             "org.gatewayd.Gateway1.Error.Internal" },
         { GW_ERROR_UNAVAILABLE,            503, "Unavailable",          "org.gatewayd.Gateway1.Error.Unavailable" },
+        { GW_ERROR_INSUFFICIENT_STORAGE,   507, "InsufficientStorage",  "org.gatewayd.Gateway1.Error.InsufficientStorage" },
         { GW_ERROR_UNAUTHENTICATED,        401, "Unauthenticated",      "org.gatewayd.Gateway1.Error.Unauthenticated" },
 };
 
@@ -129,7 +130,8 @@ START_TEST(test_set_errno) {
         static const struct { int error; GwErrorCode code; } map[] = {
                 { ENOMEM, GW_ERROR_INTERNAL },
                 { EIO, GW_ERROR_INTERNAL },
-                { ENOSPC, GW_ERROR_INTERNAL },
+                { ENOSPC, GW_ERROR_INSUFFICIENT_STORAGE },
+                { EDQUOT, GW_ERROR_INSUFFICIENT_STORAGE },
                 { EACCES, GW_ERROR_ACCESS_DENIED },
                 { EPERM, GW_ERROR_ACCESS_DENIED },
                 { ENOENT, GW_ERROR_NOT_FOUND },

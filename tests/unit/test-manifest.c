@@ -130,6 +130,14 @@ START_TEST(test_config_parse) {
         ck_assert_int_eq(json_object_array_length(c->env), 1);
         ck_assert_int_eq(json_object_array_length(c->cmd), 2);
         ck_assert_uint_eq(c->n_diff_ids, 1);
+        ck_assert_str_eq(c->diff_ids[0], DA);
+
+        /* diff_ids are what layers are checked against: only sha256 digests pass */
+        ImageConfig *bad = NULL;
+        ck_assert_int_eq(image_config_parse("{\"rootfs\":{\"diff_ids\":[\"sha256:short\"]}}", &bad), -EBADMSG);
+        ck_assert_int_eq(image_config_parse("{\"rootfs\":{\"diff_ids\":[5]}}", &bad), -EBADMSG);
+        ck_assert_int_eq(image_config_parse("{\"rootfs\":{\"diff_ids\":[\"sha512:" "abcd" "\"]}}", &bad), -EBADMSG);
+        ck_assert_ptr_null(bad);
 }
 END_TEST
 

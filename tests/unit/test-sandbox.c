@@ -62,6 +62,7 @@ static char **build(bool network) {
                 .workdir = "/app",
                 .network = network,
                 .tmp_size = network ? 1048576 : 0,
+                .shm_size = network ? 524288 : 0,
                 .json_status_fd = 3,
                 .init_status_fd = 4,
                 .lifeline_fd = 5,
@@ -120,6 +121,10 @@ START_TEST(test_root_entries) {
         ck_assert_int_ge(find(argv, "--dev"), 0);
         ck_assert_int_ge(find(argv, "--tmpfs"), 0);
         ck_assert_int_lt(find(argv, "--size"), 0);
+        /* a private, writable /dev/shm over the directory bwrap's --dev made */
+        ck_assert_int_ge(find3(argv, "1777", "--tmpfs", "/dev/shm"), 0);
+        ck_assert_int_gt(find3(argv, "1777", "--tmpfs", "/dev/shm"), find(argv, "--dev"));
+        ck_assert_str_eq(argv[find3(argv, "1777", "--tmpfs", "/dev/shm") - 1], "--perms");
 
         ck_assert_int_ge(find(argv, "--unshare-net"), 0);
         ck_assert_int_ge(find(argv, "--unshare-pid"), 0);
@@ -154,6 +159,9 @@ START_TEST(test_network_and_var_symlink) {
         ck_assert_int_lt(find(argv, "--unshare-net"), 0);
         ck_assert_int_lt(find(argv, "--seccomp"), 0);
         ck_assert_int_ge(find3(argv, "--size", "1048576", "--tmpfs"), 0);
+        ck_assert_str_eq(argv[find3(argv, "--size", "1048576", "--tmpfs") + 3], "/tmp");
+        ck_assert_int_ge(find3(argv, "--size", "524288", "--tmpfs"), 0);
+        ck_assert_str_eq(argv[find3(argv, "--size", "524288", "--tmpfs") + 3], "/dev/shm");
         ck_assert_int_lt(find3(argv, "--symlink", "private/var", "/var"), 0);
         ck_assert_int_ge(find3(argv, "--dir", "/var", "--proc"), 0);
         strv_free(argv);

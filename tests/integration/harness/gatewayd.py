@@ -152,7 +152,7 @@ class Gatewayd:
     daemon's stderr for sanitizer reports and raises AssertionError if there are any."""
 
     def __init__(self, mode="direct", bus=None, idle_timeout=None, config=None, extra_args=(),
-                 state_dir=None, env=None, listen=()):
+                 state_dir=None, env=None, state_dir_arg=True, listen=()):
         assert mode in ("direct", "socket", "dbus")
         if mode == "dbus" and bus is None:
             raise ValueError("D-Bus activation needs a PrivateBus")
@@ -162,6 +162,9 @@ class Gatewayd:
         self.extra_args = list(extra_args)
         self.tmp = procs.TempDir(prefix="gatewayd-daemon-")
         self.state_dir = state_dir or os.path.join(self.tmp.path, "state")
+        # False: no --state-dir, the state directory comes from the configuration (or the
+        # built-in default); state_dir then only says where the test expects it.
+        self.state_dir_arg = state_dir_arg
         self.runtime_dir = os.path.join(self.tmp.path, "runtime")
         self.config_path = os.path.join(self.tmp.path, "gatewayd.json")
         self.socket_path = os.path.join(self.runtime_dir, "http.sock")
@@ -177,8 +180,10 @@ class Gatewayd:
     # -- lifecycle --------------------------------------------------------------------------
 
     def argv(self):
-        a = [gatewayd_binary(), "--config", self.config_path, "--state-dir", self.state_dir,
-             "--runtime-dir", self.runtime_dir]
+        a = [gatewayd_binary(), "--config", self.config_path]
+        if self.state_dir_arg:
+            a += ["--state-dir", self.state_dir]
+        a += ["--runtime-dir", self.runtime_dir]
         if self.idle_timeout is not None:
             a += ["--idle-timeout", str(self.idle_timeout)]
         return a + self.extra_args
@@ -202,7 +207,8 @@ class Gatewayd:
         return sanitizer_env(env)
 
     def start(self, wait=True):
-        os.makedirs(self.state_dir, exist_ok=True)
+        if self.state_dir_arg:
+            os.makedirs(self.state_dir, exist_ok=True)
         os.makedirs(self.runtime_dir, exist_ok=True)
         os.chmod(self.runtime_dir, 0o755)
         self.write_config()

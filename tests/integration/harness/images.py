@@ -8,8 +8,10 @@ import gzip
 import hashlib
 import io
 import json
+import struct
 import subprocess
 import tarfile
+import zlib
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -120,12 +122,43 @@ def compress(data, kind):
     raise ValueError(kind)
 
 
+class Blob:
+    """A layer given as the blob the registry stores (already compressed) and the diff_id of the
+    tar inside it; for layers too big to build as a Layer (bombs)."""
+
+    def __init__(self, data, diff_id):
+        self.data, self.diff_id = data, diff_id
+
+
+def gzip_bomb(mib, name="zero"):
+    """A gzip layer (one member, as image builders write them) holding one file of mib MiB of zeros:
+    about 1/1000 of that compressed, and cheap to make: the deflate stream repeats one fully
+    flushed block of 1 MiB of zeros instead of compressing the whole."""
+    ti = tarfile.TarInfo(name)
+    ti.size = mib << 20
+    header = ti.tobuf(tarfile.GNU_FORMAT)
+    zero = bytes(1 << 20)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    parts = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)]
+    block = c.compress(zero) + c.flush(zlib.Z_FULL_FLUSH)
+    h, crc = hashlib.sha256(header), zlib.crc32(header)
+    for _ in range(mib + 1):  # the file, then 1 MiB of zeros that end the tar
+        h.update(zero)
+        crc = zlib.crc32(zero, crc)
+    parts += [block] * (mib + 1)
+    parts += [c.flush(zlib.Z_FINISH), struct.pack("<II", crc, (len(header) + ((mib + 1) << 20)) & 0xFFFFFFFF)]
+    return Blob(b"".join(parts), "sha256:" + h.hexdigest())
+
+
 class Image:
-    """layers: list of (Layer or raw tar bytes, compression)."""
+    """layers: list of (Layer, raw tar bytes or Blob; compression). diff_ids replaces the
+    configuration's rootfs.diff_ids (for layers that do not match them), annotations are added
+    to the manifest (to make it big)."""
 
     def __init__(self, layers, os_="linux", arch="amd64", variant=None, env=None, entrypoint=None,
-                 cmd=None, workdir=None, user=None, labels=None, style="oci"):
+                 cmd=None, workdir=None, user=None, labels=None, style="oci", diff_ids=None, annotations=None):
         self.layers = layers
+        self.diff_ids, self.annotations = diff_ids, annotations
         self.os, self.arch, self.variant = os_, arch, variant
         self.cfg = {"Env": env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
         if entrypoint is not None:
@@ -145,12 +178,17 @@ class Image:
         blobs = {}
         descs, diff_ids = [], []
         for layer, comp in self.layers:
-            raw = layer.tar() if isinstance(layer, Layer) else layer
-            data = compress(raw, comp)
+            if isinstance(layer, Blob):
+                data, diff_id = layer.data, layer.diff_id
+            else:
+                raw = layer.tar() if isinstance(layer, Layer) else layer
+                data, diff_id = compress(raw, comp), sha256(raw)
             d = sha256(data)
             blobs[d] = data
-            diff_ids.append(sha256(raw))
+            diff_ids.append(diff_id)
             descs.append({"mediaType": LAYER_TYPES[(self.style, comp)], "digest": d, "size": len(data)})
+        if self.diff_ids is not None:
+            diff_ids = self.diff_ids
         config = {"architecture": self.arch, "os": self.os, "config": self.cfg,
                   "rootfs": {"type": "layers", "diff_ids": diff_ids}, "created": "1970-01-01T00:00:00Z"}
         if self.variant:
@@ -162,6 +200,8 @@ class Image:
                     "config": {"mediaType": OCI_CONFIG if self.style == "oci" else DOCKER_CONFIG,
                                "digest": sha256(cfg), "size": len(cfg)},
                     "layers": descs}
+        if self.annotations:
+            manifest["annotations"] = self.annotations
         return json.dumps(manifest, sort_keys=True).encode(), mt, blobs
 
     def platform(self):

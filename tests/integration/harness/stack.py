@@ -24,6 +24,7 @@ class StackTestCase(GatewaydTestCase):
     with_polkit = True
     idle_timeout = None
     config = None
+    state_dir = None        # default: a temp dir of the Gatewayd
     listen = ()     # "socket" mode: further sockets, [(fdname, "HOST:PORT")]
 
     @classmethod
@@ -39,7 +40,7 @@ class StackTestCase(GatewaydTestCase):
                 cls.polkit = Polkit(cls.bus).start()
                 cls.class_tracked.append(cls.polkit)
             cls.gw = Gatewayd(mode=cls.mode, bus=cls.bus, idle_timeout=cls.idle_timeout,
-                              config=cls.config, listen=cls.listen)
+                              config=cls.config, state_dir=cls.state_dir, listen=cls.listen)
             cls.class_tracked.append(cls.gw)
             cls.gw.start()
         except BaseException:
