@@ -3,6 +3,7 @@
 #include "bus-job.h"
 #include "bus-manager.h"
 #include "bus-service.h"
+#include "bus-token.h"
 #include "bus-util.h"
 #include "gw-error.h"
 #include "json-util.h"
@@ -194,6 +195,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("a(ssuso)", jobs), bus_method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemoveJob", SD_BUS_ARGS("s", id),
                                 SD_BUS_NO_RESULT, bus_method_remove_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateToken", SD_BUS_ARGS("s", options_json),
+                                SD_BUS_RESULT("s", json), bus_method_create_token, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListTokens", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sttas)", tokens), bus_method_list_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RevokeToken", SD_BUS_ARGS("s", id),
+                                SD_BUS_NO_RESULT, bus_method_revoke_token, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),

@@ -35,6 +35,11 @@ void http_get_job_log(HttpRequest *req, char **captures);
 void http_cancel_job(HttpRequest *req, char **captures);
 void http_remove_job(HttpRequest *req, char **captures);
 
+/* Tokens for TCP/TLS (http-tokens.c) */
+void http_create_token(HttpRequest *req, char **captures);
+void http_list_tokens(HttpRequest *req, char **captures);
+void http_revoke_token(HttpRequest *req, char **captures);
+
 /* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
 void http_planqk_health(HttpRequest *req, char **captures);
 void http_planqk_submit(HttpRequest *req, char **captures);

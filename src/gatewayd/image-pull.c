@@ -442,6 +442,7 @@ static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *p
         p->caller = req->caller;
         p->caller.bus_sender = NULL;
         p->caller.pidfd = -1;
+        p->caller.name = NULL;  /* borrowed from the request, which ends before the pull */
         p->reference = strdup(req->reference);
         p->platform = strdup(platform);
         if (!p->reference || !p->platform)
