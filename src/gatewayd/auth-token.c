@@ -416,8 +416,8 @@ static int token_load(Manager *m, const char *id, TokenCacheEntry **ret) {
         pw = getpwuid(e->uid);
         if (pw)
                 e->name = strdup(pw->pw_name);
-        else
-                (void) asprintf(&e->name, "%u", (unsigned) e->uid);
+        else if (asprintf(&e->name, "%u", (unsigned) e->uid) < 0)
+                e->name = NULL;
         if (!e->name) {
                 token_cache_entry_free(e);
                 return -ENOMEM;
