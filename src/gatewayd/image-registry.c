@@ -585,3 +585,41 @@ void image_mark_used(Image *i) {
         i->last_used_usec = now_realtime_usec();
         (void) image_registry_save(i);
 }
+
+Image *image_registry_lookup_on(Manager *m, const char *platform, const char *reference) {
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        _cleanup_free_ char *key = NULL, *canonical = NULL;
+        ImageTag *t;
+
+        key = tag_key(platform, reference);
+        t = key ? hashmap_get(m->image_tags, key) : NULL;
+        if (t)
+                return hashmap_get(m->images, t->image_id);
+        /* Another spelling of a pulled reference, as in image_registry_lookup(). */
+        if (image_reference_parse(reference, m->config->default_image_location, &ref) < 0)
+                return NULL;
+        canonical = image_reference_to_string(ref);
+        if (!canonical || streq(canonical, reference))
+                return NULL;
+        free(key);
+        key = tag_key(platform, canonical);
+        t = key ? hashmap_get(m->image_tags, key) : NULL;
+        return t ? hashmap_get(m->images, t->image_id) : NULL;
+}
+
+char **image_registry_tags(Image *i) {
+        Manager *m = i->manager;
+        size_t n = 0, plen = strlen(i->platform);
+        char **l = calloc(hashmap_size(m->image_tags) + 1, sizeof(char *));
+        ImageTag *t;
+
+        if (!l)
+                return NULL;
+        HASHMAP_FOREACH(t, m->image_tags)
+                if (streq(t->image_id, i->id) && strneq(t->key, i->platform, plen) && t->key[plen] == '\n')
+                        if (!(l[n++] = strdup(t->key + plen + 1))) {
+                                strv_free(l);
+                                return NULL;
+                        }
+        return l;
+}
