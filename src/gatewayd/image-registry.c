@@ -419,6 +419,13 @@ int image_registry_tag(Image *i, const char *reference) {
         return image_registry_put_tag(m, i->platform, reference, i->id);
 }
 
+static bool id_in(const uint32_t *l, size_t n, uint32_t id) {
+        for (size_t k = 0; k < n; k++)
+                if (l[k] == id)
+                        return true;
+        return false;
+}
+
 int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid_t *gids, size_t n_gids) {
         /* Merges: an image pulled privately by two users is visible to both. */
         uid_t *u = realloc(i->acl_uids, (i->n_acl_uids + n_uids + 1) * sizeof(uid_t));
@@ -427,14 +434,17 @@ int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid
         if (!u)
                 return -ENOMEM;
         i->acl_uids = u;
+        /* Each id once: a re-pull of the same private image must not grow the list. */
         for (size_t k = 0; k < n_uids; k++)
-                i->acl_uids[i->n_acl_uids++] = uids[k];
+                if (!id_in(i->acl_uids, i->n_acl_uids, uids[k]))
+                        i->acl_uids[i->n_acl_uids++] = uids[k];
         g = realloc(i->acl_gids, (i->n_acl_gids + n_gids + 1) * sizeof(gid_t));
         if (!g)
                 return -ENOMEM;
         i->acl_gids = g;
         for (size_t k = 0; k < n_gids; k++)
-                i->acl_gids[i->n_acl_gids++] = gids[k];
+                if (!id_in(i->acl_gids, i->n_acl_gids, gids[k]))
+                        i->acl_gids[i->n_acl_gids++] = gids[k];
         i->private_image = true;
         return image_registry_save(i);
 }
