@@ -180,7 +180,7 @@ class ShifterStack(StackTestCase):
         deadline = time.monotonic() + 120
         while True:
             r = self.api("pull", system, tag, body, as_user)
-            rec = self.check(r, "/api/pull/{system}/{type}/{tag}/", "post", 200)
+            rec = self.check(r, "/api/pull/{system}/{type}/{tag}", "post", 200)
             self.check_record(rec, r.body)
             if rec["status"] not in IN_FLIGHT:
                 return rec
@@ -192,10 +192,10 @@ class ShifterStack(StackTestCase):
         while True:
             r = self.api("lookup", tag=tag, as_user=as_user)
             if r.status == 200:
-                rec = self.check(r, "/api/lookup/{system}/{type}/{tag}/", "get", 200)
+                rec = self.check(r, "/api/lookup/{system}/{type}/{tag}", "get", 200)
                 self.check_record(rec, r.body)
                 return rec
-            self.check(r, "/api/lookup/{system}/{type}/{tag}/", "get", 404)
+            self.check(r, "/api/lookup/{system}/{type}/{tag}", "get", 404)
             self.assertLess(time.monotonic(), deadline, r.body)
             time.sleep(0.2)
 
@@ -234,7 +234,7 @@ class ShifterApi(ShifterStack):
 
         # images: the list shows it with Shifter's fields
         r = self.api("list")
-        listing = self.check(r, "/api/list/{system}/", "get", 200)
+        listing = self.check(r, "/api/list/{system}", "get", 200)
         mine = [x for x in listing["list"] if x["id"] == rec["id"]]
         self.assertEqual(len(mine), 1, listing)
         self.check_record(mine[0])
@@ -242,16 +242,16 @@ class ShifterApi(ShifterStack):
         self.assertIn(tag, mine[0]["tag"])
         # another platform has none of it
         r = self.api("list", system="second")
-        self.assertEqual(self.check(r, "/api/list/{system}/", "get", 200), {"list": []})
+        self.assertEqual(self.check(r, "/api/list/{system}", "get", 200), {"list": []})
 
     def test_lookup_unknown_tag_is_404(self):
         for tag in (f"{self.registry.host}/test/nothing:1", "nothing"):
             with self.subTest(tag=tag):
-                err = self.assertShifterError(self.api("lookup", tag=tag), "/api/lookup/{system}/{type}/{tag}/", "get")
+                err = self.assertShifterError(self.api("lookup", tag=tag), "/api/lookup/{system}/{type}/{tag}", "get")
                 self.assertIn("not found", err["error"])
         # a registry that has no such image: the pull fails with Shifter's error shape too
         r = self.api("pull", tag=f"{self.registry.host}/test/nothing:1")
-        self.assertShifterError(r, "/api/pull/{system}/{type}/{tag}/", "post")
+        self.assertShifterError(r, "/api/pull/{system}/{type}/{tag}", "post")
         self.assertServing()
 
     def test_private_pull_visible_to_listed_users_only(self):
@@ -270,19 +270,19 @@ class ShifterApi(ShifterStack):
         for who in (users.USER, users.ADMIN):
             with self.subTest(user=who):
                 self.assertEqual(self.lookup_until_ready(tag, as_user=who)["id"], rec["id"])
-                listing = self.check(self.api("list", as_user=who), "/api/list/{system}/", "get", 200)
+                listing = self.check(self.api("list", as_user=who), "/api/list/{system}", "get", 200)
                 self.assertIn(rec["id"], [x["id"] for x in listing["list"]])
         # anyone else: 404, and not in the list
         r = self.api("lookup", tag=tag, as_user=users.OTHER)
-        self.assertShifterError(r, "/api/lookup/{system}/{type}/{tag}/", "get")
-        listing = self.check(self.api("list", as_user=users.OTHER), "/api/list/{system}/", "get", 200)
+        self.assertShifterError(r, "/api/lookup/{system}/{type}/{tag}", "get")
+        listing = self.check(self.api("list", as_user=users.OTHER), "/api/list/{system}", "get", 200)
         self.assertNotIn(rec["id"], [x["id"] for x in listing["list"]])
         # the native API agrees
         self.assertEqual(self.gw.http("GET", f"/v1/images/{rec['id']}", as_user=users.OTHER).status, 404)
 
     def test_expire_by_admins_only(self):
         tag = f"{self.registry.host}/test/expire:1"
-        template = "/api/expire/{system}/{type}/{tag}/"
+        template = "/api/expire/{system}/{type}/{tag}"
         rec = self.pull_until_done(tag)
         self.assertEqual(rec["status"], "READY", rec)
 
@@ -295,14 +295,14 @@ class ShifterApi(ShifterStack):
         r = self.api("expire", system="second", tag=tag, as_user=users.OTHER)
         self.assertEqual(self.check(r, template, "get", 200), {"status": False})
         r = self.api("autoexpire")
-        self.assertEqual(self.check(r, "/api/autoexpire/{system}/", "get", 200), {"status": False})
+        self.assertEqual(self.check(r, "/api/autoexpire/{system}", "get", 200), {"status": False})
 
         # in the platform's "admins": expired (GET, as shifterimg sends it)
         r = self.api("expire", tag=tag, as_user=users.OTHER)
         self.assertEqual(self.check(r, template, "get", 200), {"status": True})
         self.assertEqual(self.gw.http("GET", f"/v1/images/{rec['id']}").json["status"], "EXPIRED")
-        self.assertShifterError(self.api("lookup", tag=tag), "/api/lookup/{system}/{type}/{tag}/", "get")
-        listing = self.check(self.api("list"), "/api/list/{system}/", "get", 200)
+        self.assertShifterError(self.api("lookup", tag=tag), "/api/lookup/{system}/{type}/{tag}", "get")
+        listing = self.check(self.api("list"), "/api/list/{system}", "get", 200)
         self.assertNotIn(rec["id"], [x["id"] for x in listing["list"]])
         # already expired: null, as for an unknown image
         r = self.api("expire", tag=tag, as_user=users.OTHER)
@@ -320,41 +320,41 @@ class ShifterApi(ShifterStack):
         # autoexpire for admins: nothing is past ImageExpirationTimeout (not set: never)
         for who in (users.OTHER, users.ADMIN):
             r = self.api("autoexpire", as_user=who)
-            self.assertEqual(self.check(r, "/api/autoexpire/{system}/", "get", 200), {"status": []})
+            self.assertEqual(self.check(r, "/api/autoexpire/{system}", "get", 200), {"status": []})
 
     def test_queue_shows_pulls_in_flight(self):
         tag = f"{self.proxy.host}/test/slow:1"
         admin_uid = pwd.getpwnam(users.ADMIN).pw_uid
         body = json.dumps({"allowed_uids": [admin_uid]}).encode()
         r = self.api("pull", tag=tag, body=body)
-        rec = self.check(r, "/api/pull/{system}/{type}/{tag}/", "post", 200)
+        rec = self.check(r, "/api/pull/{system}/{type}/{tag}", "post", 200)
         self.assertIn(rec["status"], IN_FLIGHT, rec)
         # re-POSTs while it runs answer the same pull's record
         r = self.api("pull", tag=tag, body=body)
-        self.assertEqual(self.check(r, "/api/pull/{system}/{type}/{tag}/", "post", 200)["id"], rec["id"])
+        self.assertEqual(self.check(r, "/api/pull/{system}/{type}/{tag}", "post", 200)["id"], rec["id"])
 
-        q = self.check(self.api("queue"), "/api/queue/{system}/", "get", 200)
+        q = self.check(self.api("queue"), "/api/queue/{system}", "get", 200)
         entries = [x for x in q["list"] if x["image"] == tag]
         self.assertEqual(len(entries), 1, q)
         self.assertIn(entries[0]["status"], IN_FLIGHT)
         # a private pull is not shown to others, nor on another platform
-        q = self.check(self.api("queue", as_user=users.OTHER), "/api/queue/{system}/", "get", 200)
+        q = self.check(self.api("queue", as_user=users.OTHER), "/api/queue/{system}", "get", 200)
         self.assertNotIn(tag, [x["image"] for x in q["list"]])
-        q = self.check(self.api("queue", system="second"), "/api/queue/{system}/", "get", 200)
+        q = self.check(self.api("queue", system="second"), "/api/queue/{system}", "get", 200)
         self.assertNotIn(tag, [x["image"] for x in q["list"]])
 
         self.assertEqual(self.pull_until_done(tag, body)["status"], "READY")
-        q = self.check(self.api("queue"), "/api/queue/{system}/", "get", 200)
+        q = self.check(self.api("queue"), "/api/queue/{system}", "get", 200)
         self.assertNotIn(tag, [x["image"] for x in q["list"]])
 
     def test_unknown_system(self):
         tag = f"{self.registry.host}/test/busybox:latest"
-        for mode, template, method in (("list", "/api/list/{system}/", "get"),
-                                       ("queue", "/api/queue/{system}/", "get"),
-                                       ("autoexpire", "/api/autoexpire/{system}/", "get"),
-                                       ("lookup", "/api/lookup/{system}/{type}/{tag}/", "get"),
-                                       ("pull", "/api/pull/{system}/{type}/{tag}/", "post"),
-                                       ("expire", "/api/expire/{system}/{type}/{tag}/", "get")):
+        for mode, template, method in (("list", "/api/list/{system}", "get"),
+                                       ("queue", "/api/queue/{system}", "get"),
+                                       ("autoexpire", "/api/autoexpire/{system}", "get"),
+                                       ("lookup", "/api/lookup/{system}/{type}/{tag}", "get"),
+                                       ("pull", "/api/pull/{system}/{type}/{tag}", "post"),
+                                       ("expire", "/api/expire/{system}/{type}/{tag}", "get")):
             with self.subTest(mode=mode):
                 t = tag if "{tag}" in template else None
                 err = self.assertShifterError(self.api(mode, system="nosuchsystem", tag=t, as_user=users.ADMIN),
@@ -364,7 +364,7 @@ class ShifterApi(ShifterStack):
 
     def test_bad_input_keeps_serving(self):
         good = f"{self.registry.host}/test/busybox:latest"
-        pull = "/api/pull/{system}/{type}/{tag}/"
+        pull = "/api/pull/{system}/{type}/{tag}"
         cases = [
             ("lookup", "custom", good, b""),
             ("pull", "custom", good, b""),
@@ -382,7 +382,7 @@ class ShifterApi(ShifterStack):
         for mode, itype, tag, body in cases:
             with self.subTest(mode=mode, itype=itype, tag=tag[:40], body=body):
                 r = self.api(mode, tag=tag, itype=itype, body=body)
-                template = pull if mode == "pull" else "/api/lookup/{system}/{type}/{tag}/"
+                template = pull if mode == "pull" else "/api/lookup/{system}/{type}/{tag}"
                 self.assertShifterError(r, template, "post" if mode == "pull" else "get")
         # a path without its tag is no route (gatewayd's own 404), the daemon keeps serving
         r = self.request("GET", f"/api/lookup/{SYSTEM}/docker/")
