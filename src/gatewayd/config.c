@@ -537,7 +537,8 @@ static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, v
         return p->host ? 0 : -ENOMEM;
 }
 
-/* Shifter's "admins": a list of user names (checked against the caller's account name). */
+/* Shifter's "admins": a list of user names (checked against the caller's account name). Shifter's
+ * sample configurations also write a single name as a string. */
 static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, void *field) {
         char ***l = field;
         size_t n = 0;
@@ -547,6 +548,12 @@ static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, 
         *l = NULL;
         if (json_object_is_type(v, json_type_null))
                 return 0;
+        if (json_object_is_type(v, json_type_string)) {
+                _cleanup_free_ char *name = NULL;
+
+                r = dispatch_string(ctx, path, v, &name);
+                return r < 0 ? r : strv_push(l, &n, name);
+        }
         if (!json_object_is_type(v, json_type_array))
                 return config_error(ctx, path, "expected a list of user names, got %s", json_type_article(v));
         for (size_t i = 0; i < json_object_array_length(v); i++) {
