@@ -242,6 +242,10 @@ void http_shifter_list(HttpRequest *req, char **captures) {
                                 json_object_array_add(a, r);
                 }
         o = json_object_new_object();
+        if (!o) {
+                json_object_put(a);
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        }
         json_object_object_add(o, "list", a);
         http_request_reply_json(req, MHD_HTTP_OK, o);
 }
@@ -558,6 +562,10 @@ void http_shifter_queue(HttpRequest *req, char **captures) {
                 json_object_array_add(a, e);
         }
         o = json_object_new_object();
+        if (!o) {
+                json_object_put(a);
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        }
         json_object_object_add(o, "list", a);
         http_request_reply_json(req, MHD_HTTP_OK, o);
 }
