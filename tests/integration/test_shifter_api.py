@@ -280,6 +280,16 @@ class ShifterApi(ShifterStack):
         # the native API agrees
         self.assertEqual(self.gw.http("GET", f"/v1/images/{rec['id']}", as_user=users.OTHER).status, 404)
 
+    def test_acl_on_a_public_image_keeps_it_public(self):
+        # Others use a public image already: a later pull with ACLs does not take it from them.
+        tag = f"{self.registry.host}/test/again:1"
+        rec = self.pull_until_done(tag, as_user=users.OTHER)
+        self.assertEqual((rec["status"], rec["userACL"]), ("READY", []), rec)
+        body = json.dumps({"allowed_uids": str(pwd.getpwnam(users.ADMIN).pw_uid)}).encode()
+        rec = self.pull_until_done(tag, body)
+        self.assertEqual((rec["status"], rec["userACL"], rec["groupACL"]), ("READY", [], []), rec)
+        self.assertEqual(self.lookup_until_ready(tag, as_user=users.OTHER)["id"], rec["id"])
+
     def test_expire_by_admins_only(self):
         tag = f"{self.registry.host}/test/expire:1"
         template = "/api/expire/{system}/{type}/{tag}"
