@@ -539,6 +539,42 @@ static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, v
         return p->host ? 0 : -ENOMEM;
 }
 
+/* Shifter's "admins": a list of user names (checked against the caller's account name). Shifter's
+ * sample configurations also write a single name as a string. */
+static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char ***l = field;
+        size_t n = 0;
+        int r;
+
+        strv_free(*l);
+        *l = NULL;
+        if (json_object_is_type(v, json_type_null))
+                return 0;
+        if (json_object_is_type(v, json_type_string)) {
+                _cleanup_free_ char *name = NULL;
+
+                r = dispatch_string(ctx, path, v, &name);
+                return r < 0 ? r : strv_push(l, &n, name);
+        }
+        if (!json_object_is_type(v, json_type_array))
+                return config_error(ctx, path, "expected a list of user names, got %s", json_type_article(v));
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                _cleanup_free_ char *name = NULL, *p_i = NULL;
+
+                if (asprintf(&p_i, "%s[%zu]", path, i) < 0)
+                        return -ENOMEM;
+                r = dispatch_string(ctx, p_i, json_object_array_get_idx(v, i), &name);
+                if (r < 0)
+                        return r;
+                if (!name)
+                        return config_error(ctx, p_i, "expected a user name, got null");
+                r = strv_push(l, &n, name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* ---- nested objects ---- */
 
 static int dispatch_compression(ParseContext *ctx, const char *path, json_object *v, void *field) {
@@ -653,6 +689,7 @@ static void platform_done(ConfigPlatform *p) {
         free(p->accesstype);
         free(p->host);
         strv_free(p->hosts);
+        strv_free(p->admins);
         free(p->ssh_username);
         free(p->ssh_key);
         free(p->ssh_image_dir);
@@ -776,7 +813,7 @@ static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *
                 { "workerPath",       dispatch_path,       offsetof(ConfigPlatform, worker_path) },
                 /* Shifter: munge authentication, admin lists, user lookup, site mounts */
                 { "mungeSocketPath",  NULL, 0 },
-                { "admins",           NULL, 0 },
+                { "admins",           dispatch_admins,     offsetof(ConfigPlatform, admins) },
                 { "usergroupService", NULL, 0 },
                 { "ldap",             NULL, 0 },
                 { "mountCommand",     NULL, 0 },
@@ -1466,6 +1503,15 @@ ConfigPlatform *config_platform_find(Config *c, const char *name) {
                 if (streq(c->platforms[i].name, name))
                         return &c->platforms[i];
         return NULL;
+}
+
+bool config_platform_is_admin(const ConfigPlatform *p, const char *user_name) {
+        if (!p || !user_name)
+                return false;
+        for (char **a = p->admins; a && *a; a++)
+                if (streq(*a, user_name))
+                        return true;
+        return false;
 }
 
 ConfigPlatform *config_platform_default(Config *c) {

@@ -49,6 +49,8 @@ typedef struct ConfigPlatform {
         char *slurm_partition;
         char *slurm_account;
         char *slurm_spool_dir; /* job spool on a file system shared with the nodes */
+
+        char **admins;         /* Shifter's "admins": user names that administer this platform's images */
 } ConfigPlatform;
 
 typedef struct Config {
@@ -151,6 +153,8 @@ const char *config_state_directory(const Config *c, const char *cmdline, const c
 int config_log_level(const Config *c, int cmdline, int fallback);
 
 ConfigPlatform *config_platform_find(Config *c, const char *name);
+/* Whether user_name is listed in the platform's "admins" (Shifter's image administrators). */
+bool config_platform_is_admin(const ConfigPlatform *p, const char *user_name);
 /* The platform used when a request names none. Never NULL for a parsed Config. */
 ConfigPlatform *config_platform_default(Config *c);
 /* Where squashfs images live for this platform (local.imageDir or ssh.imageDir), may be NULL. */

@@ -35,6 +35,16 @@ const HttpRoute http_api_routes[] = {
         { "GET",    "/planqk/*/*/result",       http_planqk_get_result },
         { "GET",    "/planqk/*/*/interim-results", http_planqk_get_interim_results },
         { "PUT",    "/planqk/*/*/cancel",       http_planqk_cancel, AUTH_SCOPE_SUBMIT },
+        /* Shifter's image gateway API (docs/openapi-shifter.yaml). Tags arrive unescaped and may
+         * contain '/', hence "**". LabOrchestrator's /api/{docker_images,labs,lab_instances}/
+         * have other first segments. */
+        { "GET",    "/api/list/*",              http_shifter_list },
+        { "GET",    "/api/lookup/*/*/**",       http_shifter_lookup },
+        { "POST",   "/api/pull/*/*/**",         http_shifter_pull, AUTH_SCOPE_PULL },
+        { "GET",    "/api/expire/*/*/**",       http_shifter_expire },
+        { "POST",   "/api/expire/*/*/**",       http_shifter_expire },
+        { "GET",    "/api/autoexpire/*",        http_shifter_autoexpire },
+        { "GET",    "/api/queue/*",             http_shifter_queue },
 };
 
 const size_t http_api_n_routes = ELEMENTSOF(http_api_routes);

@@ -47,3 +47,11 @@ void http_planqk_get_job(HttpRequest *req, char **captures);
 void http_planqk_get_result(HttpRequest *req, char **captures);
 void http_planqk_get_interim_results(HttpRequest *req, char **captures);
 void http_planqk_cancel(HttpRequest *req, char **captures);
+
+/* Shifter's image gateway API (http-shifter.c, docs/openapi-shifter.yaml) */
+void http_shifter_list(HttpRequest *req, char **captures);
+void http_shifter_lookup(HttpRequest *req, char **captures);
+void http_shifter_pull(HttpRequest *req, char **captures);
+void http_shifter_expire(HttpRequest *req, char **captures);
+void http_shifter_autoexpire(HttpRequest *req, char **captures);
+void http_shifter_queue(HttpRequest *req, char **captures);

@@ -28,6 +28,7 @@ typedef struct ImagePull {
         char *reference;
         char *platform;
         char *credentials_path;
+        bool private_acl;
         Caller caller;
         uid_t *acl_uids;
         size_t n_acl_uids;
@@ -328,6 +329,16 @@ static bool image_file_present(const Image *i) {
 static void image_pull_apply_acl(ImagePull *p, bool created) {
         Image *i = p->image;
 
+        if (p->private_acl && !p->credentials_path) {
+                /* Shifter's allowed_uids/allowed_gids: restricts who may use the image, with the
+                 * puller added (Shifter's _make_acl). A public image stays public: others use it
+                 * already, and anyone could pull these very bytes again. */
+                if (!created && !i->private_image)
+                        return;
+                (void) image_registry_set_acl(i, &p->caller.uid, 1, &p->caller.gid, 1);
+                (void) image_registry_set_acl(i, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
+                return;
+        }
         if (!p->credentials_path) {
                 /* Anyone could pull these very bytes without credentials: nothing left to hide. */
                 if (i->private_image)
@@ -440,6 +451,7 @@ static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *p
         p->manager = m;
         p->key = key;
         p->caller = req->caller;
+        p->private_acl = req->private_acl;
         p->caller.bus_sender = NULL;
         p->caller.pidfd = -1;
         p->caller.name = NULL;  /* borrowed from the request, which ends before the pull */
@@ -506,7 +518,7 @@ static Image *image_fresh_for(Manager *m, const ImagePullRequest *req, const cha
         Image *i = image_registry_lookup(m, req->reference);
         uint64_t timeout = m->config->pull_update_timeout_sec * USEC_PER_SEC;
 
-        if (!i || req->force || req->credentials || !streq(i->platform, platform))
+        if (!i || req->force || req->credentials || req->private_acl || !streq(i->platform, platform))
                 return NULL;
         if (i->status != IMAGE_READY || !image_file_present(i) || !image_is_visible(i, &req->caller))
                 return NULL;
@@ -544,12 +556,13 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
                 return 0;
         }
 
-        if (asprintf(&key, "%s\n%s%s", pl->name, req->reference, req->credentials ? "\nprivate" : "") < 0)
+        if (asprintf(&key, "%s\n%s%s", pl->name, req->reference,
+                     req->credentials || req->private_acl ? "\nprivate" : "") < 0)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
 
         /* Same reference (and same credentials-ness) in flight: join it. */
         p = hashmap_get(m->pulls, key);
-        if (p && !req->credentials) {
+        if (p && !req->credentials && !req->private_acl) {
                 free(key);
                 if (image_pull_add_waiter(p, resolved, finished, userdata) < 0)
                         return gw_error_set_errno(e, -ENOMEM, "Out of memory.");

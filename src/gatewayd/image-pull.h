@@ -19,6 +19,7 @@ typedef struct ImagePullRequest {
         const char *platform;      /* NULL: the default platform */
         Caller caller;
         json_object *credentials;  /* {"username","password"} or {"token"}; makes the image private */
+        bool private_acl;          /* private even without credentials (Shifter's allowed_uids/gids) */
         const uid_t *acl_uids;     /* further users and groups who may see a private image */
         size_t n_acl_uids;
         const gid_t *acl_gids;

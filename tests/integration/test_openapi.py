@@ -9,7 +9,8 @@ not (unless the reason is semantic, e.g. an unknown user). Every documented stat
 observed, except the few listed in NOT_TRIGGERED with the reason.
 
 Daemon → document: every route in src/gatewayd/http-api.c's table is documented (except the job
-and PlanQK routes, which docs/openapi-planqk.yaml and the jobs work cover), and every other
+and PlanQK routes, which docs/openapi-planqk.yaml and the jobs work cover, and Shifter's /api/
+routes, which docs/openapi-shifter.yaml and test_shifter_api cover), and every other
 method on a documented path is 405 with the documented Allow header."""
 import json
 import os
@@ -27,8 +28,9 @@ from harness.stack import StackTestCase
 
 DOC = os.path.join(source_dir(), "docs", "openapi.yaml")
 ROUTES_C = os.path.join(source_dir(), "src", "gatewayd", "http-api.c")
-# Routes documented in another file (docs/openapi-planqk.yaml) or added by the jobs work.
-ELSEWHERE = re.compile(r"^/planqk(/|$)|^/v1/jobs(/|$)|^/v1/services/\*/jobs(/|$)")
+# Routes documented in another file (docs/openapi-planqk.yaml, docs/openapi-shifter.yaml) or
+# added by the jobs work.
+ELSEWHERE = re.compile(r"^/planqk(/|$)|^/v1/jobs(/|$)|^/v1/services/\*/jobs(/|$)|^/api/")
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 MAX_BODY = 64 * 1024
 

@@ -202,6 +202,13 @@ START_TEST(test_shifter_example) {
 
         ck_assert_int_eq(b->access, CONFIG_ACCESS_LOCAL);
         ck_assert_str_eq(b->local_image_dir, "/images/systemb");
+
+        /* Shifter's "admins": a list, or one name as a string; whole names only */
+        ck_assert(config_platform_is_admin(a, "root"));
+        ck_assert(config_platform_is_admin(b, "root"));
+        ck_assert(!config_platform_is_admin(a, "roo"));
+        ck_assert(!config_platform_is_admin(b, "alice"));
+        ck_assert(!config_platform_is_admin(NULL, "root"));
         ck_assert_str_eq(config_platform_image_dir(b), "/images/systemb");
 
         /* no DefaultPlatform: the first one in the file */
@@ -542,6 +549,10 @@ static const struct {
         { "{\"Platforms\":{\"cluster\":{\"accesstype\":\"local\",\"local\":\"/images\"}}}",
           "Platforms.cluster.local: expected an object, got a string" },
         { "{\"Platforms\": []}", "Platforms: expected an object, got an array" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"local\",\"admins\":[\"root\",5]}}}",
+          "Platforms.c.admins[1]: expected a string, got an integer" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"local\",\"admins\":{}}}}",
+          "Platforms.c.admins: expected a list of user names, got an object" },
         { "{\"Locations\": {\"r.example\": 1}}", "Locations.r.example: expected an object, got an integer" },
         { "{\"Locations\": {\"r.example\": {\"insecure\": \"yes\"}}}",
           "Locations.r.example.insecure: expected true or false, got a string" },
@@ -703,7 +714,7 @@ START_TEST(test_unknown_keys) {
                 "  \"MongoDBURI\": \"mongodb://localhost/\","
                 "  \"Limits\": { \"ResultMax\": 10, \"ResultMaxx\": 20 },"
                 "  \"Locations\": { \"r.example\": { \"remotetype\": \"dockerv2\", \"proxy\": \"x\" } },"
-                "  \"Platforms\": { \"c\": { \"accesstype\": \"local\", \"admins\": [\"root\"],"
+                "  \"Platforms\": { \"c\": { \"accesstype\": \"local\", \"policy_file\": \"/p\","
                 "                           \"local\": { \"imageDir\": \"/i\", \"flavour\": {} } } } }";
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *log = NULL;
@@ -728,7 +739,7 @@ START_TEST(test_unknown_keys) {
         ck_assert_msg(strstr(log, "Platforms.c.local.flavour: unknown key, ignored."), "log: %s", log);
         /* Shifter's own keys are noted, not reported as unknown */
         ck_assert_msg(strstr(log, "MongoDBURI: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
-        ck_assert_msg(strstr(log, "Platforms.c.admins: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
+        ck_assert_msg(strstr(log, "Platforms.c.policy_file: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
         ck_assert_ptr_null(strstr(log, "MongoDBURI: unknown"));
 }
 END_TEST
