@@ -541,7 +541,7 @@ static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, v
 
 /* Shifter's "admins": a list of user names (checked against the caller's account name). Shifter's
  * sample configurations also write a single name as a string. */
-static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, void *field) {
+static int dispatch_platform_admins(ParseContext *ctx, const char *path, json_object *v, void *field) {
         char ***l = field;
         size_t n = 0;
         int r;
@@ -813,7 +813,7 @@ static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *
                 { "workerPath",       dispatch_path,       offsetof(ConfigPlatform, worker_path) },
                 /* Shifter: munge authentication, admin lists, user lookup, site mounts */
                 { "mungeSocketPath",  NULL, 0 },
-                { "admins",           dispatch_admins,     offsetof(ConfigPlatform, admins) },
+                { "admins",           dispatch_platform_admins, offsetof(ConfigPlatform, admins) },
                 { "usergroupService", NULL, 0 },
                 { "ldap",             NULL, 0 },
                 { "mountCommand",     NULL, 0 },
