@@ -412,7 +412,7 @@ class ShifterApi(ShifterStack):
 def parse_route_table():
     with open(ROUTES_C) as f:
         text = f.read()
-    return re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/api/[^"]*)"\s*,\s*\w+\s*\}', text)
+    return re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/api/[^"]*)"\s*,\s*\w+\s*(?:,\s*\w+\s*)?\}', text)
 
 
 class DocumentMatchesRouteTable(unittest.TestCase):
