@@ -801,6 +801,7 @@ static int request_start(SlurmRestRequest *q) {
 }
 
 static void request_finish(SlurmRestRequest *q, int error, const char *message, json_object *answer);
+static void on_cancel_unwanted(SlurmRest *r, int error, const char *message, void *userdata);
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         SlurmRestRequest *q = userdata;
@@ -916,6 +917,11 @@ static void check_finished(SlurmRest *r) {
         }
 }
 
+static void on_cancel_unwanted(SlurmRest *r, int error, const char *message, void *userdata) {
+        if (error < 0)
+                log_warning_errno(error, "Cannot cancel a Slurm job queued with errors: %s", strna(message));
+}
+
 static void request_finish(SlurmRestRequest *q, int error, const char *message, json_object *answer) {
         SlurmRest *r = q->rest;
         int k;
@@ -926,6 +932,12 @@ static void request_finish(SlurmRestRequest *q, int error, const char *message, 
                 if (error == 0 && slurm_submit_job_id(answer, &id) < 0) {
                         error = -EBADMSG;
                         message = "slurmrestd's submit answer has no job_id";
+                } else if (error < 0 && answer && slurm_submit_job_id(answer, &id) >= 0) {
+                        /* Accepted with errors (e.g. 2015): the job would pend forever. Cancel it
+                         * here; the caller learns its id for the record. */
+                        log_warning("Slurm job %" PRIu32 " was queued with errors, cancelling it: %s", id,
+                                    strna(message));
+                        (void) slurm_rest_cancel(r, q->user, id, on_cancel_unwanted, NULL, NULL);
                 }
                 ((slurm_submit_handler_t) q->callback)(r, error, id, error ? message : NULL, q->userdata);
                 break;

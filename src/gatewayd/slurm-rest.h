@@ -163,7 +163,9 @@ typedef void (*slurm_ping_handler_t)(SlurmRest *r, int error, const SlurmPing *p
 typedef void (*slurm_partitions_handler_t)(SlurmRest *r, int error, const SlurmPartition *p, size_t n,
                                            const char *message, void *userdata);
 
-/* ret_request may be NULL; a request handle is valid until its callback returns. */
+/* ret_request may be NULL; a request handle is valid until its callback returns.
+ * A submit that slurmrestd accepted with errors fails, with the job id given (not 0): the client
+ * has already sent the DELETE for that job. */
 int slurm_rest_submit(SlurmRest *r, const char *user, const SlurmJobDesc *desc, slurm_submit_handler_t cb,
                       void *userdata, SlurmRestRequest **ret_request);
 /* error -ESRCH: slurmctld does not know the job (read the outcome from the spool). */
