@@ -42,6 +42,28 @@ class SlurmTestCase(unittest.TestCase):
         body.update(job)
         return {"script": script, "job": body}
 
+    def cli(self, *args, url=None, auth=None, timeout=60):
+        c = self.cluster
+        argv = [cli_binary(), f"--url={url or 'unix:' + c.rest_socket}"]
+        argv += auth if auth is not None else [f"--jwt-key={c.jwt_key_path}"]
+        p = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout)
+        lines = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        return p.returncode, lines
+
+    def script(self, name, text):
+        path = os.path.join(self.cluster.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def submit(self, user, text, name, *options):
+        out = os.path.join(self.cluster.jobs_dir, f"{name}.out")
+        rc, lines = self.cli(*options, f"--name={name}", "submit", user, self.script(name + ".sh", text),
+                             self.cluster.jobs_dir, out)
+        self.assertEqual(rc, 0, lines)
+        return lines[0]["job_id"], out
+
 
 class Smoke(SlurmTestCase):
     def test_batch_job_runs_as_the_token_user(self):
@@ -63,3 +85,153 @@ class Smoke(SlurmTestCase):
                                            user=users.USER, token=forged)
         self.assertEqual(status, 500)
         self.assertEqual(answer["errors"][0]["error_code"], 5005)
+
+
+@unittest.skipUnless(os.path.exists(cli_binary()), "tests/helpers/slurm-rest-cli is not built")
+class RestClient(SlurmTestCase):
+    """src/gatewayd/slurm-rest.c against the real slurmrestd, through tests/helpers/slurm-rest-cli."""
+
+    def test_submit_runs_as_user_through_running_to_completed(self):
+        job_id, out = self.submit(users.USER, "#!/bin/sh\nid -u\nsleep 0.3\n", "gatewayd-42")
+        rc, seen = self.cli("wait", users.USER, str(job_id), "COMPLETED,FAILED,CANCELLED")
+        self.assertEqual(rc, 0, seen)
+        states = [s["state"] for s in seen]
+        self.assertIn("RUNNING", states)
+        self.assertEqual(states[-1], "COMPLETED")
+        self.assertLess(states.index("RUNNING"), states.index("COMPLETED"))
+        self.assertEqual(seen[-1]["user_name"], users.USER)
+        self.assertEqual(seen[-1]["name"], "gatewayd-42")
+        self.assertEqual(seen[-1]["exit_code"], 0)
+        self.assertEqual(seen[-1]["version"], "v0.0.38")
+        with open(out) as f:
+            self.assertEqual(f.read().strip(), str(self.uids[users.USER]))
+        # The job was submitted with no_requeue (a requeued job would run twice).
+        self.assertFalse(self.cluster.job(job_id)["requeue"])
+
+    def test_failed_job_has_reason_and_wait_status(self):
+        job_id, _ = self.submit(users.USER, "#!/bin/sh\nexit 3\n", "gwtest-exit3")
+        rc, seen = self.cli("wait", users.USER, str(job_id), "COMPLETED,FAILED,CANCELLED")
+        self.assertEqual(rc, 0, seen)
+        self.assertEqual(seen[-1]["phase"], "FAILED")
+        self.assertEqual(seen[-1]["state_reason"], "NonZeroExitCode")
+        self.assertEqual(seen[-1]["exit_code"], 3 << 8)
+        self.assertEqual(seen[-1]["reason"], "the Slurm job failed")
+
+    def test_cancel_running_job(self):
+        job_id, _ = self.submit(users.USER, "#!/bin/sh\nsleep 60\n", "gwtest-cancel")
+        rc, seen = self.cli("wait", users.USER, str(job_id), "RUNNING")
+        self.assertEqual(rc, 0, seen)
+        t = time.monotonic()
+        rc, lines = self.cli("cancel", users.USER, str(job_id))
+        self.assertEqual((rc, lines), (0, [{"ok": True}]))
+        # The job leaves RUNNING at once (COMPLETING, then CANCELLED).
+        self.assertNotEqual(self.cluster.job(job_id)["job_state"], "RUNNING")
+        self.assertLess(time.monotonic() - t, 1.0)
+        rc, seen = self.cli("wait", users.USER, str(job_id), "CANCELLED,FAILED,COMPLETED")
+        self.assertEqual(seen[-1]["phase"], "CANCELLED")
+        # Cancelling again (a finished job) succeeds; another user may not cancel it.
+        self.assertEqual(self.cli("cancel", users.USER, str(job_id)), (0, [{"ok": True}]))
+        rc, lines = self.cli("cancel", users.OTHER, str(job_id))
+        self.assertEqual(rc, 1)
+        self.assertEqual(lines[0]["errno"], "Operation not permitted")
+
+    def test_unknown_job_is_gone(self):
+        rc, lines = self.cli("job", users.USER, "999999")
+        self.assertEqual(rc, 1)
+        self.assertEqual(lines[0]["errno"], "No such process")
+        self.assertIn("does not know the job", lines[0]["message"])
+
+    def test_root_is_refused(self):
+        rc, lines = self.cli("submit", "root", self.script("root.sh", "#!/bin/sh\ntrue\n"), self.cluster.jobs_dir)
+        self.assertEqual(rc, 1)
+        self.assertEqual(lines[0]["errno"], "Operation not permitted")
+
+    def test_forged_token_gives_a_clear_auth_error(self):
+        wrong = os.path.join(self.cluster.dir, "wrong-jwt.key")
+        fd = os.open(wrong, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        rc, lines = self.cli("--attempts=2", "--retry-delay=20", "job", users.USER, "1",
+                             auth=[f"--jwt-key={wrong}"])
+        self.assertEqual(rc, 1)
+        self.assertEqual(lines[0]["errno"], "Communication error on send")
+        self.assertIn("refused the request's token", lines[0]["message"])
+        self.assertIn("gave up after 2 attempts", lines[0]["message"])
+
+    def test_token_file_mode_acts_for_the_named_user(self):
+        # One SlurmUser (root) token, X-SLURM-USER-NAME naming the job's owner.
+        token = os.path.join(self.cluster.dir, "root.token")
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, (self.cluster.token("root", lifetime=3600) + "\n").encode())
+        os.close(fd)
+        auth = [f"--token-file={token}", "--token-user=root"]
+        out = os.path.join(self.cluster.jobs_dir, "tokenfile.out")
+        rc, lines = self.cli("--name=gwtest-tokenfile", "submit", users.USER,
+                             self.script("tf.sh", "#!/bin/sh\nid -u\n"), self.cluster.jobs_dir, out, auth=auth)
+        self.assertEqual(rc, 0, lines)
+        rc, seen = self.cli("wait", users.USER, str(lines[0]["job_id"]), "COMPLETED,FAILED", auth=auth)
+        self.assertEqual(seen[-1]["phase"], "COMPLETED")
+        with open(out) as f:
+            self.assertEqual(f.read().strip(), str(self.uids[users.USER]))
+
+    def test_tcp_url_ping_and_partitions(self):
+        url = f"http://127.0.0.1:{self.cluster.rest_port}"
+        rc, lines = self.cli("ping", url=url)
+        self.assertEqual(rc, 0, lines)
+        self.assertEqual(lines[0]["version"], "22.05.8")
+        rc, lines = self.cli("partitions", url=url)
+        self.assertEqual(lines[0], [{"name": "debug", "state": "UP", "nodes": 1, "cpus": 8}])
+
+    def test_timeout_of_a_silent_server(self):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(8)
+            t = time.monotonic()
+            rc, lines = self.cli("--timeout=200", "--attempts=2", "--retry-delay=10", "ping",
+                                 url=f"http://127.0.0.1:{s.getsockname()[1]}")
+            took = time.monotonic() - t
+        self.assertEqual(rc, 1)
+        self.assertEqual(lines[0]["errno"], "Connection timed out")
+        self.assertIn("after 2 attempts", lines[0]["message"])
+        self.assertLess(took, 2.0)
+
+
+@unittest.skipUnless(os.path.exists(cli_binary()), "tests/helpers/slurm-rest-cli is not built")
+class RestClientOutage(SlurmTestCase):
+    """slurmrestd stopped and started again; a class of its own, so the other tests keep theirs."""
+
+    def cli_start(self, *args):
+        c = self.cluster
+        return subprocess.Popen([cli_binary(), f"--url=unix:{c.rest_socket}", f"--jwt-key={c.jwt_key_path}"]
+                                + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def test_stopped_slurmrestd_retries_then_clear_error(self):
+        c = self.cluster
+        c.stop_slurmrestd()
+        try:
+            p = self.cli_start("--attempts=4", "--retry-delay=100", "ping")
+            out, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 1, err)
+            answer = json.loads(out)
+            self.assertEqual(answer["errno"], "Connection refused")
+            self.assertIn(f"cannot reach slurmrestd at unix:{c.rest_socket} after 4 attempts", answer["message"])
+            # 100 + 200 + 400 ms of back-off, during which the loop kept running.
+            self.assertGreaterEqual(answer["ticks"], 5)
+        finally:
+            c.start_slurmrestd()
+
+    def test_job_survives_slurmrestd_restart_and_request_retried_meanwhile(self):
+        c = self.cluster
+        job_id, _ = self.submit(users.USER, "#!/bin/sh\nsleep 1\n", "gwtest-outage")
+        c.stop_slurmrestd()
+        try:
+            p = self.cli_start("--attempts=30", "--retry-delay=50", "wait", users.USER, str(job_id),
+                               "COMPLETED,FAILED,CANCELLED")
+            time.sleep(0.3)   # the client is retrying now: nothing to wait for but time
+            self.assertIsNone(p.poll())
+        finally:
+            c.start_slurmrestd()
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertEqual(json.loads(out.splitlines()[-1])["phase"], "COMPLETED")
