@@ -3,6 +3,8 @@
  * sd-event loop, for tests/integration/test_slurm.py. Built for tests only.
  *
  *   slurm-rest-cli [OPTIONS] submit USER SCRIPTFILE CWD [STDOUT]
+ *   slurm-rest-cli [OPTIONS] launch USER JOBID LAUNCHER SPOOLDIR [STDOUT]
+ *                                        the script from slurm-script.c, cwd SPOOLDIR
  *   slurm-rest-cli [OPTIONS] job USER JOBID
  *   slurm-rest-cli [OPTIONS] wait USER JOBID PHASE[,PHASE...]    polls every 50 ms
  *   slurm-rest-cli [OPTIONS] cancel USER JOBID
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "macro.h"
 #include "slurm-rest.h"
+#include "slurm-script.h"
 
 static SlurmRestConfig config = {};
 static SlurmJobDesc desc = {};
@@ -263,6 +266,19 @@ int main(int argc, char *argv[]) {
                 desc.script = script;
                 desc.cwd = argv[optind + 2];
                 desc.standard_output = argc - optind >= 4 ? argv[optind + 3] : NULL;
+                k = slurm_rest_submit(rest, argv[optind], &desc, on_submit, NULL, NULL);
+        } else if (streq(verb, "launch") && argc - optind >= 4) {
+                SlurmScriptParams sp = { .job_id = argv[optind + 1], .launcher = argv[optind + 2],
+                                         .spool_dir = argv[optind + 3] };
+                k = slurm_script_generate(&sp, &script);
+                if (k < 0) {
+                        fail(k, "cannot generate the batch script");
+                        return 1;
+                }
+                desc.name = desc.name ?: "gatewayd-test";
+                desc.script = script;
+                desc.cwd = argv[optind + 3];
+                desc.standard_output = desc.standard_error = argc - optind >= 5 ? argv[optind + 4] : NULL;
                 k = slurm_rest_submit(rest, argv[optind], &desc, on_submit, NULL, NULL);
         } else if (streq(verb, "job") && argc - optind == 2)
                 k = slurm_rest_job(rest, argv[optind], parse_job_id(argv[optind + 1]), on_job, NULL, NULL);

@@ -3,6 +3,8 @@ the token's user, and gatewayd's slurmrestd client (src/gatewayd/slurm-rest.c, d
 the test helper slurm-rest-cli on an sd-event loop) submits, follows and cancels jobs, retries
 while slurmrestd is away and reports refused tokens clearly. Needs root and the Slurm packages."""
 import json
+import pwd
+import shutil
 import os
 import subprocess
 import time
@@ -235,3 +237,165 @@ class RestClientOutage(SlurmTestCase):
         out, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 0, out + err)
         self.assertEqual(json.loads(out.splitlines()[-1])["phase"], "COMPLETED")
+
+
+def launcher_config_path():
+    """The launcher reads SYSCONFDIR/gatewayd/slurm-launch.conf, compiled in (build-config.h)."""
+    with open(os.path.join(procs.build_dir(), "build-config.h")) as f:
+        for line in f:
+            if line.startswith("#define SYSCONFDIR "):
+                return os.path.join(json.loads(line.split(" ", 2)[2]), "gatewayd", "slurm-launch.conf")
+    raise RuntimeError("no SYSCONFDIR in build-config.h")
+
+
+def build_binary(*parts):
+    return os.path.join(procs.build_dir(), *parts)
+
+
+@unittest.skipUnless(os.path.exists(cli_binary()), "tests/helpers/slurm-rest-cli is not built")
+class Launcher(SlurmTestCase):
+    """gateway-slurm-launch (setuid root, docs/slurm.md §4): a Slurm job of the user runs the
+    unchanged gateway-worker run on a spool gatewayd prepared; everything else is refused before
+    any privilege is used. The launcher's configuration is installed at its compiled-in path for
+    the class and removed afterwards."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.config = launcher_config_path()
+        if os.path.exists(cls.config):
+            raise unittest.SkipTest(f"{cls.config} exists (a real installation): not touching it")
+        super().setUpClass()
+        try:
+            from harness import rootfs
+            cls.rootfs = rootfs
+            d = cls.gw = os.path.join(cls.cluster.dir, "gw")
+            cls.spool_root = os.path.join(d, "spool")
+            cls.image_dir = os.path.join(d, "images")
+            cls.runtime = os.path.join(d, "runtime")
+            for p in (d, cls.spool_root, cls.image_dir):
+                os.makedirs(p, mode=0o755)
+                os.chmod(p, 0o755)
+            cls.image = os.path.join(cls.image_dir, "busybox.squashfs")
+            shutil.copy(rootfs.busybox_image(os.path.join(d, "build")), cls.image)
+            cls.launcher = os.path.join(d, "gateway-slurm-launch")
+            shutil.copy(build_binary("src", "worker", "gateway-slurm-launch"), cls.launcher)
+            os.chmod(cls.launcher, 0o4755)
+            cls.created_config_dir = not os.path.isdir(os.path.dirname(cls.config))
+            os.makedirs(os.path.dirname(cls.config), exist_ok=True)
+            with open(cls.config, "w") as f:
+                f.write(f"SpoolDir={cls.spool_root}\nImageDir={cls.image_dir}\n"
+                        f"Worker={build_binary('src', 'worker', 'gateway-worker-run')}\nRuntimeDir={cls.runtime}\n")
+            os.chmod(cls.config, 0o644)
+            cls.n = 0
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if os.path.exists(cls.config):
+                os.unlink(cls.config)
+                if getattr(cls, "created_config_dir", False):
+                    os.rmdir(os.path.dirname(cls.config))
+            left = cls.rootfs.unmount_all_under(cls.gw) if hasattr(cls, "gw") else []
+        finally:
+            super().tearDownClass()
+        assert left == [], f"mounts left behind: {left}"
+
+    def job(self, owner=users.USER, image=None, command="id -u; echo 'PlanQK:Job:Result: {\"ok\":true}'"):
+        """A spool as gatewayd prepares it: root's, job.json root's, a slurm/ dir of the owner for
+        Slurm's output (slurmstepd writes it as the user)."""
+        type(self).n += 1
+        spool = os.path.join(self.spool_root, f"j-{self.n}")
+        os.makedirs(os.path.join(spool, "input"))
+        os.chmod(spool, 0o755)
+        uid = self.uids[owner]
+        gid = pwd.getpwnam(owner).pw_gid
+        with open(os.path.join(spool, "job.json"), "w") as f:
+            json.dump({"id": f"j-{self.n}", "image": {"path": image or self.image, "meta": {}},
+                       "command": ["/bin/sh", "-c", command], "uid": uid, "gid": gid}, f)
+        out = os.path.join(spool, "slurm")
+        os.mkdir(out, 0o700)
+        os.chown(out, uid, gid)
+        return spool
+
+    def launch_as(self, user, spool):
+        return users.run_as(user, [self.launcher, spool], timeout=60)
+
+    def read_json(self, spool, name):
+        with open(os.path.join(spool, name)) as f:
+            return json.load(f)
+
+    def test_job_runs_through_slurm_as_the_user_in_the_sandbox(self):
+        spool = self.job()
+        rc, lines = self.cli("--name=gatewayd-j-launch", "launch", users.USER, os.path.basename(spool), self.launcher,
+                             spool, os.path.join(spool, "slurm", "out"))
+        self.assertEqual(rc, 0, lines)
+        rc, seen = self.cli("wait", users.USER, str(lines[0]["job_id"]), "COMPLETED,FAILED,CANCELLED")
+        with open(os.path.join(spool, "slurm", "out"), errors="replace") as f:
+            slurm_out = f.read()
+        self.assertEqual(seen[-1]["phase"], "COMPLETED", slurm_out)
+        self.assertEqual(seen[-1]["user_name"], users.USER)
+        exit_json = self.read_json(spool, "exit.json")
+        self.assertEqual(exit_json["status"], "SUCCEEDED", exit_json)
+        self.assertEqual(self.read_json(spool, "result.json"), {"ok": True})
+        with open(os.path.join(spool, "log")) as f:
+            self.assertEqual(f.read().splitlines()[0], str(self.uids[users.USER]))
+        self.assertEqual(self.rootfs.mounts_under(self.gw), [])
+
+    def assertRefused(self, user, spool, text):
+        p = self.launch_as(user, spool)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn(text, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(spool, "exit.json")), "the worker ran")
+        self.assertEqual(self.rootfs.mounts_under(self.gw), [])
+
+    def test_someone_elses_job_is_refused(self):
+        self.assertRefused(users.OTHER, self.job(owner=users.USER), "is not yours")
+
+    def test_image_outside_the_image_directory_is_refused(self):
+        # A root-owned squashfs elsewhere (the build's copy), and a system file.
+        outside = os.path.join(self.gw, "build", "busybox.squashfs")
+        self.assertRefused(users.USER, self.job(image=outside), "is not a file directly inside")
+        self.assertRefused(users.USER, self.job(image="/etc/shadow"), "is not a file directly inside")
+        self.assertRefused(users.USER, self.job(image=os.path.join(self.image_dir, "..", "build",
+                                                                   "busybox.squashfs")),
+                           "is not a file directly inside")
+
+    def test_symlink_in_the_image_directory_is_refused(self):
+        link = os.path.join(self.image_dir, "link.squashfs")
+        os.symlink(os.path.join(self.gw, "build", "busybox.squashfs"), link)
+        try:
+            self.assertRefused(users.USER, self.job(image=link), "cannot open the image")
+        finally:
+            os.unlink(link)
+
+    def test_job_not_written_by_gatewayd_is_refused(self):
+        # job.json of the user (as if the user had written it), a spool the user may write, a
+        # spool outside SpoolDir, a finished job.
+        spool = self.job()
+        os.chown(os.path.join(spool, "job.json"), self.uids[users.USER], -1)
+        self.assertRefused(users.USER, spool, "job.json must be a regular file owned by root")
+        spool = self.job()
+        os.chmod(spool, 0o777)
+        self.assertRefused(users.USER, spool, "must be owned by root and not writable")
+        own = os.path.join(self.cluster.jobs_dir, "myspool")
+        os.makedirs(own, exist_ok=True)
+        self.assertRefused(users.USER, own, "is not a job directory directly inside")
+        self.assertRefused(users.USER, os.path.join(self.spool_root, "..", "spool", os.path.basename(spool)),
+                           "is not a job directory directly inside")
+        spool = self.job()
+        with open(os.path.join(spool, "exit.json"), "w") as f:
+            f.write("{}")
+        p = self.launch_as(users.USER, spool)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("has run already", p.stderr)
+
+    def test_environment_does_not_reach_root(self):
+        # LD_PRELOAD and friends are dropped before anything runs as root; the job still runs.
+        spool = self.job(command="id -u")
+        p = subprocess.run(["runuser", "-u", users.USER, "--", "env", "LD_PRELOAD=/nonexistent.so",
+                            "GCONV_PATH=/tmp", self.launcher, spool], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.read_json(spool, "exit.json")["status"], "SUCCEEDED")
