@@ -171,7 +171,8 @@ int slurm_rest_submit(SlurmRest *r, const char *user, const SlurmJobDesc *desc, 
 /* error -ESRCH: slurmctld does not know the job (read the outcome from the spool). */
 int slurm_rest_job(SlurmRest *r, const char *user, uint32_t job_id, slurm_job_handler_t cb, void *userdata,
                    SlurmRestRequest **ret_request);
-/* DELETE job/{id} (SIGKILL). A finished job is a success. */
+/* DELETE job/{id} (SIGKILL). A finished job is a success; -ESRCH when slurmctld no longer knows
+ * the job (purged after MinJobAge): it has ended, read the spool. */
 int slurm_rest_cancel(SlurmRest *r, const char *user, uint32_t job_id, slurm_done_handler_t cb,
                       void *userdata, SlurmRestRequest **ret_request);
 int slurm_rest_ping(SlurmRest *r, slurm_ping_handler_t cb, void *userdata, SlurmRestRequest **ret_request);

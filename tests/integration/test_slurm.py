@@ -223,6 +223,23 @@ class RestClientOutage(SlurmTestCase):
         finally:
             c.start_slurmrestd()
 
+    def test_submit_while_slurmrestd_is_down_is_retried_and_queued_once(self):
+        c = self.cluster
+        c.stop_slurmrestd()
+        try:
+            p = self.cli_start("--attempts=30", "--retry-delay=50", "--name=gwtest-once", "submit", users.USER,
+                               self.script("once.sh", "#!/bin/sh\ntrue\n"), c.jobs_dir)
+            time.sleep(0.3)   # the client is retrying now: nothing to wait for but time
+            self.assertIsNone(p.poll())
+        finally:
+            c.start_slurmrestd()
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, out + err)
+        status, answer = c.rest("GET", f"{V}/jobs")
+        self.assertEqual(status, 200, answer)
+        self.assertEqual([j["job_id"] for j in answer["jobs"] if j["name"] == "gwtest-once"],
+                         [json.loads(out)["job_id"]])
+
     def test_job_survives_slurmrestd_restart_and_request_retried_meanwhile(self):
         c = self.cluster
         job_id, _ = self.submit(users.USER, "#!/bin/sh\nsleep 1\n", "gwtest-outage")
