@@ -18,6 +18,10 @@ void http_list_images(HttpRequest *req, char **captures);
 void http_pull_image(HttpRequest *req, char **captures);
 void http_get_image(HttpRequest *req, char **captures);
 void http_get_image_progress(HttpRequest *req, char **captures);
+/* Progress streams follow the image registry's events (registry-events.h): subscribed when HTTP
+ * starts, the streams still open are ended at shutdown. */
+int http_images_subscribe(Manager *m);
+void http_image_streams_free(Manager *m);
 void http_remove_image(HttpRequest *req, char **captures);
 void http_expire_image(HttpRequest *req, char **captures);
 
@@ -30,6 +34,11 @@ void http_get_job_interim_results(HttpRequest *req, char **captures);
 void http_get_job_log(HttpRequest *req, char **captures);
 void http_cancel_job(HttpRequest *req, char **captures);
 void http_remove_job(HttpRequest *req, char **captures);
+
+/* Tokens for TCP/TLS (http-tokens.c) */
+void http_create_token(HttpRequest *req, char **captures);
+void http_list_tokens(HttpRequest *req, char **captures);
+void http_revoke_token(HttpRequest *req, char **captures);
 
 /* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
 void http_planqk_health(HttpRequest *req, char **captures);

@@ -3,13 +3,13 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
-#include "bus-image.h"
 #include "db.h"
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "registry-events.h"
 #include "reference.h"
 #include "time-util.h"
 
@@ -396,7 +396,7 @@ int image_registry_set_status(Image *i, ImageStatus status, const char *message)
                 return r;
         log_info("Image %s (%s): %s%s%s", i->id, i->reference, image_status_to_string(status),
                  message ? ": " : "", strempty(message));
-        bus_image_emit_changed(i);
+        registry_publish_image(i->manager, REGISTRY_IMAGE_CHANGED, i);
         return 0;
 }
 
@@ -528,7 +528,7 @@ int image_registry_remove(Image *i, GwError *e) {
         image_unlink_files(i);
         hashmap_remove(m->images, i->id);
         log_info("Removed image %s (%s).", i->id, i->reference);
-        bus_image_emit_removed(i);
+        registry_publish_image(m, REGISTRY_IMAGE_REMOVED, i);
         image_free(i);
         return 0;
 }

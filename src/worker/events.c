@@ -17,6 +17,13 @@ static bool events_broken;
 /* How long a full pipe may block us (non-blocking fds only) before the reader counts as gone. */
 static int events_stall_msec = 30000;
 
+static uint64_t events_max_bytes, events_written;
+static bool events_capped;
+
+void events_set_max_bytes(uint64_t max) {
+        events_max_bytes = max;
+}
+
 void events_set_stall_timeout(int msec) {
         events_stall_msec = msec;
 }
@@ -55,35 +62,34 @@ static int write_events(int fd, const char *p, size_t n) {
         return 0;
 }
 
-int events_emit(const char *event, json_object *fields) {
-        const char *s;
-        size_t len;
+int events_emit(WorkerEventKind kind, json_object *fields) {
         _cleanup_free_ char *line = NULL;
+        size_t len;
         int r;
 
-        if (!fields)
-                fields = json_object_new_object();
-        if (!fields)
-                return -ENOMEM;
-        json_object_object_add(fields, "event", json_object_new_string(event));
-        json_object_object_add(fields, "time", json_object_new_int64(now_usec()));
-
-        s = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        len = strlen(s);
-        line = malloc(len + 2);
-        if (!line) {
-                json_object_put(fields);
-                return -ENOMEM;
-        }
-        memcpy(line, s, len);
-        line[len] = '\n';
-        json_object_put(fields);
+        r = worker_event_format(kind, fields, (uint64_t) now_usec(), &line, &len);
+        if (r < 0)
+                return r;
 
         pthread_mutex_lock(&events_lock);
+        if (events_max_bytes > 0 && kind != WORKER_EVENT_DONE && events_written + len + 1 > events_max_bytes) {
+                static const char note[] = "{\"event\":\"log\",\"level\":\"warning\",\"message\":"
+                        "\"[gateway-worker] Event limit reached: no further log and interim events (the log file has them).\"}\n";
+                r = 0;
+                if (!events_capped && !events_broken) {
+                        events_capped = true;
+                        r = write_events(events_fd, note, sizeof(note) - 1);
+                        if (r == -EPIPE || r == -ETIMEDOUT)
+                                events_broken = true;
+                }
+                pthread_mutex_unlock(&events_lock);
+                return r;
+        }
+        events_written += len + 1;
         if (events_broken)
                 r = -EPIPE;
         else {
-                r = write_events(events_fd, line, len + 1);
+                r = write_events(events_fd, line, len);
                 if (r == -EPIPE || r == -ETIMEDOUT)
                         events_broken = true;
         }
@@ -105,7 +111,7 @@ int events_emit_log(const char *level, const char *format, ...) {
                 return -ENOMEM;
         json_object_object_add(o, "level", json_object_new_string(level));
         json_object_object_add(o, "message", json_object_new_string(buf));
-        return events_emit("log", o);
+        return events_emit(WORKER_EVENT_LOG, o);
 }
 
 int events_emit_status(const char *status, const char *message) {
@@ -115,12 +121,12 @@ int events_emit_status(const char *status, const char *message) {
         json_object_object_add(o, "status", json_object_new_string(status));
         if (message)
                 json_object_object_add(o, "message", json_object_new_string(message));
-        return events_emit("status", o);
+        return events_emit(WORKER_EVENT_STATUS, o);
 }
 
 static char *first_error = NULL;
 
-static int record_error(bool replace, int error, const char *format, va_list ap) {
+static _printf_(3, 0) int record_error(bool replace, int error, const char *format, va_list ap) {
         char buf[2048];
 
         errno = abs(error);

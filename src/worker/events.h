@@ -4,9 +4,10 @@
 #include <json-c/json.h>
 
 #include "macro.h"
+#include "worker-events.h"
 
-/* The worker reports to gatewayd as JSON lines (DESIGN.md §3): one object per line with an
- * "event" key ("progress", "status", "interim", "log", "done"). Lines go to the events fd, which
+/* The worker reports to gatewayd as JSON lines (DESIGN.md §3), defined in worker-events.h: one
+ * object per line with an "event" key ("progress", "status", "interim", "log", "done"). Lines go to the events fd, which
  * is stdout unless --events-fd says otherwise; writes are whole lines so a reader never sees a
  * torn object. Thread-safe. */
 
@@ -15,8 +16,13 @@ void events_set_fd(int fd);
  * further events are written (default 30 s). */
 void events_set_stall_timeout(int msec);
 
+/* At most this many bytes of events (0: no limit, the default); past it only "done" is written,
+ * after one warning. For events kept in a file (a node's events.jsonl), so that a job printing
+ * without end cannot fill the disk twice over: its log is bounded and remains the truth. */
+void events_set_max_bytes(uint64_t max);
+
 /* Takes ownership of fields (may be NULL); adds "event" and "time" (µs since the epoch). */
-int events_emit(const char *event, json_object *fields);
+int events_emit(WorkerEventKind kind, json_object *fields);
 
 int events_emit_log(const char *level, const char *format, ...) _printf_(2, 3);
 int events_emit_status(const char *status, const char *message);

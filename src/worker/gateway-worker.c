@@ -2,9 +2,11 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "connect.h"
 #include "log.h"
 #include "pull.h"
 #include "run.h"
+#include "serve.h"
 
 static void help(void) {
         printf("Usage: gateway-worker VERB [OPTIONS...]\n"
@@ -15,6 +17,10 @@ static void help(void) {
                "Verbs:\n"
                "  pull REFERENCE   Pull an image from a registry and convert it to squashfs\n"
                "  run SPOOLDIR     Run one job in a sandbox and write its spool files\n"
+               "  serve            The node agent: JSON-lines requests on stdin/stdout (one per\n"
+               "                   connection to the node socket)\n"
+               "  connect          The node SSH account's forced command: relays to the node\n"
+               "                   socket, or serves SFTP\n"
                "\n"
                "Run 'gateway-worker VERB --help' for the options of a verb.\n");
 }
@@ -38,6 +44,10 @@ int main(int argc, char *argv[]) {
                 return verb_pull(argc - 1, argv + 1);
         if (streq(argv[1], "run"))
                 return verb_run(argc - 1, argv + 1);
+        if (streq(argv[1], "serve"))
+                return verb_serve(argc - 1, argv + 1);
+        if (streq(argv[1], "connect"))
+                return verb_connect(argc - 1, argv + 1);
 
         log_error("Unknown verb '%s'. See 'gateway-worker --help'.", argv[1]);
         return 1;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "platform.h"
 #include "fs-util.h"
 #include "log.h"
 #include "macro.h"
@@ -406,6 +407,70 @@ START_TEST(test_job_retention) {
         _cleanup_free_ char *err = NULL;
         ck_assert_int_eq(config_parse("{\"JobRetention\": \"7 days\"}", NULL, &c, &err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err, "JobRetention: expected a duration"));
+}
+END_TEST
+
+START_TEST(test_remote_access) {
+        static const char *const bad[] = {
+                "{\"Listen\": {\"tcp\": \"localhost:80\"}}",
+                "{\"Listen\": {\"tcp\": \"127.0.0.1\"}}",
+                "{\"Listen\": {\"tcp\": \"127.0.0.1:65536\"}}",
+                "{\"Listen\": {\"tls\": \"[::1]:443\"}}",                 /* no TLS */
+                "{\"Listen\": {\"udp\": \"127.0.0.1:1\"}}",                /* unknown: a warning, see below */
+                "{\"AnonymousRoutes\": [\"GET\"]}",
+                "{\"AnonymousRoutes\": \"GET /v1/status\"}",
+                "{\"Admins\": [\"\"]}",
+                "{\"TokenExpiry\": 0}",
+                "{\"TokenExpiry\": 100, \"TokenExpiryMax\": 99}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        struct sockaddr_storage ss;
+        socklen_t len;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->listen_tcp);
+        ck_assert_ptr_null(c->listen_tls);
+        ck_assert_str_eq(c->anonymous_routes[0], "GET /v1/status");
+        ck_assert_str_eq(c->anonymous_routes[1], "GET /planqk/*");
+        ck_assert_ptr_null(c->anonymous_routes[2]);
+        ck_assert_uint_eq(c->connections_per_address, 64);
+        ck_assert_uint_eq(c->token_expiry_sec, 30 * 86400);
+        ck_assert_uint_eq(c->token_expiry_max_sec, 365 * 86400);
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"Listen\": {\"tcp\": \"127.0.0.1:8080\", \"tls\": \"[::]:8443\"},"
+                                      " \"TLS\": {\"certificate\": \"/c.pem\", \"key\": \"/k.pem\"},"
+                                      " \"AnonymousRoutes\": [], \"Admins\": [\"alice\", \"@wheel\"],"
+                                      " \"ConnectionsPerAddress\": 3, \"TokenExpiry\": \"1:00:00:00\"}",
+                                      NULL, &c, &err), 0);
+        ck_assert_str_eq(c->listen_tcp, "127.0.0.1:8080");
+        ck_assert_str_eq(c->tls_key, "/k.pem");
+        ck_assert_ptr_null(c->anonymous_routes[0]);
+        ck_assert_str_eq(c->admins[1], "@wheel");
+        ck_assert_uint_eq(c->connections_per_address, 3);
+        ck_assert_uint_eq(c->token_expiry_sec, 86400);
+        c = config_free(c);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                c = config_free(c);
+                if (strstr(bad[i], "udp")) {
+                        ck_assert_int_eq(config_parse(bad[i], NULL, &c, &err), 0);
+                        ck_assert_str_eq(c->unknown_keys[0], "Listen.udp");
+                        continue;
+                }
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+        }
+
+        ck_assert_int_eq(config_parse_listen_address("127.0.0.1:8080", &ss, &len), 0);
+        ck_assert_int_eq(ss.ss_family, AF_INET);
+        ck_assert_int_eq(config_parse_listen_address("[::1]:8443", &ss, &len), 0);
+        ck_assert_int_eq(ss.ss_family, AF_INET6);
+        ck_assert_int_eq(config_parse_listen_address("::1:8443", &ss, &len), 0);  /* the last colon separates */
+        ck_assert_int_lt(config_parse_listen_address("127.0.0.1:", NULL, NULL), 0);
+        ck_assert_int_lt(config_parse_listen_address("127.0.0.1:8x", NULL, NULL), 0);
+        ck_assert_int_lt(config_parse_listen_address("[::1]8443", NULL, NULL), 0);
 }
 END_TEST
 
@@ -970,13 +1035,13 @@ START_TEST(test_unsupported_platforms) {
                                       "  \"ssh\": {\"username\": \"u\", \"imageDir\": \"/images\"}},"
                                       " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\"}}}}",
                                       NULL, &c, NULL), 0);
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), false));
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), true));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), false), "remote"));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), true), "remote"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), false), "remote"));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), true), "remote"));
         /* Slurm runs jobs; its images are local */
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "batch"), false));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "batch"), true), "slurm"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
 }
 END_TEST
 
@@ -1025,6 +1090,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_job_retention);
         tcase_add_test(tc, test_state_directory_and_log_level);
         tcase_add_test(tc, test_unsupported_platforms);
+        tcase_add_test(tc, test_remote_access);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");
