@@ -15,6 +15,8 @@
 
 /* Answers we accept: one job, the partitions of a cluster. Anything larger is not slurmrestd. */
 #define ANSWER_MAX (8U * 1024U * 1024U)
+/* GET jobs lists every job of the cluster (about 5 KB each): only for recovery. */
+#define JOBS_ANSWER_MAX (128U * 1024U * 1024U)
 #define TOKEN_FILE_MAX 8192U
 
 static const char *const api_versions[] = { "v0.0.38", "v0.0.37", "v0.0.36" };
@@ -240,15 +242,11 @@ static int dup_string(json_object *o, const char *key, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int slurm_job_info_from_json(json_object *answer, SlurmJobInfo *ret) {
+static int job_from_object(json_object *o, SlurmJobInfo *ret) {
         _cleanup_(slurm_job_info_done) SlurmJobInfo j = { .exit_code = -1 };
-        json_object *jobs = json_get_typed(answer, "jobs", json_type_array), *o;
         int64_t v;
         int r;
 
-        if (!jobs || json_object_array_length(jobs) < 1)
-                return -EBADMSG;
-        o = json_object_array_get_idx(jobs, 0);
         if (!json_object_is_type(o, json_type_object))
                 return -EBADMSG;
         if (get_int64(o, "job_id", &v) < 0 || v <= 0 || v > UINT32_MAX)
@@ -272,6 +270,41 @@ int slurm_job_info_from_json(json_object *answer, SlurmJobInfo *ret) {
         *ret = j;
         j = (SlurmJobInfo) {};
         return 0;
+}
+
+int slurm_job_info_from_json(json_object *answer, SlurmJobInfo *ret) {
+        json_object *jobs = json_get_typed(answer, "jobs", json_type_array);
+
+        if (!jobs || json_object_array_length(jobs) < 1)
+                return -EBADMSG;
+        return job_from_object(json_object_array_get_idx(jobs, 0), ret);
+}
+
+int slurm_jobs_find_by_name(json_object *answer, const char *name, const char *user, SlurmJobInfo *ret,
+                            unsigned *ret_matches) {
+        json_object *jobs = json_get_typed(answer, "jobs", json_type_array);
+        json_object *best = NULL;
+        int64_t best_id = 0;
+        unsigned matches = 0;
+
+        if (!jobs || !name || !user)
+                return -EBADMSG;
+        for (size_t i = 0; i < json_object_array_length(jobs); i++) {
+                json_object *o = json_object_array_get_idx(jobs, i);
+                const char *n = json_get_string(o, "name"), *u = json_get_string(o, "user_name");
+                int64_t id;
+
+                if (!n || !u || !streq(n, name) || !streq(u, user) || get_int64(o, "job_id", &id) < 0 || id <= 0)
+                        continue;
+                matches++;
+                if (id > best_id)
+                        best = o, best_id = id;
+        }
+        if (ret_matches)
+                *ret_matches = matches;
+        if (!best)
+                return -ENOENT;
+        return job_from_object(best, ret);
 }
 
 void slurm_partitions_free(SlurmPartition *p, size_t n) {
@@ -421,6 +454,7 @@ typedef enum RequestKind {
         REQUEST_CANCEL,
         REQUEST_PING,
         REQUEST_PARTITIONS,
+        REQUEST_FIND,
 } RequestKind;
 
 struct SlurmRestRequest {
@@ -431,6 +465,8 @@ struct SlurmRestRequest {
         char *path;             /* after the version, e.g. "/job/17" */
         char *method;
         char *body;
+        char *find_name;        /* REQUEST_FIND */
+        size_t answer_max;
         unsigned attempt;
         unsigned version;       /* index into api_versions when the attempt started */
         CURL *easy;
@@ -484,6 +520,7 @@ static void request_free(SlurmRestRequest *q) {
         free(q->path);
         free(q->method);
         free(q->body);
+        free(q->find_name);
         free(q->answer);
         free(q);
 }
@@ -702,7 +739,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         size_t n = size * nmemb;
         char *p;
 
-        if (q->answer_size + n > ANSWER_MAX) {
+        if (q->answer_size + n > q->answer_max) {
                 q->answer_too_big = true;
                 return 0;
         }
@@ -951,6 +988,19 @@ static void request_finish(SlurmRestRequest *q, int error, const char *message, 
                 ((slurm_job_handler_t) q->callback)(r, error, error ? NULL : &j, error ? message : NULL, q->userdata);
                 break;
         }
+        case REQUEST_FIND: {
+                _cleanup_(slurm_job_info_done) SlurmJobInfo j = {};
+                unsigned matches = 0;
+                if (error == 0 && (k = slurm_jobs_find_by_name(answer, q->find_name, q->user, &j, &matches)) < 0) {
+                        error = k;
+                        message = k == -ENOENT ? "Slurm has no such job" : "slurmrestd's jobs answer is malformed";
+                }
+                if (matches > 1)
+                        log_warning("Slurm has %u jobs named %s of %s; the newest is %" PRIu32 ".", matches,
+                                    q->find_name, q->user, j.job_id);
+                ((slurm_job_handler_t) q->callback)(r, error, error ? NULL : &j, error ? message : NULL, q->userdata);
+                break;
+        }
         case REQUEST_CANCEL:
                 ((slurm_done_handler_t) q->callback)(r, error, error ? message : NULL, q->userdata);
                 break;
@@ -1007,6 +1057,7 @@ static int request_new(SlurmRest *r, RequestKind kind, const char *method, const
         q->method = strdup(method);
         q->callback = callback;
         q->userdata = userdata;
+        q->answer_max = ANSWER_MAX;
         q->next = r->requests;
         if (r->requests)
                 r->requests->prev = q;
@@ -1076,4 +1127,27 @@ int slurm_rest_partitions(SlurmRest *r, slurm_partitions_handler_t cb, void *use
                           SlurmRestRequest **ret_request) {
         return request_new(r, REQUEST_PARTITIONS, "GET", r->ping_user, strdup("/partitions"), NULL, (void *) cb,
                            userdata, ret_request);
+}
+
+int slurm_rest_find_job(SlurmRest *r, const char *user, const char *name, slurm_job_handler_t cb, void *userdata,
+                        SlurmRestRequest **ret_request) {
+        SlurmRestRequest *q = NULL;
+        char *copy;
+        int k;
+
+        if (!name || !*name)
+                return -EINVAL;
+        copy = strdup(name);
+        if (!copy)
+                return -ENOMEM;
+        k = request_new(r, REQUEST_FIND, "GET", user, strdup("/jobs"), NULL, (void *) cb, userdata, &q);
+        if (k < 0) {
+                free(copy);
+                return k;
+        }
+        q->find_name = copy;
+        q->answer_max = JOBS_ANSWER_MAX;
+        if (ret_request)
+                *ret_request = q;
+        return 0;
 }

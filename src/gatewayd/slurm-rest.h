@@ -89,6 +89,12 @@ void slurm_job_info_done(SlurmJobInfo *j);
 /* GET job/{id}: the first (only) job of an OK answer. -EBADMSG if it is missing or malformed. */
 int slurm_job_info_from_json(json_object *answer, SlurmJobInfo *ret);
 
+/* GET jobs: the newest job called name of user (gatewayd-<id> is unique per gatewayd job), and
+ * how many there are. -ENOENT if none. For recovery when a submit's fate is unknown (a timeout
+ * after the request was sent) or the job id was not committed before a crash. */
+int slurm_jobs_find_by_name(json_object *answer, const char *name, const char *user, SlurmJobInfo *ret,
+                            unsigned *ret_matches);
+
 typedef struct SlurmPartition {
         char *name;
         char *state;            /* UP, DOWN, DRAIN, INACTIVE (as given; may be NULL) */
@@ -171,6 +177,10 @@ int slurm_rest_submit(SlurmRest *r, const char *user, const SlurmJobDesc *desc, 
 /* error -ESRCH: slurmctld does not know the job (read the outcome from the spool). */
 int slurm_rest_job(SlurmRest *r, const char *user, uint32_t job_id, slurm_job_handler_t cb, void *userdata,
                    SlurmRestRequest **ret_request);
+/* GET jobs, then slurm_jobs_find_by_name(): error -ENOENT if Slurm has no such job (never
+ * submitted, or purged). Lists the whole cluster: a recovery path, not for polling. */
+int slurm_rest_find_job(SlurmRest *r, const char *user, const char *name, slurm_job_handler_t cb, void *userdata,
+                        SlurmRestRequest **ret_request);
 /* DELETE job/{id} (SIGKILL). A finished job is a success; -ESRCH when slurmctld no longer knows
  * the job (purged after MinJobAge): it has ended, read the spool. */
 int slurm_rest_cancel(SlurmRest *r, const char *user, uint32_t job_id, slurm_done_handler_t cb,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What gatewayd reads from slurmrestd (src/gatewayd/slurm-rest.c): the first byte picks the HTTP
  * status, the rest is the body. The answer is classified as the client does, then every typed
- * parser reads it (submit job id, job, partitions, ping). Checks: a message exactly when the
+ * parser reads it (submit job id, job, find by name, partitions, ping). Checks: a message exactly when the
  * outcome is not OK, an error exactly then too, and phases in range. */
 #include "fuzz.h"
 #include "macro.h"
@@ -43,6 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 if (!p[i].name)
                                         abort();
                         slurm_partitions_free(p, n);
+                }
+                unsigned matches = 0;
+                if (slurm_jobs_find_by_name(a.json, "gatewayd-rec", "gwtest-user", &j, &matches) >= 0) {
+                        if (matches == 0 || !j.state)
+                                abort();
+                        slurm_job_info_done(&j);
                 }
                 if (slurm_ping_from_json(a.json, &ping) >= 0)
                         slurm_ping_done(&ping);

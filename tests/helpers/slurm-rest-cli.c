@@ -6,6 +6,7 @@
  *   slurm-rest-cli [OPTIONS] launch USER JOBID LAUNCHER SPOOLDIR [STDOUT]
  *                                        the script from slurm-script.c, cwd SPOOLDIR
  *   slurm-rest-cli [OPTIONS] job USER JOBID
+ *   slurm-rest-cli [OPTIONS] find USER NAME                      the newest job called NAME
  *   slurm-rest-cli [OPTIONS] wait USER JOBID PHASE[,PHASE...]    polls every 50 ms
  *   slurm-rest-cli [OPTIONS] cancel USER JOBID
  *   slurm-rest-cli [OPTIONS] ping | partitions
@@ -282,6 +283,8 @@ int main(int argc, char *argv[]) {
                 k = slurm_rest_submit(rest, argv[optind], &desc, on_submit, NULL, NULL);
         } else if (streq(verb, "job") && argc - optind == 2)
                 k = slurm_rest_job(rest, argv[optind], parse_job_id(argv[optind + 1]), on_job, NULL, NULL);
+        else if (streq(verb, "find") && argc - optind == 2)
+                k = slurm_rest_find_job(rest, argv[optind], argv[optind + 1], on_job, NULL, NULL);
         else if (streq(verb, "wait") && argc - optind == 3) {
                 wait_user = argv[optind];
                 wait_job = parse_job_id(argv[optind + 1]);

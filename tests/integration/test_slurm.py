@@ -137,6 +137,15 @@ class RestClient(SlurmTestCase):
         self.assertEqual(rc, 1)
         self.assertEqual(lines[0]["errno"], "Operation not permitted")
 
+    def test_find_job_by_name(self):
+        # Recovery: the job of a submit whose answer was lost is found by its name.
+        job_id, _ = self.submit(users.USER, "#!/bin/sh\ntrue\n", "gatewayd-find-1")
+        rc, lines = self.cli("find", users.USER, "gatewayd-find-1")
+        self.assertEqual(rc, 0, lines)
+        self.assertEqual(lines[0]["job_id"], job_id)
+        rc, lines = self.cli("find", users.OTHER, "gatewayd-find-1")
+        self.assertEqual((rc, lines[0]["errno"]), (1, "No such file or directory"))
+
     def test_unknown_job_is_gone(self):
         rc, lines = self.cli("job", users.USER, "999999")
         self.assertEqual(rc, 1)

@@ -213,6 +213,28 @@ START_TEST(test_phases) {
 }
 END_TEST
 
+START_TEST(test_find_by_name) {
+        _cleanup_(slurm_answer_done) SlurmAnswer a = {};
+        _cleanup_(slurm_job_info_done) SlurmJobInfo j = {};
+        SlurmJobInfo none = {};
+        unsigned matches = 0;
+
+        /* Four jobs called gatewayd-rec of gwtest-user (record.py): the newest wins. */
+        parse_file("jobs", &a);
+        ck_assert_int_eq(slurm_jobs_find_by_name(a.json, "gatewayd-rec", "gwtest-user", &j, &matches), 0);
+        ck_assert_uint_eq(matches, 4);
+        ck_assert_uint_eq(j.job_id, 4);
+        ck_assert_int_eq(j.phase, SLURM_JOB_CANCELLED);
+        ck_assert_int_eq(slurm_jobs_find_by_name(a.json, "gatewayd-rec", "gwtest-other", &none, &matches), -ENOENT);
+        ck_assert_uint_eq(matches, 0);
+        ck_assert_int_eq(slurm_jobs_find_by_name(a.json, "gatewayd-re", "gwtest-user", &none, NULL), -ENOENT);
+        ck_assert_int_eq(slurm_jobs_find_by_name(a.json, NULL, "gwtest-user", &none, NULL), -EBADMSG);
+
+        _cleanup_(json_object_putp) json_object *o = json_tokener_parse("{\"jobs\":{}}");
+        ck_assert_int_eq(slurm_jobs_find_by_name(o, "x", "y", &none, NULL), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_ping_partitions) {
         _cleanup_(slurm_answer_done) SlurmAnswer a = {}, b = {};
         _cleanup_(slurm_ping_done) SlurmPing p = {};
@@ -297,6 +319,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_jobs);
         tcase_add_test(tc, test_job_malformed);
         tcase_add_test(tc, test_phases);
+        tcase_add_test(tc, test_find_by_name);
         tcase_add_test(tc, test_ping_partitions);
         tcase_add_test(tc, test_submit_body);
         suite_add_tcase(s, tc);

@@ -54,6 +54,7 @@ def main():
         c.rest("DELETE", f"{V}/job/{a['job_id']}", user=u)
         save("submit-bad-partition", *c.rest("POST", f"{V}/job/submit", body("#!/bin/sh\n", partition="nope"),
                                              user=u))
+        save("jobs", *c.rest("GET", f"{V}/jobs", user=u))
         save("job-unknown", *c.rest("GET", f"{V}/job/999999", user=u))
         save("cancel-unknown", *c.rest("DELETE", f"{V}/job/999999", user=u))
         save("cancel-other-user", *c.rest("DELETE", f"{V}/job/{running}", user=users.OTHER))
