@@ -1178,7 +1178,8 @@ int ssh_session_new(SshSession **ret, sd_event *event, const SshSessionOptions *
         s->backoff = s->backoff_min;
         s->state = SSH_NODE_CONNECTING;
 
-        r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, s);
+        /* 1 ms accuracy: sd-event's default (250 ms) would delay every reconnect by up to that. */
+        r = sd_event_add_time(event, &s->timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_timer, s);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
