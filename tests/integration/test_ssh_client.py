@@ -273,6 +273,35 @@ class SSHClient(unittest.TestCase):
         self.assertEqual(rc, 0, cli.stderr)
         self.assertIn("connection lost", cli.stderr)
 
+    def test_silent_node_found_by_keepalives(self):
+        """A node that stops answering (its sshd processes stopped: no RST, no FIN) is found by
+        the keepalives; an attempt that gets no SSH banner times out; it comes back by itself."""
+        n = self.node_env("silent")
+        cli = Cli(self.argv([n], "watch", options=["--keepalive", "1", "--connect-timeout", "1",
+                                                   "--backoff-min", "0.1", "--backoff-max", "0.3"]))
+        stopped = []
+        try:
+            cli.until(lambda x: x["cli"] == "hello")
+            stopped = session_processes(n) + [n.sshd.pid]
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            t0 = time.monotonic()
+            lost = cli.until(lambda x: x["cli"] == "state", timeout=10)
+            self.assertEqual(lost["state"], "unreachable")
+            self.assertIn("no answer from the node", lost["reason"])
+            self.assertGreater(time.monotonic() - t0, 2)
+            # The listener's kernel backlog accepts the TCP connection, but nobody speaks SSH.
+            cli.wait_stderr(b"no connection within 1 s")
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            stopped = []
+            self.assertEqual(cli.until(lambda x: x["cli"] == "state")["state"], "up")
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            rc = cli.stop()
+        self.assertEqual(rc, 0, cli.stderr)
+
     def restart_sshd(self, n):
         config = os.path.join(n.dir, "sshd", "sshd_config")
         log = open(os.path.join(n.dir, "sshd2.log"), "wb")
