@@ -25,6 +25,12 @@ typedef enum Phase {
         PHASE_UP,
 } Phase;
 
+/* Bytes kept in flight ahead of the acknowledged point (sshd's channel window is 2 MiB), and the
+ * buffer that holds them. */
+#define UPLOAD_WINDOW (2U * 1024U * 1024U)
+#define UPLOAD_BUFFER (2U * UPLOAD_WINDOW)
+_Static_assert(UPLOAD_WINDOW >= SSH_UPLOAD_CHUNK, "every sftp_write call carries at least SSH_UPLOAD_CHUNK");
+
 typedef enum UploadStep {
         UPLOAD_OPEN,
         UPLOAD_WRITE,
@@ -46,6 +52,7 @@ struct Upload {
         UploadStep step;
         char *buf;
         size_t buf_len, buf_off;
+        bool eof;
         uint64_t size, sent;
         int error;
         char *message;
@@ -535,6 +542,7 @@ static int session_check_hostkey(SshSession *s) {
 }
 
 static void session_up(SshSession *s) {
+        log_info("PHASE up %llu", (unsigned long long) now_usec(CLOCK_MONOTONIC));
         s->phase = PHASE_UP;
         s->backoff = s->backoff_min;
         s->last_rx = now_usec(CLOCK_MONOTONIC);
@@ -999,26 +1007,39 @@ static int upload_step(SshSession *s, Upload *u) {
                 return 1;
 
         case UPLOAD_WRITE:
-                if (u->buf_off == u->buf_len) {
-                        n = read(u->fd, u->buf, SSH_UPLOAD_CHUNK);
+                /* libssh2 returns from sftp_write as soon as the first of its 30000-byte packets
+                 * is acknowledged and wants the rest of the same buffer next time; only bytes
+                 * beyond what it has sent become new packets. So keep UPLOAD_WINDOW bytes past the
+                 * acknowledged point in every call (topped up from the file, compacted once per
+                 * window): the pipeline stays full, like OpenSSH's 64 × 32 KiB requests, instead
+                 * of draining at the end of each buffer. */
+                if (!u->eof && u->buf_len - u->buf_off < UPLOAD_WINDOW) {
+                        if (u->buf_off >= UPLOAD_WINDOW) {
+                                memmove(u->buf, u->buf + u->buf_off, u->buf_len - u->buf_off);
+                                u->buf_len -= u->buf_off;
+                                u->buf_off = 0;
+                        }
+                        n = read(u->fd, u->buf + u->buf_len, UPLOAD_BUFFER - u->buf_len);
                         if (n < 0) {
                                 u->error = -errno;
                                 upload_fail(u, strdup("reading the local file failed"));
                                 return 1;
                         }
-                        if (n == 0) {
-                                if (u->sent != u->size) {
-                                        u->error = -EIO;
-                                        upload_fail(u, strdup("the local file changed size during the upload"));
-                                        return 1;
-                                }
-                                u->step = UPLOAD_FSYNC;
+                        if (n == 0)
+                                u->eof = true;
+                        u->buf_len += n;
+                }
+                if (u->buf_off == u->buf_len) {
+                        if (!u->eof)
+                                return 1;
+                        if (u->sent != u->size) {
+                                u->error = -EIO;
+                                upload_fail(u, strdup("the local file changed size during the upload"));
                                 return 1;
                         }
-                        u->buf_len = n;
-                        u->buf_off = 0;
+                        u->step = UPLOAD_FSYNC;
+                        return 1;
                 }
-                /* On EAGAIN libssh2 wants the same buffer again: it keeps what it already sent. */
                 n = libssh2_sftp_write(u->handle, u->buf + u->buf_off, u->buf_len - u->buf_off);
                 if (n == LIBSSH2_ERROR_EAGAIN)
                         return 0;
@@ -1041,6 +1062,7 @@ static int upload_step(SshSession *s, Upload *u) {
                         return 1;
                 }
                 u->step = UPLOAD_CLOSE;
+                log_info("PHASE fsync done %llu", (unsigned long long) now_usec(CLOCK_MONOTONIC));
                 return 1;
 
         case UPLOAD_CLOSE:
@@ -1123,7 +1145,7 @@ int ssh_session_upload(SshSession *s, const char *local_path, const char *remote
         }
         u->size = st.st_size;
         u->local_path = strdup(local_path);
-        u->buf = malloc(SSH_UPLOAD_CHUNK);
+        u->buf = malloc(UPLOAD_BUFFER);
         if (!u->local_path || !u->buf || asprintf(&u->remote, "%s.partial", remote_name) < 0) {
                 u->remote = NULL;
                 upload_free(u);
