@@ -542,7 +542,6 @@ static int session_check_hostkey(SshSession *s) {
 }
 
 static void session_up(SshSession *s) {
-        log_info("PHASE up %llu", (unsigned long long) now_usec(CLOCK_MONOTONIC));
         s->phase = PHASE_UP;
         s->backoff = s->backoff_min;
         s->last_rx = now_usec(CLOCK_MONOTONIC);
@@ -1062,7 +1061,6 @@ static int upload_step(SshSession *s, Upload *u) {
                         return 1;
                 }
                 u->step = UPLOAD_CLOSE;
-                log_info("PHASE fsync done %llu", (unsigned long long) now_usec(CLOCK_MONOTONIC));
                 return 1;
 
         case UPLOAD_CLOSE:
