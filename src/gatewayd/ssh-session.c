@@ -530,9 +530,9 @@ static int session_check_hostkey(SshSession *s) {
                 return -EPERM;
         case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
                 session_fail(s, SSH_NODE_REFUSED,
-                             "unknown host key: %s is not listed in %s (the node presented %s SHA256:%s); not logging in",
-                             s->port == 22 ? s->name : "this [host]:port", s->known_hosts,
-                             hostkey_type_name(type), fingerprint);
+                             "unknown host key: %s%s%s%.0u is not listed in %s (the node presented %s SHA256:%s); not logging in",
+                             s->port == 22 ? "" : "[", s->name, s->port == 22 ? "" : "]:", s->port == 22 ? 0 : s->port,
+                             s->known_hosts, hostkey_type_name(type), fingerprint);
                 return -EPERM;
         default:
                 session_fail(s, SSH_NODE_REFUSED, "cannot check the host key against %s: %s",
