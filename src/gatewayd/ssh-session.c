@@ -31,6 +31,13 @@ typedef enum Phase {
 #define UPLOAD_BUFFER (2U * UPLOAD_WINDOW)
 _Static_assert(UPLOAD_WINDOW >= SSH_UPLOAD_CHUNK, "every sftp_write call carries at least SSH_UPLOAD_CHUNK");
 
+typedef enum Sender {
+        SENDER_NONE,
+        SENDER_SERVE_WRITE,
+        SENDER_SERVE_READ,
+        SENDER_UPLOAD,
+} Sender;
+
 typedef enum UploadStep {
         UPLOAD_OPEN,
         UPLOAD_WRITE,
@@ -82,6 +89,8 @@ struct SshSession {
         LIBSSH2_SESSION *ssh;
         LIBSSH2_CHANNEL *channel;
         LIBSSH2_SFTP *sftp;
+
+        Sender send_owner;   /* whose packet libssh2 still has to finish sending */
 
         char *out;
         size_t out_len, out_size;
@@ -361,6 +370,7 @@ static void session_drop_connection(SshSession *s) {
                 freeaddrinfo(s->addrs);
         s->addrs = s->addr_cur = NULL;
         s->out_len = 0;
+        s->send_owner = SENDER_NONE;
 }
 
 static void session_set_state(SshSession *s, SshNodeState state, const char *reason) {
@@ -616,68 +626,107 @@ static int session_step_connecting(SshSession *s) {
 
 static int upload_step(SshSession *s, Upload *u);
 
+/* libssh2 1.10 encrypts a packet once; when the socket takes only part of it, the rest must be
+ * sent by the very call that made it (same channel, same buffer): any other call that sends in
+ * the meantime (another channel's write, a window adjustment in a read, a keepalive) fails with
+ * LIBSSH2_ERROR_BAD_USE. libssh2 says a packet is pending by LIBSSH2_SESSION_BLOCK_OUTBOUND
+ * (set when it is saved, cleared once it is out), so the sender that left it is remembered and
+ * the others wait for it. */
+static bool may_send(SshSession *s, Sender who) {
+        return s->send_owner == SENDER_NONE || s->send_owner == who;
+}
+
+static void sent(SshSession *s, Sender who) {
+        if (libssh2_session_block_directions(s->ssh) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+                s->send_owner = who;
+        else if (s->send_owner == who)
+                s->send_owner = SENDER_NONE;
+}
+
+static int pump_write(SshSession *s) {
+        int progress = 0;
+        ssize_t n;
+
+        while (s->out_len > 0 && may_send(s, SENDER_SERVE_WRITE)) {
+                n = libssh2_channel_write(s->channel, s->out, s->out_len);
+                sent(s, SENDER_SERVE_WRITE);
+                if (n == LIBSSH2_ERROR_EAGAIN)
+                        break;
+                if (n < 0) {
+                        session_fail(s, SSH_NODE_UNREACHABLE, "writing to the node: %s", ssh_error(s));
+                        return -EIO;
+                }
+                memmove(s->out, s->out + n, s->out_len - n);
+                s->out_len -= n;
+                progress = 1;
+        }
+        return progress;
+}
+
+static int pump_read(SshSession *s) {
+        char buf[64 * 1024];
+        int progress = 0;
+        ssize_t n;
+
+        /* A read may send a window adjustment. */
+        if (!may_send(s, SENDER_SERVE_READ))
+                return 0;
+        for (;;) {
+                n = libssh2_channel_read(s->channel, buf, sizeof buf);
+                sent(s, SENDER_SERVE_READ);
+                if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
+                        break;
+                if (n < 0) {
+                        session_fail(s, SSH_NODE_UNREACHABLE, "reading from the node: %s", ssh_error(s));
+                        return -EIO;
+                }
+                progress = 1;
+                if (s->cb.data)
+                        s->cb.data(s, buf, n, s->userdata);
+                if (s->phase != PHASE_UP)
+                        return -ECONNRESET;
+                if (!may_send(s, SENDER_SERVE_READ))
+                        return progress;
+        }
+        /* The forced command's stderr: logged, and read so that its window never fills. */
+        while (may_send(s, SENDER_SERVE_READ)) {
+                n = libssh2_channel_read_stderr(s->channel, buf, sizeof buf - 1);
+                sent(s, SENDER_SERVE_READ);
+                if (n <= 0)
+                        break;
+                buf[n] = 0;
+                log_warning("Node %s: %s", s->host_entry, strstrip_newline(buf));
+                progress = 1;
+        }
+        if (libssh2_channel_eof(s->channel)) {
+                session_fail(s, SSH_NODE_UNREACHABLE, "the node closed the serve channel");
+                return -ECONNRESET;
+        }
+        return progress;
+}
+
 /* While up: write what is queued, read what came, move the upload on; until nothing moves. */
 static void session_pump(SshSession *s) {
-        char buf[64 * 1024];
-        bool progress;
+        int progress;
 
         do {
-                ssize_t n;
+                int r;
 
-                progress = false;
-                while (s->out_len > 0) {
-                        n = libssh2_channel_write(s->channel, s->out, s->out_len);
-                        if (n == LIBSSH2_ERROR_EAGAIN)
-                                break;
-                        if (n < 0)
-                                {
-                                session_fail(s, SSH_NODE_UNREACHABLE, "writing to the node: %s", ssh_error(s));
-                                return;
-                        }
-                        memmove(s->out, s->out + n, s->out_len - n);
-                        s->out_len -= n;
-                        progress = true;
-                }
-
-                for (;;) {
-                        n = libssh2_channel_read(s->channel, buf, sizeof buf);
-                        if (n == LIBSSH2_ERROR_EAGAIN)
-                                break;
-                        if (n < 0)
-                                {
-                                session_fail(s, SSH_NODE_UNREACHABLE, "reading from the node: %s", ssh_error(s));
-                                return;
-                        }
-                        if (n == 0)
-                                break;
-                        progress = true;
-                        if (s->cb.data)
-                                s->cb.data(s, buf, n, s->userdata);
+                progress = 0;
+                r = pump_write(s);
+                if (r < 0)
+                        return;
+                progress |= r;
+                r = pump_read(s);
+                if (r < 0)
+                        return;
+                progress |= r;
+                if (s->uploads && may_send(s, SENDER_UPLOAD)) {
+                        r = upload_step(s, s->uploads);
                         if (s->phase != PHASE_UP)
                                 return;
-                }
-                /* The forced command's stderr: logged, and read so that its window never fills. */
-                for (;;) {
-                        n = libssh2_channel_read_stderr(s->channel, buf, sizeof buf - 1);
-                        if (n <= 0)
-                                break;
-                        buf[n] = 0;
-                        log_warning("Node %s: %s", s->host_entry, strstrip_newline(buf));
-                        progress = true;
-                }
-                if (libssh2_channel_eof(s->channel))
-                        {
-                                session_fail(s, SSH_NODE_UNREACHABLE, "the node closed the serve channel");
-                                return;
-                        }
-
-                if (s->uploads) {
-                        int r = upload_step(s, s->uploads);
-
-                        if (s->phase != PHASE_UP)
-                                return;
-                        if (r > 0)
-                                progress = true;
+                        sent(s, SENDER_UPLOAD);
+                        progress |= r > 0;
                 }
         } while (progress);
 }
@@ -893,18 +942,26 @@ static void session_keepalive(SshSession *s) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
         int next = 0, r;
 
-        if (now > s->last_rx + 3 * s->keepalive_interval)
-                {
-                                session_fail(s, SSH_NODE_UNREACHABLE, "no answer from the node for %.0f s",
-                                    (double) (now - s->last_rx) / USEC_PER_SEC);
-                                return;
-                        }
-        r = libssh2_keepalive_send(s->ssh, &next);
-        if (r < 0 && r != LIBSSH2_ERROR_EAGAIN)
-                {
-                                session_fail(s, SSH_NODE_UNREACHABLE, "keepalive: %s", ssh_error(s));
-                                return;
-                        }
+        if (now > s->last_rx + 3 * s->keepalive_interval) {
+                session_fail(s, SSH_NODE_UNREACHABLE, "no answer from the node for %.0f s",
+                             (double) (now - s->last_rx) / USEC_PER_SEC);
+                return;
+        }
+        /* libssh2 sends keepalives from a buffer on its stack: one that the socket did not take
+         * whole could never be finished (see may_send()). So only into an idle socket; while
+         * anything else is sent, the node's answers to it show that it is there. */
+        if (s->send_owner == SENDER_NONE && !s->uploads && s->out_len == 0 &&
+            !(libssh2_session_block_directions(s->ssh) & LIBSSH2_SESSION_BLOCK_OUTBOUND)) {
+                r = libssh2_keepalive_send(s->ssh, &next);
+                if (r < 0 && r != LIBSSH2_ERROR_EAGAIN) {
+                        session_fail(s, SSH_NODE_UNREACHABLE, "keepalive: %s", ssh_error(s));
+                        return;
+                }
+                if (libssh2_session_block_directions(s->ssh) & LIBSSH2_SESSION_BLOCK_OUTBOUND) {
+                        session_fail(s, SSH_NODE_UNREACHABLE, "the connection to the node is stuck");
+                        return;
+                }
+        }
         s->next_keepalive = now + s->keepalive_interval;
         (void) arm_timer(s, s->next_keepalive);
         session_process(s);
