@@ -74,6 +74,7 @@ struct SshSession {
         unsigned port;
         char *user, *key, *known_hosts, *command;
         usec_t connect_timeout, keepalive_interval, backoff_min, backoff_max, backoff;
+        int send_buffer;
         SshSessionCallbacks cb;
         void *userdata;
 
@@ -792,6 +793,8 @@ static int session_connect_next(SshSession *s) {
                 if (s->fd < 0)
                         continue;
                 (void) setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &(int) { 1 }, sizeof(int));
+                if (s->send_buffer > 0)
+                        (void) setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &s->send_buffer, sizeof(int));
                 if (connect(s->fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
                         log_debug("Node %s: connect: %m", s->host_entry);
                         s->fd = safe_close(s->fd);
@@ -1253,6 +1256,7 @@ int ssh_session_new(SshSession **ret, sd_event *event, const SshSessionOptions *
         s->backoff_min = o->backoff_min ?: USEC_PER_SEC;
         s->backoff_max = MAX(o->backoff_max ?: 60 * USEC_PER_SEC, s->backoff_min);
         s->backoff = s->backoff_min;
+        s->send_buffer = o->send_buffer;
         s->state = SSH_NODE_CONNECTING;
 
         /* 1 ms accuracy: sd-event's default (250 ms) would delay every reconnect by up to that. */

@@ -43,6 +43,8 @@ typedef struct SshSessionOptions {
         usec_t keepalive_interval;  /* 0 = 15 s; the node is lost after 3 silent intervals */
         usec_t backoff_min;         /* first retry after a failed attempt; 0 = 1 s */
         usec_t backoff_max;         /* cap of the doubling; 0 = 60 s */
+        int send_buffer;            /* SO_SNDBUF of the socket; 0 = the kernel's (tests make it small
+                                     * so that libssh2 often has a packet only partly sent) */
 } SshSessionOptions;
 
 typedef struct SshSessionCallbacks {

@@ -6,6 +6,8 @@
  *     hello                        every node's hello
  *     deploy IMAGE SQUASHFS [META] the image to every node (SFTP, then image-install)
  *     run JOB SPEC.json [INPUT.json] start JOB on the first node, follow it to `finished`
+ *                                  (--also-deploy IMAGE:SQUASHFS: deploy on the same connection
+ *                                  meanwhile; done when both are)
  *     watch                        print state changes until SIGTERM or --timeout
  *     check-key                    only the configuration-time check of --key
  *
@@ -44,7 +46,8 @@ typedef struct Cli {
         char **args;
         int n_args;
         int status;
-        bool hello_once;    /* hello: done after the first */
+        const char *also_deploy;  /* run: "IMAGE:SQUASHFS" deployed at the same time */
+        bool job_done, deploy_done;
 } Cli;
 
 static usec_t now_mono(void) {
@@ -84,6 +87,19 @@ static void node_done(Node *n, int status) {
         sd_event_exit(c->event, c->status);
 }
 
+static void run_part_done(Node *n, bool job, int status) {
+        Cli *c = n->cli;
+
+        if (status > c->status)
+                c->status = status;
+        if (job)
+                c->job_done = true;
+        else
+                c->deploy_done = true;
+        if (c->job_done && (c->deploy_done || !c->also_deploy))
+                node_done(n, c->status);
+}
+
 static void on_deployed(NodeClient *client, int r, json_object *event, void *userdata) {
         Node *n = userdata;
         json_object *o = line("deployed", n);
@@ -91,7 +107,10 @@ static void on_deployed(NodeClient *client, int r, json_object *event, void *use
         json_object_object_add(o, "event", json_object_get(event));
         json_object_object_add(o, "seconds", json_object_new_double((double) (now_mono() - n->started) / USEC_PER_SEC));
         emit(o);
-        node_done(n, r < 0 ? 1 : 0);
+        if (streq(n->cli->command, "run"))
+                run_part_done(n, false, r < 0 ? 1 : 0);
+        else
+                node_done(n, r < 0 ? 1 : 0);
 }
 
 static void on_job_event(NodeClient *client, const char *job, json_object *event, void *userdata) {
@@ -102,9 +121,9 @@ static void on_job_event(NodeClient *client, const char *job, json_object *event
         json_object_object_add(o, "event", json_object_get(event));
         emit(o);
         if (kind && streq(kind, "finished"))
-                node_done(n, 0);
+                run_part_done(n, true, 0);
         else if (kind && streq(kind, "error"))
-                node_done(n, 1);
+                run_part_done(n, true, 1);
 }
 
 static void on_started(NodeClient *client, int r, json_object *event, void *userdata) {
@@ -114,7 +133,7 @@ static void on_started(NodeClient *client, int r, json_object *event, void *user
         json_object_object_add(o, "event", json_object_get(event));
         emit(o);
         if (r < 0)
-                node_done(n, 1);
+                run_part_done(n, true, 1);
 }
 
 static int read_json_file(const char *path, json_object **ret) {
@@ -166,6 +185,16 @@ static void on_state(NodeClient *client, SshNodeState state, const char *reason,
                 emit(o);
                 if (!n->busy)
                         node_begin(n);
+                else if (n->cli->also_deploy && !n->started) {
+                        _cleanup_free_ char *image = strndup(n->cli->also_deploy, 64);
+                        int r;
+
+                        n->started = now_mono();
+                        r = image ? node_client_deploy_image(n->client, image, n->cli->also_deploy + 65, NULL,
+                                                             on_deployed, n) : -ENOMEM;
+                        if (r < 0)
+                                run_part_done(n, false, 1);
+                }
         } else if (state == SSH_NODE_REFUSED && !streq(n->cli->command, "watch"))
                 node_done(n, 3);
 }
@@ -202,6 +231,8 @@ int main(int argc, char *argv[]) {
                 { "backoff-max",     required_argument, NULL, 'B' },
                 { "timeout",         required_argument, NULL, 't' },
                 { "command",         required_argument, NULL, 'C' },
+                { "also-deploy",     required_argument, NULL, 'D' },
+                { "send-buffer",     required_argument, NULL, 'S' },
                 { "help",            no_argument,       NULL, 'h' },
                 {}
         };
@@ -231,6 +262,12 @@ int main(int argc, char *argv[]) {
                 case 'B': so.backoff_max = parse_seconds(optarg); break;
                 case 't': timeout = parse_seconds(optarg); break;
                 case 'C': so.command = optarg; break;
+                case 'S': so.send_buffer = atoi(optarg); break;
+                case 'D':
+                        if (strlen(optarg) < 66 || optarg[64] != ':')
+                                return log_error_errno(EINVAL, "--also-deploy=IMAGE:SQUASHFS"), 1;
+                        cli.also_deploy = optarg;
+                        break;
                 case 'h': help(); return 0;
                 default: return 1;
                 }

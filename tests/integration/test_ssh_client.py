@@ -427,3 +427,37 @@ class SSHClient(unittest.TestCase):
         with open(os.path.join(self.a.job_dir(job), "events.jsonl")) as f:
             persisted = [json.loads(x) for x in f]
         self.assertEqual(len([e for e in persisted if e["event"] == "status"]), 1)
+
+    def test_upload_while_job_streams(self):
+        """An image goes up over SFTP while a chatty job's events come down the serve channel of
+        the same connection (window adjustments, requests and SFTP packets interleaved): both
+        complete, every event exactly once. A small socket send buffer makes libssh2 leave
+        packets half sent often; another channel must then wait for their owner."""
+        job = "cli-job-chatty"
+        big = os.path.join(self.tmp.path, "chatty.squashfs")
+        with open(big, "wb") as f:
+            f.write(self.image_bytes)
+            f.write(os.urandom(48 * 1024 * 1024))
+        with open(big, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        script = ("j=0; while [ $j -lt 8 ]; do i=0; while [ $i -lt 1500 ]; do "
+                  "echo \"burst$j line$i ..............................................................\"; "
+                  "i=$((i+1)); done; j=$((j+1)); sleep 0.2; done; echo 'PlanQK:Job:Result: {\"ok\":1}'")
+        cli = self.run_job(self.b, job, script, options=["--also-deploy", f"{digest}:{big}", "--send-buffer", "8192"])
+        self.addCleanup(lambda: [os.unlink(os.path.join(self.b.images, x)) for x in os.listdir(self.b.images)
+                                 if x.startswith(digest)])
+        self.assertEqual(cli.finish(timeout=60), 0, cli.stderr)
+        evs = self.events(cli)
+        self.assertEqual([e["seq"] for e in evs], list(range(1, len(evs) + 1)))
+        lines = [e["line"] for e in evs if e["event"] == "log" and "line" in e]
+        self.assertEqual(len([x for x in lines if x.startswith("burst")]), 8 * 1500)
+        self.assertEqual(evs[-1]["event"], "finished")
+        self.assertEqual(evs[-1]["result"], {"ok": 1})
+        deployed = [x for x in cli.lines if x["cli"] == "deployed"]
+        self.assertEqual(deployed[0]["event"]["event"], "image-installed", deployed)
+        # The upload overlapped the job's stream (it ended before the job did).
+        order = [x["cli"] for x in cli.lines if x["cli"] in ("deployed", "event")]
+        self.assertGreater(order.index("deployed"), 0)
+        self.assertLess(order.index("deployed"), len(order) - 1)
+        with open(os.path.join(self.b.images, f"{digest}.squashfs"), "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
