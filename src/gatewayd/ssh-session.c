@@ -36,7 +36,23 @@ typedef enum Sender {
         SENDER_SERVE_WRITE,
         SENDER_SERVE_READ,
         SENDER_UPLOAD,
+        SENDER_FLUSH,
 } Sender;
+
+/* While a large upload runs, a second SFTP channel (a second sftp-server on the node) fsyncs the
+ * partial file every UPLOAD_FLUSH_EVERY bytes: the node's disk writes while the rest is still
+ * coming, instead of all of it in the final fsync (which alone took ~20% of a 300 MiB deploy).
+ * The first server keeps taking writes meanwhile; the final fsync finds little left. */
+#define UPLOAD_FLUSH_EVERY (32U * 1024U * 1024U)
+
+typedef enum FlushStep {
+        FLUSH_NONE,        /* not (yet) wanted */
+        FLUSH_OPEN,
+        FLUSH_IDLE,
+        FLUSH_SYNC,
+        FLUSH_CLOSE,
+        FLUSH_CLOSED,
+} FlushStep;
 
 typedef enum UploadStep {
         UPLOAD_OPEN,
@@ -57,6 +73,9 @@ struct Upload {
         int fd;
         LIBSSH2_SFTP_HANDLE *handle;
         UploadStep step;
+        LIBSSH2_SFTP_HANDLE *flush_handle;
+        FlushStep flush_step;
+        uint64_t flushed_at;
         char *buf;
         size_t buf_len, buf_off;
         bool eof;
@@ -90,6 +109,7 @@ struct SshSession {
         LIBSSH2_SESSION *ssh;
         LIBSSH2_CHANNEL *channel;
         LIBSSH2_SFTP *sftp;
+        LIBSSH2_SFTP *sftp_flush;
 
         Sender send_owner;   /* whose packet libssh2 still has to finish sending */
 
@@ -351,12 +371,18 @@ static void session_drop_connection(SshSession *s) {
                 if (u->handle && s->sftp)
                         (void) libssh2_sftp_close_handle(u->handle);
                 u->handle = NULL;
+                if (u->flush_handle && s->sftp_flush)
+                        (void) libssh2_sftp_close_handle(u->flush_handle);
+                u->flush_handle = NULL;
                 upload_finish(s, u, -ECONNRESET,
                               strdup("the connection to the node was lost during the upload"));
         }
         if (s->sftp)
                 (void) libssh2_sftp_shutdown(s->sftp);
         s->sftp = NULL;
+        if (s->sftp_flush)
+                (void) libssh2_sftp_shutdown(s->sftp_flush);
+        s->sftp_flush = NULL;
         if (s->channel)
                 (void) libssh2_channel_free(s->channel);
         s->channel = NULL;
@@ -626,6 +652,7 @@ static int session_step_connecting(SshSession *s) {
 }
 
 static int upload_step(SshSession *s, Upload *u);
+static int upload_flush_step(SshSession *s, Upload *u);
 
 /* libssh2 1.10 encrypts a packet once; when the socket takes only part of it, the rest must be
  * sent by the very call that made it (same channel, same buffer): any other call that sends in
@@ -722,6 +749,11 @@ static void session_pump(SshSession *s) {
                 if (r < 0)
                         return;
                 progress |= r;
+                if (s->uploads && may_send(s, SENDER_FLUSH)) {
+                        r = upload_flush_step(s, s->uploads);
+                        sent(s, SENDER_FLUSH);
+                        progress |= r;
+                }
                 if (s->uploads && may_send(s, SENDER_UPLOAD)) {
                         r = upload_step(s, s->uploads);
                         if (s->phase != PHASE_UP)
@@ -1032,6 +1064,74 @@ static void upload_fail(Upload *u, char *message) {
         u->step = u->handle ? UPLOAD_FAIL_CLOSE : UPLOAD_FAIL_UNLINK;
 }
 
+/* The flusher of an upload (see UPLOAD_FLUSH_EVERY); it never fails the upload: without it
+ * only the final fsync does the work. Returns 1 when it moved. */
+static int upload_flush_step(SshSession *s, Upload *u) {
+        bool writing = u->step == UPLOAD_WRITE;
+        int r;
+
+        switch (u->flush_step) {
+        case FLUSH_NONE:
+                if (!writing || u->size < 2 * UPLOAD_FLUSH_EVERY || u->sent < UPLOAD_FLUSH_EVERY)
+                        return 0;
+                if (!s->sftp_flush) {
+                        s->sftp_flush = libssh2_sftp_init(s->ssh);
+                        if (!s->sftp_flush) {
+                                if (libssh2_session_last_errno(s->ssh) != LIBSSH2_ERROR_EAGAIN)
+                                        u->flush_step = FLUSH_CLOSED;
+                                return 0;
+                        }
+                }
+                u->flush_step = FLUSH_OPEN;
+                return 1;
+
+        case FLUSH_OPEN:
+                u->flush_handle = libssh2_sftp_open_ex(s->sftp_flush, u->remote, strlen(u->remote),
+                                                       LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
+                if (!u->flush_handle) {
+                        if (libssh2_session_last_errno(s->ssh) == LIBSSH2_ERROR_EAGAIN)
+                                return 0;
+                        u->flush_step = FLUSH_CLOSED;
+                        return 1;
+                }
+                u->flush_step = FLUSH_IDLE;
+                return 1;
+
+        case FLUSH_IDLE:
+                if (!writing) {
+                        u->flush_step = FLUSH_CLOSE;
+                        return 1;
+                }
+                if (u->sent - u->flushed_at < UPLOAD_FLUSH_EVERY)
+                        return 0;
+                u->flushed_at = u->sent;
+                u->flush_step = FLUSH_SYNC;
+                return 1;
+
+        case FLUSH_SYNC:
+                r = libssh2_sftp_fsync(u->flush_handle);
+                if (r == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                u->flush_step = FLUSH_IDLE;
+                return 1;
+
+        case FLUSH_CLOSE:
+                r = libssh2_sftp_close_handle(u->flush_handle);
+                if (r == LIBSSH2_ERROR_EAGAIN)
+                        return 0;
+                u->flush_handle = NULL;
+                u->flush_step = FLUSH_CLOSED;
+                return 1;
+
+        default:
+                return 0;
+        }
+}
+
+static bool upload_flush_busy(Upload *u) {
+        return u->flush_step != FLUSH_NONE && u->flush_step != FLUSH_CLOSED;
+}
+
 /* Returns 1 when the upload moved, 0 when blocked or finished (and popped). */
 static int upload_step(SshSession *s, Upload *u) {
         ssize_t n;
@@ -1049,6 +1149,10 @@ static int upload_step(SshSession *s, Upload *u) {
                         return 1;
                 }
         }
+
+        /* Past the writes, the flusher finishes (its fsync, its handle) before the rest. */
+        if (u->step > UPLOAD_WRITE && upload_flush_busy(u))
+                return 0;
 
         switch (u->step) {
         case UPLOAD_OPEN:

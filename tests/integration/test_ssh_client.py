@@ -437,12 +437,13 @@ class SSHClient(unittest.TestCase):
         big = os.path.join(self.tmp.path, "chatty.squashfs")
         with open(big, "wb") as f:
             f.write(self.image_bytes)
-            f.write(os.urandom(48 * 1024 * 1024))
+            f.write(os.urandom(72 * 1024 * 1024))   # > 2 × 32 MiB: the flusher channel runs too
         with open(big, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
         script = ("j=0; while [ $j -lt 8 ]; do i=0; while [ $i -lt 1500 ]; do "
                   "echo \"burst$j line$i ..............................................................\"; "
                   "i=$((i+1)); done; j=$((j+1)); sleep 0.2; done; echo 'PlanQK:Job:Result: {\"ok\":1}'")
+        log_before = len(sshd_log(self.b))
         cli = self.run_job(self.b, job, script, options=["--also-deploy", f"{digest}:{big}", "--send-buffer", "8192"])
         self.addCleanup(lambda: [os.unlink(os.path.join(self.b.images, x)) for x in os.listdir(self.b.images)
                                  if x.startswith(digest)])
@@ -461,3 +462,6 @@ class SSHClient(unittest.TestCase):
         self.assertLess(order.index("deployed"), len(order) - 1)
         with open(os.path.join(self.b.images, f"{digest}.squashfs"), "rb") as f:
             self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest)
+        # Three channels on the one connection: serve, SFTP, and the flusher's SFTP.
+        sessions = [x for x in sshd_log(self.b)[log_before:].splitlines() if "Starting session" in x]
+        self.assertEqual([x.rsplit(" id ", 1)[1] for x in sessions], ["0", "1", "2"])
