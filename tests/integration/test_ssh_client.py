@@ -244,6 +244,25 @@ class SSHClient(unittest.TestCase):
         rc, _, err = self.run_cli([self.a], "check-key")
         self.assertEqual(rc, 0, err)
 
+    def test_ecdsa_key_logs_in(self):
+        key = os.path.join(self.tmp.path, "id_ecdsa")
+        if not os.path.exists(key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f", key], check=True)
+        n = sshnode.SSHNode("ecdsa", key).start()
+        self.addCleanup(n.stop)
+        rc, lines, err = self.run_cli([n], "hello", key=key)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(lines[-1]["hello"]["event"], "hello")
+
+    def test_key_not_authorized_refused(self):
+        other = os.path.join(self.tmp.path, "id_other")
+        if not os.path.exists(other):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other], check=True)
+        rc, lines, err = self.run_cli([self.a], "hello", key=other)
+        self.assertEqual(rc, 3, (lines, err))
+        self.assertEqual(lines[-1]["state"], "refused")
+        self.assertIn("did not accept the key", lines[-1]["reason"])
+
     def test_node_down_then_up_reconnects(self):
         n = self.node_env("down")
         cli = Cli(self.argv([n], "watch", options=["--backoff-min", "0.1", "--backoff-max", "0.4",
