@@ -28,13 +28,15 @@ typedef struct Follow {
         void *userdata;
 } Follow;
 
-typedef struct Deploy {
+typedef struct Deploy Deploy;
+struct Deploy {
+        Deploy *next, *prev;   /* the client's deploys in flight, freed with it */
         NodeClient *client;
         char *image, *squashfs, *meta;
         uint64_t size, meta_size;
         NodeReplyHandler handler;
         void *userdata;
-} Deploy;
+};
 
 struct NodeClient {
         SshSession *session;
@@ -45,6 +47,7 @@ struct NodeClient {
         int64_t next_req;
         Request *requests;     /* unanswered, in the order they were made */
         Hashmap *follows;
+        Deploy *deploys;
         char *in;
         size_t in_len, in_size;
         bool discarding;       /* in a line over NODE_LINE_MAX */
@@ -68,6 +71,12 @@ static void follow_free(Follow *f) {
 static void deploy_free(Deploy *d) {
         if (!d)
                 return;
+        if (d->prev)
+                d->prev->next = d->next;
+        else if (d->client && d->client->deploys == d)
+                d->client->deploys = d->next;
+        if (d->next)
+                d->next->prev = d->prev;
         free(d->image);
         free(d->squashfs);
         free(d->meta);
@@ -410,6 +419,9 @@ NodeClient *node_client_free(NodeClient *c) {
         HASHMAP_FOREACH(f, c->follows)
                 follow_free(f);
         hashmap_free(c->follows);
+        /* Their uploads went with the session, their callbacks will not come. */
+        while (c->deploys)
+                deploy_free(c->deploys);
         json_object_put(c->hello);
         free(c->in);
         return mfree(c);
@@ -648,6 +660,10 @@ int node_client_deploy_image(NodeClient *c, const char *image, const char *squas
         d->size = UINT64_MAX;
         d->handler = handler;
         d->userdata = userdata;
+        d->next = c->deploys;
+        if (d->next)
+                d->next->prev = d;
+        c->deploys = d;
         r = ssh_session_upload(c->session, d->squashfs, name, on_uploaded, d);
         if (r < 0)
                 deploy_free(d);
