@@ -263,6 +263,21 @@ class SSHClient(unittest.TestCase):
         self.assertEqual(lines[-1]["state"], "refused")
         self.assertIn("did not accept the key", lines[-1]["reason"])
 
+    def test_host_name_resolved_off_the_loop(self):
+        """A host entry that is a name, not an address: resolved in a thread (getaddrinfo may
+        block), every address tried in turn (localhost may give ::1 first, where nothing
+        listens), and the host key looked up under the name as configured."""
+        kh = os.path.join(self.tmp.path, "known_hosts.localhost")
+        with open(self.a.known_hosts) as f, open(kh, "w") as g:
+            g.write(f.read().replace("[127.0.0.1]", "[localhost]"))
+        argv = [node_cli(), "--user", sshnode.ACCOUNT, "--key", self.key, "--known-hosts", kh, "--timeout", "30",
+                "--host", f"localhost:{self.a.port}", "hello"]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        lines = [json.loads(x) for x in p.stdout.splitlines()]
+        self.assertEqual(lines[-1]["node"], f"localhost:{self.a.port}")
+        self.assertEqual(lines[-1]["hello"]["imageDir"], self.a.images)
+
     def test_node_down_then_up_reconnects(self):
         n = self.node_env("down")
         cli = Cli(self.argv([n], "watch", options=["--backoff-min", "0.1", "--backoff-max", "0.4",
