@@ -66,7 +66,9 @@ uint64_t node_client_get_seq(NodeClient *c, const char *job);
 /* Deploys an image: uploads squashfs_path as <image>.squashfs.partial and meta_path (may be
  * NULL) as <image>.meta.partial over SFTP, then asks serve to install them (image-install with
  * the sizes, renamed into place by the root serve: never a torn file under the final names).
- * handler gets the image-installed event, an error event, or r < 0 with a synthetic error event
- * ({"event":"error","code":"UPLOAD_FAILED"|"NO_SPACE","message":…}). Needs the node up. */
+ * Needs the session up (-ENOTCONN otherwise); an upload that cannot start is returned here.
+ * Later, handler gets the image-installed event, an error event from serve, or r < 0 with a
+ * synthetic error event ({"event":"error","op":"deploy","code":"NO_SPACE"|"UPLOAD_FAILED",
+ * "message":…}); not at all if the client is freed first. */
 int node_client_deploy_image(NodeClient *c, const char *image, const char *squashfs_path, const char *meta_path,
                              NodeReplyHandler handler, void *userdata);

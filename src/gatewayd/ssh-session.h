@@ -80,13 +80,17 @@ usec_t ssh_session_get_last_contact_realtime(SshSession *s);
 int ssh_session_send(SshSession *s, const void *p, size_t n);
 
 /* Uploads local_path over SFTP to `<remote_name>.partial` (mode 0600, relative to the SFTP
- * server's directory — the node's imageDir) in writes of 1 MiB, fsyncs and closes it. On failure
- * the partial file is removed and error says why (a full disk on the node is named as such).
- * Uploads run one after the other; all fail with -ECONNRESET when the connection is lost.
- * done is called exactly once, never from within this call. */
+ * server's directory — the node's imageDir): every sftp_write call carries at least
+ * SSH_UPLOAD_CHUNK bytes and 2 MiB stay in flight; a file over 64 MiB is also fsynced every
+ * 32 MiB on a second SFTP channel while it goes up; then it is fsynced and closed. On failure the
+ * partial file is removed and error says why (a full disk on the node is named as such, -ENOSPC).
+ * Uploads run one after the other; all fail with -ECONNRESET when the connection is lost (the
+ * partial file then stays on the node: serve's image-list names it). done is called exactly
+ * once, never from within this call, and not at all once the session is freed. */
 typedef void (*SshUploadDone)(SshSession *s, int r, const char *error, uint64_t size, void *userdata);
 int ssh_session_upload(SshSession *s, const char *local_path, const char *remote_name,
                        SshUploadDone done, void *userdata);
 
-/* SFTP write size: libssh2 pipelines within one call; ≥ 256 KiB per call keeps up with scp. */
+/* Least bytes per SFTP write call: libssh2 pipelines within one call; ≥ 256 KiB per call keeps
+ * up with scp, 32 KiB calls fall behind. */
 #define SSH_UPLOAD_CHUNK (1024U * 1024U)
