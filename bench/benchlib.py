@@ -153,12 +153,13 @@ class Bench:
         self.env["DBUS_SYSTEM_BUS_ADDRESS"] = address
         return p
 
-    def start_gatewayd(self):
+    def start_gatewayd(self, config=None):
         state = os.path.join(self.tmp.path, "state")
         runtime = os.path.join(self.tmp.path, "run")
-        config = os.path.join(self.tmp.path, "gatewayd.json")
-        with open(config, "w") as f:
-            f.write("{}\n")
+        path = os.path.join(self.tmp.path, "gatewayd.json")
+        with open(path, "w") as f:
+            f.write(json.dumps(config or {}) + "\n")
+        config = path
         p = self.procs.start([binary("src", "gatewayd", "gatewayd"), "--config", config,
                               "--state-dir", state, "--runtime-dir", runtime, "--log-level", "warning"],
                              env=self.env, preexec_fn=pin(SERVER_CPU))

@@ -6,7 +6,9 @@
 #include "http-auth.h"
 #include "image-pull.h"
 #include "image-registry.h"
+#include "json-util.h"
 #include "manager.h"
+#include "registry-events.h"
 
 #define ACTION_PULL_IMAGE "org.gatewayd.pull-image"
 #define ACTION_MANAGE_IMAGES "org.gatewayd.manage-images"
@@ -47,6 +49,129 @@ void http_get_image(HttpRequest *req, char **captures) {
         http_request_reply_json(req, MHD_HTTP_OK, image_to_json(i));
 }
 
+/* ---- progress streams: JSON lines of the image record while its pull runs ---- */
+
+typedef struct ImageStreams {
+        char *image_id;
+        HttpStream **streams;
+        size_t n_streams;
+} ImageStreams;
+
+static ImageStreams *image_streams_free(ImageStreams *l) {
+        if (!l)
+                return NULL;
+        for (size_t k = 0; k < l->n_streams; k++) {
+                http_stream_finish(l->streams[k]);
+                http_stream_unref(l->streams[k]);
+        }
+        free(l->streams);
+        free(l->image_id);
+        free(l);
+        return NULL;
+}
+
+static int write_image_line(HttpStream *s, Image *i) {
+        json_object *o = image_to_json(i);
+        const char *t;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        t = json_text(o);
+        r = http_stream_write(s, t, strlen(t));
+        if (r >= 0)
+                r = http_stream_write(s, "\n", 1);
+        json_object_put(o);
+        return r;
+}
+
+/* One line to every stream of the image; streams whose client is gone are dropped. */
+static void image_streams_broadcast(ImageStreams *l, Image *i) {
+        json_object *o = image_to_json(i);
+        const char *t;
+        size_t n = 0;
+
+        if (!o)
+                return;
+        t = json_text(o);
+        for (size_t k = 0; k < l->n_streams; k++) {
+                HttpStream *s = l->streams[k];
+                if (http_stream_is_closed(s) || http_stream_write(s, t, strlen(t)) < 0 || http_stream_write(s, "\n", 1) < 0) {
+                        http_stream_unref(s);
+                        continue;
+                }
+                l->streams[n++] = s;
+        }
+        l->n_streams = n;
+        json_object_put(o);
+}
+
+static void on_image_event(Manager *m, const RegistryEvent *e, void *userdata) {
+        ImageStreams *l = m->image_streams ? hashmap_get(m->image_streams, e->image->id) : NULL;
+
+        if (!l)
+                return;
+        if (e->kind == REGISTRY_IMAGE_PROGRESS)
+                image_streams_broadcast(l, e->image);
+        else {
+                /* The pull ended (or the image went): so do its streams. */
+                hashmap_remove(m->image_streams, l->image_id);
+                image_streams_free(l);
+        }
+}
+
+int http_images_subscribe(Manager *m) {
+        int r;
+
+        m->image_streams = hashmap_new();
+        if (!m->image_streams)
+                return -ENOMEM;
+        r = registry_subscribe(m, REGISTRY_IMAGE_PROGRESS, on_image_event, NULL);
+        if (r >= 0)
+                r = registry_subscribe(m, REGISTRY_IMAGE_PULL_ENDED, on_image_event, NULL);
+        if (r >= 0)
+                r = registry_subscribe(m, REGISTRY_IMAGE_REMOVED, on_image_event, NULL);
+        return r;
+}
+
+void http_image_streams_free(Manager *m) {
+        ImageStreams *l;
+
+        HASHMAP_FOREACH(l, m->image_streams)
+                image_streams_free(l);
+        m->image_streams = hashmap_free(m->image_streams);
+}
+
+/* Streams the image's progress as JSON lines until its pull ends (one line at once if none). */
+static int image_stream_progress(Manager *m, Image *i, HttpStream *s) {
+        ImageStreams *l;
+        HttpStream **a;
+        int r;
+
+        r = write_image_line(s, i);
+        if (r < 0 || !i->pull || !m->image_streams) {
+                http_stream_finish(s);
+                return r;
+        }
+        l = hashmap_get(m->image_streams, i->id);
+        if (!l) {
+                l = calloc(1, sizeof(ImageStreams));
+                if (!l || !(l->image_id = strdup(i->id)) || hashmap_put(m->image_streams, l->image_id, l) < 0) {
+                        image_streams_free(l);
+                        http_stream_finish(s);
+                        return -ENOMEM;
+                }
+        }
+        a = realloc(l->streams, (l->n_streams + 1) * sizeof(HttpStream *));
+        if (!a) {
+                http_stream_finish(s);
+                return -ENOMEM;
+        }
+        l->streams = a;
+        a[l->n_streams++] = http_stream_ref(s);
+        return 0;
+}
+
 void http_get_image_progress(HttpRequest *req, char **captures) {
         Image *i = lookup_visible(req, captures[0]);
         HttpStream *s;
@@ -56,7 +181,7 @@ void http_get_image_progress(HttpRequest *req, char **captures) {
         s = http_request_reply_stream(req, "application/jsonl");
         if (!s)
                 return;
-        (void) image_pull_stream_progress(i, s);
+        (void) image_stream_progress(req->manager, i, s);
         http_stream_unref(s);
 }
 
@@ -69,28 +194,28 @@ static void on_pull_resolved(Manager *m, Image *image, const GwError *e, void *u
 }
 
 /* "acl": {"users": [name or uid, …], "groups": [name or gid, …]} */
-static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gids, size_t *n_gids) {
+static int parse_acl(json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gids, size_t *n_gids, GwError *e) {
         json_object *users = NULL, *groups = NULL;
 
         if (!json_object_is_type(acl, json_type_object))
-                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl: expected an object"), -EINVAL;
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl: expected an object");
         json_object_object_foreach(acl, k, v) {
                 if (streq(k, "users"))
                         users = v;
                 else if (streq(k, "groups"))
                         groups = v;
                 else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.%s: unknown field", k), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.%s: unknown field", k);
                 /* json-c asserts on array calls on anything else. */
                 if (!json_object_is_type(v, json_type_array))
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.%s: expected an array", k), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.%s: expected an array", k);
         }
         *n_uids = users ? json_object_array_length(users) : 0;
         *n_gids = groups ? json_object_array_length(groups) : 0;
         *uids = calloc(*n_uids + 1, sizeof(uid_t));
         *gids = calloc(*n_gids + 1, sizeof(gid_t));
         if (!*uids || !*gids)
-                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory."), -ENOMEM;
+                return gw_error_set(e, GW_ERROR_INTERNAL, "Out of memory.");
 
         for (size_t idx = 0; idx < *n_uids; idx++) {
                 json_object *item = json_object_array_get_idx(users, idx);
@@ -100,7 +225,7 @@ static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n
                 else if (pw)
                         (*uids)[idx] = pw->pw_uid;
                 else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.users[%zu]: unknown user", idx), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.users[%zu]: unknown user", idx);
         }
         for (size_t idx = 0; idx < *n_gids; idx++) {
                 json_object *item = json_object_array_get_idx(groups, idx);
@@ -110,39 +235,41 @@ static int parse_acl(HttpRequest *req, json_object *acl, uid_t **uids, size_t *n
                 else if (gr)
                         (*gids)[idx] = gr->gr_gid;
                 else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "acl.groups[%zu]: unknown group", idx), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.groups[%zu]: unknown group", idx);
         }
         return 0;
 }
 
-static int parse_pull_body(HttpRequest *req, json_object *body, ImagePullRequest *p, uid_t **uids, gid_t **gids) {
+int image_pull_body_parse(json_object *body, ImagePullRequest *p, uid_t **uids, gid_t **gids, GwError *e) {
+        if (!json_object_is_type(body, json_type_object))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "body: expected a JSON object");
         json_object_object_foreach(body, k, v) {
                 if (streq(k, "reference")) {
                         if (!json_object_is_type(v, json_type_string))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "reference: expected a string"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: expected a string");
                         p->reference = json_object_get_string(v);
                 } else if (streq(k, "platform")) {
                         if (!json_object_is_type(v, json_type_string))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "platform: expected a string"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: expected a string");
                         p->platform = json_object_get_string(v);
                 } else if (streq(k, "credentials")) {
                         if (!json_object_is_type(v, json_type_object))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "credentials: expected an object"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "credentials: expected an object");
                         p->credentials = v;
                 } else if (streq(k, "force")) {
                         if (!json_object_is_type(v, json_type_boolean))
-                                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "force: expected true or false"), -EINVAL;
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "force: expected true or false");
                         p->force = json_object_get_boolean(v);
                 } else if (streq(k, "acl")) {
-                        if (parse_acl(req, v, uids, &p->n_acl_uids, gids, &p->n_acl_gids) < 0)
+                        if (parse_acl(v, uids, &p->n_acl_uids, gids, &p->n_acl_gids, e) < 0)
                                 return -EINVAL;
                         p->acl_uids = *uids;
                         p->acl_gids = *gids;
                 } else
-                        return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "%s: unknown field", k), -EINVAL;
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: unknown field", k);
         }
         if (!p->reference)
-                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "reference: missing"), -EINVAL;
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: missing");
         return 0;
 }
 
@@ -156,9 +283,9 @@ static void pull_image_authorized(HttpRequest *req) {
         body = http_request_json_body(req);
         if (!body)
                 return;
-        if (!json_object_is_type(body, json_type_object))
-                http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "body: expected a JSON object");
-        else if (parse_pull_body(req, body, &p, &uids, &gids) >= 0) {
+        if (image_pull_body_parse(body, &p, &uids, &gids, &e) < 0)
+                http_request_reply_error(req, &e);
+        else {
                 /* The pull outlives this request; the request only waits for the record. */
                 if (image_pull_start(req->manager, &p, on_pull_resolved, NULL, req, &e) < 0)
                         http_request_reply_error(req, &e);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "spool-layout.h"
 #include "http-api.h"
 #include "http-auth.h"
 #include "http-jobs.h"
@@ -120,6 +121,26 @@ static void submit_context_free(void *p) {
         }
 }
 
+int job_submission_parse(json_object *body, json_object **ret_data, json_object **ret_params, GwError *e) {
+        json_object *data = NULL, *params = NULL;
+
+        if (!json_object_is_type(body, json_type_object))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                    "Request body must be a JSON object {\"data\": ..., \"params\": ...}.");
+        json_object_object_foreach(body, k, v) {
+                if (streq(k, "data"))
+                        data = v;
+                else if (streq(k, "params"))
+                        params = v;
+                else
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                            "%s: unknown key (expected \"data\" and \"params\").", k);
+        }
+        *ret_data = data;
+        *ret_params = params;
+        return 0;
+}
+
 static void submit_authorized(HttpRequest *req) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_free_ char *location = NULL;
@@ -131,22 +152,9 @@ static void submit_authorized(HttpRequest *req) {
         body = http_request_json_body(req);
         if (!body)
                 return;
-        if (!json_object_is_type(body, json_type_object)) {
+        if (job_submission_parse(body, &data, &params, &e) < 0) {
                 json_object_put(body);
-                return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT,
-                                                 "Request body must be a JSON object {\"data\": ..., \"params\": ...}.");
-        }
-        json_object_object_foreach(body, k, v) {
-                if (streq(k, "data"))
-                        data = v;
-                else if (streq(k, "params"))
-                        params = v;
-                else {
-                        http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT,
-                                                  "%s: unknown key (expected \"data\" and \"params\").", k);
-                        json_object_put(body);
-                        return;
-                }
+                return http_request_reply_error(req, &e);
         }
 
         r = job_registry_submit(req->manager, http_request_caller(req), sc->service, data, params, &j, &e);
@@ -421,7 +429,7 @@ static void get_log_found(HttpRequest *req, Job *j) {
 
         if (query_uint(req, "offset", 0, INT64_MAX, &offset) < 0 || http_query_bool(req, "follow", &follow) < 0)
                 return;
-        if (asprintf(&path, "%s/log", j->spool_dir) < 0)
+        if (!(path = spool_path(j->spool_dir, SPOOL_LOG)))
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
 
         if (!follow) {

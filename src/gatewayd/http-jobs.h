@@ -16,6 +16,9 @@ void http_with_job(HttpRequest *req, const char *id, const char *service, HttpJo
 /* Parses {"data":…, "params":…} and submits a job for service (after polkit
  * org.gatewayd.submit-job); replies 201 with the job and a Location built from location_prefix. */
 void http_submit_job(HttpRequest *req, const char *service, bool planqk);
+/* Its validation of the body (tests/fuzz): an object with only "data" and "params" (both
+ * optional, borrowed from body). */
+int job_submission_parse(json_object *body, json_object **ret_data, json_object **ret_params, GwError *e);
 
 /* The answers both APIs give alike: the result (JSON null if none; {"code","detail"} for a
  * failed job; 409 while unfinished), and the interim results (?last= for only the newest). */

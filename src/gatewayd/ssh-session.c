@@ -1045,15 +1045,15 @@ static int on_kick(sd_event_source *source, void *userdata) {
 static char *sftp_error_message(SshSession *s, const char *what) {
         char *m = NULL;
         unsigned long e = s->sftp ? libssh2_sftp_last_error(s->sftp) : 0;
-        int rc = s->ssh ? libssh2_session_last_errno(s->ssh) : 0;
+        int rc = s->ssh ? libssh2_session_last_errno(s->ssh) : 0, k;
 
         if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL)
-                (void) asprintf(&m, "%s: the node's SFTP server answered status %lu%s", what, e,
-                                e == LIBSSH2_FX_PERMISSION_DENIED ? " (permission denied)" :
-                                e == LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM ? " (no space)" : "");
+                k = asprintf(&m, "%s: the node's SFTP server answered status %lu%s", what, e,
+                             e == LIBSSH2_FX_PERMISSION_DENIED ? " (permission denied)" :
+                             e == LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM ? " (no space)" : "");
         else
-                (void) asprintf(&m, "%s: %s", what, ssh_error(s));
-        return m;
+                k = asprintf(&m, "%s: %s", what, ssh_error(s));
+        return k < 0 ? NULL : m;
 }
 
 static void upload_fail(Upload *u, char *message) {

@@ -54,3 +54,32 @@ static inline uint64_t json_get_u64(json_object *o, const char *key) {
         x = json_object_get_int64(v);
         return x > 0 ? (uint64_t) x : 0;
 }
+
+/* json_tokener_parse_verbose() with a deeper limit. Job results and interim results may nest as
+ * deep as the worker's json_text_valid() accepts (512 levels); json-c's default stops at 32,
+ * which turned such results into errors. The limit leaves room for the envelope of an event
+ * line around a result. Returns NULL for JSON null too: *ret_error tells (json_tokener_success
+ * then). */
+#define JSON_RESULT_DEPTH_MAX 520
+
+static inline json_object *json_parse_deep(const char *text, enum json_tokener_error *ret_error) {
+        json_tokener *tok = json_tokener_new_ex(JSON_RESULT_DEPTH_MAX);
+        enum json_tokener_error err;
+        json_object *o;
+
+        if (!tok) {
+                if (ret_error)
+                        *ret_error = json_tokener_error_parse_unexpected; /* (json-c has no ENOMEM code) */
+                return NULL;
+        }
+        o = json_tokener_parse_ex(tok, text, -1);
+        err = json_tokener_get_error(tok);
+        if (err != json_tokener_success) {
+                json_object_put(o);
+                o = NULL;
+        }
+        json_tokener_free(tok);
+        if (ret_error)
+                *ret_error = err;
+        return o;
+}

@@ -662,7 +662,9 @@ int layer_applier_ensure_dir(LayerApplier *a, const char *path, unsigned mode) {
                         return 0;
                 return -errno;
         }
-        (void) fchmodat(fd, base, mode, 0);
+        /* mkdirat() applied the umask; the image's directory gets exactly its mode. */
+        if (fchmodat(fd, base, mode, 0) < 0)
+                return -errno;
         return record_owner(a, path, S_IFDIR | mode, 0, 0);
 }
 

@@ -340,7 +340,8 @@ static int block_append(MarkerParser *p, const char *s, size_t n) {
 
         if (p->block_overflow)
                 return 0;
-        need = p->block_len + n + 1;     /* "\n" separator or the final NUL */
+        /* The "\n" separator (not before the first line), the line, the final NUL. */
+        need = p->block_len + (p->block_len > 0) + n + 1;
         if (need - 1 > p->limits.result_max) {
                 /* Keep reading to the closing marker, but stop buffering. */
                 p->block_overflow = true;

@@ -40,7 +40,7 @@ void pull_progress(Pull *p, bool force) {
                 json_object_object_add(o, "layersDone", json_object_new_int((int) atomic_load(&p->layers_downloaded)));
                 json_object_object_add(o, "layersApplied", json_object_new_int((int) atomic_load(&p->layers_applied)));
                 json_object_object_add(o, "layersTotal", json_object_new_int((int) p->manifest->n_layers));
-                (void) events_emit("progress", o);
+                (void) events_emit(WORKER_EVENT_PROGRESS, o);
         }
         pthread_mutex_unlock(&p->lock);
 }

@@ -307,7 +307,7 @@ static void emit_done(Pull *p, const char *squashfs, const char *meta, uint64_t 
                 json_object_object_add(t, "totalMs", json_object_new_int64((end - p->t_start) / 1000));
                 json_object_object_add(o, "timings", t);
         }
-        (void) events_emit("done", o);
+        (void) events_emit(WORKER_EVENT_DONE, o);
 }
 
 static int image_present(const PullArgs *args, const char *id, char **ret_squashfs, char **ret_meta, uint64_t *ret_size) {

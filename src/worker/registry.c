@@ -499,7 +499,6 @@ static const char *status_to_message(long status, const char *kind) {
 }
 
 char *registry_token_url(const char *realm, const char *service, const char *scope) {
-        _cleanup_free_ char *s = NULL;
         char *esc_service = NULL, *esc_scope = NULL, *url = NULL;
         const char *sep = strchr(realm, '?') ? "&" : "?";
 

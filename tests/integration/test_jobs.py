@@ -36,6 +36,9 @@ SLEEP = ('s=$(sed -n \'s/.*"sleep": *\\([0-9]*\\).*/\\1/p\' /var/input/params.js
          'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:InterimResult: {\\"woke\\": true}"; '
          'echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
 FAIL = 'echo "going to fail"; echo "PlanQK:Job:Result: {\\"partial\\": true}"; exit 3'
+# Results nested 100 levels deep (the worker accepts up to 512).
+DEEP = ('o=; c=; i=0; while [ $i -lt 100 ]; do o="$o["; c="$c]"; i=$((i+1)); done; '
+        'echo "PlanQK:Job:InterimResult: $o$c"; echo "PlanQK:Job:Result: {\\"deep\\": $o$c}"')
 
 
 class GVariantText:
@@ -149,7 +152,7 @@ class JobsBase(StackTestCase):
             raise
         cls.gw.http = checked_http(cls.gw.http)
         cls.services = {}
-        for name, script in (("echo", ECHO), ("sleep", SLEEP), ("fail", FAIL)):
+        for name, script in (("echo", ECHO), ("sleep", SLEEP), ("fail", FAIL), ("deep", DEEP)):
             svc = f"jobs-{name}-{os.getpid() % 10000}"
             r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": cls.image_ref,
                                                        "command": ["/bin/sh", "-c", script]})
@@ -263,6 +266,22 @@ class JobsTest(JobsBase):
         self.assertIn("to stderr", log.body)
         tail = self.gw.http("GET", f"/v1/jobs/{job['id']}/log?offset=5", as_user=users.USER)
         self.assertEqual(tail.body, log.body[5:])
+
+    def test_deeply_nested_result(self):
+        # json-c parses 32 levels by default: the result answered 500 and the interim result
+        # was dropped (found by tests/fuzz/fuzz-markers).
+        nested = []
+        for _ in range(99):
+            nested = [nested]
+        job = self.submit("deep").json
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        res = self.gw.http("GET", f"/v1/jobs/{job['id']}/result", as_user=users.USER)
+        self.assertEqual(res.status, 200, res.body)
+        self.assertEqual(res.json, {"deep": nested})
+        interim = self.gw.http("GET", f"/v1/jobs/{job['id']}/interim-results", as_user=users.USER)
+        self.assertEqual(interim.status, 200, interim.body)
+        self.assertEqual(interim.json, [nested])
 
     def test_started_as_gateway_worker_run(self):
         if not os.access(os.path.join(os.path.dirname(worker_path()), "gateway-worker-run"), os.X_OK):

@@ -3,6 +3,7 @@ installed units (with the installed gatewayd as ExecStart), the bus policy loade
 dbus-daemon, the polkit actions read by a real polkitd."""
 import configparser
 import os
+import re
 import shutil
 import subprocess
 import unittest
@@ -59,10 +60,16 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertIn(os.path.join(units, "gateway-worker.socket"), self.files)
         self.assertIn(os.path.join(units, "gateway-worker@.service"), self.files)
         self.find("/sysusers.d/gateway-worker.conf")
+        self.assertIn(os.path.join(units, "gatewayd-tcp.socket"), self.files)
+        self.assertIn(os.path.join(units, "gatewayd-tls.socket"), self.files)
         self.assertIn("usr/share/dbus-1/system.d/org.gatewayd.Gateway1.conf", self.files)
         self.assertIn("usr/share/dbus-1/system-services/org.gatewayd.Gateway1.service", self.files)
         self.assertIn("usr/share/polkit-1/actions/org.gatewayd.policy", self.files)
         self.find("/gatewayd-admin.rules.example")
+        for f in ("usr/lib/sysusers.d/gatewayd.conf", "usr/lib/tmpfiles.d/gatewayd.conf",
+                  "usr/lib/sysusers.d/gateway-worker.conf", "usr/lib/tmpfiles.d/gateway-worker.conf"):
+            self.assertIn(f, self.files)
+        self.find("/bash-completion/completions/gatewayctl")
         # The example must not be active: nothing installed into a rules.d directory.
         self.assertFalse([f for f in self.files if "/rules.d/" in f])
 
@@ -85,6 +92,7 @@ class InstalledDataFiles(unittest.TestCase):
                 copied.append(f)
         try:
             units = [os.path.join(unit_dir(), u) for u in ("gatewayd.service", "gatewayd.socket",
+                                                            "gatewayd-tcp.socket", "gatewayd-tls.socket",
                                                             "gateway-worker.socket", "gateway-worker@.service")]
             p = subprocess.run(["systemd-analyze", "verify", f"--root={self.destdir}", *units],
                                capture_output=True, text=True, env=dict(os.environ, SYSTEMD_LOG_LEVEL="info"))
@@ -120,8 +128,11 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertIn("@mount", svc["SystemCallFilter"][0])
         self.assertEqual(s["Install"]["Also"], ["gatewayd.socket"])
         # Workers mount loop devices and build namespaces; jobs run as other users.
-        for off in ("PrivateDevices", "RestrictNamespaces", "PrivateUsers", "DynamicUser", "User",
-                    "PrivateNetwork", "ProtectClock", "MemoryDenyWriteExecute", "ProtectHostname"):
+        # bwrap's namespaces stay allowed; only user (and time) namespaces are refused.
+        self.assertEqual(set(svc["RestrictNamespaces"][0].split()), {"mnt", "pid", "ipc", "uts", "net", "cgroup"})
+        self.assertEqual(svc["PrivateMounts"], ["yes"])
+        for off in ("PrivateDevices", "PrivateUsers", "DynamicUser", "User",
+                    "PrivateNetwork", "ProtectClock", "ProcSubset", "MemoryDenyWriteExecute", "ProtectHostname"):
             self.assertNotIn(off, svc, f"{off}= would break workers or jobs")
         caps = svc["CapabilityBoundingSet"][0].split()
         for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_SYS_CHROOT"):
@@ -163,6 +174,20 @@ class InstalledDataFiles(unittest.TestCase):
         # serve must stay root: it starts units for other users' jobs.
         self.assertNotIn("User", svc)
         self.assertNotIn("DynamicUser", svc)
+    def test_remote_socket_units(self):
+        """TCP and TLS listeners: the same service, told apart by FileDescriptorName (what
+        http_listen_sockets() looks for); installed but not enabled, so no remote access
+        appears by installing the package."""
+        for name, fdname in (("gatewayd-tcp.socket", "tcp"), ("gatewayd-tls.socket", "tls")):
+            with self.subTest(unit=name):
+                s = read_unit(os.path.join(self.destdir, self.find("/" + name)))
+                sock = s["Socket"]
+                self.assertEqual(sock["FileDescriptorName"], [fdname])
+                self.assertEqual(sock["Service"], ["gatewayd.service"])
+                self.assertEqual(len(sock["ListenStream"]), 1)
+                self.assertFalse(sock["ListenStream"][0].startswith("/"), "a TCP port, not a path")
+                self.assertNotIn("SocketMode", sock)
+                self.assertFalse([f for f in self.files if f.endswith(".wants/" + name)], "not enabled")
 
     def test_dbus_activation_file(self):
         cp = configparser.ConfigParser()
@@ -178,6 +203,153 @@ class InstalledDataFiles(unittest.TestCase):
             p = subprocess.run(["xmllint", "--noout", os.path.join(self.destdir, self.find(f))],
                                capture_output=True, text=True)
             self.assertEqual(p.returncode, 0, p.stderr)
+
+
+def help_text(argv):
+    p = subprocess.run(argv, capture_output=True, text=True)
+    return p.stdout + p.stderr
+
+
+def options_in(text):
+    """The options a --help text offers: --long ones anywhere, -x ones where an option line
+    starts. Option values (--network=no) count as the option."""
+    opts = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+    opts |= set(re.findall(r"^\s+(-[a-zA-Z])[ ,]", text, re.M))
+    opts.discard("--")
+    return opts
+
+
+def roff_text(path):
+    """The man page's words as roff writes them: escapes for '-', font changes and
+    non-breaking marks removed."""
+    with open(path) as f:
+        t = f.read()
+    t = re.sub(r"\\f[BIRP]|\\f\(..|\\&|\\%", "", t)
+    return t.replace("\\-", "-").replace("\\(en", "-")
+
+
+class ManPages(unittest.TestCase):
+    """The installed man pages: one for every program and the configuration file, naming every
+    option that the program's --help (and each verb's) offers, rendered by man without
+    warnings."""
+
+    PAGES = ("man8/gatewayd.8", "man8/gateway-worker.8", "man1/gatewayctl.1", "man5/gatewayd.json.5")
+
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("scdoc"):
+            raise unittest.SkipTest("scdoc not installed (scripts/install-deps), man pages not built")
+        cls.dest = Destdir()
+        cls.build = procs.build_dir()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dest.cleanup()
+
+    def page(self, name):
+        return self.dest.abspath(self.dest.find("/share/man/" + name))
+
+    def test_installed(self):
+        for p in self.PAGES:
+            self.assertTrue(os.path.getsize(self.page(p)) > 1000, p)
+
+    def test_render_without_warnings(self):
+        for p in self.PAGES:
+            r = subprocess.run(["man", "--warnings", "-l", self.page(p)], capture_output=True, text=True,
+                               env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8", MANPAGER="cat",
+                                        PAGER="cat"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, "", f"{p}: {r.stderr}")
+            self.assertIn("NAME", r.stdout)
+            # The warnings check is real: a broken request is reported.
+        bad = os.path.join(self.dest.path, "bad.1")
+        with open(bad, "w") as f:
+            f.write('.TH bad 1\n.SH NAME\nbad\n.xx\n')
+        r = subprocess.run(["man", "--warnings", "-l", bad], capture_output=True, text=True,
+                           env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8", MANPAGER="cat"))
+        self.assertIn("warning", r.stderr)
+
+    def check_options(self, page, helps):
+        text = roff_text(self.page(page))
+        missing = {}
+        for argv in helps:
+            opts = options_in(help_text(argv))
+            self.assertTrue(opts, f"{argv}: no options found in --help")
+            for o in sorted(opts):
+                if not re.search(r"(?<![\w-])" + re.escape(o) + r"(?![\w-])", text):
+                    missing.setdefault(" ".join(os.path.basename(a) for a in argv), []).append(o)
+        self.assertEqual(missing, {}, f"options of --help missing from {page}")
+
+    def test_gatewayd_options(self):
+        self.check_options("man8/gatewayd.8", [[os.path.join(self.build, "src/gatewayd/gatewayd"), "--help"]])
+
+    def test_worker_options(self):
+        w = os.path.join(self.build, "src/worker/gateway-worker")
+        self.check_options("man8/gateway-worker.8", [[w, "--help"], [w, "pull", "--help"], [w, "run", "--help"],
+                                                    [w, "serve", "--help"], [w, "connect", "--help"],
+                                                    [os.path.join(self.build, "src/worker/gateway-worker-run"), "--help"]])
+
+    def test_gatewayctl_options(self):
+        ctl = os.path.join(self.build, "src/ctl/gatewayctl")
+        verbs = [["services"], ["service", "show"], ["service", "create"], ["service", "update"],
+                 ["service", "rm"], ["pull"], ["images"], ["image", "show"], ["rmi"], ["image", "expire"],
+                 ["submit"], ["jobs"], ["job", "show"], ["job", "rm"], ["result"], ["logs"], ["cancel"],
+                 ["status"]]
+        self.check_options("man1/gatewayctl.1", [[ctl, "--help"]] + [[ctl, *v, "--help"] for v in verbs])
+
+    def test_configuration_keys(self):
+        """gatewayd.json(5) is made from docs/configuration.md: every key of the example is in it."""
+        text = roff_text(self.page("man5/gatewayd.json.5"))
+        with open(os.path.join(procs.source_dir(), "docs/gatewayd.json.example")) as f:
+            keys = set(re.findall(r'"([A-Za-z][A-Za-z0-9]*)"\s*:', f.read()))
+        self.assertTrue(keys)
+        self.assertEqual(sorted(k for k in keys if k not in text), [])
+
+
+class UnitSecurity(unittest.TestCase):
+    """docs/units.md reports, for every installed service unit, the exposure that
+    systemd-analyze security measures and a reason for every setting it finds open."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dest = Destdir()
+        with open(os.path.join(procs.source_dir(), "docs", "units.md")) as f:
+            cls.doc = f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dest.cleanup()
+
+    def section(self, unit):
+        m = re.search(r"^### " + re.escape(unit) + r"\n(.*?)(?=^##|\Z)", self.doc, re.M | re.S)
+        self.assertIsNotNone(m, f"docs/units.md has no section '### {unit}'")
+        return m.group(1).replace("\\|", "|")
+
+    def analyze(self, rel):
+        p = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={self.dest.path}",
+                            "--no-pager", rel], capture_output=True, text=True)
+        overall = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", p.stdout)
+        self.assertIsNotNone(overall, p.stdout + p.stderr)
+        open_settings = [line.split()[1] for line in p.stdout.splitlines() if line.startswith("✗")]
+        return overall.group(1), open_settings
+
+    def test_every_service_documented(self):
+        services = sorted(f for f in self.dest.files if re.search(r"/systemd/system/[^/]+\.service$", f))
+        self.assertTrue(services)
+        for rel in services:
+            unit = os.path.basename(rel)
+            with self.subTest(unit=unit):
+                text = self.section(unit)
+                exposure, open_settings = self.analyze(rel)
+                m = re.search(r"Overall exposure: \*\*(\d+\.\d+)", text)
+                self.assertIsNotNone(m, f"{unit}: no 'Overall exposure: **N.N' in docs/units.md")
+                self.assertEqual(m.group(1), exposure, f"{unit}: exposure in docs/units.md is not the measured one")
+                undocumented = []
+                for name in open_settings:
+                    base, _, neg = name.partition("=~")
+                    if f"`{name}`" not in text and not (neg and f"`{base}=~" in text and f"`~{neg}`" in text):
+                        undocumented.append(name)
+                self.assertEqual(undocumented, [], f"{unit}: open settings without a reason in docs/units.md")
 
 
 class BusPolicy(unittest.TestCase):
@@ -231,7 +403,7 @@ class PolkitActions(unittest.TestCase):
         return p.stdout
 
     def test_defaults(self):
-        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs"):
+        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs", "manage-tokens"):
             out = self.pkaction(f"org.gatewayd.{a}")
             self.assertIn("implicit any:      auth_admin_keep", out)
         for a in ("pull-image", "submit-job"):

@@ -298,6 +298,51 @@ START_TEST(test_result_size_limit_multiline) {
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz-markers: the separator between a block's lines was not counted, so a
+ * block whose lines filled its buffer to the last byte had its NUL written one byte past the
+ * end (a heap overflow, seen by AddressSanitizer), and a block could exceed result_max by one
+ * byte per line. */
+START_TEST(test_multiline_block_fills_buffer) {
+        char line1[101], line2[156], out[512];
+        Capture *c;
+
+        /* ["aaa…", + "\n" + "bbb…"] = 100 + 1 + 155 = 256 bytes: exactly the block's first
+         * allocation. */
+        memset(line1, 'a', 100);
+        line1[0] = '[', line1[1] = '"', line1[98] = '"', line1[99] = ',', line1[100] = 0;
+        memset(line2, 'b', 155);
+        line2[0] = '"', line2[153] = '"', line2[154] = ']', line2[155] = 0;
+        ck_assert_uint_eq(strlen(line1), 100);
+        ck_assert_uint_eq(strlen(line2), 155);
+        snprintf(out, sizeof(out), "PlanQK:Job:MultilineResult\n%s\n%s\nPlanQK:Job:MultilineResult\n", line1, line2);
+        c = run(out);
+        ck_assert(marker_parser_has_result(c->parser));
+        ck_assert_uint_eq(strlen(result(c)), 256);
+        ck_assert(strneq(result(c), line1, 100) && result(c)[100] == '\n' && streq(result(c) + 101, line2));
+        capture_free(c);
+}
+END_TEST
+
+START_TEST(test_result_size_limit_multiline_exact) {
+        /* "[1,\n2]" is 6 bytes: over a limit of 5, within a limit of 6. */
+        const char *out = "PlanQK:Job:MultilineResult\n[1,\n2]\nPlanQK:Job:MultilineResult\n";
+        MarkerLimits l = default_limits;
+        Capture *c;
+
+        l.result_max = 5;
+        c = run_limits(out, strlen(out), &l, 1024);
+        ck_assert(!marker_parser_has_result(c->parser));
+        ck_assert_uint_eq(c->n_warnings, 1);
+        capture_free(c);
+
+        l.result_max = 6;
+        c = run_limits(out, strlen(out), &l, 1024);
+        ck_assert_str_eq(result(c), "[1,\n2]");
+        ck_assert_uint_eq(c->n_warnings, 0);
+        capture_free(c);
+}
+END_TEST
+
 START_TEST(test_overlong_lines) {
         /* Lines longer than the splitter's limit arrive in pieces: a result that long is too
          * large, and the pieces after the first are never taken for markers. */
@@ -507,6 +552,8 @@ static Suite *markers_suite(void) {
         tcase_add_test(tc, test_interim_size_limit);
         tcase_add_test(tc, test_result_size_limit_single);
         tcase_add_test(tc, test_result_size_limit_multiline);
+        tcase_add_test(tc, test_multiline_block_fills_buffer);
+        tcase_add_test(tc, test_result_size_limit_multiline_exact);
         tcase_add_test(tc, test_overlong_lines);
         tcase_add_test(tc, test_overlong_line_in_block);
         tcase_add_test(tc, test_line_numbers_across_overlong);

@@ -88,8 +88,8 @@ int main(void) {
         srunner_run_all(sr, CK_NORMAL);
         failed = srunner_ntests_failed(sr);
         srunner_free(sr);
-        if (asprintf(&cmd, "rm -rf %s", dir) >= 0)
-                (void) system(cmd);
+        if (asprintf(&cmd, "rm -rf %s", dir) >= 0 && system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", dir);
         free(cmd);
         return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -3,8 +3,10 @@ systemd-nspawn container (--volatile=yes: /usr read-only from the host, everythi
 tmpfs), with files bind-mounted in. Commands run inside with nsenter. The container is powered
 off and waited for at stop()."""
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 
 from . import procs
 
@@ -14,11 +16,44 @@ MASK = ("docker-registry.service", "ssh.service", "ssh.socket", "nftables.servic
         "slurmd.service", "slurmrestd.service", "munge.service", "cron.service")
 
 
+class OverlayRoot:
+    """The host's root file system with a tmpfs overlay on top: a container booted from it can
+    write everywhere (install packages into /usr, change the dpkg database) and the host sees
+    none of it. Only the root file system is the lower layer, not the mounts below it."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="gatewayd-overlay-", dir="/var/tmp")
+        self.root = os.path.join(self.dir, "root")
+        self.upper = os.path.join(self.dir, "upper")
+        os.makedirs(self.root)
+        os.makedirs(self.upper)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "gatewayd-overlay", self.upper], check=True)
+        try:
+            for d in ("data", "work"):
+                os.makedirs(os.path.join(self.upper, d))
+            subprocess.run(["mount", "-t", "overlay", "gatewayd-overlay", "-o",
+                            f"lowerdir=/,upperdir={self.upper}/data,workdir={self.upper}/work", self.root],
+                           check=True)
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def cleanup(self):
+        for m in (self.root, self.upper):
+            subprocess.run(["umount", "--lazy", m], capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Container:
-    def __init__(self, binds=(), name=None):
+    def __init__(self, binds=(), name=None, overlay=False, args=()):
         """BINDS: (host_path, container_path) pairs, bound read-only. Paths inside /usr must
-        exist on the host already (the container's /usr is the host's, read-only)."""
+        exist on the host already (the container's /usr is the host's, read-only). With OVERLAY,
+        the container boots from an OverlayRoot instead: everything is writable, /usr too.
+        ARGS: further systemd-nspawn options."""
+        self.args = list(args)
         self.binds = list(binds)
+        self.overlay = overlay
+        self.overlay_root = None
         self.name = name or f"gwtest-{os.getpid()}"
         self.tmp = procs.TempDir(prefix="gatewayd-nspawn-")
         self.log_path = os.path.join(self.tmp.path, "console.log")
@@ -27,10 +62,16 @@ class Container:
         self.leader = None
 
     def start(self, timeout=60):
-        argv = ["systemd-nspawn", "-D", "/", "--volatile=yes", "--private-network",
+        if self.overlay:
+            self.overlay_root = OverlayRoot()
+            argv = ["systemd-nspawn", "-D", self.overlay_root.root]
+        else:
+            argv = ["systemd-nspawn", "-D", "/", "--volatile=yes"]
+        argv += ["--private-network",
                 "--register=no", "--keep-unit", f"--machine={self.name}", "--console=pipe"]
         for src, dst in self.binds:
             argv.append(f"--bind-ro={src}:{dst}")
+        argv += self.args
         argv += ["-b", "systemd.firstboot=off"] + [f"systemd.mask={u}" for u in MASK]
         self.log = open(self.log_path, "wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
@@ -85,7 +126,7 @@ class Container:
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                "LANG": "C.UTF-8", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0"}
         p = subprocess.run(["nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "-C",
-                            "--wd=/", "--"] + list(argv), capture_output=True, text=True,
+                            "-r", "-w", "--"] + list(argv), capture_output=True, text=True,
                            timeout=timeout, env=env, input=input)
         if check and p.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} failed in the container ({p.returncode}):\n"
@@ -111,6 +152,9 @@ class Container:
                 self.log.close()
             self._console = self.console()
             self.tmp.cleanup()
+            if self.overlay_root is not None:
+                self.overlay_root.cleanup()
+                self.overlay_root = None
 
     def __enter__(self):
         return self.start()
