@@ -8,6 +8,8 @@
  *     run JOB SPEC.json [INPUT.json] start JOB on the first node, follow it to `finished`
  *                                  (--also-deploy IMAGE:SQUASHFS: deploy on the same connection
  *                                  meanwhile; done when both are)
+ *     request OP [JOB|IMAGE]       one request through node-client's calls: cancel JOB,
+ *                                  remove JOB, list, image-list, image-remove IMAGE
  *     watch                        print state changes until SIGTERM or --timeout
  *     check-key                    only the configuration-time check of --key
  *
@@ -17,6 +19,7 @@
  *   {"cli":"deployed","node":H,"event":{…},"seconds":T}
  *   {"cli":"started","node":H,"event":{…}}
  *   {"cli":"event","node":H,"event":{…}}            each event of the job, as delivered
+ *   {"cli":"reply","node":H,"event":{…}}            the answer to `request`
  *   {"cli":"error","message":M}
  * Exit status: 0 done, 1 failed, 3 a node refused, 4 --timeout. */
 #include <getopt.h>
@@ -145,6 +148,32 @@ static int read_json_file(const char *path, json_object **ret) {
         return 0;
 }
 
+static void on_reply(NodeClient *client, int r, json_object *event, void *userdata) {
+        Node *n = userdata;
+        json_object *o = line("reply", n);
+
+        json_object_object_add(o, "event", json_object_get(event));
+        emit(o);
+        node_done(n, r < 0 ? 1 : 0);
+}
+
+static int request(Node *n) {
+        Cli *c = n->cli;
+        const char *op = c->args[0], *arg = c->n_args > 1 ? c->args[1] : NULL;
+
+        if (streq(op, "cancel") && arg)
+                return node_client_cancel_job(n->client, arg, on_reply, n);
+        if (streq(op, "remove") && arg)
+                return node_client_remove_job(n->client, arg, on_reply, n);
+        if (streq(op, "list") && !arg)
+                return node_client_list_jobs(n->client, on_reply, n);
+        if (streq(op, "image-list") && !arg)
+                return node_client_list_images(n->client, on_reply, n);
+        if (streq(op, "image-remove") && arg)
+                return node_client_remove_image(n->client, arg, on_reply, n);
+        return -EINVAL;
+}
+
 /* The command's work, once the node is up for the first time. */
 static void node_begin(Node *n) {
         Cli *c = n->cli;
@@ -155,6 +184,17 @@ static void node_begin(Node *n) {
         if (streq(c->command, "hello") || streq(c->command, "watch")) {
                 if (streq(c->command, "hello"))
                         node_done(n, 0);
+                return;
+        }
+        if (streq(c->command, "request")) {
+                r = request(n);
+                if (r < 0) {
+                        json_object *o = line("error", n);
+
+                        json_object_object_add(o, "message", json_object_new_string(strerror(-r)));
+                        emit(o);
+                        node_done(n, 1);
+                }
                 return;
         }
         if (streq(c->command, "deploy")) {
@@ -211,7 +251,8 @@ static int on_timeout(sd_event_source *s, usec_t usec, void *userdata) {
 static void help(void) {
         printf("node-cli --host H [--host H2 ...] --user U --key K --known-hosts F [--port N]\n"
                "         [--connect-timeout S] [--keepalive S] [--backoff-min S] [--backoff-max S]\n"
-               "         [--timeout S] [--command CMD] hello|deploy IMAGE SQUASHFS [META]|run JOB SPEC [INPUT]|watch|check-key\n");
+               "         [--timeout S] [--command CMD] hello|deploy IMAGE SQUASHFS [META]|run JOB SPEC [INPUT]|\n"
+               "         request cancel|remove JOB|list|image-list|image-remove IMAGE|watch|check-key\n");
 }
 
 static usec_t parse_seconds(const char *s) {
@@ -299,8 +340,9 @@ int main(int argc, char *argv[]) {
         if ((streq(cli.command, "deploy") && (cli.n_args < 2 || cli.n_args > 3)) ||
             (streq(cli.command, "run") && (cli.n_args < 2 || cli.n_args > 3)) ||
             ((streq(cli.command, "hello") || streq(cli.command, "watch")) && cli.n_args != 0) ||
+            (streq(cli.command, "request") && (cli.n_args < 1 || cli.n_args > 2)) ||
             (!streq(cli.command, "deploy") && !streq(cli.command, "run") && !streq(cli.command, "hello") &&
-             !streq(cli.command, "watch"))) {
+             !streq(cli.command, "watch") && !streq(cli.command, "request"))) {
                 help();
                 return 1;
         }

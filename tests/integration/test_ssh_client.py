@@ -499,3 +499,41 @@ class SSHClient(unittest.TestCase):
         # Three channels on the one connection: serve, SFTP, and the flusher's SFTP.
         sessions = [x for x in sshd_log(self.b)[log_before:].splitlines() if "Starting session" in x]
         self.assertEqual([x.rsplit(" id ", 1)[1] for x in sessions], ["0", "1", "2"])
+
+    def test_cancel_list_remove(self):
+        """cancel, list, remove and the image calls through node-client: a followed job that is
+        cancelled ends CANCELLED in its own stream."""
+        job = "cli-job-cancel"
+        cli = self.run_job(self.a, job, "echo started; sleep 30; echo never")
+        try:
+            cli.until(lambda x: x["cli"] == "event" and x["event"].get("line") == "started")
+            rc, lines, err = self.run_cli([self.a], "request", "cancel", job)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(lines[-1]["event"]["event"], "cancel")
+            self.assertTrue(lines[-1]["event"]["signalled"])
+        finally:
+            rc = cli.finish()
+        self.assertEqual(rc, 0, cli.stderr)
+        evs = self.events(cli)
+        self.assertEqual(evs[-1]["event"], "finished")
+        self.assertEqual(evs[-1]["exit"]["status"], "CANCELLED")
+        self.assertNotIn("never", [e.get("line") for e in evs])
+
+        rc, lines, err = self.run_cli([self.a], "request", "list")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(job, [j["job"] for j in lines[-1]["event"]["jobs"] if j["state"] == "finished"])
+        rc, lines, err = self.run_cli([self.a], "request", "remove", job)
+        self.assertEqual(lines[-1]["event"]["event"], "removed")
+        self.assertFalse(os.path.exists(self.a.job_dir(job)))
+        rc, lines, err = self.run_cli([self.a], "request", "remove", job)
+        self.assertEqual(rc, 1)
+        self.assertEqual(lines[-1]["event"]["code"], "NOT_FOUND")
+
+        rc, lines, err = self.run_cli([self.a], "request", "image-list")
+        self.assertIn(self.image, [i["image"] for i in lines[-1]["event"]["images"]])
+        other = "ef" * 32
+        rc, lines, err = self.run_cli([self.a], "deploy", other, self.image_path)
+        self.assertEqual(rc, 0, err)
+        rc, lines, err = self.run_cli([self.a], "request", "image-remove", other)
+        self.assertEqual(lines[-1]["event"]["event"], "image-removed")
+        self.assertFalse([x for x in os.listdir(self.a.images) if x.startswith(other)])
