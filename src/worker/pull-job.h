@@ -25,6 +25,8 @@ typedef struct PullArgs {
         const char *image_dir;
         char *cache_dir;
         const char *expand_dir;
+        const char *memory_dir;    /* --memory-expand-dir: tmpfs to stage on while the image fits, or NULL */
+        uint64_t memory_max;       /* --memory-expand-max: at most this much of it (0: no cap of our own) */
         const char *default_location;
         const char *platform;
         const char *credentials_file;
@@ -104,3 +106,6 @@ int pull_read_blob(Pull *p, const char *digest, size_t max, char **ret);
 
 /* Downloads (--jobs in parallel), decodes (one thread per CPU) and applies (in order) all layers. */
 int pull_download_and_apply(Pull *p, LayerApplier *applier);
+/* Undoes pull_download_and_apply() after it failed, so that it can run again (blobs already in
+ * the cache are not downloaded again). */
+void pull_layers_reset(Pull *p);

@@ -387,3 +387,24 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
                 p->t_downloaded = now_usec();
         return r;
 }
+
+void pull_layers_reset(Pull *p) {
+        for (size_t i = 0; p->manifest && i < p->manifest->n_layers; i++) {
+                if (p->blob_fds)
+                        safe_close(p->blob_fds[i]);
+                if (p->streams)
+                        layer_stream_free(p->streams[i]);
+        }
+        p->states = mfree(p->states);
+        p->blob_fds = mfree(p->blob_fds);
+        p->fresh = mfree(p->fresh);
+        p->streams = mfree(p->streams);
+        p->next_layer = p->next_decode = 0;
+        atomic_store(&p->abort, false);
+        atomic_store(&p->budget.used, 0);
+        p->bytes_total = 0;
+        atomic_store(&p->bytes_done, 0);
+        atomic_store(&p->layers_downloaded, 0);
+        atomic_store(&p->layers_applied, 0);
+        p->t_downloaded = 0;
+}
