@@ -536,6 +536,8 @@ static int pull_run(Pull *p) {
                 r = stage_create(p, dir, &rootfs, &root_fd);
                 if (r < 0)
                         return r;
+                if (in_memory)
+                        events_emit_log("info", "staging in memory in %s (up to %" PRIu64 " bytes)", dir, size_max);
                 r = layer_applier_new(root_fd, privileged, &applier);
                 if (r < 0)
                         return r;
@@ -550,7 +552,7 @@ static int pull_run(Pull *p) {
                 if (!in_memory || cancelled() ||
                     (r != -ENOSPC && (size_max >= args->image_size_max ||
                                       (atomic_load(&p->budget.used) <= size_max &&
-                                       layer_applier_stats(applier)->bytes <= size_max))))
+                                       layer_applier_stats(applier)->apparent <= size_max))))
                         return r;
                 events_emit_log("info", "The image is larger than its share of memory (%" PRIu64 " bytes) for staging in %s; "
                                 "staging it on disk in %s instead", size_max, dir, args->expand_dir);

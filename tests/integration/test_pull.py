@@ -59,14 +59,23 @@ class PullTest(unittest.TestCase):
         self.image_dir = os.path.join(self.tmp.path, "images")
         self.cache_dir = os.path.join(self.tmp.path, "cache")
         self.expand_dir = os.path.join(self.tmp.path, "expand")
+        # The worker stages on a tmpfs while the image fits (default /dev/shm): a private one here,
+        # so that what it leaves there can be checked. memory=False in pull() stages on disk.
+        self.memory_dir = os.path.join(self.tmp.path, "expand-mem")
+        os.makedirs(self.memory_dir)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", "gw-test-mem", self.memory_dir],
+                       check=True)
+        self.addCleanup(subprocess.run, ["umount", self.memory_dir], check=True)
         self.registry = Registry(self.procs, self.tmp.path).start()
 
     # ---- helpers ----
 
-    def pull(self, ref, *args, ok=True, user=None, env=None, rss=None):
-        """rss: a list that gets the worker's peak VmRSS (KiB), sampled while it runs."""
+    def pull(self, ref, *args, ok=True, user=None, env=None, rss=None, memory=True):
+        """rss: a list that gets the worker's peak VmRSS (KiB), sampled while it runs. memory:
+        stage on the test's tmpfs (the default path) or, False, on disk only."""
         argv = [worker(), "pull", "--image-dir", self.image_dir, "--cache-dir", self.cache_dir,
-                "--expand-dir", self.expand_dir, "--retries", "2", *args, ref]
+                "--expand-dir", self.expand_dir, "--memory-expand-dir", self.memory_dir if memory else "",
+                "--retries", "2", *args, ref]
         if user:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"] + argv
         if rss is None:
@@ -126,6 +135,9 @@ class PullTest(unittest.TestCase):
     def assert_staging_clean(self):
         if os.path.isdir(self.expand_dir):
             self.assertEqual(os.listdir(self.expand_dir), [])
+        for d in os.listdir(self.memory_dir):
+            self.assertTrue(d.startswith("gateway-pull."), d)
+            self.assertEqual(os.listdir(os.path.join(self.memory_dir, d)), [])
 
     def assert_cache_consistent(self):
         d = os.path.join(self.cache_dir, "blobs", "sha256")
@@ -284,10 +296,13 @@ class PullTest(unittest.TestCase):
               .whiteout("does/not/exist"))
         l3 = Layer().dir("e").file("e/again", "again")  # re-created after its whiteout
         images.push_image(self.registry, "wh", "latest", Image([(l1, "gzip"), (l2, "gzip"), (l3, "zstd")]))
-        done, _, _ = self.pull(self.ref("wh"))
-        t = self.tree(done["squashfs"])
-        got = sorted(p for p in t if p not in ("/", "proc", "sys", "dev", "tmp", "var", "var/input"))
-        self.assertEqual(got, ["a", "a/y", "b", "b/3", "e", "e/again", "new"])
+        for memory in (True, False):
+            with self.subTest(memory=memory):
+                done, _, _ = self.pull(self.ref("wh"), "--force", memory=memory)
+                t = self.tree(done["squashfs"])
+                got = sorted(p for p in t if p not in ("/", "proc", "sys", "dev", "tmp", "var", "var/input"))
+                self.assertEqual(got, ["a", "a/y", "b", "b/3", "e", "e/again", "new"])
+                self.assert_staging_clean()
 
     def test_hardlinks_setuid_owners_xattrs(self):
         l1 = (Layer().busybox().dir("usr").dir("usr/bin")
@@ -789,7 +804,7 @@ class PullTest(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - t, 1.0)  # honoured Retry-After: 1
         self.assertTrue(os.path.exists(done["squashfs"]))
 
-    def hostile(self, name, layers, expect):
+    def hostile(self, name, layers, expect, memory=True):
         outside = os.path.join(self.tmp.path, "outside")
         os.makedirs(outside, exist_ok=True)
         with open(os.path.join(outside, "secret"), "w") as f:
@@ -797,13 +812,15 @@ class PullTest(unittest.TestCase):
         before = self.snapshot(self.tmp.path + "/outside")
         before_tmp = set(os.listdir(self.tmp.path))
         images.push_image(self.registry, "hostile/" + name, "latest", Image(layers))
-        msg, _, _ = self.pull(self.ref("hostile/" + name), ok=False)
+        msg, events, _ = self.pull(self.ref("hostile/" + name), ok=False, memory=memory)
         self.assertIn(expect, msg)
+        self.assertEqual(any("staging in memory" in e.get("message", "") for e in events), memory)
         self.assertEqual(self.snapshot(self.tmp.path + "/outside"), before)
         with open(os.path.join(outside, "secret")) as f:
             self.assertEqual(f.read(), "untouched\n")
         # nothing new appeared anywhere next to the staging tree
-        self.assertEqual(set(os.listdir(self.tmp.path)) - before_tmp - {"images", "cache", "expand"}, set())
+        self.assertEqual(set(os.listdir(self.tmp.path)) - before_tmp - {"images", "cache", "expand", "expand-mem"},
+                         set())
         self.assertFalse(os.path.exists("/escape-gatewayd-test"))
         self.assert_no_image()
         self.assert_staging_clean()
@@ -830,8 +847,9 @@ class PullTest(unittest.TestCase):
                                       (Layer().whiteout("evil/secret"), "gzip")], "path goes through a symlink"),
         }
         for name, (layers, expect) in cases.items():
-            with self.subTest(name):
-                self.hostile(name, layers, expect)
+            for memory in (True, False):
+                with self.subTest(name, memory=memory):
+                    self.hostile(name, layers, expect, memory=memory)
 
     def test_garbage_layer(self):
         img = Image([(Layer().busybox(), "gzip"), (os.urandom(5000), "gzip")])
@@ -853,12 +871,63 @@ class PullTest(unittest.TestCase):
               .hardlink("dev/null-link", "dev/null").file("etc-file", "lower"))
         l2 = Layer().device("etc-file")  # replaces a lower file: the file goes, no node comes
         images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip"), (l2, "gzip")]))
-        done, events, _ = self.pull(self.ref("devs"))
-        t = self.tree(done["squashfs"])
-        for p in ("dev/null", "dev/sda", "dev/null-link", "etc-file"):
-            self.assertNotIn(p, t)
-        self.assertIn("dev", t)
-        self.assertTrue(any(e["event"] == "log" and "dropped 4" in e["message"] for e in events))
+        for memory in (True, False):
+            with self.subTest(memory=memory):
+                done, events, _ = self.pull(self.ref("devs"), "--force", memory=memory)
+                t = self.tree(done["squashfs"])
+                for p in ("dev/null", "dev/sda", "dev/null-link", "etc-file"):
+                    self.assertNotIn(p, t)
+                self.assertIn("dev", t)
+                self.assertTrue(any(e["event"] == "log" and "dropped 4" in e["message"] for e in events))
+
+    def test_memory_staging_falls_back_to_disk(self):
+        # 3 MiB of file data: staged in memory under a 16 MiB cap, on disk over a 1 MiB one
+        l1 = Layer().busybox().file("big", os.urandom(3 << 20))
+        l2 = Layer().file("top", "t")
+        images.push_image(self.registry, "memfb", "latest", Image([(l1, "gzip"), (l2, "zstd")]))
+
+        def staged(events):
+            return ([e["message"] for e in events if "staging in memory" in e.get("message", "")],
+                    [e["message"] for e in events if "larger than its share of memory" in e.get("message", "")])
+
+        done, events, _ = self.pull(self.ref("memfb"), "--memory-expand-max", "16M")
+        self.assertEqual([len(x) for x in staged(events)], [1, 0])
+        self.assertIn(self.memory_dir + "/gateway-pull.0", staged(events)[0][0])
+        in_memory = self.tree(done["squashfs"])
+        self.assert_staging_clean()
+
+        done, events, _ = self.pull(self.ref("memfb"), "--force", "--memory-expand-max", "1M")
+        mem, fallback = staged(events)
+        self.assertEqual((len(mem), len(fallback)), (1, 1), events)
+        self.assertIn(self.expand_dir, fallback[0])
+        self.assertEqual(self.tree(done["squashfs"]), in_memory)
+        self.assertEqual(os.path.getsize(os.path.join(self.mount(done["squashfs"]), "big")), 3 << 20)
+        self.assert_staging_clean()
+        self.assert_cache_consistent()
+
+        # ImageSizeMax still holds on the disk it falls back to, and is reported as such
+        subprocess.run(["rm", "-rf", self.image_dir], check=True)
+        msg, events, _ = self.pull(self.ref("memfb"), "--force", "--memory-expand-max", "1M",
+                                   "--image-size-max", "2M", ok=False)
+        self.assertIn("ImageSizeMax", msg)
+        self.assertIn(str(2 << 20), msg)
+        self.assertEqual([len(x) for x in staged(events)], [1, 1])
+        self.assert_no_image()
+        self.assert_staging_clean()
+
+    def test_memory_staging_only_on_a_private_tmpfs(self):
+        images.push_image(self.registry, "memdir", "latest", Image([(Layer().busybox(), "gzip")]))
+        # not a tmpfs: staged on disk
+        _, events, _ = self.pull(self.ref("memdir"), "--memory-expand-dir", self.expand_dir, memory=False)
+        self.assertFalse(any("staging in memory" in e.get("message", "") for e in events))
+        # a tmpfs where someone else prepared our directory (or made it writable to others): on disk
+        os.makedirs(os.path.join(self.memory_dir, "gateway-pull.0"))
+        os.chmod(os.path.join(self.memory_dir, "gateway-pull.0"), 0o777)
+        _, events, _ = self.pull(self.ref("memdir"), "--force")
+        self.assertFalse(any("staging in memory" in e.get("message", "") for e in events))
+        os.chmod(os.path.join(self.memory_dir, "gateway-pull.0"), 0o700)
+        _, events, _ = self.pull(self.ref("memdir"), "--force")
+        self.assertTrue(any("staging in memory" in e.get("message", "") for e in events))
 
     def test_resolve_only(self):
         d, _ = images.push_image(self.registry, "res", "latest", images.busybox_image())
