@@ -347,7 +347,8 @@ static int stage_create(Pull *p, const char *dir, char **ret_rootfs, int *ret_ro
         r = mkdir_p(dir, 0755);
         if (r < 0)
                 return worker_error_errno(r, "Cannot create expand directory %s: %m", dir);
-        staging_remove_stale(dir);
+        if (!streq(dir, p->args->expand_dir))
+                staging_remove_stale(dir);
         r = staging_create(dir, &p->staging, &p->staging_lock);
         if (r < 0)
                 return worker_error_errno(r, "Cannot create a staging directory in %s: %m", dir);
@@ -527,6 +528,8 @@ static int pull_run(Pull *p) {
                 log_warning("Image %s is for %s/%s, not %s/%s", p->ref_string, p->config->platform.os,
                             p->config->platform.architecture, p->platform.os, p->platform.architecture);
 
+        /* left behind by killed pulls, on disk even when this one stages in memory */
+        staging_remove_stale(args->expand_dir);
         memory_max = memory_staging_budget(args, &memory_dir);
         for (;;) {
                 bool in_memory = memory_max > 0;

@@ -209,20 +209,26 @@ class PullTest(unittest.TestCase):
     def test_stale_staging_is_removed(self):
         import fcntl
         images.push_image(self.registry, "stale", "latest", images.busybox_image())
+        # on disk and in memory alike: a pull that stages in memory still cleans up the disk
+        mem = os.path.join(self.memory_dir, "gateway-pull.0")
+        os.makedirs(mem, mode=0o700)
         old = os.path.join(self.expand_dir, "gateway-pull-crashed")
         busy = os.path.join(self.expand_dir, "gateway-pull-running")
         young = os.path.join(self.expand_dir, "gateway-pull-young")
-        for d in (old, busy, young):
+        mem_old = os.path.join(mem, "gateway-pull-crashed")
+        for d in (old, busy, young, mem_old):
             os.makedirs(os.path.join(d, "rootfs", "etc"))
             with open(os.path.join(d, "rootfs", "etc", "f"), "w") as f:
                 f.write("x")
-        for d in (old, busy):
+        for d in (old, busy, mem_old):
             os.utime(d, (0, 0))
         lock = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
         self.addCleanup(os.close, lock)
         fcntl.flock(lock, fcntl.LOCK_EX)
-        self.pull(self.ref("stale"))
+        _, events, _ = self.pull(self.ref("stale"))
+        self.assertTrue(any("staging in memory" in e.get("message", "") for e in events))
         self.assertEqual(sorted(os.listdir(self.expand_dir)), ["gateway-pull-running", "gateway-pull-young"])
+        self.assertEqual(os.listdir(mem), [])
 
     def test_multi_layer_compressions(self):
         l1 = Layer().busybox().dir("etc").file("etc/os-release", "ID=one\n").file("etc/keep", "keep\n")
