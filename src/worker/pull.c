@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -64,6 +65,13 @@ static void help(void) {
                "                             (required unless --resolve-only).\n"
                "    --cache-dir=DIR          Blob cache shared by pulls (default: IMAGE-DIR/.cache).\n"
                "    --expand-dir=DIR         Staging area for unpacked layers (default: /var/tmp).\n"
+               "    --convert=stream|staged  stream (default, when tar2sqfs is installed): merge the\n"
+               "                             layers top-first into one tar stream that tar2sqfs\n"
+               "                             writes as the image while they download, no tree on\n"
+               "                             disk; layers that need it (an entry given twice in a\n"
+               "                             layer, hardlinks across layers, sparse files, ...) are\n"
+               "                             staged instead. staged: always apply the layers to a\n"
+               "                             staging tree and run mksquashfs on it.\n"
                "    --memory-expand-dir=DIR  A tmpfs to stage on instead while the image fits in\n"
                "                             half the available memory (default: /dev/shm; empty:\n"
                "                             always stage in EXPAND-DIR). An image that outgrows it\n"
@@ -212,21 +220,26 @@ static int resolve(Pull *p) {
 /* mksquashfs stores a block as is when compressing it does not pay, so the image is at most the
  * file data plus metadata (well under 256 bytes an entry) and its tables. Checked before the
  * conversion starts rather than found out by a full disk halfway through it. */
-static int check_free_space(Pull *p, LayerApplier *applier) {
-        const LayerApplyStats *st = layer_applier_stats(applier);
+static int check_free_space(Pull *p, const LayerApplyStats *st, bool replace) {
         uint64_t need = st->bytes + st->entries * 256 + 1024 * 1024, avail;
         struct statvfs sv;
+        struct stat tmp;
 
         if (statvfs(p->args->image_dir, &sv) < 0)
                 return worker_error_errno(errno, "Cannot check the free space in %s: %m", p->args->image_dir);
         avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        /* what the streaming writer has written so far counts as available */
+        if (p->squashfs_tmp && stat(p->squashfs_tmp, &tmp) >= 0)
+                avail += (uint64_t) tmp.st_blocks * 512;
         if (avail < need)
-                return worker_error_errno(ENOSPC, "Not enough free space in %s for the image: it may take up to %" PRIu64
+                return (replace ? worker_error_replace_errno : worker_error_errno)(ENOSPC, "Not enough free space in %s for the image: it may take up to %" PRIu64
                                           " bytes, %" PRIu64 " are available", p->args->image_dir, need, avail);
         return 0;
 }
 
 static const char * const mount_points[] = { "proc", "sys", "dev", "tmp", "var", "var/input" };
+
+static int image_into_place(Pull *p, char *dest_taken, char **ret_path, uint64_t *ret_size);
 
 static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool privileged, char **ret_path, uint64_t *ret_size) {
         _cleanup_free_ char *pseudo = NULL, *dest = NULL;
@@ -235,8 +248,7 @@ static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool priv
                 .level = p->args->level,
                 .processors = p->args->processors,
         };
-        struct stat st;
-        int fd, r;
+        int r;
 
         for (size_t i = 0; i < ELEMENTSOF(mount_points); i++) {
                 r = layer_applier_ensure_dir(applier, mount_points[i], streq(mount_points[i], "tmp") ? 01777 : 0755);
@@ -267,6 +279,14 @@ static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool priv
         r = squashfs_build(rootfs, p->squashfs_tmp, &so);
         if (r < 0)
                 return r;
+        return image_into_place(p, TAKE_PTR(dest), ret_path, ret_size);
+}
+
+/* fsync and rename the finished squashfs_tmp to dest (taken). */
+static int image_into_place(Pull *p, char *dest_taken, char **ret_path, uint64_t *ret_size) {
+        _cleanup_free_ char *dest = dest_taken;
+        struct stat st;
+        int fd, r;
 
         fd = open(p->squashfs_tmp, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -284,6 +304,72 @@ static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool priv
         *ret_size = (uint64_t) st.st_size;
         *ret_path = TAKE_PTR(dest);
         return 0;
+}
+
+/* ---- streaming: no tree on disk ---- */
+
+/* Layers merged top-first into one tar stream that tar2sqfs turns into the image as it arrives:
+ * no staging tree, and the squashfs is written while layers still download and inflate. Every
+ * layer is verified (digest, diff_id) before the image is moved into place. -EAGAIN (nothing
+ * recorded, nothing left behind): the layers need the staged conversion. */
+static int convert_streaming(Pull *p, char **ret_path, uint64_t *ret_size) {
+        _cleanup_(layer_merger_freep) LayerMerger *merger = NULL;
+        _cleanup_free_ char *dest = NULL;
+        _cleanup_close_ int fd = -1;
+        SquashfsOptions so = {
+                .compressor = p->args->compressor,
+                .level = p->args->level,
+                .processors = p->args->processors,
+        };
+        LayerApplyStats stats = {};
+        pid_t pid;
+        int r;
+
+        if (asprintf(&p->squashfs_tmp, "%s/.%s.squashfs.tmp-%d", p->args->image_dir, p->id, (int) getpid()) < 0 ||
+            asprintf(&dest, "%s/%s.squashfs", p->args->image_dir, p->id) < 0) {
+                p->squashfs_tmp = dest = NULL;
+                return -ENOMEM;
+        }
+        r = squashfs_stream_start(p->squashfs_tmp, &so, &fd, &pid);
+        if (r < 0)
+                return r;
+        events_emit_log("info", "converting while streaming the layers into tar2sqfs");
+        r = layer_merger_new(fd, &merger);
+        if (r >= 0) {
+                layer_merger_set_limits(merger, p->args->image_size_max, p->args->image_files_max);
+                p->budget.max = p->args->image_size_max;
+                r = pull_download_and_apply(p, NULL, merger);
+                if (r >= 0)
+                        r = layer_merger_finish(merger, mount_points, ELEMENTSOF(mount_points));
+                stats = *layer_merger_stats(merger);
+        }
+        merger = layer_merger_free(merger);
+        fd = safe_close(fd);   /* the end of the stream for tar2sqfs */
+        if (r >= 0) {
+                p->t_applied = now_usec();
+                if (stats.dropped > 0)
+                        events_emit_log("info", "dropped %" PRIu64 " device nodes or sockets", stats.dropped);
+                r = check_free_space(p, &stats, false);
+                if (r >= 0) {
+                        events_emit_status("CONVERSION", NULL);
+                        r = squashfs_stream_wait(pid);
+                        pid = 0;
+                }
+        }
+        if (r < 0) {
+                if (pid > 0) {
+                        (void) kill(pid, SIGKILL);
+                        (void) waitpid(pid, NULL, 0);
+                }
+                /* a writer that stopped because the disk is full shows up as a failed write */
+                stats.bytes = MAX(stats.bytes, stats.apparent); /* as far as it got, and the rest of that file */
+                if (r != -EAGAIN && r != -ENOSPC && !cancelled() && check_free_space(p, &stats, true) < 0)
+                        r = -ENOSPC;
+                (void) unlink(p->squashfs_tmp);
+                p->squashfs_tmp = mfree(p->squashfs_tmp);
+                return r;
+        }
+        return image_into_place(p, TAKE_PTR(dest), ret_path, ret_size);
 }
 
 /* ---- staging ---- */
@@ -530,6 +616,19 @@ static int pull_run(Pull *p) {
 
         /* left behind by killed pulls, on disk even when this one stages in memory */
         staging_remove_stale(args->expand_dir);
+
+        if (!args->staged && squashfs_stream_available()) {
+                r = convert_streaming(p, &squashfs, &size);
+                if (r >= 0)
+                        goto converted;
+                if (r != -EAGAIN)
+                        return r;
+                events_emit_log("info", "The layers need the staged conversion (an entry they hold cannot be merged "
+                                "in one pass); staging them");
+                worker_error_clear();
+                pull_layers_reset(p);
+        }
+
         memory_max = memory_staging_budget(args, &memory_dir);
         for (;;) {
                 bool in_memory = memory_max > 0;
@@ -547,7 +646,7 @@ static int pull_run(Pull *p) {
                 layer_applier_set_limits(applier, size_max, args->image_files_max);
                 p->budget.max = size_max;
 
-                r = pull_download_and_apply(p, applier);
+                r = pull_download_and_apply(p, applier, NULL);
                 if (r >= 0)
                         break;
                 /* Staged in memory, the image outgrew the share it may take there (or the tmpfs
@@ -572,13 +671,14 @@ static int pull_run(Pull *p) {
                 events_emit_log("info", "dropped %" PRIu64 " device nodes or sockets",
                                 layer_applier_stats(applier)->dropped);
 
-        r = check_free_space(p, applier);
+        r = check_free_space(p, layer_applier_stats(applier), false);
         if (r < 0)
                 return r;
         events_emit_status("CONVERSION", NULL);
         r = convert(p, rootfs, applier, privileged, &squashfs, &size);
         if (r < 0)
                 return r;
+converted:
         p->t_squashfs = now_usec();
 
         {
@@ -713,6 +813,7 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 ARG_RESOLVE_ONLY,
                 ARG_FORCE,
                 ARG_MEMORY_EXPAND_DIR,
+                ARG_CONVERT,
                 ARG_MEMORY_EXPAND_MAX,
         };
         static const struct option options[] = {
@@ -721,6 +822,7 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 { "cache-dir", required_argument, NULL, ARG_CACHE_DIR },
                 { "expand-dir", required_argument, NULL, ARG_EXPAND_DIR },
                 { "memory-expand-dir", required_argument, NULL, ARG_MEMORY_EXPAND_DIR },
+                { "convert", required_argument, NULL, ARG_CONVERT },
                 { "memory-expand-max", required_argument, NULL, ARG_MEMORY_EXPAND_MAX },
                 { "default-location", required_argument, NULL, ARG_DEFAULT_LOCATION },
                 { "platform", required_argument, NULL, ARG_PLATFORM },
@@ -835,6 +937,14 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                         break;
                 case ARG_FORCE:
                         a->force = true;
+                        break;
+                case ARG_CONVERT:
+                        if (streq(optarg, "staged"))
+                                a->staged = true;
+                        else if (streq(optarg, "stream"))
+                                a->staged = false;
+                        else
+                                return worker_error_errno(EINVAL, "Invalid --convert '%s' (expected stream or staged).", optarg);
                         break;
                 case ARG_MEMORY_EXPAND_DIR:
                         a->memory_dir = optarg;
