@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -208,6 +209,8 @@ int squashfs_stream_start(const char *dest, const SquashfsOptions *o, int *ret_f
                 return worker_error_errno(r, "Cannot fork: %m");
         }
         if (pid == 0) {
+                /* a killed worker must not leave a writer finishing a truncated image */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 dup2(fds[0], STDIN_FILENO);
                 dup2(STDERR_FILENO, STDOUT_FILENO);
                 execvp(binary, (char **) argv);

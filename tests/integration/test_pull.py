@@ -383,15 +383,20 @@ class PullTest(unittest.TestCase):
         for d in (self.image_dir, self.cache_dir, self.expand_dir):
             os.makedirs(d)
             os.chown(d, 65534, 65534)
-        msg, _, _ = self.pull(self.ref("inject"), user=65534, ok=False)
+        msg, _, _ = self.pull(self.ref("inject"), user=65534, ok=False, mode="disk")
         self.assertIn("file name with a line break", msg)
         self.assert_no_image()
         self.assert_staging_clean()
-        # as root no pseudo file is involved and the name is kept as it is
-        done, _, _ = self.pull(self.ref("inject"))
-        mnt = self.mount(done["squashfs"])
-        self.assertTrue(os.path.exists(os.path.join(mnt, evil)))
-        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(mnt, "bin/busybox")).st_mode), 0o755)
+        # as root, or streaming (owners come from the tar headers), no pseudo file is involved and
+        # the name is kept as it is
+        for user in (None, 65534):
+            with self.subTest(user=user):
+                done, events, _ = self.pull(self.ref("inject"), "--force", user=user)
+                self.assertFalse(staged(events))
+                mnt = self.mount(done["squashfs"])
+                self.assertTrue(os.path.exists(os.path.join(mnt, evil)))
+                self.assertEqual(stat.S_IMODE(os.stat(os.path.join(mnt, "bin/busybox")).st_mode), 0o755)
+                self.assertEqual(os.stat(os.path.join(mnt, "bin/busybox")).st_uid, 0)
 
     def test_htpasswd_auth(self):
         self.registry.stop()
@@ -1208,13 +1213,18 @@ class PullTest(unittest.TestCase):
             l1.file(f"a/{i}")
             l2.file(f"b/{i}")
         images.push_image(self.registry, "files", "latest", Image([(l1, "gzip"), (l2, "zstd")]))
-        msg, _, _ = self.pull(self.ref("files"), "--image-files-max", "500", ok=False)
-        self.assertIn("ImageFilesMax (500)", msg)
-        self.assertIn("layer 2/2", msg)
-        self.assert_no_image()
-        self.assert_staging_clean()
-        done, _, _ = self.pull(self.ref("files"), "--image-files-max", "602")
-        self.assertIn("b/299", self.tree(done["squashfs"]))
+        # streaming merges the top-most layer first, staging applies the bottom-most first
+        for mode, crossing in (("stream", "layer 1/2"), ("disk", "layer 2/2")):
+            with self.subTest(mode=mode):
+                msg, _, _ = self.pull(self.ref("files"), "--image-files-max", "500", ok=False, mode=mode)
+                self.assertIn("ImageFilesMax (500)", msg)
+                self.assertIn(crossing, msg)
+                self.assert_no_image()
+                self.assert_staging_clean()
+        for mode in self.MODES:
+            with self.subTest(mode=mode):
+                done, _, _ = self.pull(self.ref("files"), "--force", "--image-files-max", "602", mode=mode)
+                self.assertIn("b/299", self.tree(done["squashfs"]))
 
     def test_diff_id_mismatch(self):
         good = Layer().busybox()
