@@ -138,6 +138,8 @@ static void help(void) {
                "\n"
                "ENVIRONMENT\n"
                "    GATEWAYD_MKSQUASHFS  mksquashfs binary to run (default: mksquashfs in PATH)\n"
+               "    GATEWAYD_TAR2SQFS    tar2sqfs binary to stream into (default: tar2sqfs in PATH;\n"
+               "                         none there: the staged conversion)\n"
                "    GATEWAYD_LOG_LEVEL   stderr log level (err, warning, info, debug)\n"
                "\n"
                "EXIT STATUS\n"
