@@ -179,7 +179,7 @@ static int mark_implied(LayerMerger *m, const char *path, bool self) {
 
 static int write_entry(LayerMerger *m, struct archive *ar, struct archive_entry *e, const char *path, bool data) {
         if (archive_write_header(m->out, e) != ARCHIVE_OK)
-                return worker_error_errno(EIO, "Layer %s: cannot write %s to the squashfs writer: %s", m->subject, path,
+                return worker_error_errno(EPIPE, "Layer %s: cannot write %s to the squashfs writer: %s", m->subject, path,
                                           strna(archive_error_string(m->out)));
         while (data) {
                 const void *buf;
@@ -192,7 +192,7 @@ static int write_entry(LayerMerger *m, struct archive *ar, struct archive_entry 
                 if (k < ARCHIVE_WARN)
                         return worker_error_errno(EBADMSG, "Layer %s is corrupt: %s", m->subject, strna(archive_error_string(ar)));
                 if (size > 0 && archive_write_data(m->out, buf, size) < 0)
-                        return worker_error_errno(EIO, "Layer %s: cannot write %s to the squashfs writer: %s", m->subject,
+                        return worker_error_errno(EPIPE, "Layer %s: cannot write %s to the squashfs writer: %s", m->subject,
                                                   path, strna(archive_error_string(m->out)));
                 m->stats.bytes += size;
         }
@@ -420,6 +420,6 @@ int layer_merger_finish(LayerMerger *m, const char * const *dirs, size_t n_dirs)
                         return r;
         }
         if (archive_write_close(m->out) != ARCHIVE_OK)
-                return worker_error_errno(EIO, "Cannot end the merged tar stream: %s", strna(archive_error_string(m->out)));
+                return worker_error_errno(EPIPE, "Cannot end the merged tar stream: %s", strna(archive_error_string(m->out)));
         return 0;
 }

@@ -22,7 +22,7 @@
 
 typedef struct LayerMerger LayerMerger;
 
-/* Writes the merged tar to out_fd (not taken). */
+/* Writes the merged tar to out_fd (not taken). A failed write (the reader is gone) is -EPIPE. */
 int layer_merger_new(int out_fd, LayerMerger **ret);
 LayerMerger *layer_merger_free(LayerMerger *m);
 static inline void layer_merger_freep(LayerMerger **m) {

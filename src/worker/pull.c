@@ -313,7 +313,8 @@ static int image_into_place(Pull *p, char *dest_taken, char **ret_path, uint64_t
 /* Layers merged top-first into one tar stream that tar2sqfs turns into the image as it arrives:
  * no staging tree, and the squashfs is written while layers still download and inflate. Every
  * layer is verified (digest, diff_id) before the image is moved into place. -EAGAIN (nothing
- * recorded, nothing left behind): the layers need the staged conversion. */
+ * recorded, nothing left behind): the layers need the staged conversion; -EPIPE: tar2sqfs failed
+ * (not for want of space), which the staged conversion may not. */
 static int convert_streaming(Pull *p, char **ret_path, uint64_t *ret_size) {
         _cleanup_(layer_merger_freep) LayerMerger *merger = NULL;
         _cleanup_free_ char *dest = NULL;
@@ -356,6 +357,8 @@ static int convert_streaming(Pull *p, char **ret_path, uint64_t *ret_size) {
                         events_emit_status("CONVERSION", NULL);
                         r = squashfs_stream_wait(pid);
                         pid = 0;
+                        if (r < 0 && !cancelled())
+                                r = -EPIPE;
                 }
         }
         if (r < 0) {
@@ -623,10 +626,14 @@ static int pull_run(Pull *p) {
                 r = convert_streaming(p, &squashfs, &size);
                 if (r >= 0)
                         goto converted;
-                if (r != -EAGAIN)
+                if (r == -EPIPE && !cancelled())
+                        events_emit_log("warning", "tar2sqfs failed (%s); converting staged instead",
+                                        strna(worker_error_message()));
+                else if (r == -EAGAIN)
+                        events_emit_log("info", "The layers need the staged conversion (an entry they hold cannot be merged "
+                                        "in one pass); staging them");
+                else
                         return r;
-                events_emit_log("info", "The layers need the staged conversion (an entry they hold cannot be merged "
-                                "in one pass); staging them");
                 worker_error_clear();
                 pull_layers_reset(p);
         }

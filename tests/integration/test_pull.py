@@ -54,7 +54,7 @@ def staged(events):
     """Whether the pull staged a tree (mksquashfs) rather than streaming into tar2sqfs."""
     logs = [e["message"] for e in events if e["event"] == "log"]
     return not any("streaming the layers into tar2sqfs" in m for m in logs) or \
-        any("need the staged conversion" in m for m in logs)
+        any("need the staged conversion" in m or "converting staged instead" in m for m in logs)
 
 
 class PullTest(unittest.TestCase):
@@ -992,6 +992,28 @@ class PullTest(unittest.TestCase):
         self.assertIn("parent is not a directory: d/child", msg)
         self.assert_no_image()
         self.assert_staging_clean()
+
+    def test_streaming_writer_failure_converts_staged(self):
+        images.push_image(self.registry, "wfail", "latest", Image([(Layer().busybox(), "gzip"),
+                                                                   (Layer().file("big", os.urandom(3 << 20)), "gzip")]))
+        ends = os.path.join(self.tmp.path, "reads-then-fails")
+        with open(ends, "w") as f:
+            f.write("#!/bin/sh\ncat >/dev/null\nexit 3\n")
+        os.chmod(ends, 0o755)
+        # one that is gone at once (the merger's writes fail), one that fails at the end
+        for writer, expect in (("/bin/false", "cannot write"), (ends, "exit status 3")):
+            with self.subTest(writer=writer):
+                done, events, _ = self.pull(self.ref("wfail"), "--force", env={**os.environ, "GATEWAYD_TAR2SQFS": writer})
+                warn = [e["message"] for e in events if e["event"] == "log" and "converting staged instead" in e["message"]]
+                self.assertEqual(len(warn), 1, events)
+                self.assertIn(expect, warn[0])
+                self.assertEqual(os.path.getsize(os.path.join(self.mount(done["squashfs"]), "big")), 3 << 20)
+                self.assertEqual([n for n in os.listdir(self.image_dir) if ".tmp" in n], [])
+                self.assert_staging_clean()
+        # without tar2sqfs at all: staged from the start
+        done, events, _ = self.pull(self.ref("wfail"), "--force",
+                                    env={**os.environ, "GATEWAYD_TAR2SQFS": "/nonexistent/tar2sqfs"})
+        self.assertTrue(staged(events))
 
     def test_streaming_sparse_file(self):
         src = os.path.join(self.tmp.path, "sparse-src")
