@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# bash completion for gatewayctl(1): verbs, options, and the services, images and jobs that the
+# bash completion for gatewayctl(1): verbs, options, and the services, images, jobs and tokens that the
 # running gatewayd knows (asked with the same gatewayctl, as the user who is typing, so only what
 # that user may see is offered). Nothing is offered from the daemon if it cannot be reached.
 
@@ -14,6 +14,8 @@ __gatewayctl_list() {
                 refs)     COLUMNS=100000 "$ctl" --no-legend --no-ask-password images 2>/dev/null |
                                   awk '{ print $2 }' ;;
                 jobs)     COLUMNS=100000 "$ctl" --no-legend --no-ask-password jobs 2>/dev/null |
+                                  awk '{ print $1 }' ;;
+                tokens)   COLUMNS=100000 "$ctl" --no-legend --no-ask-password token list 2>/dev/null |
                                   awk '{ print $1 }' ;;
         esac
 }
@@ -31,9 +33,10 @@ _gatewayctl() {
                 [service]='list show create update rm remove'
                 [image]='pull list show rm expire'
                 [job]='show rm remove'
+                [token]='create list revoke'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel status help'
-        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f)'
+        local top='services service pull images image rmi submit jobs job result logs cancel token status help'
+        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope)'
 
         # The words before the cursor that are not options or their values: the verb (and its
         # sub-verb) and the arguments given so far. After "--" comes the job's command line.
@@ -74,7 +77,10 @@ _gatewayctl() {
                         _filedir; return 0 ;;
                 -f)
                         [[ $verb == service ]] && { _filedir; return 0; } ;;
-                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout)
+                --scope)
+                        $split && COMPREPLY=( $(compgen -W 'read submit pull' -- "${cur##*,}") )
+                        $split && return 0 ;;
+                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in)
                         return 0 ;;
         esac
 
@@ -87,6 +93,7 @@ _gatewayctl() {
                         submit)           opts+=' --data= --params= --wait' ;;
                         jobs)             opts+=' --all' ;;
                         logs)             opts+=' --follow -f' ;;
+                        'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -110,6 +117,7 @@ _gatewayctl() {
                 pull|'image pull')               (( nargs == 0 )) && what=refs ;;
                 'job show'|result|logs)          (( nargs == 0 )) && what=jobs ;;
                 'job rm'|'job remove'|cancel)    what=jobs ;;
+                'token revoke')                  what=tokens ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then

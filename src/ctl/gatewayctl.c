@@ -10,6 +10,7 @@
 #include "ctl-jobs.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
+#include "ctl-tokens.h"
 #include "ctl-util.h"
 #include "ctl.h"
 #include "log.h"
@@ -43,6 +44,8 @@ enum {
         OPT_WAIT        = UINT64_C(1) << 17,
         OPT_FOLLOW      = UINT64_C(1) << 18,
         OPT_ALL         = UINT64_C(1) << 19,
+        OPT_EXPIRES_IN  = UINT64_C(1) << 20,
+        OPT_SCOPE       = UINT64_C(1) << 21,
 };
 
 #define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
@@ -308,6 +311,34 @@ static const char help_job_rm[] =
         "Example:\n"
         "  gatewayctl job rm 6f1c2b7e-9a4d-4c1e-8f00-2a1b3c4d5e6f\n";
 
+static const char help_token_create[] =
+        "Creates a token for you and prints it (only now: gatewayd keeps only a hash). Use it\n"
+        "as \"Authorization: Bearer <token>\" on gatewayd's TCP and TLS listeners, where it\n"
+        "acts as you within its scope until it expires or is revoked. Tokens can only be\n"
+        "created by local users (here, over D-Bus, or on the unix socket).\n"
+        "\n"
+        "Options:\n"
+        "     --expires-in=TIME   Lifetime (seconds, or 90s, 12h, 30d); default: the daemon's\n"
+        "                         TokenExpiry (30 days), at most TokenExpiryMax\n"
+        "     --scope=SCOPE,...   read (GET routes), submit (jobs), pull (images); repeatable;\n"
+        "                         default: all three\n"
+        "  -q --quiet             Print only the token\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl token create --scope=read,submit --expires-in=7d\n";
+
+static const char help_token_list[] =
+        "Lists your tokens (never their secrets): id, creation, expiry and scope. Expired\n"
+        "tokens are forgotten.\n";
+
+static const char help_token_revoke[] =
+        "Revokes tokens by id: requests with them are refused from now on. Your own tokens\n"
+        "you may revoke; someone else's need the polkit action org.gatewayd.manage-tokens\n"
+        "(root always has it); to everybody else they do not exist.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl token revoke 3f2a9c0b1d4e5f60\n";
+
 static int verb_help(int argc, char *argv[], char *tail[]);
 
 static const char help_help[] =
@@ -368,6 +399,12 @@ static const Verb verbs[] = {
           "logs ID [-f]", "Print a job's log", help_logs },
         { { "cancel", NULL }, 1, VERB_ANY, 0, false, false, verb_cancel,
           "cancel ID...", "Cancel jobs", help_cancel },
+        { { "token", "create" }, 0, 0, OPT_JSON | OPT_EXPIRES_IN | OPT_SCOPE | OPT_QUIET, false, false, verb_token_create,
+          "token create [OPTIONS...]", "Create a token for the TCP/TLS listeners", help_token_create },
+        { { "token", "list" }, 0, 0, OPT_JSON, false, false, verb_token_list,
+          "token list", "List your tokens", help_token_list },
+        { { "token", "revoke" }, 1, VERB_ANY, 0, false, false, verb_token_revoke,
+          "token revoke ID...", "Revoke tokens", help_token_revoke },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,
@@ -530,6 +567,8 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_WAIT,
                 ARG_FOLLOW,
                 ARG_ALL,
+                ARG_EXPIRES_IN,
+                ARG_SCOPE,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -557,6 +596,8 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "wait",            no_argument,       NULL, ARG_WAIT            },
                 { "follow",          no_argument,       NULL, ARG_FOLLOW          },
                 { "all",             no_argument,       NULL, ARG_ALL             },
+                { "expires-in",      required_argument, NULL, ARG_EXPIRES_IN      },
+                { "scope",           required_argument, NULL, ARG_SCOPE           },
                 {}
         };
         _cleanup_free_ char **original = NULL;
@@ -736,6 +777,29 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                         bit = OPT_ALL, name = "--all";
                         arg_job.all = true;
                         break;
+                case ARG_EXPIRES_IN:
+                        bit = OPT_EXPIRES_IN, name = "--expires-in";
+                        r = parse_timespan_sec(optarg, &arg_token.expires_in_sec);
+                        if (r < 0 || arg_token.expires_in_sec == 0)
+                                return log_error_errno(r < 0 ? r : EINVAL, "Invalid --expires-in= value '%s': expected "
+                                                       "seconds or a time such as 12h or 30d.", optarg);
+                        break;
+                case ARG_SCOPE: {
+                        _cleanup_free_ char *copy = strdup(optarg);
+                        char *save = NULL;
+
+                        bit = OPT_SCOPE, name = "--scope";
+                        if (!copy)
+                                return log_oom();
+                        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                                if (!streq(w, "read") && !streq(w, "submit") && !streq(w, "pull"))
+                                        return log_error_errno(EINVAL, "Invalid --scope= value '%s': expected read, "
+                                                               "submit or pull.", w);
+                                if (strv_extend(&arg_token.scope, w) < 0)
+                                        return log_oom();
+                        }
+                        break;
+                }
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
@@ -841,6 +905,7 @@ int main(int argc, char *argv[]) {
         spec_changes_done(&arg_spec);
         images_args_done();
         job_args_done(&arg_job);
+        token_args_done(&arg_token);
         if (fflush(stdout) == EOF && r >= 0)
                 r = log_error_errno(errno, "Failed to write output: %m");
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

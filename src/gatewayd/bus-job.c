@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "spool-layout.h"
 #include "bus-job.h"
 #include "bus-manager.h"
 #include "bus-util.h"
@@ -149,7 +150,7 @@ static int method_get_log(sd_bus_message *message, void *userdata, sd_bus_error 
         r = sd_bus_message_read(message, "t", &offset);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/log", j->spool_dir) < 0)
+        if (!(path = spool_path(j->spool_dir, SPOOL_LOG)))
                 return -ENOMEM;
         buf = malloc(LOG_CHUNK_MAX);
         if (!buf)

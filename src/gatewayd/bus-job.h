@@ -5,7 +5,6 @@
 
 #include "job.h"
 
-#define JOB_OBJECT_PREFIX "/org/gatewayd/Gateway1/job"
 #define JOB_INTERFACE "org.gatewayd.Gateway1.Job"
 
 /* org.gatewayd.Gateway1.Job objects (fallback vtable) and the Manager's job methods. A job

@@ -3,11 +3,13 @@
 #include "bus-job.h"
 #include "bus-manager.h"
 #include "bus-service.h"
+#include "bus-token.h"
 #include "bus-util.h"
 #include "gw-error.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "registry-events.h"
 #include "service-registry.h"
 #include "status.h"
 
@@ -193,6 +195,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("a(ssuso)", jobs), bus_method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemoveJob", SD_BUS_ARGS("s", id),
                                 SD_BUS_NO_RESULT, bus_method_remove_job, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateToken", SD_BUS_ARGS("s", options_json),
+                                SD_BUS_RESULT("s", json), bus_method_create_token, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListTokens", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sttas)", tokens), bus_method_list_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RevokeToken", SD_BUS_ARGS("s", id),
+                                SD_BUS_NO_RESULT, bus_method_revoke_token, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),
@@ -203,6 +211,62 @@ static const sd_bus_vtable manager_vtable[] = {
 void bus_manager_emit_n_services(Manager *m) {
         if (m->bus && sd_bus_emit_properties_changed(m->bus, MANAGER_OBJECT_PATH, MANAGER_INTERFACE, "NServices", NULL) < 0)
                 log_debug("Failed to announce the number of services.");
+}
+
+/* The registries' changes, as signals (registry-events.h). */
+static void on_registry_event(Manager *m, const RegistryEvent *e, void *userdata) {
+        switch (e->kind) {
+        case REGISTRY_SERVICE_ADDED:
+                bus_service_emit_added(e->service);
+                bus_manager_emit_n_services(m);
+                break;
+        case REGISTRY_SERVICE_CHANGED:
+                bus_service_emit_changed(e->service);
+                break;
+        case REGISTRY_SERVICE_REMOVED:
+                bus_service_emit_removed(e->service);
+                bus_manager_emit_n_services(m);
+                break;
+        case REGISTRY_IMAGE_ADDED:
+                bus_image_emit_added(e->image);
+                break;
+        case REGISTRY_IMAGE_CHANGED:
+                bus_image_emit_changed(e->image);
+                break;
+        case REGISTRY_IMAGE_PROGRESS:
+                /* A status step was announced as a change already. */
+                if (e->progress_counters)
+                        bus_image_emit_progress(e->image);
+                break;
+        case REGISTRY_IMAGE_REMOVED:
+                bus_image_emit_removed(e->image);
+                break;
+        case REGISTRY_JOB_ADDED:
+                bus_job_emit_added(e->job);
+                break;
+        case REGISTRY_JOB_CHANGED:
+                bus_job_emit_changed(e->job);
+                break;
+        case REGISTRY_JOB_INTERIM:
+                bus_job_emit_interim(e->job, e->interim_index, e->interim_json);
+                break;
+        case REGISTRY_JOB_REMOVED:
+                bus_job_emit_removed(e->job);
+                break;
+        default:
+                break;
+        }
+}
+
+int bus_subscribe_registries(Manager *m) {
+        int r;
+
+        for (RegistryEventKind k = 0; k < _REGISTRY_EVENT_KIND_MAX; k++) {
+                r = registry_subscribe(m, k, on_registry_event, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int bus_manager_register(Manager *m) {

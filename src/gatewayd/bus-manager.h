@@ -8,3 +8,5 @@ typedef struct Manager Manager;
 
 int bus_manager_register(Manager *m);
 void bus_manager_emit_n_services(Manager *m);
+/* Subscribes the signals to the registries' events (registry-events.h). */
+int bus_subscribe_registries(Manager *m);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -537,6 +539,42 @@ static int dispatch_hosts(ParseContext *ctx, const char *path, json_object *v, v
         return p->host ? 0 : -ENOMEM;
 }
 
+/* Shifter's "admins": a list of user names (checked against the caller's account name). Shifter's
+ * sample configurations also write a single name as a string. */
+static int dispatch_platform_admins(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char ***l = field;
+        size_t n = 0;
+        int r;
+
+        strv_free(*l);
+        *l = NULL;
+        if (json_object_is_type(v, json_type_null))
+                return 0;
+        if (json_object_is_type(v, json_type_string)) {
+                _cleanup_free_ char *name = NULL;
+
+                r = dispatch_string(ctx, path, v, &name);
+                return r < 0 ? r : strv_push(l, &n, name);
+        }
+        if (!json_object_is_type(v, json_type_array))
+                return config_error(ctx, path, "expected a list of user names, got %s", json_type_article(v));
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                _cleanup_free_ char *name = NULL, *p_i = NULL;
+
+                if (asprintf(&p_i, "%s[%zu]", path, i) < 0)
+                        return -ENOMEM;
+                r = dispatch_string(ctx, p_i, json_object_array_get_idx(v, i), &name);
+                if (r < 0)
+                        return r;
+                if (!name)
+                        return config_error(ctx, p_i, "expected a user name, got null");
+                r = strv_push(l, &n, name);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* ---- nested objects ---- */
 
 static int dispatch_compression(ParseContext *ctx, const char *path, json_object *v, void *field) {
@@ -651,6 +689,7 @@ static void platform_done(ConfigPlatform *p) {
         free(p->accesstype);
         free(p->host);
         strv_free(p->hosts);
+        strv_free(p->admins);
         free(p->ssh_username);
         free(p->ssh_key);
         free(p->ssh_image_dir);
@@ -774,7 +813,7 @@ static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *
                 { "workerPath",       dispatch_path,       offsetof(ConfigPlatform, worker_path) },
                 /* Shifter: munge authentication, admin lists, user lookup, site mounts */
                 { "mungeSocketPath",  NULL, 0 },
-                { "admins",           NULL, 0 },
+                { "admins",           dispatch_platform_admins, offsetof(ConfigPlatform, admins) },
                 { "usergroupService", NULL, 0 },
                 { "ldap",             NULL, 0 },
                 { "mountCommand",     NULL, 0 },
@@ -809,6 +848,80 @@ static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *
                         return r;
         }
         return 0;
+}
+
+/* ---- remote access ---- */
+
+/* "HOST:PORT" or "[V6]:PORT", checked here so that a typo stops start-up with the key's path. */
+static int dispatch_listen_address(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (config_parse_listen_address(*s, NULL, NULL) < 0)
+                return config_error(ctx, path, "expected \"HOST:PORT\" with a numeric address (e.g. \"127.0.0.1:8080\" or \"[::1]:8443\"), got \"%s\"", *s);
+        return 0;
+}
+
+static int dispatch_listen(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "tcp", dispatch_listen_address, offsetof(Config, listen_tcp) },
+                { "tls", dispatch_listen_address, offsetof(Config, listen_tls) },
+                {}
+        };
+        return dispatch_object(ctx, path, v, fields, field);
+}
+
+static int dispatch_tls(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "certificate", dispatch_path, offsetof(Config, tls_certificate) },
+                { "key",         dispatch_path, offsetof(Config, tls_key) },
+                {}
+        };
+        return dispatch_object(ctx, path, v, fields, field);
+}
+
+/* A list of non-empty strings; validate, if set, checks each. */
+static int dispatch_strv_checked(ParseContext *ctx, const char *path, json_object *v, char ***field,
+                                 bool (*validate)(const char *s), const char *expected) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0;
+
+        if (!json_object_is_type(v, json_type_array))
+                return config_error(ctx, path, "expected an array of strings, got %s", json_type_article(v));
+        l = calloc(1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                const char *s = json_object_get_string(e);
+
+                if (!json_object_is_type(e, json_type_string) || !*s ||
+                    strlen(s) != (size_t) json_object_get_string_len(e) || (validate && !validate(s)))
+                        return config_error(ctx, path, "entry %zu: expected %s", i, expected);
+                if (strv_push(&l, &n, s) < 0)
+                        return -ENOMEM;
+        }
+        strv_free(*field);
+        *field = TAKE_PTR(l);
+        return 0;
+}
+
+static bool anonymous_route_is_valid(const char *s) {
+        const char *sp = strchr(s, ' ');
+
+        return sp && sp > s && sp[1] == '/' && !strchr(sp + 1, ' ');
+}
+
+static int dispatch_anonymous_routes(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        return dispatch_strv_checked(ctx, path, v, field, anonymous_route_is_valid,
+                                     "\"METHOD /path\" (e.g. \"GET /v1/status\", \"*\" matches one segment)");
+}
+
+static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        return dispatch_strv_checked(ctx, path, v, field, NULL, "a user name or \"@group\"");
 }
 
 static const Field config_fields[] = {
@@ -851,6 +964,14 @@ static const Field config_fields[] = {
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
         { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
         { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
+        /* remote access */
+        { "Listen",                   dispatch_listen,       0 },
+        { "TLS",                      dispatch_tls,          0 },
+        { "AnonymousRoutes",          dispatch_anonymous_routes, offsetof(Config, anonymous_routes) },
+        { "ConnectionsPerAddress",    dispatch_positive,     offsetof(Config, connections_per_address) },
+        { "Admins",                   dispatch_admins,       offsetof(Config, admins) },
+        { "TokenExpiry",              dispatch_duration,     offsetof(Config, token_expiry_sec) },
+        { "TokenExpiryMax",           dispatch_duration,     offsetof(Config, token_expiry_max_sec) },
         {}
 };
 
@@ -907,6 +1028,9 @@ static Config *config_alloc(void) {
                 .job_retention_sec = 7 * 24 * 3600,
                 .image_size_max = 64 * KIB * MIB,
                 .image_files_max = 2000000,
+                .connections_per_address = 64,
+                .token_expiry_sec = 30 * 24 * 3600,
+                .token_expiry_max_sec = 365 * 24 * 3600,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -975,6 +1099,21 @@ static int config_finalize(ParseContext *ctx, Config *c) {
 
         if (c->memory_max == 0)
                 c->memory_max = default_memory_max();
+
+        if (!c->anonymous_routes) {
+                /* The status and PlanQK's health route: what load balancers and SDKs probe. */
+                size_t n = 0;
+
+                if (strv_push(&c->anonymous_routes, &n, "GET /v1/status") < 0 ||
+                    strv_push(&c->anonymous_routes, &n, "GET /planqk/*") < 0)
+                        return -ENOMEM;
+        }
+        if (c->listen_tls && (!c->tls_certificate || !c->tls_key))
+                return config_error(ctx, "TLS", "certificate and key are required with Listen.tls");
+        if (c->token_expiry_sec == 0 || c->token_expiry_max_sec == 0)
+                return config_error(ctx, c->token_expiry_sec == 0 ? "TokenExpiry" : "TokenExpiryMax", "must not be 0");
+        if (c->token_expiry_sec > c->token_expiry_max_sec)
+                return config_error(ctx, "TokenExpiry", "exceeds TokenExpiryMax");
         return 0;
 }
 
@@ -1011,6 +1150,12 @@ Config *config_free(Config *c) {
         free(c->state_directory);
         free(c->worker_path);
         free(c->compressor);
+        free(c->listen_tcp);
+        free(c->listen_tls);
+        free(c->tls_certificate);
+        free(c->tls_key);
+        strv_free(c->anonymous_routes);
+        strv_free(c->admins);
         strv_free(c->unknown_keys);
         free(c);
         return NULL;
@@ -1146,7 +1291,74 @@ static int read_file(const char *path, char **ret, size_t *ret_size) {
         return 0;
 }
 
+int config_parse_listen_address(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len) {
+        union { struct sockaddr_storage ss; struct sockaddr_in in; struct sockaddr_in6 in6; } sa = {};
+        _cleanup_free_ char *host = NULL;
+        const char *colon, *h, *port;
+        unsigned long p;
+        char *end;
+
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+                if (!close || close[1] != ':')
+                        return -EINVAL;
+                h = s + 1;
+                host = strndup(h, close - h);
+                port = close + 2;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon)
+                        return -EINVAL;
+                host = strndup(s, colon - s);
+                port = colon + 1;
+        }
+        if (!host)
+                return -ENOMEM;
+        errno = 0;
+        p = strtoul(port, &end, 10);
+        if (!*port || *end || errno != 0 || p == 0 || p > 65535)
+                return -EINVAL;
+        if (inet_pton(AF_INET, host, &sa.in.sin_addr) == 1) {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons((uint16_t) p);
+                if (ret_len)
+                        *ret_len = sizeof(sa.in);
+        } else if (inet_pton(AF_INET6, host, &sa.in6.sin6_addr) == 1) {
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons((uint16_t) p);
+                if (ret_len)
+                        *ret_len = sizeof(sa.in6);
+        } else
+                return -EINVAL;
+        if (ret)
+                *ret = sa.ss;
+        return 0;
+}
+
+static int verify_readable(const char *key, const char *path, char **ret_error) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        if (r < 0 && ret_error && asprintf(ret_error, "%s: cannot read \"%s\": %s", key, path,
+                                           r == -EINVAL ? "not a regular file" : strerror(-r)) < 0)
+                *ret_error = NULL;
+        return r;
+}
+
 int config_verify_files(const Config *c, char **ret_error) {
+        if (c->listen_tls) {
+                int k = verify_readable("TLS.certificate", c->tls_certificate, ret_error);
+                if (k >= 0)
+                        k = verify_readable("TLS.key", c->tls_key, ret_error);
+                if (k < 0)
+                        return k;
+        }
         for (size_t i = 0; i < c->n_locations; i++) {
                 const ConfigLocation *l = &c->locations[i];
                 _cleanup_close_ int fd = -1;
@@ -1293,6 +1505,15 @@ ConfigPlatform *config_platform_find(Config *c, const char *name) {
         return NULL;
 }
 
+bool config_platform_is_admin(const ConfigPlatform *p, const char *user_name) {
+        if (!p || !user_name)
+                return false;
+        for (char **a = p->admins; a && *a; a++)
+                if (streq(*a, user_name))
+                        return true;
+        return false;
+}
+
 ConfigPlatform *config_platform_default(Config *c) {
         if (!c)
                 return NULL;
@@ -1303,14 +1524,6 @@ const char *config_platform_image_dir(const ConfigPlatform *p) {
         if (!p)
                 return NULL;
         return p->access == CONFIG_ACCESS_REMOTE ? p->ssh_image_dir : p->local_image_dir;
-}
-
-const char *config_platform_unsupported(const ConfigPlatform *p, bool jobs) {
-        if (p->access == CONFIG_ACCESS_REMOTE)
-                return "accesstype \"remote\" (SSH nodes) is not implemented by this gatewayd";
-        if (jobs && config_platform_is_slurm(p))
-                return "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd";
-        return NULL;
 }
 
 ConfigLocation *config_location_find(Config *c, const char *name) {

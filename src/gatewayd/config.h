@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* gatewayd's configuration (DESIGN.md §4, docs/configuration.md): /etc/gatewayd/gatewayd.json,
  * or --config PATH. Keys shared with Shifter's imagegw keep their names and meaning, so an
@@ -48,6 +49,8 @@ typedef struct ConfigPlatform {
         char *slurm_partition;
         char *slurm_account;
         char *slurm_spool_dir; /* job spool on a file system shared with the nodes */
+
+        char **admins;         /* Shifter's "admins": user names that administer this platform's images */
 } ConfigPlatform;
 
 typedef struct Config {
@@ -92,6 +95,17 @@ typedef struct Config {
         uint64_t memory_max;              /* "MemoryMax" bytes; unset/0: a quarter of physical RAM */
         uint64_t tasks_max;               /* "TasksMax" processes/threads, 512, 0 = unlimited */
 
+        /* Remote access (TCP/TLS listeners, identities; docs/configuration.md "Remote access") */
+        char *listen_tcp;                 /* "Listen": {"tcp": "HOST:PORT"}, plain HTTP, NULL = none */
+        char *listen_tls;                 /* "Listen": {"tls": "HOST:PORT"}, HTTPS, NULL = none */
+        char *tls_certificate;            /* "TLS": {"certificate"}: PEM chain, reread on SIGHUP */
+        char *tls_key;                    /* "TLS": {"key"}: PEM private key */
+        char **anonymous_routes;          /* "AnonymousRoutes": "METHOD /pattern", NULL-terminated */
+        unsigned connections_per_address; /* "ConnectionsPerAddress" on TCP/TLS, 64 */
+        char **admins;                    /* "Admins": user names and "@group"s (network callers) */
+        uint64_t token_expiry_sec;        /* "TokenExpiry" default lifetime of a token, 30 days */
+        uint64_t token_expiry_max_sec;    /* "TokenExpiryMax" longest lifetime asked for, 365 days */
+
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;
 
@@ -113,6 +127,9 @@ int config_load(const char *path, bool missing_ok, Config **ret, char **ret_erro
  * first needs them: checks that each sslcacert is a readable file. The error names the key
  * ("Locations.NAME.sslcacert: cannot read …"). */
 int config_verify_files(const Config *c, char **ret_error);
+
+/* "HOST:PORT" or "[V6]:PORT" with a numeric address (the "Listen" keys); ret may be NULL. */
+int config_parse_listen_address(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len);
 
 /* Parses "D:HH:MM:SS" (also "HH:MM:SS", "MM:SS", "SS") into seconds. */
 int config_parse_duration(const char *s, uint64_t *ret_sec);
@@ -136,6 +153,8 @@ const char *config_state_directory(const Config *c, const char *cmdline, const c
 int config_log_level(const Config *c, int cmdline, int fallback);
 
 ConfigPlatform *config_platform_find(Config *c, const char *name);
+/* Whether user_name is listed in the platform's "admins" (Shifter's image administrators). */
+bool config_platform_is_admin(const ConfigPlatform *p, const char *user_name);
 /* The platform used when a request names none. Never NULL for a parsed Config. */
 ConfigPlatform *config_platform_default(Config *c);
 /* Where squashfs images live for this platform (local.imageDir or ssh.imageDir), may be NULL. */
@@ -143,10 +162,7 @@ const char *config_platform_image_dir(const ConfigPlatform *p);
 static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
         return p && p->slurm_url;
 }
-/* SSH platforms (accesstype "remote") and Slurm are parsed, so that Shifter configurations load,
- * but not implemented yet. Returns why images (jobs = false) or jobs (jobs = true) cannot go to
- * p, or NULL if they can. Callers refuse such requests instead of doing the work on this host. */
-const char *config_platform_unsupported(const ConfigPlatform *p, bool jobs);
+/* Whether a platform's kind is implemented: platform_config_unsupported() (platform.h). */
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);

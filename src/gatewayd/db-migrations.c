@@ -82,6 +82,20 @@ const char * const db_migrations[] = {
         "                        WHERE reference = i.reference AND platform = i.platform)"
         "  ORDER BY id"
         "  ON CONFLICT DO NOTHING;",
+
+        /* remote access (issue 11): tokens issued by gatewayd (auth-token.c). Only the SHA-256
+         * of the secret is kept; id is the public half of the token. A revoked token's row is
+         * deleted, an expired one pruned. */
+        "CREATE TABLE tokens ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  gid INTEGER NOT NULL,"
+        "  hash BLOB NOT NULL,"
+        "  scope INTEGER NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  expires_usec INTEGER NOT NULL"
+        ") STRICT;"
+        "CREATE INDEX tokens_uid ON tokens (uid);",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -29,6 +29,7 @@ static const struct {
         [GW_ERROR_INTERNAL] = { 500, "Internal", "Internal", EIO },
         [GW_ERROR_UNAVAILABLE] = { 503, "Unavailable", "Unavailable", EAGAIN },
         [GW_ERROR_INSUFFICIENT_STORAGE] = { 507, "InsufficientStorage", "InsufficientStorage", ENOSPC },
+        [GW_ERROR_UNAUTHENTICATED] = { 401, "Unauthenticated", "Unauthenticated", EKEYREJECTED },
 };
 
 static _printf_(3, 0) int gw_error_setv(GwError *e, GwErrorCode code, const char *format, va_list ap) {

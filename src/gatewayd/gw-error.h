@@ -27,6 +27,7 @@ typedef enum GwErrorCode {
         GW_ERROR_INTERNAL,               /* 500 */
         GW_ERROR_UNAVAILABLE,            /* 503 */
         GW_ERROR_INSUFFICIENT_STORAGE,   /* 507: the state file system is full */
+        GW_ERROR_UNAUTHENTICATED,        /* 401: no valid credential (TCP/TLS listeners) */
         _GW_ERROR_MAX,
 } GwErrorCode;
 

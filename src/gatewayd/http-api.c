@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "auth-source.h"
 #include "http-api.h"
 #include "status.h"
 
@@ -10,26 +11,40 @@ const HttpRoute http_api_routes[] = {
         { "PUT",    "/v1/services/*",   http_update_service },
         { "DELETE", "/v1/services/*",   http_remove_service },
         { "GET",    "/v1/images",       http_list_images },
-        { "POST",   "/v1/images/pull",  http_pull_image },
+        { "POST",   "/v1/images/pull",  http_pull_image, AUTH_SCOPE_PULL },
         { "GET",    "/v1/images/*/progress", http_get_image_progress },
         { "POST",   "/v1/images/*/expire",   http_expire_image },
         /* After the routes above: a reference like "library/alpine:3" spans segments. */
         { "GET",    "/v1/images/**",    http_get_image },
         { "DELETE", "/v1/images/**",    http_remove_image },
-        { "POST",   "/v1/services/*/jobs",      http_submit_service_job },
+        { "POST",   "/v1/services/*/jobs",      http_submit_service_job, AUTH_SCOPE_SUBMIT },
         { "GET",    "/v1/jobs",                 http_list_jobs },
         { "GET",    "/v1/jobs/*",               http_get_job },
-        { "DELETE", "/v1/jobs/*",               http_remove_job },
+        { "DELETE", "/v1/jobs/*",               http_remove_job, AUTH_SCOPE_SUBMIT },
         { "GET",    "/v1/jobs/*/result",        http_get_job_result },
         { "GET",    "/v1/jobs/*/interim-results", http_get_job_interim_results },
         { "GET",    "/v1/jobs/*/log",           http_get_job_log },
-        { "PUT",    "/v1/jobs/*/cancel",        http_cancel_job },
+        { "PUT",    "/v1/jobs/*/cancel",        http_cancel_job, AUTH_SCOPE_SUBMIT },
+        /* Local users only: a token must not be able to mint more tokens. */
+        { "POST",   "/v1/tokens",               http_create_token, HTTP_ROUTE_LOCAL_ONLY },
+        { "GET",    "/v1/tokens",               http_list_tokens,  HTTP_ROUTE_LOCAL_ONLY },
+        { "DELETE", "/v1/tokens/*",             http_revoke_token, HTTP_ROUTE_LOCAL_ONLY },
         { "GET",    "/planqk/*",                http_planqk_health },
-        { "POST",   "/planqk/*",                http_planqk_submit },
+        { "POST",   "/planqk/*",                http_planqk_submit, AUTH_SCOPE_SUBMIT },
         { "GET",    "/planqk/*/*",              http_planqk_get_job },
         { "GET",    "/planqk/*/*/result",       http_planqk_get_result },
         { "GET",    "/planqk/*/*/interim-results", http_planqk_get_interim_results },
-        { "PUT",    "/planqk/*/*/cancel",       http_planqk_cancel },
+        { "PUT",    "/planqk/*/*/cancel",       http_planqk_cancel, AUTH_SCOPE_SUBMIT },
+        /* Shifter's image gateway API (docs/openapi-shifter.yaml). Tags arrive unescaped and may
+         * contain '/', hence "**". LabOrchestrator's /api/{docker_images,labs,lab_instances}/
+         * have other first segments. */
+        { "GET",    "/api/list/*",              http_shifter_list },
+        { "GET",    "/api/lookup/*/*/**",       http_shifter_lookup },
+        { "POST",   "/api/pull/*/*/**",         http_shifter_pull, AUTH_SCOPE_PULL },
+        { "GET",    "/api/expire/*/*/**",       http_shifter_expire },
+        { "POST",   "/api/expire/*/*/**",       http_shifter_expire },
+        { "GET",    "/api/autoexpire/*",        http_shifter_autoexpire },
+        { "GET",    "/api/queue/*",             http_shifter_queue },
 };
 
 const size_t http_api_n_routes = ELEMENTSOF(http_api_routes);

@@ -18,6 +18,10 @@ void http_list_images(HttpRequest *req, char **captures);
 void http_pull_image(HttpRequest *req, char **captures);
 void http_get_image(HttpRequest *req, char **captures);
 void http_get_image_progress(HttpRequest *req, char **captures);
+/* Progress streams follow the image registry's events (registry-events.h): subscribed when HTTP
+ * starts, the streams still open are ended at shutdown. */
+int http_images_subscribe(Manager *m);
+void http_image_streams_free(Manager *m);
 void http_remove_image(HttpRequest *req, char **captures);
 void http_expire_image(HttpRequest *req, char **captures);
 
@@ -31,6 +35,11 @@ void http_get_job_log(HttpRequest *req, char **captures);
 void http_cancel_job(HttpRequest *req, char **captures);
 void http_remove_job(HttpRequest *req, char **captures);
 
+/* Tokens for TCP/TLS (http-tokens.c) */
+void http_create_token(HttpRequest *req, char **captures);
+void http_list_tokens(HttpRequest *req, char **captures);
+void http_revoke_token(HttpRequest *req, char **captures);
+
 /* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
 void http_planqk_health(HttpRequest *req, char **captures);
 void http_planqk_submit(HttpRequest *req, char **captures);
@@ -38,3 +47,11 @@ void http_planqk_get_job(HttpRequest *req, char **captures);
 void http_planqk_get_result(HttpRequest *req, char **captures);
 void http_planqk_get_interim_results(HttpRequest *req, char **captures);
 void http_planqk_cancel(HttpRequest *req, char **captures);
+
+/* Shifter's image gateway API (http-shifter.c, docs/openapi-shifter.yaml) */
+void http_shifter_list(HttpRequest *req, char **captures);
+void http_shifter_lookup(HttpRequest *req, char **captures);
+void http_shifter_pull(HttpRequest *req, char **captures);
+void http_shifter_expire(HttpRequest *req, char **captures);
+void http_shifter_autoexpire(HttpRequest *req, char **captures);
+void http_shifter_queue(HttpRequest *req, char **captures);

@@ -39,6 +39,8 @@ void http_request_authorize(HttpRequest *req, const char *action, HttpAuthorized
         free(a);
         if (r > 0)
                 next(req);
+        else if (r == -EACCES)
+                http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED, "Only administrators (Admins) may do this over the network.");
         else
                 http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED,
                                           "Authorization for %s could not be checked (polkit unavailable); only root may do this.",

@@ -6,7 +6,9 @@
 #include "http-auth.h"
 #include "image-pull.h"
 #include "image-registry.h"
+#include "json-util.h"
 #include "manager.h"
+#include "registry-events.h"
 
 #define ACTION_PULL_IMAGE "org.gatewayd.pull-image"
 #define ACTION_MANAGE_IMAGES "org.gatewayd.manage-images"
@@ -47,6 +49,129 @@ void http_get_image(HttpRequest *req, char **captures) {
         http_request_reply_json(req, MHD_HTTP_OK, image_to_json(i));
 }
 
+/* ---- progress streams: JSON lines of the image record while its pull runs ---- */
+
+typedef struct ImageStreams {
+        char *image_id;
+        HttpStream **streams;
+        size_t n_streams;
+} ImageStreams;
+
+static ImageStreams *image_streams_free(ImageStreams *l) {
+        if (!l)
+                return NULL;
+        for (size_t k = 0; k < l->n_streams; k++) {
+                http_stream_finish(l->streams[k]);
+                http_stream_unref(l->streams[k]);
+        }
+        free(l->streams);
+        free(l->image_id);
+        free(l);
+        return NULL;
+}
+
+static int write_image_line(HttpStream *s, Image *i) {
+        json_object *o = image_to_json(i);
+        const char *t;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        t = json_text(o);
+        r = http_stream_write(s, t, strlen(t));
+        if (r >= 0)
+                r = http_stream_write(s, "\n", 1);
+        json_object_put(o);
+        return r;
+}
+
+/* One line to every stream of the image; streams whose client is gone are dropped. */
+static void image_streams_broadcast(ImageStreams *l, Image *i) {
+        json_object *o = image_to_json(i);
+        const char *t;
+        size_t n = 0;
+
+        if (!o)
+                return;
+        t = json_text(o);
+        for (size_t k = 0; k < l->n_streams; k++) {
+                HttpStream *s = l->streams[k];
+                if (http_stream_is_closed(s) || http_stream_write(s, t, strlen(t)) < 0 || http_stream_write(s, "\n", 1) < 0) {
+                        http_stream_unref(s);
+                        continue;
+                }
+                l->streams[n++] = s;
+        }
+        l->n_streams = n;
+        json_object_put(o);
+}
+
+static void on_image_event(Manager *m, const RegistryEvent *e, void *userdata) {
+        ImageStreams *l = m->image_streams ? hashmap_get(m->image_streams, e->image->id) : NULL;
+
+        if (!l)
+                return;
+        if (e->kind == REGISTRY_IMAGE_PROGRESS)
+                image_streams_broadcast(l, e->image);
+        else {
+                /* The pull ended (or the image went): so do its streams. */
+                hashmap_remove(m->image_streams, l->image_id);
+                image_streams_free(l);
+        }
+}
+
+int http_images_subscribe(Manager *m) {
+        int r;
+
+        m->image_streams = hashmap_new();
+        if (!m->image_streams)
+                return -ENOMEM;
+        r = registry_subscribe(m, REGISTRY_IMAGE_PROGRESS, on_image_event, NULL);
+        if (r >= 0)
+                r = registry_subscribe(m, REGISTRY_IMAGE_PULL_ENDED, on_image_event, NULL);
+        if (r >= 0)
+                r = registry_subscribe(m, REGISTRY_IMAGE_REMOVED, on_image_event, NULL);
+        return r;
+}
+
+void http_image_streams_free(Manager *m) {
+        ImageStreams *l;
+
+        HASHMAP_FOREACH(l, m->image_streams)
+                image_streams_free(l);
+        m->image_streams = hashmap_free(m->image_streams);
+}
+
+/* Streams the image's progress as JSON lines until its pull ends (one line at once if none). */
+static int image_stream_progress(Manager *m, Image *i, HttpStream *s) {
+        ImageStreams *l;
+        HttpStream **a;
+        int r;
+
+        r = write_image_line(s, i);
+        if (r < 0 || !i->pull || !m->image_streams) {
+                http_stream_finish(s);
+                return r;
+        }
+        l = hashmap_get(m->image_streams, i->id);
+        if (!l) {
+                l = calloc(1, sizeof(ImageStreams));
+                if (!l || !(l->image_id = strdup(i->id)) || hashmap_put(m->image_streams, l->image_id, l) < 0) {
+                        image_streams_free(l);
+                        http_stream_finish(s);
+                        return -ENOMEM;
+                }
+        }
+        a = realloc(l->streams, (l->n_streams + 1) * sizeof(HttpStream *));
+        if (!a) {
+                http_stream_finish(s);
+                return -ENOMEM;
+        }
+        l->streams = a;
+        a[l->n_streams++] = http_stream_ref(s);
+        return 0;
+}
+
 void http_get_image_progress(HttpRequest *req, char **captures) {
         Image *i = lookup_visible(req, captures[0]);
         HttpStream *s;
@@ -56,7 +181,7 @@ void http_get_image_progress(HttpRequest *req, char **captures) {
         s = http_request_reply_stream(req, "application/jsonl");
         if (!s)
                 return;
-        (void) image_pull_stream_progress(i, s);
+        (void) image_stream_progress(req->manager, i, s);
         http_stream_unref(s);
 }
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "spool-layout.h"
 #include "http-api.h"
 #include "http-auth.h"
 #include "http-jobs.h"
@@ -440,7 +441,7 @@ static void get_log_found(HttpRequest *req, Job *j) {
 
         if (query_uint(req, "offset", 0, INT64_MAX, &offset) < 0 || http_query_bool(req, "follow", &follow) < 0)
                 return;
-        if (asprintf(&path, "%s/log", j->spool_dir) < 0)
+        if (!(path = spool_path(j->spool_dir, SPOOL_LOG)))
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
 
         if (!follow) {

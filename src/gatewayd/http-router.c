@@ -58,6 +58,10 @@ static bool path_matches(const char *pattern, const char *path, char *captures[H
         return *p == 0 && *q == 0;
 }
 
+bool http_path_matches(const char *pattern, const char *path) {
+        return path_matches(pattern, path, NULL);
+}
+
 /* Whether method is one of the comma-separated methods in allow already. */
 static bool allow_has(const char *allow, const char *method) {
         size_t n = strlen(method);

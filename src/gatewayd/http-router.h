@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct HttpRequest HttpRequest;
@@ -16,7 +17,15 @@ typedef struct HttpRoute {
          * matches the rest of the path (one or more segments). The first matching route wins. */
         const char *pattern;
         HttpHandler handler;
+        /* What a TCP/TLS caller's credential must allow (AuthScope bits, auth-source.h); 0:
+         * "read" for GET, every scope otherwise. HTTP_ROUTE_LOCAL_ONLY: never over the network. */
+        unsigned scope;
 } HttpRoute;
+
+#define HTTP_ROUTE_LOCAL_ONLY (1U << 31)
+
+/* Whether path matches one pattern (as in the table). */
+bool http_path_matches(const char *pattern, const char *path);
 
 typedef enum HttpRouteResult {
         HTTP_ROUTE_FOUND,

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -9,8 +12,10 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "auth-source.h"
 #include "hashmap.h"
 #include "http-server.h"
+#include "http-tls.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -23,12 +28,23 @@
  * wants is a relative timer that we re-arm after every run. No threads, so handlers can touch the
  * Manager freely.
  *
- * Connections are limited per peer uid (ConnectionsPerUser) and in total (ConnectionsMax). When
- * libmicrohttpd accepts a connection, on_connection_notify() reads its peer credentials; one over
- * a limit is shut down right there: its client sees EOF at once, and libmicrohttpd, seeing the
- * hang-up before it read anything, closes it without parsing a request. (The accept policy
- * callback cannot do this: it gets an address, meaningless on a unix socket, not the socket.)
- * libmicrohttpd accepting stays the normal path: connections handed over with
+ * One server, several listeners (HttpListener): the unix socket, and optionally a TCP (plain
+ * HTTP) and a TLS listener. One libmicrohttpd daemon is either TLS or plain, so each listener has
+ * a daemon of its own; routes, limits and the bookkeeping of suspended requests are shared.
+ *
+ * Who is asking: on the unix socket the peer's credentials (SO_PEERCRED). On TCP and TLS there
+ * are none (SO_PEERCRED "succeeds" there with uid -1, so it is never called): every request
+ * proves an identity with a credential that an identity source verifies (auth-source.h), or is
+ * anonymous and may use only AnonymousRoutes.
+ *
+ * Connections are limited per peer uid (ConnectionsPerUser), per source address on TCP/TLS
+ * (ConnectionsPerAddress) and in total (ConnectionsMax). When libmicrohttpd accepts a connection,
+ * on_connection_notify() reads its peer credentials or address; one over a limit is shut down
+ * right there: its client sees EOF at once, and libmicrohttpd, seeing the hang-up before it read
+ * anything, closes it without parsing a request. (The accept policy callback cannot do this: it
+ * gets an address, meaningless on a unix socket, not the socket.) A network identity is known
+ * only with its first request: a connection that would put it over ConnectionsPerUser gets 429
+ * and is closed. libmicrohttpd accepting stays the normal path: connections handed over with
  * MHD_add_connection() are not known to be AF_UNIX, and libmicrohttpd then retries TCP_NODELAY
  * and TCP_CORK on every response (two failing system calls, ~12% of a small request's cost).
  *
@@ -54,22 +70,55 @@
 /* Refused connections are logged at most this often: a flood must not flood the journal. */
 #define REFUSAL_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
 
+/* Guessing credentials: this many failed authentications from one address within the window
+ * block that address (429) for AUTH_BLOCK_USEC; other addresses are not affected. */
+#define AUTH_FAILURES_MAX 20U
+#define AUTH_FAILURE_WINDOW_USEC (60 * USEC_PER_SEC)
+#define AUTH_BLOCK_USEC (5 * 60 * USEC_PER_SEC)
+/* Addresses remembered without open connections (recent failures, blocks) before stale ones are
+ * swept: a scan from many addresses must not grow the table without bound. */
+#define ADDRESSES_SWEEP_AT 4096U
+
 /* The open connections of one peer uid. */
 typedef struct HttpUser {
         char key[16];   /* the uid in decimal, the key in HttpServer.users */
         unsigned n_connections;
 } HttpUser;
 
+/* One source address of TCP/TLS connections: its open connections and failed authentications. */
+typedef struct HttpAddress {
+        char key[INET6_ADDRSTRLEN];
+        unsigned n_connections;
+        usec_t failures[AUTH_FAILURES_MAX];     /* ring: times of the latest failures, 0 = none */
+        unsigned next_failure;
+        usec_t blocked_until;
+} HttpAddress;
+
+typedef struct HttpListener {
+        HttpServer *server;
+        HttpListenerKind kind;
+        struct MHD_Daemon *daemon;
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+        sd_event_source *listen_source;
+        sd_event_source *accept_retry_source;
+        int listen_fd;
+        HttpPeer *adding;       /* handed from the accept loop to on_connection_notify() */
+} HttpListener;
+
 struct HttpPeer {
-        Caller caller;
+        HttpListener *listener;
+        Caller caller;          /* unix socket: from SO_PEERCRED */
         int fd;
-        HttpUser *user; /* counted here while the connection is open */
-        bool refused;   /* over a limit: shut down, closed by libmicrohttpd's next run */
+        HttpUser *user;         /* counted here while the connection is open (network: once authenticated) */
+        HttpAddress *address;   /* TCP/TLS: counted here while the connection is open */
+        bool refused;           /* over a limit: shut down, closed by libmicrohttpd's next run */
 };
 
 struct HttpStream {
         unsigned n_ref;
         HttpServer *server;
+        HttpListener *listener;
         struct MHD_Connection *connection;
         char *buf;
         size_t size, used;
@@ -81,25 +130,27 @@ struct HttpStream {
 
 struct HttpServer {
         Manager *manager;
-        struct MHD_Daemon *daemon;
-        sd_event_source *io_source;
-        sd_event_source *timer_source;
-        sd_event_source *listen_source;
-        sd_event_source *accept_retry_source;
+        HttpListener *listeners[_HTTP_LISTENER_KIND_MAX];
+        HttpTls *tls;
         const HttpRoute *routes;
         size_t n_routes;
         unsigned n_connections; /* every connection libmicrohttpd has, refused ones too */
         unsigned n_counted;     /* those counted against the limits */
-        unsigned connections_max, connections_per_user;
+        unsigned connections_max, connections_per_user, connections_per_address;
         Hashmap *users;         /* HttpUser by uid */
-        HttpPeer *adding;       /* handed from the accept loop to on_connection_notify() */
-        int listen_fd;
+        Hashmap *addresses;     /* HttpAddress by address */
         int reserve_fd;         /* given up to accept and close a connection when descriptors run out */
         bool quiesced;
         usec_t refusal_log_next;
         unsigned refusals_unlogged;
         HttpRequest *suspended_requests;
         HttpStream *suspended_streams;
+};
+
+static const char *const listener_kind_names[_HTTP_LISTENER_KIND_MAX] = {
+        [HTTP_LISTENER_UNIX] = "http",
+        [HTTP_LISTENER_TCP] = "tcp",
+        [HTTP_LISTENER_TLS] = "tls",
 };
 
 #define LIST_PREPEND(head, item, prefix)                                \
@@ -122,39 +173,43 @@ struct HttpServer {
                 (item)->prefix##_prev = (item)->prefix##_next = NULL;   \
         } while (0)
 
-static void http_server_arm_timer(HttpServer *s) {
+static bool listener_is_network(const HttpListener *l) {
+        return l->kind != HTTP_LISTENER_UNIX;
+}
+
+static void http_listener_arm_timer(HttpListener *l) {
         MHD_UNSIGNED_LONG_LONG timeout_ms;
         usec_t now;
 
-        if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES) {
-                (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
+        if (MHD_get_timeout(l->daemon, &timeout_ms) != MHD_YES) {
+                (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_OFF);
                 return;
         }
-        (void) sd_event_now(s->manager->event, CLOCK_MONOTONIC, &now);
-        (void) sd_event_source_set_time(s->timer_source, now + timeout_ms * 1000);
-        (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+        (void) sd_event_now(l->server->manager->event, CLOCK_MONOTONIC, &now);
+        (void) sd_event_source_set_time(l->timer_source, now + timeout_ms * 1000);
+        (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_ONESHOT);
 }
 
-static void http_server_run(HttpServer *s) {
-        if (MHD_run(s->daemon) != MHD_YES)
+static void http_listener_run(HttpListener *l) {
+        if (MHD_run(l->daemon) != MHD_YES)
                 log_warning("libmicrohttpd failed to process connections.");
-        http_server_arm_timer(s);
+        http_listener_arm_timer(l);
 }
 
 /* An external-loop libmicrohttpd does not wake itself for a resumed connection: run it from the
  * loop right away (a zero timer, so the reply is sent after the current callback unwinds). */
-static void http_server_wake(HttpServer *s) {
-        (void) sd_event_source_set_time(s->timer_source, 0);
-        (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
+static void http_listener_wake(HttpListener *l) {
+        (void) sd_event_source_set_time(l->timer_source, 0);
+        (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_ONESHOT);
 }
 
 static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
-        http_server_run(userdata);
+        http_listener_run(userdata);
         return 0;
 }
 
 static int on_timer(sd_event_source *es, uint64_t usec, void *userdata) {
-        http_server_run(userdata);
+        http_listener_run(userdata);
         return 0;
 }
 
@@ -173,13 +228,30 @@ static void peer_read_credentials(HttpPeer *p) {
         p->caller.pid = uc.pid;
 }
 
-static HttpPeer *http_peer_new(int fd) {
+static void address_to_string(const struct sockaddr *sa, char buf[static INET6_ADDRSTRLEN]) {
+        const void *a = NULL;
+
+        if (sa && sa->sa_family == AF_INET)
+                a = &((const struct sockaddr_in *) sa)->sin_addr;
+        else if (sa && sa->sa_family == AF_INET6)
+                a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+        if (!a || !inet_ntop(sa->sa_family, a, buf, INET6_ADDRSTRLEN))
+                strcpy(buf, "unknown");
+}
+
+static HttpPeer *http_peer_new(HttpListener *l, int fd) {
         HttpPeer *p = calloc(1, sizeof(HttpPeer));
 
         if (!p)
                 return NULL;
+        p->listener = l;
         p->fd = fd;
-        peer_read_credentials(p);
+        if (listener_is_network(l))
+                /* Never SO_PEERCRED here: it would report uid 4294967295. Until a request proves
+                 * otherwise the peer is nobody. */
+                p->caller = (Caller) { .uid = (uid_t) 65534, .gid = (gid_t) 65534, .pidfd = -1 };
+        else
+                peer_read_credentials(p);
         return p;
 }
 
@@ -191,35 +263,93 @@ static HttpPeer *http_peer_free(HttpPeer *p) {
         return NULL;
 }
 
-static void http_server_count_peer(HttpServer *s, HttpPeer *p) {
-        char key[sizeof(p->user->key)];
+static usec_t http_server_now(HttpServer *s) {
+        usec_t now;
+
+        (void) sd_event_now(s->manager->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
+static bool address_is_stale(const HttpAddress *a, usec_t now) {
+        usec_t newest = a->failures[(a->next_failure + AUTH_FAILURES_MAX - 1) % AUTH_FAILURES_MAX];
+
+        return a->n_connections == 0 && a->blocked_until <= now && (newest == 0 || newest + AUTH_FAILURE_WINDOW_USEC <= now);
+}
+
+static void http_server_sweep_addresses(HttpServer *s) {
+        usec_t now = http_server_now(s);
+        _cleanup_free_ HttpAddress **stale = NULL;
+        size_t n = 0;
+        HttpAddress *a;
+
+        stale = calloc(hashmap_size(s->addresses) + 1, sizeof(HttpAddress *));
+        if (!stale)
+                return;
+        HASHMAP_FOREACH(a, s->addresses)
+                if (address_is_stale(a, now))
+                        stale[n++] = a;
+        for (size_t i = 0; i < n; i++) {
+                hashmap_remove(s->addresses, stale[i]->key);
+                free(stale[i]);
+        }
+}
+
+static HttpAddress *http_server_get_address(HttpServer *s, const char *key, bool create) {
+        HttpAddress *a = hashmap_get(s->addresses, key);
+
+        if (a || !create)
+                return a;
+        if (hashmap_size(s->addresses) >= ADDRESSES_SWEEP_AT)
+                http_server_sweep_addresses(s);
+        a = calloc(1, sizeof(HttpAddress));
+        if (!a)
+                return NULL;
+        snprintf(a->key, sizeof(a->key), "%s", key);
+        if (hashmap_put(s->addresses, a->key, a) < 0) {
+                free(a);
+                return NULL;
+        }
+        return a;
+}
+
+static void http_server_release_address(HttpServer *s, HttpAddress *a) {
+        if (a && address_is_stale(a, http_server_now(s))) {
+                hashmap_remove(s->addresses, a->key);
+                free(a);
+        }
+}
+
+static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, bool create) {
+        char key[sizeof(((HttpUser *) NULL)->key)];
         HttpUser *u;
 
-        s->n_counted++;
-
-        snprintf(key, sizeof(key), "%u", (unsigned) p->caller.uid);
+        snprintf(key, sizeof(key), "%u", (unsigned) uid);
         u = hashmap_get(s->users, key);
-        if (!u) {
-                u = calloc(1, sizeof(HttpUser));
-                if (!u)
-                        return; /* not counted: out of memory is no reason to drop a connection */
-                memcpy(u->key, key, sizeof(key));
-                if (hashmap_put(s->users, u->key, u) < 0) {
-                        free(u);
-                        return;
-                }
+        if (u || !create)
+                return u;
+        u = calloc(1, sizeof(HttpUser));
+        if (!u)
+                return NULL;
+        memcpy(u->key, key, sizeof(key));
+        if (hashmap_put(s->users, u->key, u) < 0) {
+                free(u);
+                return NULL;
         }
+        return u;
+}
+
+/* Out of memory is no reason to drop a connection: then it is simply not counted. */
+static void http_server_count_user(HttpServer *s, HttpPeer *p, uid_t uid) {
+        HttpUser *u = http_server_get_user(s, uid, true);
+
+        if (!u)
+                return;
         u->n_connections++;
         p->user = u;
 }
 
-static void http_server_uncount_peer(HttpServer *s, HttpPeer *p) {
+static void http_server_uncount_user(HttpServer *s, HttpPeer *p) {
         HttpUser *u = TAKE_PTR(p->user);
-
-        if (p->refused)
-                return;
-        if (s->n_counted > 0)
-                s->n_counted--;
 
         if (!u || --u->n_connections > 0)
                 return;
@@ -227,21 +357,53 @@ static void http_server_uncount_peer(HttpServer *s, HttpPeer *p) {
         free(u);
 }
 
-/* Which limit a new connection of UID would exceed, or NULL. Root is held only to
- * ConnectionsMax: it can stop or kill gatewayd anyway, so a per-user limit would protect nothing
- * from it, while the administrator's tools must keep working when users fill their share. */
-static const char *http_server_limit_reached(HttpServer *s, uid_t uid, unsigned *ret_limit) {
-        char key[sizeof(((HttpUser *) NULL)->key)];
-        HttpUser *u;
+static void http_server_count_peer(HttpServer *s, HttpPeer *p, const char *address) {
+        s->n_counted++;
+        if (!listener_is_network(p->listener)) {
+                http_server_count_user(s, p, p->caller.uid);
+                return;
+        }
+        p->address = http_server_get_address(s, address, true);
+        if (p->address)
+                p->address->n_connections++;
+}
 
+static void http_server_uncount_peer(HttpServer *s, HttpPeer *p) {
+        HttpAddress *a = TAKE_PTR(p->address);
+
+        if (p->refused)
+                return;
+        if (s->n_counted > 0)
+                s->n_counted--;
+        http_server_uncount_user(s, p);
+        if (a) {
+                if (a->n_connections > 0)
+                        a->n_connections--;
+                http_server_release_address(s, a);
+        }
+}
+
+/* Which limit a new connection would exceed, or NULL: of UID on the unix socket, from ADDRESS on
+ * TCP/TLS. Root is held only to ConnectionsMax: it can stop or kill gatewayd anyway, so a
+ * per-user limit would protect nothing from it, while the administrator's tools must keep working
+ * when users fill their share. */
+static const char *http_server_limit_reached(HttpServer *s, const HttpPeer *p, const char *address, unsigned *ret_limit) {
         if (s->n_counted >= s->connections_max) {
                 *ret_limit = s->connections_max;
                 return "ConnectionsMax";
         }
-        if (uid == 0)
+        if (listener_is_network(p->listener)) {
+                HttpAddress *a = http_server_get_address(s, address, false);
+
+                if (a && a->n_connections >= s->connections_per_address) {
+                        *ret_limit = s->connections_per_address;
+                        return "ConnectionsPerAddress";
+                }
                 return NULL;
-        snprintf(key, sizeof(key), "%u", (unsigned) uid);
-        u = hashmap_get(s->users, key);
+        }
+        if (p->caller.uid == 0)
+                return NULL;
+        HttpUser *u = http_server_get_user(s, p->caller.uid, false);
         if (u && u->n_connections >= s->connections_per_user) {
                 *ret_limit = s->connections_per_user;
                 return "ConnectionsPerUser";
@@ -252,10 +414,9 @@ static const char *http_server_limit_reached(HttpServer *s, uid_t uid, unsigned 
 static void http_server_log_refusal(HttpServer *s, const char *format, ...) _printf_(2, 3);
 static void http_server_log_refusal(HttpServer *s, const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
-        usec_t now;
+        usec_t now = http_server_now(s);
         va_list ap;
 
-        (void) sd_event_now(s->manager->event, CLOCK_MONOTONIC, &now);
         if (now < s->refusal_log_next) {
                 s->refusals_unlogged++;
                 return;
@@ -265,7 +426,7 @@ static void http_server_log_refusal(HttpServer *s, const char *format, ...) {
                 msg = NULL;
         va_end(ap);
         if (s->refusals_unlogged > 0)
-                log_warning("%s (%u more connections closed unlogged in the last %llu s)", strna(msg),
+                log_warning("%s (%u more refusals unlogged in the last %llu s)", strna(msg),
                             s->refusals_unlogged, (unsigned long long) (REFUSAL_LOG_INTERVAL_USEC / USEC_PER_SEC));
         else
                 log_warning("%s", strna(msg));
@@ -274,38 +435,47 @@ static void http_server_log_refusal(HttpServer *s, const char *format, ...) {
 }
 
 /* Whether P's connection is over a limit; if so it is shut down, which its client sees as EOF. */
-static bool http_server_refuse(HttpServer *s, HttpPeer *p) {
+static bool http_server_refuse(HttpServer *s, HttpPeer *p, const char *address) {
         const char *limit_name;
         unsigned limit;
 
-        limit_name = http_server_limit_reached(s, p->caller.uid, &limit);
+        limit_name = http_server_limit_reached(s, p, address, &limit);
         if (!limit_name)
                 return false;
-        http_server_log_refusal(s, "Closed a new HTTP connection of UID %u: %s=%u reached.",
-                                (unsigned) p->caller.uid, limit_name, limit);
+        if (listener_is_network(p->listener))
+                http_server_log_refusal(s, "Closed a new HTTP connection from %s: %s=%u reached.", address, limit_name, limit);
+        else
+                http_server_log_refusal(s, "Closed a new HTTP connection of UID %u: %s=%u reached.",
+                                        (unsigned) p->caller.uid, limit_name, limit);
         (void) shutdown(p->fd, SHUT_RDWR);
         return true;
 }
 
 static void on_connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
                                  enum MHD_ConnectionNotificationCode toe) {
-        HttpServer *s = cls;
+        HttpListener *l = cls;
+        HttpServer *s = l->server;
+        char address[INET6_ADDRSTRLEN] = "";
         HttpPeer *p;
 
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                if (listener_is_network(l)) {
+                        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                        address_to_string(ai ? ai->client_addr : NULL, address);
+                }
                 /* Either accepted by the fallback (on_listen), which checked the limits already and
                  * is inside MHD_add_connection() now, or by libmicrohttpd itself. */
-                p = TAKE_PTR(s->adding);
+                p = TAKE_PTR(l->adding);
                 if (!p) {
                         const union MHD_ConnectionInfo *info;
 
                         info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-                        p = http_peer_new(info ? info->connect_fd : -1);
-                        if (p && http_server_refuse(s, p))
+                        p = http_peer_new(l, info ? info->connect_fd : -1);
+                        if (p && http_server_refuse(s, p, address))
                                 p->refused = true;
                 }
                 if (p && !p->refused)
-                        http_server_count_peer(s, p);
+                        http_server_count_peer(s, p, address);
                 *socket_context = p;
                 s->n_connections++;
                 manager_touch(s->manager);
@@ -325,42 +495,43 @@ static void on_connection_notify(void *cls, struct MHD_Connection *connection, v
 
 /* Something other than descriptors is short (ENOBUFS, ENOMEM): the listen socket stays readable,
  * so stop watching it for a moment instead of spinning on it. */
-static void http_server_pause_accept(HttpServer *s) {
-        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
-        (void) sd_event_source_set_time_relative(s->accept_retry_source, USEC_PER_SEC / 10);
-        (void) sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_ONESHOT);
+static void http_listener_pause_accept(HttpListener *l) {
+        (void) sd_event_source_set_enabled(l->listen_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_time_relative(l->accept_retry_source, USEC_PER_SEC / 10);
+        (void) sd_event_source_set_enabled(l->accept_retry_source, SD_EVENT_ONESHOT);
 }
 
 static int on_accept_retry(sd_event_source *es, uint64_t usec, void *userdata) {
-        HttpServer *s = userdata;
+        HttpListener *l = userdata;
 
-        if (!s->quiesced)
-                (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_ON);
+        if (!l->server->quiesced)
+                (void) sd_event_source_set_enabled(l->listen_source, SD_EVENT_ON);
         return 0;
 }
 
 /* Out of descriptors: the reserve descriptor makes room to accept the newest connection and close
  * it at once. Its client learns right away instead of hanging in the listen queue, and we keep
  * serving the connections we have; once some close, new ones are accepted again. */
-static int http_server_shed_one(HttpServer *s) {
+static int http_listener_shed_one(HttpListener *l) {
+        HttpServer *s = l->server;
         int fd, error;
 
         if (s->reserve_fd < 0)
                 s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (s->reserve_fd < 0) {
                 log_warning("Out of file descriptors and no reserve left, pausing accept.");
-                http_server_pause_accept(s);
+                http_listener_pause_accept(l);
                 return 0;
         }
         s->reserve_fd = safe_close(s->reserve_fd);
-        fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        fd = accept4(l->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         error = errno;
         safe_close(fd);
         s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 if (error == EAGAIN)
                         return 0;
-                http_server_pause_accept(s);
+                http_listener_pause_accept(l);
                 return 0;
         }
         http_server_log_refusal(s, "Out of file descriptors (%u HTTP connections open): closed a new connection.",
@@ -370,13 +541,15 @@ static int http_server_shed_one(HttpServer *s) {
 
 /* Takes one connection off the listen queue. Returns 1 when there may be more, 0 when the queue
  * is empty or accepting has to pause. */
-static int http_server_accept_one(HttpServer *s) {
-        union { struct sockaddr sa; struct sockaddr_un un; } sa = {};
+static int http_listener_accept_one(HttpListener *l) {
+        HttpServer *s = l->server;
+        union { struct sockaddr sa; struct sockaddr_un un; struct sockaddr_storage ss; } sa = {};
         socklen_t salen = sizeof(sa);
+        char address[INET6_ADDRSTRLEN] = "";
         _cleanup_close_ int fd = -1;
         HttpPeer *p;
 
-        fd = accept4(s->listen_fd, &sa.sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = accept4(l->listen_fd, &sa.sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
                 switch (errno) {
                 case EAGAIN:
@@ -387,48 +560,93 @@ static int http_server_accept_one(HttpServer *s) {
                         return 1; /* that client is gone already */
                 case EMFILE:
                 case ENFILE:
-                        return http_server_shed_one(s);
+                        return http_listener_shed_one(l);
                 default:
                         log_warning("Failed to accept an HTTP connection: %m");
-                        http_server_pause_accept(s);
+                        http_listener_pause_accept(l);
                         return 0;
                 }
 
-        p = http_peer_new(fd);
+        if (listener_is_network(l))
+                address_to_string(&sa.sa, address);
+        p = http_peer_new(l, fd);
         if (!p) {
                 log_oom();
                 return 1; /* closing it is all we can do */
         }
-        if (http_server_refuse(s, p)) {
+        if (http_server_refuse(s, p, address)) {
                 http_peer_free(p);
                 return 1;
         }
 
         /* libmicrohttpd takes the socket, and closes it itself when it fails; on success
          * on_connection_notify() took the peer. */
-        s->adding = p;
-        (void) MHD_add_connection(s->daemon, TAKE_FD(fd), &sa.sa, salen);
-        http_peer_free(TAKE_PTR(s->adding));
+        l->adding = p;
+        (void) MHD_add_connection(l->daemon, TAKE_FD(fd), &sa.sa, salen);
+        http_peer_free(TAKE_PTR(l->adding));
         return 1;
 }
 
 static int on_listen(sd_event_source *es, int fd, uint32_t revents, void *userdata) {
-        HttpServer *s = userdata;
+        HttpListener *l = userdata;
 
         for (unsigned i = 0; i < ACCEPT_BATCH; i++)
-                if (http_server_accept_one(s) <= 0)
+                if (http_listener_accept_one(l) <= 0)
                         break;
         /* A first connection brings the first timeout. */
-        http_server_arm_timer(s);
+        http_listener_arm_timer(l);
         return 0;
+}
+
+/* ---- identities on TCP/TLS ---- */
+
+/* Whether the address is blocked for guessing credentials. */
+static bool http_server_address_blocked(HttpServer *s, HttpAddress *a, usec_t *ret_left) {
+        usec_t now = http_server_now(s);
+
+        if (!a || a->blocked_until <= now)
+                return false;
+        *ret_left = a->blocked_until - now;
+        return true;
+}
+
+static void http_server_auth_failed(HttpServer *s, HttpAddress *a) {
+        usec_t now = http_server_now(s), oldest;
+
+        if (!a)
+                return;
+        a->failures[a->next_failure] = now;
+        a->next_failure = (a->next_failure + 1) % AUTH_FAILURES_MAX;
+        /* The slot written next holds the oldest of the last AUTH_FAILURES_MAX failures. */
+        oldest = a->failures[a->next_failure];
+        if (oldest != 0 && now - oldest < AUTH_FAILURE_WINDOW_USEC) {
+                a->blocked_until = now + AUTH_BLOCK_USEC;
+                memset(a->failures, 0, sizeof(a->failures));
+                log_warning("%u failed authentications from %s within %llu s: blocked for %llu s.",
+                            AUTH_FAILURES_MAX, a->key, (unsigned long long) (AUTH_FAILURE_WINDOW_USEC / USEC_PER_SEC),
+                            (unsigned long long) (AUTH_BLOCK_USEC / USEC_PER_SEC));
+        }
+}
+
+bool http_request_is_network(HttpRequest *req) {
+        return req->peer && listener_is_network(req->peer->listener);
+}
+
+const char *http_request_address(HttpRequest *req) {
+        return req->peer && req->peer->address ? req->peer->address->key : NULL;
 }
 
 const Caller *http_request_caller(HttpRequest *req) {
         static const Caller nobody = { .uid = 65534, .gid = 65534, .pidfd = -1 };
+        static const Caller anonymous = { .uid = 65534, .gid = 65534, .pidfd = -1, .source = "anonymous" };
         HttpPeer *p = req->peer;
 
         if (!p)
                 return &nobody;
+        if (listener_is_network(p->listener))
+                /* Anonymous callers are network callers too: polkit never judges them, and no
+                 * Admins entry names them. */
+                return req->authenticated ? &req->identity : &anonymous;
         if (p->caller.pidfd < 0 && p->fd >= 0) {
                 int pidfd = -1;
                 socklen_t len = sizeof(pidfd);
@@ -443,6 +661,9 @@ const Caller *http_request_caller(HttpRequest *req) {
 static void http_request_free(HttpRequest *req) {
         if (!req)
                 return;
+        if (req->auth_source && req->auth_source->cancel)
+                req->auth_source->cancel(req);
+        free(req->identity_name);
         if (req->response)
                 MHD_destroy_response(req->response);
         if (req->free_userdata)
@@ -491,7 +712,7 @@ static void http_request_attach_response(HttpRequest *req, unsigned status, stru
                 req->suspended = false;
                 LIST_REMOVE(req->server->suspended_requests, req, suspended);
                 MHD_resume_connection(req->connection);
-                http_server_wake(req->server);
+                http_listener_wake(req->listener);
                 manager_busy_unref(req->manager);
         }
 }
@@ -567,7 +788,7 @@ static void http_stream_resume(HttpStream *s) {
         s->suspended = false;
         LIST_REMOVE(s->server->suspended_streams, s, suspended);
         MHD_resume_connection(s->connection);
-        http_server_wake(s->server);
+        http_listener_wake(s->listener);
 }
 
 int http_stream_write(HttpStream *s, const void *data, size_t size) {
@@ -632,7 +853,7 @@ HttpStream *http_request_reply_stream(HttpRequest *req, const char *content_type
                 http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
                 return NULL;
         }
-        *s = (HttpStream) { .n_ref = 2, .server = req->server, .connection = req->connection };
+        *s = (HttpStream) { .n_ref = 2, .server = req->server, .listener = req->listener, .connection = req->connection };
 
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, http_stream_read, s,
                                               http_stream_response_freed);
@@ -667,6 +888,10 @@ void http_request_suspend(HttpRequest *req) {
                 return; /* answered already (the operation completed at once) */
         req->suspended = true;
         manager_busy_ref(req->manager);
+}
+
+const char *http_request_header(HttpRequest *req, const char *name) {
+        return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
 }
 
 const char *http_request_query(HttpRequest *req, const char *key) {
@@ -718,7 +943,30 @@ json_object *http_request_json_body(HttpRequest *req) {
         return o;
 }
 
-static void http_request_dispatch(HttpRequest *req) {
+/* What a network caller needs for a route: its scope, "read" for GETs and every scope for other
+ * routes without one; local-only routes (token management) are refused outright. */
+static bool http_request_check_scope(HttpRequest *req, const HttpRoute *route) {
+        bool get = streq(route->method, "GET");
+        unsigned need = route->scope ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
+
+        if (!http_request_is_network(req))
+                return true;
+        if (need & HTTP_ROUTE_LOCAL_ONLY) {
+                http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED,
+                                          "%s %s is only available to local users (unix socket or D-Bus).", req->method, req->url);
+                return false;
+        }
+        if (!req->authenticated || (need & ~req->identity.scopes) == 0)
+                return true;
+        http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED, "The credential's scope does not cover %s %s (needs %s%s%s).",
+                                  req->method, req->url,
+                                  need & AUTH_SCOPE_READ ? "read " : "",
+                                  need & AUTH_SCOPE_SUBMIT ? "submit " : "",
+                                  need & AUTH_SCOPE_PULL ? "pull " : "");
+        return false;
+}
+
+static void http_request_route(HttpRequest *req) {
         HttpServer *s = req->server;
         char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
         const HttpRoute *route;
@@ -726,7 +974,8 @@ static void http_request_dispatch(HttpRequest *req) {
 
         switch (http_route_match(s->routes, s->n_routes, req->method, req->url, &route, captures, allow, sizeof(allow))) {
         case HTTP_ROUTE_FOUND:
-                route->handler(req, captures);
+                if (http_request_check_scope(req, route))
+                        route->handler(req, captures);
                 http_route_captures_free(captures);
                 break;
         case HTTP_ROUTE_METHOD_NOT_ALLOWED:
@@ -738,6 +987,120 @@ static void http_request_dispatch(HttpRequest *req) {
                 http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No such resource: %s", req->url);
                 break;
         }
+}
+
+/* AnonymousRoutes: "METHOD /pattern", patterns as in the route table. */
+static bool http_request_anonymous_allowed(HttpRequest *req) {
+        char **l = req->manager->config->anonymous_routes;
+
+        for (size_t i = 0; l && l[i]; i++) {
+                const char *sp = strchr(l[i], ' ');
+                size_t n = sp - l[i];
+
+                if (!((strlen(req->method) == n && strneq(req->method, l[i], n)) ||
+                      (streq(req->method, "HEAD") && n == 3 && strneq(l[i], "GET", 3))))
+                        continue;
+                if (http_path_matches(sp + 1, req->url))
+                        return true;
+        }
+        return false;
+}
+
+static void http_request_reply_unauthenticated(HttpRequest *req, const char *message) {
+        http_request_reply_errorf(req, GW_ERROR_UNAUTHENTICATED, "%s", message);
+        for (size_t i = 0; i < auth_n_sources; i++)
+                if (auth_sources[i]->challenge)
+                        http_request_add_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, auth_sources[i]->challenge);
+}
+
+/* A network identity is known only now: count the connection for it (ConnectionsPerUser, root
+ * included: over the network it is just another credential). A connection that would exceed the
+ * limit is answered 429 and closed. */
+static bool http_request_admit_identity(HttpRequest *req) {
+        HttpServer *s = req->server;
+        HttpPeer *p = req->peer;
+        char key[sizeof(((HttpUser *) NULL)->key)];
+        HttpUser *u;
+
+        snprintf(key, sizeof(key), "%u", (unsigned) req->identity.uid);
+        if (p->refused || (p->user && streq(p->user->key, key)))
+                return true;
+        http_server_uncount_user(s, p);
+        u = http_server_get_user(s, req->identity.uid, false);
+        if (u && u->n_connections >= s->connections_per_user) {
+                http_server_log_refusal(s, "Refused a request of UID %u from %s: ConnectionsPerUser=%u reached.",
+                                        (unsigned) req->identity.uid, strna(http_request_address(req)), s->connections_per_user);
+                http_request_reply_errorf(req, GW_ERROR_LIMIT_EXCEEDED, "Too many connections of this user (ConnectionsPerUser=%u).",
+                                          s->connections_per_user);
+                http_request_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
+                return false;
+        }
+        http_server_count_user(s, p, req->identity.uid);
+        return true;
+}
+
+static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const char *message) {
+        const AuthSource *src = TAKE_PTR(req->auth_source);
+
+        if (r == -EACCES) {
+                /* Rate-limited like refusals: a guessing client must not flood the journal. */
+                http_server_log_refusal(req->server, "Failed %s authentication from %s: %s", src->name,
+                                        strna(http_request_address(req)), strna(message));
+                http_server_auth_failed(req->server, req->peer->address);
+                return http_request_reply_unauthenticated(req, message ?: "Invalid credential.");
+        }
+        if (r < 0)
+                return http_request_reply_errorf(req, GW_ERROR_UNAVAILABLE, "Cannot verify the credential now (%s): %s",
+                                                 src->name, message ?: "identity source unavailable");
+
+        free(req->identity_name);
+        req->identity_name = strdup(id->name ?: "");
+        if (!req->identity_name)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        req->identity = (Caller) {
+                .uid = id->uid,
+                .gid = id->gid,
+                .pidfd = -1,
+                .source = src->name,
+                .name = req->identity_name,
+                .scopes = id->scopes & AUTH_SCOPE_ALL,
+        };
+        req->authenticated = true;
+        if (!http_request_admit_identity(req))
+                return;
+        http_request_route(req);
+}
+
+static void http_request_dispatch(HttpRequest *req) {
+        const AuthSource *src;
+        usec_t left;
+
+        if (!http_request_is_network(req))
+                return http_request_route(req);
+
+        if (http_server_address_blocked(req->server, req->peer->address, &left)) {
+                char retry[32];
+
+                http_request_reply_errorf(req, GW_ERROR_LIMIT_EXCEEDED,
+                                          "Too many failed authentications from %s; try again later.", req->peer->address->key);
+                snprintf(retry, sizeof(retry), "%llu", (unsigned long long) ((left + USEC_PER_SEC - 1) / USEC_PER_SEC));
+                http_request_add_header(req, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+                return;
+        }
+
+        src = auth_source_find(req);
+        if (!src) {
+                if (http_request_anonymous_allowed(req))
+                        return http_request_route(req);
+                return http_request_reply_unauthenticated(req, "Authentication required.");
+        }
+
+        /* The source may answer at once (then the request is routed before verify() returns) or
+         * later from the loop: then the request waits suspended. */
+        req->auth_source = src;
+        src->verify(req, on_auth_verified);
+        if (req->auth_source)
+                http_request_suspend(req);
 }
 
 static int hex_value(char c) {
@@ -770,13 +1133,15 @@ static enum MHD_Result queue_reply(HttpRequest *req) {
         return MHD_queue_response(req->connection, req->status, req->response);
 }
 
-static HttpRequest *http_request_new(HttpServer *s, struct MHD_Connection *connection, const char *method, const char *url) {
+static HttpRequest *http_request_new(HttpListener *l, struct MHD_Connection *connection, const char *method, const char *url) {
         const union MHD_ConnectionInfo *info;
+        HttpServer *s = l->server;
         HttpRequest *req = calloc(1, sizeof(HttpRequest));
 
         if (!req)
                 return NULL;
         req->server = s;
+        req->listener = l;
         req->manager = s->manager;
         req->connection = connection;
         req->method = method;
@@ -800,7 +1165,8 @@ static bool content_length_too_large(HttpRequest *req, uint64_t max) {
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls) {
-        HttpServer *s = cls;
+        HttpListener *l = cls;
+        HttpServer *s = l->server;
         uint64_t max_body = s->manager->config->max_request_body;
         HttpRequest *req = *req_cls;
 
@@ -808,7 +1174,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
          * libmicrohttpd close the connection (it cannot know whether a body follows), killing
          * keep-alive — so only refusals that must stop a body from being read happen now. */
         if (!req) {
-                req = http_request_new(s, connection, method, url);
+                req = http_request_new(l, connection, method, url);
                 if (!req)
                         return MHD_NO;
                 if (req->peer && req->peer->refused) {
@@ -873,31 +1239,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
         return MHD_YES;
 }
 
-int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated) {
+static int bind_unix(const char *path, int *ret_fd) {
         union { struct sockaddr sa; struct sockaddr_un un; } sa = { .un.sun_family = AF_UNIX };
         _cleanup_close_ int fd = -1;
-        char **names = NULL;
-        int n, r;
-
-        n = sd_listen_fds_with_names(true, &names);
-        if (n < 0)
-                return log_error_errno(n, "Failed to get listening sockets from systemd: %m");
-        for (int i = 0; i < n; i++) {
-                if (fd < 0 && streq(names[i], "http"))
-                        fd = SD_LISTEN_FDS_START + i;
-                else
-                        log_warning("Ignoring unexpected socket '%s' passed by the service manager.", names[i]);
-        }
-        strv_free(names);
-        if (fd >= 0) {
-                r = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0);
-                if (r <= 0)
-                        return log_error_errno(r < 0 ? r : EINVAL,
-                                               "Socket 'http' passed by the service manager is not a listening AF_UNIX stream socket.");
-                *ret_fd = TAKE_FD(fd);
-                *ret_activated = true;
-                return 0;
-        }
 
         if (strlen(path) >= sizeof(sa.un.sun_path))
                 return log_error_errno(ENAMETOOLONG, "Socket path too long: %s", path);
@@ -914,9 +1258,88 @@ int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated) {
                 return log_error_errno(errno, "Failed to chmod %s: %m", path);
         if (listen(fd, SOMAXCONN) < 0)
                 return log_error_errno(errno, "Failed to listen on %s: %m", path);
-
         *ret_fd = TAKE_FD(fd);
-        *ret_activated = false;
+        return 0;
+}
+
+static int bind_inet(const char *key, const char *address, int *ret_fd) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        r = config_parse_listen_address(address, &ss, &len);
+        if (r < 0)
+                return log_error_errno(r, "Listen.%s: invalid address \"%s\".", key, address);
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Listen.%s: failed to create socket: %m", key);
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int) { 1 }, sizeof(int));
+        if (ss.ss_family == AF_INET6)
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int) { 1 }, sizeof(int));
+        if (bind(fd, (struct sockaddr *) &ss, len) < 0)
+                return log_error_errno(errno, "Listen.%s: failed to bind %s: %m", key, address);
+        if (listen(fd, SOMAXCONN) < 0)
+                return log_error_errno(errno, "Listen.%s: failed to listen on %s: %m", key, address);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+HttpListenFds *http_listen_fds_free(HttpListenFds *f) {
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < _HTTP_LISTENER_KIND_MAX; i++)
+                f->fd[i] = safe_close(f->fd[i]);
+        return NULL;
+}
+
+int http_listen_sockets(const Config *c, const char *path, HttpListenFds *ret) {
+        HttpListenFds f = { .fd = { -1, -1, -1 } };
+        char **names = NULL;
+        int n, r = 0;
+
+        n = sd_listen_fds_with_names(true, &names);
+        if (n < 0)
+                return log_error_errno(n, "Failed to get listening sockets from systemd: %m");
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                size_t k;
+
+                for (k = 0; k < _HTTP_LISTENER_KIND_MAX; k++)
+                        if (streq(names[i], listener_kind_names[k]))
+                                break;
+                if (k == _HTTP_LISTENER_KIND_MAX || f.fd[k] >= 0) {
+                        log_warning("Ignoring unexpected socket '%s' passed by the service manager.", names[i]);
+                        continue;
+                }
+                /* Checked by kind: a unix socket where TCP is expected would take peer
+                 * credentials for granted, or never have any. */
+                if (k == HTTP_LISTENER_UNIX ? sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0
+                                            : (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0)) {
+                        r = log_error_errno(EINVAL, "Socket '%s' passed by the service manager is not a listening %s stream socket.",
+                                            names[i], k == HTTP_LISTENER_UNIX ? "AF_UNIX" : "TCP");
+                        break;
+                }
+                f.fd[k] = fd;
+                f.activated[k] = true;
+        }
+        strv_free(names);
+        if (r < 0) {
+                http_listen_fds_free(&f);
+                return r;
+        }
+
+        if (f.fd[HTTP_LISTENER_UNIX] < 0)
+                r = bind_unix(path, &f.fd[HTTP_LISTENER_UNIX]);
+        if (r >= 0 && f.fd[HTTP_LISTENER_TCP] < 0 && c->listen_tcp)
+                r = bind_inet("tcp", c->listen_tcp, &f.fd[HTTP_LISTENER_TCP]);
+        if (r >= 0 && f.fd[HTTP_LISTENER_TLS] < 0 && c->listen_tls)
+                r = bind_inet("tls", c->listen_tls, &f.fd[HTTP_LISTENER_TLS]);
+        if (r < 0) {
+                http_listen_fds_free(&f);
+                return r;
+        }
+        *ret = f;
         return 0;
 }
 
@@ -937,11 +1360,9 @@ static unsigned connections_max_for_fd_limit(unsigned want) {
         return (unsigned) avail;
 }
 
-int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n_routes, HttpServer **ret) {
-        const union MHD_DaemonInfo *info;
+int http_server_new(Manager *m, const HttpRoute *routes, size_t n_routes, HttpServer **ret) {
         const Config *c = m->config;
         HttpServer *s;
-        int r;
 
         s = calloc(1, sizeof(HttpServer));
         if (!s)
@@ -949,102 +1370,172 @@ int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n
         s->manager = m;
         s->routes = routes;
         s->n_routes = n_routes;
-        s->listen_fd = listen_fd;
         s->connections_max = connections_max_for_fd_limit(c->connections_max);
         s->connections_per_user = c->connections_per_user;
+        s->connections_per_address = c->connections_per_address;
         s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        r = s->reserve_fd < 0 ? -errno : 0;
         s->users = hashmap_new();
-        if (r < 0 || !s->users) {
-                r = r < 0 ? r : -ENOMEM;
-                s->listen_fd = -1; /* the caller closes it on failure */
+        s->addresses = hashmap_new();
+        if (s->reserve_fd < 0 || !s->users || !s->addresses) {
+                int r = s->reserve_fd < 0 ? -errno : -ENOMEM;
                 http_server_free(s);
                 return log_error_errno(r, "Failed to set up the HTTP server: %m");
         }
+        *ret = s;
+        return 0;
+}
+
+static HttpListener *http_listener_free(HttpListener *l) {
+        if (!l)
+                return NULL;
+        if (l->daemon)
+                MHD_stop_daemon(l->daemon);
+        sd_event_source_disable_unref(l->io_source);
+        sd_event_source_disable_unref(l->timer_source);
+        sd_event_source_disable_unref(l->listen_source);
+        sd_event_source_disable_unref(l->accept_retry_source);
+        safe_close(l->listen_fd);
+        free(l);
+        return NULL;
+}
+
+static void http_listener_quiesce(HttpListener *l) {
+        if (!l)
+                return;
+        if (l->daemon)
+                (void) MHD_quiesce_daemon(l->daemon);
+        (void) sd_event_source_set_enabled(l->listen_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_enabled(l->accept_retry_source, SD_EVENT_OFF);
+}
+
+int http_server_add_listener(HttpServer *s, HttpListenerKind kind, int listen_fd) {
+        const Config *c = s->manager->config;
+        const union MHD_DaemonInfo *info;
+        sd_event *e = s->manager->event;
+        HttpListener *l;
+        unsigned flags;
+        int r;
+
+        assert(kind >= 0 && kind < _HTTP_LISTENER_KIND_MAX && !s->listeners[kind]);
+
+        l = calloc(1, sizeof(HttpListener));
+        if (!l) {
+                safe_close(listen_fd);
+                return log_oom();
+        }
+        *l = (HttpListener) { .server = s, .kind = kind, .listen_fd = listen_fd };
         /* on_listen() accepts too; systemd passes the socket blocking. */
         (void) fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
 
-        s->daemon = MHD_start_daemon(
-                        /* No MHD_USE_TURBO: with it a half-closed connection was sometimes
-                         * noticed only at the connection timeout. */
-                        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME,
-                        0, NULL, NULL, on_access, s,
-                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
-                        MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, s,
-                        MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, s,
-                        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
-                        /* Idle connections (keep-alive or stuck mid-request) are closed; suspended
-                         * ones (waiting for a job, following a log) are not idle. */
-                        MHD_OPTION_CONNECTION_TIMEOUT, c->connection_timeout_sec,
-                        MHD_OPTION_CONNECTION_LIMIT, s->connections_max + MHD_LIMIT_SLACK,
-                        MHD_OPTION_END);
-        if (!s->daemon) {
-                s->listen_fd = -1;
-                http_server_free(s);
-                return log_error_errno(EIO, "Failed to start the HTTP server.");
+        if (kind == HTTP_LISTENER_TLS && !s->tls) {
+                r = http_tls_new(c->tls_certificate, c->tls_key, &s->tls);
+                if (r < 0) {
+                        http_listener_free(l);
+                        return r;
+                }
         }
 
-        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        /* No MHD_USE_TURBO: with it a half-closed connection was sometimes noticed only at the
+         * connection timeout. */
+        flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+        if (kind == HTTP_LISTENER_TLS)
+                l->daemon = MHD_start_daemon(
+                                flags | MHD_USE_TLS,
+                                0, NULL, NULL, on_access, l,
+                                MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, l,
+                                MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, l,
+                                MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
+                                MHD_OPTION_CONNECTION_TIMEOUT, c->connection_timeout_sec,
+                                MHD_OPTION_CONNECTION_LIMIT, s->connections_max + MHD_LIMIT_SLACK,
+                                /* The certificate is looked up per handshake, so that SIGHUP can
+                                 * replace it without a restart (http-tls.c). */
+                                MHD_OPTION_HTTPS_CERT_CALLBACK, http_tls_certificate_callback,
+                                MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+                                MHD_OPTION_END);
+        else
+                l->daemon = MHD_start_daemon(
+                                flags,
+                                0, NULL, NULL, on_access, l,
+                                MHD_OPTION_LISTEN_SOCKET, (MHD_socket) listen_fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, l,
+                                MHD_OPTION_NOTIFY_CONNECTION, on_connection_notify, l,
+                                MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
+                                /* Idle connections (keep-alive or stuck mid-request) are closed;
+                                 * suspended ones (waiting for a job, following a log) are not idle. */
+                                MHD_OPTION_CONNECTION_TIMEOUT, c->connection_timeout_sec,
+                                MHD_OPTION_CONNECTION_LIMIT, s->connections_max + MHD_LIMIT_SLACK,
+                                MHD_OPTION_END);
+        if (!l->daemon) {
+                http_listener_free(l);
+                return log_error_errno(EIO, "Failed to start the HTTP server on the '%s' socket.", listener_kind_names[kind]);
+        }
+
+        info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (!info) {
-                s->listen_fd = -1;
-                http_server_free(s);
+                http_listener_free(l);
                 return log_error_errno(EIO, "HTTP server has no epoll fd.");
         }
-        r = sd_event_add_io(m->event, &s->io_source, info->epoll_fd, EPOLLIN, on_io, s);
+        r = sd_event_add_io(e, &l->io_source, info->epoll_fd, EPOLLIN, on_io, l);
         if (r >= 0)
                 /* Accuracy 1 µs, not sd-event's default of 250 ms: libmicrohttpd asks for a
                  * timeout of 0 when a connection has work left (e.g. a stream that got data or
                  * ended), and the default would let the loop coalesce that wake-up up to 250 ms
                  * later. */
-                r = sd_event_add_time(m->event, &s->timer_source, CLOCK_MONOTONIC, 0, 1, on_timer, s);
+                r = sd_event_add_time(e, &l->timer_source, CLOCK_MONOTONIC, 0, 1, on_timer, l);
         if (r >= 0)
-                r = sd_event_add_io(m->event, &s->listen_source, listen_fd, EPOLLIN, on_listen, s);
+                r = sd_event_add_io(e, &l->listen_source, listen_fd, EPOLLIN, on_listen, l);
         if (r >= 0)
-                r = sd_event_source_set_priority(s->listen_source, SD_EVENT_PRIORITY_IDLE);
+                r = sd_event_source_set_priority(l->listen_source, SD_EVENT_PRIORITY_IDLE);
         if (r >= 0)
-                r = sd_event_add_time(m->event, &s->accept_retry_source, CLOCK_MONOTONIC, 0, 0, on_accept_retry, s);
+                r = sd_event_add_time(e, &l->accept_retry_source, CLOCK_MONOTONIC, 0, 0, on_accept_retry, l);
         if (r >= 0)
-                r = sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(l->accept_retry_source, SD_EVENT_OFF);
         if (r < 0) {
-                s->listen_fd = -1;
-                http_server_free(s);
+                http_listener_free(l);
                 return log_error_errno(r, "Failed to hook the HTTP server into the event loop: %m");
         }
-        (void) sd_event_source_set_description(s->io_source, "http-io");
-        (void) sd_event_source_set_description(s->timer_source, "http-timer");
-        (void) sd_event_source_set_description(s->listen_source, "http-listen");
-        (void) sd_event_source_set_description(s->accept_retry_source, "http-accept-retry");
-        http_server_arm_timer(s);
-
-        *ret = s;
+        (void) sd_event_source_set_description(l->io_source, "http-io");
+        (void) sd_event_source_set_description(l->timer_source, "http-timer");
+        (void) sd_event_source_set_description(l->listen_source, "http-listen");
+        (void) sd_event_source_set_description(l->accept_retry_source, "http-accept-retry");
+        http_listener_arm_timer(l);
+        s->listeners[kind] = l;
         return 0;
 }
 
+int http_server_reload(HttpServer *s) {
+        if (!s || !s->tls)
+                return 0;
+        return http_tls_reload(s->tls);
+}
+
 HttpServer *http_server_free(HttpServer *s) {
+        HttpAddress *a;
         HttpUser *u;
 
         if (!s)
                 return NULL;
         http_server_quiesce(s);
-        if (s->daemon) {
-                /* libmicrohttpd must not be stopped with suspended connections: answer them. */
-                while (s->suspended_requests)
-                        http_request_reply_errorf(s->suspended_requests, GW_ERROR_UNAVAILABLE, "gatewayd is shutting down.");
-                while (s->suspended_streams)
-                        http_stream_finish(s->suspended_streams);
-                MHD_run(s->daemon);
-                MHD_stop_daemon(s->daemon);
-        }
-        sd_event_source_disable_unref(s->io_source);
-        sd_event_source_disable_unref(s->timer_source);
-        sd_event_source_disable_unref(s->listen_source);
-        sd_event_source_disable_unref(s->accept_retry_source);
-        safe_close(s->listen_fd);
+        /* libmicrohttpd must not be stopped with suspended connections: answer them. */
+        while (s->suspended_requests)
+                http_request_reply_errorf(s->suspended_requests, GW_ERROR_UNAVAILABLE, "gatewayd is shutting down.");
+        while (s->suspended_streams)
+                http_stream_finish(s->suspended_streams);
+        for (size_t k = 0; k < _HTTP_LISTENER_KIND_MAX; k++)
+                if (s->listeners[k] && s->listeners[k]->daemon)
+                        MHD_run(s->listeners[k]->daemon);
+        for (size_t k = 0; k < _HTTP_LISTENER_KIND_MAX; k++)
+                s->listeners[k] = http_listener_free(s->listeners[k]);
+        s->tls = http_tls_free(s->tls);
         safe_close(s->reserve_fd);
         /* Normally empty by now: MHD_stop_daemon() reported every connection closed. */
         HASHMAP_FOREACH(u, s->users)
                 free(u);
         hashmap_free(s->users);
+        HASHMAP_FOREACH(a, s->addresses)
+                free(a);
+        hashmap_free(s->addresses);
         free(s);
         return NULL;
 }
@@ -1055,10 +1546,8 @@ void http_server_quiesce(HttpServer *s) {
         if (!s)
                 return;
         s->quiesced = true;
-        if (s->daemon)
-                (void) MHD_quiesce_daemon(s->daemon);
-        (void) sd_event_source_set_enabled(s->listen_source, SD_EVENT_OFF);
-        (void) sd_event_source_set_enabled(s->accept_retry_source, SD_EVENT_OFF);
+        for (size_t k = 0; k < _HTTP_LISTENER_KIND_MAX; k++)
+                http_listener_quiesce(s->listeners[k]);
 }
 
 unsigned http_server_n_connections(HttpServer *s) {

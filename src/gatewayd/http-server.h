@@ -10,13 +10,26 @@
 #include "http-router.h"
 
 typedef struct Manager Manager;
+typedef struct Config Config;
 typedef struct HttpServer HttpServer;
+typedef struct HttpListener HttpListener;
 typedef struct HttpPeer HttpPeer;
+typedef struct AuthSource AuthSource;
+
+/* The sockets gatewayd serves HTTP on, told apart by FileDescriptorName= under socket activation
+ * ("http", "tcp", "tls") or configured with "Listen". */
+typedef enum HttpListenerKind {
+        HTTP_LISTENER_UNIX,     /* "http": the local socket, identity from peer credentials */
+        HTTP_LISTENER_TCP,      /* "tcp": plain HTTP, identities from credentials (auth-source.h) */
+        HTTP_LISTENER_TLS,      /* "tls": HTTPS, likewise */
+        _HTTP_LISTENER_KIND_MAX,
+} HttpListenerKind;
 
 /* One HTTP request. Handlers answer with one of the http_request_reply*() calls, either before
  * they return or later (after http_request_suspend()), e.g. when polkit has answered. */
 typedef struct HttpRequest {
         HttpServer *server;
+        HttpListener *listener;
         Manager *manager;
         struct MHD_Connection *connection;
         HttpPeer *peer;
@@ -36,23 +49,51 @@ typedef struct HttpRequest {
          * be stopped with suspended connections). */
         struct HttpRequest *suspended_prev, *suspended_next;
 
+        /* TCP/TLS: the identity the request proved (auth-source.h); identity_name backs
+         * identity.name. auth_source is set while a source verifies the credential, auth_data is
+         * that source's state meanwhile. */
+        Caller identity;
+        char *identity_name;
+        bool authenticated;
+        const AuthSource *auth_source;
+        void *auth_data;
+
         /* State a handler keeps across suspension; freed with the request. */
         void *userdata;
         void (*free_userdata)(void *userdata);
 } HttpRequest;
 
-int http_server_new(Manager *m, int listen_fd, const HttpRoute *routes, size_t n_routes, HttpServer **ret);
+int http_server_new(Manager *m, const HttpRoute *routes, size_t n_routes, HttpServer **ret);
+/* Serves on listen_fd (taken over, also on failure). For HTTP_LISTENER_TLS the configured
+ * certificate and key are loaded first; failing to load them fails this. */
+int http_server_add_listener(HttpServer *s, HttpListenerKind kind, int listen_fd);
 HttpServer *http_server_free(HttpServer *s);
 unsigned http_server_n_connections(HttpServer *s);
 /* Stops accepting connections; those already open are still served. */
 void http_server_quiesce(HttpServer *s);
+/* SIGHUP: rereads the TLS certificate and key; new connections get the new ones. On failure the
+ * old ones stay. */
+int http_server_reload(HttpServer *s);
 
-/* Opens the listening socket: the one passed by systemd under the name "http" if there is one,
- * else a socket bound at path. */
-int http_listen_socket(const char *path, int *ret_fd, bool *ret_activated);
+typedef struct HttpListenFds {
+        int fd[_HTTP_LISTENER_KIND_MAX];         /* -1: no such listener */
+        bool activated[_HTTP_LISTENER_KIND_MAX]; /* passed by the service manager */
+} HttpListenFds;
 
-/* The verified identity of the peer (SO_PEERCRED); pidfd is fetched on first use. */
+/* Opens the listening sockets: those passed by systemd, by FileDescriptorName ("http", "tcp",
+ * "tls"); the unix socket at path if none was passed; TCP/TLS sockets from "Listen" where
+ * configured and none was passed. */
+int http_listen_sockets(const Config *c, const char *path, HttpListenFds *ret);
+HttpListenFds *http_listen_fds_free(HttpListenFds *f);
+
+/* Who is asking: on the unix socket the peer (SO_PEERCRED; pidfd fetched on first use); on
+ * TCP/TLS the identity the request proved, or an anonymous network caller. */
 const Caller *http_request_caller(HttpRequest *req);
+/* Whether the request came over TCP/TLS, and from which address ("127.0.0.1"). */
+bool http_request_is_network(HttpRequest *req);
+const char *http_request_address(HttpRequest *req);
+/* A request header, NULL if absent. */
+const char *http_request_header(HttpRequest *req, const char *name);
 
 /* Parses the body as JSON (json_parse_untrusted(): whole, valid UTF-8, no "\u0000"). Replies
  * 415 (not application/json) or 400 (malformed, or "null") itself and returns NULL then. */

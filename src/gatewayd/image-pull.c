@@ -4,13 +4,14 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
-#include "bus-image.h"
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "reference.h"
+#include "registry-events.h"
 #include "time-util.h"
 #include "worker-process.h"
 
@@ -27,6 +28,7 @@ typedef struct ImagePull {
         char *reference;
         char *platform;
         char *credentials_path;
+        bool private_acl;
         Caller caller;
         uid_t *acl_uids;
         size_t n_acl_uids;
@@ -41,8 +43,6 @@ typedef struct ImagePull {
         Image *image;
 
         PullWaiter *waiters;
-        HttpStream **streams;
-        size_t n_streams;
 } ImagePull;
 
 static ImagePull *image_pull_free(ImagePull *p) {
@@ -57,13 +57,11 @@ static ImagePull *image_pull_free(ImagePull *p) {
                 n = w->next;
                 free(w);
         }
-        for (size_t k = 0; k < p->n_streams; k++) {
-                http_stream_finish(p->streams[k]);
-                http_stream_unref(p->streams[k]);
-        }
-        free(p->streams);
-        if (p->image && p->image->pull == p)
+        if (p->image && p->image->pull == p) {
                 p->image->pull = NULL;
+                /* Progress streams of the image end here. */
+                registry_publish_image(p->manager, REGISTRY_IMAGE_PULL_ENDED, p->image);
+        }
         json_object_put(p->done);
         free(p->key);
         free(p->reference);
@@ -127,31 +125,10 @@ static void image_pull_notify(ImagePull *p, const GwError *e, bool final) {
         }
 }
 
-static void image_pull_broadcast(ImagePull *p, json_object *line) {
-        const char *t = json_text(line);
-        size_t n = 0;
-
-        for (size_t k = 0; k < p->n_streams; k++) {
-                HttpStream *s = p->streams[k];
-                if (http_stream_is_closed(s) || http_stream_write(s, t, strlen(t)) < 0 || http_stream_write(s, "\n", 1) < 0) {
-                        http_stream_unref(s);
-                        continue;
-                }
-                p->streams[n++] = s;
-        }
-        p->n_streams = n;
-}
-
+/* A step of the pull that progress streams show (the status moved on). */
 static void image_pull_broadcast_image(ImagePull *p) {
-        json_object *o;
-
-        if (!p->image || p->n_streams == 0)
-                return;
-        o = image_to_json(p->image);
-        if (o) {
-                image_pull_broadcast(p, o);
-                json_object_put(o);
-        }
+        if (p->image)
+                registry_publish_image(p->manager, REGISTRY_IMAGE_PROGRESS, p->image);
 }
 
 /* The worker's failure message decides what the client is told. */
@@ -168,19 +145,19 @@ static GwErrorCode error_code_from_failure(const char *msg) {
         return GW_ERROR_UNAVAILABLE;
 }
 
-static void on_worker_event(WorkerProcess *w, json_object *ev, void *userdata) {
+static void on_worker_event(WorkerProcess *w, const WorkerEvent *ev, void *userdata) {
         ImagePull *p = userdata;
-        const char *type = json_get_string(ev, "event"), *status;
+        const char *status;
 
-        if (!type)
-                return;
-        if (streq(type, "done")) {
+        switch (ev->kind) {
+        case WORKER_EVENT_DONE:
                 json_object_put(p->done);
-                p->done = json_object_get(ev);
-        } else if (streq(type, "status")) {
-                status = json_get_string(ev, "status");
+                p->done = json_object_get(ev->object);
+                break;
+        case WORKER_EVENT_STATUS:
+                status = ev->status.status;
                 if (status && streq(status, "FAILURE"))
-                        (void) free_and_strdup(&p->failure, json_get_string(ev, "message") ?: "pull failed");
+                        (void) free_and_strdup(&p->failure, ev->status.message ?: "pull failed");
                 else if (status && p->image && !p->resolving) {
                         ImageStatus s = image_status_from_string(status);
                         /* READY is set only once the worker has exited cleanly (see below). */
@@ -189,16 +166,24 @@ static void on_worker_event(WorkerProcess *w, json_object *ev, void *userdata) {
                                 image_pull_broadcast_image(p);
                         }
                 }
-        } else if (streq(type, "progress") && p->image && !p->resolving) {
-                Image *i = p->image;
-                i->bytes_done = json_get_u64(ev, "bytesDone");
-                i->bytes_total = json_get_u64(ev, "bytesTotal");
-                i->layers_done = (unsigned) json_get_u64(ev, "layersApplied");
-                i->layers_total = (unsigned) json_get_u64(ev, "layersTotal");
-                bus_image_emit_progress(i);
-                image_pull_broadcast_image(p);
-        } else if (streq(type, "log"))
-                log_debug("pull %s: %s", p->reference, strna(json_get_string(ev, "message")));
+                break;
+        case WORKER_EVENT_PROGRESS:
+                if (p->image && !p->resolving) {
+                        Image *i = p->image;
+                        i->bytes_done = ev->progress.bytes_done;
+                        i->bytes_total = ev->progress.bytes_total;
+                        i->layers_done = ev->progress.layers_applied;
+                        i->layers_total = ev->progress.layers_total;
+                        registry_publish(p->manager, &(RegistryEvent) { .kind = REGISTRY_IMAGE_PROGRESS, .image = i,
+                                                                        .progress_counters = true });
+                }
+                break;
+        case WORKER_EVENT_LOG:
+                log_debug("pull %s: %s", p->reference, strna(ev->log.message));
+                break;
+        default:
+                break;
+        }
 }
 
 static void image_pull_fail(ImagePull *p, GwErrorCode code, const char *message) {
@@ -344,6 +329,16 @@ static bool image_file_present(const Image *i) {
 static void image_pull_apply_acl(ImagePull *p, bool created) {
         Image *i = p->image;
 
+        if (p->private_acl && !p->credentials_path) {
+                /* Shifter's allowed_uids/allowed_gids: restricts who may use the image, with the
+                 * puller added (Shifter's _make_acl). A public image stays public: others use it
+                 * already, and anyone could pull these very bytes again. */
+                if (!created && !i->private_image)
+                        return;
+                (void) image_registry_set_acl(i, &p->caller.uid, 1, &p->caller.gid, 1);
+                (void) image_registry_set_acl(i, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
+                return;
+        }
         if (!p->credentials_path) {
                 /* Anyone could pull these very bytes without credentials: nothing left to hide. */
                 if (i->private_image)
@@ -389,7 +384,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 (void) image_registry_tag(i, canonical);
         image_pull_apply_acl(p, created);
         if (created)
-                bus_image_emit_added(i);
+                registry_publish_image(p->manager, REGISTRY_IMAGE_ADDED, i);
 
         if (i->status == IMAGE_READY && image_file_present(i)) {
                 /* Same digest as what we have: nothing to convert. Record the re-check. */
@@ -456,8 +451,10 @@ static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *p
         p->manager = m;
         p->key = key;
         p->caller = req->caller;
+        p->private_acl = req->private_acl;
         p->caller.bus_sender = NULL;
         p->caller.pidfd = -1;
+        p->caller.name = NULL;  /* borrowed from the request, which ends before the pull */
         p->reference = strdup(req->reference);
         p->platform = strdup(platform);
         if (!p->reference || !p->platform)
@@ -521,7 +518,7 @@ static Image *image_fresh_for(Manager *m, const ImagePullRequest *req, const cha
         Image *i = image_registry_lookup(m, req->reference);
         uint64_t timeout = m->config->pull_update_timeout_sec * USEC_PER_SEC;
 
-        if (!i || req->force || req->credentials || !streq(i->platform, platform))
+        if (!i || req->force || req->credentials || req->private_acl || !streq(i->platform, platform))
                 return NULL;
         if (i->status != IMAGE_READY || !image_file_present(i) || !image_is_visible(i, &req->caller))
                 return NULL;
@@ -540,9 +537,9 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
 
         if (!pl)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", req->platform);
-        if (config_platform_unsupported(pl, /* jobs= */ false))
+        if (platform_unsupported(platform_get(m, pl->name), /* jobs= */ false))
                 return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s': %s.", pl->name,
-                                    config_platform_unsupported(pl, false));
+                                    platform_unsupported(platform_get(m, pl->name), false));
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");
@@ -559,12 +556,13 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
                 return 0;
         }
 
-        if (asprintf(&key, "%s\n%s%s", pl->name, req->reference, req->credentials ? "\nprivate" : "") < 0)
+        if (asprintf(&key, "%s\n%s%s", pl->name, req->reference,
+                     req->credentials || req->private_acl ? "\nprivate" : "") < 0)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
 
         /* Same reference (and same credentials-ness) in flight: join it. */
         p = hashmap_get(m->pulls, key);
-        if (p && !req->credentials) {
+        if (p && !req->credentials && !req->private_acl) {
                 free(key);
                 if (image_pull_add_waiter(p, resolved, finished, userdata) < 0)
                         return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
@@ -597,33 +595,6 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
                 return gw_error_set_errno(e, r, "Failed to start gateway-worker.");
         }
         log_info("Pulling %s for uid %u.", req->reference, (unsigned) req->caller.uid);
-        return 0;
-}
-
-int image_pull_stream_progress(Image *i, HttpStream *s) {
-        json_object *o = image_to_json(i);
-        const char *t;
-        int r;
-
-        if (!o)
-                return -ENOMEM;
-        t = json_text(o);
-        r = http_stream_write(s, t, strlen(t));
-        if (r >= 0)
-                r = http_stream_write(s, "\n", 1);
-        json_object_put(o);
-        if (r < 0 || !i->pull) {
-                http_stream_finish(s);
-                return r;
-        }
-
-        HttpStream **l = realloc(i->pull->streams, (i->pull->n_streams + 1) * sizeof(HttpStream *));
-        if (!l) {
-                http_stream_finish(s);
-                return -ENOMEM;
-        }
-        i->pull->streams = l;
-        l[i->pull->n_streams++] = http_stream_ref(s);
         return 0;
 }
 

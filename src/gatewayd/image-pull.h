@@ -4,7 +4,7 @@
 #include <json-c/json.h>
 
 #include "caller.h"
-#include "http-server.h"
+#include "gw-error.h"
 #include "image.h"
 
 /* Pulls run in gateway-worker children: first a quick resolve of the reference to the platform
@@ -19,6 +19,7 @@ typedef struct ImagePullRequest {
         const char *platform;      /* NULL: the default platform */
         Caller caller;
         json_object *credentials;  /* {"username","password"} or {"token"}; makes the image private */
+        bool private_acl;          /* private even without credentials (Shifter's allowed_uids/gids) */
         const uid_t *acl_uids;     /* further users and groups who may see a private image */
         size_t n_acl_uids;
         const gid_t *acl_gids;
@@ -36,8 +37,5 @@ bool credentials_are_valid(json_object *c);
  * READY or FAILED. Either may be NULL. Both may be called before this returns. */
 int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback resolved,
                      ImagePullCallback finished, void *userdata, GwError *e);
-
-/* Streams the image's progress as JSON lines until its pull ends (one line at once if none). */
-int image_pull_stream_progress(Image *i, HttpStream *s);
 
 void image_pulls_free(Manager *m);

@@ -3,13 +3,13 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
-#include "bus-image.h"
 #include "db.h"
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "registry-events.h"
 #include "reference.h"
 #include "time-util.h"
 
@@ -396,7 +396,7 @@ int image_registry_set_status(Image *i, ImageStatus status, const char *message)
                 return r;
         log_info("Image %s (%s): %s%s%s", i->id, i->reference, image_status_to_string(status),
                  message ? ": " : "", strempty(message));
-        bus_image_emit_changed(i);
+        registry_publish_image(i->manager, REGISTRY_IMAGE_CHANGED, i);
         return 0;
 }
 
@@ -419,6 +419,13 @@ int image_registry_tag(Image *i, const char *reference) {
         return image_registry_put_tag(m, i->platform, reference, i->id);
 }
 
+static bool id_in(const uint32_t *l, size_t n, uint32_t id) {
+        for (size_t k = 0; k < n; k++)
+                if (l[k] == id)
+                        return true;
+        return false;
+}
+
 int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid_t *gids, size_t n_gids) {
         /* Merges: an image pulled privately by two users is visible to both. */
         uid_t *u = realloc(i->acl_uids, (i->n_acl_uids + n_uids + 1) * sizeof(uid_t));
@@ -427,14 +434,17 @@ int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid
         if (!u)
                 return -ENOMEM;
         i->acl_uids = u;
+        /* Each id once: a re-pull of the same private image must not grow the list. */
         for (size_t k = 0; k < n_uids; k++)
-                i->acl_uids[i->n_acl_uids++] = uids[k];
+                if (!id_in(i->acl_uids, i->n_acl_uids, uids[k]))
+                        i->acl_uids[i->n_acl_uids++] = uids[k];
         g = realloc(i->acl_gids, (i->n_acl_gids + n_gids + 1) * sizeof(gid_t));
         if (!g)
                 return -ENOMEM;
         i->acl_gids = g;
         for (size_t k = 0; k < n_gids; k++)
-                i->acl_gids[i->n_acl_gids++] = gids[k];
+                if (!id_in(i->acl_gids, i->n_acl_gids, gids[k]))
+                        i->acl_gids[i->n_acl_gids++] = gids[k];
         i->private_image = true;
         return image_registry_save(i);
 }
@@ -528,7 +538,7 @@ int image_registry_remove(Image *i, GwError *e) {
         image_unlink_files(i);
         hashmap_remove(m->images, i->id);
         log_info("Removed image %s (%s).", i->id, i->reference);
-        bus_image_emit_removed(i);
+        registry_publish_image(m, REGISTRY_IMAGE_REMOVED, i);
         image_free(i);
         return 0;
 }
@@ -589,4 +599,42 @@ void image_mark_used(Image *i) {
                 return (void) image_registry_save(i);
         (void) image_registry_save(i);
         db_batch_unstage(i->manager->db);
+}
+
+Image *image_registry_lookup_on(Manager *m, const char *platform, const char *reference) {
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        _cleanup_free_ char *key = NULL, *canonical = NULL;
+        ImageTag *t;
+
+        key = tag_key(platform, reference);
+        t = key ? hashmap_get(m->image_tags, key) : NULL;
+        if (t)
+                return hashmap_get(m->images, t->image_id);
+        /* Another spelling of a pulled reference, as in image_registry_lookup(). */
+        if (image_reference_parse(reference, m->config->default_image_location, &ref) < 0)
+                return NULL;
+        canonical = image_reference_to_string(ref);
+        if (!canonical || streq(canonical, reference))
+                return NULL;
+        free(key);
+        key = tag_key(platform, canonical);
+        t = key ? hashmap_get(m->image_tags, key) : NULL;
+        return t ? hashmap_get(m->images, t->image_id) : NULL;
+}
+
+char **image_registry_tags(Image *i) {
+        Manager *m = i->manager;
+        size_t n = 0, plen = strlen(i->platform);
+        char **l = calloc(hashmap_size(m->image_tags) + 1, sizeof(char *));
+        ImageTag *t;
+
+        if (!l)
+                return NULL;
+        HASHMAP_FOREACH(t, m->image_tags)
+                if (streq(t->image_id, i->id) && strneq(t->key, i->platform, plen) && t->key[plen] == '\n')
+                        if (!(l[n++] = strdup(t->key + plen + 1))) {
+                                strv_free(l);
+                                return NULL;
+                        }
+        return l;
 }

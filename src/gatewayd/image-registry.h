@@ -12,6 +12,10 @@ void image_registry_free(Manager *m);
 Image *image_registry_get(Manager *m, const char *id);
 /* By id, "sha256:<id>", or a reference it was pulled as on the default platform. */
 Image *image_registry_lookup(Manager *m, const char *id_or_reference);
+/* By a reference it was pulled as (or its canonical spelling) on the given platform. */
+Image *image_registry_lookup_on(Manager *m, const char *platform, const char *reference);
+/* The references that point at the image on its platform, unsorted (strv, caller frees). */
+char **image_registry_tags(Image *i);
 bool image_is_visible(const Image *i, const Caller *c);
 
 /* Creates the record if needed (status PENDING) and returns it; a new record is announced on the

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bus-job.h"
+#include "spool-layout.h"
 #include "config.h"
 #include "db.h"
 #include "fs-util.h"
@@ -15,7 +15,8 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
-#include "platform-local.h"
+#include "registry-events.h"
+#include "platform.h"
 #include "scheduler.h"
 #include "service-registry.h"
 #include "spool-reserve.h"
@@ -230,7 +231,7 @@ static void job_apply(Job *j, const JobUpdate *u) {
         j->ended_usec = u->ended_usec;
         j->exit_code = u->exit_code;
 
-        bus_job_emit_changed(j);
+        registry_publish_job(j->manager, REGISTRY_JOB_CHANGED, j);
         job_notify_watches(j);
         job_busy_update(j);
         if (job_state_is_terminal(j->state)) {
@@ -428,7 +429,7 @@ static int job_transition(Job *j, JobState state, const char *error_code, const 
         return job_commit(j, &u);
 }
 
-void job_worker_running(Job *j, uint64_t started_usec) {
+static void job_worker_running(Job *j, uint64_t started_usec) {
         JobUpdate u = {
                 .state = JOB_RUNNING,
                 .started_usec = started_usec ?: realtime_now_usec(),
@@ -439,8 +440,8 @@ void job_worker_running(Job *j, uint64_t started_usec) {
                 (void) job_commit(j, &u);
 }
 
-void job_worker_finished(Job *j, JobState state, int exit_code, const char *error_code,
-                         const char *error_message, uint64_t started_usec, uint64_t ended_usec) {
+static void job_worker_finished(Job *j, JobState state, int exit_code, const char *error_code,
+                                const char *error_message, uint64_t started_usec, uint64_t ended_usec) {
         JobUpdate u = {
                 .state = state,
                 .started_usec = started_usec ?: j->started_usec,
@@ -453,12 +454,13 @@ void job_worker_finished(Job *j, JobState state, int exit_code, const char *erro
         (void) job_commit(j, &u);
 }
 
-void job_worker_log(Job *j) {
+static void job_worker_log(Job *j) {
         job_notify_watches(j);
 }
 
-void job_worker_interim(Job *j, unsigned index, const char *json_text) {
-        bus_job_emit_interim(j, index, json_text);
+static void job_worker_interim(Job *j, unsigned index, const char *json_text) {
+        registry_publish(j->manager, &(RegistryEvent) { .kind = REGISTRY_JOB_INTERIM, .job = j,
+                                                        .interim_index = index, .interim_json = json_text });
         job_notify_watches(j);
 }
 
@@ -469,6 +471,20 @@ static bool promotions_staged;
 static void on_promotions_committed(int r, void *userdata) {
         promotions_staged = false;
         job_registry_dispatch(userdata);
+}
+
+/* What the platforms call as the worker reports. */
+static const PlatformJobCallbacks job_platform_callbacks = {
+        .on_started = job_worker_running,
+        .on_log = job_worker_log,
+        .on_interim = job_worker_interim,
+        .on_exit = job_worker_finished,
+};
+
+/* The job's platform; one that is no longer configured runs (and is recovered) on the default
+ * one, as every job did before there were several. */
+static Platform *job_platform(Job *j) {
+        return platform_get(j->manager, j->platform) ?: platform_default(j->manager);
 }
 
 /* Scheduling runs deferred, once per loop iteration, however many jobs changed in it. */
@@ -536,7 +552,7 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
         s = service_registry_get(m, j->service);
         if (!s)
                 return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
-        if (platform_local_start(j, s, image, &e) < 0)
+        if (platform_start_job(job_platform(j), j, s, image, &job_platform_callbacks, &e) < 0)
                 return job_fail(j, e.code == GW_ERROR_INSUFFICIENT_STORAGE ? "DISK_FULL" : "INTERNAL_ERROR",
                                 e.message ?: "Failed to start the worker.");
         image_mark_used(image);
@@ -585,7 +601,7 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
         int r;
 
         if (asprintf(&jobs_dir, "%s/jobs", j->manager->state_dir) < 0 ||
-            asprintf(&input, "%s/input", j->spool_dir) < 0)
+            !(input = spool_path(j->spool_dir, SPOOL_INPUT_DIR)))
                 return -ENOMEM;
         if (mkdir(jobs_dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
@@ -706,7 +722,7 @@ static int job_submitted(Manager *m, Job *j, Job **ret, GwError *e) {
                 return gw_error_set_errno(e, r, "Failed to register the job.");
         }
         log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
-        bus_job_emit_added(added);
+        registry_publish_job(m, REGISTRY_JOB_ADDED, added);
         job_registry_dispatch(m);
         if (ret)
                 *ret = added;
@@ -740,7 +756,7 @@ static void on_submission_committed(int r, void *userdata) {
 static int job_submit(Manager *m, const Caller *c, const char *service, json_object *data,
                       json_object *params, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
         _cleanup_(job_freep) Job *j = NULL;
-        ConfigPlatform *p;
+        Platform *p;
         int r;
 
         if (!service_registry_get(m, service))
@@ -753,10 +769,12 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
                                     count_unfinished(m, c->uid) + count_submitting(c->uid),
                                     m->config->active_jobs_per_user);
 
-        p = config_platform_default(m->config);
-        if (config_platform_unsupported(p, /* jobs= */ true))
+        p = platform_default(m);
+        if (!p)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "No platform to run jobs on.");
+        if (platform_unsupported(p, /* jobs= */ true))
                 return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Platform '%s' (DefaultPlatform): %s.", p->name,
-                                    config_platform_unsupported(p, true));
+                                    platform_unsupported(p, true));
         j = job_new();
         if (!j)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
@@ -823,7 +841,7 @@ int job_registry_cancel(Job *j, GwError *e) {
                 return 0;
         j->cancel_requested = true;
         if (j->worker_started)
-                return platform_local_cancel(j);
+                return platform_cancel_job(job_platform(j), j);
         /* Not started: nothing to stop. A pending image request finds the job cancelled. */
         (void) job_transition(j, JOB_CANCELLED, "CANCELLED", "Cancelled before it started.");
         (void) db_batch_flush(j->manager->db);  /* the caller answers with the stored state */
@@ -833,9 +851,9 @@ int job_registry_cancel(Job *j, GwError *e) {
 /* ---- removal: by request, and after JobRetention ---- */
 
 /* Finished, and nothing of ours still watches a worker. (A finished job's worker is gone and
- * detached; the check keeps a job whose pidfd is still open from being freed under it.) */
+ * detached; the check keeps a job its platform still holds from being freed under it.) */
 static bool job_is_removable(const Job *j) {
-        return job_state_is_terminal(j->state) && j->worker_pidfd < 0;
+        return job_state_is_terminal(j->state) && !j->platform_data;
 }
 
 /* Deletes the rows of l[0..n) in one transaction: all or none. */
@@ -877,7 +895,7 @@ static void job_forget(Job *j) {
         r = rm_rf(j->spool_dir);
         if (r < 0)
                 log_warning_errno(r, "Failed to remove spool directory %s of job %s: %m", j->spool_dir, j->id);
-        bus_job_emit_removed(j);
+        registry_publish_job(j->manager, REGISTRY_JOB_REMOVED, j);
         /* An image request still in flight (a job cancelled while its image was pulled) now
          * belongs to its callback, which frees it on finding no job of that id. */
         j->image_request = NULL;
@@ -1062,89 +1080,13 @@ void job_registry_start(Manager *m) {
         HASHMAP_FOREACH(j, m->jobs) {
                 if (!job_state_is_active(j->state))
                         continue;
-                r = platform_local_recover(j);
+                r = platform_reattach_job(job_platform(j), j, &job_platform_callbacks);
                 if (r == 0 && j->state == JOB_PENDING)
                         job_start(j);  /* the worker had not been started yet */
         }
         job_registry_dispatch(m);
         /* Jobs that expired while we were away go now; the timer takes care of the rest. */
         job_retention_run(m);
-}
-
-/* Opens a regular file of the job's spool (never through a symlink the job might have left). */
-static int open_spool_file(const Job *j, const char *name, struct stat *st) {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
-
-        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
-                return -ENOMEM;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, st) < 0)
-                return -errno;
-        if (!S_ISREG(st->st_mode))
-                return -EBADF;
-        return TAKE_FD(fd);
-}
-
-int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        size_t n = 0;
-
-        fd = open_spool_file(j, name, &st);
-        if (fd < 0)
-                return fd;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (n < (size_t) st.st_size) {
-                ssize_t k = read(fd, buf + n, (size_t) st.st_size - n);
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        if (ret_size)
-                *ret_size = n;
-        return 0;
-}
-
-int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret) {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        off_t start;
-        ssize_t n;
-        char *p;
-
-        fd = open_spool_file(j, name, &st);
-        if (fd < 0)
-                return fd;
-        start = st.st_size > (off_t) max ? st.st_size - (off_t) max : 0;
-        buf = malloc((size_t) (st.st_size - start) + 1);
-        if (!buf)
-                return -ENOMEM;
-        n = pread(fd, buf, (size_t) (st.st_size - start), start);
-        if (n < 0)
-                return -errno;
-        buf[n] = 0;
-        /* Started inside a line: drop that partial line. */
-        p = buf;
-        if (start > 0) {
-                p = strchr(buf, '\n');
-                p = p ? p + 1 : buf + n;
-        }
-        memmove(buf, p, strlen(p) + 1);
-        *ret = TAKE_PTR(buf);
-        return 0;
 }
 
 int job_result_json(const Job *j, json_object **ret, GwError *e) {
@@ -1163,7 +1105,7 @@ int job_result_json(const Job *j, json_object **ret, GwError *e) {
                 *ret = o;
                 return 0;
         }
-        r = job_read_spool_file(j, "result.json", j->manager->config->result_max + 4096, &text, NULL);
+        r = job_read_spool_file(j, SPOOL_RESULT, j->manager->config->result_max + 4096, &text, NULL);
         if (r == -ENOENT) {
                 *ret = NULL;  /* succeeded without printing a result */
                 return 0;
@@ -1190,9 +1132,9 @@ int job_interim_json(const Job *j, bool last, json_object **ret, GwError *e) {
         /* The latest one is within the last InterimMax bytes (+ its newline): no need to read
          * up to InterimCount × InterimMax for it. */
         if (last)
-                r = job_read_spool_tail(j, "interim.jsonl", c->interim_max + 2, &text);
+                r = job_read_spool_tail(j, SPOOL_INTERIM, c->interim_max + 2, &text);
         else
-                r = job_read_spool_file(j, "interim.jsonl", (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
+                r = job_read_spool_file(j, SPOOL_INTERIM, (c->interim_max + 64) * (c->interim_count + 1), &text, NULL);
         if (r < 0 && r != -ENOENT) {
                 json_object_put(a);
                 return gw_error_set_errno(e, r, "Cannot read the interim results of job %s.", j->id);

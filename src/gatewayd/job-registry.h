@@ -55,19 +55,6 @@ bool job_is_visible_to(const Job *j, const Caller *c);
 /* Runs the scheduler soon (once per loop iteration however often it is asked). */
 void job_registry_dispatch(Manager *m);
 
-/* Called by the platforms as the worker reports. */
-void job_worker_running(Job *j, uint64_t started_usec);
-void job_worker_finished(Job *j, JobState state, int exit_code, const char *error_code,
-                         const char *error_message, uint64_t started_usec, uint64_t ended_usec);
-void job_worker_log(Job *j);
-void job_worker_interim(Job *j, unsigned index, const char *json_text);
-
-/* Reads a spool file of a job, e.g. "result.json" (NUL-terminated; -ENOENT if absent). */
-int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size);
-
-/* The last (at most) max bytes of a spool file, from the first line that starts within them. */
-int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret);
-
 /* The result as a client sees it: result.json when SUCCEEDED, {code, detail} when the job failed;
  * Conflict while the job has not ended. */
 int job_result_json(const Job *j, json_object **ret, GwError *e);

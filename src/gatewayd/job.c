@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "job.h"
 #include "service.h"
@@ -86,8 +89,6 @@ Job *job_new(void) {
         if (!j)
                 return NULL;
         j->exit_code = -1;
-        j->worker_pidfd = -1;
-        j->events_fd = -1;
         j->state = JOB_QUEUED;
         return j;
 }
@@ -95,12 +96,8 @@ Job *job_new(void) {
 Job *job_free(Job *j) {
         if (!j)
                 return NULL;
-        sd_event_source_disable_unref(j->pidfd_source);
-        sd_event_source_disable_unref(j->events_source);
-        sd_event_source_disable_unref(j->kill_timer);
-        sd_event_source_disable_unref(j->spool_timer);
-        safe_close(j->worker_pidfd);
-        safe_close(j->events_fd);
+        if (j->platform_data_free)
+                j->platform_data_free(j->platform_data);
         while (j->watches) {
                 JobWatch *w = j->watches;
                 j->watches = w->next;
@@ -109,7 +106,6 @@ Job *job_free(Job *j) {
                 free(w);
         }
         job_update_free(j->pending);
-        free(j->events_buf);
         free(j->image_request);
         free(j->id);
         free(j->service);
@@ -234,4 +230,80 @@ uint64_t realtime_now_usec(void) {
 
         clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Opens a regular file of the job's spool (never through a symlink the job might have left). */
+static int open_spool_file(const Job *j, const char *name, struct stat *st) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+
+        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, st) < 0)
+                return -errno;
+        if (!S_ISREG(st->st_mode))
+                return -EBADF;
+        return TAKE_FD(fd);
+}
+
+int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        size_t n = 0;
+
+        fd = open_spool_file(j, name, &st);
+        if (fd < 0)
+                return fd;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (n < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + n, (size_t) st.st_size - n);
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
+int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        off_t start;
+        ssize_t n;
+        char *p;
+
+        fd = open_spool_file(j, name, &st);
+        if (fd < 0)
+                return fd;
+        start = st.st_size > (off_t) max ? st.st_size - (off_t) max : 0;
+        buf = malloc((size_t) (st.st_size - start) + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = pread(fd, buf, (size_t) (st.st_size - start), start);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        /* Started inside a line: drop that partial line. */
+        p = buf;
+        if (start > 0) {
+                p = strchr(buf, '\n');
+                p = p ? p + 1 : buf + n;
+        }
+        memmove(buf, p, strlen(p) + 1);
+        *ret = TAKE_PTR(buf);
+        return 0;
 }

@@ -11,6 +11,10 @@
 
 typedef struct Manager Manager;
 
+/* Where a job's D-Bus object lives: "<prefix>/<sd_bus_path_encode(id)>" (Job.object_path). */
+#define JOB_OBJECT_PREFIX "/org/gatewayd/Gateway1/job"
+typedef struct PlatformJobCallbacks PlatformJobCallbacks;
+
 /* QUEUED → PENDING → RUNNING → SUCCEEDED | FAILED | CANCELLED. QUEUED waits for the per-user and
  * per-platform limits; PENDING has a slot and waits for its image and its worker; UNKNOWN is
  * where a job ends when contact with its worker was lost without an outcome. */
@@ -87,16 +91,9 @@ typedef struct Job {
         bool worker_started;            /* a worker was spawned or re-attached */
         bool cancel_requested;
         bool busy;                      /* holds a manager_busy_ref() */
-        pid_t worker_pid;
-        int worker_pidfd;
-        bool worker_is_child;           /* ours to reap (not re-attached) */
-        int events_fd;
-        sd_event_source *pidfd_source, *events_source, *kill_timer;
-        sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
-        uint64_t interim_offset, log_size;
-        unsigned interim_index;
-        char *events_buf;
-        size_t events_len;
+        const PlatformJobCallbacks *platform_callbacks; /* how its platform reports (platform.h) */
+        void *platform_data;            /* the platform's own state of the job, while it has one */
+        void (*platform_data_free)(void *data);
         JobWatch *watches;              /* woken on every change: log growth, state */
 } Job;
 
@@ -119,3 +116,9 @@ void job_watch_remove(Job *j, JobWatchCallback callback, void *userdata);
 void job_notify_watches(Job *j);
 
 uint64_t realtime_now_usec(void);
+
+/* Reads a spool file of a job, e.g. "result.json" (NUL-terminated; -ENOENT if absent). */
+int job_read_spool_file(const Job *j, const char *name, size_t max, char **ret, size_t *ret_size);
+
+/* The last (at most) max bytes of a spool file, from the first line that starts within them. */
+int job_read_spool_tail(const Job *j, const char *name, size_t max, char **ret);

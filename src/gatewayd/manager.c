@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "auth-source.h"
 #include "bus-manager.h"
 #include "db.h"
 #include "fs-util.h"
@@ -12,7 +13,9 @@
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "polkit.h"
+#include "registry-events.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -45,14 +48,9 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
-        for (size_t i = 0; i < m->config->n_platforms; i++) {
-                const ConfigPlatform *p = &m->config->platforms[i];
-
-                if (config_platform_unsupported(p, /* jobs= */ true))
-                        log_warning("Platforms.%s: %s; %s for it are refused.", p->name,
-                                    config_platform_unsupported(p, true),
-                                    config_platform_unsupported(p, false) ? "pulls and jobs" : "jobs");
-        }
+        r = platforms_load(m);
+        if (r < 0)
+                return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
                 log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
                             m->config->state_directory, o->config_path, o->state_dir);
@@ -76,12 +74,16 @@ Manager *manager_free(Manager *m) {
         polkit_queries_cancel(m);
         /* The HTTP server goes first: its requests may point into everything else. */
         m->http = http_server_free(m->http);
+        auth_sources_done(m);
         sd_event_source_disable_unref(m->idle_timer);
         sd_bus_slot_unref(m->name_owner_slot);
         image_registry_free(m);
         job_registry_free(m);
+        platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
+        http_image_streams_free(m);
+        registry_subscribers_free(m);
         db_close(m->db);
         config_free(m->config);
         sd_event_unref(m->event);
@@ -187,6 +189,9 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_open_system_with_description(&m->bus, "gatewayd");
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = bus_subscribe_registries(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to the registries: %m");
         r = bus_manager_register(m);
         if (r < 0)
                 return r;
@@ -235,25 +240,58 @@ static int manager_open_state(Manager *m) {
 }
 
 static int manager_start_http(Manager *m) {
+        static const char *const what[_HTTP_LISTENER_KIND_MAX] = {
+                [HTTP_LISTENER_UNIX] = "HTTP", [HTTP_LISTENER_TCP] = "HTTP over TCP", [HTTP_LISTENER_TLS] = "HTTPS",
+        };
         _cleanup_free_ char *path = NULL;
-        bool activated;
-        int fd, r;
+        HttpListenFds fds;
+        int r;
 
         r = mkdir_p(m->runtime_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create runtime directory %s: %m", m->runtime_dir);
         if (asprintf(&path, "%s/http.sock", m->runtime_dir) < 0)
                 return log_oom();
-        r = http_listen_socket(path, &fd, &activated);
+        r = http_listen_sockets(m->config, path, &fds);
         if (r < 0)
                 return r;
-        r = http_server_new(m, fd, http_api_routes, http_api_n_routes, &m->http);
+        r = http_images_subscribe(m);
         if (r < 0) {
-                safe_close(fd);
+                http_listen_fds_free(&fds);
+                return log_error_errno(r, "Failed to subscribe progress streams: %m");
+        }
+        r = http_server_new(m, http_api_routes, http_api_n_routes, &m->http);
+        if (r < 0) {
+                http_listen_fds_free(&fds);
                 return r;
         }
-        log_info("Serving HTTP on %s%s.", activated ? "socket passed by the service manager" : path,
-                 activated ? "" : " (bound by gatewayd)");
+        for (size_t k = 0; k < _HTTP_LISTENER_KIND_MAX; k++) {
+                int fd = TAKE_FD(fds.fd[k]);
+
+                if (fd < 0)
+                        continue;
+                r = http_server_add_listener(m->http, k, fd);
+                if (r < 0) {
+                        http_listen_fds_free(&fds);
+                        return r;
+                }
+                if (fds.activated[k])
+                        log_info("Serving %s on a socket passed by the service manager.", what[k]);
+                else if (k == HTTP_LISTENER_UNIX)
+                        log_info("Serving %s on %s (bound by gatewayd).", what[k], path);
+                else
+                        log_info("Serving %s on %s (bound by gatewayd).", what[k],
+                                 k == HTTP_LISTENER_TCP ? m->config->listen_tcp : m->config->listen_tls);
+        }
+        return 0;
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_notify(false, "RELOADING=1");
+        (void) http_server_reload(m->http);
+        (void) sd_notify(false, "READY=1");
         return 0;
 }
 
@@ -264,6 +302,7 @@ int manager_startup(Manager *m) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGCHLD); /* sd-event child sources for workers */
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
@@ -271,6 +310,9 @@ int manager_startup(Manager *m) {
         r = sd_event_add_signal(m->event, NULL, SIGTERM, on_terminate, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, NULL, SIGINT, on_terminate, m);
+        if (r >= 0)
+                /* Rereads the TLS certificate (renewed certificates take effect without a restart). */
+                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to install signal handlers: %m");
         r = sd_event_set_watchdog(m->event, true);
@@ -278,6 +320,9 @@ int manager_startup(Manager *m) {
                 log_warning_errno(r, "Failed to enable watchdog support: %m");
 
         r = manager_open_state(m);
+        if (r < 0)
+                return r;
+        r = auth_sources_init(m);
         if (r < 0)
                 return r;
         r = manager_start_http(m);

@@ -11,6 +11,7 @@
 
 typedef struct HttpServer HttpServer;
 typedef struct PolkitQuery PolkitQuery;
+typedef struct RegistrySubscriber RegistrySubscriber;
 
 typedef struct PolkitLane {
         PolkitQuery *waiting, *waiting_tail;    /* FIFO, not sent yet */
@@ -28,6 +29,9 @@ typedef struct Manager {
         char *runtime_dir;
         usec_t start_usec;
 
+        RegistrySubscriber *registry_subscribers;       /* registry-events.h */
+        Hashmap *image_streams;         /* image id → progress streams (http-images.c) */
+        Hashmap *platforms;             /* name → Platform (platform.h), one per "Platforms" entry */
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
         Hashmap *images;                /* id → Image */
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
@@ -36,6 +40,8 @@ typedef struct Manager {
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
+
+        Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
 
         /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,
          * interactive) those not sent yet and how many are at polkitd. */

@@ -9,28 +9,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "spool-layout.h"
 #include "build-config.h"
 #include "config.h"
 #include "fd-limit.h"
 #include "fs-util.h"
-#include "job-registry.h"
-#include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-local.h"
+#include "platform.h"
+#include "process-util.h"
+#include "worker-events.h"
+#include "worker-process.h"
 
 /* The worker gives the job --kill-grace (10 s) after SIGTERM; we give the worker a little more
  * before we stop asking nicely. */
 #define CANCEL_KILL_USEC (15 * USEC_PER_SEC)
-#define EVENTS_LINE_MAX (4 * 1024 * 1024)
-
-static int pidfd_open_(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_signal(int pidfd, int sig) {
-        return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
-}
 
 uint64_t parse_timestamp_iso(const char *s) {
         struct tm tm = {};
@@ -58,37 +52,13 @@ uint64_t parse_timestamp_iso(const char *s) {
         return (uint64_t) t * USEC_PER_SEC + (uint64_t) ms * 1000;
 }
 
-static const char *worker_path(Manager *m) {
-        static char path[PATH_MAX + 64];
-        const char *e = getenv("GATEWAYD_WORKER");
-        char self[PATH_MAX], *slash;
-        ssize_t n;
-
-        if (m->config->worker_path)
-                return m->config->worker_path;
-        if (e)
-                return e;
-        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0)
-                return LIBEXECDIR "/gateway-worker";
-        self[n] = 0;
-        slash = strrchr(self, '/');
-        if (slash)
-                *slash = 0;
-        /* Installed: next to gatewayd. Build tree: src/gatewayd/ beside src/worker/. */
-        snprintf(path, sizeof(path), "%s/gateway-worker", self);
-        if (access(path, X_OK) < 0)
-                snprintf(path, sizeof(path), "%s/../worker/gateway-worker", self);
-        return path;
-}
-
 /* gateway-worker-run is "gateway-worker run" without the pull verb's libraries, which would
  * add ~10 ms of dynamic loading to every job start. It is used when it sits next to a worker
  * called gateway-worker (as installed, and in the build tree); any other worker, e.g. a
  * wrapper, gets "run" as its first argument. Sets *ret_verb to whether the verb is needed. */
 static const char *run_path(Manager *m, bool *ret_verb) {
         static char path[PATH_MAX + 64];
-        const char *worker = worker_path(m), *slash = strrchr(worker, '/');
+        const char *worker = worker_binary_path(m), *slash = strrchr(worker, '/');
 
         *ret_verb = true;
         if (!slash || !streq(slash + 1, "gateway-worker"))
@@ -160,7 +130,7 @@ static json_object *job_spec_json(Job *j, const Service *s, const Image *image) 
 static int write_job_json(Job *j, json_object *spec) {
         const char *text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-        return write_file_atomic_nosync(j->spool_dir, "job.json", text, strlen(text));
+        return write_file_atomic_nosync(j->spool_dir, SPOOL_JOB_SPEC, text, strlen(text));
 }
 
 /* ---- outcome ---- */
@@ -172,22 +142,22 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
         const char *code = NULL, *detail = NULL;
         int exit_code = -1, r;
 
-        r = job_read_spool_file(j, "exit.json", 1024 * 1024, &text, NULL);
+        r = job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL);
         if (r < 0 && j->cancel_requested) {
                 /* We stopped it, e.g. before it had its signal handlers set up: that is what
                  * was asked for, nothing was lost. */
-                job_worker_finished(j, JOB_CANCELLED, -1, "CANCELLED", "Cancelled while the worker was starting.", 0, 0);
+                j->platform_callbacks->on_exit(j, JOB_CANCELLED, -1, "CANCELLED", "Cancelled while the worker was starting.", 0, 0);
                 return;
         }
         if (r < 0) {
                 /* No commit point: whatever happened to the job, nobody can tell its outcome. */
-                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);
+                j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);
                 return;
         }
         o = json_tokener_parse(text);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST", "exit.json of the worker is unreadable.", 0, 0);
+                j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", "exit.json of the worker is unreadable.", 0, 0);
                 return;
         }
         state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
@@ -201,164 +171,128 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
                 if (json_object_object_get_ex(err, "detail", &v))
                         detail = json_object_get_string(v);
         }
-        job_worker_finished(j, state, exit_code, code, detail,
-                            parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
-                            parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
+        j->platform_callbacks->on_exit(j, state, exit_code, code, detail,
+                                       parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
+                                       parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
         json_object_put(o);
 }
 
+/* What this platform holds of a job while it watches its worker (j->platform_data). */
+typedef struct LocalJob {
+        WorkerProcess *worker;          /* our child, with its events pipe (NULL when re-attached) */
+        pid_t worker_pid;
+        int worker_pidfd;               /* for signals, and the exit of a re-attached worker */
+        sd_event_source *pidfd_source;  /* re-attached workers: their exit */
+        sd_event_source *kill_timer;    /* SIGKILL if SIGTERM did not stop it */
+        sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
+        uint64_t interim_offset, log_size;
+        unsigned interim_index;
+} LocalJob;
+
+static void local_job_free(void *data) {
+        LocalJob *l = data;
+
+        if (!l)
+                return;
+        sd_event_source_disable_unref(l->spool_timer);
+        sd_event_source_disable_unref(l->pidfd_source);
+        sd_event_source_disable_unref(l->kill_timer);
+        worker_process_free(l->worker);  /* in its own session: it carries on */
+        safe_close(l->worker_pidfd);
+        free(l);
+}
+
+/* The job's LocalJob, created if it has none. */
+static LocalJob *local_job_get(Job *j) {
+        LocalJob *l = j->platform_data;
+
+        if (l)
+                return l;
+        l = calloc(1, sizeof(LocalJob));
+        if (!l)
+                return NULL;
+        l->worker_pidfd = -1;
+        j->platform_data = l;
+        j->platform_data_free = local_job_free;
+        return l;
+}
+
+/* Stops watching the worker (it carries on if it runs): the platform holds nothing of the job. */
 static void job_detach_worker(Job *j) {
-        j->spool_timer = sd_event_source_disable_unref(j->spool_timer);
-        j->pidfd_source = sd_event_source_disable_unref(j->pidfd_source);
-        j->events_source = sd_event_source_disable_unref(j->events_source);
-        j->kill_timer = sd_event_source_disable_unref(j->kill_timer);
-        j->worker_pidfd = safe_close(j->worker_pidfd);
-        j->events_fd = safe_close(j->events_fd);
-        j->events_buf = mfree(j->events_buf);
-        j->events_len = 0;
-        j->worker_pid = 0;
+        local_job_free(j->platform_data);
+        j->platform_data = NULL;
+        j->platform_data_free = NULL;
 }
 
 /* ---- events ---- */
 
-void job_event_done(JobEvent *ev) {
-        ev->result = mfree(ev->result);
-}
-
-int job_event_parse(const char *line, JobEvent *ret) {
-        json_object *o = json_parse_deep(line, NULL), *v;
-        const char *event;
-        JobEvent ev = { .kind = JOB_EVENT_OTHER };
-
-        if (!o)
-                return -EBADMSG;
-        /* Only strings: json_object_get_string() of a JSON null is NULL. */
-        event = strempty(json_get_string(o, "event"));
-        if (streq(event, "status")) {
-                if (streq(strempty(json_get_string(o, "status")), "RUNNING")) {
-                        ev.kind = JOB_EVENT_RUNNING;
-                        ev.started_usec = json_object_object_get_ex(o, "startedAt", &v) ? (uint64_t) json_object_get_int64(v) : 0;
-                }
-        } else if (streq(event, "log"))
-                ev.kind = JOB_EVENT_LOG;
-        else if (streq(event, "interim")) {
-                json_object *result = NULL;
-
-                ev.kind = JOB_EVENT_INTERIM;
-                ev.index = json_object_object_get_ex(o, "index", &v) ? (unsigned) json_object_get_int(v) : 0;
-                json_object_object_get_ex(o, "result", &result);
-                ev.result = strdup(json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                if (!ev.result) {
-                        json_object_put(o);
-                        return -ENOMEM;
-                }
-        }
-        /* "done" repeats exit.json, which is read when the worker has exited. */
-        json_object_put(o);
-        *ret = ev;
-        return 0;
-}
-
-static void handle_event(Job *j, const char *line) {
-        _cleanup_(job_event_done) JobEvent ev = {};
-
-        if (job_event_parse(line, &ev) < 0)
-                return;
-        switch (ev.kind) {
-        case JOB_EVENT_RUNNING:
-                job_worker_running(j, ev.started_usec);
-                break;
-        case JOB_EVENT_LOG:
-                job_worker_log(j);
-                break;
-        case JOB_EVENT_INTERIM:
-                job_worker_interim(j, ev.index, ev.result);
-                break;
-        case JOB_EVENT_OTHER:
-                break;
-        }
-}
-
-static int drain_events(Job *j) {
-        for (;;) {
-                char buf[65536], *nl;
-                ssize_t n = read(j->events_fd, buf, sizeof(buf));
-                char *b;
-
-                if (n < 0)
-                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-                if (n == 0)
-                        return -EPIPE;
-                b = realloc(j->events_buf, j->events_len + (size_t) n + 1);
-                if (!b)
-                        return -ENOMEM;
-                j->events_buf = b;
-                memcpy(b + j->events_len, buf, (size_t) n);
-                j->events_len += (size_t) n;
-                b[j->events_len] = 0;
-
-                while ((nl = memchr(j->events_buf, '\n', j->events_len))) {
-                        size_t len = (size_t) (nl - j->events_buf) + 1;
-
-                        *nl = 0;
-                        handle_event(j, j->events_buf);
-                        memmove(j->events_buf, j->events_buf + len, j->events_len - len);
-                        j->events_len -= len;
-                }
-                if (j->events_len > EVENTS_LINE_MAX)
-                        j->events_len = 0; /* a runaway line: drop it, the spool has everything */
-        }
-}
-
-static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userdata) {
         Job *j = userdata;
 
-        if (drain_events(j) < 0) {
-                /* EOF or error: the exit is noticed through the pidfd. */
-                j->events_source = sd_event_source_disable_unref(j->events_source);
-                j->events_fd = safe_close(j->events_fd);
+        switch (e->kind) {
+        case WORKER_EVENT_STATUS:
+                if (streq(strempty(e->status.status), "RUNNING"))
+                        j->platform_callbacks->on_started(j, e->status.started_usec);
+                break;
+        case WORKER_EVENT_LOG:
+                j->platform_callbacks->on_log(j);
+                break;
+        case WORKER_EVENT_INTERIM:
+                j->platform_callbacks->on_interim(j, e->interim.index,
+                                                  json_object_to_json_string_ext(e->interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                break;
+        default:
+                /* "done" repeats exit.json, which is read when the worker has exited. */
+                break;
         }
-        return 0;
 }
 
 static int try_reattach(Job *j, bool *ret_had_pid);
+static int local_cancel_job(Platform *p, Job *j);
 static void spool_poll_interim(Job *j);
 
-static int on_worker_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Job *j = userdata;
+/* exited: whether status is known (our child: exit code >= 0 or -signal); a re-attached worker
+ * is not ours to reap. */
+static void worker_ended(Job *j, bool exited, int status) {
+        LocalJob *l = j->platform_data;
         char why[256];
-        siginfo_t si = {};
 
-        if (j->events_fd >= 0)
-                (void) drain_events(j);  /* the last lines may still be in the pipe */
-        else if (j->spool_timer)
-                spool_poll_interim(j);   /* what came since the last look */
-
-        if (j->worker_is_child) {
-                if (waitid((idtype_t) 3 /* P_PIDFD */, (id_t) j->worker_pidfd, &si, WEXITED) < 0)
-                        log_warning_errno(errno, "Job %s: failed to reap worker: %m", j->id);
-        }
-        if (si.si_code == CLD_EXITED)
+        if (exited && status >= 0)
                 snprintf(why, sizeof(why), "The worker exited with status %i without recording an outcome "
-                         "(see worker.err in the spool).", si.si_status);
-        else if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
-                snprintf(why, sizeof(why), "The worker was killed by signal %i before it recorded an outcome.", si.si_status);
+                         "(see worker.err in the spool).", status);
+        else if (exited)
+                snprintf(why, sizeof(why), "The worker was killed by signal %i before it recorded an outcome.", -status);
         else
                 snprintf(why, sizeof(why), "The worker ended without recording an outcome.");
 
-        log_debug("Job %s: worker %i ended.", j->id, (int) j->worker_pid);
+        log_debug("Job %s: worker %i ended.", j->id, l ? (int) l->worker_pid : 0);
         job_detach_worker(j);
 
         /* A worker started after a restart finds the spool locked if the previous gatewayd had
          * started one just before it died, too early for recovery to see its worker.pid: that
          * one is the job's worker, and ours gave way to it. */
-        if (!j->cancel_requested && si.si_code == CLD_EXITED && si.si_status == 1) {
+        if (!j->cancel_requested && exited && status == 1) {
                 bool had_pid;
 
                 if (try_reattach(j, &had_pid) > 0)
-                        return 0;
+                        return;
         }
         job_conclude_from_spool(j, why);
+}
+
+/* Our child: called once its events are all delivered. */
+static void on_worker_exit(WorkerProcess *w, int status, void *userdata) {
+        worker_ended(userdata, true, status);
+}
+
+/* A re-attached worker: its pidfd became readable. */
+static int on_reattached_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Job *j = userdata;
+        LocalJob *l = j->platform_data;
+
+        if (l->spool_timer)
+                spool_poll_interim(j);   /* what came since the last look */
+        worker_ended(j, false, 0);
         return 0;
 }
 
@@ -368,28 +302,29 @@ static uint64_t spool_file_size(Job *j, const char *name) {
         _cleanup_free_ char *path = NULL;
         struct stat st;
 
-        if (asprintf(&path, "%s/%s", j->spool_dir, name) < 0 || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        if (!(path = spool_path(j->spool_dir, name)) || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
                 return 0;
         return (uint64_t) st.st_size;
 }
 
 /* Sends the interim results appended since the last look, as the event pipe would have. */
 static void spool_poll_interim(Job *j) {
+        LocalJob *l = j->platform_data;
         _cleanup_free_ char *path = NULL, *buf = NULL;
         _cleanup_close_ int fd = -1;
-        uint64_t size = spool_file_size(j, "interim.jsonl");
+        uint64_t size = spool_file_size(j, SPOOL_INTERIM);
         size_t n, start = 0;
         ssize_t k;
 
-        if (size <= j->interim_offset || size - j->interim_offset > 64 * 1024 * 1024)
+        if (size <= l->interim_offset || size - l->interim_offset > 64 * 1024 * 1024)
                 return;
-        n = (size_t) (size - j->interim_offset);
-        if (asprintf(&path, "%s/interim.jsonl", j->spool_dir) < 0 || !(buf = malloc(n + 1)))
+        n = (size_t) (size - l->interim_offset);
+        if (!(path = spool_path(j->spool_dir, SPOOL_INTERIM)) || !(buf = malloc(n + 1)))
                 return;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return;
-        k = pread(fd, buf, n, (off_t) j->interim_offset);
+        k = pread(fd, buf, n, (off_t) l->interim_offset);
         if (k <= 0)
                 return;
         buf[k] = 0;
@@ -401,121 +336,75 @@ static void spool_poll_interim(Job *j) {
                 /* The same text as the event would have carried: compact JSON. */
                 o = json_tokener_parse_verbose(buf + start, &jerr);
                 if (jerr == json_tokener_success)
-                        job_worker_interim(j, j->interim_index,
-                                           json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                        j->platform_callbacks->on_interim(j, l->interim_index,
+                                                          json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
-                j->interim_index++;
+                l->interim_index++;
         }
-        j->interim_offset += start;  /* a line still being written waits for the next look */
+        l->interim_offset += start;  /* a line still being written waits for the next look */
 }
 
 static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Job *j = userdata;
-        uint64_t log_size = spool_file_size(j, "log");
+        LocalJob *l = j->platform_data;
+        uint64_t log_size = spool_file_size(j, SPOOL_LOG);
 
         (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
         spool_poll_interim(j);
-        if (log_size != j->log_size) {
-                j->log_size = log_size;
-                job_worker_log(j);
+        if (log_size != l->log_size) {
+                l->log_size = log_size;
+                j->platform_callbacks->on_log(j);
         }
         return 0;
 }
 
 static int watch_spool(Job *j) {
+        LocalJob *l = j->platform_data;
         _cleanup_free_ char *text = NULL;
         int r;
 
         /* What is there already was announced by the previous gatewayd (or can be read). */
-        j->log_size = spool_file_size(j, "log");
-        j->interim_offset = spool_file_size(j, "interim.jsonl");
-        j->interim_index = 0;
-        if (j->interim_offset > 0 && job_read_spool_file(j, "interim.jsonl", j->interim_offset, &text, NULL) >= 0)
+        l->log_size = spool_file_size(j, SPOOL_LOG);
+        l->interim_offset = spool_file_size(j, SPOOL_INTERIM);
+        l->interim_index = 0;
+        if (l->interim_offset > 0 && job_read_spool_file(j, SPOOL_INTERIM, l->interim_offset, &text, NULL) >= 0)
                 for (const char *p = text; (p = strchr(p, '\n')); p++)
-                        j->interim_index++;
+                        l->interim_index++;
 
-        r = sd_event_add_time_relative(j->manager->event, &j->spool_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+        r = sd_event_add_time_relative(j->manager->event, &l->spool_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
                                        on_spool_timer, j);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(j->spool_timer, "job-spool");
-        return sd_event_source_set_enabled(j->spool_timer, SD_EVENT_ON);
+        (void) sd_event_source_set_description(l->spool_timer, "job-spool");
+        return sd_event_source_set_enabled(l->spool_timer, SD_EVENT_ON);
 }
 
-static int watch_worker(Job *j) {
+static int watch_reattached(Job *j) {
+        LocalJob *l = j->platform_data;
         int r;
 
-        r = sd_event_add_io(j->manager->event, &j->pidfd_source, j->worker_pidfd, EPOLLIN, on_worker_exit, j);
+        r = sd_event_add_io(j->manager->event, &l->pidfd_source, l->worker_pidfd, EPOLLIN, on_reattached_exit, j);
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(j->pidfd_source, "job-worker");
-        if (j->events_fd >= 0) {
-                r = sd_event_add_io(j->manager->event, &j->events_source, j->events_fd, EPOLLIN, on_events, j);
-                if (r < 0)
-                        return r;
-                (void) sd_event_source_set_description(j->events_source, "job-events");
-        } else {
-                r = watch_spool(j);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        (void) sd_event_source_set_description(l->pidfd_source, "job-worker");
+        return watch_spool(j);
 }
 
 /* ---- start ---- */
 
-static _noreturn_ void exec_worker(Job *j, const char *path, bool verb, int events_fd, int err_fd) {
+static int local_start_job(Platform *p, Job *j, const Service *s, const Image *image, GwError *e) {
         Config *c = j->manager->config;
-        char a_events[32], a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64];
-        sigset_t all;
-        int null_fd;
-
-        /* Its own session: gatewayd's death (or a SIGINT to its process group) must not reach it. */
-        (void) setsid();
-        sigemptyset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int sig = 1; sig < _NSIG; sig++)
-                (void) signal(sig, SIG_DFL);
-        fd_limit_restore();
-
-        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(err_fd, 2) < 0 || dup2(events_fd, 3) < 0)
-                _exit(127);
-        (void) syscall(SYS_close_range, 4, ~0U, 0);
-
-        snprintf(a_events, sizeof(a_events), "--events-fd=3");
-        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s/worker", j->manager->runtime_dir);
-        snprintf(a_result, sizeof(a_result), "--result-max=%llu", (unsigned long long) c->result_max);
-        snprintf(a_interim, sizeof(a_interim), "--interim-max=%llu", (unsigned long long) c->interim_max);
-        snprintf(a_count, sizeof(a_count), "--interim-count-max=%llu", (unsigned long long) c->interim_count);
-        snprintf(a_log, sizeof(a_log), "--log-max=%llu", (unsigned long long) c->log_max);
-        if (verb)
-                execl(path, path, "run", a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
-        else
-                execl(path, path, a_events, a_runtime, a_result, a_interim, a_count, a_log, j->spool_dir, (char *) NULL);
-        dprintf(2, "Failed to execute %s: %m\n", path);
-        _exit(127);
-}
-
-/* vfork: the child only makes system calls and execs, so copying gatewayd's page tables (and the
- * copy-on-write faults in gatewayd after) would be a waste per job. A function of its own, so
- * that no caller's variables live across the vfork. */
-static __attribute__((noinline)) pid_t spawn_worker(Job *j, const char *path, bool verb, int events_fd, int err_fd) {
-        pid_t pid = vfork();
-
-        if (pid == 0)
-                exec_worker(j, path, verb, events_fd, err_fd);
-        return pid;
-}
-
-int platform_local_start(Job *j, const Service *s, const Image *image, GwError *e) {
         _cleanup_free_ char *err_path = NULL;
         _cleanup_close_ int err_fd = -1;
+        char a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64];
+        char *argv[10];
+        size_t n = 0;
         json_object *spec;
         bool verb;
         const char *path = run_path(j->manager, &verb);
-        int pipefd[2], r;
-        pid_t pid;
+        WorkerOptions o;
+        LocalJob *l;
+        int r;
 
         spec = job_spec_json(j, s, image);
         if (!spec)
@@ -525,46 +414,59 @@ int platform_local_start(Job *j, const Service *s, const Image *image, GwError *
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot write job.json: %s", strerror(-r));
 
-        if (asprintf(&err_path, "%s/worker.err", j->spool_dir) < 0)
+        if (!(err_path = spool_path(j->spool_dir, SPOOL_WORKER_ERR)))
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         err_fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (err_fd < 0)
                 return gw_error_set_errno(e, -errno, "Cannot create %s: %m", err_path);
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return gw_error_set_errno(e, -errno, "Cannot create a pipe: %m");
 
-        pid = spawn_worker(j, path, verb, pipefd[1], err_fd);
-        if (pid < 0) {
-                r = -errno;
-                safe_close(pipefd[0]);
-                safe_close(pipefd[1]);
-                return gw_error_set_errno(e, r, "Cannot fork: %s", strerror(-r));
-        }
+        snprintf(a_runtime, sizeof(a_runtime), "--runtime-dir=%s/worker", j->manager->runtime_dir);
+        snprintf(a_result, sizeof(a_result), "--result-max=%llu", (unsigned long long) c->result_max);
+        snprintf(a_interim, sizeof(a_interim), "--interim-max=%llu", (unsigned long long) c->interim_max);
+        snprintf(a_count, sizeof(a_count), "--interim-count-max=%llu", (unsigned long long) c->interim_count);
+        snprintf(a_log, sizeof(a_log), "--log-max=%llu", (unsigned long long) c->log_max);
+        if (verb)
+                argv[n++] = (char *) "run";
+        argv[n++] = (char *) "--events-fd=3";
+        argv[n++] = a_runtime;
+        argv[n++] = a_result;
+        argv[n++] = a_interim;
+        argv[n++] = a_count;
+        argv[n++] = a_log;
+        argv[n++] = j->spool_dir;
+        argv[n] = NULL;
 
-        safe_close(pipefd[1]);
-        j->events_fd = pipefd[0];
-        (void) fcntl(j->events_fd, F_SETFL, O_NONBLOCK);
-        j->worker_pid = pid;
-        j->worker_is_child = true;
-        j->worker_started = true;
-        j->worker_pidfd = pidfd_open_(pid);
-        if (j->worker_pidfd < 0) {
-                r = -errno;
-                (void) kill(pid, SIGKILL);
-                (void) waitpid(pid, NULL, 0);
-                job_detach_worker(j);
-                return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
-        }
-        r = watch_worker(j);
+        l = local_job_get(j);
+        if (!l)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        o = (WorkerOptions) {
+                .path = path,
+                .argv = argv,
+                .own_session = true,   /* the job outlives gatewayd; its spool re-attaches it */
+                .drop_long_events = true,
+                .stderr_fd = err_fd,
+        };
+        r = worker_process_spawn(j->manager, &o, &(WorkerCallbacks) { .on_event = on_worker_event, .on_exit = on_worker_exit },
+                                 j, &l->worker);
         if (r < 0) {
-                (void) pidfd_signal(j->worker_pidfd, SIGKILL);
-                (void) waitid((idtype_t) 3, (id_t) j->worker_pidfd, NULL, WEXITED);
+                job_detach_worker(j);
+                return gw_error_set_errno(e, r, "Cannot start the worker: %s", strerror(-r));
+        }
+        l->worker_pid = worker_process_pid(l->worker);
+        j->worker_started = true;
+        /* For signals: our child cannot be recycled before we reap it, but the pidfd is what
+         * cancellation uses for re-attached workers too. */
+        l->worker_pidfd = pidfd_open_fd(l->worker_pid);
+        if (l->worker_pidfd < 0) {
+                r = l->worker_pidfd;
+                (void) worker_process_kill(l->worker, SIGKILL);
+                (void) waitpid(l->worker_pid, NULL, 0);
                 job_detach_worker(j);
                 return gw_error_set_errno(e, r, "Cannot watch the worker: %s", strerror(-r));
         }
-        log_info("Job %s: started worker %i (%s).", j->id, (int) pid, path);
+        log_info("Job %s: started worker %i (%s).", j->id, (int) l->worker_pid, path);
         if (j->cancel_requested)
-                (void) platform_local_cancel(j);
+                (void) local_cancel_job(p, j);
         return 0;
 }
 
@@ -577,7 +479,7 @@ static int read_worker_pid(Job *j, int *ret_fd, pid_t *ret_pid) {
         ssize_t n;
         int pid;
 
-        if (asprintf(&path, "%s/worker.pid", j->spool_dir) < 0)
+        if (!(path = spool_path(j->spool_dir, SPOOL_WORKER_PID)))
                 return -ENOMEM;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
@@ -594,6 +496,7 @@ static int read_worker_pid(Job *j, int *ret_fd, pid_t *ret_pid) {
  * re-attached, 0 if there is none, and sets *ret_had_pid if a worker.pid exists at all. */
 static int try_reattach(Job *j, bool *ret_had_pid) {
         _cleanup_close_ int fd = -1;
+        LocalJob *l;
         pid_t pid = 0;
         int r;
 
@@ -605,12 +508,14 @@ static int try_reattach(Job *j, bool *ret_had_pid) {
         /* The lock holder is alive, so pid is the worker (a recycled pid holds no lock). Pin it
          * with a pidfd, then make sure the lock is still held: else it exited in between and its
          * outcome is collected instead. */
-        j->worker_pidfd = pidfd_open_(pid);
-        if (j->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-                j->worker_pid = pid;
-                j->worker_is_child = false;
+        l = local_job_get(j);
+        if (!l)
+                return 0;
+        l->worker_pidfd = MAX(pidfd_open_fd(pid), -1);
+        if (l->worker_pidfd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+                l->worker_pid = pid;
                 j->worker_started = true;
-                if (watch_worker(j) >= 0) {
+                if (watch_reattached(j) >= 0) {
                         log_info("Job %s: re-attached to worker %i.", j->id, (int) pid);
                         return 1;
                 }
@@ -619,11 +524,11 @@ static int try_reattach(Job *j, bool *ret_had_pid) {
         return 0;
 }
 
-int platform_local_recover(Job *j) {
+static int local_reattach_job(Platform *p, Job *j) {
         _cleanup_free_ char *exit_path = NULL;
         bool had_pid;
 
-        if (asprintf(&exit_path, "%s/exit.json", j->spool_dir) < 0)
+        if (!(exit_path = spool_path(j->spool_dir, SPOOL_EXIT)))
                 return -ENOMEM;
 
         if (try_reattach(j, &had_pid) > 0)
@@ -636,8 +541,8 @@ int platform_local_recover(Job *j) {
                 return 1;
         }
         if (j->state == JOB_RUNNING) {
-                job_worker_finished(j, JOB_UNKNOWN, -1, "WORKER_LOST",
-                                    "The job was running, but its worker left no trace in the spool.", 0, 0);
+                j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST",
+                                               "The job was running, but its worker left no trace in the spool.", 0, 0);
                 return 1;
         }
         return 0;
@@ -647,29 +552,62 @@ int platform_local_recover(Job *j) {
 
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Job *j = userdata;
+        LocalJob *l = j->platform_data;
 
         log_warning("Job %s: worker did not stop within %llu s of SIGTERM; killing it.", j->id,
                     (unsigned long long) (CANCEL_KILL_USEC / USEC_PER_SEC));
-        if (j->worker_pidfd >= 0)
-                (void) pidfd_signal(j->worker_pidfd, SIGKILL);
+        if (l->worker_pidfd >= 0)
+                (void) pidfd_signal(l->worker_pidfd, SIGKILL);
         return 0;
 }
 
-int platform_local_cancel(Job *j) {
+static int local_cancel_job(Platform *p, Job *j) {
+        LocalJob *l = j->platform_data;
         int r;
 
         j->cancel_requested = true;
-        if (j->worker_pidfd < 0)
+        if (!l || l->worker_pidfd < 0)
                 return 0;
-        if (j->kill_timer)
+        if (l->kill_timer)
                 return 0; /* asked before: cancelling is idempotent, not an escalation */
-        r = pidfd_signal(j->worker_pidfd, SIGTERM);
+        r = pidfd_signal(l->worker_pidfd, SIGTERM);
         if (r < 0 && r != -ESRCH)
                 return log_warning_errno(r, "Job %s: failed to signal worker: %m", j->id);
-        r = sd_event_add_time_relative(j->manager->event, &j->kill_timer, CLOCK_MONOTONIC, CANCEL_KILL_USEC, 0,
+        r = sd_event_add_time_relative(j->manager->event, &l->kill_timer, CLOCK_MONOTONIC, CANCEL_KILL_USEC, 0,
                                        on_kill_timer, j);
         if (r < 0)
                 log_warning_errno(r, "Job %s: cannot arm the kill timer: %m", j->id);
-        log_info("Job %s: cancelling (SIGTERM to worker %i).", j->id, (int) j->worker_pid);
+        log_info("Job %s: cancelling (SIGTERM to worker %i).", j->id, (int) l->worker_pid);
         return 0;
 }
+
+/* ---- images and nodes ---- */
+
+/* Images are converted into this host's image directory: nothing to deploy. */
+static int local_deploy_image(Platform *p, Image *i, GwError *e) {
+        return 0;
+}
+
+/* One node: this host, always up. */
+static json_object *local_report_nodes(Platform *p) {
+        json_object *a = json_object_new_array(), *n = json_object_new_object();
+
+        if (!a || !n) {
+                json_object_put(a);
+                json_object_put(n);
+                return NULL;
+        }
+        json_object_object_add(n, "name", json_object_new_string("localhost"));
+        json_object_object_add(n, "state", json_object_new_string("up"));
+        json_object_array_add(a, n);
+        return a;
+}
+
+const PlatformVTable platform_local_vtable = {
+        .kind = "local",
+        .start_job = local_start_job,
+        .cancel_job = local_cancel_job,
+        .reattach_job = local_reattach_job,
+        .deploy_image = local_deploy_image,
+        .report_nodes = local_report_nodes,
+};

@@ -14,7 +14,9 @@ typedef struct Manager Manager;
 typedef void (*PolkitDone)(int r, const char *message, void *userdata);
 
 /* Asks polkit whether the caller may perform the action, asynchronously: the event loop keeps
- * serving meanwhile. Queries beyond a small number in flight wait their turn (see polkit.c). Returns 1 when the answer is known at once (root is always an admin; the
+ * serving meanwhile. This is the one authorization check of every surface: for network callers
+ * (TCP/TLS, caller_is_network()) it answers at once from the "Admins" list instead: 1, or
+ * -EACCES. Queries beyond a small number in flight wait their turn (see polkit.c). Returns 1 when the answer is known at once (root is always an admin; the
  * callback is not called), 0 when the callback will be called, or a negative errno. */
 int polkit_check(Manager *m, const Caller *caller, const char *action, bool interactive,
                  PolkitDone done, void *userdata);
@@ -22,6 +24,3 @@ int polkit_check(Manager *m, const Caller *caller, const char *action, bool inte
 /* Answers every pending query with -ESHUTDOWN (at shutdown, while requests can still be
  * answered). */
 void polkit_queries_cancel(Manager *m);
-
-/* Field 22 of /proc/PID/stat: the process start time in clock ticks since boot. */
-int process_start_time(pid_t pid, uint64_t *ret);

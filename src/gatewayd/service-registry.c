@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <systemd/sd-bus.h>
 
-#include "bus-manager.h"
-#include "bus-service.h"
 #include "db.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "registry-events.h"
 #include "reference.h"
 #include "service-registry.h"
 #include "time-util.h"
@@ -153,8 +152,7 @@ int service_registry_create(Manager *m, json_object *spec, Service **ret, GwErro
                 return gw_error_set_errno(e, r, "Failed to register service.");
         }
         log_info("Created service '%s' (image %s).", added->name, added->image);
-        bus_service_emit_added(added);
-        bus_manager_emit_n_services(m);
+        registry_publish_service(m, REGISTRY_SERVICE_ADDED, added);
         manager_update_status(m);
         if (ret)
                 *ret = added;
@@ -200,7 +198,7 @@ int service_registry_update(Manager *m, const char *name, json_object *spec, Ser
 
         service_take_spec(s, n);
         log_info("Updated service '%s'.", s->name);
-        bus_service_emit_changed(s);
+        registry_publish_service(m, REGISTRY_SERVICE_CHANGED, s);
         if (ret)
                 *ret = s;
         return 0;
@@ -225,9 +223,8 @@ int service_registry_remove(Manager *m, const char *name, GwError *e) {
 
         hashmap_remove(m->services, s->name);
         log_info("Removed service '%s'.", s->name);
-        bus_service_emit_removed(s);
+        registry_publish_service(m, REGISTRY_SERVICE_REMOVED, s);
         service_free(s);
-        bus_manager_emit_n_services(m);
         manager_update_status(m);
         return 0;
 }

@@ -3,11 +3,13 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <systemd/sd-event.h>
 
 #include "build-config.h"
 #include "fd-limit.h"
+#include "line-splitter.h"
 #include "log.h"
 #include "manager.h"
 #include "worker-process.h"
@@ -21,38 +23,38 @@ struct WorkerProcess {
         int fd;                      /* read end of the events pipe */
         sd_event_source *io_source;
         sd_event_source *child_source;
-        char *buf;
-        size_t buf_size, buf_used;
-        bool eof, exited, own_session;
+        LineSplitter lines;
+        bool eof, exited, own_session, drop_long_events, in_long_line;
         int exit_status;
         WorkerCallbacks cb;
         void *userdata;
 };
 
-const char *worker_binary_path(void) {
-        static char path[PATH_MAX];
+const char *worker_binary_path(Manager *m) {
+        static char path[PATH_MAX + 64];
         const char *e = getenv("GATEWAYD_WORKER");
+        char self[PATH_MAX], *slash;
         ssize_t n;
-        char *slash;
 
+        if (m && m->config->worker_path)
+                return m->config->worker_path;
         if (e)
                 return e;
-        if (path[0])
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+                return LIBEXECDIR "/gateway-worker";
+        self[n] = 0;
+        slash = strrchr(self, '/');
+        if (slash)
+                *slash = 0;
+        /* Installed: next to gatewayd. Build tree: src/gatewayd/ beside src/worker/. */
+        snprintf(path, sizeof(path), "%s/gateway-worker", self);
+        if (access(path, X_OK) >= 0)
                 return path;
-
-        n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-        if (n > 0) {
-                path[n] = 0;
-                slash = strrchr(path, '/');
-                /* In the build tree the worker lives in ../worker/ relative to gatewayd. */
-                if (slash && (size_t) (slash - path) + 32 < sizeof(path)) {
-                        strcpy(slash, "/../worker/gateway-worker");
-                        if (access(path, X_OK) == 0)
-                                return path;
-                }
-        }
-        snprintf(path, sizeof(path), "%s/gateway-worker", LIBEXECDIR);
-        return path;
+        snprintf(path, sizeof(path), "%s/../worker/gateway-worker", self);
+        if (access(path, X_OK) >= 0)
+                return path;
+        return LIBEXECDIR "/gateway-worker";
 }
 
 static void worker_maybe_finish(WorkerProcess *w) {
@@ -64,68 +66,59 @@ static void worker_maybe_finish(WorkerProcess *w) {
         on_exit(w, w->exit_status, w->userdata);
 }
 
-static void worker_dispatch_lines(WorkerProcess *w) {
-        size_t start = 0;
+static int on_line(const char *line, size_t len, bool continued, void *userdata) {
+        WorkerProcess *w = userdata;
+        WorkerEvent e;
 
-        for (;;) {
-                char *nl = memchr(w->buf + start, '\n', w->buf_used - start);
-                json_object *o;
-
-                if (!nl)
-                        break;
-                *nl = 0;
-                o = json_tokener_parse(w->buf + start);
-                if (o && json_object_is_type(o, json_type_object)) {
-                        if (w->cb.on_event)
-                                w->cb.on_event(w, o, w->userdata);
-                } else
-                        log_warning("Worker %i sent an unparsable event line; ignoring it.", (int) w->pid);
-                json_object_put(o);
-                start = (size_t) (nl - w->buf) + 1;
+        if (continued || w->in_long_line) {
+                if (w->drop_long_events) {
+                        /* All pieces of it, the last one too. */
+                        w->in_long_line = continued;
+                        return 0;
+                }
+                log_error("Worker %i sent an event line over %u bytes; killing it.", (int) w->pid, EVENT_LINE_MAX);
+                (void) kill(w->pid, SIGKILL);
+                return -E2BIG;
         }
-        memmove(w->buf, w->buf + start, w->buf_used - start);
-        w->buf_used -= start;
+        if (worker_event_parse(line, &e) < 0) {
+                log_warning("Worker %i sent an unparsable event line; ignoring it.", (int) w->pid);
+                return 0;
+        }
+        if (w->cb.on_event)
+                w->cb.on_event(w, &e, w->userdata);
+        worker_event_done(&e);
+        return 0;
+}
+
+/* Reads what is in the pipe; returns 0 when it would block, < 0 at EOF or on an error. */
+static int worker_read(WorkerProcess *w) {
+        char buf[65536];
+        ssize_t n;
+
+        n = read(w->fd, buf, sizeof(buf));
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                return log_warning_errno(errno, "Failed to read worker events: %m");
+        }
+        if (n == 0)
+                return -EPIPE;
+        return line_splitter_feed(&w->lines, buf, (size_t) n) < 0 ? -E2BIG : 1;
+}
+
+static void worker_eof(WorkerProcess *w) {
+        w->io_source = sd_event_source_disable_unref(w->io_source);
+        w->fd = safe_close(w->fd);
+        w->eof = true;
 }
 
 static int on_events(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         WorkerProcess *w = userdata;
-        ssize_t n;
 
-        if (w->buf_size - w->buf_used < 4096) {
-                size_t ns = w->buf_size ? w->buf_size * 2 : 65536;
-                char *b;
-
-                if (ns > EVENT_LINE_MAX) {
-                        log_error("Worker %i sent an event line over %u bytes; killing it.", (int) w->pid, EVENT_LINE_MAX);
-                        (void) kill(w->pid, SIGKILL);
-                        w->buf_used = 0;
-                        goto eof;
-                }
-                b = realloc(w->buf, ns);
-                if (!b)
-                        return log_oom();
-                w->buf = b;
-                w->buf_size = ns;
+        if (worker_read(w) < 0) {
+                worker_eof(w);
+                worker_maybe_finish(w);
         }
-
-        n = read(fd, w->buf + w->buf_used, w->buf_size - w->buf_used);
-        if (n < 0) {
-                if (errno == EAGAIN || errno == EINTR)
-                        return 0;
-                log_warning("Failed to read worker events: %m");
-                goto eof;
-        }
-        if (n == 0)
-                goto eof;
-        w->buf_used += (size_t) n;
-        worker_dispatch_lines(w);
-        return 0;
-
-eof:
-        w->io_source = sd_event_source_disable_unref(w->io_source);
-        w->fd = safe_close(w->fd);
-        w->eof = true;
-        worker_maybe_finish(w);
         return 0;
 }
 
@@ -135,22 +128,35 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         w->exited = true;
         w->exit_status = si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
         w->child_source = sd_event_source_disable_unref(w->child_source);
+        /* Everything the worker wrote is in the pipe now. A process it left behind (a job's
+         * sandbox) may still hold the write end: do not wait for an EOF that may never come. */
+        if (!w->eof) {
+                int r;
+
+                while ((r = worker_read(w)) > 0)
+                        ;
+                worker_eof(w);
+        }
         worker_maybe_finish(w);
         return 0;
 }
 
-static _noreturn_ void worker_exec(const char *path, const WorkerOptions *o, int events_fd, pid_t parent) {
-        size_t n = strv_length(o->argv);
-        char **argv = calloc(n + 2, sizeof(char *));
-        sigset_t all;
+/* Runs in the vfork child: system calls only, no allocation (it shares gatewayd's memory). */
+static _noreturn_ void worker_exec(char **argv, const WorkerOptions *o, int events_fd, pid_t parent) {
+        const char *path = argv[0];
+        sigset_t none;
+        int null_fd;
 
-        /* Undo what gatewayd set up for itself: blocked signals and ignored SIGPIPE. */
-        sigfillset(&all);
-        sigprocmask(SIG_UNBLOCK, &all, NULL);
-        signal(SIGPIPE, SIG_DFL);
+        /* Undo what gatewayd set up for itself: blocked signals, ignored SIGPIPE, the raised
+         * RLIMIT_NOFILE. */
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int sig = 1; sig < _NSIG; sig++)
+                (void) signal(sig, SIG_DFL);
         fd_limit_restore();
 
         if (o->own_session)
+                /* gatewayd's death (or a SIGINT to its process group) must not reach it. */
                 (void) setsid();
         else {
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -158,28 +164,26 @@ static _noreturn_ void worker_exec(const char *path, const WorkerOptions *o, int
                         _exit(EXIT_FAILURE);
         }
 
-        if (events_fd != 3) {
-                if (dup2(events_fd, 3) < 0)
-                        _exit(EXIT_FAILURE);
-        } else
-                (void) fcntl(3, F_SETFD, 0);
-        if (o->stderr_path) {
-                int fd = open(o->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-                if (fd >= 0)
-                        dup2(fd, STDERR_FILENO);
-        }
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null >= 0) {
-                dup2(null, STDIN_FILENO);
-                dup2(null, STDOUT_FILENO);
-        }
-        if (!argv)
-                _exit(EXIT_FAILURE);
-        argv[0] = (char *) "gateway-worker";
-        memcpy(argv + 1, o->argv, n * sizeof(char *));
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
+            (o->stderr_fd > STDERR_FILENO && dup2(o->stderr_fd, STDERR_FILENO) < 0) ||
+            (events_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(events_fd, 3)) < 0)
+                _exit(127);
+        (void) syscall(SYS_close_range, 4, ~0U, 0);
         execv(path, argv);
-        fprintf(stderr, "Failed to execute %s: %m\n", path);
+        dprintf(STDERR_FILENO, "Failed to execute %s: %m\n", path);
         _exit(127);
+}
+
+/* vfork: the child only makes system calls and execs, so copying gatewayd's page tables (and the
+ * copy-on-write faults in gatewayd after) would be a waste per job. A function of its own, so
+ * that no caller's variables live across the vfork. */
+static __attribute__((noinline)) pid_t worker_vfork(char **argv, const WorkerOptions *o, int events_fd, pid_t parent) {
+        pid_t pid = vfork();
+
+        if (pid == 0)
+                worker_exec(argv, o, events_fd, parent);
+        return pid;
 }
 
 int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbacks *cb, void *userdata,
@@ -187,22 +191,25 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
         WorkerProcess *w;
         int pipefd[2], r;
         pid_t parent = getpid(), pid;
-        /* "WorkerPath" names the worker for pulls as for jobs (platform-local.c). */
-        const char *path = m->config->worker_path ?: worker_binary_path();
+        /* "WorkerPath" names the worker for pulls as for jobs. */
+        const char *path = o->path ?: worker_binary_path(m);
+        size_t n = strv_length(o->argv);
+        _cleanup_free_ char **argv = calloc(n + 2, sizeof(char *));
 
+        if (!argv)
+                return log_oom();
+        argv[0] = (char *) path;
+        memcpy(argv + 1, o->argv, n * sizeof(char *));
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create worker pipe: %m");
 
-        pid = fork();
+        /* The read end is O_CLOEXEC: the exec closes it in the child. */
+        pid = worker_vfork(argv, o, pipefd[1], parent);
         if (pid < 0) {
                 r = -errno;
                 safe_close(pipefd[0]);
                 safe_close(pipefd[1]);
                 return log_error_errno(r, "Failed to fork worker: %m");
-        }
-        if (pid == 0) {
-                close(pipefd[0]);
-                worker_exec(path, o, pipefd[1], parent);
         }
         close(pipefd[1]);
 
@@ -213,7 +220,8 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
                 return log_oom();
         }
         *w = (WorkerProcess) { .manager = m, .pid = pid, .fd = pipefd[0], .cb = *cb, .userdata = userdata,
-                               .own_session = o->own_session };
+                               .own_session = o->own_session, .drop_long_events = o->drop_long_events };
+        line_splitter_init(&w->lines, EVENT_LINE_MAX, on_line, w);
         (void) fcntl(w->fd, F_SETFL, O_NONBLOCK);
 
         r = sd_event_add_io(m->event, &w->io_source, w->fd, EPOLLIN, on_events, w);
@@ -223,7 +231,7 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
                 worker_process_free(w);
                 return log_error_errno(r, "Failed to watch worker: %m");
         }
-        log_debug("Started worker %i: %s", (int) pid, o->argv[0]);
+        log_debug("Started worker %i: %s %s", (int) pid, path, o->argv[0]);
         *ret = w;
         return 0;
 }
@@ -240,7 +248,7 @@ WorkerProcess *worker_process_free(WorkerProcess *w) {
         sd_event_source_disable_unref(w->io_source);
         sd_event_source_disable_unref(w->child_source);
         safe_close(w->fd);
-        free(w->buf);
+        line_splitter_done(&w->lines);
         free(w);
         return NULL;
 }

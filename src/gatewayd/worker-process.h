@@ -5,24 +5,32 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "worker-events.h"
+
 typedef struct Manager Manager;
 typedef struct WorkerProcess WorkerProcess;
 
-/* A gateway-worker child on the local host. Its JSON-line events (DESIGN.md §3) arrive on a
- * pipe at fd 3 of the child and are handed over one parsed object at a time; on_exit is called
+/* A gateway-worker child on the local host. Its JSON-line events (worker-events.h) arrive on a
+ * pipe at fd 3 of the child and are handed over one parsed event at a time; on_exit is called
  * once, after the last event was delivered. */
 typedef struct WorkerCallbacks {
-        void (*on_event)(WorkerProcess *w, json_object *event, void *userdata);
+        void (*on_event)(WorkerProcess *w, const WorkerEvent *event, void *userdata);
         /* status: exit code (>= 0) or -signal number */
         void (*on_exit)(WorkerProcess *w, int status, void *userdata);
 } WorkerCallbacks;
 
 typedef struct WorkerOptions {
+        const char *path;         /* the binary; NULL: worker_binary_path() */
         char **argv;              /* argv after the binary name: { "pull", "--image-dir=…", ref, NULL } */
         bool own_session;         /* survive gatewayd (jobs); otherwise it dies with us (pulls) */
-        const char *stderr_path;  /* NULL: inherit gatewayd's stderr (the journal) */
+        bool drop_long_events;    /* an event line over the limit is dropped (jobs: the spool has
+                                   * everything); otherwise it is a broken worker and killed */
+        int stderr_fd;            /* > 2: the worker's stderr; otherwise gatewayd's (the journal) */
 } WorkerOptions;
 
+/* The one place gatewayd starts gateway-worker processes (pulls, and jobs on this host): fork,
+ * fd 3 the events pipe, stdin/stdout on /dev/null, every other descriptor closed, signals and
+ * RLIMIT_NOFILE as they were before gatewayd changed them. */
 int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbacks *cb, void *userdata,
                          WorkerProcess **ret);
 /* Kills a still running worker (SIGKILL), unless it runs in its own session. */
@@ -30,6 +38,6 @@ WorkerProcess *worker_process_free(WorkerProcess *w);
 pid_t worker_process_pid(WorkerProcess *w);
 int worker_process_kill(WorkerProcess *w, int sig);
 
-/* The gateway-worker binary when "WorkerPath" is not set: $GATEWAYD_WORKER, else next to
- * gatewayd (build tree), else the installed one. */
-const char *worker_binary_path(void);
+/* The gateway-worker binary: "WorkerPath" if set, else $GATEWAYD_WORKER, else next to gatewayd
+ * (installed), else ../worker/ (build tree), else the installed one. */
+const char *worker_binary_path(Manager *m);

@@ -10,13 +10,15 @@
  * skips each escaped character finds exactly the escapes (and not "\\u0000", which is a
  * backslash followed by the letters u0000). */
 static size_t find_nul_escape(const char *text, size_t size) {
-        for (const char *p = text, *end = text + size; p < end; p++) {
+        const char *p = text, *end = text + size;
+
+        while (p < end) {
                 p = memchr(p, '\\', (size_t) (end - p));
                 if (!p || p + 1 >= end)
                         break;
                 if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
                         return (size_t) (p - text);
-                p++; /* the escaped character */
+                p += 2; /* the backslash and the escaped character */
         }
         return SIZE_MAX;
 }

@@ -6,13 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spool-layout.h"
+
 /* Space set aside in a job's spool so that its final state can always be written, however full
  * the file system gets while the job runs: gatewayd allocates SPOOL_RESERVE_NAME when it creates
  * the spool (a submission that cannot is refused), the worker writes exit.json into those
  * blocks and renames the file into place. Overwriting allocated blocks and a rename in the same
  * directory need no new space on tmpfs, ext4 or xfs (not so on copy-on-write file systems). */
 
-#define SPOOL_RESERVE_NAME ".exit.json.reserve"
+#define SPOOL_RESERVE_NAME SPOOL_EXIT_RESERVE
 #define SPOOL_RESERVE_SIZE (64U * 1024U)
 
 /* Allocates size bytes to dir_fd/name (created, or grown if it exists). Returns the open fd. */

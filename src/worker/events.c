@@ -62,32 +62,17 @@ static int write_events(int fd, const char *p, size_t n) {
         return 0;
 }
 
-int events_emit(const char *event, json_object *fields) {
-        const char *s;
-        size_t len;
+int events_emit(WorkerEventKind kind, json_object *fields) {
         _cleanup_free_ char *line = NULL;
+        size_t len;
         int r;
 
-        if (!fields)
-                fields = json_object_new_object();
-        if (!fields)
-                return -ENOMEM;
-        json_object_object_add(fields, "event", json_object_new_string(event));
-        json_object_object_add(fields, "time", json_object_new_int64(now_usec()));
-
-        s = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        len = strlen(s);
-        line = malloc(len + 2);
-        if (!line) {
-                json_object_put(fields);
-                return -ENOMEM;
-        }
-        memcpy(line, s, len);
-        line[len] = '\n';
-        json_object_put(fields);
+        r = worker_event_format(kind, fields, (uint64_t) now_usec(), &line, &len);
+        if (r < 0)
+                return r;
 
         pthread_mutex_lock(&events_lock);
-        if (events_max_bytes > 0 && !streq(event, "done") && events_written + len + 1 > events_max_bytes) {
+        if (events_max_bytes > 0 && kind != WORKER_EVENT_DONE && events_written + len + 1 > events_max_bytes) {
                 static const char note[] = "{\"event\":\"log\",\"level\":\"warning\",\"message\":"
                         "\"[gateway-worker] Event limit reached: no further log and interim events (the log file has them).\"}\n";
                 r = 0;
@@ -104,7 +89,7 @@ int events_emit(const char *event, json_object *fields) {
         if (events_broken)
                 r = -EPIPE;
         else {
-                r = write_events(events_fd, line, len + 1);
+                r = write_events(events_fd, line, len);
                 if (r == -EPIPE || r == -ETIMEDOUT)
                         events_broken = true;
         }
@@ -126,7 +111,7 @@ int events_emit_log(const char *level, const char *format, ...) {
                 return -ENOMEM;
         json_object_object_add(o, "level", json_object_new_string(level));
         json_object_object_add(o, "message", json_object_new_string(buf));
-        return events_emit("log", o);
+        return events_emit(WORKER_EVENT_LOG, o);
 }
 
 int events_emit_status(const char *status, const char *message) {
@@ -136,7 +121,7 @@ int events_emit_status(const char *status, const char *message) {
         json_object_object_add(o, "status", json_object_new_string(status));
         if (message)
                 json_object_object_add(o, "message", json_object_new_string(message));
-        return events_emit("status", o);
+        return events_emit(WORKER_EVENT_STATUS, o);
 }
 
 static char *first_error = NULL;
@@ -175,6 +160,12 @@ int worker_error_replace_errno(int error, const char *format, ...) {
         r = record_error(true, error, format, ap);
         va_end(ap);
         return r;
+}
+
+void worker_error_clear(void) {
+        pthread_mutex_lock(&events_lock);
+        first_error = mfree(first_error);
+        pthread_mutex_unlock(&events_lock);
 }
 
 const char *worker_error_message(void) {

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
+#include "spool-layout.h"
 #include "job-log.h"
 #include "fs-util.h"
 #include "macro.h"
@@ -27,7 +28,7 @@ struct JobLog {
 };
 
 static int open_segment(JobLog *l) {
-        l->fd = openat(l->dir_fd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+        l->fd = openat(l->dir_fd, SPOOL_LOG, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (l->fd < 0)
                 return -errno;
         l->cur_size = 0;
@@ -52,7 +53,7 @@ int job_log_open(int dir_fd, uint64_t max_size, size_t tail_lines, JobLog **ret)
                         return -ENOMEM;
                 }
         }
-        (void) unlinkat(dir_fd, "log.old", 0);
+        (void) unlinkat(dir_fd, SPOOL_LOG_OLD, 0);
         r = open_segment(l);
         if (r < 0) {
                 job_log_free(l);
@@ -73,7 +74,7 @@ JobLog *job_log_free(JobLog *l) {
 }
 
 static int rotate(JobLog *l) {
-        if (renameat(l->dir_fd, "log", l->dir_fd, "log.old") < 0)
+        if (renameat(l->dir_fd, SPOOL_LOG, l->dir_fd, SPOOL_LOG_OLD) < 0)
                 return -errno;
         l->fd = safe_close(l->fd);
         if (l->rotated)
@@ -219,11 +220,11 @@ static int finish_in_place(JobLog *l) {
         char note[256];
         int n;
 
-        (void) unlinkat(l->dir_fd, "log.tmp", 0);
-        if (l->rotated && unlinkat(l->dir_fd, "log.old", 0) >= 0)
+        (void) unlinkat(l->dir_fd, SPOOL_LOG_TMP, 0);
+        if (l->rotated && unlinkat(l->dir_fd, SPOOL_LOG_OLD, 0) >= 0)
                 l->dropped += l->old_size;
         l->old_size = 0;
-        fd = openat(l->dir_fd, "log", O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        fd = openat(l->dir_fd, SPOOL_LOG, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
         n = snprintf(note, sizeof(note),
@@ -251,11 +252,11 @@ int job_log_finish(JobLog *l) {
         l->fd = safe_close(l->fd);
 
         if (l->rotated) {
-                old_fd = openat(l->dir_fd, "log.old", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                old_fd = openat(l->dir_fd, SPOOL_LOG_OLD, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (old_fd < 0)
                         return -errno;
         }
-        cur_fd = openat(l->dir_fd, "log", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        cur_fd = openat(l->dir_fd, SPOOL_LOG, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (cur_fd < 0)
                 return -errno;
 
@@ -284,7 +285,7 @@ int job_log_finish(JobLog *l) {
         skip_cur = skip - skip_old;
         l->dropped += skip;
 
-        tmp_fd = openat(l->dir_fd, "log.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+        tmp_fd = openat(l->dir_fd, SPOOL_LOG_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (tmp_fd < 0)
                 r = -errno;
         else {
@@ -295,7 +296,11 @@ int job_log_finish(JobLog *l) {
                         r = copy_range(cur_fd, skip_cur, l->cur_size - skip_cur, tmp_fd);
                 if (r >= 0 && fsync(tmp_fd) < 0)
                         r = -errno;
-                if (r >= 0 && renameat(l->dir_fd, "log.tmp", l->dir_fd, "log") < 0)
+                /* The rotated part is in the merged copy now: drop it before the copy takes the
+                 * log's name, so that log and log.old never hold more than LogMax together. */
+                if (r >= 0 && l->rotated)
+                        (void) unlinkat(l->dir_fd, SPOOL_LOG_OLD, 0);
+                if (r >= 0 && renameat(l->dir_fd, SPOOL_LOG_TMP, l->dir_fd, SPOOL_LOG) < 0)
                         r = -errno;
         }
         if (r == -ENOSPC || r == -EDQUOT) {
@@ -303,10 +308,9 @@ int job_log_finish(JobLog *l) {
                 return finish_in_place(l);
         }
         if (r < 0) {
-                (void) unlinkat(l->dir_fd, "log.tmp", 0);
+                (void) unlinkat(l->dir_fd, SPOOL_LOG_TMP, 0);
                 return r;
         }
-        (void) unlinkat(l->dir_fd, "log.old", 0);
         return 0;
 }
 

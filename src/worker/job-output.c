@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "spool-layout.h"
 #include "events.h"
 #include "job-log.h"
 #include "job-output.h"
@@ -57,7 +58,8 @@ static int write_line(int fd, const char *s, size_t n) {
                 return -errno;
         if (k != (ssize_t) (n + 1)) {
                 /* short: the file system filled up in between; take the half line back */
-                (void) ftruncate(fd, lseek(fd, 0, SEEK_CUR) - k);
+                if (ftruncate(fd, lseek(fd, 0, SEEK_CUR) - k) < 0)
+                        log_debug_errno(errno, "Cannot take back a partial line of interim.jsonl: %m");
                 return -ENOSPC;
         }
         return 0;
@@ -80,7 +82,7 @@ static int on_interim(const char *json, size_t len, size_t index, void *userdata
                 return 0;
         json_object_object_add(e, "index", json_object_new_int64((int64_t) index));
         json_object_object_add(e, "result", json_parse_deep(json, NULL));
-        (void) events_emit("interim", e);
+        (void) events_emit(WORKER_EVENT_INTERIM, e);
         return 0;
 }
 
@@ -101,7 +103,7 @@ static void emit_line_event(const char *stream, const char *data, size_t len) {
         json_object_object_add(e, "line", json_object_new_string_len(copy, (int) n));
         if (len > EVENT_LINE_MAX)
                 json_object_object_add(e, "truncated", json_object_new_boolean(true));
-        (void) events_emit("log", e);
+        (void) events_emit(WORKER_EVENT_LOG, e);
 }
 
 static void log_piece(JobOutput *o, const char *data, size_t len, bool continued) {
@@ -155,7 +157,7 @@ int job_output_open(int spool_fd, const MarkerLimits *limits, uint64_t log_max, 
                 job_output_free(o);
                 return log_error_errno(k, "Cannot create the job log: %m");
         }
-        o->interim_fd = openat(spool_fd, "interim.jsonl",
+        o->interim_fd = openat(spool_fd, SPOOL_INTERIM,
                                O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (o->interim_fd < 0) {
                 k = -errno;

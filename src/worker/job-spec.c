@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "spool-layout.h"
 #include "job-spec.h"
 #include "macro.h"
 
@@ -407,7 +408,7 @@ int job_spec_load(int dir_fd, JobSpec **ret, char **ret_error) {
         int r;
 
         *ret_error = NULL;
-        r = read_json_file(dir_fd, "job.json", "job.json", &o, ret_error);
+        r = read_json_file(dir_fd, SPOOL_JOB_SPEC, SPOOL_JOB_SPEC, &o, ret_error);
         if (r < 0)
                 return r;
         r = job_spec_from_json(o, ret, &e);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "spool-layout.h"
 #include "build-config.h"
 #include "events.h"
 #include "job-log.h"
@@ -347,10 +348,10 @@ static int write_exit_json(int spool_fd, int reserve_fd, JobOutcome *o, json_obj
                 shorten_detail(o);
         }
         /* Into the reserved blocks: this works however full the file system is. */
-        r = reserve_fd >= 0 ? reserve_file_commit(spool_fd, reserve_fd, SPOOL_RESERVE_NAME, "exit.json", s, strlen(s))
+        r = reserve_fd >= 0 ? reserve_file_commit(spool_fd, reserve_fd, SPOOL_RESERVE_NAME, SPOOL_EXIT, s, strlen(s))
                             : -EBADF;
         if (r < 0)
-                r = spool_write_atomic(spool_fd, "exit.json", s, strlen(s));
+                r = spool_write_atomic(spool_fd, SPOOL_EXIT, s, strlen(s));
         if (r < 0) {
                 json_object_put(j);
                 return log_error_errno(r, "Cannot write exit.json: %m");
@@ -364,8 +365,8 @@ static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
         json_object *j = NULL;
         int r;
 
-        r = o->result ? spool_write_atomic_deferred(spool_fd, "result.json", o->result, o->result_len)
-                      : spool_write_atomic_deferred(spool_fd, "result.json", "null", 4);
+        r = o->result ? spool_write_atomic_deferred(spool_fd, SPOOL_RESULT, o->result, o->result_len)
+                      : spool_write_atomic_deferred(spool_fd, SPOOL_RESULT, "null", 4);
         if (errno_is_disk_full(r)) {
                 /* No result.json reads as "no result". A job that succeeded but whose result is
                  * lost did not succeed for its user. */
@@ -380,7 +381,7 @@ static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
         r = write_exit_json(spool_fd, reserve_fd, o, &j);
         if (r < 0)
                 return r;
-        (void) events_emit("done", j);
+        (void) events_emit(WORKER_EVENT_DONE, j);
         return 0;
 }
 
@@ -489,7 +490,7 @@ static int open_spool(const char *spool, char **ret_path, int *ret_fd) {
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot open spool directory %s: %m", path);
-        if (faccessat(fd, "exit.json", F_OK, AT_SYMLINK_NOFOLLOW) >= 0) {
+        if (faccessat(fd, SPOOL_EXIT, F_OK, AT_SYMLINK_NOFOLLOW) >= 0) {
                 close(fd);
                 return log_error_errno(EEXIST, "Spool directory %s already has exit.json: the job has finished.", path);
         }
@@ -502,7 +503,7 @@ int verb_run(int argc, char *argv[]) {
         RunArgs a = {
                 .events_fd = STDOUT_FILENO,
                 .events_timeout_msec = 30000,
-                .pid_file = "worker.pid",
+                .pid_file = SPOOL_WORKER_PID,
                 .runner = {
                         .bwrap = DEFAULT_BWRAP,
                         .runtime_dir = DEFAULT_RUNTIME_DIR,

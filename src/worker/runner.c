@@ -17,6 +17,7 @@
 #include "job-output.h"
 #include "job-seccomp.h"
 #include "log.h"
+#include "process-util.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "spool.h"
@@ -105,20 +106,12 @@ static int set_error(JobOutcome *o, const char *status, const char *code, const 
         return o->error_code && o->error_detail ? 0 : -ENOMEM;
 }
 
-static int pidfd_open_(pid_t pid) {
-        return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_kill(int pidfd, int sig) {
-        return (int) syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
 static void kill_all(Runner *r) {
         r->killed = true;
         if (r->sandbox_pidfd >= 0)
-                (void) pidfd_kill(r->sandbox_pidfd, SIGKILL);
+                (void) pidfd_signal(r->sandbox_pidfd, SIGKILL);
         if (!r->bwrap_exited)
-                (void) pidfd_kill(r->bwrap_pidfd, SIGKILL);
+                (void) pidfd_signal(r->bwrap_pidfd, SIGKILL);
         if (r->cgroup)
                 (void) job_cgroup_kill(r->cgroup, SIGKILL);
 }
@@ -140,7 +133,7 @@ static void begin_stop(Runner *r, StopReason reason) {
         else
                 job_output_note(r->output, "notice", "Job cancelled; terminating it.");
 
-        if (r->sandbox_pidfd >= 0 && pidfd_kill(r->sandbox_pidfd, SIGTERM) >= 0)
+        if (r->sandbox_pidfd >= 0 && pidfd_signal(r->sandbox_pidfd, SIGTERM) >= 0)
                 r->kill_at = now_usec() + r->opts->kill_grace_usec;
         else
                 kill_all(r);   /* not started yet (or gone): nothing to be graceful to */
@@ -162,14 +155,14 @@ static void parse_json_status(Runner *r) {
         if (r->sandbox_pid <= 0)
                 return;
         /* Referring to the sandbox's init by pidfd: its pid may be reused once bwrap reaps it. */
-        r->sandbox_pidfd = pidfd_open_(r->sandbox_pid);
+        r->sandbox_pidfd = MAX(pidfd_open_fd(r->sandbox_pid), -1);
         r->started_at = now_realtime_usec();
 
         json_object *o = json_object_new_object();
         if (o) {
                 json_object_object_add(o, "status", json_object_new_string("RUNNING"));
                 json_object_object_add(o, "startedAt", json_object_new_int64(r->started_at));
-                (void) events_emit("status", o);
+                (void) events_emit(WORKER_EVENT_STATUS, o);
         }
 }
 
@@ -391,9 +384,10 @@ static int spawn(Runner *r, char **argv) {
         (void) fcntl(r->fd_json, F_SETFL, O_NONBLOCK);
         (void) fcntl(r->fd_init, F_SETFL, O_NONBLOCK);
 
-        r->bwrap_pidfd = pidfd_open_(r->bwrap_pid);
+        r->bwrap_pidfd = pidfd_open_fd(r->bwrap_pid);
         if (r->bwrap_pidfd < 0) {
-                k = -errno;
+                k = r->bwrap_pidfd;
+                r->bwrap_pidfd = -1;
                 (void) kill(r->bwrap_pid, SIGKILL);
                 (void) waitpid(r->bwrap_pid, NULL, 0);
                 return k;
@@ -548,7 +542,7 @@ static int supervise(Runner *r, int signal_fd, JobOutcome *o) {
         /* Nothing of the job may outlive us, even if bwrap was killed by someone else and left
          * the sandbox behind. */
         if (r->sandbox_pidfd >= 0)
-                (void) pidfd_kill(r->sandbox_pidfd, SIGKILL);
+                (void) pidfd_signal(r->sandbox_pidfd, SIGKILL);
         if (r->cgroup)
                 (void) job_cgroup_kill(r->cgroup, SIGKILL);
         return k;

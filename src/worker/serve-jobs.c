@@ -10,6 +10,7 @@
  * so a second start of the same id — from this connection, another one or another serve — finds
  * it and never runs the job again. */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -327,6 +328,17 @@ static char **worker_argv(Serve *s, const char *spool) {
 
 /* Without systemd: a grandchild in a session of its own, so that neither the connection's end
  * nor the end of this serve reaches it. Exec failures come back through a CLOEXEC pipe. */
+/* An error message for the client; NULL if even that cannot be allocated (the caller then
+ * answers with a generic one). */
+_printf_(2, 3) static void set_error(char **ret_error, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        if (vasprintf(ret_error, format, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+}
+
 static int launch_detached(Serve *s, int dir_fd, const char *spool, char **ret_error) {
         _cleanup_free_ char **argv = worker_argv(s, spool);
         int pipefd[2], err = 0, status, r;
@@ -336,7 +348,7 @@ static int launch_detached(Serve *s, int dir_fd, const char *spool, char **ret_e
         if (!argv)
                 return -ENOMEM;
         if ((r = mkdir_p(s->args->runtime_dir, 0755)) < 0) {
-                (void) asprintf(ret_error, "Cannot create %s: %s", s->args->runtime_dir, strerror(-r));
+                set_error(ret_error, "Cannot create %s: %s", s->args->runtime_dir, strerror(-r));
                 return r;
         }
         if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -387,11 +399,11 @@ static int launch_detached(Serve *s, int dir_fd, const char *spool, char **ret_e
         while (k < 0 && errno == EINTR);
         close(pipefd[0]);
         if (k == (ssize_t) sizeof(err)) {
-                (void) asprintf(ret_error, "Cannot execute %s: %s", argv[0], strerror(err));
+                set_error(ret_error, "Cannot execute %s: %s", argv[0], strerror(err));
                 return -err;
         }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                (void) asprintf(ret_error, "Cannot fork the worker.");
+                set_error(ret_error, "Cannot fork the worker.");
                 return -ECHILD;
         }
         return 0;
@@ -414,7 +426,7 @@ static int launch_systemd(Serve *s, const char *id, const char *spool, char **re
             asprintf(&runtime_rel, "RuntimeDirectory=%s", s->args->runtime_dir + 5) < 0)
                 return -ENOMEM;
         if (!runtime_rel && (r = mkdir_p(s->args->runtime_dir, 0755)) < 0) {
-                (void) asprintf(ret_error, "Cannot create %s: %s", s->args->runtime_dir, strerror(-r));
+                set_error(ret_error, "Cannot create %s: %s", s->args->runtime_dir, strerror(-r));
                 return r;
         }
         if (!wargv || asprintf(&unit, "--unit=gateway-job-%s", id) < 0 ||
@@ -482,7 +494,7 @@ static int launch_systemd(Serve *s, const char *id, const char *spool, char **re
                 ;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 errbuf[strcspn(errbuf, "\n")] = 0;
-                (void) asprintf(ret_error, "systemd-run failed: %s", got ? errbuf : "no message");
+                set_error(ret_error, "systemd-run failed: %s", got ? errbuf : "no message");
                 return -EIO;
         }
         return 0;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "spool-layout.h"
 #include "fs-util.h"
 #include "macro.h"
 #include "spool.h"
@@ -74,9 +75,9 @@ int spool_prepare_input(int dir_fd, uid_t uid, gid_t gid) {
         _cleanup_close_ int input_fd = -1;
         int r;
 
-        if (mkdirat(dir_fd, "input", 0755) < 0 && errno != EEXIST)
+        if (mkdirat(dir_fd, SPOOL_INPUT_DIR, 0755) < 0 && errno != EEXIST)
                 return -errno;
-        input_fd = openat(dir_fd, "input", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        input_fd = openat(dir_fd, SPOOL_INPUT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (input_fd < 0)
                 return -errno;
         r = prepare_input_file(input_fd, "data.json", uid, gid);

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "macro.h"
+#include "process-util.h"
 #include "squashfs-mount.h"
 
 /* The reason of the last failure, for the job's error detail (the worker is single-threaded). */
@@ -74,36 +75,13 @@ static int take_lock(const char *runtime_dir) {
         return fd;
 }
 
-/* Field 22 of /proc/PID/stat: distinguishes a live worker from a recycled pid. */
-static int process_start_time(pid_t pid, unsigned long long *ret) {
-        char path[64], buf[1024], *p;
-        _cleanup_close_ int fd = -1;
-        ssize_t n;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return -EIO;
-        buf[n] = 0;
-        p = strrchr(buf, ')');
-        if (!p)
-                return -EIO;
-        /* after ")" come fields 3.. ; skip 19 of them to reach field 22 */
-        for (int i = 0; i < 20 && p; i++)
-                p = strchr(p + 1, ' ');
-        if (!p || sscanf(p + 1, "%llu", ret) != 1)
-                return -EIO;
-        return 0;
-}
-
 static bool ref_alive(const char *name) {
-        unsigned long long start, now;
+        unsigned long long start;
+        uint64_t now;
         int pid;
         char c;
 
+        /* The start time (process-util.c) tells a live user from a recycled pid. */
         if (sscanf(name, "%d-%llu%c", &pid, &start, &c) != 2 || pid <= 0)
                 return false;
         return process_start_time(pid, &now) >= 0 && now == start;
@@ -244,7 +222,7 @@ static void sweep_stale(const char *runtime_dir, const char *skip_entry) {
 }
 
 static int make_paths(ImageMount *m, const char *runtime_dir, const struct stat *st) {
-        unsigned long long start;
+        uint64_t start;
         int r;
 
         r = process_start_time(getpid(), &start);
@@ -256,7 +234,7 @@ static int make_paths(ImageMount *m, const char *runtime_dir, const struct stat 
                      (unsigned long long) st->st_dev, (unsigned long long) st->st_ino) < 0 ||
             asprintf(&m->root, "%s/root", m->entry) < 0 ||
             asprintf(&m->refs, "%s/refs", m->entry) < 0 ||
-            asprintf(&m->ref, "%s/%d-%llu", m->refs, (int) getpid(), start) < 0)
+            asprintf(&m->ref, "%s/%d-%llu", m->refs, (int) getpid(), (unsigned long long) start) < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -9,7 +9,8 @@ not (unless the reason is semantic, e.g. an unknown user). Every documented stat
 observed, except the few listed in NOT_TRIGGERED with the reason.
 
 Daemon → document: every route in src/gatewayd/http-api.c's table is documented (except the job
-and PlanQK routes, which docs/openapi-planqk.yaml and the jobs work cover), and every other
+and PlanQK routes, which docs/openapi-planqk.yaml and the jobs work cover, and Shifter's /api/
+routes, which docs/openapi-shifter.yaml and test_shifter_api cover), and every other
 method on a documented path is 405 with the documented Allow header."""
 import json
 import os
@@ -27,14 +28,21 @@ from harness.stack import StackTestCase
 
 DOC = os.path.join(source_dir(), "docs", "openapi.yaml")
 ROUTES_C = os.path.join(source_dir(), "src", "gatewayd", "http-api.c")
-# Routes documented in another file (docs/openapi-planqk.yaml) or added by the jobs work.
-ELSEWHERE = re.compile(r"^/planqk(/|$)|^/v1/jobs(/|$)|^/v1/services/\*/jobs(/|$)")
+# Routes documented in another file (docs/openapi-planqk.yaml, docs/openapi-shifter.yaml) or
+# added by the jobs work.
+ELSEWHERE = re.compile(r"^/planqk(/|$)|^/v1/jobs(/|$)|^/v1/services/\*/jobs(/|$)|^/api/")
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 MAX_BODY = 64 * 1024
 
 # Documented statuses this test cannot provoke on purpose, and why.
 NOT_TRIGGERED = {
     "500": "needs out-of-memory or a failing database/file system",
+    "401": "only on the TCP/TLS listeners (test_remote)",
+    "429": "only on the TCP/TLS listeners, and for 100 live tokens of one user (test_remote)",
+    ("get", "/v1/tokens", "403"): "only on the TCP/TLS listeners (test_remote)",
+    ("post", "/v1/tokens", "403"): "only on the TCP/TLS listeners (test_remote)",
+    ("delete", "/v1/tokens/{id}", "403"): "only on the TCP/TLS listeners (test_remote)",
+    ("delete", "/v1/tokens/{id}", "503"): "needs shutdown while polkit is still answering",
     ("post", "/v1/services", "503"): "needs shutdown while polkit is still answering",
     ("put", "/v1/services/{name}", "503"): "needs shutdown while polkit is still answering",
     ("delete", "/v1/services/{name}", "503"): "needs shutdown while polkit is still answering",
@@ -193,7 +201,8 @@ class Api:
 def parse_route_table(path=ROUTES_C):
     with open(path) as f:
         text = f.read()
-    return re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/[^"]*)"\s*,\s*\w+\s*\}', text)
+    # { "GET", "/v1/x", handler } or with a scope: { "POST", "/v1/x", handler, AUTH_SCOPE_SUBMIT }
+    return re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/[^"]*)"\s*,\s*\w+\s*(?:,\s*[\w| ]+)?\}', text)
 
 
 class DocumentMatchesRouteTable(unittest.TestCase):
@@ -430,6 +439,9 @@ class Conformance(StackTestCase):
             ("get", "/v1/images/{idOrReference}"): self.scenario_get_image,
             ("delete", "/v1/images/{idOrReference}"): self.scenario_remove_image,
             ("post", "/v1/images/{id}/expire"): self.scenario_expire,
+            ("get", "/v1/tokens"): self.scenario_list_tokens,
+            ("post", "/v1/tokens"): self.scenario_create_token,
+            ("delete", "/v1/tokens/{id}"): self.scenario_revoke_token,
         }
         # Job operations have their own tests (test_jobs, test_planqk) should they be added here.
         documented = [(m, t) for m, t, _ in self.api.operations()
@@ -474,6 +486,33 @@ class Conformance(StackTestCase):
             for bad in ('{"name": ', "", "[1] x", b'{"name": "\xff"}'):
                 r = self.call(method, template, path, bad)
                 self.assertEqual((r.status, r.error_code()), (400, "BadRequest"), r.body)
+
+    def scenario_create_token(self):
+        t = "/v1/tokens"
+        for body in ({}, {"expiresIn": 60}, {"scope": ["read", "pull"]}, {"expiresIn": 3600, "scope": ["submit"]}):
+            r = self.call("post", t, t, body, as_user=users.USER)
+            self.assertEqual(r.status, 201, r.body)
+        semantic = [{"expiresIn": 10 ** 12}]
+        invalid = [{"expiresIn": 0}, {"expiresIn": "60"}, {"expiresIn": 1.5}, {"scope": []}, {"scope": "read"},
+                   {"scope": ["admin"]}, {"scope": [1]}, {"owner": "root"}, [], '"x"']
+        for body in invalid + semantic:
+            r = self.call("post", t, t, body, semantic=body in semantic, as_user=users.USER)
+            self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), f"{body}: {r.body}")
+
+    def scenario_list_tokens(self):
+        created = self.call("post", "/v1/tokens", "/v1/tokens", {}, as_user=users.OTHER)
+        r = self.call("get", "/v1/tokens", "/v1/tokens", as_user=users.OTHER)
+        self.assertEqual(r.status, 200)
+        self.assertIn(created.json["id"], [x["id"] for x in r.json["tokens"]])
+
+    def scenario_revoke_token(self):
+        t = "/v1/tokens/{id}"
+        mine = self.call("post", "/v1/tokens", "/v1/tokens", {}, as_user=users.USER).json["id"]
+        self.assertEqual(self.call("delete", t, f"/v1/tokens/{mine}", as_user=users.OTHER).status, 404)
+        self.assertEqual(self.call("delete", t, f"/v1/tokens/{mine}", as_user=users.USER).status, 204)
+        self.assertEqual(self.call("delete", t, f"/v1/tokens/{mine}", as_user=users.USER).status, 404)
+        other = self.call("post", "/v1/tokens", "/v1/tokens", {}, as_user=users.USER).json["id"]
+        self.assertEqual(self.call("delete", t, f"/v1/tokens/{other}", as_user=users.ADMIN).status, 204)
 
     def scenario_status(self):
         r = self.call("get", "/v1/status", "/v1/status")

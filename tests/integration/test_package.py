@@ -143,8 +143,12 @@ class InstalledPackages(unittest.TestCase):
             # Started by the packages' postinst.
             self.assertEqual(self.sh("systemctl", "is-active", sock, check=False).stdout.strip(),
                              "active", self.dpkg_output)
-        units = [f"/lib/systemd/system/{u}" for u in ("gatewayd.service", "gatewayd.socket",
-                                                       "gateway-worker.socket", "gateway-worker@.service")]
+        # The network listeners are installed for a site to enable, never enabled by the package.
+        for sock in ("gatewayd-tcp.socket", "gatewayd-tls.socket"):
+            self.assertEqual(self.sh("systemctl", "is-enabled", sock, check=False).stdout.strip(), "disabled")
+        units = [f"/lib/systemd/system/{u}" for u in ("gatewayd.service", "gatewayd.socket", "gatewayd-tcp.socket",
+                                                       "gatewayd-tls.socket", "gateway-worker.socket",
+                                                       "gateway-worker@.service")]
         p = self.sh("systemd-analyze", "verify", *units, check=False)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 

@@ -60,6 +60,8 @@ class InstalledDataFiles(unittest.TestCase):
         self.assertIn(os.path.join(units, "gateway-worker.socket"), self.files)
         self.assertIn(os.path.join(units, "gateway-worker@.service"), self.files)
         self.find("/sysusers.d/gateway-worker.conf")
+        self.assertIn(os.path.join(units, "gatewayd-tcp.socket"), self.files)
+        self.assertIn(os.path.join(units, "gatewayd-tls.socket"), self.files)
         self.assertIn("usr/share/dbus-1/system.d/org.gatewayd.Gateway1.conf", self.files)
         self.assertIn("usr/share/dbus-1/system-services/org.gatewayd.Gateway1.service", self.files)
         self.assertIn("usr/share/polkit-1/actions/org.gatewayd.policy", self.files)
@@ -90,6 +92,7 @@ class InstalledDataFiles(unittest.TestCase):
                 copied.append(f)
         try:
             units = [os.path.join(unit_dir(), u) for u in ("gatewayd.service", "gatewayd.socket",
+                                                            "gatewayd-tcp.socket", "gatewayd-tls.socket",
                                                             "gateway-worker.socket", "gateway-worker@.service")]
             p = subprocess.run(["systemd-analyze", "verify", f"--root={self.destdir}", *units],
                                capture_output=True, text=True, env=dict(os.environ, SYSTEMD_LOG_LEVEL="info"))
@@ -171,6 +174,20 @@ class InstalledDataFiles(unittest.TestCase):
         # serve must stay root: it starts units for other users' jobs.
         self.assertNotIn("User", svc)
         self.assertNotIn("DynamicUser", svc)
+    def test_remote_socket_units(self):
+        """TCP and TLS listeners: the same service, told apart by FileDescriptorName (what
+        http_listen_sockets() looks for); installed but not enabled, so no remote access
+        appears by installing the package."""
+        for name, fdname in (("gatewayd-tcp.socket", "tcp"), ("gatewayd-tls.socket", "tls")):
+            with self.subTest(unit=name):
+                s = read_unit(os.path.join(self.destdir, self.find("/" + name)))
+                sock = s["Socket"]
+                self.assertEqual(sock["FileDescriptorName"], [fdname])
+                self.assertEqual(sock["Service"], ["gatewayd.service"])
+                self.assertEqual(len(sock["ListenStream"]), 1)
+                self.assertFalse(sock["ListenStream"][0].startswith("/"), "a TCP port, not a path")
+                self.assertNotIn("SocketMode", sock)
+                self.assertFalse([f for f in self.files if f.endswith(".wants/" + name)], "not enabled")
 
     def test_dbus_activation_file(self):
         cp = configparser.ConfigParser()
@@ -386,7 +403,7 @@ class PolkitActions(unittest.TestCase):
         return p.stdout
 
     def test_defaults(self):
-        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs"):
+        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs", "manage-tokens"):
             out = self.pkaction(f"org.gatewayd.{a}")
             self.assertIn("implicit any:      auth_admin_keep", out)
         for a in ("pull-image", "submit-job"):

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "platform.h"
 #include "fs-util.h"
 #include "log.h"
 #include "macro.h"
@@ -201,6 +202,13 @@ START_TEST(test_shifter_example) {
 
         ck_assert_int_eq(b->access, CONFIG_ACCESS_LOCAL);
         ck_assert_str_eq(b->local_image_dir, "/images/systemb");
+
+        /* Shifter's "admins": a list, or one name as a string; whole names only */
+        ck_assert(config_platform_is_admin(a, "root"));
+        ck_assert(config_platform_is_admin(b, "root"));
+        ck_assert(!config_platform_is_admin(a, "roo"));
+        ck_assert(!config_platform_is_admin(b, "alice"));
+        ck_assert(!config_platform_is_admin(NULL, "root"));
         ck_assert_str_eq(config_platform_image_dir(b), "/images/systemb");
 
         /* no DefaultPlatform: the first one in the file */
@@ -409,6 +417,70 @@ START_TEST(test_job_retention) {
 }
 END_TEST
 
+START_TEST(test_remote_access) {
+        static const char *const bad[] = {
+                "{\"Listen\": {\"tcp\": \"localhost:80\"}}",
+                "{\"Listen\": {\"tcp\": \"127.0.0.1\"}}",
+                "{\"Listen\": {\"tcp\": \"127.0.0.1:65536\"}}",
+                "{\"Listen\": {\"tls\": \"[::1]:443\"}}",                 /* no TLS */
+                "{\"Listen\": {\"udp\": \"127.0.0.1:1\"}}",                /* unknown: a warning, see below */
+                "{\"AnonymousRoutes\": [\"GET\"]}",
+                "{\"AnonymousRoutes\": \"GET /v1/status\"}",
+                "{\"Admins\": [\"\"]}",
+                "{\"TokenExpiry\": 0}",
+                "{\"TokenExpiry\": 100, \"TokenExpiryMax\": 99}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        struct sockaddr_storage ss;
+        socklen_t len;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->listen_tcp);
+        ck_assert_ptr_null(c->listen_tls);
+        ck_assert_str_eq(c->anonymous_routes[0], "GET /v1/status");
+        ck_assert_str_eq(c->anonymous_routes[1], "GET /planqk/*");
+        ck_assert_ptr_null(c->anonymous_routes[2]);
+        ck_assert_uint_eq(c->connections_per_address, 64);
+        ck_assert_uint_eq(c->token_expiry_sec, 30 * 86400);
+        ck_assert_uint_eq(c->token_expiry_max_sec, 365 * 86400);
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"Listen\": {\"tcp\": \"127.0.0.1:8080\", \"tls\": \"[::]:8443\"},"
+                                      " \"TLS\": {\"certificate\": \"/c.pem\", \"key\": \"/k.pem\"},"
+                                      " \"AnonymousRoutes\": [], \"Admins\": [\"alice\", \"@wheel\"],"
+                                      " \"ConnectionsPerAddress\": 3, \"TokenExpiry\": \"1:00:00:00\"}",
+                                      NULL, &c, &err), 0);
+        ck_assert_str_eq(c->listen_tcp, "127.0.0.1:8080");
+        ck_assert_str_eq(c->tls_key, "/k.pem");
+        ck_assert_ptr_null(c->anonymous_routes[0]);
+        ck_assert_str_eq(c->admins[1], "@wheel");
+        ck_assert_uint_eq(c->connections_per_address, 3);
+        ck_assert_uint_eq(c->token_expiry_sec, 86400);
+        c = config_free(c);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                c = config_free(c);
+                if (strstr(bad[i], "udp")) {
+                        ck_assert_int_eq(config_parse(bad[i], NULL, &c, &err), 0);
+                        ck_assert_str_eq(c->unknown_keys[0], "Listen.udp");
+                        continue;
+                }
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+        }
+
+        ck_assert_int_eq(config_parse_listen_address("127.0.0.1:8080", &ss, &len), 0);
+        ck_assert_int_eq(ss.ss_family, AF_INET);
+        ck_assert_int_eq(config_parse_listen_address("[::1]:8443", &ss, &len), 0);
+        ck_assert_int_eq(ss.ss_family, AF_INET6);
+        ck_assert_int_eq(config_parse_listen_address("::1:8443", &ss, &len), 0);  /* the last colon separates */
+        ck_assert_int_lt(config_parse_listen_address("127.0.0.1:", NULL, NULL), 0);
+        ck_assert_int_lt(config_parse_listen_address("127.0.0.1:8x", NULL, NULL), 0);
+        ck_assert_int_lt(config_parse_listen_address("[::1]8443", NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
 
@@ -477,6 +549,10 @@ static const struct {
         { "{\"Platforms\":{\"cluster\":{\"accesstype\":\"local\",\"local\":\"/images\"}}}",
           "Platforms.cluster.local: expected an object, got a string" },
         { "{\"Platforms\": []}", "Platforms: expected an object, got an array" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"local\",\"admins\":[\"root\",5]}}}",
+          "Platforms.c.admins[1]: expected a string, got an integer" },
+        { "{\"Platforms\":{\"c\":{\"accesstype\":\"local\",\"admins\":{}}}}",
+          "Platforms.c.admins: expected a list of user names, got an object" },
         { "{\"Locations\": {\"r.example\": 1}}", "Locations.r.example: expected an object, got an integer" },
         { "{\"Locations\": {\"r.example\": {\"insecure\": \"yes\"}}}",
           "Locations.r.example.insecure: expected true or false, got a string" },
@@ -638,7 +714,7 @@ START_TEST(test_unknown_keys) {
                 "  \"MongoDBURI\": \"mongodb://localhost/\","
                 "  \"Limits\": { \"ResultMax\": 10, \"ResultMaxx\": 20 },"
                 "  \"Locations\": { \"r.example\": { \"remotetype\": \"dockerv2\", \"proxy\": \"x\" } },"
-                "  \"Platforms\": { \"c\": { \"accesstype\": \"local\", \"admins\": [\"root\"],"
+                "  \"Platforms\": { \"c\": { \"accesstype\": \"local\", \"policy_file\": \"/p\","
                 "                           \"local\": { \"imageDir\": \"/i\", \"flavour\": {} } } } }";
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *log = NULL;
@@ -663,7 +739,7 @@ START_TEST(test_unknown_keys) {
         ck_assert_msg(strstr(log, "Platforms.c.local.flavour: unknown key, ignored."), "log: %s", log);
         /* Shifter's own keys are noted, not reported as unknown */
         ck_assert_msg(strstr(log, "MongoDBURI: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
-        ck_assert_msg(strstr(log, "Platforms.c.admins: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
+        ck_assert_msg(strstr(log, "Platforms.c.policy_file: ignored (Shifter key not used by gatewayd)."), "log: %s", log);
         ck_assert_ptr_null(strstr(log, "MongoDBURI: unknown"));
 }
 END_TEST
@@ -970,13 +1046,13 @@ START_TEST(test_unsupported_platforms) {
                                       "  \"ssh\": {\"username\": \"u\", \"imageDir\": \"/images\"}},"
                                       " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\"}}}}",
                                       NULL, &c, NULL), 0);
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), false));
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "here"), true));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), false), "remote"));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "cluster"), true), "remote"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), false), "remote"));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), true), "remote"));
         /* Slurm runs jobs; its images are local */
-        ck_assert_ptr_null(config_platform_unsupported(config_platform_find(c, "batch"), false));
-        ck_assert_ptr_nonnull(strstr(config_platform_unsupported(config_platform_find(c, "batch"), true), "slurm"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
+        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
 }
 END_TEST
 
@@ -1025,6 +1101,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_job_retention);
         tcase_add_test(tc, test_state_directory_and_log_level);
         tcase_add_test(tc, test_unsupported_platforms);
+        tcase_add_test(tc, test_remote_access);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");

@@ -31,6 +31,7 @@ static const struct {
         { GW_ERROR_INTERNAL,               500, "Internal",             "org.gatewayd.Gateway1.Error.Internal" },
         { GW_ERROR_UNAVAILABLE,            503, "Unavailable",          "org.gatewayd.Gateway1.Error.Unavailable" },
         { GW_ERROR_INSUFFICIENT_STORAGE,   507, "InsufficientStorage",  "org.gatewayd.Gateway1.Error.InsufficientStorage" },
+        { GW_ERROR_UNAUTHENTICATED,        401, "Unauthenticated",      "org.gatewayd.Gateway1.Error.Unauthenticated" },
 };
 
 START_TEST(test_table) {

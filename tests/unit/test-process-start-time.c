@@ -7,7 +7,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "polkit.h"
+#include "process-util.h"
 #include "test-main.h"
 
 /* polkit's unix-process subject and our pid-recycling check both rely on field 22 of

@@ -152,7 +152,7 @@ class Gatewayd:
     daemon's stderr for sanitizer reports and raises AssertionError if there are any."""
 
     def __init__(self, mode="direct", bus=None, idle_timeout=None, config=None, extra_args=(),
-                 state_dir=None, env=None, state_dir_arg=True):
+                 state_dir=None, env=None, state_dir_arg=True, listen=()):
         assert mode in ("direct", "socket", "dbus")
         if mode == "dbus" and bus is None:
             raise ValueError("D-Bus activation needs a PrivateBus")
@@ -171,6 +171,8 @@ class Gatewayd:
         self.stderr_path = os.path.join(self.tmp.path, "gatewayd.stderr")
         self.config = config if config is not None else {}
         self.env_extra = dict(env or {})
+        # "socket" mode: further sockets passed by systemd-socket-activate, [(fdname, "HOST:PORT")]
+        self.listen = list(listen)
         self.procs = procs.Processes()
         self.proc = None
         self.notify = None
@@ -232,7 +234,10 @@ class Gatewayd:
                     self.wait_ready(start=n)
             else:
                 env = self.child_env()
-                argv = ["systemd-socket-activate", "-l", self.socket_path, "--fdname=http"]
+                argv = ["systemd-socket-activate", "-l", self.socket_path]
+                for _, address in self.listen:
+                    argv += ["-l", address]
+                argv.append("--fdname=" + ":".join(["http"] + [name for name, _ in self.listen]))
                 for k in ("NOTIFY_SOCKET", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
                           "GATEWAYD_LOG_LEVEL", "DBUS_SYSTEM_BUS_ADDRESS", *self.env_extra):
                     if k in env:

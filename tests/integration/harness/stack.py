@@ -25,6 +25,7 @@ class StackTestCase(GatewaydTestCase):
     idle_timeout = None
     config = None
     state_dir = None        # default: a temp dir of the Gatewayd
+    listen = ()     # "socket" mode: further sockets, [(fdname, "HOST:PORT")]
 
     @classmethod
     def setUpClass(cls):
@@ -39,7 +40,7 @@ class StackTestCase(GatewaydTestCase):
                 cls.polkit = Polkit(cls.bus).start()
                 cls.class_tracked.append(cls.polkit)
             cls.gw = Gatewayd(mode=cls.mode, bus=cls.bus, idle_timeout=cls.idle_timeout,
-                              config=cls.config, state_dir=cls.state_dir)
+                              config=cls.config, state_dir=cls.state_dir, listen=cls.listen)
             cls.class_tracked.append(cls.gw)
             cls.gw.start()
         except BaseException:

@@ -4,8 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Splits a byte stream (a job's stdout or stderr) into lines on "\n". A line longer than
- * max_line bytes is handed on in pieces of max_line bytes with continued=true, the last piece
+/* Splits a byte stream (a job's stdout or stderr, a worker's events) into lines on "\n". A line
+ * longer than max_line bytes is handed on in pieces of max_line bytes with continued=true, the last piece
  * with continued=false, so memory stays bounded whatever the job prints. The piece passed to the
  * callback is NUL-terminated (data[len] == 0) and excludes the "\n". */
 

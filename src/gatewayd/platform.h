@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "gw-error.h"
+#include "image.h"
+#include "job.h"
+#include "service.h"
+
+/* Platforms (DESIGN.md §3): where images live and jobs run. Each "Platforms" entry of the
+ * configuration is one Platform, held by name in m->platforms; what it does is decided by its
+ * kind (accesstype "local", "remote" = SSH nodes, or "slurm"), each kind one implementation
+ * (platform-<kind>.c) with one PlatformVTable and one entry in the table in platform.c. The job
+ * registry and the image code call only the platform_*() functions below, never an
+ * implementation; implementations report back only through the callbacks they are given, and
+ * know no registry. A kind without an implementation is refused here (503, Unavailable). */
+
+typedef struct Manager Manager;
+typedef struct Platform Platform;
+
+/* How a platform reports a job's progress to whoever started it (the job registry). Kept in
+ * j->platform_callbacks while the platform has the job. */
+struct PlatformJobCallbacks {
+        /* The job runs (the worker said RUNNING); started_usec is CLOCK_REALTIME, 0 = now. */
+        void (*on_started)(Job *j, uint64_t started_usec);
+        /* The log grew. */
+        void (*on_log)(Job *j);
+        /* An interim result (compact JSON text). */
+        void (*on_interim)(Job *j, unsigned index, const char *json_text);
+        /* The end: a terminal state and what the worker recorded (times 0 = unknown). After it
+         * the platform holds nothing of the job. */
+        void (*on_exit)(Job *j, JobState state, int exit_code, const char *error_code,
+                        const char *error_message, uint64_t started_usec, uint64_t ended_usec);
+};
+
+typedef struct PlatformVTable {
+        const char *kind;                       /* "local", "ssh", "slurm" */
+
+        int (*init)(Platform *p);               /* may be NULL; sets up p->data */
+        void (*done)(Platform *p);              /* may be NULL; frees p->data */
+
+        /* Starts the job's worker; its progress arrives through j->platform_callbacks. */
+        int (*start_job)(Platform *p, Job *j, const Service *s, const Image *image, GwError *e);
+        /* Asks the job to stop: it ends (on_exit) CANCELLED when its worker has stopped it. */
+        int (*cancel_job)(Platform *p, Job *j);
+        /* For a job found PENDING or RUNNING at startup. Returns 1 if the job was re-attached
+         * or concluded, 0 if no worker was ever started for it (the caller starts one). */
+        int (*reattach_job)(Platform *p, Job *j);
+        /* Makes a READY image available where the platform runs jobs (TRANSFER); 0 when it is. */
+        int (*deploy_image)(Platform *p, Image *i, GwError *e);
+        /* Removes the platform's copy of an image (expiry, removal). */
+        int (*remove_image)(Platform *p, Image *i);
+        /* The nodes, as JSON objects {name, state, …} in an array. */
+        json_object *(*report_nodes)(Platform *p);
+} PlatformVTable;
+
+struct Platform {
+        Manager *manager;
+        char *name;
+        const ConfigPlatform *config;
+        const char *kind;                       /* of the table entry */
+        const PlatformVTable *vtable;           /* NULL: a kind without an implementation */
+        void *data;                             /* the implementation's */
+};
+
+/* One for each configured platform (config always has the default one). */
+int platforms_load(Manager *m);
+void platforms_free(Manager *m);
+
+Platform *platform_get(Manager *m, const char *name);
+/* "DefaultPlatform" (or the first). */
+Platform *platform_default(Manager *m);
+
+/* Why the platform cannot run jobs (jobs) or hold images (!jobs), or NULL if it can. */
+const char *platform_unsupported(const Platform *p, bool jobs);
+/* The same from the configuration alone, for checks before there is a Manager. */
+const char *platform_config_unsupported(const ConfigPlatform *c, bool jobs);
+
+int platform_start_job(Platform *p, Job *j, const Service *s, const Image *image,
+                       const PlatformJobCallbacks *cb, GwError *e);
+int platform_cancel_job(Platform *p, Job *j);
+int platform_reattach_job(Platform *p, Job *j, const PlatformJobCallbacks *cb);
+int platform_deploy_image(Platform *p, Image *i, GwError *e);
+int platform_remove_image(Platform *p, Image *i);
+json_object *platform_report_nodes(Platform *p);
+
+/* The implementations. */
+extern const PlatformVTable platform_local_vtable;
