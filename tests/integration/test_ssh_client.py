@@ -487,7 +487,11 @@ class SSHClient(unittest.TestCase):
             digest = hashlib.sha256(f.read()).hexdigest()
         script = ("j=0; while [ $j -lt 8 ]; do i=0; while [ $i -lt 1500 ]; do "
                   "echo \"burst$j line$i ..............................................................\"; "
-                  "i=$((i+1)); done; j=$((j+1)); sleep 0.2; done; echo 'PlanQK:Job:Result: {\"ok\":1}'")
+                  "i=$((i+1)); done; j=$((j+1)); sleep 0.2; done; "
+                  # a slow tail, so that the upload ends while the job still streams, also when
+                  # a loaded machine or a sanitizer build slows the upload down
+                  "k=0; while [ $k -lt 80 ]; do echo tick$k; k=$((k+1)); sleep 0.1; done; "
+                  "echo 'PlanQK:Job:Result: {\"ok\":1}'")
         log_before = len(sshd_log(self.b))
         cli = self.run_job(self.b, job, script, options=["--also-deploy", f"{digest}:{big}", "--send-buffer", "8192"])
         self.addCleanup(lambda: [os.unlink(os.path.join(self.b.images, x)) for x in os.listdir(self.b.images)
