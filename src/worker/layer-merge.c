@@ -150,6 +150,22 @@ static Prefix check_prefixes(LayerMerger *m, const char *path, bool self) {
         }
 }
 
+/* check_prefixes() as an entry's verdict: 1 to go on, 0 when the entry is hidden (skipped),
+ * negative when it is refused (through a symlink) or must wait (-EAGAIN). */
+static int prefixes_admit(LayerMerger *m, const char *path, bool self, const char *name) {
+        switch (check_prefixes(m, path, self)) {
+        case PREFIX_HIDDEN:
+                return 0;
+        case PREFIX_SYMLINK:
+                return refuse(m, ELOOP, "path goes through a symlink", name);
+        case PREFIX_AGAIN:
+                return -EAGAIN;
+        case PREFIX_OK:
+                break;
+        }
+        return 1;
+}
+
 /* Notes that layer has entries below the directories above path (and path, with self). */
 static int mark_implied(LayerMerger *m, const char *path, bool self) {
         _cleanup_free_ char *copy = strdup(path);
@@ -210,16 +226,9 @@ static int merge_whiteout(LayerMerger *m, const char *parent, WhiteoutKind wk, c
                 path = NULL;
         if (!path)
                 return -ENOMEM;
-        switch (check_prefixes(m, path, wk == WHITEOUT_OPAQUE)) {
-        case PREFIX_HIDDEN:
-                return 0;
-        case PREFIX_SYMLINK:
-                return refuse(m, ELOOP, "path goes through a symlink", name);
-        case PREFIX_AGAIN:
-                return -EAGAIN;
-        case PREFIX_OK:
-                break;
-        }
+        r = prefixes_admit(m, path, wk == WHITEOUT_OPAQUE, name);
+        if (r <= 0)
+                return r;
         r = node_make(m, path, &n);
         if (r < 0)
                 return r;
@@ -308,16 +317,9 @@ static int merge_entry(LayerMerger *m, struct archive *ar, struct archive_entry 
         if (!hardlink && type == AE_IFLNK && (!archive_entry_symlink(e) || !*archive_entry_symlink(e)))
                 return refuse(m, EINVAL, "symlink without target", name);
 
-        switch (check_prefixes(m, path, false)) {
-        case PREFIX_HIDDEN:
-                return 0;
-        case PREFIX_SYMLINK:
-                return refuse(m, ELOOP, "path goes through a symlink", name);
-        case PREFIX_AGAIN:
-                return -EAGAIN;
-        case PREFIX_OK:
-                break;
-        }
+        r = prefixes_admit(m, path, false, name);
+        if (r <= 0)
+                return r;
 
         r = node_make(m, path, &n);
         if (r < 0)
