@@ -284,7 +284,8 @@ static void batch_run_callbacks(DbBatch *b) {
                 DbBatchItem it = b->items[i++];
                 it.cb(it.r, it.userdata);
         }
-        memmove(b->items, b->items + i, (b->n_items - i) * sizeof(DbBatchItem));
+        if (i > 0 && i < b->n_items)   /* (memmove of nothing from a NULL array is undefined) */
+                memmove(b->items, b->items + i, (b->n_items - i) * sizeof(DbBatchItem));
         b->n_items -= i;
         b->running = false;
 }
