@@ -96,6 +96,14 @@ const char * const db_migrations[] = {
         "  expires_usec INTEGER NOT NULL"
         ") STRICT;"
         "CREATE INDEX tokens_uid ON tokens (uid);",
+
+        /* labs (issue 12): definitions, as the JSON spec a client sent (lab.c), like services. */
+        "CREATE TABLE labs ("
+        "  name TEXT PRIMARY KEY NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  updated_usec INTEGER NOT NULL"
+        ") STRICT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

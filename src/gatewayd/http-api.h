@@ -40,6 +40,12 @@ void http_create_token(HttpRequest *req, char **captures);
 void http_list_tokens(HttpRequest *req, char **captures);
 void http_revoke_token(HttpRequest *req, char **captures);
 
+/* Lab definitions (http-labs.c) */
+void http_list_labs(HttpRequest *req, char **captures);
+void http_get_lab(HttpRequest *req, char **captures);
+void http_put_lab(HttpRequest *req, char **captures);
+void http_remove_lab(HttpRequest *req, char **captures);
+
 /* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
 void http_planqk_health(HttpRequest *req, char **captures);
 void http_planqk_submit(HttpRequest *req, char **captures);

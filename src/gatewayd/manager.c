@@ -16,6 +16,7 @@
 #include "platform.h"
 #include "polkit.h"
 #include "registry-events.h"
+#include "lab-registry.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -82,6 +83,7 @@ Manager *manager_free(Manager *m) {
         platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
+        lab_registry_free(m);
         http_image_streams_free(m);
         registry_subscribers_free(m);
         db_close(m->db);
@@ -234,6 +236,9 @@ static int manager_open_state(Manager *m) {
         if (r < 0)
                 return r;
         r = image_registry_load(m);
+        if (r < 0)
+                return r;
+        r = lab_registry_load(m);
         if (r < 0)
                 return r;
         return job_registry_load(m);

@@ -41,6 +41,8 @@ typedef struct Manager {
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
+        Hashmap *labs;                  /* name → Lab (lab-registry.c), mirrors the committed DB rows */
+
         Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
 
         /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,

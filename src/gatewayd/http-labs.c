@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "http-api.h"
+#include "http-auth.h"
+#include "lab-registry.h"
+#include "manager.h"
+
+#define ACTION_MANAGE_LABS "org.gatewayd.manage-labs"
+
+static void reply_lab(HttpRequest *req, unsigned status, Lab *l) {
+        const char *j = lab_json(l);
+
+        if (!j)
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        else
+                http_request_reply_text(req, status, j);
+}
+
+void http_list_labs(HttpRequest *req, char **captures) {
+        _cleanup_free_ Lab **l = lab_registry_list(req->manager, NULL);
+        json_object *o, *a;
+
+        if (!l)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        a = json_object_new_array();
+        for (Lab **i = l; *i; i++)
+                json_object_array_add(a, lab_to_json(*i));
+        o = json_object_new_object();
+        json_object_object_add(o, "labs", a);
+        http_request_reply_json(req, MHD_HTTP_OK, o);
+}
+
+void http_get_lab(HttpRequest *req, char **captures) {
+        Lab *l = lab_registry_get(req->manager, captures[0]);
+
+        if (!l)
+                return http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No lab '%s'.", captures[0]);
+        reply_lab(req, MHD_HTTP_OK, l);
+}
+
+static void put_lab_authorized(HttpRequest *req) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_free_ char *location = NULL;
+        json_object *spec;
+        bool created;
+        Lab *l;
+        int r;
+
+        spec = http_request_json_body(req);
+        if (!spec)
+                return;
+        r = lab_registry_put(req->manager, req->userdata, spec, &l, &created, &e);
+        json_object_put(spec);
+        if (r < 0)
+                return http_request_reply_error(req, &e);
+
+        reply_lab(req, created ? MHD_HTTP_CREATED : MHD_HTTP_OK, l);
+        if (created && asprintf(&location, "/v1/labs/%s", l->name) >= 0)
+                http_request_add_header(req, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+void http_put_lab(HttpRequest *req, char **captures) {
+        if (http_request_keep_string(req, captures[0]) < 0)
+                return;
+        http_request_authorize(req, ACTION_MANAGE_LABS, put_lab_authorized);
+}
+
+static void remove_lab_authorized(HttpRequest *req) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+
+        if (lab_registry_remove(req->manager, req->userdata, &e) < 0)
+                return http_request_reply_error(req, &e);
+        http_request_reply_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+void http_remove_lab(HttpRequest *req, char **captures) {
+        if (http_request_keep_string(req, captures[0]) < 0)
+                return;
+        http_request_authorize(req, ACTION_MANAGE_LABS, remove_lab_authorized);
+}
