@@ -73,7 +73,8 @@ static int add_tmpfs(Argv *a, const char *dest, uint64_t size) {
 
 /* Entries of the sandbox root that are never taken from the image. */
 static bool is_replaced(const char *dest) {
-        static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", SANDBOX_INIT_PATH, NULL };
+        static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", SANDBOX_INIT_PATH,
+                                                 "/etc/hosts", SANDBOX_WRITABLE_PATH, NULL };
         for (const char * const *r = replaced; *r; r++)
                 if (streq(dest, *r))
                         return true;
@@ -85,8 +86,9 @@ static int compare_names(const struct dirent **a, const struct dirent **b) {
 }
 
 /* Binds (or re-creates, for symlinks) each entry of host directory src at dest (no trailing
- * "/"; "" for the root). */
-static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var) {
+ * "/"; "" for the root). expand_etc: /etc is rebuilt like /var, so that a file can be bound at
+ * /etc/hosts whether or not the image has one. */
+static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var, bool expand_etc) {
         struct dirent **names = NULL;
         int n, r = 0;
 
@@ -110,7 +112,7 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
 
                 if (S_ISLNK(st.st_mode)) {
                         /* /var as a symlink cannot hold /var/input; a real /var is made below. */
-                        if (expand_var && streq(to, "/var"))
+                        if ((expand_var && streq(to, "/var")) || (expand_etc && streq(to, "/etc")))
                                 continue;
                         l = readlink(from, target, sizeof(target) - 1);
                         if (l < 0)
@@ -120,7 +122,11 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
                 } else if (S_ISDIR(st.st_mode) && expand_var && streq(to, "/var")) {
                         r = argv_addv(a, 2, "--dir", "/var");
                         if (r >= 0)
-                                r = bind_entries(a, from, "/var", false);
+                                r = bind_entries(a, from, "/var", false, false);
+                } else if (S_ISDIR(st.st_mode) && expand_etc && streq(to, "/etc")) {
+                        r = argv_addv(a, 2, "--dir", "/etc");
+                        if (r >= 0)
+                                r = bind_entries(a, from, "/etc", false, false);
                 } else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
                         r = argv_addv(a, 3, "--ro-bind", from, to);
                 /* Device nodes, fifos and sockets in an image are not carried into a sandbox. */
@@ -158,7 +164,9 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 2, "--hostname", p->hostname);
 
         if (r >= 0)
-                r = bind_entries(&a, p->image_root, "", true);
+                r = bind_entries(&a, p->image_root, "", true, p->hosts_path);
+        if (r >= 0 && p->hosts_path)
+                r = argv_addv(&a, 5, "--dir", "/etc", "--ro-bind", p->hosts_path, "/etc/hosts");
         if (r >= 0)
                 r = argv_addv(&a, 6,
                               "--dir", "/var",    /* no-op if the image has one */
@@ -178,6 +186,8 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 6,
                               "--ro-bind", p->params_path, "/var/input/params.json",
                               "--ro-bind", p->init, SANDBOX_INIT_PATH);
+        if (r >= 0 && p->writable_path)
+                r = argv_addv(&a, 3, "--bind", p->writable_path, SANDBOX_WRITABLE_PATH);
         if (r >= 0)
                 r = argv_addv(&a, 4, "--remount-ro", "/", "--chdir", p->workdir);
 

@@ -30,6 +30,7 @@
  * it. */
 
 #define SANDBOX_INIT_PATH "/.gatewayd-init"
+#define SANDBOX_WRITABLE_PATH "/var/lab"
 
 typedef struct SandboxParams {
         const char *bwrap;              /* path of bwrap */
@@ -39,6 +40,8 @@ typedef struct SandboxParams {
         const char *params_path;
         const char *workdir;
         const char *hostname;
+        const char *hosts_path;         /* lab members: bound read-only at /etc/hosts (NULL: none) */
+        const char *writable_path;      /* lab members: bound read-write at SANDBOX_WRITABLE_PATH */
         bool network;
         uint64_t tmp_size;              /* bytes of /tmp; 0: tmpfs's default */
         uint64_t shm_size;              /* bytes of /dev/shm; 0: tmpfs's default */
