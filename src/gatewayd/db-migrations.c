@@ -103,7 +103,22 @@ const char * const db_migrations[] = {
         "  spec TEXT NOT NULL,"
         "  created_usec INTEGER NOT NULL,"
         "  updated_usec INTEGER NOT NULL"
-        ") STRICT;",
+        ") STRICT;"
+        /* lab instances: spec is the lab's definition as it was when the instance was created. */
+        "CREATE TABLE lab_instances ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  lab TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  gid INTEGER NOT NULL,"
+        "  state TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  started_usec INTEGER NOT NULL DEFAULT 0,"
+        "  expires_usec INTEGER NOT NULL,"
+        "  ended_usec INTEGER NOT NULL DEFAULT 0,"
+        "  error TEXT"
+        ") STRICT;"
+        "CREATE INDEX lab_instances_uid ON lab_instances (uid);",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -29,11 +29,15 @@ const HttpRoute http_api_routes[] = {
         { "POST",   "/v1/tokens",               http_create_token, HTTP_ROUTE_LOCAL_ONLY },
         { "GET",    "/v1/tokens",               http_list_tokens,  HTTP_ROUTE_LOCAL_ONLY },
         { "DELETE", "/v1/tokens/*",             http_revoke_token, HTTP_ROUTE_LOCAL_ONLY },
-        /* Labs (issue 12): definitions; instances follow. */
+        /* Labs (issue 12): definitions (admin) and instances (each user their own). */
         { "GET",    "/v1/labs",                 http_list_labs },
         { "GET",    "/v1/labs/*",               http_get_lab },
         { "PUT",    "/v1/labs/*",               http_put_lab },
         { "DELETE", "/v1/labs/*",               http_remove_lab },
+        { "POST",   "/v1/labs/*/instances",     http_create_lab_instance, AUTH_SCOPE_SUBMIT },
+        { "GET",    "/v1/lab-instances",        http_list_lab_instances },
+        { "GET",    "/v1/lab-instances/*",      http_get_lab_instance },
+        { "DELETE", "/v1/lab-instances/*",      http_remove_lab_instance, AUTH_SCOPE_SUBMIT },
         { "GET",    "/planqk/*",                http_planqk_health },
         { "POST",   "/planqk/*",                http_planqk_submit, AUTH_SCOPE_SUBMIT },
         { "GET",    "/planqk/*/*",              http_planqk_get_job },

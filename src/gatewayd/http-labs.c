@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "http-api.h"
 #include "http-auth.h"
+#include "lab-instance.h"
 #include "lab-registry.h"
 #include "manager.h"
 
@@ -76,4 +77,59 @@ void http_remove_lab(HttpRequest *req, char **captures) {
         if (http_request_keep_string(req, captures[0]) < 0)
                 return;
         http_request_authorize(req, ACTION_MANAGE_LABS, remove_lab_authorized);
+}
+
+/* ---- instances: any local user, their own only (others' do not exist for them: 404) ---- */
+
+static void reply_instance(HttpRequest *req, unsigned status, LabInstance *i) {
+        json_object *o = lab_instance_to_json(i);
+
+        if (!o)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        http_request_reply_json(req, status, o);
+}
+
+void http_create_lab_instance(HttpRequest *req, char **captures) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_free_ char *location = NULL;
+        LabInstance *i;
+
+        if (lab_instance_create(req->manager, captures[0], http_request_caller(req), &i, &e) < 0)
+                return http_request_reply_error(req, &e);
+        reply_instance(req, MHD_HTTP_CREATED, i);
+        if (asprintf(&location, "/v1/lab-instances/%s", i->id) >= 0)
+                http_request_add_header(req, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+void http_list_lab_instances(HttpRequest *req, char **captures) {
+        _cleanup_free_ LabInstance **l = lab_instance_list(req->manager, http_request_caller(req), NULL);
+        json_object *o, *a;
+
+        if (!l)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        a = json_object_new_array();
+        for (LabInstance **i = l; *i; i++)
+                json_object_array_add(a, lab_instance_to_json(*i));
+        o = json_object_new_object();
+        json_object_object_add(o, "instances", a);
+        http_request_reply_json(req, MHD_HTTP_OK, o);
+}
+
+void http_get_lab_instance(HttpRequest *req, char **captures) {
+        LabInstance *i = lab_instance_get(req->manager, captures[0], http_request_caller(req));
+
+        if (!i)
+                return http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No lab instance '%s'.", captures[0]);
+        reply_instance(req, MHD_HTTP_OK, i);
+}
+
+void http_remove_lab_instance(HttpRequest *req, char **captures) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        LabInstance *i = lab_instance_get(req->manager, captures[0], http_request_caller(req));
+
+        if (!i)
+                return http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No lab instance '%s'.", captures[0]);
+        if (lab_instance_remove(i, &e) < 0)
+                return http_request_reply_error(req, &e);
+        http_request_reply_empty(req, MHD_HTTP_NO_CONTENT);
 }

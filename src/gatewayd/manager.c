@@ -16,6 +16,7 @@
 #include "platform.h"
 #include "polkit.h"
 #include "registry-events.h"
+#include "lab-instance.h"
 #include "lab-registry.h"
 #include "service-registry.h"
 
@@ -83,6 +84,7 @@ Manager *manager_free(Manager *m) {
         platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
+        lab_instances_free(m);
         lab_registry_free(m);
         http_image_streams_free(m);
         registry_subscribers_free(m);
@@ -239,6 +241,9 @@ static int manager_open_state(Manager *m) {
         if (r < 0)
                 return r;
         r = lab_registry_load(m);
+        if (r < 0)
+                return r;
+        r = lab_instances_load(m);
         if (r < 0)
                 return r;
         return job_registry_load(m);

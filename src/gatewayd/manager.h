@@ -42,6 +42,7 @@ typedef struct Manager {
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
         Hashmap *labs;                  /* name → Lab (lab-registry.c), mirrors the committed DB rows */
+        Hashmap *lab_instances;         /* id → LabInstance (lab-instance.c) */
 
         Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
 

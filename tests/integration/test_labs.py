@@ -1,14 +1,28 @@
-"""Labs (issue 12): lab definitions over HTTP — create/replace with PUT, list, get, remove; the
-polkit action org.gatewayd.manage-labs (root and gatewayd-admin members yes, ordinary users no,
-reading open to all); strict validation of every field (400 InvalidArgument naming the field);
-definitions survive a kill -9 of gatewayd. Every answer is checked against docs/openapi.yaml."""
+"""Labs (issue 12).
+
+Definitions over HTTP — create/replace with PUT, list, get, remove; the polkit action
+org.gatewayd.manage-labs (root and gatewayd-admin members yes, ordinary users no, reading open
+to all); strict validation of every field (400 InvalidArgument naming the field); definitions
+survive a kill -9 of gatewayd.
+
+Instances with real images (busybox-static from Debian, pushed to a real registry, pulled and
+converted to squashfs by gatewayd): members run as the user in the job sandbox, in a network
+namespace of the instance's own (checked from the host with nsenter), reach each other by name,
+reach nothing of the host; a member that exits makes the instance DEGRADED; others' instances
+are 404; LabInstancesPerUser → 429; DELETE leaves no process, namespace or file; the lifetime
+ends an instance; kill -9 of gatewayd leaves instances RUNNING and deletable after the restart.
+Every answer is checked against docs/openapi.yaml."""
 import copy
 import os
 import signal
+import socket
+import subprocess
+import threading
 import unittest
 
-from harness import openapi, users
+from harness import images, openapi, procs, users
 from harness.procs import source_dir
+from harness.registry import Registry
 from harness.stack import StackTestCase
 
 MANAGE = "org.gatewayd.manage-labs"
@@ -211,6 +225,285 @@ class Definitions(StackTestCase):
         r = self.gw.http("GET", f"/v1/labs/{name}")
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json, rec)
+
+
+
+def worker_path():
+    return os.environ.get("GATEWAYD_TEST_WORKER") or os.path.join(procs.build_dir(), "src", "worker", "gateway-worker")
+
+
+def net_inode(path):
+    """The network namespace a process or an nsfs file refers to, as "net:[INODE]"."""
+    if path.startswith("/proc/"):
+        return os.readlink(path)
+    return f"net:[{os.stat(path).st_ino}]"
+
+
+def processes_in_netns(ns):
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.readlink(f"/proc/{pid}/ns/net") == ns:
+                    found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+# The web member: a page only this instance has, served by busybox httpd on 8080, all in the
+# member's writable layer. The client member: fetches the web member's page by name, tries the
+# host's service (which lives in another network namespace), then stays up.
+# (Files the test reads are written under another name and renamed: it never sees half of one.)
+WEB_CMD = ["/bin/sh", "-c", "mkdir -p /var/lab/www && cat /proc/sys/kernel/random/uuid > /var/lab/index.tmp"
+           " && id -u > /var/lab/uid.tmp && mv /var/lab/uid.tmp /var/lab/uid"
+           " && mv /var/lab/index.tmp /var/lab/www/index.html && exec httpd -f -p 8080 -h /var/lab/www"]
+CLIENT_CMD = ["/bin/sh", "-c", "until wget -q -O /var/lab/web.tmp http://web:8080/; do sleep 0.1; done; mv /var/lab/web.tmp /var/lab/web.html;"
+              " if wget -q -O /var/lab/host.html http://127.0.0.1:$HOST_PORT/; then echo reached; else echo blocked; fi"
+              " > /var/lab/host.tmp; mv /var/lab/host.tmp /var/lab/host; exec sleep 100000"]
+
+
+class Instances(StackTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rprocs = procs.Processes()
+        cls.rtmp = procs.TempDir(prefix="gatewayd-labs-")
+        cls.host_server = None
+        try:
+            cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
+            host = cls.registry.host
+            web = images.Layer().busybox(("sh", "mkdir", "cat", "id", "mv", "httpd"))
+            images.push_image(cls.registry, "labs/web", "1", images.Image([(web, "gzip")], entrypoint=["/bin/httpd"]))
+            client = images.Layer().busybox(("sh", "wget", "sleep", "echo", "mv"))
+            images.push_image(cls.registry, "labs/client", "1", images.Image([(client, "gzip")]))
+            cls.web_ref, cls.client_ref = f"{host}/labs/web:1", f"{host}/labs/client:1"
+            # A service of the host's, on its loopback: no member may reach it.
+            cls.host_server = socket.create_server(("127.0.0.1", 0))
+            cls.host_port = cls.host_server.getsockname()[1]
+            threading.Thread(target=cls._serve_host, daemon=True).start()
+            cls.config = {
+                "DefaultImageLocation": host,
+                "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
+                "WorkerPath": worker_path(),
+                "LabInstancesPerUser": 2,
+            }
+            super().setUpClass()
+            cls.api = openapi.load(os.path.join(source_dir(), "docs", "openapi.yaml"))
+            cls.validator = openapi.Validator(cls.api)
+            cls.lab = cls._put_lab(cls, "duo", [
+                {"name": "web", "image": cls.web_ref, "command": WEB_CMD, "ports": [{"port": 8080, "kind": "http"}]},
+                {"name": "client", "image": cls.client_ref, "command": CLIENT_CMD,
+                 "env": {"HOST_PORT": str(cls.host_port)}}])
+            cls.single = cls._put_lab(cls, "single", [
+                {"name": "idle", "image": cls.client_ref, "command": ["/bin/sleep", "100000"]}])
+        except BaseException:
+            cls._stop_extras()
+            raise
+
+    @classmethod
+    def _serve_host(cls):
+        while True:
+            try:
+                c, _ = cls.host_server.accept()
+            except OSError:
+                return
+            c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nhost")
+            c.close()
+
+    @classmethod
+    def _stop_extras(cls):
+        if cls.host_server is not None:
+            cls.host_server.close()
+        cls.rprocs.stop_all()
+        cls.rtmp.cleanup()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for user in ("root", users.USER, users.OTHER):
+                for inst in cls.gw.http("GET", "/v1/lab-instances", as_user=user).json["instances"]:
+                    cls.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=user)
+            super().tearDownClass()
+        finally:
+            cls._stop_extras()
+
+    def _put_lab(self, prefix, members, **kw):
+        name = f"{prefix}-{os.getpid() % 10000}"
+        body = {"members": members, **kw}
+        r = self.gw.http("PUT", f"/v1/labs/{name}", body)
+        assert r.status in (200, 201), r.body
+        return name
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def check(self, r, template, method):
+        schema = self.validator.response_schema(template, method, r.status)
+        if schema is not None:
+            self.assertEqual(self.validator.check(schema, r.json), [], f"{method} {template} {r.status}: {r.body}")
+        return r
+
+    def start(self, lab, as_user=users.USER):
+        r = self.check(self.gw.http("POST", f"/v1/labs/{lab}/instances", as_user=as_user),
+                       "/v1/labs/{name}/instances", "post")
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.headers.get("location"), f"/v1/lab-instances/{r.json['id']}")
+        self.assertEqual(r.json["lab"], lab)
+        self.assertIn(r.json["state"], ("STARTING", "RUNNING"))
+        self.addCleanup(self.delete_quietly, r.json["id"], as_user)
+        return r.json
+
+    def delete_quietly(self, id_, as_user):
+        self.gw.http("DELETE", f"/v1/lab-instances/{id_}", as_user=as_user)
+        procs.wait_for(lambda: self.gw.http("GET", f"/v1/lab-instances/{id_}", as_user=as_user).status == 404,
+                       timeout=30, what=f"instance {id_} gone")
+
+    def get(self, id_, as_user=users.USER):
+        return self.check(self.gw.http("GET", f"/v1/lab-instances/{id_}", as_user=as_user),
+                          "/v1/lab-instances/{id}", "get")
+
+    def await_state(self, id_, states, as_user=users.USER, timeout=60):
+        def state():
+            r = self.get(id_, as_user)
+            return r.json if r.status == 200 and r.json["state"] in states else None
+        return procs.wait_for(state, timeout=timeout, what=f"instance {id_} in {states}")
+
+    def member_dir(self, id_, member):
+        return os.path.join(self.gw.state_dir, "labs", id_, f"{member}.data")
+
+    def read_member_file(self, id_, member, name, timeout=30):
+        path = os.path.join(self.member_dir(id_, member), name)
+        procs.wait_for(lambda: os.path.exists(path), timeout=timeout, what=path)
+        with open(path) as f:
+            return f.read()
+
+    def await_fetch(self, netns, url):
+        """What url answers inside netns, once it answers."""
+        try:
+            return procs.wait_for(lambda: self.fetch_in_netns(netns, url), timeout=20, what=url)
+        except TimeoutError:
+            self.fail(f"{url} in {netns} did not answer: {self.last_fetch_error}")
+
+    def fetch_in_netns(self, netns, url):
+        """curl run by root on the host, inside the instance's network namespace."""
+        p = subprocess.run(["nsenter", f"--net={netns}", "curl", "-sS", "--max-time", "2", url],
+                           capture_output=True, text=True, timeout=20)
+        self.last_fetch_error = f"rc {p.returncode} out {p.stdout!r} err {p.stderr!r}"
+        return p.stdout if p.returncode == 0 else None
+
+    # -- tests ----------------------------------------------------------------------------------
+
+    def test_lifecycle_isolation_and_delete(self):
+        inst = self.start(self.lab)
+        rec = self.await_state(inst["id"], ("RUNNING",))
+        self.assertEqual([(m["name"], m["state"]) for m in rec["members"]], [("web", "RUNNING"), ("client", "RUNNING")])
+        self.assertIsNotNone(rec["startedAt"])
+        netns = rec["networkNamespace"]
+        web = rec["members"][0]["address"]
+
+        # The web member answers inside the instance's namespace, with its own page, as the user.
+        page = self.read_member_file(inst["id"], "web", "www/index.html")
+        self.assertEqual(self.await_fetch(netns, f"http://{web}:8080/"), page)
+        self.assertEqual(self.read_member_file(inst["id"], "web", "uid").strip(), str(users.uid_of(users.USER)))
+        st = os.stat(self.member_dir(inst["id"], "web"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (users.uid_of(users.USER), 0o700))
+        # ... and not on the host.
+        self.assertIsNone(self.fetch_in_netns("/proc/1/ns/net", f"http://{web}:8080/"))
+        # The client reached web by name, and not the host's service.
+        self.assertEqual(self.read_member_file(inst["id"], "client", "web.html"), page)
+        self.assertEqual(self.read_member_file(inst["id"], "client", "host").strip(), "blocked")
+
+        # A second instance: its own namespace, its own page; neither sees the other.
+        other = self.start(self.lab)
+        orec = self.await_state(other["id"], ("RUNNING",))
+        self.assertNotEqual(net_inode(orec["networkNamespace"]), net_inode(netns))
+        opage = self.read_member_file(other["id"], "web", "www/index.html")
+        self.assertNotEqual(opage, page)
+        self.assertEqual(self.await_fetch(orec["networkNamespace"], f"http://{web}:8080/"), opage)
+        self.assertEqual(self.fetch_in_netns(netns, f"http://{web}:8080/"), page)
+
+        # The user's list has both, oldest first.
+        r = self.check(self.gw.http("GET", "/v1/lab-instances", as_user=users.USER), "/v1/lab-instances", "get")
+        ids = [x["id"] for x in r.json["instances"]]
+        self.assertEqual([i for i in ids if i in (inst["id"], other["id"])], [inst["id"], other["id"]])
+
+        # DELETE: nothing of it is left, the other one runs on.
+        ns = net_inode(netns)
+        self.assertTrue(processes_in_netns(ns), "members run in the namespace")
+        d = os.path.join(self.gw.state_dir, "labs", inst["id"])
+        r = self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER)
+        self.assertEqual(r.status, 204, r.body)
+        procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
+        self.assertEqual(processes_in_netns(ns), [])
+        self.assertFalse(os.path.exists(netns))
+        self.assertFalse(os.path.exists(d))
+        with open("/proc/self/mountinfo") as f:
+            self.assertNotIn(inst["id"], f.read())
+        self.assertEqual(self.get(other["id"]).json["state"], "RUNNING")
+        self.assertServing()
+
+    def test_member_exit_degrades(self):
+        name = self._put_lab("flaky", [
+            {"name": "stays", "image": self.client_ref, "command": ["/bin/sleep", "100000"]},
+            {"name": "leaves", "image": self.client_ref, "command": ["/bin/sh", "-c", "sleep 0.5; exit 3"]}])
+        inst = self.start(name)
+        rec = self.await_state(inst["id"], ("DEGRADED",))
+        self.assertIn("leaves", rec["error"])
+        self.assertEqual({m["name"]: m["state"] for m in rec["members"]}, {"stays": "RUNNING", "leaves": "EXITED"})
+
+    def test_others_instances_are_404(self):
+        inst = self.start(self.single)
+        for user in (users.OTHER, users.ADMIN, "root"):
+            self.assertError(self.get(inst["id"], as_user=user), 404, "NotFound")
+            r = self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=user)
+            self.assertError(r, 404, "NotFound")
+            ids = [x["id"] for x in self.gw.http("GET", "/v1/lab-instances", as_user=user).json["instances"]]
+            self.assertNotIn(inst["id"], ids)
+        self.assertEqual(self.get(inst["id"]).status, 200)
+        self.assertError(self.gw.http("POST", "/v1/labs/nosuch/instances", as_user=users.USER), 404, "NotFound", "nosuch")
+        self.assertError(self.get("li-0000000000000000"), 404, "NotFound")
+
+    def test_instances_per_user(self):
+        a = self.start(self.single)
+        b = self.start(self.single)
+        r = self.gw.http("POST", f"/v1/labs/{self.single}/instances", as_user=users.USER)
+        self.check(r, "/v1/labs/{name}/instances", "post")
+        self.assertError(r, 429, "LimitExceeded", "LabInstancesPerUser")
+        # Another user has a quota of their own; deleting one frees a slot.
+        self.start(self.single, as_user=users.OTHER)
+        self.delete_quietly(a["id"], users.USER)
+        self.start(self.single)
+        self.assertEqual(self.get(b["id"]).status, 200)
+
+    def test_lifetime(self):
+        name = self._put_lab("short", [{"name": "idle", "image": self.client_ref, "command": ["/bin/sleep", "100000"]}],
+                             lifetime=3)
+        inst = self.start(name)
+        running = self.await_state(inst["id"], ("RUNNING",))
+        ns = net_inode(running["networkNamespace"])
+        rec = self.await_state(inst["id"], ("STOPPED",), timeout=30)
+        self.assertIsNotNone(rec["endedAt"])
+        self.assertIsNone(rec["networkNamespace"])
+        self.assertEqual(processes_in_netns(ns), [])
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "labs", inst["id"])))
+        # A stopped instance no longer counts, and can be deleted.
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
+        self.assertEqual(self.get(inst["id"]).status, 404)
+
+    def test_survives_kill(self):
+        inst = self.start(self.lab)
+        rec = self.await_state(inst["id"], ("RUNNING",))
+        netns, web = rec["networkNamespace"], rec["members"][0]["address"]
+        page = self.read_member_file(inst["id"], "web", "www/index.html")
+        self.gw.kill(signal.SIGKILL)
+        self.gw.start()
+        rec = self.get(inst["id"]).json
+        self.assertEqual(rec["state"], "RUNNING", rec)
+        self.assertEqual(self.await_fetch(netns, f"http://{web}:8080/"), page)
+        ns = net_inode(netns)
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
+        procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
+        self.assertEqual(processes_in_netns(ns), [])
+        self.assertFalse(os.path.exists(netns))
 
 
 if __name__ == "__main__":
