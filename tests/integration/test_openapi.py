@@ -50,6 +50,7 @@ NOT_TRIGGERED = {
     ("post", "/v1/images/{id}/expire", "503"): "needs shutdown while polkit is still answering",
     ("put", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
     ("delete", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
+    ("post", "/v1/labs/{name}/instances", "429"): "needs LabInstancesPerUser running instances (test_labs)",
 }
 
 
@@ -448,6 +449,10 @@ class Conformance(StackTestCase):
             ("get", "/v1/labs/{name}"): self.scenario_get_lab,
             ("put", "/v1/labs/{name}"): self.scenario_put_lab,
             ("delete", "/v1/labs/{name}"): self.scenario_remove_lab,
+            ("post", "/v1/labs/{name}/instances"): self.scenario_create_lab_instance,
+            ("get", "/v1/lab-instances"): self.scenario_list_lab_instances,
+            ("get", "/v1/lab-instances/{id}"): self.scenario_get_lab_instance,
+            ("delete", "/v1/lab-instances/{id}"): self.scenario_remove_lab_instance,
         }
         # Job operations have their own tests (test_jobs, test_planqk) should they be added here.
         documented = [(m, t) for m, t, _ in self.api.operations()
@@ -689,6 +694,45 @@ class Conformance(StackTestCase):
         self.assertEqual(self.call("delete", t, path).status, 404)
         other = self.put_lab()["name"]
         self.assertEqual(self.call("delete", t, f"/v1/labs/{other}", as_user=users.ADMIN).status, 204)
+
+    def lab_instance(self, as_user=users.USER):
+        """A running instance of a one-member lab (a fresh busybox image, sleeping)."""
+        if not getattr(self, "instance_lab", None):
+            self.instance_lab = self.put_lab(members=[{"name": "m", "image": self.push_busybox(),
+                                                        "command": ["/bin/sh", "-c", "exec cat"]}])["name"]
+        t = "/v1/labs/{name}/instances"
+        r = self.call("post", t, f"/v1/labs/{self.instance_lab}/instances", as_user=as_user)
+        self.assertEqual(r.status, 201, r.body)
+        return r.json["id"]
+
+    def scenario_create_lab_instance(self):
+        t = "/v1/labs/{name}/instances"
+        i = self.lab_instance()
+        self.assertEqual(self.call("post", t, "/v1/labs/nosuch/instances", as_user=users.USER).status, 404)
+        self.assertEqual(self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.USER).status, 204)
+
+    def scenario_list_lab_instances(self):
+        i = self.lab_instance(as_user=users.OTHER)
+        r = self.call("get", "/v1/lab-instances", "/v1/lab-instances", as_user=users.OTHER)
+        self.assertEqual(r.status, 200)
+        self.assertIn(i, [x["id"] for x in r.json["instances"]])
+        r = self.call("get", "/v1/lab-instances", "/v1/lab-instances", as_user=users.USER)
+        self.assertNotIn(i, [x["id"] for x in r.json["instances"]])
+        self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.OTHER)
+
+    def scenario_get_lab_instance(self):
+        t = "/v1/lab-instances/{id}"
+        i = self.lab_instance()
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}", as_user=users.USER).status, 200)
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}", as_user=users.OTHER).status, 404)
+        self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.USER)
+
+    def scenario_remove_lab_instance(self):
+        t = "/v1/lab-instances/{id}"
+        i = self.lab_instance()
+        self.assertEqual(self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.OTHER).status, 404)
+        self.assertEqual(self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.USER).status, 204)
+        self.assertEqual(self.call("delete", t, "/v1/lab-instances/li-0000000000000000", as_user=users.USER).status, 404)
 
     def scenario_list_images(self):
         image_id = self.pull_ready(self.push_busybox())
