@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "bus-image.h"
 #include "bus-job.h"
+#include "bus-lab.h"
 #include "bus-manager.h"
 #include "bus-service.h"
 #include "bus-token.h"
@@ -201,6 +202,23 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("a(sttas)", tokens), bus_method_list_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RevokeToken", SD_BUS_ARGS("s", id),
                                 SD_BUS_NO_RESULT, bus_method_revoke_token, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* labs (bus-lab.c) */
+        SD_BUS_METHOD_WITH_ARGS("ListLabs", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sso)", labs), bus_method_list_labs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetLab", SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("s", json), bus_method_get_lab, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PutLab", SD_BUS_ARGS("s", name, "s", spec_json),
+                                SD_BUS_RESULT("o", path, "b", created), bus_method_put_lab, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveLab", SD_BUS_ARGS("s", name),
+                                SD_BUS_NO_RESULT, bus_method_remove_lab, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartLabInstance", SD_BUS_ARGS("s", lab),
+                                SD_BUS_RESULT("s", json), bus_method_start_lab_instance, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListLabInstances", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", json), bus_method_list_lab_instances, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetLabInstance", SD_BUS_ARGS("s", id),
+                                SD_BUS_RESULT("s", json), bus_method_get_lab_instance, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveLabInstance", SD_BUS_ARGS("s", id),
+                                SD_BUS_NO_RESULT, bus_method_remove_lab_instance, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),
@@ -282,6 +300,9 @@ int bus_manager_register(Manager *m) {
         if (r < 0)
                 return r;
         r = bus_image_register(m);
+        if (r < 0)
+                return r;
+        r = bus_lab_register(m);
         if (r < 0)
                 return r;
         return bus_job_register(m);

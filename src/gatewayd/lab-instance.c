@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <net/if.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -144,8 +145,8 @@ static void instance_set_state(LabInstance *i, LabInstanceState s, const char *e
                 i->ended_usec = now_realtime_usec();
         (void) instance_store(i, false);
         if (old != s)
-                log_info("Lab instance %s (%s of uid %u): %s%s%s.", i->id, i->lab, (unsigned) i->uid, states[s],
-                         i->error ? ": " : "", strempty(i->error));
+                log_info("Lab instance %s (%s of uid %u): %s%s%s", i->id, i->lab, (unsigned) i->uid, states[s],
+                         i->error ? " — " : "", strempty(i->error));
 }
 
 static void instance_delete_row(LabInstance *i) {
@@ -292,6 +293,28 @@ static LabInstanceState stop_final(LabInstance *i) {
 
 /* ---- members ---- */
 
+/* How the member ended, from its worker's exit.json (docs/worker-run.md), for the instance's
+ * error: "Member web exited with status 3.", or the worker's reason if it never ran. */
+static char *member_outcome(LabInstanceMember *mb) {
+        _cleanup_free_ char *path = NULL;
+        json_object *o, *v, *err;
+        char *msg = NULL;
+        int r = -1;
+
+        if (!(path = spool_path(mb->spool_dir, SPOOL_EXIT)))
+                return NULL;
+        o = json_object_from_file(path);
+        if (o && json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
+                r = asprintf(&msg, "Member %s exited with status %d.", mb->spec->name, json_object_get_int(v));
+        else if (o && json_object_object_get_ex(o, "error", &err) && json_object_is_type(err, json_type_object) &&
+                 json_object_object_get_ex(err, "detail", &v) && json_object_is_type(v, json_type_string))
+                r = asprintf(&msg, "Member %s ended: %.300s", mb->spec->name, json_object_get_string(v));
+        json_object_put(o);
+        if (r < 0 && asprintf(&msg, "Member %s exited.", mb->spec->name) < 0)
+                return NULL;
+        return msg;
+}
+
 static void member_exited(LabInstanceMember *mb, const char *why) {
         LabInstance *i = mb->instance;
 
@@ -308,10 +331,8 @@ static void member_exited(LabInstanceMember *mb, const char *why) {
                 return;
         }
         if (i->state == LAB_INSTANCE_RUNNING || i->state == LAB_INSTANCE_STARTING) {
-                _cleanup_free_ char *msg = NULL;
+                _cleanup_free_ char *msg = member_outcome(mb);
 
-                if (asprintf(&msg, "Member %s exited.", mb->spec->name) < 0)
-                        msg = NULL;
                 instance_set_state(i, LAB_INSTANCE_DEGRADED, msg ?: "A member exited.");
         }
 }
@@ -684,6 +705,19 @@ static unsigned count_unfinished(Manager *m, uid_t uid) {
         return n;
 }
 
+/* As for jobs: the bus daemon does not always pass the sender's gid; then the user's primary
+ * group, and for a user without a passwd entry nobody's. */
+static gid_t caller_gid(const Caller *c) {
+        struct passwd pw, *result = NULL;
+        char buf[4096];
+
+        if (c->gid != (gid_t) -1)
+                return c->gid;
+        if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &result) == 0 && result)
+                return result->pw_gid;
+        return (gid_t) 65534;
+}
+
 static int ensure_dirs(Manager *m) {
         _cleanup_free_ char *a = NULL, *b = NULL;
         int r;
@@ -731,7 +765,7 @@ int lab_instance_create(Manager *m, const char *name, const Caller *caller, LabI
                 return gw_error_set_errno(e, r, "Out of memory.");
         }
         i->uid = caller->uid;
-        i->gid = caller->gid;
+        i->gid = caller_gid(caller);
         i->state = LAB_INSTANCE_STARTING;
         i->created_usec = now_realtime_usec();
         i->expires_usec = i->created_usec + spec->lifetime_sec * USEC_PER_SEC;

@@ -217,6 +217,43 @@ class Definitions(StackTestCase):
         self.assertEqual(self.gw.http("GET", f"/v1/labs/{name}").json["lifetime"], 3600)
         self.assertServing()
 
+    def test_dbus(self):
+        """The same on D-Bus: PutLab/GetLab/ListLabs/RemoveLab, the Lab objects, polkit."""
+        import json
+        name = self.name("lab")
+        p, data = self.gw.call("PutLab", "ss", name, json.dumps(lab()))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        path, created = data
+        self.assertTrue(created)
+        self.assertTrue(path.startswith("/org/gatewayd/Gateway1/lab/"), path)
+        p, data = self.gw.call("PutLab", "ss", name, json.dumps(lab(description="again")))
+        self.assertEqual(data, [path, False])
+        p, data = self.gw.call("GetLab", "s", name, as_user=users.USER)
+        self.assertEqual(json.loads(data[0]), self.gw.http("GET", f"/v1/labs/{name}").json)
+        p, data = self.gw.call("ListLabs", as_user=users.USER)
+        self.assertIn([name, "again", path], data[0])
+        p = self.gw.busctl("--json=short", "get-property", "org.gatewayd.Gateway1", path, "org.gatewayd.Gateway1.Lab",
+                           "LifetimeSec", as_user=users.USER)
+        self.assertEqual(json.loads(p.stdout)["data"], 3600, p.stderr)
+        for user in (users.USER, users.OTHER):
+            _, err = self.gw.gdbus_call("PutLab", name, json.dumps(lab()), as_user=user)
+            self.assertEqual(err, "org.gatewayd.Gateway1.Error.AccessDenied")
+            _, err = self.gw.gdbus_call("RemoveLab", name, as_user=user)
+            self.assertEqual(err, "org.gatewayd.Gateway1.Error.AccessDenied")
+        _, err = self.gw.gdbus_call("PutLab", name, json.dumps(lab(lifetime=0)))
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.InvalidArgument")
+        _, err = self.gw.gdbus_call("PutLab", name, "{not json")
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.BadRequest")
+        p, _ = self.gw.gdbus_call("PutLab", name, json.dumps(lab()), as_user=users.ADMIN)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p, _ = self.gw.gdbus_call("RemoveLab", name)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        _, err = self.gw.gdbus_call("GetLab", name)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
+        _, err = self.gw.gdbus_call("RemoveLab", name)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
+        self.assertServing()
+
     def test_survives_kill(self):
         name = self.name("lab")
         rec = self.put(name, lab()).json
@@ -441,6 +478,29 @@ class Instances(StackTestCase):
         self.assertEqual(self.get(other["id"]).json["state"], "RUNNING")
         self.assertServing()
 
+    def test_dbus(self):
+        """Instances on D-Bus: the caller's own, as over HTTP."""
+        import json
+        p, data = self.gw.call("StartLabInstance", "s", self.single, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        inst = json.loads(data[0])
+        self.addCleanup(self.delete_quietly, inst["id"], users.USER)
+        self.await_state(inst["id"], ("RUNNING",))
+        p, data = self.gw.call("GetLabInstance", "s", inst["id"], as_user=users.USER)
+        self.assertEqual(json.loads(data[0]), self.get(inst["id"]).json)
+        p, data = self.gw.call("ListLabInstances", as_user=users.USER)
+        self.assertIn(inst["id"], [x["id"] for x in json.loads(data[0])["instances"]])
+        p, data = self.gw.call("ListLabInstances", as_user=users.OTHER)
+        self.assertNotIn(inst["id"], [x["id"] for x in json.loads(data[0])["instances"]])
+        for method in ("GetLabInstance", "RemoveLabInstance"):
+            _, err = self.gw.gdbus_call(method, inst["id"], as_user=users.OTHER)
+            self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
+        _, err = self.gw.gdbus_call("StartLabInstance", "nosuch", as_user=users.USER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
+        p, _ = self.gw.gdbus_call("RemoveLabInstance", inst["id"], as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
+
     def test_member_exit_degrades(self):
         name = self._put_lab("flaky", [
             {"name": "stays", "image": self.client_ref, "command": ["/bin/sleep", "100000"]},
@@ -448,6 +508,7 @@ class Instances(StackTestCase):
         inst = self.start(name)
         rec = self.await_state(inst["id"], ("DEGRADED",))
         self.assertIn("leaves", rec["error"])
+        self.assertIn("status 3", rec["error"])
         self.assertEqual({m["name"]: m["state"] for m in rec["members"]}, {"stays": "RUNNING", "leaves": "EXITED"})
 
     def test_others_instances_are_404(self):
