@@ -73,19 +73,19 @@ static int property_get_members(sd_bus *bus, const char *path, const char *inter
         return r;
 }
 
-/* Definitions change in place on PUT: only Name is constant. */
+/* Definitions change in place on PUT: only Name and CreatedTimestamp are constant. */
 static const sd_bus_vtable lab_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", property_get_string, offsetof(Lab, name), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Description", "s", property_get_string, offsetof(Lab, description), 0),
-        SD_BUS_PROPERTY("Instructions", "s", property_get_string, offsetof(Lab, instructions), 0),
-        SD_BUS_PROPERTY("LifetimeSec", "t", NULL, offsetof(Lab, lifetime_sec), 0),
-        SD_BUS_PROPERTY("MemoryMax", "t", NULL, offsetof(Lab, memory), 0),
-        SD_BUS_PROPERTY("TasksMax", "t", NULL, offsetof(Lab, tasks), 0),
-        SD_BUS_PROPERTY("Members", "a(ss)", property_get_members, 0, 0),
+        SD_BUS_PROPERTY("Description", "s", property_get_string, offsetof(Lab, description), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Instructions", "s", property_get_string, offsetof(Lab, instructions), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LifetimeSec", "t", NULL, offsetof(Lab, lifetime_sec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MemoryMax", "t", NULL, offsetof(Lab, memory), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("TasksMax", "t", NULL, offsetof(Lab, tasks), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Members", "a(ss)", property_get_members, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CreatedTimestamp", "t", NULL, offsetof(Lab, created_usec), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("UpdatedTimestamp", "t", NULL, offsetof(Lab, updated_usec), 0),
-        SD_BUS_PROPERTY("Spec", "s", property_get_spec, 0, 0),
+        SD_BUS_PROPERTY("UpdatedTimestamp", "t", NULL, offsetof(Lab, updated_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Spec", "s", property_get_spec, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END
 };
 
@@ -99,6 +99,26 @@ int bus_lab_register(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to add lab node enumerator: %m");
         return 0;
+}
+
+/* Best effort, like the services' signals: the change is committed already. */
+void bus_lab_emit_added(Lab *l) {
+        if (l->manager->bus && sd_bus_emit_object_added(l->manager->bus, l->object_path) < 0)
+                log_warning("Failed to announce lab '%s' on the bus.", l->name);
+}
+
+void bus_lab_emit_changed(Lab *l) {
+        if (l->manager->bus &&
+            sd_bus_emit_properties_changed(l->manager->bus, l->object_path, LAB_INTERFACE, "Description", "Instructions",
+                                           "LifetimeSec", "MemoryMax", "TasksMax", "Members", "UpdatedTimestamp",
+                                           "Spec", NULL) < 0)
+                log_warning("Failed to announce the change of lab '%s'.", l->name);
+}
+
+/* Called after the lab left the map (it no longer resolves): the interface is named. */
+void bus_lab_emit_removed(Lab *l) {
+        if (l->manager->bus && sd_bus_emit_interfaces_removed(l->manager->bus, l->object_path, LAB_INTERFACE, NULL) < 0)
+                log_warning("Failed to announce the removal of lab '%s'.", l->name);
 }
 
 /* ---- definitions ---- */
@@ -160,12 +180,6 @@ static int put_lab_authorized(Manager *m, sd_bus_message *message, sd_bus_error 
         json_object_put(spec);
         if (r < 0)
                 return gw_error_to_bus(&e, error);
-        if (created)
-                (void) sd_bus_emit_object_added(m->bus, l->object_path);
-        else
-                (void) sd_bus_emit_properties_changed(m->bus, l->object_path, LAB_INTERFACE, "Description", "Instructions",
-                                                      "LifetimeSec", "MemoryMax", "TasksMax", "Members",
-                                                      "UpdatedTimestamp", "Spec", NULL);
         return sd_bus_reply_method_return(message, "ob", l->object_path, created);
 }
 
@@ -175,21 +189,15 @@ int bus_method_put_lab(sd_bus_message *message, void *userdata, sd_bus_error *er
 
 static int remove_lab_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        _cleanup_free_ char *path = NULL;
         const char *name;
-        Lab *l;
         int r;
 
         r = sd_bus_message_read(message, "s", &name);
         if (r < 0)
                 return r;
-        l = lab_registry_get(m, name);
-        if (l && !(path = strdup(l->object_path)))
-                return -ENOMEM;
         r = lab_registry_remove(m, name, &e);
         if (r < 0)
                 return gw_error_to_bus(&e, error);
-        (void) sd_bus_emit_interfaces_removed(m->bus, path, LAB_INTERFACE, NULL);
         return sd_bus_reply_method_return(message, NULL);
 }
 

@@ -12,6 +12,12 @@ typedef struct Manager Manager;
  * user sees only their own, so they are read through methods that know the caller. */
 int bus_lab_register(Manager *m);
 
+/* ObjectManager/PropertiesChanged signals for a committed change, whichever surface made it. */
+typedef struct Lab Lab;
+void bus_lab_emit_added(Lab *l);
+void bus_lab_emit_changed(Lab *l);
+void bus_lab_emit_removed(Lab *l);
+
 int bus_method_list_labs(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int bus_method_get_lab(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int bus_method_put_lab(sd_bus_message *message, void *userdata, sd_bus_error *error);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <systemd/sd-bus.h>
 
+#include "bus-lab.h"
 #include "db.h"
 #include "json-util.h"
 #include "lab-registry.h"
@@ -165,6 +166,7 @@ int lab_registry_put(Manager *m, const char *name, json_object *spec, Lab **ret,
         if (old) {
                 lab_take_spec(old, n);
                 log_info("Updated lab '%s'.", old->name);
+                bus_lab_emit_changed(old);
                 added = old;
         } else {
                 added = n;
@@ -174,6 +176,7 @@ int lab_registry_put(Manager *m, const char *name, json_object *spec, Lab **ret,
                         return gw_error_set_errno(e, r, "Failed to register lab.");
                 }
                 log_info("Created lab '%s' (%zu members).", added->name, added->n_members);
+                bus_lab_emit_added(added);
         }
         if (ret)
                 *ret = added;
@@ -201,6 +204,7 @@ int lab_registry_remove(Manager *m, const char *name, GwError *e) {
 
         hashmap_remove(m->labs, l->name);
         log_info("Removed lab '%s'.", l->name);
+        bus_lab_emit_removed(l);
         lab_free(l);
         return 0;
 }

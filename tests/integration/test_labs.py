@@ -254,6 +254,21 @@ class Definitions(StackTestCase):
         self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
         self.assertServing()
 
+    def test_dbus_signals(self):
+        """Changes made over HTTP are announced on the bus too, once committed."""
+        from harness.bus import BusMonitor
+        name = self.name("lab")
+        with BusMonitor(self.bus) as mon:
+            self.assertEqual(self.put(name, lab()).status, 201)
+            m = mon.wait_signal("InterfacesAdded", path="/org/gatewayd/Gateway1",
+                                predicate=lambda m: m["payload"]["data"][0].endswith(name.replace("-", "_2d")))
+            path = m["payload"]["data"][0]
+            self.assertEqual(self.put(name, lab(description="changed")).status, 200)
+            mon.wait_signal("PropertiesChanged", path=path)
+            self.assertEqual(self.gw.http("DELETE", f"/v1/labs/{name}").status, 204)
+            mon.wait_signal("InterfacesRemoved", path="/org/gatewayd/Gateway1",
+                            predicate=lambda m: m["payload"]["data"][0] == path)
+
     def test_survives_kill(self):
         name = self.name("lab")
         rec = self.put(name, lab()).json
