@@ -17,6 +17,8 @@ __gatewayctl_list() {
                                   awk '{ print $1 }' ;;
                 tokens)   COLUMNS=100000 "$ctl" --no-legend --no-ask-password token list 2>/dev/null |
                                   awk '{ print $1 }' ;;
+                labs)     COLUMNS=100000 "$ctl" --no-legend --no-ask-password lab list 2>/dev/null |
+                                  awk '{ print $1 }' ;;
         esac
 }
 
@@ -34,8 +36,9 @@ _gatewayctl() {
                 [image]='pull list show rm expire'
                 [job]='show rm remove'
                 [token]='create list revoke'
+                [lab]='put list show rm'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token status help'
+        local top='services service pull images image rmi submit jobs job result logs cancel token lab status help'
         local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope)'
 
         # The words before the cursor that are not options or their values: the verb (and its
@@ -94,6 +97,7 @@ _gatewayctl() {
                         jobs)             opts+=' --all' ;;
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
+                        'lab put')        opts+=' --quiet -q' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -118,6 +122,9 @@ _gatewayctl() {
                 'job show'|result|logs)          (( nargs == 0 )) && what=jobs ;;
                 'job rm'|'job remove'|cancel)    what=jobs ;;
                 'token revoke')                  what=tokens ;;
+                'lab show')                      (( nargs == 0 )) && what=labs ;;
+                'lab rm')                        what=labs ;;
+                'lab put')                       (( nargs == 0 )) && _filedir ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then

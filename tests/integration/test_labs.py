@@ -254,6 +254,38 @@ class Definitions(StackTestCase):
         self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
         self.assertServing()
 
+    def test_gatewayctl(self):
+        import json
+        name = self.name("lab")
+        spec = json.dumps(lab(name))
+        p = self.gw.gatewayctl("lab", "put", "-", input=spec)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, f"Created lab {name}."), p.stderr)
+        p = self.gw.gatewayctl("lab", "put", "-", input=json.dumps(lab(name, description="v2")))
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, f"Replaced lab {name}."), p.stderr)
+        p = self.gw.gatewayctl("--no-legend", "lab", "list", as_user=users.USER)
+        self.assertIn(f"{name}  2  1h  v2", p.stdout)
+        p = self.gw.gatewayctl("lab", "list", "--json=short", as_user=users.USER)
+        self.assertIn(self.gw.http("GET", f"/v1/labs/{name}").json, json.loads(p.stdout))
+        p = self.gw.gatewayctl("lab", "show", name, "--json", as_user=users.USER)
+        self.assertEqual(json.loads(p.stdout), self.gw.http("GET", f"/v1/labs/{name}").json)
+        p = self.gw.gatewayctl("lab", "show", name, as_user=users.USER)
+        self.assertIn("v2", p.stdout)
+        # Refused: no name in the file, bad definitions, an ordinary user.
+        p = self.gw.gatewayctl("lab", "put", "-", input=json.dumps(lab()))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no \"name\"", p.stderr)
+        p = self.gw.gatewayctl("lab", "put", "-", input=json.dumps(lab(name, lifetime=0)))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("lifetime", p.stderr)
+        p = self.gw.gatewayctl("--no-ask-password", "lab", "put", "-", input=spec, as_user=users.USER)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        p = self.gw.gatewayctl("--no-ask-password", "lab", "rm", name, as_user=users.USER)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        p = self.gw.gatewayctl("lab", "rm", name, "nosuch")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("nosuch", p.stderr)
+        self.assertEqual(self.gw.http("GET", f"/v1/labs/{name}").status, 404)
+
     def test_dbus_signals(self):
         """Changes made over HTTP are announced on the bus too, once committed."""
         from harness.bus import BusMonitor
