@@ -231,12 +231,15 @@ static bool members_all_exited(LabInstance *i) {
 /* Everything of the instance on the host goes: namespace, hosts file, spools, writable layers. */
 static void instance_finish(LabInstance *i, LabInstanceState final) {
         Manager *m = i->manager;
+        int r;
 
         i->kill_timer = sd_event_source_disable_unref(i->kill_timer);
         i->expiry_timer = sd_event_source_disable_unref(i->expiry_timer);
         netns_remove(i->netns_path);
-        if (i->dir && rm_rf(i->dir) < 0 && errno != ENOENT)
-                log_warning("Lab instance %s: cannot remove %s completely.", i->id, i->dir);
+        /* rm_rf() never follows symlinks: the writable layers are the user's to fill. */
+        r = i->dir ? rm_rf(i->dir) : 0;
+        if (r < 0)
+                log_warning_errno(r, "Lab instance %s: cannot remove %s completely: %m", i->id, i->dir);
 
         if (i->remove_when_stopped) {
                 instance_delete_row(i);
@@ -634,7 +637,9 @@ static void instance_start(LabInstance *i) {
                 return instance_fail(i, "Cannot create the instance's network namespace.");
         }
         i->images_pending = (unsigned) i->n_members;
-        for (size_t k = 0; k < i->n_members; k++) {
+        /* A pull may fail at once (callbacks can come before ensure_ready() returns): then the
+         * instance has failed and the rest need not be asked for. */
+        for (size_t k = 0; k < i->n_members && i->state == LAB_INSTANCE_STARTING; k++) {
                 ImageWait *w = calloc(1, sizeof(ImageWait));
 
                 if (!w || !(w->instance_id = strdup(i->id))) {

@@ -558,6 +558,19 @@ class Instances(StackTestCase):
         self.assertIn("status 3", rec["error"])
         self.assertEqual({m["name"]: m["state"] for m in rec["members"]}, {"stays": "RUNNING", "leaves": "EXITED"})
 
+    def test_image_missing_fails(self):
+        name = self._put_lab("broken", [
+            {"name": "ok", "image": self.client_ref, "command": ["/bin/sleep", "100000"]},
+            {"name": "gone", "image": f"{self.registry.host}/labs/nosuch:1"}])
+        inst = self.start(name)
+        rec = self.await_state(inst["id"], ("FAILED",))
+        self.assertIn("gone", rec["error"])
+        self.assertIsNone(rec["networkNamespace"])
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "labs", inst["id"])))
+        # A failed instance holds no slot of LabInstancesPerUser; it stays until deleted.
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
+        self.assertEqual(self.get(inst["id"]).status, 404)
+
     def test_others_instances_are_404(self):
         inst = self.start(self.single)
         for user in (users.OTHER, users.ADMIN, "root"):
