@@ -90,12 +90,19 @@ START_TEST(test_root_entries) {
         mk("dev", 'd', NULL);
         mk("var", 'd', NULL);
         mk("var/lib", 'd', NULL);
+        mk("var/lab", 'd', NULL);
         mk("var/input", 'd', NULL);
         mk("var/run", 'l', "/run");
         mk("fifo", 'p', NULL);
         mk("VERSION", 'f', NULL);
 
         argv = build(false);
+        /* Not a lab member: /etc is the image's as a whole, /var/lab is just a directory. */
+        snprintf(src, sizeof(src), "%s/etc", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", src, "/etc"), 0);
+        snprintf(src, sizeof(src), "%s/var/lab", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", src, "/var/lab"), 0);
+        ck_assert_int_lt(find(argv, "--bind"), 0);
         ck_assert_str_eq(argv[0], "/usr/bin/bwrap");
         ck_assert_int_ge(find3(argv, "--symlink", "usr/bin", "/bin"), 0);
         snprintf(src, sizeof(src), "%s/usr", root);
@@ -185,6 +192,9 @@ START_TEST(test_lab_member) {
         mk("etc", 'd', NULL);
         mk("etc/passwd", 'f', NULL);
         mk("etc/hosts", 'f', NULL);
+        mk("var", 'd', NULL);
+        mk("var/lab", 'd', NULL);
+        mk("var/lib", 'd', NULL);
         ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
         ck_assert_int_lt(find(argv, "--unshare-net"), 0);
         ck_assert_str_eq(argv[find(argv, "--hostname") + 1], "web");
@@ -197,6 +207,10 @@ START_TEST(test_lab_member) {
         ck_assert_int_ge(find3(argv, "--dir", "/etc", "--ro-bind"), 0);
         i = find3(argv, "--ro-bind", "/state/labs/x/hosts", "/etc/hosts");
         ck_assert_int_ge(i, 0);
+        snprintf(path, sizeof(path), "%s/var/lab", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", path, "/var/lab"), 0);      /* the member's layer instead */
+        snprintf(path, sizeof(path), "%s/var/lib", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", path, "/var/lib"), 0);
         i = find3(argv, "--bind", "/state/labs/x/web.data", "/var/lab");
         ck_assert_int_ge(i, 0);
         ck_assert_int_lt(i, find(argv, "--remount-ro"));
