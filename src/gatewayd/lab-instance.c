@@ -880,12 +880,13 @@ json_object *lab_instance_to_json(const LabInstance *i) {
 /* ---- load and recovery ---- */
 
 static void instance_recover(LabInstance *i) {
-        bool lost = false;
+        _cleanup_free_ char *lost = NULL;
 
         for (size_t k = 0; k < i->n_members; k++)
                 if (member_reattach(&i->members[k]) <= 0) {
                         i->members[k].exited = true;
-                        lost = true;
+                        if (!lost)
+                                lost = member_outcome(&i->members[k]);
                 }
         switch (i->state) {
         case LAB_INSTANCE_STARTING:
@@ -899,7 +900,7 @@ static void instance_recover(LabInstance *i) {
         case LAB_INSTANCE_RUNNING:
         case LAB_INSTANCE_DEGRADED:
                 if (lost && i->state == LAB_INSTANCE_RUNNING)
-                        instance_set_state(i, LAB_INSTANCE_DEGRADED, "A member exited while gatewayd was not running.");
+                        instance_set_state(i, LAB_INSTANCE_DEGRADED, lost);
                 if (i->expires_usec <= now_realtime_usec())
                         instance_stop(i, LAB_INSTANCE_STOPPED, NULL);
                 else if (arm_expiry(i) < 0)

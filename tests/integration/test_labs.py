@@ -620,11 +620,33 @@ class Instances(StackTestCase):
         rec = self.get(inst["id"]).json
         self.assertEqual(rec["state"], "RUNNING", rec)
         self.assertEqual(self.await_fetch(netns, f"http://{web}:8080/"), page)
+        # A graceful restart leaves it running too.
+        self.gw.restart()
+        self.assertEqual(self.get(inst["id"]).json["state"], "RUNNING")
+        self.assertEqual(self.await_fetch(netns, f"http://{web}:8080/"), page)
         ns = net_inode(netns)
         self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
         procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
         self.assertEqual(processes_in_netns(ns), [])
         self.assertFalse(os.path.exists(netns))
+
+    def test_member_exits_while_away(self):
+        """A member that ends while gatewayd is not running is found out at the restart."""
+        name = self._put_lab("away", [
+            {"name": "stays", "image": self.client_ref, "command": ["/bin/sleep", "100000"]},
+            {"name": "leaves", "image": self.client_ref,
+             "command": ["/bin/sh", "-c", "until [ -e /var/lab/stop ]; do sleep 0.05; done; exit 4"]}])
+        inst = self.start(name)
+        self.await_state(inst["id"], ("RUNNING",))
+        self.gw.kill(signal.SIGKILL)
+        with open(os.path.join(self.member_dir(inst["id"], "leaves"), "stop"), "w"):
+            pass
+        exit_json = os.path.join(self.gw.state_dir, "labs", inst["id"], "leaves.spool", "exit.json")
+        procs.wait_for(lambda: os.path.exists(exit_json), timeout=20, what="the member's exit.json")
+        self.gw.start()
+        rec = self.await_state(inst["id"], ("DEGRADED",), timeout=20)
+        self.assertIn("status 4", rec["error"])
+        self.assertEqual({m["name"]: m["state"] for m in rec["members"]}, {"stays": "RUNNING", "leaves": "EXITED"})
 
 
 if __name__ == "__main__":
