@@ -22,7 +22,7 @@ import unittest
 
 from harness import images, openapi, procs, users
 from harness.procs import source_dir
-from harness.registry import Registry
+from harness.registry import Proxy, Registry
 from harness.stack import StackTestCase
 
 MANAGE = "org.gatewayd.manage-labs"
@@ -352,7 +352,7 @@ class Instances(StackTestCase):
     def setUpClass(cls):
         cls.rprocs = procs.Processes()
         cls.rtmp = procs.TempDir(prefix="gatewayd-labs-")
-        cls.host_server = None
+        cls.host_server = cls.slow = None
         try:
             cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
             host = cls.registry.host
@@ -361,13 +361,18 @@ class Instances(StackTestCase):
             client = images.Layer().busybox(("sh", "wget", "sleep", "echo", "mv"))
             images.push_image(cls.registry, "labs/client", "1", images.Image([(client, "gzip")]))
             cls.web_ref, cls.client_ref = f"{host}/labs/web:1", f"{host}/labs/client:1"
+            # An image of its own behind a slow path: an instance of it stays STARTING for a while.
+            images.push_image(cls.registry, "labs/slow", "1", images.busybox_image(labels={"slow": "yes"}))
+            cls.slow = Proxy(cls.registry.port, rate=4096)
+            cls.slow_ref = f"{cls.slow.host}/labs/slow:1"
             # A service of the host's, on its loopback: no member may reach it.
             cls.host_server = socket.create_server(("127.0.0.1", 0))
             cls.host_port = cls.host_server.getsockname()[1]
             threading.Thread(target=cls._serve_host, daemon=True).start()
             cls.config = {
                 "DefaultImageLocation": host,
-                "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
+                "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True},
+                              cls.slow.host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
                 "WorkerPath": worker_path(),
                 "LabInstancesPerUser": 2,
             }
@@ -398,6 +403,8 @@ class Instances(StackTestCase):
     def _stop_extras(cls):
         if cls.host_server is not None:
             cls.host_server.close()
+        if cls.slow is not None:
+            cls.slow.stop()
         cls.rprocs.stop_all()
         cls.rtmp.cleanup()
 
@@ -629,6 +636,27 @@ class Instances(StackTestCase):
         procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
         self.assertEqual(processes_in_netns(ns), [])
         self.assertFalse(os.path.exists(netns))
+
+    def test_restart_while_starting(self):
+        """An instance still STARTING when gatewayd dies is FAILED after the restart, and its
+        namespace and directory are gone; deleting it during STARTING removes it at once."""
+        name = self._put_lab("slow", [{"name": "m", "image": self.slow_ref, "command": ["/bin/sleep", "100000"]}])
+        inst = self.start(name)
+        netns = self.get(inst["id"]).json["networkNamespace"]
+        self.assertTrue(os.path.exists(netns))
+        self.gw.kill(signal.SIGKILL)
+        self.gw.start()
+        rec = self.await_state(inst["id"], ("FAILED",), timeout=20)
+        self.assertIn("restarted", rec["error"])
+        self.assertFalse(os.path.exists(netns))
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "labs", inst["id"])))
+        # And once more, deleted while its image is still being pulled.
+        other = self.start(name)
+        self.assertEqual(self.get(other["id"]).json["state"], "STARTING")
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{other['id']}", as_user=users.USER).status, 204)
+        self.assertEqual(self.get(other["id"]).status, 404)
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "labs", other["id"])))
+        self.assertServing()
 
     def test_member_exits_while_away(self):
         """A member that ends while gatewayd is not running is found out at the restart."""
