@@ -31,6 +31,7 @@
  * little more before we kill it. */
 #define MEMBER_KILL_GRACE_SEC 2
 #define STOP_KILL_USEC (10 * USEC_PER_SEC)
+#define JOB_NOBODY_ID 65534     /* as gateway-worker's job-spec.h */
 
 static const char * const states[_LAB_INSTANCE_STATE_MAX] = {
         [LAB_INSTANCE_STARTING] = "STARTING",
@@ -436,7 +437,8 @@ static int member_prepare(LabInstanceMember *mb) {
                 return -errno;
         if (mkdir(writable, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        if (chown(writable, i->uid, i->gid) < 0)
+        /* Whom the member runs as: the worker runs root's (uid or gid 0) as nobody. */
+        if (chown(writable, i->uid ?: JOB_NOBODY_ID, i->gid ?: JOB_NOBODY_ID) < 0)
                 return -errno;
 
         spec = member_job_json(mb);

@@ -590,6 +590,14 @@ class Instances(StackTestCase):
         self.assertError(self.gw.http("POST", "/v1/labs/nosuch/instances", as_user=users.USER), 404, "NotFound", "nosuch")
         self.assertError(self.get("li-0000000000000000"), 404, "NotFound")
 
+    def test_root_runs_as_nobody(self):
+        """Root's members run as nobody, like root's jobs, and own their writable layer."""
+        name = self._put_lab("rootlab", [{"name": "web", "image": self.web_ref, "command": WEB_CMD}])
+        inst = self.start(name, as_user="root")
+        self.await_state(inst["id"], ("RUNNING",), as_user="root")
+        self.assertEqual(self.read_member_file(inst["id"], "web", "uid").strip(), "65534")
+        self.assertEqual(os.stat(self.member_dir(inst["id"], "web")).st_uid, 65534)
+
     def test_instances_per_user(self):
         a = self.start(self.single)
         b = self.start(self.single)
@@ -604,7 +612,7 @@ class Instances(StackTestCase):
 
     def test_lifetime(self):
         name = self._put_lab("short", [{"name": "idle", "image": self.client_ref, "command": ["/bin/sleep", "100000"]}],
-                             lifetime=3)
+                             lifetime=2)
         inst = self.start(name)
         running = self.await_state(inst["id"], ("RUNNING",))
         ns = net_inode(running["networkNamespace"])
