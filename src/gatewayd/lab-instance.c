@@ -262,13 +262,17 @@ static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* Stops every member; the instance ends (final) when the last worker is gone. */
+/* Stops every member; the instance ends in final when the last worker is gone. */
 static void instance_stop(LabInstance *i, LabInstanceState final, const char *why) {
         bool any = false;
         int r;
 
         if (state_is_final(i->state))
                 return;
+        /* The first stop decides (a DELETE during the end of the lifetime does not turn it
+         * into FAILED); a STOPPING instance recovered after a restart has none yet. */
+        if (i->state != LAB_INSTANCE_STOPPING || !state_is_final(i->final_state))
+                i->final_state = final;
         if (i->state != LAB_INSTANCE_STOPPING)
                 instance_set_state(i, LAB_INSTANCE_STOPPING, why);
         for (size_t k = 0; k < i->n_members; k++) {
@@ -282,7 +286,7 @@ static void instance_stop(LabInstance *i, LabInstanceState final, const char *wh
                         log_warning_errno(r, "Lab instance %s: cannot signal member %s: %m", i->id, mb->spec->name);
         }
         if (!any && members_all_exited(i)) {
-                instance_finish(i, final);
+                instance_finish(i, i->final_state);
                 return;
         }
         if (!i->kill_timer)
@@ -290,7 +294,7 @@ static void instance_stop(LabInstance *i, LabInstanceState final, const char *wh
                                                   on_kill_timer, i);
 }
 
-/* The final state a stop ends in: FAILED if it never ran, else STOPPED. */
+/* What a stop on request (DELETE, recovery) ends in: FAILED if it never ran, else STOPPED. */
 static LabInstanceState stop_final(LabInstance *i) {
         return i->started_usec ? LAB_INSTANCE_STOPPED : LAB_INSTANCE_FAILED;
 }
@@ -331,7 +335,7 @@ static void member_exited(LabInstanceMember *mb, const char *why) {
 
         if (i->state == LAB_INSTANCE_STOPPING) {
                 if (members_all_exited(i))
-                        instance_finish(i, stop_final(i));
+                        instance_finish(i, i->final_state);
                 return;
         }
         if (i->state == LAB_INSTANCE_RUNNING || i->state == LAB_INSTANCE_STARTING) {

@@ -60,6 +60,7 @@ struct LabInstance {
         char *netns_path;               /* <runtime>/labs/<id>.netns */
         unsigned images_pending;
         bool remove_when_stopped;       /* DELETE: the record goes too */
+        LabInstanceState final_state;   /* what STOPPING ends in: STOPPED or FAILED */
         sd_event_source *expiry_timer;
         sd_event_source *kill_timer;
 };
