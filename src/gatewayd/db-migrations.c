@@ -116,7 +116,8 @@ const char * const db_migrations[] = {
         "  started_usec INTEGER NOT NULL DEFAULT 0,"
         "  expires_usec INTEGER NOT NULL,"
         "  ended_usec INTEGER NOT NULL DEFAULT 0,"
-        "  error TEXT"
+        "  error TEXT,"
+        "  removing INTEGER NOT NULL DEFAULT 0"        /* DELETE asked: the row goes once stopped */
         ") STRICT;"
         "CREATE INDEX lab_instances_uid ON lab_instances (uid);",
 };

@@ -95,10 +95,10 @@ static int instance_store(LabInstance *i, bool create) {
         int rc, r;
 
         r = db_prepare(m->db,
-                       create ? "INSERT INTO lab_instances (state, started_usec, expires_usec, ended_usec, error, id,"
-                                " lab, uid, gid, spec, created_usec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                       create ? "INSERT INTO lab_instances (state, started_usec, expires_usec, ended_usec, error, removing,"
+                                " id, lab, uid, gid, spec, created_usec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                               : "UPDATE lab_instances SET state = ?, started_usec = ?, expires_usec = ?, ended_usec = ?,"
-                                " error = ? WHERE id = ?",
+                                " error = ?, removing = ? WHERE id = ?",
                        &st);
         if (r < 0)
                 return r;
@@ -110,18 +110,19 @@ static int instance_store(LabInstance *i, bool create) {
                 sqlite3_bind_text(st, 5, i->error, -1, SQLITE_STATIC);
         else
                 sqlite3_bind_null(st, 5);
-        sqlite3_bind_text(st, 6, i->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, i->remove_when_stopped);
+        sqlite3_bind_text(st, 7, i->id, -1, SQLITE_STATIC);
         if (create) {
                 json_object *spec = lab_spec_to_json(i->spec);
 
                 if (!spec)
                         return -ENOMEM;
-                sqlite3_bind_text(st, 7, i->lab, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 8, (sqlite3_int64) i->uid);
-                sqlite3_bind_int64(st, 9, (sqlite3_int64) i->gid);
-                sqlite3_bind_text(st, 10, json_text(spec), -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 8, i->lab, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 9, (sqlite3_int64) i->uid);
+                sqlite3_bind_int64(st, 10, (sqlite3_int64) i->gid);
+                sqlite3_bind_text(st, 11, json_text(spec), -1, SQLITE_TRANSIENT);
                 json_object_put(spec);
-                sqlite3_bind_int64(st, 11, (sqlite3_int64) i->created_usec);
+                sqlite3_bind_int64(st, 12, (sqlite3_int64) i->created_usec);
         }
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) {
@@ -830,10 +831,18 @@ LabInstance **lab_instance_list(Manager *m, const Caller *caller, size_t *ret_n)
 }
 
 int lab_instance_remove(LabInstance *i, GwError *e) {
+        int r;
+
         i->remove_when_stopped = true;
         if (state_is_final(i->state)) {
                 instance_finish(i, i->state);
                 return 0;
+        }
+        /* Recorded before anything is stopped: a restart in between finishes the removal. */
+        r = instance_store(i, false);
+        if (r < 0) {
+                i->remove_when_stopped = false;
+                return gw_error_set_errno(e, r, "Database error while removing the lab instance.");
         }
         instance_stop(i, stop_final(i), NULL);
         return 0;
@@ -944,6 +953,7 @@ static int instance_from_row(Manager *m, sqlite3_stmt *st, LabInstance **ret) {
         i->ended_usec = (uint64_t) sqlite3_column_int64(st, 9);
         if (sqlite3_column_type(st, 10) != SQLITE_NULL)
                 i->error = strdup((const char *) sqlite3_column_text(st, 10));
+        i->remove_when_stopped = sqlite3_column_int(st, 11) != 0;
         if (i->state >= _LAB_INSTANCE_STATE_MAX) {
                 lab_instance_free(i);
                 return log_error_errno(EBADMSG, "Lab instance %s in the database has an invalid state; skipping it.", id);
@@ -961,7 +971,7 @@ int lab_instances_load(Manager *m) {
         if (!m->lab_instances)
                 return log_oom();
         r = db_prepare(m->db, "SELECT id, lab, uid, gid, state, spec, created_usec, started_usec, expires_usec,"
-                              " ended_usec, error FROM lab_instances", &st);
+                              " ended_usec, error, removing FROM lab_instances", &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -991,6 +1001,8 @@ int lab_instances_load(Manager *m) {
                 for (size_t k = 0; k < n; k++)
                         if (!state_is_final(v[k]->state))
                                 instance_recover(v[k]);
+                        else if (v[k]->remove_when_stopped)
+                                instance_finish(v[k], v[k]->state);     /* ended, but the row was left */
         }
         log_info("Loaded %zu lab instances.", hashmap_size(m->lab_instances));
         return 0;

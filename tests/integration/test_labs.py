@@ -666,6 +666,22 @@ class Instances(StackTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "labs", other["id"])))
         self.assertServing()
 
+    def test_restart_while_stopping(self):
+        """DELETE, then gatewayd dies before the members are gone: the restart finishes the removal."""
+        name = self._put_lab("stubborn", [{"name": "m", "image": self.client_ref,
+                                           "command": ["/bin/sh", "-c", "trap '' TERM; exec sleep 100000"]}])
+        inst = self.start(name)
+        rec = self.await_state(inst["id"], ("RUNNING",))
+        ns = net_inode(rec["networkNamespace"])
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
+        self.assertEqual(self.get(inst["id"]).json["state"], "STOPPING", "the member ignores SIGTERM for a while")
+        self.gw.kill(signal.SIGKILL)
+        self.gw.start()
+        procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
+        self.assertEqual(processes_in_netns(ns), [])
+        self.assertFalse(os.path.exists(rec["networkNamespace"]))
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "labs", inst["id"])))
+
     def test_member_exits_while_away(self):
         """A member that ends while gatewayd is not running is found out at the restart."""
         name = self._put_lab("away", [
