@@ -63,9 +63,23 @@ static void member_detach(LabInstanceMember *mb) {
         mb->worker_pidfd = safe_close(mb->worker_pidfd);
 }
 
+/* A live instance keeps gatewayd from exiting on idle, as an unfinished job does: nobody else
+ * would end it at its lifetime or notice a member exit. */
+static void instance_busy_update(LabInstance *i) {
+        bool want = !state_is_final(i->state);
+
+        if (want && !i->busy)
+                manager_busy_ref(i->manager);
+        else if (!want && i->busy)
+                manager_busy_unref(i->manager);
+        i->busy = want;
+}
+
 static LabInstance *lab_instance_free(LabInstance *i) {
         if (!i)
                 return NULL;
+        if (i->busy)
+                manager_busy_unref(i->manager);
         for (size_t k = 0; k < i->n_members; k++) {
                 LabInstanceMember *mb = &i->members[k];
                 member_detach(mb);
@@ -146,6 +160,7 @@ static void instance_set_state(LabInstance *i, LabInstanceState s, const char *e
         if (state_is_final(s) && !i->ended_usec)
                 i->ended_usec = now_realtime_usec();
         (void) instance_store(i, false);
+        instance_busy_update(i);
         if (old != s)
                 log_info("Lab instance %s (%s of uid %u): %s%s%s", i->id, i->lab, (unsigned) i->uid, states[s],
                          i->error ? " — " : "", strempty(i->error));
@@ -791,6 +806,7 @@ int lab_instance_create(Manager *m, const char *name, const Caller *caller, LabI
                 return gw_error_set_errno(e, r, "Out of memory.");
         }
         added = TAKE_PTR(i);
+        instance_busy_update(added);
         log_info("Lab instance %s of lab %s created for uid %u.", added->id, name, (unsigned) added->uid);
         if (arm_expiry(added) < 0)
                 log_warning("Lab instance %s: cannot arm its expiry timer.", added->id);
@@ -983,6 +999,7 @@ int lab_instances_load(Manager *m) {
                         lab_instance_free(i);
                         return log_error_errno(r, "Failed to register lab instance: %m");
                 }
+                instance_busy_update(i);
         }
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to read lab instances: %s", sqlite3_errmsg(m->db));

@@ -61,6 +61,7 @@ struct LabInstance {
         unsigned images_pending;
         bool remove_when_stopped;       /* DELETE: the record goes too */
         LabInstanceState final_state;   /* what STOPPING ends in: STOPPED or FAILED */
+        bool busy;                      /* holds a manager_busy_ref(): no idle exit while it lives */
         sd_event_source *expiry_timer;
         sd_event_source *kill_timer;
 };

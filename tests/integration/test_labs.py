@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import unittest
 
 from harness import images, openapi, procs, users
@@ -347,7 +348,9 @@ CLIENT_CMD = ["/bin/sh", "-c", "until wget -q -O /var/lab/web.tmp http://web:808
               " > /var/lab/host.tmp; mv /var/lab/host.tmp /var/lab/host; exec sleep 100000"]
 
 
-class Instances(StackTestCase):
+class InstancesBase(StackTestCase):
+    """Registry with the test images, a service of the host's, labs "duo" and "single"."""
+
     @classmethod
     def setUpClass(cls):
         cls.rprocs = procs.Processes()
@@ -412,6 +415,8 @@ class Instances(StackTestCase):
     def tearDownClass(cls):
         try:
             for user in ("root", users.USER, users.OTHER):
+                if not cls.gw.alive():
+                    break
                 for inst in cls.gw.http("GET", "/v1/lab-instances", as_user=user).json["instances"]:
                     cls.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=user)
             super().tearDownClass()
@@ -444,6 +449,8 @@ class Instances(StackTestCase):
         return r.json
 
     def delete_quietly(self, id_, as_user):
+        if not self.gw.alive():
+            return      # left on idle (InstancesIdle): it had no instances then
         self.gw.http("DELETE", f"/v1/lab-instances/{id_}", as_user=as_user)
         procs.wait_for(lambda: self.gw.http("GET", f"/v1/lab-instances/{id_}", as_user=as_user).status == 404,
                        timeout=30, what=f"instance {id_} gone")
@@ -481,6 +488,9 @@ class Instances(StackTestCase):
         self.last_fetch_error = f"rc {p.returncode} out {p.stdout!r} err {p.stderr!r}"
         return p.stdout if p.returncode == 0 else None
 
+
+
+class Instances(InstancesBase):
     # -- tests ----------------------------------------------------------------------------------
 
     def test_lifecycle_isolation_and_delete(self):
@@ -699,6 +709,24 @@ class Instances(StackTestCase):
         rec = self.await_state(inst["id"], ("DEGRADED",), timeout=20)
         self.assertIn("status 4", rec["error"])
         self.assertEqual({m["name"]: m["state"] for m in rec["members"]}, {"stays": "RUNNING", "leaves": "EXITED"})
+
+
+
+class InstancesIdle(InstancesBase):
+    """Idle exit waits for live lab instances, as for unfinished jobs: nobody else would end
+    them at their lifetime or notice a member exit."""
+    idle_timeout = 1
+
+    def test_no_idle_exit_while_instance_lives(self):
+        inst = self.start(self.single)
+        self.await_state(inst["id"], ("RUNNING",))
+        # Well past the idle timeout with no client connected: asserting that an event does
+        # not happen needs waiting.
+        time.sleep(2.5)
+        self.assertTrue(self.gw.alive(), "gatewayd exited on idle while a lab instance ran")
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
+        # Once it is gone, the daemon leaves on its own.
+        self.assertEqual(self.gw.wait_exit(timeout=20), 0)
 
 
 if __name__ == "__main__":
