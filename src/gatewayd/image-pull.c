@@ -686,17 +686,22 @@ static void on_ready_pull_finished(Manager *m, Image *image, const GwError *erro
         ready_call_free(c);
 }
 
-int image_registry_ensure_ready(Manager *m, const char *reference, uid_t uid, ImageReadyCallback done, void *userdata) {
+int image_registry_ensure_ready(Manager *m, const char *platform, const char *reference, uid_t uid,
+                                ImageReadyCallback done, void *userdata) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         Image *i = image_registry_lookup(m, reference);
         struct passwd *pw = getpwuid(uid);
         ImagePullRequest req = {
                 .reference = reference,
+                .platform = platform,
                 .caller = { .uid = uid, .gid = pw ? pw->pw_gid : (gid_t) -1, .pidfd = -1 },
         };
         ReadyCall *c;
         int r;
 
+        /* The id or the default platform's tag may name the image of another platform. */
+        if (!i || !streq(i->platform, platform))
+                i = image_registry_lookup_on(m, platform, reference);
         c = calloc(1, sizeof(ReadyCall));
         if (!c)
                 return -ENOMEM;

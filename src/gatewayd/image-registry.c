@@ -279,35 +279,12 @@ Image *image_registry_get(Manager *m, const char *id) {
 }
 
 Image *image_registry_lookup(Manager *m, const char *s) {
-        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
-        _cleanup_free_ char *key = NULL, *canonical = NULL;
-        ImageTag *t;
         Image *i;
 
         if (strneq(s, "sha256:", 7))
                 s += 7;
         i = hashmap_get(m->images, s);
-        if (i)
-                return i;
-        key = tag_key(default_platform_name(m), s);
-        if (!key)
-                return NULL;
-        t = hashmap_get(m->image_tags, key);
-        if (t)
-                return hashmap_get(m->images, t->image_id);
-
-        /* Another spelling of a pulled reference ("alpine" for "docker.io/library/alpine:latest"):
-         * every pull also tags the canonical form, and it is the tag that migration 4 could
-         * recover. */
-        if (image_reference_parse(s, m->config->default_image_location, &ref) < 0)
-                return NULL;
-        canonical = image_reference_to_string(ref);
-        if (!canonical || streq(canonical, s))
-                return NULL;
-        free(key);
-        key = tag_key(default_platform_name(m), canonical);
-        t = key ? hashmap_get(m->image_tags, key) : NULL;
-        return t ? hashmap_get(m->images, t->image_id) : NULL;
+        return i ?: image_registry_lookup_on(m, default_platform_name(m), s);
 }
 
 static bool user_in_group(uid_t uid, gid_t primary, gid_t wanted) {
