@@ -656,6 +656,57 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
         return 0;
 }
 
+static int dispatch_oidc_issuer(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!strneq(*s, "https://", 8) && !strneq(*s, "http://", 7))
+                return config_error(ctx, path, "must be an http:// or https:// URL");
+        return 0;
+}
+
+static int dispatch_oidc(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "issuer",    dispatch_oidc_issuer, offsetof(Config, oidc_issuer) },
+                { "audience",  dispatch_string,      offsetof(Config, oidc_audience) },
+                { "userClaim", dispatch_string,      offsetof(Config, oidc_user_claim) },
+                { "localUser", dispatch_string,      offsetof(Config, oidc_local_user) },
+                { "caFile",    dispatch_path,        offsetof(Config, oidc_ca_file) },
+                {}
+        };
+        Config *c = field;
+        const char *missing;
+        int r;
+
+        r = dispatch_object(ctx, path, v, fields, field);
+        if (r < 0)
+                return r;
+        missing = !c->oidc_issuer ? "issuer" : !c->oidc_audience ? "audience" : NULL;
+        if (missing) {
+                _cleanup_free_ char *p = path_join(path, missing);
+                return p ? config_error(ctx, p, "required when \"oidc\" is set") : -ENOMEM;
+        }
+        return 0;
+}
+
+/* Shifter writes "Authentication": "munge" (a string, its own machinery); gatewayd's methods for
+ * network callers are an object of them. */
+static int dispatch_authentication_methods(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "oidc", dispatch_oidc, 0 },
+                {}
+        };
+
+        if (json_object_is_type(v, json_type_string)) {
+                log_info("%s: ignored (Shifter key not used by gatewayd).", path);
+                return 0;
+        }
+        return dispatch_object(ctx, path, v, fields, field);
+}
+
 /* Names end up in D-Bus object paths, URLs and file names: keep them boring. */
 static bool platform_name_is_valid(const char *s) {
         if (!*s || strlen(s) > 64)
@@ -942,7 +993,7 @@ static const Field config_fields[] = {
         { "MongoDBURI",               NULL, 0 },
         { "MongoDB",                  NULL, 0 },
         { "Broker",                   NULL, 0 },
-        { "Authentication",           NULL, 0 },
+        { "Authentication",           dispatch_authentication_methods, 0 },
         { "Metrics",                  NULL, 0 },
         { "ImportUsers",              NULL, 0 },
         { "ConverterOptions",         NULL, 0 },
@@ -1156,6 +1207,11 @@ Config *config_free(Config *c) {
         free(c->tls_key);
         strv_free(c->anonymous_routes);
         strv_free(c->admins);
+        free(c->oidc_issuer);
+        free(c->oidc_audience);
+        free(c->oidc_user_claim);
+        free(c->oidc_local_user);
+        free(c->oidc_ca_file);
         strv_free(c->unknown_keys);
         free(c);
         return NULL;
