@@ -403,7 +403,8 @@ class PolkitActions(unittest.TestCase):
         return p.stdout
 
     def test_defaults(self):
-        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs", "manage-tokens"):
+        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs", "manage-tokens",
+                  "manage-platforms"):
             out = self.pkaction(f"org.gatewayd.{a}")
             self.assertIn("implicit any:      auth_admin_keep", out)
         for a in ("pull-image", "submit-job"):
