@@ -103,10 +103,16 @@ int platform_set_node_drain(Manager *m, const char *platform, const char *node, 
         if (!p)
                 return -ENOENT;
         r = platform_drain_node(p, node, drain);
-        if (r == -EOPNOTSUPP)
+        if (r == -EOPNOTSUPP) {
+                /* A node the platform does not show is unknown, as on a platform that drains. */
+                _cleanup_(json_object_putp) json_object *known = node_find(p, node);
+
+                if (!known)
+                        return gw_error_set(e, GW_ERROR_NO_SUCH_NODE, "Platform '%s' has no node '%s'.", p->name, node);
                 return gw_error_set(e, GW_ERROR_CONFLICT, "Platform '%s' has no nodes of its own to %s: %s.", p->name,
                                     drain ? "drain" : "resume",
                                     platform_unsupported(p, true) ?: "its jobs run on the gateway host");
+        }
         if (r == -ENOENT)
                 return gw_error_set(e, GW_ERROR_NO_SUCH_NODE, "Platform '%s' has no node '%s'.", p->name, node);
         if (r < 0)
