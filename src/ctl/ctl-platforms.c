@@ -260,7 +260,7 @@ int verb_platform_show(int argc, char *argv[], char *tail[]) {
         if (arg_json != JSON_OFF)
                 return json_print(o, arg_json == JSON_PRETTY, stdout);
 
-        show_set_label_width(MAX((size_t) SHOW_LABEL_WIDTH, show_json_fields_label_width(o, platform_shown)));
+        show_set_label_width(MAX((size_t) SHOW_LABEL_WIDTH + 1, show_json_fields_label_width(o, platform_shown)));
         show_field("Name", json_get_string(o, "name"));
         show_field("Kind", json_get_string(o, "kind"));
         show_field("Access type", json_get_string(o, "accesstype"));

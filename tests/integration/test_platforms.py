@@ -8,6 +8,7 @@ import re
 import subprocess
 import unittest
 
+import test_jobs
 from harness import users
 from harness.procs import TempDir
 from harness.stack import StackTestCase
@@ -301,6 +302,41 @@ class Platforms(StackTestCase):
         p = self.ctl("node", "drain", "here")
         self.assertEqual(p.returncode, 1)
         self.assertIn("Too few arguments", p.stderr)
+
+
+class RunningJobs(test_jobs.JobsBase):
+    """The default configuration (one platform, "local"): its node counts the jobs whose workers
+    it watches, from start to end."""
+    max_clusters = 4
+
+    def node(self):
+        r = self.gw.http("GET", "/v1/platforms/local", as_user=users.OTHER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(len(r.json["nodes"]), 1, r.body)
+        return r.json["nodes"][0]
+
+    def test_default_platform(self):
+        r = self.gw.http("GET", "/v1/platforms", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual([(p["name"], p["kind"], p["default"], p["runsJobs"]) for p in r.json["platforms"]],
+                         [("local", "local", True, True)])
+
+    def test_running_counted(self):
+        self.assertEqual((self.node()["running"], self.node()["slots"]), (0, 4))
+        jobs = [self.submit("sleep", params={"sleep": 60}).json["id"] for _ in range(2)]
+        for j in jobs:
+            self.cleanup_job(j)
+            self.wait_log(j, "sleeping 60")
+        self.assertEqual(self.node()["running"], 2)
+        p = self.gw.gatewayctl("nodes", as_user=users.USER, input="")
+        self.assertRegex(p.stdout, r"(?m)^local +\S+ +up +4 +2 ")
+
+        self.gw.http("PUT", f"/v1/jobs/{jobs[0]}/cancel", as_user=users.USER)
+        self.wait_status(jobs[0], test_jobs.TERMINAL)
+        self.assertEqual(self.node()["running"], 1)
+        self.gw.http("PUT", f"/v1/jobs/{jobs[1]}/cancel", as_user=users.USER)
+        self.wait_status(jobs[1], test_jobs.TERMINAL)
+        self.assertEqual(self.node()["running"], 0)
 
 
 if __name__ == "__main__":
