@@ -294,7 +294,7 @@ class ManPages(unittest.TestCase):
         verbs = [["services"], ["service", "show"], ["service", "create"], ["service", "update"],
                  ["service", "rm"], ["pull"], ["images"], ["image", "show"], ["rmi"], ["image", "expire"],
                  ["submit"], ["jobs"], ["job", "show"], ["job", "rm"], ["result"], ["logs"], ["cancel"],
-                 ["status"]]
+                 ["status"], ["platforms"], ["platform", "show"], ["nodes"]]
         self.check_options("man1/gatewayctl.1", [[ctl, "--help"]] + [[ctl, *v, "--help"] for v in verbs])
 
     def test_configuration_keys(self):
