@@ -30,23 +30,6 @@ static int platform_object_find(sd_bus *bus, const char *path, const char *inter
         return 1;
 }
 
-/* By name: the listing and the node enumeration show the platforms in a stable order. */
-static int platform_compare(const void *a, const void *b) {
-        return strcmp((*(Platform * const *) a)->name, (*(Platform * const *) b)->name);
-}
-
-static Platform **platforms_sorted(Manager *m) {
-        Platform **l = calloc(hashmap_size(m->platforms) + 1, sizeof(Platform *)), *p;
-        size_t n = 0;
-
-        if (!l)
-                return NULL;
-        HASHMAP_FOREACH(p, m->platforms)
-                l[n++] = p;
-        qsort(l, n, sizeof(Platform *), platform_compare);
-        return l;
-}
-
 static int platform_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                                     sd_bus_error *error) {
         _cleanup_free_ Platform **l = platforms_sorted(userdata);
@@ -105,11 +88,11 @@ static int property_get_unsupported(sd_bus *bus, const char *path, const char *i
 
 static int property_get_image_directory(sd_bus *bus, const char *path, const char *interface, const char *property,
                                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        _cleanup_(json_object_putp) json_object *o = platform_to_json(userdata);
+        _cleanup_free_ char *dir = platform_image_dir(userdata);
 
-        if (!o)
+        if (!dir)
                 return -ENOMEM;
-        return sd_bus_message_append(reply, "s", strempty(json_get_string(o, "imageDir")));
+        return sd_bus_message_append(reply, "s", dir);
 }
 
 static int reply_json(sd_bus_message *message, json_object *o) {

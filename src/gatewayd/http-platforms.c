@@ -12,23 +12,12 @@
 
 #define ACTION_MANAGE_PLATFORMS "org.gatewayd.manage-platforms"
 
-/* By name, as configured; the order of a hashmap is no order to show. */
-static int platform_compare(const void *a, const void *b) {
-        return strcmp((*(Platform * const *) a)->name, (*(Platform * const *) b)->name);
-}
-
 void http_list_platforms(HttpRequest *req, char **captures) {
-        Manager *m = req->manager;
-        _cleanup_free_ Platform **l = calloc(hashmap_size(m->platforms) + 1, sizeof(Platform *));
+        _cleanup_free_ Platform **l = platforms_sorted(req->manager);
         json_object *o, *a;
-        size_t n = 0;
-        Platform *p;
 
         if (!l)
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-        HASHMAP_FOREACH(p, m->platforms)
-                l[n++] = p;
-        qsort(l, n, sizeof(Platform *), platform_compare);
 
         a = json_object_new_array();
         o = json_object_new_object();
@@ -37,8 +26,8 @@ void http_list_platforms(HttpRequest *req, char **captures) {
                 json_object_put(o);
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         }
-        for (size_t i = 0; i < n; i++)
-                json_object_array_add(a, platform_to_json(l[i]));
+        for (Platform **p = l; *p; p++)
+                json_object_array_add(a, platform_to_json(*p));
         json_object_object_add(o, "platforms", a);
         http_request_reply_json(req, MHD_HTTP_OK, o);
 }

@@ -1,8 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
 #include "platform-record.h"
+
+static int platform_compare(const void *a, const void *b) {
+        return strcmp((*(Platform * const *) a)->name, (*(Platform * const *) b)->name);
+}
+
+/* A hashmap's order is no order to show. */
+Platform **platforms_sorted(Manager *m) {
+        Platform **l = calloc(hashmap_size(m->platforms) + 1, sizeof(Platform *)), *p;
+        size_t n = 0;
+
+        if (!l)
+                return NULL;
+        HASHMAP_FOREACH(p, m->platforms)
+                l[n++] = p;
+        qsort(l, n, sizeof(Platform *), platform_compare);
+        return l;
+}
+
+char *platform_image_dir(Platform *p) {
+        char *images;
+
+        if (p->config->local_image_dir)
+                return strdup(p->config->local_image_dir);
+        return asprintf(&images, "%s/images", p->manager->state_dir) < 0 ? NULL : images;
+}
 
 json_object *platform_nodes_json(Platform *p) {
         json_object *a = platform_report_nodes(p);
@@ -25,15 +52,13 @@ static json_object *strv_json(char **l) {
         return a;
 }
 
-/* Where converted images of the platform are kept on the gateway host (as image-pull.c decides),
- * and, for a remote platform, where its nodes keep them. */
+/* Where converted images of the platform are kept on the gateway host, and, for a remote
+ * platform, where its nodes keep them. */
 static void add_image_dirs(json_object *o, Platform *p) {
         const ConfigPlatform *c = p->config;
-        _cleanup_free_ char *images = NULL;
+        _cleanup_free_ char *images = platform_image_dir(p);
 
-        if (c->local_image_dir)
-                json_object_object_add(o, "imageDir", json_object_new_string(c->local_image_dir));
-        else if (asprintf(&images, "%s/images", p->manager->state_dir) >= 0)
+        if (images)
                 json_object_object_add(o, "imageDir", json_object_new_string(images));
         if (c->access == CONFIG_ACCESS_REMOTE)
                 json_object_object_add(o, "nodeImageDir", c->ssh_image_dir ? json_object_new_string(c->ssh_image_dir) : NULL);
@@ -111,7 +136,9 @@ int platform_set_node_drain(Manager *m, const char *platform, const char *node, 
                         return gw_error_set(e, GW_ERROR_NO_SUCH_NODE, "Platform '%s' has no node '%s'.", p->name, node);
                 return gw_error_set(e, GW_ERROR_CONFLICT, "Platform '%s' has no nodes of its own to %s: %s.", p->name,
                                     drain ? "drain" : "resume",
-                                    platform_unsupported(p, true) ?: "its jobs run on the gateway host");
+                                    platform_unsupported(p, true) ?:
+                                    streq(p->kind, "local") ? "its jobs run on the gateway host" :
+                                    "its kind does not drain nodes through gatewayd");
         }
         if (r == -ENOENT)
                 return gw_error_set(e, GW_ERROR_NO_SUCH_NODE, "Platform '%s' has no node '%s'.", p->name, node);

@@ -16,6 +16,13 @@
  * report_state() and its nodes. NULL on OOM. */
 json_object *platform_to_json(Platform *p);
 
+/* Every platform, sorted by name, NULL-terminated (the array is the caller's); NULL on OOM. */
+Platform **platforms_sorted(Manager *m);
+
+/* Where the platform's converted images are kept on the gateway host: local.imageDir, else
+ * <StateDirectory>/images (as the pull decides). NULL on OOM. */
+char *platform_image_dir(Platform *p);
+
 /* Its nodes as platform_report_nodes() gives them, never NULL unless out of memory. */
 json_object *platform_nodes_json(Platform *p);
 
