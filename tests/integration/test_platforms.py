@@ -9,6 +9,7 @@ import subprocess
 import unittest
 
 import test_jobs
+import test_remote
 from harness import users
 from harness.procs import TempDir
 from harness.stack import StackTestCase
@@ -337,6 +338,32 @@ class RunningJobs(test_jobs.JobsBase):
         self.gw.http("PUT", f"/v1/jobs/{jobs[1]}/cancel", as_user=users.USER)
         self.wait_status(jobs[1], test_jobs.TERMINAL)
         self.assertEqual(self.node()["running"], 0)
+
+
+class NetworkCallers(test_remote.RemoteBase):
+    """On the TCP listener: reading platforms takes the "read" scope, draining every scope and,
+    for a network identity, gatewayd's Admins list (polkit cannot judge one)."""
+
+    def test_read_scope_reads(self):
+        t = self.create_token(scope=["read"])["token"]
+        r = self.net("GET", "/v1/platforms", token=t)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([p["name"] for p in r.json["platforms"]], ["local"])
+        r = self.net("GET", "/v1/platforms/local", token=t)
+        self.assertEqual((r.status, r.json["name"]), (200, "local"), r)
+        self.assertNetError(self.net("GET", "/v1/platforms/nosuch", token=t), 404, "NotFound")
+        self.assertNetError(self.net("GET", "/v1/platforms"), 401, "Unauthenticated")
+
+    def test_drain_needs_every_scope_and_admins(self):
+        node = self.gw.http("GET", "/v1/platforms/local").json["nodes"][0]["name"]
+        path = f"/v1/platforms/local/nodes/{node}/drain"
+        read = self.create_token(users.ADMIN, scope=["read"])["token"]
+        self.assertNetError(self.net("POST", path, token=read), 403, "AccessDenied")
+        user = self.create_token(users.USER)["token"]
+        self.assertNetError(self.net("POST", path, token=user), 403, "AccessDenied")
+        admin = self.create_token(users.ADMIN)["token"]
+        self.assertNetError(self.net("POST", path, token=admin), 409, "Conflict")
+        self.assertNetError(self.net("POST", "/v1/platforms/nosuch/nodes/x/resume", token=admin), 404, "NotFound")
 
 
 if __name__ == "__main__":
