@@ -466,7 +466,7 @@ static const Verb verbs[] = {
         { { "nodes", NULL }, 0, VERB_ANY, OPT_JSON, false, false, verb_nodes,
           "nodes [PLATFORM...]", "List the nodes of platforms", help_nodes },
         { { "node", "drain" }, 2, 2, 0, false, false, verb_node_drain,
-          "node drain PLATFORM NODE", "Take no new jobs on a node", help_node_drain },
+          "node drain PLATFORM NODE", "Drain a node: it takes no new jobs", help_node_drain },
         { { "node", "resume" }, 2, 2, 0, false, false, verb_node_resume,
           "node resume PLATFORM NODE", "Let a drained node take jobs again", help_node_drain },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
