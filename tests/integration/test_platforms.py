@@ -11,6 +11,7 @@ import unittest
 import test_jobs
 import test_remote
 from harness import users
+from harness.gatewayd import check_sanitizer_output
 from harness.procs import TempDir
 from harness.stack import StackTestCase
 
@@ -236,7 +237,9 @@ class Platforms(StackTestCase):
     # -- gatewayctl ------------------------------------------------------------------------------
 
     def ctl(self, *args, as_user=users.USER):
-        return self.gw.gatewayctl(*args, as_user=as_user, input="")
+        p = self.gw.gatewayctl(*args, as_user=as_user, input="")
+        check_sanitizer_output(p.stderr)
+        return p
 
     def test_gatewayctl_platforms(self):
         p = self.ctl("platforms")
