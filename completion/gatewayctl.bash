@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# bash completion for gatewayctl(1): verbs, options, and the services, images, jobs and tokens that the
+# bash completion for gatewayctl(1): verbs, options, and the services, images, jobs, tokens, platforms and nodes that the
 # running gatewayd knows (asked with the same gatewayctl, as the user who is typing, so only what
 # that user may see is offered). Nothing is offered from the daemon if it cannot be reached.
 
@@ -17,6 +17,11 @@ __gatewayctl_list() {
                                   awk '{ print $1 }' ;;
                 tokens)   COLUMNS=100000 "$ctl" --no-legend --no-ask-password token list 2>/dev/null |
                                   awk '{ print $1 }' ;;
+                platforms) COLUMNS=100000 "$ctl" --no-legend --no-ask-password platforms 2>/dev/null |
+                                  awk '{ print $1 }' ;;
+                # The nodes of the platform in $3.
+                nodes)    COLUMNS=100000 "$ctl" --no-legend --no-ask-password nodes -- "$3" 2>/dev/null |
+                                  awk '{ print $2 }' ;;
         esac
 }
 
@@ -34,8 +39,10 @@ _gatewayctl() {
                 [image]='pull list show rm expire'
                 [job]='show rm remove'
                 [token]='create list revoke'
+                [platform]='list show'
+                [node]='drain resume'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token status help'
+        local top='services service pull images image rmi submit jobs job result logs cancel token platforms platform nodes node status help'
         local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope)'
 
         # The words before the cursor that are not options or their values: the verb (and its
@@ -118,10 +125,14 @@ _gatewayctl() {
                 'job show'|result|logs)          (( nargs == 0 )) && what=jobs ;;
                 'job rm'|'job remove'|cancel)    what=jobs ;;
                 'token revoke')                  what=tokens ;;
+                'platform show')                 (( nargs == 0 )) && what=platforms ;;
+                nodes)                           what=platforms ;;
+                'node drain'|'node resume')      (( nargs == 0 )) && what=platforms
+                                                 (( nargs == 1 )) && what=nodes ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then
-                COMPREPLY=( $(compgen -W "$(__gatewayctl_list "$ctl" "$what")" -- "$cur") )
+                COMPREPLY=( $(compgen -W "$(__gatewayctl_list "$ctl" "$what" "${args[2]}")" -- "$cur") )
                 __ltrim_colon_completions "$cur"
         fi
         return 0

@@ -8,6 +8,7 @@
 
 #include "ctl-images.h"
 #include "ctl-jobs.h"
+#include "ctl-platforms.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
 #include "ctl-tokens.h"
@@ -339,6 +340,57 @@ static const char help_token_revoke[] =
         "Example:\n"
         "  gatewayctl token revoke 3f2a9c0b1d4e5f60\n";
 
+static const char help_platforms[] =
+        "Lists the platforms of gatewayd's configuration, where images live and jobs\n"
+        "run: NAME, KIND (local, ssh, slurm), whether it is the DEFAULT platform, whether\n"
+        "it runs JOBS (a kind this gatewayd does not implement runs none; 'platform show'\n"
+        "says why) and its NODES counted by state (e.g. \"2 up, 1 unreachable\").\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the platforms' records (as\n"
+        "                          'platform show --json' prints them)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl platforms\n";
+
+static const char help_platform_show[] =
+        "Shows one platform: its kind, access type, whether it is the default, whether it\n"
+        "runs jobs and holds images (and if not, why), its image directories, its\n"
+        "configured hosts and whatever else the platform reports about itself (e.g. a\n"
+        "Slurm cluster's reachability), followed by a table of its nodes.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print the platform's record as JSON (the record of\n"
+        "                          GET /v1/platforms/NAME)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl platform show cluster\n";
+
+static const char help_nodes[] =
+        "Lists the nodes of the named platforms, or of every platform: PLATFORM, NODE\n"
+        "(the host as configured, e.g. node01:22; a local platform's one node is the\n"
+        "gateway host), STATE (up, connecting, unreachable, refused, draining), SLOTS,\n"
+        "RUNNING jobs and LAST CONTACT.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the nodes, each with its\n"
+        "                          \"platform\"\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl nodes\n"
+        "  gatewayctl nodes cluster\n";
+
+static const char help_node_drain[] =
+        "Drains a node of a platform: it takes no new jobs, the jobs running on it go on.\n"
+        "'node resume' lets it take jobs again. NODE is the node's name as 'nodes' shows\n"
+        "it. A local platform has no nodes of its own to drain (its jobs run on the\n"
+        "gateway host): that is refused. Needs the polkit action\n"
+        "org.gatewayd.manage-platforms (root always has it). Prints nothing on success.\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl node drain cluster node01:22\n"
+        "  gatewayctl node resume cluster node01:22\n";
+
 static int verb_help(int argc, char *argv[], char *tail[]);
 
 static const char help_help[] =
@@ -405,6 +457,18 @@ static const Verb verbs[] = {
           "token list", "List your tokens", help_token_list },
         { { "token", "revoke" }, 1, VERB_ANY, 0, false, false, verb_token_revoke,
           "token revoke ID...", "Revoke tokens", help_token_revoke },
+        { { "platforms", NULL }, 0, 0, OPT_JSON, false, false, verb_platforms,
+          "platforms", "List platforms", help_platforms },
+        { { "platform", "list" }, 0, 0, OPT_JSON, false, true, verb_platforms,
+          "platform list", "List platforms", help_platforms },
+        { { "platform", "show" }, 1, 1, OPT_JSON, false, false, verb_platform_show,
+          "platform show NAME", "Show a platform and its nodes", help_platform_show },
+        { { "nodes", NULL }, 0, VERB_ANY, OPT_JSON, false, false, verb_nodes,
+          "nodes [PLATFORM...]", "List the nodes of platforms", help_nodes },
+        { { "node", "drain" }, 2, 2, 0, false, false, verb_node_drain,
+          "node drain PLATFORM NODE", "Drain a node: it takes no new jobs", help_node_drain },
+        { { "node", "resume" }, 2, 2, 0, false, false, verb_node_resume,
+          "node resume PLATFORM NODE", "Let a drained node take jobs again", help_node_drain },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,

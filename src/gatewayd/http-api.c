@@ -29,6 +29,12 @@ const HttpRoute http_api_routes[] = {
         { "POST",   "/v1/tokens",               http_create_token, HTTP_ROUTE_LOCAL_ONLY },
         { "GET",    "/v1/tokens",               http_list_tokens,  HTTP_ROUTE_LOCAL_ONLY },
         { "DELETE", "/v1/tokens/*",             http_revoke_token, HTTP_ROUTE_LOCAL_ONLY },
+        /* Platforms: reading is "read" (GET); drain/resume every scope and, for network
+         * callers, Admins (http-platforms.c). */
+        { "GET",    "/v1/platforms",            http_list_platforms },
+        { "GET",    "/v1/platforms/*",          http_get_platform },
+        { "POST",   "/v1/platforms/*/nodes/*/drain",  http_drain_platform_node },
+        { "POST",   "/v1/platforms/*/nodes/*/resume", http_resume_platform_node },
         { "GET",    "/planqk/*",                http_planqk_health },
         { "POST",   "/planqk/*",                http_planqk_submit, AUTH_SCOPE_SUBMIT },
         { "GET",    "/planqk/*/*",              http_planqk_get_job },

@@ -48,6 +48,12 @@ void http_planqk_get_result(HttpRequest *req, char **captures);
 void http_planqk_get_interim_results(HttpRequest *req, char **captures);
 void http_planqk_cancel(HttpRequest *req, char **captures);
 
+/* Platforms and their nodes (http-platforms.c) */
+void http_list_platforms(HttpRequest *req, char **captures);
+void http_get_platform(HttpRequest *req, char **captures);
+void http_drain_platform_node(HttpRequest *req, char **captures);
+void http_resume_platform_node(HttpRequest *req, char **captures);
+
 /* Shifter's image gateway API (http-shifter.c, docs/openapi-shifter.yaml) */
 void http_shifter_list(HttpRequest *req, char **captures);
 void http_shifter_lookup(HttpRequest *req, char **captures);

@@ -48,6 +48,12 @@ NOT_TRIGGERED = {
     ("delete", "/v1/services/{name}", "503"): "needs shutdown while polkit is still answering",
     ("delete", "/v1/images/{idOrReference}", "503"): "needs shutdown while polkit is still answering",
     ("post", "/v1/images/{id}/expire", "503"): "needs shutdown while polkit is still answering",
+    ("post", "/v1/platforms/{name}/nodes/{node}/drain", "200"): "needs a platform with nodes of its own (SSH; "
+                                                              "test_platforms, test_nodes)",
+    ("post", "/v1/platforms/{name}/nodes/{node}/resume", "200"): "needs a platform with nodes of its own (SSH; "
+                                                               "test_platforms, test_nodes)",
+    ("post", "/v1/platforms/{name}/nodes/{node}/drain", "503"): "needs shutdown while polkit is still answering",
+    ("post", "/v1/platforms/{name}/nodes/{node}/resume", "503"): "needs shutdown while polkit is still answering",
 }
 
 
@@ -442,6 +448,10 @@ class Conformance(StackTestCase):
             ("get", "/v1/tokens"): self.scenario_list_tokens,
             ("post", "/v1/tokens"): self.scenario_create_token,
             ("delete", "/v1/tokens/{id}"): self.scenario_revoke_token,
+            ("get", "/v1/platforms"): self.scenario_list_platforms,
+            ("get", "/v1/platforms/{name}"): self.scenario_get_platform,
+            ("post", "/v1/platforms/{name}/nodes/{node}/drain"): lambda: self.scenario_drain_node("drain"),
+            ("post", "/v1/platforms/{name}/nodes/{node}/resume"): lambda: self.scenario_drain_node("resume"),
         }
         # Job operations have their own tests (test_jobs, test_planqk) should they be added here.
         documented = [(m, t) for m, t, _ in self.api.operations()
@@ -513,6 +523,24 @@ class Conformance(StackTestCase):
         self.assertEqual(self.call("delete", t, f"/v1/tokens/{mine}", as_user=users.USER).status, 404)
         other = self.call("post", "/v1/tokens", "/v1/tokens", {}, as_user=users.USER).json["id"]
         self.assertEqual(self.call("delete", t, f"/v1/tokens/{other}", as_user=users.ADMIN).status, 204)
+
+    def scenario_list_platforms(self):
+        r = self.call("get", "/v1/platforms", "/v1/platforms", as_user=users.USER)
+        self.assertEqual([p["name"] for p in r.json["platforms"]], ["local"])
+
+    def scenario_get_platform(self):
+        t = "/v1/platforms/{name}"
+        self.assertEqual(self.call("get", t, "/v1/platforms/local", as_user=users.USER).status, 200)
+        self.assertEqual(self.call("get", t, "/v1/platforms/nosuch", as_user=users.USER).status, 404)
+
+    def scenario_drain_node(self, verb):
+        t = f"/v1/platforms/{{name}}/nodes/{{node}}/{verb}"
+        node = self.call("get", "/v1/platforms/{name}", "/v1/platforms/local").json["nodes"][0]["name"]
+        self.assertEqual(self.call("post", t, f"/v1/platforms/local/nodes/{node}/{verb}", as_user=users.USER).status, 403)
+        # The local platform's one node is the gateway host: nothing of its own to drain.
+        self.assertEqual(self.call("post", t, f"/v1/platforms/local/nodes/{node}/{verb}", as_user=users.ADMIN).status, 409)
+        self.assertEqual(self.call("post", t, f"/v1/platforms/nosuch/nodes/{node}/{verb}", as_user=users.ADMIN).status, 404)
+        self.assertEqual(self.call("post", t, f"/v1/platforms/local/nodes/nosuch/{verb}", as_user=users.ADMIN).status, 404)
 
     def scenario_status(self):
         r = self.call("get", "/v1/status", "/v1/status")
