@@ -1146,13 +1146,12 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                 return config_error(ctx, c->token_expiry_sec == 0 ? "TokenExpiry" : "TokenExpiryMax", "must not be 0");
         if (c->token_expiry_sec > c->token_expiry_max_sec)
                 return config_error(ctx, "TokenExpiry", "exceeds TokenExpiryMax");
-        /* Shifter's default is munge; gatewayd's is none, so a mungeSocketPath alone would be a
-         * setting that does nothing: say so instead of ignoring it. */
+        /* Shifter authenticates with munge unless told otherwise, and its sample configurations
+         * name only the platforms' sockets: a mungeSocketPath enables munge as it does there
+         * (it matters only on TCP/TLS listeners, which are never on by default). */
         for (size_t i = 0; !c->munge && i < c->n_platforms; i++)
                 if (c->platforms[i].munge_socket_path)
-                        return config_error(ctx, "Authentication",
-                                            "Platforms.%s.mungeSocketPath is set, but munge is not enabled "
-                                            "(\"Authentication\": \"munge\")", c->platforms[i].name);
+                        c->munge = true;
         return 0;
 }
 

@@ -424,7 +424,7 @@ START_TEST(test_munge_authentication) {
                 "{\"Authentication\": 1}",
                 "{\"Authentication\": {\"munge\": {\"socket\": \"relative.sock\"}}}",
                 "{\"Authentication\": {\"munge\": \"yes\"}}",
-                "{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"/run/p.sock\"}}}",
+                "{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"p.sock\"}}}",
         };
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *err = NULL;
@@ -453,12 +453,19 @@ START_TEST(test_munge_authentication) {
         ck_assert_int_eq(config_parse("{\"Authentication\": {\"munge\": {}}}", NULL, &c, &err), 0);
         ck_assert(c->munge);
         ck_assert_ptr_null(c->munge_socket);
+        c = config_free(c);
+        /* Shifter's default: a platform's mungeSocketPath alone means munge */
+        ck_assert_int_eq(config_parse("{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"/run/p.sock\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "p")), "/run/p.sock");
+        ck_assert_ptr_null(config_munge_socket(c, NULL));
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 err = mfree(err);
                 c = config_free(c);
                 ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
-                ck_assert_ptr_nonnull(strstr(err, i == 2 ? "Authentication.munge.socket" : i == 4 ? "mungeSocketPath" : "Authentication"));
+                ck_assert_ptr_nonnull(strstr(err, i == 2 ? "Authentication.munge.socket" : i == 4 ? "Platforms.p.mungeSocketPath" : "Authentication"));
         }
 }
 END_TEST
