@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,8 +31,15 @@ RegistryLogins *registry_logins_free(RegistryLogins *l) {
         return NULL;
 }
 
-static int logins_fail(RegistryLogins *l, const char *format, const char *location) {
-        if (asprintf(&l->error, format, location) < 0) {
+static int logins_fail(RegistryLogins *l, const char *format, ...) _printf_(2, 3);
+static int logins_fail(RegistryLogins *l, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&l->error, format, ap);
+        va_end(ap);
+        if (r < 0) {
                 l->error = NULL;
                 return -ENOMEM;
         }
@@ -44,7 +53,7 @@ static int logins_add(RegistryLogins *l, const char *location, json_object *v) {
         RegistryLogin *login;
 
         if (!*location)
-                return logins_fail(l, "authorized_locations: a location name must not be empty%s", "");
+                return logins_fail(l, "authorized_locations: a location name must not be empty");
         if (!json_object_is_type(v, json_type_string) || !(colon = strchr(s, ':')) || colon == s)
                 return logins_fail(l, "authorized_locations.%s: expected \"user:password\"", location);
         if (l->n >= REGISTRY_LOGINS_MAX)
@@ -82,7 +91,7 @@ int registry_logins_from_munge_payload(const void *payload, size_t size, Registr
         if (!l)
                 return -ENOMEM;
         if (!json_object_is_type(locations, json_type_object)) {
-                r = logins_fail(l, "authorized_locations: expected an object of \"location\": \"user:password\"%s", "");
+                r = logins_fail(l, "authorized_locations: expected an object of \"location\": \"user:password\"");
                 if (r < 0)
                         return r;
                 *ret = TAKE_PTR(l);

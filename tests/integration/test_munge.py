@@ -25,12 +25,13 @@ import time
 import unittest
 import urllib.parse
 
-from harness import images, munge, users
-from harness.procs import Processes, TempDir
+from harness import images, munge, openapi, users
+from harness.procs import Processes, TempDir, source_dir
 from harness.registry import Registry, free_port
 from harness.stack import StackTestCase
 
 SYSTEM = "mycluster"
+DOC = openapi.load(os.path.join(source_dir(), "docs", "openapi-shifter.yaml"))
 IN_FLIGHT = {"MISSING", "INIT", "PENDING", "PULLING", "EXAMINATION", "CONVERSION", "TRANSFER"}
 SECRET = "s3cr:et-%d" % os.getpid()      # a password with a ':' (Shifter's worker would mangle it)
 
@@ -161,10 +162,16 @@ class Munge(StackTestCase):
             self.assertLess(time.monotonic(), deadline, r)
             time.sleep(0.2)     # shifterimg polls every 0.5 s; there is no event to await
 
+    def assertDocumented(self, r, template="/api/list/{system}", method="get"):
+        """The answer's status and body are those docs/openapi-shifter.yaml gives."""
+        v = openapi.Validator(DOC)
+        self.assertEqual(v.check(v.response_schema(template, method, str(r.status)), r.json), [], r)
+
     def assertUnauthenticated(self, r, words):
         self.assertEqual(r.status, 401, r)
         self.assertEqual(r.json["error"]["code"], "Unauthenticated", r)
         self.assertIn(words, r.json["error"]["message"])
+        self.assertDocumented(r)
 
     def assertServing(self):
         self.assertEqual(self.gw.http("GET", "/v1/status").status, 200)
@@ -274,6 +281,7 @@ class Munge(StackTestCase):
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.json["error"]["code"], "Unavailable")
             self.assertIn("munged is not available", r.json["error"]["message"])
+            self.assertDocumented(r)
             self.assertServing()
         finally:
             self.down.start()
