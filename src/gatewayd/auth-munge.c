@@ -252,7 +252,9 @@ static void munge_job_answer(MungeJob *j) {
         HttpRequest *req = TAKE_PTR(j->req);
         AuthVerified done = j->done;
         _cleanup_free_ char *message = NULL;
-        const char *why = j->error ?: munge_strerror(j->err);
+        /* Clients get munge's word for the error; the context's message (which may name the
+         * socket's path) goes to the log only. */
+        const char *why = munge_strerror(j->err);
         int r = -EACCES;
 
         j->timer = sd_event_source_disable_unref(j->timer);
@@ -288,7 +290,7 @@ static void munge_job_answer(MungeJob *j) {
                 return done(req, -EACCES, NULL, r < 0 ? "Invalid munge credential." : message);
         default:
                 /* The socket, a timeout, munged's own trouble: nothing is known about the caller. */
-                log_warning("munge credential not decoded (%s): %s", j->socket ?: "default socket", why);
+                log_warning("munge credential not decoded (%s): %s", j->socket ?: "default socket", j->error ?: why);
                 r = asprintf(&message, "munged is not available (%s).", why);
                 return done(req, -EHOSTDOWN, NULL, r < 0 ? "munged is not available." : message);
         }

@@ -281,6 +281,7 @@ class Munge(StackTestCase):
             self.assertEqual(r.status, 503, r)
             self.assertEqual(r.json["error"]["code"], "Unavailable")
             self.assertIn("munged is not available", r.json["error"]["message"])
+            self.assertNotIn(self.down.dir, r.body)     # the socket's path is for the log only
             self.assertDocumented(r)
             self.assertServing()
         finally:
