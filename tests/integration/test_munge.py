@@ -268,6 +268,10 @@ class Munge(StackTestCase):
         # it, gatewayd's cache does not.
         self.assertUnauthenticated(self.api("list", system="sibling", cred=cred, source=source),
                                    "Replayed munge credential")
+        # one munged decoded already (here unmunge): munged's own verdict is a replay too
+        cred = self.main.encode(users.USER)
+        self.assertEqual(self.main.status(cred), 0)
+        self.assertUnauthenticated(self.api("list", cred=cred, source=source), "Replayed munge credential")
         # the sibling serves its platform's routes with its own fresh credentials
         r = self.api("list", system="sibling", cred=self.sibling.encode(users.USER), source=source)
         self.assertEqual(r.status, 200, r)
