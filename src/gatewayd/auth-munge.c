@@ -8,7 +8,9 @@
  * one keeps libmunge waiting for about 4 s (its own retries; libmunge has no timeout option), and
  * a blocked sd-event loop would stall every client. So decodes run on a few threads of their
  * own, each request waits suspended, and a timer answers 503 after MUNGE_TIMEOUT_USEC whatever
- * the thread still does; a bounded queue answers 503 at once when munged cannot keep up. The
+ * the thread still does (a job no thread has started yet is dropped then); a bounded queue
+ * answers 503 at once when munged cannot keep up. No munged gets more than
+ * MUNGE_THREADS_PER_SOCKET threads, so a hung one (a platform's) leaves the others served. The
  * threads touch only their job's credential and results, never a request: results come back to
  * the loop through an eventfd, and the loop alone decides what a request is told.
  *
@@ -36,6 +38,7 @@
 #define MUNGE_SOURCE "munge"           /* AuthSource.name, Identity.source */
 #define MUNGE_HEADER "authentication"  /* Shifter's api.py */
 #define MUNGE_THREADS 4
+#define MUNGE_THREADS_PER_SOCKET 2
 #define MUNGE_QUEUE_MAX 64U            /* decodes waiting or running; more: 503 at once */
 #define MUNGE_TIMEOUT_USEC (2 * USEC_PER_SEC)
 #define MUNGE_PAYLOAD_MAX (64U * 1024U)
@@ -50,6 +53,7 @@
 typedef struct MungeDecoder MungeDecoder;
 
 typedef struct MungeJob {
+        MungeDecoder *decoder;
         /* Loop side: the request, NULL once it was answered (timeout) or went away. */
         HttpRequest *req;
         AuthVerified done;
@@ -79,6 +83,7 @@ struct MungeDecoder {
         size_t n_threads;
         bool stopping;
         MungeJob *queue, **queue_tail;  /* waiting for a thread */
+        MungeJob *running[MUNGE_THREADS]; /* by thread */
         MungeJob *finished;             /* decoded, waiting for the loop */
         unsigned n_jobs;                /* queued, decoding or finished: the loop's count */
 
@@ -153,34 +158,83 @@ static void munge_job_decode(MungeJob *j) {
         }
 }
 
+static bool streq_ptr(const char *a, const char *b) {
+        return a == b || (a && b && streq(a, b));
+}
+
+/* The first queued job whose munged has fewer than MUNGE_THREADS_PER_SOCKET threads decoding
+ * for it, taken out of the queue; NULL if none. Called with the lock held. */
+static MungeJob *munge_queue_take(MungeDecoder *d) {
+        for (MungeJob **p = &d->queue; *p; p = &(*p)->next) {
+                MungeJob *j = *p;
+                unsigned busy = 0;
+
+                for (size_t i = 0; i < MUNGE_THREADS; i++)
+                        if (d->running[i] && streq_ptr(d->running[i]->socket, j->socket))
+                                busy++;
+                if (busy >= MUNGE_THREADS_PER_SOCKET)
+                        continue;
+                *p = j->next;
+                if (d->queue_tail == &j->next)
+                        d->queue_tail = p;
+                j->next = NULL;
+                return j;
+        }
+        return NULL;
+}
+
+typedef struct MungeThread {
+        MungeDecoder *decoder;
+        size_t slot;
+} MungeThread;
+
 static void *munge_thread(void *userdata) {
-        MungeDecoder *d = userdata;
+        MungeDecoder *d = ((MungeThread *) userdata)->decoder;
+        size_t slot = ((MungeThread *) userdata)->slot;
         uint64_t one = 1;
 
+        free(userdata);
         pthread_mutex_lock(&d->lock);
         for (;;) {
-                MungeJob *j;
+                MungeJob *j = NULL;
 
-                while (!d->stopping && !d->queue)
+                while (!d->stopping && !(j = munge_queue_take(d)))
                         pthread_cond_wait(&d->wake, &d->lock);
                 if (d->stopping)
-                        break;
-                j = d->queue;
-                d->queue = j->next;
-                if (!d->queue)
-                        d->queue_tail = &d->queue;
+                        break;  /* what is still queued is freed with the decoder */
+                d->running[slot] = j;
                 pthread_mutex_unlock(&d->lock);
 
                 munge_job_decode(j);
 
                 pthread_mutex_lock(&d->lock);
+                d->running[slot] = NULL;
                 j->next = d->finished;
                 d->finished = j;
                 if (write(d->event_fd, &one, sizeof(one)) < 0)
                         log_debug_errno(errno, "Failed to wake the loop for a munge result: %m");
+                /* A job that waited for this munged's share of threads may go now. */
+                pthread_cond_broadcast(&d->wake);
         }
         pthread_mutex_unlock(&d->lock);
         return NULL;
+}
+
+/* Takes j out of the queue if no thread has started it; then it is the loop's again. */
+static bool munge_job_unqueue(MungeDecoder *d, MungeJob *j) {
+        bool found = false;
+
+        pthread_mutex_lock(&d->lock);
+        for (MungeJob **p = &d->queue; *p; p = &(*p)->next)
+                if (*p == j) {
+                        *p = j->next;
+                        if (d->queue_tail == &j->next)
+                                d->queue_tail = p;
+                        found = true;
+                        break;
+                }
+        pthread_mutex_unlock(&d->lock);
+        return found;
 }
 
 /* ---- the replay cache (loop only) ---- */
@@ -320,6 +374,18 @@ static int on_munge_results(sd_event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
+/* A job no thread has started is not decoded at all once its request is gone: munged never saw
+ * the credential, so it is no replay either. */
+static void munge_job_drop_unstarted(MungeJob *j) {
+        MungeDecoder *d = j->decoder;
+
+        if (!munge_job_unqueue(d, j))
+                return;
+        free(hashmap_remove(d->replays, j->key));
+        d->n_jobs--;
+        munge_job_free(j);
+}
+
 static int on_munge_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         MungeJob *j = userdata;
         HttpRequest *req = TAKE_PTR(j->req);
@@ -330,6 +396,7 @@ static int on_munge_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         log_warning("munged (%s) did not answer within %llu s.", j->socket ?: "default socket",
                     (unsigned long long) (MUNGE_TIMEOUT_USEC / USEC_PER_SEC));
         j->done(req, -ETIMEDOUT, NULL, "munged did not answer in time.");
+        munge_job_drop_unstarted(j);
         return 0;
 }
 
@@ -384,6 +451,7 @@ static void munge_verify(HttpRequest *req, AuthVerified done) {
                 munge_job_free(j);
                 return done(req, -ENOMEM, NULL, "Out of memory.");
         }
+        j->decoder = d;
         j->req = req;
         j->done = done;
         j->credential = TAKE_PTR(credential);
@@ -405,14 +473,15 @@ static void munge_verify(HttpRequest *req, AuthVerified done) {
         pthread_mutex_unlock(&d->lock);
 }
 
-/* The request goes away: its job (queued or decoding) is left to the thread and freed when it
- * comes back. */
+/* The request goes away: a job being decoded is left to its thread and freed when it comes
+ * back; a queued one is dropped. */
 static void munge_cancel(HttpRequest *req) {
         MungeJob *j = TAKE_PTR(req->auth_data);
 
         if (j) {
                 j->req = NULL;
                 j->timer = sd_event_source_disable_unref(j->timer);
+                munge_job_drop_unstarted(j);
         }
 }
 
@@ -474,9 +543,16 @@ static int munge_source_init(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the munge eventfd: %m");
         for (; d->n_threads < MUNGE_THREADS; d->n_threads++) {
-                r = pthread_create(&d->threads[d->n_threads], NULL, munge_thread, d);
-                if (r != 0)
+                MungeThread *t = malloc(sizeof(MungeThread));
+
+                if (!t)
+                        return log_oom();
+                *t = (MungeThread) { .decoder = d, .slot = d->n_threads };
+                r = pthread_create(&d->threads[d->n_threads], NULL, munge_thread, t);
+                if (r != 0) {
+                        free(t);
                         return log_error_errno(r, "Failed to start a munge thread: %m");
+                }
         }
         log_debug("munge credentials accepted (munged: %s).", m->config->munge_socket ?: "libmunge's default socket");
         return 0;
