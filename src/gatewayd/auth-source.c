@@ -11,11 +11,13 @@
  * that file (an AuthSource, see auth-source.h), declare it here, add it to the table below and
  * to src/gatewayd/meson.build. */
 extern const AuthSource auth_source_token;      /* auth-token.c: gatewayd's own tokens */
+extern const AuthSource auth_source_munge;      /* auth-munge.c: Shifter's munge credentials */
 
 /* Sources that look for a prefix of a shared header ("Bearer gwt_") come before those that take
  * any value of it (a site's opaque bearer tokens). */
 const AuthSource *const auth_sources[] = {
         &auth_source_token,
+        &auth_source_munge,
 };
 
 const size_t auth_n_sources = ELEMENTSOF(auth_sources);

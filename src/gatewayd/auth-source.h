@@ -8,8 +8,8 @@
 
 /* Identity sources for TCP/TLS listeners (DESIGN.md §6). There are no peer credentials on a
  * network socket, so each request proves who it is with a credential that one of these sources
- * verifies: a gatewayd token (auth-token.c), and later munge, a site token service, PlanQK
- * client credentials. Adding a source is one new file that defines an AuthSource plus one entry
+ * verifies: a gatewayd token (auth-token.c), a munge credential (auth-munge.c), and later a site
+ * token service, PlanQK client credentials. Adding a source is one new file that defines an AuthSource plus one entry
  * in auth_sources[] (auth-source.c); http-server.c asks the table for every request on a
  * network listener and never looks at credentials itself. */
 

@@ -690,6 +690,7 @@ static void platform_done(ConfigPlatform *p) {
         free(p->host);
         strv_free(p->hosts);
         strv_free(p->admins);
+        free(p->munge_socket_path);
         free(p->ssh_username);
         free(p->ssh_key);
         free(p->ssh_image_dir);
@@ -812,7 +813,7 @@ static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *
                 { "slurm",            dispatch_slurm,      0 },
                 { "workerPath",       dispatch_path,       offsetof(ConfigPlatform, worker_path) },
                 /* Shifter: munge authentication, admin lists, user lookup, site mounts */
-                { "mungeSocketPath",  NULL, 0 },
+                { "mungeSocketPath",  dispatch_path, offsetof(ConfigPlatform, munge_socket_path) },
                 { "admins",           dispatch_platform_admins, offsetof(ConfigPlatform, admins) },
                 { "usergroupService", NULL, 0 },
                 { "ldap",             NULL, 0 },
@@ -924,6 +925,37 @@ static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, 
         return dispatch_strv_checked(ctx, path, v, field, NULL, "a user name or \"@group\"");
 }
 
+/* "Authentication" (top level; Locations have their own): Shifter writes the one scheme as a
+ * string ("munge"; its test-only "mock" is refused), gatewayd's object form names each scheme
+ * with its settings, e.g. {"munge": {"socket": "/run/munge/munge.socket.2"}}. */
+static int dispatch_munge(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "socket", dispatch_path, offsetof(Config, munge_socket) },
+                {}
+        };
+        Config *c = field;
+
+        c->munge = true;
+        return dispatch_object(ctx, path, v, fields, c);
+}
+
+static int dispatch_top_authentication(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "munge", dispatch_munge, 0 },
+                {}
+        };
+        Config *c = field;
+
+        if (json_object_is_type(v, json_type_string)) {
+                if (!streq(json_object_get_string(v), "munge"))
+                        return config_error(ctx, path, "unsupported value \"%s\" (expected \"munge\" or an object such as "
+                                            "{\"munge\": {\"socket\": PATH}})", json_object_get_string(v));
+                c->munge = true;
+                return 0;
+        }
+        return dispatch_object(ctx, path, v, fields, c);
+}
+
 static const Field config_fields[] = {
         { "DefaultImageLocation",     dispatch_string,       offsetof(Config, default_image_location) },
         { "DefaultImageFormat",       dispatch_image_format, offsetof(Config, default_image_format) },
@@ -942,7 +974,6 @@ static const Field config_fields[] = {
         { "MongoDBURI",               NULL, 0 },
         { "MongoDB",                  NULL, 0 },
         { "Broker",                   NULL, 0 },
-        { "Authentication",           NULL, 0 },
         { "Metrics",                  NULL, 0 },
         { "ImportUsers",              NULL, 0 },
         { "ConverterOptions",         NULL, 0 },
@@ -972,6 +1003,7 @@ static const Field config_fields[] = {
         { "Admins",                   dispatch_admins,       offsetof(Config, admins) },
         { "TokenExpiry",              dispatch_duration,     offsetof(Config, token_expiry_sec) },
         { "TokenExpiryMax",           dispatch_duration,     offsetof(Config, token_expiry_max_sec) },
+        { "Authentication",           dispatch_top_authentication, 0 },
         {}
 };
 
@@ -1114,6 +1146,12 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                 return config_error(ctx, c->token_expiry_sec == 0 ? "TokenExpiry" : "TokenExpiryMax", "must not be 0");
         if (c->token_expiry_sec > c->token_expiry_max_sec)
                 return config_error(ctx, "TokenExpiry", "exceeds TokenExpiryMax");
+        /* Shifter authenticates with munge unless told otherwise, and its sample configurations
+         * name only the platforms' sockets: a mungeSocketPath enables munge as it does there
+         * (it matters only on TCP/TLS listeners, which are never on by default). */
+        for (size_t i = 0; !c->munge && i < c->n_platforms; i++)
+                if (c->platforms[i].munge_socket_path)
+                        c->munge = true;
         return 0;
 }
 
@@ -1156,6 +1194,7 @@ Config *config_free(Config *c) {
         free(c->tls_key);
         strv_free(c->anonymous_routes);
         strv_free(c->admins);
+        free(c->munge_socket);
         strv_free(c->unknown_keys);
         free(c);
         return NULL;
@@ -1503,6 +1542,10 @@ ConfigPlatform *config_platform_find(Config *c, const char *name) {
                 if (streq(c->platforms[i].name, name))
                         return &c->platforms[i];
         return NULL;
+}
+
+const char *config_munge_socket(const Config *c, const ConfigPlatform *p) {
+        return p && p->munge_socket_path ? p->munge_socket_path : c->munge_socket;
 }
 
 bool config_platform_is_admin(const ConfigPlatform *p, const char *user_name) {

@@ -51,6 +51,7 @@ typedef struct ConfigPlatform {
         char *slurm_spool_dir; /* job spool on a file system shared with the nodes */
 
         char **admins;         /* Shifter's "admins": user names that administer this platform's images */
+        char *munge_socket_path; /* Shifter's "mungeSocketPath": munged for this platform's /api/ routes */
 } ConfigPlatform;
 
 typedef struct Config {
@@ -105,6 +106,10 @@ typedef struct Config {
         char **admins;                    /* "Admins": user names and "@group"s (network callers) */
         uint64_t token_expiry_sec;        /* "TokenExpiry" default lifetime of a token, 30 days */
         uint64_t token_expiry_max_sec;    /* "TokenExpiryMax" longest lifetime asked for, 365 days */
+        /* "Authentication": "munge" (Shifter) or {"munge": {"socket": PATH}}: munge credentials
+         * in the "authentication" header identify TCP/TLS callers (auth-munge.c) */
+        bool munge;
+        char *munge_socket;               /* NULL: libmunge's compiled-in default socket */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;
@@ -163,6 +168,10 @@ static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
         return p && p->slurm_url;
 }
 /* Whether a platform's kind is implemented: platform_config_unsupported() (platform.h). */
+
+/* The munged socket for requests to platform p's routes: its mungeSocketPath, else the one of
+ * "Authentication" (NULL: libmunge's default). p may be NULL. */
+const char *config_munge_socket(const Config *c, const ConfigPlatform *p);
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);

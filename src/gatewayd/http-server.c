@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "auth-source.h"
+#include "registry-logins.h"
 #include "hashmap.h"
 #include "http-server.h"
 #include "http-tls.h"
@@ -664,6 +665,7 @@ static void http_request_free(HttpRequest *req) {
         if (req->auth_source && req->auth_source->cancel)
                 req->auth_source->cancel(req);
         free(req->identity_name);
+        registry_logins_free(req->registry_logins);
         if (req->response)
                 MHD_destroy_response(req->response);
         if (req->free_userdata)

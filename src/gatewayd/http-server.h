@@ -57,6 +57,9 @@ typedef struct HttpRequest {
         bool authenticated;
         const AuthSource *auth_source;
         void *auth_data;
+        /* Registry logins the credential carried (shifterimg login, registry-logins.h), or NULL;
+         * wiped with the request. */
+        struct RegistryLogins *registry_logins;
 
         /* State a handler keeps across suspension; freed with the request. */
         void *userdata;

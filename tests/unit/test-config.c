@@ -417,6 +417,59 @@ START_TEST(test_job_retention) {
 }
 END_TEST
 
+/* "Authentication": Shifter's "munge", gatewayd's object form, a platform's mungeSocketPath. */
+START_TEST(test_munge_authentication) {
+        static const char *const bad[] = {
+                "{\"Authentication\": \"mock\"}",
+                "{\"Authentication\": 1}",
+                "{\"Authentication\": {\"munge\": {\"socket\": \"relative.sock\"}}}",
+                "{\"Authentication\": {\"munge\": \"yes\"}}",
+                "{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"p.sock\"}}}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &c, &err), 0);
+        ck_assert(!c->munge);
+        c = config_free(c);
+
+        /* Shifter's sample configuration: munge, each platform with a socket of its own */
+        ck_assert_int_eq(config_parse(shifter_example, "/etc/imagegw/imagemanager.json", &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_ptr_null(c->munge_socket);
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "systema")), "/var/run/munge/systema.socket");
+        ck_assert_ptr_null(config_munge_socket(c, NULL));
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"munge\": {\"socket\": \"/run/m.sock\"}},"
+                                      " \"Platforms\": {\"a\": {\"accesstype\": \"local\"},"
+                                      "  \"b\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"/run/b.sock\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "a")), "/run/m.sock");
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "b")), "/run/b.sock");
+        ck_assert_str_eq(config_munge_socket(c, NULL), "/run/m.sock");
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"munge\": {}}}", NULL, &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_ptr_null(c->munge_socket);
+        c = config_free(c);
+        /* Shifter's default: a platform's mungeSocketPath alone means munge */
+        ck_assert_int_eq(config_parse("{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"/run/p.sock\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "p")), "/run/p.sock");
+        ck_assert_ptr_null(config_munge_socket(c, NULL));
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                c = config_free(c);
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+                ck_assert_ptr_nonnull(strstr(err, i == 2 ? "Authentication.munge.socket" : i == 4 ? "Platforms.p.mungeSocketPath" : "Authentication"));
+        }
+}
+END_TEST
+
 START_TEST(test_remote_access) {
         static const char *const bad[] = {
                 "{\"Listen\": {\"tcp\": \"localhost:80\"}}",
@@ -1102,6 +1155,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_state_directory_and_log_level);
         tcase_add_test(tc, test_unsupported_platforms);
         tcase_add_test(tc, test_remote_access);
+        tcase_add_test(tc, test_munge_authentication);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");
