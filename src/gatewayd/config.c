@@ -972,6 +972,7 @@ static const Field config_fields[] = {
         { "Admins",                   dispatch_admins,       offsetof(Config, admins) },
         { "TokenExpiry",              dispatch_duration,     offsetof(Config, token_expiry_sec) },
         { "TokenExpiryMax",           dispatch_duration,     offsetof(Config, token_expiry_max_sec) },
+        { "ClientTokenExpiry",        dispatch_duration,     offsetof(Config, client_token_expiry_sec) },
         {}
 };
 
@@ -1031,6 +1032,7 @@ static Config *config_alloc(void) {
                 .connections_per_address = 64,
                 .token_expiry_sec = 30 * 24 * 3600,
                 .token_expiry_max_sec = 365 * 24 * 3600,
+                .client_token_expiry_sec = 3600,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -1105,7 +1107,9 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                 size_t n = 0;
 
                 if (strv_push(&c->anonymous_routes, &n, "GET /v1/status") < 0 ||
-                    strv_push(&c->anonymous_routes, &n, "GET /planqk/*") < 0)
+                    strv_push(&c->anonymous_routes, &n, "GET /planqk/*") < 0 ||
+                    /* PlanQK clients prove themselves there (client credentials): it takes none. */
+                    strv_push(&c->anonymous_routes, &n, "POST /token") < 0)
                         return -ENOMEM;
         }
         if (c->listen_tls && (!c->tls_certificate || !c->tls_key))
@@ -1114,6 +1118,8 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                 return config_error(ctx, c->token_expiry_sec == 0 ? "TokenExpiry" : "TokenExpiryMax", "must not be 0");
         if (c->token_expiry_sec > c->token_expiry_max_sec)
                 return config_error(ctx, "TokenExpiry", "exceeds TokenExpiryMax");
+        if (c->client_token_expiry_sec == 0)
+                return config_error(ctx, "ClientTokenExpiry", "must not be 0");
         return 0;
 }
 

@@ -105,6 +105,7 @@ typedef struct Config {
         char **admins;                    /* "Admins": user names and "@group"s (network callers) */
         uint64_t token_expiry_sec;        /* "TokenExpiry" default lifetime of a token, 30 days */
         uint64_t token_expiry_max_sec;    /* "TokenExpiryMax" longest lifetime asked for, 365 days */
+        uint64_t client_token_expiry_sec; /* "ClientTokenExpiry" lifetime of a token from POST /token, 1 hour */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;
