@@ -17,6 +17,8 @@ __gatewayctl_list() {
                                   awk '{ print $1 }' ;;
                 tokens)   COLUMNS=100000 "$ctl" --no-legend --no-ask-password token list 2>/dev/null |
                                   awk '{ print $1 }' ;;
+                clients)  COLUMNS=100000 "$ctl" --no-legend --no-ask-password client list 2>/dev/null |
+                                  awk '{ print $1 }' ;;
         esac
 }
 
@@ -34,9 +36,10 @@ _gatewayctl() {
                 [image]='pull list show rm expire'
                 [job]='show rm remove'
                 [token]='create list revoke'
+                [client]='create list rm'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token status help'
-        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope)'
+        local top='services service pull images image rmi submit jobs job result logs cancel token client status help'
+        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--name)'
 
         # The words before the cursor that are not options or their values: the verb (and its
         # sub-verb) and the arguments given so far. After "--" comes the job's command line.
@@ -80,7 +83,7 @@ _gatewayctl() {
                 --scope)
                         $split && COMPREPLY=( $(compgen -W 'read submit pull' -- "${cur##*,}") )
                         $split && return 0 ;;
-                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in)
+                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in|--name)
                         return 0 ;;
         esac
 
@@ -94,6 +97,7 @@ _gatewayctl() {
                         jobs)             opts+=' --all' ;;
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
+                        'client create')  opts+=' --name= --scope= --quiet -q' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -118,6 +122,7 @@ _gatewayctl() {
                 'job show'|result|logs)          (( nargs == 0 )) && what=jobs ;;
                 'job rm'|'job remove'|cancel)    what=jobs ;;
                 'token revoke')                  what=tokens ;;
+                'client rm')                     what=clients ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then
