@@ -69,21 +69,27 @@ static int form_decode(const char *s, size_t n, char **ret) {
 
 /* One "name=value" pair: whether its name is key, and if so its decoded value. */
 static int form_pair(const char *pair, size_t n, const char *key, char **ret_value) {
-        _cleanup_free_ char *name = NULL;
+        _cleanup_free_ char *name = NULL, *value = NULL;
         const char *eq = memchr(pair, '=', n);
         int r;
 
         r = form_decode(pair, eq ? (size_t) (eq - pair) : n, &name);
         if (r < 0)
                 return r;
-        if (!streq(name, key))
-                return 0;
         if (!eq) {
+                if (!streq(name, key))
+                        return 0;
                 *ret_value = strdup("");
                 return *ret_value ? 1 : -ENOMEM;
         }
-        r = form_decode(eq + 1, n - (size_t) (eq + 1 - pair), ret_value);
-        return r < 0 ? r : 1;
+        /* Every value is decoded, so that a malformed body is refused whichever key is asked. */
+        r = form_decode(eq + 1, n - (size_t) (eq + 1 - pair), &value);
+        if (r < 0)
+                return r;
+        if (!streq(name, key))
+                return 0;
+        *ret_value = TAKE_PTR(value);
+        return 1;
 }
 
 int form_get(const char *body, size_t size, const char *key, char **ret) {
