@@ -241,8 +241,11 @@ int token_issue(Manager *m, uid_t uid, gid_t gid, uint64_t expires_in_sec, unsig
         uint64_t now = realtime_usec(), expires;
         int r;
 
-        if (client_id)
+        if (client_id) {
+                /* Clients fetch often (token_create() and token_list() prune for users). */
+                token_prune(m);
                 token_evict_client_tokens(m, client_id);
+        }
         if (getrandom(id_bytes, sizeof(id_bytes), 0) != sizeof(id_bytes) ||
             getrandom(secret_bytes, sizeof(secret_bytes), 0) != sizeof(secret_bytes))
                 return gw_error_set_errno(e, -EIO, "Failed to get random bytes.");

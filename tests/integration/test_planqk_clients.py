@@ -274,6 +274,34 @@ class PlanqkClients(ClientsMixin, JobsBase):
         self.assertNetError(self.net("GET", "/v1/jobs", token=t, source=src), 401, "Unauthenticated")
         self.assertError(self.gw.http("DELETE", f"/v1/clients/{c['clientId']}", as_user=users.USER), 404, "NotFound")
 
+    def test_client_tokens_bounded(self):
+        """A client keeps at most 100 live tokens (the oldest make room); they are the owner's
+        tokens, listed with their client, but do not count towards the owner's 100."""
+        c = self.create_client(users.OTHER)
+        conn = self.connection()
+        tokens = []
+        try:
+            auth = base64.b64encode(f"{c['clientId']}:{c['clientSecret']}".encode()).decode()
+            for _ in range(101):
+                conn.request("POST", "/token", body=b"grant_type=client_credentials",
+                             headers={"Content-Type": FORM, "Authorization": "Basic " + auth})
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 200, body)
+                tokens.append(json.loads(body)["access_token"])
+        finally:
+            conn.close()
+        self.assertNetError(self.net("GET", "/v1/jobs", token=tokens[0], source=new_address()), 401, "Unauthenticated")
+        self.assertEqual(self.net("GET", "/v1/jobs", token=tokens[1]).status, 200)
+        self.assertEqual(self.net("GET", "/v1/jobs", token=tokens[-1]).status, 200)
+        listed = self.gw.http("GET", "/v1/tokens", as_user=users.OTHER).json["tokens"]
+        self.assertEqual(len([t for t in listed if t.get("clientId") == c["clientId"]]), 100)
+        self.assertEqual(self.gw.http("POST", "/v1/tokens", {}, as_user=users.OTHER).status, 201)
+        # removing the client takes all of them
+        self.assertEqual(self.gw.http("DELETE", f"/v1/clients/{c['clientId']}", as_user=users.OTHER).status, 204)
+        listed = self.gw.http("GET", "/v1/tokens", as_user=users.OTHER).json["tokens"]
+        self.assertEqual([t for t in listed if t.get("clientId")], [])
+
     def test_clients_are_private(self):
         c = self.create_client(users.USER)
         mine = self.gw.http("GET", "/v1/clients", as_user=users.USER)
