@@ -180,6 +180,32 @@ class PlanqkClients(ClientsMixin, JobsBase):
         finally:
             self.gw.http("PUT", f"/planqk/{svc}/{jid}/cancel", as_user=users.USER)
 
+    def test_sdk_token_fetch(self):
+        """The token fetch exactly as PlanQK's service SDK does it (planqk/service/auth.py):
+        authlib's OAuth2Client over httpx, client_secret_basic; then curl (libcurl) with the
+        token on the PlanQK API."""
+        try:
+            from authlib.integrations.httpx_client import OAuth2Client
+        except ImportError:
+            self.skipTest("python3-authlib / python3-httpx not installed (scripts/install-deps)")
+        c = self.create_client()
+        with OAuth2Client(c["clientId"], c["clientSecret"]) as client:
+            token = client.fetch_token(f"http://127.0.0.1:{self.tcp_port}/token", grant_type="client_credentials")
+        self.assertEqual(token["token_type"], "Bearer")
+        self.assertEqual(token["expires_in"], 3600)
+        p = subprocess.run(["curl", "-sS", "-f", "-H", f"Authorization: Bearer {token['access_token']}",
+                            "-H", "Content-Type: application/json", "-d", '{"data": {"n": 1}}',
+                            f"http://127.0.0.1:{self.tcp_port}/planqk/{self.services['echo']}"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["status"], "PENDING")
+        # curl's own Basic (-u) at the token endpoint works too
+        p = subprocess.run(["curl", "-sS", "-f", "-u", f"{c['clientId']}:{c['clientSecret']}",
+                            "-d", "grant_type=client_credentials", f"http://127.0.0.1:{self.tcp_port}/token"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(json.loads(p.stdout)["access_token"].startswith("gwt_"))
+
     def test_token_form_credentials(self):
         """client_id and client_secret as form fields (RFC 6749 §2.3.1) work as Basic does."""
         c = self.create_client()
