@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The PlanQK-compatible service API (docs/openapi-planqk.yaml): one asynchronous API per service
  * under /planqk/{service}/, so that clients written for managed PlanQK services work unchanged. */
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,18 +35,41 @@ void http_planqk_get_job(HttpRequest *req, char **captures) {
  * directory. The directory is opened without following links; names are single path segments. */
 static int result_files_open(const Job *j) {
         _cleanup_free_ char *path = spool_path(j->spool_dir, SPOOL_OUTPUT_DIR);
+        int fd;
 
         if (!path)
                 return -ENOMEM;
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         return fd < 0 ? -errno : fd;
 }
 
+/* A file name as one URL path segment: everything but RFC 3986's unreserved characters as %HH
+ * (the server decodes them again before routing). */
+static char *url_segment_escape(const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+        char *out = malloc(strlen(s) * 3 + 1), *w = out;
+
+        if (!out)
+                return NULL;
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (isascii(*p) && (isalnum(*p) || strchr("-._~", *p)))
+                        *w++ = (char) *p;
+                else {
+                        *w++ = '%';
+                        *w++ = hex[*p >> 4];
+                        *w++ = hex[*p & 15];
+                }
+        *w = 0;
+        return out;
+}
+
 static json_object *href(const char *service, const char *id, const char *suffix, const char *file) {
-        _cleanup_free_ char *url = NULL;
+        _cleanup_free_ char *url = NULL, *escaped = NULL;
         json_object *o;
 
-        if (asprintf(&url, "/planqk/%s/%s%s%s", service, id, suffix, file ?: "") < 0)
+        if (file && !(escaped = url_segment_escape(file)))
+                return NULL;
+        if (asprintf(&url, "/planqk/%s/%s%s%s", service, id, suffix, escaped ?: "") < 0)
                 return NULL;
         o = json_object_new_object();
         if (o)

@@ -132,13 +132,17 @@ class PlanqkClients(ClientsMixin, JobsBase):
         with open(os.path.join(out, "histogram.csv"), "wb") as f:
             f.write(b"bin,count\n0,3\n1,4\n")
         os.symlink("/etc/shadow", os.path.join(out, "sneaky"))
+        with open(os.path.join(out, "a b%.txt"), "wb") as f:
+            f.write(b"odd name")
 
         res = self.planqk("GET", "/{id}/result", 200, token, job=job["id"]).json
         self.assertEqual({k: v for k, v in res.items() if not k.startswith("_")},
                          {"data": {"n": 7}, "params": {"mode": "x"}})
         base = f"/planqk/{svc}/{job['id']}"
         self.assertEqual(res["_links"], {"self": {"href": base + "/result"}, "status": {"href": base},
-                                         "histogram.csv": {"href": base + "/result/histogram.csv"}})
+                                         "histogram.csv": {"href": base + "/result/histogram.csv"},
+                                         "a b%.txt": {"href": base + "/result/a%20b%25.txt"}})
+        self.assertEqual(self.net("GET", res["_links"]["a b%.txt"]["href"], token=token).body, "odd name")
         self.assertEqual(res["_embedded"]["status"]["id"], job["id"])
         self.assertEqual(res["_embedded"]["status"]["status"], "SUCCEEDED")
 
