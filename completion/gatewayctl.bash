@@ -22,6 +22,8 @@ __gatewayctl_list() {
                 # The nodes of the platform in $3.
                 nodes)    COLUMNS=100000 "$ctl" --no-legend --no-ask-password nodes -- "$3" 2>/dev/null |
                                   awk '{ print $2 }' ;;
+                clients)  COLUMNS=100000 "$ctl" --no-legend --no-ask-password client list 2>/dev/null |
+                                  awk '{ print $1 }' ;;
         esac
 }
 
@@ -41,9 +43,10 @@ _gatewayctl() {
                 [token]='create list revoke'
                 [platform]='list show'
                 [node]='drain resume'
+                [client]='create list rm'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token platforms platform nodes node status help'
-        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope)'
+        local top='services service pull images image rmi submit jobs job result logs cancel token client platforms platform nodes node status help'
+        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--name)'
 
         # The words before the cursor that are not options or their values: the verb (and its
         # sub-verb) and the arguments given so far. After "--" comes the job's command line.
@@ -87,7 +90,7 @@ _gatewayctl() {
                 --scope)
                         $split && COMPREPLY=( $(compgen -W 'read submit pull' -- "${cur##*,}") )
                         $split && return 0 ;;
-                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in)
+                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in|--name)
                         return 0 ;;
         esac
 
@@ -101,6 +104,7 @@ _gatewayctl() {
                         jobs)             opts+=' --all' ;;
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
+                        'client create')  opts+=' --name= --scope= --quiet -q' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -129,6 +133,7 @@ _gatewayctl() {
                 nodes)                           what=platforms ;;
                 'node drain'|'node resume')      (( nargs == 0 )) && what=platforms
                                                  (( nargs == 1 )) && what=nodes ;;
+                'client rm')                     what=clients ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then

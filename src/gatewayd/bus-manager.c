@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bus-client.h"
 #include "bus-image.h"
 #include "bus-job.h"
 #include "bus-manager.h"
@@ -211,6 +212,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("s", json), bus_method_drain_node, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ResumeNode", SD_BUS_ARGS("s", platform, "s", node),
                                 SD_BUS_RESULT("s", json), bus_method_resume_node, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateClient", SD_BUS_ARGS("s", options_json),
+                                SD_BUS_RESULT("s", json), bus_method_create_client, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListClients", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssttas)", clients), bus_method_list_clients, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveClient", SD_BUS_ARGS("s", id),
+                                SD_BUS_NO_RESULT, bus_method_remove_client, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),

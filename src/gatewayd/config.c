@@ -1004,6 +1004,7 @@ static const Field config_fields[] = {
         { "TokenExpiry",              dispatch_duration,     offsetof(Config, token_expiry_sec) },
         { "TokenExpiryMax",           dispatch_duration,     offsetof(Config, token_expiry_max_sec) },
         { "Authentication",           dispatch_top_authentication, 0 },
+        { "ClientTokenExpiry",        dispatch_duration,     offsetof(Config, client_token_expiry_sec) },
         {}
 };
 
@@ -1063,6 +1064,7 @@ static Config *config_alloc(void) {
                 .connections_per_address = 64,
                 .token_expiry_sec = 30 * 24 * 3600,
                 .token_expiry_max_sec = 365 * 24 * 3600,
+                .client_token_expiry_sec = 3600,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -1137,7 +1139,9 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                 size_t n = 0;
 
                 if (strv_push(&c->anonymous_routes, &n, "GET /v1/status") < 0 ||
-                    strv_push(&c->anonymous_routes, &n, "GET /planqk/*") < 0)
+                    strv_push(&c->anonymous_routes, &n, "GET /planqk/*") < 0 ||
+                    /* PlanQK clients prove themselves there (client credentials): it takes none. */
+                    strv_push(&c->anonymous_routes, &n, "POST /token") < 0)
                         return -ENOMEM;
         }
         if (c->listen_tls && (!c->tls_certificate || !c->tls_key))
@@ -1152,6 +1156,8 @@ static int config_finalize(ParseContext *ctx, Config *c) {
         for (size_t i = 0; !c->munge && i < c->n_platforms; i++)
                 if (c->platforms[i].munge_socket_path)
                         c->munge = true;
+        if (c->client_token_expiry_sec == 0)
+                return config_error(ctx, "ClientTokenExpiry", "must not be 0");
         return 0;
 }
 

@@ -110,6 +110,7 @@ typedef struct Config {
          * in the "authentication" header identify TCP/TLS callers (auth-munge.c) */
         bool munge;
         char *munge_socket;               /* NULL: libmunge's compiled-in default socket */
+        uint64_t client_token_expiry_sec; /* "ClientTokenExpiry" lifetime of a token from POST /token, 1 hour */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;

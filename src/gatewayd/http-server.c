@@ -629,6 +629,14 @@ static void http_server_auth_failed(HttpServer *s, HttpAddress *a) {
         }
 }
 
+void http_request_auth_failed(HttpRequest *req, const char *what, const char *message) {
+        if (!http_request_is_network(req))
+                return;
+        http_server_log_refusal(req->server, "Failed %s authentication from %s: %s", what,
+                                strna(http_request_address(req)), strna(message));
+        http_server_auth_failed(req->server, req->peer->address);
+}
+
 bool http_request_is_network(HttpRequest *req) {
         return req->peer && listener_is_network(req->peer->listener);
 }
@@ -700,6 +708,24 @@ static void http_request_set_response_typed(HttpRequest *req, unsigned status, c
 
 static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
         http_request_set_response_typed(req, status, "application/json", data, size);
+}
+
+void http_request_reply_fd(HttpRequest *req, unsigned status, const char *content_type, int fd, uint64_t size) {
+        struct MHD_Response *r;
+
+        if (req->response) {
+                log_error("BUG: second reply to %s %s ignored.", req->method, req->url);
+                safe_close(fd);
+                return;
+        }
+        /* libmicrohttpd closes fd with the response; if it makes none, fd is still ours. */
+        r = MHD_create_response_from_fd64(size, fd);
+        if (!r) {
+                safe_close(fd);
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        http_request_attach_response(req, status, r);
 }
 
 void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size) {

@@ -482,6 +482,8 @@ START_TEST(test_remote_access) {
                 "{\"Admins\": [\"\"]}",
                 "{\"TokenExpiry\": 0}",
                 "{\"TokenExpiry\": 100, \"TokenExpiryMax\": 99}",
+                "{\"ClientTokenExpiry\": 0}",
+                "{\"ClientTokenExpiry\": \"soon\"}",
         };
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *err = NULL;
@@ -493,10 +495,19 @@ START_TEST(test_remote_access) {
         ck_assert_ptr_null(c->listen_tls);
         ck_assert_str_eq(c->anonymous_routes[0], "GET /v1/status");
         ck_assert_str_eq(c->anonymous_routes[1], "GET /planqk/*");
-        ck_assert_ptr_null(c->anonymous_routes[2]);
+        ck_assert_str_eq(c->anonymous_routes[2], "POST /token");
+        ck_assert_ptr_null(c->anonymous_routes[3]);
         ck_assert_uint_eq(c->connections_per_address, 64);
         ck_assert_uint_eq(c->token_expiry_sec, 30 * 86400);
         ck_assert_uint_eq(c->token_expiry_max_sec, 365 * 86400);
+        ck_assert_uint_eq(c->client_token_expiry_sec, 3600);
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"ClientTokenExpiry\": \"0:00:15:00\"}", NULL, &c, &err), 0);
+        ck_assert_uint_eq(c->client_token_expiry_sec, 900);
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"ClientTokenExpiry\": 2}", NULL, &c, &err), 0);
+        ck_assert_uint_eq(c->client_token_expiry_sec, 2);
         c = config_free(c);
 
         ck_assert_int_eq(config_parse("{\"Listen\": {\"tcp\": \"127.0.0.1:8080\", \"tls\": \"[::]:8443\"},"
