@@ -53,6 +53,17 @@ typedef struct ConfigPlatform {
         char **admins;         /* Shifter's "admins": user names that administer this platform's images */
 } ConfigPlatform;
 
+/* "Authentication": {"customToken": {...}}: bearer tokens verified by the site's token service
+ * (auth-custom-token.c, the Qiskit serverless gateway's custom_token). Off unless token_url. */
+typedef struct ConfigCustomToken {
+        char *token_url;          /* "tokenUrl": POST {tokenField: TOKEN} -> {userField, "id"} */
+        char *verification_url;   /* "verificationUrl": GET with "Authorization: <id>" */
+        char *token_field;        /* "tokenField", default "apiToken" */
+        char *user_field;         /* "userField", default "userId" */
+        char *verification_field; /* "verificationField": "a;b,c" = a and b.c truthy, NULL = none */
+        char *local_user;         /* "localUser": account of external users without one of their name */
+} ConfigCustomToken;
+
 typedef struct Config {
         char *path;                       /* file it was loaded from, or NULL */
 
@@ -105,6 +116,7 @@ typedef struct Config {
         char **admins;                    /* "Admins": user names and "@group"s (network callers) */
         uint64_t token_expiry_sec;        /* "TokenExpiry" default lifetime of a token, 30 days */
         uint64_t token_expiry_max_sec;    /* "TokenExpiryMax" longest lifetime asked for, 365 days */
+        ConfigCustomToken custom_token;   /* "Authentication": {"customToken": {...}} */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;

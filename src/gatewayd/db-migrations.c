@@ -96,6 +96,11 @@ const char * const db_migrations[] = {
         "  expires_usec INTEGER NOT NULL"
         ") STRICT;"
         "CREATE INDEX tokens_uid ON tokens (uid);",
+
+        /* custom tokens (issue 11): the external user who submitted a job while acting as a shared
+         * local account (auth-custom-token.c, "localUser"). With uid it owns the job and is the
+         * unit of JobsPerUser, ActiveJobsPerUser and fair share; NULL for local users. */
+        "ALTER TABLE jobs ADD COLUMN subject TEXT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -664,6 +664,7 @@ static void http_request_free(HttpRequest *req) {
         if (req->auth_source && req->auth_source->cancel)
                 req->auth_source->cancel(req);
         free(req->identity_name);
+        free(req->identity_subject);
         if (req->response)
                 MHD_destroy_response(req->response);
         if (req->free_userdata)
@@ -1049,13 +1050,17 @@ static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const 
                 http_server_auth_failed(req->server, req->peer->address);
                 return http_request_reply_unauthenticated(req, message ?: "Invalid credential.");
         }
+        if (r == -EPERM)
+                return http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED, "%s", message ?: "This identity may not act here.");
         if (r < 0)
                 return http_request_reply_errorf(req, GW_ERROR_UNAVAILABLE, "Cannot verify the credential now (%s): %s",
                                                  src->name, message ?: "identity source unavailable");
 
         free(req->identity_name);
         req->identity_name = strdup(id->name ?: "");
-        if (!req->identity_name)
+        free(req->identity_subject);
+        req->identity_subject = id->subject ? strdup(id->subject) : NULL;
+        if (!req->identity_name || (id->subject && !req->identity_subject))
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         req->identity = (Caller) {
                 .uid = id->uid,
@@ -1064,6 +1069,7 @@ static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const 
                 .source = src->name,
                 .name = req->identity_name,
                 .scopes = id->scopes & AUTH_SCOPE_ALL,
+                .subject = req->identity_subject,
         };
         req->authenticated = true;
         if (!http_request_admit_identity(req))
