@@ -328,7 +328,7 @@ static void verdict_map_user(CustomTokenSource *s, CtVerdict *v, const char *use
         if (!pw) {
                 v->error = -EPERM;
                 if (asprintf(&v->message, local ? "External user '%s' cannot be mapped: localUser '%s' does not exist."
-                                                : "External user '%s' has no local account here (and no localUser is configured).",
+                                                : "External user '%s' has no ordinary local account of that name, and no localUser is configured.",
                              user, local) < 0)
                         v->message = NULL;
                 return;
