@@ -65,12 +65,9 @@ class TokenService:
                 data = json.dumps(body).encode()
                 try:
                     self.send_response(status)
-                except (BrokenPipeError, ConnectionResetError):
-                    return
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                try:
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass    # gatewayd gave up on a slow answer
