@@ -28,6 +28,8 @@
 #define CUSTOM_TOKEN_ANSWER_MAX (64U * 1024U)
 #define CUSTOM_TOKEN_USER_MAX 256U      /* bytes of an external user name */
 #define CUSTOM_TOKEN_ID_MAX 4096U       /* bytes of the access id sent back as a header */
+/* A service that is down fails every request: say so in the journal at most this often. */
+#define CUSTOM_TOKEN_WARN_INTERVAL_USEC (10 * USEC_PER_SEC)
 
 typedef struct CtWaiter CtWaiter;
 typedef struct CtVerification CtVerification;
@@ -64,6 +66,8 @@ struct CtVerification {
         CtStep step;
         usec_t deadline;        /* CLOCK_MONOTONIC */
         char *user, *access_id;
+        char *login_body;       /* holds the token: kept for one retry, wiped when done */
+        unsigned attempts;      /* of the current step */
         CURL *easy;
         struct curl_slist *headers;
         char *answer;
@@ -79,6 +83,7 @@ typedef struct CustomTokenSource {
         CurlEvent *curl;
         Hashmap *cache;         /* key → CtVerdict */
         Hashmap *inflight;      /* key → CtVerification */
+        usec_t warned_usec;     /* CLOCK_MONOTONIC of the last warning about the service */
 } CustomTokenSource;
 
 /* ---- the token service's answers (pure) ------------------------------------------------------ */
@@ -367,6 +372,9 @@ static void verification_free(CtVerification *v) {
         }
         curl_slist_free_all(v->headers);
         free(v->user);
+        if (v->login_body)
+                explicit_bzero(v->login_body, strlen(v->login_body));
+        free(v->login_body);
         if (v->access_id)
                 explicit_bzero(v->access_id, strlen(v->access_id));
         free(v->access_id);
@@ -467,7 +475,6 @@ static int verification_start(CtVerification *v, const char *token) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
         json_object *t = json_object_new_string(token);
         const char *text;
-        int r;
 
         if (!o || !t || json_object_object_add(o, c->token_field, t) < 0) {
                 json_object_put(t);
@@ -476,9 +483,28 @@ static int verification_start(CtVerification *v, const char *token) {
         text = json_text(o);
         if (!text)
                 return -ENOMEM;
-        r = verification_send(v, c->token_url, text, NULL);
+        v->login_body = strdup(text);
         explicit_bzero((char *) text, strlen(text));
-        return r;
+        if (!v->login_body)
+                return -ENOMEM;
+        v->attempts = 1;
+        return verification_send(v, c->token_url, v->login_body, NULL);
+}
+
+/* The step once more, when the connection broke before an answer (a reset, a kept-alive
+ * connection the service had closed): both requests only look things up, so a repeat is
+ * harmless. Once per step, within the deadline. */
+static bool verification_retry(CtVerification *v, CURLcode code) {
+        const ConfigCustomToken *c = v->source->config;
+
+        if ((code != CURLE_RECV_ERROR && code != CURLE_SEND_ERROR && code != CURLE_GOT_NOTHING) || v->attempts >= 2 ||
+            now_usec(v->source) >= v->deadline)
+                return false;
+        v->attempts++;
+        log_debug("Token service: %s, asking once more.", curl_easy_strerror(code));
+        if (v->step == CT_STEP_LOGIN)
+                return verification_send(v, c->token_url, v->login_body, NULL) >= 0;
+        return verification_send(v, c->verification_url, NULL, v->access_id) >= 0;
 }
 
 static const char *transport_message(CURLcode code, bool too_big) {
@@ -488,7 +514,20 @@ static const char *transport_message(CURLcode code, bool too_big) {
                 return "The token service did not answer in time (5 s).";
         if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST)
                 return "Cannot reach the token service.";
+        if (code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR || code == CURLE_GOT_NOTHING)
+                return "The token service closed the connection without an answer.";
         return "The token service's answer was cut short or unreadable.";
+}
+
+static void warn_service(CustomTokenSource *s, const char *step, const char *message) {
+        usec_t now = now_usec(s);
+
+        if (s->warned_usec != 0 && now < s->warned_usec + CUSTOM_TOKEN_WARN_INTERVAL_USEC) {
+                log_debug("Token service (%s): %s", step, message);
+                return;
+        }
+        s->warned_usec = now;
+        log_warning("Token service (%s): %s", step, message);
 }
 
 static void on_transfer_done(CurlEvent *c, CURL *easy, CURLcode code, void *userdata) {
@@ -501,9 +540,10 @@ static void on_transfer_done(CurlEvent *c, CURL *easy, CURLcode code, void *user
 
         if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &v) != CURLE_OK || !v)
                 return;
+        if (code != CURLE_OK && verification_retry(v, code))
+                return;
         if (code != CURLE_OK) {
-                log_warning("Token service (%s): %s", v->step == CT_STEP_LOGIN ? "token" : "verification",
-                            curl_easy_strerror(code));
+                warn_service(s, v->step == CT_STEP_LOGIN ? "token" : "verification", curl_easy_strerror(code));
                 return verification_finish(v, NULL, -EIO, transport_message(code, v->answer_too_big));
         }
         (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -513,6 +553,7 @@ static void on_transfer_done(CurlEvent *c, CURL *easy, CURLcode code, void *user
                                              &v->user, &v->access_id, &message);
                 if (r == 0) {
                         v->step = CT_STEP_VERIFY;
+                        v->attempts = 1;
                         r = verification_send(v, s->config->verification_url, NULL, v->access_id);
                         if (r >= 0)
                                 return;
@@ -524,7 +565,7 @@ static void on_transfer_done(CurlEvent *c, CURL *easy, CURLcode code, void *user
         if (r == -ENOMEM)
                 return verification_finish(v, NULL, r, "Out of memory.");
         if (r < 0 && r != -EACCES) {
-                log_warning("Token service: %s", strna(message));
+                warn_service(s, v->step == CT_STEP_LOGIN ? "token" : "verification", strna(message));
                 return verification_finish(v, NULL, r, message);
         }
 

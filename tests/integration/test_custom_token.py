@@ -13,15 +13,20 @@ their jobs and limits to themselves."""
 import collections
 import http.server
 import json
+import os
+import socket
+import struct
 import threading
 import time
 import uuid
 
-from harness import procs, users
+from harness import openapi, procs, users
 from harness.registry import free_port
 from harness.stack import spec
 from test_remote import RemoteBase, new_address
 
+JOBS_DOC = openapi.load(os.path.join(procs.source_dir(), "docs", "openapi-jobs.yaml"))
+PLANQK_DOC = openapi.load(os.path.join(procs.source_dir(), "docs", "openapi-planqk.yaml"))
 SLOW_HOLD = 8.0         # how long the service sits on a "slow" token (gatewayd gives up after 5 s)
 
 
@@ -42,9 +47,9 @@ class TokenService:
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def add(self, user, verified=True, answer=None):
+    def add(self, user, verified=True, answer=None, prefix="tok-"):
         """A token of USER; its verification answer is ANSWER or the default (verified or not)."""
-        token, access = "tok-" + uuid.uuid4().hex, "acc-" + uuid.uuid4().hex
+        token, access = prefix + uuid.uuid4().hex, "acc-" + uuid.uuid4().hex
         self.tokens[token] = (user, access)
         self.verifications[access] = answer if answer is not None else \
             {"is_valid": verified, "some": {"nested": {"field": 1}}}
@@ -84,6 +89,13 @@ class TokenService:
                     return self.reply(400, {"detail": "bad request"})
                 with service.lock:
                     service.counts[("login", token)] += 1
+                    n = service.counts[("login", token)]
+                if token.startswith("reset-always-") or (token.startswith("reset-once-") and n == 1):
+                    # the connection reset before an answer (SO_LINGER 0: RST)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
                 if token.startswith("slow-"):
                     service.release.wait(SLOW_HOLD)
                     return self.reply(500, {"detail": "too late"})
@@ -168,6 +180,12 @@ class CustomTokenBase(RemoteBase):
         for job in ids:
             self.net("PUT", f"/v1/jobs/{job}/cancel", token=token)
 
+    def assertDocumented(self, r, method, template, doc=JOBS_DOC):
+        """The answer's status is one the OpenAPI document gives for the route."""
+        self.assertIn(str(r.status), doc["paths"][template][method]["responses"], (method, template, r))
+        if r.status == 401:
+            self.assertIn("WWW-Authenticate", doc["components"]["responses"]["Unauthenticated"]["headers"])
+
     def job_status(self, job):
         r = self.gw.http("GET", f"/v1/jobs/{job}")
         self.assertEqual(r.status, 200, r.body)
@@ -210,7 +228,9 @@ class CustomToken(CustomTokenBase):
         try:
             self.assertEqual(self.net("GET", f"/v1/jobs/{job}", token=alice).status, 200)
             self.assertNetError(self.net("GET", f"/v1/jobs/{job}", token=bob), 404, "NotFound")
-            self.assertNetError(self.net("PUT", f"/v1/jobs/{job}/cancel", token=bob), 404, "NotFound")
+            r = self.net("PUT", f"/v1/jobs/{job}/cancel", token=bob)
+            self.assertNetError(r, 404, "NotFound")
+            self.assertDocumented(r, "put", "/v1/jobs/{id}/cancel")
             r = self.net("GET", "/v1/jobs", token=bob)
             self.assertEqual(r.status, 200, r)
             self.assertNotIn(job, r.body)
@@ -272,6 +292,7 @@ class CustomToken(CustomTokenBase):
         src = new_address()
         r = self.net("GET", "/v1/jobs", token="tok-unknown-" + uuid.uuid4().hex, source=src)
         self.assertNetError(r, 401, "Unauthenticated")
+        self.assertDocumented(r, "get", "/v1/jobs")
         self.assertIn("refused", r.json["error"]["message"])
         self.assertTrue(r.headers.get("www-authenticate", "").startswith("Bearer"), r.headers)
         # not printable: refused without asking the service
@@ -294,6 +315,18 @@ class CustomToken(CustomTokenBase):
         r = self.net("GET", "/v1/jobs", token="broken-" + uuid.uuid4().hex)
         self.assertNetError(r, 503, "Unavailable")
         self.assertIn("userId", r.json["error"]["message"])
+
+    def test_connection_reset(self):
+        """A connection reset before the answer is asked once more; twice is 503."""
+        token = self.service.add("ext-ivan", prefix="reset-once-")
+        self.assertEqual(self.net("GET", "/v1/jobs", token=token).status, 200)
+        self.assertEqual(self.service.count("login", token), 2)
+        token = self.service.add("ext-ivan", prefix="reset-always-")
+        r = self.net("GET", "/v1/jobs", token=token)
+        self.assertNetError(r, 503, "Unavailable")
+        self.assertIn("closed the connection", r.json["error"]["message"])
+        self.assertEqual(self.service.count("login", token), 2)
+        self.assertServing()
 
     def test_cache(self):
         """Verdicts are cached by the token's hash: a second request within 60 s (and a second
@@ -329,6 +362,10 @@ class CustomToken(CustomTokenBase):
             r = self.net("GET", "/v1/jobs", token=token)
             self.assertNetError(r, 503, "Unavailable")
             self.assertIn("token service", r.json["error"]["message"])
+            self.assertDocumented(r, "get", "/v1/jobs")
+            r = self.net("GET", "/planqk/any/", token=token)
+            self.assertNetError(r, 503, "Unavailable")
+            self.assertDocumented(r, "get", "/", PLANQK_DOC)
         finally:
             self.service.start()
         # not cached: the service is asked again once it is back
@@ -381,6 +418,7 @@ class CustomToken(CustomTokenBase):
                 self.assertNetError(r, 401, "Unauthenticated")
             r = self.request(conn, "GET", "/v1/jobs", token=good)
             self.assertNetError(r, 429, "LimitExceeded")
+            self.assertDocumented(r, "get", "/v1/jobs")
         finally:
             conn.close()
         self.assertEqual(self.net("GET", "/v1/jobs", token=good, source=other).status, 200)
@@ -397,6 +435,7 @@ class CustomTokenNoLocalUser(CustomTokenBase):
                 src = new_address()
                 r = self.net("GET", "/v1/jobs", token=self.service.add(user), source=src)
                 self.assertNetError(r, 403, "AccessDenied")
+                self.assertDocumented(r, "get", "/v1/jobs")
                 self.assertIn(user, r.json["error"]["message"])
                 self.assertIn("local account", r.json["error"]["message"])
         # a known user is fine
