@@ -9,6 +9,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "image-shifter-meta.h"
 #include "platform.h"
 #include "reference.h"
 #include "registry-events.h"
@@ -41,6 +42,7 @@ typedef struct ImagePull {
         char *failure;            /* message of the worker's FAILURE status */
         json_object *done;        /* the worker's "done" event */
         Image *image;
+        bool deploying;           /* TRANSFER: the platform is copying it to its nodes */
 
         PullWaiter *waiters;
 } ImagePull;
@@ -205,9 +207,53 @@ static void image_pull_end(ImagePull *p) {
         image_pull_free(p);
 }
 
+static void image_pull_ready(ImagePull *p) {
+        if (image_registry_set_status(p->image, IMAGE_READY, NULL) < 0) {
+                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image as READY.");
+                image_pull_end(p);
+                return;
+        }
+        image_pull_broadcast_image(p);
+        image_pull_notify(p, NULL, true);
+        image_pull_end(p);
+}
+
+/* Shifter's TRANSFER: a platform whose jobs run elsewhere (SSH nodes) gets the converted image
+ * there before it is READY; its .meta is written for every platform, as Shifter's runtime on
+ * a compute node reads it. 1: the platform reports the end (image_pull_on_deployed). */
+static int image_pull_deploy(ImagePull *p, GwError *e) {
+        int r;
+
+        r = image_shifter_meta_write(p->image);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to write the image's Shifter metadata.");
+        r = platform_deploy_image(platform_get(p->manager, p->platform), p->image, e);
+        if (r <= 0)
+                return r;
+        p->deploying = true;
+        (void) image_registry_set_status(p->image, IMAGE_TRANSFER, NULL);
+        image_pull_broadcast_image(p);
+        return 1;
+}
+
+void image_pull_on_deployed(Platform *pl, const char *image_id, int r, const char *message) {
+        Image *i = image_registry_get(pl->manager, image_id);
+        ImagePull *p = i ? i->pull : NULL;
+
+        if (!p || !p->deploying)
+                return (void) (i ? image_registry_transfer_done(i, r, message) : 0);
+        if (r >= 0)
+                return image_pull_ready(p);
+        image_pull_fail(p, r == -ENOSPC ? GW_ERROR_INSUFFICIENT_STORAGE : GW_ERROR_UNAVAILABLE,
+                        message ?: "The image could not be copied to the platform's nodes.");
+        image_pull_end(p);
+}
+
 static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         ImagePull *p = userdata;
         Image *i = p->image;
+        int r;
         const char *squashfs = p->done ? json_get_string(p->done, "squashfs") : NULL;
         const char *meta = p->done ? json_get_string(p->done, "meta") : NULL;
 
@@ -227,14 +273,12 @@ static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
         i->bytes_done = i->bytes_total;
         i->layers_done = i->layers_total;
         i->last_used_usec = now_realtime_usec();
-        if (image_registry_set_status(i, IMAGE_READY, NULL) < 0) {
-                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image as READY.");
+        r = image_pull_deploy(p, &e);
+        if (r < 0) {
+                image_pull_fail(p, e.code, e.message);
                 image_pull_end(p);
-                return;
-        }
-        image_pull_broadcast_image(p);
-        image_pull_notify(p, NULL, true);
-        image_pull_end(p);
+        } else if (r == 0)
+                image_pull_ready(p);
 }
 
 /* Appends option (e.g. "--cache-dir=") followed by value (may be NULL). */
@@ -642,17 +686,22 @@ static void on_ready_pull_finished(Manager *m, Image *image, const GwError *erro
         ready_call_free(c);
 }
 
-int image_registry_ensure_ready(Manager *m, const char *reference, uid_t uid, ImageReadyCallback done, void *userdata) {
+int image_registry_ensure_ready(Manager *m, const char *platform, const char *reference, uid_t uid,
+                                ImageReadyCallback done, void *userdata) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         Image *i = image_registry_lookup(m, reference);
         struct passwd *pw = getpwuid(uid);
         ImagePullRequest req = {
                 .reference = reference,
+                .platform = platform,
                 .caller = { .uid = uid, .gid = pw ? pw->pw_gid : (gid_t) -1, .pidfd = -1 },
         };
         ReadyCall *c;
         int r;
 
+        /* The id or the default platform's tag may name the image of another platform. */
+        if (!i || !streq(i->platform, platform))
+                i = image_registry_lookup_on(m, platform, reference);
         c = calloc(1, sizeof(ReadyCall));
         if (!c)
                 return -ENOMEM;

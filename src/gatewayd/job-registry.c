@@ -575,7 +575,7 @@ static void job_start(Job *j) {
                 return job_fail(j, "INTERNAL_ERROR", "Out of memory.");
 
         /* PENDING while the image is made READY; the callback may come at once or after a pull. */
-        r = image_registry_ensure_ready(m, s->image, j->uid, on_image_ready, j->image_request);
+        r = image_registry_ensure_ready(m, job_platform(j)->name, s->image, j->uid, on_image_ready, j->image_request);
         if (r < 0) {
                 j->image_request = mfree(j->image_request);
                 log_warning_errno(r, "Job %s: cannot get image %s: %m", j->id, s->image);

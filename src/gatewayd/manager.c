@@ -48,7 +48,7 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
-        r = platforms_load(m);
+        r = platforms_load(m, &image_platform_hooks);
         if (r < 0)
                 return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
