@@ -79,11 +79,22 @@
  * swept: a scan from many addresses must not grow the table without bound. */
 #define ADDRESSES_SWEEP_AT 4096U
 
-/* The open connections of one peer uid. */
+/* The open connections of one peer uid, or of one external user acting as it (Caller.subject:
+ * external users sharing a local account do not share its connections). */
 typedef struct HttpUser {
-        char key[16];   /* the uid in decimal, the key in HttpServer.users */
         unsigned n_connections;
+        char key[];     /* "<uid>" or "<uid>/<subject>", the key in HttpServer.users */
 } HttpUser;
+
+/* Long enough for a uid and the subjects identity sources hand out (longer ones are cut). */
+#define HTTP_USER_KEY_MAX 320U
+
+static void http_user_key(uid_t uid, const char *subject, char key[static HTTP_USER_KEY_MAX]) {
+        if (subject)
+                snprintf(key, HTTP_USER_KEY_MAX, "%u/%s", (unsigned) uid, subject);
+        else
+                snprintf(key, HTTP_USER_KEY_MAX, "%u", (unsigned) uid);
+}
 
 /* One source address of TCP/TLS connections: its open connections and failed authentications. */
 typedef struct HttpAddress {
@@ -137,7 +148,7 @@ struct HttpServer {
         unsigned n_connections; /* every connection libmicrohttpd has, refused ones too */
         unsigned n_counted;     /* those counted against the limits */
         unsigned connections_max, connections_per_user, connections_per_address;
-        Hashmap *users;         /* HttpUser by uid */
+        Hashmap *users;         /* HttpUser by key (uid, or uid/subject) */
         Hashmap *addresses;     /* HttpAddress by address */
         int reserve_fd;         /* given up to accept and close a connection when descriptors run out */
         bool quiesced;
@@ -319,18 +330,18 @@ static void http_server_release_address(HttpServer *s, HttpAddress *a) {
         }
 }
 
-static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, bool create) {
-        char key[sizeof(((HttpUser *) NULL)->key)];
+static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, const char *subject, bool create) {
+        char key[HTTP_USER_KEY_MAX];
         HttpUser *u;
 
-        snprintf(key, sizeof(key), "%u", (unsigned) uid);
+        http_user_key(uid, subject, key);
         u = hashmap_get(s->users, key);
         if (u || !create)
                 return u;
-        u = calloc(1, sizeof(HttpUser));
+        u = calloc(1, sizeof(HttpUser) + strlen(key) + 1);
         if (!u)
                 return NULL;
-        memcpy(u->key, key, sizeof(key));
+        strcpy(u->key, key);
         if (hashmap_put(s->users, u->key, u) < 0) {
                 free(u);
                 return NULL;
@@ -339,8 +350,8 @@ static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, bool create) {
 }
 
 /* Out of memory is no reason to drop a connection: then it is simply not counted. */
-static void http_server_count_user(HttpServer *s, HttpPeer *p, uid_t uid) {
-        HttpUser *u = http_server_get_user(s, uid, true);
+static void http_server_count_user(HttpServer *s, HttpPeer *p, uid_t uid, const char *subject) {
+        HttpUser *u = http_server_get_user(s, uid, subject, true);
 
         if (!u)
                 return;
@@ -360,7 +371,7 @@ static void http_server_uncount_user(HttpServer *s, HttpPeer *p) {
 static void http_server_count_peer(HttpServer *s, HttpPeer *p, const char *address) {
         s->n_counted++;
         if (!listener_is_network(p->listener)) {
-                http_server_count_user(s, p, p->caller.uid);
+                http_server_count_user(s, p, p->caller.uid, NULL);
                 return;
         }
         p->address = http_server_get_address(s, address, true);
@@ -403,7 +414,7 @@ static const char *http_server_limit_reached(HttpServer *s, const HttpPeer *p, c
         }
         if (p->caller.uid == 0)
                 return NULL;
-        HttpUser *u = http_server_get_user(s, p->caller.uid, false);
+        HttpUser *u = http_server_get_user(s, p->caller.uid, NULL, false);
         if (u && u->n_connections >= s->connections_per_user) {
                 *ret_limit = s->connections_per_user;
                 return "ConnectionsPerUser";
@@ -1020,14 +1031,14 @@ static void http_request_reply_unauthenticated(HttpRequest *req, const char *mes
 static bool http_request_admit_identity(HttpRequest *req) {
         HttpServer *s = req->server;
         HttpPeer *p = req->peer;
-        char key[sizeof(((HttpUser *) NULL)->key)];
+        char key[HTTP_USER_KEY_MAX];
         HttpUser *u;
 
-        snprintf(key, sizeof(key), "%u", (unsigned) req->identity.uid);
+        http_user_key(req->identity.uid, req->identity.subject, key);
         if (p->refused || (p->user && streq(p->user->key, key)))
                 return true;
         http_server_uncount_user(s, p);
-        u = http_server_get_user(s, req->identity.uid, false);
+        u = http_server_get_user(s, req->identity.uid, req->identity.subject, false);
         if (u && u->n_connections >= s->connections_per_user) {
                 http_server_log_refusal(s, "Refused a request of UID %u from %s: ConnectionsPerUser=%u reached.",
                                         (unsigned) req->identity.uid, strna(http_request_address(req)), s->connections_per_user);
@@ -1036,7 +1047,7 @@ static bool http_request_admit_identity(HttpRequest *req) {
                 http_request_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
                 return false;
         }
-        http_server_count_user(s, p, req->identity.uid);
+        http_server_count_user(s, p, req->identity.uid, req->identity.subject);
         return true;
 }
 

@@ -306,6 +306,25 @@ class CustomToken(CustomTokenBase):
             for token, ids in jobs.items():
                 self.cancel_all(token, ids)
 
+    def test_connections_per_external_user(self):
+        """ConnectionsPerUser counts per external user, not per the account they share."""
+        alice, bob = self.service.add("conn-alice"), self.service.add("conn-bob")
+        held = []
+        try:
+            for _ in range(self.connections_per_user):
+                c = self.connection(source=new_address())
+                held.append(c)
+                self.assertEqual(self.request(c, "GET", "/v1/jobs", token=alice).status, 200)
+            c = self.connection(source=new_address())
+            held.append(c)
+            self.assertNetError(self.request(c, "GET", "/v1/jobs", token=alice), 429, "LimitExceeded")
+            self.assertEqual(self.net("GET", "/v1/jobs", token=bob, source=new_address()).status, 200)
+            own = self.create_token(users.OTHER)["token"]    # the shared account itself
+            self.assertEqual(self.net("GET", "/v1/jobs", token=own, source=new_address()).status, 200)
+        finally:
+            for c in held:
+                c.close()
+
     def test_invalid_token(self):
         src = new_address()
         r = self.net("GET", "/v1/jobs", token="tok-unknown-" + uuid.uuid4().hex, source=src)
