@@ -939,9 +939,12 @@ static int dispatch_munge(ParseContext *ctx, const char *path, json_object *v, v
         return dispatch_object(ctx, path, v, fields, c);
 }
 
+static int dispatch_custom_token(ParseContext *ctx, const char *path, json_object *v, void *field);
+
 static int dispatch_top_authentication(ParseContext *ctx, const char *path, json_object *v, void *field) {
         static const Field fields[] = {
-                { "munge", dispatch_munge, 0 },
+                { "munge",       dispatch_munge,        0 },
+                { "customToken", dispatch_custom_token, offsetof(Config, custom_token) },
                 {}
         };
         Config *c = field;
@@ -954,6 +957,47 @@ static int dispatch_top_authentication(ParseContext *ctx, const char *path, json
                 return 0;
         }
         return dispatch_object(ctx, path, v, fields, c);
+}
+
+/* "Authentication".customToken: the site's token service (auth-custom-token.c). */
+static bool verification_field_is_valid(const char *s) {
+        /* "a;b,c": fields separated by ';', each a path of keys separated by ','. */
+        for (const char *p = s; ; p++) {
+                if (*p == ';' || *p == ',' || *p == 0) {
+                        if (p == s || p[-1] == ';' || p[-1] == ',')
+                                return false;  /* an empty key */
+                        if (*p == 0)
+                                return true;
+                } else if ((unsigned char) *p < ' ')
+                        return false;
+        }
+}
+
+static int dispatch_custom_token(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "tokenUrl",          dispatch_url,    offsetof(ConfigCustomToken, token_url) },
+                { "verificationUrl",   dispatch_url,    offsetof(ConfigCustomToken, verification_url) },
+                { "tokenField",        dispatch_string, offsetof(ConfigCustomToken, token_field) },
+                { "userField",         dispatch_string, offsetof(ConfigCustomToken, user_field) },
+                { "verificationField", dispatch_string, offsetof(ConfigCustomToken, verification_field) },
+                { "localUser",         dispatch_string, offsetof(ConfigCustomToken, local_user) },
+                {}
+        };
+        ConfigCustomToken *t = field;
+        int r;
+
+        r = dispatch_object(ctx, path, v, fields, t);
+        if (r < 0)
+                return r;
+        if (!t->token_url || !t->verification_url)
+                return config_error(ctx, path, "tokenUrl and verificationUrl are required");
+        if (t->verification_field && !verification_field_is_valid(t->verification_field))
+                return config_error(ctx, path, "verificationField: expected \"field;nested,field\", got \"%s\"",
+                                    t->verification_field);
+        if ((!t->token_field && !(t->token_field = strdup("apiToken"))) ||
+            (!t->user_field && !(t->user_field = strdup("userId"))))
+                return -ENOMEM;
+        return 0;
 }
 
 static const Field config_fields[] = {
@@ -1201,6 +1245,12 @@ Config *config_free(Config *c) {
         strv_free(c->anonymous_routes);
         strv_free(c->admins);
         free(c->munge_socket);
+        free(c->custom_token.token_url);
+        free(c->custom_token.verification_url);
+        free(c->custom_token.token_field);
+        free(c->custom_token.user_field);
+        free(c->custom_token.verification_field);
+        free(c->custom_token.local_user);
         strv_free(c->unknown_keys);
         free(c);
         return NULL;

@@ -54,6 +54,17 @@ typedef struct ConfigPlatform {
         char *munge_socket_path; /* Shifter's "mungeSocketPath": munged for this platform's /api/ routes */
 } ConfigPlatform;
 
+/* "Authentication": {"customToken": {...}}: bearer tokens verified by the site's token service
+ * (auth-custom-token.c, the Qiskit serverless gateway's custom_token). Off unless token_url. */
+typedef struct ConfigCustomToken {
+        char *token_url;          /* "tokenUrl": POST {tokenField: TOKEN} -> {userField, "id"} */
+        char *verification_url;   /* "verificationUrl": GET with "Authorization: <id>" */
+        char *token_field;        /* "tokenField", default "apiToken" */
+        char *user_field;         /* "userField", default "userId" */
+        char *verification_field; /* "verificationField": "a;b,c" = a and b.c truthy, NULL = none */
+        char *local_user;         /* "localUser": account of external users without one of their name */
+} ConfigCustomToken;
+
 typedef struct Config {
         char *path;                       /* file it was loaded from, or NULL */
 
@@ -111,6 +122,7 @@ typedef struct Config {
         bool munge;
         char *munge_socket;               /* NULL: libmunge's compiled-in default socket */
         uint64_t client_token_expiry_sec; /* "ClientTokenExpiry" lifetime of a token from POST /token, 1 hour */
+        ConfigCustomToken custom_token;   /* "Authentication": {"customToken": {...}} */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;

@@ -113,6 +113,10 @@ const char * const db_migrations[] = {
         "CREATE INDEX clients_uid ON clients (uid);"
         "ALTER TABLE tokens ADD COLUMN client_id TEXT;"
         "CREATE INDEX tokens_client_id ON tokens (client_id);",
+        /* custom tokens (issue 11): the external user who submitted a job while acting as a shared
+         * local account (auth-custom-token.c, "localUser"). With uid it owns the job and is the
+         * unit of JobsPerUser, ActiveJobsPerUser and fair share; NULL for local users. */
+        "ALTER TABLE jobs ADD COLUMN subject TEXT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

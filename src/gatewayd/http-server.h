@@ -54,6 +54,7 @@ typedef struct HttpRequest {
          * that source's state meanwhile. */
         Caller identity;
         char *identity_name;
+        char *identity_subject;         /* backs identity.subject */
         bool authenticated;
         const AuthSource *auth_source;
         void *auth_data;

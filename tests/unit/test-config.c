@@ -417,6 +417,52 @@ START_TEST(test_job_retention) {
 }
 END_TEST
 
+/* "Authentication": {"customToken": {...}} (auth-custom-token.c); Shifter's string stays ignored. */
+START_TEST(test_custom_token) {
+        static const char *const bad[] = {
+                "{\"Authentication\": {\"customToken\": {}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t/login\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"ftp://t\", \"verificationUrl\": \"http://t/v\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t\", \"verificationUrl\": \"http://t/v\","
+                " \"verificationField\": \"a;;b\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t\", \"verificationUrl\": \"http://t/v\","
+                " \"verificationField\": \"a,\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t\", \"verificationUrl\": \"http://t/v\","
+                " \"localUser\": \"\"}}}",
+                "{\"Authentication\": {\"customToken\": \"yes\"}}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Authentication\": \"munge\"}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->custom_token.token_url);
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"https://t/login\","
+                                      " \"verificationUrl\": \"https://t/me\"}}}", NULL, &c, &err), 0);
+        ck_assert_str_eq(c->custom_token.token_url, "https://t/login");
+        ck_assert_str_eq(c->custom_token.verification_url, "https://t/me");
+        ck_assert_str_eq(c->custom_token.token_field, "apiToken");
+        ck_assert_str_eq(c->custom_token.user_field, "userId");
+        ck_assert_ptr_null(c->custom_token.verification_field);
+        ck_assert_ptr_null(c->custom_token.local_user);
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t/login\","
+                                      " \"verificationUrl\": \"http://t/me\", \"tokenField\": \"key\", \"userField\": \"name\","
+                                      " \"verificationField\": \"is_valid;some,nested\", \"localUser\": \"qiskit\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert_str_eq(c->custom_token.token_field, "key");
+        ck_assert_str_eq(c->custom_token.user_field, "name");
+        ck_assert_str_eq(c->custom_token.verification_field, "is_valid;some,nested");
+        ck_assert_str_eq(c->custom_token.local_user, "qiskit");
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                c = config_free(c);
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+                ck_assert_msg(strstr(err, "Authentication.customToken"), "%s", err);
+        }
+}
+END_TEST
+
 /* "Authentication": Shifter's "munge", gatewayd's object form, a platform's mungeSocketPath. */
 START_TEST(test_munge_authentication) {
         static const char *const bad[] = {
@@ -1167,6 +1213,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_unsupported_platforms);
         tcase_add_test(tc, test_remote_access);
         tcase_add_test(tc, test_munge_authentication);
+        tcase_add_test(tc, test_custom_token);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");
