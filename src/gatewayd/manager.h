@@ -43,6 +43,8 @@ typedef struct Manager {
 
         Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
         struct Oidc *oidc;              /* auth-oidc.c: the provider's keys, NULL when OIDC is off */
+        struct MungeDecoder *munge;     /* auth-munge.c: decode threads, replay cache; NULL: no munge */
+        struct CustomTokenSource *custom_token; /* auth-custom-token.c, NULL = not configured */
 
         /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,
          * interactive) those not sent yet and how many are at polkitd. */
