@@ -656,6 +656,42 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
         return 0;
 }
 
+static int dispatch_oidc_issuer(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!strneq(*s, "https://", 8) && !strneq(*s, "http://", 7))
+                return config_error(ctx, path, "must be an http:// or https:// URL");
+        return 0;
+}
+
+static int dispatch_oidc(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "issuer",    dispatch_oidc_issuer, offsetof(Config, oidc_issuer) },
+                { "audience",  dispatch_string,      offsetof(Config, oidc_audience) },
+                { "userClaim", dispatch_string,      offsetof(Config, oidc_user_claim) },
+                { "localUser", dispatch_string,      offsetof(Config, oidc_local_user) },
+                { "caFile",    dispatch_path,        offsetof(Config, oidc_ca_file) },
+                {}
+        };
+        Config *c = field;
+        const char *missing;
+        int r;
+
+        r = dispatch_object(ctx, path, v, fields, field);
+        if (r < 0)
+                return r;
+        missing = !c->oidc_issuer ? "issuer" : !c->oidc_audience ? "audience" : NULL;
+        if (missing) {
+                _cleanup_free_ char *p = path_join(path, missing);
+                return p ? config_error(ctx, p, "required when \"oidc\" is set") : -ENOMEM;
+        }
+        return 0;
+}
+
 /* Names end up in D-Bus object paths, URLs and file names: keep them boring. */
 static bool platform_name_is_valid(const char *s) {
         if (!*s || strlen(s) > 64)
@@ -940,11 +976,13 @@ static int dispatch_munge(ParseContext *ctx, const char *path, json_object *v, v
 }
 
 static int dispatch_custom_token(ParseContext *ctx, const char *path, json_object *v, void *field);
+static int dispatch_oidc(ParseContext *ctx, const char *path, json_object *v, void *field);
 
 static int dispatch_top_authentication(ParseContext *ctx, const char *path, json_object *v, void *field) {
         static const Field fields[] = {
                 { "munge",       dispatch_munge,        0 },
                 { "customToken", dispatch_custom_token, offsetof(Config, custom_token) },
+                { "oidc",        dispatch_oidc,         0 },
                 {}
         };
         Config *c = field;
@@ -1244,6 +1282,11 @@ Config *config_free(Config *c) {
         free(c->tls_key);
         strv_free(c->anonymous_routes);
         strv_free(c->admins);
+        free(c->oidc_issuer);
+        free(c->oidc_audience);
+        free(c->oidc_user_claim);
+        free(c->oidc_local_user);
+        free(c->oidc_ca_file);
         free(c->munge_socket);
         free(c->custom_token.token_url);
         free(c->custom_token.verification_url);

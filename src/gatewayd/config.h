@@ -117,6 +117,12 @@ typedef struct Config {
         char **admins;                    /* "Admins": user names and "@group"s (network callers) */
         uint64_t token_expiry_sec;        /* "TokenExpiry" default lifetime of a token, 30 days */
         uint64_t token_expiry_max_sec;    /* "TokenExpiryMax" longest lifetime asked for, 365 days */
+        /* "Authentication": {"oidc": …}: bearer JWTs of the site's OpenID Connect provider */
+        char *oidc_issuer;                /* issuer URL; NULL: OIDC sign-in is off */
+        char *oidc_audience;              /* required "aud" */
+        char *oidc_user_claim;            /* the claim naming the user, "preferred_username" */
+        char *oidc_local_user;            /* the account every OIDC user acts as; NULL: same name */
+        char *oidc_ca_file;               /* CAs for the provider's TLS; NULL: the system's */
         /* "Authentication": "munge" (Shifter) or {"munge": {"socket": PATH}}: munge credentials
          * in the "authentication" header identify TCP/TLS callers (auth-munge.c) */
         bool munge;

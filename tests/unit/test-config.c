@@ -591,6 +591,44 @@ START_TEST(test_remote_access) {
 }
 END_TEST
 
+START_TEST(test_authentication_oidc) {
+        static const char *const bad[] = {
+                "{\"Authentication\": {\"oidc\": {\"audience\": \"gw\"}}}",
+                "{\"Authentication\": {\"oidc\": {\"issuer\": \"https://idp.example/realms/x\"}}}",
+                "{\"Authentication\": {\"oidc\": {\"issuer\": \"ftp://idp\", \"audience\": \"gw\"}}}",
+                "{\"Authentication\": {\"oidc\": {\"issuer\": \"https://idp\", \"audience\": \"\"}}}",
+                "{\"Authentication\": {\"oidc\": []}}",
+                "{\"Authentication\": 3}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->oidc_issuer);
+        c = config_free(c);
+        /* Shifter's own value stays accepted (its munge machinery is not ours). */
+        ck_assert_int_eq(config_parse("{\"Authentication\": \"munge\"}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->oidc_issuer);
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"oidc\": {\"issuer\": \"https://idp.example/realms/x\","
+                                      " \"audience\": \"gw\", \"userClaim\": \"email\", \"localUser\": \"svc\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert_str_eq(c->oidc_issuer, "https://idp.example/realms/x");
+        ck_assert_str_eq(c->oidc_audience, "gw");
+        ck_assert_str_eq(c->oidc_user_claim, "email");
+        ck_assert_str_eq(c->oidc_local_user, "svc");
+        c = config_free(c);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+                ck_assert_ptr_nonnull(err);
+                c = config_free(c);
+        }
+}
+END_TEST
+
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
 
@@ -1212,6 +1250,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_state_directory_and_log_level);
         tcase_add_test(tc, test_unsupported_platforms);
         tcase_add_test(tc, test_remote_access);
+        tcase_add_test(tc, test_authentication_oidc);
         tcase_add_test(tc, test_munge_authentication);
         tcase_add_test(tc, test_custom_token);
         suite_add_tcase(s, tc);
