@@ -10,9 +10,10 @@ import json
 import os
 import subprocess
 import tarfile
+import re
 import urllib.parse
 
-from harness import images, procs, users
+from harness import images, openapi, procs, users
 from harness.registry import Registry
 from harness.stack import StackTestCase
 
@@ -35,6 +36,35 @@ SLEEP_SH = """#!/bin/sh
 echo started
 sleep 60
 """
+
+
+DOCS = [openapi.load(os.path.join(procs.source_dir(), "docs", n)) for n in ("openapi-programs.yaml", "openapi-jobs.yaml")]
+
+
+def checked_http(http):
+    """Every answer of a documented route must be a status the document lists for it, with a
+    body that matches the documented schema and the documented headers."""
+    docs = [(doc, openapi.Validator(doc), [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", t) + "/?$"), t)
+                                           for t in doc["paths"]]) for doc in DOCS]
+
+    def call(method, path, *args, **kw):
+        r = http(method, path, *args, **kw)
+        bare = path.split("?", 1)[0]
+        for doc, v, templates in docs:
+            for rx, t in templates:
+                if not rx.match(bare) or method.lower() not in doc["paths"][t]:
+                    continue
+                op = doc["paths"][t][method.lower()]
+                assert str(r.status) in op["responses"], f"{method} {path}: undocumented status {r.status}: {r.body}"
+                schema = v.response_schema(t, method, r.status)
+                if schema is not None:
+                    problems = v.check(schema, r.json)
+                    assert not problems, f"{method} {path} → {r.status} {r.body[:500]}: {problems}"
+                for h in v.response_headers(t, method, r.status):
+                    assert h.lower() in r.headers, f"{method} {path}: no {h} header"
+                return r
+        return r
+    return call
 
 
 def python_layer():
@@ -121,6 +151,7 @@ class ProgramsTest(StackTestCase):
             cls.rprocs.stop_all()
             cls.rtmp.cleanup()
             raise
+        cls.gw.http = checked_http(cls.gw.http)
 
     @classmethod
     def tearDownClass(cls):

@@ -287,6 +287,7 @@ class ManPages(unittest.TestCase):
         w = os.path.join(self.build, "src/worker/gateway-worker")
         self.check_options("man8/gateway-worker.8", [[w, "--help"], [w, "pull", "--help"], [w, "run", "--help"],
                                                     [w, "serve", "--help"], [w, "connect", "--help"],
+                                                    [w, "program", "--help"],
                                                     [os.path.join(self.build, "src/worker/gateway-worker-run"), "--help"]])
 
     def test_gatewayctl_options(self):
