@@ -361,3 +361,55 @@ class ProgramsTest(StackTestCase):
         self.gw.restart()
         job = self.run_program("kept").json
         self.assertEqual(self.wait_status(job["id"])["status"], "SUCCEEDED")
+
+    def test_gatewayctl(self):
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="gatewayd-program-src-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        src = os.path.join(d, "ctlprog")
+        os.makedirs(os.path.join(src, "pkg"))
+        with open(os.path.join(src, "main.py"), "w") as f:
+            f.write(MAIN_PY)
+        with open(os.path.join(src, "pkg", "data.txt"), "w") as f:
+            f.write("data")
+        for root, dirs, files in os.walk(d):
+            for n in dirs:
+                os.chmod(os.path.join(root, n), 0o755)
+            for n in files:
+                os.chmod(os.path.join(root, n), 0o644)
+
+        r = self.gw.gatewayctl("program", "upload", src, "--entrypoint=main.py", "--arg=name=ctl", "--arg=n=1",
+                               as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.addCleanup(self.remove_quietly, "ctlprog", users.USER)
+        r = self.gw.gatewayctl("program", "list", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^ctlprog\s+main\.py")
+        r = self.gw.gatewayctl("program", "list", "--json=short", as_user=users.USER)
+        self.assertEqual([p["title"] for p in json.loads(r.stdout)], ["ctlprog"])
+        self.assertEqual(json.loads(r.stdout)[0]["arguments"], {"name": "ctl", "n": 1})
+
+        r = self.gw.gatewayctl("program", "run", "ctlprog", "--arg=n=5", "--wait", "--json=short", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = json.loads(r.stdout)
+        self.assertEqual(res["env"], {"name": "ctl", "n": 5})
+        # without --wait: the job id; the job is an ordinary one
+        r = self.gw.gatewayctl("program", "run", "ctlprog", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = r.stdout.strip()
+        self.assertEqual(self.wait_status(job_id)["status"], "SUCCEEDED")
+
+        # errors: another user's program, a missing entrypoint option, an unknown title
+        r = self.gw.gatewayctl("program", "run", "ctlprog", as_user=users.OTHER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("No program 'ctlprog'", r.stderr)
+        r = self.gw.gatewayctl("program", "upload", src, as_user=users.USER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--entrypoint", r.stderr)
+        r = self.gw.gatewayctl("program", "rm", "ctlprog", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.gw.gatewayctl("program", "rm", "ctlprog", as_user=users.USER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("No program", r.stderr)
