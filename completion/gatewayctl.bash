@@ -34,9 +34,10 @@ _gatewayctl() {
                 [image]='pull list show rm expire'
                 [job]='show rm remove'
                 [token]='create list revoke'
+                [program]='upload list rm run'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token status help'
-        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope)'
+        local top='services service pull images image rmi submit jobs job result logs cancel token program status help'
+        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--entrypoint|--title|--arg)'
 
         # The words before the cursor that are not options or their values: the verb (and its
         # sub-verb) and the arguments given so far. After "--" comes the job's command line.
@@ -80,8 +81,10 @@ _gatewayctl() {
                 --scope)
                         $split && COMPREPLY=( $(compgen -W 'read submit pull' -- "${cur##*,}") )
                         $split && return 0 ;;
-                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in)
+                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in|--title|--arg)
                         return 0 ;;
+                --entrypoint)
+                        _filedir; return 0 ;;
         esac
 
         if [[ $cur == -* ]]; then
@@ -94,6 +97,8 @@ _gatewayctl() {
                         jobs)             opts+=' --all' ;;
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
+                        'program upload') opts+=' --entrypoint= --title= --arg=' ;;
+                        'program run')    opts+=' --arg= --wait' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -118,6 +123,7 @@ _gatewayctl() {
                 'job show'|result|logs)          (( nargs == 0 )) && what=jobs ;;
                 'job rm'|'job remove'|cancel)    what=jobs ;;
                 'token revoke')                  what=tokens ;;
+                'program upload')                (( nargs == 0 )) && { _filedir -d; return 0; } ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then

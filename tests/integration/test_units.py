@@ -295,7 +295,7 @@ class ManPages(unittest.TestCase):
         verbs = [["services"], ["service", "show"], ["service", "create"], ["service", "update"],
                  ["service", "rm"], ["pull"], ["images"], ["image", "show"], ["rmi"], ["image", "expire"],
                  ["submit"], ["jobs"], ["job", "show"], ["job", "rm"], ["result"], ["logs"], ["cancel"],
-                 ["status"]]
+                 ["status"], ["program", "upload"], ["program", "list"], ["program", "rm"], ["program", "run"]]
         self.check_options("man1/gatewayctl.1", [[ctl, "--help"]] + [[ctl, *v, "--help"] for v in verbs])
 
     def test_configuration_keys(self):
