@@ -1172,9 +1172,10 @@ static bool content_length_too_large(HttpRequest *req, uint64_t max) {
 }
 
 /* Routes with HTTP_ROUTE_BODY_FILE take their body into a file of the upload directory (on the
- * state file system, so that a handler can rename it into place), never into memory. Anyone may
- * send one as anyone may send a body: it is bounded by ProgramArtifactMax and removed with the
- * request. */
+ * state file system, so that a handler can rename it into place), never into memory. Any local
+ * user (and a network caller that presents a credential) may send one as they may send a body:
+ * it is bounded by ProgramArtifactMax, the connection limits bound how many there are at once,
+ * and it is removed with the request. */
 static int http_request_setup_file_body(HttpRequest *req) {
         const HttpRoute *route = NULL;
         char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
@@ -1186,6 +1187,10 @@ static int http_request_setup_file_body(HttpRequest *req) {
                 return 0;
         http_route_captures_free(captures);
         if (!(route->scope & HTTP_ROUTE_BODY_FILE))
+                return 0;
+        /* A network caller without any credential is refused (401) when the body has been read:
+         * its body must not reach the disk meanwhile, so it stays under MaxRequestBody. */
+        if (http_request_is_network(req) && !auth_source_find(req))
                 return 0;
         req->body_max = req->manager->config->program_artifact_max;
         if (asprintf(&req->body_path, "%s/" PROGRAM_UPLOAD_DIR "/upload-XXXXXX", req->manager->state_dir) < 0) {
