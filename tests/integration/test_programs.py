@@ -14,7 +14,7 @@ import re
 import urllib.parse
 
 from harness import images, openapi, procs, users
-from harness.registry import Registry
+from harness.registry import Registry, free_port
 from harness.stack import StackTestCase
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
@@ -134,7 +134,9 @@ class ProgramsTest(StackTestCase):
         images.push_image(cls.registry, "pybox", "1.0",
                           images.Image([(python_layer(), "gzip")]))
         host = cls.registry.host
+        cls.tcp_port = free_port()
         cls.config = {
+            "Listen": {"tcp": f"127.0.0.1:{cls.tcp_port}"},
             "DefaultImageLocation": host,
             "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
             "WorkerPath": os.path.join(procs.build_dir(), "src", "worker", "gateway-worker"),
@@ -413,3 +415,38 @@ class ProgramsTest(StackTestCase):
         r = self.gw.gatewayctl("program", "rm", "ctlprog", as_user=users.USER)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("No program", r.stderr)
+
+    def test_network_upload(self):
+        """Over TCP an upload needs a credential; without one its body never reaches the disk."""
+        import http.client
+        art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+        pad = os.urandom(600 * 1024)  # under MaxRequestBody: an anonymous body is read into memory
+        conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
+        try:
+            conn.putrequest("POST", "/v1/programs?title=anon&entrypoint=main.py")
+            conn.putheader("Content-Length", str(len(pad)))
+            conn.putheader("Content-Type", "application/gzip")
+            conn.endheaders()
+            conn.send(pad[:len(pad) // 2])
+            # half of it is in: nothing in the upload directory
+            procs.wait_for(lambda: self.gw.http("GET", "/v1/status").status == 200, timeout=10, what="status")
+            self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
+            conn.send(pad[len(pad) // 2:])
+            r = conn.getresponse()
+            self.assertEqual(r.status, 401, r.read())
+        finally:
+            conn.close()
+
+        token = self.gw.http("POST", "/v1/tokens", {"scope": ["read", "submit"]}, as_user=users.USER).json["token"]
+        conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
+        try:
+            conn.request("POST", "/v1/programs?title=net&entrypoint=main.py", body=art,
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            self.assertEqual(r.status, 201, body)
+        finally:
+            conn.close()
+        self.addCleanup(self.remove_quietly, "net", users.USER)
+        self.assertEqual(body["uid"], users.uid_of(users.USER))
+        self.assertEqual(self.gw.http("GET", "/v1/programs/net", as_user=users.USER).status, 200)
