@@ -59,11 +59,6 @@ static void free_program(void *p) {
         program_free(p);
 }
 
-static void forget_upload(void *userdata) {
-        /* nothing: the request is answered before it is freed (program_registry_upload()'s
-         * callback); the Program was handed over */
-}
-
 static int query_json(HttpRequest *req, json_object *meta, const char *key, GwError *e) {
         const char *v = http_request_query(req, key);
         enum json_tokener_error jerr;
@@ -116,7 +111,9 @@ static void upload_authorized(HttpRequest *req) {
         Program *meta = TAKE_PTR(req->userdata);
         int r;
 
-        req->free_userdata = forget_upload;
+        /* The registry has the Program; the request stays suspended (not freed) until the
+         * callback answers it. */
+        req->free_userdata = NULL;
         r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, on_uploaded, req, &e);
         if (r < 0)
                 return http_request_reply_error(req, &e);

@@ -369,12 +369,6 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
         return 0;
 }
 
-void program_registry_upload_forget(Manager *m, void *userdata) {
-        for (ProgramUpload *u = uploads; u; u = u->next)
-                if (u->userdata == userdata)
-                        u->cb = NULL;
-}
-
 static bool program_in_use(Manager *m, const Program *p) {
         Job *j;
 

@@ -32,9 +32,6 @@ int program_registry_upload_dir(Manager *m, char **ret);
 typedef void (*ProgramUploaded)(Manager *m, Program *p, const GwError *e, void *userdata);
 int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path,
                             ProgramUploaded cb, void *userdata, GwError *e);
-/* Drops the callback of an upload still under way (its requester is gone); the upload itself
- * finishes or is abandoned. */
-void program_registry_upload_forget(Manager *m, void *userdata);
 
 /* Removes the row (committed first), then the directory. Conflict while one of its jobs has not
  * finished: it runs from the squashfs. */
