@@ -1182,6 +1182,9 @@ static int http_request_setup_file_body(HttpRequest *req) {
         char allow[64];
         int fd;
 
+        /* (uploads are POSTs: other requests are not matched twice) */
+        if (!streq(req->method, MHD_HTTP_METHOD_POST))
+                return 0;
         if (http_route_match(req->server->routes, req->server->n_routes, req->method, req->url, &route, captures,
                              allow, sizeof(allow)) != HTTP_ROUTE_FOUND)
                 return 0;

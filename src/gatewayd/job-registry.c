@@ -583,10 +583,9 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
 
 static void job_start(Job *j) {
         Manager *m = j->manager;
+        const char *image;
         Service *s;
         int r;
-
-        const char *image;
 
         if (j->image_request || j->worker_started)
                 return;
