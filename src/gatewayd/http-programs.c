@@ -8,7 +8,6 @@
 #include "log.h"
 #include "manager.h"
 #include "program-registry.h"
-#include "service.h"
 
 #define ACTION_SUBMIT_JOB "org.gatewayd.submit-job"
 
@@ -163,27 +162,11 @@ static int run_body_parse(json_object *body, RunContext *c, GwError *e) {
         if (!json_object_is_type(body, json_type_object))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Request body must be a JSON object {\"arguments\": ..., \"env\": ...}.");
         json_object_object_foreach(body, k, v) {
-                if (streq(k, "arguments")) {
-                        if (!json_object_is_type(v, json_type_object) && !json_object_is_type(v, json_type_null))
-                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "arguments: expected an object");
+                if (streq(k, "arguments"))
                         c->arguments = json_object_get(v);
-                } else if (streq(k, "env")) {
-                        if (json_object_is_type(v, json_type_null))
-                                continue;
-                        if (!json_object_is_type(v, json_type_object))
-                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "env: expected an object of strings");
-                        json_object_object_foreach(v, ek, ev) {
-                                if (!env_name_is_valid(ek))
-                                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
-                                                            "env.%s: not a valid environment variable name", ek);
-                                if (!json_object_is_type(ev, json_type_string) ||
-                                    strlen(json_object_get_string(ev)) != (size_t) json_object_get_string_len(ev))
-                                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "env.%s: expected a string without NUL", ek);
-                                if (strneq(ek, "ENV_JOB_", 8))
-                                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "env.%s: ENV_JOB_* is set by the gateway", ek);
-                        }
+                else if (streq(k, "env"))
                         c->env = json_object_get(v);
-                } else
+                else
                         return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: unknown key (expected \"arguments\" and \"env\").", k);
         }
         return 0;
@@ -205,19 +188,12 @@ static void run_authorized(HttpRequest *req) {
         _cleanup_(json_object_putp) json_object *arguments = NULL;
         RunContext *c = req->userdata;
         Program *p = find_program(req, c->title);
-        const char *text;
         int r;
 
         if (!p)  /* removed while polkit was asked */
                 return reply_no_such_program(req, c->title);
-        arguments = program_merge_arguments(p, c->arguments);
-        if (!arguments)
-                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-        text = json_object_to_json_string_ext(arguments, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (strlen(text) > PROGRAM_ARGUMENTS_MAX)
-                return http_request_reply_errorf(req, GW_ERROR_PAYLOAD_TOO_LARGE,
-                                                 "The arguments exceed %d bytes as JSON (they are passed in the environment).",
-                                                 PROGRAM_ARGUMENTS_MAX);
+        if (program_run_arguments(p, c->arguments, c->env, &arguments, &e) < 0)
+                return http_request_reply_error(req, &e);
         r = job_registry_submit_program_async(req->manager, http_request_caller(req), p, arguments, c->env,
                                               run_committed, req, &e);
         if (r < 0)

@@ -887,8 +887,8 @@ int job_registry_submit_async(Manager *m, const Caller *c, const char *service, 
         return job_submit(m, c, service, data, params, NULL, cb, userdata, NULL, e);
 }
 
-int job_registry_submit_program_async(Manager *m, const Caller *c, const Program *program, json_object *arguments,
-                                      json_object *env, JobSubmitted cb, void *userdata, GwError *e) {
+static int program_submit(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                          json_object *env, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
         ProgramRun run = { .program = program, .arguments = arguments, .env = env };
         Platform *p = platform_default(m);
 
@@ -898,7 +898,17 @@ int job_registry_submit_program_async(Manager *m, const Caller *c, const Program
         if (p && !streq(p->kind, "local"))
                 return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Programs run on the local platform only; DefaultPlatform '%s' is %s.",
                                     p->name, p->kind);
-        return job_submit(m, c, "", NULL, NULL, &run, cb, userdata, NULL, e);
+        return job_submit(m, c, "", NULL, NULL, &run, cb, userdata, ret, e);
+}
+
+int job_registry_submit_program(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                                json_object *env, Job **ret, GwError *e) {
+        return program_submit(m, c, program, arguments, env, NULL, NULL, ret, e);
+}
+
+int job_registry_submit_program_async(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                                      json_object *env, JobSubmitted cb, void *userdata, GwError *e) {
+        return program_submit(m, c, program, arguments, env, cb, userdata, NULL, e);
 }
 
 int job_registry_cancel(Job *j, GwError *e) {

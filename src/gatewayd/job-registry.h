@@ -32,6 +32,8 @@ int job_registry_submit_async(Manager *m, const Caller *c, const char *service, 
  * run's env (an object of strings, validated) or NULL. Same limits and answer as above;
  * Unavailable without ProgramImage. */
 typedef struct Program Program;
+int job_registry_submit_program(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                                json_object *env, Job **ret, GwError *e);
 int job_registry_submit_program_async(Manager *m, const Caller *c, const Program *program, json_object *arguments,
                                       json_object *env, JobSubmitted cb, void *userdata, GwError *e);
 /* Idempotent: a finished job stays as it is. A queued or image-waiting job is cancelled at once;

@@ -242,6 +242,38 @@ json_object *program_merge_arguments(const Program *p, json_object *run_argument
         return o;
 }
 
+int program_run_arguments(const Program *p, json_object *arguments, json_object *env, json_object **ret, GwError *e) {
+        json_object *merged;
+
+        if (arguments && !json_object_is_type(arguments, json_type_null) && !json_object_is_type(arguments, json_type_object))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "arguments: expected an object");
+        if (env && !json_object_is_type(env, json_type_null)) {
+                if (!json_object_is_type(env, json_type_object))
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "env: expected an object of strings");
+                json_object_object_foreach(env, k, v) {
+                        if (!env_name_is_valid(k))
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "env.%s: not a valid environment variable name", k);
+                        if (!json_object_is_type(v, json_type_string) ||
+                            strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v))
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "env.%s: expected a string without NUL", k);
+                        if (strneq(k, "ENV_JOB_", 8))
+                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "env.%s: ENV_JOB_* is set by the gateway", k);
+                }
+        }
+        merged = program_merge_arguments(p, json_object_is_type(arguments, json_type_object) ? arguments : NULL);
+        if (!merged)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        if (strlen(json_object_to_json_string_ext(merged, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) >
+            PROGRAM_ARGUMENTS_MAX) {
+                json_object_put(merged);
+                return gw_error_set(e, GW_ERROR_PAYLOAD_TOO_LARGE,
+                                    "The arguments exceed %d bytes as JSON (they are passed in the environment).",
+                                    PROGRAM_ARGUMENTS_MAX);
+        }
+        *ret = merged;
+        return 0;
+}
+
 /* ---- a program's job ---- */
 
 static json_object *read_spool_json(const Job *j, const char *name) {

@@ -62,6 +62,11 @@ json_object *program_spec_to_json(const Program *p);
 int program_spec_apply(Program *p, json_object *spec, GwError *e);
 json_object *program_to_json(const Program *p);
 
+/* Checks a run's arguments (an object or NULL) and env (an object of strings or NULL; names
+ * ENV_JOB_* are the gateway's) and returns the merged arguments; InvalidArgument naming the
+ * field, or PayloadTooLarge past PROGRAM_ARGUMENTS_MAX. */
+int program_run_arguments(const Program *p, json_object *arguments, json_object *env, json_object **ret, GwError *e);
+
 /* The job's arguments: the program's defaults with the run's keys over them. */
 json_object *program_merge_arguments(const Program *p, json_object *run_arguments);
 

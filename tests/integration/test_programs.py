@@ -450,3 +450,33 @@ class ProgramsTest(StackTestCase):
         self.addCleanup(self.remove_quietly, "net", users.USER)
         self.assertEqual(body["uid"], users.uid_of(users.USER))
         self.assertEqual(self.gw.http("GET", "/v1/programs/net", as_user=users.USER).status, 200)
+
+    def test_dbus(self):
+        self.upload("bus", tar_of([{"name": "main.py", "data": MAIN_PY}]), arguments={"name": "bus"})
+        p, data = self.gw.call("ListPrograms", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([x["title"] for x in json.loads(data[0])], ["bus"])
+        p, data = self.gw.call("ListPrograms", as_user=users.OTHER)
+        self.assertEqual(json.loads(data[0]), [])
+
+        p, data = self.gw.call("RunProgram", "sss", "bus", '{"n": 3}', '{"GREETING": "servus"}', as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        job_id = re.sub(r"_([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), data[0].rsplit("/", 1)[1])
+        self.assertEqual(self.wait_status(job_id)["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job_id)["env"], {"name": "bus", "n": 3})
+        self.assertEqual(self.result(job_id)["greeting"], "servus")
+
+        for args, user, name in ((("bus", "", ""), users.OTHER, "org.gatewayd.Gateway1.Error.NotFound"),
+                                 (("bus", "[1]", ""), users.USER, "org.gatewayd.Gateway1.Error.InvalidArgument"),
+                                 (("bus", "", '{"ENV_JOB_ID_GATEWAY": "x"}'), users.USER,
+                                  "org.gatewayd.Gateway1.Error.InvalidArgument"),
+                                 (("bus", "{bad", ""), users.USER, "org.gatewayd.Gateway1.Error.BadRequest")):
+            with self.subTest(args=args):
+                p, err = self.gw.gdbus_call("RunProgram", *args, as_user=user)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertEqual(err, name, p.stderr)
+        p, err = self.gw.gdbus_call("RemoveProgram", "bus", as_user=users.OTHER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound", p.stderr)
+        p, _ = self.gw.call("RemoveProgram", "s", "bus", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.gw.http("GET", "/v1/programs/bus", as_user=users.USER).status, 404)
