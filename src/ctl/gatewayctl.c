@@ -8,10 +8,13 @@
 
 #include "ctl-images.h"
 #include "ctl-jobs.h"
+#include "ctl-platforms.h"
+#include "ctl-programs.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
 #include "ctl-labs.h"
 #include "ctl-tokens.h"
+#include "ctl-clients.h"
 #include "ctl-util.h"
 #include "ctl.h"
 #include "log.h"
@@ -47,6 +50,11 @@ enum {
         OPT_ALL         = UINT64_C(1) << 19,
         OPT_EXPIRES_IN  = UINT64_C(1) << 20,
         OPT_SCOPE       = UINT64_C(1) << 21,
+        OPT_NAME        = UINT64_C(1) << 22,
+        /* programs */
+        OPT_ENTRYPOINT  = UINT64_C(1) << 23,
+        OPT_TITLE       = UINT64_C(1) << 24,
+        OPT_ARG         = UINT64_C(1) << 25,
 };
 
 #define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
@@ -268,6 +276,50 @@ static const char help_submit[] =
         "  gatewayctl submit solver --data=problem.json --wait\n"
         "  echo '{\"n\": 5}' | gatewayctl submit solver --data=-\n";
 
+static const char help_program_upload[] =
+        "Uploads DIR as a program of yours (docs/programs.md): gatewayctl makes a tar.gz\n"
+        "of the directory and sends it to gatewayd, which checks it like an image layer\n"
+        "and keeps it as a squashfs. The program runs on the site's ProgramImage with its\n"
+        "files at /program; the entrypoint runs directly if it is executable, otherwise\n"
+        "with python3. Talks to gatewayd's HTTP socket ($GATEWAYD_HTTP_SOCKET, default\n"
+        "/run/gatewayd/http.sock). Needs the polkit action org.gatewayd.submit-job.\n"
+        "\n"
+        "Options:\n"
+        "     --entrypoint=FILE    The file the program starts with, relative to DIR\n"
+        "                          (required)\n"
+        "     --title=TITLE        The program's title (default: DIR's name)\n"
+        "     --arg=KEY=VALUE      A default argument (repeatable); VALUE is taken as\n"
+        "                          JSON if it is JSON, else as a string\n"
+        "     --json[=MODE]        Print the program record\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl program upload ./hello --entrypoint=main.py --arg=shots=100\n";
+static const char help_program_list[] =
+        "Lists your programs: title, entrypoint, version and description.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the program records\n";
+static const char help_program_rm[] =
+        "Removes your programs and their files. A program with unfinished jobs is not\n"
+        "removed.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl program rm hello\n";
+static const char help_program_run[] =
+        "Runs one of your programs as a job: its default arguments with the --arg ones\n"
+        "over them are in $ENV_JOB_ARGUMENTS and /var/input/arguments.json. Prints the job\n"
+        "id, or with --wait waits for the job to end and prints its result (exit status\n"
+        "1 unless it SUCCEEDED). The job is an ordinary job: 'gatewayctl logs', 'cancel',\n"
+        "'result' work on it. Needs the polkit action org.gatewayd.submit-job.\n"
+        "\n"
+        "Options:\n"
+        "     --arg=KEY=VALUE      An argument (repeatable); VALUE is taken as JSON if it\n"
+        "                          is JSON, else as a string\n"
+        "     --wait               Wait for the job to end, then print its result\n"
+        "     --json[=MODE]        Print the result as JSON of that mode\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl program run hello --arg=shots=1000 --wait\n";
 static const char help_jobs[] =
         "Lists your jobs (id, service, owner, status), oldest first. --all lists every user's\n"
         "jobs; that needs the polkit action org.gatewayd.manage-jobs.\n"
@@ -340,6 +392,85 @@ static const char help_token_revoke[] =
         "Example:\n"
         "  gatewayctl token revoke 3f2a9c0b1d4e5f60\n";
 
+static const char help_platforms[] =
+        "Lists the platforms of gatewayd's configuration, where images live and jobs\n"
+        "run: NAME, KIND (local, ssh, slurm), whether it is the DEFAULT platform, whether\n"
+        "it runs JOBS (a kind this gatewayd does not implement runs none; 'platform show'\n"
+        "says why) and its NODES counted by state (e.g. \"2 up, 1 unreachable\").\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the platforms' records (as\n"
+        "                          'platform show --json' prints them)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl platforms\n";
+
+static const char help_platform_show[] =
+        "Shows one platform: its kind, access type, whether it is the default, whether it\n"
+        "runs jobs and holds images (and if not, why), its image directories, its\n"
+        "configured hosts and whatever else the platform reports about itself (e.g. a\n"
+        "Slurm cluster's reachability), followed by a table of its nodes.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print the platform's record as JSON (the record of\n"
+        "                          GET /v1/platforms/NAME)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl platform show cluster\n";
+
+static const char help_nodes[] =
+        "Lists the nodes of the named platforms, or of every platform: PLATFORM, NODE\n"
+        "(the host as configured, e.g. node01:22; a local platform's one node is the\n"
+        "gateway host), STATE (up, connecting, unreachable, refused, draining), SLOTS,\n"
+        "RUNNING jobs and LAST CONTACT.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the nodes, each with its\n"
+        "                          \"platform\"\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl nodes\n"
+        "  gatewayctl nodes cluster\n";
+
+static const char help_node_drain[] =
+        "Drains a node of a platform: it takes no new jobs, the jobs running on it go on.\n"
+        "'node resume' lets it take jobs again. NODE is the node's name as 'nodes' shows\n"
+        "it. A local platform has no nodes of its own to drain (its jobs run on the\n"
+        "gateway host): that is refused. Needs the polkit action\n"
+        "org.gatewayd.manage-platforms (root always has it). Prints nothing on success.\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl node drain cluster node01:22\n"
+        "  gatewayctl node resume cluster node01:22\n";
+static const char help_client_create[] =
+        "Creates PlanQK client credentials for you and prints the client id and secret, one\n"
+        "a line (the secret only now: gatewayd keeps only a hash). A client trades them at\n"
+        "POST /token on gatewayd's TCP and TLS listeners (OAuth2 client credentials, HTTP\n"
+        "Basic) for a token that acts as you within the client's scope for ClientTokenExpiry\n"
+        "(1 hour): what PlanQK's service SDK does with its consumer key and secret. Clients\n"
+        "can only be created by local users.\n"
+        "\n"
+        "Options:\n"
+        "     --name=NAME         A label for you (\"laptop\", \"ci\"), shown by client list\n"
+        "     --scope=SCOPE,...   read (GET routes), submit (jobs), pull (images); repeatable;\n"
+        "                         default: all three\n"
+        "  -q --quiet             Print only the id and the secret\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl client create --name=laptop --scope=read,submit\n";
+
+static const char help_client_list[] =
+        "Lists your clients (never their secrets): id, name, creation, last token fetch and\n"
+        "scope.\n";
+
+static const char help_client_rm[] =
+        "Removes clients by id: their secrets are refused from now on, and the tokens they\n"
+        "were given are revoked. Your own clients you may remove; someone else's need the\n"
+        "polkit action org.gatewayd.manage-tokens (root always has it); to everybody else\n"
+        "they do not exist.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl client rm gwc_3f2a9c0b1d4e5f60\n";
 static const char help_lab_put[] =
         "Creates a lab or replaces its definition (docs/labs.md) from a JSON file (\"-\" for\n"
         "standard input) with the lab's \"name\", \"members\" and optionally \"description\",\n"
@@ -445,6 +576,32 @@ static const Verb verbs[] = {
           "token list", "List your tokens", help_token_list },
         { { "token", "revoke" }, 1, VERB_ANY, 0, false, false, verb_token_revoke,
           "token revoke ID...", "Revoke tokens", help_token_revoke },
+        { { "platforms", NULL }, 0, 0, OPT_JSON, false, false, verb_platforms,
+          "platforms", "List platforms", help_platforms },
+        { { "platform", "list" }, 0, 0, OPT_JSON, false, true, verb_platforms,
+          "platform list", "List platforms", help_platforms },
+        { { "platform", "show" }, 1, 1, OPT_JSON, false, false, verb_platform_show,
+          "platform show NAME", "Show a platform and its nodes", help_platform_show },
+        { { "nodes", NULL }, 0, VERB_ANY, OPT_JSON, false, false, verb_nodes,
+          "nodes [PLATFORM...]", "List the nodes of platforms", help_nodes },
+        { { "node", "drain" }, 2, 2, 0, false, false, verb_node_drain,
+          "node drain PLATFORM NODE", "Drain a node: it takes no new jobs", help_node_drain },
+        { { "node", "resume" }, 2, 2, 0, false, false, verb_node_resume,
+          "node resume PLATFORM NODE", "Let a drained node take jobs again", help_node_drain },
+        { { "client", "create" }, 0, 0, OPT_JSON | OPT_NAME | OPT_SCOPE | OPT_QUIET, false, false, verb_client_create,
+          "client create [OPTIONS...]", "Create PlanQK client credentials", help_client_create },
+        { { "client", "list" }, 0, 0, OPT_JSON, false, false, verb_client_list,
+          "client list", "List your clients", help_client_list },
+        { { "client", "rm" }, 1, VERB_ANY, 0, false, false, verb_client_rm,
+          "client rm ID...", "Remove clients", help_client_rm },
+        { { "program", "upload" }, 1, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_JSON, false, false, verb_program_upload,
+          "program upload DIR --entrypoint=FILE", "Upload a directory as a program", help_program_upload },
+        { { "program", "list" }, 0, 0, OPT_JSON, false, false, verb_program_list,
+          "program list", "List your programs", help_program_list },
+        { { "program", "rm" }, 1, VERB_ANY, 0, false, false, verb_program_remove,
+          "program rm TITLE...", "Remove programs", help_program_rm },
+        { { "program", "run" }, 1, 1, OPT_ARG | OPT_WAIT | OPT_JSON, false, false, verb_program_run,
+          "program run TITLE [--arg=K=V...]", "Run a program as a job", help_program_run },
         { { "lab", "put" }, 1, 1, OPT_QUIET, false, false, verb_lab_put,
           "lab put FILE", "Create or replace a lab", help_lab_put },
         { { "lab", "list" }, 0, 0, OPT_JSON, false, false, verb_lab_list,
@@ -617,6 +774,10 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_ALL,
                 ARG_EXPIRES_IN,
                 ARG_SCOPE,
+                ARG_NAME,
+                ARG_ENTRYPOINT,
+                ARG_TITLE,
+                ARG_ARG,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -646,6 +807,10 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "all",             no_argument,       NULL, ARG_ALL             },
                 { "expires-in",      required_argument, NULL, ARG_EXPIRES_IN      },
                 { "scope",           required_argument, NULL, ARG_SCOPE           },
+                { "name",            required_argument, NULL, ARG_NAME            },
+                { "entrypoint",      required_argument, NULL, ARG_ENTRYPOINT      },
+                { "title",           required_argument, NULL, ARG_TITLE           },
+                { "arg",             required_argument, NULL, ARG_ARG             },
                 {}
         };
         _cleanup_free_ char **original = NULL;
@@ -848,6 +1013,29 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                         }
                         break;
                 }
+                case ARG_NAME:
+                        bit = OPT_NAME, name = "--name";
+                        if (!*optarg)
+                                return log_error_errno(EINVAL, "--name= needs a name.");
+                        if (free_and_strdup(&arg_client.name, optarg) < 0)
+                                return log_oom();
+                        break;
+                case ARG_ENTRYPOINT:
+                        bit = OPT_ENTRYPOINT, name = "--entrypoint";
+                        if (!*optarg || free_and_strdup(&arg_program.entrypoint, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--entrypoint= needs a file.");
+                        break;
+                case ARG_TITLE:
+                        bit = OPT_TITLE, name = "--title";
+                        if (!*optarg || free_and_strdup(&arg_program.title, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--title= needs a title.");
+                        break;
+                case ARG_ARG:
+                        bit = OPT_ARG, name = "--arg";
+                        r = program_args_add_argument(&arg_program, optarg);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
@@ -953,7 +1141,9 @@ int main(int argc, char *argv[]) {
         spec_changes_done(&arg_spec);
         images_args_done();
         job_args_done(&arg_job);
+        program_args_done(&arg_program);
         token_args_done(&arg_token);
+        client_args_done(&arg_client);
         if (fflush(stdout) == EOF && r >= 0)
                 r = log_error_errno(errno, "Failed to write output: %m");
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

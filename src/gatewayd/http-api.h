@@ -27,6 +27,12 @@ void http_expire_image(HttpRequest *req, char **captures);
 
 /* Jobs (http-jobs.c) */
 void http_submit_service_job(HttpRequest *req, char **captures);
+/* http-programs.c */
+void http_list_programs(HttpRequest *req, char **captures);
+void http_upload_program(HttpRequest *req, char **captures);
+void http_get_program(HttpRequest *req, char **captures);
+void http_remove_program(HttpRequest *req, char **captures);
+void http_run_program(HttpRequest *req, char **captures);
 void http_list_jobs(HttpRequest *req, char **captures);
 void http_get_job(HttpRequest *req, char **captures);
 void http_get_job_result(HttpRequest *req, char **captures);
@@ -40,6 +46,11 @@ void http_create_token(HttpRequest *req, char **captures);
 void http_list_tokens(HttpRequest *req, char **captures);
 void http_revoke_token(HttpRequest *req, char **captures);
 
+/* PlanQK client credentials (http-clients.c) and the OAuth2 token endpoint (http-oauth.c) */
+void http_create_client(HttpRequest *req, char **captures);
+void http_list_clients(HttpRequest *req, char **captures);
+void http_remove_client(HttpRequest *req, char **captures);
+void http_oauth_token(HttpRequest *req, char **captures);
 /* Lab definitions (http-labs.c) */
 void http_list_labs(HttpRequest *req, char **captures);
 void http_get_lab(HttpRequest *req, char **captures);
@@ -57,6 +68,14 @@ void http_planqk_get_job(HttpRequest *req, char **captures);
 void http_planqk_get_result(HttpRequest *req, char **captures);
 void http_planqk_get_interim_results(HttpRequest *req, char **captures);
 void http_planqk_cancel(HttpRequest *req, char **captures);
+void http_planqk_get_log(HttpRequest *req, char **captures);
+void http_planqk_get_result_file(HttpRequest *req, char **captures);
+
+/* Platforms and their nodes (http-platforms.c) */
+void http_list_platforms(HttpRequest *req, char **captures);
+void http_get_platform(HttpRequest *req, char **captures);
+void http_drain_platform_node(HttpRequest *req, char **captures);
+void http_resume_platform_node(HttpRequest *req, char **captures);
 
 /* Shifter's image gateway API (http-shifter.c, docs/openapi-shifter.yaml) */
 void http_shifter_list(HttpRequest *req, char **captures);

@@ -13,12 +13,15 @@
 #include <systemd/sd-event.h>
 
 #include "auth-source.h"
+#include "registry-logins.h"
+#include "fs-util.h"
 #include "hashmap.h"
 #include "http-server.h"
 #include "http-tls.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "program.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -79,11 +82,22 @@
  * swept: a scan from many addresses must not grow the table without bound. */
 #define ADDRESSES_SWEEP_AT 4096U
 
-/* The open connections of one peer uid. */
+/* The open connections of one peer uid, or of one external user acting as it (Caller.subject:
+ * external users sharing a local account do not share its connections). */
 typedef struct HttpUser {
-        char key[16];   /* the uid in decimal, the key in HttpServer.users */
         unsigned n_connections;
+        char key[];     /* "<uid>" or "<uid>/<subject>", the key in HttpServer.users */
 } HttpUser;
+
+/* Long enough for a uid and the subjects identity sources hand out (longer ones are cut). */
+#define HTTP_USER_KEY_MAX 320U
+
+static void http_user_key(uid_t uid, const char *subject, char key[static HTTP_USER_KEY_MAX]) {
+        if (subject)
+                snprintf(key, HTTP_USER_KEY_MAX, "%u/%s", (unsigned) uid, subject);
+        else
+                snprintf(key, HTTP_USER_KEY_MAX, "%u", (unsigned) uid);
+}
 
 /* One source address of TCP/TLS connections: its open connections and failed authentications. */
 typedef struct HttpAddress {
@@ -137,7 +151,7 @@ struct HttpServer {
         unsigned n_connections; /* every connection libmicrohttpd has, refused ones too */
         unsigned n_counted;     /* those counted against the limits */
         unsigned connections_max, connections_per_user, connections_per_address;
-        Hashmap *users;         /* HttpUser by uid */
+        Hashmap *users;         /* HttpUser by key (uid, or uid/subject) */
         Hashmap *addresses;     /* HttpAddress by address */
         int reserve_fd;         /* given up to accept and close a connection when descriptors run out */
         bool quiesced;
@@ -319,18 +333,18 @@ static void http_server_release_address(HttpServer *s, HttpAddress *a) {
         }
 }
 
-static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, bool create) {
-        char key[sizeof(((HttpUser *) NULL)->key)];
+static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, const char *subject, bool create) {
+        char key[HTTP_USER_KEY_MAX];
         HttpUser *u;
 
-        snprintf(key, sizeof(key), "%u", (unsigned) uid);
+        http_user_key(uid, subject, key);
         u = hashmap_get(s->users, key);
         if (u || !create)
                 return u;
-        u = calloc(1, sizeof(HttpUser));
+        u = calloc(1, sizeof(HttpUser) + strlen(key) + 1);
         if (!u)
                 return NULL;
-        memcpy(u->key, key, sizeof(key));
+        strcpy(u->key, key);
         if (hashmap_put(s->users, u->key, u) < 0) {
                 free(u);
                 return NULL;
@@ -339,8 +353,8 @@ static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, bool create) {
 }
 
 /* Out of memory is no reason to drop a connection: then it is simply not counted. */
-static void http_server_count_user(HttpServer *s, HttpPeer *p, uid_t uid) {
-        HttpUser *u = http_server_get_user(s, uid, true);
+static void http_server_count_user(HttpServer *s, HttpPeer *p, uid_t uid, const char *subject) {
+        HttpUser *u = http_server_get_user(s, uid, subject, true);
 
         if (!u)
                 return;
@@ -360,7 +374,7 @@ static void http_server_uncount_user(HttpServer *s, HttpPeer *p) {
 static void http_server_count_peer(HttpServer *s, HttpPeer *p, const char *address) {
         s->n_counted++;
         if (!listener_is_network(p->listener)) {
-                http_server_count_user(s, p, p->caller.uid);
+                http_server_count_user(s, p, p->caller.uid, NULL);
                 return;
         }
         p->address = http_server_get_address(s, address, true);
@@ -403,7 +417,7 @@ static const char *http_server_limit_reached(HttpServer *s, const HttpPeer *p, c
         }
         if (p->caller.uid == 0)
                 return NULL;
-        HttpUser *u = http_server_get_user(s, p->caller.uid, false);
+        HttpUser *u = http_server_get_user(s, p->caller.uid, NULL, false);
         if (u && u->n_connections >= s->connections_per_user) {
                 *ret_limit = s->connections_per_user;
                 return "ConnectionsPerUser";
@@ -628,6 +642,14 @@ static void http_server_auth_failed(HttpServer *s, HttpAddress *a) {
         }
 }
 
+void http_request_auth_failed(HttpRequest *req, const char *what, const char *message) {
+        if (!http_request_is_network(req))
+                return;
+        http_server_log_refusal(req->server, "Failed %s authentication from %s: %s", what,
+                                strna(http_request_address(req)), strna(message));
+        http_server_auth_failed(req->server, req->peer->address);
+}
+
 bool http_request_is_network(HttpRequest *req) {
         return req->peer && listener_is_network(req->peer->listener);
 }
@@ -664,11 +686,17 @@ static void http_request_free(HttpRequest *req) {
         if (req->auth_source && req->auth_source->cancel)
                 req->auth_source->cancel(req);
         free(req->identity_name);
+        registry_logins_free(req->registry_logins);
+        free(req->identity_subject);
         if (req->response)
                 MHD_destroy_response(req->response);
         if (req->free_userdata)
                 req->free_userdata(req->userdata);
         free(req->body);
+        safe_close(req->body_fd);
+        if (req->body_path)
+                (void) unlink(req->body_path);
+        free(req->body_path);
         free(req);
 }
 
@@ -698,6 +726,24 @@ static void http_request_set_response_typed(HttpRequest *req, unsigned status, c
 
 static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
         http_request_set_response_typed(req, status, "application/json", data, size);
+}
+
+void http_request_reply_fd(HttpRequest *req, unsigned status, const char *content_type, int fd, uint64_t size) {
+        struct MHD_Response *r;
+
+        if (req->response) {
+                log_error("BUG: second reply to %s %s ignored.", req->method, req->url);
+                safe_close(fd);
+                return;
+        }
+        /* libmicrohttpd closes fd with the response; if it makes none, fd is still ours. */
+        r = MHD_create_response_from_fd64(size, fd);
+        if (!r) {
+                safe_close(fd);
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        http_request_attach_response(req, status, r);
 }
 
 void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size) {
@@ -947,7 +993,7 @@ json_object *http_request_json_body(HttpRequest *req) {
  * routes without one; local-only routes (token management) are refused outright. */
 static bool http_request_check_scope(HttpRequest *req, const HttpRoute *route) {
         bool get = streq(route->method, "GET");
-        unsigned need = route->scope ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
+        unsigned need = (route->scope & ~HTTP_ROUTE_BODY_FILE) ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
 
         if (!http_request_is_network(req))
                 return true;
@@ -1019,14 +1065,14 @@ static void http_request_reply_unauthenticated(HttpRequest *req, const char *mes
 static bool http_request_admit_identity(HttpRequest *req) {
         HttpServer *s = req->server;
         HttpPeer *p = req->peer;
-        char key[sizeof(((HttpUser *) NULL)->key)];
+        char key[HTTP_USER_KEY_MAX];
         HttpUser *u;
 
-        snprintf(key, sizeof(key), "%u", (unsigned) req->identity.uid);
+        http_user_key(req->identity.uid, req->identity.subject, key);
         if (p->refused || (p->user && streq(p->user->key, key)))
                 return true;
         http_server_uncount_user(s, p);
-        u = http_server_get_user(s, req->identity.uid, false);
+        u = http_server_get_user(s, req->identity.uid, req->identity.subject, false);
         if (u && u->n_connections >= s->connections_per_user) {
                 http_server_log_refusal(s, "Refused a request of UID %u from %s: ConnectionsPerUser=%u reached.",
                                         (unsigned) req->identity.uid, strna(http_request_address(req)), s->connections_per_user);
@@ -1035,7 +1081,7 @@ static bool http_request_admit_identity(HttpRequest *req) {
                 http_request_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
                 return false;
         }
-        http_server_count_user(s, p, req->identity.uid);
+        http_server_count_user(s, p, req->identity.uid, req->identity.subject);
         return true;
 }
 
@@ -1049,13 +1095,17 @@ static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const 
                 http_server_auth_failed(req->server, req->peer->address);
                 return http_request_reply_unauthenticated(req, message ?: "Invalid credential.");
         }
+        if (r == -EPERM)
+                return http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED, "%s", message ?: "This identity may not act here.");
         if (r < 0)
                 return http_request_reply_errorf(req, GW_ERROR_UNAVAILABLE, "Cannot verify the credential now (%s): %s",
                                                  src->name, message ?: "identity source unavailable");
 
         free(req->identity_name);
         req->identity_name = strdup(id->name ?: "");
-        if (!req->identity_name)
+        free(req->identity_subject);
+        req->identity_subject = id->subject ? strdup(id->subject) : NULL;
+        if (!req->identity_name || (id->subject && !req->identity_subject))
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         req->identity = (Caller) {
                 .uid = id->uid,
@@ -1064,6 +1114,7 @@ static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const 
                 .source = src->name,
                 .name = req->identity_name,
                 .scopes = id->scopes & AUTH_SCOPE_ALL,
+                .subject = req->identity_subject,
         };
         req->authenticated = true;
         if (!http_request_admit_identity(req))
@@ -1146,6 +1197,8 @@ static HttpRequest *http_request_new(HttpListener *l, struct MHD_Connection *con
         req->connection = connection;
         req->method = method;
         req->url = url;
+        req->body_fd = -1;
+        req->body_max = s->manager->config->max_request_body;
         info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         req->peer = info ? info->socket_context : NULL;
         return req;
@@ -1163,11 +1216,67 @@ static bool content_length_too_large(HttpRequest *req, uint64_t max) {
         return errno != 0 || *end != 0 || n > max;
 }
 
+/* Routes with HTTP_ROUTE_BODY_FILE take their body into a file of the upload directory (on the
+ * state file system, so that a handler can rename it into place), never into memory. Any local
+ * user (and a network caller that presents a credential) may send one as they may send a body:
+ * it is bounded by ProgramArtifactMax, the connection limits bound how many there are at once,
+ * and it is removed with the request. */
+static int http_request_setup_file_body(HttpRequest *req) {
+        const HttpRoute *route = NULL;
+        char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
+        char allow[64];
+        int fd;
+
+        /* (uploads are POSTs: other requests are not matched twice) */
+        if (!streq(req->method, MHD_HTTP_METHOD_POST))
+                return 0;
+        if (http_route_match(req->server->routes, req->server->n_routes, req->method, req->url, &route, captures,
+                             allow, sizeof(allow)) != HTTP_ROUTE_FOUND)
+                return 0;
+        http_route_captures_free(captures);
+        if (!(route->scope & HTTP_ROUTE_BODY_FILE))
+                return 0;
+        /* A network caller without any credential is refused (401) when the body has been read:
+         * its body must not reach the disk meanwhile, so it stays under MaxRequestBody. */
+        if (http_request_is_network(req) && !auth_source_find(req))
+                return 0;
+        req->body_max = req->manager->config->program_artifact_max;
+        if (asprintf(&req->body_path, "%s/" PROGRAM_UPLOAD_DIR "/upload-XXXXXX", req->manager->state_dir) < 0) {
+                req->body_path = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(req->body_path, O_CLOEXEC);
+        if (fd < 0) {
+                req->body_path = mfree(req->body_path);
+                return log_error_errno(errno, "Cannot create a file for an upload: %m");
+        }
+        req->body_fd = fd;
+        return 1;
+}
+
+/* Appends to the body file; past the limit the body is read and dropped, as in memory. */
+static enum MHD_Result http_request_file_body(HttpRequest *req, const char *data, size_t n) {
+        if (req->body_too_large || req->body_size + n > req->body_max) {
+                req->body_too_large = true;
+                req->body_size += n;
+                if (req->body_fd >= 0 && ftruncate(req->body_fd, 0) < 0)
+                        log_debug_errno(errno, "Cannot truncate %s: %m", req->body_path);
+                req->body_fd = safe_close(req->body_fd);
+                return req->body_size > 16 * req->body_max ? MHD_NO : MHD_YES;
+        }
+        if (loop_write(req->body_fd, data, n) < 0) {
+                log_warning_errno(errno, "Cannot write upload %s: %m", req->body_path);
+                return MHD_NO;  /* a full disk: the client sees the connection end */
+        }
+        req->body_size += n;
+        return MHD_YES;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls) {
         HttpListener *l = cls;
         HttpServer *s = l->server;
-        uint64_t max_body = s->manager->config->max_request_body;
+        uint64_t max_body;
         HttpRequest *req = *req_cls;
 
         /* Two-phase idiom: the first call only sets up state. Queueing a response here would make
@@ -1184,6 +1293,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 }
                 *req_cls = req;
                 manager_touch(s->manager);
+                if (http_request_setup_file_body(req) < 0)
+                        return MHD_NO;
+                max_body = req->body_max;
                 if (content_length_too_large(req, max_body)) {
                         http_request_reply_errorf(req, GW_ERROR_PAYLOAD_TOO_LARGE,
                                                   "Request body exceeds the limit of %llu bytes.", (unsigned long long) max_body);
@@ -1192,11 +1304,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 return MHD_YES;
         }
 
+        max_body = req->body_max;
         if (*upload_data_size > 0) {
                 size_t n = *upload_data_size;
                 char *b;
 
                 *upload_data_size = 0;
+                if (req->body_path)
+                        return http_request_file_body(req, upload_data, n);
                 if (req->body_size + n > max_body) {
                         /* libmicrohttpd accepts a response only before or after the body, so a
                          * body that grows past the limit (chunked, no Content-Length) is read and

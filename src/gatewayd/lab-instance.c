@@ -642,11 +642,29 @@ static int write_hosts(LabInstance *i) {
         return r;
 }
 
+/* Members run on the gateway host, so their images must be ones converted into this host's
+ * image directory: the default platform's if that is such a platform, else the first one. */
+static const char *lab_platform(Manager *m) {
+        ConfigPlatform *d = config_platform_default(m->config);
+
+        if (d && d->access == CONFIG_ACCESS_LOCAL && !config_platform_is_slurm(d))
+                return d->name;
+        for (size_t k = 0; k < m->config->n_platforms; k++)
+                if (m->config->platforms[k].access == CONFIG_ACCESS_LOCAL &&
+                    !config_platform_is_slurm(&m->config->platforms[k]))
+                        return m->config->platforms[k].name;
+        return NULL;
+}
+
 /* The directory, the namespace, the hosts file, then the images (the members start when the
  * last one is READY). */
 static void instance_start(LabInstance *i) {
         Manager *m = i->manager;
+        const char *platform = lab_platform(m);
         int r;
+
+        if (!platform)
+                return instance_fail(i, "No platform of this gatewayd keeps its images on the gateway host, where labs run.");
 
         r = mkdir_p(i->dir, 0700);
         if (r >= 0)
@@ -669,7 +687,7 @@ static void instance_start(LabInstance *i) {
                         return instance_fail(i, "Out of memory.");
                 }
                 w->member = k;
-                r = image_registry_ensure_ready(m, i->members[k].spec->image, i->uid, on_image_ready, w);
+                r = image_registry_ensure_ready(m, platform, i->members[k].spec->image, i->uid, on_image_ready, w);
                 if (r < 0) {
                         free(w->instance_id);
                         free(w);

@@ -15,6 +15,7 @@
 #include "manager.h"
 #include "platform.h"
 #include "polkit.h"
+#include "program-registry.h"
 #include "registry-events.h"
 #include "lab-instance.h"
 #include "lab-registry.h"
@@ -34,7 +35,8 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->runtime_dir = strdup(o->runtime_dir);
         m->services = hashmap_new();
         m->jobs = hashmap_new();
-        if (!m->runtime_dir || !m->services || !m->jobs)
+        m->programs = hashmap_new();
+        if (!m->runtime_dir || !m->services || !m->jobs || !m->programs)
                 return log_oom();
         m->idle_timeout_usec = o->idle_timeout_usec;
 
@@ -50,7 +52,7 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
-        r = platforms_load(m);
+        r = platforms_load(m, &image_platform_hooks);
         if (r < 0)
                 return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
@@ -81,6 +83,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->name_owner_slot);
         image_registry_free(m);
         job_registry_free(m);
+        program_registry_free(m);
         platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
@@ -238,6 +241,9 @@ static int manager_open_state(Manager *m) {
         if (r < 0)
                 return r;
         r = image_registry_load(m);
+        if (r < 0)
+                return r;
+        r = program_registry_load(m);
         if (r < 0)
                 return r;
         r = lab_registry_load(m);

@@ -37,6 +37,7 @@ typedef struct Manager {
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
         Hashmap *pulls;                 /* "<platform>\n<reference>" → ImagePull still resolving */
         sd_event_source *expiry_timer;
+        Hashmap *programs;              /* id → Program (program-registry.c), mirrors the DB rows */
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
@@ -45,6 +46,9 @@ typedef struct Manager {
         Hashmap *lab_instances;         /* id → LabInstance (lab-instance.c) */
 
         Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
+        struct Oidc *oidc;              /* auth-oidc.c: the provider's keys, NULL when OIDC is off */
+        struct MungeDecoder *munge;     /* auth-munge.c: decode threads, replay cache; NULL: no munge */
+        struct CustomTokenSource *custom_token; /* auth-custom-token.c, NULL = not configured */
 
         /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,
          * interactive) those not sent yet and how many are at polkitd. */

@@ -95,7 +95,7 @@ class Completion(ImageStack):
             "gatewayctl ", "gatewayctl se", "gatewayctl service ", "gatewayctl --no-legend image ",
             "gatewayctl job ", "gatewayctl help ")
         for v in ("services", "service", "pull", "images", "image", "rmi", "submit", "jobs", "job",
-                  "result", "logs", "cancel", "token", "lab", "status", "help"):
+                  "result", "logs", "cancel", "token", "program", "lab", "status", "help"):
             self.assertIn(v, top)
         token, token_opts, scope = self.complete("gatewayctl token ", "gatewayctl token create --",
                                                  "gatewayctl token create --scope=")
@@ -104,6 +104,11 @@ class Completion(ImageStack):
         self.assertEqual(lab, {"put", "list", "show", "rm"})
         self.assertTrue({"--expires-in=", "--scope=", "--quiet"} <= token_opts, token_opts)
         self.assertEqual(scope, {"read", "submit", "pull"})
+        program, upload_opts, run_opts = self.complete("gatewayctl program ", "gatewayctl program upload d --",
+                                                       "gatewayctl program run x --")
+        self.assertEqual(program, {"upload", "list", "rm", "run"})
+        self.assertTrue({"--entrypoint=", "--title=", "--arg="} <= upload_opts, upload_opts)
+        self.assertTrue({"--arg=", "--wait"} <= run_opts, run_opts)
         self.assertEqual(se, {"services", "service"})
         self.assertEqual(service, {"list", "show", "create", "update", "rm", "remove"})
         self.assertEqual(image, {"pull", "list", "show", "rm", "expire"})
@@ -153,6 +158,20 @@ class Completion(ImageStack):
         self.assertNotIn(self.other_job_id, mine[0])  # only what the user may see
         self.assertIn(self.job_id, mine[1])
         self.assertEqual(theirs, {self.other_job_id})
+
+    def test_platforms_from_daemon(self):
+        platform, node, show, nodes, drain, drain_node, resume_node = self.complete(
+            "gatewayctl platform ", "gatewayctl node ", "gatewayctl platform show ", "gatewayctl nodes ",
+            "gatewayctl node drain ", "gatewayctl node drain local ", "gatewayctl node resume local ")
+        self.assertEqual(platform, {"list", "show"})
+        self.assertEqual(node, {"drain", "resume"})
+        self.assertEqual(show, {"local"})
+        self.assertEqual(nodes, {"local"})
+        self.assertEqual(drain, {"local"})
+        self.assertEqual(drain_node, {os.uname().nodename})
+        self.assertEqual(resume_node, {os.uname().nodename})
+        top = self.complete("gatewayctl ")[0]
+        self.assertTrue({"platforms", "platform", "nodes", "node"} <= top, top)
 
     def test_no_daemon_no_candidates(self):
         """Without a reachable daemon nothing is offered and nothing is printed."""
