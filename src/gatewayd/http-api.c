@@ -56,6 +56,8 @@ const HttpRoute http_api_routes[] = {
         { "GET",    "/v1/lab-instances",        http_list_lab_instances },
         { "GET",    "/v1/lab-instances/*",      http_get_lab_instance },
         { "DELETE", "/v1/lab-instances/*",      http_remove_lab_instance, AUTH_SCOPE_SUBMIT },
+        { "POST",   "/v1/lab-instances/*/token", http_lab_instance_token, AUTH_SCOPE_SUBMIT },
+        { "GET",    "/v1/lab-instances/*/access", http_lab_instance_access, HTTP_ROUTE_LOCAL_ONLY },
         { "GET",    "/planqk/*",                http_planqk_health },
         { "POST",   "/planqk/*",                http_planqk_submit, AUTH_SCOPE_SUBMIT },
         { "GET",    "/planqk/*/*",              http_planqk_get_job },

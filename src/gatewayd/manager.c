@@ -10,6 +10,7 @@
 #include "http-api.h"
 #include "http-server.h"
 #include "image-registry.h"
+#include "lab-access.h"
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
@@ -88,6 +89,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
         lab_instances_free(m);
+        lab_access_done(m);
         lab_registry_free(m);
         http_image_streams_free(m);
         registry_subscribers_free(m);

@@ -44,6 +44,7 @@ typedef struct Manager {
 
         Hashmap *labs;                  /* name → Lab (lab-registry.c), mirrors the committed DB rows */
         Hashmap *lab_instances;         /* id → LabInstance (lab-instance.c) */
+        uint8_t *lab_token_key;         /* lab-access.c: the lab token key, once it was needed */
 
         Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
         struct Oidc *oidc;              /* auth-oidc.c: the provider's keys, NULL when OIDC is off */

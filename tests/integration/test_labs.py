@@ -378,6 +378,7 @@ class InstancesBase(StackTestCase):
                               cls.slow.host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
                 "WorkerPath": worker_path(),
                 "LabInstancesPerUser": 2,
+                **getattr(cls, "extra_config", {}),
             }
             super().setUpClass()
             cls.api = openapi.load(os.path.join(source_dir(), "docs", "openapi.yaml"))
