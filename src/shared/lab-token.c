@@ -67,6 +67,8 @@ int lab_token_mint(const uint8_t key[static LAB_TOKEN_KEY_SIZE], const char *ins
                    char *const *members, uint64_t now, uint64_t lifetime, char **ret) {
         _cleanup_(json_object_putp) json_object *claims = json_object_new_object();
         json_object *list = json_object_new_array();
+        uint8_t nonce[12];
+        char jti[2 * sizeof(nonce) + 1];
 
         if (!claims || !list) {
                 json_object_put(list);
@@ -79,6 +81,12 @@ int lab_token_mint(const uint8_t key[static LAB_TOKEN_KEY_SIZE], const char *ins
         json_object_object_add(claims, "members", list);
         json_object_object_add(claims, "iat", json_object_new_int64((int64_t) now));
         json_object_object_add(claims, "exp", json_object_new_int64((int64_t) (now + lifetime)));
+        /* Every token its own, also two made within a second (a renewal is a new token). */
+        if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t) sizeof(nonce))
+                return -EIO;
+        for (size_t i = 0; i < sizeof(nonce); i++)
+                snprintf(jti + 2 * i, 3, "%02x", nonce[i]);
+        json_object_object_add(claims, "jti", json_object_new_string(jti));
         return jwt_sign_hs256(key, LAB_TOKEN_KEY_SIZE, claims, ret);
 }
 

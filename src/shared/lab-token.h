@@ -10,7 +10,8 @@
 
 /* Lab access tokens (docs/labs.md): HS256 JWTs that gatewayd mints for an instance's owner and
  * gateway-proxy checks on every new connection. Claims: "inst" (the instance id), "uid" (its
- * owner), "members" (the member names it opens), "iat", "exp". The key is 32 random bytes in
+ * owner), "members" (the member names it opens), "iat", "exp", "jti" (random: each token is
+ * another string). The key is 32 random bytes in
  * STATE_DIRECTORY/lab-token.key (mode 0600, made by gatewayd on first use); whoever can read it
  * can open every instance, so only root (gatewayd, gateway-proxy) may. */
 

@@ -60,7 +60,13 @@ def ws_headers():
 def ws_send(s, payload, opcode=2):
     mask = os.urandom(4)
     n = len(payload)
-    head = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n))
+    if n < 126:
+        length = bytes([0x80 | n])
+    elif n < 65536:
+        length = bytes([0x80 | 126]) + struct.pack(">H", n)
+    else:
+        length = bytes([0x80 | 127]) + struct.pack(">Q", n)
+    head = bytes([0x80 | opcode]) + length
     s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
 
 
@@ -87,7 +93,7 @@ def ws_recv(s, pending=b""):
 class LabProxy(InstancesBase):
     @classmethod
     def setUpClass(cls):
-        cls.extra_config = {"LabTokenLifetime": TOKEN_LIFETIME}
+        cls.extra_config = {"LabTokenLifetime": TOKEN_LIFETIME, "LabInstancesPerUser": 4}
         super().setUpClass()
         try:
             echo = images.Layer().busybox(("sh", "nc", "cat"))

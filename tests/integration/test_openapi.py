@@ -62,6 +62,7 @@ NOT_TRIGGERED = {
     ("put", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
     ("delete", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
     ("post", "/v1/labs/{name}/instances", "429"): "needs LabInstancesPerUser running instances (test_labs)",
+    ("post", "/v1/lab-instances/{id}/token", "409"): "needs an instance that is STOPPING or FAILED (test_lab_proxy)",
 }
 
 
@@ -472,6 +473,8 @@ class Conformance(StackTestCase):
             ("get", "/v1/lab-instances"): self.scenario_list_lab_instances,
             ("get", "/v1/lab-instances/{id}"): self.scenario_get_lab_instance,
             ("delete", "/v1/lab-instances/{id}"): self.scenario_remove_lab_instance,
+            ("post", "/v1/lab-instances/{id}/token"): self.scenario_renew_lab_token,
+            ("get", "/v1/lab-instances/{id}/access"): self.scenario_lab_access,
         }
         # Job operations have their own tests (test_jobs, test_planqk) should they be added here.
         documented = [(m, t) for m, t, _ in self.api.operations()
@@ -810,6 +813,22 @@ class Conformance(StackTestCase):
         self.assertEqual(self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.OTHER).status, 404)
         self.assertEqual(self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.USER).status, 204)
         self.assertEqual(self.call("delete", t, "/v1/lab-instances/li-0000000000000000", as_user=users.USER).status, 404)
+
+    def scenario_renew_lab_token(self):
+        t = "/v1/lab-instances/{id}/token"
+        i = self.lab_instance()
+        r = self.call("post", t, f"/v1/lab-instances/{i}/token", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.call("post", t, f"/v1/lab-instances/{i}/token", as_user=users.OTHER).status, 404)
+        self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.USER)
+
+    def scenario_lab_access(self):
+        t = "/v1/lab-instances/{id}/access"
+        i = self.lab_instance()
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}/access", as_user="root").status, 200)
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}/access", as_user=users.USER).status, 403)
+        self.assertEqual(self.call("get", t, "/v1/lab-instances/li-0000000000000000/access", as_user="root").status, 404)
+        self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.USER)
 
     def scenario_list_images(self):
         image_id = self.pull_ready(self.push_busybox())
