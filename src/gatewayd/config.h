@@ -85,6 +85,8 @@ typedef struct Config {
         uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */
         uint64_t image_size_max;          /* "ImageSizeMax" unpacked bytes of an image, 64 GiB */
         unsigned image_files_max;         /* "ImageFilesMax" entries of an image, 2000000 */
+        uint64_t node_lost_timeout_sec;   /* "NodeLostTimeout" duration: a remote node unreachable this
+                                           * long loses its jobs (NODE_LOST), 10 min, 0 = never */
 
         /* "Limits": per-job caps */
         uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */

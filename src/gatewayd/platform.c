@@ -16,7 +16,7 @@ typedef struct PlatformKind {
 
 static const PlatformKind platform_kinds[] = {
         { "local", &platform_local_vtable, NULL, true },
-        { "ssh",   NULL, "accesstype \"remote\" (SSH nodes) is not implemented by this gatewayd", false },
+        { "ssh",   &platform_ssh_vtable, NULL, false },
         { "slurm", NULL, "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd", true },
 };
 
