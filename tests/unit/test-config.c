@@ -417,6 +417,30 @@ START_TEST(test_job_retention) {
 }
 END_TEST
 
+/* NodeLostTimeout: a duration, 10 minutes by default, 0 = never. */
+START_TEST(test_node_lost_timeout) {
+        static const struct { const char *text; uint64_t sec; } forms[] = {
+                { "{}", 600 },
+                { "{\"NodeLostTimeout\": 3}", 3 },
+                { "{\"NodeLostTimeout\": \"0:00:30:00\"}", 1800 },
+                { "{\"NodeLostTimeout\": 0}", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_msg(config_parse(forms[i].text, NULL, &c, &err) == 0, "%s: %s", forms[i].text, strna(err));
+                ck_assert_uint_eq(c->node_lost_timeout_sec, forms[i].sec);
+        }
+
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ck_assert_int_eq(config_parse("{\"NodeLostTimeout\": \"soon\"}", NULL, &c, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "NodeLostTimeout: expected a duration"));
+}
+END_TEST
+
 START_TEST(test_remote_access) {
         static const char *const bad[] = {
                 "{\"Listen\": {\"tcp\": \"localhost:80\"}}",
@@ -1048,8 +1072,9 @@ START_TEST(test_unsupported_platforms) {
                                       NULL, &c, NULL), 0);
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), false), "remote"));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), true), "remote"));
+        /* SSH nodes: implemented (platform-ssh.c), for images and jobs */
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), false));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), true));
         /* Slurm runs jobs; its images are local */
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
         ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
@@ -1092,6 +1117,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_empty_object_is_defaults);
         tcase_add_test(tc, test_shifter_example);
         tcase_add_test(tc, test_gatewayd_keys);
+        tcase_add_test(tc, test_node_lost_timeout);
         tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
         tcase_add_test(tc, test_location_for_registry);
