@@ -36,6 +36,17 @@
 typedef struct SshPlatform SshPlatform;
 typedef struct SshNode SshNode;
 typedef struct SshJob SshJob;
+typedef struct NodeDeploy NodeDeploy;
+
+/* An image on its way to a node for the jobs that wait for it there: one upload per image and
+ * node, however many jobs need it (two uploads of one image would write the same partial file). */
+struct NodeDeploy {
+        NodeDeploy *next;
+        SshNode *node;
+        char *image;
+        char **jobs;                    /* ids, NULL-terminated */
+        size_t n_jobs;
+};
 
 struct SshNode {
         SshPlatform *platform;
@@ -46,6 +57,7 @@ struct SshNode {
         unsigned slots;
         unsigned running;               /* jobs placed here and not concluded */
         sd_event_source *lost_timer;    /* armed while not up: its jobs are lost when it fires */
+        NodeDeploy *deploys;
 };
 
 /* What a request to a node carries back to us: the job's id, not the job, which may be gone (and
@@ -399,26 +411,98 @@ static void on_job_event(NodeClient *c, const char *job, json_object *event, voi
 
 static int ssh_job_send_start(SshJob *sj);
 
-static void on_deployed(NodeClient *c, int r, json_object *event, void *userdata) {
-        Job *j = ticket_redeem(userdata, c);
-        SshJob *sj = j ? j->platform_data : NULL;
+static NodeDeploy *node_deploy_free(NodeDeploy *d) {
+        NodeDeploy *next;
 
-        if (!sj)
-                return;
-        if (r < 0) {
-                ssh_job_fail(j, JOB_FAILED, "IMAGE_ERROR", strna(json_get_string(event, "message")));
-                return;
+        if (!d)
+                return NULL;
+        next = d->next;
+        strv_free(d->jobs);
+        free(d->image);
+        free(d);
+        return next;
+}
+
+static void on_deployed(NodeClient *c, int r, json_object *event, void *userdata) {
+        NodeDeploy *d = userdata;
+        SshNode *n = d->node;
+        Manager *m = n->platform->platform->manager;
+
+        for (NodeDeploy **p = &n->deploys; *p; p = &(*p)->next)
+                if (*p == d) {
+                        *p = d->next;
+                        break;
+                }
+        if (r < 0)
+                log_error("Platform %s: copying image %s to node %s failed: %s", n->platform->platform->name, d->image,
+                          n->name, strna(json_get_string(event, "message")));
+        for (size_t i = 0; i < d->n_jobs; i++) {
+                Job *j = hashmap_get(m->jobs, d->jobs[i]);
+                SshJob *sj = j && j->platform_data_free == ssh_job_free ? j->platform_data : NULL;
+
+                if (!sj || sj->node != n || sj->followed)
+                        continue;  /* cancelled or lost meanwhile */
+                if (r < 0) {
+                        _cleanup_free_ char *msg = NULL;
+
+                        if (asprintf(&msg, "Cannot copy the image to node %s: %s", n->name,
+                                     strna(json_get_string(event, "message"))) < 0)
+                                msg = NULL;
+                        ssh_job_fail(j, JOB_FAILED, "IMAGE_ERROR", msg ?: "Cannot copy the image to the node.");
+                        continue;
+                }
+                sj->deployed = true;
+                if (ssh_job_send_start(sj) < 0)
+                        ssh_job_fail(j, JOB_FAILED, "INTERNAL_ERROR", "Cannot send the job to its node.");
         }
-        sj->deployed = true;
-        if (ssh_job_send_start(sj) < 0)
-                ssh_job_fail(j, JOB_FAILED, "INTERNAL_ERROR", "Cannot send the job to its node.");
+        node_deploy_free(d);
+}
+
+static int node_deploy_add_job(NodeDeploy *d, const char *job) {
+        char **l = reallocarray(d->jobs, d->n_jobs + 2, sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        d->jobs = l;
+        l[d->n_jobs] = strdup(job);
+        if (!l[d->n_jobs])
+                return -ENOMEM;
+        l[++d->n_jobs] = NULL;
+        return 0;
+}
+
+/* The job waits for its image to reach its node: joins the upload in flight, or starts one. */
+static int node_deploy_for(SshNode *n, SshJob *sj) {
+        NodeDeploy *d;
+        int r;
+
+        for (d = n->deploys; d; d = d->next)
+                if (streq(d->image, sj->image_id))
+                        return node_deploy_add_job(d, sj->job->id);
+        d = calloc(1, sizeof(NodeDeploy));
+        if (!d)
+                return -ENOMEM;
+        d->node = n;
+        d->image = strdup(sj->image_id);
+        if (!d->image || node_deploy_add_job(d, sj->job->id) < 0) {
+                node_deploy_free(d);
+                return -ENOMEM;
+        }
+        log_info("Platform %s: copying image %s to node %s.", n->platform->platform->name, d->image, n->name);
+        r = node_client_deploy_image(n->client, d->image, sj->squashfs_path, NULL, on_deployed, d);
+        if (r < 0) {
+                node_deploy_free(d);
+                return r;
+        }
+        d->next = n->deploys;
+        n->deploys = d;
+        return 0;
 }
 
 static void on_start_reply(NodeClient *c, int r, json_object *event, void *userdata) {
         Job *j = ticket_redeem(userdata, c);
         SshJob *sj = j ? j->platform_data : NULL;
         const char *code = json_get_string(event, "code");
-        Ticket *t;
         int k;
 
         if (!sj || sj->followed)
@@ -427,12 +511,9 @@ static void on_start_reply(NodeClient *c, int r, json_object *event, void *userd
                 return;  /* the node is refused: its lost timer decides */
         if (r < 0 && streq_ptr(code, "IMAGE_NOT_FOUND") && !sj->deployed && sj->squashfs_path) {
                 /* The image has not reached this node yet: copy it, then start again. */
-                log_info("Job %s: copying image %s to node %s.", j->id, sj->image_id, sj->node->name);
-                t = ticket_new(sj->platform, j->id);
-                k = t ? node_client_deploy_image(c, sj->image_id, sj->squashfs_path, NULL, on_deployed, t) : -ENOMEM;
+                k = node_deploy_for(sj->node, sj);
                 if (k >= 0)
                         return;
-                ticket_free(t);
                 ssh_job_fail(j, JOB_FAILED, "IMAGE_ERROR", "Cannot copy the image to the node.");
                 return;
         }
@@ -745,7 +826,9 @@ static void on_node_state(NodeClient *c, SshNodeState state, const char *reason,
 static SshNode *ssh_node_free(SshNode *n) {
         if (!n)
                 return NULL;
-        node_client_free(n->client);
+        node_client_free(n->client);  /* no deploy callback comes after it */
+        while (n->deploys)
+                n->deploys = node_deploy_free(n->deploys);
         sd_event_source_disable_unref(n->lost_timer);
         free(n->name);
         return mfree(n);
