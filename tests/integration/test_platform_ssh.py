@@ -6,6 +6,7 @@ there. Faults: the SSH connection killed mid-job, gatewayd killed with SIGKILL m
 gone for longer than NodeLostTimeout, a node whose host key does not match."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import unittest
@@ -74,8 +75,8 @@ class RemoteBase(StackTestCase):
             cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
             images.push_image(cls.registry, "busybox", "1.0", images.busybox_image())
             cls.key = sshnode.client_key(cls.rtmp.path)
-            for name in "ab"[:cls.n_nodes]:
-                cls.nodes.append(sshnode.SSHNode(name, cls.key, serve_args=cls.node_args).start())
+            users.ensure_test_users()   # before a systemd node copies /etc
+            cls.start_nodes()
             known = os.path.join(cls.rtmp.path, "known_hosts")
             with open(known, "w") as f:
                 for n in cls.nodes:
@@ -115,6 +116,11 @@ class RemoteBase(StackTestCase):
                 print(n.log())
             cls._cleanup_nodes()
             raise
+
+    @classmethod
+    def start_nodes(cls):
+        for name in "ab"[:cls.n_nodes]:
+            cls.nodes.append(sshnode.SSHNode(name, cls.key, serve_args=cls.node_args).start())
 
     @classmethod
     def _cleanup_nodes(cls):
@@ -328,6 +334,57 @@ class RemoteNodeLost(RemoteBase):
         with open(os.path.join(lost.job_dir(second), "exit.json")) as f:
             self.assertEqual(json.load(f)["status"], "CANCELLED")
         self.assertIsNotNone(worker)
+
+
+class RemoteSystemdNode(RemoteBase):
+    """A node booted with systemd and the real node units (harness SystemdNode): the job is the
+    unit gateway-job-<id> of the node's service manager; it survives killing its SSH connection
+    and gatewayd's kill -9, and its result arrives once."""
+    n_nodes = 1
+
+    @classmethod
+    def start_nodes(cls):
+        from harness.install import Destdir
+        if not shutil.which("systemd-nspawn"):
+            raise unittest.SkipTest("systemd-nspawn not installed")
+        cls.dest = Destdir()
+        cls.nodes.append(sshnode.SystemdNode("sd", cls.key, cls.dest.path).start())
+
+    @classmethod
+    def _cleanup_nodes(cls):
+        try:
+            super()._cleanup_nodes()
+        finally:
+            if getattr(cls, "dest", None):
+                cls.dest.cleanup()
+
+    def unit_state(self, job):
+        return self.nodes[0].run(["systemctl", "is-active", f"gateway-job-{job}.service"], check=False).stdout.strip()
+
+    def kill_connections(self):
+        """SIGKILL to the per-connection processes of the node's sshd (children of its main pid)."""
+        node = self.nodes[0]
+        main = node.run(["systemctl", "show", "-P", "MainPID", "gwnode-sshd.service"]).stdout.strip()
+        kids = node.run(["sh", "-c", f"cat /proc/{main}/task/*/children"]).stdout.split()
+        self.assertTrue(kids)
+        node.run(["kill", "-9"] + kids)
+
+    def test_job_survives_connection_and_gatewayd(self):
+        jid = self.submit("sleep", params={"sleep": 5})
+        self.cancel_after(jid)
+        self.wait_log(jid, "sleeping 5")
+        self.assertEqual(self.unit_state(jid), "active")
+        self.kill_connections()
+        self.gw.kill(signal.SIGKILL)
+        self.assertEqual(self.unit_state(jid), "active")
+        self.gw.start()
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, {"slept": 5})
+        self.assertEqual(self.log(jid).count("sleeping 5"), 1)
+        # Removed on the node once collected; the unit was collected when it ended.
+        self.wait_gone_on_node(self.nodes[0], jid)
+        self.assertIn(self.unit_state(jid), ("inactive", "unknown"))
 
 
 class RemoteWrongHostKey(RemoteBase):
