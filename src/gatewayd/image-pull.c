@@ -205,6 +205,42 @@ static void image_pull_end(ImagePull *p) {
         image_pull_free(p);
 }
 
+static void image_pull_ready(ImagePull *p);
+
+static void on_transferred(Platform *pl, Image *image, const GwError *error, void *userdata) {
+        ImagePull *p = userdata;
+
+        if (error && gw_error_is_set(error)) {
+                image_pull_fail(p, error->code, error->message ?: "The image could not be copied to the platform.");
+                image_pull_end(p);
+                return;
+        }
+        image_pull_ready(p);
+}
+
+/* Shifter's TRANSFER: the platform copies the converted image to where it runs jobs (a remote
+ * platform's nodes). Returns true while that goes on; the pull ends when it is done. */
+static bool image_pull_transfer(ImagePull *p) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Platform *pl = platform_get(p->manager, p->image->platform);
+        int r;
+
+        if (!pl)
+                return false;
+        r = platform_deploy_image(pl, p->image, on_transferred, p, &e);
+        if (r < 0) {
+                image_pull_fail(p, gw_error_is_set(&e) ? e.code : GW_ERROR_INTERNAL,
+                                e.message ?: "The image could not be copied to the platform.");
+                image_pull_end(p);
+                return true;
+        }
+        if (r == 0)
+                return false;
+        (void) image_registry_set_status(p->image, IMAGE_TRANSFER, NULL);
+        image_pull_broadcast_image(p);
+        return true;
+}
+
 static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
         ImagePull *p = userdata;
         Image *i = p->image;
@@ -227,6 +263,14 @@ static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
         i->bytes_done = i->bytes_total;
         i->layers_done = i->layers_total;
         i->last_used_usec = now_realtime_usec();
+        if (image_pull_transfer(p))
+                return;  /* READY once the platform has it */
+        image_pull_ready(p);
+}
+
+static void image_pull_ready(ImagePull *p) {
+        Image *i = p->image;
+
         if (image_registry_set_status(i, IMAGE_READY, NULL) < 0) {
                 image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image as READY.");
                 image_pull_end(p);

@@ -9,6 +9,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "registry-events.h"
 #include "reference.h"
 #include "time-util.h"
@@ -458,6 +459,8 @@ int image_registry_clear_acl(Image *i) {
 }
 
 static void image_unlink_files(Image *i) {
+        /* The platform's copies (a remote platform's nodes) go with ours. */
+        (void) platform_remove_image(platform_get(i->manager, i->platform), i);
         if (i->squashfs_path && unlink(i->squashfs_path) < 0 && errno != ENOENT)
                 log_warning("Failed to remove %s: %m", i->squashfs_path);
         if (i->meta_path && unlink(i->meta_path) < 0 && errno != ENOENT)

@@ -584,7 +584,7 @@ static int local_cancel_job(Platform *p, Job *j) {
 /* ---- images and nodes ---- */
 
 /* Images are converted into this host's image directory: nothing to deploy. */
-static int local_deploy_image(Platform *p, Image *i, GwError *e) {
+static int local_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e) {
         return 0;
 }
 

@@ -37,15 +37,31 @@ typedef struct SshPlatform SshPlatform;
 typedef struct SshNode SshNode;
 typedef struct SshJob SshJob;
 typedef struct NodeDeploy NodeDeploy;
+typedef struct ImageTransfer ImageTransfer;
 
-/* An image on its way to a node for the jobs that wait for it there: one upload per image and
- * node, however many jobs need it (two uploads of one image would write the same partial file). */
+/* An image on its way to one node, for whoever waits for it there (jobs, a transfer): one upload
+ * per image and node, however many need it (two uploads of one image would write the same
+ * partial file). */
 struct NodeDeploy {
         NodeDeploy *next;
         SshNode *node;
         char *image;
         char **jobs;                    /* ids, NULL-terminated */
         size_t n_jobs;
+        ImageTransfer **transfers;
+        size_t n_transfers;
+};
+
+/* Shifter's TRANSFER of one image to every node that is up (deploy_image). */
+struct ImageTransfer {
+        ImageTransfer *next;
+        SshPlatform *platform;
+        char *image;
+        unsigned pending;               /* node uploads not ended */
+        char *error;                    /* the first node's failure */
+        bool no_space;
+        PlatformDeployDone done;
+        void *userdata;
 };
 
 struct SshNode {
@@ -75,6 +91,7 @@ struct SshPlatform {
         size_t n_nodes;
         SshJob *waiting, **waiting_tail; /* PENDING jobs without a free slot, oldest first */
         Ticket *tickets;
+        ImageTransfer *transfers;
 };
 
 struct SshJob {
@@ -418,15 +435,49 @@ static NodeDeploy *node_deploy_free(NodeDeploy *d) {
                 return NULL;
         next = d->next;
         strv_free(d->jobs);
+        free(d->transfers);
         free(d->image);
         free(d);
         return next;
+}
+
+static ImageTransfer *image_transfer_free(ImageTransfer *t) {
+        ImageTransfer *next;
+
+        if (!t)
+                return NULL;
+        next = t->next;
+        free(t->image);
+        free(t->error);
+        free(t);
+        return next;
+}
+
+/* All its node uploads ended: the image is READY on the platform, or the transfer failed. */
+static void image_transfer_end(ImageTransfer *t) {
+        SshPlatform *sp = t->platform;
+        Manager *m = sp->platform->manager;
+        GwError e = {
+                .code = t->no_space ? GW_ERROR_INSUFFICIENT_STORAGE : GW_ERROR_UNAVAILABLE,
+                .message = t->error,
+        };
+
+        for (ImageTransfer **p = &sp->transfers; *p; p = &(*p)->next)
+                if (*p == t) {
+                        *p = t->next;
+                        break;
+                }
+        log_full(t->error ? LOG_ERR : LOG_INFO, "Platform %s: image %s %s%s", sp->platform->name, t->image,
+                 t->error ? "could not be copied to every node: " : "is on every node that is up.", strempty(t->error));
+        t->done(sp->platform, hashmap_get(m->images, t->image), t->error ? &e : NULL, t->userdata);
+        image_transfer_free(t);
 }
 
 static void on_deployed(NodeClient *c, int r, json_object *event, void *userdata) {
         NodeDeploy *d = userdata;
         SshNode *n = d->node;
         Manager *m = n->platform->platform->manager;
+        const char *message = strna(json_get_string(event, "message"));
 
         for (NodeDeploy **p = &n->deploys; *p; p = &(*p)->next)
                 if (*p == d) {
@@ -435,7 +486,9 @@ static void on_deployed(NodeClient *c, int r, json_object *event, void *userdata
                 }
         if (r < 0)
                 log_error("Platform %s: copying image %s to node %s failed: %s", n->platform->platform->name, d->image,
-                          n->name, strna(json_get_string(event, "message")));
+                          n->name, message);
+        else
+                log_info("Platform %s: image %s is on node %s.", n->platform->platform->name, d->image, n->name);
         for (size_t i = 0; i < d->n_jobs; i++) {
                 Job *j = hashmap_get(m->jobs, d->jobs[i]);
                 SshJob *sj = j && j->platform_data_free == ssh_job_free ? j->platform_data : NULL;
@@ -445,8 +498,7 @@ static void on_deployed(NodeClient *c, int r, json_object *event, void *userdata
                 if (r < 0) {
                         _cleanup_free_ char *msg = NULL;
 
-                        if (asprintf(&msg, "Cannot copy the image to node %s: %s", n->name,
-                                     strna(json_get_string(event, "message"))) < 0)
+                        if (asprintf(&msg, "Cannot copy the image to node %s: %s", n->name, message) < 0)
                                 msg = NULL;
                         ssh_job_fail(j, JOB_FAILED, "IMAGE_ERROR", msg ?: "Cannot copy the image to the node.");
                         continue;
@@ -454,6 +506,16 @@ static void on_deployed(NodeClient *c, int r, json_object *event, void *userdata
                 sj->deployed = true;
                 if (ssh_job_send_start(sj) < 0)
                         ssh_job_fail(j, JOB_FAILED, "INTERNAL_ERROR", "Cannot send the job to its node.");
+        }
+        for (size_t i = 0; i < d->n_transfers; i++) {
+                ImageTransfer *t = d->transfers[i];
+
+                if (r < 0 && !t->error && asprintf(&t->error, "node %s: %s", n->name, message) < 0)
+                        t->error = NULL;
+                if (r < 0 && streq_ptr(json_get_string(event, "code"), "NO_SPACE"))
+                        t->no_space = true;
+                if (--t->pending == 0)
+                        image_transfer_end(t);
         }
         node_deploy_free(d);
 }
@@ -471,32 +533,119 @@ static int node_deploy_add_job(NodeDeploy *d, const char *job) {
         return 0;
 }
 
-/* The job waits for its image to reach its node: joins the upload in flight, or starts one. */
-static int node_deploy_for(SshNode *n, SshJob *sj) {
+static int node_deploy_add_transfer(NodeDeploy *d, ImageTransfer *t) {
+        ImageTransfer **l = reallocarray(d->transfers, d->n_transfers + 1, sizeof(ImageTransfer *));
+
+        if (!l)
+                return -ENOMEM;
+        d->transfers = l;
+        l[d->n_transfers++] = t;
+        t->pending++;
+        return 0;
+}
+
+/* Where the Shifter-format .meta of an image is made for the nodes (FORMAT/ENTRY/CMD/WORKDIR/
+ * USERACL/GROUPACL/ENV/USER, as Shifter's converters write it), from our meta.json. */
+static char *shifter_meta_path(Manager *m, const char *image) {
+        char *path;
+
+        return asprintf(&path, "%s/transfer/%s.meta", m->runtime_dir, image) < 0 ? NULL : path;
+}
+
+static void append_joined(FILE *f, const char *key, json_object *a) {
+        size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+
+        if (n == 0)
+                return;
+        fprintf(f, "%s: ", key);
+        for (size_t k = 0; k < n; k++)
+                fprintf(f, "%s%s", k > 0 ? " " : "", strempty(json_object_get_string(json_object_array_get_idx(a, k))));
+        fputc('\n', f);
+}
+
+static int write_shifter_meta(Manager *m, const Image *i, char **ret) {
+        _cleanup_free_ char *path = shifter_meta_path(m, i->id), *dir = NULL, *text = NULL;
+        _cleanup_(json_object_putp) json_object *meta = i->meta_path ? json_object_from_file(i->meta_path) : NULL;
+        json_object *env = json_get_typed(meta, "env", json_type_array);
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        if (!path || asprintf(&dir, "%s/transfer", m->runtime_dir) < 0)
+                return -ENOMEM;
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+        fputs("FORMAT: squashfs\n", f);
+        append_joined(f, "ENTRY", json_get_typed(meta, "entrypoint", json_type_array));
+        append_joined(f, "CMD", json_get_typed(meta, "cmd", json_type_array));
+        if (json_get_string(meta, "workdir"))
+                fprintf(f, "WORKDIR: %s\n", json_get_string(meta, "workdir"));
+        for (size_t k = 0; k < i->n_acl_uids; k++)
+                fprintf(f, "%s%u%s", k == 0 ? "USERACL: " : ",", (unsigned) i->acl_uids[k], k + 1 == i->n_acl_uids ? "\n" : "");
+        for (size_t k = 0; k < i->n_acl_gids; k++)
+                fprintf(f, "%s%u%s", k == 0 ? "GROUPACL: " : ",", (unsigned) i->acl_gids[k], k + 1 == i->n_acl_gids ? "\n" : "");
+        for (size_t k = 0; env && k < json_object_array_length(env); k++)
+                fprintf(f, "ENV: %s\n", strempty(json_object_get_string(json_object_array_get_idx(env, k))));
+        if (json_get_string(meta, "user") && json_get_string(meta, "user")[0])
+                fprintf(f, "USER: %s\n", json_get_string(meta, "user"));
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        r = write_file_atomic_nosync(dir, strrchr(path, '/') + 1, text, size);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+/* Joins the upload of image to node n in flight, or starts one. */
+static int node_deploy_start(SshNode *n, const char *image, const char *squashfs, const char *meta, NodeDeploy **ret) {
         NodeDeploy *d;
         int r;
 
         for (d = n->deploys; d; d = d->next)
-                if (streq(d->image, sj->image_id))
-                        return node_deploy_add_job(d, sj->job->id);
+                if (streq(d->image, image)) {
+                        *ret = d;
+                        return 0;
+                }
         d = calloc(1, sizeof(NodeDeploy));
         if (!d)
                 return -ENOMEM;
         d->node = n;
-        d->image = strdup(sj->image_id);
-        if (!d->image || node_deploy_add_job(d, sj->job->id) < 0) {
+        d->image = strdup(image);
+        if (!d->image) {
                 node_deploy_free(d);
                 return -ENOMEM;
         }
         log_info("Platform %s: copying image %s to node %s.", n->platform->platform->name, d->image, n->name);
-        r = node_client_deploy_image(n->client, d->image, sj->squashfs_path, NULL, on_deployed, d);
+        r = node_client_deploy_image(n->client, d->image, squashfs, meta, on_deployed, d);
         if (r < 0) {
                 node_deploy_free(d);
                 return r;
         }
         d->next = n->deploys;
         n->deploys = d;
+        *ret = d;
         return 0;
+}
+
+/* The job waits for its image to reach its node. */
+static int node_deploy_for(SshNode *n, SshJob *sj) {
+        Manager *m = n->platform->platform->manager;
+        Image *i = hashmap_get(m->images, sj->image_id);
+        _cleanup_free_ char *meta = NULL;
+        NodeDeploy *d;
+        int r;
+
+        if (i)
+                (void) write_shifter_meta(m, i, &meta);
+        r = node_deploy_start(n, sj->image_id, sj->squashfs_path, meta, &d);
+        if (r < 0)
+                return r;
+        return node_deploy_add_job(d, sj->job->id);
 }
 
 static void on_start_reply(NodeClient *c, int r, json_object *event, void *userdata) {
@@ -757,6 +906,109 @@ static int ssh_reattach_job(Platform *p, Job *j) {
         return 1;
 }
 
+/* ---- images ---- */
+
+static int ssh_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e) {
+        SshPlatform *sp = p->data;
+        _cleanup_free_ char *meta = NULL;
+        ImageTransfer *t;
+        int r;
+
+        if (!i->squashfs_path)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "Image %s has no squashfs to copy.", i->id);
+        r = write_shifter_meta(p->manager, i, &meta);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Cannot write the image's .meta for the nodes: %s", strerror(-r));
+        t = calloc(1, sizeof(ImageTransfer));
+        if (!t || !(t->image = strdup(i->id))) {
+                image_transfer_free(t);
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        }
+        *t = (ImageTransfer) { .platform = sp, .image = t->image, .done = done, .userdata = userdata };
+        /* Nodes that are not up now get it when they come up (node_catch_up()); until then a job
+         * there brings it along. */
+        for (size_t k = 0; k < sp->n_nodes; k++) {
+                SshNode *n = sp->nodes[k];
+                NodeDeploy *d;
+
+                if (n->state != SSH_NODE_UP)
+                        continue;
+                r = node_deploy_start(n, i->id, i->squashfs_path, meta, &d);
+                if (r >= 0)
+                        r = node_deploy_add_transfer(d, t);
+                if (r < 0)
+                        log_warning_errno(r, "Platform %s: cannot copy image %s to node %s: %m", p->name, i->id, n->name);
+        }
+        if (t->pending == 0) {
+                image_transfer_free(t);
+                return 0;
+        }
+        t->next = sp->transfers;
+        sp->transfers = t;
+        return 1;
+}
+
+static int ssh_remove_image(Platform *p, Image *i) {
+        SshPlatform *sp = p->data;
+        _cleanup_free_ char *meta = shifter_meta_path(p->manager, i->id);
+
+        /* Queued for nodes that are not up: sent when they are. */
+        for (size_t k = 0; k < sp->n_nodes; k++)
+                (void) node_client_remove_image(sp->nodes[k]->client, i->id, NULL, NULL);
+        if (meta)
+                (void) unlink(meta);
+        return 0;
+}
+
+static bool image_is_wanted(SshPlatform *sp, const char *id) {
+        Image *i = id ? hashmap_get(sp->platform->manager->images, id) : NULL;
+
+        return i && streq_ptr(i->platform, sp->platform->name) &&
+                (i->status == IMAGE_READY || i->status == IMAGE_TRANSFER);
+}
+
+/* A node that came up: READY images of the platform it lacks are copied to it, images the
+ * platform no longer has are removed from it. */
+static void on_node_images(NodeClient *c, int r, json_object *event, void *userdata) {
+        SshNode *n = userdata;
+        SshPlatform *sp = n->platform;
+        Manager *m = sp->platform->manager;
+        json_object *list = json_get_typed(event, "images", json_type_array);
+        Image *i;
+
+        if (r < 0 || !list)
+                return;
+        for (size_t k = 0; k < json_object_array_length(list); k++) {
+                json_object *o = json_object_array_get_idx(list, k);
+                const char *id = json_get_string(o, "image");
+
+                if (id && !image_is_wanted(sp, id)) {
+                        log_info("Platform %s: removing image %s from node %s (no longer on the platform).",
+                                 sp->platform->name, id, n->name);
+                        (void) node_client_remove_image(c, id, NULL, NULL);
+                }
+        }
+        HASHMAP_FOREACH(i, m->images) {
+                _cleanup_free_ char *meta = NULL;
+                bool present = false;
+                NodeDeploy *d;
+
+                if (!streq_ptr(i->platform, sp->platform->name) || i->status != IMAGE_READY || !i->squashfs_path)
+                        continue;
+                for (size_t k = 0; k < json_object_array_length(list) && !present; k++) {
+                        json_object *o = json_object_array_get_idx(list, k), *v;
+
+                        present = streq_ptr(json_get_string(o, "image"), i->id) &&
+                                json_object_object_get_ex(o, "meta", &v) && json_object_get_boolean(v);
+                }
+                if (present)
+                        continue;
+                if (write_shifter_meta(m, i, &meta) < 0 || node_deploy_start(n, i->id, i->squashfs_path, meta, &d) < 0)
+                        log_warning("Platform %s: cannot bring node %s up to date with image %s.", sp->platform->name,
+                                    n->name, i->id);
+        }
+}
+
 /* ---- nodes ---- */
 
 static int on_lost_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -814,6 +1066,8 @@ static void on_node_state(NodeClient *c, SshNodeState state, const char *reason,
                 n->slots = (unsigned) MIN(slots ?: 1, (uint64_t) UINT_MAX);
                 (void) sd_event_source_set_enabled(n->lost_timer, SD_EVENT_OFF);
                 log_info("Platform %s: node %s is up (%u slots).", n->platform->platform->name, n->name, n->slots);
+                if (node_client_list_images(c, on_node_images, n) < 0)
+                        log_oom();
                 dispatch_waiting(n->platform);
                 return;
         }
@@ -877,6 +1131,8 @@ static void ssh_done(Platform *p) {
         free(sp->nodes);
         while (sp->tickets)
                 ticket_free(sp->tickets);
+        while (sp->transfers)
+                sp->transfers = image_transfer_free(sp->transfers);
         p->data = mfree(sp);
 }
 
@@ -970,6 +1226,8 @@ const PlatformVTable platform_ssh_vtable = {
         .start_job = ssh_start_job,
         .cancel_job = ssh_cancel_job,
         .reattach_job = ssh_reattach_job,
+        .deploy_image = ssh_deploy_image,
+        .remove_image = ssh_remove_image,
         .report_nodes = ssh_report_nodes,
         .drain_node = ssh_drain_node,
 };

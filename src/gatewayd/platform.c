@@ -157,14 +157,14 @@ int platform_reattach_job(Platform *p, Job *j, const PlatformJobCallbacks *cb) {
         return p->vtable->reattach_job(p, j);
 }
 
-int platform_deploy_image(Platform *p, Image *i, GwError *e) {
+int platform_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e) {
         if (!p->vtable)
                 return platform_unsupported(p, false) ? platform_refuse(p, false, e) : 0;
-        return p->vtable->deploy_image ? p->vtable->deploy_image(p, i, e) : 0;
+        return p->vtable->deploy_image ? p->vtable->deploy_image(p, i, done, userdata, e) : 0;
 }
 
 int platform_remove_image(Platform *p, Image *i) {
-        if (!p->vtable || !p->vtable->remove_image)
+        if (!p || !p->vtable || !p->vtable->remove_image)
                 return 0;
         return p->vtable->remove_image(p, i);
 }

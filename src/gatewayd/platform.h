@@ -36,6 +36,10 @@ struct PlatformJobCallbacks {
                         const char *error_message, uint64_t started_usec, uint64_t ended_usec);
 };
 
+/* The end of a transfer started by deploy_image: error NULL when the image is where the platform
+ * runs jobs. image is NULL if it was removed meanwhile. */
+typedef void (*PlatformDeployDone)(Platform *p, Image *image, const GwError *error, void *userdata);
+
 typedef struct PlatformVTable {
         const char *kind;                       /* "local", "ssh", "slurm" */
 
@@ -49,8 +53,10 @@ typedef struct PlatformVTable {
         /* For a job found PENDING or RUNNING at startup. Returns 1 if the job was re-attached
          * or concluded, 0 if no worker was ever started for it (the caller starts one). */
         int (*reattach_job)(Platform *p, Job *j);
-        /* Makes a READY image available where the platform runs jobs (TRANSFER); 0 when it is. */
-        int (*deploy_image)(Platform *p, Image *i, GwError *e);
+        /* Makes a converted image available where the platform runs jobs (Shifter's TRANSFER).
+         * Returns 0 when it already is (done is not called), 1 when a transfer was started (done
+         * is called once, from the loop; not at all if the platform is freed first), or < 0. */
+        int (*deploy_image)(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e);
         /* Removes the platform's copy of an image (expiry, removal). */
         int (*remove_image)(Platform *p, Image *i);
         /* The nodes, as JSON objects {name, state, …} in an array. */
@@ -91,7 +97,7 @@ int platform_start_job(Platform *p, Job *j, const Service *s, const Image *image
                        const PlatformJobCallbacks *cb, GwError *e);
 int platform_cancel_job(Platform *p, Job *j);
 int platform_reattach_job(Platform *p, Job *j, const PlatformJobCallbacks *cb);
-int platform_deploy_image(Platform *p, Image *i, GwError *e);
+int platform_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e);
 int platform_remove_image(Platform *p, Image *i);
 json_object *platform_report_nodes(Platform *p);
 int platform_drain_node(Platform *p, const char *node, bool drain);
