@@ -74,6 +74,9 @@ class RemoteBase(StackTestCase):
         try:
             cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
             images.push_image(cls.registry, "busybox", "1.0", images.busybox_image())
+            images.push_image(cls.registry, "transfer", "1.0",
+                              images.busybox_image(env=["PATH=/bin", "GREETING=hello world"], workdir="/tmp",
+                                                   labels={"for": "transfer"}))
             cls.key = sshnode.client_key(cls.rtmp.path)
             users.ensure_test_users()   # before a systemd node copies /etc
             cls.start_nodes()
@@ -215,6 +218,38 @@ class RemotePlatform(RemoteBase):
         self.assertTrue([x for x in os.listdir(node.images) if x.endswith(".squashfs")])
         self.assertFalse([x for x in os.listdir(node.images) if x.endswith(".partial")])
 
+    def test_pull_transfers_to_every_node(self):
+        """A pull for the remote platform: converted here, then (TRANSFER) the squashfs and a
+        Shifter-format .meta go to every node; READY once they are there. Removing the image
+        removes it from the nodes."""
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": f"{self.registry.host}/transfer:1.0",
+                                                      "platform": "cluster"}, as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        image_id = r.json["id"]
+        self.gw.http("GET", f"/v1/images/{image_id}/progress", as_user=users.USER)   # until the pull ends
+        img = self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json
+        self.assertEqual(img["status"], "READY", img)
+        self.assertIn(f"image {image_id} is on every node that is up", self.gw.stderr_text())
+        local = os.path.join(self.gw.state_dir, "images", f"{image_id}.squashfs")
+        for n in self.nodes:
+            names = os.listdir(n.images)
+            self.assertIn(f"{image_id}.squashfs", names)
+            self.assertIn(f"{image_id}.meta", names)
+            self.assertFalse([x for x in names if x.endswith(".partial")], names)
+            self.assertEqual(os.path.getsize(os.path.join(n.images, f"{image_id}.squashfs")), os.path.getsize(local))
+            with open(os.path.join(n.images, f"{image_id}.meta")) as f:
+                meta = f.read().splitlines()
+            self.assertEqual(meta[0], "FORMAT: squashfs")
+            self.assertIn("ENTRY: /bin/sh", meta)
+            self.assertIn("CMD: -c echo hi", meta)
+            self.assertIn("WORKDIR: /tmp", meta)
+            self.assertIn("ENV: GREETING=hello world", meta)
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.ADMIN)
+        self.assertIn(r.status, (200, 204), r.body)
+        for n in self.nodes:
+            procs.wait_for(lambda: not [x for x in os.listdir(n.images) if x.startswith(image_id)], timeout=15,
+                           what=f"image {image_id} removed from node {n.name}")
+
     def test_jobs_spread_by_slots(self):
         # One slot per node: two jobs run at once, one on each; a third waits PENDING for a slot.
         a = self.submit("sleep", params={"sleep": 3})
@@ -330,8 +365,19 @@ class RemoteNodeLost(RemoteBase):
         nxt = self.submit("echo", data={"n": 1})
         self.assertEqual(self.wait_status(nxt, TERMINAL)["status"], "SUCCEEDED")
         self.assertIs(self.node_of(nxt), kept)
-        # The lost node comes back: the job gatewayd gave up on is stopped there, not finished.
+        # An image pulled while the node is away goes to the nodes that are up ...
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": f"{self.registry.host}/transfer:1.0"},
+                         as_user=users.USER)
+        image_id = r.json["id"]
+        self.gw.http("GET", f"/v1/images/{image_id}/progress", as_user=users.USER)
+        self.assertEqual(self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json["status"], "READY")
+        self.assertIn(f"{image_id}.meta", os.listdir(kept.images))
+        self.assertNotIn(f"{image_id}.meta", os.listdir(lost.images))
+        # The lost node comes back: the job gatewayd gave up on is stopped there, not finished,
+        # and the node is brought up to date with the image.
         self.restart_sshd(lost)
+        procs.wait_for(lambda: f"{image_id}.meta" in os.listdir(lost.images), timeout=30,
+                       what="the image to reach the node that came back")
         procs.wait_for(lambda: lost.worker_pid(second) is None, timeout=30,
                        what="the abandoned job to be cancelled on the node that came back")
         with open(os.path.join(lost.job_dir(second), "exit.json")) as f:
