@@ -74,6 +74,10 @@ class RemoteBase(StackTestCase):
         try:
             cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
             images.push_image(cls.registry, "busybox", "1.0", images.busybox_image())
+            images.push_image(cls.registry, "big", "1.0",
+                              images.Image([(images.Layer().busybox(), "gzip"),
+                                            (images.Layer().file("data.bin", os.urandom(3 * 1024 * 1024)), "gzip")],
+                                           entrypoint=["/bin/sh"]))
             images.push_image(cls.registry, "transfer", "1.0",
                               images.busybox_image(env=["PATH=/bin", "GREETING=hello world"], workdir="/tmp",
                                                    labels={"for": "transfer"}))
@@ -107,6 +111,10 @@ class RemoteBase(StackTestCase):
                 "NodeLostTimeout": cls.node_lost_timeout,
             }
             super().setUpClass()
+            if not cls.wrong_host_key:
+                for n in cls.nodes:
+                    procs.wait_for(lambda: f"node 127.0.0.1:{n.port} is up" in cls.gw.stderr_text(), timeout=30,
+                                   what=f"gatewayd's connection to node {n.name}")
             cls.services = {}
             for kind, script in (("echo", ECHO), ("sleep", SLEEP)):
                 svc = f"pssh-{kind}-{os.getpid() % 10000}"
@@ -319,6 +327,40 @@ class RemotePlatform(RemoteBase):
         self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/interim-results", as_user=users.USER).json,
                          [{"woke": True}])
         self.wait_gone_on_node(node, jid)
+
+
+class RemoteFullNode(RemoteBase):
+    """A node whose image directory is a 2 MiB tmpfs (mounted before gatewayd connects: serve
+    and sftp-server hold the directory they started in)."""
+
+    @classmethod
+    def start_nodes(cls):
+        super().start_nodes()
+        uid, gid = sshnode.ensure_account()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=2m,mode=0755,uid={uid},gid={gid}", "tmpfs",
+                        cls.nodes[1].images], check=True)
+        cls.mounted = cls.nodes[1].images
+
+    @classmethod
+    def _cleanup_nodes(cls):
+        if getattr(cls, "mounted", None):
+            subprocess.run(["umount", "-l", cls.mounted])
+        super()._cleanup_nodes()
+
+    def test_transfer_to_full_node_fails(self):
+        """The transfer to the full node fails: the pull ends FAILURE with a message naming the
+        node and the full disk; nothing is left there under a final name; gatewayd serves on."""
+        full = self.nodes[1]
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": f"{self.registry.host}/big:1.0"}, as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        image_id = r.json["id"]
+        self.gw.http("GET", f"/v1/images/{image_id}/progress", as_user=users.USER)
+        img = self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json
+        self.assertEqual(img["status"], "FAILURE", img)
+        self.assertIn(f"node 127.0.0.1:{full.port}", img["message"])
+        self.assertIn("full", img["message"])
+        self.assertEqual([x for x in os.listdir(full.images) if x.startswith(image_id)], [])
+        self.assertServing()
 
 
 class RemoteNodeLost(RemoteBase):
