@@ -1009,13 +1009,41 @@ static void on_node_images(NodeClient *c, int r, json_object *event, void *userd
         }
 }
 
+/* A node that came up: finished jobs it keeps whose outcome is ours already (given up on as
+ * NODE_LOST, or collected just before a restart) are removed there. Only jobs this gatewayd
+ * knows: a node may serve others too. */
+static void on_node_jobs(NodeClient *c, int r, json_object *event, void *userdata) {
+        SshNode *n = userdata;
+        Manager *m = n->platform->platform->manager;
+        json_object *list = json_get_typed(event, "jobs", json_type_array);
+
+        for (size_t k = 0; r >= 0 && list && k < json_object_array_length(list); k++) {
+                json_object *o = json_object_array_get_idx(list, k);
+                const char *id = json_get_string(o, "job");
+                Job *j = id ? hashmap_get(m->jobs, id) : NULL;
+
+                if (!j || !job_state_is_terminal(j->state) || j->platform_data ||
+                    !streq_ptr(json_get_string(o, "state"), "finished"))
+                        continue;
+                log_debug("Platform %s: removing finished job %s from node %s.", n->platform->platform->name, id, n->name);
+                (void) node_client_remove_job(c, id, on_removed, NULL);
+        }
+}
+
 /* ---- nodes ---- */
+
+/* A job given up on (NODE_LOST) once its node is back: when it has ended there, it goes. */
+static void on_abandoned_event(NodeClient *c, const char *job, json_object *event, void *userdata) {
+        if (streq_ptr(json_get_string(event, "event"), "finished"))
+                (void) node_client_remove_job(c, job, on_removed, NULL);
+}
 
 static int on_lost_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         SshNode *n = userdata;
         SshPlatform *sp = n->platform;
         Manager *m = sp->platform->manager;
         _cleanup_free_ char *message = NULL;
+        uint64_t seq;
         Job *j;
 
         if (n->running == 0)
@@ -1029,9 +1057,11 @@ static int on_lost_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
                 if (j->platform_data_free != ssh_job_free || !sj || sj->node != n)
                         continue;
-                /* Should the node come back, the job must not go on there. */
-                (void) node_client_cancel_job(n->client, j->id, NULL, NULL);
+                seq = sj->seq;
                 ssh_job_fail(j, JOB_FAILED, "NODE_LOST", message ?: "The node was lost.");
+                /* Should the node come back, the job must not go on there, nor stay. */
+                (void) node_client_cancel_job(n->client, j->id, NULL, NULL);
+                (void) node_client_follow(n->client, j->id, seq, on_abandoned_event, NULL);
         }
         return 0;
 }
@@ -1066,7 +1096,7 @@ static void on_node_state(NodeClient *c, SshNodeState state, const char *reason,
                 n->slots = (unsigned) MIN(slots ?: 1, (uint64_t) UINT_MAX);
                 (void) sd_event_source_set_enabled(n->lost_timer, SD_EVENT_OFF);
                 log_info("Platform %s: node %s is up (%u slots).", n->platform->platform->name, n->name, n->slots);
-                if (node_client_list_images(c, on_node_images, n) < 0)
+                if (node_client_list_images(c, on_node_images, n) < 0 || node_client_list_jobs(c, on_node_jobs, n) < 0)
                         log_oom();
                 dispatch_waiting(n->platform);
                 return;
