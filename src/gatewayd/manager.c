@@ -53,7 +53,7 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &m->start_usec);
-        r = platforms_load(m);
+        r = platforms_load(m, &image_platform_hooks);
         if (r < 0)
                 return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))

@@ -12,6 +12,7 @@
 #include "manager.h"
 #include "node-client.h"
 #include "platform-local.h"
+#include "image-shifter-meta.h"
 #include "platform.h"
 #include "service.h"
 #include "spool-layout.h"
@@ -60,8 +61,6 @@ struct ImageTransfer {
         unsigned pending;               /* node uploads not ended */
         char *error;                    /* the first node's failure */
         bool no_space;
-        PlatformDeployDone done;
-        void *userdata;
 };
 
 struct SshNode {
@@ -456,20 +455,17 @@ static ImageTransfer *image_transfer_free(ImageTransfer *t) {
 /* All its node uploads ended: the image is READY on the platform, or the transfer failed. */
 static void image_transfer_end(ImageTransfer *t) {
         SshPlatform *sp = t->platform;
-        Manager *m = sp->platform->manager;
-        GwError e = {
-                .code = t->no_space ? GW_ERROR_INSUFFICIENT_STORAGE : GW_ERROR_UNAVAILABLE,
-                .message = t->error,
-        };
+        Platform *p = sp->platform;
 
-        for (ImageTransfer **p = &sp->transfers; *p; p = &(*p)->next)
-                if (*p == t) {
-                        *p = t->next;
+        for (ImageTransfer **q = &sp->transfers; *q; q = &(*q)->next)
+                if (*q == t) {
+                        *q = t->next;
                         break;
                 }
-        log_full(t->error ? LOG_ERR : LOG_INFO, "Platform %s: image %s %s%s", sp->platform->name, t->image,
+        log_full(t->error ? LOG_ERR : LOG_INFO, "Platform %s: image %s %s%s", p->name, t->image,
                  t->error ? "could not be copied to every node: " : "is on every node that is up.", strempty(t->error));
-        t->done(sp->platform, hashmap_get(m->images, t->image), t->error ? &e : NULL, t->userdata);
+        if (p->image_hooks)
+                p->image_hooks->deployed(p, t->image, t->error ? (t->no_space ? -ENOSPC : -EIO) : 0, t->error);
         image_transfer_free(t);
 }
 
@@ -544,59 +540,20 @@ static int node_deploy_add_transfer(NodeDeploy *d, ImageTransfer *t) {
         return 0;
 }
 
-/* Where the Shifter-format .meta of an image is made for the nodes (FORMAT/ENTRY/CMD/WORKDIR/
- * USERACL/GROUPACL/ENV/USER, as Shifter's converters write it), from our meta.json. */
-static char *shifter_meta_path(Manager *m, const char *image) {
-        char *path;
-
-        return asprintf(&path, "%s/transfer/%s.meta", m->runtime_dir, image) < 0 ? NULL : path;
-}
-
-static void append_joined(FILE *f, const char *key, json_object *a) {
-        size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-
-        if (n == 0)
-                return;
-        fprintf(f, "%s: ", key);
-        for (size_t k = 0; k < n; k++)
-                fprintf(f, "%s%s", k > 0 ? " " : "", strempty(json_object_get_string(json_object_array_get_idx(a, k))));
-        fputc('\n', f);
-}
-
-static int write_shifter_meta(Manager *m, const Image *i, char **ret) {
-        _cleanup_free_ char *path = shifter_meta_path(m, i->id), *dir = NULL, *text = NULL;
-        _cleanup_(json_object_putp) json_object *meta = i->meta_path ? json_object_from_file(i->meta_path) : NULL;
-        json_object *env = json_get_typed(meta, "env", json_type_array);
-        size_t size = 0;
-        FILE *f;
+/* Shifter's .meta of an image, written beside its squashfs by the pull (image-shifter-meta.c);
+ * made now for an image pulled before gatewayd wrote them. */
+static int shifter_meta_for(const Image *i, char **ret) {
+        _cleanup_free_ char *path = NULL;
         int r;
 
-        if (!path || asprintf(&dir, "%s/transfer", m->runtime_dir) < 0)
-                return -ENOMEM;
-        r = mkdir_p(dir, 0700);
+        r = image_shifter_meta_path(i, &path);
         if (r < 0)
                 return r;
-        f = open_memstream(&text, &size);
-        if (!f)
-                return -ENOMEM;
-        fputs("FORMAT: squashfs\n", f);
-        append_joined(f, "ENTRY", json_get_typed(meta, "entrypoint", json_type_array));
-        append_joined(f, "CMD", json_get_typed(meta, "cmd", json_type_array));
-        if (json_get_string(meta, "workdir"))
-                fprintf(f, "WORKDIR: %s\n", json_get_string(meta, "workdir"));
-        for (size_t k = 0; k < i->n_acl_uids; k++)
-                fprintf(f, "%s%u%s", k == 0 ? "USERACL: " : ",", (unsigned) i->acl_uids[k], k + 1 == i->n_acl_uids ? "\n" : "");
-        for (size_t k = 0; k < i->n_acl_gids; k++)
-                fprintf(f, "%s%u%s", k == 0 ? "GROUPACL: " : ",", (unsigned) i->acl_gids[k], k + 1 == i->n_acl_gids ? "\n" : "");
-        for (size_t k = 0; env && k < json_object_array_length(env); k++)
-                fprintf(f, "ENV: %s\n", strempty(json_object_get_string(json_object_array_get_idx(env, k))));
-        if (json_get_string(meta, "user") && json_get_string(meta, "user")[0])
-                fprintf(f, "USER: %s\n", json_get_string(meta, "user"));
-        if (fclose(f) != 0)
-                return -ENOMEM;
-        r = write_file_atomic_nosync(dir, strrchr(path, '/') + 1, text, size);
-        if (r < 0)
-                return r;
+        if (access(path, R_OK) < 0) {
+                r = image_shifter_meta_write(i);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(path);
         return 0;
 }
@@ -641,7 +598,7 @@ static int node_deploy_for(SshNode *n, SshJob *sj) {
         int r;
 
         if (i)
-                (void) write_shifter_meta(m, i, &meta);
+                (void) shifter_meta_for(i, &meta);
         r = node_deploy_start(n, sj->image_id, sj->squashfs_path, meta, &d);
         if (r < 0)
                 return r;
@@ -908,7 +865,7 @@ static int ssh_reattach_job(Platform *p, Job *j) {
 
 /* ---- images ---- */
 
-static int ssh_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e) {
+static int ssh_deploy_image(Platform *p, Image *i, GwError *e) {
         SshPlatform *sp = p->data;
         _cleanup_free_ char *meta = NULL;
         ImageTransfer *t;
@@ -916,7 +873,7 @@ static int ssh_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void
 
         if (!i->squashfs_path)
                 return gw_error_set(e, GW_ERROR_INTERNAL, "Image %s has no squashfs to copy.", i->id);
-        r = write_shifter_meta(p->manager, i, &meta);
+        r = shifter_meta_for(i, &meta);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot write the image's .meta for the nodes: %s", strerror(-r));
         t = calloc(1, sizeof(ImageTransfer));
@@ -924,7 +881,7 @@ static int ssh_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void
                 image_transfer_free(t);
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         }
-        *t = (ImageTransfer) { .platform = sp, .image = t->image, .done = done, .userdata = userdata };
+        *t = (ImageTransfer) { .platform = sp, .image = t->image };
         /* Nodes that are not up now get it when they come up (node_catch_up()); until then a job
          * there brings it along. */
         for (size_t k = 0; k < sp->n_nodes; k++) {
@@ -950,13 +907,10 @@ static int ssh_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void
 
 static int ssh_remove_image(Platform *p, Image *i) {
         SshPlatform *sp = p->data;
-        _cleanup_free_ char *meta = shifter_meta_path(p->manager, i->id);
 
         /* Queued for nodes that are not up: sent when they are. */
         for (size_t k = 0; k < sp->n_nodes; k++)
                 (void) node_client_remove_image(sp->nodes[k]->client, i->id, NULL, NULL);
-        if (meta)
-                (void) unlink(meta);
         return 0;
 }
 
@@ -967,14 +921,38 @@ static bool image_is_wanted(SshPlatform *sp, const char *id) {
                 (i->status == IMAGE_READY || i->status == IMAGE_TRANSFER);
 }
 
+typedef struct NodeCatchUp {
+        SshNode *node;
+        json_object *list;      /* the node's image-list */
+} NodeCatchUp;
+
+/* foreach_ready: a READY image of the platform that the node lacks (or has without its .meta)
+ * is copied there. */
+static int node_catch_up_image(Platform *p, const Image *i, void *userdata) {
+        NodeCatchUp *u = userdata;
+        _cleanup_free_ char *meta = NULL;
+        NodeDeploy *d;
+
+        if (!i->squashfs_path)
+                return 0;
+        for (size_t k = 0; k < json_object_array_length(u->list); k++) {
+                json_object *o = json_object_array_get_idx(u->list, k), *v;
+
+                if (streq_ptr(json_get_string(o, "image"), i->id) &&
+                    json_object_object_get_ex(o, "meta", &v) && json_object_get_boolean(v))
+                        return 0;
+        }
+        if (shifter_meta_for(i, &meta) < 0 || node_deploy_start(u->node, i->id, i->squashfs_path, meta, &d) < 0)
+                log_warning("Platform %s: cannot bring node %s up to date with image %s.", p->name, u->node->name, i->id);
+        return 0;
+}
+
 /* A node that came up: READY images of the platform it lacks are copied to it, images the
  * platform no longer has are removed from it. */
 static void on_node_images(NodeClient *c, int r, json_object *event, void *userdata) {
         SshNode *n = userdata;
         SshPlatform *sp = n->platform;
-        Manager *m = sp->platform->manager;
         json_object *list = json_get_typed(event, "images", json_type_array);
-        Image *i;
 
         if (r < 0 || !list)
                 return;
@@ -988,25 +966,9 @@ static void on_node_images(NodeClient *c, int r, json_object *event, void *userd
                         (void) node_client_remove_image(c, id, NULL, NULL);
                 }
         }
-        HASHMAP_FOREACH(i, m->images) {
-                _cleanup_free_ char *meta = NULL;
-                bool present = false;
-                NodeDeploy *d;
-
-                if (!streq_ptr(i->platform, sp->platform->name) || i->status != IMAGE_READY || !i->squashfs_path)
-                        continue;
-                for (size_t k = 0; k < json_object_array_length(list) && !present; k++) {
-                        json_object *o = json_object_array_get_idx(list, k), *v;
-
-                        present = streq_ptr(json_get_string(o, "image"), i->id) &&
-                                json_object_object_get_ex(o, "meta", &v) && json_object_get_boolean(v);
-                }
-                if (present)
-                        continue;
-                if (write_shifter_meta(m, i, &meta) < 0 || node_deploy_start(n, i->id, i->squashfs_path, meta, &d) < 0)
-                        log_warning("Platform %s: cannot bring node %s up to date with image %s.", sp->platform->name,
-                                    n->name, i->id);
-        }
+        if (sp->platform->image_hooks)
+                (void) sp->platform->image_hooks->foreach_ready(sp->platform, node_catch_up_image,
+                                                                &(NodeCatchUp) { .node = n, .list = list });
 }
 
 /* A node that came up: finished jobs it keeps whose outcome is ours already (given up on as

@@ -36,9 +36,17 @@ struct PlatformJobCallbacks {
                         const char *error_message, uint64_t started_usec, uint64_t ended_usec);
 };
 
-/* The end of a transfer started by deploy_image: error NULL when the image is where the platform
- * runs jobs. image is NULL if it was removed meanwhile. */
-typedef void (*PlatformDeployDone)(Platform *p, Image *image, const GwError *error, void *userdata);
+/* How a platform reports the images it was asked to deploy, and learns which it should hold.
+ * The image registry implements them; the manager hands them to every platform when it loads
+ * them (platforms_load). */
+typedef struct PlatformImageHooks {
+        /* The end of a deployment that deploy_image answered with 1: r < 0 and a message when
+         * it failed (-ENOSPC: a node's disk is full). Never called from done(). */
+        void (*deployed)(Platform *p, const char *image_id, int r, const char *message);
+        /* Calls fn for every READY image of the platform (to bring a node that comes back or
+         * joins up to date); stops at fn's first negative return and returns it. */
+        int (*foreach_ready)(Platform *p, int (*fn)(Platform *p, const Image *i, void *userdata), void *userdata);
+} PlatformImageHooks;
 
 typedef struct PlatformVTable {
         const char *kind;                       /* "local", "ssh", "slurm" */
@@ -53,10 +61,12 @@ typedef struct PlatformVTable {
         /* For a job found PENDING or RUNNING at startup. Returns 1 if the job was re-attached
          * or concluded, 0 if no worker was ever started for it (the caller starts one). */
         int (*reattach_job)(Platform *p, Job *j);
-        /* Makes a converted image available where the platform runs jobs (Shifter's TRANSFER).
-         * Returns 0 when it already is (done is not called), 1 when a transfer was started (done
-         * is called once, from the loop; not at all if the platform is freed first), or < 0. */
-        int (*deploy_image)(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e);
+        /* Makes a converted image available where the platform runs jobs (Shifter's TRANSFER):
+         * its squashfs_path and its Shifter .meta (image_shifter_meta_path()) are complete on
+         * this host. 0: available now; 1: the end comes through image_hooks->deployed (exactly
+         * once, unless the platform is freed first); < 0 with e set: cannot start. NULL: the
+         * platform runs jobs where the pull wrote the image. */
+        int (*deploy_image)(Platform *p, Image *i, GwError *e);
         /* Removes the platform's copy of an image (expiry, removal). */
         int (*remove_image)(Platform *p, Image *i);
         /* The nodes, as JSON objects {name, state, …} in an array. */
@@ -77,11 +87,12 @@ struct Platform {
         const ConfigPlatform *config;
         const char *kind;                       /* of the table entry */
         const PlatformVTable *vtable;           /* NULL: a kind without an implementation */
+        const PlatformImageHooks *image_hooks;
         void *data;                             /* the implementation's */
 };
 
 /* One for each configured platform (config always has the default one). */
-int platforms_load(Manager *m);
+int platforms_load(Manager *m, const PlatformImageHooks *image_hooks);
 void platforms_free(Manager *m);
 
 Platform *platform_get(Manager *m, const char *name);
@@ -97,7 +108,7 @@ int platform_start_job(Platform *p, Job *j, const Service *s, const Image *image
                        const PlatformJobCallbacks *cb, GwError *e);
 int platform_cancel_job(Platform *p, Job *j);
 int platform_reattach_job(Platform *p, Job *j, const PlatformJobCallbacks *cb);
-int platform_deploy_image(Platform *p, Image *i, PlatformDeployDone done, void *userdata, GwError *e);
+int platform_deploy_image(Platform *p, Image *i, GwError *e);
 int platform_remove_image(Platform *p, Image *i);
 json_object *platform_report_nodes(Platform *p);
 int platform_drain_node(Platform *p, const char *node, bool drain);

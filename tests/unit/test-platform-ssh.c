@@ -38,7 +38,7 @@ START_TEST(test_nodes_report_and_drain) {
                                       " \"host\": [\"127.0.0.1:1\", \"[::1]:1\"],"
                                       " \"ssh\": {\"username\": \"u\", \"key\": \"/nonexistent/key\", \"imageDir\": \"/i\"}}},"
                                       " \"DefaultPlatform\": \"cluster\"}", NULL, &m.config, &err), 0);
-        ck_assert_int_eq(platforms_load(&m), 0);
+        ck_assert_int_eq(platforms_load(&m, NULL), 0);
         p = platform_get(&m, "cluster");
         ck_assert_ptr_nonnull(p);
         ck_assert_str_eq(p->kind, "ssh");
