@@ -44,9 +44,10 @@ _gatewayctl() {
                 [platform]='list show'
                 [node]='drain resume'
                 [client]='create list rm'
+                [program]='upload list rm run'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token client platforms platform nodes node status help'
-        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--name)'
+        local top='services service pull images image rmi submit jobs job result logs cancel token client program platforms platform nodes node status help'
+        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--name|--title|--arg)'
 
         # The words before the cursor that are not options or their values: the verb (and its
         # sub-verb) and the arguments given so far. After "--" comes the job's command line.
@@ -90,8 +91,10 @@ _gatewayctl() {
                 --scope)
                         $split && COMPREPLY=( $(compgen -W 'read submit pull' -- "${cur##*,}") )
                         $split && return 0 ;;
-                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in|--name)
+                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in|--name|--title|--arg)
                         return 0 ;;
+                --entrypoint)
+                        _filedir; return 0 ;;
         esac
 
         if [[ $cur == -* ]]; then
@@ -105,6 +108,8 @@ _gatewayctl() {
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
                         'client create')  opts+=' --name= --scope= --quiet -q' ;;
+                        'program upload') opts+=' --entrypoint= --title= --arg=' ;;
+                        'program run')    opts+=' --arg= --wait' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -134,6 +139,7 @@ _gatewayctl() {
                 'node drain'|'node resume')      (( nargs == 0 )) && what=platforms
                                                  (( nargs == 1 )) && what=nodes ;;
                 'client rm')                     what=clients ;;
+                'program upload')                (( nargs == 0 )) && { _filedir -d; return 0; } ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then

@@ -152,11 +152,29 @@ static int print_result(sd_bus *bus, const char *id) {
         return r;
 }
 
+/* --wait: until the job ends, then its result; exit status 1 unless it SUCCEEDED. */
+static int wait_and_print(sd_bus *bus, const char *id, const char *path) {
+        _cleanup_free_ char *status = NULL;
+        int r;
+
+        if (arg_json == JSON_OFF)
+                fprintf(stderr, "Job %s submitted, waiting for it to end...\n", id);
+        r = wait_for_end(bus, path, &status);
+        if (r < 0)
+                return r;
+        if (arg_json == JSON_OFF)
+                fprintf(stderr, "Job %s: %s\n", id, status);
+        r = print_result(bus, id);
+        if (r < 0)
+                return r;
+        return streq(status, "SUCCEEDED") ? 0 : -EBADE;
+}
+
 int verb_submit(int argc, char *argv[], char *tail[]) {
         _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_bus_message_unref_ sd_bus_message *reply = NULL;
         _cleanup_bus_unref_ sd_bus *bus = NULL;
-        _cleanup_free_ char *data = NULL, *params = NULL, *id = NULL, *status = NULL;
+        _cleanup_free_ char *data = NULL, *params = NULL, *id = NULL;
         const char *path;
         int r;
 
@@ -185,17 +203,20 @@ int verb_submit(int argc, char *argv[], char *tail[]) {
                 puts(id);
                 return 0;
         }
-        if (arg_json == JSON_OFF)
-                fprintf(stderr, "Job %s submitted, waiting for it to end...\n", id);
-        r = wait_for_end(bus, path, &status);
+        return wait_and_print(bus, id, path);
+}
+
+int ctl_job_wait_and_print(const char *id) {
+        _cleanup_bus_unref_ sd_bus *bus = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = job_path(id, &path);
+        if (r >= 0)
+                r = ctl_bus_connect(&bus);
         if (r < 0)
                 return r;
-        if (arg_json == JSON_OFF)
-                fprintf(stderr, "Job %s: %s\n", id, status);
-        r = print_result(bus, id);
-        if (r < 0)
-                return r;
-        return streq(status, "SUCCEEDED") ? 0 : -EBADE;
+        return wait_and_print(bus, id, path);
 }
 
 int verb_jobs(int argc, char *argv[], char *tail[]) {

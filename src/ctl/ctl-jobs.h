@@ -22,3 +22,6 @@ int verb_result(int argc, char *argv[], char *tail[]);
 int verb_logs(int argc, char *argv[], char *tail[]);
 int verb_cancel(int argc, char *argv[], char *tail[]);
 int verb_job_remove(int argc, char *argv[], char *tail[]);
+
+/* Waits (on the bus) for job id to end and prints its result, as "submit --wait" does. */
+int ctl_job_wait_and_print(const char *id);

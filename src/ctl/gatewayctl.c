@@ -9,6 +9,7 @@
 #include "ctl-images.h"
 #include "ctl-jobs.h"
 #include "ctl-platforms.h"
+#include "ctl-programs.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
 #include "ctl-tokens.h"
@@ -49,6 +50,10 @@ enum {
         OPT_EXPIRES_IN  = UINT64_C(1) << 20,
         OPT_SCOPE       = UINT64_C(1) << 21,
         OPT_NAME        = UINT64_C(1) << 22,
+        /* programs */
+        OPT_ENTRYPOINT  = UINT64_C(1) << 23,
+        OPT_TITLE       = UINT64_C(1) << 24,
+        OPT_ARG         = UINT64_C(1) << 25,
 };
 
 #define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
@@ -270,6 +275,50 @@ static const char help_submit[] =
         "  gatewayctl submit solver --data=problem.json --wait\n"
         "  echo '{\"n\": 5}' | gatewayctl submit solver --data=-\n";
 
+static const char help_program_upload[] =
+        "Uploads DIR as a program of yours (docs/programs.md): gatewayctl makes a tar.gz\n"
+        "of the directory and sends it to gatewayd, which checks it like an image layer\n"
+        "and keeps it as a squashfs. The program runs on the site's ProgramImage with its\n"
+        "files at /program; the entrypoint runs directly if it is executable, otherwise\n"
+        "with python3. Talks to gatewayd's HTTP socket ($GATEWAYD_HTTP_SOCKET, default\n"
+        "/run/gatewayd/http.sock). Needs the polkit action org.gatewayd.submit-job.\n"
+        "\n"
+        "Options:\n"
+        "     --entrypoint=FILE    The file the program starts with, relative to DIR\n"
+        "                          (required)\n"
+        "     --title=TITLE        The program's title (default: DIR's name)\n"
+        "     --arg=KEY=VALUE      A default argument (repeatable); VALUE is taken as\n"
+        "                          JSON if it is JSON, else as a string\n"
+        "     --json[=MODE]        Print the program record\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl program upload ./hello --entrypoint=main.py --arg=shots=100\n";
+static const char help_program_list[] =
+        "Lists your programs: title, entrypoint, version and description.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the program records\n";
+static const char help_program_rm[] =
+        "Removes your programs and their files. A program with unfinished jobs is not\n"
+        "removed.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl program rm hello\n";
+static const char help_program_run[] =
+        "Runs one of your programs as a job: its default arguments with the --arg ones\n"
+        "over them are in $ENV_JOB_ARGUMENTS and /var/input/arguments.json. Prints the job\n"
+        "id, or with --wait waits for the job to end and prints its result (exit status\n"
+        "1 unless it SUCCEEDED). The job is an ordinary job: 'gatewayctl logs', 'cancel',\n"
+        "'result' work on it. Needs the polkit action org.gatewayd.submit-job.\n"
+        "\n"
+        "Options:\n"
+        "     --arg=KEY=VALUE      An argument (repeatable); VALUE is taken as JSON if it\n"
+        "                          is JSON, else as a string\n"
+        "     --wait               Wait for the job to end, then print its result\n"
+        "     --json[=MODE]        Print the result as JSON of that mode\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl program run hello --arg=shots=1000 --wait\n";
 static const char help_jobs[] =
         "Lists your jobs (id, service, owner, status), oldest first. --all lists every user's\n"
         "jobs; that needs the polkit action org.gatewayd.manage-jobs.\n"
@@ -506,6 +555,14 @@ static const Verb verbs[] = {
           "client list", "List your clients", help_client_list },
         { { "client", "rm" }, 1, VERB_ANY, 0, false, false, verb_client_rm,
           "client rm ID...", "Remove clients", help_client_rm },
+        { { "program", "upload" }, 1, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_JSON, false, false, verb_program_upload,
+          "program upload DIR --entrypoint=FILE", "Upload a directory as a program", help_program_upload },
+        { { "program", "list" }, 0, 0, OPT_JSON, false, false, verb_program_list,
+          "program list", "List your programs", help_program_list },
+        { { "program", "rm" }, 1, VERB_ANY, 0, false, false, verb_program_remove,
+          "program rm TITLE...", "Remove programs", help_program_rm },
+        { { "program", "run" }, 1, 1, OPT_ARG | OPT_WAIT | OPT_JSON, false, false, verb_program_run,
+          "program run TITLE [--arg=K=V...]", "Run a program as a job", help_program_run },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,
@@ -671,6 +728,9 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_EXPIRES_IN,
                 ARG_SCOPE,
                 ARG_NAME,
+                ARG_ENTRYPOINT,
+                ARG_TITLE,
+                ARG_ARG,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -701,6 +761,9 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "expires-in",      required_argument, NULL, ARG_EXPIRES_IN      },
                 { "scope",           required_argument, NULL, ARG_SCOPE           },
                 { "name",            required_argument, NULL, ARG_NAME            },
+                { "entrypoint",      required_argument, NULL, ARG_ENTRYPOINT      },
+                { "title",           required_argument, NULL, ARG_TITLE           },
+                { "arg",             required_argument, NULL, ARG_ARG             },
                 {}
         };
         _cleanup_free_ char **original = NULL;
@@ -910,6 +973,22 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                         if (free_and_strdup(&arg_client.name, optarg) < 0)
                                 return log_oom();
                         break;
+                case ARG_ENTRYPOINT:
+                        bit = OPT_ENTRYPOINT, name = "--entrypoint";
+                        if (!*optarg || free_and_strdup(&arg_program.entrypoint, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--entrypoint= needs a file.");
+                        break;
+                case ARG_TITLE:
+                        bit = OPT_TITLE, name = "--title";
+                        if (!*optarg || free_and_strdup(&arg_program.title, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--title= needs a title.");
+                        break;
+                case ARG_ARG:
+                        bit = OPT_ARG, name = "--arg";
+                        r = program_args_add_argument(&arg_program, optarg);
+                        if (r < 0)
+                                return r;
+                        break;
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
@@ -1015,6 +1094,7 @@ int main(int argc, char *argv[]) {
         spec_changes_done(&arg_spec);
         images_args_done();
         job_args_done(&arg_job);
+        program_args_done(&arg_program);
         token_args_done(&arg_token);
         client_args_done(&arg_client);
         if (fflush(stdout) == EOF && r >= 0)

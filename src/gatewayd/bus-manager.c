@@ -4,6 +4,7 @@
 #include "bus-job.h"
 #include "bus-manager.h"
 #include "bus-platform.h"
+#include "bus-program.h"
 #include "bus-service.h"
 #include "bus-token.h"
 #include "bus-util.h"
@@ -218,6 +219,13 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("a(ssttas)", clients), bus_method_list_clients, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemoveClient", SD_BUS_ARGS("s", id),
                                 SD_BUS_NO_RESULT, bus_method_remove_client, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* programs (docs/programs.md; uploads are HTTP only) */
+        SD_BUS_METHOD_WITH_ARGS("ListPrograms", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", json), bus_method_list_programs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RunProgram", SD_BUS_ARGS("s", title, "s", arguments_json, "s", env_json),
+                                SD_BUS_RESULT("o", path), bus_method_run_program, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveProgram", SD_BUS_ARGS("s", title),
+                                SD_BUS_NO_RESULT, bus_method_remove_program, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),

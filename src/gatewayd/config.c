@@ -1079,6 +1079,9 @@ static const Field config_fields[] = {
         { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
         { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
         { "NodeLostTimeout",          dispatch_duration,     offsetof(Config, node_lost_timeout_sec) },
+        /* programs */
+        { "ProgramImage",             dispatch_string,       offsetof(Config, program_image) },
+        { "ProgramArtifactMax",       dispatch_size_nonzero, offsetof(Config, program_artifact_max) },
         /* remote access */
         { "Listen",                   dispatch_listen,       0 },
         { "TLS",                      dispatch_tls,          0 },
@@ -1146,6 +1149,7 @@ static Config *config_alloc(void) {
                 .image_size_max = 64 * KIB * MIB,
                 .image_files_max = 2000000,
                 .node_lost_timeout_sec = 600,
+                .program_artifact_max = 64 * MIB,
                 .connections_per_address = 64,
                 .token_expiry_sec = 30 * 24 * 3600,
                 .token_expiry_max_sec = 365 * 24 * 3600,
@@ -1278,6 +1282,7 @@ Config *config_free(Config *c) {
         free(c->default_platform);
         free(c->state_directory);
         free(c->worker_path);
+        free(c->program_image);
         free(c->compressor);
         free(c->listen_tcp);
         free(c->listen_tls);

@@ -99,6 +99,9 @@ typedef struct Config {
         unsigned image_files_max;         /* "ImageFilesMax" entries of an image, 2000000 */
         uint64_t node_lost_timeout_sec;   /* "NodeLostTimeout" duration: a remote node unreachable this
                                            * long loses its jobs (NODE_LOST), 10 min, 0 = never */
+        /* programs (docs/programs.md) */
+        char *program_image;              /* "ProgramImage" base image reference of program jobs, NULL = none */
+        uint64_t program_artifact_max;    /* "ProgramArtifactMax" bytes of an uploaded artifact, 64 MiB */
 
         /* "Limits": per-job caps */
         uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */

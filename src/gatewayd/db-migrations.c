@@ -117,6 +117,20 @@ const char * const db_migrations[] = {
          * local account (auth-custom-token.c, "localUser"). With uid it owns the job and is the
          * unit of JobsPerUser, ActiveJobsPerUser and fair share; NULL for local users. */
         "ALTER TABLE jobs ADD COLUMN subject TEXT;",
+        /* programs (issue 14, docs/programs.md): a user's uploaded code. id names the directory
+         * STATE/programs/ID (its squashfs); spec is JSON (entrypoint, arguments, env, ...).
+         * A program job keeps its program's id and title (NULL for service jobs). */
+        "CREATE TABLE programs ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  gid INTEGER NOT NULL,"
+        "  title TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  UNIQUE (uid, title)"
+        ") STRICT;"
+        "ALTER TABLE jobs ADD COLUMN program_id TEXT;"
+        "ALTER TABLE jobs ADD COLUMN program TEXT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -25,6 +25,12 @@ const HttpRoute http_api_routes[] = {
         { "GET",    "/v1/jobs/*/interim-results", http_get_job_interim_results },
         { "GET",    "/v1/jobs/*/log",           http_get_job_log },
         { "PUT",    "/v1/jobs/*/cancel",        http_cancel_job, AUTH_SCOPE_SUBMIT },
+        /* Programs (docs/programs.md): the upload's body is the artifact, streamed to a file. */
+        { "GET",    "/v1/programs",             http_list_programs },
+        { "POST",   "/v1/programs",             http_upload_program, AUTH_SCOPE_SUBMIT | HTTP_ROUTE_BODY_FILE },
+        { "GET",    "/v1/programs/*",           http_get_program },
+        { "DELETE", "/v1/programs/*",           http_remove_program, AUTH_SCOPE_SUBMIT },
+        { "POST",   "/v1/programs/*/run",       http_run_program, AUTH_SCOPE_SUBMIT },
         /* Local users only: a token must not be able to mint more tokens. */
         { "POST",   "/v1/tokens",               http_create_token, HTTP_ROUTE_LOCAL_ONLY },
         { "GET",    "/v1/tokens",               http_list_tokens,  HTTP_ROUTE_LOCAL_ONLY },

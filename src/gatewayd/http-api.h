@@ -27,6 +27,12 @@ void http_expire_image(HttpRequest *req, char **captures);
 
 /* Jobs (http-jobs.c) */
 void http_submit_service_job(HttpRequest *req, char **captures);
+/* http-programs.c */
+void http_list_programs(HttpRequest *req, char **captures);
+void http_upload_program(HttpRequest *req, char **captures);
+void http_get_program(HttpRequest *req, char **captures);
+void http_remove_program(HttpRequest *req, char **captures);
+void http_run_program(HttpRequest *req, char **captures);
 void http_list_jobs(HttpRequest *req, char **captures);
 void http_get_job(HttpRequest *req, char **captures);
 void http_get_job_result(HttpRequest *req, char **captures);

@@ -23,6 +23,9 @@ typedef struct HttpRoute {
 } HttpRoute;
 
 #define HTTP_ROUTE_LOCAL_ONLY (1U << 31)
+/* The body is not kept in memory but streamed to a file (HttpRequest.body_path), up to
+ * ProgramArtifactMax instead of MaxRequestBody: program uploads. */
+#define HTTP_ROUTE_BODY_FILE (1U << 30)
 
 /* Whether path matches one pattern (as in the table). */
 bool http_path_matches(const char *pattern, const char *path);

@@ -14,12 +14,14 @@
 
 #include "auth-source.h"
 #include "registry-logins.h"
+#include "fs-util.h"
 #include "hashmap.h"
 #include "http-server.h"
 #include "http-tls.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "program.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -691,6 +693,10 @@ static void http_request_free(HttpRequest *req) {
         if (req->free_userdata)
                 req->free_userdata(req->userdata);
         free(req->body);
+        safe_close(req->body_fd);
+        if (req->body_path)
+                (void) unlink(req->body_path);
+        free(req->body_path);
         free(req);
 }
 
@@ -987,7 +993,7 @@ json_object *http_request_json_body(HttpRequest *req) {
  * routes without one; local-only routes (token management) are refused outright. */
 static bool http_request_check_scope(HttpRequest *req, const HttpRoute *route) {
         bool get = streq(route->method, "GET");
-        unsigned need = route->scope ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
+        unsigned need = (route->scope & ~HTTP_ROUTE_BODY_FILE) ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
 
         if (!http_request_is_network(req))
                 return true;
@@ -1191,6 +1197,8 @@ static HttpRequest *http_request_new(HttpListener *l, struct MHD_Connection *con
         req->connection = connection;
         req->method = method;
         req->url = url;
+        req->body_fd = -1;
+        req->body_max = s->manager->config->max_request_body;
         info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         req->peer = info ? info->socket_context : NULL;
         return req;
@@ -1208,11 +1216,67 @@ static bool content_length_too_large(HttpRequest *req, uint64_t max) {
         return errno != 0 || *end != 0 || n > max;
 }
 
+/* Routes with HTTP_ROUTE_BODY_FILE take their body into a file of the upload directory (on the
+ * state file system, so that a handler can rename it into place), never into memory. Any local
+ * user (and a network caller that presents a credential) may send one as they may send a body:
+ * it is bounded by ProgramArtifactMax, the connection limits bound how many there are at once,
+ * and it is removed with the request. */
+static int http_request_setup_file_body(HttpRequest *req) {
+        const HttpRoute *route = NULL;
+        char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
+        char allow[64];
+        int fd;
+
+        /* (uploads are POSTs: other requests are not matched twice) */
+        if (!streq(req->method, MHD_HTTP_METHOD_POST))
+                return 0;
+        if (http_route_match(req->server->routes, req->server->n_routes, req->method, req->url, &route, captures,
+                             allow, sizeof(allow)) != HTTP_ROUTE_FOUND)
+                return 0;
+        http_route_captures_free(captures);
+        if (!(route->scope & HTTP_ROUTE_BODY_FILE))
+                return 0;
+        /* A network caller without any credential is refused (401) when the body has been read:
+         * its body must not reach the disk meanwhile, so it stays under MaxRequestBody. */
+        if (http_request_is_network(req) && !auth_source_find(req))
+                return 0;
+        req->body_max = req->manager->config->program_artifact_max;
+        if (asprintf(&req->body_path, "%s/" PROGRAM_UPLOAD_DIR "/upload-XXXXXX", req->manager->state_dir) < 0) {
+                req->body_path = NULL;
+                return -ENOMEM;
+        }
+        fd = mkostemp(req->body_path, O_CLOEXEC);
+        if (fd < 0) {
+                req->body_path = mfree(req->body_path);
+                return log_error_errno(errno, "Cannot create a file for an upload: %m");
+        }
+        req->body_fd = fd;
+        return 1;
+}
+
+/* Appends to the body file; past the limit the body is read and dropped, as in memory. */
+static enum MHD_Result http_request_file_body(HttpRequest *req, const char *data, size_t n) {
+        if (req->body_too_large || req->body_size + n > req->body_max) {
+                req->body_too_large = true;
+                req->body_size += n;
+                if (req->body_fd >= 0 && ftruncate(req->body_fd, 0) < 0)
+                        log_debug_errno(errno, "Cannot truncate %s: %m", req->body_path);
+                req->body_fd = safe_close(req->body_fd);
+                return req->body_size > 16 * req->body_max ? MHD_NO : MHD_YES;
+        }
+        if (loop_write(req->body_fd, data, n) < 0) {
+                log_warning_errno(errno, "Cannot write upload %s: %m", req->body_path);
+                return MHD_NO;  /* a full disk: the client sees the connection end */
+        }
+        req->body_size += n;
+        return MHD_YES;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls) {
         HttpListener *l = cls;
         HttpServer *s = l->server;
-        uint64_t max_body = s->manager->config->max_request_body;
+        uint64_t max_body;
         HttpRequest *req = *req_cls;
 
         /* Two-phase idiom: the first call only sets up state. Queueing a response here would make
@@ -1229,6 +1293,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 }
                 *req_cls = req;
                 manager_touch(s->manager);
+                if (http_request_setup_file_body(req) < 0)
+                        return MHD_NO;
+                max_body = req->body_max;
                 if (content_length_too_large(req, max_body)) {
                         http_request_reply_errorf(req, GW_ERROR_PAYLOAD_TOO_LARGE,
                                                   "Request body exceeds the limit of %llu bytes.", (unsigned long long) max_body);
@@ -1237,11 +1304,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
                 return MHD_YES;
         }
 
+        max_body = req->body_max;
         if (*upload_data_size > 0) {
                 size_t n = *upload_data_size;
                 char *b;
 
                 *upload_data_size = 0;
+                if (req->body_path)
+                        return http_request_file_body(req, upload_data, n);
                 if (req->body_size + n > max_body) {
                         /* libmicrohttpd accepts a response only before or after the body, so a
                          * body that grows past the limit (chunked, no Content-Length) is read and

@@ -39,6 +39,11 @@ typedef struct HttpRequest {
         char *body;
         size_t body_size;
         bool body_too_large;
+        /* HTTP_ROUTE_BODY_FILE routes: the body went to this file (removed with the request
+         * unless a handler took it: then it sets body_path to NULL), body_size counts it. */
+        char *body_path;
+        int body_fd;
+        uint64_t body_max;
 
         bool dispatched;
         bool suspended;

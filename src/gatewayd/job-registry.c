@@ -17,12 +17,13 @@
 #include "manager.h"
 #include "registry-events.h"
 #include "platform.h"
+#include "program-registry.h"
 #include "scheduler.h"
 #include "service-registry.h"
 #include "spool-reserve.h"
 
 #define JOB_COLUMNS "seq, id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, " \
-                    "exit_code, error_code, error_message, subject"
+                    "exit_code, error_code, error_message, subject, program_id, program"
 
 static void job_start(Job *j);
 static void job_retention_schedule(Job *j);
@@ -83,6 +84,8 @@ static int job_from_row(sqlite3_stmt *st, Job **ret) {
         j->error_message = column_strdup(st, 12);
         if (sqlite3_column_type(st, 13) != SQLITE_NULL && !(j->subject = column_strdup(st, 13)))
                 return -ENOMEM;
+        j->program_id = column_strdup(st, 14);
+        j->program = column_strdup(st, 15);
         *ret = TAKE_PTR(j);
         return 0;
 }
@@ -533,6 +536,24 @@ static void job_fail(Job *j, const char *code, const char *message) {
         (void) job_transition(j, JOB_FAILED, code, message);
 }
 
+/* A program's job runs as a transient service built from the program and the job's spool. */
+static void program_job_start(Job *j, Image *image) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(service_freep) Service *s = NULL;
+        Program *p = program_registry_get(j->manager, j->program_id);
+        int r;
+
+        if (!p)
+                return job_fail(j, "NO_SUCH_PROGRAM", "The program was removed before the job could start.");
+        r = program_job_service(p, j, image->reference ?: "", &s);
+        if (r < 0)
+                return job_fail(j, "INTERNAL_ERROR", "Cannot read the job's arguments from its spool.");
+        if (platform_start_job(job_platform(j), j, s, image, &job_platform_callbacks, &e) < 0)
+                return job_fail(j, e.code == GW_ERROR_INSUFFICIENT_STORAGE ? "DISK_FULL" : "INTERNAL_ERROR",
+                                e.message ?: "Failed to start the worker.");
+        image_mark_used(image);
+}
+
 static void on_image_ready(Manager *m, Image *image, const GwError *error, void *userdata) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         char *id = userdata;
@@ -551,6 +572,8 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
         if (!image)
                 return job_fail(j, "IMAGE_PULL_FAILED", "Image is not available.");
 
+        if (j->program_id)
+                return program_job_start(j, image);
         s = service_registry_get(m, j->service);
         if (!s)
                 return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
@@ -562,23 +585,34 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
 
 static void job_start(Job *j) {
         Manager *m = j->manager;
+        const char *image;
         Service *s;
         int r;
 
         if (j->image_request || j->worker_started)
                 return;
-        s = service_registry_get(m, j->service);
-        if (!s)
-                return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
+        if (j->program_id) {
+                /* a program's job runs on the base image of programs */
+                if (!program_registry_get(m, j->program_id))
+                        return job_fail(j, "NO_SUCH_PROGRAM", "The program was removed before the job could start.");
+                image = m->config->program_image;
+                if (!image)
+                        return job_fail(j, "NO_PROGRAM_IMAGE", "No ProgramImage is configured.");
+        } else {
+                s = service_registry_get(m, j->service);
+                if (!s)
+                        return job_fail(j, "NO_SUCH_SERVICE", "The service was removed before the job could start.");
+                image = s->image;
+        }
         j->image_request = strdup(j->id);
         if (!j->image_request)
                 return job_fail(j, "INTERNAL_ERROR", "Out of memory.");
 
         /* PENDING while the image is made READY; the callback may come at once or after a pull. */
-        r = image_registry_ensure_ready(m, job_platform(j)->name, s->image, j->uid, on_image_ready, j->image_request);
+        r = image_registry_ensure_ready(m, job_platform(j)->name, image, j->uid, on_image_ready, j->image_request);
         if (r < 0) {
                 j->image_request = mfree(j->image_request);
-                log_warning_errno(r, "Job %s: cannot get image %s: %m", j->id, s->image);
+                log_warning_errno(r, "Job %s: cannot get image %s: %m", j->id, image);
                 return job_fail(j, "IMAGE_PULL_FAILED", "The image could not be requested.");
         }
 }
@@ -597,7 +631,7 @@ static int write_file_at(int dfd, const char *name, const char *text) {
 }
 
 /* The spool exists before the row that points at it, so a committed job always has its input. */
-static int job_create_spool(Job *j, json_object *data, json_object *params) {
+static int job_create_spool(Job *j, json_object *data, json_object *params, json_object *arguments, json_object *env) {
         _cleanup_free_ char *jobs_dir = NULL, *input = NULL;
         _cleanup_close_ int dfd = -1;
         int r;
@@ -629,6 +663,13 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
         if (r >= 0)
                 r = write_file_at(dfd, "params.json",
                                   params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
+        /* a program's job: its arguments (also /var/input/arguments.json) and the run's env */
+        if (r >= 0 && arguments)
+                r = write_file_at(dfd, PROGRAM_ARGUMENTS_FILE,
+                                  json_object_to_json_string_ext(arguments, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        if (r >= 0 && env)
+                r = write_file_at(dfd, PROGRAM_ENV_FILE,
+                                  json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         return r;
 }
 
@@ -664,8 +705,8 @@ static int job_insert(Job *j, bool now, GwError *e) {
         if (r < 0)
                 return gw_error_set_errno(e, r, "Database error.");
         r = db_prepare(m->db,
-                       "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, subject) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)", &st);
+                       "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, "
+                       "subject, program_id, program) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)", &st);
         if (r < 0) {
                 db_batch_unstage(m->db);
                 return gw_error_set_errno(e, r, "Database error.");
@@ -678,6 +719,8 @@ static int job_insert(Job *j, bool now, GwError *e) {
         sqlite3_bind_text(st, 6, job_state_to_string(j->state), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, (sqlite3_int64) j->created_usec);
         sqlite3_bind_text(st, 8, j->subject, -1, SQLITE_STATIC);  /* NULL binds NULL */
+        sqlite3_bind_text(st, 9, j->program_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, j->program, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         db_batch_unstage(m->db);
         r = db_errno(rc);
@@ -756,13 +799,19 @@ static void on_submission_committed(int r, void *userdata) {
         free(s);
 }
 
+/* What a program's job adds to a submission. */
+typedef struct ProgramRun {
+        const Program *program;
+        json_object *arguments, *env;
+} ProgramRun;
+
 static int job_submit(Manager *m, const Caller *c, const char *service, json_object *data,
-                      json_object *params, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
+                      json_object *params, const ProgramRun *run, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
         _cleanup_(job_freep) Job *j = NULL;
         Platform *p;
         int r;
 
-        if (!service_registry_get(m, service))
+        if (!run && !service_registry_get(m, service))
                 return gw_error_set(e, GW_ERROR_NO_SUCH_SERVICE, "No service '%s'.", service);
         if (m->config->active_jobs_per_user > 0 &&
             count_unfinished(m, c) + count_submitting(c) >= m->config->active_jobs_per_user)
@@ -788,6 +837,8 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
         j->platform = strdup(p->name);
         if (!j->service || !j->platform)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        if (run && (!(j->program_id = strdup(run->program->id)) || !(j->program = strdup(run->program->title))))
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         j->uid = c->uid;
         j->gid = caller_gid(c);
         if (c->subject && !(j->subject = strdup(c->subject)))
@@ -800,7 +851,7 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
         r = job_check_space(m, e);
         if (r < 0)
                 return r;
-        r = job_create_spool(j, data, params);
+        r = job_create_spool(j, data, params, run ? run->arguments : NULL, run ? run->env : NULL);
         if (r < 0) {
                 log_error_errno(r, "Failed to create spool directory %s: %m", j->spool_dir);
                 if (r != -EEXIST)  /* (not ours to remove then) */
@@ -833,12 +884,36 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
 
 int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
                         json_object *params, Job **ret, GwError *e) {
-        return job_submit(m, c, service, data, params, NULL, NULL, ret, e);
+        return job_submit(m, c, service, data, params, NULL, NULL, NULL, ret, e);
 }
 
 int job_registry_submit_async(Manager *m, const Caller *c, const char *service, json_object *data,
                               json_object *params, JobSubmitted cb, void *userdata, GwError *e) {
-        return job_submit(m, c, service, data, params, cb, userdata, NULL, e);
+        return job_submit(m, c, service, data, params, NULL, cb, userdata, NULL, e);
+}
+
+static int program_submit(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                          json_object *env, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
+        ProgramRun run = { .program = program, .arguments = arguments, .env = env };
+        Platform *p = platform_default(m);
+
+        if (!m->config->program_image)
+                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Programs cannot run here: no ProgramImage is configured.");
+        /* The program's layer is a local file: other platforms do not carry it yet. */
+        if (p && !streq(p->kind, "local"))
+                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Programs run on the local platform only; DefaultPlatform '%s' is %s.",
+                                    p->name, p->kind);
+        return job_submit(m, c, "", NULL, NULL, &run, cb, userdata, ret, e);
+}
+
+int job_registry_submit_program(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                                json_object *env, Job **ret, GwError *e) {
+        return program_submit(m, c, program, arguments, env, NULL, NULL, ret, e);
+}
+
+int job_registry_submit_program_async(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                                      json_object *env, JobSubmitted cb, void *userdata, GwError *e) {
+        return program_submit(m, c, program, arguments, env, cb, userdata, NULL, e);
 }
 
 int job_registry_cancel(Job *j, GwError *e) {

@@ -28,6 +28,14 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
 typedef void (*JobSubmitted)(Manager *m, Job *j, const GwError *e, void *userdata);
 int job_registry_submit_async(Manager *m, const Caller *c, const char *service, json_object *data,
                               json_object *params, JobSubmitted cb, void *userdata, GwError *e);
+/* A program's job (docs/programs.md): arguments are the merged arguments (an object), env the
+ * run's env (an object of strings, validated) or NULL. Same limits and answer as above;
+ * Unavailable without ProgramImage. */
+typedef struct Program Program;
+int job_registry_submit_program(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                                json_object *env, Job **ret, GwError *e);
+int job_registry_submit_program_async(Manager *m, const Caller *c, const Program *program, json_object *arguments,
+                                      json_object *env, JobSubmitted cb, void *userdata, GwError *e);
 /* Idempotent: a finished job stays as it is. A queued or image-waiting job is cancelled at once;
  * a running one gets SIGTERM and ends CANCELLED when its worker has stopped it. */
 int job_registry_cancel(Job *j, GwError *e);

@@ -109,6 +109,8 @@ Job *job_free(Job *j) {
         free(j->image_request);
         free(j->id);
         free(j->service);
+        free(j->program_id);
+        free(j->program);
         free(j->platform);
         free(j->subject);
         free(j->error_code);
@@ -177,6 +179,8 @@ json_object *job_to_json(const Job *j) {
                 return NULL;
         json_object_object_add(o, "id", json_object_new_string(j->id));
         json_object_object_add(o, "service", json_object_new_string(j->service));
+        if (j->program)
+                json_object_object_add(o, "program", json_object_new_string(j->program));
         json_object_object_add(o, "platform", json_object_new_string(j->platform));
         json_object_object_add(o, "status", json_object_new_string(job_state_to_string(j->state)));
         json_object_object_add(o, "uid", json_object_new_int64(j->uid));

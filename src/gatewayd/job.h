@@ -68,7 +68,9 @@ typedef struct Job {
 
         char *id;                       /* UUID, as PlanQK clients expect */
         int64_t seq;                    /* submission order (the row id): fair share and paging */
-        char *service;
+        char *service;                  /* "" for a program's job */
+        char *program_id;               /* a program's job: its program (program.h); else NULL */
+        char *program;                  /* and that program's title, kept after it is removed */
         char *platform;
         uid_t uid;
         gid_t gid;

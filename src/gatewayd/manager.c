@@ -15,6 +15,7 @@
 #include "manager.h"
 #include "platform.h"
 #include "polkit.h"
+#include "program-registry.h"
 #include "registry-events.h"
 #include "service-registry.h"
 
@@ -32,7 +33,8 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->runtime_dir = strdup(o->runtime_dir);
         m->services = hashmap_new();
         m->jobs = hashmap_new();
-        if (!m->runtime_dir || !m->services || !m->jobs)
+        m->programs = hashmap_new();
+        if (!m->runtime_dir || !m->services || !m->jobs || !m->programs)
                 return log_oom();
         m->idle_timeout_usec = o->idle_timeout_usec;
 
@@ -79,6 +81,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_slot_unref(m->name_owner_slot);
         image_registry_free(m);
         job_registry_free(m);
+        program_registry_free(m);
         platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
@@ -234,6 +237,9 @@ static int manager_open_state(Manager *m) {
         if (r < 0)
                 return r;
         r = image_registry_load(m);
+        if (r < 0)
+                return r;
+        r = program_registry_load(m);
         if (r < 0)
                 return r;
         return job_registry_load(m);

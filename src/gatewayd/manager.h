@@ -37,6 +37,7 @@ typedef struct Manager {
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
         Hashmap *pulls;                 /* "<platform>\n<reference>" → ImagePull still resolving */
         sd_event_source *expiry_timer;
+        Hashmap *programs;              /* id → Program (program-registry.c), mirrors the DB rows */
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */

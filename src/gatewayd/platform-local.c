@@ -123,6 +123,13 @@ json_object *platform_job_spec_json(Job *j, const Service *s, const Image *image
         json_object_object_add(o, "resources", res);
         json_object_object_add(o, "uid", json_object_new_int64(j->uid));
         json_object_object_add(o, "gid", json_object_new_int64(j->gid));
+        if (s->workdir)
+                json_object_object_add(o, "workdir", json_object_new_string(s->workdir));
+        if (s->program_layer) {
+                json_object *prog = json_object_new_object();
+                json_object_object_add(prog, "path", json_object_new_string(s->program_layer));
+                json_object_object_add(o, "program", prog);
+        }
         return o;
 }
 

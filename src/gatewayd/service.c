@@ -14,6 +14,8 @@ Service *service_free(Service *s) {
         free(s->description);
         strv_free(s->command);
         strv_free(s->env);
+        free(s->program_layer);
+        free(s->workdir);
         free(s->object_path);
         free(s->json);
         free(s);

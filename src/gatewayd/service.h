@@ -23,6 +23,11 @@ typedef struct Service {
         uint64_t timeout_sec;   /* 0 = unset */
         bool network;
 
+        /* Only in the transient service a program's job runs as (program_job_service()): the
+         * program's squashfs, mounted read-only at /program, and the working directory. */
+        char *program_layer;
+        char *workdir;
+
         uint64_t created_usec;
         uint64_t updated_usec;
 

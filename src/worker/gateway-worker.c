@@ -4,6 +4,7 @@
 
 #include "connect.h"
 #include "log.h"
+#include "program-squash.h"
 #include "pull.h"
 #include "run.h"
 #include "serve.h"
@@ -17,6 +18,8 @@ static void help(void) {
                "Verbs:\n"
                "  pull REFERENCE   Pull an image from a registry and convert it to squashfs\n"
                "  run SPOOLDIR     Run one job in a sandbox and write its spool files\n"
+               "  program ARTIFACT OUTPUT\n"
+               "                   Check a user's program artifact and write it as a squashfs\n"
                "  serve            The node agent: JSON-lines requests on stdin/stdout (one per\n"
                "                   connection to the node socket)\n"
                "  connect          The node SSH account's forced command: relays to the node\n"
@@ -44,6 +47,8 @@ int main(int argc, char *argv[]) {
                 return verb_pull(argc - 1, argv + 1);
         if (streq(argv[1], "run"))
                 return verb_run(argc - 1, argv + 1);
+        if (streq(argv[1], "program"))
+                return verb_program(argc - 1, argv + 1);
         if (streq(argv[1], "serve"))
                 return verb_serve(argc - 1, argv + 1);
         if (streq(argv[1], "connect"))

@@ -16,6 +16,7 @@ JobSpec *job_spec_free(JobSpec *s) {
                 return NULL;
         free(s->id);
         free(s->image_path);
+        free(s->program_path);
         strv_free(s->argv);
         strv_free(s->env);
         free(s->workdir);
@@ -347,7 +348,7 @@ static int parse_ids(json_object *o, JobSpec *s, char **ret_error) {
 
 int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
         static const char * const allowed[] = {
-                "id", "image", "command", "env", "workdir", "network", "resources", "uid", "gid", NULL
+                "id", "image", "command", "env", "workdir", "network", "resources", "uid", "gid", "program", NULL
         };
         _cleanup_job_spec_ JobSpec *s = NULL;
         size_t env_n = 0;
@@ -397,6 +398,20 @@ int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
         r = parse_ids(o, s, ret_error);
         if (r < 0)
                 return r;
+        if (json_object_object_get_ex(o, "program", &v) && !json_object_is_type(v, json_type_null)) {
+                static const char * const program_keys[] = { "path", NULL };
+
+                if (!json_object_is_type(v, json_type_object))
+                        return fail(ret_error, "program: expected an object");
+                r = check_keys(v, "program.", program_keys, ret_error);
+                if (r < 0)
+                        return r;
+                r = get_absolute_path(v, "path", "program.path", &s->program_path, ret_error);
+                if (r < 0)
+                        return r;
+                if (!s->program_path)
+                        return fail(ret_error, "program.path: missing");
+        }
 
         *ret = TAKE_PTR(s);
         return 0;

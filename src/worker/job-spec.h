@@ -27,8 +27,11 @@
  *       "timeout": 3600,                     seconds of wall-clock time (may be fractional)
  *       "pids": 512                          processes/threads of the job
  *     },
- *     "uid": 1000, "gid": 1000               whom to run as; default and uid 0 → nobody (65534)
- *   }
+ *     "uid": 1000, "gid": 1000,              whom to run as; default and uid 0 → nobody (65534)
+ *     "program": {                           optional: a user's program (docs/programs.md)
+ *       "path": "/var/lib/gatewayd/programs/ID/program.squashfs"   required, absolute; mounted
+ *     }                                       read-only at /program, and the spool's
+ *   }                                         input/arguments.json bound at /var/input/
  *
  * Unknown keys are rejected, so a typo in gatewayd cannot silently drop a limit. */
 
@@ -37,6 +40,7 @@
 typedef struct JobSpec {
         char *id;
         char *image_path;
+        char *program_path;     /* NULL: no program layer */
         char **argv;            /* entrypoint + cmd, or command */
         char **env;             /* "K=V", merged */
         char *workdir;

@@ -28,6 +28,9 @@ struct LayerMerger {
         int layer;
         const char *subject;
         uint64_t size_max, files_max;
+        bool set_owner;
+        uid_t uid;
+        gid_t gid;
         LayerApplyStats stats;
 };
 
@@ -88,6 +91,12 @@ int layer_merger_new(int out_fd, LayerMerger **ret) {
 void layer_merger_set_limits(LayerMerger *m, uint64_t size_max, uint64_t files_max) {
         m->size_max = size_max ?: UINT64_MAX;
         m->files_max = files_max ?: UINT64_MAX;
+}
+
+void layer_merger_set_owner(LayerMerger *m, uid_t uid, gid_t gid) {
+        m->set_owner = true;
+        m->uid = uid;
+        m->gid = gid;
 }
 
 const LayerApplyStats *layer_merger_stats(LayerMerger *m) {
@@ -194,6 +203,13 @@ static int mark_implied(LayerMerger *m, const char *path, bool self) {
 }
 
 static int write_entry(LayerMerger *m, struct archive *ar, struct archive_entry *e, const char *path, bool data) {
+        if (m->set_owner) {
+                archive_entry_set_uid(e, m->uid);
+                archive_entry_set_gid(e, m->gid);
+                archive_entry_set_uname(e, NULL);
+                archive_entry_set_gname(e, NULL);
+                archive_entry_set_perm(e, archive_entry_perm(e) & 0777);
+        }
         if (archive_write_header(m->out, e) != ARCHIVE_OK)
                 return worker_error_errno(EPIPE, "Layer %s: cannot write %s to the squashfs writer: %s", m->subject, path,
                                           strna(archive_error_string(m->out)));

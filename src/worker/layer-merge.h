@@ -3,6 +3,7 @@
 
 #include <archive.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "layer-apply.h"
 
@@ -30,6 +31,10 @@ static inline void layer_merger_freep(LayerMerger **m) {
 }
 
 void layer_merger_set_limits(LayerMerger *m, uint64_t size_max, uint64_t files_max);
+/* Every entry written from now on is owned by uid:gid (names dropped) and loses its setuid,
+ * setgid and sticky bits: for a user's own program artifact, whose headers say nothing we
+ * should believe (gateway-worker program). */
+void layer_merger_set_owner(LayerMerger *m, uid_t uid, gid_t gid);
 
 /* Merges the next layer, top-most first. */
 int layer_merger_merge(LayerMerger *m, struct archive *ar, const char *subject);

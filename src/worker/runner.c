@@ -48,6 +48,7 @@ typedef struct Runner {
 
         JobCgroup *cgroup;
         ImageMount *mount;
+        ImageMount *program_mount;
 
         pid_t bwrap_pid;
         int bwrap_pidfd;
@@ -409,7 +410,7 @@ static void cgroup_name(const Runner *r, char *buf, size_t size) {
 }
 
 static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret_argv) {
-        _cleanup_free_ char *data = NULL, *params = NULL;
+        _cleanup_free_ char *data = NULL, *params = NULL, *arguments = NULL;
         JobLimits limits = {
                 .memory = r->spec->memory,
                 .pids = r->spec->pids ?: r->opts->default_pids,
@@ -430,6 +431,12 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
         k = image_mount_acquire(r->opts->runtime_dir, r->spec->image_path, &r->mount);
         if (k < 0)
                 return set_error(o, "FAILED", "IMAGE_ERROR", "%s", image_mount_last_error());
+        /* The program's squashfs is shared by its jobs like an image's. */
+        if (r->spec->program_path) {
+                k = image_mount_acquire(r->opts->runtime_dir, r->spec->program_path, &r->program_mount);
+                if (k < 0)
+                        return set_error(o, "FAILED", "PROGRAM_ERROR", "%s", image_mount_last_error());
+        }
 
         cgroup_name(r, name, sizeof(name));
         k = job_cgroup_new(name, &limits, r->opts->use_cgroups, &r->cgroup);
@@ -444,7 +451,8 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                                  strerror(-k));
 
         if (asprintf(&data, "%s/input/data.json", spool_path) < 0 ||
-            asprintf(&params, "%s/input/params.json", spool_path) < 0)
+            asprintf(&params, "%s/input/params.json", spool_path) < 0 ||
+            (r->spec->program_path && asprintf(&arguments, "%s/input/arguments.json", spool_path) < 0))
                 return -ENOMEM;
         sp = (SandboxParams) {
                 .bwrap = r->opts->bwrap,
@@ -452,6 +460,8 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .init = r->opts->init,
                 .data_path = data,
                 .params_path = params,
+                .program_root = r->program_mount ? image_mount_root(r->program_mount) : NULL,
+                .arguments_path = arguments,
                 .workdir = r->spec->workdir,
                 .hostname = "gatewayd-job",
                 .network = r->spec->network,
@@ -560,6 +570,8 @@ static void runner_done(Runner *r) {
         job_cgroup_free(r->cgroup);
         if (r->mount)
                 (void) image_mount_release(r->mount);
+        if (r->program_mount)
+                (void) image_mount_release(r->program_mount);
         job_output_free(r->output);
 }
 

@@ -73,7 +73,7 @@ static int add_tmpfs(Argv *a, const char *dest, uint64_t size) {
 
 /* Entries of the sandbox root that are never taken from the image. */
 static bool is_replaced(const char *dest) {
-        static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", SANDBOX_INIT_PATH, NULL };
+        static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", "/program", SANDBOX_INIT_PATH, NULL };
         for (const char * const *r = replaced; *r; r++)
                 if (streq(dest, *r))
                         return true;
@@ -178,6 +178,11 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 6,
                               "--ro-bind", p->params_path, "/var/input/params.json",
                               "--ro-bind", p->init, SANDBOX_INIT_PATH);
+        /* A program's own files: a layer of their own over the base image, read-only. */
+        if (r >= 0 && p->program_root)
+                r = argv_addv(&a, 3, "--ro-bind", p->program_root, "/program");
+        if (r >= 0 && p->arguments_path)
+                r = argv_addv(&a, 3, "--ro-bind", p->arguments_path, "/var/input/arguments.json");
         if (r >= 0)
                 r = argv_addv(&a, 4, "--remount-ro", "/", "--chdir", p->workdir);
 

@@ -37,6 +37,9 @@ typedef struct SandboxParams {
         const char *init;               /* host path of gateway-job-init */
         const char *data_path;          /* host paths of the input files */
         const char *params_path;
+        const char *program_root;       /* a program's squashfs mount, bound read-only at
+                                         * /program; NULL: none */
+        const char *arguments_path;     /* with it: /var/input/arguments.json */
         const char *workdir;
         const char *hostname;
         bool network;

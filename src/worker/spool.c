@@ -83,5 +83,9 @@ int spool_prepare_input(int dir_fd, uid_t uid, gid_t gid) {
         r = prepare_input_file(input_fd, "data.json", uid, gid);
         if (r < 0)
                 return r;
-        return prepare_input_file(input_fd, "params.json", uid, gid);
+        r = prepare_input_file(input_fd, "params.json", uid, gid);
+        if (r < 0)
+                return r;
+        /* A program job's arguments (gatewayd writes them; none: {}) */
+        return prepare_input_file(input_fd, "arguments.json", uid, gid);
 }

@@ -95,13 +95,18 @@ class Completion(ImageStack):
             "gatewayctl ", "gatewayctl se", "gatewayctl service ", "gatewayctl --no-legend image ",
             "gatewayctl job ", "gatewayctl help ")
         for v in ("services", "service", "pull", "images", "image", "rmi", "submit", "jobs", "job",
-                  "result", "logs", "cancel", "token", "status", "help"):
+                  "result", "logs", "cancel", "token", "program", "status", "help"):
             self.assertIn(v, top)
         token, token_opts, scope = self.complete("gatewayctl token ", "gatewayctl token create --",
                                                  "gatewayctl token create --scope=")
         self.assertEqual(token, {"create", "list", "revoke"})
         self.assertTrue({"--expires-in=", "--scope=", "--quiet"} <= token_opts, token_opts)
         self.assertEqual(scope, {"read", "submit", "pull"})
+        program, upload_opts, run_opts = self.complete("gatewayctl program ", "gatewayctl program upload d --",
+                                                       "gatewayctl program run x --")
+        self.assertEqual(program, {"upload", "list", "rm", "run"})
+        self.assertTrue({"--entrypoint=", "--title=", "--arg="} <= upload_opts, upload_opts)
+        self.assertTrue({"--arg=", "--wait"} <= run_opts, run_opts)
         self.assertEqual(se, {"services", "service"})
         self.assertEqual(service, {"list", "show", "create", "update", "rm", "remove"})
         self.assertEqual(image, {"pull", "list", "show", "rm", "expire"})

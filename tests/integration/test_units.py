@@ -287,6 +287,7 @@ class ManPages(unittest.TestCase):
         w = os.path.join(self.build, "src/worker/gateway-worker")
         self.check_options("man8/gateway-worker.8", [[w, "--help"], [w, "pull", "--help"], [w, "run", "--help"],
                                                     [w, "serve", "--help"], [w, "connect", "--help"],
+                                                    [w, "program", "--help"],
                                                     [os.path.join(self.build, "src/worker/gateway-worker-run"), "--help"]])
 
     def test_gatewayctl_options(self):
@@ -294,7 +295,8 @@ class ManPages(unittest.TestCase):
         verbs = [["services"], ["service", "show"], ["service", "create"], ["service", "update"],
                  ["service", "rm"], ["pull"], ["images"], ["image", "show"], ["rmi"], ["image", "expire"],
                  ["submit"], ["jobs"], ["job", "show"], ["job", "rm"], ["result"], ["logs"], ["cancel"],
-                 ["status"], ["platforms"], ["platform", "show"], ["nodes"]]
+                 ["status"], ["platforms"], ["platform", "show"], ["nodes"], ["program", "upload"], ["program", "list"],
+                 ["program", "rm"], ["program", "run"]]
         self.check_options("man1/gatewayctl.1", [[ctl, "--help"]] + [[ctl, *v, "--help"] for v in verbs])
 
     def test_configuration_keys(self):

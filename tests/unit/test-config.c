@@ -1256,6 +1256,33 @@ START_TEST(test_image_limits) {
 }
 END_TEST
 
+/* ProgramImage / ProgramArtifactMax (issue 14, docs/programs.md). */
+START_TEST(test_program_keys) {
+        static const struct { const char *text, *error; } bad[] = {
+                { "{\"ProgramImage\": \"\"}", "ProgramImage: must not be empty" },
+                { "{\"ProgramImage\": 3}", "ProgramImage: expected a string, got an integer" },
+                { "{\"ProgramArtifactMax\": 0}", "ProgramArtifactMax: must be at least 1" },
+                { "{\"ProgramArtifactMax\": \"lots\"}", "ProgramArtifactMax: expected a byte count such as 1048576 or \"16M\", got \"lots\"" },
+        };
+        _cleanup_(config_freep) Config *d = NULL, *c = NULL;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_ptr_null(d->program_image);
+        ck_assert_uint_eq(d->program_artifact_max, 64 * 1024 * 1024);
+        ck_assert_int_eq(config_parse("{\"ProgramImage\": \"python:3.12-slim\", \"ProgramArtifactMax\": \"8M\"}", NULL, &c, NULL), 0);
+        ck_assert_str_eq(c->program_image, "python:3.12-slim");
+        ck_assert_uint_eq(c->program_artifact_max, 8 * 1024 * 1024);
+        ck_assert_ptr_null(c->unknown_keys);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(config_freep) Config *x = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
+                ck_assert_str_eq(err, bad[i].error);
+        }
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -1296,6 +1323,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_example_file);
         tcase_add_test(tc, test_documentation_examples);
         tcase_add_test(tc, test_image_limits);
+        tcase_add_test(tc, test_program_keys);
         suite_add_tcase(s, tc);
 
         return s;

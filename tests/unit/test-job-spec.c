@@ -183,6 +183,25 @@ START_TEST(test_bad) {
 }
 END_TEST
 
+/* A program's job (docs/programs.md): its squashfs, mounted at /program. */
+START_TEST(test_program) {
+        JobSpec *s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"python3\",\"/program/main.py\"],"
+                              "\"workdir\":\"/program\",\"program\":{\"path\":\"/p/program.squashfs\"}}");
+        ck_assert_str_eq(s->program_path, "/p/program.squashfs");
+        ck_assert_str_eq(s->workdir, "/program");
+        job_spec_free(s);
+        s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"program\":null}");
+        ck_assert_ptr_null(s->program_path);
+        job_spec_free(s);
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"program\":{}}", "program.path: missing");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"program\":{\"path\":\"p.sqfs\"}}",
+                  "program.path: expected an absolute path");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"program\":{\"path\":\"/p\",\"x\":1}}",
+                  "program.x: unknown key");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"program\":\"/p\"}", "program: expected an object");
+}
+END_TEST
+
 START_TEST(test_load) {
         char dir[] = "/tmp/test-job-spec-XXXXXX", path[256];
         int fd;
@@ -290,6 +309,7 @@ int main(void) {
         tcase_add_test(tc, test_root_runs_as_nobody);
         tcase_add_test(tc, test_empty_workdir_means_root);
         tcase_add_test(tc, test_meta_path);
+        tcase_add_test(tc, test_program);
         tcase_add_test(tc, test_bad);
         tcase_add_test(tc, test_load);
         tcase_add_test(tc, test_random_specs);

@@ -168,6 +168,40 @@ START_TEST(test_network_and_var_symlink) {
 }
 END_TEST
 
+/* A program's squashfs at /program and its arguments at /var/input/arguments.json, bound after
+ * the image's entries (an image's own /program is not carried in). */
+START_TEST(test_program_layer) {
+        static char * const command[] = { "python3", "/program/main.py", NULL };
+        SandboxParams p = {
+                .bwrap = "/usr/bin/bwrap",
+                .image_root = root,
+                .init = "/usr/libexec/gateway-job-init",
+                .data_path = "/spool/input/data.json",
+                .params_path = "/spool/input/params.json",
+                .program_root = "/run/gatewayd/images/1-2/root",
+                .arguments_path = "/spool/input/arguments.json",
+                .workdir = "/program",
+                .command = command,
+        };
+        char **argv = NULL;
+        int bind;
+
+        mk("program", 'd', NULL);
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        bind = find3(argv, "--ro-bind", "/run/gatewayd/images/1-2/root", "/program");
+        ck_assert_int_ge(bind, 0);
+        ck_assert_int_gt(bind, find3(argv, "--dir", "/var/input", "--ro-bind"));
+        ck_assert_int_ge(find3(argv, "--ro-bind", "/spool/input/arguments.json", "/var/input/arguments.json"), 0);
+        ck_assert_int_ge(find3(argv, "--remount-ro", "/", "--chdir"), 0);
+        {
+                char from[128];
+                snprintf(from, sizeof(from), "%s/program", root);
+                ck_assert_int_lt(find3(argv, "--ro-bind", from, "/program"), 0);
+        }
+        strv_free(argv);
+}
+END_TEST
+
 START_TEST(test_missing_root) {
         SandboxParams p = { .bwrap = "b", .image_root = "/nonexistent/root", .init = "i",
                             .data_path = "d", .params_path = "p", .workdir = "/" };
@@ -186,6 +220,7 @@ int main(void) {
         tcase_add_test(tc, test_root_entries);
         tcase_add_test(tc, test_network_and_var_symlink);
         tcase_add_test(tc, test_missing_root);
+        tcase_add_test(tc, test_program_layer);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

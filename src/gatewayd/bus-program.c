@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The Manager's program methods: the D-Bus side of /v1/programs (program-registry.c). A program
+ * exists only for its owner: anyone else's title is NotFound, as over HTTP. */
+#include "bus-program.h"
+#include "bus-util.h"
+#include "job-registry.h"
+#include "json-util.h"
+#include "manager.h"
+#include "program-registry.h"
+
+#define ACTION_SUBMIT_JOB "org.gatewayd.submit-job"
+
+static int no_such_program(const char *title, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+
+        gw_error_set(&e, GW_ERROR_NOT_FOUND, "No program '%s'.", title);
+        return gw_error_to_bus(&e, error);
+}
+
+int bus_method_list_programs(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ Program **l = NULL;
+        json_object *a;
+        Caller c;
+        int r;
+
+        r = bus_get_caller(message, &c);
+        if (r < 0)
+                return r;
+        l = program_registry_list(userdata, c.uid, NULL);
+        a = l ? json_object_new_array() : NULL;
+        if (!a)
+                return -ENOMEM;
+        for (Program **p = l; *p; p++)
+                json_object_array_add(a, program_to_json(*p));
+        r = sd_bus_reply_method_return(message, "s", json_text(a));
+        json_object_put(a);
+        return r;
+}
+
+static int parse_argument(const char *text, const char *what, json_object **ret, GwError *e) {
+        *ret = NULL;
+        if (!*text)
+                return 0;  /* "" is none */
+        return bus_parse_json_argument(text, what, ret, e);
+}
+
+static int run_program_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *arguments = NULL, *env = NULL, *merged = NULL;
+        const char *title, *arguments_text, *env_text;
+        Program *p;
+        Caller c;
+        Job *j;
+        int r;
+
+        r = sd_bus_message_read(message, "sss", &title, &arguments_text, &env_text);
+        if (r < 0)
+                return r;
+        r = bus_get_caller(message, &c);
+        if (r < 0)
+                return r;
+        p = program_registry_find(m, c.uid, title);
+        if (!p)
+                return no_such_program(title, error);
+        if (strlen(arguments_text) + strlen(env_text) > m->config->max_request_body) {
+                gw_error_set(&e, GW_ERROR_PAYLOAD_TOO_LARGE, "arguments and env exceed the limit of %llu bytes (MaxRequestBody).",
+                             (unsigned long long) m->config->max_request_body);
+                return gw_error_to_bus(&e, error);
+        }
+        if (parse_argument(arguments_text, "arguments", &arguments, &e) < 0 ||
+            parse_argument(env_text, "env", &env, &e) < 0 ||
+            program_run_arguments(p, arguments, env, &merged, &e) < 0 ||
+            job_registry_submit_program(m, &c, p, merged, env, &j, &e) < 0)
+                return gw_error_to_bus(&e, error);
+        return sd_bus_reply_method_return(message, "o", j->object_path);
+}
+
+int bus_method_run_program(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return bus_verify_polkit_then(userdata, message, ACTION_SUBMIT_JOB, run_program_authorized, error);
+}
+
+int bus_method_remove_program(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        const char *title;
+        Program *p;
+        Caller c;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &title);
+        if (r < 0)
+                return r;
+        r = bus_get_caller(message, &c);
+        if (r < 0)
+                return r;
+        p = program_registry_find(userdata, c.uid, title);
+        if (!p)
+                return no_such_program(title, error);
+        if (program_registry_remove(userdata, p, &e) < 0)
+                return gw_error_to_bus(&e, error);
+        return sd_bus_reply_method_return(message, NULL);
+}

@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+/* Manager methods ListPrograms() → s json (the caller's program records, an array),
+ * RunProgram(s title, s arguments_json, s env_json) → o job, RemoveProgram(s title):
+ * docs/dbus-api.md. Uploads are HTTP only (docs/programs.md). */
+int bus_method_list_programs(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int bus_method_run_program(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int bus_method_remove_program(sd_bus_message *message, void *userdata, sd_bus_error *error);

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The native programs API (docs/programs.md): /v1/programs. A program exists only for its owner:
+ * anyone else (root included) gets 404, as for jobs. */
+#include "http-api.h"
+#include "http-auth.h"
+#include "job-registry.h"
+#include "json-util.h"
+#include "log.h"
+#include "manager.h"
+#include "program-registry.h"
+
+#define ACTION_SUBMIT_JOB "org.gatewayd.submit-job"
+
+static void reply_no_such_program(HttpRequest *req, const char *title) {
+        http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No program '%s'.", title);
+}
+
+static Program *find_program(HttpRequest *req, const char *title) {
+        return program_registry_find(req->manager, http_request_caller(req)->uid, title);
+}
+
+void http_list_programs(HttpRequest *req, char **captures) {
+        _cleanup_free_ Program **l = program_registry_list(req->manager, http_request_caller(req)->uid, NULL);
+        json_object *o, *a;
+
+        if (!l)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        a = json_object_new_array();
+        for (Program **p = l; *p; p++)
+                json_object_array_add(a, program_to_json(*p));
+        o = json_object_new_object();
+        json_object_object_add(o, "programs", a);
+        http_request_reply_json(req, MHD_HTTP_OK, o);
+}
+
+void http_get_program(HttpRequest *req, char **captures) {
+        Program *p = find_program(req, captures[0]);
+
+        if (!p)
+                return reply_no_such_program(req, captures[0]);
+        http_request_reply_json(req, MHD_HTTP_OK, program_to_json(p));
+}
+
+void http_remove_program(HttpRequest *req, char **captures) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Program *p = find_program(req, captures[0]);
+
+        if (!p)
+                return reply_no_such_program(req, captures[0]);
+        if (program_registry_remove(req->manager, p, &e) < 0)
+                return http_request_reply_error(req, &e);
+        http_request_reply_empty(req, MHD_HTTP_NO_CONTENT);
+}
+
+/* ---- upload: the artifact is the body, the metadata the query ---- */
+
+static void free_program(void *p) {
+        program_free(p);
+}
+
+static int query_json(HttpRequest *req, json_object *meta, const char *key, GwError *e) {
+        const char *v = http_request_query(req, key);
+        enum json_tokener_error jerr;
+        json_object *o;
+
+        if (!v)
+                return 0;
+        o = json_parse_deep(v, &jerr);
+        if (jerr != json_tokener_success)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Query parameter %s: not valid JSON.", key);
+        json_object_object_add(meta, key, o);
+        return 0;
+}
+
+static int upload_metadata(HttpRequest *req, Program **ret, GwError *e) {
+        static const char * const text_keys[] = { "title", "entrypoint", "description", "version" };
+        _cleanup_(json_object_putp) json_object *meta = json_object_new_object();
+        int r;
+
+        if (!meta)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        for (size_t i = 0; i < ELEMENTSOF(text_keys); i++) {
+                const char *v = http_request_query(req, text_keys[i]);
+                if (v)
+                        json_object_object_add(meta, text_keys[i], json_object_new_string(v));
+        }
+        r = query_json(req, meta, "arguments", e);
+        if (r >= 0)
+                r = query_json(req, meta, "env", e);
+        if (r >= 0)
+                r = query_json(req, meta, "dependencies", e);
+        if (r < 0)
+                return r;
+        return program_from_metadata(meta, ret, e);
+}
+
+static void on_uploaded(Manager *m, Program *p, const GwError *error, void *userdata) {
+        _cleanup_free_ char *location = NULL;
+        HttpRequest *req = userdata;
+
+        if (!p)
+                return http_request_reply_error(req, error);
+        http_request_reply_json(req, MHD_HTTP_CREATED, program_to_json(p));
+        if (asprintf(&location, "/v1/programs/%s", p->title) >= 0)
+                http_request_add_header(req, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+static void upload_authorized(HttpRequest *req) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Program *meta = TAKE_PTR(req->userdata);
+        int r;
+
+        /* The registry has the Program; the request stays suspended (not freed) until the
+         * callback answers it. */
+        req->free_userdata = NULL;
+        r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, on_uploaded, req, &e);
+        if (r < 0)
+                return http_request_reply_error(req, &e);
+        req->body_path = mfree(req->body_path);  /* the registry has it now */
+        http_request_suspend(req);
+}
+
+void http_upload_program(HttpRequest *req, char **captures) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Program *meta = NULL;
+
+        if (!req->body_path || req->body_size == 0)
+                return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
+                                                 "The request body must be the program's artifact (a tar or tar.gz).");
+        if (upload_metadata(req, &meta, &e) < 0)
+                return http_request_reply_error(req, &e);
+        if (find_program(req, meta->title)) {
+                http_request_reply_errorf(req, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first.",
+                                          meta->title);
+                program_free(meta);
+                return;
+        }
+        req->userdata = meta;
+        req->free_userdata = free_program;
+        http_request_authorize(req, ACTION_SUBMIT_JOB, upload_authorized);
+}
+
+/* ---- run ---- */
+
+typedef struct RunContext {
+        char *title;
+        json_object *arguments, *env;
+} RunContext;
+
+static void run_context_free(void *p) {
+        RunContext *c = p;
+
+        if (!c)
+                return;
+        free(c->title);
+        json_object_put(c->arguments);
+        json_object_put(c->env);
+        free(c);
+}
+
+static int run_body_parse(json_object *body, RunContext *c, GwError *e) {
+        if (!json_object_is_type(body, json_type_object))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Request body must be a JSON object {\"arguments\": ..., \"env\": ...}.");
+        json_object_object_foreach(body, k, v) {
+                if (streq(k, "arguments"))
+                        c->arguments = json_object_get(v);
+                else if (streq(k, "env"))
+                        c->env = json_object_get(v);
+                else
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: unknown key (expected \"arguments\" and \"env\").", k);
+        }
+        return 0;
+}
+
+static void run_committed(Manager *m, Job *j, const GwError *error, void *userdata) {
+        _cleanup_free_ char *location = NULL;
+        HttpRequest *req = userdata;
+
+        if (!j)
+                return http_request_reply_error(req, error);
+        http_request_reply_json(req, MHD_HTTP_CREATED, job_to_json(j));
+        if (asprintf(&location, "/v1/jobs/%s", j->id) >= 0)
+                http_request_add_header(req, MHD_HTTP_HEADER_LOCATION, location);
+}
+
+static void run_authorized(HttpRequest *req) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *arguments = NULL;
+        RunContext *c = req->userdata;
+        Program *p = find_program(req, c->title);
+        int r;
+
+        if (!p)  /* removed while polkit was asked */
+                return reply_no_such_program(req, c->title);
+        if (program_run_arguments(p, c->arguments, c->env, &arguments, &e) < 0)
+                return http_request_reply_error(req, &e);
+        r = job_registry_submit_program_async(req->manager, http_request_caller(req), p, arguments, c->env,
+                                              run_committed, req, &e);
+        if (r < 0)
+                return http_request_reply_error(req, &e);
+        http_request_suspend(req);
+}
+
+void http_run_program(HttpRequest *req, char **captures) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        RunContext *c;
+        json_object *body = NULL;
+
+        if (!find_program(req, captures[0]))
+                return reply_no_such_program(req, captures[0]);
+        c = calloc(1, sizeof(RunContext));
+        if (!c || !(c->title = strdup(captures[0]))) {
+                free(c);
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        }
+        req->userdata = c;
+        req->free_userdata = run_context_free;
+        if (req->body_size > 0) {  /* no body: the program's default arguments */
+                body = http_request_json_body(req);
+                if (!body)
+                        return;
+                if (run_body_parse(body, c, &e) < 0) {
+                        json_object_put(body);
+                        return http_request_reply_error(req, &e);
+                }
+                json_object_put(body);
+        }
+        http_request_authorize(req, ACTION_SUBMIT_JOB, run_authorized);
+}

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "fs-util.h"
+#include "job.h"
+#include "json-util.h"
+#include "log.h"
+#include "manager.h"
+#include "program-registry.h"
+#include "spool-reserve.h"
+#include "time-util.h"
+#include "worker-process.h"
+
+#define PROGRAM_SQUASHFS "program.squashfs"
+#define PROGRAM_ARTIFACT "artifact"
+
+/* An upload whose squashfs is being built. Not in m->programs yet, but its title is taken. */
+typedef struct ProgramUpload {
+        Manager *manager;
+        Program *program;
+        char *artifact;
+        WorkerProcess *worker;
+        ProgramUploaded cb;
+        void *userdata;
+        bool done, invalid;
+        char *message;
+        struct ProgramUpload *next;
+} ProgramUpload;
+static ProgramUpload *uploads;
+
+static int programs_dir(Manager *m, char **ret) {
+        return asprintf(ret, "%s/programs", m->state_dir) < 0 ? -ENOMEM : 0;
+}
+
+int program_registry_upload_dir(Manager *m, char **ret) {
+        return asprintf(ret, "%s/" PROGRAM_UPLOAD_DIR, m->state_dir) < 0 ? -ENOMEM : 0;
+}
+
+static int program_attach(Manager *m, Program *p) {
+        p->manager = m;
+        if (!p->dir && asprintf(&p->dir, "%s/programs/%s", m->state_dir, p->id) < 0)
+                return -ENOMEM;
+        if (!p->squashfs_path && asprintf(&p->squashfs_path, "%s/" PROGRAM_SQUASHFS, p->dir) < 0)
+                return -ENOMEM;
+        return hashmap_put(m->programs, p->id, p);
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? strdup((const char *) t) : NULL;
+}
+
+static int program_from_row(sqlite3_stmt *st, Program **ret) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(program_freep) Program *p = calloc(1, sizeof(Program));
+        json_object *spec;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        p->id = column_strdup(st, 0);
+        p->uid = (uid_t) sqlite3_column_int64(st, 1);
+        p->gid = (gid_t) sqlite3_column_int64(st, 2);
+        p->title = column_strdup(st, 3);
+        if (!p->id || !p->title)
+                return -ENOMEM;
+        if (!job_id_is_valid(p->id))
+                return log_error_errno(EBADMSG, "Program '%s' in the database has an invalid id; skipping it.", p->title);
+        spec = json_tokener_parse((const char *) sqlite3_column_text(st, 4));
+        r = spec ? program_spec_apply(p, spec, &e) : -EBADMSG;
+        json_object_put(spec);
+        if (r < 0)
+                return log_error_errno(r, "Program %s in the database is invalid (%s); skipping it.", p->id, strna(e.message));
+        p->created_usec = (uint64_t) sqlite3_column_int64(st, 5);
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* Directories of programs without a row, and uploads that never finished: nobody can reach them. */
+static void program_remove_orphans(Manager *m) {
+        _cleanup_free_ char *dir = NULL;
+        struct dirent *de;
+        DIR *d;
+
+        if (programs_dir(m, &dir) < 0)
+                return;
+        d = opendir(dir);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                bool ours = streq(de->d_name, ".uploads") || job_id_is_valid(de->d_name);
+
+                if (!ours || streq(de->d_name, ".") || hashmap_get(m->programs, de->d_name))
+                        continue;
+                if (rm_rf_at(dirfd(d), de->d_name) < 0)
+                        log_warning("Cannot remove %s/%s left by an unfinished upload.", dir, de->d_name);
+                else if (!streq(de->d_name, ".uploads"))
+                        log_info("Removed %s/%s: a program that no longer exists.", dir, de->d_name);
+        }
+        closedir(d);
+}
+
+int program_registry_load(Manager *m) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ char *dir = NULL;
+        int rc, r;
+
+        r = db_prepare(m->db, "SELECT id, uid, gid, title, spec, created_usec FROM programs", &st);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                Program *p = NULL;
+
+                if (program_from_row(st, &p) < 0)
+                        continue;
+                r = program_attach(m, p);
+                if (r < 0) {
+                        program_free(p);
+                        return log_error_errno(r, "Failed to register program: %m");
+                }
+        }
+        if (rc != SQLITE_DONE)
+                return log_error_errno(db_errno(rc), "Failed to read programs: %s", sqlite3_errmsg(m->db));
+        log_info("Loaded %zu programs.", hashmap_size(m->programs));
+        program_remove_orphans(m);
+        r = program_registry_upload_dir(m, &dir);
+        if (r < 0)
+                return log_oom();
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create %s: %m", dir);
+        return 0;
+}
+
+static ProgramUpload *upload_free(ProgramUpload *u) {
+        if (!u)
+                return NULL;
+        worker_process_free(u->worker);   /* kills a worker still running */
+        if (u->program && u->program->dir)
+                (void) rm_rf(u->program->dir);
+        if (u->artifact)
+                (void) unlink(u->artifact);
+        program_free(u->program);
+        free(u->artifact);
+        free(u->message);
+        free(u);
+        return NULL;
+}
+
+void program_registry_free(Manager *m) {
+        Program *p;
+
+        while (uploads) {
+                ProgramUpload *u = uploads;
+                uploads = u->next;
+                upload_free(u);
+        }
+        HASHMAP_FOREACH(p, m->programs)
+                program_free(p);
+        m->programs = hashmap_free(m->programs);
+}
+
+Program *program_registry_get(Manager *m, const char *id) {
+        return job_id_is_valid(id) ? hashmap_get(m->programs, id) : NULL;
+}
+
+Program *program_registry_find(Manager *m, uid_t uid, const char *title) {
+        Program *p;
+
+        HASHMAP_FOREACH(p, m->programs)
+                if (p->uid == uid && streq(p->title, title))
+                        return p;
+        return NULL;
+}
+
+static int compare_titles(const void *a, const void *b) {
+        return strcmp((*(Program * const *) a)->title, (*(Program * const *) b)->title);
+}
+
+Program **program_registry_list(Manager *m, uid_t uid, size_t *ret_n) {
+        Program **l = calloc(hashmap_size(m->programs) + 1, sizeof(Program *)), *p;
+        size_t n = 0;
+
+        if (!l)
+                return NULL;
+        HASHMAP_FOREACH(p, m->programs)
+                if (p->uid == uid)
+                        l[n++] = p;
+        qsort(l, n, sizeof(Program *), compare_titles);
+        if (ret_n)
+                *ret_n = n;
+        return l;
+}
+
+static bool title_is_uploading(uid_t uid, const char *title) {
+        for (ProgramUpload *u = uploads; u; u = u->next)
+                if (u->program->uid == uid && streq(u->program->title, title))
+                        return true;
+        return false;
+}
+
+static int program_insert(Manager *m, const Program *p, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        json_object *spec;
+        int rc, r;
+
+        r = db_prepare(m->db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec) VALUES (?, ?, ?, ?, ?, ?)", &st);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error.");
+        spec = program_spec_to_json(p);
+        if (!spec)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, p->uid);
+        sqlite3_bind_int64(st, 3, p->gid);
+        sqlite3_bind_text(st, 4, p->title, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, json_text(spec), -1, SQLITE_TRANSIENT);
+        json_object_put(spec);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64) p->created_usec);
+        rc = sqlite3_step(st);
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already.", p->title);
+        if (rc != SQLITE_DONE) {
+                log_error("Failed to store program %s: %s", p->id, sqlite3_errmsg(m->db));
+                r = db_errno(rc);
+                if (errno_is_disk_full(r))
+                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the program.");
+                return gw_error_set_errno(e, r, "Database error while storing the program.");
+        }
+        return 0;
+}
+
+static void upload_unlink(ProgramUpload *u) {
+        for (ProgramUpload **p = &uploads; *p; p = &(*p)->next)
+                if (*p == u) {
+                        *p = u->next;
+                        return;
+                }
+}
+
+static void on_upload_event(WorkerProcess *w, const WorkerEvent *ev, void *userdata) {
+        ProgramUpload *u = userdata;
+        json_object *v;
+
+        if (ev->kind == WORKER_EVENT_DONE) {
+                u->done = true;
+                u->program->entrypoint_executable =
+                        json_object_object_get_ex(ev->object, "entrypointExecutable", &v) && json_object_get_boolean(v);
+                u->program->files = json_get_u64(ev->object, "files");
+                u->program->size = json_get_u64(ev->object, "size");
+        } else if (ev->kind == WORKER_EVENT_STATUS && ev->status.message) {
+                u->invalid = ev->status.status && streq(ev->status.status, "INVALID");
+                (void) free_and_strdup(&u->message, ev->status.message);
+        }
+}
+
+static void on_upload_exit(WorkerProcess *w, int status, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        ProgramUpload *u = userdata;
+        Manager *m = u->manager;
+        Program *added = NULL;
+        int r;
+
+        upload_unlink(u);
+        u->worker = worker_process_free(u->worker);  /* it has exited */
+        (void) unlink(u->artifact);                   /* the squashfs is all we keep */
+        if (status != 0 || !u->done) {
+                if (u->invalid)
+                        gw_error_set(&e, GW_ERROR_INVALID_ARGUMENT, "The artifact is refused: %s", u->message);
+                else
+                        gw_error_set(&e, GW_ERROR_INTERNAL, "Cannot prepare the program: %s",
+                                     u->message ?: "the worker failed");
+        } else if (program_insert(m, u->program, &e) >= 0) {
+                added = u->program;
+                r = program_attach(m, added);
+                if (r < 0) {
+                        /* the row exists; a restart picks it up */
+                        gw_error_set_errno(&e, r, "Failed to register the program.");
+                        added = NULL;
+                } else {
+                        u->program = NULL;
+                        log_info("Program '%s' (%s) of uid %u uploaded: %" PRIu64 " files, %" PRIu64 " bytes.",
+                                 added->title, added->id, (unsigned) added->uid, added->files, added->size);
+                }
+        }
+        if (u->cb)
+                u->cb(m, added, &e, u->userdata);
+        manager_busy_unref(m);
+        upload_free(u);
+}
+
+static int upload_spawn(ProgramUpload *u) {
+        Manager *m = u->manager;
+        Config *c = m->config;
+        Program *p = u->program;
+        _cleanup_strv_free_ char **argv = calloc(11, sizeof(char *));
+        WorkerOptions o = {};
+        WorkerCallbacks cb = { .on_event = on_upload_event, .on_exit = on_upload_exit };
+        size_t n = 0;
+
+        if (!argv)
+                return -ENOMEM;
+        if (!(argv[n++] = strdup("program")) || !(argv[n++] = strdup("--events-fd=3")) ||
+            asprintf(&argv[n++], "--entrypoint=%s", p->entrypoint) < 0 ||
+            asprintf(&argv[n++], "--uid=%u", (unsigned) p->uid) < 0 ||
+            asprintf(&argv[n++], "--gid=%u", (unsigned) p->gid) < 0 ||
+            asprintf(&argv[n++], "--image-size-max=%" PRIu64, c->image_size_max) < 0 ||
+            asprintf(&argv[n++], "--image-files-max=%u", c->image_files_max) < 0 ||
+            !(argv[n++] = strdup("--")) || !(argv[n++] = strdup(u->artifact)) ||
+            !(argv[n++] = strdup(p->squashfs_path))) {
+                argv[n - 1] = NULL;
+                return -ENOMEM;
+        }
+        o.argv = argv;
+        return worker_process_spawn(m, &o, &cb, u, &u->worker);
+}
+
+int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path,
+                            ProgramUploaded cb, void *userdata, GwError *e) {
+        _cleanup_(program_freep) Program *p = meta;
+        _cleanup_free_ char *dir = NULL;
+        ProgramUpload *u;
+        int r;
+
+        if (program_registry_find(m, c->uid, p->title) || title_is_uploading(c->uid, p->title))
+                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first.", p->title);
+        r = job_id_new(&p->id);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Cannot generate a program id.");
+        p->uid = c->uid;
+        p->gid = c->gid != (gid_t) -1 ? c->gid : (gid_t) 65534;
+        p->created_usec = now_realtime_usec();
+        if (programs_dir(m, &dir) < 0 || asprintf(&p->dir, "%s/%s", dir, p->id) < 0 ||
+            asprintf(&p->squashfs_path, "%s/" PROGRAM_SQUASHFS, p->dir) < 0)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        if (mkdir(p->dir, 0700) < 0)
+                return gw_error_set_errno(e, -errno, "Cannot create the program's directory: %m");
+
+        u = calloc(1, sizeof(ProgramUpload));
+        if (!u) {
+                (void) rm_rf(p->dir);
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        }
+        *u = (ProgramUpload) { .manager = m, .program = TAKE_PTR(p), .cb = cb, .userdata = userdata };
+        if (asprintf(&u->artifact, "%s/" PROGRAM_ARTIFACT, u->program->dir) < 0) {
+                u->artifact = NULL;
+                upload_free(u);
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        }
+        /* the same file system: the upload is not copied */
+        if (rename(artifact_path, u->artifact) < 0) {
+                r = -errno;
+                upload_free(u);
+                return gw_error_set_errno(e, r, "Cannot take the artifact: %s", strerror(-r));
+        }
+        r = upload_spawn(u);
+        if (r < 0) {
+                upload_free(u);
+                return gw_error_set_errno(e, r, "Cannot start the worker: %s", strerror(-r));
+        }
+        u->next = uploads;
+        uploads = u;
+        manager_busy_ref(m);
+        return 0;
+}
+
+static bool program_in_use(Manager *m, const Program *p) {
+        Job *j;
+
+        HASHMAP_FOREACH(j, m->jobs)
+                if (j->program_id && streq(j->program_id, p->id) && !job_state_is_terminal(j->state))
+                        return true;
+        return false;
+}
+
+int program_registry_remove(Manager *m, Program *p, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (program_in_use(m, p))
+                return gw_error_set(e, GW_ERROR_CONFLICT, "Program '%s' has unfinished jobs; cancel them or wait.", p->title);
+        r = db_prepare(m->db, "DELETE FROM programs WHERE id = ?", &st);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error.");
+        sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                return gw_error_set_errno(e, -EIO, "Database error while removing program '%s': %s", p->title,
+                                          sqlite3_errmsg(m->db));
+        hashmap_remove(m->programs, p->id);
+        r = rm_rf(p->dir);
+        if (r < 0)
+                log_warning_errno(r, "Cannot remove %s of program %s (it is removed at the next start): %m", p->dir, p->id);
+        log_info("Program '%s' (%s) of uid %u removed.", p->title, p->id, (unsigned) p->uid);
+        program_free(p);
+        return 0;
+}

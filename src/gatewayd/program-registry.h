@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "caller.h"
+#include "gw-error.h"
+#include "program.h"
+
+/* The program registry (docs/programs.md): users' uploaded programs. A program's directory
+ * STATE/programs/ID holds its squashfs, built by "gateway-worker program" from the artifact
+ * (gatewayd never parses the archive itself); its row is committed once the squashfs is in
+ * place, and only then is the upload answered. A directory without a row (a crash in between)
+ * is removed at the next start. Authorization is the surfaces' job: a program is only ever
+ * found for its owner (program_registry_find()). */
+
+int program_registry_load(Manager *m);
+void program_registry_free(Manager *m);
+
+Program *program_registry_get(Manager *m, const char *id);
+/* The caller's program of that title, or NULL: another user's program does not exist for them. */
+Program *program_registry_find(Manager *m, uid_t uid, const char *title);
+/* The programs of uid sorted by title (borrowed, NULL-terminated; free the array only). */
+Program **program_registry_list(Manager *m, uid_t uid, size_t *ret_n);
+
+/* Where uploads are received before they are handed to a worker: STATE/programs/.uploads. */
+int program_registry_upload_dir(Manager *m, char **ret);
+
+/* Takes meta (a validated, unattached Program) and the artifact file (renamed into the
+ * program's directory, or removed on failure). Returns 0 if cb will be called (with the program
+ * or with NULL and an error), < 0 with e set if refused at once (the title exists: AlreadyExists). */
+typedef void (*ProgramUploaded)(Manager *m, Program *p, const GwError *e, void *userdata);
+int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path,
+                            ProgramUploaded cb, void *userdata, GwError *e);
+
+/* Removes the row (committed first), then the directory. Conflict while one of its jobs has not
+ * finished: it runs from the squashfs. */
+int program_registry_remove(Manager *m, Program *p, GwError *e);

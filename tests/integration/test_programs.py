@@ -1,0 +1,482 @@
+"""Programs (issue 14, docs/programs.md): a user uploads a tarball of their code with an entrypoint,
+and runs it as an ordinary gatewayd job on ProgramImage (a busybox image with the host's
+/usr/bin/python3 and the few stdlib files it needs, served by a real docker-registry), with the
+program's squashfs at /program. Covers upload → run → result, executable vs Python entrypoints,
+another user's view (404), hostile artifacts refused with nothing written outside the program's
+place, removal, and the job limits applied to program jobs."""
+import gzip
+import io
+import json
+import os
+import subprocess
+import tarfile
+import re
+import urllib.parse
+
+from harness import images, openapi, procs, users
+from harness.registry import Registry, free_port
+from harness.stack import StackTestCase
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
+PYTHON = "/usr/bin/python3"
+
+# Reads its arguments both ways and prints them back as the PlanQK result.
+MAIN_PY = """import json, os
+with open("/var/input/arguments.json") as f:
+    from_file = json.load(f)
+print("hello from", os.getcwd())
+print("PlanQK:Job:Result: " + json.dumps({"env": json.loads(os.environ["ENV_JOB_ARGUMENTS"]),
+                                          "file": from_file, "job": os.environ["ENV_JOB_ID_GATEWAY"],
+                                          "greeting": os.environ.get("GREETING")}))
+"""
+RUN_SH = """#!/bin/sh
+echo "PlanQK:Job:Result: {\\"shell\\": true, \\"args\\": $ENV_JOB_ARGUMENTS}"
+"""
+SLEEP_SH = """#!/bin/sh
+echo started
+sleep 60
+"""
+
+
+DOCS = [openapi.load(os.path.join(procs.source_dir(), "docs", n)) for n in ("openapi-programs.yaml", "openapi-jobs.yaml")]
+
+
+def checked_http(http):
+    """Every answer of a documented route must be a status the document lists for it, with a
+    body that matches the documented schema and the documented headers."""
+    docs = [(doc, openapi.Validator(doc), [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", t) + "/?$"), t)
+                                           for t in doc["paths"]]) for doc in DOCS]
+
+    def call(method, path, *args, **kw):
+        r = http(method, path, *args, **kw)
+        bare = path.split("?", 1)[0]
+        for doc, v, templates in docs:
+            for rx, t in templates:
+                if not rx.match(bare) or method.lower() not in doc["paths"][t]:
+                    continue
+                op = doc["paths"][t][method.lower()]
+                assert str(r.status) in op["responses"], f"{method} {path}: undocumented status {r.status}: {r.body}"
+                schema = v.response_schema(t, method, r.status)
+                if schema is not None:
+                    problems = v.check(schema, r.json)
+                    assert not problems, f"{method} {path} → {r.status} {r.body[:500]}: {problems}"
+                for h in v.response_headers(t, method, r.status):
+                    assert h.lower() in r.headers, f"{method} {path}: no {h} header"
+                return r
+        return r
+    return call
+
+
+def python_layer():
+    """/usr/bin/python3, its libraries and the stdlib files that 'import json, os, sys' loads
+    (with site): a few MiB instead of the whole stdlib."""
+    probe = ("import json, os, sys, encodings.latin_1, encodings.ascii\n"
+             "for m in list(sys.modules.values()):\n"
+             "    f = getattr(m, '__file__', None)\n"
+             "    if f: print(f)\n")
+    files = set(subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, check=True).stdout.split())
+    lib = os.path.dirname(os.path.realpath(os.path.join(os.path.dirname(subprocess.run(
+        [PYTHON, "-c", "import os; print(os.__file__)"], capture_output=True, text=True, check=True).stdout.strip()), "os.py")))
+    files.add(os.path.join(lib, "os.py"))  # the landmark that finds the prefix
+    ldd = subprocess.run(["ldd", PYTHON], capture_output=True, text=True, check=True).stdout
+    libs = [w for line in ldd.splitlines() for w in line.split() if w.startswith("/")]
+    layer = images.Layer().busybox(applets=("sh", "cat", "echo", "sleep", "true"))
+    made = {"", "bin"}
+
+    def add(path, mode=0o644):
+        real = os.path.realpath(path)
+        rel = path.lstrip("/")
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in made:
+                layer.dir(d)
+                made.add(d)
+        with open(real, "rb") as f:
+            layer.file(rel, f.read(), mode=mode)
+
+    add(PYTHON, 0o755)
+    for f in sorted(libs):
+        add(f, 0o755)
+    for f in sorted(files):
+        if f.startswith(lib) and os.path.isfile(f):
+            add(f)
+    return layer
+
+
+def tar_of(entries, compress=True):
+    """entries: list of (TarInfo-ish dict or name, data)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for e in entries:
+            ti = tarfile.TarInfo(e["name"])
+            ti.type = e.get("type", tarfile.REGTYPE)
+            ti.mode = e.get("mode", 0o644)
+            ti.linkname = e.get("linkname", "")
+            data = e.get("data", b"")
+            if isinstance(data, str):
+                data = data.encode()
+            if ti.type == tarfile.REGTYPE:
+                ti.size = len(data)
+            if ti.type == tarfile.CHRTYPE:
+                ti.devmajor, ti.devminor = 1, 3
+            t.addfile(ti, io.BytesIO(data) if ti.type == tarfile.REGTYPE else None)
+    raw = buf.getvalue()
+    return gzip.compress(raw, mtime=0) if compress else raw
+
+
+class ProgramsTest(StackTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rprocs = procs.Processes()
+        cls.rtmp = procs.TempDir(prefix="gatewayd-programs-")
+        cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
+        images.push_image(cls.registry, "pybox", "1.0",
+                          images.Image([(python_layer(), "gzip")]))
+        host = cls.registry.host
+        cls.tcp_port = free_port()
+        cls.config = {
+            "Listen": {"tcp": f"127.0.0.1:{cls.tcp_port}"},
+            "DefaultImageLocation": host,
+            "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
+            "WorkerPath": os.path.join(procs.build_dir(), "src", "worker", "gateway-worker"),
+            "ProgramImage": f"{host}/pybox:1.0",
+            "ProgramArtifactMax": "1M",
+            "ImageSizeMax": "48M",
+            "ImageFilesMax": 2000,
+            "JobsPerUser": 1,
+            "ActiveJobsPerUser": 3,
+        }
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.rprocs.stop_all()
+            cls.rtmp.cleanup()
+            raise
+        cls.gw.http = checked_http(cls.gw.http)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.rprocs.stop_all()
+            cls.rtmp.cleanup()
+
+    # ---- helpers ----
+
+    def upload(self, title, artifact, entrypoint="main.py", as_user=users.USER, status=201, **meta):
+        q = {"title": title, "entrypoint": entrypoint}
+        for k, v in meta.items():
+            q[k] = v if isinstance(v, str) else json.dumps(v)
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), artifact, as_user=as_user,
+                         content_type="application/gzip")
+        self.assertEqual(r.status, status, r.body)
+        if status == 201:
+            self.addCleanup(self.remove_quietly, title, as_user)
+        return r
+
+    def remove_quietly(self, title, as_user):
+        if self.gw.alive():
+            self.gw.http("DELETE", f"/v1/programs/{title}", as_user=as_user)
+
+    def run_program(self, title, body=None, as_user=users.USER, status=201):
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", body if body is not None else {}, as_user=as_user)
+        self.assertEqual(r.status, status, r.body)
+        return r
+
+    def wait_status(self, job_id, statuses=TERMINAL, as_user=users.USER, timeout=60):
+        last = {}
+
+        def check():
+            last["job"] = self.gw.http("GET", f"/v1/jobs/{job_id}", as_user=as_user).json
+            return last["job"]["status"] in statuses
+        procs.wait_for(check, timeout=timeout, what=f"job {job_id} to reach {statuses}")
+        return last["job"]
+
+    def result(self, job_id, as_user=users.USER):
+        r = self.gw.http("GET", f"/v1/jobs/{job_id}/result", as_user=as_user)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json
+
+    def programs_dir(self):
+        return os.path.join(self.gw.state_dir, "programs")
+
+    def program_dirs(self):
+        return sorted(d for d in os.listdir(self.programs_dir()) if d != ".uploads")
+
+    def state_snapshot(self):
+        """Every path under the state directory but the job spools and the database's files."""
+        out = set()
+        for root, dirs, files in os.walk(self.gw.state_dir):
+            for n in dirs + files:
+                p = os.path.join(root, n)
+                if "/jobs/" not in p + "/" and not n.startswith("state.db"):
+                    out.add(p)
+        return out
+
+    # ---- tests ----
+
+    def test_upload_run_python_entrypoint(self):
+        art = tar_of([{"name": "main.py", "data": MAIN_PY}, {"name": "lib/helper.txt", "data": "x"}])
+        r = self.upload("hello", art, arguments={"name": "default", "n": 1}, env={"GREETING": "hi"},
+                        description="says hello", version="1.0", dependencies=["qiskit>=1.0"])
+        p = r.json
+        self.assertEqual(r.headers["location"], "/v1/programs/hello")
+        self.assertEqual(p["title"], "hello")
+        self.assertEqual(p["entrypoint"], "main.py")
+        self.assertFalse(p["entrypointExecutable"])
+        self.assertEqual(p["arguments"], {"name": "default", "n": 1})
+        self.assertEqual(p["env"], {"GREETING": "hi"})
+        self.assertEqual(p["dependencies"], ["qiskit>=1.0"])
+        self.assertEqual(p["version"], "1.0")
+        self.assertEqual(p["description"], "says hello")
+        self.assertEqual(self.gw.http("GET", "/v1/programs/hello", as_user=users.USER).json, p)
+        titles = [x["title"] for x in self.gw.http("GET", "/v1/programs", as_user=users.USER).json["programs"]]
+        self.assertEqual(titles, ["hello"])
+        # the upload is gone; only the squashfs is kept
+        (pid,) = self.program_dirs()
+        self.assertEqual(os.listdir(os.path.join(self.programs_dir(), pid)), ["program.squashfs"])
+        self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
+
+        job = self.run_program("hello", {"arguments": {"n": 2}}).json
+        self.assertEqual(job["program"], "hello")
+        done = self.wait_status(job["id"])
+        self.assertEqual(done["status"], "SUCCEEDED", self.gw.http("GET", f"/v1/jobs/{job['id']}/log",
+                                                                    as_user=users.USER).body)
+        expected_args = {"name": "default", "n": 2}
+        self.assertEqual(self.result(job["id"]),
+                         {"env": expected_args, "file": expected_args, "job": job["id"], "greeting": "hi"})
+        log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body
+        self.assertIn("hello from /program", log)
+        # the run's env goes over the program's
+        job = self.run_program("hello", {"env": {"GREETING": "moin"}}).json
+        self.assertEqual(self.wait_status(job["id"])["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job["id"])["greeting"], "moin")
+
+    def test_executable_entrypoint_runs_directly(self):
+        art = tar_of([{"name": "bin/run.sh", "data": RUN_SH, "mode": 0o755}])
+        p = self.upload("shell", art, entrypoint="bin/run.sh").json
+        self.assertTrue(p["entrypointExecutable"])
+        job = self.run_program("shell", {"arguments": {"k": "v"}}).json
+        self.assertEqual(self.wait_status(job["id"])["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job["id"]), {"shell": True, "args": {"k": "v"}})
+        # the same script, not executable: python3 runs it and fails on shell syntax
+        self.upload("shell-noexec", tar_of([{"name": "bin/run.sh", "data": RUN_SH, "mode": 0o644}]),
+                    entrypoint="bin/run.sh")
+        job = self.run_program("shell-noexec").json
+        done = self.wait_status(job["id"])
+        self.assertEqual(done["status"], "FAILED")
+        self.assertIn("SyntaxError", self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body)
+
+    def test_other_user_sees_nothing(self):
+        self.upload("private", tar_of([{"name": "main.py", "data": MAIN_PY}]))
+        for method, path in (("GET", "/v1/programs/private"), ("DELETE", "/v1/programs/private"),
+                             ("POST", "/v1/programs/private/run")):
+            r = self.gw.http(method, path, {} if method == "POST" else None, as_user=users.OTHER)
+            self.assertError(r, 404, "NotFound", "private")
+        self.assertEqual(self.gw.http("GET", "/v1/programs", as_user=users.OTHER).json, {"programs": []})
+        # the same title is the other user's own
+        self.upload("private", tar_of([{"name": "main.py", "data": MAIN_PY}]), as_user=users.OTHER)
+        self.assertEqual(self.gw.http("GET", "/v1/programs/private", as_user=users.USER).json["uid"],
+                         users.uid_of(users.USER))
+        self.assertEqual(self.gw.http("GET", "/v1/programs/private", as_user=users.OTHER).json["uid"],
+                         users.uid_of(users.OTHER))
+
+    def test_hostile_artifacts_refused(self):
+        outside = os.path.join(self.gw.state_dir, "escaped")
+        bomb = images.gzip_bomb(64, name="main.py").data  # 64 MiB unpacked > ImageSizeMax (48M)
+        cases = [
+            ("traversal", tar_of([{"name": "main.py"}, {"name": "../../escaped", "data": "x"}]), "outside"),
+            ("absolute", tar_of([{"name": "main.py"}, {"name": outside, "data": "x"}]), "outside"),
+            ("symlink-out", tar_of([{"name": "main.py"},
+                                    {"name": "l", "type": tarfile.SYMTYPE, "linkname": self.gw.state_dir},
+                                    {"name": "l/escaped", "data": "x"}]), "symlink"),
+            ("device", tar_of([{"name": "main.py"}, {"name": "null", "type": tarfile.CHRTYPE}]), "device"),
+            ("bomb", bomb, "ImageSizeMax"),
+            ("not-a-tar", b"\x00garbage" * 100, "not a tar"),
+            ("no-entrypoint", tar_of([{"name": "other.py"}]), "not in the artifact"),
+            ("entrypoint-link", tar_of([{"name": "main.py", "type": tarfile.SYMTYPE, "linkname": "/etc/passwd"}]),
+             "not a regular file"),
+        ]
+        before = self.state_snapshot()
+        for title, art, words in cases:
+            with self.subTest(title):
+                r = self.upload(title, art, status=400)
+                self.assertError(r, 400, "InvalidArgument", words)
+                self.assertEqual(self.gw.http("GET", f"/v1/programs/{title}", as_user=users.USER).status, 404)
+        self.assertFalse(os.path.exists(outside))
+        self.assertEqual(self.state_snapshot(), before)
+        self.assertServing()
+
+    def test_artifact_over_limit_and_bad_metadata(self):
+        big = os.urandom((1 << 20) + 1)
+        r = self.upload("big", big, status=413)
+        self.assertError(r, 413, "PayloadTooLarge")
+        # without Content-Length (chunked): read, dropped, 413 at its end
+        r = self.gw.http("POST", "/v1/programs?title=big&entrypoint=main.py", big, as_user=users.USER,
+                         headers={"Transfer-Encoding": "chunked"}, content_type="application/gzip")
+        self.assertError(r, 413, "PayloadTooLarge")
+        art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+        self.assertError(self.upload("x y", art, status=400), 400, "InvalidArgument", "title")
+        self.assertError(self.upload("ok", art, entrypoint="../main.py", status=400), 400, "InvalidArgument",
+                         "entrypoint")
+        self.assertError(self.upload("ok", art, env={"1BAD": "x"}, status=400), 400, "InvalidArgument", "env")
+        self.assertError(self.upload("ok", art, arguments="[1]", status=400), 400, "InvalidArgument", "arguments")
+        r = self.gw.http("POST", "/v1/programs?title=empty&entrypoint=main.py", None, as_user=users.USER)
+        self.assertError(r, 400, "BadRequest")
+        self.upload("twice", art)
+        self.assertError(self.upload("twice", art, status=409), 409, "AlreadyExists", "twice")
+        self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
+        # run: bad bodies
+        self.assertError(self.run_program("twice", {"arguments": [1]}, status=400), 400, "InvalidArgument",
+                         "arguments")
+        self.assertError(self.run_program("twice", {"env": {"ENV_JOB_ID_GATEWAY": "x"}}, status=400), 400,
+                         "InvalidArgument", "ENV_JOB_ID_GATEWAY")
+        self.assertError(self.run_program("twice", {"what": 1}, status=400), 400, "InvalidArgument", "what")
+        self.assertError(self.run_program("nope", status=404), 404, "NotFound", "nope")
+        self.assertServing()
+
+    def test_delete_removes_files_and_limits_apply(self):
+        self.upload("sleeper", tar_of([{"name": "s.sh", "data": SLEEP_SH, "mode": 0o755}]), entrypoint="s.sh")
+        (pid,) = self.program_dirs()
+        jobs = [self.run_program("sleeper").json["id"] for _ in range(3)]
+        # JobsPerUser 1: one runs, the others wait; ActiveJobsPerUser 3: a fourth is refused
+        self.wait_status(jobs[0], ("RUNNING",))
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jobs[1]}", as_user=users.USER).json["status"], "QUEUED")
+        self.assertError(self.run_program("sleeper", status=429), 429, "LimitExceeded", "ActiveJobsPerUser")
+        # in use: not removed
+        self.assertError(self.gw.http("DELETE", "/v1/programs/sleeper", as_user=users.USER), 409, "Conflict")
+        for j in jobs:
+            self.assertEqual(self.gw.http("PUT", f"/v1/jobs/{j}/cancel", as_user=users.USER).status, 200)
+        for j in jobs:
+            self.assertEqual(self.wait_status(j)["status"], "CANCELLED")
+        r = self.gw.http("DELETE", "/v1/programs/sleeper", as_user=users.USER)
+        self.assertEqual(r.status, 204, r.body)
+        self.assertFalse(os.path.exists(os.path.join(self.programs_dir(), pid)))
+        self.assertEqual(self.gw.http("GET", "/v1/programs/sleeper", as_user=users.USER).status, 404)
+        # the finished jobs still say which program they ran
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jobs[0]}", as_user=users.USER).json["program"], "sleeper")
+
+    def test_survives_restart(self):
+        self.upload("kept", tar_of([{"name": "main.py", "data": MAIN_PY}]))
+        self.gw.restart()
+        job = self.run_program("kept").json
+        self.assertEqual(self.wait_status(job["id"])["status"], "SUCCEEDED")
+
+    def test_gatewayctl(self):
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="gatewayd-program-src-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        src = os.path.join(d, "ctlprog")
+        os.makedirs(os.path.join(src, "pkg"))
+        with open(os.path.join(src, "main.py"), "w") as f:
+            f.write(MAIN_PY)
+        with open(os.path.join(src, "pkg", "data.txt"), "w") as f:
+            f.write("data")
+        for root, dirs, files in os.walk(d):
+            for n in dirs:
+                os.chmod(os.path.join(root, n), 0o755)
+            for n in files:
+                os.chmod(os.path.join(root, n), 0o644)
+
+        r = self.gw.gatewayctl("program", "upload", src, "--entrypoint=main.py", "--arg=name=ctl", "--arg=n=1",
+                               as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.addCleanup(self.remove_quietly, "ctlprog", users.USER)
+        r = self.gw.gatewayctl("program", "list", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^ctlprog\s+main\.py")
+        r = self.gw.gatewayctl("program", "list", "--json=short", as_user=users.USER)
+        self.assertEqual([p["title"] for p in json.loads(r.stdout)], ["ctlprog"])
+        self.assertEqual(json.loads(r.stdout)[0]["arguments"], {"name": "ctl", "n": 1})
+
+        r = self.gw.gatewayctl("program", "run", "ctlprog", "--arg=n=5", "--wait", "--json=short", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = json.loads(r.stdout)
+        self.assertEqual(res["env"], {"name": "ctl", "n": 5})
+        # without --wait: the job id; the job is an ordinary one
+        r = self.gw.gatewayctl("program", "run", "ctlprog", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job_id = r.stdout.strip()
+        self.assertEqual(self.wait_status(job_id)["status"], "SUCCEEDED")
+
+        # errors: another user's program, a missing entrypoint option, an unknown title
+        r = self.gw.gatewayctl("program", "run", "ctlprog", as_user=users.OTHER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("No program 'ctlprog'", r.stderr)
+        r = self.gw.gatewayctl("program", "upload", src, as_user=users.USER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--entrypoint", r.stderr)
+        r = self.gw.gatewayctl("program", "rm", "ctlprog", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.gw.gatewayctl("program", "rm", "ctlprog", as_user=users.USER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("No program", r.stderr)
+
+    def test_network_upload(self):
+        """Over TCP an upload needs a credential; without one its body never reaches the disk."""
+        import http.client
+        art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+        pad = os.urandom(600 * 1024)  # under MaxRequestBody: an anonymous body is read into memory
+        conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
+        try:
+            conn.putrequest("POST", "/v1/programs?title=anon&entrypoint=main.py")
+            conn.putheader("Content-Length", str(len(pad)))
+            conn.putheader("Content-Type", "application/gzip")
+            conn.endheaders()
+            conn.send(pad[:len(pad) // 2])
+            # half of it is in: nothing in the upload directory
+            procs.wait_for(lambda: self.gw.http("GET", "/v1/status").status == 200, timeout=10, what="status")
+            self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
+            conn.send(pad[len(pad) // 2:])
+            r = conn.getresponse()
+            self.assertEqual(r.status, 401, r.read())
+        finally:
+            conn.close()
+
+        token = self.gw.http("POST", "/v1/tokens", {"scope": ["read", "submit"]}, as_user=users.USER).json["token"]
+        conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
+        try:
+            conn.request("POST", "/v1/programs?title=net&entrypoint=main.py", body=art,
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            self.assertEqual(r.status, 201, body)
+        finally:
+            conn.close()
+        self.addCleanup(self.remove_quietly, "net", users.USER)
+        self.assertEqual(body["uid"], users.uid_of(users.USER))
+        self.assertEqual(self.gw.http("GET", "/v1/programs/net", as_user=users.USER).status, 200)
+
+    def test_dbus(self):
+        self.upload("bus", tar_of([{"name": "main.py", "data": MAIN_PY}]), arguments={"name": "bus"})
+        p, data = self.gw.call("ListPrograms", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([x["title"] for x in json.loads(data[0])], ["bus"])
+        p, data = self.gw.call("ListPrograms", as_user=users.OTHER)
+        self.assertEqual(json.loads(data[0]), [])
+
+        p, data = self.gw.call("RunProgram", "sss", "bus", '{"n": 3}', '{"GREETING": "servus"}', as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        job_id = re.sub(r"_([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), data[0].rsplit("/", 1)[1])
+        self.assertEqual(self.wait_status(job_id)["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job_id)["env"], {"name": "bus", "n": 3})
+        self.assertEqual(self.result(job_id)["greeting"], "servus")
+
+        for args, user, name in ((("bus", "", ""), users.OTHER, "org.gatewayd.Gateway1.Error.NotFound"),
+                                 (("bus", "[1]", ""), users.USER, "org.gatewayd.Gateway1.Error.InvalidArgument"),
+                                 (("bus", "", '{"ENV_JOB_ID_GATEWAY": "x"}'), users.USER,
+                                  "org.gatewayd.Gateway1.Error.InvalidArgument"),
+                                 (("bus", "{bad", ""), users.USER, "org.gatewayd.Gateway1.Error.BadRequest")):
+            with self.subTest(args=args):
+                p, err = self.gw.gdbus_call("RunProgram", *args, as_user=user)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertEqual(err, name, p.stderr)
+        p, err = self.gw.gdbus_call("RemoveProgram", "bus", as_user=users.OTHER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound", p.stderr)
+        p, _ = self.gw.call("RemoveProgram", "s", "bus", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.gw.http("GET", "/v1/programs/bus", as_user=users.USER).status, 404)
