@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "ssh-session.h"
 #include "fs-util.h"
 #include "log.h"
 #include "macro.h"
@@ -1077,6 +1078,7 @@ static const Field config_fields[] = {
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
         { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
         { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
+        { "NodeLostTimeout",          dispatch_duration,     offsetof(Config, node_lost_timeout_sec) },
         /* programs */
         { "ProgramImage",             dispatch_string,       offsetof(Config, program_image) },
         { "ProgramArtifactMax",       dispatch_size_nonzero, offsetof(Config, program_artifact_max) },
@@ -1146,6 +1148,7 @@ static Config *config_alloc(void) {
                 .job_retention_sec = 7 * 24 * 3600,
                 .image_size_max = 64 * KIB * MIB,
                 .image_files_max = 2000000,
+                .node_lost_timeout_sec = 600,
                 .program_artifact_max = 64 * MIB,
                 .connections_per_address = 64,
                 .token_expiry_sec = 30 * 24 * 3600,
@@ -1519,6 +1522,28 @@ int config_verify_files(const Config *c, char **ret_error) {
                         if (ret_error && asprintf(ret_error, "Locations.%s.sslcacert: cannot read \"%s\": %s",
                                                   l->name, l->sslcacert,
                                                   r == -EINVAL ? "not a regular file" : strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+        }
+        for (size_t i = 0; i < c->n_platforms; i++) {
+                const ConfigPlatform *p = &c->platforms[i];
+                _cleanup_free_ char *why = NULL;
+                int r;
+
+                if (p->access != CONFIG_ACCESS_REMOTE)
+                        continue;
+                /* The nodes are logged in to with it: a key libssh2 cannot use is an error now,
+                 * not a node that never comes up. */
+                if (!p->ssh_key) {
+                        if (ret_error && asprintf(ret_error, "Platforms.%s.ssh.key: a remote platform needs the private key "
+                                                  "its nodes accept", p->name) < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
+                r = ssh_key_check(p->ssh_key, &why);
+                if (r < 0) {
+                        if (ret_error && asprintf(ret_error, "Platforms.%s.ssh.key: %s", p->name, strna(why)) < 0)
                                 *ret_error = NULL;
                         return r;
                 }

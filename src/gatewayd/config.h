@@ -97,6 +97,8 @@ typedef struct Config {
         uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */
         uint64_t image_size_max;          /* "ImageSizeMax" unpacked bytes of an image, 64 GiB */
         unsigned image_files_max;         /* "ImageFilesMax" entries of an image, 2000000 */
+        uint64_t node_lost_timeout_sec;   /* "NodeLostTimeout" duration: a remote node unreachable this
+                                           * long loses its jobs (NODE_LOST), 10 min, 0 = never */
         /* programs (docs/programs.md) */
         char *program_image;              /* "ProgramImage" base image reference of program jobs, NULL = none */
         uint64_t program_artifact_max;    /* "ProgramArtifactMax" bytes of an uploaded artifact, 64 MiB */

@@ -16,7 +16,7 @@ typedef struct PlatformKind {
 
 static const PlatformKind platform_kinds[] = {
         { "local", &platform_local_vtable, NULL, true },
-        { "ssh",   NULL, "accesstype \"remote\" (SSH nodes) is not implemented by this gatewayd", false },
+        { "ssh",   &platform_ssh_vtable, NULL, false },
         { "slurm", NULL, "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd", true },
 };
 
@@ -165,7 +165,7 @@ int platform_deploy_image(Platform *p, Image *i, GwError *e) {
 }
 
 int platform_remove_image(Platform *p, Image *i) {
-        if (!p->vtable || !p->vtable->remove_image)
+        if (!p || !p->vtable || !p->vtable->remove_image)
                 return 0;
         return p->vtable->remove_image(p, i);
 }

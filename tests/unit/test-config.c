@@ -629,6 +629,30 @@ START_TEST(test_authentication_oidc) {
 }
 END_TEST
 
+/* NodeLostTimeout: a duration, 10 minutes by default, 0 = never. */
+START_TEST(test_node_lost_timeout) {
+        static const struct { const char *text; uint64_t sec; } forms[] = {
+                { "{}", 600 },
+                { "{\"NodeLostTimeout\": 3}", 3 },
+                { "{\"NodeLostTimeout\": \"0:00:30:00\"}", 1800 },
+                { "{\"NodeLostTimeout\": 0}", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_msg(config_parse(forms[i].text, NULL, &c, &err) == 0, "%s: %s", forms[i].text, strna(err));
+                ck_assert_uint_eq(c->node_lost_timeout_sec, forms[i].sec);
+        }
+
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ck_assert_int_eq(config_parse("{\"NodeLostTimeout\": \"soon\"}", NULL, &c, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "NodeLostTimeout: expected a duration"));
+}
+END_TEST
+
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
 
@@ -1196,8 +1220,9 @@ START_TEST(test_unsupported_platforms) {
                                       NULL, &c, NULL), 0);
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), false), "remote"));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), true), "remote"));
+        /* SSH nodes: implemented (platform-ssh.c), for images and jobs */
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), false));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), true));
         /* Slurm runs jobs; its images are local */
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
         ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
@@ -1277,6 +1302,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_state_directory_and_log_level);
         tcase_add_test(tc, test_unsupported_platforms);
         tcase_add_test(tc, test_remote_access);
+        tcase_add_test(tc, test_node_lost_timeout);
         tcase_add_test(tc, test_authentication_oidc);
         tcase_add_test(tc, test_munge_authentication);
         tcase_add_test(tc, test_custom_token);
