@@ -274,6 +274,38 @@ class RemotePlatform(RemoteBase):
             self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
         self.assertEqual(self.gw.http("GET", f"/v1/jobs/{c}/result", as_user=users.USER).json, {"data": {"c": 3}})
 
+    def test_drain_and_resume_node(self):
+        """An admin drains a node (HTTP, polkit org.gatewayd.manage-platforms): it shows as
+        draining, takes no new job — both go to the other node, one after the other — and takes
+        jobs again once resumed. A user may not drain."""
+        a, b = self.nodes[0], self.nodes[1]
+        path = f"/v1/platforms/cluster/nodes/127.0.0.1:{a.port}"
+        r = self.gw.http("POST", path + "/drain", as_user=users.USER)
+        self.assertEqual(r.status, 403, r.body)
+        r = self.gw.http("POST", path + "/drain", as_user=users.ADMIN)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["state"], "draining", r.json)
+        self.addCleanup(lambda: self.gw.http("POST", path + "/resume", as_user=users.ADMIN))
+        nodes = {n["name"]: n for n in self.gw.http("GET", "/v1/platforms/cluster", as_user=users.USER).json["nodes"]}
+        self.assertEqual(nodes[f"127.0.0.1:{a.port}"]["state"], "draining")
+        self.assertEqual(nodes[f"127.0.0.1:{b.port}"]["state"], "up")
+        jobs = [self.submit("echo", data={"n": k}) for k in range(2)]
+        for jid in jobs:
+            self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+            self.assertIs(self.node_of(jid), b)
+        r = self.gw.http("POST", path + "/resume", as_user=users.ADMIN)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["state"], "up", r.json)
+        # Both nodes take jobs again: two long jobs at once land on both.
+        x, y = self.submit("sleep", params={"sleep": 3}), self.submit("sleep", params={"sleep": 3})
+        self.cancel_after(x)
+        self.cancel_after(y)
+        self.wait_log(x, "sleeping 3")
+        self.wait_log(y, "sleeping 3")
+        self.assertEqual({self.node_of(x), self.node_of(y)}, {a, b})
+        for jid in (x, y):
+            self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+
     def test_cancel_remote_job(self):
         jid = self.submit("sleep", params={"sleep": 60})
         self.wait_log(jid, "sleeping 60")
