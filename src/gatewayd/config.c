@@ -638,6 +638,7 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
                 { "url",       dispatch_slurm_url, offsetof(ConfigPlatform, slurm_url) },
                 { "user",      dispatch_string,    offsetof(ConfigPlatform, slurm_user) },
                 { "tokenFile", dispatch_path,      offsetof(ConfigPlatform, slurm_token_file) },
+                { "jwtKey",    dispatch_path,      offsetof(ConfigPlatform, slurm_jwt_key) },
                 { "partition", dispatch_string,    offsetof(ConfigPlatform, slurm_partition) },
                 { "account",   dispatch_string,    offsetof(ConfigPlatform, slurm_account) },
                 { "spoolDir",  dispatch_path,      offsetof(ConfigPlatform, slurm_spool_dir) },
@@ -699,6 +700,7 @@ static void platform_done(ConfigPlatform *p) {
         free(p->slurm_url);
         free(p->slurm_user);
         free(p->slurm_token_file);
+        free(p->slurm_jwt_key);
         free(p->slurm_partition);
         free(p->slurm_account);
         free(p->slurm_spool_dir);
