@@ -88,7 +88,7 @@ static uint64_t min_set(uint64_t a, uint64_t b) {
         return MIN(a, b);
 }
 
-static json_object *job_spec_json(Job *j, const Service *s, const Image *image) {
+json_object *job_spec_json(Job *j, const Service *s, const Image *image) {
         Config *c = j->manager->config;
         json_object *o = json_object_new_object(), *img, *env, *res;
 

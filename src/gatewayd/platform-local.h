@@ -10,3 +10,11 @@
 
 /* Parses RFC 3339 "2026-11-21T18:31:22.427Z" into µs since the epoch; 0 on failure. */
 uint64_t parse_timestamp_iso(const char *s);
+
+#include <json-c/json.h>
+#include "image.h"
+#include "job.h"
+#include "service.h"
+
+/* The worker's job.json for a job (also written into a Slurm job's spool). */
+json_object *job_spec_json(Job *j, const Service *s, const Image *image);

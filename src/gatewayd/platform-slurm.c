@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* DRAFT (issue 10), not yet registered in platform.c: jobs through slurmrestd. Untested. */
 #include <pwd.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "build-config.h"
 #include "fs-util.h"
 #include "log.h"
 #include "manager.h"
+#include "platform-local.h"
 #include "platform.h"
 #include "slurm-rest.h"
 #include "slurm-script.h"
@@ -77,12 +79,82 @@ static int read_slurm_id(Job *j, uint32_t *ret) {
 
 static void slurm_job_poll(SlurmJob *s);
 
+static int read_small_file(const char *dir, const char *name, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *path = NULL;
+        FILE *f;
+        char *buf;
+        size_t n;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        buf = malloc(1024 * 1024 + 1);
+        if (!buf) {
+                fclose(f);
+                return -ENOMEM;
+        }
+        n = fread(buf, 1, 1024 * 1024, f);
+        fclose(f);
+        buf[n] = 0;
+        *ret = buf;
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
+/* The worker's outputs live in the Slurm spool (shared with the nodes); the gateway serves them
+ * from the job's own spool. */
+static void copy_back(const char *from, const char *to, const char *name) {
+        _cleanup_free_ char *data = NULL;
+        size_t n;
+
+        if (read_small_file(from, name, &data, &n) >= 0)
+                (void) write_file_atomic(to, name, data, n);
+}
+
+static char *slurm_spool_of(SlurmJob *s) {
+        char *p;
+
+        return asprintf(&p, "%s/%s", s->platform->config->slurm_spool_dir, s->job->id) < 0 ? NULL : p;
+}
+
+/* exit.json, written last by the worker, is the outcome when it is there; else Slurm's state. */
 static void conclude(SlurmJob *s, JobState fallback, const char *code, const char *message) {
         Job *j = s->job;
-        /* TODO: read exit.json of the Slurm spool (written last) like platform-local does. */
+        _cleanup_free_ char *spool = slurm_spool_of(s), *text = NULL;
+        json_object *o = NULL, *v, *err;
+        const char *ecode = NULL, *detail = NULL;
+        int exit_code = -1;
+        JobState state;
+
         sd_event_source_disable_unref(s->poll_timer);
         s->poll_timer = NULL;
-        j->platform_callbacks->on_exit(j, fallback, -1, code, message, 0, 0);
+        if (spool && read_small_file(spool, SPOOL_EXIT, &text, NULL) >= 0)
+                o = json_tokener_parse(text);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                j->platform_callbacks->on_exit(j, fallback, -1, code, message, 0, 0);
+                return;
+        }
+        copy_back(spool, j->spool_dir, SPOOL_RESULT);
+        copy_back(spool, j->spool_dir, SPOOL_LOG);
+        state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
+        if (!job_state_is_terminal(state))
+                state = JOB_UNKNOWN;
+        if (json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
+                exit_code = json_object_get_int(v);
+        if (json_object_object_get_ex(o, "error", &err) && json_object_is_type(err, json_type_object)) {
+                if (json_object_object_get_ex(err, "code", &v))
+                        ecode = json_object_get_string(v);
+                if (json_object_object_get_ex(err, "detail", &v))
+                        detail = json_object_get_string(v);
+        }
+        j->platform_callbacks->on_exit(j, state, exit_code, ecode, detail,
+                                       parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
+                                       parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
+        json_object_put(o);
 }
 
 static void on_job_info(SlurmRest *r, int error, const SlurmJobInfo *info, const char *message, void *userdata) {
@@ -106,7 +178,7 @@ static void on_job_info(SlurmRest *r, int error, const SlurmJobInfo *info, const
                 }
                 break;
         case SLURM_JOB_COMPLETED:
-                conclude(s, JOB_UNKNOWN, "WORKER_LOST", "exit.json not read yet (draft)");
+                conclude(s, JOB_UNKNOWN, "WORKER_LOST", "The Slurm job ended without an exit.json.");
                 break;
         case SLURM_JOB_CANCELLED:
                 conclude(s, JOB_CANCELLED, "CANCELLED", slurm_job_state_reason(info->state));
@@ -204,13 +276,25 @@ static int slurm_start_job(Platform *p, Job *j, const Service *svc, const Image 
                 slurm_job_free(s);
                 return r;
         }
-        /* TODO: write job.json (platform-local's job_spec_json) into the root-owned spool. */
         if (asprintf(&spool, "%s/%s", p->config->slurm_spool_dir, j->id) < 0 || asprintf(&out, "%s/slurm-out", spool) < 0) {
                 slurm_job_free(s);
                 return -ENOMEM;
         }
         if (mkdir(spool, 0755) < 0 && errno != EEXIST) {
                 r = -errno;
+                slurm_job_free(s);
+                return r;
+        }
+        /* The launcher demands a root-owned spool that nobody else may write. */
+        json_object *spec = job_spec_json(j, svc, image);
+        if (!spec) {
+                slurm_job_free(s);
+                return -ENOMEM;
+        }
+        const char *text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = write_file_atomic(spool, SPOOL_JOB_SPEC, text, strlen(text));
+        json_object_put(spec);
+        if (r < 0) {
                 slurm_job_free(s);
                 return r;
         }
