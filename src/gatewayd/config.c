@@ -639,6 +639,7 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
                 { "user",      dispatch_string,    offsetof(ConfigPlatform, slurm_user) },
                 { "tokenFile", dispatch_path,      offsetof(ConfigPlatform, slurm_token_file) },
                 { "jwtKey",    dispatch_path,      offsetof(ConfigPlatform, slurm_jwt_key) },
+                { "launcher",  dispatch_path,      offsetof(ConfigPlatform, slurm_launcher) },
                 { "partition", dispatch_string,    offsetof(ConfigPlatform, slurm_partition) },
                 { "account",   dispatch_string,    offsetof(ConfigPlatform, slurm_account) },
                 { "spoolDir",  dispatch_path,      offsetof(ConfigPlatform, slurm_spool_dir) },
@@ -701,6 +702,7 @@ static void platform_done(ConfigPlatform *p) {
         free(p->slurm_user);
         free(p->slurm_token_file);
         free(p->slurm_jwt_key);
+        free(p->slurm_launcher);
         free(p->slurm_partition);
         free(p->slurm_account);
         free(p->slurm_spool_dir);

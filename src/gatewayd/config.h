@@ -47,6 +47,7 @@ typedef struct ConfigPlatform {
         char *slurm_user;      /* X-SLURM-USER-NAME */
         char *slurm_token_file;/* file holding the JWT for X-SLURM-USER-TOKEN */
         char *slurm_jwt_key;   /* the site's jwt_key: mint a token per user */
+        char *slurm_launcher;  /* gateway-slurm-launch on the nodes; NULL: LIBEXECDIR's */
         char *slurm_partition;
         char *slurm_account;
         char *slurm_spool_dir; /* job spool on a file system shared with the nodes */

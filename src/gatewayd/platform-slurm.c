@@ -298,7 +298,7 @@ static int slurm_start_job(Platform *p, Job *j, const Service *svc, const Image 
                 slurm_job_free(s);
                 return r;
         }
-        r = slurm_script_generate(&(SlurmScriptParams) { .job_id = j->id, .launcher = LIBEXECDIR "/gateway-slurm-launch",
+        r = slurm_script_generate(&(SlurmScriptParams) { .job_id = j->id, .launcher = p->config->slurm_launcher ?: LIBEXECDIR "/gateway-slurm-launch",
                                                          .spool_dir = spool }, &script);
         if (r < 0) {
                 slurm_job_free(s);
