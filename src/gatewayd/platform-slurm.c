@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "build-config.h"
 #include "fs-util.h"
@@ -276,7 +277,7 @@ static int slurm_start_job(Platform *p, Job *j, const Service *svc, const Image 
                 slurm_job_free(s);
                 return r;
         }
-        if (asprintf(&spool, "%s/%s", p->config->slurm_spool_dir, j->id) < 0 || asprintf(&out, "%s/slurm-out", spool) < 0) {
+        if (asprintf(&spool, "%s/%s", p->config->slurm_spool_dir, j->id) < 0 || asprintf(&out, "%s/slurm/out", spool) < 0) {
                 slurm_job_free(s);
                 return -ENOMEM;
         }
@@ -285,6 +286,23 @@ static int slurm_start_job(Platform *p, Job *j, const Service *svc, const Image 
                 slurm_job_free(s);
                 return r;
         }
+        /* Slurm's output goes to slurm/out, written by slurmstepd as the user: slurm/ is
+         * theirs; the spool itself stays root's (the launcher checks it). */
+        {
+                _cleanup_free_ char *sd = NULL;
+                struct passwd *pw = getpwnam(s->user);
+
+                if (asprintf(&sd, "%s/slurm", spool) < 0) {
+                        slurm_job_free(s);
+                        return -ENOMEM;
+                }
+                if ((mkdir(sd, 0700) < 0 && errno != EEXIST) || !pw || chown(sd, pw->pw_uid, pw->pw_gid) < 0) {
+                        r = pw ? -errno : -ESRCH;
+                        slurm_job_free(s);
+                        return r;
+                }
+        }
+        /* TODO: the job's input (j->spool_dir/input) must be copied into spool/input. */
         /* The launcher demands a root-owned spool that nobody else may write. */
         json_object *spec = job_spec_json(j, svc, image);
         if (!spec) {
