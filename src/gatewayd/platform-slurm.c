@@ -302,7 +302,21 @@ static int slurm_start_job(Platform *p, Job *j, const Service *svc, const Image 
                         return r;
                 }
         }
-        /* TODO: the job's input (j->spool_dir/input) must be copied into spool/input. */
+        /* TODO: the job's input (j->spool_dir/input) must be copied into spool/input; only an
+         * empty one is made so far. */
+        {
+                _cleanup_free_ char *in = NULL;
+
+                if (asprintf(&in, "%s/" SPOOL_INPUT_DIR, spool) < 0) {
+                        slurm_job_free(s);
+                        return -ENOMEM;
+                }
+                if (mkdir(in, 0755) < 0 && errno != EEXIST) {
+                        r = -errno;
+                        slurm_job_free(s);
+                        return r;
+                }
+        }
         /* The launcher demands a root-owned spool that nobody else may write. */
         json_object *spec = job_spec_json(j, svc, image);
         if (!spec) {
