@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "ctl-bus.h"
+#include "ctl-polkit-agent.h"
 #include "ctl-util.h"
 #include "ctl.h"
 #include "log.h"
@@ -158,4 +159,28 @@ int ctl_call_manager_json(sd_bus *bus, const char *what, const char *method, jso
 
 int ctl_service_path(const char *name, char **ret) {
         return sd_bus_path_encode(GATEWAY_SERVICE_PATH_PREFIX, name, ret);
+}
+
+int ctl_call_manager_each_id(const char *method, const char *action, const char *noun, int n, char *ids[]) {
+        _cleanup_bus_unref_ sd_bus *bus = NULL;
+        _cleanup_polkit_agent_ pid_t agent = 0;
+        int r, ret = 0;
+
+        r = ctl_bus_connect(&bus);
+        if (r < 0)
+                return r;
+        agent = ctl_polkit_agent_open();
+
+        for (int i = 0; i < n; i++) {
+                _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                r = ctl_call_manager(bus, method, &error, NULL, "s", ids[i]);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to %s %s %s: %s", action, noun, ids[i],
+                                        ctl_bus_error_message(&error, r));
+                        if (ret == 0)
+                                ret = r;
+                }
+        }
+        return ret;
 }

@@ -30,6 +30,11 @@ struct json_object;
 int ctl_call_manager_json(sd_bus *bus, const char *what, const char *method,
                           struct json_object **ret, const char *types, ...);
 
+/* Connects (with a polkit agent) and calls a Manager method taking one id ("s") for each of
+ * ids[0..n). Every id is tried; a failure logs "Failed to <action> <noun> <id>: <message>" and
+ * the first error is returned after all were tried. */
+int ctl_call_manager_each_id(const char *method, const char *action, const char *noun, int n, char *ids[]);
+
 /* Object path of a service: prefix + sd_bus_path_encode(name). */
 int ctl_service_path(const char *name, char **ret);
 

@@ -497,24 +497,5 @@ int verb_cancel(int argc, char *argv[], char *tail[]) {
  * job, whose object does not resolve for them. Like "cancel", every id is tried and the first
  * error is returned after all were. */
 int verb_job_remove(int argc, char *argv[], char *tail[]) {
-        _cleanup_bus_unref_ sd_bus *bus = NULL;
-        _cleanup_polkit_agent_ pid_t agent = 0;
-        int r, ret = 0;
-
-        r = ctl_bus_connect(&bus);
-        if (r < 0)
-                return r;
-        agent = ctl_polkit_agent_open();
-
-        for (int i = 0; i < argc; i++) {
-                _cleanup_bus_error_free_ sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                r = ctl_call_manager(bus, "RemoveJob", &error, NULL, "s", argv[i]);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to remove job %s: %s", argv[i], ctl_bus_error_message(&error, r));
-                        if (ret == 0)
-                                ret = r;
-                }
-        }
-        return ret;
+        return ctl_call_manager_each_id("RemoveJob", "remove", "job", argc, argv);
 }

@@ -36,9 +36,14 @@ int db_errno(int code) {
         }
 }
 
+static void batch_yield(sqlite3 *db);
+
 int db_exec(sqlite3 *db, const char *sql) {
         char *err = NULL;
-        int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+        int rc;
+
+        batch_yield(db);
+        rc = sqlite3_exec(db, sql, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
                 log_error("SQL failed: %s", err ?: sqlite3_errstr(rc));
                 sqlite3_free(err);
@@ -51,6 +56,8 @@ int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret) {
         int rc = sqlite3_prepare_v2(db, sql, -1, ret, NULL);
         if (rc != SQLITE_OK)
                 return log_error_errno(db_errno(rc), "Failed to prepare SQL '%s': %s", sql, sqlite3_errmsg(db));
+        if (!sqlite3_stmt_readonly(*ret))
+                batch_yield(db);
         return 0;
 }
 
@@ -205,4 +212,187 @@ int db_reserve_release(const char *db_path) {
         if (unlink(p) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return 1;
+}
+
+/* ---- group commit ---- */
+
+typedef struct DbBatchItem {
+        DbBatchCallback cb;
+        void *userdata;
+        bool done;      /* its transaction has ended; r says how */
+        int r;
+} DbBatchItem;
+
+typedef struct DbBatch {
+        sqlite3 *db;
+        sd_event_source *defer;
+        bool open;              /* our transaction is open */
+        unsigned staging;       /* inside db_batch_stage() .. db_batch_unstage() */
+        bool running;           /* callbacks are being run */
+        bool vital;             /* it carries changes that may use the reserve (how jobs ended) */
+        DbBatchItem *items;
+        size_t n_items, n_allocated;
+} DbBatch;
+
+/* gatewayd has one state database; one batch for it. */
+static DbBatch batch;
+
+static DbBatch *batch_of(sqlite3 *db) {
+        return db && batch.db == db ? &batch : NULL;
+}
+
+/* Ends the open transaction. On a full disk the space reserved next to the database is given up
+ * and the COMMIT tried once more, as long as SQLite kept the transaction (it may roll it back
+ * itself): the batch may carry how jobs ended. Returns 1 if the reserve was used. */
+static int batch_commit(DbBatch *b) {
+        int rc, r;
+
+        if (!b->open)
+                return 0;
+        rc = sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL);
+        r = db_errno(rc);
+        if (r < 0 && (r == -ENOSPC || r == -EIO) && b->vital && !sqlite3_get_autocommit(b->db) &&
+            db_reserve_release(sqlite3_db_filename(b->db, "main")) > 0) {
+                log_warning("State database is out of space; using the space reserved for it.");
+                rc = sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL);
+                r = db_errno(rc);
+                if (r >= 0)
+                        r = 1;
+        }
+        if (r < 0) {
+                log_error("Failed to commit a batch of %zu changes: %s", b->n_items, sqlite3_errmsg(b->db));
+                db_rollback(b->db);
+        }
+        b->open = b->vital = false;
+        for (size_t i = 0; i < b->n_items; i++)
+                if (!b->items[i].done) {
+                        b->items[i].done = true;
+                        b->items[i].r = r;
+                }
+        return r;
+}
+
+/* Runs the callbacks of ended transactions, in order. They may stage more: that goes to the
+ * next batch, and to the next call of this. */
+static void batch_run_callbacks(DbBatch *b) {
+        size_t i = 0;
+
+        if (b->running)
+                return;
+        b->running = true;
+        while (i < b->n_items && b->items[i].done) {
+                DbBatchItem it = b->items[i++];
+                it.cb(it.r, it.userdata);
+        }
+        if (i > 0 && i < b->n_items)   /* (memmove of nothing from a NULL array is undefined) */
+                memmove(b->items, b->items + i, (b->n_items - i) * sizeof(DbBatchItem));
+        b->n_items -= i;
+        b->running = false;
+}
+
+static int on_batch_idle(sd_event_source *s, void *userdata) {
+        DbBatch *b = userdata;
+
+        (void) batch_commit(b);
+        batch_run_callbacks(b);
+        if (!b->open && b->n_items == 0)
+                (void) sd_event_source_set_enabled(b->defer, SD_EVENT_OFF);
+        return 0;
+}
+
+/* Someone else writes: what is staged is committed first (the callbacks wait for the defer
+ * source, as the caller is in the middle of something). */
+static void batch_yield(sqlite3 *db) {
+        DbBatch *b = batch_of(db);
+
+        if (b && b->open && b->staging == 0)
+                (void) batch_commit(b);
+}
+
+int db_batch_setup(sqlite3 *db, sd_event *e) {
+        int r;
+
+        if (batch.db)
+                return -EBUSY;
+        r = sd_event_add_defer(e, &batch.defer, on_batch_idle, &batch);
+        if (r < 0)
+                return r;
+        /* Idle: everything else ready in this iteration stages its changes first. */
+        (void) sd_event_source_set_priority(batch.defer, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_enabled(batch.defer, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(batch.defer, "db-batch");
+        batch.db = db;
+        return 0;
+}
+
+void db_batch_teardown(sqlite3 *db) {
+        DbBatch *b = batch_of(db);
+
+        if (!b)
+                return;
+        (void) db_batch_flush(db);
+        b->defer = sd_event_source_disable_unref(b->defer);
+        free(b->items);
+        *b = (DbBatch) {};
+}
+
+bool db_batch_is_open(sqlite3 *db) {
+        DbBatch *b = batch_of(db);
+
+        return b && b->open;
+}
+
+int db_batch_stage(sqlite3 *db, bool vital) {
+        DbBatch *b = batch_of(db);
+        int r;
+
+        if (!b)
+                return 0;
+        if (!b->open) {
+                r = db_begin(db);
+                if (r < 0)
+                        return r;
+                b->open = true;
+                (void) sd_event_source_set_enabled(b->defer, SD_EVENT_ONESHOT);
+        }
+        b->staging++;
+        b->vital = b->vital || vital;
+        return 0;
+}
+
+void db_batch_unstage(sqlite3 *db) {
+        DbBatch *b = batch_of(db);
+
+        if (b && b->staging > 0)
+                b->staging--;
+}
+
+int db_batch_after(sqlite3 *db, DbBatchCallback cb, void *userdata) {
+        DbBatch *b = batch_of(db);
+
+        if (!b || !b->open) {
+                cb(0, userdata);  /* nothing staged: what came before is committed */
+                return 0;
+        }
+        if (b->n_items == b->n_allocated) {
+                size_t n = MAX(b->n_allocated * 2, (size_t) 16);
+                DbBatchItem *l = reallocarray(b->items, n, sizeof(DbBatchItem));
+                if (!l)
+                        return -ENOMEM;
+                b->items = l;
+                b->n_allocated = n;
+        }
+        b->items[b->n_items++] = (DbBatchItem) { .cb = cb, .userdata = userdata };
+        return 0;
+}
+
+int db_batch_flush(sqlite3 *db) {
+        DbBatch *b = batch_of(db);
+        int r;
+
+        if (!b)
+                return 0;
+        r = batch_commit(b);
+        batch_run_callbacks(b);
+        return r;
 }

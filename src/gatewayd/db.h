@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sqlite3.h>
+#include <systemd/sd-event.h>
 
 #include "macro.h"
 
@@ -30,6 +31,25 @@ void db_rollback(sqlite3 *db);
 int db_reserve(const char *db_path);
 bool db_has_reserve(const char *db_path);
 int db_reserve_release(const char *db_path);
+
+/* Group commit. Changes staged with db_batch_stage() go into one transaction that stays open
+ * until the event loop has nothing more urgent to do (an idle-priority defer source) or until
+ * db_batch_flush(); then one COMMIT (one WAL fsync with synchronous=FULL) makes all of them
+ * durable together, and the callbacks queued with db_batch_after() run in order with its
+ * result: only then may what was staged be shown to anyone. Any other write (db_begin(),
+ * db_exec(), a statement from db_prepare() that writes) commits the batch first, so it never
+ * joins a transaction it does not know of; that commit leaves the callbacks to the defer
+ * source. Without db_batch_setup() staging is a no-op and every statement commits at once. */
+typedef void (*DbBatchCallback)(int r, void *userdata);
+int db_batch_setup(sqlite3 *db, sd_event *e);
+void db_batch_teardown(sqlite3 *db);
+/* Before the statements: opens the transaction. vital: on a full disk the COMMIT may use the
+ * space reserved for the database (job outcomes; not new submissions). */
+int db_batch_stage(sqlite3 *db, bool vital);
+void db_batch_unstage(sqlite3 *db);   /* after them */
+int db_batch_after(sqlite3 *db, DbBatchCallback cb, void *userdata);
+int db_batch_flush(sqlite3 *db);      /* commits now and runs the callbacks */
+bool db_batch_is_open(sqlite3 *db);
 
 /* Maps an SQLite result code to a negative errno. */
 int db_errno(int sqlite_code);

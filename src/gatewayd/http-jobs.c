@@ -141,12 +141,30 @@ int job_submission_parse(json_object *body, json_object **ret_data, json_object 
         return 0;
 }
 
+/* The job's row is durable (or could not be stored): now the client may hear of it. */
+static void submit_committed(Manager *m, Job *j, const GwError *error, void *userdata) {
+        _cleanup_free_ char *location = NULL;
+        HttpRequest *req = userdata;
+        SubmitContext *sc = req->userdata;
+        int r;
+
+        if (!j)
+                return http_request_reply_error(req, error);
+        if (sc->planqk) {
+                http_request_reply_json(req, MHD_HTTP_CREATED, job_to_planqk_json(j));
+                r = asprintf(&location, "/planqk/%s/%s", j->service, j->id);
+        } else {
+                http_request_reply_json(req, MHD_HTTP_CREATED, job_to_json(j));
+                r = asprintf(&location, "/v1/jobs/%s", j->id);
+        }
+        if (r >= 0)
+                http_request_add_header(req, MHD_HTTP_HEADER_LOCATION, location);
+}
+
 static void submit_authorized(HttpRequest *req) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        _cleanup_free_ char *location = NULL;
         SubmitContext *sc = req->userdata;
         json_object *body, *data = NULL, *params = NULL;
-        Job *j;
         int r;
 
         body = http_request_json_body(req);
@@ -157,20 +175,14 @@ static void submit_authorized(HttpRequest *req) {
                 return http_request_reply_error(req, &e);
         }
 
-        r = job_registry_submit(req->manager, http_request_caller(req), sc->service, data, params, &j, &e);
+        /* Answered from the group commit; a suspended request outlives it (shutdown commits the
+         * batch before it answers what is still suspended). */
+        r = job_registry_submit_async(req->manager, http_request_caller(req), sc->service, data, params,
+                                      submit_committed, req, &e);
         json_object_put(body);
         if (r < 0)
                 return http_request_reply_error(req, &e);
-
-        if (sc->planqk) {
-                http_request_reply_json(req, MHD_HTTP_CREATED, job_to_planqk_json(j));
-                r = asprintf(&location, "/planqk/%s/%s", j->service, j->id);
-        } else {
-                http_request_reply_json(req, MHD_HTTP_CREATED, job_to_json(j));
-                r = asprintf(&location, "/v1/jobs/%s", j->id);
-        }
-        if (r >= 0)
-                http_request_add_header(req, MHD_HTTP_HEADER_LOCATION, location);
+        http_request_suspend(req);
 }
 
 void http_submit_job(HttpRequest *req, const char *service, bool planqk) {

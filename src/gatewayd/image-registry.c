@@ -593,7 +593,12 @@ int image_registry_start_expiry(Manager *m) {
 
 void image_mark_used(Image *i) {
         i->last_used_usec = now_realtime_usec();
+        /* A timestamp for ImageRetention, written with every job start: it rides along with the
+         * next group commit rather than costing a commit (an fsync) of its own. */
+        if (db_batch_stage(i->manager->db, /* vital= */ false) < 0)
+                return (void) image_registry_save(i);
         (void) image_registry_save(i);
+        db_batch_unstage(i->manager->db);
 }
 
 Image *image_registry_lookup_on(Manager *m, const char *platform, const char *reference) {

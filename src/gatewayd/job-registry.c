@@ -189,11 +189,16 @@ static int job_store(Job *j, const JobUpdate *u) {
         Manager *m = j->manager;
         int rc, r;
 
+        r = db_batch_stage(m->db, /* vital= */ true);  /* the UPDATE joins the group commit */
+        if (r < 0)
+                return r;
         r = db_prepare(m->db,
                        "UPDATE jobs SET state = ?, started_usec = ?, ended_usec = ?, exit_code = ?, "
                        "error_code = ?, error_message = ? WHERE id = ?", &st);
-        if (r < 0)
+        if (r < 0) {
+                db_batch_unstage(m->db);
                 return r;
+        }
         sqlite3_bind_text(st, 1, job_state_to_string(u->state), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, (sqlite3_int64) u->started_usec);
         sqlite3_bind_int64(st, 3, (sqlite3_int64) u->ended_usec);
@@ -205,6 +210,7 @@ static int job_store(Job *j, const JobUpdate *u) {
         sqlite3_bind_text(st, 6, u->error_message, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 7, j->id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
+        db_batch_unstage(m->db);
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to store state of job %s: %s", j->id, sqlite3_errmsg(m->db));
         return 0;
@@ -244,6 +250,64 @@ static void job_retry_soon(Manager *m) {
         (void) sd_event_source_set_enabled(m->job_retry, SD_EVENT_ONESHOT);
 }
 
+typedef struct StagedUpdate {
+        Manager *manager;
+        char *id;
+        JobUpdate *update;
+} StagedUpdate;
+
+/* The group commit that carried a stored change has ended: applied if it is durable, else kept
+ * as the job's pending change and retried, as a refused store is. */
+static void on_update_committed(int r, void *userdata) {
+        StagedUpdate *s = userdata;
+        Manager *m = s->manager;
+        Job *j = hashmap_get(m->jobs, s->id);
+
+        if (j && j->staged == s->update)
+                j->staged = NULL;
+        if (j && r >= 0) {
+                job_apply(j, s->update);
+                if (r > 0)
+                        job_retry_soon(m);  /* it used the reserve: take it again once there is room */
+        } else if (j && !(j->pending && job_state_is_terminal(j->pending->state))) {
+                log_warning_errno(r, "Job %s: cannot store %s yet; retrying: %m", j->id,
+                                  job_state_to_string(s->update->state));
+                job_update_free(j->pending);
+                j->pending = TAKE_PTR(s->update);
+                job_retry_soon(m);
+        }
+        job_update_free(s->update);
+        free(s->id);
+        free(s);
+}
+
+/* Applies u once the group commit holding it is durable; at once if there is none. */
+static void job_apply_committed(Job *j, const JobUpdate *u) {
+        Manager *m = j->manager;
+        StagedUpdate *s;
+
+        if (!db_batch_is_open(m->db))
+                return job_apply(j, u);
+        s = calloc(1, sizeof(StagedUpdate));
+        if (s) {
+                s->manager = m;
+                s->id = strdup(j->id);
+                s->update = job_update_dup(u);
+        }
+        if (!s || !s->id || !s->update || db_batch_after(m->db, on_update_committed, s) < 0) {
+                if (s) {
+                        free(s->id);
+                        job_update_free(s->update);
+                        free(s);
+                }
+                log_oom();
+                if (db_batch_flush(m->db) >= 0)
+                        job_apply(j, u);
+                return;
+        }
+        j->staged = s->update;
+}
+
 /* The one place a job's state changes: database first, then memory, then the world. A change the
  * database refuses (a full disk) is kept as the job's pending change and retried with back-off;
  * memory keeps the committed state until then, so nobody sees what a restart would take back. */
@@ -264,7 +328,12 @@ static int job_commit(Job *j, const JobUpdate *u) {
                         merged.started_usec = j->pending->started_usec;
                 u = &merged;
         }
-        if (!job_state_transition_is_valid(j->state, u->state)) {
+        if (j->staged && u->started_usec == 0 && j->staged->started_usec != 0) {
+                merged = *u;
+                merged.started_usec = j->staged->started_usec;
+                u = &merged;
+        }
+        if (!job_state_transition_is_valid(j->staged ? j->staged->state : j->state, u->state)) {
                 log_debug("Job %s: ignoring transition %s → %s.", j->id, job_state_to_string(j->state),
                           job_state_to_string(u->state));
                 return -ESTALE;
@@ -290,7 +359,7 @@ static int job_commit(Job *j, const JobUpdate *u) {
                 return r;
         }
         j->pending = job_update_free(j->pending);
-        job_apply(j, u);
+        job_apply_committed(j, u);
         return 0;
 }
 
@@ -306,9 +375,11 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
                         continue;
                 (void) job_commit(j, p);
                 job_update_free(p);
+        }
+        (void) db_batch_flush(m->db);  /* a refused commit leaves the changes pending again */
+        HASHMAP_FOREACH(j, m->jobs)
                 if (j->pending)
                         left = true;
-        }
         /* Only with everything stored: the reserve must not take the room a retry needs. */
         if (!left && !db_has_reserve(db_path(m))) {
                 int r = db_reserve(db_path(m));
@@ -393,6 +464,15 @@ static void job_worker_interim(Job *j, unsigned index, const char *json_text) {
         job_notify_watches(j);
 }
 
+/* Promotions staged and not yet applied: the scheduler counts a job as active only once its
+ * PENDING is applied, so it waits for them (one manager per process). */
+static bool promotions_staged;
+
+static void on_promotions_committed(int r, void *userdata) {
+        promotions_staged = false;
+        job_registry_dispatch(userdata);
+}
+
 /* What the platforms call as the worker reports. */
 static const PlatformJobCallbacks job_platform_callbacks = {
         .on_started = job_worker_running,
@@ -418,6 +498,8 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         size_t n = 0, n_promote;
         Job *j;
 
+        if (promotions_staged)
+                return 0;  /* on_promotions_committed() dispatches again */
         all = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         promote = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         if (!all || !promote)
@@ -429,6 +511,13 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         n_promote = scheduler_select(&limits, all, n, promote);
         for (size_t i = 0; i < n_promote; i++)
                 (void) job_transition(promote[i], JOB_PENDING, NULL, NULL);  /* starts it once stored */
+        /* They join the group commit; their PENDING starts them once applied. */
+        if (n_promote > 0 && db_batch_is_open(m->db)) {
+                if (db_batch_after(m->db, on_promotions_committed, m) >= 0)
+                        promotions_staged = true;
+                else
+                        (void) db_batch_flush(m->db);
+        }
         return 0;
 }
 
@@ -564,16 +653,21 @@ static gid_t caller_gid(const Caller *c) {
         return (gid_t) 65534;
 }
 
-static int job_insert(Job *j, GwError *e) {
+static int job_insert(Job *j, bool now, GwError *e) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         Manager *m = j->manager;
         int rc, r;
 
+        r = db_batch_stage(m->db, /* vital= */ false);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error.");
         r = db_prepare(m->db,
                        "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)", &st);
-        if (r < 0)
+        if (r < 0) {
+                db_batch_unstage(m->db);
                 return gw_error_set_errno(e, r, "Database error.");
+        }
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, j->service, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, j->platform, -1, SQLITE_STATIC);
@@ -582,31 +676,98 @@ static int job_insert(Job *j, GwError *e) {
         sqlite3_bind_text(st, 6, job_state_to_string(j->state), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, (sqlite3_int64) j->created_usec);
         rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
+        db_batch_unstage(m->db);
+        r = db_errno(rc);
+        if (rc == SQLITE_DONE) {
+                j->seq = sqlite3_last_insert_rowid(m->db);
+                /* With what else is staged; the job is announced only once this is durable. */
+                r = now ? db_batch_flush(m->db) : 0;
+        } else
                 log_error("Failed to store job %s: %s", j->id, sqlite3_errmsg(m->db));
-                if (errno_is_disk_full(db_errno(rc)))
-                        return gw_error_set_errno(e, db_errno(rc), "The state file system is full: cannot store the job.");
-                return gw_error_set_errno(e, db_errno(rc), "Database error while storing the job.");
+        if (r < 0) {
+                if (errno_is_disk_full(r))
+                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the job.");
+                return gw_error_set_errno(e, r, "Database error while storing the job.");
         }
-        j->seq = sqlite3_last_insert_rowid(m->db);
         return 0;
 }
 
-int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
-                        json_object *params, Job **ret, GwError *e) {
+/* Submissions whose row waits for the group commit: not in m->jobs yet, but they count
+ * against ActiveJobsPerUser. (One manager per process, as one state database.) */
+typedef struct Submission {
+        Job *job;
+        JobSubmitted cb;
+        void *userdata;
+        struct Submission *next;
+} Submission;
+static Submission *submissions;
+
+static unsigned count_submitting(uid_t uid) {
+        unsigned n = 0;
+
+        for (Submission *s = submissions; s; s = s->next)
+                n += s->job->uid == uid;
+        return n;
+}
+
+static int job_submitted(Manager *m, Job *j, Job **ret, GwError *e) {
+        Job *added = j;
+        int r;
+
+        j->spool_dir = mfree(j->spool_dir);  /* job_attach() sets it again */
+        r = job_attach(m, j);
+        if (r < 0) {
+                hashmap_remove(m->jobs, added->id);
+                job_free(added);
+                return gw_error_set_errno(e, r, "Failed to register the job.");
+        }
+        log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
+        registry_publish_job(m, REGISTRY_JOB_ADDED, added);
+        job_registry_dispatch(m);
+        if (ret)
+                *ret = added;
+        return 0;
+}
+
+static void on_submission_committed(int r, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Submission *s = userdata, **p;
+        Manager *m = s->job->manager;
+        Job *added = NULL;
+
+        for (p = &submissions; *p; p = &(*p)->next)
+                if (*p == s) {
+                        *p = s->next;
+                        break;
+                }
+        if (r < 0) {
+                (void) rm_rf(s->job->spool_dir);  /* a failed submission leaves nothing behind */
+                job_free(s->job);
+                if (errno_is_disk_full(r))
+                        (void) gw_error_set_errno(&e, r, "The state file system is full: cannot store the job.");
+                else
+                        (void) gw_error_set_errno(&e, r, "Database error while storing the job.");
+        } else
+                (void) job_submitted(m, s->job, &added, &e);
+        s->cb(m, added, &e, s->userdata);
+        free(s);
+}
+
+static int job_submit(Manager *m, const Caller *c, const char *service, json_object *data,
+                      json_object *params, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
         _cleanup_(job_freep) Job *j = NULL;
         Platform *p;
-        Job *added;
         int r;
 
         if (!service_registry_get(m, service))
                 return gw_error_set(e, GW_ERROR_NO_SUCH_SERVICE, "No service '%s'.", service);
         if (m->config->active_jobs_per_user > 0 &&
-            count_unfinished(m, c->uid) >= m->config->active_jobs_per_user)
+            count_unfinished(m, c->uid) + count_submitting(c->uid) >= m->config->active_jobs_per_user)
                 return gw_error_set(e, GW_ERROR_LIMIT_EXCEEDED,
                                     "You have %u unfinished jobs, the limit (ActiveJobsPerUser) is %u; "
                                     "wait for one to finish or cancel one.",
-                                    count_unfinished(m, c->uid), m->config->active_jobs_per_user);
+                                    count_unfinished(m, c->uid) + count_submitting(c->uid),
+                                    m->config->active_jobs_per_user);
 
         p = platform_default(m);
         if (!p)
@@ -643,26 +804,36 @@ int job_registry_submit(Manager *m, const Caller *c, const char *service, json_o
                         return gw_error_set_errno(e, r, "The state file system is full: cannot store the job's input.");
                 return gw_error_set_errno(e, r, "Cannot create the job's spool directory.");
         }
-        r = job_insert(j, e);
+        r = job_insert(j, /* now= */ !cb, e);
         if (r < 0) {
                 (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
                 return r;
         }
+        if (cb) {
+                Submission *sub = calloc(1, sizeof(Submission));
 
-        j->spool_dir = mfree(j->spool_dir);  /* job_attach() sets it again */
-        added = j;
-        r = job_attach(m, TAKE_PTR(j));
-        if (r < 0) {
-                hashmap_remove(m->jobs, added->id);
-                job_free(added);
-                return gw_error_set_errno(e, r, "Failed to register the job.");
+                if (!sub || db_batch_after(m->db, on_submission_committed, sub) < 0) {
+                        free(sub);
+                        db_rollback(m->db);  /* takes the staged row (and the rest of the batch) back */
+                        (void) db_batch_flush(m->db);
+                        (void) rm_rf(j->spool_dir);
+                        return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+                }
+                *sub = (Submission) { .job = TAKE_PTR(j), .cb = cb, .userdata = userdata, .next = submissions };
+                submissions = sub;
+                return 0;
         }
-        log_info("Job %s submitted for service '%s' by uid %u.", added->id, added->service, (unsigned) added->uid);
-        registry_publish_job(m, REGISTRY_JOB_ADDED, added);
-        job_registry_dispatch(m);
-        if (ret)
-                *ret = added;
-        return 0;
+        return job_submitted(m, TAKE_PTR(j), ret, e);
+}
+
+int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
+                        json_object *params, Job **ret, GwError *e) {
+        return job_submit(m, c, service, data, params, NULL, NULL, ret, e);
+}
+
+int job_registry_submit_async(Manager *m, const Caller *c, const char *service, json_object *data,
+                              json_object *params, JobSubmitted cb, void *userdata, GwError *e) {
+        return job_submit(m, c, service, data, params, cb, userdata, NULL, e);
 }
 
 int job_registry_cancel(Job *j, GwError *e) {
@@ -673,6 +844,7 @@ int job_registry_cancel(Job *j, GwError *e) {
                 return platform_cancel_job(job_platform(j), j);
         /* Not started: nothing to stop. A pending image request finds the job cancelled. */
         (void) job_transition(j, JOB_CANCELLED, "CANCELLED", "Cancelled before it started.");
+        (void) db_batch_flush(j->manager->db);  /* the caller answers with the stored state */
         return 0;
 }
 

@@ -22,6 +22,12 @@ Job *job_registry_get(Manager *m, const char *id);
 /* data and params may be NULL ({}). Refuses (LimitExceeded) beyond ActiveJobsPerUser. */
 int job_registry_submit(Manager *m, const Caller *c, const char *service, json_object *data,
                         json_object *params, Job **ret, GwError *e);
+/* The same, answered once the job's row is durable: it joins the next group commit with the
+ * other changes of this loop iteration. Returns 0 if cb will be called (with the job, or with
+ * NULL and an error), < 0 with e set if the submission was refused at once. */
+typedef void (*JobSubmitted)(Manager *m, Job *j, const GwError *e, void *userdata);
+int job_registry_submit_async(Manager *m, const Caller *c, const char *service, json_object *data,
+                              json_object *params, JobSubmitted cb, void *userdata, GwError *e);
 /* Idempotent: a finished job stays as it is. A queued or image-waiting job is cancelled at once;
  * a running one gets SIGTERM and ends CANCELLED when its worker has stopped it. */
 int job_registry_cancel(Job *j, GwError *e);

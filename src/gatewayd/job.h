@@ -83,6 +83,8 @@ typedef struct Job {
         /* Runtime only. */
         JobUpdate *pending;             /* a change the database has not taken yet (disk full):
                                          * retried; until then memory keeps the committed state */
+        const JobUpdate *staged;        /* the latest change in the open group commit (not owned):
+                                         * the state further changes start from */
         char *image_request;            /* userdata of an image_registry_ensure_ready() in flight
                                          * (our id, copied): owned here, so that a request still
                                          * open at shutdown is freed with the job */

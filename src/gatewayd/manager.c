@@ -68,6 +68,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        /* What is staged for the next group commit is committed and announced while all is there. */
+        db_batch_teardown(m->db);
         /* Refuse what still waits for polkit while requests and the bus can still be answered. */
         polkit_queries_cancel(m);
         /* The HTTP server goes first: its requests may point into everything else. */
@@ -225,6 +227,9 @@ static int manager_open_state(Manager *m) {
         }
         if (r < 0)
                 return r;
+        r = db_batch_setup(m->db, m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up group commits: %m");
         r = service_registry_load(m);
         if (r < 0)
                 return r;

@@ -174,3 +174,15 @@ json_object *platform_report_nodes(Platform *p) {
                 return json_object_new_array();
         return p->vtable->report_nodes(p);
 }
+
+int platform_drain_node(Platform *p, const char *node, bool drain) {
+        if (!p->vtable || !p->vtable->drain_node)
+                return -EOPNOTSUPP;
+        return p->vtable->drain_node(p, node, drain);
+}
+
+json_object *platform_report_state(Platform *p) {
+        if (!p->vtable || !p->vtable->report_state)
+                return json_object_new_object();
+        return p->vtable->report_state(p);
+}

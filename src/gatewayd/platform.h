@@ -55,6 +55,14 @@ typedef struct PlatformVTable {
         int (*remove_image)(Platform *p, Image *i);
         /* The nodes, as JSON objects {name, state, …} in an array. */
         json_object *(*report_nodes)(Platform *p);
+        /* Drains (drain) or resumes a node by its name as configured: a draining node takes no
+         * new jobs, its running ones go on. -ENOENT: no such node. NULL: the platform has no
+         * nodes of its own to drain (-EOPNOTSUPP). */
+        int (*drain_node)(Platform *p, const char *node, bool drain);
+        /* The platform's own state for the surfaces, as an object whose fields are added to
+         * the platform's (e.g. a cluster's reachability, partitions, queued/running); may be
+         * NULL. */
+        json_object *(*report_state)(Platform *p);
 } PlatformVTable;
 
 struct Platform {
@@ -86,6 +94,9 @@ int platform_reattach_job(Platform *p, Job *j, const PlatformJobCallbacks *cb);
 int platform_deploy_image(Platform *p, Image *i, GwError *e);
 int platform_remove_image(Platform *p, Image *i);
 json_object *platform_report_nodes(Platform *p);
+int platform_drain_node(Platform *p, const char *node, bool drain);
+/* An object (never NULL unless out of memory): what report_state gives, or an empty one. */
+json_object *platform_report_state(Platform *p);
 
 /* The implementations. */
 extern const PlatformVTable platform_local_vtable;

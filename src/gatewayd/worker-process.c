@@ -141,9 +141,9 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         return 0;
 }
 
-static _noreturn_ void worker_exec(const char *path, const WorkerOptions *o, int events_fd, pid_t parent) {
-        size_t n = strv_length(o->argv);
-        char **argv = calloc(n + 2, sizeof(char *));
+/* Runs in the vfork child: system calls only, no allocation (it shares gatewayd's memory). */
+static _noreturn_ void worker_exec(char **argv, const WorkerOptions *o, int events_fd, pid_t parent) {
+        const char *path = argv[0];
         sigset_t none;
         int null_fd;
 
@@ -170,13 +170,20 @@ static _noreturn_ void worker_exec(const char *path, const WorkerOptions *o, int
             (events_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(events_fd, 3)) < 0)
                 _exit(127);
         (void) syscall(SYS_close_range, 4, ~0U, 0);
-        if (!argv)
-                _exit(127);
-        argv[0] = (char *) path;
-        memcpy(argv + 1, o->argv, n * sizeof(char *));
         execv(path, argv);
         dprintf(STDERR_FILENO, "Failed to execute %s: %m\n", path);
         _exit(127);
+}
+
+/* vfork: the child only makes system calls and execs, so copying gatewayd's page tables (and the
+ * copy-on-write faults in gatewayd after) would be a waste per job. A function of its own, so
+ * that no caller's variables live across the vfork. */
+static __attribute__((noinline)) pid_t worker_vfork(char **argv, const WorkerOptions *o, int events_fd, pid_t parent) {
+        pid_t pid = vfork();
+
+        if (pid == 0)
+                worker_exec(argv, o, events_fd, parent);
+        return pid;
 }
 
 int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbacks *cb, void *userdata,
@@ -186,20 +193,23 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
         pid_t parent = getpid(), pid;
         /* "WorkerPath" names the worker for pulls as for jobs. */
         const char *path = o->path ?: worker_binary_path(m);
+        size_t n = strv_length(o->argv);
+        _cleanup_free_ char **argv = calloc(n + 2, sizeof(char *));
 
+        if (!argv)
+                return log_oom();
+        argv[0] = (char *) path;
+        memcpy(argv + 1, o->argv, n * sizeof(char *));
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create worker pipe: %m");
 
-        pid = fork();
+        /* The read end is O_CLOEXEC: the exec closes it in the child. */
+        pid = worker_vfork(argv, o, pipefd[1], parent);
         if (pid < 0) {
                 r = -errno;
                 safe_close(pipefd[0]);
                 safe_close(pipefd[1]);
                 return log_error_errno(r, "Failed to fork worker: %m");
-        }
-        if (pid == 0) {
-                close(pipefd[0]);
-                worker_exec(path, o, pipefd[1], parent);
         }
         close(pipefd[1]);
 

@@ -162,6 +162,12 @@ int worker_error_replace_errno(int error, const char *format, ...) {
         return r;
 }
 
+void worker_error_clear(void) {
+        pthread_mutex_lock(&events_lock);
+        first_error = mfree(first_error);
+        pthread_mutex_unlock(&events_lock);
+}
+
 const char *worker_error_message(void) {
         const char *s;
 

@@ -33,6 +33,9 @@ int events_emit_status(const char *status, const char *message);
  * message to stderr too and returns -abs(error). Thread-safe; later messages are only logged. */
 int worker_error_errno(int error, const char *format, ...) _printf_(2, 3);
 const char *worker_error_message(void);
+/* Forgets the recorded error: for a failure the caller recovers from (a pull staged in memory that
+ * outgrew its share and starts over on disk). */
+void worker_error_clear(void);
 /* Like worker_error_errno() but replaces the recorded message: for when a later finding explains
  * an earlier failure (a layer that fails to decompress because its cached blob is corrupt). */
 int worker_error_replace_errno(int error, const char *format, ...) _printf_(2, 3);

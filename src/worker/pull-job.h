@@ -11,6 +11,7 @@
 #include "blob-cache.h"
 #include "layer-apply.h"
 #include "layer-decode.h"
+#include "layer-merge.h"
 #include "layer-stream.h"
 #include "manifest.h"
 #include "reference.h"
@@ -25,6 +26,8 @@ typedef struct PullArgs {
         const char *image_dir;
         char *cache_dir;
         const char *expand_dir;
+        const char *memory_dir;    /* --memory-expand-dir: tmpfs to stage on while the image fits, or NULL */
+        uint64_t memory_max;       /* --memory-expand-max: at most this much of it (0: no cap of our own) */
         const char *default_location;
         const char *platform;
         const char *credentials_file;
@@ -43,6 +46,7 @@ typedef struct PullArgs {
         int events_fd;
         bool resolve_only;
         bool force;
+        bool staged;               /* --convert=staged: never the streaming writer */
 } PullArgs;
 
 typedef enum LayerState {
@@ -72,6 +76,7 @@ typedef struct Pull {
         LayerStream **streams;  /* decoded tar per layer, from decoder to applier */
         size_t next_layer, next_decode;
         size_t max_ahead;       /* how many layers decoders may be ahead of the applier */
+        bool reverse;           /* top-most layer first (merging), else bottom-most first (applying) */
         atomic_bool abort;
         UnpackBudget budget;
 
@@ -102,5 +107,9 @@ int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer);
 /* Reads a small cached blob (the image config), verifying its digest. */
 int pull_read_blob(Pull *p, const char *digest, size_t max, char **ret);
 
-/* Downloads (--jobs in parallel), decodes (one thread per CPU) and applies (in order) all layers. */
-int pull_download_and_apply(Pull *p, LayerApplier *applier);
+/* Downloads (--jobs in parallel), decodes (one thread per CPU) and applies (in order) all layers,
+ * or with a merger merges them top-most first. */
+int pull_download_and_apply(Pull *p, LayerApplier *applier, LayerMerger *merger);
+/* Undoes pull_download_and_apply() after it failed, so that it can run again (blobs already in
+ * the cache are not downloaded again). */
+void pull_layers_reset(Pull *p);

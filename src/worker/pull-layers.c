@@ -160,6 +160,11 @@ int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
         return blob_writer_commit(w);
 }
 
+/* The k-th layer to download, decode and apply or merge. */
+static size_t layer_at(Pull *p, size_t k) {
+        return p->reverse ? p->manifest->n_layers - 1 - k : k;
+}
+
 static void *download_thread(void *userdata) {
         Pull *p = userdata;
 
@@ -172,7 +177,7 @@ static void *download_thread(void *userdata) {
                         pthread_mutex_unlock(&p->lock);
                         break;
                 }
-                i = p->next_layer++;
+                i = layer_at(p, p->next_layer++);
                 p->states[i] = LAYER_DOWNLOADING;
                 pthread_mutex_unlock(&p->lock);
 
@@ -206,7 +211,7 @@ static void *decode_thread(void *userdata) {
 
         for (;;) {
                 _cleanup_free_ char *subject = NULL;
-                size_t i;
+                size_t i, k;
                 int fd, r;
 
                 pthread_mutex_lock(&p->lock);
@@ -214,10 +219,11 @@ static void *decode_thread(void *userdata) {
                         pthread_mutex_unlock(&p->lock);
                         break;
                 }
-                i = p->next_decode++;
+                k = p->next_decode++;
+                i = layer_at(p, k);
                 /* Decoders block on a full stream anyway; not starting layers far ahead of the
                  * applier keeps the streams holding data (and their memory) to max_ahead. */
-                while (i >= atomic_load(&p->layers_applied) + p->max_ahead && !atomic_load(&p->abort))
+                while (k >= atomic_load(&p->layers_applied) + p->max_ahead && !atomic_load(&p->abort))
                         pthread_cond_wait(&p->cond, &p->lock);
                 pthread_mutex_unlock(&p->lock);
 
@@ -301,7 +307,7 @@ static void archive_read_freep(struct archive **a) {
                 archive_read_free(*a);
 }
 
-static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
+static int apply_layer(Pull *p, LayerApplier *applier, LayerMerger *merger, size_t i) {
         _cleanup_(archive_read_freep) struct archive *ar = NULL;
         _cleanup_free_ char *subject = NULL;
         LayerReader lr = { .pull = p, .stream = p->streams[i] };
@@ -318,7 +324,7 @@ static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         if (archive_read_open(ar, &lr, NULL, layer_read, NULL) != ARCHIVE_OK)
                 return worker_error_errno(EBADMSG, "Layer %s is not a tar archive: %s", subject,
                                           strna(archive_error_string(ar)));
-        r = layer_applier_apply(applier, ar, subject);
+        r = merger ? layer_merger_merge(merger, ar, subject) : layer_applier_apply(applier, ar, subject);
         if (r < 0)
                 return r;
         /* The tar reader stops at the end-of-archive blocks; the decoder still has to hash the
@@ -326,7 +332,7 @@ static int apply_layer(Pull *p, LayerApplier *applier, size_t i) {
         return layer_stream_wait(lr.stream);
 }
 
-int pull_download_and_apply(Pull *p, LayerApplier *applier) {
+int pull_download_and_apply(Pull *p, LayerApplier *applier, LayerMerger *merger) {
         size_t n = p->manifest->n_layers;
         unsigned jobs = (unsigned) MIN((size_t) p->args->jobs, MAX(n, (size_t) 1));
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -338,6 +344,7 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
 
         decoders = MIN(decoders, 16U);
         p->max_ahead = decoders + 1;
+        p->reverse = merger;
         /* Streams holding data: the applier's and max_ahead more. They share a fixed amount of
          * memory, so that on a small machine decoders can run well ahead of the applier (the
          * applier waiting for a decoder costs more than the memory) and on a big one the total
@@ -367,8 +374,10 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         }
 
         /* Layer i is applied while i+1… download and decompress. */
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                r = apply_layer(p, applier, i);
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                size_t i = layer_at(p, k);
+
+                r = apply_layer(p, applier, merger, i);
                 if (r < 0)
                         break;
                 /* drop the decoded layer now rather than hold every layer in memory */
@@ -386,4 +395,25 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier) {
         if (!p->t_downloaded)
                 p->t_downloaded = now_usec();
         return r;
+}
+
+void pull_layers_reset(Pull *p) {
+        for (size_t i = 0; p->manifest && i < p->manifest->n_layers; i++) {
+                if (p->blob_fds)
+                        safe_close(p->blob_fds[i]);
+                if (p->streams)
+                        layer_stream_free(p->streams[i]);
+        }
+        p->states = mfree(p->states);
+        p->blob_fds = mfree(p->blob_fds);
+        p->fresh = mfree(p->fresh);
+        p->streams = mfree(p->streams);
+        p->next_layer = p->next_decode = 0;
+        atomic_store(&p->abort, false);
+        atomic_store(&p->budget.used, 0);
+        p->bytes_total = 0;
+        atomic_store(&p->bytes_done, 0);
+        atomic_store(&p->layers_downloaded, 0);
+        atomic_store(&p->layers_applied, 0);
+        p->t_downloaded = 0;
 }

@@ -6,8 +6,11 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -31,6 +34,8 @@
 /* gatewayd's ImageSizeMax and ImageFilesMax defaults (docs/configuration.md) */
 #define IMAGE_SIZE_MAX_DEFAULT (64ULL * 1024ULL * 1024ULL * 1024ULL)
 #define IMAGE_FILES_MAX_DEFAULT 2000000ULL
+/* Below this share of memory, staging on tmpfs is not worth trying. */
+#define MEMORY_STAGING_MIN (64ULL * 1024ULL * 1024ULL)
 
 static void help(void) {
         printf("NAME\n"
@@ -60,6 +65,19 @@ static void help(void) {
                "                             (required unless --resolve-only).\n"
                "    --cache-dir=DIR          Blob cache shared by pulls (default: IMAGE-DIR/.cache).\n"
                "    --expand-dir=DIR         Staging area for unpacked layers (default: /var/tmp).\n"
+               "    --convert=stream|staged  stream (default, when tar2sqfs is installed): merge the\n"
+               "                             layers top-first into one tar stream that tar2sqfs\n"
+               "                             writes as the image while they download, no tree on\n"
+               "                             disk; layers that need it (an entry given twice in a\n"
+               "                             layer, hardlinks across layers, sparse files, ...) are\n"
+               "                             staged instead. staged: always apply the layers to a\n"
+               "                             staging tree and run mksquashfs on it.\n"
+               "    --memory-expand-dir=DIR  A tmpfs to stage on instead while the image fits in\n"
+               "                             half the available memory (default: /dev/shm; empty:\n"
+               "                             always stage in EXPAND-DIR). An image that outgrows it\n"
+               "                             is staged again in EXPAND-DIR.\n"
+               "    --memory-expand-max=SIZE At most this much of MEMORY-EXPAND-DIR (default: no cap\n"
+               "                             beyond half the available memory and its free space).\n"
                "    --default-location=HOST  Registry for references without one (default: docker.io).\n"
                "    --platform=OS/ARCH[/VARIANT]\n"
                "                             Platform to select from an image index (default: this\n"
@@ -116,9 +134,12 @@ static void help(void) {
                "FILES\n"
                "    CACHE-DIR/blobs/sha256/HEX      verified blobs, safe to share between pulls\n"
                "    EXPAND-DIR/gateway-pull-XXXXXX  staging tree, removed when the pull ends\n"
+               "    MEMORY-EXPAND-DIR/gateway-pull.UID/gateway-pull-XXXXXX  the same, in memory\n"
                "\n"
                "ENVIRONMENT\n"
                "    GATEWAYD_MKSQUASHFS  mksquashfs binary to run (default: mksquashfs in PATH)\n"
+               "    GATEWAYD_TAR2SQFS    tar2sqfs binary to stream into (default: tar2sqfs in PATH;\n"
+               "                         none there: the staged conversion)\n"
                "    GATEWAYD_LOG_LEVEL   stderr log level (err, warning, info, debug)\n"
                "\n"
                "EXIT STATUS\n"
@@ -201,21 +222,26 @@ static int resolve(Pull *p) {
 /* mksquashfs stores a block as is when compressing it does not pay, so the image is at most the
  * file data plus metadata (well under 256 bytes an entry) and its tables. Checked before the
  * conversion starts rather than found out by a full disk halfway through it. */
-static int check_free_space(Pull *p, LayerApplier *applier) {
-        const LayerApplyStats *st = layer_applier_stats(applier);
+static int check_free_space(Pull *p, const LayerApplyStats *st, bool replace) {
         uint64_t need = st->bytes + st->entries * 256 + 1024 * 1024, avail;
         struct statvfs sv;
+        struct stat tmp;
 
         if (statvfs(p->args->image_dir, &sv) < 0)
                 return worker_error_errno(errno, "Cannot check the free space in %s: %m", p->args->image_dir);
         avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        /* what the streaming writer has written so far counts as available */
+        if (p->squashfs_tmp && stat(p->squashfs_tmp, &tmp) >= 0)
+                avail += (uint64_t) tmp.st_blocks * 512;
         if (avail < need)
-                return worker_error_errno(ENOSPC, "Not enough free space in %s for the image: it may take up to %" PRIu64
+                return (replace ? worker_error_replace_errno : worker_error_errno)(ENOSPC, "Not enough free space in %s for the image: it may take up to %" PRIu64
                                           " bytes, %" PRIu64 " are available", p->args->image_dir, need, avail);
         return 0;
 }
 
 static const char * const mount_points[] = { "proc", "sys", "dev", "tmp", "var", "var/input" };
+
+static int image_into_place(Pull *p, char *dest_taken, char **ret_path, uint64_t *ret_size);
 
 static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool privileged, char **ret_path, uint64_t *ret_size) {
         _cleanup_free_ char *pseudo = NULL, *dest = NULL;
@@ -224,8 +250,7 @@ static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool priv
                 .level = p->args->level,
                 .processors = p->args->processors,
         };
-        struct stat st;
-        int fd, r;
+        int r;
 
         for (size_t i = 0; i < ELEMENTSOF(mount_points); i++) {
                 r = layer_applier_ensure_dir(applier, mount_points[i], streq(mount_points[i], "tmp") ? 01777 : 0755);
@@ -256,6 +281,14 @@ static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool priv
         r = squashfs_build(rootfs, p->squashfs_tmp, &so);
         if (r < 0)
                 return r;
+        return image_into_place(p, TAKE_PTR(dest), ret_path, ret_size);
+}
+
+/* fsync and rename the finished squashfs_tmp to dest (taken). */
+static int image_into_place(Pull *p, char *dest_taken, char **ret_path, uint64_t *ret_size) {
+        _cleanup_free_ char *dest = dest_taken;
+        struct stat st;
+        int fd, r;
 
         fd = open(p->squashfs_tmp, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -273,6 +306,163 @@ static int convert(Pull *p, const char *rootfs, LayerApplier *applier, bool priv
         *ret_size = (uint64_t) st.st_size;
         *ret_path = TAKE_PTR(dest);
         return 0;
+}
+
+/* ---- streaming: no tree on disk ---- */
+
+/* Layers merged top-first into one tar stream that tar2sqfs turns into the image as it arrives:
+ * no staging tree, and the squashfs is written while layers still download and inflate. Every
+ * layer is verified (digest, diff_id) before the image is moved into place. -EAGAIN (nothing
+ * recorded, nothing left behind): the layers need the staged conversion; -EPIPE: tar2sqfs failed
+ * (not for want of space), which the staged conversion may not. */
+static int convert_streaming(Pull *p, char **ret_path, uint64_t *ret_size) {
+        _cleanup_(layer_merger_freep) LayerMerger *merger = NULL;
+        _cleanup_free_ char *dest = NULL;
+        _cleanup_close_ int fd = -1;
+        SquashfsOptions so = {
+                .compressor = p->args->compressor,
+                .level = p->args->level,
+                .processors = p->args->processors,
+        };
+        LayerApplyStats stats = {};
+        pid_t pid;
+        int r;
+
+        if (asprintf(&p->squashfs_tmp, "%s/.%s.squashfs.tmp-%d", p->args->image_dir, p->id, (int) getpid()) < 0 ||
+            asprintf(&dest, "%s/%s.squashfs", p->args->image_dir, p->id) < 0) {
+                p->squashfs_tmp = dest = NULL;
+                return -ENOMEM;
+        }
+        r = squashfs_stream_start(p->squashfs_tmp, &so, &fd, &pid);
+        if (r < 0)
+                return r;
+        events_emit_log("info", "converting while streaming the layers into tar2sqfs");
+        r = layer_merger_new(fd, &merger);
+        if (r >= 0) {
+                layer_merger_set_limits(merger, p->args->image_size_max, p->args->image_files_max);
+                p->budget.max = p->args->image_size_max;
+                r = pull_download_and_apply(p, NULL, merger);
+                if (r >= 0)
+                        r = layer_merger_finish(merger, mount_points, ELEMENTSOF(mount_points));
+                stats = *layer_merger_stats(merger);
+        }
+        merger = layer_merger_free(merger);
+        fd = safe_close(fd);   /* the end of the stream for tar2sqfs */
+        if (r >= 0) {
+                p->t_applied = now_usec();
+                if (stats.dropped > 0)
+                        events_emit_log("info", "dropped %" PRIu64 " device nodes or sockets", stats.dropped);
+                r = check_free_space(p, &stats, false);
+                if (r >= 0) {
+                        events_emit_status("CONVERSION", NULL);
+                        r = squashfs_stream_wait(pid);
+                        pid = 0;
+                        if (r < 0 && !cancelled())
+                                r = -EPIPE;
+                }
+        }
+        if (r < 0) {
+                if (pid > 0) {
+                        (void) kill(pid, SIGKILL);
+                        (void) waitpid(pid, NULL, 0);
+                }
+                /* a writer that stopped because the disk is full shows up as a failed write */
+                stats.bytes = MAX(stats.bytes, stats.apparent); /* as far as it got, and the rest of that file */
+                if (r != -EAGAIN && r != -ENOSPC && !cancelled() && check_free_space(p, &stats, true) < 0)
+                        r = -ENOSPC;
+                (void) unlink(p->squashfs_tmp);
+                p->squashfs_tmp = mfree(p->squashfs_tmp);
+                return r;
+        }
+        return image_into_place(p, TAKE_PTR(dest), ret_path, ret_size);
+}
+
+/* ---- staging ---- */
+
+static uint64_t meminfo_available(void) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/meminfo", "re");
+        char line[256];
+        unsigned long long kb;
+
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+                        return (uint64_t) kb * 1024;
+        return 0;
+}
+
+/* Staging on tmpfs instead of disk: creating a file there costs a tenth of what it costs on ext4
+ * and mksquashfs reads it without I/O. It is used while the image fits in a share of memory: at
+ * most half of what the kernel reports available, what the tmpfs has free and --memory-expand-max.
+ * The decoders and the applier hold the pull to that share (like ImageSizeMax); an image that
+ * outgrows it is staged again on disk. Returns that share, 0 to stage on disk, and the private
+ * directory on the tmpfs (<dir>/gateway-pull.<uid>: the tmpfs may be world-writable /dev/shm). */
+static uint64_t memory_staging_budget(const PullArgs *a, char **ret_dir) {
+        _cleanup_free_ char *dir = NULL;
+        struct statfs sf;
+        struct statvfs sv;
+        struct stat st;
+        uint64_t share;
+
+        if (!a->memory_dir || !*a->memory_dir)
+                return 0;
+        if (statfs(a->memory_dir, &sf) < 0 || sf.f_type != TMPFS_MAGIC) {
+                log_debug("%s is not a tmpfs, staging on disk", a->memory_dir);
+                return 0;
+        }
+        if (asprintf(&dir, "%s/gateway-pull.%u", a->memory_dir, (unsigned) geteuid()) < 0)
+                return 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                log_debug("Cannot create %s, staging on disk: %m", dir);
+                return 0;
+        }
+        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077)) {
+                log_warning("%s is not a private directory of ours, staging on disk", dir);
+                return 0;
+        }
+        if (statvfs(dir, &sv) < 0)
+                return 0;
+        share = MIN((uint64_t) sv.f_bavail * sv.f_frsize, meminfo_available() / 2);
+        if (a->memory_max > 0)
+                share = MIN(share, a->memory_max);
+        /* an explicit small cap is taken at its word (the tests stage a few MiB in memory) */
+        if (share == 0 || (share < MEMORY_STAGING_MIN && share != a->memory_max))
+                return 0;
+        *ret_dir = TAKE_PTR(dir);
+        return share;
+}
+
+static int stage_create(Pull *p, const char *dir, char **ret_rootfs, int *ret_root_fd) {
+        _cleanup_free_ char *rootfs = NULL;
+        int r, fd;
+
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create expand directory %s: %m", dir);
+        if (!streq(dir, p->args->expand_dir))
+                staging_remove_stale(dir);
+        r = staging_create(dir, &p->staging, &p->staging_lock);
+        if (r < 0)
+                return worker_error_errno(r, "Cannot create a staging directory in %s: %m", dir);
+        if (asprintf(&rootfs, "%s/rootfs", p->staging) < 0)
+                return -ENOMEM;
+        if (mkdir(rootfs, 0755) < 0)
+                return worker_error_errno(errno, "Cannot create %s: %m", rootfs);
+        fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return worker_error_errno(errno, "Cannot open %s: %m", rootfs);
+        *ret_rootfs = TAKE_PTR(rootfs);
+        *ret_root_fd = fd;
+        return 0;
+}
+
+static void stage_remove(Pull *p) {
+        if (p->staging) {
+                int r = rm_rf(p->staging);
+                if (r < 0)
+                        log_warning("Cannot remove staging directory %s: %s", p->staging, strerror(-r));
+                p->staging = mfree(p->staging);
+        }
+        p->staging_lock = safe_close(p->staging_lock);
 }
 
 /* ---- the verb ---- */
@@ -355,7 +545,8 @@ static int pull_run(Pull *p) {
                 .retries = args->retries,
         };
         bool privileged = geteuid() == 0;
-        uint64_t size = 0;
+        _cleanup_free_ char *memory_dir = NULL;
+        uint64_t size = 0, memory_max;
         int r;
 
         p->t_start = now_usec();
@@ -428,42 +619,75 @@ static int pull_run(Pull *p) {
                 log_warning("Image %s is for %s/%s, not %s/%s", p->ref_string, p->config->platform.os,
                             p->config->platform.architecture, p->platform.os, p->platform.architecture);
 
-        r = mkdir_p(args->expand_dir, 0755);
-        if (r < 0)
-                return worker_error_errno(r, "Cannot create expand directory %s: %m", args->expand_dir);
+        /* left behind by killed pulls, on disk even when this one stages in memory */
         staging_remove_stale(args->expand_dir);
-        r = staging_create(args->expand_dir, &p->staging, &p->staging_lock);
-        if (r < 0)
-                return worker_error_errno(r, "Cannot create a staging directory in %s: %m", args->expand_dir);
-        if (asprintf(&rootfs, "%s/rootfs", p->staging) < 0)
-                return -ENOMEM;
-        if (mkdir(rootfs, 0755) < 0)
-                return worker_error_errno(errno, "Cannot create %s: %m", rootfs);
-        root_fd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (root_fd < 0)
-                return worker_error_errno(errno, "Cannot open %s: %m", rootfs);
 
-        r = layer_applier_new(root_fd, privileged, &applier);
-        if (r < 0)
-                return r;
-        layer_applier_set_limits(applier, args->image_size_max, args->image_files_max);
-        p->budget.max = args->image_size_max;
+        if (!args->staged && squashfs_stream_available()) {
+                r = convert_streaming(p, &squashfs, &size);
+                if (r >= 0)
+                        goto converted;
+                if (r == -EPIPE && !cancelled())
+                        events_emit_log("warning", "tar2sqfs failed (%s); converting staged instead",
+                                        strna(worker_error_message()));
+                else if (r == -EAGAIN)
+                        events_emit_log("info", "The layers need the staged conversion (an entry they hold cannot be merged "
+                                        "in one pass); staging them");
+                else
+                        return r;
+                worker_error_clear();
+                pull_layers_reset(p);
+        }
 
-        r = pull_download_and_apply(p, applier);
-        if (r < 0)
-                return r;
+        memory_max = memory_staging_budget(args, &memory_dir);
+        for (;;) {
+                bool in_memory = memory_max > 0;
+                const char *dir = in_memory ? memory_dir : args->expand_dir;
+                uint64_t size_max = in_memory ? MIN(memory_max, args->image_size_max) : args->image_size_max;
+
+                r = stage_create(p, dir, &rootfs, &root_fd);
+                if (r < 0)
+                        return r;
+                if (in_memory)
+                        events_emit_log("info", "staging in memory in %s (up to %" PRIu64 " bytes)", dir, size_max);
+                r = layer_applier_new(root_fd, privileged, &applier);
+                if (r < 0)
+                        return r;
+                layer_applier_set_limits(applier, size_max, args->image_files_max);
+                p->budget.max = size_max;
+
+                r = pull_download_and_apply(p, applier, NULL);
+                if (r >= 0)
+                        break;
+                /* Staged in memory, the image outgrew the share it may take there (or the tmpfs
+                 * filled up under it): start over on disk. The verified blobs are in the cache. */
+                if (!in_memory || cancelled() ||
+                    (r != -ENOSPC && (size_max >= args->image_size_max ||
+                                      (atomic_load(&p->budget.used) <= size_max &&
+                                       layer_applier_stats(applier)->apparent <= size_max))))
+                        return r;
+                events_emit_log("info", "The image is larger than its share of memory (%" PRIu64 " bytes) for staging in %s; "
+                                "staging it on disk in %s instead", size_max, dir, args->expand_dir);
+                worker_error_clear();
+                applier = layer_applier_free(applier);
+                root_fd = safe_close(root_fd);
+                rootfs = mfree(rootfs);
+                stage_remove(p);
+                pull_layers_reset(p);
+                memory_max = 0;
+        }
         p->t_applied = now_usec();
         if (layer_applier_stats(applier)->dropped > 0)
                 events_emit_log("info", "dropped %" PRIu64 " device nodes or sockets",
                                 layer_applier_stats(applier)->dropped);
 
-        r = check_free_space(p, applier);
+        r = check_free_space(p, layer_applier_stats(applier), false);
         if (r < 0)
                 return r;
         events_emit_status("CONVERSION", NULL);
         r = convert(p, rootfs, applier, privileged, &squashfs, &size);
         if (r < 0)
                 return r;
+converted:
         p->t_squashfs = now_usec();
 
         {
@@ -499,13 +723,7 @@ static void pull_done(Pull *p) {
                 (void) unlink(p->squashfs_tmp);
                 free(p->squashfs_tmp);
         }
-        if (p->staging) {
-                int r = rm_rf(p->staging);
-                if (r < 0)
-                        log_warning("Cannot remove staging directory %s: %s", p->staging, strerror(-r));
-                free(p->staging);
-        }
-        safe_close(p->staging_lock);
+        stage_remove(p);
         registry_client_free(p->client);
         blob_cache_free(p->cache);
         image_reference_free(p->ref);
@@ -603,12 +821,18 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 ARG_EVENTS_FD,
                 ARG_RESOLVE_ONLY,
                 ARG_FORCE,
+                ARG_MEMORY_EXPAND_DIR,
+                ARG_CONVERT,
+                ARG_MEMORY_EXPAND_MAX,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "image-dir", required_argument, NULL, ARG_IMAGE_DIR },
                 { "cache-dir", required_argument, NULL, ARG_CACHE_DIR },
                 { "expand-dir", required_argument, NULL, ARG_EXPAND_DIR },
+                { "memory-expand-dir", required_argument, NULL, ARG_MEMORY_EXPAND_DIR },
+                { "convert", required_argument, NULL, ARG_CONVERT },
+                { "memory-expand-max", required_argument, NULL, ARG_MEMORY_EXPAND_MAX },
                 { "default-location", required_argument, NULL, ARG_DEFAULT_LOCATION },
                 { "platform", required_argument, NULL, ARG_PLATFORM },
                 { "credentials-file", required_argument, NULL, ARG_CREDENTIALS_FILE },
@@ -723,6 +947,21 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                 case ARG_FORCE:
                         a->force = true;
                         break;
+                case ARG_CONVERT:
+                        if (streq(optarg, "staged"))
+                                a->staged = true;
+                        else if (streq(optarg, "stream"))
+                                a->staged = false;
+                        else
+                                return worker_error_errno(EINVAL, "Invalid --convert '%s' (expected stream or staged).", optarg);
+                        break;
+                case ARG_MEMORY_EXPAND_DIR:
+                        a->memory_dir = optarg;
+                        break;
+                case ARG_MEMORY_EXPAND_MAX:
+                        if (parse_size(optarg, &a->memory_max) < 0)
+                                return worker_error_errno(EINVAL, "Invalid --memory-expand-max '%s' (expected bytes, e.g. 8G).", optarg);
+                        break;
                 case '?':
                         return worker_error_errno(EINVAL, "Invalid command line. See 'gateway-worker pull --help'.");
                 default:
@@ -766,6 +1005,7 @@ static int check_allowed_registry(const PullArgs *a, const ImageReference *ref) 
 int verb_pull(int argc, char *argv[]) {
         PullArgs args = {
                 .expand_dir = "/var/tmp",
+                .memory_dir = "/dev/shm",
                 .default_location = "docker.io",
                 .compressor = SQUASHFS_ZSTD,
                 .level = -1,

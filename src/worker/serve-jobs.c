@@ -164,6 +164,24 @@ static const char *request_job_id(Serve *s, json_object *req, int *ret_r) {
         return id;
 }
 
+/* The request's job, opened: its directory fd, or -1 when the request was answered with an
+ * error (bad id, no such job), the answer's result then in *ret_r. */
+static int request_job_open(Serve *s, json_object *req, const char **ret_id, int *ret_r) {
+        const char *id;
+        int fd;
+
+        id = request_job_id(s, req, ret_r);
+        if (!id)
+                return -1;
+        fd = open_job(s, id);
+        if (fd < 0) {
+                *ret_r = serve_send_error(s, req, "NOT_FOUND", "No job %s on this node.", id);
+                return -1;
+        }
+        *ret_id = id;
+        return fd;
+}
+
 static json_object *read_json_at(int dir_fd, const char *name, size_t max) {
         _cleanup_free_ char *text = NULL;
         size_t n;
@@ -615,12 +633,9 @@ int serve_job_cancel(Serve *s, json_object *req) {
         pid_t pid;
         int r;
 
-        id = request_job_id(s, req, &r);
-        if (!id)
-                return r;
-        dir_fd = open_job(s, id);
+        dir_fd = request_job_open(s, req, &id, &r);
         if (dir_fd < 0)
-                return serve_send_error(s, req, "NOT_FOUND", "No job %s on this node.", id);
+                return r;
 
         /* A job just launched has no worker to signal yet: give it a moment to appear. */
         for (unsigned i = 0; i < 300; i++) {
@@ -651,12 +666,9 @@ int serve_job_remove(Serve *s, json_object *req) {
         JobState st;
         int r;
 
-        id = request_job_id(s, req, &r);
-        if (!id)
-                return r;
-        dir_fd = open_job(s, id);
+        dir_fd = request_job_open(s, req, &id, &r);
         if (dir_fd < 0)
-                return serve_send_error(s, req, "NOT_FOUND", "No job %s on this node.", id);
+                return r;
         r = job_state(s, dir_fd, &st, NULL);
         if (r < 0)
                 return serve_send_error(s, req, "IO_ERROR", "Cannot read the job's state: %s.", strerror(-r));

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <signal.h>
 
@@ -45,13 +48,30 @@ int squashfs_level_check(SquashfsCompressor c, int level) {
         return -EINVAL;
 }
 
+static int wait_child(pid_t pid, const char *name) {
+        int status;
+
+        while (waitpid(pid, &status, 0) < 0) {
+                if (errno != EINTR)
+                        return worker_error_errno(errno, "Cannot wait for %s: %m", name);
+                if (cancelled())
+                        (void) kill(pid, SIGTERM);
+        }
+        if (cancelled())
+                return -EINTR;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        if (WIFEXITED(status))
+                return worker_error_errno(EIO, "%s failed with exit status %d", name, WEXITSTATUS(status));
+        return worker_error_errno(EIO, "%s was killed by signal %d", name, WTERMSIG(status));
+}
+
 int squashfs_build(const char *src, const char *dest, const SquashfsOptions *o) {
         char level[16], processors[16], rmode[16], ruid[16], rgid[16];
         const char *argv[32];
         const char *binary = getenv("GATEWAYD_MKSQUASHFS") ?: "mksquashfs";
         size_t n = 0;
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        int status;
         pid_t pid;
 
         snprintf(processors, sizeof(processors), "%u", o->processors ?: (unsigned) MAX(ncpu, 1L));
@@ -113,17 +133,96 @@ int squashfs_build(const char *src, const char *dest, const SquashfsOptions *o) 
                 _exit(127);
         }
 
-        while (waitpid(pid, &status, 0) < 0) {
-                if (errno != EINTR)
-                        return worker_error_errno(errno, "Cannot wait for mksquashfs: %m");
-                if (cancelled())
-                        (void) kill(pid, SIGTERM);
+        return wait_child(pid, "mksquashfs");
+}
+
+static const char *tar2sqfs_binary(void) {
+        return getenv("GATEWAYD_TAR2SQFS") ?: "tar2sqfs";
+}
+
+bool squashfs_stream_available(void) {
+        const char *b = tar2sqfs_binary(), *path = getenv("PATH") ?: "/usr/bin:/bin";
+
+        if (strchr(b, '/'))
+                return access(b, X_OK) >= 0;
+        while (*path) {
+                size_t l = strcspn(path, ":");
+                _cleanup_free_ char *f = NULL;
+
+                if (l > 0 && asprintf(&f, "%.*s/%s", (int) l, path, b) >= 0 && access(f, X_OK) >= 0)
+                        return true;
+                path += l + (path[l] == ':');
         }
-        if (cancelled())
-                return -EINTR;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
-        if (WIFEXITED(status))
-                return worker_error_errno(EIO, "mksquashfs failed with exit status %d", WEXITSTATUS(status));
-        return worker_error_errno(EIO, "mksquashfs was killed by signal %d", WTERMSIG(status));
+        return false;
+}
+
+int squashfs_stream_start(const char *dest, const SquashfsOptions *o, int *ret_fd, pid_t *ret_pid) {
+        char jobs[16], extra[32];
+        const char *argv[24];
+        const char *binary = tar2sqfs_binary();
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t n = 0;
+        int fds[2];
+        pid_t pid;
+
+        snprintf(jobs, sizeof(jobs), "%u", o->processors ?: (unsigned) MAX(ncpu, 1L));
+        argv[n++] = binary;
+        argv[n++] = "--quiet";
+        argv[n++] = "--force";
+        argv[n++] = "--no-skip";      /* a tar record it cannot read fails the image */
+        argv[n++] = "--num-jobs";
+        argv[n++] = jobs;
+        argv[n++] = "--compressor";
+        argv[n++] = compressor_names[o->compressor];
+        switch (o->compressor) {
+        case SQUASHFS_ZSTD:
+        case SQUASHFS_GZIP:
+                snprintf(extra, sizeof(extra), "level=%d", o->level >= 0 ? o->level : o->compressor == SQUASHFS_ZSTD ? 3 : 6);
+                argv[n++] = "--comp-extra";
+                argv[n++] = extra;
+                break;
+        case SQUASHFS_LZ4:
+                if (o->level > 1) {
+                        argv[n++] = "--comp-extra";
+                        argv[n++] = "hc";
+                }
+                break;
+        case SQUASHFS_XZ:
+                break;
+        }
+        argv[n++] = "--defaults";
+        argv[n++] = "uid=0,gid=0,mode=0755";
+        argv[n++] = dest;
+        argv[n] = NULL;
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return worker_error_errno(errno, "Cannot create a pipe: %m");
+        /* fewer, larger hops between the merger and the writer */
+        (void) fcntl(fds[1], F_SETPIPE_SZ, 1024 * 1024);
+
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(fds[0]);
+                close(fds[1]);
+                return worker_error_errno(r, "Cannot fork: %m");
+        }
+        if (pid == 0) {
+                /* a killed worker must not leave a writer finishing a truncated image */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                dup2(fds[0], STDIN_FILENO);
+                dup2(STDERR_FILENO, STDOUT_FILENO);
+                execvp(binary, (char **) argv);
+                fprintf(stderr, "Cannot execute %s: %m\n", binary);
+                _exit(127);
+        }
+        close(fds[0]);
+        *ret_fd = fds[1];
+        *ret_pid = pid;
+        return 0;
+}
+
+int squashfs_stream_wait(pid_t pid) {
+        return wait_child(pid, "tar2sqfs");
 }

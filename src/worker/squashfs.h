@@ -29,3 +29,11 @@ const char *squashfs_compressor_to_string(SquashfsCompressor c);
 int squashfs_level_check(SquashfsCompressor c, int level);
 
 int squashfs_build(const char *src, const char *dest, const SquashfsOptions *o);
+
+/* The streaming writer: tar2sqfs (squashfs-tools-ng; GATEWAYD_TAR2SQFS overrides) reads a tar
+ * stream of the final tree from *ret_fd and writes dest as it arrives, with the same compressor,
+ * level and block size as squashfs_build(). Close *ret_fd, then squashfs_stream_wait(). Owners,
+ * modes and xattrs come from the tar headers: o->pseudo_file and the root options are unused. */
+bool squashfs_stream_available(void);
+int squashfs_stream_start(const char *dest, const SquashfsOptions *o, int *ret_fd, pid_t *ret_pid);
+int squashfs_stream_wait(pid_t pid);

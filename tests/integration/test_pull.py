@@ -50,6 +50,13 @@ def sample_rss(argv, peak, env=None):
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
+def staged(events):
+    """Whether the pull staged a tree (mksquashfs) rather than streaming into tar2sqfs."""
+    logs = [e["message"] for e in events if e["event"] == "log"]
+    return not any("streaming the layers into tar2sqfs" in m for m in logs) or \
+        any("need the staged conversion" in m or "converting staged instead" in m for m in logs)
+
+
 class PullTest(unittest.TestCase):
     def setUp(self):
         self.procs = procs.Processes()
@@ -59,14 +66,28 @@ class PullTest(unittest.TestCase):
         self.image_dir = os.path.join(self.tmp.path, "images")
         self.cache_dir = os.path.join(self.tmp.path, "cache")
         self.expand_dir = os.path.join(self.tmp.path, "expand")
+        # The worker streams the layers into tar2sqfs; with --convert=staged (or for layers that
+        # need it) it stages on a tmpfs while the image fits (default /dev/shm): a private one
+        # here, so that what it leaves there can be checked. See pull()'s mode.
+        self.memory_dir = os.path.join(self.tmp.path, "expand-mem")
+        os.makedirs(self.memory_dir)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=256m", "gw-test-mem", self.memory_dir],
+                       check=True)
+        self.addCleanup(subprocess.run, ["umount", self.memory_dir], check=True)
         self.registry = Registry(self.procs, self.tmp.path).start()
 
     # ---- helpers ----
 
-    def pull(self, ref, *args, ok=True, user=None, env=None, rss=None):
-        """rss: a list that gets the worker's peak VmRSS (KiB), sampled while it runs."""
+    MODES = ("stream", "memory", "disk")
+
+    def pull(self, ref, *args, ok=True, user=None, env=None, rss=None, mode="stream"):
+        """rss: a list that gets the worker's peak VmRSS (KiB), sampled while it runs. mode:
+        "stream" (the default path: layers merged into tar2sqfs), "memory" (staged on the test's
+        tmpfs) or "disk" (staged in --expand-dir)."""
+        extra = [] if mode == "stream" else ["--convert", "staged"]
         argv = [worker(), "pull", "--image-dir", self.image_dir, "--cache-dir", self.cache_dir,
-                "--expand-dir", self.expand_dir, "--retries", "2", *args, ref]
+                "--expand-dir", self.expand_dir, "--memory-expand-dir", "" if mode == "disk" else self.memory_dir,
+                *extra, "--retries", "2", *args, ref]
         if user:
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--"] + argv
         if rss is None:
@@ -126,6 +147,9 @@ class PullTest(unittest.TestCase):
     def assert_staging_clean(self):
         if os.path.isdir(self.expand_dir):
             self.assertEqual(os.listdir(self.expand_dir), [])
+        for d in os.listdir(self.memory_dir):
+            self.assertTrue(d.startswith("gateway-pull."), d)
+            self.assertEqual(os.listdir(os.path.join(self.memory_dir, d)), [])
 
     def assert_cache_consistent(self):
         d = os.path.join(self.cache_dir, "blobs", "sha256")
@@ -197,20 +221,26 @@ class PullTest(unittest.TestCase):
     def test_stale_staging_is_removed(self):
         import fcntl
         images.push_image(self.registry, "stale", "latest", images.busybox_image())
+        # on disk and in memory alike: a pull that stages in memory still cleans up the disk
+        mem = os.path.join(self.memory_dir, "gateway-pull.0")
+        os.makedirs(mem, mode=0o700)
         old = os.path.join(self.expand_dir, "gateway-pull-crashed")
         busy = os.path.join(self.expand_dir, "gateway-pull-running")
         young = os.path.join(self.expand_dir, "gateway-pull-young")
-        for d in (old, busy, young):
+        mem_old = os.path.join(mem, "gateway-pull-crashed")
+        for d in (old, busy, young, mem_old):
             os.makedirs(os.path.join(d, "rootfs", "etc"))
             with open(os.path.join(d, "rootfs", "etc", "f"), "w") as f:
                 f.write("x")
-        for d in (old, busy):
+        for d in (old, busy, mem_old):
             os.utime(d, (0, 0))
         lock = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
         self.addCleanup(os.close, lock)
         fcntl.flock(lock, fcntl.LOCK_EX)
-        self.pull(self.ref("stale"))
+        _, events, _ = self.pull(self.ref("stale"), mode="memory")
+        self.assertTrue(any("staging in memory" in e.get("message", "") for e in events))
         self.assertEqual(sorted(os.listdir(self.expand_dir)), ["gateway-pull-running", "gateway-pull-young"])
+        self.assertEqual(os.listdir(mem), [])
 
     def test_multi_layer_compressions(self):
         l1 = Layer().busybox().dir("etc").file("etc/os-release", "ID=one\n").file("etc/keep", "keep\n")
@@ -284,10 +314,13 @@ class PullTest(unittest.TestCase):
               .whiteout("does/not/exist"))
         l3 = Layer().dir("e").file("e/again", "again")  # re-created after its whiteout
         images.push_image(self.registry, "wh", "latest", Image([(l1, "gzip"), (l2, "gzip"), (l3, "zstd")]))
-        done, _, _ = self.pull(self.ref("wh"))
-        t = self.tree(done["squashfs"])
-        got = sorted(p for p in t if p not in ("/", "proc", "sys", "dev", "tmp", "var", "var/input"))
-        self.assertEqual(got, ["a", "a/y", "b", "b/3", "e", "e/again", "new"])
+        for mode in self.MODES:
+            with self.subTest(mode=mode):
+                done, _, _ = self.pull(self.ref("wh"), "--force", mode=mode)
+                t = self.tree(done["squashfs"])
+                got = sorted(p for p in t if p not in ("/", "proc", "sys", "dev", "tmp", "var", "var/input"))
+                self.assertEqual(got, ["a", "a/y", "b", "b/3", "e", "e/again", "new"])
+                self.assert_staging_clean()
 
     def test_hardlinks_setuid_owners_xattrs(self):
         l1 = (Layer().busybox().dir("usr").dir("usr/bin")
@@ -350,15 +383,20 @@ class PullTest(unittest.TestCase):
         for d in (self.image_dir, self.cache_dir, self.expand_dir):
             os.makedirs(d)
             os.chown(d, 65534, 65534)
-        msg, _, _ = self.pull(self.ref("inject"), user=65534, ok=False)
+        msg, _, _ = self.pull(self.ref("inject"), user=65534, ok=False, mode="disk")
         self.assertIn("file name with a line break", msg)
         self.assert_no_image()
         self.assert_staging_clean()
-        # as root no pseudo file is involved and the name is kept as it is
-        done, _, _ = self.pull(self.ref("inject"))
-        mnt = self.mount(done["squashfs"])
-        self.assertTrue(os.path.exists(os.path.join(mnt, evil)))
-        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(mnt, "bin/busybox")).st_mode), 0o755)
+        # as root, or streaming (owners come from the tar headers), no pseudo file is involved and
+        # the name is kept as it is
+        for user in (None, 65534):
+            with self.subTest(user=user):
+                done, events, _ = self.pull(self.ref("inject"), "--force", user=user)
+                self.assertFalse(staged(events))
+                mnt = self.mount(done["squashfs"])
+                self.assertTrue(os.path.exists(os.path.join(mnt, evil)))
+                self.assertEqual(stat.S_IMODE(os.stat(os.path.join(mnt, "bin/busybox")).st_mode), 0o755)
+                self.assertEqual(os.stat(os.path.join(mnt, "bin/busybox")).st_uid, 0)
 
     def test_htpasswd_auth(self):
         self.registry.stop()
@@ -789,7 +827,7 @@ class PullTest(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - t, 1.0)  # honoured Retry-After: 1
         self.assertTrue(os.path.exists(done["squashfs"]))
 
-    def hostile(self, name, layers, expect):
+    def hostile(self, name, layers, expect, mode="stream"):
         outside = os.path.join(self.tmp.path, "outside")
         os.makedirs(outside, exist_ok=True)
         with open(os.path.join(outside, "secret"), "w") as f:
@@ -797,13 +835,16 @@ class PullTest(unittest.TestCase):
         before = self.snapshot(self.tmp.path + "/outside")
         before_tmp = set(os.listdir(self.tmp.path))
         images.push_image(self.registry, "hostile/" + name, "latest", Image(layers))
-        msg, _, _ = self.pull(self.ref("hostile/" + name), ok=False)
+        msg, events, _ = self.pull(self.ref("hostile/" + name), ok=False, mode=mode)
         self.assertIn(expect, msg)
+        self.assertEqual(staged(events), mode != "stream")
+        self.assertEqual(any("staging in memory" in e.get("message", "") for e in events), mode == "memory")
         self.assertEqual(self.snapshot(self.tmp.path + "/outside"), before)
         with open(os.path.join(outside, "secret")) as f:
             self.assertEqual(f.read(), "untouched\n")
         # nothing new appeared anywhere next to the staging tree
-        self.assertEqual(set(os.listdir(self.tmp.path)) - before_tmp - {"images", "cache", "expand"}, set())
+        self.assertEqual(set(os.listdir(self.tmp.path)) - before_tmp - {"images", "cache", "expand", "expand-mem"},
+                         set())
         self.assertFalse(os.path.exists("/escape-gatewayd-test"))
         self.assert_no_image()
         self.assert_staging_clean()
@@ -830,8 +871,9 @@ class PullTest(unittest.TestCase):
                                       (Layer().whiteout("evil/secret"), "gzip")], "path goes through a symlink"),
         }
         for name, (layers, expect) in cases.items():
-            with self.subTest(name):
-                self.hostile(name, layers, expect)
+            for mode in self.MODES:
+                with self.subTest(name, mode=mode):
+                    self.hostile(name, layers, expect, mode=mode)
 
     def test_garbage_layer(self):
         img = Image([(Layer().busybox(), "gzip"), (os.urandom(5000), "gzip")])
@@ -853,12 +895,189 @@ class PullTest(unittest.TestCase):
               .hardlink("dev/null-link", "dev/null").file("etc-file", "lower"))
         l2 = Layer().device("etc-file")  # replaces a lower file: the file goes, no node comes
         images.push_image(self.registry, "devs", "latest", Image([(l1, "gzip"), (l2, "gzip")]))
-        done, events, _ = self.pull(self.ref("devs"))
+        for mode in self.MODES:
+            with self.subTest(mode=mode):
+                done, events, _ = self.pull(self.ref("devs"), "--force", mode=mode)
+                t = self.tree(done["squashfs"])
+                for p in ("dev/null", "dev/sda", "dev/null-link", "etc-file"):
+                    self.assertNotIn(p, t)
+                self.assertIn("dev", t)
+                self.assertTrue(any(e["event"] == "log" and "dropped 4" in e["message"] for e in events))
+
+    def assert_same_image(self, a, b):
+        """Same tree (modes, owners, symlink targets), same file contents and xattrs, both mountable."""
+        self.assertEqual(self.tree(a), self.tree(b))
+        ma, mb = self.mount(a), self.mount(b)
+        for dirpath, dirnames, filenames in os.walk(ma):
+            for n in filenames:
+                pa = os.path.join(dirpath, n)
+                pb = os.path.join(mb, os.path.relpath(pa, ma))
+                sa, sb = os.lstat(pa), os.lstat(pb)
+                self.assertEqual((sa.st_mode, sa.st_uid, sa.st_gid, sa.st_size, sa.st_nlink),
+                                 (sb.st_mode, sb.st_uid, sb.st_gid, sb.st_size, sb.st_nlink), pa)
+                if stat.S_ISREG(sa.st_mode):  # the staged applier gives FIFOs the time of the pull
+                    self.assertEqual(int(sa.st_mtime), int(sb.st_mtime), pa)
+                self.assertEqual(sorted(os.listxattr(pa, follow_symlinks=False)),
+                                 sorted(os.listxattr(pb, follow_symlinks=False)), pa)
+                if stat.S_ISREG(sa.st_mode):
+                    with open(pa, "rb") as fa, open(pb, "rb") as fb:
+                        self.assertEqual(fa.read(), fb.read(), pa)
+
+    def pull_both(self, repo):
+        """Pulls repo streaming and staged; returns (streamed done, its events, staged done)."""
+        done, events, _ = self.pull(self.ref(repo), "--force")
+        s = os.path.join(self.tmp.path, repo + ".stream.squashfs")
+        shutil.copy(done["squashfs"], s)
+        staged_done, staged_events, _ = self.pull(self.ref(repo), "--force", mode="disk")
+        self.assertTrue(staged(staged_events))
+        self.assert_same_image(s, staged_done["squashfs"])
+        self.assert_staging_clean()
+        return done, events, staged_done
+
+    def test_streaming_gives_the_staged_image(self):
+        # union rules across layers: whiteouts, opaque directories, a directory replaced by a
+        # file and back, symlinks, hardlinks within a layer, owners, setuid, xattrs, FIFOs, long
+        # names, the root directory's own entry, a device node dropped with what it replaced
+        long = "l" * 120 + "/" + "n" * 150
+        l1 = (Layer().dir(".", mode=0o750).busybox().dir("a").file("a/x", "x").file("a/y", "y").dir("a/sub")
+              .file("a/sub/z", "z").dir("b").file("b/1", "1").dir("c").file("c/in-dir", "c")
+              .file("f", "file").dir("l" * 120).file(long, "long", uid=7, gid=8)
+              .file("su", "#!suid\n", mode=0o4755).hardlink("su-link", "su")
+              .file("xattr-file", "x\n", xattrs={"user.gatewayd": "hello"}).fifo("fifo")
+              .file("replaced-by-node", "gone").symlink("link", "a/y").file("big", os.urandom(300000)))
+        l2 = (Layer().dir("a").whiteout("a/x").whiteout("a/sub").dir("b").opaque("b").file("b/2", "2")
+              .file("c", "now a file").whiteout("f").device("replaced-by-node")
+              .dir("home").dir("home/u", mode=0o700, uid=1000, gid=1000).file("home/u/notes", "n", uid=1000))
+        l3 = Layer().dir("f").file("f/again", "dir now").file("a/y", "upper y").file("big", os.urandom(200000))
+        images.push_image(self.registry, "streamed", "latest", Image([(l1, "gzip"), (l2, "zstd"), (l3, "gzip")]))
+        done, events, _ = self.pull_both("streamed")
+        self.assertFalse(staged(events), events)
+        self.assertTrue(any(e["event"] == "log" and "dropped 1" in e["message"] for e in events))
         t = self.tree(done["squashfs"])
-        for p in ("dev/null", "dev/sda", "dev/null-link", "etc-file"):
-            self.assertNotIn(p, t)
-        self.assertIn("dev", t)
-        self.assertTrue(any(e["event"] == "log" and "dropped 4" in e["message"] for e in events))
+        self.assertEqual(t["/"][0], "drwxr-x---")
+        self.assertNotIn("a/x", t)
+        self.assertNotIn("b/1", t)
+        self.assertEqual(t["c"][0][0], "-")
+        self.assertEqual(t["f"][0][0], "d")
+        self.assertNotIn("replaced-by-node", t)
+        for d in ("proc", "sys", "dev", "tmp", "var", "var/input"):
+            self.assertEqual(t[d][0][0], "d", d)
+        self.assertEqual(t["tmp"][0], "drwxrwxrwt")
+
+    def test_streaming_hands_over_what_it_cannot_merge(self):
+        # What one top-first pass cannot decide: the staged conversion takes over, same image
+        cases = {
+            "dup-in-layer": [Layer().busybox().file("f", "first").file("f", "second")],
+            "whiteout-after-entry": [Layer().busybox().file("g", "lower"),
+                                     Layer().file("h", "h").whiteout("h")],
+            "hardlink-across-layers": [Layer().busybox().file("t", "target"),
+                                       Layer().hardlink("t-link", "t")],
+            "hardlink-to-shadowed": [Layer().busybox().file("t", "old").hardlink("t2", "t"),
+                                     Layer().file("t", "new")],
+        }
+        for name, layers in cases.items():
+            with self.subTest(name):
+                images.push_image(self.registry, "fb-" + name, "latest", Image([(l, "gzip") for l in layers]))
+                done, events, _ = self.pull(self.ref("fb-" + name), "--force")
+                self.assertTrue(staged(events), name)
+                self.assert_staging_clean()
+                staged_done, _, _ = self.pull(self.ref("fb-" + name), "--force", mode="disk")
+                self.assertEqual(self.tree(done["squashfs"]), self.tree(staged_done["squashfs"]))
+        # handed over, refused there as it is when staged from the start
+        images.push_image(self.registry, "fb-under-file", "latest",
+                          Image([(Layer().busybox().file("d", "a file"), "gzip"), (Layer().file("d/child", "c"), "gzip")]))
+        shutil.rmtree(self.image_dir)
+        msg, events, _ = self.pull(self.ref("fb-under-file"), ok=False)
+        self.assertTrue(staged(events))
+        self.assertIn("parent is not a directory: d/child", msg)
+        self.assert_no_image()
+        self.assert_staging_clean()
+
+    def test_streaming_writer_failure_converts_staged(self):
+        images.push_image(self.registry, "wfail", "latest", Image([(Layer().busybox(), "gzip"),
+                                                                   (Layer().file("big", os.urandom(3 << 20)), "gzip")]))
+        ends = os.path.join(self.tmp.path, "reads-then-fails")
+        with open(ends, "w") as f:
+            f.write("#!/bin/sh\ncat >/dev/null\nexit 3\n")
+        os.chmod(ends, 0o755)
+        # one that is gone at once (the merger's writes fail), one that fails at the end
+        for writer, expect in (("/bin/false", "cannot write"), (ends, "exit status 3")):
+            with self.subTest(writer=writer):
+                done, events, _ = self.pull(self.ref("wfail"), "--force", env={**os.environ, "GATEWAYD_TAR2SQFS": writer})
+                warn = [e["message"] for e in events if e["event"] == "log" and "converting staged instead" in e["message"]]
+                self.assertEqual(len(warn), 1, events)
+                self.assertIn(expect, warn[0])
+                self.assertEqual(os.path.getsize(os.path.join(self.mount(done["squashfs"]), "big")), 3 << 20)
+                self.assertEqual([n for n in os.listdir(self.image_dir) if ".tmp" in n], [])
+                self.assert_staging_clean()
+        # without tar2sqfs at all: staged from the start
+        done, events, _ = self.pull(self.ref("wfail"), "--force",
+                                    env={**os.environ, "GATEWAYD_TAR2SQFS": "/nonexistent/tar2sqfs"})
+        self.assertTrue(staged(events))
+
+    def test_streaming_sparse_file(self):
+        src = os.path.join(self.tmp.path, "sparse-src")
+        os.makedirs(src)
+        with open(os.path.join(src, "hole"), "wb") as f:
+            f.seek(5 << 20)
+            f.write(b"end")
+        tar = subprocess.run(["tar", "--sparse", "--format=pax", "-C", src, "-cf", "-", "hole"], check=True,
+                             stdout=subprocess.PIPE).stdout
+        images.push_image(self.registry, "sparse-ok", "latest", Image([(tar, "gzip")]))
+        done, events, _ = self.pull(self.ref("sparse-ok"))
+        self.assertTrue(staged(events))
+        with open(os.path.join(self.mount(done["squashfs"]), "hole"), "rb") as f:
+            f.seek(5 << 20)
+            self.assertEqual(f.read(), b"end")
+
+    def test_memory_staging_falls_back_to_disk(self):
+        # 3 MiB of file data: staged in memory under a 16 MiB cap, on disk over a 1 MiB one
+        l1 = Layer().busybox().file("big", os.urandom(3 << 20))
+        l2 = Layer().file("top", "t")
+        images.push_image(self.registry, "memfb", "latest", Image([(l1, "gzip"), (l2, "zstd")]))
+
+        def staged(events):
+            return ([e["message"] for e in events if "staging in memory" in e.get("message", "")],
+                    [e["message"] for e in events if "larger than its share of memory" in e.get("message", "")])
+
+        done, events, _ = self.pull(self.ref("memfb"), "--memory-expand-max", "16M", mode="memory")
+        self.assertEqual([len(x) for x in staged(events)], [1, 0])
+        self.assertIn(self.memory_dir + "/gateway-pull.0", staged(events)[0][0])
+        in_memory = self.tree(done["squashfs"])
+        self.assert_staging_clean()
+
+        done, events, _ = self.pull(self.ref("memfb"), "--force", "--memory-expand-max", "1M", mode="memory")
+        mem, fallback = staged(events)
+        self.assertEqual((len(mem), len(fallback)), (1, 1), events)
+        self.assertIn(self.expand_dir, fallback[0])
+        self.assertEqual(self.tree(done["squashfs"]), in_memory)
+        self.assertEqual(os.path.getsize(os.path.join(self.mount(done["squashfs"]), "big")), 3 << 20)
+        self.assert_staging_clean()
+        self.assert_cache_consistent()
+
+        # ImageSizeMax still holds on the disk it falls back to, and is reported as such
+        subprocess.run(["rm", "-rf", self.image_dir], check=True)
+        msg, events, _ = self.pull(self.ref("memfb"), "--force", "--memory-expand-max", "1M",
+                                   "--image-size-max", "2M", ok=False, mode="memory")
+        self.assertIn("ImageSizeMax", msg)
+        self.assertIn(str(2 << 20), msg)
+        self.assertEqual([len(x) for x in staged(events)], [1, 1])
+        self.assert_no_image()
+        self.assert_staging_clean()
+
+    def test_memory_staging_only_on_a_private_tmpfs(self):
+        images.push_image(self.registry, "memdir", "latest", Image([(Layer().busybox(), "gzip")]))
+        # not a tmpfs: staged on disk
+        _, events, _ = self.pull(self.ref("memdir"), "--memory-expand-dir", self.expand_dir, mode="disk")
+        self.assertFalse(any("staging in memory" in e.get("message", "") for e in events))
+        # a tmpfs where someone else prepared our directory (or made it writable to others): on disk
+        os.makedirs(os.path.join(self.memory_dir, "gateway-pull.0"))
+        os.chmod(os.path.join(self.memory_dir, "gateway-pull.0"), 0o777)
+        _, events, _ = self.pull(self.ref("memdir"), "--force", mode="memory")
+        self.assertFalse(any("staging in memory" in e.get("message", "") for e in events))
+        os.chmod(os.path.join(self.memory_dir, "gateway-pull.0"), 0o700)
+        _, events, _ = self.pull(self.ref("memdir"), "--force", mode="memory")
+        self.assertTrue(any("staging in memory" in e.get("message", "") for e in events))
 
     def test_resolve_only(self):
         d, _ = images.push_image(self.registry, "res", "latest", images.busybox_image())
@@ -1016,13 +1235,18 @@ class PullTest(unittest.TestCase):
             l1.file(f"a/{i}")
             l2.file(f"b/{i}")
         images.push_image(self.registry, "files", "latest", Image([(l1, "gzip"), (l2, "zstd")]))
-        msg, _, _ = self.pull(self.ref("files"), "--image-files-max", "500", ok=False)
-        self.assertIn("ImageFilesMax (500)", msg)
-        self.assertIn("layer 2/2", msg)
-        self.assert_no_image()
-        self.assert_staging_clean()
-        done, _, _ = self.pull(self.ref("files"), "--image-files-max", "602")
-        self.assertIn("b/299", self.tree(done["squashfs"]))
+        # streaming merges the top-most layer first, staging applies the bottom-most first
+        for mode, crossing in (("stream", "layer 1/2"), ("disk", "layer 2/2")):
+            with self.subTest(mode=mode):
+                msg, _, _ = self.pull(self.ref("files"), "--image-files-max", "500", ok=False, mode=mode)
+                self.assertIn("ImageFilesMax (500)", msg)
+                self.assertIn(crossing, msg)
+                self.assert_no_image()
+                self.assert_staging_clean()
+        for mode in self.MODES:
+            with self.subTest(mode=mode):
+                done, _, _ = self.pull(self.ref("files"), "--force", "--image-files-max", "602", mode=mode)
+                self.assertIn("b/299", self.tree(done["squashfs"]))
 
     def test_diff_id_mismatch(self):
         good = Layer().busybox()

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,6 +435,84 @@ START_TEST(test_reserve) {
 }
 END_TEST
 
+
+/* Group commit: staged writes are invisible to others (not committed) until the batch ends; the
+ * callbacks run after the COMMIT, in order; a write outside the batch commits it first. */
+static int calls[8], results[8];
+static unsigned n_calls;
+
+static void on_committed(int r, void *userdata) {
+        calls[n_calls] = (int) (intptr_t) userdata;
+        results[n_calls++] = r;
+}
+
+static void stage_insert(sqlite3 *db, int x, bool with_callback) {
+        char sql[64];
+
+        ck_assert_int_eq(db_batch_stage(db, false), 0);
+        snprintf(sql, sizeof(sql), "INSERT INTO t VALUES (%i)", x);
+        ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        db_batch_unstage(db);
+        if (with_callback)
+                ck_assert_int_eq(db_batch_after(db, on_committed, (void *) (intptr_t) x), 0);
+}
+
+START_TEST(test_group_commit) {
+        sqlite3 *db = NULL, *other = NULL;
+        sd_event *e = NULL;
+
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_int_eq(db_exec(db, "CREATE TABLE t (x INTEGER)"), 0);
+        ck_assert_int_eq(sqlite3_open_v2(path_in(NULL, "state.db"), &other, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        ck_assert_int_eq(sd_event_new(&e), 0);
+        ck_assert_int_eq(db_batch_setup(db, e), 0);
+
+        n_calls = 0;
+        stage_insert(db, 1, true);
+        stage_insert(db, 2, true);
+        ck_assert(db_batch_is_open(db));
+        ck_assert_int_eq(query_int(other, "SELECT COUNT(*) FROM t"), 0);
+        ck_assert_uint_eq(n_calls, 0);
+
+        /* A write that is not part of the batch commits it first and is not swallowed by it. */
+        ck_assert_int_eq(db_exec(db, "INSERT INTO t VALUES (3)"), 0);
+        ck_assert(!db_batch_is_open(db));
+        ck_assert_int_eq(query_int(other, "SELECT COUNT(*) FROM t"), 3);
+        ck_assert_uint_eq(n_calls, 0);  /* they run from the loop, not inside someone's write */
+
+        ck_assert_int_ge(sd_event_run(e, 0), 0);
+        ck_assert_uint_eq(n_calls, 2);
+        ck_assert_int_eq(calls[0], 1);
+        ck_assert_int_eq(calls[1], 2);
+        ck_assert_int_eq(results[0], 0);
+        ck_assert_int_eq(results[1], 0);
+
+        /* The loop commits a batch by itself once it has nothing else to do. */
+        stage_insert(db, 4, true);
+        ck_assert_int_eq(query_int(other, "SELECT COUNT(*) FROM t"), 3);
+        ck_assert_int_ge(sd_event_run(e, 0), 0);
+        ck_assert_uint_eq(n_calls, 3);
+        ck_assert_int_eq(query_int(other, "SELECT COUNT(*) FROM t"), 4);
+
+        /* flush: now, callbacks included. */
+        stage_insert(db, 5, true);
+        ck_assert_int_eq(db_batch_flush(db), 0);
+        ck_assert_uint_eq(n_calls, 4);
+        ck_assert_int_eq(calls[3], 5);
+        ck_assert_int_eq(query_int(other, "SELECT COUNT(*) FROM t"), 5);
+
+        /* Teardown commits what is still staged. */
+        stage_insert(db, 6, true);
+        db_batch_teardown(db);
+        ck_assert_uint_eq(n_calls, 5);
+        ck_assert_int_eq(query_int(other, "SELECT COUNT(*) FROM t"), 6);
+
+        sqlite3_close(other);
+        db_close(db);
+        sd_event_unref(e);
+}
+END_TEST
+
 static Suite *db_suite(void) {
         Suite *s = suite_create("db");
         TCase *tc = tcase_create("core");
@@ -452,6 +531,7 @@ static Suite *db_suite(void) {
         tcase_add_test(tc, test_tags_repaired_and_safe);
         tcase_add_test(tc, test_wal_kept_on_close);
         tcase_add_test(tc, test_reserve);
+        tcase_add_test(tc, test_group_commit);
         suite_add_tcase(s, tc);
         return s;
 }

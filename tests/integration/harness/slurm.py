@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -73,22 +74,43 @@ class SlurmCluster:
         # Job users must traverse it to reach jobs/ (facts/slurm.md).
         os.chmod(self.dir, 0o711)
         self.node = socket.gethostname()
+        self.extra_conf = list(extra_conf)
+        self.procs = procs.Processes()
+        self.munged = self.slurmctld = self.slurmd = self.slurmrestd = None
+        self.jwt_key = None
+        self._set_paths()
+        if start:
+            self._start_with_retries()
+
+    def _set_paths(self):
         self.conf = os.path.join(self.dir, "slurm.conf")
         self.munge_socket = os.path.join(self.dir, "munge.sock")
         self.jwt_key_path = os.path.join(self.dir, "jwt.key")
         self.rest_socket = os.path.join(self.dir, "rest", "slurmrestd.sock")
         self.jobs_dir = os.path.join(self.dir, "jobs")
-        self.extra_conf = list(extra_conf)
-        self.procs = procs.Processes()
-        self.munged = self.slurmctld = self.slurmd = self.slurmrestd = None
-        self.jwt_key = None
         self.env = dict(os.environ, SLURM_CONF=self.conf)
-        if start:
+
+    def _start_with_retries(self, attempts=3):
+        """Ports come from bind(0) and are released before the daemons bind them, so another
+        process (the other suite runs in parallel) can take one first: a daemon that dies while
+        the cluster starts is retried with fresh ports and a fresh directory, and the last
+        failure is raised with the daemons' log tails."""
+        for attempt in range(attempts):
             try:
                 self.start()
+                return
+            except RuntimeError as e:
+                failure = e
             except BaseException:
                 self.stop()
                 raise
+            self.stop()
+            if attempt + 1 < attempts:
+                print(f"slurm harness: start failed, retrying: {failure}", file=sys.stderr)
+                self.dir = tempfile.mkdtemp(prefix="gwslurm-")
+                os.chmod(self.dir, 0o711)
+                self._set_paths()
+        raise failure
 
     # --- start and stop -------------------------------------------------------------------
 
@@ -153,7 +175,7 @@ class SlurmCluster:
 
     def _died(self, p, name):
         if p.poll() is not None:
-            raise RuntimeError(f"{name} exited with {p.returncode}; logs in {self.dir}")
+            raise RuntimeError(f"{name} exited with {p.returncode}:\n{self.logs()}")
         return False
 
     def start_slurmctld(self):
@@ -281,7 +303,8 @@ class SlurmCluster:
 
     def logs(self):
         out = []
-        for name in ("slurmctld.log", "slurmd.log", "slurmrestd.stderr", "munged.log"):
+        for name in ("slurmctld.log", "slurmd.log", "slurmd.stderr", "slurmctld.stderr",
+                     "slurmrestd.stderr", "munged.log"):
             try:
                 with open(os.path.join(self.dir, name), errors="replace") as f:
                     out.append(f"--- {name}\n" + f.read()[-4000:])

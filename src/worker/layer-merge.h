@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <archive.h>
+#include <stdint.h>
+
+#include "layer-apply.h"
+
+/* The streaming alternative to LayerApplier: layers are read top-first and merged into one tar
+ * stream of the image's final tree (the OCI union rules: an entry is kept unless an upper layer
+ * gave its path, whited it out, made an ancestor opaque or a non-directory; whiteouts, device
+ * nodes and sockets are dropped), which a squashfs writer reads. Nothing is written to disk, so
+ * nothing can escape; entries are still refused as the applier refuses them (names outside the
+ * image, paths through a symlink, hardlink targets outside the image) so that a hostile layer
+ * fails the same way on both paths.
+ *
+ * What this order cannot decide without seeing a layer twice (the same path twice in one layer, a
+ * whiteout after the entry it deletes in the same layer, a hardlink whose target is hidden or in
+ * another layer, a lower non-directory where an upper layer has entries below it, sparse files)
+ * makes layer_merger_merge() return -EAGAIN without recording an error: the caller then stages
+ * the image with the applier instead. */
+
+typedef struct LayerMerger LayerMerger;
+
+/* Writes the merged tar to out_fd (not taken). A failed write (the reader is gone) is -EPIPE. */
+int layer_merger_new(int out_fd, LayerMerger **ret);
+LayerMerger *layer_merger_free(LayerMerger *m);
+static inline void layer_merger_freep(LayerMerger **m) {
+        layer_merger_free(*m);
+}
+
+void layer_merger_set_limits(LayerMerger *m, uint64_t size_max, uint64_t files_max);
+
+/* Merges the next layer, top-most first. */
+int layer_merger_merge(LayerMerger *m, struct archive *ar, const char *subject);
+
+/* Adds the mount points the image needs (unless a layer has them) and ends the tar stream. */
+int layer_merger_finish(LayerMerger *m, const char * const *dirs, size_t n_dirs);
+
+const LayerApplyStats *layer_merger_stats(LayerMerger *m);
