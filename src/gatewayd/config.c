@@ -655,6 +655,17 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
                 _cleanup_free_ char *u = path_join(path, "url");
                 return u ? config_error(ctx, u, "required when \"slurm\" is set") : -ENOMEM;
         }
+        /* Who gatewayd is to slurmrestd: a key to mint each owner's token, or one token of the
+         * SlurmUser acting for each owner. Exactly one of the two. */
+        if (!p->slurm_jwt_key == !p->slurm_token_file) {
+                _cleanup_free_ char *u = path_join(path, p->slurm_jwt_key ? "tokenFile" : "jwtKey");
+                return u ? config_error(ctx, u, p->slurm_jwt_key ? "conflicts with \"jwtKey\": set one of the two"
+                                                                 : "required (or \"tokenFile\" with \"user\")") : -ENOMEM;
+        }
+        if (p->slurm_token_file && !p->slurm_user) {
+                _cleanup_free_ char *u = path_join(path, "user");
+                return u ? config_error(ctx, u, "required with \"tokenFile\"") : -ENOMEM;
+        }
         return 0;
 }
 

@@ -100,4 +100,4 @@ json_object *platform_report_state(Platform *p);
 
 /* The implementations. */
 extern const PlatformVTable platform_local_vtable;
-extern const PlatformVTable platform_slurm_vtable;     /* draft, not in the kind table yet */
+extern const PlatformVTable platform_slurm_vtable;

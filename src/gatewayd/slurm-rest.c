@@ -347,6 +347,57 @@ int slurm_partitions_from_json(json_object *answer, SlurmPartition **ret, size_t
         return 0;
 }
 
+/* Keeps what the surfaces show of a node; everything else of Slurm's answer is dropped. */
+int slurm_nodes_from_json(json_object *answer, json_object **ret) {
+        json_object *nodes = json_get_typed(answer, "nodes", json_type_array), *a;
+        size_t n;
+
+        if (!nodes)
+                return -EBADMSG;
+        a = json_object_new_array();
+        if (!a)
+                return -ENOMEM;
+        n = json_object_array_length(nodes);
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_array_get_idx(nodes, i), *node, *parts, *flags;
+                const char *name = json_get_string(o, "name"), *state = json_get_string(o, "state"),
+                           *reason = json_get_string(o, "reason");
+                int64_t v;
+
+                if (!json_object_is_type(o, json_type_object) || !name)
+                        continue;
+                node = json_object_new_object();
+                if (!node || json_object_array_add(a, node) < 0) {
+                        json_object_put(node);
+                        json_object_put(a);
+                        return -ENOMEM;
+                }
+                json_object_object_add(node, "name", json_object_new_string(name));
+                /* Lower case as the other platforms' nodes ("idle", "allocated", "down", ...). */
+                if (state) {
+                        _cleanup_free_ char *lower = strdup(state);
+                        for (char *c = lower; c && *c; c++)
+                                *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+                        json_object_object_add(node, "state", json_object_new_string(lower ?: state));
+                } else
+                        json_object_object_add(node, "state", json_object_new_string("unknown"));
+                flags = json_get_typed(o, "state_flags", json_type_array);
+                if (flags)
+                        json_object_object_add(node, "stateFlags", json_object_get(flags));
+                if (reason && *reason)
+                        json_object_object_add(node, "reason", json_object_new_string(reason));
+                if (get_int64(o, "cpus", &v) == 0 && v >= 0)
+                        json_object_object_add(node, "cpus", json_object_new_int64(v));
+                if (get_int64(o, "alloc_cpus", &v) == 0 && v >= 0)
+                        json_object_object_add(node, "allocatedCpus", json_object_new_int64(v));
+                parts = json_get_typed(o, "partitions", json_type_array);
+                if (parts)
+                        json_object_object_add(node, "partitions", json_object_get(parts));
+        }
+        *ret = a;
+        return 0;
+}
+
 void slurm_ping_done(SlurmPing *p) {
         if (!p)
                 return;
@@ -455,6 +506,7 @@ typedef enum RequestKind {
         REQUEST_PING,
         REQUEST_PARTITIONS,
         REQUEST_FIND,
+        REQUEST_NODES,
 } RequestKind;
 
 struct SlurmRestRequest {
@@ -1028,6 +1080,15 @@ static void request_finish(SlurmRestRequest *q, int error, const char *message, 
                 slurm_partitions_free(p, n);
                 break;
         }
+        case REQUEST_NODES: {
+                _cleanup_(json_object_putp) json_object *nodes = NULL;
+                if (error == 0 && (k = slurm_nodes_from_json(answer, &nodes)) < 0) {
+                        error = k;
+                        message = "slurmrestd's nodes answer is malformed";
+                }
+                ((slurm_nodes_handler_t) q->callback)(r, error, nodes, error ? message : NULL, q->userdata);
+                break;
+        }
         }
         request_free(q);
 }
@@ -1127,6 +1188,11 @@ int slurm_rest_partitions(SlurmRest *r, slurm_partitions_handler_t cb, void *use
                           SlurmRestRequest **ret_request) {
         return request_new(r, REQUEST_PARTITIONS, "GET", r->ping_user, strdup("/partitions"), NULL, (void *) cb,
                            userdata, ret_request);
+}
+
+int slurm_rest_nodes(SlurmRest *r, slurm_nodes_handler_t cb, void *userdata, SlurmRestRequest **ret_request) {
+        return request_new(r, REQUEST_NODES, "GET", r->ping_user, strdup("/nodes"), NULL, (void *) cb, userdata,
+                           ret_request);
 }
 
 int slurm_rest_find_job(SlurmRest *r, const char *user, const char *name, slurm_job_handler_t cb, void *userdata,
