@@ -48,9 +48,6 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
-        r = platforms_load(m);
-        if (r < 0)
-                return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
                 log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
                             m->config->state_directory, o->config_path, o->state_dir);
@@ -59,6 +56,10 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate event loop: %m");
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &m->start_usec);
+        /* After the loop exists: a platform may watch things on it (slurmrestd's client). */
+        r = platforms_load(m);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(m);
         return 0;

@@ -1,0 +1,346 @@
+"""The Slurm platform (issue 10, docs/slurm.md) end to end: gatewayd with a platform whose jobs go
+through slurmrestd to a real one-node Slurm cluster (harness/slurm.py), as their owner, into the
+sandbox through the setuid launcher (gateway-slurm-launch) on the node. Images come from a real
+registry, converted once into the platform's image directory.
+
+Each class has its own cluster and gatewayd. The launcher's configuration is installed at its
+compiled-in path for the class (as test_slurm.Launcher does) and removed afterwards."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+from harness import images, procs, slurm, users
+from harness.registry import Registry
+from harness.stack import StackTestCase
+from test_slurm import build_binary, launcher_config_path
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
+# What the job sees: its uid and its input; a result through the PlanQK marker.
+WHOAMI = ('echo "uid $(id -u)"; '
+          'echo "PlanQK:Job:Result: {\\"uid\\": $(id -u), \\"data\\": $(cat /var/input/data.json)}"')
+SLEEP = ('s=$(sed -n \'s/.*"sleep": *\\([0-9]*\\).*/\\1/p\' /var/input/params.json); '
+         'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
+
+
+def worker_has_run():
+    p = subprocess.run([build_binary("src", "worker", "gateway-worker"), "run", "--help"], capture_output=True)
+    return p.returncode == 0
+
+
+@unittest.skipUnless(slurm.available(), "Slurm is not installed (scripts/install-deps)")
+@unittest.skipUnless(os.path.exists(build_binary("src", "worker", "gateway-slurm-launch")),
+                     "gateway-slurm-launch is not built")
+class SlurmPlatformBase(StackTestCase):
+    extra_slurm = {}        # more keys of the platform's "slurm" object
+    extra_config = {}
+
+    @classmethod
+    def setUpClass(cls):
+        if not worker_has_run():
+            raise unittest.SkipTest("gateway-worker has no 'run' verb in this build")
+        cls.launch_config = launcher_config_path()
+        if os.path.exists(cls.launch_config):
+            raise unittest.SkipTest(f"{cls.launch_config} exists (a real installation): not touching it")
+        cls.uids = users.ensure_test_users()
+        cls.rprocs = procs.Processes()
+        cls.rtmp = procs.TempDir(prefix="gatewayd-pslurm-")
+        cls.cluster = None
+        try:
+            cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
+            images.push_image(cls.registry, "busybox", "1.0", images.busybox_image())
+            cls.image_ref = f"{cls.registry.host}/busybox:1.0"
+            cls.cluster = slurm.SlurmCluster()
+            # The shared file system of a site: here a directory of the cluster's.
+            d = cls.shared = os.path.join(cls.cluster.dir, "gw")
+            cls.spool_root = os.path.join(d, "spool")
+            cls.image_dir = os.path.join(d, "images")
+            for p in (d, cls.image_dir):
+                os.makedirs(p, mode=0o755)
+                os.chmod(p, 0o755)
+            cls.launcher = os.path.join(d, "gateway-slurm-launch")
+            shutil.copy(build_binary("src", "worker", "gateway-slurm-launch"), cls.launcher)
+            os.chmod(cls.launcher, 0o4755)
+            cls.created_config_dir = not os.path.isdir(os.path.dirname(cls.launch_config))
+            os.makedirs(os.path.dirname(cls.launch_config), exist_ok=True)
+            with open(cls.launch_config, "w") as f:
+                f.write(f"SpoolDir={cls.spool_root}\nImageDir={cls.image_dir}\n"
+                        f"Worker={build_binary('src', 'worker', 'gateway-worker-run')}\n"
+                        f"RuntimeDir={os.path.join(d, 'runtime')}\n")
+            os.chmod(cls.launch_config, 0o644)
+            cls.config = {
+                "DefaultImageLocation": cls.registry.host,
+                "Locations": {cls.registry.host: {"remotetype": "dockerv2", "authentication": "none",
+                                                  "insecure": True}},
+                "WorkerPath": build_binary("src", "worker", "gateway-worker"),
+                "Platforms": {"cluster": {
+                    "accesstype": "local", "local": {"imageDir": cls.image_dir},
+                    "slurm": {"url": "unix:" + cls.cluster.rest_socket, "jwtKey": cls.cluster.jwt_key_path,
+                              "spoolDir": cls.spool_root, "launcher": cls.launcher, **cls.extra_slurm}}},
+                "DefaultPlatform": "cluster",
+                **cls.extra_config,
+            }
+            super().setUpClass()
+            cls.services = {}
+            for name, script, extra in (("whoami", WHOAMI, {}), ("sleep", SLEEP, {}),
+                                        ("short", SLEEP, {"resources": {"timeout": 2}})):
+                svc = f"slurm-{name}-{os.getpid() % 10000}"
+                r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": cls.image_ref,
+                                                           "command": ["/bin/sh", "-c", script], **extra})
+                assert r.status == 201, r.body
+                cls.services[name] = svc
+        except BaseException:
+            cls._cleanup_class()
+            raise
+
+    @classmethod
+    def _cleanup_class(cls):
+        try:
+            if os.path.exists(cls.launch_config):
+                os.unlink(cls.launch_config)
+                if getattr(cls, "created_config_dir", False):
+                    os.rmdir(os.path.dirname(cls.launch_config))
+        finally:
+            from harness import rootfs
+            left = rootfs.unmount_all_under(cls.cluster.dir) if cls.cluster else []
+            if cls.cluster:
+                cls.cluster.stop()
+            cls.rprocs.stop_all()
+            cls.rtmp.cleanup()
+        assert left == [], f"mounts left behind: {left}"
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._cleanup_class()
+
+    def run(self, result=None):
+        r = super().run(result)
+        if result is not None and not result.wasSuccessful() and getattr(self, "cluster", None):
+            print(self.cluster.logs())
+        return r
+
+    # ---- helpers ----
+
+    def submit(self, kind="whoami", data=None, params=None, as_user=users.USER, status=201):
+        body = {"data": data if data is not None else {"n": 1}}
+        if params is not None:
+            body["params"] = params
+        r = self.gw.http("POST", f"/v1/services/{self.services[kind]}/jobs", body, as_user=as_user)
+        self.assertEqual(r.status, status, r.body)
+        return r.json
+
+    def job(self, job_id, as_user=users.USER):
+        r = self.gw.http("GET", f"/v1/jobs/{job_id}", as_user=as_user)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json
+
+    def wait_status(self, job_id, statuses, as_user=users.USER, timeout=60):
+        statuses = (statuses,) if isinstance(statuses, str) else statuses
+        last = {}
+
+        def check():
+            last["job"] = self.job(job_id, as_user=as_user)
+            return last["job"]["status"] in statuses
+        procs.wait_for(check, timeout=timeout, what=f"job {job_id} to reach {statuses}")
+        return last["job"]
+
+    def result(self, job_id, as_user=users.USER):
+        r = self.gw.http("GET", f"/v1/jobs/{job_id}/result", as_user=as_user)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json
+
+    def record(self, job_id):
+        with open(os.path.join(self.gw.state_dir, "jobs", job_id, "slurm.json")) as f:
+            return json.load(f)
+
+    def slurm_jobs_named(self, name):
+        status, answer = self.cluster.rest("GET", "/slurm/v0.0.38/jobs", user="root")
+        self.assertEqual(status, 200, answer)
+        return [j for j in answer["jobs"] if j["name"] == name]
+
+    def cleanup_job(self, job_id, as_user=users.USER):
+        def cancel():
+            if self.gw.alive():
+                r = self.gw.http("PUT", f"/v1/jobs/{job_id}/cancel", as_user=as_user)
+                if r.status != 404:
+                    self.wait_status(job_id, TERMINAL, as_user=as_user, timeout=30)
+        self.addCleanup(cancel)
+
+
+class SlurmPlatformTest(SlurmPlatformBase):
+    def test_job_runs_as_its_owner_through_slurm(self):
+        job = self.submit(data={"x": [1, 2]})
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(done["exitCode"], 0)
+        # the uid inside the sandbox is the owner's; the input reached the node
+        self.assertEqual(self.result(job["id"]), {"uid": self.uids[users.USER], "data": {"x": [1, 2]}})
+        log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER)
+        self.assertIn(f"uid {self.uids[users.USER]}", log.body)
+        # Slurm ran it as the owner, under its unique name, never requeued
+        rec = self.record(job["id"])
+        self.assertEqual(rec["user"], users.USER)
+        sj = self.cluster.job(rec["slurmJobId"])
+        self.assertEqual(sj["name"], f"gatewayd-{job['id']}")
+        self.assertEqual(sj["user_name"], users.USER)
+        self.assertEqual(sj["job_state"], "COMPLETED")
+        self.assertFalse(sj["requeue"])
+        # the Slurm spool: root's, not writable by others (the launcher demands it), input private
+        spool = os.path.join(self.spool_root, job["id"])
+        st = os.stat(spool)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o711))
+        self.assertEqual(os.stat(os.path.join(spool, "input")).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(os.path.join(spool, "slurm")).st_uid, self.uids[users.USER])
+
+    def test_root_job_runs_as_nobody(self):
+        job = self.submit(as_user=None)
+        done = self.wait_status(job["id"], TERMINAL, as_user=None)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.result(job["id"], as_user=None)["uid"], 65534)
+        self.assertEqual(self.cluster.job(self.record(job["id"])["slurmJobId"])["user_name"], "nobody")
+
+    def test_cancel_running_job(self):
+        job = self.submit("sleep", params={"sleep": 60})
+        self.cleanup_job(job["id"])
+        self.wait_status(job["id"], "RUNNING")
+        rec_id = self.record(job["id"])["slurmJobId"]
+        procs.wait_for(lambda: "sleeping" in self.gw.http("GET", f"/v1/jobs/{job['id']}/log",
+                                                          as_user=users.USER).body,
+                       timeout=30, what="the job's first line")
+        t = time.monotonic()
+        r = self.gw.http("PUT", f"/v1/jobs/{job['id']}/cancel", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertLess(time.monotonic() - t, 2.0)
+        self.assertEqual(done["status"], "CANCELLED", done)
+        self.cluster.wait_job_state(rec_id, ("CANCELLED",), timeout=30)
+
+    def test_runtime_limit_ends_the_job(self):
+        job = self.submit("short", params={"sleep": 30})
+        done = self.wait_status(job["id"], TERMINAL, timeout=60)
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["error"]["code"], "TIMEOUT", done)
+
+    def test_unknown_user_is_refused(self):
+        # A caller whose uid has no account: Slurm would keep its job pending forever.
+        uid = 54321
+        self.assertRaises(KeyError, __import__("pwd").getpwuid, uid)
+        p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                            "curl", "-s", "--unix-socket", self.gw.socket_path, "-X", "POST",
+                            "-H", "Content-Type: application/json", "-d", '{"data": {}}',
+                            f"http://localhost/v1/services/{self.services['whoami']}/jobs"],
+                           capture_output=True, text=True, timeout=30)
+        answer = json.loads(p.stdout)
+        if "error" in answer:
+            # refused at the door is fine too: it must not reach Slurm
+            self.assertNotIn(answer["error"]["code"], ("Internal",), answer)
+            return
+        done = self.wait_status(answer["id"], TERMINAL, as_user=None)
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["error"]["code"], "UNKNOWN_USER", done)
+        self.assertIn(str(uid), done["error"]["message"])
+        self.assertEqual(self.slurm_jobs_named(f"gatewayd-{answer['id']}"), [])
+
+    def test_other_user_cannot_run_the_job_or_mount_its_image(self):
+        # The spool gatewayd prepared for USER's job (its image, its uid): run by OTHER through the
+        # launcher, it is refused before anything is mounted.
+        job = self.submit("sleep", params={"sleep": 60})
+        self.cleanup_job(job["id"])
+        self.wait_status(job["id"], "RUNNING")
+        spool = os.path.join(self.spool_root, job["id"])
+        p = users.run_as(users.OTHER, [self.launcher, spool], timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("is not yours", p.stderr)
+
+
+class SlurmPlatformRecovery(SlurmPlatformBase):
+    def test_kill9_while_the_slurm_job_runs(self):
+        job = self.submit("sleep", params={"sleep": 4})
+        self.wait_status(job["id"], "RUNNING")
+        self.gw.kill(signal.SIGKILL)
+        self.gw.start()
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.result(job["id"]), {"slept": 4})
+        self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
+
+    def test_kill9_before_the_slurm_job_id_was_recorded(self):
+        # As if gatewayd died between the submit and recording its answer: only the intent is in
+        # the record. The restart finds the job by its name; it runs once.
+        job = self.submit("sleep", params={"sleep": 3})
+        self.wait_status(job["id"], "RUNNING")
+        self.gw.kill(signal.SIGKILL)
+        path = os.path.join(self.gw.state_dir, "jobs", job["id"], "slurm.json")
+        rec = self.record(job["id"])
+        del rec["slurmJobId"]
+        with open(path, "w") as f:
+            json.dump(rec, f)
+        self.gw.start()
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.result(job["id"]), {"slept": 3})
+        self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
+        self.assertIn("slurmJobId", self.record(job["id"]))
+
+    def test_slurmrestd_down_job_waits_then_runs(self):
+        self.cluster.stop_slurmrestd()
+        try:
+            n = len(self.gw.stderr_text())
+            job = self.submit()
+            procs.wait_for(lambda: "slurmrestd: cannot reach slurmrestd" in self.gw.stderr_text()[n:],
+                           timeout=30, what="gatewayd to say slurmrestd is away")
+            self.assertEqual(self.job(job["id"])["status"], "PENDING")
+        finally:
+            self.cluster.start_slurmrestd()
+        done = self.wait_status(job["id"], TERMINAL, timeout=60)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
+
+
+class SlurmPlatformForgedKey(SlurmPlatformBase):
+    """gatewayd signs with a key that is not the cluster's: slurmctld refuses every token, the job
+    waits (nothing runs, nothing is lost) and the platform says why."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.forged = procs.TempDir(prefix="gatewayd-forged-")
+        key = os.path.join(cls.forged.path, "jwt.key")
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        cls.extra_slurm = {"jwtKey": key}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.forged.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.forged.cleanup()
+
+    def test_forged_token_refused_job_waits(self):
+        n = len(self.gw.stderr_text())
+        job = self.submit()
+        self.cleanup_job(job["id"])
+        procs.wait_for(lambda: "refused the request's token" in self.gw.stderr_text()[n:],
+                       timeout=30, what="gatewayd to report the refused token")
+        self.assertEqual(self.job(job["id"])["status"], "PENDING")
+        self.assertEqual(self.slurm_jobs_named(f"gatewayd-{job['id']}"), [])
+        # cancelled while waiting: it ends at once, nothing was queued
+        r = self.gw.http("PUT", f"/v1/jobs/{job['id']}/cancel", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(self.wait_status(job["id"], TERMINAL)["status"], "CANCELLED")
+
+
+if __name__ == "__main__":
+    unittest.main()
