@@ -897,7 +897,7 @@ static int slurm_cancel_job(Platform *p, Job *j) {
         /* A submit in flight cancels once its answer (the id) is there; a job waiting for
          * slurmrestd ends at once unless it may have been queued. */
         if (!s->request) {
-                sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
                 slurm_job_next_now(s);
         } else if (s->slurm_id > 0 && !s->cancel_sent) {
                 /* A poll in flight is dropped: the DELETE matters. */

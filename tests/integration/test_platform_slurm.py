@@ -174,6 +174,21 @@ class SlurmPlatformBase(StackTestCase):
 
 
 class SlurmPlatformTest(SlurmPlatformBase):
+    extra_config = {"JobsPerUser": 1}
+
+    def test_per_user_limit_holds_on_slurm(self):
+        # JobsPerUser counts Slurm jobs like local ones: the second waits, unsubmitted.
+        first = self.submit("sleep", params={"sleep": 60})
+        self.cleanup_job(first["id"])
+        self.wait_status(first["id"], "RUNNING")
+        second = self.submit(data={"second": True})
+        self.cleanup_job(second["id"])
+        self.assertEqual(self.job(second["id"])["status"], "QUEUED")
+        self.assertEqual(self.slurm_jobs_named(f"gatewayd-{second['id']}"), [])
+        self.gw.http("PUT", f"/v1/jobs/{first['id']}/cancel", as_user=users.USER)
+        done = self.wait_status(second["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+
     def test_job_runs_as_its_owner_through_slurm(self):
         job = self.submit(data={"x": [1, 2]})
         done = self.wait_status(job["id"], TERMINAL)
