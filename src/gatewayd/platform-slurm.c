@@ -101,6 +101,7 @@ struct SlurmJob {
         bool cancel_sent;
         bool exit_seen;                 /* exit.json is there */
         uint64_t log_size;
+        unsigned ticks;
 };
 
 static void slurm_job_schedule(SlurmJob *s, uint64_t usec);
@@ -683,8 +684,15 @@ static void slurm_job_next_now(SlurmJob *s) {
                 s->cancel_sent = true;
                 r = slurm_rest_cancel(s->sp->rest, s->user, s->slurm_id, on_cancelled, s, &s->request);
         } else if (s->slurm_id > 0) {
-                if (s->sp->remote_spool && spool_poll(s))
-                        return;
+                /* A network spool is looked at on every tick, Slurm asked on every fifth. */
+                if (s->sp->remote_spool) {
+                        if (spool_poll(s))
+                                return;
+                        if (++s->ticks % (POLL_LOCAL_USEC / POLL_REMOTE_USEC) != 0 && !s->exit_seen) {
+                                slurm_job_next(s);
+                                return;
+                        }
+                }
                 r = slurm_rest_job(s->sp->rest, s->user, s->slurm_id, on_job_info, s, &s->request);
         } else if (s->fate_unknown)
                 r = slurm_rest_find_job(s->sp->rest, s->user, s->name, on_found, s, &s->request);
