@@ -102,6 +102,8 @@ struct SlurmJob {
         bool exit_seen;                 /* exit.json is there */
         uint64_t log_size;
         unsigned ticks;
+        uint64_t interim_offset;        /* of interim.jsonl announced so far */
+        unsigned interim_index;
 };
 
 static void slurm_job_schedule(SlurmJob *s, uint64_t usec);
@@ -408,6 +410,44 @@ static int prepare_spool(SlurmJob *s, json_object *spec, GwError *e) {
         return 0;
 }
 
+/* Announces the interim results the worker appended since the last look, as the local
+ * platform's event pipe would have (the D-Bus signal, followers). */
+static void announce_interim(SlurmJob *s) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        size_t n, start = 0;
+        ssize_t k;
+
+        if (!(path = spool_path(s->spool, SPOOL_INTERIM)))
+                return;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size <= s->interim_offset ||
+            (uint64_t) st.st_size - s->interim_offset > 64 * 1024 * 1024)
+                return;
+        n = (size_t) ((uint64_t) st.st_size - s->interim_offset);
+        buf = malloc(n + 1);
+        if (!buf)
+                return;
+        k = pread(fd, buf, n, (off_t) s->interim_offset);
+        if (k <= 0)
+                return;
+        buf[k] = 0;
+        for (char *nl; (nl = memchr(buf + start, '\n', (size_t) k - start)); start = (size_t) (nl - buf) + 1) {
+                enum json_tokener_error jerr;
+                json_object *o;
+
+                *nl = 0;
+                o = json_tokener_parse_verbose(buf + start, &jerr);
+                if (jerr == json_tokener_success)
+                        s->job->platform_callbacks->on_interim(s->job, s->interim_index,
+                                                                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                s->interim_index++;
+        }
+        s->interim_offset += start;  /* a line still being written waits for the next look */
+}
+
 /* ---- the outcome ------------------------------------------------------------------------- */
 
 static const char *error_code_of_state(const char *state) {
@@ -429,6 +469,7 @@ static void conclude_as(SlurmJob *s, JobState state, const char *code, const cha
         else if (!tail && asprintf(&msg, "%s (Slurm job %u).", what, s->slurm_id) < 0)
                 msg = NULL;
         copy_back_all(s);
+        announce_interim(s);
         log_info("Job %s: %s (Slurm job %u, %s).", j->id, job_state_to_string(state), s->slurm_id, strna(s->slurm_state));
         slurm_job_detach(s);
         j->platform_callbacks->on_exit(j, state, -1, code, msg ?: what, 0, 0);
@@ -471,6 +512,7 @@ static bool conclude_from_exit(SlurmJob *s) {
         started = parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL);
         ended = parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL);
         copy_back_all(s);
+        announce_interim(s);
         log_info("Job %s: %s (Slurm job %u).", j->id, job_state_to_string(state), s->slurm_id);
         /* The callback may free what o holds: copy nothing out of it after. */
         {
@@ -514,6 +556,7 @@ static int on_log_timer(sd_event_source *es, uint64_t usec, void *userdata) {
 
         copy_back(s, SPOOL_LOG, c->log_max + 4096);
         copy_back(s, SPOOL_INTERIM, (c->interim_max + 64) * MAX(c->interim_count, 1U));
+        announce_interim(s);
         s->job->platform_callbacks->on_log(s->job);
         return 0;
 }
@@ -555,6 +598,12 @@ static int on_spool_event(sd_event_source *es, const struct inotify_event *ev, v
         else if (streq(ev->name, SPOOL_LOG) || streq(ev->name, SPOOL_INTERIM))
                 log_changed(s);
         return 0;
+}
+
+static bool exit_present(SlurmJob *s) {
+        _cleanup_free_ char *path = spool_path(s->spool, SPOOL_EXIT);
+
+        return path && access(path, F_OK) >= 0;
 }
 
 /* Without inotify (a network file system): a look at the spool on each poll. */
@@ -611,6 +660,13 @@ static void on_job_info(SlurmRest *r, int error, const SlurmJobInfo *info, const
         set_reachable(s->sp, true, NULL);
         free(s->slurm_state);
         s->slurm_state = info->state ? strdup(info->state) : NULL;
+        if (!s->exit_seen && exit_present(s)) {
+                /* Written before the watch began (a restart), or missed: the same as an event. */
+                if (info->phase >= 0)
+                        s->phase = info->phase;
+                exit_appeared(s);
+                return;
+        }
         if (info->phase >= 0)
                 s->phase = info->phase;
         if (s->phase == SLURM_JOB_RUNNING)

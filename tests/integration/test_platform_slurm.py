@@ -14,13 +14,15 @@ import time
 import unittest
 
 from harness import images, procs, slurm, users
+from harness.bus import BusMonitor
 from harness.registry import Registry
 from harness.stack import StackTestCase
+from test_jobs import bus_path_encode
 from test_slurm import build_binary, launcher_config_path
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
 # What the job sees: its uid and its input; a result through the PlanQK marker.
-WHOAMI = ('echo "uid $(id -u)"; '
+WHOAMI = ('echo "uid $(id -u)"; echo "PlanQK:Job:InterimResult: {\\"step\\": 1}"; '
           'echo "PlanQK:Job:Result: {\\"uid\\": $(id -u), \\"data\\": $(cat /var/input/data.json)}"')
 SLEEP = ('s=$(sed -n \'s/.*"sleep": *\\([0-9]*\\).*/\\1/p\' /var/input/params.json); '
          'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
@@ -190,6 +192,8 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertEqual(done["status"], "SUCCEEDED", done)
 
     def test_job_runs_as_its_owner_through_slurm(self):
+        mon = BusMonitor(self.bus).start()
+        self.addCleanup(mon.stop)
         job = self.submit(data={"x": [1, 2]})
         done = self.wait_status(job["id"], TERMINAL)
         self.assertEqual(done["status"], "SUCCEEDED", done)
@@ -198,6 +202,11 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertEqual(self.result(job["id"]), {"uid": self.uids[users.USER], "data": {"x": [1, 2]}})
         log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER)
         self.assertIn(f"uid {self.uids[users.USER]}", log.body)
+        # interim results: served, and announced on the bus as for local jobs
+        r = self.gw.http("GET", f"/v1/jobs/{job['id']}/interim-results", as_user=users.USER)
+        self.assertEqual(r.json, [{"step": 1}])
+        sig = mon.wait_signal("InterimResult", path="/org/gatewayd/Gateway1/job/" + bus_path_encode(job["id"]))
+        self.assertEqual(sig["payload"]["data"], [0, '{"step":1}'])
         # Slurm ran it as the owner, under its unique name, never requeued
         rec = self.record(job["id"])
         self.assertEqual(rec["user"], users.USER)
@@ -313,6 +322,20 @@ class SlurmPlatformRecovery(SlurmPlatformBase):
         done = self.wait_status(job["id"], TERMINAL, timeout=60)
         self.assertEqual(done["status"], "SUCCEEDED", done)
         self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
+
+
+class SlurmPlatformBadPartition(SlurmPlatformBase):
+    """Slurm refuses the submission for good: the job fails with Slurm's reason, nothing waits."""
+    extra_slurm = {"partition": "nosuchpartition"}
+
+    def test_refused_submission_fails_the_job(self):
+        job = self.submit()
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual(done["error"]["code"], "SLURM_SUBMIT_FAILED", done)
+        self.assertIn("partition", done["error"]["message"].lower())
+        self.assertEqual(self.slurm_jobs_named(f"gatewayd-{job['id']}"), [])
+        self.assertServing()
 
 
 class SlurmPlatformForgedKey(SlurmPlatformBase):
