@@ -42,6 +42,7 @@
  * cannot (a network file system changed by the nodes). */
 #define POLL_LOCAL_USEC (1 * USEC_PER_SEC)
 #define POLL_REMOTE_USEC (USEC_PER_SEC / 5)
+#define POLL_WATCHED_USEC (5 * USEC_PER_SEC)
 /* Log copies back into the job's spool, at most this often. */
 #define LOG_COPY_USEC (USEC_PER_SEC / 10)
 /* Waiting for slurmrestd (down, or refusing our tokens): retries of a submit, growing. */
@@ -450,6 +451,15 @@ static void announce_interim(SlurmJob *s) {
 
 /* ---- the outcome ------------------------------------------------------------------------- */
 
+/* Everything of the job is in its own spool now: the Slurm spool goes (a late write of the
+ * worker's, after exit.json, matters to nobody). */
+static void remove_spool(SlurmJob *s) {
+        int r = rm_rf(s->spool);
+
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Job %s: cannot remove its Slurm spool %s: %m", s->job->id, s->spool);
+}
+
 static const char *error_code_of_state(const char *state) {
         if (streq_ptr(state, "TIMEOUT"))
                 return "TIMEOUT";
@@ -470,6 +480,7 @@ static void conclude_as(SlurmJob *s, JobState state, const char *code, const cha
                 msg = NULL;
         copy_back_all(s);
         announce_interim(s);
+        remove_spool(s);
         log_info("Job %s: %s (Slurm job %u, %s).", j->id, job_state_to_string(state), s->slurm_id, strna(s->slurm_state));
         slurm_job_detach(s);
         j->platform_callbacks->on_exit(j, state, -1, code, msg ?: what, 0, 0);
@@ -487,7 +498,10 @@ static bool conclude_from_exit(SlurmJob *s) {
         uint64_t started, ended;
         Job *j = s->job;
 
-        if (read_spool_file(s, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0)
+        /* The copy in the job's own spool: concluded once already, and gatewayd stopped before
+         * it stored the outcome (the Slurm spool is gone then). */
+        if (read_spool_file(s, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0 &&
+            job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0)
                 return false;
         o = json_tokener_parse(text);
         if (!o || !json_object_is_type(o, json_type_object)) {
@@ -513,6 +527,7 @@ static bool conclude_from_exit(SlurmJob *s) {
         ended = parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL);
         copy_back_all(s);
         announce_interim(s);
+        remove_spool(s);
         log_info("Job %s: %s (Slurm job %u).", j->id, job_state_to_string(state), s->slurm_id);
         /* The callback may free what o holds: copy nothing out of it after. */
         {
@@ -570,6 +585,12 @@ static void log_changed(SlurmJob *s) {
                                           on_log_timer, s);
 }
 
+static bool exit_status_is_cancelled(const char *text) {
+        _cleanup_(json_object_putp) json_object *o = json_tokener_parse(text);
+
+        return streq_ptr(json_get_string(o, "status"), "CANCELLED");
+}
+
 /* exit.json appeared: the outcome, unless the worker recorded a cancel nobody here asked for
  * (Slurm's time limit, or scancel), which Slurm's final state explains. */
 static void exit_appeared(SlurmJob *s) {
@@ -579,7 +600,7 @@ static void exit_appeared(SlurmJob *s) {
                 return;
         s->exit_seen = true;
         if (!s->job->cancel_requested && read_spool_file(s, SPOOL_EXIT, 1024 * 1024, &text, NULL) >= 0 &&
-            strstr(text, "\"CANCELLED\"")) {
+            exit_status_is_cancelled(text)) {
                 slurm_job_schedule(s, 0);  /* ask Slurm now */
                 return;
         }
@@ -784,9 +805,11 @@ static void slurm_job_schedule(SlurmJob *s, uint64_t usec) {
         (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
 
-/* The regular poll of a submitted job. */
+/* The regular poll of a submitted job. With the spool watched, a running job's changes come
+ * from there; Slurm is asked less often then (its own failures, a node lost). */
 static void slurm_job_next(SlurmJob *s) {
-        slurm_job_schedule(s, s->sp->remote_spool ? POLL_REMOTE_USEC : POLL_LOCAL_USEC);
+        slurm_job_schedule(s, s->sp->remote_spool ? POLL_REMOTE_USEC :
+                              s->started && s->inotify ? POLL_WATCHED_USEC : POLL_LOCAL_USEC);
 }
 
 /* slurmrestd is away or refuses us: the job waits (PENDING), the platform says why. */

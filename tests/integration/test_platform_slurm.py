@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 import unittest
@@ -215,12 +216,8 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertEqual(sj["user_name"], users.USER)
         self.assertEqual(sj["job_state"], "COMPLETED")
         self.assertFalse(sj["requeue"])
-        # the Slurm spool: root's, not writable by others (the launcher demands it), input private
-        spool = os.path.join(self.spool_root, job["id"])
-        st = os.stat(spool)
-        self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o711))
-        self.assertEqual(os.stat(os.path.join(spool, "input")).st_mode & 0o777, 0o700)
-        self.assertEqual(os.stat(os.path.join(spool, "slurm")).st_uid, self.uids[users.USER])
+        # everything was copied back: the Slurm spool is gone
+        self.assertFalse(os.path.exists(os.path.join(self.spool_root, job["id"])))
 
     def test_root_job_runs_as_nobody(self):
         job = self.submit(as_user=None)
@@ -275,6 +272,15 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.cleanup_job(job["id"])
         self.wait_status(job["id"], "RUNNING")
         spool = os.path.join(self.spool_root, job["id"])
+        # the Slurm spool: root's, not writable by others (the launcher demands it), whatever
+        # gatewayd's umask; input and job.json root's alone; slurm/ the owner's
+        st = os.stat(spool)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, 0o711))
+        for name, mode in (("input", 0o700), ("job.json", 0o600)):
+            st = os.stat(os.path.join(spool, name))
+            self.assertEqual((st.st_uid, st.st_mode & 0o777), (0, mode), name)
+        st = os.stat(os.path.join(spool, "slurm"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (self.uids[users.USER], 0o700))
         p = users.run_as(users.OTHER, [self.launcher, spool], timeout=60)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         self.assertIn("is not yours", p.stderr)
@@ -308,6 +314,21 @@ class SlurmPlatformRecovery(SlurmPlatformBase):
         self.assertEqual(self.result(job["id"]), {"slept": 3})
         self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
         self.assertIn("slurmJobId", self.record(job["id"]))
+
+    def test_outcome_collected_once_even_if_not_stored(self):
+        # gatewayd concluded the job (its Slurm spool is gone, exit.json copied back) and died
+        # before the state was stored: the restart finds the outcome in the job's own spool.
+        job = self.submit("sleep", params={"sleep": 1})
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.gw.kill(signal.SIGKILL)
+        db = os.path.join(self.gw.state_dir, "state.db")
+        with sqlite3.connect(db) as c:
+            c.execute("UPDATE jobs SET state = 'RUNNING', ended_usec = 0, exit_code = NULL WHERE id = ?", (job["id"],))
+        self.gw.start()
+        again = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(again["status"], "SUCCEEDED", again)
+        self.assertEqual(self.result(job["id"]), {"slept": 1})
 
     def test_slurmrestd_down_job_waits_then_runs(self):
         self.cluster.stop_slurmrestd()
