@@ -75,6 +75,9 @@ typedef struct SlurmPlatform {
         char *status;                   /* why not reachable, or the controller */
         char *version;
         json_object *partitions, *nodes;
+
+        char **spools_left;             /* Slurm spools of concluded jobs still to remove */
+        size_t n_spools_left;
 } SlurmPlatform;
 
 struct SlurmJob {
@@ -235,19 +238,26 @@ static int record_read(SlurmJob *s) {
 
 /* ---- the Slurm spool ------------------------------------------------------------------------ */
 
+/* A small file (exit.json) whole; the buffer is sized by the file, never by max. */
 static int read_file_at(int dfd, const char *name, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0;
+        struct stat st;
+        size_t n = 0, size;
 
         fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        buf = malloc(max + 1);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        size = (size_t) MIN((uint64_t) st.st_size, (uint64_t) max);
+        buf = malloc(size + 1);
         if (!buf)
                 return -ENOMEM;
-        while (n < max) {
-                ssize_t k = read(fd, buf + n, max - n);
+        while (n < size) {
+                ssize_t k = read(fd, buf + n, size - n);
                 if (k < 0)
                         return -errno;
                 if (k == 0)
@@ -261,6 +271,52 @@ static int read_file_at(int dfd, const char *name, size_t max, char **ret, size_
         return 0;
 }
 
+/* Copies from_dfd/name to to_dfd/name (at most max bytes, in chunks: logs can be large) through
+ * a temporary file and a rename, so readers never see a partial copy. */
+static int copy_file_at(int from_dfd, const char *name, int to_dfd, mode_t mode, uint64_t max, bool sync) {
+        _cleanup_close_ int in = -1, out = -1;
+        _cleanup_free_ char *tmp = NULL;
+        char buf[64 * 1024];
+        struct stat st;
+        uint64_t left = max;
+        int r = 0;
+
+        in = openat(from_dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (in < 0)
+                return -errno;
+        if (fstat(in, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (asprintf(&tmp, ".%s.copy", name) < 0)
+                return -ENOMEM;
+        out = openat(to_dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (out < 0)
+                return -errno;
+        while (left > 0) {
+                ssize_t k = read(in, buf, (size_t) MIN((uint64_t) sizeof(buf), left));
+                if (k < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (k == 0)
+                        break;
+                r = loop_write(out, buf, (size_t) k);
+                if (r < 0)
+                        break;
+                left -= (uint64_t) k;
+        }
+        if (r >= 0 && fchmod(out, mode) < 0)
+                r = -errno;
+        if (r >= 0 && sync && fsync(out) < 0)
+                r = -errno;
+        if (r >= 0 && renameat(to_dfd, tmp, to_dfd, name) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(to_dfd, tmp, 0);
+        return r;
+}
+
 static int read_spool_file(SlurmJob *s, const char *name, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int dfd = open(s->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -270,28 +326,26 @@ static int read_spool_file(SlurmJob *s, const char *name, size_t max, char **ret
 }
 
 /* A file the worker wrote in the Slurm spool into the job's own spool, where it is served. */
-static void copy_back(SlurmJob *s, const char *name, size_t max) {
-        _cleanup_free_ char *data = NULL;
-        size_t n;
+static void copy_back(SlurmJob *s, const char *name) {
+        _cleanup_close_ int from = -1, to = -1;
         int r;
 
-        r = read_spool_file(s, name, max, &data, &n);
-        if (r == -ENOENT)
+        from = open(s->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        to = open(s->job->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (from < 0 && errno == ENOENT)
                 return;
-        if (r >= 0)
-                r = write_file_atomic_nosync(s->job->spool_dir, name, data, n);
-        if (r < 0)
+        r = from < 0 || to < 0 ? -errno : copy_file_at(from, name, to, 0600, UINT64_MAX, /* sync= */ false);
+        if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Job %s: cannot copy %s from %s: %m", s->job->id, name, s->spool);
 }
 
+/* The worker keeps these within the configured limits (ResultMax, LogMax, ...). */
 static void copy_back_all(SlurmJob *s) {
-        Config *c = s->job->manager->config;
-
-        copy_back(s, SPOOL_RESULT, c->result_max + 4096);
-        copy_back(s, SPOOL_INTERIM, (c->interim_max + 64) * MAX(c->interim_count, 1U));
-        copy_back(s, SPOOL_LOG_OLD, c->log_max + 4096);
-        copy_back(s, SPOOL_LOG, c->log_max + 4096);
-        copy_back(s, SPOOL_EXIT, 1024 * 1024);
+        copy_back(s, SPOOL_RESULT);
+        copy_back(s, SPOOL_INTERIM);
+        copy_back(s, SPOOL_LOG_OLD);
+        copy_back(s, SPOOL_LOG);
+        copy_back(s, SPOOL_EXIT);
 }
 
 /* The end of Slurm's output: where the launcher says why it refused a job. */
@@ -359,17 +413,13 @@ static int copy_input(Job *j, int spool_fd) {
         if (!d)
                 return errno == ENOENT ? 0 : -errno;
         while ((de = readdir(d))) {
-                _cleanup_free_ char *data = NULL;
-                size_t n;
                 int k;
 
                 if (de->d_name[0] == '.')
                         continue;
-                k = read_file_at(dirfd(d), de->d_name, 256 * 1024 * 1024, &data, &n);
-                if (k == -ELOOP || k == -EISDIR)
+                k = copy_file_at(dirfd(d), de->d_name, to, 0600, UINT64_MAX, /* sync= */ true);
+                if (k == -ELOOP || k == -EBADFD)
                         continue;  /* gatewayd writes only regular files there */
-                if (k >= 0)
-                        k = write_file_atomic_at_full(to, de->d_name, data, n, 0600, WRITE_FILE_SYNC);
                 if (k < 0) {
                         r = k;
                         break;
@@ -454,10 +504,37 @@ static void announce_interim(SlurmJob *s) {
 /* Everything of the job is in its own spool now: the Slurm spool goes (a late write of the
  * worker's, after exit.json, matters to nobody). */
 static void remove_spool(SlurmJob *s) {
+        SlurmPlatform *sp = s->sp;
+        char **l;
         int r = rm_rf(s->spool);
 
-        if (r < 0 && r != -ENOENT)
-                log_warning_errno(r, "Job %s: cannot remove its Slurm spool %s: %m", s->job->id, s->spool);
+        if (r >= 0 || r == -ENOENT)
+                return;
+        /* The step's last writes race with us (the worker, slurmstepd): once more later. */
+        log_debug_errno(r, "Job %s: cannot remove its Slurm spool %s yet: %m", s->job->id, s->spool);
+        l = realloc(sp->spools_left, (sp->n_spools_left + 2) * sizeof(char *));
+        if (!l)
+                return;
+        sp->spools_left = l;
+        if ((l[sp->n_spools_left] = strdup(s->spool)))
+                sp->n_spools_left++;
+        l[sp->n_spools_left] = NULL;
+}
+
+static void remove_spools_left(SlurmPlatform *sp) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < sp->n_spools_left; i++) {
+                int r = rm_rf(sp->spools_left[i]);
+
+                if (r >= 0 || r == -ENOENT)
+                        free(sp->spools_left[i]);
+                else
+                        sp->spools_left[k++] = sp->spools_left[i];
+        }
+        sp->n_spools_left = k;
+        if (sp->spools_left)
+                sp->spools_left[k] = NULL;
 }
 
 static const char *error_code_of_state(const char *state) {
@@ -567,10 +644,9 @@ static void announce_started(SlurmJob *s, uint64_t usec) {
 
 static int on_log_timer(sd_event_source *es, uint64_t usec, void *userdata) {
         SlurmJob *s = userdata;
-        Config *c = s->job->manager->config;
 
-        copy_back(s, SPOOL_LOG, c->log_max + 4096);
-        copy_back(s, SPOOL_INTERIM, (c->interim_max + 64) * MAX(c->interim_count, 1U));
+        copy_back(s, SPOOL_LOG);
+        copy_back(s, SPOOL_INTERIM);
         announce_interim(s);
         s->job->platform_callbacks->on_log(s->job);
         return 0;
@@ -1088,6 +1164,7 @@ static int on_state_timer(sd_event_source *es, uint64_t usec, void *userdata) {
                 (void) slurm_rest_partitions(sp->rest, on_partitions, sp, &sp->partitions_request);
         if (!sp->nodes_request)
                 (void) slurm_rest_nodes(sp->rest, on_nodes, sp, &sp->nodes_request);
+        remove_spools_left(sp);
         (void) sd_event_source_set_time_relative(es, STATE_REFRESH_USEC);
         return 0;
 }
@@ -1183,6 +1260,7 @@ static void slurm_done(Platform *p) {
         json_object_put(sp->partitions);
         json_object_put(sp->nodes);
         free(sp->spool_dir);
+        strv_free(sp->spools_left);
         free(sp->status);
         free(sp->version);
         free(sp);
