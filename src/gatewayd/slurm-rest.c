@@ -540,6 +540,8 @@ struct SlurmRest {
         uint8_t *jwt_key;
         size_t jwt_key_len;
         char *token;
+        char *token_file;       /* re-read when it changes: SlurmUser tokens expire */
+        struct stat token_stat;
         char *token_user;
         char *ping_user;
         uint64_t timeout_usec;
@@ -599,6 +601,7 @@ SlurmRest *slurm_rest_free(SlurmRest *r) {
                 explicit_bzero(r->token, strlen(r->token));
         free(r->token);
         free(r->token_user);
+        free(r->token_file);
         free(r->ping_user);
         free(r);
         return NULL;
@@ -762,6 +765,10 @@ int slurm_rest_new(sd_event *event, const SlurmRestConfig *c, SlurmRest **ret) {
                 k = read_token_file(c->token_file, &r->token);
                 if (k < 0)
                         return log_error_errno(k, "Cannot read the Slurm token file %s: %m", c->token_file);
+                r->token_file = strdup(c->token_file);
+                if (!r->token_file)
+                        return -ENOMEM;
+                (void) stat(c->token_file, &r->token_stat);
                 r->token_user = strdup(c->token_user);
                 if (!r->token_user)
                         return -ENOMEM;
@@ -805,6 +812,31 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+/* A site renews the SlurmUser's token by rewriting the file (scontrol token lifespan=...): the
+ * next request uses the new one. A file that became unreadable keeps the old token. */
+static void reload_token(SlurmRest *r) {
+        _cleanup_free_ char *token = NULL;
+        struct stat st;
+        int k;
+
+        if (!r->token_file || stat(r->token_file, &st) < 0)
+                return;
+        if (st.st_ino == r->token_stat.st_ino && st.st_size == r->token_stat.st_size &&
+            st.st_mtim.tv_sec == r->token_stat.st_mtim.tv_sec && st.st_mtim.tv_nsec == r->token_stat.st_mtim.tv_nsec)
+                return;
+        r->token_stat = st;
+        k = read_token_file(r->token_file, &token);
+        if (k < 0) {
+                log_warning_errno(k, "Cannot read the changed Slurm token file %s, keeping the previous token: %m",
+                                  r->token_file);
+                return;
+        }
+        log_info("Slurm token file %s changed: using its new token.", r->token_file);
+        explicit_bzero(r->token, strlen(r->token));
+        free(r->token);
+        r->token = TAKE_PTR(token);
+}
+
 static int request_headers(SlurmRestRequest *q, struct curl_slist **ret) {
         SlurmRest *r = q->rest;
         _cleanup_free_ char *token = NULL, *h_user = NULL, *h_token = NULL;
@@ -819,6 +851,8 @@ static int request_headers(SlurmRestRequest *q, struct curl_slist **ret) {
                 if (k < 0)
                         return k;
         }
+        if (!r->jwt_key)
+                reload_token(r);
         if (asprintf(&h_user, "X-SLURM-USER-NAME: %s", q->user) < 0 ||
             asprintf(&h_token, "X-SLURM-USER-TOKEN: %s", token ?: r->token) < 0)
                 return -ENOMEM;

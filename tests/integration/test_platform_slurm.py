@@ -42,6 +42,11 @@ class SlurmPlatformBase(StackTestCase):
     extra_config = {}
 
     @classmethod
+    def slurm_auth(cls):
+        """How gatewayd authenticates to slurmrestd (called once the cluster runs)."""
+        return {"jwtKey": cls.cluster.jwt_key_path}
+
+    @classmethod
     def setUpClass(cls):
         if not worker_has_run():
             raise unittest.SkipTest("gateway-worker has no 'run' verb in this build")
@@ -81,7 +86,7 @@ class SlurmPlatformBase(StackTestCase):
                 "WorkerPath": build_binary("src", "worker", "gateway-worker"),
                 "Platforms": {"cluster": {
                     "accesstype": "local", "local": {"imageDir": cls.image_dir},
-                    "slurm": {"url": "unix:" + cls.cluster.rest_socket, "jwtKey": cls.cluster.jwt_key_path,
+                    "slurm": {"url": "unix:" + cls.cluster.rest_socket, **cls.slurm_auth(),
                               "spoolDir": cls.spool_root, "launcher": cls.launcher, **cls.extra_slurm}}},
                 "DefaultPlatform": "cluster",
                 **cls.extra_config,
@@ -359,6 +364,41 @@ class SlurmPlatformBadPartition(SlurmPlatformBase):
         self.assertIn("partition", done["error"]["message"].lower())
         self.assertEqual(self.slurm_jobs_named(f"gatewayd-{job['id']}"), [])
         self.assertServing()
+
+
+class SlurmPlatformTokenFile(SlurmPlatformBase):
+    """tokenFile + user: one token of the SlurmUser (root here), each job's owner named in
+    X-SLURM-USER-NAME. An expired token is refused (the job waits, nothing is queued); the renewed
+    file is picked up by the next request and the job runs, as its owner."""
+
+    @classmethod
+    def slurm_auth(cls):
+        cls.token_file = os.path.join(cls.cluster.dir, "gw", "slurm.token")
+        cls.write_token(cls.cluster.token("root", lifetime=60, now=int(time.time()) - 3600))
+        return {"tokenFile": cls.token_file, "user": "root"}
+
+    @classmethod
+    def write_token(cls, token):
+        tmp = cls.token_file + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, token.encode() + b"\n")
+        os.close(fd)
+        os.rename(tmp, cls.token_file)
+
+    def test_expired_token_refused_then_renewed(self):
+        n = len(self.gw.stderr_text())
+        job = self.submit()
+        self.cleanup_job(job["id"])
+        procs.wait_for(lambda: "refused the request's token" in self.gw.stderr_text()[n:],
+                       timeout=30, what="gatewayd to report the refused token")
+        self.assertEqual(self.job(job["id"])["status"], "PENDING")
+        self.assertEqual(self.slurm_jobs_named(f"gatewayd-{job['id']}"), [])
+        self.write_token(self.cluster.token("root", lifetime=600))
+        done = self.wait_status(job["id"], TERMINAL, timeout=60)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.result(job["id"])["uid"], self.uids[users.USER])
+        self.assertIn("changed: using its new token", self.gw.stderr_text()[n:])
+        self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
 
 
 class SlurmPlatformForgedKey(SlurmPlatformBase):
