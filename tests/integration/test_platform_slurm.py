@@ -11,11 +11,14 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 import unittest
 
 from harness import images, procs, slurm, users
 from harness.bus import BusMonitor
+from harness.bus import PrivateBus
+from harness.gatewayd import Gatewayd
 from harness.registry import Registry
 from harness.stack import StackTestCase
 from test_jobs import bus_path_encode
@@ -438,6 +441,50 @@ class SlurmPlatformForgedKey(SlurmPlatformBase):
         r = self.gw.http("PUT", f"/v1/jobs/{job['id']}/cancel", as_user=users.USER)
         self.assertIn(r.status, (200, 202), r.body)
         self.assertEqual(self.wait_status(job["id"], TERMINAL)["status"], "CANCELLED")
+
+
+class SlurmPlatformBadCredentials(unittest.TestCase):
+    """A key or token file gatewayd cannot use stops the start, naming the platform and the
+    file, instead of a gatewayd whose jobs all wait (no cluster needed)."""
+
+    def start_fails(self, slurm_conf):
+        with PrivateBus() as bus:
+            gw = Gatewayd(bus=bus, config={"Platforms": {"batch": {"accesstype": "local", "slurm": {
+                "url": "unix:/nonexistent/slurmrestd.sock", **slurm_conf}}}, "DefaultPlatform": "batch"})
+            try:
+                gw.write_config()
+                os.makedirs(gw.state_dir, exist_ok=True)
+                os.makedirs(gw.runtime_dir, exist_ok=True)
+                try:
+                    p = subprocess.run(gw.argv(), capture_output=True, text=True, timeout=10, env=bus.env())
+                except subprocess.TimeoutExpired:
+                    self.fail("gatewayd started with unusable Slurm credentials")
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn("Platforms.batch: cannot set it up", p.stderr)
+                return p.stderr
+            finally:
+                gw.stop()
+
+    def test_missing_key_file(self):
+        err = self.start_fails({"jwtKey": "/nonexistent/jwt.key"})
+        self.assertIn("Cannot load the Slurm JWT key /nonexistent/jwt.key", err)
+
+    def test_key_readable_by_others(self):
+        with tempfile.TemporaryDirectory(prefix="gatewayd-slurmkey-") as d:
+            key = os.path.join(d, "jwt.key")
+            with open(key, "wb") as f:
+                f.write(os.urandom(32))
+            os.chmod(key, 0o644)
+            err = self.start_fails({"jwtKey": key})
+            self.assertIn(f"Cannot load the Slurm JWT key {key}", err)
+
+    def test_empty_token_file(self):
+        with tempfile.TemporaryDirectory(prefix="gatewayd-slurmkey-") as d:
+            token = os.path.join(d, "token")
+            open(token, "w").close()
+            os.chmod(token, 0o600)
+            err = self.start_fails({"tokenFile": token, "user": "slurm"})
+            self.assertIn(f"Cannot read the Slurm token file {token}", err)
 
 
 if __name__ == "__main__":
