@@ -884,7 +884,8 @@ static void slurm_job_schedule(SlurmJob *s, uint64_t usec) {
 /* The regular poll of a submitted job. With the spool watched, a running job's changes come
  * from there; Slurm is asked less often then (its own failures, a node lost). */
 static void slurm_job_next(SlurmJob *s) {
-        slurm_job_schedule(s, s->sp->remote_spool ? POLL_REMOTE_USEC :
+        /* Waiting for Slurm's final word on a CANCELLED exit.json: soon. */
+        slurm_job_schedule(s, s->sp->remote_spool || s->exit_seen ? POLL_REMOTE_USEC :
                               s->started && s->inotify ? POLL_WATCHED_USEC : POLL_LOCAL_USEC);
 }
 

@@ -252,6 +252,18 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertEqual(done["status"], "CANCELLED", done)
         self.cluster.wait_job_state(rec_id, ("CANCELLED",), timeout=30)
 
+    def test_cancelled_in_slurm_by_someone_else(self):
+        # scancel (SIGTERM to the step): the worker records CANCELLED, which gatewayd did not ask
+        # for; Slurm's final state (CANCELLED, not TIMEOUT) confirms it.
+        job = self.submit("sleep", params={"sleep": 60})
+        self.cleanup_job(job["id"])
+        self.wait_status(job["id"], "RUNNING")
+        sid = self.record(job["id"])["slurmJobId"]
+        p = subprocess.run(["scancel", str(sid)], env=self.cluster.env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "CANCELLED", done)
+
     def test_runtime_limit_ends_the_job(self):
         job = self.submit("short", params={"sleep": 30})
         done = self.wait_status(job["id"], TERMINAL, timeout=60)
@@ -324,6 +336,25 @@ class SlurmPlatformRecovery(SlurmPlatformBase):
         self.assertEqual(self.result(job["id"]), {"slept": 3})
         self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
         self.assertIn("slurmJobId", self.record(job["id"]))
+
+    def test_cancel_while_the_submit_is_in_flight(self):
+        # slurmrestd stopped (SIGSTOP) while the submit is on its way: the cancel waits for the
+        # answer (the id), then deletes the job; it never runs, and nothing is left queued.
+        os.kill(self.cluster.slurmrestd.pid, signal.SIGSTOP)
+        try:
+            job = self.submit("sleep", params={"sleep": 60})
+            path = os.path.join(self.gw.state_dir, "jobs", job["id"], "slurm.json")
+            procs.wait_for(lambda: os.path.exists(path), timeout=30, what="the submit's record")
+            r = self.gw.http("PUT", f"/v1/jobs/{job['id']}/cancel", as_user=users.USER)
+            self.assertIn(r.status, (200, 202), r.body)
+            self.assertNotIn(self.job(job["id"])["status"], TERMINAL)
+        finally:
+            os.kill(self.cluster.slurmrestd.pid, signal.SIGCONT)
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "CANCELLED", done)
+        queued = self.slurm_jobs_named(f"gatewayd-{job['id']}")
+        self.assertEqual(len(queued), 1)
+        self.cluster.wait_job_state(queued[0]["job_id"], ("CANCELLED",))
 
     def test_outcome_collected_once_even_if_not_stored(self):
         # gatewayd concluded the job (its Slurm spool is gone, exit.json copied back) and died
