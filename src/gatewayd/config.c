@@ -440,6 +440,18 @@ static int dispatch_slurm_url(ParseContext *ctx, const char *path, json_object *
         return 0;
 }
 
+static int dispatch_slurm_spool_watch(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!streq(*s, "auto") && !streq(*s, "inotify") && !streq(*s, "poll"))
+                return config_error(ctx, path, "expected \"auto\", \"inotify\" or \"poll\", got \"%s\"", *s);
+        return 0;
+}
+
 static int dispatch_log_level(ParseContext *ctx, const char *path, json_object *v, void *field) {
         static const struct { const char *name; int level; } levels[] = {
                 /* Shifter's names first, then syslog's */
@@ -643,6 +655,7 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
                 { "partition", dispatch_string,    offsetof(ConfigPlatform, slurm_partition) },
                 { "account",   dispatch_string,    offsetof(ConfigPlatform, slurm_account) },
                 { "spoolDir",  dispatch_path,      offsetof(ConfigPlatform, slurm_spool_dir) },
+                { "spoolWatch", dispatch_slurm_spool_watch, offsetof(ConfigPlatform, slurm_spool_watch) },
                 {}
         };
         ConfigPlatform *p = field;
@@ -717,6 +730,7 @@ static void platform_done(ConfigPlatform *p) {
         free(p->slurm_partition);
         free(p->slurm_account);
         free(p->slurm_spool_dir);
+        free(p->slurm_spool_watch);
 }
 
 static ConfigLocation *config_add_location(Config *c, const char *name) {

@@ -51,6 +51,7 @@ typedef struct ConfigPlatform {
         char *slurm_partition;
         char *slurm_account;
         char *slurm_spool_dir; /* job spool on a file system shared with the nodes */
+        char *slurm_spool_watch; /* "auto" (NULL), "inotify" or "poll": how spool changes are seen */
 
         char **admins;         /* Shifter's "admins": user names that administer this platform's images */
 } ConfigPlatform;

@@ -1224,7 +1224,10 @@ static int slurm_init_data(Platform *p) {
                 r = -errno;
         if (r < 0)
                 return log_error_errno(r, "Platforms.%s: cannot create slurm.spoolDir %s: %m", p->name, sp->spool_dir);
-        sp->remote_spool = fs_is_remote(sp->spool_dir);
+        /* "auto": inotify sees what the nodes write only where the files live (the gateway
+         * exports the spool); a client of a network file system must look. */
+        sp->remote_spool = c->slurm_spool_watch && !streq(c->slurm_spool_watch, "auto") ?
+                streq(c->slurm_spool_watch, "poll") : fs_is_remote(sp->spool_dir);
         r = slurm_rest_new(p->manager->event, &rc, &sp->rest);
         if (r < 0)
                 return log_error_errno(r, "Platforms.%s: cannot set up the slurmrestd client: %m", p->name);
@@ -1234,7 +1237,7 @@ static int slurm_init_data(Platform *p) {
         (void) sd_event_source_set_description(sp->state_timer, "slurm-state");
         (void) sd_event_source_set_enabled(sp->state_timer, SD_EVENT_ON);
         log_info("Platforms.%s: Slurm through slurmrestd at %s, spool %s (%s).", p->name, c->slurm_url,
-                 sp->spool_dir, sp->remote_spool ? "network file system: polled" : "local: watched");
+                 sp->spool_dir, sp->remote_spool ? "polled" : "watched with inotify");
         return 0;
 }
 

@@ -386,6 +386,29 @@ class SlurmPlatformRecovery(SlurmPlatformBase):
         self.assertEqual(len(self.slurm_jobs_named(f"gatewayd-{job['id']}")), 1)
 
 
+class SlurmPlatformPolledSpool(SlurmPlatformBase):
+    """spoolWatch "poll" (what a gateway mounting the spool over NFS gets): no inotify, the spool
+    is looked at every 200 ms; the job's start, log, end and a cancel all come through."""
+    extra_slurm = {"spoolWatch": "poll"}
+
+    def test_job_and_cancel_with_a_polled_spool(self):
+        self.assertIn("(polled)", self.gw.stderr_text())
+        job = self.submit(data={"polled": True})
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        self.assertEqual(self.result(job["id"]), {"uid": self.uids[users.USER], "data": {"polled": True}})
+        r = self.gw.http("GET", f"/v1/jobs/{job['id']}/interim-results", as_user=users.USER)
+        self.assertEqual(r.json, [{"step": 1}])
+        job = self.submit("sleep", params={"sleep": 60})
+        self.cleanup_job(job["id"])
+        self.wait_status(job["id"], "RUNNING")
+        procs.wait_for(lambda: "sleeping" in self.gw.http("GET", f"/v1/jobs/{job['id']}/log",
+                                                          as_user=users.USER).body,
+                       timeout=30, what="the job's first line")
+        self.gw.http("PUT", f"/v1/jobs/{job['id']}/cancel", as_user=users.USER)
+        self.assertEqual(self.wait_status(job["id"], TERMINAL)["status"], "CANCELLED")
+
+
 class SlurmPlatformBadPartition(SlurmPlatformBase):
     """Slurm refuses the submission for good: the job fails with Slurm's reason, nothing waits."""
     extra_slurm = {"partition": "nosuchpartition"}

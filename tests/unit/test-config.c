@@ -303,7 +303,7 @@ START_TEST(test_slurm_jwt_key_and_launcher) {
 
         ck_assert_msg(config_parse("{\"Platforms\": {\"batch\": {\"accesstype\": \"local\", \"slurm\": {"
                                    "\"url\": \"http://slurmrestd:6820\", \"jwtKey\": \"/etc/slurm/jwt.key\","
-                                   "\"launcher\": \"/opt/gw/gateway-slurm-launch\", \"spoolDir\": \"/shared/spool\"}}},"
+                                   "\"launcher\": \"/opt/gw/gateway-slurm-launch\", \"spoolDir\": \"/shared/spool\", \"spoolWatch\": \"poll\"}}},"
                                    " \"DefaultPlatform\": \"batch\"}", NULL, &c, &err) == 0, "%s", strna(err));
         p = config_platform_default(c);
         ck_assert(config_platform_is_slurm(p));
@@ -312,6 +312,7 @@ START_TEST(test_slurm_jwt_key_and_launcher) {
         ck_assert_ptr_null(p->slurm_user);
         ck_assert_str_eq(p->slurm_launcher, "/opt/gw/gateway-slurm-launch");
         ck_assert_str_eq(p->slurm_spool_dir, "/shared/spool");
+        ck_assert_str_eq(p->slurm_spool_watch, "poll");
 }
 END_TEST
 
@@ -679,6 +680,9 @@ static const struct {
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
           " \"launcher\": \"gateway-slurm-launch\"}}}}",
           "Platforms.c.slurm.launcher: expected an absolute path, got \"gateway-slurm-launch\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
+          " \"spoolWatch\": \"fanotify\"}}}}",
+          "Platforms.c.slurm.spoolWatch: expected \"auto\", \"inotify\" or \"poll\", got \"fanotify\"" },
         { "{\"Locations\": {\"r.example\": {\"url\": \"ftp://r.example\"}}}",
           "Locations.r.example.url: expected an http:// or https:// URL, got \"ftp://r.example\"" },
         /* paths */
