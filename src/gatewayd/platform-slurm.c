@@ -953,14 +953,16 @@ static void on_found(SlurmRest *r, int error, const SlurmJobInfo *info, const ch
         /* Not queued, or ended and purged: an outcome in the spool says which. */
         if (conclude_from_exit(s))
                 return;
+        /* Cancelled: a lost submit that still reaches slurmctld finds no spool (it goes with
+         * the conclusion), so the launcher refuses to run it. */
+        if (s->job->cancel_requested) {
+                conclude_as(s, JOB_CANCELLED, "CANCELLED", "Cancelled before Slurm queued it");
+                return;
+        }
         /* A lost submit may still be on its way to slurmctld: only after its attempts have
          * timed out is "not found" final. */
         if (s->recorded_usec + SUBMIT_GRACE_USEC > now) {
                 slurm_job_schedule(s, s->recorded_usec + SUBMIT_GRACE_USEC - now);
-                return;
-        }
-        if (s->job->cancel_requested) {
-                conclude_as(s, JOB_CANCELLED, "CANCELLED", "Cancelled before Slurm queued it");
                 return;
         }
         if (s->started) {
