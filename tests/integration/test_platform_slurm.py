@@ -185,7 +185,7 @@ class SlurmPlatformBase(StackTestCase):
 
 
 class SlurmPlatformTest(SlurmPlatformBase):
-    extra_config = {"JobsPerUser": 1}
+    extra_config = {"JobsPerUser": 1, "Limits": {"RuntimeMax": "01:00:00", "MemoryMax": "512M"}}
 
     def test_per_user_limit_holds_on_slurm(self):
         # JobsPerUser counts Slurm jobs like local ones: the second waits, unsubmitted.
@@ -224,6 +224,10 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertEqual(sj["user_name"], users.USER)
         self.assertEqual(sj["job_state"], "COMPLETED")
         self.assertFalse(sj["requeue"])
+        # the limits: MemoryMax as memory_per_node (MB), RuntimeMax + 60 s as time_limit (minutes;
+        # the worker's own timeout ends a job first)
+        self.assertEqual(sj["memory_per_node"], 512)
+        self.assertEqual(sj["time_limit"], 61)
         # everything was copied back: the Slurm spool goes (at once, or a few seconds later when
         # the step's last writes raced with the removal; nothing announces it)
         procs.wait_for(lambda: not os.path.exists(os.path.join(self.spool_root, job["id"])), timeout=15,
