@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# bash completion for gatewayctl(1): verbs, options, and the services, images, jobs and tokens that the
+# bash completion for gatewayctl(1): verbs, options, and the services, images, jobs, tokens, platforms and nodes that the
 # running gatewayd knows (asked with the same gatewayctl, as the user who is typing, so only what
 # that user may see is offered). Nothing is offered from the daemon if it cannot be reached.
 
@@ -16,6 +16,13 @@ __gatewayctl_list() {
                 jobs)     COLUMNS=100000 "$ctl" --no-legend --no-ask-password jobs 2>/dev/null |
                                   awk '{ print $1 }' ;;
                 tokens)   COLUMNS=100000 "$ctl" --no-legend --no-ask-password token list 2>/dev/null |
+                                  awk '{ print $1 }' ;;
+                platforms) COLUMNS=100000 "$ctl" --no-legend --no-ask-password platforms 2>/dev/null |
+                                  awk '{ print $1 }' ;;
+                # The nodes of the platform in $3.
+                nodes)    COLUMNS=100000 "$ctl" --no-legend --no-ask-password nodes -- "$3" 2>/dev/null |
+                                  awk '{ print $2 }' ;;
+                clients)  COLUMNS=100000 "$ctl" --no-legend --no-ask-password client list 2>/dev/null |
                                   awk '{ print $1 }' ;;
         esac
 }
@@ -34,9 +41,12 @@ _gatewayctl() {
                 [image]='pull list show rm expire'
                 [job]='show rm remove'
                 [token]='create list revoke'
+                [platform]='list show'
+                [node]='drain resume'
+                [client]='create list rm'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token status help'
-        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope)'
+        local top='services service pull images image rmi submit jobs job result logs cancel token client platforms platform nodes node status help'
+        local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--name)'
 
         # The words before the cursor that are not options or their values: the verb (and its
         # sub-verb) and the arguments given so far. After "--" comes the job's command line.
@@ -80,7 +90,7 @@ _gatewayctl() {
                 --scope)
                         $split && COMPREPLY=( $(compgen -W 'read submit pull' -- "${cur##*,}") )
                         $split && return 0 ;;
-                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in)
+                --platform|--env|--unset-env|--command|--description|--memory|--cpus|--timeout|--expires-in|--name)
                         return 0 ;;
         esac
 
@@ -94,6 +104,7 @@ _gatewayctl() {
                         jobs)             opts+=' --all' ;;
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
+                        'client create')  opts+=' --name= --scope= --quiet -q' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -118,10 +129,15 @@ _gatewayctl() {
                 'job show'|result|logs)          (( nargs == 0 )) && what=jobs ;;
                 'job rm'|'job remove'|cancel)    what=jobs ;;
                 'token revoke')                  what=tokens ;;
+                'platform show')                 (( nargs == 0 )) && what=platforms ;;
+                nodes)                           what=platforms ;;
+                'node drain'|'node resume')      (( nargs == 0 )) && what=platforms
+                                                 (( nargs == 1 )) && what=nodes ;;
+                'client rm')                     what=clients ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then
-                COMPREPLY=( $(compgen -W "$(__gatewayctl_list "$ctl" "$what")" -- "$cur") )
+                COMPREPLY=( $(compgen -W "$(__gatewayctl_list "$ctl" "$what" "${args[2]}")" -- "$cur") )
                 __ltrim_colon_completions "$cur"
         fi
         return 0

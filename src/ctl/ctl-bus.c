@@ -27,6 +27,8 @@ static const sd_bus_error_map gateway_errors[] = {
         SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.BadRequest", EBADMSG),
         SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.Conflict", EBUSY),
         SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.InsufficientStorage", ENOSPC),
+        SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.NoSuchPlatform", ENOENT),
+        SD_BUS_ERROR_MAP("org.gatewayd.Gateway1.Error.NoSuchNode", ENOENT),
         SD_BUS_ERROR_MAP_END
 };
 

@@ -8,9 +8,11 @@
 
 #include "ctl-images.h"
 #include "ctl-jobs.h"
+#include "ctl-platforms.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
 #include "ctl-tokens.h"
+#include "ctl-clients.h"
 #include "ctl-util.h"
 #include "ctl.h"
 #include "log.h"
@@ -46,6 +48,7 @@ enum {
         OPT_ALL         = UINT64_C(1) << 19,
         OPT_EXPIRES_IN  = UINT64_C(1) << 20,
         OPT_SCOPE       = UINT64_C(1) << 21,
+        OPT_NAME        = UINT64_C(1) << 22,
 };
 
 #define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
@@ -339,6 +342,86 @@ static const char help_token_revoke[] =
         "Example:\n"
         "  gatewayctl token revoke 3f2a9c0b1d4e5f60\n";
 
+static const char help_platforms[] =
+        "Lists the platforms of gatewayd's configuration, where images live and jobs\n"
+        "run: NAME, KIND (local, ssh, slurm), whether it is the DEFAULT platform, whether\n"
+        "it runs JOBS (a kind this gatewayd does not implement runs none; 'platform show'\n"
+        "says why) and its NODES counted by state (e.g. \"2 up, 1 unreachable\").\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the platforms' records (as\n"
+        "                          'platform show --json' prints them)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl platforms\n";
+
+static const char help_platform_show[] =
+        "Shows one platform: its kind, access type, whether it is the default, whether it\n"
+        "runs jobs and holds images (and if not, why), its image directories, its\n"
+        "configured hosts and whatever else the platform reports about itself (e.g. a\n"
+        "Slurm cluster's reachability), followed by a table of its nodes.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print the platform's record as JSON (the record of\n"
+        "                          GET /v1/platforms/NAME)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl platform show cluster\n";
+
+static const char help_nodes[] =
+        "Lists the nodes of the named platforms, or of every platform: PLATFORM, NODE\n"
+        "(the host as configured, e.g. node01:22; a local platform's one node is the\n"
+        "gateway host), STATE (up, connecting, unreachable, refused, draining), SLOTS,\n"
+        "RUNNING jobs and LAST CONTACT.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]        Print a JSON array of the nodes, each with its\n"
+        "                          \"platform\"\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl nodes\n"
+        "  gatewayctl nodes cluster\n";
+
+static const char help_node_drain[] =
+        "Drains a node of a platform: it takes no new jobs, the jobs running on it go on.\n"
+        "'node resume' lets it take jobs again. NODE is the node's name as 'nodes' shows\n"
+        "it. A local platform has no nodes of its own to drain (its jobs run on the\n"
+        "gateway host): that is refused. Needs the polkit action\n"
+        "org.gatewayd.manage-platforms (root always has it). Prints nothing on success.\n"
+        "\n"
+        "Examples:\n"
+        "  gatewayctl node drain cluster node01:22\n"
+        "  gatewayctl node resume cluster node01:22\n";
+static const char help_client_create[] =
+        "Creates PlanQK client credentials for you and prints the client id and secret, one\n"
+        "a line (the secret only now: gatewayd keeps only a hash). A client trades them at\n"
+        "POST /token on gatewayd's TCP and TLS listeners (OAuth2 client credentials, HTTP\n"
+        "Basic) for a token that acts as you within the client's scope for ClientTokenExpiry\n"
+        "(1 hour): what PlanQK's service SDK does with its consumer key and secret. Clients\n"
+        "can only be created by local users.\n"
+        "\n"
+        "Options:\n"
+        "     --name=NAME         A label for you (\"laptop\", \"ci\"), shown by client list\n"
+        "     --scope=SCOPE,...   read (GET routes), submit (jobs), pull (images); repeatable;\n"
+        "                         default: all three\n"
+        "  -q --quiet             Print only the id and the secret\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl client create --name=laptop --scope=read,submit\n";
+
+static const char help_client_list[] =
+        "Lists your clients (never their secrets): id, name, creation, last token fetch and\n"
+        "scope.\n";
+
+static const char help_client_rm[] =
+        "Removes clients by id: their secrets are refused from now on, and the tokens they\n"
+        "were given are revoked. Your own clients you may remove; someone else's need the\n"
+        "polkit action org.gatewayd.manage-tokens (root always has it); to everybody else\n"
+        "they do not exist.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl client rm gwc_3f2a9c0b1d4e5f60\n";
+
 static int verb_help(int argc, char *argv[], char *tail[]);
 
 static const char help_help[] =
@@ -405,6 +488,24 @@ static const Verb verbs[] = {
           "token list", "List your tokens", help_token_list },
         { { "token", "revoke" }, 1, VERB_ANY, 0, false, false, verb_token_revoke,
           "token revoke ID...", "Revoke tokens", help_token_revoke },
+        { { "platforms", NULL }, 0, 0, OPT_JSON, false, false, verb_platforms,
+          "platforms", "List platforms", help_platforms },
+        { { "platform", "list" }, 0, 0, OPT_JSON, false, true, verb_platforms,
+          "platform list", "List platforms", help_platforms },
+        { { "platform", "show" }, 1, 1, OPT_JSON, false, false, verb_platform_show,
+          "platform show NAME", "Show a platform and its nodes", help_platform_show },
+        { { "nodes", NULL }, 0, VERB_ANY, OPT_JSON, false, false, verb_nodes,
+          "nodes [PLATFORM...]", "List the nodes of platforms", help_nodes },
+        { { "node", "drain" }, 2, 2, 0, false, false, verb_node_drain,
+          "node drain PLATFORM NODE", "Drain a node: it takes no new jobs", help_node_drain },
+        { { "node", "resume" }, 2, 2, 0, false, false, verb_node_resume,
+          "node resume PLATFORM NODE", "Let a drained node take jobs again", help_node_drain },
+        { { "client", "create" }, 0, 0, OPT_JSON | OPT_NAME | OPT_SCOPE | OPT_QUIET, false, false, verb_client_create,
+          "client create [OPTIONS...]", "Create PlanQK client credentials", help_client_create },
+        { { "client", "list" }, 0, 0, OPT_JSON, false, false, verb_client_list,
+          "client list", "List your clients", help_client_list },
+        { { "client", "rm" }, 1, VERB_ANY, 0, false, false, verb_client_rm,
+          "client rm ID...", "Remove clients", help_client_rm },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,
@@ -569,6 +670,7 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_ALL,
                 ARG_EXPIRES_IN,
                 ARG_SCOPE,
+                ARG_NAME,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -598,6 +700,7 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "all",             no_argument,       NULL, ARG_ALL             },
                 { "expires-in",      required_argument, NULL, ARG_EXPIRES_IN      },
                 { "scope",           required_argument, NULL, ARG_SCOPE           },
+                { "name",            required_argument, NULL, ARG_NAME            },
                 {}
         };
         _cleanup_free_ char **original = NULL;
@@ -800,6 +903,13 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                         }
                         break;
                 }
+                case ARG_NAME:
+                        bit = OPT_NAME, name = "--name";
+                        if (!*optarg)
+                                return log_error_errno(EINVAL, "--name= needs a name.");
+                        if (free_and_strdup(&arg_client.name, optarg) < 0)
+                                return log_oom();
+                        break;
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
                                 return log_error_errno(EINVAL, "Option -%c needs an argument.", optopt);
@@ -906,6 +1016,7 @@ int main(int argc, char *argv[]) {
         images_args_done();
         job_args_done(&arg_job);
         token_args_done(&arg_token);
+        client_args_done(&arg_client);
         if (fflush(stdout) == EOF && r >= 0)
                 r = log_error_errno(errno, "Failed to write output: %m");
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -11,11 +11,17 @@
  * that file (an AuthSource, see auth-source.h), declare it here, add it to the table below and
  * to src/gatewayd/meson.build. */
 extern const AuthSource auth_source_token;      /* auth-token.c: gatewayd's own tokens */
+extern const AuthSource auth_source_oidc;       /* auth-oidc.c: the site's OpenID Connect provider */
+extern const AuthSource auth_source_munge;      /* auth-munge.c: Shifter's munge credentials */
+extern const AuthSource auth_source_custom_token; /* auth-custom-token.c: the site's token service */
 
 /* Sources that look for a prefix of a shared header ("Bearer gwt_") come before those that take
  * any value of it (a site's opaque bearer tokens). */
 const AuthSource *const auth_sources[] = {
         &auth_source_token,
+        &auth_source_oidc,              /* "Bearer eyJ…": JWTs, before any other bearer token */
+        &auth_source_munge,
+        &auth_source_custom_token,      /* any other bearer token: after auth_source_token */
 };
 
 const size_t auth_n_sources = ELEMENTSOF(auth_sources);

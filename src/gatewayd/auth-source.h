@@ -8,8 +8,8 @@
 
 /* Identity sources for TCP/TLS listeners (DESIGN.md §6). There are no peer credentials on a
  * network socket, so each request proves who it is with a credential that one of these sources
- * verifies: a gatewayd token (auth-token.c), and later munge, a site token service, PlanQK
- * client credentials. Adding a source is one new file that defines an AuthSource plus one entry
+ * verifies: a gatewayd token (auth-token.c), a munge credential (auth-munge.c), and later a site
+ * token service, PlanQK client credentials. Adding a source is one new file that defines an AuthSource plus one entry
  * in auth_sources[] (auth-source.c); http-server.c asks the table for every request on a
  * network listener and never looks at credentials itself. */
 
@@ -23,11 +23,14 @@ typedef enum AuthScope {
         AUTH_SCOPE_ALL    = AUTH_SCOPE_READ | AUTH_SCOPE_SUBMIT | AUTH_SCOPE_PULL,
 } AuthScope;
 
-/* A verified caller. name is the local account the identity acts as. */
+/* A verified caller. name is the local account the identity acts as; subject, if not NULL, the
+ * external user behind it (a site's token service mapped it to that account): jobs and their
+ * limits are that subject's, not the account's. */
 typedef struct Identity {
         uid_t uid;
         gid_t gid;
         const char *name;
+        const char *subject;
         const char *source;     /* AuthSource.name */
         unsigned scopes;        /* AuthScope bits */
 } Identity;
@@ -36,6 +39,8 @@ typedef struct Identity {
  *   r == 0       identity is the caller (copied by the callee);
  *   r == -EACCES the credential is bad (forged, expired, revoked, replayed): 401, and it counts
  *                as a failed authentication of the client's address;
+ *   r == -EPERM  the credential is good but its user may not act here (e.g. an external user
+ *                without a local account): 403, not a failed authentication;
  *   other r < 0  the source cannot tell now (its service is down or slow): 503.
  * message, if not NULL, is shown to the client. */
 typedef void (*AuthVerified)(HttpRequest *req, int r, const Identity *identity, const char *message);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <gnutls/crypto.h>
 #include <pwd.h>
 #include <sys/random.h>
@@ -112,7 +113,28 @@ static bool memeq_const_time(const uint8_t *a, const uint8_t *b, size_t n) {
         return d == 0;
 }
 
-static json_object *scope_to_json(unsigned scopes) {
+int token_secret_generate(char *id, size_t id_bytes, char secret[static TOKEN_SECRET_LEN + 1], uint8_t hash[static 32]) {
+        uint8_t id_raw[32], secret_raw[TOKEN_SECRET_BYTES];
+
+        assert(id_bytes <= sizeof(id_raw));
+        if (getrandom(id_raw, id_bytes, 0) != (ssize_t) id_bytes ||
+            getrandom(secret_raw, sizeof(secret_raw), 0) != sizeof(secret_raw))
+                return -EIO;
+        hex_encode(id_raw, id_bytes, id);
+        base64url_encode(secret_raw, sizeof(secret_raw), secret);
+        explicit_bzero(secret_raw, sizeof(secret_raw));
+        return sha256(secret, strlen(secret), hash);
+}
+
+int token_secret_check(const char *secret, const uint8_t hash[static 32]) {
+        uint8_t h[32];
+
+        if (sha256(secret, strlen(secret), h) < 0)
+                return -EIO;
+        return memeq_const_time(h, hash, sizeof(h)) ? 0 : -EACCES;
+}
+
+json_object *token_scope_to_json(unsigned scopes) {
         json_object *a = json_object_new_array();
 
         for (unsigned bit = 1; a && bit & AUTH_SCOPE_ALL; bit <<= 1)
@@ -156,21 +178,26 @@ int token_parse_request(json_object *o, uint64_t *ret_expires_in, unsigned *ret_
                         return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "expiresIn: expected a positive number of seconds.");
                 *ret_expires_in = (uint64_t) n;
         }
-        if (json_object_object_get_ex(o, "scope", &v)) {
-                if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
-                                            "scope: expected a non-empty list of \"read\", \"submit\", \"pull\".");
-                for (size_t i = 0; i < json_object_array_length(v); i++) {
-                        json_object *s = json_object_array_get_idx(v, i);
-                        unsigned bit;
+        if (json_object_object_get_ex(o, "scope", &v))
+                return token_parse_scope(v, ret_scopes, e);
+        return 0;
+}
 
-                        if (!json_object_is_type(s, json_type_string) ||
-                            auth_scope_from_string(json_object_get_string(s), &bit) < 0)
-                                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
-                                                    "scope: unknown scope '%s' (expected \"read\", \"submit\" or \"pull\").",
-                                                    json_object_get_string(s));
-                        *ret_scopes |= bit;
-                }
+int token_parse_scope(json_object *v, unsigned *ret_scopes, GwError *e) {
+        *ret_scopes = 0;
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                    "scope: expected a non-empty list of \"read\", \"submit\", \"pull\".");
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                json_object *s = json_object_array_get_idx(v, i);
+                unsigned bit;
+
+                if (!json_object_is_type(s, json_type_string) ||
+                    auth_scope_from_string(json_object_get_string(s), &bit) < 0)
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                            "scope: unknown scope '%s' (expected \"read\", \"submit\" or \"pull\").",
+                                            json_object_get_string(s));
+                *ret_scopes |= bit;
         }
         return 0;
 }
@@ -179,7 +206,7 @@ static int token_count(Manager *m, uid_t uid, unsigned *ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int r;
 
-        r = db_prepare(m->db, "SELECT COUNT(*) FROM tokens WHERE uid = ?", &s);
+        r = db_prepare(m->db, "SELECT COUNT(*) FROM tokens WHERE uid = ? AND client_id IS NULL", &s);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(s, 1, uid);
@@ -189,12 +216,79 @@ static int token_count(Manager *m, uid_t uid, unsigned *ret) {
         return 0;
 }
 
-int token_create(Manager *m, const Caller *c, uint64_t expires_in_sec, unsigned scopes, json_object **ret, GwError *e) {
+/* A client keeps at most this many live tokens: each fetch mints one (an SDK fetches one per
+ * process and hour), the oldest make room. */
+#define CLIENT_TOKENS_MAX 100
+
+static void token_evict_client_tokens(Manager *m, const char *client_id) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+
+        if (db_prepare(m->db, "DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE client_id = ?"
+                              " ORDER BY created_usec DESC LIMIT -1 OFFSET ?)", &s) < 0)
+                return;
+        sqlite3_bind_text(s, 1, client_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, CLIENT_TOKENS_MAX - 1);
+        if (sqlite3_step(s) == SQLITE_DONE && sqlite3_changes(m->db) > 0)
+                token_cache_clear(m);
+}
+
+int token_issue(Manager *m, uid_t uid, gid_t gid, uint64_t expires_in_sec, unsigned scopes, const char *client_id,
+                char **ret_token, char ret_id[static 2 * TOKEN_ID_BYTES + 1], uint64_t *ret_expires, GwError *e) {
         uint8_t id_bytes[TOKEN_ID_BYTES], secret_bytes[TOKEN_SECRET_BYTES], hash[32];
         char id[2 * TOKEN_ID_BYTES + 1], secret[(TOKEN_SECRET_BYTES * 4 + 2) / 3 + 1];
         _cleanup_free_ char *token = NULL;
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         uint64_t now = realtime_usec(), expires;
+        int r;
+
+        if (client_id) {
+                /* Clients fetch often (token_create() and token_list() prune for users). */
+                token_prune(m);
+                token_evict_client_tokens(m, client_id);
+        }
+        if (getrandom(id_bytes, sizeof(id_bytes), 0) != sizeof(id_bytes) ||
+            getrandom(secret_bytes, sizeof(secret_bytes), 0) != sizeof(secret_bytes))
+                return gw_error_set_errno(e, -EIO, "Failed to get random bytes.");
+        hex_encode(id_bytes, sizeof(id_bytes), id);
+        base64url_encode(secret_bytes, sizeof(secret_bytes), secret);
+        explicit_bzero(secret_bytes, sizeof(secret_bytes));
+        if (sha256(secret, strlen(secret), hash) < 0)
+                return gw_error_set_errno(e, -EIO, "Failed to hash the token.");
+        if (asprintf(&token, TOKEN_PREFIX "%s_%s", id, secret) < 0)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        explicit_bzero(secret, sizeof(secret));
+
+        expires = now + expires_in_sec * 1000000;
+        r = db_prepare(m->db, "INSERT INTO tokens (id, uid, gid, hash, scope, created_usec, expires_usec, client_id)"
+                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &s);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to store the token.");
+        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, uid);
+        sqlite3_bind_int64(s, 3, gid);
+        sqlite3_bind_blob(s, 4, hash, sizeof(hash), SQLITE_STATIC);
+        sqlite3_bind_int64(s, 5, scopes);
+        sqlite3_bind_int64(s, 6, (sqlite3_int64) now);
+        sqlite3_bind_int64(s, 7, (sqlite3_int64) expires);
+        if (client_id)
+                sqlite3_bind_text(s, 8, client_id, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(s, 8);
+        r = sqlite3_step(s);
+        if (r != SQLITE_DONE) {
+                explicit_bzero(token, strlen(token));
+                return gw_error_set_errno(e, db_errno(r), "Failed to store the token: %s", sqlite3_errmsg(m->db));
+        }
+        memcpy(ret_id, id, sizeof(id));
+        *ret_token = TAKE_PTR(token);
+        *ret_expires = expires;
+        return 0;
+}
+
+int token_create(Manager *m, const Caller *c, uint64_t expires_in_sec, unsigned scopes, json_object **ret, GwError *e) {
+        char id[2 * TOKEN_ID_BYTES + 1];
+        _cleanup_free_ char *token = NULL;
+        uint64_t expires;
         unsigned n;
         json_object *o;
         int r;
@@ -216,45 +310,38 @@ int token_create(Manager *m, const Caller *c, uint64_t expires_in_sec, unsigned 
         if (n >= TOKENS_PER_USER_MAX)
                 return gw_error_set(e, GW_ERROR_LIMIT_EXCEEDED, "At most %u tokens per user; revoke some first.",
                                     TOKENS_PER_USER_MAX);
-
-        if (getrandom(id_bytes, sizeof(id_bytes), 0) != sizeof(id_bytes) ||
-            getrandom(secret_bytes, sizeof(secret_bytes), 0) != sizeof(secret_bytes))
-                return gw_error_set_errno(e, -EIO, "Failed to get random bytes.");
-        hex_encode(id_bytes, sizeof(id_bytes), id);
-        base64url_encode(secret_bytes, sizeof(secret_bytes), secret);
-        explicit_bzero(secret_bytes, sizeof(secret_bytes));
-        if (sha256(secret, strlen(secret), hash) < 0)
-                return gw_error_set_errno(e, -EIO, "Failed to hash the token.");
-        if (asprintf(&token, TOKEN_PREFIX "%s_%s", id, secret) < 0)
-                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
-        explicit_bzero(secret, sizeof(secret));
-
-        expires = now + expires_in_sec * 1000000;
-        r = db_prepare(m->db, "INSERT INTO tokens (id, uid, gid, hash, scope, created_usec, expires_usec)"
-                              " VALUES (?, ?, ?, ?, ?, ?, ?)", &s);
+        r = token_issue(m, c->uid, c->gid, expires_in_sec, scopes, NULL, &token, id, &expires, e);
         if (r < 0)
-                return gw_error_set_errno(e, r, "Failed to store the token.");
-        sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, c->uid);
-        sqlite3_bind_int64(s, 3, c->gid);
-        sqlite3_bind_blob(s, 4, hash, sizeof(hash), SQLITE_STATIC);
-        sqlite3_bind_int64(s, 5, scopes);
-        sqlite3_bind_int64(s, 6, (sqlite3_int64) now);
-        sqlite3_bind_int64(s, 7, (sqlite3_int64) expires);
-        r = sqlite3_step(s);
-        if (r != SQLITE_DONE)
-                return gw_error_set_errno(e, db_errno(r), "Failed to store the token: %s", sqlite3_errmsg(m->db));
+                return r;
 
         log_info("UID %u created token %s (expires in %llu s).", (unsigned) c->uid, id, (unsigned long long) expires_in_sec);
         o = json_object_new_object();
-        if (!o)
+        if (!o) {
+                explicit_bzero(token, strlen(token));
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        }
         json_object_object_add(o, "id", json_object_new_string(id));
         json_object_object_add(o, "token", json_object_new_string(token));
         json_add_time(o, "expiresAt", expires);
-        json_object_object_add(o, "scope", scope_to_json(scopes));
+        json_object_object_add(o, "scope", token_scope_to_json(scopes));
         explicit_bzero(token, strlen(token));
         *ret = o;
+        return 0;
+}
+
+int token_revoke_client(Manager *m, const char *client_id) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int r;
+
+        r = db_prepare(m->db, "DELETE FROM tokens WHERE client_id = ?", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, client_id, -1, SQLITE_STATIC);
+        r = sqlite3_step(s);
+        if (r != SQLITE_DONE)
+                return db_errno(r);
+        /* Rare (a client removed): forgetting every cached token is simpler than finding its. */
+        token_cache_clear(m);
         return 0;
 }
 
@@ -264,8 +351,8 @@ int token_list(Manager *m, uid_t uid, bool all, json_object **ret, GwError *e) {
         int r;
 
         token_prune(m);
-        r = db_prepare(m->db, all ? "SELECT id, uid, scope, created_usec, expires_usec FROM tokens ORDER BY created_usec"
-                                  : "SELECT id, uid, scope, created_usec, expires_usec FROM tokens WHERE uid = ? ORDER BY created_usec",
+        r = db_prepare(m->db, all ? "SELECT id, uid, scope, created_usec, expires_usec, client_id FROM tokens ORDER BY created_usec"
+                                  : "SELECT id, uid, scope, created_usec, expires_usec, client_id FROM tokens WHERE uid = ? ORDER BY created_usec",
                        &s);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Failed to list tokens.");
@@ -279,9 +366,11 @@ int token_list(Manager *m, uid_t uid, bool all, json_object **ret, GwError *e) {
 
                 json_object_object_add(o, "id", json_object_new_string((const char *) sqlite3_column_text(s, 0)));
                 json_object_object_add(o, "uid", json_object_new_int64(sqlite3_column_int64(s, 1)));
-                json_object_object_add(o, "scope", scope_to_json((unsigned) sqlite3_column_int64(s, 2)));
+                json_object_object_add(o, "scope", token_scope_to_json((unsigned) sqlite3_column_int64(s, 2)));
                 json_add_time(o, "createdAt", (uint64_t) sqlite3_column_int64(s, 3));
                 json_add_time(o, "expiresAt", (uint64_t) sqlite3_column_int64(s, 4));
+                if (sqlite3_column_type(s, 5) == SQLITE_TEXT)
+                        json_object_object_add(o, "clientId", json_object_new_string((const char *) sqlite3_column_text(s, 5)));
                 json_object_array_add(a, o);
         }
         if (r != SQLITE_DONE) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bus-client.h"
 #include "bus-image.h"
 #include "bus-job.h"
 #include "bus-manager.h"
+#include "bus-platform.h"
 #include "bus-service.h"
 #include "bus-token.h"
 #include "bus-util.h"
@@ -201,6 +203,21 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("a(sttas)", tokens), bus_method_list_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RevokeToken", SD_BUS_ARGS("s", id),
                                 SD_BUS_NO_RESULT, bus_method_revoke_token, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* Platforms and their nodes (bus-platform.c) */
+        SD_BUS_METHOD_WITH_ARGS("ListPlatforms", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssbbo)", platforms), bus_method_list_platforms, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetPlatform", SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("s", json), bus_method_get_platform, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DrainNode", SD_BUS_ARGS("s", platform, "s", node),
+                                SD_BUS_RESULT("s", json), bus_method_drain_node, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ResumeNode", SD_BUS_ARGS("s", platform, "s", node),
+                                SD_BUS_RESULT("s", json), bus_method_resume_node, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateClient", SD_BUS_ARGS("s", options_json),
+                                SD_BUS_RESULT("s", json), bus_method_create_client, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListClients", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(ssttas)", clients), bus_method_list_clients, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveClient", SD_BUS_ARGS("s", id),
+                                SD_BUS_NO_RESULT, bus_method_remove_client, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),
@@ -282,6 +299,9 @@ int bus_manager_register(Manager *m) {
         if (r < 0)
                 return r;
         r = bus_image_register(m);
+        if (r < 0)
+                return r;
+        r = bus_platform_register(m);
         if (r < 0)
                 return r;
         return bus_job_register(m);

@@ -21,6 +21,10 @@ typedef struct Caller {
         const char *source;
         const char *name;
         unsigned scopes;
+        /* The external user a site's token service vouched for, when it acts as a shared local
+         * account ("localUser"): owner of its jobs and subject of the per-user limits together
+         * with uid. NULL for everyone else. */
+        const char *subject;
 } Caller;
 
 static inline bool caller_is_network(const Caller *c) {

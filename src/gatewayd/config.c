@@ -682,6 +682,42 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
         return 0;
 }
 
+static int dispatch_oidc_issuer(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!strneq(*s, "https://", 8) && !strneq(*s, "http://", 7))
+                return config_error(ctx, path, "must be an http:// or https:// URL");
+        return 0;
+}
+
+static int dispatch_oidc(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "issuer",    dispatch_oidc_issuer, offsetof(Config, oidc_issuer) },
+                { "audience",  dispatch_string,      offsetof(Config, oidc_audience) },
+                { "userClaim", dispatch_string,      offsetof(Config, oidc_user_claim) },
+                { "localUser", dispatch_string,      offsetof(Config, oidc_local_user) },
+                { "caFile",    dispatch_path,        offsetof(Config, oidc_ca_file) },
+                {}
+        };
+        Config *c = field;
+        const char *missing;
+        int r;
+
+        r = dispatch_object(ctx, path, v, fields, field);
+        if (r < 0)
+                return r;
+        missing = !c->oidc_issuer ? "issuer" : !c->oidc_audience ? "audience" : NULL;
+        if (missing) {
+                _cleanup_free_ char *p = path_join(path, missing);
+                return p ? config_error(ctx, p, "required when \"oidc\" is set") : -ENOMEM;
+        }
+        return 0;
+}
+
 /* Names end up in D-Bus object paths, URLs and file names: keep them boring. */
 static bool platform_name_is_valid(const char *s) {
         if (!*s || strlen(s) > 64)
@@ -716,6 +752,7 @@ static void platform_done(ConfigPlatform *p) {
         free(p->host);
         strv_free(p->hosts);
         strv_free(p->admins);
+        free(p->munge_socket_path);
         free(p->ssh_username);
         free(p->ssh_key);
         free(p->ssh_image_dir);
@@ -841,7 +878,7 @@ static int dispatch_platforms(ParseContext *ctx, const char *path, json_object *
                 { "slurm",            dispatch_slurm,      0 },
                 { "workerPath",       dispatch_path,       offsetof(ConfigPlatform, worker_path) },
                 /* Shifter: munge authentication, admin lists, user lookup, site mounts */
-                { "mungeSocketPath",  NULL, 0 },
+                { "mungeSocketPath",  dispatch_path, offsetof(ConfigPlatform, munge_socket_path) },
                 { "admins",           dispatch_platform_admins, offsetof(ConfigPlatform, admins) },
                 { "usergroupService", NULL, 0 },
                 { "ldap",             NULL, 0 },
@@ -953,6 +990,83 @@ static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, 
         return dispatch_strv_checked(ctx, path, v, field, NULL, "a user name or \"@group\"");
 }
 
+/* "Authentication" (top level; Locations have their own): Shifter writes the one scheme as a
+ * string ("munge"; its test-only "mock" is refused), gatewayd's object form names each scheme
+ * with its settings, e.g. {"munge": {"socket": "/run/munge/munge.socket.2"}}. */
+static int dispatch_munge(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "socket", dispatch_path, offsetof(Config, munge_socket) },
+                {}
+        };
+        Config *c = field;
+
+        c->munge = true;
+        return dispatch_object(ctx, path, v, fields, c);
+}
+
+static int dispatch_custom_token(ParseContext *ctx, const char *path, json_object *v, void *field);
+static int dispatch_oidc(ParseContext *ctx, const char *path, json_object *v, void *field);
+
+static int dispatch_top_authentication(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "munge",       dispatch_munge,        0 },
+                { "customToken", dispatch_custom_token, offsetof(Config, custom_token) },
+                { "oidc",        dispatch_oidc,         0 },
+                {}
+        };
+        Config *c = field;
+
+        if (json_object_is_type(v, json_type_string)) {
+                if (!streq(json_object_get_string(v), "munge"))
+                        return config_error(ctx, path, "unsupported value \"%s\" (expected \"munge\" or an object such as "
+                                            "{\"munge\": {\"socket\": PATH}})", json_object_get_string(v));
+                c->munge = true;
+                return 0;
+        }
+        return dispatch_object(ctx, path, v, fields, c);
+}
+
+/* "Authentication".customToken: the site's token service (auth-custom-token.c). */
+static bool verification_field_is_valid(const char *s) {
+        /* "a;b,c": fields separated by ';', each a path of keys separated by ','. */
+        for (const char *p = s; ; p++) {
+                if (*p == ';' || *p == ',' || *p == 0) {
+                        if (p == s || p[-1] == ';' || p[-1] == ',')
+                                return false;  /* an empty key */
+                        if (*p == 0)
+                                return true;
+                } else if ((unsigned char) *p < ' ')
+                        return false;
+        }
+}
+
+static int dispatch_custom_token(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "tokenUrl",          dispatch_url,    offsetof(ConfigCustomToken, token_url) },
+                { "verificationUrl",   dispatch_url,    offsetof(ConfigCustomToken, verification_url) },
+                { "tokenField",        dispatch_string, offsetof(ConfigCustomToken, token_field) },
+                { "userField",         dispatch_string, offsetof(ConfigCustomToken, user_field) },
+                { "verificationField", dispatch_string, offsetof(ConfigCustomToken, verification_field) },
+                { "localUser",         dispatch_string, offsetof(ConfigCustomToken, local_user) },
+                {}
+        };
+        ConfigCustomToken *t = field;
+        int r;
+
+        r = dispatch_object(ctx, path, v, fields, t);
+        if (r < 0)
+                return r;
+        if (!t->token_url || !t->verification_url)
+                return config_error(ctx, path, "tokenUrl and verificationUrl are required");
+        if (t->verification_field && !verification_field_is_valid(t->verification_field))
+                return config_error(ctx, path, "verificationField: expected \"field;nested,field\", got \"%s\"",
+                                    t->verification_field);
+        if ((!t->token_field && !(t->token_field = strdup("apiToken"))) ||
+            (!t->user_field && !(t->user_field = strdup("userId"))))
+                return -ENOMEM;
+        return 0;
+}
+
 static const Field config_fields[] = {
         { "DefaultImageLocation",     dispatch_string,       offsetof(Config, default_image_location) },
         { "DefaultImageFormat",       dispatch_image_format, offsetof(Config, default_image_format) },
@@ -971,7 +1085,6 @@ static const Field config_fields[] = {
         { "MongoDBURI",               NULL, 0 },
         { "MongoDB",                  NULL, 0 },
         { "Broker",                   NULL, 0 },
-        { "Authentication",           NULL, 0 },
         { "Metrics",                  NULL, 0 },
         { "ImportUsers",              NULL, 0 },
         { "ConverterOptions",         NULL, 0 },
@@ -1001,6 +1114,8 @@ static const Field config_fields[] = {
         { "Admins",                   dispatch_admins,       offsetof(Config, admins) },
         { "TokenExpiry",              dispatch_duration,     offsetof(Config, token_expiry_sec) },
         { "TokenExpiryMax",           dispatch_duration,     offsetof(Config, token_expiry_max_sec) },
+        { "Authentication",           dispatch_top_authentication, 0 },
+        { "ClientTokenExpiry",        dispatch_duration,     offsetof(Config, client_token_expiry_sec) },
         {}
 };
 
@@ -1060,6 +1175,7 @@ static Config *config_alloc(void) {
                 .connections_per_address = 64,
                 .token_expiry_sec = 30 * 24 * 3600,
                 .token_expiry_max_sec = 365 * 24 * 3600,
+                .client_token_expiry_sec = 3600,
         };
         c->default_image_format = strdup("squashfs");
         c->compressor = strdup("zstd");
@@ -1134,7 +1250,9 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                 size_t n = 0;
 
                 if (strv_push(&c->anonymous_routes, &n, "GET /v1/status") < 0 ||
-                    strv_push(&c->anonymous_routes, &n, "GET /planqk/*") < 0)
+                    strv_push(&c->anonymous_routes, &n, "GET /planqk/*") < 0 ||
+                    /* PlanQK clients prove themselves there (client credentials): it takes none. */
+                    strv_push(&c->anonymous_routes, &n, "POST /token") < 0)
                         return -ENOMEM;
         }
         if (c->listen_tls && (!c->tls_certificate || !c->tls_key))
@@ -1143,6 +1261,14 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                 return config_error(ctx, c->token_expiry_sec == 0 ? "TokenExpiry" : "TokenExpiryMax", "must not be 0");
         if (c->token_expiry_sec > c->token_expiry_max_sec)
                 return config_error(ctx, "TokenExpiry", "exceeds TokenExpiryMax");
+        /* Shifter authenticates with munge unless told otherwise, and its sample configurations
+         * name only the platforms' sockets: a mungeSocketPath enables munge as it does there
+         * (it matters only on TCP/TLS listeners, which are never on by default). */
+        for (size_t i = 0; !c->munge && i < c->n_platforms; i++)
+                if (c->platforms[i].munge_socket_path)
+                        c->munge = true;
+        if (c->client_token_expiry_sec == 0)
+                return config_error(ctx, "ClientTokenExpiry", "must not be 0");
         return 0;
 }
 
@@ -1185,6 +1311,18 @@ Config *config_free(Config *c) {
         free(c->tls_key);
         strv_free(c->anonymous_routes);
         strv_free(c->admins);
+        free(c->oidc_issuer);
+        free(c->oidc_audience);
+        free(c->oidc_user_claim);
+        free(c->oidc_local_user);
+        free(c->oidc_ca_file);
+        free(c->munge_socket);
+        free(c->custom_token.token_url);
+        free(c->custom_token.verification_url);
+        free(c->custom_token.token_field);
+        free(c->custom_token.user_field);
+        free(c->custom_token.verification_field);
+        free(c->custom_token.local_user);
         strv_free(c->unknown_keys);
         free(c);
         return NULL;
@@ -1532,6 +1670,10 @@ ConfigPlatform *config_platform_find(Config *c, const char *name) {
                 if (streq(c->platforms[i].name, name))
                         return &c->platforms[i];
         return NULL;
+}
+
+const char *config_munge_socket(const Config *c, const ConfigPlatform *p) {
+        return p && p->munge_socket_path ? p->munge_socket_path : c->munge_socket;
 }
 
 bool config_platform_is_admin(const ConfigPlatform *p, const char *user_name) {

@@ -54,7 +54,19 @@ typedef struct ConfigPlatform {
         char *slurm_spool_watch; /* "auto" (NULL), "inotify" or "poll": how spool changes are seen */
 
         char **admins;         /* Shifter's "admins": user names that administer this platform's images */
+        char *munge_socket_path; /* Shifter's "mungeSocketPath": munged for this platform's /api/ routes */
 } ConfigPlatform;
+
+/* "Authentication": {"customToken": {...}}: bearer tokens verified by the site's token service
+ * (auth-custom-token.c, the Qiskit serverless gateway's custom_token). Off unless token_url. */
+typedef struct ConfigCustomToken {
+        char *token_url;          /* "tokenUrl": POST {tokenField: TOKEN} -> {userField, "id"} */
+        char *verification_url;   /* "verificationUrl": GET with "Authorization: <id>" */
+        char *token_field;        /* "tokenField", default "apiToken" */
+        char *user_field;         /* "userField", default "userId" */
+        char *verification_field; /* "verificationField": "a;b,c" = a and b.c truthy, NULL = none */
+        char *local_user;         /* "localUser": account of external users without one of their name */
+} ConfigCustomToken;
 
 typedef struct Config {
         char *path;                       /* file it was loaded from, or NULL */
@@ -108,6 +120,18 @@ typedef struct Config {
         char **admins;                    /* "Admins": user names and "@group"s (network callers) */
         uint64_t token_expiry_sec;        /* "TokenExpiry" default lifetime of a token, 30 days */
         uint64_t token_expiry_max_sec;    /* "TokenExpiryMax" longest lifetime asked for, 365 days */
+        /* "Authentication": {"oidc": …}: bearer JWTs of the site's OpenID Connect provider */
+        char *oidc_issuer;                /* issuer URL; NULL: OIDC sign-in is off */
+        char *oidc_audience;              /* required "aud" */
+        char *oidc_user_claim;            /* the claim naming the user, "preferred_username" */
+        char *oidc_local_user;            /* the account every OIDC user acts as; NULL: same name */
+        char *oidc_ca_file;               /* CAs for the provider's TLS; NULL: the system's */
+        /* "Authentication": "munge" (Shifter) or {"munge": {"socket": PATH}}: munge credentials
+         * in the "authentication" header identify TCP/TLS callers (auth-munge.c) */
+        bool munge;
+        char *munge_socket;               /* NULL: libmunge's compiled-in default socket */
+        uint64_t client_token_expiry_sec; /* "ClientTokenExpiry" lifetime of a token from POST /token, 1 hour */
+        ConfigCustomToken custom_token;   /* "Authentication": {"customToken": {...}} */
 
         char **unknown_keys;              /* paths of keys nobody knows (also logged) */
 } Config;
@@ -166,6 +190,10 @@ static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
         return p && p->slurm_url;
 }
 /* Whether a platform's kind is implemented: platform_config_unsupported() (platform.h). */
+
+/* The munged socket for requests to platform p's routes: its mungeSocketPath, else the one of
+ * "Authentication" (NULL: libmunge's default). p may be NULL. */
+const char *config_munge_socket(const Config *c, const ConfigPlatform *p);
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);

@@ -96,6 +96,27 @@ const char * const db_migrations[] = {
         "  expires_usec INTEGER NOT NULL"
         ") STRICT;"
         "CREATE INDEX tokens_uid ON tokens (uid);",
+
+        /* remote access (issue 11): PlanQK client credentials (auth-client.c). A client acts
+         * as the local user who created it; only the SHA-256 of its secret is kept. The tokens
+         * POST /token mints for a client name it, so that removing the client revokes them. */
+        "CREATE TABLE clients ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  gid INTEGER NOT NULL,"
+        "  name TEXT,"
+        "  hash BLOB NOT NULL,"
+        "  scope INTEGER NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  last_used_usec INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "CREATE INDEX clients_uid ON clients (uid);"
+        "ALTER TABLE tokens ADD COLUMN client_id TEXT;"
+        "CREATE INDEX tokens_client_id ON tokens (client_id);",
+        /* custom tokens (issue 11): the external user who submitted a job while acting as a shared
+         * local account (auth-custom-token.c, "localUser"). With uid it owns the job and is the
+         * unit of JobsPerUser, ActiveJobsPerUser and fair share; NULL for local users. */
+        "ALTER TABLE jobs ADD COLUMN subject TEXT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

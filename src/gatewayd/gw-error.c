@@ -30,6 +30,8 @@ static const struct {
         [GW_ERROR_UNAVAILABLE] = { 503, "Unavailable", "Unavailable", EAGAIN },
         [GW_ERROR_INSUFFICIENT_STORAGE] = { 507, "InsufficientStorage", "InsufficientStorage", ENOSPC },
         [GW_ERROR_UNAUTHENTICATED] = { 401, "Unauthenticated", "Unauthenticated", EKEYREJECTED },
+        [GW_ERROR_NO_SUCH_PLATFORM] = { 404, "NotFound", "NoSuchPlatform", ENOENT },
+        [GW_ERROR_NO_SUCH_NODE] = { 404, "NotFound", "NoSuchNode", ENOENT },
 };
 
 static _printf_(3, 0) int gw_error_setv(GwError *e, GwErrorCode code, const char *format, va_list ap) {

@@ -28,6 +28,8 @@ typedef enum GwErrorCode {
         GW_ERROR_UNAVAILABLE,            /* 503 */
         GW_ERROR_INSUFFICIENT_STORAGE,   /* 507: the state file system is full */
         GW_ERROR_UNAUTHENTICATED,        /* 401: no valid credential (TCP/TLS listeners) */
+        GW_ERROR_NO_SUCH_PLATFORM,       /* 404 */
+        GW_ERROR_NO_SUCH_NODE,           /* 404: a platform's node */
         _GW_ERROR_MAX,
 } GwErrorCode;
 

@@ -29,12 +29,27 @@ const HttpRoute http_api_routes[] = {
         { "POST",   "/v1/tokens",               http_create_token, HTTP_ROUTE_LOCAL_ONLY },
         { "GET",    "/v1/tokens",               http_list_tokens,  HTTP_ROUTE_LOCAL_ONLY },
         { "DELETE", "/v1/tokens/*",             http_revoke_token, HTTP_ROUTE_LOCAL_ONLY },
+        /* Platforms: reading is "read" (GET); drain/resume every scope and, for network
+         * callers, Admins (http-platforms.c). */
+        { "GET",    "/v1/platforms",            http_list_platforms },
+        { "GET",    "/v1/platforms/*",          http_get_platform },
+        { "POST",   "/v1/platforms/*/nodes/*/drain",  http_drain_platform_node },
+        { "POST",   "/v1/platforms/*/nodes/*/resume", http_resume_platform_node },
+        /* PlanQK client credentials (http-clients.c) and OAuth2's token endpoint (http-oauth.c),
+         * anonymous by default: the client's secret is the credential. */
+        { "POST",   "/v1/clients",              http_create_client, HTTP_ROUTE_LOCAL_ONLY },
+        { "GET",    "/v1/clients",              http_list_clients,  HTTP_ROUTE_LOCAL_ONLY },
+        { "DELETE", "/v1/clients/*",            http_remove_client, HTTP_ROUTE_LOCAL_ONLY },
+        { "POST",   "/token",                   http_oauth_token, AUTH_SCOPE_READ },
         { "GET",    "/planqk/*",                http_planqk_health },
         { "POST",   "/planqk/*",                http_planqk_submit, AUTH_SCOPE_SUBMIT },
         { "GET",    "/planqk/*/*",              http_planqk_get_job },
         { "GET",    "/planqk/*/*/result",       http_planqk_get_result },
         { "GET",    "/planqk/*/*/interim-results", http_planqk_get_interim_results },
         { "PUT",    "/planqk/*/*/cancel",       http_planqk_cancel, AUTH_SCOPE_SUBMIT },
+        /* PlanQK's newer service API (SDK 2.x): the log as a list of lines, result files. */
+        { "GET",    "/planqk/*/*/log",          http_planqk_get_log },
+        { "GET",    "/planqk/*/*/result/*",     http_planqk_get_result_file },
         /* Shifter's image gateway API (docs/openapi-shifter.yaml). Tags arrive unescaped and may
          * contain '/', hence "**". LabOrchestrator's /api/{docker_images,labs,lab_instances}/
          * have other first segments. */

@@ -40,6 +40,12 @@ void http_create_token(HttpRequest *req, char **captures);
 void http_list_tokens(HttpRequest *req, char **captures);
 void http_revoke_token(HttpRequest *req, char **captures);
 
+/* PlanQK client credentials (http-clients.c) and the OAuth2 token endpoint (http-oauth.c) */
+void http_create_client(HttpRequest *req, char **captures);
+void http_list_clients(HttpRequest *req, char **captures);
+void http_remove_client(HttpRequest *req, char **captures);
+void http_oauth_token(HttpRequest *req, char **captures);
+
 /* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
 void http_planqk_health(HttpRequest *req, char **captures);
 void http_planqk_submit(HttpRequest *req, char **captures);
@@ -47,6 +53,14 @@ void http_planqk_get_job(HttpRequest *req, char **captures);
 void http_planqk_get_result(HttpRequest *req, char **captures);
 void http_planqk_get_interim_results(HttpRequest *req, char **captures);
 void http_planqk_cancel(HttpRequest *req, char **captures);
+void http_planqk_get_log(HttpRequest *req, char **captures);
+void http_planqk_get_result_file(HttpRequest *req, char **captures);
+
+/* Platforms and their nodes (http-platforms.c) */
+void http_list_platforms(HttpRequest *req, char **captures);
+void http_get_platform(HttpRequest *req, char **captures);
+void http_drain_platform_node(HttpRequest *req, char **captures);
+void http_resume_platform_node(HttpRequest *req, char **captures);
 
 /* Shifter's image gateway API (http-shifter.c, docs/openapi-shifter.yaml) */
 void http_shifter_list(HttpRequest *req, char **captures);

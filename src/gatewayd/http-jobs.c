@@ -230,7 +230,8 @@ static int query_uint(HttpRequest *req, const char *key, uint64_t def, uint64_t 
 
 static void list_jobs(HttpRequest *req, bool all) {
         _cleanup_free_ Job **l = NULL;
-        JobFilter f = { .all_users = all, .uid = http_request_caller(req)->uid, .state = _JOB_STATE_INVALID };
+        const Caller *c = http_request_caller(req);
+        JobFilter f = { .all_users = all, .uid = c->uid, .subject = c->subject, .state = _JOB_STATE_INVALID };
         const char *status = http_request_query(req, "status");
         uint64_t limit, offset, cursor;
         json_object *o, *a;

@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "auth-source.h"
+#include "registry-logins.h"
 #include "hashmap.h"
 #include "http-server.h"
 #include "http-tls.h"
@@ -79,11 +80,22 @@
  * swept: a scan from many addresses must not grow the table without bound. */
 #define ADDRESSES_SWEEP_AT 4096U
 
-/* The open connections of one peer uid. */
+/* The open connections of one peer uid, or of one external user acting as it (Caller.subject:
+ * external users sharing a local account do not share its connections). */
 typedef struct HttpUser {
-        char key[16];   /* the uid in decimal, the key in HttpServer.users */
         unsigned n_connections;
+        char key[];     /* "<uid>" or "<uid>/<subject>", the key in HttpServer.users */
 } HttpUser;
+
+/* Long enough for a uid and the subjects identity sources hand out (longer ones are cut). */
+#define HTTP_USER_KEY_MAX 320U
+
+static void http_user_key(uid_t uid, const char *subject, char key[static HTTP_USER_KEY_MAX]) {
+        if (subject)
+                snprintf(key, HTTP_USER_KEY_MAX, "%u/%s", (unsigned) uid, subject);
+        else
+                snprintf(key, HTTP_USER_KEY_MAX, "%u", (unsigned) uid);
+}
 
 /* One source address of TCP/TLS connections: its open connections and failed authentications. */
 typedef struct HttpAddress {
@@ -137,7 +149,7 @@ struct HttpServer {
         unsigned n_connections; /* every connection libmicrohttpd has, refused ones too */
         unsigned n_counted;     /* those counted against the limits */
         unsigned connections_max, connections_per_user, connections_per_address;
-        Hashmap *users;         /* HttpUser by uid */
+        Hashmap *users;         /* HttpUser by key (uid, or uid/subject) */
         Hashmap *addresses;     /* HttpAddress by address */
         int reserve_fd;         /* given up to accept and close a connection when descriptors run out */
         bool quiesced;
@@ -319,18 +331,18 @@ static void http_server_release_address(HttpServer *s, HttpAddress *a) {
         }
 }
 
-static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, bool create) {
-        char key[sizeof(((HttpUser *) NULL)->key)];
+static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, const char *subject, bool create) {
+        char key[HTTP_USER_KEY_MAX];
         HttpUser *u;
 
-        snprintf(key, sizeof(key), "%u", (unsigned) uid);
+        http_user_key(uid, subject, key);
         u = hashmap_get(s->users, key);
         if (u || !create)
                 return u;
-        u = calloc(1, sizeof(HttpUser));
+        u = calloc(1, sizeof(HttpUser) + strlen(key) + 1);
         if (!u)
                 return NULL;
-        memcpy(u->key, key, sizeof(key));
+        strcpy(u->key, key);
         if (hashmap_put(s->users, u->key, u) < 0) {
                 free(u);
                 return NULL;
@@ -339,8 +351,8 @@ static HttpUser *http_server_get_user(HttpServer *s, uid_t uid, bool create) {
 }
 
 /* Out of memory is no reason to drop a connection: then it is simply not counted. */
-static void http_server_count_user(HttpServer *s, HttpPeer *p, uid_t uid) {
-        HttpUser *u = http_server_get_user(s, uid, true);
+static void http_server_count_user(HttpServer *s, HttpPeer *p, uid_t uid, const char *subject) {
+        HttpUser *u = http_server_get_user(s, uid, subject, true);
 
         if (!u)
                 return;
@@ -360,7 +372,7 @@ static void http_server_uncount_user(HttpServer *s, HttpPeer *p) {
 static void http_server_count_peer(HttpServer *s, HttpPeer *p, const char *address) {
         s->n_counted++;
         if (!listener_is_network(p->listener)) {
-                http_server_count_user(s, p, p->caller.uid);
+                http_server_count_user(s, p, p->caller.uid, NULL);
                 return;
         }
         p->address = http_server_get_address(s, address, true);
@@ -403,7 +415,7 @@ static const char *http_server_limit_reached(HttpServer *s, const HttpPeer *p, c
         }
         if (p->caller.uid == 0)
                 return NULL;
-        HttpUser *u = http_server_get_user(s, p->caller.uid, false);
+        HttpUser *u = http_server_get_user(s, p->caller.uid, NULL, false);
         if (u && u->n_connections >= s->connections_per_user) {
                 *ret_limit = s->connections_per_user;
                 return "ConnectionsPerUser";
@@ -628,6 +640,14 @@ static void http_server_auth_failed(HttpServer *s, HttpAddress *a) {
         }
 }
 
+void http_request_auth_failed(HttpRequest *req, const char *what, const char *message) {
+        if (!http_request_is_network(req))
+                return;
+        http_server_log_refusal(req->server, "Failed %s authentication from %s: %s", what,
+                                strna(http_request_address(req)), strna(message));
+        http_server_auth_failed(req->server, req->peer->address);
+}
+
 bool http_request_is_network(HttpRequest *req) {
         return req->peer && listener_is_network(req->peer->listener);
 }
@@ -664,6 +684,8 @@ static void http_request_free(HttpRequest *req) {
         if (req->auth_source && req->auth_source->cancel)
                 req->auth_source->cancel(req);
         free(req->identity_name);
+        registry_logins_free(req->registry_logins);
+        free(req->identity_subject);
         if (req->response)
                 MHD_destroy_response(req->response);
         if (req->free_userdata)
@@ -698,6 +720,24 @@ static void http_request_set_response_typed(HttpRequest *req, unsigned status, c
 
 static void http_request_set_response(HttpRequest *req, unsigned status, const char *data, size_t size) {
         http_request_set_response_typed(req, status, "application/json", data, size);
+}
+
+void http_request_reply_fd(HttpRequest *req, unsigned status, const char *content_type, int fd, uint64_t size) {
+        struct MHD_Response *r;
+
+        if (req->response) {
+                log_error("BUG: second reply to %s %s ignored.", req->method, req->url);
+                safe_close(fd);
+                return;
+        }
+        /* libmicrohttpd closes fd with the response; if it makes none, fd is still ours. */
+        r = MHD_create_response_from_fd64(size, fd);
+        if (!r) {
+                safe_close(fd);
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        }
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        http_request_attach_response(req, status, r);
 }
 
 void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size) {
@@ -1019,14 +1059,14 @@ static void http_request_reply_unauthenticated(HttpRequest *req, const char *mes
 static bool http_request_admit_identity(HttpRequest *req) {
         HttpServer *s = req->server;
         HttpPeer *p = req->peer;
-        char key[sizeof(((HttpUser *) NULL)->key)];
+        char key[HTTP_USER_KEY_MAX];
         HttpUser *u;
 
-        snprintf(key, sizeof(key), "%u", (unsigned) req->identity.uid);
+        http_user_key(req->identity.uid, req->identity.subject, key);
         if (p->refused || (p->user && streq(p->user->key, key)))
                 return true;
         http_server_uncount_user(s, p);
-        u = http_server_get_user(s, req->identity.uid, false);
+        u = http_server_get_user(s, req->identity.uid, req->identity.subject, false);
         if (u && u->n_connections >= s->connections_per_user) {
                 http_server_log_refusal(s, "Refused a request of UID %u from %s: ConnectionsPerUser=%u reached.",
                                         (unsigned) req->identity.uid, strna(http_request_address(req)), s->connections_per_user);
@@ -1035,7 +1075,7 @@ static bool http_request_admit_identity(HttpRequest *req) {
                 http_request_add_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
                 return false;
         }
-        http_server_count_user(s, p, req->identity.uid);
+        http_server_count_user(s, p, req->identity.uid, req->identity.subject);
         return true;
 }
 
@@ -1049,13 +1089,17 @@ static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const 
                 http_server_auth_failed(req->server, req->peer->address);
                 return http_request_reply_unauthenticated(req, message ?: "Invalid credential.");
         }
+        if (r == -EPERM)
+                return http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED, "%s", message ?: "This identity may not act here.");
         if (r < 0)
                 return http_request_reply_errorf(req, GW_ERROR_UNAVAILABLE, "Cannot verify the credential now (%s): %s",
                                                  src->name, message ?: "identity source unavailable");
 
         free(req->identity_name);
         req->identity_name = strdup(id->name ?: "");
-        if (!req->identity_name)
+        free(req->identity_subject);
+        req->identity_subject = id->subject ? strdup(id->subject) : NULL;
+        if (!req->identity_name || (id->subject && !req->identity_subject))
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         req->identity = (Caller) {
                 .uid = id->uid,
@@ -1064,6 +1108,7 @@ static void on_auth_verified(HttpRequest *req, int r, const Identity *id, const 
                 .source = src->name,
                 .name = req->identity_name,
                 .scopes = id->scopes & AUTH_SCOPE_ALL,
+                .subject = req->identity_subject,
         };
         req->authenticated = true;
         if (!http_request_admit_identity(req))

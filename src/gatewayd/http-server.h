@@ -54,9 +54,13 @@ typedef struct HttpRequest {
          * that source's state meanwhile. */
         Caller identity;
         char *identity_name;
+        char *identity_subject;         /* backs identity.subject */
         bool authenticated;
         const AuthSource *auth_source;
         void *auth_data;
+        /* Registry logins the credential carried (shifterimg login, registry-logins.h), or NULL;
+         * wiped with the request. */
+        struct RegistryLogins *registry_logins;
 
         /* State a handler keeps across suspension; freed with the request. */
         void *userdata;
@@ -92,6 +96,9 @@ const Caller *http_request_caller(HttpRequest *req);
 /* Whether the request came over TCP/TLS, and from which address ("127.0.0.1"). */
 bool http_request_is_network(HttpRequest *req);
 const char *http_request_address(HttpRequest *req);
+/* A credential checked by a handler rather than an identity source (a PlanQK client's secret at
+ * POST /token) was bad: counts for the per-address blocking like a failed authentication. */
+void http_request_auth_failed(HttpRequest *req, const char *what, const char *message);
 /* A request header, NULL if absent. */
 const char *http_request_header(HttpRequest *req, const char *name);
 
@@ -117,6 +124,8 @@ void http_request_reply_error(HttpRequest *req, const GwError *e);
 void http_request_reply_errorf(HttpRequest *req, GwErrorCode code, const char *format, ...) _printf_(3, 4);
 /* A body of any type (e.g. text/plain), copied. */
 void http_request_reply_data(HttpRequest *req, unsigned status, const char *content_type, const char *data, size_t size);
+/* The whole of regular file fd (size bytes), sent as it is read; takes fd. */
+void http_request_reply_fd(HttpRequest *req, unsigned status, const char *content_type, int fd, uint64_t size);
 /* A streamed reply (chunked, e.g. JSON lines or a log being followed): the request is answered
  * with status 200 at once and the returned stream carries the body. Write to it as data comes;
  * finish it to end the body. The stream is reference counted: the reply holds one reference, the

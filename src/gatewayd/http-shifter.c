@@ -13,6 +13,8 @@
 #include "log.h"
 #include "manager.h"
 #include "polkit.h"
+#include "reference.h"
+#include "registry-logins.h"
 #include "time-util.h"
 
 #define ACTION_MANAGE_IMAGES "org.gatewayd.manage-images"
@@ -334,6 +336,38 @@ static void on_shifter_pull_resolved(Manager *m, Image *image, const GwError *e,
         shifter_reply_record(req, image);
 }
 
+/* The login (registry-logins.h) for the registry of reference as {"username", "password"}, or
+ * NULL: none carried, or none for that registry. Replies itself and returns < 0 when the
+ * logins are unusable. */
+static int shifter_login_credentials(HttpRequest *req, const char *reference, json_object **ret) {
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        const RegistryLogins *logins = req->registry_logins;
+        const RegistryLogin *login;
+        ConfigLocation *l;
+
+        *ret = NULL;
+        if (!logins)
+                return 0;
+        if (logins->error) {
+                shifter_reply_errorf(req, "Unusable login credentials in the munge payload: %s", logins->error);
+                return -EINVAL;
+        }
+        /* A reference gatewayd will refuse anyway gets no credentials (image_pull_start() says
+         * why); one outside Locations never gets any. */
+        if (image_reference_parse(reference, req->manager->config->default_image_location, &ref) < 0 ||
+            !(l = config_location_for_registry(req->manager->config, ref->registry)))
+                return 0;
+        login = registry_logins_find(logins, l->name);
+        if (!login)
+                return 0;
+        *ret = registry_login_to_json(login);
+        if (!*ret) {
+                http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 /* POST /api/pull/<system>/<type>/<tag>/, body empty or {"allowed_uids":"1000","allowed_gids":"5"}:
  * starts (or joins) the pull and answers with the record once the image id is known. shifterimg
  * re-POSTs every 0.5 s until the status is terminal. */
@@ -341,7 +375,7 @@ void http_shifter_pull(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_free_ uint32_t *uids = NULL, *gids = NULL;
         _cleanup_free_ char *error = NULL;
-        _cleanup_(json_object_putp) json_object *body = NULL;
+        _cleanup_(json_object_putp) json_object *body = NULL, *credentials = NULL;
         ConfigPlatform *pl = NULL;
         _cleanup_free_ char *tag = shifter_image_tag(req, captures, &pl);
         size_t n_uids = 0, n_gids = 0;
@@ -380,15 +414,18 @@ void http_shifter_pull(HttpRequest *req, char **captures) {
         if (i && i->pull)
                 return shifter_reply_record(req, i);
 
-        /* TODO(munge): shifterimg login credentials reach the gateway only inside the munge
-         * credential's payload ({"authorized_locations": {"<location>|default": "user:pass"}}).
-         * Once the TCP identity layer decodes it, pass the entry for the reference's registry as
-         * p.credentials ({"username", "password"}, split at the first ':'); the unix socket has
-         * no munge payload to carry them. */
+        /* shifterimg login: the credentials for this reference's registry (or the "default"
+         * ones), carried in the munge credential's payload. Only over TCP/TLS: the unix socket
+         * has no munge payload. */
+        r = shifter_login_credentials(req, tag, &credentials);
+        if (r < 0)
+                return;
+
         ImagePullRequest p = {
                 .reference = tag,
                 .platform = pl->name,
                 .caller = *http_request_caller(req),
+                .credentials = credentials,
                 .private_acl = acl,
                 .acl_uids = uids,
                 .n_acl_uids = n_uids,

@@ -9,11 +9,15 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "image-shifter-meta.h"
 #include "platform.h"
 #include "reference.h"
 #include "registry-events.h"
 #include "time-util.h"
 #include "worker-process.h"
+
+/* Longer credentials are no registry's; shorter than a pipe's buffer (credentials_pipe()). */
+#define CREDENTIALS_MAX (16U * 1024U)
 
 typedef struct PullWaiter {
         ImagePullCallback resolved;
@@ -27,7 +31,7 @@ typedef struct ImagePull {
         char *key;                /* "<platform>\n<reference as asked>" in m->pulls while resolving */
         char *reference;
         char *platform;
-        char *credentials_path;
+        char *credentials;        /* JSON text for the worker's stdin, wiped when done */
         bool private_acl;
         Caller caller;
         uid_t *acl_uids;
@@ -41,6 +45,7 @@ typedef struct ImagePull {
         char *failure;            /* message of the worker's FAILURE status */
         json_object *done;        /* the worker's "done" event */
         Image *image;
+        bool deploying;           /* TRANSFER: the platform is copying it to its nodes */
 
         PullWaiter *waiters;
 } ImagePull;
@@ -49,9 +54,9 @@ static ImagePull *image_pull_free(ImagePull *p) {
         if (!p)
                 return NULL;
         worker_process_free(p->worker);
-        if (p->credentials_path) {
-                (void) unlink(p->credentials_path);
-                free(p->credentials_path);
+        if (p->credentials) {
+                explicit_bzero(p->credentials, strlen(p->credentials));
+                free(p->credentials);
         }
         for (PullWaiter *w = p->waiters, *n; w; w = n) {
                 n = w->next;
@@ -205,9 +210,53 @@ static void image_pull_end(ImagePull *p) {
         image_pull_free(p);
 }
 
+static void image_pull_ready(ImagePull *p) {
+        if (image_registry_set_status(p->image, IMAGE_READY, NULL) < 0) {
+                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image as READY.");
+                image_pull_end(p);
+                return;
+        }
+        image_pull_broadcast_image(p);
+        image_pull_notify(p, NULL, true);
+        image_pull_end(p);
+}
+
+/* Shifter's TRANSFER: a platform whose jobs run elsewhere (SSH nodes) gets the converted image
+ * there before it is READY; its .meta is written for every platform, as Shifter's runtime on
+ * a compute node reads it. 1: the platform reports the end (image_pull_on_deployed). */
+static int image_pull_deploy(ImagePull *p, GwError *e) {
+        int r;
+
+        r = image_shifter_meta_write(p->image);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Failed to write the image's Shifter metadata.");
+        r = platform_deploy_image(platform_get(p->manager, p->platform), p->image, e);
+        if (r <= 0)
+                return r;
+        p->deploying = true;
+        (void) image_registry_set_status(p->image, IMAGE_TRANSFER, NULL);
+        image_pull_broadcast_image(p);
+        return 1;
+}
+
+void image_pull_on_deployed(Platform *pl, const char *image_id, int r, const char *message) {
+        Image *i = image_registry_get(pl->manager, image_id);
+        ImagePull *p = i ? i->pull : NULL;
+
+        if (!p || !p->deploying)
+                return (void) (i ? image_registry_transfer_done(i, r, message) : 0);
+        if (r >= 0)
+                return image_pull_ready(p);
+        image_pull_fail(p, r == -ENOSPC ? GW_ERROR_INSUFFICIENT_STORAGE : GW_ERROR_UNAVAILABLE,
+                        message ?: "The image could not be copied to the platform's nodes.");
+        image_pull_end(p);
+}
+
 static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         ImagePull *p = userdata;
         Image *i = p->image;
+        int r;
         const char *squashfs = p->done ? json_get_string(p->done, "squashfs") : NULL;
         const char *meta = p->done ? json_get_string(p->done, "meta") : NULL;
 
@@ -227,14 +276,12 @@ static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
         i->bytes_done = i->bytes_total;
         i->layers_done = i->layers_total;
         i->last_used_usec = now_realtime_usec();
-        if (image_registry_set_status(i, IMAGE_READY, NULL) < 0) {
-                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image as READY.");
+        r = image_pull_deploy(p, &e);
+        if (r < 0) {
+                image_pull_fail(p, e.code, e.message);
                 image_pull_end(p);
-                return;
-        }
-        image_pull_broadcast_image(p);
-        image_pull_notify(p, NULL, true);
-        image_pull_end(p);
+        } else if (r == 0)
+                image_pull_ready(p);
 }
 
 /* Appends option (e.g. "--cache-dir=") followed by value (may be NULL). */
@@ -286,8 +333,8 @@ static int image_pull_build_argv(ImagePull *p, bool resolve_only, const char *wh
                 for (char **a = location_args; a && *a; a++)
                         r |= append_arg(&argv, &n, *a, NULL);
         }
-        if (p->credentials_path)
-                r |= append_arg(&argv, &n, "--credentials-file=", p->credentials_path);
+        if (p->credentials)
+                r |= append_arg(&argv, &n, "--credentials-file=-", NULL);
         if (resolve_only)
                 r |= append_arg(&argv, &n, "--resolve-only", NULL);
         r |= append_arg(&argv, &n, "", what);
@@ -297,11 +344,32 @@ static int image_pull_build_argv(ImagePull *p, bool resolve_only, const char *wh
         return 0;
 }
 
+/* Secrets reach the worker on its stdin, a pipe filled before it starts: never on a command
+ * line or in the environment (ps, /proc), nor in a file that outlives a crash. They fit the
+ * pipe's buffer (CREDENTIALS_MAX), so this write cannot block. */
+static int credentials_pipe(const char *text, int *ret) {
+        _cleanup_close_ int rfd = -1, wfd = -1;
+        size_t n = strlen(text);
+        int fds[2];
+
+        if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        rfd = fds[0];
+        wfd = fds[1];
+        if (write(wfd, text, n) != (ssize_t) n)
+                return errno > 0 ? -errno : -EIO;
+        if (fcntl(rfd, F_SETFL, 0) < 0)
+                return -errno;
+        *ret = TAKE_FD(rfd);
+        return 0;
+}
+
 static int image_pull_spawn(ImagePull *p, bool resolve_only, const char *what,
                             void (*on_exit)(WorkerProcess *, int, void *)) {
         _cleanup_strv_free_ char **argv = NULL;
         WorkerOptions o = {};
         WorkerCallbacks cb = { .on_event = on_worker_event, .on_exit = on_exit };
+        _cleanup_close_ int stdin_fd = -1;
         int r;
 
         r = image_pull_build_argv(p, resolve_only, what, &argv);
@@ -310,6 +378,12 @@ static int image_pull_spawn(ImagePull *p, bool resolve_only, const char *what,
         o.argv = argv;
         p->worker = worker_process_free(p->worker);
         p->resolving = resolve_only;
+        if (p->credentials) {
+                r = credentials_pipe(p->credentials, &stdin_fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to hand credentials to the worker: %m");
+                o.stdin_fd = stdin_fd;
+        }
         return worker_process_spawn(p->manager, &o, &cb, p, &p->worker);
 }
 
@@ -329,7 +403,7 @@ static bool image_file_present(const Image *i) {
 static void image_pull_apply_acl(ImagePull *p, bool created) {
         Image *i = p->image;
 
-        if (p->private_acl && !p->credentials_path) {
+        if (p->private_acl && !p->credentials) {
                 /* Shifter's allowed_uids/allowed_gids: restricts who may use the image, with the
                  * puller added (Shifter's _make_acl). A public image stays public: others use it
                  * already, and anyone could pull these very bytes again. */
@@ -339,7 +413,7 @@ static void image_pull_apply_acl(ImagePull *p, bool created) {
                 (void) image_registry_set_acl(i, p->acl_uids, p->n_acl_uids, p->acl_gids, p->n_acl_gids);
                 return;
         }
-        if (!p->credentials_path) {
+        if (!p->credentials) {
                 /* Anyone could pull these very bytes without credentials: nothing left to hide. */
                 if (i->private_image)
                         (void) image_registry_clear_acl(i);
@@ -419,30 +493,8 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         image_pull_notify(p, NULL, false);
 }
 
-static int write_credentials_file(Manager *m, json_object *credentials, char **ret) {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
-        const char *t = json_text(credentials);
-        size_t n = strlen(t);
-
-        /* Secrets travel in a 0600 file, never on a command line that ps shows. */
-        if (asprintf(&path, "%s/credentials-XXXXXX", m->runtime_dir) < 0)
-                return -ENOMEM;
-        fd = mkostemp(path, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fchmod(fd, 0600) < 0 || write(fd, t, n) != (ssize_t) n) {
-                int r = -errno;
-                (void) unlink(path);
-                return r ?: -EIO;
-        }
-        *ret = TAKE_PTR(path);
-        return 0;
-}
-
 static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *platform, char *key, ImagePull **ret) {
         _cleanup_(image_pull_freep) ImagePull *p = calloc(1, sizeof(ImagePull));
-        int r;
 
         if (!p) {
                 free(key);
@@ -465,11 +517,8 @@ static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *p
                 return -ENOMEM;
         p->n_acl_uids = req->n_acl_uids;
         p->n_acl_gids = req->n_acl_gids;
-        if (req->credentials) {
-                r = write_credentials_file(m, req->credentials, &p->credentials_path);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to write credentials file: %m");
-        }
+        if (req->credentials && !(p->credentials = strdup(json_text(req->credentials))))
+                return -ENOMEM;
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -543,6 +592,8 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
         if (req->credentials && !credentials_are_valid(req->credentials))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "credentials: expected {\"username\": …, \"password\": …} or {\"token\": …} with string values");
+        if (req->credentials && strlen(json_text(req->credentials)) > CREDENTIALS_MAX)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "credentials: longer than %u bytes", CREDENTIALS_MAX);
         r = image_pull_check_location(m, req->reference, e);
         if (r < 0)
                 return r;
@@ -642,17 +693,22 @@ static void on_ready_pull_finished(Manager *m, Image *image, const GwError *erro
         ready_call_free(c);
 }
 
-int image_registry_ensure_ready(Manager *m, const char *reference, uid_t uid, ImageReadyCallback done, void *userdata) {
+int image_registry_ensure_ready(Manager *m, const char *platform, const char *reference, uid_t uid,
+                                ImageReadyCallback done, void *userdata) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         Image *i = image_registry_lookup(m, reference);
         struct passwd *pw = getpwuid(uid);
         ImagePullRequest req = {
                 .reference = reference,
+                .platform = platform,
                 .caller = { .uid = uid, .gid = pw ? pw->pw_gid : (gid_t) -1, .pidfd = -1 },
         };
         ReadyCall *c;
         int r;
 
+        /* The id or the default platform's tag may name the image of another platform. */
+        if (!i || !streq(i->platform, platform))
+                i = image_registry_lookup_on(m, platform, reference);
         c = calloc(1, sizeof(ReadyCall));
         if (!c)
                 return -ENOMEM;

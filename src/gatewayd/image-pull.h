@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "platform.h"
+
 #include <json-c/json.h>
 
 #include "caller.h"
@@ -39,3 +41,6 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
                      ImagePullCallback finished, void *userdata, GwError *e);
 
 void image_pulls_free(Manager *m);
+
+/* PlatformImageHooks.deployed: the end of a pull's TRANSFER. */
+void image_pull_on_deployed(Platform *pl, const char *image_id, int r, const char *message);

@@ -2,10 +2,12 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "image-pull.h"
 #include "image-registry.h"
+#include "image-shifter-meta.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
@@ -162,6 +164,34 @@ static int image_registry_load_tags(Manager *m) {
         return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
+void image_registry_transfer_done(Image *i, int r, const char *message) {
+        if (i->status != IMAGE_TRANSFER)
+                return;
+        if (r < 0)
+                log_warning("Image %s (%s) could not be copied to platform %s: %s", i->id, i->reference, i->platform,
+                            strna(message));
+        (void) image_registry_set_status(i, r < 0 ? IMAGE_FAILURE : IMAGE_READY,
+                                         r < 0 ? message ?: "The image could not be copied to the platform's nodes." : NULL);
+        registry_publish_image(i->manager, REGISTRY_IMAGE_CHANGED, i);
+}
+
+/* A conversion that was complete when gatewayd stopped during its TRANSFER is copied again
+ * (the nodes hold no torn copy: they install only whole files). Returns whether it was. */
+static bool image_registry_resume_transfer(Image *i) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Platform *p = platform_get(i->manager, i->platform);
+        int r;
+
+        if (!p || !i->squashfs_path || access(i->squashfs_path, R_OK) < 0)
+                return false;
+        log_notice("Image %s (%s) was being copied to platform %s when gatewayd stopped; copying it again.",
+                   i->id, i->reference, i->platform);
+        r = platform_deploy_image(p, i, &e);
+        if (r <= 0)
+                image_registry_transfer_done(i, r, e.message);
+        return true;
+}
+
 /* A pull does not survive gatewayd: its worker died with us and never published a half-written
  * image, so the record is failed, never left PULLING. */
 static int image_registry_fail_interrupted(Manager *m) {
@@ -169,6 +199,8 @@ static int image_registry_fail_interrupted(Manager *m) {
         int r;
 
         HASHMAP_FOREACH(i, m->images) {
+                if (i->status == IMAGE_TRANSFER && image_registry_resume_transfer(i))
+                        continue;
                 if (i->status != IMAGE_PENDING && i->status != IMAGE_PULLING && i->status != IMAGE_CONVERSION &&
                     i->status != IMAGE_TRANSFER)
                         continue;
@@ -247,35 +279,12 @@ Image *image_registry_get(Manager *m, const char *id) {
 }
 
 Image *image_registry_lookup(Manager *m, const char *s) {
-        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
-        _cleanup_free_ char *key = NULL, *canonical = NULL;
-        ImageTag *t;
         Image *i;
 
         if (strneq(s, "sha256:", 7))
                 s += 7;
         i = hashmap_get(m->images, s);
-        if (i)
-                return i;
-        key = tag_key(default_platform_name(m), s);
-        if (!key)
-                return NULL;
-        t = hashmap_get(m->image_tags, key);
-        if (t)
-                return hashmap_get(m->images, t->image_id);
-
-        /* Another spelling of a pulled reference ("alpine" for "docker.io/library/alpine:latest"):
-         * every pull also tags the canonical form, and it is the tag that migration 4 could
-         * recover. */
-        if (image_reference_parse(s, m->config->default_image_location, &ref) < 0)
-                return NULL;
-        canonical = image_reference_to_string(ref);
-        if (!canonical || streq(canonical, s))
-                return NULL;
-        free(key);
-        key = tag_key(default_platform_name(m), canonical);
-        t = key ? hashmap_get(m->image_tags, key) : NULL;
-        return t ? hashmap_get(m->images, t->image_id) : NULL;
+        return i ?: image_registry_lookup_on(m, default_platform_name(m), s);
 }
 
 static bool user_in_group(uid_t uid, gid_t primary, gid_t wanted) {
@@ -457,11 +466,26 @@ int image_registry_clear_acl(Image *i) {
         return image_registry_save(i);
 }
 
+static void unlink_logged(const char *path) {
+        if (path && unlink(path) < 0 && errno != ENOENT)
+                log_warning("Failed to remove %s: %m", path);
+}
+
+/* This host's files, and the platform's copies (on its nodes). */
 static void image_unlink_files(Image *i) {
-        if (i->squashfs_path && unlink(i->squashfs_path) < 0 && errno != ENOENT)
-                log_warning("Failed to remove %s: %m", i->squashfs_path);
-        if (i->meta_path && unlink(i->meta_path) < 0 && errno != ENOENT)
-                log_warning("Failed to remove %s: %m", i->meta_path);
+        _cleanup_free_ char *shifter_meta = NULL;
+        Platform *p = platform_get(i->manager, i->platform);
+        int r;
+
+        if (p) {
+                r = platform_remove_image(p, i);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remove image %s from platform %s: %m", i->id, i->platform);
+        }
+        if (image_shifter_meta_path(i, &shifter_meta) >= 0)
+                unlink_logged(shifter_meta);
+        unlink_logged(i->squashfs_path);
+        unlink_logged(i->meta_path);
 }
 
 int image_registry_expire(Image *i, GwError *e) {
@@ -638,3 +662,22 @@ char **image_registry_tags(Image *i) {
                         }
         return l;
 }
+
+static int image_registry_foreach_ready(Platform *p, int (*fn)(Platform *p, const Image *i, void *userdata), void *userdata) {
+        Image *i;
+        int r;
+
+        HASHMAP_FOREACH(i, p->manager->images) {
+                if (i->status != IMAGE_READY || !streq(i->platform, p->name))
+                        continue;
+                r = fn(p, i, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+const PlatformImageHooks image_platform_hooks = {
+        .deployed = image_pull_on_deployed,
+        .foreach_ready = image_registry_foreach_ready,
+};

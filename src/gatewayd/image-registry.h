@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include "platform.h"
+
 #include "caller.h"
 #include "image.h"
 
@@ -31,6 +33,12 @@ int image_registry_set_acl(Image *i, const uid_t *uids, size_t n_uids, const gid
 int image_registry_remove(Image *i, GwError *e);
 int image_registry_expire(Image *i, GwError *e);
 int image_registry_start_expiry(Manager *m);
+
+/* The end of a TRANSFER that no pull waits for (one resumed at start): READY, or FAILURE with
+ * message when r < 0. */
+void image_registry_transfer_done(Image *i, int r, const char *message);
+/* What every platform is given to report deployments and learn its READY images. */
+extern const PlatformImageHooks image_platform_hooks;
 
 /* Visible images sorted by reference (borrowed pointers, NULL-terminated). */
 Image **image_registry_list(Manager *m, const Caller *c);

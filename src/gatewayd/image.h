@@ -60,11 +60,12 @@ json_object *image_to_json(const Image *i);
 /* Progress of a pull in [0, 1]: bytes while downloading, 1 when READY. */
 double image_progress(const Image *i);
 
-/* Ensures the image for reference is READY on the default platform, pulling it if needed (or
- * joining a pull already in flight). done is called exactly once, from the event loop, with the
- * READY image or with an error (the pull's failure message). */
+/* Ensures the image for reference is READY on the platform, pulling it if needed (or joining a
+ * pull already in flight). done is called exactly once, from the event loop, with the READY
+ * image or with an error (the pull's failure message). */
 typedef void (*ImageReadyCallback)(Manager *m, Image *image, const GwError *error, void *userdata);
-int image_registry_ensure_ready(Manager *m, const char *reference, uid_t uid, ImageReadyCallback done, void *userdata);
+int image_registry_ensure_ready(Manager *m, const char *platform, const char *reference, uid_t uid,
+                                ImageReadyCallback done, void *userdata);
 
 /* Records a use (job start) for expiry bookkeeping. */
 void image_mark_used(Image *image);

@@ -22,7 +22,7 @@
 #include "spool-reserve.h"
 
 #define JOB_COLUMNS "seq, id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, " \
-                    "exit_code, error_code, error_message"
+                    "exit_code, error_code, error_message, subject"
 
 static void job_start(Job *j);
 static void job_retention_schedule(Job *j);
@@ -81,6 +81,8 @@ static int job_from_row(sqlite3_stmt *st, Job **ret) {
         j->exit_code = sqlite3_column_type(st, 10) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 10);
         j->error_code = column_strdup(st, 11);
         j->error_message = column_strdup(st, 12);
+        if (sqlite3_column_type(st, 13) != SQLITE_NULL && !(j->subject = column_strdup(st, 13)))
+                return -ENOMEM;
         *ret = TAKE_PTR(j);
         return 0;
 }
@@ -174,7 +176,7 @@ Job *job_registry_get(Manager *m, const char *id) {
 }
 
 bool job_is_visible_to(const Job *j, const Caller *c) {
-        return caller_is_root(c) || j->uid == c->uid;
+        return caller_is_root(c) || job_is_owned_by(j, c->uid, c->subject);
 }
 
 #define RETRY_FIRST_USEC (USEC_PER_SEC / 10)
@@ -573,7 +575,7 @@ static void job_start(Job *j) {
                 return job_fail(j, "INTERNAL_ERROR", "Out of memory.");
 
         /* PENDING while the image is made READY; the callback may come at once or after a pull. */
-        r = image_registry_ensure_ready(m, s->image, j->uid, on_image_ready, j->image_request);
+        r = image_registry_ensure_ready(m, job_platform(j)->name, s->image, j->uid, on_image_ready, j->image_request);
         if (r < 0) {
                 j->image_request = mfree(j->image_request);
                 log_warning_errno(r, "Job %s: cannot get image %s: %m", j->id, s->image);
@@ -630,12 +632,12 @@ static int job_create_spool(Job *j, json_object *data, json_object *params) {
         return r;
 }
 
-static unsigned count_unfinished(Manager *m, uid_t uid) {
+static unsigned count_unfinished(Manager *m, const Caller *c) {
         unsigned n = 0;
         Job *j;
 
         HASHMAP_FOREACH(j, m->jobs)
-                if (j->uid == uid && !job_state_is_terminal(j->state))
+                if (job_is_owned_by(j, c->uid, c->subject) && !job_state_is_terminal(j->state))
                         n++;
         return n;
 }
@@ -662,8 +664,8 @@ static int job_insert(Job *j, bool now, GwError *e) {
         if (r < 0)
                 return gw_error_set_errno(e, r, "Database error.");
         r = db_prepare(m->db,
-                       "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)", &st);
+                       "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, subject) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?)", &st);
         if (r < 0) {
                 db_batch_unstage(m->db);
                 return gw_error_set_errno(e, r, "Database error.");
@@ -675,6 +677,7 @@ static int job_insert(Job *j, bool now, GwError *e) {
         sqlite3_bind_int64(st, 5, j->gid);
         sqlite3_bind_text(st, 6, job_state_to_string(j->state), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 7, (sqlite3_int64) j->created_usec);
+        sqlite3_bind_text(st, 8, j->subject, -1, SQLITE_STATIC);  /* NULL binds NULL */
         rc = sqlite3_step(st);
         db_batch_unstage(m->db);
         r = db_errno(rc);
@@ -702,11 +705,11 @@ typedef struct Submission {
 } Submission;
 static Submission *submissions;
 
-static unsigned count_submitting(uid_t uid) {
+static unsigned count_submitting(const Caller *c) {
         unsigned n = 0;
 
         for (Submission *s = submissions; s; s = s->next)
-                n += s->job->uid == uid;
+                n += job_is_owned_by(s->job, c->uid, c->subject);
         return n;
 }
 
@@ -762,11 +765,11 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
         if (!service_registry_get(m, service))
                 return gw_error_set(e, GW_ERROR_NO_SUCH_SERVICE, "No service '%s'.", service);
         if (m->config->active_jobs_per_user > 0 &&
-            count_unfinished(m, c->uid) + count_submitting(c->uid) >= m->config->active_jobs_per_user)
+            count_unfinished(m, c) + count_submitting(c) >= m->config->active_jobs_per_user)
                 return gw_error_set(e, GW_ERROR_LIMIT_EXCEEDED,
                                     "You have %u unfinished jobs, the limit (ActiveJobsPerUser) is %u; "
                                     "wait for one to finish or cancel one.",
-                                    count_unfinished(m, c->uid) + count_submitting(c->uid),
+                                    count_unfinished(m, c) + count_submitting(c),
                                     m->config->active_jobs_per_user);
 
         p = platform_default(m);
@@ -787,6 +790,8 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         j->uid = c->uid;
         j->gid = caller_gid(c);
+        if (c->subject && !(j->subject = strdup(c->subject)))
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         j->created_usec = realtime_now_usec();
         j->manager = m;
         if (asprintf(&j->spool_dir, "%s/jobs/%s", m->state_dir, j->id) < 0)
@@ -1039,7 +1044,7 @@ Job **job_registry_list(Manager *m, const JobFilter *f, size_t *ret_n) {
         if (!l)
                 return NULL;
         HASHMAP_FOREACH(j, m->jobs) {
-                if (!f->all_users && j->uid != f->uid)
+                if (!f->all_users && !job_is_owned_by(j, f->uid, f->subject))
                         continue;
                 if (f->state >= 0 && j->state != f->state)
                         continue;

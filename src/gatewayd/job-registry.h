@@ -41,6 +41,7 @@ int job_registry_remove(Job *j, GwError *e);
 typedef struct JobFilter {
         bool all_users;
         uid_t uid;
+        const char *subject;    /* with uid: the owner (job_is_owned_by()) */
         JobState state;         /* _JOB_STATE_INVALID = any */
         const char *service;    /* NULL = any */
         int64_t after_seq;      /* cursor: only jobs submitted after this one */

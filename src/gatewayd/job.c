@@ -110,6 +110,7 @@ Job *job_free(Job *j) {
         free(j->id);
         free(j->service);
         free(j->platform);
+        free(j->subject);
         free(j->error_code);
         free(j->error_message);
         free(j->spool_dir);

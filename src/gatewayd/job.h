@@ -72,6 +72,7 @@ typedef struct Job {
         char *platform;
         uid_t uid;
         gid_t gid;
+        char *subject;                  /* the external user who submitted it (Caller.subject), NULL if none */
         JobState state;
         uint64_t created_usec, started_usec, ended_usec;   /* CLOCK_REALTIME, 0 = not yet */
         int exit_code;                  /* -1 = none */
@@ -96,6 +97,12 @@ typedef struct Job {
         void (*platform_data_free)(void *data);
         JobWatch *watches;              /* woken on every change: log growth, state */
 } Job;
+
+/* Whether the job is (uid, subject)'s: the owner of a job and the unit of the per-user limits is
+ * a local account, or an external user acting as one (subject). */
+static inline bool job_is_owned_by(const Job *j, uid_t uid, const char *subject) {
+        return j->uid == uid && (j->subject && subject ? strcmp(j->subject, subject) == 0 : j->subject == subject);
+}
 
 Job *job_new(void);
 Job *job_free(Job *j);

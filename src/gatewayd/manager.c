@@ -57,7 +57,7 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
                 return log_error_errno(r, "Failed to allocate event loop: %m");
         (void) sd_event_now(m->event, CLOCK_MONOTONIC, &m->start_usec);
         /* After the loop exists: a platform may watch things on it (slurmrestd's client). */
-        r = platforms_load(m);
+        r = platforms_load(m, &image_platform_hooks);
         if (r < 0)
                 return r;
 

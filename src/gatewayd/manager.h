@@ -42,6 +42,9 @@ typedef struct Manager {
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
         Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
+        struct Oidc *oidc;              /* auth-oidc.c: the provider's keys, NULL when OIDC is off */
+        struct MungeDecoder *munge;     /* auth-munge.c: decode threads, replay cache; NULL: no munge */
+        struct CustomTokenSource *custom_token; /* auth-custom-token.c, NULL = not configured */
 
         /* polkit queries (polkit.c): all unanswered ones, and per kind (non-interactive,
          * interactive) those not sent yet and how many are at polkitd. */

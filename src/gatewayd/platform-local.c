@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@
 #include "platform-local.h"
 #include "platform.h"
 #include "process-util.h"
+#include "service.h"
+#include "time-util.h"
 #include "worker-events.h"
 #include "worker-process.h"
 
@@ -177,8 +180,15 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
         json_object_put(o);
 }
 
+/* The platform's own state (p->data): how many jobs it watches, which is what its node reports
+ * as running. Counted here rather than asked of the job registry, which platforms do not know. */
+typedef struct LocalPlatform {
+        unsigned n_jobs;
+} LocalPlatform;
+
 /* What this platform holds of a job while it watches its worker (j->platform_data). */
 typedef struct LocalJob {
+        LocalPlatform *platform;        /* counts this job while it exists */
         WorkerProcess *worker;          /* our child, with its events pipe (NULL when re-attached) */
         pid_t worker_pid;
         int worker_pidfd;               /* for signals, and the exit of a re-attached worker */
@@ -194,6 +204,8 @@ static void local_job_free(void *data) {
 
         if (!l)
                 return;
+        if (l->platform && l->platform->n_jobs > 0)
+                l->platform->n_jobs--;
         sd_event_source_disable_unref(l->spool_timer);
         sd_event_source_disable_unref(l->pidfd_source);
         sd_event_source_disable_unref(l->kill_timer);
@@ -202,8 +214,8 @@ static void local_job_free(void *data) {
         free(l);
 }
 
-/* The job's LocalJob, created if it has none. */
-static LocalJob *local_job_get(Job *j) {
+/* The job's LocalJob, created (and counted by lp) if it has none. */
+static LocalJob *local_job_get(LocalPlatform *lp, Job *j) {
         LocalJob *l = j->platform_data;
 
         if (l)
@@ -212,6 +224,9 @@ static LocalJob *local_job_get(Job *j) {
         if (!l)
                 return NULL;
         l->worker_pidfd = -1;
+        l->platform = lp;
+        if (lp)
+                lp->n_jobs++;
         j->platform_data = l;
         j->platform_data_free = local_job_free;
         return l;
@@ -247,7 +262,7 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userda
         }
 }
 
-static int try_reattach(Job *j, bool *ret_had_pid);
+static int try_reattach(LocalPlatform *lp, Job *j, bool *ret_had_pid);
 static int local_cancel_job(Platform *p, Job *j);
 static void spool_poll_interim(Job *j);
 
@@ -255,6 +270,7 @@ static void spool_poll_interim(Job *j);
  * is not ours to reap. */
 static void worker_ended(Job *j, bool exited, int status) {
         LocalJob *l = j->platform_data;
+        LocalPlatform *lp = l ? l->platform : NULL;
         char why[256];
 
         if (exited && status >= 0)
@@ -274,7 +290,7 @@ static void worker_ended(Job *j, bool exited, int status) {
         if (!j->cancel_requested && exited && status == 1) {
                 bool had_pid;
 
-                if (try_reattach(j, &had_pid) > 0)
+                if (try_reattach(lp, j, &had_pid) > 0)
                         return;
         }
         job_conclude_from_spool(j, why);
@@ -436,7 +452,7 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         argv[n++] = j->spool_dir;
         argv[n] = NULL;
 
-        l = local_job_get(j);
+        l = local_job_get(p->data, j);
         if (!l)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         o = (WorkerOptions) {
@@ -494,7 +510,7 @@ static int read_worker_pid(Job *j, int *ret_fd, pid_t *ret_pid) {
 
 /* Re-attaches to a live worker of the job, found through its locked worker.pid. Returns 1 if
  * re-attached, 0 if there is none, and sets *ret_had_pid if a worker.pid exists at all. */
-static int try_reattach(Job *j, bool *ret_had_pid) {
+static int try_reattach(LocalPlatform *lp, Job *j, bool *ret_had_pid) {
         _cleanup_close_ int fd = -1;
         LocalJob *l;
         pid_t pid = 0;
@@ -508,7 +524,7 @@ static int try_reattach(Job *j, bool *ret_had_pid) {
         /* The lock holder is alive, so pid is the worker (a recycled pid holds no lock). Pin it
          * with a pidfd, then make sure the lock is still held: else it exited in between and its
          * outcome is collected instead. */
-        l = local_job_get(j);
+        l = local_job_get(lp, j);
         if (!l)
                 return 0;
         l->worker_pidfd = MAX(pidfd_open_fd(pid), -1);
@@ -531,7 +547,7 @@ static int local_reattach_job(Platform *p, Job *j) {
         if (!(exit_path = spool_path(j->spool_dir, SPOOL_EXIT)))
                 return -ENOMEM;
 
-        if (try_reattach(j, &had_pid) > 0)
+        if (try_reattach(p->data, j, &had_pid) > 0)
                 return 1;  /* without the pipe, log readers are woken by their own timer */
 
         if (access(exit_path, F_OK) >= 0 || had_pid) {
@@ -588,23 +604,44 @@ static int local_deploy_image(Platform *p, Image *i, GwError *e) {
         return 0;
 }
 
-/* One node: this host, always up. */
+/* One node: the gateway host itself, by its host name. It is up whenever gatewayd can answer;
+ * its slots are the platform's MaxClusters, its running jobs those whose workers this platform
+ * watches (PENDING with a worker, RUNNING); its last contact is now. It cannot be drained: the
+ * platform has no drain_node (-EOPNOTSUPP), so the surfaces refuse with Conflict. */
 static json_object *local_report_nodes(Platform *p) {
+        LocalPlatform *lp = p->data;
         json_object *a = json_object_new_array(), *n = json_object_new_object();
+        char now[64];
+        struct utsname u;
 
         if (!a || !n) {
                 json_object_put(a);
                 json_object_put(n);
                 return NULL;
         }
-        json_object_object_add(n, "name", json_object_new_string("localhost"));
+        json_object_object_add(n, "name", json_object_new_string(uname(&u) >= 0 && u.nodename[0] ? u.nodename : "localhost"));
         json_object_object_add(n, "state", json_object_new_string("up"));
+        json_object_object_add(n, "slots", json_object_new_int64(p->manager->config->max_clusters));
+        json_object_object_add(n, "running", json_object_new_int64(lp ? lp->n_jobs : 0));
+        json_object_object_add(n, "lastContact",
+                               json_object_new_string(format_timestamp_iso(now, sizeof(now), now_realtime_usec())));
         json_object_array_add(a, n);
         return a;
 }
 
+static int local_init(Platform *p) {
+        p->data = calloc(1, sizeof(LocalPlatform));
+        return p->data ? 0 : -ENOMEM;
+}
+
+static void local_done(Platform *p) {
+        p->data = mfree(p->data);
+}
+
 const PlatformVTable platform_local_vtable = {
         .kind = "local",
+        .init = local_init,
+        .done = local_done,
         .start_job = local_start_job,
         .cancel_job = local_cancel_job,
         .reattach_job = local_reattach_job,

@@ -1105,11 +1105,6 @@ static int slurm_reattach_job(Platform *p, Job *j) {
         return 1;
 }
 
-/* Images are converted into the platform's image directory, which the nodes share. */
-static int slurm_deploy_image(Platform *p, Image *i, GwError *e) {
-        return 0;
-}
-
 /* ---- the cluster's state, refreshed by a timer --------------------------------------------- */
 
 static void on_ping(SlurmRest *r, int error, const SlurmPing *ping, const char *message, void *userdata) {
@@ -1315,7 +1310,8 @@ const PlatformVTable platform_slurm_vtable = {
         .start_job = slurm_start_job,
         .cancel_job = slurm_cancel_job,
         .reattach_job = slurm_reattach_job,
-        .deploy_image = slurm_deploy_image,
+        /* no deploy_image: images are converted into the platform's image directory, which
+         * the nodes share */
         .report_nodes = slurm_report_nodes,
         .report_state = slurm_report_state,
 };

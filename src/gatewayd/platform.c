@@ -55,7 +55,7 @@ static Platform *platform_free(Platform *p) {
         return NULL;
 }
 
-static int platform_new(Manager *m, const ConfigPlatform *c, Platform **ret) {
+static int platform_new(Manager *m, const ConfigPlatform *c, const PlatformImageHooks *hooks, Platform **ret) {
         const PlatformKind *k = platform_kind_of(c);
         Platform *p;
         int r;
@@ -69,6 +69,7 @@ static int platform_new(Manager *m, const ConfigPlatform *c, Platform **ret) {
                 .config = c,
                 .kind = k ? k->kind : "unknown",
                 .vtable = k ? k->vtable : NULL,
+                .image_hooks = hooks,
         };
         if (!p->name) {
                 free(p);
@@ -86,7 +87,7 @@ static int platform_new(Manager *m, const ConfigPlatform *c, Platform **ret) {
         return 0;
 }
 
-int platforms_load(Manager *m) {
+int platforms_load(Manager *m, const PlatformImageHooks *image_hooks) {
         int r;
 
         m->platforms = hashmap_new();
@@ -96,7 +97,7 @@ int platforms_load(Manager *m) {
                 const ConfigPlatform *c = &m->config->platforms[i];
                 Platform *p;
 
-                r = platform_new(m, c, &p);
+                r = platform_new(m, c, image_hooks, &p);
                 if (r < 0)
                         return log_error_errno(r, "Platforms.%s: cannot set it up: %m", c->name);
                 r = hashmap_put(m->platforms, p->name, p);

@@ -36,6 +36,18 @@ struct PlatformJobCallbacks {
                         const char *error_message, uint64_t started_usec, uint64_t ended_usec);
 };
 
+/* How a platform reports the images it was asked to deploy, and learns which it should hold.
+ * The image registry implements them; the manager hands them to every platform when it loads
+ * them (platforms_load). */
+typedef struct PlatformImageHooks {
+        /* The end of a deployment that deploy_image answered with 1: r < 0 and a message when
+         * it failed (-ENOSPC: a node's disk is full). Never called from done(). */
+        void (*deployed)(Platform *p, const char *image_id, int r, const char *message);
+        /* Calls fn for every READY image of the platform (to bring a node that comes back or
+         * joins up to date); stops at fn's first negative return and returns it. */
+        int (*foreach_ready)(Platform *p, int (*fn)(Platform *p, const Image *i, void *userdata), void *userdata);
+} PlatformImageHooks;
+
 typedef struct PlatformVTable {
         const char *kind;                       /* "local", "ssh", "slurm" */
 
@@ -49,7 +61,11 @@ typedef struct PlatformVTable {
         /* For a job found PENDING or RUNNING at startup. Returns 1 if the job was re-attached
          * or concluded, 0 if no worker was ever started for it (the caller starts one). */
         int (*reattach_job)(Platform *p, Job *j);
-        /* Makes a READY image available where the platform runs jobs (TRANSFER); 0 when it is. */
+        /* Makes a converted image available where the platform runs jobs (Shifter's TRANSFER):
+         * its squashfs_path and its Shifter .meta (image_shifter_meta_path()) are complete on
+         * this host. 0: available now; 1: the end comes through image_hooks->deployed (exactly
+         * once, unless the platform is freed first); < 0 with e set: cannot start. NULL: the
+         * platform runs jobs where the pull wrote the image. */
         int (*deploy_image)(Platform *p, Image *i, GwError *e);
         /* Removes the platform's copy of an image (expiry, removal). */
         int (*remove_image)(Platform *p, Image *i);
@@ -71,11 +87,12 @@ struct Platform {
         const ConfigPlatform *config;
         const char *kind;                       /* of the table entry */
         const PlatformVTable *vtable;           /* NULL: a kind without an implementation */
+        const PlatformImageHooks *image_hooks;
         void *data;                             /* the implementation's */
 };
 
 /* One for each configured platform (config always has the default one). */
-int platforms_load(Manager *m);
+int platforms_load(Manager *m, const PlatformImageHooks *image_hooks);
 void platforms_free(Manager *m);
 
 Platform *platform_get(Manager *m, const char *name);

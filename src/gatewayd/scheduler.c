@@ -3,8 +3,10 @@
 
 #include "scheduler.h"
 
+/* A user is a job's owner: a local account, or an external user acting as one (job_is_owned_by()). */
 typedef struct UserQueue {
         uid_t uid;
+        const char *subject;
         unsigned active;
         Job **queued;     /* oldest first */
         size_t n_queued, next;
@@ -20,11 +22,11 @@ static int compare_seq(const void *a, const void *b) {
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static UserQueue *user_find(UserQueue *users, size_t *n_users, uid_t uid) {
+static UserQueue *user_find(UserQueue *users, size_t *n_users, const Job *j) {
         for (size_t i = 0; i < *n_users; i++)
-                if (users[i].uid == uid)
+                if (job_is_owned_by(j, users[i].uid, users[i].subject))
                         return &users[i];
-        users[*n_users] = (UserQueue) { .uid = uid };
+        users[*n_users] = (UserQueue) { .uid = j->uid, .subject = j->subject };
         return &users[(*n_users)++];
 }
 
@@ -54,7 +56,7 @@ size_t scheduler_select(const SchedulerLimits *limits, Job * const *jobs, size_t
                 Job *j = jobs[i];
 
                 if (job_state_is_active(j->state)) {
-                        user_find(users, &n_users, j->uid)->active++;
+                        user_find(users, &n_users, j)->active++;
                         platform_find(platforms, &n_platforms, j->platform)->active++;
                 } else if (j->state == JOB_QUEUED)
                         queued[n_queued++] = j;
@@ -65,7 +67,7 @@ size_t scheduler_select(const SchedulerLimits *limits, Job * const *jobs, size_t
         /* Sorted once, then cut into one contiguous slice per user, each still oldest first. */
         qsort(queued, n_queued, sizeof(Job *), compare_seq);
         for (size_t i = 0; i < n_queued; i++)
-                user_find(users, &n_users, queued[i]->uid)->n_queued++;
+                user_find(users, &n_users, queued[i])->n_queued++;
         slices = calloc(n_queued, sizeof(Job *));
         if (!slices)
                 return 0;
@@ -74,7 +76,7 @@ size_t scheduler_select(const SchedulerLimits *limits, Job * const *jobs, size_t
                 off += users[k].n_queued;
         }
         for (size_t i = 0; i < n_queued; i++) {
-                UserQueue *u = user_find(users, &n_users, queued[i]->uid);
+                UserQueue *u = user_find(users, &n_users, queued[i]);
                 u->queued[u->next++] = queued[i];
         }
         for (size_t k = 0; k < n_users; k++)

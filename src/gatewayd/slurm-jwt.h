@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jwt.h"
+
 /* HS256 JSON Web Tokens as Slurm's auth/jwt accepts them (facts/slurm.md §2): header
  * {"alg":"HS256","typ":"JWT"}, claims {"exp","iat","sun"}, base64url without padding, signed
  * with the site's AuthAltParameters=jwt_key file. slurmctld checks them; slurmrestd only passes
@@ -21,5 +23,3 @@ int slurm_jwt_key_load(const char *path, uint8_t **ret_key, size_t *ret_len);
 int slurm_jwt_mint(const uint8_t *key, size_t key_len, const char *user, uint64_t iat, uint64_t lifetime,
                    char **ret);
 
-/* base64url without padding: *ret is malloc'd and NUL-terminated. */
-int base64url_encode(const void *data, size_t len, char **ret);

@@ -3,11 +3,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <sys/epoll.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "curl-event.h"
 #include "json-util.h"
 #include "log.h"
 #include "slurm-jwt.h"
@@ -533,8 +533,7 @@ struct SlurmRestRequest {
 
 struct SlurmRest {
         sd_event *event;
-        CURLM *multi;
-        sd_event_source *timer;
+        CurlEvent *curl;
         char *base_url;
         char *unix_path;
         uint8_t *jwt_key;
@@ -565,7 +564,7 @@ static void request_free(SlurmRestRequest *q) {
         }
         if (q->easy) {
                 if (q->rest)
-                        curl_multi_remove_handle(q->rest->multi, q->easy);
+                        curl_event_remove(q->rest->curl, q->easy);
                 curl_easy_cleanup(q->easy);
         }
         curl_slist_free_all(q->headers);
@@ -588,9 +587,7 @@ SlurmRest *slurm_rest_free(SlurmRest *r) {
                 return NULL;
         while (r->requests)
                 request_free(r->requests);
-        if (r->multi)
-                curl_multi_cleanup(r->multi);
-        sd_event_source_disable_unref(r->timer);
+        curl_event_free(r->curl);
         sd_event_unref(r->event);
         free(r->base_url);
         free(r->unix_path);
@@ -611,87 +608,7 @@ const char *slurm_rest_version(SlurmRest *r) {
         return api_versions[r->version];
 }
 
-/* libcurl tells us which sockets to watch; each gets an IO source, kept with curl_multi_assign. */
-static int on_curl_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
-
-static void check_finished(SlurmRest *r);
-
-static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
-        SlurmRest *r = userdata;
-        sd_event_source *s = socketp;
-        uint32_t events = 0;
-
-        if (what == CURL_POLL_REMOVE) {
-                if (s) {
-                        sd_event_source_disable_unref(s);
-                        curl_multi_assign(r->multi, fd, NULL);
-                }
-                return 0;
-        }
-        if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-                events |= EPOLLIN;
-        if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-                events |= EPOLLOUT;
-
-        if (s) {
-                if (sd_event_source_set_io_events(s, events) < 0)
-                        return -1;
-                return sd_event_source_set_enabled(s, SD_EVENT_ON) < 0 ? -1 : 0;
-        }
-        if (sd_event_add_io(r->event, &s, fd, events, on_curl_io, r) < 0)
-                return -1;
-        (void) sd_event_source_set_description(s, "slurm-rest-io");
-        if (curl_multi_assign(r->multi, fd, s) != CURLM_OK) {
-                sd_event_source_disable_unref(s);
-                return -1;
-        }
-        return 0;
-}
-
-static int on_curl_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        SlurmRest *r = userdata;
-        int action = 0, running;
-
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                action |= CURL_CSELECT_IN;
-        if (revents & EPOLLOUT)
-                action |= CURL_CSELECT_OUT;
-        if (revents & EPOLLERR)
-                action |= CURL_CSELECT_ERR;
-        (void) curl_multi_socket_action(r->multi, fd, action, &running);
-        check_finished(r);
-        return 0;
-}
-
-static int on_curl_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        SlurmRest *r = userdata;
-        int running;
-
-        (void) curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        check_finished(r);
-        return 0;
-}
-
-static int curl_timer_cb(CURLM *multi, long timeout_ms, void *userdata) {
-        SlurmRest *r = userdata;
-        uint64_t now;
-
-        if (timeout_ms < 0)
-                return r->timer ? (sd_event_source_set_enabled(r->timer, SD_EVENT_OFF) < 0 ? -1 : 0) : 0;
-        if (sd_event_now(r->event, CLOCK_MONOTONIC, &now) < 0)
-                return -1;
-        /* Accuracy 1 µs: sd-event's default (250 ms) would delay every request. */
-        if (!r->timer) {
-                if (sd_event_add_time(r->event, &r->timer, CLOCK_MONOTONIC, now + (uint64_t) timeout_ms * 1000, 1,
-                                      on_curl_timer, r) < 0)
-                        return -1;
-                (void) sd_event_source_set_description(r->timer, "slurm-rest-timer");
-                return 0;
-        }
-        if (sd_event_source_set_time(r->timer, now + (uint64_t) timeout_ms * 1000) < 0)
-                return -1;
-        return sd_event_source_set_enabled(r->timer, SD_EVENT_ONESHOT) < 0 ? -1 : 0;
-}
+static void on_transfer_done(CurlEvent *c, CURL *easy, CURLcode result, void *userdata);
 
 static int read_token_file(const char *path, char **ret) {
         _cleanup_close_ int fd = -1;
@@ -778,16 +695,9 @@ int slurm_rest_new(sd_event *event, const SlurmRestConfig *c, SlurmRest **ret) {
         if (!r->ping_user)
                 return -ENOMEM;
 
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                return -EIO;
-        r->multi = curl_multi_init();
-        if (!r->multi)
-                return -ENOMEM;
-        if (curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb) != CURLM_OK ||
-            curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r) != CURLM_OK ||
-            curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb) != CURLM_OK ||
-            curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r) != CURLM_OK)
-                return -EIO;
+        k = curl_event_new(event, "slurm-rest", on_transfer_done, r, &r->curl);
+        if (k < 0)
+                return k;
 
         *ret = TAKE_PTR(r);
         return 0;
@@ -882,7 +792,7 @@ static int request_start(SlurmRestRequest *q) {
         int k;
 
         if (q->easy) {
-                curl_multi_remove_handle(r->multi, q->easy);
+                curl_event_remove(r->curl, q->easy);
                 curl_easy_cleanup(q->easy);
                 q->easy = NULL;
         }
@@ -918,8 +828,9 @@ static int request_start(SlurmRestRequest *q) {
             (curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->body) != CURLE_OK ||
              curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE, (long) strlen(q->body)) != CURLE_OK))
                 return -EIO;
-        if (curl_multi_add_handle(r->multi, q->easy) != CURLM_OK)
-                return -EIO;
+        k = curl_event_add(r->curl, q->easy);
+        if (k < 0)
+                return k;
         return 0;
 }
 
@@ -1025,19 +936,12 @@ static void on_done(SlurmRestRequest *q, CURLcode code) {
         deliver(q, &a);
 }
 
-static void check_finished(SlurmRest *r) {
-        CURLMsg *m;
-        int left;
+static void on_transfer_done(CurlEvent *c, CURL *easy, CURLcode result, void *userdata) {
+        SlurmRestRequest *q = NULL;
 
-        while ((m = curl_multi_info_read(r->multi, &left))) {
-                SlurmRestRequest *q = NULL;
-
-                if (m->msg != CURLMSG_DONE)
-                        continue;
-                if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &q) != CURLE_OK || !q)
-                        continue;
-                on_done(q, m->data.result);
-        }
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &q) != CURLE_OK || !q)
+                return;
+        on_done(q, result);
 }
 
 static void on_cancel_unwanted(SlurmRest *r, int error, const char *message, void *userdata) {

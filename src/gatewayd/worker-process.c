@@ -165,7 +165,7 @@ static _noreturn_ void worker_exec(char **argv, const WorkerOptions *o, int even
         }
 
         null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
+        if (null_fd < 0 || dup2(o->stdin_fd > 0 ? o->stdin_fd : null_fd, STDIN_FILENO) < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
             (o->stderr_fd > STDERR_FILENO && dup2(o->stderr_fd, STDERR_FILENO) < 0) ||
             (events_fd == 3 ? fcntl(3, F_SETFD, 0) : dup2(events_fd, 3)) < 0)
                 _exit(127);

@@ -26,10 +26,11 @@ typedef struct WorkerOptions {
         bool drop_long_events;    /* an event line over the limit is dropped (jobs: the spool has
                                    * everything); otherwise it is a broken worker and killed */
         int stderr_fd;            /* > 2: the worker's stderr; otherwise gatewayd's (the journal) */
+        int stdin_fd;             /* > 0: the worker's stdin (a pipe with secrets); otherwise /dev/null */
 } WorkerOptions;
 
 /* The one place gatewayd starts gateway-worker processes (pulls, and jobs on this host): fork,
- * fd 3 the events pipe, stdin/stdout on /dev/null, every other descriptor closed, signals and
+ * fd 3 the events pipe, stdin (unless stdin_fd) and stdout on /dev/null, every other descriptor closed, signals and
  * RLIMIT_NOFILE as they were before gatewayd changed them. */
 int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbacks *cb, void *userdata,
                          WorkerProcess **ret);

@@ -9,6 +9,7 @@
  * in one place.
  *
  *   input/                 the submission's data and params (gatewayd), mounted at /var/input
+ *   output/                result files the job wrote (PlanQK GET /{id}/result/{file}; optional)
  *   job.json               the job spec for the worker (gatewayd, before the worker starts)
  *   .exit.json.reserve     blocks set aside for exit.json (gatewayd; the worker renames it)
  *   worker.pid             the running worker's pid, locked while it lives (worker)
@@ -20,6 +21,7 @@
  */
 
 #define SPOOL_INPUT_DIR         "input"
+#define SPOOL_OUTPUT_DIR        "output"
 #define SPOOL_JOB_SPEC          "job.json"
 #define SPOOL_EXIT_RESERVE      ".exit.json.reserve"
 #define SPOOL_WORKER_PID        "worker.pid"

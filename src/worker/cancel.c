@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cancel.h"
 
-static volatile sig_atomic_t cancel_signal = 0;
+/* Read by the pull's inflate and writer threads too: a lock-free atomic is both async-signal-safe
+ * and race-free between threads, which volatile sig_atomic_t is not. */
+static atomic_int cancel_signal = 0;
 
 static void on_signal(int sig) {
-        cancel_signal = sig;
+        atomic_store_explicit(&cancel_signal, sig, memory_order_relaxed);
 }
 
 void cancel_setup(void) {
@@ -21,5 +24,5 @@ void cancel_setup(void) {
 }
 
 bool cancelled(void) {
-        return cancel_signal != 0;
+        return atomic_load_explicit(&cancel_signal, memory_order_relaxed) != 0;
 }

@@ -83,8 +83,9 @@ static void help(void) {
                "                             Platform to select from an image index (default: this\n"
                "                             host, e.g. linux/amd64).\n"
                "    --credentials-file=FILE  JSON {\"username\":…,\"password\":…} or {\"token\":…} used\n"
-               "                             for basic or bearer authentication. Credentials are\n"
-               "                             never accepted on the command line.\n"
+               "                             for basic or bearer authentication; \"-\" reads stdin\n"
+               "                             (gatewayd passes them so). Credentials are never\n"
+               "                             accepted on the command line.\n"
                "    --insecure-registry=HOST[:PORT]\n"
                "                             Talk plain HTTP to this registry (repeatable).\n"
                "                             localhost and 127.0.0.0/8 always use plain HTTP.\n"
@@ -156,7 +157,8 @@ static int read_credentials(const char *path, char **ret_user, char **ret_passwo
         _cleanup_(json_object_putp) json_object *o = NULL;
         const char *u, *pw, *t;
 
-        o = json_object_from_file(path);
+        /* "-": stdin, a pipe gatewayd filled (secrets never on a command line or in a file). */
+        o = streq(path, "-") ? json_object_from_fd(STDIN_FILENO) : json_object_from_file(path);
         if (!o || !json_object_is_type(o, json_type_object))
                 return worker_error_errno(EINVAL, "Cannot read credentials file %s: expected a JSON object", path);
         u = json_get_string(o, "username");

@@ -152,6 +152,20 @@ class Completion(ImageStack):
         self.assertIn(self.job_id, mine[1])
         self.assertEqual(theirs, {self.other_job_id})
 
+    def test_platforms_from_daemon(self):
+        platform, node, show, nodes, drain, drain_node, resume_node = self.complete(
+            "gatewayctl platform ", "gatewayctl node ", "gatewayctl platform show ", "gatewayctl nodes ",
+            "gatewayctl node drain ", "gatewayctl node drain local ", "gatewayctl node resume local ")
+        self.assertEqual(platform, {"list", "show"})
+        self.assertEqual(node, {"drain", "resume"})
+        self.assertEqual(show, {"local"})
+        self.assertEqual(nodes, {"local"})
+        self.assertEqual(drain, {"local"})
+        self.assertEqual(drain_node, {os.uname().nodename})
+        self.assertEqual(resume_node, {os.uname().nodename})
+        top = self.complete("gatewayctl ")[0]
+        self.assertTrue({"platforms", "platform", "nodes", "node"} <= top, top)
+
     def test_no_daemon_no_candidates(self):
         """Without a reachable daemon nothing is offered and nothing is printed."""
         env_bus = self.bus.env()

@@ -43,11 +43,22 @@ NOT_TRIGGERED = {
     ("post", "/v1/tokens", "403"): "only on the TCP/TLS listeners (test_remote)",
     ("delete", "/v1/tokens/{id}", "403"): "only on the TCP/TLS listeners (test_remote)",
     ("delete", "/v1/tokens/{id}", "503"): "needs shutdown while polkit is still answering",
+    ("get", "/v1/clients", "403"): "only on the TCP/TLS listeners (test_planqk_clients)",
+    ("post", "/v1/clients", "403"): "only on the TCP/TLS listeners (test_planqk_clients)",
+    ("delete", "/v1/clients/{id}", "403"): "only on the TCP/TLS listeners (test_planqk_clients)",
+    ("delete", "/v1/clients/{id}", "503"): "needs shutdown while polkit is still answering",
+    ("post", "/token", "503"): "needs a database that cannot be read",
     ("post", "/v1/services", "503"): "needs shutdown while polkit is still answering",
     ("put", "/v1/services/{name}", "503"): "needs shutdown while polkit is still answering",
     ("delete", "/v1/services/{name}", "503"): "needs shutdown while polkit is still answering",
     ("delete", "/v1/images/{idOrReference}", "503"): "needs shutdown while polkit is still answering",
     ("post", "/v1/images/{id}/expire", "503"): "needs shutdown while polkit is still answering",
+    ("post", "/v1/platforms/{name}/nodes/{node}/drain", "200"): "needs a platform with nodes of its own (SSH; "
+                                                              "test_platforms, test_nodes)",
+    ("post", "/v1/platforms/{name}/nodes/{node}/resume", "200"): "needs a platform with nodes of its own (SSH; "
+                                                               "test_platforms, test_nodes)",
+    ("post", "/v1/platforms/{name}/nodes/{node}/drain", "503"): "needs shutdown while polkit is still answering",
+    ("post", "/v1/platforms/{name}/nodes/{node}/resume", "503"): "needs shutdown while polkit is still answering",
 }
 
 
@@ -442,6 +453,14 @@ class Conformance(StackTestCase):
             ("get", "/v1/tokens"): self.scenario_list_tokens,
             ("post", "/v1/tokens"): self.scenario_create_token,
             ("delete", "/v1/tokens/{id}"): self.scenario_revoke_token,
+            ("get", "/v1/platforms"): self.scenario_list_platforms,
+            ("get", "/v1/platforms/{name}"): self.scenario_get_platform,
+            ("post", "/v1/platforms/{name}/nodes/{node}/drain"): lambda: self.scenario_drain_node("drain"),
+            ("post", "/v1/platforms/{name}/nodes/{node}/resume"): lambda: self.scenario_drain_node("resume"),
+            ("get", "/v1/clients"): self.scenario_list_clients,
+            ("post", "/v1/clients"): self.scenario_create_client,
+            ("delete", "/v1/clients/{id}"): self.scenario_remove_client,
+            ("post", "/token"): self.scenario_fetch_token,
         }
         # Job operations have their own tests (test_jobs, test_planqk) should they be added here.
         documented = [(m, t) for m, t, _ in self.api.operations()
@@ -513,6 +532,64 @@ class Conformance(StackTestCase):
         self.assertEqual(self.call("delete", t, f"/v1/tokens/{mine}", as_user=users.USER).status, 404)
         other = self.call("post", "/v1/tokens", "/v1/tokens", {}, as_user=users.USER).json["id"]
         self.assertEqual(self.call("delete", t, f"/v1/tokens/{other}", as_user=users.ADMIN).status, 204)
+
+    def scenario_list_platforms(self):
+        r = self.call("get", "/v1/platforms", "/v1/platforms", as_user=users.USER)
+        self.assertEqual([p["name"] for p in r.json["platforms"]], ["local"])
+
+    def scenario_get_platform(self):
+        t = "/v1/platforms/{name}"
+        self.assertEqual(self.call("get", t, "/v1/platforms/local", as_user=users.USER).status, 200)
+        self.assertEqual(self.call("get", t, "/v1/platforms/nosuch", as_user=users.USER).status, 404)
+
+    def scenario_drain_node(self, verb):
+        t = f"/v1/platforms/{{name}}/nodes/{{node}}/{verb}"
+        node = self.call("get", "/v1/platforms/{name}", "/v1/platforms/local").json["nodes"][0]["name"]
+        self.assertEqual(self.call("post", t, f"/v1/platforms/local/nodes/{node}/{verb}", as_user=users.USER).status, 403)
+        # The local platform's one node is the gateway host: nothing of its own to drain.
+        self.assertEqual(self.call("post", t, f"/v1/platforms/local/nodes/{node}/{verb}", as_user=users.ADMIN).status, 409)
+        self.assertEqual(self.call("post", t, f"/v1/platforms/nosuch/nodes/{node}/{verb}", as_user=users.ADMIN).status, 404)
+        self.assertEqual(self.call("post", t, f"/v1/platforms/local/nodes/nosuch/{verb}", as_user=users.ADMIN).status, 404)
+    def scenario_create_client(self):
+        t = "/v1/clients"
+        for body in ({}, {"name": "laptop"}, {"scope": ["read", "submit"]}, {"name": "ci", "scope": ["pull"]}):
+            r = self.call("post", t, t, body, as_user=users.USER)
+            self.assertEqual(r.status, 201, r.body)
+        invalid = [{"scope": []}, {"scope": "read"}, {"scope": ["admin"]}, {"name": ""}, {"name": 1},
+                   {"name": "x" * 129}, {"owner": "root"}, [], '"x"']
+        for body in invalid:
+            r = self.call("post", t, t, body, as_user=users.USER)
+            self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), f"{body}: {r.body}")
+
+    def scenario_list_clients(self):
+        created = self.call("post", "/v1/clients", "/v1/clients", {}, as_user=users.OTHER)
+        r = self.call("get", "/v1/clients", "/v1/clients", as_user=users.OTHER)
+        self.assertEqual(r.status, 200)
+        self.assertIn(created.json["clientId"], [x["clientId"] for x in r.json["clients"]])
+
+    def scenario_remove_client(self):
+        t = "/v1/clients/{id}"
+        mine = self.call("post", "/v1/clients", "/v1/clients", {}, as_user=users.USER).json["clientId"]
+        self.assertEqual(self.call("delete", t, f"/v1/clients/{mine}", as_user=users.OTHER).status, 404)
+        self.assertEqual(self.call("delete", t, f"/v1/clients/{mine}", as_user=users.USER).status, 204)
+        self.assertEqual(self.call("delete", t, f"/v1/clients/{mine}", as_user=users.USER).status, 404)
+        other = self.call("post", "/v1/clients", "/v1/clients", {}, as_user=users.USER).json["clientId"]
+        self.assertEqual(self.call("delete", t, f"/v1/clients/{other}", as_user=users.ADMIN).status, 204)
+
+    def scenario_fetch_token(self):
+        """The token endpoint on the unix socket (where it works as well): form bodies, OAuth2 errors."""
+        c = self.call("post", "/v1/clients", "/v1/clients", {"scope": ["read"]}, as_user=users.USER).json
+        form = "application/x-www-form-urlencoded"
+        body = f"grant_type=client_credentials&client_id={c['clientId']}&client_secret={c['clientSecret']}"
+        r = self.call("post", "/token", "/token", body, content_type=form)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["scope"], "read")
+        r = self.call("post", "/token", "/token", body.replace("client_credentials", "password"), content_type=form)
+        self.assertEqual((r.status, r.json["error"]), (400, "unsupported_grant_type"), r.body)
+        r = self.call("post", "/token", "/token", body, content_type="application/json")
+        self.assertEqual((r.status, r.json["error"]), (400, "invalid_request"), r.body)
+        r = self.call("post", "/token", "/token", body[:-1], content_type=form)
+        self.assertEqual((r.status, r.json["error"]), (401, "invalid_client"), r.body)
 
     def scenario_status(self):
         r = self.call("get", "/v1/status", "/v1/status")

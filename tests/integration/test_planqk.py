@@ -69,7 +69,10 @@ class PlanqkTest(JobsBase):
         self.assertIsNotNone(done["endedAt"])
 
         res = self.call("GET", "/{id}/result", 200, job=job["id"])
-        self.assertEqual(res.json, {"data": {"n": 7}, "params": {"mode": "x"}})
+        # the result as printed, plus PlanQK's HAL links (test_planqk_clients checks those)
+        self.assertEqual({k: v for k, v in res.json.items() if not k.startswith("_")},
+                         {"data": {"n": 7}, "params": {"mode": "x"}})
+        self.assertEqual(set(res.json["_links"]), {"self", "status"})
         allr = self.call("GET", "/{id}/interim-results", 200, job=job["id"])
         self.assertEqual(allr.json, [{"step": 1}, {"step": 2}])
         for q, want in (("?last=true", [{"step": 2}]), ("?last=false", [{"step": 1}, {"step": 2}])):
@@ -84,7 +87,8 @@ class PlanqkTest(JobsBase):
         done = self.wait_planqk(job["id"], TERMINAL, service=self.services["fail"])
         self.assertEqual(done["status"], "FAILED")
         res = self.call("GET", "/{id}/result", 200, service=self.services["fail"], job=job["id"])
-        self.assertEqual(set(res.json), {"code", "detail"})
+        self.assertEqual(set(res.json), {"code", "detail", "_links", "_embedded"})
+        self.assertEqual(res.json["_embedded"]["status"]["status"], "FAILED")
         self.assertEqual(res.json["code"], "EXIT_CODE")
 
     def test_queued_shows_pending_and_cancel_states(self):

@@ -294,7 +294,7 @@ class ManPages(unittest.TestCase):
         verbs = [["services"], ["service", "show"], ["service", "create"], ["service", "update"],
                  ["service", "rm"], ["pull"], ["images"], ["image", "show"], ["rmi"], ["image", "expire"],
                  ["submit"], ["jobs"], ["job", "show"], ["job", "rm"], ["result"], ["logs"], ["cancel"],
-                 ["status"]]
+                 ["status"], ["platforms"], ["platform", "show"], ["nodes"]]
         self.check_options("man1/gatewayctl.1", [[ctl, "--help"]] + [[ctl, *v, "--help"] for v in verbs])
 
     def test_configuration_keys(self):
@@ -403,7 +403,8 @@ class PolkitActions(unittest.TestCase):
         return p.stdout
 
     def test_defaults(self):
-        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs", "manage-tokens"):
+        for a in ("manage-services", "manage-images", "manage-jobs", "manage-labs", "manage-tokens",
+                  "manage-platforms"):
             out = self.pkaction(f"org.gatewayd.{a}")
             self.assertIn("implicit any:      auth_admin_keep", out)
         for a in ("pull-image", "submit-job"):

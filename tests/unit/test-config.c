@@ -438,6 +438,105 @@ START_TEST(test_job_retention) {
 }
 END_TEST
 
+/* "Authentication": {"customToken": {...}} (auth-custom-token.c); Shifter's string stays ignored. */
+START_TEST(test_custom_token) {
+        static const char *const bad[] = {
+                "{\"Authentication\": {\"customToken\": {}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t/login\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"ftp://t\", \"verificationUrl\": \"http://t/v\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t\", \"verificationUrl\": \"http://t/v\","
+                " \"verificationField\": \"a;;b\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t\", \"verificationUrl\": \"http://t/v\","
+                " \"verificationField\": \"a,\"}}}",
+                "{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t\", \"verificationUrl\": \"http://t/v\","
+                " \"localUser\": \"\"}}}",
+                "{\"Authentication\": {\"customToken\": \"yes\"}}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("{\"Authentication\": \"munge\"}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->custom_token.token_url);
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"https://t/login\","
+                                      " \"verificationUrl\": \"https://t/me\"}}}", NULL, &c, &err), 0);
+        ck_assert_str_eq(c->custom_token.token_url, "https://t/login");
+        ck_assert_str_eq(c->custom_token.verification_url, "https://t/me");
+        ck_assert_str_eq(c->custom_token.token_field, "apiToken");
+        ck_assert_str_eq(c->custom_token.user_field, "userId");
+        ck_assert_ptr_null(c->custom_token.verification_field);
+        ck_assert_ptr_null(c->custom_token.local_user);
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"customToken\": {\"tokenUrl\": \"http://t/login\","
+                                      " \"verificationUrl\": \"http://t/me\", \"tokenField\": \"key\", \"userField\": \"name\","
+                                      " \"verificationField\": \"is_valid;some,nested\", \"localUser\": \"qiskit\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert_str_eq(c->custom_token.token_field, "key");
+        ck_assert_str_eq(c->custom_token.user_field, "name");
+        ck_assert_str_eq(c->custom_token.verification_field, "is_valid;some,nested");
+        ck_assert_str_eq(c->custom_token.local_user, "qiskit");
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                c = config_free(c);
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+                ck_assert_msg(strstr(err, "Authentication.customToken"), "%s", err);
+        }
+}
+END_TEST
+
+/* "Authentication": Shifter's "munge", gatewayd's object form, a platform's mungeSocketPath. */
+START_TEST(test_munge_authentication) {
+        static const char *const bad[] = {
+                "{\"Authentication\": \"mock\"}",
+                "{\"Authentication\": 1}",
+                "{\"Authentication\": {\"munge\": {\"socket\": \"relative.sock\"}}}",
+                "{\"Authentication\": {\"munge\": \"yes\"}}",
+                "{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"p.sock\"}}}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &c, &err), 0);
+        ck_assert(!c->munge);
+        c = config_free(c);
+
+        /* Shifter's sample configuration: munge, each platform with a socket of its own */
+        ck_assert_int_eq(config_parse(shifter_example, "/etc/imagegw/imagemanager.json", &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_ptr_null(c->munge_socket);
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "systema")), "/var/run/munge/systema.socket");
+        ck_assert_ptr_null(config_munge_socket(c, NULL));
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"munge\": {\"socket\": \"/run/m.sock\"}},"
+                                      " \"Platforms\": {\"a\": {\"accesstype\": \"local\"},"
+                                      "  \"b\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"/run/b.sock\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "a")), "/run/m.sock");
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "b")), "/run/b.sock");
+        ck_assert_str_eq(config_munge_socket(c, NULL), "/run/m.sock");
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"munge\": {}}}", NULL, &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_ptr_null(c->munge_socket);
+        c = config_free(c);
+        /* Shifter's default: a platform's mungeSocketPath alone means munge */
+        ck_assert_int_eq(config_parse("{\"Platforms\": {\"p\": {\"accesstype\": \"local\", \"mungeSocketPath\": \"/run/p.sock\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert(c->munge);
+        ck_assert_str_eq(config_munge_socket(c, config_platform_find(c, "p")), "/run/p.sock");
+        ck_assert_ptr_null(config_munge_socket(c, NULL));
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                c = config_free(c);
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+                ck_assert_ptr_nonnull(strstr(err, i == 2 ? "Authentication.munge.socket" : i == 4 ? "Platforms.p.mungeSocketPath" : "Authentication"));
+        }
+}
+END_TEST
+
 START_TEST(test_remote_access) {
         static const char *const bad[] = {
                 "{\"Listen\": {\"tcp\": \"localhost:80\"}}",
@@ -450,6 +549,8 @@ START_TEST(test_remote_access) {
                 "{\"Admins\": [\"\"]}",
                 "{\"TokenExpiry\": 0}",
                 "{\"TokenExpiry\": 100, \"TokenExpiryMax\": 99}",
+                "{\"ClientTokenExpiry\": 0}",
+                "{\"ClientTokenExpiry\": \"soon\"}",
         };
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *err = NULL;
@@ -461,10 +562,19 @@ START_TEST(test_remote_access) {
         ck_assert_ptr_null(c->listen_tls);
         ck_assert_str_eq(c->anonymous_routes[0], "GET /v1/status");
         ck_assert_str_eq(c->anonymous_routes[1], "GET /planqk/*");
-        ck_assert_ptr_null(c->anonymous_routes[2]);
+        ck_assert_str_eq(c->anonymous_routes[2], "POST /token");
+        ck_assert_ptr_null(c->anonymous_routes[3]);
         ck_assert_uint_eq(c->connections_per_address, 64);
         ck_assert_uint_eq(c->token_expiry_sec, 30 * 86400);
         ck_assert_uint_eq(c->token_expiry_max_sec, 365 * 86400);
+        ck_assert_uint_eq(c->client_token_expiry_sec, 3600);
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"ClientTokenExpiry\": \"0:00:15:00\"}", NULL, &c, &err), 0);
+        ck_assert_uint_eq(c->client_token_expiry_sec, 900);
+        c = config_free(c);
+        ck_assert_int_eq(config_parse("{\"ClientTokenExpiry\": 2}", NULL, &c, &err), 0);
+        ck_assert_uint_eq(c->client_token_expiry_sec, 2);
         c = config_free(c);
 
         ck_assert_int_eq(config_parse("{\"Listen\": {\"tcp\": \"127.0.0.1:8080\", \"tls\": \"[::]:8443\"},"
@@ -499,6 +609,44 @@ START_TEST(test_remote_access) {
         ck_assert_int_lt(config_parse_listen_address("127.0.0.1:", NULL, NULL), 0);
         ck_assert_int_lt(config_parse_listen_address("127.0.0.1:8x", NULL, NULL), 0);
         ck_assert_int_lt(config_parse_listen_address("[::1]8443", NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_authentication_oidc) {
+        static const char *const bad[] = {
+                "{\"Authentication\": {\"oidc\": {\"audience\": \"gw\"}}}",
+                "{\"Authentication\": {\"oidc\": {\"issuer\": \"https://idp.example/realms/x\"}}}",
+                "{\"Authentication\": {\"oidc\": {\"issuer\": \"ftp://idp\", \"audience\": \"gw\"}}}",
+                "{\"Authentication\": {\"oidc\": {\"issuer\": \"https://idp\", \"audience\": \"\"}}}",
+                "{\"Authentication\": {\"oidc\": []}}",
+                "{\"Authentication\": 3}",
+        };
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->oidc_issuer);
+        c = config_free(c);
+        /* Shifter's own value stays accepted (its munge machinery is not ours). */
+        ck_assert_int_eq(config_parse("{\"Authentication\": \"munge\"}", NULL, &c, &err), 0);
+        ck_assert_ptr_null(c->oidc_issuer);
+        c = config_free(c);
+
+        ck_assert_int_eq(config_parse("{\"Authentication\": {\"oidc\": {\"issuer\": \"https://idp.example/realms/x\","
+                                      " \"audience\": \"gw\", \"userClaim\": \"email\", \"localUser\": \"svc\"}}}",
+                                      NULL, &c, &err), 0);
+        ck_assert_str_eq(c->oidc_issuer, "https://idp.example/realms/x");
+        ck_assert_str_eq(c->oidc_audience, "gw");
+        ck_assert_str_eq(c->oidc_user_claim, "email");
+        ck_assert_str_eq(c->oidc_local_user, "svc");
+        c = config_free(c);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                ck_assert_msg(config_parse(bad[i], NULL, &c, &err) < 0, "accepted: %s", bad[i]);
+                ck_assert_ptr_nonnull(err);
+                c = config_free(c);
+        }
 }
 END_TEST
 
@@ -1139,6 +1287,9 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_state_directory_and_log_level);
         tcase_add_test(tc, test_unsupported_platforms);
         tcase_add_test(tc, test_remote_access);
+        tcase_add_test(tc, test_authentication_oidc);
+        tcase_add_test(tc, test_munge_authentication);
+        tcase_add_test(tc, test_custom_token);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("values");

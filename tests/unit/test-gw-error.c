@@ -32,6 +32,8 @@ static const struct {
         { GW_ERROR_UNAVAILABLE,            503, "Unavailable",          "org.gatewayd.Gateway1.Error.Unavailable" },
         { GW_ERROR_INSUFFICIENT_STORAGE,   507, "InsufficientStorage",  "org.gatewayd.Gateway1.Error.InsufficientStorage" },
         { GW_ERROR_UNAUTHENTICATED,        401, "Unauthenticated",      "org.gatewayd.Gateway1.Error.Unauthenticated" },
+        { GW_ERROR_NO_SUCH_PLATFORM,       404, "NotFound",             "org.gatewayd.Gateway1.Error.NoSuchPlatform" },
+        { GW_ERROR_NO_SUCH_NODE,           404, "NotFound",             "org.gatewayd.Gateway1.Error.NoSuchNode" },
 };
 
 START_TEST(test_table) {

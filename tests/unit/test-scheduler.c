@@ -257,6 +257,33 @@ START_TEST(test_timestamps) {
 }
 END_TEST
 
+/* External users acting as one local account (Caller.subject) are users of their own: each gets
+ * its JobsPerUser slot and its fair share, apart from the account itself. */
+START_TEST(test_subjects_are_users) {
+        Job *sel[MAX_JOBS];
+        size_t n;
+
+        reset();
+        add(1000, JOB_QUEUED, NULL)->subject = (char *) "alice";
+        add(1000, JOB_QUEUED, NULL)->subject = (char *) "alice";
+        add(1000, JOB_QUEUED, NULL)->subject = (char *) "bob";
+        add(1000, JOB_QUEUED, NULL);    /* the account itself */
+        n = select_(1, 0, sel);
+        ck_assert_uint_eq(n, 3);
+        ck_assert_ptr_eq(sel[0], &jobs[0]);
+        ck_assert_ptr_eq(sel[1], &jobs[2]);
+        ck_assert_ptr_eq(sel[2], &jobs[3]);
+        promote(sel, n);
+        ck_assert_uint_eq(select_(1, 0, sel), 0);
+        ck_assert(job_is_owned_by(&jobs[0], 1000, "alice"));
+        ck_assert(!job_is_owned_by(&jobs[0], 1000, "bob"));
+        ck_assert(!job_is_owned_by(&jobs[0], 1000, NULL));
+        ck_assert(!job_is_owned_by(&jobs[3], 1000, "alice"));
+        ck_assert(job_is_owned_by(&jobs[3], 1000, NULL));
+        ck_assert(!job_is_owned_by(&jobs[3], 1001, NULL));
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("scheduler");
         TCase *tc = tcase_create("core");
@@ -271,6 +298,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_empty);
         tcase_add_test(tc, test_planqk_view);
         tcase_add_test(tc, test_timestamps);
+        tcase_add_test(tc, test_subjects_are_users);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1,0 +1,373 @@
+"""The platforms surfaces (issue 9 §3): GET /v1/platforms[/{name}], node drain/resume over HTTP
+and D-Bus (polkit org.gatewayd.manage-platforms), the platform objects on the bus and
+gatewayctl's platforms / platform show / nodes / node drain|resume, against a real gatewayd with
+two local platforms and a remote (SSH) one whose hosts nobody listens on."""
+import json
+import os
+import re
+import subprocess
+import unittest
+
+import test_jobs
+import test_remote
+from harness import users
+from harness.gatewayd import check_sanitizer_output
+from harness.procs import TempDir
+from harness.stack import StackTestCase
+
+PLATFORM_PATH = "/org/gatewayd/Gateway1/platform/"
+PLATFORM_IFACE = "org.gatewayd.Gateway1.Platform"
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+NODE_STATES = {"connecting", "up", "unreachable", "refused", "draining"}
+# Port 1 on loopback: nobody listens there, so the remote platform's nodes are unreachable.
+CLUSTER_HOSTS = ["127.0.0.1:1", "127.0.0.1:2"]
+MAX_CLUSTERS = 3
+
+
+def bus_path(name):
+    """sd_bus_path_encode() of a platform name made of [a-z]."""
+    return PLATFORM_PATH + name
+
+
+class Platforms(StackTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = TempDir(prefix="gatewayd-platforms-")
+        try:
+            cls.scratch_dir = os.path.join(cls.tmp.path, "scratch-images")
+            os.makedirs(cls.scratch_dir)
+            key = os.path.join(cls.tmp.path, "id_ed25519")
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
+                           capture_output=True)
+            known = os.path.join(cls.tmp.path, "known_hosts")
+            open(known, "w").close()
+            cls.config = {
+                "MaxClusters": MAX_CLUSTERS,
+                "Platforms": {
+                    "here": {"accesstype": "local"},
+                    "scratch": {"accesstype": "local", "local": {"imageDir": cls.scratch_dir}},
+                    "cluster": {"accesstype": "remote", "host": CLUSTER_HOSTS,
+                                "ssh": {"username": "gwnode", "key": key, "knownHosts": known,
+                                        "imageDir": "/var/lib/gwnode/images"}},
+                },
+                "DefaultPlatform": "here",
+            }
+            super().setUpClass()
+        except BaseException:
+            cls.tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.tmp.cleanup()
+
+    def get(self, path, as_user=users.USER):
+        r = self.gw.http("GET", path, as_user=as_user)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json
+
+    def assertLocalNode(self, nodes):
+        self.assertEqual(len(nodes), 1, nodes)
+        n = nodes[0]
+        self.assertEqual(n["name"], os.uname().nodename)
+        self.assertEqual(n["state"], "up")
+        self.assertEqual(n["slots"], MAX_CLUSTERS)
+        self.assertEqual(n["running"], 0)
+        self.assertRegex(n["lastContact"], ISO)
+
+    def assertCluster(self, p):
+        """The remote platform: listed whatever its implementation can do, its hosts named; if
+        it cannot run jobs, it says why and has no nodes; if it can, its nodes are the
+        configured hosts in a documented state (none of them can be up)."""
+        self.assertEqual((p["kind"], p["accesstype"], p["default"]), ("ssh", "remote", False))
+        self.assertEqual(p["hosts"], CLUSTER_HOSTS)
+        self.assertEqual(p["nodeImageDir"], "/var/lib/gwnode/images")
+        self.assertIsInstance(p["nodes"], list)
+        if not p["runsJobs"]:
+            self.assertIn("not implemented", p["unsupported"])
+            self.assertEqual(p["nodes"], [])
+        for n in p["nodes"]:
+            self.assertIn(n["name"], CLUSTER_HOSTS)
+            self.assertIn(n["state"], NODE_STATES - {"up"})
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def test_list(self):
+        l = self.get("/v1/platforms")["platforms"]
+        self.assertEqual([p["name"] for p in l], ["cluster", "here", "scratch"])
+        by = {p["name"]: p for p in l}
+        here, scratch = by["here"], by["scratch"]
+        self.assertEqual((here["kind"], here["accesstype"], here["default"]), ("local", "local", True))
+        self.assertEqual((here["runsJobs"], here["holdsImages"]), (True, True))
+        self.assertNotIn("unsupported", here)
+        self.assertEqual(here["imageDir"], os.path.join(self.gw.state_dir, "images"))
+        self.assertLocalNode(here["nodes"])
+        self.assertEqual((scratch["kind"], scratch["default"], scratch["runsJobs"]), ("local", False, True))
+        self.assertEqual(scratch["imageDir"], self.scratch_dir)
+        self.assertLocalNode(scratch["nodes"])
+        self.assertCluster(by["cluster"])
+
+    def test_show(self):
+        listed = {p["name"]: p for p in self.get("/v1/platforms")["platforms"]}
+        for name in ("here", "scratch", "cluster"):
+            with self.subTest(platform=name):
+                p = self.get(f"/v1/platforms/{name}", as_user=users.OTHER)
+                for a in (p, listed[name]):
+                    for n in a["nodes"]:
+                        n.pop("lastContact", None)
+                self.assertEqual(p, listed[name])
+        self.assertLocalNode(self.get("/v1/platforms/here")["nodes"])
+
+    def test_show_unknown(self):
+        for path in ("/v1/platforms/nosuch", "/v1/platforms/HERE", "/v1/platforms/here%00"):
+            with self.subTest(path=path):
+                self.assertError(self.gw.http("GET", path, as_user=users.USER), 404, "NotFound", "No platform")
+        self.assertServing()
+
+    def drain(self, platform, node, verb="drain", as_user=users.ADMIN):
+        return self.gw.http("POST", f"/v1/platforms/{platform}/nodes/{node}/{verb}", as_user=as_user)
+
+    def test_drain_local_refused(self):
+        host = os.uname().nodename
+        for verb in ("drain", "resume"):
+            for as_user in (users.ADMIN, "root"):
+                with self.subTest(verb=verb, user=as_user):
+                    r = self.drain("here", host, verb, as_user=as_user)
+                    self.assertError(r, 409, "Conflict", "no nodes of its own")
+                    self.assertIn("gateway host", r.json["error"]["message"])
+        self.assertLocalNode(self.get("/v1/platforms/here")["nodes"])
+
+    def test_drain_unknown(self):
+        host = os.uname().nodename
+        self.assertError(self.drain("nosuch", host), 404, "NotFound", "No platform 'nosuch'")
+        self.assertError(self.drain("here", "no-such-node"), 404, "NotFound", "no node 'no-such-node'")
+        self.assertError(self.drain("cluster", "127.0.0.1:99", "resume"), 404, "NotFound", "no node")
+        self.assertServing()
+
+    def test_drain_needs_authorization(self):
+        host = os.uname().nodename
+        for as_user in (users.USER, users.OTHER):
+            for platform, node in (("here", host), ("nosuch", "x"), ("cluster", CLUSTER_HOSTS[0])):
+                with self.subTest(user=as_user, platform=platform):
+                    # Refused before anything is looked up, as every admin route.
+                    self.assertError(self.drain(platform, node, as_user=as_user), 403, "AccessDenied")
+                    self.assertError(self.drain(platform, node, "resume", as_user=as_user), 403, "AccessDenied")
+        self.assertServing()
+
+    def test_drain_ignores_body_and_other_methods(self):
+        host = os.uname().nodename
+        r = self.gw.http("GET", f"/v1/platforms/here/nodes/{host}/drain")
+        self.assertEqual(r.status, 405, r.body)
+        self.assertEqual(r.headers.get("allow"), "POST")
+        r = self.gw.http("POST", "/v1/platforms/here")
+        self.assertEqual(r.status, 405, r.body)
+        self.assertError(self.gw.http("GET", f"/v1/platforms/here/nodes/{host}"), 404, "NotFound")
+
+    # -- D-Bus -----------------------------------------------------------------------------------
+
+    def test_bus_list_and_get(self):
+        p, data = self.gw.call("ListPlatforms", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(data[0], [["cluster", "ssh", False, data[0][0][3], bus_path("cluster")],
+                                   ["here", "local", True, True, bus_path("here")],
+                                   ["scratch", "local", False, True, bus_path("scratch")]])
+        p, data = self.gw.call("GetPlatform", "s", "here", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rec = json.loads(data[0])
+        self.assertEqual((rec["name"], rec["kind"], rec["default"]), ("here", "local", True))
+        self.assertLocalNode(rec["nodes"])
+        self.assertCluster(json.loads(self.gw.call("GetPlatform", "s", "cluster")[1][0]))
+
+    def test_bus_unknown_platform(self):
+        p, err = self.gw.gdbus_call("GetPlatform", "nosuch", as_user=users.USER)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NoSuchPlatform", p.stderr)
+        p, err = self.gw.gdbus_call("DrainNode", "nosuch", "x")
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NoSuchPlatform", p.stderr)
+        p, err = self.gw.gdbus_call("ResumeNode", "here", "no-such-node")
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.NoSuchNode", p.stderr)
+        p = self.gw.busctl("get-property", "org.gatewayd.Gateway1", bus_path("nosuch"), PLATFORM_IFACE, "Name")
+        self.assertNotEqual(p.returncode, 0)
+
+    def test_bus_drain(self):
+        host = os.uname().nodename
+        for method in ("DrainNode", "ResumeNode"):
+            with self.subTest(method=method):
+                p, err = self.gw.gdbus_call(method, "here", host, as_user=users.ADMIN)
+                self.assertEqual(err, "org.gatewayd.Gateway1.Error.Conflict", p.stderr)
+                self.assertIn("no nodes of its own", p.stderr)
+                p, err = self.gw.gdbus_call(method, "here", host, as_user=users.USER)
+                self.assertEqual(err, "org.gatewayd.Gateway1.Error.AccessDenied", p.stderr)
+
+    def test_bus_objects(self):
+        def prop(name, prop, sig):
+            p = self.gw.busctl("get-property", "org.gatewayd.Gateway1", bus_path(name), PLATFORM_IFACE, prop,
+                               as_user=users.USER)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return p.stdout.strip()
+
+        self.assertEqual(prop("here", "Name", "s"), 's "here"')
+        self.assertEqual(prop("here", "Kind", "s"), 's "local"')
+        self.assertEqual(prop("here", "AccessType", "s"), 's "local"')
+        self.assertEqual(prop("here", "Default", "b"), "b true")
+        self.assertEqual(prop("scratch", "Default", "b"), "b false")
+        self.assertEqual(prop("here", "RunsJobs", "b"), "b true")
+        self.assertEqual(prop("here", "Unsupported", "s"), 's ""')
+        self.assertEqual(prop("scratch", "ImageDirectory", "s"), f's "{self.scratch_dir}"')
+        self.assertEqual(prop("cluster", "Kind", "s"), 's "ssh"')
+        if prop("cluster", "RunsJobs", "b") == "b false":
+            self.assertIn("not implemented", prop("cluster", "Unsupported", "s"))
+
+        p, data = self.gw.call("GetNodes", path=bus_path("here"), iface=PLATFORM_IFACE, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLocalNode(json.loads(data[0]))
+
+        # Enumerated in the tree and by the ObjectManager.
+        p = self.gw.busctl("tree", "--list", "org.gatewayd.Gateway1", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for name in ("here", "scratch", "cluster"):
+            self.assertIn(bus_path(name), p.stdout.split())
+        p, data = self.gw.call("GetManagedObjects", iface="org.freedesktop.DBus.ObjectManager")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(PLATFORM_IFACE, data[0][bus_path("scratch")])
+
+    # -- gatewayctl ------------------------------------------------------------------------------
+
+    def ctl(self, *args, as_user=users.USER):
+        p = self.gw.gatewayctl(*args, as_user=as_user, input="")
+        check_sanitizer_output(p.stderr)
+        return p
+
+    def test_gatewayctl_platforms(self):
+        p = self.ctl("platforms")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "KIND", "DEFAULT", "JOBS", "NODES"])
+        rows = {l.split()[0]: l.split() for l in lines[1:4]}
+        self.assertEqual(rows["here"], ["here", "local", "yes", "yes", "1", "up"])
+        self.assertEqual(rows["scratch"], ["scratch", "local", "no", "yes", "1", "up"])
+        self.assertEqual(rows["cluster"][:3], ["cluster", "ssh", "no"])
+        self.assertIn("3 platforms listed.", p.stdout)
+
+        p = self.ctl("platforms", "--json=short")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([x["name"] for x in json.loads(p.stdout)], ["cluster", "here", "scratch"])
+
+    def test_gatewayctl_nodes(self):
+        host = os.uname().nodename
+        p = self.ctl("nodes", "here", "scratch")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["PLATFORM", "NODE", "STATE", "SLOTS", "RUNNING", "LAST", "CONTACT"])
+        self.assertEqual(lines[1].split()[:5], ["here", host, "up", str(MAX_CLUSTERS), "0"])
+        self.assertEqual(lines[2].split()[:5], ["scratch", host, "up", str(MAX_CLUSTERS), "0"])
+        self.assertIn("2 nodes listed.", p.stdout)
+
+        p = self.ctl("nodes", "--json=short")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        nodes = json.loads(p.stdout)
+        self.assertEqual([(n["platform"], n["name"]) for n in nodes if n["platform"] != "cluster"],
+                         [("here", host), ("scratch", host)])
+
+        p = self.ctl("nodes", "nosuch")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("No platform 'nosuch'", p.stderr)
+
+    def test_gatewayctl_platform_show(self):
+        p = self.ctl("platform", "show", "scratch")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^ *Kind: local$")
+        self.assertRegex(p.stdout, r"(?m)^ *Default: no$")
+        self.assertRegex(p.stdout, r"(?m)^ *Runs jobs: yes$")
+        self.assertRegex(p.stdout, rf"(?m)^ *Image dir: {re.escape(self.scratch_dir)}$")
+        self.assertRegex(p.stdout, rf"(?m)^{re.escape(os.uname().nodename)} +up +{MAX_CLUSTERS} +0 ")
+
+        p = self.ctl("platform", "show", "cluster")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^ *Hosts: 127\.0\.0\.1:1\n *127\.0\.0\.1:2$")
+
+        p = self.ctl("platform", "show", "nosuch")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("No platform 'nosuch'", p.stderr)
+
+    def test_gatewayctl_node_drain(self):
+        host = os.uname().nodename
+        p = self.ctl("node", "drain", "here", host, as_user="root")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"Failed to drain node '{host}' of platform 'here'", p.stderr)
+        self.assertIn("no nodes of its own", p.stderr)
+        p = self.ctl("node", "resume", "here", host, as_user=users.USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Failed to resume node", p.stderr)
+        self.assertIn("denied", p.stderr.lower())
+        p = self.ctl("node", "drain", "here")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Too few arguments", p.stderr)
+
+
+class RunningJobs(test_jobs.JobsBase):
+    """The default configuration (one platform, "local"): its node counts the jobs whose workers
+    it watches, from start to end."""
+    max_clusters = 4
+
+    def node(self):
+        r = self.gw.http("GET", "/v1/platforms/local", as_user=users.OTHER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(len(r.json["nodes"]), 1, r.body)
+        return r.json["nodes"][0]
+
+    def test_default_platform(self):
+        r = self.gw.http("GET", "/v1/platforms", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual([(p["name"], p["kind"], p["default"], p["runsJobs"]) for p in r.json["platforms"]],
+                         [("local", "local", True, True)])
+
+    def test_running_counted(self):
+        self.assertEqual((self.node()["running"], self.node()["slots"]), (0, 4))
+        jobs = [self.submit("sleep", params={"sleep": 60}).json["id"] for _ in range(2)]
+        for j in jobs:
+            self.cleanup_job(j)
+            self.wait_log(j, "sleeping 60")
+        self.assertEqual(self.node()["running"], 2)
+        p = self.gw.gatewayctl("nodes", as_user=users.USER, input="")
+        self.assertRegex(p.stdout, r"(?m)^local +\S+ +up +4 +2 ")
+
+        self.gw.http("PUT", f"/v1/jobs/{jobs[0]}/cancel", as_user=users.USER)
+        self.wait_status(jobs[0], test_jobs.TERMINAL)
+        self.assertEqual(self.node()["running"], 1)
+        self.gw.http("PUT", f"/v1/jobs/{jobs[1]}/cancel", as_user=users.USER)
+        self.wait_status(jobs[1], test_jobs.TERMINAL)
+        self.assertEqual(self.node()["running"], 0)
+
+
+class NetworkCallers(test_remote.RemoteBase):
+    """On the TCP listener: reading platforms takes the "read" scope, draining every scope and,
+    for a network identity, gatewayd's Admins list (polkit cannot judge one)."""
+
+    def test_read_scope_reads(self):
+        t = self.create_token(scope=["read"])["token"]
+        r = self.net("GET", "/v1/platforms", token=t)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([p["name"] for p in r.json["platforms"]], ["local"])
+        r = self.net("GET", "/v1/platforms/local", token=t)
+        self.assertEqual((r.status, r.json["name"]), (200, "local"), r)
+        self.assertNetError(self.net("GET", "/v1/platforms/nosuch", token=t), 404, "NotFound")
+        self.assertNetError(self.net("GET", "/v1/platforms"), 401, "Unauthenticated")
+
+    def test_drain_needs_every_scope_and_admins(self):
+        node = self.gw.http("GET", "/v1/platforms/local").json["nodes"][0]["name"]
+        path = f"/v1/platforms/local/nodes/{node}/drain"
+        read = self.create_token(users.ADMIN, scope=["read"])["token"]
+        self.assertNetError(self.net("POST", path, token=read), 403, "AccessDenied")
+        user = self.create_token(users.USER)["token"]
+        self.assertNetError(self.net("POST", path, token=user), 403, "AccessDenied")
+        admin = self.create_token(users.ADMIN)["token"]
+        self.assertNetError(self.net("POST", path, token=admin), 409, "Conflict")
+        self.assertNetError(self.net("POST", "/v1/platforms/nosuch/nodes/x/resume", token=admin), 404, "NotFound")
+
+
+if __name__ == "__main__":
+    unittest.main()
