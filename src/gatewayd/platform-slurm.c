@@ -1274,32 +1274,31 @@ static json_object *slurm_report_nodes(Platform *p) {
         return sp->nodes ? json_object_get(sp->nodes) : json_object_new_array();
 }
 
+/* Added to the platform's fields on the surfaces (GET /v1/platforms, D-Bus, gatewayctl). */
 static json_object *slurm_report_state(Platform *p) {
         SlurmPlatform *sp = p->data;
-        json_object *o = json_object_new_object(), *c = json_object_new_object();
+        json_object *o = json_object_new_object();
         unsigned queued = 0, running = 0;
 
-        if (!o || !c) {
-                json_object_put(o);
-                json_object_put(c);
+        if (!o)
                 return NULL;
-        }
+        /* gatewayd's jobs on the cluster: queued (submitted or waiting for slurmrestd) and
+         * running (the worker started) */
         for (SlurmJob *s = sp->jobs; s; s = s->next)
                 if (s->started)
                         running++;
                 else
                         queued++;
-        json_object_object_add(c, "url", json_object_new_string(p->config->slurm_url));
-        json_object_object_add(c, "reachable", sp->reachable < 0 ? NULL : json_object_new_boolean(sp->reachable));
-        json_object_object_add(c, "status", json_object_new_string(sp->reachable < 0 ? "not contacted yet" :
+        json_object_object_add(o, "url", json_object_new_string(p->config->slurm_url));
+        json_object_object_add(o, "reachable", sp->reachable < 0 ? NULL : json_object_new_boolean(sp->reachable));
+        json_object_object_add(o, "status", json_object_new_string(sp->reachable < 0 ? "not contacted yet" :
                                                                     sp->reachable ? "reachable" : strempty(sp->status)));
         if (sp->version)
-                json_object_object_add(c, "version", json_object_new_string(sp->version));
-        json_object_object_add(c, "apiVersion", json_object_new_string(slurm_rest_version(sp->rest)));
-        json_object_object_add(c, "partitions", sp->partitions ? json_object_get(sp->partitions) : json_object_new_array());
-        json_object_object_add(c, "queued", json_object_new_int64(queued));
-        json_object_object_add(c, "running", json_object_new_int64(running));
-        json_object_object_add(o, "slurm", c);
+                json_object_object_add(o, "slurmVersion", json_object_new_string(sp->version));
+        json_object_object_add(o, "apiVersion", json_object_new_string(slurm_rest_version(sp->rest)));
+        json_object_object_add(o, "partitions", sp->partitions ? json_object_get(sp->partitions) : json_object_new_array());
+        json_object_object_add(o, "queued", json_object_new_int64(queued));
+        json_object_object_add(o, "running", json_object_new_int64(running));
         return o;
 }
 

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -347,6 +348,37 @@ int slurm_partitions_from_json(json_object *answer, SlurmPartition **ret, size_t
         return 0;
 }
 
+static bool strcaseeq(const char *a, const char *b) {
+        return strcasecmp(a, b) == 0;
+}
+
+static bool flags_contain(json_object *flags, const char *flag) {
+        size_t n = flags ? json_object_array_length(flags) : 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const char *f = json_object_get_string(json_object_array_get_idx(flags, i));
+                if (f && strcaseeq(f, flag))
+                        return true;
+        }
+        return false;
+}
+
+/* The surfaces' node states (PlatformNode.state) from Slurm's: drained or draining nodes take no
+ * new jobs ("draining"), nodes slurmctld cannot reach or use are "unreachable", the rest "up". */
+const char *slurm_node_state_to_surface(const char *state, json_object *flags) {
+        static const char *const unusable[] = { "down", "fail", "failing", "future", "unknown", "error" };
+
+        if (flags_contain(flags, "DRAIN") || (state && (strcaseeq(state, "drain") || strcaseeq(state, "drained") ||
+                                                        strcaseeq(state, "draining"))))
+                return "draining";
+        if (!state || flags_contain(flags, "NOT_RESPONDING") || flags_contain(flags, "POWERED_DOWN"))
+                return "unreachable";
+        for (size_t i = 0; i < ELEMENTSOF(unusable); i++)
+                if (strcaseeq(state, unusable[i]))
+                        return "unreachable";
+        return "up";
+}
+
 /* Keeps what the surfaces show of a node; everything else of Slurm's answer is dropped. */
 int slurm_nodes_from_json(json_object *answer, json_object **ret) {
         json_object *nodes = json_get_typed(answer, "nodes", json_type_array), *a;
@@ -372,18 +404,18 @@ int slurm_nodes_from_json(json_object *answer, json_object **ret) {
                         json_object_put(a);
                         return -ENOMEM;
                 }
+                flags = json_get_typed(o, "state_flags", json_type_array);
                 json_object_object_add(node, "name", json_object_new_string(name));
-                /* Lower case as the other platforms' nodes ("idle", "allocated", "down", ...). */
+                json_object_object_add(node, "state", json_object_new_string(slurm_node_state_to_surface(state, flags)));
+                /* Slurm's own words, lower case as 22.05 gives them ("idle", "allocated", ...). */
                 if (state) {
                         _cleanup_free_ char *lower = strdup(state);
                         for (char *c = lower; c && *c; c++)
                                 *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
-                        json_object_object_add(node, "state", json_object_new_string(lower ?: state));
-                } else
-                        json_object_object_add(node, "state", json_object_new_string("unknown"));
-                flags = json_get_typed(o, "state_flags", json_type_array);
+                        json_object_object_add(node, "slurmState", json_object_new_string(lower ?: state));
+                }
                 if (flags)
-                        json_object_object_add(node, "stateFlags", json_object_get(flags));
+                        json_object_object_add(node, "slurmStateFlags", json_object_get(flags));
                 if (reason && *reason)
                         json_object_object_add(node, "reason", json_object_new_string(reason));
                 if (get_int64(o, "cpus", &v) == 0 && v >= 0)

@@ -105,9 +105,11 @@ void slurm_partitions_free(SlurmPartition *p, size_t n);
 /* GET partitions. */
 int slurm_partitions_from_json(json_object *answer, SlurmPartition **ret, size_t *ret_n);
 
-/* GET nodes: an array of {name, state (lower case), stateFlags, reason, cpus, allocatedCpus,
- * partitions} for the platforms surface. */
+/* GET nodes: an array of {name, state, slurmState (lower case), slurmStateFlags, reason, cpus,
+ * allocatedCpus, partitions} for the platforms surface; state is one of the surfaces' (up,
+ * draining, unreachable: slurm_node_state_to_surface()). */
 int slurm_nodes_from_json(json_object *answer, json_object **ret);
+const char *slurm_node_state_to_surface(const char *state, json_object *flags);
 
 typedef struct SlurmPing {
         char *hostname;

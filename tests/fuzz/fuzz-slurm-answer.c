@@ -56,6 +56,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (slurm_nodes_from_json(a.json, &nodes) >= 0) {
                         if (!json_object_is_type(nodes, json_type_array))
                                 abort();
+                        /* every node has one of the surfaces' states */
+                        for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+                                json_object *st;
+                                const char *v;
+                                if (!json_object_object_get_ex(json_object_array_get_idx(nodes, i), "state", &st) ||
+                                    !(v = json_object_get_string(st)) ||
+                                    (strcmp(v, "up") != 0 && strcmp(v, "draining") != 0 && strcmp(v, "unreachable") != 0))
+                                        abort();
+                        }
                         json_object_put(nodes);
                 }
         }

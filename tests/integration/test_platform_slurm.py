@@ -15,7 +15,7 @@ import tempfile
 import time
 import unittest
 
-from harness import images, procs, slurm, users
+from harness import images, openapi, procs, slurm, users
 from harness.bus import BusMonitor
 from harness.bus import PrivateBus
 from harness.gatewayd import Gatewayd
@@ -25,6 +25,7 @@ from test_jobs import bus_path_encode
 from test_slurm import build_binary, launcher_config_path
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
+API_DOC = openapi.load(os.path.join(procs.source_dir(), "docs", "openapi.yaml"))
 # What the job sees: its uid and its input; a result through the PlanQK marker.
 WHOAMI = ('echo "uid $(id -u)"; echo "PlanQK:Job:InterimResult: {\\"step\\": 1}"; '
           'echo "PlanQK:Job:Result: {\\"uid\\": $(id -u), \\"data\\": $(cat /var/input/data.json)}"')
@@ -166,6 +167,15 @@ class SlurmPlatformBase(StackTestCase):
         self.assertEqual(r.status, 200, r.body)
         return r.json
 
+    def platform(self):
+        """GET /v1/platforms/cluster, checked against docs/openapi.yaml."""
+        r = self.gw.http("GET", "/v1/platforms/cluster", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        v = openapi.Validator(API_DOC)
+        problems = v.check(v.response_schema("/v1/platforms/{name}", "GET", 200), r.json)
+        self.assertFalse(problems, f"{r.body[:1000]}: {problems}")
+        return r.json
+
     def record(self, job_id):
         with open(os.path.join(self.gw.state_dir, "jobs", job_id, "slurm.json")) as f:
             return json.load(f)
@@ -232,6 +242,25 @@ class SlurmPlatformTest(SlurmPlatformBase):
         # the step's last writes raced with the removal; nothing announces it)
         procs.wait_for(lambda: not os.path.exists(os.path.join(self.spool_root, job["id"])), timeout=15,
                        what="the Slurm spool to be removed")
+
+    def test_platform_shows_the_cluster(self):
+        # GET /v1/platforms/cluster: the cluster's state from slurmrestd (ping, partitions,
+        # nodes) and gatewayd's jobs on it
+        p = procs.wait_for(lambda: (lambda p: p if p.get("reachable") and p["nodes"] else None)(self.platform()),
+                           timeout=15, what="the cluster's state")
+        self.assertEqual((p["kind"], p["runsJobs"], p["status"]), ("slurm", True, "reachable"))
+        self.assertEqual(p["slurmVersion"][:5], "22.05")
+        self.assertEqual([(x["name"], x["state"]) for x in p["partitions"]], [("debug", "UP")])
+        self.assertEqual([(n["name"], n["state"]) for n in p["nodes"]], [(self.cluster.node, "up")])
+        self.assertIn(p["nodes"][0]["slurmState"], ("idle", "mixed", "allocated"))
+        self.assertEqual((p["queued"], p["running"]), (0, 0))
+        job = self.submit("sleep", params={"sleep": 60})
+        self.cleanup_job(job["id"])
+        self.wait_status(job["id"], "RUNNING")
+        self.assertEqual((self.platform()["queued"], self.platform()["running"]), (0, 1))
+        out = self.gw.gatewayctl("platforms", as_user=users.USER)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("cluster", out.stdout)
 
     def test_root_job_runs_as_nobody(self):
         job = self.submit(as_user=None)
@@ -383,6 +412,11 @@ class SlurmPlatformRecovery(SlurmPlatformBase):
             procs.wait_for(lambda: "slurmrestd: cannot reach slurmrestd" in self.gw.stderr_text()[n:],
                            timeout=30, what="gatewayd to say slurmrestd is away")
             self.assertEqual(self.job(job["id"])["status"], "PENDING")
+            # the platform says why, and counts the waiting job
+            p = self.platform()
+            self.assertIs(p["reachable"], False)
+            self.assertIn("cannot reach slurmrestd", p["status"])
+            self.assertEqual(p["queued"], 1)
         finally:
             self.cluster.start_slurmrestd()
         done = self.wait_status(job["id"], TERMINAL, timeout=60)

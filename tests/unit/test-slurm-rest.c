@@ -274,7 +274,8 @@ START_TEST(test_nodes) {
         ck_assert_uint_eq(json_object_array_length(nodes), 1);
         n = json_object_array_get_idx(nodes, 0);
         ck_assert_ptr_nonnull(json_get_string(n, "name"));
-        ck_assert_str_eq(json_get_string(n, "state"), "idle");
+        ck_assert_str_eq(json_get_string(n, "state"), "up");
+        ck_assert_str_eq(json_get_string(n, "slurmState"), "idle");
         ck_assert(json_object_object_get_ex(n, "cpus", &v));
         ck_assert_int_eq(json_object_get_int(v), 8);
         ck_assert(json_object_object_get_ex(n, "partitions", &v));
@@ -283,14 +284,22 @@ START_TEST(test_nodes) {
 
         bad = json_tokener_parse("{\"nodes\": {}}");
         ck_assert_int_eq(slurm_nodes_from_json(bad, &odd_nodes), -EBADMSG);
-        /* nameless entries are skipped, upper-case states (older versions) are lowered */
-        odd = json_tokener_parse("{\"nodes\": [1, {\"state\": \"IDLE\"}, {\"name\": \"n2\", \"state\": \"DOWN\","
-                                 " \"reason\": \"Not responding\"}]}");
+        /* nameless entries are skipped; older versions' upper-case states are lowered */
+        odd = json_tokener_parse("{\"nodes\": [1, {\"state\": \"IDLE\"},"
+                                 " {\"name\": \"n2\", \"state\": \"DOWN\", \"reason\": \"Not responding\"},"
+                                 " {\"name\": \"n3\", \"state\": \"idle\", \"state_flags\": [\"DRAIN\"]},"
+                                 " {\"name\": \"n4\", \"state\": \"mixed\", \"state_flags\": [\"NOT_RESPONDING\"]},"
+                                 " {\"name\": \"n5\", \"state\": \"allocated\"}, {\"name\": \"n6\"}]}");
         ck_assert_int_eq(slurm_nodes_from_json(odd, &odd_nodes), 0);
-        ck_assert_uint_eq(json_object_array_length(odd_nodes), 1);
+        ck_assert_uint_eq(json_object_array_length(odd_nodes), 5);
         n = json_object_array_get_idx(odd_nodes, 0);
-        ck_assert_str_eq(json_get_string(n, "state"), "down");
+        ck_assert_str_eq(json_get_string(n, "state"), "unreachable");
+        ck_assert_str_eq(json_get_string(n, "slurmState"), "down");
         ck_assert_str_eq(json_get_string(n, "reason"), "Not responding");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 1), "state"), "draining");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 2), "state"), "unreachable");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 3), "state"), "up");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 4), "state"), "unreachable");
 }
 END_TEST
 
