@@ -588,8 +588,14 @@ static bool conclude_from_exit(SlurmJob *s) {
         state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
         if (!job_state_is_terminal(state))
                 state = JOB_UNKNOWN;
-        if (state == JOB_CANCELLED && streq_ptr(s->slurm_state, "TIMEOUT")) {
+        /* Slurm signals every process of the step: the worker may record its SIGTERM as a
+         * cancel, or the job's own death by it as a failure. Slurm's reason decides. */
+        if ((state == JOB_CANCELLED || state == JOB_FAILED) && streq_ptr(s->slurm_state, "TIMEOUT")) {
                 conclude_as(s, JOB_FAILED, "TIMEOUT", "The job reached the Slurm time limit");
+                return true;
+        }
+        if (state == JOB_FAILED && streq_ptr(s->slurm_state, "CANCELLED")) {
+                conclude_as(s, JOB_CANCELLED, "CANCELLED", "The Slurm job was cancelled");
                 return true;
         }
         if (json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
@@ -661,14 +667,17 @@ static void log_changed(SlurmJob *s) {
                                           on_log_timer, s);
 }
 
-static bool exit_status_is_cancelled(const char *text) {
+/* A CANCELLED or FAILED outcome gatewayd did not cause may be Slurm's doing (scancel, the time
+ * limit): its final state says. */
+static bool exit_status_needs_slurm(const char *text) {
         _cleanup_(json_object_putp) json_object *o = json_tokener_parse(text);
+        const char *status = json_get_string(o, "status");
 
-        return streq_ptr(json_get_string(o, "status"), "CANCELLED");
+        return streq_ptr(status, "CANCELLED") || streq_ptr(status, "FAILED");
 }
 
-/* exit.json appeared: the outcome, unless the worker recorded a cancel nobody here asked for
- * (Slurm's time limit, or scancel), which Slurm's final state explains. */
+/* exit.json appeared: the outcome, unless the worker recorded a cancel or failure nobody here
+ * asked for (Slurm's time limit, or scancel), which Slurm's final state explains. */
 static void exit_appeared(SlurmJob *s) {
         _cleanup_free_ char *text = NULL;
 
@@ -676,7 +685,7 @@ static void exit_appeared(SlurmJob *s) {
                 return;
         s->exit_seen = true;
         if (!s->job->cancel_requested && read_spool_file(s, SPOOL_EXIT, 1024 * 1024, &text, NULL) >= 0 &&
-            exit_status_is_cancelled(text)) {
+            exit_status_needs_slurm(text)) {
                 slurm_job_schedule(s, 0);  /* ask Slurm now */
                 return;
         }
@@ -884,7 +893,7 @@ static void slurm_job_schedule(SlurmJob *s, uint64_t usec) {
 /* The regular poll of a submitted job. With the spool watched, a running job's changes come
  * from there; Slurm is asked less often then (its own failures, a node lost). */
 static void slurm_job_next(SlurmJob *s) {
-        /* Waiting for Slurm's final word on a CANCELLED exit.json: soon. */
+        /* Waiting for Slurm's final word on a CANCELLED or FAILED exit.json: soon. */
         slurm_job_schedule(s, s->sp->remote_spool || s->exit_seen ? POLL_REMOTE_USEC :
                               s->started && s->inotify ? POLL_WATCHED_USEC : POLL_LOCAL_USEC);
 }

@@ -98,6 +98,7 @@ class SlurmPlatformBase(StackTestCase):
             super().setUpClass()
             cls.services = {}
             for name, script, extra in (("whoami", WHOAMI, {}), ("sleep", SLEEP, {}),
+                                        ("fail", 'echo "going to fail"; exit 3', {}),
                                         ("short", SLEEP, {"resources": {"timeout": 2}})):
                 svc = f"slurm-{name}-{os.getpid() % 10000}"
                 r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": cls.image_ref,
@@ -284,6 +285,14 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertLess(time.monotonic() - t, 2.0)
         self.assertEqual(done["status"], "CANCELLED", done)
         self.cluster.wait_job_state(rec_id, ("CANCELLED",), timeout=30)
+
+    def test_failing_job_fails(self):
+        # the job's own failure stands (Slurm's final state, COMPLETED, is asked and changes nothing)
+        job = self.submit("fail")
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "FAILED", done)
+        self.assertEqual((done["error"]["code"], done["exitCode"]), ("EXIT_CODE", 3), done)
+        self.assertIn("going to fail", self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body)
 
     def test_cancelled_in_slurm_by_someone_else(self):
         # scancel (SIGTERM to the step): the worker records CANCELLED, which gatewayd did not ask
