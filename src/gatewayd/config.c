@@ -441,6 +441,18 @@ static int dispatch_slurm_url(ParseContext *ctx, const char *path, json_object *
         return 0;
 }
 
+static int dispatch_slurm_spool_watch(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!streq(*s, "auto") && !streq(*s, "inotify") && !streq(*s, "poll"))
+                return config_error(ctx, path, "expected \"auto\", \"inotify\" or \"poll\", got \"%s\"", *s);
+        return 0;
+}
+
 static int dispatch_log_level(ParseContext *ctx, const char *path, json_object *v, void *field) {
         static const struct { const char *name; int level; } levels[] = {
                 /* Shifter's names first, then syslog's */
@@ -639,9 +651,12 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
                 { "url",       dispatch_slurm_url, offsetof(ConfigPlatform, slurm_url) },
                 { "user",      dispatch_string,    offsetof(ConfigPlatform, slurm_user) },
                 { "tokenFile", dispatch_path,      offsetof(ConfigPlatform, slurm_token_file) },
+                { "jwtKey",    dispatch_path,      offsetof(ConfigPlatform, slurm_jwt_key) },
+                { "launcher",  dispatch_path,      offsetof(ConfigPlatform, slurm_launcher) },
                 { "partition", dispatch_string,    offsetof(ConfigPlatform, slurm_partition) },
                 { "account",   dispatch_string,    offsetof(ConfigPlatform, slurm_account) },
                 { "spoolDir",  dispatch_path,      offsetof(ConfigPlatform, slurm_spool_dir) },
+                { "spoolWatch", dispatch_slurm_spool_watch, offsetof(ConfigPlatform, slurm_spool_watch) },
                 {}
         };
         ConfigPlatform *p = field;
@@ -653,6 +668,17 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
         if (!p->slurm_url) {
                 _cleanup_free_ char *u = path_join(path, "url");
                 return u ? config_error(ctx, u, "required when \"slurm\" is set") : -ENOMEM;
+        }
+        /* Who gatewayd is to slurmrestd: a key to mint each owner's token, or one token of the
+         * SlurmUser acting for each owner. Exactly one of the two. */
+        if (!p->slurm_jwt_key == !p->slurm_token_file) {
+                _cleanup_free_ char *u = path_join(path, p->slurm_jwt_key ? "tokenFile" : "jwtKey");
+                return u ? config_error(ctx, u, p->slurm_jwt_key ? "conflicts with \"jwtKey\": set one of the two"
+                                                                 : "required (or \"tokenFile\" with \"user\")") : -ENOMEM;
+        }
+        if (p->slurm_token_file && !p->slurm_user) {
+                _cleanup_free_ char *u = path_join(path, "user");
+                return u ? config_error(ctx, u, "required with \"tokenFile\"") : -ENOMEM;
         }
         return 0;
 }
@@ -737,9 +763,12 @@ static void platform_done(ConfigPlatform *p) {
         free(p->slurm_url);
         free(p->slurm_user);
         free(p->slurm_token_file);
+        free(p->slurm_jwt_key);
+        free(p->slurm_launcher);
         free(p->slurm_partition);
         free(p->slurm_account);
         free(p->slurm_spool_dir);
+        free(p->slurm_spool_watch);
 }
 
 static ConfigLocation *config_add_location(Config *c, const char *name) {

@@ -46,9 +46,12 @@ typedef struct ConfigPlatform {
         char *slurm_url;       /* "http(s)://host:port" or "unix:/path" */
         char *slurm_user;      /* X-SLURM-USER-NAME */
         char *slurm_token_file;/* file holding the JWT for X-SLURM-USER-TOKEN */
+        char *slurm_jwt_key;   /* the site's jwt_key: mint a token per user */
+        char *slurm_launcher;  /* gateway-slurm-launch on the nodes; NULL: LIBEXECDIR's */
         char *slurm_partition;
         char *slurm_account;
         char *slurm_spool_dir; /* job spool on a file system shared with the nodes */
+        char *slurm_spool_watch; /* "auto" (NULL), "inotify" or "poll": how spool changes are seen */
 
         char **admins;         /* Shifter's "admins": user names that administer this platform's images */
         char *munge_socket_path; /* Shifter's "mungeSocketPath": munged for this platform's /api/ routes */

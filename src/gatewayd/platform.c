@@ -17,7 +17,7 @@ typedef struct PlatformKind {
 static const PlatformKind platform_kinds[] = {
         { "local", &platform_local_vtable, NULL, true },
         { "ssh",   &platform_ssh_vtable, NULL, false },
-        { "slurm", NULL, "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd", true },
+        { "slurm", &platform_slurm_vtable, NULL, true },
 };
 
 static const PlatformKind *platform_kind_of(const ConfigPlatform *c) {

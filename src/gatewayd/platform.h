@@ -122,3 +122,4 @@ json_object *platform_job_spec_json(Job *j, const Service *s, const Image *image
 /* The implementations. */
 extern const PlatformVTable platform_local_vtable;
 extern const PlatformVTable platform_ssh_vtable;
+extern const PlatformVTable platform_slurm_vtable;

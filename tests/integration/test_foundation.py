@@ -2,6 +2,8 @@
 gatewayctl, and durable state. Real dbus-daemon, polkitd and users; no mocks."""
 import json
 import os
+import shutil
+import tempfile
 import re
 import signal
 import sqlite3
@@ -681,29 +683,32 @@ if __name__ == "__main__":
 
 
 class UnimplementedPlatforms(StackTestCase):
-    """Slurm is accepted in the configuration, so that Shifter's load, but not implemented:
-    gatewayd says so at start and refuses jobs for it (503) instead of doing the work on this host
-    under the platform's name. SSH platforms (accesstype "remote") are implemented
-    (test_platform_ssh): not warned about, not refused, and a node that cannot be reached does not
-    keep gatewayd from serving."""
-    config = {
-        "Platforms": {
-            "here": {"accesstype": "local"},
-            "cluster": {"accesstype": "remote", "host": ["node01.invalid"],
-                        "ssh": {"username": "shifter", "imageDir": "/images"}},
-            "batch": {"accesstype": "local", "slurm": {"url": "unix:/run/slurmrestd.sock"}},
-        },
-        "DefaultPlatform": "batch",
-    }
+    """Shifter's platform kinds beyond the local one, all implemented now: SSH platforms
+    (accesstype "remote", test_platform_ssh) and Slurm (test_platform_slurm). Neither is warned
+    about nor refused; a node that cannot be reached does not keep gatewayd from serving, and with
+    slurmrestd unreachable a Slurm platform's jobs wait (and can be cancelled)."""
 
     @classmethod
     def setUpClass(cls):
-        # ssh.key must be a key gatewayd can use (checked at start).
         cls.keydir = procs.TempDir(prefix="gatewayd-foundation-key-")
-        key = os.path.join(cls.keydir.path, "id_ed25519")
+        keydir = cls.keydir.path
+        # ssh.key must be a key gatewayd can use (checked at start); so must slurm.jwtKey.
+        key = os.path.join(keydir, "id_ed25519")
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
-        cls.config = json.loads(json.dumps(cls.config))
-        cls.config["Platforms"]["cluster"]["ssh"]["key"] = key
+        fd = os.open(f"{keydir}/jwt.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        cls.config = {
+            "Platforms": {
+                "here": {"accesstype": "local"},
+                "cluster": {"accesstype": "remote", "host": ["node01.invalid"],
+                            "ssh": {"username": "shifter", "imageDir": "/images", "key": key}},
+                "batch": {"accesstype": "local",
+                          "slurm": {"url": f"unix:{keydir}/no-slurmrestd.sock", "jwtKey": f"{keydir}/jwt.key",
+                                    "spoolDir": f"{keydir}/spool"}},
+            },
+            "DefaultPlatform": "batch",
+        }
         try:
             super().setUpClass()
         except BaseException:
@@ -719,9 +724,9 @@ class UnimplementedPlatforms(StackTestCase):
 
     def test_warned_at_start(self):
         err = self.gw.stderr_text()
+        self.assertNotIn("is not implemented by this gatewayd", err)
         self.assertNotIn('Platforms.cluster: accesstype "remote"', err)
-        self.assertIn('Platforms.batch: "slurm" (jobs through slurmrestd) is not implemented by this '
-                      'gatewayd; jobs for it are refused.', err)
+        self.assertIn("Platforms.batch: Slurm through slurmrestd at unix:", err)
         self.assertNotIn("Platforms.here:", err)
 
     def test_unreachable_remote_platform_serves(self):
@@ -730,11 +735,13 @@ class UnimplementedPlatforms(StackTestCase):
                        what="the failed connection to node01.invalid to be logged")
         self.assertServing()
 
-    def test_job_on_slurm_platform_refused(self):
+    def test_job_on_slurm_platform_accepted(self):
         r = self.gw.http("POST", "/v1/services", spec("on-slurm"))
         self.assertEqual(r.status, 201, r.body)
         r = self.gw.http("POST", "/v1/services/on-slurm/jobs", {"data": {}}, as_user=users.USER)
-        self.assertError(r, 503, "Unavailable")
-        self.assertIn("Platform 'batch' (DefaultPlatform): \"slurm\" (jobs through slurmrestd) is not "
-                      "implemented", r.json["error"]["message"])
-        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).json["jobs"], [])
+        self.assertEqual(r.status, 201, r.body)
+        job = r.json["id"]
+        self.assertIn(self.gw.http("GET", f"/v1/jobs/{job}", as_user=users.USER).json["status"],
+                      ("QUEUED", "PENDING", "FAILED"))
+        r = self.gw.http("PUT", f"/v1/jobs/{job}/cancel", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)

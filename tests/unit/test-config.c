@@ -295,6 +295,27 @@ START_TEST(test_gatewayd_keys) {
 }
 END_TEST
 
+/* slurm.jwtKey (mint a token per owner) and slurm.launcher (the node's launcher). */
+START_TEST(test_slurm_jwt_key_and_launcher) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ConfigPlatform *p;
+
+        ck_assert_msg(config_parse("{\"Platforms\": {\"batch\": {\"accesstype\": \"local\", \"slurm\": {"
+                                   "\"url\": \"http://slurmrestd:6820\", \"jwtKey\": \"/etc/slurm/jwt.key\","
+                                   "\"launcher\": \"/opt/gw/gateway-slurm-launch\", \"spoolDir\": \"/shared/spool\", \"spoolWatch\": \"poll\"}}},"
+                                   " \"DefaultPlatform\": \"batch\"}", NULL, &c, &err) == 0, "%s", strna(err));
+        p = config_platform_default(c);
+        ck_assert(config_platform_is_slurm(p));
+        ck_assert_str_eq(p->slurm_jwt_key, "/etc/slurm/jwt.key");
+        ck_assert_ptr_null(p->slurm_token_file);
+        ck_assert_ptr_null(p->slurm_user);
+        ck_assert_str_eq(p->slurm_launcher, "/opt/gw/gateway-slurm-launch");
+        ck_assert_str_eq(p->slurm_spool_dir, "/shared/spool");
+        ck_assert_str_eq(p->slurm_spool_watch, "poll");
+}
+END_TEST
+
 START_TEST(test_default_location_without_locations) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *url = NULL;
@@ -819,6 +840,21 @@ static const struct {
           "Platforms.c.slurm.url: required when \"slurm\" is set" },
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"slurm.example:6820\"}}}}",
           "Platforms.c.slurm.url: expected an http://, https:// or unix:/PATH URL, got \"slurm.example:6820\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\"}}}}",
+          "Platforms.c.slurm.jwtKey: required (or \"tokenFile\" with \"user\")" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
+          " \"tokenFile\": \"/t\", \"user\": \"slurm\"}}}}",
+          "Platforms.c.slurm.tokenFile: conflicts with \"jwtKey\": set one of the two" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"tokenFile\": \"/t\"}}}}",
+          "Platforms.c.slurm.user: required with \"tokenFile\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"k\"}}}}",
+          "Platforms.c.slurm.jwtKey: expected an absolute path, got \"k\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
+          " \"launcher\": \"gateway-slurm-launch\"}}}}",
+          "Platforms.c.slurm.launcher: expected an absolute path, got \"gateway-slurm-launch\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
+          " \"spoolWatch\": \"fanotify\"}}}}",
+          "Platforms.c.slurm.spoolWatch: expected \"auto\", \"inotify\" or \"poll\", got \"fanotify\"" },
         { "{\"Locations\": {\"r.example\": {\"url\": \"ftp://r.example\"}}}",
           "Locations.r.example.url: expected an http:// or https:// URL, got \"ftp://r.example\"" },
         /* paths */
@@ -1216,16 +1252,16 @@ START_TEST(test_unsupported_platforms) {
         ck_assert_int_eq(config_parse("{\"Platforms\": {\"here\": {\"accesstype\": \"local\"},"
                                       " \"cluster\": {\"accesstype\": \"remote\", \"host\": \"n1\","
                                       "  \"ssh\": {\"username\": \"u\", \"imageDir\": \"/images\"}},"
-                                      " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\"}}}}",
+                                      " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\", \"jwtKey\": \"/k\"}}}}",
                                       NULL, &c, NULL), 0);
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
         /* SSH nodes: implemented (platform-ssh.c), for images and jobs */
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), false));
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), true));
-        /* Slurm runs jobs; its images are local */
+        /* Slurm runs jobs (through slurmrestd); its images are local */
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), true));
 }
 END_TEST
 
@@ -1292,6 +1328,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_empty_object_is_defaults);
         tcase_add_test(tc, test_shifter_example);
         tcase_add_test(tc, test_gatewayd_keys);
+        tcase_add_test(tc, test_slurm_jwt_key_and_launcher);
         tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
         tcase_add_test(tc, test_location_for_registry);
