@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "ssh-session.h"
 #include "fs-util.h"
 #include "log.h"
 #include "macro.h"
@@ -440,6 +441,18 @@ static int dispatch_slurm_url(ParseContext *ctx, const char *path, json_object *
         return 0;
 }
 
+static int dispatch_slurm_spool_watch(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char **s = field;
+        int r;
+
+        r = dispatch_string(ctx, path, v, field);
+        if (r < 0 || !*s)
+                return r;
+        if (!streq(*s, "auto") && !streq(*s, "inotify") && !streq(*s, "poll"))
+                return config_error(ctx, path, "expected \"auto\", \"inotify\" or \"poll\", got \"%s\"", *s);
+        return 0;
+}
+
 static int dispatch_log_level(ParseContext *ctx, const char *path, json_object *v, void *field) {
         static const struct { const char *name; int level; } levels[] = {
                 /* Shifter's names first, then syslog's */
@@ -638,9 +651,12 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
                 { "url",       dispatch_slurm_url, offsetof(ConfigPlatform, slurm_url) },
                 { "user",      dispatch_string,    offsetof(ConfigPlatform, slurm_user) },
                 { "tokenFile", dispatch_path,      offsetof(ConfigPlatform, slurm_token_file) },
+                { "jwtKey",    dispatch_path,      offsetof(ConfigPlatform, slurm_jwt_key) },
+                { "launcher",  dispatch_path,      offsetof(ConfigPlatform, slurm_launcher) },
                 { "partition", dispatch_string,    offsetof(ConfigPlatform, slurm_partition) },
                 { "account",   dispatch_string,    offsetof(ConfigPlatform, slurm_account) },
                 { "spoolDir",  dispatch_path,      offsetof(ConfigPlatform, slurm_spool_dir) },
+                { "spoolWatch", dispatch_slurm_spool_watch, offsetof(ConfigPlatform, slurm_spool_watch) },
                 {}
         };
         ConfigPlatform *p = field;
@@ -652,6 +668,17 @@ static int dispatch_slurm(ParseContext *ctx, const char *path, json_object *v, v
         if (!p->slurm_url) {
                 _cleanup_free_ char *u = path_join(path, "url");
                 return u ? config_error(ctx, u, "required when \"slurm\" is set") : -ENOMEM;
+        }
+        /* Who gatewayd is to slurmrestd: a key to mint each owner's token, or one token of the
+         * SlurmUser acting for each owner. Exactly one of the two. */
+        if (!p->slurm_jwt_key == !p->slurm_token_file) {
+                _cleanup_free_ char *u = path_join(path, p->slurm_jwt_key ? "tokenFile" : "jwtKey");
+                return u ? config_error(ctx, u, p->slurm_jwt_key ? "conflicts with \"jwtKey\": set one of the two"
+                                                                 : "required (or \"tokenFile\" with \"user\")") : -ENOMEM;
+        }
+        if (p->slurm_token_file && !p->slurm_user) {
+                _cleanup_free_ char *u = path_join(path, "user");
+                return u ? config_error(ctx, u, "required with \"tokenFile\"") : -ENOMEM;
         }
         return 0;
 }
@@ -736,9 +763,12 @@ static void platform_done(ConfigPlatform *p) {
         free(p->slurm_url);
         free(p->slurm_user);
         free(p->slurm_token_file);
+        free(p->slurm_jwt_key);
+        free(p->slurm_launcher);
         free(p->slurm_partition);
         free(p->slurm_account);
         free(p->slurm_spool_dir);
+        free(p->slurm_spool_watch);
 }
 
 static ConfigLocation *config_add_location(Config *c, const char *name) {
@@ -1079,6 +1109,7 @@ static const Field config_fields[] = {
         { "JobRetention",             dispatch_duration,     offsetof(Config, job_retention_sec) },
         { "ImageSizeMax",             dispatch_size_nonzero, offsetof(Config, image_size_max) },
         { "ImageFilesMax",            dispatch_positive,     offsetof(Config, image_files_max) },
+        { "NodeLostTimeout",          dispatch_duration,     offsetof(Config, node_lost_timeout_sec) },
         /* programs */
         { "ProgramImage",             dispatch_string,       offsetof(Config, program_image) },
         { "ProgramArtifactMax",       dispatch_size_nonzero, offsetof(Config, program_artifact_max) },
@@ -1150,6 +1181,7 @@ static Config *config_alloc(void) {
                 .job_retention_sec = 7 * 24 * 3600,
                 .image_size_max = 64 * KIB * MIB,
                 .image_files_max = 2000000,
+                .node_lost_timeout_sec = 600,
                 .program_artifact_max = 64 * MIB,
                 .connections_per_address = 64,
                 .token_expiry_sec = 30 * 24 * 3600,
@@ -1523,6 +1555,28 @@ int config_verify_files(const Config *c, char **ret_error) {
                         if (ret_error && asprintf(ret_error, "Locations.%s.sslcacert: cannot read \"%s\": %s",
                                                   l->name, l->sslcacert,
                                                   r == -EINVAL ? "not a regular file" : strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+        }
+        for (size_t i = 0; i < c->n_platforms; i++) {
+                const ConfigPlatform *p = &c->platforms[i];
+                _cleanup_free_ char *why = NULL;
+                int r;
+
+                if (p->access != CONFIG_ACCESS_REMOTE)
+                        continue;
+                /* The nodes are logged in to with it: a key libssh2 cannot use is an error now,
+                 * not a node that never comes up. */
+                if (!p->ssh_key) {
+                        if (ret_error && asprintf(ret_error, "Platforms.%s.ssh.key: a remote platform needs the private key "
+                                                  "its nodes accept", p->name) < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
+                r = ssh_key_check(p->ssh_key, &why);
+                if (r < 0) {
+                        if (ret_error && asprintf(ret_error, "Platforms.%s.ssh.key: %s", p->name, strna(why)) < 0)
                                 *ret_error = NULL;
                         return r;
                 }

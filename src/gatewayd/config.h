@@ -46,9 +46,12 @@ typedef struct ConfigPlatform {
         char *slurm_url;       /* "http(s)://host:port" or "unix:/path" */
         char *slurm_user;      /* X-SLURM-USER-NAME */
         char *slurm_token_file;/* file holding the JWT for X-SLURM-USER-TOKEN */
+        char *slurm_jwt_key;   /* the site's jwt_key: mint a token per user */
+        char *slurm_launcher;  /* gateway-slurm-launch on the nodes; NULL: LIBEXECDIR's */
         char *slurm_partition;
         char *slurm_account;
         char *slurm_spool_dir; /* job spool on a file system shared with the nodes */
+        char *slurm_spool_watch; /* "auto" (NULL), "inotify" or "poll": how spool changes are seen */
 
         char **admins;         /* Shifter's "admins": user names that administer this platform's images */
         char *munge_socket_path; /* Shifter's "mungeSocketPath": munged for this platform's /api/ routes */
@@ -99,6 +102,8 @@ typedef struct Config {
         uint64_t job_retention_sec;       /* "JobRetention" duration, 7 days, 0 = keep forever */
         uint64_t image_size_max;          /* "ImageSizeMax" unpacked bytes of an image, 64 GiB */
         unsigned image_files_max;         /* "ImageFilesMax" entries of an image, 2000000 */
+        uint64_t node_lost_timeout_sec;   /* "NodeLostTimeout" duration: a remote node unreachable this
+                                           * long loses its jobs (NODE_LOST), 10 min, 0 = never */
         /* programs (docs/programs.md) */
         char *program_image;              /* "ProgramImage" base image reference of program jobs, NULL = none */
         uint64_t program_artifact_max;    /* "ProgramArtifactMax" bytes of an uploaded artifact, 64 MiB */

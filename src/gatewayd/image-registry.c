@@ -11,6 +11,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "registry-events.h"
 #include "reference.h"
 #include "time-util.h"

@@ -53,17 +53,17 @@ int manager_new(const ManagerOptions *o, Manager **ret) {
         m->state_dir = strdup(config_state_directory(m->config, o->state_dir, o->state_dir_default));
         if (!m->state_dir)
                 return log_oom();
+        /* Before the platforms: remote ones connect to their nodes on it. */
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &m->start_usec);
         r = platforms_load(m, &image_platform_hooks);
         if (r < 0)
                 return r;
         if (o->state_dir && m->config->state_directory && !streq(o->state_dir, m->config->state_directory))
                 log_warning("StateDirectory %s in %s is overridden by --state-dir=%s.",
                             m->config->state_directory, o->config_path, o->state_dir);
-
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to allocate event loop: %m");
-        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &m->start_usec);
 
         *ret = TAKE_PTR(m);
         return 0;

@@ -91,7 +91,7 @@ static uint64_t min_set(uint64_t a, uint64_t b) {
         return MIN(a, b);
 }
 
-static json_object *job_spec_json(Job *j, const Service *s, const Image *image) {
+json_object *platform_job_spec_json(Job *j, const Service *s, const Image *image) {
         Config *c = j->manager->config;
         json_object *o = json_object_new_object(), *img, *env, *res;
 
@@ -429,7 +429,7 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         LocalJob *l;
         int r;
 
-        spec = job_spec_json(j, s, image);
+        spec = platform_job_spec_json(j, s, image);
         if (!spec)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         r = write_job_json(j, spec);

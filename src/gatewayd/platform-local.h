@@ -10,3 +10,4 @@
 
 /* Parses RFC 3339 "2026-11-21T18:31:22.427Z" into µs since the epoch; 0 on failure. */
 uint64_t parse_timestamp_iso(const char *s);
+

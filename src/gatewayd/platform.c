@@ -16,8 +16,8 @@ typedef struct PlatformKind {
 
 static const PlatformKind platform_kinds[] = {
         { "local", &platform_local_vtable, NULL, true },
-        { "ssh",   NULL, "accesstype \"remote\" (SSH nodes) is not implemented by this gatewayd", false },
-        { "slurm", NULL, "\"slurm\" (jobs through slurmrestd) is not implemented by this gatewayd", true },
+        { "ssh",   &platform_ssh_vtable, NULL, false },
+        { "slurm", &platform_slurm_vtable, NULL, true },
 };
 
 static const PlatformKind *platform_kind_of(const ConfigPlatform *c) {
@@ -165,7 +165,7 @@ int platform_deploy_image(Platform *p, Image *i, GwError *e) {
 }
 
 int platform_remove_image(Platform *p, Image *i) {
-        if (!p->vtable || !p->vtable->remove_image)
+        if (!p || !p->vtable || !p->vtable->remove_image)
                 return 0;
         return p->vtable->remove_image(p, i);
 }

@@ -115,5 +115,11 @@ int platform_drain_node(Platform *p, const char *node, bool drain);
 /* An object (never NULL unless out of memory): what report_state gives, or an empty one. */
 json_object *platform_report_state(Platform *p);
 
+/* job.json for gateway-worker run (platform-local.c): the service's command, environment and
+ * limits, the image by path. Other platforms adapt it (a node names the image by id). */
+json_object *platform_job_spec_json(Job *j, const Service *s, const Image *image);
+
 /* The implementations. */
 extern const PlatformVTable platform_local_vtable;
+extern const PlatformVTable platform_ssh_vtable;
+extern const PlatformVTable platform_slurm_vtable;

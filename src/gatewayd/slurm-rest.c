@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -347,6 +348,88 @@ int slurm_partitions_from_json(json_object *answer, SlurmPartition **ret, size_t
         return 0;
 }
 
+static bool strcaseeq(const char *a, const char *b) {
+        return strcasecmp(a, b) == 0;
+}
+
+static bool flags_contain(json_object *flags, const char *flag) {
+        size_t n = flags ? json_object_array_length(flags) : 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const char *f = json_object_get_string(json_object_array_get_idx(flags, i));
+                if (f && strcaseeq(f, flag))
+                        return true;
+        }
+        return false;
+}
+
+/* The surfaces' node states (PlatformNode.state) from Slurm's: drained or draining nodes take no
+ * new jobs ("draining"), nodes slurmctld cannot reach or use are "unreachable", the rest "up". */
+const char *slurm_node_state_to_surface(const char *state, json_object *flags) {
+        static const char *const unusable[] = { "down", "fail", "failing", "future", "unknown", "error" };
+
+        if (flags_contain(flags, "DRAIN") || (state && (strcaseeq(state, "drain") || strcaseeq(state, "drained") ||
+                                                        strcaseeq(state, "draining"))))
+                return "draining";
+        if (!state || flags_contain(flags, "NOT_RESPONDING") || flags_contain(flags, "POWERED_DOWN"))
+                return "unreachable";
+        for (size_t i = 0; i < ELEMENTSOF(unusable); i++)
+                if (strcaseeq(state, unusable[i]))
+                        return "unreachable";
+        return "up";
+}
+
+/* Keeps what the surfaces show of a node; everything else of Slurm's answer is dropped. */
+int slurm_nodes_from_json(json_object *answer, json_object **ret) {
+        json_object *nodes = json_get_typed(answer, "nodes", json_type_array), *a;
+        size_t n;
+
+        if (!nodes)
+                return -EBADMSG;
+        a = json_object_new_array();
+        if (!a)
+                return -ENOMEM;
+        n = json_object_array_length(nodes);
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_array_get_idx(nodes, i), *node, *parts, *flags;
+                const char *name = json_get_string(o, "name"), *state = json_get_string(o, "state"),
+                           *reason = json_get_string(o, "reason");
+                int64_t v;
+
+                if (!json_object_is_type(o, json_type_object) || !name)
+                        continue;
+                node = json_object_new_object();
+                if (!node || json_object_array_add(a, node) < 0) {
+                        json_object_put(node);
+                        json_object_put(a);
+                        return -ENOMEM;
+                }
+                flags = json_get_typed(o, "state_flags", json_type_array);
+                json_object_object_add(node, "name", json_object_new_string(name));
+                json_object_object_add(node, "state", json_object_new_string(slurm_node_state_to_surface(state, flags)));
+                /* Slurm's own words, lower case as 22.05 gives them ("idle", "allocated", ...). */
+                if (state) {
+                        _cleanup_free_ char *lower = strdup(state);
+                        for (char *c = lower; c && *c; c++)
+                                *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+                        json_object_object_add(node, "slurmState", json_object_new_string(lower ?: state));
+                }
+                if (flags)
+                        json_object_object_add(node, "slurmStateFlags", json_object_get(flags));
+                if (reason && *reason)
+                        json_object_object_add(node, "reason", json_object_new_string(reason));
+                if (get_int64(o, "cpus", &v) == 0 && v >= 0)
+                        json_object_object_add(node, "cpus", json_object_new_int64(v));
+                if (get_int64(o, "alloc_cpus", &v) == 0 && v >= 0)
+                        json_object_object_add(node, "allocatedCpus", json_object_new_int64(v));
+                parts = json_get_typed(o, "partitions", json_type_array);
+                if (parts)
+                        json_object_object_add(node, "partitions", json_object_get(parts));
+        }
+        *ret = a;
+        return 0;
+}
+
 void slurm_ping_done(SlurmPing *p) {
         if (!p)
                 return;
@@ -455,6 +538,7 @@ typedef enum RequestKind {
         REQUEST_PING,
         REQUEST_PARTITIONS,
         REQUEST_FIND,
+        REQUEST_NODES,
 } RequestKind;
 
 struct SlurmRestRequest {
@@ -487,6 +571,8 @@ struct SlurmRest {
         uint8_t *jwt_key;
         size_t jwt_key_len;
         char *token;
+        char *token_file;       /* re-read when it changes: SlurmUser tokens expire */
+        struct stat token_stat;
         char *token_user;
         char *ping_user;
         uint64_t timeout_usec;
@@ -544,6 +630,7 @@ SlurmRest *slurm_rest_free(SlurmRest *r) {
                 explicit_bzero(r->token, strlen(r->token));
         free(r->token);
         free(r->token_user);
+        free(r->token_file);
         free(r->ping_user);
         free(r);
         return NULL;
@@ -627,6 +714,10 @@ int slurm_rest_new(sd_event *event, const SlurmRestConfig *c, SlurmRest **ret) {
                 k = read_token_file(c->token_file, &r->token);
                 if (k < 0)
                         return log_error_errno(k, "Cannot read the Slurm token file %s: %m", c->token_file);
+                r->token_file = strdup(c->token_file);
+                if (!r->token_file)
+                        return -ENOMEM;
+                (void) stat(c->token_file, &r->token_stat);
                 r->token_user = strdup(c->token_user);
                 if (!r->token_user)
                         return -ENOMEM;
@@ -663,6 +754,31 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+/* A site renews the SlurmUser's token by rewriting the file (scontrol token lifespan=...): the
+ * next request uses the new one. A file that became unreadable keeps the old token. */
+static void reload_token(SlurmRest *r) {
+        _cleanup_free_ char *token = NULL;
+        struct stat st;
+        int k;
+
+        if (!r->token_file || stat(r->token_file, &st) < 0)
+                return;
+        if (st.st_ino == r->token_stat.st_ino && st.st_size == r->token_stat.st_size &&
+            st.st_mtim.tv_sec == r->token_stat.st_mtim.tv_sec && st.st_mtim.tv_nsec == r->token_stat.st_mtim.tv_nsec)
+                return;
+        r->token_stat = st;
+        k = read_token_file(r->token_file, &token);
+        if (k < 0) {
+                log_warning_errno(k, "Cannot read the changed Slurm token file %s, keeping the previous token: %m",
+                                  r->token_file);
+                return;
+        }
+        log_info("Slurm token file %s changed: using its new token.", r->token_file);
+        explicit_bzero(r->token, strlen(r->token));
+        free(r->token);
+        r->token = TAKE_PTR(token);
+}
+
 static int request_headers(SlurmRestRequest *q, struct curl_slist **ret) {
         SlurmRest *r = q->rest;
         _cleanup_free_ char *token = NULL, *h_user = NULL, *h_token = NULL;
@@ -677,6 +793,8 @@ static int request_headers(SlurmRestRequest *q, struct curl_slist **ret) {
                 if (k < 0)
                         return k;
         }
+        if (!r->jwt_key)
+                reload_token(r);
         if (asprintf(&h_user, "X-SLURM-USER-NAME: %s", q->user) < 0 ||
             asprintf(&h_token, "X-SLURM-USER-TOKEN: %s", token ?: r->token) < 0)
                 return -ENOMEM;
@@ -932,6 +1050,15 @@ static void request_finish(SlurmRestRequest *q, int error, const char *message, 
                 slurm_partitions_free(p, n);
                 break;
         }
+        case REQUEST_NODES: {
+                _cleanup_(json_object_putp) json_object *nodes = NULL;
+                if (error == 0 && (k = slurm_nodes_from_json(answer, &nodes)) < 0) {
+                        error = k;
+                        message = "slurmrestd's nodes answer is malformed";
+                }
+                ((slurm_nodes_handler_t) q->callback)(r, error, nodes, error ? message : NULL, q->userdata);
+                break;
+        }
         }
         request_free(q);
 }
@@ -1031,6 +1158,11 @@ int slurm_rest_partitions(SlurmRest *r, slurm_partitions_handler_t cb, void *use
                           SlurmRestRequest **ret_request) {
         return request_new(r, REQUEST_PARTITIONS, "GET", r->ping_user, strdup("/partitions"), NULL, (void *) cb,
                            userdata, ret_request);
+}
+
+int slurm_rest_nodes(SlurmRest *r, slurm_nodes_handler_t cb, void *userdata, SlurmRestRequest **ret_request) {
+        return request_new(r, REQUEST_NODES, "GET", r->ping_user, strdup("/nodes"), NULL, (void *) cb, userdata,
+                           ret_request);
 }
 
 int slurm_rest_find_job(SlurmRest *r, const char *user, const char *name, slurm_job_handler_t cb, void *userdata,

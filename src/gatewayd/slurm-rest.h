@@ -105,6 +105,12 @@ void slurm_partitions_free(SlurmPartition *p, size_t n);
 /* GET partitions. */
 int slurm_partitions_from_json(json_object *answer, SlurmPartition **ret, size_t *ret_n);
 
+/* GET nodes: an array of {name, state, slurmState (lower case), slurmStateFlags, reason, cpus,
+ * allocatedCpus, partitions} for the platforms surface; state is one of the surfaces' (up,
+ * draining, unreachable: slurm_node_state_to_surface()). */
+int slurm_nodes_from_json(json_object *answer, json_object **ret);
+const char *slurm_node_state_to_surface(const char *state, json_object *flags);
+
 typedef struct SlurmPing {
         char *hostname;
         bool responding;        /* slurmctld's "ping": "UP" */
@@ -169,6 +175,10 @@ typedef void (*slurm_ping_handler_t)(SlurmRest *r, int error, const SlurmPing *p
 typedef void (*slurm_partitions_handler_t)(SlurmRest *r, int error, const SlurmPartition *p, size_t n,
                                            const char *message, void *userdata);
 
+/* nodes: the array of slurm_nodes_from_json(), borrowed for the call. */
+typedef void (*slurm_nodes_handler_t)(SlurmRest *r, int error, json_object *nodes, const char *message,
+                                      void *userdata);
+
 /* ret_request may be NULL; a request handle is valid until its callback returns.
  * A submit that slurmrestd accepted with errors fails, with the job id given (not 0): the client
  * has already sent the DELETE for that job. */
@@ -188,5 +198,6 @@ int slurm_rest_cancel(SlurmRest *r, const char *user, uint32_t job_id, slurm_don
 int slurm_rest_ping(SlurmRest *r, slurm_ping_handler_t cb, void *userdata, SlurmRestRequest **ret_request);
 int slurm_rest_partitions(SlurmRest *r, slurm_partitions_handler_t cb, void *userdata,
                           SlurmRestRequest **ret_request);
+int slurm_rest_nodes(SlurmRest *r, slurm_nodes_handler_t cb, void *userdata, SlurmRestRequest **ret_request);
 /* Drops a request without calling its callback. */
 void slurm_rest_request_cancel(SlurmRestRequest *q);

@@ -60,7 +60,8 @@ int base64url_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len) 
 
         if (len % 4 == 1)
                 return -EBADMSG;
-        out = malloc(len / 4 * 3 + 3);
+        /* One byte more than the data: always NUL-terminated, so text can be used as it is. */
+        out = malloc(len / 4 * 3 + 4);
         if (!out)
                 return -ENOMEM;
         for (size_t i = 0; i < len; i++) {
@@ -77,6 +78,7 @@ int base64url_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len) 
                         acc &= (1U << bits) - 1;
                 }
         }
+        out[n] = 0;
         *ret = out;
         *ret_len = n;
         return 0;
@@ -96,7 +98,6 @@ Jwt *jwt_free(Jwt *j) {
 /* One base64url part holding a JSON object. */
 static int decode_object(const char *s, size_t len, json_object **ret) {
         _cleanup_free_ uint8_t *raw = NULL;
-        _cleanup_free_ char *text = NULL;
         size_t n;
         json_object *o;
         int r;
@@ -106,10 +107,7 @@ static int decode_object(const char *s, size_t len, json_object **ret) {
                 return r;
         if (memchr(raw, 0, n))
                 return -EBADMSG;
-        text = strndup((const char *) raw, n);
-        if (!text)
-                return -ENOMEM;
-        o = json_tokener_parse(text);
+        o = json_tokener_parse((const char *) raw);   /* NUL-terminated by base64url_decode() */
         if (!json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
                 return -EBADMSG;

@@ -28,7 +28,8 @@ typedef struct Jwt {
 
 /* base64url without padding: *ret is malloc'd and NUL-terminated. */
 int base64url_encode(const void *data, size_t len, char **ret);
-/* Accepts base64url without padding only (what JWS uses); -EBADMSG otherwise. */
+/* Accepts base64url without padding only (what JWS uses); -EBADMSG otherwise. *ret has a NUL
+ * after the *ret_len bytes. */
 int base64url_decode(const char *s, size_t len, uint8_t **ret, size_t *ret_len);
 
 /* Splits and decodes a token: header and claims must be JSON objects, alg a string.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What gatewayd reads from slurmrestd (src/gatewayd/slurm-rest.c): the first byte picks the HTTP
  * status, the rest is the body. The answer is classified as the client does, then every typed
- * parser reads it (submit job id, job, find by name, partitions, ping). Checks: a message exactly when the
+ * parser reads it (submit job id, job, find by name, partitions, ping, nodes). Checks: a message exactly when the
  * outcome is not OK, an error exactly then too, and phases in range. */
 #include "fuzz.h"
 #include "macro.h"
@@ -52,6 +52,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 if (slurm_ping_from_json(a.json, &ping) >= 0)
                         slurm_ping_done(&ping);
+                json_object *nodes = NULL;
+                if (slurm_nodes_from_json(a.json, &nodes) >= 0) {
+                        if (!json_object_is_type(nodes, json_type_array))
+                                abort();
+                        /* every node has one of the surfaces' states */
+                        for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+                                json_object *st;
+                                const char *v;
+                                if (!json_object_object_get_ex(json_object_array_get_idx(nodes, i), "state", &st) ||
+                                    !(v = json_object_get_string(st)) ||
+                                    (strcmp(v, "up") != 0 && strcmp(v, "draining") != 0 && strcmp(v, "unreachable") != 0))
+                                        abort();
+                        }
+                        json_object_put(nodes);
+                }
         }
         slurm_answer_done(&a);
         return 0;

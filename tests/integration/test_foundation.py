@@ -2,6 +2,8 @@
 gatewayctl, and durable state. Real dbus-daemon, polkitd and users; no mocks."""
 import json
 import os
+import shutil
+import tempfile
 import re
 import signal
 import sqlite3
@@ -99,6 +101,40 @@ class CommandLine(unittest.TestCase):
                         self.assertIn(f"{gw.config_path}: {key}: ", p.stderr)
                         self.assertIn(what, p.stderr)
                         self.assertFalse(os.path.exists(os.path.join(gw.runtime_dir, "http.sock")))
+            finally:
+                gw.stop()
+
+
+    def test_remote_platform_key_checked(self):
+        """A remote platform's ssh.key is checked at start: missing, unreadable, or a kind of key
+        Debian's libssh2 cannot log in with (RSA) stops the start with the key's path."""
+        with PrivateBus() as bus:
+            gw = Gatewayd(bus=bus)
+            try:
+                rsa = os.path.join(gw.tmp.path, "id_rsa")
+                subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", rsa], check=True)
+                missing = os.path.join(gw.tmp.path, "no-such-key")
+
+                def remote(**ssh):
+                    return {"Platforms": {"cluster": {"accesstype": "remote", "host": ["node01"],
+                                                      "ssh": {"username": "shifter", "imageDir": "/images", **ssh}}}}
+                cases = [
+                    (remote(), "a remote platform needs the private key"),
+                    (remote(key=missing), f"cannot read the key {missing}"),
+                    (remote(key=rsa), "RSA keys cannot be used"),
+                ]
+                os.makedirs(gw.runtime_dir, exist_ok=True)
+                for config, what in cases:
+                    with self.subTest(what=what):
+                        gw.write_config(config)
+                        try:
+                            p = subprocess.run(gw.argv(), capture_output=True, text=True, timeout=10,
+                                               env=bus.env())
+                        except subprocess.TimeoutExpired:
+                            self.fail("gatewayd started with an unusable ssh.key")
+                        self.assertNotEqual(p.returncode, 0)
+                        self.assertIn(f"{gw.config_path}: Platforms.cluster.ssh.key: ", p.stderr)
+                        self.assertIn(what, p.stderr)
             finally:
                 gw.stop()
 
@@ -647,40 +683,65 @@ if __name__ == "__main__":
 
 
 class UnimplementedPlatforms(StackTestCase):
-    """SSH platforms (accesstype "remote") and Slurm are accepted in the configuration, so that
-    Shifter's load, but not implemented: gatewayd says so at start and refuses pulls and jobs for
-    them (503) instead of doing the work on this host under the platform's name."""
-    config = {
-        "Platforms": {
-            "here": {"accesstype": "local"},
-            "cluster": {"accesstype": "remote", "host": ["node01"],
-                        "ssh": {"username": "shifter", "imageDir": "/images"}},
-            "batch": {"accesstype": "local", "slurm": {"url": "unix:/run/slurmrestd.sock"}},
-        },
-        "DefaultPlatform": "batch",
-    }
+    """Shifter's platform kinds beyond the local one, all implemented now: SSH platforms
+    (accesstype "remote", test_platform_ssh) and Slurm (test_platform_slurm). Neither is warned
+    about nor refused; a node that cannot be reached does not keep gatewayd from serving, and with
+    slurmrestd unreachable a Slurm platform's jobs wait (and can be cancelled)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.keydir = procs.TempDir(prefix="gatewayd-foundation-key-")
+        keydir = cls.keydir.path
+        # ssh.key must be a key gatewayd can use (checked at start); so must slurm.jwtKey.
+        key = os.path.join(keydir, "id_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+        fd = os.open(f"{keydir}/jwt.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, os.urandom(32))
+        os.close(fd)
+        cls.config = {
+            "Platforms": {
+                "here": {"accesstype": "local"},
+                "cluster": {"accesstype": "remote", "host": ["node01.invalid"],
+                            "ssh": {"username": "shifter", "imageDir": "/images", "key": key}},
+                "batch": {"accesstype": "local",
+                          "slurm": {"url": f"unix:{keydir}/no-slurmrestd.sock", "jwtKey": f"{keydir}/jwt.key",
+                                    "spoolDir": f"{keydir}/spool"}},
+            },
+            "DefaultPlatform": "batch",
+        }
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.keydir.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.keydir.cleanup()
 
     def test_warned_at_start(self):
         err = self.gw.stderr_text()
-        self.assertIn('Platforms.cluster: accesstype "remote" (SSH nodes) is not implemented by this '
-                      'gatewayd; pulls and jobs for it are refused.', err)
-        self.assertIn('Platforms.batch: "slurm" (jobs through slurmrestd) is not implemented by this '
-                      'gatewayd; jobs for it are refused.', err)
+        self.assertNotIn("is not implemented by this gatewayd", err)
+        self.assertNotIn('Platforms.cluster: accesstype "remote"', err)
+        self.assertIn("Platforms.batch: Slurm through slurmrestd at unix:", err)
         self.assertNotIn("Platforms.here:", err)
 
-    def test_pull_to_remote_platform_refused(self):
-        r = self.gw.http("POST", "/v1/images/pull", {"reference": "busybox:latest", "platform": "cluster"},
-                         as_user=users.USER)
-        self.assertError(r, 503, "Unavailable")
-        self.assertIn("Platform 'cluster': accesstype \"remote\" (SSH nodes) is not implemented",
-                      r.json["error"]["message"])
-        self.assertEqual(self.gw.http("GET", "/v1/images").json["images"], [])
+    def test_unreachable_remote_platform_serves(self):
+        # node01.invalid never resolves: the node is unreachable, gatewayd serves all the same.
+        procs.wait_for(lambda: "node01.invalid" in self.gw.stderr_text(), timeout=15,
+                       what="the failed connection to node01.invalid to be logged")
+        self.assertServing()
 
-    def test_job_on_slurm_platform_refused(self):
+    def test_job_on_slurm_platform_accepted(self):
         r = self.gw.http("POST", "/v1/services", spec("on-slurm"))
         self.assertEqual(r.status, 201, r.body)
         r = self.gw.http("POST", "/v1/services/on-slurm/jobs", {"data": {}}, as_user=users.USER)
-        self.assertError(r, 503, "Unavailable")
-        self.assertIn("Platform 'batch' (DefaultPlatform): \"slurm\" (jobs through slurmrestd) is not "
-                      "implemented", r.json["error"]["message"])
-        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).json["jobs"], [])
+        self.assertEqual(r.status, 201, r.body)
+        job = r.json["id"]
+        self.assertIn(self.gw.http("GET", f"/v1/jobs/{job}", as_user=users.USER).json["status"],
+                      ("QUEUED", "PENDING", "FAILED"))
+        r = self.gw.http("PUT", f"/v1/jobs/{job}/cancel", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)

@@ -298,6 +298,27 @@ START_TEST(test_gatewayd_keys) {
 }
 END_TEST
 
+/* slurm.jwtKey (mint a token per owner) and slurm.launcher (the node's launcher). */
+START_TEST(test_slurm_jwt_key_and_launcher) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ConfigPlatform *p;
+
+        ck_assert_msg(config_parse("{\"Platforms\": {\"batch\": {\"accesstype\": \"local\", \"slurm\": {"
+                                   "\"url\": \"http://slurmrestd:6820\", \"jwtKey\": \"/etc/slurm/jwt.key\","
+                                   "\"launcher\": \"/opt/gw/gateway-slurm-launch\", \"spoolDir\": \"/shared/spool\", \"spoolWatch\": \"poll\"}}},"
+                                   " \"DefaultPlatform\": \"batch\"}", NULL, &c, &err) == 0, "%s", strna(err));
+        p = config_platform_default(c);
+        ck_assert(config_platform_is_slurm(p));
+        ck_assert_str_eq(p->slurm_jwt_key, "/etc/slurm/jwt.key");
+        ck_assert_ptr_null(p->slurm_token_file);
+        ck_assert_ptr_null(p->slurm_user);
+        ck_assert_str_eq(p->slurm_launcher, "/opt/gw/gateway-slurm-launch");
+        ck_assert_str_eq(p->slurm_spool_dir, "/shared/spool");
+        ck_assert_str_eq(p->slurm_spool_watch, "poll");
+}
+END_TEST
+
 START_TEST(test_default_location_without_locations) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *url = NULL;
@@ -632,6 +653,30 @@ START_TEST(test_authentication_oidc) {
 }
 END_TEST
 
+/* NodeLostTimeout: a duration, 10 minutes by default, 0 = never. */
+START_TEST(test_node_lost_timeout) {
+        static const struct { const char *text; uint64_t sec; } forms[] = {
+                { "{}", 600 },
+                { "{\"NodeLostTimeout\": 3}", 3 },
+                { "{\"NodeLostTimeout\": \"0:00:30:00\"}", 1800 },
+                { "{\"NodeLostTimeout\": 0}", 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_msg(config_parse(forms[i].text, NULL, &c, &err) == 0, "%s: %s", forms[i].text, strna(err));
+                ck_assert_uint_eq(c->node_lost_timeout_sec, forms[i].sec);
+        }
+
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        ck_assert_int_eq(config_parse("{\"NodeLostTimeout\": \"soon\"}", NULL, &c, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "NodeLostTimeout: expected a duration"));
+}
+END_TEST
+
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
 
@@ -798,6 +843,21 @@ static const struct {
           "Platforms.c.slurm.url: required when \"slurm\" is set" },
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"slurm.example:6820\"}}}}",
           "Platforms.c.slurm.url: expected an http://, https:// or unix:/PATH URL, got \"slurm.example:6820\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\"}}}}",
+          "Platforms.c.slurm.jwtKey: required (or \"tokenFile\" with \"user\")" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
+          " \"tokenFile\": \"/t\", \"user\": \"slurm\"}}}}",
+          "Platforms.c.slurm.tokenFile: conflicts with \"jwtKey\": set one of the two" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"tokenFile\": \"/t\"}}}}",
+          "Platforms.c.slurm.user: required with \"tokenFile\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"k\"}}}}",
+          "Platforms.c.slurm.jwtKey: expected an absolute path, got \"k\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
+          " \"launcher\": \"gateway-slurm-launch\"}}}}",
+          "Platforms.c.slurm.launcher: expected an absolute path, got \"gateway-slurm-launch\"" },
+        { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
+          " \"spoolWatch\": \"fanotify\"}}}}",
+          "Platforms.c.slurm.spoolWatch: expected \"auto\", \"inotify\" or \"poll\", got \"fanotify\"" },
         { "{\"Locations\": {\"r.example\": {\"url\": \"ftp://r.example\"}}}",
           "Locations.r.example.url: expected an http:// or https:// URL, got \"ftp://r.example\"" },
         /* paths */
@@ -1195,15 +1255,16 @@ START_TEST(test_unsupported_platforms) {
         ck_assert_int_eq(config_parse("{\"Platforms\": {\"here\": {\"accesstype\": \"local\"},"
                                       " \"cluster\": {\"accesstype\": \"remote\", \"host\": \"n1\","
                                       "  \"ssh\": {\"username\": \"u\", \"imageDir\": \"/images\"}},"
-                                      " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\"}}}}",
+                                      " \"batch\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"http://s:6820\", \"jwtKey\": \"/k\"}}}}",
                                       NULL, &c, NULL), 0);
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), false));
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "here"), true));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), false), "remote"));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "cluster"), true), "remote"));
-        /* Slurm runs jobs; its images are local */
+        /* SSH nodes: implemented (platform-ssh.c), for images and jobs */
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), false));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "cluster"), true));
+        /* Slurm runs jobs (through slurmrestd); its images are local */
         ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), false));
-        ck_assert_ptr_nonnull(strstr(platform_config_unsupported(config_platform_find(c, "batch"), true), "slurm"));
+        ck_assert_ptr_null(platform_config_unsupported(config_platform_find(c, "batch"), true));
 }
 END_TEST
 
@@ -1270,6 +1331,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_empty_object_is_defaults);
         tcase_add_test(tc, test_shifter_example);
         tcase_add_test(tc, test_gatewayd_keys);
+        tcase_add_test(tc, test_slurm_jwt_key_and_launcher);
         tcase_add_test(tc, test_default_location_without_locations);
         tcase_add_test(tc, test_compression_forms);
         tcase_add_test(tc, test_location_for_registry);
@@ -1280,6 +1342,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_state_directory_and_log_level);
         tcase_add_test(tc, test_unsupported_platforms);
         tcase_add_test(tc, test_remote_access);
+        tcase_add_test(tc, test_node_lost_timeout);
         tcase_add_test(tc, test_authentication_oidc);
         tcase_add_test(tc, test_munge_authentication);
         tcase_add_test(tc, test_custom_token);

@@ -264,6 +264,45 @@ START_TEST(test_ping_partitions) {
 }
 END_TEST
 
+START_TEST(test_nodes) {
+        _cleanup_(slurm_answer_done) SlurmAnswer a = {};
+        _cleanup_(json_object_putp) json_object *nodes = NULL, *bad = NULL, *odd = NULL, *odd_nodes = NULL;
+        json_object *n, *v;
+
+        parse_file("nodes", &a);
+        ck_assert_int_eq(slurm_nodes_from_json(a.json, &nodes), 0);
+        ck_assert_uint_eq(json_object_array_length(nodes), 1);
+        n = json_object_array_get_idx(nodes, 0);
+        ck_assert_ptr_nonnull(json_get_string(n, "name"));
+        ck_assert_str_eq(json_get_string(n, "state"), "up");
+        ck_assert_str_eq(json_get_string(n, "slurmState"), "idle");
+        ck_assert(json_object_object_get_ex(n, "cpus", &v));
+        ck_assert_int_eq(json_object_get_int(v), 8);
+        ck_assert(json_object_object_get_ex(n, "partitions", &v));
+        ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(v, 0)), "debug");
+        ck_assert(!json_object_object_get_ex(n, "reason", &v));  /* empty: left out */
+
+        bad = json_tokener_parse("{\"nodes\": {}}");
+        ck_assert_int_eq(slurm_nodes_from_json(bad, &odd_nodes), -EBADMSG);
+        /* nameless entries are skipped; older versions' upper-case states are lowered */
+        odd = json_tokener_parse("{\"nodes\": [1, {\"state\": \"IDLE\"},"
+                                 " {\"name\": \"n2\", \"state\": \"DOWN\", \"reason\": \"Not responding\"},"
+                                 " {\"name\": \"n3\", \"state\": \"idle\", \"state_flags\": [\"DRAIN\"]},"
+                                 " {\"name\": \"n4\", \"state\": \"mixed\", \"state_flags\": [\"NOT_RESPONDING\"]},"
+                                 " {\"name\": \"n5\", \"state\": \"allocated\"}, {\"name\": \"n6\"}]}");
+        ck_assert_int_eq(slurm_nodes_from_json(odd, &odd_nodes), 0);
+        ck_assert_uint_eq(json_object_array_length(odd_nodes), 5);
+        n = json_object_array_get_idx(odd_nodes, 0);
+        ck_assert_str_eq(json_get_string(n, "state"), "unreachable");
+        ck_assert_str_eq(json_get_string(n, "slurmState"), "down");
+        ck_assert_str_eq(json_get_string(n, "reason"), "Not responding");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 1), "state"), "draining");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 2), "state"), "unreachable");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 3), "state"), "up");
+        ck_assert_str_eq(json_get_string(json_object_array_get_idx(odd_nodes, 4), "state"), "unreachable");
+}
+END_TEST
+
 START_TEST(test_submit_body) {
         char *env[] = { (char *) "PATH=/usr/bin:/bin", (char *) "GATEWAYD_JOB=j-1", NULL };
         SlurmJobDesc d = {
@@ -321,6 +360,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_phases);
         tcase_add_test(tc, test_find_by_name);
         tcase_add_test(tc, test_ping_partitions);
+        tcase_add_test(tc, test_nodes);
         tcase_add_test(tc, test_submit_body);
         suite_add_tcase(s, tc);
         return s;

@@ -35,6 +35,7 @@ def main():
 
         save("ping", *c.rest("GET", f"{V}/ping", user=u))
         save("partitions", *c.rest("GET", f"{V}/partitions", user=u))
+        save("nodes", *c.rest("GET", f"{V}/nodes", user=u))
         s, a = c.rest("POST", f"{V}/job/submit", body("#!/bin/sh\nsleep 30\n"), user=u)
         save("submit-ok", s, a)
         running = a["job_id"]

@@ -1,0 +1,537 @@
+"""Remote platforms (accesstype "remote"): gatewayd runs jobs on SSH nodes (platform-ssh.c) — real
+sshd processes on 127.0.0.1 with the forced command `gateway-worker connect` in front of
+`gateway-worker serve` (harness/sshnode.py), a real registry the image is pulled from, and the
+native API as the user sees it. The image reaches a node over SFTP the first time a job needs it
+there. Faults: the SSH connection killed mid-job, gatewayd killed with SIGKILL mid-job, a node
+gone for longer than NodeLostTimeout, a node whose host key does not match."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import unittest
+
+from harness import images, procs, sshnode, users
+from harness.registry import Registry
+from harness.stack import StackTestCase
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
+ECHO = ('cat /var/input/data.json; echo; echo "to stderr" >&2; '
+        'echo "PlanQK:Job:InterimResult: {\\"step\\": 1}"; '
+        'echo "PlanQK:Job:Result: {\\"data\\": $(cat /var/input/data.json)}"')
+# Sleeps params.sleep seconds, printing a line first so that a test knows it runs.
+SLEEP = ('s=$(sed -n \'s/.*"sleep": *\\([0-9]*\\).*/\\1/p\' /var/input/params.json); '
+         'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:InterimResult: {\\"woke\\": true}"; '
+         'echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
+
+
+def setUpModule():
+    sshnode.subreaper(True)
+
+
+def tearDownModule():
+    sshnode.reap_orphans()
+    sshnode.subreaper(False)
+
+
+def session_processes(sshd_pid):
+    """The per-connection sshd processes ([priv] and its children) of a listening sshd."""
+    def children(pid):
+        kids = []
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    kids += [int(k) for k in f.read().split()]
+        except OSError:
+            pass
+        return kids
+    found = []
+    for pid in children(sshd_pid):
+        found.append(pid)
+        found += children(pid)
+    return found
+
+
+def kill_all(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class RemoteBase(StackTestCase):
+    node_args = ["--slots=1", "--lost-after=5", "--run-option=--kill-grace=1"]
+    node_lost_timeout = 3
+    n_nodes = 2
+    wrong_host_key = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rprocs = procs.Processes()
+        cls.rtmp = procs.TempDir(prefix="gatewayd-pssh-")
+        cls.nodes = []
+        try:
+            cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
+            images.push_image(cls.registry, "busybox", "1.0", images.busybox_image())
+            images.push_image(cls.registry, "big", "1.0",
+                              images.Image([(images.Layer().busybox(), "gzip"),
+                                            (images.Layer().file("data.bin", os.urandom(3 * 1024 * 1024)), "gzip")],
+                                           entrypoint=["/bin/sh"]))
+            images.push_image(cls.registry, "transfer", "1.0",
+                              images.busybox_image(env=["PATH=/bin", "GREETING=hello world"], workdir="/tmp",
+                                                   labels={"for": "transfer"}))
+            cls.key = sshnode.client_key(cls.rtmp.path)
+            users.ensure_test_users()   # before a systemd node copies /etc
+            cls.start_nodes()
+            known = os.path.join(cls.rtmp.path, "known_hosts")
+            with open(known, "w") as f:
+                for n in cls.nodes:
+                    with open(n.known_hosts) as k:
+                        line = k.read()
+                    if cls.wrong_host_key:
+                        other = os.path.join(cls.rtmp.path, "other_host_key")
+                        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other], check=True)
+                        with open(other + ".pub") as o:
+                            line = line.split()[0] + " " + " ".join(o.read().split()[:2]) + "\n"
+                    f.write(line)
+            host = cls.registry.host
+            cls.config = {
+                "DefaultImageLocation": host,
+                "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
+                "WorkerPath": sshnode.worker_binary(),
+                "Platforms": {"cluster": {
+                    "accesstype": "remote",
+                    "host": [f"127.0.0.1:{n.port}" for n in cls.nodes],
+                    "ssh": {"username": sshnode.ACCOUNT, "key": cls.key, "knownHosts": known,
+                            "imageDir": "/var/lib/gateway-worker/images"}}},
+                "DefaultPlatform": "cluster",
+                "JobsPerUser": 6,
+                "MaxClusters": 6,
+                "NodeLostTimeout": cls.node_lost_timeout,
+            }
+            super().setUpClass()
+            if not cls.wrong_host_key:
+                for n in cls.nodes:
+                    procs.wait_for(lambda: f"node 127.0.0.1:{n.port} is up" in cls.gw.stderr_text(), timeout=30,
+                                   what=f"gatewayd's connection to node {n.name}")
+            cls.services = {}
+            for kind, script in (("echo", ECHO), ("sleep", SLEEP)):
+                svc = f"pssh-{kind}-{os.getpid() % 10000}"
+                r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": f"{host}/busybox:1.0",
+                                                           "command": ["/bin/sh", "-c", script]})
+                assert r.status == 201, r.body
+                cls.services[kind] = svc
+        except BaseException:
+            for n in cls.nodes:
+                print(n.log())
+            cls._cleanup_nodes()
+            raise
+
+    @classmethod
+    def start_nodes(cls):
+        for name in "ab"[:cls.n_nodes]:
+            cls.nodes.append(sshnode.SSHNode(name, cls.key, serve_args=cls.node_args).start())
+
+    @classmethod
+    def _cleanup_nodes(cls):
+        for n in cls.nodes:
+            n.stop()
+        cls.rprocs.stop_all()
+        cls.rtmp.cleanup()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._cleanup_nodes()
+
+    # ---- helpers ----
+
+    def node_named(self, name):
+        return next(n for n in self.nodes if f"127.0.0.1:{n.port}" == name)
+
+    def submit(self, kind="echo", data=None, params=None, as_user=users.USER):
+        body = {"data": data if data is not None else {}}
+        if params is not None:
+            body["params"] = params
+        r = self.gw.http("POST", f"/v1/services/{self.services[kind]}/jobs", body, as_user=as_user)
+        self.assertEqual(r.status, 201, r.body)
+        return r.json["id"]
+
+    def job(self, job_id):
+        r = self.gw.http("GET", f"/v1/jobs/{job_id}", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json
+
+    def wait_status(self, job_id, statuses, timeout=60):
+        statuses = (statuses,) if isinstance(statuses, str) else statuses
+        last = {}
+
+        def check():
+            last["job"] = self.job(job_id)
+            return last["job"]["status"] in statuses
+        try:
+            procs.wait_for(check, timeout=timeout, what=f"job {job_id} to reach {statuses}")
+        except TimeoutError:
+            print(self.gw.stderr_text()[-6000:])
+            raise
+        return last["job"]
+
+    def log(self, job_id):
+        return self.gw.http("GET", f"/v1/jobs/{job_id}/log", as_user=users.USER).body
+
+    def wait_log(self, job_id, text, timeout=60):
+        procs.wait_for(lambda: text in self.log(job_id), timeout=timeout, what=f"'{text}' in the log of {job_id}")
+
+    def platform_json(self, job_id):
+        with open(os.path.join(self.gw.state_dir, "jobs", job_id, "platform.json")) as f:
+            return json.load(f)
+
+    def node_of(self, job_id):
+        return self.node_named(self.platform_json(job_id)["node"])
+
+    def cancel_after(self, job_id):
+        def cancel():
+            if self.gw.alive():
+                r = self.gw.http("PUT", f"/v1/jobs/{job_id}/cancel", as_user=users.USER)
+                if r.status != 404:
+                    self.wait_status(job_id, TERMINAL, timeout=30)
+        self.addCleanup(cancel)
+
+    def wait_gone_on_node(self, node, job_id, timeout=30):
+        procs.wait_for(lambda: not os.path.exists(node.job_dir(job_id)), timeout=timeout,
+                       what=f"job {job_id} removed from node {node.name}")
+
+
+class RemotePlatform(RemoteBase):
+    def test_job_runs_on_node(self):
+        jid = self.submit("echo", data={"x": 1})
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        r = self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json, {"data": {"x": 1}})
+        r = self.gw.http("GET", f"/v1/jobs/{jid}/interim-results", as_user=users.USER)
+        self.assertEqual(r.json, [{"step": 1}])
+        log = self.log(jid)
+        self.assertIn('{"x":1}', log.replace(" ", ""))
+        self.assertIn("to stderr", log)
+        # It ran on a node of the platform, and the node forgot it once its outcome was ours.
+        node = self.node_of(jid)
+        self.assertIn(node, self.nodes)
+        self.wait_gone_on_node(node, jid)
+        # The image went to that node over SFTP (installed under its final name only).
+        self.assertTrue([x for x in os.listdir(node.images) if x.endswith(".squashfs")])
+        self.assertFalse([x for x in os.listdir(node.images) if x.endswith(".partial")])
+
+    def test_pull_transfers_to_every_node(self):
+        """A pull for the remote platform: converted here, then (TRANSFER) the squashfs and a
+        Shifter-format .meta go to every node; READY once they are there. Removing the image
+        removes it from the nodes."""
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": f"{self.registry.host}/transfer:1.0",
+                                                      "platform": "cluster"}, as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        image_id = r.json["id"]
+        self.gw.http("GET", f"/v1/images/{image_id}/progress", as_user=users.USER)   # until the pull ends
+        img = self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json
+        self.assertEqual(img["status"], "READY", img)
+        self.assertIn(f"image {image_id} is on every node that is up", self.gw.stderr_text())
+        local = os.path.join(self.gw.state_dir, "images", f"{image_id}.squashfs")
+        for n in self.nodes:
+            names = os.listdir(n.images)
+            self.assertIn(f"{image_id}.squashfs", names)
+            self.assertIn(f"{image_id}.meta", names)
+            self.assertFalse([x for x in names if x.endswith(".partial")], names)
+            self.assertEqual(os.path.getsize(os.path.join(n.images, f"{image_id}.squashfs")), os.path.getsize(local))
+            with open(os.path.join(n.images, f"{image_id}.meta")) as f:
+                meta = f.read().splitlines()
+            self.assertEqual(meta[0], "FORMAT: squashfs")
+            self.assertIn("ENTRY: /bin/sh", meta)
+            self.assertIn("CMD: -c echo hi", meta)
+            self.assertIn("WORKDIR: /tmp", meta)
+            self.assertIn("ENV: GREETING=hello world", meta)
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.ADMIN)
+        self.assertIn(r.status, (200, 204), r.body)
+        for n in self.nodes:
+            procs.wait_for(lambda: not [x for x in os.listdir(n.images) if x.startswith(image_id)], timeout=15,
+                           what=f"image {image_id} removed from node {n.name}")
+
+    def test_jobs_spread_by_slots(self):
+        # One slot per node: two jobs run at once, one on each; a third waits PENDING for a slot.
+        a = self.submit("sleep", params={"sleep": 3})
+        b = self.submit("sleep", params={"sleep": 3})
+        self.cancel_after(a)
+        self.cancel_after(b)
+        self.wait_log(a, "sleeping 3")
+        self.wait_log(b, "sleeping 3")
+        self.assertNotEqual(self.platform_json(a)["node"], self.platform_json(b)["node"])
+        c = self.submit("echo", data={"c": 3})
+        self.assertEqual(self.job(c)["status"], "PENDING")
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "jobs", c, "platform.json")))
+        for jid in (a, b, c):
+            self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{c}/result", as_user=users.USER).json, {"data": {"c": 3}})
+
+    def test_drain_and_resume_node(self):
+        """An admin drains a node (HTTP, polkit org.gatewayd.manage-platforms): it shows as
+        draining, takes no new job — both go to the other node, one after the other — and takes
+        jobs again once resumed. A user may not drain."""
+        a, b = self.nodes[0], self.nodes[1]
+        path = f"/v1/platforms/cluster/nodes/127.0.0.1:{a.port}"
+        r = self.gw.http("POST", path + "/drain", as_user=users.USER)
+        self.assertEqual(r.status, 403, r.body)
+        r = self.gw.http("POST", path + "/drain", as_user=users.ADMIN)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["state"], "draining", r.json)
+        self.addCleanup(lambda: self.gw.http("POST", path + "/resume", as_user=users.ADMIN))
+        nodes = {n["name"]: n for n in self.gw.http("GET", "/v1/platforms/cluster", as_user=users.USER).json["nodes"]}
+        self.assertEqual(nodes[f"127.0.0.1:{a.port}"]["state"], "draining")
+        self.assertEqual(nodes[f"127.0.0.1:{b.port}"]["state"], "up")
+        jobs = [self.submit("echo", data={"n": k}) for k in range(2)]
+        for jid in jobs:
+            self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+            self.assertIs(self.node_of(jid), b)
+        r = self.gw.http("POST", path + "/resume", as_user=users.ADMIN)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["state"], "up", r.json)
+        # Both nodes take jobs again: two long jobs at once land on both.
+        x, y = self.submit("sleep", params={"sleep": 3}), self.submit("sleep", params={"sleep": 3})
+        self.cancel_after(x)
+        self.cancel_after(y)
+        self.wait_log(x, "sleeping 3")
+        self.wait_log(y, "sleeping 3")
+        self.assertEqual({self.node_of(x), self.node_of(y)}, {a, b})
+        for jid in (x, y):
+            self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED")
+
+    def test_cancel_remote_job(self):
+        jid = self.submit("sleep", params={"sleep": 60})
+        self.wait_log(jid, "sleeping 60")
+        r = self.gw.http("PUT", f"/v1/jobs/{jid}/cancel", as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(self.wait_status(jid, TERMINAL, timeout=30)["status"], "CANCELLED")
+        self.wait_gone_on_node(self.node_of(jid), jid)
+
+    def test_connection_killed_mid_job(self):
+        """The job's SSH connection dies (its sshd processes are SIGKILLed): gatewayd reconnects,
+        follows the job from the last event it had, the job goes on — the same worker, one run —
+        and ends with its result."""
+        jid = self.submit("sleep", params={"sleep": 3})
+        self.cancel_after(jid)
+        self.wait_log(jid, "sleeping 3")
+        node = self.node_of(jid)
+        worker = node.worker_pid(jid)
+        self.assertIsNotNone(worker)
+        victims = session_processes(node.sshd.pid)
+        self.assertTrue(victims)
+        ups = self.gw.stderr_text().count(f"node 127.0.0.1:{node.port} is up")
+        kill_all(victims)
+        # The job goes on without its connection: the same worker holds its spool on the node.
+        self.assertEqual(node.worker_pid(jid), worker)
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, {"slept": 3})
+        self.assertEqual(self.log(jid).count("sleeping 3"), 1)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/interim-results", as_user=users.USER).json,
+                         [{"woke": True}])
+        # It was started once: one start on a node, and the worker seen before the loss ran it.
+        self.assertEqual(self.gw.stderr_text().count(f"Job {jid}: starting on node"), 1)
+        # ... and gatewayd got the result over a new connection.
+        self.assertGreater(self.gw.stderr_text().count(f"node 127.0.0.1:{node.port} is up"), ups)
+
+    def test_gatewayd_killed_mid_job(self):
+        jid = self.submit("sleep", params={"sleep": 4})
+        self.cancel_after(jid)
+        self.wait_log(jid, "sleeping 4")
+        node = self.node_of(jid)
+        worker = node.worker_pid(jid)
+        self.gw.kill(signal.SIGKILL)
+        self.assertEqual(node.worker_pid(jid), worker)   # the job outlives gatewayd
+        self.gw.start()
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, {"slept": 4})
+        # Followed again from where the spool was: the log holds each line once.
+        log = self.log(jid)
+        self.assertEqual(log.count("sleeping 4"), 1, log)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/interim-results", as_user=users.USER).json,
+                         [{"woke": True}])
+        self.wait_gone_on_node(node, jid)
+
+
+class RemoteFullNode(RemoteBase):
+    """A node whose image directory is a 2 MiB tmpfs (mounted before gatewayd connects: serve
+    and sftp-server hold the directory they started in)."""
+
+    @classmethod
+    def start_nodes(cls):
+        super().start_nodes()
+        uid, gid = sshnode.ensure_account()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=2m,mode=0755,uid={uid},gid={gid}", "tmpfs",
+                        cls.nodes[1].images], check=True)
+        cls.mounted = cls.nodes[1].images
+
+    @classmethod
+    def _cleanup_nodes(cls):
+        if getattr(cls, "mounted", None):
+            subprocess.run(["umount", "-l", cls.mounted])
+        super()._cleanup_nodes()
+
+    def test_transfer_to_full_node_fails(self):
+        """The transfer to the full node fails: the pull ends FAILURE with a message naming the
+        node and the full disk; nothing is left there under a final name; gatewayd serves on."""
+        full = self.nodes[1]
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": f"{self.registry.host}/big:1.0"}, as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        image_id = r.json["id"]
+        self.gw.http("GET", f"/v1/images/{image_id}/progress", as_user=users.USER)
+        img = self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json
+        self.assertEqual(img["status"], "FAILURE", img)
+        self.assertIn(f"node 127.0.0.1:{full.port}", img["message"])
+        self.assertIn("full", img["message"])
+        self.assertEqual([x for x in os.listdir(full.images) if x.startswith(image_id)], [])
+        self.assertServing()
+
+
+class RemoteNodeLost(RemoteBase):
+    def restart_sshd(self, n):
+        config = os.path.join(n.dir, "sshd", "sshd_config")
+        log = open(os.path.join(n.dir, "sshd2.log"), "wb")
+        p = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config], stdout=subprocess.DEVNULL, stderr=log)
+
+        def stop():
+            kill_all(session_processes(p.pid))
+            p.kill()
+            p.wait()
+            log.close()
+        self.addCleanup(stop)
+        procs.wait_for(lambda: b"Server listening" in open(log.name, "rb").read() or p.poll() is not None,
+                       what="sshd to listen again")
+        return p
+
+    def test_node_lost(self):
+        """A node that stays away longer than NodeLostTimeout: its job ends FAILED (NODE_LOST),
+        the next job goes to the other node; when it comes back it is used again."""
+        first = self.submit("sleep", params={"sleep": 60})
+        second = self.submit("sleep", params={"sleep": 60})
+        self.cancel_after(first)
+        self.wait_log(first, "sleeping 60")
+        self.wait_log(second, "sleeping 60")
+        lost = self.node_of(second)
+        kept = self.node_of(first)
+        self.assertIsNot(lost, kept)
+        worker = lost.worker_pid(second)
+        sessions = session_processes(lost.sshd.pid)
+        lost.sshd.kill()
+        lost.sshd.wait()
+        kill_all(sessions)
+        j = self.wait_status(second, TERMINAL, timeout=30)
+        self.assertEqual(j["status"], "FAILED", j)
+        self.assertEqual(j["error"]["code"], "NODE_LOST", j)
+        self.assertIn("NodeLostTimeout", j["error"]["message"])
+        self.assertIn(f"127.0.0.1:{lost.port}", j["error"]["message"])
+        # The kept node's job is not touched; once its slot is free, new jobs run there.
+        self.assertEqual(self.job(first)["status"], "RUNNING")
+        self.gw.http("PUT", f"/v1/jobs/{first}/cancel", as_user=users.USER)
+        self.wait_status(first, TERMINAL, timeout=30)
+        nxt = self.submit("echo", data={"n": 1})
+        self.assertEqual(self.wait_status(nxt, TERMINAL)["status"], "SUCCEEDED")
+        self.assertIs(self.node_of(nxt), kept)
+        # An image pulled while the node is away goes to the nodes that are up ...
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": f"{self.registry.host}/transfer:1.0"},
+                         as_user=users.USER)
+        image_id = r.json["id"]
+        self.gw.http("GET", f"/v1/images/{image_id}/progress", as_user=users.USER)
+        self.assertEqual(self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json["status"], "READY")
+        self.assertIn(f"{image_id}.meta", os.listdir(kept.images))
+        self.assertNotIn(f"{image_id}.meta", os.listdir(lost.images))
+        # The lost node comes back: the job gatewayd gave up on is stopped there, not finished,
+        # and the node is brought up to date with the image.
+        self.restart_sshd(lost)
+        procs.wait_for(lambda: f"{image_id}.meta" in os.listdir(lost.images), timeout=30,
+                       what="the image to reach the node that came back")
+        # (It would sleep for a minute: gone within 30 s, it was stopped, then removed.)
+        self.assertIsNotNone(worker)
+        self.wait_gone_on_node(lost, second)
+        self.assertFalse(os.path.exists(f"/proc/{worker}/stat") and lost.worker_pid(second) == worker)
+
+
+class RemoteSystemdNode(RemoteBase):
+    """A node booted with systemd and the real node units (harness SystemdNode): the job is the
+    unit gateway-job-<id> of the node's service manager; it survives killing its SSH connection
+    and gatewayd's kill -9, and its result arrives once."""
+    n_nodes = 1
+
+    @classmethod
+    def start_nodes(cls):
+        from harness.install import Destdir
+        if not shutil.which("systemd-nspawn"):
+            raise unittest.SkipTest("systemd-nspawn not installed")
+        cls.dest = Destdir()
+        cls.nodes.append(sshnode.SystemdNode("sd", cls.key, cls.dest.path).start())
+
+    @classmethod
+    def _cleanup_nodes(cls):
+        try:
+            super()._cleanup_nodes()
+        finally:
+            if getattr(cls, "dest", None):
+                cls.dest.cleanup()
+
+    def unit_state(self, job):
+        return self.nodes[0].run(["systemctl", "is-active", f"gateway-job-{job}.service"], check=False).stdout.strip()
+
+    def kill_connections(self):
+        """SIGKILL to the per-connection processes of the node's sshd (children of its main pid)."""
+        node = self.nodes[0]
+        main = node.run(["systemctl", "show", "-P", "MainPID", "gwnode-sshd.service"]).stdout.strip()
+        kids = node.run(["sh", "-c", f"cat /proc/{main}/task/*/children"]).stdout.split()
+        self.assertTrue(kids)
+        node.run(["kill", "-9"] + kids)
+
+    def test_job_survives_connection_and_gatewayd(self):
+        jid = self.submit("sleep", params={"sleep": 5})
+        self.cancel_after(jid)
+        self.wait_log(jid, "sleeping 5")
+        self.assertEqual(self.unit_state(jid), "active")
+        self.kill_connections()
+        self.gw.kill(signal.SIGKILL)
+        self.assertEqual(self.unit_state(jid), "active")
+        self.gw.start()
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, {"slept": 5})
+        self.assertEqual(self.log(jid).count("sleeping 5"), 1)
+        # Removed on the node once collected; the unit was collected when it ended.
+        self.wait_gone_on_node(self.nodes[0], jid)
+        self.assertIn(self.unit_state(jid), ("inactive", "unknown"))
+
+
+class RemoteWrongHostKey(RemoteBase):
+    n_nodes = 1
+    wrong_host_key = True
+
+    def test_node_refused(self):
+        """The node presents a host key that ssh.knownHosts does not list for it: refused with a
+        clear log line, not logged in to (sshd saw no authentication), and jobs wait PENDING."""
+        n = self.nodes[0]
+        procs.wait_for(lambda: "refused" in self.gw.stderr_text(), timeout=15, what="the node to be refused")
+        err = self.gw.stderr_text()
+        self.assertIn(f"127.0.0.1:{n.port}", err)
+        self.assertIn("HOST KEY MISMATCH", err)
+        jid = self.submit("echo")
+        self.cancel_after(jid)
+        # The image is pulled here; then the job waits for a node it may use.
+        procs.wait_for(lambda: [i for i in self.gw.http("GET", "/v1/images", as_user=users.USER).json["images"]
+                                if i["status"] == "READY"], timeout=30, what="the image to be READY")
+        procs.wait_for(lambda: f"Job {jid}: waiting for a free slot" in self.gw.stderr_text(), timeout=15,
+                       what="the job to wait for a node")
+        self.assertEqual(self.job(jid)["status"], "PENDING")
+        with open(n.sshd_log_path, "rb") as f:
+            self.assertNotIn(b"Accepted publickey", f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
