@@ -3,7 +3,6 @@
  * always local, identified by the bus. Removing someone else's client is like revoking someone
  * else's token (bus-token.c): org.gatewayd.manage-tokens, otherwise NotFound. */
 #include "auth-client.h"
-#include "auth-token.h"
 #include "bus-client.h"
 #include "bus-credentials.h"
 #include "bus-owned.h"
@@ -76,24 +75,6 @@ int bus_method_list_clients(sd_bus_message *message, void *userdata, sd_bus_erro
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int client_is_own(Manager *m, const char *id, const Caller *caller) {
-        uid_t owner;
-        int r;
-
-        r = client_owner(m, id, &owner);
-        if (r < 0)
-                return r;
-        return owner == caller->uid;
-}
-
-static const BusOwnedRemoval client_removal = {
-        .noun = "client",
-        .not_found = GW_ERROR_NOT_FOUND,
-        .action = ACTION_MANAGE_TOKENS,
-        .is_own = client_is_own,
-        .remove = client_remove,
-};
-
 int bus_method_remove_client(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return bus_remove_owned(userdata, message, &client_removal, error);
+        return bus_remove_owned(userdata, message, &client_owned_kind, error);
 }

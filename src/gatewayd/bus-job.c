@@ -320,7 +320,7 @@ static int job_remove(Manager *m, const char *id, GwError *e) {
         return job_registry_remove(j, e);
 }
 
-static const BusOwnedRemoval job_removal = {
+static const OwnedKind job_removal = {
         .noun = "job",
         .not_found = GW_ERROR_NO_SUCH_JOB,
         .action = ACTION_MANAGE_JOBS,

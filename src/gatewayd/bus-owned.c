@@ -12,7 +12,7 @@
 typedef struct RemoveOwnedCall {
         Manager *manager;
         sd_bus_message *message;
-        const BusOwnedRemoval *how;
+        const OwnedKind *how;
         char *id;
 } RemoveOwnedCall;
 
@@ -24,7 +24,7 @@ static void remove_owned_call_free(RemoveOwnedCall *c) {
         free(c);
 }
 
-static int remove_now(Manager *m, sd_bus_message *message, const BusOwnedRemoval *how, const char *id,
+static int remove_now(Manager *m, sd_bus_message *message, const OwnedKind *how, const char *id,
                       sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
 
@@ -33,7 +33,7 @@ static int remove_now(Manager *m, sd_bus_message *message, const BusOwnedRemoval
         return sd_bus_reply_method_return(message, NULL);
 }
 
-static int no_such_object(const BusOwnedRemoval *how, const char *id, sd_bus_error *error) {
+static int no_such_object(const OwnedKind *how, const char *id, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
 
         gw_error_set(&e, how->not_found, "No %s '%s'.", how->noun, id);
@@ -56,7 +56,7 @@ static void on_remove_checked(int r, const char *msg, void *userdata) {
         remove_owned_call_free(c);
 }
 
-int bus_remove_owned(Manager *m, sd_bus_message *message, const BusOwnedRemoval *how, sd_bus_error *error) {
+int bus_remove_owned(Manager *m, sd_bus_message *message, const OwnedKind *how, sd_bus_error *error) {
         RemoveOwnedCall *c;
         const char *id;
         Caller caller;

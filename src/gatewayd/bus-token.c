@@ -74,24 +74,6 @@ int bus_method_list_tokens(sd_bus_message *message, void *userdata, sd_bus_error
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static int token_is_own(Manager *m, const char *id, const Caller *caller) {
-        uid_t owner;
-        int r;
-
-        r = token_owner(m, id, &owner);
-        if (r < 0)
-                return r;
-        return owner == caller->uid;
-}
-
-static const BusOwnedRemoval token_removal = {
-        .noun = "token",
-        .not_found = GW_ERROR_NOT_FOUND,
-        .action = ACTION_MANAGE_TOKENS,
-        .is_own = token_is_own,
-        .remove = token_revoke,
-};
-
 int bus_method_revoke_token(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return bus_remove_owned(userdata, message, &token_removal, error);
+        return bus_remove_owned(userdata, message, &token_owned_kind, error);
 }
