@@ -21,6 +21,7 @@
 #include "platform.h"
 #include "process-util.h"
 #include "service.h"
+#include "spool-interim.h"
 #include "time-util.h"
 #include "worker-events.h"
 #include "worker-process.h"
@@ -333,38 +334,8 @@ static uint64_t spool_file_size(Job *j, const char *name) {
 /* Sends the interim results appended since the last look, as the event pipe would have. */
 static void spool_poll_interim(Job *j) {
         LocalJob *l = j->platform_data;
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        uint64_t size = spool_file_size(j, SPOOL_INTERIM);
-        size_t n, start = 0;
-        ssize_t k;
 
-        if (size <= l->interim_offset || size - l->interim_offset > 64 * 1024 * 1024)
-                return;
-        n = (size_t) (size - l->interim_offset);
-        if (!(path = spool_path(j->spool_dir, SPOOL_INTERIM)) || !(buf = malloc(n + 1)))
-                return;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return;
-        k = pread(fd, buf, n, (off_t) l->interim_offset);
-        if (k <= 0)
-                return;
-        buf[k] = 0;
-        for (char *nl; (nl = memchr(buf + start, '\n', (size_t) k - start)); start = (size_t) (nl - buf) + 1) {
-                enum json_tokener_error jerr;
-                json_object *o;
-
-                *nl = 0;
-                /* The same text as the event would have carried: compact JSON. */
-                o = json_tokener_parse_verbose(buf + start, &jerr);
-                if (jerr == json_tokener_success)
-                        j->platform_callbacks->on_interim(j, l->interim_index,
-                                                          json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
-                l->interim_index++;
-        }
-        l->interim_offset += start;  /* a line still being written waits for the next look */
+        spool_interim_announce(j, j->spool_dir, &l->interim_offset, &l->interim_index);
 }
 
 static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {

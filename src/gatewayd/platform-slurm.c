@@ -28,6 +28,7 @@
 #include "manager.h"
 #include "platform-local.h"
 #include "platform.h"
+#include "spool-interim.h"
 #include "slurm-rest.h"
 #include "slurm-script.h"
 #include "spool-layout.h"
@@ -464,39 +465,7 @@ static int prepare_spool(SlurmJob *s, json_object *spec, GwError *e) {
 /* Announces the interim results the worker appended since the last look, as the local
  * platform's event pipe would have (the D-Bus signal, followers). */
 static void announce_interim(SlurmJob *s) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        size_t n, start = 0;
-        ssize_t k;
-
-        if (!(path = spool_path(s->spool, SPOOL_INTERIM)))
-                return;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size <= s->interim_offset ||
-            (uint64_t) st.st_size - s->interim_offset > 64 * 1024 * 1024)
-                return;
-        n = (size_t) ((uint64_t) st.st_size - s->interim_offset);
-        buf = malloc(n + 1);
-        if (!buf)
-                return;
-        k = pread(fd, buf, n, (off_t) s->interim_offset);
-        if (k <= 0)
-                return;
-        buf[k] = 0;
-        for (char *nl; (nl = memchr(buf + start, '\n', (size_t) k - start)); start = (size_t) (nl - buf) + 1) {
-                enum json_tokener_error jerr;
-                json_object *o;
-
-                *nl = 0;
-                o = json_tokener_parse_verbose(buf + start, &jerr);
-                if (jerr == json_tokener_success)
-                        s->job->platform_callbacks->on_interim(s->job, s->interim_index,
-                                                                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
-                s->interim_index++;
-        }
-        s->interim_offset += start;  /* a line still being written waits for the next look */
+        spool_interim_announce(s->job, s->spool, &s->interim_offset, &s->interim_index);
 }
 
 /* ---- the outcome ------------------------------------------------------------------------- */
