@@ -46,11 +46,6 @@ static int lab_node_enumerator(sd_bus *bus, const char *path, void *userdata, ch
         return 1;
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static int property_get_spec(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         const char *j = lab_json(userdata);
@@ -76,9 +71,9 @@ static int property_get_members(sd_bus *bus, const char *path, const char *inter
 /* Definitions change in place on PUT: only Name and CreatedTimestamp are constant. */
 static const sd_bus_vtable lab_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", property_get_string, offsetof(Lab, name), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Description", "s", property_get_string, offsetof(Lab, description), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Instructions", "s", property_get_string, offsetof(Lab, instructions), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Name", "s", bus_property_get_string, offsetof(Lab, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Description", "s", bus_property_get_string, offsetof(Lab, description), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Instructions", "s", bus_property_get_string, offsetof(Lab, instructions), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LifetimeSec", "t", NULL, offsetof(Lab, lifetime_sec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MemoryMax", "t", NULL, offsetof(Lab, memory), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("TasksMax", "t", NULL, offsetof(Lab, tasks), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -48,11 +48,6 @@ static int platform_node_enumerator(sd_bus *bus, const char *path, void *userdat
         return 1;
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static int property_get_kind(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Platform *p = userdata;
@@ -111,7 +106,7 @@ static int method_get_nodes(sd_bus_message *message, void *userdata, sd_bus_erro
 
 static const sd_bus_vtable platform_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", property_get_string, offsetof(Platform, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Name", "s", bus_property_get_string, offsetof(Platform, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Kind", "s", property_get_kind, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("AccessType", "s", property_get_access_type, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Default", "b", property_get_default, 0, SD_BUS_VTABLE_PROPERTY_CONST),

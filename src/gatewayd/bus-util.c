@@ -112,3 +112,8 @@ int bus_parse_json_argument(const char *text, const char *what, json_object **re
                 return gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s is not valid JSON at offset %zu: %s", what, offset, reason);
         return 0;
 }
+
+int bus_property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
+}
