@@ -21,6 +21,7 @@
 #include "platform.h"
 #include "process-util.h"
 #include "service.h"
+#include "spool-exit.h"
 #include "spool-interim.h"
 #include "time-util.h"
 #include "worker-events.h"
@@ -148,10 +149,8 @@ static int write_job_json(Job *j, json_object *spec) {
 
 static void job_conclude_from_spool(Job *j, const char *why_missing) {
         _cleanup_free_ char *text = NULL;
-        json_object *o, *err = NULL, *v;
-        JobState state;
-        const char *code = NULL, *detail = NULL;
-        int exit_code = -1, r;
+        SpoolExit e;
+        int r;
 
         r = job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL);
         if (r < 0 && j->cancel_requested) {
@@ -165,27 +164,12 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
                 j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);
                 return;
         }
-        o = json_tokener_parse(text);
-        if (!o || !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
+        if (spool_exit_parse(text, &e) < 0) {
                 j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", "exit.json of the worker is unreadable.", 0, 0);
                 return;
         }
-        state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
-        if (!job_state_is_terminal(state))
-                state = JOB_UNKNOWN;
-        if (json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
-                exit_code = json_object_get_int(v);
-        if (json_object_object_get_ex(o, "error", &err) && json_object_is_type(err, json_type_object)) {
-                if (json_object_object_get_ex(err, "code", &v))
-                        code = json_object_get_string(v);
-                if (json_object_object_get_ex(err, "detail", &v))
-                        detail = json_object_get_string(v);
-        }
-        j->platform_callbacks->on_exit(j, state, exit_code, code, detail,
-                                       parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
-                                       parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
-        json_object_put(o);
+        j->platform_callbacks->on_exit(j, e.state, e.exit_code, e.code, e.detail, e.started_usec, e.ended_usec);
+        spool_exit_done(&e);
 }
 
 /* The platform's own state (p->data): how many jobs it watches, which is what its node reports

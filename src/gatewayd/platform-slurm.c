@@ -28,6 +28,7 @@
 #include "manager.h"
 #include "platform-local.h"
 #include "platform.h"
+#include "spool-exit.h"
 #include "spool-interim.h"
 #include "slurm-rest.h"
 #include "slurm-script.h"
@@ -536,12 +537,7 @@ static void conclude_as(SlurmJob *s, JobState state, const char *code, const cha
  * Slurm's SIGTERM reached it. Returns false if there is no exit.json. */
 static bool conclude_from_exit(SlurmJob *s) {
         _cleanup_free_ char *text = NULL;
-        _cleanup_(json_object_putp) json_object *o = NULL;
-        json_object *v, *err;
-        const char *code = NULL, *detail = NULL;
-        int exit_code = -1;
-        JobState state;
-        uint64_t started, ended;
+        _cleanup_(spool_exit_done) SpoolExit e = {};
         Job *j = s->job;
 
         /* The copy in the job's own spool: concluded once already, and gatewayd stopped before
@@ -549,44 +545,30 @@ static bool conclude_from_exit(SlurmJob *s) {
         if (read_spool_file(s, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0 &&
             job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0)
                 return false;
-        o = json_tokener_parse(text);
-        if (!o || !json_object_is_type(o, json_type_object)) {
+        if (spool_exit_parse(text, &e) < 0) {
                 conclude_as(s, JOB_UNKNOWN, "WORKER_LOST", "exit.json of the worker is unreadable");
                 return true;
         }
-        state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
-        if (!job_state_is_terminal(state))
-                state = JOB_UNKNOWN;
         /* Slurm signals every process of the step: the worker may record its SIGTERM as a
          * cancel, or the job's own death by it as a failure. Slurm's reason decides. */
-        if ((state == JOB_CANCELLED || state == JOB_FAILED) && streq_ptr(s->slurm_state, "TIMEOUT")) {
+        if ((e.state == JOB_CANCELLED || e.state == JOB_FAILED) && streq_ptr(s->slurm_state, "TIMEOUT")) {
                 conclude_as(s, JOB_FAILED, "TIMEOUT", "The job reached the Slurm time limit");
                 return true;
         }
-        if (state == JOB_FAILED && streq_ptr(s->slurm_state, "CANCELLED")) {
+        if (e.state == JOB_FAILED && streq_ptr(s->slurm_state, "CANCELLED")) {
                 conclude_as(s, JOB_CANCELLED, "CANCELLED", "The Slurm job was cancelled");
                 return true;
         }
-        if (json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
-                exit_code = json_object_get_int(v);
-        if (json_object_object_get_ex(o, "error", &err) && json_object_is_type(err, json_type_object)) {
-                if (json_object_object_get_ex(err, "code", &v))
-                        code = json_object_get_string(v);
-                if (json_object_object_get_ex(err, "detail", &v))
-                        detail = json_object_get_string(v);
-        }
-        started = parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL);
-        ended = parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL);
         copy_back_all(s);
         announce_interim(s);
         remove_spool(s);
-        log_info("Job %s: %s (Slurm job %u).", j->id, job_state_to_string(state), s->slurm_id);
-        /* The callback may free what o holds: copy nothing out of it after. */
+        log_info("Job %s: %s (Slurm job %u).", j->id, job_state_to_string(e.state), s->slurm_id);
+        /* The callback may free what e's JSON holds: copy nothing out of it after. */
         {
-                _cleanup_free_ char *c = code ? strdup(code) : NULL, *d = detail ? strdup(detail) : NULL;
+                _cleanup_free_ char *c = e.code ? strdup(e.code) : NULL, *d = e.detail ? strdup(e.detail) : NULL;
 
                 slurm_job_detach(s);
-                j->platform_callbacks->on_exit(j, state, exit_code, c, d, started, ended);
+                j->platform_callbacks->on_exit(j, e.state, e.exit_code, c, d, e.started_usec, e.ended_usec);
         }
         return true;
 }
