@@ -30,9 +30,7 @@ int bus_method_create_client(sd_bus_message *message, void *userdata, sd_bus_err
         }
         if (client_create(m, &caller, scopes, name, &o, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
-        return r;
+        return bus_reply_json(message, o);
 }
 
 static int append_client(sd_bus_message *reply, const ClientInfo *c) {

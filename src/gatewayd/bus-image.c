@@ -273,7 +273,6 @@ static Image *lookup_visible(Manager *m, sd_bus_message *message, const char *na
 
 int method_get_image(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         const char *name;
-        json_object *o;
         Image *i;
         int r;
 
@@ -283,12 +282,7 @@ int method_get_image(sd_bus_message *message, void *userdata, sd_bus_error *erro
         i = lookup_visible(userdata, message, name, error, &r);
         if (!i)
                 return r;
-        o = image_to_json(i);
-        if (!o)
-                return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
-        return r;
+        return bus_reply_json(message, image_to_json(i));
 }
 
 static int change_image_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error, bool expire) {

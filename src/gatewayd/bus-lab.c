@@ -202,16 +202,6 @@ int bus_method_remove_lab(sd_bus_message *message, void *userdata, sd_bus_error 
 
 /* ---- instances: the caller's own ---- */
 
-static int reply_json(sd_bus_message *message, json_object *o) {
-        int r;
-
-        if (!o)
-                return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
-        return r;
-}
-
 int bus_method_start_lab_instance(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         LabInstance *i;
@@ -227,7 +217,7 @@ int bus_method_start_lab_instance(sd_bus_message *message, void *userdata, sd_bu
                 return r;
         if (lab_instance_create(userdata, name, &c, &i, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        return reply_json(message, lab_instance_to_json(i));
+        return bus_reply_json(message, lab_instance_to_json(i));
 }
 
 int bus_method_list_lab_instances(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -250,7 +240,7 @@ int bus_method_list_lab_instances(sd_bus_message *message, void *userdata, sd_bu
                 json_object_object_add(o, "instances", a);
         else
                 json_object_put(a);
-        return reply_json(message, o);
+        return bus_reply_json(message, o);
 }
 
 static int get_own_instance(sd_bus_message *message, Manager *m, LabInstance **ret, sd_bus_error *error) {
@@ -280,7 +270,7 @@ int bus_method_get_lab_instance(sd_bus_message *message, void *userdata, sd_bus_
         r = get_own_instance(message, userdata, &i, error);
         if (r < 0)
                 return r;
-        return reply_json(message, lab_instance_to_json(i));
+        return bus_reply_json(message, lab_instance_to_json(i));
 }
 
 int bus_method_remove_lab_instance(sd_bus_message *message, void *userdata, sd_bus_error *error) {

@@ -29,9 +29,7 @@ int bus_method_create_token(sd_bus_message *message, void *userdata, sd_bus_erro
         }
         if (token_create(m, &caller, expires_in, scopes, &o, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
-        return r;
+        return bus_reply_json(message, o);
 }
 
 static int append_token(sd_bus_message *reply, const TokenInfo *t) {

@@ -31,3 +31,7 @@ int bus_parse_json_argument(const char *text, const char *what, json_object **re
 /* Getter of an "s" property whose vtable offset points at a char* field: NULL reads as "". */
 int bus_property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
                             sd_bus_message *reply, void *userdata, sd_bus_error *error);
+
+/* Replies with o as JSON text (a method returning "s") and drops o; NULL (a failed allocation)
+ * is -ENOMEM. */
+int bus_reply_json(sd_bus_message *message, json_object *o);
