@@ -86,3 +86,16 @@ void http_shifter_pull(HttpRequest *req, char **captures);
 void http_shifter_expire(HttpRequest *req, char **captures);
 void http_shifter_autoexpire(HttpRequest *req, char **captures);
 void http_shifter_queue(HttpRequest *req, char **captures);
+
+/* LabOrchestrator's API (http-laborch.c, docs/openapi-laborch.yaml) */
+void http_laborch_list_docker_images(HttpRequest *req, char **captures);
+void http_laborch_get_docker_image(HttpRequest *req, char **captures);
+void http_laborch_list_lab_docker_images(HttpRequest *req, char **captures);
+void http_laborch_get_lab_docker_image(HttpRequest *req, char **captures);
+void http_laborch_list_labs(HttpRequest *req, char **captures);
+void http_laborch_get_lab(HttpRequest *req, char **captures);
+void http_laborch_list_instances(HttpRequest *req, char **captures);
+void http_laborch_create_instance(HttpRequest *req, char **captures);
+void http_laborch_get_instance(HttpRequest *req, char **captures);
+void http_laborch_remove_instance(HttpRequest *req, char **captures);
+void http_laborch_instance_token(HttpRequest *req, char **captures);
