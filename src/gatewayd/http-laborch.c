@@ -556,8 +556,10 @@ static void with_admin(HttpRequest *req, LaborchNext next) {
         next(req, r > 0);
 }
 
+/* A deleted instance is gone for LabOrchestrator's clients at once, as its row is there; the
+ * native API shows it STOPPING until everything of it is gone. */
 static bool instance_visible(HttpRequest *req, const LabInstance *i, bool admin) {
-        return admin || i->uid == http_request_caller(req)->uid;
+        return !i->remove_when_stopped && (admin || i->uid == http_request_caller(req)->uid);
 }
 
 static void list_instances(HttpRequest *req, bool admin) {
