@@ -516,7 +516,10 @@ void http_laborch_create_instance(HttpRequest *req, char **captures) {
                         return reply_internal(req, -ENOMEM);
                 return reply_detail(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, msg);
         }
-        if (http_json_body_parse(req->body, req->body_size, &body, &e) < 0) {
+        /* DRF reads an empty body as no fields at all. */
+        if (req->body_size == 0)
+                body = json_object_new_object();
+        else if (http_json_body_parse(req->body, req->body_size, &body, &e) < 0) {
                 if (asprintf(&msg, "JSON parse error - %s", e.message ?: "invalid JSON") < 0)
                         return reply_internal(req, -ENOMEM);
                 return reply_detail(req, MHD_HTTP_BAD_REQUEST, msg);

@@ -198,6 +198,8 @@ class LabOrchestratorApi(InstancesBase):
             with self.subTest(body=body):
                 r = self.call("POST", "/api/lab_instances/", body)
                 self.assertEqual((r.status, r.json), (400, answer), r.body)
+        r = self.call("POST", "/api/lab_instances/", "")
+        self.assertEqual((r.status, r.json), (400, {"lab": ["This field is required."]}), r.body)
         r = self.call("POST", "/api/lab_instances/", '{"lab": ')
         self.assertEqual(r.status, 400, r.body)
         self.assertTrue(r.json["detail"].startswith("JSON parse error - "), r.body)
