@@ -379,21 +379,29 @@ static int instance_json(Manager *m, const LabInstance *i, json_object **ret) {
 
 /* The console of the lab: the proxy's path of the first member with a "vnc" port (its noVNC
  * page, which connects by itself), else of the first member, as LabOrchestrator takes the first
- * image. "<member>:<port>" when the vnc port is not the member's first. */
-static char *vnc_path(const LabInstance *i, const char *token) {
+ * image. "<member>:<port>" when the vnc port is not the member's first. Prefixed with LabProxyURL
+ * when the site says where browsers reach gateway-proxy (LabOrchestrator's is an absolute URL). */
+static char *vnc_path(const LabInstance *i, const char *token, const char *proxy_url) {
         const Lab *l = i->spec;
+        const LabMember *mb = NULL;
+        unsigned port = 0;      /* 0: the member's first port, the proxy's default */
+        size_t n = proxy_url ? strlen(proxy_url) : 0;
         char *p = NULL;
 
-        for (size_t k = 0; k < l->n_members; k++)
-                for (size_t n = 0; n < l->members[k].n_ports; n++) {
-                        if (l->members[k].ports[n].kind != LAB_PORT_VNC)
-                                continue;
-                        if (n == 0)
-                                return asprintf(&p, "/%s/%s/", token, l->members[k].name) < 0 ? NULL : p;
-                        return asprintf(&p, "/%s/%s:%u/", token, l->members[k].name,
-                                        (unsigned) l->members[k].ports[n].port) < 0 ? NULL : p;
-                }
-        return asprintf(&p, "/%s/%s/", token, l->members[0].name) < 0 ? NULL : p;
+        for (size_t k = 0; k < l->n_members && !mb; k++)
+                for (size_t q = 0; q < l->members[k].n_ports; q++)
+                        if (l->members[k].ports[q].kind == LAB_PORT_VNC) {
+                                mb = &l->members[k];
+                                port = q == 0 ? 0 : l->members[k].ports[q].port;
+                                break;
+                        }
+        if (!mb)
+                mb = &l->members[0];
+        while (n > 0 && proxy_url[n - 1] == '/')
+                n--;
+        if (port > 0)
+                return asprintf(&p, "%.*s/%s/%s:%u/", (int) n, strempty(proxy_url), token, mb->name, port) < 0 ? NULL : p;
+        return asprintf(&p, "%.*s/%s/%s/", (int) n, strempty(proxy_url), token, mb->name) < 0 ? NULL : p;
 }
 
 /* create and token: {"id", "lab": {"id", "name", "docker_images": [...]}, "lab_id", "user",
@@ -410,7 +418,7 @@ static int instance_access_json(Manager *m, const LabInstance *i, json_object **
                 return r;
         if (!json_object_object_get_ex(access, "token", &token))
                 return gw_error_set_errno(e, -EINVAL, "No token.");
-        path = vnc_path(i, json_object_get_string(token));
+        path = vnc_path(i, json_object_get_string(token), m->config->lab_proxy_url);
         r = laborch_id_get(m, LABORCH_LAB_INSTANCE, i->id, &id);
         if (r >= 0)
                 r = laborch_id_get(m, LABORCH_LAB, i->spec->name, &lab_id);

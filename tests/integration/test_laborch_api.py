@@ -259,6 +259,24 @@ class LabOrchestratorApi(InstancesBase):
         self.addCleanup(self.gw.http, "DELETE", f"/v1/labs/{name2}")
         self.assertGreater(self.lab_by_name(name2)["id"], fresh["id"])
 
+    def test_lab_proxy_url(self):
+        """With LabProxyURL, lab_vnc_path is absolute, as LabOrchestrator's front-end expects."""
+        plain = dict(self.gw.config)
+
+        def restore():
+            self.gw.write_config(plain)
+            self.gw.restart()
+        self.gw.write_config(dict(plain, LabProxyURL="https://labs.example.org:8443/gw/"))
+        self.gw.restart()
+        self.addCleanup(restore)
+        console = self.create(self.lab_by_name(self.console)["id"])
+        self.assertEqual(console["lab_vnc_path"], f"https://labs.example.org:8443/gw/{console['jwt_token']}/desk/")
+        # a lab without a vnc port: its first member, as LabOrchestrator takes the first image
+        single = self.create(self.lab_by_name(self.single)["id"])
+        self.assertEqual(single["lab_vnc_path"], f"https://labs.example.org:8443/gw/{single['jwt_token']}/idle/")
+        renewed = self.call("GET", f"/api/lab_instances/{single['id']}/token/").json
+        self.assertEqual(renewed["lab_vnc_path"], f"https://labs.example.org:8443/gw/{renewed['jwt_token']}/idle/")
+
 
 class DocumentMatchesRouteTable(unittest.TestCase):
     """LabOrchestrator's routes in http-api.c and docs/openapi-laborch.yaml are the same API."""
