@@ -96,6 +96,10 @@ void http_laborch_list_labs(HttpRequest *req, char **captures);
 void http_laborch_get_lab(HttpRequest *req, char **captures);
 void http_laborch_list_instances(HttpRequest *req, char **captures);
 void http_laborch_create_instance(HttpRequest *req, char **captures);
+/* The body of POST /api/lab_instances/ before the lab is looked up (pure, for the fuzzer): 0 and
+ * the "lab" id as sent, -EINVAL with DRF's status and answer (415, 400), or -ENOMEM. */
+int http_laborch_parse_create(const char *content_type, const char *body, size_t size, int64_t *ret_lab,
+                              unsigned *ret_status, json_object **ret_answer);
 void http_laborch_get_instance(HttpRequest *req, char **captures);
 void http_laborch_remove_instance(HttpRequest *req, char **captures);
 void http_laborch_instance_token(HttpRequest *req, char **captures);

@@ -469,35 +469,113 @@ static void reply_instance_access(HttpRequest *req, unsigned status, const LabIn
         http_request_reply_json(req, status, o);
 }
 
-/* The "lab" field of a POST, as DRF's PrimaryKeyRelatedField judges it. */
-static void create_instance(HttpRequest *req, json_object *body) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+static json_object *detail_json(const char *detail) {
+        json_object *o = json_object_new_object();
+
+        if (o)
+                json_object_object_add(o, "detail", json_object_new_string(detail));
+        return o;
+}
+
+static json_object *field_error_json(const char *field, const char *message) {
+        json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+        if (!o || !a) {
+                json_object_put(o);
+                json_object_put(a);
+                return NULL;
+        }
+        json_object_array_add(a, json_object_new_string(message));
+        json_object_object_add(o, field, a);
+        return o;
+}
+
+/* The "lab" field, as DRF's PrimaryKeyRelatedField judges it before looking the lab up: 0 and
+ * the id, or -EINVAL and DRF's answer. */
+static int check_lab_field(json_object *body, int64_t *ret, json_object **ret_answer) {
         _cleanup_free_ char *msg = NULL;
         json_object *v;
+        const char *type;
+
+        if (!json_object_is_type(body, json_type_object))
+                *ret_answer = field_error_json("non_field_errors", json_object_is_type(body, json_type_array) ?
+                                               "Invalid data. Expected a dictionary, but got list." :
+                                               "Invalid data. Expected a dictionary, but got a value.");
+        else if (!json_object_object_get_ex(body, "lab", &v))
+                *ret_answer = field_error_json("lab", "This field is required.");
+        else if (!v)
+                *ret_answer = field_error_json("lab", "This field may not be null.");
+        else if (json_object_is_type(v, json_type_int)) {
+                *ret = json_object_get_int64(v);
+                return 0;
+        } else if (json_object_is_type(v, json_type_string) && parse_pk(json_object_get_string(v), ret) >= 0)
+                return 0;
+        else {
+                type = json_object_is_type(v, json_type_string) ? "str" :
+                       json_object_is_type(v, json_type_boolean) ? "bool" :
+                       json_object_is_type(v, json_type_double) ? "float" :
+                       json_object_is_type(v, json_type_array) ? "list" : "dict";
+                if (asprintf(&msg, "Incorrect type. Expected pk value, received %s.", type) < 0)
+                        return -ENOMEM;
+                *ret_answer = field_error_json("lab", msg);
+        }
+        return *ret_answer ? -EINVAL : -ENOMEM;
+}
+
+int http_laborch_parse_create(const char *content_type, const char *body, size_t size, int64_t *ret_lab,
+                              unsigned *ret_status, json_object **ret_answer) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_free_ char *msg = NULL;
+        const char *ct = content_type;
+        int64_t id = 0;
+        int r;
+
+        /* DRF's parsers: JSON (forms are for its browsable pages, which we do not have). */
+        if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+                if (asprintf(&msg, "Unsupported media type \"%s\" in request.", ct ?: "") < 0)
+                        return -ENOMEM;
+                *ret_status = MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+                *ret_answer = detail_json(msg);
+                return *ret_answer ? -EINVAL : -ENOMEM;
+        }
+        /* DRF reads an empty body as no fields at all. */
+        if (size == 0)
+                o = json_object_new_object();
+        else if (http_json_body_parse(body, size, &o, &e) < 0) {
+                if (asprintf(&msg, "JSON parse error - %s", e.message ?: "invalid JSON") < 0)
+                        return -ENOMEM;
+                *ret_status = MHD_HTTP_BAD_REQUEST;
+                *ret_answer = detail_json(msg);
+                return *ret_answer ? -EINVAL : -ENOMEM;
+        }
+        if (!o)
+                return -ENOMEM;
+        r = check_lab_field(o, &id, ret_answer);
+        if (r == -EINVAL)
+                *ret_status = MHD_HTTP_BAD_REQUEST;
+        if (r < 0)
+                return r;
+        *ret_lab = id;
+        return 0;
+}
+
+void http_laborch_create_instance(HttpRequest *req, char **captures) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_free_ char *msg = NULL;
+        json_object *answer = NULL;
+        unsigned status = 0;
         LabInstance *i;
         int64_t id = 0;
         Lab *l = NULL;
         int r;
 
-        if (!json_object_is_type(body, json_type_object))
-                return reply_field_error(req, "non_field_errors",
-                                         json_object_is_type(body, json_type_array) ? "Invalid data. Expected a dictionary, but got list." :
-                                         "Invalid data. Expected a dictionary, but got a value.");
-        if (!json_object_object_get_ex(body, "lab", &v))
-                return reply_field_error(req, "lab", "This field is required.");
-        if (!v)
-                return reply_field_error(req, "lab", "This field may not be null.");
-        if (json_object_is_type(v, json_type_int))
-                id = json_object_get_int64(v);
-        else if (!json_object_is_type(v, json_type_string) || parse_pk(json_object_get_string(v), &id) < 0) {
-                const char *type = json_object_is_type(v, json_type_string) ? "str" :
-                                   json_object_is_type(v, json_type_boolean) ? "bool" :
-                                   json_object_is_type(v, json_type_double) ? "float" :
-                                   json_object_is_type(v, json_type_array) ? "list" : "dict";
-                if (asprintf(&msg, "Incorrect type. Expected pk value, received %s.", type) < 0)
-                        return reply_internal(req, -ENOMEM);
-                return reply_field_error(req, "lab", msg);
-        }
+        r = http_laborch_parse_create(http_request_header(req, "Content-Type"), req->body, req->body_size, &id,
+                                      &status, &answer);
+        if (r == -EINVAL)
+                return http_request_reply_json(req, status, answer);
+        if (r < 0)
+                return reply_internal(req, r);
         r = id > 0 ? lab_by_pk(req->manager, id, &l) : -ENOENT;
         if (r == -ENOENT) {
                 if (asprintf(&msg, "Invalid pk \"%" PRIi64 "\" - object does not exist.", id) < 0)
@@ -510,30 +588,6 @@ static void create_instance(HttpRequest *req, json_object *body) {
         if (lab_instance_create(req->manager, l->name, http_request_caller(req), &i, &e) < 0)
                 return reply_gw_error(req, &e);
         reply_instance_access(req, MHD_HTTP_CREATED, i);
-}
-
-void http_laborch_create_instance(HttpRequest *req, char **captures) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        _cleanup_free_ char *msg = NULL;
-        const char *ct = http_request_header(req, "Content-Type");
-        json_object *body;
-
-        /* DRF's parsers: JSON (forms are for its browsable pages, which we do not have). */
-        if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
-                if (asprintf(&msg, "Unsupported media type \"%s\" in request.", ct ?: "") < 0)
-                        return reply_internal(req, -ENOMEM);
-                return reply_detail(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, msg);
-        }
-        /* DRF reads an empty body as no fields at all. */
-        if (req->body_size == 0)
-                body = json_object_new_object();
-        else if (http_json_body_parse(req->body, req->body_size, &body, &e) < 0) {
-                if (asprintf(&msg, "JSON parse error - %s", e.message ?: "invalid JSON") < 0)
-                        return reply_internal(req, -ENOMEM);
-                return reply_detail(req, MHD_HTTP_BAD_REQUEST, msg);
-        }
-        create_instance(req, body);
-        json_object_put(body);
 }
 
 /* Who may see and delete which instance: LabOrchestrator's staff see every one; we ask polkit for
