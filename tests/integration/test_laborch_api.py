@@ -6,6 +6,8 @@ vnc port), renew the token, delete (204; the tokens are refused at once). Intege
 across a restart; DRF's error bodies for bad input; others' instances are 404, staff
 (org.gatewayd.manage-labs) see and delete them. Every answer is checked against
 docs/openapi-laborch.yaml, and that file against the route table."""
+import http.client
+import json
 import os
 import re
 import unittest
@@ -276,6 +278,55 @@ class LabOrchestratorApi(InstancesBase):
         self.assertEqual(single["lab_vnc_path"], f"https://labs.example.org:8443/gw/{single['jwt_token']}/idle/")
         renewed = self.call("GET", f"/api/lab_instances/{single['id']}/token/").json
         self.assertEqual(renewed["lab_vnc_path"], f"https://labs.example.org:8443/gw/{renewed['jwt_token']}/idle/")
+
+    def test_network_callers(self):
+        """On TCP, gatewayd's bearer tokens and their scopes: reading needs "read", creating an
+        instance and renewing its token "submit"; no credential is 401."""
+        plain, port = dict(self.gw.config), free_port()
+
+        def restore():
+            self.gw.write_config(plain)
+            self.gw.restart()
+        self.gw.write_config(dict(plain, Listen={"tcp": f"127.0.0.1:{port}"}))
+        self.gw.restart()
+        self.addCleanup(restore)
+
+        def token(scope):
+            r = self.gw.http("POST", "/v1/tokens", {"expiresIn": 600, "scope": scope}, as_user=users.USER)
+            self.assertEqual(r.status, 201, r.body)
+            return r.json["token"]
+
+        def net(method, path, tok=None, body=None):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                h = {"Authorization": f"Bearer {tok}"} if tok else {}
+                if body is not None:
+                    h["Content-Type"] = "application/json"
+                conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=h)
+                r = conn.getresponse()
+                text = r.read().decode()
+                return r.status, json.loads(text) if text else None
+            finally:
+                conn.close()
+        read, submit = token(["read"]), token(["submit"])
+        lab = self.lab_by_name(self.single)
+        self.assertEqual(net("GET", "/api/labs/")[0], 401)
+        status, labs = net("GET", "/api/labs/", read)
+        self.assertEqual(status, 200)
+        self.assertIn(lab, labs)
+        status, body = net("POST", "/api/lab_instances/", read, {"lab": lab["id"]})
+        self.assertEqual((status, body["error"]["code"]), (403, "AccessDenied"))
+        status, inst = net("POST", "/api/lab_instances/", submit, {"lab": lab["id"]})
+        self.assertEqual(status, 201, inst)
+        self.addCleanup(self.gw.http, "DELETE", f"/api/lab_instances/{inst['id']}/", as_user=users.USER)
+        self.assertEqual(inst["user"], {"id": users.uid_of(users.USER), "email": users.USER})
+        self.assertEqual(net("GET", f"/api/lab_instances/{inst['id']}/token/", read)[0], 403)
+        status, renewed = net("GET", f"/api/lab_instances/{inst['id']}/token/", submit)
+        self.assertEqual(status, 200, renewed)
+        self.assertNotEqual(renewed["jwt_token"], inst["jwt_token"])
+        self.assertEqual(net("GET", f"/api/lab_instances/{inst['id']}/", read)[1]["user"]["email"], users.USER)
+        self.assertEqual(net("DELETE", f"/api/lab_instances/{inst['id']}/", read)[0], 403)
+        self.assertEqual(net("DELETE", f"/api/lab_instances/{inst['id']}/", submit), (204, None))
 
 
 class DocumentMatchesRouteTable(unittest.TestCase):
