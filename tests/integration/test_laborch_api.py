@@ -219,6 +219,16 @@ class LabOrchestratorApi(InstancesBase):
         self.assertEqual(inst["lab_id"], lab["id"])
         self.assertEqual(self.call("GET", "/api/labs/").status, 200)
 
+    def test_instances_per_user(self):
+        """LabInstancesPerUser (4 here) holds for /api/ too: 429 with DRF's detail."""
+        lab = self.lab_by_name(self.single)
+        for _ in range(4):
+            self.create(lab["id"])
+        r = self.call("POST", "/api/lab_instances/", {"lab": lab["id"]})
+        self.assertEqual(r.status, 429, r.body)
+        self.assertEqual(list(r.json), ["detail"])
+        self.assertIn("LabInstancesPerUser", r.json["detail"])
+
     def test_others_instances(self):
         lab = self.lab_by_name(self.single)
         theirs = self.create(lab["id"], as_user=users.OTHER)
