@@ -237,7 +237,8 @@ START_TEST(test_gatewayd_keys) {
                 "  \"DefaultPlatform\": \"hpc\","
                 "  \"StateDirectory\": \"/srv/gatewayd\", \"WorkerPath\": \"/usr/lib/gatewayd/gateway-worker\","
                 "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
-                "  \"LabInstancesPerUser\": 5, \"LabProxyURL\": \"https://labs.example.org:8443/\","
+                "  \"LabInstancesPerUser\": 5, \"LabTokenLifetime\": \"0:00:05:00\","
+                "  \"LabProxyURL\": \"https://labs.example.org:8443/\","
                 "  \"ConnectionsPerUser\": 8, \"ConnectionsMax\": \"100\", \"ConnectionTimeout\": \"1:30\","
                 "  \"Compression\": { \"algorithm\": \"xz\" },"
                 "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
@@ -280,6 +281,7 @@ START_TEST(test_gatewayd_keys) {
         ck_assert_uint_eq(c->jobs_per_user, 0);
         ck_assert_uint_eq(c->active_jobs_per_user, 3);
         ck_assert_uint_eq(c->lab_instances_per_user, 5);
+        ck_assert_uint_eq(c->lab_token_lifetime_sec, 300);
         ck_assert_str_eq(c->lab_proxy_url, "https://labs.example.org:8443/");
         ck_assert_uint_eq(c->max_clusters, 16);
         ck_assert_uint_eq(c->connections_per_user, 8);
