@@ -69,7 +69,7 @@ int result_dir_mount(const char *runtime_dir, uint64_t size, uint64_t files, uid
         /* nr_inodes counts the root directory too. */
         if (asprintf(&d->path, "%s/%d", base, (int) getpid()) < 0 ||
             asprintf(&opts, "size=%" PRIu64 ",nr_inodes=%" PRIu64 ",mode=0700,uid=%u,gid=%u",
-                     size, files + 1, (unsigned) uid, (unsigned) gid) < 0) {
+                     size + (uint64_t) sysconf(_SC_PAGESIZE), files + 1, (unsigned) uid, (unsigned) gid) < 0) {
                 result_dir_free(d);
                 return -ENOMEM;
         }
@@ -286,33 +286,89 @@ static int consider(Copy *c, const char *name) {
         return 0;
 }
 
-static int compare_names(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
+typedef struct Entry {
+        char *name;
+        struct timespec mtime;
+} Entry;
+
+/* Oldest first: the file the job was writing when its directory filled up comes after the
+ * complete ones, and no longer fits into what remains (see result_dir_mount()'s size). */
+static int compare_entries(const void *a, const void *b) {
+        const Entry *x = a, *y = b;
+
+        if (x->mtime.tv_sec != y->mtime.tv_sec)
+                return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+        if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+                return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+/* The directory's entries (but . and ..), with their mtimes (0 if they cannot be had). */
+static int list_entries(int from_fd, Entry **ret, size_t *ret_n) {
+        _cleanup_close_ int fd = -1;
+        Entry *e = NULL;
+        size_t n = 0, alloc = 0;
+        struct dirent *de;
+        DIR *d;
+
+        /* A directory stream of our own: readdir() moves the fd's position. */
+        fd = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd);
+        while ((de = readdir(d))) {
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (n == alloc) {
+                        Entry *t = realloc(e, (alloc = MAX(alloc * 2, (size_t) 16)) * sizeof(Entry));
+                        if (!t)
+                                goto oom;
+                        e = t;
+                }
+                e[n] = (Entry) { .name = strdup(de->d_name) };
+                if (!e[n].name)
+                        goto oom;
+                if (fstatat(from_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                        e[n].mtime = st.st_mtim;
+                n++;
+        }
+        closedir(d);
+        qsort(e, n, sizeof(Entry), compare_entries);
+        *ret = e;
+        *ret_n = n;
+        return 0;
+oom:
+        closedir(d);
+        for (size_t i = 0; i < n; i++)
+                free(e[i].name);
+        free(e);
+        return -ENOMEM;
 }
 
 int result_files_copy(int from_fd, int spool_fd, uint64_t max_bytes, uint64_t max_files,
                       ResultFilesNote note, void *userdata, ResultFilesStats *ret_stats) {
-        _cleanup_free_ char *self = NULL;
-        struct dirent **names = NULL;
         Copy c = {
                 .from_fd = from_fd, .spool_fd = spool_fd, .out_fd = -1,
                 .bytes_left = max_bytes, .files_left = max_files,
                 .note = note, .userdata = userdata,
         };
-        int n, r = 0;
+        Entry *e = NULL;
+        size_t n = 0;
+        int r;
 
-        /* scandir() by path, but of the directory we hold, not of whatever is at a path now. */
-        if (asprintf(&self, "/proc/self/fd/%d", from_fd) < 0)
-                return -ENOMEM;
-        n = scandir(self, &names, NULL, compare_names);
-        if (n < 0)
-                return -errno;
-        for (int i = 0; i < n && r >= 0; i++)
-                if (!streq(names[i]->d_name, ".") && !streq(names[i]->d_name, ".."))
-                        r = consider(&c, names[i]->d_name);
-        for (int i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        r = list_entries(from_fd, &e, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = consider(&c, e[i].name);
+        for (size_t i = 0; i < n; i++)
+                free(e[i].name);
+        free(e);
 
         if (r >= 0 && c.out_fd >= 0) {
                 (void) rm_rf_at(spool_fd, SPOOL_OUTPUT_DIR);

@@ -26,8 +26,11 @@
 
 typedef struct ResultDir ResultDir;
 
-/* Mounts the tmpfs (mode 0700, owned by uid:gid) at RUNTIME_DIR/output/PID. Mounts left behind
- * by workers that are gone are removed first. */
+/* Mounts the tmpfs (mode 0700, owned by uid:gid) at RUNTIME_DIR/output/PID: size bytes plus one
+ * page, files inodes plus the root. The page more means that a job that wrote past the limit
+ * leaves more than size bytes behind, so the file it was writing when its writes failed
+ * (ENOSPC) does not fit into result_files_copy()'s budget and is never served cut short.
+ * Mounts left behind by workers that are gone are removed first. */
 int result_dir_mount(const char *runtime_dir, uint64_t size, uint64_t files, uid_t uid, gid_t gid,
                      ResultDir **ret);
 /* Host path of the mount point, for bwrap's --bind. */
@@ -45,7 +48,8 @@ typedef struct ResultFilesStats {
         uint64_t dropped;               /* entries not copied (wrong type, name, over a limit) */
 } ResultFilesStats;
 
-/* Copies the regular files directly inside from_fd (in name order) into spool_fd's output/:
+/* Copies the regular files directly inside from_fd (oldest mtime first, then by name) into
+ * spool_fd's output/:
  * each through a partial file and a rename, the directory as a whole through
  * ".output.partial" and a rename, so a reader sees all of output/ or nothing. Skipped, each
  * with a note: dot files, names with control characters or invalid UTF-8, "self" and
