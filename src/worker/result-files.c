@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "fs-util.h"
 #include "macro.h"
@@ -142,13 +143,81 @@ bool result_file_name_ok(const char *name) {
         return true;
 }
 
+typedef struct Entry {
+        char *name;
+        struct timespec mtime;
+        bool written;           /* a regular file with data */
+} Entry;
+
+/* Oldest first, then by name. */
+static int compare_entries(const void *a, const void *b) {
+        const Entry *x = a, *y = b;
+
+        if (x->mtime.tv_sec != y->mtime.tv_sec)
+                return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+        if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+                return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+/* The directory's entries (but . and ..), with their mtimes (0 if they cannot be had). */
+static int list_entries(int from_fd, Entry **ret, size_t *ret_n) {
+        _cleanup_close_ int fd = -1;
+        Entry *e = NULL;
+        size_t n = 0, alloc = 0;
+        struct dirent *de;
+        DIR *d;
+
+        /* A directory stream of our own: readdir() moves the fd's position. */
+        fd = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd);
+        while ((de = readdir(d))) {
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (n == alloc) {
+                        Entry *t = realloc(e, (alloc = MAX(alloc * 2, (size_t) 16)) * sizeof(Entry));
+                        if (!t)
+                                goto oom;
+                        e = t;
+                }
+                e[n] = (Entry) { .name = strdup(de->d_name) };
+                if (!e[n].name)
+                        goto oom;
+                if (fstatat(from_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
+                        e[n].mtime = st.st_mtim;
+                        e[n].written = S_ISREG(st.st_mode) && st.st_size > 0;
+                }
+                n++;
+        }
+        closedir(d);
+        qsort(e, n, sizeof(Entry), compare_entries);
+        *ret = e;
+        *ret_n = n;
+        return 0;
+oom:
+        closedir(d);
+        for (size_t i = 0; i < n; i++)
+                free(e[i].name);
+        free(e);
+        return -ENOMEM;
+}
+
 typedef struct Copy {
         int from_fd, spool_fd, out_fd;
         uint64_t bytes_left, files_left;
         ResultFilesNote note;
         void *userdata;
         ResultFilesStats stats;
-        bool full;
+        bool full;              /* the spool's file system */
+        struct timespec cut;    /* files modified then were written when the job's directory
+                                 * filled up; {0,0}: it did not */
 } Copy;
 
 static void notef(Copy *c, const char *level, const char *format, ...) _printf_(3, 4);
@@ -230,7 +299,8 @@ static const char *type_name(mode_t m) {
                S_ISSOCK(m) ? "a socket" : S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
 }
 
-static int consider(Copy *c, const char *name) {
+static int consider(Copy *c, const Entry *e) {
+        const char *name = e->name;
         _cleanup_close_ int in = -1;
         struct stat st;
         int r;
@@ -254,6 +324,12 @@ static int consider(Copy *c, const char *name) {
         if (!S_ISREG(st.st_mode)) {
                 notef(c, "warning", "Result file '%s' not kept: it is %s (only regular files directly in %s are result files).",
                       name, type_name(st.st_mode), RESULT_FILES_PATH);
+                c->stats.dropped++;
+                return 0;
+        }
+        if ((c->cut.tv_sec || c->cut.tv_nsec) && st.st_size > 0 && e->mtime.tv_sec == c->cut.tv_sec && e->mtime.tv_nsec == c->cut.tv_nsec) {
+                notef(c, "warning", "Result file '%s' (%" PRIu64 " bytes) not kept: it was written when the result "
+                      "files reached their size limit, and may be cut short.", name, (uint64_t) st.st_size);
                 c->stats.dropped++;
                 return 0;
         }
@@ -286,70 +362,6 @@ static int consider(Copy *c, const char *name) {
         return 0;
 }
 
-typedef struct Entry {
-        char *name;
-        struct timespec mtime;
-} Entry;
-
-/* Oldest first: the file the job was writing when its directory filled up comes after the
- * complete ones, and no longer fits into what remains (see result_dir_mount()'s size). */
-static int compare_entries(const void *a, const void *b) {
-        const Entry *x = a, *y = b;
-
-        if (x->mtime.tv_sec != y->mtime.tv_sec)
-                return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
-        if (x->mtime.tv_nsec != y->mtime.tv_nsec)
-                return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
-        return strcmp(x->name, y->name);
-}
-
-/* The directory's entries (but . and ..), with their mtimes (0 if they cannot be had). */
-static int list_entries(int from_fd, Entry **ret, size_t *ret_n) {
-        _cleanup_close_ int fd = -1;
-        Entry *e = NULL;
-        size_t n = 0, alloc = 0;
-        struct dirent *de;
-        DIR *d;
-
-        /* A directory stream of our own: readdir() moves the fd's position. */
-        fd = openat(from_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        TAKE_FD(fd);
-        while ((de = readdir(d))) {
-                struct stat st;
-
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (n == alloc) {
-                        Entry *t = realloc(e, (alloc = MAX(alloc * 2, (size_t) 16)) * sizeof(Entry));
-                        if (!t)
-                                goto oom;
-                        e = t;
-                }
-                e[n] = (Entry) { .name = strdup(de->d_name) };
-                if (!e[n].name)
-                        goto oom;
-                if (fstatat(from_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
-                        e[n].mtime = st.st_mtim;
-                n++;
-        }
-        closedir(d);
-        qsort(e, n, sizeof(Entry), compare_entries);
-        *ret = e;
-        *ret_n = n;
-        return 0;
-oom:
-        closedir(d);
-        for (size_t i = 0; i < n; i++)
-                free(e[i].name);
-        free(e);
-        return -ENOMEM;
-}
-
 int result_files_copy(int from_fd, int spool_fd, uint64_t max_bytes, uint64_t max_files,
                       ResultFilesNote note, void *userdata, ResultFilesStats *ret_stats) {
         Copy c = {
@@ -357,6 +369,7 @@ int result_files_copy(int from_fd, int spool_fd, uint64_t max_bytes, uint64_t ma
                 .bytes_left = max_bytes, .files_left = max_files,
                 .note = note, .userdata = userdata,
         };
+        struct statfs sf;
         Entry *e = NULL;
         size_t n = 0;
         int r;
@@ -364,8 +377,17 @@ int result_files_copy(int from_fd, int spool_fd, uint64_t max_bytes, uint64_t ma
         r = list_entries(from_fd, &e, &n);
         if (r < 0)
                 return r;
+        /* A directory without a free block refused some write of the job (ENOSPC), which may
+         * have left the file it was writing incomplete: the newest with data (files created
+         * after that can only be empty). The tmpfs is a page larger than the limit, so a job
+         * that stays within it never fills it. */
+        if (fstatfs(from_fd, &sf) >= 0 && sf.f_bavail == 0 && sf.f_blocks > 0)
+                for (size_t i = 0; i < n; i++)
+                        if (e[i].written && (e[i].mtime.tv_sec > c.cut.tv_sec ||
+                                             (e[i].mtime.tv_sec == c.cut.tv_sec && e[i].mtime.tv_nsec > c.cut.tv_nsec)))
+                                c.cut = e[i].mtime;
         for (size_t i = 0; i < n && r >= 0; i++)
-                r = consider(&c, e[i].name);
+                r = consider(&c, &e[i]);
         for (size_t i = 0; i < n; i++)
                 free(e[i].name);
         free(e);

@@ -27,9 +27,9 @@
 typedef struct ResultDir ResultDir;
 
 /* Mounts the tmpfs (mode 0700, owned by uid:gid) at RUNTIME_DIR/output/PID: size bytes plus one
- * page, files inodes plus the root. The page more means that a job that wrote past the limit
- * leaves more than size bytes behind, so the file it was writing when its writes failed
- * (ENOSPC) does not fit into result_files_copy()'s budget and is never served cut short.
+ * page, files inodes plus the root. The page more means that only a job that tried to write
+ * past the limit fills it; result_files_copy() then drops the file written last (it may be
+ * cut short by ENOSPC).
  * Mounts left behind by workers that are gone are removed first. */
 int result_dir_mount(const char *runtime_dir, uint64_t size, uint64_t files, uid_t uid, gid_t gid,
                      ResultDir **ret);
@@ -54,7 +54,9 @@ typedef struct ResultFilesStats {
  * ".output.partial" and a rename, so a reader sees all of output/ or nothing. Skipped, each
  * with a note: dot files, names with control characters or invalid UTF-8, "self" and
  * "status" (HAL's own link names), symlinks, directories, devices, fifos, sockets, and files
- * beyond max_files or that do not fit into what remains of max_bytes. A file that cannot be
+ * beyond max_files or that do not fit into what remains of max_bytes. If from_fd's file system
+ * has no free block left, some write of the job failed: the newest file(s) (latest mtime) are
+ * dropped too, since they may be incomplete. A file that cannot be
  * written for lack of space ends the copy (noted). Nothing to copy: no output/. Returns < 0
  * only when the spool cannot be written at all. */
 int result_files_copy(int from_fd, int spool_fd, uint64_t max_bytes, uint64_t max_files,

@@ -160,3 +160,117 @@ class PlanqkTest(JobsBase):
         self.assertEqual(DOC["openapi"][:2], "3.")
         self.assertEqual(DOC["components"]["schemas"]["Job"]["required"],
                          ["id", "status", "createdAt", "startedAt", "endedAt"])
+
+
+# Result files: what a job writes to /var/runtime/output ($OUTPUT_DIRECTORY) becomes the result's
+# HAL links and GET …/result/{file}. Busybox's applets through /bin/busybox.
+BB = "/bin/busybox"
+FILES = ('o="$OUTPUT_DIRECTORY"; '
+         f'printf "bin,count\\n0,3\\n1,4\\n" > "$o/counts.csv" && {BB} head -c 300000 /dev/urandom > "$o/random.bin" && '
+         'printf "odd name" > "$o/a b%.txt" && '
+         f'echo "PlanQK:Job:Result: {{\\"dir\\": \\"$o\\", \\"sha\\": \\"$({BB} sha256sum "$o/random.bin" | {BB} cut -c1-64)\\"}}"')
+# A job that tries to get at the host's files, fills its directory, and fails.
+HOSTILE = ('o="$OUTPUT_DIRECTORY"; echo kept > "$o/ok.txt"; '
+           f'{BB} ln -s /etc/shadow "$o/shadow"; {BB} ln -s / "$o/root"; {BB} ln /etc/passwd "$o/hard"; '
+           f'{BB} mkdir "$o/sub"; echo x > "$o/sub/inner"; echo x > "$o/.hidden"; '
+           f'{BB} head -c 5000000 /dev/zero > "$o/huge.bin"; echo "huge: $?"; '
+           'echo "PlanQK:Job:Result: {\\"tried\\": true}"; exit 3')
+# Two files that together are over OutputMax (1M), then more files than OutputFiles (3) allows.
+LIMITS = ('o="$OUTPUT_DIRECTORY"; '
+          f'{BB} head -c 700000 /dev/zero > "$o/a.bin"; echo "a: $?"; '
+          f'{BB} head -c 700000 /dev/zero > "$o/b.bin"; echo "b: $?"; {BB} rm "$o/b.bin"; '
+          f'{BB} head -c 700000 /dev/zero > "$o/c.bin"; echo "c: $?"; '
+          'for i in 1 2 3; do echo $i > "$o/n$i"; echo "n$i: $?"; done; '
+          'echo "PlanQK:Job:Result: {}"')
+
+
+class PlanqkResultFilesTest(PlanqkTest):
+    extra_config = {"Limits": {"OutputMax": "1M", "OutputFiles": 3}}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.skip_reason:
+            return
+        for name, script in (("files", FILES), ("hostile", HOSTILE), ("limits", LIMITS)):
+            svc = f"planqk-{name}-{os.getpid() % 10000}"
+            r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": cls.image_ref,
+                                                       "command": ["/bin/sh", "-c", script]})
+            assert r.status == 201, r.body
+            cls.services[name] = svc
+
+    def run_planqk(self, name, status):
+        svc = self.services[name]
+        job = self.call("POST", "/", 201, service=svc, body={"data": {}}).json
+        done = self.wait_planqk(job["id"], TERMINAL, service=svc)
+        log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body
+        self.assertEqual(done["status"], status, log)
+        res = self.call("GET", "/{id}/result", 200, service=svc, job=job["id"]).json
+        return svc, job["id"], res, log
+
+    def get_file(self, svc, job, name, status=200):
+        from urllib.parse import quote
+        r = self.gw.http("GET", f"/planqk/{svc}/{job}/result/{quote(name)}", as_user=users.USER)
+        self.assertEqual(r.status, status, r.body)
+        return r
+
+    def test_files_are_linked_and_served_byte_exact(self):
+        svc, job, res, log = self.run_planqk("files", "SUCCEEDED")
+        self.assertEqual(res["dir"], "/var/runtime/output")
+        base = f"/planqk/{svc}/{job}"
+        self.assertEqual(res["_links"], {"self": {"href": base + "/result"}, "status": {"href": base},
+                                         "counts.csv": {"href": base + "/result/counts.csv"},
+                                         "random.bin": {"href": base + "/result/random.bin"},
+                                         "a b%.txt": {"href": base + "/result/a%20b%25.txt"}})
+        f = self.get_file(svc, job, "counts.csv")
+        self.assertEqual(f.raw, b"bin,count\n0,3\n1,4\n")
+        self.assertEqual(f.headers["content-type"], "application/octet-stream")
+        f = self.get_file(svc, job, "random.bin")
+        self.assertEqual(len(f.raw), 300000)
+        self.assertEqual(hashlib.sha256(f.raw).hexdigest(), res["sha"])
+        self.assertEqual(self.get_file(svc, job, "a b%.txt").raw, b"odd name")
+        # the spool has them, and nothing else: no staging left behind
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool(job), "output"))),
+                         ["a b%.txt", "counts.csv", "random.bin"])
+        self.assertFalse(os.path.exists(os.path.join(self.spool(job), ".output.partial")))
+        # another user's job: not found
+        r = self.gw.http("GET", f"{base}/result/counts.csv", as_user=users.OTHER)
+        self.assertEqual(r.status, 404, r.body)
+
+    def test_links_devices_and_huge_files_are_not_served(self):
+        svc, job, res, log = self.run_planqk("hostile", "FAILED")
+        # a failed job keeps its files too; its result is the error, with the links
+        self.assertEqual(res["code"], "EXIT_CODE")
+        self.assertEqual(set(res["_links"]), {"self", "status", "ok.txt"}, log)
+        self.assertEqual(self.get_file(svc, job, "ok.txt").raw, b"kept\n")
+        for name in ("shadow", "root", "hard", "sub", ".hidden", "huge.bin"):
+            with self.subTest(file=name):
+                self.get_file(svc, job, name, 404)
+        out = os.path.join(self.spool(job), "output")
+        self.assertEqual(os.listdir(out), ["ok.txt"])
+        # the job could not write more than its directory holds (1M and a page)
+        self.assertIn("huge: 1", log)
+        self.assertIn("[gateway-worker] warning: Result file 'huge.bin' (1052672 bytes) not kept: "
+                      "over the limit on the total size of result files.", log)
+        self.assertIn("Result file 'shadow' not kept: it is a symbolic link", log)
+        self.assertIn("Result file 'sub' not kept: it is a directory", log)
+        self.assertNotIn("hidden", log)
+
+    def test_output_limits(self):
+        svc, job, res, log = self.run_planqk("limits", "SUCCEEDED")
+        # a.bin fits; c.bin was cut short by ENOSPC (a page over what remains) and is dropped;
+        # the file count bound (3 inodes) refused n3
+        self.assertIn("a: 0", log)
+        self.assertIn("b: 1", log)
+        self.assertIn("c: 1", log)
+        self.assertIn("n1: 0", log)
+        self.assertIn("n2: 1", log)
+        self.assertEqual(set(res["_links"]), {"self", "status", "a.bin", "n1"}, log)
+        self.assertEqual(len(self.get_file(svc, job, "a.bin").raw), 700000)
+        self.get_file(svc, job, "c.bin", 404)
+        self.assertIn("Result file 'c.bin'", log)
+
+    # the inherited tests run once, in PlanqkTest
+    for _name in [n for n in dir(PlanqkTest) if n.startswith("test_")]:
+        locals()[_name] = None
+    del _name

@@ -190,6 +190,54 @@ START_TEST(test_replaces_old_output) {
 }
 END_TEST
 
+/* The job's directory as the worker makes it: a tmpfs bounded in bytes (plus a page) and files.
+ * A job that wrote past the limit filled it; the file it was writing then is dropped. Needs
+ * root (mount). */
+START_TEST(test_mounted_dir_full) {
+        ResultDir *d = NULL;
+        ResultFilesStats st;
+        struct timeval tv[2] = { { .tv_sec = 1000000 }, { .tv_sec = 1000000 } };
+        char big[65536] = {}, path[256];
+        ssize_t n;
+        int fd, dfd;
+
+        if (geteuid() != 0)
+                return;
+        ck_assert_int_eq(result_dir_mount(job.path, 16384, 3, 65534, 65534, &d), 0);
+        ck_assert_ptr_nonnull(d);
+        snprintf(path, sizeof(path), "%s/output/%d", job.path, (int) getpid());
+        ck_assert_str_eq(result_dir_path(d), path);
+        dfd = result_dir_fd(d);
+
+        fd = openat(dfd, "old", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, big, 5000), 5000);
+        ck_assert_int_eq(futimes(fd, tv), 0);
+        close(fd);
+        fd = openat(dfd, "cut", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        n = write(fd, big, sizeof(big));
+        ck_assert_int_eq(n, 16384 + 4096 - 8192);       /* the rest of the pages, then ENOSPC */
+        ck_assert_int_eq(write(fd, big, 1), -1);
+        ck_assert_int_eq(errno, ENOSPC);
+        close(fd);
+        /* the file count bound: root + 3 */
+        ck_assert_int_ge((fd = openat(dfd, "e", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)), 0);
+        close(fd);
+        ck_assert_int_lt(openat(dfd, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), 0);
+        ck_assert_int_eq(errno, ENOSPC);
+
+        result_dir_detach(d);
+        ck_assert_int_lt(access(path, F_OK), 0);
+        ck_assert_int_eq(result_files_copy(result_dir_fd(d), spool.fd, 16384, 3, note, notes, &st), 0);
+        d = result_dir_free(d);
+        /* old, and e: newer than cut, but empty (nothing could be written after the fill) */
+        ck_assert_int_eq(st.files, 2);
+        ck_assert_int_eq(check_copy("e"), 0);
+        ck_assert_ptr_nonnull(strstr(notes, "'cut' (12288 bytes) not kept: it was written when the result files reached their size limit"));
+}
+END_TEST
+
 START_TEST(test_name_ok) {
         ck_assert(result_file_name_ok("result.json"));
         ck_assert(result_file_name_ok("Grüße.txt"));
@@ -215,6 +263,7 @@ int main(void) {
         tcase_add_test(tc, test_nothing_no_output_dir);
         tcase_add_test(tc, test_replaces_old_output);
         tcase_add_test(tc, test_name_ok);
+        tcase_add_test(tc, test_mounted_dir_full);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }
