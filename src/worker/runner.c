@@ -627,12 +627,13 @@ static void runner_done(Runner *r) {
         safe_close(r->sandbox_pidfd);
         safe_close(r->lifeline);
         safe_close(r->seccomp_fd);
+        /* Before the job's cgroup goes: its tmpfs pages are charged to it. */
+        result_dir_free(r->results);
         job_cgroup_free(r->cgroup);
         if (r->mount)
                 (void) image_mount_release(r->mount);
         if (r->program_mount)
                 (void) image_mount_release(r->program_mount);
-        result_dir_free(r->results);
         strv_free(r->env);
         job_output_free(r->output);
 }
