@@ -610,6 +610,11 @@ static int dispatch_compression(ParseContext *ctx, const char *path, json_object
         return dispatch_object(ctx, path, v, fields, c);
 }
 
+/* Result files of a job (the worker's /var/runtime/output): its tmpfs has one inode per file. */
+static int dispatch_output_files(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        return get_uint64(ctx, path, v, 1000000, field);
+}
+
 static int dispatch_limits(ParseContext *ctx, const char *path, json_object *v, void *field) {
         static const Field fields[] = {
                 { "ResultMax",    dispatch_size_nonzero, offsetof(Config, result_max) },
@@ -619,6 +624,8 @@ static int dispatch_limits(ParseContext *ctx, const char *path, json_object *v, 
                 { "RuntimeMax",   dispatch_duration,     offsetof(Config, runtime_max_sec) },
                 { "MemoryMax",    dispatch_size,         offsetof(Config, memory_max) },
                 { "TasksMax",     dispatch_uint64,       offsetof(Config, tasks_max) },
+                { "OutputMax",    dispatch_size,         offsetof(Config, output_max) },
+                { "OutputFiles",  dispatch_output_files,       offsetof(Config, output_files) },
                 {}
         };
         return dispatch_object(ctx, path, v, fields, field);
@@ -1179,6 +1186,8 @@ static Config *config_alloc(void) {
                 .runtime_max_sec = 24 * 3600,
                 .memory_max = 0,
                 .tasks_max = 512,
+                .output_max = 64 * MIB,
+                .output_files = 1000,
                 .job_retention_sec = 7 * 24 * 3600,
                 .image_size_max = 64 * KIB * MIB,
                 .image_files_max = 2000000,

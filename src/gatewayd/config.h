@@ -117,6 +117,8 @@ typedef struct Config {
         uint64_t runtime_max_sec;         /* "RuntimeMax" duration, 1 day, 0 = unlimited */
         uint64_t memory_max;              /* "MemoryMax" bytes; unset/0: a quarter of physical RAM */
         uint64_t tasks_max;               /* "TasksMax" processes/threads, 512, 0 = unlimited */
+        uint64_t output_max;              /* "OutputMax" bytes of result files per job, 64 MiB, 0 = none */
+        uint64_t output_files;            /* "OutputFiles" result files per job, 1000, 0 = none */
 
         /* Remote access (TCP/TLS listeners, identities; docs/configuration.md "Remote access") */
         char *listen_tcp;                 /* "Listen": {"tcp": "HOST:PORT"}, plain HTTP, NULL = none */

@@ -122,6 +122,9 @@ json_object *platform_job_spec_json(Job *j, const Service *s, const Image *image
         json_object_object_add(res, "cpus", json_object_new_double(s->cpus));
         json_object_object_add(res, "timeout", json_object_new_int64((int64_t) min_set(s->timeout_sec, c->runtime_max_sec)));
         json_object_object_add(res, "pids", json_object_new_int64((int64_t) c->tasks_max));
+        /* result files (/var/runtime/output), bounded on every platform by the job's own spec */
+        json_object_object_add(res, "outputMax", json_object_new_int64((int64_t) MIN(c->output_max, (uint64_t) INT64_MAX)));
+        json_object_object_add(res, "outputFiles", json_object_new_int64((int64_t) c->output_files));
         json_object_object_add(o, "resources", res);
         json_object_object_add(o, "uid", json_object_new_int64(j->uid));
         json_object_object_add(o, "gid", json_object_new_int64(j->gid));

@@ -341,8 +341,60 @@ static void copy_back(SlurmJob *s, const char *name) {
                 log_warning_errno(r, "Job %s: cannot copy %s from %s: %m", s->job->id, name, s->spool);
 }
 
+/* The job's result files (the worker's output/): regular files directly inside, within the
+ * configured OutputMax/OutputFiles, through a staging directory renamed into place whole. */
+static void copy_back_output(SlurmJob *s) {
+        const Config *c = s->job->manager->config;
+        _cleanup_close_ int from = -1, to = -1, out = -1;
+        uint64_t left = c->output_max, files = c->output_files;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        from = open(s->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        to = open(s->job->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (from < 0 || to < 0)
+                return;
+        r = openat(from, SPOOL_OUTPUT_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (r < 0 || !(d = fdopendir(r))) {
+                safe_close(r);
+                return;
+        }
+        (void) rm_rf_at(to, ".output.partial");
+        if (mkdirat(to, ".output.partial", 0750) < 0 ||
+            (out = openat(to, ".output.partial", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+                r = -errno;
+        while (r >= 0 && (de = readdir(d))) {
+                struct stat st;
+
+                if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    !S_ISREG(st.st_mode))
+                        continue;
+                if (files == 0 || (uint64_t) st.st_size > left) {
+                        log_warning("Job %s: result file %s over OutputMax/OutputFiles, not kept.", s->job->id, de->d_name);
+                        continue;
+                }
+                r = copy_file_at(dirfd(d), de->d_name, out, 0640, left, /* sync= */ false);
+                if (r >= 0) {
+                        files--;
+                        left -= (uint64_t) st.st_size;
+                }
+        }
+        closedir(d);
+        if (r >= 0) {
+                (void) rm_rf_at(to, SPOOL_OUTPUT_DIR);
+                if (renameat(to, ".output.partial", to, SPOOL_OUTPUT_DIR) < 0)
+                        r = -errno;
+        }
+        if (r < 0) {
+                log_warning_errno(r, "Job %s: cannot copy the result files from %s: %m", s->job->id, s->spool);
+                (void) rm_rf_at(to, ".output.partial");
+        }
+}
+
 /* The worker keeps these within the configured limits (ResultMax, LogMax, ...). */
 static void copy_back_all(SlurmJob *s) {
+        copy_back_output(s);
         copy_back(s, SPOOL_RESULT);
         copy_back(s, SPOOL_INTERIM);
         copy_back(s, SPOOL_LOG_OLD);

@@ -335,6 +335,69 @@ static int base64_decode(const char *in, char **ret, size_t *ret_n) {
         return 0;
 }
 
+/* A result file name as the worker keeps them (result-files.h): one plain path segment. */
+static bool output_name_ok(const char *name) {
+        if (!*name || name[0] == '.' || streq(name, "self") || streq(name, "status"))
+                return false;
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                if (*p < 0x20 || *p == 0x7f || *p == '/')
+                        return false;
+        return true;
+}
+
+/* The job's result files, inline in `finished` ({name: base64}), into the spool's output/
+ * through a staging directory renamed whole, within OutputMax/OutputFiles (the node's worker
+ * kept them within the job's, which are the same). */
+static void write_output(Job *j, json_object *event) {
+        const Config *c = j->manager->config;
+        json_object *files = json_get_typed(event, "output", json_type_object), *dropped;
+        _cleanup_free_ char *staging = NULL;
+        _cleanup_close_ int dfd = -1;
+        uint64_t left = c->output_max, count = c->output_files;
+        int r = 0;
+
+        dropped = json_get_typed(event, "outputDropped", json_type_array);
+        for (size_t i = 0; dropped && i < json_object_array_length(dropped); i++)
+                log_warning("Job %s: result file %s too large to come back from the node, not kept.", j->id,
+                            strna(json_object_get_string(json_object_array_get_idx(dropped, i))));
+        if (!files || json_object_object_length(files) == 0)
+                return;
+        dfd = open(j->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || asprintf(&staging, "%s/.output.partial", j->spool_dir) < 0)
+                return;
+        (void) rm_rf_at(dfd, ".output.partial");
+        if (mkdirat(dfd, ".output.partial", 0750) < 0)
+                r = -errno;
+        json_object_object_foreach(files, name, v) {
+                _cleanup_free_ char *data = NULL;
+                size_t n = 0;
+
+                if (r < 0)
+                        break;
+                if (!output_name_ok(name) || !json_object_is_type(v, json_type_string) ||
+                    base64_decode(json_object_get_string(v), &data, &n) < 0)
+                        continue;
+                if (count == 0 || n > left) {
+                        log_warning("Job %s: result file %s over OutputMax/OutputFiles, not kept.", j->id, name);
+                        continue;
+                }
+                r = write_file_atomic_nosync(staging, name, data, n);
+                if (r >= 0) {
+                        count--;
+                        left -= n;
+                }
+        }
+        if (r >= 0) {
+                (void) rm_rf_at(dfd, SPOOL_OUTPUT_DIR);
+                if (renameat(dfd, ".output.partial", dfd, SPOOL_OUTPUT_DIR) < 0)
+                        r = -errno;
+        }
+        if (r < 0) {
+                log_warning_errno(r, "Job %s: cannot store its result files: %m", j->id);
+                (void) rm_rf_at(dfd, ".output.partial");
+        }
+}
+
 /* The node's `finished`: its outcome files become the spool's, exit.json last. */
 static void on_finished(SshJob *sj, json_object *event) {
         Job *j = sj->job;
@@ -368,6 +431,7 @@ static void on_finished(SshJob *sj, json_object *event) {
                 ssh_job_fail(j, JOB_UNKNOWN, "WORKER_LOST", "The node reported the job finished without an outcome.");
                 return;
         }
+        write_output(j, event);
         (void) write_file_atomic(j->spool_dir, SPOOL_EXIT, json_text(exit_o), strlen(json_text(exit_o)));
         json_object_get(exit_o);
         log_info("Job %s: finished on node %s.", j->id, sj->node->name);

@@ -6,6 +6,7 @@
 
 #include "spool-layout.h"
 #include "job-spec.h"
+#include "result-files.h"
 #include "macro.h"
 
 #define JOB_JSON_MAX (1024 * 1024)
@@ -268,7 +269,7 @@ static int parse_image(json_object *image, JobSpec *s, size_t *env_n, char **ret
 }
 
 static int parse_resources(json_object *res, JobSpec *s, char **ret_error) {
-        static const char * const allowed[] = { "memory", "cpus", "timeout", "pids", NULL };
+        static const char * const allowed[] = { "memory", "cpus", "timeout", "pids", "outputMax", "outputFiles", NULL };
         double timeout = 0;
         int r;
 
@@ -287,6 +288,12 @@ static int parse_resources(json_object *res, JobSpec *s, char **ret_error) {
         if (r < 0)
                 return r;
         s->timeout_usec = (uint64_t) (timeout * 1e6);
+        r = get_u64(res, "outputMax", "resources.outputMax", INT64_MAX, &s->output_max, ret_error);
+        if (r < 0)
+                return r;
+        r = get_u64(res, "outputFiles", "resources.outputFiles", 1000000, &s->output_files, ret_error);
+        if (r < 0)
+                return r;
         return get_u64(res, "pids", "resources.pids", 4194304, &s->pids, ret_error);
 }
 
@@ -396,6 +403,8 @@ int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
+        s->output_max = RESULT_FILES_MAX_DEFAULT;
+        s->output_files = RESULT_FILES_COUNT_DEFAULT;
 
         r = get_string(o, "id", "id", &s->id, ret_error);
         if (r < 0)

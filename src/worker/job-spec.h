@@ -25,7 +25,9 @@
  *       "memory": 536870912,                 bytes
  *       "cpus": 1.5,                         CPU bandwidth in CPUs
  *       "timeout": 3600,                     seconds of wall-clock time (may be fractional)
- *       "pids": 512                          processes/threads of the job
+ *       "pids": 512,                         processes/threads of the job
+ *       "outputMax": 67108864,               bytes of result files (/var/runtime/output), absent:
+ *       "outputFiles": 1000                  64 MiB and 1000 files; either 0: no such directory
  *     },
  *     "uid": 1000, "gid": 1000,              whom to run as; default and uid 0 → nobody (65534)
  *     "program": {                           optional: a user's program (docs/programs.md)
@@ -56,6 +58,8 @@ typedef struct JobSpec {
         double cpus;
         uint64_t timeout_usec;
         uint64_t pids;
+        uint64_t output_max;    /* result files (result-files.h); 0: none */
+        uint64_t output_files;
         uid_t uid;
         gid_t gid;
         /* lab members (docs/labs.md): NULL for jobs */

@@ -45,6 +45,8 @@ static void help(void) {
                "mount, pid, ipc, uts and (unless the job asks for network) net namespaces, a read-only\n"
                "root, a private /tmp, the input at /var/input, as the job's uid/gid (uid 0 runs as\n"
                "nobody), with no new privileges, within its memory, pids, CPU and time limits.\n"
+               "Files the job writes to /var/runtime/output ($OUTPUT_DIRECTORY, a tmpfs bounded by\n"
+               "resources.outputMax and outputFiles) are copied to SPOOLDIR/output/ when it ends.\n"
                "\n"
                "The job's stdout and stderr become SPOOLDIR/log. Lines on stdout starting with\n"
                "'PlanQK:Job:Result: JSON', blocks between two 'PlanQK:Job:MultilineResult' lines, and\n"

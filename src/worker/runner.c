@@ -19,6 +19,7 @@
 #include "job-seccomp.h"
 #include "log.h"
 #include "process-util.h"
+#include "result-files.h"
 #include "runner.h"
 #include "sandbox.h"
 #include "spool.h"
@@ -50,6 +51,8 @@ typedef struct Runner {
         JobCgroup *cgroup;
         ImageMount *mount;
         ImageMount *program_mount;
+        ResultDir *results;             /* the job's result files; NULL: none */
+        char **env;                     /* the spec's, plus RESULT_FILES_ENV */
 
         pid_t bwrap_pid;
         int bwrap_pidfd;
@@ -371,7 +374,7 @@ static int spawn(Runner *r, char **argv) {
                 if (r->bwrap_pid < 0)
                         k = -errno;
                 else if (r->bwrap_pid == 0)
-                        child_exec(r, argv, r->spec->env,
+                        child_exec(r, argv, r->env,
                                    (int[N_CHILD_FDS]) { out[1], err[1], js[1], is[1], life[0], r->seccomp_fd });
         }
         safe_close(life[0]);
@@ -417,6 +420,55 @@ static void cgroup_name(const Runner *r, char *buf, size_t size) {
         snprintf(buf + n, size - n, "-%d", (int) getpid());
 }
 
+/* The job's environment: the spec's, and where its result files go (PlanQK's variable). */
+static int build_env(Runner *r) {
+        size_t n = strv_length(r->spec->env), k = 0;
+
+        r->env = calloc(n + 2, sizeof(char *));
+        if (!r->env)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!strneq(r->spec->env[i], RESULT_FILES_ENV "=", strlen(RESULT_FILES_ENV) + 1) &&
+                    !(r->env[k++] = strdup(r->spec->env[i])))
+                        return -ENOMEM;
+        if (r->results && !(r->env[k++] = strdup(RESULT_FILES_ENV "=" RESULT_FILES_PATH)))
+                return -ENOMEM;
+        return 0;
+}
+
+/* A tmpfs for the result files, bounded by the job's limits and, like /tmp and /dev/shm, by
+ * part of its memory limit (its pages are charged to the job). */
+static int prepare_results(Runner *r) {
+        uint64_t size = r->spec->output_max;
+
+        if (r->spec->output_max == 0 || r->spec->output_files == 0)
+                return 0;
+        if (r->spec->memory > 0)
+                size = MIN(size, r->spec->memory / 4);
+        return result_dir_mount(r->opts->runtime_dir, MAX(size, (uint64_t) 4096), r->spec->output_files,
+                                r->spec->uid, r->spec->gid, &r->results);
+}
+
+static void results_note(void *userdata, const char *level, const char *message) {
+        job_output_note(userdata, level, "%s", message);
+}
+
+/* The job has ended, every process of it is gone: its result files into the spool. */
+static int collect_results(Runner *r) {
+        ResultFilesStats st = {};
+        int k;
+
+        if (!r->results)
+                return 0;
+        result_dir_detach(r->results);
+        k = result_files_copy(result_dir_fd(r->results), r->spool_fd, r->spec->output_max, r->spec->output_files,
+                              results_note, r->output, &st);
+        if (k < 0)
+                return log_error_errno(k, "Cannot copy the job's result files: %m");
+        log_debug("Result files: %" PRIu64 " kept (%" PRIu64 " bytes), %" PRIu64 " dropped.", st.files, st.bytes, st.dropped);
+        return 0;
+}
+
 static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret_argv) {
         _cleanup_free_ char *data = NULL, *params = NULL, *arguments = NULL;
         JobLimits limits = {
@@ -452,6 +504,13 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 return set_error(o, "FAILED", "INTERNAL_ERROR", "Cannot set up resource limits: %s", strerror(-k));
         log_debug("Limits: %s", job_cgroup_describe(r->cgroup));
 
+        k = prepare_results(r);
+        if (k < 0)
+                return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot set up %s for the job's result files: %s",
+                                 RESULT_FILES_PATH, strerror(-k));
+        if (build_env(r) < 0)
+                return -ENOMEM;
+
         /* No job runs without its filter. */
         k = job_seccomp_memfd(&r->seccomp_fd);
         if (k < 0)
@@ -477,6 +536,7 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .params_path = params,
                 .program_root = r->program_mount ? image_mount_root(r->program_mount) : NULL,
                 .arguments_path = arguments,
+                .output_path = r->results ? result_dir_path(r->results) : NULL,
                 .workdir = r->spec->workdir,
                 .hostname = r->spec->hostname ?: "gatewayd-job",
                 .hosts_path = r->spec->hosts,
@@ -584,12 +644,15 @@ static void runner_done(Runner *r) {
         safe_close(r->sandbox_pidfd);
         safe_close(r->lifeline);
         safe_close(r->seccomp_fd);
+        /* Before the job's cgroup goes: its tmpfs pages are charged to it. */
+        result_dir_free(r->results);
         safe_close(r->netns_fd);
         job_cgroup_free(r->cgroup);
         if (r->mount)
                 (void) image_mount_release(r->mount);
         if (r->program_mount)
                 (void) image_mount_release(r->program_mount);
+        strv_free(r->env);
         job_output_free(r->output);
 }
 
@@ -626,6 +689,9 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
                 else
                         k = supervise(&r, signal_fd, o);
         }
+        /* Whatever the outcome: a failed job's files may say why. */
+        if (k >= 0)
+                k = collect_results(&r);
 
         o->started_at = r.started_at;
         o->ended_at = now_realtime_usec();

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "macro.h"
+#include "result-files.h"
 #include "sandbox.h"
 
 typedef struct Argv {
@@ -73,7 +74,7 @@ static int add_tmpfs(Argv *a, const char *dest, uint64_t size) {
 
 /* Entries of the sandbox root that are never taken from the image. */
 static bool is_replaced(const char *dest) {
-        static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", "/program", SANDBOX_INIT_PATH, NULL };
+        static const char * const replaced[] = { "/proc", "/dev", "/tmp", "/var/input", "/var/runtime", "/program", SANDBOX_INIT_PATH, NULL };
         for (const char * const *r = replaced; *r; r++)
                 if (streq(dest, *r))
                         return true;
@@ -188,6 +189,11 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 6,
                               "--ro-bind", p->params_path, "/var/input/params.json",
                               "--ro-bind", p->init, SANDBOX_INIT_PATH);
+        /* The job's result files (result-files.h): the worker's tmpfs, writable, at the path
+         * PlanQK's runtime uses. /var/runtime itself is the sandbox root's (the image's is left
+         * out: a squashfs cannot grow the mount point). */
+        if (r >= 0 && p->output_path)
+                r = argv_addv(&a, 5, "--dir", "/var/runtime", "--bind", p->output_path, RESULT_FILES_PATH);
         /* A program's own files: a layer of their own over the base image, read-only. */
         if (r >= 0 && p->program_root)
                 r = argv_addv(&a, 3, "--ro-bind", p->program_root, "/program");

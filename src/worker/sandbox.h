@@ -41,6 +41,8 @@ typedef struct SandboxParams {
         const char *program_root;       /* a program's squashfs mount, bound read-only at
                                          * /program; NULL: none */
         const char *arguments_path;     /* with it: /var/input/arguments.json */
+        const char *output_path;        /* host directory bound writable at /var/runtime/output
+                                         * (result-files.h); NULL: none */
         const char *workdir;
         const char *hostname;
         const char *hosts_path;         /* lab members: bound read-only at /etc/hosts (NULL: none) */

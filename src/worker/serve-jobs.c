@@ -26,6 +26,7 @@
 #include "job-spec.h"
 #include "json-util.h"
 #include "log.h"
+#include "result-files.h"
 #include "serve-internal.h"
 #include "spool.h"
 #include "time-util.h"
@@ -39,6 +40,7 @@
 #define EVENT_LINE_MAX (8 * 1024 * 1024)
 #define LIST_MAX 100000
 #define SERVE_EVENTS_MAX "64M"
+#define OUTPUT_INLINE_MAX (16 * 1024 * 1024)
 
 typedef enum JobState {
         JOB_STARTING,   /* launched, no worker seen yet */
@@ -959,6 +961,39 @@ static int attach_read(Serve *s, Attach *a) {
         return 0;
 }
 
+/* The job's result files (the worker's output/), inline as {name: base64}, at most
+ * OUTPUT_INLINE_MAX bytes of them (the worker kept them within the job's own limits); files
+ * beyond it are named in outputDropped. */
+static void add_output(json_object *o, int dir_fd) {
+        _cleanup_close_ int fd = openat(dir_fd, "output", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        json_object *files, *dropped;
+        size_t left = OUTPUT_INLINE_MAX;
+        struct dirent *de;
+        DIR *d;
+
+        if (fd < 0 || !(d = fdopendir(fd)))
+                return;
+        TAKE_FD(fd);
+        files = json_object_new_object();
+        dropped = json_object_new_array();
+        while (files && dropped && (de = readdir(d))) {
+                _cleanup_free_ char *buf = NULL, *b64 = NULL;
+                size_t n = 0;
+
+                if (!result_file_name_ok(de->d_name))
+                        continue;
+                if (read_file_at(dirfd(d), de->d_name, left, &buf, &n) < 0 || !(b64 = base64_encode(buf, n))) {
+                        json_object_array_add(dropped, json_object_new_string(de->d_name));
+                        continue;
+                }
+                left -= n;
+                json_object_object_add(files, de->d_name, json_object_new_string(b64));
+        }
+        closedir(d);
+        json_object_object_add(o, "output", files);
+        json_object_object_add(o, "outputDropped", dropped);
+}
+
 static int send_finished(Serve *s, Attach *a) {
         _cleanup_free_ char *interim = NULL, *tail = NULL, *b64 = NULL;
         json_object *o = json_object_new_object(), *arr;
@@ -972,6 +1007,7 @@ static int send_finished(Serve *s, Attach *a) {
         json_object_object_add(o, "seq", json_object_new_uint64(a->seq + 1));
         json_object_object_add(o, "exit", read_json_at(a->dir_fd, "exit.json", 65536));
         json_object_object_add(o, "result", read_json_at(a->dir_fd, "result.json", RESULT_MAX));
+        add_output(o, a->dir_fd);
 
         if (fstatat(a->dir_fd, "interim.jsonl", &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode)) {
                 json_object_object_add(o, "interimSize", json_object_new_int64(st.st_size));

@@ -1,8 +1,10 @@
 """The PlanQK-compatible service API (/planqk/{service}/) against a real stack, every path and
 status code checked against docs/openapi-planqk.yaml: exact keys of the job object, Location,
 statuses, result and interim results, cancel, and 404 for other users' jobs."""
+import hashlib
 import os
 import time
+from urllib.parse import quote
 
 from harness import openapi, procs, users
 from test_jobs import TERMINAL, JobsBase
@@ -160,3 +162,118 @@ class PlanqkTest(JobsBase):
         self.assertEqual(DOC["openapi"][:2], "3.")
         self.assertEqual(DOC["components"]["schemas"]["Job"]["required"],
                          ["id", "status", "createdAt", "startedAt", "endedAt"])
+
+
+# Result files: what a job writes to /var/runtime/output ($OUTPUT_DIRECTORY) becomes the result's
+# HAL links and GET …/result/{file}. Busybox's applets through /bin/busybox.
+BB = "/bin/busybox"
+FILES = ('o="$OUTPUT_DIRECTORY"; '
+         f'printf "bin,count\\n0,3\\n1,4\\n" > "$o/counts.csv" && {BB} head -c 300000 /dev/urandom > "$o/random.bin" && '
+         'printf "odd name" > "$o/a b%.txt" && '
+         f'echo "PlanQK:Job:Result: {{\\"dir\\": \\"$o\\", \\"sha\\": \\"$({BB} sha256sum "$o/random.bin" | {BB} cut -c1-64)\\"}}"')
+# A job that tries to get at the host's files, fills its directory, and fails. (Directories,
+# dot files, fifos and sockets: tests/unit/test-result-files.c.)
+HOSTILE = ('o="$OUTPUT_DIRECTORY"; echo kept > "$o/ok.txt"; '
+           f'{BB} touch -d "2020-01-01 00:00:00" "$o/ok.txt"; '
+           f'{BB} ln -s /etc/shadow "$o/shadow"; {BB} ln /etc/passwd "$o/hard"; echo "hard: $?"; '
+           f'{BB} head -c 5000000 /dev/zero > "$o/huge.bin"; echo "huge: $?"; '
+           'echo "PlanQK:Job:Result: {\\"tried\\": true}"; exit 3')
+# Two files that together are over OutputMax (1M), then more files than OutputFiles (3) allows.
+# (The first two are made older explicitly: the kernel's file times are coarser than the job.)
+LIMITS = ('o="$OUTPUT_DIRECTORY"; echo 1 > "$o/n1"; echo "n1: $?"; '
+          f'{BB} head -c 700000 /dev/zero > "$o/a.bin"; echo "a: $?"; '
+          f'{BB} touch -d "2020-01-01 00:00:00" "$o/n1" "$o/a.bin"; '
+          f'{BB} head -c 700000 /dev/zero > "$o/c.bin"; echo "c: $?"; '
+          'echo 2 > "$o/n2"; echo "n2: $?"; '
+          'echo "PlanQK:Job:Result: {}"')
+
+
+class PlanqkResultFilesTest(JobsBase):
+    extra_config = {"Limits": {"OutputMax": "1M", "OutputFiles": 3}}
+    call = PlanqkTest.call
+    wait_planqk = PlanqkTest.wait_planqk
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if cls.skip_reason:
+            return
+        for name, script in (("files", FILES), ("hostile", HOSTILE), ("limits", LIMITS)):
+            svc = f"planqk-{name}-{os.getpid() % 10000}"
+            r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": cls.image_ref,
+                                                       "command": ["/bin/sh", "-c", script]})
+            assert r.status == 201, r.body
+            cls.services[name] = svc
+
+    def setUp(self):
+        super().setUp()
+        self.v = openapi.Validator(DOC)
+
+    def run_planqk(self, name, status):
+        svc = self.services[name]
+        job = self.call("POST", "/", 201, service=svc, body={"data": {}}).json
+        done = self.wait_planqk(job["id"], TERMINAL, service=svc)
+        log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body
+        self.assertEqual(done["status"], status, log)
+        res = self.call("GET", "/{id}/result", 200, service=svc, job=job["id"]).json
+        return svc, job["id"], res, log
+
+    def get_file(self, svc, job, name, status=200):
+        r = self.gw.http("GET", f"/planqk/{svc}/{job}/result/{quote(name)}", as_user=users.USER)
+        self.assertEqual(r.status, status, r.body)
+        return r
+
+    def test_files_are_linked_and_served_byte_exact(self):
+        svc, job, res, log = self.run_planqk("files", "SUCCEEDED")
+        self.assertEqual(res["dir"], "/var/runtime/output")
+        base = f"/planqk/{svc}/{job}"
+        self.assertEqual(res["_links"], {"self": {"href": base + "/result"}, "status": {"href": base},
+                                         "counts.csv": {"href": base + "/result/counts.csv"},
+                                         "random.bin": {"href": base + "/result/random.bin"},
+                                         "a b%.txt": {"href": base + "/result/a%20b%25.txt"}})
+        f = self.get_file(svc, job, "counts.csv")
+        self.assertEqual(f.raw, b"bin,count\n0,3\n1,4\n")
+        self.assertEqual(f.headers["content-type"], "application/octet-stream")
+        f = self.get_file(svc, job, "random.bin")
+        self.assertEqual(len(f.raw), 300000)
+        self.assertEqual(hashlib.sha256(f.raw).hexdigest(), res["sha"])
+        self.assertEqual(self.get_file(svc, job, "a b%.txt").raw, b"odd name")
+        # the spool has them, and nothing else: no staging left behind
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool(job), "output"))),
+                         ["a b%.txt", "counts.csv", "random.bin"])
+        self.assertFalse(os.path.exists(os.path.join(self.spool(job), ".output.partial")))
+        # another user's job: not found
+        r = self.gw.http("GET", f"{base}/result/counts.csv", as_user=users.OTHER)
+        self.assertEqual(r.status, 404, r.body)
+
+    def test_links_devices_and_huge_files_are_not_served(self):
+        svc, job, res, log = self.run_planqk("hostile", "FAILED")
+        # a failed job keeps its files too; its result is the error, with the links
+        self.assertEqual(res["code"], "EXIT_CODE")
+        self.assertEqual(set(res["_links"]), {"self", "status", "ok.txt"}, log)
+        self.assertEqual(self.get_file(svc, job, "ok.txt").raw, b"kept\n")
+        for name in ("shadow", "hard", "huge.bin"):
+            with self.subTest(file=name):
+                self.get_file(svc, job, name, 404)
+        out = os.path.join(self.spool(job), "output")
+        self.assertEqual(os.listdir(out), ["ok.txt"])
+        # the job could not write more than its directory holds (1M and a page), and the file
+        # it was writing then is not served
+        self.assertIn("huge: 1", log)
+        self.assertIn("[gateway-worker] warning: Result file 'huge.bin' (1048576 bytes) not kept: it was written "
+                      "when the result files reached their size limit, and may be cut short.", log)
+        self.assertIn("Result file 'shadow' not kept: it is a symbolic link", log)
+        self.assertIn("hard: 1", log)   # no hard link out of its own file system
+
+    def test_output_limits(self):
+        svc, job, res, log = self.run_planqk("limits", "SUCCEEDED")
+        # n1 and a.bin fit; c.bin was cut short by ENOSPC and is dropped; n2 was one file too many
+        for line in ("n1: 0", "a: 0", "c: 1", "n2: 1"):
+            self.assertIn(line, log)
+        self.assertEqual(set(res["_links"]), {"self", "status", "a.bin", "n1"}, log)
+        self.assertEqual(self.get_file(svc, job, "a.bin").raw, bytes(700000))
+        self.assertEqual(self.get_file(svc, job, "n1").raw, b"1\n")
+        self.get_file(svc, job, "c.bin", 404)
+        self.get_file(svc, job, "n2", 404)
+        self.assertIn("Result file 'c.bin' (348160 bytes) not kept: it was written when the result files "
+                      "reached their size limit", log)

@@ -99,6 +99,9 @@ class SlurmPlatformBase(StackTestCase):
             cls.services = {}
             for name, script, extra in (("whoami", WHOAMI, {}), ("sleep", SLEEP, {}),
                                         ("fail", 'echo "going to fail"; exit 3', {}),
+                                        ("files", 'printf "hello\\n" > "$OUTPUT_DIRECTORY/hello.txt"; '
+                                                  '/bin/busybox ln -s /etc/shadow "$OUTPUT_DIRECTORY/shadow"; '
+                                                  'echo "PlanQK:Job:Result: {\\"ok\\": 1}"', {}),
                                         ("short", SLEEP, {"resources": {"timeout": 2}})):
                 svc = f"slurm-{name}-{os.getpid() % 10000}"
                 r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": cls.image_ref,
@@ -285,6 +288,20 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertLess(time.monotonic() - t, 2.0)
         self.assertEqual(done["status"], "CANCELLED", done)
         self.cluster.wait_job_state(rec_id, ("CANCELLED",), timeout=30)
+
+    def test_result_files_come_back(self):
+        # the worker's output/ in the Slurm spool is copied back with the outcome: served by the
+        # PlanQK routes like a local job's (the symlink the job made is not)
+        job = self.submit("files")
+        done = self.wait_status(job["id"], TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        base = f"/planqk/{self.services['files']}/{job['id']}"
+        r = self.gw.http("GET", base + "/result", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(set(r.json["_links"]), {"self", "status", "hello.txt"})
+        r = self.gw.http("GET", base + "/result/hello.txt", as_user=users.USER)
+        self.assertEqual((r.status, r.raw), (200, b"hello\n"))
+        self.assertEqual(self.gw.http("GET", base + "/result/shadow", as_user=users.USER).status, 404)
 
     def test_failing_job_fails(self):
         # the job's own failure stands (Slurm's final state, COMPLETED, is asked and changes nothing)

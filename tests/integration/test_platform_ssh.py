@@ -4,6 +4,7 @@ sshd processes on 127.0.0.1 with the forced command `gateway-worker connect` in 
 native API as the user sees it. The image reaches a node over SFTP the first time a job needs it
 there. Faults: the SSH connection killed mid-job, gatewayd killed with SIGKILL mid-job, a node
 gone for longer than NodeLostTimeout, a node whose host key does not match."""
+import hashlib
 import json
 import os
 import shutil
@@ -23,6 +24,10 @@ ECHO = ('cat /var/input/data.json; echo; echo "to stderr" >&2; '
 SLEEP = ('s=$(sed -n \'s/.*"sleep": *\\([0-9]*\\).*/\\1/p\' /var/input/params.json); '
          'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:InterimResult: {\\"woke\\": true}"; '
          'echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
+# Leaves result files in $OUTPUT_DIRECTORY (and a link that must not come back).
+FILES = ('o="$OUTPUT_DIRECTORY"; printf "hello\\n" > "$o/hello.txt"; /bin/busybox head -c 200000 /dev/urandom > "$o/r.bin"; '
+         '/bin/busybox ln -s /etc/shadow "$o/shadow"; '
+         'echo "PlanQK:Job:Result: {\\"sha\\": \\"$(/bin/busybox sha256sum "$o/r.bin" | /bin/busybox cut -c1-64)\\"}"')
 
 
 def setUpModule():
@@ -116,7 +121,7 @@ class RemoteBase(StackTestCase):
                     procs.wait_for(lambda: f"node 127.0.0.1:{n.port} is up" in cls.gw.stderr_text(), timeout=30,
                                    what=f"gatewayd's connection to node {n.name}")
             cls.services = {}
-            for kind, script in (("echo", ECHO), ("sleep", SLEEP)):
+            for kind, script in (("echo", ECHO), ("sleep", SLEEP), ("files", FILES)):
                 svc = f"pssh-{kind}-{os.getpid() % 10000}"
                 r = cls.gw.http("POST", "/v1/services", {"name": svc, "image": f"{host}/busybox:1.0",
                                                            "command": ["/bin/sh", "-c", script]})
@@ -225,6 +230,22 @@ class RemotePlatform(RemoteBase):
         # The image went to that node over SFTP (installed under its final name only).
         self.assertTrue([x for x in os.listdir(node.images) if x.endswith(".squashfs")])
         self.assertFalse([x for x in os.listdir(node.images) if x.endswith(".partial")])
+
+    def test_result_files_come_back(self):
+        # the node's worker keeps them; they come back inline in `finished`, before exit.json
+        jid = self.submit("files")
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", j)
+        base = f"/planqk/{self.services['files']}/{jid}"
+        r = self.gw.http("GET", base + "/result", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(set(r.json["_links"]), {"self", "status", "hello.txt", "r.bin"})
+        f = self.gw.http("GET", base + "/result/r.bin", as_user=users.USER)
+        self.assertEqual((f.status, len(f.raw)), (200, 200000))
+        self.assertEqual(hashlib.sha256(f.raw).hexdigest(), r.json["sha"])
+        self.assertEqual(self.gw.http("GET", base + "/result/hello.txt", as_user=users.USER).raw, b"hello\n")
+        self.assertEqual(self.gw.http("GET", base + "/result/shadow", as_user=users.USER).status, 404)
+        self.assertIn("Result file 'shadow' not kept: it is a symbolic link", self.log(jid))
 
     def test_pull_transfers_to_every_node(self):
         """A pull for the remote platform: converted here, then (TRANSFER) the squashfs and a

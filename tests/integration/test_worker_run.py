@@ -385,6 +385,39 @@ class WorkerRunTest(unittest.TestCase):
         self.assertRegex(o.log, r"tmpfs\s+16384\s+\d+\s+\d+ ")
         self.assertIn("full\n", o.log)
 
+    def test_result_files_directory(self):
+        # /var/runtime/output ($OUTPUT_DIRECTORY, PlanQK's): the job's own tmpfs (nosuid, nodev,
+        # noexec, mode 0700, owned by the job's uid), within resources.outputMax (and a page)
+        # and outputFiles; its regular files end up in the spool's output/, also when it fails.
+        o = self.run_job(self.spool('o=$OUTPUT_DIRECTORY; echo "dir=$o"; stat -c "mode=%a owner=%u" $o;'
+                                    "grep ' /var/runtime/output ' /proc/mounts; df -k $o | tail -1;"
+                                    "echo one > $o/one.txt; echo two > /var/runtime/output/two.txt; exit 4",
+                                    resources={"outputMax": 65536, "outputFiles": 5}))
+        self.assertEqual(o.error_code, "EXIT_CODE")
+        self.assertIn(f"dir=/var/runtime/output\nmode=700 owner={self.uid}\n", o.log)
+        mount = [l for l in o.log.splitlines() if " /var/runtime/output " in l]
+        self.assertEqual(len(mount), 1, o.log)
+        opts = mount[0].split()[3].split(",")
+        for opt in ("rw", "nosuid", "nodev", "noexec"):
+            self.assertIn(opt, opts)
+        self.assertIn("size=68k", opts)
+        self.assertIn("nr_inodes=6", opts)
+        self.assertRegex(o.log, r"gatewayd-output\s+68\s+\d+\s+\d+ ")
+        out = os.path.join(o.spool, "output")
+        self.assertEqual(sorted(os.listdir(out)), ["one.txt", "two.txt"])
+        with open(os.path.join(out, "two.txt")) as f:
+            self.assertEqual(f.read(), "two\n")
+        self.assertEqual(rootfs.mounts_under(os.path.join(self.runtime, "output")), [])
+
+    def test_result_files_off(self):
+        # outputMax 0: no such directory, no variable, no output/ in the spool
+        o = self.run_job(self.spool('echo "dir=${OUTPUT_DIRECTORY:-unset}"; ls -d /var/runtime/output || echo none',
+                                    resources={"outputMax": 0}))
+        self.assert_succeeded(o)
+        self.assertIn("dir=unset\n", o.log)
+        self.assertIn("none\n", o.log)
+        self.assertFalse(os.path.exists(os.path.join(o.spool, "output")))
+
     def test_dev_shm_not_shared(self):
         # One job's /dev/shm is neither another's (running at the same time) nor the host's.
         marker = f"gatewayd-shm-{os.getpid()}-{time.monotonic_ns()}"
@@ -756,9 +789,10 @@ class WorkerRunTest(unittest.TestCase):
         ps = [self.start(s) for s in spools]
         for p in ps:
             self.wait_event(p, lambda e: e.get("line") == "ready")
-        # all three run now: one mount, three references
-        mounts = rootfs.mounts_under(self.runtime)
+        # all three run now: one image mount, three references (and a result files tmpfs each)
+        mounts = rootfs.mounts_under(os.path.join(self.runtime, "images"))
         self.assertEqual(len(mounts), 1, mounts)
+        self.assertEqual(len(rootfs.mounts_under(os.path.join(self.runtime, "output"))), 3)
         entry = os.path.dirname(mounts[0])
         self.assertEqual(len(os.listdir(os.path.join(entry, "refs"))), 3)
         outcomes = [self.finish(p, s) for p, s in zip(ps, spools)]
@@ -788,7 +822,10 @@ class WorkerRunTest(unittest.TestCase):
                     left += f.read().split()
             return left
         procs.wait_for(lambda: not job_processes(), 10, "the job to die with its worker")
-        self.assertEqual(len(rootfs.mounts_under(self.runtime)), 1)
+        # its image mount and its result files tmpfs are left behind
+        self.assertEqual(len(rootfs.mounts_under(os.path.join(self.runtime, "images"))), 1)
+        self.assertEqual(rootfs.mounts_under(os.path.join(self.runtime, "output")),
+                         [os.path.join(os.path.realpath(self.runtime), "output", str(p.pid))])
 
         # the next job, even of another image (a copy: another inode, another mount), cleans up
         other = os.path.join(self.tmp.path, "other.squashfs")

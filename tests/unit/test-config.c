@@ -681,6 +681,38 @@ START_TEST(test_node_lost_timeout) {
 }
 END_TEST
 
+/* Limits.OutputMax / OutputFiles: a job's result files, 64 MiB and 1000 by default, 0 = none. */
+START_TEST(test_output_limits) {
+        static const struct { const char *text; uint64_t max, files; } forms[] = {
+                { "{}", 64 * 1024 * 1024, 1000 },
+                { "{\"Limits\": {\"OutputMax\": \"1M\", \"OutputFiles\": 3}}", 1024 * 1024, 3 },
+                { "{\"Limits\": {\"OutputMax\": 0, \"OutputFiles\": 0}}", 0, 0 },
+                { "{\"Limits\": {\"OutputFiles\": 1000000}}", 64 * 1024 * 1024, 1000000 },
+        };
+        static const struct { const char *text, *error; } bad[] = {
+                { "{\"Limits\": {\"OutputFiles\": 1000001}}", "Limits.OutputFiles: out of range (maximum 1000000)" },
+                { "{\"Limits\": {\"OutputFiles\": -1}}", "Limits.OutputFiles: must not be negative" },
+                { "{\"Limits\": {\"OutputMax\": \"lots\"}}", "Limits.OutputMax:" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_msg(config_parse(forms[i].text, NULL, &c, &err) == 0, "%s: %s", forms[i].text, strna(err));
+                ck_assert_uint_eq(c->output_max, forms[i].max);
+                ck_assert_uint_eq(c->output_files, forms[i].files);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_int_eq(config_parse(bad[i].text, NULL, &c, &err), -EINVAL);
+                ck_assert_msg(strstr(err, bad[i].error), "%s: %s", bad[i].text, err);
+        }
+}
+END_TEST
+
 START_TEST(test_duration_valid) {
         uint64_t sec = 12345;
 
@@ -1370,6 +1402,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_documentation_examples);
         tcase_add_test(tc, test_image_limits);
         tcase_add_test(tc, test_program_keys);
+        tcase_add_test(tc, test_output_limits);
         suite_add_tcase(s, tc);
 
         return s;

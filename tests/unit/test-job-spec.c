@@ -68,7 +68,8 @@ START_TEST(test_full) {
                 "\"entrypoint\":[\"/entry\",\"-v\"],\"cmd\":[\"run\"],\"workdir\":\"/app\","
                 "\"user\":\"someone\",\"labels\":{\"a\":\"b\"},\"future\":1}},"
                 "\"env\":{\"B\":\"service\",\"C\":\"\"},\"network\":true,"
-                "\"resources\":{\"memory\":1048576,\"cpus\":1.5,\"timeout\":2.5,\"pids\":64},"
+                "\"resources\":{\"memory\":1048576,\"cpus\":1.5,\"timeout\":2.5,\"pids\":64,"
+                "\"outputMax\":4096,\"outputFiles\":2},"
                 "\"uid\":1000,\"gid\":100}");
         ck_assert_str_eq(s->id, "j1");
         ck_assert_str_eq(s->argv[0], "/entry");
@@ -86,9 +87,24 @@ START_TEST(test_full) {
         ck_assert(s->cpus == 1.5);
         ck_assert_uint_eq(s->timeout_usec, 2500000);
         ck_assert_uint_eq(s->pids, 64);
+        ck_assert_uint_eq(s->output_max, 4096);
+        ck_assert_uint_eq(s->output_files, 2);
         ck_assert_uint_eq(s->uid, 1000);
         ck_assert_uint_eq(s->gid, 100);
         job_spec_free(s);
+}
+END_TEST
+
+/* Without outputMax/outputFiles: 64 MiB and 1000 result files. */
+START_TEST(test_output_defaults) {
+        JobSpec *s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"pids\":1}}");
+        ck_assert_uint_eq(s->output_max, 64 * 1024 * 1024);
+        ck_assert_uint_eq(s->output_files, 1000);
+        job_spec_free(s);
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"outputFiles\":1000001}}",
+                  "resources.outputFiles: out of range");
+        parse_bad("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"resources\":{\"outputMax\":-1}}",
+                  "resources.outputMax: out of range");
 }
 END_TEST
 
@@ -338,6 +354,7 @@ int main(void) {
         tcase_add_test(tc, test_minimal);
         tcase_add_test(tc, test_full);
         tcase_add_test(tc, test_command_overrides);
+        tcase_add_test(tc, test_output_defaults);
         tcase_add_test(tc, test_root_runs_as_nobody);
         tcase_add_test(tc, test_empty_workdir_means_root);
         tcase_add_test(tc, test_meta_path);

@@ -262,6 +262,37 @@ START_TEST(test_missing_root) {
 }
 END_TEST
 
+/* The result files directory: the worker's tmpfs bound writable at /var/runtime/output, on a
+ * /var/runtime of the sandbox's own (an image's /var/runtime is not carried in). */
+START_TEST(test_result_files_dir) {
+        static char * const command[] = { "run", NULL };
+        SandboxParams p = {
+                .bwrap = "/usr/bin/bwrap", .image_root = root, .init = "/usr/libexec/gateway-job-init",
+                .data_path = "/spool/input/data.json", .params_path = "/spool/input/params.json",
+                .output_path = "/run/gatewayd/worker/output/42", .workdir = "/", .command = command,
+        };
+        char **argv = NULL, from[128];
+        int bind;
+
+        mk("var", 'd', NULL);
+        mk("var/runtime", 'd', NULL);
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        bind = find3(argv, "--bind", "/run/gatewayd/worker/output/42", "/var/runtime/output");
+        ck_assert_int_ge(bind, 0);
+        ck_assert_int_eq(find3(argv, "--dir", "/var/runtime", "--bind"), bind - 2);
+        ck_assert_int_lt(bind, find3(argv, "--remount-ro", "/", "--chdir"));
+        snprintf(from, sizeof(from), "%s/var/runtime", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", from, "/var/runtime"), 0);
+        strv_free(argv);
+
+        /* none: no bind */
+        p.output_path = NULL;
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        ck_assert_int_lt(find(argv, "/var/runtime/output"), 0);
+        strv_free(argv);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("sandbox");
         TCase *tc = tcase_create("core");
@@ -272,6 +303,7 @@ int main(void) {
         tcase_add_test(tc, test_lab_member);
         tcase_add_test(tc, test_missing_root);
         tcase_add_test(tc, test_program_layer);
+        tcase_add_test(tc, test_result_files_dir);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }

@@ -378,6 +378,7 @@ class Gatewayd:
             j = None
         r = HttpResponse(status, hdrs, j)
         r.body = text
+        r.raw = raw
         return r
 
     def busctl(self, *args, as_user=None, timeout=30):
