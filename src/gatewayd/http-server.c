@@ -654,6 +654,10 @@ bool http_request_is_network(HttpRequest *req) {
         return req->peer && listener_is_network(req->peer->listener);
 }
 
+bool http_request_is_tls(HttpRequest *req) {
+        return req->peer && req->peer->listener->kind == HTTP_LISTENER_TLS;
+}
+
 const char *http_request_address(HttpRequest *req) {
         return req->peer && req->peer->address ? req->peer->address->key : NULL;
 }
@@ -783,9 +787,21 @@ void http_request_reply_empty(HttpRequest *req, unsigned status) {
         http_request_set_response(req, status, "", 0);
 }
 
+/* The serverless gateway's API answers errors as {"message": …} (docs/openapi-serverless.yaml),
+ * from its handlers as from the server (401, 404 of unknown routes, 413, …). */
+#define HTTP_MESSAGE_ERRORS_PREFIX "/api/v1/"
+
 void http_request_reply_error(HttpRequest *req, const GwError *e) {
         GwErrorCode code = e && e->code != GW_ERROR_NONE ? e->code : GW_ERROR_INTERNAL;
-        json_object *o = json_object_new_object(), *err = json_object_new_object();
+        json_object *o, *err;
+
+        if (req->url && strneq(req->url, HTTP_MESSAGE_ERRORS_PREFIX, strlen(HTTP_MESSAGE_ERRORS_PREFIX))) {
+                o = json_object_new_object();
+                json_object_object_add(o, "message", json_object_new_string(e && e->message ? e->message : "Internal server error"));
+                return http_request_reply_json(req, gw_error_http_status(code), o);
+        }
+        o = json_object_new_object();
+        err = json_object_new_object();
 
         json_object_object_add(err, "code", json_object_new_string(gw_error_http_code(code)));
         json_object_object_add(err, "message", json_object_new_string(e && e->message ? e->message : "Internal error."));

@@ -101,6 +101,8 @@ const Caller *http_request_caller(HttpRequest *req);
 /* Whether the request came over TCP/TLS, and from which address ("127.0.0.1"). */
 bool http_request_is_network(HttpRequest *req);
 const char *http_request_address(HttpRequest *req);
+/* Whether it came over the TLS listener (for URLs that point back). */
+bool http_request_is_tls(HttpRequest *req);
 /* A credential checked by a handler rather than an identity source (a PlanQK client's secret at
  * POST /token) was bad: counts for the per-address blocking like a failed authentication. */
 void http_request_auth_failed(HttpRequest *req, const char *what, const char *message);
