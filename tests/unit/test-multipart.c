@@ -134,7 +134,7 @@ START_TEST(test_refused) {
                 { "--b\r\nContent-Disposition: form-data; name=\"\"\r\n\r\n\r\n--b--", "no field name" },
                 { "--b\r\nContent-Disposition: form-data; name=x; name=y\r\n\r\n\r\n--b--", "repeated" },
                 { "--b\r\nContent-Disposition: form-data; name=x\r\nContent-Disposition: form-data; name=y\r\n\r\n\r\n--b--", "two" },
-                { "--b\r\nContent-Disposition: form-data;\r\n name=x\r\n\r\n\r\n--b--", "folded" },
+                { "--b\r\nContent-Disposition: form-data; name=x\r\n filename=y\r\n\r\n\r\n--b--", "folded" },
                 { "--b\r\nContent-Disposition: form-data; name=\"x\r\n\r\n\r\n--b--", "parameter value" },
                 { "--b\r\nContent-Disposition: form-data; name=x\r\nContent-Transfer-Encoding: base64\r\n\r\n\r\n--b--", "binary" },
                 { "--b\r\nBad Header: x\r\nContent-Disposition: form-data; name=x\r\n\r\n\r\n--b--", "header name" },
