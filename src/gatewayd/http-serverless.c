@@ -94,12 +94,17 @@ static json_object *job_program_json(const Job *j) {
         return o;
 }
 
-/* The result as a string of JSON text, or NULL: only a finished job's is complete. */
+/* The result as a string of JSON text, or NULL: only a finished job's is complete, and a job
+ * that printed none has "null" (the worker writes it atomically). */
 static json_object *job_result_text(const Job *j) {
         _cleanup_free_ char *buf = NULL;
         size_t n;
 
         if (!job_state_is_terminal(j->state) || job_read_spool_file(j, SPOOL_RESULT, RESULT_MAX, &buf, &n) < 0)
+                return NULL;
+        while (n > 0 && strchr(" \t\r\n", buf[n - 1]))
+                buf[--n] = 0;
+        if (n == 0 || streq(buf, "null"))
                 return NULL;
         return json_object_new_string_len(buf, (int) n);
 }
@@ -305,8 +310,6 @@ static int upload_parse(HttpRequest *req, UploadForm *f, GwError *e) {
         if (r < 0)
                 return gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s", multipart_parser_error(f->parser));
         f->artifact_fd = safe_close(f->artifact_fd);
-        if (!f->have_artifact)
-                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "A file should be uploaded: the form has no 'artifact' part.");
         return 0;
 }
 
@@ -432,6 +435,9 @@ void http_serverless_upload_program(HttpRequest *req, char **captures) {
         req->free_userdata = upload_form_free;
         if (upload_parse(req, f, &e) < 0 || upload_metadata(f, &e) < 0)
                 return http_request_reply_error(req, &e);
+        if (!f->have_artifact)
+                return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
+                                                 "A file should be uploaded: the form has no 'artifact' part.");
         /* The gateway updates a function uploaded again; here a title is taken until it is
          * removed (DELETE /v1/programs/{title}). */
         if (program_registry_find(req->manager, http_request_caller(req)->uid, f->meta->title))
