@@ -354,26 +354,50 @@ static int delimiter_found(MultipartParser *p) {
         return 0;
 }
 
-/* Body bytes (or, in STATE_FIRST, the opening delimiter): emitted in runs up to the next '\r'. */
+/* Body bytes without a partial match pending: the longest run before a delimiter (or the piece's
+ * end, or a possible delimiter cut by it) is handed over in one call, so that a binary artifact
+ * (a '\r' every 256 bytes) is not cut into thousands of writes. */
+static size_t feed_body_run(MultipartParser *p, const char *d, size_t n, int *ret) {
+        size_t i = 0, end = n;
+
+        for (;;) {
+                const char *cr = memchr(d + i, '\r', n - i);
+                size_t k, avail;
+
+                if (!cr)
+                        break;
+                k = (size_t) (cr - d);
+                avail = MIN(n - k, p->delimiter_len);
+                if (memcmp(d + k, p->delimiter, avail) == 0) {
+                        end = k;
+                        break;
+                }
+                i = k + 1;
+        }
+        *ret = emit(p, d, end);
+        if (*ret < 0) {
+                *ret = callback_failed(p, *ret);
+                return n;
+        }
+        if (end == n)
+                return n;
+        if (n - end >= p->delimiter_len) {
+                *ret = delimiter_found(p);
+                return end + p->delimiter_len;
+        }
+        p->matched = n - end;   /* a delimiter may go on in the next piece */
+        return n;
+}
+
+/* Body bytes (or, in STATE_FIRST, the opening delimiter). */
 static size_t feed_body(MultipartParser *p, const char *d, size_t n, int *ret) {
         size_t i = 0;
         int r;
 
         *ret = 0;
         while (i < n) {
-                if (p->matched == 0 && p->state == STATE_BODY) {
-                        const char *cr = memchr(d + i, '\r', n - i);
-                        size_t run = cr ? (size_t) (cr - (d + i)) : n - i;
-
-                        r = emit(p, d + i, run);
-                        if (r < 0) {
-                                *ret = callback_failed(p, r);
-                                return n;
-                        }
-                        i += run;
-                        if (i == n)
-                                break;
-                }
+                if (p->matched == 0 && p->state == STATE_BODY)
+                        return i + feed_body_run(p, d + i, n - i, ret);
                 if (d[i] == p->delimiter[p->matched]) {
                         i++;
                         if (++p->matched == p->delimiter_len) {

@@ -346,3 +346,13 @@ class ServerlessApiTest(StackTestCase):
         self.assertMessage(self.api("POST", "programs/run/", {"arguments": "{}"}), 400, "title")
         self.assertMessage(self.api("POST", "programs/run/", {"title": "nope"}), 404, "nope")
         self.assertServing()
+
+    def test_scopes(self):
+        """Over TCP the routes need the native routes' scopes: reading "read", the rest "submit"."""
+        self.upload("scoped", self.artifact())
+        token = self.gw.http("POST", "/v1/tokens", {"scope": ["read"]}, as_user=users.USER).json["token"]
+        self.assertEqual(self.api("GET", "programs/", token=token).status, 200)
+        self.assertMessage(self.api("POST", "programs/run/", {"title": "scoped"}, token=token), 403, "scope")
+        body, ct = multipart({"title": "scoped2", "entrypoint": "main.py"}, self.artifact())
+        self.assertMessage(self.api("POST", "programs/upload/", body, content_type=ct, token=token), 403, "scope")
+        self.assertEqual(self.api("GET", "programs/get_by_title/scoped2").status, 404)
