@@ -356,3 +356,23 @@ class ServerlessApiTest(StackTestCase):
         body, ct = multipart({"title": "scoped2", "entrypoint": "main.py"}, self.artifact())
         self.assertMessage(self.api("POST", "programs/upload/", body, content_type=ct, token=token), 403, "scope")
         self.assertEqual(self.api("GET", "programs/get_by_title/scoped2").status, 404)
+
+    def test_failed_job_odd_log_and_big_arguments(self):
+        """A job that fails has no result (204) and is FAILED; a log that is not UTF-8 still makes
+        JSON; arguments over 100 KiB are 413, arguments as an object are taken too."""
+        script = "import sys\nsys.stdout.buffer.write(b'bad \\xff\\xfe bytes\\n')\nsys.stdout.flush()\nsys.exit(3)\n"
+        self.upload("failing", self.artifact(script))
+        job = self.run_program("failing").json["id"]
+        self.assertEqual(self.wait_status(job)["status"], "FAILED")
+        self.assertEqual(self.api("GET", f"jobs/{job}/result/").status, 204)
+        self.assertIsNone(self.api("GET", f"jobs/{job}/").json["result"])
+        logs = self.api("GET", f"jobs/{job}/logs/").json["logs"]
+        self.assertIn("bad \ufffd\ufffd bytes", logs)
+        self.assertEqual(self.api("GET", "jobs/?status=FAILED&function=failing").json["count"], 1)
+        self.assertMessage(self.api("GET", f"jobs/{job}/?with_result=maybe"), 400, "with_result")
+        self.assertMessage(self.run_program("failing", {"x": "y" * (101 * 1024)}, status=413), 413)
+        r = self.api("POST", "programs/run/", {"title": "failing", "arguments": {"k": 1}})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(json.loads(r.json["arguments"]), {"k": 1})
+        self.assertEqual(self.wait_status(r.json["id"])["status"], "FAILED")
+        self.assertMessage(self.api("POST", "programs/run/", {"title": "failing", "arguments": "[1]"}), 400, "arguments")
