@@ -57,9 +57,9 @@ const HttpRoute http_api_routes[] = {
         { "GET",    "/planqk/*/*/log",          http_planqk_get_log },
         { "GET",    "/planqk/*/*/result/*",     http_planqk_get_result_file },
         /* The serverless gateway's API (http-serverless.c, docs/openapi-serverless.yaml): programs
-         * and their jobs, errors as {"message"}. Its upload is multipart/form-data, streamed to a
-         * file like the native upload's body. */
-        { "POST",   "/api/v1/programs/upload",  http_serverless_upload_program, AUTH_SCOPE_SUBMIT | HTTP_ROUTE_BODY_FILE },
+         * and their jobs, errors as {"message"}. Its upload is multipart/form-data, parsed as it
+         * arrives: the artifact part goes to a file like the native upload's body. */
+        { "POST",   "/api/v1/programs/upload",  http_serverless_upload_program, AUTH_SCOPE_SUBMIT | HTTP_ROUTE_BODY_FILE | HTTP_ROUTE_BODY_FORM },
         { "POST",   "/api/v1/programs/run",     http_serverless_run_program, AUTH_SCOPE_SUBMIT },
         { "GET",    "/api/v1/programs",         http_serverless_list_programs },
         { "GET",    "/api/v1/programs/get_by_title/*", http_serverless_get_program_by_title },

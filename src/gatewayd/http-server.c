@@ -16,6 +16,7 @@
 #include "registry-logins.h"
 #include "fs-util.h"
 #include "hashmap.h"
+#include "form-upload.h"
 #include "http-server.h"
 #include "http-tls.h"
 #include "json-util.h"
@@ -697,6 +698,7 @@ static void http_request_free(HttpRequest *req) {
         if (req->free_userdata)
                 req->free_userdata(req->userdata);
         free(req->body);
+        form_upload_free(req->form);
         safe_close(req->body_fd);
         if (req->body_path)
                 (void) unlink(req->body_path);
@@ -1009,7 +1011,7 @@ json_object *http_request_json_body(HttpRequest *req) {
  * routes without one; local-only routes (token management) are refused outright. */
 static bool http_request_check_scope(HttpRequest *req, const HttpRoute *route) {
         bool get = streq(route->method, "GET");
-        unsigned need = (route->scope & ~HTTP_ROUTE_BODY_FILE) ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
+        unsigned need = (route->scope & ~(HTTP_ROUTE_BODY_FILE | HTTP_ROUTE_BODY_FORM)) ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
 
         if (!http_request_is_network(req))
                 return true;
@@ -1267,6 +1269,10 @@ static int http_request_setup_file_body(HttpRequest *req) {
                 return log_error_errno(errno, "Cannot create a file for an upload: %m");
         }
         req->body_fd = fd;
+        /* Not a form: the body goes to the file as it is, and the handler says what is wrong. */
+        if ((route->scope & HTTP_ROUTE_BODY_FORM) &&
+            form_upload_new(http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), fd, &req->form) == -ENOMEM)
+                return -ENOMEM;
         return 1;
 }
 
@@ -1279,6 +1285,13 @@ static enum MHD_Result http_request_file_body(HttpRequest *req, const char *data
                         log_debug_errno(errno, "Cannot truncate %s: %m", req->body_path);
                 req->body_fd = safe_close(req->body_fd);
                 return req->body_size > 16 * req->body_max ? MHD_NO : MHD_YES;
+        }
+        if (req->form) {
+                /* A refused form is read to its end (and dropped) like a body over the limit; the
+                 * handler answers with the reason. */
+                (void) form_upload_feed(req->form, data, n);
+                req->body_size += n;
+                return MHD_YES;
         }
         if (loop_write(req->body_fd, data, n) < 0) {
                 log_warning_errno(errno, "Cannot write upload %s: %m", req->body_path);

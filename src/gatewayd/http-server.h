@@ -44,6 +44,9 @@ typedef struct HttpRequest {
         char *body_path;
         int body_fd;
         uint64_t body_max;
+        /* HTTP_ROUTE_BODY_FORM routes with a multipart/form-data body: the form as it was
+         * received (its file part is what body_path holds); NULL if the Content-Type is not one. */
+        struct FormUpload *form;
 
         bool dispatched;
         bool suspended;

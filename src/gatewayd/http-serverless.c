@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "http-api.h"
-#include "fs-util.h"
+#include "form-upload.h"
 #include "http-auth.h"
 #include "job-registry.h"
 #include "json-util.h"
@@ -25,11 +25,7 @@
 #define JOBS_PAGE_MAX 1000
 #define RESULT_MAX (16U * 1024 * 1024)
 #define LOG_MAX (16U * 1024 * 1024)     /* the newest part of a longer log */
-/* Form fields other than the artifact: arguments may be PROGRAM_ARGUMENTS_MAX. */
-#define FORM_FIELD_MAX (PROGRAM_ARGUMENTS_MAX + 4096)
-#define FORM_FIELDS_TOTAL_MAX (4 * FORM_FIELD_MAX)
 #define FORM_ARTIFACT_FIELD "artifact"
-#define UPLOAD_READ_CHUNK (256U * 1024)
 
 /* ---- shapes ---- */
 
@@ -179,137 +175,28 @@ void http_serverless_get_program_by_title(HttpRequest *req, char **captures) {
 
 /* ---- upload: multipart/form-data, the artifact a file part ---- */
 
-typedef struct UploadForm {
-        MultipartParser *parser;
-        json_object *fields;            /* name → string */
-        char *field_name;               /* the text field being read */
-        char *field;
-        size_t field_len, total_len;
-        bool in_artifact, have_artifact;
-        int artifact_fd;
-        char *artifact_path;            /* until the registry takes it */
-        Program *meta;
-} UploadForm;
-
-static void upload_form_free(void *userdata) {
-        UploadForm *f = userdata;
-
-        if (!f)
-                return;
-        multipart_parser_free(f->parser);
-        json_object_put(f->fields);
-        free(f->field_name);
-        free(f->field);
-        safe_close(f->artifact_fd);
-        if (f->artifact_path)
-                (void) unlink(f->artifact_path);
-        free(f->artifact_path);
-        program_free(f->meta);
-        free(f);
-}
-
-static int form_begin(const MultipartPart *part, void *userdata) {
-        UploadForm *f = userdata;
-
-        if (streq(part->name, FORM_ARTIFACT_FIELD)) {
-                if (f->have_artifact)
-                        return multipart_parser_fail(f->parser, "The form has two 'artifact' parts.");
-                f->have_artifact = f->in_artifact = true;
-                return 0;
-        }
-        if (json_object_object_get_ex(f->fields, part->name, NULL))
-                return multipart_parser_fail(f->parser, "A form field is repeated.");
-        f->field_name = strdup(part->name);
-        f->field = malloc(FORM_FIELD_MAX + 1);
-        f->field_len = 0;
-        return f->field_name && f->field ? 0 : -ENOMEM;
-}
-
-static int form_data(const void *data, size_t n, void *userdata) {
-        UploadForm *f = userdata;
-
-        if (f->in_artifact)
-                return loop_write(f->artifact_fd, data, n) < 0 ? -errno : 0;
-        if (f->field_len + n > FORM_FIELD_MAX || f->total_len + n > FORM_FIELDS_TOTAL_MAX)
-                return multipart_parser_fail(f->parser, "A form field is too long.");
-        memcpy(f->field + f->field_len, data, n);
-        f->field_len += n;
-        f->total_len += n;
-        return 0;
-}
-
-static int form_end(void *userdata) {
-        UploadForm *f = userdata;
-        json_object *v;
-
-        if (f->in_artifact) {
-                f->in_artifact = false;
-                return 0;
-        }
-        if (memchr(f->field, 0, f->field_len))
-                return multipart_parser_fail(f->parser, "A form field contains a NUL character.");
-        v = json_object_new_string_len(f->field, (int) f->field_len);
-        if (!v || json_object_object_add(f->fields, f->field_name, v) < 0)
-                return -ENOMEM;
-        f->field_name = mfree(f->field_name);
-        f->field = mfree(f->field);
-        return 0;
-}
-
-static const MultipartCallbacks form_callbacks = {
-        .begin = form_begin,
-        .data = form_data,
-        .end = form_end,
-};
-
-/* Reads the received body file through the parser. The body went to a file as it arrived
- * (HTTP_ROUTE_BODY_FILE); this reads it once more and writes the artifact part to a file of its
- * own in the same directory, which the registry then renames into place. */
-static int upload_parse(HttpRequest *req, UploadForm *f, GwError *e) {
-        _cleanup_free_ char *boundary = NULL, *dir = NULL, *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        ssize_t n;
+/* The form was parsed as it arrived (HTTP_ROUTE_BODY_FORM): its file part is the body file. */
+static int upload_form(HttpRequest *req, GwError *e) {
+        _cleanup_free_ char *boundary = NULL;
         int r;
 
-        r = multipart_boundary_from_content_type(http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), &boundary);
-        if (r == -EMEDIUMTYPE)
-                return gw_error_set(e, GW_ERROR_UNSUPPORTED_MEDIA_TYPE, "The upload must be multipart/form-data.");
-        if (r < 0)
+        if (!req->form) {
+                r = multipart_boundary_from_content_type(http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), &boundary);
+                if (r == -EMEDIUMTYPE)
+                        return gw_error_set(e, GW_ERROR_UNSUPPORTED_MEDIA_TYPE, "The upload must be multipart/form-data.");
+                if (r == -ENOMEM)
+                        return gw_error_set_errno(e, r, "Out of memory.");
                 return gw_error_set(e, GW_ERROR_BAD_REQUEST, "The multipart/form-data Content-Type has no valid boundary.");
-        r = multipart_parser_new(boundary, &form_callbacks, f, &f->parser);
-        if (r < 0)
-                return gw_error_set_errno(e, r, "Cannot parse the upload: %s", strerror(-r));
-
-        r = program_registry_upload_dir(req->manager, &dir);
-        if (r < 0 || asprintf(&f->artifact_path, "%s/artifact-XXXXXX", dir) < 0) {
-                f->artifact_path = NULL;
-                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         }
-        f->artifact_fd = mkostemp(f->artifact_path, O_CLOEXEC);
-        if (f->artifact_fd < 0) {
-                f->artifact_path = mfree(f->artifact_path);
-                return gw_error_set_errno(e, -errno, "Cannot store the artifact: %m");
-        }
-        fd = open(req->body_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        buf = malloc(UPLOAD_READ_CHUNK);
-        if (fd < 0 || !buf)
-                return gw_error_set_errno(e, fd < 0 ? -errno : -ENOMEM, "Cannot read the upload.");
-        while ((n = read(fd, buf, UPLOAD_READ_CHUNK)) > 0) {
-                r = multipart_parser_feed(f->parser, buf, (size_t) n);
-                if (r < 0)
-                        break;
-        }
-        if (n < 0)
-                return gw_error_set_errno(e, -errno, "Cannot read the upload: %m");
-        if (r >= 0)
-                r = multipart_parser_finish(f->parser);
+        r = form_upload_finish(req->form);
         if (r == -ENOMEM)
                 return gw_error_set_errno(e, r, "Out of memory.");
         if (r == -ENOSPC || r == -EDQUOT)
                 return gw_error_set(e, GW_ERROR_INSUFFICIENT_STORAGE, "No space left for the artifact.");
+        if (r == -EBADMSG)
+                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s", form_upload_error(req->form));
         if (r < 0)
-                return gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s", multipart_parser_error(f->parser));
-        f->artifact_fd = safe_close(f->artifact_fd);
+                return gw_error_set_errno(e, r, "Cannot store the artifact: %s", strerror(-r));
         return 0;
 }
 
@@ -364,11 +251,11 @@ static int json_field(json_object *fields, const char *field, const char *key, j
 }
 
 /* The form's fields as the native upload's metadata (program_from_metadata() checks them). */
-static int upload_metadata(UploadForm *f, GwError *e) {
+static int upload_metadata(json_object *fields, Program **ret, GwError *e) {
         static const char * const text_keys[] = { "title", "entrypoint", "description", "version" };
         _cleanup_(json_object_putp) json_object *meta = json_object_new_object();
-        const char *provider = json_get_string(f->fields, "provider"), *image = json_get_string(f->fields, "image");
-        const char *deps = json_get_string(f->fields, "dependencies");
+        const char *provider = json_get_string(fields, "provider"), *image = json_get_string(fields, "image");
+        const char *deps = json_get_string(fields, "dependencies");
         json_object *d = NULL;
         int r;
 
@@ -380,13 +267,13 @@ static int upload_metadata(UploadForm *f, GwError *e) {
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "Custom images are not available here: programs run on the site's ProgramImage.");
         for (size_t i = 0; i < ELEMENTSOF(text_keys); i++) {
-                const char *v = json_get_string(f->fields, text_keys[i]);
+                const char *v = json_get_string(fields, text_keys[i]);
                 if (v && (v[0] || streq(text_keys[i], "title")))
                         json_object_object_add(meta, text_keys[i], json_object_new_string(v));
         }
-        r = json_field(f->fields, "arguments", "arguments", meta, e);
+        r = json_field(fields, "arguments", "arguments", meta, e);
         if (r >= 0)
-                r = json_field(f->fields, "env_vars", "env", meta, e);
+                r = json_field(fields, "env_vars", "env", meta, e);
         if (r >= 0 && deps && deps[0]) {
                 r = dependencies_from_text(deps, &d, e);
                 if (r >= 0)
@@ -394,7 +281,7 @@ static int upload_metadata(UploadForm *f, GwError *e) {
         }
         if (r < 0)
                 return r;
-        return program_from_metadata(meta, &f->meta, e);
+        return program_from_metadata(meta, ret, e);
 }
 
 static void on_uploaded(Manager *m, Program *p, const GwError *error, void *userdata) {
@@ -405,44 +292,48 @@ static void on_uploaded(Manager *m, Program *p, const GwError *error, void *user
         http_request_reply_json(req, MHD_HTTP_OK, program_json(p));
 }
 
+static void free_program(void *p) {
+        program_free(p);
+}
+
 static void upload_authorized(HttpRequest *req) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        UploadForm *f = req->userdata;
-        Program *meta = TAKE_PTR(f->meta);
+        Program *meta = TAKE_PTR(req->userdata);
         int r;
 
-        r = program_registry_upload(req->manager, http_request_caller(req), meta, f->artifact_path, on_uploaded, req, &e);
+        /* The registry has the Program; the request stays suspended until the callback answers. */
+        req->free_userdata = NULL;
+        r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, on_uploaded, req, &e);
         if (r < 0)
-                return http_request_reply_error(req, &e);  /* the artifact is still ours: removed */
-        f->artifact_path = mfree(f->artifact_path);     /* the registry has it now */
+                return http_request_reply_error(req, &e);   /* the body file is still ours: removed */
+        req->body_path = mfree(req->body_path);             /* the registry has it now */
         http_request_suspend(req);
 }
 
 void http_serverless_upload_program(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        UploadForm *f;
+        _cleanup_(program_freep) Program *meta = NULL;
+        const char *file;
 
         if (!req->body_path || req->body_size == 0)
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The request body must be a multipart/form-data upload with an 'artifact' file.");
-        f = calloc(1, sizeof(UploadForm));
-        if (!f || !(f->fields = json_object_new_object())) {
-                free(f);
-                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-        }
-        f->artifact_fd = -1;
-        req->userdata = f;
-        req->free_userdata = upload_form_free;
-        if (upload_parse(req, f, &e) < 0 || upload_metadata(f, &e) < 0)
+        if (upload_form(req, &e) < 0 || upload_metadata(form_upload_fields(req->form), &meta, &e) < 0)
                 return http_request_reply_error(req, &e);
-        if (!f->have_artifact)
+        file = form_upload_file_field(req->form);
+        if (!file)
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "A file should be uploaded: the form has no 'artifact' part.");
+        if (!streq(file, FORM_ARTIFACT_FIELD))
+                return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
+                                                 "The form's file part must be 'artifact', not '%s'.", file);
         /* The gateway updates a function uploaded again; here a title is taken until it is
          * removed (DELETE /v1/programs/{title}). */
-        if (program_registry_find(req->manager, http_request_caller(req)->uid, f->meta->title))
+        if (program_registry_find(req->manager, http_request_caller(req)->uid, meta->title))
                 return http_request_reply_errorf(req, GW_ERROR_ALREADY_EXISTS,
-                                                 "Qiskit Function [%s] exists already; remove it first.", f->meta->title);
+                                                 "Qiskit Function [%s] exists already; remove it first.", meta->title);
+        req->userdata = TAKE_PTR(meta);
+        req->free_userdata = free_program;
         http_request_authorize(req, ACTION_SUBMIT_JOB, upload_authorized);
 }
 

@@ -305,7 +305,7 @@ class ServerlessApiTest(StackTestCase):
         uploads = os.path.join(self.gw.state_dir, "programs", ".uploads")
         cases = [
             ("no artifact", *multipart({"title": "x", "entrypoint": "main.py"}, {}), 400, "artifact"),
-            ("two artifacts", *two_artifacts(art), 400, "two 'artifact'"),
+            ("two artifacts", *two_artifacts(art), 400, "two file parts"),
             ("huge field", *multipart({"title": "x", "entrypoint": "main.py", "description": "d" * 200000}, art),
              400, "too long"),
             ("repeated field", b"--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n"
@@ -318,6 +318,10 @@ class ServerlessApiTest(StackTestCase):
             ("wrong boundary", multipart({"title": "x"}, art, boundary="one")[0], "multipart/form-data; boundary=two",
              400, "boundary"),
             ("not multipart", b'{"title": "x"}', "application/json", 415, "multipart/form-data"),
+            ("file not artifact", *multipart({"title": "x", "entrypoint": "main.py"},
+                                             {"code": ("a.tar", art["artifact"][1])}), 400, "'artifact', not 'code'"),
+            ("artifact not a file", *multipart({"title": "x", "entrypoint": "main.py", "artifact": "text"}, {}),
+             400, "no 'artifact' part"),
             ("bad title", *multipart({"title": "a b", "entrypoint": "main.py"}, art), 400, "title"),
             ("bad env_vars", *multipart({"title": "x", "entrypoint": "main.py", "env_vars": "{"}, art), 400, "env_vars"),
             ("bad dependencies", *multipart({"title": "x", "entrypoint": "main.py", "dependencies": "{}"}, art),
