@@ -4,9 +4,13 @@
  * Content-Type header line, '\n', the body. Checks the promises: the parse does not depend on how
  * the body is cut into pieces (whole, and in pieces of 1..16 bytes chosen by the input give the
  * same parts, data and verdict), part data never exceeds the body, names are NUL-free and bounded,
- * begin/end calls alternate, and a successful parse ended every part it began. */
+ * begin/end calls alternate, and a successful parse ended every part it began. The same body then
+ * goes through the form upload (src/gatewayd/form-upload.c, its file part to /dev/null): it agrees
+ * with the parser, and its fields stay within their bounds. */
 #include <errno.h>
+#include <fcntl.h>
 
+#include "form-upload.h"
 #include "fuzz.h"
 #include "multipart.h"
 
@@ -88,6 +92,32 @@ static int run(const char *boundary, const uint8_t *body, size_t size, const uin
         return r;
 }
 
+static void form_check(const char *content_type, const uint8_t *body, size_t size, int parsed) {
+        static int devnull = -1;
+        FormUpload *u = NULL;
+        size_t total = 0;
+        int r;
+
+        if (devnull < 0 && (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+                abort();
+        r = form_upload_new(content_type, devnull, &u);
+        fuzz_assert(r == 0 || r == -EMEDIUMTYPE || r == -EINVAL || r == -ENOMEM);
+        if (r < 0)
+                return;
+        r = form_upload_feed(u, body, size);
+        if (r >= 0)
+                r = form_upload_finish(u);
+        /* the form refuses more than the parser (long or repeated fields, two files), never less */
+        fuzz_assert(r == 0 || r == -EBADMSG || r == -ENOMEM);
+        fuzz_assert(!(r == 0 && parsed < 0 && !memmem(body, size, "refuse", 6)));
+        json_object_object_foreach(form_upload_fields(u), k, v) {
+                fuzz_assert(k[0] && json_object_get_string_len(v) <= (int) FORM_FIELD_MAX);
+                total += (size_t) json_object_get_string_len(v);
+        }
+        fuzz_assert(total <= FORM_FIELDS_TOTAL_MAX);
+        form_upload_free(u);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const uint8_t *nl = memchr(data, '\n', size);
         size_t hsize = nl ? (size_t) (nl - data) : size;
@@ -113,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_assert(whole.parts == pieces.parts && whole.data_bytes == pieces.data_bytes);
         /* data arrives in other pieces, so only the totals and the event bytes compare */
         fuzz_assert(whole.pos == pieces.pos && memcmp(whole.hash, pieces.hash, sizeof(whole.hash)) == 0);
+        form_check(header, body, bsize, r);
         free(boundary);
         free(header);
         return 0;
