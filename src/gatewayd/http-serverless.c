@@ -217,7 +217,10 @@ static int dependencies_from_text(const char *text, json_object **ret, GwError *
 
                 if (json_object_is_type(d, json_type_object) && json_object_object_length(d) == 1) {
                         json_object_object_foreach(d, k, v) {
-                                const char *ver = json_object_get_string(v);
+                                const char *ver = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+                                if (!ver)
+                                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                                            "'dependencies': the version of '%s' must be a string.", k);
                                 if (asprintf(&s, "%s%s%s", k, ver[0] >= '0' && ver[0] <= '9' ? "==" : "", ver) < 0)
                                         s = NULL;
                         }

@@ -178,14 +178,14 @@ class ServerlessApiTest(StackTestCase):
     # ---- tests ----
 
     def test_upload_run_poll_result_logs(self):
-        r = self.upload("echo", self.artifact(), env_vars='{"GREETING": "hi"}', dependencies='["qiskit==1.0"]',
+        r = self.upload("echo", self.artifact(), env_vars='{"GREETING": "hi"}', dependencies='["qiskit==1.0", {"pendulum": "3.0.0"}]',
                         description="echoes", version="0.1.0")
         p = r.json
         self.assertEqual(p["title"], "echo")
         self.assertEqual(p["entrypoint"], "main.py")
         self.assertIsNone(p["provider"])
         self.assertEqual(json.loads(p["env_vars"]), {"GREETING": "hi"})
-        self.assertEqual(json.loads(p["dependencies"]), ["qiskit==1.0"])
+        self.assertEqual(json.loads(p["dependencies"]), ["qiskit==1.0", "pendulum==3.0.0"])
         self.assertEqual((p["description"], p["version"]), ("echoes", "0.1.0"))
         # the client's verify and its function lookups
         self.assertEqual([x["title"] for x in self.api("GET", "programs/").json], ["echo"])
@@ -326,6 +326,8 @@ class ServerlessApiTest(StackTestCase):
             ("bad env_vars", *multipart({"title": "x", "entrypoint": "main.py", "env_vars": "{"}, art), 400, "env_vars"),
             ("bad dependencies", *multipart({"title": "x", "entrypoint": "main.py", "dependencies": "{}"}, art),
              400, "dependencies"),
+            ("null version", *multipart({"title": "x", "entrypoint": "main.py", "dependencies": '[{"a": null}]'}, art),
+             400, "version of 'a'"),
             ("image", *multipart({"title": "x", "image": "docker.io/x:1"}, {}), 400, "images"),
             ("provider", *multipart({"title": "x", "entrypoint": "main.py", "provider": "ibm"}, art), 400, "provider"),
             ("hostile tar", *multipart({"title": "x", "entrypoint": "main.py"},
