@@ -67,6 +67,19 @@ const HttpRoute http_api_routes[] = {
         /* PlanQK's newer service API (SDK 2.x): the log as a list of lines, result files. */
         { "GET",    "/planqk/*/*/log",          http_planqk_get_log },
         { "GET",    "/planqk/*/*/result/*",     http_planqk_get_result_file },
+        /* The serverless gateway's API (http-serverless.c, docs/openapi-serverless.yaml): programs
+         * and their jobs, errors as {"message"}. Its upload is multipart/form-data, parsed as it
+         * arrives: the artifact part goes to a file like the native upload's body. */
+        { "POST",   "/api/v1/programs/upload",  http_serverless_upload_program, AUTH_SCOPE_SUBMIT | HTTP_ROUTE_BODY_FILE | HTTP_ROUTE_BODY_FORM },
+        { "POST",   "/api/v1/programs/run",     http_serverless_run_program, AUTH_SCOPE_SUBMIT },
+        { "GET",    "/api/v1/programs",         http_serverless_list_programs },
+        { "GET",    "/api/v1/programs/get_by_title/*", http_serverless_get_program_by_title },
+        { "GET",    "/api/v1/jobs",             http_serverless_list_jobs },
+        { "GET",    "/api/v1/jobs/*",           http_serverless_get_job },
+        { "GET",    "/api/v1/jobs/*/result",    http_serverless_get_job_result },
+        /* POST /api/v1/jobs/{id}/result: the in-job save_result (ENV_JOB_GATEWAY_TOKEN), goes here. */
+        { "GET",    "/api/v1/jobs/*/logs",      http_serverless_get_job_logs },
+        { "POST",   "/api/v1/jobs/*/stop",      http_serverless_stop_job, AUTH_SCOPE_SUBMIT },
         /* Shifter's image gateway API (docs/openapi-shifter.yaml). Tags arrive unescaped and may
          * contain '/', hence "**". LabOrchestrator's /api/{docker_images,labs,lab_instances}/
          * have other first segments. */

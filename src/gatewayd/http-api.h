@@ -79,6 +79,17 @@ void http_get_platform(HttpRequest *req, char **captures);
 void http_drain_platform_node(HttpRequest *req, char **captures);
 void http_resume_platform_node(HttpRequest *req, char **captures);
 
+/* The serverless gateway's API under /api/v1/ (http-serverless.c, docs/openapi-serverless.yaml) */
+void http_serverless_upload_program(HttpRequest *req, char **captures);
+void http_serverless_run_program(HttpRequest *req, char **captures);
+void http_serverless_list_programs(HttpRequest *req, char **captures);
+void http_serverless_get_program_by_title(HttpRequest *req, char **captures);
+void http_serverless_list_jobs(HttpRequest *req, char **captures);
+void http_serverless_get_job(HttpRequest *req, char **captures);
+void http_serverless_get_job_result(HttpRequest *req, char **captures);
+void http_serverless_get_job_logs(HttpRequest *req, char **captures);
+void http_serverless_stop_job(HttpRequest *req, char **captures);
+
 /* Shifter's image gateway API (http-shifter.c, docs/openapi-shifter.yaml) */
 void http_shifter_list(HttpRequest *req, char **captures);
 void http_shifter_lookup(HttpRequest *req, char **captures);

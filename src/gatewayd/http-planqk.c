@@ -9,6 +9,7 @@
 #include "http-api.h"
 #include "http-jobs.h"
 #include "job-registry.h"
+#include "json-util.h"
 #include "manager.h"
 #include "service-registry.h"
 #include "spool-layout.h"
@@ -158,39 +159,6 @@ void http_planqk_get_result_file(HttpRequest *req, char **captures) {
         http_with_job(req, captures[1], captures[0], get_result_file_found);
 }
 
-/* Log bytes as a JSON string: invalid UTF-8 becomes U+FFFD, so that the answer stays JSON. */
-static json_object *utf8_string(const char *s, size_t n) {
-        _cleanup_free_ char *out = malloc(n * 3 + 1);
-        size_t o = 0;
-
-        if (!out)
-                return NULL;
-        for (size_t i = 0; i < n;) {
-                unsigned char c = (unsigned char) s[i];
-                size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 && c >= 0xc2 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
-                             (c & 0xf8) == 0xf0 && c <= 0xf4 ? 4 : 0;
-                bool ok = len > 0 && i + len <= n;
-
-                for (size_t k = 1; ok && k < len; k++)
-                        ok = ((unsigned char) s[i + k] & 0xc0) == 0x80;
-                /* overlong 3-byte forms, surrogates, and 4-byte forms beyond U+10FFFF */
-                if (ok && len == 3)
-                        ok = !(c == 0xe0 && (unsigned char) s[i + 1] < 0xa0) && !(c == 0xed && (unsigned char) s[i + 1] >= 0xa0);
-                if (ok && len == 4)
-                        ok = !(c == 0xf0 && (unsigned char) s[i + 1] < 0x90) && !(c == 0xf4 && (unsigned char) s[i + 1] >= 0x90);
-                if (!ok) {
-                        memcpy(out + o, "\xef\xbf\xbd", 3);
-                        o += 3;
-                        i++;
-                        continue;
-                }
-                memcpy(out + o, s + i, len);
-                o += len;
-                i += len;
-        }
-        return json_object_new_string_len(out, (int) o);
-}
-
 /* GET /{id}/log (SDK 2.x): the job's log so far as a list of lines. */
 static void get_log_found(HttpRequest *req, Job *j) {
         _cleanup_free_ char *path = spool_path(j->spool_dir, SPOOL_LOG), *buf = NULL;
@@ -219,7 +187,7 @@ static void get_log_found(HttpRequest *req, Job *j) {
                 const char *nl = memchr(buf + pos, '\n', (size_t) n - pos);
                 size_t len = nl ? (size_t) (nl - buf - pos) : (size_t) n - pos;
 
-                json_object_array_add(a, utf8_string(buf + pos, len));
+                json_object_array_add(a, json_new_string_utf8_lossy(buf + pos, len));
                 pos += len + 1;
         }
         http_request_reply_json(req, MHD_HTTP_OK, a);

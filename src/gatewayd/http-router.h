@@ -26,6 +26,9 @@ typedef struct HttpRoute {
 /* The body is not kept in memory but streamed to a file (HttpRequest.body_path), up to
  * ProgramArtifactMax instead of MaxRequestBody: program uploads. */
 #define HTTP_ROUTE_BODY_FILE (1U << 30)
+/* With HTTP_ROUTE_BODY_FILE: the body is multipart/form-data, parsed as it arrives (form-upload.h):
+ * only its file part goes to the file, its fields to HttpRequest.form. */
+#define HTTP_ROUTE_BODY_FORM (1U << 29)
 
 /* Whether path matches one pattern (as in the table). */
 bool http_path_matches(const char *pattern, const char *path);

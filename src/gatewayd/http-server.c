@@ -16,6 +16,7 @@
 #include "registry-logins.h"
 #include "fs-util.h"
 #include "hashmap.h"
+#include "form-upload.h"
 #include "http-server.h"
 #include "http-tls.h"
 #include "json-util.h"
@@ -654,6 +655,10 @@ bool http_request_is_network(HttpRequest *req) {
         return req->peer && listener_is_network(req->peer->listener);
 }
 
+bool http_request_is_tls(HttpRequest *req) {
+        return req->peer && req->peer->listener->kind == HTTP_LISTENER_TLS;
+}
+
 const char *http_request_address(HttpRequest *req) {
         return req->peer && req->peer->address ? req->peer->address->key : NULL;
 }
@@ -693,6 +698,7 @@ static void http_request_free(HttpRequest *req) {
         if (req->free_userdata)
                 req->free_userdata(req->userdata);
         free(req->body);
+        form_upload_free(req->form);
         safe_close(req->body_fd);
         if (req->body_path)
                 (void) unlink(req->body_path);
@@ -783,9 +789,21 @@ void http_request_reply_empty(HttpRequest *req, unsigned status) {
         http_request_set_response(req, status, "", 0);
 }
 
+/* The serverless gateway's API answers errors as {"message": …} (docs/openapi-serverless.yaml),
+ * from its handlers as from the server (401, 404 of unknown routes, 413, …). */
+#define HTTP_MESSAGE_ERRORS_PREFIX "/api/v1/"
+
 void http_request_reply_error(HttpRequest *req, const GwError *e) {
         GwErrorCode code = e && e->code != GW_ERROR_NONE ? e->code : GW_ERROR_INTERNAL;
-        json_object *o = json_object_new_object(), *err = json_object_new_object();
+        json_object *o, *err;
+
+        if (req->url && strneq(req->url, HTTP_MESSAGE_ERRORS_PREFIX, strlen(HTTP_MESSAGE_ERRORS_PREFIX))) {
+                o = json_object_new_object();
+                json_object_object_add(o, "message", json_object_new_string(e && e->message ? e->message : "Internal server error"));
+                return http_request_reply_json(req, gw_error_http_status(code), o);
+        }
+        o = json_object_new_object();
+        err = json_object_new_object();
 
         json_object_object_add(err, "code", json_object_new_string(gw_error_http_code(code)));
         json_object_object_add(err, "message", json_object_new_string(e && e->message ? e->message : "Internal error."));
@@ -993,7 +1011,7 @@ json_object *http_request_json_body(HttpRequest *req) {
  * routes without one; local-only routes (token management) are refused outright. */
 static bool http_request_check_scope(HttpRequest *req, const HttpRoute *route) {
         bool get = streq(route->method, "GET");
-        unsigned need = (route->scope & ~HTTP_ROUTE_BODY_FILE) ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
+        unsigned need = (route->scope & ~(HTTP_ROUTE_BODY_FILE | HTTP_ROUTE_BODY_FORM)) ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
 
         if (!http_request_is_network(req))
                 return true;
@@ -1251,6 +1269,10 @@ static int http_request_setup_file_body(HttpRequest *req) {
                 return log_error_errno(errno, "Cannot create a file for an upload: %m");
         }
         req->body_fd = fd;
+        /* Not a form: the body goes to the file as it is, and the handler says what is wrong. */
+        if ((route->scope & HTTP_ROUTE_BODY_FORM) &&
+            form_upload_new(http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE), fd, &req->form) == -ENOMEM)
+                return -ENOMEM;
         return 1;
 }
 
@@ -1263,6 +1285,13 @@ static enum MHD_Result http_request_file_body(HttpRequest *req, const char *data
                         log_debug_errno(errno, "Cannot truncate %s: %m", req->body_path);
                 req->body_fd = safe_close(req->body_fd);
                 return req->body_size > 16 * req->body_max ? MHD_NO : MHD_YES;
+        }
+        if (req->form) {
+                /* A refused form is read to its end (and dropped) like a body over the limit; the
+                 * handler answers with the reason. */
+                (void) form_upload_feed(req->form, data, n);
+                req->body_size += n;
+                return MHD_YES;
         }
         if (loop_write(req->body_fd, data, n) < 0) {
                 log_warning_errno(errno, "Cannot write upload %s: %m", req->body_path);

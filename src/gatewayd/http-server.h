@@ -44,6 +44,9 @@ typedef struct HttpRequest {
         char *body_path;
         int body_fd;
         uint64_t body_max;
+        /* HTTP_ROUTE_BODY_FORM routes with a multipart/form-data body: the form as it was
+         * received (its file part is what body_path holds); NULL if the Content-Type is not one. */
+        struct FormUpload *form;
 
         bool dispatched;
         bool suspended;
@@ -101,6 +104,8 @@ const Caller *http_request_caller(HttpRequest *req);
 /* Whether the request came over TCP/TLS, and from which address ("127.0.0.1"). */
 bool http_request_is_network(HttpRequest *req);
 const char *http_request_address(HttpRequest *req);
+/* Whether it came over the TLS listener (for URLs that point back). */
+bool http_request_is_tls(HttpRequest *req);
 /* A credential checked by a handler rather than an identity source (a PlanQK client's secret at
  * POST /token) was bad: counts for the per-address blocking like a failed authentication. */
 void http_request_auth_failed(HttpRequest *req, const char *what, const char *message);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json-util.h"
+#include "macro.h"
 
 /* Offset of the first "\u0000" escape in a JSON text that json-c accepted, or SIZE_MAX. In a
  * valid JSON text every backslash is inside a string and starts an escape, so a plain scan that
@@ -82,4 +84,36 @@ int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_
 
         *ret = o; /* NULL for the document "null" */
         return 0;
+}
+
+json_object *json_new_string_utf8_lossy(const char *s, size_t n) {
+        _cleanup_free_ char *out = malloc(n * 3 + 1);
+        size_t o = 0;
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n;) {
+                unsigned char c = (unsigned char) s[i];
+                size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 && c >= 0xc2 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+                             (c & 0xf8) == 0xf0 && c <= 0xf4 ? 4 : 0;
+                bool ok = len > 0 && i + len <= n;
+
+                for (size_t k = 1; ok && k < len; k++)
+                        ok = ((unsigned char) s[i + k] & 0xc0) == 0x80;
+                /* overlong 3-byte forms, surrogates, and 4-byte forms beyond U+10FFFF */
+                if (ok && len == 3)
+                        ok = !(c == 0xe0 && (unsigned char) s[i + 1] < 0xa0) && !(c == 0xed && (unsigned char) s[i + 1] >= 0xa0);
+                if (ok && len == 4)
+                        ok = !(c == 0xf0 && (unsigned char) s[i + 1] < 0x90) && !(c == 0xf4 && (unsigned char) s[i + 1] >= 0x90);
+                if (!ok) {
+                        memcpy(out + o, "\xef\xbf\xbd", 3);
+                        o += 3;
+                        i++;
+                        continue;
+                }
+                memcpy(out + o, s + i, len);
+                o += len;
+                i += len;
+        }
+        return json_object_new_string_len(out, (int) o);
 }

@@ -83,3 +83,6 @@ static inline json_object *json_parse_deep(const char *text, enum json_tokener_e
                 *ret_error = err;
         return o;
 }
+
+/* Bytes (a log) as a JSON string: invalid UTF-8 becomes U+FFFD, so that the answer stays JSON. */
+json_object *json_new_string_utf8_lossy(const char *s, size_t n);

@@ -29,7 +29,8 @@ from harness.stack import StackTestCase
 DOC = os.path.join(source_dir(), "docs", "openapi.yaml")
 ROUTES_C = os.path.join(source_dir(), "src", "gatewayd", "http-api.c")
 # Routes documented in another file (docs/openapi-planqk.yaml, docs/openapi-shifter.yaml,
-# docs/openapi-programs.yaml, checked by test_programs) or added by the jobs work.
+# docs/openapi-programs.yaml, checked by test_programs, docs/openapi-serverless.yaml for /api/v1/,
+# checked by test_serverless_api) or added by the jobs work.
 ELSEWHERE = re.compile(r"^/planqk(/|$)|^/v1/jobs(/|$)|^/v1/services/\*/jobs(/|$)|^/api/|^/v1/programs(/|$)")
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 MAX_BODY = 64 * 1024
