@@ -37,6 +37,52 @@ echo started
 sleep 60
 """
 
+# save_result as the serverless gateway's client does it (client/qiskit_serverless/core/job.py):
+# POST "$ENV_JOB_GATEWAY_HOST/api/v1/jobs/$ENV_JOB_ID_GATEWAY/result/" with the bearer token and
+# the form field result=json.dumps(result) — here with the stdlib instead of requests. The
+# arguments say what to send; every answer is printed and the last line is the PlanQK result.
+SAVE_PY = """import http.client, json, os, socket, urllib.parse
+args = json.loads(os.environ["ENV_JOB_ARGUMENTS"])
+host = urllib.parse.urlsplit(os.environ["ENV_JOB_GATEWAY_HOST"])
+job = os.environ["ENV_JOB_ID_GATEWAY"]
+mine = os.environ["ENV_JOB_GATEWAY_TOKEN"]
+
+def post(token=mine, job=job, body=None, ctype="application/x-www-form-urlencoded"):
+    if body is None:
+        body = urllib.parse.urlencode({"result": json.dumps(args.get("result"))})
+    c = http.client.HTTPConnection(host.hostname, host.port or 80, timeout=10)
+    c.request("POST", f"/api/v1/jobs/{job}/result/", body=body,
+              headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+    r = c.getresponse()
+    return [r.status, json.loads(r.read() or "null")]
+
+out = {}
+for name in args.get("tries", []):
+    if name == "forged":
+        out[name] = post(token="0" * 64)
+    elif name == "other":
+        out[name] = post(token=args["other"])
+    elif name == "other-path":
+        out[name] = post(job=args["other_job"])
+    elif name == "no-token":
+        out[name] = post(token="")
+    elif name == "json":
+        out[name] = post(body=json.dumps({"result": args["result"]}), ctype="application/json")
+    elif name == "bad-json":
+        out[name] = post(body="result=%7Bnope", ctype="application/x-www-form-urlencoded")
+    elif name == "save":
+        out[name] = post()
+    elif name == "save-again":
+        out[name] = post(body=urllib.parse.urlencode({"result": json.dumps({"second": True})}))
+for port in args.get("ports", []):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        out[f"port {port}"] = "connected"
+    except OSError as e:
+        out[f"port {port}"] = type(e).__name__
+print("PlanQK:Job:Result: " + json.dumps({"answers": out, "token": mine, "host": os.environ["ENV_JOB_GATEWAY_HOST"]}))
+"""
+
 
 DOCS = [openapi.load(os.path.join(procs.source_dir(), "docs", n)) for n in ("openapi-programs.yaml", "openapi-jobs.yaml")]
 
@@ -70,7 +116,7 @@ def checked_http(http):
 def python_layer():
     """/usr/bin/python3, its libraries and the stdlib files that 'import json, os, sys' loads
     (with site): a few MiB instead of the whole stdlib."""
-    probe = ("import json, os, sys, encodings.latin_1, encodings.ascii\n"
+    probe = ("import json, os, sys, encodings.latin_1, encodings.ascii, http.client, urllib.parse, encodings.idna\n"
              "for m in list(sys.modules.values()):\n"
              "    f = getattr(m, '__file__', None)\n"
              "    if f: print(f)\n")
@@ -268,6 +314,69 @@ class ProgramsTest(StackTestCase):
         done = self.wait_status(job["id"])
         self.assertEqual(done["status"], "FAILED")
         self.assertIn("SyntaxError", self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body)
+
+    def job_token(self, job_id):
+        """The token gatewayd mints for a job: HMAC-SHA256 over the job id (docs/programs.md)."""
+        import hashlib
+        import hmac
+        with open(os.path.join(self.gw.state_dir, "job-token.key"), "rb") as f:
+            key = f.read()
+        return hmac.new(key, b"gatewayd job result token 1\n" + job_id.encode(), hashlib.sha256).hexdigest()
+
+    def run_save(self, arguments, status="SUCCEEDED"):
+        job = self.run_program("saver", {"arguments": arguments}).json
+        done = self.wait_status(job["id"])
+        log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body
+        self.assertEqual(done["status"], status, log)
+        return job["id"], log
+
+    def test_save_result_from_inside_the_job(self):
+        self.upload("saver", tar_of([{"name": "main.py", "data": SAVE_PY}]))
+        # as the client does it: the saved result is the job's result, over the marker's
+        jid, log = self.run_save({"tries": ["save"], "result": {"counts": {"00": 7}, "ok": True}})
+        self.assertEqual(self.result(jid), {"counts": {"00": 7}, "ok": True})
+        self.assertIn("replaces the one printed with a marker", log)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.USER).json["status"], "SUCCEEDED")
+        # the token is the one gatewayd minted for this job, the host the job's own loopback
+        self.assertEqual(self.job_token(jid), self.job_token(jid))
+        self.assertEqual(len(self.job_token(jid)), 64)
+        spool = os.path.join(self.gw.state_dir, "jobs", jid)
+        if os.path.isdir(spool):
+            self.assertFalse(os.path.exists(os.path.join(spool, "saved-result.json")))
+        # a JSON body ({"result": <value>}) too; a second save replaces the first
+        jid, _ = self.run_save({"tries": ["json", "save-again"], "result": [1, 2]})
+        self.assertEqual(self.result(jid), {"second": True})
+        jid, _ = self.run_save({"tries": ["json"], "result": [1, 2]})
+        self.assertEqual(self.result(jid), [1, 2])
+
+    def test_save_result_refusals_and_no_network(self):
+        self.upload("saver", tar_of([{"name": "main.py", "data": SAVE_PY}]))
+        first, _ = self.run_save({"tries": []})
+        other = self.job_token(first)
+        # the registry and gatewayd's TCP listener are on the host's loopback: not the job's
+        ports = [self.registry.port, self.tcp_port]
+        jid, log = self.run_save({"tries": ["forged", "other", "other-path", "no-token", "bad-json"],
+                                  "other": other, "other_job": first, "ports": ports})
+        r = self.result(jid)
+        a = r["answers"]
+        self.assertEqual(r["host"], "http://127.0.0.1:80")
+        self.assertEqual(r["token"], self.job_token(jid))
+        self.assertNotEqual(r["token"], other)
+        self.assertEqual(a["forged"], [401, {"message": "Invalid token."}])
+        self.assertEqual(a["other"], [401, {"message": "Invalid token."}])
+        self.assertEqual(a["no-token"][0], 401)
+        self.assertEqual(a["other-path"][0], 404)
+        self.assertEqual(a["bad-json"][0], 400)
+        for p in ports:
+            self.assertEqual(a[f"port {p}"], "ConnectionRefusedError", log)
+        # nothing was saved: the marker's result stands
+        self.assertNotIn("replaces", log)
+        # finished: the token opens nothing (the endpoint went with the job; gatewayd takes no job tokens)
+        r = self.gw.http("POST", f"/api/v1/jobs/{jid}/result/", "result=%7B%7D", as_user=users.USER,
+                         headers={"Authorization": "Bearer " + self.job_token(jid)},
+                         content_type="application/x-www-form-urlencoded")
+        self.assertIn(r.status, (404, 405, 409), r.body)
+        self.assertEqual(self.result(jid)["answers"], a)
 
     def test_other_user_sees_nothing(self):
         self.upload("private", tar_of([{"name": "main.py", "data": MAIN_PY}]))
