@@ -75,3 +75,4 @@ void http_shifter_pull(HttpRequest *req, char **captures);
 void http_shifter_expire(HttpRequest *req, char **captures);
 void http_shifter_autoexpire(HttpRequest *req, char **captures);
 void http_shifter_queue(HttpRequest *req, char **captures);
+void http_save_job_result(HttpRequest *req, char **captures);

@@ -26,6 +26,9 @@ typedef struct HttpRoute {
 /* The body is not kept in memory but streamed to a file (HttpRequest.body_path), up to
  * ProgramArtifactMax instead of MaxRequestBody: program uploads. */
 #define HTTP_ROUTE_BODY_FILE (1U << 30)
+/* The handler checks a job's token itself (job-token.h): on TCP/TLS no identity source is asked,
+ * and the bearer credential is never an identity. */
+#define HTTP_ROUTE_JOB_TOKEN (1U << 29)
 
 /* Whether path matches one pattern (as in the table). */
 bool http_path_matches(const char *pattern, const char *path);

@@ -83,6 +83,12 @@ for port in args.get("ports", []):
 print("PlanQK:Job:Result: " + json.dumps({"answers": out, "token": mine, "host": os.environ["ENV_JOB_GATEWAY_HOST"]}))
 """
 
+# Runs for a while after printing a marker result (the time a test needs to save one from outside).
+WAIT_PY = """import time
+print('PlanQK:Job:Result: {"marker": 1}', flush=True)
+time.sleep(3)
+"""
+
 
 DOCS = [openapi.load(os.path.join(procs.source_dir(), "docs", n)) for n in ("openapi-programs.yaml", "openapi-jobs.yaml")]
 
@@ -371,12 +377,55 @@ class ProgramsTest(StackTestCase):
             self.assertEqual(a[f"port {p}"], "ConnectionRefusedError", log)
         # nothing was saved: the marker's result stands
         self.assertNotIn("replaces", log)
-        # finished: the token opens nothing (the endpoint went with the job; gatewayd takes no job tokens)
-        r = self.gw.http("POST", f"/api/v1/jobs/{jid}/result/", "result=%7B%7D", as_user=users.USER,
-                         headers={"Authorization": "Bearer " + self.job_token(jid)},
-                         content_type="application/x-www-form-urlencoded")
-        self.assertIn(r.status, (404, 405, 409), r.body)
+        # finished: the endpoint went with the job, and gatewayd's route refuses the token now
+        r = self.save_via_gatewayd(jid, self.job_token(jid), {"late": True})
+        self.assertEqual(r, (409, {"message": "The job has finished: its result can no longer be saved."}))
         self.assertEqual(self.result(jid)["answers"], a)
+        self.assertServing()
+
+    def save_via_gatewayd(self, job_id, token, result, tcp=False):
+        import http.client
+        body = urllib.parse.urlencode({"result": json.dumps(result)})
+        headers = {"Authorization": "Bearer " + token, "Content-Type": "application/x-www-form-urlencoded"}
+        if not tcp:
+            r = self.gw.http("POST", f"/api/v1/jobs/{job_id}/result/", body, as_user=users.OTHER,
+                             headers={"Authorization": headers["Authorization"]}, content_type=headers["Content-Type"])
+            return r.status, r.json
+        conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
+        try:
+            conn.request("POST", f"/api/v1/jobs/{job_id}/result/", body=body, headers=headers)
+            r = conn.getresponse()
+            return r.status, json.loads(r.read())
+        finally:
+            conn.close()
+
+    def test_save_result_through_gatewayd(self):
+        """The same route on gatewayd's listeners takes the job's token (and nothing else) while it runs."""
+        self.upload("waiter", tar_of([{"name": "main.py", "data": WAIT_PY}]))
+        job = self.run_program("waiter").json
+        self.wait_status(job["id"], ("RUNNING",))
+        token = self.job_token(job["id"])
+        self.assertEqual(self.save_via_gatewayd(job["id"], "0" * 64, {"x": 1}, tcp=True)[0], 401)
+        self.assertEqual(self.save_via_gatewayd(job["id"], token[:-1] + "0", {"x": 1})[0], 401)
+        self.assertEqual(self.save_via_gatewayd("0" * 8, token, {"x": 1})[0], 401)
+        # a user's gatewayd token is no job token
+        user_token = self.gw.http("POST", "/v1/tokens", {"scope": ["read", "submit"]}, as_user=users.USER).json["token"]
+        self.assertEqual(self.save_via_gatewayd(job["id"], user_token, {"x": 1}, tcp=True)[0], 401)
+        # bad bodies: 400, and gatewayd keeps serving
+        for body, ctype in (("result=%7Bnope", "application/x-www-form-urlencoded"), ('{"other": 1}', "application/json"),
+                            ("result='a'", "application/x-www-form-urlencoded")):
+            r = self.gw.http("POST", f"/api/v1/jobs/{job['id']}/result/", body, as_user=users.USER,
+                             headers={"Authorization": "Bearer " + token}, content_type=ctype)
+            self.assertEqual(r.status, 400, r.body)
+            self.assertIn("message", r.json)
+        self.assertServing()
+        # over TCP, without any identity: the token is the credential
+        self.assertEqual(self.save_via_gatewayd(job["id"], token, {"saved": "over tcp"}, tcp=True),
+                         (200, {"message": "Result saved."}))
+        done = self.wait_status(job["id"])
+        self.assertEqual(done["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job["id"]), {"saved": "over tcp"})
+        self.assertEqual(self.save_via_gatewayd(job["id"], token, {"x": 1})[0], 409)
 
     def test_other_user_sees_nothing(self):
         self.upload("private", tar_of([{"name": "main.py", "data": MAIN_PY}]))
