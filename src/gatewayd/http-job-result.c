@@ -68,11 +68,13 @@ static int body_result(HttpRequest *req, char **ret) {
                 if (!text)
                         return -ENOMEM;
         }
-        /* valid JSON, as a marker result must be */
+        /* Stored as json-c writes it back: valid JSON as a marker result must be, even where
+         * json-c's reader is lenient (single quotes). */
         if (json_parse_untrusted(text, strlen(text), &parsed, &offset, &reason) < 0)
                 return -EINVAL;
-        *ret = TAKE_PTR(text);
-        return 0;
+        *ret = strdup(parsed ? json_object_to_json_string_ext(parsed, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                             : "null");
+        return *ret ? 0 : -ENOMEM;
 }
 
 void http_save_job_result(HttpRequest *req, char **captures) {
