@@ -22,9 +22,8 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "spool-layout.h"
 
-/* src/worker/job-result-endpoint.h's file: both write it, the worker reads it. */
-#define SAVED_RESULT_FILE "saved-result.json"
 
 static void reply_message(HttpRequest *req, unsigned status, const char *message) {
         json_object *o = json_object_new_object();
@@ -104,9 +103,9 @@ void http_save_job_result(HttpRequest *req, char **captures) {
                 return reply_message(req, 409, "The job's spool is not on this machine: save the result from inside the job.");
         /* The worker has written the outcome (gatewayd has yet to read it): too late. A save
          * between the worker taking the saved result and writing exit.json is lost. */
-        if (faccessat(dir_fd, "exit.json", F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+        if (faccessat(dir_fd, SPOOL_EXIT, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
                 return reply_message(req, 409, "The job has finished: its result can no longer be saved.");
-        r = write_file_atomic_at(dir_fd, SAVED_RESULT_FILE, result, strlen(result), 0600);
+        r = write_file_atomic_at(dir_fd, SPOOL_SAVED_RESULT, result, strlen(result), 0600);
         if (r < 0) {
                 log_warning_errno(r, "Cannot save the result of job %s: %m", j->id);
                 return reply_message(req, 500, "The result could not be stored.");

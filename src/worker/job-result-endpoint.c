@@ -22,6 +22,7 @@
 #include "macro.h"
 #include "result-request.h"
 #include "spool.h"
+#include "spool-layout.h"
 
 /* A job that connects and then says nothing must not hold the endpoint for long. */
 #define IO_TIMEOUT_SEC 10
@@ -141,7 +142,7 @@ static void serve_one(const Endpoint *e, int fd) {
         if (k < 0)
                 return reply(fd, 400, "Bad Request", NULL, error ?: "Cannot read the body.");
 
-        k = spool_write_atomic(e->spool_fd, RESULT_ENDPOINT_SAVED, json, strlen(json));
+        k = spool_write_atomic(e->spool_fd, SPOOL_SAVED_RESULT, json, strlen(json));
         if (k < 0)
                 return reply(fd, 500, "Internal Server Error", NULL, "The result could not be stored.");
         reply(fd, 200, "OK", NULL, "Result saved.");
@@ -244,7 +245,7 @@ ResultEndpoint *result_endpoint_stop(ResultEndpoint *e) {
 }
 
 int result_endpoint_take_result(int spool_fd, size_t result_max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = openat(spool_fd, RESULT_ENDPOINT_SAVED, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int fd = openat(spool_fd, SPOOL_SAVED_RESULT, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         _cleanup_free_ char *text = NULL;
         struct stat st;
         size_t len = 0;
@@ -268,7 +269,7 @@ int result_endpoint_take_result(int spool_fd, size_t result_max, char **ret, siz
                 len += (size_t) n;
         }
         text[len] = 0;
-        (void) unlinkat(spool_fd, RESULT_ENDPOINT_SAVED, 0);
+        (void) unlinkat(spool_fd, SPOOL_SAVED_RESULT, 0);
         *ret_len = len;
         *ret = TAKE_PTR(text);
         return 1;

@@ -22,7 +22,6 @@
  * connection at a time, each bounded in size and time. */
 
 #define RESULT_ENDPOINT_HOST "http://127.0.0.1:80"
-#define RESULT_ENDPOINT_SAVED "saved-result.json"
 
 typedef struct ResultEndpoint ResultEndpoint;
 
