@@ -30,6 +30,7 @@
 struct ResultEndpoint {
         pid_t pid;
         int netns_fd;
+        int ready_fd;   /* until result_endpoint_wait() */
 };
 
 static int loopback_up(void) {
@@ -169,11 +170,10 @@ int result_endpoint_start(int spool_fd, const char *job_id, const char *token, s
                           ResultEndpoint **ret) {
         _cleanup_free_ ResultEndpoint *e = calloc(1, sizeof(ResultEndpoint));
         int ready[2], k;
-        char path[64];
-        ssize_t n;
 
         if (!e)
                 return -ENOMEM;
+        e->netns_fd = e->ready_fd = -1;
         if (pipe2(ready, O_CLOEXEC) < 0)
                 return -errno;
         e->pid = fork();
@@ -190,7 +190,6 @@ int result_endpoint_start(int spool_fd, const char *job_id, const char *token, s
                 safe_close(ready[0]);
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 signal(SIGPIPE, SIG_IGN);
-                signal(SIGTERM, SIG_DFL);
                 k = unshare(CLONE_NEWNET) < 0 ? -errno : 0;
                 if (k >= 0)
                         k = loopback_up();
@@ -203,28 +202,30 @@ int result_endpoint_start(int spool_fd, const char *job_id, const char *token, s
                 safe_close(ready[1]);
                 endpoint_main(&ep, listen_fd);
         }
-
         safe_close(ready[1]);
-        k = -EIO;
-        do
-                n = read(ready[0], &k, sizeof(k));
-        while (n < 0 && errno == EINTR);
-        safe_close(ready[0]);
-        if (n != sizeof(k))
-                k = -EIO;
-        if (k >= 0) {
-                snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) e->pid);
-                e->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (e->netns_fd < 0)
-                        k = -errno;
-        } else
-                e->netns_fd = -1;
-        if (k < 0) {
-                result_endpoint_stop(TAKE_PTR(e));
-                return k;
-        }
+        e->ready_fd = ready[0];
         *ret = TAKE_PTR(e);
         return 0;
+}
+
+int result_endpoint_wait(ResultEndpoint *e) {
+        char path[64];
+        ssize_t n;
+        int k = -EIO;
+
+        if (e->ready_fd < 0)
+                return e->netns_fd >= 0 ? 0 : -EIO;
+        do
+                n = read(e->ready_fd, &k, sizeof(k));
+        while (n < 0 && errno == EINTR);
+        e->ready_fd = safe_close(e->ready_fd);
+        if (n != sizeof(k))
+                return -EIO;
+        if (k < 0)
+                return k;
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) e->pid);
+        e->netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+        return e->netns_fd < 0 ? -errno : 0;
 }
 
 int result_endpoint_netns_fd(const ResultEndpoint *e) {
@@ -240,6 +241,7 @@ ResultEndpoint *result_endpoint_stop(ResultEndpoint *e) {
                         ;
         }
         safe_close(e->netns_fd);
+        safe_close(e->ready_fd);
         free(e);
         return NULL;
 }

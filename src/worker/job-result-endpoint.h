@@ -25,9 +25,11 @@
 
 typedef struct ResultEndpoint ResultEndpoint;
 
-/* Forks the endpoint and waits until it listens. */
+/* Forks the endpoint; it sets itself up while the caller goes on (mounts, cgroups). */
 int result_endpoint_start(int spool_fd, const char *job_id, const char *token, size_t result_max,
                           ResultEndpoint **ret);
+/* Waits until it listens, and opens its network namespace. */
+int result_endpoint_wait(ResultEndpoint *e);
 /* Its network namespace, for the sandbox to join (setns(fd, CLONE_NEWNET)). */
 int result_endpoint_netns_fd(const ResultEndpoint *e);
 /* Kills and reaps the endpoint. Accepts NULL. */

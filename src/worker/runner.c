@@ -437,6 +437,16 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 return set_error(o, "FAILED", "INVALID_JOB", "Cannot prepare the input files in %s/input: %s",
                                  spool_path, strerror(-k));
 
+        /* With network the job reaches gatewayd itself; without, the endpoint is its way out. It
+         * makes the job's network namespace while we mount and set up limits. */
+        if (r->spec->program_token && !r->spec->network) {
+                k = result_endpoint_start(r->spool_fd, r->spec->id ?: "", r->spec->program_token,
+                                          r->opts->limits.result_max, &r->endpoint);
+                if (k < 0)
+                        return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot start the job's result endpoint: %s",
+                                         strerror(-k));
+        }
+
         k = image_mount_acquire(r->opts->runtime_dir, r->spec->image_path, &r->mount);
         if (k < 0)
                 return set_error(o, "FAILED", "IMAGE_ERROR", "%s", image_mount_last_error());
@@ -459,10 +469,8 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot prepare the sandbox's seccomp filter: %s",
                                  strerror(-k));
 
-        /* With network the job reaches gatewayd itself; without, the endpoint is its way out. */
-        if (r->spec->program_token && !r->spec->network) {
-                k = result_endpoint_start(r->spool_fd, r->spec->id ?: "", r->spec->program_token,
-                                          r->opts->limits.result_max, &r->endpoint);
+        if (r->endpoint) {
+                k = result_endpoint_wait(r->endpoint);
                 if (k < 0)
                         return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot set up the job's result endpoint: %s",
                                          strerror(-k));
