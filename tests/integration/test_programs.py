@@ -147,6 +147,13 @@ def python_layer():
         with open(real, "rb") as f:
             layer.file(rel, f.read(), mode=mode)
 
+    # what pip would have installed: the declared dependencies are checked against these names
+    for dist in ("qiskit-1.2.0.dist-info", "qiskit_aer-0.15.1.dist-info", "numpy-1.24.2.egg-info"):
+        for d in ("usr/lib/python3", "usr/lib/python3/dist-packages", f"usr/lib/python3/dist-packages/{dist}"):
+            if d not in made:
+                layer.dir(d)
+                made.add(d)
+        layer.file(f"usr/lib/python3/dist-packages/{dist}/METADATA", b"Metadata-Version: 2.1\n")
     add(PYTHON, 0o755)
     for f in sorted(libs):
         add(f, 0o755)
@@ -426,6 +433,34 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(done["status"], "SUCCEEDED")
         self.assertEqual(self.result(job["id"]), {"saved": "over tcp"})
         self.assertEqual(self.save_via_gatewayd(job["id"], token, {"x": 1})[0], 409)
+
+    def test_dependencies_checked_against_the_image(self):
+        art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+        before = self.program_dirs()
+        cases = [
+            (["qiskit>=2"], "'qiskit>=2' (installed: qiskit 1.2.0)"),
+            (["qiskit", "nosuchpkg==1.0"], "'nosuchpkg==1.0' (not installed)"),
+            (["numpy<1.20", "Qiskit-Aer~=0.14.0"], "'Qiskit-Aer~=0.14.0' (installed: qiskit-aer 0.15.1)"),
+            (["qiskit @ https://example.invalid/q.whl"], "URL requirements are not supported"),
+            (["qiskit >>= 1"], "cannot be read"),
+        ]
+        for deps, words in cases:
+            with self.subTest(deps=deps):
+                r = self.upload("deps", art, dependencies=deps, status=400)
+                self.assertError(r, 400, "InvalidArgument", words)
+                if "installed" in words:
+                    self.assertIn("no network installs", r.json["error"]["message"])
+                self.assertEqual(self.gw.http("GET", "/v1/programs/deps", as_user=users.USER).status, 404)
+        # nothing kept of a refused upload (the base image was pulled to check, as for a job)
+        self.assertEqual(self.program_dirs(), before)
+        self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
+        # satisfied: names compare normalized, versions by PEP 440's order
+        p = self.upload("deps", art, dependencies=["qiskit>=1.0,<2", "qiskit_aer==0.15.*", "NumPy (>=1.24)",
+                                                   "qiskit[visualization]; python_version >= '3.9'"]).json
+        self.assertEqual(len(p["dependencies"]), 4)
+        job = self.run_program("deps").json
+        self.assertEqual(self.wait_status(job["id"])["status"], "SUCCEEDED")
+        self.assertServing()
 
     def test_other_user_sees_nothing(self):
         self.upload("private", tar_of([{"name": "main.py", "data": MAIN_PY}]))
