@@ -169,6 +169,7 @@ static _noreturn_ void endpoint_main(const Endpoint *e, int listen_fd) {
 int result_endpoint_start(int spool_fd, const char *job_id, const char *token, size_t result_max,
                           ResultEndpoint **ret) {
         _cleanup_free_ ResultEndpoint *e = calloc(1, sizeof(ResultEndpoint));
+        pid_t parent = getpid();
         int ready[2], k;
 
         if (!e)
@@ -189,6 +190,8 @@ int result_endpoint_start(int spool_fd, const char *job_id, const char *token, s
 
                 safe_close(ready[0]);
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)        /* the worker died before we asked to follow it */
+                        _exit(1);
                 signal(SIGPIPE, SIG_IGN);
                 k = unshare(CLONE_NEWNET) < 0 ? -errno : 0;
                 if (k >= 0)
