@@ -350,9 +350,7 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(self.result(jid), {"counts": {"00": 7}, "ok": True})
         self.assertIn("replaces the one printed with a marker", log)
         self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.USER).json["status"], "SUCCEEDED")
-        # the token is the one gatewayd minted for this job, the host the job's own loopback
-        self.assertEqual(self.job_token(jid), self.job_token(jid))
-        self.assertEqual(len(self.job_token(jid)), 64)
+        # the saved result was taken out of the spool
         spool = os.path.join(self.gw.state_dir, "jobs", jid)
         if os.path.isdir(spool):
             self.assertFalse(os.path.exists(os.path.join(spool, "saved-result.json")))
