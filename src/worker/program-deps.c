@@ -60,7 +60,8 @@ bool program_dist_parse(const char *entry, char **ret_name, char **ret_version) 
                 return false;
         /* NAME-VERSION[-pyX.Y]: the name has no '-' in dist-info names (it is escaped to '_') */
         dash = memchr(entry, '-', (size_t) (suffix - entry));
-        if (!dash || dash == entry || dash + 1 >= suffix)
+        if (!dash || dash == entry || dash + 1 >= suffix || !isalnum((unsigned char) entry[0]) ||
+            !isalnum((unsigned char) dash[1]))
                 return false;
         *ret_name = normalize_name(entry, (size_t) (dash - entry));
         {
