@@ -460,6 +460,34 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(self.wait_status(job["id"])["status"], "SUCCEEDED")
         self.assertServing()
 
+    def test_dependencies_without_program_image(self):
+        """Without ProgramImage nothing can be checked: refused, and nothing is kept."""
+        from harness.bus import PrivateBus
+        from harness.gatewayd import Gatewayd
+        from harness.polkit import Polkit
+        config = {k: v for k, v in self.config.items() if k not in ("ProgramImage", "Listen")}
+        bus = PrivateBus().start()
+        polkit = gw = None
+        try:
+            polkit = Polkit(bus).start()
+            gw = Gatewayd(mode="direct", bus=bus, config=config)
+            gw.start()
+            art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+            r = gw.http("POST", "/v1/programs?title=d&entrypoint=main.py&dependencies=%5B%22qiskit%22%5D", art,
+                        as_user=users.USER, content_type="application/gzip")
+            self.assertError(r, 400, "InvalidArgument", "ProgramImage")
+            self.assertEqual([d for d in os.listdir(os.path.join(gw.state_dir, "programs")) if d != ".uploads"], [])
+            # without dependencies the upload needs no image
+            r = gw.http("POST", "/v1/programs?title=d&entrypoint=main.py", art, as_user=users.USER,
+                        content_type="application/gzip")
+            self.assertEqual(r.status, 201, r.body)
+        finally:
+            if gw is not None:
+                gw.stop(check=True)
+            if polkit is not None:
+                polkit.stop()
+            bus.stop()
+
     def test_other_user_sees_nothing(self):
         self.upload("private", tar_of([{"name": "main.py", "data": MAIN_PY}]))
         for method, path in (("GET", "/v1/programs/private"), ("DELETE", "/v1/programs/private"),
