@@ -31,6 +31,8 @@ const HttpRoute http_api_routes[] = {
         { "GET",    "/v1/programs/*",           http_get_program },
         { "DELETE", "/v1/programs/*",           http_remove_program, AUTH_SCOPE_SUBMIT },
         { "POST",   "/v1/programs/*/run",       http_run_program, AUTH_SCOPE_SUBMIT },
+        /* A program job's save_result: the job's token, not an identity (http-job-result.c). */
+        { "POST",   "/api/v1/jobs/*/result",    http_save_job_result, HTTP_ROUTE_JOB_TOKEN },
         /* Local users only: a token must not be able to mint more tokens. */
         { "POST",   "/v1/tokens",               http_create_token, HTTP_ROUTE_LOCAL_ONLY },
         { "GET",    "/v1/tokens",               http_list_tokens,  HTTP_ROUTE_LOCAL_ONLY },

@@ -114,3 +114,4 @@ int http_laborch_parse_create(const char *content_type, const char *body, size_t
 void http_laborch_get_instance(HttpRequest *req, char **captures);
 void http_laborch_remove_instance(HttpRequest *req, char **captures);
 void http_laborch_instance_token(HttpRequest *req, char **captures);
+void http_save_job_result(HttpRequest *req, char **captures);

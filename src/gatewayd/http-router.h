@@ -29,6 +29,9 @@ typedef struct HttpRoute {
 /* With HTTP_ROUTE_BODY_FILE: the body is multipart/form-data, parsed as it arrives (form-upload.h):
  * only its file part goes to the file, its fields to HttpRequest.form. */
 #define HTTP_ROUTE_BODY_FORM (1U << 29)
+/* The handler checks a job's token itself (job-token.h): on TCP/TLS no identity source is asked,
+ * and the bearer credential is never an identity. */
+#define HTTP_ROUTE_JOB_TOKEN (1U << 28)
 
 /* Whether path matches one pattern (as in the table). */
 bool http_path_matches(const char *pattern, const char *path);

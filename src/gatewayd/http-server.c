@@ -1011,9 +1011,10 @@ json_object *http_request_json_body(HttpRequest *req) {
  * routes without one; local-only routes (token management) are refused outright. */
 static bool http_request_check_scope(HttpRequest *req, const HttpRoute *route) {
         bool get = streq(route->method, "GET");
-        unsigned need = (route->scope & ~(HTTP_ROUTE_BODY_FILE | HTTP_ROUTE_BODY_FORM)) ?: (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
+        unsigned need = (route->scope & ~(HTTP_ROUTE_BODY_FILE | HTTP_ROUTE_BODY_FORM | HTTP_ROUTE_JOB_TOKEN)) ?:
+                        (get ? AUTH_SCOPE_READ : AUTH_SCOPE_ALL);
 
-        if (!http_request_is_network(req))
+        if (!http_request_is_network(req) || (route->scope & HTTP_ROUTE_JOB_TOKEN))
                 return true;
         if (need & HTTP_ROUTE_LOCAL_ONLY) {
                 http_request_reply_errorf(req, GW_ERROR_ACCESS_DENIED,
@@ -1051,6 +1052,18 @@ static void http_request_route(HttpRequest *req) {
                 http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No such resource: %s", req->url);
                 break;
         }
+}
+
+static bool http_request_job_token_route(HttpRequest *req) {
+        char *captures[HTTP_ROUTE_MAX_CAPTURES] = {};
+        const HttpRoute *route;
+        char allow[128];
+        bool found;
+
+        found = http_route_match(req->server->routes, req->server->n_routes, req->method, req->url, &route,
+                                 captures, allow, sizeof(allow)) == HTTP_ROUTE_FOUND;
+        http_route_captures_free(captures);
+        return found && (route->scope & HTTP_ROUTE_JOB_TOKEN);
 }
 
 /* AnonymousRoutes: "METHOD /pattern", patterns as in the route table. */
@@ -1156,6 +1169,10 @@ static void http_request_dispatch(HttpRequest *req) {
                 http_request_add_header(req, MHD_HTTP_HEADER_RETRY_AFTER, retry);
                 return;
         }
+
+        /* A job's token is checked by its route alone: no identity source may take it. */
+        if (http_request_job_token_route(req))
+                return http_request_route(req);
 
         src = auth_source_find(req);
         if (!src) {

@@ -17,6 +17,7 @@
 #include "fs-util.h"
 #include "log.h"
 #include "manager.h"
+#include "job-token.h"
 #include "platform-local.h"
 #include "platform.h"
 #include "process-util.h"
@@ -132,7 +133,16 @@ json_object *platform_job_spec_json(Job *j, const Service *s, const Image *image
                 json_object_object_add(o, "workdir", json_object_new_string(s->workdir));
         if (s->program_layer) {
                 json_object *prog = json_object_new_object();
+                _cleanup_free_ char *token = NULL;
+
                 json_object_object_add(prog, "path", json_object_new_string(s->program_layer));
+                /* the job's save_result token: the worker serves the route with it (docs/programs.md) */
+                if (job_token_mint(j->manager->state_dir, j->id, &token) < 0) {
+                        json_object_put(prog);
+                        json_object_put(o);
+                        return NULL;
+                }
+                json_object_object_add(prog, "token", json_object_new_string(token));
                 json_object_object_add(o, "program", prog);
         }
         return o;

@@ -7,10 +7,12 @@
 #include "config.h"
 #include "db.h"
 #include "fs-util.h"
+#include "image.h"
 #include "job.h"
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "platform.h"
 #include "program-registry.h"
 #include "spool-reserve.h"
 #include "time-util.h"
@@ -294,11 +296,18 @@ static void on_upload_exit(WorkerProcess *w, int status, void *userdata) {
         upload_free(u);
 }
 
-static int upload_spawn(ProgramUpload *u) {
+static size_t n_dependencies(const Program *p) {
+        return p->dependencies && json_object_is_type(p->dependencies, json_type_array)
+                ? json_object_array_length(p->dependencies) : 0;
+}
+
+/* image: the base image to check the declared dependencies against (NULL: none declared). */
+static int upload_spawn(ProgramUpload *u, const Image *image) {
         Manager *m = u->manager;
         Config *c = m->config;
         Program *p = u->program;
-        _cleanup_strv_free_ char **argv = calloc(11, sizeof(char *));
+        size_t n_deps = image ? n_dependencies(p) : 0;
+        _cleanup_strv_free_ char **argv = calloc(13 + n_deps, sizeof(char *));
         WorkerOptions o = {};
         WorkerCallbacks cb = { .on_event = on_upload_event, .on_exit = on_upload_exit };
         size_t n = 0;
@@ -310,14 +319,59 @@ static int upload_spawn(ProgramUpload *u) {
             asprintf(&argv[n++], "--uid=%u", (unsigned) p->uid) < 0 ||
             asprintf(&argv[n++], "--gid=%u", (unsigned) p->gid) < 0 ||
             asprintf(&argv[n++], "--image-size-max=%" PRIu64, c->image_size_max) < 0 ||
-            asprintf(&argv[n++], "--image-files-max=%u", c->image_files_max) < 0 ||
-            !(argv[n++] = strdup("--")) || !(argv[n++] = strdup(u->artifact)) ||
+            asprintf(&argv[n++], "--image-files-max=%u", c->image_files_max) < 0) {
+                argv[n - 1] = NULL;
+                return -ENOMEM;
+        }
+        /* no network installs: the base image must have them (docs/programs.md) */
+        if (n_deps > 0 &&
+            (asprintf(&argv[n++], "--check-image=%s", image->squashfs_path) < 0 ||
+             asprintf(&argv[n++], "--runtime-dir=%s/worker", m->runtime_dir) < 0)) {
+                argv[n - 1] = NULL;
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n_deps; i++)
+                if (asprintf(&argv[n++], "--dependency=%s",
+                             json_object_get_string(json_object_array_get_idx(p->dependencies, i))) < 0) {
+                        argv[n - 1] = NULL;
+                        return -ENOMEM;
+                }
+        if (!(argv[n++] = strdup("--")) || !(argv[n++] = strdup(u->artifact)) ||
             !(argv[n++] = strdup(p->squashfs_path))) {
                 argv[n - 1] = NULL;
                 return -ENOMEM;
         }
         o.argv = argv;
         return worker_process_spawn(m, &o, &cb, u, &u->worker);
+}
+
+/* The base image is READY (or could not be made so): check the artifact and the dependencies. */
+static void on_check_image_ready(Manager *m, Image *image, const GwError *error, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_free_ char *id = userdata;
+        ProgramUpload *u;
+        int r;
+
+        /* By the program's id: an upload freed meanwhile (shutdown) is simply gone. */
+        for (u = uploads; u; u = u->next)
+                if (u->program && streq(u->program->id, id) && !u->worker)
+                        break;
+        if (!u)
+                return;
+
+        if ((error && gw_error_is_set(error)) || !image)
+                gw_error_set(&e, GW_ERROR_UNAVAILABLE, "Cannot check the dependencies: ProgramImage is not available: %s",
+                             error && error->message ? error->message : "no image");
+        else if ((r = upload_spawn(u, image)) < 0)
+                gw_error_set_errno(&e, r, "Cannot start the worker: %s", strerror(-r));
+        if (!gw_error_is_set(&e))
+                return;
+        upload_unlink(u);
+        (void) unlink(u->artifact);
+        if (u->cb)
+                u->cb(m, NULL, &e, u->userdata);
+        manager_busy_unref(m);
+        upload_free(u);
 }
 
 int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path,
@@ -327,6 +381,9 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
         ProgramUpload *u;
         int r;
 
+        if (n_dependencies(p) > 0 && !m->config->program_image)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                    "dependencies: cannot be checked without ProgramImage (nothing is installed over the network).");
         if (program_registry_find(m, c->uid, p->title) || title_is_uploading(c->uid, p->title))
                 return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first.", p->title);
         r = job_id_new(&p->id);
@@ -358,14 +415,33 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
                 upload_free(u);
                 return gw_error_set_errno(e, r, "Cannot take the artifact: %s", strerror(-r));
         }
-        r = upload_spawn(u);
-        if (r < 0) {
-                upload_free(u);
-                return gw_error_set_errno(e, r, "Cannot start the worker: %s", strerror(-r));
+        if (n_dependencies(u->program) == 0) {
+                r = upload_spawn(u, NULL);
+                if (r < 0) {
+                        upload_free(u);
+                        return gw_error_set_errno(e, r, "Cannot start the worker: %s", strerror(-r));
+                }
         }
         u->next = uploads;
         uploads = u;
         manager_busy_ref(m);
+        /* Declared dependencies are checked against the base image, pulled on demand as for a
+         * job (the callback may come at once). */
+        if (n_dependencies(u->program) > 0) {
+                char *id = strdup(u->program->id);
+
+                r = id ? image_registry_ensure_ready(m, platform_default(m)->name, m->config->program_image,
+                                                     u->program->uid, on_check_image_ready, id) : -ENOMEM;
+                if (r < 0) {
+                        free(id);
+                        /* no callback comes */
+                        upload_unlink(u);
+                        manager_busy_unref(m);
+                        upload_free(u);
+                        return gw_error_set_errno(e, r, "Cannot request ProgramImage to check the dependencies: %s",
+                                                  strerror(-r));
+                }
+        }
         return 0;
 }
 

@@ -17,6 +17,8 @@
  *   log, log.old           the job's output; log.old is the previous segment (worker)
  *   interim.jsonl          interim results, one JSON value a line (worker)
  *   result.json            the result (worker, before exit.json)
+ *   saved-result.json      a program job's save_result (the worker's result endpoint or gatewayd's
+ *                          route, while the job runs); taken into result.json by the worker
  *   exit.json              the outcome, written last: the commit point (worker)
  */
 
@@ -31,6 +33,7 @@
 #define SPOOL_LOG_TMP           "log.tmp"
 #define SPOOL_INTERIM           "interim.jsonl"
 #define SPOOL_RESULT            "result.json"
+#define SPOOL_SAVED_RESULT      "saved-result.json"
 #define SPOOL_EXIT              "exit.json"
 
 /* "<spool_dir>/<name>", newly allocated; NULL when out of memory. */

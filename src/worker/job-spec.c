@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "spool-layout.h"
+#include "job-result-endpoint.h"
 #include "job-spec.h"
 #include "result-files.h"
 #include "macro.h"
@@ -18,6 +19,7 @@ JobSpec *job_spec_free(JobSpec *s) {
         free(s->id);
         free(s->image_path);
         free(s->program_path);
+        free(s->program_token);
         strv_free(s->argv);
         strv_free(s->env);
         free(s->workdir);
@@ -384,6 +386,27 @@ static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
         return 0;
 }
 
+/* program.token: gatewayd's token for this job's save_result; the job finds it and where to send
+ * it (job-result-endpoint.h) in its environment, over whatever the image or service set. */
+static int parse_program_token(json_object *program, JobSpec *s, size_t *env_n, char **ret_error) {
+        _cleanup_free_ char *a = NULL;
+        int r;
+
+        r = get_string(program, "token", "program.token", &s->program_token, ret_error);
+        if (r < 0 || !s->program_token)
+                return r;
+        if (!s->program_token[0] || s->program_token[strspn(s->program_token, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                              "abcdefghijklmnopqrstuvwxyz0123456789-_.")])
+                return fail(ret_error, "program.token: expected a non-empty token of [A-Za-z0-9._-]");
+        if (asprintf(&a, "ENV_JOB_GATEWAY_TOKEN=%s", s->program_token) < 0)
+                return -ENOMEM;
+        r = env_set(&s->env, env_n, "ENV_JOB_GATEWAY_TOKEN", strlen("ENV_JOB_GATEWAY_TOKEN"), a);
+        if (r >= 0)
+                r = env_set(&s->env, env_n, "ENV_JOB_GATEWAY_HOST", strlen("ENV_JOB_GATEWAY_HOST"),
+                            "ENV_JOB_GATEWAY_HOST=" RESULT_ENDPOINT_HOST);
+        return r;
+}
+
 int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
         static const char * const allowed[] = {
                 "id", "image", "command", "env", "workdir", "network", "resources", "uid", "gid", "program", "lab", NULL
@@ -439,7 +462,7 @@ int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
         if (r < 0)
                 return r;
         if (json_object_object_get_ex(o, "program", &v) && !json_object_is_type(v, json_type_null)) {
-                static const char * const program_keys[] = { "path", NULL };
+                static const char * const program_keys[] = { "path", "token", NULL };
 
                 if (!json_object_is_type(v, json_type_object))
                         return fail(ret_error, "program: expected an object");
@@ -451,6 +474,9 @@ int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
                         return r;
                 if (!s->program_path)
                         return fail(ret_error, "program.path: missing");
+                r = parse_program_token(v, s, &env_n, ret_error);
+                if (r < 0)
+                        return r;
         }
         if (json_object_object_get_ex(o, "lab", &v) && !json_object_is_type(v, json_type_null)) {
                 r = parse_lab(v, s, ret_error);

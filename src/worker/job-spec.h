@@ -32,6 +32,8 @@
  *     "uid": 1000, "gid": 1000,              whom to run as; default and uid 0 → nobody (65534)
  *     "program": {                           optional: a user's program (docs/programs.md)
  *       "path": "/var/lib/gatewayd/programs/ID/program.squashfs"   required, absolute; mounted
+ *       "token": "..."                        optional: the job's save_result token; with it the
+ *                                             job gets the result endpoint (job-result-endpoint.h)
  *     }                                       read-only at /program, and the spool's
  *                                             input/arguments.json bound at /var/input/
  *     "lab": {                               optional: the job is a member of a lab instance
@@ -50,6 +52,7 @@ typedef struct JobSpec {
         char *id;
         char *image_path;
         char *program_path;     /* NULL: no program layer */
+        char *program_token;    /* program.token: serve save_result (job-result-endpoint.h); NULL: not */
         char **argv;            /* entrypoint + cmd, or command */
         char **env;             /* "K=V", merged */
         char *workdir;

@@ -22,11 +22,17 @@
 #include "layer-path.h"
 #include "log.h"
 #include "macro.h"
+#include "program-deps.h"
 #include "program-squash.h"
+#include "squashfs-mount.h"
 #include "squashfs.h"
 
 typedef struct ProgramArgs {
         const char *artifact, *output, *entrypoint;
+        const char *check_image;        /* the base image's squashfs, for --dependency */
+        const char *runtime_dir;
+        char **dependencies;
+        size_t n_dependencies;
         uid_t uid;
         gid_t gid;
         uint64_t size_max, files_max;
@@ -47,7 +53,11 @@ static void help(void) {
                "     --uid=UID --gid=GID     Owner of every file in the squashfs (default 0)\n"
                "     --image-size-max=BYTES  Unpacked size limit (ImageSizeMax)\n"
                "     --image-files-max=N     Entry limit (ImageFilesMax)\n"
-               "     --events-fd=FD          Write JSON-line events to FD instead of stdout\n");
+               "     --events-fd=FD          Write JSON-line events to FD instead of stdout\n"
+               "     --dependency=REQ        A pip requirement the program declares (repeatable);\n"
+               "                             refused (INVALID) unless --check-image satisfies it\n"
+               "     --check-image=SQUASHFS  The base image whose installed distributions are read\n"
+               "     --runtime-dir=DIR       Where image mounts are shared (default: /run/gatewayd/worker)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *ret) {
@@ -63,7 +73,8 @@ static int parse_u64(const char *s, uint64_t *ret) {
 }
 
 static int parse_argv(int argc, char *argv[], ProgramArgs *a) {
-        enum { ARG_ENTRYPOINT = 0x100, ARG_UID, ARG_GID, ARG_SIZE_MAX, ARG_FILES_MAX, ARG_EVENTS_FD };
+        enum { ARG_ENTRYPOINT = 0x100, ARG_UID, ARG_GID, ARG_SIZE_MAX, ARG_FILES_MAX, ARG_EVENTS_FD,
+               ARG_DEPENDENCY, ARG_CHECK_IMAGE, ARG_RUNTIME_DIR };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "entrypoint", required_argument, NULL, ARG_ENTRYPOINT },
@@ -72,6 +83,9 @@ static int parse_argv(int argc, char *argv[], ProgramArgs *a) {
                 { "image-size-max", required_argument, NULL, ARG_SIZE_MAX },
                 { "image-files-max", required_argument, NULL, ARG_FILES_MAX },
                 { "events-fd", required_argument, NULL, ARG_EVENTS_FD },
+                { "dependency", required_argument, NULL, ARG_DEPENDENCY },
+                { "check-image", required_argument, NULL, ARG_CHECK_IMAGE },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 {}
         };
         uint64_t u;
@@ -109,10 +123,27 @@ static int parse_argv(int argc, char *argv[], ProgramArgs *a) {
                                 return worker_error_errno(EBADF, "Invalid --events-fd '%s'.", optarg);
                         a->events_fd = (int) u;
                         break;
+                case ARG_DEPENDENCY: {
+                        char **d = realloc(a->dependencies, (a->n_dependencies + 2) * sizeof(char *));
+                        if (!d)
+                                return log_oom();
+                        a->dependencies = d;
+                        d[a->n_dependencies++] = optarg;
+                        d[a->n_dependencies] = NULL;
+                        break;
+                }
+                case ARG_CHECK_IMAGE:
+                        a->check_image = optarg;
+                        break;
+                case ARG_RUNTIME_DIR:
+                        a->runtime_dir = optarg;
+                        break;
                 default:
                         return worker_error_errno(EINVAL, "Invalid command line.");
                 }
         }
+        if (a->n_dependencies > 0 && !a->check_image)
+                return worker_error_errno(EINVAL, "--dependency= needs --check-image=.");
         if (argc - optind != 2)
                 return worker_error_errno(EINVAL, "Expected ARTIFACT and OUTPUT.");
         if (!a->entrypoint)
@@ -236,8 +267,30 @@ static bool artifact_error(int r) {
                r == -ENAMETOOLONG || r == -EISDIR;
 }
 
+/* The declared dependencies against the base image, mounted read-only as a job's would be
+ * (shared with running jobs) and only read: no code of it runs. */
+static int check_dependencies(const ProgramArgs *a) {
+        _cleanup_free_ char *message = NULL;
+        ImageMount *mount = NULL;
+        int r;
+
+        if (a->n_dependencies == 0)
+                return 0;
+        r = image_mount_acquire(a->runtime_dir, a->check_image, &mount);
+        if (r < 0)
+                return worker_error_errno(EIO, "Cannot mount the program image to check the dependencies: %s",
+                                          image_mount_last_error());
+        r = program_deps_check(image_mount_root(mount), a->dependencies, &message);
+        (void) image_mount_release(mount);
+        if (r == -ENOENT || r == -EINVAL)
+                return worker_error_errno(EINVAL, "%s", message ?: "The dependencies cannot be checked.");
+        if (r < 0)
+                return worker_error_errno(-r, "Cannot check the dependencies: %m");
+        return 0;
+}
+
 int verb_program(int argc, char *argv[]) {
-        ProgramArgs a = { .events_fd = STDOUT_FILENO };
+        ProgramArgs a = { .events_fd = STDOUT_FILENO, .runtime_dir = "/run/gatewayd/worker" };
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1;
         LayerApplyStats stats = {};
@@ -266,6 +319,8 @@ int verb_program(int argc, char *argv[]) {
                 r = squash(fd, &a, tmp, &stats);
         if (r >= 0)
                 r = find_entrypoint(fd, &a, &executable);
+        if (r >= 0)
+                r = check_dependencies(&a);
         if (r >= 0 && rename(tmp, a.output) < 0)
                 r = worker_error_errno(errno, "Cannot move %s into place: %m", a.output);
         if (r < 0) {

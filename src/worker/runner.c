@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <linux/keyctl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "events.h"
 #include "job-limits.h"
 #include "job-output.h"
+#include "job-result-endpoint.h"
 #include "job-seccomp.h"
 #include "log.h"
 #include "process-util.h"
@@ -53,6 +55,7 @@ typedef struct Runner {
         ImageMount *program_mount;
         ResultDir *results;             /* the job's result files; NULL: none */
         char **env;                     /* the spec's, plus RESULT_FILES_ENV */
+        ResultEndpoint *endpoint;       /* a program job's save_result, in the job's netns */
 
         pid_t bwrap_pid;
         int bwrap_pidfd;
@@ -315,6 +318,11 @@ static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int
                 dprintf(STDERR_FILENO, "gateway-worker: cannot join the lab's network namespace: %s\n", strerror(errno));
                 _exit(120);
         }
+        /* A program job's network namespace, made by its result endpoint: loopback only. */
+        if (r->endpoint && setns(result_endpoint_netns_fd(r->endpoint), CLONE_NEWNET) < 0) {
+                dprintf(child_fds[1], "gateway-worker: cannot join the job's network namespace: %s\n", strerror(errno));
+                _exit(120);
+        }
 
         /* Out of the way of the target numbers first, then into place (dup2 clears CLOEXEC). */
         for (int i = 0; i < N_CHILD_FDS; i++)
@@ -488,6 +496,16 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 return set_error(o, "FAILED", "INVALID_JOB", "Cannot prepare the input files in %s/input: %s",
                                  spool_path, strerror(-k));
 
+        /* With network the job reaches gatewayd itself; without, the endpoint is its way out. It
+         * makes the job's network namespace while we mount and set up limits. */
+        if (r->spec->program_token && !r->spec->network) {
+                k = result_endpoint_start(r->spool_fd, r->spec->id ?: "", r->spec->program_token,
+                                          r->opts->limits.result_max, &r->endpoint);
+                if (k < 0)
+                        return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot start the job's result endpoint: %s",
+                                         strerror(-k));
+        }
+
         k = image_mount_acquire(r->opts->runtime_dir, r->spec->image_path, &r->mount);
         if (k < 0)
                 return set_error(o, "FAILED", "IMAGE_ERROR", "%s", image_mount_last_error());
@@ -523,6 +541,12 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                         return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot open the lab's network namespace %s: %m",
                                          r->spec->netns);
         }
+        if (r->endpoint) {
+                k = result_endpoint_wait(r->endpoint);
+                if (k < 0)
+                        return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot set up the job's result endpoint: %s",
+                                         strerror(-k));
+        }
 
         if (asprintf(&data, "%s/input/data.json", spool_path) < 0 ||
             asprintf(&params, "%s/input/params.json", spool_path) < 0 ||
@@ -542,6 +566,7 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .hosts_path = r->spec->hosts,
                 .writable_path = r->spec->writable,
                 .network = r->spec->network,
+                .netns_given = r->endpoint != NULL,
                 /* /tmp's and /dev/shm's pages are charged to the job's memory cgroup, but
                  * killing processes does not free them: tmpfs that could fill the whole limit
                  * can wedge the cgroup's OOM handling (seen with cgroup v1). Half the limit for
@@ -635,6 +660,30 @@ static int supervise(Runner *r, int signal_fd, JobOutcome *o) {
         return k;
 }
 
+/* save_result's result wins over a marker's: the serverless gateway's programs save their result
+ * that way, and print what they like. The endpoint goes first, so nothing is saved after this. */
+static void take_saved_result(Runner *r, JobOutcome *o) {
+        char *saved = NULL;
+        size_t len = 0;
+        int k;
+
+        if (!r->endpoint)
+                return;
+        r->endpoint = result_endpoint_stop(r->endpoint);
+        k = result_endpoint_take_result(r->spool_fd, r->opts->limits.result_max, &saved, &len);
+        if (k < 0) {
+                job_output_note(r->output, "warning", "Cannot read the result saved by the job: %s", strerror(-k));
+                return;
+        }
+        if (!saved)
+                return;
+        if (o->result)
+                job_output_note(r->output, "notice", "The result saved by save_result replaces the one printed with a marker.");
+        free(o->result);
+        o->result = saved;
+        o->result_len = len;
+}
+
 static void runner_done(Runner *r) {
         safe_close(r->fd_out);
         safe_close(r->fd_err);
@@ -647,6 +696,7 @@ static void runner_done(Runner *r) {
         /* Before the job's cgroup goes: its tmpfs pages are charged to it. */
         result_dir_free(r->results);
         safe_close(r->netns_fd);
+        r->endpoint = result_endpoint_stop(r->endpoint);
         job_cgroup_free(r->cgroup);
         if (r->mount)
                 (void) image_mount_release(r->mount);
@@ -699,6 +749,7 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
         result = job_output_result(r.output, &o->result_len);
         if (result)
                 o->result = strndup(result, o->result_len);
+        take_saved_result(&r, o);
         (void) job_output_finish_log(r.output, &o->log_dropped);
         runner_done(&r);
         return k < 0 ? k : 0;

@@ -161,7 +161,7 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 if (r >= 0)
                         r = argv_addf(&a, "%d", p->seccomp_fd);
         }
-        if (r >= 0 && !p->network)
+        if (r >= 0 && !p->network && !p->netns_given)
                 r = argv_add(&a, "--unshare-net");
         if (r >= 0 && p->hostname)
                 r = argv_addv(&a, 2, "--hostname", p->hostname);

@@ -48,6 +48,8 @@ typedef struct SandboxParams {
         const char *hosts_path;         /* lab members: bound read-only at /etc/hosts (NULL: none) */
         const char *writable_path;      /* lab members: bound read-write at SANDBOX_WRITABLE_PATH */
         bool network;
+        bool netns_given;               /* bwrap runs in a network namespace made for the job
+                                         * (job-result-endpoint.h): no --unshare-net */
         uint64_t tmp_size;              /* bytes of /tmp; 0: tmpfs's default */
         uint64_t shm_size;              /* bytes of /dev/shm; 0: tmpfs's default */
         int json_status_fd;             /* fd numbers as the bwrap process will see them */

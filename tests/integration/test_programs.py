@@ -37,6 +37,58 @@ echo started
 sleep 60
 """
 
+# save_result as the serverless gateway's client does it (client/qiskit_serverless/core/job.py):
+# POST "$ENV_JOB_GATEWAY_HOST/api/v1/jobs/$ENV_JOB_ID_GATEWAY/result/" with the bearer token and
+# the form field result=json.dumps(result) — here with the stdlib instead of requests. The
+# arguments say what to send; every answer is printed and the last line is the PlanQK result.
+SAVE_PY = """import http.client, json, os, socket, urllib.parse
+args = json.loads(os.environ["ENV_JOB_ARGUMENTS"])
+host = urllib.parse.urlsplit(os.environ["ENV_JOB_GATEWAY_HOST"])
+job = os.environ["ENV_JOB_ID_GATEWAY"]
+mine = os.environ["ENV_JOB_GATEWAY_TOKEN"]
+
+def post(token=mine, job=job, body=None, ctype="application/x-www-form-urlencoded"):
+    if body is None:
+        body = urllib.parse.urlencode({"result": json.dumps(args.get("result"))})
+    c = http.client.HTTPConnection(host.hostname, host.port or 80, timeout=10)
+    c.request("POST", f"/api/v1/jobs/{job}/result/", body=body,
+              headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+    r = c.getresponse()
+    return [r.status, json.loads(r.read() or "null")]
+
+out = {}
+for name in args.get("tries", []):
+    if name == "forged":
+        out[name] = post(token="0" * 64)
+    elif name == "other":
+        out[name] = post(token=args["other"])
+    elif name == "other-path":
+        out[name] = post(job=args["other_job"])
+    elif name == "no-token":
+        out[name] = post(token="")
+    elif name == "json":
+        out[name] = post(body=json.dumps({"result": args["result"]}), ctype="application/json")
+    elif name == "bad-json":
+        out[name] = post(body="result=%7Bnope", ctype="application/x-www-form-urlencoded")
+    elif name == "save":
+        out[name] = post()
+    elif name == "save-again":
+        out[name] = post(body=urllib.parse.urlencode({"result": json.dumps({"second": True})}))
+for port in args.get("ports", []):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        out[f"port {port}"] = "connected"
+    except OSError as e:
+        out[f"port {port}"] = type(e).__name__
+print("PlanQK:Job:Result: " + json.dumps({"answers": out, "token": mine, "host": os.environ["ENV_JOB_GATEWAY_HOST"]}))
+"""
+
+# Runs for a while after printing a marker result (the time a test needs to save one from outside).
+WAIT_PY = """import time
+print('PlanQK:Job:Result: {"marker": 1}', flush=True)
+time.sleep(3)
+"""
+
 
 DOCS = [openapi.load(os.path.join(procs.source_dir(), "docs", n)) for n in ("openapi-programs.yaml", "openapi-jobs.yaml")]
 
@@ -70,7 +122,7 @@ def checked_http(http):
 def python_layer():
     """/usr/bin/python3, its libraries and the stdlib files that 'import json, os, sys' loads
     (with site): a few MiB instead of the whole stdlib."""
-    probe = ("import json, os, sys, encodings.latin_1, encodings.ascii\n"
+    probe = ("import json, os, sys, encodings.latin_1, encodings.ascii, http.client, urllib.parse, encodings.idna\n"
              "for m in list(sys.modules.values()):\n"
              "    f = getattr(m, '__file__', None)\n"
              "    if f: print(f)\n")
@@ -95,6 +147,13 @@ def python_layer():
         with open(real, "rb") as f:
             layer.file(rel, f.read(), mode=mode)
 
+    # what pip would have installed: the declared dependencies are checked against these names
+    for dist in ("qiskit-1.2.0.dist-info", "qiskit_aer-0.15.1.dist-info", "numpy-1.24.2.egg-info"):
+        for d in ("usr/lib/python3", "usr/lib/python3/dist-packages", f"usr/lib/python3/dist-packages/{dist}"):
+            if d not in made:
+                layer.dir(d)
+                made.add(d)
+        layer.file(f"usr/lib/python3/dist-packages/{dist}/METADATA", b"Metadata-Version: 2.1\n")
     add(PYTHON, 0o755)
     for f in sorted(libs):
         add(f, 0o755)
@@ -268,6 +327,166 @@ class ProgramsTest(StackTestCase):
         done = self.wait_status(job["id"])
         self.assertEqual(done["status"], "FAILED")
         self.assertIn("SyntaxError", self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body)
+
+    def job_token(self, job_id):
+        """The token gatewayd mints for a job: HMAC-SHA256 over the job id (docs/programs.md)."""
+        import hashlib
+        import hmac
+        with open(os.path.join(self.gw.state_dir, "job-token.key"), "rb") as f:
+            key = f.read()
+        return hmac.new(key, b"gatewayd job result token 1\n" + job_id.encode(), hashlib.sha256).hexdigest()
+
+    def run_save(self, arguments, status="SUCCEEDED"):
+        job = self.run_program("saver", {"arguments": arguments}).json
+        done = self.wait_status(job["id"])
+        log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body
+        self.assertEqual(done["status"], status, log)
+        return job["id"], log
+
+    def test_save_result_from_inside_the_job(self):
+        self.upload("saver", tar_of([{"name": "main.py", "data": SAVE_PY}]))
+        # as the client does it: the saved result is the job's result, over the marker's
+        jid, log = self.run_save({"tries": ["save"], "result": {"counts": {"00": 7}, "ok": True}})
+        self.assertEqual(self.result(jid), {"counts": {"00": 7}, "ok": True})
+        self.assertIn("replaces the one printed with a marker", log)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.USER).json["status"], "SUCCEEDED")
+        # the saved result was taken out of the spool
+        spool = os.path.join(self.gw.state_dir, "jobs", jid)
+        if os.path.isdir(spool):
+            self.assertFalse(os.path.exists(os.path.join(spool, "saved-result.json")))
+        # a JSON body ({"result": <value>}) too; a second save replaces the first
+        jid, _ = self.run_save({"tries": ["json", "save-again"], "result": [1, 2]})
+        self.assertEqual(self.result(jid), {"second": True})
+        jid, _ = self.run_save({"tries": ["json"], "result": [1, 2]})
+        self.assertEqual(self.result(jid), [1, 2])
+
+    def test_save_result_refusals_and_no_network(self):
+        self.upload("saver", tar_of([{"name": "main.py", "data": SAVE_PY}]))
+        first, _ = self.run_save({"tries": []})
+        other = self.job_token(first)
+        # the registry and gatewayd's TCP listener are on the host's loopback: not the job's
+        ports = [self.registry.port, self.tcp_port]
+        jid, log = self.run_save({"tries": ["forged", "other", "other-path", "no-token", "bad-json"],
+                                  "other": other, "other_job": first, "ports": ports})
+        r = self.result(jid)
+        a = r["answers"]
+        self.assertEqual(r["host"], "http://127.0.0.1:80")
+        self.assertEqual(r["token"], self.job_token(jid))
+        self.assertNotEqual(r["token"], other)
+        self.assertEqual(a["forged"], [401, {"message": "Invalid token."}])
+        self.assertEqual(a["other"], [401, {"message": "Invalid token."}])
+        self.assertEqual(a["no-token"][0], 401)
+        self.assertEqual(a["other-path"][0], 404)
+        self.assertEqual(a["bad-json"][0], 400)
+        for p in ports:
+            self.assertEqual(a[f"port {p}"], "ConnectionRefusedError", log)
+        # nothing was saved: the marker's result stands
+        self.assertNotIn("replaces", log)
+        # finished: the endpoint went with the job, and gatewayd's route refuses the token now
+        r = self.save_via_gatewayd(jid, self.job_token(jid), {"late": True})
+        self.assertEqual(r, (409, {"message": "The job has finished: its result can no longer be saved."}))
+        self.assertEqual(self.result(jid)["answers"], a)
+        self.assertServing()
+
+    def save_via_gatewayd(self, job_id, token, result, tcp=False):
+        import http.client
+        body = urllib.parse.urlencode({"result": json.dumps(result)})
+        headers = {"Authorization": "Bearer " + token, "Content-Type": "application/x-www-form-urlencoded"}
+        if not tcp:
+            r = self.gw.http("POST", f"/api/v1/jobs/{job_id}/result/", body, as_user=users.OTHER,
+                             headers={"Authorization": headers["Authorization"]}, content_type=headers["Content-Type"])
+            return r.status, r.json
+        conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
+        try:
+            conn.request("POST", f"/api/v1/jobs/{job_id}/result/", body=body, headers=headers)
+            r = conn.getresponse()
+            return r.status, json.loads(r.read())
+        finally:
+            conn.close()
+
+    def test_save_result_through_gatewayd(self):
+        """The same route on gatewayd's listeners takes the job's token (and nothing else) while it runs."""
+        self.upload("waiter", tar_of([{"name": "main.py", "data": WAIT_PY}]))
+        job = self.run_program("waiter").json
+        self.wait_status(job["id"], ("RUNNING",))
+        token = self.job_token(job["id"])
+        self.assertEqual(self.save_via_gatewayd(job["id"], "0" * 64, {"x": 1}, tcp=True)[0], 401)
+        self.assertEqual(self.save_via_gatewayd(job["id"], token[:-1] + "0", {"x": 1})[0], 401)
+        self.assertEqual(self.save_via_gatewayd("0" * 8, token, {"x": 1})[0], 401)
+        # a user's gatewayd token is no job token
+        user_token = self.gw.http("POST", "/v1/tokens", {"scope": ["read", "submit"]}, as_user=users.USER).json["token"]
+        self.assertEqual(self.save_via_gatewayd(job["id"], user_token, {"x": 1}, tcp=True)[0], 401)
+        # bad bodies: 400, and gatewayd keeps serving
+        for body, ctype in (("result=%7Bnope", "application/x-www-form-urlencoded"), ('{"other": 1}', "application/json"),
+                            ("result=%5B1%2C", "application/x-www-form-urlencoded"), ("nothing", "text/plain")):
+            r = self.gw.http("POST", f"/api/v1/jobs/{job['id']}/result/", body, as_user=users.USER,
+                             headers={"Authorization": "Bearer " + token}, content_type=ctype)
+            self.assertEqual(r.status, 400, r.body)
+            self.assertIn("message", r.json)
+        self.assertServing()
+        # over TCP, without any identity: the token is the credential
+        self.assertEqual(self.save_via_gatewayd(job["id"], token, {"saved": "over tcp"}, tcp=True),
+                         (200, {"message": "Result saved."}))
+        done = self.wait_status(job["id"])
+        self.assertEqual(done["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job["id"]), {"saved": "over tcp"})
+        self.assertEqual(self.save_via_gatewayd(job["id"], token, {"x": 1})[0], 409)
+
+    def test_dependencies_checked_against_the_image(self):
+        art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+        before = self.program_dirs()
+        cases = [
+            (["qiskit>=2"], "'qiskit>=2' (installed: qiskit 1.2.0)"),
+            (["qiskit", "nosuchpkg==1.0"], "'nosuchpkg==1.0' (not installed)"),
+            (["numpy<1.20", "Qiskit-Aer~=0.14.0"], "'Qiskit-Aer~=0.14.0' (installed: qiskit-aer 0.15.1)"),
+            (["qiskit @ https://example.invalid/q.whl"], "URL requirements are not supported"),
+            (["qiskit >>= 1"], "cannot be read"),
+        ]
+        for deps, words in cases:
+            with self.subTest(deps=deps):
+                r = self.upload("deps", art, dependencies=deps, status=400)
+                self.assertError(r, 400, "InvalidArgument", words)
+                if "installed" in words:
+                    self.assertIn("no network installs", r.json["error"]["message"])
+                self.assertEqual(self.gw.http("GET", "/v1/programs/deps", as_user=users.USER).status, 404)
+        # nothing kept of a refused upload (the base image was pulled to check, as for a job)
+        self.assertEqual(self.program_dirs(), before)
+        self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
+        # satisfied: names compare normalized, versions by PEP 440's order
+        p = self.upload("deps", art, dependencies=["qiskit>=1.0,<2", "qiskit_aer==0.15.*", "NumPy (>=1.24)",
+                                                   "qiskit[visualization]; python_version >= '3.9'"]).json
+        self.assertEqual(len(p["dependencies"]), 4)
+        job = self.run_program("deps").json
+        self.assertEqual(self.wait_status(job["id"])["status"], "SUCCEEDED")
+        self.assertServing()
+
+    def test_dependencies_without_program_image(self):
+        """Without ProgramImage nothing can be checked: refused, and nothing is kept."""
+        from harness.bus import PrivateBus
+        from harness.gatewayd import Gatewayd
+        from harness.polkit import Polkit
+        config = {k: v for k, v in self.config.items() if k not in ("ProgramImage", "Listen")}
+        bus = PrivateBus().start()
+        polkit = gw = None
+        try:
+            polkit = Polkit(bus).start()
+            gw = Gatewayd(mode="direct", bus=bus, config=config)
+            gw.start()
+            art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+            r = gw.http("POST", "/v1/programs?title=d&entrypoint=main.py&dependencies=%5B%22qiskit%22%5D", art,
+                        as_user=users.USER, content_type="application/gzip")
+            self.assertError(r, 400, "InvalidArgument", "ProgramImage")
+            self.assertEqual([d for d in os.listdir(os.path.join(gw.state_dir, "programs")) if d != ".uploads"], [])
+            # without dependencies the upload needs no image
+            r = gw.http("POST", "/v1/programs?title=d&entrypoint=main.py", art, as_user=users.USER,
+                        content_type="application/gzip")
+            self.assertEqual(r.status, 201, r.body)
+        finally:
+            if gw is not None:
+                gw.stop(check=True)
+            if polkit is not None:
+                polkit.stop()
+            bus.stop()
 
     def test_other_user_sees_nothing(self):
         self.upload("private", tar_of([{"name": "main.py", "data": MAIN_PY}]))

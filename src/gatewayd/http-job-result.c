@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* POST /api/v1/jobs/{id}/result/: the serverless gateway's in-job save_result, taken with the
+ * job's own token (job-token.h) instead of an identity. A program job normally reaches the
+ * worker's endpoint in its own network namespace (src/worker/job-result-endpoint.h); this is the
+ * same route on gatewayd's listeners, for whoever holds the token while the job runs (a job with
+ * network, a helper of the job's owner). It writes what the worker's endpoint writes: the spool's
+ * saved-result.json, which the worker takes as the job's result when the job ends. The answers
+ * have the serverless gateway's shape ({"message": ...}). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "fs-util.h"
+#include "http-api.h"
+#include "http-auth.h"
+#include "http-form.h"
+#include "http-server.h"
+#include "job-registry.h"
+#include "job-token.h"
+#include "json-util.h"
+#include "log.h"
+#include "manager.h"
+#include "spool-layout.h"
+
+
+static void reply_message(HttpRequest *req, unsigned status, const char *message) {
+        json_object *o = json_object_new_object();
+
+        if (o)
+                json_object_object_add(o, "message", json_object_new_string(message));
+        http_request_reply_json(req, status, o);
+        if (status == 401)
+                http_request_add_header(req, "WWW-Authenticate", "Bearer");
+}
+
+static const char *bearer(HttpRequest *req) {
+        const char *a = http_request_header(req, "Authorization");
+
+        if (!a || strncasecmp(a, "Bearer ", 7) != 0)
+                return NULL;
+        return a + 7 + strspn(a + 7, " ");
+}
+
+/* The result's JSON text: the client's form field result=json.dumps(result), or a JSON body
+ * {"result": <JSON text as a string, or any value>}. */
+static int body_result(HttpRequest *req, char **ret) {
+        const char *type = http_request_header(req, "Content-Type");
+        _cleanup_(json_object_putp) json_object *o = NULL, *parsed = NULL;
+        _cleanup_free_ char *text = NULL;
+        const char *reason;
+        size_t offset;
+        json_object *v;
+
+        if (!req->body)
+                return -EINVAL;
+        if (type && form_content_type_is_urlencoded(type)) {
+                if (form_get(req->body, req->body_size, "result", &text) < 0)
+                        return -EINVAL;
+        } else {
+                if (json_parse_untrusted(req->body, req->body_size, &o, &offset, &reason) < 0 ||
+                    !json_object_object_get_ex(o, "result", &v))
+                        return -EINVAL;
+                text = strdup(json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                              : json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                if (!text)
+                        return -ENOMEM;
+        }
+        /* Stored as json-c writes it back: valid JSON as a marker result must be, even where
+         * json-c's reader is lenient (single quotes). */
+        if (json_parse_untrusted(text, strlen(text), &parsed, &offset, &reason) < 0)
+                return -EINVAL;
+        *ret = strdup(parsed ? json_object_to_json_string_ext(parsed, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                             : "null");
+        return *ret ? 0 : -ENOMEM;
+}
+
+void http_save_job_result(HttpRequest *req, char **captures) {
+        Manager *m = req->manager;
+        const char *token = bearer(req);
+        _cleanup_free_ char *result = NULL;
+        _cleanup_close_ int dir_fd = -1;
+        Job *j;
+        int r;
+
+        /* One answer for "no such job" and "not its token": a token names exactly one job. */
+        j = job_registry_get(m, captures[0]);
+        if (!token || !j || !j->program_id || !job_token_verify(m->state_dir, captures[0], token)) {
+                /* counts as a failed authentication of the address, as any guessed credential */
+                http_request_auth_failed(req, "job token", "invalid token");
+                return reply_message(req, 401, "Invalid token.");
+        }
+        if (job_state_is_terminal(j->state))
+                return reply_message(req, 409, "The job has finished: its result can no longer be saved.");
+        if (body_result(req, &result) < 0)
+                return reply_message(req, 400, "The body has no valid 'result' (a form field or a JSON object's key, holding JSON).");
+        if (strlen(result) > m->config->result_max)
+                return reply_message(req, 413, "The result is larger than ResultMax.");
+
+        dir_fd = j->spool_dir ? open(j->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (dir_fd < 0)
+                return reply_message(req, 409, "The job's spool is not on this machine: save the result from inside the job.");
+        /* The worker has written the outcome (gatewayd has yet to read it): too late. A save
+         * between the worker taking the saved result and writing exit.json is lost. */
+        if (faccessat(dir_fd, SPOOL_EXIT, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                return reply_message(req, 409, "The job has finished: its result can no longer be saved.");
+        r = write_file_atomic_at(dir_fd, SPOOL_SAVED_RESULT, result, strlen(result), 0600);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot save the result of job %s: %m", j->id);
+                return reply_message(req, 500, "The result could not be stored.");
+        }
+        reply_message(req, 200, "Result saved.");
+}
