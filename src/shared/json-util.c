@@ -34,9 +34,15 @@ int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_
         json_tokener *tok;
         json_object *o;
         enum json_tokener_error jerr;
-        size_t end, nul;
+        size_t end, nul, offset_unused;
+        const char *reason_unused;
         bool complete;
 
+        /* Callers that only want the verdict pass NULL for where and why. */
+        if (!ret_offset)
+                ret_offset = &offset_unused;
+        if (!ret_reason)
+                ret_reason = &reason_unused;
         *ret = NULL;
         *ret_offset = 0;
         *ret_reason = NULL;

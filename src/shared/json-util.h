@@ -11,7 +11,8 @@
  * and no string or key may contain "\u0000": json-c keeps such a string whole, but everything
  * that reads it as a C string (names, keys, paths, references) would see it cut short, so what
  * was validated would not be what is used. Returns 0 and the value (NULL for "null"), or
- * -EBADMSG with the offset of the problem and a static description, or -ENOMEM. */
+ * -EBADMSG with the offset of the problem and a static description (ret_offset and ret_reason
+ * may be NULL), or -ENOMEM. */
 int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_t *ret_offset,
                          const char **ret_reason);
 

@@ -66,6 +66,19 @@ START_TEST(test_nul_escape) {
 }
 END_TEST
 
+/* Callers that want only the verdict pass NULL for where and why. */
+START_TEST(test_verdict_only) {
+        json_object *o = NULL;
+
+        ck_assert_int_eq(json_parse_untrusted("{\"a\": 1} x", 10, &o, NULL, NULL), -EBADMSG);
+        ck_assert_ptr_null(o);
+        ck_assert_int_eq(json_parse_untrusted("[\"\\u0000\"]", 10, &o, NULL, NULL), -EBADMSG);
+        ck_assert_int_eq(json_parse_untrusted("[1]", 3, &o, NULL, NULL), 0);
+        ck_assert_int_eq(json_object_array_length(o), 1);
+        json_object_put(o);
+}
+END_TEST
+
 START_TEST(test_malformed) {
         parse_bad("{\"name\": \"x\", ", 14, 14, "end of input");
         parse_bad("{\"a\":1}}", 8, 7, "after the document");
@@ -86,6 +99,7 @@ int main(void) {
         tcase_add_test(tc, test_documents);
         tcase_add_test(tc, test_nul_escape);
         tcase_add_test(tc, test_malformed);
+        tcase_add_test(tc, test_verdict_only);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }
