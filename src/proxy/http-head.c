@@ -31,6 +31,17 @@ static bool is_field_value(const char *s, size_t n) {
         return true;
 }
 
+/* n bytes of a buffer that has no terminator of its own, as a string. */
+static char *memdup_str(const char *p, size_t n) {
+        char *s = malloc(n + 1);
+
+        if (!s)
+                return NULL;
+        memcpy(s, p, n);
+        s[n] = 0;
+        return s;
+}
+
 HttpHead *http_head_free(HttpHead *h) {
         if (!h)
                 return NULL;
@@ -62,9 +73,9 @@ static int parse_request_line(HttpHead *h, const char *line, size_t n) {
                 return -EBADMSG;
         if ((size_t) (line + n - sp2 - 1) != 8 || (strncmp(sp2 + 1, "HTTP/1.1", 8) != 0 && strncmp(sp2 + 1, "HTTP/1.0", 8) != 0))
                 return -EBADMSG;
-        h->method = strndup(line, (size_t) (sp1 - line));
-        h->target = strndup(sp1 + 1, (size_t) (sp2 - sp1 - 1));
-        h->version = strndup(sp2 + 1, 8);
+        h->method = memdup_str(line, (size_t) (sp1 - line));
+        h->target = memdup_str(sp1 + 1, (size_t) (sp2 - sp1 - 1));
+        h->version = memdup_str(sp2 + 1, 8);
         return h->method && h->target && h->version ? 0 : -ENOMEM;
 }
 
@@ -88,8 +99,8 @@ static int parse_field(HttpHead *h, const char *line, size_t n) {
                 return -ENOMEM;
         h->fields = f;
         f[h->n_fields] = (HttpHeadField) {
-                .name = strndup(line, (size_t) (colon - line)),
-                .value = strndup(v, (size_t) (end - v)),
+                .name = memdup_str(line, (size_t) (colon - line)),
+                .value = memdup_str(v, (size_t) (end - v)),
         };
         h->n_fields++;
         return f[h->n_fields - 1].name && f[h->n_fields - 1].value ? 0 : -ENOMEM;
