@@ -24,6 +24,8 @@ __gatewayctl_list() {
                                   awk '{ print $2 }' ;;
                 clients)  COLUMNS=100000 "$ctl" --no-legend --no-ask-password client list 2>/dev/null |
                                   awk '{ print $1 }' ;;
+                labs)     COLUMNS=100000 "$ctl" --no-legend --no-ask-password lab list 2>/dev/null |
+                                  awk '{ print $1 }' ;;
         esac
 }
 
@@ -45,8 +47,9 @@ _gatewayctl() {
                 [node]='drain resume'
                 [client]='create list rm'
                 [program]='upload list rm run'
+                [lab]='put list show rm'
         )
-        local top='services service pull images image rmi submit jobs job result logs cancel token client program platforms platform nodes node status help'
+        local top='services service pull images image rmi submit jobs job result logs cancel token client program platforms platform nodes node lab status help'
         local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--name|--title|--arg)'
 
         # The words before the cursor that are not options or their values: the verb (and its
@@ -110,6 +113,7 @@ _gatewayctl() {
                         'client create')  opts+=' --name= --scope= --quiet -q' ;;
                         'program upload') opts+=' --entrypoint= --title= --arg=' ;;
                         'program run')    opts+=' --arg= --wait' ;;
+                        'lab put')        opts+=' --quiet -q' ;;
                 esac
                 COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
                 [[ ${COMPREPLY[0]} == *= ]] && compopt -o nospace 2>/dev/null
@@ -140,6 +144,9 @@ _gatewayctl() {
                                                  (( nargs == 1 )) && what=nodes ;;
                 'client rm')                     what=clients ;;
                 'program upload')                (( nargs == 0 )) && { _filedir -d; return 0; } ;;
+                'lab show')                      (( nargs == 0 )) && what=labs ;;
+                'lab rm')                        what=labs ;;
+                'lab put')                       (( nargs == 0 )) && _filedir ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then

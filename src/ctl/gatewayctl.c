@@ -12,6 +12,7 @@
 #include "ctl-programs.h"
 #include "ctl-services.h"
 #include "ctl-status.h"
+#include "ctl-labs.h"
 #include "ctl-tokens.h"
 #include "ctl-clients.h"
 #include "ctl-util.h"
@@ -470,6 +471,44 @@ static const char help_client_rm[] =
         "\n"
         "Example:\n"
         "  gatewayctl client rm gwc_3f2a9c0b1d4e5f60\n";
+static const char help_lab_put[] =
+        "Creates a lab or replaces its definition (docs/labs.md) from a JSON file (\"-\" for\n"
+        "standard input) with the lab's \"name\", \"members\" and optionally \"description\",\n"
+        "\"instructions\", \"lifetime\" and \"limits\". The whole definition is replaced.\n"
+        "Needs the polkit action org.gatewayd.manage-labs.\n"
+        "\n"
+        "Options:\n"
+        "  -q --quiet             Print nothing on success\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab put web-lab.json\n";
+
+static const char help_lab_list[] =
+        "Lists the lab definitions, sorted by name: NAME, MEMBERS (how many), LIFETIME of\n"
+        "an instance and DESCRIPTION.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print a JSON array of the full records instead\n"
+        "     --no-legend        Print neither the header line nor the count\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab list\n";
+
+static const char help_lab_show[] =
+        "Shows one lab definition, one field per line.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print the record as JSON instead (as the HTTP API does)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab show web-lab --json\n";
+
+static const char help_lab_rm[] =
+        "Removes lab definitions; instances that exist keep running until they end.\n"
+        "Needs the polkit action org.gatewayd.manage-labs.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab rm web-lab\n";
 
 static int verb_help(int argc, char *argv[], char *tail[]);
 
@@ -563,6 +602,14 @@ static const Verb verbs[] = {
           "program rm TITLE...", "Remove programs", help_program_rm },
         { { "program", "run" }, 1, 1, OPT_ARG | OPT_WAIT | OPT_JSON, false, false, verb_program_run,
           "program run TITLE [--arg=K=V...]", "Run a program as a job", help_program_run },
+        { { "lab", "put" }, 1, 1, OPT_QUIET, false, false, verb_lab_put,
+          "lab put FILE", "Create or replace a lab", help_lab_put },
+        { { "lab", "list" }, 0, 0, OPT_JSON, false, false, verb_lab_list,
+          "lab list", "List labs", help_lab_list },
+        { { "lab", "show" }, 1, 1, OPT_JSON, false, false, verb_lab_show,
+          "lab show NAME", "Show a lab", help_lab_show },
+        { { "lab", "rm" }, 1, VERB_ANY, 0, false, false, verb_lab_remove,
+          "lab rm NAME...", "Remove labs", help_lab_rm },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,

@@ -2,6 +2,7 @@
 #include "bus-client.h"
 #include "bus-image.h"
 #include "bus-job.h"
+#include "bus-lab.h"
 #include "bus-manager.h"
 #include "bus-platform.h"
 #include "bus-program.h"
@@ -226,6 +227,23 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("o", path), bus_method_run_program, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemoveProgram", SD_BUS_ARGS("s", title),
                                 SD_BUS_NO_RESULT, bus_method_remove_program, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* labs (bus-lab.c) */
+        SD_BUS_METHOD_WITH_ARGS("ListLabs", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sso)", labs), bus_method_list_labs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetLab", SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("s", json), bus_method_get_lab, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PutLab", SD_BUS_ARGS("s", name, "s", spec_json),
+                                SD_BUS_RESULT("o", path, "b", created), bus_method_put_lab, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveLab", SD_BUS_ARGS("s", name),
+                                SD_BUS_NO_RESULT, bus_method_remove_lab, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartLabInstance", SD_BUS_ARGS("s", lab),
+                                SD_BUS_RESULT("s", json), bus_method_start_lab_instance, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListLabInstances", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("s", json), bus_method_list_lab_instances, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetLabInstance", SD_BUS_ARGS("s", id),
+                                SD_BUS_RESULT("s", json), bus_method_get_lab_instance, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveLabInstance", SD_BUS_ARGS("s", id),
+                                SD_BUS_NO_RESULT, bus_method_remove_lab_instance, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobNew", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("s", id, "o", path), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ServiceNew", SD_BUS_ARGS("s", name, "o", path), 0),
@@ -310,6 +328,9 @@ int bus_manager_register(Manager *m) {
         if (r < 0)
                 return r;
         r = bus_platform_register(m);
+        if (r < 0)
+                return r;
+        r = bus_lab_register(m);
         if (r < 0)
                 return r;
         return bus_job_register(m);

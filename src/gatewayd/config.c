@@ -1098,6 +1098,8 @@ static const Field config_fields[] = {
         { "MaxRequestBody",           dispatch_size_nonzero, offsetof(Config, max_request_body) },
         { "JobsPerUser",              dispatch_unsigned,     offsetof(Config, jobs_per_user) },
         { "ActiveJobsPerUser",        dispatch_unsigned,     offsetof(Config, active_jobs_per_user) },
+        { "LabInstancesPerUser",      dispatch_unsigned,     offsetof(Config, lab_instances_per_user) },
+        { "LabTokenLifetime",         dispatch_duration,     offsetof(Config, lab_token_lifetime_sec) },
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "ConnectionsPerUser",       dispatch_positive,     offsetof(Config, connections_per_user) },
         { "ConnectionsMax",           dispatch_positive,     offsetof(Config, connections_max) },
@@ -1162,6 +1164,8 @@ static Config *config_alloc(void) {
                 /* the serverless gateway's LIMITS_JOBS_PER_USER and LIMITS_ACTIVE_JOBS_PER_USER */
                 .jobs_per_user = 2,
                 .active_jobs_per_user = 50,
+                .lab_instances_per_user = 2,
+                .lab_token_lifetime_sec = 600,
                 .max_clusters = 4,
                 .connections_per_user = 64,
                 .connections_max = 4096,

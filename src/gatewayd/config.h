@@ -90,6 +90,8 @@ typedef struct Config {
         char *worker_path;                /* "WorkerPath", NULL = next to gatewayd */
         uint64_t max_request_body;        /* "MaxRequestBody" bytes, default 1 MiB */
         unsigned jobs_per_user;           /* "JobsPerUser": running (PENDING+RUNNING) per user, 2, 0 = unlimited */
+        uint64_t lab_token_lifetime_sec;  /* "LabTokenLifetime": lab access tokens live this long, 10 min */
+        unsigned lab_instances_per_user;  /* "LabInstancesPerUser": unfinished lab instances per user, 2, 0 = unlimited */
         unsigned active_jobs_per_user;    /* "ActiveJobsPerUser": unfinished per user, 50, 0 = unlimited */
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         unsigned connections_per_user;    /* "ConnectionsPerUser" HTTP connections per peer uid, 64 */

@@ -131,6 +131,29 @@ const char * const db_migrations[] = {
         ") STRICT;"
         "ALTER TABLE jobs ADD COLUMN program_id TEXT;"
         "ALTER TABLE jobs ADD COLUMN program TEXT;",
+        /* labs (issue 12): definitions, as the JSON spec a client sent (lab.c), like services. */
+        "CREATE TABLE labs ("
+        "  name TEXT PRIMARY KEY NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  updated_usec INTEGER NOT NULL"
+        ") STRICT;"
+        /* lab instances: spec is the lab's definition as it was when the instance was created. */
+        "CREATE TABLE lab_instances ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  lab TEXT NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  gid INTEGER NOT NULL,"
+        "  state TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  started_usec INTEGER NOT NULL DEFAULT 0,"
+        "  expires_usec INTEGER NOT NULL,"
+        "  ended_usec INTEGER NOT NULL DEFAULT 0,"
+        "  error TEXT,"
+        "  removing INTEGER NOT NULL DEFAULT 0"        /* DELETE asked: the row goes once stopped */
+        ") STRICT;"
+        "CREATE INDEX lab_instances_uid ON lab_instances (uid);",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -51,6 +51,17 @@ void http_create_client(HttpRequest *req, char **captures);
 void http_list_clients(HttpRequest *req, char **captures);
 void http_remove_client(HttpRequest *req, char **captures);
 void http_oauth_token(HttpRequest *req, char **captures);
+/* Lab definitions (http-labs.c) */
+void http_list_labs(HttpRequest *req, char **captures);
+void http_get_lab(HttpRequest *req, char **captures);
+void http_put_lab(HttpRequest *req, char **captures);
+void http_remove_lab(HttpRequest *req, char **captures);
+void http_create_lab_instance(HttpRequest *req, char **captures);
+void http_list_lab_instances(HttpRequest *req, char **captures);
+void http_get_lab_instance(HttpRequest *req, char **captures);
+void http_remove_lab_instance(HttpRequest *req, char **captures);
+void http_lab_instance_token(HttpRequest *req, char **captures);
+void http_lab_instance_access(HttpRequest *req, char **captures);
 
 /* PlanQK service API (http-planqk.c, docs/openapi-planqk.yaml) */
 void http_planqk_health(HttpRequest *req, char **captures);

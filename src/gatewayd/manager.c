@@ -10,6 +10,7 @@
 #include "http-api.h"
 #include "http-server.h"
 #include "image-registry.h"
+#include "lab-access.h"
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
@@ -17,6 +18,8 @@
 #include "polkit.h"
 #include "program-registry.h"
 #include "registry-events.h"
+#include "lab-instance.h"
+#include "lab-registry.h"
 #include "service-registry.h"
 
 #define BUS_NAME "org.gatewayd.Gateway1"
@@ -85,6 +88,9 @@ Manager *manager_free(Manager *m) {
         platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);
+        lab_instances_free(m);
+        lab_access_done(m);
+        lab_registry_free(m);
         http_image_streams_free(m);
         registry_subscribers_free(m);
         db_close(m->db);
@@ -240,6 +246,12 @@ static int manager_open_state(Manager *m) {
         if (r < 0)
                 return r;
         r = program_registry_load(m);
+        if (r < 0)
+                return r;
+        r = lab_registry_load(m);
+        if (r < 0)
+                return r;
+        r = lab_instances_load(m);
         if (r < 0)
                 return r;
         return job_registry_load(m);

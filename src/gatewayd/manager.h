@@ -42,6 +42,10 @@ typedef struct Manager {
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
+        Hashmap *labs;                  /* name → Lab (lab-registry.c), mirrors the committed DB rows */
+        Hashmap *lab_instances;         /* id → LabInstance (lab-instance.c) */
+        uint8_t *lab_token_key;         /* lab-access.c: the lab token key, once it was needed */
+
         Hashmap *token_cache;           /* auth-token.c: verified tokens by id */
         struct Oidc *oidc;              /* auth-oidc.c: the provider's keys, NULL when OIDC is off */
         struct MungeDecoder *munge;     /* auth-munge.c: decode threads, replay cache; NULL: no munge */

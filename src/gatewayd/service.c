@@ -44,7 +44,7 @@ bool env_name_is_valid(const char *name) {
 
 /* A registry reference is validated in depth when it is pulled; here we only keep out what can
  * never be one, so that garbage does not sit in the registry until the first job. */
-static bool image_reference_is_plausible(const char *s) {
+bool image_reference_is_plausible(const char *s) {
         size_t n = strlen(s);
 
         if (n == 0 || n > 1024)
@@ -55,7 +55,7 @@ static bool image_reference_is_plausible(const char *s) {
         return s[0] != '/' && s[0] != ':' && s[0] != '@' && s[n - 1] != '/';
 }
 
-static int strv_from_json_array(json_object *a, const char *field, char ***ret, GwError *e) {
+int strv_from_json_array(json_object *a, const char *field, char ***ret, GwError *e) {
         size_t n = json_object_array_length(a);
         _cleanup_strv_free_ char **l = calloc(n + 1, sizeof(char *));
 

@@ -41,6 +41,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Service *, service_free);
 bool service_name_is_valid(const char *name);
 bool env_name_is_valid(const char *name);
 
+/* Spec pieces shared with labs (lab.c): a plausible registry reference; a JSON array of strings
+ * (errors name field). */
+bool image_reference_is_plausible(const char *s);
+int strv_from_json_array(json_object *a, const char *field, char ***ret, GwError *e);
+
 /* Validates a spec and builds an unattached Service from it. If expected_name is set the spec's
  * "name" may be omitted but must match when present (PUT /v1/services/NAME). "createdAt" and
  * "updatedAt" are accepted and ignored, so a GET result can be edited and sent back. On failure

@@ -20,6 +20,10 @@ JobSpec *job_spec_free(JobSpec *s) {
         strv_free(s->argv);
         strv_free(s->env);
         free(s->workdir);
+        free(s->netns);
+        free(s->hostname);
+        free(s->hosts);
+        free(s->writable);
         return mfree(s);
 }
 
@@ -346,9 +350,36 @@ static int parse_ids(json_object *o, JobSpec *s, char **ret_error) {
         return 0;
 }
 
+/* A lab member: the instance's network namespace, host name, hosts file and writable layer. */
+static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
+        static const char * const allowed[] = { "netns", "hostname", "hosts", "writable", NULL };
+        int r;
+
+        if (!json_object_is_type(lab, json_type_object))
+                return fail(ret_error, "lab: expected an object");
+        r = check_keys(lab, "lab.", allowed, ret_error);
+        if (r >= 0)
+                r = get_absolute_path(lab, "netns", "lab.netns", &s->netns, ret_error);
+        if (r >= 0)
+                r = get_string(lab, "hostname", "lab.hostname", &s->hostname, ret_error);
+        if (r >= 0)
+                r = get_absolute_path(lab, "hosts", "lab.hosts", &s->hosts, ret_error);
+        if (r >= 0)
+                r = get_absolute_path(lab, "writable", "lab.writable", &s->writable, ret_error);
+        if (r < 0)
+                return r;
+        if (!s->netns || !s->hostname || !s->hosts || !s->writable)
+                return fail(ret_error, "lab: needs netns, hostname, hosts and writable");
+        if (strlen(s->hostname) > 63)
+                return fail(ret_error, "lab.hostname: longer than 63 characters");
+        /* Joining the instance's namespace is instead of a new one. */
+        s->network = true;
+        return 0;
+}
+
 int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
         static const char * const allowed[] = {
-                "id", "image", "command", "env", "workdir", "network", "resources", "uid", "gid", "program", NULL
+                "id", "image", "command", "env", "workdir", "network", "resources", "uid", "gid", "program", "lab", NULL
         };
         _cleanup_job_spec_ JobSpec *s = NULL;
         size_t env_n = 0;
@@ -411,6 +442,11 @@ int job_spec_from_json(json_object *o, JobSpec **ret, char **ret_error) {
                         return r;
                 if (!s->program_path)
                         return fail(ret_error, "program.path: missing");
+        }
+        if (json_object_object_get_ex(o, "lab", &v) && !json_object_is_type(v, json_type_null)) {
+                r = parse_lab(v, s, ret_error);
+                if (r < 0)
+                        return r;
         }
 
         *ret = TAKE_PTR(s);

@@ -31,7 +31,14 @@
  *     "program": {                           optional: a user's program (docs/programs.md)
  *       "path": "/var/lib/gatewayd/programs/ID/program.squashfs"   required, absolute; mounted
  *     }                                       read-only at /program, and the spool's
- *   }                                         input/arguments.json bound at /var/input/
+ *                                             input/arguments.json bound at /var/input/
+ *     "lab": {                               optional: the job is a member of a lab instance
+ *       "netns": "/run/gatewayd/labs/ID/netns",  joins this network namespace (implies network)
+ *       "hostname": "web",                   the sandbox's host name
+ *       "hosts": "/var/lib/.../hosts",       bound read-only at /etc/hosts
+ *       "writable": "/var/lib/.../web"       bound read-write at /var/lab (the member's layer)
+ *     }                                      every path absolute; all four required
+ *   }
  *
  * Unknown keys are rejected, so a typo in gatewayd cannot silently drop a limit. */
 
@@ -51,6 +58,11 @@ typedef struct JobSpec {
         uint64_t pids;
         uid_t uid;
         gid_t gid;
+        /* lab members (docs/labs.md): NULL for jobs */
+        char *netns;
+        char *hostname;
+        char *hosts;
+        char *writable;
 } JobSpec;
 
 JobSpec *job_spec_free(JobSpec *s);

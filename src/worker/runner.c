@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <linux/keyctl.h>
 #include <poll.h>
@@ -60,6 +61,7 @@ typedef struct Runner {
         int fd_out, fd_err, fd_json, fd_init;
         int lifeline;           /* write end: we only hold it, our death closes it */
         int seccomp_fd;         /* the job's BPF program, for bwrap --seccomp */
+        int netns_fd;           /* lab members: the instance's network namespace, joined by bwrap */
         char json_buf[4096];
         size_t json_len;
         char init_buf[64];
@@ -305,6 +307,12 @@ static _noreturn_ void child_exec(Runner *r, char **argv, char **envp, const int
          * signal that kills bwrap behind our back. */
         (void) setpgid(0, 0);
 
+        /* A lab member: bwrap (without --unshare-net) stays in the namespace it starts in. */
+        if (r->netns_fd >= 0 && setns(r->netns_fd, CLONE_NEWNET) < 0) {
+                dprintf(STDERR_FILENO, "gateway-worker: cannot join the lab's network namespace: %s\n", strerror(errno));
+                _exit(120);
+        }
+
         /* Out of the way of the target numbers first, then into place (dup2 clears CLOEXEC). */
         for (int i = 0; i < N_CHILD_FDS; i++)
                 if ((moved[i] = fcntl(child_fds[i], F_DUPFD, 10)) < 0)
@@ -450,6 +458,13 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot prepare the sandbox's seccomp filter: %s",
                                  strerror(-k));
 
+        if (r->spec->netns) {
+                r->netns_fd = open(r->spec->netns, O_RDONLY | O_CLOEXEC);
+                if (r->netns_fd < 0)
+                        return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot open the lab's network namespace %s: %m",
+                                         r->spec->netns);
+        }
+
         if (asprintf(&data, "%s/input/data.json", spool_path) < 0 ||
             asprintf(&params, "%s/input/params.json", spool_path) < 0 ||
             (r->spec->program_path && asprintf(&arguments, "%s/input/arguments.json", spool_path) < 0))
@@ -463,7 +478,9 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .program_root = r->program_mount ? image_mount_root(r->program_mount) : NULL,
                 .arguments_path = arguments,
                 .workdir = r->spec->workdir,
-                .hostname = "gatewayd-job",
+                .hostname = r->spec->hostname ?: "gatewayd-job",
+                .hosts_path = r->spec->hosts,
+                .writable_path = r->spec->writable,
                 .network = r->spec->network,
                 /* /tmp's and /dev/shm's pages are charged to the job's memory cgroup, but
                  * killing processes does not free them: tmpfs that could fill the whole limit
@@ -567,6 +584,7 @@ static void runner_done(Runner *r) {
         safe_close(r->sandbox_pidfd);
         safe_close(r->lifeline);
         safe_close(r->seccomp_fd);
+        safe_close(r->netns_fd);
         job_cgroup_free(r->cgroup);
         if (r->mount)
                 (void) image_mount_release(r->mount);
@@ -587,6 +605,7 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
                 .fd_out = -1, .fd_err = -1, .fd_json = -1, .fd_init = -1,
                 .lifeline = -1,
                 .seccomp_fd = -1,
+                .netns_fd = -1,
         };
         const char *result;
         int k;

@@ -85,8 +85,10 @@ static int compare_names(const struct dirent **a, const struct dirent **b) {
 }
 
 /* Binds (or re-creates, for symlinks) each entry of host directory src at dest (no trailing
- * "/"; "" for the root). */
-static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var) {
+ * "/"; "" for the root). lab (a lab member): /etc is rebuilt like /var, so that the instance's
+ * hosts file can be bound at /etc/hosts whether or not the image has one, and the image's
+ * /etc/hosts and /var/lab make way for the instance's. */
+static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var, bool lab) {
         struct dirent **names = NULL;
         int n, r = 0;
 
@@ -107,10 +109,12 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
                         continue;
                 if (is_replaced(to) || lstat(from, &st) < 0)
                         continue;
+                if (lab && (streq(to, "/etc/hosts") || streq(to, SANDBOX_WRITABLE_PATH)))
+                        continue;
 
                 if (S_ISLNK(st.st_mode)) {
                         /* /var as a symlink cannot hold /var/input; a real /var is made below. */
-                        if (expand_var && streq(to, "/var"))
+                        if ((expand_var && streq(to, "/var")) || (lab && streq(to, "/etc")))
                                 continue;
                         l = readlink(from, target, sizeof(target) - 1);
                         if (l < 0)
@@ -120,7 +124,11 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
                 } else if (S_ISDIR(st.st_mode) && expand_var && streq(to, "/var")) {
                         r = argv_addv(a, 2, "--dir", "/var");
                         if (r >= 0)
-                                r = bind_entries(a, from, "/var", false);
+                                r = bind_entries(a, from, "/var", false, lab);
+                } else if (S_ISDIR(st.st_mode) && lab && streq(to, "/etc")) {
+                        r = argv_addv(a, 2, "--dir", "/etc");
+                        if (r >= 0)
+                                r = bind_entries(a, from, "/etc", false, lab);
                 } else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
                         r = argv_addv(a, 3, "--ro-bind", from, to);
                 /* Device nodes, fifos and sockets in an image are not carried into a sandbox. */
@@ -158,7 +166,9 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 2, "--hostname", p->hostname);
 
         if (r >= 0)
-                r = bind_entries(&a, p->image_root, "", true);
+                r = bind_entries(&a, p->image_root, "", true, p->hosts_path || p->writable_path);
+        if (r >= 0 && p->hosts_path)
+                r = argv_addv(&a, 5, "--dir", "/etc", "--ro-bind", p->hosts_path, "/etc/hosts");
         if (r >= 0)
                 r = argv_addv(&a, 6,
                               "--dir", "/var",    /* no-op if the image has one */
@@ -183,6 +193,8 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 3, "--ro-bind", p->program_root, "/program");
         if (r >= 0 && p->arguments_path)
                 r = argv_addv(&a, 3, "--ro-bind", p->arguments_path, "/var/input/arguments.json");
+        if (r >= 0 && p->writable_path)
+                r = argv_addv(&a, 3, "--bind", p->writable_path, SANDBOX_WRITABLE_PATH);
         if (r >= 0)
                 r = argv_addv(&a, 4, "--remount-ro", "/", "--chdir", p->workdir);
 

@@ -30,6 +30,7 @@
  * it. */
 
 #define SANDBOX_INIT_PATH "/.gatewayd-init"
+#define SANDBOX_WRITABLE_PATH "/var/lab"
 
 typedef struct SandboxParams {
         const char *bwrap;              /* path of bwrap */
@@ -42,6 +43,8 @@ typedef struct SandboxParams {
         const char *arguments_path;     /* with it: /var/input/arguments.json */
         const char *workdir;
         const char *hostname;
+        const char *hosts_path;         /* lab members: bound read-only at /etc/hosts (NULL: none) */
+        const char *writable_path;      /* lab members: bound read-write at SANDBOX_WRITABLE_PATH */
         bool network;
         uint64_t tmp_size;              /* bytes of /tmp; 0: tmpfs's default */
         uint64_t shm_size;              /* bytes of /dev/shm; 0: tmpfs's default */

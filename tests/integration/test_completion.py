@@ -95,11 +95,13 @@ class Completion(ImageStack):
             "gatewayctl ", "gatewayctl se", "gatewayctl service ", "gatewayctl --no-legend image ",
             "gatewayctl job ", "gatewayctl help ")
         for v in ("services", "service", "pull", "images", "image", "rmi", "submit", "jobs", "job",
-                  "result", "logs", "cancel", "token", "program", "status", "help"):
+                  "result", "logs", "cancel", "token", "program", "lab", "status", "help"):
             self.assertIn(v, top)
         token, token_opts, scope = self.complete("gatewayctl token ", "gatewayctl token create --",
                                                  "gatewayctl token create --scope=")
         self.assertEqual(token, {"create", "list", "revoke"})
+        (lab,) = self.complete("gatewayctl lab ")
+        self.assertEqual(lab, {"put", "list", "show", "rm"})
         self.assertTrue({"--expires-in=", "--scope=", "--quiet"} <= token_opts, token_opts)
         self.assertEqual(scope, {"read", "submit", "pull"})
         program, upload_opts, run_opts = self.complete("gatewayctl program ", "gatewayctl program upload d --",

@@ -59,6 +59,10 @@ NOT_TRIGGERED = {
                                                                "test_platforms, test_nodes)",
     ("post", "/v1/platforms/{name}/nodes/{node}/drain", "503"): "needs shutdown while polkit is still answering",
     ("post", "/v1/platforms/{name}/nodes/{node}/resume", "503"): "needs shutdown while polkit is still answering",
+    ("put", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
+    ("delete", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
+    ("post", "/v1/labs/{name}/instances", "429"): "needs LabInstancesPerUser running instances (test_labs)",
+    ("post", "/v1/lab-instances/{id}/token", "409"): "needs an instance that is STOPPING or FAILED (test_lab_proxy)",
 }
 
 
@@ -461,6 +465,16 @@ class Conformance(StackTestCase):
             ("post", "/v1/clients"): self.scenario_create_client,
             ("delete", "/v1/clients/{id}"): self.scenario_remove_client,
             ("post", "/token"): self.scenario_fetch_token,
+            ("get", "/v1/labs"): self.scenario_list_labs,
+            ("get", "/v1/labs/{name}"): self.scenario_get_lab,
+            ("put", "/v1/labs/{name}"): self.scenario_put_lab,
+            ("delete", "/v1/labs/{name}"): self.scenario_remove_lab,
+            ("post", "/v1/labs/{name}/instances"): self.scenario_create_lab_instance,
+            ("get", "/v1/lab-instances"): self.scenario_list_lab_instances,
+            ("get", "/v1/lab-instances/{id}"): self.scenario_get_lab_instance,
+            ("delete", "/v1/lab-instances/{id}"): self.scenario_remove_lab_instance,
+            ("post", "/v1/lab-instances/{id}/token"): self.scenario_renew_lab_token,
+            ("get", "/v1/lab-instances/{id}/access"): self.scenario_lab_access,
         }
         # Job operations have their own tests (test_jobs, test_planqk) should they be added here.
         documented = [(m, t) for m, t, _ in self.api.operations()
@@ -680,6 +694,141 @@ class Conformance(StackTestCase):
         self.assertEqual(self.call("delete", t, path).status, 404)
         admin_owned = self.create()["name"]
         self.assertEqual(self.call("delete", t, f"/v1/services/{admin_owned}", as_user=users.ADMIN).status, 204)
+
+    # -- labs (test_labs has the rest) -----------------------------------------------------------
+
+    LAB = {"description": "d", "instructions": "# Hi", "lifetime": "2:00:00",
+           "limits": {"memory": "64M", "tasks": 50},
+           "members": [{"name": "web", "image": "registry.example.org/labs/web:1", "command": ["httpd"],
+                        "env": {"A": "1"}, "ports": [{"port": 80, "kind": "http"}]},
+                       {"name": "db", "image": "alpine", "command": None, "env": None, "ports": None}]}
+
+    def put_lab(self, **kw):
+        name = self.uniq("lab")
+        r = self.call("put", "/v1/labs/{name}", f"/v1/labs/{name}", dict(self.LAB, **kw))
+        self.assertEqual(r.status, 201, r.body)
+        return r.json
+
+    def scenario_list_labs(self):
+        name = self.put_lab()["name"]
+        r = self.call("get", "/v1/labs", "/v1/labs", as_user=users.OTHER)
+        self.assertEqual(r.status, 200)
+        self.assertIn(name, [x["name"] for x in r.json["labs"]])
+
+    def scenario_get_lab(self):
+        name = self.put_lab()["name"]
+        t = "/v1/labs/{name}"
+        self.assertEqual(self.call("get", t, f"/v1/labs/{name}", as_user=users.USER).status, 200)
+        for missing in ("nosuch", "%00", "UPPER"):
+            self.assertEqual(self.call("get", t, f"/v1/labs/{missing}").status, 404)
+
+    def scenario_put_lab(self):
+        t = "/v1/labs/{name}"
+        name = self.uniq("lab")
+        path = f"/v1/labs/{name}"
+        r = self.call("put", t, path, self.LAB)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.headers.get("location"), path)
+        r = self.call("put", t, path, dict(r.json, lifetime=60, limits={"memory": None, "tasks": None}))
+        self.assertEqual(r.status, 200, r.body)
+        r = self.call("put", t, path, {"name": name, "lifetime": None, "limits": None,
+                                       "members": [{"name": "x", "image": "alpine"}]}, as_user=users.ADMIN)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.call("put", t, path, self.LAB, as_user=users.USER).status, 403)
+        member = self.LAB["members"][0]
+        semantic = [
+            dict(self.LAB, name="other"),
+            dict(self.LAB, members=[member, member]),
+            dict(self.LAB, members=[member] * 17),
+            dict(self.LAB, lifetime="soon"),
+            dict(self.LAB, limits={"memory": "lots"}),
+            dict(self.LAB, members=[dict(member, ports=[{"port": 80, "kind": "http"}] * 2)]),
+        ]
+        invalid = [
+            {},
+            {"members": []},
+            dict(self.LAB, lifetime=0),
+            dict(self.LAB, lifetime=1.5),
+            dict(self.LAB, limits={"memory": 1}),
+            dict(self.LAB, limits={"tasks": 0}),
+            dict(self.LAB, limits={"cpus": 1}),
+            dict(self.LAB, colour="blue"),
+            dict(self.LAB, members=[dict(member, name="Bad")]),
+            dict(self.LAB, members=[dict(member, image="a b")]),
+            dict(self.LAB, members=[dict(member, ports=[{"port": 0, "kind": "http"}])]),
+            dict(self.LAB, members=[dict(member, ports=[{"port": 80, "kind": "ssh"}])]),
+            dict(self.LAB, members=[dict(member, command=[])]),
+            dict(self.LAB, members=[dict(member, env={"A": 1})]),
+            dict(self.LAB, members=[{"name": "x"}]),
+            [name],
+        ]
+        for body in invalid + semantic:
+            r = self.call("put", t, path, body, semantic=body in semantic)
+            self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), f"{body}: {r.body}")
+
+    def scenario_remove_lab(self):
+        name = self.put_lab()["name"]
+        t, path = "/v1/labs/{name}", f"/v1/labs/{name}"
+        self.assertEqual(self.call("delete", t, path, as_user=users.USER).status, 403)
+        self.assertEqual(self.call("delete", t, path).status, 204)
+        self.assertEqual(self.call("delete", t, path).status, 404)
+        other = self.put_lab()["name"]
+        self.assertEqual(self.call("delete", t, f"/v1/labs/{other}", as_user=users.ADMIN).status, 204)
+
+    def lab_instance(self, as_user=users.USER):
+        """A running instance of a one-member lab (a fresh busybox image, sleeping)."""
+        if not getattr(self, "instance_lab", None):
+            self.instance_lab = self.put_lab(members=[{"name": "m", "image": self.push_busybox(),
+                                                        "command": ["/bin/sh", "-c", "exec cat"]}])["name"]
+        t = "/v1/labs/{name}/instances"
+        r = self.call("post", t, f"/v1/labs/{self.instance_lab}/instances", as_user=as_user)
+        self.assertEqual(r.status, 201, r.body)
+        return r.json["id"]
+
+    def scenario_create_lab_instance(self):
+        t = "/v1/labs/{name}/instances"
+        i = self.lab_instance()
+        self.assertEqual(self.call("post", t, "/v1/labs/nosuch/instances", as_user=users.USER).status, 404)
+        self.assertEqual(self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.USER).status, 204)
+
+    def scenario_list_lab_instances(self):
+        i = self.lab_instance(as_user=users.OTHER)
+        r = self.call("get", "/v1/lab-instances", "/v1/lab-instances", as_user=users.OTHER)
+        self.assertEqual(r.status, 200)
+        self.assertIn(i, [x["id"] for x in r.json["instances"]])
+        r = self.call("get", "/v1/lab-instances", "/v1/lab-instances", as_user=users.USER)
+        self.assertNotIn(i, [x["id"] for x in r.json["instances"]])
+        self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.OTHER)
+
+    def scenario_get_lab_instance(self):
+        t = "/v1/lab-instances/{id}"
+        i = self.lab_instance()
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}", as_user=users.USER).status, 200)
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}", as_user=users.OTHER).status, 404)
+        self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.USER)
+
+    def scenario_remove_lab_instance(self):
+        t = "/v1/lab-instances/{id}"
+        i = self.lab_instance()
+        self.assertEqual(self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.OTHER).status, 404)
+        self.assertEqual(self.call("delete", t, f"/v1/lab-instances/{i}", as_user=users.USER).status, 204)
+        self.assertEqual(self.call("delete", t, "/v1/lab-instances/li-0000000000000000", as_user=users.USER).status, 404)
+
+    def scenario_renew_lab_token(self):
+        t = "/v1/lab-instances/{id}/token"
+        i = self.lab_instance()
+        r = self.call("post", t, f"/v1/lab-instances/{i}/token", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.call("post", t, f"/v1/lab-instances/{i}/token", as_user=users.OTHER).status, 404)
+        self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.USER)
+
+    def scenario_lab_access(self):
+        t = "/v1/lab-instances/{id}/access"
+        i = self.lab_instance()
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}/access", as_user="root").status, 200)
+        self.assertEqual(self.call("get", t, f"/v1/lab-instances/{i}/access", as_user=users.USER).status, 403)
+        self.assertEqual(self.call("get", t, "/v1/lab-instances/li-0000000000000000/access", as_user="root").status, 404)
+        self.call("delete", "/v1/lab-instances/{id}", f"/v1/lab-instances/{i}", as_user=users.USER)
 
     def scenario_list_images(self):
         image_id = self.pull_ready(self.push_busybox())

@@ -62,6 +62,8 @@ class InstalledDataFiles(unittest.TestCase):
         self.find("/sysusers.d/gateway-worker.conf")
         self.assertIn(os.path.join(units, "gatewayd-tcp.socket"), self.files)
         self.assertIn(os.path.join(units, "gatewayd-tls.socket"), self.files)
+        self.assertIn(os.path.join(units, "gateway-proxy.socket"), self.files)
+        self.assertIn(os.path.join(units, "gateway-proxy.service"), self.files)
         self.assertIn("usr/share/dbus-1/system.d/org.gatewayd.Gateway1.conf", self.files)
         self.assertIn("usr/share/dbus-1/system-services/org.gatewayd.Gateway1.service", self.files)
         self.assertIn("usr/share/polkit-1/actions/org.gatewayd.policy", self.files)
@@ -93,7 +95,8 @@ class InstalledDataFiles(unittest.TestCase):
         try:
             units = [os.path.join(unit_dir(), u) for u in ("gatewayd.service", "gatewayd.socket",
                                                             "gatewayd-tcp.socket", "gatewayd-tls.socket",
-                                                            "gateway-worker.socket", "gateway-worker@.service")]
+                                                            "gateway-worker.socket", "gateway-worker@.service",
+                                                            "gateway-proxy.socket", "gateway-proxy.service")]
             p = subprocess.run(["systemd-analyze", "verify", f"--root={self.destdir}", *units],
                                capture_output=True, text=True, env=dict(os.environ, SYSTEMD_LOG_LEVEL="info"))
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -233,7 +236,8 @@ class ManPages(unittest.TestCase):
     option that the program's --help (and each verb's) offers, rendered by man without
     warnings."""
 
-    PAGES = ("man8/gatewayd.8", "man8/gateway-worker.8", "man1/gatewayctl.1", "man5/gatewayd.json.5")
+    PAGES = ("man8/gatewayd.8", "man8/gateway-worker.8", "man8/gateway-proxy.8", "man1/gatewayctl.1",
+             "man5/gatewayd.json.5")
 
     @classmethod
     def setUpClass(cls):
@@ -289,6 +293,9 @@ class ManPages(unittest.TestCase):
                                                     [w, "serve", "--help"], [w, "connect", "--help"],
                                                     [w, "program", "--help"],
                                                     [os.path.join(self.build, "src/worker/gateway-worker-run"), "--help"]])
+
+    def test_proxy_options(self):
+        self.check_options("man8/gateway-proxy.8", [[os.path.join(self.build, "src/proxy/gateway-proxy"), "--help"]])
 
     def test_gatewayctl_options(self):
         ctl = os.path.join(self.build, "src/ctl/gatewayctl")

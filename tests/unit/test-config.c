@@ -113,6 +113,7 @@ static void check_defaults(Config *c) {
         /* the serverless gateway's LIMITS_JOBS_PER_USER and LIMITS_ACTIVE_JOBS_PER_USER */
         ck_assert_uint_eq(c->jobs_per_user, 2);
         ck_assert_uint_eq(c->active_jobs_per_user, 50);
+        ck_assert_uint_eq(c->lab_instances_per_user, 2);
         ck_assert_uint_eq(c->max_clusters, 4);
         ck_assert_uint_eq(c->connections_per_user, 64);
         ck_assert_uint_eq(c->connections_max, 4096);
@@ -235,6 +236,7 @@ START_TEST(test_gatewayd_keys) {
                 "  \"DefaultPlatform\": \"hpc\","
                 "  \"StateDirectory\": \"/srv/gatewayd\", \"WorkerPath\": \"/usr/lib/gatewayd/gateway-worker\","
                 "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
+                "  \"LabInstancesPerUser\": 5,"
                 "  \"ConnectionsPerUser\": 8, \"ConnectionsMax\": \"100\", \"ConnectionTimeout\": \"1:30\","
                 "  \"Compression\": { \"algorithm\": \"xz\" },"
                 "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
@@ -276,6 +278,7 @@ START_TEST(test_gatewayd_keys) {
         ck_assert_uint_eq(c->max_request_body, 4 * 1024 * 1024);
         ck_assert_uint_eq(c->jobs_per_user, 0);
         ck_assert_uint_eq(c->active_jobs_per_user, 3);
+        ck_assert_uint_eq(c->lab_instances_per_user, 5);
         ck_assert_uint_eq(c->max_clusters, 16);
         ck_assert_uint_eq(c->connections_per_user, 8);
         ck_assert_uint_eq(c->connections_max, 100);

@@ -202,6 +202,38 @@ START_TEST(test_program) {
 }
 END_TEST
 
+/* A lab member (docs/labs.md): the instance's namespace, host name, hosts file, writable layer. */
+START_TEST(test_lab) {
+        JobSpec *s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],"
+                              "\"lab\":{\"netns\":\"/run/l.netns\",\"hostname\":\"web\",\"hosts\":\"/s/hosts\",\"writable\":\"/s/web\"}}");
+        ck_assert_str_eq(s->netns, "/run/l.netns");
+        ck_assert_str_eq(s->hostname, "web");
+        ck_assert_str_eq(s->hosts, "/s/hosts");
+        ck_assert_str_eq(s->writable, "/s/web");
+        ck_assert(s->network);
+        job_spec_free(s);
+
+        s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":null}");
+        ck_assert_ptr_null(s->netns);
+        ck_assert_ptr_null(s->hostname);
+        ck_assert(!s->network);
+        job_spec_free(s);
+
+#define LAB(x) "{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":" x "}"
+        parse_bad(LAB("[]"), "lab: expected an object");
+        parse_bad(LAB("{}"), "lab: needs netns");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\"}"), "lab: needs");
+        parse_bad(LAB("{\"netns\":\"n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\"}"), "lab.netns");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":1,\"hosts\":\"/h\",\"writable\":\"/w\"}"), "lab.hostname");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"h\",\"writable\":\"/w\"}"), "lab.hosts");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"w\"}"), "lab.writable");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\",\"x\":1}"), "lab.x: unknown key");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww\",\"hosts\":\"/h\",\"writable\":\"/w\"}"),
+                  "lab.hostname: longer");
+#undef LAB
+}
+END_TEST
+
 START_TEST(test_load) {
         char dir[] = "/tmp/test-job-spec-XXXXXX", path[256];
         int fd;
@@ -311,6 +343,7 @@ int main(void) {
         tcase_add_test(tc, test_meta_path);
         tcase_add_test(tc, test_program);
         tcase_add_test(tc, test_bad);
+        tcase_add_test(tc, test_lab);
         tcase_add_test(tc, test_load);
         tcase_add_test(tc, test_random_specs);
         suite_add_tcase(s, tc);

@@ -90,12 +90,19 @@ START_TEST(test_root_entries) {
         mk("dev", 'd', NULL);
         mk("var", 'd', NULL);
         mk("var/lib", 'd', NULL);
+        mk("var/lab", 'd', NULL);
         mk("var/input", 'd', NULL);
         mk("var/run", 'l', "/run");
         mk("fifo", 'p', NULL);
         mk("VERSION", 'f', NULL);
 
         argv = build(false);
+        /* Not a lab member: /etc is the image's as a whole, /var/lab is just a directory. */
+        snprintf(src, sizeof(src), "%s/etc", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", src, "/etc"), 0);
+        snprintf(src, sizeof(src), "%s/var/lab", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", src, "/var/lab"), 0);
+        ck_assert_int_lt(find(argv, "--bind"), 0);
         ck_assert_str_eq(argv[0], "/usr/bin/bwrap");
         ck_assert_int_ge(find3(argv, "--symlink", "usr/bin", "/bin"), 0);
         snprintf(src, sizeof(src), "%s/usr", root);
@@ -202,6 +209,49 @@ START_TEST(test_program_layer) {
 }
 END_TEST
 
+/* A lab member: /etc rebuilt entry by entry with the instance's hosts file bound over it, the
+ * writable layer at /var/lab, the member's host name. */
+START_TEST(test_lab_member) {
+        static char * const command[] = { "httpd", NULL };
+        SandboxParams p = {
+                .bwrap = "/usr/bin/bwrap", .image_root = root, .init = "/init",
+                .data_path = "/d", .params_path = "/p", .workdir = "/",
+                .hostname = "web", .hosts_path = "/state/labs/x/hosts", .writable_path = "/state/labs/x/web.data",
+                .network = true, .json_status_fd = 3, .init_status_fd = 4, .lifeline_fd = 5, .seccomp_fd = 6,
+                .uid = 1000, .gid = 100, .command = command,
+        };
+        char **argv = NULL, path[256];
+        int i;
+
+        mk("etc", 'd', NULL);
+        mk("etc/passwd", 'f', NULL);
+        mk("etc/hosts", 'f', NULL);
+        mk("var", 'd', NULL);
+        mk("var/lab", 'd', NULL);
+        mk("var/lib", 'd', NULL);
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        ck_assert_int_lt(find(argv, "--unshare-net"), 0);
+        ck_assert_str_eq(argv[find(argv, "--hostname") + 1], "web");
+        snprintf(path, sizeof(path), "%s/etc/passwd", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", path, "/etc/passwd"), 0);
+        snprintf(path, sizeof(path), "%s/etc/hosts", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", path, "/etc/hosts"), 0);     /* the image's is not used */
+        snprintf(path, sizeof(path), "%s/etc", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", path, "/etc"), 0);
+        ck_assert_int_ge(find3(argv, "--dir", "/etc", "--ro-bind"), 0);
+        i = find3(argv, "--ro-bind", "/state/labs/x/hosts", "/etc/hosts");
+        ck_assert_int_ge(i, 0);
+        snprintf(path, sizeof(path), "%s/var/lab", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", path, "/var/lab"), 0);      /* the member's layer instead */
+        snprintf(path, sizeof(path), "%s/var/lib", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", path, "/var/lib"), 0);
+        i = find3(argv, "--bind", "/state/labs/x/web.data", "/var/lab");
+        ck_assert_int_ge(i, 0);
+        ck_assert_int_lt(i, find(argv, "--remount-ro"));
+        strv_free(argv);
+}
+END_TEST
+
 START_TEST(test_missing_root) {
         SandboxParams p = { .bwrap = "b", .image_root = "/nonexistent/root", .init = "i",
                             .data_path = "d", .params_path = "p", .workdir = "/" };
@@ -219,6 +269,7 @@ int main(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_root_entries);
         tcase_add_test(tc, test_network_and_var_symlink);
+        tcase_add_test(tc, test_lab_member);
         tcase_add_test(tc, test_missing_root);
         tcase_add_test(tc, test_program_layer);
         suite_add_tcase(s, tc);

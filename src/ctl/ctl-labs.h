@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* gatewayctl lab put|list|show|rm: lab definitions (docs/labs.md) over the Manager's lab
+ * methods. */
+int verb_lab_put(int argc, char *argv[], char *tail[]);
+int verb_lab_list(int argc, char *argv[], char *tail[]);
+int verb_lab_show(int argc, char *argv[], char *tail[]);
+int verb_lab_remove(int argc, char *argv[], char *tail[]);

@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http-head.h"
+#include "json-util.h"
+#include "log.h"
+#include "proxy-gatewayd.h"
+#include "proxy.h"
+#include "websocket.h"
+
+/* One client connection: its request head is read (bounded, within HEAD_TIMEOUT_USEC), the
+ * token in its target checked, gatewayd asked about the instance, and then it is relayed to the
+ * member's port in the instance's network namespace until either side closes. Nothing reaches a
+ * member before all of that has passed: a refused WebSocket upgrade gets a plain 401 before any
+ * handshake. A relayed HTTP request gets "Connection: close" towards the member, so that every
+ * request on a connection has to name its token again (the browser opens a new connection). */
+
+#define HEAD_TIMEOUT_USEC (10 * 1000000ULL)
+#define BUFFER_HIGH (256U * 1024U)      /* stop reading a side while its peer lags this much */
+#define READ_CHUNK (64U * 1024U)
+
+typedef struct Buffer {
+        uint8_t *data;
+        size_t size;
+} Buffer;
+
+typedef enum ConnectionState {
+        STATE_HEAD,             /* reading the request head */
+        STATE_AUTHORIZING,      /* asking gatewayd */
+        STATE_RELAY,            /* bytes as they are */
+        STATE_BRIDGE,           /* WebSocket frames from the client, raw bytes from the member */
+        STATE_CLOSING,          /* flushing a last answer */
+} ConnectionState;
+
+typedef enum PortKind {
+        PORT_HTTP,
+        PORT_VNC,
+        PORT_TCP,
+} PortKind;
+
+struct ProxyConnection {
+        Proxy *proxy;
+        ProxyConnection *prev, *next;
+        ConnectionState state;
+        int fd, up_fd;
+        sd_event_source *io, *up_io, *timer;
+        bool up_connected, client_eof, up_eof;
+        Buffer in;              /* from the client, not yet handled */
+        Buffer to_client, to_up;
+
+        HttpHead *head;
+        LabTokenClaims *claims;
+        char *token, *member, *rest;
+        unsigned port_wanted;   /* from "<member>:<port>", 0 = the member's first port */
+        GatewaydQuery *query;
+};
+
+static int buffer_append(Buffer *b, const void *p, size_t n) {
+        uint8_t *d;
+
+        if (n == 0)
+                return 0;
+        d = realloc(b->data, b->size + n);
+        if (!d)
+                return -ENOMEM;
+        memcpy(d + b->size, p, n);
+        b->data = d;
+        b->size += n;
+        return 0;
+}
+
+static void buffer_consume(Buffer *b, size_t n) {
+        memmove(b->data, b->data + n, b->size - n);
+        b->size -= n;
+}
+
+static void buffer_free(Buffer *b) {
+        free(b->data);
+        *b = (Buffer) {};
+}
+
+ProxyConnection *proxy_connection_free(ProxyConnection *c) {
+        if (!c)
+                return NULL;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                c->proxy->connections = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->proxy->n_connections--;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->up_io);
+        sd_event_source_disable_unref(c->timer);
+        if (c->fd >= 0)
+                close(c->fd);
+        if (c->up_fd >= 0)
+                close(c->up_fd);
+        buffer_free(&c->in);
+        buffer_free(&c->to_client);
+        buffer_free(&c->to_up);
+        http_head_free(c->head);
+        lab_token_claims_free(c->claims);
+        gatewayd_query_free(c->query);
+        free(c->token);
+        free(c->member);
+        free(c->rest);
+        free(c);
+        return NULL;
+}
+
+void proxy_connections_free(Proxy *p) {
+        while (p->connections)
+                proxy_connection_free(p->connections);
+}
+
+/* ---- event masks ---- */
+
+static void connection_update_events(ProxyConnection *c) {
+        uint32_t client = 0, up = 0;
+        bool relaying = c->state == STATE_RELAY || c->state == STATE_BRIDGE;
+
+        if (c->state == STATE_HEAD || (relaying && !c->client_eof && c->to_up.size < BUFFER_HIGH))
+                client |= EPOLLIN;
+        if (c->to_client.size > 0)
+                client |= EPOLLOUT;
+        if (relaying && !c->up_eof && c->to_client.size < BUFFER_HIGH)
+                up |= EPOLLIN;
+        if (c->up_fd >= 0 && (!c->up_connected || c->to_up.size > 0))
+                up |= EPOLLOUT;
+        if (c->io)
+                (void) sd_event_source_set_io_events(c->io, client);
+        if (c->up_io)
+                (void) sd_event_source_set_io_events(c->up_io, up);
+}
+
+/* ---- answers of our own ---- */
+
+/* Ends the connection without an answer (out of memory): the I/O handlers free it. */
+static void connection_abort(ProxyConnection *c) {
+        buffer_free(&c->to_client);
+        c->state = STATE_CLOSING;
+}
+
+static void connection_reply(ProxyConnection *c, unsigned status, const char *reason, const char *extra_headers,
+                             const char *content_type, const char *body, size_t body_size) {
+        char *head = NULL;
+        int n;
+
+        n = asprintf(&head, "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     status, reason, content_type, body_size, extra_headers ?: "");
+        if (n < 0 || buffer_append(&c->to_client, head, (size_t) n) < 0 ||
+            buffer_append(&c->to_client, body, body_size) < 0) {
+                free(head);
+                return connection_abort(c);
+        }
+        free(head);
+        c->state = STATE_CLOSING;
+        c->timer = sd_event_source_disable_unref(c->timer);
+}
+
+static void connection_refuse(ProxyConnection *c, unsigned status, const char *reason, const char *message) {
+        char body[512];
+
+        log_debug("Refused %s %s: %u %s", c->head ? c->head->method : "?", c->member ?: "-", status, message);
+        snprintf(body, sizeof(body), "%s\n", message);
+        connection_reply(c, status, reason, NULL, "text/plain; charset=utf-8", body, strlen(body));
+}
+
+/* ---- the member's side ---- */
+
+/* A socket in the instance's network namespace: made there, used from here (a socket stays in
+ * the namespace it was made in). */
+static int socket_in_netns(Proxy *p, const char *netns_path) {
+        int ns, fd, saved;
+
+        ns = open(netns_path, O_RDONLY | O_CLOEXEC);
+        if (ns < 0)
+                return -errno;
+        if (setns(ns, CLONE_NEWNET) < 0) {
+                saved = -errno;
+                close(ns);
+                return saved;
+        }
+        close(ns);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        saved = fd < 0 ? -errno : 0;
+        /* Staying in an instance's namespace would put every later connection there. */
+        if (setns(p->own_netns_fd, CLONE_NEWNET) < 0) {
+                log_error_errno(errno, "Cannot return to our own network namespace: %m");
+                abort();
+        }
+        return fd < 0 ? saved : fd;
+}
+
+static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+
+static int connection_connect_member(ProxyConnection *c, const char *netns, const char *address, unsigned port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+
+        if (inet_pton(AF_INET, address, &sa.sin_addr) != 1)
+                return -EINVAL;
+        c->up_fd = socket_in_netns(c->proxy, netns);
+        if (c->up_fd < 0)
+                return c->up_fd;
+        if (connect(c->up_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
+                return -errno;
+        return sd_event_add_io(c->proxy->event, &c->up_io, c->up_fd, EPOLLOUT, on_up_io, c);
+}
+
+/* The request as the member sees it: the target without /<token>/<member>, and for anything
+ * but an upgrade "Connection: close" (see the top of this file). */
+static int connection_forward_head(ProxyConnection *c, bool upgrade) {
+        HttpHead *h = c->head;
+        char *line = NULL;
+        int r = 0;
+
+        if (asprintf(&line, "%s %s %s\r\n", h->method, c->rest, h->version) < 0)
+                return -ENOMEM;
+        r = buffer_append(&c->to_up, line, strlen(line));
+        free(line);
+        for (size_t i = 0; r >= 0 && i < h->n_fields; i++) {
+                const char *n = h->fields[i].name;
+                if (!upgrade && (strcasecmp(n, "Connection") == 0 || strcasecmp(n, "Keep-Alive") == 0))
+                        continue;
+                if (asprintf(&line, "%s: %s\r\n", n, h->fields[i].value) < 0)
+                        return -ENOMEM;
+                r = buffer_append(&c->to_up, line, strlen(line));
+                free(line);
+        }
+        if (r >= 0 && !upgrade)
+                r = buffer_append(&c->to_up, "Connection: close\r\n", 19);
+        if (r >= 0)
+                r = buffer_append(&c->to_up, "\r\n", 2);
+        /* What the client sent after the head (a body) follows it. */
+        if (r >= 0)
+                r = buffer_append(&c->to_up, c->in.data + h->size, c->in.size - h->size);
+        buffer_free(&c->in);
+        return r;
+}
+
+/* ---- WebSocket bridge ---- */
+
+static int connection_accept_websocket(ProxyConnection *c) {
+        const char *key = http_head_get(c->head, "Sec-WebSocket-Key"), *protocols;
+        char accept[WS_ACCEPT_KEY_SIZE], *answer = NULL;
+        bool binary = false;
+        int r;
+
+        if (!key || ws_accept_key(key, accept) < 0)
+                return -EBADMSG;
+        /* noVNC offers "binary"; websockify's old "base64" is not spoken here. */
+        protocols = http_head_get(c->head, "Sec-WebSocket-Protocol");
+        binary = protocols && http_head_has_token(c->head, "Sec-WebSocket-Protocol", "binary");
+        if (asprintf(&answer, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: %s\r\n%s\r\n", accept, binary ? "Sec-WebSocket-Protocol: binary\r\n" : "") < 0)
+                return -ENOMEM;
+        r = buffer_append(&c->to_client, answer, strlen(answer));
+        free(answer);
+        buffer_consume(&c->in, c->head->size);
+        return r;
+}
+
+/* Frames from the client: data to the member, pings answered, a close echoed. */
+static int connection_bridge_client(ProxyConnection *c) {
+        for (;;) {
+                WsFrame f;
+                uint8_t header[10];
+                int n = ws_frame_parse(c->in.data, c->in.size, &f);
+
+                if (n <= 0)
+                        return n;
+                switch (f.opcode) {
+                case WS_CONTINUATION:
+                case WS_TEXT:
+                case WS_BINARY:
+                        if (buffer_append(&c->to_up, c->in.data + f.header_size, f.payload_size) < 0)
+                                return -ENOMEM;
+                        break;
+                case WS_PING:
+                        if (buffer_append(&c->to_client, header, ws_frame_header(header, WS_PONG, f.payload_size)) < 0 ||
+                            buffer_append(&c->to_client, c->in.data + f.header_size, f.payload_size) < 0)
+                                return -ENOMEM;
+                        break;
+                case WS_CLOSE:
+                        c->client_eof = true;
+                        (void) buffer_append(&c->to_client, header, ws_frame_header(header, WS_CLOSE, 0));
+                        c->state = STATE_CLOSING;
+                        break;
+                case WS_PONG:
+                        break;
+                }
+                buffer_consume(&c->in, (size_t) n);
+                if (c->state == STATE_CLOSING)
+                        return 0;
+        }
+}
+
+/* ---- after gatewayd answered ---- */
+
+static const char *port_kind_name(PortKind k) {
+        return k == PORT_HTTP ? "http" : k == PORT_VNC ? "vnc" : "tcp";
+}
+
+/* The member's port the request is for: the one named, or its first. */
+static int find_port(json_object *member, unsigned wanted, unsigned *ret_port, PortKind *ret_kind) {
+        json_object *ports;
+
+        if (!json_object_object_get_ex(member, "ports", &ports) || !json_object_is_type(ports, json_type_array))
+                return -ENOENT;
+        for (size_t i = 0; i < json_object_array_length(ports); i++) {
+                json_object *p = json_object_array_get_idx(ports, i);
+                const char *kind = json_get_string(p, "kind");
+                unsigned port = (unsigned) json_get_u64(p, "port");
+
+                if (!kind || port == 0 || port > 65535 || (wanted && port != wanted))
+                        continue;
+                *ret_port = port;
+                *ret_kind = streq(kind, "http") ? PORT_HTTP : streq(kind, "vnc") ? PORT_VNC : PORT_TCP;
+                return 0;
+        }
+        return -ENOENT;
+}
+
+static json_object *find_member(json_object *instance, const char *name) {
+        json_object *members;
+
+        if (!json_object_object_get_ex(instance, "members", &members) || !json_object_is_type(members, json_type_array))
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(members); i++) {
+                json_object *m = json_object_array_get_idx(members, i);
+                const char *n = json_get_string(m, "name");
+                if (n && streq(n, name))
+                        return m;
+        }
+        return NULL;
+}
+
+static void connection_serve_novnc(ProxyConnection *c) {
+        _cleanup_free_ char *body = NULL, *base = NULL;
+        size_t size = 0;
+        int r;
+
+        if (!streq(c->head->method, "GET") && !streq(c->head->method, "HEAD"))
+                return connection_refuse(c, 405, "Method Not Allowed", "The console's files can only be read.");
+        if (asprintf(&base, "%s/%s", c->token, c->member) < 0)
+                return connection_abort(c);
+        r = novnc_respond(c->proxy, c->rest, base, &body, &size);
+        if (r == -ENOENT)
+                return connection_refuse(c, 404, "Not Found", "No such file.");
+        if (r < 0)
+                return connection_refuse(c, 500, "Internal Server Error", "Cannot read the console's files.");
+        /* novnc_respond() gives the whole answer, head included. */
+        if (buffer_append(&c->to_client, body, streq(c->head->method, "HEAD") ? (size_t) (strstr(body, "\r\n\r\n") + 4 - body) : size) < 0)
+                return connection_abort(c);
+        c->state = STATE_CLOSING;
+}
+
+static void connection_route(ProxyConnection *c, int r, unsigned status, json_object *instance) {
+        const char *netns, *state, *address;
+        json_object *member;
+        unsigned port = 0;
+        PortKind kind = PORT_HTTP;
+        bool websocket = http_head_is_websocket(c->head);
+
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask gatewayd about instance %s: %m", c->claims->instance);
+                return connection_refuse(c, 503, "Service Unavailable", "The lab service cannot be reached.");
+        }
+        if (status == 404)
+                return connection_refuse(c, 401, "Unauthorized", "The lab instance no longer exists.");
+        if (status != 200 || !instance)
+                return connection_refuse(c, 502, "Bad Gateway", "The lab service answered with an error.");
+        netns = json_get_string(instance, "networkNamespace");
+        state = json_get_string(instance, "state");
+        if (json_get_u64(instance, "uid") != c->claims->uid || !netns || !state ||
+            (!streq(state, "RUNNING") && !streq(state, "DEGRADED") && !streq(state, "STARTING")))
+                return connection_refuse(c, 401, "Unauthorized", "The lab instance is not running.");
+        member = find_member(instance, c->member);
+        address = member ? json_get_string(member, "address") : NULL;
+        if (!address || find_port(member, c->port_wanted, &port, &kind) < 0)
+                return connection_refuse(c, 404, "Not Found", "The member has no such port.");
+
+        if (kind == PORT_VNC && !websocket)
+                return connection_serve_novnc(c);
+        if (kind != PORT_HTTP && !websocket)
+                return connection_refuse(c, 400, "Bad Request", "A tcp port is reached through a WebSocket.");
+
+        r = connection_connect_member(c, netns, address, port);
+        if (r < 0) {
+                log_info_errno(r, "Cannot connect to member %s of instance %s (%s:%u): %m", c->member,
+                               c->claims->instance, address, port);
+                return connection_refuse(c, 502, "Bad Gateway", "The member does not answer.");
+        }
+        if (kind == PORT_HTTP)
+                r = connection_forward_head(c, websocket);
+        else
+                r = connection_accept_websocket(c);
+        if (r < 0)
+                return connection_refuse(c, 400, "Bad Request", "Malformed WebSocket request.");
+        log_debug("Connection to %s:%u (%s) of instance %s.", c->member, port, port_kind_name(kind), c->claims->instance);
+        c->state = kind == PORT_HTTP ? STATE_RELAY : STATE_BRIDGE;
+        c->timer = sd_event_source_disable_unref(c->timer);
+        if (c->state == STATE_BRIDGE && connection_bridge_client(c) < 0)
+                return connection_refuse(c, 400, "Bad Request", "Malformed WebSocket frame.");
+}
+
+static bool connection_finished(ProxyConnection *c);
+
+static void on_gatewayd_answer(int r, unsigned status, json_object *instance, void *userdata) {
+        ProxyConnection *c = userdata;
+
+        c->query = gatewayd_query_free(c->query);
+        connection_route(c, r, status, instance);
+        if (connection_finished(c))
+                return (void) proxy_connection_free(c);
+        connection_update_events(c);
+}
+
+/* ---- the request head ---- */
+
+/* "/<token>/<member>[:<port>]<rest>" → token, member, port, rest ("/" at least). */
+static int split_target(ProxyConnection *c) {
+        const char *t = c->head->target + 1, *slash = strchr(t, '/'), *m, *end, *colon;
+
+        if (!slash || slash == t)
+                return -EINVAL;
+        m = slash + 1;
+        end = m + strcspn(m, "/?");
+        if (end == m)
+                return -EINVAL;
+        colon = memchr(m, ':', (size_t) (end - m));
+        c->token = strndup(t, (size_t) (slash - t));
+        c->member = strndup(m, (size_t) ((colon ?: end) - m));
+        if (*end == '/')
+                c->rest = strdup(end);
+        else if (asprintf(&c->rest, "/%s", end) < 0)
+                c->rest = NULL;
+        if (!c->token || !c->member || !c->rest)
+                return -ENOMEM;
+        if (colon) {
+                char *e;
+                unsigned long port = strtoul(colon + 1, &e, 10);
+                if (e != end || port == 0 || port > 65535)
+                        return -EINVAL;
+                c->port_wanted = (unsigned) port;
+        }
+        return 0;
+}
+
+static void connection_authorize(ProxyConnection *c) {
+        _cleanup_free_ char *path = NULL;
+        const char *reason = NULL;
+        int r;
+
+        r = split_target(c);
+        if (r == -ENOMEM)
+                return connection_abort(c);
+        if (r < 0)
+                return connection_refuse(c, 404, "Not Found", "Use /<token>/<member>/.");
+        if (!proxy_key_ready(c->proxy))
+                return connection_refuse(c, 401, "Unauthorized", "Invalid token.");
+        r = lab_token_verify(c->proxy->key, c->token, (uint64_t) time(NULL), &c->claims, &reason);
+        if (r == -ENOMEM)
+                return connection_abort(c);
+        if (r < 0)
+                return connection_refuse(c, 401, "Unauthorized", reason);
+        if (!lab_token_opens(c->claims, c->member))
+                return connection_refuse(c, 401, "Unauthorized", "The token does not open this member.");
+        /* An instance id is a plain name; anything else never came from gatewayd. */
+        if (strspn(c->claims->instance, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+            strlen(c->claims->instance) || !*c->claims->instance)
+                return connection_refuse(c, 401, "Unauthorized", "Invalid token.");
+        if (asprintf(&path, "/v1/lab-instances/%s/access", c->claims->instance) < 0)
+                return connection_abort(c);
+        r = gatewayd_query_start(c->proxy->event, c->proxy->gatewayd_socket, path, on_gatewayd_answer, c, &c->query);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask gatewayd (%s): %m", c->proxy->gatewayd_socket);
+                return connection_refuse(c, 503, "Service Unavailable", "The lab service cannot be reached.");
+        }
+        c->state = STATE_AUTHORIZING;
+}
+
+static void connection_read_head(ProxyConnection *c) {
+        int r = http_head_parse((const char *) c->in.data, c->in.size, &c->head);
+
+        if (r == 0)
+                return;
+        if (r == -E2BIG)
+                return connection_refuse(c, 431, "Request Header Fields Too Large", "The request head is too large.");
+        if (r < 0)
+                return connection_refuse(c, 400, "Bad Request", "Malformed request.");
+        connection_authorize(c);
+}
+
+/* ---- I/O ---- */
+
+/* Reads what fd has into b (up to READ_CHUNK). 1: got some, 0: end of stream, -EAGAIN, < 0. */
+static int read_into(int fd, Buffer *b) {
+        uint8_t buf[READ_CHUNK];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return 0;
+        return buffer_append(b, buf, (size_t) n) < 0 ? -ENOMEM : 1;
+}
+
+static int write_from(int fd, Buffer *b) {
+        ssize_t n;
+
+        if (b->size == 0)
+                return 0;
+        n = send(fd, b->data, b->size, MSG_NOSIGNAL);
+        if (n < 0)
+                return errno == EAGAIN ? 0 : -errno;
+        buffer_consume(b, (size_t) n);
+        return 0;
+}
+
+/* Whether the connection is over: both directions done and flushed. */
+static bool connection_finished(ProxyConnection *c) {
+        if (c->state == STATE_CLOSING)
+                return c->to_client.size == 0;
+        if (c->state != STATE_RELAY && c->state != STATE_BRIDGE)
+                return false;
+        /* The member is done and everything it said has reached the client. */
+        return c->up_eof && c->to_client.size == 0;
+}
+
+static void connection_frame_member_data(ProxyConnection *c, size_t from) {
+        size_t n = c->to_client.size - from;
+        uint8_t header[10];
+        size_t hs = ws_frame_header(header, WS_BINARY, n);
+
+        /* Put a frame header in front of what was just read. */
+        if (buffer_append(&c->to_client, header, hs) < 0)
+                return;
+        memmove(c->to_client.data + from + hs, c->to_client.data + from, n);
+        memcpy(c->to_client.data + from, header, hs);
+}
+
+static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ProxyConnection *c = userdata;
+        int r;
+
+        if (!c->up_connected && (revents & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+                int error = 0;
+                socklen_t len = sizeof(error);
+                (void) getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+                if (error != 0) {
+                        log_info("Member %s of instance %s refused the connection: %s", c->member, c->claims->instance,
+                                 strerror(error));
+                        c->up_io = sd_event_source_disable_unref(c->up_io);
+                        c->up_fd = (close(c->up_fd), -1);
+                        c->to_up.size = 0;
+                        if (c->state != STATE_RELAY)
+                                return proxy_connection_free(c), 0;
+                        connection_refuse(c, 502, "Bad Gateway", "The member does not answer.");
+                        connection_update_events(c);
+                        return 0;
+                }
+                c->up_connected = true;
+        }
+        if (revents & EPOLLIN) {
+                size_t before = c->to_client.size;
+                r = read_into(fd, &c->to_client);
+                if (r == 0 || (r < 0 && r != -EAGAIN))
+                        c->up_eof = true;
+                else if (r > 0 && c->state == STATE_BRIDGE)
+                        connection_frame_member_data(c, before);
+        }
+        if (c->up_connected && write_from(fd, &c->to_up) < 0)
+                c->up_eof = true;
+        if (c->up_eof && c->state == STATE_BRIDGE && !c->client_eof) {
+                /* The member hung up: say so in WebSocket terms, then close. */
+                uint8_t header[10];
+                (void) buffer_append(&c->to_client, header, ws_frame_header(header, WS_CLOSE, 0));
+                c->state = STATE_CLOSING;
+        }
+        if (c->client_eof && c->to_up.size == 0 && c->up_connected)
+                (void) shutdown(fd, SHUT_WR);
+        if (connection_finished(c))
+                return proxy_connection_free(c), 0;
+        connection_update_events(c);
+        return 0;
+}
+
+static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ProxyConnection *c = userdata;
+        int r;
+
+        /* Gone while gatewayd is asked: nobody left to answer. */
+        if (c->state == STATE_AUTHORIZING && (revents & (EPOLLHUP | EPOLLERR)))
+                return proxy_connection_free(c), 0;
+        if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->state != STATE_CLOSING && c->state != STATE_AUTHORIZING) {
+                r = read_into(fd, c->state == STATE_RELAY ? &c->to_up : &c->in);
+                if (r == 0 || (r < 0 && r != -EAGAIN)) {
+                        if (c->state == STATE_HEAD)
+                                return proxy_connection_free(c), 0;
+                        c->client_eof = true;
+                }
+                if (c->state == STATE_HEAD)
+                        connection_read_head(c);
+                else if (c->state == STATE_BRIDGE && connection_bridge_client(c) < 0)
+                        return proxy_connection_free(c), 0;
+        }
+        if (write_from(fd, &c->to_client) < 0)
+                return proxy_connection_free(c), 0;
+        if (c->client_eof && c->up_fd >= 0 && c->up_connected && c->to_up.size == 0)
+                (void) shutdown(c->up_fd, SHUT_WR);
+        if (connection_finished(c) || (c->client_eof && c->state == STATE_CLOSING))
+                return proxy_connection_free(c), 0;
+        connection_update_events(c);
+        return 0;
+}
+
+static int on_head_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        ProxyConnection *c = userdata;
+
+        c->timer = sd_event_source_disable_unref(c->timer);
+        if (c->state == STATE_HEAD)
+                connection_refuse(c, 408, "Request Timeout", "The request took too long.");
+        if (connection_finished(c))
+                return proxy_connection_free(c), 0;
+        connection_update_events(c);
+        return 0;
+}
+
+int proxy_connection_new(Proxy *p, int fd) {
+        ProxyConnection *c;
+        int r;
+
+        c = calloc(1, sizeof(ProxyConnection));
+        if (!c) {
+                close(fd);
+                return -ENOMEM;
+        }
+        *c = (ProxyConnection) { .proxy = p, .fd = fd, .up_fd = -1, .next = p->connections };
+        if (c->next)
+                c->next->prev = c;
+        p->connections = c;
+        p->n_connections++;
+        r = sd_event_add_io(p->event, &c->io, fd, EPOLLIN, on_client_io, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(p->event, &c->timer, CLOCK_MONOTONIC, HEAD_TIMEOUT_USEC, 0, on_head_timeout, c);
+        if (r < 0) {
+                proxy_connection_free(c);
+                return r;
+        }
+        return 0;
+}

@@ -1,0 +1,257 @@
+"""gateway-proxy (issue 12, "Tokens and the access proxy"): lab access tokens minted by gatewayd
+for an instance's owner, checked by a real gateway-proxy on every new connection, which asks
+gatewayd about the instance and forwards HTTP — and, for a member's tcp port, a WebSocket
+bridged to it — inside the instance's network namespace. Forged, expired and foreign tokens are
+401 before anything reaches a member, WebSocket upgrades too; renewing a token leaves open
+connections alone; deleting the instance ends them and its tokens stop working at once.
+Members are real busybox servers in real lab instances (see test_labs)."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import time
+
+from harness import images, procs, users
+from harness.registry import free_port
+from test_labs import WEB_CMD, InstancesBase
+
+TOKEN_LIFETIME = 8
+
+
+def _b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def raw_request(port, target, headers=None, timeout=10):
+    """One request on a fresh connection: (status, headers, body, socket-left-open or None)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    h = {"Host": "lab.example", **(headers or {})}
+    s.sendall((f"GET {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode(errors="replace").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+    fields = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    if status == 101:
+        return status, fields, rest, s
+    length = int(fields.get("content-length", "-1"))
+    while length < 0 or len(rest) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    s.close()
+    return status, fields, rest.decode(errors="replace"), None
+
+
+def ws_headers():
+    return {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Sec-WebSocket-Protocol": "binary"}
+
+
+def ws_send(s, payload, opcode=2):
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        length = bytes([0x80 | n])
+    elif n < 65536:
+        length = bytes([0x80 | 126]) + struct.pack(">H", n)
+    else:
+        length = bytes([0x80 | 127]) + struct.pack(">Q", n)
+    head = bytes([0x80 | opcode]) + length
+    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def ws_recv(s, pending=b""):
+    """One frame from the server: (opcode, payload, what is left), or (None, b"", b"") at EOF."""
+    buf = pending
+    while True:
+        if len(buf) >= 2:
+            n = buf[1] & 0x7f
+            off = 2
+            if n == 126 and len(buf) >= 4:
+                n, off = struct.unpack(">H", buf[2:4])[0], 4
+            elif n == 127 and len(buf) >= 10:
+                n, off = struct.unpack(">Q", buf[2:10])[0], 10
+            if n < 126 or off > 2:
+                if len(buf) >= off + n:
+                    return buf[0] & 0x0f, buf[off:off + n], buf[off + n:]
+        chunk = s.recv(65536)
+        if not chunk:
+            return None, b"", b""
+        buf += chunk
+
+
+class LabProxy(InstancesBase):
+    @classmethod
+    def setUpClass(cls):
+        cls.extra_config = {"LabTokenLifetime": TOKEN_LIFETIME, "LabInstancesPerUser": 4}
+        super().setUpClass()
+        try:
+            echo = images.Layer().busybox(("sh", "nc", "cat"))
+            images.push_image(cls.registry, "labs/echo", "1", images.Image([(echo, "gzip")]))
+            cls.proxied = cls._put_lab(cls, "proxied", [
+                {"name": "web", "image": cls.web_ref, "command": WEB_CMD, "ports": [{"port": 8080, "kind": "http"}]},
+                {"name": "echo", "image": f"{cls.registry.host}/labs/echo:1",
+                 "command": ["/bin/nc", "-ll", "-p", "7000", "-e", "/bin/cat"], "ports": [{"port": 7000, "kind": "tcp"}]}])
+            cls.proxy_port = free_port()
+            cls.pprocs = procs.Processes()
+            cls.proxy = cls.pprocs.start(
+                [os.path.join(procs.build_dir(), "src/proxy/gateway-proxy"), f"--listen=127.0.0.1:{cls.proxy_port}",
+                 f"--state-dir={cls.gw.state_dir}", f"--gatewayd-socket={cls.gw.socket_path}", "--log-level=debug"])
+            procs.wait_for(cls._proxy_listening, timeout=10, what="gateway-proxy to listen")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _proxy_listening(cls):
+        try:
+            socket.create_connection(("127.0.0.1", cls.proxy_port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if getattr(cls, "pprocs", None):
+                cls.pprocs.stop_all()
+        finally:
+            super().tearDownClass()
+
+    def running_instance(self, as_user=users.USER):
+        inst = self.start(self.proxied, as_user=as_user)
+        self.await_state(inst["id"], ("RUNNING",), as_user=as_user)
+        self.assertIn("access", inst)
+        return inst
+
+    def fresh_token(self, inst, as_user=users.USER):
+        r = self.gw.http("POST", f"/v1/lab-instances/{inst['id']}/token", as_user=as_user)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json
+
+    def fetch(self, target, **kw):
+        return raw_request(self.proxy_port, target, **kw)
+
+    def await_page(self, token, member="web", path="/"):
+        def fetched():
+            status, _, body, _ = self.fetch(f"/{token}/{member}{path}")
+            return body if status == 200 else None
+        return procs.wait_for(fetched, timeout=20, what=f"{member} answering through the proxy")
+
+    def test_token_shape_and_http(self):
+        inst = self.running_instance()
+        access = inst["access"]
+        self.assertEqual(set(access["members"]), {"web", "echo"})
+        self.assertEqual(access["members"]["web"], f"/{access['token']}/web/")
+        index = self.read_member_file(inst["id"], "web", "www/index.html")
+        self.assertEqual(self.await_page(access["token"]), index)
+        # The member sees the path after /<token>/<member>.
+        self.assertEqual(self.await_page(access["token"], path="/index.html"), index)
+        status, _, _, _ = self.fetch(f"/{access['token']}/web/no-such-page")
+        self.assertEqual(status, 404)
+
+    def test_refusals(self):
+        inst = self.running_instance()
+        token = self.fresh_token(inst)["token"]
+        self.await_page(token)
+        h, c, sig = token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(c + "=" * (-len(c) % 4)))
+        forged_claims = _b64(json.dumps(dict(claims, uid=0)).encode())
+        other_key = _b64(hmac.new(os.urandom(32), f"{h}.{c}".encode(), hashlib.sha256).digest())
+        cases = {
+            "tampered claims": f"{h}.{forged_claims}.{sig}",
+            "another key": f"{h}.{c}.{other_key}",
+            "alg none": _b64(b'{"alg":"none"}') + f".{c}.",
+            "garbage": "garbage",
+        }
+        for what, bad in cases.items():
+            with self.subTest(what):
+                status, _, body, _ = self.fetch(f"/{bad}/web/")
+                self.assertEqual(status, 401, body)
+                status, _, _, s = self.fetch(f"/{bad}/echo/", headers=ws_headers())
+                self.assertEqual(status, 401)
+                self.assertIsNone(s)
+        # a member the instance does not have, and no token at all
+        self.assertEqual(self.fetch(f"/{token}/nosuch/")[0], 401)
+        self.assertEqual(self.fetch("/")[0], 404)
+        # Another user's instance: its token works for it and only it; this user's token does
+        # not open it (its members are other processes in another namespace).
+        other = self.running_instance(as_user=users.OTHER)
+        other_index = self.read_member_file(other["id"], "web", "www/index.html")
+        mine_index = self.read_member_file(inst["id"], "web", "www/index.html")
+        self.assertEqual(self.await_page(other["access"]["token"]), other_index)
+        self.assertEqual(self.await_page(token), mine_index)
+        self.assertNotEqual(other_index, mine_index)
+        # Others cannot mint tokens for it, nor ask what the proxy asks.
+        self.assertEqual(self.gw.http("POST", f"/v1/lab-instances/{inst['id']}/token", as_user=users.OTHER).status, 404)
+        self.assertEqual(self.gw.http("GET", f"/v1/lab-instances/{inst['id']}/access", as_user=users.USER).status, 403)
+        r = self.gw.http("GET", f"/v1/lab-instances/{inst['id']}/access", as_user="root")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["uid"], users.uid_of(users.USER))
+
+    def test_expired_token(self):
+        inst = self.running_instance()
+        token = self.fresh_token(inst)["token"]
+        self.await_page(token)
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        time.sleep(max(0.0, claims["exp"] - time.time()) + 0.2)
+        deadline = time.monotonic() + 5
+        while self.fetch(f"/{token}/web/")[0] != 401 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.fetch(f"/{token}/web/")[0], 401)
+        self.assertEqual(self.fetch(f"/{token}/echo/", headers=ws_headers())[0], 401)
+
+    def open_bridge(self, token):
+        def opened():
+            status, fields, rest, s = self.fetch(f"/{token}/echo/", headers=ws_headers())
+            if status != 101:
+                return None
+            self.assertEqual(fields.get("sec-websocket-protocol"), "binary")
+            return s, rest
+        return procs.wait_for(opened, timeout=20, what="the echo member's bridge")
+
+    def echo(self, s, pending, payload):
+        ws_send(s, payload)
+        got = b""
+        while len(got) < len(payload):
+            op, data, pending = ws_recv(s, pending)
+            self.assertIsNotNone(op, "the bridge closed")
+            self.assertEqual(op, 2)
+            got += data
+        self.assertEqual(got, payload)
+        return pending
+
+    def test_websocket_bridge_renewal_and_delete(self):
+        inst = self.running_instance()
+        first = self.fresh_token(inst)["token"]
+        s, pending = self.open_bridge(first)
+        try:
+            s.settimeout(10)
+            pending = self.echo(s, pending, b"hello through the proxy")
+            pending = self.echo(s, pending, os.urandom(70000))
+            # A renewed token: another string, the open connection goes on, both tokens work.
+            second = self.fresh_token(inst)["token"]
+            self.assertNotEqual(first, second)
+            pending = self.echo(s, pending, b"still here")
+            self.assertEqual(self.await_page(second), self.await_page(first))
+            # Deleting the instance ends the connection and every token at once.
+            r = self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER)
+            self.assertEqual(r.status, 204, r.body)
+            while True:
+                op, _, pending = ws_recv(s, pending)
+                if op is None or op == 8:
+                    break
+        finally:
+            s.close()
+        for token in (first, second):
+            self.assertEqual(self.fetch(f"/{token}/web/")[0], 401)
