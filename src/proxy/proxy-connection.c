@@ -28,9 +28,13 @@
 #define BUFFER_HIGH (256U * 1024U)      /* stop reading a side while its peer lags this much */
 #define READ_CHUNK (64U * 1024U)
 
+/* A byte queue: data/size are what is queued; consuming moves data forward instead of moving the
+ * rest (a relay sends less than it holds all the time), and the allocation grows by doubling. */
 typedef struct Buffer {
         uint8_t *data;
         size_t size;
+        uint8_t *base;
+        size_t allocated;
 } Buffer;
 
 typedef enum ConnectionState {
@@ -65,26 +69,41 @@ struct ProxyConnection {
 };
 
 static int buffer_append(Buffer *b, const void *p, size_t n) {
-        uint8_t *d;
+        size_t offset = (size_t) (b->data - b->base);
 
         if (n == 0)
                 return 0;
-        d = realloc(b->data, b->size + n);
-        if (!d)
-                return -ENOMEM;
-        memcpy(d + b->size, p, n);
-        b->data = d;
+        if (offset + b->size + n > b->allocated) {
+                if (offset > 0 && b->size + n <= b->allocated && b->size <= offset) {
+                        /* Room at the front, and little to move: compact. */
+                        memmove(b->base, b->data, b->size);
+                } else {
+                        size_t want = MAX(b->allocated * 2, MAX(b->size + n, (size_t) 4096));
+                        uint8_t *d = malloc(want);
+                        if (!d)
+                                return -ENOMEM;
+                        if (b->size > 0)
+                                memcpy(d, b->data, b->size);
+                        free(b->base);
+                        b->base = d;
+                        b->allocated = want;
+                }
+                b->data = b->base;
+        }
+        memcpy(b->data + b->size, p, n);
         b->size += n;
         return 0;
 }
 
 static void buffer_consume(Buffer *b, size_t n) {
-        memmove(b->data, b->data + n, b->size - n);
+        b->data += n;
         b->size -= n;
+        if (b->size == 0)
+                b->data = b->base;
 }
 
 static void buffer_free(Buffer *b) {
-        free(b->data);
+        free(b->base);
         *b = (Buffer) {};
 }
 
@@ -539,16 +558,20 @@ static bool connection_finished(ProxyConnection *c) {
         return c->up_eof && c->to_client.size == 0;
 }
 
-static void connection_frame_member_data(ProxyConnection *c, size_t from) {
-        size_t n = c->to_client.size - from;
-        uint8_t header[10];
-        size_t hs = ws_frame_header(header, WS_BINARY, n);
+/* Reads what the member has and queues it for the client as one binary frame. Same returns as
+ * read_into(). */
+static int read_framed(int fd, Buffer *b) {
+        uint8_t buf[READ_CHUNK], header[10];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
 
-        /* Put a frame header in front of what was just read. */
-        if (buffer_append(&c->to_client, header, hs) < 0)
-                return;
-        memmove(c->to_client.data + from + hs, c->to_client.data + from, n);
-        memcpy(c->to_client.data + from, header, hs);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return 0;
+        if (buffer_append(b, header, ws_frame_header(header, WS_BINARY, (size_t) n)) < 0 ||
+            buffer_append(b, buf, (size_t) n) < 0)
+                return -ENOMEM;
+        return 1;
 }
 
 static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -574,12 +597,13 @@ static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 c->up_connected = true;
         }
         if (revents & EPOLLIN) {
-                size_t before = c->to_client.size;
-                r = read_into(fd, &c->to_client);
+                r = c->state == STATE_BRIDGE ? read_framed(fd, &c->to_client) : read_into(fd, &c->to_client);
                 if (r == 0 || (r < 0 && r != -EAGAIN))
                         c->up_eof = true;
-                else if (r > 0 && c->state == STATE_BRIDGE)
-                        connection_frame_member_data(c, before);
+                else if (r > 0)
+                        /* Pass it on now rather than after another turn of the event loop; what
+                         * the client does not take stays queued (and its error is seen there). */
+                        (void) write_from(c->fd, &c->to_client);
         }
         if (c->up_connected && write_from(fd, &c->to_up) < 0)
                 c->up_eof = true;
