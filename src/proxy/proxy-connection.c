@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -27,6 +28,7 @@
 #define HEAD_TIMEOUT_USEC (10 * 1000000ULL)
 #define BUFFER_HIGH (256U * 1024U)      /* stop reading a side while its peer lags this much */
 #define READ_CHUNK (64U * 1024U)
+#define UP_READS_PER_WAKEUP 8U
 
 /* A byte queue: data/size are what is queued; consuming moves data forward instead of moving the
  * rest (a relay sends less than it holds all the time), and the allocation grows by doubling. */
@@ -68,11 +70,10 @@ struct ProxyConnection {
         GatewaydQuery *query;
 };
 
-static int buffer_append(Buffer *b, const void *p, size_t n) {
+/* Room for n more bytes behind what is queued (not counted until the caller adds to size). */
+static uint8_t *buffer_reserve(Buffer *b, size_t n) {
         size_t offset = (size_t) (b->data - b->base);
 
-        if (n == 0)
-                return 0;
         if (offset + b->size + n > b->allocated) {
                 if (offset > 0 && b->size + n <= b->allocated && b->size <= offset) {
                         /* Room at the front, and little to move: compact. */
@@ -81,7 +82,7 @@ static int buffer_append(Buffer *b, const void *p, size_t n) {
                         size_t want = MAX(b->allocated * 2, MAX(b->size + n, (size_t) 4096));
                         uint8_t *d = malloc(want);
                         if (!d)
-                                return -ENOMEM;
+                                return NULL;
                         if (b->size > 0)
                                 memcpy(d, b->data, b->size);
                         free(b->base);
@@ -90,7 +91,18 @@ static int buffer_append(Buffer *b, const void *p, size_t n) {
                 }
                 b->data = b->base;
         }
-        memcpy(b->data + b->size, p, n);
+        return b->data + b->size;
+}
+
+static int buffer_append(Buffer *b, const void *p, size_t n) {
+        uint8_t *d;
+
+        if (n == 0)
+                return 0;
+        d = buffer_reserve(b, n);
+        if (!d)
+                return -ENOMEM;
+        memcpy(d, p, n);
         b->size += n;
         return 0;
 }
@@ -524,16 +536,21 @@ static void connection_read_head(ProxyConnection *c) {
 
 /* ---- I/O ---- */
 
-/* Reads what fd has into b (up to READ_CHUNK). 1: got some, 0: end of stream, -EAGAIN, < 0. */
+/* Reads what fd has into b (up to READ_CHUNK), received where it is queued. 1: got some, 0: end
+ * of stream, -EAGAIN, < 0. */
 static int read_into(int fd, Buffer *b) {
-        uint8_t buf[READ_CHUNK];
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        uint8_t *p = buffer_reserve(b, READ_CHUNK);
+        ssize_t n;
 
+        if (!p)
+                return -ENOMEM;
+        n = recv(fd, p, READ_CHUNK, 0);
         if (n < 0)
                 return -errno;
         if (n == 0)
                 return 0;
-        return buffer_append(b, buf, (size_t) n) < 0 ? -ENOMEM : 1;
+        b->size += (size_t) n;
+        return 1;
 }
 
 static int write_from(int fd, Buffer *b) {
@@ -558,19 +575,28 @@ static bool connection_finished(ProxyConnection *c) {
         return c->up_eof && c->to_client.size == 0;
 }
 
-/* Reads what the member has and queues it for the client as one binary frame. Same returns as
- * read_into(). */
+/* Reads what the member has and queues it for the client as one binary frame, received behind
+ * room for its header: at most 65535 bytes, whose header is 4 bytes (2 below 126 bytes: then the
+ * few bytes move up). Same returns as read_into(). */
+#define FRAMED_READ 65535U
 static int read_framed(int fd, Buffer *b) {
-        uint8_t buf[READ_CHUNK], header[10];
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        uint8_t *p = buffer_reserve(b, 4 + FRAMED_READ), header[10];
+        size_t hs;
+        ssize_t n;
 
+        if (!p)
+                return -ENOMEM;
+        n = recv(fd, p + 4, FRAMED_READ, 0);
         if (n < 0)
                 return -errno;
         if (n == 0)
                 return 0;
-        if (buffer_append(b, header, ws_frame_header(header, WS_BINARY, (size_t) n)) < 0 ||
-            buffer_append(b, buf, (size_t) n) < 0)
-                return -ENOMEM;
+        hs = ws_frame_header(header, WS_BINARY, (size_t) n);
+        assert(hs <= 4);
+        if (hs < 4)
+                memmove(p + hs, p + 4, (size_t) n);
+        memcpy(p, header, hs);
+        b->size += hs + (size_t) n;
         return 1;
 }
 
@@ -596,14 +622,16 @@ static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 }
                 c->up_connected = true;
         }
-        if (revents & EPOLLIN) {
+        /* A few reads per wakeup while the member has more and the client takes it. */
+        for (unsigned i = 0; (revents & EPOLLIN) && i < UP_READS_PER_WAKEUP && c->to_client.size < BUFFER_HIGH; i++) {
                 r = c->state == STATE_BRIDGE ? read_framed(fd, &c->to_client) : read_into(fd, &c->to_client);
                 if (r == 0 || (r < 0 && r != -EAGAIN))
                         c->up_eof = true;
-                else if (r > 0)
-                        /* Pass it on now rather than after another turn of the event loop; what
-                         * the client does not take stays queued (and its error is seen there). */
-                        (void) write_from(c->fd, &c->to_client);
+                if (r <= 0)
+                        break;
+                /* Pass it on now rather than after another turn of the event loop; what the
+                 * client does not take stays queued (and its error is seen there). */
+                (void) write_from(c->fd, &c->to_client);
         }
         if (c->up_connected && write_from(fd, &c->to_up) < 0)
                 c->up_eof = true;
