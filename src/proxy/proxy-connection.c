@@ -29,6 +29,7 @@
 #define BUFFER_HIGH (256U * 1024U)      /* stop reading a side while its peer lags this much */
 #define READ_CHUNK (64U * 1024U)
 #define UP_READS_PER_WAKEUP 8U
+#define SPLICE_PIPE_SIZE (256U * 1024U)
 
 /* A byte queue: data/size are what is queued; consuming moves data forward instead of moving the
  * rest (a relay sends less than it holds all the time), and the allocation grows by doubling. */
@@ -60,6 +61,7 @@ struct ProxyConnection {
         int fd, up_fd;
         sd_event_source *io, *up_io, *timer;
         bool up_connected, client_eof, up_eof;
+        int splice_pipe[2];     /* member → client in a bridge, through the kernel; empty between calls */
         Buffer in;              /* from the client, not yet handled */
         Buffer to_client, to_up;
 
@@ -136,6 +138,9 @@ ProxyConnection *proxy_connection_free(ProxyConnection *c) {
                 close(c->fd);
         if (c->up_fd >= 0)
                 close(c->up_fd);
+        for (unsigned k = 0; k < 2; k++)
+                if (c->splice_pipe[k] >= 0)
+                        close(c->splice_pipe[k]);
         buffer_free(&c->in);
         buffer_free(&c->to_client);
         buffer_free(&c->to_up);
@@ -232,6 +237,52 @@ static int socket_in_netns(Proxy *p, const char *netns_path) {
                 abort();
         }
         return fd < 0 ? saved : fd;
+}
+
+/* A member's bytes to the client without copying them through the proxy, while nothing is
+ * queued for the client: splice() them from the member's socket into a pipe, send their frame
+ * header, splice them on to the client. Whatever the client does not take at once (header or
+ * data) is queued in to_client, so the pipe is empty again on return and the order is kept.
+ * Same returns as read_into(); -EOPNOTSUPP: use read_framed(). */
+static int splice_framed(ProxyConnection *c) {
+        uint8_t header[10];
+        ssize_t n, sent, moved;
+        size_t hs, left;
+
+        if (c->splice_pipe[0] < 0) {
+                if (pipe2(c->splice_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                        return -EOPNOTSUPP;
+                (void) fcntl(c->splice_pipe[1], F_SETPIPE_SZ, (int) SPLICE_PIPE_SIZE);
+        }
+        n = splice(c->up_fd, NULL, c->splice_pipe[1], NULL, SPLICE_PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0)
+                return errno == EINVAL ? -EOPNOTSUPP : -errno;
+        if (n == 0)
+                return 0;
+        hs = ws_frame_header(header, WS_BINARY, (size_t) n);
+        sent = send(c->fd, header, hs, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0)
+                sent = 0;
+        left = (size_t) n;
+        if ((size_t) sent == hs) {
+                moved = splice(c->splice_pipe[0], NULL, c->fd, NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (moved > 0)
+                        left -= (size_t) moved;
+        } else if (buffer_append(&c->to_client, header + sent, hs - (size_t) sent) < 0)
+                return -ENOMEM;
+        /* The rest goes the ordinary way. */
+        while (left > 0) {
+                uint8_t *p = buffer_reserve(&c->to_client, left);
+                ssize_t k;
+                if (!p)
+                        return -ENOMEM;
+                k = read(c->splice_pipe[0], p, left);
+                if (k <= 0)
+                        return k < 0 ? -errno : -EIO;
+                c->to_client.size += (size_t) k;
+                left -= (size_t) k;
+        }
+        return 1;
 }
 
 static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -624,7 +675,11 @@ static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
         }
         /* A few reads per wakeup while the member has more and the client takes it. */
         for (unsigned i = 0; (revents & EPOLLIN) && i < UP_READS_PER_WAKEUP && c->to_client.size < BUFFER_HIGH; i++) {
-                r = c->state == STATE_BRIDGE ? read_framed(fd, &c->to_client) : read_into(fd, &c->to_client);
+                r = -EOPNOTSUPP;
+                if (c->state == STATE_BRIDGE && c->to_client.size == 0)
+                        r = splice_framed(c);
+                if (r == -EOPNOTSUPP)
+                        r = c->state == STATE_BRIDGE ? read_framed(fd, &c->to_client) : read_into(fd, &c->to_client);
                 if (r == 0 || (r < 0 && r != -EAGAIN))
                         c->up_eof = true;
                 if (r <= 0)
@@ -699,7 +754,7 @@ int proxy_connection_new(Proxy *p, int fd) {
                 close(fd);
                 return -ENOMEM;
         }
-        *c = (ProxyConnection) { .proxy = p, .fd = fd, .up_fd = -1, .next = p->connections };
+        *c = (ProxyConnection) { .proxy = p, .fd = fd, .up_fd = -1, .splice_pipe = { -1, -1 }, .next = p->connections };
         if (c->next)
                 c->next->prev = c;
         p->connections = c;
