@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ctl-bus.h"
+#include "ctl-listing.h"
 #include "ctl-jobs.h"
 #include "ctl-polkit-agent.h"
 #include "ctl-show.h"
@@ -265,16 +266,7 @@ int verb_jobs(int argc, char *argv[], char *tail[]) {
                 if (r < 0)
                         return log_oom();
         }
-        if (r < 0) {
-                json_object_put(a);
-                return log_error_errno(r, "Failed to parse the reply: %m");
-        }
-        if (a) {
-                r = json_print(a, arg_json == JSON_PRETTY, stdout);
-                json_object_put(a);
-                return r;
-        }
-        return table_print_listing(t, arg_legend, "job", "jobs");
+        return ctl_print_listing(r, a, t, "job", "jobs");
 }
 
 typedef struct JobInfo {

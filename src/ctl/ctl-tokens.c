@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "ctl-bus.h"
+#include "ctl-listing.h"
+#include "ctl-scopes.h"
 #include "ctl-polkit-agent.h"
 #include "ctl-table.h"
 #include "ctl-tokens.h"
@@ -30,12 +32,7 @@ int verb_token_create(int argc, char *argv[], char *tail[]) {
                 return log_oom();
         if (arg_token.expires_in_sec > 0)
                 json_object_object_add(options, "expiresIn", json_object_new_int64((int64_t) arg_token.expires_in_sec));
-        if (arg_token.scope) {
-                json_object *a = json_object_new_array();
-                for (char **s = arg_token.scope; *s; s++)
-                        json_object_array_add(a, json_object_new_string(*s));
-                json_object_object_add(options, "scope", a);
-        }
+        ctl_options_add_scope(options);
 
         r = ctl_bus_connect(&bus);
         if (r >= 0)
@@ -93,18 +90,12 @@ int verb_token_list(int argc, char *argv[], char *tail[]) {
         while ((r = sd_bus_message_enter_container(reply, 'r', "sttas")) > 0) {
                 char created[64], expires[64], scope[64] = "";
                 json_object *scopes = json_object_new_array();
-                const char *id, *s;
+                const char *id;
                 uint64_t c, e;
 
                 r = sd_bus_message_read(reply, "stt", &id, &c, &e);
                 if (r >= 0)
-                        r = sd_bus_message_enter_container(reply, 'a', "s");
-                while (r >= 0 && (r = sd_bus_message_read(reply, "s", &s)) > 0) {
-                        json_object_array_add(scopes, json_object_new_string(s));
-                        snprintf(scope + strlen(scope), sizeof(scope) - strlen(scope), "%s%s", *scope ? "," : "", s);
-                }
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(reply);
+                        r = ctl_read_scopes(reply, scopes, scope, sizeof(scope));
                 if (r >= 0)
                         r = sd_bus_message_exit_container(reply);
                 if (r < 0) {
@@ -126,16 +117,7 @@ int verb_token_list(int argc, char *argv[], char *tail[]) {
                 if (r < 0)
                         return log_oom();
         }
-        if (r < 0) {
-                json_object_put(a);
-                return log_error_errno(r, "Failed to parse the reply: %m");
-        }
-        if (a) {
-                r = json_print(a, arg_json == JSON_PRETTY, stdout);
-                json_object_put(a);
-                return r;
-        }
-        return table_print_listing(t, arg_legend, "token", "tokens");
+        return ctl_print_listing(r, a, t, "token", "tokens");
 }
 
 int verb_token_revoke(int argc, char *argv[], char *tail[]) {

@@ -69,19 +69,14 @@ static int property_get_progress(sd_bus *bus, const char *path, const char *inte
         return sd_bus_message_append(reply, "d", image_progress(i));
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static const sd_bus_vtable image_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Id", "s", property_get_string, offsetof(Image, id), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Digest", "s", property_get_string, offsetof(Image, digest), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Reference", "s", property_get_string, offsetof(Image, reference), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Platform", "s", property_get_string, offsetof(Image, platform), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Id", "s", bus_property_get_string, offsetof(Image, id), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Digest", "s", bus_property_get_string, offsetof(Image, digest), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Reference", "s", bus_property_get_string, offsetof(Image, reference), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Platform", "s", bus_property_get_string, offsetof(Image, platform), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Status", "s", property_get_status, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("StatusMessage", "s", property_get_string, offsetof(Image, status_message), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StatusMessage", "s", bus_property_get_string, offsetof(Image, status_message), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "d", property_get_progress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("BytesDone", "t", NULL, offsetof(Image, bytes_done), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("BytesTotal", "t", NULL, offsetof(Image, bytes_total), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -278,7 +273,6 @@ static Image *lookup_visible(Manager *m, sd_bus_message *message, const char *na
 
 int method_get_image(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         const char *name;
-        json_object *o;
         Image *i;
         int r;
 
@@ -288,12 +282,7 @@ int method_get_image(sd_bus_message *message, void *userdata, sd_bus_error *erro
         i = lookup_visible(userdata, message, name, error, &r);
         if (!i)
                 return r;
-        o = image_to_json(i);
-        if (!o)
-                return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
-        return r;
+        return bus_reply_json(message, image_to_json(i));
 }
 
 static int change_image_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error, bool expire) {

@@ -5,12 +5,12 @@
 #include "spool-layout.h"
 #include "bus-job.h"
 #include "bus-manager.h"
+#include "bus-owned.h"
 #include "bus-util.h"
 #include "gw-error.h"
 #include "job-registry.h"
 #include "log.h"
 #include "manager.h"
-#include "polkit.h"
 
 #define ACTION_SUBMIT_JOB "org.gatewayd.submit-job"
 #define ACTION_MANAGE_JOBS "org.gatewayd.manage-jobs"
@@ -73,11 +73,6 @@ static int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, ch
         }
         *nodes = TAKE_PTR(l);
         return 1;
-}
-
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
 }
 
 static int property_get_status(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -175,9 +170,9 @@ static int method_get_log(sd_bus_message *message, void *userdata, sd_bus_error 
 
 static const sd_bus_vtable job_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Id", "s", property_get_string, offsetof(Job, id), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Service", "s", property_get_string, offsetof(Job, service), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Platform", "s", property_get_string, offsetof(Job, platform), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Id", "s", bus_property_get_string, offsetof(Job, id), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Service", "s", bus_property_get_string, offsetof(Job, service), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Platform", "s", bus_property_get_string, offsetof(Job, platform), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Owner", "u", property_get_uid, offsetof(Job, uid), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Group", "u", property_get_uid, offsetof(Job, gid), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Status", "s", property_get_status, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -185,8 +180,8 @@ static const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("StartedTimestamp", "t", NULL, offsetof(Job, started_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("EndedTimestamp", "t", NULL, offsetof(Job, ended_usec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ExitCode", "i", NULL, offsetof(Job, exit_code), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("ErrorCode", "s", property_get_string, offsetof(Job, error_code), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Error", "s", property_get_string, offsetof(Job, error_message), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ErrorCode", "s", bus_property_get_string, offsetof(Job, error_code), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Error", "s", bus_property_get_string, offsetof(Job, error_message), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Cancel", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Remove", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_remove, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetResult", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json),
@@ -304,90 +299,32 @@ int bus_method_list_jobs(sd_bus_message *message, void *userdata, sd_bus_error *
 /* RemoveJob(s id): the owner and root remove their job at once; anybody else needs polkit's
  * org.gatewayd.manage-jobs, and without it the job does not exist for them (NoSuchJob, as the
  * HTTP API's 404), so that a refusal does not tell that the id is taken. */
-typedef struct RemoveJobCall {
-        Manager *manager;
-        sd_bus_message *message;
-        char *id;
-} RemoveJobCall;
-
-static RemoveJobCall *remove_job_call_free(RemoveJobCall *c) {
-        if (c) {
-                sd_bus_message_unref(c->message);
-                free(c->id);
-                free(c);
-        }
-        return NULL;
-}
-
-static int remove_job_now(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+static int job_is_own(Manager *m, const char *id, const Caller *caller) {
         Job *j = job_registry_get(m, id);
 
         if (!j)
-                gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", id);
-        else if (job_registry_remove(j, &e) >= 0)
-                return sd_bus_reply_method_return(message, NULL);
-        return gw_error_to_bus(&e, error);
+                return -ENOENT;
+        return job_is_visible_to(j, caller);
 }
 
-static void on_remove_job_checked(int r, const char *message, void *userdata) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        RemoveJobCall *c = userdata;
+static int job_remove(Manager *m, const char *id, GwError *e) {
+        Job *j = job_registry_get(m, id);
 
-        if (r > 0)
-                r = remove_job_now(c->manager, c->message, c->id, &error);
-        else {
-                _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-                gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", c->id);
-                r = gw_error_to_bus(&e, &error);
-        }
-        if (r < 0 && sd_bus_error_is_set(&error))
-                (void) sd_bus_reply_method_error(c->message, &error);
-        else if (r < 0)
-                (void) sd_bus_reply_method_errno(c->message, r, NULL);
-        manager_touch(c->manager);
-        remove_job_call_free(c);
+        if (!j)
+                return gw_error_set(e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", id);
+        return job_registry_remove(j, e);
 }
+
+static const OwnedKind job_removal = {
+        .noun = "job",
+        .not_found = GW_ERROR_NO_SUCH_JOB,
+        .action = ACTION_MANAGE_JOBS,
+        .is_own = job_is_own,
+        .remove = job_remove,
+};
 
 int bus_method_remove_job(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        Manager *m = userdata;
-        RemoveJobCall *c;
-        const char *id;
-        Caller caller;
-        Job *j;
-        int r;
-
-        r = sd_bus_message_read(message, "s", &id);
-        if (r < 0)
-                return r;
-        r = bus_get_caller(message, &caller);
-        if (r < 0)
-                return r;
-        j = job_registry_get(m, id);
-        if (!j) {
-                gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", id);
-                return gw_error_to_bus(&e, error);
-        }
-        if (job_is_visible_to(j, &caller))
-                return remove_job_now(m, message, id, error);
-
-        c = calloc(1, sizeof(RemoveJobCall));
-        if (!c || !(c->id = strdup(id))) {
-                free(c);
-                return -ENOMEM;
-        }
-        c->manager = m;
-        c->message = sd_bus_message_ref(message);
-        r = polkit_check(m, &caller, ACTION_MANAGE_JOBS, sd_bus_message_get_allow_interactive_authorization(message) > 0,
-                         on_remove_job_checked, c);
-        if (r == 0)
-                return 1;  /* the reply comes from on_remove_job_checked() */
-        remove_job_call_free(c);
-        if (r > 0)
-                return remove_job_now(m, message, id, error);
-        gw_error_set(&e, GW_ERROR_NO_SUCH_JOB, "No job '%s'.", id);
-        return gw_error_to_bus(&e, error);
+        return bus_remove_owned(userdata, message, &job_removal, error);
 }
 
 /* ---- signals: best effort, the state is committed already ---- */

@@ -46,11 +46,6 @@ static int lab_node_enumerator(sd_bus *bus, const char *path, void *userdata, ch
         return 1;
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static int property_get_spec(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         const char *j = lab_json(userdata);
@@ -76,9 +71,9 @@ static int property_get_members(sd_bus *bus, const char *path, const char *inter
 /* Definitions change in place on PUT: only Name and CreatedTimestamp are constant. */
 static const sd_bus_vtable lab_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", property_get_string, offsetof(Lab, name), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Description", "s", property_get_string, offsetof(Lab, description), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Instructions", "s", property_get_string, offsetof(Lab, instructions), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Name", "s", bus_property_get_string, offsetof(Lab, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Description", "s", bus_property_get_string, offsetof(Lab, description), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Instructions", "s", bus_property_get_string, offsetof(Lab, instructions), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LifetimeSec", "t", NULL, offsetof(Lab, lifetime_sec), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MemoryMax", "t", NULL, offsetof(Lab, memory), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("TasksMax", "t", NULL, offsetof(Lab, tasks), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -207,16 +202,6 @@ int bus_method_remove_lab(sd_bus_message *message, void *userdata, sd_bus_error 
 
 /* ---- instances: the caller's own ---- */
 
-static int reply_json(sd_bus_message *message, json_object *o) {
-        int r;
-
-        if (!o)
-                return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
-        return r;
-}
-
 int bus_method_start_lab_instance(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         LabInstance *i;
@@ -232,7 +217,7 @@ int bus_method_start_lab_instance(sd_bus_message *message, void *userdata, sd_bu
                 return r;
         if (lab_instance_create(userdata, name, &c, &i, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        return reply_json(message, lab_instance_to_json(i));
+        return bus_reply_json(message, lab_instance_to_json(i));
 }
 
 int bus_method_list_lab_instances(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -255,7 +240,7 @@ int bus_method_list_lab_instances(sd_bus_message *message, void *userdata, sd_bu
                 json_object_object_add(o, "instances", a);
         else
                 json_object_put(a);
-        return reply_json(message, o);
+        return bus_reply_json(message, o);
 }
 
 static int get_own_instance(sd_bus_message *message, Manager *m, LabInstance **ret, sd_bus_error *error) {
@@ -285,7 +270,7 @@ int bus_method_get_lab_instance(sd_bus_message *message, void *userdata, sd_bus_
         r = get_own_instance(message, userdata, &i, error);
         if (r < 0)
                 return r;
-        return reply_json(message, lab_instance_to_json(i));
+        return bus_reply_json(message, lab_instance_to_json(i));
 }
 
 int bus_method_remove_lab_instance(sd_bus_message *message, void *userdata, sd_bus_error *error) {

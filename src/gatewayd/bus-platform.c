@@ -48,11 +48,6 @@ static int platform_node_enumerator(sd_bus *bus, const char *path, void *userdat
         return 1;
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static int property_get_kind(sd_bus *bus, const char *path, const char *interface, const char *property,
                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Platform *p = userdata;
@@ -95,23 +90,13 @@ static int property_get_image_directory(sd_bus *bus, const char *path, const cha
         return sd_bus_message_append(reply, "s", dir);
 }
 
-static int reply_json(sd_bus_message *message, json_object *o) {
-        int r;
-
-        if (!o)
-                return -ENOMEM;
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
-        return r;
-}
-
 static int method_get_nodes(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return reply_json(message, platform_nodes_json(userdata));
+        return bus_reply_json(message, platform_nodes_json(userdata));
 }
 
 static const sd_bus_vtable platform_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", property_get_string, offsetof(Platform, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Name", "s", bus_property_get_string, offsetof(Platform, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Kind", "s", property_get_kind, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("AccessType", "s", property_get_access_type, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Default", "b", property_get_default, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -177,7 +162,7 @@ int bus_method_get_platform(sd_bus_message *message, void *userdata, sd_bus_erro
         p = platform_lookup(userdata, name, &e);
         if (!p)
                 return gw_error_to_bus(&e, error);
-        return reply_json(message, platform_to_json(p));
+        return bus_reply_json(message, platform_to_json(p));
 }
 
 static int set_drain_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error, bool drain) {
@@ -191,7 +176,7 @@ static int set_drain_authorized(Manager *m, sd_bus_message *message, sd_bus_erro
                 return r;
         if (platform_set_node_drain(m, platform, node, drain, &n, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        return reply_json(message, n);
+        return bus_reply_json(message, n);
 }
 
 static int drain_node_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {

@@ -32,9 +32,7 @@ int bus_method_list_programs(sd_bus_message *message, void *userdata, sd_bus_err
                 return -ENOMEM;
         for (Program **p = l; *p; p++)
                 json_object_array_add(a, program_to_json(*p));
-        r = sd_bus_reply_method_return(message, "s", json_text(a));
-        json_object_put(a);
-        return r;
+        return bus_reply_json(message, a);
 }
 
 static int parse_argument(const char *text, const char *what, json_object **ret, GwError *e) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "bus-service.h"
+#include "bus-util.h"
 #include "log.h"
 #include "manager.h"
 #include "service-registry.h"
@@ -64,17 +65,11 @@ static int property_get_spec(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append(reply, "s", j);
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        /* userdata points at the char* field (offset-based property) */
-        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
-}
-
 static const sd_bus_vtable service_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Name", "s", property_get_string, offsetof(Service, name), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Image", "s", property_get_string, offsetof(Service, image), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Description", "s", property_get_string, offsetof(Service, description), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Name", "s", bus_property_get_string, offsetof(Service, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Image", "s", bus_property_get_string, offsetof(Service, image), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Description", "s", bus_property_get_string, offsetof(Service, description), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Command", "as", property_get_command, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Environment", "as", property_get_env, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Network", "b", NULL, offsetof(Service, network), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

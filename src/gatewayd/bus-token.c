@@ -2,41 +2,46 @@
 /* The Manager's token methods: the D-Bus side of /v1/tokens (auth-token.c). D-Bus callers are
  * always local, identified by the bus. */
 #include "auth-token.h"
+#include "bus-credentials.h"
+#include "bus-owned.h"
 #include "bus-token.h"
 #include "bus-util.h"
 #include "json-util.h"
 #include "manager.h"
-#include "polkit.h"
 
 int bus_method_create_token(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         Manager *m = userdata;
-        json_object *options = NULL, *o = NULL;
-        const char *text;
+        json_object *options, *o = NULL;
         uint64_t expires_in = 0;
         unsigned scopes = 0;
         Caller caller;
         int r;
 
-        r = sd_bus_message_read(message, "s", &text);
+        r = bus_read_credential_options(message, &caller, &options, error);
         if (r < 0)
                 return r;
-        r = bus_get_caller(message, &caller);
-        if (r < 0)
-                return r;
-        if (*text) {
-                if (bus_parse_json_argument(text, "options_json", &options, &e) < 0)
-                        return gw_error_to_bus(&e, error);
-                if (options)
-                        r = token_parse_request(options, &expires_in, &scopes, &e);
+        if (options) {
+                r = token_parse_request(options, &expires_in, &scopes, &e);
                 json_object_put(options);
                 if (r < 0)
                         return gw_error_to_bus(&e, error);
         }
         if (token_create(m, &caller, expires_in, scopes, &o, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        r = sd_bus_reply_method_return(message, "s", json_text(o));
-        json_object_put(o);
+        return bus_reply_json(message, o);
+}
+
+static int append_token(sd_bus_message *reply, const TokenInfo *t) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'r', "sttas");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "stt", t->id, t->created_usec, t->expires_usec);
+        if (r >= 0)
+                r = bus_append_scopes(reply, t->scopes);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
         return r;
 }
 
@@ -57,20 +62,8 @@ int bus_method_list_tokens(sd_bus_message *message, void *userdata, sd_bus_error
         r = sd_bus_message_new_method_return(message, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(sttas)");
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                r = sd_bus_message_open_container(reply, 'r', "sttas");
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "stt", l[i].id, l[i].created_usec, l[i].expires_usec);
-                if (r >= 0)
-                        r = sd_bus_message_open_container(reply, 'a', "s");
-                for (unsigned bit = 1; r >= 0 && bit & AUTH_SCOPE_ALL; bit <<= 1)
-                        if (l[i].scopes & bit)
-                                r = sd_bus_message_append(reply, "s", auth_scope_to_string(bit));
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-        }
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = append_token(reply, &l[i]);
         free(l);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
@@ -79,86 +72,6 @@ int bus_method_list_tokens(sd_bus_message *message, void *userdata, sd_bus_error
         return sd_bus_send(NULL, reply, NULL);
 }
 
-typedef struct RevokeTokenCall {
-        Manager *manager;
-        sd_bus_message *message;
-        char *id;
-} RevokeTokenCall;
-
-static void revoke_token_call_free(RevokeTokenCall *c) {
-        if (!c)
-                return;
-        sd_bus_message_unref(c->message);
-        free(c->id);
-        free(c);
-}
-
-static int revoke_now(Manager *m, sd_bus_message *message, const char *id, sd_bus_error *error) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-
-        if (token_revoke(m, id, &e) < 0)
-                return gw_error_to_bus(&e, error);
-        return sd_bus_reply_method_return(message, NULL);
-}
-
-static int no_such_token(const char *id, sd_bus_error *error) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-
-        gw_error_set(&e, GW_ERROR_NOT_FOUND, "No token '%s'.", id);
-        return gw_error_to_bus(&e, error);
-}
-
-static void on_revoke_checked(int r, const char *msg, void *userdata) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        RevokeTokenCall *c = userdata;
-
-        if (r > 0)
-                r = revoke_now(c->manager, c->message, c->id, &error);
-        else
-                r = no_such_token(c->id, &error);   /* not yours: it does not exist for you */
-        if (r < 0 && sd_bus_error_is_set(&error))
-                (void) sd_bus_reply_method_error(c->message, &error);
-        else if (r < 0)
-                (void) sd_bus_reply_method_errno(c->message, r, NULL);
-        manager_touch(c->manager);
-        revoke_token_call_free(c);
-}
-
 int bus_method_revoke_token(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        RevokeTokenCall *c;
-        const char *id;
-        Caller caller;
-        uid_t owner;
-        int r;
-
-        r = sd_bus_message_read(message, "s", &id);
-        if (r < 0)
-                return r;
-        r = bus_get_caller(message, &caller);
-        if (r < 0)
-                return r;
-        r = token_owner(m, id, &owner);
-        if (r == -ENOENT)
-                return no_such_token(id, error);
-        if (r < 0)
-                return r;
-        if (owner == caller.uid)
-                return revoke_now(m, message, id, error);
-
-        c = calloc(1, sizeof(RevokeTokenCall));
-        if (!c || !(c->id = strdup(id))) {
-                free(c);
-                return -ENOMEM;
-        }
-        c->manager = m;
-        c->message = sd_bus_message_ref(message);
-        r = polkit_check(m, &caller, ACTION_MANAGE_TOKENS, sd_bus_message_get_allow_interactive_authorization(message) > 0,
-                         on_revoke_checked, c);
-        if (r == 0)
-                return 1;  /* the reply comes from on_revoke_checked() */
-        revoke_token_call_free(c);
-        if (r > 0)
-                return revoke_now(m, message, id, error);
-        return no_such_token(id, error);
+        return bus_remove_owned(userdata, message, &token_owned_kind, error);
 }

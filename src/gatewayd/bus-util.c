@@ -112,3 +112,18 @@ int bus_parse_json_argument(const char *text, const char *what, json_object **re
                 return gw_error_set(e, GW_ERROR_BAD_REQUEST, "%s is not valid JSON at offset %zu: %s", what, offset, reason);
         return 0;
 }
+
+int bus_property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", strempty(*(char **) userdata));
+}
+
+int bus_reply_json(sd_bus_message *message, json_object *o) {
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = sd_bus_reply_method_return(message, "s", json_text(o));
+        json_object_put(o);
+        return r;
+}

@@ -27,3 +27,11 @@ int bus_get_caller(sd_bus_message *message, Caller *ret);
  * (json_parse_untrusted()). Returns 0 and the value (NULL for "null"), or a negative errno with
  * e set (BadRequest naming what and the offset). */
 int bus_parse_json_argument(const char *text, const char *what, json_object **ret, GwError *e);
+
+/* Getter of an "s" property whose vtable offset points at a char* field: NULL reads as "". */
+int bus_property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error);
+
+/* Replies with o as JSON text (a method returning "s") and drops o; NULL (a failed allocation)
+ * is -ENOMEM. */
+int bus_reply_json(sd_bus_message *message, json_object *o);

@@ -36,3 +36,8 @@ static inline bool caller_is_network(const Caller *c) {
 static inline bool caller_is_root(const Caller *c) {
         return c->uid == 0 && !caller_is_network(c);
 }
+
+/* The group a local caller's jobs and lab instances run with: the bus daemon does not always
+ * pass the sender's gid; then the user's primary group, and for a user without a passwd entry
+ * nobody's group. */
+gid_t caller_gid(const Caller *c);

@@ -1100,6 +1100,7 @@ static const Field config_fields[] = {
         { "ActiveJobsPerUser",        dispatch_unsigned,     offsetof(Config, active_jobs_per_user) },
         { "LabInstancesPerUser",      dispatch_unsigned,     offsetof(Config, lab_instances_per_user) },
         { "LabTokenLifetime",         dispatch_duration,     offsetof(Config, lab_token_lifetime_sec) },
+        { "LabProxyURL",              dispatch_url,          offsetof(Config, lab_proxy_url) },
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "ConnectionsPerUser",       dispatch_positive,     offsetof(Config, connections_per_user) },
         { "ConnectionsMax",           dispatch_positive,     offsetof(Config, connections_max) },
@@ -1315,6 +1316,7 @@ Config *config_free(Config *c) {
         free(c->default_platform);
         free(c->state_directory);
         free(c->worker_path);
+        free(c->lab_proxy_url);
         free(c->program_image);
         free(c->compressor);
         free(c->listen_tcp);

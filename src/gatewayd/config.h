@@ -92,6 +92,7 @@ typedef struct Config {
         unsigned jobs_per_user;           /* "JobsPerUser": running (PENDING+RUNNING) per user, 2, 0 = unlimited */
         uint64_t lab_token_lifetime_sec;  /* "LabTokenLifetime": lab access tokens live this long, 10 min */
         unsigned lab_instances_per_user;  /* "LabInstancesPerUser": unfinished lab instances per user, 2, 0 = unlimited */
+        char *lab_proxy_url;              /* "LabProxyURL": gateway-proxy as browsers reach it, NULL = unknown */
         unsigned active_jobs_per_user;    /* "ActiveJobsPerUser": unfinished per user, 50, 0 = unlimited */
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         unsigned connections_per_user;    /* "ConnectionsPerUser" HTTP connections per peer uid, 64 */

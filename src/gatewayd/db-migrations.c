@@ -154,6 +154,17 @@ const char * const db_migrations[] = {
         "  removing INTEGER NOT NULL DEFAULT 0"        /* DELETE asked: the row goes once stopped */
         ") STRICT;"
         "CREATE INDEX lab_instances_uid ON lab_instances (uid);",
+        /* LabOrchestrator-compatible API (http-laborch.c, laborch-id.c): the integer ids it
+         * exposes for our string keys (a lab's name, an instance's id, an image reference, a
+         * lab's "<lab>/<member>"), one sequence per kind. Rows are never deleted, so an id is
+         * never given to something else. */
+        "CREATE TABLE laborch_ids ("
+        "  kind TEXT NOT NULL,"
+        "  name TEXT NOT NULL,"
+        "  id INTEGER NOT NULL,"
+        "  PRIMARY KEY (kind, name),"
+        "  UNIQUE (kind, id)"
+        ") STRICT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

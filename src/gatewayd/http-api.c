@@ -77,6 +77,20 @@ const HttpRoute http_api_routes[] = {
         { "POST",   "/api/expire/*/*/**",       http_shifter_expire },
         { "GET",    "/api/autoexpire/*",        http_shifter_autoexpire },
         { "GET",    "/api/queue/*",             http_shifter_queue },
+        /* LabOrchestrator's API (docs/openapi-laborch.yaml): its collections are the first
+         * segment after /api/, Shifter's verbs (list, lookup, pull, expire, autoexpire, queue)
+         * never are one of them, so neither table shadows the other whatever the later segments. */
+        { "GET",    "/api/docker_images",       http_laborch_list_docker_images },
+        { "GET",    "/api/docker_images/*",     http_laborch_get_docker_image },
+        { "GET",    "/api/lab_docker_images",   http_laborch_list_lab_docker_images },
+        { "GET",    "/api/lab_docker_images/*", http_laborch_get_lab_docker_image },
+        { "GET",    "/api/labs",                http_laborch_list_labs },
+        { "GET",    "/api/labs/*",              http_laborch_get_lab },
+        { "GET",    "/api/lab_instances",       http_laborch_list_instances },
+        { "POST",   "/api/lab_instances",       http_laborch_create_instance, AUTH_SCOPE_SUBMIT },
+        { "GET",    "/api/lab_instances/*",     http_laborch_get_instance },
+        { "DELETE", "/api/lab_instances/*",     http_laborch_remove_instance, AUTH_SCOPE_SUBMIT },
+        { "GET",    "/api/lab_instances/*/token", http_laborch_instance_token, AUTH_SCOPE_SUBMIT },
 };
 
 const size_t http_api_n_routes = ELEMENTSOF(http_api_routes);

@@ -86,3 +86,20 @@ void http_shifter_pull(HttpRequest *req, char **captures);
 void http_shifter_expire(HttpRequest *req, char **captures);
 void http_shifter_autoexpire(HttpRequest *req, char **captures);
 void http_shifter_queue(HttpRequest *req, char **captures);
+
+/* LabOrchestrator's API (http-laborch.c, docs/openapi-laborch.yaml) */
+void http_laborch_list_docker_images(HttpRequest *req, char **captures);
+void http_laborch_get_docker_image(HttpRequest *req, char **captures);
+void http_laborch_list_lab_docker_images(HttpRequest *req, char **captures);
+void http_laborch_get_lab_docker_image(HttpRequest *req, char **captures);
+void http_laborch_list_labs(HttpRequest *req, char **captures);
+void http_laborch_get_lab(HttpRequest *req, char **captures);
+void http_laborch_list_instances(HttpRequest *req, char **captures);
+void http_laborch_create_instance(HttpRequest *req, char **captures);
+/* The body of POST /api/lab_instances/ before the lab is looked up (pure, for the fuzzer): 0 and
+ * the "lab" id as sent, -EINVAL with DRF's status and answer (415, 400), or -ENOMEM. */
+int http_laborch_parse_create(const char *content_type, const char *body, size_t size, int64_t *ret_lab,
+                              unsigned *ret_status, json_object **ret_answer);
+void http_laborch_get_instance(HttpRequest *req, char **captures);
+void http_laborch_remove_instance(HttpRequest *req, char **captures);
+void http_laborch_instance_token(HttpRequest *req, char **captures);

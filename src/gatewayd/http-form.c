@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "http-form.h"
 #include "macro.h"
 
@@ -121,20 +122,6 @@ int form_get(const char *body, size_t size, const char *key, char **ret) {
         return 0;
 }
 
-static int base64_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
 /* Standard base64 with optional padding; nothing after the padding. */
 static int base64_decode(const char *s, char **ret, size_t *ret_size) {
         size_t n = strlen(s), o = 0;
@@ -148,7 +135,7 @@ static int base64_decode(const char *s, char **ret, size_t *ret_size) {
         if (!out)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                int v = base64_value(s[i]);
+                int v = base64_char_value(s[i]);
 
                 if (v < 0) {
                         /* '=' only as padding at the end */

@@ -3,8 +3,8 @@
  * The routes are HTTP_ROUTE_LOCAL_ONLY: a token cannot make more tokens. */
 #include "auth-token.h"
 #include "http-api.h"
+#include "http-owned.h"
 #include "manager.h"
-#include "polkit.h"
 
 void http_create_token(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
@@ -38,48 +38,6 @@ void http_list_tokens(HttpRequest *req, char **captures) {
         http_request_reply_json(req, MHD_HTTP_OK, o);
 }
 
-static void reply_no_such_token(HttpRequest *req, const char *id) {
-        http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No token '%s'.", id);
-}
-
-static void revoke_token(HttpRequest *req, const char *id) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-
-        if (token_revoke(req->manager, id, &e) < 0)
-                return http_request_reply_error(req, &e);
-        http_request_reply_empty(req, MHD_HTTP_NO_CONTENT);
-}
-
-static void on_manage_tokens_checked(int r, const char *message, void *userdata) {
-        HttpRequest *req = userdata;
-
-        if (r > 0)
-                revoke_token(req, req->userdata);
-        else if (r == -ESHUTDOWN)
-                http_request_reply_errorf(req, GW_ERROR_UNAVAILABLE, "%s", message);
-        else
-                reply_no_such_token(req, req->userdata);   /* not yours: it does not exist for you */
-}
-
 void http_revoke_token(HttpRequest *req, char **captures) {
-        const Caller *c = http_request_caller(req);
-        uid_t owner;
-        int r;
-
-        r = token_owner(req->manager, captures[0], &owner);
-        if (r == -ENOENT)
-                return reply_no_such_token(req, captures[0]);
-        if (r < 0)
-                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Failed to look up the token.");
-        if (owner == c->uid)
-                return revoke_token(req, captures[0]);
-
-        if (http_request_keep_string(req, captures[0]) < 0)
-                return;
-        r = polkit_check(req->manager, c, ACTION_MANAGE_TOKENS, false, on_manage_tokens_checked, req);
-        if (r == 0)
-                return http_request_suspend(req);
-        if (r > 0)
-                return revoke_token(req, captures[0]);
-        reply_no_such_token(req, captures[0]);
+        http_remove_owned(req, captures[0], &token_owned_kind);
 }

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -681,19 +680,6 @@ static unsigned count_unfinished(Manager *m, const Caller *c) {
                 if (job_is_owned_by(j, c->uid, c->subject) && !job_state_is_terminal(j->state))
                         n++;
         return n;
-}
-
-/* The bus daemon does not always pass the sender's gid: then the job runs with the user's primary
- * group, and a user without a passwd entry as nobody's group. */
-static gid_t caller_gid(const Caller *c) {
-        struct passwd pw, *result = NULL;
-        char buf[4096];
-
-        if (c->gid != (gid_t) -1)
-                return c->gid;
-        if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &result) == 0 && result)
-                return result->pw_gid;
-        return (gid_t) 65534;
 }
 
 static int job_insert(Job *j, bool now, GwError *e) {

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <net/if.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -753,19 +752,6 @@ static unsigned count_unfinished(Manager *m, uid_t uid) {
                 if (i->uid == uid && !state_is_final(i->state))
                         n++;
         return n;
-}
-
-/* As for jobs: the bus daemon does not always pass the sender's gid; then the user's primary
- * group, and for a user without a passwd entry nobody's. */
-static gid_t caller_gid(const Caller *c) {
-        struct passwd pw, *result = NULL;
-        char buf[4096];
-
-        if (c->gid != (gid_t) -1)
-                return c->gid;
-        if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &result) == 0 && result)
-                return result->pw_gid;
-        return (gid_t) 65534;
 }
 
 static int ensure_dirs(Manager *m) {

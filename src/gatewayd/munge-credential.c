@@ -4,22 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "macro.h"
 #include "munge-credential.h"
-
-static int base64_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
 
 /* Canonical base64: whole quads, "=" only as the last one or two characters, and the bits that
  * padding leaves over are zero (every other spelling decodes to the same bytes as some canonical
@@ -33,11 +20,11 @@ static bool base64_is_canonical(const char *s, size_t n) {
         if (s[n - 1] == '=')
                 pad = s[n - 2] == '=' ? 2 : 1;
         for (size_t i = 0; i < n - pad; i++)
-                if (base64_value(s[i]) < 0)
+                if (base64_char_value(s[i]) < 0)
                         return false;
         if (pad == 0)
                 return true;
-        last = base64_value(s[n - pad - 1]);
+        last = base64_char_value(s[n - pad - 1]);
         return pad == 1 ? (last & 0x03) == 0 : (last & 0x0f) == 0;
 }
 

@@ -21,6 +21,8 @@
 #include "platform.h"
 #include "process-util.h"
 #include "service.h"
+#include "spool-exit.h"
+#include "spool-interim.h"
 #include "time-util.h"
 #include "worker-events.h"
 #include "worker-process.h"
@@ -128,10 +130,8 @@ static int write_job_json(Job *j, json_object *spec) {
 
 static void job_conclude_from_spool(Job *j, const char *why_missing) {
         _cleanup_free_ char *text = NULL;
-        json_object *o, *err = NULL, *v;
-        JobState state;
-        const char *code = NULL, *detail = NULL;
-        int exit_code = -1, r;
+        SpoolExit e;
+        int r;
 
         r = job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL);
         if (r < 0 && j->cancel_requested) {
@@ -145,27 +145,12 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
                 j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", why_missing, 0, 0);
                 return;
         }
-        o = json_tokener_parse(text);
-        if (!o || !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
+        if (spool_exit_parse(text, &e) < 0) {
                 j->platform_callbacks->on_exit(j, JOB_UNKNOWN, -1, "WORKER_LOST", "exit.json of the worker is unreadable.", 0, 0);
                 return;
         }
-        state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
-        if (!job_state_is_terminal(state))
-                state = JOB_UNKNOWN;
-        if (json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
-                exit_code = json_object_get_int(v);
-        if (json_object_object_get_ex(o, "error", &err) && json_object_is_type(err, json_type_object)) {
-                if (json_object_object_get_ex(err, "code", &v))
-                        code = json_object_get_string(v);
-                if (json_object_object_get_ex(err, "detail", &v))
-                        detail = json_object_get_string(v);
-        }
-        j->platform_callbacks->on_exit(j, state, exit_code, code, detail,
-                                       parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL),
-                                       parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL));
-        json_object_put(o);
+        j->platform_callbacks->on_exit(j, e.state, e.exit_code, e.code, e.detail, e.started_usec, e.ended_usec);
+        spool_exit_done(&e);
 }
 
 /* The platform's own state (p->data): how many jobs it watches, which is what its node reports
@@ -314,38 +299,8 @@ static uint64_t spool_file_size(Job *j, const char *name) {
 /* Sends the interim results appended since the last look, as the event pipe would have. */
 static void spool_poll_interim(Job *j) {
         LocalJob *l = j->platform_data;
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        uint64_t size = spool_file_size(j, SPOOL_INTERIM);
-        size_t n, start = 0;
-        ssize_t k;
 
-        if (size <= l->interim_offset || size - l->interim_offset > 64 * 1024 * 1024)
-                return;
-        n = (size_t) (size - l->interim_offset);
-        if (!(path = spool_path(j->spool_dir, SPOOL_INTERIM)) || !(buf = malloc(n + 1)))
-                return;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return;
-        k = pread(fd, buf, n, (off_t) l->interim_offset);
-        if (k <= 0)
-                return;
-        buf[k] = 0;
-        for (char *nl; (nl = memchr(buf + start, '\n', (size_t) k - start)); start = (size_t) (nl - buf) + 1) {
-                enum json_tokener_error jerr;
-                json_object *o;
-
-                *nl = 0;
-                /* The same text as the event would have carried: compact JSON. */
-                o = json_tokener_parse_verbose(buf + start, &jerr);
-                if (jerr == json_tokener_success)
-                        j->platform_callbacks->on_interim(j, l->interim_index,
-                                                          json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
-                l->interim_index++;
-        }
-        l->interim_offset += start;  /* a line still being written waits for the next look */
+        spool_interim_announce(j, j->spool_dir, &l->interim_offset, &l->interim_index);
 }
 
 static int on_spool_timer(sd_event_source *s, uint64_t usec, void *userdata) {

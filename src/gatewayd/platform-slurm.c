@@ -28,6 +28,8 @@
 #include "manager.h"
 #include "platform-local.h"
 #include "platform.h"
+#include "spool-exit.h"
+#include "spool-interim.h"
 #include "slurm-rest.h"
 #include "slurm-script.h"
 #include "spool-layout.h"
@@ -464,39 +466,7 @@ static int prepare_spool(SlurmJob *s, json_object *spec, GwError *e) {
 /* Announces the interim results the worker appended since the last look, as the local
  * platform's event pipe would have (the D-Bus signal, followers). */
 static void announce_interim(SlurmJob *s) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        size_t n, start = 0;
-        ssize_t k;
-
-        if (!(path = spool_path(s->spool, SPOOL_INTERIM)))
-                return;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size <= s->interim_offset ||
-            (uint64_t) st.st_size - s->interim_offset > 64 * 1024 * 1024)
-                return;
-        n = (size_t) ((uint64_t) st.st_size - s->interim_offset);
-        buf = malloc(n + 1);
-        if (!buf)
-                return;
-        k = pread(fd, buf, n, (off_t) s->interim_offset);
-        if (k <= 0)
-                return;
-        buf[k] = 0;
-        for (char *nl; (nl = memchr(buf + start, '\n', (size_t) k - start)); start = (size_t) (nl - buf) + 1) {
-                enum json_tokener_error jerr;
-                json_object *o;
-
-                *nl = 0;
-                o = json_tokener_parse_verbose(buf + start, &jerr);
-                if (jerr == json_tokener_success)
-                        s->job->platform_callbacks->on_interim(s->job, s->interim_index,
-                                                                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
-                s->interim_index++;
-        }
-        s->interim_offset += start;  /* a line still being written waits for the next look */
+        spool_interim_announce(s->job, s->spool, &s->interim_offset, &s->interim_index);
 }
 
 /* ---- the outcome ------------------------------------------------------------------------- */
@@ -567,12 +537,7 @@ static void conclude_as(SlurmJob *s, JobState state, const char *code, const cha
  * Slurm's SIGTERM reached it. Returns false if there is no exit.json. */
 static bool conclude_from_exit(SlurmJob *s) {
         _cleanup_free_ char *text = NULL;
-        _cleanup_(json_object_putp) json_object *o = NULL;
-        json_object *v, *err;
-        const char *code = NULL, *detail = NULL;
-        int exit_code = -1;
-        JobState state;
-        uint64_t started, ended;
+        _cleanup_(spool_exit_done) SpoolExit e = {};
         Job *j = s->job;
 
         /* The copy in the job's own spool: concluded once already, and gatewayd stopped before
@@ -580,44 +545,30 @@ static bool conclude_from_exit(SlurmJob *s) {
         if (read_spool_file(s, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0 &&
             job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0)
                 return false;
-        o = json_tokener_parse(text);
-        if (!o || !json_object_is_type(o, json_type_object)) {
+        if (spool_exit_parse(text, &e) < 0) {
                 conclude_as(s, JOB_UNKNOWN, "WORKER_LOST", "exit.json of the worker is unreadable");
                 return true;
         }
-        state = job_state_from_string(json_object_object_get_ex(o, "status", &v) ? json_object_get_string(v) : NULL);
-        if (!job_state_is_terminal(state))
-                state = JOB_UNKNOWN;
         /* Slurm signals every process of the step: the worker may record its SIGTERM as a
          * cancel, or the job's own death by it as a failure. Slurm's reason decides. */
-        if ((state == JOB_CANCELLED || state == JOB_FAILED) && streq_ptr(s->slurm_state, "TIMEOUT")) {
+        if ((e.state == JOB_CANCELLED || e.state == JOB_FAILED) && streq_ptr(s->slurm_state, "TIMEOUT")) {
                 conclude_as(s, JOB_FAILED, "TIMEOUT", "The job reached the Slurm time limit");
                 return true;
         }
-        if (state == JOB_FAILED && streq_ptr(s->slurm_state, "CANCELLED")) {
+        if (e.state == JOB_FAILED && streq_ptr(s->slurm_state, "CANCELLED")) {
                 conclude_as(s, JOB_CANCELLED, "CANCELLED", "The Slurm job was cancelled");
                 return true;
         }
-        if (json_object_object_get_ex(o, "exitCode", &v) && json_object_is_type(v, json_type_int))
-                exit_code = json_object_get_int(v);
-        if (json_object_object_get_ex(o, "error", &err) && json_object_is_type(err, json_type_object)) {
-                if (json_object_object_get_ex(err, "code", &v))
-                        code = json_object_get_string(v);
-                if (json_object_object_get_ex(err, "detail", &v))
-                        detail = json_object_get_string(v);
-        }
-        started = parse_timestamp_iso(json_object_object_get_ex(o, "startedAt", &v) ? json_object_get_string(v) : NULL);
-        ended = parse_timestamp_iso(json_object_object_get_ex(o, "endedAt", &v) ? json_object_get_string(v) : NULL);
         copy_back_all(s);
         announce_interim(s);
         remove_spool(s);
-        log_info("Job %s: %s (Slurm job %u).", j->id, job_state_to_string(state), s->slurm_id);
-        /* The callback may free what o holds: copy nothing out of it after. */
+        log_info("Job %s: %s (Slurm job %u).", j->id, job_state_to_string(e.state), s->slurm_id);
+        /* The callback may free what e's JSON holds: copy nothing out of it after. */
         {
-                _cleanup_free_ char *c = code ? strdup(code) : NULL, *d = detail ? strdup(detail) : NULL;
+                _cleanup_free_ char *c = e.code ? strdup(e.code) : NULL, *d = e.detail ? strdup(e.detail) : NULL;
 
                 slurm_job_detach(s);
-                j->platform_callbacks->on_exit(j, state, exit_code, c, d, started, ended);
+                j->platform_callbacks->on_exit(j, e.state, e.exit_code, c, d, e.started_usec, e.ended_usec);
         }
         return true;
 }

@@ -400,19 +400,24 @@ class ShifterApi(ShifterStack):
         self.assertServing()
 
     def test_no_collision_with_laborchestrator_routes(self):
-        # /api/{docker_images,labs,lab_instances}/ are LabOrchestrator's: not Shifter's routes
+        # /api/{docker_images,labs,lab_instances}/ are LabOrchestrator's (http-laborch.c,
+        # test_laborch_api): bare JSON arrays, not Shifter's answers nor its not_found.
         for path in ("/api/docker_images/", "/api/labs/", "/api/lab_instances/"):
             with self.subTest(path=path):
                 r = self.request("GET", path)
-                self.assertEqual(r.status, 404)
-                self.assertIn("error", r.json)
-                self.assertIsInstance(r.json["error"], dict, "gatewayd's own error, not a Shifter route")
+                self.assertEqual(r.status, 200, r.body)
+                self.assertIsInstance(r.json, list)
+
+
+# The first segments of LabOrchestrator's collections (docs/openapi-laborch.yaml), not Shifter's.
+LABORCH = re.compile(r"^/api/(docker_images|lab_docker_images|labs|lab_instances)(/|$)")
 
 
 def parse_route_table():
     with open(ROUTES_C) as f:
         text = f.read()
-    return re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/api/[^"]*)"\s*,\s*\w+\s*(?:,\s*\w+\s*)?\}', text)
+    return [(m, p) for m, p in re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"(/api/[^"]*)"\s*,\s*\w+\s*(?:,\s*[\w |]+\s*)?\}', text)
+            if not LABORCH.search(p)]
 
 
 class DocumentMatchesRouteTable(unittest.TestCase):

@@ -488,14 +488,19 @@ class SSHClient(unittest.TestCase):
         script = ("j=0; while [ $j -lt 8 ]; do i=0; while [ $i -lt 1500 ]; do "
                   "echo \"burst$j line$i ..............................................................\"; "
                   "i=$((i+1)); done; j=$((j+1)); sleep 0.2; done; "
-                  # a slow tail, so that the upload ends while the job still streams, also when
-                  # a loaded machine or a sanitizer build slows the upload down
-                  "k=0; while [ $k -lt 80 ]; do echo tick$k; k=$((k+1)); sleep 0.1; done; "
+                  # a tail that goes on until the test has seen the upload end (it appends to the
+                  # job's data.json, bound into the job, then), so that the upload always ends
+                  # while the job still streams, however slow the machine or the build is
+                  "k=0; while ! grep -q release /var/input/data.json; do [ $k -lt 1500 ] || break; "
+                  "echo tick$k; k=$((k+1)); sleep 0.1; done; "
                   "echo 'PlanQK:Job:Result: {\"ok\":1}'")
         log_before = len(sshd_log(self.b))
         cli = self.run_job(self.b, job, script, options=["--also-deploy", f"{digest}:{big}", "--send-buffer", "8192"])
         self.addCleanup(lambda: [os.unlink(os.path.join(self.b.images, x)) for x in os.listdir(self.b.images)
                                  if x.startswith(digest)])
+        cli.until(lambda x: x["cli"] == "deployed", timeout=150)
+        with open(os.path.join(self.b.job_dir(job), "input", "data.json"), "a") as f:
+            f.write(" release")
         self.assertEqual(cli.finish(timeout=60), 0, cli.stderr)
         evs = self.events(cli)
         self.assertEqual([e["seq"] for e in evs], list(range(1, len(evs) + 1)))

@@ -114,6 +114,7 @@ static void check_defaults(Config *c) {
         ck_assert_uint_eq(c->jobs_per_user, 2);
         ck_assert_uint_eq(c->active_jobs_per_user, 50);
         ck_assert_uint_eq(c->lab_instances_per_user, 2);
+        ck_assert_ptr_null(c->lab_proxy_url);
         ck_assert_uint_eq(c->max_clusters, 4);
         ck_assert_uint_eq(c->connections_per_user, 64);
         ck_assert_uint_eq(c->connections_max, 4096);
@@ -236,7 +237,8 @@ START_TEST(test_gatewayd_keys) {
                 "  \"DefaultPlatform\": \"hpc\","
                 "  \"StateDirectory\": \"/srv/gatewayd\", \"WorkerPath\": \"/usr/lib/gatewayd/gateway-worker\","
                 "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
-                "  \"LabInstancesPerUser\": 5,"
+                "  \"LabInstancesPerUser\": 5, \"LabTokenLifetime\": \"0:00:05:00\","
+                "  \"LabProxyURL\": \"https://labs.example.org:8443/\","
                 "  \"ConnectionsPerUser\": 8, \"ConnectionsMax\": \"100\", \"ConnectionTimeout\": \"1:30\","
                 "  \"Compression\": { \"algorithm\": \"xz\" },"
                 "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
@@ -279,6 +281,8 @@ START_TEST(test_gatewayd_keys) {
         ck_assert_uint_eq(c->jobs_per_user, 0);
         ck_assert_uint_eq(c->active_jobs_per_user, 3);
         ck_assert_uint_eq(c->lab_instances_per_user, 5);
+        ck_assert_uint_eq(c->lab_token_lifetime_sec, 300);
+        ck_assert_str_eq(c->lab_proxy_url, "https://labs.example.org:8443/");
         ck_assert_uint_eq(c->max_clusters, 16);
         ck_assert_uint_eq(c->connections_per_user, 8);
         ck_assert_uint_eq(c->connections_max, 100);
@@ -858,6 +862,8 @@ static const struct {
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
           " \"spoolWatch\": \"fanotify\"}}}}",
           "Platforms.c.slurm.spoolWatch: expected \"auto\", \"inotify\" or \"poll\", got \"fanotify\"" },
+        { "{\"LabProxyURL\": \"labs.example.org:8443\"}",
+          "LabProxyURL: expected an http:// or https:// URL, got \"labs.example.org:8443\"" },
         { "{\"Locations\": {\"r.example\": {\"url\": \"ftp://r.example\"}}}",
           "Locations.r.example.url: expected an http:// or https:// URL, got \"ftp://r.example\"" },
         /* paths */
