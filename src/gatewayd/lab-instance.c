@@ -475,8 +475,12 @@ static int member_start(LabInstanceMember *mb) {
         _cleanup_free_ char *err_path = NULL, *a_runtime = NULL;
         _cleanup_close_ int err_fd = -1;
         char a_grace[64];
-        char *argv[] = { (char *) "run", (char *) "--events-fd=3", NULL, a_grace, (char *) "--log-max=1M",
+        char *args[] = { (char *) "run", (char *) "--events-fd=3", NULL, a_grace, (char *) "--log-max=1M",
                          mb->spool_dir, NULL };
+        bool verb;
+        /* the slim run binary, as for jobs: two members of a lab start at once */
+        const char *path = worker_run_binary_path(m, &verb);
+        char **argv = verb ? args : args + 1;
         WorkerOptions o;
         int r;
 
@@ -486,13 +490,14 @@ static int member_start(LabInstanceMember *mb) {
         if (asprintf(&a_runtime, "--runtime-dir=%s/worker", m->runtime_dir) < 0 ||
             !(err_path = spool_path(mb->spool_dir, SPOOL_WORKER_ERR)))
                 return -ENOMEM;
-        argv[2] = a_runtime;
+        args[2] = a_runtime;
         snprintf(a_grace, sizeof(a_grace), "--kill-grace=%u", MEMBER_KILL_GRACE_SEC);
         err_fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (err_fd < 0)
                 return -errno;
 
         o = (WorkerOptions) {
+                .path = path,
                 .argv = argv,
                 .own_session = true,    /* members outlive gatewayd; the spool re-attaches them */
                 .drop_long_events = true,

@@ -58,25 +58,6 @@ uint64_t parse_timestamp_iso(const char *s) {
         return (uint64_t) t * USEC_PER_SEC + (uint64_t) ms * 1000;
 }
 
-/* gateway-worker-run is "gateway-worker run" without the pull verb's libraries, which would
- * add ~10 ms of dynamic loading to every job start. It is used when it sits next to a worker
- * called gateway-worker (as installed, and in the build tree); any other worker, e.g. a
- * wrapper, gets "run" as its first argument. Sets *ret_verb to whether the verb is needed. */
-static const char *run_path(Manager *m, bool *ret_verb) {
-        static char path[PATH_MAX + 64];
-        const char *worker = worker_binary_path(m), *slash = strrchr(worker, '/');
-
-        *ret_verb = true;
-        if (!slash || !streq(slash + 1, "gateway-worker"))
-                return worker;
-        if (snprintf(path, sizeof(path), "%.*s/gateway-worker-run", (int) (slash - worker), worker) >= (int) sizeof(path))
-                return worker;
-        if (access(path, X_OK) < 0)
-                return worker;
-        *ret_verb = false;
-        return path;
-}
-
 static json_object *strv_to_json_array(char **l) {
         json_object *a = json_object_new_array();
 
@@ -392,7 +373,7 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         size_t n = 0;
         json_object *spec;
         bool verb;
-        const char *path = run_path(j->manager, &verb);
+        const char *path = worker_run_binary_path(j->manager, &verb);
         WorkerOptions o;
         LocalJob *l;
         int r;

@@ -57,6 +57,21 @@ const char *worker_binary_path(Manager *m) {
         return LIBEXECDIR "/gateway-worker";
 }
 
+const char *worker_run_binary_path(Manager *m, bool *ret_verb) {
+        static char path[PATH_MAX + 64];
+        const char *worker = worker_binary_path(m), *slash = strrchr(worker, '/');
+
+        *ret_verb = true;
+        if (!slash || !streq(slash + 1, "gateway-worker"))
+                return worker;
+        if (snprintf(path, sizeof(path), "%.*s/gateway-worker-run", (int) (slash - worker), worker) >= (int) sizeof(path))
+                return worker;
+        if (access(path, X_OK) < 0)
+                return worker;
+        *ret_verb = false;
+        return path;
+}
+
 static void worker_maybe_finish(WorkerProcess *w) {
         /* Deliver exit only after the pipe is drained, so the final "done" event comes first. */
         if (!w->eof || !w->exited || !w->cb.on_exit)

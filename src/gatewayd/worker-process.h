@@ -42,3 +42,10 @@ int worker_process_kill(WorkerProcess *w, int sig);
 /* The gateway-worker binary: "WorkerPath" if set, else $GATEWAYD_WORKER, else next to gatewayd
  * (installed), else ../worker/ (build tree), else the installed one. */
 const char *worker_binary_path(Manager *m);
+
+/* The binary for "run" (jobs, lab members): gateway-worker-run, "gateway-worker run" without the
+ * pull verb's libraries, which would add ~10 ms of dynamic loading to every start (more when
+ * several start at once). It is used when it sits next to a worker called gateway-worker (as
+ * installed, and in the build tree); any other worker, e.g. a wrapper, gets "run" as its first
+ * argument. Sets *ret_verb to whether the verb is needed. */
+const char *worker_run_binary_path(Manager *m, bool *ret_verb);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -27,10 +28,16 @@
 #define HEAD_TIMEOUT_USEC (10 * 1000000ULL)
 #define BUFFER_HIGH (256U * 1024U)      /* stop reading a side while its peer lags this much */
 #define READ_CHUNK (64U * 1024U)
+#define UP_READS_PER_WAKEUP 8U
+#define SPLICE_PIPE_SIZE (256U * 1024U)
 
+/* A byte queue: data/size are what is queued; consuming moves data forward instead of moving the
+ * rest (a relay sends less than it holds all the time), and the allocation grows by doubling. */
 typedef struct Buffer {
         uint8_t *data;
         size_t size;
+        uint8_t *base;
+        size_t allocated;
 } Buffer;
 
 typedef enum ConnectionState {
@@ -54,6 +61,7 @@ struct ProxyConnection {
         int fd, up_fd;
         sd_event_source *io, *up_io, *timer;
         bool up_connected, client_eof, up_eof;
+        int splice_pipe[2];     /* member → client in a bridge, through the kernel; empty between calls */
         Buffer in;              /* from the client, not yet handled */
         Buffer to_client, to_up;
 
@@ -64,27 +72,52 @@ struct ProxyConnection {
         GatewaydQuery *query;
 };
 
+/* Room for n more bytes behind what is queued (not counted until the caller adds to size). */
+static uint8_t *buffer_reserve(Buffer *b, size_t n) {
+        size_t offset = (size_t) (b->data - b->base);
+
+        if (offset + b->size + n > b->allocated) {
+                if (offset > 0 && b->size + n <= b->allocated && b->size <= offset) {
+                        /* Room at the front, and little to move: compact. */
+                        memmove(b->base, b->data, b->size);
+                } else {
+                        size_t want = MAX(b->allocated * 2, MAX(b->size + n, (size_t) 4096));
+                        uint8_t *d = malloc(want);
+                        if (!d)
+                                return NULL;
+                        if (b->size > 0)
+                                memcpy(d, b->data, b->size);
+                        free(b->base);
+                        b->base = d;
+                        b->allocated = want;
+                }
+                b->data = b->base;
+        }
+        return b->data + b->size;
+}
+
 static int buffer_append(Buffer *b, const void *p, size_t n) {
         uint8_t *d;
 
         if (n == 0)
                 return 0;
-        d = realloc(b->data, b->size + n);
+        d = buffer_reserve(b, n);
         if (!d)
                 return -ENOMEM;
-        memcpy(d + b->size, p, n);
-        b->data = d;
+        memcpy(d, p, n);
         b->size += n;
         return 0;
 }
 
 static void buffer_consume(Buffer *b, size_t n) {
-        memmove(b->data, b->data + n, b->size - n);
+        b->data += n;
         b->size -= n;
+        if (b->size == 0)
+                b->data = b->base;
 }
 
 static void buffer_free(Buffer *b) {
-        free(b->data);
+        free(b->base);
         *b = (Buffer) {};
 }
 
@@ -105,6 +138,9 @@ ProxyConnection *proxy_connection_free(ProxyConnection *c) {
                 close(c->fd);
         if (c->up_fd >= 0)
                 close(c->up_fd);
+        for (unsigned k = 0; k < 2; k++)
+                if (c->splice_pipe[k] >= 0)
+                        close(c->splice_pipe[k]);
         buffer_free(&c->in);
         buffer_free(&c->to_client);
         buffer_free(&c->to_up);
@@ -201,6 +237,52 @@ static int socket_in_netns(Proxy *p, const char *netns_path) {
                 abort();
         }
         return fd < 0 ? saved : fd;
+}
+
+/* A member's bytes to the client without copying them through the proxy, while nothing is
+ * queued for the client: splice() them from the member's socket into a pipe, send their frame
+ * header, splice them on to the client. Whatever the client does not take at once (header or
+ * data) is queued in to_client, so the pipe is empty again on return and the order is kept.
+ * Same returns as read_into(); -EOPNOTSUPP: use read_framed(). */
+static int splice_framed(ProxyConnection *c) {
+        uint8_t header[10];
+        ssize_t n, sent, moved;
+        size_t hs, left;
+
+        if (c->splice_pipe[0] < 0) {
+                if (pipe2(c->splice_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                        return -EOPNOTSUPP;
+                (void) fcntl(c->splice_pipe[1], F_SETPIPE_SZ, (int) SPLICE_PIPE_SIZE);
+        }
+        n = splice(c->up_fd, NULL, c->splice_pipe[1], NULL, SPLICE_PIPE_SIZE, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0)
+                return errno == EINVAL ? -EOPNOTSUPP : -errno;
+        if (n == 0)
+                return 0;
+        hs = ws_frame_header(header, WS_BINARY, (size_t) n);
+        sent = send(c->fd, header, hs, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0)
+                sent = 0;
+        left = (size_t) n;
+        if ((size_t) sent == hs) {
+                moved = splice(c->splice_pipe[0], NULL, c->fd, NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (moved > 0)
+                        left -= (size_t) moved;
+        } else if (buffer_append(&c->to_client, header + sent, hs - (size_t) sent) < 0)
+                return -ENOMEM;
+        /* The rest goes the ordinary way. */
+        while (left > 0) {
+                uint8_t *p = buffer_reserve(&c->to_client, left);
+                ssize_t k;
+                if (!p)
+                        return -ENOMEM;
+                k = read(c->splice_pipe[0], p, left);
+                if (k <= 0)
+                        return k < 0 ? -errno : -EIO;
+                c->to_client.size += (size_t) k;
+                left -= (size_t) k;
+        }
+        return 1;
 }
 
 static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -505,16 +587,21 @@ static void connection_read_head(ProxyConnection *c) {
 
 /* ---- I/O ---- */
 
-/* Reads what fd has into b (up to READ_CHUNK). 1: got some, 0: end of stream, -EAGAIN, < 0. */
+/* Reads what fd has into b (up to READ_CHUNK), received where it is queued. 1: got some, 0: end
+ * of stream, -EAGAIN, < 0. */
 static int read_into(int fd, Buffer *b) {
-        uint8_t buf[READ_CHUNK];
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        uint8_t *p = buffer_reserve(b, READ_CHUNK);
+        ssize_t n;
 
+        if (!p)
+                return -ENOMEM;
+        n = recv(fd, p, READ_CHUNK, 0);
         if (n < 0)
                 return -errno;
         if (n == 0)
                 return 0;
-        return buffer_append(b, buf, (size_t) n) < 0 ? -ENOMEM : 1;
+        b->size += (size_t) n;
+        return 1;
 }
 
 static int write_from(int fd, Buffer *b) {
@@ -539,16 +626,29 @@ static bool connection_finished(ProxyConnection *c) {
         return c->up_eof && c->to_client.size == 0;
 }
 
-static void connection_frame_member_data(ProxyConnection *c, size_t from) {
-        size_t n = c->to_client.size - from;
-        uint8_t header[10];
-        size_t hs = ws_frame_header(header, WS_BINARY, n);
+/* Reads what the member has and queues it for the client as one binary frame, received behind
+ * room for its header: at most 65535 bytes, whose header is 4 bytes (2 below 126 bytes: then the
+ * few bytes move up). Same returns as read_into(). */
+#define FRAMED_READ 65535U
+static int read_framed(int fd, Buffer *b) {
+        uint8_t *p = buffer_reserve(b, 4 + FRAMED_READ), header[10];
+        size_t hs;
+        ssize_t n;
 
-        /* Put a frame header in front of what was just read. */
-        if (buffer_append(&c->to_client, header, hs) < 0)
-                return;
-        memmove(c->to_client.data + from + hs, c->to_client.data + from, n);
-        memcpy(c->to_client.data + from, header, hs);
+        if (!p)
+                return -ENOMEM;
+        n = recv(fd, p + 4, FRAMED_READ, 0);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return 0;
+        hs = ws_frame_header(header, WS_BINARY, (size_t) n);
+        assert(hs <= 4);
+        if (hs < 4)
+                memmove(p + hs, p + 4, (size_t) n);
+        memcpy(p, header, hs);
+        b->size += hs + (size_t) n;
+        return 1;
 }
 
 static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -573,13 +673,20 @@ static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 }
                 c->up_connected = true;
         }
-        if (revents & EPOLLIN) {
-                size_t before = c->to_client.size;
-                r = read_into(fd, &c->to_client);
+        /* A few reads per wakeup while the member has more and the client takes it. */
+        for (unsigned i = 0; (revents & EPOLLIN) && i < UP_READS_PER_WAKEUP && c->to_client.size < BUFFER_HIGH; i++) {
+                r = -EOPNOTSUPP;
+                if (c->state == STATE_BRIDGE && c->to_client.size == 0)
+                        r = splice_framed(c);
+                if (r == -EOPNOTSUPP)
+                        r = c->state == STATE_BRIDGE ? read_framed(fd, &c->to_client) : read_into(fd, &c->to_client);
                 if (r == 0 || (r < 0 && r != -EAGAIN))
                         c->up_eof = true;
-                else if (r > 0 && c->state == STATE_BRIDGE)
-                        connection_frame_member_data(c, before);
+                if (r <= 0)
+                        break;
+                /* Pass it on now rather than after another turn of the event loop; what the
+                 * client does not take stays queued (and its error is seen there). */
+                (void) write_from(c->fd, &c->to_client);
         }
         if (c->up_connected && write_from(fd, &c->to_up) < 0)
                 c->up_eof = true;
@@ -647,7 +754,7 @@ int proxy_connection_new(Proxy *p, int fd) {
                 close(fd);
                 return -ENOMEM;
         }
-        *c = (ProxyConnection) { .proxy = p, .fd = fd, .up_fd = -1, .next = p->connections };
+        *c = (ProxyConnection) { .proxy = p, .fd = fd, .up_fd = -1, .splice_pipe = { -1, -1 }, .next = p->connections };
         if (c->next)
                 c->next->prev = c;
         p->connections = c;

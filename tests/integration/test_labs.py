@@ -566,6 +566,15 @@ class Instances(InstancesBase):
         self.assertEqual(p.returncode, 0, p.stderr)
         procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
 
+    def test_members_run_on_the_slim_run_binary(self):
+        # As jobs do: gateway-worker-run beside gateway-worker, not the worker with the pull
+        # verb's ~50 libraries (their loading, twice at once, was most of an instance's start).
+        inst = self.start(self.single)
+        self.await_state(inst["id"], ("RUNNING",))
+        with open(os.path.join(self.gw.state_dir, "labs", inst["id"], "idle.spool", "worker.pid")) as f:
+            pid = int(f.read().split()[0])
+        self.assertEqual(os.path.basename(os.readlink(f"/proc/{pid}/exe")), "gateway-worker-run")
+
     def test_member_exit_degrades(self):
         name = self._put_lab("flaky", [
             {"name": "stays", "image": self.client_ref, "command": ["/bin/sleep", "100000"]},

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import struct
 import subprocess
 import tarfile
@@ -98,6 +99,58 @@ class Layer:
         self.file("bin/busybox", data, mode=0o755)
         for a in applets:
             self.symlink(f"bin/{a}", "busybox")
+        return self
+
+    def _parents(self, rel):
+        made = self.__dict__.setdefault("_made", {e[0].name for e in self.entries if e[0].type == tarfile.DIRTYPE})
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            if d not in made:
+                self.dir(d)
+                made.add(d)
+
+    def host_file(self, path, mode=None):
+        """The host's file at the same path (its content, symlinks followed; mode as on the host
+        unless given)."""
+        rel = path.lstrip("/")
+        self._parents(rel)
+        real = os.path.realpath(path)
+        with open(real, "rb") as f:
+            self.file(rel, f.read(), mode=mode if mode is not None else os.stat(real).st_mode & 0o7777)
+        return self
+
+    def host_binary(self, path):
+        """A host binary and the shared libraries ldd lists for it (loader included), at the
+        paths they have on the host: a real server from a Debian package, without the package."""
+        if path not in self.__dict__.setdefault("_binaries", set()):
+            self._binaries.add(path)
+            ldd = subprocess.run(["ldd", path], capture_output=True, text=True, check=True).stdout
+            for lib in sorted({w for line in ldd.splitlines() for w in line.split() if w.startswith("/")}):
+                if lib not in self._binaries:
+                    self._binaries.add(lib)
+                    self.host_file(lib)
+            self.host_file(path)
+        return self
+
+    def host_tree(self, top):
+        """Every regular file and symlink under a host directory (data files such as
+        /usr/share/X11/xkb)."""
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            rel = dirpath.lstrip("/")
+            self._parents(rel + "/x")
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full):
+                    self._parents(full.lstrip("/"))
+                    self.symlink(full.lstrip("/"), os.readlink(full))
+                elif os.path.isfile(full):
+                    self.host_file(full)
+            for name in dirnames:
+                full = os.path.join(dirpath, name)
+                if os.path.islink(full):
+                    self.symlink(full.lstrip("/"), os.readlink(full))
         return self
 
     def tar(self):
