@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json-util.h"
 #include "lab-access.h"
@@ -82,8 +83,12 @@ int lab_access_token(Manager *m, const LabInstance *i, json_object **ret, GwErro
 json_object *lab_access_record(const LabInstance *i) {
         json_object *o = lab_instance_to_json(i);
 
-        if (o)
+        if (o) {
                 json_object_object_add(o, "uid", json_object_new_int64(i->uid));
+                /* Where the proxy finds networkNamespace when gatewayd has a mount namespace of
+                 * its own (its unit's PrivateMounts=yes): /proc/PID/root. */
+                json_object_object_add(o, "gatewaydPid", json_object_new_int64(getpid()));
+        }
         return o;
 }
 

@@ -14,7 +14,7 @@
  * valid for LabTokenLifetime. Only for an instance that is not over (Conflict otherwise). */
 int lab_access_token(Manager *m, const LabInstance *i, json_object **ret, GwError *e);
 
-/* What gateway-proxy is told: the instance's record plus its owner's uid. */
+/* What gateway-proxy is told: the instance's record plus its owner's uid and gatewayd's pid. */
 json_object *lab_access_record(const LabInstance *i);
 
 void lab_access_done(Manager *m);

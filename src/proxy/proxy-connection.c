@@ -3,6 +3,8 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,12 +219,28 @@ static void connection_refuse(ProxyConnection *c, unsigned status, const char *r
 
 /* A socket in the instance's network namespace: made there, used from here (a socket stays in
  * the namespace it was made in). */
-static int socket_in_netns(Proxy *p, const char *netns_path) {
-        int ns, fd, saved;
+/* The instance's namespace file. gatewayd's unit has a mount namespace of its own
+ * (PrivateMounts=yes), where the file is a bind mount nobody else sees: then it is reached
+ * through gatewayd's /proc/PID/root, which resolves paths in gatewayd's mount namespace. */
+static int open_netns(const char *netns_path, uint64_t gatewayd_pid) {
+        char path[PATH_MAX];
+        int ns;
 
         ns = open(netns_path, O_RDONLY | O_CLOEXEC);
+        if (ns >= 0 || errno != ENOENT || gatewayd_pid == 0)
+                return ns >= 0 ? ns : -errno;
+        if (snprintf(path, sizeof(path), "/proc/%" PRIu64 "/root%s", gatewayd_pid, netns_path) >= (int) sizeof(path))
+                return -ENAMETOOLONG;
+        ns = open(path, O_RDONLY | O_CLOEXEC);
+        return ns >= 0 ? ns : -errno;
+}
+
+static int socket_in_netns(Proxy *p, const char *netns_path, uint64_t gatewayd_pid) {
+        int ns, fd, saved;
+
+        ns = open_netns(netns_path, gatewayd_pid);
         if (ns < 0)
-                return -errno;
+                return ns;
         if (setns(ns, CLONE_NEWNET) < 0) {
                 saved = -errno;
                 close(ns);
@@ -287,12 +305,13 @@ static int splice_framed(ProxyConnection *c) {
 
 static int on_up_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
-static int connection_connect_member(ProxyConnection *c, const char *netns, const char *address, unsigned port) {
+static int connection_connect_member(ProxyConnection *c, const char *netns, uint64_t gatewayd_pid, const char *address,
+                                     unsigned port) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
 
         if (inet_pton(AF_INET, address, &sa.sin_addr) != 1)
                 return -EINVAL;
-        c->up_fd = socket_in_netns(c->proxy, netns);
+        c->up_fd = socket_in_netns(c->proxy, netns, gatewayd_pid);
         if (c->up_fd < 0)
                 return c->up_fd;
         if (connect(c->up_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno != EINPROGRESS)
@@ -478,7 +497,7 @@ static void connection_route(ProxyConnection *c, int r, unsigned status, json_ob
         if (kind != PORT_HTTP && !websocket)
                 return connection_refuse(c, 400, "Bad Request", "A tcp port is reached through a WebSocket.");
 
-        r = connection_connect_member(c, netns, address, port);
+        r = connection_connect_member(c, netns, json_get_u64(instance, "gatewaydPid"), address, port);
         if (r < 0) {
                 log_info_errno(r, "Cannot connect to member %s of instance %s (%s:%u): %m", c->member,
                                c->claims->instance, address, port);

@@ -200,6 +200,30 @@ class LabProxy(InstancesBase):
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json["uid"], users.uid_of(users.USER))
 
+    def test_gatewayd_in_its_own_mount_namespace(self):
+        """Under systemd gatewayd has a mount namespace of its own (PrivateMounts=yes): the
+        instances' namespace files are bind mounts only it sees. A proxy that cannot see them
+        (here: its runtime directory's labs/ hidden under an empty tmpfs in a private mount
+        namespace) reaches the members through gatewayd's /proc/PID/root."""
+        inst = self.running_instance()
+        token = inst["access"]["token"]
+        index = self.read_member_file(inst["id"], "web", "www/index.html")
+        labs = os.path.join(self.gw.runtime_dir, "labs")
+        port = free_port()
+        proxy = self.pprocs.start(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             f"mount -t tmpfs tmpfs {labs} && exec {os.path.join(procs.build_dir(), 'src/proxy/gateway-proxy')} "
+             f"--listen=127.0.0.1:{port} --state-dir={self.gw.state_dir} --gatewayd-socket={self.gw.socket_path}"])
+        self.addCleanup(self.pprocs.stop, proxy)
+
+        def page():
+            try:
+                status, _, body, _ = raw_request(port, f"/{token}/web/")
+            except OSError:
+                return None
+            return body if status == 200 else None
+        self.assertEqual(procs.wait_for(page, timeout=20, what="the member through the hidden namespace"), index)
+
     def test_expired_token(self):
         inst = self.running_instance()
         token = self.fresh_token(inst)["token"]
