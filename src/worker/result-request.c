@@ -27,12 +27,23 @@ static const char *find_head_end(const char *buf, size_t len) {
         return NULL;
 }
 
+/* s is a piece of a buffer without a terminator: exactly n bytes are copied. */
+static char *bytes_dup(const char *s, size_t n) {
+        char *out = malloc(n + 1);
+
+        if (!out)
+                return NULL;
+        memcpy(out, s, n);
+        out[n] = 0;
+        return out;
+}
+
 static char *trimmed_dup(const char *s, size_t n) {
         while (n > 0 && (*s == ' ' || *s == '\t'))
                 s++, n--;
         while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
                 n--;
-        return strndup(s, n);
+        return bytes_dup(s, n);
 }
 
 static int parse_header(ResultRequest *r, const char *line, size_t n) {
@@ -105,19 +116,20 @@ int result_request_parse_head(const char *buf, size_t len, ResultRequest *ret) {
                 return -EBADMSG;
 
         /* request line: METHOD SP PATH SP HTTP/1.x */
-        eol = strstr(buf, "\r\n");
+        /* The buffer need not be NUL-terminated: search only the head. */
+        eol = memmem(buf, (size_t) (end - buf), "\r\n", 2);
         sp1 = memchr(buf, ' ', (size_t) (eol - buf));
         sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (eol - sp1 - 1)) : NULL;
         if (!sp1 || !sp2 || sp1 == buf || sp2 == sp1 + 1 ||
             (size_t) (eol - sp2 - 1) != 8 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
                 return -EBADMSG;
-        r.method = strndup(buf, (size_t) (sp1 - buf));
-        r.path = strndup(sp1 + 1, (size_t) (sp2 - sp1 - 1));
+        r.method = bytes_dup(buf, (size_t) (sp1 - buf));
+        r.path = bytes_dup(sp1 + 1, (size_t) (sp2 - sp1 - 1));
         if (!r.method || !r.path)
                 k = -ENOMEM;
 
         for (p = eol + 2; k >= 0 && p < end - 2; p = eol + 2) {
-                eol = strstr(p, "\r\n");
+                eol = memmem(p, (size_t) (end - p), "\r\n", 2);
                 k = parse_header(&r, p, (size_t) (eol - p));
         }
         if (k < 0) {
