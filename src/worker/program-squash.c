@@ -289,8 +289,13 @@ static int check_dependencies(const ProgramArgs *a) {
         return 0;
 }
 
+static void program_args_done(ProgramArgs *a) {
+        a->dependencies = mfree(a->dependencies);   /* the strings are argv's */
+        a->n_dependencies = 0;
+}
+
 int verb_program(int argc, char *argv[]) {
-        ProgramArgs a = { .events_fd = STDOUT_FILENO, .runtime_dir = "/run/gatewayd/worker" };
+        _cleanup_(program_args_done) ProgramArgs a = { .events_fd = STDOUT_FILENO, .runtime_dir = "/run/gatewayd/worker" };
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1;
         LayerApplyStats stats = {};

@@ -197,7 +197,8 @@ static int list_entries(int from_fd, Entry **ret, size_t *ret_n) {
                 n++;
         }
         closedir(d);
-        qsort(e, n, sizeof(Entry), compare_entries);
+        if (n > 0)      /* e is NULL for an empty directory: qsort's pointer must not be */
+                qsort(e, n, sizeof(Entry), compare_entries);
         *ret = e;
         *ret_n = n;
         return 0;
