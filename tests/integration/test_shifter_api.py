@@ -409,8 +409,10 @@ class ShifterApi(ShifterStack):
                 self.assertIsInstance(r.json, list)
 
 
-# The first segments of LabOrchestrator's collections (docs/openapi-laborch.yaml), not Shifter's.
-LABORCH = re.compile(r"^/api/(docker_images|lab_docker_images|labs|lab_instances)(/|$)")
+# Routes under /api/ that are not Shifter's: LabOrchestrator's collections
+# (docs/openapi-laborch.yaml) and the serverless gateway's /api/v1/ (docs/openapi-serverless.yaml,
+# docs/openapi-programs.yaml).
+LABORCH = re.compile(r"^/api/(docker_images|lab_docker_images|labs|lab_instances|v1)(/|$)")
 
 
 def parse_route_table():
