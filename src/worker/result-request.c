@@ -109,15 +109,20 @@ int result_request_parse_head(const char *buf, size_t len, ResultRequest *ret) {
         const char *end, *p, *eol, *sp1, *sp2;
         int k = 0;
 
+        /* Nothing read yet (the endpoint's buffer may still be NULL). */
+        if (!buf || len == 0)
+                return -EAGAIN;
         end = find_head_end(buf, MIN(len, (size_t) RESULT_REQUEST_HEAD_MAX));
         if (!end)
                 return len >= RESULT_REQUEST_HEAD_MAX ? -E2BIG : -EAGAIN;
         if (memchr(buf, 0, (size_t) (end - buf)))
                 return -EBADMSG;
 
-        /* request line: METHOD SP PATH SP HTTP/1.x */
-        /* The buffer need not be NUL-terminated: search only the head. */
+        /* request line: METHOD SP PATH SP HTTP/1.x. The buffer need not be NUL-terminated:
+         * search only the head (which ends in CRLF CRLF, so there is a line end). */
         eol = memmem(buf, (size_t) (end - buf), "\r\n", 2);
+        if (!eol)
+                return -EBADMSG;
         sp1 = memchr(buf, ' ', (size_t) (eol - buf));
         sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (eol - sp1 - 1)) : NULL;
         if (!sp1 || !sp2 || sp1 == buf || sp2 == sp1 + 1 ||
@@ -130,7 +135,7 @@ int result_request_parse_head(const char *buf, size_t len, ResultRequest *ret) {
 
         for (p = eol + 2; k >= 0 && p < end - 2; p = eol + 2) {
                 eol = memmem(p, (size_t) (end - p), "\r\n", 2);
-                k = parse_header(&r, p, (size_t) (eol - p));
+                k = eol ? parse_header(&r, p, (size_t) (eol - p)) : -EBADMSG;
         }
         if (k < 0) {
                 result_request_done(&r);
