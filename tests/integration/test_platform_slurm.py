@@ -22,7 +22,7 @@ from harness.gatewayd import Gatewayd
 from harness.registry import Registry
 from harness.stack import StackTestCase
 from test_jobs import bus_path_encode
-from test_slurm import build_binary, launcher_config_path
+from test_slurm import LauncherConfigLock, build_binary, launcher_config_path
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
 API_DOC = openapi.load(os.path.join(procs.source_dir(), "docs", "openapi.yaml"))
@@ -55,7 +55,9 @@ class SlurmPlatformBase(StackTestCase):
         if not worker_has_run():
             raise unittest.SkipTest("gateway-worker has no 'run' verb in this build")
         cls.launch_config = launcher_config_path()
+        cls.config_lock = LauncherConfigLock()
         if os.path.exists(cls.launch_config):
+            cls.config_lock.release()
             raise unittest.SkipTest(f"{cls.launch_config} exists (a real installation): not touching it")
         cls.uids = users.ensure_test_users()
         cls.rprocs = procs.Processes()
@@ -120,6 +122,7 @@ class SlurmPlatformBase(StackTestCase):
                 if getattr(cls, "created_config_dir", False):
                     os.rmdir(os.path.dirname(cls.launch_config))
         finally:
+            cls.config_lock.release()
             from harness import rootfs
             left = rootfs.unmount_all_under(cls.cluster.dir) if cls.cluster else []
             if cls.cluster:

@@ -2,6 +2,7 @@
 the token's user, and gatewayd's slurmrestd client (src/gatewayd/slurm-rest.c, driven through
 the test helper slurm-rest-cli on an sd-event loop) submits, follows and cancels jobs, retries
 while slurmrestd is away and reports refused tokens clearly. Needs root and the Slurm packages."""
+import fcntl
 import json
 import pwd
 import shutil
@@ -274,6 +275,24 @@ def launcher_config_path():
     raise RuntimeError("no SYSCONFDIR in build-config.h")
 
 
+class LauncherConfigLock:
+    """The launcher's configuration lives at one compiled-in system path, and the plain and the
+    ASan suites run at the same time: the classes that install it take turns (an exclusive
+    flock held from before the check until after the removal)."""
+
+    PATH = "/run/lock/gatewayd-test-slurm-launch.lock"
+
+    def __init__(self):
+        self.f = open(self.PATH, "w")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+
+    def release(self):
+        if self.f:
+            fcntl.flock(self.f, fcntl.LOCK_UN)
+            self.f.close()
+            self.f = None
+
+
 def build_binary(*parts):
     return os.path.join(procs.build_dir(), *parts)
 
@@ -288,7 +307,9 @@ class Launcher(SlurmTestCase):
     @classmethod
     def setUpClass(cls):
         cls.config = launcher_config_path()
+        cls.config_lock = LauncherConfigLock()
         if os.path.exists(cls.config):
+            cls.config_lock.release()
             raise unittest.SkipTest(f"{cls.config} exists (a real installation): not touching it")
         super().setUpClass()
         try:
@@ -326,6 +347,7 @@ class Launcher(SlurmTestCase):
                     os.rmdir(os.path.dirname(cls.config))
             left = cls.rootfs.unmount_all_under(cls.gw) if hasattr(cls, "gw") else []
         finally:
+            cls.config_lock.release()
             super().tearDownClass()
         assert left == [], f"mounts left behind: {left}"
 
