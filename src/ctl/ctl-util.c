@@ -11,7 +11,7 @@
 #include "ctl-util.h"
 #include "macro.h"
 
-int parse_size(const char *s, uint64_t *ret) {
+int ctl_parse_size(const char *s, uint64_t *ret) {
         static const struct {
                 char unit;
                 unsigned shift;

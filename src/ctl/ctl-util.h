@@ -11,9 +11,10 @@
 /* Small parsing and formatting helpers of gatewayctl. They take no global state, so the unit
  * test (tests/unit/test-ctl-util.c) exercises them directly. */
 
-/* "512", "512K", "512M", "1.5G", "2T" (base 1024, like systemd's MemoryMax=). An optional
+/* What a user types: "512", "512K", "512M", "1.5G", "2t" (base 1024, like systemd's MemoryMax=);
+ * more lenient than parse_size() of gatewayd's keys, which takes no fractions. An optional
  * trailing "B" or "iB" after the unit is accepted. -EINVAL on syntax, -ERANGE on overflow. */
-int parse_size(const char *s, uint64_t *ret);
+int ctl_parse_size(const char *s, uint64_t *ret);
 
 /* "90", "90s", "5min", "1h30min", "2d" → seconds. Units: s/sec, m/min, h/hr, d. */
 int parse_timespan_sec(const char *s, uint64_t *ret);

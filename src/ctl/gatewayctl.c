@@ -740,7 +740,7 @@ typedef struct ParsedArgs {
 } ParsedArgs;
 
 static int parse_memory(const char *s) {
-        int r = parse_size(s, &arg_spec.memory);
+        int r = ctl_parse_size(s, &arg_spec.memory);
         if (r < 0)
                 return log_error_errno(r, "Invalid --memory= value '%s': expected bytes or a size such as 512M "
                                        "or 2G.", s);

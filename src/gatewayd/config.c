@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "size-util.h"
 #include "ssh-session.h"
 #include "fs-util.h"
 #include "log.h"
@@ -297,7 +298,7 @@ static int dispatch_size(ParseContext *ctx, const char *path, json_object *v, vo
         uint64_t *ret = field;
 
         if (json_object_is_type(v, json_type_string)) {
-                int r = config_parse_size(json_object_get_string(v), ret);
+                int r = parse_size(json_object_get_string(v), ret);
                 if (r == -ERANGE)
                         return config_error(ctx, path, "out of range");
                 if (r < 0)
@@ -1679,33 +1680,6 @@ int config_parse_duration(const char *s, uint64_t *ret_sec) {
 
         *ret_sec = total;
         return 0;
-}
-
-int config_parse_size(const char *s, uint64_t *ret) {
-        static const struct { const char *suffix; uint64_t factor; } suffixes[] = {
-                { "",  1 },
-                { "B", 1 },
-                { "K", KIB },              { "KiB", KIB },
-                { "M", MIB },              { "MiB", MIB },
-                { "G", MIB * KIB },        { "GiB", MIB * KIB },
-                { "T", MIB * MIB },        { "TiB", MIB * MIB },
-        };
-        uint64_t n = 0;
-
-        if (!s || !isdigit((unsigned char) *s))
-                return -EINVAL;
-        for (; isdigit((unsigned char) *s); s++)
-                if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t) (*s - '0'), &n))
-                        return -ERANGE;
-
-        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++)
-                if (streq(s, suffixes[i].suffix)) {
-                        if (__builtin_mul_overflow(n, suffixes[i].factor, &n) || n > INT64_MAX)
-                                return -ERANGE;
-                        *ret = n;
-                        return 0;
-                }
-        return -EINVAL;
 }
 
 ConfigPlatform *config_platform_find(Config *c, const char *name) {

@@ -172,7 +172,6 @@ int config_parse_listen_address(const char *s, struct sockaddr_storage *ret, soc
 int config_parse_duration(const char *s, uint64_t *ret_sec);
 
 /* Parses a byte count: "1048576", "512K", "16M", "2G", "1T" (powers of 1024). */
-int config_parse_size(const char *s, uint64_t *ret);
 
 /* At start: creates the directories gatewayd writes on this host if they are missing
  * (CacheDirectory, ExpandDirectory, each local platform's local.imageDir, or their defaults under

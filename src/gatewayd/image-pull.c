@@ -50,6 +50,8 @@ typedef struct ImagePull {
         PullWaiter *waiters;
 } ImagePull;
 
+static void ready_call_forget(PullWaiter *w);
+
 static ImagePull *image_pull_free(ImagePull *p) {
         if (!p)
                 return NULL;
@@ -60,6 +62,7 @@ static ImagePull *image_pull_free(ImagePull *p) {
         }
         for (PullWaiter *w = p->waiters, *n; w; w = n) {
                 n = w->next;
+                ready_call_forget(w);
                 free(w);
         }
         if (p->image && p->image->pull == p) {
@@ -691,6 +694,14 @@ static void on_ready_pull_finished(Manager *m, Image *image, const GwError *erro
                 c->done(m, NULL, &e, c->userdata);
         }
         ready_call_free(c);
+}
+
+/* The pull that would have answered goes away unfinished (gatewayd stops): the ReadyCalls among
+ * its waiters are ours to free. Their callers are not told — a job that waited stays PENDING in
+ * the database and the next gatewayd pulls for it again. */
+static void ready_call_forget(PullWaiter *w) {
+        if (w->finished == on_ready_pull_finished)
+                ready_call_free(w->userdata);
 }
 
 int image_registry_ensure_ready(Manager *m, const char *platform, const char *reference, uid_t uid,

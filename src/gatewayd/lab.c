@@ -5,6 +5,7 @@
 #include "json-util.h"
 #include "lab.h"
 #include "service.h"
+#include "size-util.h"
 
 static const char * const port_kinds[_LAB_PORT_KIND_MAX] = {
         [LAB_PORT_HTTP] = "http",
@@ -314,7 +315,7 @@ static int parse_memory(json_object *v, uint64_t *ret, GwError *e) {
                 return 0;
         }
         if (json_object_is_type(v, json_type_string)) {
-                if (config_parse_size(json_object_get_string(v), &x) < 0)
+                if (parse_size(json_object_get_string(v), &x) < 0)
                         return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                             "limits.memory: expected bytes or a size like \"512M\", got \"%s\"",
                                             json_object_get_string(v));

@@ -28,6 +28,7 @@
 #include "pull.h"
 #include "reference.h"
 #include "registry.h"
+#include "size-util.h"
 #include "squashfs.h"
 #include "staging.h"
 
@@ -762,30 +763,6 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
         return 0;
 }
 
-/* "1048576", "512K", "64G": powers of 1024, like gatewayd's size keys; 0 is refused. */
-static int parse_size(const char *s, uint64_t *ret) {
-        static const char suffixes[] = "KMGT";
-        unsigned long long v;
-        const char *x;
-        char *end;
-        unsigned shift = 0;
-
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno || end == s || *s == '-' || v == 0)
-                return -ERANGE;
-        if (*end) {
-                x = strchr(suffixes, *end);
-                if (!x || end[1])
-                        return -ERANGE;
-                shift = 10 * (unsigned) (x - suffixes + 1);
-                if (v > (UINT64_MAX >> shift))
-                        return -ERANGE;
-        }
-        *ret = (uint64_t) v << shift;
-        return 0;
-}
-
 static int strv_push(char ***l, const char *s) {
         size_t n = strv_length(*l);
         char **t = realloc(*l, (n + 2) * sizeof(char *));
@@ -931,11 +908,11 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                                 return worker_error_errno(EINVAL, "Invalid --retries '%s' (expected 0-20).", optarg);
                         break;
                 case ARG_IMAGE_SIZE_MAX:
-                        if (parse_size(optarg, &a->image_size_max) < 0)
+                        if (parse_size(optarg, &a->image_size_max) < 0 || a->image_size_max == 0)
                                 return worker_error_errno(EINVAL, "Invalid --image-size-max '%s' (expected bytes, e.g. 64G).", optarg);
                         break;
                 case ARG_IMAGE_FILES_MAX:
-                        if (parse_size(optarg, &a->image_files_max) < 0 || strpbrk(optarg, "KMGTkmgt"))
+                        if (parse_size(optarg, &a->image_files_max) < 0 || a->image_files_max == 0 || optarg[strspn(optarg, "0123456789")])
                                 return worker_error_errno(EINVAL, "Invalid --image-files-max '%s' (expected a number > 0).", optarg);
                         break;
                 case ARG_EVENTS_FD:
@@ -961,7 +938,7 @@ static int parse_argv(int argc, char *argv[], PullArgs *a) {
                         a->memory_dir = optarg;
                         break;
                 case ARG_MEMORY_EXPAND_MAX:
-                        if (parse_size(optarg, &a->memory_max) < 0)
+                        if (parse_size(optarg, &a->memory_max) < 0 || a->memory_max == 0)
                                 return worker_error_errno(EINVAL, "Invalid --memory-expand-max '%s' (expected bytes, e.g. 8G).", optarg);
                         break;
                 case '?':

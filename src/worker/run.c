@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "size-util.h"
 #include "spool-layout.h"
 #include "build-config.h"
 #include "events.h"
@@ -93,27 +94,6 @@ static void help(void) {
                "outcome), 2 when job.json was invalid (exit.json says INVALID_JOB), 1 when the spool\n"
                "could not be used (bad arguments, not root, already finished, locked by another\n"
                "worker, not writable).\n");
-}
-
-static int parse_bytes(const char *s, uint64_t *ret) {
-        char *end;
-        unsigned long long v;
-        uint64_t mult = 1;
-
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno || end == s || s[0] == '-')
-                return -EINVAL;
-        if (*end == 'K' || *end == 'k')
-                mult = 1024, end++;
-        else if (*end == 'M')
-                mult = 1024 * 1024, end++;
-        else if (*end == 'G')
-                mult = 1024ULL * 1024 * 1024, end++;
-        if (*end || v > UINT64_MAX / mult)
-                return -EINVAL;
-        *ret = v * mult;
-        return 0;
 }
 
 static int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
@@ -203,7 +183,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                         a->events_timeout_msec = (int) (d * 1000);
                         break;
                 case ARG_EVENTS_MAX:
-                        r = parse_bytes(optarg, &v);
+                        r = parse_size(optarg, &v);
                         if (r >= 0)
                                 events_set_max_bytes(v);
                         break;
@@ -220,13 +200,13 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                         r = free_and_strdup(&a->init, optarg);
                         break;
                 case ARG_RESULT_MAX:
-                        r = parse_bytes(optarg, &v);
+                        r = parse_size(optarg, &v);
                         a->runner.limits.result_max = (size_t) v;
                         if (r >= 0 && (v == 0 || v > SIZE_MAX / 2))
                                 r = -EINVAL;
                         break;
                 case ARG_INTERIM_MAX:
-                        r = parse_bytes(optarg, &v);
+                        r = parse_size(optarg, &v);
                         a->runner.limits.interim_max = (size_t) v;
                         break;
                 case ARG_INTERIM_COUNT_MAX:
@@ -234,7 +214,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                         a->runner.limits.interim_count_max = (size_t) v;
                         break;
                 case ARG_LOG_MAX:
-                        r = parse_bytes(optarg, &a->runner.log_max);
+                        r = parse_size(optarg, &a->runner.log_max);
                         if (r >= 0 && a->runner.log_max == 0)
                                 r = -EINVAL;
                         break;

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "serve-internal.h"
 #include "serve.h"
+#include "size-util.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/gateway-worker"
 #define DEFAULT_SYSTEMD_RUN "/usr/bin/systemd-run"
@@ -60,25 +61,6 @@ static void help(void) {
                "     --lost-after=SECONDS  A started job whose worker never appeared or vanished\n"
                "                           without exit.json is failed after this (default: 10)\n"
                "     --log-level=LEVEL     Diagnostics on stderr (default: info)\n");
-}
-
-static int parse_size(const char *s, size_t *ret) {
-        char *end;
-        unsigned long long v;
-        size_t mult = 1;
-
-        errno = 0;
-        v = strtoull(s, &end, 10);
-        if (errno || end == s || s[0] == '-')
-                return -EINVAL;
-        if (*end == 'K' || *end == 'k')
-                mult = 1024, end++;
-        else if (*end == 'M')
-                mult = 1024 * 1024, end++;
-        if (*end || v == 0 || v > (1ULL << 30) / mult)
-                return -EINVAL;
-        *ret = (size_t) v * mult;
-        return 0;
 }
 
 /* gateway-worker-run next to us when it is there (no pull libraries to load), else ourselves. */
@@ -147,9 +129,15 @@ static int parse_argv(int argc, char *argv[], ServeArgs *a) {
                         a->slots = (unsigned) v;
                         break;
                 }
-                case ARG_MAX_REQUEST:
-                        r = parse_size(optarg, &a->max_request);
+                case ARG_MAX_REQUEST: {
+                        uint64_t v;
+
+                        r = parse_size(optarg, &v);
+                        if (r >= 0 && (v == 0 || v > (UINT64_C(1) << 30)))
+                                r = -EINVAL;
+                        a->max_request = (size_t) v;
                         break;
+                }
                 case ARG_LAUNCH:
                         if (streq(optarg, "auto"))
                                 a->launch = LAUNCH_AUTO;

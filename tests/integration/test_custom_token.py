@@ -171,8 +171,7 @@ class CustomTokenBase(RemoteBase):
         try:
             cls.service.close()     # pulls waiting on the registry fail
             if cls.gw is not None and cls.gw.alive():
-                # ... and are over before gatewayd stops (a pull cut short by the stop would
-                # leave its waiters behind: an unrelated leak, reported to the lead)
+                # ... and are over before gatewayd stops (no pull worker outlives the class)
                 procs.wait_for(lambda: not cls.pull_workers(), timeout=30, what="the pulls to fail")
         finally:
             super().tearDownClass()

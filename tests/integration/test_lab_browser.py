@@ -11,15 +11,14 @@ import hmac
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import images, procs, users
+from harness import images
 from harness.procs import source_dir
-from harness.registry import free_port
+from harness.proxy import WithProxy
 from test_labs import InstancesBase
 
 PUPPETEER = os.path.join(source_dir(), "build-tools", "puppeteer", "node_modules")
@@ -55,7 +54,7 @@ def missing_tools():
 
 
 @unittest.skipIf(missing_tools(), f"needs {missing_tools()} (scripts/install-deps)")
-class LabBrowser(InstancesBase):
+class LabBrowser(WithProxy, InstancesBase):
     @classmethod
     def setUpClass(cls):
         cls.extra_config = {"LabInstancesPerUser": 2}
@@ -65,31 +64,10 @@ class LabBrowser(InstancesBase):
             cls.desktop = cls._put_lab(cls, "desktop", [
                 {"name": "desk", "image": f"{cls.registry.host}/labs/vnc:1", "command": VNC_CMD,
                  "ports": [{"port": 5900, "kind": "vnc"}]}])
-            cls.proxy_port = free_port()
-            cls.pprocs = procs.Processes()
-            cls.pprocs.start(
-                [os.path.join(procs.build_dir(), "src/proxy/gateway-proxy"), f"--listen=127.0.0.1:{cls.proxy_port}",
-                 f"--state-dir={cls.gw.state_dir}", f"--gatewayd-socket={cls.gw.socket_path}", f"--novnc-dir={NOVNC}"])
-            procs.wait_for(cls._proxy_listening, timeout=10, what="gateway-proxy to listen")
+            cls.start_proxy(f"--novnc-dir={NOVNC}")
         except BaseException:
             cls.tearDownClass()
             raise
-
-    @classmethod
-    def _proxy_listening(cls):
-        try:
-            socket.create_connection(("127.0.0.1", cls.proxy_port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if getattr(cls, "pprocs", None):
-                cls.pprocs.stop_all()
-        finally:
-            super().tearDownClass()
 
     def browse(self, visits, timeout_ms=30000):
         """Runs the driver (one chromium for all visits); returns its results."""

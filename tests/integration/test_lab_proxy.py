@@ -17,6 +17,7 @@ import time
 
 from harness import images, procs, users
 from harness.registry import free_port
+from harness.proxy import WithProxy
 from test_labs import WEB_CMD, InstancesBase
 
 TOKEN_LIFETIME = 8
@@ -91,7 +92,7 @@ def ws_recv(s, pending=b""):
         buf += chunk
 
 
-class LabProxy(InstancesBase):
+class LabProxy(WithProxy, InstancesBase):
     @classmethod
     def setUpClass(cls):
         cls.extra_config = {"LabTokenLifetime": TOKEN_LIFETIME, "LabInstancesPerUser": 4}
@@ -103,31 +104,10 @@ class LabProxy(InstancesBase):
                 {"name": "web", "image": cls.web_ref, "command": WEB_CMD, "ports": [{"port": 8080, "kind": "http"}]},
                 {"name": "echo", "image": f"{cls.registry.host}/labs/echo:1",
                  "command": ["/bin/nc", "-ll", "-p", "7000", "-e", "/bin/cat"], "ports": [{"port": 7000, "kind": "tcp"}]}])
-            cls.proxy_port = free_port()
-            cls.pprocs = procs.Processes()
-            cls.proxy = cls.pprocs.start(
-                [os.path.join(procs.build_dir(), "src/proxy/gateway-proxy"), f"--listen=127.0.0.1:{cls.proxy_port}",
-                 f"--state-dir={cls.gw.state_dir}", f"--gatewayd-socket={cls.gw.socket_path}", "--log-level=debug"])
-            procs.wait_for(cls._proxy_listening, timeout=10, what="gateway-proxy to listen")
+            cls.start_proxy("--log-level=debug")
         except BaseException:
             cls.tearDownClass()
             raise
-
-    @classmethod
-    def _proxy_listening(cls):
-        try:
-            socket.create_connection(("127.0.0.1", cls.proxy_port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if getattr(cls, "pprocs", None):
-                cls.pprocs.stop_all()
-        finally:
-            super().tearDownClass()
 
     def running_instance(self, as_user=users.USER):
         inst = self.start(self.proxied, as_user=as_user)

@@ -16,6 +16,7 @@ from harness import images, openapi, procs, users
 from harness.procs import source_dir
 from harness.registry import free_port
 from test_lab_proxy import raw_request, ws_headers, ws_recv, ws_send
+from harness.proxy import WithProxy
 from test_labs import WEB_CMD, InstancesBase
 
 DOC = openapi.load(os.path.join(source_dir(), "docs", "openapi-laborch.yaml"))
@@ -28,7 +29,7 @@ def template_of(path):
     return re.sub(r"/\d+(?=/|$)", "/{id}", path.split("?")[0].rstrip("/"))
 
 
-class LabOrchestratorApi(InstancesBase):
+class LabOrchestratorApi(WithProxy, InstancesBase):
     @classmethod
     def setUpClass(cls):
         cls.extra_config = {"LabInstancesPerUser": 4}
@@ -43,30 +44,10 @@ class LabOrchestratorApi(InstancesBase):
                 {"name": "web", "image": cls.web_ref, "command": WEB_CMD, "ports": [{"port": 8080, "kind": "http"}]},
                 {"name": "desk", "image": cls.echo_ref, "command": ["/bin/nc", "-ll", "-p", "5900", "-e", "/bin/cat"],
                  "ports": [{"port": 5900, "kind": "vnc"}]}], description="A desktop and a web server")
-            cls.proxy_port = free_port()
-            cls.pprocs = procs.Processes()
-            cls.pprocs.start(
-                [os.path.join(procs.build_dir(), "src/proxy/gateway-proxy"), f"--listen=127.0.0.1:{cls.proxy_port}",
-                 f"--state-dir={cls.gw.state_dir}", f"--gatewayd-socket={cls.gw.socket_path}"])
-            procs.wait_for(cls._proxy_listening, timeout=10, what="gateway-proxy to listen")
+            cls.start_proxy()
         except BaseException:
             cls.tearDownClass()
             raise
-
-    @classmethod
-    def _proxy_listening(cls):
-        try:
-            return raw_request(cls.proxy_port, "/")[0] == 404
-        except OSError:
-            return False
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if getattr(cls, "pprocs", None):
-                cls.pprocs.stop_all()
-        finally:
-            super().tearDownClass()
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "size-util.h"
 #include "platform.h"
 #include "fs-util.h"
 #include "log.h"
@@ -738,27 +739,27 @@ END_TEST
 START_TEST(test_size) {
         uint64_t n;
 
-        ck_assert_int_eq(config_parse_size("0", &n), 0);
+        ck_assert_int_eq(parse_size("0", &n), 0);
         ck_assert_uint_eq(n, 0);
-        ck_assert_int_eq(config_parse_size("1048576", &n), 0);
+        ck_assert_int_eq(parse_size("1048576", &n), 0);
         ck_assert_uint_eq(n, 1048576);
-        ck_assert_int_eq(config_parse_size("512K", &n), 0);
+        ck_assert_int_eq(parse_size("512K", &n), 0);
         ck_assert_uint_eq(n, 512 * 1024);
-        ck_assert_int_eq(config_parse_size("16MiB", &n), 0);
+        ck_assert_int_eq(parse_size("16MiB", &n), 0);
         ck_assert_uint_eq(n, 16 * 1024 * 1024);
-        ck_assert_int_eq(config_parse_size("3T", &n), 0);
+        ck_assert_int_eq(parse_size("3T", &n), 0);
         ck_assert_uint_eq(n, UINT64_C(3) << 40);
-        ck_assert_int_eq(config_parse_size("100B", &n), 0);
+        ck_assert_int_eq(parse_size("100B", &n), 0);
         ck_assert_uint_eq(n, 100);
 
-        ck_assert_int_eq(config_parse_size("", &n), -EINVAL);
-        ck_assert_int_eq(config_parse_size("M", &n), -EINVAL);
-        ck_assert_int_eq(config_parse_size("1.5M", &n), -EINVAL);
-        ck_assert_int_eq(config_parse_size("16m", &n), -EINVAL);
-        ck_assert_int_eq(config_parse_size("-1", &n), -EINVAL);
-        ck_assert_int_eq(config_parse_size("16 M", &n), -EINVAL);
-        ck_assert_int_eq(config_parse_size("9000000T", &n), -ERANGE);
-        ck_assert_int_eq(config_parse_size("99999999999999999999", &n), -ERANGE);
+        ck_assert_int_eq(parse_size("", &n), -EINVAL);
+        ck_assert_int_eq(parse_size("M", &n), -EINVAL);
+        ck_assert_int_eq(parse_size("1.5M", &n), -EINVAL);
+        ck_assert_int_eq(parse_size("16m", &n), -EINVAL);
+        ck_assert_int_eq(parse_size("-1", &n), -EINVAL);
+        ck_assert_int_eq(parse_size("16 M", &n), -EINVAL);
+        ck_assert_int_eq(parse_size("9000000T", &n), -ERANGE);
+        ck_assert_int_eq(parse_size("99999999999999999999", &n), -ERANGE);
 }
 END_TEST
 

@@ -12,31 +12,31 @@
 START_TEST(test_parse_size) {
         uint64_t v;
 
-        ck_assert_int_eq(parse_size("512", &v), 0);
+        ck_assert_int_eq(ctl_parse_size("512", &v), 0);
         ck_assert_uint_eq(v, 512);
-        ck_assert_int_eq(parse_size("512M", &v), 0);
+        ck_assert_int_eq(ctl_parse_size("512M", &v), 0);
         ck_assert_uint_eq(v, UINT64_C(512) << 20);
-        ck_assert_int_eq(parse_size("2G", &v), 0);
+        ck_assert_int_eq(ctl_parse_size("2G", &v), 0);
         ck_assert_uint_eq(v, UINT64_C(2) << 30);
-        ck_assert_int_eq(parse_size("1.5G", &v), 0);
+        ck_assert_int_eq(ctl_parse_size("1.5G", &v), 0);
         ck_assert_uint_eq(v, UINT64_C(3) << 29);
-        ck_assert_int_eq(parse_size("4k", &v), 0);
+        ck_assert_int_eq(ctl_parse_size("4k", &v), 0);
         ck_assert_uint_eq(v, 4096);
-        ck_assert_int_eq(parse_size("1GiB", &v), 0);
+        ck_assert_int_eq(ctl_parse_size("1GiB", &v), 0);
         ck_assert_uint_eq(v, UINT64_C(1) << 30);
-        ck_assert_int_eq(parse_size("0", &v), 0);
+        ck_assert_int_eq(ctl_parse_size("0", &v), 0);
         ck_assert_uint_eq(v, 0);
 
-        ck_assert_int_eq(parse_size("", &v), -EINVAL);
-        ck_assert_int_eq(parse_size("-1M", &v), -EINVAL);
-        ck_assert_int_eq(parse_size(" 1M", &v), -EINVAL);
-        ck_assert_int_eq(parse_size("1X", &v), -EINVAL);
-        ck_assert_int_eq(parse_size("1MM", &v), -EINVAL);
-        ck_assert_int_eq(parse_size("1.5", &v), -EINVAL);
-        ck_assert_int_eq(parse_size("1.", &v), -EINVAL);
-        ck_assert_int_eq(parse_size("M", &v), -EINVAL);
-        ck_assert_int_eq(parse_size("16E", &v), -ERANGE);
-        ck_assert_int_eq(parse_size("99999999999999999999999", &v), -ERANGE);
+        ck_assert_int_eq(ctl_parse_size("", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size("-1M", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size(" 1M", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size("1X", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size("1MM", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size("1.5", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size("1.", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size("M", &v), -EINVAL);
+        ck_assert_int_eq(ctl_parse_size("16E", &v), -ERANGE);
+        ck_assert_int_eq(ctl_parse_size("99999999999999999999999", &v), -ERANGE);
 }
 END_TEST
 
