@@ -59,15 +59,18 @@ static void free_program(void *p) {
 }
 
 static int query_json(HttpRequest *req, json_object *meta, const char *key, GwError *e) {
+        _cleanup_free_ char *what = NULL;
         const char *v = http_request_query(req, key);
-        enum json_tokener_error jerr;
         json_object *o;
+        int r;
 
         if (!v)
                 return 0;
-        o = json_parse_deep(v, &jerr);
-        if (jerr != json_tokener_success)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Query parameter %s: not valid JSON.", key);
+        if (asprintf(&what, "Query parameter %s", key) < 0)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "Out of memory.");
+        r = http_json_text_parse(what, v, &o, e);
+        if (r < 0)
+                return r;
         json_object_object_add(meta, key, o);
         return 0;
 }

@@ -990,6 +990,20 @@ int http_json_body_parse(const char *body, size_t size, json_object **ret, GwErr
         return 0;
 }
 
+int http_json_text_parse(const char *what, const char *text, json_object **ret, GwError *e) {
+        const char *reason;
+        size_t offset;
+        int r;
+
+        r = json_parse_untrusted(text, strlen(text), ret, &offset, &reason);
+        if (r == -ENOMEM)
+                return gw_error_set(e, GW_ERROR_INTERNAL, "Out of memory.");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: not valid JSON at offset %zu: %s",
+                                    what, offset, reason);
+        return 0;
+}
+
 json_object *http_request_json_body(HttpRequest *req) {
         const char *ct = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;

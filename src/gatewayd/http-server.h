@@ -118,6 +118,10 @@ json_object *http_request_json_body(HttpRequest *req);
 /* The parsing part of it, on any buffer (tests/fuzz): a JSON document of size bytes, optionally
  * followed by white space. On failure sets e (BadRequest with the offset). */
 int http_json_body_parse(const char *body, size_t size, json_object **ret, GwError *e);
+/* JSON text inside a request (a query parameter, a form field, a string member holding JSON) is
+ * the client's JSON like a body: the same parser, so "\u0000" is refused there too. what names
+ * it in the error (InvalidArgument); *ret is NULL for the text "null". */
+int http_json_text_parse(const char *what, const char *text, json_object **ret, GwError *e);
 
 const char *http_request_query(HttpRequest *req, const char *key);
 

@@ -203,10 +203,12 @@ static int upload_form(HttpRequest *req, GwError *e) {
 /* The gateway's dependencies are requirement strings or {"name": "version"} objects. */
 static int dependencies_from_text(const char *text, json_object **ret, GwError *e) {
         _cleanup_(json_object_putp) json_object *in = NULL, *out = NULL;
-        enum json_tokener_error jerr;
+        int r;
 
-        in = json_parse_deep(text, &jerr);
-        if (jerr != json_tokener_success || !json_object_is_type(in, json_type_array))
+        r = http_json_text_parse("dependencies", text, &in, e);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(in, json_type_array))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "'dependencies' should be an array of strings or objects: "
                                     "`['pendulum==3.0.0', '...'] or [{'pendulum':'3.0.0'}, {...}]`");
@@ -241,14 +243,14 @@ static int dependencies_from_text(const char *text, json_object **ret, GwError *
 
 static int json_field(json_object *fields, const char *field, const char *key, json_object *meta, GwError *e) {
         const char *v = json_get_string(fields, field);
-        enum json_tokener_error jerr;
         json_object *o;
+        int r;
 
         if (!v || !v[0])
                 return 0;
-        o = json_parse_deep(v, &jerr);
-        if (jerr != json_tokener_success)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "'%s' is not valid JSON.", field);
+        r = http_json_text_parse(field, v, &o, e);
+        if (r < 0)
+                return r;
         json_object_object_add(meta, key, o);
         return 0;
 }
@@ -363,7 +365,7 @@ static void run_request_free(void *userdata) {
  * compute_profile size a Ray cluster there and mean nothing here. */
 static int run_body_parse(json_object *body, RunRequest *rr, GwError *e) {
         json_object *title, *args, *provider;
-        enum json_tokener_error jerr;
+        int r;
 
         if (!json_object_is_type(body, json_type_object))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "The request body must be a JSON object.");
@@ -380,9 +382,9 @@ static int run_body_parse(json_object *body, RunRequest *rr, GwError *e) {
         if (!json_object_object_get_ex(body, "arguments", &args) || json_object_is_type(args, json_type_null))
                 return 0;
         if (json_object_is_type(args, json_type_string)) {
-                rr->arguments = json_parse_deep(json_object_get_string(args), &jerr);
-                if (jerr != json_tokener_success)
-                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "arguments: not valid JSON text.");
+                r = http_json_text_parse("arguments", json_object_get_string(args), &rr->arguments, e);
+                if (r < 0)
+                        return r;
         } else
                 rr->arguments = json_object_get(args);
         rr->arguments_text = strdup(json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN));

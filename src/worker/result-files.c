@@ -403,8 +403,12 @@ int result_files_copy(int from_fd, int spool_fd, uint64_t max_bytes, uint64_t ma
         safe_close(c.out_fd);
         if (errno_full(r)) {
                 notef(&c, "error", "Result files not kept: the spool's file system is full.");
+                c.full = true;
+                c.stats.dropped += c.stats.files;       /* none of them made it */
+                c.stats.files = c.stats.bytes = 0;
                 r = 0;
         }
+        c.stats.spool_full = c.full;
         if (ret_stats)
                 *ret_stats = c.stats;
         return r;

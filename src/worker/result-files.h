@@ -46,6 +46,7 @@ typedef void (*ResultFilesNote)(void *userdata, const char *level, const char *m
 typedef struct ResultFilesStats {
         uint64_t files, bytes;          /* copied */
         uint64_t dropped;               /* entries not copied (wrong type, name, over a limit) */
+        bool spool_full;                /* some were not copied because the spool's file system is full */
 } ResultFilesStats;
 
 /* Copies the regular files directly inside from_fd (oldest mtime first, then by name) into

@@ -461,8 +461,10 @@ static void results_note(void *userdata, const char *level, const char *message)
         job_output_note(userdata, level, "%s", message);
 }
 
-/* The job has ended, every process of it is gone: its result files into the spool. */
-static int collect_results(Runner *r) {
+/* The job has ended, every process of it is gone: its result files into the spool. Files the
+ * spool had no room for are lost like a result that could not be stored: a job that succeeded
+ * did not succeed for its user then (DISK_FULL). */
+static int collect_results(Runner *r, JobOutcome *o) {
         ResultFilesStats st = {};
         int k;
 
@@ -474,6 +476,9 @@ static int collect_results(Runner *r) {
         if (k < 0)
                 return log_error_errno(k, "Cannot copy the job's result files: %m");
         log_debug("Result files: %" PRIu64 " kept (%" PRIu64 " bytes), %" PRIu64 " dropped.", st.files, st.bytes, st.dropped);
+        if (st.spool_full && o->status && streq(o->status, "SUCCEEDED"))
+                return set_error(o, "FAILED", "DISK_FULL", "The job succeeded, but the file system of the spool is full: "
+                                 "not all of its result files could be stored (%" PRIu64 " kept).", st.files);
         return 0;
 }
 
@@ -741,7 +746,7 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
         }
         /* Whatever the outcome: a failed job's files may say why. */
         if (k >= 0)
-                k = collect_results(&r);
+                k = collect_results(&r, o);
 
         o->started_at = r.started_at;
         o->ended_at = now_realtime_usec();

@@ -556,6 +556,19 @@ class ProgramsTest(StackTestCase):
         self.assertError(self.run_program("nope", status=404), 404, "NotFound", "nope")
         self.assertServing()
 
+    def test_nul_escapes_in_query_json(self):
+        """The upload's arguments and env are JSON texts in the query: "\\u0000" in a key or a
+        string is 400 there as in any body (issue 8 §7), never a name cut short."""
+        art = tar_of([{"name": "main.py", "data": MAIN_PY}])
+        for key, text in (("env", '{"A\\u0000B": "x"}'), ("env", '{"A": "x\\u0000"}'),
+                          ("arguments", '{"k\\u0000x": 1}'), ("arguments", '{"k": ["\\u0000"]}')):
+            with self.subTest(key=key, text=text):
+                r = self.upload("nul", art, status=400, **{key: text})
+                self.assertError(r, 400, "InvalidArgument", key)
+                self.assertIn("\\u0000", r.json["error"]["message"])
+                self.assertEqual(self.gw.http("GET", "/v1/programs/nul", as_user=users.USER).status, 404)
+        self.assertServing()
+
     def test_delete_removes_files_and_limits_apply(self):
         self.upload("sleeper", tar_of([{"name": "s.sh", "data": SLEEP_SH, "mode": 0o755}]), entrypoint="s.sh")
         (pid,) = self.program_dirs()

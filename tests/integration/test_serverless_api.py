@@ -358,6 +358,26 @@ class ServerlessApiTest(StackTestCase):
         self.assertMessage(self.api("POST", "programs/run/", {"title": "nope"}), 404, "nope")
         self.assertServing()
 
+    def test_nul_escapes_in_json_text_fields(self):
+        """JSON texts inside the gateway's requests (the upload's arguments, env_vars and
+        dependencies fields, the run's "arguments" string) are client JSON like any body:
+        "\\u0000" in a string or key is 400, as everywhere else (issue 8 §7), not cut short."""
+        art = self.artifact()
+        for field, text in (("env_vars", '{"A\\u0000B": "x"}'), ("env_vars", '{"A": "x\\u0000y"}'),
+                            ("arguments", '{"k\\u0000": 1}'), ("dependencies", '["qiskit\\u0000==9"]'),
+                            ("dependencies", '[{"qiskit\\u0000x": "1.0"}]')):
+            with self.subTest(field=field, text=text):
+                body, ct = multipart({"title": "nul", "entrypoint": "main.py", field: text}, art)
+                self.assertMessage(self.api("POST", "programs/upload/", body, content_type=ct), 400, "\\u0000")
+                self.assertEqual(self.api("GET", "programs/get_by_title/nul").status, 404)
+        self.upload("nulrun", art)
+        for args in ('{"k\\u0000x": 1}', '{"k": "a\\u0000b"}'):
+            with self.subTest(arguments=args):
+                r = self.api("POST", "programs/run/", {"title": "nulrun", "arguments": args})
+                self.assertMessage(r, 400, "\\u0000")
+        self.assertEqual(self.api("GET", "jobs/?function=nulrun").json["count"], 0)
+        self.assertServing()
+
     def test_scopes(self):
         """Over TCP the routes need the native routes' scopes: reading "read", the rest "submit"."""
         self.upload("scoped", self.artifact())

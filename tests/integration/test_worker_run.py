@@ -546,6 +546,42 @@ class WorkerRunTest(unittest.TestCase):
         self.assertFalse(o.exit["hasResult"])
         self.assertIsNone(o.result)
 
+    def test_disk_full_interim_results(self):
+        # The log is bounded far below the file system (LogMax), interim results are not: the
+        # write of interim.jsonl is the one that fails, and the job is stopped all the same.
+        fs, spool = self.small_spool("4m", 'x="$(head -c 4000 /dev/zero | tr \'\\0\' x)";'
+                                     'while :; do echo "PlanQK:Job:InterimResult: \\"$x\\""; done')
+        o = self.run_job(spool, "--log-max=64K", "--kill-grace=5", events=False, timeout=30)
+        self.assertEqual(o.rc, 0, o.stderr)
+        self.assertEqual((o.status, o.error_code), ("FAILED", "DISK_FULL"), o.exit)
+        self.assertIn("full", o.exit["error"]["detail"])
+        self.assertLessEqual(len(o.log.encode()), 64 * 1024)
+        # it was interim.jsonl that filled the file system
+        self.assertGreater(os.path.getsize(os.path.join(spool, "interim.jsonl")), 3 << 20)
+        self.assertGreater(o.exit["interimCount"], 700)
+        self.assertLess(fs.free_bytes(), 256 * 1024)   # (the log's rotation and the reserve gave some back)
+        self.assertFalse(os.path.exists(os.path.join(spool, ".exit.json.reserve")))
+
+    def test_disk_full_result_files_lost(self):
+        # The job succeeds and leaves a result file that the spool has no room for: the file is
+        # lost like a result that could not be stored, so the job did not succeed for its user.
+        fs, spool = self.small_spool("2m", "head -c 3000000 /dev/zero > /var/runtime/output/big;"
+                                     "echo small > /var/runtime/output/small; echo 'PlanQK:Job:Result: 1'",
+                                     resources={"outputMax": 8 << 20})
+        o = self.run_job(spool)
+        self.assertEqual(o.rc, 0, o.stderr)
+        self.assertEqual((o.status, o.error_code), ("FAILED", "DISK_FULL"), o.exit)
+        self.assertIn("result files", o.exit["error"]["detail"])
+        self.assertIn("Result file 'big' not kept: the spool's file system is full.", o.log)
+        self.assertFalse(os.path.exists(os.path.join(spool, "output", "big")))
+        self.assertFalse(os.path.exists(os.path.join(spool, ".exit.json.reserve")))
+        # what a job keeps within the spool's room stays a success
+        fs, spool = self.small_spool("4m", "head -c 1000000 /dev/zero > /var/runtime/output/fits",
+                                     resources={"outputMax": 8 << 20})
+        o = self.run_job(spool)
+        self.assert_succeeded(o)
+        self.assertEqual(os.path.getsize(os.path.join(spool, "output", "fits")), 1000000)
+
     def test_long_line_is_not_fatal(self):
         o = self.run_job(self.spool("head -c 3000000 /dev/zero | tr '\\0' x; echo; echo 'PlanQK:Job:Result: 1'"),
                          "--result-max=1M")
