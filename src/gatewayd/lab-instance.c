@@ -486,11 +486,10 @@ static json_object *member_job_json(LabInstanceMember *mb) {
         }
         json_object_object_add(o, "env", env);
         res = json_object_new_object();
-        /* The lab's limits apply to each member; the site's caps still hold. */
-        json_object_object_add(res, "memory", json_object_new_int64((int64_t) (i->spec->memory && c->memory_max ?
-                                                                          MIN(i->spec->memory, c->memory_max) :
-                                                                          i->spec->memory ?: c->memory_max)));
-        json_object_object_add(res, "pids", json_object_new_int64((int64_t) (i->spec->tasks ?: c->tasks_max)));
+        /* Each member gets the site's caps for a job; the lab's limits hold for the instance as
+         * a whole, in its group cgroup below (the worker's job-limits.c). */
+        json_object_object_add(res, "memory", json_object_new_int64((int64_t) c->memory_max));
+        json_object_object_add(res, "pids", json_object_new_int64((int64_t) c->tasks_max));
         /* A backstop for when gatewayd is not there at the end of the lifetime. */
         json_object_object_add(res, "timeout", json_object_new_int64((int64_t) i->spec->lifetime_sec + 60));
         json_object_object_add(o, "resources", res);
@@ -501,6 +500,21 @@ static json_object *member_job_json(LabInstanceMember *mb) {
         json_object_object_add(lab, "hostname", json_object_new_string(mb->spec->name));
         json_object_object_add(lab, "hosts", json_object_new_string(hosts));
         json_object_object_add(lab, "writable", json_object_new_string(writable));
+        if (i->spec->memory || i->spec->tasks) {
+                _cleanup_free_ char *group = NULL;
+
+                /* "li-" ids are [a-z0-9-]: the worker insists on that for a cgroup's name. */
+                if (asprintf(&group, "gatewayd-lab-%s", i->id + 3) < 0) {
+                        json_object_put(o);
+                        json_object_put(lab);
+                        return NULL;
+                }
+                json_object_object_add(lab, "group", json_object_new_string(group));
+                json_object_object_add(lab, "groupMemory", json_object_new_int64((int64_t) i->spec->memory));
+                /* the tasks of the lab, and each sandbox's own two (bwrap, its init) */
+                json_object_object_add(lab, "groupPids", json_object_new_int64(i->spec->tasks ?
+                                       (int64_t) (i->spec->tasks + 2 * i->n_members) : 0));
+        }
         json_object_object_add(o, "lab", lab);
         return o;
 }

@@ -668,6 +668,43 @@ class Instances(InstancesBase):
         self.assertError(self.gw.http("POST", "/v1/labs/nosuch/instances", as_user=users.USER), 404, "NotFound", "nosuch")
         self.assertError(self.get("li-0000000000000000"), 404, "NotFound")
 
+    def test_limits_hold_for_the_instance(self):
+        """limits.tasks and limits.memory are the whole instance's: one cgroup of the instance
+        that the members' job cgroups sit under. Two members that each start 15 processes do not
+        get 30 with "tasks": 20."""
+        # (A shell that cannot fork exits: the forks are a child shell's, whose sleeps live on.)
+        forks = ["/bin/sh", "-c", "sh -c 'i=0; while [ $i -lt 15 ]; do sleep 100000 & i=$((i+1)); done' 2>/dev/null;"
+                 " echo done > /var/lab/forked; exec sleep 99999"]
+        name = self._put_lab("limited", [{"name": "a", "image": self.client_ref, "command": forks},
+                                         {"name": "b", "image": self.client_ref, "command": forks}],
+                             limits={"tasks": 20, "memory": "96M"})
+        inst = self.start(name)
+        rec = self.await_state(inst["id"], ("RUNNING",))
+        for m in ("a", "b"):
+            self.read_member_file(inst["id"], m, "forked")
+        pids = processes_in_netns(net_inode(rec["networkNamespace"]))
+        sleeps = [p for p in pids if open(f"/proc/{p}/cmdline").read() == "sleep\0" "100000\0"]
+        self.assertGreater(len(sleeps), 0)
+        self.assertLessEqual(len(sleeps), 20, "both members together stay within tasks")
+        # Every member process is in a cgroup below the instance's, which has the limits.
+        groups = set()
+        for p in sleeps:
+            with open(f"/proc/{p}/cgroup") as f:
+                lines = {c: path for _, c, path in (line.rstrip("\n").split(":", 2) for line in f)}
+            # v1 or hybrid: the memory hierarchy; pure v2: the unified one
+            ctrls = "memory" if "memory" in lines else ""
+            parent = os.path.dirname(lines[ctrls])
+            self.assertTrue(os.path.basename(parent).startswith("gatewayd-lab-"), lines[ctrls])
+            groups.add(("/sys/fs/cgroup/memory" if ctrls else "/sys/fs/cgroup") + parent)
+        self.assertEqual(len(groups), 1, groups)
+        group = groups.pop()
+        limit = "memory.max" if os.path.exists(f"{group}/memory.max") else "memory.limit_in_bytes"
+        with open(f"{group}/{limit}") as f:
+            self.assertEqual(int(f.read()), 96 << 20)
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
+        procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
+        self.assertFalse(os.path.exists(group), "the instance's cgroup goes with it")
+
     def test_root_runs_as_nobody(self):
         """Root's members run as nobody, like root's jobs, and own their writable layer."""
         name = self._put_lab("rootlab", [{"name": "web", "image": self.web_ref, "command": WEB_CMD}])
