@@ -364,13 +364,19 @@ static void apply_limits(JobCgroup *c) {
         }
 }
 
+/* The group holds controller i's limit for this job: it has the limit, and the job's cgroup
+ * for that controller is below it. */
+static bool group_holds(const JobCgroup *c, int i) {
+        return c->group[i] && !c->group_unlimited[i] && has(c, i);
+}
+
 /* The lab instance's limits that no group cgroup holds are this member's own (at most). */
 static void group_fallback(JobCgroup *c) {
         JobLimits *l = &c->limits;
 
-        if (l->group_memory > 0 && (!c->group[CG_MEMORY] || c->group_unlimited[CG_MEMORY]))
+        if (l->group_memory > 0 && !group_holds(c, CG_MEMORY))
                 l->memory = l->memory > 0 ? MIN(l->memory, l->group_memory) : l->group_memory;
-        if (l->group_pids > 0 && (!c->group[CG_PIDS] || c->group_unlimited[CG_PIDS]))
+        if (l->group_pids > 0 && !group_holds(c, CG_PIDS))
                 l->pids = l->pids > 0 ? MIN(l->pids, l->group_pids) : l->group_pids;
 }
 
