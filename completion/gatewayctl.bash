@@ -26,6 +26,8 @@ __gatewayctl_list() {
                                   awk '{ print $1 }' ;;
                 labs)     COLUMNS=100000 "$ctl" --no-legend --no-ask-password lab list 2>/dev/null |
                                   awk '{ print $1 }' ;;
+                instances) COLUMNS=100000 "$ctl" --no-legend --no-ask-password lab instances 2>/dev/null |
+                                  awk '{ print $1 }' ;;
         esac
 }
 
@@ -47,7 +49,7 @@ _gatewayctl() {
                 [node]='drain resume'
                 [client]='create list rm'
                 [program]='upload list rm run'
-                [lab]='put list show rm'
+                [lab]='put list show rm start instances instance token stop'
         )
         local top='services service pull images image rmi submit jobs job result logs cancel token client program platforms platform nodes node lab status help'
         local valued='@(--image|--command|--env|--unset-env|--description|--memory|--cpus|--timeout|--platform|--credentials-file|--data|--params|--file|-f|--expires-in|--scope|--name|--title|--arg)'
@@ -147,6 +149,9 @@ _gatewayctl() {
                 'lab show')                      (( nargs == 0 )) && what=labs ;;
                 'lab rm')                        what=labs ;;
                 'lab put')                       (( nargs == 0 )) && _filedir ;;
+                'lab start')                     (( nargs == 0 )) && what=labs ;;
+                'lab instance'|'lab token')      (( nargs == 0 )) && what=instances ;;
+                'lab stop')                      what=instances ;;
                 help)                            (( nargs == 0 )) && COMPREPLY=( $(compgen -W "$top" -- "$cur") ) ;;
         esac
         if [[ -n $what ]]; then

@@ -136,3 +136,132 @@ int verb_lab_show(int argc, char *argv[], char *tail[]) {
 int verb_lab_remove(int argc, char *argv[], char *tail[]) {
         return ctl_call_manager_each_id("RemoveLab", "remove", "lab", argc, argv);
 }
+
+/* ---- instances: the caller's own (StartLabInstance, ListLabInstances, ...) ---- */
+
+/* The access token and the proxy path of each member it opens ("/<token>/<member>/",
+ * relative to gateway-proxy). */
+static void show_access(json_object *access) {
+        json_object *members = json_get_typed(access, "members", json_type_object);
+
+        if (!access)
+                return show_field("Token", "none (gatewayd could not make one)");
+        show_field("Token", json_get_string(access, "token"));
+        show_field("Token expires", json_get_string(access, "expiresAt"));
+        json_object_object_foreach(members, name, path) {
+                _cleanup_free_ char *label = NULL;
+
+                if (asprintf(&label, "URL %s", name) >= 0)
+                        show_field(label, json_object_get_string(path));
+        }
+}
+
+static void show_instance(json_object *rec) {
+        json_object *members = json_get_typed(rec, "members", json_type_array), *access = NULL;
+
+        show_set_label_width(SHOW_LABEL_WIDTH + 2);
+        show_field("Id", json_get_string(rec, "id"));
+        show_field("Lab", json_get_string(rec, "lab"));
+        show_field("State", json_get_string(rec, "state"));
+        if (json_get_string(rec, "error"))
+                show_field("Error", json_get_string(rec, "error"));
+        show_field("Created", json_get_string(rec, "createdAt"));
+        show_field("Expires", json_get_string(rec, "expiresAt"));
+        if (json_get_string(rec, "endedAt"))
+                show_field("Ended", json_get_string(rec, "endedAt"));
+        for (size_t k = 0; members && k < json_object_array_length(members); k++) {
+                json_object *m = json_object_array_get_idx(members, k);
+                _cleanup_free_ char *label = NULL;
+
+                if (asprintf(&label, "Member %s", strna(json_get_string(m, "name"))) >= 0)
+                        show_fieldf(label, "%s (%s, %s)", strna(json_get_string(m, "state")),
+                                    strna(json_get_string(m, "image")), strna(json_get_string(m, "address")));
+        }
+        if (json_object_object_get_ex(rec, "access", &access))
+                show_access(access);
+}
+
+int verb_lab_start(int argc, char *argv[], char *tail[]) {
+        _cleanup_(json_object_putp) json_object *rec = NULL;
+        _cleanup_bus_unref_ sd_bus *bus = NULL;
+        int r;
+
+        r = ctl_bus_connect(&bus);
+        if (r >= 0)
+                r = ctl_call_manager_json(bus, "start an instance of lab", "StartLabInstance", &rec, "s", argv[0]);
+        if (r < 0)
+                return r;
+        if (arg_json != JSON_OFF)
+                return json_print(rec, arg_json == JSON_PRETTY, stdout);
+        show_instance(rec);
+        return 0;
+}
+
+int verb_lab_instances(int argc, char *argv[], char *tail[]) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_(table_freep) Table *t = NULL;
+        _cleanup_bus_unref_ sd_bus *bus = NULL;
+        json_object *a;
+        int r;
+
+        r = ctl_bus_connect(&bus);
+        if (r >= 0)
+                r = ctl_call_manager_json(bus, "list lab instances", "ListLabInstances", &o, NULL);
+        if (r < 0)
+                return r;
+        a = json_get_typed(o, "instances", json_type_array);
+        if (!a)
+                return log_error_errno(EBADMSG, "Failed to parse the reply: no \"instances\".");
+        if (arg_json != JSON_OFF)
+                return json_print(a, arg_json == JSON_PRETTY, stdout);
+        t = table_new("ID", "LAB", "STATE", "EXPIRES", NULL);
+        if (!t)
+                return log_oom();
+        table_set_header(t, arg_legend);
+        for (size_t k = 0; k < json_object_array_length(a); k++) {
+                json_object *i = json_object_array_get_idx(a, k);
+
+                if (table_add_row(t, strna(json_get_string(i, "id")), strna(json_get_string(i, "lab")),
+                                  strna(json_get_string(i, "state")), strna(json_get_string(i, "expiresAt"))) < 0)
+                        return log_oom();
+        }
+        return table_print_listing(t, arg_legend, "lab instance", "lab instances");
+}
+
+int verb_lab_instance(int argc, char *argv[], char *tail[]) {
+        _cleanup_(json_object_putp) json_object *rec = NULL;
+        _cleanup_bus_unref_ sd_bus *bus = NULL;
+        int r;
+
+        r = ctl_bus_connect(&bus);
+        if (r >= 0)
+                r = ctl_call_manager_json(bus, "get lab instance", "GetLabInstance", &rec, "s", argv[0]);
+        if (r < 0)
+                return r;
+        if (arg_json != JSON_OFF)
+                return json_print(rec, arg_json == JSON_PRETTY, stdout);
+        show_instance(rec);
+        return 0;
+}
+
+int verb_lab_token(int argc, char *argv[], char *tail[]) {
+        _cleanup_(json_object_putp) json_object *access = NULL;
+        _cleanup_bus_unref_ sd_bus *bus = NULL;
+        int r;
+
+        r = ctl_bus_connect(&bus);
+        if (r >= 0)
+                r = ctl_call_manager_json(bus, "renew the token of lab instance", "RenewLabInstanceToken", &access,
+                                          "s", argv[0]);
+        if (r < 0)
+                return r;
+        if (arg_json != JSON_OFF)
+                return json_print(access, arg_json == JSON_PRETTY, stdout);
+        show_set_label_width(SHOW_LABEL_WIDTH + 2);
+        show_access(access);
+        return 0;
+}
+
+int verb_lab_stop(int argc, char *argv[], char *tail[]) {
+        return ctl_call_manager_each_id("RemoveLabInstance", "stop", "lab instance", argc, argv);
+}

@@ -474,7 +474,7 @@ static const char help_client_rm[] =
 static const char help_lab_put[] =
         "Creates a lab or replaces its definition (docs/labs.md) from a JSON file (\"-\" for\n"
         "standard input) with the lab's \"name\", \"members\" and optionally \"description\",\n"
-        "\"instructions\", \"lifetime\" and \"limits\". The whole definition is replaced.\n"
+        "\"instructions\", \"lifetime\", \"limits\" and \"network\". The whole definition is replaced.\n"
         "Needs the polkit action org.gatewayd.manage-labs.\n"
         "\n"
         "Options:\n"
@@ -509,6 +509,55 @@ static const char help_lab_rm[] =
         "\n"
         "Example:\n"
         "  gatewayctl lab rm web-lab\n";
+
+static const char help_lab_start[] =
+        "Starts an instance of a lab for you (docs/labs.md) and shows it: its id, state,\n"
+        "members, an access token, when the token expires, and for each member its path\n"
+        "on gateway-proxy (http://PROXY/<token>/<member>/). The instance is STARTING at\n"
+        "first; \"lab instance ID\" shows when it is RUNNING.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print the instance (with \"access\") as JSON instead\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab start web-lab\n";
+
+static const char help_lab_instances[] =
+        "Lists your lab instances, oldest first: ID, LAB, STATE and when it EXPIRES.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print a JSON array of the full records instead\n"
+        "     --no-legend        Print neither the header line nor the count\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab instances\n";
+
+static const char help_lab_instance[] =
+        "Shows one of your lab instances: state, times, and each member's state, image\n"
+        "and address inside the instance.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print the record as JSON instead (as the HTTP API does)\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab instance li-3c34b64009db7531\n";
+
+static const char help_lab_token[] =
+        "Makes a fresh access token for one of your lab instances (earlier ones stay valid\n"
+        "until they expire) and shows it with its expiry and each member's proxy path.\n"
+        "\n"
+        "Options:\n"
+        "     --json[=MODE]      Print {\"token\", \"expiresAt\", \"members\"} as JSON instead\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab token li-3c34b64009db7531\n";
+
+static const char help_lab_stop[] =
+        "Stops lab instances of yours and removes everything they had (members, writable\n"
+        "layers, network); their tokens stop working at once.\n"
+        "\n"
+        "Example:\n"
+        "  gatewayctl lab stop li-3c34b64009db7531\n";
 
 static int verb_help(int argc, char *argv[], char *tail[]);
 
@@ -610,6 +659,16 @@ static const Verb verbs[] = {
           "lab show NAME", "Show a lab", help_lab_show },
         { { "lab", "rm" }, 1, VERB_ANY, 0, false, false, verb_lab_remove,
           "lab rm NAME...", "Remove labs", help_lab_rm },
+        { { "lab", "start" }, 1, 1, OPT_JSON, false, false, verb_lab_start,
+          "lab start NAME", "Start an instance of a lab", help_lab_start },
+        { { "lab", "instances" }, 0, 0, OPT_JSON, false, false, verb_lab_instances,
+          "lab instances", "List your lab instances", help_lab_instances },
+        { { "lab", "instance" }, 1, 1, OPT_JSON, false, false, verb_lab_instance,
+          "lab instance ID", "Show a lab instance", help_lab_instance },
+        { { "lab", "token" }, 1, 1, OPT_JSON, false, false, verb_lab_token,
+          "lab token ID", "New access token for a lab instance", help_lab_token },
+        { { "lab", "stop" }, 1, VERB_ANY, 0, false, false, verb_lab_stop,
+          "lab stop ID...", "Stop and remove lab instances", help_lab_stop },
         { { "status", NULL }, 0, 0, OPT_JSON, false, false, verb_status,
           "status", "Show the daemon's version and state", help_status },
         { { "help", NULL }, 0, 2, 0, false, false, verb_help,

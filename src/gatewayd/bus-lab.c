@@ -3,6 +3,7 @@
 #include "bus-util.h"
 #include "gw-error.h"
 #include "json-util.h"
+#include "lab-access.h"
 #include "lab-instance.h"
 #include "lab-registry.h"
 #include "log.h"
@@ -203,7 +204,8 @@ int bus_method_remove_lab(sd_bus_message *message, void *userdata, sd_bus_error 
 /* ---- instances: the caller's own ---- */
 
 int bus_method_start_lab_instance(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL, te = GW_ERROR_NULL;
+        json_object *o, *access = NULL;
         LabInstance *i;
         const char *name;
         Caller c;
@@ -217,7 +219,13 @@ int bus_method_start_lab_instance(sd_bus_message *message, void *userdata, sd_bu
                 return r;
         if (lab_instance_create(userdata, name, &c, &i, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        return bus_reply_json(message, lab_instance_to_json(i));
+        /* With its first access token, as over HTTP; without one (no key) it is still made. */
+        o = lab_instance_to_json(i);
+        if (o && lab_access_token(userdata, i, &access, &te) < 0)
+                log_warning("Lab instance %s: no access token: %s", i->id, strna(te.message));
+        if (o)
+                json_object_object_add(o, "access", access);
+        return bus_reply_json(message, o);
 }
 
 int bus_method_list_lab_instances(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -284,4 +292,18 @@ int bus_method_remove_lab_instance(sd_bus_message *message, void *userdata, sd_b
         if (lab_instance_remove(i, &e) < 0)
                 return gw_error_to_bus(&e, error);
         return sd_bus_reply_method_return(message, NULL);
+}
+
+int bus_method_renew_lab_instance_token(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        json_object *access;
+        LabInstance *i;
+        int r;
+
+        r = get_own_instance(message, userdata, &i, error);
+        if (r < 0)
+                return r;
+        if (lab_access_token(userdata, i, &access, &e) < 0)
+                return gw_error_to_bus(&e, error);
+        return bus_reply_json(message, access);
 }

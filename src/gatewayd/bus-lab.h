@@ -26,3 +26,4 @@ int bus_method_start_lab_instance(sd_bus_message *message, void *userdata, sd_bu
 int bus_method_list_lab_instances(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int bus_method_get_lab_instance(sd_bus_message *message, void *userdata, sd_bus_error *error);
 int bus_method_remove_lab_instance(sd_bus_message *message, void *userdata, sd_bus_error *error);
+int bus_method_renew_lab_instance_token(sd_bus_message *message, void *userdata, sd_bus_error *error);

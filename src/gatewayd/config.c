@@ -430,6 +430,37 @@ static int dispatch_url(ParseContext *ctx, const char *path, json_object *v, voi
         return 0;
 }
 
+/* "A.B.C.D/N": where outbound lab instances get their /30s (docs/labs.md). At least 4 of them,
+ * and a private (RFC 1918) or shared (RFC 6598) range: these addresses never leave the host
+ * unmasqueraded, but a public range would hide the real hosts that own it. */
+static int dispatch_lab_network_pool(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const struct { uint32_t net; unsigned prefix; } private[] = {
+                { 10U << 24, 8 }, { 172U << 24 | 16U << 16, 12 }, { 192U << 24 | 168U << 16, 16 }, { 100U << 24 | 64U << 16, 10 },
+        };
+        Config *c = field;      /* offset 0: the whole configuration */
+        unsigned a, b, d, e, n;
+        uint32_t base;
+        char tail;
+
+        if (!json_object_is_type(v, json_type_string))
+                return config_error(ctx, path, "expected a string \"A.B.C.D/N\"");
+        if (sscanf(json_object_get_string(v), "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &d, &e, &n, &tail) != 5 ||
+            a > 255 || b > 255 || d > 255 || e > 255 || n < 8 || n > 28)
+                return config_error(ctx, path, "expected an IPv4 network \"A.B.C.D/N\" with N between 8 and 28, got \"%s\"",
+                                    json_object_get_string(v));
+        base = a << 24 | b << 16 | d << 8 | e;
+        if (base & ~(UINT32_MAX << (32 - n)))
+                return config_error(ctx, path, "\"%s\" has host bits set", json_object_get_string(v));
+        for (size_t i = 0; i < ELEMENTSOF(private); i++)
+                if (n >= private[i].prefix && (base & (UINT32_MAX << (32 - private[i].prefix))) == private[i].net) {
+                        c->lab_network_pool = base;
+                        c->lab_network_pool_prefix = n;
+                        return 0;
+                }
+        return config_error(ctx, path, "\"%s\" is not inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10",
+                            json_object_get_string(v));
+}
+
 static int dispatch_slurm_url(ParseContext *ctx, const char *path, json_object *v, void *field) {
         char **s = field;
         int r;
@@ -1109,6 +1140,7 @@ static const Field config_fields[] = {
         { "LabInstancesPerUser",      dispatch_unsigned,     offsetof(Config, lab_instances_per_user) },
         { "LabTokenLifetime",         dispatch_duration,     offsetof(Config, lab_token_lifetime_sec) },
         { "LabProxyURL",              dispatch_url,          offsetof(Config, lab_proxy_url) },
+        { "LabNetworkPool",           dispatch_lab_network_pool, 0 },
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "ConnectionsPerUser",       dispatch_positive,     offsetof(Config, connections_per_user) },
         { "ConnectionsMax",           dispatch_positive,     offsetof(Config, connections_max) },
@@ -1175,6 +1207,8 @@ static Config *config_alloc(void) {
                 .active_jobs_per_user = 50,
                 .lab_instances_per_user = 2,
                 .lab_token_lifetime_sec = 600,
+                .lab_network_pool = 10U << 24 | 250U << 16,     /* 10.250.0.0/16 */
+                .lab_network_pool_prefix = 16,
                 .max_clusters = 4,
                 .connections_per_user = 64,
                 .connections_max = 4096,

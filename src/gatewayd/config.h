@@ -93,6 +93,8 @@ typedef struct Config {
         uint64_t lab_token_lifetime_sec;  /* "LabTokenLifetime": lab access tokens live this long, 10 min */
         unsigned lab_instances_per_user;  /* "LabInstancesPerUser": unfinished lab instances per user, 2, 0 = unlimited */
         char *lab_proxy_url;              /* "LabProxyURL": gateway-proxy as browsers reach it, NULL = unknown */
+        uint32_t lab_network_pool;        /* "LabNetworkPool": outbound labs' IPv4 /30s, host order, 10.250.0.0 */
+        unsigned lab_network_pool_prefix; /*   its prefix length, 16 */
         unsigned active_jobs_per_user;    /* "ActiveJobsPerUser": unfinished per user, 50, 0 = unlimited */
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         unsigned connections_per_user;    /* "ConnectionsPerUser" HTTP connections per peer uid, 64 */

@@ -17,6 +17,7 @@
 #include "image.h"
 #include "json-util.h"
 #include "lab-instance.h"
+#include "lab-network.h"
 #include "lab-registry.h"
 #include "log.h"
 #include "manager.h"
@@ -235,6 +236,70 @@ static void netns_remove(const char *path) {
                 log_warning_errno(errno, "Cannot remove %s: %m", path);
 }
 
+/* ---- outbound network (lab-network.c) ---- */
+
+static bool slot_in_use(Manager *m, unsigned slot) {
+        LabInstance *i;
+
+        HASHMAP_FOREACH(i, m->lab_instances)
+                if (i->net_slot >= 0 && (unsigned) i->net_slot == slot)
+                        return true;
+        return false;
+}
+
+static bool any_slot_in_use(Manager *m) {
+        LabInstance *i;
+
+        HASHMAP_FOREACH(i, m->lab_instances)
+                if (i->net_slot >= 0)
+                        return true;
+        return false;
+}
+
+/* The slot is kept in the instance's directory, where a restarted gatewayd finds it. */
+static int slot_file(LabInstance *i, char **ret) {
+        return asprintf(ret, "%s/network-slot", i->dir) < 0 ? -ENOMEM : 0;
+}
+
+static void instance_load_slot(LabInstance *i) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        int slot;
+
+        if (slot_file(i, &p) < 0 || !(f = fopen(p, "re")))
+                return;
+        if (fscanf(f, "%d", &slot) == 1 && slot >= 0)
+                i->net_slot = slot;
+}
+
+/* The lowest free slot of the pool, connected. */
+static int instance_network_up(LabInstance *i, char **ret_error) {
+        Manager *m = i->manager;
+        char buf[16];
+        unsigned slot = 0, n = lab_network_slots(m);
+        int r;
+
+        while (slot < n && slot_in_use(m, slot))
+                slot++;
+        if (slot >= n)
+                return asprintf(ret_error, "All %u addresses of LabNetworkPool are in use.", n) < 0 ? -ENOMEM : -EBUSY;
+        snprintf(buf, sizeof(buf), "%u\n", slot);
+        r = write_file_atomic_nosync(i->dir, "network-slot", buf, strlen(buf));
+        if (r < 0)
+                return r;
+        i->net_slot = (int) slot;       /* before: a failure half-way is taken down with the instance */
+        return lab_network_up(m, i->netns_path, slot, ret_error);
+}
+
+static void instance_network_down(LabInstance *i) {
+        if (i->net_slot < 0)
+                return;
+        lab_network_down(i->manager, (unsigned) i->net_slot);
+        i->net_slot = -1;
+        if (!any_slot_in_use(i->manager))
+                lab_network_idle(i->manager);
+}
+
 /* ---- teardown ---- */
 
 static bool members_all_exited(LabInstance *i) {
@@ -251,6 +316,7 @@ static void instance_finish(LabInstance *i, LabInstanceState final) {
 
         i->kill_timer = sd_event_source_disable_unref(i->kill_timer);
         i->expiry_timer = sd_event_source_disable_unref(i->expiry_timer);
+        instance_network_down(i);
         netns_remove(i->netns_path);
         /* rm_rf() never follows symlinks: the writable layers are the user's to fill. */
         r = i->dir ? rm_rf(i->dir) : 0;
@@ -420,11 +486,10 @@ static json_object *member_job_json(LabInstanceMember *mb) {
         }
         json_object_object_add(o, "env", env);
         res = json_object_new_object();
-        /* The lab's limits apply to each member; the site's caps still hold. */
-        json_object_object_add(res, "memory", json_object_new_int64((int64_t) (i->spec->memory && c->memory_max ?
-                                                                          MIN(i->spec->memory, c->memory_max) :
-                                                                          i->spec->memory ?: c->memory_max)));
-        json_object_object_add(res, "pids", json_object_new_int64((int64_t) (i->spec->tasks ?: c->tasks_max)));
+        /* Each member gets the site's caps for a job; the lab's limits hold for the instance as
+         * a whole, in its group cgroup below (the worker's job-limits.c). */
+        json_object_object_add(res, "memory", json_object_new_int64((int64_t) c->memory_max));
+        json_object_object_add(res, "pids", json_object_new_int64((int64_t) c->tasks_max));
         /* A backstop for when gatewayd is not there at the end of the lifetime. */
         json_object_object_add(res, "timeout", json_object_new_int64((int64_t) i->spec->lifetime_sec + 60));
         json_object_object_add(o, "resources", res);
@@ -435,6 +500,21 @@ static json_object *member_job_json(LabInstanceMember *mb) {
         json_object_object_add(lab, "hostname", json_object_new_string(mb->spec->name));
         json_object_object_add(lab, "hosts", json_object_new_string(hosts));
         json_object_object_add(lab, "writable", json_object_new_string(writable));
+        if (i->spec->memory || i->spec->tasks) {
+                _cleanup_free_ char *group = NULL;
+
+                /* "li-" ids are [a-z0-9-]: the worker insists on that for a cgroup's name. */
+                if (asprintf(&group, "gatewayd-lab-%s", i->id + 3) < 0) {
+                        json_object_put(o);
+                        json_object_put(lab);
+                        return NULL;
+                }
+                json_object_object_add(lab, "group", json_object_new_string(group));
+                json_object_object_add(lab, "groupMemory", json_object_new_int64((int64_t) i->spec->memory));
+                /* the tasks of the lab, and each sandbox's own two (bwrap, its init) */
+                json_object_object_add(lab, "groupPids", json_object_new_int64(i->spec->tasks ?
+                                       (int64_t) (i->spec->tasks + 2 * i->n_members) : 0));
+        }
         json_object_object_add(o, "lab", lab);
         return o;
 }
@@ -680,6 +760,17 @@ static void instance_start(LabInstance *i) {
                 log_warning_errno(r, "Lab instance %s: cannot create its network namespace: %m", i->id);
                 return instance_fail(i, "Cannot create the instance's network namespace.");
         }
+        if (i->spec->network == LAB_NETWORK_OUTBOUND) {
+                _cleanup_free_ char *error = NULL, *msg = NULL;
+
+                r = instance_network_up(i, &error);
+                if (r < 0) {
+                        log_warning("Lab instance %s: no outbound network: %s", i->id, strna(error));
+                        if (asprintf(&msg, "No outbound network: %s", error ?: "cannot set it up.") < 0)
+                                msg = NULL;
+                        return instance_fail(i, msg ?: "No outbound network.");
+                }
+        }
         i->images_pending = (unsigned) i->n_members;
         /* A pull may fail at once (callbacks can come before ensure_ready() returns): then the
          * instance has failed and the rest need not be asked for. */
@@ -709,6 +800,7 @@ static int instance_new(Manager *m, const char *id, const char *lab, Lab *spec, 
                 return -ENOMEM;
         i->manager = m;
         i->spec = spec;
+        i->net_slot = -1;
         if (!(i->id = strdup(id)) || !(i->lab = strdup(lab)) ||
             asprintf(&i->dir, "%s/labs/%s", m->state_dir, id) < 0 ||
             asprintf(&i->netns_path, "%s/labs/%s.netns", m->runtime_dir, id) < 0)
@@ -983,6 +1075,8 @@ static int instance_from_row(Manager *m, sqlite3_stmt *st, LabInstance **ret) {
                 lab_instance_free(i);
                 return log_error_errno(EBADMSG, "Lab instance %s in the database has an invalid state; skipping it.", id);
         }
+        if (!state_is_final(i->state))
+                instance_load_slot(i);
         *ret = i;
         return 0;
 }
@@ -1030,6 +1124,11 @@ int lab_instances_load(Manager *m) {
                         else if (v[k]->remove_when_stopped)
                                 instance_finish(v[k], v[k]->state);     /* ended, but the row was left */
         }
+        /* Veth pairs, the firewall table and IP forwarding of instances that are gone (a crash
+         * between their end and their teardown): only what the live ones hold stays. */
+        lab_network_prune(m, slot_in_use);
+        if (!any_slot_in_use(m) && hashmap_size(m->lab_instances) > 0)
+                lab_network_idle(m);
         log_info("Loaded %zu lab instances.", hashmap_size(m->lab_instances));
         return 0;
 }

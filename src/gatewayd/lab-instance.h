@@ -58,6 +58,7 @@ struct LabInstance {
         char *error;                    /* why FAILED or DEGRADED */
         char *dir;                      /* <state>/labs/<id>: hosts, spools, writable layers */
         char *netns_path;               /* <runtime>/labs/<id>.netns */
+        int net_slot;                   /* outbound labs: its slot of LabNetworkPool (lab-network.c), else -1 */
         unsigned images_pending;
         bool remove_when_stopped;       /* DELETE: the record goes too */
         LabInstanceState final_state;   /* what STOPPING ends in: STOPPED or FAILED */

@@ -24,6 +24,33 @@ LabPortKind lab_port_kind_from_string(const char *s) {
         return _LAB_PORT_KIND_MAX;
 }
 
+static int invalid(GwError *e, const char *field, const char *what);
+
+static const char * const networks[_LAB_NETWORK_MAX] = {
+        [LAB_NETWORK_NONE] = "none",
+        [LAB_NETWORK_OUTBOUND] = "outbound",
+};
+
+const char *lab_network_to_string(LabNetwork n) {
+        return n < _LAB_NETWORK_MAX ? networks[n] : NULL;
+}
+
+static int parse_network(json_object *v, Lab *l, GwError *e) {
+        if (json_object_is_type(v, json_type_null)) {
+                l->network = LAB_NETWORK_NONE;
+                return 0;
+        }
+        if (!json_object_is_type(v, json_type_string))
+                return invalid(e, "network", "expected \"none\" or \"outbound\"");
+        for (LabNetwork n = 0; n < _LAB_NETWORK_MAX; n++)
+                if (streq(json_object_get_string(v), networks[n])) {
+                        l->network = n;
+                        return 0;
+                }
+        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "network: '%s' is not one of \"none\", \"outbound\"",
+                            json_object_get_string(v));
+}
+
 static void lab_member_done(LabMember *m) {
         free(m->name);
         free(m->image);
@@ -383,6 +410,8 @@ static int lab_apply_field(Lab *l, const char *k, json_object *v, const char *ex
                 return parse_limits(v, l, e);
         if (streq(k, "members"))
                 return parse_members(v, l, e);
+        if (streq(k, "network"))
+                return parse_network(v, l, e);
         if (streq(k, "createdAt") || streq(k, "updatedAt"))
                 return 0;
         return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: unknown field", k);
@@ -482,6 +511,7 @@ json_object *lab_spec_to_json(const Lab *l) {
         json_object_object_add(limits, "memory", l->memory ? json_object_new_int64((int64_t) l->memory) : NULL);
         json_object_object_add(limits, "tasks", l->tasks ? json_object_new_int64((int64_t) l->tasks) : NULL);
         json_object_object_add(o, "limits", limits);
+        json_object_object_add(o, "network", json_object_new_string(networks[l->network]));
         members = json_object_new_array();
         for (size_t i = 0; i < l->n_members; i++)
                 json_object_array_add(members, member_to_json(&l->members[i]));

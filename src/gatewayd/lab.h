@@ -30,6 +30,13 @@ typedef enum LabPortKind {
         _LAB_PORT_KIND_MAX,
 } LabPortKind;
 
+/* What the members reach besides each other (docs/labs.md "Network"). */
+typedef enum LabNetwork {
+        LAB_NETWORK_NONE,       /* nothing: loopback only */
+        LAB_NETWORK_OUTBOUND,   /* connections out through the host (masqueraded), not to it */
+        _LAB_NETWORK_MAX,
+} LabNetwork;
+
 typedef struct LabPort {
         uint16_t port;
         LabPortKind kind;
@@ -56,6 +63,7 @@ typedef struct Lab {
         uint64_t lifetime_sec;  /* an instance ends this long after it was started */
         uint64_t memory;        /* bytes for the whole instance, 0 = unset (site defaults) */
         uint64_t tasks;         /* processes of the whole instance, 0 = unset */
+        LabNetwork network;
         LabMember *members;
         size_t n_members;
 
@@ -71,6 +79,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Lab *, lab_free);
 
 const char *lab_port_kind_to_string(LabPortKind k);
 LabPortKind lab_port_kind_from_string(const char *s);
+const char *lab_network_to_string(LabNetwork n);
 
 /* Validates a spec and builds an unattached Lab (like service_from_spec(): expected_name from the
  * path of a PUT; "createdAt"/"updatedAt" accepted and ignored). On failure sets e

@@ -30,6 +30,8 @@ struct JobCgroup {
         bool v2;
         char *dir[_CG_MAX];      /* job cgroup per controller (v2: all the same) */
         char *procs[_CG_MAX];    /* DIR/cgroup.procs, or NULL */
+        char *group[_CG_MAX];    /* the lab instance's cgroup per controller, or NULL */
+        bool group_unlimited[_CG_MAX];  /* ... whose limit could not be set */
         bool rlimit_memory, rlimit_pids;
         char description[128];
 };
@@ -118,7 +120,7 @@ static void kill_procs(const char *dir) {
 /* A worker killed with SIGKILL cannot remove its job's cgroups: the next one kills what is left
  * in job cgroups whose worker (the pid at the end of the name) is gone, and removes them. Only
  * below our own cgroup, i.e. among workers of the same gatewayd, which share our pid namespace. */
-static void prune_stale(const char *base) {
+static void prune_stale(const char *base, bool groups) {
         _cleanup_(closedirp) DIR *d = opendir(base);
         struct dirent *de;
 
@@ -129,6 +131,15 @@ static void prune_stale(const char *base) {
                 _cleanup_free_ char *p = NULL;
                 int pid;
 
+                /* A lab instance's group: its members' stale job cgroups, then the group itself
+                 * if no member is left (EBUSY otherwise). */
+                if (groups && de->d_type == DT_DIR && strneq(de->d_name, "gatewayd-lab-", 13) &&
+                    asprintf(&p, "%s/%s", base, de->d_name) >= 0) {
+                        prune_stale(p, false);
+                        if (rmdir(p) >= 0)
+                                log_debug("Removed stale cgroup %s.", p);
+                        continue;
+                }
                 if (de->d_type != DT_DIR || !strneq(de->d_name, "gatewayd-job-", 13))
                         continue;
                 dash = strrchr(de->d_name, '-');
@@ -163,6 +174,55 @@ static int make_dir(JobCgroup *c, int i, const char *base, const char *name) {
         return 0;
 }
 
+static int enable_controllers(const char *base);
+
+static uint64_t group_limit(const JobCgroup *c, int i) {
+        return i == CG_MEMORY ? c->limits.group_memory : i == CG_PIDS ? c->limits.group_pids : 0;
+}
+
+/* Sets the group's limit for controller i in dir (the group's cgroup in that hierarchy), and
+ * remembers dir to be removed by the last member. */
+static int group_set_limit(JobCgroup *c, int i, const char *dir) {
+        uint64_t v = group_limit(c, i);
+        int r = 0;
+
+        c->group[i] = strdup(dir);
+        if (!c->group[i])
+                return -ENOMEM;
+        if (v == 0)
+                return 0;
+        if (i == CG_MEMORY && c->v2) {
+                r = write_filef(dir, "memory.max", "%" PRIu64, v);
+                (void) write_filef(dir, "memory.swap.max", "0");
+        } else if (i == CG_MEMORY) {
+                r = write_filef(dir, "memory.limit_in_bytes", "%" PRIu64, v);
+                (void) write_filef(dir, "memory.memsw.limit_in_bytes", "%" PRIu64, v);
+        } else
+                r = write_filef(dir, "pids.max", "%" PRIu64, v);
+        if (r < 0) {
+                c->group_unlimited[i] = true;
+                log_warning_errno(r, "Cannot set the lab instance's %s limit in %s: %m", controller_names[i], dir);
+        }
+        return r;
+}
+
+/* Makes (or finds: another member made it) the lab instance's cgroup below *base, sets its limit
+ * for controller i there, and makes it the new *base. Every member writes the same limits. */
+static int group_enter(JobCgroup *c, int i, char **base) {
+        _cleanup_free_ char *d = NULL;
+
+        if (asprintf(&d, "%s/%s", *base, c->limits.group) < 0)
+                return -ENOMEM;
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+                return log_debug_errno(errno, "Cannot create the lab cgroup %s: %m", d);
+        if (c->v2 && enable_controllers(d) < 0)
+                log_debug("Cannot enable controllers in %s.", d);
+        (void) group_set_limit(c, i, d);
+        free(*base);
+        *base = TAKE_PTR(d);
+        return 0;
+}
+
 static void setup_v1(JobCgroup *c, const char *name) {
         for (int i = 0; i < _CG_MAX; i++) {
                 _cleanup_free_ char *own = own_cgroup(controller_names[i]), *base = NULL;
@@ -175,7 +235,9 @@ static void setup_v1(JobCgroup *c, const char *name) {
                         continue;
                 if (statfs(base, &fs) < 0 || fs.f_type != CGROUP_SUPER_MAGIC)
                         continue;
-                prune_stale(base);
+                prune_stale(base, true);
+                if (c->limits.group && group_enter(c, i, &base) < 0)
+                        continue;
                 r = make_dir(c, i, base, name);
                 if (r < 0)
                         log_debug_errno(r, "Cannot create a %s cgroup below %s: %m", controller_names[i], base);
@@ -216,10 +278,19 @@ static void setup_v2(JobCgroup *c, const char *name) {
         }
         if (r < 0)
                 log_debug_errno(r, "Cannot enable controllers in %s: %m", base);
-        prune_stale(base);
+        prune_stale(base, true);
+        if (c->limits.group) {
+                c->v2 = true;   /* for group_enter()'s files */
+                if (group_enter(c, CG_MEMORY, &base) < 0) {
+                        c->v2 = false;
+                        return;
+                }
+                (void) group_set_limit(c, CG_PIDS, base);
+        }
         r = make_dir(c, CG_MEMORY, base, name);
         if (r < 0) {
                 log_debug_errno(r, "Cannot create a cgroup below %s: %m", base);
+                c->v2 = false;
                 return;
         }
         c->v2 = true;
@@ -293,6 +364,22 @@ static void apply_limits(JobCgroup *c) {
         }
 }
 
+/* The group holds controller i's limit for this job: it has the limit, and the job's cgroup
+ * for that controller is below it. */
+static bool group_holds(const JobCgroup *c, int i) {
+        return c->group[i] && !c->group_unlimited[i] && has(c, i);
+}
+
+/* The lab instance's limits that no group cgroup holds are this member's own (at most). */
+static void group_fallback(JobCgroup *c) {
+        JobLimits *l = &c->limits;
+
+        if (l->group_memory > 0 && !group_holds(c, CG_MEMORY))
+                l->memory = l->memory > 0 ? MIN(l->memory, l->group_memory) : l->group_memory;
+        if (l->group_pids > 0 && !group_holds(c, CG_PIDS))
+                l->pids = l->pids > 0 ? MIN(l->pids, l->group_pids) : l->group_pids;
+}
+
 int job_cgroup_new(const char *name, const JobLimits *limits, bool use_cgroups, JobCgroup **ret) {
         JobCgroup *c;
         const char *kind;
@@ -307,13 +394,15 @@ int job_cgroup_new(const char *name, const JobLimits *limits, bool use_cgroups, 
                 else
                         setup_v1(c, name);
         }
+        group_fallback(c);
         apply_limits(c);
 
         kind = c->v2 ? "cgroup-v2" : "cgroup-v1";
-        snprintf(c->description, sizeof(c->description), "memory=%s pids=%s cpu=%s",
-                 has(c, CG_MEMORY) ? kind : limits->memory > 0 ? "rlimit" : "none",
-                 has(c, CG_PIDS) ? kind : limits->pids > 0 ? "rlimit" : "none",
-                 has(c, CG_CPU) ? kind : "none");
+        snprintf(c->description, sizeof(c->description), "memory=%s pids=%s cpu=%s%s%s",
+                 has(c, CG_MEMORY) ? kind : c->limits.memory > 0 ? "rlimit" : "none",
+                 has(c, CG_PIDS) ? kind : c->limits.pids > 0 ? "rlimit" : "none",
+                 has(c, CG_CPU) ? kind : "none", c->group[CG_MEMORY] || c->group[CG_PIDS] ? " group=" : "",
+                 c->group[CG_MEMORY] || c->group[CG_PIDS] ? limits->group : "");
         *ret = c;
         return 0;
 }
@@ -413,6 +502,12 @@ void job_cgroup_free(JobCgroup *c) {
                         log_warning("Cannot remove cgroup %s.", c->dir[i]);
                 free(c->dir[i]);
                 free(c->procs[i]);
+        }
+        /* The last member takes its instance's group with it (EBUSY while others live). */
+        for (int i = 0; i < _CG_MAX; i++) {
+                if (c->group[i] && rmdir(c->group[i]) >= 0)
+                        log_debug("Removed the lab cgroup %s.", c->group[i]);
+                free(c->group[i]);
         }
         free(c);
 }

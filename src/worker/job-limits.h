@@ -19,6 +19,13 @@ typedef struct JobLimits {
         uint64_t memory;        /* bytes; 0 = none */
         uint64_t pids;          /* processes of the job, the sandbox's own not counted; 0 = none */
         double cpus;            /* 0 = none */
+        /* A lab member: the job cgroup goes below this cgroup of its instance (made by the first
+         * member, shared by the others, removed by the last), which holds the instance's limits
+         * for all members together. Where the group cannot be had, its limits apply to this job
+         * alone (as with rlimits). NULL: no group. */
+        const char *group;
+        uint64_t group_memory;  /* bytes; 0 = none */
+        uint64_t group_pids;    /* every process in the group, sandboxes' own included; 0 = none */
 } JobLimits;
 
 typedef struct JobCgroup JobCgroup;

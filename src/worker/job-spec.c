@@ -27,6 +27,7 @@ JobSpec *job_spec_free(JobSpec *s) {
         free(s->hostname);
         free(s->hosts);
         free(s->writable);
+        free(s->group);
         return mfree(s);
 }
 
@@ -361,7 +362,8 @@ static int parse_ids(json_object *o, JobSpec *s, char **ret_error) {
 
 /* A lab member: the instance's network namespace, host name, hosts file and writable layer. */
 static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
-        static const char * const allowed[] = { "netns", "hostname", "hosts", "writable", NULL };
+        static const char * const allowed[] = { "netns", "hostname", "hosts", "writable", "group", "groupMemory",
+                                                "groupPids", NULL };
         int r;
 
         if (!json_object_is_type(lab, json_type_object))
@@ -375,8 +377,18 @@ static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
                 r = get_absolute_path(lab, "hosts", "lab.hosts", &s->hosts, ret_error);
         if (r >= 0)
                 r = get_absolute_path(lab, "writable", "lab.writable", &s->writable, ret_error);
+        if (r >= 0)
+                r = get_string(lab, "group", "lab.group", &s->group, ret_error);
+        if (r >= 0)
+                r = get_u64(lab, "groupMemory", "lab.groupMemory", INT64_MAX, &s->group_memory, ret_error);
+        if (r >= 0)
+                r = get_u64(lab, "groupPids", "lab.groupPids", 4194304, &s->group_pids, ret_error);
         if (r < 0)
                 return r;
+        /* A directory name next to our own job cgroups, nothing that could climb out of them. */
+        if (s->group && (!strneq(s->group, "gatewayd-lab-", 13) || strlen(s->group) > 64 ||
+                         s->group[strspn(s->group, "abcdefghijklmnopqrstuvwxyz0123456789-")]))
+                return fail(ret_error, "lab.group: expected \"gatewayd-lab-\" followed by [a-z0-9-]");
         if (!s->netns || !s->hostname || !s->hosts || !s->writable)
                 return fail(ret_error, "lab: needs netns, hostname, hosts and writable");
         if (strlen(s->hostname) > 63)

@@ -40,8 +40,12 @@
  *       "netns": "/run/gatewayd/labs/ID/netns",  joins this network namespace (implies network)
  *       "hostname": "web",                   the sandbox's host name
  *       "hosts": "/var/lib/.../hosts",       bound read-only at /etc/hosts
- *       "writable": "/var/lib/.../web"       bound read-write at /var/lab (the member's layer)
- *     }                                      every path absolute; all four required
+ *       "writable": "/var/lib/.../web",      bound read-write at /var/lab (the member's layer)
+ *       "group": "gatewayd-lab-ID",          optional: the instance's cgroup, made (or shared)
+ *       "groupMemory": 536870912,            below the worker's own, limited to these for all
+ *       "groupPids": 260                     members together (sandboxes' own 2 each included);
+ *     }                                      the member's job cgroup goes below it. Every path
+ *                                            absolute; the first four required
  *   }
  *
  * Unknown keys are rejected, so a typo in gatewayd cannot silently drop a limit. */
@@ -70,6 +74,8 @@ typedef struct JobSpec {
         char *hostname;
         char *hosts;
         char *writable;
+        char *group;            /* the instance's cgroup (job-limits.h), NULL: none */
+        uint64_t group_memory, group_pids;
 } JobSpec;
 
 JobSpec *job_spec_free(JobSpec *s);

@@ -488,6 +488,9 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .memory = r->spec->memory,
                 .pids = r->spec->pids ?: r->opts->default_pids,
                 .cpus = r->spec->cpus,
+                .group = r->spec->group,
+                .group_memory = r->spec->group_memory,
+                .group_pids = r->spec->group_pids,
         };
         SandboxParams sp;
         char name[128];

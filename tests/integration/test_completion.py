@@ -101,7 +101,7 @@ class Completion(ImageStack):
                                                  "gatewayctl token create --scope=")
         self.assertEqual(token, {"create", "list", "revoke"})
         (lab,) = self.complete("gatewayctl lab ")
-        self.assertEqual(lab, {"put", "list", "show", "rm"})
+        self.assertEqual(lab, {"put", "list", "show", "rm", "start", "instances", "instance", "token", "stop"})
         self.assertTrue({"--expires-in=", "--scope=", "--quiet"} <= token_opts, token_opts)
         self.assertEqual(scope, {"read", "submit", "pull"})
         program, upload_opts, run_opts = self.complete("gatewayctl program ", "gatewayctl program upload d --",

@@ -550,6 +550,7 @@ class Instances(InstancesBase):
         self.assertEqual(p.returncode, 0, p.stderr)
         inst = json.loads(data[0])
         self.addCleanup(self.delete_quietly, inst["id"], users.USER)
+        self.assertEqual(sorted(inst["access"]), ["expiresAt", "members", "token"])
         self.await_state(inst["id"], ("RUNNING",))
         p, data = self.gw.call("GetLabInstance", "s", inst["id"], as_user=users.USER)
         self.assertEqual(json.loads(data[0]), self.get(inst["id"]).json)
@@ -557,7 +558,10 @@ class Instances(InstancesBase):
         self.assertIn(inst["id"], [x["id"] for x in json.loads(data[0])["instances"]])
         p, data = self.gw.call("ListLabInstances", as_user=users.OTHER)
         self.assertNotIn(inst["id"], [x["id"] for x in json.loads(data[0])["instances"]])
-        for method in ("GetLabInstance", "RemoveLabInstance"):
+        p, data = self.gw.call("RenewLabInstanceToken", "s", inst["id"], as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(json.loads(data[0])), ["expiresAt", "members", "token"])
+        for method in ("GetLabInstance", "RemoveLabInstance", "RenewLabInstanceToken"):
             _, err = self.gw.gdbus_call(method, inst["id"], as_user=users.OTHER)
             self.assertEqual(err, "org.gatewayd.Gateway1.Error.NotFound")
         _, err = self.gw.gdbus_call("StartLabInstance", "nosuch", as_user=users.USER)
@@ -565,6 +569,60 @@ class Instances(InstancesBase):
         p, _ = self.gw.gdbus_call("RemoveLabInstance", inst["id"], as_user=users.USER)
         self.assertEqual(p.returncode, 0, p.stderr)
         procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
+
+    def test_gatewayctl(self):
+        """lab start|instances|instance|token|stop: the caller's own instances, over D-Bus."""
+        import json
+        p = self.gw.gatewayctl("lab", "start", self.single, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        fields = dict(line.strip().split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+        id_ = fields["Id"]
+        self.addCleanup(self.delete_quietly, id_, users.USER)
+        self.assertEqual(fields["Lab"], self.single)
+        self.assertIn(fields["State"], ("STARTING", "RUNNING"))
+        token = fields["Token"]
+        self.assertEqual(fields["URL idle"], f"/{token}/idle/")
+        self.assertRegex(fields["Token expires"], r"^\d{4}-\d\d-\d\dT")
+        self.assertRegex(fields["Member idle"], r"^(STARTING|RUNNING) \(.*labs/client:1, 127\.0\.0\.2\)$")
+        # The token is gatewayd's own: the instance's id in its claims, good for the proxy.
+        claims = json.loads(__import__("base64").urlsafe_b64decode(token.split(".")[1] + "=="))
+        self.assertEqual(claims["inst"], id_)
+        self.await_state(id_, ("RUNNING",))
+
+        p = self.gw.gatewayctl("--no-legend", "lab", "instances", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, rf"(?m)^{id_}\s+{self.single}\s+RUNNING\s+\d{{4}}-")
+        p = self.gw.gatewayctl("lab", "instances", "--json=short", as_user=users.USER)
+        self.assertIn(self.get(id_).json, json.loads(p.stdout))
+        p = self.gw.gatewayctl("--no-legend", "lab", "instances", as_user=users.OTHER)
+        self.assertNotIn(id_, p.stdout)
+        p = self.gw.gatewayctl("lab", "instance", id_, "--json", as_user=users.USER)
+        self.assertEqual(json.loads(p.stdout), self.get(id_).json)
+        p = self.gw.gatewayctl("lab", "instance", id_, as_user=users.USER)
+        self.assertIn("State: RUNNING", p.stdout)
+        self.assertNotIn("Token", p.stdout)
+        p = self.gw.gatewayctl("lab", "token", id_, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        renewed = dict(line.strip().split(": ", 1) for line in p.stdout.splitlines() if ": " in line)
+        self.assertNotEqual(renewed["Token"], token)
+        self.assertEqual(renewed["URL idle"], f"/{renewed['Token']}/idle/")
+        p = self.gw.gatewayctl("lab", "token", id_, "--json", as_user=users.USER)
+        self.assertEqual(sorted(json.loads(p.stdout)), ["expiresAt", "members", "token"])
+
+        # Someone else's instance does not exist for them; a lab that does not exist neither.
+        for verb in ("instance", "token", "stop"):
+            p = self.gw.gatewayctl("lab", verb, id_, as_user=users.OTHER)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn(f"No lab instance '{id_}'", p.stderr)
+        p = self.gw.gatewayctl("lab", "start", "nosuch", as_user=users.USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("No lab 'nosuch'", p.stderr)
+        # Stop: one failure (an unknown id) is printed, the others are stopped.
+        p = self.gw.gatewayctl("lab", "stop", "li-0000000000000000", id_, as_user=users.USER)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("li-0000000000000000", p.stderr)
+        procs.wait_for(lambda: self.get(id_).status == 404, timeout=30, what="instance gone")
+        self.assertServing()
 
     def test_members_run_on_the_slim_run_binary(self):
         # As jobs do: gateway-worker-run beside gateway-worker, not the worker with the pull
@@ -609,6 +667,43 @@ class Instances(InstancesBase):
         self.assertEqual(self.get(inst["id"]).status, 200)
         self.assertError(self.gw.http("POST", "/v1/labs/nosuch/instances", as_user=users.USER), 404, "NotFound", "nosuch")
         self.assertError(self.get("li-0000000000000000"), 404, "NotFound")
+
+    def test_limits_hold_for_the_instance(self):
+        """limits.tasks and limits.memory are the whole instance's: one cgroup of the instance
+        that the members' job cgroups sit under. Two members that each start 15 processes do not
+        get 30 with "tasks": 20."""
+        # (A shell that cannot fork exits: the forks are a child shell's, whose sleeps live on.)
+        forks = ["/bin/sh", "-c", "sh -c 'i=0; while [ $i -lt 15 ]; do sleep 100000 & i=$((i+1)); done' 2>/dev/null;"
+                 " echo done > /var/lab/forked; exec sleep 99999"]
+        name = self._put_lab("limited", [{"name": "a", "image": self.client_ref, "command": forks},
+                                         {"name": "b", "image": self.client_ref, "command": forks}],
+                             limits={"tasks": 20, "memory": "96M"})
+        inst = self.start(name)
+        rec = self.await_state(inst["id"], ("RUNNING",))
+        for m in ("a", "b"):
+            self.read_member_file(inst["id"], m, "forked")
+        pids = processes_in_netns(net_inode(rec["networkNamespace"]))
+        sleeps = [p for p in pids if open(f"/proc/{p}/cmdline").read() == "sleep\0" "100000\0"]
+        self.assertGreater(len(sleeps), 0)
+        self.assertLessEqual(len(sleeps), 20, "both members together stay within tasks")
+        # Every member process is in a cgroup below the instance's, which has the limits.
+        groups = set()
+        for p in sleeps:
+            with open(f"/proc/{p}/cgroup") as f:
+                lines = {c: path for _, c, path in (line.rstrip("\n").split(":", 2) for line in f)}
+            # v1 or hybrid: the memory hierarchy; pure v2: the unified one
+            ctrls = "memory" if "memory" in lines else ""
+            parent = os.path.dirname(lines[ctrls])
+            self.assertTrue(os.path.basename(parent).startswith("gatewayd-lab-"), lines[ctrls])
+            groups.add(("/sys/fs/cgroup/memory" if ctrls else "/sys/fs/cgroup") + parent)
+        self.assertEqual(len(groups), 1, groups)
+        group = groups.pop()
+        limit = "memory.max" if os.path.exists(f"{group}/memory.max") else "memory.limit_in_bytes"
+        with open(f"{group}/{limit}") as f:
+            self.assertEqual(int(f.read()), 96 << 20)
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
+        procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
+        self.assertFalse(os.path.exists(group), "the instance's cgroup goes with it")
 
     def test_root_runs_as_nobody(self):
         """Root's members run as nobody, like root's jobs, and own their writable layer."""

@@ -116,6 +116,8 @@ static void check_defaults(Config *c) {
         ck_assert_uint_eq(c->active_jobs_per_user, 50);
         ck_assert_uint_eq(c->lab_instances_per_user, 2);
         ck_assert_ptr_null(c->lab_proxy_url);
+        ck_assert_uint_eq(c->lab_network_pool, 0x0afa0000);    /* 10.250.0.0/16 */
+        ck_assert_uint_eq(c->lab_network_pool_prefix, 16);
         ck_assert_uint_eq(c->max_clusters, 4);
         ck_assert_uint_eq(c->connections_per_user, 64);
         ck_assert_uint_eq(c->connections_max, 4096);
@@ -239,7 +241,7 @@ START_TEST(test_gatewayd_keys) {
                 "  \"StateDirectory\": \"/srv/gatewayd\", \"WorkerPath\": \"/usr/lib/gatewayd/gateway-worker\","
                 "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
                 "  \"LabInstancesPerUser\": 5, \"LabTokenLifetime\": \"0:00:05:00\","
-                "  \"LabProxyURL\": \"https://labs.example.org:8443/\","
+                "  \"LabProxyURL\": \"https://labs.example.org:8443/\", \"LabNetworkPool\": \"172.20.4.0/22\","
                 "  \"ConnectionsPerUser\": 8, \"ConnectionsMax\": \"100\", \"ConnectionTimeout\": \"1:30\","
                 "  \"Compression\": { \"algorithm\": \"xz\" },"
                 "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
@@ -284,6 +286,8 @@ START_TEST(test_gatewayd_keys) {
         ck_assert_uint_eq(c->lab_instances_per_user, 5);
         ck_assert_uint_eq(c->lab_token_lifetime_sec, 300);
         ck_assert_str_eq(c->lab_proxy_url, "https://labs.example.org:8443/");
+        ck_assert_uint_eq(c->lab_network_pool, 0xac140400);
+        ck_assert_uint_eq(c->lab_network_pool_prefix, 22);
         ck_assert_uint_eq(c->max_clusters, 16);
         ck_assert_uint_eq(c->connections_per_user, 8);
         ck_assert_uint_eq(c->connections_max, 100);
@@ -895,6 +899,20 @@ static const struct {
         { "{\"Platforms\": {\"c\": {\"accesstype\": \"local\", \"slurm\": {\"url\": \"unix:/s\", \"jwtKey\": \"/k\","
           " \"spoolWatch\": \"fanotify\"}}}}",
           "Platforms.c.slurm.spoolWatch: expected \"auto\", \"inotify\" or \"poll\", got \"fanotify\"" },
+        { "{\"LabNetworkPool\": \"10.250.0.0\"}",
+          "LabNetworkPool: expected an IPv4 network \"A.B.C.D/N\" with N between 8 and 28, got \"10.250.0.0\"" },
+        { "{\"LabNetworkPool\": \"10.250.0.0/30\"}",
+          "LabNetworkPool: expected an IPv4 network \"A.B.C.D/N\" with N between 8 and 28, got \"10.250.0.0/30\"" },
+        { "{\"LabNetworkPool\": \"10.250.0.0/16 \"}",
+          "LabNetworkPool: expected an IPv4 network \"A.B.C.D/N\" with N between 8 and 28, got \"10.250.0.0/16 \"" },
+        { "{\"LabNetworkPool\": \"10.256.0.0/16\"}",
+          "LabNetworkPool: expected an IPv4 network \"A.B.C.D/N\" with N between 8 and 28, got \"10.256.0.0/16\"" },
+        { "{\"LabNetworkPool\": \"10.250.0.1/16\"}", "LabNetworkPool: \"10.250.0.1/16\" has host bits set" },
+        { "{\"LabNetworkPool\": \"8.8.0.0/16\"}",
+          "LabNetworkPool: \"8.8.0.0/16\" is not inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10" },
+        { "{\"LabNetworkPool\": \"172.0.0.0/8\"}",
+          "LabNetworkPool: \"172.0.0.0/8\" is not inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10" },
+        { "{\"LabNetworkPool\": 10}", "LabNetworkPool: expected a string \"A.B.C.D/N\"" },
         { "{\"LabProxyURL\": \"labs.example.org:8443\"}",
           "LabProxyURL: expected an http:// or https:// URL, got \"labs.example.org:8443\"" },
         { "{\"Locations\": {\"r.example\": {\"url\": \"ftp://r.example\"}}}",

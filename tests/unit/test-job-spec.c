@@ -246,7 +246,23 @@ START_TEST(test_lab) {
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\",\"x\":1}"), "lab.x: unknown key");
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww\",\"hosts\":\"/h\",\"writable\":\"/w\"}"),
                   "lab.hostname: longer");
+        /* the instance's cgroup: a plain name of ours, never a path */
+#define GROUP(x) LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\"," x "}")
+        parse_bad(GROUP("\"group\":\"../../x\""), "lab.group: expected");
+        parse_bad(GROUP("\"group\":\"gatewayd-lab-../x\""), "lab.group: expected");
+        parse_bad(GROUP("\"group\":\"gatewayd-lab-A\""), "lab.group: expected");
+        parse_bad(GROUP("\"group\":1"), "lab.group");
+        parse_bad(GROUP("\"group\":\"gatewayd-lab-1\",\"groupMemory\":-1"), "lab.groupMemory");
+        parse_bad(GROUP("\"group\":\"gatewayd-lab-1\",\"groupPids\":\"5\""), "lab.groupPids");
+#undef GROUP
 #undef LAB
+        s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":{\"netns\":\"/n\",\"hostname\":\"w\","
+                     "\"hosts\":\"/h\",\"writable\":\"/w\",\"group\":\"gatewayd-lab-0a1b\",\"groupMemory\":1048576,"
+                     "\"groupPids\":24}}");
+        ck_assert_str_eq(s->group, "gatewayd-lab-0a1b");
+        ck_assert_uint_eq(s->group_memory, 1048576);
+        ck_assert_uint_eq(s->group_pids, 24);
+        job_spec_free(s);
 }
 END_TEST
 
