@@ -328,6 +328,27 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(done["status"], "FAILED")
         self.assertIn("SyntaxError", self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body)
 
+    def test_upload_again_with_replace(self):
+        """The native upload keeps a title until it is removed (409), unless it asks to replace
+        it (replace=true): the program keeps its id, a job that runs keeps the upload it started
+        with, the next run runs the new one."""
+        self.upload("versions", tar_of([{"name": "run.sh", "data": SLEEP_SH.replace("sleep 60", "sleep 2; echo v1 $(cat /program/own)"),
+                                         "mode": 0o755}, {"name": "own", "data": "old"}]), entrypoint="run.sh")
+        first = self.gw.http("GET", "/v1/programs/versions", as_user=users.USER).json
+        old = self.run_program("versions").json["id"]
+        self.wait_status(old, ("RUNNING",))
+        v2 = tar_of([{"name": "run.sh", "data": RUN_SH, "mode": 0o755}])
+        self.assertError(self.upload("versions", v2, entrypoint="run.sh", status=409), 409, "AlreadyExists", "replace")
+        self.assertError(self.upload("versions", v2, entrypoint="run.sh", status=400, replace="maybe"), 400,
+                         "InvalidArgument", "replace")
+        p = self.upload("versions", v2, entrypoint="run.sh", arguments={"d": 2}, replace="true").json
+        self.assertEqual((p["createdAt"], p["arguments"]), (first["createdAt"], {"d": 2}))
+        new = self.run_program("versions").json["id"]
+        self.assertEqual(self.wait_status(old)["status"], "SUCCEEDED")
+        self.assertIn("v1 old", self.gw.http("GET", f"/v1/jobs/{old}/log", as_user=users.USER).body)
+        self.assertEqual(self.wait_status(new)["status"], "SUCCEEDED")
+        self.assertEqual(self.result(new), {"shell": True, "args": {"d": 2}})
+
     def job_token(self, job_id):
         """The token gatewayd mints for a job: HMAC-SHA256 over the job id (docs/programs.md)."""
         import hashlib
