@@ -90,12 +90,14 @@ static bool program_in_use(Manager *m, const Program *p, const Job *except);
 
 /* Layers of earlier uploads (a re-upload keeps them for the jobs that run on them) go once no
  * job of the program is unfinished but `except`: here and on every platform. */
-static void program_collect_layers(Manager *m, const Program *p, const Job *except) {
+static void program_collect_layers(Manager *m, Program *p, const Job *except) {
         struct dirent *de;
         DIR *d;
 
-        if (program_in_use(m, p, except))
+        /* (checked on every job's end: only a program with something to collect looks) */
+        if (!p->old_layers || program_in_use(m, p, except))
                 return;
+        p->old_layers = false;
         d = opendir(p->dir);
         if (!d)
                 return;
@@ -204,6 +206,7 @@ int program_registry_load(Manager *m) {
 
                 if (program_from_row(st, &p) < 0)
                         continue;
+                p->old_layers = true;  /* a re-upload's jobs may have run until the restart */
                 r = program_attach(m, p);
                 if (r < 0) {
                         program_free(p);
@@ -331,6 +334,7 @@ static int program_replace(Manager *m, Program *p, GwError *e) {
         r = program_update(m, p, e);
         if (r < 0)
                 return r;
+        p->old_layers = true;
         hashmap_remove(m->programs, old->id);
         program_free(old);
         r = program_attach(m, p);
@@ -621,6 +625,7 @@ int program_registry_remove(Manager *m, Program *p, GwError *e) {
                                           sqlite3_errmsg(m->db));
         hashmap_remove(m->programs, p->id);
         /* its layers, current and earlier, wherever platforms keep copies */
+        p->old_layers = true;
         program_collect_layers(m, p, NULL);
         layer_remove_everywhere(m, p->layer);
         r = rm_rf(p->dir);

@@ -48,6 +48,7 @@ typedef struct Program {
          * platform keeps copies (SSH nodes keep it beside their images, as LAYER.squashfs). */
         char *layer;
         char *squashfs_path;    /* DIR/LAYER.squashfs (DIR/program.squashfs before layers had ids) */
+        bool old_layers;        /* earlier uploads' layers may be left (after a re-upload, a restart) */
 } Program;
 
 Program *program_free(Program *p);
