@@ -349,6 +349,57 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(self.wait_status(new)["status"], "SUCCEEDED")
         self.assertEqual(self.result(new), {"shell": True, "args": {"d": 2}})
 
+    def program_mounts(self):
+        """{squashfs path: mount point} of the workers' shared mounts that name their source
+        (the lingering kind: programs' squashfs files)."""
+        from harness import rootfs
+        images = os.path.join(self.gw.runtime_dir, "worker", "images")
+        mounted = set(rootfs.mounts_under(images))
+        found = {}
+        for entry in (os.listdir(images) if os.path.isdir(images) else []):
+            try:
+                with open(os.path.join(images, entry, "source")) as f:
+                    source = f.read()
+            except FileNotFoundError:
+                continue
+            root = os.path.realpath(os.path.join(images, entry, "root"))
+            if root in mounted:
+                found[source] = root
+        return found
+
+    def test_program_mount_lingers(self):
+        """A program's squashfs stays mounted after its job (the next job finds it mounted: the
+        same mount); a re-upload unmounts the replaced one at once, removal the current one, and
+        a stopped gatewayd leaves nothing mounted."""
+        self.upload("lingering", tar_of([{"name": "run.sh", "data": RUN_SH, "mode": 0o755}]), entrypoint="run.sh")
+        for _ in range(2):
+            job = self.run_program("lingering").json["id"]
+            self.assertEqual(self.wait_status(job)["status"], "SUCCEEDED")
+            mounts = self.program_mounts()
+            (first,) = [x for x in mounts if "/programs/" in x]
+            self.assertTrue(os.path.exists(first))
+        self.upload("lingering", tar_of([{"name": "run.sh", "data": RUN_SH.replace("true", "false"), "mode": 0o755}]),
+                    entrypoint="run.sh", replace="true")
+        self.assertNotIn(first, self.program_mounts())     # replaced, no job on it: unmounted
+        job = self.run_program("lingering").json["id"]
+        self.assertEqual(self.wait_status(job)["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job)["shell"], False)
+        (second,) = [x for x in self.program_mounts() if "/programs/" in x]
+        self.assertNotEqual(first, second)
+        self.assertEqual(self.gw.http("DELETE", "/v1/programs/lingering", as_user=users.USER).status, 204)
+        self.assertEqual([x for x in self.program_mounts() if "/programs/" in x], [])
+        # a stopped gatewayd leaves no lingering mount behind
+        self.upload("lingering2", tar_of([{"name": "run.sh", "data": RUN_SH, "mode": 0o755}]), entrypoint="run.sh")
+        job = self.run_program("lingering2").json["id"]
+        self.assertEqual(self.wait_status(job)["status"], "SUCCEEDED")
+        self.assertTrue([x for x in self.program_mounts() if "/programs/" in x])
+        from harness import rootfs
+        self.gw.stop_daemon()
+        try:
+            self.assertEqual(rootfs.mounts_under(self.gw.runtime_dir), [])
+        finally:
+            self.gw.start()
+
     def job_token(self, job_id):
         """The token gatewayd mints for a job: HMAC-SHA256 over the job id (docs/programs.md)."""
         import hashlib
