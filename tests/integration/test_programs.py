@@ -295,7 +295,8 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(titles, ["hello"])
         # the upload is gone; only the squashfs is kept
         (pid,) = self.program_dirs()
-        self.assertEqual(os.listdir(os.path.join(self.programs_dir(), pid)), ["program.squashfs"])
+        (kept,) = os.listdir(os.path.join(self.programs_dir(), pid))
+        self.assertRegex(kept, r"^[0-9a-f]{64}\.squashfs$")   # this upload's layer
         self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
 
         job = self.run_program("hello", {"arguments": {"n": 2}}).json
