@@ -678,6 +678,13 @@ class ProgramsTest(StackTestCase):
                                as_user=users.USER)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.addCleanup(self.remove_quietly, "ctlprog", users.USER)
+        # the title is taken, unless the upload replaces it
+        r = self.gw.gatewayctl("program", "upload", src, "--entrypoint=main.py", as_user=users.USER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("replace", r.stderr)
+        r = self.gw.gatewayctl("program", "upload", src, "--entrypoint=main.py", "--arg=name=ctl", "--arg=n=1",
+                               "--replace", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
         r = self.gw.gatewayctl("program", "list", as_user=users.USER)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"(?m)^ctlprog\s+main\.py")
