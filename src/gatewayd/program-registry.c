@@ -128,6 +128,33 @@ void program_registry_job_ended(Manager *m, const Job *j) {
                 program_collect_layers(m, p, j);
 }
 
+/* Earlier uploads' layers still kept (their jobs have not all finished): wanted too. */
+static int foreach_old_layer(Platform *pl, const Program *p,
+                             int (*fn)(Platform *pl, const char *layer, const char *squashfs_path, void *userdata),
+                             void *userdata) {
+        struct dirent *de;
+        int r = 0;
+        DIR *d;
+
+        d = opendir(p->dir);
+        if (!d)
+                return 0;
+        while (r >= 0 && (de = readdir(d))) {
+                const char *dot = strrchr(de->d_name, '.');
+                _cleanup_free_ char *layer = dot ? strndup(de->d_name, (size_t) (dot - de->d_name)) : NULL;
+                _cleanup_free_ char *path = NULL;
+
+                if (!layer || !streq(dot, ".squashfs") || !program_layer_is_valid(layer) || streq(layer, p->layer))
+                        continue;
+                if (asprintf(&path, "%s/%s", p->dir, de->d_name) < 0)
+                        r = -ENOMEM;
+                else
+                        r = fn(pl, layer, path, userdata);
+        }
+        closedir(d);
+        return r;
+}
+
 int program_registry_foreach_layer(Platform *pl, int (*fn)(Platform *pl, const char *layer, const char *squashfs_path, void *userdata),
                                    void *userdata) {
         Program *p;
@@ -135,6 +162,8 @@ int program_registry_foreach_layer(Platform *pl, int (*fn)(Platform *pl, const c
 
         HASHMAP_FOREACH(p, pl->manager->programs) {
                 r = fn(pl, p->layer, p->squashfs_path, userdata);
+                if (r >= 0 && p->old_layers)
+                        r = foreach_old_layer(pl, p, fn, userdata);
                 if (r < 0)
                         return r;
         }

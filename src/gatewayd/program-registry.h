@@ -40,7 +40,8 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
 /* A program job ended (its platform let go of it): earlier layers nobody uses go. */
 void program_registry_job_ended(Manager *m, const Job *j);
 
-/* PlatformLayerHooks.foreach_layer: the current layer of every program. */
+/* PlatformLayerHooks.foreach_layer: the current layer of every program, and earlier ones still
+ * kept for their jobs. */
 int program_registry_foreach_layer(Platform *pl, int (*fn)(Platform *pl, const char *layer, const char *squashfs_path, void *userdata),
                                    void *userdata);
 extern const PlatformLayerHooks program_layer_hooks;

@@ -589,11 +589,22 @@ class RemoteNodeLost(RemoteBase):
         self.assertEqual(self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json["status"], "READY")
         self.assertIn(f"{image_id}.meta", os.listdir(kept.images))
         self.assertNotIn(f"{image_id}.meta", os.listdir(lost.images))
+        # ... and so does a program uploaded meanwhile
+        title = f"pssh-away-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh"}),
+                         program_tar(1), as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        (layer,) = [os.path.basename(p) for p in glob.glob(os.path.join(self.gw.state_dir, "programs", "*", "*.squashfs"))]
+        procs.wait_for(lambda: layer in os.listdir(kept.images), timeout=30, what="the program layer on the node that is up")
+        self.assertNotIn(layer, os.listdir(lost.images))
         # The lost node comes back: the job gatewayd gave up on is stopped there, not finished,
-        # and the node is brought up to date with the image.
+        # and the node is brought up to date with the image and the program.
         self.restart_sshd(lost)
         procs.wait_for(lambda: f"{image_id}.meta" in os.listdir(lost.images), timeout=30,
                        what="the image to reach the node that came back")
+        procs.wait_for(lambda: layer in os.listdir(lost.images), timeout=30,
+                       what="the program layer to reach the node that came back")
         # (It would sleep for a minute: gone within 30 s, it was stopped, then removed.)
         self.assertIsNotNone(worker)
         self.wait_gone_on_node(lost, second)
