@@ -244,6 +244,11 @@ int program_registry_load(Manager *m) {
                         program_free(p);
                         return log_error_errno(r, "Failed to register program: %m");
                 }
+                /* The artifact of a re-upload that never finished (a squashfs it left is not the
+                 * program's layer: collected with the earlier ones). */
+                _cleanup_free_ char *artifact = NULL;
+                if (asprintf(&artifact, "%s/" PROGRAM_ARTIFACT, p->dir) >= 0)
+                        (void) unlink(artifact);
         }
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to read programs: %s", sqlite3_errmsg(m->db));
