@@ -229,6 +229,8 @@ int verb_program_upload(int argc, char *argv[], char *tail[]) {
         r = append_query(&query, "title", arg_program.title ?: basename(copy));
         if (r >= 0)
                 r = append_query(&query, "entrypoint", arg_program.entrypoint);
+        if (r >= 0 && arg_program.replace)
+                r = append_query(&query, "replace", "true");
         if (r >= 0 && arg_program.arguments)
                 r = append_query(&query, "arguments", json_object_to_json_string_ext(arg_program.arguments, JSON_C_TO_STRING_PLAIN));
         if (r < 0)

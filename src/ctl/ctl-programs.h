@@ -2,12 +2,14 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 /* Options of the program verbs, filled in by gatewayctl.c's option parser. */
 typedef struct ProgramArgs {
         char *entrypoint;        /* --entrypoint=FILE */
         char *title;             /* --title=TITLE */
         json_object *arguments;  /* --arg=KEY=VALUE... */
+        bool replace;            /* --replace */
 } ProgramArgs;
 
 extern ProgramArgs arg_program;

@@ -55,6 +55,7 @@ enum {
         OPT_ENTRYPOINT  = UINT64_C(1) << 23,
         OPT_TITLE       = UINT64_C(1) << 24,
         OPT_ARG         = UINT64_C(1) << 25,
+        OPT_REPLACE     = UINT64_C(1) << 26,
 };
 
 #define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
@@ -290,6 +291,8 @@ static const char help_program_upload[] =
         "     --title=TITLE        The program's title (default: DIR's name)\n"
         "     --arg=KEY=VALUE      A default argument (repeatable); VALUE is taken as\n"
         "                          JSON if it is JSON, else as a string\n"
+        "     --replace            Replace your program of that title (its running jobs\n"
+        "                          keep the upload they started with)\n"
         "     --json[=MODE]        Print the program record\n"
         "\n"
         "Example:\n"
@@ -643,7 +646,7 @@ static const Verb verbs[] = {
           "client list", "List your clients", help_client_list },
         { { "client", "rm" }, 1, VERB_ANY, 0, false, false, verb_client_rm,
           "client rm ID...", "Remove clients", help_client_rm },
-        { { "program", "upload" }, 1, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_JSON, false, false, verb_program_upload,
+        { { "program", "upload" }, 1, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_REPLACE | OPT_JSON, false, false, verb_program_upload,
           "program upload DIR --entrypoint=FILE", "Upload a directory as a program", help_program_upload },
         { { "program", "list" }, 0, 0, OPT_JSON, false, false, verb_program_list,
           "program list", "List your programs", help_program_list },
@@ -837,6 +840,7 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_ENTRYPOINT,
                 ARG_TITLE,
                 ARG_ARG,
+                ARG_REPLACE,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -869,6 +873,7 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "name",            required_argument, NULL, ARG_NAME            },
                 { "entrypoint",      required_argument, NULL, ARG_ENTRYPOINT      },
                 { "title",           required_argument, NULL, ARG_TITLE           },
+                { "replace",         no_argument,       NULL, ARG_REPLACE         },
                 { "arg",             required_argument, NULL, ARG_ARG             },
                 {}
         };
@@ -1088,6 +1093,10 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                         bit = OPT_TITLE, name = "--title";
                         if (!*optarg || free_and_strdup(&arg_program.title, optarg) < 0)
                                 return *optarg ? log_oom() : log_error_errno(EINVAL, "--title= needs a title.");
+                        break;
+                case ARG_REPLACE:
+                        bit = OPT_REPLACE, name = "--replace";
+                        arg_program.replace = true;
                         break;
                 case ARG_ARG:
                         bit = OPT_ARG, name = "--arg";

@@ -3,6 +3,7 @@
  * anyone else (root included) gets 404, as for jobs. */
 #include "http-api.h"
 #include "http-auth.h"
+#include "http-jobs.h"
 #include "job-registry.h"
 #include "json-util.h"
 #include "log.h"
@@ -115,8 +116,11 @@ static void upload_authorized(HttpRequest *req) {
 
         /* The registry has the Program; the request stays suspended (not freed) until the
          * callback answers it. */
+        bool replace = false;
+
         req->free_userdata = NULL;
-        r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, on_uploaded, req, &e);
+        (void) http_query_bool(req, "replace", &replace);  /* checked before */
+        r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, replace, on_uploaded, req, &e);
         if (r < 0)
                 return http_request_reply_error(req, &e);
         req->body_path = mfree(req->body_path);  /* the registry has it now */
@@ -126,14 +130,19 @@ static void upload_authorized(HttpRequest *req) {
 void http_upload_program(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         Program *meta = NULL;
+        bool replace;
 
         if (!req->body_path || req->body_size == 0)
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The request body must be the program's artifact (a tar or tar.gz).");
+        if (http_query_bool(req, "replace", &replace) < 0)
+                return;
         if (upload_metadata(req, &meta, &e) < 0)
                 return http_request_reply_error(req, &e);
-        if (find_program(req, meta->title)) {
-                http_request_reply_errorf(req, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first.",
+        /* A title is the caller's until removed, unless the upload asks to replace it. */
+        if (!replace && find_program(req, meta->title)) {
+                http_request_reply_errorf(req, GW_ERROR_ALREADY_EXISTS,
+                                          "You have a program '%s' already; remove it first, or upload with replace=true.",
                                           meta->title);
                 program_free(meta);
                 return;

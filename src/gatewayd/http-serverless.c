@@ -308,7 +308,9 @@ static void upload_authorized(HttpRequest *req) {
 
         /* The registry has the Program; the request stays suspended until the callback answers. */
         req->free_userdata = NULL;
-        r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, on_uploaded, req, &e);
+        /* As the gateway does: an upload of a title the caller has updates that program. */
+        r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, /* replace= */ true,
+                                    on_uploaded, req, &e);
         if (r < 0)
                 return http_request_reply_error(req, &e);   /* the body file is still ours: removed */
         req->body_path = mfree(req->body_path);             /* the registry has it now */
@@ -332,11 +334,6 @@ void http_serverless_upload_program(HttpRequest *req, char **captures) {
         if (!streq(file, FORM_ARTIFACT_FIELD))
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The form's file part must be 'artifact', not '%s'.", file);
-        /* The gateway updates a function uploaded again; here a title is taken until it is
-         * removed (DELETE /v1/programs/{title}). */
-        if (program_registry_find(req->manager, http_request_caller(req)->uid, meta->title))
-                return http_request_reply_errorf(req, GW_ERROR_ALREADY_EXISTS,
-                                                 "Qiskit Function [%s] exists already; remove it first.", meta->title);
         req->userdata = TAKE_PTR(meta);
         req->free_userdata = free_program;
         http_request_authorize(req, ACTION_SUBMIT_JOB, upload_authorized);

@@ -456,6 +456,8 @@ static void job_worker_finished(Job *j, JobState state, int exit_code, const cha
         };
 
         (void) job_commit(j, &u);
+        if (j->program_id)
+                program_registry_job_ended(j->manager, j);  /* an earlier upload's layer may go */
 }
 
 static void job_worker_log(Job *j) {
@@ -881,14 +883,9 @@ int job_registry_submit_async(Manager *m, const Caller *c, const char *service, 
 static int program_submit(Manager *m, const Caller *c, const Program *program, json_object *arguments,
                           json_object *env, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
         ProgramRun run = { .program = program, .arguments = arguments, .env = env };
-        Platform *p = platform_default(m);
 
         if (!m->config->program_image)
                 return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Programs cannot run here: no ProgramImage is configured.");
-        /* The program's layer is a local file: other platforms do not carry it yet. */
-        if (p && !streq(p->kind, "local"))
-                return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Programs run on the local platform only; DefaultPlatform '%s' is %s.",
-                                    p->name, p->kind);
         return job_submit(m, c, "", NULL, NULL, &run, cb, userdata, ret, e);
 }
 

@@ -245,6 +245,7 @@ static int manager_open_state(Manager *m) {
         r = image_registry_load(m);
         if (r < 0)
                 return r;
+        platforms_set_layer_hooks(m, &program_layer_hooks);
         r = program_registry_load(m);
         if (r < 0)
                 return r;

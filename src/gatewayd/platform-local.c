@@ -21,6 +21,7 @@
 #include "platform-local.h"
 #include "platform.h"
 #include "process-util.h"
+#include "program.h"
 #include "service.h"
 #include "spool-exit.h"
 #include "spool-interim.h"
@@ -368,8 +369,8 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         Config *c = j->manager->config;
         _cleanup_free_ char *err_path = NULL;
         _cleanup_close_ int err_fd = -1;
-        char a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64];
-        char *argv[10];
+        char a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64], a_linger[64];
+        char *argv[11];
         size_t n = 0;
         json_object *spec;
         bool verb;
@@ -405,6 +406,11 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         argv[n++] = a_interim;
         argv[n++] = a_count;
         argv[n++] = a_log;
+        /* the program's next job finds its squashfs mounted (program-mounts.h unmounts it) */
+        if (s->program_layer) {
+                snprintf(a_linger, sizeof(a_linger), "--program-linger=%u", PROGRAM_MOUNT_LINGER_SEC);
+                argv[n++] = a_linger;
+        }
         argv[n++] = j->spool_dir;
         argv[n] = NULL;
 

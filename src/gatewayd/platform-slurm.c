@@ -1012,6 +1012,76 @@ static uint64_t json_resource(json_object *spec, const char *key) {
         return (uint64_t) MAX(json_object_get_int64(v), 0);
 }
 
+/* ---- program layers --------------------------------------------------------------------------- */
+
+/* A program's layer lives beside the images, in the platform's image directory: the nodes share
+ * it, and the launcher mounts nothing from anywhere else (docs/slurm.md). */
+static int layer_path(Platform *p, const char *layer, char **ret) {
+        const char *dir = p->config->local_image_dir;
+
+        if (dir ? asprintf(ret, "%s/%s.squashfs", dir, layer) < 0 :
+                  asprintf(ret, "%s/images/%s.squashfs", p->manager->state_dir, layer) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* A hard link when the state directory is on the shared file system, else a copy (root's, 0644
+ * like an image; a program's squashfs is small: its artifact is bounded by ProgramArtifactMax). */
+static int slurm_deploy_layer(Platform *p, const char *layer, const char *squashfs_path) {
+        _cleanup_free_ char *to = NULL, *from_dir = NULL;
+        _cleanup_close_ int from_fd = -1, to_fd = -1;
+        const char *name;
+        int r;
+
+        r = layer_path(p, layer, &to);
+        if (r < 0)
+                return r;
+        if (access(to, F_OK) >= 0 || link(squashfs_path, to) >= 0)
+                return 0;
+        name = strrchr(squashfs_path, '/');
+        if (!name || !strneq(name + 1, layer, 64) || !(from_dir = strndup(squashfs_path, (size_t) (name - squashfs_path))))
+                return -EINVAL;
+        from_fd = open(from_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        *strrchr(to, '/') = 0;
+        to_fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (from_fd < 0 || to_fd < 0)
+                return log_warning_errno(errno, "Platform %s: cannot copy program layer %s into %s: %m", p->name, layer, to);
+        r = copy_file_at(from_fd, name + 1, to_fd, 0644, UINT64_MAX, /* sync= */ true);
+        if (r < 0)
+                return log_warning_errno(r, "Platform %s: cannot copy program layer %s into %s: %m", p->name, layer, to);
+        return 0;
+}
+
+static int slurm_remove_layer(Platform *p, const char *layer) {
+        _cleanup_free_ char *path = NULL;
+
+        if (layer_path(p, layer, &path) < 0)
+                return -ENOMEM;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_warning_errno(errno, "Platform %s: cannot remove %s: %m", p->name, path);
+        return 0;
+}
+
+/* The job names the copy in the image directory (made now if the upload's did not happen). */
+static int job_spec_layer(Platform *p, const Service *svc, json_object *spec) {
+        json_object *prog = json_get_typed(spec, "program", json_type_object);
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!svc->program_layer_id || !prog)
+                return 0;
+        r = layer_path(p, svc->program_layer_id, &path);
+        if (r < 0)
+                return r;
+        if (access(path, F_OK) < 0) {
+                r = slurm_deploy_layer(p, svc->program_layer_id, svc->program_layer);
+                if (r < 0)
+                        return r;
+        }
+        json_object_object_add(prog, "path", json_object_new_string(path));
+        return 0;
+}
+
 static int slurm_start_job(Platform *p, Job *j, const Service *svc, const Image *image, GwError *e) {
         SlurmPlatform *sp = p->data;
         _cleanup_(json_object_putp) json_object *spec = NULL;
@@ -1046,6 +1116,11 @@ static int slurm_start_job(Platform *p, Job *j, const Service *svc, const Image 
         /* The launcher runs only a job whose uid is the caller's: root's job is nobody's. */
         json_object_object_add(spec, "uid", json_object_new_int64(pw->pw_uid));
         json_object_object_add(spec, "gid", json_object_new_int64(pw->pw_gid));
+        r = job_spec_layer(p, svc, spec);
+        if (r < 0) {
+                slurm_job_detach(s);
+                return gw_error_set_errno(e, r, "Cannot put the program into the image directory: %s", strerror(-r));
+        }
         timeout = json_resource(spec, "timeout") * USEC_PER_SEC;
         s->time_limit_usec = timeout > 0 ? timeout + TIME_LIMIT_GRACE_USEC : 0;
         s->memory_bytes = json_resource(spec, "memory");
@@ -1322,7 +1397,9 @@ const PlatformVTable platform_slurm_vtable = {
         .cancel_job = slurm_cancel_job,
         .reattach_job = slurm_reattach_job,
         /* no deploy_image: images are converted into the platform's image directory, which
-         * the nodes share */
+         * the nodes share; program layers are put there */
+        .deploy_layer = slurm_deploy_layer,
+        .remove_layer = slurm_remove_layer,
         .report_nodes = slurm_report_nodes,
         .report_state = slurm_report_state,
 };

@@ -100,9 +100,10 @@ struct SshJob {
         SshJob *next;                   /* in the waiting list */
         json_object *spec;              /* what is sent to the node (also job.json in the spool) */
         char *image_id, *squashfs_path; /* for a node that lacks the image */
+        char *layer_id, *layer_path;    /* a program job's layer, likewise */
         uint64_t seq, log_size, interim_size;
         unsigned interim_count;
-        bool waiting, followed, deployed;
+        bool waiting, followed, deployed, layer_deployed;
         sd_event_source *save_timer;
 };
 
@@ -240,6 +241,8 @@ static void ssh_job_free(void *data) {
         json_object_put(sj->spec);
         free(sj->image_id);
         free(sj->squashfs_path);
+        free(sj->layer_id);
+        free(sj->layer_path);
         free(sj);
 }
 
@@ -563,7 +566,10 @@ static void on_deployed(NodeClient *c, int r, json_object *event, void *userdata
                         ssh_job_fail(j, JOB_FAILED, "IMAGE_ERROR", msg ?: "Cannot copy the image to the node.");
                         continue;
                 }
-                sj->deployed = true;
+                if (streq_ptr(d->image, sj->layer_id))
+                        sj->layer_deployed = true;
+                else
+                        sj->deployed = true;
                 if (ssh_job_send_start(sj) < 0)
                         ssh_job_fail(j, JOB_FAILED, "INTERNAL_ERROR", "Cannot send the job to its node.");
         }
@@ -653,17 +659,18 @@ static int node_deploy_start(SshNode *n, const char *image, const char *squashfs
         return 0;
 }
 
-/* The job waits for its image to reach its node. */
-static int node_deploy_for(SshNode *n, SshJob *sj) {
+/* The job waits for its image (or its program layer) to reach its node. */
+static int node_deploy_for(SshNode *n, SshJob *sj, bool layer) {
         Manager *m = n->platform->platform->manager;
-        Image *i = hashmap_get(m->images, sj->image_id);
+        Image *i = layer ? NULL : hashmap_get(m->images, sj->image_id);
         _cleanup_free_ char *meta = NULL;
         NodeDeploy *d;
         int r;
 
         if (i)
                 (void) shifter_meta_for(i, &meta);
-        r = node_deploy_start(n, sj->image_id, sj->squashfs_path, meta, &d);
+        r = layer ? node_deploy_start(n, sj->layer_id, sj->layer_path, NULL, &d) :
+                node_deploy_start(n, sj->image_id, sj->squashfs_path, meta, &d);
         if (r < 0)
                 return r;
         return node_deploy_add_job(d, sj->job->id);
@@ -681,10 +688,18 @@ static void on_start_reply(NodeClient *c, int r, json_object *event, void *userd
                 return;  /* the node is refused: its lost timer decides */
         if (r < 0 && streq_ptr(code, "IMAGE_NOT_FOUND") && !sj->deployed && sj->squashfs_path) {
                 /* The image has not reached this node yet: copy it, then start again. */
-                k = node_deploy_for(sj->node, sj);
+                k = node_deploy_for(sj->node, sj, /* layer= */ false);
                 if (k >= 0)
                         return;
                 ssh_job_fail(j, JOB_FAILED, "IMAGE_ERROR", "Cannot copy the image to the node.");
+                return;
+        }
+        if (r < 0 && streq_ptr(code, "PROGRAM_NOT_FOUND") && !sj->layer_deployed && sj->layer_path) {
+                /* Nor has the program's layer (sent at upload; the node was down, or is new). */
+                k = node_deploy_for(sj->node, sj, /* layer= */ true);
+                if (k >= 0)
+                        return;
+                ssh_job_fail(j, JOB_FAILED, "IMAGE_ERROR", "Cannot copy the program to the node.");
                 return;
         }
         if (r < 0) {
@@ -708,7 +723,8 @@ static void on_start_reply(NodeClient *c, int r, json_object *event, void *userd
 
 /* Start (or, after a restart, re-start: the node answers with the job's state) and follow. */
 static int ssh_job_send_start(SshJob *sj) {
-        static const char *const names[] = { "data.json", "params.json" };
+        /* (arguments.json: a program job's, also /var/input/arguments.json on the node) */
+        static const char *const names[] = { "data.json", "params.json", "arguments.json" };
         _cleanup_(json_object_putp) json_object *input = json_object_new_object();
         Job *j = sj->job;
         Ticket *t;
@@ -822,6 +838,19 @@ static int ssh_start_job(Platform *p, Job *j, const Service *s, const Image *ima
                 json_object_object_add(img, "meta", meta);
         json_object_object_add(sj->spec, "image", img);
         json_object_object_del(sj->spec, "id");
+        /* A program's layer likewise, by its id: serve keeps it beside the images. */
+        if (s->program_layer_id) {
+                json_object *prog = json_get_typed(sj->spec, "program", json_type_object);
+
+                sj->layer_id = strdup(s->program_layer_id);
+                sj->layer_path = strdup(s->program_layer);
+                if (!prog || !sj->layer_id || !sj->layer_path) {
+                        ssh_job_release(j);
+                        return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+                }
+                json_object_object_del(prog, "path");
+                json_object_object_add(prog, "id", json_object_new_string(s->program_layer_id));
+        }
         r = write_file_atomic_nosync(j->spool_dir, SPOOL_JOB_SPEC, json_text(sj->spec), strlen(json_text(sj->spec)));
         if (r < 0) {
                 ssh_job_release(j);
@@ -978,11 +1007,45 @@ static int ssh_remove_image(Platform *p, Image *i) {
         return 0;
 }
 
-static bool image_is_wanted(SshPlatform *sp, const char *id) {
-        Image *i = id ? hashmap_get(sp->platform->manager->images, id) : NULL;
+static int layer_matches(Platform *p, const char *layer, const char *squashfs_path, void *userdata) {
+        return streq(layer, userdata) ? -EEXIST : 0;
+}
 
-        return i && streq_ptr(i->platform, sp->platform->name) &&
-                (i->status == IMAGE_READY || i->status == IMAGE_TRANSFER);
+/* Program layers go where images go: to every node that is up now (the others catch up when they
+ * come up), through the same upload, without a .meta. */
+static int ssh_deploy_layer(Platform *p, const char *layer, const char *squashfs_path) {
+        SshPlatform *sp = p->data;
+        NodeDeploy *d;
+        int r;
+
+        for (size_t k = 0; k < sp->n_nodes; k++) {
+                SshNode *n = sp->nodes[k];
+
+                if (n->state != SSH_NODE_UP)
+                        continue;
+                r = node_deploy_start(n, layer, squashfs_path, NULL, &d);
+                if (r < 0)
+                        log_warning_errno(r, "Platform %s: cannot copy program layer %s to node %s: %m", p->name, layer, n->name);
+        }
+        return 0;
+}
+
+static int ssh_remove_layer(Platform *p, const char *layer) {
+        SshPlatform *sp = p->data;
+
+        for (size_t k = 0; k < sp->n_nodes; k++)
+                (void) node_client_remove_image(sp->nodes[k]->client, layer, NULL, NULL);
+        return 0;
+}
+
+static bool image_is_wanted(SshPlatform *sp, const char *id) {
+        Platform *p = sp->platform;
+        Image *i = id ? hashmap_get(p->manager->images, id) : NULL;
+
+        if (i && streq_ptr(i->platform, p->name) && (i->status == IMAGE_READY || i->status == IMAGE_TRANSFER))
+                return true;
+        /* a program's layer, kept in the same directory */
+        return id && p->layer_hooks && p->layer_hooks->foreach_layer(p, layer_matches, (void *) id) == -EEXIST;
 }
 
 typedef struct NodeCatchUp {
@@ -1011,6 +1074,19 @@ static int node_catch_up_image(Platform *p, const Image *i, void *userdata) {
         return 0;
 }
 
+/* foreach_layer: a program layer the node lacks is copied there (it has no .meta). */
+static int node_catch_up_layer(Platform *p, const char *layer, const char *squashfs_path, void *userdata) {
+        NodeCatchUp *u = userdata;
+        NodeDeploy *d;
+
+        for (size_t k = 0; k < json_object_array_length(u->list); k++)
+                if (streq_ptr(json_get_string(json_object_array_get_idx(u->list, k), "image"), layer))
+                        return 0;
+        if (node_deploy_start(u->node, layer, squashfs_path, NULL, &d) < 0)
+                log_warning("Platform %s: cannot bring node %s up to date with program layer %s.", p->name, u->node->name, layer);
+        return 0;
+}
+
 /* A node that came up: READY images of the platform it lacks are copied to it, images the
  * platform no longer has are removed from it. */
 static void on_node_images(NodeClient *c, int r, json_object *event, void *userdata) {
@@ -1032,6 +1108,9 @@ static void on_node_images(NodeClient *c, int r, json_object *event, void *userd
         }
         if (sp->platform->image_hooks)
                 (void) sp->platform->image_hooks->foreach_ready(sp->platform, node_catch_up_image,
+                                                                &(NodeCatchUp) { .node = n, .list = list });
+        if (sp->platform->layer_hooks)
+                (void) sp->platform->layer_hooks->foreach_layer(sp->platform, node_catch_up_layer,
                                                                 &(NodeCatchUp) { .node = n, .list = list });
 }
 
@@ -1284,6 +1363,8 @@ const PlatformVTable platform_ssh_vtable = {
         .reattach_job = ssh_reattach_job,
         .deploy_image = ssh_deploy_image,
         .remove_image = ssh_remove_image,
+        .deploy_layer = ssh_deploy_layer,
+        .remove_layer = ssh_remove_layer,
         .report_nodes = ssh_report_nodes,
         .drain_node = ssh_drain_node,
 };

@@ -170,6 +170,25 @@ int platform_remove_image(Platform *p, Image *i) {
         return p->vtable->remove_image(p, i);
 }
 
+void platforms_set_layer_hooks(Manager *m, const PlatformLayerHooks *hooks) {
+        Platform *p;
+
+        HASHMAP_FOREACH(p, m->platforms)
+                p->layer_hooks = hooks;
+}
+
+int platform_deploy_layer(Platform *p, const char *layer, const char *squashfs_path) {
+        if (!p || !p->vtable || !p->vtable->deploy_layer)
+                return 0;
+        return p->vtable->deploy_layer(p, layer, squashfs_path);
+}
+
+int platform_remove_layer(Platform *p, const char *layer) {
+        if (!p || !p->vtable || !p->vtable->remove_layer)
+                return 0;
+        return p->vtable->remove_layer(p, layer);
+}
+
 json_object *platform_report_nodes(Platform *p) {
         if (!p->vtable || !p->vtable->report_nodes)
                 return json_object_new_array();

@@ -48,6 +48,16 @@ typedef struct PlatformImageHooks {
         int (*foreach_ready)(Platform *p, int (*fn)(Platform *p, const Image *i, void *userdata), void *userdata);
 } PlatformImageHooks;
 
+/* Program layers (docs/programs.md): a program upload's squashfs, bound read-only at /program
+ * over a job's image, named by a layer id of 64 hex digits. The program registry implements
+ * this; the manager sets it on every platform (platforms_set_layer_hooks). */
+typedef struct PlatformLayerHooks {
+        /* Calls fn for every layer the platform should hold (a node that comes back is brought
+         * up to date, and loses those no longer listed); stops at fn's first negative return. */
+        int (*foreach_layer)(Platform *p, int (*fn)(Platform *p, const char *layer, const char *squashfs_path, void *userdata),
+                             void *userdata);
+} PlatformLayerHooks;
+
 typedef struct PlatformVTable {
         const char *kind;                       /* "local", "ssh", "slurm" */
 
@@ -69,6 +79,14 @@ typedef struct PlatformVTable {
         int (*deploy_image)(Platform *p, Image *i, GwError *e);
         /* Removes the platform's copy of an image (expiry, removal). */
         int (*remove_image)(Platform *p, Image *i);
+        /* Makes a program layer (squashfs_path on this host) available where the platform runs
+         * jobs, ahead of its jobs; a job whose layer has not arrived brings it along. Nothing
+         * waits for the end. NULL: jobs use the file where it is (this host; a Slurm cluster
+         * sees gatewayd's state directory on the shared file system). */
+        int (*deploy_layer)(Platform *p, const char *layer, const char *squashfs_path);
+        /* Removes the platform's copies of a layer (the program was removed or replaced and no
+         * job uses that upload any more). */
+        int (*remove_layer)(Platform *p, const char *layer);
         /* The nodes, as JSON objects {name, state, …} in an array. */
         json_object *(*report_nodes)(Platform *p);
         /* Drains (drain) or resumes a node by its name as configured: a draining node takes no
@@ -88,6 +106,7 @@ struct Platform {
         const char *kind;                       /* of the table entry */
         const PlatformVTable *vtable;           /* NULL: a kind without an implementation */
         const PlatformImageHooks *image_hooks;
+        const PlatformLayerHooks *layer_hooks;  /* NULL until the manager sets them */
         void *data;                             /* the implementation's */
 };
 
@@ -110,6 +129,9 @@ int platform_cancel_job(Platform *p, Job *j);
 int platform_reattach_job(Platform *p, Job *j, const PlatformJobCallbacks *cb);
 int platform_deploy_image(Platform *p, Image *i, GwError *e);
 int platform_remove_image(Platform *p, Image *i);
+void platforms_set_layer_hooks(Manager *m, const PlatformLayerHooks *hooks);
+int platform_deploy_layer(Platform *p, const char *layer, const char *squashfs_path);
+int platform_remove_layer(Platform *p, const char *layer);
 json_object *platform_report_nodes(Platform *p);
 int platform_drain_node(Platform *p, const char *node, bool drain);
 /* An object (never NULL unless out of memory): what report_state gives, or an empty one. */

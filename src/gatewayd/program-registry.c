@@ -13,12 +13,13 @@
 #include "log.h"
 #include "manager.h"
 #include "platform.h"
+#include "program-mounts.h"
 #include "program-registry.h"
 #include "spool-reserve.h"
 #include "time-util.h"
 #include "worker-process.h"
 
-#define PROGRAM_SQUASHFS "program.squashfs"
+#define PROGRAM_SQUASHFS "program.squashfs"   /* before layers had ids */
 #define PROGRAM_ARTIFACT "artifact"
 
 /* An upload whose squashfs is being built. Not in m->programs yet, but its title is taken. */
@@ -30,6 +31,7 @@ typedef struct ProgramUpload {
         ProgramUploaded cb;
         void *userdata;
         bool done, invalid;
+        bool replacing;         /* of the program with this id: only the new layer is ours */
         char *message;
         struct ProgramUpload *next;
 } ProgramUpload;
@@ -47,9 +49,125 @@ static int program_attach(Manager *m, Program *p) {
         p->manager = m;
         if (!p->dir && asprintf(&p->dir, "%s/programs/%s", m->state_dir, p->id) < 0)
                 return -ENOMEM;
-        if (!p->squashfs_path && asprintf(&p->squashfs_path, "%s/" PROGRAM_SQUASHFS, p->dir) < 0)
+        /* A program uploaded before layers had ids: its squashfs keeps its name, and its id is
+         * made from the program's (the UUID's hex digits, padded). */
+        if (!p->layer) {
+                char *l = calloc(65, 1);
+                size_t n = 0;
+
+                if (!l)
+                        return -ENOMEM;
+                for (const char *c = p->id; *c && n < 64; c++)
+                        if (*c != '-')
+                                l[n++] = *c;
+                while (n < 64)
+                        l[n++] = '0';
+                p->layer = l;
+                if (!p->squashfs_path && asprintf(&p->squashfs_path, "%s/" PROGRAM_SQUASHFS, p->dir) < 0)
+                        return -ENOMEM;
+        }
+        if (!p->squashfs_path && asprintf(&p->squashfs_path, "%s/%s.squashfs", p->dir, p->layer) < 0)
                 return -ENOMEM;
         return hashmap_put(m->programs, p->id, p);
+}
+
+/* Every platform gets the program's layer (SSH nodes: a copy, sent now; a job there brings it
+ * along should it not have arrived). */
+static void program_deploy_layer(Manager *m, const Program *p) {
+        Platform *pl;
+
+        HASHMAP_FOREACH(pl, m->platforms)
+                (void) platform_deploy_layer(pl, p->layer, p->squashfs_path);
+}
+
+static void layer_remove_everywhere(Manager *m, const char *layer) {
+        Platform *pl;
+
+        HASHMAP_FOREACH(pl, m->platforms)
+                (void) platform_remove_layer(pl, layer);
+}
+
+static bool program_in_use(Manager *m, const Program *p, const Job *except);
+
+/* Layers of earlier uploads (a re-upload keeps them for the jobs that run on them) go once no
+ * job of the program is unfinished but `except`: here and on every platform. */
+static void program_collect_layers(Manager *m, Program *p, const Job *except) {
+        struct dirent *de;
+        DIR *d;
+
+        /* (checked on every job's end: only a program with something to collect looks) */
+        if (!p->old_layers || program_in_use(m, p, except))
+                return;
+        p->old_layers = false;
+        d = opendir(p->dir);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                const char *dot = strrchr(de->d_name, '.');
+                _cleanup_free_ char *layer = dot ? strndup(de->d_name, (size_t) (dot - de->d_name)) : NULL;
+
+                if (!layer || !streq(dot, ".squashfs") || !program_layer_is_valid(layer) || streq(layer, p->layer))
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
+                        log_warning_errno(errno, "Cannot remove %s/%s, an earlier upload of program %s: %m",
+                                          p->dir, de->d_name, p->id);
+                else
+                        log_info("Program '%s' (%s): the layer %s of an earlier upload is no longer used; removed.",
+                                 p->title, p->id, layer);
+                layer_remove_everywhere(m, layer);
+        }
+        closedir(d);
+        program_mounts_sweep(m);  /* a removed layer's lingering mount */
+}
+
+void program_registry_job_ended(Manager *m, const Job *j) {
+        Program *p = j->program_id ? program_registry_get(m, j->program_id) : NULL;
+
+        program_mounts_job_ended(m);
+        if (p)
+                program_collect_layers(m, p, j);
+}
+
+/* Earlier uploads' layers still kept (their jobs have not all finished): wanted too. */
+static int foreach_old_layer(Platform *pl, const Program *p,
+                             int (*fn)(Platform *pl, const char *layer, const char *squashfs_path, void *userdata),
+                             void *userdata) {
+        struct dirent *de;
+        int r = 0;
+        DIR *d;
+
+        d = opendir(p->dir);
+        if (!d)
+                return 0;
+        while (r >= 0 && (de = readdir(d))) {
+                const char *dot = strrchr(de->d_name, '.');
+                _cleanup_free_ char *layer = dot ? strndup(de->d_name, (size_t) (dot - de->d_name)) : NULL;
+                _cleanup_free_ char *path = NULL;
+
+                if (!layer || !streq(dot, ".squashfs") || !program_layer_is_valid(layer) || streq(layer, p->layer))
+                        continue;
+                if (asprintf(&path, "%s/%s", p->dir, de->d_name) < 0)
+                        r = -ENOMEM;
+                else
+                        r = fn(pl, layer, path, userdata);
+        }
+        closedir(d);
+        return r;
+}
+
+int program_registry_foreach_layer(Platform *pl, int (*fn)(Platform *pl, const char *layer, const char *squashfs_path, void *userdata),
+                                   void *userdata) {
+        Program *p;
+        int r;
+
+        HASHMAP_FOREACH(p, pl->manager->programs) {
+                r = fn(pl, p->layer, p->squashfs_path, userdata);
+                if (r >= 0 && p->old_layers)
+                        r = foreach_old_layer(pl, p, fn, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static char *column_strdup(sqlite3_stmt *st, int i) {
@@ -120,11 +238,17 @@ int program_registry_load(Manager *m) {
 
                 if (program_from_row(st, &p) < 0)
                         continue;
+                p->old_layers = true;  /* a re-upload's jobs may have run until the restart */
                 r = program_attach(m, p);
                 if (r < 0) {
                         program_free(p);
                         return log_error_errno(r, "Failed to register program: %m");
                 }
+                /* The artifact of a re-upload that never finished (a squashfs it left is not the
+                 * program's layer: collected with the earlier ones). */
+                _cleanup_free_ char *artifact = NULL;
+                if (asprintf(&artifact, "%s/" PROGRAM_ARTIFACT, p->dir) >= 0)
+                        (void) unlink(artifact);
         }
         if (rc != SQLITE_DONE)
                 return log_error_errno(db_errno(rc), "Failed to read programs: %s", sqlite3_errmsg(m->db));
@@ -143,7 +267,9 @@ static ProgramUpload *upload_free(ProgramUpload *u) {
         if (!u)
                 return NULL;
         worker_process_free(u->worker);   /* kills a worker still running */
-        if (u->program && u->program->dir)
+        if (u->program && u->replacing && u->program->squashfs_path)
+                (void) unlink(u->program->squashfs_path);
+        else if (u->program && u->program->dir)
                 (void) rm_rf(u->program->dir);
         if (u->artifact)
                 (void) unlink(u->artifact);
@@ -157,6 +283,7 @@ static ProgramUpload *upload_free(ProgramUpload *u) {
 void program_registry_free(Manager *m) {
         Program *p;
 
+        program_mounts_done(m);  /* nothing of ours stays mounted: running jobs keep theirs */
         while (uploads) {
                 ProgramUpload *u = uploads;
                 uploads = u->next;
@@ -204,6 +331,55 @@ static bool title_is_uploading(uid_t uid, const char *title) {
                 if (u->program->uid == uid && streq(u->program->title, title))
                         return true;
         return false;
+}
+
+/* A re-upload: the program's row gets the new spec (its layer included). */
+static int program_update(Manager *m, const Program *p, GwError *e) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        json_object *spec;
+        int rc, r;
+
+        r = db_prepare(m->db, "UPDATE programs SET gid = ?, spec = ? WHERE id = ?", &st);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Database error.");
+        spec = program_spec_to_json(p);
+        if (!spec)
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        sqlite3_bind_int64(st, 1, p->gid);
+        sqlite3_bind_text(st, 2, json_text(spec), -1, SQLITE_TRANSIENT);
+        json_object_put(spec);
+        sqlite3_bind_text(st, 3, p->id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+                log_error("Failed to update program %s: %s", p->id, sqlite3_errmsg(m->db));
+                r = db_errno(rc);
+                if (errno_is_disk_full(r))
+                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the program.");
+                return gw_error_set_errno(e, r, "Database error while storing the program.");
+        }
+        if (sqlite3_changes(m->db) == 0)
+                return gw_error_set(e, GW_ERROR_CONFLICT, "Program '%s' was removed while it was uploaded again.", p->title);
+        return 0;
+}
+
+/* The new upload takes the old one's place; the old layer stays for its running jobs. */
+static int program_replace(Manager *m, Program *p, GwError *e) {
+        Program *old = program_registry_get(m, p->id);
+        int r;
+
+        if (!old)
+                return gw_error_set(e, GW_ERROR_CONFLICT, "Program '%s' was removed while it was uploaded again.", p->title);
+        r = program_update(m, p, e);
+        if (r < 0)
+                return r;
+        p->old_layers = true;
+        hashmap_remove(m->programs, old->id);
+        program_free(old);
+        r = program_attach(m, p);
+        if (r < 0)
+                /* the row is updated; a restart picks it up */
+                return gw_error_set_errno(e, r, "Failed to register the program.");
+        return 0;
 }
 
 static int program_insert(Manager *m, const Program *p, GwError *e) {
@@ -277,6 +453,14 @@ static void on_upload_exit(WorkerProcess *w, int status, void *userdata) {
                 else
                         gw_error_set(&e, GW_ERROR_INTERNAL, "Cannot prepare the program: %s",
                                      u->message ?: "the worker failed");
+        } else if (u->replacing) {
+                if (program_replace(m, u->program, &e) >= 0) {
+                        added = TAKE_PTR(u->program);
+                        log_info("Program '%s' (%s) of uid %u replaced by a new upload: %" PRIu64 " files, %" PRIu64 " bytes.",
+                                 added->title, added->id, (unsigned) added->uid, added->files, added->size);
+                        program_deploy_layer(m, added);
+                        program_collect_layers(m, added, NULL);
+                }
         } else if (program_insert(m, u->program, &e) >= 0) {
                 added = u->program;
                 r = program_attach(m, added);
@@ -288,6 +472,7 @@ static void on_upload_exit(WorkerProcess *w, int status, void *userdata) {
                         u->program = NULL;
                         log_info("Program '%s' (%s) of uid %u uploaded: %" PRIu64 " files, %" PRIu64 " bytes.",
                                  added->title, added->id, (unsigned) added->uid, added->files, added->size);
+                        program_deploy_layer(m, added);
                 }
         }
         if (u->cb)
@@ -374,36 +559,45 @@ static void on_check_image_ready(Manager *m, Image *image, const GwError *error,
         upload_free(u);
 }
 
-int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path,
+int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path, bool replace,
                             ProgramUploaded cb, void *userdata, GwError *e) {
         _cleanup_(program_freep) Program *p = meta;
         _cleanup_free_ char *dir = NULL;
+        Program *existing;
         ProgramUpload *u;
         int r;
 
         if (n_dependencies(p) > 0 && !m->config->program_image)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "dependencies: cannot be checked without ProgramImage (nothing is installed over the network).");
-        if (program_registry_find(m, c->uid, p->title) || title_is_uploading(c->uid, p->title))
-                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first.", p->title);
-        r = job_id_new(&p->id);
+        if (title_is_uploading(c->uid, p->title))
+                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "Program '%s' is being uploaded already; wait for that upload.", p->title);
+        existing = program_registry_find(m, c->uid, p->title);
+        if (existing && !replace)
+                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first, or replace it.", p->title);
+        r = existing ? (p->id = strdup(existing->id)) ? 0 : -ENOMEM : job_id_new(&p->id);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot generate a program id.");
+        r = program_layer_new(&p->layer);
+        if (r < 0)
+                return gw_error_set_errno(e, r, "Cannot generate a layer id.");
         p->uid = c->uid;
         p->gid = c->gid != (gid_t) -1 ? c->gid : (gid_t) 65534;
-        p->created_usec = now_realtime_usec();
+        p->created_usec = existing ? existing->created_usec : now_realtime_usec();
         if (programs_dir(m, &dir) < 0 || asprintf(&p->dir, "%s/%s", dir, p->id) < 0 ||
-            asprintf(&p->squashfs_path, "%s/" PROGRAM_SQUASHFS, p->dir) < 0)
+            asprintf(&p->squashfs_path, "%s/%s.squashfs", p->dir, p->layer) < 0)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
-        if (mkdir(p->dir, 0700) < 0)
+        if (!existing && mkdir(p->dir, 0700) < 0)
                 return gw_error_set_errno(e, -errno, "Cannot create the program's directory: %m");
 
         u = calloc(1, sizeof(ProgramUpload));
         if (!u) {
-                (void) rm_rf(p->dir);
+                if (!existing)
+                        (void) rm_rf(p->dir);
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         }
-        *u = (ProgramUpload) { .manager = m, .program = TAKE_PTR(p), .cb = cb, .userdata = userdata };
+        *u = (ProgramUpload) { .manager = m, .program = TAKE_PTR(p), .cb = cb, .userdata = userdata,
+                               .replacing = existing != NULL };
         if (asprintf(&u->artifact, "%s/" PROGRAM_ARTIFACT, u->program->dir) < 0) {
                 u->artifact = NULL;
                 upload_free(u);
@@ -445,11 +639,11 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
         return 0;
 }
 
-static bool program_in_use(Manager *m, const Program *p) {
+static bool program_in_use(Manager *m, const Program *p, const Job *except) {
         Job *j;
 
         HASHMAP_FOREACH(j, m->jobs)
-                if (j->program_id && streq(j->program_id, p->id) && !job_state_is_terminal(j->state))
+                if (j != except && j->program_id && streq(j->program_id, p->id) && !job_state_is_terminal(j->state))
                         return true;
         return false;
 }
@@ -458,7 +652,7 @@ int program_registry_remove(Manager *m, Program *p, GwError *e) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
-        if (program_in_use(m, p))
+        if (program_in_use(m, p, NULL))
                 return gw_error_set(e, GW_ERROR_CONFLICT, "Program '%s' has unfinished jobs; cancel them or wait.", p->title);
         r = db_prepare(m->db, "DELETE FROM programs WHERE id = ?", &st);
         if (r < 0)
@@ -468,10 +662,19 @@ int program_registry_remove(Manager *m, Program *p, GwError *e) {
                 return gw_error_set_errno(e, -EIO, "Database error while removing program '%s': %s", p->title,
                                           sqlite3_errmsg(m->db));
         hashmap_remove(m->programs, p->id);
+        /* its layers, current and earlier, wherever platforms keep copies */
+        p->old_layers = true;
+        program_collect_layers(m, p, NULL);
+        layer_remove_everywhere(m, p->layer);
         r = rm_rf(p->dir);
         if (r < 0)
                 log_warning_errno(r, "Cannot remove %s of program %s (it is removed at the next start): %m", p->dir, p->id);
+        program_mounts_sweep(m);
         log_info("Program '%s' (%s) of uid %u removed.", p->title, p->id, (unsigned) p->uid);
         program_free(p);
         return 0;
 }
+
+const PlatformLayerHooks program_layer_hooks = {
+        .foreach_layer = program_registry_foreach_layer,
+};

@@ -5,6 +5,7 @@
 
 #include "caller.h"
 #include "gw-error.h"
+#include "platform.h"
 #include "program.h"
 
 /* The program registry (docs/programs.md): users' uploaded programs. A program's directory
@@ -28,10 +29,22 @@ int program_registry_upload_dir(Manager *m, char **ret);
 
 /* Takes meta (a validated, unattached Program) and the artifact file (renamed into the
  * program's directory, or removed on failure). Returns 0 if cb will be called (with the program
- * or with NULL and an error), < 0 with e set if refused at once (the title exists: AlreadyExists). */
+ * or with NULL and an error), < 0 with e set if refused at once (the title exists and !replace,
+ * or an upload of it is under way: AlreadyExists). With replace, an upload of a title the caller
+ * has updates that program once the new squashfs is built (same id; jobs that run keep the layer
+ * they started with, removed once none of the program's jobs is unfinished). */
 typedef void (*ProgramUploaded)(Manager *m, Program *p, const GwError *e, void *userdata);
-int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path,
+int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path, bool replace,
                             ProgramUploaded cb, void *userdata, GwError *e);
+
+/* A program job ended (its platform let go of it): earlier layers nobody uses go. */
+void program_registry_job_ended(Manager *m, const Job *j);
+
+/* PlatformLayerHooks.foreach_layer: the current layer of every program, and earlier ones still
+ * kept for their jobs. */
+int program_registry_foreach_layer(Platform *pl, int (*fn)(Platform *pl, const char *layer, const char *squashfs_path, void *userdata),
+                                   void *userdata);
+extern const PlatformLayerHooks program_layer_hooks;
 
 /* Removes the row (committed first), then the directory. Conflict while one of its jobs has not
  * finished: it runs from the squashfs. */

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <sys/random.h>
+
 #include "job.h"
 #include "json-util.h"
 #include "program.h"
@@ -20,9 +22,34 @@ Program *program_free(Program *p) {
         free(p->description);
         free(p->version);
         free(p->dir);
+        free(p->layer);
         free(p->squashfs_path);
         free(p);
         return NULL;
+}
+
+int program_layer_new(char **ret) {
+        uint8_t b[32];
+        char *s;
+
+        if (getrandom(b, sizeof(b), 0) != sizeof(b))
+                return -errno ?: -EIO;
+        s = malloc(sizeof(b) * 2 + 1);
+        if (!s)
+                return -ENOMEM;
+        for (size_t i = 0; i < sizeof(b); i++)
+                snprintf(s + 2 * i, 3, "%02x", b[i]);
+        *ret = s;
+        return 0;
+}
+
+bool program_layer_is_valid(const char *layer) {
+        if (!layer || strlen(layer) != 64)
+                return false;
+        for (const char *p = layer; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                        return false;
+        return true;
 }
 
 bool program_title_is_valid(const char *title) {
@@ -194,6 +221,8 @@ json_object *program_spec_to_json(const Program *p) {
         json_object_object_add(o, "version", p->version ? json_object_new_string(p->version) : NULL);
         json_object_object_add(o, "size", json_object_new_int64((int64_t) p->size));
         json_object_object_add(o, "files", json_object_new_int64((int64_t) p->files));
+        if (p->layer)
+                json_object_object_add(o, "layer", json_object_new_string(p->layer));
         return o;
 }
 
@@ -211,6 +240,12 @@ int program_spec_apply(Program *p, json_object *spec, GwError *e) {
         p->entrypoint_executable = json_object_object_get_ex(spec, "entrypointExecutable", &v) && json_object_get_boolean(v);
         p->size = json_get_u64(spec, "size");
         p->files = json_get_u64(spec, "files");
+        if (json_object_object_get_ex(spec, "layer", &v)) {
+                if (!program_layer_is_valid(json_object_get_string(v)))
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "layer: expected 64 hex digits");
+                if (free_and_strdup(&p->layer, json_object_get_string(v)) < 0)
+                        return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        }
         return 0;
 }
 
@@ -220,6 +255,7 @@ json_object *program_to_json(const Program *p) {
 
         if (!o)
                 return NULL;
+        json_object_object_del(o, "layer");  /* where it is kept is ours */
         json_object_object_add(o, "title", json_object_new_string(p->title));
         json_object_object_add(o, "uid", json_object_new_int64(p->uid));
         json_object_object_add(o, "createdAt", json_object_new_string(format_timestamp_iso(buf, sizeof(buf), p->created_usec)));
@@ -311,9 +347,10 @@ int program_job_service(const Program *p, const Job *j, const char *image, Servi
         s->name = strdup("");
         s->image = strdup(image);
         s->program_layer = strdup(p->squashfs_path);
+        s->program_layer_id = strdup(p->layer);
         s->workdir = strdup(PROGRAM_MOUNT_POINT);
         s->command = calloc(3, sizeof(char *));
-        if (!s->name || !s->image || !s->program_layer || !s->workdir || !s->command)
+        if (!s->name || !s->image || !s->program_layer || !s->program_layer_id || !s->workdir || !s->command)
                 return -ENOMEM;
         /* Executable: as it is (its #! line decides); otherwise a Python file, as the serverless
          * gateway's entrypoints are. */

@@ -21,6 +21,9 @@ typedef struct Service Service;
 /* Arguments travel in the environment too (ENV_JOB_ARGUMENTS), where execve() takes at most
  * 128 KiB per string. */
 #define PROGRAM_ARGUMENTS_MAX (100 * 1024)
+/* A program's squashfs stays mounted this long after its last job on the local platform
+ * (program-mounts.h): the program's next job finds it mounted. */
+#define PROGRAM_MOUNT_LINGER_SEC 60
 
 /* A user's program (docs/programs.md): their code as a squashfs, run on ProgramImage. It belongs
  * to its uploader; the title is unique per user. */
@@ -43,11 +46,20 @@ typedef struct Program {
         uint64_t created_usec;
 
         char *dir;              /* STATE/programs/ID */
-        char *squashfs_path;    /* DIR/program.squashfs */
+        /* The upload's squashfs: each upload has its own (a re-upload replaces the program while
+         * its running jobs keep theirs), named by LAYER, 64 hex digits — also its name where a
+         * platform keeps copies (SSH nodes keep it beside their images, as LAYER.squashfs). */
+        char *layer;
+        char *squashfs_path;    /* DIR/LAYER.squashfs (DIR/program.squashfs before layers had ids) */
+        bool old_layers;        /* earlier uploads' layers may be left (after a re-upload, a restart) */
 } Program;
 
 Program *program_free(Program *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Program *, program_free);
+
+/* A new layer id (random), and whether a text is one. */
+int program_layer_new(char **ret);
+bool program_layer_is_valid(const char *layer);
 
 /* 1–64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool program_title_is_valid(const char *title);

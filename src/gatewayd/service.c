@@ -15,6 +15,7 @@ Service *service_free(Service *s) {
         strv_free(s->command);
         strv_free(s->env);
         free(s->program_layer);
+        free(s->program_layer_id);
         free(s->workdir);
         free(s->object_path);
         free(s->json);

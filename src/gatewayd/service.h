@@ -26,6 +26,7 @@ typedef struct Service {
         /* Only in the transient service a program's job runs as (program_job_service()): the
          * program's squashfs, mounted read-only at /program, and the working directory. */
         char *program_layer;
+        char *program_layer_id; /* its id (Program.layer): platforms that copy it name it so */
         char *workdir;
 
         uint64_t created_usec;

@@ -86,6 +86,9 @@ static void help(void) {
                "     --default-pids=N        pids limit when job.json sets none; 0: none\n"
                "                             (default: 4096)\n"
                "     --no-cgroups            Use rlimits only, even where cgroups are available\n"
+               "     --program-linger=SECONDS\n"
+               "                             Keep a program's squashfs mounted this long after its\n"
+               "                             last job, for the next one (default: 0)\n"
                "     --log-level=LEVEL       Worker diagnostics on stderr (default: info)\n"
                "\n"
                "BYTES take a K, M or G suffix (powers of 1024).\n"
@@ -141,6 +144,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 ARG_EVENTS_FD = 0x100, ARG_EVENTS_TIMEOUT, ARG_EVENTS_MAX, ARG_PID_FILE, ARG_RUNTIME_DIR, ARG_BWRAP, ARG_INIT,
                 ARG_RESULT_MAX, ARG_INTERIM_MAX, ARG_INTERIM_COUNT_MAX, ARG_LOG_MAX,
                 ARG_LOG_TAIL_LINES, ARG_KILL_GRACE, ARG_DEFAULT_PIDS, ARG_NO_CGROUPS, ARG_LOG_LEVEL,
+                ARG_PROGRAM_LINGER,
         };
         static const struct option options[] = {
                 { "help",              no_argument,       NULL, 'h' },
@@ -160,6 +164,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 { "default-pids",      required_argument, NULL, ARG_DEFAULT_PIDS },
                 { "no-cgroups",        no_argument,       NULL, ARG_NO_CGROUPS },
                 { "log-level",         required_argument, NULL, ARG_LOG_LEVEL },
+                { "program-linger",    required_argument, NULL, ARG_PROGRAM_LINGER },
                 {}
         };
         uint64_t v;
@@ -231,6 +236,10 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                         break;
                 case ARG_NO_CGROUPS:
                         a->runner.use_cgroups = false;
+                        break;
+                case ARG_PROGRAM_LINGER:
+                        r = parse_uint(optarg, 86400, &v);
+                        a->runner.program_linger_sec = (unsigned) v;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_parse_level(optarg);

@@ -709,7 +709,7 @@ static void runner_done(Runner *r) {
         if (r->mount)
                 (void) image_mount_release(r->mount);
         if (r->program_mount)
-                (void) image_mount_release(r->program_mount);
+                (void) image_mount_release_linger(r->program_mount, r->opts->program_linger_sec);
         strv_free(r->env);
         job_output_free(r->output);
 }

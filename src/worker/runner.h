@@ -21,6 +21,7 @@ typedef struct RunnerOptions {
         uint64_t kill_grace_usec;
         uint64_t default_pids;
         bool use_cgroups;
+        unsigned program_linger_sec;    /* a program's squashfs stays mounted this long after its last job */
 } RunnerOptions;
 
 typedef struct JobOutcome {

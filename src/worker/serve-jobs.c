@@ -215,6 +215,30 @@ static json_object *job_summary(Serve *s, const char *id, int dir_fd) {
 
 /* ---- start ---- */
 
+/* A program job's layer is named by id too (spec.program.id): gatewayd sends it like an image,
+ * into the image directory, and it becomes program.path here. */
+static int resolve_program_layer(Serve *s, json_object *req, json_object *job) {
+        _cleanup_free_ char *file = NULL, *path = NULL;
+        json_object *prog = json_get_typed(job, "program", json_type_object);
+        const char *layer;
+        struct stat st;
+
+        if (!prog || !json_object_object_get_ex(prog, "id", NULL))
+                return 0;
+        layer = json_get_string(prog, "id");
+        if (!serve_image_id_is_valid(layer))
+                return serve_send_error(s, req, "INVALID_JOB", "spec.program.id: expected 64 lowercase hex digits."), -EINVAL;
+        if (json_object_object_get_ex(prog, "path", NULL))
+                return serve_send_error(s, req, "INVALID_JOB", "spec.program: \"id\" or \"path\", not both."), -EINVAL;
+        if (asprintf(&file, "%s.squashfs", layer) < 0 || asprintf(&path, "%s/%s", s->args->image_dir, file) < 0)
+                return -ENOMEM;
+        if (fstatat(s->image_fd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                return serve_send_error(s, req, "PROGRAM_NOT_FOUND", "Program layer %s is not installed on this node.", layer), -ENOENT;
+        json_object_object_add(prog, "path", json_object_new_string(path));
+        json_object_object_del(prog, "id");
+        return 0;
+}
+
 /* job.json as the worker reads it, from the request's spec: the image is named by id and must be
  * in the image directory; everything else is the worker's schema, checked by its own parser. */
 static int build_job_json(Serve *s, json_object *req, const char *id, json_object **ret) {
@@ -253,6 +277,9 @@ static int build_job_json(Serve *s, json_object *req, const char *id, json_objec
                 json_object_object_add(image, "meta", json_object_get(meta));
         json_object_object_add(job, "image", TAKE_PTR(image));
         json_object_object_add(job, "id", json_object_new_string(id));
+        r = resolve_program_layer(s, req, job);
+        if (r < 0)
+                return r;
 
         r = job_spec_from_json(job, &spec, &error);
         if (r == -ENOMEM)
@@ -274,8 +301,9 @@ static int check_input(Serve *s, json_object *req, json_object **ret) {
         if (!json_object_is_type(input, json_type_object))
                 return serve_send_error(s, req, "BAD_REQUEST", "\"input\": expected an object."), -EINVAL;
         json_object_object_foreach(input, k, v) {
-                if (!streq(k, "data.json") && !streq(k, "params.json"))
-                        return serve_send_error(s, req, "BAD_REQUEST", "input.%.64s: unknown file (only data.json and params.json).", k), -EINVAL;
+                if (!streq(k, "data.json") && !streq(k, "params.json") && !streq(k, "arguments.json"))
+                        return serve_send_error(s, req, "BAD_REQUEST",
+                                                "input.%.64s: unknown file (only data.json, params.json and arguments.json).", k), -EINVAL;
                 if (!json_object_is_type(v, json_type_string))
                         return serve_send_error(s, req, "BAD_REQUEST", "input.%s: expected the file's text as a string.", k), -EINVAL;
                 if (json_object_get_string_len(v) > INPUT_MAX)

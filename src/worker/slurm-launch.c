@@ -156,12 +156,32 @@ static const char *child_name(const char *dir, const char *path) {
         return name;
 }
 
+/* path must be a root-owned regular file directly inside ImageDir: an image, or a program's
+ * layer (gatewayd puts both there). */
+static int check_in_image_dir(const LaunchConfig *c, const char *path, const char *what) {
+        _cleanup_close_ int image_root = -1, image = -1;
+        const char *image_name;
+        struct stat st;
+
+        image_name = child_name(c->image_dir, path);
+        if (!image_name)
+                return refuse("the %s %s is not a file directly inside %s", what, path, c->image_dir);
+        if (open_trusted_dir(c->image_dir, "image directory", &image_root) != 0)
+                return 1;
+        image = openat(image_root, image_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (image < 0)
+                return refuse("cannot open the %s %s: %s", what, path, strerror(errno));
+        if (fstat(image, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
+                return refuse("the %s %s must be a regular file owned by root", what, path);
+        return 0;
+}
+
 static int check_job(const LaunchConfig *c, const char *spool, uid_t caller) {
-        _cleanup_close_ int spool_root = -1, job = -1, job_json = -1, image_root = -1, image = -1;
+        _cleanup_close_ int spool_root = -1, job = -1, job_json = -1;
         _cleanup_(json_object_putp) json_object *spec = NULL;
         _cleanup_free_ char *text = NULL;
-        const char *name, *image_path, *image_name, *reason = NULL;
-        json_object *image_o, *uid_o;
+        const char *name, *image_path, *reason = NULL;
+        json_object *image_o, *uid_o, *program_o;
         struct stat st;
         size_t offset;
         ssize_t n;
@@ -207,16 +227,17 @@ static int check_job(const LaunchConfig *c, const char *spool, uid_t caller) {
         image_path = json_get_string(image_o, "path");
         if (!image_path)
                 return refuse("%s/job.json names no image.path", spool);
-        image_name = child_name(c->image_dir, image_path);
-        if (!image_name)
-                return refuse("the image %s is not a file directly inside %s", image_path, c->image_dir);
-        if (open_trusted_dir(c->image_dir, "image directory", &image_root) != 0)
+        if (check_in_image_dir(c, image_path, "image") != 0)
                 return 1;
-        image = openat(image_root, image_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-        if (image < 0)
-                return refuse("cannot open the image %s: %s", image_path, strerror(errno));
-        if (fstat(image, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0)
-                return refuse("the image %s must be a regular file owned by root", image_path);
+        /* A program job's layer (docs/programs.md) is mounted too: the same rule. */
+        if (json_object_object_get_ex(spec, "program", &program_o) && !json_object_is_type(program_o, json_type_null)) {
+                const char *program_path = json_get_string(json_get_typed(spec, "program", json_type_object), "path");
+
+                if (!program_path)
+                        return refuse("%s/job.json names a program without program.path", spool);
+                if (check_in_image_dir(c, program_path, "program layer") != 0)
+                        return 1;
+        }
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "log.h"
 #include "macro.h"
@@ -168,12 +169,74 @@ static int do_mount(int image_fd, const char *image_path, const char *root) {
         return 0;
 }
 
+static uint64_t boottime_sec(void) {
+        struct timespec ts;
+
+        return clock_gettime(CLOCK_BOOTTIME, &ts) < 0 ? 0 : (uint64_t) ts.tv_sec;
+}
+
+static int entry_file(const char *entry, const char *name, char **ret) {
+        return asprintf(ret, "%s/%s", entry, name) < 0 ? -ENOMEM : 0;
+}
+
+static int write_entry_file(const char *entry, const char *name, const char *text) {
+        _cleanup_free_ char *p = NULL, *tmp = NULL;
+        FILE *f;
+
+        if (entry_file(entry, name, &p) < 0 || asprintf(&tmp, "%s.tmp", p) < 0)
+                return -ENOMEM;
+        f = fopen(tmp, "we");
+        if (!f)
+                return -errno;
+        fputs(text, f);
+        if (fclose(f) != 0 || rename(tmp, p) < 0) {
+                int r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+static int read_entry_file(const char *entry, const char *name, char *buf, size_t size) {
+        _cleanup_free_ char *p = NULL;
+        FILE *f;
+        size_t n;
+
+        if (entry_file(entry, name, &p) < 0)
+                return -ENOMEM;
+        f = fopen(p, "re");
+        if (!f)
+                return -errno;
+        n = fread(buf, 1, size - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        return 0;
+}
+
+/* A lingering entry to keep: its time is not up, and its source still is the file it mounted
+ * (the entry's name is the file's device and inode). */
+static bool entry_lingers(const char *entry) {
+        char until[32], source[4096], key[64];
+        unsigned long long t;
+        struct stat st;
+        const char *name = strrchr(entry, '/');
+
+        if (read_entry_file(entry, "linger", until, sizeof(until)) < 0 || sscanf(until, "%llu", &t) != 1 ||
+            boottime_sec() >= t)
+                return false;
+        if (read_entry_file(entry, "source", source, sizeof(source)) < 0 || stat(source, &st) < 0 || !name)
+                return false;
+        snprintf(key, sizeof(key), "%llx-%llx", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+        return streq(name + 1, key);
+}
+
 /* Unmounts RUNTIME_DIR/images/KEY (entry) and removes its directories. */
 static int unmount_entry(const char *entry) {
-        _cleanup_free_ char *root = NULL, *refs = NULL;
+        _cleanup_free_ char *root = NULL, *refs = NULL, *linger = NULL, *source = NULL;
         int r = 0;
 
-        if (asprintf(&root, "%s/root", entry) < 0 || asprintf(&refs, "%s/refs", entry) < 0)
+        if (asprintf(&root, "%s/root", entry) < 0 || asprintf(&refs, "%s/refs", entry) < 0 ||
+            entry_file(entry, "linger", &linger) < 0 || entry_file(entry, "source", &source) < 0)
                 return -ENOMEM;
         if (is_mount_point(root, entry) && umount2(root, UMOUNT_NOFOLLOW) < 0) {
                 /* A process outside our control (an admin's shell) keeps it busy: detach, the
@@ -182,6 +245,8 @@ static int unmount_entry(const char *entry) {
                         r = log_error_errno(errno, "Cannot unmount %s: %m", root);
         }
         if (r >= 0) {
+                (void) unlink(linger);
+                (void) unlink(source);
                 (void) rmdir(root);
                 (void) rmdir(refs);
                 (void) rmdir(entry);
@@ -194,18 +259,20 @@ static int unmount_and_remove(ImageMount *m) {
 }
 
 /* Mounts of other images whose users all died (workers killed outright) are unmounted by
- * whichever worker comes next, so a leaked mount lives at most until the next job. Called with
- * the lock held. */
-static void sweep_stale(const char *runtime_dir, const char *skip_entry) {
+ * whichever worker comes next, so a leaked mount lives at most until the next job; so are
+ * lingering ones whose time is up (all: every one without users). Called with the lock held.
+ * Returns how many entries without users still linger. */
+static int sweep_stale(const char *runtime_dir, const char *skip_entry, bool all) {
         _cleanup_free_ char *images = NULL;
         struct dirent *de;
+        int lingering = 0;
         DIR *d;
 
         if (asprintf(&images, "%s/images", runtime_dir) < 0)
-                return;
+                return -ENOMEM;
         d = opendir(images);
         if (!d)
-                return;
+                return 0;
         while ((de = readdir(d))) {
                 _cleanup_free_ char *entry = NULL, *refs = NULL;
 
@@ -215,10 +282,15 @@ static void sweep_stale(const char *runtime_dir, const char *skip_entry) {
                         continue;
                 if ((skip_entry && streq(entry, skip_entry)) || prune_refs(refs) != 0)
                         continue;
+                if (!all && entry_lingers(entry)) {
+                        lingering++;
+                        continue;
+                }
                 log_debug("Unmounting %s, whose users are gone.", entry);
                 (void) unmount_entry(entry);
         }
         closedir(d);
+        return lingering;
 }
 
 static int make_paths(ImageMount *m, const char *runtime_dir, const struct stat *st) {
@@ -292,10 +364,14 @@ int image_mount_acquire(const char *runtime_dir, const char *image_path, ImageMo
                 goto error;
         }
 
-        sweep_stale(runtime_dir, m->entry);
+        (void) sweep_stale(runtime_dir, m->entry, false);
         r = prune_refs(m->refs);
-        if (r >= 0 && !is_mount_point(m->root, m->entry))
+        if (r >= 0 && !is_mount_point(m->root, m->entry)) {
                 r = do_mount(image_fd, image_path, m->root);
+                /* what a lingering mount is checked against (image_path is absolute) */
+                if (r >= 0)
+                        (void) write_entry_file(m->entry, "source", image_path);
+        }
         if (r >= 0) {
                 r = create_ref(m->ref);
                 if (r < 0)
@@ -314,7 +390,7 @@ error:
         return r;
 }
 
-int image_mount_release(ImageMount *m) {
+int image_mount_release_linger(ImageMount *m, unsigned linger_sec) {
         _cleanup_close_ int lock_fd = -1;
         int r = 0, live;
 
@@ -326,10 +402,35 @@ int image_mount_release(ImageMount *m) {
         else {
                 (void) unlink(m->ref);
                 live = prune_refs(m->refs);
-                if (live == 0)
+                if (live == 0 && linger_sec > 0) {
+                        char until[32];
+
+                        snprintf(until, sizeof(until), "%llu\n", (unsigned long long) (boottime_sec() + linger_sec));
+                        r = write_entry_file(m->entry, "linger", until);
+                        if (r < 0 || !entry_lingers(m->entry))
+                                r = unmount_and_remove(m);  /* cannot linger: as ever */
+                } else if (live == 0)
                         r = unmount_and_remove(m);
-                sweep_stale(m->runtime_dir, m->entry);
+                (void) sweep_stale(m->runtime_dir, m->entry, false);
         }
         image_mount_free(m);
         return r;
+}
+
+int image_mount_release(ImageMount *m) {
+        return image_mount_release_linger(m, 0);
+}
+
+int image_mounts_sweep(const char *runtime_dir, bool all) {
+        _cleanup_close_ int lock_fd = -1;
+        _cleanup_free_ char *images = NULL;
+
+        if (asprintf(&images, "%s/images", runtime_dir) < 0)
+                return -ENOMEM;
+        if (access(images, F_OK) < 0)
+                return 0;  /* no job ever mounted anything here */
+        lock_fd = take_lock(runtime_dir);
+        if (lock_fd < 0)
+                return log_error_errno(lock_fd, "Cannot lock %s/lock: %m", runtime_dir);
+        return sweep_stale(runtime_dir, NULL, all);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
+
 /* Read-only loop mounts of image squashfs files, shared by concurrent jobs of one image.
  *
  *   RUNTIME_DIR/lock                     flock()ed around every acquire/release
@@ -13,13 +15,29 @@
  * with SIGKILL leaves a stale file that the next acquire or release prunes (for any image, not
  * just its own), so a mount is never leaked for good. The last release unmounts and removes the
  * directories. Mounts are ro,nosuid,nodev on a loop device set up with LOOP_CONFIGURE and
- * autoclear. */
+ * autoclear.
+ *
+ * A program's squashfs serves job after job of the same program: its last user may let the mount
+ * linger (image_mount_release_linger()), so that the next job finds it mounted. Such an entry has
+ *
+ *   RUNTIME_DIR/images/DEV-INO/linger    until when (CLOCK_BOOTTIME seconds)
+ *   RUNTIME_DIR/images/DEV-INO/source    the file's path, as mounted
+ *
+ * and is unmounted, once it has no users, by whoever sweeps after that time (any acquire or
+ * release, or gatewayd's image_mounts_sweep()) — or at once when its source path no longer
+ * names that file (removed, or a new upload in its place). While mounted, the loop device holds
+ * the file, so its inode number cannot be reused by another file. */
 
 typedef struct ImageMount ImageMount;
 
 int image_mount_acquire(const char *runtime_dir, const char *image_path, ImageMount **ret);
 /* Drops this process's reference; unmounts if it was the last. Frees m. */
 int image_mount_release(ImageMount *m);
+/* The same, but the last reference leaves the mount for linger_sec more (0: as release). */
+int image_mount_release_linger(ImageMount *m, unsigned linger_sec);
+/* Unmounts every entry without users whose lingering is over or whose source is gone — with
+ * all, every entry without users (gatewayd's shutdown). Returns how many still linger. */
+int image_mounts_sweep(const char *runtime_dir, bool all);
 const char *image_mount_root(const ImageMount *m);
 /* Why the last image_mount_acquire() failed, as a sentence naming the file. */
 const char *image_mount_last_error(void);

@@ -95,6 +95,7 @@ class SlurmPlatformBase(StackTestCase):
                     "slurm": {"url": "unix:" + cls.cluster.rest_socket, **cls.slurm_auth(),
                               "spoolDir": cls.spool_root, "launcher": cls.launcher, **cls.extra_slurm}}},
                 "DefaultPlatform": "cluster",
+                "ProgramImage": cls.image_ref,
                 **cls.extra_config,
             }
             super().setUpClass()
@@ -249,6 +250,47 @@ class SlurmPlatformTest(SlurmPlatformBase):
         # the step's last writes raced with the removal; nothing announces it)
         procs.wait_for(lambda: not os.path.exists(os.path.join(self.spool_root, job["id"])), timeout=15,
                        what="the Slurm spool to be removed")
+
+    def test_program_runs_through_slurm(self):
+        """A user's program on the Slurm platform: its squashfs is put into the platform's image
+        directory at upload (the nodes share it; the launcher mounts nothing from elsewhere), the
+        job runs as its owner with the program at /program and its arguments both ways; another
+        user gets 404; removing the program removes the copy."""
+        import io
+        import tarfile
+        import urllib.parse
+        script = ('#!/bin/sh\necho "program as $(id -u)"\n'
+                  'echo "PlanQK:Job:Result: {\\"uid\\": $(id -u), \\"args\\": $ENV_JOB_ARGUMENTS, '
+                  '\\"file\\": $(cat /var/input/arguments.json), \\"own\\": \\"$(cat /program/own.txt)\\"}"\n')
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            for name, data, mode in (("run.sh", script, 0o755), ("own.txt", "mine", 0o644)):
+                ti = tarfile.TarInfo(name)
+                ti.mode, ti.size = mode, len(data)
+                t.addfile(ti, io.BytesIO(data.encode()))
+        title = f"slurm-prog-{os.getpid() % 10000}"
+        before = set(os.listdir(self.image_dir))
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh"}),
+                         buf.getvalue(), as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        (layer,) = set(os.listdir(self.image_dir)) - before
+        self.assertTrue(layer.endswith(".squashfs"), layer)
+        self.assertEqual(os.stat(os.path.join(self.image_dir, layer)).st_uid, 0)
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"arguments": {"n": 5}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        done = self.wait_status(jid, TERMINAL)
+        log = self.gw.http("GET", f"/v1/jobs/{jid}/log", as_user=users.USER).body
+        self.assertEqual(done["status"], "SUCCEEDED", log)
+        self.assertEqual(self.result(jid), {"uid": self.uids[users.USER], "args": {"n": 5}, "file": {"n": 5}, "own": "mine"})
+        self.assertIn(f"gatewayd-{jid}", [j["name"] for j in self.slurm_jobs_named(f"gatewayd-{jid}")])
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {}, as_user=users.OTHER)
+        self.assertEqual(r.status, 404, r.body)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.OTHER).status, 404)
+        r = self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER)
+        self.assertEqual(r.status, 204, r.body)
+        self.assertNotIn(layer, os.listdir(self.image_dir))
 
     def test_platform_shows_the_cluster(self):
         # GET /v1/platforms/cluster: the cluster's state from slurmrestd (ping, partitions,

@@ -4,13 +4,17 @@ sshd processes on 127.0.0.1 with the forced command `gateway-worker connect` in 
 native API as the user sees it. The image reaches a node over SFTP the first time a job needs it
 there. Faults: the SSH connection killed mid-job, gatewayd killed with SIGKILL mid-job, a node
 gone for longer than NodeLostTimeout, a node whose host key does not match."""
+import glob
 import hashlib
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tarfile
 import unittest
+import urllib.parse
 
 from harness import images, procs, sshnode, users
 from harness.registry import Registry
@@ -24,6 +28,26 @@ ECHO = ('cat /var/input/data.json; echo; echo "to stderr" >&2; '
 SLEEP = ('s=$(sed -n \'s/.*"sleep": *\\([0-9]*\\).*/\\1/p\' /var/input/params.json); '
          'echo "sleeping ${s:-60}"; sleep "${s:-60}"; echo "PlanQK:Job:InterimResult: {\\"woke\\": true}"; '
          'echo "PlanQK:Job:Result: {\\"slept\\": ${s:-60}}"')
+# A program (an executable entrypoint: the base image is busybox): its arguments both ways, a
+# file of its own, and which upload it is.
+PROGRAM_SH = """#!/bin/sh
+echo "program {version} on the node"
+sleep "${{PSLEEP:-0}}"
+echo "PlanQK:Job:Result: {{\\"version\\": {version}, \\"args\\": $ENV_JOB_ARGUMENTS, \\"file\\": $(cat /var/input/arguments.json), \\"own\\": \\"$(cat /program/data.txt)\\"}}"
+"""
+
+
+def program_tar(version):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data, mode in (("run.sh", PROGRAM_SH.format(version=version), 0o755),
+                                 ("data.txt", f"data of {version}\n", 0o644)):
+            ti = tarfile.TarInfo(name)
+            ti.mode, ti.size = mode, len(data.encode())
+            t.addfile(ti, io.BytesIO(data.encode()))
+    return buf.getvalue()
+
+
 # Leaves result files in $OUTPUT_DIRECTORY (and a link that must not come back).
 FILES = ('o="$OUTPUT_DIRECTORY"; printf "hello\\n" > "$o/hello.txt"; /bin/busybox head -c 200000 /dev/urandom > "$o/r.bin"; '
          '/bin/busybox ln -s /etc/shadow "$o/shadow"; '
@@ -114,6 +138,7 @@ class RemoteBase(StackTestCase):
                 "JobsPerUser": 6,
                 "MaxClusters": 6,
                 "NodeLostTimeout": cls.node_lost_timeout,
+                "ProgramImage": f"{host}/busybox:1.0",
             }
             super().setUpClass()
             if not cls.wrong_host_key:
@@ -246,6 +271,102 @@ class RemotePlatform(RemoteBase):
         self.assertEqual(self.gw.http("GET", base + "/result/hello.txt", as_user=users.USER).raw, b"hello\n")
         self.assertEqual(self.gw.http("GET", base + "/result/shadow", as_user=users.USER).status, 404)
         self.assertIn("Result file 'shadow' not kept: it is a symbolic link", self.log(jid))
+
+    def program_layers(self):
+        """The squashfs files of this gatewayd's programs (one per upload still kept)."""
+        return {os.path.basename(p)[:-len(".squashfs")]
+                for p in glob.glob(os.path.join(self.gw.state_dir, "programs", "*", "*.squashfs"))}
+
+    def upload_program(self, title, version, replace=False):
+        q = {"title": title, "entrypoint": "run.sh", "arguments": json.dumps({"n": 1})}
+        if replace:
+            q["replace"] = "true"
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), program_tar(version),
+                         as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        return r
+
+    def run_program(self, title, arguments, env=None):
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"arguments": arguments, "env": env or {}},
+                         as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        return r.json["id"]
+
+    def test_program_runs_on_node(self):
+        """A program uploaded for an SSH-node platform: its squashfs goes to every node at upload
+        (like an image's TRANSFER, by its layer id), its job runs on a node with the program at
+        /program and its arguments both ways, result and log come back; another user gets 404.
+        A node without the layer (wiped here) gets it with the job. Removal removes it from the
+        nodes."""
+        title = f"pssh-prog-{os.getpid() % 10000}"
+        before = self.program_layers()
+        self.upload_program(title, 1)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        (layer,) = self.program_layers() - before
+        for n in self.nodes:
+            procs.wait_for(lambda: f"{layer}.squashfs" in os.listdir(n.images), timeout=30,
+                           what=f"program layer {layer} on node {n.name}")
+        jid = self.run_program(title, {"n": 2})
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", (j, self.log(jid)))
+        self.assertEqual(j.get("program"), title)
+        self.assertIn(self.node_of(jid), self.nodes)
+        r = self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER)
+        self.assertEqual(r.json, {"version": 1, "args": {"n": 2}, "file": {"n": 2}, "own": "data of 1"})
+        self.assertIn("program 1 on the node", self.log(jid))
+        # the serverless view of the same job
+        r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
+        self.assertEqual((r.status, json.loads(r.json["result"])["version"]), (200, 1), r.body)
+
+        # someone else's program does not exist for them
+        for method, path in (("GET", f"/v1/programs/{title}"), ("POST", f"/v1/programs/{title}/run")):
+            r = self.gw.http(method, path, {} if method == "POST" else None, as_user=users.OTHER)
+            self.assertEqual(r.status, 404, r.body)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}", as_user=users.OTHER).status, 404)
+
+        # nodes that lack it (as a node added later would): the job brings it along
+        for n in self.nodes:
+            os.unlink(os.path.join(n.images, f"{layer}.squashfs"))
+        jid = self.run_program(title, {"n": 3})
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json["args"], {"n": 3})
+        self.assertIn(f"{layer}.squashfs", os.listdir(self.node_of(jid).images))
+
+        r = self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER)
+        self.assertEqual(r.status, 204, r.body)
+        for n in self.nodes:
+            procs.wait_for(lambda: f"{layer}.squashfs" not in os.listdir(n.images), timeout=15,
+                           what=f"program layer {layer} removed from node {n.name}")
+
+    def test_program_reupload_on_nodes(self):
+        """Uploading a title again with replace=true: new jobs run the new code on the nodes,
+        the job that runs keeps the upload it started with, whose layer goes (here and on the
+        nodes) once it has ended."""
+        title = f"pssh-re-{os.getpid() % 10000}"
+        before = self.program_layers()
+        self.upload_program(title, 1)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        (old,) = self.program_layers() - before
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh"}),
+                         program_tar(2), as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 409, r.body)
+        # an old job that is still running (it reads its own file after a while) when the new upload lands
+        a = self.run_program(title, {"n": 1}, env={"PSLEEP": "2"})
+        self.wait_log(a, "program 1 on the node")
+        self.upload_program(title, 2, replace=True)
+        self.assertEqual(len(self.program_layers() - before - {old}), 1, self.program_layers())
+        self.assertIn(old, self.program_layers())   # its job runs
+        b = self.run_program(title, {"n": 2})
+        self.assertEqual(self.wait_status(a, TERMINAL)["status"], "SUCCEEDED", self.log(a))
+        self.assertEqual(self.wait_status(b, TERMINAL)["status"], "SUCCEEDED", self.log(b))
+        ra, rb = (self.gw.http("GET", f"/v1/jobs/{x}/result", as_user=users.USER) for x in (a, b))
+        self.assertEqual((ra.json["version"], ra.json["own"]), (1, "data of 1"), ra.body)
+        self.assertEqual((rb.json["version"], rb.json["own"]), (2, "data of 2"), rb.body)
+        # the old upload is no longer used: gone here and from the nodes
+        procs.wait_for(lambda: old not in self.program_layers(), timeout=15, what="the old layer removed")
+        for n in self.nodes:
+            procs.wait_for(lambda: f"{old}.squashfs" not in os.listdir(n.images), timeout=15,
+                           what=f"old layer removed from node {n.name}")
 
     def test_pull_transfers_to_every_node(self):
         """A pull for the remote platform: converted here, then (TRANSFER) the squashfs and a
@@ -468,11 +589,22 @@ class RemoteNodeLost(RemoteBase):
         self.assertEqual(self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER).json["status"], "READY")
         self.assertIn(f"{image_id}.meta", os.listdir(kept.images))
         self.assertNotIn(f"{image_id}.meta", os.listdir(lost.images))
+        # ... and so does a program uploaded meanwhile
+        title = f"pssh-away-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh"}),
+                         program_tar(1), as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        (layer,) = [os.path.basename(p) for p in glob.glob(os.path.join(self.gw.state_dir, "programs", "*", "*.squashfs"))]
+        procs.wait_for(lambda: layer in os.listdir(kept.images), timeout=30, what="the program layer on the node that is up")
+        self.assertNotIn(layer, os.listdir(lost.images))
         # The lost node comes back: the job gatewayd gave up on is stopped there, not finished,
-        # and the node is brought up to date with the image.
+        # and the node is brought up to date with the image and the program.
         self.restart_sshd(lost)
         procs.wait_for(lambda: f"{image_id}.meta" in os.listdir(lost.images), timeout=30,
                        what="the image to reach the node that came back")
+        procs.wait_for(lambda: layer in os.listdir(lost.images), timeout=30,
+                       what="the program layer to reach the node that came back")
         # (It would sleep for a minute: gone within 30 s, it was stopped, then removed.)
         self.assertIsNotNone(worker)
         self.wait_gone_on_node(lost, second)

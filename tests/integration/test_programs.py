@@ -295,7 +295,8 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(titles, ["hello"])
         # the upload is gone; only the squashfs is kept
         (pid,) = self.program_dirs()
-        self.assertEqual(os.listdir(os.path.join(self.programs_dir(), pid)), ["program.squashfs"])
+        (kept,) = os.listdir(os.path.join(self.programs_dir(), pid))
+        self.assertRegex(kept, r"^[0-9a-f]{64}\.squashfs$")   # this upload's layer
         self.assertEqual(os.listdir(os.path.join(self.programs_dir(), ".uploads")), [])
 
         job = self.run_program("hello", {"arguments": {"n": 2}}).json
@@ -327,6 +328,78 @@ class ProgramsTest(StackTestCase):
         done = self.wait_status(job["id"])
         self.assertEqual(done["status"], "FAILED")
         self.assertIn("SyntaxError", self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body)
+
+    def test_upload_again_with_replace(self):
+        """The native upload keeps a title until it is removed (409), unless it asks to replace
+        it (replace=true): the program keeps its id, a job that runs keeps the upload it started
+        with, the next run runs the new one."""
+        self.upload("versions", tar_of([{"name": "run.sh", "data": SLEEP_SH.replace("sleep 60", "sleep 2; echo v1 $(cat /program/own)"),
+                                         "mode": 0o755}, {"name": "own", "data": "old"}]), entrypoint="run.sh")
+        first = self.gw.http("GET", "/v1/programs/versions", as_user=users.USER).json
+        old = self.run_program("versions").json["id"]
+        self.wait_status(old, ("RUNNING",))
+        v2 = tar_of([{"name": "run.sh", "data": RUN_SH, "mode": 0o755}])
+        self.assertError(self.upload("versions", v2, entrypoint="run.sh", status=409), 409, "AlreadyExists", "replace")
+        self.assertError(self.upload("versions", v2, entrypoint="run.sh", status=400, replace="maybe"), 400,
+                         "InvalidArgument", "replace")
+        p = self.upload("versions", v2, entrypoint="run.sh", arguments={"d": 2}, replace="true").json
+        self.assertEqual((p["createdAt"], p["arguments"]), (first["createdAt"], {"d": 2}))
+        new = self.run_program("versions").json["id"]
+        self.assertEqual(self.wait_status(old)["status"], "SUCCEEDED")
+        self.assertIn("v1 old", self.gw.http("GET", f"/v1/jobs/{old}/log", as_user=users.USER).body)
+        self.assertEqual(self.wait_status(new)["status"], "SUCCEEDED")
+        self.assertEqual(self.result(new), {"shell": True, "args": {"d": 2}})
+
+    def program_mounts(self):
+        """{squashfs path: mount point} of the workers' shared mounts that name their source
+        (the lingering kind: programs' squashfs files)."""
+        from harness import rootfs
+        images = os.path.join(self.gw.runtime_dir, "worker", "images")
+        mounted = set(rootfs.mounts_under(images))
+        found = {}
+        for entry in (os.listdir(images) if os.path.isdir(images) else []):
+            try:
+                with open(os.path.join(images, entry, "source")) as f:
+                    source = f.read()
+            except FileNotFoundError:
+                continue
+            root = os.path.realpath(os.path.join(images, entry, "root"))
+            if root in mounted:
+                found[source] = root
+        return found
+
+    def test_program_mount_lingers(self):
+        """A program's squashfs stays mounted after its job (the next job finds it mounted: the
+        same mount); a re-upload unmounts the replaced one at once, removal the current one, and
+        a stopped gatewayd leaves nothing mounted."""
+        self.upload("lingering", tar_of([{"name": "run.sh", "data": RUN_SH, "mode": 0o755}]), entrypoint="run.sh")
+        for _ in range(2):
+            job = self.run_program("lingering").json["id"]
+            self.assertEqual(self.wait_status(job)["status"], "SUCCEEDED")
+            mounts = self.program_mounts()
+            (first,) = [x for x in mounts if "/programs/" in x]
+            self.assertTrue(os.path.exists(first))
+        self.upload("lingering", tar_of([{"name": "run.sh", "data": RUN_SH.replace("true", "false"), "mode": 0o755}]),
+                    entrypoint="run.sh", replace="true")
+        self.assertNotIn(first, self.program_mounts())     # replaced, no job on it: unmounted
+        job = self.run_program("lingering").json["id"]
+        self.assertEqual(self.wait_status(job)["status"], "SUCCEEDED")
+        self.assertEqual(self.result(job)["shell"], False)
+        (second,) = [x for x in self.program_mounts() if "/programs/" in x]
+        self.assertNotEqual(first, second)
+        self.assertEqual(self.gw.http("DELETE", "/v1/programs/lingering", as_user=users.USER).status, 204)
+        self.assertEqual([x for x in self.program_mounts() if "/programs/" in x], [])
+        # a stopped gatewayd leaves no lingering mount behind
+        self.upload("lingering2", tar_of([{"name": "run.sh", "data": RUN_SH, "mode": 0o755}]), entrypoint="run.sh")
+        job = self.run_program("lingering2").json["id"]
+        self.assertEqual(self.wait_status(job)["status"], "SUCCEEDED")
+        self.assertTrue([x for x in self.program_mounts() if "/programs/" in x])
+        from harness import rootfs
+        self.gw.stop_daemon()
+        try:
+            self.assertEqual(rootfs.mounts_under(self.gw.runtime_dir), [])
+        finally:
+            self.gw.start()
 
     def job_token(self, job_id):
         """The token gatewayd mints for a job: HMAC-SHA256 over the job id (docs/programs.md)."""
@@ -618,6 +691,13 @@ class ProgramsTest(StackTestCase):
                                as_user=users.USER)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.addCleanup(self.remove_quietly, "ctlprog", users.USER)
+        # the title is taken, unless the upload replaces it
+        r = self.gw.gatewayctl("program", "upload", src, "--entrypoint=main.py", as_user=users.USER)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("replace", r.stderr)
+        r = self.gw.gatewayctl("program", "upload", src, "--entrypoint=main.py", "--arg=name=ctl", "--arg=n=1",
+                               "--replace", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
         r = self.gw.gatewayctl("program", "list", as_user=users.USER)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"(?m)^ctlprog\s+main\.py")

@@ -5,6 +5,7 @@ gatewayd tokens (http.client) and over the unix socket with peer credentials. Co
 poll → result → logs → stop, the paginated job list and its filters, the statuses, another user's
 programs and jobs (404), bad uploads (no artifact, a huge field, a malformed boundary, a hostile
 tar) with {"message"} errors, and the ActiveJobsPerUser limit as the gateway's 429."""
+import glob
 import http.client
 import json
 import os
@@ -296,9 +297,49 @@ class ServerlessApiTest(StackTestCase):
         r = self.gw.http("GET", "/api/v1/programs/get_by_title/local", as_user=users.OTHER)
         self.assertEqual(r.status, 404, r.body)
         self.assertEqual(list(r.json), ["message"])
-        # the title is taken: the native upload's 409, in the gateway's error shape
+        # the title is the caller's: uploading it again updates it, as in the gateway
         r = self.gw.http("POST", "/api/v1/programs/upload/", body, as_user=users.USER, content_type=ct)
-        self.assertEqual((r.status, list(r.json)), (409, ["message"]), r.body)
+        self.assertEqual(r.status, 200, r.body)
+
+    def test_upload_again_replaces(self):
+        """An upload of a title the caller has updates that program (entrypoint, arguments, env,
+        artifact): a job that runs keeps the upload it started with, later runs (one queued
+        behind it included: JobsPerUser 1) run the new one, and the earlier upload's squashfs
+        goes once no job of the program is unfinished. Another user's upload of the same title
+        is a program of their own."""
+        old_py = ("import json, os, time\ntime.sleep(float(os.environ['WAIT']))\n"
+                  "print('PlanQK:Job:Result: ' + json.dumps({'v': 1, 'own': open('/program/own.txt').read(),"
+                  " 'args': json.loads(os.environ['ENV_JOB_ARGUMENTS']), 'new': os.environ.get('NEW')}))\n")
+        new_py = old_py.replace("'v': 1", "'v': 2")
+        squashfs = lambda: sorted(glob.glob(os.path.join(self.gw.state_dir, "programs", "*", "*.squashfs")))
+        before = squashfs()
+        r = self.upload("again", {"artifact": ("a.tar", tar_of([{"name": "main.py", "data": old_py},
+                                                                 {"name": "own.txt", "data": "old"}], compress=False))},
+                        arguments='{"a": 1}', env_vars='{"WAIT": "2"}')
+        first = self.api("GET", "programs/get_by_title/again").json
+        (old_layer,) = set(squashfs()) - set(before)
+        a = self.run_program("again").json["id"]
+        self.wait_status(a, ("RUNNING",))
+        r = self.upload("again", {"artifact": ("b.tar", tar_of([{"name": "new.py", "data": new_py},
+                                                                 {"name": "own.txt", "data": "new"}], compress=False))},
+                        entrypoint="new.py", arguments='{"b": 2}', env_vars='{"WAIT": "0", "NEW": "yes"}')
+        self.assertEqual((r.json["id"], r.json["title"], r.json["entrypoint"]), (first["id"], "again", "new.py"), r.body)
+        self.assertEqual(self.api("GET", "programs/get_by_title/again").json["entrypoint"], "new.py")
+        self.assertEqual([p["title"] for p in self.api("GET", "programs/").json].count("again"), 1)
+        self.assertIn(old_layer, squashfs())   # its job runs
+        b = self.run_program("again").json["id"]
+        results = {}
+        for job in (a, b):
+            self.assertEqual(self.wait_status(job)["status"], "SUCCEEDED")
+            results[job] = json.loads(self.api("GET", f"jobs/{job}/result/").json["result"])
+        self.assertEqual(results[a], {"v": 1, "own": "old", "args": {"a": 1}, "new": None})
+        self.assertEqual(results[b], {"v": 2, "own": "new", "args": {"b": 2}, "new": "yes"})
+        procs.wait_for(lambda: old_layer not in squashfs(), timeout=10, what="the earlier upload's squashfs removed")
+        self.assertEqual(len(set(squashfs()) - set(before)), 1, squashfs())
+        # the same title for someone else: their own program
+        r = self.upload("again", self.artifact(), user=users.OTHER)
+        self.assertNotEqual(r.json["id"], first["id"])
+        self.assertEqual(self.api("GET", "programs/get_by_title/again").json["entrypoint"], "new.py")
 
     def test_bad_uploads(self):
         art = self.artifact()

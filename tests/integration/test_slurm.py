@@ -351,7 +351,7 @@ class Launcher(SlurmTestCase):
             super().tearDownClass()
         assert left == [], f"mounts left behind: {left}"
 
-    def job(self, owner=users.USER, image=None, command="id -u; echo 'PlanQK:Job:Result: {\"ok\":true}'"):
+    def job(self, owner=users.USER, image=None, command="id -u; echo 'PlanQK:Job:Result: {\"ok\":true}'", program=None):
         """A spool as gatewayd prepares it: root's, job.json root's, a slurm/ dir of the owner for
         Slurm's output (slurmstepd writes it as the user)."""
         type(self).n += 1
@@ -360,9 +360,12 @@ class Launcher(SlurmTestCase):
         os.chmod(spool, 0o755)
         uid = self.uids[owner]
         gid = pwd.getpwnam(owner).pw_gid
+        spec = {"id": f"j-{self.n}", "image": {"path": image or self.image, "meta": {}},
+                "command": ["/bin/sh", "-c", command], "uid": uid, "gid": gid}
+        if program is not None:
+            spec["program"] = program
         with open(os.path.join(spool, "job.json"), "w") as f:
-            json.dump({"id": f"j-{self.n}", "image": {"path": image or self.image, "meta": {}},
-                       "command": ["/bin/sh", "-c", command], "uid": uid, "gid": gid}, f)
+            json.dump(spec, f)
         out = os.path.join(spool, "slurm")
         os.mkdir(out, 0o700)
         os.chown(out, uid, gid)
@@ -410,6 +413,13 @@ class Launcher(SlurmTestCase):
         self.assertRefused(users.USER, self.job(image=os.path.join(self.image_dir, "..", "build",
                                                                    "busybox.squashfs")),
                            "is not a file directly inside")
+
+    def test_program_layer_outside_the_image_directory_is_refused(self):
+        # a program job's layer is mounted too: the same rule as the image's
+        outside = os.path.join(self.gw, "build", "busybox.squashfs")
+        self.assertRefused(users.USER, self.job(program={"path": outside}), "program layer")
+        self.assertRefused(users.USER, self.job(program={"path": "/etc/shadow"}), "is not a file directly inside")
+        self.assertRefused(users.USER, self.job(program={"token": "x"}), "without program.path")
 
     def test_symlink_in_the_image_directory_is_refused(self):
         link = os.path.join(self.image_dir, "link.squashfs")
