@@ -11,6 +11,7 @@
 #include "http-api.h"
 #include "form-upload.h"
 #include "http-auth.h"
+#include "http-serverless.h"
 #include "job-registry.h"
 #include "json-util.h"
 #include "log.h"
@@ -344,15 +345,7 @@ void http_serverless_upload_program(HttpRequest *req, char **captures) {
 
 /* ---- run ---- */
 
-typedef struct RunRequest {
-        char *title;
-        json_object *arguments;         /* parsed */
-        char *arguments_text;           /* as sent, echoed back */
-} RunRequest;
-
-static void run_request_free(void *userdata) {
-        RunRequest *r = userdata;
-
+void serverless_run_request_free(ServerlessRunRequest *r) {
         if (!r)
                 return;
         free(r->title);
@@ -361,9 +354,13 @@ static void run_request_free(void *userdata) {
         free(r);
 }
 
+static void run_request_free(void *userdata) {
+        serverless_run_request_free(userdata);
+}
+
 /* {"title", "provider", "arguments": "<JSON text>", "config": {…}, "compute_profile"}: config and
  * compute_profile size a Ray cluster there and mean nothing here. */
-static int run_body_parse(json_object *body, RunRequest *rr, GwError *e) {
+int serverless_run_body_parse(json_object *body, ServerlessRunRequest *rr, GwError *e) {
         json_object *title, *args, *provider;
         int r;
 
@@ -399,7 +396,7 @@ static int run_body_parse(json_object *body, RunRequest *rr, GwError *e) {
 
 static void run_committed(Manager *m, Job *j, const GwError *error, void *userdata) {
         HttpRequest *req = userdata;
-        RunRequest *rr = req->userdata;
+        ServerlessRunRequest *rr = req->userdata;
         json_object *o;
 
         if (!j)
@@ -420,7 +417,7 @@ static void run_committed(Manager *m, Job *j, const GwError *error, void *userda
 static void run_authorized(HttpRequest *req) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_(json_object_putp) json_object *arguments = NULL;
-        RunRequest *rr = req->userdata;
+        ServerlessRunRequest *rr = req->userdata;
         Program *p = program_registry_find(req->manager, http_request_caller(req)->uid, rr->title);
         int r;
 
@@ -445,7 +442,7 @@ static void run_authorized(HttpRequest *req) {
 void http_serverless_run_program(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_(json_object_putp) json_object *body = NULL;
-        RunRequest *rr = calloc(1, sizeof(RunRequest));
+        ServerlessRunRequest *rr = calloc(1, sizeof(ServerlessRunRequest));
 
         if (!rr)
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
@@ -454,7 +451,7 @@ void http_serverless_run_program(HttpRequest *req, char **captures) {
         body = http_request_json_body(req);
         if (!body)
                 return;
-        if (run_body_parse(body, rr, &e) < 0)
+        if (serverless_run_body_parse(body, rr, &e) < 0)
                 return http_request_reply_error(req, &e);
         if (!program_registry_find(req->manager, http_request_caller(req)->uid, rr->title))
                 return reply_no_such_program(req, rr->title);
