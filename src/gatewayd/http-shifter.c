@@ -297,11 +297,15 @@ static int parse_id_list(json_object *v, const char *field, uint32_t **ret, size
 
                         while (*s == ' ')
                                 s++;
+                        /* a digit first: strtoull() would skip other white space and take a
+                         * sign, and read "\t-18446744073709551615" as 1 */
+                        if (*s < '0' || *s > '9')
+                                return asprintf(error, "%s: expected comma-separated numeric ids", field) < 0 ? -ENOMEM : -EINVAL;
                         errno = 0;
                         x = strtoull(s, &end, 10);
                         while (*end == ' ')
                                 end++;
-                        if (end == s || errno != 0 || x >= UINT32_MAX || (*end != ',' && *end != 0) || *s == '-' || *s == '+')
+                        if (errno != 0 || x >= UINT32_MAX || (*end != ',' && *end != 0))
                                 return asprintf(error, "%s: expected comma-separated numeric ids", field) < 0 ? -ENOMEM : -EINVAL;
                         if (x > 0)
                                 l[n++] = (uint32_t) x;
