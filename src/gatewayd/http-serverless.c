@@ -257,7 +257,7 @@ static int json_field(json_object *fields, const char *field, const char *key, j
 }
 
 /* The form's fields as the native upload's metadata (program_from_metadata() checks them). */
-static int upload_metadata(json_object *fields, Program **ret, GwError *e) {
+int serverless_upload_metadata(json_object *fields, Program **ret, GwError *e) {
         static const char * const text_keys[] = { "title", "entrypoint", "description", "version" };
         _cleanup_(json_object_putp) json_object *meta = json_object_new_object();
         const char *provider = json_get_string(fields, "provider"), *image = json_get_string(fields, "image");
@@ -324,7 +324,7 @@ void http_serverless_upload_program(HttpRequest *req, char **captures) {
         if (!req->body_path || req->body_size == 0)
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The request body must be a multipart/form-data upload with an 'artifact' file.");
-        if (upload_form(req, &e) < 0 || upload_metadata(form_upload_fields(req->form), &meta, &e) < 0)
+        if (upload_form(req, &e) < 0 || serverless_upload_metadata(form_upload_fields(req->form), &meta, &e) < 0)
                 return http_request_reply_error(req, &e);
         file = form_upload_file_field(req->form);
         if (!file)

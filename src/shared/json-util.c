@@ -58,6 +58,10 @@ static size_t find_invalid_utf8(const char *text, size_t size) {
         return SIZE_MAX;
 }
 
+bool utf8_is_valid(const char *s, size_t n) {
+        return find_invalid_utf8(s, n) == SIZE_MAX;
+}
+
 static bool is_json_space(char c) {
         return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
