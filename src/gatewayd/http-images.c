@@ -193,6 +193,13 @@ static void on_pull_resolved(Manager *m, Image *image, const GwError *e, void *u
         http_request_reply_json(req, image->status == IMAGE_READY ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED, image_to_json(image));
 }
 
+/* A uid or gid as a JSON integer: 0..2^32-2 (uid_t is 32 bits; (uid_t) -1 means "none"). */
+static bool id_is_valid(json_object *item) {
+        int64_t x = json_object_get_int64(item);
+
+        return x >= 0 && x < (int64_t) UINT32_MAX;
+}
+
 /* "acl": {"users": [name or uid, …], "groups": [name or gid, …]} */
 static int parse_acl(json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gids, size_t *n_gids, GwError *e) {
         json_object *users = NULL, *groups = NULL;
@@ -220,7 +227,9 @@ static int parse_acl(json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gid
         for (size_t idx = 0; idx < *n_uids; idx++) {
                 json_object *item = json_object_array_get_idx(users, idx);
                 struct passwd *pw = json_object_is_type(item, json_type_string) ? getpwnam(json_object_get_string(item)) : NULL;
-                if (json_object_is_type(item, json_type_int) && json_object_get_int64(item) >= 0)
+                if (json_object_is_type(item, json_type_int) && !id_is_valid(item))
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.users[%zu]: not a uid", idx);
+                if (json_object_is_type(item, json_type_int))
                         (*uids)[idx] = (uid_t) json_object_get_int64(item);
                 else if (pw)
                         (*uids)[idx] = pw->pw_uid;
@@ -230,7 +239,9 @@ static int parse_acl(json_object *acl, uid_t **uids, size_t *n_uids, gid_t **gid
         for (size_t idx = 0; idx < *n_gids; idx++) {
                 json_object *item = json_object_array_get_idx(groups, idx);
                 struct group *gr = json_object_is_type(item, json_type_string) ? getgrnam(json_object_get_string(item)) : NULL;
-                if (json_object_is_type(item, json_type_int) && json_object_get_int64(item) >= 0)
+                if (json_object_is_type(item, json_type_int) && !id_is_valid(item))
+                        return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "acl.groups[%zu]: not a gid", idx);
+                if (json_object_is_type(item, json_type_int))
                         (*gids)[idx] = (gid_t) json_object_get_int64(item);
                 else if (gr)
                         (*gids)[idx] = gr->gr_gid;

@@ -7,6 +7,7 @@
  * saved-result.json, which the worker takes as the job's result when the job ends. The answers
  * have the serverless gateway's shape ({"message": ...}). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,7 @@
 #include "http-api.h"
 #include "http-auth.h"
 #include "http-form.h"
+#include "http-job-result.h"
 #include "http-server.h"
 #include "job-registry.h"
 #include "job-token.h"
@@ -43,23 +45,79 @@ static const char *bearer(HttpRequest *req) {
         return a + 7 + strspn(a + 7, " ");
 }
 
+static bool is_digit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+/* Whether s is a number as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool number_text_is_json(const char *s) {
+        if (*s == '-')
+                s++;
+        if (*s == '0')
+                s++;
+        else if (is_digit(*s))
+                while (is_digit(*s))
+                        s++;
+        else
+                return false;
+        if (*s == '.') {
+                if (!is_digit(*++s))
+                        return false;
+                while (is_digit(*s))
+                        s++;
+        }
+        if (*s == 'e' || *s == 'E') {
+                s++;
+                if (*s == '+' || *s == '-')
+                        s++;
+                if (!is_digit(*s))
+                        return false;
+                while (is_digit(*s))
+                        s++;
+        }
+        return *s == 0;
+}
+
+/* json-c writes a double back as it read it ("2.", "1.e5") or as "NaN"/"Infinity": none of that
+ * is JSON, and the worker takes the saved result as the job's as it is. */
+static bool numbers_are_json(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_double:
+                return number_text_is_json(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        if (!numbers_are_json(json_object_array_get_idx(o, i)))
+                                return false;
+                return true;
+        case json_type_object: {
+                json_object_object_foreach(o, k, v) {
+                        (void) k;
+                        if (!numbers_are_json(v))
+                                return false;
+                }
+                return true;
+        }
+        default:
+                return true;
+        }
+}
+
 /* The result's JSON text: the client's form field result=json.dumps(result), or a JSON body
  * {"result": <JSON text as a string, or any value>}. */
-static int body_result(HttpRequest *req, char **ret) {
-        const char *type = http_request_header(req, "Content-Type");
+int job_result_body_parse(const char *type, const char *body, size_t size, char **ret) {
         _cleanup_(json_object_putp) json_object *o = NULL, *parsed = NULL;
         _cleanup_free_ char *text = NULL;
         const char *reason;
         size_t offset;
         json_object *v;
 
-        if (!req->body)
+        if (!body)
                 return -EINVAL;
         if (type && form_content_type_is_urlencoded(type)) {
-                if (form_get(req->body, req->body_size, "result", &text) < 0)
+                if (form_get(body, size, "result", &text) < 0)
                         return -EINVAL;
         } else {
-                if (json_parse_untrusted(req->body, req->body_size, &o, &offset, &reason) < 0 ||
+                if (json_parse_untrusted(body, size, &o, &offset, &reason) < 0 ||
                     !json_object_object_get_ex(o, "result", &v))
                         return -EINVAL;
                 text = strdup(json_object_is_type(v, json_type_string) ? json_object_get_string(v)
@@ -68,8 +126,8 @@ static int body_result(HttpRequest *req, char **ret) {
                         return -ENOMEM;
         }
         /* Stored as json-c writes it back: valid JSON as a marker result must be, even where
-         * json-c's reader is lenient (single quotes). */
-        if (json_parse_untrusted(text, strlen(text), &parsed, &offset, &reason) < 0)
+         * json-c's reader is lenient (single quotes); numbers it writes back as read. */
+        if (json_parse_untrusted(text, strlen(text), &parsed, &offset, &reason) < 0 || !numbers_are_json(parsed))
                 return -EINVAL;
         *ret = strdup(parsed ? json_object_to_json_string_ext(parsed, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                              : "null");
@@ -93,7 +151,7 @@ void http_save_job_result(HttpRequest *req, char **captures) {
         }
         if (job_state_is_terminal(j->state))
                 return reply_message(req, 409, "The job has finished: its result can no longer be saved.");
-        if (body_result(req, &result) < 0)
+        if (job_result_body_parse(http_request_header(req, "Content-Type"), req->body, req->body_size, &result) < 0)
                 return reply_message(req, 400, "The body has no valid 'result' (a form field or a JSON object's key, holding JSON).");
         if (strlen(result) > m->config->result_max)
                 return reply_message(req, 413, "The result is larger than ResultMax.");

@@ -4,6 +4,7 @@
 #include "http-api.h"
 #include "http-auth.h"
 #include "http-jobs.h"
+#include "http-programs.h"
 #include "job-registry.h"
 #include "json-util.h"
 #include "log.h"
@@ -170,14 +171,14 @@ static void run_context_free(void *p) {
         free(c);
 }
 
-static int run_body_parse(json_object *body, RunContext *c, GwError *e) {
+int program_run_body_parse(json_object *body, json_object **ret_arguments, json_object **ret_env, GwError *e) {
         if (!json_object_is_type(body, json_type_object))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Request body must be a JSON object {\"arguments\": ..., \"env\": ...}.");
         json_object_object_foreach(body, k, v) {
                 if (streq(k, "arguments"))
-                        c->arguments = json_object_get(v);
+                        *ret_arguments = json_object_get(v);
                 else if (streq(k, "env"))
-                        c->env = json_object_get(v);
+                        *ret_env = json_object_get(v);
                 else
                         return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: unknown key (expected \"arguments\" and \"env\").", k);
         }
@@ -231,7 +232,7 @@ void http_run_program(HttpRequest *req, char **captures) {
                 body = http_request_json_body(req);
                 if (!body)
                         return;
-                if (run_body_parse(body, c, &e) < 0) {
+                if (program_run_body_parse(body, &c->arguments, &c->env, &e) < 0) {
                         json_object_put(body);
                         return http_request_reply_error(req, &e);
                 }

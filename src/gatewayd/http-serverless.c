@@ -11,6 +11,7 @@
 #include "http-api.h"
 #include "form-upload.h"
 #include "http-auth.h"
+#include "http-serverless.h"
 #include "job-registry.h"
 #include "json-util.h"
 #include "log.h"
@@ -256,7 +257,7 @@ static int json_field(json_object *fields, const char *field, const char *key, j
 }
 
 /* The form's fields as the native upload's metadata (program_from_metadata() checks them). */
-static int upload_metadata(json_object *fields, Program **ret, GwError *e) {
+int serverless_upload_metadata(json_object *fields, Program **ret, GwError *e) {
         static const char * const text_keys[] = { "title", "entrypoint", "description", "version" };
         _cleanup_(json_object_putp) json_object *meta = json_object_new_object();
         const char *provider = json_get_string(fields, "provider"), *image = json_get_string(fields, "image");
@@ -325,7 +326,7 @@ void http_serverless_upload_program(HttpRequest *req, char **captures) {
         if (!req->body_path || req->body_size == 0)
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The request body must be a multipart/form-data upload with an 'artifact' file.");
-        if (upload_form(req, &e) < 0 || upload_metadata(form_upload_fields(req->form), &meta, &e) < 0)
+        if (upload_form(req, &e) < 0 || serverless_upload_metadata(form_upload_fields(req->form), &meta, &e) < 0)
                 return http_request_reply_error(req, &e);
         file = form_upload_file_field(req->form);
         if (!file)
@@ -341,15 +342,7 @@ void http_serverless_upload_program(HttpRequest *req, char **captures) {
 
 /* ---- run ---- */
 
-typedef struct RunRequest {
-        char *title;
-        json_object *arguments;         /* parsed */
-        char *arguments_text;           /* as sent, echoed back */
-} RunRequest;
-
-static void run_request_free(void *userdata) {
-        RunRequest *r = userdata;
-
+void serverless_run_request_free(ServerlessRunRequest *r) {
         if (!r)
                 return;
         free(r->title);
@@ -358,9 +351,13 @@ static void run_request_free(void *userdata) {
         free(r);
 }
 
+static void run_request_free(void *userdata) {
+        serverless_run_request_free(userdata);
+}
+
 /* {"title", "provider", "arguments": "<JSON text>", "config": {…}, "compute_profile"}: config and
  * compute_profile size a Ray cluster there and mean nothing here. */
-static int run_body_parse(json_object *body, RunRequest *rr, GwError *e) {
+int serverless_run_body_parse(json_object *body, ServerlessRunRequest *rr, GwError *e) {
         json_object *title, *args, *provider;
         int r;
 
@@ -396,7 +393,7 @@ static int run_body_parse(json_object *body, RunRequest *rr, GwError *e) {
 
 static void run_committed(Manager *m, Job *j, const GwError *error, void *userdata) {
         HttpRequest *req = userdata;
-        RunRequest *rr = req->userdata;
+        ServerlessRunRequest *rr = req->userdata;
         json_object *o;
 
         if (!j)
@@ -417,7 +414,7 @@ static void run_committed(Manager *m, Job *j, const GwError *error, void *userda
 static void run_authorized(HttpRequest *req) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_(json_object_putp) json_object *arguments = NULL;
-        RunRequest *rr = req->userdata;
+        ServerlessRunRequest *rr = req->userdata;
         Program *p = program_registry_find(req->manager, http_request_caller(req)->uid, rr->title);
         int r;
 
@@ -442,7 +439,7 @@ static void run_authorized(HttpRequest *req) {
 void http_serverless_run_program(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_(json_object_putp) json_object *body = NULL;
-        RunRequest *rr = calloc(1, sizeof(RunRequest));
+        ServerlessRunRequest *rr = calloc(1, sizeof(ServerlessRunRequest));
 
         if (!rr)
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
@@ -451,7 +448,7 @@ void http_serverless_run_program(HttpRequest *req, char **captures) {
         body = http_request_json_body(req);
         if (!body)
                 return;
-        if (run_body_parse(body, rr, &e) < 0)
+        if (serverless_run_body_parse(body, rr, &e) < 0)
                 return http_request_reply_error(req, &e);
         if (!program_registry_find(req->manager, http_request_caller(req)->uid, rr->title))
                 return reply_no_such_program(req, rr->title);

@@ -7,6 +7,7 @@
 #include <pwd.h>
 
 #include "http-api.h"
+#include "http-shifter.h"
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
@@ -296,11 +297,15 @@ static int parse_id_list(json_object *v, const char *field, uint32_t **ret, size
 
                         while (*s == ' ')
                                 s++;
+                        /* a digit first: strtoull() would skip other white space and take a
+                         * sign, and read "\t-18446744073709551615" as 1 */
+                        if (*s < '0' || *s > '9')
+                                return asprintf(error, "%s: expected comma-separated numeric ids", field) < 0 ? -ENOMEM : -EINVAL;
                         errno = 0;
                         x = strtoull(s, &end, 10);
                         while (*end == ' ')
                                 end++;
-                        if (end == s || errno != 0 || x >= UINT32_MAX || (*end != ',' && *end != 0) || *s == '-' || *s == '+')
+                        if (errno != 0 || x >= UINT32_MAX || (*end != ',' && *end != 0))
                                 return asprintf(error, "%s: expected comma-separated numeric ids", field) < 0 ? -ENOMEM : -EINVAL;
                         if (x > 0)
                                 l[n++] = (uint32_t) x;
@@ -325,6 +330,47 @@ static int parse_id_list(json_object *v, const char *field, uint32_t **ret, size
                 return asprintf(error, "%s: expected a string of comma-separated ids", field) < 0 ? -ENOMEM : -EINVAL;
         *ret = TAKE_PTR(l);
         *ret_n = n;
+        return 0;
+}
+
+void shifter_pull_body_done(ShifterPullBody *b) {
+        b->uids = mfree(b->uids);
+        b->gids = mfree(b->gids);
+        b->n_uids = b->n_gids = 0;
+        b->acl = false;
+}
+
+int shifter_pull_body_parse(const char *body, size_t size, ShifterPullBody *ret, char **ret_error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_(shifter_pull_body_done) ShifterPullBody b = {};
+        int r;
+
+        /* The body is optional (shifterimg sends none without ACLs); when there is one it is JSON,
+         * whatever Content-Type says. Keys Shifter does not read are ignored, as Shifter does. */
+        if (size > 0 && strspn(body, " \t\r\n") < size) {
+                if (http_json_body_parse(body, size, &o, &e) < 0) {
+                        *ret_error = strdup(e.message ?: "Malformed request body");
+                        return *ret_error ? -EINVAL : -ENOMEM;
+                }
+                if (!json_object_is_type(o, json_type_object)) {
+                        *ret_error = strdup("Request body must be a JSON object");
+                        return *ret_error ? -EINVAL : -ENOMEM;
+                }
+                json_object_object_foreach(o, k, v) {
+                        if (streq(k, "allowed_uids"))
+                                r = parse_id_list(v, k, &b.uids, &b.n_uids, ret_error);
+                        else if (streq(k, "allowed_gids"))
+                                r = parse_id_list(v, k, &b.gids, &b.n_gids, ret_error);
+                        else
+                                continue;
+                        if (r < 0)
+                                return r;
+                        b.acl = b.acl || b.n_uids > 0 || b.n_gids > 0;
+                }
+        }
+        *ret = b;
+        b = (ShifterPullBody) {};
         return 0;
 }
 
@@ -373,40 +419,22 @@ static int shifter_login_credentials(HttpRequest *req, const char *reference, js
  * re-POSTs every 0.5 s until the status is terminal. */
 void http_shifter_pull(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        _cleanup_free_ uint32_t *uids = NULL, *gids = NULL;
+        _cleanup_(shifter_pull_body_done) ShifterPullBody b = {};
         _cleanup_free_ char *error = NULL;
-        _cleanup_(json_object_putp) json_object *body = NULL, *credentials = NULL;
+        _cleanup_(json_object_putp) json_object *credentials = NULL;
         ConfigPlatform *pl = NULL;
         _cleanup_free_ char *tag = shifter_image_tag(req, captures, &pl);
-        size_t n_uids = 0, n_gids = 0;
-        bool acl = false;
         Image *i;
         int r;
 
         if (!tag)
                 return;
 
-        /* The body is optional (shifterimg sends none without ACLs); when there is one it is JSON,
-         * whatever Content-Type says. Keys Shifter does not read are ignored, as Shifter does. */
-        if (req->body_size > 0 && strspn(req->body, " \t\r\n") < req->body_size) {
-                if (http_json_body_parse(req->body, req->body_size, &body, &e) < 0)
-                        return shifter_reply_errorf(req, "%s", e.message ?: "Malformed request body");
-                if (!json_object_is_type(body, json_type_object))
-                        return shifter_reply_error(req, "Request body must be a JSON object");
-                json_object_object_foreach(body, k, v) {
-                        if (streq(k, "allowed_uids"))
-                                r = parse_id_list(v, k, &uids, &n_uids, &error);
-                        else if (streq(k, "allowed_gids"))
-                                r = parse_id_list(v, k, &gids, &n_gids, &error);
-                        else
-                                continue;
-                        if (r == -ENOMEM)
-                                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
-                        if (r < 0)
-                                return shifter_reply_error(req, error);
-                        acl = acl || n_uids > 0 || n_gids > 0;
-                }
-        }
+        r = shifter_pull_body_parse(req->body, req->body_size, &b, &error);
+        if (r == -ENOMEM)
+                return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+        if (r < 0)
+                return shifter_reply_error(req, error);
 
         /* A pull of this image in flight: its record, as Shifter answers the client's re-POSTs
          * (no second resolve against the registry every half second). */
@@ -426,11 +454,11 @@ void http_shifter_pull(HttpRequest *req, char **captures) {
                 .platform = pl->name,
                 .caller = *http_request_caller(req),
                 .credentials = credentials,
-                .private_acl = acl,
-                .acl_uids = uids,
-                .n_acl_uids = n_uids,
-                .acl_gids = gids,
-                .n_acl_gids = n_gids,
+                .private_acl = b.acl,
+                .acl_uids = b.uids,
+                .n_acl_uids = b.n_uids,
+                .acl_gids = b.gids,
+                .n_acl_gids = b.n_gids,
         };
         if (image_pull_start(req->manager, &p, on_shifter_pull_resolved, NULL, req, &e) < 0)
                 return shifter_reply_errorf(req, "%s", e.message ?: "Pull failed");

@@ -76,6 +76,12 @@ static int text_field(json_object *v, const char *field, char **ret, GwError *e)
         return free_and_strdup(ret, json_object_get_string(v)) < 0 ? gw_error_set_errno(e, -ENOMEM, "Out of memory.") : 0;
 }
 
+static int text_is_utf8(const char *s, const char *field, GwError *e) {
+        if (s && !utf8_is_valid(s, strlen(s)))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: not valid UTF-8", field);
+        return 0;
+}
+
 /* A path inside the artifact: relative, no "..", no NUL; the worker checks that it is a file. */
 static bool entrypoint_is_valid(const char *s) {
         size_t n = strlen(s);
@@ -192,6 +198,12 @@ int program_from_metadata(json_object *meta, Program **ret, GwError *e) {
         if (!p->title)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         r = program_apply_fields(p, meta, e);
+        if (r < 0)
+                return r;
+        /* Form fields and query parameters are bytes, and what is kept is shown as JSON. (Only
+         * here: a spec stored before this check still loads.) */
+        r = text_is_utf8(p->entrypoint, "entrypoint", e) ?: text_is_utf8(p->description, "description", e) ?:
+            text_is_utf8(p->version, "version", e);
         if (r < 0)
                 return r;
         if (!p->entrypoint)

@@ -25,6 +25,43 @@ static size_t find_nul_escape(const char *text, size_t size) {
         return SIZE_MAX;
 }
 
+/* Length of the UTF-8 character at s (at most n bytes; 1 for ASCII), 0 if the bytes there are not
+ * UTF-8: json-c's own check (JSON_TOKENER_VALIDATE_UTF8) lets overlong forms, surrogates and code
+ * points past U+10FFFF through. */
+static size_t utf8_char_length(const unsigned char *s, size_t n) {
+        unsigned char c = s[0];
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 && c >= 0xc2 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+                     (c & 0xf8) == 0xf0 && c <= 0xf4 ? 4 : 0;
+
+        if (len == 0 || len > n)
+                return 0;
+        for (size_t k = 1; k < len; k++)
+                if ((s[k] & 0xc0) != 0x80)
+                        return 0;
+        /* overlong 3-byte forms, surrogates, and 4-byte forms beyond U+10FFFF */
+        if (len == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
+                return 0;
+        if (len == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
+                return 0;
+        return len;
+}
+
+/* Offset of the first byte that is not UTF-8, or SIZE_MAX. */
+static size_t find_invalid_utf8(const char *text, size_t size) {
+        for (size_t i = 0; i < size;) {
+                size_t len = utf8_char_length((const unsigned char *) text + i, size - i);
+
+                if (len == 0)
+                        return i;
+                i += len;
+        }
+        return SIZE_MAX;
+}
+
+bool utf8_is_valid(const char *s, size_t n) {
+        return find_invalid_utf8(s, n) == SIZE_MAX;
+}
+
 static bool is_json_space(char c) {
         return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -34,7 +71,7 @@ int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_
         json_tokener *tok;
         json_object *o;
         enum json_tokener_error jerr;
-        size_t end, nul, offset_unused;
+        size_t end, nul, bad, offset_unused;
         const char *reason_unused;
         bool complete;
 
@@ -88,6 +125,14 @@ int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_
                 return -EBADMSG;
         }
 
+        bad = find_invalid_utf8(text, size);
+        if (bad != SIZE_MAX) {
+                json_object_put(o);
+                *ret_offset = bad;
+                *ret_reason = "invalid UTF-8";
+                return -EBADMSG;
+        }
+
         *ret = o; /* NULL for the document "null" */
         return 0;
 }
@@ -99,19 +144,9 @@ json_object *json_new_string_utf8_lossy(const char *s, size_t n) {
         if (!out)
                 return NULL;
         for (size_t i = 0; i < n;) {
-                unsigned char c = (unsigned char) s[i];
-                size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 && c >= 0xc2 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
-                             (c & 0xf8) == 0xf0 && c <= 0xf4 ? 4 : 0;
-                bool ok = len > 0 && i + len <= n;
+                size_t len = utf8_char_length((const unsigned char *) s + i, n - i);
 
-                for (size_t k = 1; ok && k < len; k++)
-                        ok = ((unsigned char) s[i + k] & 0xc0) == 0x80;
-                /* overlong 3-byte forms, surrogates, and 4-byte forms beyond U+10FFFF */
-                if (ok && len == 3)
-                        ok = !(c == 0xe0 && (unsigned char) s[i + 1] < 0xa0) && !(c == 0xed && (unsigned char) s[i + 1] >= 0xa0);
-                if (ok && len == 4)
-                        ok = !(c == 0xf0 && (unsigned char) s[i + 1] < 0x90) && !(c == 0xf4 && (unsigned char) s[i + 1] >= 0x90);
-                if (!ok) {
+                if (len == 0) {
                         memcpy(out + o, "\xef\xbf\xbd", 3);
                         o += 3;
                         i++;

@@ -16,6 +16,10 @@
 int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_t *ret_offset,
                          const char **ret_reason);
 
+/* Whether the n bytes at s are UTF-8 (no overlong forms, surrogates, nor code points past
+ * U+10FFFF), as JSON strings must be: for text that reaches JSON without json_parse_untrusted(). */
+bool utf8_is_valid(const char *s, size_t n);
+
 static inline void json_object_putp(json_object **o) {
         if (*o)
                 json_object_put(*o);

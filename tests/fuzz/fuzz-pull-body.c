@@ -29,6 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_assert(p.reference);
         fuzz_assert(!p.n_acl_uids || p.acl_uids);
         fuzz_assert(!p.n_acl_gids || p.acl_gids);
+        /* ids as given, never cut to 32 bits nor (uid_t) -1 */
+        for (size_t k = 0; k < p.n_acl_uids; k++)
+                fuzz_assert(p.acl_uids[k] != (uid_t) -1);
+        for (size_t k = 0; k < p.n_acl_gids; k++)
+                fuzz_assert(p.acl_gids[k] != (gid_t) -1);
         if (p.credentials)
                 (void) credentials_are_valid(p.credentials);
         (void) image_reference_parse(p.reference, "docker.io", &ref);

@@ -156,6 +156,10 @@ class Pull(ImageStack):
         self.assertError(self.gw.http("POST", "/v1/images/pull", "{"), 400, "BadRequest")
         self.assertError(self.pull("alpine", platform="nowhere"), 400, "InvalidArgument", "platform")
         self.assertError(self.pull("alpine", acl={"users": ["no-such-user-xyz"]}), 400, "InvalidArgument", "acl.users")
+        # ids past uid_t/gid_t were cut to 32 bits (2^32 + 1000 was uid 1000); (uid_t) -1 is no id
+        for n in (4294967296 + 1000, 4294967295):
+            self.assertError(self.pull("alpine", acl={"users": [n]}), 400, "InvalidArgument", "acl.users[0]")
+            self.assertError(self.pull("alpine", acl={"groups": [0, n]}), 400, "InvalidArgument", "acl.groups[1]")
         self.assertError(self.pull("alpine", credentials={"username": "a"}), 400, "InvalidArgument", "credentials")
         self.assertError(self.pull("alpine", credentials={"token": 5}), 400, "InvalidArgument", "credentials")
         self.assertError(self.image("0" * 64), 404, "NotFound")

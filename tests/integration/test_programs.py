@@ -491,7 +491,10 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(self.save_via_gatewayd(job["id"], user_token, {"x": 1}, tcp=True)[0], 401)
         # bad bodies: 400, and gatewayd keeps serving
         for body, ctype in (("result=%7Bnope", "application/x-www-form-urlencoded"), ('{"other": 1}', "application/json"),
-                            ("result=%5B1%2C", "application/x-www-form-urlencoded"), ("nothing", "text/plain")):
+                            ("result=%5B1%2C", "application/x-www-form-urlencoded"), ("nothing", "text/plain"),
+                            # json-c reads these, but they are no JSON (the job's result must be)
+                            ('{"result": [1, 2.]}', "application/json"), ('{"result": "{\\"x\\": 1.e5}"}', "application/json"),
+                            ("result=NaN", "application/x-www-form-urlencoded"), ('{"result": [-Infinity]}', "application/json")):
             r = self.gw.http("POST", f"/api/v1/jobs/{job['id']}/result/", body, as_user=users.USER,
                              headers={"Authorization": "Bearer " + token}, content_type=ctype)
             self.assertEqual(r.status, 400, r.body)

@@ -365,6 +365,11 @@ class ServerlessApiTest(StackTestCase):
             ("artifact not a file", *multipart({"title": "x", "entrypoint": "main.py", "artifact": "text"}, {}),
              400, "no 'artifact' part"),
             ("bad title", *multipart({"title": "a b", "entrypoint": "main.py"}, art), 400, "title"),
+            # no UTF-8: the program's JSON would be unreadable (for an admin's listing too)
+            ("description not UTF-8", *multipart({"title": "x", "entrypoint": "main.py", "description": b"caf\xe9"}, art),
+             400, "description: not valid UTF-8"),
+            ("entrypoint not UTF-8", *multipart({"title": "x", "entrypoint": b"m\xc0\xa1in.py"}, art),
+             400, "entrypoint: not valid UTF-8"),
             ("bad env_vars", *multipart({"title": "x", "entrypoint": "main.py", "env_vars": "{"}, art), 400, "env_vars"),
             ("bad dependencies", *multipart({"title": "x", "entrypoint": "main.py", "dependencies": "{}"}, art),
              400, "dependencies"),

@@ -386,6 +386,9 @@ class ShifterApi(ShifterStack):
             ("pull", "docker", good, b"[1, 2]"),
             ("pull", "docker", good, b'{"allowed_uids": "12,abc"}'),
             ("pull", "docker", good, b'{"allowed_uids": "-5"}'),
+            # white space strtoull() skips before a sign: not an id (was uid 1, and 1000)
+            ("pull", "docker", good, b'{"allowed_uids": "\\t-18446744073709551615"}'),
+            ("pull", "docker", good, b'{"allowed_gids": "\\n1000"}'),
             ("pull", "docker", good, b'{"allowed_gids": {"x": 1}}'),
             ("pull", "docker", good, b'"\xff\xfe"'),
         ]

@@ -92,6 +92,28 @@ START_TEST(test_malformed) {
 }
 END_TEST
 
+/* json-c's UTF-8 check takes any lead byte with the right number of continuation bytes: overlong
+ * forms, surrogates and code points past U+10FFFF are no UTF-8 (and no D-Bus string). */
+START_TEST(test_invalid_utf8) {
+        static const char *bad[] = {
+                "[\"\xc0\xa2\"]",                     /* overlong '"' */
+                "{\"a\": \"x\xc1\xbf\"}",            /* overlong DEL */
+                "[\"\xe0\x80\xaf\"]",                 /* overlong '/' in three bytes */
+                "[\"\xed\xa0\x80\"]",                 /* a surrogate, U+D800 */
+                "{\"\xf0\x80\x80\xaf\": 1}",         /* overlong in four bytes, in a key */
+                "[\"\xf4\x90\x80\x80\"]",            /* U+110000 */
+                "[\"\xf8\x88\x80\x80\x80\"]",       /* five bytes */
+        };
+        json_object *o;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                parse_bad(bad[i], strlen(bad[i]), strcspn(bad[i], "\xc0\xc1\xe0\xed\xf0\xf4\xf8"), NULL);
+        /* the shortest forms of the same, and the last code point */
+        o = parse_ok("[\"\xc2\xa2\xe0\xa0\x80\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"]");
+        json_object_put(o);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("json-util");
         TCase *tc = tcase_create("core");
@@ -100,6 +122,7 @@ int main(void) {
         tcase_add_test(tc, test_nul_escape);
         tcase_add_test(tc, test_malformed);
         tcase_add_test(tc, test_verdict_only);
+        tcase_add_test(tc, test_invalid_utf8);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }
