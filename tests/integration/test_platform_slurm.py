@@ -323,8 +323,8 @@ class SlurmPlatformTest(SlurmPlatformBase):
         self.assertEqual(self.result(jid), saved, log)
         r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
         self.assertEqual((r.status, json.loads(r.json["result"])), (200, saved), r.body)
-        self.assertIn('form: {"message":"Result saved."}', log)
-        self.assertIn('json: {"message":"Result saved."}', log)
+        self.assertIn('form: {"message": "Result saved."}', log)
+        self.assertIn('json: {"message": "Result saved."}', log)
         self.assertIn("forged: wget: server returned error: HTTP/1.1 401", log)
         self.assertIn("replaces the one printed with a marker", log)
         self.assertEqual(save_via_gatewayd(self.gw, jid, job_token(self.gw.state_dir, jid), {"late": 1}),

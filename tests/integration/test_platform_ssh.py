@@ -49,7 +49,7 @@ url="$ENV_JOB_GATEWAY_HOST/api/v1/jobs/$ENV_JOB_ID_GATEWAY/result/"
 auth="Authorization: Bearer $ENV_JOB_GATEWAY_TOKEN"
 echo "form: $(/bin/busybox wget -q -O - --header "$auth" --post-data 'result=%7B%22form%22%3A%201%7D' "$url" 2>&1)"
 echo "json: $(/bin/busybox wget -q -O - --header "$auth" --header 'Content-Type: application/json' \
-  --post-data "{\"result\": {\"saved\": true, \"host\": \"$ENV_JOB_GATEWAY_HOST\", \"args\": $ENV_JOB_ARGUMENTS}}" "$url" 2>&1)"
+  --post-data "{\\"result\\": {\\"saved\\": true, \\"host\\": \\"$ENV_JOB_GATEWAY_HOST\\", \\"args\\": $ENV_JOB_ARGUMENTS}}" "$url" 2>&1)"
 echo "forged: $(/bin/busybox wget -q -O - --header 'Authorization: Bearer 00' --post-data 'result=1' "$url" 2>&1)"
 """
 
@@ -435,8 +435,8 @@ class RemotePlatform(RemoteBase):
         self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, saved, log)
         r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
         self.assertEqual((r.status, json.loads(r.json["result"])), (200, saved), r.body)
-        self.assertIn('form: {"message":"Result saved."}', log)
-        self.assertIn('json: {"message":"Result saved."}', log)
+        self.assertIn('form: {"message": "Result saved."}', log)
+        self.assertIn('json: {"message": "Result saved."}', log)
         self.assertIn("forged: wget: server returned error: HTTP/1.1 401", log)
         self.assertIn("replaces the one printed with a marker", log)
         # the late save through gatewayd: the job has finished
