@@ -695,7 +695,7 @@ int serve_job_cancel(Serve *s, json_object *req) {
  * spool's saved-result.json): the worker takes it when the job ends, the last save winning.
  * Only while the worker runs and has not written the outcome. */
 int serve_job_save_result(Serve *s, json_object *req) {
-        _cleanup_(json_object_putp) json_object *parsed = NULL;
+        _cleanup_(json_object_putp) json_object *parsed = NULL, *spec = NULL;
         _cleanup_close_ int dir_fd = -1;
         const char *id, *text, *reason;
         json_object *o;
@@ -710,6 +710,10 @@ int serve_job_save_result(Serve *s, json_object *req) {
         if (!text || strlen(text) > RESULT_MAX ||
             json_parse_untrusted(text, strlen(text), &parsed, &offset, &reason) < 0)
                 return serve_send_error(s, req, "BAD_REQUEST", "\"result\": expected JSON text of at most %d bytes.", RESULT_MAX);
+        /* Only a program job's worker takes a saved result (it runs the result endpoint). */
+        spec = read_json_at(dir_fd, "job.json", SPEC_MAX);
+        if (!json_get_typed(spec, "program", json_type_object))
+                return serve_send_error(s, req, "NOT_A_PROGRAM", "Job %s is not a program's: it takes no saved result.", id);
         r = job_state(s, dir_fd, &st, NULL);
         if (r < 0)
                 return serve_send_error(s, req, "IO_ERROR", "Cannot read the job's state: %s.", strerror(-r));
