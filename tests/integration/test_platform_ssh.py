@@ -273,6 +273,15 @@ class RemoteBase(StackTestCase):
                     self.wait_status(job_id, TERMINAL, timeout=30)
         self.addCleanup(cancel)
 
+    def upload_saver(self):
+        title = f"pssh-save-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "save.sh",
+                                                                           "replace": "true"}),
+                         save_tar(), as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        return title
+
     def wait_gone_on_node(self, node, job_id, timeout=30):
         procs.wait_for(lambda: not os.path.exists(node.job_dir(job_id)), timeout=timeout,
                        what=f"job {job_id} removed from node {node.name}")
@@ -410,15 +419,6 @@ class RemotePlatform(RemoteBase):
         for n in self.nodes:
             procs.wait_for(lambda: f"{old}.squashfs" not in os.listdir(n.images), timeout=15,
                            what=f"old layer removed from node {n.name}")
-
-    def upload_saver(self):
-        title = f"pssh-save-{os.getpid() % 10000}"
-        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "save.sh",
-                                                                           "replace": "true"}),
-                         save_tar(), as_user=users.USER, content_type="application/gzip")
-        self.assertEqual(r.status, 201, r.body)
-        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
-        return title
 
     def test_save_result_from_inside_the_job_on_node(self):
         """save_result inside a program job on a node reaches the worker's endpoint in the job's
@@ -704,6 +704,34 @@ class RemoteNodeLost(RemoteBase):
         self.assertIsNotNone(worker)
         self.wait_gone_on_node(lost, second)
         self.assertFalse(os.path.exists(f"/proc/{worker}/stat") and lost.worker_pid(second) == worker)
+
+
+class RemoteNodeAway(RemoteBase):
+    n_nodes = 1
+
+    def test_save_result_while_node_away(self):
+        """gatewayd's own save route for a job whose node cannot be reached: 503 at once (no
+        waiting for the node), gatewayd keeps serving; once the job is given up (NODE_LOST), 409."""
+        title = self.upload_saver()
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": "8"}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.wait_log(jid, "waiting for a save")
+        token = job_token(self.gw.state_dir, jid)
+        (node,) = self.nodes
+        sessions = session_processes(node.sshd.pid)
+        node.sshd.kill()
+        node.sshd.wait()
+        kill_all(sessions)
+        answers = []
+        procs.wait_for(lambda: answers.append(save_via_gatewayd(self.gw, jid, token, {"x": 1})) or answers[-1][0] != 200,
+                       timeout=10, what="gatewayd to notice the node is away")
+        self.assertEqual(answers[-1], (503, {"message": "The job's node cannot be reached now: try again, "
+                                                        "or save the result from inside the job."}))
+        j = self.wait_status(jid, TERMINAL, timeout=30)
+        self.assertEqual(j["error"]["code"], "NODE_LOST", j)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"x": 1})[0], 409)
+        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).status, 200)
 
 
 class RemoteSystemdNode(RemoteBase):
