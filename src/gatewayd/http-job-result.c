@@ -3,18 +3,16 @@
  * job's own token (job-token.h) instead of an identity. A program job normally reaches the
  * worker's endpoint in its own network namespace (src/worker/job-result-endpoint.h); this is the
  * same route on gatewayd's listeners, for whoever holds the token while the job runs (a job with
- * network, a helper of the job's owner). It writes what the worker's endpoint writes: the spool's
- * saved-result.json, which the worker takes as the job's result when the job ends. The answers
- * have the serverless gateway's shape ({"message": ...}). */
+ * network, a helper of the job's owner). The job's platform stores it where the job's worker
+ * takes it as the job's result when the job ends, as the worker's endpoint does (the spool's
+ * saved-result.json: here, in the Slurm spool, or on the job's SSH node through serve). The
+ * answers have the serverless gateway's shape ({"message": ...}). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
-#include "fs-util.h"
 #include "http-api.h"
 #include "http-auth.h"
 #include "http-form.h"
@@ -25,7 +23,6 @@
 #include "log.h"
 #include "manager.h"
 #include "platform.h"
-#include "spool-layout.h"
 
 
 static void reply_message(HttpRequest *req, unsigned status, const char *message) {
