@@ -3,17 +3,17 @@
  * job's own token (job-token.h) instead of an identity. A program job normally reaches the
  * worker's endpoint in its own network namespace (src/worker/job-result-endpoint.h); this is the
  * same route on gatewayd's listeners, for whoever holds the token while the job runs (a job with
- * network, a helper of the job's owner). It writes what the worker's endpoint writes: the spool's
- * saved-result.json, which the worker takes as the job's result when the job ends. The answers
- * have the serverless gateway's shape ({"message": ...}). */
+ * network, a helper of the job's owner). The job's platform stores it where the job's worker
+ * takes it as the job's result when the job ends, as the worker's endpoint does (the spool's
+ * saved-result.json: here, in the Slurm spool, or on the job's SSH node through serve). The
+ * answers have the serverless gateway's shape ({"message": ...}). */
 #include <errno.h>
 #include <stdbool.h>
-#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
-#include "fs-util.h"
 #include "http-api.h"
 #include "http-auth.h"
 #include "http-form.h"
@@ -24,7 +24,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
-#include "spool-layout.h"
+#include "platform.h"
 
 
 static void reply_message(HttpRequest *req, unsigned status, const char *message) {
@@ -134,11 +134,56 @@ int job_result_body_parse(const char *type, const char *body, size_t size, char 
         return *ret ? 0 : -ENOMEM;
 }
 
+/* A save waiting for the job's platform (a node's answer). The request points to it while it
+ * waits; whichever goes first (the answer, the request at shutdown) unlinks itself. */
+typedef struct PendingSave {
+        HttpRequest *req;
+} PendingSave;
+
+static void pending_save_detach(void *userdata) {
+        PendingSave *ps = userdata;
+
+        ps->req = NULL;  /* the request is gone: the answer, when it comes, frees ps */
+}
+
+static void reply_saved(HttpRequest *req, int r, const char *message) {
+        _cleanup_free_ char *text = NULL;
+
+        if (r >= 0)
+                return reply_message(req, 200, "Result saved.");
+        if (r == -ESTALE)
+                return reply_message(req, 409, "The job has finished: its result can no longer be saved.");
+        if (r == -EAGAIN)
+                return reply_message(req, 409, "The job does not run yet: its result can be saved while it runs.");
+        if (r == -EHOSTDOWN)
+                return reply_message(req, 503, "The job's node cannot be reached now: try again, or save the result from inside the job.");
+        if (r == -EOPNOTSUPP)
+                return reply_message(req, 503, "The job's platform cannot store a result saved from outside the job: save it from inside the job.");
+        log_warning("Cannot save the result of a job: %s", message ?: strerror(-r));
+        if (message && asprintf(&text, "The result could not be stored: %s", message) >= 0)
+                return reply_message(req, 500, text);
+        reply_message(req, 500, "The result could not be stored.");
+}
+
+static void on_saved(int r, const char *message, void *userdata) {
+        PendingSave *ps = userdata;
+        HttpRequest *req = ps->req;
+
+        if (req) {
+                req->userdata = NULL;
+                req->free_userdata = NULL;
+                if (!req->response)  /* not answered at shutdown meanwhile */
+                        reply_saved(req, r, message);
+        }
+        free(ps);
+}
+
 void http_save_job_result(HttpRequest *req, char **captures) {
         Manager *m = req->manager;
         const char *token = bearer(req);
         _cleanup_free_ char *result = NULL;
-        _cleanup_close_ int dir_fd = -1;
+        PendingSave *ps;
+        Platform *p;
         Job *j;
         int r;
 
@@ -155,18 +200,22 @@ void http_save_job_result(HttpRequest *req, char **captures) {
                 return reply_message(req, 400, "The body has no valid 'result' (a form field or a JSON object's key, holding JSON).");
         if (strlen(result) > m->config->result_max)
                 return reply_message(req, 413, "The result is larger than ResultMax.");
+        /* Until the job runs its worker has no spool yet on every platform (a node's, Slurm's). */
+        if (j->state != JOB_RUNNING)
+                return reply_saved(req, -EAGAIN, NULL);
 
-        dir_fd = j->spool_dir ? open(j->spool_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (dir_fd < 0)
-                return reply_message(req, 409, "The job's spool is not on this machine: save the result from inside the job.");
-        /* The worker has written the outcome (gatewayd has yet to read it): too late. A save
-         * between the worker taking the saved result and writing exit.json is lost. */
-        if (faccessat(dir_fd, SPOOL_EXIT, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
-                return reply_message(req, 409, "The job has finished: its result can no longer be saved.");
-        r = write_file_atomic_at(dir_fd, SPOOL_SAVED_RESULT, result, strlen(result), 0600);
-        if (r < 0) {
-                log_warning_errno(r, "Cannot save the result of job %s: %m", j->id);
-                return reply_message(req, 500, "The result could not be stored.");
+        /* Where the job's worker takes it: the job's platform knows (its spool may be a node's). */
+        p = platform_get(m, j->platform) ?: platform_default(m);
+        ps = calloc(1, sizeof(PendingSave));
+        if (!ps)
+                return reply_message(req, 500, "Out of memory.");
+        r = platform_save_result(p, j, result, on_saved, ps);
+        if (r != 1) {
+                free(ps);
+                return reply_saved(req, r, NULL);
         }
-        reply_message(req, 200, "Result saved.");
+        ps->req = req;
+        req->userdata = ps;
+        req->free_userdata = pending_save_detach;
+        http_request_suspend(req);
 }

@@ -559,6 +559,24 @@ static int local_cancel_job(Platform *p, Job *j) {
         return 0;
 }
 
+/* ---- results saved from outside the job ---- */
+
+int spool_save_result(const char *dir, const char *json_text) {
+        _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dir_fd < 0)
+                return -errno;
+        /* The worker has written the outcome (gatewayd has yet to read it): too late. A save
+         * between the worker taking the saved result and writing exit.json is lost. */
+        if (faccessat(dir_fd, SPOOL_EXIT, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                return -ESTALE;
+        return write_file_atomic_at(dir_fd, SPOOL_SAVED_RESULT, json_text, strlen(json_text), 0600);
+}
+
+static int local_save_result(Platform *p, Job *j, const char *json_text, PlatformResultSaved done, void *userdata) {
+        return spool_save_result(j->spool_dir, json_text);
+}
+
 /* ---- images and nodes ---- */
 
 /* Images are converted into this host's image directory: nothing to deploy. */
@@ -609,4 +627,5 @@ const PlatformVTable platform_local_vtable = {
         .reattach_job = local_reattach_job,
         .deploy_image = local_deploy_image,
         .report_nodes = local_report_nodes,
+        .save_result = local_save_result,
 };

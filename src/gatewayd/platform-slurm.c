@@ -1161,6 +1161,21 @@ static int slurm_cancel_job(Platform *p, Job *j) {
         return 0;
 }
 
+/* The worker on the compute node takes saved-result.json from the Slurm spool, which gatewayd
+ * shares: stored there as the worker's endpoint would. Only once the job runs (before, a spool
+ * may still be made anew). */
+static int slurm_save_result(Platform *p, Job *j, const char *json_text, PlatformResultSaved done, void *userdata) {
+        SlurmJob *s = j->platform_data;
+
+        if (!s)
+                return -ESTALE;
+        if (!s->started)
+                return -EAGAIN;
+        if (s->exit_seen)
+                return -ESTALE;
+        return spool_save_result(s->spool, json_text);
+}
+
 static int slurm_reattach_job(Platform *p, Job *j) {
         SlurmPlatform *sp = p->data;
         SlurmJob *s;
@@ -1402,4 +1417,5 @@ const PlatformVTable platform_slurm_vtable = {
         .remove_layer = slurm_remove_layer,
         .report_nodes = slurm_report_nodes,
         .report_state = slurm_report_state,
+        .save_result = slurm_save_result,
 };

@@ -876,6 +876,66 @@ static int ssh_start_job(Platform *p, Job *j, const Service *s, const Image *ima
         return 0;
 }
 
+/* ---- results saved from outside the job ---- */
+
+/* A save on its way to the node. done is NULL once the caller has been answered otherwise (the
+ * request could not be handed over): the answer, if one comes, only frees it. */
+typedef struct SaveCall {
+        PlatformResultSaved done;
+        void *userdata;
+} SaveCall;
+
+static void on_result_saved(NodeClient *c, int r, json_object *event, void *userdata) {
+        SaveCall *sc = userdata;
+        const char *code = event ? json_get_string(event, "code") : NULL;
+
+        if (sc->done) {
+                if (r < 0)
+                        sc->done(-EHOSTDOWN, NULL, sc->userdata);
+                else if (streq_ptr(json_get_string(event, "event"), "result-saved"))
+                        sc->done(0, NULL, sc->userdata);
+                else
+                        /* the node's worker took the outcome, or removed the job: too late */
+                        sc->done(streq_ptr(code, "FINISHED") || streq_ptr(code, "NOT_FOUND") ? -ESTALE :
+                                 streq_ptr(code, "NOT_RUNNING") ? -EAGAIN :
+                                 streq_ptr(code, "UNKNOWN_OP") ? -EOPNOTSUPP : -EIO,  /* a node from before */
+                                 json_get_string(event, "message"), sc->userdata);
+        }
+        free(sc);
+}
+
+/* The job's worker runs on its node and takes saved-result.json from the node's spool: serve
+ * writes it there (op save-result, docs/worker-serve.md). The answer comes with the node's. */
+static int ssh_save_result(Platform *p, Job *j, const char *json_text, PlatformResultSaved done, void *userdata) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        SshJob *sj = j->platform_data;
+        SaveCall *sc;
+        int r;
+
+        if (!sj)
+                return -ESTALE;
+        if (!sj->node)
+                return -EAGAIN;
+        if (node_client_get_state(sj->node->client) != SSH_NODE_UP)
+                return -EHOSTDOWN;  /* not waiting for the node to come back */
+        o = json_object_new_object();
+        sc = calloc(1, sizeof(SaveCall));
+        if (!o || !sc) {
+                free(sc);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "op", json_object_new_string("save-result"));
+        json_object_object_add(o, "job", json_object_new_string(j->id));
+        json_object_object_add(o, "result", json_object_new_string(json_text));
+        *sc = (SaveCall) { .done = done, .userdata = userdata };
+        r = node_client_request(sj->node->client, o, on_result_saved, sc);
+        if (r < 0) {
+                sc->done = NULL;  /* the request may stay queued: its answer frees sc */
+                return r;
+        }
+        return 1;
+}
+
 static int ssh_cancel_job(Platform *p, Job *j) {
         SshJob *sj = j->platform_data;
 
@@ -1367,4 +1427,5 @@ const PlatformVTable platform_ssh_vtable = {
         .remove_layer = ssh_remove_layer,
         .report_nodes = ssh_report_nodes,
         .drain_node = ssh_drain_node,
+        .save_result = ssh_save_result,
 };

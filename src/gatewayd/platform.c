@@ -151,6 +151,12 @@ int platform_cancel_job(Platform *p, Job *j) {
         return p->vtable->cancel_job(p, j);
 }
 
+int platform_save_result(Platform *p, Job *j, const char *json_text, PlatformResultSaved done, void *userdata) {
+        if (!p || !p->vtable || !p->vtable->save_result)
+                return -EOPNOTSUPP;
+        return p->vtable->save_result(p, j, json_text, done, userdata);
+}
+
 int platform_reattach_job(Platform *p, Job *j, const PlatformJobCallbacks *cb) {
         if (!p || !p->vtable || !p->vtable->reattach_job)
                 return 0;

@@ -58,6 +58,10 @@ typedef struct PlatformLayerHooks {
                              void *userdata);
 } PlatformLayerHooks;
 
+/* The end of a save_result that answered 1: r = 0 stored; -ESTALE the job has finished there;
+ * -EAGAIN it does not run yet; other r < 0 could not be stored, with a message if there is one. */
+typedef void (*PlatformResultSaved)(int r, const char *message, void *userdata);
+
 typedef struct PlatformVTable {
         const char *kind;                       /* "local", "ssh", "slurm" */
 
@@ -87,6 +91,13 @@ typedef struct PlatformVTable {
         /* Removes the platform's copies of a layer (the program was removed or replaced and no
          * job uses that upload any more). */
         int (*remove_layer)(Platform *p, const char *layer);
+        /* Stores a result that a holder of the job's token saved from outside the job (POST
+         * /api/v1/jobs/{id}/result/ on gatewayd's listeners, docs/programs.md) where the job's
+         * worker takes it when the job ends, as if saved from inside: the worker's spool's
+         * saved-result.json. json_text is valid JSON within ResultMax. 0: stored; 1: the end comes
+         * through done (exactly once, also when the platform lets go first); < 0 as for done.
+         * NULL: -EOPNOTSUPP. */
+        int (*save_result)(Platform *p, Job *j, const char *json_text, PlatformResultSaved done, void *userdata);
         /* The nodes, as JSON objects {name, state, …} in an array. */
         json_object *(*report_nodes)(Platform *p);
         /* Drains (drain) or resumes a node by its name as configured: a draining node takes no
@@ -132,6 +143,7 @@ int platform_remove_image(Platform *p, Image *i);
 void platforms_set_layer_hooks(Manager *m, const PlatformLayerHooks *hooks);
 int platform_deploy_layer(Platform *p, const char *layer, const char *squashfs_path);
 int platform_remove_layer(Platform *p, const char *layer);
+int platform_save_result(Platform *p, Job *j, const char *json_text, PlatformResultSaved done, void *userdata);
 json_object *platform_report_nodes(Platform *p);
 int platform_drain_node(Platform *p, const char *node, bool drain);
 /* An object (never NULL unless out of memory): what report_state gives, or an empty one. */

@@ -74,6 +74,7 @@ int serve_job_cancel(Serve *s, json_object *req);
 int serve_job_remove(Serve *s, json_object *req);
 int serve_job_list(Serve *s, json_object *req);
 int serve_job_read(Serve *s, json_object *req);
+int serve_job_save_result(Serve *s, json_object *req);
 int serve_image_install(Serve *s, json_object *req);
 int serve_image_remove(Serve *s, json_object *req);
 int serve_image_list(Serve *s, json_object *req);

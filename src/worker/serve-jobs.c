@@ -29,6 +29,7 @@
 #include "result-files.h"
 #include "serve-internal.h"
 #include "spool.h"
+#include "spool-layout.h"
 #include "time-util.h"
 
 #define INPUT_MAX (16 * 1024 * 1024)
@@ -687,6 +688,47 @@ int serve_job_cancel(Serve *s, json_object *req) {
                 return -ENOMEM;
         json_object_object_add(o, "signalled", json_object_new_boolean(signalled));
         return serve_send(s, "cancel", req, o);
+}
+
+/* save-result {job, result: "<JSON text>"}: a result that a holder of the job's token saved
+ * through gatewayd (docs/programs.md), written where the job's result endpoint writes it (the
+ * spool's saved-result.json): the worker takes it when the job ends, the last save winning.
+ * Only while the worker runs and has not written the outcome. */
+int serve_job_save_result(Serve *s, json_object *req) {
+        _cleanup_(json_object_putp) json_object *parsed = NULL, *spec = NULL;
+        _cleanup_close_ int dir_fd = -1;
+        const char *id, *text, *reason;
+        json_object *o;
+        size_t offset;
+        JobState st;
+        int r;
+
+        dir_fd = request_job_open(s, req, &id, &r);
+        if (dir_fd < 0)
+                return r;
+        text = json_get_string(req, "result");
+        if (!text || strlen(text) > RESULT_MAX ||
+            json_parse_untrusted(text, strlen(text), &parsed, &offset, &reason) < 0)
+                return serve_send_error(s, req, "BAD_REQUEST", "\"result\": expected JSON text of at most %d bytes.", RESULT_MAX);
+        /* Only a program job's worker takes a saved result (it runs the result endpoint). */
+        spec = read_json_at(dir_fd, "job.json", SPEC_MAX);
+        if (!json_get_typed(spec, "program", json_type_object))
+                return serve_send_error(s, req, "NOT_A_PROGRAM", "Job %s is not a program's: it takes no saved result.", id);
+        r = job_state(s, dir_fd, &st, NULL);
+        if (r < 0)
+                return serve_send_error(s, req, "IO_ERROR", "Cannot read the job's state: %s.", strerror(-r));
+        if (st == JOB_STARTING)
+                return serve_send_error(s, req, "NOT_RUNNING", "Job %s does not run yet.", id);
+        if (st != JOB_RUNNING || file_exists_at(dir_fd, "exit.json"))
+                return serve_send_error(s, req, "FINISHED", "Job %s has finished.", id);
+        r = spool_write_atomic(dir_fd, SPOOL_SAVED_RESULT, text, strlen(text));
+        if (r < 0)
+                return serve_send_error(s, req, "IO_ERROR", "Cannot store the result: %s.", strerror(-r));
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "job", json_object_new_string(id));
+        return serve_send(s, "result-saved", req, o);
 }
 
 int serve_job_remove(Serve *s, json_object *req) {

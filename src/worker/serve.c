@@ -404,6 +404,7 @@ static const struct {
         { "remove",        serve_job_remove },
         { "list",          serve_job_list },
         { "read",          serve_job_read },
+        { "save-result",   serve_job_save_result },
         { "image-install", serve_image_install },
         { "image-remove",  serve_image_remove },
         { "image-list",    serve_image_list },
@@ -441,7 +442,7 @@ static int handle_line(Serve *s, const char *line, size_t len) {
                 if (streq(op, handlers[i].op))
                         return handlers[i].handler(s, req);
         json_object_object_del(req, "op");      /* not echoed either: it may be anything */
-        return serve_send_error(s, req, "UNKNOWN_OP", "Unknown op. Known: hello, start, attach, cancel, remove, list, read, image-install, image-remove, image-list.");
+        return serve_send_error(s, req, "UNKNOWN_OP", "Unknown op. Known: hello, start, attach, cancel, remove, list, read, save-result, image-install, image-remove, image-list.");
 }
 
 /* ---- the connection ---- */

@@ -322,6 +322,45 @@ class Nodes(unittest.TestCase):
         self.assertFalse(os.path.exists(d))
         self.assertEqual(self.b.request({"op": "remove", "job": job})["code"], "NOT_FOUND")
 
+    def test_save_result(self):
+        """save-result (gatewayd's POST /api/v1/jobs/{id}/result/ for a job on a node): written
+        where the job's result endpoint writes it, so the worker takes it as the job's result
+        (over the marker's); refused for a finished job, a job that is not a program's, an
+        unknown job and a result that is not JSON text."""
+        job, plain = "job-save-1", "job-save-plain"
+        s = self.b.session()
+        try:
+            # a program job: its layer is named by id like an image (here the image's file serves as one)
+            self.start(s, job, job_spec(self.image, "echo up; sleep 3; echo 'PlanQK:Job:Result: {\"marker\":1}'",
+                                        program={"id": self.image, "token": "a" * 64}))
+            s.send({"op": "attach", "job": job})
+            s.read_until(lambda e: e.get("line") == "up")
+            ev = self.b.request({"op": "save-result", "job": job, "result": '{"saved": [1, 2]}'})
+            self.assertEqual(ev, {"event": "result-saved", "job": job}, ev)
+            fin = s.read_until(lambda e: e["event"] == "finished")[-1]
+            for req, code in (({"op": "save-result", "job": job}, "BAD_REQUEST"),
+                              ({"op": "save-result", "job": job, "result": "{nope"}, "BAD_REQUEST"),
+                              ({"op": "save-result", "job": job, "result": {"not": "text"}}, "BAD_REQUEST"),
+                              ({"op": "save-result", "job": "no-such-job", "result": "1"}, "NOT_FOUND"),
+                              ({"op": "save-result", "job": "../x", "result": "1"}, "BAD_REQUEST")):
+                ev = self.b.request(req)
+                self.assertEqual((ev["event"], ev["code"]), ("error", code), (req, ev))
+            self.start(s, plain, job_spec(self.image, "sleep 2"))
+            ev = self.b.request({"op": "save-result", "job": plain, "result": "1"})
+            self.assertEqual(ev["code"], "NOT_A_PROGRAM", ev)
+            s.send({"op": "cancel", "job": plain})
+        finally:
+            s.close()
+        self.assertEqual(fin["exit"]["status"], "SUCCEEDED", fin)
+        self.assertEqual(fin["result"], {"saved": [1, 2]})
+        self.assertFalse(os.path.exists(os.path.join(self.b.job_dir(job), "saved-result.json")))
+        ev = self.b.request({"op": "save-result", "job": job, "result": "1"})
+        self.assertEqual(ev["code"], "FINISHED", ev)
+        self.assertEqual(self.b.request({"op": "hello"})["event"], "hello")
+        for j in (job, plain):
+            procs.wait_for(lambda: self.b.request({"op": "remove", "job": j})["event"] == "removed", timeout=30,
+                           what=f"{j} removed")
+
     def test_lost_connection_resume_exactly_once(self):
         """Kill the SSH client mid-job: the job keeps running; a new connection attaches from
         the last sequence number seen and gets the rest exactly once, and the same result; a

@@ -22,6 +22,7 @@ from harness.gatewayd import Gatewayd
 from harness.registry import Registry
 from harness.stack import StackTestCase
 from test_jobs import bus_path_encode
+from test_platform_ssh import job_token, save_tar, save_via_gatewayd
 from test_slurm import LauncherConfigLock, build_binary, launcher_config_path
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
@@ -291,6 +292,64 @@ class SlurmPlatformTest(SlurmPlatformBase):
         r = self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER)
         self.assertEqual(r.status, 204, r.body)
         self.assertNotIn(layer, os.listdir(self.image_dir))
+
+    def upload_saver(self):
+        import urllib.parse
+        title = f"slurm-save-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "save.sh",
+                                                                           "replace": "true"}),
+                         save_tar(), as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        return title
+
+    def run_saver(self, title, arguments, env=None):
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"arguments": arguments, "env": env or {}},
+                         as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        return r.json["id"]
+
+    def test_save_result_from_inside_the_job_on_slurm(self):
+        """save_result inside a program job on the Slurm platform reaches the worker's endpoint
+        in the job's own network namespace on the compute node (ENV_JOB_GATEWAY_HOST is the
+        job's loopback there too); the saved result comes back through the Slurm spool and is
+        the job's result on /v1/jobs and /api/v1/jobs — the last save, over the marker's."""
+        title = self.upload_saver()
+        jid = self.run_saver(title, {"n": 7})
+        done = self.wait_status(jid, TERMINAL)
+        log = self.gw.http("GET", f"/v1/jobs/{jid}/log", as_user=users.USER).body
+        self.assertEqual(done["status"], "SUCCEEDED", log)
+        saved = {"saved": True, "host": "http://127.0.0.1:80", "args": {"n": 7}}
+        self.assertEqual(self.result(jid), saved, log)
+        r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
+        self.assertEqual((r.status, json.loads(r.json["result"])), (200, saved), r.body)
+        self.assertIn('form: {"message": "Result saved."}', log)
+        self.assertIn('json: {"message": "Result saved."}', log)
+        self.assertIn("forged: wget: server returned error: HTTP/1.1 401", log)
+        self.assertIn("replaces the one printed with a marker", log)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, job_token(self.gw.state_dir, jid), {"late": 1}),
+                         (409, {"message": "The job has finished: its result can no longer be saved."}))
+
+    def test_save_result_through_gatewayd_on_slurm(self):
+        """gatewayd's own POST /api/v1/jobs/{id}/result/ (the job's token, from outside the job)
+        for a Slurm job: written into the job's Slurm spool, where the worker on the compute node
+        takes it as the job's result like a save from inside; a wrong token is 401."""
+        title = self.upload_saver()
+        jid = self.run_saver(title, {"n": 1}, env={"SAVE_WAIT": "3"})
+        self.cleanup_job(jid)
+        procs.wait_for(lambda: "waiting for a save" in self.gw.http("GET", f"/v1/jobs/{jid}/log", as_user=users.USER).body,
+                       timeout=60, what="the job to wait for a save")
+        token = job_token(self.gw.state_dir, jid)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, "0" * 64, {"x": 1})[0], 401)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"from": "outside"}),
+                         (200, {"message": "Result saved."}))
+        done = self.wait_status(jid, TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", self.gw.http("GET", f"/v1/jobs/{jid}/log", as_user=users.USER).body)
+        self.assertEqual(self.result(jid), {"from": "outside"})
+        r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
+        self.assertEqual(json.loads(r.json["result"]), {"from": "outside"}, r.body)
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "jobs", jid, "saved-result.json")))
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"late": 1})[0], 409)
 
     def test_platform_shows_the_cluster(self):
         # GET /v1/platforms/cluster: the cluster's state from slurmrestd (ping, partitions,

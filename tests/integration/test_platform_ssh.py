@@ -37,6 +37,49 @@ echo "PlanQK:Job:Result: {{\\"version\\": {version}, \\"args\\": $ENV_JOB_ARGUME
 """
 
 
+# save_result from inside a program job (docs/programs.md), with busybox's wget (the base image is
+# busybox): as the serverless client does it (the form field result=<JSON text>), then once more
+# with a JSON body — the last save wins, over the marker printed first too —, and once with a
+# forged token. With SAVE_WAIT set it saves nothing and waits that long (a test saves it from
+# outside, through gatewayd's own route).
+SAVE_SH = """#!/bin/sh
+echo 'PlanQK:Job:Result: {"marker": true}'
+if [ -n "$SAVE_WAIT" ]; then echo "waiting for a save"; sleep "$SAVE_WAIT"; exit 0; fi
+url="$ENV_JOB_GATEWAY_HOST/api/v1/jobs/$ENV_JOB_ID_GATEWAY/result/"
+auth="Authorization: Bearer $ENV_JOB_GATEWAY_TOKEN"
+echo "form: $(/bin/busybox wget -q -O - --header "$auth" --post-data 'result=%7B%22form%22%3A%201%7D' "$url" 2>&1)"
+echo "json: $(/bin/busybox wget -q -O - --header "$auth" --header 'Content-Type: application/json' \
+  --post-data "{\\"result\\": {\\"saved\\": true, \\"host\\": \\"$ENV_JOB_GATEWAY_HOST\\", \\"args\\": $ENV_JOB_ARGUMENTS}}" "$url" 2>&1)"
+echo "forged: $(/bin/busybox wget -q -O - --header 'Authorization: Bearer 00' --post-data 'result=1' "$url" 2>&1)"
+"""
+
+
+def save_tar():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        ti = tarfile.TarInfo("save.sh")
+        ti.mode, ti.size = 0o755, len(SAVE_SH.encode())
+        t.addfile(ti, io.BytesIO(SAVE_SH.encode()))
+    return buf.getvalue()
+
+
+def job_token(state_dir, job_id):
+    """The token gatewayd mints for a program job: HMAC-SHA256 over its id (docs/programs.md)."""
+    import hmac
+    with open(os.path.join(state_dir, "job-token.key"), "rb") as f:
+        key = f.read()
+    return hmac.new(key, b"gatewayd job result token 1\n" + job_id.encode(), hashlib.sha256).hexdigest()
+
+
+def save_via_gatewayd(gw, job_id, token, result):
+    """POST /api/v1/jobs/{id}/result/ on gatewayd's unix socket, as someone else than the job's
+    owner: only the token counts there."""
+    r = gw.http("POST", f"/api/v1/jobs/{job_id}/result/", urllib.parse.urlencode({"result": json.dumps(result)}),
+                as_user=users.OTHER, headers={"Authorization": "Bearer " + token},
+                content_type="application/x-www-form-urlencoded")
+    return r.status, r.json
+
+
 def program_tar(version):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
@@ -230,6 +273,15 @@ class RemoteBase(StackTestCase):
                     self.wait_status(job_id, TERMINAL, timeout=30)
         self.addCleanup(cancel)
 
+    def upload_saver(self):
+        title = f"pssh-save-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "save.sh",
+                                                                           "replace": "true"}),
+                         save_tar(), as_user=users.USER, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
+        return title
+
     def wait_gone_on_node(self, node, job_id, timeout=30):
         procs.wait_for(lambda: not os.path.exists(node.job_dir(job_id)), timeout=timeout,
                        what=f"job {job_id} removed from node {node.name}")
@@ -367,6 +419,49 @@ class RemotePlatform(RemoteBase):
         for n in self.nodes:
             procs.wait_for(lambda: f"{old}.squashfs" not in os.listdir(n.images), timeout=15,
                            what=f"old layer removed from node {n.name}")
+
+    def test_save_result_from_inside_the_job_on_node(self):
+        """save_result inside a program job on a node reaches the worker's endpoint in the job's
+        own network namespace there (ENV_JOB_GATEWAY_HOST is the job's loopback on every
+        platform); the saved result travels back with the job's events and is the job's result
+        on /v1/jobs and /api/v1/jobs — the last save, over the marker's."""
+        title = self.upload_saver()
+        jid = self.run_program(title, {"n": 7})
+        j = self.wait_status(jid, TERMINAL)
+        log = self.log(jid)
+        self.assertEqual(j["status"], "SUCCEEDED", log)
+        self.assertIn(self.node_of(jid), self.nodes)
+        saved = {"saved": True, "host": "http://127.0.0.1:80", "args": {"n": 7}}
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, saved, log)
+        r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
+        self.assertEqual((r.status, json.loads(r.json["result"])), (200, saved), r.body)
+        self.assertIn('form: {"message": "Result saved."}', log)
+        self.assertIn('json: {"message": "Result saved."}', log)
+        self.assertIn("forged: wget: server returned error: HTTP/1.1 401", log)
+        self.assertIn("replaces the one printed with a marker", log)
+        # the late save through gatewayd: the job has finished
+        self.assertEqual(save_via_gatewayd(self.gw, jid, job_token(self.gw.state_dir, jid), {"late": 1}),
+                         (409, {"message": "The job has finished: its result can no longer be saved."}))
+
+    def test_save_result_through_gatewayd_on_node(self):
+        """gatewayd's own POST /api/v1/jobs/{id}/result/ (the job's token, from outside the job)
+        for a job on a node: forwarded to the node, where the worker takes it as the job's result
+        like a save from inside; a token that is not the job's is 401 and nothing is sent."""
+        title = self.upload_saver()
+        jid = self.run_program(title, {"n": 1}, env={"SAVE_WAIT": "3"})
+        self.cancel_after(jid)
+        self.wait_log(jid, "waiting for a save")
+        token = job_token(self.gw.state_dir, jid)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, "0" * 64, {"x": 1})[0], 401)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"from": "outside"}),
+                         (200, {"message": "Result saved."}))
+        j = self.wait_status(jid, TERMINAL)
+        self.assertEqual(j["status"], "SUCCEEDED", self.log(jid))
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, {"from": "outside"})
+        r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
+        self.assertEqual(json.loads(r.json["result"]), {"from": "outside"}, r.body)
+        self.assertFalse(os.path.exists(os.path.join(self.gw.state_dir, "jobs", jid, "saved-result.json")))
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"late": 1})[0], 409)
 
     def test_pull_transfers_to_every_node(self):
         """A pull for the remote platform: converted here, then (TRANSFER) the squashfs and a
@@ -609,6 +704,34 @@ class RemoteNodeLost(RemoteBase):
         self.assertIsNotNone(worker)
         self.wait_gone_on_node(lost, second)
         self.assertFalse(os.path.exists(f"/proc/{worker}/stat") and lost.worker_pid(second) == worker)
+
+
+class RemoteNodeAway(RemoteBase):
+    n_nodes = 1
+
+    def test_save_result_while_node_away(self):
+        """gatewayd's own save route for a job whose node cannot be reached: 503 at once (no
+        waiting for the node), gatewayd keeps serving; once the job is given up (NODE_LOST), 409."""
+        title = self.upload_saver()
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": "8"}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.wait_log(jid, "waiting for a save")
+        token = job_token(self.gw.state_dir, jid)
+        (node,) = self.nodes
+        sessions = session_processes(node.sshd.pid)
+        node.sshd.kill()
+        node.sshd.wait()
+        kill_all(sessions)
+        answers = []
+        procs.wait_for(lambda: answers.append(save_via_gatewayd(self.gw, jid, token, {"x": 1})) or answers[-1][0] != 200,
+                       timeout=10, what="gatewayd to notice the node is away")
+        self.assertEqual(answers[-1], (503, {"message": "The job's node cannot be reached now: try again, "
+                                                        "or save the result from inside the job."}))
+        j = self.wait_status(jid, TERMINAL, timeout=30)
+        self.assertEqual(j["error"]["code"], "NODE_LOST", j)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"x": 1})[0], 409)
+        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).status, 200)
 
 
 class RemoteSystemdNode(RemoteBase):

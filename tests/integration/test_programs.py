@@ -483,6 +483,11 @@ class ProgramsTest(StackTestCase):
         job = self.run_program("waiter").json
         self.wait_status(job["id"], ("RUNNING",))
         token = self.job_token(job["id"])
+        # a job that does not run yet (JobsPerUser 1: it waits QUEUED) has no worker to take it
+        queued = self.run_program("waiter").json
+        self.assertEqual(self.save_via_gatewayd(queued["id"], self.job_token(queued["id"]), {"x": 1}),
+                         (409, {"message": "The job does not run yet: its result can be saved while it runs."}))
+        self.assertEqual(self.gw.http("PUT", f"/v1/jobs/{queued['id']}/cancel", as_user=users.USER).status, 200)
         self.assertEqual(self.save_via_gatewayd(job["id"], "0" * 64, {"x": 1}, tcp=True)[0], 401)
         self.assertEqual(self.save_via_gatewayd(job["id"], token[:-1] + ("1" if token.endswith("0") else "0"), {"x": 1})[0], 401)
         self.assertEqual(self.save_via_gatewayd("0" * 8, token, {"x": 1})[0], 401)
