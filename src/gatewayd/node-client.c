@@ -150,8 +150,11 @@ int node_client_request(NodeClient *c, json_object *request, NodeReplyHandler ha
                 json_object_put(request);
                 return -ENOMEM;
         }
-        if (session_is_up(c))
-                return request_send(c, r);
+        /* Queued: from here on the handler is called once, with the node's answer or when the node
+         * is refused, so a failure to send now is not the caller's (it goes again once the session
+         * is back up) — an error return would have the caller free what the handler gets later. */
+        if (session_is_up(c) && request_send(c, r) < 0)
+                log_debug("Node request %" PRIi64 " not sent yet; it goes again when the session is back.", r->req);
         return 0;
 }
 

@@ -878,8 +878,7 @@ static int ssh_start_job(Platform *p, Job *j, const Service *s, const Image *ima
 
 /* ---- results saved from outside the job ---- */
 
-/* A save on its way to the node. done is NULL once the caller has been answered otherwise (the
- * request could not be handed over): the answer, if one comes, only frees it. */
+/* A save on its way to the node; the node's answer (or its refusal) frees it. */
 typedef struct SaveCall {
         PlatformResultSaved done;
         void *userdata;
@@ -889,18 +888,16 @@ static void on_result_saved(NodeClient *c, int r, json_object *event, void *user
         SaveCall *sc = userdata;
         const char *code = event ? json_get_string(event, "code") : NULL;
 
-        if (sc->done) {
-                if (r < 0)
-                        sc->done(-EHOSTDOWN, NULL, sc->userdata);
-                else if (streq_ptr(json_get_string(event, "event"), "result-saved"))
-                        sc->done(0, NULL, sc->userdata);
-                else
-                        /* the node's worker took the outcome, or removed the job: too late */
-                        sc->done(streq_ptr(code, "FINISHED") || streq_ptr(code, "NOT_FOUND") ? -ESTALE :
-                                 streq_ptr(code, "NOT_RUNNING") ? -EAGAIN :
-                                 streq_ptr(code, "UNKNOWN_OP") ? -EOPNOTSUPP : -EIO,  /* a node from before */
-                                 json_get_string(event, "message"), sc->userdata);
-        }
+        if (r < 0)
+                sc->done(-EHOSTDOWN, NULL, sc->userdata);
+        else if (streq_ptr(json_get_string(event, "event"), "result-saved"))
+                sc->done(0, NULL, sc->userdata);
+        else
+                /* the node's worker took the outcome, or removed the job: too late */
+                sc->done(streq_ptr(code, "FINISHED") || streq_ptr(code, "NOT_FOUND") ? -ESTALE :
+                         streq_ptr(code, "NOT_RUNNING") ? -EAGAIN :
+                         streq_ptr(code, "UNKNOWN_OP") ? -EOPNOTSUPP : -EIO,  /* a node from before */
+                         json_get_string(event, "message"), sc->userdata);
         free(sc);
 }
 
@@ -930,7 +927,7 @@ static int ssh_save_result(Platform *p, Job *j, const char *json_text, PlatformR
         *sc = (SaveCall) { .done = done, .userdata = userdata };
         r = node_client_request(sj->node->client, o, on_result_saved, sc);
         if (r < 0) {
-                sc->done = NULL;  /* the request may stay queued: its answer frees sc */
+                free(sc);   /* nothing was queued */
                 return r;
         }
         return 1;
