@@ -23,16 +23,24 @@ static bool bus_caller_may_see(sd_bus *bus, Image *i) {
         return bus_get_caller(m, &c) >= 0 && image_is_visible(i, &c);
 }
 
+/* "<id>" is the default platform's record, "<id>@<platform>" another platform's (image_attach()). */
 static int image_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                              void **found, sd_bus_error *error) {
         _cleanup_free_ char *id = NULL;
+        Manager *m = userdata;
+        char *at;
         Image *i;
         int r;
 
         r = sd_bus_path_decode(path, IMAGE_OBJECT_PREFIX, &id);
         if (r <= 0)
                 return r;
-        i = image_registry_get(userdata, id);
+        at = strchr(id, '@');
+        if (at)
+                *at = '\0';
+        i = image_registry_get(m, at ? at + 1 : config_platform_default(m->config)->name, id);
+        if (i && !at != streq(i->platform, config_platform_default(m->config)->name))
+                i = NULL;
         if (!i || !bus_caller_may_see(bus, i))
                 return 0;
         *found = i;
@@ -257,7 +265,7 @@ int method_list_images(sd_bus_message *message, void *userdata, sd_bus_error *er
 
 static Image *lookup_visible(Manager *m, sd_bus_message *message, const char *name, sd_bus_error *error, int *ret) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        Image *i = image_registry_lookup(m, name);
+        Image *i = image_registry_lookup(m, NULL, name);
         Caller c;
 
         *ret = bus_get_caller(message, &c);
