@@ -399,6 +399,8 @@ class ImagesPerPlatform(test_jobs.JobsBase):
         image_id = self.pull_ready("here")
         self.assertEqual(self.pull_ready("there"), image_id)
         self.assertBothReady(image_id)
+        # The same image directory: the second platform's record uses the file converted already.
+        self.assertEqual(self.gw.stderr_text().count(f"Image {image_id} ({self.image_ref}): CONVERSION"), 1)
         self.run_job_without_pull()
         # Pulling for one platform again does not move the record away from the other.
         self.pull_ready("here")
@@ -412,6 +414,31 @@ class ImagesPerPlatform(test_jobs.JobsBase):
         p, data = self.gw.call("GetImage", "s", image_id, as_user=users.USER)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(data[0])["platform"], "here")
+        p, data = self.gw.call("GetImageOn", "ss", "there", image_id, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(data[0])["platform"], "there")
+        p, data = self.gw.call("ListImages", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        paths = {rec[4]: rec[5] for rec in data[0] if rec[0] == image_id}
+        self.assertEqual(paths, {"here": "/org/gatewayd/Gateway1/image/" + test_jobs.bus_path_encode(image_id),
+                                 "there": "/org/gatewayd/Gateway1/image/" +
+                                          test_jobs.bus_path_encode(image_id + "@there")})
+        for platform, path in paths.items():
+            p = self.gw.busctl("get-property", "org.gatewayd.Gateway1", path, "org.gatewayd.Gateway1.Image",
+                               "Platform", as_user=users.USER)
+            self.assertEqual(p.stdout.strip(), f's "{platform}"', p.stderr)
+        p, err = self.gw.gdbus_call("ExpireImageOn", "nowhere", image_id)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.InvalidArgument", p.stderr)
+        self.assertIn("platform", p.stderr)
+
+        # Expiring "there"'s copy leaves "here"'s (and their file); a pull brings it back at once.
+        p, _ = self.gw.call("ExpireImageOn", "ss", "there", image_id)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([i["status"] for i in self.listed("there")], ["EXPIRED"])
+        self.assertEqual([i["status"] for i in self.listed("here")], ["READY"])
+        self.run_job_without_pull()
+        self.pull_ready("there")
+        self.assertEqual(self.gw.stderr_text().count(f"Image {image_id} ({self.image_ref}): CONVERSION"), 1)
 
         # Removing "there"'s copy leaves "here"'s record and the file they share.
         r = self.gw.http("DELETE", f"/v1/images/{image_id}?platform=there", as_user=None)
