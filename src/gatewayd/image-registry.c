@@ -289,13 +289,18 @@ Image *image_registry_get(Manager *m, const char *platform, const char *id) {
 }
 
 /* By id without a platform: the default platform's record, else that of the first configured
- * platform that has one (the only one, usually). */
+ * platform that has one (the only one, usually), else one of a platform no longer configured. */
 static Image *image_registry_get_any(Manager *m, const char *id) {
         Image *i = image_registry_get(m, default_platform_name(m), id);
 
         for (size_t k = 0; !i && k < m->config->n_platforms; k++)
                 i = image_registry_get(m, m->config->platforms[k].name, id);
-        return i;
+        if (i)
+                return i;
+        HASHMAP_FOREACH(i, m->images)
+                if (streq(i->id, id))
+                        return i;
+        return NULL;
 }
 
 Image *image_registry_lookup(Manager *m, const char *platform, const char *s) {
