@@ -28,6 +28,7 @@ static int image_object_find(sd_bus *bus, const char *path, const char *interfac
                              void **found, sd_bus_error *error) {
         _cleanup_free_ char *id = NULL;
         Manager *m = userdata;
+        const char *default_platform = config_platform_default(m->config)->name;
         char *at;
         Image *i;
         int r;
@@ -36,11 +37,12 @@ static int image_object_find(sd_bus *bus, const char *path, const char *interfac
         if (r <= 0)
                 return r;
         at = strchr(id, '@');
-        if (at)
+        if (at) {
                 *at = '\0';
-        i = image_registry_get(m, at ? at + 1 : config_platform_default(m->config)->name, id);
-        if (i && !at != streq(i->platform, config_platform_default(m->config)->name))
-                i = NULL;
+                if (streq(at + 1, default_platform))   /* that one is at "<id>" alone */
+                        return 0;
+        }
+        i = image_registry_get(m, at ? at + 1 : default_platform, id);
         if (!i || !bus_caller_may_see(bus, i))
                 return 0;
         *found = i;
