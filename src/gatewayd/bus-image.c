@@ -23,16 +23,26 @@ static bool bus_caller_may_see(sd_bus *bus, Image *i) {
         return bus_get_caller(m, &c) >= 0 && image_is_visible(i, &c);
 }
 
+/* "<id>" is the default platform's record, "<id>@<platform>" another platform's (image_attach()). */
 static int image_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                              void **found, sd_bus_error *error) {
         _cleanup_free_ char *id = NULL;
+        Manager *m = userdata;
+        const char *default_platform = config_platform_default(m->config)->name;
+        char *at;
         Image *i;
         int r;
 
         r = sd_bus_path_decode(path, IMAGE_OBJECT_PREFIX, &id);
         if (r <= 0)
                 return r;
-        i = image_registry_get(userdata, id);
+        at = strchr(id, '@');
+        if (at) {
+                *at = '\0';
+                if (streq(at + 1, default_platform))   /* that one is at "<id>" alone */
+                        return 0;
+        }
+        i = image_registry_get(m, at ? at + 1 : default_platform, id);
         if (!i || !bus_caller_may_see(bus, i))
                 return 0;
         *found = i;
@@ -255,14 +265,27 @@ int method_list_images(sd_bus_message *message, void *userdata, sd_bus_error *er
         return sd_bus_send(NULL, reply, NULL);
 }
 
-static Image *lookup_visible(Manager *m, sd_bus_message *message, const char *name, sd_bus_error *error, int *ret) {
+/* Get/Remove/ExpireImage(s name): the default platform's record (or the only one); their *On
+ * variants (s platform, s name): that platform's, "" as without. */
+static Image *lookup_visible(Manager *m, sd_bus_message *message, sd_bus_error *error, int *ret) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        Image *i = image_registry_lookup(m, name);
+        const char *platform = "", *name;
+        Image *i;
         Caller c;
 
+        *ret = sd_bus_message_has_signature(message, "ss") ? sd_bus_message_read(message, "ss", &platform, &name) :
+                sd_bus_message_read(message, "s", &name);
+        if (*ret < 0)
+                return NULL;
+        if (platform[0] && !config_platform_find(m->config, platform)) {
+                gw_error_set(&e, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", platform);
+                *ret = gw_error_to_bus(&e, error);
+                return NULL;
+        }
         *ret = bus_get_caller(message, &c);
         if (*ret < 0)
                 return NULL;
+        i = image_registry_lookup(m, platform[0] ? platform : NULL, name);
         if (!i || !image_is_visible(i, &c)) {
                 gw_error_set(&e, GW_ERROR_NO_SUCH_IMAGE, "No image '%s'.", name);
                 *ret = gw_error_to_bus(&e, error);
@@ -272,14 +295,10 @@ static Image *lookup_visible(Manager *m, sd_bus_message *message, const char *na
 }
 
 int method_get_image(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        const char *name;
         Image *i;
         int r;
 
-        r = sd_bus_message_read(message, "s", &name);
-        if (r < 0)
-                return r;
-        i = lookup_visible(userdata, message, name, error, &r);
+        i = lookup_visible(userdata, message, error, &r);
         if (!i)
                 return r;
         return bus_reply_json(message, image_to_json(i));
@@ -287,14 +306,10 @@ int method_get_image(sd_bus_message *message, void *userdata, sd_bus_error *erro
 
 static int change_image_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error, bool expire) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        const char *name;
         Image *i;
         int r;
 
-        r = sd_bus_message_read(message, "s", &name);
-        if (r < 0)
-                return r;
-        i = lookup_visible(m, message, name, error, &r);
+        i = lookup_visible(m, message, error, &r);
         if (!i)
                 return r;
         r = expire ? image_registry_expire(i, &e) : image_registry_remove(i, &e);

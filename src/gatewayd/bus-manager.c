@@ -193,6 +193,13 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_NO_RESULT, method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ExpireImage", SD_BUS_ARGS("s", id_or_reference),
                                 SD_BUS_NO_RESULT, method_expire_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        /* images per platform: the same handlers, with the platform first */
+        SD_BUS_METHOD_WITH_ARGS("GetImageOn", SD_BUS_ARGS("s", platform, "s", id_or_reference),
+                                SD_BUS_RESULT("s", json), method_get_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveImageOn", SD_BUS_ARGS("s", platform, "s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_remove_image, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExpireImageOn", SD_BUS_ARGS("s", platform, "s", id_or_reference),
+                                SD_BUS_NO_RESULT, method_expire_image, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SubmitJob", SD_BUS_ARGS("s", service, "s", data_json, "s", params_json),
                                 SD_BUS_RESULT("o", path), bus_method_submit_job, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_ARGS("b", all_users),

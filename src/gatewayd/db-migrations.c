@@ -165,6 +165,46 @@ const char * const db_migrations[] = {
         "  PRIMARY KEY (kind, name),"
         "  UNIQUE (kind, id)"
         ") STRICT;",
+        /* images per platform: a record per (platform, id), as Shifter's are per system, so that
+         * the same image pulled for two platforms is two records. SQLite's table rebuild, with
+         * foreign keys on: new tables first (the tags referencing the new images, a reference
+         * RENAME keeps), rows copied, old tables dropped child first. A tag that pointed at
+         * another platform's record (what the second platform's pull left) is dropped: that
+         * platform has no record, and pulls the reference again when it needs it. */
+        "CREATE TABLE images_by_platform ("
+        "  id TEXT NOT NULL,"
+        "  reference TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  message TEXT,"
+        "  size INTEGER NOT NULL DEFAULT 0,"
+        "  squashfs TEXT,"
+        "  meta TEXT,"
+        "  acl TEXT,"
+        "  created_usec INTEGER NOT NULL,"
+        "  updated_usec INTEGER NOT NULL,"
+        "  last_used_usec INTEGER NOT NULL,"
+        "  PRIMARY KEY (platform, id)"
+        ") STRICT;"
+        "INSERT INTO images_by_platform (id, reference, platform, status, message, size, squashfs, meta, acl,"
+        "                                created_usec, updated_usec, last_used_usec)"
+        "  SELECT id, reference, platform, status, message, size, squashfs, meta, acl,"
+        "         created_usec, updated_usec, last_used_usec FROM images;"
+        "CREATE TABLE image_tags_by_platform ("
+        "  reference TEXT NOT NULL,"
+        "  platform TEXT NOT NULL,"
+        "  image_id TEXT NOT NULL,"
+        "  PRIMARY KEY (reference, platform),"
+        "  FOREIGN KEY (platform, image_id) REFERENCES images_by_platform (platform, id)"
+        ") STRICT;"
+        "INSERT INTO image_tags_by_platform (reference, platform, image_id)"
+        "  SELECT reference, platform, image_id FROM image_tags AS t"
+        "  WHERE EXISTS (SELECT 1 FROM images WHERE id = t.image_id AND platform = t.platform);"
+        "DROP TABLE image_tags;"
+        "DROP TABLE images;"
+        "ALTER TABLE images_by_platform RENAME TO images;"
+        "ALTER TABLE image_tags_by_platform RENAME TO image_tags;"
+        "CREATE INDEX image_tags_image_id ON image_tags (platform, image_id);",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

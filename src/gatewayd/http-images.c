@@ -13,9 +13,25 @@
 #define ACTION_PULL_IMAGE "org.gatewayd.pull-image"
 #define ACTION_MANAGE_IMAGES "org.gatewayd.manage-images"
 
-static Image *lookup_visible(HttpRequest *req, const char *name) {
-        Image *i = image_registry_lookup(req->manager, name);
+/* ?platform=: the records are per platform; without it, the default platform's (or the only one's). */
+static bool query_platform(HttpRequest *req, const char **ret) {
+        const char *platform = http_request_query(req, "platform");
 
+        if (platform && !config_platform_find(req->manager->config, platform)) {
+                http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT, "platform: unknown platform '%s'", platform);
+                return false;
+        }
+        *ret = platform;
+        return true;
+}
+
+static Image *lookup_visible(HttpRequest *req, const char *name) {
+        const char *platform;
+        Image *i;
+
+        if (!query_platform(req, &platform))
+                return NULL;
+        i = image_registry_lookup(req->manager, platform, name);
         /* Someone else's private image does not exist for this caller. */
         if (!i || !image_is_visible(i, http_request_caller(req))) {
                 http_request_reply_errorf(req, GW_ERROR_NO_SUCH_IMAGE, "No image '%s'.", name);
@@ -25,14 +41,19 @@ static Image *lookup_visible(HttpRequest *req, const char *name) {
 }
 
 void http_list_images(HttpRequest *req, char **captures) {
-        _cleanup_free_ Image **l = image_registry_list(req->manager, http_request_caller(req));
+        _cleanup_free_ Image **l = NULL;
+        const char *platform;
         json_object *o, *a;
 
+        if (!query_platform(req, &platform))
+                return;
+        l = image_registry_list(req->manager, http_request_caller(req));
         if (!l)
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         a = json_object_new_array();
         for (Image **i = l; *i; i++)
-                json_object_array_add(a, image_to_json(*i));
+                if (!platform || streq((*i)->platform, platform))
+                        json_object_array_add(a, image_to_json(*i));
         o = json_object_new_object();
         json_object_object_add(o, "images", a);
         http_request_reply_json(req, MHD_HTTP_OK, o);
@@ -52,7 +73,7 @@ void http_get_image(HttpRequest *req, char **captures) {
 /* ---- progress streams: JSON lines of the image record while its pull runs ---- */
 
 typedef struct ImageStreams {
-        char *image_id;
+        char *image_id;         /* the record's key, "<platform>\n<id>" */
         HttpStream **streams;
         size_t n_streams;
 } ImageStreams;
@@ -107,7 +128,7 @@ static void image_streams_broadcast(ImageStreams *l, Image *i) {
 }
 
 static void on_image_event(Manager *m, const RegistryEvent *e, void *userdata) {
-        ImageStreams *l = m->image_streams ? hashmap_get(m->image_streams, e->image->id) : NULL;
+        ImageStreams *l = m->image_streams ? hashmap_get(m->image_streams, e->image->key) : NULL;
 
         if (!l)
                 return;
@@ -153,10 +174,10 @@ static int image_stream_progress(Manager *m, Image *i, HttpStream *s) {
                 http_stream_finish(s);
                 return r;
         }
-        l = hashmap_get(m->image_streams, i->id);
+        l = hashmap_get(m->image_streams, i->key);
         if (!l) {
                 l = calloc(1, sizeof(ImageStreams));
-                if (!l || !(l->image_id = strdup(i->id)) || hashmap_put(m->image_streams, l->image_id, l) < 0) {
+                if (!l || !(l->image_id = strdup(i->key)) || hashmap_put(m->image_streams, l->image_id, l) < 0) {
                         image_streams_free(l);
                         http_stream_finish(s);
                         return -ENOMEM;

@@ -243,7 +243,7 @@ static int image_pull_deploy(ImagePull *p, GwError *e) {
 }
 
 void image_pull_on_deployed(Platform *pl, const char *image_id, int r, const char *message) {
-        Image *i = image_registry_get(pl->manager, image_id);
+        Image *i = image_registry_get(pl->manager, pl->name, image_id);
         ImagePull *p = i ? i->pull : NULL;
 
         if (!p || !p->deploying)
@@ -255,11 +255,28 @@ void image_pull_on_deployed(Platform *pl, const char *image_id, int r, const cha
         image_pull_end(p);
 }
 
-static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
+/* The image's files are converted: deploy it to the platform, then it is READY. */
+static void image_pull_converted(ImagePull *p, const char *squashfs, const char *meta, uint64_t size) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        ImagePull *p = userdata;
         Image *i = p->image;
         int r;
+
+        (void) free_and_strdup(&i->squashfs_path, squashfs);
+        (void) free_and_strdup(&i->meta_path, meta);
+        i->size = size;
+        i->bytes_done = i->bytes_total;
+        i->layers_done = i->layers_total;
+        i->last_used_usec = now_realtime_usec();
+        r = image_pull_deploy(p, &e);
+        if (r < 0) {
+                image_pull_fail(p, e.code, e.message);
+                image_pull_end(p);
+        } else if (r == 0)
+                image_pull_ready(p);
+}
+
+static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
+        ImagePull *p = userdata;
         const char *squashfs = p->done ? json_get_string(p->done, "squashfs") : NULL;
         const char *meta = p->done ? json_get_string(p->done, "meta") : NULL;
 
@@ -272,19 +289,7 @@ static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
                 image_pull_end(p);
                 return;
         }
-
-        (void) free_and_strdup(&i->squashfs_path, squashfs);
-        (void) free_and_strdup(&i->meta_path, meta);
-        i->size = json_get_u64(p->done, "size");
-        i->bytes_done = i->bytes_total;
-        i->layers_done = i->layers_total;
-        i->last_used_usec = now_realtime_usec();
-        r = image_pull_deploy(p, &e);
-        if (r < 0) {
-                image_pull_fail(p, e.code, e.message);
-                image_pull_end(p);
-        } else if (r == 0)
-                image_pull_ready(p);
+        image_pull_converted(p, squashfs, meta, json_get_u64(p->done, "size"));
 }
 
 /* Appends option (e.g. "--cache-dir=") followed by value (may be NULL). */
@@ -403,6 +408,28 @@ static bool image_file_present(const Image *i) {
         return i->squashfs_path && access(i->squashfs_path, R_OK) == 0;
 }
 
+/* The same image READY for another platform, its file where a pull for this one would write it
+ * (platforms that share an image directory): that file serves this platform's record too. */
+static Image *image_pull_find_converted(ImagePull *p) {
+        Manager *m = p->manager;
+        ConfigPlatform *pl = config_platform_find(m->config, p->platform);
+        _cleanup_free_ char *images = NULL;
+        const char *dir;
+        size_t n;
+        Image *o;
+
+        if (asprintf(&images, "%s/images", m->state_dir) < 0)
+                return NULL;
+        dir = pl && pl->local_image_dir ? pl->local_image_dir : images;
+        n = strlen(dir);
+        HASHMAP_FOREACH(o, m->images)
+                if (o != p->image && streq(o->id, p->image->id) && o->status == IMAGE_READY && image_file_present(o) &&
+                    o->meta_path && strneq(o->squashfs_path, dir, n) && o->squashfs_path[n] == '/' &&
+                    !strchr(o->squashfs_path + n + 1, '/'))
+                        return o;
+        return NULL;
+}
+
 static void image_pull_apply_acl(ImagePull *p, bool created) {
         Image *i = p->image;
 
@@ -435,7 +462,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         Manager *m = p->manager;
         _cleanup_free_ char *pinned = NULL;
         bool created;
-        Image *i;
+        Image *i, *converted;
         int r;
 
         const char *id = p->done ? json_get_string(p->done, "id") : NULL;
@@ -448,7 +475,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 return;
         }
 
-        created = !image_registry_get(m, id);
+        created = !image_registry_get(m, p->platform, id);
         r = image_registry_add(m, id, digest, canonical ?: p->reference, p->platform, &i);
         if (r < 0) {
                 image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to record the image.");
@@ -475,6 +502,17 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 image_pull_merge_into(p, i->pull);
                 image_pull_notify(i->pull, NULL, false);
                 image_pull_end(p);
+                return;
+        }
+
+        converted = image_pull_find_converted(p);
+        if (converted) {
+                log_info("Image %s (%s) for platform %s: using the file converted for platform %s.",
+                         i->id, i->reference, i->platform, converted->platform);
+                i->pull = p;
+                hashmap_remove(m->pulls, p->key);
+                image_pull_notify(p, NULL, false);
+                image_pull_converted(p, converted->squashfs_path, converted->meta_path, converted->size);
                 return;
         }
 
@@ -567,7 +605,7 @@ static int image_pull_check_location(Manager *m, const char *reference, GwError 
 
 /* An image pulled as this reference recently enough (PullUpdateTimeout) is served as is. */
 static Image *image_fresh_for(Manager *m, const ImagePullRequest *req, const char *platform) {
-        Image *i = image_registry_lookup(m, req->reference);
+        Image *i = image_registry_lookup(m, platform, req->reference);
         uint64_t timeout = m->config->pull_update_timeout_sec * USEC_PER_SEC;
 
         if (!i || req->force || req->credentials || req->private_acl || !streq(i->platform, platform))
@@ -654,6 +692,7 @@ int image_pull_start(Manager *m, const ImagePullRequest *req, ImagePullCallback 
 
 typedef struct ReadyCall {
         Manager *manager;
+        char *platform;
         char *image_id;
         ImageReadyCallback done;
         void *userdata;
@@ -663,6 +702,7 @@ typedef struct ReadyCall {
 static ReadyCall *ready_call_free(ReadyCall *c) {
         if (c) {
                 sd_event_source_disable_unref(c->defer);
+                free(c->platform);
                 free(c->image_id);
                 free(c);
         }
@@ -671,7 +711,7 @@ static ReadyCall *ready_call_free(ReadyCall *c) {
 
 static int on_ready_defer(sd_event_source *s, void *userdata) {
         ReadyCall *c = userdata;
-        Image *i = image_registry_get(c->manager, c->image_id);
+        Image *i = image_registry_get(c->manager, c->platform, c->image_id);
         GwError e = { .code = GW_ERROR_NO_SUCH_IMAGE, .message = (char *) "The image was removed." };
 
         c->done(c->manager, i && i->status == IMAGE_READY ? i : NULL,
@@ -707,7 +747,7 @@ static void ready_call_forget(PullWaiter *w) {
 int image_registry_ensure_ready(Manager *m, const char *platform, const char *reference, uid_t uid,
                                 ImageReadyCallback done, void *userdata) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        Image *i = image_registry_lookup(m, reference);
+        Image *i = image_registry_lookup(m, platform, reference);
         struct passwd *pw = getpwuid(uid);
         ImagePullRequest req = {
                 .reference = reference,
@@ -717,9 +757,6 @@ int image_registry_ensure_ready(Manager *m, const char *platform, const char *re
         ReadyCall *c;
         int r;
 
-        /* The id or the default platform's tag may name the image of another platform. */
-        if (!i || !streq(i->platform, platform))
-                i = image_registry_lookup_on(m, platform, reference);
         c = calloc(1, sizeof(ReadyCall));
         if (!c)
                 return -ENOMEM;
@@ -729,7 +766,8 @@ int image_registry_ensure_ready(Manager *m, const char *platform, const char *re
          * a network round trip on the job's start. The answer still comes from the loop. */
         if (i && i->status == IMAGE_READY && image_file_present(i) && image_is_visible(i, &req.caller)) {
                 c->image_id = strdup(i->id);
-                if (!c->image_id || sd_event_add_defer(m->event, &c->defer, on_ready_defer, c) < 0) {
+                c->platform = strdup(i->platform);
+                if (!c->image_id || !c->platform || sd_event_add_defer(m->event, &c->defer, on_ready_defer, c) < 0) {
                         ready_call_free(c);
                         return -ENOMEM;
                 }

@@ -40,14 +40,22 @@ static const char *default_platform_name(Manager *m) {
         return p ? p->name : "local";
 }
 
+/* The default platform's record keeps the object path by id alone (what a site with one platform
+ * has); another platform's is "<id>@<platform>" (encoded), see image_object_find(). */
 static int image_attach(Manager *m, Image *i) {
+        _cleanup_free_ char *name = NULL;
         int r;
 
         i->manager = m;
-        r = sd_bus_path_encode("/org/gatewayd/Gateway1/image", i->id, &i->object_path);
+        i->key = tag_key(i->platform, i->id);
+        if (!i->key)
+                return -ENOMEM;
+        if (!streq(i->platform, default_platform_name(m)) && asprintf(&name, "%s@%s", i->id, i->platform) < 0)
+                return -ENOMEM;
+        r = sd_bus_path_encode("/org/gatewayd/Gateway1/image", name ?: i->id, &i->object_path);
         if (r < 0)
                 return r;
-        return hashmap_put(m->images, i->id, i);
+        return hashmap_put(m->images, i->key, i);
 }
 
 static int acl_from_json(Image *i, const char *text) {
@@ -275,17 +283,31 @@ void image_registry_free(Manager *m) {
         m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
 }
 
-Image *image_registry_get(Manager *m, const char *id) {
-        return hashmap_get(m->images, id);
+Image *image_registry_get(Manager *m, const char *platform, const char *id) {
+        _cleanup_free_ char *key = tag_key(platform, id);
+        return key ? hashmap_get(m->images, key) : NULL;
 }
 
-Image *image_registry_lookup(Manager *m, const char *s) {
-        Image *i;
+/* By id without a platform: the default platform's record, else that of the first configured
+ * platform that has one (the only one, usually), else one of a platform no longer configured. */
+static Image *image_registry_get_any(Manager *m, const char *id) {
+        Image *i = image_registry_get(m, default_platform_name(m), id);
 
-        if (strneq(s, "sha256:", 7))
-                s += 7;
-        i = hashmap_get(m->images, s);
-        return i ?: image_registry_lookup_on(m, default_platform_name(m), s);
+        for (size_t k = 0; !i && k < m->config->n_platforms; k++)
+                i = image_registry_get(m, m->config->platforms[k].name, id);
+        if (i)
+                return i;
+        HASHMAP_FOREACH(i, m->images)
+                if (streq(i->id, id))
+                        return i;
+        return NULL;
+}
+
+Image *image_registry_lookup(Manager *m, const char *platform, const char *s) {
+        const char *id = strneq(s, "sha256:", 7) ? s + 7 : s;
+        Image *i = platform ? image_registry_get(m, platform, id) : image_registry_get_any(m, id);
+
+        return i ?: image_registry_lookup_on(m, platform ?: default_platform_name(m), s);
 }
 
 static bool user_in_group(uid_t uid, gid_t primary, gid_t wanted) {
@@ -327,7 +349,7 @@ int image_registry_save(Image *i) {
         r = db_prepare(m->db,
                        "INSERT INTO images (id, reference, platform, status, message, size, squashfs, meta, acl, "
                        "created_usec, updated_usec, last_used_usec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-                       "ON CONFLICT (id) DO UPDATE SET reference = excluded.reference, platform = excluded.platform, "
+                       "ON CONFLICT (platform, id) DO UPDATE SET reference = excluded.reference, "
                        "status = excluded.status, message = excluded.message, size = excluded.size, "
                        "squashfs = excluded.squashfs, meta = excluded.meta, acl = excluded.acl, "
                        "created_usec = excluded.created_usec, updated_usec = excluded.updated_usec, "
@@ -358,7 +380,7 @@ int image_registry_add(Manager *m, const char *id, const char *digest, const cha
         Image *i;
         int r;
 
-        i = hashmap_get(m->images, id);
+        i = image_registry_get(m, platform, id);
         if (i) {
                 *ret = i;
                 return 0;
@@ -472,16 +494,35 @@ static void unlink_logged(const char *path) {
                 log_warning("Failed to remove %s: %m", path);
 }
 
-/* This host's files, and the platform's copies (on its nodes). */
+/* Another platform's record of the same image that uses the same file on this host (platforms
+ * whose image directories are the same, e.g. the local one and the SSH nodes' source). */
+static Image *image_registry_file_sharer(Image *i) {
+        Image *o;
+
+        HASHMAP_FOREACH(o, i->manager->images)
+                if (o != i && streq(o->id, i->id) && o->status != IMAGE_EXPIRED && o->squashfs_path &&
+                    i->squashfs_path && streq(o->squashfs_path, i->squashfs_path))
+                        return o;
+        return NULL;
+}
+
+/* This host's files (unless another platform's record uses them), and the platform's copies (on
+ * its nodes). */
 static void image_unlink_files(Image *i) {
         _cleanup_free_ char *shifter_meta = NULL;
         Platform *p = platform_get(i->manager, i->platform);
+        Image *sharer;
         int r;
 
         if (p) {
                 r = platform_remove_image(p, i);
                 if (r < 0)
                         log_warning_errno(r, "Failed to remove image %s from platform %s: %m", i->id, i->platform);
+        }
+        sharer = image_registry_file_sharer(i);
+        if (sharer) {
+                log_debug("Image %s: keeping %s, platform %s uses it.", i->id, i->squashfs_path, sharer->platform);
+                return;
         }
         if (image_shifter_meta_path(i, &shifter_meta) >= 0)
                 unlink_logged(shifter_meta);
@@ -505,29 +546,30 @@ int image_registry_expire(Image *i, GwError *e) {
         return 0;
 }
 
-static int delete_where_id(sqlite3 *db, const char *sql, const char *id) {
+static int delete_where_id(sqlite3 *db, const char *sql, const char *platform, const char *id) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc, r;
 
         r = db_prepare(db, sql, &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, platform, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         return rc == SQLITE_DONE ? 0 : log_error_errno(db_errno(rc), "Failed to remove image %s: %s", id, sqlite3_errmsg(db));
 }
 
 /* The image and its tags go together. The schema does not cascade (since version 4): a tag is
  * only ever dropped on purpose, here. */
-static int image_registry_delete_row(Manager *m, const char *id) {
+static int image_registry_delete_row(Manager *m, const char *platform, const char *id) {
         int r;
 
         r = db_begin(m->db);
         if (r < 0)
                 return r;
-        r = delete_where_id(m->db, "DELETE FROM image_tags WHERE image_id = ?", id);
+        r = delete_where_id(m->db, "DELETE FROM image_tags WHERE platform = ? AND image_id = ?", platform, id);
         if (r >= 0)
-                r = delete_where_id(m->db, "DELETE FROM images WHERE id = ?", id);
+                r = delete_where_id(m->db, "DELETE FROM images WHERE platform = ? AND id = ?", platform, id);
         if (r >= 0)
                 r = db_commit(m->db);
         if (r < 0)
@@ -539,13 +581,13 @@ int image_registry_remove(Image *i, GwError *e) {
         Manager *m = i->manager;
         ImageTag *t;
         char **dead = NULL;
-        size_t n = 0;
+        size_t n = 0, plen = strlen(i->platform);
         int r;
 
         if (i->pull)
                 return gw_error_set(e, GW_ERROR_CONFLICT, "Image %s is being pulled; try again when it is done.", i->id);
 
-        r = image_registry_delete_row(m, i->id);
+        r = image_registry_delete_row(m, i->platform, i->id);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Database error while removing image %s.", i->id);
 
@@ -553,7 +595,7 @@ int image_registry_remove(Image *i, GwError *e) {
         dead = calloc(hashmap_size(m->image_tags) + 1, sizeof(char *));
         if (dead) {
                 HASHMAP_FOREACH(t, m->image_tags)
-                        if (streq(t->image_id, i->id))
+                        if (streq(t->image_id, i->id) && strneq(t->key, i->platform, plen) && t->key[plen] == '\n')
                                 dead[n++] = t->key;
                 for (size_t k = 0; k < n; k++)
                         image_tag_free(hashmap_remove(m->image_tags, dead[k]));
@@ -561,8 +603,8 @@ int image_registry_remove(Image *i, GwError *e) {
         }
 
         image_unlink_files(i);
-        hashmap_remove(m->images, i->id);
-        log_info("Removed image %s (%s).", i->id, i->reference);
+        hashmap_remove(m->images, i->key);
+        log_info("Removed image %s (%s) of platform %s.", i->id, i->reference, i->platform);
         registry_publish_image(m, REGISTRY_IMAGE_REMOVED, i);
         image_free(i);
         return 0;
@@ -634,7 +676,7 @@ Image *image_registry_lookup_on(Manager *m, const char *platform, const char *re
         key = tag_key(platform, reference);
         t = key ? hashmap_get(m->image_tags, key) : NULL;
         if (t)
-                return hashmap_get(m->images, t->image_id);
+                return image_registry_get(m, platform, t->image_id);
         /* Another spelling of a pulled reference, as in image_registry_lookup(). */
         if (image_reference_parse(reference, m->config->default_image_location, &ref) < 0)
                 return NULL;
@@ -644,7 +686,7 @@ Image *image_registry_lookup_on(Manager *m, const char *platform, const char *re
         free(key);
         key = tag_key(platform, canonical);
         t = key ? hashmap_get(m->image_tags, key) : NULL;
-        return t ? hashmap_get(m->images, t->image_id) : NULL;
+        return t ? image_registry_get(m, platform, t->image_id) : NULL;
 }
 
 char **image_registry_tags(Image *i) {

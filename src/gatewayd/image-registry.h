@@ -11,9 +11,13 @@
 int image_registry_load(Manager *m);
 void image_registry_free(Manager *m);
 
-Image *image_registry_get(Manager *m, const char *id);
-/* By id, "sha256:<id>", or a reference it was pulled as on the default platform. */
-Image *image_registry_lookup(Manager *m, const char *id_or_reference);
+/* Records are per platform, as Shifter's are per system: the same image (id) pulled for two
+ * platforms is two records. */
+Image *image_registry_get(Manager *m, const char *platform, const char *id);
+/* By id or "sha256:<id>" on the platform, or a reference it was pulled as there. platform NULL:
+ * by id the default platform's record, else another platform's (the only one, usually); by
+ * reference on the default platform. */
+Image *image_registry_lookup(Manager *m, const char *platform, const char *id_or_reference);
 /* By a reference it was pulled as (or its canonical spelling) on the given platform. */
 Image *image_registry_lookup_on(Manager *m, const char *platform, const char *reference);
 /* The references that point at the image on its platform, unsorted (strv, caller frees). */

@@ -30,6 +30,7 @@ Image *image_free(Image *i) {
         free(i->digest);
         free(i->reference);
         free(i->platform);
+        free(i->key);
         free(i->status_message);
         free(i->squashfs_path);
         free(i->meta_path);

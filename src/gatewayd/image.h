@@ -34,6 +34,7 @@ typedef struct Image {
         char *digest;           /* "sha256:<id>" */
         char *reference;        /* canonical reference it was last pulled as */
         char *platform;         /* config platform name */
+        char *key;              /* "<platform>\n<id>": records are per platform, as Shifter's per system */
         ImageStatus status;
         char *status_message;   /* FAILURE reason */
         uint64_t size;          /* squashfs bytes */

@@ -30,10 +30,10 @@ typedef struct Manager {
         usec_t start_usec;
 
         RegistrySubscriber *registry_subscribers;       /* registry-events.h */
-        Hashmap *image_streams;         /* image id → progress streams (http-images.c) */
+        Hashmap *image_streams;         /* image key → progress streams (http-images.c) */
         Hashmap *platforms;             /* name → Platform (platform.h), one per "Platforms" entry */
         Hashmap *services;              /* name → Service, mirrors the committed DB rows */
-        Hashmap *images;                /* id → Image */
+        Hashmap *images;                /* "<platform>\n<id>" → Image */
         Hashmap *image_tags;            /* "<platform>\n<reference>" → ImageTag */
         Hashmap *pulls;                 /* "<platform>\n<reference>" → ImagePull still resolving */
         sd_event_source *expiry_timer;

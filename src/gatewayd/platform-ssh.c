@@ -12,6 +12,7 @@
 #include "manager.h"
 #include "node-client.h"
 #include "platform-local.h"
+#include "image-registry.h"
 #include "image-shifter-meta.h"
 #include "platform.h"
 #include "service.h"
@@ -662,7 +663,7 @@ static int node_deploy_start(SshNode *n, const char *image, const char *squashfs
 /* The job waits for its image (or its program layer) to reach its node. */
 static int node_deploy_for(SshNode *n, SshJob *sj, bool layer) {
         Manager *m = n->platform->platform->manager;
-        Image *i = layer ? NULL : hashmap_get(m->images, sj->image_id);
+        Image *i = layer ? NULL : image_registry_get(m, n->platform->platform->name, sj->image_id);
         _cleanup_free_ char *meta = NULL;
         NodeDeploy *d;
         int r;
@@ -1097,7 +1098,7 @@ static int ssh_remove_layer(Platform *p, const char *layer) {
 
 static bool image_is_wanted(SshPlatform *sp, const char *id) {
         Platform *p = sp->platform;
-        Image *i = id ? hashmap_get(p->manager->images, id) : NULL;
+        Image *i = id ? image_registry_get(p->manager, p->name, id) : NULL;
 
         if (i && streq_ptr(i->platform, p->name) && (i->status == IMAGE_READY || i->status == IMAGE_TRANSFER))
                 return true;

@@ -836,6 +836,10 @@ class Conformance(StackTestCase):
         r = self.call("get", "/v1/images", "/v1/images", as_user=users.OTHER)
         self.assertEqual(r.status, 200)
         self.assertIn(image_id, [i["id"] for i in r.json["images"]])
+        r = self.call("get", "/v1/images", "/v1/images?platform=local", as_user=users.OTHER)
+        self.assertIn(image_id, [i["id"] for i in r.json["images"]])
+        r = self.call("get", "/v1/images", "/v1/images?platform=nowhere", semantic=True)
+        self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), r.body)
 
     def scenario_pull(self):
         t = "/v1/images/pull"
@@ -882,6 +886,8 @@ class Conformance(StackTestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(len(r.body.splitlines()), 1, "no pull in flight: one line")
         self.assertEqual(self.call("get", t, f"/v1/images/{'0' * 64}/progress").status, 404)
+        r = self.call("get", t, f"/v1/images/{image_id}/progress?platform=nowhere", semantic=True)
+        self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), r.body)
 
     def scenario_get_image(self):
         ref = self.push_busybox()
@@ -893,6 +899,11 @@ class Conformance(StackTestCase):
             self.assertEqual(r.json["id"], image_id)
         for key in ("0" * 64, "no/such/image:1", "pull"):
             self.assertEqual(self.call("get", t, f"/v1/images/{key}").status, 404, key)
+        for key in (image_id, ref):
+            r = self.call("get", t, f"/v1/images/{key}?platform=local", as_user=users.USER)
+            self.assertEqual((r.status, r.json["platform"]), (200, "local"), key)
+        r = self.call("get", t, f"/v1/images/{image_id}?platform=nowhere", semantic=True)
+        self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), r.body)
         # Someone else's private image does not exist.
         secret = self.call("post", "/v1/images/pull", "/v1/images/pull",
                            {"reference": f"{self.private.host}/team/secret:1",
@@ -905,6 +916,8 @@ class Conformance(StackTestCase):
         image_id = self.pull_ready(ref)
         t = "/v1/images/{idOrReference}"
         self.assertEqual(self.call("delete", t, f"/v1/images/{image_id}", as_user=users.USER).status, 403)
+        r = self.call("delete", t, f"/v1/images/{image_id}?platform=nowhere", semantic=True)
+        self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), r.body)
         self.assertEqual(self.call("delete", t, f"/v1/images/{ref}", as_user=users.ADMIN).status, 204)
         self.assertEqual(self.call("delete", t, f"/v1/images/{image_id}").status, 404)
 
@@ -912,6 +925,8 @@ class Conformance(StackTestCase):
         image_id = self.pull_ready(self.push_busybox())
         t, path = "/v1/images/{id}/expire", f"/v1/images/{image_id}/expire"
         self.assertEqual(self.call("post", t, path, as_user=users.USER).status, 403)
+        r = self.call("post", t, path + "?platform=nowhere", semantic=True)
+        self.assertEqual((r.status, r.error_code()), (400, "InvalidArgument"), r.body)
         r = self.call("post", t, path, as_user=users.ADMIN)
         self.assertEqual((r.status, r.json["status"]), (200, "EXPIRED"), r.body)
         self.assertEqual(self.call("post", t, path).status, 200, "expiring an EXPIRED image is fine")

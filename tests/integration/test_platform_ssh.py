@@ -137,6 +137,7 @@ class RemoteBase(StackTestCase):
     node_lost_timeout = 3
     n_nodes = 2
     wrong_host_key = False
+    extra_platforms = {}
 
     @classmethod
     def setUpClass(cls):
@@ -176,7 +177,7 @@ class RemoteBase(StackTestCase):
                     "accesstype": "remote",
                     "host": [f"127.0.0.1:{n.port}" for n in cls.nodes],
                     "ssh": {"username": sshnode.ACCOUNT, "key": cls.key, "knownHosts": known,
-                            "imageDir": "/var/lib/gateway-worker/images"}}},
+                            "imageDir": "/var/lib/gateway-worker/images"}}, **cls.extra_platforms},
                 "DefaultPlatform": "cluster",
                 "JobsPerUser": 6,
                 "MaxClusters": 6,
@@ -630,6 +631,64 @@ class RemoteFullNode(RemoteBase):
         self.assertIn("full", img["message"])
         self.assertEqual([x for x in os.listdir(full.images) if x.startswith(image_id)], [])
         self.assertServing()
+
+
+class RemoteAndLocal(RemoteBase):
+    """A site with a local platform besides the SSH nodes: the same image pulled for both is two
+    records, each READY on its platform (converted once, in the image directory they share; the
+    nodes get the cluster's copy). Removing one platform's copy leaves the other's."""
+    n_nodes = 1
+    extra_platforms = {"local": {"accesstype": "local"}}
+
+    def pull_ready(self, ref, platform):
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": ref, "platform": platform}, as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(r.json["platform"], platform, r.body)
+        image_id = r.json["id"]
+        procs.wait_for(lambda: self.record(image_id, platform).get("status") in ("READY", "FAILURE"), timeout=60,
+                       what=f"the pull for {platform} to end")
+        self.assertEqual(self.record(image_id, platform)["status"], "READY")
+        return image_id
+
+    def record(self, image_id, platform):
+        r = self.gw.http("GET", f"/v1/images/{image_id}?platform={platform}", as_user=users.USER)
+        return r.json if r.status == 200 else {}
+
+    def on_node(self, image_id):
+        return sorted(x for x in os.listdir(self.nodes[0].images) if x.startswith(image_id))
+
+    def test_same_image_for_local_and_nodes(self):
+        ref = f"{self.registry.host}/transfer:1.0"
+        image_id = self.pull_ready(ref, "local")
+        self.assertEqual(self.on_node(image_id), [], "the local platform's pull deploys nothing")
+        self.assertEqual(self.pull_ready(ref, "cluster"), image_id)
+        self.assertEqual(self.on_node(image_id), [f"{image_id}.meta", f"{image_id}.squashfs"])
+        log = self.gw.stderr_text()
+        self.assertEqual(log.count(f"Image {image_id} ({ref}): CONVERSION"), 1, "converted once")
+        self.assertIn(f"image {image_id} is on every node that is up", log)
+        self.assertEqual(self.record(image_id, "local")["status"], "READY")
+        local = os.path.join(self.gw.state_dir, "images", f"{image_id}.squashfs")
+
+        # The nodes' copy goes with the cluster's record; the local one stays.
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}?platform=cluster", as_user=users.ADMIN)
+        self.assertEqual(r.status, 204, r.body)
+        procs.wait_for(lambda: not self.on_node(image_id), timeout=15, what="the image removed from the node")
+        self.assertEqual(self.record(image_id, "cluster"), {})
+        self.assertEqual(self.record(image_id, "local")["status"], "READY")
+        self.assertTrue(os.path.exists(local))
+
+        # Back on the nodes; then the local record goes, and the file the cluster uses stays.
+        self.pull_ready(ref, "cluster")
+        self.assertEqual(self.on_node(image_id), [f"{image_id}.meta", f"{image_id}.squashfs"])
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}?platform=local", as_user=users.ADMIN)
+        self.assertEqual(r.status, 204, r.body)
+        self.assertEqual(self.record(image_id, "local"), {})
+        self.assertEqual(self.record(image_id, "cluster")["status"], "READY")
+        self.assertTrue(os.path.exists(local))
+        self.assertEqual(self.on_node(image_id), [f"{image_id}.meta", f"{image_id}.squashfs"])
+        self.gw.restart()
+        self.assertEqual(self.record(image_id, "cluster")["status"], "READY")
+        self.assertEqual(self.record(image_id, "local"), {})
 
 
 class RemoteNodeLost(RemoteBase):

@@ -10,7 +10,7 @@ import unittest
 
 import test_jobs
 import test_remote
-from harness import users
+from harness import procs, users
 from harness.gatewayd import check_sanitizer_output
 from harness.procs import TempDir
 from harness.stack import StackTestCase
@@ -341,6 +341,122 @@ class RunningJobs(test_jobs.JobsBase):
         self.gw.http("PUT", f"/v1/jobs/{jobs[1]}/cancel", as_user=users.USER)
         self.wait_status(jobs[1], test_jobs.TERMINAL)
         self.assertEqual(self.node()["running"], 0)
+
+
+class ImagesPerPlatform(test_jobs.JobsBase):
+    """Image records are per platform, as Shifter's are per system: the same image pulled for two
+    platforms is two records (one id), each READY on its own; neither pull moves the other's
+    record, removing one leaves the other (and the file they share) alone, and both come back
+    after a restart. "here" (the default, where jobs run) and "there" are both local platforms
+    with the same image directory, so that they share the squashfs file too."""
+    extra_config = {"Platforms": {"here": {"accesstype": "local"}, "there": {"accesstype": "local"}},
+                    "DefaultPlatform": "here"}
+
+    def pull_ready(self, platform):
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": self.image_ref, "platform": platform},
+                         as_user=users.USER)
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(r.json["platform"], platform, r.body)
+        procs.wait_for(lambda: [i["status"] for i in self.listed(platform)] == ["READY"],
+                       timeout=60, what=f"the image to be READY on {platform}")
+        return r.json["id"]
+
+    def listed(self, platform=None):
+        r = self.gw.http("GET", "/v1/images" + (f"?platform={platform}" if platform else ""), as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        return [i for i in r.json["images"] if i["reference"] == self.image_ref]
+
+    def shifter_ids(self, system):
+        r = self.gw.http("GET", f"/api/list/{system}/", as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        return [i["id"] for i in r.json["list"]]
+
+    def assertBothReady(self, image_id):
+        for platform in ("here", "there"):
+            got = [(i["id"], i["platform"], i["status"]) for i in self.listed(platform)]
+            self.assertEqual(got, [(image_id, platform, "READY")], platform)
+            r = self.gw.http("GET", f"/v1/images/{image_id}?platform={platform}", as_user=users.USER)
+            self.assertEqual((r.status, r.json.get("platform"), r.json.get("status")), (200, platform, "READY"), r.body)
+            self.assertEqual(self.shifter_ids(platform), [image_id], platform)
+            r = self.gw.http("GET", f"/api/lookup/{platform}/docker/{self.image_ref}/", as_user=users.USER)
+            self.assertEqual((r.status, r.json.get("system"), r.json.get("status")), (200, platform, "READY"), r.body)
+        self.assertEqual(sorted((i["platform"], i["id"]) for i in self.listed()),
+                         [("here", image_id), ("there", image_id)])
+        # By id alone: the default platform's record.
+        r = self.gw.http("GET", f"/v1/images/{image_id}", as_user=users.USER)
+        self.assertEqual((r.status, r.json.get("platform")), (200, "here"), r.body)
+
+    def pulls(self):
+        return self.gw.stderr_text().count(f"Pulling {self.image_ref} ")
+
+    def run_job_without_pull(self):
+        before = self.pulls()
+        job = self.submit("echo", data={"n": 1}).json["id"]
+        self.assertEqual(self.wait_status(job, test_jobs.TERMINAL)["status"], "SUCCEEDED")
+        self.assertEqual(self.pulls(), before, "the job on the default platform pulled its image again")
+
+    def test_same_image_on_two_platforms(self):
+        image_id = self.pull_ready("here")
+        self.assertEqual(self.pull_ready("there"), image_id)
+        self.assertBothReady(image_id)
+        # The same image directory: the second platform's record uses the file converted already.
+        self.assertEqual(self.gw.stderr_text().count(f"Image {image_id} ({self.image_ref}): CONVERSION"), 1)
+        self.run_job_without_pull()
+        # Pulling for one platform again does not move the record away from the other.
+        self.pull_ready("here")
+        self.assertBothReady(image_id)
+
+        self.gw.restart()
+        self.assertBothReady(image_id)
+        self.run_job_without_pull()
+
+        # The bus names the default platform's record by id, the other one with its platform.
+        p, data = self.gw.call("GetImage", "s", image_id, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(data[0])["platform"], "here")
+        p, data = self.gw.call("GetImageOn", "ss", "there", image_id, as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(data[0])["platform"], "there")
+        p, data = self.gw.call("ListImages", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        paths = {rec[4]: rec[5] for rec in data[0] if rec[0] == image_id}
+        self.assertEqual(paths, {"here": "/org/gatewayd/Gateway1/image/" + test_jobs.bus_path_encode(image_id),
+                                 "there": "/org/gatewayd/Gateway1/image/" +
+                                          test_jobs.bus_path_encode(image_id + "@there")})
+        for platform, path in paths.items():
+            p = self.gw.busctl("get-property", "org.gatewayd.Gateway1", path, "org.gatewayd.Gateway1.Image",
+                               "Platform", as_user=users.USER)
+            self.assertEqual(p.stdout.strip(), f's "{platform}"', p.stderr)
+        p, err = self.gw.gdbus_call("ExpireImageOn", "nowhere", image_id)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.InvalidArgument", p.stderr)
+        self.assertIn("platform", p.stderr)
+
+        # Expiring "there"'s copy leaves "here"'s (and their file); a pull brings it back at once.
+        p, _ = self.gw.call("ExpireImageOn", "ss", "there", image_id)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([i["status"] for i in self.listed("there")], ["EXPIRED"])
+        self.assertEqual([i["status"] for i in self.listed("here")], ["READY"])
+        self.run_job_without_pull()
+        self.pull_ready("there")
+        self.assertEqual(self.gw.stderr_text().count(f"Image {image_id} ({self.image_ref}): CONVERSION"), 1)
+
+        # Removing "there"'s copy leaves "here"'s record and the file they share.
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}?platform=there", as_user=None)
+        self.assertEqual(r.status, 204, r.body)
+        self.assertEqual(self.listed("there"), [])
+        self.assertEqual(self.shifter_ids("there"), [])
+        self.assertEqual([i["status"] for i in self.listed("here")], ["READY"])
+        squashfs = os.path.join(self.gw.state_dir, "images", image_id + ".squashfs")
+        self.assertTrue(os.path.exists(squashfs), "the removal took the other platform's file")
+        self.run_job_without_pull()
+        self.gw.restart()
+        self.assertEqual(self.listed("there"), [])
+        self.assertEqual([i["status"] for i in self.listed("here")], ["READY"])
+        self.run_job_without_pull()
+
+    def test_unknown_platform_parameter(self):
+        for path in ("/v1/images?platform=nowhere", "/v1/images/0123?platform=nowhere"):
+            self.assertError(self.gw.http("GET", path, as_user=users.USER), 400, "InvalidArgument", "platform")
 
 
 class NetworkCallers(test_remote.RemoteBase):

@@ -388,6 +388,75 @@ START_TEST(test_tags_repaired_and_safe) {
 }
 END_TEST
 
+/* The migration that makes image records per platform (found by its table, as the lead may
+ * renumber it at merge): the database as the one-record-per-id code left it, where a second
+ * platform's pull tagged the first platform's record. */
+START_TEST(test_images_per_platform) {
+        unsigned before = 0;
+        sqlite3 *db = NULL;
+
+        while (before < db_n_migrations && !strstr(db_migrations[before], "images_by_platform"))
+                before++;
+        ck_assert_uint_lt(before, db_n_migrations);
+        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
+        ck_assert_int_eq(db_exec(db, "PRAGMA foreign_keys=ON"), 0);
+        for (unsigned v = 0; v < before; v++)
+                ck_assert_int_eq(db_exec(db, db_migrations[v]), 0);
+        {
+                char pragma[64];
+                snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u", before);
+                ck_assert_int_eq(db_exec(db, pragma), 0);
+        }
+        ck_assert_int_eq(db_exec(db, "INSERT INTO images (id, reference, platform, status, message, size, squashfs, meta, "
+                                     "acl, created_usec, updated_usec, last_used_usec) VALUES "
+                                     "('aaaa', 'reg.example/a:1', 'local', 'READY', NULL, 42, '/i/aaaa.squashfs', "
+                                     "'/i/aaaa.meta.json', '{\"uids\":[7],\"gids\":[]}', 1, 2, 3), "
+                                     "('bbbb', 'reg.example/b:1', 'nodes', 'FAILURE', 'no', 0, NULL, NULL, NULL, 4, 5, 6)"), 0);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO image_tags VALUES ('reg.example/a:1', 'local', 'aaaa'), "
+                                     "('a:1', 'local', 'aaaa'), ('reg.example/a:1', 'nodes', 'aaaa'), "
+                                     "('reg.example/b:1', 'nodes', 'bbbb')"), 0);
+        sqlite3_close(db);
+
+        db = NULL;
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations);
+        assert_integrity(db);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+        /* Every row and column kept. */
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM images WHERE id = 'aaaa' AND reference = 'reg.example/a:1' "
+                                       "AND platform = 'local' AND status = 'READY' AND message IS NULL AND size = 42 "
+                                       "AND squashfs = '/i/aaaa.squashfs' AND meta = '/i/aaaa.meta.json' "
+                                       "AND acl = '{\"uids\":[7],\"gids\":[]}' AND created_usec = 1 "
+                                       "AND updated_usec = 2 AND last_used_usec = 3"), 1);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM images WHERE id = 'bbbb' AND platform = 'nodes' "
+                                       "AND status = 'FAILURE' AND message = 'no' AND created_usec = 4"), 1);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM images"), 2);
+        /* The tags of each platform's own records stay; the one on another platform's record goes. */
+        assert_tag(db, "reg.example/a:1", "aaaa");
+        assert_tag(db, "a:1", "aaaa");
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM image_tags WHERE platform = 'nodes'"), 1);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM image_tags WHERE platform = 'nodes' AND image_id = 'bbbb'"), 1);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM image_tags"), 3);
+
+        /* The same image on another platform is a record of its own, its tags point at it. */
+        ck_assert_int_eq(db_exec(db, "INSERT INTO images (id, reference, platform, status, created_usec, updated_usec, "
+                                     "last_used_usec) VALUES ('aaaa', 'reg.example/a:1', 'nodes', 'READY', 7, 7, 7)"), 0);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO image_tags VALUES ('reg.example/a:1', 'nodes', 'aaaa')"), 0);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO images (id, reference, platform, status, created_usec, updated_usec, "
+                                     "last_used_usec) VALUES ('aaaa', 'x', 'nodes', 'READY', 7, 7, 7)"), -EEXIST);
+        /* A tag must point at a record of its own platform. */
+        ck_assert_int_ne(db_exec(db, "INSERT INTO image_tags VALUES ('b:1', 'local', 'bbbb')"), 0);
+        /* One platform's record goes with its tags; the other's stays, with its tags. */
+        ck_assert_int_eq(db_exec(db, "DELETE FROM images WHERE platform = 'nodes' AND id = 'aaaa'"), -EEXIST);
+        ck_assert_int_eq(db_exec(db, "DELETE FROM image_tags WHERE platform = 'nodes' AND image_id = 'aaaa'; "
+                                     "DELETE FROM images WHERE platform = 'nodes' AND id = 'aaaa'"), 0);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM images WHERE id = 'aaaa'"), 1);
+        assert_tag(db, "reg.example/a:1", "aaaa");
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+        db_close(db);
+}
+END_TEST
+
 START_TEST(test_db_errno) {
         ck_assert_int_eq(db_errno(SQLITE_OK), 0);
         ck_assert_int_eq(db_errno(SQLITE_DONE), 0);
@@ -529,6 +598,7 @@ static Suite *db_suite(void) {
         tcase_add_test(tc, test_killed_writer);
         tcase_add_test(tc, test_db_errno);
         tcase_add_test(tc, test_tags_repaired_and_safe);
+        tcase_add_test(tc, test_images_per_platform);
         tcase_add_test(tc, test_wal_kept_on_close);
         tcase_add_test(tc, test_reserve);
         tcase_add_test(tc, test_group_commit);
