@@ -15,6 +15,7 @@ typedef struct ResolvFile {
         char *servers[LAB_NAME_SERVERS_MAX];
         size_t n_servers;
         bool loopback;          /* it names a loopback server (the host's own service) */
+        bool ipv6;              /* it names an IPv6 server */
         char *other;            /* its search, domain and options lines */
         size_t other_size;
 } ResolvFile;
@@ -86,6 +87,8 @@ static int resolv_file_read(const char *path, ResolvFile *ret) {
                 value[strcspn(value, " \t")] = 0;
                 if (is_loopback(value))
                         ret->loopback = true;
+                else if (strchr(value, ':'))
+                        ret->ipv6 = true;       /* left out: lab instances have IPv4 only */
                 else if (lab_name_server_is_valid(value) && ret->n_servers < LAB_NAME_SERVERS_MAX) {
                         ret->servers[ret->n_servers] = strdup(value);
                         if (!ret->servers[ret->n_servers]) {
@@ -94,7 +97,6 @@ static int resolv_file_read(const char *path, ResolvFile *ret) {
                         }
                         ret->n_servers++;
                 }
-                /* IPv6 servers are left out: lab instances have IPv4 only. */
         }
         return fclose(other) == 0 ? 0 : -ENOMEM;
 }
@@ -105,9 +107,14 @@ static int describe_none(const char *path, const ResolvFile *f, char **ret) {
 
         if (!f->exists)
                 r = asprintf(ret, "there is no %s", path);
+        else if (f->loopback && f->ipv6)
+                r = asprintf(ret, "%s names only loopback and IPv6 name servers (loopback ones are the host's own "
+                             "services, which a lab cannot reach; labs have IPv4 only)", path);
         else if (f->loopback)
                 r = asprintf(ret, "%s names only loopback name servers (the host's own services, which a lab cannot "
-                             "reach) or IPv6 ones (labs have IPv4 only)", path);
+                             "reach)", path);
+        else if (f->ipv6)
+                r = asprintf(ret, "%s names only IPv6 name servers (labs have IPv4 only)", path);
         else
                 r = asprintf(ret, "%s names no IPv4 name server", path);
         return r < 0 ? -ENOMEM : 0;

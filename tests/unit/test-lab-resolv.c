@@ -89,7 +89,7 @@ START_TEST(test_no_server) {
         put(host, "nameserver 127.0.0.1\nsearch example.org\n");
         t = make(NULL, 0, &reason);
         ck_assert_str_eq(t, "");                /* no nameserver line: nothing that cannot answer */
-        ck_assert_msg(strstr(reason, "loopback"), "%s", reason);
+        ck_assert_msg(strstr(reason, "names only loopback name servers (the host's own services"), "%s", reason);
         ck_assert_msg(strstr(reason, host), "%s", reason);
         ck_assert_msg(strstr(reason, "there is no ") && strstr(reason, upstream), "%s", reason);
         ck_assert_msg(strstr(reason, "LabNameServers"), "%s", reason);
@@ -109,7 +109,17 @@ START_TEST(test_no_server) {
         text = mfree(text);
         r2 = mfree(r2);
         ck_assert_int_eq(lab_resolv_conf_make(NULL, host, upstream, &text, &r2), 0);
-        ck_assert_msg(strstr(r2, upstream) && strstr(r2, "IPv4"), "%s", r2);
+        ck_assert_msg(strstr(r2, upstream) && strstr(r2, "names only IPv6 name servers (labs have IPv4 only)"), "%s", r2);
+
+        /* a file without nameserver lines */
+        put(host, "search example.org\n");
+        put(upstream, "nameserver 127.0.0.1\nnameserver 2001:db8::1\n");
+        text = mfree(text);
+        r2 = mfree(r2);
+        ck_assert_int_eq(lab_resolv_conf_make(NULL, host, upstream, &text, &r2), 0);
+        ck_assert_msg(strstr(r2, "names no IPv4 name server"), "%s", r2);
+        ck_assert_msg(strstr(r2, "names only loopback and IPv6 name servers (loopback ones are the host's own "
+                                 "services, which a lab cannot reach; labs have IPv4 only)"), "%s", r2);
 }
 END_TEST
 
