@@ -20,6 +20,7 @@
 #include "size-util.h"
 #include "ssh-session.h"
 #include "fs-util.h"
+#include "lab-resolv.h"
 #include "log.h"
 #include "macro.h"
 #include "reference.h"
@@ -1015,6 +1016,27 @@ static int dispatch_strv_checked(ParseContext *ctx, const char *path, json_objec
         return 0;
 }
 
+/* Outbound lab members' name servers (lab-resolv.h): 1 to 3 IPv4 addresses they can reach;
+ * null: the host's. */
+static int dispatch_lab_name_servers(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        char ***l = field;
+        int r;
+
+        if (json_object_is_type(v, json_type_null)) {
+                strv_free(*l);
+                *l = NULL;
+                return 0;
+        }
+        r = dispatch_strv_checked(ctx, path, v, field, lab_name_server_is_valid,
+                                  "an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")");
+        if (r < 0)
+                return r;
+        if (strv_length(*l) < 1 || strv_length(*l) > LAB_NAME_SERVERS_MAX)
+                return config_error(ctx, path, "expected 1 to %u name servers (resolvers ask no more), got %zu",
+                                    LAB_NAME_SERVERS_MAX, strv_length(*l));
+        return 0;
+}
+
 static bool anonymous_route_is_valid(const char *s) {
         const char *sp = strchr(s, ' ');
 
@@ -1141,6 +1163,7 @@ static const Field config_fields[] = {
         { "LabTokenLifetime",         dispatch_duration,     offsetof(Config, lab_token_lifetime_sec) },
         { "LabProxyURL",              dispatch_url,          offsetof(Config, lab_proxy_url) },
         { "LabNetworkPool",           dispatch_lab_network_pool, 0 },
+        { "LabNameServers",           dispatch_lab_name_servers, offsetof(Config, lab_name_servers) },
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "ConnectionsPerUser",       dispatch_positive,     offsetof(Config, connections_per_user) },
         { "ConnectionsMax",           dispatch_positive,     offsetof(Config, connections_max) },
@@ -1361,6 +1384,7 @@ Config *config_free(Config *c) {
         free(c->state_directory);
         free(c->worker_path);
         free(c->lab_proxy_url);
+        strv_free(c->lab_name_servers);
         free(c->program_image);
         free(c->compressor);
         free(c->listen_tcp);

@@ -19,6 +19,7 @@
 #include "lab-instance.h"
 #include "lab-network.h"
 #include "lab-registry.h"
+#include "lab-resolv.h"
 #include "log.h"
 #include "manager.h"
 #include "process-util.h"
@@ -499,6 +500,16 @@ static json_object *member_job_json(LabInstanceMember *mb) {
         json_object_object_add(lab, "netns", json_object_new_string(i->netns_path));
         json_object_object_add(lab, "hostname", json_object_new_string(mb->spec->name));
         json_object_object_add(lab, "hosts", json_object_new_string(hosts));
+        if (i->spec->network == LAB_NETWORK_OUTBOUND) {
+                _cleanup_free_ char *resolv = NULL;
+
+                if (asprintf(&resolv, "%s/resolv.conf", i->dir) < 0) {
+                        json_object_put(o);
+                        json_object_put(lab);
+                        return NULL;
+                }
+                json_object_object_add(lab, "resolv", json_object_new_string(resolv));
+        }
         json_object_object_add(lab, "writable", json_object_new_string(writable));
         if (i->spec->memory || i->spec->tasks) {
                 _cleanup_free_ char *group = NULL;
@@ -726,6 +737,24 @@ static int write_hosts(LabInstance *i) {
         return r;
 }
 
+/* Outbound members' /etc/resolv.conf (lab-resolv.h), read from the host's at each start. With
+ * no name server to give them, the file says why, and so does the log. */
+static int write_resolv(LabInstance *i) {
+        _cleanup_free_ char *text = NULL, *why = NULL, *p = NULL;
+        int r;
+
+        r = lab_resolv_conf_make(i->manager->config->lab_name_servers, LAB_RESOLV_HOST, LAB_RESOLV_UPSTREAM,
+                                 &text, &why);
+        if (r < 0)
+                return log_warning_errno(r, "Lab instance %s: cannot make its resolv.conf: %m", i->id);
+        if (r == 0)
+                log_warning("Lab instance %s: %s.", i->id, why);
+        r = write_file_atomic_nosync(i->dir, "resolv.conf", text, strlen(text));
+        if (r >= 0 && asprintf(&p, "%s/resolv.conf", i->dir) >= 0)
+                (void) chmod(p, 0644);
+        return r;
+}
+
 /* Members run on the gateway host, so their images must be ones converted into this host's
  * image directory: the default platform's if that is such a platform, else the first one. */
 static const char *lab_platform(Manager *m) {
@@ -763,6 +792,8 @@ static void instance_start(LabInstance *i) {
         if (i->spec->network == LAB_NETWORK_OUTBOUND) {
                 _cleanup_free_ char *error = NULL, *msg = NULL;
 
+                if (write_resolv(i) < 0)
+                        return instance_fail(i, "Cannot write the instance's resolv.conf.");
                 r = instance_network_up(i, &error);
                 if (r < 0) {
                         log_warning("Lab instance %s: no outbound network: %s", i->id, strna(error));
@@ -874,6 +905,15 @@ int lab_instance_create(Manager *m, const char *name, const Caller *caller, LabI
                 return gw_error_set(e, GW_ERROR_LIMIT_EXCEEDED,
                                     "You have %u lab instances already (LabInstancesPerUser); delete one first.",
                                     m->config->lab_instances_per_user);
+        /* Checked before anything is made: a host that cannot forward gets no instance that
+         * could only fail, and the caller an answer that says what to do. */
+        if (lab->network == LAB_NETWORK_OUTBOUND) {
+                _cleanup_free_ char *why = NULL;
+
+                if (lab_network_check(m, &why) < 0)
+                        return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Lab '%s' needs outbound network: %s.", name,
+                                            why ?: "IPv4 forwarding is off and cannot be turned on");
+        }
         r = ensure_dirs(m);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot create the labs directories.");

@@ -134,20 +134,49 @@ static bool forward_marker_exists(Manager *m) {
         return forward_marker_path(m, &p) >= 0 && access(p, F_OK) >= 0;
 }
 
-/* IPv4 forwarding is host-wide. If it is off, we turn it on (and leave a marker in the runtime
- * directory: it is ours to turn off again, also after a crash); if it is on, it was the
- * administrator's doing and stays as it is. */
-static int forwarding_enable(Manager *m, char **ret_error) {
-        _cleanup_free_ char *marker = NULL;
+static bool forwarding_is_on(void) {
         char c = 0;
-        int fd, r;
+        int fd;
 
         fd = open(FORWARD_SYSCTL, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
                 (void) !read(fd, &c, 1);
                 close(fd);
         }
-        if (c == '1')
+        return c == '1';
+}
+
+/* What the administrator has to do: under systemd, ProtectKernelTunables=yes makes /proc/sys
+ * read-only for us (EROFS), and that is the usual case. */
+static int forwarding_error(int r, char **ret_error) {
+        if (asprintf(ret_error, "IPv4 forwarding is off and gatewayd cannot turn it on (%s%s); set "
+                     "net.ipv4.ip_forward=1 on the host (/etc/sysctl.d/) for outbound labs, see docs/labs.md, \"Network\"",
+                     strerror(-r), r == -EROFS ? ": /proc/sys is read-only, as under ProtectKernelTunables=yes" : "") < 0)
+                *ret_error = NULL;
+        return r;
+}
+
+int lab_network_check(Manager *m, char **ret_error) {
+        _cleanup_close_ int fd = -1;
+
+        *ret_error = NULL;
+        if (forwarding_is_on())
+                return 0;
+        /* Opened for writing, nothing written: whether forwarding_enable() could. */
+        fd = open(FORWARD_SYSCTL, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return forwarding_error(-errno, ret_error);
+        return 0;
+}
+
+/* IPv4 forwarding is host-wide. If it is off, we turn it on (and leave a marker in the runtime
+ * directory: it is ours to turn off again, also after a crash); if it is on, it was the
+ * administrator's doing and stays as it is. */
+static int forwarding_enable(Manager *m, char **ret_error) {
+        _cleanup_free_ char *marker = NULL;
+        int fd, r;
+
+        if (forwarding_is_on())
                 return 0;
         r = forward_marker_path(m, &marker);
         if (r < 0)
@@ -158,10 +187,7 @@ static int forwarding_enable(Manager *m, char **ret_error) {
         r = write_string_file(FORWARD_SYSCTL, "1");
         if (r < 0) {
                 (void) unlink(marker);
-                if (asprintf(ret_error, "IPv4 forwarding is off and gatewayd cannot turn it on (%s); "
-                             "set net.ipv4.ip_forward=1 (sysctl.d) for outbound labs", strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
+                return forwarding_error(r, ret_error);
         }
         log_info("Labs: turned IPv4 forwarding on (net.ipv4.ip_forward=1) for outbound instances.");
         return 0;

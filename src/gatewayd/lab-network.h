@@ -15,6 +15,11 @@ typedef struct Manager Manager;
 /* How many instances the pool holds. */
 unsigned lab_network_slots(Manager *m);
 
+/* Whether an outbound instance can be connected as far as the host allows: IPv4 forwarding is
+ * on, or gatewayd may turn it on. Changes nothing. On failure *ret_error says what the
+ * administrator has to do (net.ipv4.ip_forward=1). */
+int lab_network_check(Manager *m, char **ret_error);
+
 /* Connects the namespace at netns_path through slot: firewall table and IP forwarding first
  * (idempotent), then the veth pair, addresses and route. On failure *ret_error says why (for
  * the instance's error) and whatever was made of the veth pair is gone again. */

@@ -26,6 +26,7 @@ JobSpec *job_spec_free(JobSpec *s) {
         free(s->netns);
         free(s->hostname);
         free(s->hosts);
+        free(s->resolv);
         free(s->writable);
         free(s->group);
         return mfree(s);
@@ -360,10 +361,11 @@ static int parse_ids(json_object *o, JobSpec *s, char **ret_error) {
         return 0;
 }
 
-/* A lab member: the instance's network namespace, host name, hosts file and writable layer. */
+/* A lab member: the instance's network namespace, host name, hosts file (and resolver file, if
+ * it goes out) and writable layer. */
 static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
-        static const char * const allowed[] = { "netns", "hostname", "hosts", "writable", "group", "groupMemory",
-                                                "groupPids", NULL };
+        static const char * const allowed[] = { "netns", "hostname", "hosts", "resolv", "writable", "group",
+                                                "groupMemory", "groupPids", NULL };
         int r;
 
         if (!json_object_is_type(lab, json_type_object))
@@ -375,6 +377,8 @@ static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
                 r = get_string(lab, "hostname", "lab.hostname", &s->hostname, ret_error);
         if (r >= 0)
                 r = get_absolute_path(lab, "hosts", "lab.hosts", &s->hosts, ret_error);
+        if (r >= 0)
+                r = get_absolute_path(lab, "resolv", "lab.resolv", &s->resolv, ret_error);
         if (r >= 0)
                 r = get_absolute_path(lab, "writable", "lab.writable", &s->writable, ret_error);
         if (r >= 0)

@@ -40,12 +40,15 @@
  *       "netns": "/run/gatewayd/labs/ID/netns",  joins this network namespace (implies network)
  *       "hostname": "web",                   the sandbox's host name
  *       "hosts": "/var/lib/.../hosts",       bound read-only at /etc/hosts
+ *       "resolv": "/var/lib/.../resolv.conf", optional: bound read-only at /etc/resolv.conf (the
+ *                                            image's is never used: without it there is none)
  *       "writable": "/var/lib/.../web",      bound read-write at /var/lab (the member's layer)
  *       "group": "gatewayd-lab-ID",          optional: the instance's cgroup, made (or shared)
  *       "groupMemory": 536870912,            below the worker's own, limited to these for all
  *       "groupPids": 260                     members together (sandboxes' own 2 each included);
  *     }                                      the member's job cgroup goes below it. Every path
- *                                            absolute; the first four required
+ *                                            absolute; netns, hostname, hosts and writable
+ *                                            required
  *   }
  *
  * Unknown keys are rejected, so a typo in gatewayd cannot silently drop a limit. */
@@ -73,6 +76,7 @@ typedef struct JobSpec {
         char *netns;
         char *hostname;
         char *hosts;
+        char *resolv;           /* NULL: the member has no /etc/resolv.conf */
         char *writable;
         char *group;            /* the instance's cgroup (job-limits.h), NULL: none */
         uint64_t group_memory, group_pids;

@@ -572,6 +572,7 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .workdir = r->spec->workdir,
                 .hostname = r->spec->hostname ?: "gatewayd-job",
                 .hosts_path = r->spec->hosts,
+                .resolv_path = r->spec->resolv,
                 .writable_path = r->spec->writable,
                 .network = r->spec->network,
                 .netns_given = r->endpoint != NULL,

@@ -88,7 +88,8 @@ static int compare_names(const struct dirent **a, const struct dirent **b) {
 /* Binds (or re-creates, for symlinks) each entry of host directory src at dest (no trailing
  * "/"; "" for the root). lab (a lab member): /etc is rebuilt like /var, so that the instance's
  * hosts file can be bound at /etc/hosts whether or not the image has one, and the image's
- * /etc/hosts and /var/lab make way for the instance's. */
+ * /etc/hosts, /etc/resolv.conf and /var/lab make way for the instance's (a member's name
+ * servers are the instance's to give: the image's would name servers of where it was built). */
 static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var, bool lab) {
         struct dirent **names = NULL;
         int n, r = 0;
@@ -110,7 +111,7 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
                         continue;
                 if (is_replaced(to) || lstat(from, &st) < 0)
                         continue;
-                if (lab && (streq(to, "/etc/hosts") || streq(to, SANDBOX_WRITABLE_PATH)))
+                if (lab && (streq(to, "/etc/hosts") || streq(to, "/etc/resolv.conf") || streq(to, SANDBOX_WRITABLE_PATH)))
                         continue;
 
                 if (S_ISLNK(st.st_mode)) {
@@ -170,6 +171,8 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = bind_entries(&a, p->image_root, "", true, p->hosts_path || p->writable_path);
         if (r >= 0 && p->hosts_path)
                 r = argv_addv(&a, 5, "--dir", "/etc", "--ro-bind", p->hosts_path, "/etc/hosts");
+        if (r >= 0 && p->resolv_path)
+                r = argv_addv(&a, 3, "--ro-bind", p->resolv_path, "/etc/resolv.conf");
         if (r >= 0)
                 r = argv_addv(&a, 6,
                               "--dir", "/var",    /* no-op if the image has one */

@@ -46,6 +46,8 @@ typedef struct SandboxParams {
         const char *workdir;
         const char *hostname;
         const char *hosts_path;         /* lab members: bound read-only at /etc/hosts (NULL: none) */
+        const char *resolv_path;        /* lab members: bound read-only at /etc/resolv.conf (NULL: none;
+                                         * a member never gets the image's) */
         const char *writable_path;      /* lab members: bound read-write at SANDBOX_WRITABLE_PATH */
         bool network;
         bool netns_given;               /* bwrap runs in a network namespace made for the job

@@ -63,6 +63,7 @@ NOT_TRIGGERED = {
     ("put", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
     ("delete", "/v1/labs/{name}", "503"): "needs shutdown while polkit is still answering",
     ("post", "/v1/labs/{name}/instances", "429"): "needs LabInstancesPerUser running instances (test_labs)",
+    ("post", "/v1/labs/{name}/instances", "503"): "needs IPv4 forwarding off and /proc/sys read-only (test_lab_network)",
     ("post", "/v1/lab-instances/{id}/token", "409"): "needs an instance that is STOPPING or FAILED (test_lab_proxy)",
 }
 

@@ -118,6 +118,7 @@ static void check_defaults(Config *c) {
         ck_assert_ptr_null(c->lab_proxy_url);
         ck_assert_uint_eq(c->lab_network_pool, 0x0afa0000);    /* 10.250.0.0/16 */
         ck_assert_uint_eq(c->lab_network_pool_prefix, 16);
+        ck_assert_ptr_null(c->lab_name_servers);      /* the host's */
         ck_assert_uint_eq(c->max_clusters, 4);
         ck_assert_uint_eq(c->connections_per_user, 64);
         ck_assert_uint_eq(c->connections_max, 4096);
@@ -242,6 +243,7 @@ START_TEST(test_gatewayd_keys) {
                 "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
                 "  \"LabInstancesPerUser\": 5, \"LabTokenLifetime\": \"0:00:05:00\","
                 "  \"LabProxyURL\": \"https://labs.example.org:8443/\", \"LabNetworkPool\": \"172.20.4.0/22\","
+                "  \"LabNameServers\": [\"192.0.2.53\", \"198.51.100.53\"],"
                 "  \"ConnectionsPerUser\": 8, \"ConnectionsMax\": \"100\", \"ConnectionTimeout\": \"1:30\","
                 "  \"Compression\": { \"algorithm\": \"xz\" },"
                 "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
@@ -288,6 +290,9 @@ START_TEST(test_gatewayd_keys) {
         ck_assert_str_eq(c->lab_proxy_url, "https://labs.example.org:8443/");
         ck_assert_uint_eq(c->lab_network_pool, 0xac140400);
         ck_assert_uint_eq(c->lab_network_pool_prefix, 22);
+        ck_assert_uint_eq(strv_length(c->lab_name_servers), 2);
+        ck_assert_str_eq(c->lab_name_servers[0], "192.0.2.53");
+        ck_assert_str_eq(c->lab_name_servers[1], "198.51.100.53");
         ck_assert_uint_eq(c->max_clusters, 16);
         ck_assert_uint_eq(c->connections_per_user, 8);
         ck_assert_uint_eq(c->connections_max, 100);
@@ -405,6 +410,21 @@ START_TEST(test_null_means_default) {
         ck_assert_str_eq(c->locations[0].authentication, "http");
         ck_assert_ptr_null(c->locations[0].url);
         ck_assert_str_eq(c->default_image_location, "r.example");
+}
+END_TEST
+
+/* LabNameServers: 1 to 3 IPv4 addresses, in order; null, like absent, is the host's (lab-resolv.h). */
+START_TEST(test_lab_name_servers) {
+        _cleanup_(config_freep) Config *c = NULL, *d = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_msg(config_parse("{\"LabNameServers\": [\"10.0.0.53\", \"192.0.2.1\", \"100.64.0.1\"]}",
+                                   NULL, &c, &err) == 0, "%s", strna(err));
+        ck_assert_uint_eq(strv_length(c->lab_name_servers), 3);
+        ck_assert_str_eq(c->lab_name_servers[0], "10.0.0.53");
+        ck_assert_str_eq(c->lab_name_servers[2], "100.64.0.1");
+        ck_assert_int_eq(config_parse("{\"LabNameServers\": null}", NULL, &d, &err), 0);
+        ck_assert_ptr_null(d->lab_name_servers);
 }
 END_TEST
 
@@ -913,6 +933,30 @@ static const struct {
         { "{\"LabNetworkPool\": \"172.0.0.0/8\"}",
           "LabNetworkPool: \"172.0.0.0/8\" is not inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10" },
         { "{\"LabNetworkPool\": 10}", "LabNetworkPool: expected a string \"A.B.C.D/N\"" },
+        { "{\"LabNameServers\": \"192.0.2.53\"}", "LabNameServers: expected an array of strings, got a string" },
+        { "{\"LabNameServers\": []}", "LabNameServers: expected 1 to 3 name servers (resolvers ask no more), got 0" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"192.0.2.2\", \"192.0.2.3\", \"192.0.2.4\"]}",
+          "LabNameServers: expected 1 to 3 name servers (resolvers ask no more), got 4" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"127.0.0.53\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"0.0.0.0\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"224.0.0.251\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"255.255.255.255\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"2001:db8::53\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"dns.example.org\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"192.0.2\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \"192.0.2.053\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [\"192.0.2.1\", \" 192.0.2.53\"]}",
+          "LabNameServers: entry 1: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
+        { "{\"LabNameServers\": [53]}",
+          "LabNameServers: entry 0: expected an IPv4 address that is not loopback, 0.0.0.0/8 or multicast (e.g. \"192.0.2.53\")" },
         { "{\"LabProxyURL\": \"labs.example.org:8443\"}",
           "LabProxyURL: expected an http:// or https:// URL, got \"labs.example.org:8443\"" },
         { "{\"Locations\": {\"r.example\": {\"url\": \"ftp://r.example\"}}}",
@@ -1394,6 +1438,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_location_for_registry);
         tcase_add_test(tc, test_memory_max_zero_is_quarter_of_ram);
         tcase_add_test(tc, test_null_means_default);
+        tcase_add_test(tc, test_lab_name_servers);
         tcase_add_test(tc, test_unknown_keys);
         tcase_add_test(tc, test_job_retention);
         tcase_add_test(tc, test_state_directory_and_log_level);

@@ -226,7 +226,14 @@ START_TEST(test_lab) {
         ck_assert_str_eq(s->hostname, "web");
         ck_assert_str_eq(s->hosts, "/s/hosts");
         ck_assert_str_eq(s->writable, "/s/web");
+        ck_assert_ptr_null(s->resolv);          /* no resolver: a lab without network */
         ck_assert(s->network);
+        job_spec_free(s);
+
+        /* an outbound member's name servers */
+        s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":{\"netns\":\"/n\",\"hostname\":\"w\","
+                     "\"hosts\":\"/s/hosts\",\"resolv\":\"/s/resolv.conf\",\"writable\":\"/w\"}}");
+        ck_assert_str_eq(s->resolv, "/s/resolv.conf");
         job_spec_free(s);
 
         s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":null}");
@@ -243,6 +250,8 @@ START_TEST(test_lab) {
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":1,\"hosts\":\"/h\",\"writable\":\"/w\"}"), "lab.hostname");
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"h\",\"writable\":\"/w\"}"), "lab.hosts");
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"w\"}"), "lab.writable");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"resolv\":\"r\",\"writable\":\"/w\"}"), "lab.resolv");
+        parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"resolv\":1,\"writable\":\"/w\"}"), "lab.resolv");
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\",\"x\":1}"), "lab.x: unknown key");
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww\",\"hosts\":\"/h\",\"writable\":\"/w\"}"),
                   "lab.hostname: longer");

@@ -226,6 +226,7 @@ START_TEST(test_lab_member) {
         mk("etc", 'd', NULL);
         mk("etc/passwd", 'f', NULL);
         mk("etc/hosts", 'f', NULL);
+        mk("etc/resolv.conf", 'f', NULL);
         mk("var", 'd', NULL);
         mk("var/lab", 'd', NULL);
         mk("var/lib", 'd', NULL);
@@ -241,12 +242,43 @@ START_TEST(test_lab_member) {
         ck_assert_int_ge(find3(argv, "--dir", "/etc", "--ro-bind"), 0);
         i = find3(argv, "--ro-bind", "/state/labs/x/hosts", "/etc/hosts");
         ck_assert_int_ge(i, 0);
+        /* no network out: no resolver, not even the image's */
+        snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", path, "/etc/resolv.conf"), 0);
+        ck_assert_int_lt(find(argv, "/etc/resolv.conf"), 0);
         snprintf(path, sizeof(path), "%s/var/lab", root);
         ck_assert_int_lt(find3(argv, "--ro-bind", path, "/var/lab"), 0);      /* the member's layer instead */
         snprintf(path, sizeof(path), "%s/var/lib", root);
         ck_assert_int_ge(find3(argv, "--ro-bind", path, "/var/lib"), 0);
         i = find3(argv, "--bind", "/state/labs/x/web.data", "/var/lab");
         ck_assert_int_ge(i, 0);
+        ck_assert_int_lt(i, find(argv, "--remount-ro"));
+        strv_free(argv);
+}
+END_TEST
+
+/* An outbound member: the instance's resolver file at /etc/resolv.conf, never the image's (a
+ * symlink here, as systemd images have it). */
+START_TEST(test_lab_member_resolv) {
+        static char * const command[] = { "httpd", NULL };
+        SandboxParams p = {
+                .bwrap = "/usr/bin/bwrap", .image_root = root, .init = "/init",
+                .data_path = "/d", .params_path = "/p", .workdir = "/",
+                .hostname = "web", .hosts_path = "/state/labs/x/hosts", .resolv_path = "/state/labs/x/resolv.conf",
+                .writable_path = "/state/labs/x/web.data",
+                .network = true, .json_status_fd = 3, .init_status_fd = 4, .lifeline_fd = 5, .seccomp_fd = 6,
+                .uid = 1000, .gid = 100, .command = command,
+        };
+        char **argv = NULL;
+        int i;
+
+        mk("etc", 'd', NULL);
+        mk("etc/resolv.conf", 'l', "../run/systemd/resolve/stub-resolv.conf");
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        ck_assert_int_lt(find3(argv, "--symlink", "../run/systemd/resolve/stub-resolv.conf", "/etc/resolv.conf"), 0);
+        i = find3(argv, "--ro-bind", "/state/labs/x/resolv.conf", "/etc/resolv.conf");
+        ck_assert_int_ge(i, 0);
+        ck_assert_int_gt(i, find3(argv, "--dir", "/etc", "--ro-bind"));
         ck_assert_int_lt(i, find(argv, "--remount-ro"));
         strv_free(argv);
 }
@@ -301,6 +333,7 @@ int main(void) {
         tcase_add_test(tc, test_root_entries);
         tcase_add_test(tc, test_network_and_var_symlink);
         tcase_add_test(tc, test_lab_member);
+        tcase_add_test(tc, test_lab_member_resolv);
         tcase_add_test(tc, test_missing_root);
         tcase_add_test(tc, test_program_layer);
         tcase_add_test(tc, test_result_files_dir);

@@ -152,7 +152,7 @@ class Gatewayd:
     daemon's stderr for sanitizer reports and raises AssertionError if there are any."""
 
     def __init__(self, mode="direct", bus=None, idle_timeout=None, config=None, extra_args=(),
-                 state_dir=None, env=None, state_dir_arg=True, listen=()):
+                 state_dir=None, env=None, state_dir_arg=True, listen=(), wrapper=()):
         assert mode in ("direct", "socket", "dbus")
         if mode == "dbus" and bus is None:
             raise ValueError("D-Bus activation needs a PrivateBus")
@@ -173,6 +173,9 @@ class Gatewayd:
         self.env_extra = dict(env or {})
         # "socket" mode: further sockets passed by systemd-socket-activate, [(fdname, "HOST:PORT")]
         self.listen = list(listen)
+        # An argv prefix gatewayd is exec'd by (e.g. unshare with a script that ends in
+        # 'exec "$@"'): the daemon under special conditions. It must exec, not fork.
+        self.wrapper = list(wrapper)
         self.procs = procs.Processes()
         self.proc = None
         self.notify = None
@@ -180,7 +183,7 @@ class Gatewayd:
     # -- lifecycle --------------------------------------------------------------------------
 
     def argv(self):
-        a = [gatewayd_binary(), "--config", self.config_path]
+        a = self.wrapper + [gatewayd_binary(), "--config", self.config_path]
         if self.state_dir_arg:
             a += ["--state-dir", self.state_dir]
         a += ["--runtime-dir", self.runtime_dir]

@@ -26,6 +26,7 @@ class StackTestCase(GatewaydTestCase):
     config = None
     state_dir = None        # default: a temp dir of the Gatewayd
     listen = ()     # "socket" mode: further sockets, [(fdname, "HOST:PORT")]
+    wrapper = ()    # argv prefix that execs gatewayd (Gatewayd's wrapper)
 
     @classmethod
     def setUpClass(cls):
@@ -40,7 +41,8 @@ class StackTestCase(GatewaydTestCase):
                 cls.polkit = Polkit(cls.bus).start()
                 cls.class_tracked.append(cls.polkit)
             cls.gw = Gatewayd(mode=cls.mode, bus=cls.bus, idle_timeout=cls.idle_timeout,
-                              config=cls.config, state_dir=cls.state_dir, listen=cls.listen)
+                              config=cls.config, state_dir=cls.state_dir, listen=cls.listen,
+                              wrapper=cls.wrapper)
             cls.class_tracked.append(cls.gw)
             cls.gw.start()
         except BaseException:
