@@ -27,6 +27,7 @@ import unittest
 
 from harness import images, openapi, procs, users
 from harness.procs import source_dir
+from harness.hostlock import HostLock
 from harness.stack import StackTestCase
 from test_labs import InstancesBase
 
@@ -104,6 +105,9 @@ class OutboundBase(InstancesBase):
 
     @classmethod
     def setUpClass(cls):
+        # The host's IP forwarding, which gatewayd turns on for outbound instances and off after
+        # them, is one for both suites: their outbound classes take turns.
+        cls.forward_lock = HostLock("ip-forward")
         with open(FORWARD) as f:
             cls.forward_before = f.read().strip()
         cls.outside_server = cls.host_any = None
@@ -124,6 +128,7 @@ class OutboundBase(InstancesBase):
             cls.nonames = cls._put_lab(cls, "nonames", [resolver])
         except BaseException:
             cls._remove_outside()
+            cls.forward_lock.release()
             raise
 
     @classmethod
@@ -180,12 +185,15 @@ class OutboundBase(InstancesBase):
         try:
             super().tearDownClass()
         finally:
-            cls._remove_outside()
-            leftovers = lab_links(pool_hex()[:6])
-            assert not leftovers, f"lab veths left behind: {leftovers}"
-            assert not table_exists(), "nftables table left behind"
-            with open(FORWARD) as f:
-                assert f.read().strip() == cls.forward_before, "ip_forward not restored"
+            try:
+                cls._remove_outside()
+                leftovers = lab_links(pool_hex()[:6])
+                assert not leftovers, f"lab veths left behind: {leftovers}"
+                assert not table_exists(), "nftables table left behind"
+                with open(FORWARD) as f:
+                    assert f.read().strip() == cls.forward_before, "ip_forward not restored"
+            finally:
+                cls.forward_lock.release()
 
     def outside_url(self):
         return f"http://{OUT_NET}.2:{self.outside_port}/"

@@ -2,7 +2,6 @@
 the token's user, and gatewayd's slurmrestd client (src/gatewayd/slurm-rest.c, driven through
 the test helper slurm-rest-cli on an sd-event loop) submits, follows and cancels jobs, retries
 while slurmrestd is away and reports refused tokens clearly. Needs root and the Slurm packages."""
-import fcntl
 import json
 import pwd
 import shutil
@@ -11,6 +10,7 @@ import subprocess
 import time
 import unittest
 
+from harness.hostlock import HostLock
 from harness import procs, slurm, users
 
 V = "/slurm/v0.0.38"
@@ -275,22 +275,9 @@ def launcher_config_path():
     raise RuntimeError("no SYSCONFDIR in build-config.h")
 
 
-class LauncherConfigLock:
-    """The launcher's configuration lives at one compiled-in system path, and the plain and the
-    ASan suites run at the same time: the classes that install it take turns (an exclusive
-    flock held from before the check until after the removal)."""
-
-    PATH = "/run/lock/gatewayd-test-slurm-launch.lock"
-
-    def __init__(self):
-        self.f = open(self.PATH, "w")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
-
-    def release(self):
-        if self.f:
-            fcntl.flock(self.f, fcntl.LOCK_UN)
-            self.f.close()
-            self.f = None
+def LauncherConfigLock():
+    """The launcher's configuration lives at one compiled-in system path (harness/hostlock.py)."""
+    return HostLock("slurm-launch")
 
 
 def build_binary(*parts):
