@@ -108,6 +108,7 @@ _gatewayctl() {
                         'service create') opts+=' --image= --command= --env= --description= --memory= --cpus= --timeout= --network --network= --file= -f' ;;
                         'service update') opts+=' --image= --command= --env= --unset-env= --description= --memory= --cpus= --timeout= --network --network= --file= -f' ;;
                         pull|'image pull') opts+=' --platform= --credentials-file= --force --quiet -q' ;;
+                        'image show'|rmi|'image rm'|'image expire') opts+=' --platform=' ;;
                         submit)           opts+=' --data= --params= --wait' ;;
                         jobs)             opts+=' --all' ;;
                         logs)             opts+=' --follow -f' ;;

@@ -131,6 +131,17 @@ static int resolve_id_prefix(sd_bus *bus, const char *prefix, char **ret, sd_bus
         return *ret ? 1 : -ENOMEM;
 }
 
+/* With --platform, the record of that platform: GetImageOn(), RemoveImageOn(), ExpireImageOn(). */
+static int image_call_named(sd_bus *bus, const char *method, const char *name, sd_bus_error *error,
+                            sd_bus_message **reply) {
+        char on[64];
+
+        if (!arg_pull_platform)
+                return ctl_call_manager(bus, method, error, reply, "s", name);
+        snprintf(on, sizeof(on), "%sOn", method);
+        return ctl_call_manager(bus, on, error, reply, "ss", arg_pull_platform, name);
+}
+
 int image_call(sd_bus *bus, const char *method, const char *name, sd_bus_error *error, sd_bus_message **reply) {
         _cleanup_bus_error_free_ sd_bus_error prefix_error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *id = NULL;
@@ -138,7 +149,7 @@ int image_call(sd_bus *bus, const char *method, const char *name, sd_bus_error *
 
         /* The daemon knows full ids and references; the short ids of "images" are resolved
          * here, but only when nothing is known by that exact name (a reference may be hex). */
-        r = ctl_call_manager(bus, method, error, reply, "s", name);
+        r = image_call_named(bus, method, name, error, reply);
         if (r != -ENOENT || !looks_like_id_prefix(name))
                 return r;
 
@@ -149,7 +160,7 @@ int image_call(sd_bus *bus, const char *method, const char *name, sd_bus_error *
         if (k < 0)
                 return sd_bus_error_is_set(&prefix_error) ? (sd_bus_error_move(error, &prefix_error), k)
                                                           : sd_bus_error_set_errno(error, k);
-        return ctl_call_manager(bus, method, error, reply, "s", id);
+        return image_call_named(bus, method, id, error, reply);
 }
 
 int image_get_json(sd_bus *bus, const char *name, json_object **ret) {

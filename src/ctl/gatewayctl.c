@@ -240,6 +240,8 @@ static const char help_image_show[] =
         "Options:\n"
         "     --json[=MODE]      Print the image record as JSON (the record the HTTP\n"
         "                        API returns)\n"
+        "     --platform=NAME    The record of this platform (default: the default\n"
+        "                        platform's, else the first platform that has one)\n"
         "\n"
         "Examples:\n"
         "  gatewayctl image show docker.io/library/busybox:latest\n"
@@ -251,6 +253,10 @@ static const char help_rmi[] =
         "fails, the errors are printed and the exit status is 1. Needs the polkit\n"
         "action org.gatewayd.manage-images (root always has it).\n"
         "\n"
+        "Options:\n"
+        "     --platform=NAME    Remove this platform's records only (an image pulled\n"
+        "                        for two platforms has a record on each)\n"
+        "\n"
         "Example:\n"
         "  gatewayctl rmi 3f2a9c1b4d5e docker.io/library/busybox:latest\n";
 
@@ -258,6 +264,9 @@ static const char help_image_expire[] =
         "Expires images now instead of when ImageExpirationTimeout says: the squashfs\n"
         "file is deleted and the record stays, with the status EXPIRED, until the\n"
         "image is pulled again. Needs the polkit action org.gatewayd.manage-images.\n"
+        "\n"
+        "Options:\n"
+        "     --platform=NAME    Expire this platform's records only\n"
         "\n"
         "Example:\n"
         "  gatewayctl image expire docker.io/library/busybox:latest\n";
@@ -598,13 +607,13 @@ static const Verb verbs[] = {
           "images", "List images", help_images },
         { { "image", "list" }, 0, 0, OPT_JSON, false, true, verb_images,
           "image list", "List images", help_images },
-        { { "image", "show" }, 1, 1, OPT_JSON, false, false, verb_image_show,
+        { { "image", "show" }, 1, 1, OPT_JSON | OPT_PLATFORM, false, false, verb_image_show,
           "image show ID|REF", "Show an image", help_image_show },
-        { { "rmi", NULL }, 1, VERB_ANY, 0, false, false, verb_image_remove,
+        { { "rmi", NULL }, 1, VERB_ANY, OPT_PLATFORM, false, false, verb_image_remove,
           "rmi ID|REF...", "Remove images", help_rmi },
-        { { "image", "rm" }, 1, VERB_ANY, 0, false, true, verb_image_remove,
+        { { "image", "rm" }, 1, VERB_ANY, OPT_PLATFORM, false, true, verb_image_remove,
           "image rm ID|REF...", "Remove images", help_rmi },
-        { { "image", "expire" }, 1, VERB_ANY, 0, false, false, verb_image_expire,
+        { { "image", "expire" }, 1, VERB_ANY, OPT_PLATFORM, false, false, verb_image_expire,
           "image expire ID|REF...", "Expire images now", help_image_expire },
         { { "submit", NULL }, 1, 1, OPT_DATA | OPT_PARAMS | OPT_WAIT | OPT_JSON, false, false, verb_submit,
           "submit SERVICE [--data=FILE] [--params=FILE] [--wait]", "Submit a job", help_submit },

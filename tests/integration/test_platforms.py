@@ -454,6 +454,32 @@ class ImagesPerPlatform(test_jobs.JobsBase):
         self.assertEqual([i["status"] for i in self.listed("here")], ["READY"])
         self.run_job_without_pull()
 
+    def test_gatewayctl_platform_option(self):
+        image_id = self.pull_ready("here")
+        self.assertEqual(self.pull_ready("there"), image_id)
+
+        def ctl(*args, as_user=None):
+            p = self.gw.gatewayctl(*args, as_user=as_user, input="")
+            return p.returncode, p.stdout, p.stderr
+
+        rc, out, err = ctl("image", "show", "--json", "--platform=there", image_id[:12], as_user=users.USER)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["platform"], "there")
+        rc, out, err = ctl("image", "show", "--json", image_id, as_user=users.USER)
+        self.assertEqual((rc, json.loads(out)["platform"]), (0, "here"), err)
+        rc, _, err = ctl("image", "show", "--platform=nowhere", image_id, as_user=users.USER)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("platform", err)
+        # expire and remove act on the named platform's record only
+        rc, _, err = ctl("image", "expire", "--platform=there", image_id)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([i["status"] for i in self.listed("there")], ["EXPIRED"])
+        self.assertEqual([i["status"] for i in self.listed("here")], ["READY"])
+        rc, _, err = ctl("rmi", "--platform=there", image_id)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.listed("there"), [])
+        self.assertEqual([i["status"] for i in self.listed("here")], ["READY"])
+
     def test_unknown_platform_parameter(self):
         for path in ("/v1/images?platform=nowhere", "/v1/images/0123?platform=nowhere"):
             self.assertError(self.gw.http("GET", path, as_user=users.USER), 400, "InvalidArgument", "platform")
