@@ -310,6 +310,10 @@ static void job_apply_committed(Job *j, const JobUpdate *u) {
                 return;
         }
         j->staged = s->update;
+        /* Its slot is free once this commit is: the next job is promoted into the same commit
+         * (the dispatch runs before the commit, which waits for everything else to stage). */
+        if (job_state_is_terminal(u->state))
+                job_registry_dispatch(m);
 }
 
 /* The one place a job's state changes: database first, then memory, then the world. A change the
@@ -468,15 +472,6 @@ static void job_worker_interim(Job *j, unsigned index, const char *json_text) {
         job_notify_watches(j);
 }
 
-/* Promotions staged and not yet applied: the scheduler counts a job as active only once its
- * PENDING is applied, so it waits for them (one manager per process). */
-static bool promotions_staged;
-
-static void on_promotions_committed(int r, void *userdata) {
-        promotions_staged = false;
-        job_registry_dispatch(userdata);
-}
-
 /* What the platforms call as the worker reports. */
 static const PlatformJobCallbacks job_platform_callbacks = {
         .on_started = job_worker_running,
@@ -502,26 +497,19 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         size_t n = 0, n_promote;
         Job *j;
 
-        if (promotions_staged)
-                return 0;  /* on_promotions_committed() dispatches again */
         all = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         promote = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         if (!all || !promote)
                 return log_oom();
+        /* By the states the open group commit will leave: a slot whose job's end is staged goes
+         * to the next job in the same commit, and a staged promotion holds its slot already. */
         HASHMAP_FOREACH(j, m->jobs)
-                if (!job_state_is_terminal(j->state))
+                if (!job_state_is_terminal(job_effective_state(j)))
                         all[n++] = j;
 
         n_promote = scheduler_select(&limits, all, n, promote);
         for (size_t i = 0; i < n_promote; i++)
                 (void) job_transition(promote[i], JOB_PENDING, NULL, NULL);  /* starts it once stored */
-        /* They join the group commit; their PENDING starts them once applied. */
-        if (n_promote > 0 && db_batch_is_open(m->db)) {
-                if (db_batch_after(m->db, on_promotions_committed, m) >= 0)
-                        promotions_staged = true;
-                else
-                        (void) db_batch_flush(m->db);
-        }
         return 0;
 }
 
