@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "async-call.h"
 #include "events.h"
 #include "job-limits.h"
 #include "job-output.h"
@@ -703,12 +704,23 @@ static void runner_done(Runner *r) {
         if (r->program_mount)
                 (void) image_mount_release(r->program_mount);
         strv_free(r->env);
-        job_output_free(r->output);
+}
+
+typedef struct FinishLog {
+        JobOutput *output;
+        uint64_t *dropped;
+} FinishLog;
+
+static void finish_log(void *userdata) {
+        FinishLog *f = userdata;
+
+        (void) job_output_finish_log(f->output, f->dropped);
 }
 
 int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
                const RunnerOptions *opts, JobOutcome *o) {
         _cleanup_strv_free_ char **argv = NULL;
+        AsyncCall finish;
         Runner r = {
                 .spec = spec,
                 .opts = opts,
@@ -750,7 +762,11 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
         if (result)
                 o->result = strndup(result, o->result_len);
         take_saved_result(&r, o);
-        (void) job_output_finish_log(r.output, &o->log_dropped);
+        /* The log's flush to disk and the clean-up (unmounts, cgroup removal: each waits for the
+         * kernel) overlap; the log is not touched by the clean-up. */
+        async_call_start(&finish, finish_log, &(FinishLog) { .output = r.output, .dropped = &o->log_dropped });
         runner_done(&r);
+        async_call_wait(&finish);
+        job_output_free(r.output);
         return k < 0 ? k : 0;
 }
