@@ -706,21 +706,14 @@ static void runner_done(Runner *r) {
         strv_free(r->env);
 }
 
-typedef struct FinishLog {
-        JobOutput *output;
-        uint64_t *dropped;
-} FinishLog;
-
-static void finish_log(void *userdata) {
-        FinishLog *f = userdata;
-
-        (void) job_output_finish_log(f->output, f->dropped);
+static void runner_done_call(void *userdata) {
+        runner_done(userdata);
 }
 
 int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
-               const RunnerOptions *opts, JobOutcome *o) {
+               const RunnerOptions *opts, JobOutcome *o, RunnerCommit commit, void *userdata) {
         _cleanup_strv_free_ char **argv = NULL;
-        AsyncCall finish;
+        AsyncCall cleanup;
         Runner r = {
                 .spec = spec,
                 .opts = opts,
@@ -762,11 +755,14 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
         if (result)
                 o->result = strndup(result, o->result_len);
         take_saved_result(&r, o);
-        /* The log's flush to disk and the clean-up (unmounts, cgroup removal: each waits for the
-         * kernel) overlap; the log is not touched by the clean-up. */
-        async_call_start(&finish, finish_log, &(FinishLog) { .output = r.output, .dropped = &o->log_dropped });
-        runner_done(&r);
-        async_call_wait(&finish);
+        /* Everything of the job is gone and the outcome is complete: the clean-up (unmounts,
+         * cgroup removal, each a wait for the kernel) overlaps the outcome's flushes to disk.
+         * It touches neither the log nor the outcome. */
+        async_call_start(&cleanup, runner_done_call, &r);
+        (void) job_output_finish_log(r.output, &o->log_dropped);
+        if (k >= 0 && commit)
+                k = commit(o, userdata);
+        async_call_wait(&cleanup);
         job_output_free(r.output);
         return k < 0 ? k : 0;
 }
