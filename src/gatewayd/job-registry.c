@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include "config.h"
 #include "db.h"
 #include "fs-util.h"
+#include "fsync-pool.h"
 #include "image.h"
 #include "job-registry.h"
 #include "json-util.h"
@@ -310,6 +312,10 @@ static void job_apply_committed(Job *j, const JobUpdate *u) {
                 return;
         }
         j->staged = s->update;
+        /* Its slot is free once this commit is: the next job is promoted into the same commit
+         * (the dispatch runs before the commit, which waits for everything else to stage). */
+        if (job_state_is_terminal(u->state))
+                job_registry_dispatch(m);
 }
 
 /* The one place a job's state changes: database first, then memory, then the world. A change the
@@ -470,15 +476,6 @@ static void job_worker_interim(Job *j, unsigned index, const char *json_text) {
         job_notify_watches(j);
 }
 
-/* Promotions staged and not yet applied: the scheduler counts a job as active only once its
- * PENDING is applied, so it waits for them (one manager per process). */
-static bool promotions_staged;
-
-static void on_promotions_committed(int r, void *userdata) {
-        promotions_staged = false;
-        job_registry_dispatch(userdata);
-}
-
 /* What the platforms call as the worker reports. */
 static const PlatformJobCallbacks job_platform_callbacks = {
         .on_started = job_worker_running,
@@ -504,26 +501,19 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         size_t n = 0, n_promote;
         Job *j;
 
-        if (promotions_staged)
-                return 0;  /* on_promotions_committed() dispatches again */
         all = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         promote = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
         if (!all || !promote)
                 return log_oom();
+        /* By the states the open group commit will leave: a slot whose job's end is staged goes
+         * to the next job in the same commit, and a staged promotion holds its slot already. */
         HASHMAP_FOREACH(j, m->jobs)
-                if (!job_state_is_terminal(j->state))
+                if (!job_state_is_terminal(job_effective_state(j)))
                         all[n++] = j;
 
         n_promote = scheduler_select(&limits, all, n, promote);
         for (size_t i = 0; i < n_promote; i++)
                 (void) job_transition(promote[i], JOB_PENDING, NULL, NULL);  /* starts it once stored */
-        /* They join the group commit; their PENDING starts them once applied. */
-        if (n_promote > 0 && db_batch_is_open(m->db)) {
-                if (db_batch_after(m->db, on_promotions_committed, m) >= 0)
-                        promotions_staged = true;
-                else
-                        (void) db_batch_flush(m->db);
-        }
         return 0;
 }
 
@@ -618,21 +608,41 @@ static void job_start(Job *j) {
         }
 }
 
-static int write_file_at(int dfd, const char *name, const char *text) {
+/* The input files written, to be flushed before the row that points at them is committed: here,
+ * or (unsync given) by the caller, which takes the files' fds. */
+typedef struct SpoolInput {
+        bool unsync;
+        int fds[4];
+        size_t n_fds;
+} SpoolInput;
+
+static void spool_input_done(SpoolInput *in) {
+        for (size_t i = 0; i < in->n_fds; i++)
+                safe_close(in->fds[i]);
+        in->n_fds = 0;
+}
+
+static int write_file_at(int dfd, const char *name, const char *text, SpoolInput *in) {
         _cleanup_close_ int fd = -1;
         int r;
 
+        assert(in->n_fds < ELEMENTSOF(in->fds));
         fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
         r = loop_write(fd, text, strlen(text));
+        if (r >= 0 && in->unsync) {
+                in->fds[in->n_fds++] = TAKE_FD(fd);
+                return 0;
+        }
         if (r >= 0 && fsync(fd) < 0)
                 r = -errno;
         return r;
 }
 
 /* The spool exists before the row that points at it, so a committed job always has its input. */
-static int job_create_spool(Job *j, json_object *data, json_object *params, json_object *arguments, json_object *env) {
+static int job_create_spool(Job *j, json_object *data, json_object *params, json_object *arguments, json_object *env,
+                            SpoolInput *in) {
         _cleanup_free_ char *jobs_dir = NULL, *input = NULL;
         _cleanup_close_ int dfd = -1;
         int r;
@@ -660,17 +670,17 @@ static int job_create_spool(Job *j, json_object *data, json_object *params, json
         if (dfd < 0)
                 return -errno;
         r = write_file_at(dfd, "data.json",
-                          data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
+                          data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}", in);
         if (r >= 0)
                 r = write_file_at(dfd, "params.json",
-                                  params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}");
+                                  params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}", in);
         /* a program's job: its arguments (also /var/input/arguments.json) and the run's env */
         if (r >= 0 && arguments)
                 r = write_file_at(dfd, PROGRAM_ARGUMENTS_FILE,
-                                  json_object_to_json_string_ext(arguments, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                                  json_object_to_json_string_ext(arguments, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), in);
         if (r >= 0 && env)
                 r = write_file_at(dfd, PROGRAM_ENV_FILE,
-                                  json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                                  json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), in);
         return r;
 }
 
@@ -763,13 +773,12 @@ static int job_submitted(Manager *m, Job *j, Job **ret, GwError *e) {
         return 0;
 }
 
-static void on_submission_committed(int r, void *userdata) {
-        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        Submission *s = userdata, **p;
+/* Ends a submission: its row is committed (r >= 0, e unset) or it failed; the caller is told. */
+static void submission_finish(Submission *s, int r, GwError *e) {
         Manager *m = s->job->manager;
         Job *added = NULL;
 
-        for (p = &submissions; *p; p = &(*p)->next)
+        for (Submission **p = &submissions; *p; p = &(*p)->next)
                 if (*p == s) {
                         *p = s->next;
                         break;
@@ -777,14 +786,67 @@ static void on_submission_committed(int r, void *userdata) {
         if (r < 0) {
                 (void) rm_rf(s->job->spool_dir);  /* a failed submission leaves nothing behind */
                 job_free(s->job);
-                if (errno_is_disk_full(r))
-                        (void) gw_error_set_errno(&e, r, "The state file system is full: cannot store the job.");
-                else
-                        (void) gw_error_set_errno(&e, r, "Database error while storing the job.");
+                if (!gw_error_is_set(e) && errno_is_disk_full(r))
+                        (void) gw_error_set_errno(e, r, "The state file system is full: cannot store the job.");
+                else if (!gw_error_is_set(e))
+                        (void) gw_error_set_errno(e, r, "Database error while storing the job.");
         } else
-                (void) job_submitted(m, s->job, &added, &e);
-        s->cb(m, added, &e, s->userdata);
+                (void) job_submitted(m, s->job, &added, e);
+        s->cb(m, added, e, s->userdata);
         free(s);
+}
+
+static void on_submission_committed(int r, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+
+        submission_finish(userdata, r, &e);
+}
+
+/* The input is durable: the row joins the group commit. */
+static void on_submission_input_synced(int r, void *userdata) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        Submission *s = userdata;
+        Manager *m = s->job->manager;
+
+        if (r < 0) {
+                log_error_errno(r, "Failed to flush the input of job %s: %m", s->job->id);
+                if (errno_is_disk_full(r))
+                        (void) gw_error_set_errno(&e, r, "The state file system is full: cannot store the job's input.");
+                else
+                        (void) gw_error_set_errno(&e, r, "Cannot store the job's input.");
+                return submission_finish(s, r, &e);
+        }
+        r = job_insert(s->job, /* now= */ false, &e);
+        if (r < 0)
+                return submission_finish(s, r, &e);
+        r = db_batch_after(m->db, on_submission_committed, s);
+        if (r < 0) {
+                db_rollback(m->db);  /* takes the staged row (and the rest of the batch) back */
+                (void) db_batch_flush(m->db);
+                (void) gw_error_set_errno(&e, r, "Out of memory.");
+                submission_finish(s, r, &e);
+        }
+}
+
+/* The row is stored once the input is flushed, off the event loop. */
+static int submission_start(Manager *m, Job *j, SpoolInput *in, JobSubmitted cb, void *userdata, GwError *e) {
+        Submission *sub = calloc(1, sizeof(Submission));
+        int *fds;
+
+        fds = sub ? calloc(ELEMENTSOF(in->fds), sizeof(int)) : NULL;
+        if (!fds) {
+                free(sub);
+                (void) rm_rf(j->spool_dir);
+                job_free(j);
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        }
+        memcpy(fds, in->fds, in->n_fds * sizeof(int));
+        *sub = (Submission) { .job = j, .cb = cb, .userdata = userdata, .next = submissions };
+        submissions = sub;  /* counts against ActiveJobsPerUser from now on */
+        /* The pool owns the fds now (and closes them on failure too). */
+        (void) fsync_pool_sync(m->fsync_pool, fds, in->n_fds, on_submission_input_synced, sub);
+        in->n_fds = 0;
+        return 0;
 }
 
 /* What a program's job adds to a submission. */
@@ -795,6 +857,7 @@ typedef struct ProgramRun {
 
 static int job_submit(Manager *m, const Caller *c, const char *service, json_object *data,
                       json_object *params, const ProgramRun *run, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
+        _cleanup_(spool_input_done) SpoolInput in = {};
         _cleanup_(job_freep) Job *j = NULL;
         Platform *p;
         int r;
@@ -839,7 +902,11 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
         r = job_check_space(m, e);
         if (r < 0)
                 return r;
-        r = job_create_spool(j, data, params, run ? run->arguments : NULL, run ? run->env : NULL);
+        /* Submitted asynchronously, the input is flushed off the loop (fsync-pool.h). */
+        if (cb && !m->fsync_pool && fsync_pool_new(m->event, &m->fsync_pool) < 0)
+                log_warning("Cannot set up the fsync threads; flushing submissions' input on the loop.");
+        in.unsync = cb && m->fsync_pool;
+        r = job_create_spool(j, data, params, run ? run->arguments : NULL, run ? run->env : NULL, &in);
         if (r < 0) {
                 log_error_errno(r, "Failed to create spool directory %s: %m", j->spool_dir);
                 if (r != -EEXIST)  /* (not ours to remove then) */
@@ -848,24 +915,12 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
                         return gw_error_set_errno(e, r, "The state file system is full: cannot store the job's input.");
                 return gw_error_set_errno(e, r, "Cannot create the job's spool directory.");
         }
-        r = job_insert(j, /* now= */ !cb, e);
+        if (cb)
+                return submission_start(m, TAKE_PTR(j), &in, cb, userdata, e);
+        r = job_insert(j, /* now= */ true, e);
         if (r < 0) {
                 (void) rm_rf(j->spool_dir);  /* a failed submission leaves nothing behind */
                 return r;
-        }
-        if (cb) {
-                Submission *sub = calloc(1, sizeof(Submission));
-
-                if (!sub || db_batch_after(m->db, on_submission_committed, sub) < 0) {
-                        free(sub);
-                        db_rollback(m->db);  /* takes the staged row (and the rest of the batch) back */
-                        (void) db_batch_flush(m->db);
-                        (void) rm_rf(j->spool_dir);
-                        return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
-                }
-                *sub = (Submission) { .job = TAKE_PTR(j), .cb = cb, .userdata = userdata, .next = submissions };
-                submissions = sub;
-                return 0;
         }
         return job_submitted(m, TAKE_PTR(j), ret, e);
 }

@@ -100,6 +100,12 @@ typedef struct Job {
         JobWatch *watches;              /* woken on every change: log growth, state */
 } Job;
 
+/* The state the job is in once the open group commit is durable: what the scheduler counts, so
+ * that a slot freed by a staged end is handed on in the same commit. */
+static inline JobState job_effective_state(const Job *j) {
+        return j->staged ? j->staged->state : j->state;
+}
+
 /* Whether the job is (uid, subject)'s: the owner of a job and the unit of the per-user limits is
  * a local account, or an external user acting as one (subject). */
 static inline bool job_is_owned_by(const Job *j, uid_t uid, const char *subject) {

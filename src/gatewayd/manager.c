@@ -13,6 +13,7 @@
 #include "lab-access.h"
 #include "job-registry.h"
 #include "log.h"
+#include "fsync-pool.h"
 #include "manager.h"
 #include "platform.h"
 #include "polkit.h"
@@ -73,6 +74,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
+        /* Submissions whose input is being flushed stage their rows first. */
+        m->fsync_pool = fsync_pool_free(m->fsync_pool);
         /* What is staged for the next group commit is committed and announced while all is there. */
         db_batch_teardown(m->db);
         /* Refuse what still waits for polkit while requests and the bus can still be answered. */

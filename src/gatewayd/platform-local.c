@@ -167,10 +167,26 @@ static void job_conclude_from_spool(Job *j, const char *why_missing) {
         spool_exit_done(&e);
 }
 
+/* The job's outcome, if exit.json has it already; false (and nothing done) otherwise. */
+static bool job_conclude_if_recorded(Job *j) {
+        _cleanup_free_ char *text = NULL;
+        SpoolExit e;
+
+        if (job_read_spool_file(j, SPOOL_EXIT, 1024 * 1024, &text, NULL) < 0 || spool_exit_parse(text, &e) < 0)
+                return false;
+        j->platform_callbacks->on_exit(j, e.state, e.exit_code, e.code, e.detail, e.started_usec, e.ended_usec);
+        spool_exit_done(&e);
+        return true;
+}
+
 /* The platform's own state (p->data): how many jobs it watches, which is what its node reports
- * as running. Counted here rather than asked of the job registry, which platforms do not know. */
+ * as running. Counted here rather than asked of the job registry, which platforms do not know.
+ * finishing: workers of jobs that are gone (removed once concluded), still cleaning up; ours to
+ * reap. */
 typedef struct LocalPlatform {
         unsigned n_jobs;
+        WorkerProcess **finishing;
+        size_t n_finishing;
 } LocalPlatform;
 
 /* What this platform holds of a job while it watches its worker (j->platform_data). */
@@ -184,7 +200,34 @@ typedef struct LocalJob {
         sd_event_source *spool_timer;   /* re-attached workers: polls the spool instead of events */
         uint64_t interim_offset, log_size;
         unsigned interim_index;
+        bool concluded;                 /* the outcome was taken at the worker's done event */
 } LocalJob;
+
+static void on_finishing_exit(WorkerProcess *w, int status, void *userdata) {
+        LocalPlatform *lp = userdata;
+
+        for (size_t i = 0; i < lp->n_finishing; i++)
+                if (lp->finishing[i] == w) {
+                        lp->finishing[i] = lp->finishing[--lp->n_finishing];
+                        break;
+                }
+        worker_process_free(w);
+}
+
+/* The worker of a concluded job, still cleaning up: the platform reaps it when it exits. */
+static bool local_platform_adopt(LocalPlatform *lp, WorkerProcess *w) {
+        WorkerProcess **l;
+
+        if (!lp)
+                return false;
+        l = reallocarray(lp->finishing, lp->n_finishing + 1, sizeof(WorkerProcess *));
+        if (!l)
+                return false;
+        lp->finishing = l;
+        lp->finishing[lp->n_finishing++] = w;
+        worker_process_set_callbacks(w, &(WorkerCallbacks) { .on_exit = on_finishing_exit }, lp);
+        return true;
+}
 
 static void local_job_free(void *data) {
         LocalJob *l = data;
@@ -243,8 +286,24 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userda
                 j->platform_callbacks->on_interim(j, e->interim.index,
                                                   json_object_to_json_string_ext(e->interim.result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
                 break;
+        case WORKER_EVENT_DONE: {
+                LocalJob *l = j->platform_data;
+
+                /* exit.json is durable and in place before the worker says done (run.c): the
+                 * outcome is known, the worker only cleans up from here on (unmounts, cgroups),
+                 * and the job's slot goes to the next job meanwhile. Without exit.json, its exit
+                 * decides as before. */
+                if (!l || l->worker != w || l->concluded || j->cancel_requested || !job_conclude_if_recorded(j))
+                        break;
+                l->concluded = true;
+                /* The job lets go of it (it can be removed at once); else its exit detaches it. */
+                if (local_platform_adopt(l->platform, w)) {
+                        l->worker = NULL;
+                        job_detach_worker(j);
+                }
+                break;
+        }
         default:
-                /* "done" repeats exit.json, which is read when the worker has exited. */
                 break;
         }
 }
@@ -269,6 +328,10 @@ static void worker_ended(Job *j, bool exited, int status) {
                 snprintf(why, sizeof(why), "The worker ended without recording an outcome.");
 
         log_debug("Job %s: worker %i ended.", j->id, l ? (int) l->worker_pid : 0);
+        if (l && l->concluded) {
+                job_detach_worker(j);
+                return;  /* its outcome was taken at its done event */
+        }
         job_detach_worker(j);
 
         /* A worker started after a restart finds the spool locked if the previous gatewayd had
@@ -615,6 +678,13 @@ static int local_init(Platform *p) {
 }
 
 static void local_done(Platform *p) {
+        LocalPlatform *lp = p->data;
+
+        /* Workers still cleaning up carry on without us (their own sessions). */
+        for (size_t i = 0; lp && i < lp->n_finishing; i++)
+                worker_process_free(lp->finishing[i]);
+        if (lp)
+                free(lp->finishing);
         p->data = mfree(p->data);
 }
 

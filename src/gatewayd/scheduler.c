@@ -54,11 +54,12 @@ size_t scheduler_select(const SchedulerLimits *limits, Job * const *jobs, size_t
 
         for (size_t i = 0; i < n_jobs; i++) {
                 Job *j = jobs[i];
+                JobState state = job_effective_state(j);
 
-                if (job_state_is_active(j->state)) {
+                if (job_state_is_active(state)) {
                         user_find(users, &n_users, j)->active++;
                         platform_find(platforms, &n_platforms, j->platform)->active++;
-                } else if (j->state == JOB_QUEUED)
+                } else if (state == JOB_QUEUED)
                         queued[n_queued++] = j;
         }
         if (n_queued == 0)

@@ -10,7 +10,8 @@ typedef struct SchedulerLimits {
         unsigned max_clusters;    /* PENDING+RUNNING per platform; 0 = unlimited */
 } SchedulerLimits;
 
-/* Decides which QUEUED jobs may start now. jobs holds every non-terminal job (any order). Writes
+/* Decides which QUEUED jobs may start now. jobs holds every job whose effective state (the one
+ * staged in the open group commit, job_effective_state()) is not terminal, in any order. Writes
  * the jobs to promote to PENDING into ret, in the order they should start, and returns how many.
  *
  * Fair share: a slot goes to the user who holds the fewest slots right now, ties to the user

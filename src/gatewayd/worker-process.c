@@ -268,6 +268,11 @@ WorkerProcess *worker_process_free(WorkerProcess *w) {
         return NULL;
 }
 
+void worker_process_set_callbacks(WorkerProcess *w, const WorkerCallbacks *cb, void *userdata) {
+        w->cb = *cb;
+        w->userdata = userdata;
+}
+
 pid_t worker_process_pid(WorkerProcess *w) {
         return w->pid;
 }

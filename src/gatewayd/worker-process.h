@@ -36,6 +36,8 @@ int worker_process_spawn(Manager *m, const WorkerOptions *o, const WorkerCallbac
                          WorkerProcess **ret);
 /* Kills a still running worker (SIGKILL), unless it runs in its own session. */
 WorkerProcess *worker_process_free(WorkerProcess *w);
+/* Who is told from now on (events, exit). */
+void worker_process_set_callbacks(WorkerProcess *w, const WorkerCallbacks *cb, void *userdata);
 pid_t worker_process_pid(WorkerProcess *w);
 int worker_process_kill(WorkerProcess *w, int sig);
 

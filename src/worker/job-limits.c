@@ -223,13 +223,21 @@ static int group_enter(JobCgroup *c, int i, char **base) {
         return 0;
 }
 
+/* Whether the job (or its lab instance's group) has a limit that controller i enforces. In v1
+ * each hierarchy is a cgroup of its own to make, enter (a wait for an RCU grace period) and
+ * remove: none without a limit. */
+static bool wants(const JobLimits *l, int i) {
+        return i == CG_MEMORY ? l->memory > 0 || l->group_memory > 0 :
+               i == CG_PIDS ? l->pids > 0 || l->group_pids > 0 : l->cpus > 0;
+}
+
 static void setup_v1(JobCgroup *c, const char *name) {
         for (int i = 0; i < _CG_MAX; i++) {
-                _cleanup_free_ char *own = own_cgroup(controller_names[i]), *base = NULL;
+                _cleanup_free_ char *own = NULL, *base = NULL;
                 struct statfs fs;
                 int r;
 
-                if (!own)
+                if (!wants(&c->limits, i) || !(own = own_cgroup(controller_names[i])))
                         continue;
                 if (asprintf(&base, CGROUP_ROOT "/%s%s", controller_names[i], own) < 0)
                         continue;

@@ -376,6 +376,16 @@ static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
         return 0;
 }
 
+typedef struct CommitFds {
+        int spool_fd, reserve_fd;
+} CommitFds;
+
+static int commit_outcome(JobOutcome *o, void *userdata) {
+        CommitFds *c = userdata;
+
+        return commit(c->spool_fd, c->reserve_fd, o);
+}
+
 static int setup_signals(void) {
         sigset_t mask;
         int fd;
@@ -453,9 +463,8 @@ static int run_job(RunArgs *a, int spool_fd, int reserve_fd, const char *spool_p
 
         log_debug("Running job %s from %s as %u:%u.", strna(spec->id), spec->image_path,
                   (unsigned) spec->uid, (unsigned) spec->gid);
-        r = runner_run(spec, spool_fd, spool_path, signal_fd, &a->runner, &o);
-        if (r >= 0)
-                r = commit(spool_fd, reserve_fd, &o);
+        r = runner_run(spec, spool_fd, spool_path, signal_fd, &a->runner, &o, commit_outcome,
+                       &(CommitFds) { .spool_fd = spool_fd, .reserve_fd = reserve_fd });
         if (r >= 0)
                 log_debug("Job ended %s.", o.status);
         job_outcome_done(&o);

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "async-call.h"
 #include "events.h"
 #include "job-limits.h"
 #include "job-output.h"
@@ -712,12 +713,16 @@ static void runner_done(Runner *r) {
         if (r->program_mount)
                 (void) image_mount_release_linger(r->program_mount, r->opts->program_linger_sec);
         strv_free(r->env);
-        job_output_free(r->output);
+}
+
+static void runner_done_call(void *userdata) {
+        runner_done(userdata);
 }
 
 int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
-               const RunnerOptions *opts, JobOutcome *o) {
+               const RunnerOptions *opts, JobOutcome *o, RunnerCommit commit, void *userdata) {
         _cleanup_strv_free_ char **argv = NULL;
+        AsyncCall cleanup;
         Runner r = {
                 .spec = spec,
                 .opts = opts,
@@ -759,7 +764,14 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
         if (result)
                 o->result = strndup(result, o->result_len);
         take_saved_result(&r, o);
+        /* Everything of the job is gone and the outcome is complete: the clean-up (unmounts,
+         * cgroup removal, each a wait for the kernel) overlaps the outcome's flushes to disk.
+         * It touches neither the log nor the outcome. */
+        async_call_start(&cleanup, runner_done_call, &r);
         (void) job_output_finish_log(r.output, &o->log_dropped);
-        runner_done(&r);
+        if (k >= 0 && commit)
+                k = commit(o, userdata);
+        async_call_wait(&cleanup);
+        job_output_free(r.output);
         return k < 0 ? k : 0;
 }

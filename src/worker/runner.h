@@ -39,9 +39,15 @@ typedef struct JobOutcome {
 
 void job_outcome_done(JobOutcome *o);
 
+/* Records the outcome (result.json, exit.json, the done event); what commit returns, runner_run()
+ * returns. */
+typedef int (*RunnerCommit)(JobOutcome *o, void *userdata);
+
 /* signal_fd: a signalfd for SIGTERM/SIGINT (cancel). spool_path: absolute. Returns < 0 only when
- * the spool itself cannot be written; every failure of the job is an outcome. */
+ * the spool itself cannot be written; every failure of the job is an outcome. Once the outcome
+ * is known (the job's log finished), commit is called, while the sandbox's clean-up (unmounts,
+ * cgroup removal) runs on a thread: the outcome does not wait for it, the return does. */
 int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
-               const RunnerOptions *opts, JobOutcome *ret);
+               const RunnerOptions *opts, JobOutcome *ret, RunnerCommit commit, void *userdata);
 
 int64_t now_realtime_usec(void);

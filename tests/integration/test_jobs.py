@@ -744,6 +744,55 @@ class JobsWorkerFallbackTest(JobsBase):
         self.assertNotIn("gateway-worker-run", self.gw.stderr_text())
 
 
+class JobsConcludedAtDoneTest(JobsBase):
+    """A job ends when its worker says done (exit.json is durable then), not when the worker has
+    also cleaned up: its slot goes to the next job meanwhile, it can be removed at once, and the
+    worker is still reaped. The worker here is a wrapper that lingers 2 s after the real one."""
+
+    @classmethod
+    def gatewayd_worker_path(cls):
+        cls.wrap = procs.TempDir(prefix="gatewayd-lingering-worker-")
+        os.chmod(cls.wrap.path, 0o755)
+        cls.marks = os.path.join(cls.wrap.path, "marks")
+        os.mkdir(cls.marks)
+        path = os.path.join(cls.wrap.path, "lingering-worker")
+        with open(path, "w") as f:
+            f.write(f"""#!/bin/sh
+echo $$ > {cls.marks}/$$
+{worker_path()} "$@"
+rc=$?
+sleep 2
+rm -f {cls.marks}/$$
+exit $rc
+""")
+        os.chmod(path, 0o755)
+        return path
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if getattr(cls, "wrap", None):
+                cls.wrap.cleanup()
+
+    def test_concluded_before_the_worker_exits(self):
+        jid = self.submit("echo", data={"n": 2}).json["id"]
+        done = self.wait_status(jid, TERMINAL)
+        self.assertEqual(done["status"], "SUCCEEDED", done)
+        lingering = os.listdir(self.marks)
+        self.assertEqual(len(lingering), 1, "the job ended only once its worker had exited")
+        res = self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER)
+        self.assertEqual(res.json, {"data": {"n": 2}, "params": {}})
+        r = self.gw.http("DELETE", f"/v1/jobs/{jid}", as_user=users.USER)
+        self.assertIn(r.status, (200, 204), r.body)
+        self.assertTrue(os.path.exists(os.path.join(self.marks, lingering[0])))
+        # reaped by gatewayd once it exits: no zombie left
+        pid = int(lingering[0])
+        procs.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30, what="the worker to be reaped")
+        self.assertTrue(self.gw.alive())
+
+
 class JobsMemoryMaxTest(JobsBase):
     """Limits.MemoryMax reaches the job's sandbox."""
     extra_config = {"Limits": {"MemoryMax": "64M"}}

@@ -881,6 +881,22 @@ class WorkerRunTest(unittest.TestCase):
         with open(os.path.join(o.spool, "log"), "rb") as f:
             self.assertEqual(f.read(), b"caf\xc3\xa9 \xff\xfe nul:\x00:\n")   # the log has the bytes
 
+    def test_no_cgroup_without_limit(self):
+        # v1: a hierarchy whose limit the job does not have gets no job cgroup (each one costs an
+        # RCU grace period to enter); the pids limit is always there (--default-pids).
+        if not os.path.exists("/sys/fs/cgroup/cpu") or not os.path.exists("/sys/fs/cgroup/pids"):
+            self.skipTest("no v1 cpu and pids hierarchies on this host")
+        spool = self.spool("echo ready; sleep 30", resources={"pids": 50})
+        p = self.start(spool)
+        self.wait_event(p, lambda e: e.get("line") == "ready")
+        groups = [os.path.relpath(os.path.join(root, d), "/sys/fs/cgroup") for root, dirs, _ in os.walk("/sys/fs/cgroup")
+                  for d in dirs if d.startswith(f"gatewayd-job-test-{self.n}-{p.pid}")]
+        self.assertTrue([g for g in groups if g.startswith("pids/")], groups)
+        self.assertEqual([g for g in groups if g.startswith(("cpu/", "memory/"))], [])
+        p.send_signal(signal.SIGTERM)
+        o = self.finish(p, spool)
+        self.assertEqual(o.status, "CANCELLED")
+
     def test_cgroups_removed(self):
         # The job cgroup lives below the worker's (= our) cgroup in each v1 hierarchy here.
         own = {}

@@ -284,6 +284,28 @@ START_TEST(test_subjects_are_users) {
 }
 END_TEST
 
+/* The scheduler counts the states the open group commit will leave: a job whose end is staged
+ * frees its slot for a promotion into the same commit, a staged promotion holds its slot, and a
+ * job staged to start is no longer queued. */
+START_TEST(test_staged_states) {
+        static const JobUpdate ended = { .state = JOB_SUCCEEDED }, started = { .state = JOB_PENDING };
+        Job *sel[MAX_JOBS];
+
+        reset();
+        add(1000, JOB_RUNNING, NULL)->staged = &ended;
+        add(1001, JOB_RUNNING, NULL);
+        add(1002, JOB_QUEUED, NULL)->staged = &started;
+        add(1003, JOB_QUEUED, NULL);
+        add(1004, JOB_QUEUED, NULL);
+        /* two of three slots held (1001 running, 1002 staged to start): one left, for 1003 */
+        ck_assert_uint_eq(select_(0, 3, sel), 1);
+        ck_assert_ptr_eq(sel[0], &jobs[3]);
+        /* the staged end of 1000 is what frees the slot */
+        jobs[0].staged = NULL;
+        ck_assert_uint_eq(select_(0, 3, sel), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("scheduler");
         TCase *tc = tcase_create("core");
@@ -299,6 +321,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_planqk_view);
         tcase_add_test(tc, test_timestamps);
         tcase_add_test(tc, test_subjects_are_users);
+        tcase_add_test(tc, test_staged_states);
         suite_add_tcase(s, tc);
         return s;
 }
