@@ -13,6 +13,8 @@
  * itself is remounted read-only. Binding entries one by one instead of the whole image at / is
  * what lets /var/input exist even when the image has no such directory (a squashfs cannot
  * grow a mount point): /var is rebuilt the same way one level down. The job's input files are bound read-only at /var/input/{data,params}.json.
+ * With network, /etc is rebuilt likewise so that the hosts and resolver files given (the host's,
+ * or a lab instance's) take the place of the image's, whether or not it has them.
  *
  * Privileges: bwrap runs as root without a user namespace (we are root: no setuid bit, no
  * unprivileged user namespace for the job to attack), with its own mount, pid, ipc, uts (and,
