@@ -146,7 +146,7 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
 }
 
 int sandbox_build_argv(const SandboxParams *p, char ***ret) {
-        bool lab = p->writable_path, own_etc = p->network || p->hosts_path || p->resolv_path || lab;
+        bool lab = p->writable_path != NULL, own_etc = p->network || p->hosts_path || p->resolv_path || lab;
         Argv a = {};
         int r;
 
