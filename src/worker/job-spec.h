@@ -20,7 +20,8 @@
  *     "command": ["python", "main.py"],      optional: replaces entrypoint + cmd as a whole
  *     "env": { "K": "V" },                   optional: set over the image's env
  *     "workdir": "/app",                     optional: replaces the image's workdir (default /)
- *     "network": false,                      optional: true keeps the host's network
+ *     "network": false,                      optional: true keeps the host's network (and
+ *                                            gets its /etc/resolv.conf and /etc/hosts)
  *     "resources": {                         optional, every key optional, 0 = no limit
  *       "memory": 536870912,                 bytes
  *       "cpus": 1.5,                         CPU bandwidth in CPUs

@@ -8,8 +8,10 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -483,8 +485,42 @@ static int collect_results(Runner *r, JobOutcome *o) {
         return 0;
 }
 
+/* The host's file at path (symlinks followed as the host's resolver does: /etc/resolv.conf is
+ * often systemd-resolved's stub-resolv.conf), for a job with network; *ret NULL where the host
+ * has none, which the job then goes without. */
+static int host_etc_file(const char *path, char **ret) {
+        _cleanup_free_ char *p = NULL;
+        struct stat st;
+
+        *ret = NULL;
+        p = realpath(path, NULL);
+        if (!p)
+                return errno == ENOMEM ? -ENOMEM : 0;
+        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+                return 0;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+/* A job with network (not a lab member: its instance gives it these) shares the host's network
+ * namespace, so it gets the host's resolver configuration and hosts file, as a container with
+ * the host's network gets them from Docker or Podman: the image's would name the name servers
+ * of wherever it was built, and one without falls back to 127.0.0.1:53. The host's stub
+ * resolver on 127.0.0.53 is reachable from the host's namespace. */
+static int host_name_files(const Runner *r, char **ret_hosts, char **ret_resolv) {
+        int k;
+
+        *ret_hosts = *ret_resolv = NULL;
+        if (!r->spec->network || r->spec->netns)
+                return 0;
+        k = host_etc_file("/etc/hosts", ret_hosts);
+        if (k >= 0)
+                k = host_etc_file("/etc/resolv.conf", ret_resolv);
+        return k;
+}
+
 static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret_argv) {
-        _cleanup_free_ char *data = NULL, *params = NULL, *arguments = NULL;
+        _cleanup_free_ char *data = NULL, *params = NULL, *arguments = NULL, *host_hosts = NULL, *host_resolv = NULL;
         JobLimits limits = {
                 .memory = r->spec->memory,
                 .pids = r->spec->pids ?: r->opts->default_pids,
@@ -561,6 +597,9 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
             asprintf(&params, "%s/input/params.json", spool_path) < 0 ||
             (r->spec->program_path && asprintf(&arguments, "%s/input/arguments.json", spool_path) < 0))
                 return -ENOMEM;
+        k = host_name_files(r, &host_hosts, &host_resolv);
+        if (k < 0)
+                return k;
         sp = (SandboxParams) {
                 .bwrap = r->opts->bwrap,
                 .image_root = image_mount_root(r->mount),
@@ -572,8 +611,8 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .output_path = r->results ? result_dir_path(r->results) : NULL,
                 .workdir = r->spec->workdir,
                 .hostname = r->spec->hostname ?: "gatewayd-job",
-                .hosts_path = r->spec->hosts,
-                .resolv_path = r->spec->resolv,
+                .hosts_path = r->spec->hosts ?: host_hosts,
+                .resolv_path = r->spec->resolv ?: host_resolv,
                 .writable_path = r->spec->writable,
                 .network = r->spec->network,
                 .netns_given = r->endpoint != NULL,

@@ -86,11 +86,12 @@ static int compare_names(const struct dirent **a, const struct dirent **b) {
 }
 
 /* Binds (or re-creates, for symlinks) each entry of host directory src at dest (no trailing
- * "/"; "" for the root). lab (a lab member): /etc is rebuilt like /var, so that the instance's
- * hosts file can be bound at /etc/hosts whether or not the image has one, and the image's
- * /etc/hosts, /etc/resolv.conf and /var/lab make way for the instance's (a member's name
- * servers are the instance's to give: the image's would name servers of where it was built). */
-static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var, bool lab) {
+ * "/"; "" for the root). own_etc (a job with network, lab members included): /etc is rebuilt
+ * like /var, so that a hosts and resolver file can be bound at /etc/hosts and /etc/resolv.conf
+ * whether or not the image has them, and the image's make way for them (its name servers are
+ * those of wherever it was built, not of the network the job is in). lab (a lab member): the
+ * image's /var/lab makes way for the member's writable layer. */
+static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_var, bool own_etc, bool lab) {
         struct dirent **names = NULL;
         int n, r = 0;
 
@@ -111,12 +112,14 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
                         continue;
                 if (is_replaced(to) || lstat(from, &st) < 0)
                         continue;
-                if (lab && (streq(to, "/etc/hosts") || streq(to, "/etc/resolv.conf") || streq(to, SANDBOX_WRITABLE_PATH)))
+                if (own_etc && (streq(to, "/etc/hosts") || streq(to, "/etc/resolv.conf")))
+                        continue;
+                if (lab && streq(to, SANDBOX_WRITABLE_PATH))
                         continue;
 
                 if (S_ISLNK(st.st_mode)) {
                         /* /var as a symlink cannot hold /var/input; a real /var is made below. */
-                        if ((expand_var && streq(to, "/var")) || (lab && streq(to, "/etc")))
+                        if ((expand_var && streq(to, "/var")) || (own_etc && streq(to, "/etc")))
                                 continue;
                         l = readlink(from, target, sizeof(target) - 1);
                         if (l < 0)
@@ -126,11 +129,11 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
                 } else if (S_ISDIR(st.st_mode) && expand_var && streq(to, "/var")) {
                         r = argv_addv(a, 2, "--dir", "/var");
                         if (r >= 0)
-                                r = bind_entries(a, from, "/var", false, lab);
-                } else if (S_ISDIR(st.st_mode) && lab && streq(to, "/etc")) {
+                                r = bind_entries(a, from, "/var", false, own_etc, lab);
+                } else if (S_ISDIR(st.st_mode) && own_etc && streq(to, "/etc")) {
                         r = argv_addv(a, 2, "--dir", "/etc");
                         if (r >= 0)
-                                r = bind_entries(a, from, "/etc", false, lab);
+                                r = bind_entries(a, from, "/etc", false, own_etc, lab);
                 } else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
                         r = argv_addv(a, 3, "--ro-bind", from, to);
                 /* Device nodes, fifos and sockets in an image are not carried into a sandbox. */
@@ -143,6 +146,7 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
 }
 
 int sandbox_build_argv(const SandboxParams *p, char ***ret) {
+        bool lab = p->writable_path != NULL, own_etc = p->network || p->hosts_path || p->resolv_path || lab;
         Argv a = {};
         int r;
 
@@ -168,9 +172,11 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 2, "--hostname", p->hostname);
 
         if (r >= 0)
-                r = bind_entries(&a, p->image_root, "", true, p->hosts_path || p->writable_path);
+                r = bind_entries(&a, p->image_root, "", true, own_etc, lab);
+        if (r >= 0 && (p->hosts_path || p->resolv_path))
+                r = argv_addv(&a, 2, "--dir", "/etc");     /* no-op if the image has one */
         if (r >= 0 && p->hosts_path)
-                r = argv_addv(&a, 5, "--dir", "/etc", "--ro-bind", p->hosts_path, "/etc/hosts");
+                r = argv_addv(&a, 3, "--ro-bind", p->hosts_path, "/etc/hosts");
         if (r >= 0 && p->resolv_path)
                 r = argv_addv(&a, 3, "--ro-bind", p->resolv_path, "/etc/resolv.conf");
         if (r >= 0)

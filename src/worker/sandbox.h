@@ -13,6 +13,8 @@
  * itself is remounted read-only. Binding entries one by one instead of the whole image at / is
  * what lets /var/input exist even when the image has no such directory (a squashfs cannot
  * grow a mount point): /var is rebuilt the same way one level down. The job's input files are bound read-only at /var/input/{data,params}.json.
+ * With network, /etc is rebuilt likewise so that the hosts and resolver files given (the host's,
+ * or a lab instance's) take the place of the image's, whether or not it has them.
  *
  * Privileges: bwrap runs as root without a user namespace (we are root: no setuid bit, no
  * unprivileged user namespace for the job to attack), with its own mount, pid, ipc, uts (and,
@@ -45,11 +47,14 @@ typedef struct SandboxParams {
                                          * (result-files.h); NULL: none */
         const char *workdir;
         const char *hostname;
-        const char *hosts_path;         /* lab members: bound read-only at /etc/hosts (NULL: none) */
-        const char *resolv_path;        /* lab members: bound read-only at /etc/resolv.conf (NULL: none;
-                                         * a member never gets the image's) */
+        const char *hosts_path;         /* bound read-only at /etc/hosts: the instance's for lab
+                                         * members, the host's for other jobs with network (NULL:
+                                         * none) */
+        const char *resolv_path;        /* bound read-only at /etc/resolv.conf, likewise (NULL:
+                                         * none; a job with network never gets the image's) */
         const char *writable_path;      /* lab members: bound read-write at SANDBOX_WRITABLE_PATH */
-        bool network;
+        bool network;                   /* no --unshare-net; /etc rebuilt entry by entry without
+                                         * the image's hosts and resolv.conf */
         bool netns_given;               /* bwrap runs in a network namespace made for the job
                                          * (job-result-endpoint.h): no --unshare-net */
         uint64_t tmp_size;              /* bytes of /tmp; 0: tmpfs's default */

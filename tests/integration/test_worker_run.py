@@ -650,6 +650,52 @@ class WorkerRunTest(unittest.TestCase):
             self.assert_succeeded(o)
             self.assertGreater(len(o.log.split()), 1)
 
+    def image_with_etc(self):
+        """The busybox image plus an /etc/resolv.conf and /etc/hosts of its own, as an image built
+        elsewhere carries them."""
+        root = os.path.join(self.tmp.path, "etc-rootfs")
+        shutil.copytree(os.path.join(os.path.dirname(self.image), "rootfs"), root, symlinks=True)
+        with open(os.path.join(root, "etc", "resolv.conf"), "w") as f:
+            f.write("nameserver 192.0.2.53\n")
+        with open(os.path.join(root, "etc", "hosts"), "w") as f:
+            f.write("192.0.2.1 built-here\n")
+        return rootfs.make_squashfs(root, os.path.join(self.tmp.path, "etc.squashfs"))
+
+    def etc_files(self, **spec):
+        """The job's /etc/resolv.conf and /etc/hosts (None: it has none)."""
+        script = ("for f in /etc/resolv.conf /etc/hosts; do"
+                  "  if [ -e $f ]; then echo \"== $f\"; cat $f; else echo \"== $f none\"; fi; done")
+        o = self.run_job(self.spool(script, **spec))
+        self.assert_succeeded(o)
+        parts = o.log.split("== ")[1:]
+        files = {}
+        for p in parts:
+            head, _, body = p.partition("\n")
+            files[head.split()[0]] = None if head.endswith(" none") else body
+        return files
+
+    @staticmethod
+    def host_file(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def test_network_gets_hosts_resolver(self):
+        # The job shares the host's network namespace, so the host's resolver configuration
+        # (its stub at 127.0.0.53 included) is right for it; an image's file names the servers of
+        # wherever it was built, and one without falls back to 127.0.0.1.
+        host = {"/etc/resolv.conf": self.host_file("/etc/resolv.conf"), "/etc/hosts": self.host_file("/etc/hosts")}
+        self.assertIsNotNone(host["/etc/resolv.conf"], "the test needs a host /etc/resolv.conf")
+        self.assertEqual(self.etc_files(network=True), host)
+        self.assertEqual(self.etc_files(image=self.image_with_etc(), network=True), host)
+
+    def test_no_network_keeps_images_resolver(self):
+        self.assertEqual(self.etc_files(), {"/etc/resolv.conf": None, "/etc/hosts": None})
+        self.assertEqual(self.etc_files(image=self.image_with_etc()),
+                         {"/etc/resolv.conf": "nameserver 192.0.2.53\n", "/etc/hosts": "192.0.2.1 built-here\n"})
+
     def test_own_pid_namespace(self):
         o = self.run_job(self.spool("echo \"PlanQK:Job:Result: [$$, $(ls /proc | grep -c '^[0-9]')]\""))
         self.assert_succeeded(o)

@@ -284,6 +284,66 @@ START_TEST(test_lab_member_resolv) {
 }
 END_TEST
 
+/* A job with network, not a lab member: the host's hosts and resolver files (as the runner
+ * found them) over an /etc rebuilt without the image's; the image's /var/lab stays. Without
+ * host files it goes without, never with the image's. */
+START_TEST(test_network_host_name_files) {
+        static char * const command[] = { "run", NULL };
+        SandboxParams p = {
+                .bwrap = "/usr/bin/bwrap", .image_root = root, .init = "/init",
+                .data_path = "/d", .params_path = "/p", .workdir = "/",
+                .hosts_path = "/etc/hosts", .resolv_path = "/run/systemd/resolve/stub-resolv.conf",
+                .network = true, .command = command,
+        };
+        char **argv = NULL, path[256];
+        int i;
+
+        mk("etc", 'd', NULL);
+        mk("etc/passwd", 'f', NULL);
+        mk("etc/hosts", 'f', NULL);
+        mk("etc/resolv.conf", 'f', NULL);
+        mk("var", 'd', NULL);
+        mk("var/lab", 'd', NULL);
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        ck_assert_int_lt(find(argv, "--unshare-net"), 0);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        ck_assert_int_lt(find3(argv, "--ro-bind", path, "/etc"), 0);
+        snprintf(path, sizeof(path), "%s/etc/passwd", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", path, "/etc/passwd"), 0);
+        snprintf(path, sizeof(path), "%s/etc/hosts", root);
+        ck_assert_int_lt(find(argv, path), 0);
+        snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
+        ck_assert_int_lt(find(argv, path), 0);
+        i = find3(argv, "--ro-bind", "/etc/hosts", "/etc/hosts");
+        ck_assert_int_ge(i, 0);
+        ck_assert_int_lt(i, find(argv, "--remount-ro"));
+        i = find3(argv, "--ro-bind", "/run/systemd/resolve/stub-resolv.conf", "/etc/resolv.conf");
+        ck_assert_int_ge(i, 0);
+        ck_assert_int_lt(i, find(argv, "--remount-ro"));
+        snprintf(path, sizeof(path), "%s/var/lab", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", path, "/var/lab"), 0);      /* not a lab member */
+        ck_assert_int_lt(find(argv, "--bind"), 0);
+        strv_free(argv);
+
+        /* the host has neither: none at all */
+        p.hosts_path = p.resolv_path = NULL;
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        ck_assert_int_lt(find(argv, "/etc/hosts"), 0);
+        ck_assert_int_lt(find(argv, "/etc/resolv.conf"), 0);
+        snprintf(path, sizeof(path), "%s/etc/passwd", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", path, "/etc/passwd"), 0);
+        strv_free(argv);
+
+        /* without network: the image's /etc as a whole, as before */
+        p.network = false;
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        snprintf(path, sizeof(path), "%s/etc", root);
+        ck_assert_int_ge(find3(argv, "--ro-bind", path, "/etc"), 0);
+        ck_assert_int_lt(find(argv, "/etc/resolv.conf"), 0);
+        strv_free(argv);
+}
+END_TEST
+
 START_TEST(test_missing_root) {
         SandboxParams p = { .bwrap = "b", .image_root = "/nonexistent/root", .init = "i",
                             .data_path = "d", .params_path = "p", .workdir = "/" };
@@ -334,6 +394,7 @@ int main(void) {
         tcase_add_test(tc, test_network_and_var_symlink);
         tcase_add_test(tc, test_lab_member);
         tcase_add_test(tc, test_lab_member_resolv);
+        tcase_add_test(tc, test_network_host_name_files);
         tcase_add_test(tc, test_missing_root);
         tcase_add_test(tc, test_program_layer);
         tcase_add_test(tc, test_result_files_dir);
