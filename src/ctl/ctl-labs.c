@@ -181,20 +181,25 @@ static void show_instance(json_object *rec) {
                 show_access(access);
 }
 
-int verb_lab_start(int argc, char *argv[], char *tail[]) {
+/* StartLabInstance() or GetLabInstance() on name_or_id: both answer with the instance's record. */
+static int call_and_show_instance(const char *what, const char *method, const char *name_or_id) {
         _cleanup_(json_object_putp) json_object *rec = NULL;
         _cleanup_bus_unref_ sd_bus *bus = NULL;
         int r;
 
         r = ctl_bus_connect(&bus);
         if (r >= 0)
-                r = ctl_call_manager_json(bus, "start an instance of lab", "StartLabInstance", &rec, "s", argv[0]);
+                r = ctl_call_manager_json(bus, what, method, &rec, "s", name_or_id);
         if (r < 0)
                 return r;
         if (arg_json != JSON_OFF)
                 return json_print(rec, arg_json == JSON_PRETTY, stdout);
         show_instance(rec);
         return 0;
+}
+
+int verb_lab_start(int argc, char *argv[], char *tail[]) {
+        return call_and_show_instance("start an instance of lab", "StartLabInstance", argv[0]);
 }
 
 int verb_lab_instances(int argc, char *argv[], char *tail[]) {
@@ -229,19 +234,7 @@ int verb_lab_instances(int argc, char *argv[], char *tail[]) {
 }
 
 int verb_lab_instance(int argc, char *argv[], char *tail[]) {
-        _cleanup_(json_object_putp) json_object *rec = NULL;
-        _cleanup_bus_unref_ sd_bus *bus = NULL;
-        int r;
-
-        r = ctl_bus_connect(&bus);
-        if (r >= 0)
-                r = ctl_call_manager_json(bus, "get lab instance", "GetLabInstance", &rec, "s", argv[0]);
-        if (r < 0)
-                return r;
-        if (arg_json != JSON_OFF)
-                return json_print(rec, arg_json == JSON_PRETTY, stdout);
-        show_instance(rec);
-        return 0;
+        return call_and_show_instance("get lab instance", "GetLabInstance", argv[0]);
 }
 
 int verb_lab_token(int argc, char *argv[], char *tail[]) {

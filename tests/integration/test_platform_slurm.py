@@ -22,7 +22,7 @@ from harness.gatewayd import Gatewayd
 from harness.registry import Registry
 from harness.stack import StackTestCase
 from test_jobs import bus_path_encode
-from test_platform_ssh import job_token, save_tar, save_via_gatewayd
+from test_platform_ssh import assert_saved_from_inside, job_token, save_tar, save_via_gatewayd
 from test_slurm import LauncherConfigLock, build_binary, launcher_config_path
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
@@ -319,16 +319,7 @@ class SlurmPlatformTest(SlurmPlatformBase):
         done = self.wait_status(jid, TERMINAL)
         log = self.gw.http("GET", f"/v1/jobs/{jid}/log", as_user=users.USER).body
         self.assertEqual(done["status"], "SUCCEEDED", log)
-        saved = {"saved": True, "host": "http://127.0.0.1:80", "args": {"n": 7}}
-        self.assertEqual(self.result(jid), saved, log)
-        r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
-        self.assertEqual((r.status, json.loads(r.json["result"])), (200, saved), r.body)
-        self.assertIn('form: {"message": "Result saved."}', log)
-        self.assertIn('json: {"message": "Result saved."}', log)
-        self.assertIn("forged: wget: server returned error: HTTP/1.1 401", log)
-        self.assertIn("replaces the one printed with a marker", log)
-        self.assertEqual(save_via_gatewayd(self.gw, jid, job_token(self.gw.state_dir, jid), {"late": 1}),
-                         (409, {"message": "The job has finished: its result can no longer be saved."}))
+        assert_saved_from_inside(self, jid, log, {"n": 7})
 
     def test_save_result_through_gatewayd_on_slurm(self):
         """gatewayd's own POST /api/v1/jobs/{id}/result/ (the job's token, from outside the job)

@@ -80,6 +80,21 @@ def save_via_gatewayd(gw, job_id, token, result):
     return r.status, r.json
 
 
+def assert_saved_from_inside(test, jid, log, args):
+    """What save.sh (SAVE_SH) did from inside job jid, seen from outside: its last save is the
+    job's result on both APIs, the forged token was refused, and a save after the end is 409."""
+    saved = {"saved": True, "host": "http://127.0.0.1:80", "args": args}
+    test.assertEqual(test.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, saved, log)
+    r = test.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
+    test.assertEqual((r.status, json.loads(r.json["result"])), (200, saved), r.body)
+    test.assertIn('form: {"message": "Result saved."}', log)
+    test.assertIn('json: {"message": "Result saved."}', log)
+    test.assertIn("forged: wget: server returned error: HTTP/1.1 401", log)
+    test.assertIn("replaces the one printed with a marker", log)
+    test.assertEqual(save_via_gatewayd(test.gw, jid, job_token(test.gw.state_dir, jid), {"late": 1}),
+                     (409, {"message": "The job has finished: its result can no longer be saved."}))
+
+
 def program_tar(version):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
@@ -432,17 +447,7 @@ class RemotePlatform(RemoteBase):
         log = self.log(jid)
         self.assertEqual(j["status"], "SUCCEEDED", log)
         self.assertIn(self.node_of(jid), self.nodes)
-        saved = {"saved": True, "host": "http://127.0.0.1:80", "args": {"n": 7}}
-        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, saved, log)
-        r = self.gw.http("GET", f"/api/v1/jobs/{jid}/result/", as_user=users.USER)
-        self.assertEqual((r.status, json.loads(r.json["result"])), (200, saved), r.body)
-        self.assertIn('form: {"message": "Result saved."}', log)
-        self.assertIn('json: {"message": "Result saved."}', log)
-        self.assertIn("forged: wget: server returned error: HTTP/1.1 401", log)
-        self.assertIn("replaces the one printed with a marker", log)
-        # the late save through gatewayd: the job has finished
-        self.assertEqual(save_via_gatewayd(self.gw, jid, job_token(self.gw.state_dir, jid), {"late": 1}),
-                         (409, {"message": "The job has finished: its result can no longer be saved."}))
+        assert_saved_from_inside(self, jid, log, {"n": 7})
 
     def test_save_result_through_gatewayd_on_node(self):
         """gatewayd's own POST /api/v1/jobs/{id}/result/ (the job's token, from outside the job)
