@@ -7,6 +7,7 @@
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
+#include "lingering-mounts.h"
 #include "log.h"
 #include "manager.h"
 #include "image-shifter-meta.h"
@@ -267,6 +268,9 @@ static void image_pull_converted(ImagePull *p, const char *squashfs, const char 
         i->bytes_done = i->bytes_total;
         i->layers_done = i->layers_total;
         i->last_used_usec = now_realtime_usec();
+        /* A re-pull that replaced the file: jobs mount the new one (the mounts are keyed by the
+         * file's device and inode); a lingering mount of the old one goes now. */
+        lingering_mounts_sweep(p->manager);
         r = image_pull_deploy(p, &e);
         if (r < 0) {
                 image_pull_fail(p, e.code, e.message);
