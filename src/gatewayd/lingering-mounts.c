@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Lingering image and program mounts (lingering-mounts.h). The mounts are the workers'
  * (RUNTIME/worker/images/, src/worker/squashfs-mount.c: one entry per squashfs, refcounted by the
- * workers using it, under a lock file); gatewayd shares their mount namespace (they are its children), so
- * sweeping is a few umount(2) calls under that lock, done here rather than in a process of its
- * own: it happens rarely (a timer, a removal, the shutdown) and never on a job's path. */
+ * workers using it, under a lock file); gatewayd shares their mount namespace (they are its
+ * children), so sweeping is a few umount(2) calls under that lock, done here rather than in a
+ * process of its own: it happens rarely (a timer, a removal, a re-pull, the shutdown) and never
+ * on a job's path. */
 #include "log.h"
 #include "manager.h"
 #include "program.h"
