@@ -7,6 +7,7 @@
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
+#include "lingering-mounts.h"
 #include "log.h"
 #include "manager.h"
 #include "image-shifter-meta.h"
@@ -267,6 +268,10 @@ static void image_pull_converted(ImagePull *p, const char *squashfs, const char 
         i->bytes_done = i->bytes_total;
         i->layers_done = i->layers_total;
         i->last_used_usec = now_realtime_usec();
+        /* Should this pull have replaced a file that was mounted (a READY digest is not pulled
+         * again, but an expired one's leftovers may be): jobs mount the new file (the mounts are
+         * keyed by its device and inode), and a lingering mount of the old one goes now. */
+        lingering_mounts_sweep(p->manager);
         r = image_pull_deploy(p, &e);
         if (r < 0) {
                 image_pull_fail(p, e.code, e.message);

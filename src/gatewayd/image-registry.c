@@ -9,6 +9,7 @@
 #include "image-registry.h"
 #include "image-shifter-meta.h"
 #include "json-util.h"
+#include "lingering-mounts.h"
 #include "log.h"
 #include "manager.h"
 #include "platform.h"
@@ -528,6 +529,7 @@ static void image_unlink_files(Image *i) {
                 unlink_logged(shifter_meta);
         unlink_logged(i->squashfs_path);
         unlink_logged(i->meta_path);
+        lingering_mounts_sweep(i->manager);  /* a lingering mount of the file goes with it */
 }
 
 int image_registry_expire(Image *i, GwError *e) {

@@ -14,6 +14,7 @@
 #include "image.h"
 #include "job-registry.h"
 #include "json-util.h"
+#include "lingering-mounts.h"
 #include "log.h"
 #include "manager.h"
 #include "registry-events.h"
@@ -462,6 +463,7 @@ static void job_worker_finished(Job *j, JobState state, int exit_code, const cha
         };
 
         (void) job_commit(j, &u);
+        lingering_mounts_job_ended(j->manager);  /* its image's and program's mounts linger */
         if (j->program_id)
                 program_registry_job_ended(j->manager, j);  /* an earlier upload's layer may go */
 }

@@ -12,6 +12,7 @@
 #include "image-registry.h"
 #include "lab-access.h"
 #include "job-registry.h"
+#include "lingering-mounts.h"
 #include "log.h"
 #include "fsync-pool.h"
 #include "manager.h"
@@ -88,6 +89,7 @@ Manager *manager_free(Manager *m) {
         image_registry_free(m);
         job_registry_free(m);
         program_registry_free(m);
+        lingering_mounts_done(m);  /* nothing of ours stays mounted: running jobs keep theirs */
         platforms_free(m);
         sd_bus_flush_close_unref(m->bus);
         service_registry_free(m);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "fd-limit.h"
 #include "fs-util.h"
+#include "lingering-mounts.h"
 #include "log.h"
 #include "manager.h"
 #include "job-token.h"
@@ -433,7 +434,7 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         _cleanup_free_ char *err_path = NULL;
         _cleanup_close_ int err_fd = -1;
         char a_runtime[PATH_MAX], a_result[64], a_interim[64], a_count[64], a_log[64], a_linger[64];
-        char *argv[11];
+        char a_image_linger[64], *argv[12];
         size_t n = 0;
         json_object *spec;
         bool verb;
@@ -469,7 +470,10 @@ static int local_start_job(Platform *p, Job *j, const Service *s, const Image *i
         argv[n++] = a_interim;
         argv[n++] = a_count;
         argv[n++] = a_log;
-        /* the program's next job finds its squashfs mounted (program-mounts.h unmounts it) */
+        /* the image's and the program's next job find their squashfs mounted (lingering-mounts.h
+         * unmounts them) */
+        snprintf(a_image_linger, sizeof(a_image_linger), "--image-linger=%u", IMAGE_MOUNT_LINGER_SEC);
+        argv[n++] = a_image_linger;
         if (s->program_layer) {
                 snprintf(a_linger, sizeof(a_linger), "--program-linger=%u", PROGRAM_MOUNT_LINGER_SEC);
                 argv[n++] = a_linger;

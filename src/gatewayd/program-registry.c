@@ -13,7 +13,7 @@
 #include "log.h"
 #include "manager.h"
 #include "platform.h"
-#include "program-mounts.h"
+#include "lingering-mounts.h"
 #include "program-registry.h"
 #include "spool-reserve.h"
 #include "time-util.h"
@@ -117,13 +117,12 @@ static void program_collect_layers(Manager *m, Program *p, const Job *except) {
                 layer_remove_everywhere(m, layer);
         }
         closedir(d);
-        program_mounts_sweep(m);  /* a removed layer's lingering mount */
+        lingering_mounts_sweep(m);  /* a removed layer's lingering mount */
 }
 
 void program_registry_job_ended(Manager *m, const Job *j) {
         Program *p = j->program_id ? program_registry_get(m, j->program_id) : NULL;
 
-        program_mounts_job_ended(m);
         if (p)
                 program_collect_layers(m, p, j);
 }
@@ -283,7 +282,6 @@ static ProgramUpload *upload_free(ProgramUpload *u) {
 void program_registry_free(Manager *m) {
         Program *p;
 
-        program_mounts_done(m);  /* nothing of ours stays mounted: running jobs keep theirs */
         while (uploads) {
                 ProgramUpload *u = uploads;
                 uploads = u->next;
@@ -669,7 +667,7 @@ int program_registry_remove(Manager *m, Program *p, GwError *e) {
         r = rm_rf(p->dir);
         if (r < 0)
                 log_warning_errno(r, "Cannot remove %s of program %s (it is removed at the next start): %m", p->dir, p->id);
-        program_mounts_sweep(m);
+        lingering_mounts_sweep(m);
         log_info("Program '%s' (%s) of uid %u removed.", p->title, p->id, (unsigned) p->uid);
         program_free(p);
         return 0;

@@ -22,7 +22,7 @@ typedef struct Service Service;
  * 128 KiB per string. */
 #define PROGRAM_ARGUMENTS_MAX (100 * 1024)
 /* A program's squashfs stays mounted this long after its last job on the local platform
- * (program-mounts.h): the program's next job finds it mounted. */
+ * (lingering-mounts.h): the program's next job finds it mounted. */
 #define PROGRAM_MOUNT_LINGER_SEC 60
 
 /* A user's program (docs/programs.md): their code as a squashfs, run on ProgramImage. It belongs

@@ -89,6 +89,7 @@ static void help(void) {
                "     --program-linger=SECONDS\n"
                "                             Keep a program's squashfs mounted this long after its\n"
                "                             last job, for the next one (default: 0)\n"
+               "     --image-linger=SECONDS  The same for the job's image (default: 0)\n"
                "     --log-level=LEVEL       Worker diagnostics on stderr (default: info)\n"
                "\n"
                "BYTES take a K, M or G suffix (powers of 1024).\n"
@@ -145,6 +146,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 ARG_RESULT_MAX, ARG_INTERIM_MAX, ARG_INTERIM_COUNT_MAX, ARG_LOG_MAX,
                 ARG_LOG_TAIL_LINES, ARG_KILL_GRACE, ARG_DEFAULT_PIDS, ARG_NO_CGROUPS, ARG_LOG_LEVEL,
                 ARG_PROGRAM_LINGER,
+                ARG_IMAGE_LINGER,
         };
         static const struct option options[] = {
                 { "help",              no_argument,       NULL, 'h' },
@@ -165,6 +167,7 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 { "no-cgroups",        no_argument,       NULL, ARG_NO_CGROUPS },
                 { "log-level",         required_argument, NULL, ARG_LOG_LEVEL },
                 { "program-linger",    required_argument, NULL, ARG_PROGRAM_LINGER },
+                { "image-linger",      required_argument, NULL, ARG_IMAGE_LINGER },
                 {}
         };
         uint64_t v;
@@ -240,6 +243,10 @@ static int parse_argv(int argc, char *argv[], RunArgs *a) {
                 case ARG_PROGRAM_LINGER:
                         r = parse_uint(optarg, 86400, &v);
                         a->runner.program_linger_sec = (unsigned) v;
+                        break;
+                case ARG_IMAGE_LINGER:
+                        r = parse_uint(optarg, 86400, &v);
+                        a->runner.image_linger_sec = (unsigned) v;
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_parse_level(optarg);

@@ -748,7 +748,7 @@ static void runner_done(Runner *r) {
         r->endpoint = result_endpoint_stop(r->endpoint);
         job_cgroup_free(r->cgroup);
         if (r->mount)
-                (void) image_mount_release(r->mount);
+                (void) image_mount_release_linger(r->mount, r->opts->image_linger_sec);
         if (r->program_mount)
                 (void) image_mount_release_linger(r->program_mount, r->opts->program_linger_sec);
         strv_free(r->env);

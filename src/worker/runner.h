@@ -22,6 +22,7 @@ typedef struct RunnerOptions {
         uint64_t default_pids;
         bool use_cgroups;
         unsigned program_linger_sec;    /* a program's squashfs stays mounted this long after its last job */
+        unsigned image_linger_sec;      /* the same for the job's image */
 } RunnerOptions;
 
 typedef struct JobOutcome {

@@ -1008,5 +1008,81 @@ class JobsIdleTest(JobsBase):
         self.assertEqual(self.gw.wait_exit(timeout=20), 0)
 
 
+
+class JobsImageMountTest(JobsBase):
+    """An image's squashfs stays mounted a while after its last local job (gateway-worker run
+    --image-linger): the next job of the image uses that mount. It goes at once when the image is
+    removed or expired, and at gatewayd's shutdown."""
+
+    def image_mounts(self):
+        """{squashfs path: mount id} of the workers' image mounts."""
+        images_dir = os.path.join(self.gw.runtime_dir, "worker", "images")
+        ids = {}
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                ids[fields[4]] = fields[0]
+        found = {}
+        for entry in (os.listdir(images_dir) if os.path.isdir(images_dir) else []):
+            try:
+                with open(os.path.join(images_dir, entry, "source")) as f:
+                    source = f.read()
+            except FileNotFoundError:
+                continue
+            root = os.path.realpath(os.path.join(images_dir, entry, "root"))
+            if root in ids:
+                found[source] = ids[root]
+        return found
+
+    def service_of(self, name, labels):
+        images.push_image(self.registry, name, "1.0", images.busybox_image(labels=labels))
+        svc = f"jobs-{name}-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/services", {"name": svc, "image": f"{self.registry.host}/{name}:1.0",
+                                                   "command": ["/bin/sh", "-c", ECHO]})
+        self.assertEqual(r.status, 201, r.body)
+        return svc
+
+    def run_job(self, svc):
+        r = self.gw.http("POST", f"/v1/services/{svc}/jobs", {"data": {"x": 1}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(self.wait_status(r.json["id"], TERMINAL)["status"], "SUCCEEDED")
+
+    def new_mount(self, before):
+        (source,) = [x for x in self.image_mounts() if x not in before]
+        self.assertTrue(source.startswith(os.path.join(self.gw.state_dir, "images") + "/"), source)
+        return source, os.path.basename(source)[:-len(".squashfs")]
+
+    def test_image_mount_lingers_until_removal(self):
+        svc = self.service_of("lingerbox", {"linger": "removal"})
+        before = self.image_mounts()
+        self.run_job(svc)
+        source, image_id = self.new_mount(before)
+        mount_id = self.image_mounts()[source]
+        self.run_job(svc)
+        self.assertEqual(self.image_mounts()[source], mount_id)     # the same mount, not a new one
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.ADMIN)
+        self.assertEqual(r.status, 204, r.body)
+        self.assertNotIn(source, self.image_mounts())
+
+    def test_image_mount_goes_on_expiry(self):
+        svc = self.service_of("expirebox", {"linger": "expiry"})
+        before = self.image_mounts()
+        self.run_job(svc)
+        source, image_id = self.new_mount(before)
+        r = self.gw.http("POST", f"/v1/images/{image_id}/expire", as_user=users.ADMIN)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertNotIn(source, self.image_mounts())
+
+    def test_shutdown_leaves_no_mount(self):
+        from harness import rootfs
+        self.run_job(self.services["echo"])
+        self.assertTrue(self.image_mounts())
+        self.gw.stop_daemon()
+        try:
+            self.assertEqual(rootfs.mounts_under(self.gw.runtime_dir), [])
+        finally:
+            self.gw.start()
+
+
 if __name__ == "__main__":
     unittest.main()

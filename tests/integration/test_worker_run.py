@@ -883,6 +883,40 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(rootfs.mounts_under(self.runtime), [])
         self.assertFalse(os.path.exists(entry))
 
+    def mount_ids(self):
+        """{mount point: mount id} of the image mounts below the runtime dir."""
+        images = os.path.realpath(os.path.join(self.runtime, "images"))
+        found = {}
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields[4].startswith(images + "/"):
+                    found[fields[4]] = fields[0]
+        return found
+
+    def test_image_mount_lingers(self):
+        # --image-linger: the image stays mounted after its last job, and the next job of the
+        # same image uses that mount (the same mount id, not a new one)
+        s1 = self.spool("echo 'PlanQK:Job:Result: 1'")
+        self.assert_succeeded(self.finish(self.start(s1, "--image-linger=30"), s1))
+        first = self.mount_ids()
+        self.assertEqual(len(first), 1, first)
+        entry = os.path.dirname(next(iter(first)))
+        self.assertTrue(os.path.exists(os.path.join(entry, "linger")))
+        with open(os.path.join(entry, "source")) as f:
+            self.assertEqual(f.read(), self.image)
+        s2 = self.spool("echo 'PlanQK:Job:Result: 2'")
+        self.assert_succeeded(self.finish(self.start(s2, "--image-linger=30"), s2))
+        self.assertEqual(self.mount_ids(), first)
+        # its file replaced (a re-pull): the next job mounts the new file, the stale mount goes
+        replaced = os.path.join(self.tmp.path, "replaced.squashfs")
+        shutil.copyfile(self.image, replaced)
+        os.replace(replaced, self.image)
+        s3 = self.spool("echo 'PlanQK:Job:Result: 3'")
+        self.assert_succeeded(self.finish(self.start(s3), s3))   # without linger: unmounted at its end
+        self.assertEqual(self.mount_ids(), {})
+        self.assertFalse(os.path.exists(entry))
+
     def test_worker_killed_outright(self):
         # SIGKILL: the sandbox dies with the worker (PDEATHSIG, --die-with-parent); its image
         # reference and cgroups are left behind and cleaned up by the next job.

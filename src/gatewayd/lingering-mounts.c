@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Lingering program mounts (program-mounts.h). The mounts are the workers' (RUNTIME/worker/
- * images/, src/worker/squashfs-mount.c: one entry per squashfs, refcounted by the workers using
- * it, under a lock file); gatewayd shares their mount namespace (they are its children), so
- * sweeping is a few umount(2) calls under that lock, done here rather than in a process of its
- * own: it happens rarely (a timer, a removal, the shutdown) and never on a job's path. */
+/* Lingering image and program mounts (lingering-mounts.h). The mounts are the workers'
+ * (RUNTIME/worker/images/, src/worker/squashfs-mount.c: one entry per squashfs, refcounted by the
+ * workers using it, under a lock file); gatewayd shares their mount namespace (they are its
+ * children), so sweeping is a few umount(2) calls under that lock, done here rather than in a
+ * process of its own: it happens rarely (a timer, a removal, a re-pull, the shutdown) and never
+ * on a job's path. */
 #include "log.h"
 #include "manager.h"
 #include "program.h"
-#include "program-mounts.h"
+#include "lingering-mounts.h"
 #include "../worker/squashfs-mount.h"
 
 static sd_event_source *sweep_timer;  /* one manager per process */
@@ -20,7 +21,7 @@ static int sweep(Manager *m, bool all) {
                 return log_oom();
         r = image_mounts_sweep(dir, all);
         if (r < 0)
-                log_warning_errno(r, "Cannot unmount the programs' lingering mounts in %s: %m", dir);
+                log_warning_errno(r, "Cannot unmount the lingering mounts in %s: %m", dir);
         return r;
 }
 
@@ -29,12 +30,13 @@ static int on_sweep_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* Mounts still lingering (a later job) are looked at again when their time is up. */
         if (sweep(m, false) > 0)
-                program_mounts_job_ended(m);
+                lingering_mounts_job_ended(m);
         return 0;
 }
 
-void program_mounts_job_ended(Manager *m) {
-        uint64_t usec = (PROGRAM_MOUNT_LINGER_SEC + 1) * USEC_PER_SEC;
+void lingering_mounts_job_ended(Manager *m) {
+        /* the shorter time: a sweep that leaves some lingering comes again (on_sweep_timer) */
+        uint64_t usec = (MIN(IMAGE_MOUNT_LINGER_SEC, PROGRAM_MOUNT_LINGER_SEC) + 1) * USEC_PER_SEC;
 
         if (!sweep_timer) {
                 if (sd_event_add_time_relative(m->event, &sweep_timer, CLOCK_BOOTTIME, usec, USEC_PER_SEC,
@@ -42,17 +44,17 @@ void program_mounts_job_ended(Manager *m) {
                         log_oom();
                         return;
                 }
-                (void) sd_event_source_set_description(sweep_timer, "program-mounts-sweep");
+                (void) sd_event_source_set_description(sweep_timer, "lingering-mounts-sweep");
         } else
                 (void) sd_event_source_set_time_relative(sweep_timer, usec);
         (void) sd_event_source_set_enabled(sweep_timer, SD_EVENT_ONESHOT);
 }
 
-void program_mounts_sweep(Manager *m) {
+void lingering_mounts_sweep(Manager *m) {
         (void) sweep(m, false);
 }
 
-void program_mounts_done(Manager *m) {
+void lingering_mounts_done(Manager *m) {
         sweep_timer = sd_event_source_disable_unref(sweep_timer);
         (void) sweep(m, true);
 }
