@@ -58,6 +58,188 @@ static size_t find_invalid_utf8(const char *text, size_t size) {
         return SIZE_MAX;
 }
 
+/* Deeper than any sane document; shallow enough for the recursion here and json-c's. */
+#define JSON_MAX_DEPTH 512
+
+/* A strict RFC 8259 validator. json-c's tokener, even in strict mode, lets single-quoted strings,
+ * NaN, leading zeros and exponents without digits through, and what gatewayd accepts it serves
+ * back to clients as JSON: checked here, without allocation, depth bounded, UTF-8 checked. */
+typedef struct JsonScan {
+        const unsigned char *p, *end;
+        unsigned depth;
+} JsonScan;
+
+static bool scan_value(JsonScan *s);
+
+static void skip_ws(JsonScan *s) {
+        while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+                s->p++;
+}
+
+static bool scan_char(JsonScan *s, unsigned char c) {
+        if (s->p < s->end && *s->p == c) {
+                s->p++;
+                return true;
+        }
+        return false;
+}
+
+static bool is_hex(unsigned char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool scan_string(JsonScan *s) {
+        if (!scan_char(s, '"'))
+                return false;
+        while (s->p < s->end) {
+                unsigned char c = *s->p;
+                if (c == '"') {
+                        s->p++;
+                        return true;
+                }
+                if (c < 0x20)
+                        return false;
+                if (c >= 0x80) {
+                        size_t n = utf8_char_length(s->p, (size_t) (s->end - s->p));
+                        if (n == 0)
+                                return false;
+                        s->p += n;
+                        continue;
+                }
+                s->p++;
+                if (c != '\\')
+                        continue;
+                if (s->p >= s->end)
+                        return false;
+                c = *s->p++;
+                if (c == 'u') {
+                        for (int i = 0; i < 4; i++)
+                                if (s->p >= s->end || !is_hex(*s->p++))
+                                        return false;
+                } else if (!strchr("\"\\/bfnrt", c) || c == 0)
+                        return false;
+        }
+        return false;
+}
+
+static bool scan_digits(JsonScan *s) {
+        const unsigned char *start = s->p;
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+                s->p++;
+        return s->p > start;
+}
+
+static bool scan_number(JsonScan *s) {
+        (void) scan_char(s, '-');
+        if (scan_char(s, '0')) {
+                if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+                        return false;   /* no leading zeros */
+        } else if (!scan_digits(s))
+                return false;
+        if (scan_char(s, '.') && !scan_digits(s))
+                return false;
+        if (scan_char(s, 'e') || scan_char(s, 'E')) {
+                if (!scan_char(s, '+'))
+                        (void) scan_char(s, '-');
+                if (!scan_digits(s))
+                        return false;
+        }
+        return true;
+}
+
+static bool scan_literal(JsonScan *s, const char *word) {
+        size_t l = strlen(word);
+        if ((size_t) (s->end - s->p) < l || memcmp(s->p, word, l) != 0)
+                return false;
+        s->p += l;
+        return true;
+}
+
+/* Members of an object (object=true) or elements of an array, after the opening bracket. */
+static bool scan_container(JsonScan *s, bool object) {
+        unsigned char close = object ? '}' : ']';
+        bool ok = false;
+
+        if (++s->depth > JSON_MAX_DEPTH)
+                return false;
+        skip_ws(s);
+        if (scan_char(s, close))
+                ok = true;
+        else
+                for (;;) {
+                        if (object) {
+                                skip_ws(s);
+                                if (!scan_string(s))
+                                        break;
+                                skip_ws(s);
+                                if (!scan_char(s, ':'))
+                                        break;
+                        }
+                        if (!scan_value(s))
+                                break;
+                        if (scan_char(s, close)) {
+                                ok = true;
+                                break;
+                        }
+                        if (!scan_char(s, ','))
+                                break;
+                }
+        s->depth--;
+        return ok;
+}
+
+static bool scan_value(JsonScan *s) {
+        bool ok;
+
+        skip_ws(s);
+        if (s->p >= s->end)
+                return false;
+        switch (*s->p) {
+        case '{':
+                s->p++;
+                ok = scan_container(s, true);
+                break;
+        case '[':
+                s->p++;
+                ok = scan_container(s, false);
+                break;
+        case '"':
+                ok = scan_string(s);
+                break;
+        case 't':
+                ok = scan_literal(s, "true");
+                break;
+        case 'f':
+                ok = scan_literal(s, "false");
+                break;
+        case 'n':
+                ok = scan_literal(s, "null");
+                break;
+        default:
+                ok = scan_number(s);
+        }
+        skip_ws(s);
+        return ok;
+}
+
+/* Whether text is one strict JSON value; where the scan stopped in *ret_offset. */
+static bool json_scan_text(const char *text, size_t len, size_t *ret_offset) {
+        JsonScan s = {
+                .p = (const unsigned char *) text,
+                .end = (const unsigned char *) text + len,
+        };
+        bool ok = scan_value(&s) && s.p == s.end;
+
+        *ret_offset = (size_t) (s.p - (const unsigned char *) text);
+        return ok;
+}
+
+bool json_text_valid(const char *text, size_t len) {
+        size_t offset;
+
+        return json_scan_text(text, len, &offset);
+}
+
 bool utf8_is_valid(const char *s, size_t n) {
         return find_invalid_utf8(s, n) == SIZE_MAX;
 }
@@ -130,6 +312,12 @@ int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_
                 json_object_put(o);
                 *ret_offset = bad;
                 *ret_reason = "invalid UTF-8";
+                return -EBADMSG;
+        }
+
+        if (!json_scan_text(text, size, ret_offset)) {
+                json_object_put(o);
+                *ret_reason = "not strict JSON (RFC 8259: e.g. a number like 01, 1., 1e or NaN, or a single-quoted string)";
                 return -EBADMSG;
         }
 

@@ -18,6 +18,9 @@ int json_parse_untrusted(const char *text, size_t size, json_object **ret, size_
 
 /* Whether the n bytes at s are UTF-8 (no overlong forms, surrogates, nor code points past
  * U+10FFFF), as JSON strings must be: for text that reaches JSON without json_parse_untrusted(). */
+/* True if s[0..len) is exactly one JSON value (strict RFC 8259 syntax, surrounding whitespace
+ * allowed; UTF-8 checked; nesting deeper than 512 refused). */
+bool json_text_valid(const char *s, size_t len);
 bool utf8_is_valid(const char *s, size_t n);
 
 static inline void json_object_putp(json_object **o) {

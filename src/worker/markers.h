@@ -62,6 +62,3 @@ bool marker_parser_has_result(const MarkerParser *p);
 const char *marker_parser_result(const MarkerParser *p, size_t *ret_len);
 size_t marker_parser_interim_count(const MarkerParser *p);
 
-/* True if s[0..len) is exactly one JSON value (strict RFC 8259 syntax, surrounding whitespace
- * allowed; UTF-8 checked; nesting deeper than 512 refused). */
-bool json_text_valid(const char *s, size_t len);

@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
+#include "json-util.h"
 #include "macro.h"
 #include "markers.h"
 #include "result-request.h"

@@ -114,12 +114,29 @@ START_TEST(test_invalid_utf8) {
 }
 END_TEST
 
+START_TEST(test_strict_grammar) {
+        /* json-c's tokener takes these; RFC 8259 does not, and neither may gatewayd, which serves
+         * what it accepted back as JSON (a fuzzer's find: "0000e" read back as something else). */
+        static const struct { const char *text; size_t offset; } bad[] = {
+                { "[0000e]", 2 }, { "[01]", 2 }, { "[1.]", 3 }, { "[1e]", 3 }, { "[-]", 2 },
+                { "[NaN]", 1 }, { "[Infinity]", 1 }, { "{'a': 1}", 1 }, { "['a']", 1 },
+        };
+        json_object *o;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                parse_bad(bad[i].text, strlen(bad[i].text), bad[i].offset, NULL);
+        o = parse_ok("[0, -0, 1.5, -2e10, 3E+2, 4e-3, 0.25]");
+        json_object_put(o);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("json-util");
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, test_documents);
         tcase_add_test(tc, test_nul_escape);
+        tcase_add_test(tc, test_strict_grammar);
         tcase_add_test(tc, test_malformed);
         tcase_add_test(tc, test_verdict_only);
         tcase_add_test(tc, test_invalid_utf8);

@@ -4,6 +4,7 @@
 
 #include "line-splitter.h"
 #include "macro.h"
+#include "json-util.h"
 #include "markers.h"
 #include "utf8.h"
 
