@@ -69,7 +69,7 @@ class LabBrowser(WithProxy, InstancesBase):
             cls.tearDownClass()
             raise
 
-    def browse(self, visits, timeout_ms=30000):
+    def browse(self, visits, timeout_ms=60000):
         """Runs the driver (one chromium for all visits); returns its results."""
         with tempfile.TemporaryDirectory(prefix="gatewayd-browser-") as home:
             env = dict(os.environ, NODE_PATH=PUPPETEER, HOME=home, XDG_CONFIG_HOME=home, XDG_CACHE_HOME=home)
@@ -128,7 +128,7 @@ class LabBrowser(WithProxy, InstancesBase):
                 self.assertEqual(r["websockets"], [])
         bridge = refused[2]
         self.assertEqual(bridge["status"], 200)
-        self.assertIsNone(bridge["error"], bridge)
+        self.assertIsNone(bridge["error"], f"{bridge}\n{log}")
         self.assertTrue(bridge["failed"], bridge)
         self.assertFalse(bridge["connected"], bridge)
         self.assertIsNone(bridge["canvas"])
