@@ -331,6 +331,16 @@ static bool title_is_uploading(uid_t uid, const char *title) {
         return false;
 }
 
+/* The error of a failed write of program p's row (rc from sqlite3_step()). */
+static int program_store_error(Manager *m, const Program *p, int rc, GwError *e) {
+        int r = db_errno(rc);
+
+        log_error("Failed to store program %s: %s", p->id, sqlite3_errmsg(m->db));
+        if (errno_is_disk_full(r))
+                return gw_error_set_errno(e, r, "The state file system is full: cannot store the program.");
+        return gw_error_set_errno(e, r, "Database error while storing the program.");
+}
+
 /* A re-upload: the program's row gets the new spec (its layer included). */
 static int program_update(Manager *m, const Program *p, GwError *e) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
@@ -348,13 +358,8 @@ static int program_update(Manager *m, const Program *p, GwError *e) {
         json_object_put(spec);
         sqlite3_bind_text(st, 3, p->id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-                log_error("Failed to update program %s: %s", p->id, sqlite3_errmsg(m->db));
-                r = db_errno(rc);
-                if (errno_is_disk_full(r))
-                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the program.");
-                return gw_error_set_errno(e, r, "Database error while storing the program.");
-        }
+        if (rc != SQLITE_DONE)
+                return program_store_error(m, p, rc, e);
         if (sqlite3_changes(m->db) == 0)
                 return gw_error_set(e, GW_ERROR_CONFLICT, "Program '%s' was removed while it was uploaded again.", p->title);
         return 0;
@@ -401,13 +406,8 @@ static int program_insert(Manager *m, const Program *p, GwError *e) {
         rc = sqlite3_step(st);
         if ((rc & 0xff) == SQLITE_CONSTRAINT)
                 return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already.", p->title);
-        if (rc != SQLITE_DONE) {
-                log_error("Failed to store program %s: %s", p->id, sqlite3_errmsg(m->db));
-                r = db_errno(rc);
-                if (errno_is_disk_full(r))
-                        return gw_error_set_errno(e, r, "The state file system is full: cannot store the program.");
-                return gw_error_set_errno(e, r, "Database error while storing the program.");
-        }
+        if (rc != SQLITE_DONE)
+                return program_store_error(m, p, rc, e);
         return 0;
 }
 
