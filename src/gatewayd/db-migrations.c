@@ -205,6 +205,9 @@ const char * const db_migrations[] = {
         "ALTER TABLE images_by_platform RENAME TO images;"
         "ALTER TABLE image_tags_by_platform RENAME TO image_tags;"
         "CREATE INDEX image_tags_image_id ON image_tags (platform, image_id);",
+        /* A program's own image (docs/programs.md, "Images of programs"): the normalised
+         * reference it runs on instead of ProgramImage, NULL = ProgramImage. */
+        "ALTER TABLE programs ADD COLUMN image TEXT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);
