@@ -302,10 +302,15 @@ static const char help_program_upload[] =
         "                          JSON if it is JSON, else as a string\n"
         "     --replace            Replace your program of that title (its running jobs\n"
         "                          keep the upload they started with)\n"
+        "     --image=REF          Run on this image instead of ProgramImage, if the site\n"
+        "                          permits it (ProgramImages); without --entrypoint the\n"
+        "                          image's own entrypoint runs, and DIR may be left out\n"
+        "                          (then --title is required)\n"
         "     --json[=MODE]        Print the program record\n"
         "\n"
-        "Example:\n"
-        "  gatewayctl program upload ./hello --entrypoint=main.py --arg=shots=100\n";
+        "Examples:\n"
+        "  gatewayctl program upload ./hello --entrypoint=main.py --arg=shots=100\n"
+        "  gatewayctl program upload --image=registry.example.org/quantum/solver:2 --title=solver\n";
 static const char help_program_list[] =
         "Lists your programs: title, entrypoint, version and description.\n"
         "\n"
@@ -655,8 +660,9 @@ static const Verb verbs[] = {
           "client list", "List your clients", help_client_list },
         { { "client", "rm" }, 1, VERB_ANY, 0, false, false, verb_client_rm,
           "client rm ID...", "Remove clients", help_client_rm },
-        { { "program", "upload" }, 1, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_REPLACE | OPT_JSON, false, false, verb_program_upload,
-          "program upload DIR --entrypoint=FILE", "Upload a directory as a program", help_program_upload },
+        { { "program", "upload" }, 0, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_REPLACE | OPT_JSON | OPT_IMAGE, false, false,
+          verb_program_upload, "program upload [DIR] [--entrypoint=FILE] [--image=REF]", "Upload a directory as a program",
+          help_program_upload },
         { { "program", "list" }, 0, 0, OPT_JSON, false, false, verb_program_list,
           "program list", "List your programs", help_program_list },
         { { "program", "rm" }, 1, VERB_ANY, 0, false, false, verb_program_remove,

@@ -126,6 +126,8 @@ static void upload_authorized(HttpRequest *req) {
                                     req->body_size > 0 ? req->body_path : NULL, replace, on_uploaded, req, &e);
         if (r < 0)
                 return http_request_reply_error(req, &e);
+        if (req->body_size == 0 && req->body_path)
+                (void) unlink(req->body_path);   /* empty: not taken */
         req->body_path = mfree(req->body_path);  /* the registry has it now */
         http_request_suspend(req);
 }
