@@ -114,7 +114,7 @@ _gatewayctl() {
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
                         'client create')  opts+=' --name= --scope= --quiet -q' ;;
-                        'program upload') opts+=' --entrypoint= --title= --arg= --replace' ;;
+                        'program upload') opts+=' --entrypoint= --title= --arg= --replace --image=' ;;
                         'program run')    opts+=' --arg= --wait' ;;
                         'lab put')        opts+=' --quiet -q' ;;
                 esac

@@ -207,7 +207,7 @@ int program_from_metadata(json_object *meta, Program **ret, GwError *e) {
         /* Form fields and query parameters are bytes, and what is kept is shown as JSON. (Only
          * here: a spec stored before this check still loads.) */
         r = text_is_utf8(p->entrypoint, "entrypoint", e) ?: text_is_utf8(p->description, "description", e) ?:
-            text_is_utf8(p->version, "version", e);
+            text_is_utf8(p->version, "version", e) ?: text_is_utf8(p->image, "image", e);
         if (r < 0)
                 return r;
         /* with an image of its own, the image's entrypoint runs unless the artifact names one */

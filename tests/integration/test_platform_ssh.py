@@ -198,6 +198,7 @@ class RemoteBase(StackTestCase):
                 "MaxClusters": 6,
                 "NodeLostTimeout": cls.node_lost_timeout,
                 "ProgramImage": f"{host}/busybox:1.0",
+                "ProgramImages": [f"{host}/transfer"],
             }
             super().setUpClass()
             if not cls.wrong_host_key:
@@ -405,6 +406,34 @@ class RemotePlatform(RemoteBase):
         for n in self.nodes:
             procs.wait_for(lambda: f"{layer}.squashfs" not in os.listdir(n.images), timeout=15,
                            what=f"program layer {layer} removed from node {n.name}")
+
+    def test_program_on_its_own_image_on_node(self):
+        """A program on an image of its own (docs/programs.md, "Images of programs") runs on a node
+        on that image, pulled there like a service's: its entrypoint sees the image's env; one
+        without an artifact runs the image's own entrypoint (echo hi) in its working directory."""
+        import io
+        import tarfile
+        title = f"pssh-progimg-{os.getpid() % 10000}"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = b'#!/bin/sh\necho "greeting=$GREETING cwd=$(pwd)"\n'
+            ti = tarfile.TarInfo("which.sh")
+            ti.size, ti.mode = len(data), 0o755
+            t.addfile(ti, io.BytesIO(data))
+        for t, body, q in ((title, buf.getvalue(), {"entrypoint": "which.sh"}), (title + "-only", None, {})):
+            q.update(title=t, image="transfer:1.0")
+            r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), body, as_user=users.USER,
+                             content_type="application/gzip")
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.json["image"], f"{self.registry.host}/transfer:1.0")
+            self.addCleanup(lambda t=t: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{t}", as_user=users.USER))
+        jid = self.run_program(title, {})
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertIn(self.node_of(jid), self.nodes)
+        self.assertIn("greeting=hello world cwd=/program", self.log(jid))
+        jid = self.run_program(title + "-only", {})
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertRegex(self.log(jid), r"(?m)^hi$")
 
     def test_program_reupload_on_nodes(self):
         """Uploading a title again with replace=true: new jobs run the new code on the nodes,
