@@ -197,6 +197,25 @@ class ProgramImageTest(StackTestCase):
         self.assertEqual(self.stored(), before)
         self.assertServing()
 
+    def test_kept_across_restart_and_checked_again_at_run(self):
+        """The image is stored (programs.image); a site that withdraws it from ProgramImages
+        refuses the program's runs (403), and the program runs again once it is permitted."""
+        p = self.upload("kept", image=self.tool).json
+        config = dict(self.config)
+        try:
+            self.gw.restart()
+            self.assertEqual(self.gw.http("GET", "/v1/programs/kept", as_user=users.USER).json, p)
+            self.gw.write_config({**config, "ProgramImages": []})
+            self.gw.restart()
+            r = self.gw.http("POST", "/v1/programs/kept/run", {}, as_user=users.USER)
+            self.assertError(r, 403, "AccessDenied", "ProgramImage")
+            r = self.gw.http("POST", "/api/v1/programs/run/", {"title": "kept"}, as_user=users.USER)
+            self.assertEqual((r.status, list(r.json)), (403, ["message"]), r.body)
+        finally:
+            self.gw.write_config(config)
+            self.gw.restart()
+        self.assertEqual(self.run_and_result("kept")["marker"], "tool")
+
     def test_dependencies_checked_against_the_programs_image(self):
         art = tar_of([{"name": "which.sh", "data": WHICH_SH, "mode": 0o755}])
         # ProgramImage has no qiskit: refused there
