@@ -258,6 +258,16 @@ class ProgramImageTest(StackTestCase):
         self.assertEqual(r.status, 200, r.body)
         self.addCleanup(self.remove_quietly, "slart")
         self.assertEqual((r.json["image"], r.json["entrypoint"]), (self.tool, "which.sh"))
+        # multipart without an artifact: a program that is its image
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nslmp\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"\r\n\r\n{self.tool}\r\n'
+                f'--{boundary}--\r\n').encode()
+        r = self.gw.http("POST", "/api/v1/programs/upload/", body, as_user=users.USER,
+                         content_type=f"multipart/form-data; boundary={boundary}")
+        self.assertEqual(r.status, 200, r.body)
+        self.addCleanup(self.remove_quietly, "slmp")
+        self.assertEqual((r.json["image"], r.json["entrypoint"]), (self.tool, None))
+        self.assertEqual(self.stored()[1], [])
         # refusals in the gateway's shape, nothing stored
         before = self.stored()
         for image, status in ((f"{self.host}/other/x:1", 403), ("Not A Reference", 400)):
