@@ -237,10 +237,13 @@ class Gatewayd:
                     self.wait_ready(start=n)
             else:
                 env = self.child_env()
-                argv = ["systemd-socket-activate", "-l", self.socket_path]
+                # The unix socket is bound last: systemd-socket-activate binds in the order given,
+                # so once its file exists every TCP/TLS listener listens too.
+                argv = ["systemd-socket-activate"]
                 for _, address in self.listen:
                     argv += ["-l", address]
-                argv.append("--fdname=" + ":".join(["http"] + [name for name, _ in self.listen]))
+                argv += ["-l", self.socket_path]
+                argv.append("--fdname=" + ":".join([name for name, _ in self.listen] + ["http"]))
                 for k in ("NOTIFY_SOCKET", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
                           "GATEWAYD_LOG_LEVEL", "DBUS_SYSTEM_BUS_ADDRESS", *self.env_extra):
                     if k in env:
