@@ -56,6 +56,7 @@ typedef struct Manager {
         PolkitQuery *polkit_queries;
         PolkitLane polkit_lanes[2];
         sd_event_source *job_retry;     /* retries job changes the database refused (disk full) */
+        sd_event_source *lingering_sweep;       /* lingering-mounts.c: unmounts mounts no job uses */
         struct FsyncPool *fsync_pool;   /* fsync-pool.c: flushes submissions' input off the loop */
         usec_t job_retry_usec;          /* its current back-off */
 
