@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -137,6 +139,24 @@ def session_processes(sshd_pid):
         found.append(pid)
         found += children(pid)
     return found
+
+
+def descendants(pid):
+    """Every process below pid."""
+    found = []
+    for kid in session_processes(pid):
+        if kid not in found:
+            found.append(kid)
+            found += [k for k in descendants(kid) if k not in found]
+    return found
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 def kill_all(pids):
@@ -800,6 +820,44 @@ class RemoteNodeAway(RemoteBase):
         j = self.wait_status(jid, TERMINAL, timeout=30)
         self.assertEqual(j["error"]["code"], "NODE_LOST", j)
         self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"x": 1})[0], 409)
+        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).status, 200)
+
+
+class RemoteNodeSilent(RemoteBase):
+    n_nodes = 1
+
+    def test_save_result_node_does_not_answer(self):
+        """gatewayd's own save route for a job whose node holds its connection but does not answer
+        (its serve process stopped): 504 after the save's timeout, not a wait until the node is
+        given up; gatewayd serves meanwhile, and the node's late answer is taken quietly."""
+        title = self.upload_saver()
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": "40"}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.wait_log(jid, "waiting for a save")
+        token = job_token(self.gw.state_dir, jid)
+        (node,) = self.nodes
+        serves = [pid for pid in descendants(node.activate.pid) if cmdline(pid).split(b"\0")[1:2] == [b"serve"]]
+        self.assertTrue(serves, "the node's serve process")
+        for pid in serves:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            result = {}
+            saver = threading.Thread(target=lambda: result.update(answer=save_via_gatewayd(self.gw, jid, token, {"x": 1})))
+            t0 = time.monotonic()
+            saver.start()
+            self.assertEqual(self.gw.http("GET", "/v1/status").status, 200)
+            saver.join(60)
+            waited = time.monotonic() - t0
+            self.assertEqual(result.get("answer"), (504, {"message": "The job's node did not answer in time: try again, "
+                                                                     "or save the result from inside the job."}))
+            self.assertGreater(waited, 10)
+        finally:
+            for pid in serves:
+                os.kill(pid, signal.SIGCONT)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"y": 2})[0], 200)
+        self.gw.http("PUT", f"/v1/jobs/{jid}/cancel", as_user=users.USER)
+        self.wait_status(jid, TERMINAL, timeout=30)
         self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).status, 200)
 
 
