@@ -30,14 +30,41 @@
 static void job_start(Job *j);
 static void job_retention_schedule(Job *j);
 
+static void unfinished_link(Job *j) {
+        Manager *m = j->manager;
+
+        j->unfinished_prev = NULL;
+        j->unfinished_next = m->unfinished_jobs;
+        if (m->unfinished_jobs)
+                m->unfinished_jobs->unfinished_prev = j;
+        m->unfinished_jobs = j;
+        m->n_unfinished_jobs++;
+}
+
+static void unfinished_unlink(Job *j) {
+        Manager *m = j->manager;
+
+        if (j->unfinished_prev)
+                j->unfinished_prev->unfinished_next = j->unfinished_next;
+        else
+                m->unfinished_jobs = j->unfinished_next;
+        if (j->unfinished_next)
+                j->unfinished_next->unfinished_prev = j->unfinished_prev;
+        j->unfinished_prev = j->unfinished_next = NULL;
+        m->n_unfinished_jobs--;
+}
+
 static void job_busy_update(Job *j) {
         bool want = !job_state_is_terminal(j->state);
 
         /* An unfinished job keeps gatewayd from exiting on idle: nobody else would watch it. */
-        if (want && !j->busy)
+        if (want && !j->busy) {
                 manager_busy_ref(j->manager);
-        else if (!want && j->busy)
+                unfinished_link(j);
+        } else if (!want && j->busy) {
                 manager_busy_unref(j->manager);
+                unfinished_unlink(j);
+        }
         j->busy = want;
 }
 
@@ -172,6 +199,8 @@ void job_registry_free(Manager *m) {
         HASHMAP_FOREACH(j, m->jobs)
                 job_free(j);
         m->jobs = hashmap_free(m->jobs);
+        m->unfinished_jobs = NULL;
+        m->n_unfinished_jobs = 0;
 }
 
 Job *job_registry_get(Manager *m, const char *id) {
@@ -503,13 +532,13 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         size_t n = 0, n_promote;
         Job *j;
 
-        all = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
-        promote = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
+        all = calloc(m->n_unfinished_jobs + 1, sizeof(Job *));
+        promote = calloc(m->n_unfinished_jobs + 1, sizeof(Job *));
         if (!all || !promote)
                 return log_oom();
         /* By the states the open group commit will leave: a slot whose job's end is staged goes
          * to the next job in the same commit, and a staged promotion holds its slot already. */
-        HASHMAP_FOREACH(j, m->jobs)
+        for (j = m->unfinished_jobs; j; j = j->unfinished_next)
                 if (!job_state_is_terminal(job_effective_state(j)))
                         all[n++] = j;
 
@@ -690,8 +719,8 @@ static unsigned count_unfinished(Manager *m, const Caller *c) {
         unsigned n = 0;
         Job *j;
 
-        HASHMAP_FOREACH(j, m->jobs)
-                if (job_is_owned_by(j, c->uid, c->subject) && !job_state_is_terminal(j->state))
+        for (j = m->unfinished_jobs; j; j = j->unfinished_next)
+                if (job_is_owned_by(j, c->uid, c->subject))
                         n++;
         return n;
 }

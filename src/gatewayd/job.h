@@ -93,7 +93,8 @@ typedef struct Job {
                                          * open at shutdown is freed with the job */
         bool worker_started;            /* a worker was spawned or re-attached */
         bool cancel_requested;
-        bool busy;                      /* holds a manager_busy_ref() */
+        bool busy;                      /* holds a manager_busy_ref(), and is in m->unfinished_jobs */
+        struct Job *unfinished_prev, *unfinished_next;
         const PlatformJobCallbacks *platform_callbacks; /* how its platform reports (platform.h) */
         void *platform_data;            /* the platform's own state of the job, while it has one */
         void (*platform_data_free)(void *data);

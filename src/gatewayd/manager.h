@@ -39,6 +39,10 @@ typedef struct Manager {
         sd_event_source *expiry_timer;
         Hashmap *programs;              /* id → Program (program-registry.c), mirrors the DB rows */
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
+        /* Those of them not in a terminal state (linked through Job.unfinished_*): what the
+         * scheduler and the per-user limits look at, however many finished jobs are kept. */
+        struct Job *unfinished_jobs;
+        size_t n_unfinished_jobs;
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
