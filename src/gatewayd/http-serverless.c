@@ -193,6 +193,8 @@ static int title_and_provider(const char *title, const char *provider, char **re
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Provider defined in title and in provider fields.");
         if (slash && strchr(slash + 1, '/'))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Qiskit Function title is malformed. It can only contain one slash.");
+        if (slash == title)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Qiskit Function title is malformed: no provider before the slash.");
         if (slash) {
                 *ret_provider = strndup(title, (size_t) (slash - title));
                 *ret_title = strdup(slash + 1);
