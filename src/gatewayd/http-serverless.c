@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "http-api.h"
 #include "form-upload.h"
 #include "http-auth.h"
@@ -193,8 +194,8 @@ static int title_and_provider(const char *title, const char *provider, char **re
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Provider defined in title and in provider fields.");
         if (slash && strchr(slash + 1, '/'))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Qiskit Function title is malformed. It can only contain one slash.");
-        if (slash == title)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Qiskit Function title is malformed: no provider before the slash.");
+        if (slash == title || (slash && !slash[1]))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Qiskit Function title is malformed: \"provider/title\" with both.");
         if (slash) {
                 *ret_provider = strndup(title, (size_t) (slash - title));
                 *ret_title = strdup(slash + 1);
@@ -204,6 +205,9 @@ static int title_and_provider(const char *title, const char *provider, char **re
         }
         if (!*ret_title || (!*ret_provider && (slash || (provider && provider[0]))))
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        /* a name no configuration can have is no provider's */
+        if (*ret_provider && !config_program_provider_name_is_valid(*ret_provider))
+                return gw_error_set(e, GW_ERROR_NOT_FOUND, "Provider [%s] was not found.", *ret_provider);
         return 0;
 }
 

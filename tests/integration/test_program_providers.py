@@ -217,8 +217,9 @@ class ProgramProvidersTest(StackTestCase):
         self.addCleanup(self.remove_quietly, "fn2", "acme", users.ADMIN)
         self.assertMessage(self.api_upload({"title": "acme/fn3", "provider": "acme"}), 400, "Provider defined in title")
         self.assertMessage(self.api_upload({"title": "a/b/c"}), 400, "one slash")
-        self.assertMessage(self.api_upload({"title": "/fn"}), 400, "no provider")
-        self.assertMessage(self.api("POST", "programs/run/", {"title": "/fn"}), 400, "no provider")
+        self.assertMessage(self.api_upload({"title": "/fn"}), 400, "with both")
+        self.assertMessage(self.api("POST", "programs/run/", {"title": "acme/"}), 400, "with both")
+        self.assertMessage(self.api("POST", "programs/run/", {"title": "ac me/fn"}), 404, "Provider [ac me] was not found.")
         self.assertMessage(self.api_upload({"title": "fn", "provider": "acme"}, as_user=users.USER), 403, "admins")
         self.assertMessage(self.api_upload({"title": "fn", "provider": "acme"}, as_user=users.OTHER), 404,
                            "Provider [acme] was not found.")
