@@ -5,6 +5,7 @@ provider "acme" has the admins "@gatewayd-admin" (gwtest-admin is a member) and 
 gwtest-user; gwtest-other belongs to no provider. Programs run on a busybox image from a real
 docker-registry; native API, /api/v1/ (multipart uploads over the unix socket), D-Bus and
 gatewayctl; configurations with bad providers are refused at start."""
+import http.client
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import urllib.parse
 from harness import images, procs, users
 from harness.bus import PrivateBus
 from harness.gatewayd import Gatewayd, GatewaydTestCase
-from harness.registry import Registry
+from harness.registry import Registry, free_port
 from harness.stack import StackTestCase
 from test_programs import checked_http, tar_of
 from test_serverless_api import multipart
@@ -44,7 +45,9 @@ class ProgramProvidersTest(StackTestCase):
         images.push_image(cls.registry, "bbox", "1.0", images.Image([(images.Layer().busybox(
             applets=("sh", "id", "cat", "echo", "true")), "gzip")]))
         host = cls.registry.host
+        cls.tcp_port = free_port()
         cls.config = {
+            "Listen": {"tcp": f"127.0.0.1:{cls.tcp_port}"},
             "DefaultImageLocation": host,
             "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
             "WorkerPath": os.path.join(procs.build_dir(), "src", "worker", "gateway-worker"),
@@ -268,6 +271,33 @@ class ProgramProvidersTest(StackTestCase):
         self.assertFalse(ours & {j["id"] for j in self.api("GET", "jobs/?limit=1000", as_user=users.ADMIN).json["results"]})
         self.assertEqual(self.api("GET", f"jobs/{r.json['id']}/").json["program"],
                          {"id": r.json["program"], "title": "fn", "provider": "acme"})
+
+    def test_network_callers(self):
+        """Over TCP the provider's lists match the account a credential maps to, as Admins does."""
+        self.upload("net")
+        tokens = {u: self.gw.http("POST", "/v1/tokens", {"scope": ["read", "submit"]}, as_user=u).json["token"]
+                  for u in (users.USER, users.OTHER, users.ADMIN)}
+
+        def call(method, path, user, body=None):
+            conn = http.client.HTTPConnection("127.0.0.1", self.tcp_port, timeout=30)
+            try:
+                h = {"Authorization": f"Bearer {tokens[user]}"}
+                if body is not None:
+                    h["Content-Type"] = "application/json"
+                conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=h)
+                r = conn.getresponse()
+                return r.status, json.loads(r.read() or b"null")
+            finally:
+                conn.close()
+        status, body = call("GET", "/api/v1/programs/?filter=catalog", users.USER)
+        self.assertEqual((status, [(p["provider"], p["title"]) for p in body]), (200, [("acme", "net")]))
+        self.assertEqual(call("GET", "/api/v1/programs/?filter=catalog", users.OTHER), (200, []))
+        status, body = call("POST", "/api/v1/programs/run/", users.USER, {"title": "net", "provider": "acme"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.finished(body["id"])[1]["uid"], users.uid_of(users.USER))
+        self.assertEqual(call("POST", "/api/v1/programs/run/", users.OTHER, {"title": "acme/net"})[0], 404)
+        self.assertEqual(call("DELETE", "/v1/programs/net?provider=acme", users.USER)[0], 403)
+        self.assertEqual(call("DELETE", "/v1/programs/net?provider=acme", users.ADMIN)[0], 204)
 
     # ---- D-Bus and gatewayctl ----
 
