@@ -25,7 +25,7 @@
 #include "spool-reserve.h"
 
 #define JOB_COLUMNS "seq, id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, " \
-                    "exit_code, error_code, error_message, subject, program_id, program"
+                    "exit_code, error_code, error_message, subject, program_id, program, program_provider"
 
 static void job_start(Job *j);
 static void job_retention_schedule(Job *j);
@@ -115,6 +115,8 @@ static int job_from_row(sqlite3_stmt *st, Job **ret) {
                 return -ENOMEM;
         j->program_id = column_strdup(st, 14);
         j->program = column_strdup(st, 15);
+        if (sqlite3_column_type(st, 16) != SQLITE_NULL && !(j->program_provider = column_strdup(st, 16)))
+                return -ENOMEM;
         *ret = TAKE_PTR(j);
         return 0;
 }
@@ -735,7 +737,7 @@ static int job_insert(Job *j, bool now, GwError *e) {
                 return gw_error_set_errno(e, r, "Database error.");
         r = db_prepare(m->db,
                        "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, "
-                       "subject, program_id, program) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)", &st);
+                       "subject, program_id, program, program_provider) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)", &st);
         if (r < 0) {
                 db_batch_unstage(m->db);
                 return gw_error_set_errno(e, r, "Database error.");
@@ -750,6 +752,7 @@ static int job_insert(Job *j, bool now, GwError *e) {
         sqlite3_bind_text(st, 8, j->subject, -1, SQLITE_STATIC);  /* NULL binds NULL */
         sqlite3_bind_text(st, 9, j->program_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 10, j->program, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, j->program_provider, -1, SQLITE_STATIC);  /* NULL binds NULL */
         rc = sqlite3_step(st);
         db_batch_unstage(m->db);
         r = db_errno(rc);
@@ -920,6 +923,8 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
         if (!j->service || !j->platform)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         if (run && (!(j->program_id = strdup(run->program->id)) || !(j->program = strdup(run->program->title))))
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        if (run && run->program->provider && !(j->program_provider = strdup(run->program->provider)))
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         j->uid = c->uid;
         j->gid = caller_gid(c);

@@ -71,6 +71,7 @@ typedef struct Job {
         char *service;                  /* "" for a program's job */
         char *program_id;               /* a program's job: its program (program.h); else NULL */
         char *program;                  /* and that program's title, kept after it is removed */
+        char *program_provider;         /* and its provider, for a provider's program; else NULL */
         char *platform;
         uid_t uid;
         gid_t gid;

@@ -218,6 +218,7 @@ class RemoteBase(StackTestCase):
                 "MaxClusters": 6,
                 "NodeLostTimeout": cls.node_lost_timeout,
                 "ProgramImage": f"{host}/busybox:1.0",
+                "ProgramProviders": {"acme": {"admins": [users.ADMIN], "users": [users.USER]}},
             }
             super().setUpClass()
             if not cls.wrong_host_key:
@@ -455,6 +456,39 @@ class RemotePlatform(RemoteBase):
         for n in self.nodes:
             procs.wait_for(lambda: f"{old}.squashfs" not in os.listdir(n.images), timeout=15,
                            what=f"old layer removed from node {n.name}")
+
+    def test_provider_program_on_node(self):
+        """A provider's program (docs/programs.md "Providers") on SSH nodes: uploaded by the
+        provider's admin with files only the uploader could read in the artifact, run by one of its
+        users as that user (the uid inside), from the layer every node has by its id."""
+        title = f"pssh-shared-{os.getpid() % 10000}"
+        script = ('#!/bin/sh\nwhile read k v rest; do [ "$k" = "Uid:" ] && uid=$v; done < /proc/self/status\n'
+                  'echo "PlanQK:Job:Result: {\\"uid\\": $uid, \\"own\\": \\"$(cat /program/data.txt)\\"}"\n')
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            for name, data, mode in (("run.sh", script, 0o700), ("data.txt", "shared", 0o600)):
+                ti = tarfile.TarInfo(name)
+                ti.mode, ti.size = mode, len(data.encode())
+                t.addfile(ti, io.BytesIO(data.encode()))
+        before = self.program_layers()
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh",
+                                                                           "provider": "acme"}),
+                         buf.getvalue(), as_user=users.ADMIN, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}?provider=acme",
+                                                                 as_user=users.ADMIN))
+        (layer,) = self.program_layers() - before
+        for n in self.nodes:
+            procs.wait_for(lambda: f"{layer}.squashfs" in os.listdir(n.images), timeout=30,
+                           what=f"program layer {layer} on node {n.name}")
+        r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertIn(self.node_of(jid), self.nodes)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json,
+                         {"uid": users.uid_of(users.USER), "own": "shared"})
+        self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
 
     def test_save_result_from_inside_the_job_on_node(self):
         """save_result inside a program job on a node reaches the worker's endpoint in the job's

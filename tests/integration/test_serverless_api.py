@@ -376,7 +376,7 @@ class ServerlessApiTest(StackTestCase):
             ("null version", *multipart({"title": "x", "entrypoint": "main.py", "dependencies": '[{"a": null}]'}, art),
              400, "version of 'a'"),
             ("image", *multipart({"title": "x", "image": "docker.io/x:1"}, {}), 400, "images"),
-            ("provider", *multipart({"title": "x", "entrypoint": "main.py", "provider": "ibm"}, art), 400, "provider"),
+            ("provider", *multipart({"title": "x", "entrypoint": "main.py", "provider": "ibm"}, art), 404, "Provider [ibm] was not found."),
             ("hostile tar", *multipart({"title": "x", "entrypoint": "main.py"},
                                        {"artifact": ("a.tar", tar_of([{"name": "main.py"},
                                                                       {"name": "../../escaped", "data": "x"}]))}),
