@@ -319,6 +319,16 @@ class RemoteBase(StackTestCase):
         self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
         return title
 
+    def start_waiting_saver(self, seconds):
+        """A program job that saves nothing and waits SECONDS for a save from outside: its id and
+        token, once it waits."""
+        title = self.upload_saver()
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": str(seconds)}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.wait_log(jid, "waiting for a save")
+        return jid, job_token(self.gw.state_dir, jid)
+
     def wait_gone_on_node(self, node, job_id, timeout=30):
         procs.wait_for(lambda: not os.path.exists(node.job_dir(job_id)), timeout=timeout,
                        what=f"job {job_id} removed from node {node.name}")
@@ -835,12 +845,7 @@ class RemoteNodeAway(RemoteBase):
     def test_save_result_while_node_away(self):
         """gatewayd's own save route for a job whose node cannot be reached: 503 at once (no
         waiting for the node), gatewayd keeps serving; once the job is given up (NODE_LOST), 409."""
-        title = self.upload_saver()
-        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": "8"}}, as_user=users.USER)
-        self.assertEqual(r.status, 201, r.body)
-        jid = r.json["id"]
-        self.wait_log(jid, "waiting for a save")
-        token = job_token(self.gw.state_dir, jid)
+        jid, token = self.start_waiting_saver(8)
         (node,) = self.nodes
         sessions = session_processes(node.sshd.pid)
         node.sshd.kill()
@@ -864,12 +869,7 @@ class RemoteNodeSilent(RemoteBase):
         """gatewayd's own save route for a job whose node holds its connection but does not answer
         (its serve process stopped): 504 after the save's timeout, not a wait until the node is
         given up; gatewayd serves meanwhile, and the node's late answer is taken quietly."""
-        title = self.upload_saver()
-        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": "40"}}, as_user=users.USER)
-        self.assertEqual(r.status, 201, r.body)
-        jid = r.json["id"]
-        self.wait_log(jid, "waiting for a save")
-        token = job_token(self.gw.state_dir, jid)
+        jid, token = self.start_waiting_saver(40)
         (node,) = self.nodes
         serves = [pid for pid in descendants(node.activate.pid) if cmdline(pid).split(b"\0")[1:2] == [b"serve"]]
         self.assertTrue(serves, "the node's serve process")
