@@ -30,6 +30,7 @@ ProgramArgs arg_program = {};
 void program_args_done(ProgramArgs *a) {
         a->entrypoint = mfree(a->entrypoint);
         a->title = mfree(a->title);
+        a->provider = mfree(a->provider);
         json_object_put(a->arguments);
         a->arguments = NULL;
 }
@@ -242,6 +243,8 @@ int verb_program_upload(int argc, char *argv[], char *tail[]) {
                 r = append_query(&query, "image", arg_spec.image);
         if (r >= 0 && arg_program.replace)
                 r = append_query(&query, "replace", "true");
+        if (r >= 0 && arg_program.provider)
+                r = append_query(&query, "provider", arg_program.provider);
         if (r >= 0 && arg_program.arguments)
                 r = append_query(&query, "arguments", json_object_to_json_string_ext(arg_program.arguments, JSON_C_TO_STRING_PLAIN));
         if (r < 0)
@@ -268,12 +271,23 @@ int verb_program_upload(int argc, char *argv[], char *tail[]) {
         return r;
 }
 
+/* "?provider=NAME" for --provider, else nothing (the caller's own program). */
+static int provider_query(char **q) {
+        return arg_program.provider ? append_query(q, "provider", arg_program.provider) : 0;
+}
+
 int verb_program_list(int argc, char *argv[], char *tail[]) {
+        _cleanup_free_ char *query = NULL, *path = NULL;
         _cleanup_(table_freep) Table *t = NULL;
         json_object *reply = NULL, *a;
         int r, status;
 
-        status = http_call("GET", "/v1/programs", NULL, 0, NULL, NULL, &reply);
+        r = provider_query(&query);
+        if (r < 0)
+                return r;
+        if (asprintf(&path, "/v1/programs%s", strempty(query)) < 0)
+                return log_oom();
+        status = http_call("GET", path, NULL, 0, NULL, NULL, &reply);
         if (status < 0)
                 return status;
         if (status != 200 || !json_object_object_get_ex(reply, "programs", &a)) {
@@ -286,21 +300,21 @@ int verb_program_list(int argc, char *argv[], char *tail[]) {
                 json_object_put(reply);
                 return r;
         }
-        t = table_new("TITLE", "ENTRYPOINT", "VERSION", "DESCRIPTION", NULL);
+        t = table_new("PROVIDER", "TITLE", "ENTRYPOINT", "VERSION", "DESCRIPTION", NULL);
         if (!t) {
                 json_object_put(reply);
                 return log_oom();
         }
-        table_set_shrinkable(t, 3, 11);
+        table_set_shrinkable(t, 4, 11);
         for (size_t i = 0; i < json_object_array_length(a); i++) {
                 json_object *p = json_object_array_get_idx(a, i), *v;
-                const char *cells[4] = {};
-                static const char * const keys[4] = { "title", "entrypoint", "version", "description" };
+                const char *cells[5] = {};
+                static const char * const keys[5] = { "provider", "title", "entrypoint", "version", "description" };
 
-                for (size_t k = 0; k < 4; k++)
+                for (size_t k = 0; k < 5; k++)
                         if (json_object_object_get_ex(p, keys[k], &v) && json_object_is_type(v, json_type_string))
                                 cells[k] = json_object_get_string(v);
-                r = table_add_row(t, cells[0], cells[1], cells[2], cells[3]);
+                r = table_add_row(t, cells[0] ?: "-", cells[1], cells[2], cells[3], cells[4]);
                 if (r < 0)
                         break;
         }
@@ -313,11 +327,11 @@ int verb_program_remove(int argc, char *argv[], char *tail[]) {
         int ret = 0;
 
         for (int i = 0; i < argc; i++) {
-                _cleanup_free_ char *path = NULL, *e = curl_easy_escape(NULL, argv[i], 0);
+                _cleanup_free_ char *path = NULL, *query = NULL, *e = curl_easy_escape(NULL, argv[i], 0);
                 json_object *reply = NULL;
                 int status;
 
-                if (!e || asprintf(&path, "/v1/programs/%s", e) < 0)
+                if (!e || provider_query(&query) < 0 || asprintf(&path, "/v1/programs/%s%s", e, strempty(query)) < 0)
                         return log_oom();
                 status = http_call("DELETE", path, NULL, 0, NULL, NULL, &reply);
                 if (status < 0)
@@ -330,11 +344,11 @@ int verb_program_remove(int argc, char *argv[], char *tail[]) {
 }
 
 int verb_program_run(int argc, char *argv[], char *tail[]) {
-        _cleanup_free_ char *path = NULL, *e = curl_easy_escape(NULL, argv[0], 0);
+        _cleanup_free_ char *path = NULL, *query = NULL, *e = curl_easy_escape(NULL, argv[0], 0);
         json_object *reply = NULL, *body = json_object_new_object(), *id;
         int r, status;
 
-        if (!e || !body || asprintf(&path, "/v1/programs/%s/run", e) < 0) {
+        if (!e || !body || provider_query(&query) < 0 || asprintf(&path, "/v1/programs/%s/run%s", e, strempty(query)) < 0) {
                 json_object_put(body);
                 return log_oom();
         }

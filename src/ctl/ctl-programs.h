@@ -10,6 +10,7 @@ typedef struct ProgramArgs {
         char *title;             /* --title=TITLE */
         json_object *arguments;  /* --arg=KEY=VALUE... */
         bool replace;            /* --replace */
+        char *provider;          /* --provider=NAME: a provider's shared program */
 } ProgramArgs;
 
 extern ProgramArgs arg_program;

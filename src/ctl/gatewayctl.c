@@ -56,6 +56,7 @@ enum {
         OPT_TITLE       = UINT64_C(1) << 24,
         OPT_ARG         = UINT64_C(1) << 25,
         OPT_REPLACE     = UINT64_C(1) << 26,
+        OPT_PROVIDER    = UINT64_C(1) << 27,   /* a provider's shared program */
 };
 
 #define OPTS_PULL (OPT_JSON | OPT_PLATFORM | OPT_CREDENTIALS | OPT_FORCE | OPT_QUIET)
@@ -307,19 +308,26 @@ static const char help_program_upload[] =
         "                          permits it (ProgramImages); without --entrypoint the\n"
         "                          image's own entrypoint runs, and DIR may be left out\n"
         "                          (then --title is required)\n"
+        "     --provider=NAME      Upload it as a program of that provider, shared with its\n"
+        "                          users (ProgramProviders; only its admins may)\n"
         "     --json[=MODE]        Print the program record\n"
         "\n"
         "Examples:\n"
         "  gatewayctl program upload ./hello --entrypoint=main.py --arg=shots=100\n"
         "  gatewayctl program upload --image=registry.example.org/quantum/solver:2 --title=solver\n";
 static const char help_program_list[] =
-        "Lists your programs: title, entrypoint, version and description.\n"
+        "Lists your programs and those of the providers you belong to: provider (empty\n"
+        "for your own), title, entrypoint, version and description.\n"
         "\n"
         "Options:\n"
+        "     --provider=NAME      Only that provider's programs\n"
         "     --json[=MODE]        Print a JSON array of the program records\n";
 static const char help_program_rm[] =
         "Removes your programs and their files. A program with unfinished jobs is not\n"
         "removed.\n"
+        "\n"
+        "Options:\n"
+        "     --provider=NAME      Remove that provider's programs (its admins only)\n"
         "\n"
         "Example:\n"
         "  gatewayctl program rm hello\n";
@@ -334,6 +342,7 @@ static const char help_program_run[] =
         "     --arg=KEY=VALUE      An argument (repeatable); VALUE is taken as JSON if it\n"
         "                          is JSON, else as a string\n"
         "     --wait               Wait for the job to end, then print its result\n"
+        "     --provider=NAME      Run that provider's program (the job is yours)\n"
         "     --json[=MODE]        Print the result as JSON of that mode\n"
         "\n"
         "Example:\n"
@@ -661,14 +670,14 @@ static const Verb verbs[] = {
           "client list", "List your clients", help_client_list },
         { { "client", "rm" }, 1, VERB_ANY, 0, false, false, verb_client_rm,
           "client rm ID...", "Remove clients", help_client_rm },
-        { { "program", "upload" }, 0, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_REPLACE | OPT_JSON | OPT_IMAGE, false, false,
-          verb_program_upload, "program upload [DIR] [--entrypoint=FILE] [--image=REF]", "Upload a directory as a program",
-          help_program_upload },
-        { { "program", "list" }, 0, 0, OPT_JSON, false, false, verb_program_list,
+        { { "program", "upload" }, 0, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_REPLACE | OPT_PROVIDER | OPT_JSON | OPT_IMAGE,
+          false, false, verb_program_upload, "program upload [DIR] [--entrypoint=FILE] [--image=REF]",
+          "Upload a directory as a program", help_program_upload },
+        { { "program", "list" }, 0, 0, OPT_PROVIDER | OPT_JSON, false, false, verb_program_list,
           "program list", "List your programs", help_program_list },
-        { { "program", "rm" }, 1, VERB_ANY, 0, false, false, verb_program_remove,
+        { { "program", "rm" }, 1, VERB_ANY, OPT_PROVIDER, false, false, verb_program_remove,
           "program rm TITLE...", "Remove programs", help_program_rm },
-        { { "program", "run" }, 1, 1, OPT_ARG | OPT_WAIT | OPT_JSON, false, false, verb_program_run,
+        { { "program", "run" }, 1, 1, OPT_ARG | OPT_WAIT | OPT_PROVIDER | OPT_JSON, false, false, verb_program_run,
           "program run TITLE [--arg=K=V...]", "Run a program as a job", help_program_run },
         { { "lab", "put" }, 1, 1, OPT_QUIET, false, false, verb_lab_put,
           "lab put FILE", "Create or replace a lab", help_lab_put },
@@ -857,6 +866,7 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 ARG_TITLE,
                 ARG_ARG,
                 ARG_REPLACE,
+                ARG_PROVIDER,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
@@ -891,6 +901,7 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 { "title",           required_argument, NULL, ARG_TITLE           },
                 { "replace",         no_argument,       NULL, ARG_REPLACE         },
                 { "arg",             required_argument, NULL, ARG_ARG             },
+                { "provider",        required_argument, NULL, ARG_PROVIDER        },
                 {}
         };
         _cleanup_free_ char **original = NULL;
@@ -1113,6 +1124,11 @@ static int parse_argv(int argc, char *argv[], ParsedArgs *p) {
                 case ARG_REPLACE:
                         bit = OPT_REPLACE, name = "--replace";
                         arg_program.replace = true;
+                        break;
+                case ARG_PROVIDER:
+                        bit = OPT_PROVIDER, name = "--provider";
+                        if (!*optarg || free_and_strdup(&arg_program.provider, optarg) < 0)
+                                return *optarg ? log_oom() : log_error_errno(EINVAL, "--provider= needs a provider.");
                         break;
                 case ARG_ARG:
                         bit = OPT_ARG, name = "--arg";

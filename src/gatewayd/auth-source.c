@@ -90,17 +90,19 @@ static bool user_in_group(const char *user, gid_t primary, const char *group) {
         return false;
 }
 
-bool auth_is_admin(Manager *m, const Caller *c) {
-        char **admins = m->config->admins;
-
-        if (!c->name)
+bool auth_user_list_matches(char * const *list, const char *name, gid_t gid) {
+        if (!name)
                 return false;
-        for (size_t i = 0; admins && admins[i]; i++) {
-                if (admins[i][0] == '@') {
-                        if (user_in_group(c->name, c->gid, admins[i] + 1))
+        for (size_t i = 0; list && list[i]; i++) {
+                if (list[i][0] == '@') {
+                        if (user_in_group(name, gid, list[i] + 1))
                                 return true;
-                } else if (streq(admins[i], c->name))
+                } else if (streq(list[i], name))
                         return true;
         }
         return false;
+}
+
+bool auth_is_admin(Manager *m, const Caller *c) {
+        return auth_user_list_matches(m->config->admins, c->name, c->gid);
 }

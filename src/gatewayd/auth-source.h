@@ -83,3 +83,6 @@ const char *auth_scope_to_string(unsigned scope);
 /* Whether a network caller is one of the site's administrators ("Admins": user names and
  * "@group"s). polkit cannot judge a network identity; this list stands in for it. */
 bool auth_is_admin(Manager *m, const Caller *c);
+/* Whether the user name (primary group gid) is in a list like "Admins": user names and
+ * "@group"s (the group's members and those whose primary group it is). */
+bool auth_user_list_matches(char * const *list, const char *name, gid_t gid);

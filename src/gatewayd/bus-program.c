@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Manager's program methods: the D-Bus side of /v1/programs (program-registry.c). A program
- * exists only for its owner: anyone else's title is NotFound, as over HTTP. */
+ * exists only for its owner: anyone else's title is NotFound, as over HTTP. A provider's program
+ * (RunProviderProgram, RemoveProviderProgram) exists for the provider's admins and users. */
 #include "bus-program.h"
 #include "bus-util.h"
 #include "job-registry.h"
 #include "json-util.h"
 #include "manager.h"
+#include "program-provider.h"
 #include "program-registry.h"
 
 #define ACTION_SUBMIT_JOB "org.gatewayd.submit-job"
@@ -26,7 +28,7 @@ int bus_method_list_programs(sd_bus_message *message, void *userdata, sd_bus_err
         r = bus_get_caller(message, &c);
         if (r < 0)
                 return r;
-        l = program_registry_list(userdata, c.uid, NULL);
+        l = program_registry_list(userdata, &c, NULL);
         a = l ? json_object_new_array() : NULL;
         if (!a)
                 return -ENOMEM;
@@ -42,22 +44,26 @@ static int parse_argument(const char *text, const char *what, json_object **ret,
         return bus_parse_json_argument(text, what, ret, e);
 }
 
+/* RunProgram (sss) and RunProviderProgram (ssss: the provider first; "" is the caller's own). */
 static int run_program_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_(json_object_putp) json_object *arguments = NULL, *env = NULL, *merged = NULL;
-        const char *title, *arguments_text, *env_text;
+        const char *provider = "", *title, *arguments_text, *env_text;
         Program *p;
         Caller c;
         Job *j;
         int r;
 
-        r = sd_bus_message_read(message, "sss", &title, &arguments_text, &env_text);
+        if (sd_bus_message_has_signature(message, "ssss"))
+                r = sd_bus_message_read(message, "ssss", &provider, &title, &arguments_text, &env_text);
+        else
+                r = sd_bus_message_read(message, "sss", &title, &arguments_text, &env_text);
         if (r < 0)
                 return r;
         r = bus_get_caller(message, &c);
         if (r < 0)
                 return r;
-        p = program_registry_find(m, c.uid, title);
+        p = program_registry_lookup(m, &c, provider[0] ? provider : NULL, title);
         if (!p)
                 return no_such_program(title, error);
         if (strlen(arguments_text) + strlen(env_text) > m->config->max_request_body) {
@@ -77,23 +83,31 @@ int bus_method_run_program(sd_bus_message *message, void *userdata, sd_bus_error
         return bus_verify_polkit_then(userdata, message, ACTION_SUBMIT_JOB, run_program_authorized, error);
 }
 
+int bus_method_run_provider_program(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return bus_verify_polkit_then(userdata, message, ACTION_SUBMIT_JOB, run_program_authorized, error);
+}
+
+/* RemoveProgram (s) and RemoveProviderProgram (ss: the provider first; only its admins). */
 int bus_method_remove_program(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
-        const char *title;
+        const char *provider = "", *title;
         Program *p;
         Caller c;
         int r;
 
-        r = sd_bus_message_read(message, "s", &title);
+        if (sd_bus_message_has_signature(message, "ss"))
+                r = sd_bus_message_read(message, "ss", &provider, &title);
+        else
+                r = sd_bus_message_read(message, "s", &title);
         if (r < 0)
                 return r;
         r = bus_get_caller(message, &c);
         if (r < 0)
                 return r;
-        p = program_registry_find(userdata, c.uid, title);
+        p = program_registry_lookup(userdata, &c, provider[0] ? provider : NULL, title);
         if (!p)
                 return no_such_program(title, error);
-        if (program_registry_remove(userdata, p, &e) < 0)
+        if (program_check_manage(userdata, &c, p, &e) < 0 || program_registry_remove(userdata, p, &e) < 0)
                 return gw_error_to_bus(&e, error);
         return sd_bus_reply_method_return(message, NULL);
 }

@@ -1156,6 +1156,56 @@ static int program_images_verify(ParseContext *ctx, Config *c) {
         return 0;
 }
 
+/* "ProgramProviders": {"NAME": {"admins": [...], "users": [...]}}; the lists are parsed as
+ * "Admins" is (user names and "@group"s) and matched by the same code (auth_user_list_matches()). */
+bool config_program_provider_name_is_valid(const char *name) {
+        size_t n = strlen(name);
+
+        return n > 0 && n <= 64 &&
+               strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+static int dispatch_program_providers(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        static const Field fields[] = {
+                { "admins", dispatch_admins, offsetof(ConfigProgramProvider, admins) },
+                { "users",  dispatch_admins, offsetof(ConfigProgramProvider, users) },
+                {}
+        };
+        Config *c = field;
+
+        if (!json_object_is_type(v, json_type_object))
+                return config_error(ctx, path, "expected an object of providers, got %s", json_type_article(v));
+        json_object_object_foreach(v, name, pv) {
+                _cleanup_free_ char *p = path_join(path, name);
+                ConfigProgramProvider *t;
+                int r;
+
+                if (!p)
+                        return -ENOMEM;
+                if (!config_program_provider_name_is_valid(name))
+                        return config_error(ctx, p, "invalid provider name (1-64 of A-Z a-z 0-9 _ -)");
+                t = reallocarray(c->program_providers, c->n_program_providers + 1, sizeof(ConfigProgramProvider));
+                if (!t)
+                        return -ENOMEM;
+                c->program_providers = t;
+                t = &t[c->n_program_providers++];
+                *t = (ConfigProgramProvider) { .name = strdup(name) };
+                if (!t->name)
+                        return -ENOMEM;
+                r = dispatch_object(ctx, p, pv, fields, t);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+const ConfigProgramProvider *config_program_provider_find(const Config *c, const char *name) {
+        for (size_t i = 0; c && name && i < c->n_program_providers; i++)
+                if (streq(c->program_providers[i].name, name))
+                        return &c->program_providers[i];
+        return NULL;
+}
+
 /* "Authentication" (top level; Locations have their own): Shifter writes the one scheme as a
  * string ("munge"; its test-only "mock" is refused), gatewayd's object form names each scheme
  * with its settings, e.g. {"munge": {"socket": "/run/munge/munge.socket.2"}}. */
@@ -1282,6 +1332,7 @@ static const Field config_fields[] = {
         { "ProgramImage",             dispatch_string,       offsetof(Config, program_image) },
         { "ProgramArtifactMax",       dispatch_size_nonzero, offsetof(Config, program_artifact_max) },
         { "ProgramImages",            dispatch_program_images, offsetof(Config, program_images) },
+        { "ProgramProviders",         dispatch_program_providers, 0 },
         /* remote access */
         { "Listen",                   dispatch_listen,       0 },
         { "TLS",                      dispatch_tls,          0 },
@@ -1492,6 +1543,12 @@ Config *config_free(Config *c) {
         strv_free(c->lab_name_servers);
         free(c->program_image);
         strv_free(c->program_images);
+        for (size_t i = 0; i < c->n_program_providers; i++) {
+                free(c->program_providers[i].name);
+                strv_free(c->program_providers[i].admins);
+                strv_free(c->program_providers[i].users);
+        }
+        free(c->program_providers);
         free(c->compressor);
         free(c->listen_tcp);
         free(c->listen_tls);

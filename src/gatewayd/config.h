@@ -68,6 +68,14 @@ typedef struct ConfigCustomToken {
         char *local_user;         /* "localUser": account of external users without one of their name */
 } ConfigCustomToken;
 
+/* "ProgramProviders": {"NAME": {"admins": [...], "users": [...]}}: shared programs per provider
+ * (docs/programs.md "Providers"); entries are user names and "@group"s, as in "Admins". */
+typedef struct ConfigProgramProvider {
+        char *name;            /* 1-64 of [A-Za-z0-9_-] (the serverless gateway's provider names) */
+        char **admins;         /* upload, replace and remove the provider's programs (and run them) */
+        char **users;          /* see and run them */
+} ConfigProgramProvider;
+
 typedef struct Config {
         char *path;                       /* file it was loaded from, or NULL */
 
@@ -113,6 +121,8 @@ typedef struct Config {
         uint64_t program_artifact_max;    /* "ProgramArtifactMax" bytes of an uploaded artifact, 64 MiB */
         char **program_images;            /* "ProgramImages" images a program may name instead of
                                            * ProgramImage (patterns), NULL/empty = none */
+        ConfigProgramProvider *program_providers; /* "ProgramProviders", in file order */
+        size_t n_program_providers;
 
         /* "Limits": per-job caps */
         uint64_t result_max;              /* "ResultMax" bytes of result, 16 MiB */
@@ -208,6 +218,10 @@ static inline bool config_platform_is_slurm(const ConfigPlatform *p) {
 /* The munged socket for requests to platform p's routes: its mungeSocketPath, else the one of
  * "Authentication" (NULL: libmunge's default). p may be NULL. */
 const char *config_munge_socket(const Config *c, const ConfigPlatform *p);
+
+/* "ProgramProviders": the provider of that name, or NULL. */
+const ConfigProgramProvider *config_program_provider_find(const Config *c, const char *name);
+bool config_program_provider_name_is_valid(const char *name);
 
 /* Looks up a registry by name; NULL name means DefaultImageLocation. */
 ConfigLocation *config_location_find(Config *c, const char *name);

@@ -205,6 +205,27 @@ const char * const db_migrations[] = {
         "ALTER TABLE images_by_platform RENAME TO images;"
         "ALTER TABLE image_tags_by_platform RENAME TO image_tags;"
         "CREATE INDEX image_tags_image_id ON image_tags (platform, image_id);",
+        /* providers' shared programs (docs/programs.md "Providers"): provider is NULL for a
+         * user's own program. Titles are unique per owner among own programs and per provider
+         * among shared ones, so UNIQUE (uid, title) gives way to two partial indexes (a table
+         * rebuild: SQLite cannot drop a constraint; nothing references programs). A program
+         * job keeps its program's provider, as it keeps its title. */
+        "CREATE TABLE programs_with_provider ("
+        "  id TEXT PRIMARY KEY NOT NULL,"
+        "  uid INTEGER NOT NULL,"
+        "  gid INTEGER NOT NULL,"
+        "  title TEXT NOT NULL,"
+        "  spec TEXT NOT NULL,"
+        "  created_usec INTEGER NOT NULL,"
+        "  provider TEXT"
+        ") STRICT;"
+        "INSERT INTO programs_with_provider (id, uid, gid, title, spec, created_usec)"
+        "  SELECT id, uid, gid, title, spec, created_usec FROM programs;"
+        "DROP TABLE programs;"
+        "ALTER TABLE programs_with_provider RENAME TO programs;"
+        "CREATE UNIQUE INDEX programs_own_title ON programs (uid, title) WHERE provider IS NULL;"
+        "CREATE UNIQUE INDEX programs_provider_title ON programs (provider, title) WHERE provider IS NOT NULL;"
+        "ALTER TABLE jobs ADD COLUMN program_provider TEXT;",
         /* A program's own image (docs/programs.md, "Images of programs"): the normalised
          * reference it runs on instead of ProgramImage, NULL = ProgramImage. */
         "ALTER TABLE programs ADD COLUMN image TEXT;",

@@ -134,10 +134,16 @@ int job_result_body_parse(const char *type, const char *body, size_t size, char 
         return *ret ? 0 : -ENOMEM;
 }
 
+/* How long a save waits for the job's platform: a node that holds its connection but does not
+ * answer (stopped, swapping, wedged) must not hold the caller until the node is given up. */
+#define SAVE_RESULT_TIMEOUT_USEC (15 * USEC_PER_SEC)
+
 /* A save waiting for the job's platform (a node's answer). The request points to it while it
- * waits; whichever goes first (the answer, the request at shutdown) unlinks itself. */
+ * waits; whichever goes first (the answer, the timeout, the request at shutdown) unlinks itself;
+ * the answer, which always comes, frees it. */
 typedef struct PendingSave {
         HttpRequest *req;
+        sd_event_source *timeout;
 } PendingSave;
 
 static void pending_save_detach(void *userdata) {
@@ -157,6 +163,8 @@ static void reply_saved(HttpRequest *req, int r, const char *message) {
                 return reply_message(req, 409, "The job does not run yet: its result can be saved while it runs.");
         if (r == -EHOSTDOWN)
                 return reply_message(req, 503, "The job's node cannot be reached now: try again, or save the result from inside the job.");
+        if (r == -ETIMEDOUT)
+                return reply_message(req, 504, "The job's node did not answer in time: try again, or save the result from inside the job.");
         if (r == -EOPNOTSUPP)
                 return reply_message(req, 503, "The job's platform cannot store a result saved from outside the job: save it from inside the job.");
         log_warning("Cannot save the result of a job: %s", message ?: strerror(-r));
@@ -165,17 +173,30 @@ static void reply_saved(HttpRequest *req, int r, const char *message) {
         reply_message(req, 500, "The result could not be stored.");
 }
 
-static void on_saved(int r, const char *message, void *userdata) {
-        PendingSave *ps = userdata;
+/* Answers the request, if it is still there, and lets go of it. */
+static void pending_save_reply(PendingSave *ps, int r, const char *message) {
         HttpRequest *req = ps->req;
 
-        if (req) {
-                req->userdata = NULL;
-                req->free_userdata = NULL;
-                if (!req->response)  /* not answered at shutdown meanwhile */
-                        reply_saved(req, r, message);
-        }
+        ps->timeout = sd_event_source_disable_unref(ps->timeout);
+        if (!req)
+                return;
+        ps->req = NULL;
+        req->userdata = NULL;
+        req->free_userdata = NULL;
+        if (!req->response)  /* not answered at shutdown meanwhile */
+                reply_saved(req, r, message);
+}
+
+static void on_saved(int r, const char *message, void *userdata) {
+        PendingSave *ps = userdata;
+
+        pending_save_reply(ps, r, message);
         free(ps);
+}
+
+static int on_save_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        pending_save_reply(userdata, -ETIMEDOUT, NULL);
+        return 0;
 }
 
 void http_save_job_result(HttpRequest *req, char **captures) {
@@ -217,5 +238,9 @@ void http_save_job_result(HttpRequest *req, char **captures) {
         ps->req = req;
         req->userdata = ps;
         req->free_userdata = pending_save_detach;
+        /* Without a timer the save still ends with the platform's answer. */
+        if (sd_event_add_time_relative(m->event, &ps->timeout, CLOCK_MONOTONIC, SAVE_RESULT_TIMEOUT_USEC, USEC_PER_SEC,
+                                       on_save_timeout, ps) < 0)
+                log_warning("Cannot set a timeout for the save of job %s's result.", j->id);
         http_request_suspend(req);
 }

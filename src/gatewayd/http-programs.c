@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The native programs API (docs/programs.md): /v1/programs. A program exists only for its owner:
- * anyone else (root included) gets 404, as for jobs. */
+ * anyone else (root included) gets 404, as for jobs. A provider's program (?provider=P) exists
+ * for P's admins and users (program-provider.h). */
 #include "http-api.h"
 #include "http-auth.h"
 #include "http-jobs.h"
@@ -9,6 +10,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "manager.h"
+#include "program-provider.h"
 #include "program-registry.h"
 
 #define ACTION_SUBMIT_JOB "org.gatewayd.submit-job"
@@ -17,19 +19,29 @@ static void reply_no_such_program(HttpRequest *req, const char *title) {
         http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "No program '%s'.", title);
 }
 
-static Program *find_program(HttpRequest *req, const char *title) {
-        return program_registry_find(req->manager, http_request_caller(req)->uid, title);
+/* ?provider=P: a provider's program; absent or empty: the caller's own. */
+static const char *query_provider(HttpRequest *req) {
+        const char *v = http_request_query(req, "provider");
+
+        return v && v[0] ? v : NULL;
 }
 
+static Program *find_program(HttpRequest *req, const char *title) {
+        return program_registry_lookup(req->manager, http_request_caller(req), query_provider(req), title);
+}
+
+/* Everything the caller sees, or with ?provider=P only P's programs. */
 void http_list_programs(HttpRequest *req, char **captures) {
-        _cleanup_free_ Program **l = program_registry_list(req->manager, http_request_caller(req)->uid, NULL);
+        _cleanup_free_ Program **l = program_registry_list(req->manager, http_request_caller(req), NULL);
+        const char *provider = query_provider(req);
         json_object *o, *a;
 
         if (!l)
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         a = json_object_new_array();
         for (Program **p = l; *p; p++)
-                json_object_array_add(a, program_to_json(*p));
+                if (!provider || ((*p)->provider && streq((*p)->provider, provider)))
+                        json_object_array_add(a, program_to_json(*p));
         o = json_object_new_object();
         json_object_object_add(o, "programs", a);
         http_request_reply_json(req, MHD_HTTP_OK, o);
@@ -49,7 +61,8 @@ void http_remove_program(HttpRequest *req, char **captures) {
 
         if (!p)
                 return reply_no_such_program(req, captures[0]);
-        if (program_registry_remove(req->manager, p, &e) < 0)
+        if (program_check_manage(req->manager, http_request_caller(req), p, &e) < 0 ||
+            program_registry_remove(req->manager, p, &e) < 0)
                 return http_request_reply_error(req, &e);
         http_request_reply_empty(req, MHD_HTTP_NO_CONTENT);
 }
@@ -106,7 +119,7 @@ static void on_uploaded(Manager *m, Program *p, const GwError *error, void *user
         if (!p)
                 return http_request_reply_error(req, error);
         http_request_reply_json(req, MHD_HTTP_CREATED, program_to_json(p));
-        if (asprintf(&location, "/v1/programs/%s", p->title) >= 0)
+        if (asprintf(&location, "/v1/programs/%s%s%s", p->title, p->provider ? "?provider=" : "", strempty(p->provider)) >= 0)
                 http_request_add_header(req, MHD_HTTP_HEADER_LOCATION, location);
 }
 
@@ -144,11 +157,20 @@ void http_upload_program(HttpRequest *req, char **captures) {
                 return;
         if (upload_metadata(req, &meta, &e) < 0)
                 return http_request_reply_error(req, &e);
+        /* a provider's program: its admins only (403 for its users, 404 for everyone else) */
+        if ((query_provider(req) && !(meta->provider = strdup(query_provider(req)))) ||
+            program_provider_check_upload(req->manager, http_request_caller(req), meta->provider, &e) < 0) {
+                program_free(meta);
+                if (!gw_error_is_set(&e))
+                        return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
+                return http_request_reply_error(req, &e);
+        }
         /* A title is the caller's until removed, unless the upload asks to replace it. */
         if (!replace && find_program(req, meta->title)) {
                 http_request_reply_errorf(req, GW_ERROR_ALREADY_EXISTS,
-                                          "You have a program '%s' already; remove it first, or upload with replace=true.",
-                                          meta->title);
+                                          "%s%s %s a program '%s' already; remove it first, or upload with replace=true.",
+                                          meta->provider ? "Provider " : "You", strempty(meta->provider),
+                                          meta->provider ? "has" : "have", meta->title);
                 program_free(meta);
                 return;
         }

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The serverless gateway's API under /api/v1/ (docs/openapi-serverless.yaml, docs/programs.md), so
  * that the qiskit-serverless client and scripts written for it work against gatewayd. It is a
- * view of the program and job registries: programs are the caller's own (program_registry_find()),
- * jobs are program jobs with the same ids as on /v1/jobs, limits are the registry's. Errors are
+ * view of the program and job registries: programs are the caller's own and those of the providers
+ * the caller belongs to (program_registry_lookup()), jobs are program jobs with the same ids as on /v1/jobs, limits are the registry's. Errors are
  * {"message": …} (http-server.c does that for every reply under /api/v1/). */
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "http-api.h"
 #include "form-upload.h"
 #include "http-auth.h"
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "manager.h"
 #include "multipart.h"
+#include "program-provider.h"
 #include "program-registry.h"
 #include "service.h"
 #include "spool-layout.h"
@@ -53,7 +55,7 @@ static json_object *json_as_text(json_object *o, const char *empty) {
         return json_object_new_string(o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : empty);
 }
 
-/* A program as the gateway's program serializers show it. Programs here have no provider. */
+/* A program as the gateway's program serializers show it. */
 static json_object *program_json(const Program *p) {
         json_object *o = json_object_new_object();
 
@@ -66,7 +68,7 @@ static json_object *program_json(const Program *p) {
         json_object_object_add(o, "image", json_string_or_null(p->image));
         json_object_object_add(o, "dependencies", json_as_text(p->dependencies, "[]"));
         json_object_object_add(o, "env_vars", json_as_text(p->env, "{}"));
-        json_object_object_add(o, "provider", NULL);
+        json_object_object_add(o, "provider", json_string_or_null(p->provider));
         json_object_object_add(o, "description", json_string_or_null(p->description));
         json_object_object_add(o, "documentation_url", NULL);
         json_object_object_add(o, "type", json_object_new_string("GENERIC"));
@@ -88,7 +90,7 @@ static json_object *job_program_json(const Job *j) {
                 return NULL;
         json_object_object_add(o, "id", json_object_new_string(j->program_id));
         json_object_object_add(o, "title", json_object_new_string(j->program ?: ""));
-        json_object_object_add(o, "provider", NULL);
+        json_object_object_add(o, "provider", json_string_or_null(j->program_provider));
         return o;
 }
 
@@ -148,31 +150,66 @@ static Job *find_job(HttpRequest *req, const char *id) {
 
 /* ---- programs ---- */
 
+/* Whether a program (or a job's program) passes the filters: "serverless" is the caller's own,
+ * "catalog" providers' (those the caller belongs to), provider=P is P's. */
+static bool provider_filter_matches(const char *filter, const char *provider, const char *program_provider) {
+        if (filter && streq(filter, "serverless") && program_provider)
+                return false;
+        if (filter && streq(filter, "catalog") && !program_provider)
+                return false;
+        return !provider || !provider[0] || (program_provider && streq(program_provider, provider));
+}
+
 void http_serverless_list_programs(HttpRequest *req, char **captures) {
         const char *filter = http_request_query(req, "filter"), *provider = http_request_query(req, "provider");
-        _cleanup_free_ Program **l = program_registry_list(req->manager, http_request_caller(req)->uid, NULL);
+        _cleanup_free_ Program **l = program_registry_list(req->manager, http_request_caller(req), NULL);
         json_object *a = json_object_new_array();
 
         if (!l || !a) {
                 json_object_put(a);
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         }
-        /* A caller's programs are all their own ("serverless"); there are no providers' ("catalog"). */
-        if ((!filter || !streq(filter, "catalog")) && (!provider || !provider[0]))
-                for (Program **p = l; *p; p++)
+        for (Program **p = l; *p; p++)
+                if (provider_filter_matches(filter, provider, (*p)->provider))
                         json_object_array_add(a, program_json(*p));
         http_request_reply_json(req, MHD_HTTP_OK, a);
 }
 
 void http_serverless_get_program_by_title(HttpRequest *req, char **captures) {
         const char *provider = http_request_query(req, "provider");
-        Program *p = NULL;
+        Program *p;
 
-        if (!provider || !provider[0])
-                p = program_registry_find(req->manager, http_request_caller(req)->uid, captures[0]);
+        p = program_registry_lookup(req->manager, http_request_caller(req), provider && provider[0] ? provider : NULL, captures[0]);
         if (!p)
                 return reply_no_such_program(req, captures[0]);
         http_request_reply_json(req, MHD_HTTP_OK, program_json(p));
+}
+
+/* The gateway's "provider/title" convention: a title may name its provider, unless the provider
+ * is given on its own too; one slash at most. Returns the provider (NULL: none), or sets e. */
+static int title_and_provider(const char *title, const char *provider, char **ret_title, char **ret_provider, GwError *e) {
+        const char *slash = strchr(title, '/');
+
+        *ret_provider = NULL;
+        if (slash && provider && provider[0])
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Provider defined in title and in provider fields.");
+        if (slash && strchr(slash + 1, '/'))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Qiskit Function title is malformed. It can only contain one slash.");
+        if (slash == title || (slash && !slash[1]))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "Qiskit Function title is malformed: \"provider/title\" with both.");
+        if (slash) {
+                *ret_provider = strndup(title, (size_t) (slash - title));
+                *ret_title = strdup(slash + 1);
+        } else {
+                *ret_provider = provider && provider[0] ? strdup(provider) : NULL;
+                *ret_title = strdup(title);
+        }
+        if (!*ret_title || (!*ret_provider && (slash || (provider && provider[0]))))
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        /* a name no configuration can have is no provider's */
+        if (*ret_provider && !config_program_provider_name_is_valid(*ret_provider))
+                return gw_error_set(e, GW_ERROR_NOT_FOUND, "Provider [%s] was not found.", *ret_provider);
+        return 0;
 }
 
 /* ---- upload: multipart/form-data, the artifact a file part ---- */
@@ -263,15 +300,20 @@ int serverless_upload_metadata(json_object *fields, Program **ret, GwError *e) {
         _cleanup_(json_object_putp) json_object *meta = json_object_new_object();
         const char *provider = json_get_string(fields, "provider");
         const char *deps = json_get_string(fields, "dependencies");
+        _cleanup_free_ char *title = NULL, *provider_name = NULL;
         json_object *d = NULL;
         int r;
 
         if (!meta)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
-        if (provider && provider[0])
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s is not valid provider: this gateway has no providers.", provider);
+        /* "provider/title" or title + provider: a provider's program (only its admins may upload) */
+        if (json_get_string(fields, "title")) {
+                r = title_and_provider(json_get_string(fields, "title"), provider, &title, &provider_name, e);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < ELEMENTSOF(text_keys); i++) {
-                const char *v = json_get_string(fields, text_keys[i]);
+                const char *v = streq(text_keys[i], "title") ? title : json_get_string(fields, text_keys[i]);
                 if (v && (v[0] || streq(text_keys[i], "title")))
                         json_object_object_add(meta, text_keys[i], json_object_new_string(v));
         }
@@ -285,7 +327,10 @@ int serverless_upload_metadata(json_object *fields, Program **ret, GwError *e) {
         }
         if (r < 0)
                 return r;
-        return program_from_metadata(meta, ret, e);
+        r = program_from_metadata(meta, ret, e);
+        if (r >= 0)
+                (*ret)->provider = TAKE_PTR(provider_name);
+        return r;
 }
 
 static void on_uploaded(Manager *m, Program *p, const GwError *error, void *userdata) {
@@ -376,6 +421,9 @@ void http_serverless_upload_program(HttpRequest *req, char **captures) {
         if (file && !streq(file, FORM_ARTIFACT_FIELD))
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The form's file part must be 'artifact', not '%s'.", file);
+        /* a provider's program: its admins only (403 for its users, 404 for everyone else) */
+        if (program_provider_check_upload(req->manager, http_request_caller(req), meta->provider, &e) < 0)
+                return http_request_reply_error(req, &e);
         if (!file) {
                 /* a program on an image of its own: no artifact (upload_authorized() passes none) */
                 (void) unlink(req->body_path);
@@ -392,6 +440,7 @@ void serverless_run_request_free(ServerlessRunRequest *r) {
         if (!r)
                 return;
         free(r->title);
+        free(r->provider);
         json_object_put(r->arguments);
         free(r->arguments_text);
         free(r);
@@ -413,12 +462,10 @@ int serverless_run_body_parse(json_object *body, ServerlessRunRequest *rr, GwErr
         if (!title || json_object_get_string_len(title) == 0)
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "title: This field is required.");
         provider = json_get_typed(body, "provider", json_type_string);
-        if (provider && json_object_get_string_len(provider) > 0)
-                return gw_error_set(e, GW_ERROR_NOT_FOUND, "Qiskit Function [%s/%s] doesn't exist.",
-                                    json_object_get_string(provider), json_object_get_string(title));
-        rr->title = strdup(json_object_get_string(title));
-        if (!rr->title)
-                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        r = title_and_provider(json_object_get_string(title), provider ? json_object_get_string(provider) : NULL,
+                               &rr->title, &rr->provider, e);
+        if (r < 0)
+                return r;
         if (!json_object_object_get_ex(body, "arguments", &args) || json_object_is_type(args, json_type_null))
                 return 0;
         if (json_object_is_type(args, json_type_string)) {
@@ -461,7 +508,7 @@ static void run_authorized(HttpRequest *req) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_(json_object_putp) json_object *arguments = NULL;
         ServerlessRunRequest *rr = req->userdata;
-        Program *p = program_registry_find(req->manager, http_request_caller(req)->uid, rr->title);
+        Program *p = program_registry_lookup(req->manager, http_request_caller(req), rr->provider, rr->title);
         int r;
 
         if (!p)  /* removed while polkit was asked */
@@ -496,8 +543,12 @@ void http_serverless_run_program(HttpRequest *req, char **captures) {
                 return;
         if (serverless_run_body_parse(body, rr, &e) < 0)
                 return http_request_reply_error(req, &e);
-        if (!program_registry_find(req->manager, http_request_caller(req)->uid, rr->title))
+        if (!program_registry_lookup(req->manager, http_request_caller(req), rr->provider, rr->title)) {
+                if (rr->provider)
+                        return http_request_reply_errorf(req, GW_ERROR_NOT_FOUND, "Qiskit Function [%s/%s] doesn't exist.",
+                                                         rr->provider, rr->title);
                 return reply_no_such_program(req, rr->title);
+        }
         http_request_authorize(req, ACTION_SUBMIT_JOB, run_authorized);
 }
 
@@ -619,7 +670,6 @@ void http_serverless_list_jobs(HttpRequest *req, char **captures) {
         uint64_t limit, offset, after_usec = 0, count = 0;
         json_object *o, *a;
         size_t n;
-        bool none;
 
         if (query_count(req, "limit", JOBS_PAGE_SIZE, &limit) < 0 || query_count(req, "offset", 0, &offset) < 0)
                 return;
@@ -630,18 +680,17 @@ void http_serverless_list_jobs(HttpRequest *req, char **captures) {
                 return http_request_reply_errorf(req, GW_ERROR_INVALID_ARGUMENT,
                                                  "Datetime has wrong format. Use one of these formats instead: "
                                                  "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].");
-        /* no providers, so no catalog jobs and none of any provider's */
-        none = (filter && streq(filter, "catalog")) || (provider && provider[0]);
 
         l = job_registry_list(req->manager, &jf, &n);
         if (!l)
                 return http_request_reply_errorf(req, GW_ERROR_INTERNAL, "Out of memory.");
         a = json_object_new_array();
         /* newest first, as the gateway orders them */
-        for (size_t i = n; a && !none && i > 0; i--) {
+        for (size_t i = n; a && i > 0; i--) {
                 const Job *j = l[i - 1];
 
-                if (!j->program_id || (function && function[0] && !streq(strempty(j->program), function)) ||
+                if (!j->program_id || !provider_filter_matches(filter, provider, j->program_provider) ||
+                    (function && function[0] && !streq(strempty(j->program), function)) ||
                     (status && status[0] && !streq(serverless_status(j->state), status)) ||
                     (after_usec && j->created_usec <= after_usec))
                         continue;

@@ -10,6 +10,7 @@
  * that tests/fuzz/fuzz-serverless-run.c can feed it what a client may send. */
 typedef struct ServerlessRunRequest {
         char *title;
+        char *provider;                 /* a provider's program ("provider", or "P/title"); NULL: own */
         json_object *arguments;         /* parsed */
         char *arguments_text;           /* as sent, echoed back */
 } ServerlessRunRequest;

@@ -25,19 +25,46 @@
 #include "spool-reserve.h"
 
 #define JOB_COLUMNS "seq, id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, " \
-                    "exit_code, error_code, error_message, subject, program_id, program"
+                    "exit_code, error_code, error_message, subject, program_id, program, program_provider"
 
 static void job_start(Job *j);
 static void job_retention_schedule(Job *j);
+
+static void unfinished_link(Job *j) {
+        Manager *m = j->manager;
+
+        j->unfinished_prev = NULL;
+        j->unfinished_next = m->unfinished_jobs;
+        if (m->unfinished_jobs)
+                m->unfinished_jobs->unfinished_prev = j;
+        m->unfinished_jobs = j;
+        m->n_unfinished_jobs++;
+}
+
+static void unfinished_unlink(Job *j) {
+        Manager *m = j->manager;
+
+        if (j->unfinished_prev)
+                j->unfinished_prev->unfinished_next = j->unfinished_next;
+        else
+                m->unfinished_jobs = j->unfinished_next;
+        if (j->unfinished_next)
+                j->unfinished_next->unfinished_prev = j->unfinished_prev;
+        j->unfinished_prev = j->unfinished_next = NULL;
+        m->n_unfinished_jobs--;
+}
 
 static void job_busy_update(Job *j) {
         bool want = !job_state_is_terminal(j->state);
 
         /* An unfinished job keeps gatewayd from exiting on idle: nobody else would watch it. */
-        if (want && !j->busy)
+        if (want && !j->busy) {
                 manager_busy_ref(j->manager);
-        else if (!want && j->busy)
+                unfinished_link(j);
+        } else if (!want && j->busy) {
                 manager_busy_unref(j->manager);
+                unfinished_unlink(j);
+        }
         j->busy = want;
 }
 
@@ -88,6 +115,8 @@ static int job_from_row(sqlite3_stmt *st, Job **ret) {
                 return -ENOMEM;
         j->program_id = column_strdup(st, 14);
         j->program = column_strdup(st, 15);
+        if (sqlite3_column_type(st, 16) != SQLITE_NULL && !(j->program_provider = column_strdup(st, 16)))
+                return -ENOMEM;
         *ret = TAKE_PTR(j);
         return 0;
 }
@@ -172,6 +201,8 @@ void job_registry_free(Manager *m) {
         HASHMAP_FOREACH(j, m->jobs)
                 job_free(j);
         m->jobs = hashmap_free(m->jobs);
+        m->unfinished_jobs = NULL;
+        m->n_unfinished_jobs = 0;
 }
 
 Job *job_registry_get(Manager *m, const char *id) {
@@ -503,13 +534,13 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
         size_t n = 0, n_promote;
         Job *j;
 
-        all = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
-        promote = calloc(hashmap_size(m->jobs) + 1, sizeof(Job *));
+        all = calloc(m->n_unfinished_jobs + 1, sizeof(Job *));
+        promote = calloc(m->n_unfinished_jobs + 1, sizeof(Job *));
         if (!all || !promote)
                 return log_oom();
         /* By the states the open group commit will leave: a slot whose job's end is staged goes
          * to the next job in the same commit, and a staged promotion holds its slot already. */
-        HASHMAP_FOREACH(j, m->jobs)
+        for (j = m->unfinished_jobs; j; j = j->unfinished_next)
                 if (!job_state_is_terminal(job_effective_state(j)))
                         all[n++] = j;
 
@@ -691,8 +722,8 @@ static unsigned count_unfinished(Manager *m, const Caller *c) {
         unsigned n = 0;
         Job *j;
 
-        HASHMAP_FOREACH(j, m->jobs)
-                if (job_is_owned_by(j, c->uid, c->subject) && !job_state_is_terminal(j->state))
+        for (j = m->unfinished_jobs; j; j = j->unfinished_next)
+                if (job_is_owned_by(j, c->uid, c->subject))
                         n++;
         return n;
 }
@@ -707,7 +738,7 @@ static int job_insert(Job *j, bool now, GwError *e) {
                 return gw_error_set_errno(e, r, "Database error.");
         r = db_prepare(m->db,
                        "INSERT INTO jobs (id, service, platform, uid, gid, state, created_usec, started_usec, ended_usec, "
-                       "subject, program_id, program) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)", &st);
+                       "subject, program_id, program, program_provider) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)", &st);
         if (r < 0) {
                 db_batch_unstage(m->db);
                 return gw_error_set_errno(e, r, "Database error.");
@@ -722,6 +753,7 @@ static int job_insert(Job *j, bool now, GwError *e) {
         sqlite3_bind_text(st, 8, j->subject, -1, SQLITE_STATIC);  /* NULL binds NULL */
         sqlite3_bind_text(st, 9, j->program_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 10, j->program, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, j->program_provider, -1, SQLITE_STATIC);  /* NULL binds NULL */
         rc = sqlite3_step(st);
         db_batch_unstage(m->db);
         r = db_errno(rc);
@@ -892,6 +924,8 @@ static int job_submit(Manager *m, const Caller *c, const char *service, json_obj
         if (!j->service || !j->platform)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         if (run && (!(j->program_id = strdup(run->program->id)) || !(j->program = strdup(run->program->title))))
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        if (run && run->program->provider && !(j->program_provider = strdup(run->program->provider)))
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         j->uid = c->uid;
         j->gid = caller_gid(c);

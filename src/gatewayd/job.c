@@ -111,6 +111,7 @@ Job *job_free(Job *j) {
         free(j->service);
         free(j->program_id);
         free(j->program);
+        free(j->program_provider);
         free(j->platform);
         free(j->subject);
         free(j->error_code);
@@ -181,6 +182,8 @@ json_object *job_to_json(const Job *j) {
         json_object_object_add(o, "service", json_object_new_string(j->service));
         if (j->program)
                 json_object_object_add(o, "program", json_object_new_string(j->program));
+        if (j->program_provider)
+                json_object_object_add(o, "programProvider", json_object_new_string(j->program_provider));
         json_object_object_add(o, "platform", json_object_new_string(j->platform));
         json_object_object_add(o, "status", json_object_new_string(job_state_to_string(j->state)));
         json_object_object_add(o, "uid", json_object_new_int64(j->uid));

@@ -71,6 +71,7 @@ typedef struct Job {
         char *service;                  /* "" for a program's job */
         char *program_id;               /* a program's job: its program (program.h); else NULL */
         char *program;                  /* and that program's title, kept after it is removed */
+        char *program_provider;         /* and its provider, for a provider's program; else NULL */
         char *platform;
         uid_t uid;
         gid_t gid;
@@ -93,7 +94,8 @@ typedef struct Job {
                                          * open at shutdown is freed with the job */
         bool worker_started;            /* a worker was spawned or re-attached */
         bool cancel_requested;
-        bool busy;                      /* holds a manager_busy_ref() */
+        bool busy;                      /* holds a manager_busy_ref(), and is in m->unfinished_jobs */
+        struct Job *unfinished_prev, *unfinished_next;
         const PlatformJobCallbacks *platform_callbacks; /* how its platform reports (platform.h) */
         void *platform_data;            /* the platform's own state of the job, while it has one */
         void (*platform_data_free)(void *data);

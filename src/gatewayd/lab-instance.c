@@ -877,6 +877,17 @@ static unsigned count_unfinished(Manager *m, uid_t uid) {
         return n;
 }
 
+/* Outbound instances that hold or will take an address of LabNetworkPool: all but the ended. */
+static unsigned count_outbound(Manager *m) {
+        LabInstance *i;
+        unsigned n = 0;
+
+        HASHMAP_FOREACH(i, m->lab_instances)
+                if (i->spec->network == LAB_NETWORK_OUTBOUND && !state_is_final(i->state))
+                        n++;
+        return n;
+}
+
 static int ensure_dirs(Manager *m) {
         _cleanup_free_ char *a = NULL, *b = NULL;
         int r;
@@ -913,6 +924,11 @@ int lab_instance_create(Manager *m, const char *name, const Caller *caller, LabI
                 if (lab_network_check(m, &why) < 0)
                         return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Lab '%s' needs outbound network: %s.", name,
                                             why ?: "IPv4 forwarding is off and cannot be turned on");
+                if (count_outbound(m) >= lab_network_slots(m))
+                        return gw_error_set(e, GW_ERROR_UNAVAILABLE,
+                                            "Lab '%s' needs outbound network, and all %u addresses of LabNetworkPool are "
+                                            "in use; try again when an outbound lab instance has ended.",
+                                            name, lab_network_slots(m));
         }
         r = ensure_dirs(m);
         if (r < 0)

@@ -11,8 +11,6 @@
 #include "lingering-mounts.h"
 #include "../worker/squashfs-mount.h"
 
-static sd_event_source *sweep_timer;  /* one manager per process */
-
 static int sweep(Manager *m, bool all) {
         _cleanup_free_ char *dir = NULL;
         int r;
@@ -38,16 +36,16 @@ void lingering_mounts_job_ended(Manager *m) {
         /* the shorter time: a sweep that leaves some lingering comes again (on_sweep_timer) */
         uint64_t usec = (MIN(IMAGE_MOUNT_LINGER_SEC, PROGRAM_MOUNT_LINGER_SEC) + 1) * USEC_PER_SEC;
 
-        if (!sweep_timer) {
-                if (sd_event_add_time_relative(m->event, &sweep_timer, CLOCK_BOOTTIME, usec, USEC_PER_SEC,
+        if (!m->lingering_sweep) {
+                if (sd_event_add_time_relative(m->event, &m->lingering_sweep, CLOCK_BOOTTIME, usec, USEC_PER_SEC,
                                                on_sweep_timer, m) < 0) {
                         log_oom();
                         return;
                 }
-                (void) sd_event_source_set_description(sweep_timer, "lingering-mounts-sweep");
+                (void) sd_event_source_set_description(m->lingering_sweep, "lingering-mounts-sweep");
         } else
-                (void) sd_event_source_set_time_relative(sweep_timer, usec);
-        (void) sd_event_source_set_enabled(sweep_timer, SD_EVENT_ONESHOT);
+                (void) sd_event_source_set_time_relative(m->lingering_sweep, usec);
+        (void) sd_event_source_set_enabled(m->lingering_sweep, SD_EVENT_ONESHOT);
 }
 
 void lingering_mounts_sweep(Manager *m) {
@@ -55,6 +53,6 @@ void lingering_mounts_sweep(Manager *m) {
 }
 
 void lingering_mounts_done(Manager *m) {
-        sweep_timer = sd_event_source_disable_unref(sweep_timer);
+        m->lingering_sweep = sd_event_source_disable_unref(m->lingering_sweep);
         (void) sweep(m, true);
 }

@@ -39,6 +39,10 @@ typedef struct Manager {
         sd_event_source *expiry_timer;
         Hashmap *programs;              /* id → Program (program-registry.c), mirrors the DB rows */
         Hashmap *jobs;                  /* id → Job, mirrors the committed DB rows */
+        /* Those of them not in a terminal state (linked through Job.unfinished_*): what the
+         * scheduler and the per-user limits look at, however many finished jobs are kept. */
+        struct Job *unfinished_jobs;
+        size_t n_unfinished_jobs;
         sd_event_source *job_dispatch;  /* deferred scheduler run */
         sd_event_source *job_retention_timer;   /* CLOCK_REALTIME, at the next finished job's expiry */
 
@@ -56,6 +60,7 @@ typedef struct Manager {
         PolkitQuery *polkit_queries;
         PolkitLane polkit_lanes[2];
         sd_event_source *job_retry;     /* retries job changes the database refused (disk full) */
+        sd_event_source *lingering_sweep;       /* lingering-mounts.c: unmounts mounts no job uses */
         struct FsyncPool *fsync_pool;   /* fsync-pool.c: flushes submissions' input off the loop */
         usec_t job_retry_usec;          /* its current back-off */
 

@@ -15,6 +15,7 @@
 #include "manager.h"
 #include "platform.h"
 #include "lingering-mounts.h"
+#include "program-provider.h"
 #include "program-registry.h"
 #include "reference.h"
 #include "spool-reserve.h"
@@ -190,7 +191,9 @@ static int program_from_row(sqlite3_stmt *st, Program **ret) {
         p->title = column_strdup(st, 3);
         if (!p->id || !p->title)
                 return -ENOMEM;
-        if (sqlite3_column_type(st, 6) != SQLITE_NULL && !(p->image = column_strdup(st, 6)))
+        if (sqlite3_column_type(st, 6) != SQLITE_NULL && !(p->provider = column_strdup(st, 6)))
+                return -ENOMEM;
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL && !(p->image = column_strdup(st, 7)))
                 return -ENOMEM;
         if (!job_id_is_valid(p->id))
                 return log_error_errno(EBADMSG, "Program '%s' in the database has an invalid id; skipping it.", p->title);
@@ -233,7 +236,7 @@ int program_registry_load(Manager *m) {
         _cleanup_free_ char *dir = NULL;
         int rc, r;
 
-        r = db_prepare(m->db, "SELECT id, uid, gid, title, spec, created_usec, image FROM programs", &st);
+        r = db_prepare(m->db, "SELECT id, uid, gid, title, spec, created_usec, provider, image FROM programs", &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -304,23 +307,48 @@ Program *program_registry_find(Manager *m, uid_t uid, const char *title) {
         Program *p;
 
         HASHMAP_FOREACH(p, m->programs)
-                if (p->uid == uid && streq(p->title, title))
+                if (!p->provider && p->uid == uid && streq(p->title, title))
                         return p;
         return NULL;
 }
 
-static int compare_titles(const void *a, const void *b) {
-        return strcmp((*(Program * const *) a)->title, (*(Program * const *) b)->title);
+Program *program_registry_find_provider(Manager *m, const char *provider, const char *title) {
+        Program *p;
+
+        HASHMAP_FOREACH(p, m->programs)
+                if (p->provider && streq(p->provider, provider) && streq(p->title, title))
+                        return p;
+        return NULL;
 }
 
-Program **program_registry_list(Manager *m, uid_t uid, size_t *ret_n) {
+Program *program_registry_lookup(Manager *m, const Caller *c, const char *provider, const char *title) {
+        Program *p;
+
+        if (!provider)
+                return program_registry_find(m, c->uid, title);
+        p = program_registry_find_provider(m, provider, title);
+        return p && program_role(m, c, p) != PROGRAM_ROLE_NONE ? p : NULL;
+}
+
+/* The caller's own programs first, then providers' by provider; by title within each. */
+static int compare_titles(const void *a, const void *b) {
+        const Program *x = *(Program * const *) a, *y = *(Program * const *) b;
+
+        if (!x->provider != !y->provider)
+                return x->provider ? 1 : -1;
+        if (x->provider && !streq(x->provider, y->provider))
+                return strcmp(x->provider, y->provider);
+        return strcmp(x->title, y->title);
+}
+
+Program **program_registry_list(Manager *m, const Caller *c, size_t *ret_n) {
         Program **l = calloc(hashmap_size(m->programs) + 1, sizeof(Program *)), *p;
         size_t n = 0;
 
         if (!l)
                 return NULL;
         HASHMAP_FOREACH(p, m->programs)
-                if (p->uid == uid)
+                if (program_role(m, c, p) != PROGRAM_ROLE_NONE)
                         l[n++] = p;
         qsort(l, n, sizeof(Program *), compare_titles);
         if (ret_n)
@@ -328,11 +356,20 @@ Program **program_registry_list(Manager *m, uid_t uid, size_t *ret_n) {
         return l;
 }
 
-static bool title_is_uploading(uid_t uid, const char *title) {
+/* Titles are unique per owner for own programs, per provider for shared ones. */
+static bool title_is_uploading(const Program *p) {
         for (ProgramUpload *u = uploads; u; u = u->next)
-                if (u->program->uid == uid && streq(u->program->title, title))
+                if (streq(u->program->title, p->title) && !u->program->provider == !p->provider &&
+                    (!p->provider || streq(u->program->provider, p->provider)) &&
+                    (p->provider || u->program->uid == p->uid))
                         return true;
         return false;
+}
+
+static int program_exists_error(const Program *p, const char *hint, GwError *e) {
+        if (p->provider)
+                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "Provider %s has a program '%s' already%s.", p->provider, p->title, hint);
+        return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already%s.", p->title, hint);
 }
 
 /* The error of a failed write of program p's row (rc from sqlite3_step()). */
@@ -351,7 +388,7 @@ static int program_update(Manager *m, const Program *p, GwError *e) {
         json_object *spec;
         int rc, r;
 
-        r = db_prepare(m->db, "UPDATE programs SET gid = ?, spec = ?, image = ? WHERE id = ?", &st);
+        r = db_prepare(m->db, "UPDATE programs SET gid = ?, spec = ?, uid = ?, image = ? WHERE id = ?", &st);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Database error.");
         spec = program_spec_to_json(p);
@@ -360,7 +397,8 @@ static int program_update(Manager *m, const Program *p, GwError *e) {
         sqlite3_bind_int64(st, 1, p->gid);
         sqlite3_bind_text(st, 2, json_text(spec), -1, SQLITE_TRANSIENT);
         json_object_put(spec);
-        sqlite3_bind_text(st, 3, p->image, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, p->uid);  /* a provider's program: its last uploader */
+        sqlite3_bind_text(st, 4, p->image, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, p->id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
@@ -395,7 +433,7 @@ static int program_insert(Manager *m, const Program *p, GwError *e) {
         json_object *spec;
         int rc, r;
 
-        r = db_prepare(m->db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, image) VALUES (?, ?, ?, ?, ?, ?, ?)", &st);
+        r = db_prepare(m->db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, provider, image) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &st);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Database error.");
         spec = program_spec_to_json(p);
@@ -408,10 +446,11 @@ static int program_insert(Manager *m, const Program *p, GwError *e) {
         sqlite3_bind_text(st, 5, json_text(spec), -1, SQLITE_TRANSIENT);
         json_object_put(spec);
         sqlite3_bind_int64(st, 6, (sqlite3_int64) p->created_usec);
-        sqlite3_bind_text(st, 7, p->image, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, p->provider, -1, SQLITE_STATIC);  /* NULL: the uploader's own */
+        sqlite3_bind_text(st, 8, p->image, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if ((rc & 0xff) == SQLITE_CONSTRAINT)
-                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already.", p->title);
+                return program_exists_error(p, "", e);
         if (rc != SQLITE_DONE)
                 return program_store_error(m, p, rc, e);
         return 0;
@@ -496,7 +535,7 @@ static int upload_spawn(ProgramUpload *u, const Image *image) {
         Config *c = m->config;
         Program *p = u->program;
         size_t n_deps = image ? n_dependencies(p) : 0;
-        _cleanup_strv_free_ char **argv = calloc(13 + n_deps, sizeof(char *));
+        _cleanup_strv_free_ char **argv = calloc(14 + n_deps, sizeof(char *));
         WorkerOptions o = {};
         WorkerCallbacks cb = { .on_event = on_upload_event, .on_exit = on_upload_exit };
         size_t n = 0;
@@ -506,13 +545,16 @@ static int upload_spawn(ProgramUpload *u, const Image *image) {
         if (!(argv[n++] = strdup("program")) || !(argv[n++] = strdup("--events-fd=3")) ||
             /* none: a program on an image of its own runs the image's entrypoint */
             (p->entrypoint && asprintf(&argv[n++], "--entrypoint=%s", p->entrypoint) < 0) ||
-            asprintf(&argv[n++], "--uid=%u", (unsigned) p->uid) < 0 ||
-            asprintf(&argv[n++], "--gid=%u", (unsigned) p->gid) < 0 ||
+            asprintf(&argv[n++], "--uid=%u", p->provider ? 0U : (unsigned) p->uid) < 0 ||
+            asprintf(&argv[n++], "--gid=%u", p->provider ? 0U : (unsigned) p->gid) < 0 ||
             asprintf(&argv[n++], "--image-size-max=%" PRIu64, c->image_size_max) < 0 ||
             asprintf(&argv[n++], "--image-files-max=%u", c->image_files_max) < 0) {
                 argv[n - 1] = NULL;
                 return -ENOMEM;
         }
+        /* a provider's program runs as its users: its files are root's, readable by all */
+        if (p->provider && !(argv[n++] = strdup("--shared")))
+                return -ENOMEM;
         /* no network installs: the base image must have them (docs/programs.md) */
         if (n_deps > 0 &&
             (asprintf(&argv[n++], "--check-image=%s", image->squashfs_path) < 0 ||
@@ -634,17 +676,22 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
         ProgramUpload *u;
         int r;
 
+        /* who may upload for the provider first: its image is the admins' business */
+        r = program_provider_check_upload(m, c, p->provider, e);
+        if (r < 0)
+                return r;
         r = upload_check_image(m, p, artifact_path, e);
         if (r < 0)
                 return r;
         if (n_dependencies(p) > 0 && !program_image(p, m->config->program_image))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "dependencies: cannot be checked without ProgramImage (nothing is installed over the network).");
-        if (title_is_uploading(c->uid, p->title))
+        p->uid = c->uid;
+        if (title_is_uploading(p))
                 return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "Program '%s' is being uploaded already; wait for that upload.", p->title);
-        existing = program_registry_find(m, c->uid, p->title);
+        existing = p->provider ? program_registry_find_provider(m, p->provider, p->title) : program_registry_find(m, c->uid, p->title);
         if (existing && !replace)
-                return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first, or replace it.", p->title);
+                return program_exists_error(p, "; remove it first, or replace it", e);
         r = existing ? (p->id = strdup(existing->id)) ? 0 : -ENOMEM : job_id_new(&p->id);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Cannot generate a program id.");

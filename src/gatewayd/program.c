@@ -15,6 +15,7 @@ Program *program_free(Program *p) {
                 return NULL;
         free(p->id);
         free(p->title);
+        free(p->provider);
         free(p->entrypoint);
         json_object_put(p->arguments);
         json_object_put(p->env);
@@ -275,6 +276,7 @@ json_object *program_to_json(const Program *p) {
         json_object_object_del(o, "layer");  /* where it is kept is ours */
         json_object_object_add(o, "title", json_object_new_string(p->title));
         json_object_object_add(o, "image", p->image ? json_object_new_string(p->image) : NULL);
+        json_object_object_add(o, "provider", p->provider ? json_object_new_string(p->provider) : NULL);
         json_object_object_add(o, "uid", json_object_new_int64(p->uid));
         json_object_object_add(o, "createdAt", json_object_new_string(format_timestamp_iso(buf, sizeof(buf), p->created_usec)));
         return o;

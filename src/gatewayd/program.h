@@ -34,6 +34,9 @@ typedef struct Program {
         uid_t uid;
         gid_t gid;
         char *title;
+        /* A provider's shared program ("ProgramProviders", program-provider.h): the title is
+         * unique per provider, uid/gid are its last uploader's; NULL: the uploader's own. */
+        char *provider;
         char *entrypoint;       /* relative path inside the artifact; NULL: the image's own (with image) */
         bool entrypoint_executable;  /* run directly; otherwise with python3 */
         json_object *arguments; /* default arguments (object), merged under a run's */

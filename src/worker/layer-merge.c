@@ -29,6 +29,7 @@ struct LayerMerger {
         const char *subject;
         uint64_t size_max, files_max;
         bool set_owner;
+        bool shared;         /* with set_owner: readable by all, no write but the owner's */
         uid_t uid;
         gid_t gid;
         LayerApplyStats stats;
@@ -97,6 +98,10 @@ void layer_merger_set_owner(LayerMerger *m, uid_t uid, gid_t gid) {
         m->set_owner = true;
         m->uid = uid;
         m->gid = gid;
+}
+
+void layer_merger_set_shared(LayerMerger *m) {
+        m->shared = true;
 }
 
 const LayerApplyStats *layer_merger_stats(LayerMerger *m) {
@@ -209,6 +214,10 @@ static int write_entry(LayerMerger *m, struct archive *ar, struct archive_entry 
                 archive_entry_set_uname(e, NULL);
                 archive_entry_set_gname(e, NULL);
                 archive_entry_set_perm(e, archive_entry_perm(e) & 0777);
+                if (m->shared) {
+                        mode_t p = archive_entry_perm(e) & 0755;
+                        archive_entry_set_perm(e, p | 0444 | (p & 0100 ? 0111 : 0));
+                }
         }
         if (archive_write_header(m->out, e) != ARCHIVE_OK)
                 return worker_error_errno(EPIPE, "Layer %s: cannot write %s to the squashfs writer: %s", m->subject, path,

@@ -35,6 +35,9 @@ void layer_merger_set_limits(LayerMerger *m, uint64_t size_max, uint64_t files_m
  * setgid and sticky bits: for a user's own program artifact, whose headers say nothing we
  * should believe (gateway-worker program). */
 void layer_merger_set_owner(LayerMerger *m, uid_t uid, gid_t gid);
+/* With an owner set: every entry becomes readable by all, executable by all where its owner may
+ * execute it, writable by nobody but the owner (a provider's program, run by other users). */
+void layer_merger_set_shared(LayerMerger *m);
 
 /* Merges the next layer, top-most first. */
 int layer_merger_merge(LayerMerger *m, struct archive *ar, const char *subject);

@@ -35,6 +35,7 @@ typedef struct ProgramArgs {
         size_t n_dependencies;
         uid_t uid;
         gid_t gid;
+        bool shared;            /* a provider's program: readable by everyone who runs it */
         uint64_t size_max, files_max;
         int events_fd;
 } ProgramArgs;
@@ -52,6 +53,8 @@ static void help(void) {
                "     --entrypoint=PATH       The file the program starts with (none: a program on an\n"
                "                             image of its own, whose entrypoint runs)\n"
                "     --uid=UID --gid=GID     Owner of every file in the squashfs (default 0)\n"
+               "     --shared                Make every file readable (and every executable one\n"
+               "                             executable) by all: a program other users run\n"
                "     --image-size-max=BYTES  Unpacked size limit (ImageSizeMax)\n"
                "     --image-files-max=N     Entry limit (ImageFilesMax)\n"
                "     --events-fd=FD          Write JSON-line events to FD instead of stdout\n"
@@ -75,7 +78,7 @@ static int parse_u64(const char *s, uint64_t *ret) {
 
 static int parse_argv(int argc, char *argv[], ProgramArgs *a) {
         enum { ARG_ENTRYPOINT = 0x100, ARG_UID, ARG_GID, ARG_SIZE_MAX, ARG_FILES_MAX, ARG_EVENTS_FD,
-               ARG_DEPENDENCY, ARG_CHECK_IMAGE, ARG_RUNTIME_DIR };
+               ARG_DEPENDENCY, ARG_CHECK_IMAGE, ARG_RUNTIME_DIR, ARG_SHARED };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "entrypoint", required_argument, NULL, ARG_ENTRYPOINT },
@@ -87,6 +90,7 @@ static int parse_argv(int argc, char *argv[], ProgramArgs *a) {
                 { "dependency", required_argument, NULL, ARG_DEPENDENCY },
                 { "check-image", required_argument, NULL, ARG_CHECK_IMAGE },
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+                { "shared", no_argument, NULL, ARG_SHARED },
                 {}
         };
         uint64_t u;
@@ -138,6 +142,9 @@ static int parse_argv(int argc, char *argv[], ProgramArgs *a) {
                         break;
                 case ARG_RUNTIME_DIR:
                         a->runtime_dir = optarg;
+                        break;
+                case ARG_SHARED:
+                        a->shared = true;
                         break;
                 default:
                         return worker_error_errno(EINVAL, "Invalid command line.");
@@ -235,6 +242,8 @@ static int squash(int fd, const ProgramArgs *a, const char *tmp, LayerApplyStats
         if (r >= 0) {
                 layer_merger_set_limits(merger, a->size_max, a->files_max);
                 layer_merger_set_owner(merger, a->uid, a->gid);
+                if (a->shared)
+                        layer_merger_set_shared(merger);
                 r = layer_merger_merge(merger, ar, "(artifact)");
                 if (r == -EAGAIN)
                         r = worker_error_errno(EINVAL, "The artifact has a path twice, a hard link to a file that is "

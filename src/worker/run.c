@@ -358,9 +358,8 @@ static int write_exit_json(int spool_fd, int reserve_fd, JobOutcome *o, json_obj
         return 0;
 }
 
-/* result.json, then exit.json (the commit point), then the done event. */
-static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
-        json_object *j = NULL;
+/* result.json: flushed and in place before exit.json names the job finished. */
+static int commit_result(int spool_fd, JobOutcome *o) {
         int r;
 
         r = o->result ? spool_write_atomic_deferred(spool_fd, SPOOL_RESULT, o->result, o->result_len)
@@ -375,6 +374,13 @@ static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
                 o->result = mfree(o->result);
         } else if (r < 0)
                 return log_error_errno(r, "Cannot write result.json: %m");
+        return 0;
+}
+
+/* exit.json (the commit point), then the done event. */
+static int commit_exit(int spool_fd, int reserve_fd, JobOutcome *o) {
+        json_object *j = NULL;
+        int r;
 
         r = write_exit_json(spool_fd, reserve_fd, o, &j);
         if (r < 0)
@@ -383,15 +389,33 @@ static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
         return 0;
 }
 
+static int commit(int spool_fd, int reserve_fd, JobOutcome *o) {
+        int r;
+
+        r = commit_result(spool_fd, o);
+        return r < 0 ? r : commit_exit(spool_fd, reserve_fd, o);
+}
+
 typedef struct CommitFds {
         int spool_fd, reserve_fd;
 } CommitFds;
 
-static int commit_outcome(JobOutcome *o, void *userdata) {
+static int runner_commit_result(JobOutcome *o, void *userdata) {
         CommitFds *c = userdata;
 
-        return commit(c->spool_fd, c->reserve_fd, o);
+        return commit_result(c->spool_fd, o);
 }
+
+static int runner_commit_exit(JobOutcome *o, void *userdata) {
+        CommitFds *c = userdata;
+
+        return commit_exit(c->spool_fd, c->reserve_fd, o);
+}
+
+static const RunnerCommit runner_commit = {
+        .result = runner_commit_result,
+        .outcome = runner_commit_exit,
+};
 
 static int setup_signals(void) {
         sigset_t mask;
@@ -470,7 +494,7 @@ static int run_job(RunArgs *a, int spool_fd, int reserve_fd, const char *spool_p
 
         log_debug("Running job %s from %s as %u:%u.", strna(spec->id), spec->image_path,
                   (unsigned) spec->uid, (unsigned) spec->gid);
-        r = runner_run(spec, spool_fd, spool_path, signal_fd, &a->runner, &o, commit_outcome,
+        r = runner_run(spec, spool_fd, spool_path, signal_fd, &a->runner, &o, &runner_commit,
                        &(CommitFds) { .spool_fd = spool_fd, .reserve_fd = reserve_fd });
         if (r >= 0)
                 log_debug("Job ended %s.", o.status);

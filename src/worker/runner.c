@@ -758,10 +758,21 @@ static void runner_done_call(void *userdata) {
         runner_done(userdata);
 }
 
+typedef struct LogFinish {
+        JobOutput *output;
+        uint64_t *dropped;
+} LogFinish;
+
+static void log_finish_call(void *userdata) {
+        LogFinish *f = userdata;
+
+        (void) job_output_finish_log(f->output, f->dropped);
+}
+
 int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
-               const RunnerOptions *opts, JobOutcome *o, RunnerCommit commit, void *userdata) {
+               const RunnerOptions *opts, JobOutcome *o, const RunnerCommit *commit, void *userdata) {
         _cleanup_strv_free_ char **argv = NULL;
-        AsyncCall cleanup;
+        AsyncCall cleanup, log_finish;
         Runner r = {
                 .spec = spec,
                 .opts = opts,
@@ -807,9 +818,15 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
          * cgroup removal, each a wait for the kernel) overlaps the outcome's flushes to disk.
          * It touches neither the log nor the outcome. */
         async_call_start(&cleanup, runner_done_call, &r);
-        (void) job_output_finish_log(r.output, &o->log_dropped);
+        /* The log's flush and result.json's overlap (one journal commit instead of two); exit.json
+         * commits both, so it waits for the log. The log's thread writes only o->log_dropped,
+         * which result does not touch. */
+        async_call_start(&log_finish, log_finish_call, &(LogFinish) { r.output, &o->log_dropped });
         if (k >= 0 && commit)
-                k = commit(o, userdata);
+                k = commit->result(o, userdata);
+        async_call_wait(&log_finish);
+        if (k >= 0 && commit)
+                k = commit->outcome(o, userdata);
         async_call_wait(&cleanup);
         job_output_free(r.output);
         return k < 0 ? k : 0;

@@ -40,15 +40,19 @@ typedef struct JobOutcome {
 
 void job_outcome_done(JobOutcome *o);
 
-/* Records the outcome (result.json, exit.json, the done event); what commit returns, runner_run()
- * returns. */
-typedef int (*RunnerCommit)(JobOutcome *o, void *userdata);
+/* Records the outcome in two steps: result, which writes result.json while the job's log is
+ * flushed on another thread, and outcome (exit.json, the done event), called once both are on
+ * disk with the log's final figures in o. What they return, runner_run() returns. */
+typedef struct RunnerCommit {
+        int (*result)(JobOutcome *o, void *userdata);
+        int (*outcome)(JobOutcome *o, void *userdata);
+} RunnerCommit;
 
 /* signal_fd: a signalfd for SIGTERM/SIGINT (cancel). spool_path: absolute. Returns < 0 only when
  * the spool itself cannot be written; every failure of the job is an outcome. Once the outcome
  * is known (the job's log finished), commit is called, while the sandbox's clean-up (unmounts,
  * cgroup removal) runs on a thread: the outcome does not wait for it, the return does. */
 int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int signal_fd,
-               const RunnerOptions *opts, JobOutcome *ret, RunnerCommit commit, void *userdata);
+               const RunnerOptions *opts, JobOutcome *ret, const RunnerCommit *commit, void *userdata);
 
 int64_t now_realtime_usec(void);

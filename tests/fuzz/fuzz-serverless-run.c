@@ -5,6 +5,7 @@
  * program that has default arguments, as run_authorized() does. A refusal says why; accepted
  * arguments are an object that reads back the same from its text and from the text echoed to
  * the client, and the run's arguments are the defaults overridden by every one of them. */
+#include "config.h"
 #include "fuzz.h"
 #include "gw-error.h"
 #include "http-server.h"
@@ -72,10 +73,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 serverless_run_request_free(rr);
                 return 0;
         }
-        /* the whole title the client sent, never empty */
+        /* the whole title the client sent, never empty, or its part after "provider/" */
         title = json_object_object_get(body, "title");
-        fuzz_assert(rr->title && rr->title[0]);
-        fuzz_assert(strlen(rr->title) == (size_t) json_object_get_string_len(title));
+        fuzz_assert(rr->title && rr->title[0] && !strchr(rr->title, '/'));
+        fuzz_assert(!rr->provider || config_program_provider_name_is_valid(rr->provider));
+        if (strchr(json_object_get_string(title), '/'))
+                fuzz_assert(rr->provider && strlen(rr->provider) + 1 + strlen(rr->title) ==
+                            (size_t) json_object_get_string_len(title));
+        else
+                fuzz_assert(strlen(rr->title) == (size_t) json_object_get_string_len(title));
         if (!rr->arguments) {
                 /* none sent (or null): the program's defaults, and "{}" echoed */
                 fuzz_assert(!rr->arguments_text);

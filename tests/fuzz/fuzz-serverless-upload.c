@@ -5,6 +5,7 @@
  * program_from_metadata(). Input: NAME '\0' VALUE '\0' NAME … (form fields hold any byte but NUL,
  * form-upload.c refuses NUL). A refusal says why; an accepted program is shown as JSON that a
  * client can read (valid UTF-8 everywhere), and its stored spec loads again as the same. */
+#include "config.h"
 #include "fuzz.h"
 #include "gw-error.h"
 #include "http-serverless.h"
@@ -44,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         }
         fuzz_assert(program_title_is_valid(p->title) && (p->entrypoint || p->image));
+        fuzz_assert(!p->provider || config_program_provider_name_is_valid(p->provider));
         shown = program_to_json(p);
         fuzz_assert(shown);
         text = strdup(json_text(shown));

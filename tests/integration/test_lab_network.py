@@ -328,6 +328,38 @@ class OutboundNetwork(OutboundBase):
         self.assertServing()
 
 
+class PoolFull(OutboundBase):
+    """A LabNetworkPool of four /30s (/28): a fifth outbound instance is refused with 503 before anything
+    is made (instances that are still starting hold their address), other labs start, and the
+    address is free again once an instance has ended."""
+    extra_config = {**OutboundBase.extra_config, "LabNetworkPool": f"10.{POOL_OCTET}.7.0/28"}
+
+    def test_full_pool_refused(self):
+        held = [self.start(self.outbound) for _ in range(4)]
+        r = self.gw.http("POST", f"/v1/labs/{self.outbound}/instances", as_user=users.OTHER)
+        self.assertError(r, 503, "Unavailable", "all 4 addresses of LabNetworkPool are in use")
+        schema = self.validator.response_schema("/v1/labs/{name}/instances", "post", 503)
+        self.assertEqual(self.validator.check(schema, r.json), [], r.body)
+        self.assertEqual(self.gw.http("GET", "/v1/lab-instances", as_user=users.OTHER).json["instances"], [])
+        _, err = self.gw.gdbus_call("StartLabInstance", self.outbound, as_user=users.OTHER)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.Unavailable")
+        for x in held:
+            self.await_state(x["id"], ("RUNNING",))
+        self.assertEqual(len(lab_links(pool_hex()[:6])), 4)
+
+        # A lab without network does not need the pool.
+        self.await_state(self.start(self.closed, as_user=users.OTHER)["id"], ("RUNNING",), as_user=users.OTHER)
+        # Once one has ended, its address goes to the next.
+        a = held[0]
+        self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{a['id']}", as_user=users.USER).status, 204)
+        procs.wait_for(lambda: self.get(a["id"]).status == 404, timeout=30, what="instance gone")
+        c = self.start(self.outbound, as_user=users.OTHER)
+        self.await_state(c["id"], ("RUNNING",), as_user=users.OTHER)
+        self.assertEqual(self.await_fetch(self.get(c["id"], users.OTHER).json["networkNamespace"], self.outside_url()),
+                         "the outside world\n")
+        self.assertServing()
+
+
 class HostResolver(OutboundBase):
     """No LabNameServers: the members get the host's upstream name servers. gatewayd runs in a
     mount namespace of its own where /etc/resolv.conf names only systemd-resolved's stub (as on a

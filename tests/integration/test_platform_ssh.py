@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import threading
+import time
 import unittest
 import urllib.parse
 
@@ -139,6 +141,24 @@ def session_processes(sshd_pid):
     return found
 
 
+def descendants(pid):
+    """Every process below pid."""
+    found = []
+    for kid in session_processes(pid):
+        if kid not in found:
+            found.append(kid)
+            found += [k for k in descendants(kid) if k not in found]
+    return found
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def kill_all(pids):
     for pid in pids:
         try:
@@ -199,6 +219,7 @@ class RemoteBase(StackTestCase):
                 "NodeLostTimeout": cls.node_lost_timeout,
                 "ProgramImage": f"{host}/busybox:1.0",
                 "ProgramImages": [f"{host}/transfer"],
+                "ProgramProviders": {"acme": {"admins": [users.ADMIN], "users": [users.USER]}},
             }
             super().setUpClass()
             if not cls.wrong_host_key:
@@ -298,6 +319,16 @@ class RemoteBase(StackTestCase):
         self.assertEqual(r.status, 201, r.body)
         self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
         return title
+
+    def start_waiting_saver(self, seconds):
+        """A program job that saves nothing and waits SECONDS for a save from outside: its id and
+        token, once it waits."""
+        title = self.upload_saver()
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": str(seconds)}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.wait_log(jid, "waiting for a save")
+        return jid, job_token(self.gw.state_dir, jid)
 
     def wait_gone_on_node(self, node, job_id, timeout=30):
         procs.wait_for(lambda: not os.path.exists(node.job_dir(job_id)), timeout=timeout,
@@ -464,6 +495,39 @@ class RemotePlatform(RemoteBase):
         for n in self.nodes:
             procs.wait_for(lambda: f"{old}.squashfs" not in os.listdir(n.images), timeout=15,
                            what=f"old layer removed from node {n.name}")
+
+    def test_provider_program_on_node(self):
+        """A provider's program (docs/programs.md "Providers") on SSH nodes: uploaded by the
+        provider's admin with files only the uploader could read in the artifact, run by one of its
+        users as that user (the uid inside), from the layer every node has by its id."""
+        title = f"pssh-shared-{os.getpid() % 10000}"
+        script = ('#!/bin/sh\nwhile read k v rest; do [ "$k" = "Uid:" ] && uid=$v; done < /proc/self/status\n'
+                  'echo "PlanQK:Job:Result: {\\"uid\\": $uid, \\"own\\": \\"$(cat /program/data.txt)\\"}"\n')
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            for name, data, mode in (("run.sh", script, 0o700), ("data.txt", "shared", 0o600)):
+                ti = tarfile.TarInfo(name)
+                ti.mode, ti.size = mode, len(data.encode())
+                t.addfile(ti, io.BytesIO(data.encode()))
+        before = self.program_layers()
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh",
+                                                                           "provider": "acme"}),
+                         buf.getvalue(), as_user=users.ADMIN, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}?provider=acme",
+                                                                 as_user=users.ADMIN))
+        (layer,) = self.program_layers() - before
+        for n in self.nodes:
+            procs.wait_for(lambda: f"{layer}.squashfs" in os.listdir(n.images), timeout=30,
+                           what=f"program layer {layer} on node {n.name}")
+        r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertIn(self.node_of(jid), self.nodes)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json,
+                         {"uid": users.uid_of(users.USER), "own": "shared"})
+        self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
 
     def test_save_result_from_inside_the_job_on_node(self):
         """save_result inside a program job on a node reaches the worker's endpoint in the job's
@@ -810,12 +874,7 @@ class RemoteNodeAway(RemoteBase):
     def test_save_result_while_node_away(self):
         """gatewayd's own save route for a job whose node cannot be reached: 503 at once (no
         waiting for the node), gatewayd keeps serving; once the job is given up (NODE_LOST), 409."""
-        title = self.upload_saver()
-        r = self.gw.http("POST", f"/v1/programs/{title}/run", {"env": {"SAVE_WAIT": "8"}}, as_user=users.USER)
-        self.assertEqual(r.status, 201, r.body)
-        jid = r.json["id"]
-        self.wait_log(jid, "waiting for a save")
-        token = job_token(self.gw.state_dir, jid)
+        jid, token = self.start_waiting_saver(8)
         (node,) = self.nodes
         sessions = session_processes(node.sshd.pid)
         node.sshd.kill()
@@ -829,6 +888,39 @@ class RemoteNodeAway(RemoteBase):
         j = self.wait_status(jid, TERMINAL, timeout=30)
         self.assertEqual(j["error"]["code"], "NODE_LOST", j)
         self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"x": 1})[0], 409)
+        self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).status, 200)
+
+
+class RemoteNodeSilent(RemoteBase):
+    n_nodes = 1
+
+    def test_save_result_node_does_not_answer(self):
+        """gatewayd's own save route for a job whose node holds its connection but does not answer
+        (its serve process stopped): 504 after the save's timeout, not a wait until the node is
+        given up; gatewayd serves meanwhile, and the node's late answer is taken quietly."""
+        jid, token = self.start_waiting_saver(40)
+        (node,) = self.nodes
+        serves = [pid for pid in descendants(node.activate.pid) if cmdline(pid).split(b"\0")[1:2] == [b"serve"]]
+        self.assertTrue(serves, "the node's serve process")
+        for pid in serves:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            result = {}
+            saver = threading.Thread(target=lambda: result.update(answer=save_via_gatewayd(self.gw, jid, token, {"x": 1})))
+            t0 = time.monotonic()
+            saver.start()
+            self.assertEqual(self.gw.http("GET", "/v1/status").status, 200)
+            saver.join(60)
+            waited = time.monotonic() - t0
+            self.assertEqual(result.get("answer"), (504, {"message": "The job's node did not answer in time: try again, "
+                                                                     "or save the result from inside the job."}))
+            self.assertGreater(waited, 10)
+        finally:
+            for pid in serves:
+                os.kill(pid, signal.SIGCONT)
+        self.assertEqual(save_via_gatewayd(self.gw, jid, token, {"y": 2})[0], 200)
+        self.gw.http("PUT", f"/v1/jobs/{jid}/cancel", as_user=users.USER)
+        self.wait_status(jid, TERMINAL, timeout=30)
         self.assertEqual(self.gw.http("GET", "/v1/jobs", as_user=users.USER).status, 200)
 
 

@@ -708,7 +708,7 @@ class ProgramsTest(StackTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.gw.gatewayctl("program", "list", as_user=users.USER)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stdout, r"(?m)^ctlprog\s+main\.py")
+        self.assertRegex(r.stdout, r"(?m)^-\s+ctlprog\s+main\.py")
         r = self.gw.gatewayctl("program", "list", "--json=short", as_user=users.USER)
         self.assertEqual([p["title"] for p in json.loads(r.stdout)], ["ctlprog"])
         self.assertEqual(json.loads(r.stdout)[0]["arguments"], {"name": "ctl", "n": 1})

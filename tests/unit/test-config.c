@@ -1481,6 +1481,67 @@ START_TEST(test_program_keys) {
 }
 END_TEST
 
+/* "ProgramProviders": provider name -> {"admins", "users"}, lists parsed as "Admins" is. */
+START_TEST(test_program_providers) {
+        static const struct { const char *text, *error; } bad[] = {
+                { "{\"ProgramProviders\": []}", "ProgramProviders: expected an object of providers, got an array" },
+                { "{\"ProgramProviders\": {\"a b\": {}}}", "ProgramProviders.a b: invalid provider name (1-64 of A-Z a-z 0-9 _ -)" },
+                { "{\"ProgramProviders\": {\"acme/x\": {}}}", "ProgramProviders.acme/x: invalid provider name (1-64 of A-Z a-z 0-9 _ -)" },
+                { "{\"ProgramProviders\": {\"\": {}}}", "ProgramProviders.: invalid provider name (1-64 of A-Z a-z 0-9 _ -)" },
+                { "{\"ProgramProviders\": {\"acme\": []}}", "ProgramProviders.acme: expected an object, got an array" },
+                { "{\"ProgramProviders\": {\"acme\": {\"admins\": \"alice\"}}}",
+                  "ProgramProviders.acme.admins: expected an array of strings, got a string" },
+                { "{\"ProgramProviders\": {\"acme\": {\"users\": [\"bob\", \"\"]}}}",
+                  "ProgramProviders.acme.users: entry 1: expected a user name or \"@group\"" },
+                { "{\"ProgramProviders\": {\"acme\": {\"users\": [3]}}}",
+                  "ProgramProviders.acme.users: entry 0: expected a user name or \"@group\"" },
+        };
+        _cleanup_(config_freep) Config *d = NULL, *c = NULL, *u = NULL;
+        _cleanup_free_ char *long_name = NULL;
+        const ConfigProgramProvider *p;
+
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_uint_eq(d->n_program_providers, 0);
+        ck_assert_ptr_null(config_program_provider_find(d, "acme"));
+        ck_assert_int_eq(config_parse("{\"ProgramProviders\": {\"acme\": {\"admins\": [\"alice\", \"@acme-dev\"],"
+                                      " \"users\": [\"@quantum\"]}, \"ibm_Q-1\": {\"users\": [\"bob\"]}}}", NULL, &c, NULL), 0);
+        ck_assert_ptr_null(c->unknown_keys);
+        ck_assert_uint_eq(c->n_program_providers, 2);
+        p = config_program_provider_find(c, "acme");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_str_eq(p->admins[0], "alice");
+        ck_assert_str_eq(p->admins[1], "@acme-dev");
+        ck_assert_ptr_null(p->admins[2]);
+        ck_assert_str_eq(p->users[0], "@quantum");
+        ck_assert_ptr_null(p->users[1]);
+        p = config_program_provider_find(c, "ibm_Q-1");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_ptr_null(p->admins);   /* nobody may upload: its programs stay as they are */
+        ck_assert_str_eq(p->users[0], "bob");
+        ck_assert_ptr_null(config_program_provider_find(c, "ACME"));   /* names are exact */
+        ck_assert_ptr_null(config_program_provider_find(c, NULL));
+        /* an unknown key inside a provider is noted like any other */
+        ck_assert_int_eq(config_parse("{\"ProgramProviders\": {\"acme\": {\"admin\": [\"alice\"]}}}", NULL, &u, NULL), 0);
+        ck_assert_str_eq(u->unknown_keys[0], "ProgramProviders.acme.admin");
+        ck_assert(config_program_provider_name_is_valid("a"));
+        ck_assert(!config_program_provider_name_is_valid("a.b"));
+        long_name = malloc(66);
+        ck_assert_ptr_nonnull(long_name);
+        memset(long_name, 'a', 65);
+        long_name[65] = 0;
+        ck_assert(!config_program_provider_name_is_valid(long_name));
+        long_name[64] = 0;
+        ck_assert(config_program_provider_name_is_valid(long_name));
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(config_freep) Config *x = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
+                ck_assert_str_eq(err, bad[i].error);
+        }
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -1525,6 +1586,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_image_limits);
         tcase_add_test(tc, test_program_keys);
         tcase_add_test(tc, test_program_images);
+        tcase_add_test(tc, test_program_providers);
         tcase_add_test(tc, test_output_limits);
         suite_add_tcase(s, tc);
 

@@ -457,6 +457,53 @@ START_TEST(test_images_per_platform) {
 }
 END_TEST
 
+/* The migration that gives programs a provider (found by its table, as the lead may renumber it
+ * at merge): existing rows are kept as users' own programs, and titles become unique per owner
+ * among own programs and per provider among providers'. */
+START_TEST(test_programs_provider) {
+        unsigned before = 0;
+        sqlite3 *db = NULL;
+
+        while (before < db_n_migrations && !strstr(db_migrations[before], "programs_with_provider"))
+                before++;
+        ck_assert_uint_lt(before, db_n_migrations);
+        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
+        ck_assert_int_eq(db_exec(db, "PRAGMA foreign_keys=ON"), 0);
+        for (unsigned v = 0; v < before; v++)
+                ck_assert_int_eq(db_exec(db, db_migrations[v]), 0);
+        {
+                char pragma[64];
+                snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u", before);
+                ck_assert_int_eq(db_exec(db, pragma), 0);
+        }
+        ck_assert_int_eq(db_exec(db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec) VALUES "
+                                     "('p1', 1000, 100, 'hello', '{\"entrypoint\":\"a\"}', 5), "
+                                     "('p2', 1001, 100, 'hello', '{}', 6)"), 0);
+        sqlite3_close(db);
+
+        db = NULL;
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_int_eq(db_schema_version(db), (int) db_n_migrations);
+        assert_integrity(db);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM programs WHERE id = 'p1' AND uid = 1000 AND gid = 100 "
+                                       "AND title = 'hello' AND spec = '{\"entrypoint\":\"a\"}' AND created_usec = 5 "
+                                       "AND provider IS NULL"), 1);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM programs WHERE provider IS NULL"), 2);
+        /* own programs: unique per owner */
+        ck_assert_int_eq(db_exec(db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec) "
+                                     "VALUES ('p3', 1000, 100, 'hello', '{}', 7)"), -EEXIST);
+        /* a provider's: unique per provider, beside the uploader's own of that title */
+        ck_assert_int_eq(db_exec(db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, provider) "
+                                     "VALUES ('p4', 1000, 100, 'hello', '{}', 8, 'acme')"), 0);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, provider) "
+                                     "VALUES ('p5', 1001, 100, 'hello', '{}', 9, 'acme')"), -EEXIST);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, provider) "
+                                     "VALUES ('p6', 1001, 100, 'hello', '{}', 9, 'other')"), 0);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'program_provider'"), 1);
+        db_close(db);
+}
+END_TEST
+
 START_TEST(test_db_errno) {
         ck_assert_int_eq(db_errno(SQLITE_OK), 0);
         ck_assert_int_eq(db_errno(SQLITE_DONE), 0);
@@ -599,6 +646,7 @@ static Suite *db_suite(void) {
         tcase_add_test(tc, test_db_errno);
         tcase_add_test(tc, test_tags_repaired_and_safe);
         tcase_add_test(tc, test_images_per_platform);
+        tcase_add_test(tc, test_programs_provider);
         tcase_add_test(tc, test_wal_kept_on_close);
         tcase_add_test(tc, test_reserve);
         tcase_add_test(tc, test_group_commit);

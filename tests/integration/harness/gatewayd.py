@@ -152,7 +152,7 @@ class Gatewayd:
     daemon's stderr for sanitizer reports and raises AssertionError if there are any."""
 
     def __init__(self, mode="direct", bus=None, idle_timeout=None, config=None, extra_args=(),
-                 state_dir=None, env=None, state_dir_arg=True, listen=(), wrapper=()):
+                 state_dir=None, env=None, state_dir_arg=True, listen=(), wrapper=(), runtime_dir=None):
         assert mode in ("direct", "socket", "dbus")
         if mode == "dbus" and bus is None:
             raise ValueError("D-Bus activation needs a PrivateBus")
@@ -165,7 +165,8 @@ class Gatewayd:
         # False: no --state-dir, the state directory comes from the configuration (or the
         # built-in default); state_dir then only says where the test expects it.
         self.state_dir_arg = state_dir_arg
-        self.runtime_dir = os.path.join(self.tmp.path, "runtime")
+        # runtime_dir: elsewhere than the temporary directory, e.g. on a tmpfs as /run is
+        self.runtime_dir = runtime_dir or os.path.join(self.tmp.path, "runtime")
         self.config_path = os.path.join(self.tmp.path, "gatewayd.json")
         self.socket_path = os.path.join(self.runtime_dir, "http.sock")
         self.stderr_path = os.path.join(self.tmp.path, "gatewayd.stderr")
@@ -237,10 +238,13 @@ class Gatewayd:
                     self.wait_ready(start=n)
             else:
                 env = self.child_env()
-                argv = ["systemd-socket-activate", "-l", self.socket_path]
+                # The unix socket is bound last: systemd-socket-activate binds in the order given,
+                # so once its file exists every TCP/TLS listener listens too.
+                argv = ["systemd-socket-activate"]
                 for _, address in self.listen:
                     argv += ["-l", address]
-                argv.append("--fdname=" + ":".join(["http"] + [name for name, _ in self.listen]))
+                argv += ["-l", self.socket_path]
+                argv.append("--fdname=" + ":".join([name for name, _ in self.listen] + ["http"]))
                 for k in ("NOTIFY_SOCKET", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
                           "GATEWAYD_LOG_LEVEL", "DBUS_SYSTEM_BUS_ADDRESS", *self.env_extra):
                     if k in env:

@@ -75,8 +75,8 @@ def read_line_from_fd(fd, timeout=10.0):
 
 
 class TempDir:
-    def __init__(self, prefix="gatewayd-test-"):
-        self.path = tempfile.mkdtemp(prefix=prefix)
+    def __init__(self, prefix="gatewayd-test-", dir=None):
+        self.path = tempfile.mkdtemp(prefix=prefix, dir=dir)
         os.chmod(self.path, 0o755)
 
     def cleanup(self):
