@@ -399,7 +399,7 @@ static int program_update(Manager *m, const Program *p, GwError *e) {
         json_object_put(spec);
         sqlite3_bind_int64(st, 3, p->uid);  /* a provider's program: its last uploader */
         sqlite3_bind_text(st, 4, p->image, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, p->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, p->id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
                 return program_store_error(m, p, rc, e);
