@@ -126,9 +126,24 @@ static void on_uploaded(Manager *m, Program *p, const GwError *e, void *userdata
         sd_bus_message_unref(message);
 }
 
+static int metadata_take_provider(json_object *meta, char **ret, GwError *e) {
+        json_object *v;
+
+        *ret = NULL;
+        if (!json_object_object_get_ex(meta, "provider", &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "provider: expected a string");
+        if (json_object_get_string(v)[0] && !(*ret = strdup(json_object_get_string(v))))
+                return -ENOMEM;
+        json_object_object_del(meta, "provider");
+        return 0;
+}
+
 static int upload_program_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         _cleanup_(json_object_putp) json_object *meta = NULL;
+        _cleanup_free_ char *provider = NULL;
         Program *p = NULL;
         const char *text;
         Caller c;
@@ -151,14 +166,13 @@ static int upload_program_authorized(Manager *m, sd_bus_message *message, sd_bus
                 gw_error_set(&e, GW_ERROR_INVALID_ARGUMENT, "metadata: expected a JSON object");
                 return gw_error_to_bus(&e, error);
         }
-        if (program_from_metadata(meta, &p, &e) < 0)
+        /* "provider": a provider's program ("" or none: the caller's own), as ?provider= over HTTP */
+        r = metadata_take_provider(meta, &provider, &e);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || program_from_metadata(meta, &p, &e) < 0)
                 return gw_error_to_bus(&e, error);
-        if (!replace && program_registry_find(m, c.uid, p->title)) {
-                gw_error_set(&e, GW_ERROR_ALREADY_EXISTS, "You have a program '%s' already; remove it first, or replace it.",
-                             p->title);
-                program_free(p);
-                return gw_error_to_bus(&e, error);
-        }
+        p->provider = TAKE_PTR(provider);
         /* the registry takes p; the reply comes from its callback */
         sd_bus_message_ref(message);
         r = program_registry_upload(m, &c, p, /* artifact_path= */ NULL, replace, on_uploaded, message, &e);

@@ -6,7 +6,7 @@ directory and an entrypoint of its own. Covers a program with an artifact on its
 program without an artifact (the image's entrypoint runs), refusals (not permitted, a registry
 outside Locations — without a connection —, bad combinations) with nothing stored, the
 dependency check against the program's image, /api/v1/ (the client's form without an artifact),
-D-Bus and gatewayctl."""
+D-Bus and gatewayctl; a provider's program on an image of its own, run by the provider's user."""
 import json
 import os
 import re
@@ -30,11 +30,15 @@ class Raw:
 
     def __str__(self):
         return self.text
-APPLETS = ("sh", "cat", "echo", "ls", "true")
+APPLETS = ("sh", "cat", "echo", "ls", "true", "id")
 
 # An artifact's entrypoint: says which image it runs on (only one has each marker).
 WHICH_SH = """#!/bin/sh
 echo "PlanQK:Job:Result: {\\"marker\\": \\"$(cat /etc/*-marker)\\", \\"cwd\\": \\"$(pwd)\\", \\"args\\": $ENV_JOB_ARGUMENTS}"
+"""
+# A provider's program: which image, and who runs it.
+WHO_SH = """#!/bin/sh
+echo "PlanQK:Job:Result: {\\"marker\\": \\"$(cat /etc/*-marker)\\", \\"uid\\": $(id -u)}"
 """
 # The tool image's own entrypoint: what a program without an artifact runs.
 TOOL_CMD = ('echo "PlanQK:Job:Result: {\\"marker\\": \\"$(cat /etc/tool-marker)\\", \\"cwd\\": \\"$(pwd)\\", '
@@ -80,6 +84,7 @@ class ProgramImageTest(StackTestCase):
             "ProgramArtifactMax": "1M",
             "ImageSizeMax": "16M",
             "ImageFilesMax": 500,
+            "ProgramProviders": {"acme": {"admins": ["@" + users.ADMIN_GROUP], "users": [users.USER]}},
         }
         try:
             super().setUpClass()
@@ -286,6 +291,54 @@ class ProgramImageTest(StackTestCase):
         self.assertEqual(self.stored(), before)
         self.assertEqual(self.gw.http("GET", "/api/v1/programs/get_by_title/slbad", as_user=users.USER).status, 404)
 
+    def test_provider_program_on_its_own_image(self):
+        """A provider's admin uploads programs on the provider's image (the client's form with
+        provider and image, no artifact; the native upload with an artifact); the provider's user
+        runs them as jobs of their own on that image; others do not see them."""
+        form = urllib.parse.urlencode({"title": "pvimg", "provider": "acme", "image": "quantum/tool:1.0",
+                                       "arguments": "{}", "dependencies": '["qiskit"]', "env_vars": "{}"})
+        r = self.gw.http("POST", "/api/v1/programs/upload/", form, as_user=users.ADMIN,
+                         content_type="application/x-www-form-urlencoded")
+        self.assertEqual(r.status, 200, r.body)
+        self.addCleanup(self.gw.http, "DELETE", "/v1/programs/pvimg?provider=acme", as_user=users.ADMIN)
+        self.assertEqual((r.json["provider"], r.json["image"], r.json["entrypoint"]), ("acme", self.tool, None))
+        art = tar_of([{"name": "who.sh", "data": WHO_SH, "mode": 0o700}])
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(
+            {"title": "pvart", "provider": "acme", "entrypoint": "who.sh", "image": self.tool}), art,
+            as_user=users.ADMIN, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(self.gw.http, "DELETE", "/v1/programs/pvart?provider=acme", as_user=users.ADMIN)
+        self.assertEqual((r.json["provider"], r.json["image"]), ("acme", self.tool))
+        shown = self.gw.http("GET", "/api/v1/programs/get_by_title/pvimg?provider=acme", as_user=users.USER).json
+        self.assertEqual((shown["provider"], shown["image"]), ("acme", self.tool))
+
+        # the provider's user runs both: their own jobs, on the program's image
+        r = self.gw.http("POST", "/api/v1/programs/run/", {"title": "acme/pvimg", "arguments": '{"q": 1}'},
+                         as_user=users.USER)
+        self.assertEqual(r.status, 200, r.body)
+        res = self.wait_result(r.json["id"])
+        self.assertEqual((res["marker"], res["cwd"], res["args"]), ("tool", "/srv", {"q": 1}))
+        r = self.gw.http("POST", "/v1/programs/pvart/run?provider=acme", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual((r.json["uid"], r.json["programProvider"]), (users.uid_of(users.USER), "acme"))
+        self.assertEqual(self.wait_result(r.json["id"]), {"marker": "tool", "uid": users.uid_of(users.USER)})
+
+        # the user cannot upload for the provider, image or not; a non-member does not see them
+        form = urllib.parse.urlencode({"title": "pvuser", "provider": "acme", "image": self.tool})
+        r = self.gw.http("POST", "/api/v1/programs/upload/", form, as_user=users.USER,
+                         content_type="application/x-www-form-urlencoded")
+        self.assertEqual((r.status, list(r.json)), (403, ["message"]), r.body)
+        for title in ("pvimg", "pvart"):
+            r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER)
+            self.assertError(r, 404, "NotFound", title)
+        # an image ProgramImages does not permit is refused for a provider's admin too
+        form = urllib.parse.urlencode({"title": "pvbad", "provider": "acme", "image": f"{self.host}/other/x:1"})
+        r = self.gw.http("POST", "/api/v1/programs/upload/", form, as_user=users.ADMIN,
+                         content_type="application/x-www-form-urlencoded")
+        self.assertEqual(r.status, 403, r.body)
+        self.assertIn("ProgramImages", r.json["message"])
+        self.assertEqual(self.gw.http("GET", "/v1/programs/pvbad?provider=acme", as_user=users.ADMIN).status, 404)
+
     def test_dbus(self):
         meta = json.dumps({"title": "busimg", "image": "quantum/tool:1.0", "arguments": {"a": 1}})
         p, data = self.gw.call("UploadProgram", "sb", meta, "false", as_user=users.USER)
@@ -319,6 +372,25 @@ class ProgramImageTest(StackTestCase):
                                as_user=users.USER)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(data[0])["arguments"], {})
+        # a provider's program on its image: its admins upload, its users run, others do not see it
+        meta = json.dumps({"title": "busprov", "image": self.tool, "provider": "acme"})
+        p, data = self.gw.call("UploadProgram", "sb", meta, "false", as_user=users.ADMIN)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.addCleanup(self.gw.http, "DELETE", "/v1/programs/busprov?provider=acme", as_user=users.ADMIN)
+        self.assertEqual((json.loads(data[0])["provider"], json.loads(data[0])["image"]), ("acme", self.tool))
+        p, data = self.gw.call("RunProviderProgram", "ssss", "acme", "busprov", "", "", as_user=users.USER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        job_id = re.sub(r"_([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), data[0].rsplit("/", 1)[1])
+        self.assertEqual(self.wait_result(job_id)["marker"], "tool")
+        for user, name in ((users.USER, "AccessDenied"), (users.OTHER, "NotFound")):
+            with self.subTest(user=user):
+                p, err = self.gw.gdbus_call("UploadProgram", json.dumps({"title": "busprov2", "image": self.tool,
+                                                                          "provider": "acme"}), Raw("false"), as_user=user)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertEqual(err, f"org.gatewayd.Gateway1.Error.{name}", p.stderr)
+        p, err = self.gw.gdbus_call("UploadProgram", json.dumps({"title": "busprov", "image": self.tool, "provider": 1}),
+                                    Raw("false"), as_user=users.ADMIN)
+        self.assertEqual(err, "org.gatewayd.Gateway1.Error.InvalidArgument", p.stderr)
 
     def test_gatewayctl(self):
         d = tempfile.mkdtemp(prefix="gatewayd-progimage-src-")
@@ -342,6 +414,15 @@ class ProgramImageTest(StackTestCase):
         r = self.gw.gatewayctl("program", "run", "ctlimg", "--wait", "--json=short", as_user=users.USER)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual((json.loads(r.stdout)["cwd"], json.loads(r.stdout)["args"]), ("/srv", {"z": 1}))
+        # a provider's program on its image: uploaded by the admin, run by the provider's user
+        r = self.gw.gatewayctl("program", "upload", "--title=ctlprov", "--image=quantum/tool:1.0", "--provider=acme",
+                               "--json=short", as_user=users.ADMIN)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.addCleanup(self.gw.http, "DELETE", "/v1/programs/ctlprov?provider=acme", as_user=users.ADMIN)
+        self.assertEqual((json.loads(r.stdout)["provider"], json.loads(r.stdout)["image"]), ("acme", self.tool))
+        r = self.gw.gatewayctl("program", "run", "ctlprov", "--provider=acme", "--wait", "--json=short", as_user=users.USER)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["marker"], "tool")
         for args, words in ((("--title=x",), "--entrypoint"),
                             (("--image=quantum/tool:1.0",), "--title"),
                             (("--image=quantum/tool:1.0", "--title=x", "--entrypoint=a.sh"), "no DIR"),
