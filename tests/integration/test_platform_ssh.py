@@ -529,6 +529,34 @@ class RemotePlatform(RemoteBase):
                          {"uid": users.uid_of(users.USER), "own": "shared"})
         self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
 
+    def test_provider_program_on_its_own_image_on_node(self):
+        """A provider's program on an image of its own (ProgramProviders and ProgramImages
+        together) on SSH nodes: uploaded by the provider's admin, run by one of its users as that
+        user on the program's image (its env), pulled on the node as that user's."""
+        title = f"pssh-shimg-{os.getpid() % 10000}"
+        script = ('#!/bin/sh\nwhile read k v rest; do [ "$k" = "Uid:" ] && uid=$v; done < /proc/self/status\n'
+                  'echo "PlanQK:Job:Result: {\\"uid\\": $uid, \\"greeting\\": \\"$GREETING\\"}"\n')
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            ti = tarfile.TarInfo("run.sh")
+            ti.mode, ti.size = 0o700, len(script.encode())
+            t.addfile(ti, io.BytesIO(script.encode()))
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh",
+                                                                           "provider": "acme", "image": "transfer:1.0"}),
+                         buf.getvalue(), as_user=users.ADMIN, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}?provider=acme",
+                                                                 as_user=users.ADMIN))
+        self.assertEqual((r.json["provider"], r.json["image"]), ("acme", f"{self.registry.host}/transfer:1.0"))
+        r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertIn(self.node_of(jid), self.nodes)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json,
+                         {"uid": users.uid_of(users.USER), "greeting": "hello world"})
+        self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
+
     def test_save_result_from_inside_the_job_on_node(self):
         """save_result inside a program job on a node reaches the worker's endpoint in the job's
         own network namespace there (ENV_JOB_GATEWAY_HOST is the job's loopback on every
