@@ -114,7 +114,7 @@ _gatewayctl() {
                         logs)             opts+=' --follow -f' ;;
                         'token create')   opts+=' --expires-in= --scope= --quiet -q' ;;
                         'client create')  opts+=' --name= --scope= --quiet -q' ;;
-                        'program upload') opts+=' --entrypoint= --title= --arg= --replace --provider=' ;;
+                        'program upload') opts+=' --entrypoint= --title= --arg= --replace --image= --provider=' ;;
                         'program run')    opts+=' --arg= --wait --provider=' ;;
                         'program list'|'program rm') opts+=' --provider=' ;;
                         'lab put')        opts+=' --quiet -q' ;;

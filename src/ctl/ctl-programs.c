@@ -16,6 +16,7 @@
 
 #include "ctl-jobs.h"
 #include "ctl-programs.h"
+#include "ctl-services.h"
 #include "ctl-table.h"
 #include "ctl-util.h"
 #include "ctl.h"
@@ -217,19 +218,29 @@ static int append_query(char **q, const char *key, const char *value) {
 }
 
 int verb_program_upload(int argc, char *argv[], char *tail[]) {
-        _cleanup_free_ char *query = NULL, *path = NULL, *copy = strdup(argv[0]);
+        _cleanup_free_ char *query = NULL, *path = NULL, *copy = argc > 0 ? strdup(argv[0]) : NULL;
         json_object *reply = NULL;
         curl_off_t size = 0;
         FILE *f = NULL;
         int r, status;
 
-        if (!copy)
+        if (argc > 0 && !copy)
                 return log_oom();
-        if (!arg_program.entrypoint)
-                return log_error_errno(EINVAL, "--entrypoint= is required: the file the program starts with.");
+        /* --image: the image's own entrypoint unless --entrypoint names one; DIR is optional */
+        if (!arg_program.entrypoint && !arg_spec.image)
+                return log_error_errno(EINVAL, "--entrypoint= is required: the file the program starts with "
+                                       "(or --image= for a program on an image of its own).");
+        if (argc == 0 && !arg_spec.image)
+                return log_error_errno(EINVAL, "Expected DIR (only a program with --image= may have none).");
+        if (argc == 0 && arg_program.entrypoint)
+                return log_error_errno(EINVAL, "--entrypoint= names a file in DIR, but no DIR was given.");
+        if (argc == 0 && !arg_program.title)
+                return log_error_errno(EINVAL, "--title= is required without DIR.");
         r = append_query(&query, "title", arg_program.title ?: basename(copy));
-        if (r >= 0)
+        if (r >= 0 && arg_program.entrypoint)
                 r = append_query(&query, "entrypoint", arg_program.entrypoint);
+        if (r >= 0 && arg_spec.image)
+                r = append_query(&query, "image", arg_spec.image);
         if (r >= 0 && arg_program.replace)
                 r = append_query(&query, "replace", "true");
         if (r >= 0 && arg_program.provider)
@@ -238,15 +249,18 @@ int verb_program_upload(int argc, char *argv[], char *tail[]) {
                 r = append_query(&query, "arguments", json_object_to_json_string_ext(arg_program.arguments, JSON_C_TO_STRING_PLAIN));
         if (r < 0)
                 return r;
-        r = tar_directory(argv[0], &f, &size);
+        r = argc > 0 ? tar_directory(argv[0], &f, &size) : 0;
         if (r < 0)
                 return r;
         if (asprintf(&path, "/v1/programs%s", query) < 0) {
-                fclose(f);
+                if (f)
+                        fclose(f);
                 return log_oom();
         }
+        /* without DIR: no body */
         status = http_call("POST", path, f, size, "application/gzip", NULL, &reply);
-        fclose(f);
+        if (f)
+                fclose(f);
         if (status < 0)
                 return status;
         if (status != 201)

@@ -290,10 +290,11 @@ static const char help_submit[] =
 static const char help_program_upload[] =
         "Uploads DIR as a program of yours (docs/programs.md): gatewayctl makes a tar.gz\n"
         "of the directory and sends it to gatewayd, which checks it like an image layer\n"
-        "and keeps it as a squashfs. The program runs on the site's ProgramImage with its\n"
-        "files at /program; the entrypoint runs directly if it is executable, otherwise\n"
-        "with python3. Talks to gatewayd's HTTP socket ($GATEWAYD_HTTP_SOCKET, default\n"
-        "/run/gatewayd/http.sock). Needs the polkit action org.gatewayd.submit-job.\n"
+        "and keeps it as a squashfs. The program runs on the site's ProgramImage (or on\n"
+        "--image) with its files at /program; the entrypoint runs directly if it is\n"
+        "executable, otherwise with python3. Talks to gatewayd's HTTP socket\n"
+        "($GATEWAYD_HTTP_SOCKET, default /run/gatewayd/http.sock). Needs the polkit action\n"
+        "org.gatewayd.submit-job.\n"
         "\n"
         "Options:\n"
         "     --entrypoint=FILE    The file the program starts with, relative to DIR\n"
@@ -303,12 +304,17 @@ static const char help_program_upload[] =
         "                          JSON if it is JSON, else as a string\n"
         "     --replace            Replace your program of that title (its running jobs\n"
         "                          keep the upload they started with)\n"
+        "     --image=REF          Run on this image instead of ProgramImage, if the site\n"
+        "                          permits it (ProgramImages); without --entrypoint the\n"
+        "                          image's own entrypoint runs, and DIR may be left out\n"
+        "                          (then --title is required)\n"
         "     --provider=NAME      Upload it as a program of that provider, shared with its\n"
         "                          users (ProgramProviders; only its admins may)\n"
         "     --json[=MODE]        Print the program record\n"
         "\n"
-        "Example:\n"
-        "  gatewayctl program upload ./hello --entrypoint=main.py --arg=shots=100\n";
+        "Examples:\n"
+        "  gatewayctl program upload ./hello --entrypoint=main.py --arg=shots=100\n"
+        "  gatewayctl program upload --image=registry.example.org/quantum/solver:2 --title=solver\n";
 static const char help_program_list[] =
         "Lists your programs and those of the providers you belong to: provider (empty\n"
         "for your own), title, entrypoint, version and description.\n"
@@ -664,8 +670,9 @@ static const Verb verbs[] = {
           "client list", "List your clients", help_client_list },
         { { "client", "rm" }, 1, VERB_ANY, 0, false, false, verb_client_rm,
           "client rm ID...", "Remove clients", help_client_rm },
-        { { "program", "upload" }, 1, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_REPLACE | OPT_PROVIDER | OPT_JSON, false, false, verb_program_upload,
-          "program upload DIR --entrypoint=FILE", "Upload a directory as a program", help_program_upload },
+        { { "program", "upload" }, 0, 1, OPT_ENTRYPOINT | OPT_TITLE | OPT_ARG | OPT_REPLACE | OPT_PROVIDER | OPT_JSON | OPT_IMAGE,
+          false, false, verb_program_upload, "program upload [DIR] [--entrypoint=FILE] [--image=REF]",
+          "Upload a directory as a program", help_program_upload },
         { { "program", "list" }, 0, 0, OPT_PROVIDER | OPT_JSON, false, false, verb_program_list,
           "program list", "List your programs", help_program_list },
         { { "program", "rm" }, 1, VERB_ANY, OPT_PROVIDER, false, false, verb_program_remove,

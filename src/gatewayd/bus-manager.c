@@ -234,6 +234,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("o", path), bus_method_run_program, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("RemoveProgram", SD_BUS_ARGS("s", title),
                                 SD_BUS_NO_RESULT, bus_method_remove_program, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UploadProgram", SD_BUS_ARGS("s", metadata_json, "b", replace),
+                                SD_BUS_RESULT("s", json), bus_method_upload_program, SD_BUS_VTABLE_UNPRIVILEGED),
         /* providers' shared programs (docs/programs.md "Providers") */
         SD_BUS_METHOD_WITH_ARGS("RunProviderProgram", SD_BUS_ARGS("s", provider, "s", title, "s", arguments_json, "s", env_json),
                                 SD_BUS_RESULT("o", path), bus_method_run_provider_program, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -111,3 +111,78 @@ int bus_method_remove_program(sd_bus_message *message, void *userdata, sd_bus_er
                 return gw_error_to_bus(&e, error);
         return sd_bus_reply_method_return(message, NULL);
 }
+
+/* ---- UploadProgram: a program on an image of its own (no artifact travels over the bus) ---- */
+
+static void on_uploaded(Manager *m, Program *p, const GwError *e, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *message = userdata;
+
+        if (!p) {
+                gw_error_to_bus(e, &error);
+                (void) sd_bus_reply_method_error(message, &error);
+        } else
+                (void) bus_reply_json(message, program_to_json(p));
+        sd_bus_message_unref(message);
+}
+
+static int metadata_take_provider(json_object *meta, char **ret, GwError *e) {
+        json_object *v;
+
+        *ret = NULL;
+        if (!json_object_object_get_ex(meta, "provider", &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "provider: expected a string");
+        if (json_object_get_string(v)[0] && !(*ret = strdup(json_object_get_string(v))))
+                return -ENOMEM;
+        json_object_object_del(meta, "provider");
+        return 0;
+}
+
+static int upload_program_authorized(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *meta = NULL;
+        _cleanup_free_ char *provider = NULL;
+        Program *p = NULL;
+        const char *text;
+        Caller c;
+        int replace, r;
+
+        r = sd_bus_message_read(message, "sb", &text, &replace);
+        if (r < 0)
+                return r;
+        r = bus_get_caller(message, &c);
+        if (r < 0)
+                return r;
+        if (strlen(text) > m->config->max_request_body) {
+                gw_error_set(&e, GW_ERROR_PAYLOAD_TOO_LARGE, "metadata exceeds the limit of %llu bytes (MaxRequestBody).",
+                             (unsigned long long) m->config->max_request_body);
+                return gw_error_to_bus(&e, error);
+        }
+        if (bus_parse_json_argument(text, "metadata", &meta, &e) < 0)
+                return gw_error_to_bus(&e, error);
+        if (!json_object_is_type(meta, json_type_object)) {
+                gw_error_set(&e, GW_ERROR_INVALID_ARGUMENT, "metadata: expected a JSON object");
+                return gw_error_to_bus(&e, error);
+        }
+        /* "provider": a provider's program ("" or none: the caller's own), as ?provider= over HTTP */
+        r = metadata_take_provider(meta, &provider, &e);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || program_from_metadata(meta, &p, &e) < 0)
+                return gw_error_to_bus(&e, error);
+        p->provider = TAKE_PTR(provider);
+        /* the registry takes p; the reply comes from its callback */
+        sd_bus_message_ref(message);
+        r = program_registry_upload(m, &c, p, /* artifact_path= */ NULL, replace, on_uploaded, message, &e);
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                return gw_error_to_bus(&e, error);
+        }
+        return 1;
+}
+
+int bus_method_upload_program(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return bus_verify_polkit_then(userdata, message, ACTION_SUBMIT_JOB, upload_program_authorized, error);
+}

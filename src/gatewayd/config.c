@@ -1052,6 +1052,110 @@ static int dispatch_admins(ParseContext *ctx, const char *path, json_object *v, 
         return dispatch_strv_checked(ctx, path, v, field, NULL, "a user name or \"@group\"");
 }
 
+/* "ProgramImages": checked against Locations once the whole file is read (config_finalize()). */
+static int dispatch_program_images(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        return dispatch_strv_checked(ctx, path, v, field, NULL, "an image reference, \"PREFIX/*\" or \"*\"");
+}
+
+/* ---- ProgramImages patterns ---- */
+
+/* An entry of "ProgramImages" ("*" aside): a prefix, "PREFIX/" and "*" (*ret_prefix: ret's repository
+ * is the prefix, "" for a whole registry), or a reference (*ret_any_tag: it names no tag or digest). */
+static int program_image_pattern_parse(const char *pattern, const char *default_registry, ImageReference **ret,
+                                       bool *ret_prefix, bool *ret_any_tag) {
+        size_t n = strlen(pattern);
+        const char *last = strrchr(pattern, '/');
+        _cleanup_free_ char *probe = NULL;
+        ImageReference *ref = NULL;
+        int r;
+
+        *ret_prefix = n >= 2 && streq(pattern + n - 2, "/*");
+        *ret_any_tag = false;
+        if (!*ret_prefix) {
+                r = image_reference_parse(pattern, default_registry, &ref);
+                if (r < 0)
+                        return r;
+                *ret_any_tag = !strchr(last ?: pattern, ':') && !strchr(pattern, '@');
+                *ret = ref;
+                return 0;
+        }
+        /* "PREFIX/x/x" is parsed as a reference: the registry is told apart from the path as in
+         * any reference, and Docker Hub's "library/" (single components) is not added. */
+        if (n == 2 || memchr(pattern, '@', n) || memchr(pattern, '*', n - 2))
+                return -EINVAL;
+        if (asprintf(&probe, "%.*s/x/x", (int) (n - 2), pattern) < 0)
+                return -ENOMEM;
+        r = image_reference_parse(probe, default_registry, &ref);
+        if (r < 0)
+                return r;
+        n = strlen(ref->repository);
+        if (n < 3 || !streq(ref->repository + n - 3, "x/x") || (n > 3 && ref->repository[n - 4] != '/')) {
+                image_reference_free(ref);
+                return -EINVAL;
+        }
+        ref->repository[n > 3 ? n - 4 : 0] = 0;        /* "team/x/x" → "team", "x/x" → "" */
+        *ret = ref;
+        return 0;
+}
+
+static bool program_image_pattern_matches(const char *pattern, const char *default_registry, const ImageReference *image) {
+        _cleanup_(image_reference_freep) ImageReference *p = NULL;
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        bool prefix, any_tag;
+        size_t n;
+
+        if (streq(pattern, "*"))
+                return true;
+        if (program_image_pattern_parse(pattern, default_registry, &p, &prefix, &any_tag) < 0 ||
+            !registry_name_equal(p->registry, image->registry))
+                return false;
+        if (prefix) {
+                n = strlen(p->repository);
+                return n == 0 || (strneq(image->repository, p->repository, n) && image->repository[n] == '/');
+        }
+        if (!streq(p->repository, image->repository))
+                return false;
+        if (any_tag)
+                return true;
+        a = image_reference_to_string(p);
+        b = image_reference_to_string(image);
+        return a && b && streq(a, b);
+}
+
+bool config_program_image_permitted(const Config *c, const char *reference) {
+        _cleanup_(image_reference_freep) ImageReference *image = NULL;
+
+        if (!c || image_reference_parse(reference, c->default_image_location, &image) < 0)
+                return false;
+        for (char **p = c->program_images; p && *p; p++)
+                if (program_image_pattern_matches(*p, c->default_image_location, image))
+                        return true;
+        return false;
+}
+
+/* Each entry is a pattern, and names a registry of Locations (an image elsewhere is never pulled). */
+static int program_images_verify(ParseContext *ctx, Config *c) {
+        for (size_t i = 0; c->program_images && c->program_images[i]; i++) {
+                _cleanup_(image_reference_freep) ImageReference *p = NULL;
+                const char *s = c->program_images[i];
+                bool prefix, any_tag;
+                int r;
+
+                if (streq(s, "*"))
+                        continue;
+                r = program_image_pattern_parse(s, c->default_image_location, &p, &prefix, &any_tag);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return config_error(ctx, "ProgramImages", "entry %zu: \"%s\" is not an image reference, "
+                                            "\"PREFIX/*\" or \"*\"", i, s);
+                if (!config_location_for_registry(c, p->registry))
+                        return config_error(ctx, "ProgramImages", "entry %zu: registry \"%s\" is not defined in Locations",
+                                            i, p->registry);
+        }
+        return 0;
+}
+
 /* "ProgramProviders": {"NAME": {"admins": [...], "users": [...]}}; the lists are parsed as
  * "Admins" is (user names and "@group"s) and matched by the same code (auth_user_list_matches()). */
 bool config_program_provider_name_is_valid(const char *name) {
@@ -1227,6 +1331,7 @@ static const Field config_fields[] = {
         /* programs */
         { "ProgramImage",             dispatch_string,       offsetof(Config, program_image) },
         { "ProgramArtifactMax",       dispatch_size_nonzero, offsetof(Config, program_artifact_max) },
+        { "ProgramImages",            dispatch_program_images, offsetof(Config, program_images) },
         { "ProgramProviders",         dispatch_program_providers, 0 },
         /* remote access */
         { "Listen",                   dispatch_listen,       0 },
@@ -1399,7 +1504,7 @@ static int config_finalize(ParseContext *ctx, Config *c) {
                         c->munge = true;
         if (c->client_token_expiry_sec == 0)
                 return config_error(ctx, "ClientTokenExpiry", "must not be 0");
-        return 0;
+        return program_images_verify(ctx, c);
 }
 
 Config *config_new(void) {
@@ -1437,6 +1542,7 @@ Config *config_free(Config *c) {
         free(c->lab_proxy_url);
         strv_free(c->lab_name_servers);
         free(c->program_image);
+        strv_free(c->program_images);
         for (size_t i = 0; i < c->n_program_providers; i++) {
                 free(c->program_providers[i].name);
                 strv_free(c->program_providers[i].admins);

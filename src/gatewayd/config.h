@@ -119,6 +119,8 @@ typedef struct Config {
         /* programs (docs/programs.md) */
         char *program_image;              /* "ProgramImage" base image reference of program jobs, NULL = none */
         uint64_t program_artifact_max;    /* "ProgramArtifactMax" bytes of an uploaded artifact, 64 MiB */
+        char **program_images;            /* "ProgramImages" images a program may name instead of
+                                           * ProgramImage (patterns), NULL/empty = none */
         ConfigProgramProvider *program_providers; /* "ProgramProviders", in file order */
         size_t n_program_providers;
 
@@ -226,6 +228,13 @@ ConfigLocation *config_location_find(Config *c, const char *name);
 /* The location a registry named in an image reference ("host[:port]") belongs to, or NULL: pulls
  * go only to these. Names compare case-insensitively; Docker Hub's aliases count as one. */
 ConfigLocation *config_location_for_registry(Config *c, const char *registry);
+
+/* Whether "ProgramImages" permits a program to run on reference (docs/programs.md, "Images of
+ * programs"): an entry "*" permits any image; "PREFIX/" followed by "*" every repository under
+ * PREFIX (any tag or digest); a reference without a tag or digest every tag and digest of that repository; one with
+ * a tag or digest only that. Entries and reference compare normalised (reference.h, the default
+ * registry DefaultImageLocation). Locations are checked separately. */
+bool config_program_image_permitted(const Config *c, const char *reference);
 /* Base URL for the registry API: "url" if set, else http(s)://name; Docker Hub's aliases
  * ("docker.io", "index.docker.io") map to https://registry-1.docker.io. */
 int config_location_base_url(const ConfigLocation *l, char **ret);

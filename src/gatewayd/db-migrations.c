@@ -226,6 +226,9 @@ const char * const db_migrations[] = {
         "CREATE UNIQUE INDEX programs_own_title ON programs (uid, title) WHERE provider IS NULL;"
         "CREATE UNIQUE INDEX programs_provider_title ON programs (provider, title) WHERE provider IS NOT NULL;"
         "ALTER TABLE jobs ADD COLUMN program_provider TEXT;",
+        /* A program's own image (docs/programs.md, "Images of programs"): the normalised
+         * reference it runs on instead of ProgramImage, NULL = ProgramImage. */
+        "ALTER TABLE programs ADD COLUMN image TEXT;",
 };
 
 const unsigned db_n_migrations = ELEMENTSOF(db_migrations);

@@ -91,7 +91,7 @@ static int query_json(HttpRequest *req, json_object *meta, const char *key, GwEr
 }
 
 static int upload_metadata(HttpRequest *req, Program **ret, GwError *e) {
-        static const char * const text_keys[] = { "title", "entrypoint", "description", "version" };
+        static const char * const text_keys[] = { "title", "entrypoint", "description", "version", "image" };
         _cleanup_(json_object_putp) json_object *meta = json_object_new_object();
         int r;
 
@@ -134,9 +134,13 @@ static void upload_authorized(HttpRequest *req) {
 
         req->free_userdata = NULL;
         (void) http_query_bool(req, "replace", &replace);  /* checked before */
-        r = program_registry_upload(req->manager, http_request_caller(req), meta, req->body_path, replace, on_uploaded, req, &e);
+        /* no body: a program on an image of its own (the registry refuses it without one) */
+        r = program_registry_upload(req->manager, http_request_caller(req), meta,
+                                    req->body_size > 0 ? req->body_path : NULL, replace, on_uploaded, req, &e);
         if (r < 0)
                 return http_request_reply_error(req, &e);
+        if (req->body_size == 0 && req->body_path)
+                (void) unlink(req->body_path);   /* empty: not taken */
         req->body_path = mfree(req->body_path);  /* the registry has it now */
         http_request_suspend(req);
 }
@@ -146,7 +150,7 @@ void http_upload_program(HttpRequest *req, char **captures) {
         Program *meta = NULL;
         bool replace;
 
-        if (!req->body_path || req->body_size == 0)
+        if ((!req->body_path || req->body_size == 0) && !http_request_query(req, "image"))
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The request body must be the program's artifact (a tar or tar.gz).");
         if (http_query_bool(req, "replace", &replace) < 0)

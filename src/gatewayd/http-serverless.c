@@ -12,6 +12,7 @@
 #include "http-api.h"
 #include "form-upload.h"
 #include "http-auth.h"
+#include "http-form.h"
 #include "http-serverless.h"
 #include "job-registry.h"
 #include "json-util.h"
@@ -62,9 +63,9 @@ static json_object *program_json(const Program *p) {
                 return NULL;
         json_object_object_add(o, "id", json_object_new_string(p->id));
         json_object_object_add(o, "title", json_object_new_string(p->title));
-        json_object_object_add(o, "entrypoint", json_object_new_string(p->entrypoint));
+        json_object_object_add(o, "entrypoint", json_string_or_null(p->entrypoint));
         json_object_object_add(o, "artifact", NULL);    /* only its squashfs is kept */
-        json_object_object_add(o, "image", NULL);
+        json_object_object_add(o, "image", json_string_or_null(p->image));
         json_object_object_add(o, "dependencies", json_as_text(p->dependencies, "[]"));
         json_object_object_add(o, "env_vars", json_as_text(p->env, "{}"));
         json_object_object_add(o, "provider", json_string_or_null(p->provider));
@@ -295,9 +296,9 @@ static int json_field(json_object *fields, const char *field, const char *key, j
 
 /* The form's fields as the native upload's metadata (program_from_metadata() checks them). */
 int serverless_upload_metadata(json_object *fields, Program **ret, GwError *e) {
-        static const char * const text_keys[] = { "title", "entrypoint", "description", "version" };
+        static const char * const text_keys[] = { "title", "entrypoint", "description", "version", "image" };
         _cleanup_(json_object_putp) json_object *meta = json_object_new_object();
-        const char *provider = json_get_string(fields, "provider"), *image = json_get_string(fields, "image");
+        const char *provider = json_get_string(fields, "provider");
         const char *deps = json_get_string(fields, "dependencies");
         _cleanup_free_ char *title = NULL, *provider_name = NULL;
         json_object *d = NULL;
@@ -311,9 +312,6 @@ int serverless_upload_metadata(json_object *fields, Program **ret, GwError *e) {
                 if (r < 0)
                         return r;
         }
-        if (image && image[0])
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
-                                    "Custom images are not available here: programs run on the site's ProgramImage.");
         for (size_t i = 0; i < ELEMENTSOF(text_keys); i++) {
                 const char *v = streq(text_keys[i], "title") ? title : json_get_string(fields, text_keys[i]);
                 if (v && (v[0] || streq(text_keys[i], "title")))
@@ -363,26 +361,74 @@ static void upload_authorized(HttpRequest *req) {
         http_request_suspend(req);
 }
 
+/* The client uploads a program on an image of its own as an application/x-www-form-urlencoded
+ * form (requests' data= without files=): its fields, from the body file, bounded as a
+ * multipart form's text fields are. */
+static int upload_urlencoded_fields(HttpRequest *req, json_object **ret, GwError *e) {
+        static const char * const keys[] = { "title", "entrypoint", "image", "provider", "arguments", "env_vars",
+                                              "dependencies", "description", "version" };
+        _cleanup_(json_object_putp) json_object *fields = NULL;
+        _cleanup_free_ char *body = NULL;
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (req->body_size > FORM_FIELDS_TOTAL_MAX)
+                return gw_error_set(e, GW_ERROR_PAYLOAD_TOO_LARGE, "The form's fields exceed %u bytes.", FORM_FIELDS_TOTAL_MAX);
+        fd = open(req->body_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        body = malloc(req->body_size + 1);
+        fields = json_object_new_object();
+        if (fd < 0 || !body || !fields)
+                return gw_error_set_errno(e, fd < 0 ? -errno : -ENOMEM, "Cannot read the form.");
+        n = pread(fd, body, req->body_size, 0);
+        if (n != (ssize_t) req->body_size)
+                return gw_error_set_errno(e, n < 0 ? -errno : -EIO, "Cannot read the form.");
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                _cleanup_free_ char *v = NULL;
+                int r = form_get(body, (size_t) n, keys[i], &v);
+
+                if (r == -ENOENT)
+                        continue;
+                if (r == -ENOMEM)
+                        return gw_error_set_errno(e, r, "Out of memory.");
+                if (r < 0)
+                        return gw_error_set(e, GW_ERROR_BAD_REQUEST, "The form is malformed (at '%s').", keys[i]);
+                json_object_object_add(fields, keys[i], json_object_new_string(v));
+        }
+        *ret = TAKE_PTR(fields);
+        return 0;
+}
+
 void http_serverless_upload_program(HttpRequest *req, char **captures) {
         _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *urlencoded = NULL;
         _cleanup_(program_freep) Program *meta = NULL;
-        const char *file;
+        const char *file = NULL;
 
         if (!req->body_path || req->body_size == 0)
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The request body must be a multipart/form-data upload with an 'artifact' file.");
-        if (upload_form(req, &e) < 0 || serverless_upload_metadata(form_upload_fields(req->form), &meta, &e) < 0)
-                return http_request_reply_error(req, &e);
-        file = form_upload_file_field(req->form);
-        if (!file)
+        if (!req->form && form_content_type_is_urlencoded(http_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+                if (upload_urlencoded_fields(req, &urlencoded, &e) < 0 || serverless_upload_metadata(urlencoded, &meta, &e) < 0)
+                        return http_request_reply_error(req, &e);
+        } else {
+                if (upload_form(req, &e) < 0 || serverless_upload_metadata(form_upload_fields(req->form), &meta, &e) < 0)
+                        return http_request_reply_error(req, &e);
+                file = form_upload_file_field(req->form);
+        }
+        if (!file && !meta->image)
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "A file should be uploaded: the form has no 'artifact' part.");
-        if (!streq(file, FORM_ARTIFACT_FIELD))
+        if (file && !streq(file, FORM_ARTIFACT_FIELD))
                 return http_request_reply_errorf(req, GW_ERROR_BAD_REQUEST,
                                                  "The form's file part must be 'artifact', not '%s'.", file);
         /* a provider's program: its admins only (403 for its users, 404 for everyone else) */
         if (program_provider_check_upload(req->manager, http_request_caller(req), meta->provider, &e) < 0)
                 return http_request_reply_error(req, &e);
+        if (!file) {
+                /* a program on an image of its own: no artifact (upload_authorized() passes none) */
+                (void) unlink(req->body_path);
+                req->body_path = mfree(req->body_path);
+        }
         req->userdata = TAKE_PTR(meta);
         req->free_userdata = free_program;
         http_request_authorize(req, ACTION_SUBMIT_JOB, upload_authorized);

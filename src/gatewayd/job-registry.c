@@ -616,10 +616,11 @@ static void job_start(Job *j) {
         if (j->image_request || j->worker_started)
                 return;
         if (j->program_id) {
-                /* a program's job runs on the base image of programs */
-                if (!program_registry_get(m, j->program_id))
+                /* a program's job runs on its own image, or on the base image of programs */
+                Program *p = program_registry_get(m, j->program_id);
+                if (!p)
                         return job_fail(j, "NO_SUCH_PROGRAM", "The program was removed before the job could start.");
-                image = m->config->program_image;
+                image = program_image(p, m->config->program_image);
                 if (!image)
                         return job_fail(j, "NO_PROGRAM_IMAGE", "No ProgramImage is configured.");
         } else {
@@ -975,7 +976,12 @@ static int program_submit(Manager *m, const Caller *c, const Program *program, j
                           json_object *env, JobSubmitted cb, void *userdata, Job **ret, GwError *e) {
         ProgramRun run = { .program = program, .arguments = arguments, .env = env };
 
-        if (!m->config->program_image)
+        if (program->image) {
+                /* the site may have withdrawn it since the upload (ProgramImages, Locations) */
+                int r = program_registry_check_image(m, program->image, NULL, e);
+                if (r < 0)
+                        return r;
+        } else if (!m->config->program_image)
                 return gw_error_set(e, GW_ERROR_UNAVAILABLE, "Programs cannot run here: no ProgramImage is configured.");
         return job_submit(m, c, "", NULL, NULL, &run, cb, userdata, ret, e);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "lingering-mounts.h"
 #include "program-provider.h"
 #include "program-registry.h"
+#include "reference.h"
 #include "spool-reserve.h"
 #include "time-util.h"
 #include "worker-process.h"
@@ -191,6 +193,8 @@ static int program_from_row(sqlite3_stmt *st, Program **ret) {
                 return -ENOMEM;
         if (sqlite3_column_type(st, 6) != SQLITE_NULL && !(p->provider = column_strdup(st, 6)))
                 return -ENOMEM;
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL && !(p->image = column_strdup(st, 7)))
+                return -ENOMEM;
         if (!job_id_is_valid(p->id))
                 return log_error_errno(EBADMSG, "Program '%s' in the database has an invalid id; skipping it.", p->title);
         spec = json_tokener_parse((const char *) sqlite3_column_text(st, 4));
@@ -232,7 +236,7 @@ int program_registry_load(Manager *m) {
         _cleanup_free_ char *dir = NULL;
         int rc, r;
 
-        r = db_prepare(m->db, "SELECT id, uid, gid, title, spec, created_usec, provider FROM programs", &st);
+        r = db_prepare(m->db, "SELECT id, uid, gid, title, spec, created_usec, provider, image FROM programs", &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -384,7 +388,7 @@ static int program_update(Manager *m, const Program *p, GwError *e) {
         json_object *spec;
         int rc, r;
 
-        r = db_prepare(m->db, "UPDATE programs SET gid = ?, spec = ?, uid = ? WHERE id = ?", &st);
+        r = db_prepare(m->db, "UPDATE programs SET gid = ?, spec = ?, uid = ?, image = ? WHERE id = ?", &st);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Database error.");
         spec = program_spec_to_json(p);
@@ -394,7 +398,8 @@ static int program_update(Manager *m, const Program *p, GwError *e) {
         sqlite3_bind_text(st, 2, json_text(spec), -1, SQLITE_TRANSIENT);
         json_object_put(spec);
         sqlite3_bind_int64(st, 3, p->uid);  /* a provider's program: its last uploader */
-        sqlite3_bind_text(st, 4, p->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, p->image, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, p->id, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE)
                 return program_store_error(m, p, rc, e);
@@ -428,7 +433,7 @@ static int program_insert(Manager *m, const Program *p, GwError *e) {
         json_object *spec;
         int rc, r;
 
-        r = db_prepare(m->db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, provider) VALUES (?, ?, ?, ?, ?, ?, ?)", &st);
+        r = db_prepare(m->db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, provider, image) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &st);
         if (r < 0)
                 return gw_error_set_errno(e, r, "Database error.");
         spec = program_spec_to_json(p);
@@ -442,6 +447,7 @@ static int program_insert(Manager *m, const Program *p, GwError *e) {
         json_object_put(spec);
         sqlite3_bind_int64(st, 6, (sqlite3_int64) p->created_usec);
         sqlite3_bind_text(st, 7, p->provider, -1, SQLITE_STATIC);  /* NULL: the uploader's own */
+        sqlite3_bind_text(st, 8, p->image, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if ((rc & 0xff) == SQLITE_CONSTRAINT)
                 return program_exists_error(p, "", e);
@@ -537,7 +543,8 @@ static int upload_spawn(ProgramUpload *u, const Image *image) {
         if (!argv)
                 return -ENOMEM;
         if (!(argv[n++] = strdup("program")) || !(argv[n++] = strdup("--events-fd=3")) ||
-            asprintf(&argv[n++], "--entrypoint=%s", p->entrypoint) < 0 ||
+            /* none: a program on an image of its own runs the image's entrypoint */
+            (p->entrypoint && asprintf(&argv[n++], "--entrypoint=%s", p->entrypoint) < 0) ||
             asprintf(&argv[n++], "--uid=%u", p->provider ? 0U : (unsigned) p->uid) < 0 ||
             asprintf(&argv[n++], "--gid=%u", p->provider ? 0U : (unsigned) p->gid) < 0 ||
             asprintf(&argv[n++], "--image-size-max=%" PRIu64, c->image_size_max) < 0 ||
@@ -585,7 +592,8 @@ static void on_check_image_ready(Manager *m, Image *image, const GwError *error,
                 return;
 
         if ((error && gw_error_is_set(error)) || !image)
-                gw_error_set(&e, GW_ERROR_UNAVAILABLE, "Cannot check the dependencies: ProgramImage is not available: %s",
+                gw_error_set(&e, GW_ERROR_UNAVAILABLE, "Cannot check the dependencies: %s is not available: %s",
+                             u->program->image ? "the program's image" : "ProgramImage",
                              error && error->message ? error->message : "no image");
         else if ((r = upload_spawn(u, image)) < 0)
                 gw_error_set_errno(&e, r, "Cannot start the worker: %s", strerror(-r));
@@ -599,6 +607,67 @@ static void on_check_image_ready(Manager *m, Image *image, const GwError *error,
         upload_free(u);
 }
 
+/* ---- a program's own image (docs/programs.md, "Images of programs") ---- */
+
+int program_registry_check_image(Manager *m, const char *reference, char **ret_normalized, GwError *e) {
+        _cleanup_(image_reference_freep) ImageReference *ref = NULL;
+        int r;
+
+        r = image_reference_parse(reference, m->config->default_image_location, &ref);
+        if (r == -ENOMEM)
+                return gw_error_set_errno(e, r, "Out of memory.");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "image: '%s' is not a valid image reference "
+                                    "([REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], repository in lower case, ASCII only)",
+                                    reference);
+        if (!config_program_image_permitted(m->config, reference))
+                return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
+                                    m->config->program_images && m->config->program_images[0]
+                                    ? "image: '%s' is not one of the images programs may name here (ProgramImages)."
+                                    : "image: '%s': programs cannot name an image here; they run on ProgramImage.",
+                                    reference);
+        /* as for a pull: a registry the site did not configure is never connected to */
+        if (!config_location_for_registry(m->config, ref->registry))
+                return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
+                                    "image: registry '%s' is not one of the configured Locations; "
+                                    "images can be pulled only from those.", ref->registry);
+        if (ret_normalized && !(*ret_normalized = image_reference_to_string(ref)))
+                return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
+        return 0;
+}
+
+/* An upload without an artifact (a program on an image of its own) gets an empty one: its layer
+ * is an empty /program, and everything else is as for any program. */
+static int write_empty_artifact(const char *path) {
+        static const char end_of_archive[1024] = {};
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+        if (fd < 0)
+                return -errno;
+        return loop_write(fd, end_of_archive, sizeof(end_of_archive));
+}
+
+static int upload_check_image(Manager *m, Program *p, const char *artifact_path, GwError *e) {
+        char *normalized = NULL;
+        int r;
+
+        if (!artifact_path && !p->image)
+                return gw_error_set(e, GW_ERROR_BAD_REQUEST,
+                                    "The upload must carry the program's artifact (a tar or tar.gz), or name an image.");
+        if (!artifact_path && p->entrypoint)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                    "entrypoint: '%s' would be a file in the artifact, but the upload has none "
+                                    "(without one, the image's own entrypoint runs).", p->entrypoint);
+        if (!p->image)
+                return 0;
+        r = program_registry_check_image(m, p->image, &normalized, e);
+        if (r < 0)
+                return r;
+        free(p->image);
+        p->image = normalized;
+        return 0;
+}
+
 int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path, bool replace,
                             ProgramUploaded cb, void *userdata, GwError *e) {
         _cleanup_(program_freep) Program *p = meta;
@@ -607,12 +676,16 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
         ProgramUpload *u;
         int r;
 
-        if (n_dependencies(p) > 0 && !m->config->program_image)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
-                                    "dependencies: cannot be checked without ProgramImage (nothing is installed over the network).");
+        /* who may upload for the provider first: its image is the admins' business */
         r = program_provider_check_upload(m, c, p->provider, e);
         if (r < 0)
                 return r;
+        r = upload_check_image(m, p, artifact_path, e);
+        if (r < 0)
+                return r;
+        if (n_dependencies(p) > 0 && !program_image(p, m->config->program_image))
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
+                                    "dependencies: cannot be checked without ProgramImage (nothing is installed over the network).");
         p->uid = c->uid;
         if (title_is_uploading(p))
                 return gw_error_set(e, GW_ERROR_ALREADY_EXISTS, "Program '%s' is being uploaded already; wait for that upload.", p->title);
@@ -648,8 +721,8 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         }
         /* the same file system: the upload is not copied */
-        if (rename(artifact_path, u->artifact) < 0) {
-                r = -errno;
+        r = !artifact_path ? write_empty_artifact(u->artifact) : rename(artifact_path, u->artifact) < 0 ? -errno : 0;
+        if (r < 0) {
                 upload_free(u);
                 return gw_error_set_errno(e, r, "Cannot take the artifact: %s", strerror(-r));
         }
@@ -668,7 +741,8 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
         if (n_dependencies(u->program) > 0) {
                 char *id = strdup(u->program->id);
 
-                r = id ? image_registry_ensure_ready(m, platform_default(m)->name, m->config->program_image,
+                r = id ? image_registry_ensure_ready(m, platform_default(m)->name,
+                                                     program_image(u->program, m->config->program_image),
                                                      u->program->uid, on_check_image_ready, id) : -ENOMEM;
                 if (r < 0) {
                         free(id);
@@ -676,8 +750,8 @@ int program_registry_upload(Manager *m, const Caller *c, Program *meta, const ch
                         upload_unlink(u);
                         manager_busy_unref(m);
                         upload_free(u);
-                        return gw_error_set_errno(e, r, "Cannot request ProgramImage to check the dependencies: %s",
-                                                  strerror(-r));
+                        return gw_error_set_errno(e, r, "Cannot request %s to check the dependencies: %s",
+                                                  u->program->image ? "the program's image" : "ProgramImage", strerror(-r));
                 }
         }
         return 0;

@@ -33,13 +33,21 @@ Program **program_registry_list(Manager *m, const Caller *c, size_t *ret_n);
 /* Where uploads are received before they are handed to a worker: STATE/programs/.uploads. */
 int program_registry_upload_dir(Manager *m, char **ret);
 
+/* A program's own image: InvalidArgument if reference is none, AccessDenied unless ProgramImages
+ * permits it and its registry is one of Locations (as for a pull: refused before anything
+ * connects). *ret_normalized (may be NULL): the reference normalised (reference.h). */
+int program_registry_check_image(Manager *m, const char *reference, char **ret_normalized, GwError *e);
+
 /* Takes meta (a validated, unattached Program; meta->provider set for a provider's program, which
- * only the provider's admins may upload: program_provider_check_upload()) and the artifact file (renamed into the
- * program's directory, or removed on failure). Returns 0 if cb will be called (with the program
- * or with NULL and an error), < 0 with e set if refused at once (the title exists and !replace,
- * or an upload of it is under way: AlreadyExists). With replace, an upload of a title the caller
- * has updates that program once the new squashfs is built (same id; jobs that run keep the layer
- * they started with, removed once none of the program's jobs is unfinished). */
+ * only the provider's admins may upload: program_provider_check_upload()) and the artifact file
+ * (renamed into the program's directory, or removed on failure). Returns 0 if cb will be called
+ * (with the program or with NULL and an error), < 0 with e set if refused at once (the title exists
+ * and !replace, or an upload of it is under way: AlreadyExists; meta's image refused:
+ * program_registry_check_image()). artifact_path NULL: no artifact, allowed for a program on an
+ * image of its own (without an entrypoint: the image's runs), which gets an empty layer. With
+ * replace, an upload of a title the caller has updates that program once the new squashfs is built
+ * (same id; jobs that run keep the layer they started with, removed once none of the program's
+ * jobs is unfinished). */
 typedef void (*ProgramUploaded)(Manager *m, Program *p, const GwError *e, void *userdata);
 int program_registry_upload(Manager *m, const Caller *c, Program *meta, const char *artifact_path, bool replace,
                             ProgramUploaded cb, void *userdata, GwError *e);

@@ -22,6 +22,7 @@ Program *program_free(Program *p) {
         json_object_put(p->dependencies);
         free(p->description);
         free(p->version);
+        free(p->image);
         free(p->dir);
         free(p->layer);
         free(p->squashfs_path);
@@ -172,7 +173,7 @@ static int program_apply_fields(Program *p, json_object *o, GwError *e) {
 
 int program_from_metadata(json_object *meta, Program **ret, GwError *e) {
         static const char * const allowed[] = {
-                "title", "entrypoint", "arguments", "env", "dependencies", "description", "version", NULL
+                "title", "entrypoint", "arguments", "env", "dependencies", "description", "version", "image", NULL
         };
         _cleanup_(program_freep) Program *p = NULL;
         json_object *v;
@@ -199,17 +200,21 @@ int program_from_metadata(json_object *meta, Program **ret, GwError *e) {
         if (!p->title)
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         r = program_apply_fields(p, meta, e);
+        if (r >= 0 && json_object_object_get_ex(meta, "image", &v))
+                /* checked against ProgramImages and normalised by the registry (program-registry.h) */
+                r = text_field(v, "image", &p->image, e);
         if (r < 0)
                 return r;
         /* Form fields and query parameters are bytes, and what is kept is shown as JSON. (Only
          * here: a spec stored before this check still loads.) */
         r = text_is_utf8(p->entrypoint, "entrypoint", e) ?: text_is_utf8(p->description, "description", e) ?:
-            text_is_utf8(p->version, "version", e);
+            text_is_utf8(p->version, "version", e) ?: text_is_utf8(p->image, "image", e);
         if (r < 0)
                 return r;
-        if (!p->entrypoint)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "entrypoint: required");
-        if (!entrypoint_is_valid(p->entrypoint))
+        /* with an image of its own, the image's entrypoint runs unless the artifact names one */
+        if (!p->entrypoint && !p->image)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "entrypoint: required (or an image)");
+        if (p->entrypoint && !entrypoint_is_valid(p->entrypoint))
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT,
                                     "entrypoint: '%s' must be a relative path inside the artifact", p->entrypoint);
         *ret = TAKE_PTR(p);
@@ -225,7 +230,7 @@ json_object *program_spec_to_json(const Program *p) {
 
         if (!o)
                 return NULL;
-        json_object_object_add(o, "entrypoint", json_object_new_string(p->entrypoint));
+        json_object_object_add(o, "entrypoint", p->entrypoint ? json_object_new_string(p->entrypoint) : NULL);
         json_object_object_add(o, "entrypointExecutable", json_object_new_boolean(p->entrypoint_executable));
         json_object_object_add(o, "arguments", json_or_empty(p->arguments, json_type_object));
         json_object_object_add(o, "env", json_or_empty(p->env, json_type_object));
@@ -248,7 +253,7 @@ int program_spec_apply(Program *p, json_object *spec, GwError *e) {
         r = program_apply_fields(p, spec, e);
         if (r < 0)
                 return r;
-        if (!p->entrypoint)
+        if (!p->entrypoint && !p->image)  /* the image column is read first */
                 return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "entrypoint: missing");
         p->entrypoint_executable = json_object_object_get_ex(spec, "entrypointExecutable", &v) && json_object_get_boolean(v);
         p->size = json_get_u64(spec, "size");
@@ -270,10 +275,15 @@ json_object *program_to_json(const Program *p) {
                 return NULL;
         json_object_object_del(o, "layer");  /* where it is kept is ours */
         json_object_object_add(o, "title", json_object_new_string(p->title));
+        json_object_object_add(o, "image", p->image ? json_object_new_string(p->image) : NULL);
         json_object_object_add(o, "provider", p->provider ? json_object_new_string(p->provider) : NULL);
         json_object_object_add(o, "uid", json_object_new_int64(p->uid));
         json_object_object_add(o, "createdAt", json_object_new_string(format_timestamp_iso(buf, sizeof(buf), p->created_usec)));
         return o;
+}
+
+const char *program_image(const Program *p, const char *program_image_default) {
+        return p->image ?: program_image_default;
 }
 
 json_object *program_merge_arguments(const Program *p, json_object *run_arguments) {
@@ -362,15 +372,17 @@ int program_job_service(const Program *p, const Job *j, const char *image, Servi
         s->image = strdup(image);
         s->program_layer = strdup(p->squashfs_path);
         s->program_layer_id = strdup(p->layer);
-        s->workdir = strdup(PROGRAM_MOUNT_POINT);
-        s->command = calloc(3, sizeof(char *));
-        if (!s->name || !s->image || !s->program_layer || !s->program_layer_id || !s->workdir || !s->command)
+        /* Without an entrypoint (a program on an image of its own), the image's entrypoint and cmd
+         * run in its working directory, as a service's job runs it; the layer is at /program. */
+        if (p->entrypoint && (!(s->workdir = strdup(PROGRAM_MOUNT_POINT)) || !(s->command = calloc(3, sizeof(char *)))))
+                return -ENOMEM;
+        if (!s->name || !s->image || !s->program_layer || !s->program_layer_id)
                 return -ENOMEM;
         /* Executable: as it is (its #! line decides); otherwise a Python file, as the serverless
          * gateway's entrypoints are. */
-        if (!p->entrypoint_executable && !(s->command[n++] = strdup("python3")))
+        if (p->entrypoint && !p->entrypoint_executable && !(s->command[n++] = strdup("python3")))
                 return -ENOMEM;
-        if (asprintf(&s->command[n], PROGRAM_MOUNT_POINT "/%s", p->entrypoint) < 0) {
+        if (p->entrypoint && asprintf(&s->command[n], PROGRAM_MOUNT_POINT "/%s", p->entrypoint) < 0) {
                 s->command[n] = NULL;
                 return -ENOMEM;
         }

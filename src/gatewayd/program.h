@@ -37,13 +37,14 @@ typedef struct Program {
         /* A provider's shared program ("ProgramProviders", program-provider.h): the title is
          * unique per provider, uid/gid are its last uploader's; NULL: the uploader's own. */
         char *provider;
-        char *entrypoint;       /* relative path inside the artifact */
+        char *entrypoint;       /* relative path inside the artifact; NULL: the image's own (with image) */
         bool entrypoint_executable;  /* run directly; otherwise with python3 */
         json_object *arguments; /* default arguments (object), merged under a run's */
         json_object *env;       /* {"K": "V"} */
         json_object *dependencies;   /* array of strings, recorded */
         char *description;
         char *version;
+        char *image;            /* its own image (ProgramImages), normalised; NULL: ProgramImage */
         uint64_t size;          /* unpacked bytes of regular files */
         uint64_t files;         /* entries */
         uint64_t created_usec;
@@ -71,6 +72,9 @@ bool program_title_is_valid(const char *title);
  * description, version), validated into an unattached Program. On failure sets e
  * (InvalidArgument naming the field). */
 int program_from_metadata(json_object *meta, Program **ret, GwError *e);
+
+/* The image the program's jobs run on: its own, else ProgramImage (NULL if neither). */
+const char *program_image(const Program *p, const char *program_image_default);
 
 /* What is stored in the database's spec column, and the record clients see. */
 json_object *program_spec_to_json(const Program *p);

@@ -50,7 +50,8 @@ static void help(void) {
                "\n"
                "Options:\n"
                "  -h --help                  Show this help\n"
-               "     --entrypoint=PATH       The file the program starts with (required)\n"
+               "     --entrypoint=PATH       The file the program starts with (none: a program on an\n"
+               "                             image of its own, whose entrypoint runs)\n"
                "     --uid=UID --gid=GID     Owner of every file in the squashfs (default 0)\n"
                "     --shared                Make every file readable (and every executable one\n"
                "                             executable) by all: a program other users run\n"
@@ -153,8 +154,6 @@ static int parse_argv(int argc, char *argv[], ProgramArgs *a) {
                 return worker_error_errno(EINVAL, "--dependency= needs --check-image=.");
         if (argc - optind != 2)
                 return worker_error_errno(EINVAL, "Expected ARTIFACT and OUTPUT.");
-        if (!a->entrypoint)
-                return worker_error_errno(EINVAL, "--entrypoint= is required.");
         a->artifact = argv[optind];
         a->output = argv[optind + 1];
         return 1;
@@ -331,7 +330,7 @@ int verb_program(int argc, char *argv[]) {
         /* The hostile parts first: their refusal is the message worth reading. */
         if (r >= 0)
                 r = squash(fd, &a, tmp, &stats);
-        if (r >= 0)
+        if (r >= 0 && a.entrypoint)
                 r = find_entrypoint(fd, &a, &executable);
         if (r >= 0)
                 r = check_dependencies(&a);

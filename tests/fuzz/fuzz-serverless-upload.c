@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fuzz_assert(!p);
                 return 0;
         }
-        fuzz_assert(program_title_is_valid(p->title) && p->entrypoint);
+        fuzz_assert(program_title_is_valid(p->title) && (p->entrypoint || p->image));
         fuzz_assert(!p->provider || config_program_provider_name_is_valid(p->provider));
         shown = program_to_json(p);
         fuzz_assert(shown);
@@ -55,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_assert(spec);
         q = calloc(1, sizeof(Program));
         fuzz_assert(q);
+        q->image = p->image ? strdup(p->image) : NULL;   /* a column of its own */
         fuzz_assert(program_spec_apply(q, spec, &e) >= 0);
         spec2 = program_spec_to_json(q);
         fuzz_assert(spec2 && streq(json_text(spec), json_text(spec2)));

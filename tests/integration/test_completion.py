@@ -107,7 +107,7 @@ class Completion(ImageStack):
         program, upload_opts, run_opts = self.complete("gatewayctl program ", "gatewayctl program upload d --",
                                                        "gatewayctl program run x --")
         self.assertEqual(program, {"upload", "list", "rm", "run"})
-        self.assertTrue({"--entrypoint=", "--title=", "--arg=", "--provider="} <= upload_opts, upload_opts)
+        self.assertTrue({"--entrypoint=", "--title=", "--arg=", "--image=", "--provider="} <= upload_opts, upload_opts)
         self.assertTrue({"--arg=", "--wait", "--provider="} <= run_opts, run_opts)
         self.assertEqual(se, {"services", "service"})
         self.assertEqual(service, {"list", "show", "create", "update", "rm", "remove"})

@@ -7,6 +7,7 @@ Each class has its own cluster and gatewayd. The launcher's configuration is ins
 compiled-in path for the class (as test_slurm.Launcher does) and removed afterwards."""
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -68,6 +69,9 @@ class SlurmPlatformBase(StackTestCase):
             cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
             images.push_image(cls.registry, "busybox", "1.0", images.busybox_image())
             cls.image_ref = f"{cls.registry.host}/busybox:1.0"
+            # a program's own image (test_program_on_its_own_image): its env says it is the one
+            images.push_image(cls.registry, "quantum/tool", "1.0",
+                              images.busybox_image(env=["PATH=/bin", "GREETING=from tool"], workdir="/tmp"))
             cls.cluster = slurm.SlurmCluster()
             # The shared file system of a site: here a directory of the cluster's.
             d = cls.shared = os.path.join(cls.cluster.dir, "gw")
@@ -97,6 +101,7 @@ class SlurmPlatformBase(StackTestCase):
                               "spoolDir": cls.spool_root, "launcher": cls.launcher, **cls.extra_slurm}}},
                 "DefaultPlatform": "cluster",
                 "ProgramImage": cls.image_ref,
+                "ProgramImages": [f"{cls.registry.host}/quantum/*"],
                 **cls.extra_config,
             }
             super().setUpClass()
@@ -292,6 +297,34 @@ class SlurmPlatformTest(SlurmPlatformBase):
         r = self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER)
         self.assertEqual(r.status, 204, r.body)
         self.assertNotIn(layer, os.listdir(self.image_dir))
+
+    def test_program_on_its_own_image(self):
+        """A program on an image of its own (docs/programs.md, "Images of programs") runs through
+        Slurm on that image, made READY on the platform like a service's: its entrypoint sees the
+        image's env; one without an artifact runs the image's own entrypoint."""
+        import io
+        import tarfile
+        import urllib.parse
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = b'#!/bin/sh\necho "greeting=$GREETING uid=$(id -u)"\n'
+            ti = tarfile.TarInfo("which.sh")
+            ti.size, ti.mode = len(data), 0o755
+            t.addfile(ti, io.BytesIO(data))
+        title = f"slurm-progimg-{os.getpid() % 10000}"
+        for t, body, q in ((title, buf.getvalue(), {"entrypoint": "which.sh"}), (title + "-only", None, {})):
+            q.update(title=t, image="quantum/tool:1.0")
+            r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), body, as_user=users.USER,
+                             content_type="application/gzip")
+            self.assertEqual(r.status, 201, r.body)
+            self.addCleanup(lambda t=t: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{t}", as_user=users.USER))
+        for t, words in ((title, f"greeting=from tool uid={self.uids[users.USER]}"), (title + "-only", "hi")):
+            r = self.gw.http("POST", f"/v1/programs/{t}/run", {}, as_user=users.USER)
+            self.assertEqual(r.status, 201, r.body)
+            done = self.wait_status(r.json["id"], TERMINAL)
+            log = self.gw.http("GET", f"/v1/jobs/{r.json['id']}/log", as_user=users.USER).body
+            self.assertEqual(done["status"], "SUCCEEDED", log)
+            self.assertRegex(log, "(?m)^" + re.escape(words) + "$")
 
     def upload_saver(self):
         import urllib.parse

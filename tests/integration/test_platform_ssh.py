@@ -218,6 +218,7 @@ class RemoteBase(StackTestCase):
                 "MaxClusters": 6,
                 "NodeLostTimeout": cls.node_lost_timeout,
                 "ProgramImage": f"{host}/busybox:1.0",
+                "ProgramImages": [f"{host}/transfer"],
                 "ProgramProviders": {"acme": {"admins": [users.ADMIN], "users": [users.USER]}},
             }
             super().setUpClass()
@@ -437,6 +438,34 @@ class RemotePlatform(RemoteBase):
             procs.wait_for(lambda: f"{layer}.squashfs" not in os.listdir(n.images), timeout=15,
                            what=f"program layer {layer} removed from node {n.name}")
 
+    def test_program_on_its_own_image_on_node(self):
+        """A program on an image of its own (docs/programs.md, "Images of programs") runs on a node
+        on that image, pulled there like a service's: its entrypoint sees the image's env; one
+        without an artifact runs the image's own entrypoint (echo hi) in its working directory."""
+        import io
+        import tarfile
+        title = f"pssh-progimg-{os.getpid() % 10000}"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = b'#!/bin/sh\necho "greeting=$GREETING cwd=$(pwd)"\n'
+            ti = tarfile.TarInfo("which.sh")
+            ti.size, ti.mode = len(data), 0o755
+            t.addfile(ti, io.BytesIO(data))
+        for t, body, q in ((title, buf.getvalue(), {"entrypoint": "which.sh"}), (title + "-only", None, {})):
+            q.update(title=t, image="transfer:1.0")
+            r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), body, as_user=users.USER,
+                             content_type="application/gzip")
+            self.assertEqual(r.status, 201, r.body)
+            self.assertEqual(r.json["image"], f"{self.registry.host}/transfer:1.0")
+            self.addCleanup(lambda t=t: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{t}", as_user=users.USER))
+        jid = self.run_program(title, {})
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertIn(self.node_of(jid), self.nodes)
+        self.assertIn("greeting=hello world cwd=/program", self.log(jid))
+        jid = self.run_program(title + "-only", {})
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertRegex(self.log(jid), r"(?m)^hi$")
+
     def test_program_reupload_on_nodes(self):
         """Uploading a title again with replace=true: new jobs run the new code on the nodes,
         the job that runs keeps the upload it started with, whose layer goes (here and on the
@@ -498,6 +527,34 @@ class RemotePlatform(RemoteBase):
         self.assertIn(self.node_of(jid), self.nodes)
         self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json,
                          {"uid": users.uid_of(users.USER), "own": "shared"})
+        self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
+
+    def test_provider_program_on_its_own_image_on_node(self):
+        """A provider's program on an image of its own (ProgramProviders and ProgramImages
+        together) on SSH nodes: uploaded by the provider's admin, run by one of its users as that
+        user on the program's image (its env), pulled on the node as that user's."""
+        title = f"pssh-shimg-{os.getpid() % 10000}"
+        script = ('#!/bin/sh\nwhile read k v rest; do [ "$k" = "Uid:" ] && uid=$v; done < /proc/self/status\n'
+                  'echo "PlanQK:Job:Result: {\\"uid\\": $uid, \\"greeting\\": \\"$GREETING\\"}"\n')
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            ti = tarfile.TarInfo("run.sh")
+            ti.mode, ti.size = 0o700, len(script.encode())
+            t.addfile(ti, io.BytesIO(script.encode()))
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode({"title": title, "entrypoint": "run.sh",
+                                                                           "provider": "acme", "image": "transfer:1.0"}),
+                         buf.getvalue(), as_user=users.ADMIN, content_type="application/gzip")
+        self.assertEqual(r.status, 201, r.body)
+        self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}?provider=acme",
+                                                                 as_user=users.ADMIN))
+        self.assertEqual((r.json["provider"], r.json["image"]), ("acme", f"{self.registry.host}/transfer:1.0"))
+        r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertIn(self.node_of(jid), self.nodes)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json,
+                         {"uid": users.uid_of(users.USER), "greeting": "hello world"})
         self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
 
     def test_save_result_from_inside_the_job_on_node(self):

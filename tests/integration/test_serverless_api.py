@@ -375,7 +375,8 @@ class ServerlessApiTest(StackTestCase):
              400, "dependencies"),
             ("null version", *multipart({"title": "x", "entrypoint": "main.py", "dependencies": '[{"a": null}]'}, art),
              400, "version of 'a'"),
-            ("image", *multipart({"title": "x", "image": "docker.io/x:1"}, {}), 400, "images"),
+            # no ProgramImages here: a program cannot name an image (test_program_image has more)
+            ("image", *multipart({"title": "x", "image": "docker.io/x:1"}, {}), 403, "cannot name an image"),
             ("provider", *multipart({"title": "x", "entrypoint": "main.py", "provider": "ibm"}, art), 404, "Provider [ibm] was not found."),
             ("hostile tar", *multipart({"title": "x", "entrypoint": "main.py"},
                                        {"artifact": ("a.tar", tar_of([{"name": "main.py"},

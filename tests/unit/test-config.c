@@ -1396,6 +1396,64 @@ START_TEST(test_image_limits) {
 }
 END_TEST
 
+/* ProgramImages: which images a program may name (docs/programs.md, "Images of programs"). */
+START_TEST(test_program_images) {
+        static const char *config =
+                "{\"Locations\": {\"registry-1.docker.io\": {}, \"reg.example.org:5000\": {}},"
+                " \"ProgramImages\": [\"reg.example.org:5000/quantum/*\", \"python\", \"docker.io/team/tool:1.0\","
+                " \"reg.example.org:5000/solo\"]}";
+        static const struct { const char *reference; bool permitted; } cases[] = {
+                { "reg.example.org:5000/quantum/app", true },
+                { "REG.example.org:5000/quantum/deep/app:2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", true },
+                { "reg.example.org:5000/quantumx/app", false },     /* a path boundary, not a string prefix */
+                { "reg.example.org:5000/quantum", false },
+                { "reg.example.org:5000/solo:any", true },
+                { "reg.example.org:5000/solo/sub", false },
+                { "python", true },                                  /* docker.io/library/python:latest */
+                { "index.docker.io/library/python:3.12", true },    /* no tag in the entry: every tag */
+                { "team/tool:1.0", true },
+                { "docker.io/team/tool:1.1", false },                /* a tag in the entry: only that */
+                { "other.example.org/quantum/app", false },
+                { "not a reference", false },
+        };
+        static const struct { const char *text, *error; } bad[] = {
+                { "{\"ProgramImages\": \"*\"}", "ProgramImages: expected an array of strings, got a string" },
+                { "{\"ProgramImages\": [\"\"]}", "ProgramImages: entry 0: expected an image reference, \"PREFIX/*\" or \"*\"" },
+                { "{\"ProgramImages\": [\"*\", 3]}", "ProgramImages: entry 1: expected an image reference, \"PREFIX/*\" or \"*\"" },
+                { "{\"ProgramImages\": [\"Bad Ref\"]}", "ProgramImages: entry 0: \"Bad Ref\" is not an image reference, \"PREFIX/*\" or \"*\"" },
+                { "{\"ProgramImages\": [\"a/*/b\"]}", "ProgramImages: entry 0: \"a/*/b\" is not an image reference, \"PREFIX/*\" or \"*\"" },
+                { "{\"ProgramImages\": [\"/*\"]}", "ProgramImages: entry 0: \"/*\" is not an image reference, \"PREFIX/*\" or \"*\"" },
+                { "{\"ProgramImages\": [\"elsewhere.example.org/x/*\"]}",
+                  "ProgramImages: entry 0: registry \"elsewhere.example.org\" is not defined in Locations" },
+        };
+        _cleanup_(config_freep) Config *d = NULL, *c = NULL, *any = NULL, *hub = NULL;
+
+        /* default: none, so nothing is permitted */
+        ck_assert_int_eq(config_parse("{}", NULL, &d, NULL), 0);
+        ck_assert_ptr_null(d->program_images);
+        ck_assert(!config_program_image_permitted(d, "python"));
+        ck_assert_int_eq(config_parse(config, NULL, &c, NULL), 0);
+        ck_assert_ptr_null(c->unknown_keys);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                ck_assert_msg(config_program_image_permitted(c, cases[i].reference) == cases[i].permitted,
+                              "%s: expected %s", cases[i].reference, cases[i].permitted ? "permitted" : "refused");
+        ck_assert_int_eq(config_parse("{\"ProgramImages\": [\"*\"]}", NULL, &any, NULL), 0);
+        ck_assert(config_program_image_permitted(any, "anything.example.org/x:1"));
+        ck_assert(!config_program_image_permitted(any, "Not A Reference"));
+        /* a whole registry; Docker Hub's single components are under library/ */
+        ck_assert_int_eq(config_parse("{\"ProgramImages\": [\"docker.io/*\"]}", NULL, &hub, NULL), 0);
+        ck_assert(config_program_image_permitted(hub, "alpine"));
+        ck_assert(config_program_image_permitted(hub, "someone/tool:3"));
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(config_freep) Config *x = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
+                ck_assert_str_eq(err, bad[i].error);
+        }
+}
+END_TEST
+
 /* ProgramImage / ProgramArtifactMax (issue 14, docs/programs.md). */
 START_TEST(test_program_keys) {
         static const struct { const char *text, *error; } bad[] = {
@@ -1527,6 +1585,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_documentation_examples);
         tcase_add_test(tc, test_image_limits);
         tcase_add_test(tc, test_program_keys);
+        tcase_add_test(tc, test_program_images);
         tcase_add_test(tc, test_program_providers);
         tcase_add_test(tc, test_output_limits);
         suite_add_tcase(s, tc);

@@ -504,6 +504,35 @@ START_TEST(test_programs_provider) {
 }
 END_TEST
 
+/* A program's own image (programs.image) comes after the rebuild of programs for providers, which
+ * names its columns: in the other order the rebuild would drop the images. A provider's program
+ * may have an image. */
+START_TEST(test_programs_provider_and_image) {
+        unsigned provider = 0, image = 0;
+        sqlite3 *db = NULL;
+
+        while (provider < db_n_migrations && !strstr(db_migrations[provider], "programs_with_provider"))
+                provider++;
+        while (image < db_n_migrations && !strstr(db_migrations[image], "programs ADD COLUMN image"))
+                image++;
+        ck_assert_uint_lt(image, db_n_migrations);
+        ck_assert_uint_gt(image, provider);
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        ck_assert_int_eq(db_exec(db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec, provider, image) VALUES "
+                                     "('p1', 1000, 100, 'hello', '{}', 5, 'acme', 'reg.example/q/tool:1'), "
+                                     "('p2', 1000, 100, 'hello', '{}', 6, NULL, 'reg.example/q/tool:2')"), 0);
+        db_close(db);
+        db = NULL;
+        ck_assert_int_eq(db_open(path_in(NULL, "state.db"), &db), 0);
+        assert_integrity(db);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM programs WHERE id = 'p1' AND provider = 'acme' "
+                                       "AND image = 'reg.example/q/tool:1'"), 1);
+        ck_assert_int_eq(query_int(db, "SELECT COUNT(*) FROM programs WHERE id = 'p2' AND provider IS NULL "
+                                       "AND image = 'reg.example/q/tool:2'"), 1);
+        db_close(db);
+}
+END_TEST
+
 START_TEST(test_db_errno) {
         ck_assert_int_eq(db_errno(SQLITE_OK), 0);
         ck_assert_int_eq(db_errno(SQLITE_DONE), 0);
@@ -647,6 +676,7 @@ static Suite *db_suite(void) {
         tcase_add_test(tc, test_tags_repaired_and_safe);
         tcase_add_test(tc, test_images_per_platform);
         tcase_add_test(tc, test_programs_provider);
+        tcase_add_test(tc, test_programs_provider_and_image);
         tcase_add_test(tc, test_wal_kept_on_close);
         tcase_add_test(tc, test_reserve);
         tcase_add_test(tc, test_group_commit);
