@@ -188,6 +188,7 @@ START_TEST(test_name_rules) {
                 ck_assert_msg(service_name_is_valid(good[i]), "%s", good[i]);
                 snprintf(spec, sizeof(spec), "{\"name\":\"%s\",\"image\":\"b\"}", good[i]);
                 _cleanup_(service_freep) Service *s = parse_ok(spec, NULL);
+                ck_assert_str_eq(s->name, good[i]);
         }
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 _cleanup_(json_object_putp) json_object *o = json_object_new_object();
