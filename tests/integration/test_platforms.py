@@ -547,6 +547,10 @@ class ImagesConvertedOnce(test_jobs.JobsBase):
         return (len(re.findall(rf"Image {image_id} \([^)]*\): CONVERSION", log)),
                 log.count(f"Converting image {image_id} "))
 
+    def worker_pulls(self):
+        """gateway-worker pull processes started so far (resolves and conversions)."""
+        return len(re.findall(r"Started worker \d+: \S+ pull$", self.gw.stderr_text(), re.M))
+
     def files(self, image_id):
         return (os.path.join(self.gw.state_dir, "images", image_id + ".squashfs"),
                 os.path.join(self.there_dir, image_id + ".squashfs"))
@@ -615,6 +619,7 @@ class ImagesConvertedOnce(test_jobs.JobsBase):
         # (through the slow path) well after the second pull's resolve.
         layer = images.Layer().file("noise", os.urandom(1 << 20))
         ref = self.push("dedup-broken", images.Image([(layer, "gzip")], diff_ids=[images.sha256(b"something else")]))
+        workers = self.worker_pulls()
         image_id = self.pull(ref, "here")
         self.assertEqual(self.pull(ref, "there"), image_id)
         got = {platform: self.wait_ended(image_id, platform) for platform in ("here", "there")}
@@ -622,6 +627,7 @@ class ImagesConvertedOnce(test_jobs.JobsBase):
         self.assertIn("diff_id mismatch", got["here"]["message"])
         self.assertEqual(got["there"]["message"], got["here"]["message"])
         self.assertEqual(self.conversions(image_id)[1], 1, "one attempt for both platforms")
+        self.assertEqual(self.worker_pulls() - workers, 3, "two resolves and one conversion")
         for path in self.files(image_id):
             self.assertFalse(os.path.exists(path))
         # The daemon keeps pulling: the same platforms, another image.
