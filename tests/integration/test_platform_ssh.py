@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -761,6 +762,8 @@ class RemoteAndLocal(RemoteBase):
         images.push_image(self.registry, "together", "1.0", images.busybox_image(labels={"for": "together"}))
         ref = f"{self.registry.host}/together:1.0"
         answers = {}
+        workers = re.compile(r"Started worker \d+: \S+ pull$", re.M)
+        before = len(workers.findall(self.gw.stderr_text()))
 
         def pull(platform):
             answers[platform] = self.gw.http("POST", "/v1/images/pull", {"reference": ref, "platform": platform},
@@ -778,6 +781,7 @@ class RemoteAndLocal(RemoteBase):
             procs.wait_for(lambda: self.record(image_id, platform).get("status") in ("READY", "FAILURE"), timeout=60,
                            what=f"the pull for {platform} to end")
             self.assertEqual(self.record(image_id, platform)["status"], "READY", platform)
+        self.assertEqual(len(workers.findall(self.gw.stderr_text())) - before, 3, "two resolves, one conversion")
         self.assertEqual(self.gw.stderr_text().count(f"Image {image_id} ({ref}): CONVERSION"), 1, "converted once")
         self.assertEqual(self.on_node(image_id), [f"{image_id}.meta", f"{image_id}.squashfs"])
         svc = f"pssh-together-{os.getpid() % 10000}"
