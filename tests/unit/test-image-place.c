@@ -103,7 +103,8 @@ START_TEST(test_copy_across_file_systems) {
         assert_contents(placed, "{\"env\":[]}");
         ck_assert_int_eq(stat(src, &s1), 0);
         ck_assert_int_eq(stat(placed, &s2), 0);
-        ck_assert_int_eq(s2.st_nlink, 1);  /* a copy (or a reflink) where /dev/shm is a tmpfs */
+        if (s1.st_dev != s2.st_dev)  /* /dev/shm a tmpfs: a copy (or a reflink) */
+                ck_assert_int_eq(s2.st_nlink, 1);
         ck_assert_int_eq(s1.st_size, s2.st_size);
         ck_assert_int_eq(entries(&b), 1);
         test_tmpdir_remove(&shm);
