@@ -50,7 +50,7 @@ typedef struct ImagePull {
         bool deploying;           /* TRANSFER: the platform is copying it to its nodes */
         bool converting;          /* its worker pulls and converts the image (not resolving) */
 
-        /* An image id is converted once (docs/architecture.md, "Images"): a pull that finds the
+        /* An image id is converted once (docs/architecture.md, "Image pulls" 4): a pull that finds the
          * same id being converted for another platform follows that pull (its leader) and is
          * given the files when the conversion is done, or its failure. */
         struct ImagePull *leader;
