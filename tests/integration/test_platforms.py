@@ -614,6 +614,31 @@ class ImagesConvertedOnce(test_jobs.JobsBase):
         self.assertTrue(os.path.exists(here))
         self.assertEqual(self.record(image_id, "here")["status"], "READY")
 
+    def test_failed_placement_is_the_other_platforms_alone(self):
+        ref = self.push("dedup-placement")
+        image_id = self.pull(ref, "here")
+        self.assertEqual(self.wait_ended(image_id, "here")["status"], "READY")
+        # "there"'s image directory is not one for a while: its copy cannot be placed.
+        aside = self.there_dir + ".aside"
+        os.rename(self.there_dir, aside)
+        try:
+            with open(self.there_dir, "w"):
+                pass
+            self.pull(ref, "there")
+            got = self.wait_ended(image_id, "there")
+        finally:
+            os.unlink(self.there_dir)
+            os.rename(aside, self.there_dir)
+        self.assertEqual(got["status"], "FAILURE")
+        self.assertIn("Cannot place the image in platform there's image directory", got["message"])
+        self.assertEqual(self.record(image_id, "here")["status"], "READY")
+        self.assertTrue(os.path.exists(self.files(image_id)[0]))
+        # Pulled again: placed now, still without a conversion of its own.
+        self.pull(ref, "there")
+        self.assertEqual(self.wait_ended(image_id, "there")["status"], "READY")
+        self.assertEqual(self.conversions(image_id), (1, 1))
+        self.assertOwnFiles(image_id)
+
     def test_failed_conversion_fails_both(self):
         # Found only at the layer's end: 1 MiB that does not compress keeps the conversion going
         # (through the slow path) well after the second pull's resolve.
