@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 
+#include "image-place.h"
 #include "image-pull.h"
 #include "image-registry.h"
 #include "json-util.h"
@@ -47,15 +48,46 @@ typedef struct ImagePull {
         json_object *done;        /* the worker's "done" event */
         Image *image;
         bool deploying;           /* TRANSFER: the platform is copying it to its nodes */
+        bool converting;          /* its worker pulls and converts the image (not resolving) */
+
+        /* An image id is converted once (docs/architecture.md, "Image pulls" 4): a pull that finds the
+         * same id being converted for another platform follows that pull (its leader) and is
+         * given the files when the conversion is done, or its failure. */
+        struct ImagePull *leader;
+        struct ImagePull *followers, *follower_next;
 
         PullWaiter *waiters;
 } ImagePull;
 
 static void ready_call_forget(PullWaiter *w);
 
+static void image_pull_unfollow(ImagePull *p) {
+        if (!p->leader)
+                return;
+        for (ImagePull **f = &p->leader->followers; *f; f = &(*f)->follower_next)
+                if (*f == p) {
+                        *f = p->follower_next;
+                        break;
+                }
+        p->leader = p->follower_next = NULL;
+}
+
+/* The next follower, no longer following (its pull ends or goes on on its own). */
+static ImagePull *image_pull_pop_follower(ImagePull *p) {
+        ImagePull *f = p->followers;
+
+        if (f)
+                image_pull_unfollow(f);
+        return f;
+}
+
 static ImagePull *image_pull_free(ImagePull *p) {
         if (!p)
                 return NULL;
+        image_pull_unfollow(p);
+        /* gatewayd stops: the followers are freed with their images, as this pull is. */
+        while (image_pull_pop_follower(p))
+                ;
         worker_process_free(p->worker);
         if (p->credentials) {
                 explicit_bzero(p->credentials, strlen(p->credentials));
@@ -205,9 +237,27 @@ static void image_pull_fail(ImagePull *p, GwErrorCode code, const char *message)
         image_pull_notify(p, &e, true);
 }
 
+static void image_pull_end(ImagePull *p);
+
+/* The conversion that the followers waited for failed: each of them fails with its message (a
+ * second attempt would fail alike — the same manifest, the same limits; a client that thinks
+ * otherwise pulls again). */
+static void image_pull_followers_fail(ImagePull *p, GwErrorCode code, const char *message) {
+        ImagePull *f;
+
+        while ((f = image_pull_pop_follower(p))) {
+                log_info("Image %s for platform %s: its conversion for platform %s failed.", f->image->id, f->platform,
+                         p->platform);
+                image_pull_fail(f, code, message);
+                image_pull_end(f);
+        }
+}
+
 static void image_pull_end(ImagePull *p) {
         Manager *m = p->manager;
 
+        /* Never left waiting for a conversion that will not come (it failed before it ran). */
+        image_pull_followers_fail(p, GW_ERROR_UNAVAILABLE, p->failure ?: "The image's conversion for another platform failed.");
         if (p->key && hashmap_get(m->pulls, p->key) == p)
                 hashmap_remove(m->pulls, p->key);
         manager_busy_unref(m);
@@ -280,21 +330,86 @@ static void image_pull_converted(ImagePull *p, const char *squashfs, const char 
                 image_pull_ready(p);
 }
 
+static bool path_in_dir(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+
+        return path && strneq(path, dir, n) && path[n] == '/' && !strchr(path + n + 1, '/');
+}
+
+/* Where pulls for the platform write their files (the worker's --image-dir). */
+static int image_pull_dir(ImagePull *p, char **ret) {
+        ConfigPlatform *pl = config_platform_find(p->manager->config, p->platform);
+        char *d;
+
+        if (pl && pl->local_image_dir)
+                d = strdup(pl->local_image_dir);
+        else if (asprintf(&d, "%s/images", p->manager->state_dir) < 0)
+                d = NULL;
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
+/* This pull's image is converted already, for another platform (from): its files serve this
+ * platform's record too — as they are where they are in this platform's image directory
+ * (image_unlink_files() keeps a file that another record uses), else placed there as files of
+ * this record's own (image_place_file()), so that removing either record leaves the other's. Then
+ * what is this platform's alone: its Shifter .meta, its deployment. */
+static void image_pull_adopt(ImagePull *p, const char *from, const char *squashfs, const char *meta, uint64_t size) {
+        _cleanup_free_ char *dir = NULL, *placed = NULL, *placed_meta = NULL, *msg = NULL;
+        int r;
+
+        r = image_pull_dir(p, &dir);
+        if (r >= 0 && path_in_dir(squashfs, dir) && path_in_dir(meta, dir)) {
+                log_info("Image %s (%s) for platform %s: using the file converted for platform %s.",
+                         p->image->id, p->image->reference, p->platform, from);
+                return image_pull_converted(p, squashfs, meta, size);
+        }
+        if (r >= 0)
+                r = image_place_file(squashfs, dir, strrchr(squashfs, '/') + 1, &placed);
+        if (r >= 0)
+                r = image_place_file(meta, dir, strrchr(meta, '/') + 1, &placed_meta);
+        if (r < 0) {
+                if (placed)
+                        (void) unlink(placed);
+                log_warning_errno(r, "Image %s for platform %s: cannot place the file converted for platform %s in %s: %m",
+                                  p->image->id, p->platform, from, strna(dir));
+                if (asprintf(&msg, "Cannot place the image in platform %s's image directory: %s", p->platform,
+                             strerror(-r)) < 0)
+                        msg = NULL;
+                image_pull_fail(p, r == -ENOSPC ? GW_ERROR_INSUFFICIENT_STORAGE : GW_ERROR_UNAVAILABLE,
+                                msg ?: "Cannot place the image in the platform's image directory.");
+                return image_pull_end(p);
+        }
+        log_info("Image %s (%s) for platform %s: placed the file converted for platform %s as %s.",
+                 p->image->id, p->image->reference, p->platform, from, placed);
+        image_pull_converted(p, placed, placed_meta, size);
+}
+
 static void on_full_pull_exit(WorkerProcess *w, int status, void *userdata) {
         ImagePull *p = userdata;
         const char *squashfs = p->done ? json_get_string(p->done, "squashfs") : NULL;
         const char *meta = p->done ? json_get_string(p->done, "meta") : NULL;
+        uint64_t size = p->done ? json_get_u64(p->done, "size") : 0;
+        ImagePull *f;
 
+        p->converting = false;
         if (status != 0 || !squashfs || !meta) {
                 _cleanup_free_ char *msg = NULL;
                 if (!p->failure && asprintf(&msg, "gateway-worker pull %s %i", status < 0 ? "killed by signal" : "exited with status",
                                             status < 0 ? -status : status) < 0)
                         msg = NULL;
+                image_pull_followers_fail(p, GW_ERROR_UNAVAILABLE, p->failure ?: msg ?: "pull failed");
                 image_pull_fail(p, GW_ERROR_UNAVAILABLE, p->failure ?: msg ?: "pull failed");
                 image_pull_end(p);
                 return;
         }
-        image_pull_converted(p, squashfs, meta, json_get_u64(p->done, "size"));
+        /* The followers first: what happens to this pull's record next (its deployment may fail
+         * and end it) is its platform's alone. */
+        while ((f = image_pull_pop_follower(p)))
+                image_pull_adopt(f, p->platform, squashfs, meta, size);
+        image_pull_converted(p, squashfs, meta, size);
 }
 
 /* Appends option (e.g. "--cache-dir=") followed by value (may be NULL). */
@@ -413,25 +528,32 @@ static bool image_file_present(const Image *i) {
         return i->squashfs_path && access(i->squashfs_path, R_OK) == 0;
 }
 
-/* The same image READY for another platform, its file where a pull for this one would write it
- * (platforms that share an image directory): that file serves this platform's record too. */
+/* The same image READY for another platform, its files on this host: one in this platform's
+ * image directory if there is one (shared as it is), else any (placed). */
 static Image *image_pull_find_converted(ImagePull *p) {
-        Manager *m = p->manager;
-        ConfigPlatform *pl = config_platform_find(m->config, p->platform);
-        _cleanup_free_ char *images = NULL;
-        const char *dir;
-        size_t n;
+        _cleanup_free_ char *dir = NULL;
+        Image *o, *found = NULL;
+
+        if (image_pull_dir(p, &dir) < 0)
+                return NULL;
+        HASHMAP_FOREACH(o, p->manager->images) {
+                if (o == p->image || !streq(o->id, p->image->id) || o->status != IMAGE_READY || !image_file_present(o) ||
+                    !o->meta_path || access(o->meta_path, R_OK) < 0)
+                        continue;
+                if (path_in_dir(o->squashfs_path, dir))
+                        return o;
+                found = found ?: o;
+        }
+        return found;
+}
+
+/* The pull converting the same image for another platform right now. */
+static ImagePull *image_pull_find_converting(ImagePull *p) {
         Image *o;
 
-        if (asprintf(&images, "%s/images", m->state_dir) < 0)
-                return NULL;
-        dir = pl && pl->local_image_dir ? pl->local_image_dir : images;
-        n = strlen(dir);
-        HASHMAP_FOREACH(o, m->images)
-                if (o != p->image && streq(o->id, p->image->id) && o->status == IMAGE_READY && image_file_present(o) &&
-                    o->meta_path && strneq(o->squashfs_path, dir, n) && o->squashfs_path[n] == '/' &&
-                    !strchr(o->squashfs_path + n + 1, '/'))
-                        return o;
+        HASHMAP_FOREACH(o, p->manager->images)
+                if (o != p->image && streq(o->id, p->image->id) && o->pull && o->pull->converting)
+                        return o->pull;
         return NULL;
 }
 
@@ -468,6 +590,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         _cleanup_free_ char *pinned = NULL;
         bool created;
         Image *i, *converted;
+        ImagePull *leader;
         int r;
 
         const char *id = p->done ? json_get_string(p->done, "id") : NULL;
@@ -512,12 +635,23 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
 
         converted = image_pull_find_converted(p);
         if (converted) {
-                log_info("Image %s (%s) for platform %s: using the file converted for platform %s.",
-                         i->id, i->reference, i->platform, converted->platform);
                 i->pull = p;
                 hashmap_remove(m->pulls, p->key);
                 image_pull_notify(p, NULL, false);
-                image_pull_converted(p, converted->squashfs_path, converted->meta_path, converted->size);
+                image_pull_adopt(p, converted->platform, converted->squashfs_path, converted->meta_path, converted->size);
+                return;
+        }
+        leader = image_pull_find_converting(p);
+        if (leader) {
+                log_info("Image %s (%s) for platform %s: waiting for its conversion for platform %s.",
+                         i->id, i->reference, i->platform, leader->platform);
+                i->pull = p;
+                hashmap_remove(m->pulls, p->key);
+                p->leader = leader;
+                p->follower_next = leader->followers;
+                leader->followers = p;
+                (void) image_registry_set_status(i, IMAGE_PULLING, NULL);
+                image_pull_notify(p, NULL, false);
                 return;
         }
 
@@ -531,6 +665,9 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         (void) image_registry_set_status(i, IMAGE_PULLING, NULL);
 
         r = pinned ? image_pull_spawn(p, false, pinned, on_full_pull_exit) : -ENOMEM;
+        p->converting = r >= 0;
+        if (r >= 0)
+                log_info("Converting image %s (%s) for platform %s.", i->id, i->reference, i->platform);
         if (r < 0) {
                 image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to start gateway-worker.");
                 image_pull_end(p);

@@ -229,6 +229,72 @@ class Pull(ImageStack):
         self.assertEqual(self.image(r.json["id"], as_user=users.USER).json["reference"], ref)
 
 
+class PrivateOnTwoPlatforms(ImageStack):
+    """A private image converted for one platform serves another platform's pull without a second
+    conversion — but only a pull whose own credentials pass the registry, and the other
+    platform's record is private to that puller: the first puller's credentials and ACL lend
+    nobody anything. "there" has an image directory of its own."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.there_tmp = TempDir()
+        cls.extra_config = {"Platforms": {"here": {"accesstype": "local"},
+                                          "there": {"accesstype": "local",
+                                                    "local": {"imageDir": os.path.join(cls.there_tmp.path, "images")}}},
+                            "DefaultPlatform": "here"}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.there_tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.there_tmp.cleanup()
+
+    def on(self, image_id, platform, as_user):
+        return self.gw.http("GET", f"/v1/images/{image_id}?platform={platform}", as_user=as_user)
+
+    def wait_ready(self, image_id, platform, as_user):
+        wait_for(lambda: self.on(image_id, platform, as_user).json.get("status") in ("READY", "FAILURE"),
+                 timeout=60, what=f"the pull for {platform} to end")
+        self.assertEqual(self.on(image_id, platform, as_user).json["status"], "READY")
+
+    def test_private_image_for_another_platform(self):
+        images.push_image(self.private, "team/twice", "1",
+                          images.Image([(images.Layer().busybox().file("etc/twice", "2\n"), "gzip")]))
+        ref = f"{self.private.host}/team/twice:1"
+        good = {"username": "alice", "password": "s3cret"}
+        r = self.pull(ref, as_user=users.USER, credentials=good, platform="here")
+        self.assertIn(r.status, (200, 202), r.body)
+        image_id = r.json["id"]
+        self.wait_ready(image_id, "here", users.USER)
+
+        # Without credentials, or with wrong ones, the registry refuses OTHER: nothing is reused.
+        self.assertError(self.pull(ref, as_user=users.OTHER, platform="there"), 403, "AccessDenied")
+        self.assertError(self.pull(ref, as_user=users.OTHER, platform="there",
+                                   credentials={"username": "alice", "password": "wrong"}), 403, "AccessDenied")
+        for platform in ("here", "there"):
+            self.assertError(self.on(image_id, platform, users.OTHER), 404, "NotFound")
+        self.assertError(self.on(image_id, "there", users.USER), 404, "NotFound")
+
+        # With credentials that pass: READY for "there" from "here"'s conversion, private to OTHER.
+        r = self.pull(ref, as_user=users.OTHER, credentials=good, platform="there")
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(r.json["id"], image_id)
+        self.wait_ready(image_id, "there", users.OTHER)
+        self.assertEqual(self.gw.stderr_text().count(f"Image {image_id} ({ref}): CONVERSION"), 1, "converted once")
+        self.assertTrue(self.on(image_id, "there", users.OTHER).json["private"])
+        self.assertError(self.on(image_id, "here", users.OTHER), 404, "NotFound")
+        self.assertError(self.on(image_id, "there", users.USER), 404, "NotFound")
+        self.assertEqual(self.on(image_id, "here", users.USER).status, 200)
+        listed = self.gw.http("GET", "/v1/images", as_user=users.OTHER).json["images"]
+        self.assertEqual([(i["id"], i["platform"]) for i in listed if i["id"] == image_id], [(image_id, "there")])
+
+
 class Expiry(ImageStack):
     extra_config = {"ImageExpirationTimeout": "0:00:00:02"}
 

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -820,6 +821,42 @@ class RemoteAndLocal(RemoteBase):
         # where Debian 12's libssh2 1.10 leaks (LeakSanitizer, libssh2's own allocations).
         procs.wait_for(lambda: self.gw.stderr_text().count(f"node 127.0.0.1:{self.nodes[0].port} is up") > ups,
                        timeout=30, what="the node to be up again")
+
+
+    def test_concurrent_pulls_for_local_and_nodes(self):
+        """Pulls of one image for both platforms at once: one conversion; the nodes get their copy
+        of it, and a job runs there from it."""
+        images.push_image(self.registry, "together", "1.0", images.busybox_image(labels={"for": "together"}))
+        ref = f"{self.registry.host}/together:1.0"
+        answers = {}
+        workers = re.compile(r"Started worker \d+: \S+ pull$", re.M)
+        before = len(workers.findall(self.gw.stderr_text()))
+
+        def pull(platform):
+            answers[platform] = self.gw.http("POST", "/v1/images/pull", {"reference": ref, "platform": platform},
+                                             as_user=users.USER)
+        threads = [threading.Thread(target=pull, args=(platform,)) for platform in ("local", "cluster")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for platform, r in answers.items():
+            self.assertIn(r.status, (200, 202), r.body)
+        image_id = answers["local"].json["id"]
+        self.assertEqual(answers["cluster"].json["id"], image_id)
+        for platform in ("local", "cluster"):
+            procs.wait_for(lambda: self.record(image_id, platform).get("status") in ("READY", "FAILURE"), timeout=60,
+                           what=f"the pull for {platform} to end")
+            self.assertEqual(self.record(image_id, platform)["status"], "READY", platform)
+        self.assertEqual(len(workers.findall(self.gw.stderr_text())) - before, 3, "two resolves, one conversion")
+        self.assertEqual(self.gw.stderr_text().count(f"Image {image_id} ({ref}): CONVERSION"), 1, "converted once")
+        self.assertEqual(self.on_node(image_id), [f"{image_id}.meta", f"{image_id}.squashfs"])
+        svc = f"pssh-together-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/services", {"name": svc, "image": ref, "command": ["/bin/sh", "-c", ECHO]})
+        self.assertEqual(r.status, 201, r.body)
+        r = self.gw.http("POST", f"/v1/services/{svc}/jobs", {"data": {}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(self.wait_status(r.json["id"], ("SUCCEEDED", "FAILED", "CANCELLED"))["status"], "SUCCEEDED")
 
 
 class RemoteNodeLost(RemoteBase):

@@ -10,7 +10,7 @@ import unittest
 
 import test_jobs
 import test_remote
-from harness import procs, users
+from harness import images, procs, users
 from harness.gatewayd import check_sanitizer_output
 from harness.procs import TempDir
 from harness.stack import StackTestCase
@@ -483,6 +483,182 @@ class ImagesPerPlatform(test_jobs.JobsBase):
     def test_unknown_platform_parameter(self):
         for path in ("/v1/images?platform=nowhere", "/v1/images/0123?platform=nowhere"):
             self.assertError(self.gw.http("GET", path, as_user=users.USER), 400, "InvalidArgument", "platform")
+
+
+class ImagesConvertedOnce(test_jobs.JobsBase):
+    """An image id is converted once, whatever the number of platforms that pull it: "here"
+    writes to gatewayd's image directory, "there" (the default: jobs run there) to its own
+    imageDir. A pull for one platform of an id being converted for the other waits for that
+    conversion (and fails with it); one of an id READY for the other takes its files, as a file of
+    its own (a hard link here) that the other's removal leaves alone."""
+    extra_config = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.there_tmp = TempDir(prefix="gatewayd-there-")
+        cls.there_dir = os.path.join(cls.there_tmp.path, "images")
+        cls.extra_config = {"Platforms": {"here": {"accesstype": "local"},
+                                          "there": {"accesstype": "local", "local": {"imageDir": cls.there_dir}}},
+                            "DefaultPlatform": "there"}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.there_tmp.cleanup()
+            raise
+        # The slow path of JobsBase, fast enough for a whole image in a second or two, slow
+        # enough that the second pull's resolve ends while the first one converts.
+        if cls.skip_reason is None:
+            cls.slow.rate = 512 << 10
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.there_tmp.cleanup()
+
+    def push(self, name, image=None):
+        images.push_image(self.registry, name, "1.0", image or images.busybox_image(labels={"test": name}))
+        return f"{self.slow.host}/{name}:1.0"
+
+    def pull(self, ref, platform, as_user=users.USER):
+        r = self.gw.http("POST", "/v1/images/pull", {"reference": ref, "platform": platform}, as_user=as_user)
+        self.assertIn(r.status, (200, 202), r.body)
+        self.assertEqual(r.json["platform"], platform, r.body)
+        return r.json["id"]
+
+    def record(self, image_id, platform):
+        r = self.gw.http("GET", f"/v1/images/{image_id}?platform={platform}", as_user=users.USER)
+        return r.json if r.status == 200 else {}
+
+    def wait_ended(self, image_id, platform):
+        last = {}
+
+        def ended():
+            last["r"] = self.record(image_id, platform)
+            return last["r"].get("status") in ("READY", "FAILURE")
+        procs.wait_for(ended, timeout=60, what=f"the pull of {image_id} for {platform} to end")
+        return last["r"]
+
+    def conversions(self, image_id):
+        """The worker's conversions of the image (its CONVERSION status, logged per record) and
+        the full pulls gatewayd started for it."""
+        log = self.gw.stderr_text()
+        return (len(re.findall(rf"Image {image_id} \([^)]*\): CONVERSION", log)),
+                log.count(f"Converting image {image_id} "))
+
+    def worker_pulls(self):
+        """gateway-worker pull processes started so far (resolves and conversions)."""
+        return len(re.findall(r"Started worker \d+: \S+ pull$", self.gw.stderr_text(), re.M))
+
+    def files(self, image_id):
+        return (os.path.join(self.gw.state_dir, "images", image_id + ".squashfs"),
+                os.path.join(self.there_dir, image_id + ".squashfs"))
+
+    def assertOwnFiles(self, image_id):
+        """Both platforms hold the image as files of their own names (one inode: a hard link)."""
+        here, there = self.files(image_id)
+        a, b = os.stat(here), os.stat(there)
+        self.assertEqual((a.st_dev, a.st_ino), (b.st_dev, b.st_ino), "a hard link on one file system")
+        for platform, path in (("here", here), ("there", there)):
+            self.assertTrue(os.path.exists(path[:-len(".squashfs")] + ".meta.json"), platform)
+            self.assertTrue(os.path.exists(path[:-len(".squashfs")] + ".meta"), f"{platform}: Shifter .meta")
+
+    def run_job(self, ref, name):
+        """A job on the default platform ("there") with the image, which is READY there: no pull."""
+        svc = f"dedup-{name}-{os.getpid() % 10000}"
+        r = self.gw.http("POST", "/v1/services", {"name": svc, "image": ref, "command": ["/bin/sh", "-c", test_jobs.ECHO]})
+        self.assertEqual(r.status, 201, r.body)
+        r = self.gw.http("POST", f"/v1/services/{svc}/jobs", {"data": {"n": 1}}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(self.wait_status(r.json["id"], test_jobs.TERMINAL)["status"], "SUCCEEDED")
+
+    def test_concurrent_pulls_convert_once(self):
+        ref = self.push("dedup-concurrent")
+        image_id = self.pull(ref, "here")
+        self.assertEqual(self.pull(ref, "there"), image_id)
+        for platform in ("here", "there"):
+            self.assertEqual(self.wait_ended(image_id, platform)["status"], "READY", platform)
+        self.assertEqual(self.conversions(image_id), (1, 1), "one conversion for both platforms")
+        self.assertIn(f"Image {image_id} ({ref}) for platform there: waiting for its conversion for platform here.",
+                      self.gw.stderr_text())
+        self.assertOwnFiles(image_id)
+        self.run_job(ref, "concurrent")
+
+    def test_sequential_pull_converts_nothing_and_removal_leaves_the_other(self):
+        ref = self.push("dedup-sequential")
+        image_id = self.pull(ref, "here")
+        self.assertEqual(self.wait_ended(image_id, "here")["status"], "READY")
+        self.assertEqual(self.pull(ref, "there"), image_id)
+        self.assertEqual(self.wait_ended(image_id, "there")["status"], "READY")
+        self.assertEqual(self.conversions(image_id), (1, 1), "the second platform's pull converted again")
+        self.assertOwnFiles(image_id)
+        here, there = self.files(image_id)
+
+        # Removing "here"'s record takes its file; "there"'s stays and runs jobs.
+        r = self.gw.http("DELETE", f"/v1/images/{image_id}?platform=here", as_user=None)
+        self.assertEqual(r.status, 204, r.body)
+        self.assertFalse(os.path.exists(here))
+        self.assertTrue(os.path.exists(there))
+        self.assertEqual(self.record(image_id, "there")["status"], "READY")
+        self.run_job(ref, "sequential")
+
+        # The other way round: "here" takes "there"'s file; expiring "there" leaves "here"'s.
+        self.pull(ref, "here")
+        self.assertEqual(self.wait_ended(image_id, "here")["status"], "READY")
+        self.assertEqual(self.conversions(image_id), (1, 1))
+        self.assertOwnFiles(image_id)
+        p, _ = self.gw.call("ExpireImageOn", "ss", "there", image_id)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(there))
+        self.assertTrue(os.path.exists(here))
+        self.assertEqual(self.record(image_id, "here")["status"], "READY")
+
+    def test_failed_placement_is_the_other_platforms_alone(self):
+        ref = self.push("dedup-placement")
+        image_id = self.pull(ref, "here")
+        self.assertEqual(self.wait_ended(image_id, "here")["status"], "READY")
+        # "there"'s image directory is not one for a while: its copy cannot be placed.
+        aside = self.there_dir + ".aside"
+        os.rename(self.there_dir, aside)
+        try:
+            with open(self.there_dir, "w"):
+                pass
+            self.pull(ref, "there")
+            got = self.wait_ended(image_id, "there")
+        finally:
+            os.unlink(self.there_dir)
+            os.rename(aside, self.there_dir)
+        self.assertEqual(got["status"], "FAILURE")
+        self.assertIn("Cannot place the image in platform there's image directory", got["message"])
+        self.assertEqual(self.record(image_id, "here")["status"], "READY")
+        self.assertTrue(os.path.exists(self.files(image_id)[0]))
+        # Pulled again: placed now, still without a conversion of its own.
+        self.pull(ref, "there")
+        self.assertEqual(self.wait_ended(image_id, "there")["status"], "READY")
+        self.assertEqual(self.conversions(image_id), (1, 1))
+        self.assertOwnFiles(image_id)
+
+    def test_failed_conversion_fails_both(self):
+        # Found only at the layer's end: 1 MiB that does not compress keeps the conversion going
+        # (through the slow path) well after the second pull's resolve.
+        layer = images.Layer().file("noise", os.urandom(1 << 20))
+        ref = self.push("dedup-broken", images.Image([(layer, "gzip")], diff_ids=[images.sha256(b"something else")]))
+        workers = self.worker_pulls()
+        image_id = self.pull(ref, "here")
+        self.assertEqual(self.pull(ref, "there"), image_id)
+        got = {platform: self.wait_ended(image_id, platform) for platform in ("here", "there")}
+        self.assertEqual({p: r["status"] for p, r in got.items()}, {"here": "FAILURE", "there": "FAILURE"})
+        self.assertIn("diff_id mismatch", got["here"]["message"])
+        self.assertEqual(got["there"]["message"], got["here"]["message"])
+        self.assertEqual(self.worker_pulls() - workers, 3, "two resolves and one conversion")
+        self.assertEqual(self.conversions(image_id)[1], 1, "one attempt for both platforms")
+        for path in self.files(image_id):
+            self.assertFalse(os.path.exists(path))
+        # The daemon keeps pulling: the same platforms, another image.
+        ref = self.push("dedup-after-failure")
+        image_id = self.pull(ref, "there")
+        self.assertEqual(self.wait_ended(image_id, "there")["status"], "READY")
 
 
 class NetworkCallers(test_remote.RemoteBase):
