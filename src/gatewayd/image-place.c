@@ -10,45 +10,11 @@
 #include "image-place.h"
 #include "macro.h"
 
-/* A reflink where the file system has them (btrfs, XFS), else copy_file_range(2) (which the
- * kernel may serve without a trip through user space), else read/write. */
-static int copy_contents(int in, int out, off_t size) {
-        char buf[64 * 1024];
-
-        if (ioctl(out, FICLONE, in) >= 0)
-                return 0;
-        while (size > 0) {
-                ssize_t k = copy_file_range(in, NULL, out, NULL, (size_t) MIN(size, (off_t) (1 << 30)), 0);
-                if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS))
-                        break;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        return -EIO;  /* the source shrank: not a finished image file */
-                size -= k;
-        }
-        if (size == 0)
-                return 0;
-        if (lseek(in, 0, SEEK_SET) < 0 || lseek(out, 0, SEEK_SET) < 0 || ftruncate(out, 0) < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k = read(in, buf, sizeof(buf));
-                int r;
-
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        return 0;
-                r = loop_write(out, buf, (size_t) k);
-                if (r < 0)
-                        return r;
-        }
-}
-
-static int copy_file_to(const char *source, int dir_fd, const char *tmp) {
+/* A reflink (btrfs, XFS): another name for the same blocks, made at once. Nothing else: a copy of
+ * gigabytes would hold gatewayd's event loop for as long. */
+static int reflink_file_to(const char *source, int dir_fd, const char *tmp) {
         _cleanup_close_ int in = -1, out = -1;
         struct stat st;
-        int r;
 
         in = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (in < 0)
@@ -60,10 +26,9 @@ static int copy_file_to(const char *source, int dir_fd, const char *tmp) {
         out = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, st.st_mode & 0644);
         if (out < 0)
                 return -errno;
-        r = copy_contents(in, out, st.st_size);
-        if (r >= 0 && fsync(out) < 0)
-                r = -errno;
-        return r;
+        if (ioctl(out, FICLONE, in) < 0)
+                return -EXDEV;
+        return fsync(out) < 0 ? -errno : 0;
 }
 
 int image_place_file(const char *source, const char *dir, const char *name, char **ret_path) {
@@ -81,7 +46,7 @@ int image_place_file(const char *source, const char *dir, const char *name, char
                 /* EXDEV: another file system; EPERM/EMLINK: one that refuses (more) links. */
                 if (errno != EXDEV && errno != EPERM && errno != EMLINK)
                         return -errno;
-                r = copy_file_to(source, dir_fd, tmp);
+                r = reflink_file_to(source, dir_fd, tmp);
         }
         if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
                 r = -errno;

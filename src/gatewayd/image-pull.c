@@ -351,6 +351,8 @@ static int image_pull_dir(ImagePull *p, char **ret) {
         return 0;
 }
 
+static void image_pull_convert(ImagePull *p, const char *reference, const char *digest);
+
 /* This pull's image is converted already, for another platform (from): its files serve this
  * platform's record too — as they are where they are in this platform's image directory
  * (image_unlink_files() keeps a file that another record uses), else placed there as files of
@@ -370,6 +372,14 @@ static void image_pull_adopt(ImagePull *p, const char *from, const char *squashf
                 r = image_place_file(squashfs, dir, strrchr(squashfs, '/') + 1, &placed);
         if (r >= 0)
                 r = image_place_file(meta, dir, strrchr(meta, '/') + 1, &placed_meta);
+        if (r == -EXDEV) {
+                if (placed)
+                        (void) unlink(placed);
+                log_info("Image %s (%s) for platform %s: %s is on another file system than platform %s's file, "
+                         "without reflinks; converting it here too.", p->image->id, p->image->reference, p->platform,
+                         dir, from);
+                return image_pull_convert(p, p->image->reference, p->image->digest);
+        }
         if (r < 0) {
                 if (placed)
                         (void) unlink(placed);
@@ -557,6 +567,32 @@ static ImagePull *image_pull_find_converting(ImagePull *p) {
         return NULL;
 }
 
+/* This platform's own conversion of the image: the full pull. */
+static void image_pull_convert(ImagePull *p, const char *reference, const char *digest) {
+        _cleanup_free_ char *pinned = NULL;
+        Image *i = p->image;
+        int r;
+
+        /* Pull exactly the manifest we resolved, even if the tag moves meanwhile. */
+        if (asprintf(&pinned, "%s@%s", reference, digest) < 0)
+                pinned = NULL;
+        i->pull = p;
+        i->bytes_done = i->bytes_total = 0;
+        i->layers_done = i->layers_total = 0;
+        hashmap_remove(p->manager->pulls, p->key);     /* joiners now find it through the image */
+        (void) image_registry_set_status(i, IMAGE_PULLING, NULL);
+
+        r = pinned ? image_pull_spawn(p, false, pinned, on_full_pull_exit) : -ENOMEM;
+        p->converting = r >= 0;
+        if (r < 0) {
+                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to start gateway-worker.");
+                image_pull_end(p);
+                return;
+        }
+        log_info("Converting image %s (%s) for platform %s.", i->id, i->reference, i->platform);
+        image_pull_notify(p, NULL, false);
+}
+
 static void image_pull_apply_acl(ImagePull *p, bool created) {
         Image *i = p->image;
 
@@ -587,7 +623,6 @@ static void image_pull_apply_acl(ImagePull *p, bool created) {
 static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
         ImagePull *p = userdata;
         Manager *m = p->manager;
-        _cleanup_free_ char *pinned = NULL;
         bool created;
         Image *i, *converted;
         ImagePull *leader;
@@ -655,25 +690,7 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 return;
         }
 
-        /* Pull exactly the manifest we resolved, even if the tag moves meanwhile. */
-        if (asprintf(&pinned, "%s@%s", canonical ?: p->reference, digest) < 0)
-                pinned = NULL;
-        i->pull = p;
-        i->bytes_done = i->bytes_total = 0;
-        i->layers_done = i->layers_total = 0;
-        hashmap_remove(m->pulls, p->key);     /* joiners now find it through the image */
-        (void) image_registry_set_status(i, IMAGE_PULLING, NULL);
-
-        r = pinned ? image_pull_spawn(p, false, pinned, on_full_pull_exit) : -ENOMEM;
-        p->converting = r >= 0;
-        if (r >= 0)
-                log_info("Converting image %s (%s) for platform %s.", i->id, i->reference, i->platform);
-        if (r < 0) {
-                image_pull_fail(p, GW_ERROR_INTERNAL, "Failed to start gateway-worker.");
-                image_pull_end(p);
-                return;
-        }
-        image_pull_notify(p, NULL, false);
+        image_pull_convert(p, canonical ?: p->reference, digest);
 }
 
 static int image_pull_new(Manager *m, const ImagePullRequest *req, const char *platform, char *key, ImagePull **ret) {

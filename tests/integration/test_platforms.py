@@ -614,6 +614,23 @@ class ImagesConvertedOnce(test_jobs.JobsBase):
         self.assertTrue(os.path.exists(here))
         self.assertEqual(self.record(image_id, "here")["status"], "READY")
 
+    def test_other_file_system_converts_its_own(self):
+        """"there"'s image directory on a tmpfs: no hard link, no reflink, and no copy on
+        gatewayd's event loop either: "there" converts the image itself."""
+        ref = self.push("dedup-otherfs")
+        image_id = self.pull(ref, "here")
+        self.assertEqual(self.wait_ended(image_id, "here")["status"], "READY")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", self.there_dir], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.there_dir], check=False)
+        self.pull(ref, "there")
+        self.assertEqual(self.wait_ended(image_id, "there")["status"], "READY")
+        self.assertEqual(self.conversions(image_id), (2, 2), "converted for each file system")
+        self.assertIn(f"Image {image_id} ({ref}) for platform there: {self.there_dir} is on another file system",
+                      self.gw.stderr_text())
+        here, there = self.files(image_id)
+        self.assertNotEqual(os.stat(here).st_dev, os.stat(there).st_dev)
+        self.run_job(ref, "otherfs")
+
     def test_failed_placement_is_the_other_platforms_alone(self):
         ref = self.push("dedup-placement")
         image_id = self.pull(ref, "here")
