@@ -158,23 +158,6 @@ SandboxRootFlags sandbox_root_flags(const SandboxParams *p) {
                 (p->output_path ? SANDBOX_ROOT_OUTPUT : 0);
 }
 
-/* The image's entries, one by one, into bwrap's tmpfs root (see sandbox.h). */
-static int add_image_entries(Argv *a, const SandboxParams *p) {
-        bool lab = p->writable_path != NULL;
-        int r;
-
-        r = bind_entries(a, p->image_root, "", true, own_etc(p), lab);
-        if (r >= 0 && (p->hosts_path || p->resolv_path))
-                r = argv_addv(a, 2, "--dir", "/etc");     /* no-op if the image has one */
-        if (r >= 0)
-                r = argv_addv(a, 2, "--dir", "/var");     /* no-op if the image has one */
-        if (r >= 0)
-                r = argv_addv(a, 2, "--dir", "/var/input");
-        if (r >= 0 && p->output_path)
-                r = argv_addv(a, 2, "--dir", "/var/runtime");
-        return r;
-}
-
 int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         Argv a = {};
         int r;
@@ -205,11 +188,16 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         if (r >= 0 && p->root)
                 r = argv_addv(&a, 3, "--ro-bind", p->root, "/");
         else if (r >= 0)
-                r = add_image_entries(&a, p);
+                r = bind_entries(&a, p->image_root, "", true, own_etc(p), p->writable_path);
+        /* The "--dir"s below are for bwrap's tmpfs root: a root of ours has them all. */
+        if (r >= 0 && !p->root && (p->hosts_path || p->resolv_path))
+                r = argv_addv(&a, 2, "--dir", "/etc");     /* no-op if the image has one */
         if (r >= 0 && p->hosts_path)
                 r = argv_addv(&a, 3, "--ro-bind", p->hosts_path, "/etc/hosts");
         if (r >= 0 && p->resolv_path)
                 r = argv_addv(&a, 3, "--ro-bind", p->resolv_path, "/etc/resolv.conf");
+        if (r >= 0 && !p->root)
+                r = argv_addv(&a, 2, "--dir", "/var");     /* no-op if the image has one */
         if (r >= 0)
                 r = argv_addv(&a, 4,
                               "--proc", "/proc",
@@ -220,6 +208,8 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
          * memory (Python's multiprocessing) need a writable one, private to the job. */
         if (r >= 0)
                 r = add_tmpfs(&a, "/dev/shm", p->shm_size);
+        if (r >= 0 && !p->root)
+                r = argv_addv(&a, 2, "--dir", "/var/input");
         if (r >= 0)
                 r = argv_addv(&a, 3, "--ro-bind", p->data_path, "/var/input/data.json");
         if (r >= 0)
@@ -229,6 +219,8 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         /* The job's result files (result-files.h): the worker's tmpfs, writable, at the path
          * PlanQK's runtime uses. /var/runtime itself is the sandbox root's (the image's is left
          * out: a squashfs cannot grow the mount point). */
+        if (r >= 0 && p->output_path && !p->root)
+                r = argv_addv(&a, 2, "--dir", "/var/runtime");
         if (r >= 0 && p->output_path)
                 r = argv_addv(&a, 3, "--bind", p->output_path, RESULT_FILES_PATH);
         /* A program's own files: a layer of their own over the base image, read-only. */
