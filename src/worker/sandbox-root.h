@@ -34,8 +34,13 @@
  * directory, nothing can be written through it); redirect_dir=nofollow and metacopy=off make it
  * follow no xattr-directed lookups into other layers, whatever xattrs the image carries.
  *
- * Where overlayfs cannot be mounted (no module, an old kernel refusing an option, a runtime
- * directory with ',' or ':' in its path) the caller falls back to the entry-by-entry root. */
+ * What making one needs beyond mounting squashfs: CAP_SYS_ADMIN for the opaque directories'
+ * xattr (trusted.overlay.opaque), and whiteouts (character devices 0:0), which since Linux 5.8
+ * need neither CAP_MKNOD nor the device cgroup's leave (gatewayd.service has no CAP_MKNOD).
+ *
+ * Where overlayfs cannot be mounted (no module, an old kernel refusing an option, a
+ * kernel before 5.8 refusing a whiteout) the caller falls back to the entry-by-entry root. */
 
-/* The root for the job of p on the image mounted as m: its path, to be freed, in *ret. */
+/* The root for jobs with these flags on the image mounted as m (made by the first job that needs
+ * it): its path, to be freed, in *ret. */
 int sandbox_root_acquire(ImageMount *m, SandboxRootFlags flags, char **ret);

@@ -440,29 +440,36 @@ error:
 }
 
 int image_mount_derived(ImageMount *m, const char *name, ImageMountMakeFn make, void *userdata, char **ret_root) {
-        _cleanup_free_ char *dir = NULL, *root = NULL;
+        _cleanup_free_ char *dir = NULL, *root = NULL, *failed = NULL;
         _cleanup_close_ int lock_fd = -1;
         int r;
 
         if (asprintf(&dir, "%s/" IMAGE_MOUNT_DERIVED_PREFIX "%s", m->entry, name) < 0 ||
-            asprintf(&root, "%s/root", dir) < 0)
+            asprintf(&root, "%s/root", dir) < 0 || asprintf(&failed, "%s/failed", dir) < 0)
                 return -ENOMEM;
-        /* Made before: our reference keeps it (no one unmounts an entry in use), no lock needed. */
+        /* Made before: our reference keeps it (no one unmounts an entry in use), no lock needed.
+         * Failed before: not tried again before the image's next mount. */
         if (is_mount_point(root, dir)) {
                 *ret_root = TAKE_PTR(root);
                 return 0;
         }
+        if (access(failed, F_OK) >= 0)
+                return -EOPNOTSUPP;
         lock_fd = take_lock(m->runtime_dir);
         if (lock_fd < 0)
                 return lock_fd;
         if (!is_mount_point(root, dir)) {
+                if (access(failed, F_OK) >= 0)
+                        return -EOPNOTSUPP;
                 r = remove_derived(dir);       /* what a worker that died while making it left */
                 if (r >= 0)
                         r = mkdir_ok(dir, 0700);
                 if (r >= 0)
                         r = make(dir, m->root, userdata);
                 if (r < 0) {
-                        (void) remove_derived(dir);
+                        log_debug_errno(r, "Cannot make %s from %s: %m", root, m->root);
+                        if (remove_derived(dir) >= 0 && mkdir_ok(dir, 0700) >= 0)
+                                (void) write_entry_file(dir, "failed", "");
                         return r;
                 }
                 log_debug("Made %s from %s.", root, m->root);

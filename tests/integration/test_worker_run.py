@@ -710,15 +710,39 @@ class WorkerRunTest(unittest.TestCase):
         change(root)
         return rootfs.make_squashfs(root, os.path.join(self.tmp.path, f"{name}.squashfs"))
 
+    def without_sandbox_root(self, image):
+        """Makes the next job of image build its root entry by entry, as where overlayfs cannot be
+        mounted: the mark of a failed attempt, which lives with the image's mount (the next job
+        mounting the image tries again)."""
+        st = os.stat(image)
+        entry = os.path.join(self.runtime, "images", f"{st.st_dev:x}-{st.st_ino:x}")
+        for name in os.listdir(os.path.join(self.runtime, "images")) if os.path.isdir(
+                os.path.join(self.runtime, "images")) else []:
+            self.assertEqual(rootfs.mounts_under(os.path.join(self.runtime, "images", name)), [])
+        for flags in range(64):
+            os.makedirs(os.path.join(entry, f"derived-sandbox-1-{flags:02x}"), exist_ok=True)
+            open(os.path.join(entry, f"derived-sandbox-1-{flags:02x}", "failed"), "w").close()
+
     def seen_paths(self, paths, **spec):
-        """{path: 'missing' | 'dir' | 'link' | 'file:CONTENT' | 'other'} as the job sees them."""
+        """{path: 'missing' | 'dir' | 'link' | 'file:CONTENT' | 'other'} as the job sees them,
+        the same with the sandbox root made once for the image (sandbox-root.h) and with the
+        image's entries bound one by one."""
         script = "; ".join(
             f"if [ -L {p} ]; then echo '{p} link'; elif [ -d {p} ]; then echo '{p} dir';"
             f" elif [ -f {p} ]; then echo \"{p} file:$(cat {p})\"; elif [ -e {p} ]; then echo '{p} other';"
             f" else echo '{p} missing'; fi" for p in paths)
-        o = self.run_job(self.spool(script, **spec))
-        self.assert_succeeded(o)
-        return dict(line.split(" ", 1) for line in o.log.splitlines())
+        script += "; awk '$2 == \"/\" {print \"/ root:\" $3}' /proc/mounts"
+        seen = []
+        for fs in ("overlay", "tmpfs"):
+            if fs == "tmpfs":
+                self.without_sandbox_root(spec.get("image", self.image))
+            o = self.run_job(self.spool(script, **spec))
+            self.assert_succeeded(o)
+            found = dict(line.split(" ", 1) for line in o.log.splitlines())
+            self.assertEqual(found.pop("/"), f"root:{fs}")
+            seen.append(found)
+        self.assertEqual(seen[0], seen[1])
+        return seen[0]
 
     def test_var_symlink_in_image(self):
         # An image whose /var is a symlink: the sandbox has a /var of its own for /var/input,
@@ -980,6 +1004,9 @@ class WorkerRunTest(unittest.TestCase):
             self.assert_succeeded(o)
         self.assertEqual(rootfs.mounts_under(self.runtime), [])
         self.assertFalse(os.path.exists(entry))
+        # the sandbox root went first, so its hold on the squashfs did not keep the loop device
+        self.assertEqual(subprocess.run(["losetup", "-j", self.image], capture_output=True, text=True,
+                                        check=True).stdout, "")
 
     def mount_ids(self):
         """{mount point: mount id} of the image mounts below the runtime dir."""
@@ -1037,8 +1064,9 @@ class WorkerRunTest(unittest.TestCase):
                     left += f.read().split()
             return left
         procs.wait_for(lambda: not job_processes(), 10, "the job to die with its worker")
-        # its image mount and its result files tmpfs are left behind
-        self.assertEqual(len(rootfs.mounts_under(os.path.join(self.runtime, "images"))), 1)
+        # its image mount (and the sandbox root made from it) and its result files tmpfs are
+        # left behind
+        self.assertEqual(len(rootfs.mounts_under(os.path.join(self.runtime, "images"))), 2)
         self.assertEqual(rootfs.mounts_under(os.path.join(self.runtime, "output")),
                          [os.path.join(os.path.realpath(self.runtime), "output", str(p.pid))])
 
