@@ -467,7 +467,7 @@ int image_mount_derived(ImageMount *m, const char *name, ImageMountMakeFn make, 
                 if (r >= 0)
                         r = make(dir, m->root, userdata);
                 if (r < 0) {
-                        log_debug_errno(r, "Cannot make %s from %s: %m", root, m->root);
+                        log_notice_errno(r, "Cannot make %s from %s, not trying again while it is mounted: %m", root, m->root);
                         if (remove_derived(dir) >= 0 && mkdir_ok(dir, 0700) >= 0)
                                 (void) write_entry_file(dir, "failed", "");
                         return r;

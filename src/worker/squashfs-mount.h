@@ -51,7 +51,8 @@ const char *image_mount_root(const ImageMount *m);
 /* Makes DIR/root a mount from image_root, DIR (created empty, 0700) being its to use. */
 typedef int (*ImageMountMakeFn)(const char *dir, const char *image_root, void *userdata);
 /* The path of the mount NAME derived from m's: made by make() under the lock if it is not there
- * yet, then kept with m's mount (lingering with it) and unmounted right before it. */
+ * yet, then kept with m's mount (lingering with it) and unmounted right before it. If make()
+ * fails, DIR/failed says so and later calls fail at once (-EOPNOTSUPP) while m's mount lasts. */
 int image_mount_derived(ImageMount *m, const char *name, ImageMountMakeFn make, void *userdata, char **ret_root);
 /* Why the last image_mount_acquire() failed, as a sentence naming the file. */
 const char *image_mount_last_error(void);
