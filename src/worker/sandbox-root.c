@@ -25,32 +25,33 @@ typedef enum SkelKind {
         SKEL_WHITEOUT,  /* hides the image's entry of that name */
 } SkelKind;
 
+/* The mode whatever the umask (a worker under Slurm has its user's, 077 say): the merged
+ * directories' modes are the sandbox's, "/" and /var among them. */
+static int set_mode(int fd, mode_t mode) {
+        return fchmod(fd, mode) < 0 ? -errno : 0;
+}
+
 static int skel_add(int skel_fd, const char *path, SkelKind kind) {
-        int fd;
+        _cleanup_close_ int fd = -1;
+        int r;
 
         switch (kind) {
         case SKEL_MERGED:
         case SKEL_OPAQUE:
                 if (mkdirat(skel_fd, path, 0755) < 0)
                         return -errno;
-                if (kind == SKEL_MERGED)
-                        return 0;
                 fd = openat(skel_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd < 0)
                         return -errno;
-                if (fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0) {
-                        int r = -errno;
-                        close(fd);
-                        return r;
-                }
-                close(fd);
-                return 0;
+                r = set_mode(fd, 0755);
+                if (r >= 0 && kind == SKEL_OPAQUE && fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+                        r = -errno;
+                return r;
         case SKEL_FILE:
                 fd = openat(skel_fd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
                 if (fd < 0)
                         return -errno;
-                close(fd);
-                return 0;
+                return set_mode(fd, 0644);
         case SKEL_WHITEOUT:
                 /* overlayfs's whiteout: a character device 0:0 */
                 return mknodat(skel_fd, path, S_IFCHR | 0000, makedev(0, 0)) < 0 ? -errno : 0;
@@ -167,7 +168,9 @@ static int make_root(const char *dir, const char *image_root, void *userdata) {
         skel_fd = openat(dir_fd, "skel", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (skel_fd < 0)
                 return -errno;
-        r = skel_make(skel_fd, image_root, args->flags);
+        r = set_mode(skel_fd, 0755);   /* the sandbox's "/" */
+        if (r >= 0)
+                r = skel_make(skel_fd, image_root, args->flags);
         if (r < 0)
                 return r;
 

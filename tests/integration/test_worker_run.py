@@ -793,6 +793,17 @@ class WorkerRunTest(unittest.TestCase):
         self.assertIn("Permission denied", o.log)
         self.assertEqual(o.log.count("rc=1"), 2, o.log)
 
+    def test_root_whatever_the_umask(self):
+        # The sandbox root's own directories and files have their modes whatever the umask of
+        # the worker that made them (a Slurm job inherits its user's, 077 say): the job, not
+        # root, can walk / and /var and read its input.
+        spool = self.spool("ls -ld / /var /var/input | cut -c1-10; cat /var/input/data.json", data={"u": 1})
+        p = self.procs.start(["sh", "-c", 'umask 077; exec "$0" "$@"', *self.argv(spool)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        o = self.finish(p, spool)
+        self.assert_succeeded(o)
+        self.assertEqual(o.log, "drwxr-xr-x\ndrwxr-xr-x\ndrwxr-xr-x\n{\"u\": 1}\n")
+
     def test_replaced_entries_of_image(self):
         # What the sandbox puts in place of the image's entries of the same names (the init,
         # /proc, /dev, /tmp, /var/input, /var/runtime, /program) shows nothing of the image's.
