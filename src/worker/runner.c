@@ -27,6 +27,7 @@
 #include "result-files.h"
 #include "runner.h"
 #include "sandbox.h"
+#include "sandbox-root.h"
 #include "spool.h"
 #include "spool-reserve.h"
 #include "squashfs-mount.h"
@@ -520,7 +521,8 @@ static int host_name_files(const Runner *r, char **ret_hosts, char **ret_resolv)
 }
 
 static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret_argv) {
-        _cleanup_free_ char *data = NULL, *params = NULL, *arguments = NULL, *host_hosts = NULL, *host_resolv = NULL;
+        _cleanup_free_ char *data = NULL, *params = NULL, *arguments = NULL, *host_hosts = NULL, *host_resolv = NULL,
+                *root = NULL;
         JobLimits limits = {
                 .memory = r->spec->memory,
                 .pids = r->spec->pids ?: r->opts->default_pids,
@@ -631,6 +633,11 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 .gid = r->spec->gid,
                 .command = r->spec->argv,
         };
+        k = sandbox_root_acquire(r->mount, sandbox_root_flags(&sp), &root);
+        if (k < 0)
+                /* the entry-by-entry root, as on a kernel without overlayfs */
+                log_debug_errno(k, "No sandbox root of the image's own, binding its entries one by one: %m");
+        sp.root = root;
         k = sandbox_build_argv(&sp, ret_argv);
         if (k < 0)
                 return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot read the image's root directory: %s",

@@ -145,8 +145,20 @@ static int bind_entries(Argv *a, const char *src, const char *dest, bool expand_
         return r;
 }
 
+static bool own_etc(const SandboxParams *p) {
+        return p->network || p->hosts_path || p->resolv_path || p->writable_path;
+}
+
+SandboxRootFlags sandbox_root_flags(const SandboxParams *p) {
+        return (own_etc(p) ? SANDBOX_ROOT_OWN_ETC : 0) |
+                (p->hosts_path ? SANDBOX_ROOT_HOSTS : 0) |
+                (p->resolv_path ? SANDBOX_ROOT_RESOLV : 0) |
+                (p->writable_path ? SANDBOX_ROOT_LAB : 0) |
+                (p->program_root ? SANDBOX_ROOT_PROGRAM : 0) |
+                (p->output_path ? SANDBOX_ROOT_OUTPUT : 0);
+}
+
 int sandbox_build_argv(const SandboxParams *p, char ***ret) {
-        bool lab = p->writable_path != NULL, own_etc = p->network || p->hosts_path || p->resolv_path || lab;
         Argv a = {};
         int r;
 
@@ -171,17 +183,23 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         if (r >= 0 && p->hostname)
                 r = argv_addv(&a, 2, "--hostname", p->hostname);
 
-        if (r >= 0)
-                r = bind_entries(&a, p->image_root, "", true, own_etc, lab);
-        if (r >= 0 && (p->hosts_path || p->resolv_path))
+        /* A root made for this image and these parameters holds every mount point below
+         * (sandbox-root.c), read-only, nosuid and nodev like the image's mount. */
+        if (r >= 0 && p->root)
+                r = argv_addv(&a, 3, "--ro-bind", p->root, "/");
+        else if (r >= 0)
+                r = bind_entries(&a, p->image_root, "", true, own_etc(p), p->writable_path);
+        /* The "--dir"s below are for bwrap's tmpfs root: a root of ours has them all. */
+        if (r >= 0 && !p->root && (p->hosts_path || p->resolv_path))
                 r = argv_addv(&a, 2, "--dir", "/etc");     /* no-op if the image has one */
         if (r >= 0 && p->hosts_path)
                 r = argv_addv(&a, 3, "--ro-bind", p->hosts_path, "/etc/hosts");
         if (r >= 0 && p->resolv_path)
                 r = argv_addv(&a, 3, "--ro-bind", p->resolv_path, "/etc/resolv.conf");
+        if (r >= 0 && !p->root)
+                r = argv_addv(&a, 2, "--dir", "/var");     /* no-op if the image has one */
         if (r >= 0)
-                r = argv_addv(&a, 6,
-                              "--dir", "/var",    /* no-op if the image has one */
+                r = argv_addv(&a, 4,
                               "--proc", "/proc",
                               "--dev", "/dev");
         if (r >= 0)
@@ -190,10 +208,10 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
          * memory (Python's multiprocessing) need a writable one, private to the job. */
         if (r >= 0)
                 r = add_tmpfs(&a, "/dev/shm", p->shm_size);
+        if (r >= 0 && !p->root)
+                r = argv_addv(&a, 2, "--dir", "/var/input");
         if (r >= 0)
-                r = argv_addv(&a, 5,
-                              "--dir", "/var/input",
-                              "--ro-bind", p->data_path, "/var/input/data.json");
+                r = argv_addv(&a, 3, "--ro-bind", p->data_path, "/var/input/data.json");
         if (r >= 0)
                 r = argv_addv(&a, 6,
                               "--ro-bind", p->params_path, "/var/input/params.json",
@@ -201,8 +219,10 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
         /* The job's result files (result-files.h): the worker's tmpfs, writable, at the path
          * PlanQK's runtime uses. /var/runtime itself is the sandbox root's (the image's is left
          * out: a squashfs cannot grow the mount point). */
+        if (r >= 0 && p->output_path && !p->root)
+                r = argv_addv(&a, 2, "--dir", "/var/runtime");
         if (r >= 0 && p->output_path)
-                r = argv_addv(&a, 5, "--dir", "/var/runtime", "--bind", p->output_path, RESULT_FILES_PATH);
+                r = argv_addv(&a, 3, "--bind", p->output_path, RESULT_FILES_PATH);
         /* A program's own files: a layer of their own over the base image, read-only. */
         if (r >= 0 && p->program_root)
                 r = argv_addv(&a, 3, "--ro-bind", p->program_root, "/program");
@@ -210,8 +230,11 @@ int sandbox_build_argv(const SandboxParams *p, char ***ret) {
                 r = argv_addv(&a, 3, "--ro-bind", p->arguments_path, "/var/input/arguments.json");
         if (r >= 0 && p->writable_path)
                 r = argv_addv(&a, 3, "--bind", p->writable_path, SANDBOX_WRITABLE_PATH);
+        /* bwrap's tmpfs root, read-only at last; a root of ours is read-only already */
+        if (r >= 0 && !p->root)
+                r = argv_addv(&a, 2, "--remount-ro", "/");
         if (r >= 0)
-                r = argv_addv(&a, 4, "--remount-ro", "/", "--chdir", p->workdir);
+                r = argv_addv(&a, 2, "--chdir", p->workdir);
 
         if (r >= 0)
                 r = argv_addv(&a, 2, "--", SANDBOX_INIT_PATH);

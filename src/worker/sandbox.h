@@ -16,6 +16,10 @@
  * With network, /etc is rebuilt likewise so that the hosts and resolver files given (the host's,
  * or a lab instance's) take the place of the image's, whether or not it has them.
  *
+ * A root built once per image mount (sandbox-root.h; p->root) takes the place of all those
+ * binds: one read-only bind of it at /, then the same per-job mounts on the mount points it
+ * holds. What the job sees is the same either way.
+ *
  * Privileges: bwrap runs as root without a user namespace (we are root: no setuid bit, no
  * unprivileged user namespace for the job to attack), with its own mount, pid, ipc, uts (and,
  * unless the service asks for network, net) namespaces, and sets NO_NEW_PRIVS. bwrap only
@@ -53,6 +57,9 @@ typedef struct SandboxParams {
         const char *resolv_path;        /* bound read-only at /etc/resolv.conf, likewise (NULL:
                                          * none; a job with network never gets the image's) */
         const char *writable_path;      /* lab members: bound read-write at SANDBOX_WRITABLE_PATH */
+        const char *root;               /* the image's sandbox root for these parameters
+                                         * (sandbox-root.h); NULL: the image's entries are
+                                         * bound one by one */
         bool network;                   /* no --unshare-net; /etc rebuilt entry by entry without
                                          * the image's hosts and resolv.conf */
         bool netns_given;               /* bwrap runs in a network namespace made for the job
@@ -68,5 +75,19 @@ typedef struct SandboxParams {
         char * const *command;
 } SandboxParams;
 
-/* Builds the argv for execve(). Reads the image's top-level and /var directories. */
+/* Builds the argv for execve(). Without p->root, reads the image's top-level and /var (and /etc)
+ * directories. */
 int sandbox_build_argv(const SandboxParams *p, char ***ret);
+
+/* What in a sandbox root depends on the job (the rest is the image's). */
+typedef enum SandboxRootFlags {
+        SANDBOX_ROOT_OWN_ETC = 1 << 0,  /* /etc holds the job's hosts and resolver files, never the image's */
+        SANDBOX_ROOT_HOSTS   = 1 << 1,  /* a mount point at /etc/hosts */
+        SANDBOX_ROOT_RESOLV  = 1 << 2,  /* a mount point at /etc/resolv.conf */
+        SANDBOX_ROOT_LAB     = 1 << 3,  /* one at SANDBOX_WRITABLE_PATH */
+        SANDBOX_ROOT_PROGRAM = 1 << 4,  /* at /program and /var/input/arguments.json */
+        SANDBOX_ROOT_OUTPUT  = 1 << 5,  /* at RESULT_FILES_PATH */
+        _SANDBOX_ROOT_FLAGS_MAX = 1 << 6,
+} SandboxRootFlags;
+
+SandboxRootFlags sandbox_root_flags(const SandboxParams *p);

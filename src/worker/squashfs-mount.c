@@ -11,6 +11,7 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
+#include "fs-util.h"
 #include "log.h"
 #include "macro.h"
 #include "process-util.h"
@@ -230,6 +231,58 @@ static bool entry_lingers(const char *entry) {
         return streq(name + 1, key);
 }
 
+/* Unmounts a mount point of ours; one a process outside our control (an admin's shell) keeps
+ * busy is detached: what it holds goes when the last user does. */
+static int unmount_dir(const char *dir, const char *parent) {
+        if (!is_mount_point(dir, parent) || umount2(dir, UMOUNT_NOFOLLOW) >= 0)
+                return 0;
+        if (errno != EBUSY || umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                return log_error_errno(errno, "Cannot unmount %s: %m", dir);
+        return 0;
+}
+
+/* Unmounts ENTRY/derived-NAME/root and removes ENTRY/derived-NAME (its skeleton and all). */
+static int remove_derived(const char *dir) {
+        _cleanup_free_ char *root = NULL;
+        int r;
+
+        if (asprintf(&root, "%s/root", dir) < 0)
+                return -ENOMEM;
+        r = unmount_dir(root, dir);
+        if (r < 0)
+                return r;
+        /* nothing is mounted below dir now: rm_rf() stays in our own files */
+        return rm_rf(dir);
+}
+
+/* Everything derived from the entry's mount holds its file system (an overlay holds its lower
+ * layers without keeping their mount busy): it goes first, or the loop device would stay. */
+static int remove_derived_all(const char *entry) {
+        struct dirent *de;
+        int r = 0;
+        DIR *d;
+
+        d = opendir(entry);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *dir = NULL;
+                int k;
+
+                if (strncmp(de->d_name, IMAGE_MOUNT_DERIVED_PREFIX, strlen(IMAGE_MOUNT_DERIVED_PREFIX)) != 0)
+                        continue;
+                if (asprintf(&dir, "%s/%s", entry, de->d_name) < 0) {
+                        r = -ENOMEM;
+                        continue;
+                }
+                k = remove_derived(dir);
+                if (k < 0 && r >= 0)
+                        r = k;
+        }
+        closedir(d);
+        return r;
+}
+
 /* Unmounts RUNTIME_DIR/images/KEY (entry) and removes its directories. */
 static int unmount_entry(const char *entry) {
         _cleanup_free_ char *root = NULL, *refs = NULL, *linger = NULL, *source = NULL;
@@ -238,12 +291,8 @@ static int unmount_entry(const char *entry) {
         if (asprintf(&root, "%s/root", entry) < 0 || asprintf(&refs, "%s/refs", entry) < 0 ||
             entry_file(entry, "linger", &linger) < 0 || entry_file(entry, "source", &source) < 0)
                 return -ENOMEM;
-        if (is_mount_point(root, entry) && umount2(root, UMOUNT_NOFOLLOW) < 0) {
-                /* A process outside our control (an admin's shell) keeps it busy: detach, the
-                 * loop device goes when the last user does. */
-                if (errno != EBUSY || umount2(root, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-                        r = log_error_errno(errno, "Cannot unmount %s: %m", root);
-        }
+        (void) remove_derived_all(entry);
+        r = unmount_dir(root, entry);
         if (r >= 0) {
                 (void) unlink(linger);
                 (void) unlink(source);
@@ -388,6 +437,45 @@ error:
                 (void) unmount_and_remove(m);
         image_mount_free(m);
         return r;
+}
+
+int image_mount_derived(ImageMount *m, const char *name, ImageMountMakeFn make, void *userdata, char **ret_root) {
+        _cleanup_free_ char *dir = NULL, *root = NULL, *failed = NULL;
+        _cleanup_close_ int lock_fd = -1;
+        int r;
+
+        if (asprintf(&dir, "%s/" IMAGE_MOUNT_DERIVED_PREFIX "%s", m->entry, name) < 0 ||
+            asprintf(&root, "%s/root", dir) < 0 || asprintf(&failed, "%s/failed", dir) < 0)
+                return -ENOMEM;
+        /* Made before: our reference keeps it (no one unmounts an entry in use), no lock needed.
+         * Failed before: not tried again before the image's next mount. */
+        if (is_mount_point(root, dir)) {
+                *ret_root = TAKE_PTR(root);
+                return 0;
+        }
+        if (access(failed, F_OK) >= 0)
+                return -EOPNOTSUPP;
+        lock_fd = take_lock(m->runtime_dir);
+        if (lock_fd < 0)
+                return lock_fd;
+        if (!is_mount_point(root, dir)) {
+                if (access(failed, F_OK) >= 0)
+                        return -EOPNOTSUPP;
+                r = remove_derived(dir);       /* what a worker that died while making it left */
+                if (r >= 0)
+                        r = mkdir_ok(dir, 0700);
+                if (r >= 0)
+                        r = make(dir, m->root, userdata);
+                if (r < 0) {
+                        log_notice_errno(r, "Cannot make %s from %s, not trying again while it is mounted: %m", root, m->root);
+                        if (remove_derived(dir) >= 0 && mkdir_ok(dir, 0700) >= 0)
+                                (void) write_entry_file(dir, "failed", "");
+                        return r;
+                }
+                log_debug("Made %s from %s.", root, m->root);
+        }
+        *ret_root = TAKE_PTR(root);
+        return 0;
 }
 
 int image_mount_release_linger(ImageMount *m, unsigned linger_sec) {

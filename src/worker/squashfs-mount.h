@@ -26,7 +26,14 @@
  * and is unmounted, once it has no users, by whoever sweeps after that time (any acquire or
  * release, or gatewayd's image_mounts_sweep()) — or at once when its source path no longer
  * names that file (removed, or a new upload in its place). While mounted, the loop device holds
- * the file, so its inode number cannot be reused by another file. */
+ * the file, so its inode number cannot be reused by another file.
+ *
+ * Mounts made from an image's mount for all its jobs (the sandbox's root, sandbox-root.h) live
+ * with it and go before it does:
+ *
+ *   RUNTIME_DIR/images/DEV-INO/derived-NAME/root   the derived mount
+ *   RUNTIME_DIR/images/DEV-INO/derived-NAME/...    what its maker keeps there (no mounts)
+ */
 
 typedef struct ImageMount ImageMount;
 
@@ -39,5 +46,13 @@ int image_mount_release_linger(ImageMount *m, unsigned linger_sec);
  * all, every entry without users (gatewayd's shutdown). Returns how many still linger. */
 int image_mounts_sweep(const char *runtime_dir, bool all);
 const char *image_mount_root(const ImageMount *m);
+
+#define IMAGE_MOUNT_DERIVED_PREFIX "derived-"
+/* Makes DIR/root a mount from image_root, DIR (created empty, 0700) being its to use. */
+typedef int (*ImageMountMakeFn)(const char *dir, const char *image_root, void *userdata);
+/* The path of the mount NAME derived from m's: made by make() under the lock if it is not there
+ * yet, then kept with m's mount (lingering with it) and unmounted right before it. If make()
+ * fails, DIR/failed says so and later calls fail at once (-EOPNOTSUPP) while m's mount lasts. */
+int image_mount_derived(ImageMount *m, const char *name, ImageMountMakeFn make, void *userdata, char **ret_root);
 /* Why the last image_mount_acquire() failed, as a sentence naming the file. */
 const char *image_mount_last_error(void);

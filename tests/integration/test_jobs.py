@@ -1034,6 +1034,11 @@ class JobsImageMountTest(JobsBase):
                 found[source] = ids[root]
         return found
 
+    def entry_of(self, source):
+        """The workers' mount entry (RUNTIME/worker/images/DEV-INO) of an image file."""
+        st = os.stat(source)
+        return os.path.realpath(os.path.join(self.gw.runtime_dir, "worker", "images", f"{st.st_dev:x}-{st.st_ino:x}"))
+
     def service_of(self, name, labels):
         images.push_image(self.registry, name, "1.0", images.busybox_image(labels=labels))
         svc = f"jobs-{name}-{os.getpid() % 10000}"
@@ -1060,9 +1065,16 @@ class JobsImageMountTest(JobsBase):
         mount_id = self.image_mounts()[source]
         self.run_job(svc)
         self.assertEqual(self.image_mounts()[source], mount_id)     # the same mount, not a new one
+        # the sandbox root made from it (src/worker/sandbox-root.h) lingers with it ...
+        from harness import rootfs
+        entry = self.entry_of(source)
+        self.assertEqual(len(rootfs.mounts_under(entry)), 2, rootfs.mounts_under(entry))
         r = self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.ADMIN)
         self.assertEqual(r.status, 204, r.body)
         self.assertNotIn(source, self.image_mounts())
+        # ... and gatewayd's sweep unmounts both
+        self.assertEqual(rootfs.mounts_under(entry), [])
+        self.assertFalse(os.path.exists(entry))
 
     def test_image_mount_goes_on_expiry(self):
         svc = self.service_of("expirebox", {"linger": "expiry"})

@@ -107,7 +107,7 @@ class SlurmPlatformBase(StackTestCase):
             super().setUpClass()
             cls.services = {}
             for name, script, extra in (("whoami", WHOAMI, {}), ("sleep", SLEEP, {}),
-                                        ("fail", 'echo "going to fail"; exit 3', {}),
+                                        ("fail", 'echo "going to fail"; /bin/busybox grep " / " /proc/mounts; exit 3', {}),
                                         ("files", 'printf "hello\\n" > "$OUTPUT_DIRECTORY/hello.txt"; '
                                                   '/bin/busybox ln -s /etc/shadow "$OUTPUT_DIRECTORY/shadow"; '
                                                   'echo "PlanQK:Job:Result: {\\"ok\\": 1}"', {}),
@@ -437,7 +437,10 @@ class SlurmPlatformTest(SlurmPlatformBase):
         done = self.wait_status(job["id"], TERMINAL)
         self.assertEqual(done["status"], "FAILED", done)
         self.assertEqual((done["error"]["code"], done["exitCode"]), ("EXIT_CODE", 3), done)
-        self.assertIn("going to fail", self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body)
+        log = self.gw.http("GET", f"/v1/jobs/{job['id']}/log", as_user=users.USER).body
+        self.assertIn("going to fail", log)
+        # the worker under Slurm made the sandbox's root once for the image (src/worker/sandbox-root.h)
+        self.assertRegex(log, r"overlay / overlay ro,nosuid,nodev")
 
     def test_cancelled_in_slurm_by_someone_else(self):
         # scancel (SIGTERM to the step): the worker records CANCELLED, which gatewayd did not ask

@@ -24,7 +24,7 @@ from harness.registry import Registry
 from harness.stack import StackTestCase
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
-ECHO = ('cat /var/input/data.json; echo; echo "to stderr" >&2; '
+ECHO = ('cat /var/input/data.json; echo; echo "to stderr" >&2; /bin/busybox grep " / " /proc/mounts >&2; '
         'echo "PlanQK:Job:InterimResult: {\\"step\\": 1}"; '
         'echo "PlanQK:Job:Result: {\\"data\\": $(cat /var/input/data.json)}"')
 # Sleeps params.sleep seconds, printing a line first so that a test knows it runs.
@@ -349,6 +349,8 @@ class RemotePlatform(RemoteBase):
         log = self.log(jid)
         self.assertIn('{"x":1}', log.replace(" ", ""))
         self.assertIn("to stderr", log)
+        # the node's worker made the sandbox's root once for the image (src/worker/sandbox-root.h)
+        self.assertRegex(log, r"overlay / overlay ro,nosuid,nodev")
         # It ran on a node of the platform, and the node forgot it once its outcome was ours.
         node = self.node_of(jid)
         self.assertIn(node, self.nodes)

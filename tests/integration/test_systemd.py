@@ -45,11 +45,18 @@ setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'test "$(id -u)" = 6553
 mkdir -p /run/gatewayd/probe-mnt && mount -t tmpfs gatewayd-probe /run/gatewayd/probe-mnt \
       && echo PROBE-service-mount
 unshare -U true || echo PROBE-no-userns
+# a sandbox root (src/worker/sandbox-root.h): a whiteout (without CAP_MKNOD) in a skeleton, and a
+# read-only overlay of it over another directory, with the worker's options
+mkdir $d/skel $d/image $d/image/hidden $d/image/shown $d/root && mknod $d/skel/hidden c 0 0 \
+      && unshare -m sh -c "mount -t overlay overlay -o lowerdir=$d/skel:$d/image,redirect_dir=nofollow,metacopy=off,xino=off \
+                           -o ro,nosuid,nodev $d/root && test -d $d/root/shown && ! test -e $d/root/hidden" \
+      && echo PROBE-sandbox-root
+rm -rf $d/skel $d/image $d/root
 rmdir $d
 true
 """
 PROBE_SCRIPT = PROBE_SCRIPT.replace("UNSHARE", BWRAP_UNSHARE)
-PROBE_STEPS = ("mount", "bwrap-hostname", "bwrap-net", "setuid", "service-mount", "no-userns")
+PROBE_STEPS = ("mount", "bwrap-hostname", "bwrap-net", "setuid", "service-mount", "no-userns", "sandbox-root")
 
 
 def probe_unit(service_path):

@@ -8,6 +8,8 @@ import os
 import pwd
 import shutil
 import signal
+import socket
+import stat
 import subprocess
 import threading
 import time
@@ -626,12 +628,14 @@ class WorkerRunTest(unittest.TestCase):
         for p in ("/x", "/bin/x", "/usr/x", "/var/input/x", "/var/lib/x"):
             self.assertIn(f"{p}:denied", o.log)
         self.assertIn("/tmp/x:writable", o.log)
-        self.assertRegex(o.log, r"tmpfs / tmpfs ro")
+        # the image's sandbox root (sandbox-root.h), or bwrap's tmpfs where there is none
+        self.assertRegex(o.log, r"(overlay / overlay|tmpfs / tmpfs) ro,nosuid,nodev")
 
     def test_image_mounted_nosuid_nodev(self):
-        o = self.run_job(self.spool("grep squashfs /proc/mounts"))
+        # the image's squashfs, or the sandbox root made from it (sandbox-root.h)
+        o = self.run_job(self.spool("grep -E 'squashfs| / overlay ' /proc/mounts"))
         self.assert_succeeded(o)
-        lines = [l for l in o.log.splitlines() if "squashfs" in l]
+        lines = [l for l in o.log.splitlines() if "squashfs" in l or " / overlay " in l]
         self.assertTrue(lines)
         for l in lines:
             opts = l.split()[3].split(",")
@@ -695,6 +699,133 @@ class WorkerRunTest(unittest.TestCase):
         self.assertEqual(self.etc_files(), {"/etc/resolv.conf": None, "/etc/hosts": None})
         self.assertEqual(self.etc_files(image=self.image_with_etc()),
                          {"/etc/resolv.conf": "nameserver 192.0.2.53\n", "/etc/hosts": "192.0.2.1 built-here\n"})
+
+    # -- the sandbox's root (sandbox-root.h: one overlay per image mount, or the image's
+    #    entries bound one by one): what a job sees of an image --------------------------------
+
+    def odd_image(self, name, change):
+        """The busybox image's tree changed by change(root), squashed."""
+        root = os.path.join(self.tmp.path, f"{name}-rootfs")
+        shutil.copytree(os.path.join(os.path.dirname(self.image), "rootfs"), root, symlinks=True)
+        change(root)
+        return rootfs.make_squashfs(root, os.path.join(self.tmp.path, f"{name}.squashfs"))
+
+    def without_sandbox_root(self, image):
+        """Makes the next job of image build its root entry by entry, as where overlayfs cannot be
+        mounted: the mark of a failed attempt, which lives with the image's mount (the next job
+        mounting the image tries again)."""
+        st = os.stat(image)
+        entry = os.path.join(self.runtime, "images", f"{st.st_dev:x}-{st.st_ino:x}")
+        for name in os.listdir(os.path.join(self.runtime, "images")) if os.path.isdir(
+                os.path.join(self.runtime, "images")) else []:
+            self.assertEqual(rootfs.mounts_under(os.path.join(self.runtime, "images", name)), [])
+        for flags in range(64):
+            os.makedirs(os.path.join(entry, f"derived-sandbox-1-{flags:02x}"), exist_ok=True)
+            open(os.path.join(entry, f"derived-sandbox-1-{flags:02x}", "failed"), "w").close()
+
+    def seen_paths(self, paths, **spec):
+        """{path: 'missing' | 'dir' | 'link' | 'file:CONTENT' | 'other'} as the job sees them,
+        the same with the sandbox root made once for the image (sandbox-root.h) and with the
+        image's entries bound one by one."""
+        script = "; ".join(
+            f"if [ -L {p} ]; then echo '{p} link'; elif [ -d {p} ]; then echo '{p} dir';"
+            f" elif [ -f {p} ]; then echo \"{p} file:$(cat {p})\"; elif [ -e {p} ]; then echo '{p} other';"
+            f" else echo '{p} missing'; fi" for p in paths)
+        script += "; awk '$2 == \"/\" {print \"/ root:\" $3}' /proc/mounts"
+        seen = []
+        for fs in ("overlay", "tmpfs"):
+            if fs == "tmpfs":
+                self.without_sandbox_root(spec.get("image", self.image))
+            o = self.run_job(self.spool(script, **spec))
+            self.assert_succeeded(o)
+            found = dict(line.split(" ", 1) for line in o.log.splitlines())
+            self.assertEqual(found.pop("/"), f"root:{fs}")
+            seen.append(found)
+        self.assertEqual(seen[0], seen[1])
+        return seen[0]
+
+    def test_var_symlink_in_image(self):
+        # An image whose /var is a symlink: the sandbox has a /var of its own for /var/input,
+        # and nothing of the symlink's target shows there.
+        def change(root):
+            shutil.rmtree(os.path.join(root, "var"))
+            os.makedirs(os.path.join(root, "srv", "var"))
+            with open(os.path.join(root, "srv", "var", "secret"), "w") as f:
+                f.write("image")
+            os.symlink("srv/var", os.path.join(root, "var"))
+        image = self.odd_image("varlink", change)
+        seen = self.seen_paths(["/var", "/var/secret", "/var/input/data.json", "/srv/var/secret"],
+                          image=image, data={"a": 1})
+        self.assertEqual(seen, {"/var": "dir", "/var/secret": "missing", "/var/input/data.json": 'file:{"a": 1}',
+                                "/srv/var/secret": "file:image"})
+
+    def test_image_without_etc_or_var(self):
+        def change(root):
+            shutil.rmtree(os.path.join(root, "etc"))
+            shutil.rmtree(os.path.join(root, "var"))
+        image = self.odd_image("bare", change)
+        seen = self.seen_paths(["/etc", "/var/input/data.json"], image=image, data={"b": 2})
+        self.assertEqual(seen, {"/etc": "missing", "/var/input/data.json": 'file:{"b": 2}'})
+        # a job with network gets an /etc of its own with the host's files
+        self.assertEqual(self.etc_files(image=image, network=True),
+                         {"/etc/resolv.conf": self.host_file("/etc/resolv.conf"), "/etc/hosts": self.host_file("/etc/hosts")})
+        self.assertEqual(self.seen_paths(["/etc/passwd"], image=image, network=True), {"/etc/passwd": "missing"})
+
+    def test_special_files_in_image(self):
+        # Device nodes, fifos and sockets at the image's top level, in /var and (for a job with
+        # its own /etc) in /etc are not in the sandbox; deeper ones are, but the root is nodev:
+        # a device node never opens.
+        def change(root):
+            for d in ("", "var", "etc", "usr"):
+                os.mknod(os.path.join(root, d, "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            os.mkfifo(os.path.join(root, "fifo"), 0o666)
+            s = socket.socket(socket.AF_UNIX)
+            s.bind(os.path.join(root, "sock"))
+            s.close()
+        image = self.odd_image("special", change)
+        paths = ["/null", "/fifo", "/sock", "/var/null", "/etc/null", "/usr/null"]
+        self.assertEqual(self.seen_paths(paths, image=image),
+                         {"/null": "missing", "/fifo": "missing", "/sock": "missing", "/var/null": "missing",
+                          "/etc/null": "other", "/usr/null": "other"})
+        self.assertEqual(self.seen_paths(paths, image=image, network=True)["/etc/null"], "missing")
+        o = self.run_job(self.spool("head -c1 /usr/null; echo rc=$?; head -c1 /etc/null; echo rc=$?",
+                                    image=image, uid=0, gid=0))
+        self.assertIn("Permission denied", o.log)
+        self.assertEqual(o.log.count("rc=1"), 2, o.log)
+
+    def test_root_whatever_the_umask(self):
+        # The sandbox root's own directories and files have their modes whatever the umask of
+        # the worker that made them (a Slurm job inherits its user's, 077 say): the job, not
+        # root, can walk / and /var and read its input.
+        spool = self.spool("ls -ld / /var /var/input | cut -c1-10; cat /var/input/data.json", data={"u": 1})
+        p = self.procs.start(["sh", "-c", 'umask 077; exec "$0" "$@"', *self.argv(spool)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        o = self.finish(p, spool)
+        self.assert_succeeded(o)
+        self.assertEqual(o.log, "drwxr-xr-x\ndrwxr-xr-x\ndrwxr-xr-x\n{\"u\": 1}\n")
+
+    def test_replaced_entries_of_image(self):
+        # What the sandbox puts in place of the image's entries of the same names (the init,
+        # /proc, /dev, /tmp, /var/input, /var/runtime, /program) shows nothing of the image's.
+        def change(root):
+            for d in ("program", "var/input", "var/runtime/output", "tmp", "dev", ".gatewayd-init", "var/lab"):
+                os.makedirs(os.path.join(root, d), exist_ok=True)
+                with open(os.path.join(root, d, "from-image"), "w") as f:
+                    f.write("image")
+        image = self.odd_image("replaced", change)
+        paths = ["/program", "/var/input/from-image", "/var/runtime", "/var/runtime/from-image",
+                 "/var/runtime/output/from-image", "/tmp/from-image", "/dev/from-image",
+                 "/.gatewayd-init/from-image", "/var/lab/from-image"]
+        self.assertEqual(self.seen_paths(paths, image=image),
+                         {"/program": "missing", "/var/input/from-image": "missing", "/var/runtime": "dir",
+                          "/var/runtime/from-image": "missing", "/var/runtime/output/from-image": "missing",
+                          "/tmp/from-image": "missing", "/dev/from-image": "missing",
+                          "/.gatewayd-init/from-image": "missing",
+                          # not a lab member: the image's /var/lab is its own
+                          "/var/lab/from-image": "file:image"})
+        # without result files, no /var/runtime at all
+        self.assertEqual(self.seen_paths(["/var/runtime"], image=image, resources={"outputFiles": 0}),
+                         {"/var/runtime": "missing"})
 
     def test_own_pid_namespace(self):
         o = self.run_job(self.spool("echo \"PlanQK:Job:Result: [$$, $(ls /proc | grep -c '^[0-9]')]\""))
@@ -871,17 +1002,22 @@ class WorkerRunTest(unittest.TestCase):
         ps = [self.start(s) for s in spools]
         for p in ps:
             self.wait_event(p, lambda e: e.get("line") == "ready")
-        # all three run now: one image mount, three references (and a result files tmpfs each)
+        # all three run now: one image mount and one sandbox root made from it, three references
+        # (and a result files tmpfs each)
         mounts = rootfs.mounts_under(os.path.join(self.runtime, "images"))
-        self.assertEqual(len(mounts), 1, mounts)
+        self.assertEqual(len(mounts), 2, mounts)
+        entry = os.path.dirname(min(mounts, key=len))
+        self.assertEqual(sorted(mounts), [os.path.join(entry, "derived-sandbox-1-20", "root"), os.path.join(entry, "root")])
         self.assertEqual(len(rootfs.mounts_under(os.path.join(self.runtime, "output"))), 3)
-        entry = os.path.dirname(mounts[0])
         self.assertEqual(len(os.listdir(os.path.join(entry, "refs"))), 3)
         outcomes = [self.finish(p, s) for p, s in zip(ps, spools)]
         for o in outcomes:
             self.assert_succeeded(o)
         self.assertEqual(rootfs.mounts_under(self.runtime), [])
         self.assertFalse(os.path.exists(entry))
+        # the sandbox root went first, so its hold on the squashfs did not keep the loop device
+        self.assertEqual(subprocess.run(["losetup", "-j", self.image], capture_output=True, text=True,
+                                        check=True).stdout, "")
 
     def mount_ids(self):
         """{mount point: mount id} of the image mounts below the runtime dir."""
@@ -899,9 +1035,10 @@ class WorkerRunTest(unittest.TestCase):
         # same image uses that mount (the same mount id, not a new one)
         s1 = self.spool("echo 'PlanQK:Job:Result: 1'")
         self.assert_succeeded(self.finish(self.start(s1, "--image-linger=30"), s1))
+        # the image's mount and the sandbox root made from it linger
         first = self.mount_ids()
-        self.assertEqual(len(first), 1, first)
-        entry = os.path.dirname(next(iter(first)))
+        self.assertEqual(len(first), 2, first)
+        entry = os.path.dirname(min(first, key=len))
         self.assertTrue(os.path.exists(os.path.join(entry, "linger")))
         with open(os.path.join(entry, "source")) as f:
             self.assertEqual(f.read(), self.image)
@@ -938,8 +1075,9 @@ class WorkerRunTest(unittest.TestCase):
                     left += f.read().split()
             return left
         procs.wait_for(lambda: not job_processes(), 10, "the job to die with its worker")
-        # its image mount and its result files tmpfs are left behind
-        self.assertEqual(len(rootfs.mounts_under(os.path.join(self.runtime, "images"))), 1)
+        # its image mount (and the sandbox root made from it) and its result files tmpfs are
+        # left behind
+        self.assertEqual(len(rootfs.mounts_under(os.path.join(self.runtime, "images"))), 2)
         self.assertEqual(rootfs.mounts_under(os.path.join(self.runtime, "output")),
                          [os.path.join(os.path.realpath(self.runtime), "output", str(p.pid))])
 

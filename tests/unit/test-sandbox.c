@@ -385,6 +385,59 @@ START_TEST(test_result_files_dir) {
 }
 END_TEST
 
+/* A sandbox root of the image's own (sandbox-root.h): bound at / first, the image's entries are
+ * not looked at (the image root here does not even exist), and nothing is made in it. */
+START_TEST(test_own_root) {
+        static char * const command[] = { "true", NULL };
+        SandboxParams p = {
+                .bwrap = "/usr/bin/bwrap",
+                .image_root = "/nonexistent",
+                .root = "/run/gatewayd/worker/images/1-2/derived-sandbox-1-3f/root",
+                .init = "/usr/libexec/gateway-job-init",
+                .data_path = "/spool/input/data.json",
+                .params_path = "/spool/input/params.json",
+                .program_root = "/run/p",
+                .arguments_path = "/spool/input/arguments.json",
+                .output_path = "/run/out",
+                .hosts_path = "/run/hosts",
+                .resolv_path = "/run/resolv",
+                .writable_path = "/run/w",
+                .workdir = "/",
+                .command = command,
+        };
+        char **argv = NULL;
+        int rootbind;
+
+        ck_assert_int_eq(sandbox_root_flags(&p), _SANDBOX_ROOT_FLAGS_MAX - 1);
+        ck_assert_int_eq(sandbox_build_argv(&p, &argv), 0);
+        rootbind = find3(argv, "--ro-bind", p.root, "/");
+        ck_assert_int_ge(rootbind, 0);
+        for (int i = 0; i < rootbind; i++)
+                ck_assert(!streq(argv[i], "--ro-bind") && !streq(argv[i], "--bind"));
+        ck_assert_int_lt(find(argv, "--dir"), 0);
+        ck_assert_int_lt(find(argv, "--symlink"), 0);
+        ck_assert_int_lt(find(argv, "--remount-ro"), 0);
+        ck_assert_int_gt(find3(argv, "--ro-bind", "/run/hosts", "/etc/hosts"), rootbind);
+        ck_assert_int_gt(find3(argv, "--ro-bind", "/run/resolv", "/etc/resolv.conf"), rootbind);
+        ck_assert_int_gt(find3(argv, "--bind", "/run/out", "/var/runtime/output"), rootbind);
+        ck_assert_int_gt(find3(argv, "--ro-bind", "/run/p", "/program"), rootbind);
+        ck_assert_int_gt(find3(argv, "--bind", "/run/w", SANDBOX_WRITABLE_PATH), rootbind);
+        ck_assert_int_gt(find3(argv, "--ro-bind", "/spool/input/arguments.json", "/var/input/arguments.json"), rootbind);
+        ck_assert_int_ge(find3(argv, "--proc", "/proc", "--dev"), 0);
+        ck_assert_int_ge(find3(argv, "1777", "--tmpfs", "/tmp"), 0);
+        strv_free(argv);
+
+        /* what the root's variant depends on */
+        p = (SandboxParams) { .data_path = "d" };
+        ck_assert_int_eq(sandbox_root_flags(&p), 0);
+        p.network = true;
+        ck_assert_int_eq(sandbox_root_flags(&p), SANDBOX_ROOT_OWN_ETC);
+        p.network = false;
+        p.hosts_path = "/h";
+        ck_assert_int_eq(sandbox_root_flags(&p), SANDBOX_ROOT_OWN_ETC | SANDBOX_ROOT_HOSTS);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("sandbox");
         TCase *tc = tcase_create("core");
@@ -398,6 +451,7 @@ int main(void) {
         tcase_add_test(tc, test_missing_root);
         tcase_add_test(tc, test_program_layer);
         tcase_add_test(tc, test_result_files_dir);
+        tcase_add_test(tc, test_own_root);
         suite_add_tcase(s, tc);
         return test_run_suite(s);
 }
