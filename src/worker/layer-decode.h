@@ -15,6 +15,16 @@ typedef struct UnpackBudget {
         uint64_t max;
 } UnpackBudget;
 
+/* A blob that is still being downloaded into the file the decoder reads: wait() blocks until the
+ * file holds more than offset bytes or the download has ended, then returns 0 with what the file
+ * holds in *ret_size (== offset: the download ended and checked out, nothing more comes), or
+ * negative when the download failed or the pull was aborted (-ECANCELED: the download reports
+ * its own error). So a layer is inflated while it arrives, as "curl | gunzip" would. */
+typedef struct BlobFeed {
+        int (*wait)(void *userdata, uint64_t offset, uint64_t *ret_size);
+        void *userdata;
+} BlobFeed;
+
 /* Decompresses a layer blob (gzip, zstd or plain tar) into a LayerStream, streaming: memory use
  * is a few buffers whatever the layer holds, the decompressed tar waits for the applier in the
  * stream's temp file. On the way it
@@ -24,7 +34,12 @@ typedef struct UnpackBudget {
  *     says fails,
  *   - re-verifies the blob's own sha256 unless verify is false (a blob verified while it
  *     downloaded moments ago), so a blob damaged in the cache is reported as a digest mismatch.
+ * With a feed (NULL: the blob is complete), blob_fd is a download in progress; the decoder then
+ * always hashes what it read itself (a retried download may have rewritten the file under it)
+ * and waits for the download's verdict before the stream ends, so the applier never sees the end
+ * of a layer whose blob did not check out.
  * Runs on its own thread, so layer N+1 decompresses while layer N is being applied. Always
  * finishes the stream, with the error if there was one; stops early once *abort is set. */
-int layer_decode(int blob_fd, LayerCompression compression, const char *digest, const char *diff_id, bool verify,
-                 const char *subject, UnpackBudget *budget, LayerStream *out, atomic_bool *abort);
+int layer_decode(int blob_fd, const BlobFeed *feed, LayerCompression compression, const char *digest,
+                 const char *diff_id, bool verify, const char *subject, UnpackBudget *budget, LayerStream *out,
+                 atomic_bool *abort);

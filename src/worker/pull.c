@@ -745,10 +745,15 @@ static void pull_done(Pull *p) {
         }
         free(p->blob_fds);
         free(p->fresh);
+        free(p->feeding);
+        free(p->written);
+        free(p->feeds);
+        free(p->layer_feeds);
         free(p->streams);
         image_manifest_free(p->manifest);
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->cond);
+        pthread_cond_destroy(&p->feed_cond);
 }
 
 static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
@@ -998,6 +1003,7 @@ int verb_pull(int argc, char *argv[]) {
                 .args = &args,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .cond = PTHREAD_COND_INITIALIZER,
+                .feed_cond = PTHREAD_COND_INITIALIZER,
                 .staging_lock = -1,
         };
         int r;
