@@ -1205,6 +1205,28 @@ class PullTest(unittest.TestCase):
         msg, _, _ = self.pull(self.ref("bomb"), "--force", "--image-size-max", f"{(512 << 20) + 4096}", ok=False)
         self.assertIn("ImageSizeMax", msg)
 
+    def test_layer_is_inflated_while_it_downloads(self):
+        # The decoder reads a layer as it arrives ("curl | gunzip"), not after its last byte: a
+        # bomb served at 64 KiB/s (its 0.5 MiB take 8 s) stops at ImageSizeMax within the first
+        # compressed bytes, and the download is abandoned with it.
+        import time
+        img = Image([(images.gzip_bomb(512), "gzip")])
+        images.push_image(self.registry, "slowbomb", "latest", img)
+        layer = json.loads(img.build()[0])["layers"][0]
+        self.assertGreater(layer["size"], 400 * 1024)
+        proxy = Proxy(self.registry.port, rate=64 * 1024)
+        self.addCleanup(proxy.stop)
+        t = time.monotonic()
+        msg, events, _ = self.pull(f"{proxy.host}/slowbomb:latest", "--image-size-max", "32M", ok=False)
+        self.assertLess(time.monotonic() - t, 4)
+        self.assertIn("ImageSizeMax", msg)
+        progress = [e for e in events if e["event"] == "progress"]
+        self.assertEqual(progress[-1]["layersDone"], 0)
+        self.assertLess(progress[-1]["bytesDone"], layer["size"])
+        self.assert_no_image()
+        self.assert_cache_consistent()
+        self.assertFalse(os.path.exists(os.path.join(self.cache_dir, "blobs", "sha256", layer["digest"][7:])))
+
     def test_bomb_across_layers_and_sparse_files(self):
         # four layers, each under the limit, over it together
         img = Image([(images.gzip_bomb(8, f"zero{i}"), "gzip") for i in range(4)])
