@@ -140,6 +140,15 @@ int blob_writer_reset(BlobWriter *w) {
         return sha256_init(&w->hash);
 }
 
+int blob_writer_rewind(BlobWriter *w) {
+        if (lseek(w->fd, 0, SEEK_SET) < 0)
+                return -errno;
+        w->size = 0;
+        w->verified = false;
+        sha256_done(&w->hash);
+        return sha256_init(&w->hash);
+}
+
 int blob_writer_write(BlobWriter *w, const void *p, size_t n) {
         int r;
 

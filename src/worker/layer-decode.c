@@ -228,10 +228,12 @@ static int decompress(Decoder *d, LayerCompression compression) {
         }
 }
 
-/* Hashes what the decompressor did not need (trailers) too, then compares: the cache only holds
+/* Reads what the decompressor did not need (trailers) too: a blob still downloading to its end,
+ * so that the download's verdict is known before the stream ends (an error from the feed: the
+ * download failed and reports why). Verifying, hashes it and compares: the cache only holds
  * verified blobs, so a mismatch means it was damaged since, and that explains any decompression
  * error better than the error itself. */
-static int verify_blob(Decoder *d, const char *digest, int r) {
+static int finish_blob(Decoder *d, const char *digest, int r) {
         char actual[72];
 
         for (;;) {
@@ -241,6 +243,8 @@ static int verify_blob(Decoder *d, const char *digest, int r) {
                 if (n == 0)
                         break;
         }
+        if (!d->verify)
+                return r;
         if (sha256_final_digest(&d->blob_hash, actual) < 0)
                 return r < 0 ? r : -EIO;
         if (!streq(actual, digest))
@@ -254,7 +258,7 @@ int layer_decode(int blob_fd, const BlobFeed *feed, LayerCompression compression
         Decoder d = {
                 .fd = blob_fd,
                 .feed = feed,
-                .verify = verify || feed,
+                .verify = verify,
                 .subject = subject,
                 .budget = budget,
                 .out = out,
@@ -277,8 +281,8 @@ int layer_decode(int blob_fd, const BlobFeed *feed, LayerCompression compression
         r = decompress(&d, compression);
         if (r == -ECANCELED)
                 goto finish;
-        if (d.verify && r != -EFBIG) {
-                r = verify_blob(&d, digest, r);
+        if ((d.verify || d.feed) && r != -EFBIG) {
+                r = finish_blob(&d, digest, r);
                 if (r < 0)
                         goto finish;
         }

@@ -34,10 +34,11 @@ typedef struct BlobFeed {
  *     says fails,
  *   - re-verifies the blob's own sha256 unless verify is false (a blob verified while it
  *     downloaded moments ago), so a blob damaged in the cache is reported as a digest mismatch.
- * With a feed (NULL: the blob is complete), blob_fd is a download in progress; the decoder then
- * always hashes what it read itself (a retried download may have rewritten the file under it)
- * and waits for the download's verdict before the stream ends, so the applier never sees the end
- * of a layer whose blob did not check out.
+ * With a feed (NULL: the blob is complete), blob_fd is a download in progress, which hashes the
+ * bytes as it writes them (a retry rewrites only the very same bytes where the decoder may have
+ * read, pull-layers.c); the decoder reads to the end of the blob and so learns the download's
+ * verdict before its stream ends: the applier never sees the end of a layer whose blob did not
+ * check out.
  * Runs on its own thread, so layer N+1 decompresses while layer N is being applied. Always
  * finishes the stream, with the error if there was one; stops early once *abort is set. */
 int layer_decode(int blob_fd, const BlobFeed *feed, LayerCompression compression, const char *digest,

@@ -12,6 +12,7 @@
 #define PROGRESS_INTERVAL_USEC 200000
 #define READ_BUFFER_SIZE (1024U * 1024U)
 #define STREAMS_MEMORY (128U * 1024U * 1024U)
+#define COMPARE_BUFFER_SIZE (64U * 1024U)
 
 /* The pipeline: download threads fetch layers in order into the blob cache; as soon as a layer's
  * digest checks out it is handed to a decoder thread (one per CPU, also in order), which inflates
@@ -53,7 +54,9 @@ typedef struct Download {
         bool count;       /* layers count towards progress, the config does not */
         uint64_t counted;
         ssize_t layer;    /* fed to its decoder as it arrives, unless -1 */
-        uint64_t written;
+        uint64_t written; /* by this attempt */
+        uint64_t exposed; /* to the decoder, by any attempt */
+        char *compare;    /* a retry's buffer for the bytes the decoder may have read */
 } Download;
 
 /* A feeding blob's decoder may read up to n bytes of the file (0 after a reset). */
@@ -71,15 +74,42 @@ static void feed_update(Download *d, uint64_t n) {
 
 static int download_reset(void *userdata) {
         Download *d = userdata;
-        int r;
 
         atomic_fetch_sub(&d->pull->bytes_done, d->counted);
         d->counted = 0;
-        /* before the truncation: a decoder must not take the old size for the new file's */
-        feed_update(d, 0);
-        r = blob_writer_reset(d->writer);
         d->written = 0;
-        return r;
+        /* A retry of a blob the decoder reads as it arrives keeps the bytes it exposed: the
+         * decoder may have read them, and the retry checks that it gets the very same (the
+         * digest covers what this attempt wrote, so the decoder needs no hash of its own). */
+        return d->layer >= 0 ? blob_writer_rewind(d->writer) : blob_writer_reset(d->writer);
+}
+
+/* A retry's bytes where an earlier attempt's were exposed must be those. */
+static int download_compare(Download *d, const void *buf, size_t n) {
+        uint64_t at = d->written;
+        size_t left = (size_t) MIN((uint64_t) n, d->exposed - d->written);
+
+        if (!d->compare) {
+                d->compare = malloc(COMPARE_BUFFER_SIZE);
+                if (!d->compare)
+                        return -ENOMEM;
+        }
+        while (left > 0) {
+                size_t k = MIN(left, (size_t) COMPARE_BUFFER_SIZE);
+                ssize_t got = pread(blob_writer_fd(d->writer), d->compare, k, (off_t) at);
+
+                if (got < 0)
+                        return worker_error_errno(errno, "Cannot read back blob %s: %m",
+                                                  d->pull->manifest->layers[d->layer].digest);
+                if ((size_t) got != k || memcmp(d->compare, buf, k) != 0)
+                        /* explains what the decoder made of the earlier bytes: replaces that */
+                        return worker_error_replace_errno(EBADMSG, "blob %s changed between download attempts",
+                                                  d->pull->manifest->layers[d->layer].digest);
+                buf = (const char *) buf + k;
+                at += k;
+                left -= k;
+        }
+        return 0;
 }
 
 static bool download_cancelled(void *userdata) {
@@ -93,11 +123,19 @@ static int download_write(const void *buf, size_t n, void *userdata) {
 
         if (atomic_load(&d->pull->abort) || cancelled())
                 return -ECANCELED;
+        if (d->written < d->exposed) {
+                r = download_compare(d, buf, n);
+                if (r < 0)
+                        return r;
+        }
         r = blob_writer_write(d->writer, buf, n);
         if (r < 0)
                 return r;
         d->written += n;
-        feed_update(d, d->written);
+        if (d->written > d->exposed) {
+                d->exposed = d->written;
+                feed_update(d, d->exposed);
+        }
         if (!d->count)
                 return 0;
         d->counted += n;
@@ -187,6 +225,7 @@ int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
                 pthread_mutex_unlock(&p->lock);
         }
         r = registry_get_blob(p->client, digest, &sink);
+        d.compare = mfree(d.compare);
         if (r >= 0)
                 r = blob_writer_verify(w);
         if (r < 0) {

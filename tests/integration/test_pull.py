@@ -1227,6 +1227,44 @@ class PullTest(unittest.TestCase):
         self.assert_cache_consistent()
         self.assertFalse(os.path.exists(os.path.join(self.cache_dir, "blobs", "sha256", layer["digest"][7:])))
 
+    def test_retry_of_a_layer_read_as_it_arrives(self):
+        # The decoder reads a layer's bytes as they arrive; a download cut off halfway is
+        # retried from the start, and the retry must bring the very bytes the decoder may have
+        # read (the digest only covers the last attempt's).
+        def image(name):
+            img = Image([(Layer().file("big", os.urandom(3 << 20)), "gzip")])
+            images.push_image(self.registry, name, "latest", img)
+            return json.loads(img.build()[0])["layers"][0]
+        layer = image("count")
+        counter = Proxy(self.registry.port)
+        self.addCleanup(counter.stop)
+        done, _, _ = self.pull(f"{counter.host}/count:latest")
+        os.unlink(done["squashfs"])
+        os.unlink(done["meta"])
+        blob = counter.connections   # the layer comes last, after manifest and configuration
+        self.assertGreaterEqual(blob, 3)
+
+        image("cut")
+        proxy = Proxy(self.registry.port, cut={blob: 1 << 20})
+        self.addCleanup(proxy.stop)
+        done, _, _ = self.pull(f"{proxy.host}/cut:latest")
+        self.assertEqual(proxy.connections, blob + 1)
+        self.assertEqual(self.tree(done["squashfs"])["big"][0][0], "-")
+        self.assert_cache_consistent()
+        os.unlink(done["squashfs"])
+        os.unlink(done["meta"])
+
+        # other bytes on the retry where the first attempt's were read, or the other way round
+        for name, flip in (("flip2", {blob + 1: 100000}), ("flip1", {blob: 100000})):
+            layer = image(name)
+            proxy = Proxy(self.registry.port, cut={blob: 1 << 20}, flip=flip)
+            self.addCleanup(proxy.stop)
+            msg, _, _ = self.pull(f"{proxy.host}/{name}:latest", ok=False)
+            self.assertIn(f"blob {layer['digest']} changed between download attempts", msg)
+            self.assert_no_image()
+            self.assert_cache_consistent()
+            self.assertFalse(os.path.exists(os.path.join(self.cache_dir, "blobs", "sha256", layer["digest"][7:])))
+
     def test_bomb_across_layers_and_sparse_files(self):
         # four layers, each under the limit, over it together
         img = Image([(images.gzip_bomb(8, f"zero{i}"), "gzip") for i in range(4)])
