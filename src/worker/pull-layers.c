@@ -13,12 +13,16 @@
 #define READ_BUFFER_SIZE (1024U * 1024U)
 #define STREAMS_MEMORY (128U * 1024U * 1024U)
 #define COMPARE_BUFFER_SIZE (64U * 1024U)
+/* a decoder waiting for a download is woken per this many new bytes (and at its end), not per
+ * write: fewer context switches, and inflate works on larger pieces */
+#define FEED_STEP (64U * 1024U)
 
 /* The pipeline: download threads fetch layers in order into the blob cache; as soon as a layer's
- * digest checks out it is handed to a decoder thread (one per CPU, also in order), which inflates
- * it into a LayerStream (bounded memory: a decoder blocks while the applier is behind); the
- * calling thread applies stream after stream. So layer N is applied while N+1 decompresses and
- * N+2 downloads. Any failure aborts every stage. */
+ * download starts, a decoder thread (one per CPU, also in order) reads the blob's file as it
+ * grows and inflates it into a LayerStream (bounded memory: a decoder blocks while the applier is
+ * behind); the stream ends only once the download's digest checked out. The calling thread
+ * applies stream after stream. So layer N is applied while N+1 decompresses and N+2 downloads.
+ * Any failure aborts every stage. */
 
 void pull_progress(Pull *p, bool force) {
         json_object *o;
@@ -56,17 +60,19 @@ typedef struct Download {
         ssize_t layer;    /* fed to its decoder as it arrives, unless -1 */
         uint64_t written; /* by this attempt */
         uint64_t exposed; /* to the decoder, by any attempt */
+        uint64_t announced; /* of exposed, what the decoder was told */
         char *compare;    /* a retry's buffer for the bytes the decoder may have read */
 } Download;
 
-/* A feeding blob's decoder may read up to n bytes of the file (0 after a reset). */
-static void feed_update(Download *d, uint64_t n) {
+/* A feeding blob's decoder may read what was exposed of the file (no attempt takes it back). */
+static void feed_update(Download *d) {
         Pull *p = d->pull;
 
-        if (d->layer < 0)
+        if (d->layer < 0 || d->announced == d->exposed)
                 return;
+        d->announced = d->exposed;
         pthread_mutex_lock(&p->lock);
-        p->written[d->layer] = n;
+        p->written[d->layer] = d->exposed;
         if (p->feed_waiters > 0)
                 pthread_cond_broadcast(&p->feed_cond);
         pthread_mutex_unlock(&p->lock);
@@ -134,7 +140,8 @@ static int download_write(const void *buf, size_t n, void *userdata) {
         d->written += n;
         if (d->written > d->exposed) {
                 d->exposed = d->written;
-                feed_update(d, d->exposed);
+                if (d->exposed - d->announced >= FEED_STEP)
+                        feed_update(d);
         }
         if (!d->count)
                 return 0;
@@ -232,8 +239,10 @@ int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
                 atomic_fetch_sub(&p->bytes_done, d.counted);
                 return r;
         }
-        if (layer >= 0)
+        if (layer >= 0) {
+                feed_update(&d);   /* the rest, before the decoder learns that this is the end */
                 publish_layer(p, layer, -1, true);
+        }
         return blob_writer_commit(w);
 }
 
@@ -316,7 +325,7 @@ static void *decode_thread(void *userdata) {
         for (;;) {
                 _cleanup_free_ char *subject = NULL;
                 size_t i, k;
-                bool feed;
+                bool feed, verify;
                 int fd, r;
 
                 pthread_mutex_lock(&p->lock);
@@ -341,12 +350,14 @@ static void *decode_thread(void *userdata) {
                 p->blob_fds[i] = -1;
                 /* a blob verified before the decoder came needs no feed */
                 feed = p->feeding[i] && p->states[i] == LAYER_DOWNLOADING;
+                /* a blob from the cache is hashed again: it may have been damaged there */
+                verify = !p->fresh[i] && !p->feeding[i];
                 pthread_mutex_unlock(&p->lock);
 
                 if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                         subject = NULL;
                 r = layer_decode(fd, feed ? &p->feeds[i] : NULL, p->manifest->layers[i].compression,
-                                 p->manifest->layers[i].digest, p->config->diff_ids[i], !p->fresh[i] && !p->feeding[i],
+                                 p->manifest->layers[i].digest, p->config->diff_ids[i], verify,
                                  strna(subject), &p->budget, p->streams[i], &p->abort);
                 close(fd);
                 if (r < 0) {
