@@ -140,6 +140,15 @@ int blob_writer_reset(BlobWriter *w) {
         return sha256_init(&w->hash);
 }
 
+int blob_writer_rewind(BlobWriter *w) {
+        if (lseek(w->fd, 0, SEEK_SET) < 0)
+                return -errno;
+        w->size = 0;
+        w->verified = false;
+        sha256_done(&w->hash);
+        return sha256_init(&w->hash);
+}
+
 int blob_writer_write(BlobWriter *w, const void *p, size_t n) {
         int r;
 
@@ -162,10 +171,12 @@ int blob_writer_verify(BlobWriter *w) {
         r = sha256_final_digest(&w->hash, digest);
         if (r < 0)
                 return r;
+        /* A mismatch explains whatever a decoder reading the blob as it arrived (pull-layers.c)
+         * made of it better than the decoder's own error: it replaces that. */
         if (!streq(digest, w->digest))
-                return worker_error_errno(EBADMSG, "digest mismatch: blob %s has digest %s", w->subject, digest);
+                return worker_error_replace_errno(EBADMSG, "digest mismatch: blob %s has digest %s", w->subject, digest);
         if (w->size != w->expected_size)
-                return worker_error_errno(EBADMSG, "size mismatch: blob %s has %" PRIu64 " bytes, the manifest says %" PRIu64,
+                return worker_error_replace_errno(EBADMSG, "size mismatch: blob %s has %" PRIu64 " bytes, the manifest says %" PRIu64,
                                           w->subject, w->size, w->expected_size);
         w->verified = true;
         return 0;

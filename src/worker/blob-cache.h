@@ -31,6 +31,10 @@ static inline void blob_writer_freep(BlobWriter **w) {
         blob_writer_free(*w);
 }
 int blob_writer_reset(BlobWriter *w);
+/* Starts over at offset 0 like reset, but leaves the file's bytes in place: for a blob a decoder
+ * already reads while it downloads, whose retry must rewrite the same bytes (the caller compares
+ * them). The file may end up longer than what was written only if the size check fails. */
+int blob_writer_rewind(BlobWriter *w);
 int blob_writer_write(BlobWriter *w, const void *p, size_t n);
 /* Checks digest and size of what was written. A digest mismatch is -EBADMSG with a message
  * naming both digests. */

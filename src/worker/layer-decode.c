@@ -16,6 +16,7 @@
 
 typedef struct Decoder {
         int fd;
+        const BlobFeed *feed;
         off_t offset;
         bool verify;
         Sha256 blob_hash;   /* of the blob as stored: its digest */
@@ -28,18 +29,40 @@ typedef struct Decoder {
 } Decoder;
 
 static ssize_t blob_read(Decoder *d) {
+        size_t want = READ_BUFFER_SIZE;
         ssize_t n;
 
-        /* pread: the fd of a fresh blob shares its offset with the cache's writer */
-        do
-                n = pread(d->fd, d->buf, READ_BUFFER_SIZE, d->offset);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
+        for (;;) {
+                if (d->feed) {
+                        uint64_t size;
+                        int r = d->feed->wait(d->feed->userdata, (uint64_t) d->offset, &size);
+                        if (r < 0)
+                                return r;
+                        if (size <= (uint64_t) d->offset)
+                                return 0;
+                        want = (size_t) MIN(size - (uint64_t) d->offset, (uint64_t) READ_BUFFER_SIZE);
+                }
+                /* pread: the fd of a fresh blob shares its offset with the cache's writer */
+                do
+                        n = pread(d->fd, d->buf, want, d->offset);
+                while (n < 0 && errno == EINTR);
+                if (n < 0)
+                        return -errno;
+                /* 0 from a download in progress: a retry truncated the file, wait for it again */
+                if (n > 0 || !d->feed)
+                        break;
+        }
         d->offset += n;
         if (d->verify && sha256_update(&d->blob_hash, d->buf, (size_t) n) < 0)
                 return -EIO;
         return n;
+}
+
+/* A failed download (or abort) reports its own error: the decoder only stops. */
+static int read_error(Decoder *d, ssize_t n) {
+        if (n == -ECANCELED)
+                return -ECANCELED;
+        return worker_error_errno((int) n, "Cannot read layer %s: %m", d->subject);
 }
 
 static la_ssize_t archive_blob_read(struct archive *a, void *userdata, const void **ret) {
@@ -109,7 +132,7 @@ static int inflate_gzip(Decoder *d) {
                 if (st->avail_in == 0) {
                         ssize_t n = blob_read(d);
                         if (n < 0)
-                                return worker_error_errno(n, "Cannot read layer %s: %m", d->subject);
+                                return read_error(d, n);
                         if (n == 0)
                                 break;
                         st->next_in = (uint8_t *) d->buf;
@@ -168,7 +191,7 @@ static int decompress(Decoder *d, LayerCompression compression) {
                 for (;;) {
                         ssize_t n = blob_read(d);
                         if (n < 0)
-                                return worker_error_errno(n, "Cannot read layer %s: %m", d->subject);
+                                return read_error(d, n);
                         if (n == 0)
                                 return 0;
                         k = emit(d, d->buf, (size_t) n);
@@ -205,19 +228,23 @@ static int decompress(Decoder *d, LayerCompression compression) {
         }
 }
 
-/* Hashes what the decompressor did not need (trailers) too, then compares: the cache only holds
+/* Reads what the decompressor did not need (trailers) too: a blob still downloading to its end,
+ * so that the download's verdict is known before the stream ends (an error from the feed: the
+ * download failed and reports why). Verifying, hashes it and compares: the cache only holds
  * verified blobs, so a mismatch means it was damaged since, and that explains any decompression
  * error better than the error itself. */
-static int verify_blob(Decoder *d, const char *digest, int r) {
+static int finish_blob(Decoder *d, const char *digest, int r) {
         char actual[72];
 
         for (;;) {
                 ssize_t n = blob_read(d);
                 if (n < 0)
-                        return r < 0 ? r : worker_error_errno(n, "Cannot read layer %s: %m", d->subject);
+                        return r < 0 ? r : read_error(d, n);
                 if (n == 0)
                         break;
         }
+        if (!d->verify)
+                return r;
         if (sha256_final_digest(&d->blob_hash, actual) < 0)
                 return r < 0 ? r : -EIO;
         if (!streq(actual, digest))
@@ -225,10 +252,12 @@ static int verify_blob(Decoder *d, const char *digest, int r) {
         return r;
 }
 
-int layer_decode(int blob_fd, LayerCompression compression, const char *digest, const char *diff_id, bool verify,
-                 const char *subject, UnpackBudget *budget, LayerStream *out, atomic_bool *abort) {
+int layer_decode(int blob_fd, const BlobFeed *feed, LayerCompression compression, const char *digest,
+                 const char *diff_id, bool verify, const char *subject, UnpackBudget *budget, LayerStream *out,
+                 atomic_bool *abort) {
         Decoder d = {
                 .fd = blob_fd,
+                .feed = feed,
                 .verify = verify,
                 .subject = subject,
                 .budget = budget,
@@ -244,7 +273,7 @@ int layer_decode(int blob_fd, LayerCompression compression, const char *digest, 
                 goto finish;
         }
         r = sha256_init(&d.diff_hash);
-        if (r >= 0 && verify)
+        if (r >= 0 && d.verify)
                 r = sha256_init(&d.blob_hash);
         if (r < 0)
                 goto finish;
@@ -252,8 +281,8 @@ int layer_decode(int blob_fd, LayerCompression compression, const char *digest, 
         r = decompress(&d, compression);
         if (r == -ECANCELED)
                 goto finish;
-        if (verify && r != -EFBIG) {
-                r = verify_blob(&d, digest, r);
+        if ((d.verify || d.feed) && r != -EFBIG) {
+                r = finish_blob(&d, digest, r);
                 if (r < 0)
                         goto finish;
         }

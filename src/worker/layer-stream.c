@@ -5,12 +5,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "layer-stream.h"
 #include "macro.h"
 
-/* Chunks kept for reuse across streams. */
-#define POOL_MAX 16U
+/* Chunks kept for reuse across streams: as many as the streams of one pull hold at most
+ * (pull-layers.c's STREAMS_MEMORY), so a pull faults its stream memory in once. */
+#define POOL_MAX 64U
 
 typedef struct Chunk {
         struct Chunk *next;
@@ -34,6 +36,33 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static Chunk *pool;
 static unsigned pool_size;
 
+/* A chunk is one 2 MiB-aligned huge page where the kernel gives one (THP "madvise" mode, as
+ * Debian's kernels run): the first touch of a fresh 4 KiB page costs 10-20 us on some VMs (a
+ * decoder filling 300 MiB of fresh pages spent 0.6 CPU-s faulting), a huge page about 0.3 us per
+ * 4 KiB of it. Without THP these are plain pages. */
+static Chunk *chunk_alloc(void) {
+        const size_t a = LAYER_STREAM_CHUNK_ALLOC;
+        uint8_t *p, *aligned;
+        size_t head;
+
+        p = mmap(NULL, 2 * a, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return NULL;
+        aligned = (uint8_t *) (((uintptr_t) p + a - 1) & ~((uintptr_t) a - 1));
+        head = (size_t) (aligned - p);
+        if (head > 0)
+                (void) munmap(p, head);
+        if (a - head > 0)
+                (void) munmap(aligned + a, a - head);
+        (void) madvise(aligned, a, MADV_HUGEPAGE);
+        return (Chunk *) aligned;
+}
+
+static void chunk_release(Chunk *c) {
+        if (c)
+                (void) munmap(c, LAYER_STREAM_CHUNK_ALLOC);
+}
+
 static Chunk *chunk_get(void) {
         Chunk *c;
 
@@ -45,7 +74,7 @@ static Chunk *chunk_get(void) {
         }
         pthread_mutex_unlock(&pool_lock);
         if (!c)
-                c = malloc(LAYER_STREAM_CHUNK_ALLOC);
+                c = chunk_alloc();
         if (c) {
                 c->next = NULL;
                 c->len = 0;
@@ -64,7 +93,7 @@ static void chunk_put(Chunk *c) {
                 c = NULL;
         }
         pthread_mutex_unlock(&pool_lock);
-        free(c);
+        chunk_release(c);
 }
 
 int layer_stream_new(size_t max_bytes, LayerStream **ret) {

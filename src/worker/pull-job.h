@@ -72,7 +72,13 @@ typedef struct Pull {
         pthread_cond_t cond;
         LayerState *states;
         bool *fresh;            /* verified while downloading: no need to hash again */
-        int *blob_fds;          /* verified blob per layer, handed from download to decoder */
+        int *blob_fds;          /* blob per layer, handed from download to decoder: verified, or */
+        bool *feeding;          /* still downloading: the decoder reads it as it arrives */
+        uint64_t *written;      /* bytes of a feeding blob in its file so far (under lock) */
+        BlobFeed *feeds;
+        void *layer_feeds;      /* pull-layers.c's, what feeds point to */
+        pthread_cond_t feed_cond;  /* a feeding blob grew or ended */
+        unsigned feed_waiters;
         LayerStream **streams;  /* decoded tar per layer, from decoder to applier */
         size_t next_layer, next_decode;
         size_t max_ahead;       /* how many layers decoders may be ahead of the applier */

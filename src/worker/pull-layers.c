@@ -12,12 +12,17 @@
 #define PROGRESS_INTERVAL_USEC 200000
 #define READ_BUFFER_SIZE (1024U * 1024U)
 #define STREAMS_MEMORY (128U * 1024U * 1024U)
+#define COMPARE_BUFFER_SIZE (64U * 1024U)
+/* a decoder waiting for a download is woken per this many new bytes (and at its end), not per
+ * write: fewer context switches, and inflate works on larger pieces */
+#define FEED_STEP (64U * 1024U)
 
 /* The pipeline: download threads fetch layers in order into the blob cache; as soon as a layer's
- * digest checks out it is handed to a decoder thread (one per CPU, also in order), which inflates
- * it into a LayerStream (bounded memory: a decoder blocks while the applier is behind); the
- * calling thread applies stream after stream. So layer N is applied while N+1 decompresses and
- * N+2 downloads. Any failure aborts every stage. */
+ * download starts, a decoder thread (one per CPU, also in order) reads the blob's file as it
+ * grows and inflates it into a LayerStream (bounded memory: a decoder blocks while the applier is
+ * behind); the stream ends only once the download's digest checked out. The calling thread
+ * applies stream after stream. So layer N is applied while N+1 decompresses and N+2 downloads.
+ * Any failure aborts every stage. */
 
 void pull_progress(Pull *p, bool force) {
         json_object *o;
@@ -52,14 +57,65 @@ typedef struct Download {
         BlobWriter *writer;
         bool count;       /* layers count towards progress, the config does not */
         uint64_t counted;
+        ssize_t layer;    /* fed to its decoder as it arrives, unless -1 */
+        uint64_t written; /* by this attempt */
+        uint64_t exposed; /* to the decoder, by any attempt */
+        uint64_t announced; /* of exposed, what the decoder was told */
+        char *compare;    /* a retry's buffer for the bytes the decoder may have read */
 } Download;
+
+/* A feeding blob's decoder may read what was exposed of the file (no attempt takes it back). */
+static void feed_update(Download *d) {
+        Pull *p = d->pull;
+
+        if (d->layer < 0 || d->announced == d->exposed)
+                return;
+        d->announced = d->exposed;
+        pthread_mutex_lock(&p->lock);
+        p->written[d->layer] = d->exposed;
+        if (p->feed_waiters > 0)
+                pthread_cond_broadcast(&p->feed_cond);
+        pthread_mutex_unlock(&p->lock);
+}
 
 static int download_reset(void *userdata) {
         Download *d = userdata;
 
         atomic_fetch_sub(&d->pull->bytes_done, d->counted);
         d->counted = 0;
-        return blob_writer_reset(d->writer);
+        d->written = 0;
+        /* A retry of a blob the decoder reads as it arrives keeps the bytes it exposed: the
+         * decoder may have read them, and the retry checks that it gets the very same (the
+         * digest covers what this attempt wrote, so the decoder needs no hash of its own). */
+        return d->layer >= 0 ? blob_writer_rewind(d->writer) : blob_writer_reset(d->writer);
+}
+
+/* A retry's bytes where an earlier attempt's were exposed must be those. */
+static int download_compare(Download *d, const void *buf, size_t n) {
+        uint64_t at = d->written;
+        size_t left = (size_t) MIN((uint64_t) n, d->exposed - d->written);
+
+        if (!d->compare) {
+                d->compare = malloc(COMPARE_BUFFER_SIZE);
+                if (!d->compare)
+                        return -ENOMEM;
+        }
+        while (left > 0) {
+                size_t k = MIN(left, (size_t) COMPARE_BUFFER_SIZE);
+                ssize_t got = pread(blob_writer_fd(d->writer), d->compare, k, (off_t) at);
+
+                if (got < 0)
+                        return worker_error_errno(errno, "Cannot read back blob %s: %m",
+                                                  d->pull->manifest->layers[d->layer].digest);
+                if ((size_t) got != k || memcmp(d->compare, buf, k) != 0)
+                        /* explains what the decoder made of the earlier bytes: replaces that */
+                        return worker_error_replace_errno(EBADMSG, "blob %s changed between download attempts",
+                                                  d->pull->manifest->layers[d->layer].digest);
+                buf = (const char *) buf + k;
+                at += k;
+                left -= k;
+        }
+        return 0;
 }
 
 static bool download_cancelled(void *userdata) {
@@ -73,9 +129,20 @@ static int download_write(const void *buf, size_t n, void *userdata) {
 
         if (atomic_load(&d->pull->abort) || cancelled())
                 return -ECANCELED;
+        if (d->written < d->exposed) {
+                r = download_compare(d, buf, n);
+                if (r < 0)
+                        return r;
+        }
         r = blob_writer_write(d->writer, buf, n);
         if (r < 0)
                 return r;
+        d->written += n;
+        if (d->written > d->exposed) {
+                d->exposed = d->written;
+                if (d->exposed - d->announced >= FEED_STEP)
+                        feed_update(d);
+        }
         if (!d->count)
                 return 0;
         d->counted += n;
@@ -92,19 +159,24 @@ static void pull_abort(Pull *p) {
                 if (p->streams[i])
                         layer_stream_abort(p->streams[i], -ECANCELED);
         pthread_cond_broadcast(&p->cond);
+        pthread_cond_broadcast(&p->feed_cond);
         pthread_mutex_unlock(&p->lock);
 }
 
-/* Layer i's blob is verified and readable through fd (taken): its decoder may start. */
+/* Layer i's blob is verified and readable through fd (taken, -1: it was handed over while it
+ * downloaded): its decoder may start, or read it to the end. */
 static void publish_layer(Pull *p, ssize_t i, int fd, bool fresh) {
         if (i < 0) {
                 safe_close(fd);
                 return;
         }
         pthread_mutex_lock(&p->lock);
-        p->blob_fds[i] = fd;
-        p->fresh[i] = fresh;
+        if (fd >= 0) {
+                p->blob_fds[i] = fd;
+                p->fresh[i] = fresh;
+        }
         p->states[i] = LAYER_DOWNLOADED;
+        pthread_cond_broadcast(&p->feed_cond);
         atomic_fetch_add(&p->layers_downloaded, 1);
         if (atomic_load(&p->layers_downloaded) == p->manifest->n_layers)
                 p->t_downloaded = now_usec();
@@ -118,7 +190,7 @@ static void publish_layer(Pull *p, ssize_t i, int fd, bool fresh) {
 int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
         _cleanup_(blob_writer_freep) BlobWriter *w = NULL;
         _cleanup_free_ char *subject = NULL;
-        Download d = { .pull = p, .count = layer >= 0 };
+        Download d = { .pull = p, .count = layer >= 0, .layer = -1 };
         RegistrySink sink = {
                 .reset = download_reset,
                 .write = download_write,
@@ -144,7 +216,23 @@ int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
         if (r < 0)
                 return r;
         d.writer = w;
+        if (layer >= 0) {
+                /* The decoder inflates the layer as it arrives (reading the file being written)
+                 * rather than after the last byte: the pipeline starts at once, not a whole
+                 * download later. It learns the verdict before its stream ends. */
+                fd = fcntl(blob_writer_fd(w), F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+                pthread_mutex_lock(&p->lock);
+                p->blob_fds[layer] = fd;
+                p->feeding[layer] = true;
+                p->written[layer] = 0;
+                d.layer = layer;
+                pthread_cond_broadcast(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+        }
         r = registry_get_blob(p->client, digest, &sink);
+        d.compare = mfree(d.compare);
         if (r >= 0)
                 r = blob_writer_verify(w);
         if (r < 0) {
@@ -152,10 +240,8 @@ int pull_fetch_blob(Pull *p, const char *digest, uint64_t size, ssize_t layer) {
                 return r;
         }
         if (layer >= 0) {
-                fd = fcntl(blob_writer_fd(w), F_DUPFD_CLOEXEC, 3);
-                if (fd < 0)
-                        return -errno;
-                publish_layer(p, layer, fd, true);
+                feed_update(&d);   /* the rest, before the decoder learns that this is the end */
+                publish_layer(p, layer, -1, true);
         }
         return blob_writer_commit(w);
 }
@@ -193,14 +279,41 @@ static void *download_thread(void *userdata) {
         return NULL;
 }
 
+/* Until layer i's blob can be read: verified, or downloading and fed to the decoder. */
 static int wait_for_layer(Pull *p, size_t i) {
         int r = 0;
 
         pthread_mutex_lock(&p->lock);
-        while ((p->states[i] == LAYER_PENDING || p->states[i] == LAYER_DOWNLOADING) && !atomic_load(&p->abort))
+        while ((p->states[i] == LAYER_PENDING || (p->states[i] == LAYER_DOWNLOADING && !p->feeding[i])) &&
+               !atomic_load(&p->abort))
                 pthread_cond_wait(&p->cond, &p->lock);
-        if (p->states[i] != LAYER_DOWNLOADED || atomic_load(&p->abort))
+        if ((p->states[i] != LAYER_DOWNLOADED && p->states[i] != LAYER_DOWNLOADING) || atomic_load(&p->abort))
                 r = -ECANCELED;
+        pthread_mutex_unlock(&p->lock);
+        return r;
+}
+
+typedef struct LayerFeed {
+        Pull *pull;
+        size_t layer;
+} LayerFeed;
+
+/* BlobFeed.wait() for a layer still downloading. */
+static int feed_wait(void *userdata, uint64_t offset, uint64_t *ret_size) {
+        LayerFeed *f = userdata;
+        Pull *p = f->pull;
+        int r = 0;
+
+        pthread_mutex_lock(&p->lock);
+        while (p->states[f->layer] == LAYER_DOWNLOADING && p->written[f->layer] <= offset && !atomic_load(&p->abort)) {
+                p->feed_waiters++;
+                pthread_cond_wait(&p->feed_cond, &p->lock);
+                p->feed_waiters--;
+        }
+        if (atomic_load(&p->abort) || (p->states[f->layer] != LAYER_DOWNLOADING && p->states[f->layer] != LAYER_DOWNLOADED))
+                r = -ECANCELED;
+        else
+                *ret_size = p->written[f->layer];
         pthread_mutex_unlock(&p->lock);
         return r;
 }
@@ -212,6 +325,7 @@ static void *decode_thread(void *userdata) {
         for (;;) {
                 _cleanup_free_ char *subject = NULL;
                 size_t i, k;
+                bool feed, verify;
                 int fd, r;
 
                 pthread_mutex_lock(&p->lock);
@@ -234,13 +348,17 @@ static void *decode_thread(void *userdata) {
                 pthread_mutex_lock(&p->lock);
                 fd = p->blob_fds[i];
                 p->blob_fds[i] = -1;
+                /* a blob verified before the decoder came needs no feed */
+                feed = p->feeding[i] && p->states[i] == LAYER_DOWNLOADING;
+                /* a blob from the cache is hashed again: it may have been damaged there */
+                verify = !p->fresh[i] && !p->feeding[i];
                 pthread_mutex_unlock(&p->lock);
 
                 if (asprintf(&subject, "%zu/%zu (%s)", i + 1, p->manifest->n_layers, p->manifest->layers[i].digest) < 0)
                         subject = NULL;
-                r = layer_decode(fd, p->manifest->layers[i].compression, p->manifest->layers[i].digest,
-                                 p->config->diff_ids[i], !p->fresh[i], strna(subject), &p->budget, p->streams[i],
-                                 &p->abort);
+                r = layer_decode(fd, feed ? &p->feeds[i] : NULL, p->manifest->layers[i].compression,
+                                 p->manifest->layers[i].digest, p->config->diff_ids[i], verify,
+                                 strna(subject), &p->budget, p->streams[i], &p->abort);
                 close(fd);
                 if (r < 0) {
                         pull_abort(p);
@@ -354,9 +472,18 @@ int pull_download_and_apply(Pull *p, LayerApplier *applier, LayerMerger *merger)
         p->blob_fds = calloc(MAX(n, (size_t) 1), sizeof(int));
         p->fresh = calloc(MAX(n, (size_t) 1), sizeof(bool));
         p->streams = calloc(MAX(n, (size_t) 1), sizeof(LayerStream *));
-        if (!p->states || !p->blob_fds || !p->streams || !p->fresh)
+        p->feeding = calloc(MAX(n, (size_t) 1), sizeof(bool));
+        p->written = calloc(MAX(n, (size_t) 1), sizeof(uint64_t));
+        p->feeds = calloc(MAX(n, (size_t) 1), sizeof(BlobFeed));
+        p->layer_feeds = calloc(MAX(n, (size_t) 1), sizeof(LayerFeed));
+        if (!p->states || !p->blob_fds || !p->streams || !p->fresh || !p->feeding || !p->written || !p->feeds ||
+            !p->layer_feeds)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
+                LayerFeed *f = (LayerFeed *) p->layer_feeds + i;
+
+                *f = (LayerFeed) { .pull = p, .layer = i };
+                p->feeds[i] = (BlobFeed) { .wait = feed_wait, .userdata = f };
                 p->blob_fds[i] = -1;
                 p->bytes_total += p->manifest->layers[i].size;
                 r = layer_stream_new(stream_bytes, &p->streams[i]);
@@ -407,6 +534,10 @@ void pull_layers_reset(Pull *p) {
         p->states = mfree(p->states);
         p->blob_fds = mfree(p->blob_fds);
         p->fresh = mfree(p->fresh);
+        p->feeding = mfree(p->feeding);
+        p->written = mfree(p->written);
+        p->feeds = mfree(p->feeds);
+        p->layer_feeds = mfree(p->layer_feeds);
         p->streams = mfree(p->streams);
         p->next_layer = p->next_decode = 0;
         atomic_store(&p->abort, false);

@@ -31,6 +31,7 @@
 #include "size-util.h"
 #include "squashfs.h"
 #include "staging.h"
+#include "writeback.h"
 
 /* gatewayd's ImageSizeMax and ImageFilesMax defaults (docs/configuration.md) */
 #define IMAGE_SIZE_MAX_DEFAULT (64ULL * 1024ULL * 1024ULL * 1024ULL)
@@ -328,6 +329,8 @@ static int convert_streaming(Pull *p, char **ret_path, uint64_t *ret_size) {
                 .processors = p->args->processors,
         };
         LayerApplyStats stats = {};
+        _cleanup_close_ int image_fd = -1;
+        Writeback *writeback;
         pid_t pid;
         int r;
 
@@ -336,9 +339,21 @@ static int convert_streaming(Pull *p, char **ret_path, uint64_t *ret_size) {
                 p->squashfs_tmp = dest = NULL;
                 return -ENOMEM;
         }
-        r = squashfs_stream_start(p->squashfs_tmp, &so, &fd, &pid);
-        if (r < 0)
+        /* Created here, so that the worker holds the file tar2sqfs writes (it truncates, not
+         * replaces, what it is given with --force) and can start its writeback early. */
+        image_fd = open(p->squashfs_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (image_fd < 0) {
+                r = worker_error_errno(errno, "Cannot create %s: %m", p->squashfs_tmp);
+                p->squashfs_tmp = mfree(p->squashfs_tmp);
                 return r;
+        }
+        r = squashfs_stream_start(p->squashfs_tmp, &so, &fd, &pid);
+        if (r < 0) {
+                (void) unlink(p->squashfs_tmp);
+                p->squashfs_tmp = mfree(p->squashfs_tmp);
+                return r;
+        }
+        writeback = writeback_start(image_fd);
         events_emit_log("info", "converting while streaming the layers into tar2sqfs");
         r = layer_merger_new(fd, &merger);
         if (r >= 0) {
@@ -364,6 +379,7 @@ static int convert_streaming(Pull *p, char **ret_path, uint64_t *ret_size) {
                                 r = -EPIPE;
                 }
         }
+        writeback_stop(writeback);
         if (r < 0) {
                 if (pid > 0) {
                         (void) kill(pid, SIGKILL);
@@ -745,10 +761,15 @@ static void pull_done(Pull *p) {
         }
         free(p->blob_fds);
         free(p->fresh);
+        free(p->feeding);
+        free(p->written);
+        free(p->feeds);
+        free(p->layer_feeds);
         free(p->streams);
         image_manifest_free(p->manifest);
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->cond);
+        pthread_cond_destroy(&p->feed_cond);
 }
 
 static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
@@ -998,6 +1019,7 @@ int verb_pull(int argc, char *argv[]) {
                 .args = &args,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .cond = PTHREAD_COND_INITIALIZER,
+                .feed_cond = PTHREAD_COND_INITIALIZER,
                 .staging_lock = -1,
         };
         int r;

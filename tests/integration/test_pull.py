@@ -1205,6 +1205,66 @@ class PullTest(unittest.TestCase):
         msg, _, _ = self.pull(self.ref("bomb"), "--force", "--image-size-max", f"{(512 << 20) + 4096}", ok=False)
         self.assertIn("ImageSizeMax", msg)
 
+    def test_layer_is_inflated_while_it_downloads(self):
+        # The decoder reads a layer as it arrives ("curl | gunzip"), not after its last byte: a
+        # bomb served at 64 KiB/s (its 0.5 MiB take 8 s) stops at ImageSizeMax within the first
+        # compressed bytes, and the download is abandoned with it.
+        import time
+        img = Image([(images.gzip_bomb(512), "gzip")])
+        images.push_image(self.registry, "slowbomb", "latest", img)
+        layer = json.loads(img.build()[0])["layers"][0]
+        self.assertGreater(layer["size"], 400 * 1024)
+        proxy = Proxy(self.registry.port, rate=64 * 1024)
+        self.addCleanup(proxy.stop)
+        t = time.monotonic()
+        msg, events, _ = self.pull(f"{proxy.host}/slowbomb:latest", "--image-size-max", "32M", ok=False)
+        self.assertLess(time.monotonic() - t, 4)
+        self.assertIn("ImageSizeMax", msg)
+        progress = [e for e in events if e["event"] == "progress"]
+        self.assertEqual(progress[-1]["layersDone"], 0)
+        self.assertLess(progress[-1]["bytesDone"], layer["size"])
+        self.assert_no_image()
+        self.assert_cache_consistent()
+        self.assertFalse(os.path.exists(os.path.join(self.cache_dir, "blobs", "sha256", layer["digest"][7:])))
+
+    def test_retry_of_a_layer_read_as_it_arrives(self):
+        # The decoder reads a layer's bytes as they arrive; a download cut off halfway is
+        # retried from the start, and the retry must bring the very bytes the decoder may have
+        # read (the digest only covers the last attempt's).
+        def image(name):
+            img = Image([(Layer().file("big", os.urandom(3 << 20)), "gzip")])
+            images.push_image(self.registry, name, "latest", img)
+            return json.loads(img.build()[0])["layers"][0]
+        layer = image("count")
+        counter = Proxy(self.registry.port)
+        self.addCleanup(counter.stop)
+        done, _, _ = self.pull(f"{counter.host}/count:latest")
+        os.unlink(done["squashfs"])
+        os.unlink(done["meta"])
+        blob = counter.connections   # the layer comes last, after manifest and configuration
+        self.assertGreaterEqual(blob, 3)
+
+        image("cut")
+        proxy = Proxy(self.registry.port, cut={blob: 1 << 20})
+        self.addCleanup(proxy.stop)
+        done, _, _ = self.pull(f"{proxy.host}/cut:latest")
+        self.assertEqual(proxy.connections, blob + 1)
+        self.assertEqual(self.tree(done["squashfs"])["big"][0][0], "-")
+        self.assert_cache_consistent()
+        os.unlink(done["squashfs"])
+        os.unlink(done["meta"])
+
+        # other bytes on the retry where the first attempt's were read, or the other way round
+        for name, flip in (("flip2", {blob + 1: 100000}), ("flip1", {blob: 100000})):
+            layer = image(name)
+            proxy = Proxy(self.registry.port, cut={blob: 1 << 20}, flip=flip)
+            self.addCleanup(proxy.stop)
+            msg, _, _ = self.pull(f"{proxy.host}/{name}:latest", ok=False)
+            self.assertIn(f"blob {layer['digest']} changed between download attempts", msg)
+            self.assert_no_image()
+            self.assert_cache_consistent()
+            self.assertFalse(os.path.exists(os.path.join(self.cache_dir, "blobs", "sha256", layer["digest"][7:])))
+
     def test_bomb_across_layers_and_sparse_files(self):
         # four layers, each under the limit, over it together
         img = Image([(images.gzip_bomb(8, f"zero{i}"), "gzip") for i in range(4)])

@@ -289,7 +289,13 @@ class Proxy:
     sends (so a test can act mid-download) and can answer the first N connections with
     'HTTP 503' (transient failures that must be retried)."""
 
-    def __init__(self, target_port, rate=None, fail_first=0, retry_after=None, status="503 Service Unavailable"):
+    def __init__(self, target_port, rate=None, fail_first=0, retry_after=None, status="503 Service Unavailable",
+                 cut=None, flip=None):
+        # cut: {connection number: bytes}: that connection is dropped after so many bytes of the
+        # registry's answer (headers included); flip: {connection number: offset}: the byte at
+        # that offset of the answer is inverted (a registry serving other bytes on a retry)
+        self.cut = cut or {}
+        self.flip = flip or {}
         self.target_port = target_port
         self.status = status
         self.rate = rate
@@ -338,19 +344,30 @@ class Proxy:
                 return
             up = threading.Thread(target=self._pump, args=(c, u, None), daemon=True)
             up.start()
-            self._pump(u, c, self.rate)
+            self._pump(u, c, self.rate, self.cut.get(n), self.flip.get(n))
             up.join(timeout=5)
             u.close()
         finally:
             c.close()
 
-    def _pump(self, src, dst, rate):
+    def _pump(self, src, dst, rate, cut=None, flip=None):
         chunk = 16384
+        sent = 0
         try:
             while True:
                 data = src.recv(chunk)
                 if not data:
                     break
+                if flip is not None and sent <= flip < sent + len(data):
+                    data = bytearray(data)
+                    data[flip - sent] ^= 0xFF
+                    data = bytes(data)
+                if cut is not None and sent + len(data) >= cut:
+                    dst.sendall(data[:cut - sent])
+                    dst.shutdown(socket.SHUT_RDWR)
+                    src.close()
+                    return
+                sent += len(data)
                 dst.sendall(data)
                 if rate:
                     time.sleep(len(data) / rate)
