@@ -18,6 +18,7 @@
 #include "manager.h"
 #include "platform.h"
 #include "polkit.h"
+#include "polkit-grants.h"
 #include "program-registry.h"
 #include "registry-events.h"
 #include "lab-instance.h"
@@ -81,6 +82,7 @@ Manager *manager_free(Manager *m) {
         db_batch_teardown(m->db);
         /* Refuse what still waits for polkit while requests and the bus can still be answered. */
         polkit_queries_cancel(m);
+        polkit_grants_free(m);
         /* The HTTP server goes first: its requests may point into everything else. */
         m->http = http_server_free(m->http);
         auth_sources_done(m);

@@ -59,6 +59,7 @@ typedef struct Manager {
          * interactive) those not sent yet and how many are at polkitd. */
         PolkitQuery *polkit_queries;
         PolkitLane polkit_lanes[2];
+        Hashmap *polkit_grants;         /* polkit-grants.c: recent "yes" for everyone's actions */
         sd_event_source *job_retry;     /* retries job changes the database refused (disk full) */
         sd_event_source *lingering_sweep;       /* lingering-mounts.c: unmounts mounts no job uses */
         struct FsyncPool *fsync_pool;   /* fsync-pool.c: flushes submissions' input off the loop */

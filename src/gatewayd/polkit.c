@@ -7,6 +7,7 @@
 #include "log.h"
 #include "manager.h"
 #include "polkit.h"
+#include "polkit-grants.h"
 #include "process-util.h"
 
 /* The bus lets one connection wait for at most max_replies_per_connection replies (128 by
@@ -39,6 +40,7 @@ struct PolkitQuery {
         unsigned attempts;
 
         char *action;
+        char *grant_key;                    /* polkit-grants.c: set for everyone's actions */
         char *bus_sender;                   /* subject: a bus name, or else the process below */
         uid_t uid;
         pid_t pid;
@@ -56,6 +58,7 @@ static PolkitQuery *polkit_query_free(PolkitQuery *q) {
         sd_event_source_disable_unref(q->retry_timer);
         safe_close(q->pidfd);
         free(q->action);
+        free(q->grant_key);
         free(q->bus_sender);
         free(q);
         return NULL;
@@ -208,7 +211,9 @@ static int on_check_authorization_reply(sd_bus_message *reply, void *userdata, s
                 return 0;
         }
 
-        if (!authorized)
+        if (authorized)
+                polkit_grants_add(q->manager, q->grant_key);
+        else
                 message = challenge ? "Interactive authentication required." : "Not authorized by polkit.";
         log_debug("polkit: uid %u %s for %s", (unsigned) q->uid, authorized ? "authorized" : "denied", q->action);
         polkit_query_finish(q, !!authorized, message);
@@ -279,6 +284,7 @@ static bool polkit_action_is_for_everyone(const char *action) {
 
 int polkit_check(Manager *m, const Caller *c, const char *action, bool interactive,
                  PolkitDone done, void *userdata) {
+        _cleanup_free_ char *grant_key = NULL;
         PolkitLane *lane;
         PolkitQuery *q;
         uint64_t start_time = 0;
@@ -301,6 +307,12 @@ int polkit_check(Manager *m, const Caller *c, const char *action, bool interacti
                         return log_debug_errno(r, "Cannot read start time of pid %i: %m", (int) c->pid);
         }
 
+        if (polkit_action_is_for_everyone(action)) {
+                grant_key = polkit_grant_key(action, c->bus_sender, (int) c->pid, start_time, (unsigned) c->uid);
+                if (polkit_grants_has(m, grant_key))
+                        return 1;
+        }
+
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
@@ -309,6 +321,7 @@ int polkit_check(Manager *m, const Caller *c, const char *action, bool interacti
                 .interactive = interactive, .done = done, .userdata = userdata,
         };
         q->action = strdup(action);
+        q->grant_key = TAKE_PTR(grant_key);
         if (!q->action || (c->bus_sender && !(q->bus_sender = strdup(c->bus_sender)))) {
                 polkit_query_free(q);
                 return -ENOMEM;

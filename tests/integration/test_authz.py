@@ -6,7 +6,7 @@ import json
 import os
 import unittest
 
-from harness import users
+from harness import procs, users
 from harness.gatewayd import BUS_NAME, BUS_PATH, MANAGER_IFACE
 from harness.stack import StackTestCase, spec
 
@@ -248,6 +248,65 @@ class PolkitUnderLoad(StackTestCase):
             error = json.loads(body)["error"]
             self.assertEqual(error["code"], "AccessDenied", body)
             self.assertIn(error["message"], POLKIT_REFUSALS)
+        self.assertServing()
+
+
+# As a client submitting job after job does it: one process, one kept connection; prints the
+# statuses as JSON.
+SUBMITTER = r"""
+import http.client, json, socket, sys
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(sys.argv[1])
+c, out = C("localhost"), []
+for body in json.loads(sys.argv[3]):
+    c.request("POST", sys.argv[2], body=json.dumps(body), headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    out.append(r.status)
+print(json.dumps(out))
+"""
+
+class PolkitGrants(StackTestCase):
+    """polkit's "yes" for an action every user has by policy (submit-job) is kept for a few
+    seconds per process: a client submitting over one connection is checked once, not per job.
+    Never a refusal, never an admin action. Counted by gatewayd's own record of each answer
+    polkitd gave (debug log): rules files are shared by every polkitd on the host, so a rule
+    that counted would count other test runs' checks too."""
+    gatewayd_env = {"GATEWAYD_LOG_LEVEL": "debug"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.service = f"grants-{os.getpid() % 10000}"
+        r = cls.gw.http("POST", "/v1/services", {"name": cls.service, "image": "registry.example.org/none:1"})
+        assert r.status == 201, r.body
+
+    def answers(self, user, verdict, action):
+        return self.gw.stderr_text().count(f"polkit: uid {users.uid_of(user)} {verdict} for {action}")
+
+    def post_many(self, user, path, bodies):
+        p = users.run_as(user, ["python3", "-c", SUBMITTER, self.gw.socket_path, path, json.dumps(bodies)])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_granted_once_per_process(self):
+        before = self.answers(users.USER, "authorized", "org.gatewayd.submit-job")
+        self.assertEqual(self.post_many(users.USER, f"/v1/services/{self.service}/jobs", [{}] * 5), [201] * 5)
+        self.assertEqual(self.answers(users.USER, "authorized", "org.gatewayd.submit-job") - before, 1)
+        # Another process of the same user is another subject: asked again.
+        self.assertEqual(self.post_many(users.USER, f"/v1/services/{self.service}/jobs", [{}]), [201])
+        self.assertEqual(self.answers(users.USER, "authorized", "org.gatewayd.submit-job") - before, 2)
+
+    def test_refusals_and_admin_actions_asked_each_time(self):
+        names = [f"grants-admin-{os.getpid() % 10000}-{k}" for k in range(3)]
+        before = self.answers(users.USER, "denied", "org.gatewayd.manage-services")
+        self.assertEqual(self.post_many(users.USER, "/v1/services", [spec(n) for n in names]), [403] * 3)
+        self.assertEqual(self.answers(users.USER, "denied", "org.gatewayd.manage-services") - before, 3)
+        before = self.answers(users.ADMIN, "authorized", "org.gatewayd.manage-services")
+        self.assertEqual(self.post_many(users.ADMIN, "/v1/services", [spec(n) for n in names]), [201] * 3)
+        self.assertEqual(self.answers(users.ADMIN, "authorized", "org.gatewayd.manage-services") - before, 3)
         self.assertServing()
 
 

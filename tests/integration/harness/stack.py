@@ -22,6 +22,7 @@ def spec(name, **kw):
 class StackTestCase(GatewaydTestCase):
     mode = "direct"
     with_polkit = True
+    gatewayd_env = None     # extra environment of gatewayd (e.g. {"GATEWAYD_LOG_LEVEL": "debug"})
     idle_timeout = None
     config = None
     state_dir = None        # default: a temp dir of the Gatewayd
@@ -42,7 +43,7 @@ class StackTestCase(GatewaydTestCase):
                 cls.class_tracked.append(cls.polkit)
             cls.gw = Gatewayd(mode=cls.mode, bus=cls.bus, idle_timeout=cls.idle_timeout,
                               config=cls.config, state_dir=cls.state_dir, listen=cls.listen,
-                              wrapper=cls.wrapper)
+                              wrapper=cls.wrapper, env=cls.gatewayd_env)
             cls.class_tracked.append(cls.gw)
             cls.gw.start()
         except BaseException:
