@@ -16,9 +16,8 @@ import tempfile
 import urllib.parse
 
 from harness import images, procs, users
-from harness.registry import Registry
 from harness.stack import StackTestCase
-from test_programs import checked_http, tar_of
+from test_programs import ProgramsStackBase, tar_of
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
 
@@ -65,20 +64,18 @@ def tool_image():
     return images.Image([(layer, "gzip")], entrypoint=["/bin/sh", "-c"], cmd=[TOOL_CMD], workdir="/srv")
 
 
-class ProgramImageTest(StackTestCase):
+class ProgramImageTest(ProgramsStackBase):
+    tmp_prefix = "gatewayd-progimage-"
+
     @classmethod
-    def setUpClass(cls):
-        cls.rprocs = procs.Processes()
-        cls.rtmp = procs.TempDir(prefix="gatewayd-progimage-")
-        cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
+    def push_images(cls):
         images.push_image(cls.registry, "base", "1.0", base_image())
         images.push_image(cls.registry, "quantum/tool", "1.0", tool_image())
-        cls.host = host = cls.registry.host
+
+    @classmethod
+    def program_config(cls, host):
         cls.tool = f"{host}/quantum/tool:1.0"
-        cls.config = {
-            "DefaultImageLocation": host,
-            "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
-            "WorkerPath": os.path.join(procs.build_dir(), "src", "worker", "gateway-worker"),
+        return {
             "ProgramImage": f"{host}/base:1.0",
             "ProgramImages": [f"{host}/quantum/*"],
             "ProgramArtifactMax": "1M",
@@ -86,21 +83,6 @@ class ProgramImageTest(StackTestCase):
             "ImageFilesMax": 500,
             "ProgramProviders": {"acme": {"admins": ["@" + users.ADMIN_GROUP], "users": [users.USER]}},
         }
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.rprocs.stop_all()
-            cls.rtmp.cleanup()
-            raise
-        cls.gw.http = checked_http(cls.gw.http)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.rprocs.stop_all()
-            cls.rtmp.cleanup()
 
     # ---- helpers ----
 

@@ -17,9 +17,8 @@ import urllib.parse
 from harness import images, procs, users
 from harness.bus import PrivateBus
 from harness.gatewayd import Gatewayd, GatewaydTestCase
-from harness.registry import Registry, free_port
-from harness.stack import StackTestCase
-from test_programs import checked_http, tar_of
+from harness.registry import free_port
+from test_programs import ProgramsStackBase, tar_of
 from test_serverless_api import multipart
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
@@ -36,21 +35,19 @@ def artifact(data="shared", compress=True):
                    {"name": "data.txt", "data": data, "mode": 0o600}], compress=compress)
 
 
-class ProgramProvidersTest(StackTestCase):
+class ProgramProvidersTest(ProgramsStackBase):
+    tmp_prefix = "gatewayd-providers-"
+
     @classmethod
-    def setUpClass(cls):
-        cls.rprocs = procs.Processes()
-        cls.rtmp = procs.TempDir(prefix="gatewayd-providers-")
-        cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
+    def push_images(cls):
         images.push_image(cls.registry, "bbox", "1.0", images.Image([(images.Layer().busybox(
             applets=("sh", "id", "cat", "echo", "true")), "gzip")]))
-        host = cls.registry.host
+
+    @classmethod
+    def program_config(cls, host):
         cls.tcp_port = free_port()
-        cls.config = {
+        return {
             "Listen": {"tcp": f"127.0.0.1:{cls.tcp_port}"},
-            "DefaultImageLocation": host,
-            "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
-            "WorkerPath": os.path.join(procs.build_dir(), "src", "worker", "gateway-worker"),
             "ProgramImage": f"{host}/bbox:1.0",
             "ProgramArtifactMax": "1M",
             "ProgramProviders": {
@@ -58,21 +55,6 @@ class ProgramProvidersTest(StackTestCase):
                 "frozen": {"users": [users.USER, users.OTHER]},
             },
         }
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.rprocs.stop_all()
-            cls.rtmp.cleanup()
-            raise
-        cls.gw.http = checked_http(cls.gw.http)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.rprocs.stop_all()
-            cls.rtmp.cleanup()
 
     # ---- helpers ----
 

@@ -184,29 +184,34 @@ def tar_of(entries, compress=True):
     return gzip.compress(raw, mtime=0) if compress else raw
 
 
-class ProgramsTest(StackTestCase):
+class ProgramsStackBase(StackTestCase):
+    """gatewayd for programs: a registry with the class's images (push_images()), and the
+    configuration for it that every programs test needs, plus the class's own
+    (program_config(host)). cls.host: the registry."""
+    tmp_prefix = "gatewayd-programs-"
+
+    @classmethod
+    def push_images(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def program_config(cls, host):
+        return {}
+
     @classmethod
     def setUpClass(cls):
         cls.rprocs = procs.Processes()
-        cls.rtmp = procs.TempDir(prefix="gatewayd-programs-")
-        cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
-        images.push_image(cls.registry, "pybox", "1.0",
-                          images.Image([(python_layer(), "gzip")]))
-        host = cls.registry.host
-        cls.tcp_port = free_port()
-        cls.config = {
-            "Listen": {"tcp": f"127.0.0.1:{cls.tcp_port}"},
-            "DefaultImageLocation": host,
-            "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
-            "WorkerPath": os.path.join(procs.build_dir(), "src", "worker", "gateway-worker"),
-            "ProgramImage": f"{host}/pybox:1.0",
-            "ProgramArtifactMax": "1M",
-            "ImageSizeMax": "48M",
-            "ImageFilesMax": 2000,
-            "JobsPerUser": 1,
-            "ActiveJobsPerUser": 3,
-        }
+        cls.rtmp = procs.TempDir(prefix=cls.tmp_prefix)
         try:
+            cls.registry = Registry(cls.rprocs, cls.rtmp.path).start()
+            cls.push_images()
+            cls.host = host = cls.registry.host
+            cls.config = {
+                "DefaultImageLocation": host,
+                "Locations": {host: {"remotetype": "dockerv2", "authentication": "none", "insecure": True}},
+                "WorkerPath": os.path.join(procs.build_dir(), "src", "worker", "gateway-worker"),
+                **cls.program_config(host),
+            }
             super().setUpClass()
         except BaseException:
             cls.rprocs.stop_all()
@@ -221,6 +226,25 @@ class ProgramsTest(StackTestCase):
         finally:
             cls.rprocs.stop_all()
             cls.rtmp.cleanup()
+
+
+class ProgramsTest(ProgramsStackBase):
+    @classmethod
+    def push_images(cls):
+        images.push_image(cls.registry, "pybox", "1.0", images.Image([(python_layer(), "gzip")]))
+
+    @classmethod
+    def program_config(cls, host):
+        cls.tcp_port = free_port()
+        return {
+            "Listen": {"tcp": f"127.0.0.1:{cls.tcp_port}"},
+            "ProgramImage": f"{host}/pybox:1.0",
+            "ProgramArtifactMax": "1M",
+            "ImageSizeMax": "48M",
+            "ImageFilesMax": 2000,
+            "JobsPerUser": 1,
+            "ActiveJobsPerUser": 3,
+        }
 
     # ---- helpers ----
 
