@@ -737,6 +737,31 @@ bool credentials_are_valid(json_object *c) {
         return json_get_string(c, "token") ? n == 1 : json_get_string(c, "username") && json_get_string(c, "password") && n == 2;
 }
 
+int image_reference_parse_field(Manager *m, const char *field, const char *reference, ImageReference **ret,
+                                GwError *e) {
+        int r;
+
+        /* The worker's own parser: a reference it would refuse is the client's mistake (400), not a
+         * failed pull (503). */
+        r = image_reference_parse(reference, m->config->default_image_location, ret);
+        if (r == -ENOMEM)
+                return gw_error_set_errno(e, r, "Out of memory.");
+        if (r < 0)
+                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "%s: '%s' is not a valid image reference "
+                                    "([REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], repository in lower case, ASCII only)",
+                                    field, reference);
+        return 0;
+}
+
+int image_reference_check_location(Manager *m, const char *field, const ImageReference *ref, GwError *e) {
+        if (config_location_for_registry(m->config, ref->registry))
+                return 0;
+        log_info("Refusing image %s/%s: registry %s is not in Locations.", ref->registry, ref->repository, ref->registry);
+        return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
+                            "%s: registry '%s' is not one of the configured Locations; "
+                            "images can be pulled only from those.", field, ref->registry);
+}
+
 /* A pull makes the worker, which runs as root, connect to the registry the reference names: that
  * must be one the site configured in Locations, never any host:port a user writes. Checked
  * before anything is spawned, so that a refused pull makes no connection at all. */
@@ -744,22 +769,8 @@ static int image_pull_check_location(Manager *m, const char *reference, GwError 
         _cleanup_(image_reference_freep) ImageReference *ref = NULL;
         int r;
 
-        /* The worker's own parser: a reference it would refuse is the client's mistake (400), not a
-         * failed pull (503). */
-        r = image_reference_parse(reference, m->config->default_image_location, &ref);
-        if (r == -ENOMEM)
-                return gw_error_set_errno(e, r, "Out of memory.");
-        if (r < 0)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "reference: '%s' is not a valid image reference "
-                                    "([REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], repository in lower case, ASCII only)",
-                                    reference);
-        if (!config_location_for_registry(m->config, ref->registry)) {
-                log_info("Refusing pull of %s: registry %s is not in Locations.", reference, ref->registry);
-                return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
-                                    "reference: registry '%s' is not one of the configured Locations; "
-                                    "images can be pulled only from those.", ref->registry);
-        }
-        return 0;
+        r = image_reference_parse_field(m, "reference", reference, &ref, e);
+        return r < 0 ? r : image_reference_check_location(m, "reference", ref, e);
 }
 
 /* An image pulled as this reference recently enough (PullUpdateTimeout) is served as is. */

@@ -44,3 +44,12 @@ void image_pulls_free(Manager *m);
 
 /* PlatformImageHooks.deployed: the end of a pull's TRANSFER. */
 void image_pull_on_deployed(Platform *pl, const char *image_id, int r, const char *message);
+
+typedef struct ImageReference ImageReference;
+
+/* reference parsed as gateway-worker parses it (DefaultImageLocation for a name without a
+ * registry): 400 InvalidArgument naming field if it cannot be. */
+int image_reference_parse_field(Manager *m, const char *field, const char *reference, ImageReference **ret,
+                                GwError *e);
+/* Its registry one of Locations, else 403 AccessDenied naming field: only those are connected to. */
+int image_reference_check_location(Manager *m, const char *field, const ImageReference *ref, GwError *e);

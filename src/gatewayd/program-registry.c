@@ -9,6 +9,7 @@
 #include "db.h"
 #include "fs-util.h"
 #include "image.h"
+#include "image-pull.h"
 #include "job.h"
 #include "json-util.h"
 #include "log.h"
@@ -613,13 +614,9 @@ int program_registry_check_image(Manager *m, const char *reference, char **ret_n
         _cleanup_(image_reference_freep) ImageReference *ref = NULL;
         int r;
 
-        r = image_reference_parse(reference, m->config->default_image_location, &ref);
-        if (r == -ENOMEM)
-                return gw_error_set_errno(e, r, "Out of memory.");
+        r = image_reference_parse_field(m, "image", reference, &ref, e);
         if (r < 0)
-                return gw_error_set(e, GW_ERROR_INVALID_ARGUMENT, "image: '%s' is not a valid image reference "
-                                    "([REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST], repository in lower case, ASCII only)",
-                                    reference);
+                return r;
         if (!config_program_image_permitted(m->config, reference))
                 return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
                                     m->config->program_images && m->config->program_images[0]
@@ -627,10 +624,9 @@ int program_registry_check_image(Manager *m, const char *reference, char **ret_n
                                     : "image: '%s': programs cannot name an image here; they run on ProgramImage.",
                                     reference);
         /* as for a pull: a registry the site did not configure is never connected to */
-        if (!config_location_for_registry(m->config, ref->registry))
-                return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
-                                    "image: registry '%s' is not one of the configured Locations; "
-                                    "images can be pulled only from those.", ref->registry);
+        r = image_reference_check_location(m, "image", ref, e);
+        if (r < 0)
+                return r;
         if (ret_normalized && !(*ret_normalized = image_reference_to_string(ref)))
                 return gw_error_set_errno(e, -ENOMEM, "Out of memory.");
         return 0;

@@ -388,25 +388,33 @@ START_TEST(test_tags_repaired_and_safe) {
 }
 END_TEST
 
-/* The migration that makes image records per platform (found by its table, as the lead may
- * renumber it at merge): the database as the one-record-per-id code left it, where a second
- * platform's pull tagged the first platform's record. */
-START_TEST(test_images_per_platform) {
+/* state.db migrated up to (not including) the migration that holds marker, found by it as the
+ * lead may renumber migrations at merge; *ret_index: that migration's index. */
+static sqlite3 *db_before_migration(const char *marker, unsigned *ret_index) {
+        char pragma[64];
         unsigned before = 0;
         sqlite3 *db = NULL;
 
-        while (before < db_n_migrations && !strstr(db_migrations[before], "images_by_platform"))
+        while (before < db_n_migrations && !strstr(db_migrations[before], marker))
                 before++;
         ck_assert_uint_lt(before, db_n_migrations);
         ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
         ck_assert_int_eq(db_exec(db, "PRAGMA foreign_keys=ON"), 0);
         for (unsigned v = 0; v < before; v++)
                 ck_assert_int_eq(db_exec(db, db_migrations[v]), 0);
-        {
-                char pragma[64];
-                snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u", before);
-                ck_assert_int_eq(db_exec(db, pragma), 0);
-        }
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u", before);
+        ck_assert_int_eq(db_exec(db, pragma), 0);
+        *ret_index = before;
+        return db;
+}
+
+/* The migration that makes image records per platform (found by its table, as the lead may
+ * renumber it at merge): the database as the one-record-per-id code left it, where a second
+ * platform's pull tagged the first platform's record. */
+START_TEST(test_images_per_platform) {
+        unsigned before;
+        sqlite3 *db = db_before_migration("images_by_platform", &before);
+
         ck_assert_int_eq(db_exec(db, "INSERT INTO images (id, reference, platform, status, message, size, squashfs, meta, "
                                      "acl, created_usec, updated_usec, last_used_usec) VALUES "
                                      "('aaaa', 'reg.example/a:1', 'local', 'READY', NULL, 42, '/i/aaaa.squashfs', "
@@ -461,21 +469,9 @@ END_TEST
  * at merge): existing rows are kept as users' own programs, and titles become unique per owner
  * among own programs and per provider among providers'. */
 START_TEST(test_programs_provider) {
-        unsigned before = 0;
-        sqlite3 *db = NULL;
+        unsigned before;
+        sqlite3 *db = db_before_migration("programs_with_provider", &before);
 
-        while (before < db_n_migrations && !strstr(db_migrations[before], "programs_with_provider"))
-                before++;
-        ck_assert_uint_lt(before, db_n_migrations);
-        ck_assert_int_eq(sqlite3_open(path_in(NULL, "state.db"), &db), SQLITE_OK);
-        ck_assert_int_eq(db_exec(db, "PRAGMA foreign_keys=ON"), 0);
-        for (unsigned v = 0; v < before; v++)
-                ck_assert_int_eq(db_exec(db, db_migrations[v]), 0);
-        {
-                char pragma[64];
-                snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u", before);
-                ck_assert_int_eq(db_exec(db, pragma), 0);
-        }
         ck_assert_int_eq(db_exec(db, "INSERT INTO programs (id, uid, gid, title, spec, created_usec) VALUES "
                                      "('p1', 1000, 100, 'hello', '{\"entrypoint\":\"a\"}', 5), "
                                      "('p2', 1001, 100, 'hello', '{}', 6)"), 0);
