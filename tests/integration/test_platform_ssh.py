@@ -321,6 +321,17 @@ class RemoteBase(StackTestCase):
         self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}", as_user=users.USER))
         return title
 
+    def assert_provider_run_on_node(self, title, result):
+        """Provider acme's program TITLE run by one of its users succeeds on a node with RESULT;
+        someone outside the provider does not find it."""
+        r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json["id"]
+        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
+        self.assertIn(self.node_of(jid), self.nodes)
+        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, result)
+        self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
+
     def start_waiting_saver(self, seconds):
         """A program job that saves nothing and waits SECONDS for a save from outside: its id and
         token, once it waits."""
@@ -523,14 +534,7 @@ class RemotePlatform(RemoteBase):
         for n in self.nodes:
             procs.wait_for(lambda: f"{layer}.squashfs" in os.listdir(n.images), timeout=30,
                            what=f"program layer {layer} on node {n.name}")
-        r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.USER)
-        self.assertEqual(r.status, 201, r.body)
-        jid = r.json["id"]
-        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
-        self.assertIn(self.node_of(jid), self.nodes)
-        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json,
-                         {"uid": users.uid_of(users.USER), "own": "shared"})
-        self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
+        self.assert_provider_run_on_node(title, {"uid": users.uid_of(users.USER), "own": "shared"})
 
     def test_provider_program_on_its_own_image_on_node(self):
         """A provider's program on an image of its own (ProgramProviders and ProgramImages
@@ -551,14 +555,7 @@ class RemotePlatform(RemoteBase):
         self.addCleanup(lambda: self.gw.alive() and self.gw.http("DELETE", f"/v1/programs/{title}?provider=acme",
                                                                  as_user=users.ADMIN))
         self.assertEqual((r.json["provider"], r.json["image"]), ("acme", f"{self.registry.host}/transfer:1.0"))
-        r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.USER)
-        self.assertEqual(r.status, 201, r.body)
-        jid = r.json["id"]
-        self.assertEqual(self.wait_status(jid, TERMINAL)["status"], "SUCCEEDED", self.log(jid))
-        self.assertIn(self.node_of(jid), self.nodes)
-        self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json,
-                         {"uid": users.uid_of(users.USER), "greeting": "hello world"})
-        self.assertEqual(self.gw.http("POST", f"/v1/programs/{title}/run?provider=acme", {}, as_user=users.OTHER).status, 404)
+        self.assert_provider_run_on_node(title, {"uid": users.uid_of(users.USER), "greeting": "hello world"})
 
     def test_save_result_from_inside_the_job_on_node(self):
         """save_result inside a program job on a node reaches the worker's endpoint in the job's
