@@ -172,6 +172,9 @@ int main(int argc, char *argv[]) {
                 dprintf(STDERR_FILENO, "gateway-job-init: signalfd: %s\n", strerror(errno));
                 return 125;
         }
+        /* From here on no signal to us is lost (as pid 1 of the sandbox, one without a handler
+         * was dropped before): the worker holds back a cancel until it reads this. */
+        dprintf((int) status_fd, "ready\n");
 
         pid = fork();
         if (pid < 0) {

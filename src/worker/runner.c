@@ -76,6 +76,10 @@ typedef struct Runner {
         size_t json_len;
         char init_buf[64];
         size_t init_len;
+        /* The init said "ready": its signals are blocked and taken by a signalfd. Before that, a
+         * SIGTERM to it (pid 1 of the sandbox's pid namespace, without a handler) is dropped by
+         * the kernel: a cancel then waits for it (term_pending). */
+        bool init_ready, term_pending;
 
         StopReason stop;
         uint64_t deadline, kill_at, drain_until;    /* CLOCK_MONOTONIC µs, 0 = unset */
@@ -146,10 +150,23 @@ static void begin_stop(Runner *r, StopReason reason) {
         else
                 job_output_note(r->output, "notice", "Job cancelled; terminating it.");
 
-        if (r->sandbox_pidfd >= 0 && pidfd_signal(r->sandbox_pidfd, SIGTERM) >= 0)
+        if (r->sandbox_pidfd >= 0 && !r->init_ready) {
+                r->term_pending = true;         /* sent at "ready"; the grace counts from now */
+                r->kill_at = now_usec() + r->opts->kill_grace_usec;
+        } else if (r->sandbox_pidfd >= 0 && pidfd_signal(r->sandbox_pidfd, SIGTERM) >= 0)
                 r->kill_at = now_usec() + r->opts->kill_grace_usec;
         else
                 kill_all(r);   /* not started yet (or gone): nothing to be graceful to */
+}
+
+static void parse_init_status(Runner *r) {
+        r->init_buf[r->init_len] = 0;
+        if (r->init_ready || !strstr(r->init_buf, "ready\n"))
+                return;
+        r->init_ready = true;
+        if (r->term_pending && !r->killed)
+                (void) pidfd_signal(r->sandbox_pidfd, SIGTERM);
+        r->term_pending = false;
 }
 
 static void parse_json_status(Runner *r) {
@@ -204,6 +221,7 @@ static bool read_stream(Runner *r, int *fd) {
                 size_t m = MIN((size_t) n, sizeof(r->init_buf) - 1 - r->init_len);
                 memcpy(r->init_buf + r->init_len, buf, m);
                 r->init_len += m;
+                parse_init_status(r);
         }
         return true;
 }
@@ -652,14 +670,17 @@ static const char *signal_name(int sig) {
 
 static int fill_outcome(Runner *r, JobOutcome *o) {
         _cleanup_free_ char *tail = job_output_log_tail(r->output);
+        const char *status;
         bool have_init = false;
         int v;
 
         r->init_buf[r->init_len] = 0;
-        if (sscanf(r->init_buf, "exited %d", &v) == 1) {
+        /* after "ready\n" (an older init has none) */
+        status = r->init_ready ? strstr(r->init_buf, "ready\n") + strlen("ready\n") : r->init_buf;
+        if (sscanf(status, "exited %d", &v) == 1) {
                 o->exit_code = v;
                 have_init = true;
-        } else if (sscanf(r->init_buf, "killed %d", &v) == 1) {
+        } else if (sscanf(status, "killed %d", &v) == 1) {
                 o->signal = v;
                 have_init = true;
         } else if (r->killed)

@@ -931,6 +931,22 @@ class WorkerRunTest(unittest.TestCase):
         self.assertIn("got-term", o.log)       # it was asked nicely first
         self.assertEqual(o.exit["exitCode"], 5)
 
+    def test_cancel_as_the_sandbox_starts(self):
+        # The cancel comes as soon as the sandbox's pid is known, before its init took signals:
+        # as pid 1 of the sandbox's pid namespace without a handler, the init would have the
+        # kernel drop a SIGTERM then (the cancel waited the whole grace, 30 s here). The worker
+        # holds it back until the init says it is ready.
+        for _ in range(3):
+            spool = self.spool("trap 'exit 5' TERM; echo ready; while :; do sleep 0.1; done")
+            p = self.start(spool, "--kill-grace=30")
+            self.wait_event(p, lambda e: e.get("event") == "status" and e.get("status") == "RUNNING")
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            o = self.finish(p, spool)
+            self.assertLess(time.monotonic() - t0, 15, "the cancel waited for the kill grace")
+            self.assertEqual(o.status, "CANCELLED")
+            self.assertNotEqual(o.exit["signal"], signal.SIGKILL)
+
     def test_cancel_ignored_sigterm(self):
         spool = self.spool("trap '' TERM; echo ready; while :; do sleep 0.1; done")
         p = self.start(spool, "--kill-grace=0.5")
