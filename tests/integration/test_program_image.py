@@ -87,19 +87,7 @@ class ProgramImageTest(ProgramsStackBase):
     # ---- helpers ----
 
     def upload(self, title, artifact=None, status=201, as_user=users.USER, **meta):
-        q = {"title": title}
-        for k, v in meta.items():
-            q[k] = v if isinstance(v, str) else json.dumps(v)
-        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), artifact, as_user=as_user,
-                         content_type="application/gzip")
-        self.assertEqual(r.status, status, r.body)
-        if status == 201:
-            self.addCleanup(self.remove_quietly, title, as_user)
-        return r
-
-    def remove_quietly(self, title, as_user=users.USER):
-        if self.gw.alive():
-            self.gw.http("DELETE", f"/v1/programs/{title}", as_user=as_user)
+        return self.post_program(artifact, status, as_user, title=title, **meta)
 
     def run_and_result(self, title, body=None, as_user=users.USER):
         r = self.gw.http("POST", f"/v1/programs/{title}/run", body or {}, as_user=as_user)

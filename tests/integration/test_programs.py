@@ -227,6 +227,21 @@ class ProgramsStackBase(StackTestCase):
             cls.rprocs.stop_all()
             cls.rtmp.cleanup()
 
+    def post_program(self, artifact, status, as_user, **meta):
+        """POST /v1/programs with META as its query (JSON for what is not a string); removed at
+        the end of the test if made."""
+        q = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), artifact, as_user=as_user,
+                         content_type="application/gzip")
+        self.assertEqual(r.status, status, r.body)
+        if status == 201:
+            self.addCleanup(self.remove_quietly, meta["title"], as_user)
+        return r
+
+    def remove_quietly(self, title, as_user=users.USER):
+        if self.gw.alive():
+            self.gw.http("DELETE", f"/v1/programs/{title}", as_user=as_user)
+
 
 class ProgramsTest(ProgramsStackBase):
     @classmethod
@@ -249,19 +264,7 @@ class ProgramsTest(ProgramsStackBase):
     # ---- helpers ----
 
     def upload(self, title, artifact, entrypoint="main.py", as_user=users.USER, status=201, **meta):
-        q = {"title": title, "entrypoint": entrypoint}
-        for k, v in meta.items():
-            q[k] = v if isinstance(v, str) else json.dumps(v)
-        r = self.gw.http("POST", "/v1/programs?" + urllib.parse.urlencode(q), artifact, as_user=as_user,
-                         content_type="application/gzip")
-        self.assertEqual(r.status, status, r.body)
-        if status == 201:
-            self.addCleanup(self.remove_quietly, title, as_user)
-        return r
-
-    def remove_quietly(self, title, as_user):
-        if self.gw.alive():
-            self.gw.http("DELETE", f"/v1/programs/{title}", as_user=as_user)
+        return self.post_program(artifact, status, as_user, title=title, entrypoint=entrypoint, **meta)
 
     def run_program(self, title, body=None, as_user=users.USER, status=201):
         r = self.gw.http("POST", f"/v1/programs/{title}/run", body if body is not None else {}, as_user=as_user)

@@ -137,6 +137,15 @@ static void check_defaults(Config *c) {
         ck_assert_ptr_null(c->unknown_keys);
 }
 
+/* text is refused, with exactly this error (naming the key's path). */
+static void assert_refused(const char *text, const char *error) {
+        _cleanup_(config_freep) Config *x = NULL;
+        _cleanup_free_ char *err = NULL;
+
+        ck_assert_int_lt(config_parse(text, NULL, &x, &err), 0);
+        ck_assert_str_eq(err, error);
+}
+
 START_TEST(test_defaults) {
         _cleanup_(config_freep) Config *c = config_new();
 
@@ -1386,13 +1395,8 @@ START_TEST(test_image_limits) {
         ck_assert_uint_eq(c->image_size_max, 512 * 1024 * 1024);
         ck_assert_uint_eq(c->image_files_max, 1000);
         ck_assert_ptr_null(c->unknown_keys);
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                _cleanup_(config_freep) Config *x = NULL;
-                _cleanup_free_ char *err = NULL;
-
-                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
-                ck_assert_str_eq(err, bad[i].error);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_refused(bad[i].text, bad[i].error);
 }
 END_TEST
 
@@ -1444,13 +1448,8 @@ START_TEST(test_program_images) {
         ck_assert_int_eq(config_parse("{\"ProgramImages\": [\"docker.io/*\"]}", NULL, &hub, NULL), 0);
         ck_assert(config_program_image_permitted(hub, "alpine"));
         ck_assert(config_program_image_permitted(hub, "someone/tool:3"));
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                _cleanup_(config_freep) Config *x = NULL;
-                _cleanup_free_ char *err = NULL;
-
-                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
-                ck_assert_str_eq(err, bad[i].error);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_refused(bad[i].text, bad[i].error);
 }
 END_TEST
 
@@ -1471,13 +1470,8 @@ START_TEST(test_program_keys) {
         ck_assert_str_eq(c->program_image, "python:3.12-slim");
         ck_assert_uint_eq(c->program_artifact_max, 8 * 1024 * 1024);
         ck_assert_ptr_null(c->unknown_keys);
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                _cleanup_(config_freep) Config *x = NULL;
-                _cleanup_free_ char *err = NULL;
-
-                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
-                ck_assert_str_eq(err, bad[i].error);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_refused(bad[i].text, bad[i].error);
 }
 END_TEST
 
@@ -1532,13 +1526,8 @@ START_TEST(test_program_providers) {
         ck_assert(!config_program_provider_name_is_valid(long_name));
         long_name[64] = 0;
         ck_assert(config_program_provider_name_is_valid(long_name));
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                _cleanup_(config_freep) Config *x = NULL;
-                _cleanup_free_ char *err = NULL;
-
-                ck_assert_int_lt(config_parse(bad[i].text, NULL, &x, &err), 0);
-                ck_assert_str_eq(err, bad[i].error);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_refused(bad[i].text, bad[i].error);
 }
 END_TEST
 
