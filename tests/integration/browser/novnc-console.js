@@ -87,8 +87,10 @@ async function visit(browser, v, timeout) {
     });
     try {
         const results = [];
-        for (const v of args.visits)
+        for (const [i, v] of args.visits.entries()) {
+            process.stderr.write(`visit ${i}: ${v.url}\n`);
             results.push(await visit(browser, v, timeout));
+        }
         process.stdout.write(JSON.stringify(results) + '\n');
     } finally {
         await browser.close();
