@@ -322,6 +322,20 @@ static int dispatch_size_nonzero(ParseContext *ctx, const char *path, json_objec
         return 0;
 }
 
+/* 0 (a plain directory) or an ext4 of 16 MiB (room for its metadata and some files) to 16 TiB. */
+static int dispatch_lab_writable_max(ParseContext *ctx, const char *path, json_object *v, void *field) {
+        uint64_t n;
+        int r;
+
+        r = dispatch_size(ctx, path, v, field);
+        if (r < 0)
+                return r;
+        n = *(uint64_t *) field;
+        if (n != 0 && (n < 16 * MIB || n > 16 * MIB * MIB))
+                return config_error(ctx, path, "must be 0 (a plain directory) or between 16M and 16T");
+        return 0;
+}
+
 /* Durations become microseconds that are added to the current time: capped at 100 years, which
  * keeps that far from overflowing and is longer than any meaningful timeout. */
 #define DURATION_MAX_SEC (UINT64_C(36500) * 24 * 3600)
@@ -1318,6 +1332,7 @@ static const Field config_fields[] = {
         { "LabProxyURL",              dispatch_url,          offsetof(Config, lab_proxy_url) },
         { "LabNetworkPool",           dispatch_lab_network_pool, 0 },
         { "LabNameServers",           dispatch_lab_name_servers, offsetof(Config, lab_name_servers) },
+        { "LabWritableMax",           dispatch_lab_writable_max, offsetof(Config, lab_writable_max) },
         { "MaxClusters",              dispatch_positive,     offsetof(Config, max_clusters) },
         { "ConnectionsPerUser",       dispatch_positive,     offsetof(Config, connections_per_user) },
         { "ConnectionsMax",           dispatch_positive,     offsetof(Config, connections_max) },
@@ -1388,6 +1403,7 @@ static Config *config_alloc(void) {
                 .lab_token_lifetime_sec = 600,
                 .lab_network_pool = 10U << 24 | 250U << 16,     /* 10.250.0.0/16 */
                 .lab_network_pool_prefix = 16,
+                .lab_writable_max = 1024 * MIB,
                 .max_clusters = 4,
                 .connections_per_user = 64,
                 .connections_max = 4096,

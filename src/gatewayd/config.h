@@ -104,6 +104,7 @@ typedef struct Config {
         uint32_t lab_network_pool;        /* "LabNetworkPool": outbound labs' IPv4 /30s, host order, 10.250.0.0 */
         unsigned lab_network_pool_prefix; /*   its prefix length, 16 */
         char **lab_name_servers;          /* "LabNameServers": outbound members' name servers (IPv4), NULL = the host's */
+        uint64_t lab_writable_max;        /* "LabWritableMax": a member's writable layer, bytes, 1 GiB, 0 = a plain directory */
         unsigned active_jobs_per_user;    /* "ActiveJobsPerUser": unfinished per user, 50, 0 = unlimited */
         unsigned max_clusters;            /* "MaxClusters", >= 1 */
         unsigned connections_per_user;    /* "ConnectionsPerUser" HTTP connections per peer uid, 64 */

@@ -310,6 +310,20 @@ static bool members_all_exited(LabInstance *i) {
         return true;
 }
 
+/* The members' writable layers that the workers mounted (LabWritableMax): detached here, their
+ * loop devices go with the last sandbox that held them. EINVAL: not a mount point (a plain
+ * directory, or gatewayd restarted in a mount namespace of its own since). */
+static void members_unmount_writable(LabInstance *i) {
+        for (size_t k = 0; i->dir && k < i->n_members; k++) {
+                _cleanup_free_ char *writable = NULL;
+
+                if (asprintf(&writable, "%s/%s.data", i->dir, i->members[k].spec->name) < 0)
+                        continue;
+                if (umount2(writable, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+                        log_warning_errno(errno, "Lab instance %s: cannot unmount %s: %m", i->id, writable);
+        }
+}
+
 /* Everything of the instance on the host goes: namespace, hosts file, spools, writable layers. */
 static void instance_finish(LabInstance *i, LabInstanceState final) {
         Manager *m = i->manager;
@@ -319,6 +333,7 @@ static void instance_finish(LabInstance *i, LabInstanceState final) {
         i->expiry_timer = sd_event_source_disable_unref(i->expiry_timer);
         instance_network_down(i);
         netns_remove(i->netns_path);
+        members_unmount_writable(i);
         /* rm_rf() never follows symlinks: the writable layers are the user's to fill. */
         r = i->dir ? rm_rf(i->dir) : 0;
         if (r < 0)
@@ -511,6 +526,17 @@ static json_object *member_job_json(LabInstanceMember *mb) {
                 json_object_object_add(lab, "resolv", json_object_new_string(resolv));
         }
         json_object_object_add(lab, "writable", json_object_new_string(writable));
+        if (c->lab_writable_max > 0) {
+                _cleanup_free_ char *image = NULL;
+
+                if (asprintf(&image, "%s/%s.img", i->dir, mb->spec->name) < 0) {
+                        json_object_put(o);
+                        json_object_put(lab);
+                        return NULL;
+                }
+                json_object_object_add(lab, "writableImage", json_object_new_string(image));
+                json_object_object_add(lab, "writableMax", json_object_new_int64((int64_t) c->lab_writable_max));
+        }
         if (i->spec->memory || i->spec->tasks) {
                 _cleanup_free_ char *group = NULL;
 

@@ -28,6 +28,7 @@ JobSpec *job_spec_free(JobSpec *s) {
         free(s->hosts);
         free(s->resolv);
         free(s->writable);
+        free(s->writable_image);
         free(s->group);
         return mfree(s);
 }
@@ -364,8 +365,9 @@ static int parse_ids(json_object *o, JobSpec *s, char **ret_error) {
 /* A lab member: the instance's network namespace, host name, hosts file (and resolver file, if
  * it goes out) and writable layer. */
 static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
-        static const char * const allowed[] = { "netns", "hostname", "hosts", "resolv", "writable", "group",
-                                                "groupMemory", "groupPids", NULL };
+        static const char * const allowed[] = { "netns", "hostname", "hosts", "resolv", "writable",
+                                                "writableImage", "writableMax", "group", "groupMemory",
+                                                "groupPids", NULL };
         int r;
 
         if (!json_object_is_type(lab, json_type_object))
@@ -382,6 +384,10 @@ static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
         if (r >= 0)
                 r = get_absolute_path(lab, "writable", "lab.writable", &s->writable, ret_error);
         if (r >= 0)
+                r = get_absolute_path(lab, "writableImage", "lab.writableImage", &s->writable_image, ret_error);
+        if (r >= 0)
+                r = get_u64(lab, "writableMax", "lab.writableMax", INT64_MAX, &s->writable_max, ret_error);
+        if (r >= 0)
                 r = get_string(lab, "group", "lab.group", &s->group, ret_error);
         if (r >= 0)
                 r = get_u64(lab, "groupMemory", "lab.groupMemory", INT64_MAX, &s->group_memory, ret_error);
@@ -395,6 +401,8 @@ static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
                 return fail(ret_error, "lab.group: expected \"gatewayd-lab-\" followed by [a-z0-9-]");
         if (!s->netns || !s->hostname || !s->hosts || !s->writable)
                 return fail(ret_error, "lab: needs netns, hostname, hosts and writable");
+        if (!s->writable_image != !s->writable_max)
+                return fail(ret_error, "lab: writableImage and writableMax (> 0) go together");
         if (strlen(s->hostname) > 63)
                 return fail(ret_error, "lab.hostname: longer than 63 characters");
         /* Joining the instance's namespace is instead of a new one. */

@@ -21,6 +21,7 @@
 #include "job-limits.h"
 #include "job-output.h"
 #include "job-result-endpoint.h"
+#include "lab-disk.h"
 #include "job-seccomp.h"
 #include "log.h"
 #include "process-util.h"
@@ -600,6 +601,14 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
                 return set_error(o, "FAILED", "SANDBOX_ERROR", "Cannot prepare the sandbox's seccomp filter: %s",
                                  strerror(-k));
 
+        if (r->spec->writable_image) {
+                _cleanup_free_ char *error = NULL;
+
+                k = lab_disk_mount(r->spec->writable_image, r->spec->writable_max, r->spec->writable,
+                                   r->spec->uid, r->spec->gid, &error);
+                if (k < 0)
+                        return set_error(o, "FAILED", "SANDBOX_ERROR", "%s", error ?: strerror(-k));
+        }
         if (r->spec->netns) {
                 r->netns_fd = open(r->spec->netns, O_RDONLY | O_CLOEXEC);
                 if (r->netns_fd < 0)

@@ -2,17 +2,15 @@
 #include <dirent.h>
 #include <stdbool.h>
 #include <fcntl.h>
-#include <linux/loop.h>
 #include <stdio.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "fs-util.h"
 #include "log.h"
+#include "loop-device.h"
 #include "macro.h"
 #include "process-util.h"
 #include "squashfs-mount.h"
@@ -117,52 +115,14 @@ static bool is_mount_point(const char *dir, const char *parent) {
         return stat(dir, &a) >= 0 && stat(parent, &b) >= 0 && a.st_dev != b.st_dev;
 }
 
-static int loop_attach(int image_fd, char *ret_dev, size_t size, int *ret_loop_fd) {
-        _cleanup_close_ int ctl = -1;
-
-        ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-        if (ctl < 0)
-                return fail(errno, "Cannot open /dev/loop-control: %m");
-
-        for (int attempt = 0; attempt < 64; attempt++) {
-                struct loop_config c = {
-                        .fd = (unsigned) image_fd,
-                        .info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR,
-                };
-                int nr, fd;
-
-                nr = ioctl(ctl, LOOP_CTL_GET_FREE);
-                if (nr < 0)
-                        return fail(errno, "Cannot allocate a loop device: %m");
-                snprintf(ret_dev, size, "/dev/loop%d", nr);
-                fd = open(ret_dev, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 && errno == ENOENT) {
-                        /* a /dev without udev (containers) lacks nodes for new devices */
-                        if (mknod(ret_dev, S_IFBLK | 0600, makedev(7, nr)) < 0 && errno != EEXIST)
-                                return fail(errno, "Cannot create %s: %m", ret_dev);
-                        fd = open(ret_dev, O_RDONLY | O_CLOEXEC);
-                }
-                if (fd < 0)
-                        return fail(errno, "Cannot open %s: %m", ret_dev);
-                if (ioctl(fd, LOOP_CONFIGURE, &c) >= 0) {
-                        *ret_loop_fd = fd;
-                        return 0;
-                }
-                close(fd);
-                if (errno != EBUSY)   /* EBUSY: another process took it first */
-                        return fail(errno, "Cannot configure %s: %m", ret_dev);
-        }
-        return fail(EBUSY, "No free loop device.");
-}
-
 static int do_mount(int image_fd, const char *image_path, const char *root) {
         _cleanup_close_ int loop_fd = -1;
+        const char *step;
         char dev[64];
-        int r;
 
-        r = loop_attach(image_fd, dev, sizeof(dev), &loop_fd);
-        if (r < 0)
-                return r;
+        loop_fd = loop_device_attach(image_fd, true, dev, sizeof(dev), &step);
+        if (loop_fd < 0)
+                return fail(loop_fd, "Cannot %s: %s", step, strerror(-loop_fd));
         if (mount(dev, root, "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
                 /* closing loop_fd then detaches the device (autoclear) */
                 return fail(errno, "Cannot mount %s (%s) on %s: %m", image_path, dev, root);

@@ -470,9 +470,16 @@ class InstancesBase(StackTestCase):
         return os.path.join(self.gw.state_dir, "labs", id_, f"{member}.data")
 
     def read_member_file(self, id_, member, name, timeout=30):
+        """A file of the member's writable layer, as gatewayd sees it: the layer is a mount of the
+        member's worker (LabWritableMax) in gatewayd's mount namespace, which is not ours when a
+        wrapper gave gatewayd one of its own (as PrivateMounts=yes does under systemd)."""
         path = os.path.join(self.member_dir(id_, member), name)
-        procs.wait_for(lambda: os.path.exists(path), timeout=timeout, what=path)
-        with open(path) as f:
+
+        def through_gatewayd():
+            pid = self.gw.pid()
+            return f"/proc/{pid}/root{path}" if pid and os.path.exists(f"/proc/{pid}/root{path}") else None
+        seen = procs.wait_for(through_gatewayd, timeout=timeout, what=path)
+        with open(seen) as f:
             return f.read()
 
     def await_fetch(self, netns, url):

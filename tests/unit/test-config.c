@@ -119,6 +119,7 @@ static void check_defaults(Config *c) {
         ck_assert_uint_eq(c->lab_network_pool, 0x0afa0000);    /* 10.250.0.0/16 */
         ck_assert_uint_eq(c->lab_network_pool_prefix, 16);
         ck_assert_ptr_null(c->lab_name_servers);      /* the host's */
+        ck_assert_uint_eq(c->lab_writable_max, UINT64_C(1) << 30);
         ck_assert_uint_eq(c->max_clusters, 4);
         ck_assert_uint_eq(c->connections_per_user, 64);
         ck_assert_uint_eq(c->connections_max, 4096);
@@ -252,7 +253,7 @@ START_TEST(test_gatewayd_keys) {
                 "  \"MaxRequestBody\": \"4M\", \"JobsPerUser\": 0, \"ActiveJobsPerUser\": \"3\", \"MaxClusters\": 16,"
                 "  \"LabInstancesPerUser\": 5, \"LabTokenLifetime\": \"0:00:05:00\","
                 "  \"LabProxyURL\": \"https://labs.example.org:8443/\", \"LabNetworkPool\": \"172.20.4.0/22\","
-                "  \"LabNameServers\": [\"192.0.2.53\", \"198.51.100.53\"],"
+                "  \"LabNameServers\": [\"192.0.2.53\", \"198.51.100.53\"], \"LabWritableMax\": \"16M\","
                 "  \"ConnectionsPerUser\": 8, \"ConnectionsMax\": \"100\", \"ConnectionTimeout\": \"1:30\","
                 "  \"Compression\": { \"algorithm\": \"xz\" },"
                 "  \"Limits\": { \"ResultMax\": 1024, \"InterimMax\": \"64K\", \"InterimCount\": 5,"
@@ -302,6 +303,7 @@ START_TEST(test_gatewayd_keys) {
         ck_assert_uint_eq(strv_length(c->lab_name_servers), 2);
         ck_assert_str_eq(c->lab_name_servers[0], "192.0.2.53");
         ck_assert_str_eq(c->lab_name_servers[1], "198.51.100.53");
+        ck_assert_uint_eq(c->lab_writable_max, 16 << 20);
         ck_assert_uint_eq(c->max_clusters, 16);
         ck_assert_uint_eq(c->connections_per_user, 8);
         ck_assert_uint_eq(c->connections_max, 100);
@@ -942,6 +944,9 @@ static const struct {
         { "{\"LabNetworkPool\": \"172.0.0.0/8\"}",
           "LabNetworkPool: \"172.0.0.0/8\" is not inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10" },
         { "{\"LabNetworkPool\": 10}", "LabNetworkPool: expected a string \"A.B.C.D/N\"" },
+        { "{\"LabWritableMax\": \"8M\"}", "LabWritableMax: must be 0 (a plain directory) or between 16M and 16T" },
+        { "{\"LabWritableMax\": \"17T\"}", "LabWritableMax: must be 0 (a plain directory) or between 16M and 16T" },
+        { "{\"LabWritableMax\": \"lots\"}", "LabWritableMax: expected a byte count such as 1048576 or \"16M\", got \"lots\"" },
         { "{\"LabNameServers\": \"192.0.2.53\"}", "LabNameServers: expected an array of strings, got a string" },
         { "{\"LabNameServers\": []}", "LabNameServers: expected 1 to 3 name servers (resolvers ask no more), got 0" },
         { "{\"LabNameServers\": [\"192.0.2.1\", \"192.0.2.2\", \"192.0.2.3\", \"192.0.2.4\"]}",

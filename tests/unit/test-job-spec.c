@@ -264,6 +264,14 @@ START_TEST(test_lab) {
         parse_bad(GROUP("\"group\":\"gatewayd-lab-1\",\"groupMemory\":-1"), "lab.groupMemory");
         parse_bad(GROUP("\"group\":\"gatewayd-lab-1\",\"groupPids\":\"5\""), "lab.groupPids");
 #undef GROUP
+        /* a sized writable layer: the image file and its size go together */
+#define DISK(x) LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\"," x "}")
+        parse_bad(DISK("\"writableImage\":\"/w.img\""), "lab: writableImage and writableMax");
+        parse_bad(DISK("\"writableMax\":1048576"), "lab: writableImage and writableMax");
+        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":0"), "lab: writableImage and writableMax");
+        parse_bad(DISK("\"writableImage\":\"w.img\",\"writableMax\":1048576"), "lab.writableImage");
+        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":-1"), "lab.writableMax");
+#undef DISK
 #undef LAB
         s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":{\"netns\":\"/n\",\"hostname\":\"w\","
                      "\"hosts\":\"/h\",\"writable\":\"/w\",\"group\":\"gatewayd-lab-0a1b\",\"groupMemory\":1048576,"
@@ -271,6 +279,13 @@ START_TEST(test_lab) {
         ck_assert_str_eq(s->group, "gatewayd-lab-0a1b");
         ck_assert_uint_eq(s->group_memory, 1048576);
         ck_assert_uint_eq(s->group_pids, 24);
+        ck_assert_ptr_null(s->writable_image);  /* the layer is the directory itself */
+        job_spec_free(s);
+
+        s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":{\"netns\":\"/n\",\"hostname\":\"w\","
+                     "\"hosts\":\"/h\",\"writable\":\"/w\",\"writableImage\":\"/w.img\",\"writableMax\":33554432}}");
+        ck_assert_str_eq(s->writable_image, "/w.img");
+        ck_assert_uint_eq(s->writable_max, 33554432);
         job_spec_free(s);
 }
 END_TEST
