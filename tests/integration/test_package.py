@@ -42,6 +42,7 @@ http:
 """
 GATEWAYD_CONFIG = {
     "DefaultImageLocation": REGISTRY,
+    "LabWritableMax": "64M",
     "Locations": {REGISTRY: {"remotetype": "dockerv2", "authentication": "http", "insecure": True}},
 }
 PACKAGES = ("gateway-worker", "gatewayd", "gateway-worker-node")
@@ -218,6 +219,36 @@ class InstalledPackages(unittest.TestCase):
         p = c.run(["curl", "-sS", "--unix-socket", "/run/gatewayd/http.sock", "http://localhost/v1/services/hello"],
                   user="gwpkg-user", check=False)
         self.assertEqual(json.loads(p.stdout)["name"], "hello", p.stdout + p.stderr)
+
+        # A lab member's writable layer under the installed unit (ProtectSystem=strict,
+        # PrivateMounts=yes): the worker's ext4 of LabWritableMax, in gatewayd's mount namespace.
+        lab = {"name": "pkglab", "members": [{"name": "m", "image": REF,
+                                              "command": ["/bin/sh", "-c", "echo hi > /var/lab/hello"]}]}
+        p = self.sh("gatewayctl", "lab", "put", "-", input=json.dumps(lab), check=False)
+        self.assertEqual(p.returncode, 0, p.stderr + journal())
+        p = c.run(["gatewayctl", "--no-ask-password", "lab", "start", "pkglab", "--json"], user="gwpkg-user", check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + journal())
+        inst = json.loads(p.stdout)["id"]
+
+        def member_ended():
+            out = c.run(["gatewayctl", "lab", "instance", inst, "--json"], user="gwpkg-user", check=False).stdout
+            return json.loads(out) if out and json.loads(out)["state"] in ("DEGRADED", "FAILED") else None
+        rec = procs.wait_for(member_ended, timeout=60, what="the lab member's end")
+        self.assertEqual(rec["state"], "DEGRADED", rec)     # the member wrote its file and exited
+        pid = self.sh("systemctl", "show", "-P", "MainPID", "gatewayd.service").stdout.strip()
+        data = f"/var/lib/gatewayd/labs/{inst}/m.data"
+        p = self.sh("nsenter", "-t", pid, "-m", "findmnt", "-n", "-b", "-o", "FSTYPE,OPTIONS,SIZE", data, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr + journal())
+        fstype, options, size = p.stdout.split()
+        self.assertEqual(fstype, "ext4")
+        self.assertTrue({"nosuid", "nodev"} <= set(options.split(",")), options)
+        self.assertLessEqual(int(size), 64 << 20)
+        self.assertEqual(self.sh("cat", f"/proc/{pid}/root{data}/hello").stdout, "hi\n")
+        p = c.run(["gatewayctl", "--no-ask-password", "lab", "stop", inst], user="gwpkg-user", check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + journal())
+        procs.wait_for(lambda: self.sh("test", "-e", f"/proc/{pid}/root/var/lib/gatewayd/labs/{inst}",
+                                       check=False).returncode != 0, timeout=30, what="the instance's files gone")
+        self.assertNotEqual(self.sh("nsenter", "-t", pid, "-m", "findmnt", "-n", data, check=False).returncode, 0)
 
 
 if __name__ == "__main__":
