@@ -186,6 +186,26 @@ static GwErrorCode error_code_from_failure(const char *msg) {
         return GW_ERROR_UNAVAILABLE;
 }
 
+/* The pulls that wait for this one's conversion (its followers) show its download's progress as
+ * their own: their clients see the bytes and layers advance, not a PULLING that stands at 0 until
+ * the end. Their status stays PULLING: the conversion (CONVERSION, logged per record) is the
+ * leader's alone. */
+static void image_copy_counters(Image *i, const Image *from) {
+        i->bytes_done = from->bytes_done;
+        i->bytes_total = from->bytes_total;
+        i->layers_done = from->layers_done;
+        i->layers_total = from->layers_total;
+}
+
+static void image_pull_followers_follow(ImagePull *p) {
+        for (ImagePull *f = p->followers; f; f = f->follower_next)
+                if (f->image) {
+                        image_copy_counters(f->image, p->image);
+                        registry_publish(f->manager, &(RegistryEvent) { .kind = REGISTRY_IMAGE_PROGRESS,
+                                                                        .image = f->image, .progress_counters = true });
+                }
+}
+
 static void on_worker_event(WorkerProcess *w, const WorkerEvent *ev, void *userdata) {
         ImagePull *p = userdata;
         const char *status;
@@ -217,6 +237,7 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *ev, void *userd
                         i->layers_total = ev->progress.layers_total;
                         registry_publish(p->manager, &(RegistryEvent) { .kind = REGISTRY_IMAGE_PROGRESS, .image = i,
                                                                         .progress_counters = true });
+                        image_pull_followers_follow(p);
                 }
                 break;
         case WORKER_EVENT_LOG:
@@ -685,6 +706,8 @@ static void on_resolve_exit(WorkerProcess *w, int status, void *userdata) {
                 p->leader = leader;
                 p->follower_next = leader->followers;
                 leader->followers = p;
+                /* from now on it shows the leader's progress (image_pull_followers_follow()) */
+                image_copy_counters(i, leader->image);
                 (void) image_registry_set_status(i, IMAGE_PULLING, NULL);
                 image_pull_notify(p, NULL, false);
                 return;

@@ -577,6 +577,16 @@ class ImagesConvertedOnce(test_jobs.JobsBase):
         ref = self.push("dedup-concurrent")
         image_id = self.pull(ref, "here")
         self.assertEqual(self.pull(ref, "there"), image_id)
+        # While "there" waits for the conversion for "here", its record shows that pull's
+        # progress (it used to stand at PULLING, 0 bytes, until the end).
+        seen = []
+
+        def there_progressed():
+            r = self.record(image_id, "there")
+            seen.append((r.get("status"), r.get("progress", {}).get("bytesDone", 0)))
+            return seen[-1][0] in ("READY", "FAILURE") or seen[-1][1] > 0
+        procs.wait_for(there_progressed, timeout=60, what="the waiting pull's progress")
+        self.assertTrue(any(status in ("PULLING", "CONVERSION") and done > 0 for status, done in seen), seen)
         for platform in ("here", "there"):
             self.assertEqual(self.wait_ended(image_id, platform)["status"], "READY", platform)
         self.assertEqual(self.conversions(image_id), (1, 1), "one conversion for both platforms")
