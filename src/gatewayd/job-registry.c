@@ -19,6 +19,7 @@
 #include "manager.h"
 #include "registry-events.h"
 #include "platform.h"
+#include "program-provider.h"
 #include "program-registry.h"
 #include "scheduler.h"
 #include "service-registry.h"
@@ -607,7 +608,23 @@ static void on_image_ready(Manager *m, Image *image, const GwError *error, void 
         image_mark_used(image);
 }
 
+/* What the run's submission checked may have changed while the job waited for its slot (a
+ * restart with another configuration, a user taken out of a provider's group): checked again
+ * before anything is pulled or started for it. */
+static int program_job_still_allowed(Job *j, const Program *p, GwError *e) {
+        Caller owner = { .uid = j->uid, .gid = j->gid, .pidfd = -1 };
+
+        if (p->provider && program_provider_role(j->manager, &owner, p->provider) == PROGRAM_ROLE_NONE)
+                return gw_error_set(e, GW_ERROR_ACCESS_DENIED,
+                                    "The job's owner is no longer an admin or user of provider %s (ProgramProviders).",
+                                    p->provider);
+        if (p->image)
+                return program_registry_check_image(j->manager, p->image, NULL, e);
+        return 0;
+}
+
 static void job_start(Job *j) {
+        _cleanup_gw_error_ GwError e = GW_ERROR_NULL;
         Manager *m = j->manager;
         const char *image;
         Service *s;
@@ -620,6 +637,8 @@ static void job_start(Job *j) {
                 Program *p = program_registry_get(m, j->program_id);
                 if (!p)
                         return job_fail(j, "NO_SUCH_PROGRAM", "The program was removed before the job could start.");
+                if (program_job_still_allowed(j, p, &e) < 0)
+                        return job_fail(j, "ACCESS_DENIED", e.message ?: "The program may no longer run.");
                 image = program_image(p, m->config->program_image);
                 if (!image)
                         return job_fail(j, "NO_PROGRAM_IMAGE", "No ProgramImage is configured.");

@@ -446,3 +446,56 @@ class ProgramImageLocationsTest(StackTestCase):
             self.listener.accept()    # nothing connected
         self.assertEqual(self.gw.http("GET", "/v1/programs/far", as_user=users.USER).status, 404)
         self.assertServing()
+
+
+
+class ImageWithdrawnWhileQueued(ProgramsStackBase):
+    """A program's image is checked when a run is submitted and again when its job's turn comes:
+    with JobsPerUser 1 a run waits behind another; a restart with the image withdrawn from
+    ProgramImages meanwhile makes the waiting job fail ACCESS_DENIED before anything is pulled."""
+    tmp_prefix = "gatewayd-progimage-"
+
+    @classmethod
+    def push_images(cls):
+        layer = images.Layer().busybox(applets=APPLETS + ("sleep",))
+        images.push_image(cls.registry, "base", "1.0", images.Image([(layer, "gzip")]))
+        images.push_image(cls.registry, "quantum/tool", "1.0", tool_image())
+
+    @classmethod
+    def program_config(cls, host):
+        cls.tool = f"{host}/quantum/tool:1.0"
+        return {"ProgramImage": f"{host}/base:1.0", "ProgramImages": [f"{host}/quantum/*"], "JobsPerUser": 1}
+
+    def job(self, job_id):
+        return self.gw.http("GET", f"/v1/jobs/{job_id}", as_user=users.USER).json
+
+    def start_run(self, title):
+        r = self.gw.http("POST", f"/v1/programs/{title}/run", {}, as_user=users.USER)
+        self.assertEqual(r.status, 201, r.body)
+        return r.json["id"]
+
+    def test_withdrawn_while_queued(self):
+        blocker = tar_of([{"name": "run.sh", "data": "#!/bin/sh\nexec sleep 1000\n", "mode": 0o755}])
+        self.post_program(blocker, 201, users.USER, title="blocker", entrypoint="run.sh")
+        self.post_program(None, 201, users.USER, title="tooled", image=self.tool)
+        first = self.start_run("blocker")
+        procs.wait_for(lambda: self.job(first)["status"] == "RUNNING", timeout=60, what="the first run running")
+        second = self.start_run("tooled")
+        self.assertEqual(self.job(second)["status"], "QUEUED")
+        config = dict(self.config)
+        try:
+            self.gw.write_config({**config, "ProgramImages": []})
+            self.gw.restart()
+            if self.job(first)["status"] not in TERMINAL:
+                self.assertEqual(self.gw.http("PUT", f"/v1/jobs/{first}/cancel", as_user=users.USER).status, 200)
+            procs.wait_for(lambda: self.job(second)["status"] in TERMINAL, timeout=60, what="the second run's end")
+            job = self.job(second)
+            self.assertEqual((job["status"], job["error"]["code"]), ("FAILED", "ACCESS_DENIED"), job)
+            self.assertIn("ProgramImage", job["error"]["message"])
+            self.assertIsNone(job["startedAt"], "nothing of it ran")
+            # nothing was pulled for it
+            r = self.gw.http("GET", "/v1/images", as_user=users.USER)
+            self.assertNotIn(self.tool, [i["reference"] for i in r.json["images"]])
+        finally:
+            self.gw.write_config(config)
+            self.gw.restart()

@@ -350,6 +350,63 @@ class ProgramProvidersTest(ProgramsStackBase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
+class ProviderMembershipAtStart(ProgramsStackBase):
+    """A run is checked when submitted and again when its job's turn comes: with JobsPerUser 1,
+    gwtest-other's second run waits behind the first; taken out of the provider's group
+    meanwhile, the waiting job fails ACCESS_DENIED instead of running."""
+    tmp_prefix = "gatewayd-providers-"
+    group = f"gwt-guests-{os.getpid()}"   # its own: the plain and ASan suites run side by side
+
+    @classmethod
+    def push_images(cls):
+        images.push_image(cls.registry, "bbox", "1.0", images.Image([(images.Layer().busybox(
+            applets=("sh", "id", "cat", "echo", "true", "sleep")), "gzip")]))
+
+    @classmethod
+    def program_config(cls, host):
+        users.ensure_group(cls.group)
+        return {"ProgramImage": f"{host}/bbox:1.0", "JobsPerUser": 1,
+                "ProgramProviders": {"guests": {"admins": ["@" + users.ADMIN_GROUP], "users": ["@" + cls.group]}}}
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            users.remove_group(cls.group)
+
+    def test_member_taken_out_while_the_job_waits(self):
+        users.ensure_user(users.OTHER, groups=(self.group,))
+        self.addCleanup(users.remove_from_group, users.OTHER, self.group)
+        waiter = tar_of([{"name": "run.sh", "data": "#!/bin/sh\nexec sleep 1000\n", "mode": 0o755}])
+        self.post_program(waiter, 201, users.ADMIN, title="waiter", entrypoint="run.sh", provider="guests")
+        self.post_program(artifact(), 201, users.ADMIN, title="quick", entrypoint="run.sh", provider="guests")
+
+        def run(title):
+            r = self.gw.http("POST", f"/v1/programs/{title}/run?provider=guests", {"arguments": {}}, as_user=users.OTHER)
+            self.assertEqual(r.status, 201, r.body)
+            return r.json["id"]
+
+        def status(job_id):
+            return self.gw.http("GET", f"/v1/jobs/{job_id}", as_user=users.OTHER).json
+
+        first = run("waiter")
+        procs.wait_for(lambda: status(first)["status"] == "RUNNING", timeout=60, what="the first run running")
+        second = run("quick")
+        self.assertEqual(status(second)["status"], "QUEUED")
+        users.remove_from_group(users.OTHER, self.group)
+        # a new run is refused at once, as for anyone outside the provider
+        self.assertEqual(self.gw.http("POST", "/v1/programs/quick/run?provider=guests", {"arguments": {}},
+                                      as_user=users.OTHER).status, 404)
+        # the waiting one fails when its turn comes
+        self.assertEqual(self.gw.http("PUT", f"/v1/jobs/{first}/cancel", as_user=users.OTHER).status, 200)
+        procs.wait_for(lambda: status(second)["status"] in TERMINAL, timeout=60, what="the second run's end")
+        job = status(second)
+        self.assertEqual((job["status"], job["error"]["code"]), ("FAILED", "ACCESS_DENIED"), job)
+        self.assertIn("no longer an admin or user of provider guests", job["error"]["message"])
+        self.assertIsNone(job["startedAt"], "nothing of it ran")
+
+
 class ProviderConfigTest(GatewaydTestCase):
     def test_bad_providers_refused_at_start(self):
         with PrivateBus() as bus:

@@ -55,6 +55,15 @@ def ensure_user(name, groups=()):
     return pwd.getpwnam(name).pw_uid
 
 
+def remove_from_group(name, group):
+    """Takes NAME out of GROUP's members (as an administrator would, while gatewayd runs)."""
+    _retry(["gpasswd", "--delete", name, group], ok_codes=(0, 3))  # 3: not a member
+
+
+def remove_group(group):
+    _retry(["groupdel", group], ok_codes=(0, 6))  # 6: no such group
+
+
 def ensure_test_users():
     """Creates the three test accounts (and the admin group); returns {name: uid}."""
     return {
