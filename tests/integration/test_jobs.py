@@ -125,8 +125,12 @@ class JobsBase(StackTestCase):
         host = cls.registry.host
         cls.image_ref = f"{host}/busybox:1.0"
         # A slow path to the same registry: jobs of its services stay PENDING while it pulls.
-        # (An image of its own: one already READY would not be pulled again.)
-        images.push_image(cls.registry, "slowbox", "1.0", images.busybox_image(labels={"slow": "yes"}))
+        # (An image of its own, and a layer of its own: one already READY would not be pulled
+        # again, and a layer in the blob cache from busybox:1.0 would not be downloaded — the
+        # pull then took a moment, and a cancel "while it pulls" found the job's worker started.)
+        slow_layer = images.Layer().busybox().dir("etc").file("etc/slowbox", b"a layer no other image has\n")
+        images.push_image(cls.registry, "slowbox", "1.0", images.Image([(slow_layer, "gzip")], entrypoint=["/bin/sh"],
+                                                                   cmd=["-c", "echo hi"], labels={"slow": "yes"}))
         cls.slow = Proxy(cls.registry.port, rate=4096)
         cls.slow_ref = f"{cls.slow.host}/slowbox:1.0"
         cls.config = {
