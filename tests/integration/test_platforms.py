@@ -518,7 +518,11 @@ class ImagesConvertedOnce(test_jobs.JobsBase):
             cls.there_tmp.cleanup()
 
     def push(self, name, image=None):
-        images.push_image(self.registry, name, "1.0", image or images.busybox_image(labels={"test": name}))
+        # a layer of its own: one in the blob cache from another test would not be downloaded,
+        # and the conversion this pull's followers wait for would be over in a moment
+        layer = images.Layer().busybox().dir("etc").file(f"etc/{name}", name.encode())
+        images.push_image(self.registry, name, "1.0", image or images.Image([(layer, "gzip")], entrypoint=["/bin/sh"],
+                                                                            cmd=["-c", "echo hi"], labels={"test": name}))
         return f"{self.slow.host}/{name}:1.0"
 
     def pull(self, ref, platform, as_user=users.USER):
