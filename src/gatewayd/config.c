@@ -322,7 +322,8 @@ static int dispatch_size_nonzero(ParseContext *ctx, const char *path, json_objec
         return 0;
 }
 
-/* 0 (a plain directory) or an ext4 of 16 MiB (room for its metadata and some files) to 16 TiB. */
+/* 0 (a plain directory) or an ext4 of 16 MiB (room for its metadata and some files) to 1 TiB
+ * (a sparse file of that size fits any file system the state directory is likely on). */
 static int dispatch_lab_writable_max(ParseContext *ctx, const char *path, json_object *v, void *field) {
         uint64_t n;
         int r;
@@ -331,8 +332,8 @@ static int dispatch_lab_writable_max(ParseContext *ctx, const char *path, json_o
         if (r < 0)
                 return r;
         n = *(uint64_t *) field;
-        if (n != 0 && (n < 16 * MIB || n > 16 * MIB * MIB))
-                return config_error(ctx, path, "must be 0 (a plain directory) or between 16M and 16T");
+        if (n != 0 && (n < 16 * MIB || n > MIB * MIB))
+                return config_error(ctx, path, "must be 0 (a plain directory) or between 16M and 1T");
         return 0;
 }
 
