@@ -527,14 +527,17 @@ static json_object *member_job_json(LabInstanceMember *mb) {
         }
         json_object_object_add(lab, "writable", json_object_new_string(writable));
         if (c->lab_writable_max > 0) {
-                _cleanup_free_ char *image = NULL;
+                _cleanup_free_ char *image = NULL, *template = NULL;
 
-                if (asprintf(&image, "%s/%s.img", i->dir, mb->spec->name) < 0) {
+                /* the template is the site's, one per size, next to the instances' directories */
+                if (asprintf(&image, "%s/%s.img", i->dir, mb->spec->name) < 0 ||
+                    asprintf(&template, "%s/labs/.writable-%" PRIu64 ".img", i->manager->state_dir, c->lab_writable_max) < 0) {
                         json_object_put(o);
                         json_object_put(lab);
                         return NULL;
                 }
                 json_object_object_add(lab, "writableImage", json_object_new_string(image));
+                json_object_object_add(lab, "writableTemplate", json_object_new_string(template));
                 json_object_object_add(lab, "writableMax", json_object_new_int64((int64_t) c->lab_writable_max));
         }
         if (i->spec->memory || i->spec->tasks) {

@@ -29,6 +29,7 @@ JobSpec *job_spec_free(JobSpec *s) {
         free(s->resolv);
         free(s->writable);
         free(s->writable_image);
+        free(s->writable_template);
         free(s->group);
         return mfree(s);
 }
@@ -366,7 +367,7 @@ static int parse_ids(json_object *o, JobSpec *s, char **ret_error) {
  * it goes out) and writable layer. */
 static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
         static const char * const allowed[] = { "netns", "hostname", "hosts", "resolv", "writable",
-                                                "writableImage", "writableMax", "group", "groupMemory",
+                                                "writableImage", "writableTemplate", "writableMax", "group", "groupMemory",
                                                 "groupPids", NULL };
         int r;
 
@@ -386,6 +387,8 @@ static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
         if (r >= 0)
                 r = get_absolute_path(lab, "writableImage", "lab.writableImage", &s->writable_image, ret_error);
         if (r >= 0)
+                r = get_absolute_path(lab, "writableTemplate", "lab.writableTemplate", &s->writable_template, ret_error);
+        if (r >= 0)
                 r = get_u64(lab, "writableMax", "lab.writableMax", INT64_MAX, &s->writable_max, ret_error);
         if (r >= 0)
                 r = get_string(lab, "group", "lab.group", &s->group, ret_error);
@@ -401,8 +404,8 @@ static int parse_lab(json_object *lab, JobSpec *s, char **ret_error) {
                 return fail(ret_error, "lab.group: expected \"gatewayd-lab-\" followed by [a-z0-9-]");
         if (!s->netns || !s->hostname || !s->hosts || !s->writable)
                 return fail(ret_error, "lab: needs netns, hostname, hosts and writable");
-        if (!s->writable_image != !s->writable_max)
-                return fail(ret_error, "lab: writableImage and writableMax (> 0) go together");
+        if (!s->writable_image != !s->writable_max || !s->writable_image != !s->writable_template)
+                return fail(ret_error, "lab: writableImage, writableTemplate and writableMax (> 0) go together");
         if (strlen(s->hostname) > 63)
                 return fail(ret_error, "lab.hostname: longer than 63 characters");
         /* Joining the instance's namespace is instead of a new one. */

@@ -44,10 +44,12 @@
  *       "resolv": "/var/lib/.../resolv.conf", optional: bound read-only at /etc/resolv.conf (the
  *                                            image's is never used: without it there is none)
  *       "writable": "/var/lib/.../web",      bound read-write at /var/lab (the member's layer)
- *       "writableImage": "/var/lib/.../web.img", optional, with writableMax: the layer is an ext4
- *       "writableMax": 1073741824,           file system of this size in this file, made at the
- *                                            first start and loop-mounted on "writable"
- *                                            (lab-disk.h): the member cannot fill the host's disk
+ *       "writableImage": "/var/lib/.../web.img", optional, all three: the layer is an ext4 file
+ *       "writableTemplate": "/var/lib/.../labs/.writable-1073741824.img",  system of writableMax
+ *       "writableMax": 1073741824,           bytes in writableImage, at the first start a copy of
+ *                                            writableTemplate (made if missing), loop-mounted on
+ *                                            "writable" (lab-disk.h): the member cannot fill the
+ *                                            host's disk
  *       "group": "gatewayd-lab-ID",          optional: the instance's cgroup, made (or shared)
  *       "groupMemory": 536870912,            below the worker's own, limited to these for all
  *       "groupPids": 260                     members together (sandboxes' own 2 each included);
@@ -84,6 +86,7 @@ typedef struct JobSpec {
         char *resolv;           /* NULL: the member has no /etc/resolv.conf */
         char *writable;
         char *writable_image;   /* NULL: the layer is the directory itself (lab-disk.h) */
+        char *writable_template;
         uint64_t writable_max;  /* its size, with writable_image */
         char *group;            /* the instance's cgroup (job-limits.h), NULL: none */
         uint64_t group_memory, group_pids;

@@ -604,8 +604,8 @@ static int prepare(Runner *r, const char *spool_path, JobOutcome *o, char ***ret
         if (r->spec->writable_image) {
                 _cleanup_free_ char *error = NULL;
 
-                k = lab_disk_mount(r->spec->writable_image, r->spec->writable_max, r->spec->writable,
-                                   r->spec->uid, r->spec->gid, &error);
+                k = lab_disk_mount(r->spec->writable_image, r->spec->writable_template, r->spec->writable_max,
+                                   r->spec->writable, r->spec->uid, r->spec->gid, &error);
                 if (k < 0)
                         return set_error(o, "FAILED", "SANDBOX_ERROR", "%s", error ?: strerror(-k));
         }

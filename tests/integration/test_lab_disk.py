@@ -1,6 +1,6 @@
 """A lab member's writable layer has a size of its own (LabWritableMax, docs/labs.md "Members"):
-an ext4 in a sparse file of the instance, loop-mounted nosuid,nodev on the layer's directory by
-the member's worker. A member writing without end gets ENOSPC at the size and the state
+an ext4 in a sparse file of the instance (a copy of the site's empty one of that size, made once),
+loop-mounted nosuid,nodev on the layer's directory by the member's worker. A member writing without end gets ENOSPC at the size and the state
 directory's file system keeps the rest; the layer is the member's (owner, 0700); deleting the
 instance unmounts it, detaches its loop device and removes the file. LabWritableMax 0 keeps the
 plain directory and needs no mkfs.ext4; without mkfs.ext4 the member ends, and the instance says
@@ -83,12 +83,17 @@ class SizedLayer(LabDiskBase):
         # what the state's file system gave: the sparse file, at most the layer's size
         self.assertLessEqual(os.stat(image).st_blocks * 512, 32 * MIB)
         self.assertEqual(len(loop_devices_of(image)), 1)
+        # made by a copy of the site's empty layer of that size, which stays for the next member
+        template = os.path.join(self.gw.state_dir, "labs", f".writable-{32 * MIB}.img")
+        st = os.stat(template)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777, st.st_size), (0, 0o600, 32 * MIB))
 
         self.assertEqual(self.gw.http("DELETE", f"/v1/lab-instances/{inst['id']}", as_user=users.USER).status, 204)
         procs.wait_for(lambda: self.get(inst["id"]).status == 404, timeout=30, what="instance gone")
         self.assertIsNone(mount_of(data))
         self.assertFalse(os.path.exists(self.instance_dir(inst["id"])))
         procs.wait_for(lambda: not loop_devices_of(image), timeout=10, what="the layer's loop device detached")
+        self.assertTrue(os.path.exists(template))
 
     def test_root_member_owns_its_layer_as_nobody(self):
         inst = self.start(self.filler, as_user="root")
@@ -126,6 +131,8 @@ class NoMkfs(LabDiskBase):
         self.assertIn("mkfs.ext4 is missing", rec["error"])
         self.assertIn("LabWritableMax", rec["error"])
         self.assertFalse(os.path.exists(os.path.join(self.instance_dir(inst["id"]), "fill.img")))
+        self.assertEqual([n for n in os.listdir(os.path.join(self.gw.state_dir, "labs")) if n.startswith(".writable")], [],
+                         "no template, nor half of one")
         # the daemon goes on serving
         self.assertEqual(self.gw.http("GET", "/v1/lab-instances", as_user=users.USER).status, 200)
 

@@ -266,11 +266,16 @@ START_TEST(test_lab) {
 #undef GROUP
         /* a sized writable layer: the image file and its size go together */
 #define DISK(x) LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\"," x "}")
-        parse_bad(DISK("\"writableImage\":\"/w.img\""), "lab: writableImage and writableMax");
-        parse_bad(DISK("\"writableMax\":1048576"), "lab: writableImage and writableMax");
-        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":0"), "lab: writableImage and writableMax");
-        parse_bad(DISK("\"writableImage\":\"w.img\",\"writableMax\":1048576"), "lab.writableImage");
-        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":-1"), "lab.writableMax");
+        parse_bad(DISK("\"writableImage\":\"/w.img\""), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(DISK("\"writableMax\":1048576"), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":0"), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":1048576"), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableTemplate\":\"t.img\",\"writableMax\":1048576"),
+                  "lab.writableTemplate");
+        parse_bad(DISK("\"writableImage\":\"w.img\",\"writableTemplate\":\"/t.img\",\"writableMax\":1048576"),
+                  "lab.writableImage");
+        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableTemplate\":\"/t.img\",\"writableMax\":-1"),
+                  "lab.writableMax");
 #undef DISK
 #undef LAB
         s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":{\"netns\":\"/n\",\"hostname\":\"w\","
@@ -283,8 +288,10 @@ START_TEST(test_lab) {
         job_spec_free(s);
 
         s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":{\"netns\":\"/n\",\"hostname\":\"w\","
-                     "\"hosts\":\"/h\",\"writable\":\"/w\",\"writableImage\":\"/w.img\",\"writableMax\":33554432}}");
+                     "\"hosts\":\"/h\",\"writable\":\"/w\",\"writableImage\":\"/w.img\",\"writableTemplate\":\"/t.img\","
+                     "\"writableMax\":33554432}}");
         ck_assert_str_eq(s->writable_image, "/w.img");
+        ck_assert_str_eq(s->writable_template, "/t.img");
         ck_assert_uint_eq(s->writable_max, 33554432);
         job_spec_free(s);
 }
