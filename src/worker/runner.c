@@ -851,6 +851,9 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
         if (result)
                 o->result = strndup(result, o->result_len);
         take_saved_result(&r, o);
+        /* Nothing of the job runs any more: gatewayd hands its slot on while the outcome is made
+         * durable below. */
+        (void) events_emit_status("FINISHING", NULL);
         /* Everything of the job is gone and the outcome is complete: the clean-up (unmounts,
          * cgroup removal, each a wait for the kernel) overlaps the outcome's flushes to disk.
          * It touches neither the log nor the outcome. */
