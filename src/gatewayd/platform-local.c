@@ -276,10 +276,10 @@ static void job_detach_worker(Job *j) {
 
 /* ---- events ---- */
 
-static void local_job_sandbox_ended(Job *j) {
+static void local_job_sandbox_ended(Job *j, WorkerProcess *w) {
         LocalJob *l = j->platform_data;
 
-        if (!l || l->sandbox_ended)
+        if (!l || l->worker != w || l->sandbox_ended)
                 return;
         l->sandbox_ended = true;
         if (l->platform)
@@ -295,7 +295,7 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userda
                 if (streq(strempty(e->status.status), "RUNNING"))
                         j->platform_callbacks->on_started(j, e->status.started_usec);
                 else if (streq(strempty(e->status.status), "FINISHING"))
-                        local_job_sandbox_ended(j);
+                        local_job_sandbox_ended(j, w);
                 break;
         case WORKER_EVENT_LOG:
                 j->platform_callbacks->on_log(j);
