@@ -500,6 +500,16 @@ static void job_worker_finished(Job *j, JobState state, int exit_code, const cha
                 program_registry_job_ended(j->manager, j);  /* an earlier upload's layer may go */
 }
 
+/* A cluster is a sandbox: one that has ended holds no slot, while its worker makes the outcome
+ * durable (a few journal commits) and the next job starts meanwhile. The job stays RUNNING,
+ * and counts for its owner's JobsPerUser, until that outcome is stored. */
+static void job_worker_sandbox_ended(Job *j) {
+        if (!job_state_is_active(job_effective_state(j)) || j->sandbox_ended)
+                return;
+        j->sandbox_ended = true;
+        job_registry_dispatch(j->manager);
+}
+
 static void job_worker_log(Job *j) {
         job_notify_watches(j);
 }
@@ -515,6 +525,7 @@ static const PlatformJobCallbacks job_platform_callbacks = {
         .on_started = job_worker_running,
         .on_log = job_worker_log,
         .on_interim = job_worker_interim,
+        .on_sandbox_ended = job_worker_sandbox_ended,
         .on_exit = job_worker_finished,
 };
 

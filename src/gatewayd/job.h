@@ -93,6 +93,8 @@ typedef struct Job {
                                          * (our id, copied): owned here, so that a request still
                                          * open at shutdown is freed with the job */
         bool worker_started;            /* a worker was spawned or re-attached */
+        bool sandbox_ended;             /* nothing of the job runs any more, its worker records
+                                         * the outcome: it holds no slot of MaxClusters */
         bool cancel_requested;
         bool busy;                      /* holds a manager_busy_ref(), and is in m->unfinished_jobs */
         struct Job *unfinished_prev, *unfinished_next;

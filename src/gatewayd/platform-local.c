@@ -186,6 +186,7 @@ static bool job_conclude_if_recorded(Job *j) {
  * reap. */
 typedef struct LocalPlatform {
         unsigned n_jobs;
+        unsigned n_ended;               /* of those, jobs whose sandbox has ended (not running) */
         WorkerProcess **finishing;
         size_t n_finishing;
 } LocalPlatform;
@@ -202,6 +203,7 @@ typedef struct LocalJob {
         uint64_t interim_offset, log_size;
         unsigned interim_index;
         bool concluded;                 /* the outcome was taken at the worker's done event */
+        bool sandbox_ended;             /* the worker said FINISHING: counted in n_ended */
 } LocalJob;
 
 static void on_finishing_exit(WorkerProcess *w, int status, void *userdata) {
@@ -237,6 +239,8 @@ static void local_job_free(void *data) {
                 return;
         if (l->platform && l->platform->n_jobs > 0)
                 l->platform->n_jobs--;
+        if (l->platform && l->sandbox_ended && l->platform->n_ended > 0)
+                l->platform->n_ended--;
         sd_event_source_disable_unref(l->spool_timer);
         sd_event_source_disable_unref(l->pidfd_source);
         sd_event_source_disable_unref(l->kill_timer);
@@ -272,6 +276,17 @@ static void job_detach_worker(Job *j) {
 
 /* ---- events ---- */
 
+static void local_job_sandbox_ended(Job *j, WorkerProcess *w) {
+        LocalJob *l = j->platform_data;
+
+        if (!l || l->worker != w || l->sandbox_ended)
+                return;
+        l->sandbox_ended = true;
+        if (l->platform)
+                l->platform->n_ended++;
+        j->platform_callbacks->on_sandbox_ended(j);
+}
+
 static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userdata) {
         Job *j = userdata;
 
@@ -279,6 +294,8 @@ static void on_worker_event(WorkerProcess *w, const WorkerEvent *e, void *userda
         case WORKER_EVENT_STATUS:
                 if (streq(strempty(e->status.status), "RUNNING"))
                         j->platform_callbacks->on_started(j, e->status.started_usec);
+                else if (streq(strempty(e->status.status), "FINISHING"))
+                        local_job_sandbox_ended(j, w);
                 break;
         case WORKER_EVENT_LOG:
                 j->platform_callbacks->on_log(j);
@@ -653,7 +670,8 @@ static int local_deploy_image(Platform *p, Image *i, GwError *e) {
 
 /* One node: the gateway host itself, by its host name. It is up whenever gatewayd can answer;
  * its slots are the platform's MaxClusters, its running jobs those whose workers this platform
- * watches (PENDING with a worker, RUNNING); its last contact is now. It cannot be drained: the
+ * watches (PENDING with a worker, RUNNING) but for those whose sandbox has ended (FINISHING:
+ * their workers record the outcome); its last contact is now. It cannot be drained: the
  * platform has no drain_node (-EOPNOTSUPP), so the surfaces refuse with Conflict. */
 static json_object *local_report_nodes(Platform *p) {
         LocalPlatform *lp = p->data;
@@ -669,7 +687,7 @@ static json_object *local_report_nodes(Platform *p) {
         json_object_object_add(n, "name", json_object_new_string(uname(&u) >= 0 && u.nodename[0] ? u.nodename : "localhost"));
         json_object_object_add(n, "state", json_object_new_string("up"));
         json_object_object_add(n, "slots", json_object_new_int64(p->manager->config->max_clusters));
-        json_object_object_add(n, "running", json_object_new_int64(lp ? lp->n_jobs : 0));
+        json_object_object_add(n, "running", json_object_new_int64(lp ? lp->n_jobs - lp->n_ended : 0));
         json_object_object_add(n, "lastContact",
                                json_object_new_string(format_timestamp_iso(now, sizeof(now), now_realtime_usec())));
         json_object_array_add(a, n);

@@ -72,6 +72,7 @@ struct SshNode {
         bool draining;
         unsigned slots;
         unsigned running;               /* jobs placed here and not concluded */
+        unsigned finishing;             /* of those, jobs whose sandbox has ended: no slot */
         sd_event_source *lost_timer;    /* armed while not up: its jobs are lost when it fires */
         NodeDeploy *deploys;
 };
@@ -105,6 +106,7 @@ struct SshJob {
         uint64_t seq, log_size, interim_size;
         unsigned interim_count;
         bool waiting, followed, deployed, layer_deployed;
+        bool sandbox_ended;             /* the worker said FINISHING: counted in node->finishing */
         sd_event_source *save_timer;
 };
 
@@ -270,6 +272,8 @@ static void ssh_job_release(Job *j) {
                 return;
         if (sj->node && sj->node->running > 0)
                 sj->node->running--;
+        if (sj->node && sj->sandbox_ended && sj->node->finishing > 0)
+                sj->node->finishing--;
         if (sj->save_timer && sj->node)
                 (void) ssh_job_save(sj, false);
         ssh_job_free(sj);
@@ -447,6 +451,17 @@ static void on_finished(SshJob *sj, json_object *event) {
                 (void) node_client_remove_job(c, id, on_removed, NULL);
 }
 
+/* Nothing of the job runs on its node any more: the slot goes to the next job while the node's
+ * worker records the outcome. */
+static void ssh_job_sandbox_ended(SshJob *sj) {
+        if (sj->sandbox_ended || !sj->node)
+                return;
+        sj->sandbox_ended = true;
+        sj->node->finishing++;
+        sj->job->platform_callbacks->on_sandbox_ended(sj->job);
+        dispatch_waiting(sj->platform);
+}
+
 static void on_job_event(NodeClient *c, const char *job, json_object *event, void *userdata) {
         SshJob *sj = userdata;
         Job *j = sj->job;
@@ -468,8 +483,12 @@ static void on_job_event(NodeClient *c, const char *job, json_object *event, voi
         if (seq > 0)
                 sj->seq = seq;
         if (streq(kind, "status")) {
-                if (streq(strempty(json_get_string(event, "status")), "RUNNING"))
+                const char *status = strempty(json_get_string(event, "status"));
+
+                if (streq(status, "RUNNING"))
                         j->platform_callbacks->on_started(j, json_get_u64(event, "startedAt"));
+                else if (streq(status, "FINISHING"))
+                        ssh_job_sandbox_ended(sj);
         } else if (streq(kind, "log")) {
                 const char *line = json_get_string(event, "line");
 
@@ -750,8 +769,13 @@ static int ssh_job_send_start(SshJob *sj) {
         return r;
 }
 
+/* Slots held: jobs whose sandbox runs (a finishing one only records its outcome). */
+static unsigned node_busy(const SshNode *n) {
+        return n->running - MIN(n->finishing, n->running);
+}
+
 static bool node_is_free(SshNode *n) {
-        return n->state == SSH_NODE_UP && !n->draining && n->running < n->slots;
+        return n->state == SSH_NODE_UP && !n->draining && node_busy(n) < n->slots;
 }
 
 /* The node with the most free slots (the first of equals). */
@@ -761,7 +785,7 @@ static SshNode *pick_node(SshPlatform *sp) {
         for (size_t i = 0; i < sp->n_nodes; i++) {
                 SshNode *n = sp->nodes[i];
 
-                if (node_is_free(n) && (!best || n->slots - n->running > best->slots - best->running))
+                if (node_is_free(n) && (!best || n->slots - node_busy(n) > best->slots - node_busy(best)))
                         best = n;
         }
         return best;
@@ -1391,7 +1415,7 @@ static json_object *ssh_report_nodes(Platform *p) {
                 json_object_object_add(o, "state", json_object_new_string(node_state_name(n)));
                 json_object_object_add(o, "draining", json_object_new_boolean(n->draining));
                 json_object_object_add(o, "slots", json_object_new_int64(n->slots));
-                json_object_object_add(o, "running", json_object_new_int64(n->running));
+                json_object_object_add(o, "running", json_object_new_int64(node_busy(n)));
                 json_object_object_add(o, "lastContact", last > 0 ? json_object_new_string(format_timestamp_iso(ts, sizeof(ts), last)) : NULL);
                 json_object_array_add(a, o);
         }

@@ -30,6 +30,9 @@ struct PlatformJobCallbacks {
         void (*on_log)(Job *j);
         /* An interim result (compact JSON text). */
         void (*on_interim)(Job *j, unsigned index, const char *json_text);
+        /* Nothing of the job runs any more: its worker is recording the outcome, which on_exit
+         * then reports. The job's slot of MaxClusters is free from here on. */
+        void (*on_sandbox_ended)(Job *j);
         /* The end: a terminal state and what the worker recorded (times 0 = unknown). After it
          * the platform holds nothing of the job. */
         void (*on_exit)(Job *j, JobState state, int exit_code, const char *error_code,

@@ -58,7 +58,8 @@ size_t scheduler_select(const SchedulerLimits *limits, Job * const *jobs, size_t
 
                 if (job_state_is_active(state)) {
                         user_find(users, &n_users, j)->active++;
-                        platform_find(platforms, &n_platforms, j->platform)->active++;
+                        if (!j->sandbox_ended)
+                                platform_find(platforms, &n_platforms, j->platform)->active++;
                 } else if (state == JOB_QUEUED)
                         queued[n_queued++] = j;
         }

@@ -7,7 +7,8 @@
 
 typedef struct SchedulerLimits {
         unsigned jobs_per_user;   /* PENDING+RUNNING per user; 0 = unlimited */
-        unsigned max_clusters;    /* PENDING+RUNNING per platform; 0 = unlimited */
+        unsigned max_clusters;    /* PENDING+RUNNING per platform whose sandbox has not ended
+                                   * (!Job.sandbox_ended); 0 = unlimited */
 } SchedulerLimits;
 
 /* Decides which QUEUED jobs may start now. jobs holds every job whose effective state (the one

@@ -840,6 +840,9 @@ int runner_run(const JobSpec *spec, int spool_fd, const char *spool_path, int si
                 else
                         k = supervise(&r, signal_fd, o);
         }
+        /* Nothing of the job runs any more: gatewayd hands its slot on while its result files are
+         * collected (an unmount, a flush each) and the outcome is made durable below. */
+        (void) events_emit_status("FINISHING", NULL);
         /* Whatever the outcome: a failed job's files may say why. */
         if (k >= 0)
                 k = collect_results(&r, o);

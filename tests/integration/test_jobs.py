@@ -16,7 +16,7 @@ import unittest
 import uuid
 from datetime import datetime
 
-from harness import images, openapi, procs, users
+from harness import images, openapi, procs, slowfsync, users
 from harness.bus import BusMonitor
 from harness.registry import Proxy, Registry
 from harness.stack import StackTestCase
@@ -797,6 +797,51 @@ exit $rc
         pid = int(lingering[0])
         procs.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=30, what="the worker to be reaped")
         self.assertTrue(self.gw.alive())
+
+
+class JobsSlotFreedAtSandboxEndTest(JobsBase):
+    """A cluster is a sandbox: once a job's sandbox has ended, its slot of MaxClusters goes to the
+    next job while its worker makes the outcome durable (the worker says FINISHING). The job
+    stays RUNNING until then. The workers here run under strace, which holds each fsync() of
+    their main thread (result.json, exit.json and its directory) for FSYNC_DELAY seconds: the
+    first job's outcome takes at least that long to be stored after its sandbox has ended."""
+    max_clusters = 1
+    jobs_per_user = 0
+    FSYNC_DELAY = 3
+
+    @classmethod
+    def gatewayd_worker_path(cls):
+        cls.wrap, path = slowfsync.worker(worker_path(), cls.FSYNC_DELAY)
+        return path
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if getattr(cls, "wrap", None):
+                cls.wrap.cleanup()
+
+    def local_node(self):
+        r = self.gw.http("GET", "/v1/platforms/local", as_user=None)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json["nodes"][0]
+
+    def test_next_job_starts_while_the_outcome_is_stored(self):
+        first = self.submit("echo", data={"n": 1}).json["id"]
+        second = self.submit("echo", data={"n": 2}).json["id"]
+        self.assertEqual(self.job(second)["status"], "QUEUED")
+        # The second job runs while the first one's outcome is still being stored.
+        self.wait_status(second, ("RUNNING",) + TERMINAL, timeout=60)
+        self.assertEqual(self.job(first)["status"], "RUNNING",
+                         "the second job started only once the first one's outcome was stored")
+        self.assertLessEqual(self.local_node()["running"], 1)
+        for jid, n in ((first, 1), (second, 2)):
+            done = self.wait_status(jid, TERMINAL, timeout=120)
+            self.assertEqual(done["status"], "SUCCEEDED", done)
+            res = self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER)
+            self.assertEqual(res.json, {"data": {"n": n}, "params": {}})
+        self.assertEqual(self.local_node()["running"], 0)
 
 
 class JobsMemoryMaxTest(JobsBase):

@@ -402,10 +402,11 @@ class Nodes(unittest.TestCase):
         self.assertEqual(lines, ["first"] + [f"line{i}" for i in range(1, 7)] + ['PlanQK:Job:Result: {"ok":true}'])
         self.assertEqual(rest[-1]["result"], {"ok": True})
         self.assertEqual(rest[-1]["exit"]["status"], "SUCCEEDED")
-        # One run: one RUNNING status in the node's event log, and no trace of the second spec.
+        # One run: one RUNNING and one FINISHING status in the node's event log, and no trace of
+        # the second spec.
         with open(os.path.join(self.a.job_dir(job), "events.jsonl")) as f:
             persisted = [json.loads(x) for x in f]
-        self.assertEqual([e for e in persisted if e["event"] == "status"].__len__(), 1)
+        self.assertEqual([e["status"] for e in persisted if e["event"] == "status"], ["RUNNING", "FINISHING"])
         self.assertNotIn("SECOND RUN", json.dumps(persisted))
         # Attaching again after the end gives the same final answer.
         s = self.a.session()

@@ -19,7 +19,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import images, procs, sshnode, users
+from harness import images, procs, slowfsync, sshnode, users
 from harness.registry import Registry
 from harness.stack import StackTestCase
 
@@ -757,6 +757,41 @@ class RemoteFullNode(RemoteBase):
         self.assertIn("full", img["message"])
         self.assertEqual([x for x in os.listdir(full.images) if x.startswith(image_id)], [])
         self.assertServing()
+
+
+class RemoteSlotFreedAtSandboxEnd(RemoteBase):
+    """One node with one slot, whose workers hold each fsync() of their main thread for
+    FSYNC_DELAY seconds (harness/slowfsync.py): once a job's sandbox has ended (FINISHING), the
+    node's slot goes to the next job while the first one's outcome is still being stored."""
+    n_nodes = 1
+    FSYNC_DELAY = 3
+
+    @classmethod
+    def start_nodes(cls):
+        cls.wrap, path = slowfsync.worker(sshnode.worker_binary(), cls.FSYNC_DELAY)
+        cls.node_args = RemoteBase.node_args + [f"--worker={path}"]
+        super().start_nodes()
+
+    @classmethod
+    def _cleanup_nodes(cls):
+        super()._cleanup_nodes()
+        if getattr(cls, "wrap", None):
+            cls.wrap.cleanup()
+
+    def node_running(self):
+        return self.gw.http("GET", "/v1/platforms/cluster", as_user=users.USER).json["nodes"][0]["running"]
+
+    def test_next_job_starts_while_the_outcome_is_stored(self):
+        first = self.submit("echo", data={"n": 1})
+        second = self.submit("echo", data={"n": 2})
+        self.wait_status(second, ("RUNNING",) + TERMINAL, timeout=60)
+        self.assertEqual(self.job(first)["status"], "RUNNING",
+                         "the second job started only once the first one's outcome was stored")
+        self.assertLessEqual(self.node_running(), 1)
+        for jid, n in ((first, 1), (second, 2)):
+            self.assertEqual(self.wait_status(jid, TERMINAL, timeout=120)["status"], "SUCCEEDED")
+            self.assertEqual(self.gw.http("GET", f"/v1/jobs/{jid}/result", as_user=users.USER).json, {"data": {"n": n}})
+        self.assertEqual(self.node_running(), 0)
 
 
 class RemoteAndLocal(RemoteBase):

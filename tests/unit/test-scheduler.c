@@ -306,6 +306,28 @@ START_TEST(test_staged_states) {
 }
 END_TEST
 
+START_TEST(test_ended_sandbox_frees_cluster_slot) {
+        Job *sel[MAX_JOBS];
+
+        /* MaxClusters 1: a job whose sandbox has ended (its worker records the outcome) holds no
+         * cluster slot, but it still counts for its owner's JobsPerUser. */
+        reset();
+        add(1, JOB_RUNNING, NULL);
+        add(1, JOB_QUEUED, NULL);
+        add(2, JOB_QUEUED, NULL);
+        ck_assert_uint_eq(select_(0, 1, sel), 0);
+        jobs[0].sandbox_ended = true;
+        ck_assert_uint_eq(select_(0, 1, sel), 1);
+        /* user 2 holds no slot, user 1 still one */
+        ck_assert_ptr_eq(sel[0], &jobs[2]);
+        /* JobsPerUser 1: user 1's finishing job keeps its second one queued */
+        jobs[2].state = JOB_SUCCEEDED;
+        ck_assert_uint_eq(select_(1, 1, sel), 0);
+        ck_assert_uint_eq(select_(2, 1, sel), 1);
+        ck_assert_ptr_eq(sel[0], &jobs[1]);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("scheduler");
         TCase *tc = tcase_create("core");
@@ -322,6 +344,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_timestamps);
         tcase_add_test(tc, test_subjects_are_users);
         tcase_add_test(tc, test_staged_states);
+        tcase_add_test(tc, test_ended_sandbox_frees_cluster_slot);
         suite_add_tcase(s, tc);
         return s;
 }
