@@ -182,6 +182,8 @@ class JobsBase(StackTestCase):
             cls.slow.stop()
             cls.rprocs.stop_all()
             cls.rtmp.cleanup()
+            if getattr(cls, "wrap", None):    # a worker wrapper of the class (TempDir)
+                cls.wrap.cleanup()
 
     # ---- helpers ----
 
@@ -774,14 +776,6 @@ exit $rc
         os.chmod(path, 0o755)
         return path
 
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            if getattr(cls, "wrap", None):
-                cls.wrap.cleanup()
-
     def test_concluded_before_the_worker_exits(self):
         jid = self.submit("echo", data={"n": 2}).json["id"]
         done = self.wait_status(jid, TERMINAL)
@@ -813,14 +807,6 @@ class JobsSlotFreedAtSandboxEndTest(JobsBase):
     def gatewayd_worker_path(cls):
         cls.wrap, path = slowfsync.worker(worker_path(), cls.FSYNC_DELAY)
         return path
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            if getattr(cls, "wrap", None):
-                cls.wrap.cleanup()
 
     def local_node(self):
         r = self.gw.http("GET", "/v1/platforms/local", as_user=None)

@@ -782,7 +782,9 @@ class RemoteSlotFreedAtSandboxEnd(RemoteBase):
         return self.gw.http("GET", "/v1/platforms/cluster", as_user=users.USER).json["nodes"][0]["running"]
 
     def test_next_job_starts_while_the_outcome_is_stored(self):
+        # one after the other: two PENDING jobs may reach the node in either order
         first = self.submit("echo", data={"n": 1})
+        self.wait_status(first, ("RUNNING",) + TERMINAL, timeout=60)
         second = self.submit("echo", data={"n": 2})
         self.wait_status(second, ("RUNNING",) + TERMINAL, timeout=60)
         self.assertEqual(self.job(first)["status"], "RUNNING",

@@ -468,10 +468,10 @@ class SSHClient(unittest.TestCase):
         self.assertEqual(evs[-1]["result"], {"ok": True})
         self.assertEqual(evs[-1]["exit"]["status"], "SUCCEEDED")
         self.assertEqual(len([x for x in cli.lines if x["cli"] == "started"]), 1)
-        # One run: a single RUNNING status in the node's own event log.
+        # One run: a single RUNNING (and FINISHING) status in the node's own event log.
         with open(os.path.join(self.a.job_dir(job), "events.jsonl")) as f:
             persisted = [json.loads(x) for x in f]
-        self.assertEqual(len([e for e in persisted if e["event"] == "status"]), 1)
+        self.assertEqual([e["status"] for e in persisted if e["event"] == "status"], ["RUNNING", "FINISHING"])
 
     def test_upload_while_job_streams(self):
         """An image goes up over SFTP while a chatty job's events come down the serve channel of
