@@ -255,28 +255,27 @@ START_TEST(test_lab) {
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\",\"x\":1}"), "lab.x: unknown key");
         parse_bad(LAB("{\"netns\":\"/n\",\"hostname\":\"wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww\",\"hosts\":\"/h\",\"writable\":\"/w\"}"),
                   "lab.hostname: longer");
+/* a lab object with its required keys, and x */
+#define LAB_WITH(x) LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\"," x "}")
         /* the instance's cgroup: a plain name of ours, never a path */
-#define GROUP(x) LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\"," x "}")
-        parse_bad(GROUP("\"group\":\"../../x\""), "lab.group: expected");
-        parse_bad(GROUP("\"group\":\"gatewayd-lab-../x\""), "lab.group: expected");
-        parse_bad(GROUP("\"group\":\"gatewayd-lab-A\""), "lab.group: expected");
-        parse_bad(GROUP("\"group\":1"), "lab.group");
-        parse_bad(GROUP("\"group\":\"gatewayd-lab-1\",\"groupMemory\":-1"), "lab.groupMemory");
-        parse_bad(GROUP("\"group\":\"gatewayd-lab-1\",\"groupPids\":\"5\""), "lab.groupPids");
-#undef GROUP
+        parse_bad(LAB_WITH("\"group\":\"../../x\""), "lab.group: expected");
+        parse_bad(LAB_WITH("\"group\":\"gatewayd-lab-../x\""), "lab.group: expected");
+        parse_bad(LAB_WITH("\"group\":\"gatewayd-lab-A\""), "lab.group: expected");
+        parse_bad(LAB_WITH("\"group\":1"), "lab.group");
+        parse_bad(LAB_WITH("\"group\":\"gatewayd-lab-1\",\"groupMemory\":-1"), "lab.groupMemory");
+        parse_bad(LAB_WITH("\"group\":\"gatewayd-lab-1\",\"groupPids\":\"5\""), "lab.groupPids");
         /* a sized writable layer: the image file and its size go together */
-#define DISK(x) LAB("{\"netns\":\"/n\",\"hostname\":\"w\",\"hosts\":\"/h\",\"writable\":\"/w\"," x "}")
-        parse_bad(DISK("\"writableImage\":\"/w.img\""), "lab: writableImage, writableTemplate and writableMax");
-        parse_bad(DISK("\"writableMax\":1048576"), "lab: writableImage, writableTemplate and writableMax");
-        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":0"), "lab: writableImage, writableTemplate and writableMax");
-        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableMax\":1048576"), "lab: writableImage, writableTemplate and writableMax");
-        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableTemplate\":\"t.img\",\"writableMax\":1048576"),
+        parse_bad(LAB_WITH("\"writableImage\":\"/w.img\""), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(LAB_WITH("\"writableMax\":1048576"), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(LAB_WITH("\"writableImage\":\"/w.img\",\"writableMax\":0"), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(LAB_WITH("\"writableImage\":\"/w.img\",\"writableMax\":1048576"), "lab: writableImage, writableTemplate and writableMax");
+        parse_bad(LAB_WITH("\"writableImage\":\"/w.img\",\"writableTemplate\":\"t.img\",\"writableMax\":1048576"),
                   "lab.writableTemplate");
-        parse_bad(DISK("\"writableImage\":\"w.img\",\"writableTemplate\":\"/t.img\",\"writableMax\":1048576"),
+        parse_bad(LAB_WITH("\"writableImage\":\"w.img\",\"writableTemplate\":\"/t.img\",\"writableMax\":1048576"),
                   "lab.writableImage");
-        parse_bad(DISK("\"writableImage\":\"/w.img\",\"writableTemplate\":\"/t.img\",\"writableMax\":-1"),
+        parse_bad(LAB_WITH("\"writableImage\":\"/w.img\",\"writableTemplate\":\"/t.img\",\"writableMax\":-1"),
                   "lab.writableMax");
-#undef DISK
+#undef LAB_WITH
 #undef LAB
         s = parse_ok("{\"image\":{\"path\":\"/i\"},\"command\":[\"x\"],\"lab\":{\"netns\":\"/n\",\"hostname\":\"w\","
                      "\"hosts\":\"/h\",\"writable\":\"/w\",\"group\":\"gatewayd-lab-0a1b\",\"groupMemory\":1048576,"
