@@ -495,7 +495,7 @@ static void job_worker_finished(Job *j, JobState state, int exit_code, const cha
         };
 
         (void) job_commit(j, &u);
-        lingering_mounts_job_ended(j->manager);  /* its image's and program's mounts linger */
+        lingering_mounts_sandbox_ended(j->manager);  /* its image's and program's mounts linger */
         if (j->program_id)
                 program_registry_job_ended(j->manager, j);  /* an earlier upload's layer may go */
 }

@@ -17,6 +17,7 @@
 #include "image.h"
 #include "json-util.h"
 #include "lab-instance.h"
+#include "lingering-mounts.h"
 #include "lab-network.h"
 #include "lab-registry.h"
 #include "lab-resolv.h"
@@ -429,6 +430,7 @@ static void member_exited(LabInstanceMember *mb, const char *why) {
         mb->running = false;
         member_detach(mb);
         log_info("Lab instance %s: member %s exited (%s).", i->id, mb->spec->name, why);
+        lingering_mounts_sandbox_ended(i->manager);  /* its image's mount may linger */
 
         if (i->state == LAB_INSTANCE_STOPPING) {
                 if (members_all_exited(i))
@@ -594,8 +596,10 @@ static int member_start(LabInstanceMember *mb) {
         Manager *m = i->manager;
         _cleanup_free_ char *err_path = NULL, *a_runtime = NULL;
         _cleanup_close_ int err_fd = -1;
-        char a_grace[64];
-        char *args[] = { (char *) "run", (char *) "--events-fd=3", NULL, a_grace, (char *) "--log-max=1M",
+        char a_grace[64], a_linger[64];
+        /* the image stays mounted a while after the member, as for jobs: the next instance (of
+         * this lab or another on the image) neither mounts it again nor starts cold */
+        char *args[] = { (char *) "run", (char *) "--events-fd=3", NULL, a_grace, a_linger, (char *) "--log-max=1M",
                          mb->spool_dir, NULL };
         bool verb;
         /* the slim run binary, as for jobs: two members of a lab start at once */
@@ -612,6 +616,7 @@ static int member_start(LabInstanceMember *mb) {
                 return -ENOMEM;
         args[2] = a_runtime;
         snprintf(a_grace, sizeof(a_grace), "--kill-grace=%u", MEMBER_KILL_GRACE_SEC);
+        snprintf(a_linger, sizeof(a_linger), "--image-linger=%u", IMAGE_MOUNT_LINGER_SEC);
         err_fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (err_fd < 0)
                 return -errno;

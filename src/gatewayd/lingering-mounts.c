@@ -28,11 +28,11 @@ static int on_sweep_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* Mounts still lingering (a later job) are looked at again when their time is up. */
         if (sweep(m, false) > 0)
-                lingering_mounts_job_ended(m);
+                lingering_mounts_sandbox_ended(m);
         return 0;
 }
 
-void lingering_mounts_job_ended(Manager *m) {
+void lingering_mounts_sandbox_ended(Manager *m) {
         /* the shorter time: a sweep that leaves some lingering comes again (on_sweep_timer) */
         uint64_t usec = (MIN(IMAGE_MOUNT_LINGER_SEC, PROGRAM_MOUNT_LINGER_SEC) + 1) * USEC_PER_SEC;
 

@@ -16,7 +16,7 @@ import unittest
 import uuid
 from datetime import datetime
 
-from harness import images, openapi, procs, slowfsync, users
+from harness import images, openapi, procs, rootfs, slowfsync, users
 from harness.bus import BusMonitor
 from harness.registry import Proxy, Registry
 from harness.stack import StackTestCase
@@ -1052,24 +1052,7 @@ class JobsImageMountTest(JobsBase):
     removed or expired, and at gatewayd's shutdown."""
 
     def image_mounts(self):
-        """{squashfs path: mount id} of the workers' image mounts."""
-        images_dir = os.path.join(self.gw.runtime_dir, "worker", "images")
-        ids = {}
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                fields = line.split()
-                ids[fields[4]] = fields[0]
-        found = {}
-        for entry in (os.listdir(images_dir) if os.path.isdir(images_dir) else []):
-            try:
-                with open(os.path.join(images_dir, entry, "source")) as f:
-                    source = f.read()
-            except FileNotFoundError:
-                continue
-            root = os.path.realpath(os.path.join(images_dir, entry, "root"))
-            if root in ids:
-                found[source] = ids[root]
-        return found
+        return rootfs.image_mounts(self.gw.runtime_dir)
 
     def entry_of(self, source):
         """The workers' mount entry (RUNTIME/worker/images/DEV-INO) of an image file."""
@@ -1103,7 +1086,6 @@ class JobsImageMountTest(JobsBase):
         self.run_job(svc)
         self.assertEqual(self.image_mounts()[source], mount_id)     # the same mount, not a new one
         # the sandbox root made from it (src/worker/sandbox-root.h) lingers with it ...
-        from harness import rootfs
         entry = self.entry_of(source)
         self.assertEqual(len(rootfs.mounts_under(entry)), 2, rootfs.mounts_under(entry))
         r = self.gw.http("DELETE", f"/v1/images/{image_id}", as_user=users.ADMIN)

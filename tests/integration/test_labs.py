@@ -21,7 +21,7 @@ import threading
 import time
 import unittest
 
-from harness import images, openapi, procs, users
+from harness import images, openapi, procs, rootfs, users
 from harness.procs import source_dir
 from harness.registry import Proxy, Registry
 from harness.stack import StackTestCase
@@ -649,6 +649,26 @@ class Instances(InstancesBase):
         self.assertIn("leaves", rec["error"])
         self.assertIn("status 3", rec["error"])
         self.assertEqual({m["name"]: m["state"] for m in rec["members"]}, {"stays": "RUNNING", "leaves": "EXITED"})
+
+    def test_image_mount_lingers_for_the_next_instance(self):
+        """A member's image stays mounted a while after its instance ended, as a job's does: the
+        next instance on it uses that mount (neither mounted again nor cold)."""
+        images.push_image(self.registry, "labs/lingering", "1",
+                          images.Image([(images.Layer().busybox(("sh", "sleep")), "gzip")], labels={"linger": "lab"}))
+        name = self._put_lab("lingering", [{"name": "only", "image": f"{self.registry.host}/labs/lingering:1",
+                                            "command": ["/bin/sleep", "100000"]}])
+        before = rootfs.image_mounts(self.gw.runtime_dir)
+        first = self.start(name)
+        self.await_state(first["id"], ("RUNNING",))
+        (source,) = [s for s in rootfs.image_mounts(self.gw.runtime_dir) if s not in before]
+        mount_id = rootfs.image_mounts(self.gw.runtime_dir)[source]
+        self.delete_quietly(first["id"], users.USER)
+        self.assertEqual(rootfs.image_mounts(self.gw.runtime_dir).get(source), mount_id, "unmounted with its instance")
+        second = self.start(name)
+        self.await_state(second["id"], ("RUNNING",))
+        self.assertEqual(self.get(first["id"]).status, 404)
+        self.assertEqual([m["state"] for m in self.get(second["id"]).json["members"]], ["RUNNING"])
+        self.assertEqual(rootfs.image_mounts(self.gw.runtime_dir).get(source), mount_id)
 
     def test_image_missing_fails(self):
         name = self._put_lab("broken", [

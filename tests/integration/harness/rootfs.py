@@ -59,6 +59,28 @@ def busybox_image(workdir=None):
     return _cache["busybox"]
 
 
+def image_mounts(runtime_dir):
+    """{squashfs path: mount id} of the workers' image mounts (gateway-worker run's
+    RUNTIME/worker/images/ENTRY/{source,root}), as this process's mount namespace sees them."""
+    images_dir = os.path.join(runtime_dir, "worker", "images")
+    ids = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            ids[fields[4]] = fields[0]
+    found = {}
+    for entry in (os.listdir(images_dir) if os.path.isdir(images_dir) else []):
+        try:
+            with open(os.path.join(images_dir, entry, "source")) as f:
+                source = f.read()
+        except FileNotFoundError:
+            continue
+        root = os.path.realpath(os.path.join(images_dir, entry, "root"))
+        if root in ids:
+            found[source] = ids[root]
+    return found
+
+
 def mounts_under(path):
     """Mount points at or below path (from /proc/self/mountinfo)."""
     path = os.path.realpath(path)
