@@ -378,22 +378,10 @@ class ProgramsTest(ProgramsStackBase):
         self.assertEqual(self.result(new), {"shell": True, "args": {"d": 2}})
 
     def program_mounts(self):
-        """{squashfs path: mount point} of the workers' shared mounts that name their source
-        (the lingering kind: programs' squashfs files)."""
+        """{squashfs path: mount id} of the workers' shared mounts (the lingering kind: programs'
+        squashfs files and images)."""
         from harness import rootfs
-        images = os.path.join(self.gw.runtime_dir, "worker", "images")
-        mounted = set(rootfs.mounts_under(images))
-        found = {}
-        for entry in (os.listdir(images) if os.path.isdir(images) else []):
-            try:
-                with open(os.path.join(images, entry, "source")) as f:
-                    source = f.read()
-            except FileNotFoundError:
-                continue
-            root = os.path.realpath(os.path.join(images, entry, "root"))
-            if root in mounted:
-                found[source] = root
-        return found
+        return rootfs.image_mounts(self.gw.runtime_dir)
 
     def test_program_mount_lingers(self):
         """A program's squashfs stays mounted after its job (the next job finds it mounted: the
