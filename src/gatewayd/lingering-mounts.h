@@ -4,9 +4,10 @@
 typedef struct Manager Manager;
 
 /* A local job's squashfs mounts — its image's, its program's — and a lab member's image stay
- * mounted for a while after their last user (gateway-worker run --image-linger=IMAGE_MOUNT_LINGER_SEC,
- * --program-linger=PROGRAM_MOUNT_LINGER_SEC), so that the next job of the same image or program
- * does not mount it again (and finds its pages cached). These unmount them when nobody needs
+ * mounted for a while after their last user (gateway-worker run
+ * --image-linger=IMAGE_MOUNT_LINGER_SEC, --program-linger=PROGRAM_MOUNT_LINGER_SEC), so that the
+ * next job or member of the same image or program does not mount it again (and finds its pages
+ * cached). These unmount them when nobody needs
  * them any more. */
 
 /* Long enough for a stream of jobs with pauses between them (a client's loop, a queue), short
